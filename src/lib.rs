@@ -1,0 +1,20 @@
+//! tgsift keeps the posts of many Telegram channels in SQLite and tags them.
+//!
+//! # Layout
+//!
+//! Data flows one way: `telegram → ingest → store → tagging`; the CLI drives it all.
+//!
+//! - [`config`]: the effective configuration (defaults < TOML file < environment), with the source of
+//!   every value and validation that names the file, key and allowed range.
+//! - [`store`]: the SQLite database of accounts, channels, posts and tagging state: versioned migrations,
+//!   WAL, and writes run off the async runtime with `SQLITE_BUSY` retried.
+//! - [`telegram`]: the client layer over grammers: session files on rusqlite, one per account.
+//! - [`sim`]: a simulated Telegram data centre — a real MTProto 2.0 server on loopback that the unmodified
+//!   grammers client talks to. Tests, benchmarks and the demo run against it.
+//! - [`cli`]: the `tgsift` command line (clap), logging set-up and exit codes.
+
+pub mod cli;
+pub mod config;
+pub mod sim;
+pub mod store;
+pub mod telegram;

@@ -1,0 +1,3 @@
+//! The client layer: everything between tgsift and Telegram.
+
+pub mod session;
