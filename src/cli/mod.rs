@@ -1,0 +1,140 @@
+//! The `tgsift` command line: argument parsing (clap), logging set-up, and exit codes.
+//!
+//! Exit codes: 0 success, 1 a runtime failure, 2 a usage or configuration problem (bad flags, a bad config
+//! file, a database path that cannot be used). Each subcommand lives in its own file and returns
+//! `anyhow::Result`; [`exit_code`] classifies the error at the edge.
+
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{ConfigError, LoadOptions, Loaded};
+use crate::store::{Store, StoreError};
+
+/// Keeps the posts of many Telegram channels in SQLite and tags them.
+#[derive(Debug, Parser)]
+#[command(name = "tgsift", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: $TGSIFT_CONFIG, else ./tgsift.toml if present, else built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Database file; overrides storage.database.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// More log output (-v debug, -vv trace); RUST_LOG, when set, wins.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (-q warnings only, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database or bring its schema up to date (also done automatically on open).
+    Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `tgsift config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted, with where each value came from.
+    Show,
+    /// List every key with its allowed values, default and environment names (Markdown table).
+    Keys,
+}
+
+/// Runs the binary: parses arguments, sets up logging, dispatches, and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap uses 2 for usage errors and 0 for --help/--version.
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    logging::init(cli.log_format, cli.verbose, cli.quiet);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+/// 2 for configuration and usage problems, 1 for everything else.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<StoreError>() {
+            return if e.is_usage() { 2 } else { 1 };
+        }
+    }
+    1
+}
+
+fn load_config(cli: &Cli) -> Result<Loaded, ConfigError> {
+    let mut loaded = Loaded::load(&LoadOptions::from_process(cli.config.clone()))?;
+    if let Some(db) = &cli.db {
+        loaded.set_database(db.clone());
+    }
+    Ok(loaded)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        // The reference needs no configuration, so a broken file does not hide it.
+        Command::Config(ConfigCommand::Keys) => print!("{}", crate::config::reference_table()),
+        Command::Config(ConfigCommand::Show) => print!("{}", load_config(&cli)?.render()),
+        Command::Migrate => {
+            let loaded = load_config(&cli)?;
+            let db = &loaded.config.storage.database;
+            let store = Store::open(db)?;
+            let m = store.migrated();
+            if m.from == m.to {
+                println!("{}: schema is up to date (version {})", db.display(), m.to);
+            } else {
+                println!(
+                    "{}: schema migrated from version {} to {}",
+                    db.display(),
+                    m.from,
+                    m.to
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens the configured database (used by subcommands that need it).
+pub fn open_store(loaded: &Loaded) -> anyhow::Result<Store> {
+    let db = &loaded.config.storage.database;
+    Store::open(db).with_context(|| format!("database {}", db.display()))
+}

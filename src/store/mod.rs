@@ -1,0 +1,513 @@
+//! The SQLite database of accounts, channels, posts, tags and jobs.
+//!
+//! [`Store`] is a synchronous connection: it opens the file in WAL mode with a busy timeout, foreign keys
+//! and `synchronous=NORMAL`, applies the embedded migrations, and runs every write in an `IMMEDIATE`
+//! transaction that is retried with backoff while SQLite answers `SQLITE_BUSY`. [`AsyncStore`] moves that
+//! work off the async runtime (`spawn_blocking`), so a slow disk never stalls the network tasks.
+//!
+//! Storage stays behind this narrow interface (domain operations, not SQL at the call sites) so that a
+//! PostgreSQL store can stand beside it later.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BlockingRetryable, ExponentialBuilder};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite_migration::{M, Migrations, SchemaVersion};
+
+/// The embedded migrations, oldest first. Never edit a released one; append a new file instead.
+const MIGRATION_SQL: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+
+/// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a write that still meets `SQLITE_BUSY` is tried again (with exponential backoff).
+const BUSY_RETRIES: usize = 5;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// The schema version this build of tgsift writes.
+pub fn latest_version() -> usize {
+    MIGRATION_SQL.len()
+}
+
+/// What can go wrong with the database; the variants callers act on are kept apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file cannot be opened or created (missing or read-only folder, permissions).
+    #[error("cannot open database {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    /// The file exists but is not an SQLite database.
+    #[error(
+        "{path} is not an SQLite database (is --db / storage.database pointing at the wrong file?); \
+         nothing was changed"
+    )]
+    NotSqlite { path: PathBuf },
+    /// The database was written by a newer tgsift.
+    #[error(
+        "database {path} has schema version {found}, newer than the {supported} this tgsift understands: \
+         upgrade tgsift (nothing was changed)"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: usize,
+        supported: usize,
+    },
+    /// Applying the migrations failed.
+    #[error("migrating database {path} failed: {reason}")]
+    Migration { path: PathBuf, reason: String },
+    /// A write failed (after retrying `SQLITE_BUSY`); `what` says which.
+    #[error("could not {what}: {source}")]
+    Write {
+        what: String,
+        source: rusqlite::Error,
+    },
+    /// A read failed.
+    #[error("could not {what}: {source}")]
+    Read {
+        what: String,
+        source: rusqlite::Error,
+    },
+    /// The blocking task running the query died.
+    #[error("database task for `{what}` failed: {reason}")]
+    Task { what: String, reason: String },
+}
+
+impl StoreError {
+    /// Whether the error comes from how tgsift was pointed at the database (exit code 2) rather than
+    /// from something that happened while running (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Open { .. } | StoreError::NotSqlite { .. } | StoreError::TooNew { .. }
+        )
+    }
+}
+
+/// What opening did to the schema, for `tgsift migrate` to report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Migrated {
+    /// Version found on open (0 for a new file).
+    pub from: usize,
+    /// Version after migrating.
+    pub to: usize,
+}
+
+/// A synchronous connection to the database, migrated to the latest schema.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    migrated: Migrated,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(&path, flags).map_err(|e| open_error(&path, e))?;
+        configure(&conn).map_err(|e| open_error(&path, e))?;
+
+        let migrations = migrations();
+        let found = match migrations.current_version(&conn) {
+            Ok(v) => v,
+            Err(e) => return Err(migration_error(&path, e)),
+        };
+        let from: usize = (&found).into();
+        if let SchemaVersion::Outside(_) = found {
+            return Err(StoreError::TooNew {
+                path,
+                found: from,
+                supported: latest_version(),
+            });
+        }
+        if from < latest_version() {
+            migrations
+                .to_latest(&mut conn)
+                .map_err(|e| migration_error(&path, e))?;
+            tracing::info!(db = %path.display(), from, to = latest_version(), "database migrated");
+        }
+        Ok(Store {
+            conn,
+            path,
+            migrated: Migrated {
+                from,
+                to: latest_version(),
+            },
+        })
+    }
+
+    /// The file this store works on.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What opening did to the schema.
+    pub fn migrated(&self) -> Migrated {
+        self.migrated
+    }
+
+    /// The schema version stored in the file.
+    pub fn schema_version(&self) -> Result<usize, StoreError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .map(|v| v.max(0) as usize)
+            .map_err(|source| StoreError::Read {
+                what: "read the schema version".into(),
+                source,
+            })
+    }
+
+    /// Runs `f` in one `IMMEDIATE` transaction, committed when `f` succeeds; `SQLITE_BUSY` is retried
+    /// with exponential backoff and the final failure names `what` (e.g. "store 100 posts of @news").
+    pub fn write<T>(
+        &mut self,
+        what: &str,
+        mut f: impl FnMut(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = &mut self.conn;
+        let attempt = || -> rusqlite::Result<T> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        };
+        let mut attempt = attempt;
+        (|| attempt())
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(20))
+                    .with_max_delay(Duration::from_secs(1))
+                    .with_max_times(BUSY_RETRIES)
+                    .with_jitter(),
+            )
+            .when(is_busy)
+            .notify(|e, delay| tracing::warn!(what, error = %e, ?delay, "database busy, retrying write"))
+            .call()
+            .map_err(|source| StoreError::Write { what: what.to_string(), source })
+    }
+
+    /// Runs a read-only closure on the connection; `what` names it in errors.
+    pub fn read<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        f(&self.conn).map_err(|source| StoreError::Read {
+            what: what.to_string(),
+            source,
+        })
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // journal_mode answers with a row, so it is queried rather than executed.
+    let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::NotSqlite {
+            path: path.to_path_buf(),
+        },
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let reason = if !dir.exists() {
+                format!(
+                    "folder {} does not exist (create it or choose another --db)",
+                    dir.display()
+                )
+            } else {
+                format!(
+                    "{e}; check that {} is writable, or choose another path with --db or storage.database",
+                    dir.display()
+                )
+            };
+            StoreError::Open {
+                path: path.to_path_buf(),
+                reason,
+            }
+        }
+        _ => StoreError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+fn migration_error(path: &Path, e: rusqlite_migration::Error) -> StoreError {
+    if let rusqlite_migration::Error::RusqliteError { err, .. } = &e
+        && err.sqlite_error_code() == Some(ErrorCode::NotADatabase)
+    {
+        return StoreError::NotSqlite {
+            path: path.to_path_buf(),
+        };
+    }
+    StoreError::Migration {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// A [`Store`] shared by async tasks: every call runs on tokio's blocking pool, one at a time.
+#[derive(Clone)]
+pub struct AsyncStore {
+    inner: Arc<Mutex<Store>>,
+}
+
+impl AsyncStore {
+    /// Wraps an opened store.
+    pub fn new(store: Store) -> Self {
+        AsyncStore {
+            inner: Arc::new(Mutex::new(store)),
+        }
+    }
+
+    /// Opens and migrates the database at `path` off the runtime.
+    pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
+        let what = format!("open {}", path.display());
+        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|e| StoreError::Task {
+                what,
+                reason: e.to_string(),
+            })??;
+        Ok(Self::new(store))
+    }
+
+    /// Runs `f` with the store on the blocking pool.
+    pub async fn with<T: Send + 'static>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            // A panic in an earlier closure poisons the mutex; the connection itself is still sound.
+            let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        (dir, path)
+    }
+
+    fn insert_account_channel(store: &mut Store) -> i64 {
+        store
+            .write("add account and channel", |tx| {
+                tx.execute(
+                    "INSERT INTO accounts (name, session_path, created_at) VALUES ('a', 'sessions/a.session', 0)",
+                    [],
+                )?;
+                tx.execute("INSERT INTO channels (account_id, tg_id, created_at) VALUES (1, 42, 0)", [])?;
+                Ok(tx.last_insert_rowid())
+            })
+            .expect("insert")
+    }
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().expect("migrations validate");
+    }
+
+    #[test]
+    fn open_twice_and_migrate_twice_is_a_no_op() {
+        let (_d, path) = tmp();
+        let mut s = Store::open(&path).expect("first open");
+        assert_eq!(
+            s.migrated(),
+            Migrated {
+                from: 0,
+                to: latest_version()
+            }
+        );
+        insert_account_channel(&mut s);
+        drop(s);
+        let s = Store::open(&path).expect("second open");
+        assert_eq!(
+            s.migrated(),
+            Migrated {
+                from: latest_version(),
+                to: latest_version()
+            }
+        );
+        assert_eq!(s.schema_version().expect("version"), latest_version());
+        let n: i64 = s
+            .read("count", |c| {
+                c.query_row("SELECT count(*) FROM channels", [], |r| r.get(0))
+            })
+            .expect("n");
+        assert_eq!(n, 1, "data survives re-opening");
+        let mode: String = s
+            .read("mode", |c| {
+                c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            })
+            .expect("journal mode");
+        assert_eq!(mode, "wal");
+        let fk: i64 = s
+            .read("fk", |c| {
+                c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            })
+            .expect("fk");
+        assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let (_d, path) = tmp();
+        drop(Store::open(&path).expect("open"));
+        let c = Connection::open(&path).expect("raw open");
+        c.pragma_update(None, "user_version", latest_version() as i64 + 1)
+            .expect("bump");
+        drop(c);
+        match Store::open(&path) {
+            Err(StoreError::TooNew {
+                found, supported, ..
+            }) => {
+                assert_eq!(found, latest_version() + 1);
+                assert_eq!(supported, latest_version());
+            }
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn posts_are_unique_per_channel_and_message_id() {
+        let (_d, path) = tmp();
+        let mut s = Store::open(&path).expect("open");
+        let ch = insert_account_channel(&mut s);
+        let insert =
+            "INSERT INTO posts (channel_id, message_id, date, fetched_at) VALUES (?1, 7, 0, 0)";
+        s.write("first post", |tx| tx.execute(insert, [ch]))
+            .expect("first");
+        let err = s
+            .write("duplicate post", |tx| tx.execute(insert, [ch]))
+            .expect_err("duplicate must fail");
+        match &err {
+            StoreError::Write { what, source } => {
+                assert_eq!(what, "duplicate post");
+                assert_eq!(
+                    source.sqlite_error_code(),
+                    Some(ErrorCode::ConstraintViolation)
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().starts_with("could not duplicate post"));
+        let n: i64 = s
+            .read("count", |c| {
+                c.query_row("SELECT count(*) FROM posts", [], |r| r.get(0))
+            })
+            .expect("n");
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn tagging_status_is_constrained() {
+        let (_d, path) = tmp();
+        let mut s = Store::open(&path).expect("open");
+        let ch = insert_account_channel(&mut s);
+        let r = s.write("bad status", |tx| {
+            tx.execute(
+                "INSERT INTO posts (channel_id, message_id, date, fetched_at, tagging_status) VALUES (?1, 1, 0, 0, 'done')",
+                [ch],
+            )
+        });
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn not_sqlite_and_unwritable_folder_are_usage_errors() {
+        let (d, path) = tmp();
+        std::fs::write(
+            &path,
+            "this is not a database, just text that is long enough ..........",
+        )
+        .expect("write");
+        let err = Store::open(&path).expect_err("text file");
+        assert!(matches!(err, StoreError::NotSqlite { .. }), "{err:?}");
+        assert!(err.is_usage());
+        let err = Store::open(&d.path().join("missing/dir/x.db")).expect_err("missing folder");
+        assert!(
+            matches!(err, StoreError::Open { .. }) && err.is_usage(),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn busy_writes_are_retried_then_named() {
+        let (_d, path) = tmp();
+        let mut s = Store::open(&path).expect("open");
+        s.conn
+            .busy_timeout(Duration::from_millis(1))
+            .expect("short timeout");
+        let other = Connection::open(&path).expect("second connection");
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("hold the write lock");
+        let err = s
+            .write("store a test row", |tx| tx.execute("DELETE FROM jobs", []))
+            .expect_err("busy");
+        assert!(
+            matches!(&err, StoreError::Write { what, source } if what == "store a test row" && is_busy(source))
+        );
+        other.execute_batch("COMMIT").expect("release");
+        s.write("store a test row", |tx| tx.execute("DELETE FROM jobs", []))
+            .expect("works once free");
+    }
+
+    #[tokio::test]
+    async fn async_store_runs_off_the_runtime() {
+        let (_d, path) = tmp();
+        let store = tokio::time::timeout(Duration::from_secs(10), AsyncStore::open(path))
+            .await
+            .expect("timeout")
+            .expect("open");
+        let v = store
+            .with("read version", |s| s.schema_version())
+            .await
+            .expect("version");
+        assert_eq!(v, latest_version());
+    }
+}

@@ -1,0 +1,98 @@
+//! The binary's promises at the edge: clear messages and exit code 2 for bad input, nothing stored lost.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn tgsift(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tgsift"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("TGSIFT_CONFIG")
+        .output()
+        .expect("run tgsift")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn missing_config_file_exits_2_naming_it() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let o = tgsift(d.path(), &["--config", "absent.toml", "config", "show"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("absent.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn malformed_toml_and_unknown_key_exit_2() {
+    let d = tempfile::tempdir().expect("tempdir");
+    std::fs::write(d.path().join("bad.toml"), "[telegram\n").expect("write");
+    let o = tgsift(d.path(), &["--config", "bad.toml", "migrate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not valid TOML"), "{}", stderr(&o));
+    std::fs::write(d.path().join("tgsift.toml"), "[storage]\ndatabse = \"x.db\"\n").expect("write");
+    let o = tgsift(d.path(), &["migrate"]);
+    assert_eq!(o.status.code(), Some(2), "./tgsift.toml is read by default");
+    assert!(stderr(&o).contains("storage.databse"), "{}", stderr(&o));
+    assert!(!d.path().join("tgsift.db").exists(), "nothing is created on a config error");
+}
+
+#[test]
+fn database_that_is_not_sqlite_exits_2_untouched() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let text = "notes, not a database\n".repeat(20);
+    std::fs::write(d.path().join("notes.db"), &text).expect("write");
+    let o = tgsift(d.path(), &["--db", "notes.db", "migrate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not an SQLite database"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(d.path().join("notes.db")).expect("read"), text);
+}
+
+#[test]
+fn database_in_unwritable_place_exits_2() {
+    let d = tempfile::tempdir().expect("tempdir");
+    // /proc refuses new files even to root, so this holds wherever the tests run.
+    let o = tgsift(d.path(), &["--db", "/proc/tgsift-test.db", "migrate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/proc/tgsift-test.db"), "{}", stderr(&o));
+    let o = tgsift(d.path(), &["--db", "no/such/folder/x.db", "migrate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+}
+
+#[test]
+fn migrate_twice_reports_up_to_date() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let first = tgsift(d.path(), &["--db", "t.db", "migrate"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("migrated from version 0"));
+    let second = tgsift(d.path(), &["--db", "t.db", "migrate"]);
+    assert_eq!(second.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("up to date"));
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let d = tempfile::tempdir().expect("tempdir");
+    assert_eq!(tgsift(d.path(), &["frobnicate"]).status.code(), Some(2));
+    assert_eq!(tgsift(d.path(), &["--version"]).status.code(), Some(0));
+}
+
+#[test]
+fn config_show_redacts_env_secrets() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let hash = "00112233445566778899aabbccddeeff";
+    let o = Command::new(env!("CARGO_BIN_EXE_tgsift"))
+        .args(["config", "show"])
+        .current_dir(d.path())
+        .env("TG_API_HASH", hash)
+        .env("TG_API_ID", "77")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("api_id = 77  # env TG_API_ID"), "{out}");
+    assert!(!out.contains(hash) && !stderr(&o).contains(hash));
+}
