@@ -32,11 +32,18 @@ fn malformed_toml_and_unknown_key_exit_2() {
     let o = tgsift(d.path(), &["--config", "bad.toml", "migrate"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("not valid TOML"), "{}", stderr(&o));
-    std::fs::write(d.path().join("tgsift.toml"), "[storage]\ndatabse = \"x.db\"\n").expect("write");
+    std::fs::write(
+        d.path().join("tgsift.toml"),
+        "[storage]\ndatabse = \"x.db\"\n",
+    )
+    .expect("write");
     let o = tgsift(d.path(), &["migrate"]);
     assert_eq!(o.status.code(), Some(2), "./tgsift.toml is read by default");
     assert!(stderr(&o).contains("storage.databse"), "{}", stderr(&o));
-    assert!(!d.path().join("tgsift.db").exists(), "nothing is created on a config error");
+    assert!(
+        !d.path().join("tgsift.db").exists(),
+        "nothing is created on a config error"
+    );
 }
 
 #[test]
@@ -46,8 +53,15 @@ fn database_that_is_not_sqlite_exits_2_untouched() {
     std::fs::write(d.path().join("notes.db"), &text).expect("write");
     let o = tgsift(d.path(), &["--db", "notes.db", "migrate"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not an SQLite database"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(d.path().join("notes.db")).expect("read"), text);
+    assert!(
+        stderr(&o).contains("not an SQLite database"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("notes.db")).expect("read"),
+        text
+    );
 }
 
 #[test]
@@ -56,7 +70,11 @@ fn database_in_unwritable_place_exits_2() {
     // /proc refuses new files even to root, so this holds wherever the tests run.
     let o = tgsift(d.path(), &["--db", "/proc/tgsift-test.db", "migrate"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("/proc/tgsift-test.db"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/proc/tgsift-test.db"),
+        "{}",
+        stderr(&o)
+    );
     let o = tgsift(d.path(), &["--db", "no/such/folder/x.db", "migrate"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
