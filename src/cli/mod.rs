@@ -5,6 +5,7 @@
 //! `anyhow::Result`; [`exit_code`] classifies the error at the edge.
 
 mod logging;
+mod sim;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,16 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The simulated Telegram DC.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+/// `tgsift sim …`.
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve a simulated Telegram DC on 127.0.0.1 until Ctrl-C.
+    Serve(sim::ServeArgs),
 }
 
 /// `tgsift config …`.
@@ -100,21 +111,42 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     1
 }
 
-fn load_config(cli: &Cli) -> Result<Loaded, ConfigError> {
-    let mut loaded = Loaded::load(&LoadOptions::from_process(cli.config.clone()))?;
-    if let Some(db) = &cli.db {
-        loaded.set_database(db.clone());
+/// Where the configuration comes from: `--config` and `--db`.
+struct Sources {
+    config: Option<PathBuf>,
+    db: Option<PathBuf>,
+}
+
+impl Sources {
+    fn load(&self) -> Result<Loaded, ConfigError> {
+        let mut loaded = Loaded::load(&LoadOptions::from_process(self.config.clone()))?;
+        if let Some(db) = &self.db {
+            loaded.set_database(db.clone());
+        }
+        Ok(loaded)
     }
-    Ok(loaded)
+}
+
+/// A multi-threaded tokio runtime for the subcommands that talk to the network.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match &cli.command {
+    let sources = Sources {
+        config: cli.config,
+        db: cli.db,
+    };
+    match cli.command {
         // The reference needs no configuration, so a broken file does not hide it.
         Command::Config(ConfigCommand::Keys) => print!("{}", crate::config::reference_table()),
-        Command::Config(ConfigCommand::Show) => print!("{}", load_config(&cli)?.render()),
+        Command::Config(ConfigCommand::Show) => print!("{}", sources.load()?.render()),
+        Command::Sim(SimCommand::Serve(args)) => runtime()?.block_on(sim::serve(args))?,
         Command::Migrate => {
-            let loaded = load_config(&cli)?;
+            let loaded = sources.load()?;
             let db = &loaded.config.storage.database;
             let store = Store::open(db)?;
             let m = store.migrated();
@@ -131,10 +163,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Opens the configured database (used by subcommands that need it).
-pub fn open_store(loaded: &Loaded) -> anyhow::Result<Store> {
-    let db = &loaded.config.storage.database;
-    Store::open(db).with_context(|| format!("database {}", db.display()))
 }

@@ -1,6 +1,348 @@
-//! A simulated Telegram data centre: a real MTProto 2.0 server on 127.0.0.1.
+//! A simulated Telegram data centre: a real MTProto 2.0 server on 127.0.0.1 that the unmodified grammers
+//! client talks to with a pre-shared auth key (there is no DH: Telegram's RSA keys are unknowable).
+//!
+//! It is the ground truth of every integration test, benchmark and the demo, so it follows Telegram's
+//! rules (paging, errors, FLOOD_WAIT, dropped connections), not our client's habits.
+//!
+//! - [`transport`]: full / abridged / intermediate / padded-intermediate framing, detected per connection.
+//! - [`crypto`]: the server side of MTProto 2.0 encryption.
+//! - [`server`]: listeners (one per DC id) and connections: message layer, containers, gzip, salts, pings.
+//! - [`api`]: the methods, with authorization, faults and flood control in front.
+//! - [`objects`]: TL objects as Telegram fills them.
+//! - [`world`] + [`textgen`]: channels whose posts are generated on demand from (seed, id).
+//! - [`state`]: accounts, keys, logins. [`flood`], [`faults`], [`log`]: limits, injected faults, request log.
 
+pub mod api;
 pub mod crypto;
+pub mod faults;
+pub mod flood;
+pub mod log;
+pub mod objects;
+pub mod server;
+pub mod state;
 pub mod textgen;
 pub mod transport;
 pub mod world;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grammers_session::SessionData;
+use grammers_session::types::DcOption;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use crypto::ServerKey;
+pub use faults::{Fault, RandomFaults, Scripted};
+pub use flood::{FloodConfig, Limit};
+pub use state::AccountSpec;
+pub use world::{ChannelSpec, Lang, SimChannel, SimPost};
+
+use server::Shared;
+use state::World;
+
+/// The DC ids the simulator serves, each on its own port.
+pub const DC_IDS: std::ops::RangeInclusive<i32> = 1..=5;
+/// The DC a new session starts on (as grammers' defaults do).
+pub const HOME_DC: i32 = 2;
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Seeds random faults (content comes from each channel's own seed).
+    pub seed: u64,
+    /// Accounts that can log in.
+    pub accounts: Vec<AccountSpec>,
+    /// Channels.
+    pub channels: Vec<ChannelSpec>,
+    /// Flood limits.
+    pub flood: FloodConfig,
+    /// Random faults.
+    pub faults: RandomFaults,
+    /// The server salt handed out in `new_session_created` (0 = clients never ask for salts).
+    pub salt: i64,
+}
+
+impl SimConfig {
+    /// One account (`+15550000`, code `12345`, no 2FA) and `channels` public channels of `posts` posts,
+    /// languages cycling Russian, English, mixed; floods and faults off.
+    pub fn generated(seed: u64, channels: usize, posts: i32) -> Self {
+        let langs = [Lang::Ru, Lang::En, Lang::Mixed];
+        let names = [
+            "news", "tech", "mixed", "markets", "sport", "science", "culture", "world",
+        ];
+        let channels = (0..channels)
+            .map(|i| {
+                let lang = langs[i % langs.len()];
+                let base = names[i % names.len()];
+                let username = if i < names.len() {
+                    format!("sim_{base}")
+                } else {
+                    format!("sim_{base}_{i}")
+                };
+                ChannelSpec {
+                    id: 1_000_000_000 + i as i64 * 7_919 + (seed % 1_000) as i64,
+                    access_hash: (seed as i64)
+                        .wrapping_mul(31)
+                        .wrapping_add(i as i64 * 1_000_003)
+                        | 1,
+                    username: Some(username),
+                    title: format!("Simulated {base} #{i}"),
+                    lang,
+                    posts,
+                    seed: seed.wrapping_add(i as u64 * 0x9e37_79b9_7f4a_7c15),
+                    start_date: 1_600_000_000,
+                }
+            })
+            .collect();
+        SimConfig {
+            seed,
+            accounts: vec![AccountSpec::generated(0)],
+            channels,
+            flood: FloodConfig::off(),
+            faults: RandomFaults::default(),
+            salt: 0x5eed_5a17,
+        }
+    }
+}
+
+impl AccountSpec {
+    /// The `n`-th generated account: phone `+1555000n`, code `1234n`-style, no 2FA, home DC 2.
+    pub fn generated(n: usize) -> Self {
+        AccountSpec {
+            phone: format!("+1555{:07}", n),
+            code: format!("{:05}", 12_345 + n * 11_111 % 87_654),
+            password: None,
+            user_id: 700_000 + n as i64,
+            access_hash: 0x00ac_ce55 + n as i64 * 977,
+            first_name: format!("Sim User {n}"),
+            home_dc: HOME_DC,
+        }
+    }
+}
+
+/// A running simulator; dropping it (or [`Sim::shutdown`]) stops every listener and connection.
+pub struct Sim {
+    shared: Arc<Shared>,
+    addrs: BTreeMap<i32, SocketAddr>,
+    cancel: CancellationToken,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Sim {
+    /// Binds one ephemeral port on 127.0.0.1 per DC id and starts serving.
+    pub async fn start(config: SimConfig) -> std::io::Result<Sim> {
+        let (kill, _) = watch::channel(0);
+        let (outage, _) = watch::channel(None);
+        let shared = Arc::new(Shared {
+            world: World::new(config.accounts, config.channels, config.salt),
+            flood: flood::FloodModel::new(config.flood),
+            faults: faults::Faults::new(config.faults, config.seed),
+            log: log::RequestLog::default(),
+            kill,
+            outage,
+        });
+        let cancel = CancellationToken::new();
+        let mut addrs = BTreeMap::new();
+        for dc in DC_IDS {
+            let (listener, addr) = server::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+            addrs.insert(dc, addr);
+            tokio::spawn(server::run_dc(
+                Arc::clone(&shared),
+                dc,
+                listener,
+                cancel.clone(),
+            ));
+        }
+        Ok(Sim {
+            shared,
+            addrs,
+            cancel,
+        })
+    }
+
+    /// The address of DC `dc` (1..=5).
+    pub fn addr(&self, dc: i32) -> Option<SocketAddr> {
+        self.addrs.get(&dc).copied()
+    }
+
+    /// The account specs.
+    pub fn accounts(&self) -> &[AccountSpec] {
+        &self.shared.world.accounts
+    }
+
+    /// Creates a fresh auth key (logged in as `account` when `authorized`) and the session data that
+    /// points every DC id at this simulator with that key.
+    pub fn new_session(&self, account: usize, authorized: bool) -> SessionData {
+        let key = ServerKey::generate();
+        let bytes = *key.bytes();
+        self.shared
+            .world
+            .add_key(key, authorized.then_some(account));
+        let mut data = SessionData {
+            home_dc: HOME_DC,
+            ..SessionData::default()
+        };
+        for (&dc, addr) in &self.addrs {
+            let port = addr.port();
+            data.dc_options.insert(
+                dc,
+                DcOption {
+                    id: dc,
+                    ipv4: SocketAddrV4::new(Ipv4Addr::LOCALHOST, port),
+                    ipv6: SocketAddrV6::new(Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port, 0, 0),
+                    auth_key: Some(bytes),
+                },
+            );
+        }
+        data
+    }
+
+    /// Writes a tgsift session file (mode 0600) for `account`; see [`Sim::new_session`].
+    pub fn write_session(
+        &self,
+        path: &Path,
+        account: usize,
+        authorized: bool,
+    ) -> Result<crate::telegram::session::SqliteSession, crate::telegram::session::SessionError>
+    {
+        crate::telegram::session::SqliteSession::import_data(
+            path,
+            &self.new_session(account, authorized),
+        )
+    }
+
+    /// A Telethon string session for the same kind of key (home DC), for other MTProto clients.
+    pub fn telethon_string(&self, account: usize, authorized: bool) -> String {
+        let data = self.new_session(account, authorized);
+        let home = data.dc_options.get(&HOME_DC);
+        let (addr, key) = match home {
+            Some(o) => (SocketAddr::V4(o.ipv4), o.auth_key.unwrap_or([0; 256])),
+            None => (SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), [0; 256]),
+        };
+        crate::telegram::session::TelethonString {
+            dc_id: HOME_DC as u8,
+            addr,
+            auth_key: key,
+        }
+        .encode()
+    }
+
+    /// Runs `f` on the channel with this username (without `@`), if any.
+    pub fn with_channel<R>(&self, username: &str, f: impl FnOnce(&SimChannel) -> R) -> Option<R> {
+        let ch = self
+            .shared
+            .world
+            .channel_by_username(username.trim_start_matches('@'))?;
+        let entry = state::read(&ch);
+        Some(f(&entry.history))
+    }
+
+    /// Usernames of every channel that has one, as `@name`.
+    pub fn channel_usernames(&self) -> Vec<String> {
+        self.shared
+            .world
+            .channels()
+            .iter()
+            .filter_map(|c| {
+                state::read(c)
+                    .history
+                    .spec()
+                    .username
+                    .clone()
+                    .map(|u| format!("@{u}"))
+            })
+            .collect()
+    }
+
+    /// Appends a post to a channel; returns its id.
+    pub fn append_post(&self, username: &str, text: &str) -> Option<i32> {
+        let ch = self
+            .shared
+            .world
+            .channel_by_username(username.trim_start_matches('@'))?;
+        let mut entry = state::write(&ch);
+        entry.pts += 1;
+        Some(entry.history.append(text.to_string(), unix_now()))
+    }
+
+    /// Edits a post's text (sets its edit date); false if the post does not exist.
+    pub fn edit_post(&self, username: &str, id: i32, text: &str) -> bool {
+        let Some(ch) = self
+            .shared
+            .world
+            .channel_by_username(username.trim_start_matches('@'))
+        else {
+            return false;
+        };
+        let mut entry = state::write(&ch);
+        let edited = entry.history.edit(id, text.to_string(), unix_now());
+        if edited {
+            entry.pts += 1;
+        }
+        edited
+    }
+
+    /// Bans account `account` from a channel: its reads get `CHANNEL_PRIVATE`.
+    pub fn ban(&self, username: &str, account: usize) {
+        if let Some(ch) = self
+            .shared
+            .world
+            .channel_by_username(username.trim_start_matches('@'))
+        {
+            state::write(&ch).banned.push(account);
+        }
+    }
+
+    /// Adds a scripted fault.
+    pub fn script(&self, fault: Scripted) {
+        self.shared.faults.script(fault);
+    }
+
+    /// The fault plan (random probabilities, scripted faults).
+    pub fn faults(&self) -> &faults::Faults {
+        &self.shared.faults
+    }
+
+    /// Replaces the flood limits.
+    pub fn set_flood(&self, config: FloodConfig) {
+        self.shared.flood.set_config(config);
+    }
+
+    /// The request log.
+    pub fn log(&self) -> &log::RequestLog {
+        &self.shared.log
+    }
+
+    /// Closes every open connection at once (as when Telegram restarts a frontend).
+    pub fn disconnect_all(&self) {
+        self.shared.kill.send_modify(|g| *g += 1);
+    }
+
+    /// Closes every connection and refuses new ones for `d`.
+    pub fn outage(&self, d: Duration) {
+        self.shared.outage.send_replace(Some(Instant::now() + d));
+        self.disconnect_all();
+    }
+
+    /// Stops serving.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+        self.disconnect_all();
+    }
+}
+
+fn unix_now() -> i32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i32)
+        .unwrap_or(0)
+}

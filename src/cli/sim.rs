@@ -1,0 +1,121 @@
+//! `tgsift sim serve`: runs the simulated Telegram DC by hand, for exploring and for other clients.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use crate::sim::{FloodConfig, RandomFaults, Sim, SimConfig};
+
+/// Options of `tgsift sim serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Posts per channel (top message id; ~2 % of ids are deleted gaps).
+    #[arg(long, default_value_t = 10_000)]
+    pub posts: i32,
+    /// Number of channels (languages cycle Russian, English, mixed).
+    #[arg(long, default_value_t = 3)]
+    pub channels: usize,
+    /// Seed of the generated content and of random faults.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Random faults per call, e.g. `flood=0.01,disconnect=0.001,internal=0.001,slow=0.01,slow_ms=200`.
+    #[arg(long, default_value = "", value_parser = parse_faults)]
+    pub faults: RandomFaults,
+    /// Flood limits per (account, method).
+    #[arg(long, value_enum, default_value_t = FloodPreset::Realistic)]
+    pub flood: FloodPreset,
+    /// Give the account this 2FA password.
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Write a tgsift session file (mode 0600) for the account.
+    #[arg(long, value_name = "FILE")]
+    pub session_out: Option<PathBuf>,
+    /// Also write a Telethon string session for the same kind of key to this file (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub string_session_out: Option<PathBuf>,
+    /// Make written sessions already logged in (for benchmarks and the demo).
+    #[arg(long)]
+    pub authorized: bool,
+}
+
+/// Flood-limit presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FloodPreset {
+    /// Telegram-like limits (resolveUsername and sendCode very strict).
+    Realistic,
+    /// No limits.
+    Off,
+}
+
+fn parse_faults(s: &str) -> Result<RandomFaults, String> {
+    RandomFaults::parse(s)
+}
+
+/// Starts the simulator, prints how to reach it, and serves until Ctrl-C.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = SimConfig::generated(args.seed, args.channels, args.posts);
+    config.faults = args.faults.clone();
+    config.flood = match args.flood {
+        FloodPreset::Realistic => FloodConfig::realistic(),
+        FloodPreset::Off => FloodConfig::off(),
+    };
+    config.accounts[0].password = args.password.clone();
+    let sim = Sim::start(config).await.context("starting the simulator")?;
+    let acc = sim.accounts()[0].clone();
+    let home = sim.addr(crate::sim::HOME_DC).context("home DC address")?;
+    println!(
+        "simulated Telegram DC {} listening on {home}",
+        crate::sim::HOME_DC
+    );
+    for dc in crate::sim::DC_IDS {
+        if let Some(a) = sim.addr(dc) {
+            println!("  DC {dc}: {a}");
+        }
+    }
+    println!("channels: {}", sim.channel_usernames().join(" "));
+    println!(
+        "account: phone {}  login code {}  2FA password {}",
+        acc.phone,
+        acc.code,
+        match &acc.password {
+            Some(_) => "(as given by --password)",
+            None => "none",
+        }
+    );
+    if let Some(path) = &args.session_out {
+        sim.write_session(path, 0, args.authorized)
+            .with_context(|| format!("writing session file {}", path.display()))?;
+        let state = if args.authorized {
+            "logged in"
+        } else {
+            "not logged in: run the login"
+        };
+        println!("session written to {} ({state})", path.display());
+    }
+    if let Some(path) = &args.string_session_out {
+        write_private(path, &sim.telethon_string(0, args.authorized))
+            .with_context(|| format!("writing string session {}", path.display()))?;
+        println!("Telethon string session written to {}", path.display());
+    }
+    println!("serving until Ctrl-C");
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    sim.shutdown();
+    Ok(())
+}
+
+/// Writes a secret to a new file readable by its owner only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
+}

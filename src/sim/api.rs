@@ -1,0 +1,687 @@
+//! The API layer: unwraps `invokeWithLayer`/`initConnection`, applies authorization, injected faults and
+//! flood limits, and answers the methods a channel parser uses, with Telegram's semantics and errors.
+
+use std::time::Instant;
+
+use grammers_tl_types as tl;
+use tl::{Deserializable, Identifiable, Serializable};
+
+use super::faults::Fault;
+use super::flood::wait_seconds;
+use super::log::Outcome;
+use super::objects;
+use super::server::Shared;
+use super::state::{PendingLogin, SrpChallenge, read};
+use super::world::HistoryQuery;
+
+/// The answer to one API call.
+#[derive(Debug)]
+pub enum Reply {
+    /// The serialized (boxed) result object.
+    Result(Vec<u8>),
+    /// An `rpc_error`.
+    Error { code: i32, message: String },
+    /// Close the connection without answering.
+    Disconnect,
+}
+
+impl Reply {
+    fn err(code: i32, message: impl Into<String>) -> Self {
+        Reply::Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn ok<T: Serializable>(value: T) -> Self {
+        Reply::Result(value.to_bytes())
+    }
+}
+
+/// Who is calling: the DC the connection serves and the auth key it uses.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    /// DC id the connection was accepted on.
+    pub dc: i32,
+    /// The auth key id.
+    pub key_id: i64,
+}
+
+/// Reads everything; lets `InvokeWithLayer<Rest>` parse its header and leave the inner query unread.
+struct Rest;
+
+impl Deserializable for Rest {
+    fn deserialize(_: &mut tl::Cursor) -> tl::deserialize::Result<Self> {
+        Ok(Rest)
+    }
+}
+
+/// Methods that work before login.
+const NO_AUTH: &[&str] = &[
+    "help.getConfig",
+    "help.getNearestDc",
+    "auth.sendCode",
+    "auth.signIn",
+    "auth.checkPassword",
+    "account.getPassword",
+];
+
+fn now_unix() -> i32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i32)
+        .unwrap_or(0)
+}
+
+/// Strips the wrappers a client puts around its first query (`invokeWithLayer`, `initConnection`,
+/// `invokeWithoutUpdates`), returning the inner query.
+fn unwrap_query(mut body: &[u8]) -> Result<&[u8], Reply> {
+    loop {
+        let Some(id) = body
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        else {
+            return Err(Reply::err(400, "INPUT_REQUEST_TOO_SHORT"));
+        };
+        let mut cursor = tl::Cursor::from_slice(&body[4..]);
+        let parsed = if id == tl::functions::InvokeWithLayer::<Rest>::CONSTRUCTOR_ID {
+            tl::functions::InvokeWithLayer::<Rest>::deserialize(&mut cursor).map(|_| ())
+        } else if id == tl::functions::InitConnection::<Rest>::CONSTRUCTOR_ID {
+            tl::functions::InitConnection::<Rest>::deserialize(&mut cursor).map(|_| ())
+        } else if id == tl::functions::InvokeWithoutUpdates::<Rest>::CONSTRUCTOR_ID {
+            Ok(())
+        } else {
+            return Ok(body);
+        };
+        parsed.map_err(|_| Reply::err(400, "INPUT_FETCH_ERROR"))?;
+        body = &body[4 + cursor.pos()..];
+    }
+}
+
+/// Answers one API call (already decrypted and unwrapped from containers).
+pub async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Reply {
+    let query = match unwrap_query(body) {
+        Ok(q) => q,
+        Err(reply) => return reply,
+    };
+    let Some(id) = query
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    else {
+        return Reply::err(400, "INPUT_REQUEST_TOO_SHORT");
+    };
+    let method = tl::name_for_id(id);
+    let at = Instant::now();
+    let user = shared.world.user_of(caller.key_id);
+    let who = user
+        .map(|u| shared.world.accounts[u].user_id)
+        .unwrap_or(caller.key_id);
+
+    let reply = gate(shared, caller, user, who, method, at).await;
+    let reply = match reply {
+        Some(r) => r,
+        None => dispatch(shared, caller, user, id, &query[4..]).await,
+    };
+    let outcome = match &reply {
+        Reply::Result(_) => Outcome::Ok,
+        Reply::Disconnect => Outcome::Dropped,
+        Reply::Error { message, .. } => match flood_seconds(message) {
+            Some(secs) => Outcome::Flood(secs),
+            None => Outcome::Error(message.clone()),
+        },
+    };
+    shared.log.record(who, method, at, outcome);
+    reply
+}
+
+fn flood_seconds(message: &str) -> Option<u32> {
+    ["FLOOD_WAIT_", "SLOWMODE_WAIT_"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p)?.parse().ok())
+}
+
+/// Authorization, injected faults and flood control, in Telegram's order; `None` lets the call through.
+async fn gate(
+    shared: &Shared,
+    caller: Caller,
+    user: Option<usize>,
+    who: i64,
+    method: &'static str,
+    at: Instant,
+) -> Option<Reply> {
+    if user.is_none() && !NO_AUTH.contains(&method) && method != "auth.logOut" {
+        return Some(Reply::err(401, "AUTH_KEY_UNREGISTERED"));
+    }
+    let account = user.map(|u| shared.world.accounts[u].user_id);
+    match shared.faults.pick(method, account) {
+        Some(Fault::FloodWait(x)) => return Some(Reply::err(420, format!("FLOOD_WAIT_{x}"))),
+        Some(Fault::SlowmodeWait(x)) => return Some(Reply::err(420, format!("SLOWMODE_WAIT_{x}"))),
+        Some(Fault::Rpc { code, message }) => return Some(Reply::Error { code, message }),
+        Some(Fault::Disconnect) => return Some(Reply::Disconnect),
+        Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    let _ = caller;
+    if let Err(wait) = shared.flood.admit(who, method, at) {
+        return Some(Reply::err(
+            420,
+            format!("FLOOD_WAIT_{}", wait_seconds(wait)),
+        ));
+    }
+    None
+}
+
+macro_rules! parse {
+    ($ty:ty, $body:expr) => {
+        match <$ty>::from_bytes($body) {
+            Ok(v) => v,
+            Err(_) => return Reply::err(400, "INPUT_FETCH_ERROR"),
+        }
+    };
+}
+
+async fn dispatch(
+    shared: &Shared,
+    caller: Caller,
+    user: Option<usize>,
+    id: u32,
+    body: &[u8],
+) -> Reply {
+    use tl::functions as f;
+    let world = &shared.world;
+    match id {
+        f::help::GetConfig::CONSTRUCTOR_ID => Reply::ok(objects::config(caller.dc, now_unix())),
+        f::updates::GetState::CONSTRUCTOR_ID => Reply::ok(tl::enums::updates::State::State(
+            tl::types::updates::State {
+                pts: 1,
+                qts: 0,
+                date: now_unix(),
+                seq: 1,
+                unread_count: 0,
+            },
+        )),
+        f::users::GetUsers::CONSTRUCTOR_ID => {
+            let req = parse!(f::users::GetUsers, body);
+            let me = user.map(|u| &world.accounts[u]);
+            let users: Vec<tl::enums::User> = req
+                .id
+                .iter()
+                .filter_map(|input| match input {
+                    tl::enums::InputUser::UserSelf => me.map(|a| objects::user(a, true)),
+                    tl::enums::InputUser::User(u) => world
+                        .accounts
+                        .iter()
+                        .find(|a| a.user_id == u.user_id && a.access_hash == u.access_hash)
+                        .map(|a| objects::user(a, me.is_some_and(|m| m.user_id == a.user_id))),
+                    _ => None,
+                })
+                .collect();
+            Reply::ok(users)
+        }
+        f::contacts::ResolveUsername::CONSTRUCTOR_ID => {
+            let req = parse!(f::contacts::ResolveUsername, body);
+            if !valid_username(&req.username) {
+                return Reply::err(400, "USERNAME_INVALID");
+            }
+            let Some(ch) = world.channel_by_username(&req.username) else {
+                return Reply::err(400, "USERNAME_NOT_OCCUPIED");
+            };
+            let ch = read(&ch);
+            let spec = ch.history.spec();
+            Reply::ok(tl::enums::contacts::ResolvedPeer::Peer(
+                tl::types::contacts::ResolvedPeer {
+                    peer: tl::enums::Peer::Channel(tl::types::PeerChannel {
+                        channel_id: spec.id,
+                    }),
+                    chats: vec![objects::channel(spec)],
+                    users: vec![],
+                },
+            ))
+        }
+        f::channels::GetChannels::CONSTRUCTOR_ID => {
+            let req = parse!(f::channels::GetChannels, body);
+            let mut chats = Vec::new();
+            for input in &req.id {
+                match channel_for(shared, user, input, false) {
+                    Ok(ch) => chats.push(objects::channel(read(&ch).history.spec())),
+                    Err(e) => return e,
+                }
+            }
+            Reply::ok(tl::enums::messages::Chats::Chats(
+                tl::types::messages::Chats { chats },
+            ))
+        }
+        f::messages::GetHistory::CONSTRUCTOR_ID => {
+            let req = parse!(f::messages::GetHistory, body);
+            let input = match &req.peer {
+                tl::enums::InputPeer::Channel(c) => {
+                    tl::enums::InputChannel::Channel(tl::types::InputChannel {
+                        channel_id: c.channel_id,
+                        access_hash: c.access_hash,
+                    })
+                }
+                _ => return Reply::err(400, "PEER_ID_INVALID"),
+            };
+            let ch = match channel_for(shared, user, &input, true) {
+                Ok(ch) => ch,
+                Err(e) => return e,
+            };
+            let ch = read(&ch);
+            let q = HistoryQuery {
+                offset_id: req.offset_id,
+                offset_date: req.offset_date,
+                add_offset: req.add_offset,
+                limit: req.limit,
+                max_id: req.max_id,
+                min_id: req.min_id,
+            };
+            let spec = ch.history.spec();
+            let messages = ch
+                .history
+                .history(&q)
+                .iter()
+                .map(|p| objects::message(spec.id, p))
+                .collect();
+            Reply::ok(tl::enums::messages::Messages::ChannelMessages(
+                tl::types::messages::ChannelMessages {
+                    inexact: false,
+                    pts: ch.pts,
+                    count: ch.history.count(),
+                    offset_id_offset: None,
+                    messages,
+                    topics: vec![],
+                    chats: vec![objects::channel(spec)],
+                    users: vec![],
+                },
+            ))
+        }
+        f::channels::GetMessages::CONSTRUCTOR_ID => {
+            let req = parse!(f::channels::GetMessages, body);
+            if req.id.len() > 200 {
+                return Reply::err(400, "LIMIT_INVALID");
+            }
+            let ch = match channel_for(shared, user, &req.channel, true) {
+                Ok(ch) => ch,
+                Err(e) => return e,
+            };
+            let ch = read(&ch);
+            let spec = ch.history.spec();
+            let messages = req
+                .id
+                .iter()
+                .map(|m| match m {
+                    tl::enums::InputMessage::Id(m) => match ch.history.post(m.id) {
+                        Some(p) => objects::message(spec.id, &p),
+                        None => objects::message_empty(m.id),
+                    },
+                    _ => objects::message_empty(0),
+                })
+                .collect();
+            Reply::ok(tl::enums::messages::Messages::ChannelMessages(
+                tl::types::messages::ChannelMessages {
+                    inexact: false,
+                    pts: ch.pts,
+                    count: ch.history.count(),
+                    offset_id_offset: None,
+                    messages,
+                    topics: vec![],
+                    chats: vec![objects::channel(spec)],
+                    users: vec![],
+                },
+            ))
+        }
+        f::updates::GetDifference::CONSTRUCTOR_ID => Reply::ok(
+            tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty {
+                date: now_unix(),
+                seq: 1,
+            }),
+        ),
+        f::updates::GetChannelDifference::CONSTRUCTOR_ID => {
+            let req = parse!(f::updates::GetChannelDifference, body);
+            let ch = match channel_for(shared, user, &req.channel, true) {
+                Ok(ch) => ch,
+                Err(e) => return e,
+            };
+            channel_difference(&read(&ch), req.pts, req.limit)
+        }
+        f::auth::SendCode::CONSTRUCTOR_ID => {
+            let req = parse!(f::auth::SendCode, body);
+            send_code(shared, caller, &req.phone_number)
+        }
+        f::auth::SignIn::CONSTRUCTOR_ID => {
+            let req = parse!(f::auth::SignIn, body);
+            sign_in(shared, caller, &req)
+        }
+        f::account::GetPassword::CONSTRUCTOR_ID => get_password(shared, caller, user),
+        f::auth::CheckPassword::CONSTRUCTOR_ID => {
+            let req = parse!(f::auth::CheckPassword, body);
+            check_password(shared, caller, req).await
+        }
+        f::auth::LogOut::CONSTRUCTOR_ID => {
+            if user.is_none() {
+                return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+            }
+            world.with_key(caller.key_id, |k| {
+                k.user = None;
+                k.pending = None;
+            });
+            Reply::ok(tl::enums::auth::LoggedOut::Out(
+                tl::types::auth::LoggedOut {
+                    future_auth_token: None,
+                },
+            ))
+        }
+        _ => Reply::err(400, format!("INPUT_METHOD_INVALID_{id}")),
+    }
+}
+
+/// Telegram usernames: 5–32 characters, a letter first, then letters, digits and underscores.
+fn valid_username(name: &str) -> bool {
+    let n = name.len();
+    (4..=32).contains(&n)
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Looks up a channel by input, checking the access hash (`CHANNEL_INVALID`) and, for reads of its
+/// content, whether the caller was banned (`CHANNEL_PRIVATE`).
+fn channel_for(
+    shared: &Shared,
+    user: Option<usize>,
+    input: &tl::enums::InputChannel,
+    reading: bool,
+) -> Result<std::sync::Arc<std::sync::RwLock<super::state::ChannelEntry>>, Reply> {
+    let tl::enums::InputChannel::Channel(c) = input else {
+        return Err(Reply::err(400, "CHANNEL_INVALID"));
+    };
+    let ch = shared
+        .world
+        .channel_by_id(c.channel_id)
+        .ok_or_else(|| Reply::err(400, "CHANNEL_INVALID"))?;
+    {
+        let entry = read(&ch);
+        if entry.history.spec().access_hash != c.access_hash {
+            return Err(Reply::err(400, "CHANNEL_INVALID"));
+        }
+        if reading && user.is_some_and(|u| entry.banned.contains(&u)) {
+            return Err(Reply::err(400, "CHANNEL_PRIVATE"));
+        }
+    }
+    Ok(ch)
+}
+
+fn channel_difference(ch: &super::state::ChannelEntry, pts: i32, limit: i32) -> Reply {
+    if pts >= ch.pts {
+        return Reply::ok(tl::enums::updates::ChannelDifference::Empty(
+            tl::types::updates::ChannelDifferenceEmpty {
+                r#final: true,
+                pts: ch.pts,
+                timeout: Some(30),
+            },
+        ));
+    }
+    // New posts since the client's pts: ids above the newest it can know of. Edits and deletions are
+    // not replayed; a client far behind is told to refetch, as Telegram does with channelDifferenceTooLong.
+    let spec = ch.history.spec();
+    let q = HistoryQuery {
+        min_id: pts.min(ch.history.top_id()),
+        limit: limit.clamp(1, 100),
+        ..Default::default()
+    };
+    let mut posts = ch.history.history(&q);
+    posts.reverse();
+    Reply::ok(tl::enums::updates::ChannelDifference::Difference(
+        tl::types::updates::ChannelDifference {
+            r#final: true,
+            pts: ch.pts,
+            timeout: Some(30),
+            new_messages: posts.iter().map(|p| objects::message(spec.id, p)).collect(),
+            other_updates: vec![],
+            chats: vec![objects::channel(spec)],
+            users: vec![],
+        },
+    ))
+}
+
+fn normalise_phone(p: &str) -> String {
+    p.chars().filter(|c| c.is_ascii_digit()).collect()
+}
+
+fn send_code(shared: &Shared, caller: Caller, phone: &str) -> Reply {
+    let world = &shared.world;
+    let wanted = normalise_phone(phone);
+    let Some(idx) = world
+        .accounts
+        .iter()
+        .position(|a| normalise_phone(&a.phone) == wanted)
+    else {
+        return Reply::err(400, "PHONE_NUMBER_INVALID");
+    };
+    let acc = &world.accounts[idx];
+    if acc.home_dc != caller.dc {
+        return Reply::err(303, format!("PHONE_MIGRATE_{}", acc.home_dc));
+    }
+    let hash = format!("{:016x}", rand::random::<u64>());
+    let code_len = acc.code.chars().count() as i32;
+    let stored = world.with_key(caller.key_id, |k| {
+        k.pending = Some(PendingLogin {
+            account: idx,
+            phone_code_hash: hash.clone(),
+            code_ok: false,
+            srp: None,
+        });
+    });
+    if stored.is_none() {
+        return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+    }
+    Reply::ok(tl::enums::auth::SentCode::Code(tl::types::auth::SentCode {
+        r#type: tl::enums::auth::SentCodeType::App(tl::types::auth::SentCodeTypeApp {
+            length: code_len,
+        }),
+        phone_code_hash: hash,
+        next_type: None,
+        timeout: None,
+    }))
+}
+
+fn authorization(acc: &super::state::AccountSpec) -> Reply {
+    Reply::ok(tl::enums::auth::Authorization::Authorization(
+        tl::types::auth::Authorization {
+            setup_password_required: false,
+            otherwise_relogin_days: None,
+            tmp_sessions: None,
+            future_auth_token: None,
+            user: objects::user(acc, true),
+        },
+    ))
+}
+
+fn sign_in(shared: &Shared, caller: Caller, req: &tl::functions::auth::SignIn) -> Reply {
+    let world = &shared.world;
+    let outcome = world.with_key(caller.key_id, |k| {
+        let Some(p) = k.pending.as_mut() else {
+            return Err(Reply::err(400, "PHONE_CODE_EXPIRED"));
+        };
+        let acc = &world.accounts[p.account];
+        if p.phone_code_hash != req.phone_code_hash
+            || normalise_phone(&acc.phone) != normalise_phone(&req.phone_number)
+        {
+            return Err(Reply::err(400, "PHONE_CODE_EXPIRED"));
+        }
+        match req.phone_code.as_deref() {
+            None | Some("") => return Err(Reply::err(400, "PHONE_CODE_EMPTY")),
+            Some(code) if code != acc.code => return Err(Reply::err(400, "PHONE_CODE_INVALID")),
+            Some(_) => {}
+        }
+        if acc.password.is_some() {
+            p.code_ok = true;
+            return Err(Reply::err(401, "SESSION_PASSWORD_NEEDED"));
+        }
+        let idx = p.account;
+        k.user = Some(idx);
+        k.pending = None;
+        Ok(idx)
+    });
+    match outcome {
+        None => Reply::err(401, "AUTH_KEY_UNREGISTERED"),
+        Some(Err(reply)) => reply,
+        Some(Ok(idx)) => authorization(&world.accounts[idx]),
+    }
+}
+
+fn get_password(shared: &Shared, caller: Caller, user: Option<usize>) -> Reply {
+    let world = &shared.world;
+    let account = world.with_key(caller.key_id, |k| {
+        let idx = match (&k.pending, user) {
+            (Some(p), _) if p.code_ok => p.account,
+            (_, Some(u)) => u,
+            _ => return None,
+        };
+        let acc = &world.accounts[idx];
+        if acc.password.is_none() {
+            return Some((idx, None));
+        }
+        let challenge = SrpChallenge {
+            srp_id: rand::random::<i64>(),
+            secure_random: (0..256).map(|_| rand::random::<u8>()).collect(),
+            // Any value below p is accepted by the client; p starts with 0xc7.
+            srp_b: std::iter::once(0x42)
+                .chain((0..255).map(|_| rand::random::<u8>()))
+                .collect(),
+        };
+        if let Some(p) = k.pending.as_mut() {
+            p.srp = Some(challenge.clone());
+        }
+        Some((idx, Some(challenge)))
+    });
+    let Some(Some((idx, challenge))) = account else {
+        return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+    };
+    let acc = &world.accounts[idx];
+    let algo = objects::password_algo(acc);
+    let has_password = challenge.is_some();
+    let (srp_b, srp_id, secure_random) = match challenge {
+        Some(c) => (Some(c.srp_b), Some(c.srp_id), c.secure_random),
+        None => (None, None, (0..256).map(|_| rand::random::<u8>()).collect()),
+    };
+    Reply::ok(tl::enums::account::Password::Password(
+        tl::types::account::Password {
+            has_recovery: false,
+            has_secure_values: false,
+            has_password,
+            current_algo: has_password.then(|| algo.clone()),
+            srp_b,
+            srp_id,
+            hint: None,
+            email_unconfirmed_pattern: None,
+            new_algo: algo,
+            new_secure_algo: tl::enums::SecurePasswordKdfAlgo::Unknown,
+            secure_random,
+            pending_reset_date: None,
+            login_email_pattern: None,
+        },
+    ))
+}
+
+/// Verifies the client's SRP proof by recomputing it from the challenge and the account's password.
+async fn check_password(
+    shared: &Shared,
+    caller: Caller,
+    req: tl::functions::auth::CheckPassword,
+) -> Reply {
+    let world = &shared.world;
+    let tl::enums::InputCheckPasswordSrp::Srp(proof) = req.password else {
+        return Reply::err(400, "PASSWORD_HASH_INVALID");
+    };
+    let pending = world
+        .with_key(caller.key_id, |k| k.pending.clone())
+        .flatten();
+    let Some(PendingLogin {
+        account,
+        code_ok: true,
+        srp: Some(srp),
+        ..
+    }) = pending
+    else {
+        return Reply::err(400, "PASSWORD_HASH_INVALID");
+    };
+    if srp.srp_id != proof.srp_id {
+        return Reply::err(400, "SRP_ID_INVALID");
+    }
+    let acc = world.accounts[account].clone();
+    let Some(password) = acc.password.clone() else {
+        return Reply::err(400, "PASSWORD_HASH_INVALID");
+    };
+    let (salt1, salt2) = objects::srp_salts(&acc);
+    // PBKDF2 with 100,000 rounds: keep it off the async workers.
+    let expected = tokio::task::spawn_blocking(move || {
+        grammers_crypto::two_factor_auth::calculate_2fa(
+            &salt1,
+            &salt2,
+            &objects::srp_p(),
+            &objects::SRP_G,
+            srp.srp_b,
+            srp.secure_random,
+            password,
+        )
+    })
+    .await;
+    let Ok((m1, a)) = expected else {
+        return Reply::err(500, "INTERNAL");
+    };
+    if proof.m1 != m1 || proof.a != a {
+        return Reply::err(400, "PASSWORD_HASH_INVALID");
+    }
+    world.with_key(caller.key_id, |k| {
+        k.user = Some(account);
+        k.pending = None;
+    });
+    authorization(&acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_telegram_rules() {
+        assert!(valid_username("news_ru"));
+        assert!(!valid_username("1news"));
+        assert!(!valid_username("ab"));
+        assert!(!valid_username("with-dash"));
+        assert!(!valid_username(&"x".repeat(33)));
+    }
+
+    #[test]
+    fn flood_errors_are_recognised() {
+        assert_eq!(flood_seconds("FLOOD_WAIT_12"), Some(12));
+        assert_eq!(flood_seconds("SLOWMODE_WAIT_3"), Some(3));
+        assert_eq!(flood_seconds("INTERNAL"), None);
+    }
+
+    #[test]
+    fn wrappers_are_unwrapped() {
+        let inner = tl::functions::help::GetConfig {};
+        let wrapped = tl::functions::InvokeWithLayer {
+            layer: tl::LAYER,
+            query: tl::functions::InitConnection {
+                api_id: 1,
+                device_model: "d".into(),
+                system_version: "s".into(),
+                app_version: "a".into(),
+                system_lang_code: "en".into(),
+                lang_pack: "".into(),
+                lang_code: "en".into(),
+                proxy: None,
+                params: None,
+                query: inner.clone(),
+            },
+        }
+        .to_bytes();
+        assert_eq!(
+            unwrap_query(&wrapped).expect("unwrap"),
+            inner.to_bytes().as_slice()
+        );
+        assert!(unwrap_query(&[1, 2]).is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! Builders of the TL objects the simulator sends: users, channels, messages, config, 2FA parameters.
+//!
+//! The generated TL structs have no `Default`, so every field is spelled out once here, with the values
+//! Telegram itself sends for a broadcast channel and a regular user.
+
+use grammers_tl_types as tl;
+
+use super::state::AccountSpec;
+use super::world::{ChannelSpec, SimPost};
+
+/// Telegram's 2048-bit safe prime for 2FA (SRP), used with generator 3.
+pub const SRP_P_HEX: &str = "c71caeb9c6b1c9048e6c522f70f13f73980d40238e3e21c14934d037563d930f48198a0aa7c14058229493d22530f4dbfa336f6e0ac925139543aed44cce7c3720fd51f69458705ac68cd4fe6b6b13abdc9746512969328454f18faf8c595f642477fe96bb2a941d5bcd1d4ac8cc49880708fa9b378e3c4f3a9060bee67cf9a4a4a695811051907e162753b56b0f6b410dba74d8a84b2a14b3144e0ef1284754fd17ed950d5965b4b9dd46582db1178d169c6bc465b0d6ff9ca3928fef5b9ae4e418fc15e83ebea0f87fa9ff5eed70050ded2849f47bf959d956850ce929851f0d8115f635b105ee2e4e15d04b2454bf6f4fadf034b10403119cd8e3b92fcc5b";
+/// The SRP generator.
+pub const SRP_G: i32 = 3;
+
+/// The SRP prime as bytes.
+pub fn srp_p() -> Vec<u8> {
+    (0..SRP_P_HEX.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&SRP_P_HEX[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The account's 2FA salts, fixed per account as on Telegram (they change only with the password).
+pub fn srp_salts(acc: &AccountSpec) -> (Vec<u8>, Vec<u8>) {
+    use sha2::Digest;
+    let h =
+        |tag: &[u8]| sha2::Sha256::digest([&acc.user_id.to_le_bytes()[..], tag].concat()).to_vec();
+    (h(b"salt1"), h(b"salt2")[..16].to_vec())
+}
+
+/// The KDF algorithm description sent in `account.password`.
+pub fn password_algo(acc: &AccountSpec) -> tl::enums::PasswordKdfAlgo {
+    let (salt1, salt2) = srp_salts(acc);
+    tl::enums::PasswordKdfAlgo::Sha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow(
+        tl::types::PasswordKdfAlgoSha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow {
+            salt1,
+            salt2,
+            g: SRP_G,
+            p: srp_p(),
+        },
+    )
+}
+
+/// A user object; `is_self` marks the account the key is logged in as.
+pub fn user(acc: &AccountSpec, is_self: bool) -> tl::enums::User {
+    tl::enums::User::User(tl::types::User {
+        is_self,
+        contact: false,
+        mutual_contact: false,
+        deleted: false,
+        bot: false,
+        bot_chat_history: false,
+        bot_nochats: false,
+        verified: false,
+        restricted: false,
+        min: false,
+        bot_inline_geo: false,
+        support: false,
+        scam: false,
+        apply_min_photo: false,
+        fake: false,
+        bot_attach_menu: false,
+        premium: false,
+        attach_menu_enabled: false,
+        bot_can_edit: false,
+        close_friend: false,
+        stories_hidden: false,
+        stories_unavailable: false,
+        contact_require_premium: false,
+        bot_business: false,
+        bot_has_main_app: false,
+        bot_forum_view: false,
+        bot_forum_can_manage_topics: false,
+        bot_can_manage_bots: false,
+        bot_guestchat: false,
+        bot_guard: false,
+        id: acc.user_id,
+        access_hash: Some(acc.access_hash),
+        first_name: Some(acc.first_name.clone()),
+        last_name: None,
+        username: None,
+        phone: is_self.then(|| acc.phone.trim_start_matches('+').to_string()),
+        photo: None,
+        status: None,
+        bot_info_version: None,
+        restriction_reason: None,
+        bot_inline_placeholder: None,
+        lang_code: None,
+        emoji_status: None,
+        usernames: None,
+        stories_max_id: None,
+        color: None,
+        profile_color: None,
+        bot_active_users: None,
+        bot_verification_icon: None,
+        send_paid_messages_stars: None,
+        linked_community_id: None,
+    })
+}
+
+/// A broadcast channel object with its access hash (never `min`).
+pub fn channel(spec: &ChannelSpec) -> tl::enums::Chat {
+    tl::enums::Chat::Channel(tl::types::Channel {
+        creator: false,
+        left: false,
+        broadcast: true,
+        verified: false,
+        megagroup: false,
+        restricted: false,
+        signatures: false,
+        min: false,
+        scam: false,
+        has_link: false,
+        has_geo: false,
+        slowmode_enabled: false,
+        call_active: false,
+        call_not_empty: false,
+        fake: false,
+        gigagroup: false,
+        noforwards: false,
+        join_to_send: false,
+        join_request: false,
+        forum: false,
+        stories_hidden: false,
+        stories_hidden_min: false,
+        stories_unavailable: false,
+        signature_profiles: false,
+        autotranslation: false,
+        broadcast_messages_allowed: false,
+        monoforum: false,
+        forum_tabs: false,
+        id: spec.id,
+        access_hash: Some(spec.access_hash),
+        title: spec.title.clone(),
+        username: spec.username.clone(),
+        photo: tl::enums::ChatPhoto::Empty,
+        date: spec.start_date,
+        restriction_reason: None,
+        admin_rights: None,
+        banned_rights: None,
+        default_banned_rights: None,
+        participants_count: None,
+        usernames: None,
+        stories_max_id: None,
+        color: None,
+        profile_color: None,
+        emoji_status: None,
+        level: None,
+        subscription_until_date: None,
+        bot_verification_icon: None,
+        send_paid_messages_stars: None,
+        linked_monoforum_id: None,
+        linked_community_id: None,
+    })
+}
+
+/// A channel post as `message#…` with `post: true`.
+pub fn message(channel_id: i64, p: &SimPost) -> tl::enums::Message {
+    let media = p.has_media.then(|| {
+        tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
+            spoiler: false,
+            live_photo: false,
+            photo: Some(tl::enums::Photo::Empty(tl::types::PhotoEmpty {
+                id: channel_id
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(i64::from(p.id)),
+            })),
+            ttl_seconds: None,
+            video: None,
+        })
+    });
+    tl::enums::Message::Message(tl::types::Message {
+        out: false,
+        mentioned: false,
+        media_unread: false,
+        silent: false,
+        post: true,
+        from_scheduled: false,
+        legacy: false,
+        edit_hide: false,
+        pinned: false,
+        noforwards: false,
+        invert_media: false,
+        offline: false,
+        video_processing_pending: false,
+        paid_suggested_post_stars: false,
+        paid_suggested_post_ton: false,
+        id: p.id,
+        from_id: None,
+        from_boosts_applied: None,
+        from_rank: None,
+        peer_id: tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id }),
+        saved_peer_id: None,
+        fwd_from: None,
+        via_bot_id: None,
+        via_business_bot_id: None,
+        guestchat_via_from: None,
+        reply_to: None,
+        date: p.date,
+        message: p.text.clone(),
+        media,
+        reply_markup: None,
+        entities: None,
+        // views and forwards share one flag bit: always set both.
+        views: Some(p.views),
+        forwards: Some(p.forwards),
+        replies: None,
+        edit_date: p.edit_date,
+        post_author: None,
+        grouped_id: p.grouped_id,
+        reactions: None,
+        restriction_reason: None,
+        ttl_period: None,
+        quick_reply_shortcut_id: None,
+        effect: None,
+        factcheck: None,
+        report_delivery_until_date: None,
+        paid_message_stars: None,
+        suggested_post: None,
+        schedule_repeat_period: None,
+        summary_from_language: None,
+        rich_message: None,
+    })
+}
+
+/// What Telegram returns for a deleted or never-existing message id.
+pub fn message_empty(id: i32) -> tl::enums::Message {
+    tl::enums::Message::Empty(tl::types::MessageEmpty { id, peer_id: None })
+}
+
+/// `help.getConfig`'s answer. `dc_options` stays empty so the client keeps the addresses of its session.
+pub fn config(this_dc: i32, now: i32) -> tl::enums::Config {
+    tl::enums::Config::Config(tl::types::Config {
+        default_p2p_contacts: false,
+        preload_featured_stickers: false,
+        revoke_pm_inbox: true,
+        blocked_mode: false,
+        force_try_ipv6: false,
+        date: now,
+        expires: now + 3600,
+        test_mode: false,
+        this_dc,
+        dc_options: vec![],
+        dc_txt_domain_name: "sim.tgsift.invalid".into(),
+        chat_size_max: 200,
+        megagroup_size_max: 200_000,
+        forwarded_count_max: 100,
+        online_update_period_ms: 210_000,
+        offline_blur_timeout_ms: 5_000,
+        offline_idle_timeout_ms: 30_000,
+        online_cloud_timeout_ms: 300_000,
+        notify_cloud_delay_ms: 30_000,
+        notify_default_delay_ms: 1_500,
+        push_chat_period_ms: 60_000,
+        push_chat_limit: 2,
+        edit_time_limit: 172_800,
+        revoke_time_limit: i32::MAX,
+        revoke_pm_time_limit: i32::MAX,
+        rating_e_decay: 2_419_200,
+        stickers_recent_limit: 200,
+        channels_read_media_period: 604_800,
+        tmp_sessions: None,
+        call_receive_timeout_ms: 20_000,
+        call_ring_timeout_ms: 90_000,
+        call_connect_timeout_ms: 30_000,
+        call_packet_timeout_ms: 10_000,
+        me_url_prefix: "https://t.me/".into(),
+        autoupdate_url_prefix: None,
+        gif_search_username: None,
+        venue_search_username: None,
+        img_search_username: None,
+        static_maps_provider: None,
+        caption_length_max: 1024,
+        message_length_max: 4096,
+        webfile_dc_id: 4,
+        suggested_lang_code: None,
+        lang_pack_version: None,
+        base_lang_pack_version: None,
+        reactions_default: None,
+        autologin_token: None,
+    })
+}

@@ -1,0 +1,50 @@
+//! Shared scaffolding of the integration tests: a simulator and grammers clients wired to it.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use grammers_client::Client;
+use grammers_client::sender::SenderPool;
+use grammers_client::session::storages::MemorySession;
+use grammers_mtsender::ConnectionParams;
+use tgsift::sim::{Sim, SimConfig};
+
+/// Any api_id: the simulator does not check it.
+pub const API_ID: i32 = 12_345;
+/// Any 32-hex api_hash.
+pub const API_HASH: &str = "0123456789abcdef0123456789abcdef";
+
+/// Every async test body runs under this limit: grammers has no request timeout of its own.
+pub async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test timed out")
+}
+
+/// A simulator with `channels` channels of `posts` posts and the default single account.
+pub async fn sim(channels: usize, posts: i32) -> Sim {
+    Sim::start(SimConfig::generated(42, channels, posts))
+        .await
+        .expect("start sim")
+}
+
+/// A grammers client on a fresh key for `account`, with grammers' default retry policy.
+pub fn client(sim: &Sim, account: usize, authorized: bool) -> Client {
+    client_with(sim, account, authorized, ConnectionParams::default())
+}
+
+/// Same, with custom connection parameters (e.g. retry policy).
+pub fn client_with(
+    sim: &Sim,
+    account: usize,
+    authorized: bool,
+    params: ConnectionParams,
+) -> Client {
+    let session = Arc::new(MemorySession::from(sim.new_session(account, authorized)));
+    let pool = SenderPool::with_configuration(session, API_ID, params);
+    let client = Client::new(pool.handle);
+    tokio::spawn(pool.runner.run());
+    client
+}
