@@ -365,6 +365,9 @@ pub enum ConfigError {
         shown: String,
         allowed: String,
     },
+    /// A key the command needs has no value.
+    #[error("`{key}` is not set: {hint}")]
+    Missing { key: String, hint: String },
     /// Two keys contradict each other.
     #[error("{0}")]
     Inconsistent(String),
@@ -599,7 +602,8 @@ impl Loaded {
                 .map(|s| s.to_string())
                 .chain([spec.env_name()]);
             for name in names {
-                let Some(raw) = opts.env.get(&name) else {
+                // An empty variable counts as unset, as shells make it easy to write `TG_API_ID=`.
+                let Some(raw) = opts.env.get(&name).filter(|v| !v.trim().is_empty()) else {
                     continue;
                 };
                 let source = Source::Env(name.clone());

@@ -4,6 +4,7 @@
 //! file, a database path that cannot be used). Each subcommand lives in its own file and returns
 //! `anyhow::Result`; [`exit_code`] classifies the error at the edge.
 
+mod account;
 mod logging;
 mod sim;
 
@@ -57,6 +58,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Onboard and manage the Telegram accounts tgsift logs in as.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
     /// The simulated Telegram DC.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -98,11 +102,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A command used wrongly (unknown account, name taken…): exit code 2, like a bad flag.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// 2 for configuration and usage problems, 1 for everything else.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.downcast_ref::<ConfigError>().is_some() {
+        if cause.downcast_ref::<ConfigError>().is_some()
+            || cause.downcast_ref::<UsageError>().is_some()
+        {
             return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::telegram::session::SessionError>() {
+            return if e.is_usage() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             return if e.is_usage() { 2 } else { 1 };
@@ -145,6 +159,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Keys) => print!("{}", crate::config::reference_table()),
         Command::Config(ConfigCommand::Show) => print!("{}", sources.load()?.render()),
         Command::Sim(SimCommand::Serve(args)) => runtime()?.block_on(sim::serve(args))?,
+        Command::Account(cmd) => {
+            let loaded = sources.load()?;
+            runtime()?.block_on(account::run(&loaded, cmd))?
+        }
         Command::Migrate => {
             let loaded = sources.load()?;
             let db = &loaded.config.storage.database;

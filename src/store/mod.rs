@@ -8,6 +8,8 @@
 //! Storage stays behind this narrow interface (domain operations, not SQL at the call sites) so that a
 //! PostgreSQL store can stand beside it later.
 
+mod accounts;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +25,16 @@ const MIGRATION_SQL: &[&str] = &[include_str!("migrations/0001_initial.sql")];
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a write that still meets `SQLITE_BUSY` is tried again (with exponential backoff).
 const BUSY_RETRIES: usize = 5;
+
+pub use accounts::AccountRow;
+
+/// Seconds since the Unix epoch, the time unit of every column.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect())

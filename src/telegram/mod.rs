@@ -1,3 +1,15 @@
 //! The client layer: everything between tgsift and Telegram.
+//!
+//! One place owns sessions, retries and pacing, so no other module ever sees a raw FLOOD_WAIT or a
+//! dropped connection:
+//! - [`session`]: grammers' `Session` on rusqlite, one 0600 file per account; Telethon string sessions.
+//! - [`error`]: the flood / transient / permanent taxonomy callers branch on.
+//! - [`pacer`]: per-method adaptive rates learned from FLOOD_WAITs (AIMD).
+//! - [`client`]: an account's client with the whole policy around every call.
 
+pub mod client;
+pub mod error;
+pub mod lease;
+pub mod login;
+pub mod pacer;
 pub mod session;

@@ -1,0 +1,455 @@
+//! `tgsift account …`: onboard, inspect and remove the Telegram accounts tgsift logs in as.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use super::UsageError;
+use crate::config::{ConfigError, Loaded};
+use crate::store::Store;
+use crate::telegram::client::{Account, Policy};
+use crate::telegram::error::TgError;
+use crate::telegram::lease::Lease;
+use crate::telegram::login::{self, LoginError, Prompt, mask_phone};
+use crate::telegram::session::{SqliteSession, TelethonString};
+
+/// Environment variable holding the 2FA password for non-interactive logins.
+pub const PASSWORD_ENV: &str = "TGSIFT_2FA_PASSWORD";
+
+/// `tgsift account …`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Log in a new account (sends a login code; asks for the 2FA password when needed).
+    Add(AddArgs),
+    /// Adopt an existing session without logging in again.
+    Import(ImportArgs),
+    /// List accounts: masked phone, user id, logged in?, lease holder.
+    List,
+    /// Ask Telegram whether an account's session still works.
+    Check {
+        /// Account name.
+        name: String,
+    },
+    /// Forget an account: its session file and its row (optionally logging out at Telegram first).
+    Remove {
+        /// Account name.
+        name: String,
+        /// Log the session out at Telegram before deleting it.
+        #[arg(long)]
+        logout: bool,
+        /// Also delete the account's channels and their stored posts.
+        #[arg(long)]
+        purge: bool,
+    },
+}
+
+/// Options of `account add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// A name for the account (letters, digits, `_`, `-`); its session is `<sessions_dir>/<name>.session`.
+    pub name: String,
+    /// Phone number in international form, e.g. +441234567890.
+    #[arg(long)]
+    pub phone: String,
+    /// Read login codes from this file, one per line (`-` = standard input) instead of prompting.
+    #[arg(long, value_name = "FILE|-")]
+    pub code_from: Option<String>,
+}
+
+/// Options of `account import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A name for the account.
+    pub name: String,
+    /// A tgsift session file (such as `tgsift sim serve --session-out` writes).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "telethon_string",
+        required_unless_present = "telethon_string"
+    )]
+    pub session: Option<PathBuf>,
+    /// A Telethon string session (`-` = read it from standard input).
+    #[arg(long, value_name = "STRING|-")]
+    pub telethon_string: Option<String>,
+}
+
+fn validate_name(name: &str) -> Result<(), UsageError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "account name `{name}` is not allowed: use 1–64 letters, digits, `_` or `-`"
+        )))
+    }
+}
+
+fn session_path(loaded: &Loaded, name: &str) -> PathBuf {
+    loaded
+        .config
+        .storage
+        .sessions_dir
+        .join(format!("{name}.session"))
+}
+
+/// api_id and api_hash, or a configuration error before any network use.
+fn credentials(loaded: &Loaded) -> Result<(i32, String), ConfigError> {
+    let missing = |key: &str, env: &str| ConfigError::Missing {
+        key: key.into(),
+        hint: format!(
+            "get it from my.telegram.org and set it in [telegram] of the config file or in {env}"
+        ),
+    };
+    let t = &loaded.config.telegram;
+    let id = t
+        .api_id
+        .ok_or_else(|| missing("telegram.api_id", "TG_API_ID"))?;
+    let hash = t
+        .api_hash
+        .clone()
+        .ok_or_else(|| missing("telegram.api_hash", "TG_API_HASH"))?;
+    Ok((id, hash))
+}
+
+/// Runs an account subcommand.
+pub async fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Add(args) => add(loaded, args).await,
+        AccountCommand::Import(args) => import(loaded, args),
+        AccountCommand::List => list(loaded),
+        AccountCommand::Check { name } => check(loaded, &name).await,
+        AccountCommand::Remove {
+            name,
+            logout,
+            purge,
+        } => remove(loaded, &name, logout, purge).await,
+    }
+}
+
+fn open_store(loaded: &Loaded) -> anyhow::Result<Store> {
+    Ok(Store::open(&loaded.config.storage.database)?)
+}
+
+async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
+    validate_name(&args.name)?;
+    let (api_id, api_hash) = credentials(loaded)?;
+    let mut store = open_store(loaded)?;
+    let path = session_path(loaded, &args.name);
+    let existing = store.account(&args.name)?;
+    let session = if path.exists() {
+        SqliteSession::open(&path)?
+    } else {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating sessions folder {}", dir.display()))?;
+        }
+        SqliteSession::create(&path)?
+    };
+    if existing.is_some() && session.self_user().is_some() {
+        return Err(UsageError(format!(
+            "account {} is already logged in (check it with `tgsift account check {}`, or remove it first)",
+            args.name, args.name
+        ))
+        .into());
+    }
+    let _lease = Lease::acquire(&args.name, &path)?;
+    let cancel = CancellationToken::new();
+    let account = Account::new(
+        &args.name,
+        Arc::new(session),
+        api_id,
+        Policy::from(&loaded.config.telegram),
+        cancel.clone(),
+    );
+    let mut prompt = CliPrompt::new(args.code_from.as_deref())?;
+    let user_id = login::login(account.raw(), &args.phone, &api_hash, &mut prompt).await;
+    cancel.cancel();
+    let user_id = user_id?;
+    match existing {
+        Some(_) => store.set_account_user(&args.name, user_id, Some(&args.phone))?,
+        None => {
+            store.add_account(&args.name, Some(&args.phone), Some(user_id), &path)?;
+        }
+    }
+    println!(
+        "account {} logged in as user {user_id}; session {}",
+        args.name,
+        path.display()
+    );
+    Ok(())
+}
+
+fn import(loaded: &Loaded, args: ImportArgs) -> anyhow::Result<()> {
+    validate_name(&args.name)?;
+    let mut store = open_store(loaded)?;
+    if store.account(&args.name)?.is_some() {
+        return Err(UsageError(format!(
+            "account {} exists already: remove it first or pick another name",
+            args.name
+        ))
+        .into());
+    }
+    let data = match (&args.session, &args.telethon_string) {
+        (Some(file), _) => SqliteSession::open(file)?.export_data()?,
+        (None, Some(s)) => {
+            let text = if s == "-" {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("reading the string session from stdin")?;
+                line
+            } else {
+                s.clone()
+            };
+            TelethonString::parse(&text)?.to_session_data()
+        }
+        (None, None) => {
+            return Err(
+                UsageError("give --session FILE or --telethon-string STRING|-".into()).into(),
+            );
+        }
+    };
+    let path = session_path(loaded, &args.name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating sessions folder {}", dir.display()))?;
+    }
+    let session = SqliteSession::import_data(&path, &data)?;
+    let user = session.self_user().map(|u| u.id);
+    store.add_account(&args.name, None, user, &path)?;
+    println!(
+        "account {} imported into {}{}",
+        args.name,
+        path.display(),
+        if user.is_some() {
+            ""
+        } else {
+            " (run `tgsift account check` to confirm it is logged in)"
+        }
+    );
+    Ok(())
+}
+
+fn list(loaded: &Loaded) -> anyhow::Result<()> {
+    let store = open_store(loaded)?;
+    let accounts = store.accounts()?;
+    if accounts.is_empty() {
+        println!("no accounts: add one with `tgsift account add NAME --phone +…`");
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<16} {:>12} {:<10} lease",
+        "name", "phone", "user id", "logged in"
+    );
+    for a in accounts {
+        let logged_in = match SqliteSession::open(&a.session_path) {
+            Ok(s) if s.self_user().is_some() => "yes",
+            Ok(_) => "no",
+            Err(_) => "no session",
+        };
+        let lease = Lease::holder(&a.session_path)
+            .map(|h| h.describe())
+            .unwrap_or_else(|| "free".into());
+        println!(
+            "{:<16} {:<16} {:>12} {:<10} {lease}",
+            a.name,
+            a.phone
+                .as_deref()
+                .map(mask_phone)
+                .unwrap_or_else(|| "-".into()),
+            a.user_id
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| "-".into()),
+            logged_in
+        );
+    }
+    Ok(())
+}
+
+fn known_account(store: &Store, name: &str) -> anyhow::Result<crate::store::AccountRow> {
+    store.account(name)?.ok_or_else(|| {
+        UsageError(format!(
+            "no account named {name}: see `tgsift account list`"
+        ))
+        .into()
+    })
+}
+
+async fn check(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
+    let (api_id, _) = credentials(loaded)?;
+    let mut store = open_store(loaded)?;
+    let row = known_account(&store, name)?;
+    let _lease = Lease::acquire(name, &row.session_path)?;
+    let session = SqliteSession::open(&row.session_path)?;
+    let cancel = CancellationToken::new();
+    let account = Account::new(
+        name,
+        Arc::new(session),
+        api_id,
+        Policy::from(&loaded.config.telegram),
+        cancel.clone(),
+    );
+    let users = account
+        .invoke(&grammers_tl_types::functions::users::GetUsers {
+            id: vec![grammers_tl_types::enums::InputUser::UserSelf],
+        })
+        .await;
+    cancel.cancel();
+    match users {
+        Ok(users) => {
+            let id = users.first().map(|u| u.id()).unwrap_or_default();
+            if row.user_id != Some(id) {
+                store.set_account_user(name, id, None)?;
+            }
+            println!("account {name}: logged in as user {id}");
+            Ok(())
+        }
+        Err(e @ TgError::Unauthorized { .. }) => Err(e.into()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("checking account {name}"))),
+    }
+}
+
+async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::Result<()> {
+    let mut store = open_store(loaded)?;
+    let row = known_account(&store, name)?;
+    let channels = store.account_channel_count(row.id)?;
+    if channels > 0 && !purge {
+        return Err(UsageError(format!(
+            "account {name} follows {channels} channel(s) whose posts would be deleted: remove them first or pass --purge"
+        ))
+        .into());
+    }
+    let lease = Lease::acquire(name, &row.session_path)?;
+    if logout {
+        let (api_id, _) = credentials(loaded)?;
+        let session = SqliteSession::open(&row.session_path)?;
+        let cancel = CancellationToken::new();
+        let account = Account::new(
+            name,
+            Arc::new(session),
+            api_id,
+            Policy::from(&loaded.config.telegram),
+            cancel.clone(),
+        );
+        let out = account
+            .invoke(&grammers_tl_types::functions::auth::LogOut {})
+            .await;
+        cancel.cancel();
+        match out {
+            Ok(_) | Err(TgError::Unauthorized { .. }) => {
+                println!("account {name}: logged out at Telegram")
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context("logging out (nothing was removed)"));
+            }
+        }
+    }
+    store.remove_account(name)?;
+    remove_file(&row.session_path)?;
+    let lease_path = lease.path().to_path_buf();
+    drop(lease);
+    remove_file(&lease_path)?;
+    println!("account {name} removed");
+    Ok(())
+}
+
+fn remove_file(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("removing {}", path.display()))),
+    }
+}
+
+/// Login secrets from the terminal, a code file or standard input, and `TGSIFT_2FA_PASSWORD`.
+struct CliPrompt {
+    codes: Option<Box<dyn Iterator<Item = String>>>,
+    env_password: Option<String>,
+}
+
+impl CliPrompt {
+    fn new(code_from: Option<&str>) -> anyhow::Result<Self> {
+        let codes: Option<Box<dyn Iterator<Item = String>>> = match code_from {
+            None => None,
+            Some("-") => Some(Box::new(
+                std::io::stdin().lock().lines().map_while(Result::ok),
+            )),
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading login codes from {file}"))?;
+                let lines: Vec<String> = text
+                    .lines()
+                    .map(str::to_string)
+                    .filter(|l| !l.trim().is_empty())
+                    .collect();
+                Some(Box::new(lines.into_iter()))
+            }
+        };
+        Ok(CliPrompt {
+            codes,
+            env_password: std::env::var(PASSWORD_ENV).ok(),
+        })
+    }
+}
+
+impl Prompt for CliPrompt {
+    fn code(&mut self, phone: &str, attempt: u32) -> Result<String, LoginError> {
+        if let Some(codes) = self.codes.as_mut() {
+            return codes.next().ok_or_else(|| {
+                LoginError::NoInput(format!(
+                    "no login code for attempt {attempt} in --code-from"
+                ))
+            });
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(LoginError::NoInput(
+                "no terminal to ask for the login code: use --code-from FILE|-".into(),
+            ));
+        }
+        let mut err = std::io::stderr();
+        let again = if attempt > 1 {
+            " (wrong, try again)"
+        } else {
+            ""
+        };
+        let _ = write!(
+            err,
+            "login code sent to {} by Telegram{again}: ",
+            mask_phone(phone)
+        );
+        let _ = err.flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| LoginError::NoInput(e.to_string()))?;
+        Ok(line.trim().to_string())
+    }
+
+    fn password(&mut self, hint: Option<&str>, attempt: u32) -> Result<String, LoginError> {
+        if let Some(pw) = self.env_password.take() {
+            return Ok(pw);
+        }
+        if attempt > 1 && std::env::var_os(PASSWORD_ENV).is_some() {
+            return Err(LoginError::WrongPassword(attempt - 1));
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(LoginError::NoInput(format!(
+                "the account has a 2FA password and there is no terminal: set {PASSWORD_ENV}"
+            )));
+        }
+        let hint = hint.map(|h| format!(" (hint: {h})")).unwrap_or_default();
+        rpassword::prompt_password(format!("2FA password{hint}: "))
+            .map_err(|e| LoginError::NoInput(e.to_string()))
+    }
+}

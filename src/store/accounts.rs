@@ -1,0 +1,147 @@
+//! Accounts: which Telegram logins tgsift knows and where their session files are.
+
+use std::path::PathBuf;
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, StoreError, unix_now};
+
+/// One account row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRow {
+    /// Row id.
+    pub id: i64,
+    /// The operator's name for it (unique).
+    pub name: String,
+    /// Phone number, when known.
+    pub phone: Option<String>,
+    /// Telegram user id, once logged in.
+    pub user_id: Option<i64>,
+    /// Its session file.
+    pub session_path: PathBuf,
+    /// When it was added (unix seconds).
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, name, phone, user_id, session_path, created_at";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        phone: r.get(2)?,
+        user_id: r.get(3)?,
+        session_path: PathBuf::from(r.get::<_, String>(4)?),
+        created_at: r.get(5)?,
+    })
+}
+
+impl Store {
+    /// Records a new account; fails if the name is taken.
+    pub fn add_account(
+        &mut self,
+        name: &str,
+        phone: Option<&str>,
+        user_id: Option<i64>,
+        session_path: &std::path::Path,
+    ) -> Result<AccountRow, StoreError> {
+        let path = session_path.display().to_string();
+        self.write(&format!("add account {name}"), |tx| {
+            tx.execute(
+                "INSERT INTO accounts (name, phone, user_id, session_path, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, phone, user_id, path, unix_now()],
+            )?;
+            tx.query_row(&format!("SELECT {COLUMNS} FROM accounts WHERE name = ?1"), [name], row)
+        })
+    }
+
+    /// The account with this name.
+    pub fn account(&self, name: &str) -> Result<Option<AccountRow>, StoreError> {
+        self.read(&format!("read account {name}"), |c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM accounts WHERE name = ?1"),
+                [name],
+                row,
+            )
+            .optional()
+        })
+    }
+
+    /// Every account, by name.
+    pub fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
+        self.read("list accounts", |c| {
+            let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM accounts ORDER BY name"))?;
+            st.query_map([], row)?.collect()
+        })
+    }
+
+    /// Records the user id learned after login or import.
+    pub fn set_account_user(
+        &mut self,
+        name: &str,
+        user_id: i64,
+        phone: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(&format!("update account {name}"), |tx| {
+            tx.execute(
+                "UPDATE accounts SET user_id = ?2, phone = coalesce(?3, phone) WHERE name = ?1",
+                params![name, user_id, phone],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// How many channels the account follows (removal refuses to drop their posts silently).
+    pub fn account_channel_count(&self, account_id: i64) -> Result<i64, StoreError> {
+        self.read("count channels", |c| {
+            c.query_row(
+                "SELECT count(*) FROM channels WHERE account_id = ?1",
+                [account_id],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// Deletes the account (and, by cascade, its channels and their posts); false if it did not exist.
+    pub fn remove_account(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.write(&format!("remove account {name}"), |tx| {
+            tx.execute("DELETE FROM accounts WHERE name = ?1", [name])
+                .map(|n| n > 0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_round_trip_and_names_are_unique() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+        let a = s
+            .add_account(
+                "alice",
+                Some("+15550000000"),
+                None,
+                &PathBuf::from("sessions/alice.session"),
+            )
+            .expect("add");
+        assert_eq!(a.name, "alice");
+        assert!(
+            s.add_account("alice", None, None, &PathBuf::from("x"))
+                .is_err()
+        );
+        s.set_account_user("alice", 42, None).expect("user");
+        let got = s.account("alice").expect("read").expect("exists");
+        assert_eq!(
+            (got.user_id, got.phone.as_deref()),
+            (Some(42), Some("+15550000000"))
+        );
+        assert_eq!(s.accounts().expect("list").len(), 1);
+        assert_eq!(s.account_channel_count(got.id).expect("count"), 0);
+        assert!(s.remove_account("alice").expect("remove"));
+        assert!(!s.remove_account("alice").expect("remove again"));
+        assert_eq!(s.account("alice").expect("read"), None);
+    }
+}

@@ -1,0 +1,396 @@
+//! One account's connection to Telegram, with every call going through the same policy:
+//! open flood windows → circuit breaker → pacer → request with timeout → classify → sleep/retry/fail.
+//!
+//! grammers' own retry policy is switched off ([`NoRetries`]) so retries happen at exactly one layer,
+//! this one, where they are logged, counted, bounded and cancellable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use grammers_client::Client;
+use grammers_mtsender::{ConnectionParams, NoRetries, SenderPool};
+use grammers_session::Session;
+use grammers_tl_types as tl;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+use super::error::{Class, Permanent, TgError, classify};
+use super::pacer::{Pacer, PacerConfig};
+use crate::config::TelegramConfig;
+
+/// The retry and flood rules of the client layer, from `[telegram]`.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// FLOOD_WAITs up to this long are slept through.
+    pub flood_threshold: Duration,
+    /// FLOOD_WAIT sleeps allowed per call.
+    pub flood_max_retries: u32,
+    /// Retries after transient failures; `None` = forever.
+    pub connection_retries: Option<u32>,
+    /// First retry delay.
+    pub retry_delay: Duration,
+    /// Retry delay cap.
+    pub retry_max_delay: Duration,
+    /// Per-call timeout (grammers has none).
+    pub request_timeout: Duration,
+    /// Consecutive connection failures that open the circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open before letting one probe through.
+    pub breaker_cooldown: Duration,
+}
+
+impl From<&TelegramConfig> for Policy {
+    fn from(c: &TelegramConfig) -> Self {
+        Policy {
+            flood_threshold: Duration::from_secs(u64::from(c.flood_sleep_threshold)),
+            flood_max_retries: c.flood_max_retries,
+            connection_retries: u32::try_from(c.connection_retries).ok(),
+            retry_delay: c.retry_delay(),
+            retry_max_delay: c.retry_max_delay(),
+            request_timeout: c.request_timeout(),
+            breaker_threshold: 5,
+            breaker_cooldown: c.retry_max_delay().max(Duration::from_secs(5)),
+        }
+    }
+}
+
+/// Counters of what the policy did, for summaries and (later) metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Calls sent (including retries).
+    pub requests: AtomicU64,
+    /// FLOOD_WAITs received.
+    pub floods: AtomicU64,
+    /// FLOOD_WAITs slept through.
+    pub flood_sleeps: AtomicU64,
+    /// Milliseconds slept for floods (including waits for known windows).
+    pub flood_sleep_ms: AtomicU64,
+    /// Retries after transient failures (reconnects).
+    pub retries: AtomicU64,
+}
+
+impl Stats {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// The FLOOD_WAIT windows known to be open, per method: no call is sent into one.
+#[derive(Default)]
+pub struct FloodWindows {
+    open: Mutex<HashMap<&'static str, Instant>>,
+}
+
+impl FloodWindows {
+    /// Records a window that ends at `until`.
+    pub fn open(&self, method: &'static str, until: Instant) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let e = open.entry(method).or_insert(until);
+        *e = (*e).max(until);
+    }
+
+    /// Time left in the window of `method`, if one is open.
+    pub fn remaining(&self, method: &'static str, now: Instant) -> Option<Duration> {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(method)
+            .and_then(|until| until.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+    }
+}
+
+/// Breaker state, visible to `account list` and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls flow.
+    Closed,
+    /// Calls fail fast until the cool-down ends.
+    Open { retry_in: Duration },
+    /// The cool-down ended: one probe call is let through.
+    HalfOpen,
+}
+
+/// Per-account circuit breaker: after N consecutive connection failures, stop hammering for a while.
+#[derive(Default)]
+pub struct Breaker {
+    inner: Mutex<(u32, Option<Instant>)>,
+}
+
+impl Breaker {
+    /// The state now.
+    pub fn state(&self, now: Instant) -> BreakerState {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match g.1 {
+            Some(until) if until > now => BreakerState::Open {
+                retry_in: until - now,
+            },
+            Some(_) => BreakerState::HalfOpen,
+            None => BreakerState::Closed,
+        }
+    }
+
+    fn success(&self) {
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = (0, None);
+    }
+
+    /// Counts a failure; returns true when this failure opened the breaker.
+    fn failure(&self, threshold: u32, cooldown: Duration, now: Instant) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.0 += 1;
+        if g.0 >= threshold && g.1.is_none_or(|u| u <= now) {
+            g.1 = Some(now + cooldown);
+            return true;
+        }
+        false
+    }
+
+    fn failures(&self) -> u32 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+}
+
+/// A logged-in account's client with tgsift's flood, pacing and retry policy around every call.
+pub struct Account {
+    name: String,
+    client: Client,
+    policy: Policy,
+    pacer: Pacer,
+    windows: FloodWindows,
+    breaker: Breaker,
+    stats: Arc<Stats>,
+    cancel: CancellationToken,
+}
+
+impl Account {
+    /// Connects (lazily) through `session`; grammers' own retries are off.
+    pub fn new<S>(
+        name: &str,
+        session: Arc<S>,
+        api_id: i32,
+        policy: Policy,
+        cancel: CancellationToken,
+    ) -> Self
+    where
+        S: Session,
+        S::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let params = ConnectionParams {
+            retry_policy: Box::new(NoRetries),
+            ..Default::default()
+        };
+        let pool = SenderPool::with_configuration(session, api_id, params);
+        let client = Client::new(pool.handle);
+        let runner = pool.runner;
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = runner.run() => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+        Account {
+            name: name.to_string(),
+            client,
+            policy,
+            pacer: Pacer::new(PacerConfig::default()),
+            windows: FloodWindows::default(),
+            breaker: Breaker::default(),
+            stats: Arc::new(Stats::default()),
+            cancel,
+        }
+    }
+
+    /// Replaces the pacer's tuning (before any call).
+    pub fn with_pacer(mut self, config: PacerConfig) -> Self {
+        self.pacer = Pacer::new(config);
+        self
+    }
+
+    /// The account's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the policy has done so far.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// The pacer (to persist or restore learned rates).
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
+    /// The circuit breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state(Instant::now())
+    }
+
+    /// The raw grammers client, for the login flow (which handles its own errors).
+    pub fn raw(&self) -> &Client {
+        &self.client
+    }
+
+    async fn sleep(&self, d: Duration) -> Result<(), TgError> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(TgError::Cancelled),
+            _ = tokio::time::sleep(d) => Ok(()),
+        }
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        let b = ExponentialBuilder::default()
+            .with_min_delay(self.policy.retry_delay)
+            .with_max_delay(self.policy.retry_max_delay)
+            .with_factor(2.0);
+        let b = match self.policy.connection_retries {
+            Some(n) => b.with_max_times(n as usize),
+            None => b.without_max_times(),
+        };
+        // Full jitter: a uniform delay in [0, d] spreads reconnects of many clients apart.
+        b.build()
+            .map(|d| d.mul_f64(rand::rng().random_range(0.0..=1.0)))
+    }
+
+    /// Sends one call under the policy; the only way tgsift talks to Telegram.
+    pub async fn invoke<R: tl::RemoteCall + tl::Identifiable>(
+        &self,
+        request: &R,
+    ) -> Result<R::Return, TgError> {
+        let method = tl::name_for_id(R::CONSTRUCTOR_ID);
+        let mut floods = 0u32;
+        let mut backoff = self.backoff();
+        let mut attempts = 0u32;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(TgError::Cancelled);
+            }
+            if let Some(left) = self.windows.remaining(method, Instant::now()) {
+                if left > self.policy.flood_threshold {
+                    return Err(self.flood_error(method, left));
+                }
+                tracing::info!(account = %self.name, method, seconds = left.as_secs_f64(), "waiting for an open FLOOD_WAIT window");
+                Stats::add(&self.stats.flood_sleep_ms, left.as_millis() as u64);
+                self.sleep(left).await?;
+            }
+            if let BreakerState::Open { retry_in } = self.breaker.state(Instant::now()) {
+                return Err(TgError::CircuitOpen {
+                    account: self.name.clone(),
+                    failures: self.breaker.failures(),
+                    retry_in,
+                });
+            }
+            self.pacer.acquire(method).await;
+            attempts += 1;
+            Stats::add(&self.stats.requests, 1);
+            let outcome = tokio::select! {
+                _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
+                r = tokio::time::timeout(self.policy.request_timeout, self.client.invoke(request)) => r,
+            };
+            let class = match outcome {
+                Ok(Ok(value)) => {
+                    self.breaker.success();
+                    self.pacer.on_success(method, Instant::now());
+                    return Ok(value);
+                }
+                Ok(Err(e)) => classify(&e),
+                Err(_) => Class::Transient(format!(
+                    "no answer within {:?}",
+                    self.policy.request_timeout
+                )),
+            };
+            match class {
+                Class::Flood(secs) => {
+                    let wait = Duration::from_secs(u64::from(secs));
+                    let now = Instant::now();
+                    self.windows.open(method, now + wait);
+                    self.pacer.on_flood(method, now);
+                    self.breaker.success();
+                    Stats::add(&self.stats.floods, 1);
+                    if wait > self.policy.flood_threshold || floods >= self.policy.flood_max_retries
+                    {
+                        tracing::warn!(account = %self.name, method, seconds = secs, "FLOOD_WAIT above the threshold: parking");
+                        return Err(self.flood_error(method, wait));
+                    }
+                    floods += 1;
+                    // At most 1 s and at most 5 % of the wait: spreads wake-ups without overspending.
+                    let max_jitter = wait.mul_f64(0.05).min(Duration::from_secs(1));
+                    let jitter = max_jitter.mul_f64(rand::rng().random_range(0.0..=1.0));
+                    tracing::info!(account = %self.name, method, seconds = secs, attempt = floods, "FLOOD_WAIT: sleeping");
+                    Stats::add(&self.stats.flood_sleeps, 1);
+                    Stats::add(
+                        &self.stats.flood_sleep_ms,
+                        (wait + jitter).as_millis() as u64,
+                    );
+                    self.sleep(wait + jitter).await?;
+                }
+                Class::Transient(why) => {
+                    let opened = self.breaker.failure(
+                        self.policy.breaker_threshold,
+                        self.policy.breaker_cooldown,
+                        Instant::now(),
+                    );
+                    if opened {
+                        tracing::warn!(account = %self.name, failures = self.breaker.failures(), cooldown = ?self.policy.breaker_cooldown, "circuit breaker opened");
+                    }
+                    let Some(delay) = backoff.next() else {
+                        return Err(TgError::Exhausted {
+                            account: self.name.clone(),
+                            method,
+                            attempts,
+                            last: why,
+                        });
+                    };
+                    // An open breaker makes the next attempt wait for its cool-down instead of failing.
+                    let delay = match self.breaker.state(Instant::now()) {
+                        BreakerState::Open { retry_in } => delay.max(retry_in),
+                        _ => delay,
+                    };
+                    Stats::add(&self.stats.retries, 1);
+                    tracing::warn!(account = %self.name, method, attempt = attempts, error = %why, delay = ?delay, "transient failure, retrying");
+                    self.sleep(delay).await?;
+                }
+                Class::Permanent(p) => return Err(self.permanent(method, p)),
+            }
+        }
+    }
+
+    fn flood_error(&self, method: &'static str, left: Duration) -> TgError {
+        TgError::FloodWait {
+            account: self.name.clone(),
+            method,
+            seconds: left.as_secs_f64().ceil() as u32,
+        }
+    }
+
+    fn permanent(&self, method: &'static str, p: Permanent) -> TgError {
+        let account = self.name.clone();
+        match p {
+            Permanent::Unauthorized(reason) => TgError::Unauthorized { account, reason },
+            Permanent::Channel(reason) => TgError::Channel {
+                account,
+                channel: String::new(),
+                reason,
+            },
+            Permanent::Username(reason) => TgError::Username {
+                username: String::new(),
+                reason,
+            },
+            Permanent::Rpc { code, name } => TgError::Rpc {
+                account,
+                method,
+                code,
+                name,
+            },
+            Permanent::Local(message) => TgError::Local { account, message },
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The client layer's error taxonomy: what callers branch on.
+//!
+//! Nothing outside `telegram/` matches on RPC error names. A raw grammers [`InvocationError`] is
+//! classified once, here, into a flood (wait X seconds), a transient failure (retry with backoff) or a
+//! permanent one (stop, with a message that says what to do).
+
+use std::time::Duration;
+
+use grammers_mtsender::InvocationError;
+
+/// What one failed call means for the caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// `FLOOD_WAIT_X` or `SLOWMODE_WAIT_X`: the same call may be sent again after X seconds.
+    Flood(u32),
+    /// The connection or the server failed; the same call may succeed if retried.
+    Transient(String),
+    /// Retrying cannot help.
+    Permanent(Permanent),
+}
+
+/// Permanent failures with their meaning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Permanent {
+    /// The session is no longer logged in (`AUTH_KEY_UNREGISTERED`, `SESSION_REVOKED`, `USER_DEACTIVATED`…).
+    Unauthorized(String),
+    /// The channel cannot be read (`CHANNEL_PRIVATE`, `CHANNEL_INVALID`).
+    Channel(String),
+    /// The username does not exist or is malformed (`USERNAME_NOT_OCCUPIED`, `USERNAME_INVALID`).
+    Username(String),
+    /// Any other RPC error, by code and name.
+    Rpc { code: i32, name: String },
+    /// A local problem (session storage, bad DC).
+    Local(String),
+}
+
+/// Names of 401 errors that mean "log in again".
+const UNAUTHORIZED: &[&str] = &[
+    "AUTH_KEY_UNREGISTERED",
+    "AUTH_KEY_INVALID",
+    "SESSION_REVOKED",
+    "SESSION_EXPIRED",
+    "USER_DEACTIVATED",
+    "USER_DEACTIVATED_BAN",
+    "AUTH_KEY_PERM_EMPTY",
+];
+
+/// Classifies a grammers error.
+pub fn classify(e: &InvocationError) -> Class {
+    match e {
+        InvocationError::Rpc(r) => {
+            if r.code == 420
+                || r.is("FLOOD_WAIT")
+                || r.is("SLOWMODE_WAIT")
+                || r.is("FLOOD_PREMIUM_WAIT")
+            {
+                return Class::Flood(r.value.unwrap_or(1));
+            }
+            if UNAUTHORIZED.contains(&r.name.as_str())
+                || (r.code == 401 && r.name != "SESSION_PASSWORD_NEEDED")
+            {
+                return Class::Permanent(Permanent::Unauthorized(r.name.clone()));
+            }
+            if r.code == 500
+                || r.code == -503
+                || r.is("*_ERROR")
+                || r.name == "RPC_CALL_FAIL"
+                || r.name == "TIMEOUT"
+            {
+                return Class::Transient(format!("{} {}", r.code, r.name));
+            }
+            match r.name.as_str() {
+                "CHANNEL_PRIVATE" | "CHANNEL_INVALID" | "CHANNEL_PUBLIC_GROUP_NA" => {
+                    Class::Permanent(Permanent::Channel(r.name.clone()))
+                }
+                "USERNAME_NOT_OCCUPIED" | "USERNAME_INVALID" => {
+                    Class::Permanent(Permanent::Username(r.name.clone()))
+                }
+                _ => Class::Permanent(Permanent::Rpc {
+                    code: r.code,
+                    name: r.name.clone(),
+                }),
+            }
+        }
+        InvocationError::Io(err) => Class::Transient(format!("connection: {err}")),
+        InvocationError::Transport(err) => Class::Transient(format!("transport: {err}")),
+        InvocationError::Deserialize(err) => Class::Transient(format!("bad response: {err}")),
+        InvocationError::Dropped(why) => Class::Transient(format!("request dropped: {why}")),
+        InvocationError::Authentication(err) => Class::Transient(format!("authentication: {err}")),
+        InvocationError::InvalidDc => {
+            Class::Permanent(Permanent::Local("no address for the DC".into()))
+        }
+        InvocationError::Session(err) => {
+            Class::Permanent(Permanent::Local(format!("session storage: {err}")))
+        }
+    }
+}
+
+/// An error from the client layer, typed for the callers (ingest, onboarding, CLI).
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum TgError {
+    /// A FLOOD_WAIT longer than the threshold (or one too many): park the work until now + `seconds`.
+    #[error("FLOOD_WAIT of {seconds} s on {method} for account {account}: parked until it ends")]
+    FloodWait {
+        account: String,
+        method: &'static str,
+        seconds: u32,
+    },
+    /// The account's session is not logged in any more.
+    #[error(
+        "account {account} is not logged in ({reason}): run `tgsift account add {account}` again"
+    )]
+    Unauthorized { account: String, reason: String },
+    /// The channel cannot be read by this account.
+    #[error(
+        "channel {channel} cannot be read by account {account} ({reason}): check the link or the account's access"
+    )]
+    Channel {
+        account: String,
+        channel: String,
+        reason: String,
+    },
+    /// The username does not exist.
+    #[error("@{username} does not exist on Telegram ({reason}): check the spelling")]
+    Username { username: String, reason: String },
+    /// Connection errors, 500s or timeouts persisted through every retry.
+    #[error("{method} failed for account {account} after {attempts} attempts: {last}")]
+    Exhausted {
+        account: String,
+        method: &'static str,
+        attempts: u32,
+        last: String,
+    },
+    /// The account's circuit breaker is open after repeated connection failures.
+    #[error(
+        "account {account}: Telegram unreachable after {failures} consecutive failures; next try in {retry_in:?}"
+    )]
+    CircuitOpen {
+        account: String,
+        failures: u32,
+        retry_in: Duration,
+    },
+    /// Any other RPC error.
+    #[error("{method} failed for account {account}: {code} {name}")]
+    Rpc {
+        account: String,
+        method: &'static str,
+        code: i32,
+        name: String,
+    },
+    /// A local problem: session file, lease, configuration.
+    #[error("account {account}: {message}")]
+    Local { account: String, message: String },
+    /// Shutdown was requested while waiting.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl TgError {
+    /// Whether retrying later (after a park or a cool-down) can help.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            TgError::FloodWait { .. } | TgError::Exhausted { .. } | TgError::CircuitOpen { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grammers_mtsender::RpcError;
+
+    fn rpc(code: i32, msg: &str) -> InvocationError {
+        InvocationError::Rpc(RpcError::from(grammers_tl_types::types::RpcError {
+            error_code: code,
+            error_message: msg.into(),
+        }))
+    }
+
+    #[test]
+    fn errors_are_classified_like_telegram_means_them() {
+        assert_eq!(classify(&rpc(420, "FLOOD_WAIT_17")), Class::Flood(17));
+        assert_eq!(classify(&rpc(420, "SLOWMODE_WAIT_3")), Class::Flood(3));
+        assert!(matches!(
+            classify(&rpc(500, "INTERNAL")),
+            Class::Transient(_)
+        ));
+        assert!(matches!(
+            classify(&rpc(500, "RPC_CALL_FAIL")),
+            Class::Transient(_)
+        ));
+        assert!(matches!(
+            classify(&rpc(401, "AUTH_KEY_UNREGISTERED")),
+            Class::Permanent(Permanent::Unauthorized(_))
+        ));
+        assert!(matches!(
+            classify(&rpc(401, "SESSION_REVOKED")),
+            Class::Permanent(Permanent::Unauthorized(_))
+        ));
+        assert!(matches!(
+            classify(&rpc(400, "CHANNEL_PRIVATE")),
+            Class::Permanent(Permanent::Channel(_))
+        ));
+        assert!(matches!(
+            classify(&rpc(400, "USERNAME_INVALID")),
+            Class::Permanent(Permanent::Username(_))
+        ));
+        assert!(matches!(
+            classify(&rpc(400, "PEER_ID_INVALID")),
+            Class::Permanent(Permanent::Rpc { .. })
+        ));
+        let io = InvocationError::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "read 0 bytes",
+        ));
+        assert!(matches!(classify(&io), Class::Transient(_)));
+        assert!(matches!(
+            classify(&InvocationError::Dropped("x")),
+            Class::Transient(_)
+        ));
+    }
+}

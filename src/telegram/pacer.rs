@@ -1,0 +1,251 @@
+//! Adaptive pacing per (account, method): learn Telegram's unpublished limits from the FLOOD_WAITs.
+//!
+//! Each method has a send rate. A FLOOD_WAIT halves it and remembers the rate that provoked it (the
+//! ceiling); after a quiet period the rate regains quickly up to just below the ceiling, then creeps above
+//! it slowly to probe whether the limit has moved (AIMD, with CUBIC's "remember the last maximum" idea).
+//! So the client spends nearly all its time just under the real limit and floods only when probing.
+//! The state is plain data ([`PaceState`]) so it can be persisted and restored across restarts.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Tuning of the pacer; the defaults suit Telegram.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PacerConfig {
+    /// Requests per second a method starts at when nothing is known.
+    pub initial_rate: f64,
+    /// Lowest rate after repeated halving.
+    pub min_rate: f64,
+    /// Highest rate ever used.
+    pub max_rate: f64,
+    /// Time without a FLOOD_WAIT before the rate grows again.
+    pub quiet: Duration,
+}
+
+impl Default for PacerConfig {
+    fn default() -> Self {
+        PacerConfig {
+            initial_rate: 10.0,
+            min_rate: 0.05,
+            max_rate: 200.0,
+            quiet: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The learned state of one method, as persisted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PaceState {
+    /// TL method name.
+    pub method: String,
+    /// Current rate, requests per second.
+    pub rate: f64,
+    /// The rate at the last FLOOD_WAIT, if any.
+    pub ceiling: Option<f64>,
+}
+
+struct Method {
+    rate: f64,
+    ceiling: Option<f64>,
+    next_at: Instant,
+    last_flood: Option<Instant>,
+    last_growth: Instant,
+}
+
+/// Below this fraction of the ceiling the rate regains fast; above it, it probes slowly.
+const REGAIN_UP_TO: f64 = 0.95;
+/// Multiplicative regain per successful request, below the ceiling (and before any flood).
+const REGAIN_FACTOR: f64 = 1.05;
+/// Slow start before the first flood: multiplicative growth per successful request.
+const SLOW_START_FACTOR: f64 = 1.01;
+/// Probing above the ceiling: fraction of the ceiling added per second.
+const PROBE_PER_SEC: f64 = 0.001;
+
+/// The pacer of one account: a rate per method.
+pub struct Pacer {
+    config: PacerConfig,
+    methods: Mutex<HashMap<String, Method>>,
+}
+
+impl Pacer {
+    /// A pacer that knows nothing yet.
+    pub fn new(config: PacerConfig) -> Self {
+        Pacer {
+            config,
+            methods: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Method>> {
+        self.methods.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn entry<'a>(
+        &self,
+        map: &'a mut HashMap<String, Method>,
+        method: &str,
+        now: Instant,
+    ) -> &'a mut Method {
+        map.entry(method.to_string()).or_insert_with(|| Method {
+            rate: self.config.initial_rate,
+            ceiling: None,
+            next_at: now,
+            last_flood: None,
+            last_growth: now,
+        })
+    }
+
+    /// Reserves the next send slot of `method` and returns how long to wait for it.
+    pub fn reserve(&self, method: &str, now: Instant) -> Duration {
+        let mut map = self.lock();
+        let m = self.entry(&mut map, method, now);
+        let slot = m.next_at.max(now);
+        m.next_at = slot + Duration::from_secs_f64(1.0 / m.rate);
+        slot - now
+    }
+
+    /// Waits for the next send slot of `method`.
+    pub async fn acquire(&self, method: &str) {
+        let wait = self.reserve(method, Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// A request went through: after a quiet period the rate grows.
+    pub fn on_success(&self, method: &str, now: Instant) {
+        let mut map = self.lock();
+        let quiet = self.config.quiet;
+        let max = self.config.max_rate;
+        let m = self.entry(&mut map, method, now);
+        if m.last_flood
+            .is_some_and(|f| now.saturating_duration_since(f) < quiet)
+        {
+            return;
+        }
+        let elapsed = now.saturating_duration_since(m.last_growth).as_secs_f64();
+        m.last_growth = now;
+        m.rate = match m.ceiling {
+            None => m.rate * SLOW_START_FACTOR,
+            Some(c) if m.rate < c * REGAIN_UP_TO => (m.rate * REGAIN_FACTOR).min(c * REGAIN_UP_TO),
+            Some(c) => m.rate + c * PROBE_PER_SEC * elapsed,
+        }
+        .min(max);
+    }
+
+    /// A FLOOD_WAIT came back: remember the rate as the ceiling and halve it.
+    pub fn on_flood(&self, method: &str, now: Instant) {
+        let mut map = self.lock();
+        let min = self.config.min_rate;
+        let m = self.entry(&mut map, method, now);
+        // Several requests in flight may all hit the same flood; only the first one teaches.
+        if m.last_flood
+            .is_some_and(|f| now.saturating_duration_since(f) < Duration::from_secs(1))
+        {
+            return;
+        }
+        m.ceiling = Some(m.rate);
+        m.rate = (m.rate / 2.0).max(min);
+        m.last_flood = Some(now);
+    }
+
+    /// The learned rates, for persisting.
+    pub fn snapshot(&self) -> Vec<PaceState> {
+        let mut v: Vec<PaceState> = self
+            .lock()
+            .iter()
+            .map(|(k, m)| PaceState {
+                method: k.clone(),
+                rate: m.rate,
+                ceiling: m.ceiling,
+            })
+            .collect();
+        v.sort_by(|a, b| a.method.cmp(&b.method));
+        v
+    }
+
+    /// Restores learned rates (e.g. from the database at start-up).
+    pub fn restore(&self, states: &[PaceState]) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        for s in states {
+            let rate = s.rate.clamp(self.config.min_rate, self.config.max_rate);
+            map.insert(
+                s.method.clone(),
+                Method {
+                    rate,
+                    ceiling: s.ceiling,
+                    next_at: now,
+                    last_flood: None,
+                    last_growth: now,
+                },
+            );
+        }
+    }
+
+    /// Current rate of a method (requests per second).
+    pub fn rate(&self, method: &str) -> f64 {
+        self.lock()
+            .get(method)
+            .map(|m| m.rate)
+            .unwrap_or(self.config.initial_rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_spaced_by_the_rate() {
+        let p = Pacer::new(PacerConfig {
+            initial_rate: 4.0,
+            ..Default::default()
+        });
+        let t = Instant::now();
+        assert_eq!(p.reserve("m", t), Duration::ZERO);
+        assert_eq!(p.reserve("m", t), Duration::from_millis(250));
+        assert_eq!(p.reserve("m", t), Duration::from_millis(500));
+        assert_eq!(p.reserve("other", t), Duration::ZERO);
+    }
+
+    #[test]
+    fn flood_halves_and_quiet_regains_to_the_ceiling() {
+        let p = Pacer::new(PacerConfig {
+            initial_rate: 20.0,
+            ..Default::default()
+        });
+        let t = Instant::now();
+        p.on_flood("m", t);
+        assert_eq!(p.rate("m"), 10.0);
+        p.on_flood("m", t + Duration::from_millis(100));
+        assert_eq!(p.rate("m"), 10.0, "one flood burst teaches once");
+        p.on_success("m", t + Duration::from_secs(1));
+        assert_eq!(p.rate("m"), 10.0, "no growth inside the quiet period");
+        let mut now = t + Duration::from_secs(6);
+        for _ in 0..40 {
+            now += Duration::from_millis(50);
+            p.on_success("m", now);
+        }
+        let r = p.rate("m");
+        assert!(
+            (19.0..=19.1).contains(&r),
+            "regained to 95 % of the ceiling, got {r}"
+        );
+        // Probing above the ceiling is slow: 0.1 % of it per second.
+        p.on_success("m", now + Duration::from_secs(10));
+        assert!(p.rate("m") < 19.3);
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let p = Pacer::new(PacerConfig::default());
+        p.on_flood("messages.getHistory", Instant::now());
+        let snap = p.snapshot();
+        let q = Pacer::new(PacerConfig::default());
+        q.restore(&snap);
+        assert_eq!(q.snapshot(), snap);
+        assert_eq!(snap[0].ceiling, Some(10.0));
+    }
+}

@@ -1,0 +1,319 @@
+//! Onboarding through the real binary against the simulated DC: codes, 2FA, retries, lease, secrets.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{API_HASH, within};
+use tgsift::sim::{AccountSpec, Sim, SimConfig};
+use tgsift::telegram::lease::Lease;
+
+struct Env {
+    dir: tempfile::TempDir,
+    sim: Sim,
+}
+
+impl Env {
+    async fn new(password: Option<&str>) -> Env {
+        let mut cfg = SimConfig::generated(3, 1, 50);
+        let mut acc = AccountSpec::generated(0);
+        acc.password = password.map(str::to_string);
+        cfg.accounts = vec![acc];
+        let sim = Sim::start(cfg).await.expect("sim");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("sessions")).expect("sessions dir");
+        Env { dir, sim }
+    }
+
+    fn session(&self, name: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("sessions")
+            .join(format!("{name}.session"))
+    }
+
+    /// The simulator writes the unauthorized session that `account add` logs in on.
+    fn prepare_session(&self, name: &str) {
+        self.sim
+            .write_session(&self.session(name), 0, false)
+            .expect("write session");
+    }
+
+    fn write(&self, file: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(file);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    /// Runs the binary off the runtime (the simulator keeps serving meanwhile).
+    async fn tgsift(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tgsift"));
+        cmd.args(["--db", "t.db", "-vv"])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("TG_API_ID", "12345")
+            .env("TG_API_HASH", API_HASH)
+            .env("TGSIFT_STORAGE__SESSIONS_DIR", "sessions")
+            .env("RUST_LOG", "trace")
+            .env_remove("TGSIFT_CONFIG")
+            .env_remove("TGSIFT_2FA_PASSWORD")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().expect("run tgsift"))
+            .await
+            .expect("join")
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn onboarding_with_a_code_from_a_file() {
+    within(60, async {
+        let env = Env::new(None).await;
+        env.prepare_session("alice");
+        let code = env.sim.accounts()[0].code.clone();
+        let phone = env.sim.accounts()[0].phone.clone();
+        let codes = env.write("codes.txt", &format!("{code}\n"));
+        let o = env
+            .tgsift(
+                &[
+                    "account",
+                    "add",
+                    "alice",
+                    "--phone",
+                    &phone,
+                    "--code-from",
+                    codes.to_str().expect("utf8"),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(text(&o).contains(&format!(
+            "logged in as user {}",
+            env.sim.accounts()[0].user_id
+        )));
+        assert_eq!(mode(&env.session("alice")), 0o600);
+        let o = env.tgsift(&["account", "list"], &[]).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let listing = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            listing.contains("alice") && listing.contains("yes") && listing.contains("free"),
+            "{listing}"
+        );
+        assert!(!listing.contains(&phone), "phone is masked: {listing}");
+        let o = env.tgsift(&["account", "check", "alice"], &[]).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_code_then_right_one_and_two_factor_from_the_environment() {
+    within(90, async {
+        let env = Env::new(Some("hunter2-but-longer")).await;
+        env.prepare_session("bob");
+        let acc = env.sim.accounts()[0].clone();
+        let codes = env.write("codes.txt", &format!("99999\n{}\n", acc.code));
+        let o = env
+            .tgsift(
+                &[
+                    "account",
+                    "add",
+                    "bob",
+                    "--phone",
+                    &acc.phone,
+                    "--code-from",
+                    codes.to_str().expect("utf8"),
+                ],
+                &[("TGSIFT_2FA_PASSWORD", "hunter2-but-longer")],
+            )
+            .await;
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(
+            out.contains("wrong login code"),
+            "the wrong code was reported: {out}"
+        );
+        // No secret reaches the logs, even at trace level.
+        let key = std::fs::read(env.session("bob")).map(|_| ()).ok();
+        assert!(key.is_some());
+        for secret in [API_HASH, acc.code.as_str(), "hunter2-but-longer", "99999"] {
+            assert!(
+                !out.contains(secret),
+                "secret {secret:?} leaked into the output"
+            );
+        }
+        let session =
+            tgsift::telegram::session::SqliteSession::open(&env.session("bob")).expect("session");
+        let auth_key = session.auth_key().expect("key");
+        let hex: String = auth_key[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let dec = format!(
+            "{}, {}, {}, {}",
+            auth_key[0], auth_key[1], auth_key[2], auth_key[3]
+        );
+        assert!(
+            !out.contains(&hex) && !out.contains(&dec),
+            "auth key bytes leaked"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn three_wrong_codes_fail_clearly() {
+    within(60, async {
+        let env = Env::new(None).await;
+        env.prepare_session("carol");
+        let phone = env.sim.accounts()[0].phone.clone();
+        let codes = env.write("codes.txt", "11111\n22222\n33333\n44444\n");
+        let o = env
+            .tgsift(
+                &[
+                    "account",
+                    "add",
+                    "carol",
+                    "--phone",
+                    &phone,
+                    "--code-from",
+                    codes.to_str().expect("utf8"),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(
+            text(&o).contains("login code was wrong 3 times"),
+            "{}",
+            text(&o)
+        );
+        let signins = env.sim.log().count("auth.signIn");
+        assert_eq!(signins, 3, "exactly three attempts");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_session_is_refused_naming_the_holder() {
+    within(60, async {
+        let env = Env::new(None).await;
+        env.prepare_session("dave");
+        let phone = env.sim.accounts()[0].phone.clone();
+        let _held =
+            Lease::acquire("dave", &env.session("dave")).expect("this process holds the lease");
+        let codes = env.write("codes.txt", "12345\n");
+        let o = env
+            .tgsift(
+                &[
+                    "account",
+                    "add",
+                    "dave",
+                    "--phone",
+                    &phone,
+                    "--code-from",
+                    codes.to_str().expect("utf8"),
+                ],
+                &[],
+            )
+            .await;
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(
+            out.contains(&format!("in use by pid {}", std::process::id())),
+            "{out}"
+        );
+        assert_eq!(
+            env.sim.log().count("auth.sendCode"),
+            0,
+            "refused before any network use"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn missing_api_credentials_are_a_config_error_before_any_network() {
+    within(30, async {
+        let env = Env::new(None).await;
+        let o = env
+            .tgsift(
+                &["account", "add", "erin", "--phone", "+15550000000"],
+                &[("TG_API_ID", "")],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("telegram.api_id` is not set") && text(&o).contains("TG_API_ID"),
+            "{}",
+            text(&o)
+        );
+        assert_eq!(env.sim.log().requests().len(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn import_adopts_a_simulator_session_and_a_telethon_string() {
+    within(60, async {
+        let env = Env::new(None).await;
+        let file = env.dir.path().join("from-sim.session");
+        env.sim.write_session(&file, 0, true).expect("write");
+        let o = env
+            .tgsift(
+                &[
+                    "account",
+                    "import",
+                    "frank",
+                    "--session",
+                    file.to_str().expect("utf8"),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert_eq!(mode(&env.session("frank")), 0o600);
+        let o = env.tgsift(&["account", "check", "frank"], &[]).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+        let string = env.sim.telethon_string(0, true);
+        let o = env
+            .tgsift(
+                &["account", "import", "gina", "--telethon-string", &string],
+                &[],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = env.tgsift(&["account", "check", "gina"], &[]).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+        let o = env
+            .tgsift(
+                &["account", "import", "hank", "--telethon-string", "1garbage"],
+                &[],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(!env.session("hank").exists());
+        let o = env
+            .tgsift(&["account", "remove", "gina", "--logout"], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(!env.session("gina").exists());
+    })
+    .await;
+}

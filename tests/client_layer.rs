@@ -1,0 +1,310 @@
+//! The client layer's promises against the simulated DC: floods, reconnects, typed errors.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{sim, within};
+use grammers_client::session::storages::MemorySession;
+use grammers_tl_types as tl;
+use tgsift::sim::{Fault, FloodConfig, Limit, Scripted, Sim};
+use tgsift::telegram::client::{Account, Policy, Stats};
+use tgsift::telegram::error::TgError;
+use tgsift::telegram::pacer::PacerConfig;
+use tokio_util::sync::CancellationToken;
+
+fn policy() -> Policy {
+    Policy {
+        flood_threshold: Duration::from_secs(2),
+        flood_max_retries: 3,
+        connection_retries: Some(4),
+        retry_delay: Duration::from_millis(100),
+        retry_max_delay: Duration::from_millis(400),
+        request_timeout: Duration::from_secs(5),
+        breaker_threshold: 100,
+        breaker_cooldown: Duration::from_secs(1),
+    }
+}
+
+fn account(sim: &Sim, policy: Policy) -> Account {
+    let session = Arc::new(MemorySession::from(sim.new_session(0, true)));
+    Account::new(
+        "alice",
+        session,
+        common::API_ID,
+        policy,
+        CancellationToken::new(),
+    )
+}
+
+fn history(sim: &Sim) -> tl::functions::messages::GetHistory {
+    let username = sim.channel_usernames()[0].clone();
+    let (id, hash) = sim
+        .with_channel(&username, |c| (c.spec().id, c.spec().access_hash))
+        .expect("channel");
+    tl::functions::messages::GetHistory {
+        peer: tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
+            channel_id: id,
+            access_hash: hash,
+        }),
+        offset_id: 0,
+        offset_date: 0,
+        add_offset: 0,
+        limit: 10,
+        max_id: 0,
+        min_id: 0,
+        hash: 0,
+    }
+}
+
+fn message_count(r: &tl::enums::messages::Messages) -> usize {
+    match r {
+        tl::enums::messages::Messages::ChannelMessages(m) => m.messages.len(),
+        _ => 0,
+    }
+}
+
+#[tokio::test]
+async fn floods_below_threshold_are_slept_through_exactly() {
+    within(30, async {
+        let sim = sim(1, 100).await;
+        let acc = account(&sim, policy());
+        let req = history(&sim);
+        sim.script(Scripted::on("messages.getHistory", Fault::FloodWait(1)).times(2));
+        let t0 = Instant::now();
+        let page = acc
+            .invoke(&req)
+            .await
+            .expect("slept through two FLOOD_WAIT_1");
+        let slept = t0.elapsed();
+        assert_eq!(message_count(&page), 10);
+        assert_eq!(Stats::get(&acc.stats().flood_sleeps), 2);
+        assert!(
+            slept >= Duration::from_secs(2),
+            "waited the floods out: {slept:?}"
+        );
+        assert!(
+            slept <= Duration::from_millis(2_100 + 400),
+            "no oversleeping: {slept:?}"
+        );
+        let slept_ms = Stats::get(&acc.stats().flood_sleep_ms);
+        assert!(
+            slept_ms <= 2_100,
+            "total sleep ≤ 1.05 × imposed waits, got {slept_ms} ms"
+        );
+        assert!(
+            sim.log().requests_inside_flood_windows().is_empty(),
+            "no request inside a flood window"
+        );
+        assert_eq!(sim.log().count("messages.getHistory"), 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn floods_above_threshold_surface_typed_without_retry_and_the_window_is_respected() {
+    within(30, async {
+        let sim = sim(1, 100).await;
+        let acc = account(&sim, policy());
+        let req = history(&sim);
+        sim.script(Scripted::on("messages.getHistory", Fault::FloodWait(30)));
+        let t0 = Instant::now();
+        let err = acc.invoke(&req).await.expect_err("above threshold");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "no sleeping above the threshold"
+        );
+        match &err {
+            TgError::FloodWait {
+                method, seconds, ..
+            } => {
+                assert_eq!(*method, "messages.getHistory");
+                assert_eq!(*seconds, 30);
+            }
+            other => panic!("expected FloodWait, got {other:?}"),
+        }
+        // The window is remembered: the next call fails fast without reaching the server.
+        let err = acc.invoke(&req).await.expect_err("window still open");
+        assert!(
+            matches!(
+                err,
+                TgError::FloodWait {
+                    seconds: 29..=30,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            sim.log().count("messages.getHistory"),
+            1,
+            "nothing sent into the open window"
+        );
+        assert!(sim.log().requests_inside_flood_windows().is_empty());
+        // Other methods are not blocked by it.
+        acc.invoke(&tl::functions::updates::GetState {})
+            .await
+            .expect("other method flows");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn disconnects_and_internal_errors_are_retried() {
+    within(30, async {
+        let sim = sim(1, 100).await;
+        let acc = account(&sim, policy());
+        let req = history(&sim);
+        acc.invoke(&req).await.expect("warm up");
+        sim.script(Scripted::on("messages.getHistory", Fault::Disconnect).times(2));
+        sim.script(Scripted::on("messages.getHistory", Fault::internal()));
+        sim.script(Scripted::on(
+            "messages.getHistory",
+            Fault::rpc(500, "RPC_CALL_FAIL"),
+        ));
+        let page = acc
+            .invoke(&req)
+            .await
+            .expect("survives two drops and two 500s");
+        assert_eq!(message_count(&page), 10);
+        assert_eq!(Stats::get(&acc.stats().retries), 4);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn exhausted_retries_are_typed() {
+    within(30, async {
+        let sim = sim(1, 100).await;
+        let mut p = policy();
+        p.connection_retries = Some(2);
+        let acc = account(&sim, p);
+        let req = history(&sim);
+        sim.script(Scripted::on("messages.getHistory", Fault::internal()).times(10));
+        let err = acc.invoke(&req).await.expect_err("retries used up");
+        match err {
+            TgError::Exhausted {
+                attempts, method, ..
+            } => {
+                assert_eq!(attempts, 3, "one try and two retries");
+                assert_eq!(method, "messages.getHistory");
+            }
+            other => panic!("expected Exhausted, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_outage_of_five_seconds_is_survived_and_forever_keeps_trying() {
+    within(40, async {
+        let sim = sim(1, 100).await;
+        let mut p = policy();
+        p.connection_retries = None; // -1: forever
+        p.retry_max_delay = Duration::from_millis(500);
+        let acc = account(&sim, p);
+        let req = history(&sim);
+        acc.invoke(&req).await.expect("up");
+        sim.outage(Duration::from_secs(5));
+        let t0 = Instant::now();
+        let page = acc.invoke(&req).await.expect("back after the outage");
+        assert_eq!(message_count(&page), 10);
+        assert!(
+            t0.elapsed() >= Duration::from_secs(4),
+            "it really was down: {:?}",
+            t0.elapsed()
+        );
+        assert!(Stats::get(&acc.stats().retries) >= 3);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_request_without_answer_times_out_and_is_retried() {
+    within(30, async {
+        let sim = sim(1, 100).await;
+        let mut p = policy();
+        p.request_timeout = Duration::from_millis(500);
+        let acc = account(&sim, p);
+        let req = history(&sim);
+        acc.invoke(&req).await.expect("warm up");
+        sim.script(Scripted::on(
+            "messages.getHistory",
+            Fault::Slow(Duration::from_secs(3)),
+        ));
+        let page = acc.invoke(&req).await.expect("timeout then retry");
+        assert_eq!(message_count(&page), 10);
+        assert_eq!(Stats::get(&acc.stats().retries), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn permanent_errors_are_not_retried() {
+    within(30, async {
+        let sim = sim(1, 100).await;
+        let acc = account(&sim, policy());
+        let mut req = history(&sim);
+        if let tl::enums::InputPeer::Channel(c) = &mut req.peer {
+            c.access_hash ^= 1;
+        }
+        let err = acc.invoke(&req).await.expect_err("bad hash");
+        assert!(
+            matches!(&err, TgError::Channel { reason, .. } if reason == "CHANNEL_INVALID"),
+            "{err:?}"
+        );
+        assert_eq!(sim.log().count("messages.getHistory"), 1);
+        let req = tl::functions::contacts::ResolveUsername {
+            username: "nobody_here".into(),
+            referer: None,
+        };
+        let err = acc.invoke(&req).await.expect_err("unknown username");
+        assert!(
+            matches!(&err, TgError::Username { reason, .. } if reason == "USERNAME_NOT_OCCUPIED"),
+            "{err:?}"
+        );
+        sim.script(Scripted::on(
+            "users.getUsers",
+            Fault::rpc(401, "SESSION_REVOKED"),
+        ));
+        let err = acc
+            .invoke(&tl::functions::users::GetUsers {
+                id: vec![tl::enums::InputUser::UserSelf],
+            })
+            .await
+            .expect_err("revoked");
+        assert!(
+            err.to_string().contains("tgsift account add alice"),
+            "{err}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn paced_calls_never_enter_a_flood_window_on_realistic_limits() {
+    within(60, async {
+        let sim = sim(1, 100).await;
+        sim.set_flood(FloodConfig::off().with("messages.getHistory", Limit::new(5.0, 10.0, 1.0)));
+        let acc = account(&sim, policy()).with_pacer(PacerConfig {
+            initial_rate: 40.0,
+            ..Default::default()
+        });
+        let req = history(&sim);
+        for _ in 0..60 {
+            acc.invoke(&req).await.expect("paced call");
+        }
+        let floods = Stats::get(&acc.stats().floods);
+        assert!(floods >= 1, "starting too fast must meet the limit");
+        assert!(
+            acc.pacer().rate("messages.getHistory") < 40.0,
+            "the pacer learned to slow down"
+        );
+        assert!(
+            sim.log().requests_inside_flood_windows().is_empty(),
+            "no request inside any flood window"
+        );
+    })
+    .await;
+}
