@@ -5,11 +5,15 @@
 #    client (examples/sim_iterate.rs) iterating a POSTS-post channel in another, storing nothing.
 #    Reports messages/s, requests/s, CPU seconds and peak RSS of both sides, so the CPU split shows
 #    whether the simulator or the client is the bottleneck.
+# 2. Adaptive pacer: the client layer pages a PACER_POSTS-post channel against the simulator's realistic
+#    flood preset and reports the rate reached after warm-up as a share of the allowed rate, and
+#    FLOOD_WAITs per 10,000 messages (examples/pacer_bench.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-1000000}
+PACER_POSTS=${PACER_POSTS:-200000}
 
-cargo build --release --quiet --bin tgsift --example sim_iterate
+cargo build --release --quiet --bin tgsift --example sim_iterate --example pacer_bench
 BIN=target/release/tgsift
 CLIENT=target/release/examples/sim_iterate
 work=$(mktemp -d)
@@ -47,3 +51,6 @@ printf '%-44s %s\n' "requests/s (getHistory, 100 per request)" "$(get reqs_per_s
 printf '%-44s %s\n' "CPU s: simulator / client" "$s_cpu / $c_cpu"
 printf '%-44s %s\n' "CPU share: simulator / client" "$share"
 printf '%-44s %s\n' "peak RSS MiB: simulator / client" "$(awk -v s="$s_rss" -v c="$(get client_peak_rss_kib)" 'BEGIN { printf "%.1f / %.1f", s / 1024, c / 1024 }')"
+
+echo
+target/release/examples/pacer_bench "$PACER_POSTS" 30

@@ -170,6 +170,50 @@ pub const KEYS: &[KeySpec] = &[
         doc: "A request without an answer after this long is treated as a lost connection",
     },
     KeySpec {
+        key: "telegram.pacer_initial_rate",
+        kind: Kind::Seconds {
+            min: 0.01,
+            max: 1_000.0,
+        },
+        default: Some("10.0"),
+        aliases: &[],
+        secret: false,
+        doc: "Requests per second a method starts at before the pacer has learned its limit",
+    },
+    KeySpec {
+        key: "telegram.pacer_min_rate",
+        kind: Kind::Seconds {
+            min: 0.001,
+            max: 1_000.0,
+        },
+        default: Some("0.05"),
+        aliases: &[],
+        secret: false,
+        doc: "Lowest rate (requests per second) the pacer halves down to",
+    },
+    KeySpec {
+        key: "telegram.pacer_max_rate",
+        kind: Kind::Seconds {
+            min: 0.01,
+            max: 10_000.0,
+        },
+        default: Some("200.0"),
+        aliases: &[],
+        secret: false,
+        doc: "Highest rate (requests per second) the pacer climbs to",
+    },
+    KeySpec {
+        key: "telegram.pacer_quiet",
+        kind: Kind::Seconds {
+            min: 0.0,
+            max: 3_600.0,
+        },
+        default: Some("5.0"),
+        aliases: &[],
+        secret: false,
+        doc: "Seconds without a FLOOD_WAIT before the pacer raises a method's rate again",
+    },
+    KeySpec {
         key: "storage.database",
         kind: Kind::Text,
         default: Some("\"tgsift.db\""),
@@ -448,6 +492,14 @@ pub struct TelegramConfig {
     pub retry_max_delay: f64,
     /// Per-request timeout, seconds.
     pub request_timeout: f64,
+    /// Pacer start rate, requests/s.
+    pub pacer_initial_rate: f64,
+    /// Pacer floor, requests/s.
+    pub pacer_min_rate: f64,
+    /// Pacer ceiling, requests/s.
+    pub pacer_max_rate: f64,
+    /// Quiet period before the rate grows, seconds.
+    pub pacer_quiet: f64,
 }
 
 impl TelegramConfig {

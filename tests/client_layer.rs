@@ -24,6 +24,7 @@ fn policy() -> Policy {
         request_timeout: Duration::from_secs(5),
         breaker_threshold: 100,
         breaker_cooldown: Duration::from_secs(1),
+        pacer: PacerConfig::default(),
     }
 }
 
@@ -304,6 +305,57 @@ async fn paced_calls_never_enter_a_flood_window_on_realistic_limits() {
         assert!(
             sim.log().requests_inside_flood_windows().is_empty(),
             "no request inside any flood window"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_persisted_flood_window_is_respected_after_a_restart() {
+    within(30, async {
+        let sim = sim(1, 100).await;
+        let req = history(&sim);
+        let first = account(&sim, policy());
+        sim.script(Scripted::on("messages.getHistory", Fault::FloodWait(600)));
+        assert!(matches!(
+            first.invoke(&req).await,
+            Err(TgError::FloodWait { seconds: 600, .. })
+        ));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = tgsift::store::Store::open(&dir.path().join("t.db")).expect("store");
+        let row = store
+            .add_account("alice", None, None, std::path::Path::new("alice.session"))
+            .expect("account");
+        store
+            .save_client_state(row.id, &first.export_state())
+            .expect("save");
+        drop(first);
+
+        // A new process: fresh client, state loaded from the database.
+        let second = account(&sim, policy());
+        second.import_state(&store.load_client_state(row.id).expect("load"));
+        let err = second
+            .invoke(&req)
+            .await
+            .expect_err("still inside the window");
+        assert!(
+            matches!(
+                err,
+                TgError::FloodWait {
+                    seconds: 590..=600,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            sim.log().count("messages.getHistory"),
+            1,
+            "the restart did not hit the same wall"
+        );
+        assert!(
+            second.pacer().rate("messages.getHistory") < 10.0,
+            "the halved rate was restored too"
         );
     })
     .await;

@@ -135,6 +135,21 @@ pub async fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
     }
 }
 
+/// An account's client for one command, with the configured policy; stop it with the token.
+fn connect(
+    loaded: &Loaded,
+    name: &str,
+    session: SqliteSession,
+    api_id: i32,
+) -> (Account, CancellationToken) {
+    let cancel = CancellationToken::new();
+    let policy = Policy::from(&loaded.config.telegram);
+    (
+        Account::new(name, Arc::new(session), api_id, policy, cancel.clone()),
+        cancel,
+    )
+}
+
 fn open_store(loaded: &Loaded) -> anyhow::Result<Store> {
     Ok(Store::open(&loaded.config.storage.database)?)
 }
@@ -162,14 +177,7 @@ async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
         .into());
     }
     let _lease = Lease::acquire(&args.name, &path)?;
-    let cancel = CancellationToken::new();
-    let account = Account::new(
-        &args.name,
-        Arc::new(session),
-        api_id,
-        Policy::from(&loaded.config.telegram),
-        cancel.clone(),
-    );
+    let (account, cancel) = connect(loaded, &args.name, session, api_id);
     let mut prompt = CliPrompt::new(args.code_from.as_deref())?;
     let user_id = login::login(account.raw(), &args.phone, &api_hash, &mut prompt).await;
     cancel.cancel();
@@ -291,20 +299,15 @@ async fn check(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
     let row = known_account(&store, name)?;
     let _lease = Lease::acquire(name, &row.session_path)?;
     let session = SqliteSession::open(&row.session_path)?;
-    let cancel = CancellationToken::new();
-    let account = Account::new(
-        name,
-        Arc::new(session),
-        api_id,
-        Policy::from(&loaded.config.telegram),
-        cancel.clone(),
-    );
+    let (account, cancel) = connect(loaded, name, session, api_id);
+    account.import_state(&store.load_client_state(row.id)?);
     let users = account
         .invoke(&grammers_tl_types::functions::users::GetUsers {
             id: vec![grammers_tl_types::enums::InputUser::UserSelf],
         })
         .await;
     cancel.cancel();
+    store.save_client_state(row.id, &account.export_state())?;
     match users {
         Ok(users) => {
             let id = users.first().map(|u| u.id()).unwrap_or_default();
@@ -333,14 +336,7 @@ async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyho
     if logout {
         let (api_id, _) = credentials(loaded)?;
         let session = SqliteSession::open(&row.session_path)?;
-        let cancel = CancellationToken::new();
-        let account = Account::new(
-            name,
-            Arc::new(session),
-            api_id,
-            Policy::from(&loaded.config.telegram),
-            cancel.clone(),
-        );
+        let (account, cancel) = connect(loaded, name, session, api_id);
         let out = account
             .invoke(&grammers_tl_types::functions::auth::LogOut {})
             .await;

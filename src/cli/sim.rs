@@ -74,14 +74,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     println!("channels: {}", sim.channel_usernames().join(" "));
+    // The simulator's own fixture credentials: printing them is what this command is for.
     println!(
         "account: phone {}  login code {}  2FA password {}",
         acc.phone,
         acc.code,
-        match &acc.password {
-            Some(_) => "(as given by --password)",
-            None => "none",
-        }
+        acc.password.as_deref().unwrap_or("(none)")
     );
     if let Some(path) = &args.session_out {
         sim.write_session(path, 0, args.authorized)

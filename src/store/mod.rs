@@ -9,6 +9,7 @@
 //! PostgreSQL store can stand beside it later.
 
 mod accounts;
+mod client_state;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavio
 use rusqlite_migration::{M, Migrations, SchemaVersion};
 
 /// The embedded migrations, oldest first. Never edit a released one; append a new file instead.
-const MIGRATION_SQL: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATION_SQL: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_client_state.sql"),
+];
 
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,6 +31,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const BUSY_RETRIES: usize = 5;
 
 pub use accounts::AccountRow;
+pub use client_state::ClientState;
 
 /// Seconds since the Unix epoch, the time unit of every column.
 pub fn unix_now() -> i64 {

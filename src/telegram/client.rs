@@ -19,7 +19,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{Class, Permanent, TgError, classify};
-use super::pacer::{Pacer, PacerConfig};
+use super::pacer::{PaceState, Pacer, PacerConfig};
 use crate::config::TelegramConfig;
 
 /// The retry and flood rules of the client layer, from `[telegram]`.
@@ -41,6 +41,8 @@ pub struct Policy {
     pub breaker_threshold: u32,
     /// How long the breaker stays open before letting one probe through.
     pub breaker_cooldown: Duration,
+    /// Tuning of the adaptive pacer.
+    pub pacer: PacerConfig,
 }
 
 impl From<&TelegramConfig> for Policy {
@@ -54,6 +56,12 @@ impl From<&TelegramConfig> for Policy {
             request_timeout: c.request_timeout(),
             breaker_threshold: 5,
             breaker_cooldown: c.retry_max_delay().max(Duration::from_secs(5)),
+            pacer: PacerConfig {
+                initial_rate: c.pacer_initial_rate,
+                min_rate: c.pacer_min_rate,
+                max_rate: c.pacer_max_rate.max(c.pacer_min_rate),
+                quiet: Duration::from_secs_f64(c.pacer_quiet),
+            },
         }
     }
 }
@@ -96,6 +104,32 @@ impl FloodWindows {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let e = open.entry(method).or_insert(until);
         *e = (*e).max(until);
+    }
+
+    /// Open windows as (method, unix time they end), for persisting.
+    pub fn export(&self) -> Vec<(String, i64)> {
+        let now = Instant::now();
+        let unix = crate::store::unix_now();
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.iter()
+            .filter_map(|(m, until)| {
+                let left = until.checked_duration_since(now)?;
+                Some((m.to_string(), unix + left.as_secs_f64().ceil() as i64))
+            })
+            .collect()
+    }
+
+    /// Re-opens persisted windows (unknown method names are ignored).
+    pub fn import(&self, windows: &[(String, i64)]) {
+        let unix = crate::store::unix_now();
+        for (method, until) in windows {
+            let Some(method) = known_method(method) else {
+                continue;
+            };
+            if let Some(left) = until.checked_sub(unix).filter(|l| *l > 0) {
+                self.open(method, Instant::now() + Duration::from_secs(left as u64));
+            }
+        }
     }
 
     /// Time left in the window of `method`, if one is open.
@@ -196,11 +230,12 @@ impl Account {
                 _ = stop.cancelled() => {}
             }
         });
+        let pacer = policy.pacer.clone();
         Account {
             name: name.to_string(),
             client,
             policy,
-            pacer: Pacer::new(PacerConfig::default()),
+            pacer: Pacer::new(pacer),
             windows: FloodWindows::default(),
             breaker: Breaker::default(),
             stats: Arc::new(Stats::default()),
@@ -212,6 +247,35 @@ impl Account {
     pub fn with_pacer(mut self, config: PacerConfig) -> Self {
         self.pacer = Pacer::new(config);
         self
+    }
+
+    /// What this client has learned, for the store: pacer rates and open flood windows.
+    pub fn export_state(&self) -> crate::store::ClientState {
+        crate::store::ClientState {
+            pace: self
+                .pacer
+                .snapshot()
+                .into_iter()
+                .map(|p| (p.method, p.rate, p.ceiling))
+                .collect(),
+            windows: self.windows.export(),
+        }
+    }
+
+    /// Restores what an earlier run learned, so a restart neither re-learns the rates nor walks into a
+    /// flood window that is still open.
+    pub fn import_state(&self, state: &crate::store::ClientState) {
+        let pace: Vec<PaceState> = state
+            .pace
+            .iter()
+            .map(|(method, rate, ceiling)| PaceState {
+                method: method.clone(),
+                rate: *rate,
+                ceiling: *ceiling,
+            })
+            .collect();
+        self.pacer.restore(&pace);
+        self.windows.import(&state.windows);
     }
 
     /// The account's name.
@@ -393,4 +457,21 @@ impl Account {
             Permanent::Local(message) => TgError::Local { account, message },
         }
     }
+}
+
+/// The static TL name of a method, given its name as text (persisted windows store names).
+fn known_method(name: &str) -> Option<&'static str> {
+    // The methods tgsift calls; a window on anything else is irrelevant after a restart.
+    const METHODS: &[&str] = &[
+        "messages.getHistory",
+        "channels.getMessages",
+        "channels.getChannels",
+        "contacts.resolveUsername",
+        "users.getUsers",
+        "updates.getState",
+        "updates.getDifference",
+        "updates.getChannelDifference",
+        "auth.sendCode",
+    ];
+    METHODS.iter().copied().find(|m| *m == name)
 }

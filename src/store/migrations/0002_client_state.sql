@@ -1,0 +1,19 @@
+-- tgsift schema, version 2: what the client layer learned, kept across restarts.
+
+-- The pacer's learned rate per (account, method).
+CREATE TABLE pacer_state (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    method     TEXT    NOT NULL,
+    rate       REAL    NOT NULL CHECK (rate > 0),
+    ceiling    REAL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, method)
+) WITHOUT ROWID;
+
+-- FLOOD_WAIT windows still open per (account, method): a restart must not hit the same wall.
+CREATE TABLE flood_windows (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    method     TEXT    NOT NULL,
+    until      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, method)
+) WITHOUT ROWID;
