@@ -8,13 +8,17 @@
 //!   every value and validation that names the file, key and allowed range.
 //! - [`store`]: the SQLite database of accounts, channels, posts and tagging state: versioned migrations,
 //!   WAL, and writes run off the async runtime with `SQLITE_BUSY` retried.
-//! - [`telegram`]: the client layer over grammers: session files on rusqlite, one per account.
+//! - [`telegram`]: the client layer over grammers: session files, leases, login, flood policy, pacer,
+//!   reconnects — the only place that talks to Telegram.
+//! - [`ingest`]: syncing channels into the store exactly once (checkpoint committed with each batch),
+//!   and the long-running service around it.
 //! - [`sim`]: a simulated Telegram data centre — a real MTProto 2.0 server on loopback that the unmodified
 //!   grammers client talks to. Tests, benchmarks and the demo run against it.
 //! - [`cli`]: the `tgsift` command line (clap), logging set-up and exit codes.
 
 pub mod cli;
 pub mod config;
+pub mod ingest;
 pub mod sim;
 pub mod store;
 pub mod telegram;

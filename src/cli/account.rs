@@ -102,7 +102,7 @@ fn session_path(loaded: &Loaded, name: &str) -> PathBuf {
 }
 
 /// api_id and api_hash, or a configuration error before any network use.
-fn credentials(loaded: &Loaded) -> Result<(i32, String), ConfigError> {
+pub(super) fn credentials(loaded: &Loaded) -> Result<(i32, String), ConfigError> {
     let missing = |key: &str, env: &str| ConfigError::Missing {
         key: key.into(),
         hint: format!(
@@ -136,7 +136,7 @@ pub async fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
 }
 
 /// An account's client for one command, with the configured policy; stop it with the token.
-fn connect(
+pub(super) fn connect(
     loaded: &Loaded,
     name: &str,
     session: SqliteSession,
@@ -150,7 +150,7 @@ fn connect(
     )
 }
 
-fn open_store(loaded: &Loaded) -> anyhow::Result<Store> {
+pub(super) fn open_store(loaded: &Loaded) -> anyhow::Result<Store> {
     Ok(Store::open(&loaded.config.storage.database)?)
 }
 
@@ -284,7 +284,7 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn known_account(store: &Store, name: &str) -> anyhow::Result<crate::store::AccountRow> {
+pub(super) fn known_account(store: &Store, name: &str) -> anyhow::Result<crate::store::AccountRow> {
     store.account(name)?.ok_or_else(|| {
         UsageError(format!(
             "no account named {name}: see `tgsift account list`"

@@ -5,7 +5,9 @@
 //! `anyhow::Result`; [`exit_code`] classifies the error at the edge.
 
 mod account;
+mod channels;
 mod logging;
+mod run;
 mod sim;
 
 use std::path::PathBuf;
@@ -58,6 +60,15 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the parser service: keep every active channel's posts in the database.
+    Run(run::RunArgs),
+    /// The whole job on an embedded simulated Telegram: backfill three channels into demo.db.
+    Demo(run::DemoArgs),
+    /// Follow channels and inspect their state.
+    #[command(subcommand)]
+    Channels(channels::ChannelsCommand),
+    /// Fetch a range of a channel again (upserting, so it is safe to repeat).
+    Reparse(channels::ReparseArgs),
     /// Onboard and manage the Telegram accounts tgsift logs in as.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -159,6 +170,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Keys) => print!("{}", crate::config::reference_table()),
         Command::Config(ConfigCommand::Show) => print!("{}", sources.load()?.render()),
         Command::Sim(SimCommand::Serve(args)) => runtime()?.block_on(sim::serve(args))?,
+        Command::Demo(args) => runtime()?.block_on(run::demo(args))?,
+        Command::Run(args) => {
+            let loaded = sources.load()?;
+            runtime()?.block_on(run::run(&loaded, args))?
+        }
+        Command::Channels(cmd) => {
+            let loaded = sources.load()?;
+            runtime()?.block_on(channels::run(&loaded, cmd))?
+        }
+        Command::Reparse(args) => {
+            let loaded = sources.load()?;
+            runtime()?.block_on(channels::reparse(&loaded, args))?
+        }
         Command::Account(cmd) => {
             let loaded = sources.load()?;
             runtime()?.block_on(account::run(&loaded, cmd))?

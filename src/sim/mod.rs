@@ -93,7 +93,7 @@ impl SimConfig {
                     title: format!("Simulated {base} #{i}"),
                     lang,
                     posts,
-                    seed: seed.wrapping_add(i as u64 * 0x9e37_79b9_7f4a_7c15),
+                    seed: seed.wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
                     start_date: 1_600_000_000,
                 }
             })

@@ -9,7 +9,7 @@ use super::{Store, StoreError, unix_now};
 pub struct ClientState {
     /// Learned rates: (method, requests per second, rate at the last flood).
     pub pace: Vec<(String, f64, Option<f64>)>,
-    /// Open flood windows: (method, unix time they end).
+    /// Open flood windows: (method, unix milliseconds they end).
     pub windows: Vec<(String, i64)>,
 }
 
@@ -21,6 +21,7 @@ impl Store {
         state: &ClientState,
     ) -> Result<(), StoreError> {
         let now = unix_now();
+        let now_ms = now * 1000;
         self.write("save the client state", |tx| {
             tx.execute("DELETE FROM pacer_state WHERE account_id = ?1", [account_id])?;
             tx.execute("DELETE FROM flood_windows WHERE account_id = ?1", [account_id])?;
@@ -30,8 +31,8 @@ impl Store {
             for (method, rate, ceiling) in &state.pace {
                 pace.execute(params![account_id, method, rate, ceiling, now])?;
             }
-            let mut win = tx.prepare("INSERT INTO flood_windows (account_id, method, until) VALUES (?1, ?2, ?3)")?;
-            for (method, until) in state.windows.iter().filter(|(_, until)| *until > now) {
+            let mut win = tx.prepare("INSERT INTO flood_windows (account_id, method, until_ms) VALUES (?1, ?2, ?3)")?;
+            for (method, until) in state.windows.iter().filter(|(_, until)| *until > now_ms) {
                 win.execute(params![account_id, method, until])?;
             }
             Ok(())
@@ -40,13 +41,13 @@ impl Store {
 
     /// The stored state of `account_id` (windows that have closed are left out).
     pub fn load_client_state(&self, account_id: i64) -> Result<ClientState, StoreError> {
-        let now = unix_now();
+        let now_ms = unix_now() * 1000;
         self.read("load the client state", |c| {
             let mut st = c.prepare("SELECT method, rate, ceiling FROM pacer_state WHERE account_id = ?1 ORDER BY method")?;
             let pace = st.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
             let mut st =
-                c.prepare("SELECT method, until FROM flood_windows WHERE account_id = ?1 AND until > ?2 ORDER BY method")?;
-            let windows = st.query_map(params![account_id, now], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+                c.prepare("SELECT method, until_ms FROM flood_windows WHERE account_id = ?1 AND until_ms > ?2 ORDER BY method")?;
+            let windows = st.query_map(params![account_id, now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
             Ok(ClientState { pace, windows })
         })
     }
@@ -63,11 +64,11 @@ mod tests {
         let a = s
             .add_account("a", None, None, std::path::Path::new("a.session"))
             .expect("account");
-        let now = unix_now();
+        let now = unix_now() * 1000;
         let state = ClientState {
             pace: vec![("messages.getHistory".into(), 12.5, Some(25.0))],
             windows: vec![
-                ("contacts.resolveUsername".into(), now + 3_600),
+                ("contacts.resolveUsername".into(), now + 3_600_000),
                 ("messages.getHistory".into(), now - 5),
             ],
         };
@@ -76,7 +77,7 @@ mod tests {
         assert_eq!(back.pace, state.pace);
         assert_eq!(
             back.windows,
-            vec![("contacts.resolveUsername".to_string(), now + 3_600)]
+            vec![("contacts.resolveUsername".to_string(), now + 3_600_000)]
         );
         s.save_client_state(a.id, &ClientState::default())
             .expect("replace");

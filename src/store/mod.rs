@@ -9,6 +9,7 @@
 //! PostgreSQL store can stand beside it later.
 
 mod accounts;
+mod channels;
 mod client_state;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const BUSY_RETRIES: usize = 5;
 
 pub use accounts::AccountRow;
+pub use channels::{BatchOutcome, ChannelRow, NewChannel, PostIn};
 pub use client_state::ClientState;
 
 /// Seconds since the Unix epoch, the time unit of every column.

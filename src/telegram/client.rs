@@ -106,28 +106,32 @@ impl FloodWindows {
         *e = (*e).max(until);
     }
 
-    /// Open windows as (method, unix time they end), for persisting.
+    /// Open windows as (method, unix milliseconds they end, rounded up), for persisting.
     pub fn export(&self) -> Vec<(String, i64)> {
         let now = Instant::now();
-        let unix = crate::store::unix_now();
+        let unix = unix_f64();
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.iter()
             .filter_map(|(m, until)| {
                 let left = until.checked_duration_since(now)?;
-                Some((m.to_string(), unix + left.as_secs_f64().ceil() as i64))
+                Some((
+                    m.to_string(),
+                    ((unix + left.as_secs_f64()) * 1000.0).ceil() as i64,
+                ))
             })
             .collect()
     }
 
     /// Re-opens persisted windows (unknown method names are ignored).
     pub fn import(&self, windows: &[(String, i64)]) {
-        let unix = crate::store::unix_now();
+        let unix = unix_f64();
         for (method, until) in windows {
             let Some(method) = known_method(method) else {
                 continue;
             };
-            if let Some(left) = until.checked_sub(unix).filter(|l| *l > 0) {
-                self.open(method, Instant::now() + Duration::from_secs(left as u64));
+            let left = *until as f64 / 1000.0 - unix;
+            if left > 0.0 {
+                self.open(method, Instant::now() + Duration::from_secs_f64(left));
             }
         }
     }
@@ -201,6 +205,8 @@ pub struct Account {
     breaker: Breaker,
     stats: Arc<Stats>,
     cancel: CancellationToken,
+    /// The flood sleep in progress, if any: (method, wakes at), for progress displays.
+    sleeping: Mutex<Option<(&'static str, Instant)>>,
 }
 
 impl Account {
@@ -240,6 +246,7 @@ impl Account {
             breaker: Breaker::default(),
             stats: Arc::new(Stats::default()),
             cancel,
+            sleeping: Mutex::new(None),
         }
     }
 
@@ -303,6 +310,20 @@ impl Account {
         &self.client
     }
 
+    /// The FLOOD_WAIT being slept through right now: (method, time left).
+    pub fn flood_sleep(&self) -> Option<(&'static str, Duration)> {
+        let g = self.sleeping.lock().unwrap_or_else(|p| p.into_inner());
+        g.and_then(|(m, until)| until.checked_duration_since(Instant::now()).map(|d| (m, d)))
+    }
+
+    async fn flood_sleep_for(&self, method: &'static str, d: Duration) -> Result<(), TgError> {
+        *self.sleeping.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((method, Instant::now() + d));
+        let r = self.sleep(d).await;
+        *self.sleeping.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        r
+    }
+
     async fn sleep(&self, d: Duration) -> Result<(), TgError> {
         tokio::select! {
             _ = self.cancel.cancelled() => Err(TgError::Cancelled),
@@ -343,7 +364,7 @@ impl Account {
                 }
                 tracing::info!(account = %self.name, method, seconds = left.as_secs_f64(), "waiting for an open FLOOD_WAIT window");
                 Stats::add(&self.stats.flood_sleep_ms, left.as_millis() as u64);
-                self.sleep(left).await?;
+                self.flood_sleep_for(method, left).await?;
             }
             if let BreakerState::Open { retry_in } = self.breaker.state(Instant::now()) {
                 return Err(TgError::CircuitOpen {
@@ -394,7 +415,7 @@ impl Account {
                         &self.stats.flood_sleep_ms,
                         (wait + jitter).as_millis() as u64,
                     );
-                    self.sleep(wait + jitter).await?;
+                    self.flood_sleep_for(method, wait + jitter).await?;
                 }
                 Class::Transient(why) => {
                     let opened = self.breaker.failure(
@@ -474,4 +495,12 @@ fn known_method(name: &str) -> Option<&'static str> {
         "auth.sendCode",
     ];
     METHODS.iter().copied().find(|m| *m == name)
+}
+
+/// Seconds since the Unix epoch, with fractions (flood windows must not be rounded short).
+fn unix_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }

@@ -7,6 +7,7 @@
 //! - [`pacer`]: per-method adaptive rates learned from FLOOD_WAITs (AIMD).
 //! - [`client`]: an account's client with the whole policy around every call.
 
+pub mod channels;
 pub mod client;
 pub mod error;
 pub mod lease;

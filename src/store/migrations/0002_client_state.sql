@@ -14,6 +14,6 @@ CREATE TABLE pacer_state (
 CREATE TABLE flood_windows (
     account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     method     TEXT    NOT NULL,
-    until      INTEGER NOT NULL,
+    until_ms   INTEGER NOT NULL,  -- unix milliseconds: a window must not be rounded shorter or longer
     PRIMARY KEY (account_id, method)
 ) WITHOUT ROWID;

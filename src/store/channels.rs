@@ -1,0 +1,502 @@
+//! Channels and their posts: the ingest checkpoint and the exactly-once batch write.
+//!
+//! A batch of posts is written in one transaction together with the channel's checkpoint
+//! (`last_message_id`) and the fetched-range record, and posts are upserted on (channel, message_id).
+//! A crash at any instant therefore leaves either the whole batch with its checkpoint or neither, and
+//! re-fetching a range never duplicates a post.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, StoreError, unix_now};
+
+/// One followed channel with its ingest state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChannelRow {
+    /// Row id.
+    pub id: i64,
+    /// Owning account's row id.
+    pub account_id: i64,
+    /// Owning account's name.
+    pub account: String,
+    /// Telegram channel id.
+    pub tg_id: i64,
+    /// Access hash for this account.
+    pub access_hash: i64,
+    /// Username without `@`, for public channels.
+    pub username: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Whether ingest polls it.
+    pub active: bool,
+    /// Backfill policy text (`all`, `N`, `since:DATE`).
+    pub backfill: String,
+    /// Checkpoint: newest message id stored in order.
+    pub last_message_id: i32,
+    /// Parked by a long FLOOD_WAIT until then (unix seconds).
+    pub flood_until: Option<i64>,
+    /// Last successful fetch (unix seconds).
+    pub last_fetch_at: Option<i64>,
+    /// Last error, if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl ChannelRow {
+    /// `@username`, or the numeric id for private channels.
+    pub fn label(&self) -> String {
+        match &self.username {
+            Some(u) => format!("@{u}"),
+            None => self.tg_id.to_string(),
+        }
+    }
+}
+
+/// What `channels add` records.
+#[derive(Clone, Debug)]
+pub struct NewChannel {
+    /// Telegram channel id.
+    pub tg_id: i64,
+    /// Access hash.
+    pub access_hash: i64,
+    /// Username, if public.
+    pub username: Option<String>,
+    /// Title.
+    pub title: String,
+    /// Backfill policy text.
+    pub backfill: String,
+}
+
+/// One fetched post, as ingest hands it to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostIn {
+    /// Message id.
+    pub message_id: i32,
+    /// Date (unix seconds).
+    pub date: i64,
+    /// Edit date, if edited.
+    pub edit_date: Option<i64>,
+    /// Text or caption ("" for media-only posts).
+    pub text: String,
+    /// Views.
+    pub views: Option<i32>,
+    /// Forwards.
+    pub forwards: Option<i32>,
+    /// Album id.
+    pub grouped_id: Option<i64>,
+    /// Whether it carries media.
+    pub has_media: bool,
+}
+
+/// What one batch write did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// New posts.
+    pub inserted: usize,
+    /// Posts whose text or edit date changed (tags dropped, tagging back to pending).
+    pub edited: usize,
+    /// Posts seen again unchanged (counters refreshed).
+    pub unchanged: usize,
+}
+
+const COLUMNS: &str = "c.id, c.account_id, a.name, c.tg_id, c.access_hash, c.username, c.title, c.active, \
+                       c.backfill, c.last_message_id, c.flood_until, c.last_fetch_at, c.last_error";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
+    Ok(ChannelRow {
+        id: r.get(0)?,
+        account_id: r.get(1)?,
+        account: r.get(2)?,
+        tg_id: r.get(3)?,
+        access_hash: r.get::<_, Option<i64>>(4)?.unwrap_or_default(),
+        username: r.get(5)?,
+        title: r.get(6)?,
+        active: r.get(7)?,
+        backfill: r.get(8)?,
+        last_message_id: r.get(9)?,
+        flood_until: r.get(10)?,
+        last_fetch_at: r.get(11)?,
+        last_error: r.get(12)?,
+    })
+}
+
+impl Store {
+    /// Records a channel for an account; `None` if the account already follows it.
+    pub fn add_channel(
+        &mut self,
+        account_id: i64,
+        c: &NewChannel,
+    ) -> Result<Option<ChannelRow>, StoreError> {
+        let id = self.write(&format!("add channel {}", c.title), |tx| {
+            let n = tx.execute(
+                "INSERT INTO channels (account_id, tg_id, access_hash, username, title, backfill, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (account_id, tg_id) DO NOTHING",
+                params![account_id, c.tg_id, c.access_hash, c.username, c.title, c.backfill, unix_now()],
+            )?;
+            Ok((n > 0).then(|| tx.last_insert_rowid()))
+        })?;
+        match id {
+            Some(id) => self.channel(id),
+            None => Ok(None),
+        }
+    }
+
+    /// The channel with this row id.
+    pub fn channel(&self, id: i64) -> Result<Option<ChannelRow>, StoreError> {
+        self.read("read channel", |c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM channels c JOIN accounts a ON a.id = c.account_id WHERE c.id = ?1"),
+                [id],
+                row,
+            )
+            .optional()
+        })
+    }
+
+    /// Every channel, by account then row id.
+    pub fn channels(&self) -> Result<Vec<ChannelRow>, StoreError> {
+        self.read("list channels", |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM channels c JOIN accounts a ON a.id = c.account_id ORDER BY a.name, c.id"
+            ))?;
+            st.query_map([], row)?.collect()
+        })
+    }
+
+    /// Channels matching `@username`, a numeric Telegram id, or a row id given as `#N`.
+    pub fn find_channels(&self, reference: &str) -> Result<Vec<ChannelRow>, StoreError> {
+        let r = reference.trim();
+        let all = self.channels()?;
+        Ok(all
+            .into_iter()
+            .filter(|c| match r.strip_prefix('#') {
+                Some(rowid) => rowid.parse() == Ok(c.id),
+                None => {
+                    let name = r.trim_start_matches('@');
+                    c.username
+                        .as_deref()
+                        .is_some_and(|u| u.eq_ignore_ascii_case(name))
+                        || r.parse::<i64>().is_ok_and(|id| id == c.tg_id)
+                }
+            })
+            .collect())
+    }
+
+    /// Number of stored posts per channel row id.
+    pub fn post_counts(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
+        self.read("count posts", |c| {
+            let mut st = c.prepare("SELECT channel_id, count(*) FROM posts GROUP BY channel_id")?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })
+    }
+
+    /// Pauses or resumes a channel; resuming also clears its error and flood park.
+    pub fn set_channel_active(&mut self, id: i64, active: bool) -> Result<(), StoreError> {
+        self.write("change channel state", |tx| {
+            if active {
+                tx.execute("UPDATE channels SET active = 1, last_error = NULL, flood_until = NULL WHERE id = ?1", [id])
+            } else {
+                tx.execute("UPDATE channels SET active = 0 WHERE id = ?1", [id])
+            }
+            .map(|_| ())
+        })
+    }
+
+    /// Deletes a channel and its posts.
+    pub fn remove_channel(&mut self, id: i64) -> Result<(), StoreError> {
+        self.write("remove channel", |tx| {
+            tx.execute("DELETE FROM channels WHERE id = ?1", [id])
+                .map(|_| ())
+        })
+    }
+
+    /// Parks a channel until `until` (a FLOOD_WAIT longer than the threshold).
+    pub fn park_channel(&mut self, id: i64, until: i64, why: &str) -> Result<(), StoreError> {
+        self.write("park channel", |tx| {
+            tx.execute(
+                "UPDATE channels SET flood_until = ?2, last_error = ?3 WHERE id = ?1",
+                params![id, until, why],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records a failure; a permanent one also deactivates the channel so it is not retried forever.
+    pub fn fail_channel(
+        &mut self,
+        id: i64,
+        error: &str,
+        permanent: bool,
+    ) -> Result<(), StoreError> {
+        self.write("record channel error", |tx| {
+            tx.execute(
+                "UPDATE channels SET last_error = ?2, active = CASE WHEN ?3 THEN 0 ELSE active END WHERE id = ?1",
+                params![id, error, permanent],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Marks a poll that found nothing new.
+    pub fn touch_channel(&mut self, id: i64) -> Result<(), StoreError> {
+        self.write("record fetch time", |tx| {
+            tx.execute(
+                "UPDATE channels SET last_fetch_at = ?2, last_error = NULL, flood_until = NULL WHERE id = ?1",
+                params![id, unix_now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Stores a batch of posts of `channel_id` in one transaction. With `range = Some((from, to))` the
+    /// checkpoint advances to `to` and the fetched range is recorded in the same transaction.
+    pub fn store_batch(
+        &mut self,
+        channel_id: i64,
+        label: &str,
+        posts: &[PostIn],
+        range: Option<(i32, i32)>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let now = unix_now();
+        let what = format!("store {} posts of {label}", posts.len());
+        self.write(&what, |tx| {
+            let mut out = BatchOutcome::default();
+            let mut find = tx.prepare_cached(
+                "SELECT id, text, edit_date FROM posts WHERE channel_id = ?1 AND message_id = ?2",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO posts (channel_id, message_id, date, edit_date, text, views, forwards, grouped_id,
+                                    has_media, fetched_at, tagging_status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            let mut edit = tx.prepare_cached(
+                "UPDATE posts SET date = ?2, edit_date = ?3, text = ?4, views = ?5, forwards = ?6, grouped_id = ?7,
+                        has_media = ?8, fetched_at = ?9, tagging_status = ?10, tagging_attempts = 0,
+                        tagging_error = NULL, next_tagging_at = NULL, last_tagging_attempt = NULL,
+                        tagging_claimed_until = NULL
+                 WHERE id = ?1",
+            )?;
+            let mut untag = tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?;
+            let mut refresh =
+                tx.prepare_cached("UPDATE posts SET views = ?2, forwards = ?3, fetched_at = ?4 WHERE id = ?1")?;
+            for p in posts {
+                let status = if p.text.trim().is_empty() { "skipped" } else { "pending" };
+                let existing: Option<(i64, String, Option<i64>)> = find
+                    .query_row(params![channel_id, p.message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                match existing {
+                    None => {
+                        insert.execute(params![
+                            channel_id,
+                            p.message_id,
+                            p.date,
+                            p.edit_date,
+                            p.text,
+                            p.views,
+                            p.forwards,
+                            p.grouped_id,
+                            p.has_media,
+                            now,
+                            status
+                        ])?;
+                        out.inserted += 1;
+                    }
+                    Some((id, text, edit_date)) if text != p.text || edit_date != p.edit_date => {
+                        edit.execute(params![
+                            id,
+                            p.date,
+                            p.edit_date,
+                            p.text,
+                            p.views,
+                            p.forwards,
+                            p.grouped_id,
+                            p.has_media,
+                            now,
+                            status
+                        ])?;
+                        untag.execute([id])?;
+                        out.edited += 1;
+                    }
+                    Some((id, _, _)) => {
+                        refresh.execute(params![id, p.views, p.forwards, now])?;
+                        out.unchanged += 1;
+                    }
+                }
+            }
+            if let Some((from, to)) = range {
+                tx.execute(
+                    "UPDATE channels SET last_message_id = max(last_message_id, ?2), last_fetch_at = ?3,
+                            last_error = NULL, flood_until = NULL WHERE id = ?1",
+                    params![channel_id, to, now],
+                )?;
+                tx.execute(
+                    "INSERT INTO fetched_ranges (channel_id, from_id, to_id, fetched_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![channel_id, from, to, now],
+                )?;
+            }
+            Ok(out)
+        })
+    }
+
+    /// Moves the checkpoint without posts (the start of a `last N` / `since:` backfill).
+    pub fn set_checkpoint(
+        &mut self,
+        channel_id: i64,
+        last_message_id: i32,
+    ) -> Result<(), StoreError> {
+        self.write("set the channel checkpoint", |tx| {
+            tx.execute(
+                "UPDATE channels SET last_message_id = max(last_message_id, ?2) WHERE id = ?1",
+                params![channel_id, last_message_id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Stored message ids of a channel, ascending (for audits and tests).
+    pub fn message_ids(&self, channel_id: i64) -> Result<Vec<i32>, StoreError> {
+        self.read("list message ids", |c| {
+            let mut st = c.prepare(
+                "SELECT message_id FROM posts WHERE channel_id = ?1 ORDER BY message_id",
+            )?;
+            st.query_map([channel_id], |r| r.get(0))?.collect()
+        })
+    }
+
+    /// Fetched ranges of a channel, merged where they touch or overlap.
+    pub fn fetched_ranges(&self, channel_id: i64) -> Result<Vec<(i32, i32)>, StoreError> {
+        let raw: Vec<(i32, i32)> = self.read("list fetched ranges", |c| {
+            let mut st =
+                c.prepare("SELECT from_id, to_id FROM fetched_ranges WHERE channel_id = ?1 ORDER BY from_id, to_id")?;
+            st.query_map([channel_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })?;
+        let mut merged: Vec<(i32, i32)> = Vec::new();
+        for (a, b) in raw {
+            match merged.last_mut() {
+                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        Ok(merged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(id: i32, text: &str) -> PostIn {
+        PostIn {
+            message_id: id,
+            date: 1_700_000_000 + i64::from(id),
+            edit_date: None,
+            text: text.into(),
+            views: Some(10),
+            forwards: Some(1),
+            grouped_id: None,
+            has_media: false,
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+        let a = s
+            .add_account("a", None, None, std::path::Path::new("a.session"))
+            .expect("account");
+        let c = NewChannel {
+            tg_id: 5,
+            access_hash: 7,
+            username: Some("news".into()),
+            title: "News".into(),
+            backfill: "all".into(),
+        };
+        let ch = s.add_channel(a.id, &c).expect("add").expect("new");
+        assert!(
+            s.add_channel(a.id, &c).expect("again").is_none(),
+            "adding twice is a no-op"
+        );
+        (dir, s, ch.id)
+    }
+
+    #[test]
+    fn batches_upsert_advance_the_checkpoint_and_record_ranges() {
+        let (_d, mut s, ch) = setup();
+        let out = s
+            .store_batch(
+                ch,
+                "@news",
+                &[post(1, "a"), post(2, ""), post(4, "d")],
+                Some((1, 4)),
+            )
+            .expect("batch");
+        assert_eq!(
+            out,
+            BatchOutcome {
+                inserted: 3,
+                edited: 0,
+                unchanged: 0
+            }
+        );
+        // The same batch again: nothing duplicated.
+        let out = s
+            .store_batch(
+                ch,
+                "@news",
+                &[post(1, "a"), post(2, ""), post(4, "d")],
+                Some((1, 4)),
+            )
+            .expect("again");
+        assert_eq!(
+            out,
+            BatchOutcome {
+                inserted: 0,
+                edited: 0,
+                unchanged: 3
+            }
+        );
+        assert_eq!(s.message_ids(ch).expect("ids"), vec![1, 2, 4]);
+        let row = s.channel(ch).expect("read").expect("exists");
+        assert_eq!(row.last_message_id, 4);
+        s.store_batch(ch, "@news", &[post(5, "e")], Some((5, 7)))
+            .expect("next");
+        assert_eq!(s.fetched_ranges(ch).expect("ranges"), vec![(1, 7)]);
+        let status: String = s
+            .read("status", |c| {
+                c.query_row(
+                    "SELECT tagging_status FROM posts WHERE message_id = 2",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .expect("status");
+        assert_eq!(status, "skipped", "posts without text skip tagging");
+    }
+
+    #[test]
+    fn an_edit_updates_the_post_drops_tags_and_requeues_it() {
+        let (_d, mut s, ch) = setup();
+        s.store_batch(ch, "@news", &[post(1, "old")], Some((1, 1)))
+            .expect("batch");
+        s.write("tag it", |tx| {
+            tx.execute("UPDATE posts SET tagging_status = 'success', tagging_attempts = 1", [])?;
+            tx.execute("INSERT INTO post_tags (post_id, tag, score, source) SELECT id, 'x', 1.0, 'test' FROM posts", [])
+        })
+        .expect("tag");
+        let mut edited = post(1, "new text");
+        edited.edit_date = Some(1_800_000_000);
+        let out = s.store_batch(ch, "@news", &[edited], None).expect("edit");
+        assert_eq!(out.edited, 1);
+        let (text, status, tags): (String, String, i64) = s
+            .read("post", |c| {
+                c.query_row(
+                    "SELECT text, tagging_status, (SELECT count(*) FROM post_tags) FROM posts WHERE message_id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .expect("read");
+        assert_eq!(
+            (text.as_str(), status.as_str(), tags),
+            ("new text", "pending", 0)
+        );
+    }
+}

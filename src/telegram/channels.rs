@@ -1,0 +1,356 @@
+//! Channel access: parsing what operators type (`@name`, t.me links, ids), resolving it once, and
+//! paging a channel's history in the shapes ingest needs (ascending after a checkpoint, newest page).
+
+use grammers_tl_types as tl;
+
+use super::client::Account;
+use super::error::TgError;
+
+/// A channel as an operator names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelRef {
+    /// A public username (without `@`).
+    Username(String),
+    /// A numeric channel id (bare, not the Bot API `-100…` form).
+    Id(i64),
+}
+
+impl ChannelRef {
+    /// Parses `@name`, `name`, `https://t.me/name`, `t.me/s/name/123`, `t.me/c/123/45`, `123` or `-100123`.
+    pub fn parse(input: &str) -> Result<ChannelRef, String> {
+        let s = input.trim();
+        let path = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"))
+            .unwrap_or(s);
+        let path = path.strip_prefix("www.").unwrap_or(path);
+        let rest = path
+            .strip_prefix("t.me/")
+            .or_else(|| path.strip_prefix("telegram.me/"));
+        if let Some(rest) = rest {
+            let mut parts = rest.split(['/', '?']).filter(|p| !p.is_empty());
+            let first = parts.next().unwrap_or("");
+            if first.starts_with('+') || first == "joinchat" {
+                return Err(format!(
+                    "`{input}` is an invite link: join the channel in a Telegram app first, then add it by @username or id"
+                ));
+            }
+            let name = match first {
+                "s" => parts.next().unwrap_or(""),
+                "c" => {
+                    let id = parts.next().unwrap_or("");
+                    return id
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|id| *id > 0)
+                        .map(ChannelRef::Id)
+                        .ok_or_else(|| format!("`{input}` has no channel id after t.me/c/"));
+                }
+                other => other,
+            };
+            return username(name)
+                .ok_or_else(|| format!("`{input}` is not a t.me link to a channel"));
+        }
+        // Bot API ids of channels are the bare id behind "-100".
+        let digits = s.strip_prefix("-100").unwrap_or(s);
+        if let Ok(n) = digits.parse::<i64>() {
+            return if n > 0 {
+                Ok(ChannelRef::Id(n))
+            } else {
+                Err(format!("`{input}` is not a channel id"))
+            };
+        }
+        username(s.trim_start_matches('@')).ok_or_else(|| {
+            format!("`{input}` is neither @username, a t.me link nor a numeric channel id")
+        })
+    }
+}
+
+fn username(name: &str) -> Option<ChannelRef> {
+    let ok = (4..=32).contains(&name.len())
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then(|| ChannelRef::Username(name.to_string()))
+}
+
+/// What tgsift keeps about a resolved channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Channel id.
+    pub id: i64,
+    /// Access hash (valid for this account).
+    pub access_hash: i64,
+    /// Username, if public.
+    pub username: Option<String>,
+    /// Title.
+    pub title: String,
+}
+
+/// One post as fetched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemotePost {
+    /// Message id.
+    pub id: i32,
+    /// Date (unix seconds).
+    pub date: i32,
+    /// Edit date.
+    pub edit_date: Option<i32>,
+    /// Text or caption.
+    pub text: String,
+    /// Views.
+    pub views: Option<i32>,
+    /// Forwards.
+    pub forwards: Option<i32>,
+    /// Album id.
+    pub grouped_id: Option<i64>,
+    /// Whether it has media.
+    pub has_media: bool,
+}
+
+/// A page of history plus the server's count of messages in the channel.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    /// Posts, in the order the method documents.
+    pub posts: Vec<RemotePost>,
+    /// Messages in the channel, per the server.
+    pub count: i32,
+}
+
+fn info_from_chats(chats: Vec<tl::enums::Chat>, id: i64) -> Option<ChannelInfo> {
+    chats.into_iter().find_map(|c| match c {
+        tl::enums::Chat::Channel(ch) if ch.id == id && ch.broadcast => Some(ChannelInfo {
+            id: ch.id,
+            access_hash: ch.access_hash?,
+            username: ch.username,
+            title: ch.title,
+        }),
+        _ => None,
+    })
+}
+
+fn page(messages: tl::enums::messages::Messages) -> Page {
+    let (list, count) = match messages {
+        tl::enums::messages::Messages::ChannelMessages(m) => (m.messages, m.count),
+        tl::enums::messages::Messages::Slice(m) => (m.messages, m.count),
+        tl::enums::messages::Messages::Messages(m) => {
+            let n = m.messages.len() as i32;
+            (m.messages, n)
+        }
+        tl::enums::messages::Messages::NotModified(m) => (Vec::new(), m.count),
+    };
+    let posts = list
+        .into_iter()
+        .filter_map(|m| match m {
+            tl::enums::Message::Message(m) => Some(RemotePost {
+                id: m.id,
+                date: m.date,
+                edit_date: m.edit_date,
+                text: m.message,
+                views: m.views,
+                forwards: m.forwards,
+                grouped_id: m.grouped_id,
+                has_media: m.media.is_some(),
+            }),
+            _ => None,
+        })
+        .collect();
+    Page { posts, count }
+}
+
+fn input_peer(c: &ChannelInfo) -> tl::enums::InputPeer {
+    tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
+        channel_id: c.id,
+        access_hash: c.access_hash,
+    })
+}
+
+impl Account {
+    /// Resolves a username once (the most flood-prone call: keep the result).
+    pub async fn resolve_username(&self, name: &str) -> Result<ChannelInfo, TgError> {
+        let req = tl::functions::contacts::ResolveUsername {
+            username: name.to_string(),
+            referer: None,
+        };
+        let resolved = self.invoke(&req).await.map_err(|e| match e {
+            TgError::Username { reason, .. } => TgError::Username {
+                username: name.to_string(),
+                reason,
+            },
+            other => other,
+        })?;
+        let tl::enums::contacts::ResolvedPeer::Peer(r) = resolved;
+        let tl::enums::Peer::Channel(p) = r.peer else {
+            return Err(TgError::Username {
+                username: name.to_string(),
+                reason: "not a channel".into(),
+            });
+        };
+        info_from_chats(r.chats, p.channel_id).ok_or_else(|| TgError::Username {
+            username: name.to_string(),
+            reason: "not a broadcast channel".into(),
+        })
+    }
+
+    /// Looks a channel up by id and access hash (checks the account can see it).
+    pub async fn channel_by_id(&self, id: i64, access_hash: i64) -> Result<ChannelInfo, TgError> {
+        let req = tl::functions::channels::GetChannels {
+            id: vec![tl::enums::InputChannel::Channel(tl::types::InputChannel {
+                channel_id: id,
+                access_hash,
+            })],
+        };
+        let chats = match self
+            .invoke(&req)
+            .await
+            .map_err(|e| with_channel(e, &id.to_string()))?
+        {
+            tl::enums::messages::Chats::Chats(c) => c.chats,
+            tl::enums::messages::Chats::Slice(c) => c.chats,
+        };
+        info_from_chats(chats, id).ok_or_else(|| TgError::Channel {
+            account: self.name().to_string(),
+            channel: id.to_string(),
+            reason: "not a broadcast channel".into(),
+        })
+    }
+
+    async fn history(
+        &self,
+        c: &ChannelInfo,
+        req: tl::functions::messages::GetHistory,
+    ) -> Result<Page, TgError> {
+        let label = c
+            .username
+            .as_ref()
+            .map(|u| format!("@{u}"))
+            .unwrap_or_else(|| c.id.to_string());
+        self.invoke(&req)
+            .await
+            .map(page)
+            .map_err(|e| with_channel(e, &label))
+    }
+
+    /// Up to `limit` (≤ 100) posts with ids above `after`, oldest first: the next batch after a checkpoint.
+    pub async fn history_after(
+        &self,
+        c: &ChannelInfo,
+        after: i32,
+        limit: i32,
+    ) -> Result<Page, TgError> {
+        let limit = limit.clamp(1, 100);
+        let req = tl::functions::messages::GetHistory {
+            peer: input_peer(c),
+            offset_id: after.saturating_add(1),
+            offset_date: 0,
+            add_offset: -limit,
+            limit,
+            max_id: 0,
+            min_id: after,
+            hash: 0,
+        };
+        let mut p = self.history(c, req).await?;
+        p.posts.retain(|m| m.id > after);
+        p.posts.sort_by_key(|m| m.id);
+        Ok(p)
+    }
+
+    /// The newest `limit` posts, newest first (to notice edits of recent posts).
+    pub async fn newest(&self, c: &ChannelInfo, limit: i32) -> Result<Page, TgError> {
+        let req = tl::functions::messages::GetHistory {
+            peer: input_peer(c),
+            offset_id: 0,
+            offset_date: 0,
+            add_offset: 0,
+            limit: limit.clamp(1, 100),
+            max_id: 0,
+            min_id: 0,
+            hash: 0,
+        };
+        self.history(c, req).await
+    }
+
+    /// The id just below the newest `n` posts (where a "last N" backfill starts), 0 if fewer exist.
+    pub async fn id_before_newest(&self, c: &ChannelInfo, n: u32) -> Result<i32, TgError> {
+        let req = tl::functions::messages::GetHistory {
+            peer: input_peer(c),
+            offset_id: 0,
+            offset_date: 0,
+            add_offset: i32::try_from(n).unwrap_or(i32::MAX),
+            limit: 1,
+            max_id: 0,
+            min_id: 0,
+            hash: 0,
+        };
+        Ok(self
+            .history(c, req)
+            .await?
+            .posts
+            .first()
+            .map(|m| m.id)
+            .unwrap_or(0))
+    }
+
+    /// The newest post dated before `date` (where a "since DATE" backfill starts), 0 if none.
+    pub async fn id_before_date(&self, c: &ChannelInfo, date: i64) -> Result<i32, TgError> {
+        let req = tl::functions::messages::GetHistory {
+            peer: input_peer(c),
+            offset_id: 0,
+            offset_date: i32::try_from(date).unwrap_or(i32::MAX),
+            add_offset: 0,
+            limit: 1,
+            max_id: 0,
+            min_id: 0,
+            hash: 0,
+        };
+        Ok(self
+            .history(c, req)
+            .await?
+            .posts
+            .first()
+            .map(|m| m.id)
+            .unwrap_or(0))
+    }
+}
+
+fn with_channel(e: TgError, label: &str) -> TgError {
+    match e {
+        TgError::Channel {
+            account, reason, ..
+        } => TgError::Channel {
+            account,
+            channel: label.to_string(),
+            reason,
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_parse_like_operators_write_them() {
+        let u = |s: &str| Ok(ChannelRef::Username(s.to_string()));
+        assert_eq!(ChannelRef::parse("@durov"), u("durov"));
+        assert_eq!(ChannelRef::parse("durov"), u("durov"));
+        assert_eq!(ChannelRef::parse("https://t.me/durov"), u("durov"));
+        assert_eq!(ChannelRef::parse("t.me/s/durov/123"), u("durov"));
+        assert_eq!(
+            ChannelRef::parse("https://t.me/c/1234567/89"),
+            Ok(ChannelRef::Id(1_234_567))
+        );
+        assert_eq!(ChannelRef::parse("1234567"), Ok(ChannelRef::Id(1_234_567)));
+        assert_eq!(
+            ChannelRef::parse("-1001234567"),
+            Ok(ChannelRef::Id(1_234_567))
+        );
+        assert!(
+            ChannelRef::parse("https://t.me/+AbCdEf")
+                .expect_err("invite")
+                .contains("invite link")
+        );
+        assert!(ChannelRef::parse("@x").is_err());
+        assert!(ChannelRef::parse("not a channel!").is_err());
+    }
+}

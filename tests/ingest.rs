@@ -1,0 +1,428 @@
+//! The parser service's promises: exactly-once ingest through faults, crashes, restarts and shutdown.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{API_HASH, within};
+use tgsift::config::{LoadOptions, Loaded};
+use tgsift::ingest::service::{self, RunOptions};
+use tgsift::sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, Sim, SimConfig};
+use tgsift::store::{AsyncStore, NewChannel, Store};
+use tokio_util::sync::CancellationToken;
+
+struct Setup {
+    dir: tempfile::TempDir,
+    sim: Sim,
+    db: PathBuf,
+}
+
+impl Setup {
+    /// A simulator with `channels` × `posts`, an authorized account, and every channel followed.
+    async fn new(channels: usize, posts: i32, config: impl FnOnce(&mut SimConfig)) -> Setup {
+        let mut cfg = SimConfig::generated(11, channels, posts);
+        config(&mut cfg);
+        let sim = Sim::start(cfg).await.expect("sim");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let session = dir.path().join("alice.session");
+        sim.write_session(&session, 0, true).expect("session");
+        let db = dir.path().join("t.db");
+        let mut store = Store::open(&db).expect("store");
+        let acc = store
+            .add_account("alice", None, None, &session)
+            .expect("account");
+        for name in sim.channel_usernames() {
+            let (id, hash, title) = sim
+                .with_channel(&name, |c| {
+                    (c.spec().id, c.spec().access_hash, c.spec().title.clone())
+                })
+                .expect("channel");
+            let c = NewChannel {
+                tg_id: id,
+                access_hash: hash,
+                username: Some(name.trim_start_matches('@').to_string()),
+                title,
+                backfill: "all".into(),
+            };
+            store.add_channel(acc.id, &c).expect("add").expect("new");
+        }
+        Setup { dir, sim, db }
+    }
+
+    fn loaded(&self) -> Loaded {
+        let mut l = Loaded::load(&LoadOptions::default()).expect("defaults");
+        l.set_database(self.db.clone());
+        let t = &mut l.config.telegram;
+        t.api_id = Some(common::API_ID);
+        t.flood_sleep_threshold = 2;
+        t.retry_delay = 0.05;
+        t.retry_max_delay = 0.5;
+        t.connection_retries = 20;
+        t.pacer_initial_rate = 200.0;
+        t.pacer_max_rate = 1000.0;
+        l
+    }
+
+    /// `tgsift` as a separate process on the same database and simulator.
+    fn spawn(&self, args: &[&str], poll_secs: &str) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_tgsift"))
+            .args(["--db", self.db.to_str().expect("utf8"), "-q"])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("TG_API_ID", "12345")
+            .env("TG_API_HASH", API_HASH)
+            .env("TGSIFT_TELEGRAM__FLOOD_SLEEP_THRESHOLD", "2")
+            .env("TGSIFT_TELEGRAM__RETRY_DELAY", "0.05")
+            .env("TGSIFT_TELEGRAM__RETRY_MAX_DELAY", "0.5")
+            .env("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "200")
+            .env("TGSIFT_TELEGRAM__PACER_MAX_RATE", "1000")
+            .env("TGSIFT_INGEST__POLL_INTERVAL", poll_secs)
+            .env_remove("RUST_LOG")
+            .env_remove("TGSIFT_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tgsift")
+    }
+
+    /// Every stored (channel username, id, text, edit date), sorted.
+    fn stored(&self) -> Vec<(String, i32, String, Option<i64>)> {
+        let store = Store::open(&self.db).expect("store");
+        store
+            .read("dump", |c| {
+                let mut st = c.prepare(
+                    "SELECT c.username, p.message_id, p.text, p.edit_date FROM posts p JOIN channels c ON c.id = p.channel_id
+                     ORDER BY c.username, p.message_id",
+                )?;
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect()
+            })
+            .expect("dump")
+    }
+
+    /// What the simulator holds, in the same shape.
+    fn truth(&self) -> Vec<(String, i32, String, Option<i64>)> {
+        let mut all = Vec::new();
+        for name in self.sim.channel_usernames() {
+            let bare = name.trim_start_matches('@').to_string();
+            self.sim
+                .with_channel(&name, |c| {
+                    for id in c.ids() {
+                        if let Some(p) = c.post(id) {
+                            all.push((bare.clone(), id, p.text, p.edit_date.map(i64::from)));
+                        }
+                    }
+                })
+                .expect("channel");
+        }
+        all.sort();
+        all
+    }
+
+    /// Every channel's checkpoint equals its newest post.
+    fn assert_checkpoints(&self) {
+        let store = Store::open(&self.db).expect("store");
+        for ch in store.channels().expect("channels") {
+            let name = ch.label();
+            let newest = self
+                .sim
+                .with_channel(&name, |c| c.ids().last().copied().unwrap_or(0))
+                .expect("channel");
+            assert_eq!(ch.last_message_id, newest, "checkpoint of {name}");
+        }
+    }
+}
+
+async fn run_once_until_done(s: &Setup) {
+    let loaded = s.loaded();
+    let mut last = Vec::new();
+    for _ in 0..30 {
+        let store = AsyncStore::open(s.db.clone()).await.expect("store");
+        let opts = RunOptions {
+            once: true,
+            poll_interval: Duration::from_secs(60),
+            progress: false,
+        };
+        let summary = service::run(&loaded.config, store, opts, CancellationToken::new())
+            .await
+            .expect("run");
+        if summary.failed().is_empty() {
+            return;
+        }
+        last = summary
+            .failed()
+            .iter()
+            .map(|c| format!("{}: {:?}", c.channel, c.error))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let floods: Vec<_> = s
+        .sim
+        .log()
+        .requests()
+        .into_iter()
+        .filter_map(|r| match r.outcome {
+            tgsift::sim::log::Outcome::Flood(x) => Some(x),
+            _ => None,
+        })
+        .collect();
+    panic!("channels never finished: {last:?} floods {floods:?}");
+}
+
+#[tokio::test]
+async fn five_channels_through_floods_disconnects_and_500s_hold_exactly_the_simulators_posts() {
+    within(180, async {
+        let s = Setup::new(5, 4_000, |c| {
+            c.faults = RandomFaults {
+                flood: 0.02,
+                flood_secs: 1,
+                disconnect: 0.02,
+                internal: 0.02,
+                ..Default::default()
+            };
+        })
+        .await;
+        // Above the 2 s threshold: the channel is parked, then finished on a later run.
+        s.sim
+            .script(Scripted::on("messages.getHistory", Fault::FloodWait(3)).after(30));
+        run_once_until_done(&s).await;
+        let stored = s.stored();
+        let truth = s.truth();
+        assert_eq!(stored.len(), truth.len(), "no post missing, none twice");
+        assert_eq!(stored, truth, "exact ids and texts");
+        s.assert_checkpoints();
+        assert!(s.sim.log().requests_inside_flood_windows().is_empty());
+        let dropped = s
+            .sim
+            .log()
+            .requests()
+            .iter()
+            .filter(|r| r.outcome == tgsift::sim::log::Outcome::Dropped)
+            .count();
+        assert!(dropped > 0, "disconnects really happened");
+    })
+    .await;
+}
+
+fn slow_history(c: &mut SimConfig) {
+    // ~40 pages a second: a 20,000-post backfill takes several seconds, long enough to interrupt.
+    c.flood = FloodConfig::off().with("messages.getHistory", Limit::new(5.0, 40.0, 1.0));
+}
+
+#[tokio::test]
+async fn kill_during_backfill_loses_nothing() {
+    within(240, async {
+        let s = Setup::new(2, 10_000, slow_history).await;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..10 {
+            let mut child = s.spawn(&["run", "--once"], "60");
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let wait = Duration::from_millis(150 + seed % 700);
+            tokio::time::sleep(wait).await;
+            child.kill().expect("SIGKILL");
+            let status = child.wait().expect("wait");
+            assert!(!status.success() || round > 0, "killed mid-run");
+            // Whatever was committed is consistent: ids up to the checkpoint, nothing beyond it.
+            let store = Store::open(&s.db).expect("store");
+            for ch in store.channels().expect("channels") {
+                let ids = store.message_ids(ch.id).expect("ids");
+                assert!(
+                    ids.iter().all(|id| *id <= ch.last_message_id),
+                    "no post beyond the checkpoint"
+                );
+                let want = s
+                    .sim
+                    .with_channel(&ch.label(), |c| {
+                        c.ids()
+                            .into_iter()
+                            .filter(|id| *id <= ch.last_message_id)
+                            .count()
+                    })
+                    .expect("channel");
+                assert_eq!(
+                    ids.len(),
+                    want,
+                    "every post up to the checkpoint of {}",
+                    ch.label()
+                );
+            }
+        }
+        run_once_until_done(&s).await;
+        assert_eq!(s.stored(), s.truth(), "equal to an uninterrupted run");
+        s.assert_checkpoints();
+    })
+    .await;
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
+#[tokio::test]
+async fn sigterm_during_backfill_exits_0_within_5_s_and_a_restart_continues() {
+    within(120, async {
+        let s = Setup::new(1, 20_000, slow_history).await;
+        let mut child = s.spawn(&["run", "--once"], "60");
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let t0 = Instant::now();
+        sigterm(&child);
+        let status =
+            tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(5)))
+                .await
+                .expect("join")
+                .expect("exited within 5 s");
+        assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        let partial = s.stored().len();
+        assert!(
+            partial > 0 && partial < s.truth().len(),
+            "stopped mid-backfill ({partial} posts)"
+        );
+        run_once_until_done(&s).await;
+        assert_eq!(s.stored(), s.truth());
+        s.assert_checkpoints();
+    })
+    .await;
+}
+
+fn post_text(db: &Path, channel: &str, id: i32) -> Option<(String, String)> {
+    let store = Store::open(db).ok()?;
+    store
+        .read("post", |c| {
+            c.query_row(
+                "SELECT p.text, p.tagging_status FROM posts p JOIN channels c ON c.id = p.channel_id
+                 WHERE c.username = ?1 AND p.message_id = ?2",
+                rusqlite::params![channel, id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .ok()
+}
+
+#[tokio::test]
+async fn new_posts_appear_within_one_poll_and_edits_are_requeued() {
+    within(90, async {
+        let s = Setup::new(1, 300, |_| {}).await;
+        let name = s.sim.channel_usernames()[0]
+            .trim_start_matches('@')
+            .to_string();
+        let mut child = s.spawn(&["run"], "2");
+        let t0 = Instant::now();
+        while s.stored().len() < s.truth().len() {
+            assert!(t0.elapsed() < Duration::from_secs(30), "backfill finished");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let newest = s.sim.with_channel(&name, |c| c.top_id()).expect("channel");
+        // Mark the newest post tagged, then edit it on the server.
+        let store = Store::open(&s.db).expect("store");
+        let mut store = store;
+        store
+            .write("pretend tagged", |tx| {
+                tx.execute(
+                    "UPDATE posts SET tagging_status = 'success' WHERE message_id = ?1",
+                    [newest],
+                )
+            })
+            .expect("tag");
+        let id = s
+            .sim
+            .append_post(
+                &name,
+                "Breaking: a new post appended while the service runs #live",
+            )
+            .expect("append");
+        assert!(s.sim.edit_post(&name, newest, "An edited text"));
+        let t1 = Instant::now();
+        loop {
+            let added = post_text(&s.db, &name, id);
+            let edited = post_text(&s.db, &name, newest);
+            if added.is_some() && edited.as_ref().is_some_and(|(t, _)| t == "An edited text") {
+                assert_eq!(
+                    edited.map(|(_, st)| st).as_deref(),
+                    Some("pending"),
+                    "edit re-queued for tagging"
+                );
+                break;
+            }
+            // One poll interval (2 s ± 10 %) plus the service's 5 s re-check granularity at most.
+            assert!(
+                t1.elapsed() < Duration::from_secs(8),
+                "new post and edit arrive within a poll"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sigterm(&child);
+        let status =
+            tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(5)))
+                .await
+                .expect("join")
+                .expect("exited");
+        assert_eq!(status.code(), Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_permanently_failing_channel_is_marked_and_skipped() {
+    within(60, async {
+        let s = Setup::new(2, 200, |_| {}).await;
+        let banned = s.sim.channel_usernames()[0].clone();
+        s.sim.ban(&banned, 0);
+        let loaded = s.loaded();
+        let store = AsyncStore::open(s.db.clone()).await.expect("store");
+        let opts = RunOptions {
+            once: true,
+            poll_interval: Duration::from_secs(60),
+            progress: false,
+        };
+        let summary = service::run(&loaded.config, store, opts, CancellationToken::new())
+            .await
+            .expect("run");
+        let failed = summary.failed();
+        assert_eq!(failed.len(), 1);
+        assert!(
+            failed[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("CHANNEL_PRIVATE")),
+            "{failed:?}"
+        );
+        let store = Store::open(&s.db).expect("store");
+        let ch = store.find_channels(&banned).expect("find").remove(0);
+        assert!(!ch.active, "deactivated, not retried forever");
+        assert!(
+            ch.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("CHANNEL_PRIVATE"))
+        );
+        let other = store
+            .find_channels(&s.sim.channel_usernames()[1])
+            .expect("find")
+            .remove(0);
+        assert_eq!(
+            store.message_ids(other.id).expect("ids").len() as i32,
+            s.sim
+                .with_channel(&s.sim.channel_usernames()[1], |c| c.count())
+                .expect("c")
+        );
+    })
+    .await;
+}
