@@ -5,13 +5,16 @@
 #    client (examples/sim_iterate.rs) iterating a POSTS-post channel in another, storing nothing.
 #    Reports messages/s, requests/s, CPU seconds and peak RSS of both sides, so the CPU split shows
 #    whether the simulator or the client is the bottleneck.
-# 2. Adaptive pacer: the client layer pages a PACER_POSTS-post channel against the simulator's realistic
+# 2. End-to-end ingest: `tgsift run --once` backfilling one channel (floods off) into SQLite, for
+#    E2E_SMALL and POSTS posts: messages/s, peak RSS, and the ratio to the client-only rate of (1).
+# 3. Adaptive pacer: the client layer pages a PACER_POSTS-post channel against the simulator's realistic
 #    flood preset and reports the rate reached after warm-up as a share of the allowed rate, and
 #    FLOOD_WAITs per 10,000 messages (examples/pacer_bench.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-1000000}
 PACER_POSTS=${PACER_POSTS:-200000}
+E2E_SMALL=${E2E_SMALL:-100000}
 
 cargo build --release --quiet --bin tgsift --example sim_iterate --example pacer_bench
 BIN=target/release/tgsift
@@ -51,6 +54,52 @@ printf '%-44s %s\n' "requests/s (getHistory, 100 per request)" "$(get reqs_per_s
 printf '%-44s %s\n' "CPU s: simulator / client" "$s_cpu / $c_cpu"
 printf '%-44s %s\n' "CPU share: simulator / client" "$share"
 printf '%-44s %s\n' "peak RSS MiB: simulator / client" "$(awk -v s="$s_rss" -v c="$(get client_peak_rss_kib)" 'BEGIN { printf "%.1f / %.1f", s / 1024, c / 1024 }')"
+
+client_rate=$(get msgs_per_s)
+kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# Runs `tgsift run --once` on a fresh database against a fresh simulator of $1 posts; prints
+# "posts seconds msgs_per_s peak_rss_kib".
+e2e() {
+  local n=$1 dir="$work/e2e-$1"
+  mkdir -p "$dir/sessions"
+  "$BIN" -q sim serve --posts "$n" --channels 1 --flood off --session-out "$dir/sim.session" --authorized \
+    >"$dir/serve.out" 2>"$dir/serve.err" &
+  server_pid=$!
+  for _ in $(seq 1 200); do grep -q "serving until" "$dir/serve.out" 2>/dev/null && break; sleep 0.05; done
+  local ch; ch=$(awk '/^channels:/ { print $2 }' "$dir/serve.out")
+  export TG_API_ID=12345 TG_API_HASH=0123456789abcdef0123456789abcdef TGSIFT_STORAGE__SESSIONS_DIR="$dir/sessions"
+  export TGSIFT_TELEGRAM__PACER_INITIAL_RATE=1000 TGSIFT_TELEGRAM__PACER_MAX_RATE=5000
+  "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
+  "$BIN" -q --db "$dir/t.db" channels add bench "$ch" >/dev/null
+  local t0 t1 rss=0 pid
+  t0=$(date +%s.%N)
+  "$BIN" -q --db "$dir/t.db" run --once >/dev/null &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    r=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    [ -n "$r" ] && [ "$r" -gt "$rss" ] && rss=$r
+    sleep 0.05
+  done
+  wait "$pid"
+  t1=$(date +%s.%N)
+  local stored; stored=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from posts').fetchone()[0])" "$dir/t.db")
+  kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; server_pid=""
+  awk -v n="$stored" -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%d %.2f %.0f %d", n, b - a, n / (b - a), r }'
+}
+
+read -r s_n s_s s_rate s_rss <<<"$(e2e "$E2E_SMALL")"
+read -r l_n l_s l_rate l_rss <<<"$(e2e "$POSTS")"
+printf '\n%-44s %s\n' "end-to-end ingest: run --once → SQLite" "(floods off; one channel)"
+printf '%-44s %12s %12s\n' "" "$E2E_SMALL posts" "$POSTS posts"
+printf '%-44s %12s %12s\n' "posts stored" "$s_n" "$l_n"
+printf '%-44s %12s %12s\n' "elapsed, s" "$s_s" "$l_s"
+printf '%-44s %12s %12s\n' "messages/s" "$s_rate" "$l_rate"
+printf '%-44s %12s %12s\n' "ratio to the client-only rate" \
+  "$(awk -v a="$s_rate" -v c="$client_rate" 'BEGIN { printf "%.2f", a / c }')" \
+  "$(awk -v a="$l_rate" -v c="$client_rate" 'BEGIN { printf "%.2f", a / c }')"
+printf '%-44s %12s %12s\n' "peak RSS, MiB" \
+  "$(awk -v r="$s_rss" 'BEGIN { printf "%.1f", r / 1024 }')" "$(awk -v r="$l_rss" 'BEGIN { printf "%.1f", r / 1024 }')"
 
 echo
 target/release/examples/pacer_bench "$PACER_POSTS" 30

@@ -317,3 +317,168 @@ async fn import_adopts_a_simulator_session_and_a_telethon_string() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn channels_are_added_by_username_or_link_and_unknown_or_private_ones_are_refused() {
+    within(60, async {
+        let env = Env::new(None).await;
+        let file = env.dir.path().join("from-sim.session");
+        env.sim.write_session(&file, 0, true).expect("write");
+        let o = env
+            .tgsift(
+                &[
+                    "account",
+                    "import",
+                    "ivan",
+                    "--session",
+                    file.to_str().expect("utf8"),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let name = env.sim.channel_usernames()[0].clone();
+        let link = format!("https://t.me/{}", name.trim_start_matches('@'));
+        let o = env
+            .tgsift(&["channels", "add", "ivan", &link, "--backfill", "20"], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("following {name}")),
+            "{}",
+            text(&o)
+        );
+
+        let o = env
+            .tgsift(&["channels", "add", "ivan", "@no_such_channel"], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("does not exist"), "{}", text(&o));
+        env.sim.ban(&name, 0);
+        let o = env
+            .tgsift(&["channels", "add", "ivan", "@sim_news"], &[])
+            .await;
+        assert!(
+            text(&o).contains("already follows") || o.status.code() == Some(1),
+            "{}",
+            text(&o)
+        );
+
+        let o = env.tgsift(&["run", "--once"], &[]).await;
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "the banned channel fails the run: {}",
+            text(&o)
+        );
+        assert!(text(&o).contains("CHANNEL_PRIVATE"), "{}", text(&o));
+        let o = env.tgsift(&["channels", "list"], &[]).await;
+        let listing = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            listing.contains("failed") && listing.contains("CHANNEL_PRIVATE"),
+            "{listing}"
+        );
+        let o = env
+            .tgsift(&["channels", "add", "ivan", "not a channel!"], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn backfill_last_n_fetches_only_the_newest_posts_and_reparse_repeats_safely() {
+    within(60, async {
+        let env = Env::new(None).await;
+        let file = env.dir.path().join("from-sim.session");
+        env.sim.write_session(&file, 0, true).expect("write");
+        assert_eq!(
+            env.tgsift(
+                &[
+                    "account",
+                    "import",
+                    "jo",
+                    "--session",
+                    file.to_str().expect("utf8")
+                ],
+                &[]
+            )
+            .await
+            .status
+            .code(),
+            Some(0)
+        );
+        let name = env.sim.channel_usernames()[0].clone();
+        let o = env
+            .tgsift(&["channels", "add", "jo", &name, "--backfill", "20"], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = env.tgsift(&["run", "--once"], &[]).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let newest20: Vec<i32> = env
+            .sim
+            .with_channel(&name, |c| {
+                c.ids().into_iter().rev().take(20).rev().collect()
+            })
+            .expect("c");
+        let store = tgsift::store::Store::open(&env.dir.path().join("t.db")).expect("store");
+        let ch = store.find_channels(&name).expect("find").remove(0);
+        assert_eq!(store.message_ids(ch.id).expect("ids"), newest20);
+        let o = env
+            .tgsift(&["reparse", &name, "--from-id", "1", "--to-id", "10"], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = env
+            .tgsift(&["reparse", &name, "--from-id", "1", "--to-id", "10"], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(0), "repeatable: {}", text(&o));
+        let ids = store.message_ids(ch.id).expect("ids");
+        let first10: Vec<i32> = env
+            .sim
+            .with_channel(&name, |c| {
+                c.ids().into_iter().filter(|i| *i <= 10).collect()
+            })
+            .expect("c");
+        assert_eq!(
+            ids.len(),
+            20 + first10.len(),
+            "reparse added ids 1..=10 once"
+        );
+        let o = env.tgsift(&["channels", "audit", &name], &[]).await;
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "a partial backfill plus a reparse leaves gaps: {}",
+            text(&o)
+        );
+        assert!(
+            text(&o).contains("ids never fetched") || text(&o).contains("fewer posts"),
+            "{}",
+            text(&o)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_demo_backfills_its_channels_into_a_database() {
+    within(120, async {
+        let env = Env::new(None).await;
+        let o = env
+            .tgsift(&["demo", "--posts", "1500", "--out", "demo.db"], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let out = text(&o);
+        assert!(
+            out.contains("posts stored in demo.db") && out.contains("floods:"),
+            "{out}"
+        );
+        let store = tgsift::store::Store::open(&env.dir.path().join("demo.db")).expect("demo.db");
+        let channels = store.channels().expect("channels");
+        assert_eq!(channels.len(), 3);
+        for c in channels {
+            assert!(c.last_message_id > 0 && c.last_error.is_none(), "{c:?}");
+        }
+    })
+    .await;
+}

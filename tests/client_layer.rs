@@ -360,3 +360,42 @@ async fn a_persisted_flood_window_is_respected_after_a_restart() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_circuit_breaker_opens_after_repeated_failures_then_lets_a_probe_through() {
+    within(30, async {
+        let sim = sim(1, 100).await;
+        let mut p = policy();
+        p.connection_retries = Some(0);
+        p.breaker_threshold = 2;
+        p.breaker_cooldown = Duration::from_secs(2);
+        let acc = account(&sim, p);
+        let req = history(&sim);
+        acc.invoke(&req).await.expect("up");
+        sim.outage(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for _ in 0..2 {
+            assert!(matches!(
+                acc.invoke(&req).await,
+                Err(TgError::Exhausted { .. })
+            ));
+        }
+        let err = acc.invoke(&req).await.expect_err("breaker open");
+        assert!(
+            matches!(err, TgError::CircuitOpen { failures: 2, .. }),
+            "{err:?}"
+        );
+        let (failures, open_until) = acc.export_state().breaker;
+        assert_eq!(failures, 2);
+        assert!(
+            open_until.is_some(),
+            "the open breaker is persisted for `account list`"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        acc.invoke(&req)
+            .await
+            .expect("the probe after the cool-down succeeds and closes it");
+        assert_eq!(acc.export_state().breaker, (0, None));
+    })
+    .await;
+}

@@ -256,9 +256,10 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<16} {:<16} {:>12} {:<10} lease",
-        "name", "phone", "user id", "logged in"
+        "{:<16} {:<16} {:>12} {:<10} {:<24} lease",
+        "name", "phone", "user id", "logged in", "circuit breaker"
     );
+    let now_ms = crate::store::unix_now() * 1000;
     for a in accounts {
         let logged_in = match SqliteSession::open(&a.session_path) {
             Ok(s) if s.self_user().is_some() => "yes",
@@ -268,17 +269,24 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
         let lease = Lease::holder(&a.session_path)
             .map(|h| h.describe())
             .unwrap_or_else(|| "free".into());
+        let (failures, open_until) = store.load_client_state(a.id)?.breaker;
+        let breaker = match open_until.filter(|u| *u > now_ms) {
+            Some(u) => format!("open, retry in {} s", (u - now_ms) / 1000 + 1),
+            None if failures > 0 => format!("closed ({failures} failures)"),
+            None => "closed".into(),
+        };
+        let phone = a
+            .phone
+            .as_deref()
+            .map(mask_phone)
+            .unwrap_or_else(|| "-".into());
+        let user = a
+            .user_id
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| "-".into());
         println!(
-            "{:<16} {:<16} {:>12} {:<10} {lease}",
-            a.name,
-            a.phone
-                .as_deref()
-                .map(mask_phone)
-                .unwrap_or_else(|| "-".into()),
-            a.user_id
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| "-".into()),
-            logged_in
+            "{:<16} {phone:<16} {user:>12} {logged_in:<10} {breaker:<24} {lease}",
+            a.name
         );
     }
     Ok(())

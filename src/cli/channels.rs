@@ -261,10 +261,10 @@ fn set_active(loaded: &Loaded, reference: &str, active: bool) -> anyhow::Result<
     Ok(())
 }
 
-/// Gaps in `ranges` (merged, ascending) within 1..=upto.
-fn coverage_gaps(ranges: &[(i32, i32)], upto: i32) -> Vec<(i32, i32)> {
+/// Gaps in `ranges` (merged, ascending) within start..=upto.
+fn coverage_gaps(ranges: &[(i32, i32)], start: i32, upto: i32) -> Vec<(i32, i32)> {
     let mut gaps = Vec::new();
-    let mut next = 1;
+    let mut next = start;
     for &(a, b) in ranges {
         if a > next {
             gaps.push((next, (a - 1).min(upto)));
@@ -302,7 +302,13 @@ async fn audit(loaded: &Loaded, reference: Option<&str>) -> anyhow::Result<()> {
             let ids = store.message_ids(ch.id)?;
             let ranges = store.fetched_ranges(ch.id)?;
             let server = client.newest(&channel_info(&ch), 1).await;
-            let gaps = coverage_gaps(&ranges, ch.last_message_id);
+            // A partial backfill (`last N`, `since:`) is complete from where it started.
+            let start = if ch.backfill == "all" {
+                1
+            } else {
+                ranges.first().map(|r| r.0).unwrap_or(1)
+            };
+            let gaps = coverage_gaps(&ranges, start, ch.last_message_id);
             let server_count = server.as_ref().map(|p| p.count).ok();
             let newest = server
                 .as_ref()
@@ -329,7 +335,7 @@ async fn audit(loaded: &Loaded, reference: Option<&str>) -> anyhow::Result<()> {
             if let Err(e) = &server {
                 println!("  could not ask the server: {e}");
             }
-            if full && !gaps.is_empty() {
+            if !gaps.is_empty() {
                 let shown: Vec<String> = gaps
                     .iter()
                     .take(10)
@@ -410,9 +416,10 @@ mod tests {
 
     #[test]
     fn gaps_in_coverage_are_found() {
-        assert_eq!(coverage_gaps(&[(1, 10), (21, 30)], 30), vec![(11, 20)]);
-        assert_eq!(coverage_gaps(&[(5, 10)], 12), vec![(1, 4), (11, 12)]);
-        assert_eq!(coverage_gaps(&[(1, 12)], 12), vec![]);
-        assert_eq!(coverage_gaps(&[], 0), vec![]);
+        assert_eq!(coverage_gaps(&[(1, 10), (21, 30)], 1, 30), vec![(11, 20)]);
+        assert_eq!(coverage_gaps(&[(5, 10)], 1, 12), vec![(1, 4), (11, 12)]);
+        assert_eq!(coverage_gaps(&[(5, 10)], 5, 10), vec![]);
+        assert_eq!(coverage_gaps(&[(1, 12)], 1, 12), vec![]);
+        assert_eq!(coverage_gaps(&[], 1, 0), vec![]);
     }
 }

@@ -12,7 +12,7 @@ pub mod service;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Backfill;
-use crate::store::{AsyncStore, ChannelRow, PostIn, StoreError};
+use crate::store::{AsyncStore, BatchOutcome, ChannelRow, PostIn, StoreError};
 use crate::telegram::channels::{ChannelInfo, RemotePost};
 use crate::telegram::client::Account;
 use crate::telegram::error::TgError;
@@ -69,25 +69,63 @@ pub fn channel_info(ch: &ChannelRow) -> ChannelInfo {
     }
 }
 
+/// A batch being written on the blocking pool while the next page is fetched.
+struct InFlight {
+    write: tokio::task::JoinHandle<Result<BatchOutcome, StoreError>>,
+    posts: usize,
+    newest: i32,
+}
+
+impl InFlight {
+    /// Waits for the commit and accounts for it; returns the batch's newest id.
+    async fn settle(
+        self,
+        report: &mut SyncReport,
+        progress: &ChannelProgress,
+    ) -> Result<i32, StoreError> {
+        let out = self.write.await.map_err(|e| StoreError::Task {
+            what: "store a batch".into(),
+            reason: e.to_string(),
+        })??;
+        report.inserted += out.inserted;
+        report.edited += out.edited;
+        report.batches += 1;
+        progress.advance(self.posts);
+        Ok(self.newest)
+    }
+}
+
 /// Fetches and stores batches of ids above `after` (up to `upto`, or until the newest), each batch in
-/// one transaction with the checkpoint and its fetched range. Returns what it did and the last id stored.
+/// one transaction with the checkpoint and its fetched range. The next page is fetched while the previous
+/// one is being written (each write carries its own checkpoint, so a crash still loses nothing that was
+/// committed). Returns what it did and the last id committed.
 pub async fn fetch_after(
     account: &Account,
     store: &AsyncStore,
     ch: &ChannelRow,
-    mut after: i32,
+    after: i32,
     upto: Option<i32>,
     progress: &ChannelProgress,
     cancel: &CancellationToken,
 ) -> Result<(SyncReport, i32), SyncError> {
     let info = channel_info(ch);
     let mut report = SyncReport::default();
-    loop {
+    let (mut requested, mut committed) = (after, after);
+    let mut in_flight: Option<InFlight> = None;
+    let result = loop {
         if cancel.is_cancelled() {
             report.interrupted = true;
-            break;
+            break Ok(());
         }
-        let page = account.history_after(&info, after, BATCH).await?;
+        let page = account.history_after(&info, requested, BATCH).await;
+        // The batch in flight is committed before anything else happens.
+        if let Some(w) = in_flight.take() {
+            committed = w.settle(&mut report, progress).await?;
+        }
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => break Err(e.into()),
+        };
         progress.set_total(page.count);
         let posts: Vec<PostIn> = page
             .posts
@@ -96,25 +134,35 @@ pub async fn fetch_after(
             .map(to_store)
             .collect();
         let Some(newest) = posts.last().map(|p| p.message_id) else {
-            break;
+            break Ok(());
         };
         let n = posts.len();
-        let (id, from, label) = (ch.id, after.saturating_add(1), ch.label());
-        let out = store
-            .with("store a batch", move |s| {
+        let (id, from, label, st) = (
+            ch.id,
+            requested.saturating_add(1),
+            ch.label(),
+            store.clone(),
+        );
+        let write = tokio::spawn(async move {
+            st.with("store a batch", move |s| {
                 s.store_batch(id, &label, &posts, Some((from, newest)))
             })
-            .await?;
-        report.inserted += out.inserted;
-        report.edited += out.edited;
-        report.batches += 1;
-        progress.advance(n);
-        after = newest;
+            .await
+        });
+        in_flight = Some(InFlight {
+            write,
+            posts: n,
+            newest,
+        });
+        requested = newest;
         if upto.is_some_and(|u| newest >= u) {
-            break;
+            break Ok(());
         }
+    };
+    if let Some(w) = in_flight.take() {
+        committed = w.settle(&mut report, progress).await?;
     }
-    Ok((report, after))
+    result.map(|()| (report, committed))
 }
 
 /// Brings one channel up to date: backfill start (first run), batches after the checkpoint, recent edits.

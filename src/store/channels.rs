@@ -247,7 +247,8 @@ impl Store {
     }
 
     /// Stores a batch of posts of `channel_id` in one transaction. With `range = Some((from, to))` the
-    /// checkpoint advances to `to` and the fetched range is recorded in the same transaction.
+    /// checkpoint advances to `to` and the fetched range is recorded in the same transaction. Without a
+    /// range the batch is a refresh: posts already stored are updated (edits, counters), others ignored.
     pub fn store_batch(
         &mut self,
         channel_id: i64,
@@ -283,6 +284,7 @@ impl Store {
                     .query_row(params![channel_id, p.message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
                 match existing {
+                    None if range.is_none() => {}
                     None => {
                         insert.execute(params![
                             channel_id,
@@ -483,8 +485,12 @@ mod tests {
         .expect("tag");
         let mut edited = post(1, "new text");
         edited.edit_date = Some(1_800_000_000);
-        let out = s.store_batch(ch, "@news", &[edited], None).expect("edit");
+        let out = s
+            .store_batch(ch, "@news", &[edited, post(9, "not stored before")], None)
+            .expect("edit");
         assert_eq!(out.edited, 1);
+        assert_eq!(out.inserted, 0, "a refresh never inserts");
+        assert_eq!(s.message_ids(ch).expect("ids"), vec![1]);
         let (text, status, tags): (String, String, i64) = s
             .read("post", |c| {
                 c.query_row(

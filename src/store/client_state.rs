@@ -1,6 +1,6 @@
 //! What an account's client layer learned (pacer rates, open FLOOD_WAIT windows), kept across restarts.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, unix_now};
 
@@ -11,6 +11,8 @@ pub struct ClientState {
     pub pace: Vec<(String, f64, Option<f64>)>,
     /// Open flood windows: (method, unix milliseconds they end).
     pub windows: Vec<(String, i64)>,
+    /// Circuit breaker: consecutive connection failures and, when open, unix milliseconds it closes.
+    pub breaker: (u32, Option<i64>),
 }
 
 impl Store {
@@ -35,6 +37,12 @@ impl Store {
             for (method, until) in state.windows.iter().filter(|(_, until)| *until > now_ms) {
                 win.execute(params![account_id, method, until])?;
             }
+            tx.execute(
+                "INSERT INTO breaker_state (account_id, failures, open_until_ms, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account_id) DO UPDATE SET failures = excluded.failures,
+                        open_until_ms = excluded.open_until_ms, updated_at = excluded.updated_at",
+                params![account_id, state.breaker.0, state.breaker.1, now],
+            )?;
             Ok(())
         })
     }
@@ -48,7 +56,15 @@ impl Store {
             let mut st =
                 c.prepare("SELECT method, until_ms FROM flood_windows WHERE account_id = ?1 AND until_ms > ?2 ORDER BY method")?;
             let windows = st.query_map(params![account_id, now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-            Ok(ClientState { pace, windows })
+            let breaker = c
+                .query_row(
+                    "SELECT failures, open_until_ms FROM breaker_state WHERE account_id = ?1",
+                    [account_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .unwrap_or((0, None));
+            Ok(ClientState { pace, windows, breaker })
         })
     }
 }
@@ -71,10 +87,12 @@ mod tests {
                 ("contacts.resolveUsername".into(), now + 3_600_000),
                 ("messages.getHistory".into(), now - 5),
             ],
+            breaker: (3, Some(now + 10_000)),
         };
         s.save_client_state(a.id, &state).expect("save");
         let back = s.load_client_state(a.id).expect("load");
         assert_eq!(back.pace, state.pace);
+        assert_eq!(back.breaker, (3, Some(now + 10_000)));
         assert_eq!(
             back.windows,
             vec![("contacts.resolveUsername".to_string(), now + 3_600_000)]

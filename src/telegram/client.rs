@@ -193,6 +193,24 @@ impl Breaker {
     fn failures(&self) -> u32 {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).0
     }
+
+    /// (consecutive failures, unix milliseconds the open breaker closes), for persisting.
+    fn export(&self) -> (u32, Option<i64>) {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let until =
+            g.1.and_then(|u| u.checked_duration_since(now))
+                .map(|left| ((unix_f64() + left.as_secs_f64()) * 1000.0).ceil() as i64);
+        (g.0, until)
+    }
+
+    fn import(&self, (failures, until_ms): (u32, Option<i64>)) {
+        let until = until_ms
+            .map(|ms| ms as f64 / 1000.0 - unix_f64())
+            .filter(|left| *left > 0.0)
+            .map(|left| Instant::now() + Duration::from_secs_f64(left));
+        *self.inner.lock().unwrap_or_else(|p| p.into_inner()) = (failures, until);
+    }
 }
 
 /// A logged-in account's client with tgsift's flood, pacing and retry policy around every call.
@@ -266,6 +284,7 @@ impl Account {
                 .map(|p| (p.method, p.rate, p.ceiling))
                 .collect(),
             windows: self.windows.export(),
+            breaker: self.breaker.export(),
         }
     }
 
@@ -283,6 +302,7 @@ impl Account {
             .collect();
         self.pacer.restore(&pace);
         self.windows.import(&state.windows);
+        self.breaker.import(state.breaker);
     }
 
     /// The account's name.

@@ -17,3 +17,11 @@ CREATE TABLE flood_windows (
     until_ms   INTEGER NOT NULL,  -- unix milliseconds: a window must not be rounded shorter or longer
     PRIMARY KEY (account_id, method)
 ) WITHOUT ROWID;
+
+-- The account's circuit breaker, so `account list` in another process can show it.
+CREATE TABLE breaker_state (
+    account_id    INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    failures      INTEGER NOT NULL,
+    open_until_ms INTEGER,
+    updated_at    INTEGER NOT NULL
+);
