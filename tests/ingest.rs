@@ -79,6 +79,8 @@ impl Setup {
             .env("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "200")
             .env("TGSIFT_TELEGRAM__PACER_MAX_RATE", "1000")
             .env("TGSIFT_INGEST__POLL_INTERVAL", poll_secs)
+            // These tests watch ingest alone: statuses must stay as ingest left them.
+            .env("TGSIFT_TAGGING__BACKEND", "off")
             .env_remove("RUST_LOG")
             .env_remove("TGSIFT_CONFIG")
             .stdout(Stdio::null())

@@ -9,6 +9,7 @@ mod channels;
 mod logging;
 mod run;
 mod sim;
+mod tags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,12 @@ pub enum Command {
     Channels(channels::ChannelsCommand),
     /// Fetch a range of a channel again (upserting, so it is safe to repeat).
     Reparse(channels::ReparseArgs),
+    /// Tagging administration: stats, retries, re-tagging.
+    #[command(subcommand)]
+    Tags(tags::TagsCommand),
+    /// Read stored posts with their tags and tagging state.
+    #[command(subcommand)]
+    Posts(tags::PostsCommand),
     /// Onboard and manage the Telegram accounts tgsift logs in as.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -183,6 +190,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let loaded = sources.load()?;
             runtime()?.block_on(channels::reparse(&loaded, args))?
         }
+        Command::Tags(cmd) => {
+            let loaded = sources.load()?;
+            runtime()?.block_on(tags::tags(&loaded, cmd))?
+        }
+        Command::Posts(cmd) => tags::posts(&sources.load()?, cmd)?,
         Command::Account(cmd) => {
             let loaded = sources.load()?;
             runtime()?.block_on(account::run(&loaded, cmd))?

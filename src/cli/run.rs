@@ -92,9 +92,29 @@ pub async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
         poll_interval: Duration::from_secs_f64(loaded.config.ingest.poll_interval),
         progress: true,
     };
-    let summary = service::run(&loaded.config, store, opts, cancel)
+    let pipeline =
+        crate::tagging::worker::Pipeline::from_config(&loaded.config.tagging, store.clone())
+            .map_err(|e| super::UsageError(format!("tagging backend: {e}")))?;
+    // Tagging runs beside ingest in the service; with --once it runs after ingest, for the due posts.
+    let tagging = match (&pipeline, args.once) {
+        (Some(p), false) => Some(tokio::spawn(
+            std::sync::Arc::clone(p).run_forever(cancel.clone()),
+        )),
+        _ => None,
+    };
+    let summary = service::run(&loaded.config, store, opts, cancel.clone())
         .await
         .map_err(unwrap_service)?;
+    if let Some(t) = tagging {
+        t.await.context("tagging task")??;
+    }
+    if let (Some(p), true) = (&pipeline, args.once) {
+        let r = p.run_due(&cancel).await?;
+        println!(
+            "tagging: {} tagged, {} to retry, {} failed",
+            r.tagged, r.retrying, r.failed
+        );
+    }
     if summary.channels.is_empty() {
         println!("no active channels: add one with `tgsift channels add ACCOUNT @channel`");
         return Ok(());

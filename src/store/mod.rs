@@ -11,6 +11,7 @@
 mod accounts;
 mod channels;
 mod client_state;
+mod tagging;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,7 @@ const BUSY_RETRIES: usize = 5;
 pub use accounts::AccountRow;
 pub use channels::{BatchOutcome, ChannelRow, NewChannel, PostIn};
 pub use client_state::ClientState;
+pub use tagging::{DuePost, PostFilter, PostRow, TagStats};
 
 /// Seconds since the Unix epoch, the time unit of every column.
 pub fn unix_now() -> i64 {

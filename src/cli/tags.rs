@@ -1,0 +1,274 @@
+//! `tgsift tags …` and `tgsift posts …`: tagging administration and reading stored posts.
+
+use clap::{Args, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use super::UsageError;
+use super::account::open_store;
+use crate::config::Loaded;
+use crate::store::{AsyncStore, PostFilter, PostRow};
+use crate::tagging::worker::{Outcome, Pipeline};
+
+/// `tgsift tags …`.
+#[derive(Debug, Subcommand)]
+pub enum TagsCommand {
+    /// Totals: posts, with tags, needing retry, per status; backend and max attempts.
+    Stats {
+        /// Only this account's posts.
+        #[arg(long)]
+        account: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-queue `retrying` posts (with --force also `failed` ones); returns at once unless --wait.
+    Retry {
+        /// Only this account's posts.
+        #[arg(long)]
+        account: Option<String>,
+        /// At most this many posts.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Include posts whose attempts are exhausted (`failed`).
+        #[arg(long)]
+        force: bool,
+        /// Tag them now and report, instead of leaving them to the service.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Re-tag one post now and print its new tags.
+    Regenerate {
+        /// Post row id (see `posts list`).
+        post_id: i64,
+    },
+    /// Tag everything due now and exit (for cron-style use).
+    Run,
+}
+
+/// `tgsift posts …`.
+#[derive(Debug, Subcommand)]
+pub enum PostsCommand {
+    /// Stored posts, newest first.
+    List(ListArgs),
+    /// One post: text, tags with scores, tagging state.
+    Show {
+        /// Post row id.
+        id: i64,
+    },
+}
+
+/// Filters of `posts list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// `@username`, numeric channel id, or `#row`.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Only posts with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only posts in this tagging status.
+    #[arg(long, value_parser = ["pending", "retrying", "success", "failed", "skipped"])]
+    pub status: Option<String>,
+    /// Only posts dated on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn pipeline(loaded: &Loaded, store: AsyncStore) -> anyhow::Result<std::sync::Arc<Pipeline>> {
+    Pipeline::from_config(&loaded.config.tagging, store)
+        .map_err(|e| UsageError(format!("tagging backend: {e}")))?
+        .ok_or_else(|| UsageError("tagging is off (tagging.backend = \"off\")".into()).into())
+}
+
+/// Runs a tags subcommand.
+pub async fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
+    let store = AsyncStore::new(open_store(loaded)?);
+    match cmd {
+        TagsCommand::Stats { account, json } => {
+            let stats = store
+                .with("tag stats", move |s| s.tag_stats(account.as_deref()))
+                .await?;
+            let t = &loaded.config.tagging;
+            if json {
+                let v = serde_json::json!({
+                    "total": stats.total, "with_tags": stats.with_tags, "needing_retry": stats.needing_retry,
+                    "by_status": stats.by_status, "backend": t.backend, "max_attempts": t.max_attempts,
+                });
+                println!("{v}");
+            } else {
+                println!(
+                    "posts: {}  with tags: {}  needing retry: {}",
+                    stats.total, stats.with_tags, stats.needing_retry
+                );
+                for (status, n) in &stats.by_status {
+                    println!("  {status:<9} {n}");
+                }
+                println!("backend: {}  max attempts: {}", t.backend, t.max_attempts);
+            }
+        }
+        TagsCommand::Retry {
+            account,
+            limit,
+            force,
+            wait,
+        } => {
+            let n = store
+                .with("re-queue", move |s| {
+                    s.requeue_tagging(account.as_deref(), limit, force)
+                })
+                .await?;
+            println!("queued {n} post(s) for tagging");
+            if wait && n > 0 {
+                let report = pipeline(loaded, store)?
+                    .run_due(&CancellationToken::new())
+                    .await?;
+                println!(
+                    "tagged {}, retrying {}, failed {}",
+                    report.tagged, report.retrying, report.failed
+                );
+            }
+        }
+        TagsCommand::Regenerate { post_id } => {
+            let due = store
+                .with("re-queue a post", move |s| s.requeue_post(post_id))
+                .await?;
+            let due = due.ok_or_else(|| {
+                UsageError(format!("post {post_id} does not exist or has no text"))
+            })?;
+            match pipeline(loaded, store)?.tag_one(due).await? {
+                Outcome::Tagged { tags, source } => {
+                    let list: Vec<String> = tags
+                        .iter()
+                        .map(|t| format!("{} ({:.2})", t.tag, t.score))
+                        .collect();
+                    println!("post {post_id}: {} [{source}]", list.join(", "));
+                }
+                Outcome::Failed { status, error } => {
+                    anyhow::bail!("post {post_id}: tagging failed ({status}): {error}")
+                }
+            }
+        }
+        TagsCommand::Run => {
+            let report = pipeline(loaded, store)?
+                .run_due(&CancellationToken::new())
+                .await?;
+            println!(
+                "tagged {}, retrying {}, failed {}",
+                report.tagged, report.retrying, report.failed
+            );
+        }
+    }
+    Ok(())
+}
+
+fn day(ts: i64) -> String {
+    jiff::Timestamp::from_second(ts)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn print_post(p: &PostRow, full: bool) {
+    let tags: Vec<&str> = p.tags.iter().map(|t| t.0.as_str()).collect();
+    if full {
+        println!(
+            "post {} — {} message {} — {}",
+            p.id,
+            p.channel,
+            p.message_id,
+            day(p.date)
+        );
+        if let Some(e) = p.edit_date {
+            println!("edited {}", day(e));
+        }
+        println!("\n{}\n", p.text);
+        for (tag, score, source) in &p.tags {
+            println!("  {tag:<28} {score:>6.3}  {source}");
+        }
+        println!(
+            "tagging: {} after {} attempt(s){}{}",
+            p.tagging_status,
+            p.tagging_attempts,
+            p.tagging_error
+                .as_deref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default(),
+            p.next_tagging_at
+                .map(|t| format!("; due again {}", day(t)))
+                .unwrap_or_default()
+        );
+    } else {
+        let mut snippet: String = p
+            .text
+            .chars()
+            .take(60)
+            .collect::<String>()
+            .replace('\n', " ");
+        if p.text.chars().count() > 60 {
+            snippet.push('…');
+        }
+        println!(
+            "{:>7} {:<16} {:>7} {} {:<8} {:<40} {}",
+            p.id,
+            p.channel,
+            p.message_id,
+            day(p.date),
+            p.tagging_status,
+            tags.join(", "),
+            snippet
+        );
+    }
+}
+
+/// Runs a posts subcommand.
+pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
+    let store = open_store(loaded)?;
+    match cmd {
+        PostsCommand::List(a) => {
+            let since = match &a.since {
+                Some(d) => Some(
+                    match crate::config::Backfill::parse(&format!("since:{d}")) {
+                        Ok(crate::config::Backfill::Since(ts)) => ts,
+                        _ => {
+                            return Err(UsageError(format!(
+                                "--since `{d}` is not a date like 2024-01-31"
+                            ))
+                            .into());
+                        }
+                    },
+                ),
+                None => None,
+            };
+            let f = PostFilter {
+                channel: a.channel,
+                tag: a.tag,
+                status: a.status,
+                since,
+                limit: a.limit,
+            };
+            let rows = store.list_posts(&f)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for p in &rows {
+                    print_post(p, false);
+                }
+                if rows.is_empty() {
+                    println!("no posts match");
+                }
+            }
+        }
+        PostsCommand::Show { id } => {
+            let p = store.post(id)?.ok_or_else(|| {
+                UsageError(format!("no post with id {id}: see `tgsift posts list`"))
+            })?;
+            print_post(&p, true);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! The tagging pipeline's durable statuses, driven by scripted taggers and the embedded one.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::within;
+use tgsift::store::{AsyncStore, NewChannel, PostIn, Store};
+use tgsift::tagging::embedded::EmbeddedTagger;
+use tgsift::tagging::worker::{Outcome, Pipeline};
+use tgsift::tagging::{Tag, TagContext, TagError, TagFuture, Tagger};
+use tokio_util::sync::CancellationToken;
+
+/// Fails every post whose text contains "FAIL"; tags the others with their first word.
+struct Scripted {
+    calls: AtomicU32,
+}
+
+impl Tagger for Scripted {
+    fn name(&self) -> String {
+        "scripted".into()
+    }
+    fn tag<'a>(&'a self, text: &'a str, _: TagContext<'a>) -> TagFuture<'a> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if text.contains("FAIL") {
+                Err(TagError::Retry {
+                    reason: "scripted outage".into(),
+                    retry_after: None,
+                })
+            } else {
+                let first = text.split_whitespace().next().unwrap_or("x").to_lowercase();
+                Ok(vec![
+                    Tag {
+                        tag: first,
+                        score: 1.0,
+                    },
+                    Tag {
+                        tag: "scripted".into(),
+                        score: 0.5,
+                    },
+                ])
+            }
+        })
+    }
+}
+
+fn setup(texts: &[&str]) -> (tempfile::TempDir, AsyncStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+    let a = s
+        .add_account("a", None, None, std::path::Path::new("a.session"))
+        .expect("account");
+    let c = NewChannel {
+        tg_id: 5,
+        access_hash: 7,
+        username: Some("news".into()),
+        title: "N".into(),
+        backfill: "all".into(),
+    };
+    let ch = s.add_channel(a.id, &c).expect("add").expect("new");
+    let posts: Vec<PostIn> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| PostIn {
+            message_id: i as i32 + 1,
+            date: 1_700_000_000 + i as i64,
+            edit_date: None,
+            text: t.to_string(),
+            views: None,
+            forwards: None,
+            grouped_id: None,
+            has_media: false,
+        })
+        .collect();
+    s.store_batch(ch.id, "@news", &posts, Some((1, texts.len() as i32)))
+        .expect("posts");
+    (dir, AsyncStore::new(s))
+}
+
+async fn statuses(store: &AsyncStore) -> Vec<(String, String, i64)> {
+    store
+        .with("read", |s| {
+            s.read("statuses", |c| {
+                let mut st = c.prepare(
+                    "SELECT text, tagging_status, tagging_attempts FROM posts ORDER BY message_id",
+                )?;
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+        })
+        .await
+        .expect("statuses")
+}
+
+#[tokio::test]
+async fn one_failing_post_never_holds_back_the_others_and_exhausts_to_failed() {
+    within(30, async {
+        let (_d, store) = setup(&["Alpha news", "FAIL this one", "Gamma report", ""]);
+        let tagger = Arc::new(Scripted {
+            calls: AtomicU32::new(0),
+        });
+        let p = Arc::new(Pipeline::new(
+            store.clone(),
+            tagger.clone(),
+            None,
+            2,
+            0.0,
+            2,
+        ));
+        let r = p.run_due(&CancellationToken::new()).await.expect("pass");
+        assert_eq!((r.tagged, r.retrying, r.failed), (2, 1, 0));
+        let st = statuses(&store).await;
+        assert_eq!(st[0].1, "success");
+        assert_eq!((st[1].1.as_str(), st[1].2), ("retrying", 1));
+        assert_eq!(st[2].1, "success");
+        assert_eq!(st[3].1, "skipped", "no text, never attempted");
+        // Not due yet (1 s minimum delay): a pass now does nothing.
+        assert_eq!(
+            p.run_due(&CancellationToken::new()).await.expect("pass"),
+            Default::default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+        let r = p.run_due(&CancellationToken::new()).await.expect("pass");
+        assert_eq!(r.failed, 1, "second attempt of 2 exhausts it");
+        let st = statuses(&store).await;
+        assert_eq!((st[1].1.as_str(), st[1].2), ("failed", 2));
+        assert_eq!(tagger.calls.load(Ordering::SeqCst), 4);
+        let post = store
+            .with("post", |s| {
+                s.list_posts(&tgsift::store::PostFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+            })
+            .await
+            .expect("list");
+        let failed = post.iter().find(|p| p.text.contains("FAIL")).expect("post");
+        assert_eq!(
+            failed.tagging_error.as_deref(),
+            Some("temporary failure: scripted outage")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_llm_giving_up_falls_back_to_the_embedded_tagger() {
+    within(30, async {
+        let (_d, store) = setup(&[
+            "FAIL: Центробанк России сохранил ключевую ставку на уровне 16%, инфляция замедляется",
+        ]);
+        let tagger = Arc::new(Scripted {
+            calls: AtomicU32::new(0),
+        });
+        let p = Pipeline::new(
+            store.clone(),
+            tagger,
+            Some(Arc::new(EmbeddedTagger::new())),
+            5,
+            2.0,
+            1,
+        );
+        let due = store
+            .with("claim", |s| s.claim_due(10, 60))
+            .await
+            .expect("claim")
+            .remove(0);
+        match p.tag_one(due).await.expect("attempt") {
+            Outcome::Tagged { tags, source } => {
+                assert_eq!(source, "embedded");
+                assert!(!tags.is_empty());
+            }
+            other => panic!("expected tags from the fallback, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_crash_mid_tagging_leaves_the_post_due_again() {
+    within(30, async {
+        let (_d, store) = setup(&["Alpha news"]);
+        // A worker claims the post and dies (its claim was short-lived here).
+        let claimed = store
+            .with("claim", |s| s.claim_due(10, -1))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        let tagger = Arc::new(Scripted {
+            calls: AtomicU32::new(0),
+        });
+        let p = Arc::new(Pipeline::new(store.clone(), tagger, None, 3, 1.0, 1));
+        let r = p.run_due(&CancellationToken::new()).await.expect("pass");
+        assert_eq!(r.tagged, 1, "the dead worker's post was picked up again");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_embedded_pipeline_tags_simulated_posts() {
+    within(60, async {
+        let texts: Vec<String> = (1..=40)
+            .map(|i| tgsift::sim::textgen::post_text(tgsift::sim::Lang::Mixed, 7, i).text)
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (_d, store) = setup(&refs);
+        let p = Pipeline::from_config(
+            &tgsift::config::Loaded::load(&Default::default())
+                .expect("defaults")
+                .config
+                .tagging,
+            store.clone(),
+        )
+        .expect("pipeline")
+        .expect("embedded is the default");
+        let r = p.run_due(&CancellationToken::new()).await.expect("pass");
+        assert_eq!(r.tagged, 40);
+        let stats = store
+            .with("stats", |s| s.tag_stats(None))
+            .await
+            .expect("stats");
+        assert_eq!(stats.with_tags, 40);
+        for post in store
+            .with("list", |s| {
+                s.list_posts(&tgsift::store::PostFilter {
+                    limit: 40,
+                    ..Default::default()
+                })
+            })
+            .await
+            .expect("list")
+        {
+            assert!(
+                (3..=7).contains(&post.tags.len()),
+                "3–7 tags, got {:?} for {}",
+                post.tags,
+                post.text
+            );
+        }
+    })
+    .await;
+}
