@@ -229,6 +229,32 @@ fn eval(path: &Path, name: &str, ext: &[(String, String)]) -> Result<()> {
         );
     }
     let ms = start.elapsed().as_secs_f64() * 1000.0 / docs.len() as f64;
+    if let Some(n) = std::env::var("EVAL_DEBUG")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let norm = Norm::new();
+        for d in docs.iter().take(n) {
+            let gold: HashSet<String> = d.gold.iter().map(|g| norm.phrase(g)).collect();
+            let p: Vec<String> = preds[&d.id]
+                .iter()
+                .map(|t| {
+                    if gold.contains(&norm.phrase(t)) {
+                        format!("[{t}]")
+                    } else {
+                        t.clone()
+                    }
+                })
+                .collect();
+            eprintln!(
+                "== {} ({} chars)\n  pred: {}\n  gold: {}",
+                d.id,
+                d.text.len(),
+                p.join(", "),
+                d.gold.join(", ")
+            );
+        }
+    }
     for d in &docs {
         let tags = tagger.tags(&d.text, Some(&df));
         auto.insert(

@@ -7,7 +7,9 @@
 #    whether the simulator or the client is the bottleneck.
 # 2. End-to-end ingest: `tgsift run --once` backfilling one channel (floods off) into SQLite, for
 #    E2E_SMALL and POSTS posts: messages/s, peak RSS, and the ratio to the client-only rate of (1).
-# 3. Adaptive pacer: the client layer pages a PACER_POSTS-post channel against the simulator's realistic
+# 3. Tagging: the embedded tagger on TAG_POSTS generated posts (posts/s on all cores, ms per post on one),
+#    beside Python yake (PyPI, in a throw-away venv) on exactly the same texts.
+# 4. Adaptive pacer: the client layer pages a PACER_POSTS-post channel against the simulator's realistic
 #    flood preset and reports the rate reached after warm-up as a share of the allowed rate, and
 #    FLOOD_WAITs per 10,000 messages (examples/pacer_bench.rs).
 set -euo pipefail
@@ -15,8 +17,9 @@ cd "$(dirname "$0")/.."
 POSTS=${1:-1000000}
 PACER_POSTS=${PACER_POSTS:-200000}
 E2E_SMALL=${E2E_SMALL:-100000}
+TAG_POSTS=${TAG_POSTS:-5000}
 
-cargo build --release --quiet --bin tgsift --example sim_iterate --example pacer_bench
+cargo build --release --quiet --bin tgsift --example sim_iterate --example pacer_bench --example tag_bench
 BIN=target/release/tgsift
 CLIENT=target/release/examples/sim_iterate
 work=$(mktemp -d)
@@ -100,6 +103,30 @@ printf '%-44s %12s %12s\n' "ratio to the client-only rate" \
   "$(awk -v a="$l_rate" -v c="$client_rate" 'BEGIN { printf "%.2f", a / c }')"
 printf '%-44s %12s %12s\n' "peak RSS, MiB" \
   "$(awk -v r="$s_rss" 'BEGIN { printf "%.1f", r / 1024 }')" "$(awk -v r="$l_rss" 'BEGIN { printf "%.1f", r / 1024 }')"
+
+tline=$(target/release/examples/tag_bench "$TAG_POSTS" --dump "$work/texts.jsonl")
+tget() { echo "$tline" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+yake_rate="n/a"
+if python3 -m venv "$work/venv" >/dev/null 2>&1 && "$work/venv/bin/pip" install -q yake >/dev/null 2>&1; then
+  yake_rate=$("$work/venv/bin/python" - "$work/texts.jsonl" <<'PY'
+import json, sys, time, yake
+texts = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+ex = {lan: yake.KeywordExtractor(lan=lan, n=2, top=7) for lan in ("ru", "en")}
+t0 = time.perf_counter()
+for t in texts:
+    cyr = sum("а" <= c.lower() <= "я" or c in "ёЁ" for c in t)
+    ex["ru" if cyr * 2 > sum(c.isalpha() for c in t) else "en"].extract_keywords(t)
+print(f"{len(texts) / (time.perf_counter() - t0):.0f}")
+PY
+)
+fi
+printf '\n%-44s %s\n' "tagging: embedded tagger vs Python yake" "($TAG_POSTS simulator posts, ru/en/mixed)"
+printf '%-44s %s\n' "embedded, posts/s ($(tget threads) threads)" "$(tget posts_per_s)"
+printf '%-44s %s\n' "embedded, ms per post (one core)" "$(tget ms_per_post_one_core)"
+printf '%-44s %s\n' "Python yake 0.7, posts/s (one core)" "$yake_rate"
+if [ "$yake_rate" != "n/a" ]; then
+  printf '%-44s %s\n' "ratio embedded / Python yake" "$(awk -v a="$(tget posts_per_s)" -v b="$yake_rate" 'BEGIN { printf "%.1fx", a / b }')"
+fi
 
 echo
 target/release/examples/pacer_bench "$PACER_POSTS" 30

@@ -282,18 +282,7 @@ async fn dispatch(
                 .iter()
                 .map(|p| objects::message(spec.id, p))
                 .collect();
-            Reply::ok(tl::enums::messages::Messages::ChannelMessages(
-                tl::types::messages::ChannelMessages {
-                    inexact: false,
-                    pts: ch.pts,
-                    count: ch.history.count(),
-                    offset_id_offset: None,
-                    messages,
-                    topics: vec![],
-                    chats: vec![objects::channel(spec)],
-                    users: vec![],
-                },
-            ))
+            channel_messages(&ch, messages)
         }
         f::channels::GetMessages::CONSTRUCTOR_ID => {
             let req = parse!(f::channels::GetMessages, body);
@@ -317,18 +306,7 @@ async fn dispatch(
                     _ => objects::message_empty(0),
                 })
                 .collect();
-            Reply::ok(tl::enums::messages::Messages::ChannelMessages(
-                tl::types::messages::ChannelMessages {
-                    inexact: false,
-                    pts: ch.pts,
-                    count: ch.history.count(),
-                    offset_id_offset: None,
-                    messages,
-                    topics: vec![],
-                    chats: vec![objects::channel(spec)],
-                    users: vec![],
-                },
-            ))
+            channel_messages(&ch, messages)
         }
         f::updates::GetDifference::CONSTRUCTOR_ID => Reply::ok(
             tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty {
@@ -408,6 +386,22 @@ fn channel_for(
         }
     }
     Ok(ch)
+}
+
+/// `messages.channelMessages` with the channel's true count, as getHistory and getMessages answer.
+fn channel_messages(ch: &super::state::ChannelEntry, messages: Vec<tl::enums::Message>) -> Reply {
+    Reply::ok(tl::enums::messages::Messages::ChannelMessages(
+        tl::types::messages::ChannelMessages {
+            inexact: false,
+            pts: ch.pts,
+            count: ch.history.count(),
+            offset_id_offset: None,
+            messages,
+            topics: vec![],
+            chats: vec![objects::channel(ch.history.spec())],
+            users: vec![],
+        },
+    ))
 }
 
 fn channel_difference(ch: &super::state::ChannelEntry, pts: i32, limit: i32) -> Reply {

@@ -826,19 +826,381 @@ fn ru_verb_like(w: &str) -> bool {
     false
 }
 
-/// Whether a lower-cased English word is a likely verb form or adverb that should not end a phrase.
-fn en_edge_junk(w: &str) -> bool {
-    let n = w.chars().count();
-    n > 4 && w.ends_with("ly") && !w.ends_with("ply") && !w.ends_with("ally")
+/// Common English verbs that are rarely nouns; their inflected forms are generated in
+/// [`EmbeddedTagger::new`] and may not stand at a phrase edge («argued», «lob theorem implies»).
+const EN_VERBS: &[&str] = &[
+    "accept",
+    "achieve",
+    "acquire",
+    "add",
+    "adopt",
+    "affect",
+    "agree",
+    "aim",
+    "allow",
+    "analyze",
+    "analyse",
+    "announce",
+    "appear",
+    "apply",
+    "argue",
+    "arise",
+    "arrive",
+    "ask",
+    "assess",
+    "assign",
+    "assume",
+    "attempt",
+    "avoid",
+    "become",
+    "begin",
+    "believe",
+    "belong",
+    "bring",
+    "calculate",
+    "carry",
+    "cause",
+    "choose",
+    "claim",
+    "clarify",
+    "collect",
+    "combine",
+    "come",
+    "compare",
+    "compute",
+    "conclude",
+    "conduct",
+    "confirm",
+    "consider",
+    "consist",
+    "constitute",
+    "construct",
+    "contain",
+    "continue",
+    "contribute",
+    "convert",
+    "correspond",
+    "create",
+    "decide",
+    "decrease",
+    "define",
+    "deliver",
+    "demonstrate",
+    "depend",
+    "derive",
+    "describe",
+    "detect",
+    "determine",
+    "develop",
+    "differ",
+    "discover",
+    "discuss",
+    "eliminate",
+    "emerge",
+    "employ",
+    "enable",
+    "encounter",
+    "encourage",
+    "enhance",
+    "ensure",
+    "establish",
+    "estimate",
+    "evaluate",
+    "examine",
+    "exceed",
+    "exhibit",
+    "exist",
+    "expand",
+    "expect",
+    "explain",
+    "explore",
+    "express",
+    "extend",
+    "facilitate",
+    "fail",
+    "find",
+    "follow",
+    "gain",
+    "generate",
+    "get",
+    "give",
+    "go",
+    "happen",
+    "hold",
+    "identify",
+    "ignore",
+    "illustrate",
+    "implement",
+    "imply",
+    "improve",
+    "include",
+    "incorporate",
+    "indicate",
+    "introduce",
+    "investigate",
+    "involve",
+    "keep",
+    "know",
+    "lead",
+    "leave",
+    "let",
+    "locate",
+    "lose",
+    "maintain",
+    "make",
+    "manage",
+    "mention",
+    "minimize",
+    "maximize",
+    "modify",
+    "need",
+    "observe",
+    "obtain",
+    "occur",
+    "offer",
+    "optimize",
+    "outline",
+    "outperform",
+    "perform",
+    "permit",
+    "possess",
+    "predict",
+    "prefer",
+    "prepare",
+    "prevent",
+    "produce",
+    "propose",
+    "prove",
+    "provide",
+    "publish",
+    "put",
+    "reach",
+    "realize",
+    "receive",
+    "recognize",
+    "reduce",
+    "refer",
+    "reflect",
+    "regard",
+    "relate",
+    "rely",
+    "remain",
+    "remove",
+    "replace",
+    "represent",
+    "require",
+    "resolve",
+    "respond",
+    "reveal",
+    "satisfy",
+    "say",
+    "see",
+    "seek",
+    "seem",
+    "select",
+    "send",
+    "serve",
+    "show",
+    "solve",
+    "specify",
+    "spend",
+    "stand",
+    "start",
+    "stay",
+    "submit",
+    "succeed",
+    "suffer",
+    "suggest",
+    "summarize",
+    "supply",
+    "suppose",
+    "take",
+    "talk",
+    "tell",
+    "tend",
+    "think",
+    "try",
+    "understand",
+    "undergo",
+    "utilize",
+    "validate",
+    "vary",
+    "verify",
+    "want",
+    "wish",
+    "write",
+    "yield",
+    "become",
+    "allow",
+    "ensure",
+    "tackle",
+    "address",
+    "aid",
+    "assist",
+    "attain",
+    "attract",
+    "bear",
+    "believe",
+    "cover",
+    "deal",
+    "deem",
+    "deploy",
+    "enter",
+    "entail",
+    "hope",
+    "join",
+    "launch",
+    "like",
+    "mean",
+    "meet",
+    "move",
+    "open",
+    "plan",
+    "point",
+    "raise",
+    "reject",
+    "remind",
+    "seek",
+    "share",
+    "sign",
+    "sit",
+    "speak",
+    "suffer",
+    "surge",
+    "threaten",
+    "urge",
+    "vow",
+    "warn",
+    "win",
+    "worry",
+];
+
+/// Irregular forms of common English verbs (past tense and participles, a few modals).
+const EN_IRREGULAR: &[&str] = &[
+    "became",
+    "began",
+    "begun",
+    "brought",
+    "built",
+    "bought",
+    "chose",
+    "chosen",
+    "came",
+    "dealt",
+    "did",
+    "done",
+    "does",
+    "fell",
+    "fallen",
+    "felt",
+    "found",
+    "got",
+    "gotten",
+    "gave",
+    "given",
+    "went",
+    "gone",
+    "grew",
+    "grown",
+    "held",
+    "kept",
+    "knew",
+    "known",
+    "led",
+    "left",
+    "lost",
+    "made",
+    "met",
+    "paid",
+    "ran",
+    "said",
+    "saw",
+    "seen",
+    "sought",
+    "sent",
+    "showed",
+    "shown",
+    "spent",
+    "stood",
+    "took",
+    "taken",
+    "told",
+    "thought",
+    "understood",
+    "undergone",
+    "underwent",
+    "wrote",
+    "written",
+    "won",
+    "based",
+    "say",
+    "says",
+    "told",
+    "spoke",
+    "spoken",
+    "arose",
+    "arisen",
+    "bore",
+    "borne",
+    "meant",
+    "sat",
+    "threw",
+    "thrown",
+    "wore",
+    "worn",
+    "woke",
+    "drove",
+    "driven",
+];
+
+/// English nouns ending in `-ed` («speed», «hundred»).
+const EN_ED_NOUNS: &[&str] = &[
+    "speed", "seed", "need", "feed", "breed", "greed", "creed", "weed", "bed", "red", "shed",
+    "hundred", "reed",
+];
+
+/// Inflected forms of an English verb: `-s`, `-ed`, `-ing` (without and with a doubled consonant).
+fn en_forms(base: &str) -> (Vec<String>, Vec<String>) {
+    let mut finite = vec![base.to_owned()];
+    let mut ing = Vec::new();
+    let last = base.chars().last().unwrap_or(' ');
+    let before = base.chars().rev().nth(1).unwrap_or(' ');
+    let vowel = |c: char| "aeiou".contains(c);
+    if last == 'y' && !vowel(before) {
+        let stem = &base[..base.len() - 1];
+        finite.push(format!("{stem}ies"));
+        finite.push(format!("{stem}ied"));
+    } else if base.ends_with(['s', 'x', 'z', 'o']) || base.ends_with("sh") || base.ends_with("ch") {
+        finite.push(format!("{base}es"));
+        finite.push(format!("{base}ed"));
+    } else {
+        finite.push(format!("{base}s"));
+        finite.push(if last == 'e' {
+            format!("{base}d")
+        } else {
+            format!("{base}ed")
+        });
+    }
+    if last == 'e' && before != 'e' {
+        ing.push(format!("{}ing", &base[..base.len() - 1]));
+    } else {
+        ing.push(format!("{base}ing"));
+    }
+    if !vowel(last) && vowel(before) && !"wxy".contains(last) {
+        finite.push(format!("{base}{last}ed"));
+        ing.push(format!("{base}{last}ing"));
+    }
+    (finite, ing)
 }
 
-/// Whether a word (lower-cased, ё-folded) may not start or end a tag.
-fn verb_like(w: &str) -> bool {
-    match script_of(w) {
-        Script::Cyrillic => ru_verb_like(w),
-        Script::Latin => en_edge_junk(w),
-        Script::Other => false,
+/// Whether a lower-cased English word may not stand at a phrase edge: adverbs in `-ly`, and (at the
+/// end) past forms in `-ed`.
+fn en_edge_junk(w: &str, at_end: bool) -> bool {
+    let n = w.chars().count();
+    if n > 4 && w.ends_with("ly") && !w.ends_with("ply") && !w.ends_with("ally") {
+        return true;
     }
+    at_end && n > 4 && w.ends_with("ed") && !EN_ED_NOUNS.iter().any(|e| w.ends_with(e))
 }
 
 /// The language a post is processed as.
@@ -889,6 +1251,10 @@ pub struct EmbeddedTagger {
     stop: HashSet<String>,
     /// Stop stems (months, weekdays, time units) of both languages.
     stop_stems: HashSet<String>,
+    /// Finite forms of common English verbs: never at a phrase edge.
+    en_verbs: HashSet<String>,
+    /// `-ing` forms of common English verbs: never at the start of a phrase.
+    en_ing: HashSet<String>,
     /// The same stop words for YAKE (with and without `ё`).
     yake_stop: yake_rust::StopWords,
     yake_ru: yake_rust::Config,
@@ -907,6 +1273,7 @@ struct Tune {
     contain: u8,
     tfpow: f64,
     first: f64,
+    coh: f64,
 }
 
 impl Tune {
@@ -925,6 +1292,7 @@ impl Tune {
             contain: g("TG_CONTAIN", 0.0) as u8,
             tfpow: g("TG_TFPOW", 1.0),
             first: g("TG_FIRST", 0.0),
+            coh: g("TG_COH", 0.0),
         }
     }
 }
@@ -980,6 +1348,13 @@ impl EmbeddedTagger {
             .chain(EN_STOP_STEMS)
             .map(|s| (*s).to_owned())
             .collect();
+        let mut en_verbs: HashSet<String> = EN_IRREGULAR.iter().map(|s| (*s).to_owned()).collect();
+        let mut en_ing = HashSet::new();
+        for v in EN_VERBS {
+            let (finite, ing) = en_forms(v);
+            en_verbs.extend(finite);
+            en_ing.extend(ing);
+        }
         let base = yake_rust::Config {
             remove_duplicates: false,
             ..yake_rust::Config::default()
@@ -988,6 +1363,8 @@ impl EmbeddedTagger {
             stemmers: Stemmers::new(),
             stop,
             stop_stems,
+            en_verbs,
+            en_ing,
             yake_stop: yake_rust::StopWords::custom(yake_set),
             yake_ru: yake_rust::Config {
                 ngrams: 2,
@@ -1052,6 +1429,21 @@ impl EmbeddedTagger {
             Some(_) => Some(PostLang::En),
             None if share >= 0.5 => Some(PostLang::Ru),
             None => Some(PostLang::En),
+        }
+    }
+
+    /// Whether a lower-cased word may not start (or, with `at_end`, end) a tag: Russian verb forms,
+    /// English verb forms and adverbs.
+    fn verb_like(&self, lower: &str, at_end: bool) -> bool {
+        let w = fold(lower);
+        match script_of(&w) {
+            Script::Cyrillic => ru_verb_like(&w),
+            Script::Latin => {
+                self.en_verbs.contains(&w)
+                    || (!at_end && self.en_ing.contains(&w))
+                    || en_edge_junk(&w, at_end)
+            }
+            Script::Other => false,
         }
     }
 
@@ -1135,12 +1527,22 @@ impl EmbeddedTagger {
     fn grams(&self, toks: &[Token], n: usize) -> HashMap<String, Gram> {
         let mut grams: HashMap<String, Gram> = HashMap::new();
         let mut next = 0u32;
+        let word_ok: Vec<bool> = toks
+            .iter()
+            .map(|t| t.kind == Kind::Word && !self.is_stop(t))
+            .collect();
+        let ok_start: Vec<bool> = toks
+            .iter()
+            .zip(&word_ok)
+            .map(|(t, &ok)| ok && !self.verb_like(&t.lower, false))
+            .collect();
         let ok_edge: Vec<bool> = toks
             .iter()
-            .map(|t| t.kind == Kind::Word && !self.is_stop(t) && !verb_like(&fold(&t.lower)))
+            .zip(&word_ok)
+            .map(|(t, &ok)| ok && !self.verb_like(&t.lower, true))
             .collect();
         for i in 0..toks.len() {
-            if !ok_edge[i] {
+            if !ok_start[i] {
                 continue;
             }
             for len in 1..=n {
@@ -1247,6 +1649,14 @@ impl EmbeddedTagger {
                 score *= tfidf.powf(t.w * TFIDF_WEIGHT);
             }
             score *= (stems.len() as f64).powf(t.len);
+            if stems.len() > 1 {
+                let max_tf = stems
+                    .iter()
+                    .map(|s| tf.get(s.as_str()).copied().unwrap_or(1))
+                    .max()
+                    .unwrap_or(1);
+                score *= (f64::from(g.count) / f64::from(max_tf)).powf(t.coh);
+            }
             score *= 1.0 / (1.0 + f64::from(g.first)).powf(t.first);
             let _ = &tf;
             let Some(shown) = g.best_form() else { continue };

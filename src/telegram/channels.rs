@@ -157,11 +157,28 @@ fn page(messages: tl::enums::messages::Messages) -> Page {
     Page { posts, count }
 }
 
-fn input_peer(c: &ChannelInfo) -> tl::enums::InputPeer {
-    tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
-        channel_id: c.id,
-        access_hash: c.access_hash,
-    })
+/// `messages.getHistory` for a channel, with Telegram's paging parameters.
+fn history_request(
+    c: &ChannelInfo,
+    offset_id: i32,
+    offset_date: i32,
+    add_offset: i32,
+    limit: i32,
+    min_id: i32,
+) -> tl::functions::messages::GetHistory {
+    tl::functions::messages::GetHistory {
+        peer: tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
+            channel_id: c.id,
+            access_hash: c.access_hash,
+        }),
+        offset_id,
+        offset_date,
+        add_offset,
+        limit,
+        max_id: 0,
+        min_id,
+        hash: 0,
+    }
 }
 
 impl Account {
@@ -238,16 +255,7 @@ impl Account {
         limit: i32,
     ) -> Result<Page, TgError> {
         let limit = limit.clamp(1, 100);
-        let req = tl::functions::messages::GetHistory {
-            peer: input_peer(c),
-            offset_id: after.saturating_add(1),
-            offset_date: 0,
-            add_offset: -limit,
-            limit,
-            max_id: 0,
-            min_id: after,
-            hash: 0,
-        };
+        let req = history_request(c, after.saturating_add(1), 0, -limit, limit, after);
         let mut p = self.history(c, req).await?;
         p.posts.retain(|m| m.id > after);
         p.posts.sort_by_key(|m| m.id);
@@ -256,31 +264,13 @@ impl Account {
 
     /// The newest `limit` posts, newest first (to notice edits of recent posts).
     pub async fn newest(&self, c: &ChannelInfo, limit: i32) -> Result<Page, TgError> {
-        let req = tl::functions::messages::GetHistory {
-            peer: input_peer(c),
-            offset_id: 0,
-            offset_date: 0,
-            add_offset: 0,
-            limit: limit.clamp(1, 100),
-            max_id: 0,
-            min_id: 0,
-            hash: 0,
-        };
+        let req = history_request(c, 0, 0, 0, limit.clamp(1, 100), 0);
         self.history(c, req).await
     }
 
     /// The id just below the newest `n` posts (where a "last N" backfill starts), 0 if fewer exist.
     pub async fn id_before_newest(&self, c: &ChannelInfo, n: u32) -> Result<i32, TgError> {
-        let req = tl::functions::messages::GetHistory {
-            peer: input_peer(c),
-            offset_id: 0,
-            offset_date: 0,
-            add_offset: i32::try_from(n).unwrap_or(i32::MAX),
-            limit: 1,
-            max_id: 0,
-            min_id: 0,
-            hash: 0,
-        };
+        let req = history_request(c, 0, 0, i32::try_from(n).unwrap_or(i32::MAX), 1, 0);
         Ok(self
             .history(c, req)
             .await?
@@ -292,16 +282,7 @@ impl Account {
 
     /// The newest post dated before `date` (where a "since DATE" backfill starts), 0 if none.
     pub async fn id_before_date(&self, c: &ChannelInfo, date: i64) -> Result<i32, TgError> {
-        let req = tl::functions::messages::GetHistory {
-            peer: input_peer(c),
-            offset_id: 0,
-            offset_date: i32::try_from(date).unwrap_or(i32::MAX),
-            add_offset: 0,
-            limit: 1,
-            max_id: 0,
-            min_id: 0,
-            hash: 0,
-        };
+        let req = history_request(c, 0, i32::try_from(date).unwrap_or(i32::MAX), 0, 1, 0);
         Ok(self
             .history(c, req)
             .await?
