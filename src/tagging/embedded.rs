@@ -494,15 +494,14 @@ fn tokenize(text: &str, stemmers: &Stemmers) -> Vec<Token> {
             out.push(Token { kind, lower, stem });
         } else if seg.chars().all(|c| c.is_whitespace() && c != '\n') {
             // plain spacing
-        } else if !matches!(seg, "'" | "\u{2019}") {
-            if out.last().is_none_or(|t: &Token| t.kind != Kind::Break) {
+        } else if !matches!(seg, "'" | "\u{2019}")
+            && out.last().is_none_or(|t: &Token| t.kind != Kind::Break) {
                 out.push(Token {
                     kind: Kind::Break,
                     lower: String::new(),
                     stem: String::new(),
                 });
             }
-        }
         i += 1;
     }
     out
@@ -1214,6 +1213,8 @@ enum PostLang {
 #[derive(Debug, Default)]
 struct Gram {
     count: u32,
+    /// Occurrences (of a single word) inside a longer phrase candidate.
+    nested: u32,
     /// Index of the first occurrence among the text's grams.
     first: u32,
     /// Lower-cased surface forms and how often each occurs, in first-seen order.
@@ -1274,6 +1275,9 @@ struct Tune {
     tfpow: f64,
     first: f64,
     coh: f64,
+    nest: f64,
+    rep: f64,
+    ynorm: f64,
 }
 
 impl Tune {
@@ -1293,6 +1297,9 @@ impl Tune {
             tfpow: g("TG_TFPOW", 1.0),
             first: g("TG_FIRST", 0.0),
             coh: g("TG_COH", 0.0),
+            nest: g("TG_NEST", 1.0),
+            rep: g("TG_REP", 1.0),
+            ynorm: g("TG_YNORM", 0.0),
         }
     }
 }
@@ -1541,6 +1548,8 @@ impl EmbeddedTagger {
             .zip(&word_ok)
             .map(|(t, &ok)| ok && !self.verb_like(&t.lower, true))
             .collect();
+        let mut windows: Vec<(usize, usize)> = Vec::new();
+        let mut keys: Vec<String> = Vec::new();
         for i in 0..toks.len() {
             if !ok_start[i] {
                 continue;
@@ -1554,27 +1563,31 @@ impl EmbeddedTagger {
                     continue;
                 }
                 let span = &toks[i..=j];
-                let key = span
-                    .iter()
-                    .map(|t| t.stem.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let form = span
-                    .iter()
-                    .map(|t| t.lower.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let g = grams.entry(key).or_insert_with(|| Gram {
-                    first: next,
-                    ..Gram::default()
-                });
+                let key = span.iter().map(|t| t.stem.as_str()).collect::<Vec<_>>().join(" ");
+                let form = span.iter().map(|t| t.lower.as_str()).collect::<Vec<_>>().join(" ");
+                let g = grams.entry(key.clone()).or_insert_with(|| Gram { first: next, ..Gram::default() });
                 next += 1;
                 g.count += 1;
                 match g.forms.iter_mut().find(|f| f.0 == form) {
                     Some(f) => f.1 += 1,
                     None => g.forms.push((form, 1)),
                 }
+                windows.push((i, j));
+                keys.push(key);
             }
+        }
+        // Occurrences of single words inside repeated phrases (C-value-like nesting).
+        let mut covered = vec![false; toks.len()];
+        for (&(i, j), key) in windows.iter().zip(&keys) {
+            if j > i && grams.get(key).is_some_and(|g| f64::from(g.count) >= self.tune.rep) {
+                covered[i..=j].iter_mut().for_each(|c| *c = true);
+            }
+        }
+        for (&(i, j), key) in windows.iter().zip(&keys) {
+            if i == j && covered[i]
+                && let Some(g) = grams.get_mut(key) {
+                    g.nested += 1;
+                }
         }
         grams
     }
@@ -1632,7 +1645,8 @@ impl EmbeddedTagger {
             };
             let stems: Vec<String> = key.split(' ').map(str::to_owned).collect();
             let t = &self.tune;
-            let mut score = (1.0 / (y.max(1e-9))).powf(t.yw);
+            let y = y.max(1e-9).powf(1.0 - t.ynorm + t.ynorm / stems.len() as f64);
+            let mut score = (1.0 / y).powf(t.yw);
             if let Some(df) = df.filter(|d| d.docs() > 0) {
                 let idfs: Vec<f64> = stems.iter().map(|s| df.idf(s)).collect();
                 let idf = match t.idf {
@@ -1645,7 +1659,8 @@ impl EmbeddedTagger {
                         .product::<f64>()
                         .powf(1.0 / idfs.len().max(1) as f64),
                 };
-                let tfidf = f64::from(g.count).powf(t.tfpow) * idf;
+                let eff = f64::from(g.count - g.nested) + t.nest * f64::from(g.nested);
+                let tfidf = eff.max(0.1).powf(t.tfpow) * idf;
                 score *= tfidf.powf(t.w * TFIDF_WEIGHT);
             }
             score *= (stems.len() as f64).powf(t.len);
