@@ -495,13 +495,14 @@ fn tokenize(text: &str, stemmers: &Stemmers) -> Vec<Token> {
         } else if seg.chars().all(|c| c.is_whitespace() && c != '\n') {
             // plain spacing
         } else if !matches!(seg, "'" | "\u{2019}")
-            && out.last().is_none_or(|t: &Token| t.kind != Kind::Break) {
-                out.push(Token {
-                    kind: Kind::Break,
-                    lower: String::new(),
-                    stem: String::new(),
-                });
-            }
+            && out.last().is_none_or(|t: &Token| t.kind != Kind::Break)
+        {
+            out.push(Token {
+                kind: Kind::Break,
+                lower: String::new(),
+                stem: String::new(),
+            });
+        }
         i += 1;
     }
     out
@@ -1563,9 +1564,20 @@ impl EmbeddedTagger {
                     continue;
                 }
                 let span = &toks[i..=j];
-                let key = span.iter().map(|t| t.stem.as_str()).collect::<Vec<_>>().join(" ");
-                let form = span.iter().map(|t| t.lower.as_str()).collect::<Vec<_>>().join(" ");
-                let g = grams.entry(key.clone()).or_insert_with(|| Gram { first: next, ..Gram::default() });
+                let key = span
+                    .iter()
+                    .map(|t| t.stem.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let form = span
+                    .iter()
+                    .map(|t| t.lower.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let g = grams.entry(key.clone()).or_insert_with(|| Gram {
+                    first: next,
+                    ..Gram::default()
+                });
                 next += 1;
                 g.count += 1;
                 match g.forms.iter_mut().find(|f| f.0 == form) {
@@ -1579,15 +1591,21 @@ impl EmbeddedTagger {
         // Occurrences of single words inside repeated phrases (C-value-like nesting).
         let mut covered = vec![false; toks.len()];
         for (&(i, j), key) in windows.iter().zip(&keys) {
-            if j > i && grams.get(key).is_some_and(|g| f64::from(g.count) >= self.tune.rep) {
+            if j > i
+                && grams
+                    .get(key)
+                    .is_some_and(|g| f64::from(g.count) >= self.tune.rep)
+            {
                 covered[i..=j].iter_mut().for_each(|c| *c = true);
             }
         }
         for (&(i, j), key) in windows.iter().zip(&keys) {
-            if i == j && covered[i]
-                && let Some(g) = grams.get_mut(key) {
-                    g.nested += 1;
-                }
+            if i == j
+                && covered[i]
+                && let Some(g) = grams.get_mut(key)
+            {
+                g.nested += 1;
+            }
         }
         grams
     }
@@ -1645,7 +1663,9 @@ impl EmbeddedTagger {
             };
             let stems: Vec<String> = key.split(' ').map(str::to_owned).collect();
             let t = &self.tune;
-            let y = y.max(1e-9).powf(1.0 - t.ynorm + t.ynorm / stems.len() as f64);
+            let y = y
+                .max(1e-9)
+                .powf(1.0 - t.ynorm + t.ynorm / stems.len() as f64);
             let mut score = (1.0 / y).powf(t.yw);
             if let Some(df) = df.filter(|d| d.docs() > 0) {
                 let idfs: Vec<f64> = stems.iter().map(|s| df.idf(s)).collect();
