@@ -356,7 +356,7 @@ fn main() -> Result<()> {
                     let Some(spec) = rest.next() else {
                         bail!("--ext needs LABEL=FILE")
                     };
-                    let Some((label, file)) = spec.split_once('=') else {
+                    let Some((label, file)) = spec.rsplit_once('=') else {
                         bail!("--ext needs LABEL=FILE")
                     };
                     ext.push((label.to_owned(), file.to_owned()));

@@ -9,12 +9,14 @@
 //!    [`MAX_TEXT_BYTES`] are cut (a Telegram post is at most 4,096 characters).
 //! 2. **Language** by script share (Cyrillic vs Latin letters), with `whatlang` deciding when the share
 //!    is inconclusive. Russian uses phrases of 1–2 words, English of 1–3.
-//! 3. **Candidates** come from YAKE (`yake-rust`) with a stop-word list built from YAKE's and
-//!    `stop-words`' lists (minus content words such as «москва» or «мир»). Phrases with numbers, with
-//!    a stop word or a verb-like word at either edge are dropped (Russian verb forms are recognised by
-//!    a suffix heuristic, e.g. «сохранил», «снизит», «заявили», «продлится»).
-//! 4. **Scores.** YAKE's score alone, or — when the channel's [`DocFreq`] is given — YAKE combined with
-//!    the phrase's TF-IDF against the channel's posts, so words every post of the channel uses sink.
+//! 3. **Candidates** are phrases YAKE (`yake-rust`) finds, with a stop-word list built from YAKE's
+//!    and `stop-words`' lists (minus content words such as «москва» or «мир»). Phrases with numbers,
+//!    with a stop word or a verb-like word at either edge, with a stop word inside (English «of»
+//!    excepted) or cutting a capitalised name in two are dropped (Russian verb forms are recognised
+//!    by a suffix heuristic, e.g. «сохранил», «снизит», «заявили», «продлится»).
+//! 4. **Scores** are TF-IDF against the channel's posts ([`DocFreq`]; term frequency alone without
+//!    it), with YAKE's score as a light tie-breaker and mild penalties on phrase length and on a late
+//!    first occurrence; the weights and what they were measured on are at `TF_POWER`.
 //! 5. **De-duplication by stem** (Snowball, `ё` folded to `е`): inflected forms of one phrase are one
 //!    candidate, shown in its most frequent surface form, lower-cased.
 //!
@@ -42,11 +44,39 @@ pub const MAX_TAGS: usize = 7;
 
 /// A tag beyond the first [`MIN_TAGS`] is kept only while its score is at least this share of the
 /// best non-hashtag score.
-const EXTRA_TAG_SHARE: f64 = 0.25;
+const EXTRA_TAG_SHARE: f64 = 0.55;
 
-/// Weight of the TF-IDF factor against YAKE when document frequencies are known
-/// (score = tfidf^w / yake).
-const TFIDF_WEIGHT: f64 = 1.0;
+// How a candidate phrase is scored (see `EmbeddedTagger::candidates`):
+//
+//   score = tf^TF_POWER · idf · yake^-YAKE_WEIGHT · words^-LENGTH_PENALTY · (1 + first)^-POSITION_DECAY
+//
+// `tf` counts a single word's occurrences outside longer candidate phrases (so «beauty» does not
+// outrank «sleeping beauty» on the phrase's own occurrences); `idf` is the geometric mean of the
+// words' smoothed IDF against the channel's posts (1 without them); `yake` is YAKE's score (lower is
+// better); `first` is the index of the first occurrence among the text's candidate phrases. The
+// weights were chosen on the keyphrase sets of `scripts/eval-tags.sh` (news and science, English) and
+// checked on the Russian set in `tests/data/`: plain TF-IDF ranks best on news, YAKE's context
+// features add a little, phrases must be rare enough to leave room for the single words news
+// annotators pick, and earlier words matter more (a post's first line is its headline).
+
+/// A word in more than this share of a channel's posts is the channel's boilerplate, never a tag.
+const BOILERPLATE_SHARE: f64 = 0.5;
+/// Fewest posts a channel needs before words are judged boilerplate.
+const BOILERPLATE_MIN_DOCS: usize = 10;
+
+/// Exponent of a phrase's term frequency.
+const TF_POWER: f64 = 1.25;
+/// Exponent of YAKE's score: a light tie-breaker on top of TF-IDF.
+const YAKE_WEIGHT: f64 = 0.05;
+/// Exponent of the penalty on a phrase's number of words.
+const LENGTH_PENALTY: f64 = 0.5;
+/// Exponent of the penalty on a phrase's first position.
+const POSITION_DECAY: f64 = 0.2;
+/// An occurrence of a word inside a longer candidate phrase counts this much towards the word's own
+/// frequency.
+const NESTED_WEIGHT: f64 = 0.0;
+/// Floor of a phrase's effective frequency (a word seen only inside longer phrases).
+const MIN_TF: f64 = 0.1;
 
 /// Words of `stop-words`' Russian list that are content words and make good tags.
 const RU_NOT_STOP: &[&str] = &[
@@ -248,10 +278,18 @@ const EN_STOP_STEMS: &[&str] = &[
     "yesterday",
     "today",
     "tomorrow",
+    "time",
+    "minut",
+    "hour",
+    "day",
+    "week",
+    "month",
+    "year",
 ];
 
 /// Russian nouns that end like verb forms (`-ит`, `-ет`, `-ют`, `-ть`, `-ил(а/о)`, …).
 const RU_VERB_LIKE_NOUNS: &[&str] = &[
+    "зенит",
     "кредит",
     "лимит",
     "депозит",
@@ -441,8 +479,10 @@ enum Kind {
     Word,
     /// Anything with a digit: `2024`, `16%`, `covid-19`, `a18`.
     Number,
-    /// Punctuation or a line break: phrases never cross it.
+    /// Punctuation: phrases never cross it.
     Break,
+    /// The end of a sentence (or line).
+    End,
 }
 
 /// One token of a text.
@@ -453,6 +493,8 @@ struct Token {
     lower: String,
     /// Lower-cased, ё-folded Snowball stem.
     stem: String,
+    /// Starts with an upper-case letter.
+    cap: bool,
 }
 
 /// Splits a text into words (hyphenated compounds kept whole, English `'s` dropped), numbers and
@@ -491,17 +533,30 @@ fn tokenize(text: &str, stemmers: &Stemmers) -> Vec<Token> {
             } else {
                 String::new()
             };
-            out.push(Token { kind, lower, stem });
+            let cap = word.chars().next().is_some_and(char::is_uppercase);
+            out.push(Token {
+                kind,
+                lower,
+                stem,
+                cap,
+            });
         } else if seg.chars().all(|c| c.is_whitespace() && c != '\n') {
             // plain spacing
-        } else if !matches!(seg, "'" | "\u{2019}")
-            && out.last().is_none_or(|t: &Token| t.kind != Kind::Break)
-        {
-            out.push(Token {
-                kind: Kind::Break,
-                lower: String::new(),
-                stem: String::new(),
-            });
+        } else if !matches!(seg, "'" | "\u{2019}") {
+            let end = seg.contains(['.', '!', '?', '\u{2026}', '\n']);
+            match out.last_mut() {
+                Some(t) if matches!(t.kind, Kind::Break | Kind::End) => {
+                    if end {
+                        t.kind = Kind::End;
+                    }
+                }
+                _ => out.push(Token {
+                    kind: if end { Kind::End } else { Kind::Break },
+                    lower: String::new(),
+                    stem: String::new(),
+                    cap: false,
+                }),
+            }
         }
         i += 1;
     }
@@ -566,6 +621,13 @@ impl DocFreq {
     fn idf(&self, stem: &str) -> f64 {
         let n = self.docs as f64;
         ((n + 1.0) / (f64::from(self.count(stem)) + 1.0)).ln() + 1.0
+    }
+
+    /// Whether a stem is the channel's boilerplate (its name, header or footer): in more than
+    /// [`BOILERPLATE_SHARE`] of at least [`BOILERPLATE_MIN_DOCS`] posts.
+    fn is_boilerplate(&self, stem: &str) -> bool {
+        self.docs >= BOILERPLATE_MIN_DOCS
+            && f64::from(self.count(stem)) > BOILERPLATE_SHARE * self.docs as f64
     }
 }
 
@@ -776,6 +838,14 @@ fn ru_verb_like(w: &str) -> bool {
             "росли",
             "упал",
             "упала",
+            "брал",
+            "брала",
+            "грал",
+            "казал",
+            "грала",
+            "казала",
+            "стала",
+            "жала",
             "сказал",
             "начал",
             "заявлял",
@@ -833,13 +903,16 @@ const EN_VERBS: &[&str] = &[
     "achieve",
     "acquire",
     "add",
+    "address",
     "adopt",
     "affect",
     "agree",
+    "aid",
     "aim",
     "allow",
-    "analyze",
+    "allow",
     "analyse",
+    "analyze",
     "announce",
     "appear",
     "apply",
@@ -849,11 +922,17 @@ const EN_VERBS: &[&str] = &[
     "ask",
     "assess",
     "assign",
+    "assist",
     "assume",
+    "attain",
     "attempt",
+    "attract",
     "avoid",
+    "bear",
+    "become",
     "become",
     "begin",
+    "believe",
     "believe",
     "belong",
     "bring",
@@ -880,13 +959,18 @@ const EN_VERBS: &[&str] = &[
     "contribute",
     "convert",
     "correspond",
+    "cover",
     "create",
+    "deal",
     "decide",
+    "decode",
     "decrease",
+    "deem",
     "define",
     "deliver",
     "demonstrate",
     "depend",
+    "deploy",
     "derive",
     "describe",
     "detect",
@@ -895,6 +979,7 @@ const EN_VERBS: &[&str] = &[
     "differ",
     "discover",
     "discuss",
+    "draw",
     "eliminate",
     "emerge",
     "employ",
@@ -903,6 +988,9 @@ const EN_VERBS: &[&str] = &[
     "encourage",
     "enhance",
     "ensure",
+    "ensure",
+    "entail",
+    "enter",
     "establish",
     "estimate",
     "evaluate",
@@ -927,6 +1015,7 @@ const EN_VERBS: &[&str] = &[
     "go",
     "happen",
     "hold",
+    "hope",
     "identify",
     "ignore",
     "illustrate",
@@ -939,31 +1028,41 @@ const EN_VERBS: &[&str] = &[
     "introduce",
     "investigate",
     "involve",
+    "join",
     "keep",
     "know",
+    "launch",
     "lead",
     "leave",
     "let",
+    "like",
     "locate",
     "lose",
     "maintain",
     "make",
     "manage",
+    "maximize",
+    "mean",
+    "meet",
     "mention",
     "minimize",
-    "maximize",
     "modify",
+    "move",
     "need",
     "observe",
     "obtain",
     "occur",
     "offer",
+    "open",
     "optimize",
     "outline",
     "outperform",
     "perform",
     "permit",
+    "plan",
+    "point",
     "possess",
+    "praise",
     "predict",
     "prefer",
     "prepare",
@@ -974,6 +1073,7 @@ const EN_VERBS: &[&str] = &[
     "provide",
     "publish",
     "put",
+    "raise",
     "reach",
     "realize",
     "receive",
@@ -982,9 +1082,11 @@ const EN_VERBS: &[&str] = &[
     "refer",
     "reflect",
     "regard",
+    "reject",
     "relate",
     "rely",
     "remain",
+    "remind",
     "remove",
     "replace",
     "represent",
@@ -996,12 +1098,17 @@ const EN_VERBS: &[&str] = &[
     "say",
     "see",
     "seek",
+    "seek",
     "seem",
     "select",
     "send",
     "serve",
+    "share",
     "show",
+    "sign",
+    "sit",
     "solve",
+    "speak",
     "specify",
     "spend",
     "stand",
@@ -1010,69 +1117,36 @@ const EN_VERBS: &[&str] = &[
     "submit",
     "succeed",
     "suffer",
+    "suffer",
     "suggest",
     "summarize",
     "supply",
     "suppose",
+    "surge",
+    "tackle",
     "take",
     "talk",
     "tell",
     "tend",
     "think",
+    "threaten",
     "try",
-    "understand",
     "undergo",
+    "understand",
+    "unveil",
+    "urge",
     "utilize",
     "validate",
     "vary",
     "verify",
-    "want",
-    "wish",
-    "write",
-    "yield",
-    "become",
-    "allow",
-    "ensure",
-    "tackle",
-    "address",
-    "aid",
-    "assist",
-    "attain",
-    "attract",
-    "bear",
-    "believe",
-    "cover",
-    "deal",
-    "deem",
-    "deploy",
-    "enter",
-    "entail",
-    "hope",
-    "join",
-    "launch",
-    "like",
-    "mean",
-    "meet",
-    "move",
-    "open",
-    "plan",
-    "point",
-    "raise",
-    "reject",
-    "remind",
-    "seek",
-    "share",
-    "sign",
-    "sit",
-    "speak",
-    "suffer",
-    "surge",
-    "threaten",
-    "urge",
     "vow",
+    "want",
     "warn",
     "win",
+    "wish",
     "worry",
+    "write",
+    "yield",
 ];
 
 /// Irregular forms of common English verbs (past tense and participles, a few modals).
@@ -1155,8 +1229,8 @@ const EN_IRREGULAR: &[&str] = &[
 
 /// English nouns ending in `-ed` («speed», «hundred»).
 const EN_ED_NOUNS: &[&str] = &[
-    "speed", "seed", "need", "feed", "breed", "greed", "creed", "weed", "bed", "red", "shed",
-    "hundred", "reed",
+    "speed", "seed", "need", "feed", "breed", "greed", "creed", "weed", "shred", "hundred",
+    "kindred", "seabed", "embed",
 ];
 
 /// Inflected forms of an English verb: `-s`, `-ed`, `-ing` (without and with a doubled consonant).
@@ -1200,7 +1274,28 @@ fn en_edge_junk(w: &str, at_end: bool) -> bool {
     if n > 4 && w.ends_with("ly") && !w.ends_with("ply") && !w.ends_with("ally") {
         return true;
     }
-    at_end && n > 4 && w.ends_with("ed") && !EN_ED_NOUNS.iter().any(|e| w.ends_with(e))
+    at_end && n > 4 && w.ends_with("ed") && !EN_ED_NOUNS.contains(&w)
+}
+
+/// Whether the phrase `toks[i..=j]` cuts a capitalised name: its last word is capitalised and so is
+/// the next word, or its first word is capitalised and so is the previous (not sentence-initial,
+/// not stop) word — «press secretary Jay» of «Jay Carney».
+fn cuts_name(toks: &[Token], i: usize, j: usize, word_ok: &[bool]) -> bool {
+    if toks[j].cap
+        && toks
+            .get(j + 1)
+            .is_some_and(|t| t.kind == Kind::Word && t.cap)
+    {
+        return true;
+    }
+    if toks[i].cap && i > 0 {
+        let prev = &toks[i - 1];
+        let initial = i < 2 || toks[i - 2].kind == Kind::End;
+        if prev.kind == Kind::Word && prev.cap && word_ok[i - 1] && !initial {
+            return true;
+        }
+    }
+    false
 }
 
 /// The language a post is processed as.
@@ -1262,47 +1357,6 @@ pub struct EmbeddedTagger {
     yake_ru: yake_rust::Config,
     yake_en: yake_rust::Config,
     detector: Detector,
-    tune: Tune,
-}
-
-/// TEMPORARY tuning knobs.
-#[derive(Debug, Clone)]
-struct Tune {
-    w: f64,
-    yw: f64,
-    idf: u8,
-    len: f64,
-    contain: u8,
-    tfpow: f64,
-    first: f64,
-    coh: f64,
-    nest: f64,
-    rep: f64,
-    ynorm: f64,
-}
-
-impl Tune {
-    fn from_env() -> Self {
-        let g = |k: &str, d: f64| {
-            std::env::var(k)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(d)
-        };
-        Self {
-            w: g("TG_W", 1.0),
-            yw: g("TG_YW", 1.0),
-            idf: g("TG_IDF", 0.0) as u8,
-            len: g("TG_LEN", 0.0),
-            contain: g("TG_CONTAIN", 0.0) as u8,
-            tfpow: g("TG_TFPOW", 1.0),
-            first: g("TG_FIRST", 0.0),
-            coh: g("TG_COH", 0.0),
-            nest: g("TG_NEST", 1.0),
-            rep: g("TG_REP", 1.0),
-            ynorm: g("TG_YNORM", 0.0),
-        }
-    }
 }
 
 impl Default for EmbeddedTagger {
@@ -1380,7 +1434,6 @@ impl EmbeddedTagger {
             },
             yake_en: yake_rust::Config { ngrams: 3, ..base },
             detector: Detector::with_allowlist(vec![Lang::Eng, Lang::Rus]),
-            tune: Tune::from_env(),
         }
     }
 
@@ -1503,10 +1556,12 @@ impl EmbeddedTagger {
             if chosen.contains(&sorted) {
                 continue;
             }
-            if self.tune.contain == 1
-                && chosen.iter().any(|ch| {
-                    sorted.iter().all(|s| ch.contains(s)) || ch.iter().all(|s| sorted.contains(s))
-                })
+            // A phrase inside an already chosen longer phrase adds nothing; single words stay
+            // (news annotators pick both «sleeping beauty» and «beauty»).
+            if sorted.len() > 1
+                && chosen
+                    .iter()
+                    .any(|ch| ch.len() > 1 && sorted.iter().all(|s| ch.contains(s)))
             {
                 continue;
             }
@@ -1563,6 +1618,16 @@ impl EmbeddedTagger {
                 if !ok_edge[j] {
                     continue;
                 }
+                if cuts_name(toks, i, j, &word_ok) {
+                    continue;
+                }
+                // Inner words are content words that are not verb forms, or English «of»
+                // («conflict of interest», not «computer solves problem»).
+                if !(i + 1..j).all(|m| {
+                    (word_ok[m] && !self.verb_like(&toks[m].lower, true)) || toks[m].lower == "of"
+                }) {
+                    continue;
+                }
                 let span = &toks[i..=j];
                 let key = span
                     .iter()
@@ -1588,14 +1653,10 @@ impl EmbeddedTagger {
                 keys.push(key);
             }
         }
-        // Occurrences of single words inside repeated phrases (C-value-like nesting).
+        // Occurrences of single words inside longer candidate phrases (C-value-like nesting).
         let mut covered = vec![false; toks.len()];
-        for (&(i, j), key) in windows.iter().zip(&keys) {
-            if j > i
-                && grams
-                    .get(key)
-                    .is_some_and(|g| f64::from(g.count) >= self.tune.rep)
-            {
+        for &(i, j) in &windows {
+            if j > i {
                 covered[i..=j].iter_mut().for_each(|c| *c = true);
             }
         }
@@ -1633,12 +1694,6 @@ impl EmbeddedTagger {
         if grams.is_empty() {
             return Vec::new();
         }
-        let mut tf: HashMap<&str, u32> = HashMap::new();
-        for t in &toks {
-            if t.kind == Kind::Word {
-                *tf.entry(t.stem.as_str()).or_insert(0) += 1;
-            }
-        }
         // Best YAKE score per stem key.
         let mut yake_score: HashMap<String, f64> = HashMap::new();
         if let Some(items) = self.yake(text, lang) {
@@ -1662,38 +1717,24 @@ impl EmbeddedTagger {
                 None => continue,
             };
             let stems: Vec<String> = key.split(' ').map(str::to_owned).collect();
-            let t = &self.tune;
-            let y = y
-                .max(1e-9)
-                .powf(1.0 - t.ynorm + t.ynorm / stems.len() as f64);
-            let mut score = (1.0 / y).powf(t.yw);
-            if let Some(df) = df.filter(|d| d.docs() > 0) {
-                let idfs: Vec<f64> = stems.iter().map(|s| df.idf(s)).collect();
-                let idf = match t.idf {
-                    0 => idfs.iter().sum::<f64>() / idfs.len().max(1) as f64,
-                    1 => idfs.iter().sum::<f64>(),
-                    2 => idfs.iter().copied().fold(0.0, f64::max),
-                    3 => idfs.iter().copied().fold(f64::INFINITY, f64::min),
-                    _ => idfs
-                        .iter()
-                        .product::<f64>()
-                        .powf(1.0 / idfs.len().max(1) as f64),
-                };
-                let eff = f64::from(g.count - g.nested) + t.nest * f64::from(g.nested);
-                let tfidf = eff.max(0.1).powf(t.tfpow) * idf;
-                score *= tfidf.powf(t.w * TFIDF_WEIGHT);
+            if df.is_some_and(|df| stems.iter().all(|s| df.is_boilerplate(s))) {
+                continue;
             }
-            score *= (stems.len() as f64).powf(t.len);
-            if stems.len() > 1 {
-                let max_tf = stems
+            // Geometric mean of the words' IDF: one common word does not sink a phrase.
+            let idf = match df.filter(|d| d.docs() > 0) {
+                Some(df) => stems
                     .iter()
-                    .map(|s| tf.get(s.as_str()).copied().unwrap_or(1))
-                    .max()
-                    .unwrap_or(1);
-                score *= (f64::from(g.count) / f64::from(max_tf)).powf(t.coh);
-            }
-            score *= 1.0 / (1.0 + f64::from(g.first)).powf(t.first);
-            let _ = &tf;
+                    .map(|s| df.idf(s))
+                    .product::<f64>()
+                    .powf(1.0 / stems.len() as f64),
+                None => 1.0,
+            };
+            let eff = f64::from(g.count - g.nested) + NESTED_WEIGHT * f64::from(g.nested);
+            let score = eff.max(MIN_TF).powf(TF_POWER)
+                * idf
+                * y.max(1e-9).powf(-YAKE_WEIGHT)
+                * (stems.len() as f64).powf(-LENGTH_PENALTY)
+                * (1.0 + f64::from(g.first)).powf(-POSITION_DECAY);
             let Some(shown) = g.best_form() else { continue };
             out.push(Candidate {
                 key: key.clone(),
