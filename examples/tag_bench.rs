@@ -1,7 +1,7 @@
 //! Benchmark of the embedded tagger on the simulator's generated posts: posts/s on both cores and
 //! milliseconds per post. With `--dump FILE` it also writes the texts (one JSON string per line) so
 //! `scripts/bench.sh` can time Python yake on exactly the same texts.
-//! Usage: `tag_bench [POSTS] [--dump FILE]`.
+//! Usage: `tag_bench [POSTS] [--dump FILE] [--yake]` (`--yake`: with `tagging.embedded_yake`).
 
 use std::io::Write;
 use std::time::Instant;
@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let df = DocFreq::from_texts(texts.iter().map(String::as_str));
-    let tagger = EmbeddedTagger::new();
+    let tagger = EmbeddedTagger::new().with_yake(args.iter().any(|a| a == "--yake"));
     // Warm-up, then one thread per core.
     for t in texts.iter().take(50) {
         std::hint::black_box(tagger.tags(t, Some(&df)));

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tgsift benchmarks. Prints a table; run from anywhere: `scripts/bench.sh [POSTS]`.
+# tgsift benchmarks. Prints a table; run from anywhere: `scripts/bench.sh [POSTS]`
+# (`ONLY=ingest|tagging|pacer scripts/bench.sh` runs one part).
 #
 # 1. Simulator serving rate: `tgsift sim serve` (floods off) in one process, the unmodified grammers
 #    client (examples/sim_iterate.rs) iterating a POSTS-post channel in another, storing nothing.
@@ -18,6 +19,7 @@ POSTS=${1:-1000000}
 PACER_POSTS=${PACER_POSTS:-200000}
 E2E_SMALL=${E2E_SMALL:-100000}
 TAG_POSTS=${TAG_POSTS:-5000}
+ONLY=${ONLY:-all} # all | ingest | tagging | pacer
 
 cargo build --release --quiet --bin tgsift --example sim_iterate --example pacer_bench --example tag_bench
 BIN=target/release/tgsift
@@ -32,6 +34,7 @@ cpu_secs() { # utime+stime of a pid, seconds
 }
 peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
+if [ "$ONLY" = all ] || [ "$ONLY" = ingest ]; then
 "$BIN" -q sim serve --posts "$POSTS" --channels 1 --flood off --session-out "$work/bench.session" --authorized \
   >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
@@ -104,29 +107,57 @@ printf '%-44s %12s %12s\n' "ratio to the client-only rate" \
 printf '%-44s %12s %12s\n' "peak RSS, MiB" \
   "$(awk -v r="$s_rss" 'BEGIN { printf "%.1f", r / 1024 }')" "$(awk -v r="$l_rss" 'BEGIN { printf "%.1f", r / 1024 }')"
 
+fi
+if [ "$ONLY" = all ] || [ "$ONLY" = tagging ]; then
 tline=$(target/release/examples/tag_bench "$TAG_POSTS" --dump "$work/texts.jsonl")
+yline=$(target/release/examples/tag_bench "$TAG_POSTS" --yake)
 tget() { echo "$tline" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+yget() { echo "$yline" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 yake_rate="n/a"
+yake_ms="n/a"
 if python3 -m venv "$work/venv" >/dev/null 2>&1 && "$work/venv/bin/pip" install -q yake >/dev/null 2>&1; then
-  yake_rate=$("$work/venv/bin/python" - "$work/texts.jsonl" <<'PY'
+  read -r yake_rate yake_ms <<<"$("$work/venv/bin/python" - "$work/texts.jsonl" "$(nproc)" <<'PY'
+# Python yake with the embedded tagger's settings (n=2 Russian, n=3 English, language by script),
+# one process per core over all texts, then one process over the first 1,000 for ms per post.
 import json, sys, time, yake
-texts = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
-ex = {lan: yake.KeywordExtractor(lan=lan, n=2, top=7) for lan in ("ru", "en")}
-t0 = time.perf_counter()
-for t in texts:
+from multiprocessing import Pool
+
+EX = {}
+
+def tag(t):
     cyr = sum("а" <= c.lower() <= "я" or c in "ёЁ" for c in t)
-    ex["ru" if cyr * 2 > sum(c.isalpha() for c in t) else "en"].extract_keywords(t)
-print(f"{len(texts) / (time.perf_counter() - t0):.0f}")
+    lan = "ru" if cyr * 2 > sum(c.isalpha() for c in t) else "en"
+    if lan not in EX:
+        EX[lan] = yake.KeywordExtractor(lan=lan, n=2 if lan == "ru" else 3, top=7)
+    return len(EX[lan].extract_keywords(t))
+
+if __name__ == "__main__":
+    texts = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+    with Pool(int(sys.argv[2])) as pool:
+        pool.map(tag, texts[:20])
+        t0 = time.perf_counter()
+        pool.map(tag, texts, chunksize=50)
+        rate = len(texts) / (time.perf_counter() - t0)
+    one = texts[:1000]
+    t0 = time.perf_counter()
+    for t in one:
+        tag(t)
+    print(f"{rate:.0f} {(time.perf_counter() - t0) * 1000 / len(one):.2f}")
 PY
-)
+)"
 fi
 printf '\n%-44s %s\n' "tagging: embedded tagger vs Python yake" "($TAG_POSTS simulator posts, ru/en/mixed)"
-printf '%-44s %s\n' "embedded, posts/s ($(tget threads) threads)" "$(tget posts_per_s)"
-printf '%-44s %s\n' "embedded, ms per post (one core)" "$(tget ms_per_post_one_core)"
-printf '%-44s %s\n' "Python yake 0.7, posts/s (one core)" "$yake_rate"
+printf '%-44s %12s %14s %12s\n' "" "embedded" "embedded+yake" "Python yake"
+printf '%-44s %12s %14s %12s\n' "posts/s, $(tget threads) cores" "$(tget posts_per_s)" "$(yget posts_per_s)" "$yake_rate"
+printf '%-44s %12s %14s %12s\n' "ms per post, one core" "$(tget ms_per_post_one_core)" "$(yget ms_per_post_one_core)" "$yake_ms"
 if [ "$yake_rate" != "n/a" ]; then
-  printf '%-44s %s\n' "ratio embedded / Python yake" "$(awk -v a="$(tget posts_per_s)" -v b="$yake_rate" 'BEGIN { printf "%.1fx", a / b }')"
+  printf '%-44s %12s %14s\n' "throughput ratio to Python yake" \
+    "$(awk -v a="$(tget posts_per_s)" -v b="$yake_rate" 'BEGIN { printf "%.1fx", a / b }')" \
+    "$(awk -v a="$(yget posts_per_s)" -v b="$yake_rate" 'BEGIN { printf "%.1fx", a / b }')"
+fi
 fi
 
-echo
-target/release/examples/pacer_bench "$PACER_POSTS" 30
+if [ "$ONLY" = all ] || [ "$ONLY" = pacer ]; then
+  echo
+  target/release/examples/pacer_bench "$PACER_POSTS" 30
+fi

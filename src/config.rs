@@ -346,6 +346,15 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Read timeout of one LLM request",
     },
     KeySpec {
+        key: "tagging.embedded_yake",
+        kind: Kind::Bool,
+        default: Some("false"),
+        aliases: &[],
+        secret: false,
+        doc: "Add YAKE's statistics to the embedded tagger's scores: slightly better on long, \
+              science-like texts, about 6 times slower",
+    },
+    KeySpec {
         key: "tagging.llm_fallback_to_embedded",
         kind: Kind::Bool,
         default: Some("true"),
@@ -565,6 +574,8 @@ pub struct TaggingConfig {
     pub llm_read_timeout: f64,
     /// Whether the embedded tagger steps in when the LLM gives up.
     pub llm_fallback_to_embedded: bool,
+    /// Whether the embedded tagger adds YAKE's statistics (slower).
+    pub embedded_yake: bool,
 }
 
 /// The typed, validated configuration every subcommand works from.

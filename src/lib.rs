@@ -12,7 +12,8 @@
 //!   reconnects — the only place that talks to Telegram.
 //! - [`ingest`]: syncing channels into the store exactly once (checkpoint committed with each batch),
 //!   and the long-running service around it.
-//! - [`tagging`]: taggers (embedded YAKE/TF-IDF, LLM with fallback models) and what their errors mean.
+//! - [`tagging`]: taggers (embedded TF-IDF, LLM with fallback models), what their errors mean, and the
+//!   pipeline that keeps each post's tagging state durable.
 //! - [`sim`]: a simulated Telegram data centre — a real MTProto 2.0 server on loopback that the unmodified
 //!   grammers client talks to. Tests, benchmarks and the demo run against it.
 //! - [`cli`]: the `tgsift` command line (clap), logging set-up and exit codes.

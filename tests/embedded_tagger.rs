@@ -30,7 +30,6 @@ fn assert_tags(got: &[String], expected: &[&str], forbidden: &[&str]) {
 
 #[test]
 fn hostile_texts_never_panic_and_stay_within_bounds() {
-    let tagger = EmbeddedTagger::new();
     let long_ru = "Центробанк России сохранил ключевую ставку. ".repeat(5_000);
     let long_word = "а".repeat(100_000);
     let mixed = "Apple представила iPhone 16 Pro с чипом A18 — продажи стартуют 20 сентября в США и \
@@ -54,7 +53,11 @@ fn hostile_texts_never_panic_and_stay_within_bounds() {
     for t in &texts {
         df.add(t);
     }
-    for t in &texts {
+    let taggers = [EmbeddedTagger::new(), EmbeddedTagger::new().with_yake(true)];
+    for (t, tagger) in texts
+        .iter()
+        .flat_map(|t| taggers.iter().map(move |g| (t, g)))
+    {
         for d in [None, Some(&df)] {
             let got = tagger.tags(t, d);
             assert!(got.len() <= MAX_TAGS, "at most 7 tags: {got:?}");
@@ -64,12 +67,14 @@ fn hostile_texts_never_panic_and_stay_within_bounds() {
             }
         }
     }
-    assert!(tagger.tags("", None).is_empty());
-    assert!(tagger.tags("😀🔥🚀", None).is_empty());
-    assert!(
-        tagger.tags("12 345 67.8%", None).is_empty(),
-        "numbers are never tags"
-    );
+    for tagger in &taggers {
+        assert!(tagger.tags("", None).is_empty());
+        assert!(tagger.tags("😀🔥🚀", None).is_empty());
+        assert!(
+            tagger.tags("12 345 67.8%", None).is_empty(),
+            "numbers are never tags"
+        );
+    }
 }
 
 #[test]

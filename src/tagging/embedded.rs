@@ -9,14 +9,16 @@
 //!    [`MAX_TEXT_BYTES`] are cut (a Telegram post is at most 4,096 characters).
 //! 2. **Language** by script share (Cyrillic vs Latin letters), with `whatlang` deciding when the share
 //!    is inconclusive. Russian uses phrases of 1–2 words, English of 1–3.
-//! 3. **Candidates** are phrases YAKE (`yake-rust`) finds, with a stop-word list built from YAKE's
-//!    and `stop-words`' lists (minus content words such as «москва» or «мир»). Phrases with numbers,
-//!    with a stop word or a verb-like word at either edge, with a stop word inside (English «of»
-//!    excepted) or cutting a capitalised name in two are dropped (Russian verb forms are recognised
-//!    by a suffix heuristic, e.g. «сохранил», «снизит», «заявили», «продлится»).
+//! 3. **Candidates** are runs of 1–2 words (English 1–3) inside a sentence, with a stop-word list
+//!    built from YAKE's (`yake-rust`) and `stop-words`' lists (minus content words such as «москва» or
+//!    «мир»). Phrases with numbers, with a stop word or a verb-like word at either edge, with a stop
+//!    word or verb inside (English «of» excepted) or cutting a capitalised name in two are dropped
+//!    (Russian verb forms are recognised by a suffix heuristic, e.g. «сохранил», «снизит», «заявили»,
+//!    «продлится»). Words in most of the channel's posts (its header or footer) are never tags.
 //! 4. **Scores** are TF-IDF against the channel's posts ([`DocFreq`]; term frequency alone without
-//!    it), with YAKE's score as a light tie-breaker and mild penalties on phrase length and on a late
-//!    first occurrence; the weights and what they were measured on are at `TF_POWER`.
+//!    it), with mild penalties on phrase length and on a late first occurrence. With
+//!    [`EmbeddedTagger::with_yake`] (`tagging.embedded_yake`) only phrases YAKE also finds are kept
+//!    and YAKE's score breaks ties. The weights and what they were measured on are at `TF_POWER`.
 //! 5. **De-duplication by stem** (Snowball, `ё` folded to `е`): inflected forms of one phrase are one
 //!    candidate, shown in its most frequent surface form, lower-cased.
 //!
@@ -53,8 +55,8 @@ const EXTRA_TAG_SHARE: f64 = 0.55;
 // `tf` counts a single word's occurrences outside longer candidate phrases (so «beauty» does not
 // outrank «sleeping beauty» on the phrase's own occurrences); `idf` is the geometric mean of the
 // words' smoothed IDF against the channel's posts (1 without them); `yake` is YAKE's score (lower is
-// better); `first` is the index of the first occurrence among the text's candidate phrases. The
-// weights were chosen on the keyphrase sets of `scripts/eval-tags.sh` (news and science, English) and
+// better; 1/tf without YAKE); `first` is the index of the first occurrence among the text's
+// candidate phrases. The weights were chosen on the keyphrase sets of `scripts/eval-tags.sh` (news and science, English) and
 // checked on the Russian set in `tests/data/`: plain TF-IDF ranks best on news, YAKE's context
 // features add a little, phrases must be rare enough to leave room for the single words news
 // annotators pick, and earlier words matter more (a post's first line is its headline).
@@ -1357,6 +1359,8 @@ pub struct EmbeddedTagger {
     yake_ru: yake_rust::Config,
     yake_en: yake_rust::Config,
     detector: Detector,
+    /// Whether YAKE's scores take part (see [`EmbeddedTagger::with_yake`]).
+    use_yake: bool,
 }
 
 impl Default for EmbeddedTagger {
@@ -1434,7 +1438,16 @@ impl EmbeddedTagger {
             },
             yake_en: yake_rust::Config { ngrams: 3, ..base },
             detector: Detector::with_allowlist(vec![Lang::Eng, Lang::Rus]),
+            use_yake: false,
         }
+    }
+
+    /// Adds YAKE's statistics (casing, position, context spread) to the scores. Measured with
+    /// `scripts/eval-tags.sh`: worth up to half a point of F1 on science abstracts, within noise on
+    /// news and Russian posts, and YAKE's tokenizer makes tagging about 6 times slower.
+    pub fn with_yake(mut self, on: bool) -> Self {
+        self.use_yake = on;
+        self
     }
 
     /// 3–7 tags for a post, best first, the post's hashtags leading (fewer only when the text has
@@ -1694,9 +1707,9 @@ impl EmbeddedTagger {
         if grams.is_empty() {
             return Vec::new();
         }
-        // Best YAKE score per stem key.
+        // Best YAKE score per stem key (none without YAKE: every phrase is a candidate).
         let mut yake_score: HashMap<String, f64> = HashMap::new();
-        if let Some(items) = self.yake(text, lang) {
+        if let Some(items) = self.use_yake.then(|| self.yake(text, lang)).flatten() {
             for item in items {
                 let key = self.key_of(&item.keyword);
                 if key.is_empty() || !item.score.is_finite() {

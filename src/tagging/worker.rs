@@ -66,10 +66,13 @@ impl Pipeline {
                     let llm = LlmTagger::new(LlmConfig::from_config(cfg))?;
                     let fallback = cfg
                         .llm_fallback_to_embedded
-                        .then(|| Arc::new(EmbeddedTagger::new()));
+                        .then(|| Arc::new(EmbeddedTagger::new().with_yake(cfg.embedded_yake)));
                     (Arc::new(llm), fallback)
                 }
-                _ => (Arc::new(EmbeddedTagger::new()), None),
+                _ => (
+                    Arc::new(EmbeddedTagger::new().with_yake(cfg.embedded_yake)),
+                    None,
+                ),
             };
         Ok(Some(Arc::new(Self::new(
             store,
