@@ -1342,8 +1342,9 @@ struct Candidate {
     first: u32,
 }
 
-/// The default tagger: YAKE phrases re-scored with per-channel TF-IDF, plus the post's hashtags,
-/// de-duplicated by stem. Build it once and share it; tagging is synchronous and deterministic.
+/// The default tagger: phrases ranked by per-channel TF-IDF (optionally with YAKE), plus the
+/// post's hashtags, de-duplicated by stem. Build it once and share it; tagging is synchronous and
+/// deterministic.
 pub struct EmbeddedTagger {
     stemmers: Stemmers,
     /// Lower-cased, ё-folded stop words of both languages.
