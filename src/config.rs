@@ -289,7 +289,18 @@ pub const KEYS: &[KeySpec] = &[
         default: Some("2"),
         aliases: &[],
         secret: false,
-        doc: "Tagging workers running at once",
+        doc: "LLM tagging requests in flight at once (the embedded tagger uses one thread per core)",
+    },
+    KeySpec {
+        key: "tagging.claim_timeout",
+        kind: Kind::Seconds {
+            min: 2.0,
+            max: 3_600.0,
+        },
+        default: Some("60.0"),
+        aliases: &[],
+        secret: false,
+        doc: "A worker's claim on a post lasts this long unless renewed; a crashed worker's posts are due again after it",
     },
     KeySpec {
         key: "tagging.llm_base_url",
@@ -558,8 +569,10 @@ pub struct TaggingConfig {
     pub retry_delay: f64,
     /// Attempts per post before `failed`.
     pub max_attempts: u32,
-    /// Concurrent tagging workers.
+    /// LLM requests in flight at once.
     pub concurrency: u32,
+    /// Seconds a claim on a post lasts without renewal.
+    pub claim_timeout: f64,
     /// OpenAI-compatible base URL.
     pub llm_base_url: String,
     /// LLM API key. Never print it.
@@ -690,7 +703,26 @@ impl Loaded {
             }
         }
 
-        Self::build(values, file)
+        let mut loaded = Self::build(values, file)?;
+        loaded.resolve_file_paths();
+        Ok(loaded)
+    }
+
+    /// Relative paths written in a config file mean "next to the file", not "wherever tgsift happens
+    /// to be started from"; paths from the environment or the command line stay as given.
+    fn resolve_file_paths(&mut self) {
+        let storage = &mut self.config.storage;
+        for (key, path) in [
+            ("storage.database", &mut storage.database),
+            ("storage.sessions_dir", &mut storage.sessions_dir),
+        ] {
+            if let Some((_, Source::File(file))) = self.values.get(key)
+                && path.is_relative()
+            {
+                let base = file.parent().unwrap_or(Path::new(""));
+                *path = base.join(&*path);
+            }
+        }
     }
 
     fn build(
@@ -986,6 +1018,29 @@ mod tests {
             l.value("telegram.flood_sleep_threshold")
                 .map(|(_, s)| s.clone()),
             Some(Source::Default)
+        );
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_relative_to_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            &dir,
+            "[storage]\ndatabase = \"data/t.db\"\nsessions_dir = \"/abs/sessions\"\n",
+        );
+        let l = Loaded::load(&opts(Some(&path), &[])).expect("load");
+        assert_eq!(l.config.storage.database, dir.path().join("data/t.db"));
+        assert_eq!(
+            l.config.storage.sessions_dir,
+            PathBuf::from("/abs/sessions"),
+            "absolute paths stay"
+        );
+        let env = [("TGSIFT_STORAGE__DATABASE", "rel.db")];
+        let l = Loaded::load(&opts(Some(&path), &env)).expect("load");
+        assert_eq!(
+            l.config.storage.database,
+            PathBuf::from("rel.db"),
+            "the environment's paths are the caller's, relative to where it runs"
         );
     }
 

@@ -16,11 +16,15 @@
 //!   pipeline that keeps each post's tagging state durable.
 //! - [`sim`]: a simulated Telegram data centre — a real MTProto 2.0 server on loopback that the unmodified
 //!   grammers client talks to. Tests, benchmarks and the demo run against it.
+//! - [`service`]: `tgsift run` as a long-running service — one supervisor owns every task (ingest
+//!   per account, tagging), restarts what fails, stops everything on one token, and records its state
+//!   in the database for `tgsift status`.
 //! - [`cli`]: the `tgsift` command line (clap), logging set-up and exit codes.
 
 pub mod cli;
 pub mod config;
 pub mod ingest;
+pub mod service;
 pub mod sim;
 pub mod store;
 pub mod tagging;

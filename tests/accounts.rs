@@ -461,7 +461,7 @@ async fn backfill_last_n_fetches_only_the_newest_posts_and_reparse_repeats_safel
 }
 
 #[tokio::test]
-async fn the_demo_backfills_its_channels_into_a_database() {
+async fn the_demo_backfills_and_tags_its_channels_into_a_database() {
     within(120, async {
         let env = Env::new(None).await;
         let o = env
@@ -470,7 +470,10 @@ async fn the_demo_backfills_its_channels_into_a_database() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let out = text(&o);
         assert!(
-            out.contains("posts stored in demo.db") && out.contains("floods:"),
+            out.contains("posts and tags are in demo.db")
+                && out.contains("floods:")
+                && out.contains("tags per channel:")
+                && out.contains("top tags: "),
             "{out}"
         );
         let store = tgsift::store::Store::open(&env.dir.path().join("demo.db")).expect("demo.db");
@@ -479,6 +482,29 @@ async fn the_demo_backfills_its_channels_into_a_database() {
         for c in channels {
             assert!(c.last_message_id > 0 && c.last_error.is_none(), "{c:?}");
         }
+        let stats = store.tag_stats(None).expect("stats");
+        assert_eq!(
+            stats.by_status.get("pending"),
+            None,
+            "the demo leaves nothing pending: {stats:?}"
+        );
+        let tagged = stats.by_status.get("success").copied().unwrap_or(0);
+        assert!(
+            tagged * 10 >= stats.total * 8,
+            "most posts are tagged: {stats:?}"
+        );
+        let listed = store
+            .list_posts(&tgsift::store::PostFilter {
+                status: Some("success".into()),
+                limit: 20,
+                ..Default::default()
+            })
+            .expect("posts list");
+        assert_eq!(listed.len(), 20);
+        assert!(
+            listed.iter().all(|p| (3..=7).contains(&p.tags.len())),
+            "{listed:?}"
+        );
     })
     .await;
 }

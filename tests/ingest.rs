@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{API_HASH, within};
 use tgsift::config::{LoadOptions, Loaded};
-use tgsift::ingest::service::{self, RunOptions};
+use tgsift::ingest::service::RunOptions;
+use tgsift::service;
 use tgsift::sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, Sim, SimConfig};
 use tgsift::store::{AsyncStore, NewChannel, Store};
 use tokio_util::sync::CancellationToken;
@@ -146,9 +147,10 @@ async fn run_once_until_done(s: &Setup) {
             poll_interval: Duration::from_secs(60),
             progress: false,
         };
-        let summary = service::run(&loaded.config, store, opts, CancellationToken::new())
+        let summary = service::run(&loaded.config, store, opts, None, CancellationToken::new())
             .await
-            .expect("run");
+            .expect("run")
+            .ingest;
         if summary.failed().is_empty() {
             return;
         }
@@ -395,9 +397,10 @@ async fn a_permanently_failing_channel_is_marked_and_skipped() {
             poll_interval: Duration::from_secs(60),
             progress: false,
         };
-        let summary = service::run(&loaded.config, store, opts, CancellationToken::new())
+        let summary = service::run(&loaded.config, store, opts, None, CancellationToken::new())
             .await
-            .expect("run");
+            .expect("run")
+            .ingest;
         let failed = summary.failed();
         assert_eq!(failed.len(), 1);
         assert!(

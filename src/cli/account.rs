@@ -93,12 +93,65 @@ fn validate_name(name: &str) -> Result<(), UsageError> {
     }
 }
 
-fn session_path(loaded: &Loaded, name: &str) -> PathBuf {
-    loaded
-        .config
-        .storage
-        .sessions_dir
-        .join(format!("{name}.session"))
+/// Where an account's session lives: an absolute path, so `tgsift` started from another folder (or by a
+/// service manager) still finds it.
+fn session_path(loaded: &Loaded, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = &loaded.config.storage.sessions_dir;
+    let dir = if dir.is_absolute() {
+        dir.clone()
+    } else {
+        std::env::current_dir()
+            .context("reading the current folder")?
+            .join(dir)
+    };
+    Ok(dir.join(format!("{name}.session")))
+}
+
+/// Refuses a login that another account already has: two names on one auth key (or one Telegram user)
+/// is how keys end up used from two places at once and revoked.
+fn refuse_duplicate(
+    store: &Store,
+    name: &str,
+    key: Option<&[u8; 256]>,
+    user_id: Option<i64>,
+    phone: Option<&str>,
+) -> Result<(), UsageError> {
+    let digits = |p: &str| p.chars().filter(char::is_ascii_digit).collect::<String>();
+    let accounts = store
+        .accounts()
+        .map_err(|e| UsageError(format!("reading the accounts: {e}")))?;
+    for other in accounts.iter().filter(|a| a.name != name) {
+        if let (Some(p), Some(q)) = (phone, other.phone.as_deref())
+            && digits(p) == digits(q)
+        {
+            return Err(UsageError(format!(
+                "phone {} is already logged in as account {}: use that account (check it with `tgsift account check {}`) or remove it first",
+                mask_phone(p),
+                other.name,
+                other.name
+            )));
+        }
+        if let (Some(u), Some(v)) = (user_id, other.user_id)
+            && u == v
+        {
+            return Err(UsageError(format!(
+                "this session is Telegram user {u}, already onboarded as account {}: one login per account (remove {} first to move it)",
+                other.name, other.name
+            )));
+        }
+        let other_key = SqliteSession::open(&other.session_path)
+            .ok()
+            .and_then(|s| s.auth_key());
+        if let (Some(k), Some(o)) = (key, other_key)
+            && k[..] == o[..]
+        {
+            return Err(UsageError(format!(
+                "this session's auth key is already used by account {}: two accounts on one key make Telegram revoke it",
+                other.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// api_id and api_hash, or a configuration error before any network use.
@@ -158,7 +211,8 @@ async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
     validate_name(&args.name)?;
     let (api_id, api_hash) = credentials(loaded)?;
     let mut store = open_store(loaded)?;
-    let path = session_path(loaded, &args.name);
+    let path = session_path(loaded, &args.name)?;
+    refuse_duplicate(&store, &args.name, None, None, Some(&args.phone))?;
     let existing = store.account(&args.name)?;
     let session = if path.exists() {
         SqliteSession::open(&path)?
@@ -180,8 +234,26 @@ async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
     let (account, cancel) = connect(loaded, &args.name, session, api_id);
     let mut prompt = CliPrompt::new(args.code_from.as_deref())?;
     let user_id = login::login(account.raw(), &args.phone, &api_hash, &mut prompt).await;
+    let user_id = match user_id {
+        Ok(id) => id,
+        Err(e) => {
+            cancel.cancel();
+            return Err(e.into());
+        }
+    };
+    if let Err(dup) = refuse_duplicate(&store, &args.name, None, Some(user_id), None) {
+        // Undo the login just made: the authorization is logged out and the new file removed.
+        let _ = account
+            .invoke(&grammers_tl_types::functions::auth::LogOut {})
+            .await;
+        cancel.cancel();
+        if existing.is_none() {
+            drop(account);
+            remove_file(&path)?;
+        }
+        return Err(dup.into());
+    }
     cancel.cancel();
-    let user_id = user_id?;
     match existing {
         Some(_) => store.set_account_user(&args.name, user_id, Some(&args.phone))?,
         None => {
@@ -227,13 +299,23 @@ fn import(loaded: &Loaded, args: ImportArgs) -> anyhow::Result<()> {
             );
         }
     };
-    let path = session_path(loaded, &args.name);
+    let path = session_path(loaded, &args.name)?;
+    let home_key = data
+        .dc_options
+        .get(&data.home_dc)
+        .and_then(|o| o.auth_key.as_ref());
+    refuse_duplicate(&store, &args.name, home_key, None, None)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating sessions folder {}", dir.display()))?;
     }
     let session = SqliteSession::import_data(&path, &data)?;
     let user = session.self_user().map(|u| u.id);
+    if let Err(dup) = refuse_duplicate(&store, &args.name, None, user, None) {
+        drop(session);
+        remove_file(&path)?;
+        return Err(dup.into());
+    }
     store.add_account(&args.name, None, user, &path)?;
     println!(
         "account {} imported into {}{}",
@@ -248,23 +330,30 @@ fn import(loaded: &Loaded, args: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list(loaded: &Loaded) -> anyhow::Result<()> {
-    let store = open_store(loaded)?;
-    let accounts = store.accounts()?;
-    if accounts.is_empty() {
-        println!("no accounts: add one with `tgsift account add NAME --phone +…`");
-        return Ok(());
-    }
-    println!(
-        "{:<16} {:<16} {:>12} {:<10} {:<24} lease",
-        "name", "phone", "user id", "logged in", "circuit breaker"
-    );
+/// What `account list` and `status` show about one account.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct AccountState {
+    pub name: String,
+    /// Masked phone.
+    pub phone: String,
+    pub user_id: Option<i64>,
+    /// `yes`, `no`, `no session`, or `stopped: <why>` when the service stopped serving it.
+    pub logged_in: String,
+    /// The circuit breaker as last persisted.
+    pub breaker: String,
+    /// Who holds the session lease, or `free`.
+    pub lease: String,
+}
+
+pub(super) fn account_states(store: &Store) -> anyhow::Result<Vec<AccountState>> {
     let now_ms = crate::store::unix_now() * 1000;
-    for a in accounts {
-        let logged_in = match SqliteSession::open(&a.session_path) {
-            Ok(s) if s.self_user().is_some() => "yes",
-            Ok(_) => "no",
-            Err(_) => "no session",
+    let mut out = Vec::new();
+    for a in store.accounts()? {
+        let logged_in = match (&a.disabled_reason, SqliteSession::open(&a.session_path)) {
+            (Some(why), _) => format!("stopped: {why}"),
+            (None, Ok(s)) if s.self_user().is_some() => "yes".into(),
+            (None, Ok(_)) => "no".into(),
+            (None, Err(_)) => "no session".into(),
         };
         let lease = Lease::holder(&a.session_path)
             .map(|h| h.describe())
@@ -275,18 +364,41 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
             None if failures > 0 => format!("closed ({failures} failures)"),
             None => "closed".into(),
         };
-        let phone = a
-            .phone
-            .as_deref()
-            .map(mask_phone)
-            .unwrap_or_else(|| "-".into());
+        out.push(AccountState {
+            name: a.name,
+            phone: a
+                .phone
+                .as_deref()
+                .map(mask_phone)
+                .unwrap_or_else(|| "-".into()),
+            user_id: a.user_id,
+            logged_in,
+            breaker,
+            lease,
+        });
+    }
+    Ok(out)
+}
+
+fn list(loaded: &Loaded) -> anyhow::Result<()> {
+    let store = open_store(loaded)?;
+    let accounts = account_states(&store)?;
+    if accounts.is_empty() {
+        println!("no accounts: add one with `tgsift account add NAME --phone +…`");
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<16} {:>12} {:<10} {:<24} lease",
+        "name", "phone", "user id", "logged in", "circuit breaker"
+    );
+    for a in accounts {
         let user = a
             .user_id
             .map(|u| u.to_string())
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<16} {phone:<16} {user:>12} {logged_in:<10} {breaker:<24} {lease}",
-            a.name
+            "{:<16} {:<16} {user:>12} {:<10} {:<24} {}",
+            a.name, a.phone, a.logged_in, a.breaker, a.lease
         );
     }
     Ok(())
@@ -319,7 +431,8 @@ async fn check(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
     match users {
         Ok(users) => {
             let id = users.first().map(|u| u.id()).unwrap_or_default();
-            if row.user_id != Some(id) {
+            // A good check also resumes an account the service had stopped as logged out.
+            if row.user_id != Some(id) || row.disabled_reason.is_some() {
                 store.set_account_user(name, id, None)?;
             }
             println!("account {name}: logged in as user {id}");

@@ -9,6 +9,7 @@ mod channels;
 mod logging;
 mod run;
 mod sim;
+mod status;
 mod tags;
 
 use std::path::PathBuf;
@@ -63,8 +64,14 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run the parser service: keep every active channel's posts in the database.
     Run(run::RunArgs),
-    /// The whole job on an embedded simulated Telegram: backfill three channels into demo.db.
+    /// The whole job on an embedded simulated Telegram: backfill and tag three channels into demo.db.
     Demo(run::DemoArgs),
+    /// What the service is doing: uptime, tasks (restarts, last errors), accounts, channels, tagging.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow channels and inspect their state.
     #[command(subcommand)]
     Channels(channels::ChannelsCommand),
@@ -195,6 +202,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(tags::tags(&loaded, cmd))?
         }
         Command::Posts(cmd) => tags::posts(&sources.load()?, cmd)?,
+        Command::Status { json } => status::status(&sources.load()?, json)?,
         Command::Account(cmd) => {
             let loaded = sources.load()?;
             runtime()?.block_on(account::run(&loaded, cmd))?

@@ -9,9 +9,11 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Loaded;
-use crate::ingest::service::{self, RunOptions, RunSummary};
+use crate::ingest::service::{RunOptions, RunSummary};
+use crate::service;
 use crate::sim::{FloodConfig, RandomFaults, Scripted, Sim, SimConfig};
 use crate::store::{AsyncStore, NewChannel, Store};
+use crate::tagging::worker::{PassReport, Pipeline};
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::login::{self, Scripted as ScriptedPrompt};
 
@@ -55,16 +57,6 @@ pub fn shutdown_on_signals() -> CancellationToken {
     cancel
 }
 
-/// Keeps the inner error visible to [`super::exit_code`] (config and usage problems exit with 2).
-fn unwrap_service(e: service::ServiceError) -> anyhow::Error {
-    match e {
-        service::ServiceError::Config(e) => e.into(),
-        service::ServiceError::Store(e) => e.into(),
-        service::ServiceError::Session(e) => e.into(),
-        service::ServiceError::Lease(e) => e.into(),
-    }
-}
-
 fn print_summary(s: &RunSummary) {
     for c in &s.channels {
         let state = c.error.as_deref().unwrap_or("ok");
@@ -83,6 +75,20 @@ fn print_summary(s: &RunSummary) {
     );
 }
 
+fn print_tagging(r: &PassReport) {
+    println!(
+        "tagging: {} tagged, {} to retry, {} failed{}",
+        r.tagged,
+        r.retrying,
+        r.failed,
+        if r.stale > 0 {
+            format!(", {} changed while tagged (due again)", r.stale)
+        } else {
+            String::new()
+        }
+    );
+}
+
 /// `tgsift run [--once]`.
 pub async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
     let store = AsyncStore::open(loaded.config.storage.database.clone()).await?;
@@ -92,35 +98,19 @@ pub async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
         poll_interval: Duration::from_secs_f64(loaded.config.ingest.poll_interval),
         progress: true,
     };
-    let pipeline =
-        crate::tagging::worker::Pipeline::from_config(&loaded.config.tagging, store.clone())
-            .map_err(|e| super::UsageError(format!("tagging backend: {e}")))?;
-    // Tagging runs beside ingest in the service; with --once it runs after ingest, for the due posts.
-    let tagging = match (&pipeline, args.once) {
-        (Some(p), false) => Some(tokio::spawn(
-            std::sync::Arc::clone(p).run_forever(cancel.clone()),
-        )),
-        _ => None,
-    };
-    let summary = service::run(&loaded.config, store, opts, cancel.clone())
-        .await
-        .map_err(unwrap_service)?;
-    if let Some(t) = tagging {
-        t.await.context("tagging task")??;
-    }
-    if let (Some(p), true) = (&pipeline, args.once) {
-        let r = p.run_due(&cancel).await?;
-        println!(
-            "tagging: {} tagged, {} to retry, {} failed",
-            r.tagged, r.retrying, r.failed
-        );
+    let pipeline = Pipeline::from_config(&loaded.config.tagging, store.clone())
+        .map_err(|e| super::UsageError(format!("tagging backend: {e}")))?;
+    let report = service::run(&loaded.config, store, opts, pipeline, cancel.clone()).await?;
+    let summary = &report.ingest;
+    if args.once {
+        print_tagging(&report.tagging);
     }
     if summary.channels.is_empty() {
         println!("no active channels: add one with `tgsift channels add ACCOUNT @channel`");
         return Ok(());
     }
     if args.once || summary.interrupted {
-        print_summary(&summary);
+        print_summary(summary);
     }
     let failed = summary.failed();
     if args.once && !summary.interrupted && !failed.is_empty() {
@@ -240,20 +230,33 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     drop(account);
     cancel.cancel();
 
-    // The real service, until everything is backfilled: parked channels are retried after their wait.
+    // The real service, until everything is backfilled and tagged: parked channels are retried after
+    // their wait; tagging keeps up beside ingest.
     loaded.config.telegram.api_id = Some(12_345);
     let store = AsyncStore::new(store);
+    let pipeline = Pipeline::from_config(&loaded.config.tagging, store.clone())
+        .map_err(|e| super::UsageError(format!("tagging backend: {e}")))?;
     let stop = shutdown_on_signals();
     let mut total = RunSummary::default();
+    let mut tagged = PassReport::default();
     loop {
         let opts = RunOptions {
             once: true,
             poll_interval: Duration::from_secs(60),
             progress: true,
         };
-        let s = service::run(&loaded.config, store.clone(), opts, stop.clone())
-            .await
-            .map_err(unwrap_service)?;
+        let r = service::run(
+            &loaded.config,
+            store.clone(),
+            opts,
+            pipeline.clone(),
+            stop.clone(),
+        )
+        .await?;
+        let s = r.ingest;
+        tagged.tagged += r.tagging.tagged;
+        tagged.retrying += r.tagging.retrying;
+        tagged.failed += r.tagging.failed;
         total.floods += s.floods;
         total.flood_sleeps += s.flood_sleeps;
         total.flood_sleep += s.flood_sleep;
@@ -280,17 +283,39 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     }
     println!();
     print_summary(&total);
-    let posts: i64 = store
-        .with("count posts", |s| {
-            s.read("count posts", |c| {
-                c.query_row("SELECT count(*) FROM posts", [], |r| r.get(0))
-            })
+    print_tagging(&tagged);
+    let tags = store
+        .with("summarise the tags", |s| {
+            let mut per_channel = Vec::new();
+            for c in s.channels()? {
+                let stats = s.channel_tag_stats(c.id)?;
+                let top = s.top_tags(Some(c.id), 5)?;
+                per_channel.push((c.label(), stats, top));
+            }
+            Ok((per_channel, s.top_tags(None, 10)?))
         })
         .await?;
-    println!("{posts} posts stored in {}", args.out.display());
+    let (per_channel, top) = tags;
+    println!("\ntags per channel:");
+    for (label, (posts, with_tags, distinct), top) in &per_channel {
+        let names: Vec<&str> = top.iter().map(|(t, _)| t.as_str()).collect();
+        println!(
+            "  {label:<14} {with_tags:>6} of {posts:>6} posts tagged, {distinct:>5} distinct tags; top: {}",
+            names.join(", ")
+        );
+    }
+    let top: Vec<String> = top.iter().map(|(t, n)| format!("{t} ({n})")).collect();
+    println!("top tags: {}", top.join(", "));
+    println!("\nposts and tags are in {}", args.out.display());
     println!(
-        "explore it: tgsift --db {} channels list",
-        args.out.display()
+        "explore it: tgsift --db {} channels list; tgsift --db {} posts list --tag \"{}\"",
+        args.out.display(),
+        args.out.display(),
+        per_channel
+            .first()
+            .and_then(|c| c.2.first())
+            .map(|t| t.0.as_str())
+            .unwrap_or("")
     );
     if let Some(c) = total.failed().first() {
         anyhow::bail!(

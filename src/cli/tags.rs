@@ -135,8 +135,9 @@ pub async fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
             }
         }
         TagsCommand::Regenerate { post_id } => {
+            let secs = loaded.config.tagging.claim_timeout.ceil() as i64;
             let due = store
-                .with("re-queue a post", move |s| s.requeue_post(post_id))
+                .with("claim a post", move |s| s.claim_post(post_id, secs))
                 .await?;
             let due = due.ok_or_else(|| {
                 UsageError(format!("post {post_id} does not exist or has no text"))
@@ -152,6 +153,9 @@ pub async fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
                 Outcome::Failed { status, error } => {
                     anyhow::bail!("post {post_id}: tagging failed ({status}): {error}")
                 }
+                Outcome::Stale => anyhow::bail!(
+                    "post {post_id} changed while it was being tagged (edited or re-queued); try again"
+                ),
             }
         }
         TagsCommand::Run => {

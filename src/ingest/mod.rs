@@ -176,10 +176,20 @@ pub async fn sync_channel(
     let info = channel_info(ch);
     let label = ch.label();
     let mut last = ch.last_message_id;
+    if progress.shown() {
+        let id = ch.id;
+        let stored = store
+            .with("count a channel's posts", move |s| s.channel_post_count(id))
+            .await?;
+        progress.set_already(stored);
+    }
     if last == 0 {
         let start = match Backfill::parse(&ch.backfill).unwrap_or(Backfill::All) {
             Backfill::All => 0,
-            Backfill::Last(n) => account.id_before_newest(&info, n).await?,
+            Backfill::Last(n) => {
+                progress.fix_total(i64::from(n));
+                account.id_before_newest(&info, n).await?
+            }
             Backfill::Since(date) => account.id_before_date(&info, date).await?,
         };
         if start > 0 {
@@ -211,6 +221,5 @@ pub async fn sync_channel(
     store
         .with("record the fetch", move |s| s.touch_channel(id))
         .await?;
-    progress.done();
     Ok(report)
 }

@@ -1,85 +1,166 @@
-//! Progress of backfills: a bar per channel on a terminal, periodic INFO lines otherwise.
+//! Progress of channel syncs: a bar per channel pass on a terminal, periodic INFO lines otherwise.
 //!
 //! Users of other parsers complain that a tool sleeping through a FLOOD_WAIT looks dead, so a flood
 //! sleep is shown on the bar ("sleeping 23 s: FLOOD_WAIT on messages.getHistory") and logged.
+//!
+//! A pass is a tracing span; with `tracing-indicatif` installed (on a terminal, see `cli::logging`)
+//! the span carries the bar, log lines are printed through the same writer so they never garble a
+//! bar, and the bar disappears when the pass ends — a service polling for months keeps no bars of
+//! old passes. Without a terminal the same figures are logged every 10 s.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressStyle;
+use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 /// How often a non-terminal run logs a channel's progress.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// How a run shows progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Nothing (tests, quiet runs).
+    Hidden,
+    /// Bars on the terminal.
+    Bars,
+    /// INFO lines every [`LOG_EVERY`].
+    Lines,
+}
+
 /// The display shared by all channels of a run.
 pub struct Progress {
-    multi: Option<MultiProgress>,
+    mode: Mode,
 }
 
 impl Progress {
     /// Bars when stderr is a terminal (and `enabled`), log lines otherwise.
     pub fn new(enabled: bool) -> Self {
-        let multi = (enabled && std::io::stderr().is_terminal())
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Progress { multi }
+        let mode = match (enabled, std::io::stderr().is_terminal()) {
+            (false, _) => Mode::Hidden,
+            (true, true) => Mode::Bars,
+            (true, false) => Mode::Lines,
+        };
+        Progress { mode }
     }
 
     /// No display at all (tests, the demo's quiet mode).
     pub fn hidden() -> Self {
-        Progress { multi: None }
+        Progress { mode: Mode::Hidden }
     }
 
-    /// Progress of one channel.
+    /// Progress of one pass over one channel; the bar goes when this is dropped or finished.
     pub fn channel(&self, label: &str) -> ChannelProgress {
-        let bar = self.multi.as_ref().map(|m| {
-            let bar = m.add(ProgressBar::new(0));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>18} {bar:30} {pos}/{len} {per_sec} eta {eta} {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar.set_prefix(label.to_string());
-            bar
-        });
+        let span = match self.mode {
+            Mode::Bars => {
+                let span = tracing::info_span!("sync", channel = %label, "indicatif.pb_show" = tracing::field::Empty);
+                span.pb_set_style(&bar_style(label));
+                span.pb_set_length(0);
+                span.pb_start();
+                span
+            }
+            _ => tracing::Span::none(),
+        };
         ChannelProgress {
             label: label.to_string(),
-            bar,
+            mode: self.mode,
+            span: Mutex::new(Some(span)),
             fetched: AtomicU64::new(0),
             total: AtomicI64::new(0),
+            already: AtomicI64::new(0),
+            fixed: std::sync::atomic::AtomicBool::new(false),
             started: Instant::now(),
             last_log: Mutex::new(Instant::now()),
         }
     }
 }
 
+/// `@news ███████░░░ 41,200/100,000 8,214/s eta 7s sleeping 3 s: FLOOD_WAIT on …`.
+fn bar_style(label: &str) -> ProgressStyle {
+    let label = label.replace(['{', '}'], "");
+    ProgressStyle::with_template(&format!(
+        "{label:>18} {{bar:30}} {{human_pos}}/{{human_len}} {{rate}} eta {{eta}} {{msg}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key(
+        "rate",
+        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}/s", thousands(s.per_sec().round() as u64));
+        },
+    )
+}
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Progress of one channel's sync.
 pub struct ChannelProgress {
     label: String,
-    bar: Option<ProgressBar>,
+    mode: Mode,
+    /// The pass's span (carrying its bar); taken when the pass finishes, which removes the bar.
+    span: Mutex<Option<tracing::Span>>,
     fetched: AtomicU64,
     total: AtomicI64,
+    /// Posts of the channel stored before this pass (subtracted from the server's count).
+    already: AtomicI64,
+    /// The total was fixed by the backfill (`--backfill N`) and the server's count is ignored.
+    fixed: std::sync::atomic::AtomicBool,
     started: Instant,
     last_log: Mutex<Instant>,
 }
 
 impl ChannelProgress {
-    /// The server's count of messages in the channel.
-    pub fn set_total(&self, total: i32) {
-        self.total.store(i64::from(total), Ordering::Relaxed);
-        if let Some(b) = &self.bar {
-            b.set_length(total.max(0) as u64);
+    /// Whether anything is shown (so callers can skip work that only feeds the display).
+    pub fn shown(&self) -> bool {
+        self.mode != Mode::Hidden
+    }
+
+    /// Posts of the channel already stored before this pass.
+    pub fn set_already(&self, n: i64) {
+        self.already.store(n.max(0), Ordering::Relaxed);
+    }
+
+    /// This pass fetches `n` posts (a `--backfill N` start), whatever the server's count says.
+    pub fn fix_total(&self, n: i64) {
+        self.fixed.store(true, Ordering::Relaxed);
+        self.show_total(n);
+    }
+
+    /// The server's count of messages in the channel: the pass's total is what is not stored yet.
+    pub fn set_total(&self, server_count: i32) {
+        if self.fixed.load(Ordering::Relaxed) {
+            return;
+        }
+        let left = i64::from(server_count) - self.already.load(Ordering::Relaxed);
+        self.show_total(left.max(self.fetched.load(Ordering::Relaxed) as i64));
+    }
+
+    fn show_total(&self, total: i64) {
+        self.total.store(total, Ordering::Relaxed);
+        if self.mode == Mode::Bars {
+            self.with_span(|s| s.pb_set_length(total.max(0) as u64));
         }
     }
 
     /// `n` more posts stored.
     pub fn advance(&self, n: usize) {
         let fetched = self.fetched.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        match &self.bar {
-            Some(b) => b.inc(n as u64),
-            None => self.log_if_due(fetched, None),
+        match self.mode {
+            Mode::Bars => self.with_span(|s| s.pb_inc(n as u64)),
+            Mode::Lines => self.log_if_due(fetched, None),
+            Mode::Hidden => {}
         }
     }
 
@@ -93,12 +174,12 @@ impl ChannelProgress {
                 )
             })
             .unwrap_or_default();
-        match &self.bar {
-            Some(b) => b.set_message(msg),
-            None if sleep.is_some() => {
+        match self.mode {
+            Mode::Bars => self.with_span(|s| s.pb_set_message(&msg)),
+            Mode::Lines if sleep.is_some() => {
                 self.log_if_due(self.fetched.load(Ordering::Relaxed), Some(msg))
             }
-            None => {}
+            _ => {}
         }
     }
 
@@ -127,15 +208,48 @@ impl ChannelProgress {
         );
     }
 
-    /// The channel is up to date.
-    pub fn done(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_with_message("up to date");
+    fn with_span(&self, f: impl FnOnce(&tracing::Span)) {
+        if let Some(s) = self.span.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            f(s);
         }
     }
 
-    /// Posts stored so far in this run.
+    /// The pass is over: its span closes and its bar is removed.
+    pub fn finish(&self) {
+        self.span.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Posts stored so far in this pass.
     pub fn fetched(&self) -> u64 {
         self.fetched.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_total_is_what_this_pass_fetches() {
+        let p = Progress::new(true).channel("@x");
+        p.set_already(900);
+        p.set_total(1_000);
+        assert_eq!(p.total.load(Ordering::Relaxed), 100);
+        let q = Progress::new(true).channel("@y");
+        q.fix_total(50);
+        q.set_total(1_000_000);
+        assert_eq!(
+            q.total.load(Ordering::Relaxed),
+            50,
+            "--backfill 50 shows 50"
+        );
+    }
+
+    #[test]
+    fn rates_are_whole_numbers_with_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_081), "1,081");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -1,24 +1,35 @@
-//! The long-running service: one task per account, each syncing that account's active channels.
+//! One account's ingest task: syncing its active channels, again and again, from the state in the
+//! database.
 //!
-//! All state lives in the database (checkpoints, flood parks, errors, learned pacer rates), so the
-//! service can be killed at any instant and restarted, and later several workers can share the work.
-//! Channels parked by a long FLOOD_WAIT wait until their `flood_until` while the others go on; a channel
-//! that fails permanently is marked with the error and deactivated instead of being retried forever.
+//! All state lives in the database (checkpoints, parks, errors, learned pacer rates, open flood
+//! windows), so the task can be killed at any instant and started again, by this process's supervisor
+//! or by another worker. What a failure means is decided here, by what can help:
+//!
+//! - a FLOOD_WAIT above the threshold parks the channel until it ends;
+//! - Telegram's permanent answers about the channel (`CHANNEL_PRIVATE`, `CHANNEL_INVALID`,
+//!   `USERNAME_NOT_OCCUPIED`…) deactivate it, with the error kept;
+//! - an RPC error tgsift does not know, an answer that cannot be decoded, or a connection that stays
+//!   down parks the channel with a delay that grows with its consecutive failures — retried later,
+//!   never given up on, never retried in a tight loop;
+//! - a session Telegram no longer accepts stops the account (`disabled_reason`) until it is logged in
+//!   or checked again;
+//! - local failures (the database, the session file) end the task with an error: the supervisor logs
+//!   it and starts the task again after a backoff. They never touch a channel.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::progress::Progress;
 use super::{SyncError, sync_channel};
-use crate::config::Config;
-use crate::store::{AsyncStore, ChannelRow, StoreError, unix_now};
-use crate::telegram::client::{Account, Policy, Stats};
+use crate::service::TaskError;
+use crate::store::{AccountRow, AsyncStore, ChannelRow, unix_now};
+use crate::telegram::client::{Account, Policy};
 use crate::telegram::error::TgError;
-use crate::telegram::lease::{Lease, LeaseError};
-use crate::telegram::session::{SessionError, SqliteSession};
+use crate::telegram::lease::Lease;
+use crate::telegram::session::SqliteSession;
 
 /// How the service runs.
 #[derive(Clone, Debug)]
@@ -72,110 +83,76 @@ impl RunSummary {
     }
 }
 
-/// Why the service could not run at all.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A session file is missing or broken.
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    /// Another process holds an account's session.
-    #[error(transparent)]
-    Lease(#[from] LeaseError),
-    /// `telegram.api_id` is not configured.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+/// What the account tasks of one run report back (`run --once` and the demo print it).
+#[derive(Default)]
+pub struct Tally {
+    channels: Mutex<BTreeMap<i64, ChannelSummary>>,
+    floods: std::sync::atomic::AtomicU64,
+    flood_sleeps: std::sync::atomic::AtomicU64,
+    flood_sleep_ms: std::sync::atomic::AtomicU64,
+    retries: std::sync::atomic::AtomicU64,
 }
 
-/// Runs ingest for every account that has active channels until `cancel` (or, with `once`, until each
-/// channel has been synced once).
-pub async fn run(
-    config: &Config,
-    store: AsyncStore,
-    opts: RunOptions,
-    cancel: CancellationToken,
-) -> Result<RunSummary, ServiceError> {
-    let started = Instant::now();
-    let channels = store.with("list channels", |s| s.channels()).await?;
-    let accounts = store.with("list accounts", |s| s.accounts()).await?;
-    let busy: Vec<_> = accounts
-        .into_iter()
-        .filter(|a| channels.iter().any(|c| c.account_id == a.id && c.active))
-        .collect();
-    if busy.is_empty() {
-        return Ok(RunSummary {
-            elapsed: started.elapsed(),
+impl Tally {
+    /// The channel summaries and client counters gathered so far.
+    pub fn summary(&self) -> RunSummary {
+        use std::sync::atomic::Ordering::Relaxed;
+        RunSummary {
+            channels: lock(&self.channels).values().cloned().collect(),
+            floods: self.floods.load(Relaxed),
+            flood_sleeps: self.flood_sleeps.load(Relaxed),
+            flood_sleep: Duration::from_millis(self.flood_sleep_ms.load(Relaxed)),
+            retries: self.retries.load(Relaxed),
             ..Default::default()
-        });
-    }
-    let api_id = config.telegram.api_id.ok_or_else(|| crate::config::ConfigError::Missing {
-        key: "telegram.api_id".into(),
-        hint: "get it from my.telegram.org and set it in [telegram] of the config file or in TG_API_ID".into(),
-    })?;
-    let progress = Arc::new(Progress::new(opts.progress));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut accounts = Vec::new();
-    for a in busy {
-        let lease = Lease::acquire(&a.name, &a.session_path)?;
-        let session = SqliteSession::open(&a.session_path)?;
-        let policy = Policy::from(&config.telegram);
-        let account = Arc::new(Account::new(
-            &a.name,
-            Arc::new(session),
-            api_id,
-            policy,
-            cancel.child_token(),
-        ));
-        let id = a.id;
-        let state = store
-            .with("load the client state", move |s| s.load_client_state(id))
-            .await?;
-        account.import_state(&state);
-        accounts.push(Arc::clone(&account));
-        let ctx = AccountTask {
-            account,
-            account_id: a.id,
-            store: store.clone(),
-            opts: opts.clone(),
-            cancel: cancel.clone(),
-            progress: Arc::clone(&progress),
-        };
-        tasks.spawn(async move {
-            let out = ctx.run().await;
-            drop(lease);
-            out
-        });
-    }
-    let mut summary = RunSummary::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(mut list)) => summary.channels.append(&mut list),
-            Ok(Err(e)) => return Err(e.into()),
-            Err(e) => tracing::error!(error = %e, "an account task panicked"),
         }
     }
-    for a in &accounts {
+
+    fn add_stats(&self, a: &Account) {
+        use crate::telegram::client::Stats;
+        use std::sync::atomic::Ordering::Relaxed;
         let s = a.stats();
-        summary.floods += Stats::get(&s.floods);
-        summary.flood_sleeps += Stats::get(&s.flood_sleeps);
-        summary.flood_sleep += Duration::from_millis(Stats::get(&s.flood_sleep_ms));
-        summary.retries += Stats::get(&s.retries);
+        self.floods.fetch_add(Stats::get(&s.floods), Relaxed);
+        self.flood_sleeps
+            .fetch_add(Stats::get(&s.flood_sleeps), Relaxed);
+        self.flood_sleep_ms
+            .fetch_add(Stats::get(&s.flood_sleep_ms), Relaxed);
+        self.retries.fetch_add(Stats::get(&s.retries), Relaxed);
     }
-    summary.elapsed = started.elapsed();
-    summary.interrupted = cancel.is_cancelled();
-    Ok(summary)
+
+    fn update(&self, ch: &ChannelRow, f: impl FnOnce(&mut ChannelSummary)) {
+        let mut map = lock(&self.channels);
+        let entry = map.entry(ch.id).or_insert_with(|| ChannelSummary {
+            account: ch.account.clone(),
+            channel: ch.label(),
+            ..Default::default()
+        });
+        f(entry);
+    }
 }
 
-struct AccountTask {
-    account: Arc<Account>,
-    account_id: i64,
-    store: AsyncStore,
-    opts: RunOptions,
-    cancel: CancellationToken,
-    progress: Arc<Progress>,
+/// Everything one account's ingest task needs.
+#[derive(Clone)]
+pub struct AccountTask {
+    /// The account's row id.
+    pub account_id: i64,
+    /// Its name (for logs).
+    pub name: String,
+    /// The database.
+    pub store: AsyncStore,
+    /// `[telegram]` rules.
+    pub policy: Policy,
+    /// `telegram.api_id`.
+    pub api_id: i32,
+    /// How to run.
+    pub opts: RunOptions,
+    /// The shared progress display.
+    pub progress: Arc<Progress>,
+    /// Where `run --once` gathers what happened.
+    pub tally: Arc<Tally>,
 }
+
+/// How often learned pacer rates are persisted even when nothing urgent happened.
+const SAVE_STATE_EVERY: Duration = Duration::from_secs(30);
 
 /// A channel's next poll: its last fetch plus the interval, jittered ±10 % by a per-channel constant.
 fn due_at(ch: &ChannelRow, poll: Duration) -> i64 {
@@ -184,11 +161,95 @@ fn due_at(ch: &ChannelRow, poll: Duration) -> i64 {
     ch.last_fetch_at.map(|t| t + secs.max(1)).unwrap_or(0)
 }
 
+/// How long a channel is parked after its `failures`-th consecutive failure of this kind: `base`
+/// doubling per failure, capped.
+fn park_for(base: u64, cap: u64, failures: u32) -> i64 {
+    let secs = base.saturating_mul(1u64 << failures.min(20)).min(cap);
+    i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
 impl AccountTask {
-    async fn run(self) -> Result<Vec<ChannelSummary>, StoreError> {
-        let mut done: BTreeMap<i64, ChannelSummary> = BTreeMap::new();
-        let name = self.account.name().to_string();
+    /// Takes the account's session lease, connects lazily, and syncs its channels until `cancel`
+    /// (or, with `once`, until each was synced once). Ends cleanly when the account has nothing to do
+    /// (no active channels, removed, or stopped because it is logged out).
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), TaskError> {
+        let Some(row) = self.account_row().await? else {
+            return Ok(());
+        };
+        let lease = Lease::acquire(&row.name, &row.session_path).map_err(TaskError::retry)?;
+        let session = SqliteSession::open(&row.session_path).map_err(TaskError::retry)?;
+        let account = Arc::new(Account::new(
+            &row.name,
+            Arc::new(session),
+            self.api_id,
+            self.policy.clone(),
+            cancel.child_token(),
+        ));
+        let id = self.account_id;
+        let state = self
+            .store
+            .with("load the client state", move |s| s.load_client_state(id))
+            .await?;
+        account.import_state(&state);
+        let saver = tokio::spawn(self.clone().save_state_while_running(Arc::clone(&account)));
+        let result = self.sync_loop(&account, &cancel).await;
+        saver.abort();
+        let state = account.export_state();
+        let saved = self
+            .store
+            .with("save the client state", move |s| {
+                s.save_client_state(id, &state)
+            })
+            .await;
+        self.tally.add_stats(&account);
+        drop(lease);
+        result?;
+        saved?;
+        Ok(())
+    }
+
+    async fn account_row(&self) -> Result<Option<AccountRow>, TaskError> {
+        let id = self.account_id;
+        let accounts = self
+            .store
+            .with("read the account", |s| s.accounts())
+            .await?;
+        Ok(accounts
+            .into_iter()
+            .find(|a| a.id == id && a.disabled_reason.is_none()))
+    }
+
+    /// Persists what the client learned: at once when a flood window or the breaker opens, and the
+    /// pacer's rates at least every 30 s (a backfill pass can last hours).
+    async fn save_state_while_running(self, account: Arc<Account>) {
         loop {
+            tokio::select! {
+                _ = account.state_changed() => {}
+                _ = tokio::time::sleep(SAVE_STATE_EVERY) => {}
+            }
+            let (id, state) = (self.account_id, account.export_state());
+            if let Err(e) = self
+                .store
+                .with("save the client state", move |s| {
+                    s.save_client_state(id, &state)
+                })
+                .await
+            {
+                tracing::warn!(account = %self.name, error = %e, "could not save the client state");
+            }
+        }
+    }
+
+    async fn sync_loop(
+        &self,
+        account: &Arc<Account>,
+        cancel: &CancellationToken,
+    ) -> Result<(), TaskError> {
+        let mut synced: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        loop {
+            if self.account_row().await?.is_none() {
+                return Ok(());
+            }
             let id = self.account_id;
             let channels: Vec<ChannelRow> = self
                 .store
@@ -197,25 +258,28 @@ impl AccountTask {
                 .into_iter()
                 .filter(|c| c.account_id == id && c.active)
                 .collect();
+            if channels.is_empty() {
+                return Ok(());
+            }
             let now = unix_now();
             let mut next: Option<i64> = None;
-            let mut stop = false;
             for ch in channels {
-                if self.cancel.is_cancelled() {
-                    break;
+                if cancel.is_cancelled() {
+                    return Ok(());
                 }
-                if self.opts.once && done.contains_key(&ch.id) {
+                if self.opts.once && synced.contains(&ch.id) {
                     continue;
                 }
-                let entry = done.entry(ch.id).or_insert_with(|| ChannelSummary {
-                    account: name.clone(),
-                    channel: ch.label(),
-                    ..Default::default()
-                });
                 if let Some(until) = ch.flood_until.filter(|u| *u > now) {
                     if self.opts.once {
-                        entry.error =
-                            Some(format!("parked by FLOOD_WAIT for {} s more", until - now));
+                        let left = until - now;
+                        self.tally.update(&ch, |e| {
+                            e.error = Some(format!(
+                                "parked for {left} s more: {}",
+                                ch.last_error.as_deref().unwrap_or("FLOOD_WAIT")
+                            ));
+                        });
+                        synced.insert(ch.id);
                     }
                     next = Some(next.map_or(until, |n| n.min(until)));
                     continue;
@@ -225,45 +289,14 @@ impl AccountTask {
                     next = Some(next.map_or(due, |n| n.min(due)));
                     continue;
                 }
-                let progress = Arc::new(self.progress.channel(&ch.label()));
-                let ticker = {
-                    let (p, a) = (Arc::clone(&progress), Arc::clone(&self.account));
-                    tokio::spawn(async move {
-                        loop {
-                            p.sleeping(a.flood_sleep());
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                    })
-                };
-                let result =
-                    sync_channel(&self.account, &self.store, &ch, &progress, &self.cancel).await;
-                ticker.abort();
-                match result {
-                    Ok(r) => {
-                        entry.inserted += r.inserted;
-                        entry.edited += r.edited;
-                        entry.error = r.interrupted.then(|| "interrupted by shutdown".to_string());
-                        if r.inserted + r.edited > 0 {
-                            tracing::info!(account = %name, channel = %ch.label(), new = r.inserted, edited = r.edited, "channel synced");
-                        }
-                    }
-                    Err(SyncError::Store(e)) => return Err(e),
-                    Err(SyncError::Telegram(e)) => {
-                        // Batches committed before the failure count too.
-                        entry.inserted += progress.fetched() as usize;
-                        entry.error = Some(e.to_string());
-                        stop |= self.record_failure(&ch, e).await?;
-                    }
+                synced.insert(ch.id);
+                let stop = self.sync_one(account, &ch, cancel).await?;
+                if stop {
+                    return Ok(());
                 }
             }
-            let state = self.account.export_state();
-            self.store
-                .with("save the client state", move |s| {
-                    s.save_client_state(id, &state)
-                })
-                .await?;
-            if self.opts.once || stop || self.cancel.is_cancelled() {
-                break;
+            if self.opts.once {
+                return Ok(());
             }
             // Wake for the earliest due channel, but look again at least every few seconds so that
             // channels added, resumed or unparked meanwhile are noticed.
@@ -272,47 +305,89 @@ impl AccountTask {
                 .unwrap_or(5)
                 .min(5);
             tokio::select! {
-                _ = self.cancel.cancelled() => break,
+                _ = cancel.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(Duration::from_secs(wait)) => {}
             }
         }
-        Ok(done.into_values().collect())
     }
 
-    /// Stores what a failure means for the channel; true when the whole account must stop.
-    async fn record_failure(&self, ch: &ChannelRow, e: TgError) -> Result<bool, StoreError> {
-        let id = ch.id;
-        let msg = e.to_string();
-        match e {
-            TgError::FloodWait { seconds, .. } => {
-                let until = unix_now() + i64::from(seconds);
-                tracing::warn!(channel = %ch.label(), seconds, "channel parked by FLOOD_WAIT");
-                self.store
-                    .with("park a channel", move |s| s.park_channel(id, until, &msg))
-                    .await?;
+    /// Syncs one channel and records what its outcome means; true when the account must stop.
+    async fn sync_one(
+        &self,
+        account: &Arc<Account>,
+        ch: &ChannelRow,
+        cancel: &CancellationToken,
+    ) -> Result<bool, TaskError> {
+        let progress = Arc::new(self.progress.channel(&ch.label()));
+        let ticker = {
+            let (p, a) = (Arc::clone(&progress), Arc::clone(account));
+            tokio::spawn(async move {
+                loop {
+                    p.sleeping(a.flood_sleep());
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            })
+        };
+        let result = sync_channel(account, &self.store, ch, &progress, cancel).await;
+        ticker.abort();
+        progress.finish();
+        match result {
+            Ok(r) => {
+                self.tally.update(ch, |e| {
+                    e.inserted += r.inserted;
+                    e.edited += r.edited;
+                    e.error = r.interrupted.then(|| "interrupted by shutdown".to_string());
+                });
+                if r.inserted + r.edited > 0 {
+                    tracing::info!(account = %self.name, channel = %ch.label(), new = r.inserted, edited = r.edited, "channel synced");
+                }
                 Ok(false)
             }
+            Err(SyncError::Store(e)) => Err(e.into()),
+            Err(SyncError::Telegram(e)) => {
+                // Batches committed before the failure count too.
+                let fetched = progress.fetched() as usize;
+                self.tally.update(ch, |s| {
+                    s.inserted += fetched;
+                    s.error = Some(e.to_string());
+                });
+                self.record_failure(ch, e).await
+            }
+        }
+    }
+
+    /// Stores what a failure means for the channel (see the module docs); true when the account must
+    /// stop. Local failures come back as errors for the supervisor.
+    async fn record_failure(&self, ch: &ChannelRow, e: TgError) -> Result<bool, TaskError> {
+        let id = ch.id;
+        let msg = e.to_string();
+        let park = |secs: i64, store: AsyncStore, msg: String| async move {
+            let until = unix_now().saturating_add(secs);
+            store
+                .with("park a channel", move |s| s.park_channel(id, until, &msg))
+                .await
+        };
+        match e {
             TgError::Cancelled => Ok(true),
+            TgError::FloodWait { seconds, .. } => {
+                tracing::warn!(channel = %ch.label(), seconds, "channel parked by FLOOD_WAIT");
+                park(i64::from(seconds), self.store.clone(), msg).await?;
+                Ok(false)
+            }
             TgError::Unauthorized { .. } => {
-                tracing::error!(channel = %ch.label(), error = %msg, "account is not logged in; stopping it");
+                tracing::error!(account = %self.name, error = %msg, "the account is not logged in any more; it is stopped until `tgsift account add` or `account check` succeeds");
+                let (aid, m) = (self.account_id, msg.clone());
                 self.store
-                    .with("record a channel error", move |s| {
+                    .with("stop the account", move |s| {
+                        s.set_account_disabled(aid, Some(&m))?;
                         s.fail_channel(id, &msg, false)
                     })
                     .await?;
                 Ok(true)
             }
-            e @ (TgError::Exhausted { .. } | TgError::CircuitOpen { .. }) => {
-                tracing::warn!(channel = %ch.label(), error = %e, "channel failed for now");
-                self.store
-                    .with("record a channel error", move |s| {
-                        s.fail_channel(id, &msg, false)
-                    })
-                    .await?;
-                Ok(false)
-            }
-            e => {
-                tracing::error!(channel = %ch.label(), error = %e, "channel failed permanently; deactivated");
+            TgError::Local { .. } => Err(TaskError::retry(e)),
+            TgError::Channel { .. } | TgError::Username { .. } => {
+                tracing::error!(channel = %ch.label(), error = %msg, "channel failed permanently; deactivated");
                 self.store
                     .with("record a channel error", move |s| {
                         s.fail_channel(id, &msg, true)
@@ -320,6 +395,39 @@ impl AccountTask {
                     .await?;
                 Ok(false)
             }
+            TgError::Rpc { .. } | TgError::Undecodable { .. } => {
+                let base = if matches!(e, TgError::Undecodable { .. }) {
+                    600
+                } else {
+                    60
+                };
+                let secs = park_for(base, 86_400, ch.failures);
+                tracing::warn!(channel = %ch.label(), error = %msg, park_secs = secs, "channel parked; it will be tried again");
+                park(secs, self.store.clone(), msg).await?;
+                Ok(false)
+            }
+            TgError::Exhausted { .. } | TgError::CircuitOpen { .. } => {
+                let secs = park_for(30, 900, ch.failures);
+                tracing::warn!(channel = %ch.label(), error = %msg, park_secs = secs, "Telegram unreachable; channel parked");
+                park(secs, self.store.clone(), msg).await?;
+                Ok(false)
+            }
         }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parks_grow_with_failures_and_are_capped() {
+        assert_eq!(park_for(60, 86_400, 0), 60);
+        assert_eq!(park_for(60, 86_400, 3), 480);
+        assert_eq!(park_for(60, 86_400, 40), 86_400);
     }
 }

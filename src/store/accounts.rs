@@ -21,9 +21,11 @@ pub struct AccountRow {
     pub session_path: PathBuf,
     /// When it was added (unix seconds).
     pub created_at: i64,
+    /// Why the service stopped serving it (logged out, revoked); `None` while it is usable.
+    pub disabled_reason: Option<String>,
 }
 
-const COLUMNS: &str = "id, name, phone, user_id, session_path, created_at";
+const COLUMNS: &str = "id, name, phone, user_id, session_path, created_at, disabled_reason";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
     Ok(AccountRow {
@@ -33,6 +35,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         user_id: r.get(3)?,
         session_path: PathBuf::from(r.get::<_, String>(4)?),
         created_at: r.get(5)?,
+        disabled_reason: r.get(6)?,
     })
 }
 
@@ -75,7 +78,23 @@ impl Store {
         })
     }
 
-    /// Records the user id learned after login or import.
+    /// Stops (with a reason) or resumes serving an account: a session Telegram no longer accepts is not
+    /// retried in a loop; a good login or `account check` resumes it.
+    pub fn set_account_disabled(
+        &mut self,
+        account_id: i64,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write("record the account's state", |tx| {
+            tx.execute(
+                "UPDATE accounts SET disabled_reason = ?2 WHERE id = ?1",
+                params![account_id, reason],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Records the user id learned after login, import or a good check (which also resumes the account).
     pub fn set_account_user(
         &mut self,
         name: &str,
@@ -84,7 +103,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(&format!("update account {name}"), |tx| {
             tx.execute(
-                "UPDATE accounts SET user_id = ?2, phone = coalesce(?3, phone) WHERE name = ?1",
+                "UPDATE accounts SET user_id = ?2, phone = coalesce(?3, phone), disabled_reason = NULL WHERE name = ?1",
                 params![name, user_id, phone],
             )
             .map(|_| ())

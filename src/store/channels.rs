@@ -38,6 +38,8 @@ pub struct ChannelRow {
     pub last_fetch_at: Option<i64>,
     /// Last error, if the last attempt failed.
     pub last_error: Option<String>,
+    /// Consecutive failed polls (parks grow with them; a good poll resets them).
+    pub failures: u32,
 }
 
 impl ChannelRow {
@@ -98,7 +100,7 @@ pub struct BatchOutcome {
 }
 
 const COLUMNS: &str = "c.id, c.account_id, a.name, c.tg_id, c.access_hash, c.username, c.title, c.active, \
-                       c.backfill, c.last_message_id, c.flood_until, c.last_fetch_at, c.last_error";
+                       c.backfill, c.last_message_id, c.flood_until, c.last_fetch_at, c.last_error, c.failures";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
     Ok(ChannelRow {
@@ -115,6 +117,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
         flood_until: r.get(10)?,
         last_fetch_at: r.get(11)?,
         last_error: r.get(12)?,
+        failures: r.get(13)?,
     })
 }
 
@@ -180,6 +183,17 @@ impl Store {
             .collect())
     }
 
+    /// Number of stored posts of one channel.
+    pub fn channel_post_count(&self, channel_id: i64) -> Result<i64, StoreError> {
+        self.read("count a channel's posts", |c| {
+            c.query_row(
+                "SELECT count(*) FROM posts WHERE channel_id = ?1",
+                [channel_id],
+                |r| r.get(0),
+            )
+        })
+    }
+
     /// Number of stored posts per channel row id.
     pub fn post_counts(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
         self.read("count posts", |c| {
@@ -192,7 +206,10 @@ impl Store {
     pub fn set_channel_active(&mut self, id: i64, active: bool) -> Result<(), StoreError> {
         self.write("change channel state", |tx| {
             if active {
-                tx.execute("UPDATE channels SET active = 1, last_error = NULL, flood_until = NULL WHERE id = ?1", [id])
+                tx.execute(
+                    "UPDATE channels SET active = 1, last_error = NULL, flood_until = NULL, failures = 0 WHERE id = ?1",
+                    [id],
+                )
             } else {
                 tx.execute("UPDATE channels SET active = 0 WHERE id = ?1", [id])
             }
@@ -208,11 +225,12 @@ impl Store {
         })
     }
 
-    /// Parks a channel until `until` (a FLOOD_WAIT longer than the threshold).
+    /// Parks a channel until `until` (a long FLOOD_WAIT, or a failure worth retrying later), keeping
+    /// the error and counting the failure.
     pub fn park_channel(&mut self, id: i64, until: i64, why: &str) -> Result<(), StoreError> {
         self.write("park channel", |tx| {
             tx.execute(
-                "UPDATE channels SET flood_until = ?2, last_error = ?3 WHERE id = ?1",
+                "UPDATE channels SET flood_until = ?2, last_error = ?3, failures = failures + 1 WHERE id = ?1",
                 params![id, until, why],
             )
             .map(|_| ())
@@ -228,7 +246,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write("record channel error", |tx| {
             tx.execute(
-                "UPDATE channels SET last_error = ?2, active = CASE WHEN ?3 THEN 0 ELSE active END WHERE id = ?1",
+                "UPDATE channels SET last_error = ?2, active = CASE WHEN ?3 THEN 0 ELSE active END,
+                        failures = failures + 1 WHERE id = ?1",
                 params![id, error, permanent],
             )
             .map(|_| ())
@@ -239,7 +258,7 @@ impl Store {
     pub fn touch_channel(&mut self, id: i64) -> Result<(), StoreError> {
         self.write("record fetch time", |tx| {
             tx.execute(
-                "UPDATE channels SET last_fetch_at = ?2, last_error = NULL, flood_until = NULL WHERE id = ?1",
+                "UPDATE channels SET last_fetch_at = ?2, last_error = NULL, flood_until = NULL, failures = 0 WHERE id = ?1",
                 params![id, unix_now()],
             )
             .map(|_| ())
@@ -272,7 +291,7 @@ impl Store {
                 "UPDATE posts SET date = ?2, edit_date = ?3, text = ?4, views = ?5, forwards = ?6, grouped_id = ?7,
                         has_media = ?8, fetched_at = ?9, tagging_status = ?10, tagging_attempts = 0,
                         tagging_error = NULL, next_tagging_at = NULL, last_tagging_attempt = NULL,
-                        tagging_claimed_until = NULL
+                        tagging_claimed_until = NULL, tagging_claim = NULL
                  WHERE id = ?1",
             )?;
             let mut untag = tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?;
@@ -326,7 +345,7 @@ impl Store {
             if let Some((from, to)) = range {
                 tx.execute(
                     "UPDATE channels SET last_message_id = max(last_message_id, ?2), last_fetch_at = ?3,
-                            last_error = NULL, flood_until = NULL WHERE id = ?1",
+                            last_error = NULL, flood_until = NULL, failures = 0 WHERE id = ?1",
                     params![channel_id, to, now],
                 )?;
                 tx.execute(

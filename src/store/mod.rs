@@ -11,6 +11,7 @@
 mod accounts;
 mod channels;
 mod client_state;
+mod service;
 mod tagging;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use rusqlite_migration::{M, Migrations, SchemaVersion};
 const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_client_state.sql"),
+    include_str!("migrations/0003_service_state.sql"),
 ];
 
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
@@ -35,7 +37,10 @@ const BUSY_RETRIES: usize = 5;
 pub use accounts::AccountRow;
 pub use channels::{BatchOutcome, ChannelRow, NewChannel, PostIn};
 pub use client_state::ClientState;
-pub use tagging::{DuePost, PostFilter, PostRow, TagStats};
+pub use service::{TaskRow, WORKER_STALE_SECS, WorkerRow};
+pub use tagging::{
+    Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,
+};
 
 /// Seconds since the Unix epoch, the time unit of every column.
 pub fn unix_now() -> i64 {
@@ -94,6 +99,12 @@ pub enum StoreError {
     /// The blocking task running the query died.
     #[error("database task for `{what}` failed: {reason}")]
     Task { what: String, reason: String },
+    /// The database file was removed or replaced while tgsift had it open: writes would go to a file
+    /// nobody can see any more.
+    #[error(
+        "database {path} was removed or replaced while tgsift was running; restore it (e.g. from a backup) and start again"
+    )]
+    Gone { path: PathBuf },
 }
 
 impl StoreError {
@@ -104,6 +115,29 @@ impl StoreError {
             self,
             StoreError::Open { .. } | StoreError::NotSqlite { .. } | StoreError::TooNew { .. }
         )
+    }
+
+    /// Whether retrying cannot help because the database itself is unusable (gone, not a database
+    /// any more, corrupt, unopenable, read-only), as opposed to one statement that failed.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            StoreError::Open { .. }
+            | StoreError::NotSqlite { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::Migration { .. }
+            | StoreError::Gone { .. } => true,
+            StoreError::Write { source, .. } | StoreError::Read { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    ErrorCode::NotADatabase
+                        | ErrorCode::DatabaseCorrupt
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::ReadOnly
+                        | ErrorCode::PermissionDenied
+                )
+            ),
+            StoreError::Task { .. } => false,
+        }
     }
 }
 
@@ -121,6 +155,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     migrated: Migrated,
+    /// (device, inode) of the file when it was opened, to notice it being removed or replaced.
+    file_id: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -161,6 +197,7 @@ impl Store {
                 .map_err(|e| migration_error(&path, e))?;
             tracing::info!(db = %path.display(), from, to = latest_version(), "database migrated");
         }
+        let file_id = file_id(&path);
         Ok(Store {
             conn,
             path,
@@ -168,7 +205,19 @@ impl Store {
                 from,
                 to: latest_version(),
             },
+            file_id,
         })
+    }
+
+    /// Fails with [`StoreError::Gone`] when the database file was removed or replaced since it was
+    /// opened (SQLite would go on writing to the unlinked file, losing everything).
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        if self.file_id.is_some() && file_id(&self.path) != self.file_id {
+            return Err(StoreError::Gone {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// The file this store works on.
@@ -232,6 +281,11 @@ impl Store {
             source,
         })
     }
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

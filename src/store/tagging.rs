@@ -1,13 +1,16 @@
 //! Durable tagging state per post: claiming due posts, recording each attempt, stats and re-queueing.
 //!
 //! Statuses: `pending` → `success` | `retrying` (due again at `next_tagging_at`, exponential delay) |
-//! `failed` (attempts exhausted, error kept) | `skipped` (no text). A worker claims posts for a while
-//! (`tagging_claimed_until`); a claim left by a dead worker simply expires, so the post is due again.
-//! Each post's outcome is written in its own transaction: one failing post never rolls back the others.
+//! `failed` (attempts exhausted, error kept) | `skipped` (no text). A worker claims posts for a short
+//! while under a token (`tagging_claim`, `tagging_claimed_until`) and renews the claim while it works;
+//! a claim left by a dead worker expires, so the post is due again. An outcome is stored only while the
+//! post is still held under the token it was computed for: an edit clears the claim, so a result for
+//! the old text is dropped. Outcomes are written in batches, each post under its own savepoint, so one
+//! failing post never rolls back the others.
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::{Store, StoreError, unix_now};
@@ -23,6 +26,8 @@ pub struct DuePost {
     pub text: String,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// The claim token this post is held under; outcomes must present it.
+    pub claim: i64,
 }
 
 /// Counts for `tags stats`.
@@ -82,109 +87,246 @@ pub struct PostFilter {
     pub limit: usize,
 }
 
+/// The result of one tagging attempt, as a worker hands it to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttemptResult {
+    /// Tags found: they replace the post's tags and the post becomes `success`.
+    Tagged {
+        /// (tag, score), best first.
+        tags: Vec<(String, f64)>,
+        /// The tagger that produced them.
+        source: String,
+    },
+    /// The attempt failed: `retrying` while attempts remain, else `failed`.
+    Failed {
+        /// What went wrong (kept in `tagging_error`).
+        error: String,
+    },
+}
+
+/// One attempt's outcome for [`Store::record_attempts`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    /// Post row id.
+    pub post_id: i64,
+    /// The claim token the attempt was computed under.
+    pub claim: i64,
+    /// What happened.
+    pub result: AttemptResult,
+}
+
+/// What recording one attempt did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored; the post's new status.
+    Applied(&'static str),
+    /// Not stored: the claim was no longer the post's (the post was edited, re-queued or re-claimed
+    /// after its claim expired), so the result belongs to text or a claim that is gone.
+    Stale,
+    /// Not stored: writing this post failed (its savepoint was rolled back; the others are kept).
+    Error(String),
+}
+
+/// Retry and claim rules the store applies to attempts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryRules {
+    /// Attempts before a post becomes `failed`.
+    pub max_attempts: u32,
+    /// First delay before a `retrying` post is due again (doubles per attempt, at least 1 s).
+    pub base_delay_secs: f64,
+}
+
 const ACCOUNT_SCOPE: &str = "(?1 IS NULL OR p.channel_id IN (SELECT c.id FROM channels c JOIN accounts a ON a.id = c.account_id WHERE a.name = ?1))";
 
+/// Due `retrying` posts, earliest due first, straight from the (status, due time) index.
+const CLAIM_RETRYING: &str =
+    "SELECT id, channel_id, text, tagging_attempts FROM posts INDEXED BY posts_tagging_due
+     WHERE tagging_status = 'retrying' AND next_tagging_at <= ?1
+       AND (tagging_claimed_until IS NULL OR tagging_claimed_until < ?1)
+     ORDER BY next_tagging_at LIMIT ?2";
+
+/// `pending` posts, oldest first, straight from the partial index of pending posts.
+const CLAIM_PENDING: &str =
+    "SELECT id, channel_id, text, tagging_attempts FROM posts INDEXED BY posts_pending
+     WHERE tagging_status = 'pending'
+       AND (tagging_claimed_until IS NULL OR tagging_claimed_until < ?1)
+     ORDER BY id LIMIT ?2";
+
+/// A fresh claim token (random, never 0).
+fn new_claim_token() -> i64 {
+    loop {
+        let t: i64 = rand::random();
+        if t != 0 {
+            return t;
+        }
+    }
+}
+
 impl Store {
-    /// Claims up to `limit` due posts for `claim_secs` seconds: pending ones, and retrying ones whose
-    /// time has come, whose previous claim (if any) has expired.
+    /// Claims up to `limit` due posts for `claim_secs` seconds under one fresh token: `retrying` posts
+    /// whose time has come (earliest due first), then `pending` ones (oldest first), skipping posts
+    /// under a live claim. Both orders come straight from indexes, so a claim never sorts the backlog.
     pub fn claim_due(&mut self, limit: usize, claim_secs: i64) -> Result<Vec<DuePost>, StoreError> {
         let now = unix_now();
+        let token = new_claim_token();
         self.write("claim posts for tagging", |tx| {
-            let due: Vec<DuePost> = {
-                let mut st = tx.prepare_cached(
-                    "SELECT id, channel_id, text, tagging_attempts FROM posts
-                     WHERE (tagging_status = 'pending' OR (tagging_status = 'retrying' AND next_tagging_at <= ?1))
-                       AND (tagging_claimed_until IS NULL OR tagging_claimed_until < ?1)
-                     ORDER BY coalesce(next_tagging_at, 0), id LIMIT ?2",
-                )?;
-                st.query_map(params![now, limit as i64], |r| {
-                    Ok(DuePost { id: r.get(0)?, channel_id: r.get(1)?, text: r.get(2)?, attempts: r.get(3)? })
-                })?
-                .collect::<Result<_, _>>()?
+            let mut due: Vec<DuePost> = Vec::new();
+            let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<DuePost> {
+                Ok(DuePost {
+                    id: r.get(0)?,
+                    channel_id: r.get(1)?,
+                    text: r.get(2)?,
+                    attempts: r.get(3)?,
+                    claim: token,
+                })
             };
-            let mut claim = tx.prepare_cached("UPDATE posts SET tagging_claimed_until = ?2 WHERE id = ?1")?;
+            {
+                let mut st = tx.prepare_cached(CLAIM_RETRYING)?;
+                due.extend(
+                    st.query_map(params![now, limit as i64], row)?
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            if due.len() < limit {
+                let mut st = tx.prepare_cached(CLAIM_PENDING)?;
+                let rest = (limit - due.len()) as i64;
+                due.extend(
+                    st.query_map(params![now, rest], row)?
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            let mut claim = tx.prepare_cached(
+                "UPDATE posts SET tagging_claimed_until = ?2, tagging_claim = ?3 WHERE id = ?1",
+            )?;
             for p in &due {
-                claim.execute(params![p.id, now + claim_secs])?;
+                claim.execute(params![p.id, now + claim_secs, token])?;
             }
             Ok(due)
         })
     }
 
-    /// Records a successful attempt: the tags replace the old ones.
-    pub fn record_tags(
+    /// Extends the claims held under `token` (a worker still working on them) to now + `claim_secs`;
+    /// returns how many are still held.
+    pub fn renew_claims(&mut self, token: i64, claim_secs: i64) -> Result<usize, StoreError> {
+        let until = unix_now() + claim_secs;
+        self.write("renew tagging claims", |tx| {
+            tx.execute(
+                "UPDATE posts SET tagging_claimed_until = ?2 WHERE tagging_claim = ?1",
+                params![token, until],
+            )
+        })
+    }
+
+    /// Records a batch of attempts in one transaction, each post under its own savepoint: an outcome
+    /// is applied only while the post is still held under the claim it was computed for, and a post
+    /// whose write fails is rolled back alone, never taking the others with it.
+    pub fn record_attempts(
         &mut self,
-        post_id: i64,
-        tags: &[(String, f64)],
-        source: &str,
-    ) -> Result<(), StoreError> {
+        attempts: &[Attempt],
+        rules: RetryRules,
+    ) -> Result<Vec<Recorded>, StoreError> {
         let now = unix_now();
-        self.write(&format!("store the tags of post {post_id}"), |tx| {
-            tx.execute("DELETE FROM post_tags WHERE post_id = ?1", [post_id])?;
-            let mut ins =
-                tx.prepare_cached("INSERT OR REPLACE INTO post_tags (post_id, tag, score, source) VALUES (?1, ?2, ?3, ?4)")?;
-            for (tag, score) in tags {
-                ins.execute(params![post_id, tag, score, source])?;
+        let what = format!("record {} tagging attempt(s)", attempts.len());
+        self.write(&what, |tx| {
+            let mut out = Vec::with_capacity(attempts.len());
+            for a in attempts {
+                tx.execute_batch("SAVEPOINT attempt")?;
+                match record_one(tx, a, rules, now) {
+                    Ok(r) => {
+                        tx.execute_batch("RELEASE attempt")?;
+                        out.push(r);
+                    }
+                    Err(e) => {
+                        tx.execute_batch("ROLLBACK TO attempt; RELEASE attempt")?;
+                        tracing::error!(post = a.post_id, error = %e, "could not record a tagging attempt; the post stays claimed until its claim expires");
+                        out.push(Recorded::Error(e.to_string()));
+                    }
+                }
             }
-            tx.execute(
-                "UPDATE posts SET tagging_status = 'success', tagging_attempts = tagging_attempts + 1,
-                        last_tagging_attempt = ?2, tagging_error = NULL, next_tagging_at = NULL,
-                        tagging_claimed_until = NULL
-                 WHERE id = ?1",
-                params![post_id, now],
-            )?;
-            Ok(())
+            Ok(out)
         })
     }
 
-    /// Records a failed attempt: `retrying` with an exponential due time while attempts remain, else
-    /// `failed` with the error kept. Returns the new status.
-    pub fn record_tag_failure(
-        &mut self,
-        post_id: i64,
-        error: &str,
-        max_attempts: u32,
-        base_delay_secs: f64,
-    ) -> Result<&'static str, StoreError> {
-        let now = unix_now();
-        self.write(&format!("record a tagging failure of post {post_id}"), |tx| {
-            let attempts: u32 =
-                tx.query_row("SELECT tagging_attempts FROM posts WHERE id = ?1", [post_id], |r| r.get(0))?;
-            let attempts = attempts + 1;
-            let (status, next) = if attempts >= max_attempts {
-                ("failed", None)
-            } else {
-                let delay = base_delay_secs.max(1.0) * 2f64.powi(attempts.saturating_sub(1).min(20) as i32);
-                ("retrying", Some(now + delay.min(86_400.0) as i64))
-            };
-            tx.execute(
-                "UPDATE posts SET tagging_status = ?2, tagging_attempts = ?3, last_tagging_attempt = ?4,
-                        tagging_error = ?5, next_tagging_at = ?6, tagging_claimed_until = NULL
-                 WHERE id = ?1",
-                params![post_id, status, attempts, now, error, next],
-            )?;
-            Ok(status)
-        })
-    }
-
-    /// Releases claims (shutdown) so the posts are due again at once.
-    pub fn release_claims(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+    /// Releases claims held under `token` (shutdown, or work not started) so the posts are due again at
+    /// once; attempts are not counted.
+    pub fn release_claims(&mut self, token: i64, ids: &[i64]) -> Result<(), StoreError> {
         self.write("release tagging claims", |tx| {
-            let mut st =
-                tx.prepare_cached("UPDATE posts SET tagging_claimed_until = NULL WHERE id = ?1")?;
+            let mut st = tx.prepare_cached(
+                "UPDATE posts SET tagging_claimed_until = NULL, tagging_claim = NULL WHERE id = ?1 AND tagging_claim = ?2",
+            )?;
             for id in ids {
-                st.execute([id])?;
+                st.execute(params![id, token])?;
             }
             Ok(())
         })
     }
 
-    /// Texts of a channel's newest posts (for its document frequencies).
-    pub fn channel_texts(&self, channel_id: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+    /// Texts of a channel's newest `limit` posts with text (to learn its document frequencies), and
+    /// the highest post row id among them.
+    pub fn channel_texts(
+        &self,
+        channel_id: i64,
+        limit: usize,
+    ) -> Result<(Vec<String>, i64), StoreError> {
         self.read("read channel texts", |c| {
             let mut st = c.prepare_cached(
-                "SELECT text FROM posts WHERE channel_id = ?1 AND text != '' ORDER BY message_id DESC LIMIT ?2",
+                "SELECT id, text FROM posts WHERE channel_id = ?1 AND text != '' ORDER BY message_id DESC LIMIT ?2",
             )?;
-            st.query_map(params![channel_id, limit as i64], |r| r.get(0))?.collect()
+            collect_texts(st.query_map(params![channel_id, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        })
+    }
+
+    /// Texts of a channel's posts stored after post row id `after` (at most `limit`, oldest first), and
+    /// the highest post row id among them (`after` when there are none): what grows its document
+    /// frequencies without re-reading the channel.
+    pub fn channel_texts_after(
+        &self,
+        channel_id: i64,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        self.read("read new channel texts", |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, text FROM posts WHERE id > ?2 AND channel_id = ?1 AND text != '' ORDER BY id LIMIT ?3",
+            )?;
+            let (texts, upto) = collect_texts(
+                st.query_map(params![channel_id, after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?,
+            )?;
+            Ok((texts, upto.max(after)))
+        })
+    }
+
+    /// One channel's (posts, posts with tags, distinct tags).
+    pub fn channel_tag_stats(&self, channel_id: i64) -> Result<(i64, i64, i64), StoreError> {
+        self.read("count a channel's tags", |c| {
+            c.query_row(
+                "SELECT (SELECT count(*) FROM posts WHERE channel_id = ?1),
+                        (SELECT count(*) FROM posts p WHERE p.channel_id = ?1
+                           AND EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id)),
+                        (SELECT count(DISTINCT t.tag) FROM post_tags t JOIN posts p ON p.id = t.post_id
+                          WHERE p.channel_id = ?1)",
+                [channel_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+        })
+    }
+
+    /// The most frequent tags (of one channel, or of all), with the number of posts carrying each.
+    pub fn top_tags(
+        &self,
+        channel_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read("count tags", |c| {
+            let mut st = c.prepare_cached(
+                "SELECT t.tag, count(*) AS n FROM post_tags t JOIN posts p ON p.id = t.post_id
+                 WHERE ?1 IS NULL OR p.channel_id = ?1
+                 GROUP BY t.tag ORDER BY n DESC, t.tag LIMIT ?2",
+            )?;
+            st.query_map(params![channel_id, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect()
         })
     }
 
@@ -224,6 +366,7 @@ impl Store {
             tx.execute(
                 &format!(
                     "UPDATE posts SET tagging_status = 'pending', next_tagging_at = NULL, tagging_claimed_until = NULL,
+                            tagging_claim = NULL,
                             tagging_attempts = CASE WHEN tagging_status = 'failed' THEN 0 ELSE tagging_attempts END
                      WHERE id IN (SELECT p.id FROM posts p WHERE p.tagging_status IN {statuses} AND {ACCOUNT_SCOPE}
                                   ORDER BY p.id LIMIT ?2)"
@@ -233,15 +376,30 @@ impl Store {
         })
     }
 
-    /// Makes one post due now (for `tags regenerate`); false if it does not exist or has no text.
-    pub fn requeue_post(&mut self, post_id: i64) -> Result<Option<DuePost>, StoreError> {
-        self.write(&format!("re-queue post {post_id}"), |tx| {
-            tx.query_row(
-                "SELECT id, channel_id, text, tagging_attempts FROM posts WHERE id = ?1 AND text != ''",
-                [post_id],
-                |r| Ok(DuePost { id: r.get(0)?, channel_id: r.get(1)?, text: r.get(2)?, attempts: r.get(3)? }),
-            )
-            .optional()
+    /// Claims one post for an immediate re-tag (for `tags regenerate`), whatever its status; `None` if
+    /// it does not exist or has no text.
+    pub fn claim_post(
+        &mut self,
+        post_id: i64,
+        claim_secs: i64,
+    ) -> Result<Option<DuePost>, StoreError> {
+        let token = new_claim_token();
+        let until = unix_now() + claim_secs;
+        self.write(&format!("claim post {post_id}"), |tx| {
+            let due = tx
+                .query_row(
+                    "SELECT id, channel_id, text, tagging_attempts FROM posts WHERE id = ?1 AND text != ''",
+                    [post_id],
+                    |r| Ok(DuePost { id: r.get(0)?, channel_id: r.get(1)?, text: r.get(2)?, attempts: r.get(3)?, claim: token }),
+                )
+                .optional()?;
+            if due.is_some() {
+                tx.execute(
+                    "UPDATE posts SET tagging_claim = ?2, tagging_claimed_until = ?3 WHERE id = ?1",
+                    params![post_id, token, until],
+                )?;
+            }
+            Ok(due)
         })
     }
 
@@ -311,6 +469,73 @@ impl Store {
     }
 }
 
+fn collect_texts(
+    rows: impl Iterator<Item = rusqlite::Result<(i64, String)>>,
+) -> rusqlite::Result<(Vec<String>, i64)> {
+    let mut texts = Vec::new();
+    let mut upto = 0;
+    for row in rows {
+        let (id, text) = row?;
+        upto = upto.max(id);
+        texts.push(text);
+    }
+    Ok((texts, upto))
+}
+
+/// Applies one attempt if the post is still held under its claim; see [`Store::record_attempts`].
+fn record_one(
+    tx: &Transaction<'_>,
+    a: &Attempt,
+    rules: RetryRules,
+    now: i64,
+) -> rusqlite::Result<Recorded> {
+    let held: Option<u32> = tx
+        .query_row(
+            "SELECT tagging_attempts FROM posts WHERE id = ?1 AND tagging_claim = ?2",
+            params![a.post_id, a.claim],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(attempts) = held else {
+        return Ok(Recorded::Stale);
+    };
+    let attempts = attempts + 1;
+    match &a.result {
+        AttemptResult::Tagged { tags, source } => {
+            tx.execute("DELETE FROM post_tags WHERE post_id = ?1", [a.post_id])?;
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO post_tags (post_id, tag, score, source) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (tag, score) in tags {
+                ins.execute(params![a.post_id, tag, score, source])?;
+            }
+            tx.execute(
+                "UPDATE posts SET tagging_status = 'success', tagging_attempts = ?2, last_tagging_attempt = ?3,
+                        tagging_error = NULL, next_tagging_at = NULL, tagging_claimed_until = NULL, tagging_claim = NULL
+                 WHERE id = ?1",
+                params![a.post_id, attempts, now],
+            )?;
+            Ok(Recorded::Applied("success"))
+        }
+        AttemptResult::Failed { error } => {
+            let (status, next) = if attempts >= rules.max_attempts.max(1) {
+                ("failed", None)
+            } else {
+                let delay = rules.base_delay_secs.max(1.0)
+                    * 2f64.powi(attempts.saturating_sub(1).min(20) as i32);
+                ("retrying", Some(now + delay.min(86_400.0) as i64))
+            };
+            tx.execute(
+                "UPDATE posts SET tagging_status = ?2, tagging_attempts = ?3, last_tagging_attempt = ?4,
+                        tagging_error = ?5, next_tagging_at = ?6, tagging_claimed_until = NULL, tagging_claim = NULL
+                 WHERE id = ?1",
+                params![a.post_id, status, attempts, now, error, next],
+            )?;
+            Ok(Recorded::Applied(status))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +574,36 @@ mod tests {
         (dir, s)
     }
 
+    const RULES: RetryRules = RetryRules {
+        max_attempts: 3,
+        base_delay_secs: 2.0,
+    };
+
+    fn tagged(p: &DuePost) -> Attempt {
+        Attempt {
+            post_id: p.id,
+            claim: p.claim,
+            result: AttemptResult::Tagged {
+                tags: vec![("news".into(), 1.0)],
+                source: "embedded".into(),
+            },
+        }
+    }
+
+    fn failed(p: &DuePost) -> Attempt {
+        Attempt {
+            post_id: p.id,
+            claim: p.claim,
+            result: AttemptResult::Failed {
+                error: "boom".into(),
+            },
+        }
+    }
+
+    fn record(s: &mut Store, a: Attempt, rules: RetryRules) -> Recorded {
+        s.record_attempts(&[a], rules).expect("record").remove(0)
+    }
+
     #[test]
     fn statuses_go_pending_retrying_failed_with_due_times() {
         let (_d, mut s) = setup(&["one", "two", ""]);
@@ -362,12 +617,13 @@ mod tests {
             s.claim_due(10, 60).expect("claim again").is_empty(),
             "claimed posts are not handed out twice"
         );
-        s.record_tags(due[0].id, &[("news".into(), 1.0)], "embedded")
-            .expect("success");
         assert_eq!(
-            s.record_tag_failure(due[1].id, "boom", 3, 2.0)
-                .expect("fail"),
-            "retrying"
+            record(&mut s, tagged(&due[0]), RULES),
+            Recorded::Applied("success")
+        );
+        assert_eq!(
+            record(&mut s, failed(&due[1]), RULES),
+            Recorded::Applied("retrying")
         );
         let p = s.post(due[1].id).expect("read").expect("exists");
         assert_eq!(
@@ -379,19 +635,21 @@ mod tests {
             s.claim_due(10, 60).expect("claim").is_empty(),
             "not due before next_tagging_at"
         );
+        // The claim was consumed by the outcome: the same token cannot write twice.
+        assert_eq!(record(&mut s, failed(&due[1]), RULES), Recorded::Stale);
+        let again = s.claim_post(due[1].id, 60).expect("claim").expect("post");
         assert_eq!(
-            s.record_tag_failure(due[1].id, "boom", 3, 2.0)
-                .expect("fail"),
-            "retrying"
+            record(&mut s, failed(&again), RULES),
+            Recorded::Applied("retrying")
         );
         let first_delay = p.next_tagging_at.unwrap_or(0) - p.last_tagging_attempt.unwrap_or(0);
         let p2 = s.post(due[1].id).expect("read").expect("exists");
         let second_delay = p2.next_tagging_at.unwrap_or(0) - p2.last_tagging_attempt.unwrap_or(0);
         assert_eq!((first_delay, second_delay), (2, 4), "exponential delay");
+        let last = s.claim_post(due[1].id, 60).expect("claim").expect("post");
         assert_eq!(
-            s.record_tag_failure(due[1].id, "boom", 3, 2.0)
-                .expect("fail"),
-            "failed"
+            record(&mut s, failed(&last), RULES),
+            Recorded::Applied("failed")
         );
         let stats = s.tag_stats(None).expect("stats");
         assert_eq!(stats.total, 3);
@@ -404,10 +662,16 @@ mod tests {
     fn retry_requeues_retrying_and_force_includes_failed() {
         let (_d, mut s) = setup(&["a", "b"]);
         let due = s.claim_due(10, 60).expect("claim");
-        s.record_tag_failure(due[0].id, "x", 5, 60.0)
-            .expect("retrying");
-        s.record_tag_failure(due[1].id, "x", 1, 60.0)
-            .expect("failed");
+        let slow = RetryRules {
+            max_attempts: 5,
+            base_delay_secs: 60.0,
+        };
+        let once = RetryRules {
+            max_attempts: 1,
+            base_delay_secs: 60.0,
+        };
+        record(&mut s, failed(&due[0]), slow);
+        record(&mut s, failed(&due[1]), once);
         assert_eq!(s.requeue_tagging(None, 50, false).expect("retry"), 1);
         assert_eq!(s.requeue_tagging(None, 50, false).expect("retry"), 0);
         assert_eq!(
@@ -420,18 +684,113 @@ mod tests {
     }
 
     #[test]
-    fn an_expired_claim_makes_the_post_due_again() {
+    fn an_expired_claim_makes_the_post_due_again_and_voids_the_old_token() {
         let (_d, mut s) = setup(&["a"]);
+        let dead = s
+            .claim_due(10, -1)
+            .expect("claim with an already expired lease");
+        assert_eq!(dead.len(), 1);
+        let live = s.claim_due(10, 60).expect("claim");
+        assert_eq!(live.len(), 1, "a dead worker's claim expires");
+        assert_ne!(live[0].claim, dead[0].claim);
         assert_eq!(
-            s.claim_due(10, -1)
-                .expect("claim with an already expired lease")
-                .len(),
-            1
+            record(&mut s, tagged(&dead[0]), RULES),
+            Recorded::Stale,
+            "the dead worker's late result is dropped"
         );
         assert_eq!(
-            s.claim_due(10, 60).expect("claim").len(),
-            1,
-            "a dead worker's claim expires"
+            record(&mut s, tagged(&live[0]), RULES),
+            Recorded::Applied("success")
         );
+    }
+
+    #[test]
+    fn an_edit_voids_the_claim_of_a_worker_tagging_the_old_text() {
+        let (_d, mut s) = setup(&["old text"]);
+        let due = s.claim_due(10, 60).expect("claim");
+        let ch = s.channels().expect("channels")[0].id;
+        let edited = PostIn {
+            message_id: 1,
+            date: 1_700_000_000,
+            edit_date: Some(1_700_000_500),
+            text: "new text".into(),
+            views: None,
+            forwards: None,
+            grouped_id: None,
+            has_media: false,
+        };
+        let out = s
+            .store_batch(ch, "@news", &[edited], None)
+            .expect("refresh");
+        assert_eq!(out.edited, 1);
+        assert_eq!(record(&mut s, tagged(&due[0]), RULES), Recorded::Stale);
+        let p = s.post(due[0].id).expect("read").expect("exists");
+        assert_eq!((p.tagging_status.as_str(), p.tags.len()), ("pending", 0));
+        let again = s.claim_due(10, 60).expect("claim");
+        assert_eq!(again[0].text, "new text");
+    }
+
+    #[test]
+    fn claims_are_renewed_and_released_by_token() {
+        let (_d, mut s) = setup(&["a", "b"]);
+        let due = s.claim_due(10, -1).expect("claim, expired at once");
+        assert_eq!(s.renew_claims(due[0].claim, 60).expect("renew"), 2);
+        assert!(s.claim_due(10, 60).expect("claim").is_empty(), "renewed");
+        s.release_claims(due[0].claim, &[due[1].id])
+            .expect("release");
+        let freed = s.claim_due(10, 60).expect("claim");
+        assert_eq!(
+            freed.iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![due[1].id]
+        );
+        let p = s.post(due[1].id).expect("read").expect("exists");
+        assert_eq!(p.tagging_attempts, 0, "a released claim burns no attempt");
+    }
+
+    #[test]
+    fn one_failing_write_rolls_back_only_its_own_post() {
+        let (_d, mut s) = setup(&["a", "b", "c"]);
+        let due = s.claim_due(10, 60).expect("claim");
+        s.write("fail one post's tags", |tx| {
+            tx.execute_batch(&format!(
+                "CREATE TRIGGER no_tags BEFORE INSERT ON post_tags WHEN NEW.post_id = {}
+                 BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+                due[1].id
+            ))
+        })
+        .expect("trigger");
+        let out = s
+            .record_attempts(&due.iter().map(tagged).collect::<Vec<_>>(), RULES)
+            .expect("batch");
+        assert_eq!(out[0], Recorded::Applied("success"));
+        assert!(
+            matches!(&out[1], Recorded::Error(e) if e.contains("injected")),
+            "{out:?}"
+        );
+        assert_eq!(out[2], Recorded::Applied("success"));
+        let statuses: Vec<String> = due
+            .iter()
+            .map(|p| s.post(p.id).expect("read").expect("exists").tagging_status)
+            .collect();
+        assert_eq!(statuses, ["success", "pending", "success"]);
+    }
+
+    #[test]
+    fn claims_are_served_by_indexes_without_sorting() {
+        let (_d, s) = setup(&["a"]);
+        for sql in [CLAIM_RETRYING, CLAIM_PENDING] {
+            let plan: Vec<String> = s
+                .read("plan", |c| {
+                    let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    st.query_map(params![0, 5], |r| r.get::<_, String>(3))?
+                        .collect()
+                })
+                .expect("plan");
+            assert!(
+                plan.iter().any(|l| l.contains("USING INDEX"))
+                    && !plan.iter().any(|l| l.contains("TEMP B-TREE")),
+                "{plan:?}"
+            );
+        }
     }
 }

@@ -1,26 +1,41 @@
 //! The tagging pipeline: workers that take due posts, tag them, and record every attempt durably.
 //!
 //! Runs inside `tgsift run` (and from `tgsift tags run|retry --wait|regenerate`). Due posts are claimed
-//! for a while, so several workers never tag one post twice and a post claimed by a dead worker is due
-//! again once the claim expires; `retrying` posts are picked up by the same loop when their time comes,
-//! so no external cron is needed.
+//! under a token for a short while ([`TaggingConfig::claim_timeout`], renewed while the work goes on),
+//! so several workers — in one process or in a cron job beside the service — never tag one post twice,
+//! and a post claimed by a worker that died is due again within a minute. Outcomes are written in
+//! batches (one transaction, a savepoint per post) and only while the claim is still the post's, so a
+//! post edited while it was being tagged keeps no tags computed for its old text. `retrying` posts are
+//! picked up by the same loop when their time comes, so no external cron is needed.
+//!
+//! The embedded tagger is CPU work: it runs on blocking threads, one per core, never on the async
+//! runtime. Network taggers (LLM) are awaited, `concurrency` at a time, and every attempt in flight is
+//! dropped at shutdown with its claim released (the post stays due; no attempt is counted).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::embedded::{DocFreq, EmbeddedTagger};
 use super::llm::{LlmConfig, LlmTagger};
 use super::{Tag, TagContext, TagError, Tagger};
 use crate::config::TaggingConfig;
-use crate::store::{AsyncStore, DuePost, StoreError};
+use crate::store::{AsyncStore, Attempt, AttemptResult, DuePost, Recorded, RetryRules, StoreError};
 
-/// How long a worker's claim on a post lasts.
-const CLAIM_SECS: i64 = 600;
-/// Stored posts a channel's document frequencies are learned from.
+/// Stored posts a channel's document frequencies are first learned from.
 const DF_POSTS: usize = 5_000;
+/// New posts folded into a channel's document frequencies at most this often.
+const DF_REFRESH: Duration = Duration::from_secs(5);
+/// Posts claimed at once for the embedded tagger (spread over the cores, recorded in one transaction).
+const EMBEDDED_BATCH: usize = 512;
+/// Outcomes of a network tagger are written when this many are waiting, or after [`FLUSH_EVERY`].
+const FLUSH_AT: usize = 32;
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Pause between passes when nothing is due.
+const IDLE: Duration = Duration::from_secs(1);
 
 /// What one tagging attempt ended in.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +44,8 @@ pub enum Outcome {
     Tagged { tags: Vec<Tag>, source: String },
     /// The attempt failed; the post is now `retrying` or `failed`.
     Failed { status: &'static str, error: String },
+    /// Not stored: the post changed (edited, re-queued) or its claim was taken over meanwhile.
+    Stale,
 }
 
 /// Counts of one pass over the due posts.
@@ -40,17 +57,68 @@ pub struct PassReport {
     pub retrying: usize,
     /// Posts whose attempts are exhausted.
     pub failed: usize,
+    /// Results dropped because the post changed while it was tagged (it is due again).
+    pub stale: usize,
+}
+
+impl PassReport {
+    fn count(&mut self, r: &Recorded) {
+        match r {
+            Recorded::Applied("success") => self.tagged += 1,
+            Recorded::Applied("failed") => self.failed += 1,
+            Recorded::Applied(_) => self.retrying += 1,
+            Recorded::Stale | Recorded::Error(_) => self.stale += 1,
+        }
+    }
+
+    fn add(&mut self, o: PassReport) {
+        self.tagged += o.tagged;
+        self.retrying += o.retrying;
+        self.failed += o.failed;
+        self.stale += o.stale;
+    }
+
+    /// Posts whose attempt was recorded or dropped.
+    pub fn total(&self) -> usize {
+        self.tagged + self.retrying + self.failed + self.stale
+    }
+}
+
+/// Which kind of tagger does the work, which decides where it runs.
+enum Backend {
+    /// CPU-bound and synchronous: run on blocking threads, one batch per core.
+    Embedded(Arc<EmbeddedTagger>),
+    /// Awaited (network), `concurrency` at once, with the embedded tagger as an optional stand-in.
+    Remote {
+        tagger: Arc<dyn Tagger>,
+        fallback: Option<Arc<EmbeddedTagger>>,
+    },
+}
+
+/// Per-channel document frequencies, built once from the channel's stored posts and then grown with
+/// the posts stored since, never rebuilt.
+#[derive(Default)]
+struct DocFreqs {
+    channels: Mutex<HashMap<i64, DfEntry>>,
+}
+
+#[derive(Clone)]
+struct DfEntry {
+    df: Arc<DocFreq>,
+    /// Highest post row id counted.
+    upto: i64,
+    refreshed: Instant,
 }
 
 /// The configured tagger, its optional embedded fallback, and the retry rules.
 pub struct Pipeline {
     store: AsyncStore,
-    tagger: Arc<dyn Tagger>,
-    fallback: Option<Arc<EmbeddedTagger>>,
-    max_attempts: u32,
-    retry_delay: f64,
+    backend: Backend,
+    rules: RetryRules,
     concurrency: usize,
-    doc_freqs: Mutex<HashMap<i64, Arc<DocFreq>>>,
+    threads: usize,
+    claim_secs: i64,
+    doc_freqs: DocFreqs,
 }
 
 impl Pipeline {
@@ -59,32 +127,22 @@ impl Pipeline {
         cfg: &TaggingConfig,
         store: AsyncStore,
     ) -> Result<Option<Arc<Self>>, String> {
-        let (tagger, fallback): (Arc<dyn Tagger>, Option<Arc<EmbeddedTagger>>) =
-            match cfg.backend.as_str() {
-                "off" => return Ok(None),
-                "llm" => {
-                    let llm = LlmTagger::new(LlmConfig::from_config(cfg))?;
-                    let fallback = cfg
-                        .llm_fallback_to_embedded
-                        .then(|| Arc::new(EmbeddedTagger::new().with_yake(cfg.embedded_yake)));
-                    (Arc::new(llm), fallback)
-                }
-                _ => (
-                    Arc::new(EmbeddedTagger::new().with_yake(cfg.embedded_yake)),
-                    None,
-                ),
-            };
-        Ok(Some(Arc::new(Self::new(
-            store,
-            tagger,
-            fallback,
-            cfg.max_attempts,
-            cfg.retry_delay,
-            cfg.concurrency,
-        ))))
+        let embedded = || Arc::new(EmbeddedTagger::new().with_yake(cfg.embedded_yake));
+        let backend = match cfg.backend.as_str() {
+            "off" => return Ok(None),
+            "llm" => Backend::Remote {
+                tagger: Arc::new(LlmTagger::new(LlmConfig::from_config(cfg))?),
+                fallback: cfg.llm_fallback_to_embedded.then(embedded),
+            },
+            _ => Backend::Embedded(embedded()),
+        };
+        let mut p = Self::with_backend(store, backend, cfg.max_attempts, cfg.retry_delay);
+        p.concurrency = cfg.concurrency.max(1) as usize;
+        p.claim_secs = cfg.claim_timeout.ceil() as i64;
+        Ok(Some(Arc::new(p)))
     }
 
-    /// A pipeline around any tagger (tests use scripted ones).
+    /// A pipeline around any awaited tagger (tests use scripted ones).
     pub fn new(
         store: AsyncStore,
         tagger: Arc<dyn Tagger>,
@@ -93,173 +151,445 @@ impl Pipeline {
         retry_delay: f64,
         concurrency: u32,
     ) -> Self {
+        let mut p = Self::with_backend(
+            store,
+            Backend::Remote { tagger, fallback },
+            max_attempts,
+            retry_delay,
+        );
+        p.concurrency = concurrency.max(1) as usize;
+        p
+    }
+
+    /// A pipeline around the embedded tagger, run on blocking threads.
+    pub fn embedded(
+        store: AsyncStore,
+        tagger: Arc<EmbeddedTagger>,
+        max_attempts: u32,
+        retry_delay: f64,
+    ) -> Self {
+        Self::with_backend(store, Backend::Embedded(tagger), max_attempts, retry_delay)
+    }
+
+    fn with_backend(
+        store: AsyncStore,
+        backend: Backend,
+        max_attempts: u32,
+        retry_delay: f64,
+    ) -> Self {
         Pipeline {
             store,
-            tagger,
-            fallback,
-            max_attempts: max_attempts.max(1),
-            retry_delay,
-            concurrency: concurrency.max(1) as usize,
-            doc_freqs: Mutex::new(HashMap::new()),
+            backend,
+            rules: RetryRules {
+                max_attempts: max_attempts.max(1),
+                base_delay_secs: retry_delay,
+            },
+            concurrency: 1,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            claim_secs: 60,
+            doc_freqs: DocFreqs::default(),
         }
+    }
+
+    /// Sets how long a claim lasts without renewal (seconds).
+    pub fn with_claim_secs(mut self, secs: i64) -> Self {
+        self.claim_secs = secs.max(1);
+        self
     }
 
     /// The tagger's name (for stats).
     pub fn backend(&self) -> String {
-        self.tagger.name()
+        match &self.backend {
+            Backend::Embedded(t) => t.name(),
+            Backend::Remote { tagger, .. } => tagger.name(),
+        }
     }
 
+    /// The channel's document frequencies, grown with posts stored since they were last looked at.
     async fn doc_freq(&self, channel_id: i64) -> Result<Arc<DocFreq>, StoreError> {
-        if let Some(df) = self
-            .doc_freqs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&channel_id)
+        let known = lock(&self.doc_freqs.channels).get(&channel_id).cloned();
+        if let Some(e) = &known
+            && e.refreshed.elapsed() < DF_REFRESH
         {
-            return Ok(Arc::clone(df));
+            return Ok(Arc::clone(&e.df));
         }
-        let texts = self
+        let after = known.as_ref().map(|e| e.upto);
+        let (texts, upto) = self
             .store
-            .with("read channel texts", move |s| {
-                s.channel_texts(channel_id, DF_POSTS)
+            .with("read channel texts", move |s| match after {
+                None => s.channel_texts(channel_id, DF_POSTS),
+                Some(after) => s.channel_texts_after(channel_id, after, DF_POSTS),
             })
             .await?;
-        let df = Arc::new(DocFreq::from_texts(texts.iter().map(String::as_str)));
-        self.doc_freqs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(channel_id, Arc::clone(&df));
+        let base = known.map(|e| e.df);
+        let df = tokio::task::spawn_blocking(move || {
+            let mut df = base.map(|d| (*d).clone()).unwrap_or_default();
+            for t in &texts {
+                df.add(t);
+            }
+            Arc::new(df)
+        })
+        .await
+        .map_err(|e| StoreError::Task {
+            what: "count document frequencies".into(),
+            reason: e.to_string(),
+        })?;
+        let entry = DfEntry {
+            df: Arc::clone(&df),
+            upto: upto.max(after.unwrap_or(0)),
+            refreshed: Instant::now(),
+        };
+        lock(&self.doc_freqs.channels).insert(channel_id, entry);
         Ok(df)
     }
 
-    /// Tags one claimed post and records the attempt (in its own transaction).
+    /// Tags one claimed post now and records the attempt (for `tags regenerate`).
     pub async fn tag_one(&self, post: DuePost) -> Result<Outcome, StoreError> {
         let df = self.doc_freq(post.channel_id).await?;
-        let ctx = TagContext {
-            doc_freq: Some(&df),
-        };
-        let attempt = self.tagger.tag(&post.text, ctx).await;
-        let (result, source) = match (attempt, &self.fallback) {
-            (Ok(tags), _) => (Ok(tags), self.tagger.name()),
-            (Err(e), Some(fallback)) => {
-                tracing::warn!(post = post.id, error = %e, "tagger gave up; using the embedded tagger");
-                (
-                    fallback.tag(&post.text, ctx).await.map_err(|_| e),
-                    fallback.name(),
-                )
+        let (claim, id) = (post.claim, post.id);
+        let result = match &self.backend {
+            Backend::Embedded(t) => {
+                let t = Arc::clone(t);
+                let text = post.text.clone();
+                tokio::task::spawn_blocking(move || embedded_result(&t, &text, &df))
+                    .await
+                    .map_err(|e| StoreError::Task {
+                        what: "tag a post".into(),
+                        reason: e.to_string(),
+                    })?
             }
-            (Err(e), None) => (Err(e), self.tagger.name()),
-        };
-        let id = post.id;
-        match result {
-            Ok(tags) if !tags.is_empty() => {
-                let rows: Vec<(String, f64)> =
-                    tags.iter().map(|t| (t.tag.clone(), t.score)).collect();
-                let src = source.clone();
-                self.store
-                    .with("store tags", move |s| s.record_tags(id, &rows, &src))
-                    .await?;
-                Ok(Outcome::Tagged { tags, source })
+            Backend::Remote { tagger, fallback } => {
+                remote_result(tagger.as_ref(), fallback.clone(), &post, df).await
             }
-            other => {
-                let error = match other {
-                    Err(e) => describe(&e),
-                    Ok(_) => "the tagger found no tags".to_string(),
-                };
-                let (max, delay, err) = (self.max_attempts, self.retry_delay, error.clone());
-                let status = self
-                    .store
-                    .with("record a tagging failure", move |s| {
-                        s.record_tag_failure(id, &err, max, delay)
+        };
+        let outcome = match &result {
+            AttemptResult::Tagged { tags, source } => Outcome::Tagged {
+                tags: tags
+                    .iter()
+                    .map(|(tag, score)| Tag {
+                        tag: tag.clone(),
+                        score: *score,
                     })
-                    .await?;
-                tracing::warn!(post = id, status, error = %error, "tagging attempt failed");
-                Ok(Outcome::Failed { status, error })
+                    .collect(),
+                source: source.clone(),
+            },
+            AttemptResult::Failed { error } => Outcome::Failed {
+                status: "",
+                error: error.clone(),
+            },
+        };
+        let attempt = Attempt {
+            post_id: id,
+            claim,
+            result,
+        };
+        let rules = self.rules;
+        let recorded = self
+            .store
+            .with("record a tagging attempt", move |s| {
+                s.record_attempts(&[attempt], rules)
+            })
+            .await?;
+        Ok(match (recorded.first(), outcome) {
+            (Some(Recorded::Applied(status)), Outcome::Failed { error, .. }) => {
+                Outcome::Failed { status, error }
             }
-        }
+            (Some(Recorded::Applied(_)), o) => o,
+            _ => Outcome::Stale,
+        })
     }
 
-    /// Tags every post that is due now (pending, and retrying ones whose time has come), with
-    /// `concurrency` workers, until none is left or `cancel`.
+    /// Tags every post that is due now (pending, and retrying ones whose time has come), until none is
+    /// left or `cancel`.
     pub async fn run_due(
         self: &Arc<Self>,
         cancel: &CancellationToken,
     ) -> Result<PassReport, StoreError> {
         let mut report = PassReport::default();
-        loop {
-            if cancel.is_cancelled() {
-                break;
-            }
-            let batch_size = self.concurrency * 16;
+        while !cancel.is_cancelled() {
+            let limit = match self.backend {
+                Backend::Embedded(_) => EMBEDDED_BATCH,
+                Backend::Remote { .. } => self.concurrency * 8,
+            };
+            let secs = self.claim_secs;
             let due = self
                 .store
-                .with("claim posts", move |s| s.claim_due(batch_size, CLAIM_SECS))
+                .with("claim posts", move |s| s.claim_due(limit, secs))
                 .await?;
-            if due.is_empty() {
+            let Some(token) = due.first().map(|p| p.claim) else {
                 break;
-            }
-            let mut queue = due.into_iter();
-            let mut running = tokio::task::JoinSet::new();
-            let mut unstarted = Vec::new();
-            loop {
-                while running.len() < self.concurrency {
-                    let Some(post) = queue.next() else { break };
-                    if cancel.is_cancelled() {
-                        unstarted.push(post.id);
-                        continue;
-                    }
-                    let me = Arc::clone(self);
-                    running.spawn(async move { me.tag_one(post).await });
+            };
+            let renewer = self.renew_while_working(token);
+            let pass = match &self.backend {
+                Backend::Embedded(t) => self.embedded_batch(t, due, cancel).await,
+                Backend::Remote { tagger, fallback } => {
+                    self.remote_batch(tagger, fallback, due, cancel).await
                 }
-                let Some(done) = running.join_next().await else {
-                    break;
-                };
-                match done {
-                    Ok(Ok(Outcome::Tagged { .. })) => report.tagged += 1,
-                    Ok(Ok(Outcome::Failed {
-                        status: "failed", ..
-                    })) => report.failed += 1,
-                    Ok(Ok(Outcome::Failed { .. })) => report.retrying += 1,
-                    Ok(Err(e)) => return Err(e),
-                    Err(e) => tracing::error!(error = %e, "a tagging task panicked"),
-                }
-            }
-            unstarted.extend(queue.map(|p| p.id));
-            if !unstarted.is_empty() {
-                // Shutdown: what was claimed but not started is due again at once.
-                self.store
-                    .with("release claims", move |s| s.release_claims(&unstarted))
-                    .await?;
-            }
+            };
+            renewer.abort();
+            report.add(pass?);
         }
         Ok(report)
     }
 
-    /// Keeps tagging as posts arrive and retries fall due, until `cancel`.
+    /// Keeps the claims under `token` alive while a batch is being tagged.
+    fn renew_while_working(&self, token: i64) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let secs = self.claim_secs;
+        let every = Duration::from_secs_f64((secs as f64 / 3.0).max(0.5));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = store
+                    .with("renew claims", move |s| s.renew_claims(token, secs))
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not renew tagging claims");
+                }
+            }
+        })
+    }
+
+    /// Tags a batch with the embedded tagger on the blocking pool, a chunk per core, and records it in
+    /// one transaction.
+    async fn embedded_batch(
+        &self,
+        tagger: &Arc<EmbeddedTagger>,
+        due: Vec<DuePost>,
+        cancel: &CancellationToken,
+    ) -> Result<PassReport, StoreError> {
+        let mut by_channel: HashMap<i64, Arc<DocFreq>> = HashMap::new();
+        for p in &due {
+            if let std::collections::hash_map::Entry::Vacant(e) = by_channel.entry(p.channel_id) {
+                e.insert(self.doc_freq(p.channel_id).await?);
+            }
+        }
+        let by_channel = Arc::new(by_channel);
+        let chunk = due.len().div_ceil(self.threads.max(1)).max(1);
+        let mut work = JoinSet::new();
+        let mut rest = due;
+        while !rest.is_empty() {
+            let tail = rest.split_off(chunk.min(rest.len()));
+            let part = std::mem::replace(&mut rest, tail);
+            let (t, dfs) = (Arc::clone(tagger), Arc::clone(&by_channel));
+            work.spawn_blocking(move || {
+                part.into_iter()
+                    .map(|p| {
+                        let result = match dfs.get(&p.channel_id) {
+                            Some(df) => embedded_result(&t, &p.text, df),
+                            None => embedded_result(&t, &p.text, &DocFreq::new()),
+                        };
+                        Attempt {
+                            post_id: p.id,
+                            claim: p.claim,
+                            result,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            });
+        }
+        let mut attempts = Vec::new();
+        while let Some(done) = work.join_next().await {
+            attempts.extend(done.map_err(|e| StoreError::Task {
+                what: "tag posts".into(),
+                reason: e.to_string(),
+            })?);
+        }
+        // A chunk takes milliseconds, so shutdown waits for it and keeps the results.
+        let _ = cancel;
+        self.record(attempts).await
+    }
+
+    /// Tags a batch with an awaited tagger, `concurrency` at once, writing outcomes as they gather;
+    /// at shutdown the attempts in flight are dropped and their claims released.
+    async fn remote_batch(
+        &self,
+        tagger: &Arc<dyn Tagger>,
+        fallback: &Option<Arc<EmbeddedTagger>>,
+        due: Vec<DuePost>,
+        cancel: &CancellationToken,
+    ) -> Result<PassReport, StoreError> {
+        let token = due.first().map_or(0, |p| p.claim);
+        let mut report = PassReport::default();
+        let mut queue = due.into_iter();
+        let mut running: JoinSet<(i64, Attempt)> = JoinSet::new();
+        let mut in_flight: Vec<i64> = Vec::new();
+        let mut ready: Vec<Attempt> = Vec::new();
+        let mut last_flush = Instant::now();
+        loop {
+            while running.len() < self.concurrency && !cancel.is_cancelled() {
+                let Some(post) = queue.next() else { break };
+                let df = self.doc_freq(post.channel_id).await?;
+                let (t, f) = (Arc::clone(tagger), fallback.clone());
+                in_flight.push(post.id);
+                running.spawn(async move {
+                    let result = remote_result(t.as_ref(), f, &post, df).await;
+                    let attempt = Attempt {
+                        post_id: post.id,
+                        claim: post.claim,
+                        result,
+                    };
+                    (post.id, attempt)
+                });
+            }
+            if running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                done = running.join_next() => {
+                    match done {
+                        Some(Ok((id, attempt))) => {
+                            in_flight.retain(|x| *x != id);
+                            ready.push(attempt);
+                        }
+                        Some(Err(e)) => tracing::error!(error = %e, "a tagging attempt panicked; its post is due again when the claim expires"),
+                        None => break,
+                    }
+                }
+            }
+            if ready.len() >= FLUSH_AT || last_flush.elapsed() >= FLUSH_EVERY {
+                report.add(self.record(std::mem::take(&mut ready)).await?);
+                last_flush = Instant::now();
+            }
+        }
+        running.abort_all();
+        report.add(self.record(ready).await?);
+        // Shutdown: what was claimed but not finished is due again at once, with no attempt counted.
+        let unfinished: Vec<i64> = in_flight.into_iter().chain(queue.map(|p| p.id)).collect();
+        if !unfinished.is_empty() {
+            self.store
+                .with("release claims", move |s| {
+                    s.release_claims(token, &unfinished)
+                })
+                .await?;
+        }
+        Ok(report)
+    }
+
+    async fn record(&self, attempts: Vec<Attempt>) -> Result<PassReport, StoreError> {
+        let mut report = PassReport::default();
+        if attempts.is_empty() {
+            return Ok(report);
+        }
+        let rules = self.rules;
+        let failures: Vec<(i64, String)> = attempts
+            .iter()
+            .filter_map(|a| match &a.result {
+                AttemptResult::Failed { error } => Some((a.post_id, error.clone())),
+                AttemptResult::Tagged { .. } => None,
+            })
+            .collect();
+        let recorded = self
+            .store
+            .with("record tagging attempts", move |s| {
+                s.record_attempts(&attempts, rules)
+            })
+            .await?;
+        for r in &recorded {
+            report.count(r);
+        }
+        for (post, error) in failures {
+            tracing::warn!(post, error = %error, "tagging attempt failed");
+        }
+        Ok(report)
+    }
+
+    /// Tags as posts arrive until `finished()` says no more will come and nothing is due any more, or
+    /// `cancel` (`run --once`: tagging keeps up with ingest, then drains what it stored).
+    pub async fn run_until_idle(
+        self: &Arc<Self>,
+        finished: impl Fn() -> bool,
+        cancel: &CancellationToken,
+    ) -> Result<PassReport, StoreError> {
+        let mut total = PassReport::default();
+        loop {
+            // Read before the pass: a pass that starts after the producers ended sees all they stored.
+            let was_finished = finished();
+            let r = self.run_due(cancel).await?;
+            total.add(r);
+            if cancel.is_cancelled() || (was_finished && r.total() == 0) {
+                return Ok(total);
+            }
+            if r.total() == 0 {
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(total),
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        }
+    }
+
+    /// Keeps tagging as posts arrive and retries fall due, until `cancel`. A database error ends it
+    /// (the supervisor logs it and starts it again).
     pub async fn run_forever(self: Arc<Self>, cancel: CancellationToken) -> Result<(), StoreError> {
         loop {
             let r = self.run_due(&cancel).await?;
-            if r.tagged + r.retrying + r.failed > 0 {
+            if r.total() > 0 {
                 tracing::info!(
                     tagged = r.tagged,
                     retrying = r.retrying,
                     failed = r.failed,
+                    stale = r.stale,
                     "tagging pass"
                 );
-                // Channels grew: relearn their document frequencies now and then.
-                self.doc_freqs
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
             }
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = tokio::time::sleep(IDLE) => {}
             }
         }
     }
 }
 
-fn describe(e: &TagError) -> String {
-    e.to_string()
+/// The embedded tagger's attempt on one text (CPU work: call it on a blocking thread).
+fn embedded_result(tagger: &EmbeddedTagger, text: &str, df: &DocFreq) -> AttemptResult {
+    let tags = tagger.tags(text, Some(df));
+    as_result(Ok(tags), tagger.name())
+}
+
+/// An awaited tagger's attempt on one post, with the embedded stand-in (on a blocking thread) when
+/// it gives up.
+async fn remote_result(
+    tagger: &dyn Tagger,
+    fallback: Option<Arc<EmbeddedTagger>>,
+    post: &DuePost,
+    df: Arc<DocFreq>,
+) -> AttemptResult {
+    let ctx = TagContext {
+        doc_freq: Some(&df),
+    };
+    match (tagger.tag(&post.text, ctx).await, fallback) {
+        (Ok(tags), _) => as_result(Ok(tags), tagger.name()),
+        (Err(e), Some(fallback)) => {
+            tracing::warn!(post = post.id, error = %e, "tagger gave up; using the embedded tagger");
+            let text = post.text.clone();
+            let name = fallback.name();
+            let tags = tokio::task::spawn_blocking(move || fallback.tags(&text, Some(&df)))
+                .await
+                .unwrap_or_default();
+            let result = if tags.is_empty() { Err(e) } else { Ok(tags) };
+            as_result(result, name)
+        }
+        (Err(e), None) => as_result(Err(e), tagger.name()),
+    }
+}
+
+fn as_result(result: Result<Vec<Tag>, TagError>, source: String) -> AttemptResult {
+    match result {
+        Ok(tags) if !tags.is_empty() => AttemptResult::Tagged {
+            tags: tags.into_iter().map(|t| (t.tag, t.score)).collect(),
+            source,
+        },
+        Ok(_) => AttemptResult::Failed {
+            error: "the tagger found no tags".into(),
+        },
+        Err(e) => AttemptResult::Failed {
+            error: e.to_string(),
+        },
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -22,6 +22,9 @@ use super::error::{Class, Permanent, TgError, classify};
 use super::pacer::{PaceState, Pacer, PacerConfig};
 use crate::config::TelegramConfig;
 
+/// Retries of an RPC error tgsift does not know before it is reported (the caller parks the work).
+const UNKNOWN_RETRIES: u32 = 2;
+
 /// The retry and flood rules of the client layer, from `[telegram]`.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -225,6 +228,8 @@ pub struct Account {
     cancel: CancellationToken,
     /// The flood sleep in progress, if any: (method, wakes at), for progress displays.
     sleeping: Mutex<Option<(&'static str, Instant)>>,
+    /// Signalled when something worth persisting at once happened (a flood window or the breaker opened).
+    state_changed: tokio::sync::Notify,
 }
 
 impl Account {
@@ -265,7 +270,14 @@ impl Account {
             stats: Arc::new(Stats::default()),
             cancel,
             sleeping: Mutex::new(None),
+            state_changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Resolves when a flood window or the breaker opened since the last call: the owner persists
+    /// [`Account::export_state`] then, so a restart never sends into a window that is still open.
+    pub async fn state_changed(&self) {
+        self.state_changed.notified().await;
     }
 
     /// Replaces the pacer's tuning (before any call).
@@ -374,6 +386,7 @@ impl Account {
         let mut floods = 0u32;
         let mut backoff = self.backoff();
         let mut attempts = 0u32;
+        let mut unknown = 0u32;
         loop {
             if self.cancel.is_cancelled() {
                 return Err(TgError::Cancelled);
@@ -393,7 +406,10 @@ impl Account {
                     retry_in,
                 });
             }
-            self.pacer.acquire(method).await;
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
+                _ = self.pacer.acquire(method) => {}
+            }
             attempts += 1;
             Stats::add(&self.stats.requests, 1);
             let outcome = tokio::select! {
@@ -417,6 +433,8 @@ impl Account {
                     let wait = Duration::from_secs(u64::from(secs));
                     let now = Instant::now();
                     self.windows.open(method, now + wait);
+                    // Persisted at once by the owner: a restart must not send into this window.
+                    self.state_changed.notify_one();
                     self.pacer.on_flood(method, now);
                     self.breaker.success();
                     Stats::add(&self.stats.floods, 1);
@@ -445,6 +463,7 @@ impl Account {
                     );
                     if opened {
                         tracing::warn!(account = %self.name, failures = self.breaker.failures(), cooldown = ?self.policy.breaker_cooldown, "circuit breaker opened");
+                        self.state_changed.notify_one();
                     }
                     let Some(delay) = backoff.next() else {
                         return Err(TgError::Exhausted {
@@ -463,7 +482,29 @@ impl Account {
                     tracing::warn!(account = %self.name, method, attempt = attempts, error = %why, delay = ?delay, "transient failure, retrying");
                     self.sleep(delay).await?;
                 }
-                Class::Permanent(p) => return Err(self.permanent(method, p)),
+                Class::Unknown { code, name } => {
+                    unknown += 1;
+                    let delay = backoff.next().filter(|_| unknown <= UNKNOWN_RETRIES);
+                    let Some(delay) = delay else {
+                        return Err(TgError::Rpc {
+                            account: self.name.clone(),
+                            method,
+                            code,
+                            name,
+                        });
+                    };
+                    Stats::add(&self.stats.retries, 1);
+                    tracing::warn!(account = %self.name, method, code, error = %name, attempt = attempts, delay = ?delay, "unknown RPC error, retrying");
+                    self.sleep(delay).await?;
+                }
+                Class::Undecodable(reason) => {
+                    return Err(TgError::Undecodable {
+                        account: self.name.clone(),
+                        method,
+                        reason,
+                    });
+                }
+                Class::Permanent(p) => return Err(self.permanent(p)),
             }
         }
     }
@@ -476,7 +517,7 @@ impl Account {
         }
     }
 
-    fn permanent(&self, method: &'static str, p: Permanent) -> TgError {
+    fn permanent(&self, p: Permanent) -> TgError {
         let account = self.name.clone();
         match p {
             Permanent::Unauthorized(reason) => TgError::Unauthorized { account, reason },
@@ -488,12 +529,6 @@ impl Account {
             Permanent::Username(reason) => TgError::Username {
                 username: String::new(),
                 reason,
-            },
-            Permanent::Rpc { code, name } => TgError::Rpc {
-                account,
-                method,
-                code,
-                name,
             },
             Permanent::Local(message) => TgError::Local { account, message },
         }

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use grammers_mtproto::mtp::DeserializeError;
 use grammers_mtsender::InvocationError;
 
 /// What one failed call means for the caller.
@@ -15,6 +16,11 @@ pub enum Class {
     Flood(u32),
     /// The connection or the server failed; the same call may succeed if retried.
     Transient(String),
+    /// An RPC error tgsift does not know: retried a few times with backoff, then reported, so the
+    /// caller can park the work and try again later rather than give up on it for good.
+    Unknown { code: i32, name: String },
+    /// The answer arrived but could not be decoded: retrying at once would get the same bytes.
+    Undecodable(String),
     /// Retrying cannot help.
     Permanent(Permanent),
 }
@@ -28,8 +34,6 @@ pub enum Permanent {
     Channel(String),
     /// The username does not exist or is malformed (`USERNAME_NOT_OCCUPIED`, `USERNAME_INVALID`).
     Username(String),
-    /// Any other RPC error, by code and name.
-    Rpc { code: i32, name: String },
     /// A local problem (session storage, bad DC).
     Local(String),
 }
@@ -76,14 +80,21 @@ pub fn classify(e: &InvocationError) -> Class {
                 "USERNAME_NOT_OCCUPIED" | "USERNAME_INVALID" => {
                     Class::Permanent(Permanent::Username(r.name.clone()))
                 }
-                _ => Class::Permanent(Permanent::Rpc {
+                _ => Class::Unknown {
                     code: r.code,
                     name: r.name.clone(),
-                }),
+                },
             }
         }
         InvocationError::Io(err) => Class::Transient(format!("connection: {err}")),
         InvocationError::Transport(err) => Class::Transient(format!("transport: {err}")),
+        // A body that does not parse fails only its own request: the same bytes would come again.
+        // Broken framing or crypto kills the connection instead, which a reconnect may cure.
+        InvocationError::Deserialize(
+            err @ (DeserializeError::UnexpectedConstructor { .. }
+            | DeserializeError::MessageBufferTooSmall
+            | DeserializeError::DecompressionFailed),
+        ) => Class::Undecodable(err.to_string()),
         InvocationError::Deserialize(err) => Class::Transient(format!("bad response: {err}")),
         InvocationError::Dropped(why) => Class::Transient(format!("request dropped: {why}")),
         InvocationError::Authentication(err) => Class::Transient(format!("authentication: {err}")),
@@ -140,13 +151,20 @@ pub enum TgError {
         failures: u32,
         retry_in: Duration,
     },
-    /// Any other RPC error.
+    /// An RPC error tgsift does not know, still there after a few retries.
     #[error("{method} failed for account {account}: {code} {name}")]
     Rpc {
         account: String,
         method: &'static str,
         code: i32,
         name: String,
+    },
+    /// Telegram's answer could not be decoded (a layer mismatch or a broken object).
+    #[error("{method} for account {account}: the answer could not be decoded ({reason})")]
+    Undecodable {
+        account: String,
+        method: &'static str,
+        reason: String,
     },
     /// A local problem: session file, lease, configuration.
     #[error("account {account}: {message}")]
@@ -161,7 +179,11 @@ impl TgError {
     pub fn is_temporary(&self) -> bool {
         matches!(
             self,
-            TgError::FloodWait { .. } | TgError::Exhausted { .. } | TgError::CircuitOpen { .. }
+            TgError::FloodWait { .. }
+                | TgError::Exhausted { .. }
+                | TgError::CircuitOpen { .. }
+                | TgError::Rpc { .. }
+                | TgError::Undecodable { .. }
         )
     }
 }
@@ -206,9 +228,18 @@ mod tests {
             classify(&rpc(400, "USERNAME_INVALID")),
             Class::Permanent(Permanent::Username(_))
         ));
+        assert_eq!(
+            classify(&rpc(400, "SOME_NEW_REFUSAL")),
+            Class::Unknown {
+                code: 400,
+                name: "SOME_NEW_REFUSAL".into()
+            }
+        );
         assert!(matches!(
-            classify(&rpc(400, "PEER_ID_INVALID")),
-            Class::Permanent(Permanent::Rpc { .. })
+            classify(&InvocationError::Deserialize(
+                DeserializeError::UnexpectedConstructor { id: 7 }
+            )),
+            Class::Undecodable(_)
         ));
         let io = InvocationError::Io(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,

@@ -163,7 +163,8 @@ impl Drop for Lease {
     }
 }
 
-fn hostname() -> String {
+/// This machine's host name (for lease holders and worker records).
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())

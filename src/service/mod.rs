@@ -1,0 +1,180 @@
+//! The long-running service behind `tgsift run`: a [`Supervisor`] that owns every task.
+//!
+//! - `accounts`: every few seconds, looks at the database and starts an ingest task for each account
+//!   that has active channels and is not running yet — so accounts and channels added while the
+//!   service runs are picked up within one poll interval, and an account whose session another process
+//!   holds (`tgsift channels add` on the same account, a second worker) is left alone until it is free.
+//! - `ingest:<account>`: one per account ([`crate::ingest::service::AccountTask`]).
+//! - `tagging`: the tagging pipeline, beside ingest.
+//!
+//! With `--once` there is no manager: one ingest task per busy account syncs each channel once, the
+//! tagging task keeps up beside them and drains what is due once they are done, and the run ends.
+
+pub mod supervisor;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+pub use supervisor::{Restart, Supervisor, TaskError};
+
+use crate::config::{Config, ConfigError};
+use crate::ingest::progress::Progress;
+use crate::ingest::service::{AccountTask, RunOptions, RunSummary, Tally};
+use crate::store::{AccountRow, AsyncStore};
+use crate::tagging::worker::{PassReport, Pipeline};
+use crate::telegram::client::Policy;
+use crate::telegram::lease::Lease;
+
+/// How long tasks get to finish after a shutdown request (the rest is abandoned; the process exits).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
+
+/// What a run did, beyond ingest: the tagging figures of `run --once`.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Ingest per channel and the client's counters.
+    pub ingest: RunSummary,
+    /// Tagging done during the run (`--once` only; the service logs its passes).
+    pub tagging: PassReport,
+}
+
+/// Runs the service until `cancel` (or, with `opts.once`, until every active channel was synced once
+/// and everything due was tagged). Fails when a task failed for good: a fatal database error, or in
+/// `--once` any task error.
+pub async fn run(
+    config: &Config,
+    store: AsyncStore,
+    opts: RunOptions,
+    pipeline: Option<Arc<Pipeline>>,
+    cancel: CancellationToken,
+) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let busy = busy_accounts(&store).await?;
+    if opts.once && busy.is_empty() && pipeline.is_none() {
+        return Ok(Report::default());
+    }
+    let api_id = match config.telegram.api_id {
+        Some(id) => id,
+        None if busy.is_empty() && opts.once => 0,
+        None => {
+            return Err(ConfigError::Missing {
+                key: "telegram.api_id".into(),
+                hint: "get it from my.telegram.org and set it in [telegram] of the config file or in TG_API_ID".into(),
+            }
+            .into());
+        }
+    };
+    let sup = Supervisor::start(store.clone(), cancel.clone()).await?;
+    let template = AccountTask {
+        account_id: 0,
+        name: String::new(),
+        store: store.clone(),
+        policy: Policy::from(&config.telegram),
+        api_id,
+        opts: opts.clone(),
+        progress: Arc::new(Progress::new(opts.progress)),
+        tally: Arc::new(Tally::default()),
+    };
+    let tagging = Arc::new(std::sync::Mutex::new(PassReport::default()));
+    if opts.once {
+        for a in &busy {
+            spawn_account(&sup, &template, a, Restart::Never);
+        }
+        if let Some(p) = pipeline {
+            let (sup2, report) = (sup.clone(), Arc::clone(&tagging));
+            sup.spawn("tagging", Restart::Never, move |cancel| {
+                let (p, sup, report) = (Arc::clone(&p), sup2.clone(), Arc::clone(&report));
+                async move {
+                    let r = p
+                        .run_until_idle(|| !sup.any_running("ingest:"), &cancel)
+                        .await?;
+                    *report.lock().unwrap_or_else(|e| e.into_inner()) = r;
+                    Ok(())
+                }
+            });
+        }
+    } else {
+        let (sup2, tpl) = (sup.clone(), template.clone());
+        sup.spawn("accounts", Restart::OnFailure, move |cancel| {
+            manage_accounts(sup2.clone(), tpl.clone(), cancel)
+        });
+        if let Some(p) = pipeline {
+            sup.spawn("tagging", Restart::OnFailure, move |cancel| {
+                let p = Arc::clone(&p);
+                async move { p.run_forever(cancel).await.map_err(TaskError::from) }
+            });
+        }
+    }
+    sup.wait(SHUTDOWN_GRACE).await?;
+    let failures = sup.failures();
+    if !failures.is_empty() {
+        anyhow::bail!("{}", failures.join("\n"));
+    }
+    let mut ingest = template.tally.summary();
+    ingest.elapsed = started.elapsed();
+    ingest.interrupted = cancel.is_cancelled();
+    let tagging = *tagging.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(Report { ingest, tagging })
+}
+
+/// Accounts with at least one active channel that the service may serve (not stopped as logged out).
+async fn busy_accounts(store: &AsyncStore) -> Result<Vec<AccountRow>, crate::store::StoreError> {
+    store
+        .with("list busy accounts", |s| {
+            let channels = s.channels()?;
+            Ok(s.accounts()?
+                .into_iter()
+                .filter(|a| a.disabled_reason.is_none())
+                .filter(|a| channels.iter().any(|c| c.account_id == a.id && c.active))
+                .collect())
+        })
+        .await
+}
+
+fn task_name(a: &AccountRow) -> String {
+    format!("ingest:{}", a.name)
+}
+
+fn spawn_account(sup: &Supervisor, template: &AccountTask, a: &AccountRow, restart: Restart) {
+    let task = AccountTask {
+        account_id: a.id,
+        name: a.name.clone(),
+        ..template.clone()
+    };
+    sup.spawn(task_name(a), restart, move |cancel| {
+        task.clone().run(cancel)
+    });
+}
+
+/// The `accounts` task: starts an ingest task for every busy account that is not running, every few
+/// seconds, leaving alone accounts whose session another process holds.
+async fn manage_accounts(
+    sup: Supervisor,
+    template: AccountTask,
+    cancel: CancellationToken,
+) -> Result<(), TaskError> {
+    let every = template.opts.poll_interval.min(Duration::from_secs(5));
+    let mut told: HashSet<String> = HashSet::new();
+    loop {
+        for a in busy_accounts(&template.store).await? {
+            let name = task_name(&a);
+            if sup.is_running(&name) {
+                continue;
+            }
+            if let Some(h) = Lease::holder(&a.session_path) {
+                if told.insert(format!("{}:{}:{}", a.name, h.pid, h.host)) {
+                    tracing::warn!(account = %a.name, holder = %h.describe(), "the account's session is in use by another process; waiting for it");
+                }
+                continue;
+            }
+            told.retain(|k| !k.starts_with(&format!("{}:", a.name)));
+            spawn_account(&sup, &template, &a, Restart::OnFailure);
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The running service's own state: which `tgsift run` processes (workers) exist, their heartbeats, and
+//! the supervised tasks each one owns — so `tgsift status`, in another process, can tell what is
+//! running, what was restarted and why, without asking the service.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, unix_now};
+
+/// A worker whose heartbeat is older than this is not running any more (it died without saying so).
+pub const WORKER_STALE_SECS: i64 = 30;
+
+/// One `tgsift run` process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkerRow {
+    /// Row id.
+    pub id: i64,
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// tgsift version.
+    pub version: String,
+    /// Start (unix seconds).
+    pub started_at: i64,
+    /// Last heartbeat (unix seconds).
+    pub heartbeat_at: i64,
+    /// When it stopped, if it stopped cleanly.
+    pub stopped_at: Option<i64>,
+    /// Why it stopped, if an error ended it.
+    pub exit_error: Option<String>,
+}
+
+impl WorkerRow {
+    /// Whether the worker is alive: not stopped and heard from recently.
+    pub fn is_alive(&self, now: i64) -> bool {
+        self.stopped_at.is_none() && now - self.heartbeat_at <= WORKER_STALE_SECS
+    }
+}
+
+/// One supervised task of a worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskRow {
+    /// Task name (`ingest:alice`, `tagging`, …).
+    pub name: String,
+    /// `running`, `restarting` (waiting out its backoff), `stopped` or `failed`.
+    pub state: String,
+    /// Restarts after errors or panics.
+    pub restarts: u32,
+    /// The last error that ended it.
+    pub last_error: Option<String>,
+    /// When that happened (unix seconds).
+    pub last_error_at: Option<i64>,
+    /// When it (last) started.
+    pub started_at: i64,
+    /// Last state change.
+    pub updated_at: i64,
+}
+
+impl Store {
+    /// Registers this process as a worker; returns its id. Workers that stopped over a week ago are
+    /// forgotten.
+    pub fn register_worker(&mut self, host: &str, pid: u32) -> Result<i64, StoreError> {
+        let now = unix_now();
+        self.write("register the worker", |tx| {
+            tx.execute(
+                "DELETE FROM workers WHERE coalesce(stopped_at, heartbeat_at) < ?1",
+                [now - 7 * 86_400],
+            )?;
+            tx.execute(
+                "INSERT INTO workers (host, pid, version, started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                params![host, pid, env!("CARGO_PKG_VERSION"), now],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// The worker is alive.
+    pub fn heartbeat_worker(&mut self, worker_id: i64) -> Result<(), StoreError> {
+        self.write("record the worker's heartbeat", |tx| {
+            tx.execute(
+                "UPDATE workers SET heartbeat_at = ?2 WHERE id = ?1",
+                params![worker_id, unix_now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The worker stopped; `error` says why when it was not a clean shutdown.
+    pub fn stop_worker(&mut self, worker_id: i64, error: Option<&str>) -> Result<(), StoreError> {
+        let now = unix_now();
+        self.write("record the worker's stop", |tx| {
+            tx.execute(
+                "UPDATE workers SET stopped_at = ?2, heartbeat_at = ?2, exit_error = ?3 WHERE id = ?1",
+                params![worker_id, now, error],
+            )?;
+            tx.execute(
+                "UPDATE worker_tasks SET state = 'stopped', updated_at = ?2
+                 WHERE worker_id = ?1 AND state IN ('running', 'restarting')",
+                params![worker_id, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A task (re)started.
+    pub fn task_started(&mut self, worker_id: i64, name: &str) -> Result<(), StoreError> {
+        let now = unix_now();
+        self.write("record a task start", |tx| {
+            tx.execute(
+                "INSERT INTO worker_tasks (worker_id, name, state, started_at, updated_at) VALUES (?1, ?2, 'running', ?3, ?3)
+                 ON CONFLICT (worker_id, name) DO UPDATE SET state = 'running', started_at = ?3, updated_at = ?3",
+                params![worker_id, name, now],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// A task ended: `error` when it failed (`restarting` counts a restart, `failed` is for good).
+    pub fn task_ended(
+        &mut self,
+        worker_id: i64,
+        name: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = unix_now();
+        self.write("record a task end", |tx| {
+            tx.execute(
+                "UPDATE worker_tasks SET state = ?3, updated_at = ?4,
+                        restarts = restarts + CASE WHEN ?3 = 'restarting' THEN 1 ELSE 0 END,
+                        last_error = coalesce(?5, last_error),
+                        last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?4 END
+                 WHERE worker_id = ?1 AND name = ?2",
+                params![worker_id, name, state, now, error],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Every known worker, newest first.
+    pub fn workers(&self) -> Result<Vec<WorkerRow>, StoreError> {
+        self.read("list workers", |c| {
+            let mut st = c.prepare(
+                "SELECT id, host, pid, version, started_at, heartbeat_at, stopped_at, exit_error
+                 FROM workers ORDER BY started_at DESC, id DESC",
+            )?;
+            st.query_map([], |r| {
+                Ok(WorkerRow {
+                    id: r.get(0)?,
+                    host: r.get(1)?,
+                    pid: r.get(2)?,
+                    version: r.get(3)?,
+                    started_at: r.get(4)?,
+                    heartbeat_at: r.get(5)?,
+                    stopped_at: r.get(6)?,
+                    exit_error: r.get(7)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    /// The tasks of one worker, by name.
+    pub fn worker_tasks(&self, worker_id: i64) -> Result<Vec<TaskRow>, StoreError> {
+        self.read("list tasks", |c| {
+            let mut st = c.prepare(
+                "SELECT name, state, restarts, last_error, last_error_at, started_at, updated_at
+                 FROM worker_tasks WHERE worker_id = ?1 ORDER BY name",
+            )?;
+            st.query_map([worker_id], |r| {
+                Ok(TaskRow {
+                    name: r.get(0)?,
+                    state: r.get(1)?,
+                    restarts: r.get(2)?,
+                    last_error: r.get(3)?,
+                    last_error_at: r.get(4)?,
+                    started_at: r.get(5)?,
+                    updated_at: r.get(6)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    /// The newest worker that is alive, if any.
+    pub fn live_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
+        let now = unix_now();
+        Ok(self.workers()?.into_iter().find(|w| w.is_alive(now)))
+    }
+
+    /// The newest worker row, alive or not (what `status` reports when nothing runs).
+    pub fn last_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
+        self.read("read the last worker", |c| {
+            c.query_row(
+                "SELECT id FROM workers ORDER BY started_at DESC, id DESC LIMIT 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+        })
+        .and_then(|id| match id {
+            Some(id) => Ok(self.workers()?.into_iter().find(|w| w.id == id)),
+            None => Ok(None),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_and_tasks_record_what_happened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+        let w = s.register_worker("host", 42).expect("register");
+        s.task_started(w, "tagging").expect("start");
+        s.task_ended(w, "tagging", "restarting", Some("could not claim posts"))
+            .expect("fail");
+        s.task_started(w, "tagging").expect("restart");
+        let tasks = s.worker_tasks(w).expect("tasks");
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(
+            (
+                tasks[0].state.as_str(),
+                tasks[0].restarts,
+                tasks[0].last_error.as_deref()
+            ),
+            ("running", 1, Some("could not claim posts"))
+        );
+        let live = s.live_worker().expect("live").expect("a live worker");
+        assert_eq!((live.id, live.pid), (w, 42));
+        s.stop_worker(w, None).expect("stop");
+        assert!(s.live_worker().expect("live").is_none());
+        assert_eq!(s.worker_tasks(w).expect("tasks")[0].state, "stopped");
+        assert_eq!(s.last_worker().expect("last").map(|w| w.pid), Some(42));
+    }
+}
