@@ -119,6 +119,19 @@ async fn onboarding_with_a_code_from_a_file() {
         assert!(!listing.contains(&phone), "phone is masked: {listing}");
         let o = env.tgsift(&["account", "check", "alice"], &[]).await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+        // The same phone under a second name is refused before any code is sent.
+        let sent = env.sim.log().count("auth.sendCode");
+        let o = env
+            .tgsift(&["account", "add", "alice2", "--phone", &phone], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("already logged in as account alice"),
+            "{}",
+            text(&o)
+        );
+        assert_eq!(env.sim.log().count("auth.sendCode"), sent);
     })
     .await;
 }
@@ -290,6 +303,28 @@ async fn import_adopts_a_simulator_session_and_a_telethon_string() {
         let o = env.tgsift(&["account", "check", "frank"], &[]).await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
+        // One login, one account: the same key under a second name is refused, naming the first.
+        let o = env
+            .tgsift(
+                &[
+                    "account",
+                    "import",
+                    "frank2",
+                    "--session",
+                    file.to_str().expect("utf8"),
+                ],
+                &[],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("already used by account frank"),
+            "{}",
+            text(&o)
+        );
+        assert!(!env.session("frank2").exists(), "nothing was kept");
+
+        // Another key of the same Telegram user: refused as soon as the user is known (at check).
         let string = env.sim.telethon_string(0, true);
         let o = env
             .tgsift(
@@ -299,7 +334,25 @@ async fn import_adopts_a_simulator_session_and_a_telethon_string() {
             .await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let o = env.tgsift(&["account", "check", "gina"], &[]).await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("already onboarded as account frank"),
+            "{}",
+            text(&o)
+        );
+        let o = env.tgsift(&["account", "remove", "frank"], &[]).await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = env.tgsift(&["account", "check", "gina"], &[]).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let listing = tgsift::store::Store::open(&env.dir.path().join("t.db"))
+            .expect("db")
+            .account("gina")
+            .expect("read")
+            .expect("gina");
+        assert!(
+            listing.session_path.is_absolute(),
+            "session paths are stored absolute: {listing:?}"
+        );
 
         let o = env
             .tgsift(

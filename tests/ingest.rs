@@ -2,140 +2,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{API_HASH, within};
-use tgsift::config::{LoadOptions, Loaded};
+use common::setup::{Setup, sigterm, wait_exit};
+use common::within;
 use tgsift::ingest::service::RunOptions;
 use tgsift::service;
-use tgsift::sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, Sim, SimConfig};
-use tgsift::store::{AsyncStore, NewChannel, Store};
+use tgsift::sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, SimConfig};
+use tgsift::store::{AsyncStore, Store};
 use tokio_util::sync::CancellationToken;
-
-struct Setup {
-    dir: tempfile::TempDir,
-    sim: Sim,
-    db: PathBuf,
-}
-
-impl Setup {
-    /// A simulator with `channels` × `posts`, an authorized account, and every channel followed.
-    async fn new(channels: usize, posts: i32, config: impl FnOnce(&mut SimConfig)) -> Setup {
-        let mut cfg = SimConfig::generated(11, channels, posts);
-        config(&mut cfg);
-        let sim = Sim::start(cfg).await.expect("sim");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let session = dir.path().join("alice.session");
-        sim.write_session(&session, 0, true).expect("session");
-        let db = dir.path().join("t.db");
-        let mut store = Store::open(&db).expect("store");
-        let acc = store
-            .add_account("alice", None, None, &session)
-            .expect("account");
-        for name in sim.channel_usernames() {
-            let (id, hash, title) = sim
-                .with_channel(&name, |c| {
-                    (c.spec().id, c.spec().access_hash, c.spec().title.clone())
-                })
-                .expect("channel");
-            let c = NewChannel {
-                tg_id: id,
-                access_hash: hash,
-                username: Some(name.trim_start_matches('@').to_string()),
-                title,
-                backfill: "all".into(),
-            };
-            store.add_channel(acc.id, &c).expect("add").expect("new");
-        }
-        Setup { dir, sim, db }
-    }
-
-    fn loaded(&self) -> Loaded {
-        let mut l = Loaded::load(&LoadOptions::default()).expect("defaults");
-        l.set_database(self.db.clone());
-        let t = &mut l.config.telegram;
-        t.api_id = Some(common::API_ID);
-        t.flood_sleep_threshold = 2;
-        t.retry_delay = 0.05;
-        t.retry_max_delay = 0.5;
-        t.connection_retries = 20;
-        t.pacer_initial_rate = 200.0;
-        t.pacer_max_rate = 1000.0;
-        l
-    }
-
-    /// `tgsift` as a separate process on the same database and simulator.
-    fn spawn(&self, args: &[&str], poll_secs: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_tgsift"))
-            .args(["--db", self.db.to_str().expect("utf8"), "-q"])
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("TG_API_ID", "12345")
-            .env("TG_API_HASH", API_HASH)
-            .env("TGSIFT_TELEGRAM__FLOOD_SLEEP_THRESHOLD", "2")
-            .env("TGSIFT_TELEGRAM__RETRY_DELAY", "0.05")
-            .env("TGSIFT_TELEGRAM__RETRY_MAX_DELAY", "0.5")
-            .env("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "200")
-            .env("TGSIFT_TELEGRAM__PACER_MAX_RATE", "1000")
-            .env("TGSIFT_INGEST__POLL_INTERVAL", poll_secs)
-            // These tests watch ingest alone: statuses must stay as ingest left them.
-            .env("TGSIFT_TAGGING__BACKEND", "off")
-            .env_remove("RUST_LOG")
-            .env_remove("TGSIFT_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tgsift")
-    }
-
-    /// Every stored (channel username, id, text, edit date), sorted.
-    fn stored(&self) -> Vec<(String, i32, String, Option<i64>)> {
-        let store = Store::open(&self.db).expect("store");
-        store
-            .read("dump", |c| {
-                let mut st = c.prepare(
-                    "SELECT c.username, p.message_id, p.text, p.edit_date FROM posts p JOIN channels c ON c.id = p.channel_id
-                     ORDER BY c.username, p.message_id",
-                )?;
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect()
-            })
-            .expect("dump")
-    }
-
-    /// What the simulator holds, in the same shape.
-    fn truth(&self) -> Vec<(String, i32, String, Option<i64>)> {
-        let mut all = Vec::new();
-        for name in self.sim.channel_usernames() {
-            let bare = name.trim_start_matches('@').to_string();
-            self.sim
-                .with_channel(&name, |c| {
-                    for id in c.ids() {
-                        if let Some(p) = c.post(id) {
-                            all.push((bare.clone(), id, p.text, p.edit_date.map(i64::from)));
-                        }
-                    }
-                })
-                .expect("channel");
-        }
-        all.sort();
-        all
-    }
-
-    /// Every channel's checkpoint equals its newest post.
-    fn assert_checkpoints(&self) {
-        let store = Store::open(&self.db).expect("store");
-        for ch in store.channels().expect("channels") {
-            let name = ch.label();
-            let newest = self
-                .sim
-                .with_channel(&name, |c| c.ids().last().copied().unwrap_or(0))
-                .expect("channel");
-            assert_eq!(ch.last_message_id, newest, "checkpoint of {name}");
-        }
-    }
-}
 
 async fn run_once_until_done(s: &Setup) {
     let loaded = s.loaded();
@@ -259,25 +135,6 @@ async fn kill_during_backfill_loses_nothing() {
         s.assert_checkpoints();
     })
     .await;
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if let Ok(Some(st)) = child.try_wait() {
-            return Some(st);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-fn sigterm(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(ok.success());
 }
 
 #[tokio::test]

@@ -242,3 +242,129 @@ async fn the_embedded_pipeline_tags_simulated_posts() {
     })
     .await;
 }
+
+/// Blocks every attempt until released, so a test can change the post meanwhile.
+struct Gate {
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl Tagger for Gate {
+    fn name(&self) -> String {
+        "gate".into()
+    }
+    fn tag<'a>(&'a self, text: &'a str, _: TagContext<'a>) -> TagFuture<'a> {
+        Box::pin(async move {
+            self.seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(text.to_string());
+            self.entered.notify_one();
+            self.release.notified().await;
+            Ok(vec![Tag {
+                tag: text.split_whitespace().next().unwrap_or("x").to_lowercase(),
+                score: 1.0,
+            }])
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_edit_arriving_while_a_slow_tagger_works_is_tagged_from_its_new_text() {
+    within(30, async {
+        let (_d, store) = setup(&["Original wording of the post"]);
+        let gate = Arc::new(Gate {
+            entered: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+            seen: std::sync::Mutex::new(Vec::new()),
+        });
+        let p = Arc::new(Pipeline::new(store.clone(), gate.clone(), None, 3, 1.0, 1));
+        let worker = {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move { p.run_due(&CancellationToken::new()).await })
+        };
+        gate.entered.notified().await;
+        // The refresh sees an edit while the old text is being tagged.
+        let edited = PostIn {
+            message_id: 1,
+            date: 1_700_000_000,
+            edit_date: Some(1_700_000_900),
+            text: "Edited wording after all".into(),
+            views: None,
+            forwards: None,
+            grouped_id: None,
+            has_media: false,
+        };
+        let out = store
+            .with("refresh", move |s| {
+                let ch = s.channels()?[0].id;
+                s.store_batch(ch, "@news", &[edited], None)
+            })
+            .await
+            .expect("refresh");
+        assert_eq!(out.edited, 1);
+        gate.release.notify_one();
+        // The edited post is due again at once: the same pass tags its new text.
+        gate.entered.notified().await;
+        let st = statuses(&store).await;
+        assert_eq!(
+            (st[0].1.as_str(), st[0].2),
+            ("pending", 0),
+            "the old text's result was dropped and no attempt counted"
+        );
+        gate.release.notify_one();
+        let pass = worker.await.expect("join").expect("pass");
+        assert_eq!((pass.tagged, pass.stale), (1, 1));
+        let post = store
+            .with("post", |s| s.post(1))
+            .await
+            .expect("read")
+            .expect("post");
+        assert_eq!(
+            post.tags.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(),
+            vec!["edited"]
+        );
+        assert_eq!(
+            gate.seen.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            vec![
+                "Original wording of the post".to_string(),
+                "Edited wording after all".to_string()
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_mid_attempt_releases_the_claim_without_counting_an_attempt() {
+    within(30, async {
+        let (_d, store) = setup(&["Alpha news", "Beta report"]);
+        let gate = Arc::new(Gate {
+            entered: tokio::sync::Notify::new(),
+            release: tokio::sync::Notify::new(),
+            seen: std::sync::Mutex::new(Vec::new()),
+        });
+        let p = Arc::new(Pipeline::new(store.clone(), gate.clone(), None, 3, 1.0, 2));
+        let cancel = CancellationToken::new();
+        let worker = {
+            let (p, c) = (Arc::clone(&p), cancel.clone());
+            tokio::spawn(async move { p.run_due(&c).await })
+        };
+        gate.entered.notified().await;
+        cancel.cancel();
+        let r = worker.await.expect("join").expect("pass");
+        assert_eq!(r.total(), 0);
+        let st = statuses(&store).await;
+        assert!(
+            st.iter().all(|(_, s, a)| s == "pending" && *a == 0),
+            "{st:?}"
+        );
+        let free = store
+            .with("claim", |s| s.claim_due(10, 60))
+            .await
+            .expect("claim");
+        assert_eq!(free.len(), 2, "both claims were released at once");
+    })
+    .await;
+}

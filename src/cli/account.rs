@@ -431,6 +431,8 @@ async fn check(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
     match users {
         Ok(users) => {
             let id = users.first().map(|u| u.id()).unwrap_or_default();
+            // An imported session learns its user here: one Telegram user, one account.
+            refuse_duplicate(&store, name, None, Some(id), None)?;
             // A good check also resumes an account the service had stopped as logged out.
             if row.user_id != Some(id) || row.disabled_reason.is_some() {
                 store.set_account_user(name, id, None)?;

@@ -593,3 +593,75 @@ fn as_result(result: Result<Vec<Tag>, TagError>, source: String) -> AttemptResul
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewChannel, PostIn, Store};
+
+    fn post(id: i32, text: &str) -> PostIn {
+        PostIn {
+            message_id: id,
+            date: 1_700_000_000 + i64::from(id),
+            edit_date: None,
+            text: text.into(),
+            views: None,
+            forwards: None,
+            grouped_id: None,
+            has_media: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn document_frequencies_grow_with_new_posts_instead_of_being_rebuilt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+        let a = s
+            .add_account("a", None, None, std::path::Path::new("a.session"))
+            .expect("account");
+        let ch = s
+            .add_channel(
+                a.id,
+                &NewChannel {
+                    tg_id: 5,
+                    access_hash: 7,
+                    username: Some("news".into()),
+                    title: "N".into(),
+                    backfill: "all".into(),
+                },
+            )
+            .expect("add")
+            .expect("new");
+        let first: Vec<PostIn> = (1..=10).map(|i| post(i, "markets rally today")).collect();
+        s.store_batch(ch.id, "@news", &first, Some((1, 10)))
+            .expect("posts");
+        let store = AsyncStore::new(s);
+        let p = Pipeline::embedded(store.clone(), Arc::new(EmbeddedTagger::new()), 3, 1.0);
+        assert_eq!(p.doc_freq(ch.id).await.expect("df").docs(), 10);
+        // An old post disappears (a rebuild would notice) and new ones arrive.
+        let id = ch.id;
+        store
+            .with("change the channel", move |s| {
+                s.write("drop a post", |tx| {
+                    tx.execute("DELETE FROM posts WHERE message_id = 1", [])
+                })?;
+                let more: Vec<PostIn> = (11..=15).map(|i| post(i, "bonds fall")).collect();
+                s.store_batch(id, "@news", &more, Some((11, 15)))
+            })
+            .await
+            .expect("more posts");
+        assert_eq!(
+            p.doc_freq(ch.id).await.expect("df").docs(),
+            10,
+            "cached for a while"
+        );
+        if let Some(e) = lock(&p.doc_freqs.channels).get_mut(&ch.id) {
+            e.refreshed -= DF_REFRESH;
+        }
+        assert_eq!(
+            p.doc_freq(ch.id).await.expect("df").docs(),
+            15,
+            "grown by the five new posts, not rebuilt from what is stored now (14)"
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! Shared scaffolding of the integration tests: a simulator and grammers clients wired to it.
 #![allow(dead_code)]
 
+pub mod setup;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,548 @@
+//! The service's promises to an operator who runs it for months: no silent task death, bounded
+//! shutdown with everything on, errors that do not kill channels, claims that fit the work, and
+//! administration while it runs.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::setup::{Setup, sigterm, wait_exit};
+use common::within;
+use tgsift::sim::{AccountSpec, Fault, Scripted};
+use tgsift::store::{NewChannel, Store, unix_now};
+
+/// A TCP server that accepts connections and never answers: an LLM endpoint that hangs.
+fn silent_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            match conn {
+                Ok(c) => held.push(c),
+                Err(_) => return,
+            }
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+/// Runs a read on a fresh connection to the test database.
+fn query<T>(
+    db: &std::path::Path,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> T {
+    Store::open(db)
+        .expect("store")
+        .read("test query", f)
+        .expect("query")
+}
+
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    query(db, |c| c.query_row(sql, [], |r| r.get(0)))
+}
+
+/// Polls `cond` every 50 ms for up to `limit`.
+async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}
+
+/// Ends a child with SIGTERM and returns its exit code and stderr.
+async fn stop(mut child: Child) -> (Option<i32>, String) {
+    sigterm(&child);
+    let (status, child) = tokio::task::spawn_blocking(move || {
+        let st = wait_exit(&mut child, Duration::from_secs(10));
+        (st, child)
+    })
+    .await
+    .expect("join");
+    stderr_of(child, status.and_then(|s| s.code()))
+}
+
+fn stderr_of(mut child: Child, code: Option<i32>) -> (Option<i32>, String) {
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    (code, err)
+}
+
+/// Ingests every channel once with tagging off, so the posts wait `pending`.
+async fn ingest_only(s: &Setup) {
+    let mut child = s.spawn(&["run", "--once"], "60");
+    let st = tokio::task::spawn_blocking(move || child.wait().expect("wait"))
+        .await
+        .expect("join");
+    assert!(st.success(), "ingest run failed");
+}
+
+#[tokio::test]
+async fn sigterm_with_tagging_and_a_hanging_llm_and_a_slow_pacer_exits_0_within_5_s() {
+    within(60, async {
+        let s = Setup::new(1, 2_000, |_| {}).await;
+        let llm = silent_server();
+        let child = s.spawn_with(
+            &["run"],
+            "60",
+            &[
+                ("TGSIFT_TAGGING__BACKEND", "llm"),
+                ("TGSIFT_TAGGING__LLM_BASE_URL", &llm),
+                ("TGSIFT_TAGGING__LLM_FALLBACK_TO_EMBEDDED", "false"),
+                // After the first page the next one waits 100 s in the pacer.
+                ("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "0.01"),
+            ],
+        );
+        let db = s.db.clone();
+        assert!(
+            eventually(Duration::from_secs(15), || count(
+                &db,
+                "SELECT count(*) FROM posts WHERE tagging_claim IS NOT NULL"
+            ) > 0)
+            .await,
+            "the first page is stored and its posts are being tagged"
+        );
+        let t0 = Instant::now();
+        let (code, err) = stop(child).await;
+        assert_eq!(code, Some(0), "graceful shutdown exits 0: {err}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{:?}: {err}",
+            t0.elapsed()
+        );
+        let (pending, touched) = query(&s.db, |c| {
+            c.query_row(
+                "SELECT count(*) FILTER (WHERE tagging_status = 'pending' AND tagging_claim IS NULL),
+                        count(*) FILTER (WHERE tagging_attempts > 0 OR tagging_status != 'pending')
+                 FROM posts WHERE text != ''",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+        });
+        assert!(pending > 0);
+        assert_eq!(
+            touched, 0,
+            "interrupted attempts leave posts due, with no attempt counted"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_store_failure_in_the_tagging_task_is_logged_and_recovered() {
+    within(90, async {
+        let s = Setup::new(1, 300, |_| {}).await;
+        ingest_only(&s).await;
+        let store = Store::open(&s.db).expect("store");
+        store
+            .read("inject", |c| {
+                c.execute_batch(
+                    "UPDATE channels SET active = 0;
+                     CREATE TRIGGER fail_claims BEFORE UPDATE OF tagging_claim ON posts
+                     WHEN NEW.tagging_claim IS NOT NULL
+                     BEGIN SELECT RAISE(ABORT, 'injected claim failure'); END;",
+                )
+            })
+            .expect("trigger");
+        let child = s.spawn_with(&["run"], "60", &[("TGSIFT_TAGGING__BACKEND", "embedded")]);
+        let db = s.db.clone();
+        assert!(
+            eventually(Duration::from_secs(15), || count(
+                &db,
+                "SELECT coalesce(max(restarts), 0) FROM worker_tasks WHERE name = 'tagging'"
+            ) >= 1)
+            .await,
+            "the failed tagging task is restarted"
+        );
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
+            .args(["--db", s.db.to_str().expect("utf8"), "status"])
+            .env_remove("TGSIFT_CONFIG")
+            .output()
+            .expect("status");
+        let shown = String::from_utf8_lossy(&status.stdout).to_string();
+        assert!(
+            shown.contains("service: running")
+                && shown.contains("tagging")
+                && shown.contains("injected claim failure"),
+            "{shown}"
+        );
+        store
+            .read("heal", |c| c.execute_batch("DROP TRIGGER fail_claims"))
+            .expect("drop trigger");
+        assert!(
+            eventually(Duration::from_secs(30), || count(
+                &db,
+                "SELECT count(*) FROM posts WHERE text != '' AND tagging_status != 'success'"
+            ) == 0)
+            .await,
+            "after the store recovers every post is tagged"
+        );
+        let (code, err) = stop(child).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(
+            err.contains("ERROR")
+                && err.contains("task failed; restarting it")
+                && err.contains("injected claim failure"),
+            "logged at ERROR with its cause: {err}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_that_disappears_stops_the_service_with_an_error() {
+    within(60, async {
+        let s = Setup::new(1, 100, |_| {}).await;
+        ingest_only(&s).await;
+        let child = s.spawn(&["run"], "60");
+        let db = s.db.clone();
+        assert!(
+            eventually(Duration::from_secs(10), || count(
+                &db,
+                "SELECT count(*) FROM workers WHERE stopped_at IS NULL"
+            ) == 1)
+            .await
+        );
+        for ext in ["", "-wal", "-shm"] {
+            let mut p = s.db.clone().into_os_string();
+            p.push(ext);
+            let _ = std::fs::remove_file(p);
+        }
+        let mut child = child;
+        let status = tokio::task::spawn_blocking(move || {
+            (wait_exit(&mut child, Duration::from_secs(15)), child)
+        })
+        .await
+        .expect("join");
+        let code = status.0.and_then(|s| s.code());
+        let (_, err) = stderr_of(status.1, code);
+        assert_eq!(
+            code,
+            Some(1),
+            "restarting cannot help: exit non-zero: {err}"
+        );
+        assert!(err.contains("removed or replaced"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_rpc_errors_park_the_channel_and_local_failures_never_touch_it() {
+    within(90, async {
+        let s = Setup::new(2, 300, |_| {}).await;
+        let names = s.sim.channel_usernames();
+        // The first channel synced meets an error tgsift does not know, on every retry.
+        s.sim.script(
+            Scripted::on("messages.getHistory", Fault::rpc(400, "SOME_NEW_REFUSAL")).times(3),
+        );
+        let mut child = s.spawn(&["run", "--once"], "60");
+        let st = tokio::task::spawn_blocking(move || child.wait().expect("wait"))
+            .await
+            .expect("join");
+        assert_eq!(st.code(), Some(1), "a channel did not finish");
+        let store = Store::open(&s.db).expect("store");
+        let channels = store.channels().expect("channels");
+        let hit: Vec<_> = channels
+            .iter()
+            .filter(|c| c.last_error.as_deref().is_some_and(|e| e.contains("SOME_NEW_REFUSAL")))
+            .collect();
+        assert_eq!(hit.len(), 1, "{channels:?}");
+        assert!(hit[0].active, "parked, not deactivated");
+        assert!(hit[0].flood_until.is_some_and(|u| u > unix_now() + 30));
+        assert_eq!(hit[0].failures, 1);
+        let other = channels.iter().find(|c| c.id != hit[0].id).expect("other");
+        assert_eq!(
+            store.message_ids(other.id).expect("ids").len() as i32,
+            s.sim.with_channel(&other.label(), |c| c.count()).expect("c"),
+            "the other channel was not held back"
+        );
+        assert!(names.contains(&hit[0].label()));
+
+        // A broken session file is a local failure: the account task backs off, the channels stay.
+        std::fs::write(s.dir.path().join("alice.session"), b"not a session at all, just text ........")
+            .expect("break the session");
+        store
+            .read("unpark", |c| c.execute_batch("UPDATE channels SET flood_until = NULL, last_error = NULL, last_fetch_at = NULL"))
+            .expect("unpark");
+        let child = s.spawn(&["run"], "1");
+        let db = s.db.clone();
+        assert!(
+            eventually(Duration::from_secs(15), || count(
+                &db,
+                "SELECT coalesce(max(restarts), 0) FROM worker_tasks WHERE name = 'ingest:alice'"
+            ) >= 2)
+            .await,
+            "the account task is restarted with backoff"
+        );
+        let (code, _) = stop(child).await;
+        assert_eq!(code, Some(0));
+        let channels = Store::open(&s.db).expect("store").channels().expect("channels");
+        assert!(
+            channels.iter().all(|c| c.active && c.last_error.is_none()),
+            "local failures never deactivate or mark a channel: {channels:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pacer_rates_are_saved_every_30_s_and_flood_windows_when_opened() {
+    within(120, async {
+        let s = Setup::new(1, 50_000, |_| {}).await;
+        // 5 requests a second: the backfill pass lasts minutes; the flood comes after ~40 s.
+        s.sim
+            .script(Scripted::on("messages.getHistory", Fault::FloodWait(2)).after(200));
+        let child = s.spawn_with(
+            &["run", "--once"],
+            "60",
+            &[
+                ("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "5"),
+                ("TGSIFT_TELEGRAM__PACER_MAX_RATE", "5"),
+            ],
+        );
+        let db = s.db.clone();
+        assert!(
+            eventually(Duration::from_secs(35), || count(
+                &db,
+                "SELECT count(*) FROM pacer_state"
+            ) > 0)
+            .await,
+            "learned rates are saved during a long pass"
+        );
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM flood_windows"),
+            0,
+            "no flood yet"
+        );
+        assert!(
+            eventually(Duration::from_secs(20), || count(
+                &db,
+                "SELECT count(*) FROM flood_windows"
+            ) == 1)
+            .await,
+            "the window is in the database at once, while the pass goes on"
+        );
+        let mut child = child;
+        assert_eq!(child.try_wait().expect("status"), None, "still backfilling");
+        let _ = child.kill();
+        let _ = child.wait();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_crashed_workers_claims_expire_within_the_claim_timeout() {
+    within(60, async {
+        let s = Setup::new(1, 300, |_| {}).await;
+        ingest_only(&s).await;
+        Store::open(&s.db)
+            .expect("store")
+            .read("pause", |c| {
+                c.execute_batch("UPDATE channels SET active = 0")
+            })
+            .expect("pause");
+        let llm = silent_server();
+        let mut child = s.spawn_with(
+            &["run"],
+            "60",
+            &[
+                ("TGSIFT_TAGGING__BACKEND", "llm"),
+                ("TGSIFT_TAGGING__LLM_BASE_URL", &llm),
+                ("TGSIFT_TAGGING__CLAIM_TIMEOUT", "3"),
+            ],
+        );
+        let db = s.db.clone();
+        assert!(
+            eventually(Duration::from_secs(10), || count(
+                &db,
+                "SELECT count(*) FROM posts WHERE tagging_claim IS NOT NULL"
+            ) > 0)
+            .await
+        );
+        // Claims are short and renewed while the worker lives.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let live = count(
+            &s.db,
+            &format!(
+                "SELECT count(*) FROM posts WHERE tagging_claimed_until >= {}",
+                unix_now()
+            ),
+        );
+        assert!(live > 0, "renewed beyond the first 3 s");
+        child.kill().expect("SIGKILL");
+        let _ = child.wait();
+        let max_until = count(
+            &s.db,
+            "SELECT coalesce(max(tagging_claimed_until), 0) FROM posts",
+        );
+        assert!(
+            max_until <= unix_now() + 3,
+            "no claim outlives the timeout by much"
+        );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
+            .args(["--db", s.db.to_str().expect("utf8"), "tags", "run"])
+            .env("TGSIFT_TAGGING__BACKEND", "embedded")
+            .env_remove("TGSIFT_CONFIG")
+            .output()
+            .expect("tags run");
+        assert!(out.status.success());
+        assert_eq!(
+            count(
+                &s.db,
+                "SELECT count(*) FROM posts WHERE text != '' AND tagging_status != 'success'"
+            ),
+            0,
+            "the dead worker's posts were due again and tagged"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tags_run_from_cron_beside_the_service_never_tags_a_post_twice() {
+    within(120, async {
+        let s = Setup::new(2, 3_000, |_| {}).await;
+        ingest_only(&s).await;
+        Store::open(&s.db)
+            .expect("store")
+            .read("pause", |c| {
+                c.execute_batch("UPDATE channels SET active = 0")
+            })
+            .expect("pause");
+        let service = s.spawn_with(&["run"], "60", &[("TGSIFT_TAGGING__BACKEND", "embedded")]);
+        let crons: Vec<Child> = (0..2)
+            .map(|_| {
+                s.spawn_with(
+                    &["tags", "run"],
+                    "60",
+                    &[("TGSIFT_TAGGING__BACKEND", "embedded")],
+                )
+            })
+            .collect();
+        let db = s.db.clone();
+        assert!(
+            eventually(Duration::from_secs(60), || count(
+                &db,
+                "SELECT count(*) FROM posts WHERE text != '' AND tagging_status != 'success'"
+            ) == 0)
+            .await
+        );
+        for mut c in crons {
+            let st = tokio::task::spawn_blocking(move || c.wait().expect("wait"))
+                .await
+                .expect("join");
+            assert!(st.success());
+        }
+        let (code, err) = stop(service).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(
+            count(
+                &s.db,
+                "SELECT count(*) FROM posts WHERE text != '' AND tagging_attempts != 1"
+            ),
+            0,
+            "every post tagged exactly once"
+        );
+        assert!(count(&s.db, "SELECT count(*) FROM posts WHERE text != ''") > 5_000);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pause_works_while_run_holds_the_lease_and_new_accounts_are_picked_up() {
+    within(90, async {
+        let s = Setup::new(2, 200, |c| c.accounts.push(AccountSpec::generated(1))).await;
+        let names = s.sim.channel_usernames();
+        let service = s.spawn(&["run"], "1");
+        let db = s.db.clone();
+        let total: i64 = names
+            .iter()
+            .map(|n| i64::from(s.sim.with_channel(n, |c| c.count()).expect("c")))
+            .sum();
+        assert!(eventually(Duration::from_secs(20), || count(&db, "SELECT count(*) FROM posts") == total).await);
+
+        let tgsift = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
+                .args(["--db", s.db.to_str().expect("utf8")])
+                .args(args)
+                .current_dir(s.dir.path())
+                .env("TG_API_ID", "12345")
+                .env("TG_API_HASH", common::API_HASH)
+                .env_remove("TGSIFT_CONFIG")
+                .output()
+                .expect("tgsift")
+        };
+        let o = tgsift(&["channels", "pause", &names[0]]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let paused_post = s.sim.append_post(&names[0], "posted while paused").expect("post");
+        let live_post = s.sim.append_post(&names[1], "posted while running").expect("post");
+        let stored = |name: &str, id: i32| {
+            count(
+                &db,
+                &format!(
+                    "SELECT count(*) FROM posts p JOIN channels c ON c.id = p.channel_id
+                     WHERE c.username = '{}' AND p.message_id = {id}",
+                    name.trim_start_matches('@')
+                ),
+            ) == 1
+        };
+        assert!(eventually(Duration::from_secs(10), || stored(&names[1], live_post)).await);
+        assert!(!stored(&names[0], paused_post), "a paused channel is not polled");
+        let o = tgsift(&["channels", "resume", &names[0]]);
+        assert!(o.status.success());
+        assert!(eventually(Duration::from_secs(10), || stored(&names[0], paused_post)).await);
+
+        // A second account onboarded while the service runs, with a channel of its own.
+        let bob = s.dir.path().join("bob-import.session");
+        s.sim.write_session(&bob, 1, true).expect("session");
+        let o = tgsift(&["account", "import", "bob", "--session", bob.to_str().expect("utf8")]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (id, hash, title) = s
+            .sim
+            .with_channel(&names[1], |c| (c.spec().id, c.spec().access_hash, c.spec().title.clone()))
+            .expect("channel");
+        let mut store = Store::open(&s.db).expect("store");
+        let bob_row = store.account("bob").expect("read").expect("bob");
+        store
+            .add_channel(
+                bob_row.id,
+                &NewChannel {
+                    tg_id: id,
+                    access_hash: hash,
+                    username: Some(names[1].trim_start_matches('@').to_string()),
+                    title,
+                    backfill: "all".into(),
+                },
+            )
+            .expect("add")
+            .expect("new");
+        let per_channel = i64::from(s.sim.with_channel(&names[1], |c| c.count()).expect("c"));
+        assert!(
+            eventually(Duration::from_secs(15), || count(
+                &db,
+                &format!(
+                    "SELECT count(*) FROM posts p JOIN channels c ON c.id = p.channel_id WHERE c.account_id = {}",
+                    bob_row.id
+                )
+            ) == per_channel)
+            .await,
+            "the new account's channel is picked up while the service runs"
+        );
+        let (code, err) = stop(service).await;
+        assert_eq!(code, Some(0), "{err}");
+    })
+    .await;
+}
