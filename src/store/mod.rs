@@ -11,11 +11,11 @@
 mod accounts;
 mod channels;
 mod client_state;
+mod concurrent;
 mod service;
 mod tagging;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder};
@@ -37,6 +37,7 @@ const BUSY_RETRIES: usize = 5;
 pub use accounts::AccountRow;
 pub use channels::{BatchOutcome, ChannelRow, NewChannel, PostIn};
 pub use client_state::ClientState;
+pub use concurrent::AsyncStore;
 pub use service::{TaskRow, WORKER_STALE_SECS, WorkerRow};
 pub use tagging::{
     Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,
@@ -209,6 +210,38 @@ impl Store {
         })
     }
 
+    /// Opens a read-only connection to a database that is already migrated (for concurrent readers
+    /// beside the one writer); a schema other than this build's is refused.
+    pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| open_error(&path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| open_error(&path, e))?;
+        let version = conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .map_err(|e| open_error(&path, e))? as usize;
+        if version != latest_version() {
+            return Err(StoreError::Migration {
+                path,
+                reason: format!(
+                    "a reader found schema version {version}, expected {}",
+                    latest_version()
+                ),
+            });
+        }
+        let file_id = file_id(&path);
+        Ok(Store {
+            conn,
+            path,
+            migrated: Migrated {
+                from: version,
+                to: version,
+            },
+            file_id,
+        })
+    }
+
     /// Fails with [`StoreError::Gone`] when the database file was removed or replaced since it was
     /// opened (SQLite would go on writing to the unlinked file, losing everything).
     pub fn check_file(&self) -> Result<(), StoreError> {
@@ -348,52 +381,6 @@ fn migration_error(path: &Path, e: rusqlite_migration::Error) -> StoreError {
     StoreError::Migration {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    }
-}
-
-/// A [`Store`] shared by async tasks: every call runs on tokio's blocking pool, one at a time.
-#[derive(Clone)]
-pub struct AsyncStore {
-    inner: Arc<Mutex<Store>>,
-}
-
-impl AsyncStore {
-    /// Wraps an opened store.
-    pub fn new(store: Store) -> Self {
-        AsyncStore {
-            inner: Arc::new(Mutex::new(store)),
-        }
-    }
-
-    /// Opens and migrates the database at `path` off the runtime.
-    pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
-        let what = format!("open {}", path.display());
-        let store = tokio::task::spawn_blocking(move || Store::open(&path))
-            .await
-            .map_err(|e| StoreError::Task {
-                what,
-                reason: e.to_string(),
-            })??;
-        Ok(Self::new(store))
-    }
-
-    /// Runs `f` with the store on the blocking pool.
-    pub async fn with<T: Send + 'static>(
-        &self,
-        what: &str,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            // A panic in an earlier closure poisons the mutex; the connection itself is still sound.
-            let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Task {
-            what: what.to_string(),
-            reason: e.to_string(),
-        })?
     }
 }
 
