@@ -81,7 +81,7 @@ fn setup(texts: &[&str]) -> (tempfile::TempDir, AsyncStore) {
 
 async fn statuses(store: &AsyncStore) -> Vec<(String, String, i64)> {
     store
-        .with("read", |s| {
+        .read("read", |s| {
             s.read("statuses", |c| {
                 let mut st = c.prepare(
                     "SELECT text, tagging_status, tagging_attempts FROM posts ORDER BY message_id",
@@ -128,7 +128,7 @@ async fn one_failing_post_never_holds_back_the_others_and_exhausts_to_failed() {
         assert_eq!((st[1].1.as_str(), st[1].2), ("failed", 2));
         assert_eq!(tagger.calls.load(Ordering::SeqCst), 4);
         let post = store
-            .with("post", |s| {
+            .read("post", |s| {
                 s.list_posts(&tgsift::store::PostFilter {
                     limit: 10,
                     ..Default::default()
@@ -218,12 +218,12 @@ async fn the_embedded_pipeline_tags_simulated_posts() {
         let r = p.run_due(&CancellationToken::new()).await.expect("pass");
         assert_eq!(r.tagged, 40);
         let stats = store
-            .with("stats", |s| s.tag_stats(None))
+            .read("stats", |s| s.tag_stats(None))
             .await
             .expect("stats");
         assert_eq!(stats.with_tags, 40);
         for post in store
-            .with("list", |s| {
+            .read("list", |s| {
                 s.list_posts(&tgsift::store::PostFilter {
                     limit: 40,
                     ..Default::default()
@@ -317,7 +317,7 @@ async fn an_edit_arriving_while_a_slow_tagger_works_is_tagged_from_its_new_text(
         let pass = worker.await.expect("join").expect("pass");
         assert_eq!((pass.tagged, pass.stale), (1, 1));
         let post = store
-            .with("post", |s| s.post(1))
+            .read("post", |s| s.post(1))
             .await
             .expect("read")
             .expect("post");

@@ -285,7 +285,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     print_summary(&total);
     print_tagging(&tagged);
     let tags = store
-        .with("summarise the tags", |s| {
+        .read("summarise the tags", |s| {
             let mut per_channel = Vec::new();
             for c in s.channels()? {
                 let stats = s.channel_tag_stats(c.id)?;

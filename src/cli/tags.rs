@@ -92,7 +92,7 @@ pub async fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
     match cmd {
         TagsCommand::Stats { account, json } => {
             let stats = store
-                .with("tag stats", move |s| s.tag_stats(account.as_deref()))
+                .read("tag stats", move |s| s.tag_stats(account.as_deref()))
                 .await?;
             let t = &loaded.config.tagging;
             if json {

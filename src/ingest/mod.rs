@@ -179,7 +179,7 @@ pub async fn sync_channel(
     if progress.shown() {
         let id = ch.id;
         let stored = store
-            .with("count a channel's posts", move |s| s.channel_post_count(id))
+            .read("count a channel's posts", move |s| s.channel_post_count(id))
             .await?;
         progress.set_already(stored);
     }

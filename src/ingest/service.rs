@@ -188,7 +188,7 @@ impl AccountTask {
         let id = self.account_id;
         let state = self
             .store
-            .with("load the client state", move |s| s.load_client_state(id))
+            .read("load the client state", move |s| s.load_client_state(id))
             .await?;
         account.import_state(&state);
         let saver = tokio::spawn(self.clone().save_state_while_running(Arc::clone(&account)));
@@ -212,7 +212,7 @@ impl AccountTask {
         let id = self.account_id;
         let accounts = self
             .store
-            .with("read the account", |s| s.accounts())
+            .read("read the account", |s| s.accounts())
             .await?;
         Ok(accounts
             .into_iter()
@@ -253,7 +253,7 @@ impl AccountTask {
             let id = self.account_id;
             let channels: Vec<ChannelRow> = self
                 .store
-                .with("list channels", |s| s.channels())
+                .read("list channels", |s| s.channels())
                 .await?
                 .into_iter()
                 .filter(|c| c.account_id == id && c.active)

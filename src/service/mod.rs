@@ -122,7 +122,7 @@ pub async fn run(
 /// Accounts with at least one active channel that the service may serve (not stopped as logged out).
 async fn busy_accounts(store: &AsyncStore) -> Result<Vec<AccountRow>, crate::store::StoreError> {
     store
-        .with("list busy accounts", |s| {
+        .read("list busy accounts", |s| {
             let channels = s.channels()?;
             Ok(s.accounts()?
                 .into_iter()

@@ -87,6 +87,8 @@ struct Inner {
     cancel: CancellationToken,
     tracker: TaskTracker,
     running: Mutex<HashSet<String>>,
+    /// Signalled whenever a task ends (so `wait` needs no polling).
+    ended: tokio::sync::Notify,
     /// Errors that ended tasks for good (fatal ones, and any failure of a `Restart::Never` task).
     failures: Mutex<Vec<String>>,
     fatal: Mutex<Option<anyhow::Error>>,
@@ -118,6 +120,7 @@ impl Supervisor {
                 cancel,
                 tracker: TaskTracker::new(),
                 running: Mutex::new(HashSet::new()),
+                ended: tokio::sync::Notify::new(),
                 failures: Mutex::new(Vec::new()),
                 fatal: Mutex::new(None),
             }),
@@ -165,6 +168,7 @@ impl Supervisor {
         self.inner.tracker.spawn(async move {
             me.supervise(&name, restart, make).await;
             lock(&me.inner.running).remove(&name);
+            me.inner.ended.notify_one();
         });
         true
     }
@@ -288,11 +292,8 @@ impl Supervisor {
         let tracker = self.inner.tracker.clone();
         // The heartbeat runs until cancellation, so "every task ended" means every other task.
         let all_but_heartbeat = async {
-            loop {
-                if lock(&self.inner.running).is_empty() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            while !lock(&self.inner.running).is_empty() {
+                self.inner.ended.notified().await;
             }
         };
         tokio::select! {
@@ -388,7 +389,7 @@ mod tests {
             .expect("no fatal error");
         assert_eq!(runs.load(Ordering::SeqCst), 3, "restarted twice, then done");
         let tasks = store
-            .with("tasks", move |st| st.worker_tasks(1))
+            .read("tasks", move |st| st.worker_tasks(1))
             .await
             .expect("tasks");
         assert_eq!(tasks.len(), 1);

@@ -216,7 +216,7 @@ impl Pipeline {
         let after = known.as_ref().map(|e| e.upto);
         let (texts, upto) = self
             .store
-            .with("read channel texts", move |s| match after {
+            .read("read channel texts", move |s| match after {
                 None => s.channel_texts(channel_id, DF_POSTS),
                 Some(after) => s.channel_texts_after(channel_id, after, DF_POSTS),
             })

@@ -57,8 +57,9 @@ struct Method {
 const REGAIN_UP_TO: f64 = 0.95;
 /// Multiplicative regain per successful request, below the ceiling (and before any flood).
 const REGAIN_FACTOR: f64 = 1.05;
-/// Slow start before the first flood: multiplicative growth per successful request.
-const SLOW_START_FACTOR: f64 = 1.01;
+/// Slow start before the first flood: the rate doubles per second of successful requests (TCP's slow
+/// start), so an account that has learned nothing reaches Telegram's limit within seconds.
+const SLOW_START_DOUBLING: Duration = Duration::from_secs(1);
 /// Probing above the ceiling: fraction of the ceiling added per second.
 const PROBE_PER_SEC: f64 = 0.001;
 
@@ -127,7 +128,7 @@ impl Pacer {
         let elapsed = now.saturating_duration_since(m.last_growth).as_secs_f64();
         m.last_growth = now;
         m.rate = match m.ceiling {
-            None => m.rate * SLOW_START_FACTOR,
+            None => m.rate * 2f64.powf(elapsed.min(1.0) / SLOW_START_DOUBLING.as_secs_f64()),
             Some(c) if m.rate < c * REGAIN_UP_TO => (m.rate * REGAIN_FACTOR).min(c * REGAIN_UP_TO),
             Some(c) => m.rate + c * PROBE_PER_SEC * elapsed,
         }
@@ -236,6 +237,36 @@ mod tests {
         // Probing above the ceiling is slow: 0.1 % of it per second.
         p.on_success("m", now + Duration::from_secs(10));
         assert!(p.rate("m") < 19.3);
+    }
+
+    #[test]
+    fn slow_start_doubles_every_second_until_the_first_flood() {
+        let p = Pacer::new(PacerConfig {
+            initial_rate: 10.0,
+            ..Default::default()
+        });
+        let t = Instant::now();
+        p.reserve("m", t);
+        let mut now = t;
+        for _ in 0..20 {
+            now += Duration::from_millis(50);
+            p.on_success("m", now);
+        }
+        let r = p.rate("m");
+        assert!((19.9..=20.1).contains(&r), "doubled in a second: {r}");
+        for _ in 0..40 {
+            now += Duration::from_millis(50);
+            p.on_success("m", now);
+        }
+        assert!((79.0..=81.0).contains(&p.rate("m")), "{}", p.rate("m"));
+        p.on_flood("m", now);
+        assert!((39.0..=41.0).contains(&p.rate("m")), "halved at the flood");
+        now += Duration::from_secs(10);
+        p.on_success("m", now);
+        assert!(
+            p.rate("m") < 80.0,
+            "no slow start after a flood: regain up to 95 % of 80"
+        );
     }
 
     #[test]
