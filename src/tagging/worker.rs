@@ -305,29 +305,69 @@ impl Pipeline {
         self: &Arc<Self>,
         cancel: &CancellationToken,
     ) -> Result<PassReport, StoreError> {
-        let mut report = PassReport::default();
-        while !cancel.is_cancelled() {
-            let limit = match self.backend {
-                Backend::Embedded(_) => EMBEDDED_BATCH,
-                Backend::Remote { .. } => self.concurrency * 8,
-            };
-            let secs = self.claim_secs;
-            let due = self
-                .store
-                .with("claim posts", move |s| s.claim_due(limit, secs))
-                .await?;
-            let Some(token) = due.first().map(|p| p.claim) else {
-                break;
-            };
-            let renewer = self.renew_while_working(token);
-            let pass = match &self.backend {
-                Backend::Embedded(t) => self.embedded_batch(t, due, cancel).await,
-                Backend::Remote { tagger, fallback } => {
-                    self.remote_batch(tagger, fallback, due, cancel).await
+        match &self.backend {
+            Backend::Embedded(t) => self.run_due_embedded(t, cancel).await,
+            Backend::Remote { tagger, fallback } => {
+                let mut report = PassReport::default();
+                while !cancel.is_cancelled() {
+                    let due = self.claim(self.concurrency * 8).await?;
+                    let Some(token) = due.first().map(|p| p.claim) else {
+                        break;
+                    };
+                    let renewer = self.renew_while_working(token);
+                    let pass = self.remote_batch(tagger, fallback, due, cancel).await;
+                    renewer.abort();
+                    report.add(pass?);
                 }
+                Ok(report)
+            }
+        }
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<DuePost>, StoreError> {
+        let secs = self.claim_secs;
+        self.store
+            .with("claim posts", move |s| s.claim_due(limit, secs))
+            .await
+    }
+
+    /// The embedded tagger's loop, as a three-stage pipeline: while the cores tag one batch, the
+    /// writer thread records the previous one and claims the next, so the CPU never waits for the disk.
+    async fn run_due_embedded(
+        self: &Arc<Self>,
+        tagger: &Arc<EmbeddedTagger>,
+        cancel: &CancellationToken,
+    ) -> Result<PassReport, StoreError> {
+        type Recording = tokio::task::JoinHandle<Result<PassReport, StoreError>>;
+        let mut report = PassReport::default();
+        let mut recording: Option<(Recording, tokio::task::JoinHandle<()>)> = None;
+        let mut due = self.claim(EMBEDDED_BATCH).await?;
+        while !due.is_empty() {
+            let token = due[0].claim;
+            let renewer = self.renew_while_working(token);
+            let me = Arc::clone(self);
+            let next = (!cancel.is_cancelled())
+                .then(|| tokio::spawn(async move { me.claim(EMBEDDED_BATCH).await }));
+            let attempts = self.embedded_batch(tagger, std::mem::take(&mut due)).await;
+            // At most one batch is being recorded: the writer never falls behind by more.
+            if let Some((r, renew)) = recording.take() {
+                report.add(join_store(r, "record tagging attempts").await?);
+                renew.abort();
+            }
+            let me = Arc::clone(self);
+            let attempts = attempts?;
+            recording = Some((
+                tokio::spawn(async move { me.record(attempts).await }),
+                renewer,
+            ));
+            due = match next {
+                Some(n) => join_store(n, "claim posts").await?,
+                None => Vec::new(),
             };
-            renewer.abort();
-            report.add(pass?);
+        }
+        if let Some((r, renew)) = recording.take() {
+            report.add(join_store(r, "record tagging attempts").await?);
+            renew.abort();
         }
         Ok(report)
     }
@@ -350,14 +390,13 @@ impl Pipeline {
         })
     }
 
-    /// Tags a batch with the embedded tagger on the blocking pool, a chunk per core, and records it in
-    /// one transaction.
+    /// Tags a batch with the embedded tagger on the blocking pool, in chunks small enough to keep every
+    /// core busy to the end.
     async fn embedded_batch(
         &self,
         tagger: &Arc<EmbeddedTagger>,
         due: Vec<DuePost>,
-        cancel: &CancellationToken,
-    ) -> Result<PassReport, StoreError> {
+    ) -> Result<Vec<Attempt>, StoreError> {
         let mut by_channel: HashMap<i64, Arc<DocFreq>> = HashMap::new();
         for p in &due {
             if let std::collections::hash_map::Entry::Vacant(e) = by_channel.entry(p.channel_id) {
@@ -365,7 +404,7 @@ impl Pipeline {
             }
         }
         let by_channel = Arc::new(by_channel);
-        let chunk = due.len().div_ceil(self.threads.max(1)).max(1);
+        let chunk = (due.len() / (self.threads.max(1) * 4)).max(16);
         let mut work = JoinSet::new();
         let mut rest = due;
         while !rest.is_empty() {
@@ -388,6 +427,7 @@ impl Pipeline {
                     .collect::<Vec<_>>()
             });
         }
+        // A chunk takes milliseconds, so shutdown waits for the batch and keeps its results.
         let mut attempts = Vec::new();
         while let Some(done) = work.join_next().await {
             attempts.extend(done.map_err(|e| StoreError::Task {
@@ -395,9 +435,7 @@ impl Pipeline {
                 reason: e.to_string(),
             })?);
         }
-        // A chunk takes milliseconds, so shutdown waits for it and keeps the results.
-        let _ = cancel;
-        self.record(attempts).await
+        Ok(attempts)
     }
 
     /// Tags a batch with an awaited tagger, `concurrency` at once, writing outcomes as they gather;
@@ -588,6 +626,16 @@ fn as_result(result: Result<Vec<Tag>, TagError>, source: String) -> AttemptResul
             error: e.to_string(),
         },
     }
+}
+
+async fn join_store<T>(
+    h: tokio::task::JoinHandle<Result<T, StoreError>>,
+    what: &str,
+) -> Result<T, StoreError> {
+    h.await.map_err(|e| StoreError::Task {
+        what: what.to_string(),
+        reason: e.to_string(),
+    })?
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
