@@ -12,6 +12,7 @@ mod accounts;
 mod channels;
 mod client_state;
 mod tagging;
+mod trends;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -10,6 +10,7 @@
 
 pub mod embedded;
 pub mod llm;
+pub mod trends;
 pub mod worker;
 
 use std::future::Future;
