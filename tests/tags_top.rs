@@ -62,7 +62,7 @@ fn fixture(db: &Path) {
         // after the period: never counted
         (0, 9, 20, &["ключевая ставка", "нефть"]),
     ];
-    for &(ch, id, day, tags) in posts {
+    for &(ch, id, day, _) in posts {
         let c = &channels[ch];
         s.store_batch(c.id, &c.label(), &[post(id, jan(day))], Some((id, id)))
             .expect("store post");

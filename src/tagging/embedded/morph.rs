@@ -10,7 +10,8 @@
 
 use std::collections::HashMap;
 
-use fst::{IntoStreamer, Map, Streamer};
+use fst::Map;
+use fst::raw::Output;
 
 static STEMS: &[u8] = include_bytes!("data/ru_stems.fst");
 static BEST: &[u8] = include_bytes!("data/ru_best.fst");
@@ -149,7 +150,7 @@ pub struct Morph {
     suffixes: Vec<&'static str>,
     prefixes: Vec<&'static str>,
     tags: Vec<Tag>,
-    /// ё-folded suffix → the (paradigm, form) pairs that end in it.
+    /// ё-folded suffix → the (paradigm, form) pairs that end in it, sorted.
     by_suffix: HashMap<String, Vec<(u16, u16)>>,
     /// Longest suffix, in characters.
     max_suffix: usize,
@@ -232,6 +233,9 @@ impl Morph {
                     .push((p as u16, i as u16));
             }
         }
+        for forms in by_suffix.values_mut() {
+            forms.sort_unstable();
+        }
         Morph {
             stems,
             best,
@@ -289,21 +293,9 @@ impl Morph {
                 let Some(forms) = self.by_suffix.get(suffix) else {
                     continue;
                 };
-                let mut lo = stem.as_bytes().to_vec();
-                lo.push(0);
-                let mut hi = stem.as_bytes().to_vec();
-                hi.push(1);
-                let mut stream = self.stems.range().ge(&lo).lt(&hi).into_stream();
-                while let Some((key, mask)) = stream.next() {
-                    let n = key.len();
-                    if n < 3 {
-                        continue;
-                    }
-                    let para = u16::from_be_bytes([key[n - 2], key[n - 1]]);
-                    for &(p, i) in forms {
-                        if p != para {
-                            continue;
-                        }
+                for (para, mask) in self.lexemes(stem) {
+                    let from = forms.partition_point(|&(p, _)| p < para);
+                    for &(p, i) in forms[from..].iter().take_while(|&&(p, _)| p == para) {
                         let Some(f) = self.form(p, i) else { continue };
                         if f.prefix as usize != pi {
                             continue;
@@ -333,6 +325,34 @@ impl Morph {
                 .then(self.tag(b).prior.total_cmp(&self.tag(a).prior))
         });
         out
+    }
+
+    /// The lexemes with this (ё-folded) stem: `(paradigm, ё mask)` pairs. Walks the map's automaton
+    /// along `stem \0` and lists the two-byte paradigm ids below it, without allocating.
+    fn lexemes(&self, stem: &str) -> Vec<(u16, u64)> {
+        let fst = self.stems.as_fst();
+        let mut node = fst.root();
+        let mut out = Output::zero();
+        for &b in stem.as_bytes().iter().chain(&[0u8]) {
+            let Some(i) = node.find_input(b) else {
+                return Vec::new();
+            };
+            let t = node.transition(i);
+            out = out.cat(t.out);
+            node = fst.node(t.addr);
+        }
+        let mut found = Vec::new();
+        for t1 in node.transitions() {
+            let n1 = fst.node(t1.addr);
+            for t2 in n1.transitions() {
+                let n2 = fst.node(t2.addr);
+                if n2.is_final() {
+                    let value = out.cat(t1.out).cat(t2.out).cat(n2.final_output());
+                    found.push((u16::from_be_bytes([t1.inp, t2.inp]), value.value()));
+                }
+            }
+        }
+        found
     }
 
     /// The lexeme's normal form (its first form: nominative singular for nouns, masculine for
