@@ -192,3 +192,90 @@ fn words_most_posts_of_a_channel_use_are_not_tags() {
         &["финансовый дайджест", "дайджест"],
     );
 }
+
+/// Whether a Russian tag is in dictionary form by the analyser alone: a noun in the nominative, an
+/// adjective + noun agreeing in the nominative, or a nominative noun + a genitive (or nominative)
+/// noun. A word the dictionary lacks counts as not in dictionary form.
+fn dictionary_form(tag: &str) -> bool {
+    use tgsift::tagging::embedded::morph::{Morph, Pos, gram};
+    let m = Morph::get();
+    let tags_of = |w: &str| -> Vec<_> {
+        m.parse(&w.to_lowercase())
+            .iter()
+            .map(|p| m.tag(p))
+            .collect()
+    };
+    let nomn_noun = |w: &str| {
+        tags_of(w)
+            .iter()
+            .any(|t| t.pos == Pos::Noun && t.has(gram("nomn")))
+    };
+    let words: Vec<&str> = tag.split(' ').collect();
+    match words.as_slice() {
+        [w] => nomn_noun(w),
+        [a, b] => {
+            let (ta, tb) = (tags_of(a), tags_of(b));
+            let adj_noun = ta.iter().any(|x| {
+                x.pos == Pos::Adjf
+                    && x.has(gram("nomn"))
+                    && tb.iter().any(|y| {
+                        y.pos == Pos::Noun && y.has(gram("nomn")) && {
+                            let g = gram("masc") | gram("femn") | gram("neut") | gram("plur");
+                            x.bits & y.bits & g != 0
+                        }
+                    })
+            });
+            let noun_noun = nomn_noun(a)
+                && tb
+                    .iter()
+                    .any(|y| y.pos == Pos::Noun && (y.has(gram("gent")) || y.has(gram("nomn"))));
+            adj_noun || noun_noun
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn russian_tags_of_the_simulated_channel_are_dictionary_forms() {
+    let tagger = EmbeddedTagger::new();
+    let texts: Vec<String> = (1..=300).map(|i| post_text(Lang::Ru, 11, i).text).collect();
+    let df = DocFreq::from_texts(texts.iter().map(String::as_str));
+    let mut russian = 0usize;
+    let mut bad: Vec<String> = Vec::new();
+    for t in &texts {
+        for tag in tags(&tagger, t, Some(&df)) {
+            assert!(
+                ![
+                    "полностью",
+                    "важно",
+                    "главное",
+                    "ждём официальных",
+                    "ждем официальных"
+                ]
+                .contains(&tag.to_lowercase().as_str()),
+                "«{tag}» is not a thing"
+            );
+            if tag
+                .chars()
+                .any(|c| ('а'..='я').contains(&c.to_ascii_lowercase()) || c == 'ё')
+                || tag.chars().any(|c| ('А'..='Я').contains(&c))
+            {
+                russian += 1;
+                if !dictionary_form(&tag) {
+                    bad.push(tag);
+                }
+            }
+        }
+    }
+    assert!(russian >= 1000, "a sample of {russian} Russian tags");
+    let share = 1.0 - bad.len() as f64 / russian as f64;
+    eprintln!(
+        "{:.1} % of {russian} Russian tags in dictionary form; not: {bad:?}",
+        100.0 * share
+    );
+    assert!(
+        share >= 0.95,
+        "{:.1} % of {russian} Russian tags in dictionary form; not: {bad:?}",
+        100.0 * share
+    );
+}

@@ -186,7 +186,7 @@ impl EmbeddedTagger {
             }
             hashtag_keys.push(key);
             hashtags.push(Tag {
-                tag: h.clone(),
+                tag: self.hashtag_shown(h),
                 score: 2.0 - 0.01 * i as f64,
             });
         }
@@ -227,6 +227,26 @@ impl EmbeddedTagger {
             });
         }
         (hashtags, ranked)
+    }
+
+    /// How a hashtag is shown: Russian ones in dictionary form like any tag (but kept as written,
+    /// lower-cased, when that finds no noun), abbreviations in capitals, the rest lower-cased.
+    fn hashtag_shown(&self, raw: &str) -> String {
+        let lower = raw.to_lowercase();
+        let toks = tokenize(raw, &self.stemmers);
+        let words: Vec<&tokenize::Token> = toks.iter().filter(|t| t.kind == Kind::Word).collect();
+        if words.is_empty() || words.len() != toks.iter().filter(|t| t.kind != Kind::End).count() {
+            return lower;
+        }
+        let form = words
+            .iter()
+            .map(|t| t.lower.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let stems: Vec<String> = words.iter().map(|t| t.stem.clone()).collect();
+        lemma::TextMorph::new(&toks)
+            .show(&form, &stems, &HashSet::new())
+            .unwrap_or(lower)
     }
 
     /// Stem key of a phrase: the stems of its words joined by spaces (empty if it has no word).

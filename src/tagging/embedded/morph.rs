@@ -272,9 +272,47 @@ impl Morph {
         Some(format!("{prefix}{stem}{suffix}"))
     }
 
-    /// Every parse of a lower-cased word, most probable first; empty when the dictionary lacks it.
-    /// `е` in the word also matches `ё` in the dictionary (posts rarely write `ё`).
+    /// Every parse of a lower-cased word, most probable first. `е` in the word also matches `ё` in
+    /// the dictionary (posts rarely write `ё`). A word the dictionary lacks is read like its known
+    /// ending, for nouns and adjectives only: the last part of a hyphenated compound
+    /// («продакт-менеджера» like «менеджера») or the word without an unknown prefix of 2–5 letters
+    /// («кибербезопасности» like «безопасности», as pymorphy does). Empty when neither helps.
     pub fn parse(&self, word: &str) -> Vec<Parse> {
+        let known = self.parse_known(word);
+        if !known.is_empty() {
+            return known;
+        }
+        let split: Vec<(&str, &str)> = match word.rfind('-') {
+            Some(i) if i > 0 && i + 1 < word.len() => vec![word.split_at(i + 1)],
+            Some(_) => Vec::new(),
+            None => word
+                .char_indices()
+                .skip(2)
+                .take(4)
+                .map(|(i, _)| word.split_at(i))
+                .filter(|(_, rest)| rest.chars().count() >= 4)
+                .collect(),
+        };
+        for (head, rest) in split {
+            let found: Vec<Parse> = self
+                .parse_known(rest)
+                .into_iter()
+                .filter(|p| matches!(self.tag(p).pos, Pos::Noun | Pos::Adjf))
+                .filter(|p| self.form(p.para, p.idx).is_some_and(|f| f.prefix == 0))
+                .map(|p| Parse {
+                    stem: format!("{head}{}", p.stem),
+                    ..p
+                })
+                .collect();
+            if !found.is_empty() {
+                return found;
+            }
+        }
+        Vec::new()
+    }
+
+    /// The parses the dictionary itself has for a word, most probable first.
+    fn parse_known(&self, word: &str) -> Vec<Parse> {
         let folded = fold(word);
         let has_yo = word.contains('ё');
         let mut out: Vec<Parse> = Vec::new();
@@ -432,7 +470,9 @@ mod tests {
         assert_eq!(lemma("счетом"), "счёт", "е finds the dictionary's ё");
         assert_eq!(lemma("центробанка"), "центробанк");
         assert_eq!(lemma("россии"), "россия");
-        assert!(Morph::get().parse("кваркозябра").is_empty());
+        assert!(Morph::get().parse("кваркозяблик").is_empty());
+        assert_eq!(lemma("кибербезопасности"), "кибербезопасность");
+        assert_eq!(lemma("продакт-менеджера"), "продакт-менеджер");
     }
 
     #[test]

@@ -226,7 +226,7 @@ pub(super) fn tokenize(text: &str, stemmers: &Stemmers) -> Vec<Token> {
 pub(super) struct Cleaned {
     /// Text for extraction: one sentence per line, without URLs, mentions, emoji or trailing hashtags.
     pub(super) text: String,
-    /// The post's hashtags (without `#`, lower-cased, `_` as space), in order, unique.
+    /// The post's hashtags (without `#`, `_` as space, as written), in order, unique ignoring case.
     pub(super) hashtags: Vec<String>,
 }
 
@@ -302,11 +302,9 @@ fn hashtag_of(chunk: &str) -> Option<(&str, &str)> {
     }
 }
 
-/// Display form of a hashtag body: lower-case, `_` as space, trimmed.
+/// A hashtag body as words: `_` as space, trimmed (case kept: the tagger decides how it is shown).
 fn hashtag_display(body: &str) -> String {
-    let lower: String = body.chars().flat_map(char::to_lowercase).collect();
-    lower
-        .split('_')
+    body.split('_')
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
@@ -317,7 +315,11 @@ pub(super) fn clean(text: &str) -> Cleaned {
     let mut hashtags: Vec<String> = Vec::new();
     let push_tag = |body: &str, tags: &mut Vec<String>| {
         let shown = hashtag_display(body);
-        if !shown.is_empty() && !tags.contains(&shown) {
+        if !shown.is_empty()
+            && !tags
+                .iter()
+                .any(|t| t.to_lowercase() == shown.to_lowercase())
+        {
             tags.push(shown);
         }
     };
