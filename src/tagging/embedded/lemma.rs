@@ -232,6 +232,17 @@ impl TextMorph {
                 .take(PAIR_PARSES)
                 .find(|p| m.tag(p).pos == Pos::Noun)
         }
+        // a first name + a surname the patterns above did not read (the dictionary lacks it, or
+        // only guesses it from its ending): «Софьи Акатьевой» → «Софья Акатьева»
+        if let Some(x) = noun(m, pa).filter(|x| m.tag(x).has(gram("Name")))
+            && b.chars().any(is_cyrillic)
+        {
+            let tx = m.tag(x);
+            return Some(Shown {
+                words: vec![self.nominative(x), surname_nominative(b, &tx)],
+                proper: vec![true, true],
+            });
+        }
         match (pa.is_empty(), pb.is_empty()) {
             // known first name + unknown surname: «Дмитрия Бивола» → «Дмитрий Бивол»
             (false, true) => {
