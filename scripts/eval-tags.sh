@@ -5,8 +5,12 @@
 # - the English keyphrase sets in ../shared/data/keyphrase/ (or $KEYPHRASE_DIR): 500N-KPCrowd (news),
 #   Inspec and SemEval2017 (science). They are read from there and unpacked into a temporary folder,
 #   never copied into the repository; when the folder is absent they are skipped with a message.
-# - tests/data/ru_posts.jsonl: 100 Russian channel-style posts (news, tech, finance, sport) with 5 gold
-#   tags each, written and labelled for this project.
+# - tests/data/ru_posts.jsonl (row `ru_posts`, the tuning set): 100 Russian channel-style posts (news,
+#   tech, finance, sport) with 5 gold tags each, written and labelled for this project; the tagger's
+#   word lists and weights were checked against it.
+# - tests/data/ru_posts_heldout.jsonl (row `ru_posts_heldout`): 120 more posts (news, tech, finance,
+#   sport, culture, local news), labelled before any tagger ran on them and committed on their own;
+#   never used to choose weights or lists: the honest Russian figure.
 #
 # Metric (examples/eval_tags.rs): stemmed exact match, P / R / F1 at 5 and at 10, macro-averaged over
 # documents; the embedded tagger's TF-IDF learns its document frequencies from the same set, as it
@@ -38,6 +42,7 @@ else
   echo "skipping the English keyphrase sets: $KEYPHRASE_DIR not found (set KEYPHRASE_DIR to where the zips are)" >&2
 fi
 sets+=("ru_posts|tests/data/ru_posts.jsonl|ru|1 2")
+sets+=("ru_posts_heldout|tests/data/ru_posts_heldout.jsonl|ru|1 2")
 
 yake_py=""
 if python3 -m venv "$work/venv" >/dev/null 2>&1 && "$work/venv/bin/pip" install -q yake >/dev/null 2>&1; then

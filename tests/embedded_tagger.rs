@@ -84,7 +84,7 @@ fn a_russian_headline_gives_nouns_not_verb_phrases() {
                 России принял решение сохранить ключевую ставку. Регулятор ожидает, что инфляция \
                 замедлится к концу года. Следующее заседание по ключевой ставке пройдёт в декабре.";
     let got = tags(&tagger, text, None);
-    assert_tags(&got, &["ключевую ставку", "центробанк россии"], &[]);
+    assert_tags(&got, &["ключевая ставка", "Центробанк России"], &[]);
     for t in &got {
         assert!(
             !t.contains("сохран") && !t.contains("16") && !t.contains("декабр"),
@@ -101,7 +101,7 @@ fn a_russian_headline_gives_nouns_not_verb_phrases() {
     let sport = "«Зенит» обыграл «Спартак» со счётом 2:1 и вышел в лидеры РПЛ. Голы за «Зенит» \
                  забили Клаудиньо и Соболев. «Спартак» опустился на третье место в таблице РПЛ.";
     let got = tags(&tagger, sport, None);
-    assert_tags(&got, &["зенит", "спартак"], &["обыграл", "вышел"]);
+    assert_tags(&got, &["Зенит", "Спартак"], &["обыграл", "вышел"]);
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn english_posts_lead_with_their_hashtags_and_skip_verbs() {
                  demand in China.\n#apple #iphone";
     let got = tags(&tagger, apple, None);
     assert_eq!(got[..2], ["apple", "iphone"], "hashtags first: {got:?}");
-    assert_tags(&got, &["china"], &["unveiled", "september"]);
+    assert_tags(&got, &["China"], &["unveiled", "september"]);
     assert_eq!(
         got.iter().filter(|t| t.contains("iphone")).count(),
         1,
@@ -124,7 +124,7 @@ fn english_posts_lead_with_their_hashtags_and_skip_verbs() {
     let got = tags(&tagger, btc, None);
     assert_tags(
         &got,
-        &["bitcoin", "etf inflows"],
+        &["bitcoin", "ETF inflows"],
         &["bitcoin climbed", "time", "week"],
     );
 }
@@ -135,12 +135,12 @@ fn simulated_posts_get_their_topics() {
     for (lang, expected, hashtagged) in [
         (
             Lang::Ru,
-            &["николай смирнов", "клинические испытания"][..],
+            &["Николай Смирнов", "клиническое испытание"][..],
             &["наука", "климат", "квантовый компьютер"][..],
         ),
         (
             Lang::En,
-            &["human genome", "nicholas smith"][..],
+            &["human genome", "Nicholas Smith"][..],
             &["science", "climate", "quantum computer"][..],
         ),
     ] {
@@ -188,7 +188,94 @@ fn words_most_posts_of_a_channel_use_are_not_tags() {
     assert_eq!(got[0], "рубль", "{got:?}");
     assert_tags(
         &got,
-        &["рубль", "доллару"],
+        &["рубль", "доллар"],
         &["финансовый дайджест", "дайджест"],
+    );
+}
+
+/// Whether a Russian tag is in dictionary form by the analyser alone: a noun in the nominative, an
+/// adjective + noun agreeing in the nominative, or a nominative noun + a genitive (or nominative)
+/// noun. A word the dictionary lacks counts as not in dictionary form.
+fn dictionary_form(tag: &str) -> bool {
+    use tgsift::tagging::embedded::morph::{Morph, Pos, gram};
+    let m = Morph::get();
+    let tags_of = |w: &str| -> Vec<_> {
+        m.parse(&w.to_lowercase())
+            .iter()
+            .map(|p| m.tag(p))
+            .collect()
+    };
+    let nomn_noun = |w: &str| {
+        tags_of(w)
+            .iter()
+            .any(|t| t.pos == Pos::Noun && t.has(gram("nomn")))
+    };
+    let words: Vec<&str> = tag.split(' ').collect();
+    match words.as_slice() {
+        [w] => nomn_noun(w),
+        [a, b] => {
+            let (ta, tb) = (tags_of(a), tags_of(b));
+            let adj_noun = ta.iter().any(|x| {
+                x.pos == Pos::Adjf
+                    && x.has(gram("nomn"))
+                    && tb.iter().any(|y| {
+                        y.pos == Pos::Noun && y.has(gram("nomn")) && {
+                            let g = gram("masc") | gram("femn") | gram("neut") | gram("plur");
+                            x.bits & y.bits & g != 0
+                        }
+                    })
+            });
+            let noun_noun = nomn_noun(a)
+                && tb
+                    .iter()
+                    .any(|y| y.pos == Pos::Noun && (y.has(gram("gent")) || y.has(gram("nomn"))));
+            adj_noun || noun_noun
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn russian_tags_of_the_simulated_channel_are_dictionary_forms() {
+    let tagger = EmbeddedTagger::new();
+    let texts: Vec<String> = (1..=300).map(|i| post_text(Lang::Ru, 11, i).text).collect();
+    let df = DocFreq::from_texts(texts.iter().map(String::as_str));
+    let mut russian = 0usize;
+    let mut bad: Vec<String> = Vec::new();
+    for t in &texts {
+        for tag in tags(&tagger, t, Some(&df)) {
+            assert!(
+                ![
+                    "полностью",
+                    "важно",
+                    "главное",
+                    "ждём официальных",
+                    "ждем официальных"
+                ]
+                .contains(&tag.to_lowercase().as_str()),
+                "«{tag}» is not a thing"
+            );
+            if tag
+                .chars()
+                .any(|c| ('а'..='я').contains(&c.to_ascii_lowercase()) || c == 'ё')
+                || tag.chars().any(|c| ('А'..='Я').contains(&c))
+            {
+                russian += 1;
+                if !dictionary_form(&tag) {
+                    bad.push(tag);
+                }
+            }
+        }
+    }
+    assert!(russian >= 1000, "a sample of {russian} Russian tags");
+    let share = 1.0 - bad.len() as f64 / russian as f64;
+    eprintln!(
+        "{:.1} % of {russian} Russian tags in dictionary form; not: {bad:?}",
+        100.0 * share
+    );
+    assert!(
+        share >= 0.95,
+        "{:.1} % of {russian} Russian tags in dictionary form; not: {bad:?}",
+        100.0 * share
     );
 }

@@ -6,7 +6,8 @@ use tokio_util::sync::CancellationToken;
 use super::UsageError;
 use super::account::open_store;
 use crate::config::Loaded;
-use crate::store::{AsyncStore, PostFilter, PostRow};
+use crate::store::{AsyncStore, PostFilter, PostRow, Store};
+use crate::tagging::trends::top_tags;
 use crate::tagging::worker::{Outcome, Pipeline};
 
 /// `tgsift tags …`.
@@ -43,6 +44,28 @@ pub enum TagsCommand {
     },
     /// Tag everything due now and exit (for cron-style use).
     Run,
+    /// The most frequent tags of a period and how they changed against the period before it.
+    Top(TopArgs),
+}
+
+/// Options of `tags top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// `@username`, numeric channel id, or `#row`; all channels when absent.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// First day of the period (YYYY-MM-DD, UTC); default: 7 days before --until.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of the period, exclusive (YYYY-MM-DD, UTC); default: now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many tags.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tgsift posts …`.
@@ -86,8 +109,86 @@ fn pipeline(loaded: &Loaded, store: AsyncStore) -> anyhow::Result<std::sync::Arc
         .ok_or_else(|| UsageError("tagging is off (tagging.backend = \"off\")".into()).into())
 }
 
+/// A `YYYY-MM-DD` option as unix seconds (start of the day, UTC), or a usage error naming it.
+fn date_arg(flag: &str, d: &str) -> anyhow::Result<i64> {
+    match crate::config::Backfill::parse(&format!("since:{d}")) {
+        Ok(crate::config::Backfill::Since(ts)) => Ok(ts),
+        _ => Err(UsageError(format!("{flag} `{d}` is not a date like 2024-01-31")).into()),
+    }
+}
+
+/// `tags top`: counts of the period `[since, until)` next to those of the period of the same length
+/// just before it.
+fn top(store: &Store, a: &TopArgs) -> anyhow::Result<()> {
+    let until = match &a.until {
+        Some(d) => date_arg("--until", d)?,
+        None => crate::store::unix_now(),
+    };
+    let since = match &a.since {
+        Some(d) => date_arg("--since", d)?,
+        None => until - 7 * 86_400,
+    };
+    if since >= until {
+        return Err(UsageError(format!(
+            "--since must be before --until (the period is empty: {} to {})",
+            day(since),
+            day(until)
+        ))
+        .into());
+    }
+    let ids: Option<Vec<i64>> = match &a.channel {
+        Some(c) => {
+            let found: Vec<i64> = store.find_channels(c)?.into_iter().map(|c| c.id).collect();
+            if found.is_empty() {
+                return Err(UsageError(format!(
+                    "no followed channel matches `{c}`: see `tgsift channels list`"
+                ))
+                .into());
+            }
+            Some(found)
+        }
+        None => None,
+    };
+    let len = until - since;
+    let current = store.tags_between(ids.as_deref(), since, until)?;
+    let previous = store.tags_between(ids.as_deref(), since - len, since)?;
+    let rows = top_tags(&current, &previous, a.limit.max(1));
+    if a.json {
+        let v = serde_json::json!({
+            "since": since, "until": until, "previous_since": since - len, "tags": rows,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!(
+        "tags of {} – {} (vs {} – {})",
+        day(since),
+        day(until),
+        day(since - len),
+        day(since)
+    );
+    if rows.is_empty() {
+        println!("no tagged posts in this period");
+    }
+    for r in &rows {
+        let change = if r.previous == 0 {
+            "new".to_owned()
+        } else {
+            format!("{:+}", r.change)
+        };
+        println!(
+            "{:<32} {:>6} {:>6} {:>6}",
+            r.tag, r.posts, r.previous, change
+        );
+    }
+    Ok(())
+}
+
 /// Runs a tags subcommand.
 pub async fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
+    if let TagsCommand::Top(a) = &cmd {
+        return top(&open_store(loaded)?, a);
+    }
     let store = AsyncStore::new(open_store(loaded)?);
     match cmd {
         TagsCommand::Stats { account, json } => {
@@ -158,6 +259,7 @@ pub async fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
                 ),
             }
         }
+        TagsCommand::Top(_) => unreachable!("handled above"),
         TagsCommand::Run => {
             let report = pipeline(loaded, store)?
                 .run_due(&CancellationToken::new())

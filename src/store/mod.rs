@@ -14,6 +14,7 @@ mod client_state;
 mod concurrent;
 mod service;
 mod tagging;
+mod trends;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -10,6 +10,7 @@
 
 pub mod embedded;
 pub mod llm;
+pub mod trends;
 pub mod worker;
 
 use std::future::Future;
@@ -19,7 +20,7 @@ use std::time::Duration;
 /// One tag with its score (higher is more relevant) as a tagger returns it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tag {
-    /// The tag as shown (the post's most frequent surface form, lower-cased).
+    /// The tag as shown (for the embedded tagger: dictionary form, names capitalised).
     pub tag: String,
     /// Relevance, higher is better; only comparable within one tagger.
     pub score: f64,

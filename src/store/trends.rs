@@ -1,0 +1,28 @@
+//! Tags over a period, for `tags top`: which tags the posts of a time window carry.
+
+use rusqlite::params;
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// `(post id, tag)` of every tag of the posts dated in `[from, to)` (unix seconds), of the given
+    /// channels only when `channel_ids` is set.
+    pub fn tags_between(
+        &self,
+        channel_ids: Option<&[i64]>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let ids = channel_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+        self.read("read the tags of a period", |c| {
+            let mut st = c.prepare_cached(
+                "SELECT t.post_id, t.tag FROM post_tags t JOIN posts p ON p.id = t.post_id
+                 WHERE p.date >= ?2 AND p.date < ?3
+                   AND (?1 IS NULL OR p.channel_id IN (SELECT value FROM json_each(?1)))
+                 ORDER BY t.post_id, t.tag",
+            )?;
+            st.query_map(params![ids, from, to], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! `tgsift tags top`: the most frequent tags of a period, counted per post by stem key, against the
+//! period of the same length before it, on a small fixed database.
+
+use std::path::Path;
+use std::process::Command;
+
+use tgsift::store::{NewChannel, PostIn, Store};
+
+/// Unix seconds of a January 2026 day at noon UTC.
+fn jan(day: i64) -> i64 {
+    1_767_225_600 + (day - 1) * 86_400 + 12 * 3600
+}
+
+fn post(message_id: i32, date: i64) -> PostIn {
+    PostIn {
+        message_id,
+        date,
+        edit_date: None,
+        text: format!("post {message_id}"),
+        views: None,
+        forwards: None,
+        grouped_id: None,
+        has_media: false,
+    }
+}
+
+/// Two channels; posts on 2026-01-03..05 (previous week) and 2026-01-09..14 (the week asked about).
+fn fixture(db: &Path) {
+    let mut s = Store::open(db).expect("open store");
+    let acc = s
+        .add_account("main", None, None, Path::new("main.session"))
+        .expect("account");
+    let mut channels = Vec::new();
+    for (tg_id, name) in [(101, "finance"), (102, "sport")] {
+        let c = s
+            .add_channel(
+                acc.id,
+                &NewChannel {
+                    tg_id,
+                    access_hash: 1,
+                    username: Some(name.into()),
+                    title: name.into(),
+                    backfill: "all".into(),
+                },
+            )
+            .expect("add channel")
+            .expect("new channel");
+        channels.push(c);
+    }
+    // (channel, message id, day, tags)
+    let posts: &[(usize, i32, i64, &[&str])] = &[
+        // previous period: 2026-01-01 .. 2026-01-08
+        (0, 1, 3, &["нефть", "ключевая ставка"]),
+        (0, 2, 4, &["нефть"]),
+        (1, 3, 5, &["Зенит"]),
+        // the period: 2026-01-08 .. 2026-01-15
+        (0, 4, 9, &["ключевая ставка", "инфляция"]),
+        (0, 5, 10, &["ключевые ставки", "нефть"]),
+        (0, 6, 11, &["ключевая ставка"]),
+        (1, 7, 12, &["Зенит", "Спартак"]),
+        (1, 8, 14, &["Зенит"]),
+        // after the period: never counted
+        (0, 9, 20, &["ключевая ставка", "нефть"]),
+    ];
+    for &(ch, id, day, _) in posts {
+        let c = &channels[ch];
+        s.store_batch(c.id, &c.label(), &[post(id, jan(day))], Some((id, id)))
+            .expect("store post");
+    }
+    let ids: Vec<(i64, i32)> = posts
+        .iter()
+        .map(|&(ch, id, _, _)| (channels[ch].id, id))
+        .collect();
+    for (&(_, _, _, tags), (channel_id, message_id)) in posts.iter().zip(ids) {
+        let post_id = s
+            .list_posts(&tgsift::store::PostFilter {
+                channel: Some(format!("#{channel_id}")),
+                limit: 100,
+                ..Default::default()
+            })
+            .expect("list")
+            .into_iter()
+            .find(|p| p.message_id == message_id)
+            .expect("stored post")
+            .id;
+        let tags: Vec<(String, f64)> = tags.iter().map(|t| ((*t).to_owned(), 1.0)).collect();
+        s.record_tags(post_id, &tags, "embedded").expect("tags");
+    }
+}
+
+fn top(db: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_tgsift"))
+        .arg("--db")
+        .arg(db)
+        .args(["tags", "top"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("TGSIFT_CONFIG")
+        .current_dir(db.parent().expect("dir"))
+        .output()
+        .expect("run tgsift");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// `(tag, posts, previous, change)` rows of the JSON output.
+fn rows(json: &str) -> Vec<(String, u64, u64, i64)> {
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("json");
+    v["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| {
+            (
+                t["tag"].as_str().unwrap_or_default().to_owned(),
+                t["posts"].as_u64().unwrap_or(u64::MAX),
+                t["previous"].as_u64().unwrap_or(u64::MAX),
+                t["change"].as_i64().unwrap_or(i64::MAX),
+            )
+        })
+        .collect()
+}
+
+fn row(tag: &str, posts: u64, previous: u64, change: i64) -> (String, u64, u64, i64) {
+    (tag.to_owned(), posts, previous, change)
+}
+
+#[test]
+fn top_tags_of_a_week_with_their_change_against_the_week_before() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let db = d.path().join("t.db");
+    fixture(&db);
+    let week = ["--since", "2026-01-08", "--until", "2026-01-15"];
+
+    let (code, out, err) = top(&db, &[&week[..], &["--json"]].concat());
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        rows(&out),
+        [
+            // «ключевая ставка» and «ключевые ставки» are one tag (stem key), shown in its most
+            // frequent stored form
+            row("ключевая ставка", 3, 1, 2),
+            row("Зенит", 2, 1, 1),
+            row("Спартак", 1, 0, 1),
+            row("инфляция", 1, 0, 1),
+            row("нефть", 1, 2, -1),
+        ]
+    );
+
+    let (code, out, _) = top(&db, &[&week[..], &["--json", "--limit", "2"]].concat());
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        rows(&out),
+        [row("ключевая ставка", 3, 1, 2), row("Зенит", 2, 1, 1)]
+    );
+
+    let (code, out, _) = top(
+        &db,
+        &[&week[..], &["--json", "--channel", "@sport"]].concat(),
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(rows(&out), [row("Зенит", 2, 1, 1), row("Спартак", 1, 0, 1)]);
+
+    // the table: tag, posts, previous, change («new» when absent before)
+    let (code, out, _) = top(&db, &[&week[..], &["--channel", "@sport"]].concat());
+    assert_eq!(code, Some(0));
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["Зенит", "2", "1", "+1"],
+            vec!["Спартак", "1", "0", "new"]
+        ]
+    );
+}
+
+#[test]
+fn bad_options_are_usage_errors_naming_them() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let db = d.path().join("t.db");
+    fixture(&db);
+    let (code, _, err) = top(&db, &["--since", "last week"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--since") && err.contains("last week"),
+        "{err}"
+    );
+    let (code, _, err) = top(&db, &["--since", "2026-01-15", "--until", "2026-01-08"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--since must be before --until"), "{err}");
+    let (code, _, err) = top(&db, &["--channel", "@nosuch"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("@nosuch"), "{err}");
+}
