@@ -84,7 +84,24 @@ fn fixture(db: &Path) {
             .expect("stored post")
             .id;
         let tags: Vec<(String, f64)> = tags.iter().map(|t| ((*t).to_owned(), 1.0)).collect();
-        s.record_tags(post_id, &tags, "embedded").expect("tags");
+        let claim = s
+            .claim_post(post_id, 60)
+            .expect("claim")
+            .expect("post")
+            .claim;
+        let attempt = tgsift::store::Attempt {
+            post_id,
+            claim,
+            result: tgsift::store::AttemptResult::Tagged {
+                tags,
+                source: "embedded".into(),
+            },
+        };
+        let rules = tgsift::store::RetryRules {
+            max_attempts: 3,
+            base_delay_secs: 1.0,
+        };
+        s.record_attempts(&[attempt], rules).expect("tags");
     }
 }
 
