@@ -7,16 +7,18 @@ use whatlang::Lang;
 
 use super::EmbeddedTagger;
 use super::lemma::TextMorph;
-use super::tokenize::{Kind, Script, Token, fold, is_cyrillic, script_of};
+use super::tokenize::{
+    Kind, Script, Token, fold, is_cyrillic, is_letter, is_letter_or_digit, script_of,
+};
 
 impl EmbeddedTagger {
     /// The language a cleaned text is processed as.
     pub(super) fn language(&self, text: &str) -> Option<PostLang> {
         let (mut cyr, mut lat) = (0usize, 0usize);
         for c in text.chars() {
-            if is_cyrillic(c) && c.is_alphabetic() {
+            if is_cyrillic(c) && is_letter(c) {
                 cyr += 1;
-            } else if c.is_alphabetic() && script_of(c.encode_utf8(&mut [0; 4])) == Script::Latin {
+            } else if is_letter(c) && script_of(c.encode_utf8(&mut [0; 4])) == Script::Latin {
                 lat += 1;
             }
         }
@@ -62,7 +64,7 @@ impl EmbeddedTagger {
     /// Whether a word is a stop word (either language), a stop stem, or shorter than 3 letters.
     pub(super) fn is_stop(&self, tok: &Token) -> bool {
         let folded = fold(&tok.lower);
-        let chars = folded.chars().filter(|c| c.is_alphanumeric()).count();
+        let chars = folded.chars().filter(|c| is_letter_or_digit(*c)).count();
         chars < 3
             || self.lists.stop.contains(&folded)
             || (folded.len() > 3

@@ -105,6 +105,9 @@ impl Pos {
     }
 }
 
+/// Word analyses a thread keeps (about 2 MB); the cache starts over when it is full.
+const ANALYSES_PER_THREAD: usize = 20_000;
+
 /// One OpenCorpora tag: part of speech, grammemes and how common it is.
 #[derive(Clone, Copy, Debug)]
 pub struct Tag {
@@ -278,6 +281,26 @@ impl Morph {
     /// («продакт-менеджера» like «менеджера») or the word without an unknown prefix of 2–5 letters
     /// («кибербезопасности» like «безопасности», as pymorphy does). Empty when neither helps.
     pub fn parse(&self, word: &str) -> Vec<Parse> {
+        // A channel's vocabulary repeats from post to post: each thread remembers recent analyses.
+        thread_local! {
+            static SEEN: std::cell::RefCell<HashMap<String, Vec<Parse>>> =
+                std::cell::RefCell::new(HashMap::new());
+        }
+        if let Some(hit) = SEEN.with(|c| c.borrow().get(word).cloned()) {
+            return hit;
+        }
+        let parses = self.parse_uncached(word);
+        SEEN.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= ANALYSES_PER_THREAD {
+                c.clear();
+            }
+            c.insert(word.to_owned(), parses.clone());
+        });
+        parses
+    }
+
+    fn parse_uncached(&self, word: &str) -> Vec<Parse> {
         let known = self.parse_known(word);
         if !known.is_empty() {
             return known;
