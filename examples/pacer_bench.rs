@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         breaker_threshold: 5,
         breaker_cooldown: Duration::from_secs(30),
         pacer: PacerConfig::default(),
+        max_in_flight: 1,
     };
     let session = Arc::new(MemorySession::from(sim.new_session(0, true)));
     let account = Account::new("bench", session, 12_345, policy, CancellationToken::new());

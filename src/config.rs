@@ -214,6 +214,14 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Seconds without a FLOOD_WAIT before the pacer raises a method's rate again",
     },
     KeySpec {
+        key: "telegram.max_in_flight",
+        kind: Kind::Int { min: 1, max: 64 },
+        default: Some("8"),
+        aliases: &[],
+        secret: false,
+        doc: "Requests an account may have waiting for an answer at once (pages of one or several channels); the pacer still sets the rate",
+    },
+    KeySpec {
         key: "storage.database",
         kind: Kind::Text,
         default: Some("\"tgsift.db\""),
@@ -520,6 +528,8 @@ pub struct TelegramConfig {
     pub pacer_max_rate: f64,
     /// Quiet period before the rate grows, seconds.
     pub pacer_quiet: f64,
+    /// Requests in flight per account.
+    pub max_in_flight: u32,
 }
 
 impl TelegramConfig {

@@ -25,6 +25,7 @@ fn policy() -> Policy {
         breaker_threshold: 100,
         breaker_cooldown: Duration::from_secs(1),
         pacer: PacerConfig::default(),
+        max_in_flight: 8,
     }
 }
 
@@ -396,6 +397,64 @@ async fn the_circuit_breaker_opens_after_repeated_failures_then_lets_a_probe_thr
             .await
             .expect("the probe after the cool-down succeeds and closes it");
         assert_eq!(acc.export_state().breaker, (0, None));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn several_requests_are_in_flight_at_once_up_to_the_window() {
+    common::within(30, async {
+        for (window, arrived_together) in [(4usize, 4usize), (2, 2)] {
+            let sim = common::sim(1, 500).await;
+            let req = history(&sim);
+            // Every getHistory is answered only after half a second, as if Telegram were far away.
+            sim.script(
+                Scripted::on(
+                    "messages.getHistory",
+                    Fault::Slow(Duration::from_millis(500)),
+                )
+                .times(4),
+            );
+            let p = Policy {
+                max_in_flight: window,
+                pacer: PacerConfig {
+                    initial_rate: 1000.0,
+                    ..PacerConfig::default()
+                },
+                ..policy()
+            };
+            let a = Arc::new(account(&sim, p));
+            // Connect first so the four calls race only against each other.
+            a.invoke(&tl::functions::updates::GetState {})
+                .await
+                .expect("state");
+            let calls: Vec<_> = (0..4)
+                .map(|_| {
+                    let (a, req) = (Arc::clone(&a), req.clone());
+                    tokio::spawn(async move { a.invoke(&req).await })
+                })
+                .collect();
+            for c in calls {
+                c.await.expect("join").expect("history");
+            }
+            let arrivals: Vec<_> = sim
+                .log()
+                .requests()
+                .into_iter()
+                .filter(|r| r.method == "messages.getHistory")
+                .map(|r| r.at)
+                .collect();
+            assert_eq!(arrivals.len(), 4);
+            let first = arrivals[0];
+            let together = arrivals
+                .iter()
+                .filter(|t| t.duration_since(first) < Duration::from_millis(250))
+                .count();
+            assert_eq!(
+                together, arrived_together,
+                "window {window}: requests sent before the first answer came"
+            );
+        }
     })
     .await;
 }

@@ -46,6 +46,8 @@ pub struct Policy {
     pub breaker_cooldown: Duration,
     /// Tuning of the adaptive pacer.
     pub pacer: PacerConfig,
+    /// Requests waiting for an answer at once, per account.
+    pub max_in_flight: usize,
 }
 
 impl From<&TelegramConfig> for Policy {
@@ -65,6 +67,7 @@ impl From<&TelegramConfig> for Policy {
                 max_rate: c.pacer_max_rate.max(c.pacer_min_rate),
                 quiet: Duration::from_secs_f64(c.pacer_quiet),
             },
+            max_in_flight: c.max_in_flight.max(1) as usize,
         }
     }
 }
@@ -230,6 +233,9 @@ pub struct Account {
     sleeping: Mutex<Option<(&'static str, Instant)>>,
     /// Signalled when something worth persisting at once happened (a flood window or the breaker opened).
     state_changed: tokio::sync::Notify,
+    /// Bounds the requests waiting for an answer (MTProto pipelines them on one connection; real round
+    /// trips of 50–250 ms need several in flight to reach the rate the pacer allows).
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl Account {
@@ -260,6 +266,7 @@ impl Account {
             }
         });
         let pacer = policy.pacer.clone();
+        let max_in_flight = policy.max_in_flight;
         Account {
             name: name.to_string(),
             client,
@@ -271,6 +278,7 @@ impl Account {
             cancel,
             sleeping: Mutex::new(None),
             state_changed: tokio::sync::Notify::new(),
+            in_flight: tokio::sync::Semaphore::new(max_in_flight),
         }
     }
 
@@ -406,6 +414,10 @@ impl Account {
                     retry_in,
                 });
             }
+            let permit = tokio::select! {
+                _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
+                p = self.in_flight.acquire() => p,
+            };
             tokio::select! {
                 _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
                 _ = self.pacer.acquire(method) => {}
@@ -416,6 +428,7 @@ impl Account {
                 _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
                 r = tokio::time::timeout(self.policy.request_timeout, self.client.invoke(request)) => r,
             };
+            drop(permit);
             let class = match outcome {
                 Ok(Ok(value)) => {
                     self.breaker.success();
