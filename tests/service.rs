@@ -242,11 +242,16 @@ async fn unknown_rpc_errors_park_the_channel_and_local_failures_never_touch_it()
     within(90, async {
         let s = Setup::new(2, 300, |_| {}).await;
         let names = s.sim.channel_usernames();
-        // The first channel synced meets an error tgsift does not know, on every retry.
+        // The first channel synced meets an error tgsift does not know, on every retry (channels are
+        // synced one at a time here, so the three faults meet the same channel).
         s.sim.script(
             Scripted::on("messages.getHistory", Fault::rpc(400, "SOME_NEW_REFUSAL")).times(3),
         );
-        let mut child = s.spawn(&["run", "--once"], "60");
+        let mut child = s.spawn_with(
+            &["run", "--once"],
+            "60",
+            &[("TGSIFT_TELEGRAM__MAX_IN_FLIGHT", "1")],
+        );
         let st = tokio::task::spawn_blocking(move || child.wait().expect("wait"))
             .await
             .expect("join");

@@ -263,10 +263,8 @@ impl AccountTask {
             }
             let now = unix_now();
             let mut next: Option<i64> = None;
+            let mut due_now = Vec::new();
             for ch in channels {
-                if cancel.is_cancelled() {
-                    return Ok(());
-                }
                 if self.opts.once && synced.contains(&ch.id) {
                     continue;
                 }
@@ -290,10 +288,36 @@ impl AccountTask {
                     continue;
                 }
                 synced.insert(ch.id);
-                let stop = self.sync_one(account, &ch, cancel).await?;
+                due_now.push(ch);
+            }
+            // The due channels are synced side by side, sharing the account's pacer and its window
+            // of requests in flight.
+            let mut running = tokio::task::JoinSet::new();
+            let mut queue = due_now.into_iter();
+            loop {
+                while running.len() < self.policy.max_in_flight && !cancel.is_cancelled() {
+                    let Some(ch) = queue.next() else { break };
+                    let (me, acc, c) = (self.clone(), Arc::clone(account), cancel.clone());
+                    running.spawn(async move { me.sync_one(&acc, &ch, &c).await });
+                }
+                let Some(done) = running.join_next().await else {
+                    break;
+                };
+                let stop = match done {
+                    Ok(Ok(stop)) => stop,
+                    Ok(Err(e)) => return Err(e),
+                    Err(join) => {
+                        return Err(TaskError::retry(anyhow::anyhow!(
+                            "a channel sync ended abnormally: {join}"
+                        )));
+                    }
+                };
                 if stop {
                     return Ok(());
                 }
+            }
+            if cancel.is_cancelled() {
+                return Ok(());
             }
             if self.opts.once {
                 return Ok(());

@@ -422,6 +422,12 @@ impl Account {
                 _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
                 _ = self.pacer.acquire(method) => {}
             }
+            // A window may have opened while this call waited for its slot (another call in flight
+            // got the FLOOD_WAIT): look again, so nothing is ever sent into a known window.
+            if self.windows.remaining(method, Instant::now()).is_some() {
+                drop(permit);
+                continue;
+            }
             attempts += 1;
             Stats::add(&self.stats.requests, 1);
             let outcome = tokio::select! {

@@ -50,3 +50,23 @@ pub fn client_with(
     tokio::spawn(pool.runner.run());
     client
 }
+
+/// Calls that arrived inside an open FLOOD_WAIT window of the same (account, method) more than
+/// `grace` after it opened. With several requests in flight, the ones already on the wire when the
+/// window opened arrive inside it through no fault of the client (Telegram answers them with the same
+/// FLOOD_WAIT); anything later was sent by a client that knew of the window.
+pub fn sent_into_open_windows(sim: &Sim, grace: Duration) -> Vec<tgsift::sim::log::Request> {
+    let windows = sim.log().flood_windows();
+    sim.log()
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            windows.iter().any(|w| {
+                w.account == r.account
+                    && w.method == r.method
+                    && r.at > w.from + grace
+                    && r.at < w.until
+            })
+        })
+        .collect()
+}
