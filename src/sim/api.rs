@@ -370,7 +370,12 @@ async fn dispatch(
                 return Reply::err(400, "USER_ALREADY_PARTICIPANT");
             };
             entry.left.remove(at);
-            membership_updates(&entry, false)
+            // This layer wraps the updates in messages.chatInviteJoinResultOk.
+            Reply::ok(tl::enums::messages::ChatInviteJoinResult::Ok(
+                tl::types::messages::ChatInviteJoinResultOk {
+                    updates: membership_updates(&entry, false),
+                },
+            ))
         }
         f::channels::LeaveChannel::CONSTRUCTOR_ID => {
             let req = parse!(f::channels::LeaveChannel, body);
@@ -386,7 +391,7 @@ async fn dispatch(
                 return Reply::err(400, "USER_NOT_PARTICIPANT");
             }
             entry.left.push(u);
-            membership_updates(&entry, true)
+            Reply::ok(membership_updates(&entry, true))
         }
         f::auth::SendCode::CONSTRUCTOR_ID => {
             let req = parse!(f::auth::SendCode, body);
@@ -459,11 +464,11 @@ fn left_of(ch: &ChannelEntry, user: Option<usize>) -> bool {
     user.is_none_or(|u| ch.left.contains(&u))
 }
 
-/// What `channels.joinChannel` / `channels.leaveChannel` return: an `updates` with
-/// `updateChannel` and the channel as the account now sees it.
-fn membership_updates(ch: &ChannelEntry, left: bool) -> Reply {
+/// The `updates` of `channels.joinChannel` / `channels.leaveChannel`: `updateChannel` and the
+/// channel as the account now sees it.
+fn membership_updates(ch: &ChannelEntry, left: bool) -> tl::enums::Updates {
     let spec = ch.history.spec();
-    Reply::ok(tl::enums::Updates::Updates(tl::types::Updates {
+    tl::enums::Updates::Updates(tl::types::Updates {
         updates: vec![tl::enums::Update::Channel(tl::types::UpdateChannel {
             channel_id: spec.id,
         })],
@@ -471,7 +476,7 @@ fn membership_updates(ch: &ChannelEntry, left: bool) -> Reply {
         chats: vec![objects::channel(spec, left)],
         date: now_unix(),
         seq: 0,
-    }))
+    })
 }
 
 /// `messages.channelMessages` with the channel's true count (service messages included), as
