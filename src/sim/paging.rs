@@ -15,7 +15,25 @@
 //! 4. `max_id` and `min_id` filter the window afterwards (exclusive bounds), which is why a `max_id`
 //!    far below the window's start returns nothing.
 
-use super::world::{HistoryQuery, MAX_HISTORY_LIMIT};
+/// Telegram's getHistory paging parameters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Start below this id (exclusive); 0 = from the newest.
+    pub offset_id: i32,
+    /// When `offset_id` is 0: start at the first message older than this date; 0 = unused.
+    pub offset_date: i32,
+    /// Shift of the start position (negative = towards newer messages).
+    pub add_offset: i32,
+    /// Number of messages wanted; clamped to 0..=100.
+    pub limit: i32,
+    /// If non-zero, only messages with `id < max_id` (applied after slicing).
+    pub max_id: i32,
+    /// If non-zero, only messages with `id > min_id` (applied after slicing).
+    pub min_id: i32,
+}
+
+/// Most messages a single `messages.getHistory` call returns, as on Telegram.
+pub const MAX_HISTORY_LIMIT: i32 = 100;
 
 /// The ids `messages.getHistory` returns for `q`, newest first.
 ///

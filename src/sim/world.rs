@@ -26,6 +26,7 @@
 
 use std::collections::HashMap;
 
+pub use super::paging::{HistoryQuery, MAX_HISTORY_LIMIT};
 pub use super::textgen::Lang;
 use super::textgen::{self, Topic, hash3};
 
@@ -158,26 +159,6 @@ pub struct ChannelSpec {
     /// A run of consecutive service messages, besides the ~2 % spread over the history.
     pub service_run: Option<ServiceRun>,
 }
-
-/// Telegram's getHistory paging parameters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HistoryQuery {
-    /// Start below this id (exclusive); 0 = from the newest.
-    pub offset_id: i32,
-    /// When `offset_id` is 0: start at the first message older than this date; 0 = unused.
-    pub offset_date: i32,
-    /// Shift of the start position (negative = towards newer messages).
-    pub add_offset: i32,
-    /// Number of messages wanted; clamped to 0..=100.
-    pub limit: i32,
-    /// If non-zero, only messages with `id < max_id` (applied after slicing).
-    pub max_id: i32,
-    /// If non-zero, only messages with `id > min_id` (applied after slicing).
-    pub min_id: i32,
-}
-
-/// Most messages a single [`SimChannel::history`] call returns, as on Telegram.
-pub const MAX_HISTORY_LIMIT: i32 = 100;
 
 /// Initial ids come in blocks of this size with exactly [`DELETIONS_PER_BLOCK`] deleted ids each.
 const DEL_BLOCK: i64 = 100;
