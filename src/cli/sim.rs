@@ -134,7 +134,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "strict keys: a key live on two connections at once is revoked (AUTH_KEY_DUPLICATED)"
         );
     }
-    let _live = (args.live_rate > 0.0).then(|| {
+    let live = (args.live_rate > 0.0).then(|| {
         println!(
             "live: {} new posts/s over {} channels, edits {} and deletions {} per new post",
             args.live_rate, args.channels, args.live_edits, args.live_deletes
@@ -150,6 +150,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
+    if let Some(live) = live {
+        println!(
+            "live: published {} posts, edited {}, deleted {}",
+            live.published(),
+            live.edited(),
+            live.deleted()
+        );
+    }
     sim.shutdown();
     Ok(())
 }
