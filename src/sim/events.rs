@@ -42,6 +42,7 @@ impl EventLog {
     pub fn new(pts: i32, capacity: usize) -> Self {
         EventLog {
             pts,
+            // Grown on demand up to the capacity, never beyond (a ring once full).
             events: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -61,6 +62,14 @@ impl EventLog {
         self.pts = self.pts.saturating_add(count);
         if self.events.len() == self.capacity {
             self.events.pop_front();
+        } else if self.events.len() == self.events.capacity() {
+            // Grow to at most the capacity, so a full log touches no memory beyond it.
+            let more = self
+                .events
+                .len()
+                .max(16)
+                .min(self.capacity - self.events.len());
+            self.events.reserve_exact(more);
         }
         self.events.push_back(Event {
             pts: self.pts,
