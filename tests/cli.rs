@@ -114,3 +114,74 @@ fn config_show_redacts_env_secrets() {
     assert!(out.contains("api_id = 77  # env TG_API_ID"), "{out}");
     assert!(!out.contains(hash) && !stderr(&o).contains(hash));
 }
+
+#[test]
+fn sim_serve_refuses_a_bad_live_rate_or_share_with_exit_2() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let o = tgsift(d.path(), &["sim", "serve", "--live-rate", "fast"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("--live-rate") && e.contains("posts per second"),
+        "{e}"
+    );
+    let o = tgsift(
+        d.path(),
+        &["sim", "serve", "--live-rate", "5", "--live-edits", "2"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("--live-edits") && e.contains("probability"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sim_serve_announces_live_posts_and_strict_keys() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tgsift"))
+        .args([
+            "sim",
+            "serve",
+            "--posts",
+            "100",
+            "--live-rate",
+            "50",
+            "--strict-keys",
+        ])
+        .current_dir(d.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        let done = line.contains("serving until Ctrl-C");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = seen.join("\n");
+    assert!(
+        text.contains("live: 50 new posts/s over 3 channels"),
+        "{text}"
+    );
+    assert!(text.contains("strict keys"), "{text}");
+    assert!(text.contains("serving until Ctrl-C"), "{text}");
+}

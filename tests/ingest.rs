@@ -9,7 +9,7 @@ use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use tgsift::ingest::service::RunOptions;
 use tgsift::service;
-use tgsift::sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, SimConfig};
+use tgsift::sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, ServiceRun, SimConfig};
 use tgsift::store::{AsyncStore, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -119,7 +119,7 @@ async fn kill_during_backfill_loses_nothing() {
                 let want = s
                     .sim
                     .with_channel(&ch.label(), |c| {
-                        c.ids()
+                        c.post_ids()
                             .into_iter()
                             .filter(|id| *id <= ch.last_message_id)
                             .count()
@@ -283,11 +283,76 @@ async fn a_permanently_failing_channel_is_marked_and_skipped() {
             .expect("find")
             .remove(0);
         assert_eq!(
-            store.message_ids(other.id).expect("ids").len() as i32,
+            store.message_ids(other.id).expect("ids"),
             s.sim
-                .with_channel(&s.sim.channel_usernames()[1], |c| c.count())
+                .with_channel(&s.sim.channel_usernames()[1], |c| c.post_ids())
                 .expect("c")
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn runs_of_250_service_messages_are_passed_and_the_checkpoint_reaches_the_top() {
+    within(120, async {
+        // One run in the middle of a channel, one that ends at its top: whole pages without a post.
+        let s = Setup::new(2, 1_000, |c| {
+            c.channels[0].service_run = Some(ServiceRun {
+                first: 300,
+                len: 262,
+            });
+            c.channels[1].service_run = Some(ServiceRun {
+                first: 739,
+                len: 262,
+            });
+        })
+        .await;
+        for (name, first) in s.sim.channel_usernames().iter().zip([300, 739]) {
+            let run = s
+                .sim
+                .with_channel(name, |c| {
+                    c.ids()
+                        .into_iter()
+                        .filter(|id| (first..first + 262).contains(id))
+                        .inspect(|id| assert!(c.is_service(*id) && c.post(*id).is_none()))
+                        .count()
+                })
+                .expect("channel");
+            assert!(run >= 250, "{name}: a run of {run} service messages");
+        }
+        let mut child = s.spawn(&["run", "--once"], "60");
+        let status = tokio::task::spawn_blocking(move || {
+            (wait_exit(&mut child, Duration::from_secs(60)), child)
+        })
+        .await
+        .expect("join");
+        let (status, mut child) = status;
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        assert_eq!(status.and_then(|st| st.code()), Some(0), "{err}");
+        let store = Store::open(&s.db).expect("store");
+        for ch in store.channels().expect("channels") {
+            let (posts, top) = s
+                .sim
+                .with_channel(&ch.label(), |c| (c.post_ids(), c.top_id()))
+                .expect("channel");
+            assert_eq!(
+                store.message_ids(ch.id).expect("ids"),
+                posts,
+                "{}: exactly the posts",
+                ch.label()
+            );
+            assert_eq!(
+                ch.last_message_id,
+                top,
+                "{}: checkpoint at the top",
+                ch.label()
+            );
+        }
+        assert_eq!(s.stored(), s.truth());
     })
     .await;
 }

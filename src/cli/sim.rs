@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::sim::{FloodConfig, RandomFaults, Sim, SimConfig};
+use crate::sim::{FloodConfig, LiveConfig, RandomFaults, Sim, SimConfig};
 
 /// Options of `tgsift sim serve`.
 #[derive(Debug, Args)]
@@ -37,6 +37,20 @@ pub struct ServeArgs {
     /// Make written sessions already logged in (for benchmarks and the demo).
     #[arg(long)]
     pub authorized: bool,
+    /// Publish this many new posts per second, spread over the channels (pushed to clients that
+    /// asked for updates); 0 = a still world.
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = parse_rate)]
+    pub live_rate: f64,
+    /// With --live-rate: probability, per new post, that a recent post is edited too.
+    #[arg(long, value_name = "P", default_value_t = 0.02, value_parser = parse_share)]
+    pub live_edits: f64,
+    /// With --live-rate: probability, per new post, that a recent post is deleted too.
+    #[arg(long, value_name = "P", default_value_t = 0.01, value_parser = parse_share)]
+    pub live_deletes: f64,
+    /// Telegram's rule for shared keys: a second live connection on an auth key that another live
+    /// connection uses with a different session gets AUTH_KEY_DUPLICATED and the key is revoked.
+    #[arg(long)]
+    pub strict_keys: bool,
 }
 
 /// Flood-limit presets.
@@ -52,6 +66,24 @@ fn parse_faults(s: &str) -> Result<RandomFaults, String> {
     RandomFaults::parse(s)
 }
 
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && (0.0..=100_000.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a rate: give posts per second from 0 to 100000"
+        )),
+    }
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "`{s}` is not a probability: give a number from 0 to 1"
+        )),
+    }
+}
+
 /// Starts the simulator, prints how to reach it, and serves until Ctrl-C.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = SimConfig::generated(args.seed, args.channels, args.posts);
@@ -61,6 +93,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         FloodPreset::Off => FloodConfig::off(),
     };
     config.accounts[0].password = args.password.clone();
+    config.strict_keys = args.strict_keys;
     let sim = Sim::start(config).await.context("starting the simulator")?;
     let acc = sim.accounts()[0].clone();
     let home = sim.addr(crate::sim::HOME_DC).context("home DC address")?;
@@ -96,10 +129,35 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing string session {}", path.display()))?;
         println!("Telethon string session written to {}", path.display());
     }
+    if args.strict_keys {
+        println!(
+            "strict keys: a key live on two connections at once is revoked (AUTH_KEY_DUPLICATED)"
+        );
+    }
+    let live = (args.live_rate > 0.0).then(|| {
+        println!(
+            "live: {} new posts/s over {} channels, edits {} and deletions {} per new post",
+            args.live_rate, args.channels, args.live_edits, args.live_deletes
+        );
+        sim.start_live(LiveConfig {
+            rate: args.live_rate,
+            edits: args.live_edits,
+            deletes: args.live_deletes,
+            seed: args.seed,
+        })
+    });
     println!("serving until Ctrl-C");
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
+    if let Some(live) = live {
+        println!(
+            "live: published {} posts, edited {}, deleted {}",
+            live.published(),
+            live.edited(),
+            live.deleted()
+        );
+    }
     sim.shutdown();
     Ok(())
 }

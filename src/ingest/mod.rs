@@ -127,15 +127,18 @@ pub async fn fetch_after(
             Err(e) => break Err(e.into()),
         };
         progress.set_total(page.count);
+        // The page is judged by the newest message of any kind it returned: a page of service
+        // messages only stores no post but still moves the checkpoint past them.
+        if page.newest_id <= requested {
+            break Ok(());
+        }
+        let newest = upto.map_or(page.newest_id, |u| page.newest_id.min(u));
         let posts: Vec<PostIn> = page
             .posts
             .into_iter()
-            .filter(|p| upto.is_none_or(|u| p.id <= u))
+            .filter(|p| p.id <= newest)
             .map(to_store)
             .collect();
-        let Some(newest) = posts.last().map(|p| p.message_id) else {
-            break Ok(());
-        };
         let n = posts.len();
         let (id, from, label, st) = (
             ch.id,

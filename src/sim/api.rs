@@ -1,18 +1,26 @@
-//! The API layer: unwraps `invokeWithLayer`/`initConnection`, applies authorization, injected faults and
-//! flood limits, and answers the methods a channel parser uses, with Telegram's semantics and errors.
+//! The API layer: unwraps `invokeWithLayer`/`initConnection`, applies key checks, authorization,
+//! injected faults and flood limits, and answers the methods a channel parser or an updates loop
+//! uses, with Telegram's semantics and errors.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use grammers_tl_types as tl;
 use tl::{Deserializable, Identifiable, Serializable};
 
 use super::faults::Fault;
 use super::flood::wait_seconds;
+use super::hub::ConnId;
 use super::log::Outcome;
 use super::objects;
-use super::server::Shared;
-use super::state::{PendingLogin, SrpChallenge, read};
+use super::shared::{Shared, unix_now};
+use super::state::{ChannelEntry, PendingLogin, SrpChallenge, read, write};
+use super::updates;
 use super::world::HistoryQuery;
+
+/// How long a connection whose key is live on another connection waits for that one to close
+/// before the key counts as duplicated (a reconnecting client may open the new connection before
+/// the server has read the old one's end).
+const DUPLICATE_GRACE: Duration = Duration::from_secs(1);
 
 /// The answer to one API call.
 #[derive(Debug)]
@@ -38,13 +46,15 @@ impl Reply {
     }
 }
 
-/// Who is calling: the DC the connection serves and the auth key it uses.
+/// Who is calling: the DC the connection serves, the auth key it uses and the connection itself.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {
     /// DC id the connection was accepted on.
     pub dc: i32,
     /// The auth key id.
     pub key_id: i64,
+    /// The connection (for update subscriptions and key checks).
+    pub conn: ConnId,
 }
 
 /// Reads everything; lets `InvokeWithLayer<Rest>` parse its header and leave the inner query unread.
@@ -67,10 +77,7 @@ const NO_AUTH: &[&str] = &[
 ];
 
 fn now_unix() -> i32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i32)
-        .unwrap_or(0)
+    unix_now()
 }
 
 /// Strips the wrappers a client puts around its first query (`invokeWithLayer`, `initConnection`,
@@ -149,6 +156,18 @@ async fn gate(
     method: &'static str,
     at: Instant,
 ) -> Option<Reply> {
+    if shared.world.is_revoked(caller.key_id) {
+        return Some(Reply::err(406, "AUTH_KEY_DUPLICATED"));
+    }
+    if shared.strict_keys && shared.hub.rivals_after(caller.conn, DUPLICATE_GRACE).await {
+        // Two live connections with different sessions on one key: Telegram revokes the key.
+        tracing::warn!(
+            dc = caller.dc,
+            "sim: an auth key is used by two live connections at once; revoking it"
+        );
+        shared.world.revoke(caller.key_id);
+        return Some(Reply::err(406, "AUTH_KEY_DUPLICATED"));
+    }
     if user.is_none() && !NO_AUTH.contains(&method) && method != "auth.logOut" {
         return Some(Reply::err(401, "AUTH_KEY_UNREGISTERED"));
     }
@@ -161,7 +180,6 @@ async fn gate(
         Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
         None => {}
     }
-    let _ = caller;
     if let Err(wait) = shared.flood.admit(who, method, at) {
         return Some(Reply::err(
             420,
@@ -191,15 +209,13 @@ async fn dispatch(
     let world = &shared.world;
     match id {
         f::help::GetConfig::CONSTRUCTOR_ID => Reply::ok(objects::config(caller.dc, now_unix())),
-        f::updates::GetState::CONSTRUCTOR_ID => Reply::ok(tl::enums::updates::State::State(
-            tl::types::updates::State {
-                pts: 1,
-                qts: 0,
-                date: now_unix(),
-                seq: 1,
-                unread_count: 0,
-            },
-        )),
+        f::updates::GetState::CONSTRUCTOR_ID => {
+            // From now on this connection gets the account's updates.
+            if let Some(u) = user {
+                shared.hub.subscribe(caller.conn, u);
+            }
+            Reply::ok(updates::state(now_unix()))
+        }
         f::users::GetUsers::CONSTRUCTOR_ID => {
             let req = parse!(f::users::GetUsers, body);
             let me = user.map(|u| &world.accounts[u]);
@@ -233,7 +249,7 @@ async fn dispatch(
                     peer: tl::enums::Peer::Channel(tl::types::PeerChannel {
                         channel_id: spec.id,
                     }),
-                    chats: vec![objects::channel(spec)],
+                    chats: vec![objects::channel(spec, left_of(&ch, user))],
                     users: vec![],
                 },
             ))
@@ -243,7 +259,10 @@ async fn dispatch(
             let mut chats = Vec::new();
             for input in &req.id {
                 match channel_for(shared, user, input, false) {
-                    Ok(ch) => chats.push(objects::channel(read(&ch).history.spec())),
+                    Ok(ch) => {
+                        let ch = read(&ch);
+                        chats.push(objects::channel(ch.history.spec(), left_of(&ch, user)));
+                    }
                     Err(e) => return e,
                 }
             }
@@ -280,9 +299,9 @@ async fn dispatch(
                 .history
                 .history(&q)
                 .iter()
-                .map(|p| objects::message(spec.id, p))
+                .map(|m| objects::message_of(spec.id, m))
                 .collect();
-            channel_messages(&ch, messages)
+            channel_messages(&ch, user, messages)
         }
         f::channels::GetMessages::CONSTRUCTOR_ID => {
             let req = parse!(f::channels::GetMessages, body);
@@ -299,28 +318,80 @@ async fn dispatch(
                 .id
                 .iter()
                 .map(|m| match m {
-                    tl::enums::InputMessage::Id(m) => match ch.history.post(m.id) {
-                        Some(p) => objects::message(spec.id, &p),
+                    tl::enums::InputMessage::Id(m) => match ch.history.message(m.id) {
+                        Some(msg) => objects::message_of(spec.id, &msg),
                         None => objects::message_empty(m.id),
                     },
                     _ => objects::message_empty(0),
                 })
                 .collect();
-            channel_messages(&ch, messages)
+            channel_messages(&ch, user, messages)
         }
-        f::updates::GetDifference::CONSTRUCTOR_ID => Reply::ok(
-            tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty {
-                date: now_unix(),
-                seq: 1,
-            }),
-        ),
+        f::updates::GetDifference::CONSTRUCTOR_ID => {
+            let _state = parse!(f::updates::GetDifference, body);
+            if let Some(u) = user {
+                shared.hub.subscribe(caller.conn, u);
+            }
+            let too_long = shared.hub.take_too_long(caller.conn);
+            let chats = too_long
+                .iter()
+                .filter_map(|&(id, _)| world.channel_by_id(id))
+                .map(|ch| {
+                    let ch = read(&ch);
+                    objects::channel(ch.history.spec(), left_of(&ch, user))
+                })
+                .collect();
+            Reply::ok(updates::difference(&too_long, chats, now_unix()))
+        }
         f::updates::GetChannelDifference::CONSTRUCTOR_ID => {
             let req = parse!(f::updates::GetChannelDifference, body);
+            if req.pts <= 0 {
+                return Reply::err(400, "PERSISTENT_TIMESTAMP_INVALID");
+            }
             let ch = match channel_for(shared, user, &req.channel, true) {
                 Ok(ch) => ch,
                 Err(e) => return e,
             };
-            channel_difference(&read(&ch), req.pts, req.limit)
+            let ch = read(&ch);
+            let left = left_of(&ch, user);
+            Reply::ok(updates::channel_difference(&ch, req.pts, req.limit, left))
+        }
+        f::channels::JoinChannel::CONSTRUCTOR_ID => {
+            let req = parse!(f::channels::JoinChannel, body);
+            let ch = match channel_for(shared, user, &req.channel, true) {
+                Ok(ch) => ch,
+                Err(e) => return e,
+            };
+            let Some(u) = user else {
+                return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+            };
+            let mut entry = write(&ch);
+            let Some(at) = entry.left.iter().position(|&a| a == u) else {
+                return Reply::err(400, "USER_ALREADY_PARTICIPANT");
+            };
+            entry.left.remove(at);
+            // This layer wraps the updates in messages.chatInviteJoinResultOk.
+            Reply::ok(tl::enums::messages::ChatInviteJoinResult::Ok(
+                tl::types::messages::ChatInviteJoinResultOk {
+                    updates: membership_updates(&entry, false),
+                },
+            ))
+        }
+        f::channels::LeaveChannel::CONSTRUCTOR_ID => {
+            let req = parse!(f::channels::LeaveChannel, body);
+            let ch = match channel_for(shared, user, &req.channel, false) {
+                Ok(ch) => ch,
+                Err(e) => return e,
+            };
+            let Some(u) = user else {
+                return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+            };
+            let mut entry = write(&ch);
+            if entry.left.contains(&u) {
+                return Reply::err(400, "USER_NOT_PARTICIPANT");
+            }
+            entry.left.push(u);
+            Reply::ok(membership_updates(&entry, true))
         }
         f::auth::SendCode::CONSTRUCTOR_ID => {
             let req = parse!(f::auth::SendCode, body);
@@ -388,50 +459,42 @@ fn channel_for(
     Ok(ch)
 }
 
-/// `messages.channelMessages` with the channel's true count, as getHistory and getMessages answer.
-fn channel_messages(ch: &super::state::ChannelEntry, messages: Vec<tl::enums::Message>) -> Reply {
+/// `left` of the channel object for this caller: set when the account is not a member.
+fn left_of(ch: &ChannelEntry, user: Option<usize>) -> bool {
+    user.is_none_or(|u| ch.left.contains(&u))
+}
+
+/// The `updates` of `channels.joinChannel` / `channels.leaveChannel`: `updateChannel` and the
+/// channel as the account now sees it.
+fn membership_updates(ch: &ChannelEntry, left: bool) -> tl::enums::Updates {
+    let spec = ch.history.spec();
+    tl::enums::Updates::Updates(tl::types::Updates {
+        updates: vec![tl::enums::Update::Channel(tl::types::UpdateChannel {
+            channel_id: spec.id,
+        })],
+        users: vec![],
+        chats: vec![objects::channel(spec, left)],
+        date: now_unix(),
+        seq: 0,
+    })
+}
+
+/// `messages.channelMessages` with the channel's true count (service messages included), as
+/// getHistory and getMessages answer.
+fn channel_messages(
+    ch: &ChannelEntry,
+    user: Option<usize>,
+    messages: Vec<tl::enums::Message>,
+) -> Reply {
     Reply::ok(tl::enums::messages::Messages::ChannelMessages(
         tl::types::messages::ChannelMessages {
             inexact: false,
-            pts: ch.pts,
+            pts: ch.pts(),
             count: ch.history.count(),
             offset_id_offset: None,
             messages,
             topics: vec![],
-            chats: vec![objects::channel(ch.history.spec())],
-            users: vec![],
-        },
-    ))
-}
-
-fn channel_difference(ch: &super::state::ChannelEntry, pts: i32, limit: i32) -> Reply {
-    if pts >= ch.pts {
-        return Reply::ok(tl::enums::updates::ChannelDifference::Empty(
-            tl::types::updates::ChannelDifferenceEmpty {
-                r#final: true,
-                pts: ch.pts,
-                timeout: Some(30),
-            },
-        ));
-    }
-    // New posts since the client's pts: ids above the newest it can know of. Edits and deletions are
-    // not replayed; a client far behind is told to refetch, as Telegram does with channelDifferenceTooLong.
-    let spec = ch.history.spec();
-    let q = HistoryQuery {
-        min_id: pts.min(ch.history.top_id()),
-        limit: limit.clamp(1, 100),
-        ..Default::default()
-    };
-    let mut posts = ch.history.history(&q);
-    posts.reverse();
-    Reply::ok(tl::enums::updates::ChannelDifference::Difference(
-        tl::types::updates::ChannelDifference {
-            r#final: true,
-            pts: ch.pts,
-            timeout: Some(30),
-            new_messages: posts.iter().map(|p| objects::message(spec.id, p)).collect(),
-            other_updates: vec![],
-            chats: vec![objects::channel(spec)],
+            chats: vec![objects::channel(ch.history.spec(), left_of(ch, user))],
             users: vec![],
         },
     ))

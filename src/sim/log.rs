@@ -1,6 +1,9 @@
 //! The simulator's request log: when each API call arrived, how it was answered, and every flood
 //! window issued — so tests can prove, for example, that no call arrived inside an open flood window.
+//! Recent calls are kept in a bounded ring and every call is counted per (account, method), so a
+//! simulator serving for days keeps flat memory.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -43,32 +46,89 @@ pub struct FloodWindow {
     pub until: Instant,
 }
 
-#[derive(Default)]
-struct Inner {
-    requests: Vec<Request>,
-    windows: Vec<FloodWindow>,
+/// Calls and flood windows kept by default: the newest ones, so a simulator that runs for days
+/// keeps constant memory while tests (far fewer calls) see every one.
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// How many calls of one method by one account arrived, by outcome (kept for ever: a few per pair).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Answered normally.
+    pub ok: u64,
+    /// Refused with a flood wait.
+    pub flood: u64,
+    /// Answered with another RPC error.
+    pub error: u64,
+    /// Dropped with the connection.
+    pub dropped: u64,
 }
 
-/// The log; cheap enough to keep on for benchmarks (one small record per call).
-#[derive(Default)]
+impl Counts {
+    /// All outcomes.
+    pub fn total(&self) -> u64 {
+        self.ok + self.flood + self.error + self.dropped
+    }
+}
+
+struct Inner {
+    requests: VecDeque<Request>,
+    windows: VecDeque<FloodWindow>,
+    counts: HashMap<(i64, &'static str), Counts>,
+    capacity: usize,
+}
+
+/// The log: the newest calls and flood windows in bounded rings, plus per-(account, method)
+/// counters of every call ever made; cheap enough to keep on for benchmarks.
 pub struct RequestLog {
     inner: Mutex<Inner>,
 }
 
+impl Default for RequestLog {
+    fn default() -> Self {
+        RequestLog::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
 impl RequestLog {
+    /// A log keeping the newest `capacity` calls and flood windows (at least 1).
+    pub fn with_capacity(capacity: usize) -> Self {
+        RequestLog {
+            inner: Mutex::new(Inner {
+                requests: VecDeque::new(),
+                windows: VecDeque::new(),
+                counts: HashMap::new(),
+                capacity: capacity.max(1),
+            }),
+        }
+    }
+
     /// Records one call.
     pub fn record(&self, account: i64, method: &'static str, at: Instant, outcome: Outcome) {
         let mut inner = self.lock();
+        let cap = inner.capacity;
+        let counts = inner.counts.entry((account, method)).or_default();
+        match &outcome {
+            Outcome::Ok => counts.ok += 1,
+            Outcome::Flood(_) => counts.flood += 1,
+            Outcome::Error(_) => counts.error += 1,
+            Outcome::Dropped => counts.dropped += 1,
+        }
         if let Outcome::Flood(secs) = outcome {
             let until = at + Duration::from_secs(u64::from(secs));
-            inner.windows.push(FloodWindow {
+            if inner.windows.len() == cap {
+                inner.windows.pop_front();
+            }
+            inner.windows.push_back(FloodWindow {
                 account,
                 method,
                 from: at,
                 until,
             });
         }
-        inner.requests.push(Request {
+        if inner.requests.len() == cap {
+            inner.requests.pop_front();
+        }
+        inner.requests.push_back(Request {
             at,
             account,
             method,
@@ -76,18 +136,18 @@ impl RequestLog {
         });
     }
 
-    /// Every call so far, in arrival order.
+    /// The newest calls (all of them until the capacity is reached), in arrival order.
     pub fn requests(&self) -> Vec<Request> {
-        self.lock().requests.clone()
+        self.lock().requests.iter().cloned().collect()
     }
 
-    /// Every flood window issued so far.
+    /// The newest flood windows issued.
     pub fn flood_windows(&self) -> Vec<FloodWindow> {
-        self.lock().windows.clone()
+        self.lock().windows.iter().cloned().collect()
     }
 
-    /// Calls that arrived while a flood window of the same (account, method) was open — what a
-    /// well-behaved client never sends.
+    /// Kept calls that arrived while a flood window of the same (account, method) was open — what
+    /// a well-behaved client never sends.
     pub fn requests_inside_flood_windows(&self) -> Vec<Request> {
         let inner = self.lock();
         inner
@@ -105,18 +165,30 @@ impl RequestLog {
             .collect()
     }
 
-    /// How many calls of `method` arrived (all outcomes).
+    /// How many calls of `method` arrived since the start (or the last [`clear`](Self::clear)),
+    /// all accounts and outcomes.
     pub fn count(&self, method: &str) -> usize {
         self.lock()
-            .requests
+            .counts
             .iter()
-            .filter(|r| r.method == method)
-            .count()
+            .filter(|((_, m), _)| *m == method)
+            .map(|(_, c)| c.total() as usize)
+            .sum()
+    }
+
+    /// Counters of every (account, method) pair seen.
+    pub fn counts(&self) -> Vec<((i64, &'static str), Counts)> {
+        let mut v: Vec<_> = self.lock().counts.iter().map(|(k, c)| (*k, *c)).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
     }
 
     /// Forgets everything (between phases of a test).
     pub fn clear(&self) {
-        *self.lock() = Inner::default();
+        let mut inner = self.lock();
+        inner.requests.clear();
+        inner.windows.clear();
+        inner.counts.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -142,5 +214,38 @@ mod tests {
         assert_eq!(inside[0].at, t0 + Duration::from_millis(500));
         assert_eq!(log.flood_windows().len(), 2);
         assert_eq!(log.count("m"), 4);
+    }
+
+    #[test]
+    fn the_ring_keeps_the_newest_calls_and_counters_keep_all() {
+        let log = RequestLog::with_capacity(3);
+        let t0 = Instant::now();
+        for k in 0..10u64 {
+            let outcome = if k % 2 == 0 {
+                Outcome::Ok
+            } else {
+                Outcome::Flood(1)
+            };
+            log.record(1, "m", t0 + Duration::from_millis(k * 10), outcome);
+        }
+        log.record(2, "other", t0, Outcome::Error("X".into()));
+        let kept: Vec<Instant> = log.requests().iter().map(|r| r.at).collect();
+        assert_eq!(
+            kept,
+            vec![
+                t0 + Duration::from_millis(80),
+                t0 + Duration::from_millis(90),
+                t0
+            ]
+        );
+        assert_eq!(log.flood_windows().len(), 3);
+        assert_eq!(log.count("m"), 10);
+        assert_eq!(log.count("other"), 1);
+        let counts = log.counts();
+        assert_eq!(counts[0].0, (1, "m"));
+        assert_eq!((counts[0].1.ok, counts[0].1.flood), (5, 5));
+        log.clear();
+        assert_eq!(log.count("m"), 0);
+        assert!(log.requests().is_empty());
     }
 }

@@ -7,21 +7,33 @@
 //! - [`transport`]: full / abridged / intermediate / padded-intermediate framing, detected per connection.
 //! - [`crypto`]: the server side of MTProto 2.0 encryption.
 //! - [`server`]: listeners (one per DC id) and connections: message layer, containers, gzip, salts, pings.
-//! - [`api`]: the methods, with authorization, faults and flood control in front.
+//! - [`hub`]: live connections, update subscriptions, pushes and their faults, shared-key detection.
+//! - [`api`]: the methods, with key checks, authorization, faults and flood control in front.
+//! - [`updates`]: pushes, `getState`, `getDifference`, `getChannelDifference` as Telegram sends them.
 //! - [`objects`]: TL objects as Telegram fills them.
-//! - [`world`] + [`textgen`]: channels whose posts are generated on demand from (seed, id).
-//! - [`state`]: accounts, keys, logins. [`flood`], [`faults`], [`log`]: limits, injected faults, request log.
+//! - [`world`] + [`textgen`]: channels whose messages are generated on demand from (seed, id);
+//!   [`paging`]: Telegram's getHistory rule written plainly, the reference `world` is tested against.
+//! - [`state`] + [`events`]: accounts, keys, logins, channel members and update events.
+//! - [`shared`]: what every connection shares, and the changes the running world makes (publish,
+//!   edit, delete); [`live`]: a driver that makes them at a steady rate.
+//! - [`flood`], [`faults`], [`log`]: limits, injected faults, request log.
 
 pub mod api;
 pub mod crypto;
+pub mod events;
 pub mod faults;
 pub mod flood;
+pub mod hub;
+pub mod live;
 pub mod log;
 pub mod objects;
+pub mod paging;
 pub mod server;
+pub mod shared;
 pub mod state;
 pub mod textgen;
 pub mod transport;
+pub mod updates;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -38,10 +50,14 @@ use tokio_util::sync::CancellationToken;
 pub use crypto::ServerKey;
 pub use faults::{Fault, RandomFaults, Scripted};
 pub use flood::{FloodConfig, Limit};
+pub use hub::{PushFault, ScriptedPush};
+pub use live::{LiveConfig, LiveHandle};
 pub use state::AccountSpec;
-pub use world::{ChannelSpec, Lang, SimChannel, SimPost};
+pub use world::{
+    ChannelSpec, Lang, ServiceAction, ServiceRun, SimChannel, SimMessage, SimPost, SimService,
+};
 
-use server::Shared;
+use shared::{Publish, Rewrite, Shared};
 use state::World;
 
 /// The DC ids the simulator serves, each on its own port.
@@ -64,7 +80,17 @@ pub struct SimConfig {
     pub faults: RandomFaults,
     /// The server salt handed out in `new_session_created` (0 = clients never ask for salts).
     pub salt: i64,
+    /// Telegram's rule for shared keys: a second live connection on an auth key already live with
+    /// another session gets `AUTH_KEY_DUPLICATED` and the key is revoked.
+    pub strict_keys: bool,
+    /// Update events each channel keeps for `getChannelDifference` (older pts get `TooLong`).
+    pub event_log: usize,
+    /// Calls and flood windows the request log keeps (counters keep every call).
+    pub log_capacity: usize,
 }
+
+/// Update events a channel keeps by default.
+pub const DEFAULT_EVENT_LOG: usize = 20_000;
 
 impl SimConfig {
     /// One account (`+15550000`, code `12345`, no 2FA) and `channels` public channels of `posts` posts,
@@ -95,6 +121,7 @@ impl SimConfig {
                     posts,
                     seed: seed.wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
                     start_date: 1_600_000_000,
+                    service_run: None,
                 }
             })
             .collect();
@@ -105,6 +132,9 @@ impl SimConfig {
             flood: FloodConfig::off(),
             faults: RandomFaults::default(),
             salt: 0x5eed_5a17,
+            strict_keys: false,
+            event_log: DEFAULT_EVENT_LOG,
+            log_capacity: log::DEFAULT_CAPACITY,
         }
     }
 }
@@ -143,10 +173,17 @@ impl Sim {
         let (kill, _) = watch::channel(0);
         let (outage, _) = watch::channel(None);
         let shared = Arc::new(Shared {
-            world: World::new(config.accounts, config.channels, config.salt),
+            world: World::new(
+                config.accounts,
+                config.channels,
+                config.salt,
+                config.event_log,
+            ),
             flood: flood::FloodModel::new(config.flood),
             faults: faults::Faults::new(config.faults, config.seed),
-            log: log::RequestLog::default(),
+            log: log::RequestLog::with_capacity(config.log_capacity),
+            hub: hub::Hub::default(),
+            strict_keys: config.strict_keys,
             kill,
             outage,
         });
@@ -263,41 +300,74 @@ impl Sim {
             .collect()
     }
 
-    /// Appends a post to a channel; returns its id.
+    /// Publishes a post with this text in a channel (pushed to members that asked for updates);
+    /// returns its id.
     pub fn append_post(&self, username: &str, text: &str) -> Option<i32> {
-        let ch = self
-            .shared
-            .world
-            .channel_by_username(username.trim_start_matches('@'))?;
-        let mut entry = state::write(&ch);
-        entry.pts += 1;
-        Some(entry.history.append(text.to_string(), unix_now()))
+        let ch = self.channel(username)?;
+        self.shared.publish(&ch, Publish::Text(text.to_string()))
     }
 
-    /// Edits a post's text (sets its edit date); false if the post does not exist.
+    /// Publishes a post with generated content, as the live driver does; returns its id.
+    pub fn publish_post(&self, username: &str) -> Option<i32> {
+        let ch = self.channel(username)?;
+        self.shared.publish(&ch, Publish::Generated)
+    }
+
+    /// Edits a post's text (sets its edit date, pushes `updateEditChannelMessage`); false if it is
+    /// not an existing post.
     pub fn edit_post(&self, username: &str, id: i32, text: &str) -> bool {
-        let Some(ch) = self
-            .shared
+        self.channel(username)
+            .is_some_and(|ch| self.shared.edit(&ch, id, Rewrite::Text(text.to_string())))
+    }
+
+    /// Deletes messages (pushes one `updateDeleteChannelMessages`); returns how many existed.
+    pub fn delete_messages(&self, username: &str, ids: &[i32]) -> usize {
+        self.channel(username)
+            .map_or(0, |ch| self.shared.delete(&ch, ids))
+    }
+
+    /// Starts publishing posts at `config.rate` per second over every channel; stops when the
+    /// handle is dropped or the simulator shuts down.
+    pub fn start_live(&self, config: LiveConfig) -> LiveHandle {
+        live::start(Arc::clone(&self.shared), config, self.cancel.child_token())
+    }
+
+    /// A channel's pts (advanced by every new message, edit and deletion).
+    pub fn channel_pts(&self, username: &str) -> Option<i32> {
+        self.channel(username).map(|ch| state::read(&ch).pts())
+    }
+
+    /// Whether account `account` is a member of the channel (members get its pushes).
+    pub fn is_member(&self, username: &str, account: usize) -> Option<bool> {
+        self.channel(username)
+            .map(|ch| state::read(&ch).is_member(account))
+    }
+
+    /// Connections that asked for updates (`updates.getState` / `getDifference`) and are still
+    /// connected.
+    pub fn subscribers(&self) -> usize {
+        self.shared.hub.subscribers()
+    }
+
+    /// Live connections.
+    pub fn connections(&self) -> usize {
+        self.shared.hub.connections()
+    }
+
+    /// Adds a scripted push fault (a dropped push, `updatesTooLong`, `updateChannelTooLong`).
+    pub fn script_push(&self, fault: ScriptedPush) {
+        self.shared.hub.script(fault);
+    }
+
+    fn channel(&self, username: &str) -> Option<Arc<std::sync::RwLock<state::ChannelEntry>>> {
+        self.shared
             .world
             .channel_by_username(username.trim_start_matches('@'))
-        else {
-            return false;
-        };
-        let mut entry = state::write(&ch);
-        let edited = entry.history.edit(id, text.to_string(), unix_now());
-        if edited {
-            entry.pts += 1;
-        }
-        edited
     }
 
     /// Bans account `account` from a channel: its reads get `CHANNEL_PRIVATE`.
     pub fn ban(&self, username: &str, account: usize) {
-        if let Some(ch) = self
-            .shared
-            .world
-            .channel_by_username(username.trim_start_matches('@'))
-        {
+        if let Some(ch) = self.channel(username) {
             state::write(&ch).banned.push(account);
         }
     }
@@ -338,11 +408,4 @@ impl Sim {
         self.cancel.cancel();
         self.disconnect_all();
     }
-}
-
-fn unix_now() -> i32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i32)
-        .unwrap_or(0)
 }

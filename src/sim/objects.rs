@@ -1,4 +1,5 @@
-//! Builders of the TL objects the simulator sends: users, channels, messages, config, 2FA parameters.
+//! Builders of the TL objects the simulator sends: users, channels, messages (posts and service
+//! messages), dialogs, config, 2FA parameters.
 //!
 //! The generated TL structs have no `Default`, so every field is spelled out once here, with the values
 //! Telegram itself sends for a broadcast channel and a regular user.
@@ -6,7 +7,7 @@
 use grammers_tl_types as tl;
 
 use super::state::AccountSpec;
-use super::world::{ChannelSpec, SimPost};
+use super::world::{ChannelSpec, ServiceAction, SimMessage, SimPost, SimService};
 
 /// Telegram's 2048-bit safe prime for 2FA (SRP), used with generator 3.
 pub const SRP_P_HEX: &str = "c71caeb9c6b1c9048e6c522f70f13f73980d40238e3e21c14934d037563d930f48198a0aa7c14058229493d22530f4dbfa336f6e0ac925139543aed44cce7c3720fd51f69458705ac68cd4fe6b6b13abdc9746512969328454f18faf8c595f642477fe96bb2a941d5bcd1d4ac8cc49880708fa9b378e3c4f3a9060bee67cf9a4a4a695811051907e162753b56b0f6b410dba74d8a84b2a14b3144e0ef1284754fd17ed950d5965b4b9dd46582db1178d169c6bc465b0d6ff9ca3928fef5b9ae4e418fc15e83ebea0f87fa9ff5eed70050ded2849f47bf959d956850ce929851f0d8115f635b105ee2e4e15d04b2454bf6f4fadf034b10403119cd8e3b92fcc5b";
@@ -99,11 +100,12 @@ pub fn user(acc: &AccountSpec, is_self: bool) -> tl::enums::User {
     })
 }
 
-/// A broadcast channel object with its access hash (never `min`).
-pub fn channel(spec: &ChannelSpec) -> tl::enums::Chat {
+/// A broadcast channel object with its access hash (never `min`); `left` when the account asking is
+/// not a member.
+pub fn channel(spec: &ChannelSpec, left: bool) -> tl::enums::Chat {
     tl::enums::Chat::Channel(tl::types::Channel {
         creator: false,
-        left: false,
+        left,
         broadcast: true,
         verified: false,
         megagroup: false,
@@ -152,6 +154,121 @@ pub fn channel(spec: &ChannelSpec) -> tl::enums::Chat {
         send_paid_messages_stars: None,
         linked_monoforum_id: None,
         linked_community_id: None,
+    })
+}
+
+/// Any channel message: a post or a service message.
+pub fn message_of(channel_id: i64, m: &SimMessage) -> tl::enums::Message {
+    match m {
+        SimMessage::Post(p) => message(channel_id, p),
+        SimMessage::Service(s) => service_message(channel_id, s),
+    }
+}
+
+/// A channel's service message, as `messageService` with `post: true` (pins reply to the pinned
+/// message, as Telegram sends them).
+pub fn service_message(channel_id: i64, s: &SimService) -> tl::enums::Message {
+    use tl::enums::MessageAction as A;
+    let mut reply_to = None;
+    let action = match &s.action {
+        ServiceAction::ChannelCreate { title } => {
+            A::ChannelCreate(tl::types::MessageActionChannelCreate {
+                title: title.clone(),
+            })
+        }
+        ServiceAction::PinMessage { pinned } => {
+            reply_to = Some(tl::enums::MessageReplyHeader::Header(
+                tl::types::MessageReplyHeader {
+                    reply_to_scheduled: false,
+                    forum_topic: false,
+                    quote: false,
+                    reply_to_ephemeral: false,
+                    reply_to_msg_id: Some(*pinned),
+                    reply_to_peer_id: None,
+                    reply_from: None,
+                    reply_media: None,
+                    reply_to_top_id: None,
+                    quote_text: None,
+                    quote_entities: None,
+                    quote_offset: None,
+                    todo_item_id: None,
+                    poll_option: None,
+                },
+            ));
+            A::PinMessage
+        }
+        ServiceAction::EditTitle { title } => {
+            A::ChatEditTitle(tl::types::MessageActionChatEditTitle {
+                title: title.clone(),
+            })
+        }
+        ServiceAction::EditPhoto { photo_id } => {
+            A::ChatEditPhoto(tl::types::MessageActionChatEditPhoto {
+                photo: tl::enums::Photo::Empty(tl::types::PhotoEmpty { id: *photo_id }),
+            })
+        }
+        ServiceAction::GroupCall { call_id, duration } => {
+            A::GroupCall(tl::types::MessageActionGroupCall {
+                call: tl::enums::InputGroupCall::Call(tl::types::InputGroupCall {
+                    id: *call_id,
+                    access_hash: call_id.rotate_left(17),
+                }),
+                duration: *duration,
+            })
+        }
+    };
+    tl::enums::Message::Service(tl::types::MessageService {
+        out: false,
+        mentioned: false,
+        media_unread: false,
+        reactions_are_possible: false,
+        silent: false,
+        post: true,
+        legacy: false,
+        id: s.id,
+        from_id: None,
+        peer_id: tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id }),
+        saved_peer_id: None,
+        reply_to,
+        date: s.date,
+        action,
+        reactions: None,
+        ttl_period: None,
+    })
+}
+
+/// The account's dialog with a channel, as `channelDifferenceTooLong` carries it: its newest
+/// message and the channel's pts.
+pub fn dialog(channel_id: i64, top_message: i32, pts: i32) -> tl::enums::Dialog {
+    tl::enums::Dialog::Dialog(tl::types::Dialog {
+        pinned: false,
+        unread_mark: false,
+        view_forum_as_messages: false,
+        peer: tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id }),
+        top_message,
+        read_inbox_max_id: top_message,
+        read_outbox_max_id: 0,
+        unread_count: 0,
+        unread_mentions_count: 0,
+        unread_reactions_count: 0,
+        unread_poll_votes_count: 0,
+        notify_settings: tl::enums::PeerNotifySettings::Settings(tl::types::PeerNotifySettings {
+            show_previews: None,
+            silent: None,
+            mute_until: None,
+            ios_sound: None,
+            android_sound: None,
+            other_sound: None,
+            stories_muted: None,
+            stories_hide_sender: None,
+            stories_ios_sound: None,
+            stories_android_sound: None,
+            stories_other_sound: None,
+        }),
+        pts: Some(pts),
+        draft: None,
+        folder_id: None,
+        ttl_period: None,
     })
 }
 

@@ -4,7 +4,11 @@
 //! address. A connection detects its transport from the first bytes, picks the auth key from the first
 //! packet, and then runs two halves: the reader decrypts packets, unwraps containers and gzip, answers
 //! service messages (ping, future salts) and spawns one task per API call; the writer numbers, encrypts
-//! and frames everything sent back, in order. A fault may close the connection without a reply.
+//! and frames everything sent back, in order — answers and the server-initiated pushes the [`Hub`]
+//! queues. A fault may close the connection without a reply. Every connection is registered in the
+//! hub while it lives, so the server knows which sessions are connected and on which keys.
+//!
+//! [`Hub`]: super::hub::Hub
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,15 +20,13 @@ use grammers_tl_types as tl;
 use tl::Serializable;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{self, Caller, Reply};
 use super::crypto::{self, ServerKey};
-use super::faults::Faults;
-use super::flood::FloodModel;
-use super::log::RequestLog;
-use super::state::World;
+use super::hub::Out;
+use super::shared::Shared;
 use super::transport::ServerTransport;
 
 const MSG_CONTAINER: u32 = 0x73f1f8dc;
@@ -38,22 +40,6 @@ const GET_FUTURE_SALTS: u32 = 0xb921bd04;
 const GZIP_ABOVE: usize = 8 * 1024;
 /// Refuse to inflate a client's gzip beyond this.
 const MAX_INFLATED: u64 = 4 * 1024 * 1024;
-
-/// State shared by every listener and connection of one simulator.
-pub struct Shared {
-    /// Accounts, keys, channels.
-    pub world: World,
-    /// Flood buckets.
-    pub flood: FloodModel,
-    /// Fault plan.
-    pub faults: Faults,
-    /// Request log.
-    pub log: RequestLog,
-    /// Bumped to close every open connection at once.
-    pub(crate) kill: watch::Sender<u64>,
-    /// While set and in the future, listeners are closed (connections are refused).
-    pub(crate) outage: watch::Sender<Option<Instant>>,
-}
 
 /// Binds a listener with SO_REUSEADDR so it can be re-bound to the same port after an outage.
 fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -126,14 +112,6 @@ pub(crate) async fn run_dc(
     }
 }
 
-/// What the reader hands the writer.
-enum Out {
-    /// A message body; `content` messages get odd seq_no, `response` ones an msg_id ending in 01.
-    Msg { body: Vec<u8>, content: bool },
-    /// Close the connection now, without sending anything else.
-    Close,
-}
-
 struct Conn {
     shared: Arc<Shared>,
     caller: Caller,
@@ -181,9 +159,14 @@ async fn serve(
         rx,
         conn_cancel.clone(),
     ));
+    let registration = shared.hub.register(dc, key_id, tx.clone());
     let conn = Conn {
         shared: Arc::clone(&shared),
-        caller: Caller { dc, key_id },
+        caller: Caller {
+            dc,
+            key_id,
+            conn: registration.id,
+        },
         tx,
     };
     let mut kill = shared.kill.subscribe();
@@ -208,6 +191,9 @@ async fn serve(
         }
     };
     conn_cancel.cancel();
+    // Forget the connection at once: its session no longer gets pushes, and a client reconnecting
+    // with the same key is not taken for a second one.
+    drop(registration);
     drop(conn);
     let _ = writer.await;
     result
@@ -234,6 +220,7 @@ impl Conn {
             .and_then(|len| plain.get(32..32 + len))
             .ok_or_else(|| io::Error::other("message length exceeds packet"))?;
         if session.swap(session_id, Ordering::SeqCst) != session_id {
+            self.shared.hub.set_session(self.caller.conn, session_id);
             // A new session on this key: tell the client, with the salt to use from now on.
             let created = tl::enums::NewSession::Created(tl::types::NewSessionCreated {
                 first_msg_id: msg_id,
@@ -247,7 +234,12 @@ impl Conn {
     }
 
     fn send(&self, body: Vec<u8>, content: bool) {
-        let _ = self.tx.send(Out::Msg { body, content });
+        // Pongs and future salts answer a client message; new_session_created does not.
+        let _ = self.tx.send(Out::Msg {
+            body,
+            content,
+            response: content,
+        });
     }
 
     /// Handles one message body: containers and gzip are opened, service messages answered here, API
@@ -303,6 +295,7 @@ impl Conn {
                         Reply::Result(bytes) => Out::Msg {
                             body: rpc_result(msg_id, bytes, true),
                             content: true,
+                            response: true,
                         },
                         Reply::Error { code, message } => {
                             let err = tl::enums::RpcError::Error(tl::types::RpcError {
@@ -312,6 +305,7 @@ impl Conn {
                             Out::Msg {
                                 body: rpc_result(msg_id, err.to_bytes(), false),
                                 content: true,
+                                response: true,
                             }
                         }
                     };
@@ -405,7 +399,12 @@ async fn write_loop(
             _ = cancel.cancelled() => break,
             out = rx.recv() => out,
         };
-        let Some(Out::Msg { body, content }) = out else {
+        let Some(Out::Msg {
+            body,
+            content,
+            response,
+        }) = out
+        else {
             // Close (a fault) or every sender gone: drop the socket without another byte.
             cancel.cancel();
             break;
@@ -416,7 +415,16 @@ async fn write_loop(
         let base =
             ((now.as_secs() as i64) << 32) | (i64::from(now.subsec_nanos()) << 2 & 0xffff_fffc);
         let mut msg_id = base.max(last_msg_id + 4) & !3;
-        msg_id |= if content { 1 } else { 3 };
+        msg_id |= if response { 1 } else { 3 };
+        // Large pushes are gzip-packed like large results.
+        let body = if !response && body.len() > GZIP_ABOVE {
+            let mut packed = Vec::with_capacity(body.len() / 2);
+            GZIP_PACKED.serialize(&mut packed);
+            gzip(&body).serialize(&mut packed);
+            packed
+        } else {
+            body
+        };
         last_msg_id = msg_id & !3;
         let seq_no = if content {
             content_sent += 1;

@@ -1,4 +1,5 @@
-//! The simulator's mutable world: accounts, auth keys and who they are logged in as, channels.
+//! The simulator's mutable world: accounts, auth keys and who they are logged in as, channels with
+//! their update events and members.
 //!
 //! Everything the API handlers read or change lives here, behind short locks. Channel histories are
 //! generated on demand by [`SimChannel`], so a million-post channel costs no per-post memory.
@@ -7,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::crypto::ServerKey;
+use super::events::EventLog;
 use super::world::{ChannelSpec, SimChannel};
 
 /// A Telegram user account the simulator knows: its phone, login code and optional 2FA password.
@@ -51,16 +53,32 @@ pub(crate) struct KeyState {
     pub key: ServerKey,
     pub user: Option<usize>,
     pub pending: Option<PendingLogin>,
+    /// Revoked after two live connections used it at once (`AUTH_KEY_DUPLICATED`).
+    pub revoked: bool,
 }
 
-/// A channel with its update counter and the accounts that are banned from it.
+/// A channel with its update events, the accounts that left it and those banned from it.
 pub struct ChannelEntry {
     /// The history.
     pub history: SimChannel,
-    /// Channel pts: bumped by every new post, edit and deletion (for getChannelDifference).
-    pub pts: i32,
+    /// Channel pts and the newest events (for pushes and getChannelDifference).
+    pub events: EventLog,
+    /// Accounts (indexes) that left the channel; every account starts as a member.
+    pub left: Vec<usize>,
     /// Accounts (indexes) that get `CHANNEL_PRIVATE` for this channel.
     pub banned: Vec<usize>,
+}
+
+impl ChannelEntry {
+    /// The channel's pts.
+    pub fn pts(&self) -> i32 {
+        self.events.pts()
+    }
+
+    /// Whether `account` is a member (gets pushes; sees `left: false` on the channel).
+    pub fn is_member(&self, account: usize) -> bool {
+        !self.left.contains(&account) && !self.banned.contains(&account)
+    }
 }
 
 /// The world shared by every connection of one simulator.
@@ -73,16 +91,24 @@ pub struct World {
 }
 
 impl World {
-    /// A world with these accounts and channels and no keys yet.
-    pub fn new(accounts: Vec<AccountSpec>, channels: Vec<ChannelSpec>, salt: i64) -> Self {
+    /// A world with these accounts and channels and no keys yet; each channel keeps its newest
+    /// `event_log` update events.
+    pub fn new(
+        accounts: Vec<AccountSpec>,
+        channels: Vec<ChannelSpec>,
+        salt: i64,
+        event_log: usize,
+    ) -> Self {
         let channels = channels
             .into_iter()
             .map(|spec| {
                 let history = SimChannel::new(spec);
-                let pts = history.top_id();
+                // As if each message so far had been one event.
+                let events = EventLog::new(history.top_id().max(1), event_log);
                 Arc::new(RwLock::new(ChannelEntry {
                     history,
-                    pts,
+                    events,
+                    left: Vec::new(),
                     banned: Vec::new(),
                 }))
             })
@@ -104,6 +130,7 @@ impl World {
                 key,
                 user: account,
                 pending: None,
+                revoked: false,
             },
         );
         id
@@ -111,6 +138,20 @@ impl World {
 
     pub(crate) fn key(&self, id: i64) -> Option<ServerKey> {
         lock(&self.keys).get(&id).map(|k| k.key.clone())
+    }
+
+    /// Whether the key was revoked for being used by two connections at once.
+    pub(crate) fn is_revoked(&self, key_id: i64) -> bool {
+        lock(&self.keys).get(&key_id).is_some_and(|k| k.revoked)
+    }
+
+    /// Revokes a key: it stays known (so its connections can be told) but nothing works with it.
+    pub(crate) fn revoke(&self, key_id: i64) {
+        if let Some(k) = lock(&self.keys).get_mut(&key_id) {
+            k.revoked = true;
+            k.user = None;
+            k.pending = None;
+        }
     }
 
     /// The account a key is logged in as.

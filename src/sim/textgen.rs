@@ -8,7 +8,16 @@
 
 use std::fmt::Write as _;
 
-use super::world::Lang;
+/// Language mix of a simulated channel (the generator writes Russian, English or both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lang {
+    /// Russian posts.
+    Ru,
+    /// English posts.
+    En,
+    /// Russian or English, chosen per post.
+    Mixed,
+}
 
 /// Shortest text a text post gets, in characters.
 pub const MIN_CHARS: usize = 50;

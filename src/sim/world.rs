@@ -1,30 +1,34 @@
-//! Simulated channels whose posts are generated on demand from (channel seed, message id).
+//! Simulated channels whose messages are generated on demand from (channel seed, message id).
 //!
-//! A channel with a million posts costs a few hundred bytes: every property of a generated post
-//! (whether it exists, its date, media, album, edit, views and text) is a pure function of the
-//! channel's [`ChannelSpec`] and the id. Only posts changed at run time (appended, edited, deleted)
-//! are stored.
+//! A channel with a million messages costs a few hundred bytes: every property of a generated
+//! message (whether it exists, whether it is a post or a service message, its date, media, album,
+//! edit, views and text) is a pure function of the channel's [`ChannelSpec`] and the id. Only what
+//! changes at run time is stored, compactly: published ids as runs of equal dates, deleted ids,
+//! edits, and the texts tests chose themselves.
 //!
-//! The layout is chosen so that the number of existing posts up to any id is O(1) to compute:
-//! every block of 100 initial ids holds exactly two generated deletions (never id 1 and never the
-//! initial top id), albums never cover a deleted id, and dates come from fixed-width time blocks.
-//! [`SimChannel::history`] therefore answers any `messages.getHistory` query by rank arithmetic and
-//! a walk over at most `limit` posts, without materialising the list.
+//! # Layout
+//!
+//! The layout is chosen so that the number of existing messages up to any id is O(1) to compute:
+//!
+//! - every block of 100 initial ids holds exactly two generated deletions (never id 1 and never the
+//!   initial top id);
+//! - service messages are messages like posts — they take ids, appear in history and count in
+//!   `count`, as on Telegram — so they do not change the rank arithmetic at all: which existing id is
+//!   a service message is a separate, per-id decision. Id 1 is always `messageActionChannelCreate`;
+//!   about 2 % of the other ids are pins, title and photo changes and video chats; a spec may add a
+//!   scripted run of consecutive service ids ([`ServiceRun`]);
+//! - albums never cover a deleted id or a service message;
+//! - dates come from fixed-width time blocks, so they are non-decreasing in id.
+//!
+//! [`SimChannel::history_ids`] therefore answers any `messages.getHistory` query by rank arithmetic
+//! and a walk over at most `limit` messages, without materialising the list. The rule it implements
+//! is written plainly in [`super::paging::history_reference`] and tested against it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::HashMap;
 
+pub use super::paging::{HistoryQuery, MAX_HISTORY_LIMIT};
+pub use super::textgen::Lang;
 use super::textgen::{self, Topic, hash3};
-
-/// Language mix of a simulated channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Lang {
-    /// Russian posts.
-    Ru,
-    /// English posts.
-    En,
-    /// Russian or English, chosen per post.
-    Mixed,
-}
 
 /// One post as the simulator serves it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,7 +51,93 @@ pub struct SimPost {
     pub forwards: i32,
 }
 
-/// What defines a channel; posts follow deterministically from it.
+/// What a service message records, as Telegram's `messageAction…` of a broadcast channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceAction {
+    /// `messageActionChannelCreate`: always message 1.
+    ChannelCreate {
+        /// The title the channel was created with.
+        title: String,
+    },
+    /// `messageActionPinMessage`, replying to the pinned message.
+    PinMessage {
+        /// The pinned message's id.
+        pinned: i32,
+    },
+    /// `messageActionChatEditTitle`.
+    EditTitle {
+        /// The new title.
+        title: String,
+    },
+    /// `messageActionChatEditPhoto`.
+    EditPhoto {
+        /// Id of the new photo.
+        photo_id: i64,
+    },
+    /// `messageActionGroupCall`: a video chat started (no duration) or ended (with its duration).
+    GroupCall {
+        /// Id of the call.
+        call_id: i64,
+        /// Seconds the call lasted, once it ended.
+        duration: Option<i32>,
+    },
+}
+
+/// A service message (`messageService`) as the simulator serves it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimService {
+    /// Message id.
+    pub id: i32,
+    /// Unix time; non-decreasing in id like every message's.
+    pub date: i32,
+    /// What happened.
+    pub action: ServiceAction,
+}
+
+/// Any message of a channel: a post or a service message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimMessage {
+    /// A post (`message` with `post: true`).
+    Post(SimPost),
+    /// A service message (`messageService`).
+    Service(SimService),
+}
+
+impl SimMessage {
+    /// The message id.
+    pub fn id(&self) -> i32 {
+        match self {
+            SimMessage::Post(p) => p.id,
+            SimMessage::Service(s) => s.id,
+        }
+    }
+
+    /// The message date.
+    pub fn date(&self) -> i32 {
+        match self {
+            SimMessage::Post(p) => p.date,
+            SimMessage::Service(s) => s.date,
+        }
+    }
+}
+
+/// A scripted run of consecutive service ids `first .. first + len` (within the initial ids), such as
+/// an admin re-pinning for a while: a page of history with no post at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceRun {
+    /// First id of the run.
+    pub first: i32,
+    /// Number of ids (about 2 % of them are generated deletions, like anywhere).
+    pub len: i32,
+}
+
+impl ServiceRun {
+    fn contains(&self, id: i64) -> bool {
+        id >= i64::from(self.first) && id < i64::from(self.first) + i64::from(self.len)
+    }
+}
+
+/// What defines a channel; messages follow deterministically from it.
 #[derive(Clone, Debug)]
 pub struct ChannelSpec {
     /// Channel id, `1..=997852516352`.
@@ -64,29 +154,11 @@ pub struct ChannelSpec {
     pub posts: i32,
     /// Seed of all generated content.
     pub seed: u64,
-    /// Unix time of post 1.
+    /// Unix time of message 1.
     pub start_date: i32,
+    /// A run of consecutive service messages, besides the ~2 % spread over the history.
+    pub service_run: Option<ServiceRun>,
 }
-
-/// Telegram's getHistory paging parameters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HistoryQuery {
-    /// Start below this id (exclusive); 0 = from the newest.
-    pub offset_id: i32,
-    /// When `offset_id` is 0: start at the first post older than this date; 0 = unused.
-    pub offset_date: i32,
-    /// Shift of the start position (negative = towards newer posts).
-    pub add_offset: i32,
-    /// Number of posts wanted; clamped to 0..=100.
-    pub limit: i32,
-    /// If non-zero, only posts with `id < max_id`.
-    pub max_id: i32,
-    /// If non-zero, only posts with `id > min_id`.
-    pub min_id: i32,
-}
-
-/// Most posts a single [`SimChannel::history`] call returns, as on Telegram.
-pub const MAX_HISTORY_LIMIT: i32 = 100;
 
 /// Initial ids come in blocks of this size with exactly [`DELETIONS_PER_BLOCK`] deleted ids each.
 const DEL_BLOCK: i64 = 100;
@@ -95,6 +167,8 @@ const DELETIONS_PER_BLOCK: i64 = 2;
 const ALBUM_BLOCK: i64 = 50;
 /// Dates are laid out in blocks of this many ids spanning a fixed time each.
 const DATE_BLOCK: i64 = 32;
+/// Share of initial ids (per mille) that are service messages, besides id 1 and a scripted run.
+const SERVICE_PER_MILLE: u64 = 20;
 
 const SALT_DEL: u64 = 0x776f_726c_0001;
 const SALT_ALBUM: u64 = 0x776f_726c_0002;
@@ -105,8 +179,24 @@ const SALT_EDIT: u64 = 0x776f_726c_0006;
 const SALT_VIEWS: u64 = 0x776f_726c_0007;
 const SALT_AUDIENCE: u64 = 0x776f_726c_0008;
 const SALT_GROUP: u64 = 0x776f_726c_0009;
+const SALT_SERVICE: u64 = 0x776f_726c_000a;
+const SALT_ACTION: u64 = 0x776f_726c_000b;
+const SALT_REWRITE: u64 = 0x776f_726c_000c;
 
-/// A channel's history: generated posts plus appended/edited/deleted overrides.
+/// A run-time edit: when, and the new text (given, or generated anew from a version number).
+#[derive(Clone, Debug)]
+struct Edit {
+    date: i32,
+    text: EditText,
+}
+
+#[derive(Clone, Debug)]
+enum EditText {
+    Given(String),
+    Generated(u32),
+}
+
+/// A channel's history: generated messages plus what changed at run time.
 #[derive(Clone, Debug)]
 pub struct SimChannel {
     spec: ChannelSpec,
@@ -118,15 +208,19 @@ pub struct SimChannel {
     ref_date: i64,
     /// Typical view count of a fresh post.
     audience: i64,
-    /// Posts `base + 1 ..= top_id`, in id order (deleted ones stay, marked in `deleted`).
-    appended: Vec<SimPost>,
-    /// Run-time edits of generated posts: new text and edit date.
-    edited: BTreeMap<i32, (String, i32)>,
-    /// Ids deleted at run time (they existed when deleted).
-    deleted: BTreeSet<i32>,
-    /// Number of existing posts.
+    /// Number of ids published at run time (`base + 1 ..= base + published`).
+    published: i64,
+    /// Dates of published ids as runs `(first id, date)`, ascending: a run per second, not per post.
+    date_runs: Vec<(i64, i32)>,
+    /// Texts of published posts that were given rather than generated.
+    given: HashMap<i32, String>,
+    /// Run-time edits of posts.
+    edits: HashMap<i32, Edit>,
+    /// Ids deleted at run time (they existed when deleted), ascending.
+    deleted: Vec<i32>,
+    /// Number of existing messages.
     live: i64,
-    /// Newest date ever assigned (appends never go below it).
+    /// Newest date ever assigned (publishing never goes below it).
     last_date: i32,
 }
 
@@ -155,9 +249,11 @@ impl SimChannel {
             base,
             gap,
             audience,
-            appended: Vec::new(),
-            edited: BTreeMap::new(),
-            deleted: BTreeSet::new(),
+            published: 0,
+            date_runs: Vec::new(),
+            given: HashMap::new(),
+            edits: HashMap::new(),
+            deleted: Vec::new(),
             live: 0,
             last_date: i32::MIN,
         };
@@ -179,44 +275,67 @@ impl SimChannel {
         clamp_i32(self.top())
     }
 
-    /// Exact number of existing (non-deleted) posts, O(1).
+    /// Exact number of existing messages, service messages included (Telegram's `count`), O(1).
     pub fn count(&self) -> i32 {
         clamp_i32(self.live)
     }
 
-    /// Date of the newest post ever assigned (`i32::MIN` for a channel that never had posts).
+    /// Date of the newest message ever assigned (`i32::MIN` for a channel that never had one).
     pub fn newest_date(&self) -> i32 {
         self.last_date
     }
 
-    /// The post with this id; `None` if it is deleted or outside `1..=top_id`.
-    pub fn post(&self, id: i32) -> Option<SimPost> {
+    /// The message with this id; `None` if it is deleted or outside `1..=top_id`.
+    pub fn message(&self, id: i32) -> Option<SimMessage> {
         let id64 = i64::from(id);
         if !self.exists(id64) {
             return None;
         }
         if id64 > self.base {
-            return self.appended.get((id64 - self.base - 1) as usize).cloned();
+            return Some(SimMessage::Post(self.published_post(id64)));
+        }
+        if self.gen_service(id64) {
+            return Some(SimMessage::Service(SimService {
+                id,
+                date: clamp_i32(self.gen_date(id64)),
+                action: self.gen_action(id64),
+            }));
         }
         let mut p = self.generated(id64);
-        if let Some((text, edit_date)) = self.edited.get(&id) {
-            p.text.clone_from(text);
-            p.edit_date = Some(*edit_date);
+        self.apply_edit(&mut p);
+        Some(SimMessage::Post(p))
+    }
+
+    /// The post with this id; `None` if it is a service message, deleted, or outside `1..=top_id`.
+    pub fn post(&self, id: i32) -> Option<SimPost> {
+        match self.message(id)? {
+            SimMessage::Post(p) => Some(p),
+            SimMessage::Service(_) => None,
         }
-        Some(p)
+    }
+
+    /// Whether `id` exists and is a service message.
+    pub fn is_service(&self, id: i32) -> bool {
+        let id64 = i64::from(id);
+        self.exists(id64) && id64 <= self.base && self.gen_service(id64)
     }
 
     /// Topic of an existing post whose text is still the generated one (not media-only,
-    /// not appended, not edited at run time): what a tagger is expected to find.
+    /// not published at run time, not edited at run time): what a tagger is expected to find.
     pub fn topic(&self, id: i32) -> Option<Topic> {
         let id64 = i64::from(id);
-        if !self.exists(id64) || id64 > self.base || self.edited.contains_key(&id) {
+        if !self.exists(id64)
+            || id64 > self.base
+            || self.gen_service(id64)
+            || self.edits.contains_key(&id)
+        {
             return None;
         }
         self.content(id64).1.map(|t| t.topic)
     }
 
-    /// All existing ids in ascending order (for tests; allocates `count()` ids).
+    /// All existing message ids (posts and service messages) in ascending order: what history
+    /// lists (for tests; allocates `count()` ids).
     pub fn ids(&self) -> Vec<i32> {
         let mut v = Vec::with_capacity(usize::try_from(self.live).unwrap_or(0));
         v.extend(
@@ -227,121 +346,131 @@ impl SimChannel {
         v
     }
 
-    /// `messages.getHistory` as Telegram serves a channel: newest first, any query values accepted.
-    ///
-    /// Over the newest-first list of existing posts with `id < max_id` (if non-zero) and
-    /// `id > min_id` (if non-zero), start at the first post with `id < offset_id` (if non-zero),
-    /// else the first with `date < offset_date` (if non-zero), else at the newest; move the start
-    /// by `add_offset` (clamped at 0) and return up to `min(limit, 100)` posts from there.
-    pub fn history(&self, q: &HistoryQuery) -> Vec<SimPost> {
-        self.history_ids(q)
-            .into_iter()
-            .filter_map(|id| self.post(id))
+    /// Existing post ids (no service messages) in ascending order: what a parser should store.
+    pub fn post_ids(&self) -> Vec<i32> {
+        (1..=self.top())
+            .filter(|&id| self.exists(id) && !(id <= self.base && self.gen_service(id)))
+            .map(clamp_i32)
             .collect()
     }
 
-    /// The ids [`history`](Self::history) returns, without building the posts (cheap checks).
+    /// `messages.getHistory` as Telegram serves a channel: newest first, any query values accepted.
+    ///
+    /// Over the newest-first list of every existing message, the window starts after the messages
+    /// with `id >= offset_id` (if non-zero), else after those with `date >= offset_date` (if
+    /// non-zero), moved by `add_offset`, and spans `min(limit, 100)` positions; positions outside the
+    /// list are simply empty (the window never slides). `max_id` / `min_id` then filter the window.
+    pub fn history(&self, q: &HistoryQuery) -> Vec<SimMessage> {
+        self.history_ids(q)
+            .into_iter()
+            .filter_map(|id| self.message(id))
+            .collect()
+    }
+
+    /// The ids [`history`](Self::history) returns, without building the messages (cheap checks).
     pub fn history_ids(&self, q: &HistoryQuery) -> Vec<i32> {
         let limit = i64::from(q.limit.clamp(0, MAX_HISTORY_LIMIT));
         let top = self.top();
-        // The filtered list is the existing ids in (lo, hi].
-        let hi = if q.max_id != 0 {
-            top.min(i64::from(q.max_id) - 1)
-        } else {
-            top
-        };
-        let lo = if q.min_id != 0 {
-            i64::from(q.min_id).max(0)
-        } else {
-            0
-        };
-        if limit == 0 || hi <= lo {
+        let len = self.rank(top);
+        if limit == 0 || len == 0 {
             return Vec::new();
         }
-        let (r_lo, r_hi) = (self.rank(lo), self.rank(hi));
-        let len = r_hi - r_lo;
-        // Number of listed posts before the start: those with id >= offset_id, or with
+        // Messages before the window's unshifted start: those with id >= offset_id, or with
         // date >= offset_date (dates are non-decreasing in id, so that is an id suffix too).
-        let before = if q.offset_id != 0 {
-            r_hi - self.rank((i64::from(q.offset_id) - 1).clamp(lo, hi))
+        let skipped = if q.offset_id != 0 {
+            len - self.rank(i64::from(q.offset_id) - 1)
         } else if q.offset_date != 0 {
-            r_hi - self.rank(self.last_id_before(q.offset_date).clamp(lo, hi))
+            len - self.rank(self.last_id_before(q.offset_date))
         } else {
             0
         };
-        let start = (before + i64::from(q.add_offset)).max(0);
-        if start >= len {
+        let start = skipped + i64::from(q.add_offset);
+        let (from, to) = (start.max(0), (start + limit).min(len));
+        if from >= to {
             return Vec::new();
         }
-        let n = limit.min(len - start);
-        let mut id = self.select(r_hi - start);
-        let mut out = Vec::with_capacity(n as usize);
-        while (out.len() as i64) < n && id > lo {
+        let keep = |id: i64| {
+            (q.max_id == 0 || id < i64::from(q.max_id))
+                && (q.min_id == 0 || id > i64::from(q.min_id))
+        };
+        // Position p (0 = newest) holds the message of rank len - p.
+        let mut id = self.select(len - from);
+        let mut out = Vec::with_capacity((to - from) as usize);
+        let mut taken = 0;
+        while taken < to - from && id >= 1 {
             if self.exists(id) {
-                out.push(clamp_i32(id));
+                taken += 1;
+                if keep(id) {
+                    out.push(clamp_i32(id));
+                }
             }
             id -= 1;
         }
         out
     }
 
-    /// Posts a new message with id `top_id + 1` and date `max(now, newest date)`; returns its id
-    /// (0 if the id space is exhausted, which takes 2^31 posts).
+    /// Publishes a post with this text as id `top_id + 1`, dated `max(now, newest date)`; returns its
+    /// id (0 if the id space is exhausted, which takes 2^31 messages).
     pub fn append(&mut self, text: String, now: i32) -> i32 {
+        let id = self.publish(now);
+        if id != 0 {
+            self.given.insert(id, text);
+        }
+        id
+    }
+
+    /// Publishes a post whose content is generated from (seed, id) like the initial ones: costs a
+    /// few bytes at most, so a live channel can run for days. Returns its id (0 if exhausted).
+    pub fn publish(&mut self, now: i32) -> i32 {
         let Some(id) = self.top_id().checked_add(1) else {
             return 0;
         };
         let date = now.max(self.last_date);
+        if self.date_runs.last().is_none_or(|&(_, d)| d != date) {
+            self.date_runs.push((i64::from(id), date));
+        }
         self.last_date = date;
-        let views = (self.audience / 4).clamp(1, i64::from(i32::MAX));
-        let forwards = (views / 100).clamp(1, views);
-        self.appended.push(SimPost {
-            id,
-            date,
-            edit_date: None,
-            text,
-            has_media: false,
-            grouped_id: None,
-            views: clamp_i32(views),
-            forwards: clamp_i32(forwards),
-        });
+        self.published += 1;
         self.live += 1;
         id
     }
 
-    /// Replaces a post's text and sets `edit_date = now`; false if the post does not exist.
+    /// Replaces a post's text and sets `edit_date = now`; false if it is not an existing post
+    /// (service messages cannot be edited).
     pub fn edit(&mut self, id: i32, text: String, now: i32) -> bool {
+        self.set_edit(id, now, EditText::Given(text))
+    }
+
+    /// Edits a post with a newly generated text (the live driver's edits: nothing stored but a
+    /// version number); false if it is not an existing post.
+    pub fn rewrite(&mut self, id: i32, now: i32) -> bool {
+        let version = match self.edits.get(&id).map(|e| &e.text) {
+            Some(EditText::Generated(v)) => v.wrapping_add(1),
+            _ => 1,
+        };
+        self.set_edit(id, now, EditText::Generated(version))
+    }
+
+    fn set_edit(&mut self, id: i32, now: i32, text: EditText) -> bool {
         let id64 = i64::from(id);
-        if !self.exists(id64) {
+        if !self.exists(id64) || (id64 <= self.base && self.gen_service(id64)) {
             return false;
         }
-        if id64 > self.base {
-            match self.appended.get_mut((id64 - self.base - 1) as usize) {
-                Some(p) => {
-                    p.text = text;
-                    p.edit_date = Some(now);
-                }
-                None => return false,
-            }
-        } else {
-            self.edited.insert(id, (text, now));
-        }
+        self.edits.insert(id, Edit { date: now, text });
         true
     }
 
-    /// Deletes a post; false if it did not exist.
+    /// Deletes a message (post or service message); false if it did not exist.
     pub fn delete(&mut self, id: i32) -> bool {
         let id64 = i64::from(id);
         if !self.exists(id64) {
             return false;
         }
-        self.deleted.insert(id);
-        self.edited.remove(&id);
-        if id64 > self.base
-            && let Some(p) = self.appended.get_mut((id64 - self.base - 1) as usize)
-        {
-            p.text = String::new();
+        if let Err(at) = self.deleted.binary_search(&id) {
+            self.deleted.insert(at, id);
         }
+        self.edits.remove(&id);
+        self.given.remove(&id);
         self.live -= 1;
         true
     }
@@ -349,24 +478,25 @@ impl SimChannel {
     // --- structure -----------------------------------------------------------------------------
 
     fn top(&self) -> i64 {
-        self.base + self.appended.len() as i64
+        self.base + self.published
     }
 
     fn exists(&self, id: i64) -> bool {
-        if id < 1 || id > self.top() || self.deleted.contains(&clamp_i32(id)) {
+        if id < 1 || id > self.top() || self.deleted.binary_search(&clamp_i32(id)).is_ok() {
             return false;
         }
         id > self.base || !self.gen_deleted(id)
     }
 
-    /// Number of existing posts with id in `1..=x`.
+    /// Number of existing messages with id in `1..=x`.
     fn rank(&self, x: i64) -> i64 {
         let x = x.clamp(0, self.top());
         let g = x.min(self.base);
         let generated = g - self.gen_deleted_upto(g);
-        let appended = (x - self.base).max(0);
-        let removed = self.deleted.range(..=clamp_i32(x)).count() as i64;
-        generated + appended - removed
+        let published = (x - self.base).max(0);
+        let x32 = clamp_i32(x);
+        let removed = self.deleted.partition_point(|&d| d <= x32) as i64;
+        generated + published - removed
     }
 
     /// Smallest id `x` with `rank(x) >= target` (`target` in `1..=rank(top)`).
@@ -401,12 +531,12 @@ impl SimChannel {
     /// Date of any assigned id, deleted or not.
     fn date_of(&self, id: i64) -> i64 {
         if id <= self.base {
-            self.gen_date(id)
-        } else {
-            self.appended
-                .get((id - self.base - 1) as usize)
-                .map_or(i64::from(self.last_date), |p| i64::from(p.date))
+            return self.gen_date(id);
         }
+        let at = self.date_runs.partition_point(|&(first, _)| first <= id);
+        at.checked_sub(1)
+            .and_then(|i| self.date_runs.get(i))
+            .map_or(i64::from(self.last_date), |&(_, d)| i64::from(d))
     }
 
     /// The two deleted offsets (1..=99, distinct, ascending) of deletion block `blk`.
@@ -444,7 +574,55 @@ impl SimChannel {
         DELETIONS_PER_BLOCK * blk + i64::from(a <= off) + i64::from(b <= off)
     }
 
-    /// The album (first id, length) in half-block `hb`, if any: 2–5 ids, no gaps, within `base`.
+    /// Whether initial id `id` is a service message (whether or not it is deleted).
+    fn gen_service(&self, id: i64) -> bool {
+        if id < 1 || id > self.base {
+            return false;
+        }
+        id == 1
+            || self.spec.service_run.is_some_and(|r| r.contains(id))
+            || hash3(self.spec.seed, SALT_SERVICE, id as u64) % 1000 < SERVICE_PER_MILLE
+    }
+
+    /// The action of service message `id`: pins most often, then video chats, then title and
+    /// photo changes.
+    fn gen_action(&self, id: i64) -> ServiceAction {
+        let spec = &self.spec;
+        if id == 1 {
+            return ServiceAction::ChannelCreate {
+                title: spec.title.clone(),
+            };
+        }
+        let h = hash3(spec.seed, SALT_ACTION, id as u64);
+        match h % 100 {
+            0..45 => ServiceAction::PinMessage {
+                pinned: clamp_i32(self.pin_target(id, h)),
+            },
+            45..75 => ServiceAction::GroupCall {
+                call_id: ((h >> 8) & 0x7fff_ffff_ffff) as i64 | 1,
+                duration: ((h >> 7) & 1 == 1).then(|| 300 + ((h >> 20) % 7200) as i32),
+            },
+            75..88 => ServiceAction::EditTitle {
+                title: spec.title.clone(),
+            },
+            _ => ServiceAction::EditPhoto {
+                photo_id: (hash3(spec.seed, SALT_ACTION, !(id as u64)) >> 1) as i64,
+            },
+        }
+    }
+
+    /// A post shortly before `id` (as generated, ignoring run-time deletions): what a pin pins.
+    fn pin_target(&self, id: i64, h: u64) -> i64 {
+        let start = id - 1 - ((h >> 16) % 8) as i64;
+        let floor = (id - 64).max(1);
+        (floor..=start.max(floor))
+            .rev()
+            .find(|&t| !self.gen_deleted(t) && !self.gen_service(t))
+            .unwrap_or((id - 1).max(1))
+    }
+
+    /// The album (first id, length) in half-block `hb`, if any: 2–5 ids, no gaps, no service
+    /// messages, within `base`.
     fn album_in(&self, hb: i64) -> Option<(i64, i64)> {
         let h = hash3(self.spec.seed, SALT_ALBUM, hb as u64);
         if h % 100 >= 45 {
@@ -461,6 +639,9 @@ impl SimChannel {
             }
             let first = hb * ALBUM_BLOCK + 1 + s;
             let len = len.min(self.base - first + 1);
+            if (first..first + len).any(|id| self.gen_service(id)) {
+                continue;
+            }
             return (len >= 2).then_some((first, len));
         }
         None
@@ -468,6 +649,9 @@ impl SimChannel {
 
     /// The album containing initial id `id`, as (first id, length).
     fn album_of(&self, id: i64) -> Option<(i64, i64)> {
+        if id > self.base {
+            return None;
+        }
         self.album_in((id - 1) / ALBUM_BLOCK)
             .filter(|&(first, len)| id >= first && id < first + len)
     }
@@ -502,7 +686,7 @@ impl SimChannel {
         self.natural_date(first)
     }
 
-    /// Media flag, generated text and album id of initial id `id`.
+    /// Media flag, generated text and album id of post `id` (initial or published).
     fn content(&self, id: i64) -> (bool, Option<textgen::GeneratedText>, Option<i64>) {
         let (seed, lang, id32) = (self.spec.seed, self.spec.lang, clamp_i32(id));
         if let Some((first, _)) = self.album_of(id) {
@@ -543,11 +727,57 @@ impl SimChannel {
             forwards: clamp_i32(forwards),
         }
     }
+
+    /// A post published at run time: a given text, or generated content without albums.
+    fn published_post(&self, id: i64) -> SimPost {
+        let id32 = clamp_i32(id);
+        let views = (self.audience / 4).clamp(1, i64::from(i32::MAX));
+        let forwards = (views / 100).clamp(1, views);
+        let (has_media, text) = match self.given.get(&id32) {
+            Some(t) => (false, t.clone()),
+            None => {
+                let (media, text, _) = self.content(id);
+                (media, text.map(|t| t.text).unwrap_or_default())
+            }
+        };
+        let mut p = SimPost {
+            id: id32,
+            date: clamp_i32(self.date_of(id)),
+            edit_date: None,
+            text,
+            has_media,
+            grouped_id: None,
+            views: clamp_i32(views),
+            forwards: clamp_i32(forwards),
+        };
+        self.apply_edit(&mut p);
+        p
+    }
+
+    /// Applies a run-time edit, if any, to a post.
+    fn apply_edit(&self, p: &mut SimPost) {
+        let Some(edit) = self.edits.get(&p.id) else {
+            return;
+        };
+        p.edit_date = Some(edit.date);
+        p.text = match &edit.text {
+            EditText::Given(t) => t.clone(),
+            EditText::Generated(version) => {
+                let seed = hash3(self.spec.seed, SALT_REWRITE, u64::from(*version));
+                let max = if p.has_media {
+                    textgen::MAX_CAPTION_CHARS
+                } else {
+                    textgen::MAX_POST_CHARS
+                };
+                textgen::generate(self.spec.lang, seed, p.id, max).text
+            }
+        };
+    }
 }
 
-/// A `start_date` with which a channel of `posts` posts and this `seed` has its initial newest
-/// post dated `newest` (give "now" so the history ends today). A long history at the seed's pace
-/// may need a start before 1970 (negative dates): 1,000,000 posts span 19–68 years.
+/// A `start_date` with which a channel of `posts` ids and this `seed` has its initial newest
+/// message dated `newest` (give "now" so the history ends today). A long history at the seed's
+/// pace may need a start before 1970 (negative dates): 1,000,000 ids span 19–68 years.
 pub fn start_date_for_newest(seed: u64, posts: i32, newest: i32) -> i32 {
     let base = i64::from(posts.max(0));
     let mut spec = ChannelSpec {
@@ -559,6 +789,7 @@ pub fn start_date_for_newest(seed: u64, posts: i32, newest: i32) -> i32 {
         posts,
         seed,
         start_date: 0,
+        service_run: None,
     };
     if base == 0 {
         return newest;
@@ -603,7 +834,7 @@ fn clamp_i32(x: i64) -> i32 {
 mod tests {
     use super::*;
 
-    const PINNED: u64 = 0x3E75_5601_CB56_60F7;
+    const PINNED: u64 = 0xA22E_19D9_0C30_E829;
 
     fn spec(posts: i32, seed: u64, lang: Lang) -> ChannelSpec {
         ChannelSpec {
@@ -615,6 +846,7 @@ mod tests {
             posts,
             seed,
             start_date: 1_500_000_000,
+            service_run: None,
         }
     }
 
@@ -636,38 +868,18 @@ mod tests {
         }
     }
 
-    fn ids_of(posts: &[SimPost]) -> Vec<i32> {
-        posts.iter().map(|p| p.id).collect()
+    fn ids_of(messages: &[SimMessage]) -> Vec<i32> {
+        messages.iter().map(SimMessage::id).collect()
     }
 
-    /// The reference semantics: materialise the filtered newest-first list and slice it.
+    /// The reference rule over the channel's full listing (see `paging`).
     fn naive(ch: &SimChannel, q: &HistoryQuery) -> Vec<i32> {
-        let mut list: Vec<i32> = ch
+        let listing: Vec<(i32, i32)> = ch
             .ids()
             .into_iter()
-            .rev()
-            .filter(|&id| q.max_id == 0 || id < q.max_id)
-            .filter(|&id| q.min_id == 0 || id > q.min_id)
+            .map(|id| (id, clamp_i32(ch.date_of(i64::from(id)))))
             .collect();
-        let start = if q.offset_id != 0 {
-            list.iter()
-                .position(|&id| id < q.offset_id)
-                .unwrap_or(list.len())
-        } else if q.offset_date != 0 {
-            list.iter()
-                .position(|&id| ch.date_of(i64::from(id)) < i64::from(q.offset_date))
-                .unwrap_or(list.len())
-        } else {
-            0
-        };
-        let start = (start as i64 + i64::from(q.add_offset)).max(0) as usize;
-        let limit = q.limit.clamp(0, 100) as usize;
-        if start >= list.len() {
-            return Vec::new();
-        }
-        list.drain(..start);
-        list.truncate(limit);
-        list
+        super::super::paging::history_reference(&listing, q)
     }
 
     /// grammers' newest-to-oldest loop: next offset_id (and offset_date) = oldest of the batch.
@@ -678,8 +890,8 @@ mod tests {
             let batch = ch.history(&query);
             let Some(last) = batch.last() else { break };
             assert!(batch.len() <= limit.clamp(0, 100) as usize);
-            query.offset_id = last.id;
-            query.offset_date = last.date;
+            query.offset_id = last.id();
+            query.offset_date = last.date();
             got.extend(ids_of(&batch));
         }
         got
@@ -695,8 +907,8 @@ mod tests {
                 break;
             }
             batch.reverse();
-            let newest = batch.last().map_or(0, |p| p.id);
-            let date = batch.last().map_or(0, |p| p.date);
+            let newest = batch.last().map_or(0, SimMessage::id);
+            let date = batch.last().map_or(0, SimMessage::date);
             got.extend(ids_of(&batch));
             query = q(newest, date, -limit, limit, 0, newest);
         }
@@ -719,8 +931,36 @@ mod tests {
         assert!((300..=500).contains(&deleted), "deleted {deleted}");
 
         let posts: Vec<SimPost> = ids.iter().filter_map(|&id| ch.post(id)).collect();
-        assert_eq!(posts.len(), ids.len());
-        assert_eq!(posts[0].date, 1_500_000_000);
+        assert_eq!(posts.len(), ch.post_ids().len());
+        assert_eq!(ch.message(1).map(|m| m.date()), Some(1_500_000_000));
+        // Service messages: id 1 creates the channel, 1–3 % of the others are pins, title and
+        // photo changes and video chats, never inside an album.
+        let service: Vec<SimService> = ids
+            .iter()
+            .filter_map(|&id| match ch.message(id) {
+                Some(SimMessage::Service(s)) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(service.len() + posts.len(), ids.len());
+        assert!(matches!(
+            &service[0],
+            SimService { id: 1, action: ServiceAction::ChannelCreate { title }, .. } if title == "Channel 5"
+        ));
+        let share = service.len() * 1000 / ids.len();
+        assert!(
+            (10..=30).contains(&share),
+            "service messages {share} per mille"
+        );
+        let kind = |s: &SimService| std::mem::discriminant(&s.action);
+        let kinds: std::collections::HashSet<_> = service.iter().map(kind).collect();
+        assert_eq!(kinds.len(), 5, "every kind of action occurs");
+        for s in &service {
+            if let ServiceAction::PinMessage { pinned } = s.action {
+                assert!(pinned < s.id && pinned >= 1);
+            }
+            assert!(ch.post(s.id).is_none() && ch.is_service(s.id));
+        }
         let mut media_only = 0;
         let mut captioned = 0;
         let mut edited = 0;
@@ -798,21 +1038,29 @@ mod tests {
     #[test]
     fn generated_content_is_pinned() {
         // Content must be identical forever for a given spec: any change to the layout, the
-        // hashing or the text generator shows up here.
+        // hashing or the text generator shows up here. (Changed deliberately when service
+        // messages were added to the layout.)
         let mut ch = SimChannel::new(spec(3000, 2024, Lang::Mixed));
         let mut h = 0xCBF2_9CE4_8422_2325u64;
         let mut feed = |x: u64| h = (h ^ x).wrapping_mul(0x0100_0000_01B3);
         for id in 1..=3000 {
-            let Some(p) = ch.post(id) else {
-                feed(u64::from(id as u32));
-                continue;
-            };
-            for x in [p.date, p.edit_date.unwrap_or(0), p.views, p.forwards] {
-                feed(u64::from(x as u32));
+            match ch.message(id) {
+                None => feed(u64::from(id as u32)),
+                Some(SimMessage::Service(s)) => {
+                    feed(u64::from(s.date as u32));
+                    format!("{:?}", s.action)
+                        .bytes()
+                        .for_each(|b| feed(u64::from(b)));
+                }
+                Some(SimMessage::Post(p)) => {
+                    for x in [p.date, p.edit_date.unwrap_or(0), p.views, p.forwards] {
+                        feed(u64::from(x as u32));
+                    }
+                    feed(p.grouped_id.unwrap_or(0) as u64);
+                    feed(u64::from(p.has_media));
+                    p.text.bytes().for_each(|b| feed(u64::from(b)));
+                }
             }
-            feed(p.grouped_id.unwrap_or(0) as u64);
-            feed(u64::from(p.has_media));
-            p.text.bytes().for_each(|b| feed(u64::from(b)));
         }
         assert_eq!(h, PINNED, "got {h:#X}");
         ch.append("x".into(), 0);
@@ -827,9 +1075,11 @@ mod tests {
         assert_eq!(a.ids(), b.ids());
         assert_ne!(a.ids(), c.ids());
         for id in 1..=3000 {
-            assert_eq!(a.post(id), b.post(id));
+            assert_eq!(a.message(id), b.message(id));
         }
-        let differ = (1..=3000).filter(|&id| a.post(id) != c.post(id)).count();
+        let differ = (1..=3000)
+            .filter(|&id| a.message(id) != c.message(id))
+            .count();
         assert!(differ > 2900);
         // The text is exactly the generator's.
         let p = a
@@ -847,12 +1097,12 @@ mod tests {
         for seed in 0..200 {
             for posts in [1, 2, 3, 99, 100, 101, 199, 200, 201] {
                 let ch = SimChannel::new(spec(posts, seed, Lang::En));
-                assert!(ch.post(1).is_some());
-                assert!(ch.post(posts).is_some());
+                assert!(ch.is_service(1));
+                assert!(ch.message(posts).is_some());
                 assert_eq!(ch.count() as usize, ch.ids().len());
-                assert_eq!(ch.post(0), None);
-                assert_eq!(ch.post(posts + 1), None);
-                assert_eq!(ch.post(-5), None);
+                assert_eq!(ch.message(0), None);
+                assert_eq!(ch.message(posts + 1), None);
+                assert_eq!(ch.message(-5), None);
             }
         }
         let ch = SimChannel::new(spec(0, 1, Lang::En));
@@ -931,36 +1181,50 @@ mod tests {
     #[test]
     fn offset_date_starts_at_first_older_post() {
         let ch = SimChannel::new(spec(2000, 4, Lang::Ru));
-        let p = ch.post(1000).or_else(|| ch.post(1001)).expect("post");
-        let got = ch.history(&q(0, p.date, 0, 5, 0, 0));
+        let m = ch
+            .message(1000)
+            .or_else(|| ch.message(1001))
+            .expect("message");
+        let got = ch.history(&q(0, m.date(), 0, 5, 0, 0));
         assert!(!got.is_empty());
-        assert!(got.iter().all(|x| x.date < p.date));
+        assert!(got.iter().all(|x| x.date() < m.date()));
         let newest_older = ch
             .ids()
             .into_iter()
             .rev()
-            .find(|&id| ch.post(id).is_some_and(|x| x.date < p.date));
-        assert_eq!(Some(got[0].id), newest_older);
+            .find(|&id| ch.message(id).is_some_and(|x| x.date() < m.date()));
+        assert_eq!(Some(got[0].id()), newest_older);
         // offset_id wins over offset_date.
-        let got = ch.history(&q(10, p.date, 0, 100, 0, 0));
-        assert!(got.iter().all(|x| x.id < 10));
-        // A date before the first post: nothing is older.
+        let got = ch.history(&q(10, m.date(), 0, 100, 0, 0));
+        assert_eq!(
+            ids_of(&got),
+            desc(&ch.ids()[..ch.ids().iter().filter(|&&i| i < 10).count()])
+        );
+        // A date before the first message: nothing is older.
         assert!(ch.history(&q(0, 1_400_000_000, 0, 100, 0, 0)).is_empty());
     }
 
     #[test]
-    fn max_id_and_min_id_are_exclusive() {
+    fn max_id_and_min_id_filter_the_window_after_slicing() {
         let ch = SimChannel::new(spec(300, 6, Lang::En));
         let ids = ch.ids();
         let (a, b) = (ids[10], ids[40]);
-        let got = ids_of(&ch.history(&q(0, 0, 0, 100, b, a)));
+        let got = ch.history_ids(&q(b, 0, 0, 100, b, a));
         let want: Vec<i32> = desc(&ids)
             .into_iter()
             .filter(|&id| id > a && id < b)
             .collect();
         assert_eq!(got, want);
         assert!(!got.contains(&a) && !got.contains(&b));
+        // The window is the newest 100; a max_id below it leaves nothing (as Telegram does).
+        assert!(ch.history(&q(0, 0, 0, 100, b, a)).is_empty());
         assert!(ch.history(&q(0, 0, 0, 100, a, a)).is_empty());
+        // min_id inside the window cuts it short.
+        let top = *ids.last().expect("top");
+        assert_eq!(
+            ch.history_ids(&q(0, 0, 0, 100, 0, top - 3)).len(),
+            ids.iter().filter(|&&i| i > top - 3).count()
+        );
     }
 
     #[test]
@@ -975,7 +1239,10 @@ mod tests {
         // Negative add_offset from an offset_id goes towards newer posts, including it.
         let at = ids[50];
         assert_eq!(ids_of(&ch.history(&q(at, 0, -3, 10, 0, 0))), ids[48..58]);
-        assert_eq!(ids_of(&ch.history(&q(0, 0, -3, 10, 0, 0))), ids[..10]);
+        // A window starting above the newest message holds fewer; it never slides down.
+        assert_eq!(ids_of(&ch.history(&q(0, 0, -3, 10, 0, 0))), ids[..7]);
+        assert_eq!(ids_of(&ch.history(&q(ids[2], 0, -10, 10, 0, 0))), ids[..3]);
+        assert!(ch.history(&q(0, 0, -10, 10, 0, 0)).is_empty());
         assert!(ch.history(&q(0, 0, 5000, 10, 0, 0)).is_empty());
     }
 
@@ -996,15 +1263,16 @@ mod tests {
         assert!(p.views > 0 && p.forwards > 0);
         let id2 = ch.append("later".into(), newest + 500);
         assert_eq!(ch.post(id2).map(|p| p.date), Some(newest + 500));
-        assert_eq!(ch.history(&q(0, 0, 0, 1, 0, 0))[0].id, id2);
+        assert_eq!(ch.history(&q(0, 0, 0, 1, 0, 0))[0].id(), id2);
 
-        assert!(ch.edit(5, "edited".into(), newest + 600));
-        let p = ch.post(5).expect("post 5");
+        let five = (5..400).find(|&i| ch.post(i).is_some()).expect("a post");
+        assert!(ch.edit(five, "edited".into(), newest + 600));
+        let p = ch.post(five).expect("post");
         assert_eq!(
             (p.text.as_str(), p.edit_date),
             ("edited", Some(newest + 600))
         );
-        assert!(ch.topic(5).is_none());
+        assert!(ch.topic(five).is_none());
         assert!(ch.edit(id, "edited appended".into(), newest + 700));
         assert_eq!(
             ch.post(id).map(|p| p.text),
@@ -1012,24 +1280,88 @@ mod tests {
         );
         assert!(!ch.edit(0, "x".into(), 0));
         assert!(!ch.edit(10_000, "x".into(), 0));
+        assert!(
+            !ch.edit(1, "x".into(), 0),
+            "service messages cannot be edited"
+        );
 
         let gap = (1..=400)
-            .find(|&i| ch.post(i).is_none())
+            .find(|&i| ch.message(i).is_none())
             .expect("a generated gap");
         assert!(!ch.edit(gap, "x".into(), 0));
         assert!(!ch.delete(gap));
 
-        assert!(ch.delete(5));
-        assert_eq!(ch.post(5), None);
-        assert!(!ch.delete(5));
-        assert!(!ch.edit(5, "again".into(), 0));
+        assert!(ch.delete(five));
+        assert_eq!(ch.post(five), None);
+        assert!(!ch.delete(five));
+        assert!(!ch.edit(five, "again".into(), 0));
         assert!(ch.delete(id));
         assert_eq!(ch.post(id), None);
         assert_eq!(ch.count(), before);
         assert_eq!(ch.count() as usize, ch.ids().len());
-        assert!(!ch.ids().contains(&5) && !ch.ids().contains(&id));
+        assert!(!ch.ids().contains(&five) && !ch.ids().contains(&id));
         // New ids never reuse deleted ones.
         assert_eq!(ch.append("x".repeat(60), 0), 403);
+        // Service messages can be deleted too.
+        assert!(ch.delete(1));
+        assert_eq!(ch.message(1), None);
+    }
+
+    #[test]
+    fn published_posts_are_generated_and_cost_no_text() {
+        let mut ch = SimChannel::new(spec(100, 3, Lang::En));
+        let t0 = ch.newest_date();
+        let ids: Vec<i32> = (0..1000).map(|k| ch.publish(t0 + k / 100)).collect();
+        assert_eq!(ids, (101..=1100).collect::<Vec<_>>());
+        assert!(ch.given.is_empty());
+        assert_eq!(ch.date_runs.len(), 10, "one date run per second");
+        for &id in &ids {
+            let p = ch.post(id).expect("published");
+            assert_eq!(p.date, t0 + (id - 101) / 100);
+            assert!(p.has_media || p.text.chars().count() >= 50);
+            assert_eq!(ch.post(id), Some(p), "stable");
+        }
+        // A live edit rewrites the text from a version number.
+        let before = ch.post(500).expect("post");
+        assert!(ch.rewrite(500, t0 + 20));
+        let after = ch.post(500).expect("post");
+        assert_ne!(after.text, before.text);
+        assert_eq!(after.edit_date, Some(t0 + 20));
+        assert!(ch.rewrite(500, t0 + 21));
+        assert_ne!(ch.post(500).expect("post").text, after.text);
+        // Deletions keep rank arithmetic exact.
+        for id in (101..1100).step_by(7) {
+            assert!(ch.delete(id));
+        }
+        let all = ch.ids();
+        assert_eq!(all.len(), ch.count() as usize);
+        let query = q(0, 0, 300, 100, 0, 0);
+        assert_eq!(ch.history_ids(&query), naive(&ch, &query));
+    }
+
+    #[test]
+    fn a_service_run_has_no_post() {
+        let mut s = spec(2000, 8, Lang::Ru);
+        s.service_run = Some(ServiceRun {
+            first: 700,
+            len: 260,
+        });
+        let ch = SimChannel::new(s);
+        let run: Vec<i32> = ch
+            .ids()
+            .into_iter()
+            .filter(|&id| (700..960).contains(&id))
+            .collect();
+        assert!(run.len() >= 250, "{} messages", run.len());
+        assert!(
+            run.iter()
+                .all(|&id| ch.is_service(id) && ch.post(id).is_none())
+        );
+        assert!(ch.post_ids().iter().all(|&id| !(700..960).contains(&id)));
+        // A page inside the run holds 100 messages and no post.
+        let page = ch.history(&q(900, 0, 0, 100, 0, 0));
+        assert_eq!(page.len(), 100);
+        assert!(page.iter().all(|m| matches!(m, SimMessage::Service(_))));
     }
 
     #[test]
@@ -1068,8 +1400,8 @@ mod tests {
                         assert!(got.len() <= 100);
                         assert_eq!(got, naive(&ch, &query), "{query:?}");
                     }
-                    let posts = ch.history(&q(a, b, c, 2, 0, 0));
-                    assert_eq!(ids_of(&posts), ch.history_ids(&q(a, b, c, 2, 0, 0)));
+                    let messages = ch.history(&q(a, b, c, 2, 0, 0));
+                    assert_eq!(ids_of(&messages), ch.history_ids(&q(a, b, c, 2, 0, 0)));
                 }
             }
         }
@@ -1077,7 +1409,7 @@ mod tests {
         let mut s = spec(100_000, 1, Lang::En);
         s.start_date = i32::MAX - 10;
         let ch = SimChannel::new(s);
-        assert!(ch.post(1).is_some() && ch.newest_date() >= i32::MAX - 10);
+        assert!(ch.message(1).is_some() && ch.newest_date() >= i32::MAX - 10);
         let mut s = spec(i32::MAX, 1, Lang::En);
         s.start_date = 0;
         let mut ch = SimChannel::new(s);
@@ -1095,7 +1427,7 @@ mod tests {
                 s.start_date = start_date_for_newest(seed, posts, now);
                 let ch = SimChannel::new(s);
                 assert_eq!(ch.newest_date(), now, "seed {seed} posts {posts}");
-                assert_eq!(ch.post(posts).map(|p| p.date), Some(now));
+                assert_eq!(ch.message(posts).map(|m| m.date()), Some(now));
             }
         }
         assert_eq!(start_date_for_newest(1, 0, now), now);
@@ -1108,15 +1440,16 @@ mod tests {
         assert_eq!(ch.count(), 1_000_000 - 20_000);
         let newest = ch.history(&q(0, 0, 0, 100, 0, 0));
         assert_eq!(newest.len(), 100);
-        assert_eq!(newest[0].id, 1_000_000);
-        assert!(newest.windows(2).all(|w| w[0].id > w[1].id));
+        assert_eq!(newest[0].id(), 1_000_000);
+        assert!(newest.windows(2).all(|w| w[0].id() > w[1].id()));
         let oldest = ch.history(&q(1, 0, -99, 100, 0, 0));
         assert_eq!(oldest.len(), 99);
-        assert_eq!(oldest.last().map(|p| p.id), Some(1));
-        let next = ch.history(&q(oldest[0].id, 0, -100, 100, 0, oldest[0].id));
-        assert_eq!(next.len(), 100);
-        assert!(next.last().map(|p| p.id) > Some(oldest[0].id));
-        let mid = ch.history(&q(0, newest[0].date - 86_400 * 365, 0, 100, 0, 0));
+        assert_eq!(oldest.last().map(SimMessage::id), Some(1));
+        // grammers' reverse page: the window ends at offset_id, which min_id then drops.
+        let next = ch.history(&q(oldest[0].id(), 0, -100, 100, 0, oldest[0].id()));
+        assert_eq!(next.len(), 99);
+        assert!(next.last().map(SimMessage::id) > Some(oldest[0].id()));
+        let mid = ch.history(&q(0, newest[0].date() - 86_400 * 365, 0, 100, 0, 0));
         assert_eq!(mid.len(), 100);
         // Deep pages via add_offset are answered by rank arithmetic, not by walking.
         let deep = ch.history_ids(&q(0, 0, 900_000, 100, 0, 0));

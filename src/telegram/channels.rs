@@ -110,10 +110,13 @@ pub struct RemotePost {
 /// A page of history plus the server's count of messages in the channel.
 #[derive(Clone, Debug, Default)]
 pub struct Page {
-    /// Posts, in the order the method documents.
+    /// Posts, in the order the method documents (service messages are not posts).
     pub posts: Vec<RemotePost>,
-    /// Messages in the channel, per the server.
+    /// Messages in the channel, per the server (service messages included).
     pub count: i32,
+    /// Highest id of any message the server returned (posts, service messages…); 0 if none. A page
+    /// of only service messages has no post but still moves the reader past its ids.
+    pub newest_id: i32,
 }
 
 fn info_from_chats(chats: Vec<tl::enums::Chat>, id: i64) -> Option<ChannelInfo> {
@@ -138,6 +141,12 @@ fn page(messages: tl::enums::messages::Messages) -> Page {
         }
         tl::enums::messages::Messages::NotModified(m) => (Vec::new(), m.count),
     };
+    let newest_id = list
+        .iter()
+        .filter(|m| !matches!(m, tl::enums::Message::Empty(_)))
+        .map(|m| m.id())
+        .max()
+        .unwrap_or(0);
     let posts = list
         .into_iter()
         .filter_map(|m| match m {
@@ -154,7 +163,11 @@ fn page(messages: tl::enums::messages::Messages) -> Page {
             _ => None,
         })
         .collect();
-    Page { posts, count }
+    Page {
+        posts,
+        count,
+        newest_id,
+    }
 }
 
 /// `messages.getHistory` for a channel, with Telegram's paging parameters.
@@ -257,6 +270,9 @@ impl Account {
         let limit = limit.clamp(1, 100);
         let req = history_request(c, after.saturating_add(1), 0, -limit, limit, after);
         let mut p = self.history(c, req).await?;
+        if p.newest_id <= after {
+            p.newest_id = 0;
+        }
         p.posts.retain(|m| m.id > after);
         p.posts.sort_by_key(|m| m.id);
         Ok(p)

@@ -120,7 +120,7 @@ impl Setup {
             let bare = name.trim_start_matches('@').to_string();
             self.sim
                 .with_channel(&name, |c| {
-                    for id in c.ids() {
+                    for id in c.post_ids() {
                         if let Some(p) = c.post(id) {
                             all.push((bare.clone(), id, p.text, p.edit_date.map(i64::from)));
                         }
@@ -132,7 +132,8 @@ impl Setup {
         all
     }
 
-    /// Every channel's checkpoint equals its newest post.
+    /// Every channel's checkpoint equals its newest message (of any kind: service messages move the
+    /// checkpoint too).
     pub fn assert_checkpoints(&self) {
         let store = Store::open(&self.db).expect("store");
         for ch in store.channels().expect("channels") {

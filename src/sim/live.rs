@@ -1,0 +1,152 @@
+//! Driving the world while it runs: new posts at a steady rate spread over the channels, with edits
+//! and deletions of recent posts at a small share — what `tgsift sim serve --live-rate` does and
+//! what tests of live updates use. Published posts are generated from (seed, id) like the initial
+//! ones, so a simulator publishing for days keeps flat memory.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::shared::{Publish, Rewrite, Shared};
+use super::state::read;
+
+/// Posts edits and deletions pick among this many newest ids of a channel.
+const RECENT: i32 = 1_000;
+/// The driver wakes this often and publishes what is due.
+const TICK: Duration = Duration::from_millis(10);
+
+/// How busy the world is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LiveConfig {
+    /// New posts per second, over all channels (round robin).
+    pub rate: f64,
+    /// Probability, per new post, that a recent post of the same channel is edited too.
+    pub edits: f64,
+    /// Probability, per new post, that a recent post of the same channel is deleted too.
+    pub deletes: f64,
+    /// Seeds which posts are edited and deleted.
+    pub seed: u64,
+}
+
+impl LiveConfig {
+    /// `rate` new posts per second and nothing else.
+    pub fn posts(rate: f64) -> Self {
+        LiveConfig {
+            rate,
+            edits: 0.0,
+            deletes: 0.0,
+            seed: 1,
+        }
+    }
+}
+
+/// What the driver did so far.
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    edited: AtomicU64,
+    deleted: AtomicU64,
+}
+
+/// A running driver; dropping it stops it (use [`LiveHandle::stop`] to wait until it has).
+pub struct LiveHandle {
+    cancel: CancellationToken,
+    counters: Arc<Counters>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for LiveHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl LiveHandle {
+    /// Posts published so far.
+    pub fn published(&self) -> u64 {
+        self.counters.published.load(Ordering::Relaxed)
+    }
+
+    /// Posts edited so far.
+    pub fn edited(&self) -> u64 {
+        self.counters.edited.load(Ordering::Relaxed)
+    }
+
+    /// Messages deleted so far.
+    pub fn deleted(&self) -> u64 {
+        self.counters.deleted.load(Ordering::Relaxed)
+    }
+
+    /// Stops the driver and waits until it has published its last post.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts the driver on `shared`'s channels; it stops with `cancel` or when the handle is dropped.
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    config: LiveConfig,
+    cancel: CancellationToken,
+) -> LiveHandle {
+    let counters = Arc::new(Counters::default());
+    let task = tokio::spawn(run(shared, config, cancel.clone(), Arc::clone(&counters)));
+    LiveHandle {
+        cancel,
+        counters,
+        task: Some(task),
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    config: LiveConfig,
+    cancel: CancellationToken,
+    counters: Arc<Counters>,
+) {
+    let channels = shared.world.channels();
+    if channels.is_empty() || config.rate <= 0.0 {
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let start = tokio::time::Instant::now();
+    let mut done: u64 = 0;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let due = (start.elapsed().as_secs_f64() * config.rate) as u64;
+        while done < due {
+            let ch = &channels[(done % channels.len() as u64) as usize];
+            done += 1;
+            if shared.publish(ch, Publish::Generated).is_none() {
+                continue;
+            }
+            counters.published.fetch_add(1, Ordering::Relaxed);
+            let top = read(ch).history.top_id();
+            if config.edits > 0.0 && rng.random_bool(config.edits.min(1.0)) {
+                let id = rng.random_range((top - RECENT).max(1)..=top);
+                if shared.edit(ch, id, Rewrite::Generated) {
+                    counters.edited.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if config.deletes > 0.0 && rng.random_bool(config.deletes.min(1.0)) {
+                let id = rng.random_range((top - RECENT).max(1)..=top);
+                if shared.delete(ch, &[id]) > 0 {
+                    counters.deleted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The state of one simulated DC that listeners, connections and API handlers share, and the changes
+//! the running world makes to channels (new posts, edits, deletions), each recorded as an update
+//! event and pushed to the connected members that asked for updates.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use super::events::EventKind;
+use super::faults::Faults;
+use super::flood::FloodModel;
+use super::hub::{Hub, Push};
+use super::log::RequestLog;
+use super::state::{ChannelEntry, World, write};
+use super::updates;
+
+/// State shared by every listener and connection of one simulator.
+pub struct Shared {
+    /// Accounts, keys, channels.
+    pub world: World,
+    /// Flood buckets.
+    pub flood: FloodModel,
+    /// Fault plan.
+    pub faults: Faults,
+    /// Request log.
+    pub log: RequestLog,
+    /// Live connections and update subscriptions.
+    pub hub: Hub,
+    /// Two live connections on one auth key with different sessions revoke the key.
+    pub strict_keys: bool,
+    /// Bumped to close every open connection at once.
+    pub(crate) kill: watch::Sender<u64>,
+    /// While set and in the future, listeners are closed (connections are refused).
+    pub(crate) outage: watch::Sender<Option<Instant>>,
+}
+
+/// What to publish in a channel.
+#[derive(Clone, Debug)]
+pub enum Publish {
+    /// A post with this text.
+    Text(String),
+    /// A post whose content is generated from (seed, id), like the initial ones.
+    Generated,
+}
+
+/// What to change in an existing post.
+#[derive(Clone, Debug)]
+pub enum Rewrite {
+    /// New text.
+    Text(String),
+    /// A newly generated text.
+    Generated,
+}
+
+type Channel = Arc<RwLock<ChannelEntry>>;
+
+impl Shared {
+    /// Publishes a post; returns its id (`None` when the id space is exhausted).
+    pub fn publish(&self, ch: &Channel, what: Publish) -> Option<i32> {
+        let now = unix_now();
+        let mut entry = write(ch);
+        let id = match what {
+            Publish::Text(t) => entry.history.append(t, now),
+            Publish::Generated => entry.history.publish(now),
+        };
+        if id == 0 {
+            return None;
+        }
+        self.record(&mut entry, EventKind::New(id), now);
+        Some(id)
+    }
+
+    /// Edits a post (sets its edit date); false when it is not an existing post.
+    pub fn edit(&self, ch: &Channel, id: i32, how: Rewrite) -> bool {
+        let now = unix_now();
+        let mut entry = write(ch);
+        let edited = match how {
+            Rewrite::Text(t) => entry.history.edit(id, t, now),
+            Rewrite::Generated => entry.history.rewrite(id, now),
+        };
+        if edited {
+            self.record(&mut entry, EventKind::Edit(id), now);
+        }
+        edited
+    }
+
+    /// Deletes messages; returns how many existed. One event covers them all, as one
+    /// `channels.deleteMessages` call does on Telegram.
+    pub fn delete(&self, ch: &Channel, ids: &[i32]) -> usize {
+        let now = unix_now();
+        let mut entry = write(ch);
+        let gone: Vec<i32> = ids
+            .iter()
+            .copied()
+            .filter(|&id| entry.history.delete(id))
+            .collect();
+        if !gone.is_empty() {
+            self.record(&mut entry, EventKind::Delete(gone.clone().into()), now);
+        }
+        gone.len()
+    }
+
+    /// Records an event and pushes it, with the channel still locked (pushes stay in pts order).
+    fn record(&self, entry: &mut ChannelEntry, kind: EventKind, now: i32) {
+        let ev = entry.events.record(kind).clone();
+        let entry = &*entry;
+        self.hub.push(&Push {
+            channel_id: entry.history.spec().id,
+            pts_before: ev.pts - ev.count,
+            is_member: &|account| entry.is_member(account),
+            body: &|| updates::push_body(entry, &ev, now),
+            too_long: &|| updates::channel_too_long_body(entry, ev.pts - ev.count, now),
+        });
+    }
+}
+
+/// Seconds since the epoch, as Telegram dates are.
+pub fn unix_now() -> i32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i32)
+        .unwrap_or(0)
+}
