@@ -185,3 +185,58 @@ fn sim_serve_announces_live_posts_and_strict_keys() {
     assert!(text.contains("strict keys"), "{text}");
     assert!(text.contains("serving until Ctrl-C"), "{text}");
 }
+
+#[test]
+fn sim_serve_writes_a_session_per_account_and_announces_latency() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let d = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tgsift"))
+        .args([
+            "sim",
+            "serve",
+            "--posts",
+            "50",
+            "--accounts",
+            "3",
+            "--sessions-out",
+            "s",
+            "--authorized",
+            "--latency-ms",
+            "100",
+            "--latency-jitter-ms",
+            "20",
+        ])
+        .current_dir(d.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let out = child.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    for line in BufReader::new(out).lines().map_while(Result::ok) {
+        let done = line.contains("serving until Ctrl-C");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = seen.join("\n");
+    assert!(text.contains("3 session files written to s"), "{text}");
+    assert!(
+        text.contains("latency: 100 ms round trip (+ up to 20 ms)"),
+        "{text}"
+    );
+    for n in 0..3 {
+        let s = tgsift::telegram::session::SqliteSession::open(
+            &d.path().join(format!("s/sim{n}.session")),
+        )
+        .expect("session");
+        assert!(s.auth_key().is_some());
+    }
+    let o = tgsift(d.path(), &["sim", "serve", "--accounts", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -551,3 +551,43 @@ async fn pause_works_while_run_holds_the_lease_and_new_accounts_are_picked_up() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_page_that_cannot_be_decoded_parks_the_channel_instead_of_failing_every_pass() {
+    within(60, async {
+        let s = Setup::new(1, 300, |_| {}).await;
+        s.sim
+            .script(Scripted::on("messages.getHistory", Fault::Garbled));
+        let mut child = s.spawn(&["run", "--once"], "60");
+        let st = tokio::task::spawn_blocking(move || child.wait().expect("wait"))
+            .await
+            .expect("join");
+        assert_eq!(st.code(), Some(1), "the channel did not finish");
+        let ch = Store::open(&s.db)
+            .expect("store")
+            .channels()
+            .expect("channels")
+            .remove(0);
+        assert!(ch.active, "parked, not deactivated");
+        assert!(
+            ch.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("could not be decoded")),
+            "{ch:?}"
+        );
+        assert!(
+            ch.flood_until.is_some_and(|u| u >= unix_now() + 590),
+            "parked for ten minutes: {ch:?}"
+        );
+        assert_eq!(
+            s.sim.log().count("messages.getHistory"),
+            1,
+            "not retried at once: the same bytes would come again"
+        );
+        // A later run leaves it parked instead of asking again.
+        let mut child = s.spawn(&["run", "--once"], "60");
+        let _ = tokio::task::spawn_blocking(move || child.wait().expect("wait")).await;
+        assert_eq!(s.sim.log().count("messages.getHistory"), 1);
+    })
+    .await;
+}

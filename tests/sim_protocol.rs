@@ -410,3 +410,61 @@ async fn outage_refuses_connections_then_recovers() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn latency_delays_every_call_without_serialising_them() {
+    within(30, async {
+        let mut cfg = SimConfig::generated(5, 1, 50);
+        cfg.latency = tgsift::sim::Latency {
+            base: Duration::from_millis(300),
+            jitter: Duration::ZERO,
+        };
+        let sim = Sim::start(cfg).await.expect("sim");
+        let c = client(&sim, 0, true);
+        c.get_me().await.expect("connect");
+        let t0 = Instant::now();
+        c.get_me().await.expect("get_me");
+        let one = t0.elapsed();
+        assert!(one >= Duration::from_millis(300), "{one:?}");
+        let t0 = Instant::now();
+        let calls: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.get_me().await })
+            })
+            .collect();
+        for call in calls {
+            call.await.expect("join").expect("get_me");
+        }
+        let four = t0.elapsed();
+        assert!(
+            four < Duration::from_millis(900),
+            "four calls in flight take one round trip, not four: {four:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_garbled_answer_fails_only_its_own_call() {
+    within(30, async {
+        let sim = sim(1, 50).await;
+        let c = client_with(
+            &sim,
+            0,
+            true,
+            ConnectionParams {
+                retry_policy: Box::new(grammers_mtsender::NoRetries),
+                ..Default::default()
+            },
+        );
+        c.get_me().await.expect("connect");
+        sim.script(Scripted::on("users.getUsers", Fault::Garbled));
+        match c.get_me().await {
+            Err(InvocationError::Deserialize(_)) => {}
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+        c.get_me().await.expect("the connection is still fine");
+    })
+    .await;
+}

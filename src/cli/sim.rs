@@ -51,6 +51,18 @@ pub struct ServeArgs {
     /// connection uses with a different session gets AUTH_KEY_DUPLICATED and the key is revoked.
     #[arg(long)]
     pub strict_keys: bool,
+    /// Round-trip time added to every call, in milliseconds (real Telegram is 50–250 ms away).
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub latency_ms: u64,
+    /// Up to this many milliseconds more per call, drawn at random.
+    #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub latency_jitter_ms: u64,
+    /// Accounts that can log in (phones +15550000000, +15550000001, …).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub accounts: u32,
+    /// Write a session file for every account into this folder (`sim0.session`, `sim1.session`, …).
+    #[arg(long, value_name = "DIR")]
+    pub sessions_out: Option<PathBuf>,
 }
 
 /// Flood-limit presets.
@@ -92,8 +104,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         FloodPreset::Realistic => FloodConfig::realistic(),
         FloodPreset::Off => FloodConfig::off(),
     };
+    config.accounts = (0..args.accounts as usize)
+        .map(crate::sim::AccountSpec::generated)
+        .collect();
     config.accounts[0].password = args.password.clone();
     config.strict_keys = args.strict_keys;
+    config.latency = crate::sim::Latency {
+        base: std::time::Duration::from_millis(args.latency_ms),
+        jitter: std::time::Duration::from_millis(args.latency_jitter_ms),
+    };
     let sim = Sim::start(config).await.context("starting the simulator")?;
     let acc = sim.accounts()[0].clone();
     let home = sim.addr(crate::sim::HOME_DC).context("home DC address")?;
@@ -123,6 +142,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "not logged in: run the login"
         };
         println!("session written to {} ({state})", path.display());
+    }
+    if let Some(dir) = &args.sessions_out {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating sessions folder {}", dir.display()))?;
+        for n in 0..args.accounts as usize {
+            let path = dir.join(format!("sim{n}.session"));
+            sim.write_session(&path, n, args.authorized)
+                .with_context(|| format!("writing session file {}", path.display()))?;
+        }
+        println!(
+            "{} session files written to {}",
+            args.accounts,
+            dir.display()
+        );
+    }
+    if args.latency_ms + args.latency_jitter_ms > 0 {
+        println!(
+            "latency: {} ms round trip (+ up to {} ms)",
+            args.latency_ms, args.latency_jitter_ms
+        );
     }
     if let Some(path) = &args.string_session_out {
         write_private(path, &sim.telethon_string(0, args.authorized))

@@ -178,6 +178,7 @@ async fn gate(
         Some(Fault::Rpc { code, message }) => return Some(Reply::Error { code, message }),
         Some(Fault::Disconnect) => return Some(Reply::Disconnect),
         Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Garbled) => return Some(Reply::Result(GARBLED.to_vec())),
         None => {}
     }
     if let Err(wait) = shared.flood.admit(who, method, at) {
@@ -188,6 +189,9 @@ async fn gate(
     }
     None
 }
+
+/// A boxed object whose constructor exists in no layer.
+const GARBLED: [u8; 8] = [0xef, 0xbe, 0xad, 0xde, 0, 0, 0, 0];
 
 macro_rules! parse {
     ($ty:ty, $body:expr) => {

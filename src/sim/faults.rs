@@ -24,6 +24,9 @@ pub enum Fault {
     Disconnect,
     /// Answer normally, but only after this delay.
     Slow(Duration),
+    /// Answer with an object the client cannot decode (an unknown constructor), as a client of an
+    /// older layer meets a newer type: only this call fails, the connection stays.
+    Garbled,
 }
 
 impl Fault {

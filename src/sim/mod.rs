@@ -87,6 +87,29 @@ pub struct SimConfig {
     pub event_log: usize,
     /// Calls and flood windows the request log keeps (counters keep every call).
     pub log_capacity: usize,
+    /// Round-trip time added to every API call, as a real data centre 50–250 ms away has.
+    pub latency: Latency,
+}
+
+/// A network's round trip: `base` plus a uniformly drawn share of `jitter`, half of it before the call
+/// is handled and half after (so flood limits see arrivals as Telegram would).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Constant round-trip time.
+    pub base: Duration,
+    /// Up to this much more, drawn per call.
+    pub jitter: Duration,
+}
+
+impl Latency {
+    /// Sleeps half a round trip (one way).
+    pub async fn one_way(&self) {
+        if self.base.is_zero() && self.jitter.is_zero() {
+            return;
+        }
+        let extra = self.jitter.mul_f64(rand::random::<f64>());
+        tokio::time::sleep((self.base + extra) / 2).await;
+    }
 }
 
 /// Update events a channel keeps by default.
@@ -133,6 +156,7 @@ impl SimConfig {
             faults: RandomFaults::default(),
             salt: 0x5eed_5a17,
             strict_keys: false,
+            latency: Latency::default(),
             event_log: DEFAULT_EVENT_LOG,
             log_capacity: log::DEFAULT_CAPACITY,
         }
@@ -184,6 +208,7 @@ impl Sim {
             log: log::RequestLog::with_capacity(config.log_capacity),
             hub: hub::Hub::default(),
             strict_keys: config.strict_keys,
+            latency: config.latency,
             kill,
             outage,
         });

@@ -290,7 +290,10 @@ impl Conn {
                 let tx = self.tx.clone();
                 let body = body.to_vec();
                 tokio::spawn(async move {
-                    let out = match api::handle(&shared, caller, &body).await {
+                    shared.latency.one_way().await;
+                    let reply = api::handle(&shared, caller, &body).await;
+                    shared.latency.one_way().await;
+                    let out = match reply {
                         Reply::Disconnect => Out::Close,
                         Reply::Result(bytes) => Out::Msg {
                             body: rpc_result(msg_id, bytes, true),

@@ -29,6 +29,8 @@ pub struct Shared {
     pub hub: Hub,
     /// Two live connections on one auth key with different sessions revoke the key.
     pub strict_keys: bool,
+    /// Round trip added to every API call.
+    pub latency: super::Latency,
     /// Bumped to close every open connection at once.
     pub(crate) kill: watch::Sender<u64>,
     /// While set and in the future, listeners are closed (connections are refused).
