@@ -37,7 +37,7 @@ pub enum Kind {
     List,
     /// `true` or `false`.
     Bool,
-    /// A backfill policy: `all`, a number N (the newest N posts) or `since:YYYY-MM-DD`.
+    /// A backfill policy: `all`, a number N (the newest N messages) or `since:YYYY-MM-DD`.
     Backfill,
 }
 
@@ -79,7 +79,7 @@ impl KeySpec {
             Kind::List => "a list of strings".into(),
             Kind::Bool => "true or false".into(),
             Kind::Backfill => {
-                "\"all\", a number N (the newest N posts) or \"since:YYYY-MM-DD\"".into()
+                "\"all\", a number N (the newest N messages) or \"since:YYYY-MM-DD\"".into()
             }
         }
     }

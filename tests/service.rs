@@ -591,3 +591,24 @@ async fn a_page_that_cannot_be_decoded_parks_the_channel_instead_of_failing_ever
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_audit_of_a_complete_channel_with_service_messages_says_complete() {
+    within(60, async {
+        let s = Setup::new(1, 2_000, |_| {}).await;
+        let name = s.sim.channel_usernames()[0].clone();
+        let (messages, posts) = s
+            .sim
+            .with_channel(&name, |c| (c.ids().len(), c.post_ids().len()))
+            .expect("channel");
+        assert!(messages > posts, "the channel has service messages");
+        ingest_only(&s).await;
+        let mut child = s.spawn(&["channels", "audit"], "60");
+        let (st, child) = tokio::task::spawn_blocking(move || (child.wait().expect("wait"), child))
+            .await
+            .expect("join");
+        let (_, err) = stderr_of(child, st.code());
+        assert_eq!(st.code(), Some(0), "{err}");
+    })
+    .await;
+}

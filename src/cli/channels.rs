@@ -24,7 +24,7 @@ pub enum ChannelsCommand {
         account: String,
         /// The channel.
         channel: String,
-        /// What to fetch first: `all`, a number N (the newest N posts) or `since:YYYY-MM-DD`.
+        /// What to fetch first: `all`, a number N (the newest N messages) or `since:YYYY-MM-DD`.
         #[arg(long)]
         backfill: Option<String>,
     },
@@ -309,20 +309,16 @@ async fn audit(loaded: &Loaded, reference: Option<&str>) -> anyhow::Result<()> {
                 ranges.first().map(|r| r.0).unwrap_or(1)
             };
             let gaps = coverage_gaps(&ranges, start, ch.last_message_id);
+            // The server's count includes service messages (pins, title changes…), which are not
+            // posts: completeness is judged by the fetched ranges and the newest id, not by counts.
             let server_count = server.as_ref().map(|p| p.count).ok();
-            let newest = server
-                .as_ref()
-                .ok()
-                .and_then(|p| p.posts.first().map(|m| m.id))
-                .unwrap_or(0);
+            let newest = server.as_ref().map(|p| p.newest_id).unwrap_or(0);
             let behind = newest > ch.last_message_id;
-            let full = ch.backfill == "all";
-            let short = full && server_count.is_some_and(|n| (ids.len() as i64) < i64::from(n));
-            if !gaps.is_empty() || behind || short {
+            if !gaps.is_empty() || behind {
                 incomplete += 1;
             }
             println!(
-                "{} ({}): stored {} posts, server count {}, checkpoint {}, server newest {}",
+                "{} ({}): stored {} posts, server count {} messages (service messages included), checkpoint {}, server newest {}",
                 ch.label(),
                 account,
                 ids.len(),
@@ -353,13 +349,7 @@ async fn audit(loaded: &Loaded, reference: Option<&str>) -> anyhow::Result<()> {
                     newest - ch.last_message_id
                 );
             }
-            if short && gaps.is_empty() && !behind {
-                println!(
-                    "  fewer posts stored than the server counts: run `tgsift reparse {} --all`",
-                    ch.label()
-                );
-            }
-            if gaps.is_empty() && !behind && !short {
+            if gaps.is_empty() && !behind {
                 println!("  complete");
             }
         }
