@@ -100,13 +100,15 @@ async fn sigterm_with_tagging_and_a_hanging_llm_and_a_slow_pacer_exits_0_within_
                 ("TGSIFT_TAGGING__BACKEND", "llm"),
                 ("TGSIFT_TAGGING__LLM_BASE_URL", &llm),
                 ("TGSIFT_TAGGING__LLM_FALLBACK_TO_EMBEDDED", "false"),
-                // After the first page the next one waits 100 s in the pacer.
-                ("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "0.01"),
+                // Requests 10 s apart: after the newest page and the first backfill page, the next
+                // one waits in the pacer.
+                ("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "0.1"),
+                ("TGSIFT_TELEGRAM__MAX_IN_FLIGHT", "1"),
             ],
         );
         let db = s.db.clone();
         assert!(
-            eventually(Duration::from_secs(15), || count(
+            eventually(Duration::from_secs(30), || count(
                 &db,
                 "SELECT count(*) FROM posts WHERE tagging_claim IS NOT NULL"
             ) > 0)

@@ -9,7 +9,7 @@ use super::UsageError;
 use super::account::{connect, credentials, known_account, open_store};
 use crate::config::{Backfill, Loaded};
 use crate::ingest::progress::Progress;
-use crate::ingest::{channel_info, fetch_after};
+use crate::ingest::{channel_info, fetch_range};
 use crate::store::{AsyncStore, ChannelRow, NewChannel, Store, unix_now};
 use crate::telegram::channels::ChannelRef;
 use crate::telegram::lease::Lease;
@@ -380,7 +380,16 @@ pub async fn reparse(loaded: &Loaded, args: ReparseArgs) -> anyhow::Result<()> {
     client.import_state(&store.load_client_state(row.id)?);
     let store = AsyncStore::new(store);
     let progress = Progress::new(true).channel(&ch.label());
-    let result = fetch_after(&client, &store, &ch, from - 1, Some(to), &progress, &cancel).await;
+    // Never past the channel's newest message: the checkpoint must not skip posts still to come.
+    let result = match client.newest(&channel_info(&ch), 1).await {
+        Ok(head) => {
+            let top = to.min(head.newest_id);
+            fetch_range(&client, &store, &ch, from - 1, top, &progress, &cancel)
+                .await
+                .map_err(anyhow::Error::from)
+        }
+        Err(e) => Err(e.into()),
+    };
     cancel.cancel();
     let state = client.export_state();
     let account_id = row.id;

@@ -9,6 +9,11 @@
 pub mod progress;
 pub mod service;
 
+use std::collections::VecDeque;
+use std::future::Future;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Backfill;
@@ -69,106 +74,110 @@ pub fn channel_info(ch: &ChannelRow) -> ChannelInfo {
     }
 }
 
-/// A batch being written on the blocking pool while the next page is fetched.
-struct InFlight {
-    write: tokio::task::JoinHandle<Result<BatchOutcome, StoreError>>,
-    posts: usize,
-    newest: i32,
+/// A page of a backfill: the ids `(lo, hi]` and the posts the server had among them.
+struct RangePage {
+    lo: i32,
+    hi: i32,
+    posts: Vec<PostIn>,
 }
 
-impl InFlight {
-    /// Waits for the commit and accounts for it; returns the batch's newest id.
-    async fn settle(
-        self,
-        report: &mut SyncReport,
-        progress: &ChannelProgress,
-    ) -> Result<i32, StoreError> {
-        let out = self.write.await.map_err(|e| StoreError::Task {
-            what: "store a batch".into(),
-            reason: e.to_string(),
-        })??;
-        report.inserted += out.inserted;
-        report.edited += out.edited;
-        report.batches += 1;
-        progress.advance(self.posts);
-        Ok(self.newest)
-    }
-}
+type Write<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<BatchOutcome, StoreError>> + Send + 'a>>;
 
-/// Fetches and stores batches of ids above `after` (up to `upto`, or until the newest), each batch in
-/// one transaction with the checkpoint and its fetched range. The next page is fetched while the previous
-/// one is being written (each write carries its own checkpoint, so a crash still loses nothing that was
-/// committed). Returns what it did and the last id committed.
-pub async fn fetch_after(
+/// Fetches every id in `(after, top]` with up to the account's window of pages in flight, and stores
+/// the pages strictly in id order, each in one transaction with its fetched range and the checkpoint
+/// (the page's last id, whatever kind of message it held — service messages move it too). A page is
+/// written only after every page below it was, and nothing past a page that failed is written, so a
+/// crash or an error at any instant leaves exactly a prefix of the range stored: nothing lost,
+/// nothing twice. Returns what it did and the last id committed.
+pub async fn fetch_range(
     account: &Account,
     store: &AsyncStore,
     ch: &ChannelRow,
     after: i32,
-    upto: Option<i32>,
+    top: i32,
     progress: &ChannelProgress,
     cancel: &CancellationToken,
 ) -> Result<(SyncReport, i32), SyncError> {
     let info = channel_info(ch);
+    let window = account.window().max(1);
     let mut report = SyncReport::default();
-    let (mut requested, mut committed) = (after, after);
-    let mut in_flight: Option<InFlight> = None;
-    let result = loop {
-        if cancel.is_cancelled() {
-            report.interrupted = true;
-            break Ok(());
+    let (mut next_lo, mut committed) = (after, after);
+    let mut pages = FuturesOrdered::new();
+    let mut ready: VecDeque<RangePage> = VecDeque::new();
+    let mut writing: Option<(Write<'_>, i32, usize)> = None;
+    let mut failure: Option<SyncError> = None;
+    loop {
+        while failure.is_none()
+            && !cancel.is_cancelled()
+            && next_lo < top
+            && pages.len() + ready.len() < window
+        {
+            let (lo, hi) = (next_lo, next_lo.saturating_add(BATCH).min(top));
+            next_lo = hi;
+            let info = &info;
+            pages.push_back(async move {
+                let page = account.history_range(info, lo, hi).await?;
+                let posts = page.posts.into_iter().map(to_store).collect();
+                Ok::<_, TgError>(RangePage { lo, hi, posts })
+            });
         }
-        let page = account.history_after(&info, requested, BATCH).await;
-        // The batch in flight is committed before anything else happens.
-        if let Some(w) = in_flight.take() {
-            committed = w.settle(&mut report, progress).await?;
+        if writing.is_none()
+            && let Some(p) = ready.pop_front()
+        {
+            let (id, label, n, hi) = (ch.id, ch.label(), p.posts.len(), p.hi);
+            let range = Some((p.lo.saturating_add(1), p.hi));
+            let posts = p.posts;
+            let write = store.with("store a batch", move |s| {
+                s.store_batch(id, &label, &posts, range)
+            });
+            writing = Some((Box::pin(write), hi, n));
         }
-        let page = match page {
-            Ok(p) => p,
-            Err(e) => break Err(e.into()),
-        };
-        progress.set_total(page.count);
-        // The page is judged by the newest message of any kind it returned: a page of service
-        // messages only stores no post but still moves the checkpoint past them.
-        if page.newest_id <= requested {
-            break Ok(());
+        let fetching = !pages.is_empty() && failure.is_none();
+        if writing.is_none() && !fetching {
+            break;
         }
-        let newest = upto.map_or(page.newest_id, |u| page.newest_id.min(u));
-        let posts: Vec<PostIn> = page
-            .posts
-            .into_iter()
-            .filter(|p| p.id <= newest)
-            .map(to_store)
-            .collect();
-        let n = posts.len();
-        let (id, from, label, st) = (
-            ch.id,
-            requested.saturating_add(1),
-            ch.label(),
-            store.clone(),
-        );
-        let write = tokio::spawn(async move {
-            st.with("store a batch", move |s| {
-                s.store_batch(id, &label, &posts, Some((from, newest)))
-            })
-            .await
-        });
-        in_flight = Some(InFlight {
-            write,
-            posts: n,
-            newest,
-        });
-        requested = newest;
-        if upto.is_some_and(|u| newest >= u) {
-            break Ok(());
+        tokio::select! {
+            out = async {
+                match writing.as_mut() {
+                    Some((w, _, _)) => w.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            }, if writing.is_some() => {
+                let (_, hi, n) = writing.take().expect("a write was in progress");
+                match out {
+                    Ok(o) => {
+                        report.inserted += o.inserted;
+                        report.edited += o.edited;
+                        report.batches += 1;
+                        committed = hi;
+                        progress.advance(n);
+                    }
+                    // Nothing after a failed write may be stored: its range would be skipped.
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            page = pages.next(), if fetching => match page {
+                Some(Ok(p)) => ready.push_back(p),
+                Some(Err(e)) => failure = Some(e.into()),
+                None => {}
+            },
         }
-    };
-    if let Some(w) = in_flight.take() {
-        committed = w.settle(&mut report, progress).await?;
     }
-    result.map(|()| (report, committed))
+    match failure {
+        Some(SyncError::Telegram(TgError::Cancelled)) | None if cancel.is_cancelled() => {
+            report.interrupted = true;
+            Ok((report, committed))
+        }
+        Some(e) => Err(e),
+        None => Ok((report, committed)),
+    }
 }
 
-/// Brings one channel up to date: backfill start (first run), batches after the checkpoint, recent edits.
+/// Brings one channel up to date. The newest page comes first: it tells where the channel's top is,
+/// holds everything new when the channel is nearly up to date (one request for a poll), and its
+/// older posts are compared with the stored ones so edits are noticed. The ids between the
+/// checkpoint and the newest page are fetched as a backfill ([`fetch_range`]).
 pub async fn sync_channel(
     account: &Account,
     store: &AsyncStore,
@@ -186,6 +195,8 @@ pub async fn sync_channel(
             .await?;
         progress.set_already(stored);
     }
+    let head = account.newest(&info, BATCH).await?;
+    progress.set_total(head.count);
     if last == 0 {
         let start = match Backfill::parse(&ch.backfill).unwrap_or(Backfill::All) {
             Backfill::All => 0,
@@ -205,21 +216,48 @@ pub async fn sync_channel(
             last = start;
         }
     }
-    let (mut report, _) = fetch_after(account, store, ch, last, None, progress, cancel).await?;
-    if report.interrupted {
-        return Ok(report);
+    let top = head.newest_id;
+    let (mut new, recent): (Vec<PostIn>, Vec<PostIn>) = head
+        .posts
+        .into_iter()
+        .map(to_store)
+        .partition(|p| p.message_id > last);
+    let mut report = SyncReport::default();
+    if top > last {
+        // The newest page holds every new message when it reached below the checkpoint (or the
+        // channel's start): then it is the whole pass.
+        let whole = head.returned < BATCH as usize || head.oldest_id <= last.saturating_add(1);
+        if whole {
+            new.sort_by_key(|p| p.message_id);
+            let (id, lbl, n) = (ch.id, label.clone(), new.len());
+            let range = Some((last.saturating_add(1), top));
+            let out = store
+                .with("store new posts", move |s| {
+                    s.store_batch(id, &lbl, &new, range)
+                })
+                .await?;
+            report.inserted += out.inserted;
+            report.edited += out.edited;
+            report.batches += 1;
+            progress.advance(n);
+        } else {
+            let (r, _) = fetch_range(account, store, ch, last, top, progress, cancel).await?;
+            report = r;
+            if report.interrupted {
+                return Ok(report);
+            }
+        }
     }
-    // Recent posts again: edits of them are updated and re-queued for tagging.
-    let recent = account.newest(&info, BATCH).await?;
-    let posts: Vec<PostIn> = recent.posts.into_iter().map(to_store).collect();
-    let (id, lbl) = (ch.id, label);
-    let out = store
-        .with("refresh recent posts", move |s| {
-            s.store_batch(id, &lbl, &posts, None)
-        })
-        .await?;
-    report.inserted += out.inserted;
-    report.edited += out.edited;
+    // Posts that were stored before this pass, seen again: an edit updates the post and re-queues it.
+    if !recent.is_empty() {
+        let id = ch.id;
+        let out = store
+            .with("refresh recent posts", move |s| {
+                s.store_batch(id, &label, &recent, None)
+            })
+            .await?;
+        report.edited += out.edited;
+    }
     let id = ch.id;
     store
         .with("record the fetch", move |s| s.touch_channel(id))

@@ -117,6 +117,10 @@ pub struct Page {
     /// Highest id of any message the server returned (posts, service messages…); 0 if none. A page
     /// of only service messages has no post but still moves the reader past its ids.
     pub newest_id: i32,
+    /// Lowest id of any message the server returned; 0 if none.
+    pub oldest_id: i32,
+    /// Messages of any kind the server returned (a page with fewer than asked for reached the end).
+    pub returned: usize,
 }
 
 fn info_from_chats(chats: Vec<tl::enums::Chat>, id: i64) -> Option<ChannelInfo> {
@@ -141,12 +145,13 @@ fn page(messages: tl::enums::messages::Messages) -> Page {
         }
         tl::enums::messages::Messages::NotModified(m) => (Vec::new(), m.count),
     };
-    let newest_id = list
+    let ids = list
         .iter()
         .filter(|m| !matches!(m, tl::enums::Message::Empty(_)))
-        .map(|m| m.id())
-        .max()
-        .unwrap_or(0);
+        .map(|m| m.id());
+    let (newest_id, oldest_id, returned) = ids.fold((0, 0, 0usize), |(hi, lo, n), id| {
+        (hi.max(id), if n == 0 { id } else { lo.min(id) }, n + 1)
+    });
     let posts = list
         .into_iter()
         .filter_map(|m| match m {
@@ -167,6 +172,8 @@ fn page(messages: tl::enums::messages::Messages) -> Page {
         posts,
         count,
         newest_id,
+        oldest_id,
+        returned,
     }
 }
 
@@ -260,25 +267,21 @@ impl Account {
             .map_err(|e| with_channel(e, &label))
     }
 
-    /// Up to `limit` (≤ 100) posts with ids above `after`, oldest first: the next batch after a checkpoint.
-    pub async fn history_after(
-        &self,
-        c: &ChannelInfo,
-        after: i32,
-        limit: i32,
-    ) -> Result<Page, TgError> {
-        let limit = limit.clamp(1, 100);
-        let req = history_request(c, after.saturating_add(1), 0, -limit, limit, after);
+    /// Every message with an id in `(lo, hi]` (`hi - lo` ≤ 100), posts oldest first: one page of a
+    /// backfill, which — unlike paging from the last id seen — can be asked for before the previous
+    /// page has come back. The window starts below `hi + 1` and `min_id` cuts it at `lo`, so it holds
+    /// every message of the range whatever Telegram's order of filtering.
+    pub async fn history_range(&self, c: &ChannelInfo, lo: i32, hi: i32) -> Result<Page, TgError> {
+        let limit = hi.saturating_sub(lo).clamp(1, 100);
+        let req = history_request(c, hi.saturating_add(1), 0, 0, limit, lo);
         let mut p = self.history(c, req).await?;
-        if p.newest_id <= after {
-            p.newest_id = 0;
-        }
-        p.posts.retain(|m| m.id > after);
+        p.posts.retain(|m| m.id > lo && m.id <= hi);
         p.posts.sort_by_key(|m| m.id);
         Ok(p)
     }
 
-    /// The newest `limit` posts, newest first (to notice edits of recent posts).
+    /// The newest `limit` messages (posts newest first): where a channel's top is, and the recent
+    /// posts whose edits a poll notices.
     pub async fn newest(&self, c: &ChannelInfo, limit: i32) -> Result<Page, TgError> {
         let req = history_request(c, 0, 0, 0, limit.clamp(1, 100), 0);
         self.history(c, req).await

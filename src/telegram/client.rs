@@ -325,6 +325,11 @@ impl Account {
         self.breaker.import(state.breaker);
     }
 
+    /// How many requests may wait for answers at once (`telegram.max_in_flight`).
+    pub fn window(&self) -> usize {
+        self.policy.max_in_flight
+    }
+
     /// The account's name.
     pub fn name(&self) -> &str {
         &self.name
