@@ -219,6 +219,7 @@ impl Store {
         let conn = Connection::open_with_flags(&path, flags).map_err(|e| open_error(&path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| open_error(&path, e))?;
+        conn.set_prepared_statement_cache_capacity(64);
         let version = conn
             .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
             .map_err(|e| open_error(&path, e))? as usize;
@@ -324,10 +325,15 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Every hot statement stays prepared (claims, outcomes, batches: a few dozen in all).
+    conn.set_prepared_statement_cache_capacity(64);
     // journal_mode answers with a row, so it is queried rather than executed.
     let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Savepoints (one per tagging outcome) keep their statement journal in memory, not in a temporary
+    // file that is written and unlinked for every batch.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 

@@ -229,15 +229,20 @@ impl Store {
         let what = format!("record {} tagging attempt(s)", attempts.len());
         self.write(&what, |tx| {
             let mut out = Vec::with_capacity(attempts.len());
+            // Prepared once per connection: a batch runs these hundreds of times.
+            let mut savepoint = tx.prepare_cached("SAVEPOINT attempt")?;
+            let mut release = tx.prepare_cached("RELEASE attempt")?;
+            let mut rollback = tx.prepare_cached("ROLLBACK TO attempt")?;
             for a in attempts {
-                tx.execute_batch("SAVEPOINT attempt")?;
+                savepoint.execute([])?;
                 match record_one(tx, a, rules, now) {
                     Ok(r) => {
-                        tx.execute_batch("RELEASE attempt")?;
+                        release.execute([])?;
                         out.push(r);
                     }
                     Err(e) => {
-                        tx.execute_batch("ROLLBACK TO attempt; RELEASE attempt")?;
+                        rollback.execute([])?;
+                        release.execute([])?;
                         tracing::error!(post = a.post_id, error = %e, "could not record a tagging attempt; the post stays claimed until its claim expires");
                         out.push(Recorded::Error(e.to_string()));
                     }
@@ -490,11 +495,8 @@ fn record_one(
     now: i64,
 ) -> rusqlite::Result<Recorded> {
     let held: Option<u32> = tx
-        .query_row(
-            "SELECT tagging_attempts FROM posts WHERE id = ?1 AND tagging_claim = ?2",
-            params![a.post_id, a.claim],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT tagging_attempts FROM posts WHERE id = ?1 AND tagging_claim = ?2")?
+        .query_row(params![a.post_id, a.claim], |r| r.get(0))
         .optional()?;
     let Some(attempts) = held else {
         return Ok(Recorded::Stale);
@@ -502,19 +504,20 @@ fn record_one(
     let attempts = attempts + 1;
     match &a.result {
         AttemptResult::Tagged { tags, source } => {
-            tx.execute("DELETE FROM post_tags WHERE post_id = ?1", [a.post_id])?;
+            tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
+                .execute([a.post_id])?;
             let mut ins = tx.prepare_cached(
                 "INSERT OR REPLACE INTO post_tags (post_id, tag, score, source) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for (tag, score) in tags {
                 ins.execute(params![a.post_id, tag, score, source])?;
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE posts SET tagging_status = 'success', tagging_attempts = ?2, last_tagging_attempt = ?3,
                         tagging_error = NULL, next_tagging_at = NULL, tagging_claimed_until = NULL, tagging_claim = NULL
                  WHERE id = ?1",
-                params![a.post_id, attempts, now],
-            )?;
+            )?
+            .execute(params![a.post_id, attempts, now])?;
             Ok(Recorded::Applied("success"))
         }
         AttemptResult::Failed { error } => {
@@ -525,12 +528,12 @@ fn record_one(
                     * 2f64.powi(attempts.saturating_sub(1).min(20) as i32);
                 ("retrying", Some(now + delay.min(86_400.0) as i64))
             };
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE posts SET tagging_status = ?2, tagging_attempts = ?3, last_tagging_attempt = ?4,
                         tagging_error = ?5, next_tagging_at = ?6, tagging_claimed_until = NULL, tagging_claim = NULL
                  WHERE id = ?1",
-                params![a.post_id, status, attempts, now, error, next],
-            )?;
+            )?
+            .execute(params![a.post_id, status, attempts, now, error, next])?;
             Ok(Recorded::Applied(status))
         }
     }

@@ -390,8 +390,7 @@ impl Pipeline {
         })
     }
 
-    /// Tags a batch with the embedded tagger on the blocking pool, in chunks small enough to keep every
-    /// core busy to the end.
+    /// Tags a batch with the embedded tagger on the blocking pool, one worker per core.
     async fn embedded_batch(
         &self,
         tagger: &Arc<EmbeddedTagger>,
@@ -404,27 +403,32 @@ impl Pipeline {
             }
         }
         let by_channel = Arc::new(by_channel);
-        let chunk = (due.len() / (self.threads.max(1) * 4)).max(16);
+        // One worker per core, each taking the next post until none is left: every core stays busy
+        // to the end of the batch without more threads than cores.
+        let due = Arc::new(due);
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut work = JoinSet::new();
-        let mut rest = due;
-        while !rest.is_empty() {
-            let tail = rest.split_off(chunk.min(rest.len()));
-            let part = std::mem::replace(&mut rest, tail);
-            let (t, dfs) = (Arc::clone(tagger), Arc::clone(&by_channel));
+        for _ in 0..self.threads.max(1).min(due.len()) {
+            let (t, dfs, due, next) = (
+                Arc::clone(tagger),
+                Arc::clone(&by_channel),
+                Arc::clone(&due),
+                Arc::clone(&next),
+            );
             work.spawn_blocking(move || {
-                part.into_iter()
-                    .map(|p| {
-                        let result = match dfs.get(&p.channel_id) {
-                            Some(df) => embedded_result(&t, &p.text, df),
-                            None => embedded_result(&t, &p.text, &DocFreq::new()),
-                        };
-                        Attempt {
-                            post_id: p.id,
-                            claim: p.claim,
-                            result,
-                        }
-                    })
-                    .collect::<Vec<_>>()
+                let empty = DocFreq::new();
+                let mut out = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = due.get(i) else { break };
+                    let df = dfs.get(&p.channel_id).map_or(&empty, |d| d.as_ref());
+                    out.push(Attempt {
+                        post_id: p.id,
+                        claim: p.claim,
+                        result: embedded_result(&t, &p.text, df),
+                    });
+                }
+                out
             });
         }
         // A chunk takes milliseconds, so shutdown waits for the batch and keeps its results.

@@ -40,7 +40,7 @@ mod score;
 mod tokenize;
 mod words;
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use whatlang::{Detector, Lang};
 
@@ -112,7 +112,7 @@ impl EmbeddedTagger {
     /// dictionary on first use).
     pub fn new() -> Self {
         let lists = Lists::new();
-        let mut yake_set: HashSet<String> = lists.stop.clone();
+        let mut yake_set: std::collections::HashSet<String> = lists.stop.iter().cloned().collect();
         // YAKE sees the original text: add the `ё` spellings of folded stop words it may meet.
         for w in [
             "её", "ещё", "всё", "моё", "твоё", "неё", "своё", "чём", "нём",
@@ -245,7 +245,7 @@ impl EmbeddedTagger {
             .join(" ");
         let stems: Vec<String> = words.iter().map(|t| t.stem.clone()).collect();
         lemma::TextMorph::new(&toks)
-            .show(&form, &stems, &HashSet::new())
+            .show(&form, &stems, &HashSet::default())
             .unwrap_or(lower)
     }
 

@@ -8,7 +8,7 @@
 //! probable tag. A word is analysed by splitting off each known suffix and looking the stem up in an
 //! `fst` map; words the dictionary lacks get no parse (the caller falls back on heuristics).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use fst::Map;
 use fst::raw::Output;
@@ -224,7 +224,7 @@ impl Morph {
                 }
             })
             .collect();
-        let mut by_suffix: HashMap<String, Vec<(u16, u16)>> = HashMap::new();
+        let mut by_suffix: HashMap<String, Vec<(u16, u16)>> = HashMap::default();
         let mut max_suffix = 0;
         for (p, forms) in paradigms.iter().enumerate() {
             for (i, f) in forms.iter().enumerate() {
@@ -284,7 +284,7 @@ impl Morph {
         // A channel's vocabulary repeats from post to post: each thread remembers recent analyses.
         thread_local! {
             static SEEN: std::cell::RefCell<HashMap<String, Vec<Parse>>> =
-                std::cell::RefCell::new(HashMap::new());
+                std::cell::RefCell::new(HashMap::default());
         }
         if let Some(hit) = SEEN.with(|c| c.borrow().get(word).cloned()) {
             return hit;

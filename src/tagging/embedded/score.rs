@@ -16,7 +16,7 @@
 //! earlier words matter more (a post's first line is its headline). The held-out Russian set
 //! `tests/data/ru_posts_heldout.jsonl` was never used to choose them.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::candidates::PostLang;
@@ -84,7 +84,7 @@ impl EmbeddedTagger {
             return Vec::new();
         }
         // Best YAKE score per stem key (none without YAKE: every phrase is a candidate).
-        let mut yake_score: HashMap<String, f64> = HashMap::new();
+        let mut yake_score: HashMap<String, f64> = HashMap::default();
         if let Some(items) = self.use_yake.then(|| self.yake(text, lang)).flatten() {
             for item in items {
                 let key = self.key_of(&item.keyword);

@@ -37,8 +37,8 @@ impl Stemmers {
         // Stemming is a good share of a post's time and the vocabulary repeats: each thread
         // remembers recent stems.
         thread_local! {
-            static SEEN: std::cell::RefCell<std::collections::HashMap<String, String>> =
-                std::cell::RefCell::new(std::collections::HashMap::new());
+            static SEEN: std::cell::RefCell<rustc_hash::FxHashMap<String, String>> =
+                std::cell::RefCell::new(rustc_hash::FxHashMap::default());
         }
         if let Some(hit) = SEEN.with(|c| c.borrow().get(lower).cloned()) {
             return hit;

@@ -1,7 +1,7 @@
 //! The tagger's word lists. They live in `data/*.txt` (one entry per line, `#` starts a comment) so
 //! the code around them reads in one screen; this file builds the sets once per tagger.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use super::candidates::en_forms;
 use super::tokenize::fold;
@@ -54,7 +54,7 @@ pub(super) struct Lists {
 impl Lists {
     /// Builds the sets from the list files and the stop-word lists of `yake-rust` and `stop-words`.
     pub(super) fn new() -> Self {
-        let mut raw: HashSet<String> = HashSet::new();
+        let mut raw: HashSet<String> = HashSet::default();
         for lang in ["ru", "en"] {
             if let Some(sw) = yake_rust::StopWords::predefined(lang) {
                 raw.extend(sw.iter().cloned());
@@ -65,7 +65,7 @@ impl Lists {
         }
         raw.extend(entries(RU_EXTRA_STOP).map(str::to_owned));
         let not_stop: HashSet<String> = entries(RU_NOT_STOP).map(fold).collect();
-        let mut stop: HashSet<String> = HashSet::new();
+        let mut stop: HashSet<String> = HashSet::default();
         for w in raw {
             let w = w.trim();
             if w.is_empty() || w.contains(' ') {
@@ -77,7 +77,7 @@ impl Lists {
             }
         }
         let mut en_verbs: HashSet<String> = entries(EN_IRREGULAR).map(str::to_owned).collect();
-        let mut en_ing = HashSet::new();
+        let mut en_ing = HashSet::default();
         for v in entries(EN_VERBS) {
             let (finite, ing) = en_forms(v);
             en_verbs.extend(finite);
