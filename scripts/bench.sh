@@ -1,122 +1,255 @@
 #!/usr/bin/env bash
-# tgsift benchmarks. Prints a table; run from anywhere: `scripts/bench.sh [POSTS]`
-# (`ONLY=ingest|tagging|pacer scripts/bench.sh` runs one part).
+# tgsift benchmarks, through the commands a user runs. Prints one table per part; run from anywhere:
+# `scripts/bench.sh [POSTS]`. `ONLY=part1,part2 scripts/bench.sh` runs some parts:
 #
-# 1. Simulator serving rate: `tgsift sim serve` (floods off) in one process, the unmodified grammers
-#    client (examples/sim_iterate.rs) iterating a POSTS-post channel in another, storing nothing.
-#    Reports messages/s, requests/s, CPU seconds and peak RSS of both sides, so the CPU split shows
-#    whether the simulator or the client is the bottleneck.
-# 2. End-to-end ingest: `tgsift run --once` backfilling one channel (floods off) into SQLite, for
-#    E2E_SMALL and POSTS posts: messages/s, peak RSS, and the ratio to the client-only rate of (1).
-# 3. Tagging: the embedded tagger on TAG_POSTS generated posts (posts/s on all cores, ms per post on one),
-#    beside Python yake (PyPI, in a throw-away venv) on exactly the same texts.
-# 4. Adaptive pacer: the client layer pages a PACER_POSTS-post channel against the simulator's realistic
-#    flood preset and reports the rate reached after warm-up as a share of the allowed rate, and
-#    FLOOD_WAITs per 10,000 messages (examples/pacer_bench.rs).
+#   ingest    the simulator serving a POSTS-post channel to the unmodified grammers client (no storage:
+#             the client-only rate), then `tgsift run --once` backfilling E2E_SMALL and POSTS posts into
+#             SQLite with tagging off and on (floods off): messages/s, CPU, peak RSS, posts tagged/s
+#   telethon  Telethon 1.45 + sqlite3 (PyPI, throw-away venv) reading an E2E_SMALL-post channel of the
+#             same simulator, beside `tgsift run --once` on the same channel: time and CPU per message
+#   latency   `tgsift run --once` backfilling LAT_POSTS posts from a simulator 100 ms away with
+#             Telegram-like flood limits (getHistory 20/s, burst 30): rate after a warm-up as a share of
+#             the allowed rate, FLOOD_WAITs per 10,000 messages after it
+#   scale     `tgsift run` following 1,000 channels over 10 accounts: peak RSS, CPU while idle
+#   tagging   the embedded tagger on TAG_POSTS simulator posts (all cores, one core) beside Python yake
+#   live      `tgsift sim serve --live-rate 200` for LIVE_SECS: RSS over time, with and without a client
+#             following the updates
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-1000000}
-PACER_POSTS=${PACER_POSTS:-200000}
 E2E_SMALL=${E2E_SMALL:-100000}
+LAT_POSTS=${LAT_POSTS:-200000}
+LAT_WARMUP=${LAT_WARMUP:-20}
+SCALE_CHANNELS=${SCALE_CHANNELS:-1000}
+SCALE_ACCOUNTS=${SCALE_ACCOUNTS:-10}
 TAG_POSTS=${TAG_POSTS:-5000}
-ONLY=${ONLY:-all} # all | ingest | tagging | pacer
+LIVE_SECS=${LIVE_SECS:-600}
+ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live}
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
-cargo build --release --quiet --bin tgsift --example sim_iterate --example pacer_bench --example tag_bench
-BIN=target/release/tgsift
-CLIENT=target/release/examples/sim_iterate
+cargo build --release --quiet --bin tgsift --example sim_iterate --example tag_bench --example sim_follow
+BIN=$PWD/target/release/tgsift
 work=$(mktemp -d)
-server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
 cpu_secs() { # utime+stime of a pid, seconds
   awk '{ split($0, a, ") "); split(a[2], f, " "); printf "%.2f", (f[12] + f[13]) / 100 }' "/proc/$1/stat"
 }
 peak_rss_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+count_posts() { python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$1" "${2:-select count(*) from posts}"; }
 
-if [ "$ONLY" = all ] || [ "$ONLY" = ingest ]; then
-"$BIN" -q sim serve --posts "$POSTS" --channels 1 --flood off --session-out "$work/bench.session" --authorized \
-  >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-for _ in $(seq 1 200); do grep -q "serving until" "$work/serve.out" 2>/dev/null && break; sleep 0.05; done
-grep -q "serving until" "$work/serve.out" || { cat "$work/serve.err"; echo "simulator did not start" >&2; exit 1; }
-channel=$(awk '/^channels:/ { print $2 }' "$work/serve.out")
-
-s_cpu0=$(cpu_secs "$server_pid")
-line=$("$CLIENT" "$work/bench.session" "$channel")
-s_cpu1=$(cpu_secs "$server_pid")
-s_rss=$(peak_rss_kib "$server_pid")
-
-get() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
-s_cpu=$(awk -v a="$s_cpu0" -v b="$s_cpu1" 'BEGIN { printf "%.2f", b - a }')
-c_cpu=$(get client_cpu_s)
-share=$(awk -v s="$s_cpu" -v c="$c_cpu" 'BEGIN { t = s + c; if (t > 0) printf "%.0f%% / %.0f%%", 100 * s / t, 100 * c / t; else print "n/a" }')
-
-printf '\n%-44s %s\n' "simulator serving, grammers client, no storage" "(channel of $POSTS posts, floods off)"
-printf '%-44s %s\n' "messages iterated" "$(get messages)"
-printf '%-44s %s\n' "elapsed, s" "$(get seconds)"
-printf '%-44s %s\n' "messages/s" "$(get msgs_per_s)"
-printf '%-44s %s\n' "requests/s (getHistory, 100 per request)" "$(get reqs_per_s)"
-printf '%-44s %s\n' "CPU s: simulator / client" "$s_cpu / $c_cpu"
-printf '%-44s %s\n' "CPU share: simulator / client" "$share"
-printf '%-44s %s\n' "peak RSS MiB: simulator / client" "$(awk -v s="$s_rss" -v c="$(get client_peak_rss_kib)" 'BEGIN { printf "%.1f / %.1f", s / 1024, c / 1024 }')"
-
-client_rate=$(get msgs_per_s)
-kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; server_pid=""
-
-# Runs `tgsift run --once` on a fresh database against a fresh simulator of $1 posts; prints
-# "posts seconds msgs_per_s peak_rss_kib".
-e2e() {
-  local n=$1 dir="$work/e2e-$1"
-  mkdir -p "$dir/sessions"
-  "$BIN" -q sim serve --posts "$n" --channels 1 --flood off --session-out "$dir/sim.session" --authorized \
-    >"$dir/serve.out" 2>"$dir/serve.err" &
+# Starts `tgsift sim serve ARGS…` in DIR; sets server_pid and channels (the @names it serves).
+start_sim() {
+  local dir=$1; shift
+  mkdir -p "$dir"
+  "$BIN" -q sim serve "$@" >"$dir/serve.out" 2>"$dir/serve.err" &
   server_pid=$!
-  for _ in $(seq 1 200); do grep -q "serving until" "$dir/serve.out" 2>/dev/null && break; sleep 0.05; done
-  local ch; ch=$(awk '/^channels:/ { print $2 }' "$dir/serve.out")
-  export TG_API_ID=12345 TG_API_HASH=0123456789abcdef0123456789abcdef TGSIFT_STORAGE__SESSIONS_DIR="$dir/sessions"
-  export TGSIFT_TELEGRAM__PACER_INITIAL_RATE=1000 TGSIFT_TELEGRAM__PACER_MAX_RATE=5000
-  "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
-  "$BIN" -q --db "$dir/t.db" channels add bench "$ch" >/dev/null
-  local t0 t1 rss=0 pid
-  t0=$(date +%s.%N)
-  "$BIN" -q --db "$dir/t.db" run --once >/dev/null &
-  pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    r=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-    [ -n "$r" ] && [ "$r" -gt "$rss" ] && rss=$r
-    sleep 0.05
-  done
-  wait "$pid"
-  t1=$(date +%s.%N)
-  local stored; stored=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from posts').fetchone()[0])" "$dir/t.db")
-  kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; server_pid=""
-  awk -v n="$stored" -v a="$t0" -v b="$t1" -v r="$rss" 'BEGIN { printf "%d %.2f %.0f %d", n, b - a, n / (b - a), r }'
+  pids+=("$server_pid")
+  for _ in $(seq 1 400); do grep -q "serving until" "$dir/serve.out" 2>/dev/null && break; sleep 0.05; done
+  grep -q "serving until" "$dir/serve.out" || { cat "$dir/serve.err"; echo "simulator did not start" >&2; exit 1; }
+  channels=$(awk '/^channels:/ { $1 = ""; print }' "$dir/serve.out")
+}
+stop_sim() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
+
+# The environment every tgsift command of the benchmark runs with.
+tg_env() {
+  export TG_API_ID=12345 TG_API_HASH=0123456789abcdef0123456789abcdef TGSIFT_STORAGE__SESSIONS_DIR="$1/sessions"
+  unset TGSIFT_TELEGRAM__PACER_INITIAL_RATE TGSIFT_TELEGRAM__PACER_MAX_RATE TGSIFT_TAGGING__BACKEND TGSIFT_INGEST__POLL_INTERVAL
 }
 
-read -r s_n s_s s_rate s_rss <<<"$(e2e "$E2E_SMALL")"
-read -r l_n l_s l_rate l_rss <<<"$(e2e "$POSTS")"
-printf '\n%-44s %s\n' "end-to-end ingest: run --once → SQLite" "(floods off; one channel)"
-printf '%-44s %12s %12s\n' "" "$E2E_SMALL posts" "$POSTS posts"
-printf '%-44s %12s %12s\n' "posts stored" "$s_n" "$l_n"
-printf '%-44s %12s %12s\n' "elapsed, s" "$s_s" "$l_s"
-printf '%-44s %12s %12s\n' "messages/s" "$s_rate" "$l_rate"
-printf '%-44s %12s %12s\n' "ratio to the client-only rate" \
-  "$(awk -v a="$s_rate" -v c="$client_rate" 'BEGIN { printf "%.2f", a / c }')" \
-  "$(awk -v a="$l_rate" -v c="$client_rate" 'BEGIN { printf "%.2f", a / c }')"
-printf '%-44s %12s %12s\n' "peak RSS, MiB" \
-  "$(awk -v r="$s_rss" 'BEGIN { printf "%.1f", r / 1024 }')" "$(awk -v r="$l_rss" 'BEGIN { printf "%.1f", r / 1024 }')"
+# Runs `tgsift ARGS…` and prints "seconds cpu_s peak_kib" of the whole process (GNU time).
+timed() {
+  /usr/bin/time -o "$work/time.out" -f "%e %U %S %M" "$BIN" "$@" >"$work/timed.out" 2>"$work/timed.err" \
+    || { cat "$work/timed.err" >&2; echo "tgsift $* failed" >&2; exit 1; }
+  awk '{ printf "%.2f %.2f %d", $1, $2 + $3, $4 }' "$work/time.out"
+}
 
+if want ingest; then
+  start_sim "$work/client" --posts "$POSTS" --channels 1 --flood off --session-out "$work/client/bench.session" --authorized
+  s_cpu0=$(cpu_secs "$server_pid")
+  line=$(target/release/examples/sim_iterate "$work/client/bench.session" $channels)
+  s_cpu=$(awk -v a="$s_cpu0" -v b="$(cpu_secs "$server_pid")" 'BEGIN { printf "%.2f", b - a }')
+  s_rss=$(peak_rss_kib "$server_pid")
+  stop_sim
+  get() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+  client_rate=$(get msgs_per_s)
+  printf '\n%-46s %s\n' "simulator → unmodified grammers client" "(channel of $POSTS messages, floods off, no storage)"
+  printf '%-46s %s\n' "messages iterated" "$(get messages)"
+  printf '%-46s %s\n' "messages/s (client-only rate)" "$client_rate"
+  printf '%-46s %s\n' "requests/s (one at a time)" "$(get reqs_per_s)"
+  printf '%-46s %s\n' "CPU s: simulator / client" "$s_cpu / $(get client_cpu_s)"
+  printf '%-46s %s\n' "peak RSS MiB: simulator / client" "$(mib "$s_rss") / $(mib "$(get client_peak_rss_kib)")"
+
+  # `tgsift run --once` on a fresh database against a fresh simulator of $1 posts with tagging $2;
+  # prints "posts seconds cpu_s peak_kib tagged".
+  e2e() {
+    local n=$1 backend=$2 dir="$work/e2e-$1-$2"
+    start_sim "$dir" --posts "$n" --channels 1 --flood off --session-out "$dir/sim.session" --authorized
+    tg_env "$dir"
+    export TGSIFT_TELEGRAM__PACER_INITIAL_RATE=1000 TGSIFT_TELEGRAM__PACER_MAX_RATE=5000 TGSIFT_TAGGING__BACKEND=$backend
+    "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
+    "$BIN" -q --db "$dir/t.db" channels add bench $channels >/dev/null
+    read -r secs cpu rss <<<"$(timed -q --db "$dir/t.db" run --once)"
+    stop_sim
+    echo "$(count_posts "$dir/t.db") $secs $cpu $rss $(count_posts "$dir/t.db" "select count(*) from posts where tagging_status = 'success'")"
+  }
+  read -r a_n a_s a_c a_r _ <<<"$(e2e "$E2E_SMALL" off)"
+  read -r b_n b_s b_c b_r _ <<<"$(e2e "$POSTS" off)"
+  read -r c_n c_s c_c c_r c_t <<<"$(e2e "$E2E_SMALL" embedded)"
+  read -r d_n d_s d_c d_r d_t <<<"$(e2e "$POSTS" embedded)"
+  rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+  printf '\n%-46s %s\n' "ingest: tgsift run --once → SQLite" "(one channel, floods off; whole process, start to exit)"
+  printf '%-46s %12s %12s %12s %12s\n' "" "$E2E_SMALL off" "$POSTS off" "$E2E_SMALL on" "$POSTS on"
+  printf '%-46s %12s %12s %12s %12s\n' "posts stored" "$a_n" "$b_n" "$c_n" "$d_n"
+  printf '%-46s %12s %12s %12s %12s\n' "posts tagged" "-" "-" "$c_t" "$d_t"
+  printf '%-46s %12s %12s %12s %12s\n' "wall time, s" "$a_s" "$b_s" "$c_s" "$d_s"
+  printf '%-46s %12s %12s %12s %12s\n' "posts stored/s" "$(rate "$a_n" "$a_s")" "$(rate "$b_n" "$b_s")" "$(rate "$c_n" "$c_s")" "$(rate "$d_n" "$d_s")"
+  printf '%-46s %12s %12s %12s %12s\n' "ratio of stored/s to the client-only rate" \
+    "$(ratio "$(rate "$a_n" "$a_s")" "$client_rate")" "$(ratio "$(rate "$b_n" "$b_s")" "$client_rate")" "-" "-"
+  printf '%-46s %12s %12s %12s %12s\n' "posts tagged/s (whole run)" "-" "-" "$(rate "$c_t" "$c_s")" "$(rate "$d_t" "$d_s")"
+  printf '%-46s %12s %12s %12s %12s\n' "wall time, tagging on / off" "-" "-" "$(ratio "$c_s" "$a_s")" "$(ratio "$d_s" "$b_s")"
+  printf '%-46s %12s %12s %12s %12s\n' "CPU s (user + system)" "$a_c" "$b_c" "$c_c" "$d_c"
+  printf '%-46s %12s %12s %12s %12s\n' "peak RSS, MiB" "$(mib "$a_r")" "$(mib "$b_r")" "$(mib "$c_r")" "$(mib "$d_r")"
 fi
-if [ "$ONLY" = all ] || [ "$ONLY" = tagging ]; then
-tline=$(target/release/examples/tag_bench "$TAG_POSTS" --dump "$work/texts.jsonl")
-yline=$(target/release/examples/tag_bench "$TAG_POSTS" --yake)
-tget() { echo "$tline" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
-yget() { echo "$yline" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
-yake_rate="n/a"
-yake_ms="n/a"
-if python3 -m venv "$work/venv" >/dev/null 2>&1 && "$work/venv/bin/pip" install -q yake >/dev/null 2>&1; then
-  read -r yake_rate yake_ms <<<"$("$work/venv/bin/python" - "$work/texts.jsonl" "$(nproc)" <<'PY'
+
+if want telethon; then
+  dir="$work/telethon"
+  mkdir -p "$dir"
+  if python3 -m venv "$dir/venv" >/dev/null 2>&1 && "$dir/venv/bin/pip" install -q "telethon==1.45.0" >/dev/null 2>&1; then
+    start_sim "$dir" --posts "$E2E_SMALL" --channels 1 --flood off --session-out "$dir/sim.session" \
+      --string-session-out "$dir/telethon.txt" --authorized
+    t_line=$(/usr/bin/time -f "wall=%e" "$dir/venv/bin/python" scripts/telethon_ingest.py "$dir/telethon.txt" $channels "$dir/telethon.db" 2>"$dir/time.err")
+    t_wall=$(awk -F= '/^wall=/ { print $2 }' "$dir/time.err")
+    tget() { echo "$t_line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+    tg_env "$dir"
+    export TGSIFT_TELEGRAM__PACER_INITIAL_RATE=1000 TGSIFT_TELEGRAM__PACER_MAX_RATE=5000 TGSIFT_TAGGING__BACKEND=off
+    "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
+    "$BIN" -q --db "$dir/t.db" channels add bench $channels >/dev/null
+    read -r g_s g_c g_r <<<"$(timed -q --db "$dir/t.db" run --once)"
+    g_n=$(count_posts "$dir/t.db")
+    stop_sim
+    printf '\n%-46s %s\n' "peer: Telethon 1.45 + sqlite3 vs tgsift" "(same simulator, channel of $E2E_SMALL messages, floods off)"
+    printf '%-46s %14s %14s\n' "" "Telethon" "tgsift"
+    printf '%-46s %14s %14s\n' "posts stored" "$(tget messages)" "$g_n"
+    printf '%-46s %14s %14s\n' "wall time (whole process), s" "$t_wall" "$g_s"
+    printf '%-46s %14s %14s\n' "CPU s (whole process)" "$(tget cpu_s)" "$g_c"
+    printf '%-46s %14s %14s\n' "CPU ms per 1,000 posts" \
+      "$(awk -v c="$(tget cpu_s)" -v n="$(tget messages)" 'BEGIN { printf "%.1f", 1e6 * c / n }')" \
+      "$(awk -v c="$g_c" -v n="$g_n" 'BEGIN { printf "%.1f", 1e6 * c / n }')"
+    printf '%-46s %14s\n' "tgsift speed-up (wall)" "$(awk -v a="$t_wall" -v b="$g_s" 'BEGIN { printf "%.1fx", a / b }')"
+    printf '%-46s %14s\n' "tgsift CPU per post / Telethon's" \
+      "$(awk -v a="$g_c" -v an="$g_n" -v b="$(tget cpu_s)" -v bn="$(tget messages)" 'BEGIN { printf "1/%.1f", (b / bn) / (a / an) }')"
+  else
+    printf '\n%s\n' "peer: Telethon could not be installed from PyPI; skipped"
+  fi
+fi
+
+if want latency; then
+  # One backfill 100 ms away with the Telegram-like preset; with tagging off, then on (does tagging keep
+  # up when ingest runs at the rate Telegram allows?). Prints "stored secs reqs span msgs floods tagged".
+  latency_run() {
+    local backend=$1 dir="$work/latency-$1"
+    start_sim "$dir" --posts "$LAT_POSTS" --channels 1 --flood realistic --latency-ms 100 \
+      --session-out "$dir/sim.session" --authorized
+    tg_env "$dir"
+    export TGSIFT_TAGGING__BACKEND=$backend
+    "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
+    "$BIN" -q --db "$dir/t.db" channels add bench $channels >/dev/null
+    local t0 t1; t0=$(date +%s.%N)
+    "$BIN" --db "$dir/t.db" run --once >"$dir/run.out" 2>"$dir/run.err"
+    t1=$(date +%s.%N)
+    stop_sim
+    # Requests after the warm-up: one fetched range is one getHistory page; floods from the log lines.
+    local counts floods
+    counts=$(python3 - "$dir/t.db" "${t0%.*}" "$LAT_WARMUP" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); t = int(sys.argv[2]) + int(sys.argv[3])
+n, hi = c.execute("select count(*), max(fetched_at) from fetched_ranges where fetched_at >= ?", (t,)).fetchone()
+m = c.execute("select coalesce(sum(to_id - from_id + 1), 0) from fetched_ranges where fetched_at >= ?", (t,)).fetchone()[0]
+print(n, max((hi or t) - t, 1), m)
+PY
+)
+    floods=$(python3 - "$dir/run.err" "$(( ${t0%.*} + LAT_WARMUP ))" <<'PY'
+import re, sys, datetime
+t = int(sys.argv[2]); n = 0
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    if "FLOOD_WAIT: sleeping" not in line and "FLOOD_WAIT above the threshold" not in line:
+        continue
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", line)
+    if m and datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp() >= t:
+        n += 1
+print(n)
+PY
+)
+    echo "$(count_posts "$dir/t.db") $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') $counts $floods $(count_posts "$dir/t.db" "select count(*) from posts where tagging_status = 'success'")"
+  }
+  read -r l_n l_s reqs span msgs floods _ <<<"$(latency_run off)"
+  read -r m_n m_s _ _ _ _ m_t <<<"$(latency_run embedded)"
+  printf '\n%-46s %s\n' "round trips of 100 ms, Telegram-like limits" "(tgsift run --once, one channel of $LAT_POSTS messages, getHistory allowed 20/s, burst 30)"
+  printf '%-46s %s\n' "posts stored" "$l_n"
+  printf '%-46s %s\n' "warm-up excluded, s" "$LAT_WARMUP"
+  printf '%-46s %s\n' "getHistory/s after warm-up" "$(awk -v r="$reqs" -v s="$span" 'BEGIN { printf "%.2f", r / s }')"
+  printf '%-46s %s\n' "share of the allowed rate" "$(awk -v r="$reqs" -v s="$span" 'BEGIN { printf "%.1f %%", 100 * r / s / 20 }')"
+  printf '%-46s %s\n' "FLOOD_WAITs after warm-up" "$floods"
+  printf '%-46s %s\n' "FLOOD_WAITs per 10,000 messages after warm-up" "$(awk -v f="$floods" -v m="$msgs" 'BEGIN { printf "%.2f", 1e4 * f / (m > 0 ? m : 1) }')"
+  printf '%-46s %s\n' "one request at a time would allow, req/s" "10.00 (1 / 100 ms)"
+  printf '%-46s %s\n' "wall time, tagging off / on, s" "$l_s / $m_s ($(awk -v a="$m_s" -v b="$l_s" 'BEGIN { printf "%.2f", a / b }') x; $m_t of $m_n posts tagged)"
+fi
+
+if want scale; then
+  dir="$work/scale"
+  start_sim "$dir" --posts 20 --channels "$SCALE_CHANNELS" --accounts "$SCALE_ACCOUNTS" --flood off \
+    --sessions-out "$dir/simsessions" --authorized
+  tg_env "$dir"
+  for a in $(seq 0 $((SCALE_ACCOUNTS - 1))); do
+    "$BIN" -q --db "$dir/t.db" account import "acc$a" --session "$dir/simsessions/sim$a.session" >/dev/null
+  done
+  # Channel i goes to account i mod N; each account's adds run one after another (they take its lease).
+  set -- $channels
+  all=("$@")
+  for a in $(seq 0 $((SCALE_ACCOUNTS - 1))); do
+    (
+      for i in $(seq "$a" "$SCALE_ACCOUNTS" $((${#all[@]} - 1))); do
+        "$BIN" -q --db "$dir/t.db" channels add "acc$a" "${all[$i]}" >/dev/null
+      done
+    ) &
+  done
+  wait
+  expected=$(( $(count_posts "$dir/t.db" "select count(*) from channels") ))
+  export TGSIFT_INGEST__POLL_INTERVAL=600
+  "$BIN" -q --db "$dir/t.db" run >"$dir/run.out" 2>"$dir/run.err" &
+  run_pid=$!
+  pids+=("$run_pid")
+  t0=$(date +%s.%N)
+  until [ "$(count_posts "$dir/t.db" "select count(*) from channels where last_fetch_at is not null")" -ge "$expected" ]; do sleep 0.5; done
+  until [ "$(count_posts "$dir/t.db" "select count(*) from posts where tagging_status in ('pending','retrying')")" -eq 0 ]; do sleep 0.5; done
+  synced=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  sleep 5
+  c0=$(cpu_secs "$run_pid"); sleep 60; c1=$(cpu_secs "$run_pid")
+  peak=$(peak_rss_kib "$run_pid")
+  kill -TERM "$run_pid"; wait "$run_pid" || true
+  stop_sim
+  printf '\n%-46s %s\n' "scale: one tgsift run, many channels" "($expected channels over $SCALE_ACCOUNTS accounts, 20 messages each, tagging on)"
+  printf '%-46s %s\n' "posts stored" "$(count_posts "$dir/t.db")"
+  printf '%-46s %s\n' "start to every channel synced and tagged, s" "$synced"
+  printf '%-46s %s\n' "peak RSS, MiB" "$(mib "$peak")"
+  printf '%-46s %s\n' "CPU between polls, % of one core (60 s)" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", 100 * (b - a) / 60 }')"
+fi
+
+if want tagging; then
+  tline=$(target/release/examples/tag_bench "$TAG_POSTS" --dump "$work/texts.jsonl")
+  yline=$(target/release/examples/tag_bench "$TAG_POSTS" --yake)
+  tget() { echo "$tline" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+  yget() { echo "$yline" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+  yake_rate="n/a"
+  yake_ms="n/a"
+  if python3 -m venv "$work/venv" >/dev/null 2>&1 && "$work/venv/bin/pip" install -q yake >/dev/null 2>&1; then
+    read -r yake_rate yake_ms <<<"$("$work/venv/bin/python" - "$work/texts.jsonl" "$(nproc)" <<'PY'
 # Python yake with the embedded tagger's settings (n=2 Russian, n=3 English, language by script),
 # one process per core over all texts, then one process over the first 1,000 for ms per post.
 import json, sys, time, yake
@@ -145,19 +278,44 @@ if __name__ == "__main__":
     print(f"{rate:.0f} {(time.perf_counter() - t0) * 1000 / len(one):.2f}")
 PY
 )"
-fi
-printf '\n%-44s %s\n' "tagging: embedded tagger vs Python yake" "($TAG_POSTS simulator posts, ru/en/mixed)"
-printf '%-44s %12s %14s %12s\n' "" "embedded" "embedded+yake" "Python yake"
-printf '%-44s %12s %14s %12s\n' "posts/s, $(tget threads) cores" "$(tget posts_per_s)" "$(yget posts_per_s)" "$yake_rate"
-printf '%-44s %12s %14s %12s\n' "ms per post, one core" "$(tget ms_per_post_one_core)" "$(yget ms_per_post_one_core)" "$yake_ms"
-if [ "$yake_rate" != "n/a" ]; then
-  printf '%-44s %12s %14s\n' "throughput ratio to Python yake" \
-    "$(awk -v a="$(tget posts_per_s)" -v b="$yake_rate" 'BEGIN { printf "%.1fx", a / b }')" \
-    "$(awk -v a="$(yget posts_per_s)" -v b="$yake_rate" 'BEGIN { printf "%.1fx", a / b }')"
-fi
+  fi
+  printf '\n%-46s %s\n' "tagging: embedded tagger vs Python yake" "($TAG_POSTS simulator posts, ru/en/mixed)"
+  printf '%-46s %12s %14s %12s\n' "" "embedded" "embedded+yake" "Python yake"
+  printf '%-46s %12s %14s %12s\n' "posts/s, $(tget threads) cores" "$(tget posts_per_s)" "$(yget posts_per_s)" "$yake_rate"
+  printf '%-46s %12s %14s %12s\n' "ms per post, one core" "$(tget ms_per_post_one_core)" "$(yget ms_per_post_one_core)" "$yake_ms"
+  if [ "$yake_rate" != "n/a" ]; then
+    printf '%-46s %12s %14s\n' "throughput ratio to Python yake" \
+      "$(awk -v a="$(tget posts_per_s)" -v b="$yake_rate" 'BEGIN { printf "%.1fx", a / b }')" \
+      "$(awk -v a="$(yget posts_per_s)" -v b="$yake_rate" 'BEGIN { printf "%.1fx", a / b }')"
+  fi
 fi
 
-if [ "$ONLY" = all ] || [ "$ONLY" = pacer ]; then
-  echo
-  target/release/examples/pacer_bench "$PACER_POSTS" 30
+if want live; then
+  # Two simulators side by side: one serving nobody, one followed by a grammers client.
+  start_sim "$work/live-a" --posts 10000 --channels 3 --live-rate 200 --flood off
+  alone=$server_pid
+  start_sim "$work/live-b" --posts 10000 --channels 3 --live-rate 200 --flood off \
+    --session-out "$work/live-b/follow.session" --authorized
+  followed=$server_pid
+  target/release/examples/sim_follow "$work/live-b/follow.session" "$LIVE_SECS" >"$work/live-b/follow.out" &
+  follower=$!
+  pids+=("$follower")
+  samples=""
+  for at in 0 60 300 "$LIVE_SECS"; do
+    [ "$at" -gt "$LIVE_SECS" ] && continue
+    now=$(( $(date +%s) ))
+    [ -n "${live_t0:-}" ] || live_t0=$now
+    sleep $(( live_t0 + at - now > 0 ? live_t0 + at - now : 0 ))
+    samples="$samples $at:$(rss_kib "$alone"):$(rss_kib "$followed")"
+  done
+  wait "$follower" || true
+  kill "$alone" "$followed" 2>/dev/null || true
+  printf '\n%-46s %s\n' "simulator serving for days" "(sim serve --live-rate 200: 3 channels of 10,000 posts, edits 0.02, deletions 0.01)"
+  printf '%-46s' "RSS MiB at second"
+  for s in $samples; do printf ' %10s' "${s%%:*}"; done; echo
+  printf '%-46s' "  no client"
+  for s in $samples; do v=${s#*:}; printf ' %10s' "$(mib "${v%%:*}")"; done; echo
+  printf '%-46s' "  followed by a grammers client"
+  for s in $samples; do printf ' %10s' "$(mib "${s##*:}")"; done; echo
+  printf '%-46s %s\n' "client received" "$(cat "$work/live-b/follow.out")"
 fi

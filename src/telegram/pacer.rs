@@ -51,6 +51,29 @@ struct Method {
     next_at: Instant,
     last_flood: Option<Instant>,
     last_growth: Instant,
+    /// When the recent requests succeeded: what the server really let through.
+    recent: std::collections::VecDeque<Instant>,
+}
+
+impl Method {
+    fn new(rate: f64, ceiling: Option<f64>, now: Instant) -> Self {
+        Method {
+            rate,
+            ceiling,
+            next_at: now,
+            last_flood: None,
+            last_growth: now,
+            recent: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Requests per second that succeeded over the last [`MEASURE`], if enough did to tell.
+    fn admitted(&self, now: Instant) -> Option<f64> {
+        let oldest = *self.recent.front()?;
+        let span = now.saturating_duration_since(oldest).as_secs_f64();
+        (self.recent.len() >= MEASURE_MIN && span >= 1.0)
+            .then(|| (self.recent.len() - 1) as f64 / span)
+    }
 }
 
 /// Below this fraction of the ceiling the rate regains fast; above it, it probes slowly.
@@ -62,6 +85,13 @@ const REGAIN_FACTOR: f64 = 1.05;
 const SLOW_START_DOUBLING: Duration = Duration::from_secs(1);
 /// Probing above the ceiling: fraction of the ceiling added per second.
 const PROBE_PER_SEC: f64 = 0.001;
+/// How far back the successful requests are counted to learn what the server lets through.
+const MEASURE: Duration = Duration::from_secs(5);
+/// Successes needed in that window before they are trusted over the nominal rate.
+const MEASURE_MIN: usize = 10;
+/// After a flood whose limit was measured, the rate goes to this share of it (not half: the limit
+/// is known, and every request below it is throughput lost).
+const BACK_OFF_KNOWN: f64 = 0.85;
 
 /// The pacer of one account: a rate per method.
 pub struct Pacer {
@@ -88,13 +118,8 @@ impl Pacer {
         method: &str,
         now: Instant,
     ) -> &'a mut Method {
-        map.entry(method.to_string()).or_insert_with(|| Method {
-            rate: self.config.initial_rate,
-            ceiling: None,
-            next_at: now,
-            last_flood: None,
-            last_growth: now,
-        })
+        map.entry(method.to_string())
+            .or_insert_with(|| Method::new(self.config.initial_rate, None, now))
     }
 
     /// Reserves the next send slot of `method` and returns how long to wait for it.
@@ -120,6 +145,14 @@ impl Pacer {
         let quiet = self.config.quiet;
         let max = self.config.max_rate;
         let m = self.entry(&mut map, method, now);
+        m.recent.push_back(now);
+        while m
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > MEASURE)
+        {
+            m.recent.pop_front();
+        }
         if m.last_flood
             .is_some_and(|f| now.saturating_duration_since(f) < quiet)
         {
@@ -135,7 +168,10 @@ impl Pacer {
         .min(max);
     }
 
-    /// A FLOOD_WAIT came back: remember the rate as the ceiling and halve it.
+    /// A FLOOD_WAIT came back: remember the limit as the ceiling and halve the rate. The limit is what
+    /// the server actually let through over the last seconds when that is known — not the rate that
+    /// overshot it, which after a slow start can be twice the limit and would take many more floods
+    /// to come down from.
     pub fn on_flood(&self, method: &str, now: Instant) {
         let mut map = self.lock();
         let min = self.config.min_rate;
@@ -146,9 +182,19 @@ impl Pacer {
         {
             return;
         }
-        m.ceiling = Some(m.rate);
-        m.rate = (m.rate / 2.0).max(min);
+        // With the admitted rate known, the rate drops just below it (the server's bucket refills
+        // meanwhile); without it, the classic halving.
+        let (limit, rate) = match m.admitted(now) {
+            Some(a) => {
+                let limit = a.min(m.rate);
+                (limit, limit * BACK_OFF_KNOWN)
+            }
+            None => (m.rate, m.rate / 2.0),
+        };
+        m.ceiling = Some(limit.max(min));
+        m.rate = rate.max(min);
         m.last_flood = Some(now);
+        m.recent.clear();
     }
 
     /// The learned rates, for persisting.
@@ -172,16 +218,7 @@ impl Pacer {
         let mut map = self.lock();
         for s in states {
             let rate = s.rate.clamp(self.config.min_rate, self.config.max_rate);
-            map.insert(
-                s.method.clone(),
-                Method {
-                    rate,
-                    ceiling: s.ceiling,
-                    next_at: now,
-                    last_flood: None,
-                    last_growth: now,
-                },
-            );
+            map.insert(s.method.clone(), Method::new(rate, s.ceiling, now));
         }
     }
 
@@ -259,13 +296,60 @@ mod tests {
             p.on_success("m", now);
         }
         assert!((79.0..=81.0).contains(&p.rate("m")), "{}", p.rate("m"));
+        // The server let 20 requests a second through (one every 50 ms): that is the ceiling, not
+        // the 80 the slow start had reached, and the rate drops just below it.
         p.on_flood("m", now);
-        assert!((39.0..=41.0).contains(&p.rate("m")), "halved at the flood");
+        assert!((16.9..=17.1).contains(&p.rate("m")), "{}", p.rate("m"));
         now += Duration::from_secs(10);
-        p.on_success("m", now);
+        for _ in 0..100 {
+            now += Duration::from_millis(50);
+            p.on_success("m", now);
+        }
+        let r = p.rate("m");
         assert!(
-            p.rate("m") < 80.0,
-            "no slow start after a flood: regain up to 95 % of 80"
+            (18.9..=19.1).contains(&r),
+            "no slow start after a flood: regains to 95 % of 20, got {r}"
+        );
+    }
+
+    /// Pages against a token bucket like Telegram's (and the simulator's) for `secs` simulated
+    /// seconds; returns (successes, floods) counted after `warmup`.
+    fn against_bucket(per_sec: f64, burst: f64, secs: u64, warmup: u64) -> (u64, u64) {
+        let p = Pacer::new(PacerConfig::default());
+        let t0 = Instant::now();
+        let (mut now, mut last) = (t0, t0);
+        let mut tokens = burst;
+        let (mut ok, mut floods) = (0u64, 0u64);
+        while now < t0 + Duration::from_secs(secs) {
+            now += p.reserve("m", now);
+            tokens = (tokens + now.duration_since(last).as_secs_f64() * per_sec).min(burst);
+            last = now;
+            let counted = now >= t0 + Duration::from_secs(warmup);
+            if tokens >= 1.0 {
+                tokens -= 1.0;
+                p.on_success("m", now);
+                ok += u64::from(counted);
+            } else {
+                p.on_flood("m", now);
+                floods += u64::from(counted);
+                // FLOOD_WAIT_X: the client waits X seconds (rounded up) before this method again.
+                let wait = ((1.0 - tokens) / per_sec).ceil().max(1.0);
+                now += Duration::from_secs_f64(wait);
+            }
+        }
+        (ok, floods)
+    }
+
+    #[test]
+    fn the_pacer_settles_just_under_a_token_bucket_limit() {
+        // Telegram-like getHistory: 20 requests a second with bursts of 30.
+        let (ok, floods) = against_bucket(20.0, 30.0, 630, 30);
+        let share = ok as f64 / (600.0 * 20.0);
+        let per_10k_messages = floods as f64 * 10_000.0 / (ok as f64 * 100.0);
+        assert!(share >= 0.95, "{share:.3} of the allowed rate");
+        assert!(
+            per_10k_messages <= 1.0,
+            "{per_10k_messages:.2} floods per 10,000 messages"
         );
     }
 
