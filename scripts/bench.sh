@@ -212,14 +212,16 @@ if want scale; then
   # Channel i goes to account i mod N; each account's adds run one after another (they take its lease).
   set -- $channels
   all=("$@")
+  adders=()
   for a in $(seq 0 $((SCALE_ACCOUNTS - 1))); do
     (
       for i in $(seq "$a" "$SCALE_ACCOUNTS" $((${#all[@]} - 1))); do
         "$BIN" -q --db "$dir/t.db" channels add "acc$a" "${all[$i]}" >/dev/null
       done
     ) &
+    adders+=($!)
   done
-  wait
+  wait "${adders[@]}"
   expected=$(( $(count_posts "$dir/t.db" "select count(*) from channels") ))
   export TGSIFT_INGEST__POLL_INTERVAL=600
   "$BIN" -q --db "$dir/t.db" run >"$dir/run.out" 2>"$dir/run.err" &
