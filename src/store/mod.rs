@@ -28,6 +28,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_client_state.sql"),
     include_str!("migrations/0003_service_state.sql"),
+    include_str!("migrations/0004_deleted_posts.sql"),
 ];
 
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
