@@ -381,6 +381,90 @@ pub const KEYS: &[KeySpec] = &[
         secret: false,
         doc: "Tag with the embedded tagger when the LLM gives up on a post",
     },
+    KeySpec {
+        key: "http.listen",
+        kind: Kind::Text,
+        default: None,
+        aliases: &[],
+        secret: false,
+        doc: "Address `tgsift run` serves the HTTP API, /metrics and health checks on (e.g. 127.0.0.1:8080); unset = no HTTP (`run --http ADDR` overrides it)",
+    },
+    KeySpec {
+        key: "http.token",
+        kind: Kind::Text,
+        default: None,
+        aliases: &[],
+        secret: true,
+        doc: "Bearer token every HTTP route but /healthz requires; without one the API only listens on a loopback address",
+    },
+    KeySpec {
+        key: "jobs.max_attempts",
+        kind: Kind::Int { min: 1, max: 20 },
+        default: Some("3"),
+        aliases: &[],
+        secret: false,
+        doc: "Attempts of an admin job (channel add, reparse, retag, tagging retry) before it fails for good",
+    },
+    KeySpec {
+        key: "alerts.webhooks",
+        kind: Kind::List,
+        default: Some("[]"),
+        aliases: &[],
+        secret: false,
+        doc: "URLs alerts are POSTed to as JSON (comma-separated in the environment)",
+    },
+    KeySpec {
+        key: "alerts.telegram",
+        kind: Kind::Bool,
+        default: Some("false"),
+        aliases: &[],
+        secret: false,
+        doc: "Also send alerts to the account's own Saved Messages on Telegram",
+    },
+    KeySpec {
+        key: "alerts.dedup_window",
+        kind: Kind::Seconds {
+            min: 0.0,
+            max: 604_800.0,
+        },
+        default: Some("3600.0"),
+        aliases: &[],
+        secret: false,
+        doc: "The same alert (same channel, account or job) is sent at most once within this many seconds",
+    },
+    KeySpec {
+        key: "alerts.breaker_minutes",
+        kind: Kind::Int {
+            min: 1,
+            max: 10_080,
+        },
+        default: Some("15"),
+        aliases: &[],
+        secret: false,
+        doc: "Alert when an account's circuit breaker has been open this many minutes",
+    },
+    KeySpec {
+        key: "alerts.parked_minutes",
+        kind: Kind::Int {
+            min: 1,
+            max: 100_000,
+        },
+        default: Some("360"),
+        aliases: &[],
+        secret: false,
+        doc: "Alert when a channel has been parked (long FLOOD_WAIT, repeated errors) this many minutes",
+    },
+    KeySpec {
+        key: "alerts.tagging_failures",
+        kind: Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: Some("100"),
+        aliases: &[],
+        secret: false,
+        doc: "Alert when more tagging attempts than this failed in the last hour",
+    },
 ];
 
 /// Where an effective value came from, shown by `config show`.
@@ -613,6 +697,48 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// `[tagging]`.
     pub tagging: TaggingConfig,
+    /// `[http]`.
+    pub http: HttpConfig,
+    /// `[jobs]`.
+    pub jobs: JobsConfig,
+    /// `[alerts]`.
+    pub alerts: AlertsConfig,
+}
+
+/// `[http]`: the HTTP API of the running service.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where to listen; `None` = no HTTP.
+    pub listen: Option<String>,
+    /// Bearer token. Never print it.
+    pub token: Option<String>,
+}
+
+/// `[jobs]`: durable admin jobs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Attempts before a job fails for good.
+    pub max_attempts: u32,
+}
+
+/// `[alerts]`: where failures that need a person are sent.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Webhook URLs.
+    pub webhooks: Vec<String>,
+    /// Send to the account's Saved Messages.
+    pub telegram: bool,
+    /// De-duplication window, seconds.
+    pub dedup_window: f64,
+    /// Breaker open this long (minutes) raises an alert.
+    pub breaker_minutes: f64,
+    /// Parked this long (minutes) raises an alert.
+    pub parked_minutes: f64,
+    /// Failed tagging attempts per hour above which an alert is raised.
+    pub tagging_failures: u32,
 }
 
 /// A loaded configuration together with where each value came from.

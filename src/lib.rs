@@ -19,11 +19,20 @@
 //! - [`service`]: `tgsift run` as a long-running service — one supervisor owns every task (ingest
 //!   per account, tagging), restarts what fails, stops everything on one token, and records its state
 //!   in the database for `tgsift status`.
+//! - [`ops`]: the admin layer both front ends call — channel, post, tagging and account operations,
+//!   and durable admin jobs (queued, retried, cancellable) for work that needs Telegram or takes long.
+//! - [`http`]: the HTTP API of the running service (axum), with `/metrics` and health checks.
+//! - [`alerts`]: telling a person when something failed for good (webhooks, Saved Messages).
+//! - [`metrics`]: Prometheus metrics of the running service.
 //! - [`cli`]: the `tgsift` command line (clap), logging set-up and exit codes.
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod ingest;
+pub mod metrics;
+pub mod ops;
 pub mod service;
 pub mod sim;
 pub mod store;

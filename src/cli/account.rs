@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
 use crate::config::{ConfigError, Loaded};
+use crate::ops::JobSpec;
 use crate::store::Store;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::error::TgError;
@@ -330,54 +331,10 @@ fn import(loaded: &Loaded, args: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `account list` and `status` show about one account.
-#[derive(Debug, serde::Serialize)]
-pub(super) struct AccountState {
-    pub name: String,
-    /// Masked phone.
-    pub phone: String,
-    pub user_id: Option<i64>,
-    /// `yes`, `no`, `no session`, or `stopped: <why>` when the service stopped serving it.
-    pub logged_in: String,
-    /// The circuit breaker as last persisted.
-    pub breaker: String,
-    /// Who holds the session lease, or `free`.
-    pub lease: String,
-}
+pub(super) use crate::ops::AccountState;
 
 pub(super) fn account_states(store: &Store) -> anyhow::Result<Vec<AccountState>> {
-    let now_ms = crate::store::unix_now() * 1000;
-    let mut out = Vec::new();
-    for a in store.accounts()? {
-        let logged_in = match (&a.disabled_reason, SqliteSession::open(&a.session_path)) {
-            (Some(why), _) => format!("stopped: {why}"),
-            (None, Ok(s)) if s.self_user().is_some() => "yes".into(),
-            (None, Ok(_)) => "no".into(),
-            (None, Err(_)) => "no session".into(),
-        };
-        let lease = Lease::holder(&a.session_path)
-            .map(|h| h.describe())
-            .unwrap_or_else(|| "free".into());
-        let (failures, open_until) = store.load_client_state(a.id)?.breaker;
-        let breaker = match open_until.filter(|u| *u > now_ms) {
-            Some(u) => format!("open, retry in {} s", (u - now_ms) / 1000 + 1),
-            None if failures > 0 => format!("closed ({failures} failures)"),
-            None => "closed".into(),
-        };
-        out.push(AccountState {
-            name: a.name,
-            phone: a
-                .phone
-                .as_deref()
-                .map(mask_phone)
-                .unwrap_or_else(|| "-".into()),
-            user_id: a.user_id,
-            logged_in,
-            breaker,
-            lease,
-        });
-    }
-    Ok(out)
+    Ok(crate::ops::account_states(store)?)
 }
 
 fn list(loaded: &Loaded) -> anyhow::Result<()> {
@@ -414,35 +371,19 @@ pub(super) fn known_account(store: &Store, name: &str) -> anyhow::Result<crate::
 }
 
 async fn check(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
-    let (api_id, _) = credentials(loaded)?;
-    let mut store = open_store(loaded)?;
-    let row = known_account(&store, name)?;
-    let _lease = Lease::acquire(name, &row.session_path)?;
-    let session = SqliteSession::open(&row.session_path)?;
-    let (account, cancel) = connect(loaded, name, session, api_id);
-    account.import_state(&store.load_client_state(row.id)?);
-    let users = account
-        .invoke(&grammers_tl_types::functions::users::GetUsers {
-            id: vec![grammers_tl_types::enums::InputUser::UserSelf],
-        })
-        .await;
-    cancel.cancel();
-    store.save_client_state(row.id, &account.export_state())?;
-    match users {
-        Ok(users) => {
-            let id = users.first().map(|u| u.id()).unwrap_or_default();
-            // An imported session learns its user here: one Telegram user, one account.
-            refuse_duplicate(&store, name, None, Some(id), None)?;
-            // A good check also resumes an account the service had stopped as logged out.
-            if row.user_id != Some(id) || row.disabled_reason.is_some() {
-                store.set_account_user(name, id, None)?;
-            }
-            println!("account {name}: logged in as user {id}");
-            Ok(())
-        }
-        Err(e @ TgError::Unauthorized { .. }) => Err(e.into()),
-        Err(e) => Err(anyhow::Error::new(e).context(format!("checking account {name}"))),
-    }
+    credentials(loaded)?;
+    let spec = JobSpec::AccountCheck {
+        account: name.to_string(),
+    };
+    let job = super::jobs::submit(loaded, spec, false)
+        .await
+        .with_context(|| format!("checking account {name}"))?;
+    let id = job
+        .and_then(|j| j.result)
+        .and_then(|r| r.get("user_id").and_then(|v| v.as_i64()))
+        .unwrap_or_default();
+    println!("account {name}: logged in as user {id}");
+    Ok(())
 }
 
 async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::Result<()> {

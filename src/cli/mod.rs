@@ -6,6 +6,7 @@
 
 mod account;
 mod channels;
+mod jobs;
 mod logging;
 mod run;
 mod sim;
@@ -86,6 +87,12 @@ pub enum Command {
     /// Onboard and manage the Telegram accounts tgsift logs in as.
     #[command(subcommand)]
     Account(account::AccountCommand),
+    /// Admin jobs (channel adds, reparses, re-tagging, tagging retries): list, inspect, retry, cancel.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
+    /// Alerts: check that every configured sink receives them.
+    #[command(subcommand)]
+    Alerts(jobs::AlertsCommand),
     /// The simulated Telegram DC.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -200,6 +207,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tags(cmd) => {
             let loaded = sources.load()?;
             runtime()?.block_on(tags::tags(&loaded, cmd))?
+        }
+        Command::Jobs(cmd) => {
+            let loaded = sources.load()?;
+            runtime()?.block_on(jobs::jobs(&loaded, cmd))?
+        }
+        Command::Alerts(cmd) => {
+            let loaded = sources.load()?;
+            runtime()?.block_on(jobs::alerts(&loaded, cmd))?
         }
         Command::Posts(cmd) => tags::posts(&sources.load()?, cmd)?,
         Command::Status { json } => status::status(&sources.load()?, json)?,

@@ -356,6 +356,7 @@ pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
                 status: a.status,
                 since,
                 limit: a.limit,
+                before: None,
             };
             let rows = store.list_posts(&f)?;
             if a.json {

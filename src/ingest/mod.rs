@@ -48,6 +48,10 @@ pub struct SyncReport {
     pub batches: usize,
     /// Stopped by shutdown before catching up.
     pub interrupted: bool,
+    /// The channel's newest message id, as the server said at the start of the pass.
+    pub newest_id: i32,
+    /// The checkpoint after the pass (below `newest_id` when the pass was cut short): the lag metric.
+    pub checkpoint: i32,
 }
 
 /// A fetched post in the store's shape.
@@ -222,7 +226,11 @@ pub async fn sync_channel(
         .into_iter()
         .map(to_store)
         .partition(|p| p.message_id > last);
-    let mut report = SyncReport::default();
+    let mut report = SyncReport {
+        newest_id: top,
+        checkpoint: last.max(top),
+        ..SyncReport::default()
+    };
     if top > last {
         // The newest page holds every new message when it reached below the checkpoint (or the
         // channel's start): then it is the whole pass.
@@ -241,8 +249,13 @@ pub async fn sync_channel(
             report.batches += 1;
             progress.advance(n);
         } else {
-            let (r, _) = fetch_range(account, store, ch, last, top, progress, cancel).await?;
-            report = r;
+            let (r, stored_to) =
+                fetch_range(account, store, ch, last, top, progress, cancel).await?;
+            report = SyncReport {
+                newest_id: top,
+                checkpoint: stored_to.max(last),
+                ..r
+            };
             if report.interrupted {
                 return Ok(report);
             }

@@ -223,6 +223,11 @@ impl ChannelProgress {
     pub fn fetched(&self) -> u64 {
         self.fetched.load(Ordering::Relaxed)
     }
+
+    /// What this pass expects to fetch (0 until known).
+    pub fn total(&self) -> i64 {
+        self.total.load(Ordering::Relaxed).max(0)
+    }
 }
 
 #[cfg(test)]

@@ -25,11 +25,10 @@ use tokio_util::sync::CancellationToken;
 use super::progress::Progress;
 use super::{SyncError, sync_channel};
 use crate::service::TaskError;
-use crate::store::{AccountRow, AsyncStore, ChannelRow, unix_now};
-use crate::telegram::client::{Account, Policy};
+use crate::service::connections::{ConnectError, Connections};
+use crate::store::{AccountRow, AsyncStore, ChannelRow, NewAlert, unix_now};
+use crate::telegram::client::Account;
 use crate::telegram::error::TgError;
-use crate::telegram::lease::Lease;
-use crate::telegram::session::SqliteSession;
 
 /// How the service runs.
 #[derive(Clone, Debug)]
@@ -139,10 +138,12 @@ pub struct AccountTask {
     pub name: String,
     /// The database.
     pub store: AsyncStore,
-    /// `[telegram]` rules.
-    pub policy: Policy,
-    /// `telegram.api_id`.
-    pub api_id: i32,
+    /// The process's Telegram connections (shared with admin jobs and alerts).
+    pub connections: Arc<Connections>,
+    /// Where failures that need a person are raised.
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
+    /// Where posts stored and channel lag are counted.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// How to run.
     pub opts: RunOptions,
     /// The shared progress display.
@@ -150,9 +151,6 @@ pub struct AccountTask {
     /// Where `run --once` gathers what happened.
     pub tally: Arc<Tally>,
 }
-
-/// How often learned pacer rates are persisted even when nothing urgent happened.
-const SAVE_STATE_EVERY: Duration = Duration::from_secs(30);
 
 /// A channel's next poll: its last fetch plus the interval, jittered ±10 % by a per-channel constant.
 fn due_at(ch: &ChannelRow, poll: Duration) -> i64 {
@@ -173,39 +171,18 @@ impl AccountTask {
     /// (or, with `once`, until each was synced once). Ends cleanly when the account has nothing to do
     /// (no active channels, removed, or stopped because it is logged out).
     pub async fn run(self, cancel: CancellationToken) -> Result<(), TaskError> {
-        let Some(row) = self.account_row().await? else {
+        if self.account_row().await?.is_none() {
             return Ok(());
+        }
+        let conn = match self.connections.get(self.account_id).await {
+            Ok(c) => c,
+            Err(ConnectError::NoAccount(_)) => return Ok(()),
+            Err(ConnectError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(TaskError::retry(e)),
         };
-        let lease = Lease::acquire(&row.name, &row.session_path).map_err(TaskError::retry)?;
-        let session = SqliteSession::open(&row.session_path).map_err(TaskError::retry)?;
-        let account = Arc::new(Account::new(
-            &row.name,
-            Arc::new(session),
-            self.api_id,
-            self.policy.clone(),
-            cancel.child_token(),
-        ));
-        let id = self.account_id;
-        let state = self
-            .store
-            .read("load the client state", move |s| s.load_client_state(id))
-            .await?;
-        account.import_state(&state);
-        let saver = tokio::spawn(self.clone().save_state_while_running(Arc::clone(&account)));
-        let result = self.sync_loop(&account, &cancel).await;
-        saver.abort();
-        let state = account.export_state();
-        let saved = self
-            .store
-            .with("save the client state", move |s| {
-                s.save_client_state(id, &state)
-            })
-            .await;
-        self.tally.add_stats(&account);
-        drop(lease);
-        result?;
-        saved?;
-        Ok(())
+        let result = self.sync_loop(&conn.account, &cancel).await;
+        self.tally.add_stats(&conn.account);
+        result
     }
 
     async fn account_row(&self) -> Result<Option<AccountRow>, TaskError> {
@@ -217,27 +194,6 @@ impl AccountTask {
         Ok(accounts
             .into_iter()
             .find(|a| a.id == id && a.disabled_reason.is_none()))
-    }
-
-    /// Persists what the client learned: at once when a flood window or the breaker opens, and the
-    /// pacer's rates at least every 30 s (a backfill pass can last hours).
-    async fn save_state_while_running(self, account: Arc<Account>) {
-        loop {
-            tokio::select! {
-                _ = account.state_changed() => {}
-                _ = tokio::time::sleep(SAVE_STATE_EVERY) => {}
-            }
-            let (id, state) = (self.account_id, account.export_state());
-            if let Err(e) = self
-                .store
-                .with("save the client state", move |s| {
-                    s.save_client_state(id, &state)
-                })
-                .await
-            {
-                tracing::warn!(account = %self.name, error = %e, "could not save the client state");
-            }
-        }
     }
 
     async fn sync_loop(
@@ -295,7 +251,7 @@ impl AccountTask {
             let mut running = tokio::task::JoinSet::new();
             let mut queue = due_now.into_iter();
             loop {
-                while running.len() < self.policy.max_in_flight && !cancel.is_cancelled() {
+                while running.len() < account.window() && !cancel.is_cancelled() {
                     let Some(ch) = queue.next() else { break };
                     let (me, acc, c) = (self.clone(), Arc::clone(account), cancel.clone());
                     running.spawn(async move { me.sync_one(&acc, &ch, &c).await });
@@ -362,6 +318,18 @@ impl AccountTask {
                     e.edited += r.edited;
                     e.error = r.interrupted.then(|| "interrupted by shutdown".to_string());
                 });
+                if let Some(m) = &self.metrics {
+                    let label = crate::metrics::ChannelLabel {
+                        account: self.name.clone(),
+                        channel: ch.label(),
+                    };
+                    m.posts_ingested
+                        .get_or_create(&label)
+                        .inc_by(r.inserted as u64);
+                    m.channel_lag
+                        .get_or_create(&label)
+                        .set(i64::from(r.newest_id.saturating_sub(r.checkpoint)).max(0));
+                }
                 if r.inserted + r.edited > 0 {
                     tracing::info!(account = %self.name, channel = %ch.label(), new = r.inserted, edited = r.edited, "channel synced");
                 }
@@ -371,6 +339,14 @@ impl AccountTask {
             Err(SyncError::Telegram(e)) => {
                 // Batches committed before the failure count too.
                 let fetched = progress.fetched() as usize;
+                if let Some(m) = &self.metrics {
+                    m.posts_ingested
+                        .get_or_create(&crate::metrics::ChannelLabel {
+                            account: self.name.clone(),
+                            channel: ch.label(),
+                        })
+                        .inc_by(fetched as u64);
+                }
                 self.tally.update(ch, |s| {
                     s.inserted += fetched;
                     s.error = Some(e.to_string());
@@ -400,23 +376,46 @@ impl AccountTask {
             }
             TgError::Unauthorized { .. } => {
                 tracing::error!(account = %self.name, error = %msg, "the account is not logged in any more; it is stopped until `tgsift account add` or `account check` succeeds");
-                let (aid, m) = (self.account_id, msg.clone());
+                let (aid, m, why) = (self.account_id, msg.clone(), msg.clone());
                 self.store
                     .with("stop the account", move |s| {
                         s.set_account_disabled(aid, Some(&m))?;
                         s.fail_channel(id, &msg, false)
                     })
                     .await?;
+                self.alert(NewAlert {
+                    kind: "account_logged_out".into(),
+                    dedup_key: format!("account:{}", self.name),
+                    account: Some(self.name.clone()),
+                    message: format!(
+                        "account {} is not logged in any more ({why}); it is stopped until `tgsift account add {}` or `tgsift account check {}` succeeds",
+                        self.name, self.name, self.name
+                    ),
+                    details: serde_json::json!({"error": why}),
+                })
+                .await;
                 Ok(true)
             }
             TgError::Local { .. } => Err(TaskError::retry(e)),
             TgError::Channel { .. } | TgError::Username { .. } => {
                 tracing::error!(channel = %ch.label(), error = %msg, "channel failed permanently; deactivated");
+                let why = msg.clone();
                 self.store
                     .with("record a channel error", move |s| {
                         s.fail_channel(id, &msg, true)
                     })
                     .await?;
+                self.alert(NewAlert {
+                    kind: "channel_deactivated".into(),
+                    dedup_key: format!("channel:{}", ch.id),
+                    account: Some(self.name.clone()),
+                    message: format!(
+                        "channel {} of account {} was deactivated: {why}; resume it with `tgsift channels resume {}` once it is readable again",
+                        ch.label(), self.name, ch.label()
+                    ),
+                    details: serde_json::json!({"channel": ch.label(), "channel_id": ch.id, "error": why}),
+                })
+                .await;
                 Ok(false)
             }
             TgError::Rpc { .. } | TgError::Undecodable { .. } => {
@@ -436,6 +435,15 @@ impl AccountTask {
                 park(secs, self.store.clone(), msg).await?;
                 Ok(false)
             }
+        }
+    }
+}
+
+impl AccountTask {
+    /// Raises an alert when alerts are configured (a failure to store it is logged: ingest goes on).
+    async fn alert(&self, alert: NewAlert) {
+        if let Some(a) = &self.alerts {
+            a.raise_or_log(alert).await;
         }
     }
 }

@@ -6,10 +6,17 @@
 //!   holds (`tgsift channels add` on the same account, a second worker) is left alone until it is free.
 //! - `ingest:<account>`: one per account ([`crate::ingest::service::AccountTask`]).
 //! - `tagging`: the tagging pipeline, beside ingest.
+//! - `jobs`: runs durable admin jobs ([`crate::ops::jobs`]) queued by the CLI or the HTTP API.
+//! - `alerts`: delivers alerts to their sinks and checks the slow alert rules ([`crate::alerts`]).
+//! - `http`: the HTTP API, `/metrics` and health checks, when `[http] listen` is set ([`crate::http`]).
+//!
+//! Every task that talks to Telegram goes through the process's [`connections::Connections`]: one
+//! connection (and session lease) per account, shared by its ingest task, jobs and alerts.
 //!
 //! With `--once` there is no manager: one ingest task per busy account syncs each channel once, the
 //! tagging task keeps up beside them and drains what is due once they are done, and the run ends.
 
+pub mod connections;
 pub mod supervisor;
 
 use std::collections::HashSet;
@@ -20,13 +27,17 @@ use tokio_util::sync::CancellationToken;
 
 pub use supervisor::{Restart, Supervisor, TaskError};
 
+use crate::alerts::Alerts;
 use crate::config::{Config, ConfigError};
 use crate::ingest::progress::Progress;
 use crate::ingest::service::{AccountTask, RunOptions, RunSummary, Tally};
+use crate::metrics::Metrics;
+use crate::ops::Ops;
 use crate::store::{AccountRow, AsyncStore};
 use crate::tagging::worker::{PassReport, Pipeline};
 use crate::telegram::client::Policy;
 use crate::telegram::lease::Lease;
+use connections::Connections;
 
 /// How long tasks get to finish after a shutdown request (the rest is abandoned; the process exits).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
@@ -66,13 +77,32 @@ pub async fn run(
             .into());
         }
     };
+    // Checked before anything starts: a public address without a token is a configuration error.
+    let listen = crate::http::listen_addr(&config.http)?;
     let sup = Supervisor::start(store.clone(), cancel.clone()).await?;
+    let metrics = Arc::new(Metrics::new());
+    let connections = Arc::new(Connections::new(
+        store.clone(),
+        Policy::from(&config.telegram),
+        api_id,
+        Some(Arc::clone(&metrics)),
+        sup.cancel_token(),
+    ));
+    let alerts = Arc::new(Alerts::new(
+        store.clone(),
+        config.alerts.clone(),
+        Some(Arc::clone(&metrics)),
+    ));
+    if let Some(p) = &pipeline {
+        p.set_metrics(Arc::clone(&metrics));
+    }
     let template = AccountTask {
         account_id: 0,
         name: String::new(),
         store: store.clone(),
-        policy: Policy::from(&config.telegram),
-        api_id,
+        connections: Arc::clone(&connections),
+        alerts: Some(Arc::clone(&alerts)),
+        metrics: Some(Arc::clone(&metrics)),
         opts: opts.clone(),
         progress: Arc::new(Progress::new(opts.progress)),
         tally: Arc::new(Tally::default()),
@@ -100,10 +130,31 @@ pub async fn run(
         sup.spawn("accounts", Restart::OnFailure, move |cancel| {
             manage_accounts(sup2.clone(), tpl.clone(), cancel)
         });
-        if let Some(p) = pipeline {
+        if let Some(p) = pipeline.clone() {
             sup.spawn("tagging", Restart::OnFailure, move |cancel| {
                 let p = Arc::clone(&p);
                 async move { p.run_forever(cancel).await.map_err(TaskError::from) }
+            });
+        }
+        let ops = Ops {
+            store: store.clone(),
+            config: Arc::new(config.clone()),
+            pipeline,
+            connections: Arc::clone(&connections),
+        };
+        let (o, a, worker) = (ops.clone(), Arc::clone(&alerts), sup.worker_id());
+        sup.spawn("jobs", Restart::OnFailure, move |cancel| {
+            crate::ops::jobs::run_jobs(o.clone(), worker, Some(Arc::clone(&a)), cancel)
+        });
+        let (a, c) = (Arc::clone(&alerts), Arc::clone(&connections));
+        sup.spawn("alerts", Restart::OnFailure, move |cancel| {
+            Arc::clone(&a).run(Arc::clone(&c), cancel)
+        });
+        if let Some(addr) = listen {
+            let state =
+                crate::http::AppState::new(ops, Arc::clone(&metrics), sup.clone(), &config.http);
+            sup.spawn("http", Restart::OnFailure, move |cancel| {
+                crate::http::serve(state.clone(), addr, cancel)
             });
         }
     }
@@ -163,7 +214,9 @@ async fn manage_accounts(
             if sup.is_running(&name) {
                 continue;
             }
-            if let Some(h) = Lease::holder(&a.session_path) {
+            // A lease this process holds is one of its shared connections (an admin job on the
+            // account): the ingest task joins it.
+            if let Some(h) = Lease::holder(&a.session_path).filter(|h| !h.is_this_process()) {
                 if told.insert(format!("{}:{}:{}", a.name, h.pid, h.host)) {
                     tracing::warn!(account = %a.name, holder = %h.describe(), "the account's session is in use by another process; waiting for it");
                 }

@@ -92,6 +92,8 @@ struct Inner {
     /// Errors that ended tasks for good (fatal ones, and any failure of a `Restart::Never` task).
     failures: Mutex<Vec<String>>,
     fatal: Mutex<Option<anyhow::Error>>,
+    /// Tasks waiting to be restarted after a failure, with its message (for `/readyz`).
+    restarting: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 /// Spawns, watches, restarts and stops the service's tasks; see the module docs.
@@ -123,6 +125,7 @@ impl Supervisor {
                 ended: tokio::sync::Notify::new(),
                 failures: Mutex::new(Vec::new()),
                 fatal: Mutex::new(None),
+                restarting: Mutex::new(std::collections::BTreeMap::new()),
             }),
         };
         let me = sup.clone();
@@ -224,13 +227,16 @@ impl Supervisor {
             let delay = restart_delay(failures_in_a_row);
             tracing::error!(task = name, error = %message, restart_in = ?delay, restarts = failures_in_a_row, "task failed; restarting it");
             self.record(name, Some("restarting"), Some(&message)).await;
+            lock(&self.inner.restarting).insert(name.to_string(), message);
             tokio::select! {
                 _ = cancel.cancelled() => {
+                    lock(&self.inner.restarting).remove(name);
                     self.record(name, Some("stopped"), None).await;
                     return;
                 }
                 _ = tokio::time::sleep(delay) => {}
             }
+            lock(&self.inner.restarting).remove(name);
         }
     }
 
@@ -323,6 +329,21 @@ impl Supervisor {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// What keeps the service from being ready: tasks that failed for good or wait to be restarted
+    /// after a failure, and a stop in progress, as `name: error` lines (empty when ready).
+    pub fn unhealthy(&self) -> Vec<String> {
+        let mut out = self.failures();
+        out.extend(
+            lock(&self.inner.restarting)
+                .iter()
+                .map(|(n, e)| format!("{n}: restarting after: {e}")),
+        );
+        if self.inner.cancel.is_cancelled() {
+            out.push("the service is stopping".into());
+        }
+        out
     }
 
     /// Failures that ended tasks for good, as `name: error` lines.

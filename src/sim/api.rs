@@ -218,7 +218,8 @@ async fn dispatch(
             if let Some(u) = user {
                 shared.hub.subscribe(caller.conn, u);
             }
-            Reply::ok(updates::state(now_unix()))
+            let pts = user.map_or(updates::COMMON_PTS, |u| world.common_pts(u));
+            Reply::ok(updates::state(pts, now_unix()))
         }
         f::users::GetUsers::CONSTRUCTOR_ID => {
             let req = parse!(f::users::GetUsers, body);
@@ -332,10 +333,27 @@ async fn dispatch(
             channel_messages(&ch, user, messages)
         }
         f::updates::GetDifference::CONSTRUCTOR_ID => {
-            let _state = parse!(f::updates::GetDifference, body);
+            let req = parse!(f::updates::GetDifference, body);
             if let Some(u) = user {
                 shared.hub.subscribe(caller.conn, u);
             }
+            let (saved, users, pts) = match user {
+                Some(u) => {
+                    let me = &world.accounts[u];
+                    let saved: Vec<_> = world
+                        .saved_after(u, req.pts)
+                        .iter()
+                        .map(|m| objects::saved_message(me.user_id, m))
+                        .collect();
+                    let users = if saved.is_empty() {
+                        vec![]
+                    } else {
+                        vec![objects::user(me, true)]
+                    };
+                    (saved, users, world.common_pts(u))
+                }
+                None => (vec![], vec![], updates::COMMON_PTS),
+            };
             let too_long = shared.hub.take_too_long(caller.conn);
             let chats = too_long
                 .iter()
@@ -345,7 +363,14 @@ async fn dispatch(
                     objects::channel(ch.history.spec(), left_of(&ch, user))
                 })
                 .collect();
-            Reply::ok(updates::difference(&too_long, chats, now_unix()))
+            Reply::ok(updates::difference(
+                &too_long,
+                chats,
+                saved,
+                users,
+                pts,
+                now_unix(),
+            ))
         }
         f::updates::GetChannelDifference::CONSTRUCTOR_ID => {
             let req = parse!(f::updates::GetChannelDifference, body);
@@ -397,6 +422,13 @@ async fn dispatch(
             entry.left.push(u);
             Reply::ok(membership_updates(&entry, true))
         }
+        f::messages::SendMessage::CONSTRUCTOR_ID => {
+            let req = parse!(f::messages::SendMessage, body);
+            let Some(u) = user else {
+                return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+            };
+            send_message(shared, u, req)
+        }
         f::auth::SendCode::CONSTRUCTOR_ID => {
             let req = parse!(f::auth::SendCode, body);
             send_code(shared, caller, &req.phone_number)
@@ -429,6 +461,46 @@ async fn dispatch(
 }
 
 /// Telegram usernames: 5–32 characters, a letter first, then letters, digits and underscores.
+/// `messages.sendMessage`. Only the account's own Saved Messages (`inputPeerSelf`, or the account as
+/// `inputPeerUser`) can be written to here: broadcast channels refuse non-admins
+/// (`CHAT_WRITE_FORBIDDEN`), and the simulated world has no other users.
+fn send_message(
+    shared: &Shared,
+    account: usize,
+    req: tl::functions::messages::SendMessage,
+) -> Reply {
+    let me = &shared.world.accounts[account];
+    match &req.peer {
+        tl::enums::InputPeer::PeerSelf => {}
+        tl::enums::InputPeer::User(p) if p.user_id == me.user_id => {}
+        tl::enums::InputPeer::Channel(_) | tl::enums::InputPeer::ChannelFromMessage(_) => {
+            return Reply::err(403, "CHAT_WRITE_FORBIDDEN");
+        }
+        _ => return Reply::err(400, "PEER_ID_INVALID"),
+    }
+    if req.message.trim().is_empty() {
+        return Reply::err(400, "MESSAGE_EMPTY");
+    }
+    // Telegram's limit, in UTF-16 code units.
+    if req.message.encode_utf16().count() > 4096 {
+        return Reply::err(400, "MESSAGE_TOO_LONG");
+    }
+    let date = now_unix();
+    let (msg, pts) = shared.world.send_to_self(account, req.message, date);
+    Reply::ok(tl::enums::Updates::UpdateShortSentMessage(
+        tl::types::UpdateShortSentMessage {
+            out: true,
+            id: msg.id,
+            pts,
+            pts_count: 1,
+            date,
+            media: None,
+            entities: None,
+            ttl_period: None,
+        },
+    ))
+}
+
 fn valid_username(name: &str) -> bool {
     let n = name.len();
     (4..=32).contains(&n)

@@ -52,7 +52,7 @@ pub use faults::{Fault, RandomFaults, Scripted};
 pub use flood::{FloodConfig, Limit};
 pub use hub::{PushFault, ScriptedPush};
 pub use live::{LiveConfig, LiveHandle};
-pub use state::AccountSpec;
+pub use state::{AccountSpec, SavedMessage};
 pub use world::{
     ChannelSpec, Lang, ServiceAction, ServiceRun, SimChannel, SimMessage, SimPost, SimService,
 };
@@ -415,6 +415,11 @@ impl Sim {
     /// The request log.
     pub fn log(&self) -> &log::RequestLog {
         &self.shared.log
+    }
+
+    /// What `account` sent to its own Saved Messages, oldest first (tgsift's Telegram alerts).
+    pub fn saved_messages(&self, account: usize) -> Vec<SavedMessage> {
+        self.shared.world.saved_after(account, updates::COMMON_PTS)
     }
 
     /// Closes every open connection at once (as when Telegram restarts a frontend).

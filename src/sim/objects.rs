@@ -341,6 +341,31 @@ pub fn message(channel_id: i64, p: &SimPost) -> tl::enums::Message {
     })
 }
 
+/// A message the account sent to its own Saved Messages: outgoing, in the chat with itself.
+pub fn saved_message(user_id: i64, m: &super::state::SavedMessage) -> tl::enums::Message {
+    let p = SimPost {
+        id: m.id,
+        date: m.date,
+        edit_date: None,
+        text: m.text.clone(),
+        has_media: false,
+        grouped_id: None,
+        views: 0,
+        forwards: 0,
+    };
+    match message(0, &p) {
+        tl::enums::Message::Message(mut msg) => {
+            msg.out = true;
+            msg.post = false;
+            msg.views = None;
+            msg.forwards = None;
+            msg.peer_id = tl::enums::Peer::User(tl::types::PeerUser { user_id });
+            tl::enums::Message::Message(msg)
+        }
+        other => other,
+    }
+}
+
 /// What Telegram returns for a deleted or never-existing message id.
 pub fn message_empty(id: i32) -> tl::enums::Message {
     tl::enums::Message::Empty(tl::types::MessageEmpty { id, peer_id: None })

@@ -81,10 +81,23 @@ impl ChannelEntry {
     }
 }
 
+/// A message an account sent to its own Saved Messages (tgsift's Telegram alerts land there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedMessage {
+    /// Message id in the account's private message box.
+    pub id: i32,
+    /// Unix time it was sent.
+    pub date: i32,
+    /// Its text.
+    pub text: String,
+}
+
 /// The world shared by every connection of one simulator.
 pub struct World {
     pub(crate) accounts: Vec<AccountSpec>,
     pub(crate) keys: Mutex<HashMap<i64, KeyState>>,
+    /// Per account, what it sent to itself; each message moved the account's common pts by one.
+    pub(crate) saved: Mutex<HashMap<usize, Vec<SavedMessage>>>,
     pub(crate) channels: RwLock<Vec<Arc<RwLock<ChannelEntry>>>>,
     /// The salt the server hands out (any salt is accepted).
     pub(crate) salt: i64,
@@ -116,9 +129,46 @@ impl World {
         World {
             accounts,
             keys: Mutex::new(HashMap::new()),
+            saved: Mutex::new(HashMap::new()),
             channels: RwLock::new(channels),
             salt,
         }
+    }
+
+    /// Stores a message `account` sent to its Saved Messages; returns it with the account's common pts
+    /// after it (one per message, as for any message in the private box).
+    pub(crate) fn send_to_self(
+        &self,
+        account: usize,
+        text: String,
+        date: i32,
+    ) -> (SavedMessage, i32) {
+        let mut saved = lock(&self.saved);
+        let box_ = saved.entry(account).or_default();
+        let msg = SavedMessage {
+            id: box_.len() as i32 + 1,
+            date,
+            text,
+        };
+        box_.push(msg.clone());
+        (msg, super::updates::COMMON_PTS + box_.len() as i32)
+    }
+
+    /// The account's common pts: moved only by what it sent to itself.
+    pub(crate) fn common_pts(&self, account: usize) -> i32 {
+        super::updates::COMMON_PTS
+            + lock(&self.saved)
+                .get(&account)
+                .map_or(0, |v| v.len() as i32)
+    }
+
+    /// The account's Saved Messages after common pts `pts` (what `getDifference` from there lists).
+    pub(crate) fn saved_after(&self, account: usize, pts: i32) -> Vec<SavedMessage> {
+        let skip = (pts - super::updates::COMMON_PTS).max(0) as usize;
+        lock(&self.saved)
+            .get(&account)
+            .map(|v| v.iter().skip(skip).cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Registers a key, optionally already logged in as `account`; returns its id.

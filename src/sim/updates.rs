@@ -21,7 +21,8 @@ use super::objects;
 use super::state::ChannelEntry;
 use super::world::HistoryQuery;
 
-/// The account's common pts: nothing in the simulated world touches private chats or groups.
+/// The account's common pts before it sends anything: only messages an account sends to its own Saved
+/// Messages move it (nothing else in the simulated world touches private chats or groups).
 pub const COMMON_PTS: i32 = 1;
 /// The account's common seq, for the same reason.
 pub const COMMON_SEQ: i32 = 1;
@@ -30,10 +31,10 @@ pub const CHANNEL_TIMEOUT: i32 = 30;
 /// Messages `channelDifferenceTooLong` carries (the newest ones).
 pub const TOO_LONG_MESSAGES: i32 = 20;
 
-/// `updates.state` of the account.
-pub fn state(now: i32) -> tl::enums::updates::State {
+/// `updates.state` of the account, whose common pts is `pts`.
+pub fn state(pts: i32, now: i32) -> tl::enums::updates::State {
     tl::enums::updates::State::State(tl::types::updates::State {
-        pts: COMMON_PTS,
+        pts,
         qts: 0,
         date: now,
         seq: COMMON_SEQ,
@@ -41,21 +42,25 @@ pub fn state(now: i32) -> tl::enums::updates::State {
     })
 }
 
-/// `updates.getDifference`: empty, or the channels whose pushes were cut by `updatesTooLong` as
-/// `updateChannelTooLong` (with the pts to fetch from), with the current state.
+/// `updates.getDifference`: empty, or the Saved Messages sent after the client's pts (with the user,
+/// `users`) and the channels whose pushes were cut by `updatesTooLong` as `updateChannelTooLong` (with
+/// the pts to fetch from), with the current state (`pts` = the account's common pts now).
 pub fn difference(
     too_long: &[(i64, i32)],
     chats: Vec<tl::enums::Chat>,
+    saved: Vec<tl::enums::Message>,
+    users: Vec<tl::enums::User>,
+    pts: i32,
     now: i32,
 ) -> tl::enums::updates::Difference {
-    if too_long.is_empty() {
+    if too_long.is_empty() && saved.is_empty() {
         return tl::enums::updates::Difference::Empty(tl::types::updates::DifferenceEmpty {
             date: now,
             seq: COMMON_SEQ,
         });
     }
     tl::enums::updates::Difference::Difference(tl::types::updates::Difference {
-        new_messages: vec![],
+        new_messages: saved,
         new_encrypted_messages: vec![],
         other_updates: too_long
             .iter()
@@ -67,8 +72,8 @@ pub fn difference(
             })
             .collect(),
         chats,
-        users: vec![],
-        state: state(now),
+        users,
+        state: state(pts, now),
     })
 }
 

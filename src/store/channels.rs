@@ -207,7 +207,7 @@ impl Store {
         self.write("change channel state", |tx| {
             if active {
                 tx.execute(
-                    "UPDATE channels SET active = 1, last_error = NULL, flood_until = NULL, failures = 0 WHERE id = ?1",
+                    "UPDATE channels SET active = 1, last_error = NULL, flood_until = NULL, parked_at = NULL, failures = 0 WHERE id = ?1",
                     [id],
                 )
             } else {
@@ -230,8 +230,10 @@ impl Store {
     pub fn park_channel(&mut self, id: i64, until: i64, why: &str) -> Result<(), StoreError> {
         self.write("park channel", |tx| {
             tx.execute(
-                "UPDATE channels SET flood_until = ?2, last_error = ?3, failures = failures + 1 WHERE id = ?1",
-                params![id, until, why],
+                "UPDATE channels SET flood_until = ?2, last_error = ?3, failures = failures + 1,
+                        parked_at = CASE WHEN flood_until > ?4 THEN coalesce(parked_at, ?4) ELSE ?4 END
+                 WHERE id = ?1",
+                params![id, until, why, unix_now()],
             )
             .map(|_| ())
         })
@@ -258,7 +260,7 @@ impl Store {
     pub fn touch_channel(&mut self, id: i64) -> Result<(), StoreError> {
         self.write("record fetch time", |tx| {
             tx.execute(
-                "UPDATE channels SET last_fetch_at = ?2, last_error = NULL, flood_until = NULL, failures = 0 WHERE id = ?1",
+                "UPDATE channels SET last_fetch_at = ?2, last_error = NULL, flood_until = NULL, parked_at = NULL, failures = 0 WHERE id = ?1",
                 params![id, unix_now()],
             )
             .map(|_| ())
@@ -345,7 +347,7 @@ impl Store {
             if let Some((from, to)) = range {
                 tx.execute(
                     "UPDATE channels SET last_message_id = max(last_message_id, ?2), last_fetch_at = ?3,
-                            last_error = NULL, flood_until = NULL, failures = 0 WHERE id = ?1",
+                            last_error = NULL, flood_until = NULL, parked_at = NULL, failures = 0 WHERE id = ?1",
                     params![channel_id, to, now],
                 )?;
                 tx.execute(

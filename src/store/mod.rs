@@ -9,9 +9,11 @@
 //! PostgreSQL store can stand beside it later.
 
 mod accounts;
+mod alerts;
 mod channels;
 mod client_state;
 mod concurrent;
+mod jobs;
 mod service;
 mod tagging;
 mod trends;
@@ -29,6 +31,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0002_client_state.sql"),
     include_str!("migrations/0003_service_state.sql"),
     include_str!("migrations/0004_deleted_posts.sql"),
+    include_str!("migrations/0007_control_plane.sql"),
 ];
 
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
@@ -37,9 +40,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const BUSY_RETRIES: usize = 5;
 
 pub use accounts::AccountRow;
+pub use alerts::{AlertConditions, AlertRow, NewAlert};
 pub use channels::{BatchOutcome, ChannelRow, NewChannel, PostIn};
 pub use client_state::ClientState;
 pub use concurrent::AsyncStore;
+pub use jobs::{JobEnd, JobRow};
 pub use service::{TaskRow, WORKER_STALE_SECS, WorkerRow};
 pub use tagging::{
     Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,

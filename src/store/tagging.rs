@@ -85,6 +85,8 @@ pub struct PostFilter {
     pub since: Option<i64>,
     /// At most this many, newest first.
     pub limit: usize,
+    /// Only posts older than this `(date, row id)` in the newest-first order: a page cursor.
+    pub before: Option<(i64, i64)>,
 }
 
 /// The result of one tagging attempt, as a worker hands it to the store.
@@ -381,6 +383,26 @@ impl Store {
         })
     }
 
+    /// `retag`: makes every post with text of one channel (or all), optionally within a message-id range,
+    /// due for tagging again with a fresh set of attempts; their tags are replaced when it is tagged.
+    /// Returns how many.
+    pub fn requeue_for_retag(
+        &mut self,
+        channel_id: Option<i64>,
+        from_id: Option<i32>,
+        to_id: Option<i32>,
+    ) -> Result<usize, StoreError> {
+        self.write("queue posts for tagging again", |tx| {
+            tx.execute(
+                "UPDATE posts SET tagging_status = 'pending', tagging_attempts = 0, next_tagging_at = NULL,
+                        tagging_claimed_until = NULL, tagging_claim = NULL, tagging_error = NULL
+                 WHERE text != '' AND (?1 IS NULL OR channel_id = ?1)
+                   AND (?2 IS NULL OR message_id >= ?2) AND (?3 IS NULL OR message_id <= ?3)",
+                params![channel_id, from_id, to_id],
+            )
+        })
+    }
+
     /// Claims one post for an immediate re-tag (for `tags regenerate`), whatever its status; `None` if
     /// it does not exist or has no text.
     pub fn claim_post(
@@ -426,8 +448,9 @@ impl Store {
             "(?1 IS NULL OR p.channel_id IN (SELECT value FROM json_each(?1)))
              AND (?2 IS NULL OR EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = ?2))
              AND (?3 IS NULL OR p.tagging_status = ?3)
-             AND (?4 IS NULL OR p.date >= ?4)",
-            params![ids_json, f.tag, f.status, f.since],
+             AND (?4 IS NULL OR p.date >= ?4)
+             AND (?5 IS NULL OR p.date < ?5 OR (p.date = ?5 AND p.id < ?6))",
+            params![ids_json, f.tag, f.status, f.since, f.before.map(|b| b.0), f.before.map(|b| b.1)],
             f.limit.max(1),
         )
     }

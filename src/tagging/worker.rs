@@ -119,9 +119,32 @@ pub struct Pipeline {
     threads: usize,
     claim_secs: i64,
     doc_freqs: DocFreqs,
+    /// Where attempts are counted by outcome, when the service serves `/metrics`.
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 impl Pipeline {
+    /// Counts every recorded attempt by outcome into `metrics` (set once, by the service).
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    fn observe(&self, recorded: &[Recorded]) {
+        let Some(m) = self.metrics.get() else { return };
+        for r in recorded {
+            let outcome = match r {
+                Recorded::Applied(status) => *status,
+                Recorded::Stale => "stale",
+                Recorded::Error(_) => "error",
+            };
+            m.tagging_attempts
+                .get_or_create(&crate::metrics::OutcomeLabel {
+                    outcome: outcome.into(),
+                })
+                .inc();
+        }
+    }
+
     /// The pipeline `[tagging]` asks for; `None` when `backend = "off"`.
     pub fn from_config(
         cfg: &TaggingConfig,
@@ -188,6 +211,7 @@ impl Pipeline {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             claim_secs: 60,
             doc_freqs: DocFreqs::default(),
+            metrics: std::sync::OnceLock::new(),
         }
     }
 
@@ -290,6 +314,7 @@ impl Pipeline {
                 s.record_attempts(&[attempt], rules)
             })
             .await?;
+        self.observe(&recorded);
         Ok(match (recorded.first(), outcome) {
             (Some(Recorded::Applied(status)), Outcome::Failed { error, .. }) => {
                 Outcome::Failed { status, error }
@@ -528,6 +553,7 @@ impl Pipeline {
                 s.record_attempts(&attempts, rules)
             })
             .await?;
+        self.observe(&recorded);
         for r in &recorded {
             report.count(r);
         }

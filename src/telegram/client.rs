@@ -233,9 +233,17 @@ pub struct Account {
     sleeping: Mutex<Option<(&'static str, Instant)>>,
     /// Signalled when something worth persisting at once happened (a flood window or the breaker opened).
     state_changed: tokio::sync::Notify,
+    /// Where calls are counted for `/metrics`, when the service runs.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Bounds the requests waiting for an answer (MTProto pipelines them on one connection; real round
     /// trips of 50–250 ms need several in flight to reach the rate the pacer allows).
     in_flight: tokio::sync::Semaphore,
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
 }
 
 impl Account {
@@ -255,6 +263,8 @@ impl Account {
             retry_policy: Box::new(NoRetries),
             ..Default::default()
         };
+        // Its own child token: dropping the account stops its connection, and nothing else.
+        let cancel = cancel.child_token();
         let pool = SenderPool::with_configuration(session, api_id, params);
         let client = Client::new(pool.handle);
         let runner = pool.runner;
@@ -279,7 +289,14 @@ impl Account {
             sleeping: Mutex::new(None),
             state_changed: tokio::sync::Notify::new(),
             in_flight: tokio::sync::Semaphore::new(max_in_flight),
+            metrics: None,
         }
+    }
+
+    /// Counts every call into `metrics` (`GET /metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Resolves when a flood window or the breaker opened since the last call: the owner persists
@@ -435,15 +452,18 @@ impl Account {
             }
             attempts += 1;
             Stats::add(&self.stats.requests, 1);
+            let sent = Instant::now();
             let outcome = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
                 r = tokio::time::timeout(self.policy.request_timeout, self.client.invoke(request)) => r,
             };
             drop(permit);
+            let seconds = sent.elapsed().as_secs_f64();
             let class = match outcome {
                 Ok(Ok(value)) => {
                     self.breaker.success();
                     self.pacer.on_success(method, Instant::now());
+                    self.observe(method, "ok", seconds);
                     return Ok(value);
                 }
                 Ok(Err(e)) => classify(&e),
@@ -452,6 +472,16 @@ impl Account {
                     self.policy.request_timeout
                 )),
             };
+            self.observe(method, class.outcome(), seconds);
+            if let (Some(m), Class::Transient(why)) = (&self.metrics, &class) {
+                let account = crate::metrics::AccountLabel {
+                    account: self.name.clone(),
+                };
+                m.retries.get_or_create(&account).inc();
+                if why.starts_with("connection") || why.starts_with("transport") {
+                    m.reconnects.get_or_create(&account).inc();
+                }
+            }
             match class {
                 Class::Flood(secs) => {
                     let wait = Duration::from_secs(u64::from(secs));
@@ -462,6 +492,9 @@ impl Account {
                     self.pacer.on_flood(method, now);
                     self.breaker.success();
                     Stats::add(&self.stats.floods, 1);
+                    if let Some(m) = &self.metrics {
+                        m.floods.get_or_create(&self.labels(method)).inc();
+                    }
                     if wait > self.policy.flood_threshold || floods >= self.policy.flood_max_retries
                     {
                         tracing::warn!(account = %self.name, method, seconds = secs, "FLOOD_WAIT above the threshold: parking");
@@ -473,6 +506,11 @@ impl Account {
                     let jitter = max_jitter.mul_f64(rand::rng().random_range(0.0..=1.0));
                     tracing::info!(account = %self.name, method, seconds = secs, attempt = floods, "FLOOD_WAIT: sleeping");
                     Stats::add(&self.stats.flood_sleeps, 1);
+                    if let Some(m) = &self.metrics {
+                        m.flood_sleep_seconds
+                            .get_or_create(&self.labels(method))
+                            .inc_by((wait + jitter).as_secs_f64());
+                    }
                     Stats::add(
                         &self.stats.flood_sleep_ms,
                         (wait + jitter).as_millis() as u64,
@@ -530,6 +568,28 @@ impl Account {
                 }
                 Class::Permanent(p) => return Err(self.permanent(p)),
             }
+        }
+    }
+
+    /// Records one call's outcome and latency, and the pacer and breaker as they are now.
+    fn observe(&self, method: &'static str, outcome: &str, seconds: f64) {
+        let Some(m) = &self.metrics else { return };
+        m.call(&self.name, method, outcome, seconds);
+        m.pacer_rate
+            .get_or_create(&self.labels(method))
+            .set(self.pacer.rate(method));
+        let open = matches!(self.breaker_state(), BreakerState::Open { .. });
+        m.breaker_open
+            .get_or_create(&crate::metrics::AccountLabel {
+                account: self.name.clone(),
+            })
+            .set(i64::from(open));
+    }
+
+    fn labels(&self, method: &'static str) -> crate::metrics::AccountMethod {
+        crate::metrics::AccountMethod {
+            account: self.name.clone(),
+            method: method.to_string(),
         }
     }
 

@@ -49,6 +49,19 @@ const UNAUTHORIZED: &[&str] = &[
     "AUTH_KEY_PERM_EMPTY",
 ];
 
+impl Class {
+    /// A short name for metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Class::Flood(_) => "flood",
+            Class::Transient(_) => "transient",
+            Class::Unknown { .. } => "unknown",
+            Class::Undecodable(_) => "undecodable",
+            Class::Permanent(_) => "permanent",
+        }
+    }
+}
+
 /// Classifies a grammers error.
 pub fn classify(e: &InvocationError) -> Class {
     match e {

@@ -23,6 +23,11 @@ pub struct Holder {
 }
 
 impl Holder {
+    /// Whether the lease is held by this very process (its connections are shared, not competed for).
+    pub fn is_this_process(&self) -> bool {
+        self.pid == std::process::id() && self.host == hostname()
+    }
+
     fn me() -> Self {
         Holder {
             pid: std::process::id(),

@@ -1,0 +1,369 @@
+//! The HTTP API of the running service: admin routes over [`crate::ops`], `/metrics` for Prometheus,
+//! and health checks.
+//!
+//! - [`routes`]: the handlers, each a thin translation of a request into an [`Ops`] call, annotated so
+//!   the OpenAPI document (`GET /openapi.json`) is generated from them.
+//! - this file: the server — address checks, bearer-token auth (constant-time, never logged), JSON
+//!   errors (`{"error": {"code", "message"}}`), extractors that reject unknown fields, body limits,
+//!   timeouts, and per-route request counts.
+//!
+//! Without `http.token` the server listens only on a loopback address (with a warning): anyone who can
+//! reach it can administer tgsift.
+
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigError, HttpConfig};
+use crate::metrics::{Metrics, RouteLabels};
+use crate::ops::{Ops, OpsError};
+use crate::service::{Supervisor, TaskError};
+
+/// Largest request body accepted (every body is a small JSON object).
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// A request (reading its body included) that takes longer is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the API listens, checked before the service starts: `None` when `http.listen` is unset.
+/// A non-loopback address without `http.token` is a configuration error (anyone could administer it).
+pub fn listen_addr(http: &HttpConfig) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(listen) = http.listen.as_deref() else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = listen.parse().map_err(|e| {
+        ConfigError::Inconsistent(format!(
+            "`http.listen` = {listen:?} is not an address: {e} (write IP:PORT, e.g. 127.0.0.1:8080)"
+        ))
+    })?;
+    let has_token = http.token.as_deref().is_some_and(|t| !t.is_empty());
+    if !has_token && !addr.ip().is_loopback() {
+        return Err(ConfigError::Inconsistent(format!(
+            "`http.listen` = {addr} is not a loopback address and `http.token` is not set: set a token \
+             (TGSIFT_HTTP__TOKEN or [http] token) or listen on 127.0.0.1"
+        )));
+    }
+    if !has_token {
+        tracing::warn!(%addr, "the HTTP API has no token (http.token): it listens on loopback only, and anyone on this machine can use it");
+    }
+    Ok(Some(addr))
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The admin operations.
+    pub ops: Ops,
+    /// The service's metrics.
+    pub metrics: Arc<Metrics>,
+    /// The supervisor (for `/readyz`).
+    pub supervisor: Supervisor,
+    token: Option<Arc<[u8]>>,
+}
+
+impl AppState {
+    /// The state of a server that answers with `ops`, counts into `metrics` and reports `supervisor`'s
+    /// health.
+    pub fn new(ops: Ops, metrics: Arc<Metrics>, supervisor: Supervisor, http: &HttpConfig) -> Self {
+        AppState {
+            ops,
+            metrics,
+            supervisor,
+            token: http
+                .token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(|t| Arc::from(t.as_bytes())),
+        }
+    }
+}
+
+/// Serves the API on `addr` until `cancel` (the supervisor's `http` task).
+pub async fn serve(
+    state: AppState,
+    addr: SocketAddr,
+    cancel: CancellationToken,
+) -> Result<(), TaskError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        // A taken port does not free itself by retrying forever in a tight loop; the supervisor backs off.
+        TaskError::retry(anyhow::anyhow!(
+            "cannot listen on {addr} (http.listen): {e}"
+        ))
+    })?;
+    tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "HTTP API listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await
+        .map_err(|e| TaskError::retry(anyhow::anyhow!("HTTP server: {e}")))
+}
+
+/// The whole application: routes, auth, limits and metrics.
+pub fn app(state: AppState) -> axum::Router {
+    let (router, openapi) = routes::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = Arc::clone(&openapi);
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorize,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+/// The OpenAPI document of every route (for tests and `GET /openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = routes::router().split_for_parts().1;
+    doc.paths.paths.insert(
+        "/openapi.json".into(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .summary(Some("This document"))
+                .response(
+                    "200",
+                    utoipa::openapi::Response::new("OpenAPI 3.1 document"),
+                ),
+        ),
+    );
+    doc
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Refuses every route but `/healthz` without the right bearer token.
+async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(token) = &state.token else {
+        return next.run(req).await;
+    };
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::as_bytes);
+    let ok = given.is_some_and(|g| bool::from(g.ct_eq(token)));
+    if ok {
+        return next.run(req).await;
+    }
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        if given.is_some() {
+            "wrong bearer token"
+        } else {
+            "send `Authorization: Bearer <http.token>`"
+        },
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+/// Counts requests per route pattern (not per path: ids would explode the label set) and status.
+async fn count_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&RouteLabels {
+            route,
+            method,
+            status: resp.status().as_u16().to_string(),
+        })
+        .inc();
+    resp
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code: `bad_request`, `unauthorized`, `not_found`, `conflict`, `invalid`, `internal`…
+    pub code: String,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+/// An error answer: a status and `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request cannot be read.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, error = %self.message, "HTTP request failed");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into(),
+                message: self.message,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<OpsError> for ApiError {
+    fn from(e: OpsError) -> Self {
+        let (status, code) = match &e {
+            OpsError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            OpsError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            OpsError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            OpsError::Store(_) | OpsError::Other(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        ApiError::new(status, code, format!("{e:#}"))
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            // Well-formed JSON that does not fit: an unknown field, a wrong type, a missing field.
+            JsonRejection::JsonDataError(e) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.body_text())
+            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ),
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("the body is larger than {BODY_LIMIT} bytes"),
+                )
+            }
+            other => ApiError::bad_request(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::bad_request(format!("query string: {}", r.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::bad_request(format!("path: {}", r.body_text()))
+    }
+}
+
+/// A JSON body whose errors answer in the API's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(v))
+    }
+}
+
+/// A query string whose errors (an unknown parameter included) answer in the API's error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(v) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiQuery(v))
+    }
+}
+
+/// A path parameter whose errors answer in the API's error shape.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(v) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiPath(v))
+    }
+}

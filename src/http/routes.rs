@@ -1,0 +1,750 @@
+//! The routes of the HTTP API. Each handler reads its request, calls one [`crate::ops::Ops`] operation
+//! and shapes the answer; work that needs Telegram or may take long is queued as a job and answered
+//! `202 {"status": "queued", "job_id": N}` at once.
+//!
+//! Lists are paginated with an opaque cursor: pass the `next_cursor` of a page to get the next one
+//! (absent on the last page).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ErrorBody};
+use crate::ops::{AccountState, ChannelView, JobSpec, TaggingStats};
+use crate::store::{JobRow, PostFilter, PostRow};
+use crate::tagging::worker::Outcome;
+
+/// Page size when `limit` is not given.
+const DEFAULT_LIMIT: usize = 50;
+/// Largest page.
+const MAX_LIMIT: usize = 500;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tgsift",
+        description = "Administer a running tgsift service: tagging, posts, channels, admin jobs, accounts. \
+                       Every route but /healthz needs `Authorization: Bearer <http.token>` when a token is set."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route, with its OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(tagging_stats))
+        .routes(routes!(tagging_retry))
+        .routes(routes!(regenerate))
+        .routes(routes!(list_posts))
+        .routes(routes!(get_post))
+        .routes(routes!(list_channels, add_channel))
+        .routes(routes!(pause_channel))
+        .routes(routes!(resume_channel))
+        .routes(routes!(delete_channel))
+        .routes(routes!(reparse))
+        .routes(routes!(retag))
+        .routes(routes!(list_jobs))
+        .routes(routes!(get_job))
+        .routes(routes!(retry_job))
+        .routes(routes!(cancel_job))
+        .routes(routes!(list_accounts))
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The answer to work that was queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    /// Always `queued`.
+    pub status: &'static str,
+    /// Follow it at `GET /api/v1/jobs/{job_id}`.
+    pub job_id: i64,
+}
+
+async fn enqueue(state: &AppState, spec: JobSpec) -> ApiResult<Response> {
+    let job = state.ops.enqueue(spec).await?;
+    let mut resp = (
+        StatusCode::ACCEPTED,
+        axum::Json(Queued {
+            status: "queued",
+            job_id: job.id,
+        }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", job.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+fn limit(limit: Option<usize>) -> ApiResult<usize> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        n @ 1..=MAX_LIMIT => Ok(n),
+        n => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("limit = {n}: give 1 to {MAX_LIMIT}"),
+        )),
+    }
+}
+
+fn bad_cursor(cursor: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "cursor {cursor:?} is not one this API gave out: pass `next_cursor` of the previous page"
+    ))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
+    responses((status = 200, description = "The process is alive", body = Object, example = json!({"status": "ok"}))))]
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers and every service task is alive.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready"})),
+        (status = 503, description = "Not ready, with the reasons", body = Object,
+         example = json!({"status": "unavailable", "reasons": ["jobs: restarting after: database is locked"]}))))]
+async fn readyz(State(state): State<AppState>) -> Response {
+    let mut reasons = state.supervisor.unhealthy();
+    if let Err(e) = state
+        .ops
+        .store
+        .read("check the database", |s| s.check_file())
+        .await
+    {
+        reasons.push(format!("database: {e}"));
+    }
+    if reasons.is_empty() {
+        axum::Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "unavailable", "reasons": reasons})),
+        )
+            .into_response()
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Metrics in the OpenMetrics text format", body = String,
+               content_type = "application/openmetrics-text")))]
+async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
+    let m = std::sync::Arc::clone(&state.metrics);
+    let text = state
+        .ops
+        .store
+        .read("read the figures for /metrics", move |s| m.render(s))
+        .await
+        .map_err(crate::ops::OpsError::from)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// `?account=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct AccountQuery {
+    /// Only this account's posts.
+    account: Option<String>,
+}
+
+/// Tagging figures: posts per status, with tags, needing a retry — what `tags stats --json` prints.
+#[utoipa::path(get, path = "/api/v1/tagging/stats", tag = "tagging", params(AccountQuery),
+    responses((status = 200, body = TaggingStats), (status = 401, body = ErrorBody)))]
+async fn tagging_stats(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<AccountQuery>,
+) -> ApiResult<axum::Json<TaggingStats>> {
+    Ok(axum::Json(state.ops.tagging_stats(q.account).await?))
+}
+
+/// Body of `POST /api/v1/tagging/retry`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    /// At most this many posts (default 50).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Also posts that failed for good.
+    #[serde(default)]
+    pub force: bool,
+    /// Only this account's posts.
+    #[serde(default)]
+    pub account: Option<String>,
+}
+
+/// Queues a retry of failed tagging: `retrying` posts (and with `force` also `failed` ones) become due.
+#[utoipa::path(post, path = "/api/v1/tagging/retry", tag = "tagging", request_body = RetryBody,
+    responses((status = 202, body = Queued), (status = 422, body = ErrorBody)))]
+async fn tagging_retry(
+    State(state): State<AppState>,
+    ApiJson(b): ApiJson<RetryBody>,
+) -> ApiResult<Response> {
+    enqueue(
+        &state,
+        JobSpec::TaggingRetry {
+            limit: b.limit.unwrap_or(DEFAULT_LIMIT),
+            force: b.force,
+            account: b.account,
+        },
+    )
+    .await
+}
+
+/// One tag of a post.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TagView {
+    /// The tag.
+    pub tag: String,
+    /// Its weight in the post, 0–1.
+    pub score: f64,
+    /// Which tagger gave it.
+    pub source: String,
+}
+
+/// A post's new tags.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Regenerated {
+    /// The post.
+    pub post_id: i64,
+    /// Its tags, best first.
+    pub tags: Vec<TagView>,
+}
+
+/// Tags one post again now (its tags are replaced).
+#[utoipa::path(post, path = "/api/v1/posts/{id}/tags/regenerate", tag = "tagging",
+    params(("id" = i64, Path, description = "Post row id")),
+    responses((status = 200, body = Regenerated), (status = 404, body = ErrorBody),
+              (status = 409, description = "Tagging is off, or the post changed meanwhile", body = ErrorBody),
+              (status = 502, description = "The tagger failed", body = ErrorBody)))]
+async fn regenerate(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<Regenerated>> {
+    match state.ops.regenerate(id).await? {
+        Outcome::Tagged { tags, source } => Ok(axum::Json(Regenerated {
+            post_id: id,
+            tags: tags
+                .into_iter()
+                .map(|t| TagView {
+                    tag: t.tag,
+                    score: t.score,
+                    source: source.clone(),
+                })
+                .collect(),
+        })),
+        Outcome::Failed { status, error } => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "tagging_failed",
+            format!("tagging post {id} failed (now {status}): {error}"),
+        )),
+        Outcome::Stale => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("post {id} changed while it was being tagged (edited or re-queued); try again"),
+        )),
+    }
+}
+
+/// A stored post with its tags and tagging state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostView {
+    /// Post row id.
+    pub id: i64,
+    /// Channel (`@name` or id).
+    pub channel: String,
+    /// Message id in the channel.
+    pub message_id: i32,
+    /// Date (unix seconds).
+    pub date: i64,
+    /// Last edit (unix seconds).
+    pub edit_date: Option<i64>,
+    /// Text.
+    pub text: String,
+    /// `pending`, `retrying`, `success`, `failed`, `skipped`.
+    pub tagging_status: String,
+    /// Tagging attempts so far.
+    pub tagging_attempts: i64,
+    /// The last tagging error.
+    pub tagging_error: Option<String>,
+    /// When a `retrying` post is due again (unix seconds).
+    pub next_tagging_at: Option<i64>,
+    /// Tags, best first.
+    pub tags: Vec<TagView>,
+}
+
+impl From<PostRow> for PostView {
+    fn from(p: PostRow) -> Self {
+        PostView {
+            id: p.id,
+            channel: p.channel,
+            message_id: p.message_id,
+            date: p.date,
+            edit_date: p.edit_date,
+            text: p.text,
+            tagging_status: p.tagging_status,
+            tagging_attempts: p.tagging_attempts,
+            tagging_error: p.tagging_error,
+            next_tagging_at: p.next_tagging_at,
+            tags: p
+                .tags
+                .into_iter()
+                .map(|(tag, score, source)| TagView { tag, score, source })
+                .collect(),
+        }
+    }
+}
+
+/// A page of posts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostPage {
+    /// Newest first.
+    pub items: Vec<PostView>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/posts` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PostsQuery {
+    /// `@name`, numeric channel id or `#row`.
+    channel: Option<String>,
+    /// Only posts with this tag.
+    tag: Option<String>,
+    /// Only posts in this tagging status.
+    status: Option<String>,
+    /// Only posts dated on or after this: `YYYY-MM-DD` or unix seconds.
+    since: Option<String>,
+    /// Page size (1–500, default 50).
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn since(s: &str) -> ApiResult<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Ok(n);
+    }
+    s.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp().as_second())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("since = {s:?}: give YYYY-MM-DD or unix seconds"),
+            )
+        })
+}
+
+/// Posts, newest first, filtered by channel, tag, tagging status and date.
+#[utoipa::path(get, path = "/api/v1/posts", tag = "posts", params(PostsQuery),
+    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn list_posts(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PostsQuery>,
+) -> ApiResult<axum::Json<PostPage>> {
+    let n = limit(q.limit)?;
+    let before = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            c.split_once('.')
+                .and_then(|(d, i)| Some((d.parse::<i64>().ok()?, i.parse::<i64>().ok()?)))
+                .ok_or_else(|| bad_cursor(c))?,
+        ),
+    };
+    if let Some(c) = &q.channel {
+        // A channel nobody follows is a 404, not an empty page.
+        state.ops.channel(c).await?;
+    }
+    if let Some(s) = &q.status
+        && !["pending", "retrying", "success", "failed", "skipped"].contains(&s.as_str())
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("status = {s:?}: give pending, retrying, success, failed or skipped"),
+        ));
+    }
+    let filter = PostFilter {
+        channel: q.channel,
+        tag: q.tag,
+        status: q.status,
+        since: q.since.as_deref().map(since).transpose()?,
+        limit: n + 1,
+        before,
+    };
+    let mut rows = state.ops.posts(filter).await?;
+    let next_cursor = (rows.len() > n).then(|| {
+        rows.truncate(n);
+        rows.last()
+            .map(|p| format!("{}.{}", p.date, p.id))
+            .unwrap_or_default()
+    });
+    Ok(axum::Json(PostPage {
+        items: rows.into_iter().map(PostView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One post with its tags.
+#[utoipa::path(get, path = "/api/v1/posts/{id}", tag = "posts",
+    params(("id" = i64, Path, description = "Post row id")),
+    responses((status = 200, body = PostView), (status = 404, body = ErrorBody)))]
+async fn get_post(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<PostView>> {
+    Ok(axum::Json(state.ops.post(id).await?.into()))
+}
+
+/// `?limit=&cursor=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct PageQuery {
+    /// Page size (1–500, default 50).
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of channels.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelPage {
+    /// By row id.
+    pub items: Vec<ChannelView>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Splits `items` (sorted by `key`) into the page after `cursor`.
+fn page<T, K: PartialOrd + std::str::FromStr + ToString>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> K,
+    q: &PageQuery,
+) -> ApiResult<(Vec<T>, Option<String>)> {
+    let n = limit(q.limit)?;
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(c.parse::<K>().map_err(|_| bad_cursor(c))?),
+    };
+    let mut out: Vec<T> = items
+        .into_iter()
+        .filter(|i| after.as_ref().is_none_or(|a| key(i) > *a))
+        .take(n + 1)
+        .collect();
+    let next = (out.len() > n).then(|| {
+        out.truncate(n);
+        out.last().map(|i| key(i).to_string()).unwrap_or_default()
+    });
+    Ok((out, next))
+}
+
+/// Followed channels with their state (`active`, `parked`, `paused`, `failed`) and post counts.
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", params(PageQuery),
+    responses((status = 200, body = ChannelPage)))]
+async fn list_channels(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<ChannelPage>> {
+    let mut all = state.ops.channels().await?;
+    all.sort_by_key(|c| c.id);
+    let (items, next_cursor) = page(all, |c| c.id, &q)?;
+    Ok(axum::Json(ChannelPage { items, next_cursor }))
+}
+
+/// Body of `POST /api/v1/channels`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddChannelBody {
+    /// The account that follows it.
+    pub account: String,
+    /// `@name`, a t.me link or a numeric id.
+    pub channel: String,
+    /// `all`, a number of posts (`500` or `"500"`) or `since:YYYY-MM-DD`; default `ingest.backfill`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub backfill: Option<serde_json::Value>,
+}
+
+/// Queues following a channel: resolved and checked on Telegram by the job, then ingested by the service.
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = AddChannelBody,
+    responses((status = 202, body = Queued), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_channel(
+    State(state): State<AppState>,
+    ApiJson(b): ApiJson<AddChannelBody>,
+) -> ApiResult<Response> {
+    let backfill = match b.backfill {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("backfill = {other}: give \"all\", a number or \"since:YYYY-MM-DD\""),
+            ));
+        }
+    };
+    // An unknown account is a 404 now, not a failed job later.
+    state.ops.account(&b.account).await?;
+    enqueue(
+        &state,
+        JobSpec::ChannelAdd {
+            account: b.account,
+            channel: b.channel,
+            backfill,
+        },
+    )
+    .await
+}
+
+/// Stops polling a channel (its posts stay).
+#[utoipa::path(post, path = "/api/v1/channels/{id}/pause", tag = "channels",
+    params(("id" = i64, Path, description = "Channel row id")),
+    responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
+async fn pause_channel(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<ChannelView>> {
+    Ok(axum::Json(state.ops.set_channel_active(id, false).await?))
+}
+
+/// Polls a channel again, clearing its error and park.
+#[utoipa::path(post, path = "/api/v1/channels/{id}/resume", tag = "channels",
+    params(("id" = i64, Path, description = "Channel row id")),
+    responses((status = 200, body = ChannelView), (status = 404, body = ErrorBody)))]
+async fn resume_channel(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<ChannelView>> {
+    Ok(axum::Json(state.ops.set_channel_active(id, true).await?))
+}
+
+/// Stops following a channel and deletes its posts.
+#[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "channels",
+    params(("id" = i64, Path, description = "Channel row id")),
+    responses((status = 200, body = ChannelView, description = "The channel as it was"), (status = 404, body = ErrorBody)))]
+async fn delete_channel(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<ChannelView>> {
+    Ok(axum::Json(state.ops.remove_channel(id).await?))
+}
+
+/// Body of `POST /api/v1/reparse`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReparseBody {
+    /// `@name`, numeric id or `#row`.
+    pub channel: String,
+    /// First message id (with `to_id`).
+    #[serde(default)]
+    pub from_id: Option<i32>,
+    /// Last message id (with `from_id`).
+    #[serde(default)]
+    pub to_id: Option<i32>,
+    /// The whole history instead of a range.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Queues fetching a range of a channel again (upserting: safe to repeat).
+#[utoipa::path(post, path = "/api/v1/reparse", tag = "channels", request_body = ReparseBody,
+    responses((status = 202, body = Queued), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn reparse(
+    State(state): State<AppState>,
+    ApiJson(b): ApiJson<ReparseBody>,
+) -> ApiResult<Response> {
+    state.ops.channel(&b.channel).await?;
+    enqueue(
+        &state,
+        JobSpec::Reparse {
+            channel: b.channel,
+            from_id: b.from_id,
+            to_id: b.to_id,
+            all: b.all,
+        },
+    )
+    .await
+}
+
+/// Body of `POST /api/v1/retag`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetagBody {
+    /// `@name`, numeric id or `#row`; every channel when absent.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// First message id.
+    #[serde(default)]
+    pub from_id: Option<i32>,
+    /// Last message id.
+    #[serde(default)]
+    pub to_id: Option<i32>,
+}
+
+/// Queues tagging posts again (their tags are replaced): a channel or all, a range of ids or all.
+#[utoipa::path(post, path = "/api/v1/retag", tag = "tagging", request_body = RetagBody,
+    responses((status = 202, body = Queued), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn retag(
+    State(state): State<AppState>,
+    ApiJson(b): ApiJson<RetagBody>,
+) -> ApiResult<Response> {
+    if let Some(c) = &b.channel {
+        state.ops.channel(c).await?;
+    }
+    enqueue(
+        &state,
+        JobSpec::Retag {
+            channel: b.channel,
+            from_id: b.from_id,
+            to_id: b.to_id,
+        },
+    )
+    .await
+}
+
+/// `GET /api/v1/jobs` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct JobsQuery {
+    /// Only jobs in this state: `queued`, `running`, `done`, `failed`, `cancelled`.
+    state: Option<String>,
+    /// Page size (1–500, default 50).
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of jobs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    /// Newest first.
+    pub items: Vec<JobRow>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Admin jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobsQuery),
+    responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)))]
+async fn list_jobs(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<JobsQuery>,
+) -> ApiResult<axum::Json<JobPage>> {
+    let n = limit(q.limit)?;
+    let before = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| bad_cursor(c))?),
+    };
+    let mut items = state.ops.jobs(q.state, before, n + 1).await?;
+    let next_cursor = (items.len() > n).then(|| {
+        items.truncate(n);
+        items.last().map(|j| j.id.to_string()).unwrap_or_default()
+    });
+    Ok(axum::Json(JobPage { items, next_cursor }))
+}
+
+/// One job: its state, attempts, progress, result or last error.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = JobRow), (status = 404, body = ErrorBody)))]
+async fn get_job(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<JobRow>> {
+    Ok(axum::Json(state.ops.job(id).await?))
+}
+
+/// Queues a failed or cancelled job again, with its arguments and a fresh set of attempts.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 202, body = Queued), (status = 404, body = ErrorBody),
+              (status = 409, description = "The job is queued, running or done", body = ErrorBody)))]
+async fn retry_job(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    let job = state.ops.retry_job(id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Queued {
+            status: "queued",
+            job_id: job.id,
+        }),
+    )
+        .into_response())
+}
+
+/// Cancels a job: a queued one at once, a running one at its next batch.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 200, body = JobRow), (status = 404, body = ErrorBody),
+              (status = 409, description = "The job already ended", body = ErrorBody)))]
+async fn cancel_job(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<JobRow>> {
+    Ok(axum::Json(state.ops.cancel_job(id).await?))
+}
+
+/// A page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountPage {
+    /// By name.
+    pub items: Vec<AccountState>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Accounts with their login, lease and circuit-breaker state (phones masked).
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(PageQuery),
+    responses((status = 200, body = AccountPage)))]
+async fn list_accounts(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<AccountPage>> {
+    let mut all = state.ops.accounts().await?;
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    let (items, next_cursor) = page(all, |a| a.name.clone(), &q)?;
+    Ok(axum::Json(AccountPage { items, next_cursor }))
+}

@@ -1,0 +1,294 @@
+//! Prometheus metrics of the running service (`GET /metrics`).
+//!
+//! One explicit [`Metrics`] value (no global registry) is created by `tgsift run` and handed to what
+//! records into it: the client layer (requests, latency, floods, retries, breaker, pacer), ingest
+//! (posts stored, channel lag), tagging (attempts by outcome) and the HTTP layer (requests by route and
+//! status). Figures that live in the database — channels by state, posts by tagging status, jobs by state
+//! — are read when the metrics are scraped, so they are right even when another process changed them.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::store::{Store, StoreError, unix_now};
+
+/// Labels of one Telegram call's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// Account name.
+    pub account: String,
+    /// TL method.
+    pub method: String,
+    /// `ok`, `flood`, `transient`, `permanent`, `undecodable`, `unknown`, `timeout`.
+    pub outcome: String,
+}
+
+/// (account, method).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountMethod {
+    /// Account name.
+    pub account: String,
+    /// TL method.
+    pub method: String,
+}
+
+/// One method.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabel {
+    /// TL method.
+    pub method: String,
+}
+
+/// One account.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountLabel {
+    /// Account name.
+    pub account: String,
+}
+
+/// One channel.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabel {
+    /// Account name.
+    pub account: String,
+    /// `@username` or id.
+    pub channel: String,
+}
+
+/// A state or status value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// The state.
+    pub state: String,
+}
+
+/// An outcome value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// The outcome.
+    pub outcome: String,
+}
+
+/// One HTTP route and status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route pattern (`/api/v1/posts/{id}`), not the path.
+    pub route: String,
+    /// HTTP method.
+    pub method: String,
+    /// Status code.
+    pub status: String,
+}
+
+type Hist<L> = Family<L, Histogram, fn() -> Histogram>;
+type GaugeF = Gauge<f64, AtomicU64>;
+
+fn latency_histogram() -> Histogram {
+    // 5 ms … 40 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+/// Every metric of the service; cheap to share (`Arc<Metrics>`).
+pub struct Metrics {
+    registry: Registry,
+    /// Telegram calls by (account, method, outcome).
+    pub requests: Family<CallLabels, Counter>,
+    /// Telegram call latency by method, seconds.
+    pub latency: Hist<MethodLabel>,
+    /// FLOOD_WAITs received by (account, method).
+    pub floods: Family<AccountMethod, Counter>,
+    /// Seconds slept for FLOOD_WAITs by (account, method).
+    pub flood_sleep_seconds: Family<AccountMethod, Counter<f64, AtomicU64>>,
+    /// Retries after transient failures, by account.
+    pub retries: Family<AccountLabel, Counter>,
+    /// Retries after lost connections (the next call reconnects), by account.
+    pub reconnects: Family<AccountLabel, Counter>,
+    /// 1 while the account's circuit breaker is open.
+    pub breaker_open: Family<AccountLabel, Gauge>,
+    /// The pacer's current rate by (account, method), requests/s.
+    pub pacer_rate: Family<AccountMethod, GaugeF>,
+    /// Posts stored by channel.
+    pub posts_ingested: Family<ChannelLabel, Counter>,
+    /// The channel's newest message id minus its checkpoint, as of its last poll.
+    pub channel_lag: Family<ChannelLabel, Gauge>,
+    /// Channels by state (read from the database at scrape).
+    pub channels: Family<StateLabel, Gauge>,
+    /// Posts by tagging status (read from the database at scrape).
+    pub tagging_posts: Family<StateLabel, Gauge>,
+    /// Tagging attempts by outcome.
+    pub tagging_attempts: Family<OutcomeLabel, Counter>,
+    /// Jobs by state (read from the database at scrape).
+    pub jobs: Family<StateLabel, Gauge>,
+    /// Alerts raised by kind.
+    pub alerts: Family<StateLabel, Counter>,
+    /// HTTP requests by (route, method, status).
+    pub http_requests: Family<RouteLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `tgsift_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tgsift");
+        let m = Metrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram),
+            floods: Family::default(),
+            flood_sleep_seconds: Family::default(),
+            retries: Family::default(),
+            reconnects: Family::default(),
+            breaker_open: Family::default(),
+            pacer_rate: Family::default(),
+            posts_ingested: Family::default(),
+            channel_lag: Family::default(),
+            channels: Family::default(),
+            tagging_posts: Family::default(),
+            tagging_attempts: Family::default(),
+            jobs: Family::default(),
+            alerts: Family::default(),
+            http_requests: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "telegram_requests",
+            "Telegram calls by account, method and outcome",
+            m.requests.clone(),
+        );
+        registry.register(
+            "telegram_request_seconds",
+            "Latency of Telegram calls by method",
+            m.latency.clone(),
+        );
+        registry.register(
+            "flood_waits",
+            "FLOOD_WAITs received by account and method",
+            m.floods.clone(),
+        );
+        registry.register(
+            "flood_sleep_seconds",
+            "Seconds slept for FLOOD_WAITs by account and method",
+            m.flood_sleep_seconds.clone(),
+        );
+        registry.register(
+            "retries",
+            "Retries after transient failures by account",
+            m.retries.clone(),
+        );
+        registry.register(
+            "reconnects",
+            "Retries after lost connections by account",
+            m.reconnects.clone(),
+        );
+        registry.register(
+            "circuit_breaker_open",
+            "1 while the account's circuit breaker is open",
+            m.breaker_open.clone(),
+        );
+        registry.register(
+            "pacer_rate",
+            "The pacer's rate by account and method, requests per second",
+            m.pacer_rate.clone(),
+        );
+        registry.register(
+            "posts_ingested",
+            "Posts stored by channel",
+            m.posts_ingested.clone(),
+        );
+        registry.register(
+            "channel_lag_messages",
+            "Newest message id minus the checkpoint, at the channel's last poll",
+            m.channel_lag.clone(),
+        );
+        registry.register("channels", "Channels by state", m.channels.clone());
+        registry.register(
+            "tagging_posts",
+            "Posts by tagging status",
+            m.tagging_posts.clone(),
+        );
+        registry.register(
+            "tagging_attempts",
+            "Tagging attempts by outcome",
+            m.tagging_attempts.clone(),
+        );
+        registry.register("jobs", "Admin jobs by state", m.jobs.clone());
+        registry.register("alerts", "Alerts raised by kind", m.alerts.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            m.http_requests.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts one Telegram call.
+    pub fn call(&self, account: &str, method: &str, outcome: &str, seconds: f64) {
+        self.requests
+            .get_or_create(&CallLabels {
+                account: account.into(),
+                method: method.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&MethodLabel {
+                method: method.into(),
+            })
+            .observe(seconds);
+    }
+
+    /// Sets the figures that live in the database, then renders everything as Prometheus text.
+    pub fn render(&self, store: &Store) -> Result<String, StoreError> {
+        let now = unix_now();
+        let mut by_state = std::collections::BTreeMap::<&str, i64>::new();
+        for c in store.channels()? {
+            let state = match (
+                c.active,
+                &c.last_error,
+                c.flood_until.is_some_and(|u| u > now),
+            ) {
+                (true, _, true) => "parked",
+                (true, _, false) => "active",
+                (false, Some(_), _) => "failed",
+                (false, None, _) => "paused",
+            };
+            *by_state.entry(state).or_default() += 1;
+        }
+        for state in ["active", "parked", "paused", "failed"] {
+            self.channels
+                .get_or_create(&StateLabel {
+                    state: state.into(),
+                })
+                .set(by_state.get(state).copied().unwrap_or(0));
+        }
+        let tagging = store.tag_stats(None)?.by_status;
+        for status in ["pending", "retrying", "success", "failed", "skipped"] {
+            self.tagging_posts
+                .get_or_create(&StateLabel {
+                    state: status.into(),
+                })
+                .set(tagging.get(status).copied().unwrap_or(0));
+        }
+        let jobs = store.job_counts()?;
+        for state in ["queued", "running", "done", "failed", "cancelled"] {
+            self.jobs
+                .get_or_create(&StateLabel {
+                    state: state.into(),
+                })
+                .set(jobs.get(state).copied().unwrap_or(0));
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        Ok(out)
+    }
+}

@@ -1,0 +1,639 @@
+//! Admin jobs: what each kind does, the runner that executes them inside the service, and running one
+//! in the CLI's own process when no service holds the account.
+//!
+//! A job is retried up to `jobs.max_attempts` times with a growing delay (or the FLOOD_WAIT Telegram
+//! asked for) when its failure may pass; a failure retrying cannot help (the channel is private, the
+//! account is logged out) fails it at once. A cancel requested while it runs stops it at its next
+//! batch; a job interrupted by a shutdown is queued again without losing an attempt.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use grammers_session::Session;
+use grammers_session::types::PeerId;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::{Ops, OpsError};
+use crate::config::Backfill;
+use crate::ingest::progress::Progress;
+use crate::ingest::{channel_info, fetch_range};
+use crate::service::TaskError;
+use crate::service::connections::ConnectError;
+use crate::store::{JobEnd, JobRow, NewAlert, NewChannel};
+use crate::telegram::channels::ChannelRef;
+use crate::telegram::error::TgError;
+
+/// Jobs run at once by one service.
+const CONCURRENT_JOBS: usize = 4;
+/// How often the runner looks for due jobs, and a running job for a cancel request.
+const POLL: Duration = Duration::from_secs(1);
+
+/// What a job is asked to do, with its arguments (stored as the job's `args`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobSpec {
+    /// Follow a channel with an account: resolve it, check its history can be read, record it.
+    ChannelAdd {
+        /// Account name.
+        account: String,
+        /// `@name`, a t.me link or a numeric id.
+        channel: String,
+        /// `all`, N or `since:DATE` (default: `ingest.backfill`).
+        #[serde(default)]
+        backfill: Option<String>,
+    },
+    /// Fetch a range of a channel again, upserting.
+    Reparse {
+        /// `@name`, numeric id or `#row`.
+        channel: String,
+        /// First id (with `to_id`).
+        #[serde(default)]
+        from_id: Option<i32>,
+        /// Last id (with `from_id`).
+        #[serde(default)]
+        to_id: Option<i32>,
+        /// The whole history.
+        #[serde(default)]
+        all: bool,
+    },
+    /// Tag posts again (their tags are replaced): one channel or all, a range of ids or all.
+    Retag {
+        /// `@name`, numeric id or `#row`; all channels when absent.
+        #[serde(default)]
+        channel: Option<String>,
+        /// First message id.
+        #[serde(default)]
+        from_id: Option<i32>,
+        /// Last message id.
+        #[serde(default)]
+        to_id: Option<i32>,
+    },
+    /// Make `retrying` (and with `force` also `failed`) posts due now.
+    TaggingRetry {
+        /// At most this many.
+        #[serde(default = "default_limit")]
+        limit: usize,
+        /// Include `failed` posts.
+        #[serde(default)]
+        force: bool,
+        /// Only this account's posts.
+        #[serde(default)]
+        account: Option<String>,
+    },
+    /// Ask Telegram whether an account's session still works.
+    AccountCheck {
+        /// Account name.
+        account: String,
+    },
+}
+
+fn default_limit() -> usize {
+    50
+}
+
+impl JobSpec {
+    /// The stored kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobSpec::ChannelAdd { .. } => "channel_add",
+            JobSpec::Reparse { .. } => "reparse",
+            JobSpec::Retag { .. } => "retag",
+            JobSpec::TaggingRetry { .. } => "tagging_retry",
+            JobSpec::AccountCheck { .. } => "account_check",
+        }
+    }
+
+    /// The stored arguments.
+    pub fn args(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The spec a stored job was made from.
+    pub fn of(job: &JobRow) -> Result<Self, OpsError> {
+        serde_json::from_value(job.args.clone())
+            .map_err(|e| OpsError::Invalid(format!("job {} has unusable arguments: {e}", job.id)))
+    }
+
+    /// Refuses arguments no attempt could succeed with.
+    pub fn validate(&self) -> Result<(), OpsError> {
+        let bad = |m: String| Err(OpsError::Invalid(m));
+        match self {
+            JobSpec::ChannelAdd {
+                channel, backfill, ..
+            } => {
+                ChannelRef::parse(channel).map_err(OpsError::Invalid)?;
+                if let Some(b) = backfill {
+                    Backfill::parse(b).map_err(|e| OpsError::Invalid(format!("backfill: {e}")))?;
+                }
+                Ok(())
+            }
+            JobSpec::Reparse {
+                from_id,
+                to_id,
+                all,
+                ..
+            } => match (from_id, to_id, all) {
+                (None, None, true) => Ok(()),
+                (Some(a), Some(b), false) if *a >= 1 && a <= b => Ok(()),
+                _ => bad("give either from_id and to_id (1 ≤ from_id ≤ to_id) or all".into()),
+            },
+            JobSpec::Retag { from_id, to_id, .. } => match (from_id, to_id) {
+                (Some(a), Some(b)) if a > b => bad("from_id must not be above to_id".into()),
+                _ => Ok(()),
+            },
+            JobSpec::TaggingRetry { limit, .. } if *limit == 0 || *limit > 1_000_000 => {
+                bad("limit must be 1 to 1000000".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The account whose Telegram session the job needs, if any.
+    pub async fn account(&self, ops: &Ops) -> Result<Option<crate::store::AccountRow>, OpsError> {
+        match self {
+            JobSpec::ChannelAdd { account, .. } | JobSpec::AccountCheck { account } => {
+                Ok(Some(ops.account(account).await?))
+            }
+            JobSpec::Reparse { channel, .. } => {
+                let ch = ops.channel(channel).await?;
+                Ok(Some(ops.account(&ch.account).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Why an attempt failed, and whether another attempt may help.
+struct Failure {
+    error: String,
+    /// Seconds before the next attempt; `None` = retrying cannot help.
+    retry_in: Option<i64>,
+    /// The request was wrong (unknown account, bad reference…), not the run.
+    usage: bool,
+}
+
+impl From<OpsError> for Failure {
+    fn from(e: OpsError) -> Self {
+        let retry = matches!(e, OpsError::Store(_) | OpsError::Other(_));
+        Failure {
+            error: format!("{e:#}"),
+            retry_in: retry.then_some(0),
+            usage: !retry,
+        }
+    }
+}
+
+impl From<TgError> for Failure {
+    fn from(e: TgError) -> Self {
+        let retry_in = match &e {
+            TgError::FloodWait { seconds, .. } => Some(i64::from(*seconds)),
+            e if e.is_temporary() => Some(0),
+            _ => None,
+        };
+        Failure {
+            error: e.to_string(),
+            retry_in,
+            usage: false,
+        }
+    }
+}
+
+impl From<ConnectError> for Failure {
+    fn from(e: ConnectError) -> Self {
+        let usage = matches!(&e, ConnectError::Session(s) if s.is_usage());
+        Failure {
+            error: e.to_string(),
+            // A session file that is missing or broken does not mend itself.
+            retry_in: (!usage).then_some(0),
+            usage,
+        }
+    }
+}
+
+/// Runs one claimed attempt of `job` and records how it ended; returns the job as it is now.
+pub async fn run_one(
+    ops: &Ops,
+    job: JobRow,
+    alerts: Option<&crate::alerts::Alerts>,
+    shutdown: &CancellationToken,
+) -> Result<Option<JobRow>, crate::store::StoreError> {
+    let cancel = shutdown.child_token();
+    let watch = {
+        let (store, c, id) = (ops.store.clone(), cancel.clone(), job.id);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(POLL).await;
+                if store
+                    .read("read a job's cancel flag", move |s| {
+                        s.job_cancel_requested(id)
+                    })
+                    .await
+                    .unwrap_or(false)
+                {
+                    c.cancel();
+                    return;
+                }
+            }
+        })
+    };
+    tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job started");
+    let outcome = execute(ops, &job, &cancel).await;
+    watch.abort();
+    let end = match outcome {
+        _ if shutdown.is_cancelled() => {
+            // Not the job's fault: it runs again when the service is back, without losing an attempt.
+            let id = job.id;
+            ops.store
+                .with("queue an interrupted job", move |s| {
+                    s.requeue_interrupted_job(id)
+                })
+                .await?;
+            return ops.store.read("read a job", move |s| s.job(id)).await;
+        }
+        Ok(_) if cancel.is_cancelled() => JobEnd::Cancelled,
+        Ok(result) => JobEnd::Done(result),
+        Err(f) => {
+            let retry_in = match f.retry_in {
+                // Growing delays between attempts: 5 s, 10 s, 20 s…
+                Some(d) => d.max(5 << job.attempts.saturating_sub(1).min(10)),
+                None => {
+                    // Nothing another attempt could change: this was the last one.
+                    let id = job.id;
+                    ops.store
+                        .with("use up a job's attempts", move |s| s.exhaust_job(id))
+                        .await?;
+                    0
+                }
+            };
+            tracing::warn!(job = job.id, kind = %job.kind, error = %f.error, "job attempt failed");
+            JobEnd::Failed {
+                error: f.error,
+                retry_in,
+                usage: f.usage,
+            }
+        }
+    };
+    let id = job.id;
+    let after = ops
+        .store
+        .with("record a job's end", move |s| s.finish_job(id, &end))
+        .await?;
+    if let (Some(a), Some(j)) = (alerts, &after)
+        && j.state == "failed"
+    {
+        a.raise_or_log(NewAlert {
+            kind: "job_failed".into(),
+            dedup_key: format!("job:{}", j.id),
+            account: j
+                .args
+                .get("account")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            message: format!(
+                "admin job {} ({}) failed after {} attempt(s): {}",
+                j.id,
+                j.kind,
+                j.attempts,
+                j.last_error.as_deref().unwrap_or("")
+            ),
+            details: json!({"job": j.id, "kind": j.kind, "args": j.args}),
+        })
+        .await;
+    }
+    Ok(after)
+}
+
+async fn execute(ops: &Ops, job: &JobRow, cancel: &CancellationToken) -> Result<Value, Failure> {
+    match JobSpec::of(job)? {
+        JobSpec::ChannelAdd {
+            account,
+            channel,
+            backfill,
+        } => channel_add(ops, &account, &channel, backfill).await,
+        JobSpec::Reparse {
+            channel,
+            from_id,
+            to_id,
+            ..
+        } => {
+            let range = from_id.zip(to_id).unwrap_or((1, i32::MAX));
+            reparse(ops, job.id, &channel, range, cancel).await
+        }
+        JobSpec::Retag {
+            channel,
+            from_id,
+            to_id,
+        } => {
+            let channel_id = match channel {
+                Some(c) => Some(ops.channel(&c).await?.id),
+                None => None,
+            };
+            let n = ops
+                .store
+                .with("queue posts for tagging again", move |s| {
+                    s.requeue_for_retag(channel_id, from_id, to_id)
+                })
+                .await
+                .map_err(OpsError::from)?;
+            Ok(json!({"requeued": n}))
+        }
+        JobSpec::TaggingRetry {
+            limit,
+            force,
+            account,
+        } => {
+            let n = ops
+                .store
+                .with("re-queue posts for tagging", move |s| {
+                    s.requeue_tagging(account.as_deref(), limit, force)
+                })
+                .await
+                .map_err(OpsError::from)?;
+            Ok(json!({"requeued": n}))
+        }
+        JobSpec::AccountCheck { account } => account_check(ops, &account).await,
+    }
+}
+
+async fn channel_add(
+    ops: &Ops,
+    account: &str,
+    reference: &str,
+    backfill: Option<String>,
+) -> Result<Value, Failure> {
+    let parsed = ChannelRef::parse(reference).map_err(OpsError::Invalid)?;
+    let backfill = match backfill {
+        Some(b) => b,
+        None => match &ops.config.ingest.backfill {
+            Backfill::All => "all".to_string(),
+            Backfill::Last(n) => n.to_string(),
+            Backfill::Since(ts) => {
+                let day =
+                    jiff::Timestamp::from_second(*ts).map(|t| t.strftime("%Y-%m-%d").to_string());
+                format!("since:{}", day.unwrap_or_default())
+            }
+        },
+    };
+    let row = ops.account(account).await?;
+    let conn = ops.connections.get(row.id).await?;
+    let client = &conn.account;
+    let info = match &parsed {
+        ChannelRef::Username(name) => client.resolve_username(name).await?,
+        ChannelRef::Id(id) => {
+            // A numeric id needs the access hash this account learned when it saw the channel.
+            let session = crate::telegram::session::SqliteSession::open(&row.session_path)
+                .map_err(|e| OpsError::Other(e.into()))?;
+            let peer = PeerId::channel(*id)
+                .ok_or_else(|| OpsError::Invalid(format!("{id} is not a valid channel id")))?;
+            let hash = session
+                .peer_ref(peer)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.auth.hash())
+                .ok_or_else(|| {
+                    OpsError::Invalid(format!(
+                        "channel id {id} is unknown to account {account}: add it once by @username or t.me link"
+                    ))
+                })?;
+            client.channel_by_id(*id, hash).await?
+        }
+    };
+    // History access is checked now, so a private or banned channel is refused before anything is stored.
+    client.newest(&info, 1).await?;
+    let new = NewChannel {
+        tg_id: info.id,
+        access_hash: info.access_hash,
+        username: info.username.clone(),
+        title: info.title.clone(),
+        backfill: backfill.clone(),
+    };
+    let id = row.id;
+    let added = ops
+        .store
+        .with("add a channel", move |s| s.add_channel(id, &new))
+        .await
+        .map_err(OpsError::from)?;
+    Ok(match added {
+        Some(ch) => json!({
+            "channel_id": ch.id, "label": ch.label(), "title": ch.title, "backfill": backfill, "added": true,
+        }),
+        None => {
+            json!({"label": reference, "added": false, "reason": "the account already follows it"})
+        }
+    })
+}
+
+async fn reparse(
+    ops: &Ops,
+    job_id: i64,
+    reference: &str,
+    (from, to): (i32, i32),
+    cancel: &CancellationToken,
+) -> Result<Value, Failure> {
+    let ch = ops.channel(reference).await?;
+    let conn = ops.connections.get(ch.account_id).await?;
+    let head = conn.account.newest(&channel_info(&ch), 1).await?;
+    // Never past the channel's newest message: the checkpoint must not skip posts still to come.
+    let top = to.min(head.newest_id);
+    let progress = Arc::new(Progress::hidden().channel(&ch.label()));
+    progress.fix_total(i64::from(top.saturating_sub(from) + 1).max(0));
+    let reporter = {
+        let (store, p) = (ops.store.clone(), Arc::clone(&progress));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(POLL).await;
+                let v = json!({"fetched": p.fetched(), "ids_total": p.total()});
+                let _ = store
+                    .with("record a job's progress", move |s| {
+                        s.job_progress(job_id, &v)
+                    })
+                    .await;
+            }
+        })
+    };
+    let result = fetch_range(
+        &conn.account,
+        &ops.store,
+        &ch,
+        from - 1,
+        top,
+        &progress,
+        cancel,
+    )
+    .await;
+    reporter.abort();
+    let (report, last) = result.map_err(|e| match e {
+        crate::ingest::SyncError::Telegram(t) => Failure::from(t),
+        crate::ingest::SyncError::Store(s) => Failure::from(OpsError::from(s)),
+    })?;
+    Ok(json!({
+        "channel": ch.label(), "from_id": from, "to_id": last.max(from - 1),
+        "inserted": report.inserted, "updated": report.edited, "interrupted": report.interrupted,
+    }))
+}
+
+async fn account_check(ops: &Ops, account: &str) -> Result<Value, Failure> {
+    let row = ops.account(account).await?;
+    let conn = ops.connections.get(row.id).await?;
+    let users = conn
+        .account
+        .invoke(&grammers_tl_types::functions::users::GetUsers {
+            id: vec![grammers_tl_types::enums::InputUser::UserSelf],
+        })
+        .await?;
+    let id = users.first().map(|u| u.id()).unwrap_or_default();
+    // An imported session learns its user here: one Telegram user, one account.
+    let others = ops
+        .store
+        .read("list accounts", |s| s.accounts())
+        .await
+        .map_err(OpsError::from)?;
+    if let Some(other) = others
+        .iter()
+        .find(|a| a.name != account && a.user_id == Some(id))
+    {
+        return Err(Failure::from(OpsError::Conflict(format!(
+            "this session is Telegram user {id}, already onboarded as account {}: one login per account (remove {} first to move it)",
+            other.name, other.name
+        ))));
+    }
+    if row.user_id != Some(id) || row.disabled_reason.is_some() {
+        // A good check also resumes an account the service had stopped as logged out.
+        let name = account.to_string();
+        ops.store
+            .with("record the account's user", move |s| {
+                s.set_account_user(&name, id, None)
+            })
+            .await
+            .map_err(OpsError::from)?;
+    }
+    Ok(json!({"account": account, "user_id": id}))
+}
+
+/// The `jobs` task: runs due jobs (a few at once) until `cancel`; jobs left running by a worker that
+/// died are queued again first.
+pub async fn run_jobs(
+    ops: Ops,
+    worker_id: i64,
+    alerts: Option<Arc<crate::alerts::Alerts>>,
+    cancel: CancellationToken,
+) -> Result<(), TaskError> {
+    let n = ops
+        .store
+        .with("queue again the jobs of dead workers", |s| {
+            s.requeue_orphan_jobs()
+        })
+        .await?;
+    if n > 0 {
+        tracing::info!(jobs = n, "jobs interrupted by a stop are queued again");
+    }
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while running.len() < CONCURRENT_JOBS && !cancel.is_cancelled() {
+            let Some(job) = ops
+                .store
+                .with("claim a job", move |s| s.claim_job(worker_id, &[]))
+                .await?
+            else {
+                break;
+            };
+            let (ops, alerts, cancel) = (ops.clone(), alerts.clone(), cancel.clone());
+            running.spawn(async move { run_one(&ops, job, alerts.as_deref(), &cancel).await });
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                while let Some(done) = running.join_next().await {
+                    if let Ok(Err(e)) = done {
+                        tracing::warn!(error = %e, "a job's end could not be recorded");
+                    }
+                }
+                return Ok(());
+            }
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                match done {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(e) => tracing::error!(error = %e, "a job panicked; it is queued again at the next start"),
+                }
+            }
+            _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Whether a job has ended (done, failed or cancelled).
+pub fn ended(job: &JobRow) -> bool {
+    matches!(job.state.as_str(), "done" | "failed" | "cancelled")
+}
+
+/// Runs a queued job in this process (the CLI, when no service runs jobs) until it ends: its attempts,
+/// with their backoff, one after another. If another worker took it meanwhile, waits for that one.
+/// A `shutdown` (Ctrl-C) queues it again without losing an attempt and returns it `queued`.
+pub async fn run_here(
+    ops: &Ops,
+    job_id: i64,
+    shutdown: &CancellationToken,
+) -> Result<JobRow, OpsError> {
+    let host = crate::telegram::lease::hostname();
+    let pid = std::process::id();
+    let worker = ops
+        .store
+        .with("register the worker", move |s| {
+            // Jobs a dead CLI or service left running are due again first.
+            s.requeue_orphan_jobs()?;
+            s.register_worker(&host, pid)
+        })
+        .await?;
+    // A long job (a reparse of a big channel) must not look orphaned to a service starting meanwhile.
+    let heartbeat = {
+        let store = ops.store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let _ = store
+                    .with("record the worker's heartbeat", move |s| {
+                        s.heartbeat_worker(worker)
+                    })
+                    .await;
+            }
+        })
+    };
+    let out = async {
+        loop {
+            let started = ops
+                .store
+                .with("start a job", move |s| s.start_job(job_id, worker))
+                .await?;
+            let job = match started {
+                Some(job) => run_one(ops, job, None, shutdown)
+                    .await?
+                    .ok_or_else(|| OpsError::NotFound(format!("no job {job_id}")))?,
+                None => ops.job(job_id).await?,
+            };
+            if ended(&job) || shutdown.is_cancelled() {
+                return Ok(job);
+            }
+            // Waiting for its backoff, or run by another worker: look again when it may have moved.
+            let wait = job
+                .not_before
+                .map_or(1, |t| t - crate::store::unix_now())
+                .clamp(1, 60);
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(job),
+                _ = tokio::time::sleep(Duration::from_secs(wait as u64)) => {}
+            }
+        }
+    }
+    .await;
+    heartbeat.abort();
+    let _ = ops
+        .store
+        .with("record the worker's stop", move |s| {
+            s.stop_worker(worker, None)
+        })
+        .await;
+    out
+}

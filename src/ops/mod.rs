@@ -1,0 +1,392 @@
+//! The admin layer: every operation an operator can ask for, once, for both front ends.
+//!
+//! The CLI and the HTTP API only translate requests into these calls and render the answers; the SQL
+//! stays in the store, the Telegram calls in the client layer, the retries in the job runner. Work that
+//! needs Telegram or may take long (adding a channel, a reparse, re-tagging, retrying tagging, checking
+//! an account) is a durable job ([`jobs`]): queued at once, run by the service's job runner — or by the
+//! CLI itself when no service holds the account's session.
+
+pub mod audit;
+pub mod demo;
+pub mod jobs;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::service::connections::Connections;
+use crate::store::{
+    AccountRow, AsyncStore, ChannelRow, JobRow, PostFilter, PostRow, StoreError, TagStats, unix_now,
+};
+use crate::tagging::worker::{Outcome, Pipeline};
+use crate::telegram::lease::Lease;
+use crate::telegram::login::mask_phone;
+use crate::telegram::session::SqliteSession;
+
+pub use jobs::JobSpec;
+
+/// Why an operation was refused or failed, by what the caller should do (HTTP status, exit code).
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The thing asked for does not exist (404, exit 2).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is wrong (422, exit 2).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with the current state (409, exit 2).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed (500, exit 1).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else that failed while doing the work (500, exit 1).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Tagging figures, as `tags stats --json` prints and `GET /api/v1/tagging/stats` answers.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TaggingStats {
+    /// Posts in scope.
+    pub total: i64,
+    /// Posts that have at least one tag.
+    pub with_tags: i64,
+    /// Posts waiting for another attempt.
+    pub needing_retry: i64,
+    /// Posts per status.
+    pub by_status: std::collections::BTreeMap<String, i64>,
+    /// The configured tagger.
+    pub backend: String,
+    /// Attempts per post before `failed`.
+    pub max_attempts: u32,
+}
+
+/// What `account list` and `GET /api/v1/accounts` show about one account.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct AccountState {
+    /// Account name.
+    pub name: String,
+    /// Masked phone.
+    pub phone: String,
+    /// Telegram user id, once known.
+    pub user_id: Option<i64>,
+    /// `yes`, `no`, `no session`, or `stopped: <why>` when the service stopped serving it.
+    pub logged_in: String,
+    /// The circuit breaker as last persisted.
+    pub breaker: String,
+    /// Who holds the session lease, or `free`.
+    pub lease: String,
+}
+
+/// A channel with its stored post count, for lists.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ChannelView {
+    /// Row id.
+    pub id: i64,
+    /// Owning account.
+    pub account: String,
+    /// `@username` or id.
+    pub label: String,
+    /// Title.
+    pub title: String,
+    /// `active`, `parked`, `paused` or `failed`.
+    pub state: String,
+    /// Posts stored.
+    pub posts: i64,
+    /// Checkpoint.
+    pub last_message_id: i32,
+    /// Last good poll (unix seconds).
+    pub last_fetch_at: Option<i64>,
+    /// Parked until (unix seconds).
+    pub flood_until: Option<i64>,
+    /// Last error.
+    pub last_error: Option<String>,
+}
+
+impl ChannelView {
+    fn of(c: ChannelRow, posts: i64, now: i64) -> Self {
+        let state = match (
+            c.active,
+            &c.last_error,
+            c.flood_until.is_some_and(|u| u > now),
+        ) {
+            (true, _, true) => "parked",
+            (true, _, false) => "active",
+            (false, Some(_), _) => "failed",
+            (false, None, _) => "paused",
+        };
+        ChannelView {
+            id: c.id,
+            label: c.label(),
+            account: c.account,
+            title: c.title,
+            state: state.into(),
+            posts,
+            last_message_id: c.last_message_id,
+            last_fetch_at: c.last_fetch_at,
+            flood_until: c.flood_until,
+            last_error: c.last_error,
+        }
+    }
+}
+
+/// The admin operations over one database (and, for Telegram work, one process's connections).
+#[derive(Clone)]
+pub struct Ops {
+    /// The database.
+    pub store: AsyncStore,
+    /// The effective configuration.
+    pub config: Arc<Config>,
+    /// The tagging pipeline (`None` when tagging is off).
+    pub pipeline: Option<Arc<Pipeline>>,
+    /// The process's Telegram connections.
+    pub connections: Arc<Connections>,
+}
+
+impl Ops {
+    /// Tagging figures, for all accounts or one.
+    pub async fn tagging_stats(&self, account: Option<String>) -> Result<TaggingStats, OpsError> {
+        let s: TagStats = self
+            .store
+            .read("count tagging statuses", move |s| {
+                s.tag_stats(account.as_deref())
+            })
+            .await?;
+        let t = &self.config.tagging;
+        Ok(TaggingStats {
+            total: s.total,
+            with_tags: s.with_tags,
+            needing_retry: s.needing_retry,
+            by_status: s.by_status,
+            backend: t.backend.clone(),
+            max_attempts: t.max_attempts,
+        })
+    }
+
+    /// Queues a job; it runs in the service (or, from the CLI, in this process).
+    pub async fn enqueue(&self, spec: JobSpec) -> Result<JobRow, OpsError> {
+        spec.validate()?;
+        let (kind, args) = (spec.kind(), spec.args());
+        let max = self.config.jobs.max_attempts;
+        Ok(self
+            .store
+            .with("queue a job", move |s| s.enqueue_job(kind, &args, max))
+            .await?)
+    }
+
+    /// One job.
+    pub async fn job(&self, id: i64) -> Result<JobRow, OpsError> {
+        self.store
+            .read("read a job", move |s| s.job(id))
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("no job {id}")))
+    }
+
+    /// Jobs newest first, below job id `before`.
+    pub async fn jobs(
+        &self,
+        state: Option<String>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<JobRow>, OpsError> {
+        Ok(self
+            .store
+            .read("list jobs", move |s| {
+                s.jobs(state.as_deref(), before, limit)
+            })
+            .await?)
+    }
+
+    /// Queues a failed or cancelled job again (its arguments kept, a fresh set of attempts).
+    pub async fn retry_job(&self, id: i64) -> Result<JobRow, OpsError> {
+        let job = self
+            .store
+            .with("retry a job", move |s| s.retry_job(id))
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("no job {id}")))?;
+        if job.state != "queued" {
+            return Err(OpsError::Conflict(format!(
+                "job {id} is {}: only failed or cancelled jobs can be retried",
+                job.state
+            )));
+        }
+        Ok(job)
+    }
+
+    /// Cancels a job: a queued one at once, a running one at its next batch.
+    pub async fn cancel_job(&self, id: i64) -> Result<JobRow, OpsError> {
+        let job = self
+            .store
+            .with("cancel a job", move |s| s.cancel_job(id))
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("no job {id}")))?;
+        if !(job.state == "cancelled" || job.cancel_requested) {
+            return Err(OpsError::Conflict(format!(
+                "job {id} already ended ({}): nothing to cancel",
+                job.state
+            )));
+        }
+        Ok(job)
+    }
+
+    /// Re-tags one post now (the tags are replaced).
+    pub async fn regenerate(&self, post_id: i64) -> Result<Outcome, OpsError> {
+        let pipeline = self.pipeline.clone().ok_or_else(|| {
+            OpsError::Conflict("tagging is off (tagging.backend = \"off\")".into())
+        })?;
+        let secs = self.config.tagging.claim_timeout.ceil() as i64;
+        let due = self
+            .store
+            .with("claim a post", move |s| s.claim_post(post_id, secs))
+            .await?
+            .ok_or_else(|| {
+                OpsError::NotFound(format!("post {post_id} does not exist or has no text"))
+            })?;
+        Ok(pipeline.tag_one(due).await?)
+    }
+
+    /// Posts matching a filter, newest first.
+    pub async fn posts(&self, filter: PostFilter) -> Result<Vec<PostRow>, OpsError> {
+        Ok(self
+            .store
+            .read("list posts", move |s| s.list_posts(&filter))
+            .await?)
+    }
+
+    /// One post with its tags.
+    pub async fn post(&self, id: i64) -> Result<PostRow, OpsError> {
+        self.store
+            .read("read a post", move |s| s.post(id))
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("no post with id {id}")))
+    }
+
+    /// Every followed channel with its state and post count, by account then row id.
+    pub async fn channels(&self) -> Result<Vec<ChannelView>, OpsError> {
+        let now = unix_now();
+        Ok(self
+            .store
+            .read("list channels", move |s| {
+                let counts = s.post_counts()?;
+                Ok(s.channels()?
+                    .into_iter()
+                    .map(|c| {
+                        let n = counts.get(&c.id).copied().unwrap_or(0);
+                        ChannelView::of(c, n, now)
+                    })
+                    .collect())
+            })
+            .await?)
+    }
+
+    /// The one channel a reference (`@name`, numeric id, `#row`) names.
+    pub async fn channel(&self, reference: &str) -> Result<ChannelRow, OpsError> {
+        let r = reference.to_string();
+        let mut found = self
+            .store
+            .read("find a channel", move |s| s.find_channels(&r))
+            .await?;
+        match found.len() {
+            0 => Err(OpsError::NotFound(format!(
+                "no followed channel matches `{reference}`: see `tgsift channels list`"
+            ))),
+            1 => Ok(found.remove(0)),
+            _ => Err(OpsError::Invalid(format!(
+                "`{reference}` matches several channels ({}): name one by `#row`",
+                found
+                    .iter()
+                    .map(|c| format!("#{} of {}", c.id, c.account))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Pauses (stops polling) or resumes (and clears errors and parks) a channel; returns it as it is now.
+    pub async fn set_channel_active(&self, id: i64, active: bool) -> Result<ChannelView, OpsError> {
+        let now = unix_now();
+        self.store
+            .with("change a channel's state", move |s| {
+                if s.channel(id)?.is_none() {
+                    return Ok(None);
+                }
+                s.set_channel_active(id, active)?;
+                let n = s.channel_post_count(id)?;
+                Ok(s.channel(id)?.map(|c| ChannelView::of(c, n, now)))
+            })
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("no channel #{id}")))
+    }
+
+    /// Stops following a channel and deletes its posts; returns it as it was.
+    pub async fn remove_channel(&self, id: i64) -> Result<ChannelView, OpsError> {
+        let now = unix_now();
+        self.store
+            .with("remove a channel", move |s| {
+                let Some(c) = s.channel(id)? else {
+                    return Ok(None);
+                };
+                let n = s.channel_post_count(id)?;
+                s.remove_channel(id)?;
+                Ok(Some(ChannelView::of(c, n, now)))
+            })
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("no channel #{id}")))
+    }
+
+    /// The account with this name.
+    pub async fn account(&self, name: &str) -> Result<AccountRow, OpsError> {
+        let n = name.to_string();
+        self.store
+            .read("read an account", move |s| s.account(&n))
+            .await?
+            .ok_or_else(|| {
+                OpsError::NotFound(format!(
+                    "no account named {name}: see `tgsift account list`"
+                ))
+            })
+    }
+
+    /// Every account with its login, breaker and lease state (phones masked).
+    pub async fn accounts(&self) -> Result<Vec<AccountState>, OpsError> {
+        Ok(self.store.read("list accounts", account_states).await?)
+    }
+}
+
+/// What `account list`, `status` and the HTTP API show about each account.
+pub fn account_states(store: &crate::store::Store) -> Result<Vec<AccountState>, StoreError> {
+    let now_ms = unix_now() * 1000;
+    let mut out = Vec::new();
+    for a in store.accounts()? {
+        let logged_in = match (&a.disabled_reason, SqliteSession::open(&a.session_path)) {
+            (Some(why), _) => format!("stopped: {why}"),
+            (None, Ok(s)) if s.self_user().is_some() => "yes".into(),
+            (None, Ok(_)) => "no".into(),
+            (None, Err(_)) => "no session".into(),
+        };
+        let lease = Lease::holder(&a.session_path)
+            .map(|h| h.describe())
+            .unwrap_or_else(|| "free".into());
+        let (failures, open_until) = store.load_client_state(a.id)?.breaker;
+        let breaker = match open_until.filter(|u| *u > now_ms) {
+            Some(u) => format!("open, retry in {} s", (u - now_ms) / 1000 + 1),
+            None if failures > 0 => format!("closed ({failures} failures)"),
+            None => "closed".into(),
+        };
+        out.push(AccountState {
+            name: a.name,
+            phone: a
+                .phone
+                .as_deref()
+                .map(mask_phone)
+                .unwrap_or_else(|| "-".into()),
+            user_id: a.user_id,
+            logged_in,
+            breaker,
+            lease,
+        });
+    }
+    Ok(out)
+}

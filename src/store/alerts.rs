@@ -1,0 +1,249 @@
+//! Alerts waiting for delivery: one row per (alert, sink), so a webhook that is down never holds back
+//! the Telegram message and each is retried on its own. What raises them and how they are sent lives in
+//! `crate::alerts`; this is only their durable queue, with de-duplication by key within a window.
+
+use rusqlite::{Row, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, unix_now};
+
+/// One alert for one sink.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertRow {
+    /// Row id.
+    pub id: i64,
+    /// What happened (`channel_deactivated`, `account_logged_out`, …).
+    pub kind: String,
+    /// What it is about (de-duplication key).
+    pub dedup_key: String,
+    /// `telegram` or a webhook URL.
+    pub sink: String,
+    /// The account concerned (its Saved Messages receive the Telegram alert).
+    pub account: Option<String>,
+    /// Human-readable text.
+    pub message: String,
+    /// Structured details (JSON).
+    pub details: serde_json::Value,
+    /// When it was raised.
+    pub created_at: i64,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When it was delivered.
+    pub delivered_at: Option<i64>,
+    /// When delivery was given up.
+    pub failed_at: Option<i64>,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str = "id, kind, dedup_key, sink, account, message, details, created_at, attempts, delivered_at, failed_at, last_error";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok(AlertRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        dedup_key: r.get(2)?,
+        sink: r.get(3)?,
+        account: r.get(4)?,
+        message: r.get(5)?,
+        details: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+        created_at: r.get(7)?,
+        attempts: r.get(8)?,
+        delivered_at: r.get(9)?,
+        failed_at: r.get(10)?,
+        last_error: r.get(11)?,
+    })
+}
+
+/// An alert to raise.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAlert {
+    /// What happened.
+    pub kind: String,
+    /// What it is about; the same key is raised at most once per sink within the window.
+    pub dedup_key: String,
+    /// The account concerned, if any.
+    pub account: Option<String>,
+    /// Human-readable text.
+    pub message: String,
+    /// Structured details.
+    pub details: serde_json::Value,
+}
+
+impl Store {
+    /// Queues `alert` for every sink, except where the same key was raised within `window_secs`;
+    /// returns the rows created.
+    pub fn raise_alert(
+        &mut self,
+        alert: &NewAlert,
+        sinks: &[String],
+        window_secs: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let now = unix_now();
+        let details = alert.details.to_string();
+        self.write(&format!("raise a {} alert", alert.kind), |tx| {
+            let mut ids = Vec::new();
+            for sink in sinks {
+                let seen: i64 = tx.query_row(
+                    "SELECT count(*) FROM alerts WHERE dedup_key = ?1 AND sink = ?2 AND created_at > ?3",
+                    params![alert.dedup_key, sink, now - window_secs],
+                    |r| r.get(0),
+                )?;
+                if seen > 0 {
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO alerts (kind, dedup_key, sink, account, message, details, created_at, next_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                    params![alert.kind, alert.dedup_key, sink, alert.account, alert.message, details, now],
+                )?;
+                ids.push(tx.last_insert_rowid());
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Alerts due for a delivery attempt.
+    pub fn due_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
+        self.read("list due alerts", |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM alerts WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= ?1
+                 ORDER BY id LIMIT ?2"
+            ))?;
+            st.query_map(params![unix_now(), limit as i64], row)?.collect()
+        })
+    }
+
+    /// Records a delivery attempt: delivered, or retried after `retry_in` seconds until `max_attempts`.
+    pub fn alert_attempt(
+        &mut self,
+        id: i64,
+        error: Option<&str>,
+        retry_in: i64,
+        max_attempts: u32,
+    ) -> Result<(), StoreError> {
+        let now = unix_now();
+        self.write("record an alert delivery", |tx| {
+            match error {
+                None => tx.execute(
+                    "UPDATE alerts SET attempts = attempts + 1, delivered_at = ?2, last_error = NULL WHERE id = ?1",
+                    params![id, now],
+                )?,
+                Some(e) => tx.execute(
+                    "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, next_at = ?3 + ?4,
+                            failed_at = CASE WHEN attempts + 1 >= ?5 THEN ?3 END
+                     WHERE id = ?1",
+                    params![id, e, now, retry_in, max_attempts],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
+    /// Alerts by id (to report on a test).
+    pub fn alerts_by_id(&self, ids: &[i64]) -> Result<Vec<AlertRow>, StoreError> {
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        self.read("read alerts", |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM alerts WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
+            ))?;
+            st.query_map([ids], row)?.collect()
+        })
+    }
+
+    /// The newest alerts.
+    pub fn recent_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
+        self.read("list alerts", |c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM alerts ORDER BY id DESC LIMIT ?1"
+            ))?;
+            st.query_map([limit as i64], row)?.collect()
+        })
+    }
+
+    /// What the alert rules look at, in one read: channels parked since before `parked_before`
+    /// (label, account, since, error); accounts whose breaker opened before `open_before_ms`
+    /// (account, since ms); and tagging attempts that failed since `failed_since`.
+    pub fn alert_conditions(
+        &self,
+        parked_before: i64,
+        open_before_ms: i64,
+        failed_since: i64,
+    ) -> Result<AlertConditions, StoreError> {
+        let now = unix_now();
+        self.read("read the alert conditions", |c| {
+            let mut st = c.prepare_cached(
+                "SELECT coalesce('@' || c.username, CAST(c.tg_id AS TEXT)), a.name, c.parked_at, coalesce(c.last_error, '')
+                 FROM channels c JOIN accounts a ON a.id = c.account_id
+                 WHERE c.active = 1 AND c.flood_until > ?1 AND c.parked_at <= ?2",
+            )?;
+            let parked = st
+                .query_map(params![now, parked_before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut st = c.prepare_cached(
+                "SELECT a.name, b.opened_at_ms FROM breaker_state b JOIN accounts a ON a.id = b.account_id
+                 WHERE b.open_until_ms > ?1 AND b.opened_at_ms <= ?2",
+            )?;
+            let breakers = st
+                .query_map(params![now * 1000, open_before_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let tagging_failures = c.query_row(
+                "SELECT count(*) FROM posts WHERE tagging_status IN ('retrying', 'failed') AND last_tagging_attempt >= ?1",
+                [failed_since],
+                |r| r.get(0),
+            )?;
+            Ok(AlertConditions { parked, breakers, tagging_failures })
+        })
+    }
+}
+
+/// See [`Store::alert_conditions`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertConditions {
+    /// (channel, account, parked since, error).
+    pub parked: Vec<(String, String, i64, String)>,
+    /// (account, breaker open since, unix ms).
+    pub breakers: Vec<(String, i64)>,
+    /// Tagging attempts that failed in the period.
+    pub tagging_failures: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_are_queued_per_sink_deduplicated_and_retried() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+        let sinks = vec![
+            "telegram".to_string(),
+            "http://127.0.0.1:9/hook".to_string(),
+        ];
+        let a = NewAlert {
+            kind: "channel_deactivated".into(),
+            dedup_key: "channel:@x".into(),
+            account: Some("alice".into()),
+            message: "channel @x cannot be read".into(),
+            details: serde_json::json!({"channel": "@x"}),
+        };
+        let ids = s.raise_alert(&a, &sinks, 3600).expect("raise");
+        assert_eq!(ids.len(), 2);
+        assert!(
+            s.raise_alert(&a, &sinks, 3600).expect("again").is_empty(),
+            "deduplicated"
+        );
+        assert_eq!(s.due_alerts(10).expect("due").len(), 2);
+        s.alert_attempt(ids[0], None, 0, 5).expect("delivered");
+        s.alert_attempt(ids[1], Some("refused"), 60, 2)
+            .expect("retry later");
+        assert!(s.due_alerts(10).expect("due").is_empty());
+        s.write("due", |tx| tx.execute("UPDATE alerts SET next_at = 0", []))
+            .expect("due");
+        s.alert_attempt(ids[1], Some("refused"), 60, 2)
+            .expect("gave up");
+        let rows = s.alerts_by_id(&ids).expect("read");
+        assert!(rows[0].delivered_at.is_some());
+        assert!(rows[1].failed_at.is_some() && rows[1].attempts == 2);
+    }
+}
