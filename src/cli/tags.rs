@@ -42,6 +42,22 @@ pub enum TagsCommand {
         /// Post row id (see `posts list`).
         post_id: i64,
     },
+    /// Tag posts again, replacing their tags: one channel or all, a range of message ids or all (a job;
+    /// the tagging task or `tags run` does the tagging).
+    Retag {
+        /// `@username`, numeric id, or `#row` (default: every channel).
+        #[arg(long)]
+        channel: Option<String>,
+        /// First message id.
+        #[arg(long)]
+        from_id: Option<i32>,
+        /// Last message id.
+        #[arg(long)]
+        to_id: Option<i32>,
+        /// Queue the job and return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Tag everything due now and exit (for cron-style use).
     Run,
     /// The most frequent tags of a period and how they changed against the period before it.
@@ -257,6 +273,27 @@ pub async fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
                 Outcome::Stale => anyhow::bail!(
                     "post {post_id} changed while it was being tagged (edited or re-queued); try again"
                 ),
+            }
+        }
+        TagsCommand::Retag {
+            channel,
+            from_id,
+            to_id,
+            no_wait,
+        } => {
+            let spec = crate::ops::JobSpec::Retag {
+                channel,
+                from_id,
+                to_id,
+            };
+            if let Some(job) = super::jobs::submit(loaded, spec, no_wait).await? {
+                let n = job
+                    .result
+                    .and_then(|r| r.get("requeued").and_then(|v| v.as_i64()))
+                    .unwrap_or(0);
+                println!(
+                    "queued {n} post(s) for tagging again (their tags are replaced when tagged)"
+                );
             }
         }
         TagsCommand::Top(_) => unreachable!("handled above"),

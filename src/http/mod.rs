@@ -111,7 +111,7 @@ pub async fn serve(
 /// The whole application: routes, auth, limits and metrics.
 pub fn app(state: AppState) -> axum::Router {
     let (router, openapi) = routes::router().split_for_parts();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(describe_self(openapi));
     router
         .route(
             "/openapi.json",
@@ -139,7 +139,11 @@ pub fn app(state: AppState) -> axum::Router {
 
 /// The OpenAPI document of every route (for tests and `GET /openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = routes::router().split_for_parts().1;
+    describe_self(routes::router().split_for_parts().1)
+}
+
+/// Adds `GET /openapi.json` itself (served outside the annotated routes).
+fn describe_self(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc.paths.paths.insert(
         "/openapi.json".into(),
         utoipa::openapi::path::PathItem::new(

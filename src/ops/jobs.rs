@@ -513,25 +513,47 @@ async fn account_check(ops: &Ops, account: &str) -> Result<Value, Failure> {
     Ok(json!({"account": account, "user_id": id}))
 }
 
+/// How often the runner looks for jobs whose worker died.
+const ORPHANS_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether a process with this pid runs on this machine.
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Queues again the jobs of workers that died mid-attempt (killed on this host, or silent for longer
+/// than the heartbeat allows anywhere); returns how many.
+async fn requeue_orphans(ops: &Ops, me: i64) -> Result<usize, crate::store::StoreError> {
+    let host = crate::telegram::lease::hostname();
+    let n = ops
+        .store
+        .with("queue again the jobs of dead workers", move |s| {
+            s.mark_vanished_workers(&host, me, pid_alive)?;
+            s.requeue_orphan_jobs()
+        })
+        .await?;
+    if n > 0 {
+        tracing::info!(jobs = n, "jobs whose worker died are queued again");
+    }
+    Ok(n)
+}
+
 /// The `jobs` task: runs due jobs (a few at once) until `cancel`; jobs left running by a worker that
-/// died are queued again first.
+/// died are queued again first, and looked for again every 30 s (another machine's worker may die).
 pub async fn run_jobs(
     ops: Ops,
     worker_id: i64,
     alerts: Option<Arc<crate::alerts::Alerts>>,
     cancel: CancellationToken,
 ) -> Result<(), TaskError> {
-    let n = ops
-        .store
-        .with("queue again the jobs of dead workers", |s| {
-            s.requeue_orphan_jobs()
-        })
-        .await?;
-    if n > 0 {
-        tracing::info!(jobs = n, "jobs interrupted by a stop are queued again");
-    }
+    requeue_orphans(&ops, worker_id).await?;
+    let mut orphans_checked = tokio::time::Instant::now();
     let mut running = tokio::task::JoinSet::new();
     loop {
+        if orphans_checked.elapsed() >= ORPHANS_EVERY {
+            requeue_orphans(&ops, worker_id).await?;
+            orphans_checked = tokio::time::Instant::now();
+        }
         while running.len() < CONCURRENT_JOBS && !cancel.is_cancelled() {
             let Some(job) = ops
                 .store
@@ -582,11 +604,11 @@ pub async fn run_here(
     let worker = ops
         .store
         .with("register the worker", move |s| {
-            // Jobs a dead CLI or service left running are due again first.
-            s.requeue_orphan_jobs()?;
             s.register_worker(&host, pid)
         })
         .await?;
+    // Jobs a dead CLI or service left running are due again first.
+    requeue_orphans(ops, worker).await?;
     // A long job (a reparse of a big channel) must not look orphaned to a service starting meanwhile.
     let heartbeat = {
         let store = ops.store.clone();

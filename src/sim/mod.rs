@@ -397,6 +397,13 @@ impl Sim {
         }
     }
 
+    /// Lifts `account`'s ban from a channel: its history is readable again.
+    pub fn unban(&self, username: &str, account: usize) {
+        if let Some(ch) = self.channel(username) {
+            state::write(&ch).banned.retain(|a| *a != account);
+        }
+    }
+
     /// Adds a scripted fault.
     pub fn script(&self, fault: Scripted) {
         self.shared.faults.script(fault);

@@ -75,6 +75,30 @@ impl Store {
         })
     }
 
+    /// Records as stopped the workers of `host` (other than `me`) whose process is gone — killed with
+    /// no chance to say so — so their jobs are queued again at once instead of after the heartbeat
+    /// goes stale; returns how many. `alive` says whether a pid runs on this host; a worker with this
+    /// process's own pid is an earlier process (containers reuse pid 1).
+    pub fn mark_vanished_workers(
+        &mut self,
+        host: &str,
+        me: i64,
+        alive: impl Fn(u32) -> bool,
+    ) -> Result<usize, StoreError> {
+        let own_pid = std::process::id();
+        let gone: Vec<i64> = self
+            .workers()?
+            .into_iter()
+            .filter(|w| w.stopped_at.is_none() && w.host == host && w.id != me)
+            .filter(|w| w.pid == own_pid || !alive(w.pid))
+            .map(|w| w.id)
+            .collect();
+        for id in &gone {
+            self.stop_worker(*id, Some("the process vanished (killed or crashed)"))?;
+        }
+        Ok(gone.len())
+    }
+
     /// The worker is alive.
     pub fn heartbeat_worker(&mut self, worker_id: i64) -> Result<(), StoreError> {
         self.write("record the worker's heartbeat", |tx| {

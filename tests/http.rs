@@ -1,0 +1,1019 @@
+//! The control plane of a running service, driven over real HTTP on loopback: every route of the API,
+//! auth, durable jobs (kill -9, cancel, retry), `/metrics` read by an independent Prometheus parser,
+//! alerts reaching a webhook and the simulated Saved Messages, and CLI admin beside a running service.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Child;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::setup::{Setup, sigterm, wait_exit};
+use common::within;
+use serde_json::{Value, json};
+use tgsift::sim::{Fault, Scripted};
+use tgsift::store::Store;
+
+const TOKEN: &str = "test-token-3f9a";
+
+/// A free loopback port (bound, then released for the service to take).
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
+/// `tgsift run --http` on a [`Setup`], and an HTTP client for it.
+struct Service {
+    child: Option<Child>,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Service {
+    fn start(s: &Setup, env: &[(&str, &str)]) -> Service {
+        let addr = free_addr();
+        let mut all = vec![
+            ("TGSIFT_HTTP__TOKEN", TOKEN),
+            ("TGSIFT_TAGGING__BACKEND", "embedded"),
+        ];
+        all.extend_from_slice(env);
+        let child = s.spawn_with(&["run", "--http", &addr], "1", &all);
+        Service {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Waits until the API answers `/readyz` with 200.
+    async fn ready(&mut self) {
+        let t0 = Instant::now();
+        loop {
+            if let Ok(r) = self
+                .http
+                .get(self.url("/readyz"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                && r.status() == 200
+            {
+                return;
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!("the service exited before it was ready: {st}");
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the service never got ready"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for a job to end; returns it.
+    async fn job_end(&self, id: i64) -> Value {
+        let t0 = Instant::now();
+        loop {
+            let (st, job) = self.get(&format!("/api/v1/jobs/{id}")).await;
+            assert_eq!(st, 200, "{job}");
+            if ["done", "failed", "cancelled"].contains(&job["state"].as_str().unwrap_or("")) {
+                return job;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "job {id} never ended: {job}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill -9");
+            let _ = c.wait();
+        }
+    }
+
+    async fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        sigterm(&child);
+        tokio::task::spawn_blocking(move || {
+            let st = wait_exit(&mut child, Duration::from_secs(10));
+            let _ = child.kill();
+            st.and_then(|s| s.code())
+        })
+        .await
+        .expect("join")
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `cond` every 100 ms for up to `limit`.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    limit: Duration,
+    mut cond: impl FnMut() -> F,
+) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cond().await
+}
+
+fn db_ids(db: &std::path::Path, sql: &str) -> BTreeSet<i64> {
+    Store::open(db)
+        .expect("store")
+        .read("test query", |c| {
+            let mut st = c.prepare(sql)?;
+            st.query_map([], |r| r.get(0))?.collect()
+        })
+        .expect("query")
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+/// Every route the API serves, as (method, OpenAPI path).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/api/v1/tagging/stats"),
+    ("post", "/api/v1/tagging/retry"),
+    ("post", "/api/v1/posts/{id}/tags/regenerate"),
+    ("get", "/api/v1/posts"),
+    ("get", "/api/v1/posts/{id}"),
+    ("get", "/api/v1/channels"),
+    ("post", "/api/v1/channels"),
+    ("post", "/api/v1/channels/{id}/pause"),
+    ("post", "/api/v1/channels/{id}/resume"),
+    ("delete", "/api/v1/channels/{id}"),
+    ("post", "/api/v1/reparse"),
+    ("post", "/api/v1/retag"),
+    ("get", "/api/v1/jobs"),
+    ("get", "/api/v1/jobs/{id}"),
+    ("post", "/api/v1/jobs/{id}/retry"),
+    ("post", "/api/v1/jobs/{id}/cancel"),
+    ("get", "/api/v1/accounts"),
+];
+
+#[test]
+fn the_openapi_document_describes_every_route_and_nothing_else() {
+    let doc = serde_json::to_value(tgsift::http::openapi()).expect("json");
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        doc["openapi"]
+    );
+    let mut served = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                served.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(served, expected);
+}
+
+#[tokio::test]
+async fn every_route_answers_over_http_and_needs_the_token() {
+    within(120, async {
+        let s = Setup::new(2, 300, |c| {
+            // Two short floods: slept through (threshold 2 s), counted in /metrics.
+            c.flood = tgsift::sim::FloodConfig::off();
+        })
+        .await;
+        s.sim.script(
+            Scripted::on("messages.getHistory", Fault::FloodWait(1))
+                .after(1)
+                .times(2),
+        );
+        let mut svc = Service::start(&s, &[]);
+        svc.ready().await;
+
+        // Liveness needs no token; everything else does, and a wrong one is refused.
+        let r = svc
+            .http
+            .get(svc.url("/healthz"))
+            .send()
+            .await
+            .expect("healthz");
+        assert_eq!(r.status(), 200);
+        for path in [
+            "/readyz",
+            "/metrics",
+            "/api/v1/tagging/stats",
+            "/openapi.json",
+            "/api/v1/nope",
+        ] {
+            let r = svc.http.get(svc.url(path)).send().await.expect("get");
+            assert_eq!(r.status(), 401, "{path} without a token");
+            assert_eq!(
+                r.headers().get("www-authenticate").map(|v| v.as_bytes()),
+                Some(&b"Bearer"[..])
+            );
+            let body: Value = r.json().await.expect("json");
+            assert_eq!(error_code(&body), "unauthorized", "{body}");
+            let r = svc
+                .http
+                .get(svc.url(path))
+                .bearer_auth("wrong-token")
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(r.status(), 401, "{path} with a wrong token");
+        }
+        let r = svc
+            .http
+            .post(svc.url("/api/v1/tagging/retry"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 401);
+
+        // Everything ingested and tagged.
+        let posts = db_ids(&s.db, "SELECT id FROM posts");
+        let expected = s.truth().len();
+        assert!(
+            eventually(Duration::from_secs(60), || async {
+                let (_, st) = svc.get("/api/v1/tagging/stats").await;
+                st["total"].as_u64() == Some(db_ids(&s.db, "SELECT id FROM posts").len() as u64)
+                    && db_ids(&s.db, "SELECT id FROM posts").len() == expected
+                    && st["by_status"]["pending"].as_i64().unwrap_or(0) == 0
+            })
+            .await,
+            "ingest and tagging finish"
+        );
+        let posts_now = db_ids(&s.db, "SELECT id FROM posts");
+        assert!(posts.is_subset(&posts_now));
+        let (st, stats) = svc.get("/api/v1/tagging/stats?account=alice").await;
+        assert_eq!(st, 200, "{stats}");
+        assert_eq!(stats["total"].as_u64(), Some(expected as u64));
+        assert_eq!(stats["backend"], "embedded");
+        let (st, e) = svc.get("/api/v1/tagging/stats?acount=alice").await;
+        assert_eq!(
+            (st, error_code(&e)),
+            (400, "bad_request"),
+            "unknown query parameter: {e}"
+        );
+
+        // Posts: every one exactly once through the cursor.
+        let mut seen = BTreeSet::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/posts?limit=97&cursor={c}"),
+                None => "/api/v1/posts?limit=97".into(),
+            };
+            let (st, page) = svc.get(&path).await;
+            assert_eq!(st, 200, "{page}");
+            for p in page["items"].as_array().expect("items") {
+                assert!(
+                    seen.insert(p["id"].as_i64().expect("id")),
+                    "a post twice: {p}"
+                );
+            }
+            pages += 1;
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, posts_now);
+        assert_eq!(pages, posts_now.len().div_ceil(97));
+        let channel = s.sim.channel_usernames()[0].clone();
+        let (st, page) = svc
+            .get(&format!(
+                "/api/v1/posts?channel={}&status=success&limit=500",
+                channel.replace('@', "%40")
+            ))
+            .await;
+        assert_eq!(st, 200, "{page}");
+        let in_channel = db_ids(
+            &s.db,
+            &format!(
+                "SELECT p.id FROM posts p JOIN channels c ON c.id = p.channel_id
+                 WHERE c.username = '{}' AND p.tagging_status = 'success'",
+                channel.trim_start_matches('@')
+            ),
+        );
+        let got: BTreeSet<i64> = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|p| p["id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(got, in_channel);
+        let (st, e) = svc.get("/api/v1/posts?status=bogus").await;
+        assert_eq!((st, error_code(&e)), (422, "invalid"), "{e}");
+        let (st, e) = svc.get("/api/v1/posts?cursor=zzz").await;
+        assert_eq!((st, error_code(&e)), (400, "bad_request"), "{e}");
+        let (st, e) = svc.get("/api/v1/posts?channel=%40nobody_here").await;
+        assert_eq!((st, error_code(&e)), (404, "not_found"), "{e}");
+
+        // One post, and its tags regenerated.
+        let tagged = *db_ids(&s.db, "SELECT post_id FROM post_tags")
+            .iter()
+            .next()
+            .expect("a tagged post");
+        let (st, post) = svc.get(&format!("/api/v1/posts/{tagged}")).await;
+        assert_eq!(st, 200, "{post}");
+        assert_eq!(post["id"].as_i64(), Some(tagged));
+        assert!(post["tags"][0]["tag"].is_string(), "{post}");
+        let (st, regen) = svc
+            .post(
+                &format!("/api/v1/posts/{tagged}/tags/regenerate"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(st, 200, "{regen}");
+        assert_eq!(regen["post_id"].as_i64(), Some(tagged));
+        let tags: Vec<&str> = regen["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .filter_map(|t| t["tag"].as_str())
+            .collect();
+        assert!(!tags.is_empty());
+        assert_eq!(regen["tags"][0]["source"], "embedded");
+        let (st, e) = svc.get("/api/v1/posts/99999999").await;
+        assert_eq!((st, error_code(&e)), (404, "not_found"), "{e}");
+        let (st, e) = svc.get("/api/v1/posts/abc").await;
+        assert_eq!((st, error_code(&e)), (400, "bad_request"), "{e}");
+
+        // Queued work: 202 with a job id, fast.
+        let mut fastest = Duration::MAX;
+        let mut job = 0;
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            let (st, q) = svc
+                .post("/api/v1/tagging/retry", json!({"limit": 10, "force": true}))
+                .await;
+            fastest = fastest.min(t0.elapsed());
+            assert_eq!(st, 202, "{q}");
+            assert_eq!(q["status"], "queued");
+            job = q["job_id"].as_i64().expect("job id");
+        }
+        assert!(fastest < Duration::from_millis(100), "202 took {fastest:?}");
+        let done = svc.job_end(job).await;
+        assert_eq!(done["state"], "done", "{done}");
+        assert_eq!(
+            done["result"]["requeued"].as_i64(),
+            Some(0),
+            "nothing was failed: {done}"
+        );
+        let (st, e) = svc
+            .post("/api/v1/tagging/retry", json!({"limti": 10}))
+            .await;
+        assert_eq!((st, error_code(&e)), (422, "invalid"), "unknown field: {e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("limti"),
+            "{e}"
+        );
+        let r = svc
+            .http
+            .post(svc.url("/api/v1/tagging/retry"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 400);
+        let r = svc
+            .http
+            .post(svc.url("/api/v1/tagging/retry"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(format!("{{\"account\": \"{}\"}}", "x".repeat(100_000)))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 413, "bodies are size-limited");
+
+        // Channels: list with a cursor, pause, resume.
+        let (st, page) = svc.get("/api/v1/channels?limit=1").await;
+        assert_eq!(st, 200, "{page}");
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+        let first = page["items"][0]["id"].as_i64().expect("id");
+        let cursor = page["next_cursor"]
+            .as_str()
+            .expect("a second page")
+            .to_string();
+        let (_, page2) = svc
+            .get(&format!("/api/v1/channels?limit=1&cursor={cursor}"))
+            .await;
+        assert_eq!(page2["items"].as_array().map(Vec::len), Some(1));
+        assert!(page2["next_cursor"].is_null(), "{page2}");
+        let second = page2["items"][0]["id"].as_i64().expect("id");
+        assert_ne!(first, second);
+        let (st, ch) = svc
+            .post(&format!("/api/v1/channels/{first}/pause"), json!({}))
+            .await;
+        assert_eq!((st, ch["state"].as_str()), (200, Some("paused")), "{ch}");
+        let (st, ch) = svc
+            .post(&format!("/api/v1/channels/{first}/resume"), json!({}))
+            .await;
+        assert_eq!((st, ch["state"].as_str()), (200, Some("active")), "{ch}");
+        let (st, e) = svc.post("/api/v1/channels/999/pause", json!({})).await;
+        assert_eq!((st, error_code(&e)), (404, "not_found"), "{e}");
+
+        // Reparse and retag as jobs.
+        let label = page["items"][0]["label"]
+            .as_str()
+            .expect("label")
+            .to_string();
+        let (st, q) = svc
+            .post(
+                "/api/v1/reparse",
+                json!({"channel": label, "from_id": 1, "to_id": 50}),
+            )
+            .await;
+        assert_eq!(st, 202, "{q}");
+        let reparse = svc.job_end(q["job_id"].as_i64().expect("id")).await;
+        assert_eq!(reparse["state"], "done", "{reparse}");
+        assert_eq!(
+            reparse["result"]["inserted"].as_i64(),
+            Some(0),
+            "nothing new: {reparse}"
+        );
+        assert_eq!(reparse["result"]["to_id"].as_i64(), Some(50), "{reparse}");
+        let (st, e) = svc
+            .post(
+                "/api/v1/reparse",
+                json!({"channel": label, "from_id": 9, "to_id": 2}),
+            )
+            .await;
+        assert_eq!((st, error_code(&e)), (422, "invalid"), "{e}");
+        let (st, q) = svc.post("/api/v1/retag", json!({"channel": label})).await;
+        assert_eq!(st, 202, "{q}");
+        let retag = svc.job_end(q["job_id"].as_i64().expect("id")).await;
+        let with_text = db_ids(
+            &s.db,
+            &format!("SELECT id FROM posts WHERE channel_id = {first} AND text != ''"),
+        );
+        assert_eq!(
+            retag["result"]["requeued"].as_u64(),
+            Some(with_text.len() as u64),
+            "{retag}"
+        );
+
+        // Jobs: list with a cursor; a done job can be neither retried nor cancelled.
+        let (st, jobs) = svc.get("/api/v1/jobs?limit=3").await;
+        assert_eq!(st, 200, "{jobs}");
+        assert_eq!(jobs["items"].as_array().map(Vec::len), Some(3));
+        let newest: Vec<i64> = jobs["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|j| j["id"].as_i64().expect("id"))
+            .collect();
+        assert!(
+            newest.windows(2).all(|w| w[0] > w[1]),
+            "newest first: {newest:?}"
+        );
+        let (_, older) = svc
+            .get(&format!(
+                "/api/v1/jobs?limit=50&cursor={}",
+                jobs["next_cursor"].as_str().expect("cursor")
+            ))
+            .await;
+        assert!(
+            older["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .all(|j| j["id"].as_i64() < newest.last().copied())
+        );
+        assert_eq!(
+            newest.len() + older["items"].as_array().map_or(0, Vec::len),
+            7,
+            "5 tagging retries, a reparse and a retag, each listed once"
+        );
+        let (st, e) = svc
+            .post(&format!("/api/v1/jobs/{job}/retry"), json!({}))
+            .await;
+        assert_eq!((st, error_code(&e)), (409, "conflict"), "{e}");
+        let (st, e) = svc
+            .post(&format!("/api/v1/jobs/{job}/cancel"), json!({}))
+            .await;
+        assert_eq!((st, error_code(&e)), (409, "conflict"), "{e}");
+        let (st, e) = svc.get("/api/v1/jobs/424242").await;
+        assert_eq!((st, error_code(&e)), (404, "not_found"), "{e}");
+
+        // Accounts: masked, with the service holding the lease.
+        let (st, acc) = svc.get("/api/v1/accounts").await;
+        assert_eq!(st, 200, "{acc}");
+        assert_eq!(acc["items"][0]["name"], "alice");
+        assert!(
+            acc["items"][0]["lease"]
+                .as_str()
+                .unwrap_or("")
+                .contains("pid"),
+            "{acc}"
+        );
+
+        let with_text_all = db_ids(&s.db, "SELECT id FROM posts WHERE text != ''").len();
+
+        // Stop following a channel.
+        let (st, gone) = svc
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/channels/{second}"),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{gone}");
+        let (_, page) = svc.get("/api/v1/channels").await;
+        let left: Vec<i64> = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|c| c["id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(left, vec![first]);
+        assert!(
+            db_ids(
+                &s.db,
+                &format!("SELECT id FROM posts WHERE channel_id = {second}")
+            )
+            .is_empty()
+        );
+
+        // The served OpenAPI document is the generated one.
+        let (st, doc) = svc.get("/openapi.json").await;
+        assert_eq!(st, 200);
+        assert_eq!(
+            doc["paths"].as_object().map(|p| p.len()),
+            serde_json::to_value(tgsift::http::openapi()).expect("doc")["paths"]
+                .as_object()
+                .map(|p| p.len())
+        );
+
+        // Metrics, read by an independent parser.
+        let r = svc
+            .http
+            .get(svc.url("/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("metrics");
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.expect("text");
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("parse");
+        let sum = |name: &str| -> f64 {
+            scrape
+                .samples
+                .iter()
+                .filter(|x| x.metric == name)
+                .map(|x| match x.value {
+                    prometheus_parse::Value::Counter(v)
+                    | prometheus_parse::Value::Gauge(v)
+                    | prometheus_parse::Value::Untyped(v) => v,
+                    _ => 0.0,
+                })
+                .sum()
+        };
+        assert_eq!(sum("tgsift_flood_waits_total"), 2.0, "{text}");
+        assert!(sum("tgsift_flood_sleep_seconds_total") >= 2.0, "{text}");
+        assert_eq!(
+            sum("tgsift_posts_ingested_total"),
+            expected as f64,
+            "{text}"
+        );
+        assert!(sum("tgsift_telegram_requests_total") > 0.0, "{text}");
+        assert_eq!(sum("tgsift_channels"), 1.0, "{text}");
+        assert!(
+            sum("tgsift_tagging_attempts_total") >= with_text_all as f64,
+            "{text}"
+        );
+        assert!(sum("tgsift_http_requests_total") > 20.0, "{text}");
+        let flood = scrape
+            .samples
+            .iter()
+            .find(|x| x.metric == "tgsift_flood_waits_total")
+            .expect("flood sample");
+        assert_eq!(flood.labels.get("account"), Some("alice"));
+        assert_eq!(flood.labels.get("method"), Some("messages.getHistory"));
+        assert!(
+            scrape
+                .samples
+                .iter()
+                .any(|x| x.metric == "tgsift_telegram_request_seconds"
+                    && matches!(&x.value, prometheus_parse::Value::Histogram(h) if !h.is_empty())),
+            "latency histogram: {text}"
+        );
+        assert!(
+            scrape.samples.iter().any(|x| x.metric == "tgsift_http_requests_total"
+                && x.labels.get("route") == Some("/api/v1/posts")
+                && x.labels.get("status") == Some("404")),
+            "requests are counted per route and status: {text}"
+        );
+        // Per route pattern, not per path (ids would explode the label set).
+        assert!(
+            text.contains(r#"tgsift_http_requests_total{route="/api/v1/posts/{id}",method="GET",status="404"} 1"#),
+            "{text}"
+        );
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_public_address_without_a_token_is_refused_and_loopback_without_one_is_open() {
+    within(60, async {
+        let s = Setup::new(1, 20, |_| {}).await;
+        let child = s.spawn_with(&["run", "--http", "0.0.0.0:0"], "60", &[]);
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+            .await
+            .expect("join");
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("http.token") && err.contains("http.listen"),
+            "{err}"
+        );
+
+        let addr = free_addr();
+        let mut child = s.spawn_with(&["run", "--http", &addr], "60", &[]);
+        let http = reqwest::Client::new();
+        let ok = eventually(Duration::from_secs(20), || async {
+            http.get(format!("http://{addr}/api/v1/accounts"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        sigterm(&child);
+        let _ = tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
+            .await;
+        assert!(ok, "no token on loopback: open");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_survives_kill_9_of_the_service_and_finishes_after_restart() {
+    within(120, async {
+        let s = Setup::new(1, 3_000, |_| {}).await;
+        // First the channel is ingested (fast), then a slow service reparses it.
+        let mut once = s.spawn(&["run", "--once"], "60");
+        let st = tokio::task::spawn_blocking(move || once.wait().expect("wait"))
+            .await
+            .expect("join");
+        assert!(st.success());
+        let slow = [
+            ("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "4"),
+            ("TGSIFT_TELEGRAM__PACER_MAX_RATE", "4"),
+            ("TGSIFT_TELEGRAM__MAX_IN_FLIGHT", "1"),
+            ("TGSIFT_INGEST__POLL_INTERVAL", "3600"),
+        ];
+        let mut svc = Service::start(&s, &slow);
+        svc.ready().await;
+        let label = s.sim.channel_usernames()[0].clone();
+        let (st, q) = svc
+            .post("/api/v1/reparse", json!({"channel": label, "all": true}))
+            .await;
+        assert_eq!(st, 202, "{q}");
+        let id = q["job_id"].as_i64().expect("id");
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                let (_, j) = svc.get(&format!("/api/v1/jobs/{id}")).await;
+                j["state"] == "running" && j["progress"]["fetched"].as_u64().unwrap_or(0) >= 100
+            })
+            .await,
+            "the job runs and reports progress"
+        );
+        svc.kill9();
+        let store = Store::open(&s.db).expect("store");
+        let job = store.job(id).expect("read").expect("job");
+        assert_eq!(
+            (job.state.as_str(), job.attempts),
+            ("running", 1),
+            "left running by the dead worker"
+        );
+
+        let mut svc = Service::start(&s, &[("TGSIFT_INGEST__POLL_INTERVAL", "3600")]);
+        svc.ready().await;
+        let end = svc.job_end(id).await;
+        assert_eq!(end["state"], "done", "{end}");
+        assert_eq!(
+            end["attempts"].as_u64(),
+            Some(2),
+            "the killed attempt counts once: {end}"
+        );
+        let top = s
+            .sim
+            .with_channel(&label, |c| c.ids().last().copied().unwrap_or(0))
+            .expect("c");
+        assert_eq!(
+            end["result"]["to_id"].as_i64(),
+            Some(i64::from(top)),
+            "{end}"
+        );
+        assert_eq!(
+            end["result"]["inserted"].as_i64(),
+            Some(0),
+            "nothing duplicated: {end}"
+        );
+        assert_eq!(s.stored(), s.truth());
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_running_job_is_cancelled_at_its_next_batch_and_a_failed_one_is_retried() {
+    within(120, async {
+        let s = Setup::new(2, 3_000, |_| {}).await;
+        let names = s.sim.channel_usernames();
+        let slow = [
+            ("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "4"),
+            ("TGSIFT_TELEGRAM__PACER_MAX_RATE", "4"),
+            ("TGSIFT_TELEGRAM__MAX_IN_FLIGHT", "1"),
+            ("TGSIFT_INGEST__POLL_INTERVAL", "3600"),
+            ("TGSIFT_TAGGING__BACKEND", "off"),
+        ];
+        // Nothing is ingested by the service: both channels are paused; jobs still run.
+        Store::open(&s.db)
+            .expect("store")
+            .read("pause", |c| {
+                c.execute_batch("UPDATE channels SET active = 0")
+            })
+            .expect("pause");
+        let mut svc = Service::start(&s, &slow);
+        svc.ready().await;
+        let (_, q) = svc
+            .post("/api/v1/reparse", json!({"channel": names[0], "all": true}))
+            .await;
+        let id = q["job_id"].as_i64().expect("id");
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                let (_, j) = svc.get(&format!("/api/v1/jobs/{id}")).await;
+                j["progress"]["fetched"].as_u64().unwrap_or(0) > 0
+            })
+            .await
+        );
+        let (st, j) = svc
+            .post(&format!("/api/v1/jobs/{id}/cancel"), json!({}))
+            .await;
+        assert_eq!(st, 200, "{j}");
+        assert_eq!(
+            (j["state"].as_str(), j["cancel_requested"].as_bool()),
+            (Some("running"), Some(true))
+        );
+        let end = svc.job_end(id).await;
+        assert_eq!(end["state"], "cancelled", "{end}");
+        let stored = db_ids(&s.db, "SELECT message_id FROM posts").len();
+        assert!(stored > 0 && stored < 2_900, "stopped part way: {stored}");
+
+        // A channel that turned private fails its job at once (retrying cannot help)…
+        s.sim.ban(&names[1], 0);
+        let (_, q) = svc
+            .post(
+                "/api/v1/reparse",
+                json!({"channel": names[1], "from_id": 1, "to_id": 100}),
+            )
+            .await;
+        let id = q["job_id"].as_i64().expect("id");
+        let end = svc.job_end(id).await;
+        assert_eq!(end["state"], "failed", "{end}");
+        assert_eq!(end["attempts"].as_u64(), Some(1), "{end}");
+        assert!(
+            end["last_error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("CHANNEL_PRIVATE"),
+            "{end}"
+        );
+        // …and, once readable again, a retry keeps its arguments and succeeds.
+        s.sim.unban(&names[1], 0);
+        let (st, q) = svc
+            .post(&format!("/api/v1/jobs/{id}/retry"), json!({}))
+            .await;
+        assert_eq!((st, q["job_id"].as_i64()), (202, Some(id)), "{q}");
+        let end = svc.job_end(id).await;
+        assert_eq!(end["state"], "done", "{end}");
+        assert_eq!(end["args"]["to_id"].as_i64(), Some(100));
+        assert_eq!(end["result"]["to_id"].as_i64(), Some(100), "{end}");
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn channels_add_while_run_holds_the_lease_is_done_by_the_service() {
+    within(90, async {
+        let s = Setup::new(2, 200, |_| {}).await;
+        let names = s.sim.channel_usernames();
+        {
+            let mut store = Store::open(&s.db).expect("store");
+            let ch = store.find_channels(&names[1]).expect("find").remove(0);
+            store.remove_channel(ch.id).expect("remove");
+        }
+        let mut svc = Service::start(&s, &[("TGSIFT_TAGGING__BACKEND", "off")]);
+        svc.ready().await;
+        let mut add = s.spawn(
+            &["channels", "add", "alice", &names[1], "--backfill", "all"],
+            "1",
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            let st = wait_exit(&mut add, Duration::from_secs(30));
+            let _ = add.kill();
+            (st, add)
+        })
+        .await
+        .expect("join");
+        assert_eq!(
+            out.0.and_then(|s| s.code()),
+            Some(0),
+            "channels add succeeds beside the service"
+        );
+        let (_, jobs) = svc.get("/api/v1/jobs?state=done").await;
+        assert_eq!(
+            jobs["items"][0]["kind"], "channel_add",
+            "the service ran it: {jobs}"
+        );
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                s.stored() == s.truth()
+            })
+            .await,
+            "the new channel is ingested by the running service"
+        );
+        // Without waiting: queued, the command returns at once.
+        let mut add = s.spawn(&["channels", "add", "alice", &names[0], "--no-wait"], "1");
+        let st = tokio::task::spawn_blocking(move || wait_exit(&mut add, Duration::from_secs(10)))
+            .await
+            .expect("join");
+        assert_eq!(st.and_then(|s| s.code()), Some(0));
+        let (_, jobs) = svc.get("/api/v1/jobs").await;
+        let id = jobs["items"][0]["id"].as_i64().expect("id");
+        let end = svc.job_end(id).await;
+        assert_eq!(
+            (end["state"].as_str(), end["result"]["added"].as_bool()),
+            (Some("done"), Some(false)),
+            "{end}"
+        );
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+/// A local webhook receiver: every POSTed JSON body.
+async fn webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let sink = Arc::clone(&sink);
+            async move {
+                sink.lock().expect("lock").push(v);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/hook"), got)
+}
+
+#[tokio::test]
+async fn a_channel_turning_private_alerts_the_webhook_and_saved_messages_once() {
+    within(90, async {
+        let s = Setup::new(2, 100, |_| {}).await;
+        let (hook, got) = webhook().await;
+        let mut svc = Service::start(
+            &s,
+            &[
+                ("TGSIFT_ALERTS__WEBHOOKS", &hook),
+                ("TGSIFT_ALERTS__TELEGRAM", "true"),
+                ("TGSIFT_TAGGING__BACKEND", "off"),
+            ],
+        );
+        svc.ready().await;
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                s.stored() == s.truth()
+            })
+            .await
+        );
+        let name = s.sim.channel_usernames()[1].clone();
+        s.sim.ban(&name, 0);
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                !got.lock().expect("lock").is_empty() && !s.sim.saved_messages(0).is_empty()
+            })
+            .await,
+            "the alert reaches both sinks"
+        );
+        let hooks = got.lock().expect("lock").clone();
+        assert_eq!(hooks.len(), 1, "{hooks:?}");
+        assert_eq!(hooks[0]["kind"], "channel_deactivated");
+        assert_eq!(hooks[0]["account"], "alice");
+        assert_eq!(hooks[0]["details"]["channel"], name.as_str());
+        assert!(
+            hooks[0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("CHANNEL_PRIVATE")
+        );
+        let saved = s.sim.saved_messages(0);
+        assert_eq!(saved.len(), 1, "{saved:?}");
+        assert!(
+            saved[0].text.contains("channel_deactivated") && saved[0].text.contains(&name),
+            "{saved:?}"
+        );
+        // The channel stays failed across later polls: no second alert.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(got.lock().expect("lock").len(), 1);
+        assert_eq!(s.sim.saved_messages(0).len(), 1);
+        assert_eq!(svc.stop().await, Some(0));
+
+        // `alerts test` reaches every sink from the CLI.
+        let out = s.spawn_with(
+            &["alerts", "test"],
+            "60",
+            &[
+                ("TGSIFT_ALERTS__WEBHOOKS", &hook),
+                ("TGSIFT_ALERTS__TELEGRAM", "true"),
+            ],
+        );
+        let out = tokio::task::spawn_blocking(move || out.wait_with_output().expect("wait"))
+            .await
+            .expect("join");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            got.lock().expect("lock").last().expect("test alert")["kind"],
+            "test"
+        );
+        assert_eq!(s.sim.saved_messages(0).len(), 2);
+    })
+    .await;
+}
