@@ -6,6 +6,7 @@
 
 mod account;
 mod channels;
+mod data_out;
 mod logging;
 mod run;
 mod sim;
@@ -80,9 +81,23 @@ pub enum Command {
     /// Tagging administration: stats, retries, re-tagging.
     #[command(subcommand)]
     Tags(tags::TagsCommand),
-    /// Read stored posts with their tags and tagging state.
+    /// Read, export and search stored posts with their tags and tagging state.
     #[command(subcommand)]
     Posts(tags::PostsCommand),
+    /// Posts per day per channel, top tags, tagging statuses, FLOOD_WAITs and retries over a period.
+    Stats(data_out::StatsArgs),
+    /// Copy the database to FILE while the service may be writing: one consistent snapshot, checked
+    /// with `PRAGMA integrity_check`, put in place atomically.
+    Backup {
+        /// The copy to write (replaced if it exists).
+        file: PathBuf,
+    },
+    /// Replace the database with a backup; refused while a service or a session lease uses it. The
+    /// replaced database is kept beside it.
+    Restore {
+        /// The backup to restore (a file made by `tgsift backup`).
+        file: PathBuf,
+    },
     /// Onboard and manage the Telegram accounts tgsift logs in as.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -203,6 +218,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Posts(cmd) => tags::posts(&sources.load()?, cmd)?,
         Command::Status { json } => status::status(&sources.load()?, json)?,
+        Command::Stats(a) => data_out::stats(&sources.load()?, &a)?,
+        Command::Backup { file } => data_out::backup(&sources.load()?, &file)?,
+        Command::Restore { file } => data_out::restore_cmd(&sources.load()?, &file)?,
         Command::Account(cmd) => {
             let loaded = sources.load()?;
             runtime()?.block_on(account::run(&loaded, cmd))?

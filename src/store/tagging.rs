@@ -70,6 +70,8 @@ pub struct PostRow {
     pub next_tagging_at: Option<i64>,
     /// Tags with scores and source, best first.
     pub tags: Vec<(String, f64, String)>,
+    /// When tgsift learned the post was deleted in the channel (unix seconds).
+    pub deleted_at: Option<i64>,
 }
 
 /// Filters of `posts list`.
@@ -83,6 +85,8 @@ pub struct PostFilter {
     pub status: Option<String>,
     /// Only posts dated on or after this (unix seconds).
     pub since: Option<i64>,
+    /// Posts deleted in their channel too.
+    pub include_deleted: bool,
     /// At most this many, newest first.
     pub limit: usize,
 }
@@ -426,12 +430,14 @@ impl Store {
             "(?1 IS NULL OR p.channel_id IN (SELECT value FROM json_each(?1)))
              AND (?2 IS NULL OR EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = ?2))
              AND (?3 IS NULL OR p.tagging_status = ?3)
-             AND (?4 IS NULL OR p.date >= ?4)",
-            params![ids_json, f.tag, f.status, f.since],
+             AND (?4 IS NULL OR p.date >= ?4)
+             AND (?5 OR p.deleted_at IS NULL)",
+            params![ids_json, f.tag, f.status, f.since, f.include_deleted],
             f.limit.max(1),
         )
     }
 
+    /// Posts matching `filter`, newest first, each with its tags (joined in the same statement).
     fn query_posts(
         &self,
         filter: &str,
@@ -441,35 +447,34 @@ impl Store {
         self.read("list posts", |c| {
             let sql = format!(
                 "SELECT p.id, coalesce('@' || c.username, CAST(c.tg_id AS TEXT)), p.message_id, p.date, p.edit_date, p.text,
-                        p.tagging_status, p.tagging_attempts, p.last_tagging_attempt, p.tagging_error, p.next_tagging_at
+                        p.tagging_status, p.tagging_attempts, p.last_tagging_attempt, p.tagging_error, p.next_tagging_at,
+                        (SELECT json_group_array(json_array(t.tag, t.score, t.source) ORDER BY t.score DESC, t.tag)
+                           FROM post_tags t WHERE t.post_id = p.id),
+                        p.deleted_at
                  FROM posts p JOIN channels c ON c.id = p.channel_id
                  WHERE {filter} ORDER BY p.date DESC, p.id DESC LIMIT {limit}"
             );
             let mut st = c.prepare(&sql)?;
-            let mut rows: Vec<PostRow> = st
-                .query_map(args, |r| {
-                    Ok(PostRow {
-                        id: r.get(0)?,
-                        channel: r.get(1)?,
-                        message_id: r.get(2)?,
-                        date: r.get(3)?,
-                        edit_date: r.get(4)?,
-                        text: r.get(5)?,
-                        tagging_status: r.get(6)?,
-                        tagging_attempts: r.get(7)?,
-                        last_tagging_attempt: r.get(8)?,
-                        tagging_error: r.get(9)?,
-                        next_tagging_at: r.get(10)?,
-                        tags: Vec::new(),
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
-            let mut tags =
-                c.prepare_cached("SELECT tag, score, source FROM post_tags WHERE post_id = ?1 ORDER BY score DESC, tag")?;
-            for row in &mut rows {
-                row.tags = tags.query_map([row.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
-            }
-            Ok(rows)
+            st.query_map(args, |r| {
+                let tags = r.get_ref(11)?.as_str()?;
+                Ok(PostRow {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    message_id: r.get(2)?,
+                    date: r.get(3)?,
+                    edit_date: r.get(4)?,
+                    text: r.get(5)?,
+                    tagging_status: r.get(6)?,
+                    tagging_attempts: r.get(7)?,
+                    last_tagging_attempt: r.get(8)?,
+                    tagging_error: r.get(9)?,
+                    next_tagging_at: r.get(10)?,
+                    tags: serde_json::from_str(tags)
+                        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e)))?,
+                    deleted_at: r.get(12)?,
+                })
+            })?
+            .collect()
         })
     }
 }

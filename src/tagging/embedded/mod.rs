@@ -37,6 +37,7 @@ mod docfreq;
 mod lemma;
 pub mod morph;
 mod score;
+mod search;
 mod tokenize;
 mod words;
 
@@ -45,6 +46,7 @@ use rustc_hash::FxHashSet as HashSet;
 use whatlang::{Detector, Lang};
 
 pub use docfreq::DocFreq;
+pub use search::search_text;
 
 use super::{Tag, TagContext, TagError, TagFuture, Tagger};
 use morph::Morph;
