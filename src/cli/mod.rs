@@ -86,14 +86,20 @@ pub enum Command {
     Posts(tags::PostsCommand),
     /// Posts per day per channel, top tags, tagging statuses, FLOOD_WAITs and retries over a period.
     Stats(data_out::StatsArgs),
-    /// Copy the database to FILE while the service may be writing: one consistent snapshot, checked
-    /// with `PRAGMA integrity_check`, put in place atomically.
+    /// Copy the database to FILE, also while the service is writing (consistent, verified, atomic).
+    ///
+    /// One consistent snapshot through SQLite's online backup API, checked with `PRAGMA
+    /// integrity_check`, written beside FILE and renamed over it when complete. Session files are not
+    /// part of the database: back them up separately.
     Backup {
         /// The copy to write (replaced if it exists).
         file: PathBuf,
     },
-    /// Replace the database with a backup; refused while a service or a session lease uses it. The
-    /// replaced database is kept beside it.
+    /// Replace the database with a backup (refused while a service uses it; the old file is kept).
+    ///
+    /// Refused while any account's session lease is held or a `tgsift run` worker is alive, and
+    /// while any connection has the database open. The backup is checked (a tgsift schema this build
+    /// understands, `PRAGMA integrity_check`) before it is swapped in.
     Restore {
         /// The backup to restore (a file made by `tgsift backup`).
         file: PathBuf,

@@ -102,11 +102,11 @@ pub fn write_posts(
             let mut w = csv::WriterBuilder::new()
                 .buffer_capacity(64 * 1024)
                 .from_writer(out);
-            w.write_record(COLUMNS).map_err(std::io::Error::from)?;
+            w.write_record(COLUMNS).map_err(csv_io)?;
             let n = store.export_posts(filter, |r| {
                 last = Some(r.post_id);
                 w.write_record(csv_record(r).iter().map(|f| f.as_bytes()))
-                    .map_err(std::io::Error::from)
+                    .map_err(csv_io)
             })?;
             w.flush()?;
             n
@@ -150,6 +150,14 @@ pub fn write_posts_to_file(
     tmp.persist(path).map_err(|e| io(e.error))?;
     let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     Ok(summary)
+}
+
+/// A CSV error as the I/O error beneath it when there is one (so a closed pipe stays `BrokenPipe`).
+fn csv_io(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
 }
 
 fn json_row<'a>(r: &ExportRow<'a>, tags: &'a RawValue) -> JsonRow<'a> {

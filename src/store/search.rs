@@ -288,4 +288,39 @@ mod tests {
             .expect("integrity");
         assert_eq!(ok, "ok");
     }
+
+    #[test]
+    fn the_migration_indexes_the_posts_stored_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        {
+            // A database of schema version 4, written by the build before search existed.
+            let mut c = Connection::open(&path).expect("open");
+            let old = rusqlite_migration::Migrations::new(
+                super::super::MIGRATION_SQL[..4]
+                    .iter()
+                    .map(|sql| rusqlite_migration::M::up(sql))
+                    .collect(),
+            );
+            old.to_latest(&mut c).expect("schema 4");
+            c.execute_batch(
+                "INSERT INTO accounts (name, session_path, created_at) VALUES ('a', 'a.session', 0);
+                 INSERT INTO channels (account_id, tg_id, username, created_at) VALUES (1, 5, 'news', 0);
+                 INSERT INTO posts (channel_id, message_id, date, fetched_at, text)
+                 VALUES (1, 1, 0, 0, 'Центробанк поднял ставки'), (1, 2, 0, 0, ''),
+                        (1, 3, 0, 0, 'Interest rates are up');",
+            )
+            .expect("old posts");
+        }
+        let s = Store::open(&path).expect("migrate");
+        assert_eq!(s.migrated().from, 4);
+        assert_eq!(found(&s, "ставка"), vec![1]);
+        assert_eq!(found(&s, "rate"), vec![3]);
+        let indexed: i64 = s
+            .read("fts rows", |c| {
+                c.query_row("SELECT count(*) FROM posts_fts_docsize", [], |r| r.get(0))
+            })
+            .expect("count");
+        assert_eq!(indexed, 2, "posts without text are not indexed");
+    }
 }

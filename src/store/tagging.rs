@@ -801,4 +801,57 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn lists_leave_deleted_posts_out_and_carry_tags_from_one_statement() {
+        let (_d, mut s) = setup(&["a", "b", "c"]);
+        let due = s.claim_due(10, 60).expect("claim");
+        let two_tags = Attempt {
+            post_id: due[0].id,
+            claim: due[0].claim,
+            result: AttemptResult::Tagged {
+                tags: vec![("нефть".into(), 0.5), ("ставка".into(), 0.9)],
+                source: "embedded".into(),
+            },
+        };
+        record(&mut s, two_tags, RULES);
+        s.write("delete one", |tx| {
+            tx.execute(
+                "UPDATE posts SET deleted_at = 99 WHERE id = ?1",
+                [due[2].id],
+            )
+        })
+        .expect("delete");
+        let list = |include_deleted| {
+            s.list_posts(&PostFilter {
+                include_deleted,
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("list")
+        };
+        let shown = list(false);
+        assert_eq!(
+            shown.iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![due[1].id, due[0].id]
+        );
+        assert_eq!(
+            shown[1].tags,
+            vec![
+                ("ставка".to_owned(), 0.9, "embedded".to_owned()),
+                ("нефть".to_owned(), 0.5, "embedded".to_owned())
+            ]
+        );
+        assert!(shown[0].tags.is_empty());
+        let all = list(true);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].deleted_at, Some(99));
+        assert_eq!(
+            s.post(due[2].id)
+                .expect("read")
+                .expect("shown by id")
+                .deleted_at,
+            Some(99)
+        );
+    }
 }
