@@ -16,6 +16,8 @@
 //!   pipeline that keeps each post's tagging state durable.
 //! - [`sim`]: a simulated Telegram data centre — a real MTProto 2.0 server on loopback that the unmodified
 //!   grammers client talks to. Tests, benchmarks and the demo run against it.
+//! - [`data_out`]: getting posts out — streamed JSON Lines/CSV exports, the `stats` report, online
+//!   backups and safe restores (full-text search is a store query over an FTS5 index).
 //! - [`service`]: `tgsift run` as a long-running service — one supervisor owns every task (ingest
 //!   per account, tagging), restarts what fails, stops everything on one token, and records its state
 //!   in the database for `tgsift status`.
@@ -29,6 +31,7 @@
 pub mod alerts;
 pub mod cli;
 pub mod config;
+pub mod data_out;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

@@ -170,6 +170,10 @@ fn db_ids(db: &std::path::Path, sql: &str) -> BTreeSet<i64> {
         .expect("query")
 }
 
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
 fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
@@ -184,6 +188,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/tagging/retry"),
     ("post", "/api/v1/posts/{id}/tags/regenerate"),
     ("get", "/api/v1/posts"),
+    ("get", "/api/v1/posts/export"),
     ("get", "/api/v1/posts/{id}"),
     ("get", "/api/v1/channels"),
     ("post", "/api/v1/channels"),
@@ -361,6 +366,69 @@ async fn every_route_answers_over_http_and_needs_the_token() {
         assert_eq!((st, error_code(&e)), (400, "bad_request"), "{e}");
         let (st, e) = svc.get("/api/v1/posts?channel=%40nobody_here").await;
         assert_eq!((st, error_code(&e)), (404, "not_found"), "{e}");
+
+        // Export, streamed: every post once, read back by a CSV parser and as JSON lines.
+        let r = svc
+            .http
+            .get(svc.url("/api/v1/posts/export?format=csv"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("export");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+        let body = r.bytes().await.expect("body");
+        let mut rd = csv::Reader::from_reader(&body[..]);
+        let ids: Vec<i64> = rd
+            .records()
+            .map(|rec| rec.expect("csv row")[0].parse().expect("post id"))
+            .collect();
+        assert_eq!(ids.iter().copied().collect::<BTreeSet<_>>(), posts_now);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "post-id order");
+        let last = ids[ids.len() / 2];
+        let r = svc
+            .http
+            .get(svc.url(&format!("/api/v1/posts/export?after_id={last}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("export");
+        let text = r.text().await.expect("body");
+        let after: Vec<i64> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("json line")["post_id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(after, ids.iter().copied().filter(|i| *i > last).collect::<Vec<_>>());
+        let (st, e) = svc.get("/api/v1/posts/export?format=xml").await;
+        assert_eq!((st, error_code(&e)), (422, "invalid"), "{e}");
+
+        // Search: a word of a stored post finds it, with a highlighted snippet.
+        let (word, post_id): (String, i64) = Store::open(&s.db)
+            .expect("store")
+            .read("pick a word", |c| {
+                c.query_row(
+                    "SELECT text, id FROM posts WHERE text != '' ORDER BY id LIMIT 1",
+                    [],
+                    |r| Ok((r.get::<_, String>(0)?, r.get(1)?)),
+                )
+            })
+            .map(|(t, id)| {
+                let w = t
+                    .split(|ch: char| !ch.is_alphabetic())
+                    .filter(|w| w.chars().count() >= 6)
+                    .max_by_key(|w| w.chars().count())
+                    .expect("a long word")
+                    .to_string();
+                (w, id)
+            })
+            .expect("query");
+        let (st, found) = svc
+            .get(&format!("/api/v1/posts?q={}&limit=500", urlencode(&word)))
+            .await;
+        assert_eq!(st, 200, "{found}");
+        let hits = found["items"].as_array().expect("items");
+        assert!(hits.iter().any(|h| h["id"].as_i64() == Some(post_id)), "{word}: {found}");
+        assert!(hits.iter().all(|h| h["snippet"].as_str().is_some_and(|s| s.contains('['))), "{found}");
 
         // One post, and its tags regenerated.
         let tagged = *db_ids(&s.db, "SELECT post_id FROM post_tags")

@@ -6,6 +6,7 @@
 
 mod account;
 mod channels;
+mod data_out;
 mod jobs;
 mod logging;
 mod run;
@@ -81,9 +82,29 @@ pub enum Command {
     /// Tagging administration: stats, retries, re-tagging.
     #[command(subcommand)]
     Tags(tags::TagsCommand),
-    /// Read stored posts with their tags and tagging state.
+    /// Read, export and search stored posts with their tags and tagging state.
     #[command(subcommand)]
     Posts(tags::PostsCommand),
+    /// Posts per day per channel, top tags, tagging statuses, FLOOD_WAITs and retries over a period.
+    Stats(data_out::StatsArgs),
+    /// Copy the database to FILE, also while the service is writing (consistent, verified, atomic).
+    ///
+    /// One consistent snapshot through SQLite's online backup API, checked with `PRAGMA
+    /// integrity_check`, written beside FILE and renamed over it when complete. Session files are not
+    /// part of the database: back them up separately.
+    Backup {
+        /// The copy to write (replaced if it exists).
+        file: PathBuf,
+    },
+    /// Replace the database with a backup (refused while a service uses it; the old file is kept).
+    ///
+    /// Refused while any account's session lease is held or a `tgsift run` worker is alive, and
+    /// while any connection has the database open. The backup is checked (a tgsift schema this build
+    /// understands, `PRAGMA integrity_check`) before it is swapped in.
+    Restore {
+        /// The backup to restore (a file made by `tgsift backup`).
+        file: PathBuf,
+    },
     /// Onboard and manage the Telegram accounts tgsift logs in as.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -218,6 +239,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Posts(cmd) => tags::posts(&sources.load()?, cmd)?,
         Command::Status { json } => status::status(&sources.load()?, json)?,
+        Command::Stats(a) => data_out::stats(&sources.load()?, &a)?,
+        Command::Backup { file } => data_out::backup(&sources.load()?, &file)?,
+        Command::Restore { file } => data_out::restore_cmd(&sources.load()?, &file)?,
         Command::Account(cmd) => {
             let loaded = sources.load()?;
             runtime()?.block_on(account::run(&loaded, cmd))?

@@ -1,12 +1,19 @@
 //! `tgsift tags …` and `tgsift posts …`: tagging administration and reading stored posts.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
 use super::account::open_store;
 use crate::config::Loaded;
-use crate::store::{AsyncStore, PostFilter, PostRow, Store};
+use crate::data_out::export::{Format, Summary, write_posts, write_posts_to_file};
+use crate::store::{
+    AsyncStore, ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, Store,
+    match_expression,
+};
 use crate::tagging::trends::top_tags;
 use crate::tagging::worker::{Outcome, Pipeline};
 
@@ -94,6 +101,66 @@ pub enum PostsCommand {
         /// Post row id.
         id: i64,
     },
+    /// Every matching post as JSON Lines or CSV, streamed in post-id order (to a file, atomically,
+    /// or to stdout).
+    Export(ExportArgs),
+    /// Full-text search (Russian and English, any inflection), best matches first.
+    Search(SearchArgs),
+}
+
+/// Options of `posts export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+    /// `@username`, numeric channel id, or `#row`; repeat for several; all channels when absent.
+    #[arg(long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+    /// Only posts dated on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only posts dated before this day (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only posts with this tag.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only posts in this tagging status.
+    #[arg(long, value_parser = ["pending", "retrying", "success", "failed", "skipped"])]
+    pub status: Option<String>,
+    /// Include posts deleted in their channel (their `deleted_at` is set).
+    #[arg(long)]
+    pub include_deleted: bool,
+    /// Only posts with a higher post id: the last id of the previous export, for incremental exports.
+    #[arg(long, value_name = "POST_ID")]
+    pub after_id: Option<i64>,
+    /// Write to this file (replaced atomically when complete) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Options of `posts search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words to find (all of them, in any inflection); "quoted words" as a phrase.
+    #[arg(required = true, num_args = 1.., value_name = "QUERY")]
+    pub query: Vec<String>,
+    /// `@username`, numeric channel id, or `#row`; repeat for several.
+    #[arg(long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+    /// Only posts dated on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many hits.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Include posts deleted in their channel.
+    #[arg(long)]
+    pub include_deleted: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Filters of `posts list`.
@@ -114,6 +181,9 @@ pub struct ListArgs {
     /// At most this many.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Include posts deleted in their channel.
+    #[arg(long)]
+    pub include_deleted: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -126,7 +196,7 @@ fn pipeline(loaded: &Loaded, store: AsyncStore) -> anyhow::Result<std::sync::Arc
 }
 
 /// A `YYYY-MM-DD` option as unix seconds (start of the day, UTC), or a usage error naming it.
-fn date_arg(flag: &str, d: &str) -> anyhow::Result<i64> {
+pub(super) fn date_arg(flag: &str, d: &str) -> anyhow::Result<i64> {
     match crate::config::Backfill::parse(&format!("since:{d}")) {
         Ok(crate::config::Backfill::Since(ts)) => Ok(ts),
         _ => Err(UsageError(format!("{flag} `{d}` is not a date like 2024-01-31")).into()),
@@ -152,19 +222,7 @@ fn top(store: &Store, a: &TopArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let ids: Option<Vec<i64>> = match &a.channel {
-        Some(c) => {
-            let found: Vec<i64> = store.find_channels(c)?.into_iter().map(|c| c.id).collect();
-            if found.is_empty() {
-                return Err(UsageError(format!(
-                    "no followed channel matches `{c}`: see `tgsift channels list`"
-                ))
-                .into());
-            }
-            Some(found)
-        }
-        None => None,
-    };
+    let ids = channel_ids(store, a.channel.as_slice())?;
     let len = until - since;
     let current = store.tags_between(ids.as_deref(), since, until)?;
     let previous = store.tags_between(ids.as_deref(), since - len, since)?;
@@ -198,6 +256,31 @@ fn top(store: &Store, a: &TopArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The row ids of the channels `refs` name (`None` when there are none), or a usage error naming
+/// the first that matches nothing.
+pub(super) fn channel_ids(store: &Store, refs: &[String]) -> anyhow::Result<Option<Vec<i64>>> {
+    if refs.is_empty() {
+        return Ok(None);
+    }
+    let mut ids = Vec::new();
+    for r in refs {
+        let found = store.find_channels(r)?;
+        if found.is_empty() {
+            return Err(UsageError(format!(
+                "no followed channel matches `{r}`: see `tgsift channels list`"
+            ))
+            .into());
+        }
+        ids.extend(found.into_iter().map(|c| c.id));
+    }
+    Ok(Some(ids))
+}
+
+/// An optional `YYYY-MM-DD` option.
+fn opt_date(flag: &str, d: &Option<String>) -> anyhow::Result<Option<i64>> {
+    d.as_deref().map(|d| date_arg(flag, d)).transpose()
 }
 
 /// Runs a tags subcommand.
@@ -326,6 +409,9 @@ fn print_post(p: &PostRow, full: bool) {
             p.message_id,
             day(p.date)
         );
+        if let Some(d) = p.deleted_at {
+            println!("deleted in the channel (noticed {})", day(d));
+        }
         if let Some(e) = p.edit_date {
             println!("edited {}", day(e));
         }
@@ -361,7 +447,11 @@ fn print_post(p: &PostRow, full: bool) {
             p.channel,
             p.message_id,
             day(p.date),
-            p.tagging_status,
+            if p.deleted_at.is_some() {
+                "deleted"
+            } else {
+                &p.tagging_status
+            },
             tags.join(", "),
             snippet
         );
@@ -373,25 +463,12 @@ pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
     let store = open_store(loaded)?;
     match cmd {
         PostsCommand::List(a) => {
-            let since = match &a.since {
-                Some(d) => Some(
-                    match crate::config::Backfill::parse(&format!("since:{d}")) {
-                        Ok(crate::config::Backfill::Since(ts)) => ts,
-                        _ => {
-                            return Err(UsageError(format!(
-                                "--since `{d}` is not a date like 2024-01-31"
-                            ))
-                            .into());
-                        }
-                    },
-                ),
-                None => None,
-            };
             let f = PostFilter {
                 channel: a.channel,
                 tag: a.tag,
                 status: a.status,
-                since,
+                since: opt_date("--since", &a.since)?,
+                include_deleted: a.include_deleted,
                 limit: a.limit,
                 before: None,
             };
@@ -407,12 +484,91 @@ pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        PostsCommand::Export(a) => export(&store, a)?,
+        PostsCommand::Search(a) => search(&store, a)?,
         PostsCommand::Show { id } => {
             let p = store.post(id)?.ok_or_else(|| {
                 UsageError(format!("no post with id {id}: see `tgsift posts list`"))
             })?;
             print_post(&p, true);
         }
+    }
+    Ok(())
+}
+
+/// `posts export`.
+fn export(store: &Store, a: ExportArgs) -> anyhow::Result<()> {
+    let filter = ExportFilter {
+        channel_ids: channel_ids(store, &a.channels)?,
+        since: opt_date("--since", &a.since)?,
+        until: opt_date("--until", &a.until)?,
+        tag: a.tag,
+        status: a.status,
+        include_deleted: a.include_deleted,
+        after_id: a.after_id,
+    };
+    let next = |s: &Summary| match s.last_post_id {
+        Some(id) => format!(" (next time: --after-id {id})"),
+        None => String::new(),
+    };
+    match &a.out {
+        Some(path) => {
+            let summary = write_posts_to_file(store, &filter, a.format, path)?;
+            println!(
+                "exported {} post(s) to {}{}",
+                summary.posts,
+                path.display(),
+                next(&summary)
+            );
+        }
+        None => match write_posts(store, &filter, a.format, std::io::stdout().lock()) {
+            Ok(summary) => {
+                tracing::info!("exported {} post(s){}", summary.posts, next(&summary))
+            }
+            // The reader went away (`| head`): not a failure of the export.
+            Err(ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(())
+}
+
+/// `posts search`.
+fn search(store: &Store, a: SearchArgs) -> anyhow::Result<()> {
+    let text = a.query.join(" ");
+    if match_expression(&text).is_none() {
+        return Err(UsageError(format!("the query `{text}` has no word to search for")).into());
+    }
+    let tty = !a.json && std::io::stdout().is_terminal();
+    let q = SearchQuery {
+        channel_ids: channel_ids(store, &a.channels)?,
+        since: opt_date("--since", &a.since)?,
+        include_deleted: a.include_deleted,
+        limit: a.limit,
+        highlight: if tty {
+            ("\x1b[1m".into(), "\x1b[0m".into())
+        } else {
+            ("[".into(), "]".into())
+        },
+        ..SearchQuery::new(&text)
+    };
+    let hits = store.search_posts(&q)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&hits)?);
+        return Ok(());
+    }
+    for h in &hits {
+        println!(
+            "{:>7} {:<16} {:>7} {}  {}",
+            h.post_id,
+            h.channel,
+            h.message_id,
+            day(h.date),
+            h.snippet.replace('\n', " ")
+        );
+    }
+    if hits.is_empty() {
+        println!("no posts match");
     }
     Ok(())
 }

@@ -58,6 +58,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tagging_retry))
         .routes(routes!(regenerate))
         .routes(routes!(list_posts))
+        .routes(routes!(export_posts))
         .routes(routes!(get_post))
         .routes(routes!(list_channels, add_channel))
         .routes(routes!(pause_channel))
@@ -302,6 +303,14 @@ pub struct PostView {
     pub tagging_error: Option<String>,
     /// When a `retrying` post is due again (unix seconds).
     pub next_tagging_at: Option<i64>,
+    /// When the post was deleted in its channel (unix seconds); it is kept.
+    pub deleted_at: Option<i64>,
+    /// With `q`: the words around the matches, matches in `[…]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
+    /// With `q`: relevance (higher is better).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
     /// Tags, best first.
     pub tags: Vec<TagView>,
 }
@@ -319,6 +328,9 @@ impl From<PostRow> for PostView {
             tagging_attempts: p.tagging_attempts,
             tagging_error: p.tagging_error,
             next_tagging_at: p.next_tagging_at,
+            deleted_at: p.deleted_at,
+            snippet: None,
+            score: None,
             tags: p
                 .tags
                 .into_iter()
@@ -350,6 +362,12 @@ struct PostsQuery {
     status: Option<String>,
     /// Only posts dated on or after this: `YYYY-MM-DD` or unix seconds.
     since: Option<String>,
+    /// Also posts deleted in their channel (kept, marked with `deleted_at`).
+    #[serde(default)]
+    include_deleted: bool,
+    /// Full-text search: every word must occur, in any inflection (`"quoted words"` as a phrase);
+    /// results are ranked by relevance and carry a `snippet`. With `q`, `tag` and `status` do not apply.
+    q: Option<String>,
     /// Page size (1–500, default 50).
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
@@ -373,13 +391,67 @@ fn since(s: &str) -> ApiResult<i64> {
         })
 }
 
-/// Posts, newest first, filtered by channel, tag, tagging status and date.
+/// Largest result offset a search pages to.
+const MAX_SEARCH_OFFSET: usize = 10_000;
+
+async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum::Json<PostPage>> {
+    let n = limit(q.limit)?;
+    if crate::store::match_expression(&text).is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("q = {text:?} has no words to search for"),
+        ));
+    }
+    let offset = match q.cursor.as_deref() {
+        None => 0,
+        Some(c) => c
+            .strip_prefix('s')
+            .and_then(|o| o.parse::<usize>().ok())
+            .filter(|o| *o <= MAX_SEARCH_OFFSET)
+            .ok_or_else(|| bad_cursor(c))?,
+    };
+    let channel_ids = match &q.channel {
+        Some(c) => Some(vec![state.ops.channel(c).await?.id]),
+        None => None,
+    };
+    let query = crate::store::SearchQuery {
+        text,
+        channel_ids,
+        since: q.since.as_deref().map(since).transpose()?,
+        include_deleted: q.include_deleted,
+        limit: offset + n + 1,
+        highlight: ("[".into(), "]".into()),
+    };
+    let hits = state
+        .ops
+        .store
+        .read("search posts", move |s| s.search_posts(&query))
+        .await
+        .map_err(crate::ops::OpsError::from)?;
+    let more = hits.len() > offset + n;
+    let mut items = Vec::with_capacity(n);
+    for h in hits.into_iter().skip(offset).take(n) {
+        let mut v = PostView::from(state.ops.post(h.post_id).await?);
+        v.snippet = Some(h.snippet);
+        v.score = Some(h.score);
+        items.push(v);
+    }
+    let next_cursor = (more && offset + n <= MAX_SEARCH_OFFSET).then(|| format!("s{}", offset + n));
+    Ok(axum::Json(PostPage { items, next_cursor }))
+}
+
+/// Posts, newest first, filtered by channel, tag, tagging status and date — or, with `q`, the posts
+/// that match a full-text search, best first.
 #[utoipa::path(get, path = "/api/v1/posts", tag = "posts", params(PostsQuery),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_posts(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<PostsQuery>,
+    ApiQuery(mut q): ApiQuery<PostsQuery>,
 ) -> ApiResult<axum::Json<PostPage>> {
+    if let Some(text) = q.q.take() {
+        return search(&state, q, text).await;
+    }
     let n = limit(q.limit)?;
     let before = match q.cursor.as_deref() {
         None => None,
@@ -407,6 +479,7 @@ async fn list_posts(
         tag: q.tag,
         status: q.status,
         since: q.since.as_deref().map(since).transpose()?,
+        include_deleted: q.include_deleted,
         limit: n + 1,
         before,
     };
@@ -421,6 +494,115 @@ async fn list_posts(
         items: rows.into_iter().map(PostView::from).collect(),
         next_cursor,
     }))
+}
+
+/// `GET /api/v1/posts/export` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ExportQuery {
+    /// `jsonl` (default) or `csv`.
+    format: Option<String>,
+    /// Channels, comma-separated (`@name`, numeric id or `#row`); default all.
+    channel: Option<String>,
+    /// Only posts dated on or after this: `YYYY-MM-DD` or unix seconds.
+    since: Option<String>,
+    /// Only posts dated before this: `YYYY-MM-DD` or unix seconds.
+    until: Option<String>,
+    /// Only posts with this tag.
+    tag: Option<String>,
+    /// Only posts in this tagging status.
+    status: Option<String>,
+    /// Also posts deleted in their channel.
+    #[serde(default)]
+    include_deleted: bool,
+    /// Only posts with a row id above this (incremental exports: the last `post_id` you have).
+    after_id: Option<i64>,
+}
+
+/// Every matching post, streamed in post-id order (constant memory): JSON lines or CSV with a header,
+/// the columns of `tgsift posts export`.
+#[utoipa::path(get, path = "/api/v1/posts/export", tag = "posts", params(ExportQuery),
+    responses((status = 200, description = "JSON lines (application/x-ndjson) or CSV (text/csv)", body = String),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn export_posts(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> ApiResult<Response> {
+    use crate::data_out::export::{Format, write_posts};
+    let (format, content_type) = match q.format.as_deref().unwrap_or("jsonl") {
+        "jsonl" => (Format::Jsonl, "application/x-ndjson"),
+        "csv" => (Format::Csv, "text/csv; charset=utf-8"),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("format = {other:?}: give jsonl or csv"),
+            ));
+        }
+    };
+    let channel_ids = match &q.channel {
+        None => None,
+        Some(list) => {
+            let mut ids = Vec::new();
+            for c in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                ids.push(state.ops.channel(c).await?.id);
+            }
+            Some(ids)
+        }
+    };
+    let filter = crate::store::ExportFilter {
+        channel_ids,
+        since: q.since.as_deref().map(since).transpose()?,
+        until: q.until.as_deref().map(since).transpose()?,
+        tag: q.tag,
+        status: q.status,
+        include_deleted: q.include_deleted,
+        after_id: q.after_id,
+    };
+    // The export runs on a read connection of its own and hands the body over in chunks; a client
+    // that goes away stops it (its next write fails).
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(16);
+    let store = state.ops.store.clone();
+    tokio::spawn(async move {
+        let err_tx = tx.clone();
+        let r = store
+            .read("export posts", move |s| {
+                Ok(write_posts(s, &filter, format, ChunkWriter(tx)).map(|_| ()))
+            })
+            .await;
+        let r = r.map_err(crate::store::ExportError::from).and_then(|r| r);
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "an HTTP export stopped");
+            let _ = err_tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// A `Write` that sends what is written as body chunks (from a blocking thread).
+struct ChunkWriter(tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>);
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(axum::body::Bytes::copy_from_slice(buf)))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+            })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One post with its tags.

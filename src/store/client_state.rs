@@ -13,6 +13,30 @@ pub struct ClientState {
     pub windows: Vec<(String, i64)>,
     /// Circuit breaker: consecutive connection failures and, when open, unix milliseconds it closes.
     pub breaker: (u32, Option<i64>),
+    /// FLOOD_WAITs and retries counted since the previous save; saving adds them to today's counters
+    /// (loading leaves this empty).
+    pub activity: Activity,
+}
+
+/// FLOOD_WAITs received and requests retried, for `tgsift stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Activity {
+    /// FLOOD_WAIT answers.
+    pub floods: u64,
+    /// Requests sent again after a transient failure.
+    pub retries: u64,
+}
+
+/// The FLOOD_WAITs and retries of one account on one UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ActivityRow {
+    /// Account name.
+    pub account: String,
+    /// 00:00 UTC of the day (unix seconds).
+    pub day: i64,
+    /// The counts.
+    #[serde(flatten)]
+    pub counts: Activity,
 }
 
 impl Store {
@@ -43,6 +67,15 @@ impl Store {
                         open_until_ms = excluded.open_until_ms, updated_at = excluded.updated_at",
                 params![account_id, state.breaker.0, state.breaker.1, now],
             )?;
+            let Activity { floods, retries } = state.activity;
+            if floods > 0 || retries > 0 {
+                tx.execute(
+                    "INSERT INTO account_activity (account_id, day, floods, retries) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (account_id, day) DO UPDATE SET floods = floods + excluded.floods,
+                            retries = retries + excluded.retries",
+                    params![account_id, now - now.rem_euclid(86_400), floods as i64, retries as i64],
+                )?;
+            }
             Ok(())
         })
     }
@@ -64,7 +97,34 @@ impl Store {
                 )
                 .optional()?
                 .unwrap_or((0, None));
-            Ok(ClientState { pace, windows, breaker })
+            Ok(ClientState { pace, windows, breaker, activity: Activity::default() })
+        })
+    }
+
+    /// FLOOD_WAITs and retries per account and day for the days that overlap `[from, to)` (unix
+    /// seconds), of the given accounts only when `account_ids` is set; by day, then account.
+    pub fn activity(
+        &self,
+        account_ids: Option<&[i64]>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ActivityRow>, StoreError> {
+        let ids = account_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+        self.read("read floods and retries", |c| {
+            let mut st = c.prepare_cached(
+                "SELECT a.name, x.day, x.floods, x.retries FROM account_activity x JOIN accounts a ON a.id = x.account_id
+                 WHERE x.day >= ?2 - 86399 AND x.day < ?3
+                   AND (?1 IS NULL OR x.account_id IN (SELECT value FROM json_each(?1)))
+                 ORDER BY x.day, a.name",
+            )?;
+            st.query_map(params![ids, from, to], |r| {
+                Ok(ActivityRow {
+                    account: r.get(0)?,
+                    day: r.get(1)?,
+                    counts: Activity { floods: r.get::<_, i64>(2)? as u64, retries: r.get::<_, i64>(3)? as u64 },
+                })
+            })?
+            .collect()
         })
     }
 }
@@ -88,6 +148,10 @@ mod tests {
                 ("messages.getHistory".into(), now - 5),
             ],
             breaker: (3, Some(now + 10_000)),
+            activity: Activity {
+                floods: 2,
+                retries: 5,
+            },
         };
         s.save_client_state(a.id, &state).expect("save");
         let back = s.load_client_state(a.id).expect("load");
@@ -97,8 +161,38 @@ mod tests {
             back.windows,
             vec![("contacts.resolveUsername".to_string(), now + 3_600_000)]
         );
-        s.save_client_state(a.id, &ClientState::default())
-            .expect("replace");
+        let later = ClientState {
+            activity: Activity {
+                floods: 1,
+                retries: 0,
+            },
+            ..ClientState::default()
+        };
+        s.save_client_state(a.id, &later).expect("replace");
+        let today = unix_now() - unix_now().rem_euclid(86_400);
+        let rows = s.activity(None, today, today + 86_400).expect("activity");
+        assert_eq!(
+            rows,
+            vec![ActivityRow {
+                account: "a".into(),
+                day: today,
+                counts: Activity {
+                    floods: 3,
+                    retries: 5
+                }
+            }],
+            "each save adds what was counted since the one before"
+        );
+        assert!(
+            s.activity(Some(&[a.id + 1]), today, today + 86_400)
+                .expect("other")
+                .is_empty()
+        );
+        assert!(
+            s.activity(None, today + 86_400, today + 2 * 86_400)
+                .expect("tomorrow")
+                .is_empty()
+        );
         assert_eq!(
             s.load_client_state(a.id).expect("load"),
             ClientState::default()

@@ -70,6 +70,8 @@ pub struct PostRow {
     pub next_tagging_at: Option<i64>,
     /// Tags with scores and source, best first.
     pub tags: Vec<(String, f64, String)>,
+    /// When tgsift learned the post was deleted in the channel (unix seconds).
+    pub deleted_at: Option<i64>,
 }
 
 /// Filters of `posts list`.
@@ -83,6 +85,8 @@ pub struct PostFilter {
     pub status: Option<String>,
     /// Only posts dated on or after this (unix seconds).
     pub since: Option<i64>,
+    /// Posts deleted in their channel too.
+    pub include_deleted: bool,
     /// At most this many, newest first.
     pub limit: usize,
     /// Only posts older than this `(date, row id)` in the newest-first order: a page cursor.
@@ -449,12 +453,14 @@ impl Store {
              AND (?2 IS NULL OR EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = ?2))
              AND (?3 IS NULL OR p.tagging_status = ?3)
              AND (?4 IS NULL OR p.date >= ?4)
-             AND (?5 IS NULL OR p.date < ?5 OR (p.date = ?5 AND p.id < ?6))",
-            params![ids_json, f.tag, f.status, f.since, f.before.map(|b| b.0), f.before.map(|b| b.1)],
+             AND (?5 OR p.deleted_at IS NULL)
+             AND (?6 IS NULL OR p.date < ?6 OR (p.date = ?6 AND p.id < ?7))",
+            params![ids_json, f.tag, f.status, f.since, f.include_deleted, f.before.map(|b| b.0), f.before.map(|b| b.1)],
             f.limit.max(1),
         )
     }
 
+    /// Posts matching `filter`, newest first, each with its tags (joined in the same statement).
     fn query_posts(
         &self,
         filter: &str,
@@ -464,35 +470,34 @@ impl Store {
         self.read("list posts", |c| {
             let sql = format!(
                 "SELECT p.id, coalesce('@' || c.username, CAST(c.tg_id AS TEXT)), p.message_id, p.date, p.edit_date, p.text,
-                        p.tagging_status, p.tagging_attempts, p.last_tagging_attempt, p.tagging_error, p.next_tagging_at
+                        p.tagging_status, p.tagging_attempts, p.last_tagging_attempt, p.tagging_error, p.next_tagging_at,
+                        (SELECT json_group_array(json_array(t.tag, t.score, t.source) ORDER BY t.score DESC, t.tag)
+                           FROM post_tags t WHERE t.post_id = p.id),
+                        p.deleted_at
                  FROM posts p JOIN channels c ON c.id = p.channel_id
                  WHERE {filter} ORDER BY p.date DESC, p.id DESC LIMIT {limit}"
             );
             let mut st = c.prepare(&sql)?;
-            let mut rows: Vec<PostRow> = st
-                .query_map(args, |r| {
-                    Ok(PostRow {
-                        id: r.get(0)?,
-                        channel: r.get(1)?,
-                        message_id: r.get(2)?,
-                        date: r.get(3)?,
-                        edit_date: r.get(4)?,
-                        text: r.get(5)?,
-                        tagging_status: r.get(6)?,
-                        tagging_attempts: r.get(7)?,
-                        last_tagging_attempt: r.get(8)?,
-                        tagging_error: r.get(9)?,
-                        next_tagging_at: r.get(10)?,
-                        tags: Vec::new(),
-                    })
-                })?
-                .collect::<Result<_, _>>()?;
-            let mut tags =
-                c.prepare_cached("SELECT tag, score, source FROM post_tags WHERE post_id = ?1 ORDER BY score DESC, tag")?;
-            for row in &mut rows {
-                row.tags = tags.query_map([row.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
-            }
-            Ok(rows)
+            st.query_map(args, |r| {
+                let tags = r.get_ref(11)?.as_str()?;
+                Ok(PostRow {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    message_id: r.get(2)?,
+                    date: r.get(3)?,
+                    edit_date: r.get(4)?,
+                    text: r.get(5)?,
+                    tagging_status: r.get(6)?,
+                    tagging_attempts: r.get(7)?,
+                    last_tagging_attempt: r.get(8)?,
+                    tagging_error: r.get(9)?,
+                    next_tagging_at: r.get(10)?,
+                    tags: serde_json::from_str(tags)
+                        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e)))?,
+                    deleted_at: r.get(12)?,
+                })
+            })?
+            .collect()
         })
     }
 }
@@ -818,5 +823,58 @@ mod tests {
                 "{plan:?}"
             );
         }
+    }
+
+    #[test]
+    fn lists_leave_deleted_posts_out_and_carry_tags_from_one_statement() {
+        let (_d, mut s) = setup(&["a", "b", "c"]);
+        let due = s.claim_due(10, 60).expect("claim");
+        let two_tags = Attempt {
+            post_id: due[0].id,
+            claim: due[0].claim,
+            result: AttemptResult::Tagged {
+                tags: vec![("нефть".into(), 0.5), ("ставка".into(), 0.9)],
+                source: "embedded".into(),
+            },
+        };
+        record(&mut s, two_tags, RULES);
+        s.write("delete one", |tx| {
+            tx.execute(
+                "UPDATE posts SET deleted_at = 99 WHERE id = ?1",
+                [due[2].id],
+            )
+        })
+        .expect("delete");
+        let list = |include_deleted| {
+            s.list_posts(&PostFilter {
+                include_deleted,
+                limit: 10,
+                ..Default::default()
+            })
+            .expect("list")
+        };
+        let shown = list(false);
+        assert_eq!(
+            shown.iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![due[1].id, due[0].id]
+        );
+        assert_eq!(
+            shown[1].tags,
+            vec![
+                ("ставка".to_owned(), 0.9, "embedded".to_owned()),
+                ("нефть".to_owned(), 0.5, "embedded".to_owned())
+            ]
+        );
+        assert!(shown[0].tags.is_empty());
+        let all = list(true);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].deleted_at, Some(99));
+        assert_eq!(
+            s.post(due[2].id)
+                .expect("read")
+                .expect("shown by id")
+                .deleted_at,
+            Some(99)
+        );
     }
 }

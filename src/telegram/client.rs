@@ -228,6 +228,8 @@ pub struct Account {
     windows: FloodWindows,
     breaker: Breaker,
     stats: Arc<Stats>,
+    /// (floods, retries) already handed to the store by [`Account::export_state`].
+    exported: Mutex<(u64, u64)>,
     cancel: CancellationToken,
     /// The flood sleep in progress, if any: (method, wakes at), for progress displays.
     sleeping: Mutex<Option<(&'static str, Instant)>>,
@@ -285,6 +287,7 @@ impl Account {
             windows: FloodWindows::default(),
             breaker: Breaker::default(),
             stats: Arc::new(Stats::default()),
+            exported: Mutex::new((0, 0)),
             cancel,
             sleeping: Mutex::new(None),
             state_changed: tokio::sync::Notify::new(),
@@ -311,9 +314,24 @@ impl Account {
         self
     }
 
-    /// What this client has learned, for the store: pacer rates and open flood windows.
+    /// What this client has learned, for the store: pacer rates and open flood windows, and the
+    /// FLOOD_WAITs and retries since the previous export (so each is added to the stored counts once).
     pub fn export_state(&self) -> crate::store::ClientState {
+        let (floods, retries) = (
+            Stats::get(&self.stats.floods),
+            Stats::get(&self.stats.retries),
+        );
+        let activity = {
+            let mut done = self.exported.lock().unwrap_or_else(|p| p.into_inner());
+            let new = crate::store::Activity {
+                floods: floods.saturating_sub(done.0),
+                retries: retries.saturating_sub(done.1),
+            };
+            *done = (floods, retries);
+            new
+        };
         crate::store::ClientState {
+            activity,
             pace: self
                 .pacer
                 .snapshot()

@@ -21,7 +21,8 @@
 //!    [`EmbeddedTagger::with_yake`] (`tagging.embedded_yake`) only phrases YAKE also finds are kept
 //!    and YAKE's score breaks ties.
 //! 5. **De-duplication by stem** (Snowball, `ё` folded to `е`): inflected forms of one phrase are one
-//!    candidate; the stems are the grouping key ([`tag_key`]).
+//!    candidate; the stems are the grouping key ([`tag_key`]). The same stems feed the full-text
+//!    search index ([`search_text`]).
 //! 6. **Display** ([`lemma`]): Russian tags in dictionary form («ключевую ставку» → «ключевая
 //!    ставка», «центробанка России» → «центробанк России»), English ones as written; proper names
 //!    keep their capital when every occurrence in the post has it, abbreviations stay in capitals,
@@ -37,6 +38,7 @@ mod docfreq;
 mod lemma;
 pub mod morph;
 mod score;
+mod search;
 mod tokenize;
 mod words;
 
@@ -45,6 +47,7 @@ use rustc_hash::FxHashSet as HashSet;
 use whatlang::{Detector, Lang};
 
 pub use docfreq::DocFreq;
+pub use search::search_text;
 
 use super::{Tag, TagContext, TagError, TagFuture, Tagger};
 use morph::Morph;

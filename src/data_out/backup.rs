@@ -1,0 +1,69 @@
+//! `tgsift backup` and `tgsift restore`. Backing up is the store's online copy and needs no care:
+//! it runs beside a working service. Restoring replaces the file a service would be writing to, so it
+//! first makes sure nothing uses it: no account's session lease is held (a running `run`, `channels
+//! add`, `account login` holds one) and no worker has sent a heartbeat recently. The store then checks
+//! that no connection at all is left on the file before swapping it.
+
+use std::path::Path;
+
+use crate::store::{BackupError, Restored, Store, StoreError, restore_file, unix_now};
+use crate::telegram::lease::Lease;
+
+/// Why a restore did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The current database could not be read to check who uses it.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The copy or the swap failed, or the file is not a usable backup.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+}
+
+/// Who uses the database now, if anyone: a held session lease or a live worker, described for the
+/// operator.
+pub fn users_of(db: &Path) -> Result<Vec<String>, StoreError> {
+    if !db.exists() {
+        return Ok(Vec::new());
+    }
+    let store = Store::open_reader(db).or_else(|_| Store::open(db))?;
+    let mut users = Vec::new();
+    if let Some(w) = store.live_worker()? {
+        users.push(format!(
+            "tgsift run (pid {} on host {}, heartbeat {} s ago)",
+            w.pid,
+            w.host,
+            (unix_now() - w.heartbeat_at).max(0)
+        ));
+    }
+    for a in store.accounts()? {
+        if let Some(holder) = Lease::holder(&a.session_path) {
+            users.push(format!(
+                "the session lease of account {} is held by {}",
+                a.name,
+                holder.describe()
+            ));
+        }
+    }
+    Ok(users)
+}
+
+/// Replaces the database at `db` with the backup `from` when nothing uses it; the replaced file is
+/// kept beside it.
+pub fn restore(db: &Path, from: &Path) -> Result<Restored, RestoreError> {
+    let users = match users_of(db) {
+        Ok(users) => users,
+        // A database too broken to read is what restores are for; the swap still refuses a file
+        // that any connection has open.
+        Err(e) if e.is_fatal() => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    if !users.is_empty() {
+        return Err(BackupError::InUse {
+            path: db.to_path_buf(),
+            by: users.join("; "),
+        }
+        .into());
+    }
+    Ok(restore_file(db, from)?)
+}

@@ -1,0 +1,302 @@
+//! Posts for export: one cursor over the matching posts in post-id order, each post's tags joined in
+//! the same statement, so an export of millions of posts runs in constant memory and `--after-id`
+//! continues where the previous export stopped.
+
+use rusqlite::params;
+
+use super::{Store, StoreError};
+
+/// Which posts an export takes.
+#[derive(Clone, Debug, Default)]
+pub struct ExportFilter {
+    /// Only posts of these channels (row ids).
+    pub channel_ids: Option<Vec<i64>>,
+    /// Only posts dated on or after this (unix seconds).
+    pub since: Option<i64>,
+    /// Only posts dated before this (unix seconds).
+    pub until: Option<i64>,
+    /// Only posts carrying this tag.
+    pub tag: Option<String>,
+    /// Only posts in this tagging status.
+    pub status: Option<String>,
+    /// Posts deleted in their channel too.
+    pub include_deleted: bool,
+    /// Only posts with a row id above this (incremental exports).
+    pub after_id: Option<i64>,
+}
+
+/// One exported post, borrowed from the cursor's current row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportRow<'a> {
+    /// Post row id (ascending through an export).
+    pub post_id: i64,
+    /// Channel username without `@`, for public channels.
+    pub channel_username: Option<&'a str>,
+    /// Telegram channel id.
+    pub channel_id: i64,
+    /// Message id in the channel.
+    pub message_id: i32,
+    /// Date (unix seconds).
+    pub date: i64,
+    /// Edit date (unix seconds).
+    pub edit_date: Option<i64>,
+    /// Text or caption.
+    pub text: &'a str,
+    /// Views.
+    pub views: Option<i64>,
+    /// Forwards.
+    pub forwards: Option<i64>,
+    /// Album (grouped id).
+    pub album_id: Option<i64>,
+    /// Whether it carries media.
+    pub has_media: bool,
+    /// The tags, best first, as a JSON array of `{"tag": …, "score": …}`.
+    pub tags_json: &'a str,
+    /// Tagging status.
+    pub tagging_status: &'a str,
+    /// When tgsift learned the post was deleted in the channel (unix seconds).
+    pub deleted_at: Option<i64>,
+}
+
+/// Why an export stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Reading the posts failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the output failed.
+    #[error("writing the export failed: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// The export query. `NOT INDEXED` keeps it a scan in row-id order: no index on another column can
+/// tempt the planner into sorting the result, which would hold it all in memory. The row id range of
+/// `--after-id` is still a seek.
+const EXPORT: &str = "SELECT p.id, c.username, c.tg_id, p.message_id, p.date, p.edit_date, p.text, p.views,
+        p.forwards, p.grouped_id, p.has_media,
+        (SELECT json_group_array(json_object('tag', t.tag, 'score', t.score) ORDER BY t.score DESC, t.tag)
+           FROM post_tags t WHERE t.post_id = p.id),
+        p.tagging_status, p.deleted_at
+ FROM posts p NOT INDEXED JOIN channels c ON c.id = p.channel_id
+ WHERE p.id > ?1
+   AND (?2 IS NULL OR p.channel_id IN (SELECT value FROM json_each(?2)))
+   AND (?3 IS NULL OR p.date >= ?3)
+   AND (?4 IS NULL OR p.date < ?4)
+   AND (?5 IS NULL OR EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = ?5))
+   AND (?6 IS NULL OR p.tagging_status = ?6)
+   AND (?7 OR p.deleted_at IS NULL)
+ ORDER BY p.id";
+
+impl Store {
+    /// Calls `each` for every post `f` selects, in row-id order, from one read snapshot; returns how
+    /// many there were. An error from `each` stops the export and is returned.
+    pub fn export_posts(
+        &self,
+        f: &ExportFilter,
+        mut each: impl FnMut(&ExportRow<'_>) -> std::io::Result<()>,
+    ) -> Result<u64, ExportError> {
+        let read = |source| StoreError::Read {
+            what: "read posts for export".into(),
+            source,
+        };
+        let ids = f
+            .channel_ids
+            .as_ref()
+            .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+        let mut st = self.conn.prepare_cached(EXPORT).map_err(read)?;
+        let mut rows = st
+            .query(params![
+                f.after_id.unwrap_or(i64::MIN),
+                ids,
+                f.since,
+                f.until,
+                f.tag,
+                f.status,
+                f.include_deleted
+            ])
+            .map_err(read)?;
+        let mut n = 0u64;
+        while let Some(r) = rows.next().map_err(read)? {
+            let row = (|| -> rusqlite::Result<ExportRow<'_>> {
+                Ok(ExportRow {
+                    post_id: r.get(0)?,
+                    channel_username: r.get_ref(1)?.as_str_or_null()?,
+                    channel_id: r.get(2)?,
+                    message_id: r.get(3)?,
+                    date: r.get(4)?,
+                    edit_date: r.get(5)?,
+                    text: r.get_ref(6)?.as_str()?,
+                    views: r.get(7)?,
+                    forwards: r.get(8)?,
+                    album_id: r.get(9)?,
+                    has_media: r.get(10)?,
+                    tags_json: r.get_ref(11)?.as_str()?,
+                    tagging_status: r.get_ref(12)?.as_str()?,
+                    deleted_at: r.get(13)?,
+                })
+            })()
+            .map_err(read)?;
+            each(&row)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewChannel, PostIn};
+
+    #[test]
+    fn export_is_one_scan_in_row_id_order_without_a_sort() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("t.db")).expect("open");
+        let plan: Vec<String> = s
+            .read("plan", |c| {
+                let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {EXPORT}"))?;
+                st.query_map(params![0, "[1]", 0, 1, "x", "success", false], |r| {
+                    r.get::<_, String>(3)
+                })?
+                .collect()
+            })
+            .expect("plan");
+        assert!(
+            plan.iter()
+                .any(|l| l.starts_with("SEARCH p USING INTEGER PRIMARY KEY (rowid>?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|l| l.contains("TEMP B-TREE FOR ORDER BY")),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn filters_tags_and_deleted_posts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+        let a = s
+            .add_account("a", None, None, std::path::Path::new("a.session"))
+            .expect("account");
+        let mut chans = Vec::new();
+        for (tg, name) in [(5, Some("news")), (6, None)] {
+            let c = NewChannel {
+                tg_id: tg,
+                access_hash: 1,
+                username: name.map(str::to_owned),
+                title: "t".into(),
+                backfill: "all".into(),
+            };
+            chans.push(s.add_channel(a.id, &c).expect("add").expect("new").id);
+        }
+        let post = |id: i32, text: &str| PostIn {
+            message_id: id,
+            date: 1_700_000_000 + i64::from(id) * 100,
+            edit_date: None,
+            text: text.into(),
+            views: Some(id * 10),
+            forwards: None,
+            grouped_id: (id == 2).then_some(77),
+            has_media: id == 2,
+        };
+        s.store_batch(
+            chans[0],
+            "@news",
+            &[post(1, "a"), post(2, "b"), post(3, "")],
+            Some((1, 3)),
+        )
+        .expect("batch");
+        s.store_batch(chans[1], "6", &[post(1, "c")], Some((1, 1)))
+            .expect("batch");
+        s.write("tags and a deletion", |tx| {
+            tx.execute_batch(
+                "INSERT INTO post_tags (post_id, tag, score, source) VALUES (1, 'нефть', 0.5, 'embedded'),
+                                                                          (1, 'ставка', 0.9, 'embedded');
+                 UPDATE posts SET deleted_at = 1700000999 WHERE id = 2;",
+            )
+        })
+        .expect("tags");
+        let collect = |f: &ExportFilter| {
+            let mut got = Vec::new();
+            let n = s
+                .export_posts(f, |r| {
+                    got.push((
+                        r.post_id,
+                        r.channel_username.map(str::to_owned),
+                        r.channel_id,
+                        r.tags_json.to_owned(),
+                        r.deleted_at,
+                    ));
+                    Ok(())
+                })
+                .expect("export");
+            assert_eq!(n as usize, got.len());
+            got
+        };
+        let all = collect(&ExportFilter::default());
+        assert_eq!(all.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 3, 4]);
+        assert_eq!(
+            all[0],
+            (
+                1,
+                Some("news".to_owned()),
+                5,
+                r#"[{"tag":"ставка","score":0.9},{"tag":"нефть","score":0.5}]"#.to_owned(),
+                None
+            )
+        );
+        assert_eq!(
+            (all[1].3.as_str(), all[2].1.as_deref(), all[2].2),
+            ("[]", None, 6)
+        );
+        let with_deleted = collect(&ExportFilter {
+            include_deleted: true,
+            ..Default::default()
+        });
+        assert_eq!(with_deleted[1].0, 2);
+        assert_eq!(with_deleted[1].4, Some(1_700_000_999));
+        let ids = |f: ExportFilter| collect(&f).iter().map(|r| r.0).collect::<Vec<_>>();
+        assert_eq!(
+            ids(ExportFilter {
+                after_id: Some(1),
+                ..Default::default()
+            }),
+            vec![3, 4]
+        );
+        assert_eq!(
+            ids(ExportFilter {
+                channel_ids: Some(vec![chans[1]]),
+                ..Default::default()
+            }),
+            vec![4]
+        );
+        assert_eq!(
+            ids(ExportFilter {
+                tag: Some("нефть".into()),
+                ..Default::default()
+            }),
+            vec![1]
+        );
+        assert_eq!(
+            ids(ExportFilter {
+                status: Some("skipped".into()),
+                ..Default::default()
+            }),
+            vec![3]
+        );
+        assert_eq!(
+            ids(ExportFilter {
+                since: Some(1_700_000_100),
+                until: Some(1_700_000_300),
+                include_deleted: true,
+                ..Default::default()
+            }),
+            vec![1, 2, 4]
+        );
+        let stop = s.export_posts(&ExportFilter::default(), |_| {
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(matches!(stop, Err(ExportError::Write(e)) if e.to_string() == "disk full"));
+    }
+}

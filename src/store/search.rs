@@ -1,0 +1,326 @@
+//! Full-text search over posts: an FTS5 index of the stemmed text (migration 5 explains the design),
+//! queries stemmed the same way, ranked by bm25, with snippets of the original text.
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::tagging::embedded::search_text;
+
+/// What to search for, and where.
+#[derive(Clone, Debug)]
+pub struct SearchQuery {
+    /// The user's words: every word must occur (in any inflection); `"quoted words"` must occur as a
+    /// phrase.
+    pub text: String,
+    /// Only posts of these channels (row ids).
+    pub channel_ids: Option<Vec<i64>>,
+    /// Only posts dated on or after this (unix seconds).
+    pub since: Option<i64>,
+    /// Posts deleted in their channel too.
+    pub include_deleted: bool,
+    /// At most this many hits, best first.
+    pub limit: usize,
+    /// What is put before and after each matched word in the snippet.
+    pub highlight: (String, String),
+}
+
+impl SearchQuery {
+    /// A query for `text` over every channel: 20 hits, matches marked `[` … `]`.
+    pub fn new(text: &str) -> Self {
+        SearchQuery {
+            text: text.to_owned(),
+            channel_ids: None,
+            since: None,
+            include_deleted: false,
+            limit: 20,
+            highlight: ("[".into(), "]".into()),
+        }
+    }
+}
+
+/// One post found.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SearchHit {
+    /// Post row id.
+    pub post_id: i64,
+    /// Channel label (`@name` or id).
+    pub channel: String,
+    /// Message id in the channel.
+    pub message_id: i32,
+    /// Date (unix seconds).
+    pub date: i64,
+    /// Up to about 24 words of the text around the matches, matches highlighted.
+    pub snippet: String,
+    /// Relevance (bm25, negated so that higher is better).
+    pub score: f64,
+}
+
+/// The FTS5 MATCH expression for a user's query: each word (or quoted phrase) stemmed and quoted, all
+/// required. `None` when the query has no word to look for.
+pub fn match_expression(query: &str) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for (i, chunk) in query.split('"').enumerate() {
+        // Odd chunks were inside quotes: one phrase; the others are words.
+        let groups: Vec<&str> = if i % 2 == 1 {
+            vec![chunk]
+        } else {
+            chunk.split_whitespace().collect()
+        };
+        for g in groups {
+            let stemmed = search_text(g);
+            if stemmed.chars().any(char::is_alphanumeric) {
+                parts.push(format!("\"{stemmed}\""));
+            }
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+/// Registers `tgsift_search_text(text)`, which the search index's triggers call, on a connection.
+pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "tgsift_search_text",
+        1,
+        FunctionFlags::SQLITE_UTF8
+            | FunctionFlags::SQLITE_DETERMINISTIC
+            | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            let v = ctx.get_raw(0);
+            Ok(match v {
+                rusqlite::types::ValueRef::Text(t) => {
+                    Some(search_text(&String::from_utf8_lossy(t)))
+                }
+                rusqlite::types::ValueRef::Null => None,
+                _ => Some(search_text(&ctx.get::<String>(0)?)),
+            })
+        },
+    )
+}
+
+impl Store {
+    /// Posts matching `q`, best first (bm25), with highlighted snippets; empty when the query has no
+    /// word to look for (see [`match_expression`]).
+    pub fn search_posts(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+        let Some(expr) = match_expression(&q.text) else {
+            return Ok(Vec::new());
+        };
+        let ids = q
+            .channel_ids
+            .as_ref()
+            .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+        self.read("search posts", |c| {
+            let mut st = c.prepare_cached(
+                "SELECT p.id, coalesce('@' || c.username, CAST(c.tg_id AS TEXT)), p.message_id, p.date,
+                        snippet(posts_fts, 0, ?5, ?6, '…', 24), bm25(posts_fts)
+                 FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid JOIN channels c ON c.id = p.channel_id
+                 WHERE posts_fts MATCH ?1
+                   AND (?2 IS NULL OR p.channel_id IN (SELECT value FROM json_each(?2)))
+                   AND (?3 IS NULL OR p.date >= ?3)
+                   AND (?4 OR p.deleted_at IS NULL)
+                 ORDER BY bm25(posts_fts), p.id DESC LIMIT ?7",
+            )?;
+            st.query_map(
+                params![
+                    expr,
+                    ids,
+                    q.since,
+                    q.include_deleted,
+                    q.highlight.0,
+                    q.highlight.1,
+                    q.limit.max(1) as i64
+                ],
+                |r| {
+                    Ok(SearchHit {
+                        post_id: r.get(0)?,
+                        channel: r.get(1)?,
+                        message_id: r.get(2)?,
+                        date: r.get(3)?,
+                        snippet: r.get(4)?,
+                        score: -r.get::<_, f64>(5)?,
+                    })
+                },
+            )?
+            .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewChannel, PostIn};
+
+    fn post(id: i32, text: &str) -> PostIn {
+        PostIn {
+            message_id: id,
+            date: 1_700_000_000 + i64::from(id) * 86_400,
+            edit_date: None,
+            text: text.into(),
+            views: None,
+            forwards: None,
+            grouped_id: None,
+            has_media: false,
+        }
+    }
+
+    fn setup(texts: &[&str]) -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+        let a = s
+            .add_account("a", None, None, std::path::Path::new("a.session"))
+            .expect("account");
+        let ch = s
+            .add_channel(
+                a.id,
+                &NewChannel {
+                    tg_id: 5,
+                    access_hash: 7,
+                    username: Some("news".into()),
+                    title: "N".into(),
+                    backfill: "all".into(),
+                },
+            )
+            .expect("add")
+            .expect("new");
+        let posts: Vec<PostIn> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| post(i as i32 + 1, t))
+            .collect();
+        s.store_batch(ch.id, "@news", &posts, Some((1, texts.len() as i32)))
+            .expect("posts");
+        (dir, s, ch.id)
+    }
+
+    fn found(s: &Store, q: &str) -> Vec<i32> {
+        let mut ids: Vec<i32> = s
+            .search_posts(&SearchQuery::new(q))
+            .expect("search")
+            .iter()
+            .map(|h| h.message_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn queries_are_stemmed_quoted_and_all_required() {
+        assert_eq!(
+            match_expression("Ставки ЦБ").as_deref(),
+            Some("\"ставк\" \"цб\"")
+        );
+        assert_eq!(
+            match_expression("\"ключевые ставки\" нефть*").as_deref(),
+            Some("\"ключев ставк\" \"нефт*\"")
+        );
+        assert_eq!(match_expression("  — !! \"\" "), None);
+    }
+
+    #[test]
+    fn inflected_russian_and_english_queries_find_the_posts_ranked_with_snippets() {
+        let (_d, s, _) = setup(&[
+            "ЦБ сохранил ключевую ставку на уровне 16%",
+            "Ставки по вкладам растут",
+            "Oil prices rose after the rate decision",
+            "Нефть дорожает",
+            "",
+        ]);
+        assert_eq!(found(&s, "ставки"), vec![1, 2]);
+        assert_eq!(found(&s, "ставкой"), vec![1, 2]);
+        assert_eq!(found(&s, "ключевая ставка"), vec![1]);
+        assert_eq!(found(&s, "\"ставку на уровне\""), vec![1]);
+        assert_eq!(found(&s, "\"уровне ставку\""), Vec::<i32>::new());
+        assert_eq!(found(&s, "rates"), vec![3]);
+        assert_eq!(found(&s, "OIL Price"), vec![3]);
+        assert_eq!(found(&s, "нефти"), vec![4]);
+        assert_eq!(found(&s, "золото"), Vec::<i32>::new());
+        let hits = s.search_posts(&SearchQuery::new("ставки")).expect("search");
+        let one = hits.iter().find(|h| h.message_id == 1).expect("post 1");
+        assert_eq!(
+            one.snippet, "ЦБ сохранил ключевую [ставку] на уровне 16%",
+            "the original text, the inflected match marked"
+        );
+        assert!(hits.iter().all(|h| h.score > 0.0));
+        let two = hits.iter().find(|h| h.message_id == 2).expect("post 2");
+        assert_eq!(two.snippet, "[Ставки] по вкладам растут");
+        // The shorter post, where the word weighs more, ranks first.
+        assert_eq!(hits[0].message_id, 2);
+    }
+
+    #[test]
+    fn the_index_follows_edits_deletes_and_filters() {
+        let (_d, mut s, ch) = setup(&["первая новость про ставки", "вторая про нефть"]);
+        let mut edited = post(1, "первая новость про золото");
+        edited.edit_date = Some(1_800_000_000);
+        s.store_batch(ch, "@news", &[edited], None).expect("edit");
+        assert_eq!(found(&s, "ставка"), Vec::<i32>::new(), "old words are gone");
+        assert_eq!(found(&s, "золота"), vec![1]);
+        s.write("mark deleted", |tx| {
+            tx.execute("UPDATE posts SET deleted_at = 1 WHERE message_id = 2", [])
+        })
+        .expect("mark");
+        assert_eq!(found(&s, "нефть"), Vec::<i32>::new());
+        let mut q = SearchQuery::new("нефть");
+        q.include_deleted = true;
+        assert_eq!(s.search_posts(&q).expect("search").len(), 1);
+        q.channel_ids = Some(vec![ch + 1]);
+        assert!(s.search_posts(&q).expect("search").is_empty());
+        q.channel_ids = Some(vec![ch]);
+        q.since = Some(1_700_000_000 + 3 * 86_400);
+        assert!(s.search_posts(&q).expect("search").is_empty());
+        s.remove_channel(ch).expect("remove");
+        let left: i64 = s
+            .read("fts rows", |c| {
+                c.query_row("SELECT count(*) FROM posts_fts_docsize", [], |r| r.get(0))
+            })
+            .expect("count");
+        assert_eq!(left, 0, "removing a channel empties its part of the index");
+        let ok: String = s
+            .read("check", |c| {
+                c.execute(
+                    "INSERT INTO posts_fts (posts_fts) VALUES ('integrity-check')",
+                    [],
+                )?;
+                c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            })
+            .expect("integrity");
+        assert_eq!(ok, "ok");
+    }
+
+    #[test]
+    fn the_migration_indexes_the_posts_stored_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        {
+            // A database of schema version 4, written by the build before search existed.
+            let mut c = Connection::open(&path).expect("open");
+            let old = rusqlite_migration::Migrations::new(
+                super::super::MIGRATION_SQL[..4]
+                    .iter()
+                    .map(|sql| rusqlite_migration::M::up(sql))
+                    .collect(),
+            );
+            old.to_latest(&mut c).expect("schema 4");
+            c.execute_batch(
+                "INSERT INTO accounts (name, session_path, created_at) VALUES ('a', 'a.session', 0);
+                 INSERT INTO channels (account_id, tg_id, username, created_at) VALUES (1, 5, 'news', 0);
+                 INSERT INTO posts (channel_id, message_id, date, fetched_at, text)
+                 VALUES (1, 1, 0, 0, 'Центробанк поднял ставки'), (1, 2, 0, 0, ''),
+                        (1, 3, 0, 0, 'Interest rates are up');",
+            )
+            .expect("old posts");
+        }
+        let s = Store::open(&path).expect("migrate");
+        assert_eq!(s.migrated().from, 4);
+        assert_eq!(found(&s, "ставка"), vec![1]);
+        assert_eq!(found(&s, "rate"), vec![3]);
+        let indexed: i64 = s
+            .read("fts rows", |c| {
+                c.query_row("SELECT count(*) FROM posts_fts_docsize", [], |r| r.get(0))
+            })
+            .expect("count");
+        assert_eq!(indexed, 2, "posts without text are not indexed");
+    }
+}
