@@ -246,7 +246,7 @@ pub const KEYS: &[KeySpec] = &[
         default: Some("60.0"),
         aliases: &[],
         secret: false,
-        doc: "How often each channel is checked for new posts (jittered)",
+        doc: "How often a polled channel is checked for new posts (jittered): every channel in poll mode, in live mode those the account is not a member of",
     },
     KeySpec {
         key: "ingest.backfill",
@@ -255,6 +255,36 @@ pub const KEYS: &[KeySpec] = &[
         aliases: &[],
         secret: false,
         doc: "What a newly added channel fetches first: all, the newest N, or since:DATE",
+    },
+    KeySpec {
+        key: "ingest.mode",
+        kind: Kind::Choice(&["live", "poll"]),
+        default: Some("\"live\""),
+        aliases: &[],
+        secret: false,
+        doc: "live: channels the account is a member of are followed through the updates Telegram pushes, and polled only as a reconciler; poll: every channel is polled at poll_interval",
+    },
+    KeySpec {
+        key: "ingest.reconcile_interval",
+        kind: Kind::Seconds {
+            min: 10.0,
+            max: 604_800.0,
+        },
+        default: Some("3600.0"),
+        aliases: &[],
+        secret: false,
+        doc: "Live mode: how often a channel followed through updates is polled anyway, to catch anything the updates missed (jittered)",
+    },
+    KeySpec {
+        key: "ingest.live_idle_check",
+        kind: Kind::Seconds {
+            min: 1.0,
+            max: 86_400.0,
+        },
+        default: Some("900.0"),
+        aliases: &[],
+        secret: false,
+        doc: "Live mode: a channel quiet this long after its last update is asked for its difference once, so a lost last push is found (Telegram recommends 15 minutes)",
     },
     KeySpec {
         key: "tagging.backend",
@@ -649,6 +679,23 @@ pub struct IngestConfig {
     pub poll_interval: f64,
     /// Default backfill policy of new channels.
     pub backfill: Backfill,
+    /// Whether member channels are followed through pushed updates.
+    pub mode: IngestMode,
+    /// Live mode: seconds between reconciling polls of a live channel.
+    pub reconcile_interval: f64,
+    /// Live mode: seconds of silence after which a channel's difference is fetched once.
+    pub live_idle_check: f64,
+}
+
+/// How new posts are learned of (`ingest.mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngestMode {
+    /// Updates pushed by Telegram for channels the account is a member of; polling reconciles.
+    #[default]
+    Live,
+    /// Every channel polled at `poll_interval`.
+    Poll,
 }
 
 /// `[tagging]`: which tagger runs and how its failures are retried.

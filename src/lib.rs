@@ -9,9 +9,10 @@
 //! - [`store`]: the SQLite database of accounts, channels, posts and tagging state: versioned migrations,
 //!   WAL, and writes run off the async runtime with `SQLITE_BUSY` retried.
 //! - [`telegram`]: the client layer over grammers: session files, leases, login, flood policy, pacer,
-//!   reconnects — the only place that talks to Telegram.
+//!   reconnects, pushed updates — the only place that talks to Telegram.
 //! - [`ingest`]: syncing channels into the store exactly once (checkpoint committed with each batch),
-//!   and the long-running service around it.
+//!   live mode (pushed updates, gaps filled by differences, each channel's pts stored with its posts,
+//!   polling as the reconciler), and the long-running service around it.
 //! - [`tagging`]: taggers (embedded TF-IDF, LLM with fallback models), what their errors mean, and the
 //!   pipeline that keeps each post's tagging state durable.
 //! - [`sim`]: a simulated Telegram data centre — a real MTProto 2.0 server on loopback that the unmodified

@@ -6,6 +6,7 @@
 //! status). Figures that live in the database — channels by state, posts by tagging status, jobs by state
 //! — are read when the metrics are scraped, so they are right even when another process changed them.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -128,6 +129,9 @@ pub struct Metrics {
     pub alerts: Family<StateLabel, Counter>,
     /// HTTP requests by (route, method, status).
     pub http_requests: Family<RouteLabels, Counter>,
+    /// Ingest's own figures per account (live updates, gaps, lag, requests per method), kept by the
+    /// ingest tasks and exported at scrape.
+    pub ingest: Arc<crate::ingest::metrics::Metrics>,
 }
 
 impl Default for Metrics {
@@ -157,6 +161,7 @@ impl Metrics {
             jobs: Family::default(),
             alerts: Family::default(),
             http_requests: Family::default(),
+            ingest: Arc::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -227,6 +232,7 @@ impl Metrics {
             "HTTP requests by route, method and status",
             m.http_requests.clone(),
         );
+        registry.register_collector(Box::new(IngestCollector(Arc::clone(&m.ingest))));
         Metrics { registry, ..m }
     }
 
@@ -290,5 +296,127 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         Ok(out)
+    }
+}
+
+/// Exports the ingest tasks' own figures ([`crate::ingest::metrics`]) at scrape time.
+#[derive(Debug)]
+struct IngestCollector(Arc<crate::ingest::metrics::Metrics>);
+
+impl prometheus_client::collector::Collector for IngestCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use crate::ingest::metrics::{IngestMetrics as M, LAG_BOUNDS_MS};
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        use std::sync::atomic::AtomicU64 as A;
+        let accounts = self.0.all();
+        type Field = fn(&M) -> &A;
+        let counters: [(&str, &str, Field); 9] = [
+            (
+                "live_updates",
+                "Channel events received through updates by account",
+                |m| &m.updates,
+            ),
+            (
+                "live_posts",
+                "New posts stored from updates by account",
+                |m| &m.live_posts,
+            ),
+            ("live_edits", "Edits applied from updates by account", |m| {
+                &m.live_edits
+            }),
+            (
+                "live_deletions",
+                "Posts marked deleted from updates by account",
+                |m| &m.live_deletions,
+            ),
+            ("live_gaps", "Gaps found in the updates by account", |m| {
+                &m.gaps
+            }),
+            (
+                "live_gaps_recovered",
+                "Channel gaps closed by a difference by account",
+                |m| &m.gaps_recovered,
+            ),
+            (
+                "live_channel_differences",
+                "updates.getChannelDifference calls by account",
+                |m| &m.channel_differences,
+            ),
+            (
+                "live_account_differences",
+                "updates.getDifference and getState calls by account",
+                |m| &m.account_differences,
+            ),
+            (
+                "live_too_long",
+                "channelDifferenceTooLong answers by account",
+                |m| &m.too_long,
+            ),
+        ];
+        for (name, help, field) in counters {
+            let mut desc = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (account, m) in &accounts {
+                let labels = AccountLabel {
+                    account: account.clone(),
+                };
+                ConstCounter::new(M::get(field(m))).encode(desc.encode_family(&labels)?)?;
+            }
+        }
+        let gauges: [(&str, &str, Field); 2] = [
+            (
+                "live_channels",
+                "Channels followed through updates by account",
+                |m| &m.live_channels,
+            ),
+            (
+                "polled_channels",
+                "Channels polled (not members, or poll mode) by account",
+                |m| &m.polled_channels,
+            ),
+        ];
+        for (name, help, field) in gauges {
+            let mut desc = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (account, m) in &accounts {
+                let labels = AccountLabel {
+                    account: account.clone(),
+                };
+                ConstGauge::new(M::get(field(m)) as i64).encode(desc.encode_family(&labels)?)?;
+            }
+        }
+        let mut desc = encoder.encode_descriptor(
+            "live_lag_seconds",
+            "From a post's date to stored, for posts stored from updates (dates are whole seconds)",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (account, m) in &accounts {
+            let labels = AccountLabel {
+                account: account.clone(),
+            };
+            let per_bucket = m.lag.buckets();
+            let mut cumulative = 0;
+            let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(per_bucket.len());
+            for (i, n) in per_bucket.iter().enumerate() {
+                cumulative += n;
+                let bound = LAG_BOUNDS_MS
+                    .get(i)
+                    .map_or(f64::INFINITY, |ms| *ms as f64 / 1000.0);
+                buckets.push((bound, cumulative));
+            }
+            desc.encode_family(&labels)?
+                .encode_histogram::<AccountLabel>(
+                    m.lag.sum_ms() as f64 / 1000.0,
+                    m.lag.count(),
+                    &buckets,
+                    None,
+                )?;
+        }
+        Ok(())
     }
 }

@@ -20,8 +20,7 @@ async fn run_once_until_done(s: &Setup) {
         let store = AsyncStore::open(s.db.clone()).await.expect("store");
         let opts = RunOptions {
             once: true,
-            poll_interval: Duration::from_secs(60),
-            progress: false,
+            ..RunOptions::default()
         };
         let summary = service::run(&loaded.config, store, opts, None, CancellationToken::new())
             .await
@@ -254,8 +253,7 @@ async fn a_permanently_failing_channel_is_marked_and_skipped() {
         let store = AsyncStore::open(s.db.clone()).await.expect("store");
         let opts = RunOptions {
             once: true,
-            poll_interval: Duration::from_secs(60),
-            progress: false,
+            ..RunOptions::default()
         };
         let summary = service::run(&loaded.config, store, opts, None, CancellationToken::new())
             .await

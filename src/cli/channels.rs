@@ -26,6 +26,10 @@ pub enum ChannelsCommand {
         /// Queue the job and return at once (a running service executes it).
         #[arg(long)]
         no_wait: bool,
+        /// Join the channel (public channels), so its new posts, edits and deletions are pushed to
+        /// the account (live mode) instead of being polled for.
+        #[arg(long)]
+        join: bool,
     },
     /// Every followed channel: posts, checkpoint, last fetch, flood state, last error.
     List,
@@ -98,7 +102,8 @@ pub async fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
             channel,
             backfill,
             no_wait,
-        } => add(loaded, account, channel, backfill, no_wait).await,
+            join,
+        } => add(loaded, account, channel, backfill, join, no_wait).await,
         ChannelsCommand::List => list(loaded),
         ChannelsCommand::Pause { channel } => set_active(loaded, &channel, false),
         ChannelsCommand::Resume { channel } => set_active(loaded, &channel, true),
@@ -122,6 +127,7 @@ async fn add(
     account: String,
     channel: String,
     backfill: Option<String>,
+    join: bool,
     no_wait: bool,
 ) -> anyhow::Result<()> {
     let reference = channel.clone();
@@ -129,6 +135,7 @@ async fn add(
         account: account.clone(),
         channel,
         backfill,
+        join,
     };
     let Some(job) = submit(loaded, spec, no_wait)
         .await
@@ -140,13 +147,17 @@ async fn add(
     let text = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     if r.get("added").and_then(|v| v.as_bool()) == Some(true) {
         println!(
-            "following {} ({}) with account {account}; backfill {}",
+            "following {} ({}) with account {account}; backfill {}; {}",
             text("label"),
             text("title"),
-            text("backfill")
+            text("backfill"),
+            text("how")
         );
     } else {
-        println!("account {account} already follows {reference}");
+        println!(
+            "account {account} already follows {reference}; {}",
+            text("how")
+        );
     }
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! `tgsift run` (the service) and `tgsift demo` (the whole job on an embedded simulated Telegram).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use tokio_util::sync::CancellationToken;
@@ -98,8 +97,8 @@ pub async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
     let cancel = shutdown_on_signals();
     let opts = RunOptions {
         once: args.once,
-        poll_interval: Duration::from_secs_f64(loaded.config.ingest.poll_interval),
         progress: true,
+        ..RunOptions::from_config(&loaded.config.ingest)
     };
     let pipeline = Pipeline::from_config(&loaded.config.tagging, store.clone())
         .map_err(|e| super::UsageError(format!("tagging backend: {e}")))?;

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// With --live-rate: probability, per new post, that a recent post is deleted too.
     #[arg(long, value_name = "P", default_value_t = 0.01, value_parser = parse_share)]
     pub live_deletes: f64,
+    /// With --live-rate: append `channel_id,message_id,unix_ms` for every published post to this
+    /// file (exact publish times, to measure a client's latency to storing them).
+    #[arg(long, value_name = "FILE")]
+    pub publish_log: Option<PathBuf>,
     /// Telegram's rule for shared keys: a second live connection on an auth key that another live
     /// connection uses with a different session gets AUTH_KEY_DUPLICATED and the key is revoked.
     #[arg(long)]
@@ -178,13 +182,23 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "live: {} new posts/s over {} channels, edits {} and deletions {} per new post",
             args.live_rate, args.channels, args.live_edits, args.live_deletes
         );
-        sim.start_live(LiveConfig {
+        let config = LiveConfig {
             rate: args.live_rate,
             edits: args.live_edits,
             deletes: args.live_deletes,
             seed: args.seed,
-        })
+        };
+        match &args.publish_log {
+            Some(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map(|f| sim.start_live_logged(config, Box::new(std::io::BufWriter::new(f))))
+                .with_context(|| format!("--publish-log {}", path.display())),
+            None => Ok(sim.start_live(config)),
+        }
     });
+    let live = live.transpose()?;
     println!("serving until Ctrl-C");
     tokio::signal::ctrl_c()
         .await
@@ -197,6 +211,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             live.deleted()
         );
     }
+    // What the clients asked, per method (all accounts): what following the channels cost.
+    let mut per_method: std::collections::BTreeMap<&str, u64> = Default::default();
+    for ((_, method), c) in sim.log().counts() {
+        *per_method.entry(method).or_default() += c.total();
+    }
+    let calls: Vec<String> = per_method.iter().map(|(m, n)| format!("{m}={n}")).collect();
+    println!("requests: {}", calls.join(" "));
     sim.shutdown();
     Ok(())
 }

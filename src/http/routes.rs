@@ -684,6 +684,9 @@ pub struct AddChannelBody {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub backfill: Option<serde_json::Value>,
+    /// Join the channel first, so its posts are pushed (live mode) instead of polled.
+    #[serde(default)]
+    pub join: bool,
 }
 
 /// Queues following a channel: resolved and checked on Telegram by the job, then ingested by the service.
@@ -713,6 +716,7 @@ async fn add_channel(
             account: b.account,
             channel: b.channel,
             backfill,
+            join: b.join,
         },
     )
     .await

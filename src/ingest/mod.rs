@@ -4,8 +4,12 @@
 //! batch is stored in one transaction with the new checkpoint and its fetched range, so a crash at any
 //! instant resumes at the last committed batch with nothing lost and nothing twice. After catching up,
 //! the newest page is fetched again so that edits of recent posts are noticed (an edited post is updated
-//! and goes back to tagging). [`service`] runs this for every active channel of every account.
+//! and goes back to tagging). [`service`] runs this for every active channel of every account; in live
+//! mode [`live`] follows the channels the account is a member of through pushed updates, and polling
+//! reconciles.
 
+pub mod live;
+pub mod metrics;
 pub mod progress;
 pub mod service;
 
@@ -75,6 +79,7 @@ pub fn channel_info(ch: &ChannelRow) -> ChannelInfo {
         access_hash: ch.access_hash,
         username: ch.username.clone(),
         title: ch.title.clone(),
+        member: None,
     }
 }
 
@@ -221,6 +226,7 @@ pub async fn sync_channel(
         }
     }
     let top = head.newest_id;
+    let (seen_pts, member, span) = (head.pts, head.member, (head.oldest_id, head.newest_id));
     let (mut new, recent): (Vec<PostIn>, Vec<PostIn>) = head
         .posts
         .into_iter()
@@ -261,19 +267,26 @@ pub async fn sync_channel(
             }
         }
     }
-    // Posts that were stored before this pass, seen again: an edit updates the post and re-queues it.
-    if !recent.is_empty() {
+    // Posts that were stored before this pass, seen again: an edit updates the post and re-queues it,
+    // and a stored post the page spanned but lacks was deleted (Telegram pages have no holes).
+    let window = (span.0 > 0).then(|| (span.0, span.1.min(last)));
+    if !recent.is_empty() || window.is_some_and(|(a, b)| a <= b) {
         let id = ch.id;
         let out = store
             .with("refresh recent posts", move |s| {
-                s.store_batch(id, &label, &recent, None)
+                s.store_page(id, &label, &recent, None, window.filter(|(a, b)| a <= b))
             })
             .await?;
         report.edited += out.edited;
     }
+    // The page's pts is where this channel's updates start for the live task (kept only if it has
+    // none yet), and its membership says whether updates are pushed at all.
     let id = ch.id;
     store
-        .with("record the fetch", move |s| s.touch_channel(id))
+        .with("record the fetch", move |s| {
+            s.touch_channel(id)?;
+            s.note_channel_seen(id, seen_pts, member)
+        })
         .await?;
     Ok(report)
 }

@@ -17,16 +17,20 @@
 //!   it and starts the task again after a backoff. They never touch a channel.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::live::{LiveTask, SyncRequests};
+use super::metrics::Metrics;
 use super::progress::Progress;
 use super::{SyncError, sync_channel};
+use crate::config::{IngestConfig, IngestMode};
 use crate::service::TaskError;
 use crate::service::connections::{ConnectError, Connections};
-use crate::store::{AccountRow, AsyncStore, ChannelRow, NewAlert, unix_now};
+use crate::store::{AccountRow, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
 use crate::telegram::client::Account;
 use crate::telegram::error::TgError;
 
@@ -39,6 +43,44 @@ pub struct RunOptions {
     pub poll_interval: Duration,
     /// Show progress bars / log lines.
     pub progress: bool,
+    /// Live (member channels followed through pushed updates) or poll (`ingest.mode`); `once`
+    /// always polls.
+    pub mode: IngestMode,
+    /// Live mode: seconds between reconciling polls of a channel followed through updates.
+    pub reconcile_interval: Duration,
+    /// Live mode: silence after which a channel's difference is asked once.
+    pub live_idle_check: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            once: false,
+            poll_interval: Duration::from_secs(60),
+            progress: false,
+            mode: IngestMode::Live,
+            reconcile_interval: Duration::from_secs(3600),
+            live_idle_check: Duration::from_secs(900),
+        }
+    }
+}
+
+impl RunOptions {
+    /// The options `[ingest]` gives, for a service run (`once` false, no progress display).
+    pub fn from_config(c: &IngestConfig) -> Self {
+        RunOptions {
+            poll_interval: Duration::from_secs_f64(c.poll_interval),
+            mode: c.mode,
+            reconcile_interval: Duration::from_secs_f64(c.reconcile_interval),
+            live_idle_check: Duration::from_secs_f64(c.live_idle_check),
+            ..Default::default()
+        }
+    }
+
+    /// Whether member channels are followed through updates in this run.
+    pub fn live(&self) -> bool {
+        self.mode == IngestMode::Live && !self.once
+    }
 }
 
 /// The outcome of one channel in a run.
@@ -150,6 +192,18 @@ pub struct AccountTask {
     pub progress: Arc<Progress>,
     /// Where `run --once` gathers what happened.
     pub tally: Arc<Tally>,
+    /// Ingest figures per account (lag, gaps, requests), for logs and `/metrics`.
+    pub ingest_metrics: Arc<Metrics>,
+}
+
+/// How often the ingest figures ([`super::metrics::IngestMetrics`]) are logged.
+const LOG_METRICS_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether a channel is followed through updates: live mode, the account is a member, and the
+/// channel's pts is known (its first poll or push set it). Such a channel is polled only to
+/// reconcile.
+fn is_live(opts: &RunOptions, row: Option<&LiveRow>) -> bool {
+    opts.live() && row.is_some_and(|r| r.member == Some(true) && r.pts.is_some())
 }
 
 /// A channel's next poll: its last fetch plus the interval, jittered ±10 % by a per-channel constant.
@@ -180,8 +234,46 @@ impl AccountTask {
             Err(ConnectError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(TaskError::retry(e)),
         };
-        let result = self.sync_loop(&conn.account, &cancel).await;
-        self.tally.add_stats(&conn.account);
+        let account = &conn.account;
+        let id = self.account_id;
+        let updates = account.take_updates();
+        if updates.is_none() && self.opts.live() {
+            // Another user of the shared connection (an admin job) outlived the previous run of this
+            // task and the update channel went with that run: poll until the connection is renewed.
+            tracing::warn!(account = %self.name, "live updates unavailable on this connection; polling");
+        }
+        let result = match updates.filter(|_| self.opts.live()) {
+            None => self.sync_loop(account, &cancel, None).await,
+            Some(updates) => {
+                // The live task and the poller run side by side; when either ends, both do.
+                let syncs = Arc::new(SyncRequests::default());
+                let stop = cancel.child_token();
+                let live = LiveTask {
+                    account_id: id,
+                    name: self.name.clone(),
+                    store: self.store.clone(),
+                    metrics: self.ingest_metrics.account(&self.name),
+                    syncs: Arc::clone(&syncs),
+                    idle_check: self.opts.live_idle_check,
+                };
+                let (polled, lived) = tokio::join!(
+                    async {
+                        let r = self.sync_loop(account, &stop, Some(&syncs)).await;
+                        stop.cancel();
+                        r
+                    },
+                    async {
+                        let r = live.run(Arc::clone(account), updates, stop.clone()).await;
+                        if r.is_err() {
+                            stop.cancel();
+                        }
+                        r
+                    }
+                );
+                polled.and(lived)
+            }
+        };
+        self.tally.add_stats(account);
         result
     }
 
@@ -196,12 +288,17 @@ impl AccountTask {
             .find(|a| a.id == id && a.disabled_reason.is_none()))
     }
 
+    /// Polls the account's channels when they are due: every `poll_interval`, or for channels followed
+    /// through updates every `reconcile_interval` and whenever the live task asks (`syncs`).
     async fn sync_loop(
         &self,
         account: &Arc<Account>,
         cancel: &CancellationToken,
+        syncs: Option<&Arc<SyncRequests>>,
     ) -> Result<(), TaskError> {
         let mut synced: std::collections::HashSet<i64> = std::collections::HashSet::new();
+        let metrics = self.ingest_metrics.account(&self.name);
+        let mut next_log = std::time::Instant::now() + LOG_METRICS_EVERY;
         loop {
             if self.account_row().await?.is_none() {
                 return Ok(());
@@ -216,6 +313,28 @@ impl AccountTask {
                 .collect();
             if channels.is_empty() {
                 return Ok(());
+            }
+            let live: std::collections::HashMap<i64, LiveRow> = if self.opts.live() {
+                self.store
+                    .read("read live state", move |s| s.live_rows(id))
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.channel_id, r))
+                    .collect()
+            } else {
+                Default::default()
+            };
+            let followed_live = channels
+                .iter()
+                .filter(|c| is_live(&self.opts, live.get(&c.id)))
+                .count() as u64;
+            metrics.live_channels.store(followed_live, Relaxed);
+            metrics
+                .polled_channels
+                .store(channels.len() as u64 - followed_live, Relaxed);
+            if !self.opts.once && std::time::Instant::now() >= next_log {
+                tracing::info!(account = %self.name, "ingest: {}", metrics.summary());
+                next_log = std::time::Instant::now() + LOG_METRICS_EVERY;
             }
             let now = unix_now();
             let mut next: Option<i64> = None;
@@ -238,10 +357,19 @@ impl AccountTask {
                     next = Some(next.map_or(until, |n| n.min(until)));
                     continue;
                 }
-                let due = due_at(&ch, self.opts.poll_interval);
-                if !self.opts.once && due > now {
+                let every = if is_live(&self.opts, live.get(&ch.id)) {
+                    self.opts.reconcile_interval
+                } else {
+                    self.opts.poll_interval
+                };
+                let due = due_at(&ch, every);
+                let asked = syncs.is_some_and(|s| s.wanted(ch.id));
+                if !self.opts.once && due > now && !asked {
                     next = Some(next.map_or(due, |n| n.min(due)));
                     continue;
+                }
+                if let Some(s) = syncs {
+                    s.take(ch.id);
                 }
                 synced.insert(ch.id);
                 due_now.push(ch);
@@ -284,9 +412,16 @@ impl AccountTask {
                 .map(|n| (n - unix_now()).max(1) as u64)
                 .unwrap_or(5)
                 .min(5);
+            let asked = async {
+                match syncs {
+                    Some(s) => s.requested().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(Duration::from_secs(wait)) => {}
+                _ = asked => {}
             }
         }
     }

@@ -147,8 +147,8 @@ pub async fn run(
     loop {
         let opts = RunOptions {
             once: true,
-            poll_interval: Duration::from_secs(60),
             progress: true,
+            ..RunOptions::default()
         };
         let r = service::run(
             &loaded.config,

@@ -43,6 +43,9 @@ pub enum JobSpec {
         /// `all`, N or `since:DATE` (default: `ingest.backfill`).
         #[serde(default)]
         backfill: Option<String>,
+        /// Join the channel first, so its posts are pushed (live mode) instead of polled.
+        #[serde(default)]
+        join: bool,
     },
     /// Fetch a range of a channel again, upserting.
     Reparse {
@@ -311,7 +314,8 @@ async fn execute(ops: &Ops, job: &JobRow, cancel: &CancellationToken) -> Result<
             account,
             channel,
             backfill,
-        } => channel_add(ops, &account, &channel, backfill).await,
+            join,
+        } => channel_add(ops, &account, &channel, backfill, join).await,
         JobSpec::Reparse {
             channel,
             from_id,
@@ -362,6 +366,7 @@ async fn channel_add(
     account: &str,
     reference: &str,
     backfill: Option<String>,
+    join: bool,
 ) -> Result<Value, Failure> {
     let parsed = ChannelRef::parse(reference).map_err(OpsError::Invalid)?;
     let backfill = match backfill {
@@ -402,7 +407,23 @@ async fn channel_add(
         }
     };
     // History access is checked now, so a private or banned channel is refused before anything is stored.
-    client.newest(&info, 1).await?;
+    let page = client.newest(&info, 1).await?;
+    let mut info = crate::telegram::channels::ChannelInfo {
+        member: page.member.or(info.member),
+        ..info
+    };
+    // Joined before anything is stored: a channel that cannot be joined is not added half-way.
+    if join && info.member != Some(true) {
+        client.join_channel(&info).await?;
+        info.member = Some(true);
+    }
+    let how = match info.member {
+        Some(true) if ops.config.ingest.mode == crate::config::IngestMode::Live => {
+            "updates are pushed to it (live)"
+        }
+        Some(true) => "polled (ingest.mode = poll)",
+        _ => "polled: it is not a member (add --join to follow it live)",
+    };
     let new = NewChannel {
         tg_id: info.id,
         access_hash: info.access_hash,
@@ -410,19 +431,34 @@ async fn channel_add(
         title: info.title.clone(),
         backfill: backfill.clone(),
     };
-    let id = row.id;
+    let (id, tg_id, member) = (row.id, info.id, info.member);
     let added = ops
         .store
-        .with("add a channel", move |s| s.add_channel(id, &new))
+        .with("add a channel", move |s| {
+            let added = s.add_channel(id, &new)?;
+            let ch = match &added {
+                Some(ch) => Some(ch.clone()),
+                None => s
+                    .channels()?
+                    .into_iter()
+                    .find(|c| c.account_id == id && c.tg_id == tg_id),
+            };
+            if let (Some(ch), Some(m)) = (ch, member) {
+                s.set_member(ch.id, m)?;
+            }
+            Ok(added)
+        })
         .await
         .map_err(OpsError::from)?;
     Ok(match added {
         Some(ch) => json!({
-            "channel_id": ch.id, "label": ch.label(), "title": ch.title, "backfill": backfill, "added": true,
+            "channel_id": ch.id, "label": ch.label(), "title": ch.title, "backfill": backfill,
+            "added": true, "member": member, "how": how,
         }),
-        None => {
-            json!({"label": reference, "added": false, "reason": "the account already follows it"})
-        }
+        None => json!({
+            "label": reference, "added": false, "reason": "the account already follows it",
+            "member": member, "how": how,
+        }),
     })
 }
 

@@ -124,7 +124,11 @@ impl Connections {
             self.cancel.child_token(),
         );
         if let Some(m) = &self.metrics {
-            account = account.with_metrics(Arc::clone(m));
+            // Requests per method are kept per account across connections (the ingest log line).
+            let counts = Arc::clone(&m.ingest.account(&row.name).requests);
+            account = account
+                .with_metrics(Arc::clone(m))
+                .with_method_counts(counts);
         }
         let account = Arc::new(account);
         let state = self

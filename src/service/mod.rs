@@ -106,6 +106,8 @@ pub async fn run(
         opts: opts.clone(),
         progress: Arc::new(Progress::new(opts.progress)),
         tally: Arc::new(Tally::default()),
+        // Logged every minute by each ingest task, and served on /metrics.
+        ingest_metrics: Arc::clone(&metrics.ingest),
     };
     let tagging = Arc::new(std::sync::Mutex::new(PassReport::default()));
     if opts.once {

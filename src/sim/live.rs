@@ -3,6 +3,7 @@
 //! what tests of live updates use. Published posts are generated from (seed, id) like the initial
 //! ones, so a simulator publishing for days keeps flat memory.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -91,14 +92,26 @@ impl LiveHandle {
     }
 }
 
+/// Where the driver writes one line per published post — `channel_id,message_id,unix_ms` — so a
+/// client's latency from publishing to storing can be measured exactly (message dates are whole
+/// seconds).
+pub type PublishLog = Box<dyn std::io::Write + Send>;
+
 /// Starts the driver on `shared`'s channels; it stops with `cancel` or when the handle is dropped.
 pub(crate) fn start(
     shared: Arc<Shared>,
     config: LiveConfig,
+    log: Option<PublishLog>,
     cancel: CancellationToken,
 ) -> LiveHandle {
     let counters = Arc::new(Counters::default());
-    let task = tokio::spawn(run(shared, config, cancel.clone(), Arc::clone(&counters)));
+    let task = tokio::spawn(run(
+        shared,
+        config,
+        log,
+        cancel.clone(),
+        Arc::clone(&counters),
+    ));
     LiveHandle {
         cancel,
         counters,
@@ -109,6 +122,7 @@ pub(crate) fn start(
 async fn run(
     shared: Arc<Shared>,
     config: LiveConfig,
+    mut log: Option<PublishLog>,
     cancel: CancellationToken,
     counters: Arc<Counters>,
 ) {
@@ -122,6 +136,9 @@ async fn run(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        if let Some(w) = log.as_mut() {
+            let _ = w.flush();
+        }
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
@@ -130,10 +147,16 @@ async fn run(
         while done < due {
             let ch = &channels[(done % channels.len() as u64) as usize];
             done += 1;
-            if shared.publish(ch, Publish::Generated).is_none() {
+            let Some(id) = shared.publish(ch, Publish::Generated) else {
                 continue;
-            }
+            };
             counters.published.fetch_add(1, Ordering::Relaxed);
+            if let Some(w) = log.as_mut() {
+                let channel = read(ch).history.spec().id;
+                if writeln!(w, "{channel},{id},{}", unix_ms()).is_err() {
+                    log = None;
+                }
+            }
             let top = read(ch).history.top_id();
             if config.edits > 0.0 && rng.random_bool(config.edits.min(1.0)) {
                 let id = rng.random_range((top - RECENT).max(1)..=top);
@@ -149,4 +172,11 @@ async fn run(
             }
         }
     }
+}
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }

@@ -354,7 +354,23 @@ impl Sim {
     /// Starts publishing posts at `config.rate` per second over every channel; stops when the
     /// handle is dropped or the simulator shuts down.
     pub fn start_live(&self, config: LiveConfig) -> LiveHandle {
-        live::start(Arc::clone(&self.shared), config, self.cancel.child_token())
+        live::start(
+            Arc::clone(&self.shared),
+            config,
+            None,
+            self.cancel.child_token(),
+        )
+    }
+
+    /// [`Sim::start_live`], writing `channel_id,message_id,unix_ms` for every post it publishes to
+    /// `log` (exact publish times, for latency measurements).
+    pub fn start_live_logged(&self, config: LiveConfig, log: live::PublishLog) -> LiveHandle {
+        live::start(
+            Arc::clone(&self.shared),
+            config,
+            Some(log),
+            self.cancel.child_token(),
+        )
     }
 
     /// A channel's pts (advanced by every new message, edit and deletion).

@@ -5,9 +5,9 @@
 //! A crash at any instant therefore leaves either the whole batch with its checkpoint or neither, and
 //! re-fetching a range never duplicates a post.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::{Store, StoreError, unix_now};
+use super::{Store, StoreError, unix_ms, unix_now};
 
 /// One followed channel with its ingest state.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +97,8 @@ pub struct BatchOutcome {
     pub edited: usize,
     /// Posts seen again unchanged (counters refreshed).
     pub unchanged: usize,
+    /// Stored posts the server no longer has, marked deleted (`deleted_at`).
+    pub deleted: usize,
 }
 
 const COLUMNS: &str = "c.id, c.account_id, a.name, c.tg_id, c.access_hash, c.username, c.title, c.active, \
@@ -268,8 +270,10 @@ impl Store {
     }
 
     /// Stores a batch of posts of `channel_id` in one transaction. With `range = Some((from, to))` the
-    /// checkpoint advances to `to` and the fetched range is recorded in the same transaction. Without a
-    /// range the batch is a refresh: posts already stored are updated (edits, counters), others ignored.
+    /// checkpoint advances to `to` and the fetched range is recorded in the same transaction; the range
+    /// must be complete (every message the server has in it was asked for), so a stored post in it that
+    /// the batch lacks was deleted and is marked so. Without a range the batch is a refresh: posts
+    /// already stored are updated (edits, counters), others ignored.
     pub fn store_batch(
         &mut self,
         channel_id: i64,
@@ -277,72 +281,35 @@ impl Store {
         posts: &[PostIn],
         range: Option<(i32, i32)>,
     ) -> Result<BatchOutcome, StoreError> {
+        self.store_page(channel_id, label, posts, range, range)
+    }
+
+    /// [`Store::store_batch`], marking deleted the stored posts of `window` (ids `from..=to` the page
+    /// held completely: Telegram pages have no holes) that the page lacks. A refresh (no `range`) of
+    /// the newest page passes the ids the page spanned.
+    pub fn store_page(
+        &mut self,
+        channel_id: i64,
+        label: &str,
+        posts: &[PostIn],
+        range: Option<(i32, i32)>,
+        window: Option<(i32, i32)>,
+    ) -> Result<BatchOutcome, StoreError> {
         let now = unix_now();
+        let now_ms = unix_ms();
         let what = format!("store {} posts of {label}", posts.len());
         self.write(&what, |tx| {
             let mut out = BatchOutcome::default();
-            let mut find = tx.prepare_cached(
-                "SELECT id, text, edit_date FROM posts WHERE channel_id = ?1 AND message_id = ?2",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO posts (channel_id, message_id, date, edit_date, text, views, forwards, grouped_id,
-                                    has_media, fetched_at, tagging_status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            let mut edit = tx.prepare_cached(
-                "UPDATE posts SET date = ?2, edit_date = ?3, text = ?4, views = ?5, forwards = ?6, grouped_id = ?7,
-                        has_media = ?8, fetched_at = ?9, tagging_status = ?10, tagging_attempts = 0,
-                        tagging_error = NULL, next_tagging_at = NULL, last_tagging_attempt = NULL,
-                        tagging_claimed_until = NULL, tagging_claim = NULL
-                 WHERE id = ?1",
-            )?;
-            let mut untag = tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?;
-            let mut refresh =
-                tx.prepare_cached("UPDATE posts SET views = ?2, forwards = ?3, fetched_at = ?4 WHERE id = ?1")?;
             for p in posts {
-                let status = if p.text.trim().is_empty() { "skipped" } else { "pending" };
-                let existing: Option<(i64, String, Option<i64>)> = find
-                    .query_row(params![channel_id, p.message_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?;
-                match existing {
-                    None if range.is_none() => {}
-                    None => {
-                        insert.execute(params![
-                            channel_id,
-                            p.message_id,
-                            p.date,
-                            p.edit_date,
-                            p.text,
-                            p.views,
-                            p.forwards,
-                            p.grouped_id,
-                            p.has_media,
-                            now,
-                            status
-                        ])?;
-                        out.inserted += 1;
-                    }
-                    Some((id, text, edit_date)) if text != p.text || edit_date != p.edit_date => {
-                        edit.execute(params![
-                            id,
-                            p.date,
-                            p.edit_date,
-                            p.text,
-                            p.views,
-                            p.forwards,
-                            p.grouped_id,
-                            p.has_media,
-                            now,
-                            status
-                        ])?;
-                        untag.execute([id])?;
-                        out.edited += 1;
-                    }
-                    Some((id, _, _)) => {
-                        refresh.execute(params![id, p.views, p.forwards, now])?;
-                        out.unchanged += 1;
-                    }
+                match write_post(tx, channel_id, p, range.is_some(), now, now_ms)? {
+                    PostWrite::Inserted => out.inserted += 1,
+                    PostWrite::Edited => out.edited += 1,
+                    PostWrite::Unchanged => out.unchanged += 1,
+                    PostWrite::Ignored => {}
                 }
+            }
+            if let Some((from, to)) = window {
+                out.deleted = mark_missing_deleted(tx, channel_id, from, to, posts, now)?;
             }
             if let Some((from, to)) = range {
                 tx.execute(
@@ -354,8 +321,23 @@ impl Store {
                     "INSERT INTO fetched_ranges (channel_id, from_id, to_id, fetched_at) VALUES (?1, ?2, ?3, ?4)",
                     params![channel_id, from, to, now],
                 )?;
+                forget_deletions_below(tx, channel_id)?;
             }
             Ok(out)
+        })
+    }
+
+    /// Earlier texts of a post (by row id), oldest first: (text, edit date, replaced at).
+    pub fn post_versions(
+        &self,
+        post_id: i64,
+    ) -> Result<Vec<(String, Option<i64>, i64)>, StoreError> {
+        self.read("list post versions", |c| {
+            let mut st = c.prepare(
+                "SELECT text, edit_date, replaced_at FROM post_versions WHERE post_id = ?1 ORDER BY id",
+            )?;
+            st.query_map([post_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
         })
     }
 
@@ -400,6 +382,156 @@ impl Store {
         }
         Ok(merged)
     }
+}
+
+/// What writing one post did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PostWrite {
+    /// A new post.
+    Inserted,
+    /// Its text or edit date changed: the old text is kept as a version, tags dropped, tagging
+    /// back to pending.
+    Edited,
+    /// Seen again unchanged (or older than what is stored): counters refreshed.
+    Unchanged,
+    /// Not stored and not to be inserted.
+    Ignored,
+}
+
+/// Upserts one post on (channel, message id), the one path every writer (pages, refreshes, live
+/// updates) takes. An edit applies only when it is not older than the stored one — a page fetched
+/// before an edit and written after it must not bring the old text back — and keeps the text it
+/// replaces in `post_versions`. A new post whose deletion was already learned comes in marked
+/// deleted.
+pub(super) fn write_post(
+    tx: &Transaction<'_>,
+    channel_id: i64,
+    p: &PostIn,
+    insert: bool,
+    now: i64,
+    now_ms: i64,
+) -> rusqlite::Result<PostWrite> {
+    let status = if p.text.trim().is_empty() {
+        "skipped"
+    } else {
+        "pending"
+    };
+    let existing: Option<(i64, String, Option<i64>)> = tx
+        .prepare_cached(
+            "SELECT id, text, edit_date FROM posts WHERE channel_id = ?1 AND message_id = ?2",
+        )?
+        .query_row(params![channel_id, p.message_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    match existing {
+        None if !insert => Ok(PostWrite::Ignored),
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO posts (channel_id, message_id, date, edit_date, text, views, forwards, grouped_id,
+                                    has_media, fetched_at, tagging_status, stored_at_ms, deleted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                         (SELECT deleted_at FROM message_deletions WHERE channel_id = ?1 AND message_id = ?2))",
+            )?
+            .execute(params![
+                channel_id,
+                p.message_id,
+                p.date,
+                p.edit_date,
+                p.text,
+                p.views,
+                p.forwards,
+                p.grouped_id,
+                p.has_media,
+                now,
+                status,
+                now_ms
+            ])?;
+            Ok(PostWrite::Inserted)
+        }
+        Some((id, text, edit_date))
+            if p.edit_date > edit_date || (p.edit_date == edit_date && text != p.text) =>
+        {
+            tx.prepare_cached(
+                "INSERT INTO post_versions (post_id, text, edit_date, replaced_at)
+                 SELECT id, text, edit_date, ?2 FROM posts WHERE id = ?1",
+            )?
+            .execute(params![id, now])?;
+            tx.prepare_cached(
+                "UPDATE posts SET date = ?2, edit_date = ?3, text = ?4, views = ?5, forwards = ?6, grouped_id = ?7,
+                        has_media = ?8, fetched_at = ?9, tagging_status = ?10, tagging_attempts = 0,
+                        tagging_error = NULL, next_tagging_at = NULL, last_tagging_attempt = NULL,
+                        tagging_claimed_until = NULL, tagging_claim = NULL, tagged_at_ms = NULL
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                p.date,
+                p.edit_date,
+                p.text,
+                p.views,
+                p.forwards,
+                p.grouped_id,
+                p.has_media,
+                now,
+                status
+            ])?;
+            tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
+                .execute([id])?;
+            Ok(PostWrite::Edited)
+        }
+        Some((id, _, _)) => {
+            tx.prepare_cached(
+                "UPDATE posts SET views = ?2, forwards = ?3, fetched_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, p.views, p.forwards, now])?;
+            Ok(PostWrite::Unchanged)
+        }
+    }
+}
+
+/// Marks deleted the stored posts with ids in `from..=to` that `present` lacks (the server no longer
+/// has them); returns how many.
+fn mark_missing_deleted(
+    tx: &Transaction<'_>,
+    channel_id: i64,
+    from: i32,
+    to: i32,
+    present: &[PostIn],
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let stored: Vec<(i64, i32)> = tx
+        .prepare_cached(
+            "SELECT id, message_id FROM posts
+             WHERE channel_id = ?1 AND message_id BETWEEN ?2 AND ?3 AND deleted_at IS NULL",
+        )?
+        .query_map(params![channel_id, from, to], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let seen: std::collections::HashSet<i32> = present.iter().map(|p| p.message_id).collect();
+    let mut mark = tx.prepare_cached("UPDATE posts SET deleted_at = ?2 WHERE id = ?1")?;
+    let mut n = 0;
+    for (id, message_id) in stored {
+        if !seen.contains(&message_id) {
+            mark.execute(params![id, now])?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Drops remembered deletions at or below the channel's checkpoint (no page will bring those ids).
+pub(super) fn forget_deletions_below(
+    tx: &Transaction<'_>,
+    channel_id: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM message_deletions WHERE channel_id = ?1
+           AND message_id <= (SELECT last_message_id FROM channels WHERE id = ?1)",
+    )?
+    .execute([channel_id])?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -456,7 +588,8 @@ mod tests {
             BatchOutcome {
                 inserted: 3,
                 edited: 0,
-                unchanged: 0
+                unchanged: 0,
+                deleted: 0
             }
         );
         // The same batch again: nothing duplicated.
@@ -473,7 +606,8 @@ mod tests {
             BatchOutcome {
                 inserted: 0,
                 edited: 0,
-                unchanged: 3
+                unchanged: 3,
+                deleted: 0
             }
         );
         assert_eq!(s.message_ids(ch).expect("ids"), vec![1, 2, 4]);

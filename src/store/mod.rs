@@ -16,6 +16,7 @@ mod client_state;
 mod concurrent;
 mod export;
 mod jobs;
+mod live;
 mod search;
 mod service;
 mod stats;
@@ -36,6 +37,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0003_service_state.sql"),
     include_str!("migrations/0004_deleted_posts.sql"),
     include_str!("migrations/0005_search.sql"),
+    include_str!("migrations/0006_live.sql"),
     include_str!("migrations/0007_control_plane.sql"),
 ];
 
@@ -52,6 +54,7 @@ pub use client_state::{Activity, ActivityRow, ClientState};
 pub use concurrent::AsyncStore;
 pub use export::{ExportError, ExportFilter, ExportRow};
 pub use jobs::{JobEnd, JobRow};
+pub use live::{LiveBatch, LiveChange, LiveOutcome, LiveRow};
 pub use search::{SearchHit, SearchQuery, match_expression};
 pub use service::{TaskRow, WORKER_STALE_SECS, WorkerRow};
 pub use tagging::{
@@ -63,6 +66,15 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch: when a post was stored and tagged (`stored_at_ms`,
+/// `tagged_at_ms`), so latencies below a second can be measured.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 

@@ -542,10 +542,11 @@ fn record_one(
             }
             tx.prepare_cached(
                 "UPDATE posts SET tagging_status = 'success', tagging_attempts = ?2, last_tagging_attempt = ?3,
-                        tagging_error = NULL, next_tagging_at = NULL, tagging_claimed_until = NULL, tagging_claim = NULL
+                        tagging_error = NULL, next_tagging_at = NULL, tagging_claimed_until = NULL, tagging_claim = NULL,
+                        tagged_at_ms = ?4
                  WHERE id = ?1",
             )?
-            .execute(params![a.post_id, attempts, now])?;
+            .execute(params![a.post_id, attempts, now, super::unix_ms()])?;
             Ok(Recorded::Applied("success"))
         }
         AttemptResult::Failed { error } => {

@@ -84,6 +84,9 @@ pub struct ChannelInfo {
     pub username: Option<String>,
     /// Title.
     pub title: String,
+    /// Whether the account is a member (members get the channel's updates pushed); `None` when the
+    /// answer did not say.
+    pub member: Option<bool>,
 }
 
 /// One post as fetched.
@@ -121,6 +124,11 @@ pub struct Page {
     pub oldest_id: i32,
     /// Messages of any kind the server returned (a page with fewer than asked for reached the end).
     pub returned: usize,
+    /// The channel's pts when the page was read (`messages.channelMessages` carries it): where the
+    /// updates after this page start.
+    pub pts: Option<i32>,
+    /// Whether the account is a member of the channel, if the answer said.
+    pub member: Option<bool>,
 }
 
 fn info_from_chats(chats: Vec<tl::enums::Chat>, id: i64) -> Option<ChannelInfo> {
@@ -130,20 +138,46 @@ fn info_from_chats(chats: Vec<tl::enums::Chat>, id: i64) -> Option<ChannelInfo> 
             access_hash: ch.access_hash?,
             username: ch.username,
             title: ch.title,
+            member: Some(!ch.left),
         }),
         _ => None,
     })
 }
 
-fn page(messages: tl::enums::messages::Messages) -> Page {
-    let (list, count) = match messages {
-        tl::enums::messages::Messages::ChannelMessages(m) => (m.messages, m.count),
-        tl::enums::messages::Messages::Slice(m) => (m.messages, m.count),
+/// Whether the account is a member of channel `id`, as `chats` of an answer say.
+pub(super) fn member_in(chats: &[tl::enums::Chat], id: i64) -> Option<bool> {
+    chats.iter().find_map(|c| match c {
+        tl::enums::Chat::Channel(ch) if ch.id == id => Some(!ch.left),
+        _ => None,
+    })
+}
+
+/// A message of a channel as tgsift stores it.
+pub(super) fn remote_post(m: tl::types::Message) -> RemotePost {
+    RemotePost {
+        id: m.id,
+        date: m.date,
+        edit_date: m.edit_date,
+        text: m.message,
+        views: m.views,
+        forwards: m.forwards,
+        grouped_id: m.grouped_id,
+        has_media: m.media.is_some(),
+    }
+}
+
+fn page(messages: tl::enums::messages::Messages, channel: i64) -> Page {
+    let (list, count, pts, member) = match messages {
+        tl::enums::messages::Messages::ChannelMessages(m) => {
+            let member = member_in(&m.chats, channel);
+            (m.messages, m.count, Some(m.pts).filter(|p| *p > 0), member)
+        }
+        tl::enums::messages::Messages::Slice(m) => (m.messages, m.count, None, None),
         tl::enums::messages::Messages::Messages(m) => {
             let n = m.messages.len() as i32;
-            (m.messages, n)
+            (m.messages, n, None, None)
         }
-        tl::enums::messages::Messages::NotModified(m) => (Vec::new(), m.count),
+        tl::enums::messages::Messages::NotModified(m) => (Vec::new(), m.count, None, None),
     };
     let ids = list
         .iter()
@@ -155,16 +189,7 @@ fn page(messages: tl::enums::messages::Messages) -> Page {
     let posts = list
         .into_iter()
         .filter_map(|m| match m {
-            tl::enums::Message::Message(m) => Some(RemotePost {
-                id: m.id,
-                date: m.date,
-                edit_date: m.edit_date,
-                text: m.message,
-                views: m.views,
-                forwards: m.forwards,
-                grouped_id: m.grouped_id,
-                has_media: m.media.is_some(),
-            }),
+            tl::enums::Message::Message(m) => Some(remote_post(m)),
             _ => None,
         })
         .collect();
@@ -174,6 +199,8 @@ fn page(messages: tl::enums::messages::Messages) -> Page {
         newest_id,
         oldest_id,
         returned,
+        pts,
+        member,
     }
 }
 
@@ -263,7 +290,7 @@ impl Account {
             .unwrap_or_else(|| c.id.to_string());
         self.invoke(&req)
             .await
-            .map(page)
+            .map(|m| page(m, c.id))
             .map_err(|e| with_channel(e, &label))
     }
 
@@ -312,7 +339,7 @@ impl Account {
     }
 }
 
-fn with_channel(e: TgError, label: &str) -> TgError {
+pub(super) fn with_channel(e: TgError, label: &str) -> TgError {
     match e {
         TgError::Channel {
             account, reason, ..

@@ -98,6 +98,37 @@ impl Stats {
     }
 }
 
+/// Requests sent per method (every attempt counts), for metrics: what following channels costs.
+#[derive(Debug, Default)]
+pub struct MethodCounts {
+    counts: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl MethodCounts {
+    fn add(&self, method: &'static str) {
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(method)
+            .or_default() += 1;
+    }
+
+    /// Requests of one method (its TL name, e.g. `messages.getHistory`).
+    pub fn get(&self, method: &str) -> u64 {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.get(method).copied().unwrap_or(0)
+    }
+
+    /// Every method with its count, by name.
+    pub fn all(&self) -> Vec<(&'static str, u64)> {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = counts.iter().map(|(m, n)| (*m, *n)).collect();
+        v.sort();
+        v
+    }
+}
+
 /// The FLOOD_WAIT windows known to be open, per method: no call is sent into one.
 #[derive(Default)]
 pub struct FloodWindows {
@@ -230,6 +261,7 @@ pub struct Account {
     stats: Arc<Stats>,
     /// (floods, retries) already handed to the store by [`Account::export_state`].
     exported: Mutex<(u64, u64)>,
+    methods: Arc<MethodCounts>,
     cancel: CancellationToken,
     /// The flood sleep in progress, if any: (method, wakes at), for progress displays.
     sleeping: Mutex<Option<(&'static str, Instant)>>,
@@ -240,6 +272,8 @@ pub struct Account {
     /// Bounds the requests waiting for an answer (MTProto pipelines them on one connection; real round
     /// trips of 50–250 ms need several in flight to reach the rate the pacer allows).
     in_flight: tokio::sync::Semaphore,
+    /// What the connection receives unasked (pushes, connection closed), until live mode takes it.
+    updates: Mutex<Option<tokio::sync::mpsc::Receiver<grammers_session::updates::UpdatesLike>>>,
 }
 
 impl Drop for Account {
@@ -263,6 +297,8 @@ impl Account {
     {
         let params = ConnectionParams {
             retry_policy: Box::new(NoRetries),
+            updates_channel_capacity: std::num::NonZeroUsize::new(super::updates::UPDATES_CAPACITY)
+                .unwrap_or(std::num::NonZeroUsize::MIN),
             ..Default::default()
         };
         // Its own child token: dropping the account stops its connection, and nothing else.
@@ -270,6 +306,7 @@ impl Account {
         let pool = SenderPool::with_configuration(session, api_id, params);
         let client = Client::new(pool.handle);
         let runner = pool.runner;
+        let updates = Mutex::new(Some(pool.updates));
         let stop = cancel.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -288,11 +325,13 @@ impl Account {
             breaker: Breaker::default(),
             stats: Arc::new(Stats::default()),
             exported: Mutex::new((0, 0)),
+            methods: Arc::new(MethodCounts::default()),
             cancel,
             sleeping: Mutex::new(None),
             state_changed: tokio::sync::Notify::new(),
             in_flight: tokio::sync::Semaphore::new(max_in_flight),
             metrics: None,
+            updates,
         }
     }
 
@@ -302,10 +341,31 @@ impl Account {
         self
     }
 
+    /// The receiver of the connection's unasked updates, once (see [`Account::take_updates`]).
+    pub(super) fn take_update_receiver(
+        &self,
+    ) -> Option<tokio::sync::mpsc::Receiver<grammers_session::updates::UpdatesLike>> {
+        self.updates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
     /// Resolves when a flood window or the breaker opened since the last call: the owner persists
     /// [`Account::export_state`] then, so a restart never sends into a window that is still open.
     pub async fn state_changed(&self) {
         self.state_changed.notified().await;
+    }
+
+    /// Counts requests per method into `counts` (kept by the owner across restarts of this client).
+    pub fn with_method_counts(mut self, counts: Arc<MethodCounts>) -> Self {
+        self.methods = counts;
+        self
+    }
+
+    /// Requests sent so far, per method.
+    pub fn method_counts(&self) -> &Arc<MethodCounts> {
+        &self.methods
     }
 
     /// Replaces the pacer's tuning (before any call).
@@ -471,6 +531,7 @@ impl Account {
             attempts += 1;
             Stats::add(&self.stats.requests, 1);
             let sent = Instant::now();
+            self.methods.add(method);
             let outcome = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
                 r = tokio::time::timeout(self.policy.request_timeout, self.client.invoke(request)) => r,
@@ -649,6 +710,7 @@ fn known_method(name: &str) -> Option<&'static str> {
         "updates.getState",
         "updates.getDifference",
         "updates.getChannelDifference",
+        "channels.joinChannel",
         "auth.sendCode",
     ];
     METHODS.iter().copied().find(|m| *m == name)

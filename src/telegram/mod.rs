@@ -6,6 +6,7 @@
 //! - [`error`]: the flood / transient / permanent taxonomy callers branch on.
 //! - [`pacer`]: per-method adaptive rates learned from FLOOD_WAITs (AIMD).
 //! - [`client`]: an account's client with the whole policy around every call.
+//! - [`updates`]: pushed channel updates and the calls that fill their gaps (live mode).
 
 pub mod channels;
 pub mod client;
@@ -14,3 +15,4 @@ pub mod lease;
 pub mod login;
 pub mod pacer;
 pub mod session;
+pub mod updates;

@@ -147,6 +147,58 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// What differs between the database and the simulator, in live mode's terms: every post the
+    /// simulator holds is stored with its current text and edit date and not marked deleted; every
+    /// stored post the simulator no longer holds is marked deleted (rows are never dropped). Empty
+    /// when they agree.
+    pub fn live_differences(&self) -> Vec<String> {
+        let store = Store::open(&self.db).expect("store");
+        let stored: Vec<(String, i32, String, Option<i64>, bool)> = store
+            .read("dump", |c| {
+                let mut st = c.prepare(
+                    "SELECT c.username, p.message_id, p.text, p.edit_date, p.deleted_at IS NOT NULL
+                     FROM posts p JOIN channels c ON c.id = p.channel_id ORDER BY c.username, p.message_id",
+                )?;
+                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                    .collect()
+            })
+            .expect("dump");
+        let truth: std::collections::BTreeMap<(String, i32), (String, Option<i64>)> = self
+            .truth()
+            .into_iter()
+            .map(|(c, id, text, edit)| ((c, id), (text, edit)))
+            .collect();
+        let mut diffs = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (c, id, text, edit, deleted) in stored {
+            let key = (c, id);
+            match truth.get(&key) {
+                Some((t, e)) => {
+                    if deleted {
+                        diffs.push(format!("{key:?} marked deleted but exists"));
+                    } else if (t, e) != (&text, &edit) {
+                        diffs.push(format!(
+                            "{key:?} stored {text:?} (edit {edit:?}), server has {t:?} (edit {e:?})"
+                        ));
+                    }
+                }
+                None if !deleted => {
+                    diffs.push(format!("{key:?} deleted on the server, not marked"))
+                }
+                None => {}
+            }
+            seen.insert(key);
+        }
+        for key in truth.keys() {
+            if !seen.contains(key) {
+                diffs.push(format!("{key:?} not stored"));
+            }
+        }
+        diffs
+    }
+}
+
 /// Waits up to `limit` for the process to exit.
 pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let t0 = Instant::now();

@@ -1,0 +1,308 @@
+//! Live mode's promises: posts published while the service runs are stored exactly once from the
+//! updates Telegram pushes, edits and deletions are applied, and nothing is lost through dropped
+//! pushes, `updateChannelTooLong`, `updatesTooLong`, a lost connection, a FLOOD_WAIT on the difference
+//! calls, or a `kill -9` — with the history polled only to reconcile.
+
+mod common;
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::setup::Setup;
+use common::{sent_into_open_windows, within};
+use rand::{Rng, SeedableRng};
+use tgsift::sim::{Fault, LiveConfig, PushFault, Scripted, ScriptedPush};
+use tgsift::store::Store;
+
+/// Runs a read on a fresh connection to the test database.
+fn query<T>(
+    db: &std::path::Path,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> T {
+    Store::open(db)
+        .expect("store")
+        .read("test query", f)
+        .expect("query")
+}
+
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    query(db, |c| c.query_row(sql, [], |r| r.get(0)))
+}
+
+/// Polls `cond` every 100 ms for up to `limit`.
+async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cond()
+}
+
+/// `tgsift run` in live mode: reconciling polls far away (1 h), so what is stored comes from updates.
+fn run_live(s: &Setup, idle_check: &str) -> Child {
+    s.spawn_with(
+        &["run"],
+        "60",
+        &[
+            ("TGSIFT_INGEST__MODE", "live"),
+            ("TGSIFT_INGEST__RECONCILE_INTERVAL", "3600"),
+            ("TGSIFT_INGEST__LIVE_IDLE_CHECK", idle_check),
+        ],
+    )
+}
+
+/// Waits until the database agrees with the simulator; panics with the differences otherwise.
+async fn converges(s: &Setup, limit: Duration) {
+    if !eventually(limit, || s.live_differences().is_empty()).await {
+        let d = s.live_differences();
+        panic!(
+            "{} differences, first: {:?}",
+            d.len(),
+            &d[..d.len().min(10)]
+        );
+    }
+}
+
+/// Every channel has been polled once and has its pts and membership recorded.
+fn all_followed_live(db: &std::path::Path, channels: i64) -> bool {
+    count(
+        db,
+        "SELECT count(*) FROM channel_live WHERE pts IS NOT NULL AND member = 1",
+    ) == channels
+}
+
+fn kill(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test]
+async fn a_30_s_window_over_50_channels_is_stored_exactly_once_through_drops_too_long_and_a_disconnect()
+ {
+    within(120, async {
+        let s = Setup::new(50, 20, |_| {}).await;
+        let child = run_live(&s, "2");
+        // The first pass polls every channel once (their pts and membership come with the page).
+        assert!(
+            eventually(Duration::from_secs(30), || all_followed_live(&s.db, 50)
+                && s.sim.subscribers() > 0)
+            .await,
+            "channels polled once and updates asked for"
+        );
+        let history_before = s.sim.log().count("messages.getHistory");
+        // Faults on the pushes: some dropped at random, one updateChannelTooLong, one updatesTooLong;
+        // and a FLOOD_WAIT on the first difference call.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..12 {
+            s.sim
+                .script_push(ScriptedPush::next(PushFault::Drop).after(rng.random_range(0..700)));
+        }
+        s.sim
+            .script_push(ScriptedPush::next(PushFault::ChannelTooLong).after(250));
+        s.sim
+            .script_push(ScriptedPush::next(PushFault::UpdatesTooLong).after(420));
+        s.sim.script(Scripted::on(
+            "updates.getChannelDifference",
+            Fault::FloodWait(1),
+        ));
+        let live = s.sim.start_live(LiveConfig {
+            rate: 25.0,
+            edits: 0.1,
+            deletes: 0.05,
+            seed: 3,
+        });
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        s.sim.disconnect_all();
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        let (published, edited, deleted) = (live.published(), live.edited(), live.deleted());
+        live.stop().await;
+        assert!(published >= 700, "published {published}");
+        assert!(edited > 20 && deleted > 10, "edited {edited}, deleted {deleted}");
+        converges(&s, Duration::from_secs(20)).await;
+        // Edits kept their earlier texts; deletions are rows marked, not rows dropped.
+        assert!(count(&s.db, "SELECT count(*) FROM post_versions") > 0);
+        assert!(count(&s.db, "SELECT count(*) FROM posts WHERE deleted_at IS NOT NULL") > 0);
+        // Every post published in the window was stored once, from updates: the history was asked
+        // only to fill holes (posts deleted before anyone saw them), never polled per channel.
+        let history = s.sim.log().count("messages.getHistory") - history_before;
+        let differences = s.sim.log().count("updates.getChannelDifference");
+        eprintln!("published {published} edited {edited} deleted {deleted} history {history} differences {differences} state {}", s.sim.log().count("updates.getDifference"));
+        assert!(history < 25, "{history} getHistory calls during the window");
+        assert!(
+            differences >= 50,
+            "the lost connection asks every channel: {differences}"
+        );
+        assert!(
+            sent_into_open_windows(&s.sim, Duration::from_millis(200)).is_empty(),
+            "no call inside a FLOOD_WAIT window"
+        );
+        kill(child);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn kill_9_in_live_mode_then_a_restart_catches_up_from_the_stored_pts_and_loses_nothing() {
+    within(120, async {
+        // Channels keep 40 events each, so a channel that gets more while tgsift is down is "too
+        // long" to replay and comes back through its history.
+        let s = Setup::new(8, 30, |c| c.event_log = 40).await;
+        let child = run_live(&s, "2");
+        assert!(
+            eventually(Duration::from_secs(30), || all_followed_live(&s.db, 8)
+                && s.sim.subscribers() > 0)
+            .await
+        );
+        // No random deletions here: one of a post published and deleted while tgsift is down leaves
+        // a hole for the poller, which would blur the count of history calls below (the 30 s window
+        // test has them).
+        let live = s.sim.start_live(LiveConfig {
+            rate: 30.0,
+            edits: 0.1,
+            deletes: 0.0,
+            seed: 11,
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        kill(child);
+        let history_before = s.sim.log().count("messages.getHistory");
+        // While it is down: the world goes on, and one channel changes more than it keeps events
+        // of — new posts, and two posts stored before the kill edited and deleted.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let busy = "@sim_tech";
+        let stored: Vec<i32> = query(&s.db, |c| {
+            let mut st = c.prepare(
+                "SELECT p.message_id FROM posts p JOIN channels c ON c.id = p.channel_id
+                 WHERE c.username = 'sim_tech' AND p.text != '' ORDER BY 1 DESC LIMIT 2",
+            )?;
+            st.query_map([], |r| r.get(0))?.collect()
+        });
+        for _ in 0..60 {
+            s.sim.publish_post(busy).expect("publish");
+        }
+        assert!(
+            s.sim
+                .edit_post(busy, stored[0], "edited while tgsift was down")
+        );
+        assert_eq!(s.sim.delete_messages(busy, &[stored[1]]), 1);
+        live.stop().await;
+        assert!(
+            !s.live_differences().is_empty(),
+            "the database is behind while tgsift is down"
+        );
+        let differences_before = s.sim.log().count("updates.getChannelDifference");
+        let child = run_live(&s, "2");
+        converges(&s, Duration::from_secs(30)).await;
+        let differences = s.sim.log().count("updates.getChannelDifference") - differences_before;
+        assert!(
+            differences >= 8,
+            "every channel asked from its stored pts: {differences}"
+        );
+        // Caught up from the stored pts: differences for every channel, the history only for the
+        // channel that was too far behind — not a poll of every channel.
+        let history = s.sim.log().count("messages.getHistory") - history_before;
+        assert!(
+            (1..=4).contains(&history),
+            "{history} getHistory calls after the restart"
+        );
+        kill(child);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn channels_add_join_makes_the_account_a_member_and_its_posts_arrive_live() {
+    within(90, async {
+        let s = Setup::new(2, 10, |_| {}).await;
+        // The account leaves both channels, and the database forgets them.
+        let client = common::client(&s.sim, 0, true);
+        for name in ["@sim_news", "@sim_tech"] {
+            let (id, hash) = s
+                .sim
+                .with_channel(name, |c| (c.spec().id, c.spec().access_hash))
+                .expect("channel");
+            client
+                .invoke(&grammers_tl_types::functions::channels::LeaveChannel {
+                    channel: grammers_tl_types::enums::InputChannel::Channel(
+                        grammers_tl_types::types::InputChannel {
+                            channel_id: id,
+                            access_hash: hash,
+                        },
+                    ),
+                })
+                .await
+                .expect("leave");
+            assert_eq!(s.sim.is_member(name, 0), Some(false));
+        }
+        {
+            let mut store = Store::open(&s.db).expect("store");
+            for ch in store.channels().expect("channels") {
+                store.remove_channel(ch.id).expect("remove");
+            }
+        }
+        // The simulator runs on this test's runtime: wait for the CLI off it.
+        let add = |args: &[&str]| {
+            let child = s.spawn_with(args, "60", &[]);
+            async move {
+                let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+                    .await
+                    .expect("join")
+                    .expect("channels add");
+                let err = String::from_utf8_lossy(&out.stderr).to_string();
+                (out.status.code(), err)
+            }
+        };
+        let (code, err) = add(&["channels", "add", "alice", "@sim_tech", "--join"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(s.sim.is_member("@sim_tech", 0), Some(true), "joined");
+        let (code, err) = add(&["channels", "add", "alice", "@sim_news"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(s.sim.is_member("@sim_news", 0), Some(false));
+        let members: Vec<(String, bool)> = query(&s.db, |c| {
+            let mut st = c.prepare(
+                "SELECT c.username, l.member FROM channels c JOIN channel_live l ON l.channel_id = c.id ORDER BY 1",
+            )?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        });
+        assert_eq!(
+            members,
+            vec![("sim_news".to_string(), false), ("sim_tech".to_string(), true)]
+        );
+        // Both are polled once; then a post in each: the member channel's arrives pushed at once,
+        // the other waits for its next poll (a minute away).
+        let child = run_live(&s, "900");
+        assert!(
+            eventually(Duration::from_secs(20), || count(
+                &s.db,
+                "SELECT count(*) FROM channels WHERE last_fetch_at IS NOT NULL"
+            ) == 2
+                && s.sim.subscribers() > 0)
+            .await
+        );
+        // The live task picks the member channel up within its reload (5 s).
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let tech = s.sim.append_post("@sim_tech", "pushed post").expect("post");
+        let news = s.sim.append_post("@sim_news", "polled post").expect("post");
+        let stored = |name: &str, id: i32| {
+            count(
+                &s.db,
+                &format!(
+                    "SELECT count(*) FROM posts p JOIN channels c ON c.id = p.channel_id
+                     WHERE c.username = '{name}' AND p.message_id = {id}"
+                ),
+            ) == 1
+        };
+        assert!(
+            eventually(Duration::from_secs(10), || stored("sim_tech", tech)).await,
+            "the joined channel's post arrives through its update"
+        );
+        assert!(
+            !stored("sim_news", news),
+            "the other channel is not a member: no update, polled every minute"
+        );
+        kill(child);
+    })
+    .await;
+}
