@@ -4,7 +4,8 @@
 #
 #   ingest    the simulator serving a POSTS-post channel to the unmodified grammers client (no storage:
 #             the client-only rate), then `tgsift run --once` backfilling E2E_SMALL and POSTS posts into
-#             SQLite with tagging off and on (floods off): messages/s, CPU, peak RSS, posts tagged/s
+#             SQLite with tagging off and on (floods off): messages/s, CPU, peak RSS, posts tagged/s; and
+#             the first `posts search` after it, which builds the search index of what was stored
 #   telethon  Telethon 1.45 + sqlite3 (PyPI, throw-away venv) reading an E2E_SMALL-post channel of the
 #             same simulator, beside `tgsift run --once` on the same channel: time and CPU per message
 #   latency   `tgsift run --once` backfilling LAT_POSTS posts from a simulator 100 ms away with
@@ -14,6 +15,10 @@
 #   tagging   the embedded tagger on TAG_POSTS simulator posts (all cores, one core) beside Python yake
 #   live      `tgsift sim serve --live-rate 200` for LIVE_SECS: RSS over time, with and without a client
 #             following the updates
+#   follow    `tgsift run` in live mode following FOLLOW_CHANNELS channels on one account while the
+#             simulator publishes FOLLOW_RATE posts/s: latency from publishing to stored and to tagged
+#             (p50/p99, from the simulator's --publish-log and the posts' stored/tagged times), and
+#             getHistory requests per hour against polling every channel once a minute
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-1000000}
@@ -24,10 +29,13 @@ SCALE_CHANNELS=${SCALE_CHANNELS:-1000}
 SCALE_ACCOUNTS=${SCALE_ACCOUNTS:-10}
 TAG_POSTS=${TAG_POSTS:-5000}
 LIVE_SECS=${LIVE_SECS:-600}
-ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live}
+FOLLOW_CHANNELS=${FOLLOW_CHANNELS:-1000}
+FOLLOW_RATE=${FOLLOW_RATE:-50}
+FOLLOW_SECS=${FOLLOW_SECS:-120}
+ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live,follow}
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
-cargo build --release --quiet --bin tgsift --example sim_iterate --example tag_bench --example sim_follow
+cargo build --release --quiet --bin tgsift --example sim_iterate --example tag_bench --example sim_follow --example live_latency
 BIN=$PWD/target/release/tgsift
 work=$(mktemp -d)
 pids=()
@@ -95,12 +103,14 @@ if want ingest; then
     "$BIN" -q --db "$dir/t.db" channels add bench $channels >/dev/null
     read -r secs cpu rss <<<"$(timed -q --db "$dir/t.db" run --once)"
     stop_sim
-    echo "$(count_posts "$dir/t.db") $secs $cpu $rss $(count_posts "$dir/t.db" "select count(*) from posts where tagging_status = 'success'")"
+    # The search index is filled behind ingest: the first search indexes what run --once queued.
+    read -r isecs icpu _ <<<"$(timed -q --db "$dir/t.db" posts search --limit 1 ставка)"
+    echo "$(count_posts "$dir/t.db") $secs $cpu $rss $(count_posts "$dir/t.db" "select count(*) from posts where tagging_status = 'success'") $isecs $icpu"
   }
-  read -r a_n a_s a_c a_r _ <<<"$(e2e "$E2E_SMALL" off)"
-  read -r b_n b_s b_c b_r _ <<<"$(e2e "$POSTS" off)"
-  read -r c_n c_s c_c c_r c_t <<<"$(e2e "$E2E_SMALL" embedded)"
-  read -r d_n d_s d_c d_r d_t <<<"$(e2e "$POSTS" embedded)"
+  read -r a_n a_s a_c a_r _ a_is a_ic <<<"$(e2e "$E2E_SMALL" off)"
+  read -r b_n b_s b_c b_r _ b_is b_ic <<<"$(e2e "$POSTS" off)"
+  read -r c_n c_s c_c c_r c_t _ _ <<<"$(e2e "$E2E_SMALL" embedded)"
+  read -r d_n d_s d_c d_r d_t _ _ <<<"$(e2e "$POSTS" embedded)"
   rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   printf '\n%-46s %s\n' "ingest: tgsift run --once → SQLite" "(one channel, floods off; whole process, start to exit)"
@@ -115,6 +125,8 @@ if want ingest; then
   printf '%-46s %12s %12s %12s %12s\n' "wall time, tagging on / off" "-" "-" "$(ratio "$c_s" "$a_s")" "$(ratio "$d_s" "$b_s")"
   printf '%-46s %12s %12s %12s %12s\n' "CPU s (user + system)" "$a_c" "$b_c" "$c_c" "$d_c"
   printf '%-46s %12s %12s %12s %12s\n' "peak RSS, MiB" "$(mib "$a_r")" "$(mib "$b_r")" "$(mib "$c_r")" "$(mib "$d_r")"
+  printf '%-46s %12s %12s %12s %12s\n' "then first search (indexes the queue), s" "$a_is" "$b_is" "-" "-"
+  printf '%-46s %12s %12s %12s %12s\n' "  its CPU s" "$a_ic" "$b_ic" "-" "-"
 fi
 
 if want telethon; then
@@ -320,4 +332,46 @@ if want live; then
   printf '%-46s' "  followed by a grammers client"
   for s in $samples; do printf ' %10s' "$(mib "${s##*:}")"; done; echo
   printf '%-46s %s\n' "client received" "$(cat "$work/live-b/follow.out")"
+fi
+
+if want follow; then
+  dir="$work/follow"
+  start_sim "$dir" --posts 20 --channels "$FOLLOW_CHANNELS" --flood off --live-rate "$FOLLOW_RATE" \
+    --publish-log "$dir/published.csv" --session-out "$dir/sim.session" --authorized
+  sim_pid=$server_pid
+  tg_env "$dir"
+  "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
+  for c in $channels; do "$BIN" -q --db "$dir/t.db" channels add bench "$c" --backfill all >/dev/null; done
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  # Live mode is the default; the reconciling poll and the idle check keep their defaults (1 h, 15 min).
+  "$BIN" --db "$dir/t.db" run --http "127.0.0.1:$port" >"$dir/run.out" 2>"$dir/run.err" &
+  run_pid=$!
+  pids+=("$run_pid")
+  live_sql="select count(*) from channel_live where pts is not null and member = 1"
+  until [ "$(count_posts "$dir/t.db" "$live_sql")" -ge "$FOLLOW_CHANNELS" ]; do sleep 0.5; done
+  sleep 5
+  after_ms=$(date +%s%3N)
+  history() { # getHistory calls of the run so far, from its own /metrics
+    curl -sf "http://127.0.0.1:$port/metrics" | awk '/^telegram_requests_total\{/ && /method="messages.getHistory"/ { n += $NF } END { print n + 0 }'
+  }
+  h0=$(history)
+  sleep "$FOLLOW_SECS"
+  h1=$(history)
+  # Stop publishing first, give the last pushes 5 s to be stored and tagged, then stop tgsift.
+  kill -INT "$sim_pid"; wait "$sim_pid" 2>/dev/null || true
+  sleep 5
+  kill -TERM "$run_pid"; wait "$run_pid" || true
+  before_ms=$(( after_ms + FOLLOW_SECS * 1000 ))
+  awk -F, -v b="$before_ms" '$3 < b' "$dir/published.csv" >"$dir/window.csv"
+  line=$(target/release/examples/live_latency "$dir/t.db" "$dir/window.csv" "$after_ms")
+  fget() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+  per_hour=$(awk -v a="$h0" -v b="$h1" -v s="$FOLLOW_SECS" 'BEGIN { printf "%.0f", (b - a) * 3600 / s }')
+  polling=$(( FOLLOW_CHANNELS * 60 ))
+  printf '\n%-46s %s\n' "live mode: pushed updates instead of polling" "(tgsift run, $FOLLOW_CHANNELS channels on one account, $FOLLOW_RATE posts/s published, ${FOLLOW_SECS} s window, tagging on)"
+  printf '%-46s %s\n' "posts published in the window / stored / missing" "$(fget published) / $(fget stored) / $(fget missing)"
+  printf '%-46s %s\n' "publish → stored, p50 / p99 / max, ms" "$(fget store_p50_ms) / $(fget store_p99_ms) / $(fget store_max_ms)"
+  printf '%-46s %s\n' "publish → tagged, p50 / p99, ms" "$(fget tag_p50_ms) / $(fget tag_p99_ms) ($(fget untagged) with text untagged)"
+  printf '%-46s %s\n' "getHistory per hour (live)" "$per_hour"
+  printf '%-46s %s\n' "getHistory per hour polling every 60 s" "$polling"
+  printf '%-46s %s\n' "fewer requests than polling" "$(awk -v a="$per_hour" -v b="$polling" 'BEGIN { printf "%.1f %%", 100 * (1 - a / b) }')"
 fi

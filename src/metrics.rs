@@ -125,6 +125,8 @@ pub struct Metrics {
     pub tagging_attempts: Family<OutcomeLabel, Counter>,
     /// Jobs by state (read from the database at scrape).
     pub jobs: Family<StateLabel, Gauge>,
+    /// Posts stored but not yet in the search index (read from the database at scrape).
+    pub search_backlog: Gauge,
     /// Alerts raised by kind.
     pub alerts: Family<StateLabel, Counter>,
     /// HTTP requests by (route, method, status).
@@ -159,6 +161,7 @@ impl Metrics {
             tagging_posts: Family::default(),
             tagging_attempts: Family::default(),
             jobs: Family::default(),
+            search_backlog: Gauge::default(),
             alerts: Family::default(),
             http_requests: Family::default(),
             ingest: Arc::default(),
@@ -226,6 +229,11 @@ impl Metrics {
             m.tagging_attempts.clone(),
         );
         registry.register("jobs", "Admin jobs by state", m.jobs.clone());
+        registry.register(
+            "search_backlog",
+            "Posts stored but not yet in the search index",
+            m.search_backlog.clone(),
+        );
         registry.register("alerts", "Alerts raised by kind", m.alerts.clone());
         registry.register(
             "http_requests",
@@ -292,6 +300,7 @@ impl Metrics {
                 })
                 .set(jobs.get(state).copied().unwrap_or(0));
         }
+        self.search_backlog.set(store.search_backlog()?);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

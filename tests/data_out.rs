@@ -774,6 +774,17 @@ async fn stats_report_posts_per_day_tags_statuses_and_the_floods_and_retries_of_
         let news = count("SELECT count(*) FROM posts p JOIN channels c ON c.id = p.channel_id WHERE c.username = 'sim_news'");
         let rate_tags = count("SELECT count(*) FROM post_tags WHERE tag = 'ставка'");
         assert!(total > 500 && news > 250 && rate_tags > 150, "{total} {news} {rate_tags}");
+        // `run --once` leaves indexing to the first search: every post with text is queued, and a
+        // search indexes them all before it answers.
+        let with_text = count("SELECT count(*) FROM posts WHERE text != ''");
+        assert_eq!(count("SELECT count(*) FROM search_queue"), with_text);
+        assert_eq!(count("SELECT count(*) FROM posts_fts_docsize"), 0);
+        let o = tgsift(&s.db, &["posts", "search", "--json", "--limit", "1000", "ставка"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let hits: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert!(!hits.as_array().expect("hits").is_empty());
+        assert_eq!(count("SELECT count(*) FROM search_queue"), 0);
+        assert_eq!(count("SELECT count(*) FROM posts_fts_docsize"), with_text);
         drop(store);
         let day = |ts: i64| tgsift::data_out::stats::day_label(ts);
         let until = day(last + 86_400);

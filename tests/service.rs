@@ -479,6 +479,14 @@ async fn pause_works_while_run_holds_the_lease_and_new_accounts_are_picked_up() 
             .map(|n| s.sim.with_channel(n, |c| c.post_ids().len() as i64).expect("c"))
             .sum();
         assert!(eventually(Duration::from_secs(20), || count(&db, "SELECT count(*) FROM posts") == total).await);
+        // The search-index task indexes what ingest stored, without a search asking for it.
+        assert!(
+            eventually(Duration::from_secs(20), || count(&db, "SELECT count(*) FROM search_queue") == 0
+                && count(&db, "SELECT count(*) FROM posts_fts_docsize")
+                    == count(&db, "SELECT count(*) FROM posts WHERE text != ''"))
+            .await,
+            "every stored post with text is indexed by the service"
+        );
 
         let tgsift = |args: &[&str]| {
             std::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))

@@ -460,7 +460,7 @@ fn print_post(p: &PostRow, full: bool) {
 
 /// Runs a posts subcommand.
 pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
-    let store = open_store(loaded)?;
+    let mut store = open_store(loaded)?;
     match cmd {
         PostsCommand::List(a) => {
             let f = PostFilter {
@@ -485,7 +485,7 @@ pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
             }
         }
         PostsCommand::Export(a) => export(&store, a)?,
-        PostsCommand::Search(a) => search(&store, a)?,
+        PostsCommand::Search(a) => search(&mut store, a)?,
         PostsCommand::Show { id } => {
             let p = store.post(id)?.ok_or_else(|| {
                 UsageError(format!("no post with id {id}: see `tgsift posts list`"))
@@ -534,7 +534,7 @@ fn export(store: &Store, a: ExportArgs) -> anyhow::Result<()> {
 }
 
 /// `posts search`.
-fn search(store: &Store, a: SearchArgs) -> anyhow::Result<()> {
+fn search(store: &mut Store, a: SearchArgs) -> anyhow::Result<()> {
     let text = a.query.join(" ");
     if match_expression(&text).is_none() {
         return Err(UsageError(format!("the query `{text}` has no word to search for")).into());
@@ -552,6 +552,9 @@ fn search(store: &Store, a: SearchArgs) -> anyhow::Result<()> {
         },
         ..SearchQuery::new(&text)
     };
+    // Posts stored since the service's search-index task last ran (or with no service running) are
+    // indexed first: a search misses none.
+    store.index_queued()?;
     let hits = store.search_posts(&q)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);

@@ -423,6 +423,13 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
         limit: offset + n + 1,
         highlight: ("[".into(), "]".into()),
     };
+    // Posts stored since the search-index task last ran are indexed first: a search misses none.
+    state
+        .ops
+        .store
+        .index_search_queue()
+        .await
+        .map_err(crate::ops::OpsError::from)?;
     let hits = state
         .ops
         .store

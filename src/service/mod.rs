@@ -6,6 +6,8 @@
 //!   holds (`tgsift channels add` on the same account, a second worker) is left alone until it is free.
 //! - `ingest:<account>`: one per account ([`crate::ingest::service::AccountTask`]).
 //! - `tagging`: the tagging pipeline, beside ingest.
+//! - `search-index`: adds stored posts to the search index behind ingest (stemming off the writer).
+//!   `--once` leaves the queue to the next search or service run, which index it first.
 //! - `jobs`: runs durable admin jobs ([`crate::ops::jobs`]) queued by the CLI or the HTTP API.
 //! - `alerts`: delivers alerts to their sinks and checks the slow alert rules ([`crate::alerts`]).
 //! - `http`: the HTTP API, `/metrics` and health checks, when `[http] listen` is set ([`crate::http`]).
@@ -128,6 +130,10 @@ pub async fn run(
             });
         }
     } else {
+        let s = store.clone();
+        sup.spawn("search-index", Restart::OnFailure, move |cancel| {
+            search_index(s.clone(), cancel)
+        });
         let (sup2, tpl) = (sup.clone(), template.clone());
         sup.spawn("accounts", Restart::OnFailure, move |cancel| {
             manage_accounts(sup2.clone(), tpl.clone(), cancel)
@@ -170,6 +176,28 @@ pub async fn run(
     ingest.interrupted = cancel.is_cancelled();
     let tagging = *tagging.lock().unwrap_or_else(|e| e.into_inner());
     Ok(Report { ingest, tagging })
+}
+
+/// How long the `search-index` task sleeps when nothing is queued.
+const SEARCH_INDEX_IDLE: Duration = Duration::from_secs(1);
+
+/// The `search-index` task: indexes queued posts batch by batch behind ingest until cancelled.
+/// After each batch it rests as long as the batch took, so during a backfill indexing takes at most
+/// about half a core and the writer is free for ingest half the time; at a live rate it keeps up
+/// with room to spare, and a search catches up on whatever is left.
+async fn search_index(store: AsyncStore, cancel: CancellationToken) -> Result<(), TaskError> {
+    loop {
+        let started = Instant::now();
+        let rest = if store.index_search_batch().await? > 0 {
+            started.elapsed()
+        } else {
+            SEARCH_INDEX_IDLE
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(rest) => {}
+        }
+    }
 }
 
 /// Accounts with at least one active channel that the service may serve (not stopped as logged out).

@@ -467,8 +467,9 @@ mod tests {
         assert_eq!(restored.info.posts, 3);
         let kept = restored.kept.expect("old file kept");
         assert_eq!(check_database_file(&kept).expect("kept is sound").posts, 50);
-        let back = Store::open(&db).expect("open restored");
+        let mut back = Store::open(&db).expect("open restored");
         assert_eq!(back.channel_post_count(1).expect("count"), 3);
+        back.index_queued().expect("index");
         let hits = back
             .search_posts(&crate::store::SearchQuery::new("ставка"))
             .expect("search");

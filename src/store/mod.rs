@@ -39,6 +39,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0005_search.sql"),
     include_str!("migrations/0006_live.sql"),
     include_str!("migrations/0007_control_plane.sql"),
+    include_str!("migrations/0008_search_queue.sql"),
 ];
 
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
@@ -55,7 +56,7 @@ pub use concurrent::AsyncStore;
 pub use export::{ExportError, ExportFilter, ExportRow};
 pub use jobs::{JobEnd, JobRow};
 pub use live::{LiveBatch, LiveChange, LiveOutcome, LiveRow};
-pub use search::{SearchHit, SearchQuery, match_expression};
+pub use search::{INDEX_BATCH, SearchHit, SearchQuery, Stemmed, match_expression};
 pub use service::{TaskRow, WORKER_STALE_SECS, WorkerRow};
 pub use tagging::{
     Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,

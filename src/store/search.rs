@@ -1,11 +1,17 @@
 //! Full-text search over posts: an FTS5 index of the stemmed text (migration 5 explains the design),
 //! queries stemmed the same way, ranked by bm25, with snippets of the original text.
+//!
+//! The index is filled behind ingest (migration 8): storing a post queues it, and
+//! [`AsyncStore::index_search_batch`] — the service's `search-index` task — stems queued posts on a
+//! read connection and adds them in batches, so the writer spends a few microseconds per post on
+//! search instead of the stemming and FTS insert. [`Store::index_queued`] catches the index up before
+//! a search, so a search never misses a stored post.
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::{AsyncStore, Store, StoreError};
 use crate::tagging::embedded::search_text;
 
 /// What to search for, and where.
@@ -99,7 +105,81 @@ pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Queued posts indexed per batch: a batch's write stays short beside ingest's.
+pub const INDEX_BATCH: usize = 2_000;
+
+/// A queued post, stemmed off the writer and ready for the index.
+#[derive(Clone, Debug)]
+pub struct Stemmed {
+    id: i64,
+    /// The text that was stemmed: the post is indexed only if it still has it.
+    text: String,
+    stemmed: String,
+}
+
 impl Store {
+    /// Reads up to `limit` queued posts, oldest first, and stems them (only reads: a reader
+    /// connection will do).
+    pub fn stem_queued(&self, limit: usize) -> Result<Vec<Stemmed>, StoreError> {
+        let rows: Vec<(i64, String)> = self.read("read the search queue", |c| {
+            let mut st = c.prepare_cached(
+                "SELECT q.post_id, p.text FROM search_queue q JOIN posts p ON p.id = q.post_id
+                 ORDER BY q.post_id LIMIT ?1",
+            )?;
+            st.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, text)| Stemmed {
+                id,
+                stemmed: search_text(&text),
+                text,
+            })
+            .collect())
+    }
+
+    /// Adds stemmed posts to the index and takes them off the queue — each only if it is still
+    /// queued with the text that was stemmed (an edit in between queues it again with the new text);
+    /// returns how many were indexed.
+    pub fn index_stemmed(&mut self, batch: &[Stemmed]) -> Result<usize, StoreError> {
+        self.write("index posts for search", |tx| {
+            let mut dequeue = tx.prepare_cached(
+                "DELETE FROM search_queue
+                 WHERE post_id = ?1 AND (SELECT text FROM posts WHERE id = ?1) = ?2",
+            )?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO posts_fts (rowid, text) VALUES (?1, ?2)")?;
+            let mut n = 0;
+            for s in batch {
+                if dequeue.execute(params![s.id, s.text])? == 1 {
+                    insert.execute(params![s.id, s.stemmed])?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    /// Indexes every queued post (a search calls it first); returns how many.
+    pub fn index_queued(&mut self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let batch = self.stem_queued(INDEX_BATCH)?;
+            if batch.is_empty() {
+                return Ok(total);
+            }
+            total += self.index_stemmed(&batch)?;
+        }
+    }
+
+    /// Posts stored but not yet in the search index.
+    pub fn search_backlog(&self) -> Result<i64, StoreError> {
+        self.read("count the search queue", |c| {
+            c.query_row("SELECT count(*) FROM search_queue", [], |r| r.get(0))
+        })
+    }
+
     /// Posts matching `q`, best first (bm25), with highlighted snippets; empty when the query has no
     /// word to look for (see [`match_expression`]).
     pub fn search_posts(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
@@ -144,6 +224,29 @@ impl Store {
             )?
             .collect()
         })
+    }
+}
+
+impl AsyncStore {
+    /// Indexes one batch of queued posts: stemmed on a reader, written by the writer. Returns how
+    /// many were queued (0: the index is complete).
+    pub async fn index_search_batch(&self) -> Result<usize, StoreError> {
+        let batch = self
+            .read("read the search queue", |s| s.stem_queued(INDEX_BATCH))
+            .await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let n = batch.len();
+        self.with("index posts for search", move |s| s.index_stemmed(&batch))
+            .await?;
+        Ok(n)
+    }
+
+    /// Indexes every queued post (before a search, so it misses no stored post).
+    pub async fn index_search_queue(&self) -> Result<(), StoreError> {
+        while self.index_search_batch().await? > 0 {}
+        Ok(())
     }
 }
 
@@ -194,7 +297,8 @@ mod tests {
         (dir, s, ch.id)
     }
 
-    fn found(s: &Store, q: &str) -> Vec<i32> {
+    fn found(s: &mut Store, q: &str) -> Vec<i32> {
+        s.index_queued().expect("index");
         let mut ids: Vec<i32> = s
             .search_posts(&SearchQuery::new(q))
             .expect("search")
@@ -220,22 +324,22 @@ mod tests {
 
     #[test]
     fn inflected_russian_and_english_queries_find_the_posts_ranked_with_snippets() {
-        let (_d, s, _) = setup(&[
+        let (_d, mut s, _) = setup(&[
             "ЦБ сохранил ключевую ставку на уровне 16%",
             "Ставки по вкладам растут",
             "Oil prices rose after the rate decision",
             "Нефть дорожает",
             "",
         ]);
-        assert_eq!(found(&s, "ставки"), vec![1, 2]);
-        assert_eq!(found(&s, "ставкой"), vec![1, 2]);
-        assert_eq!(found(&s, "ключевая ставка"), vec![1]);
-        assert_eq!(found(&s, "\"ставку на уровне\""), vec![1]);
-        assert_eq!(found(&s, "\"уровне ставку\""), Vec::<i32>::new());
-        assert_eq!(found(&s, "rates"), vec![3]);
-        assert_eq!(found(&s, "OIL Price"), vec![3]);
-        assert_eq!(found(&s, "нефти"), vec![4]);
-        assert_eq!(found(&s, "золото"), Vec::<i32>::new());
+        assert_eq!(found(&mut s, "ставки"), vec![1, 2]);
+        assert_eq!(found(&mut s, "ставкой"), vec![1, 2]);
+        assert_eq!(found(&mut s, "ключевая ставка"), vec![1]);
+        assert_eq!(found(&mut s, "\"ставку на уровне\""), vec![1]);
+        assert_eq!(found(&mut s, "\"уровне ставку\""), Vec::<i32>::new());
+        assert_eq!(found(&mut s, "rates"), vec![3]);
+        assert_eq!(found(&mut s, "OIL Price"), vec![3]);
+        assert_eq!(found(&mut s, "нефти"), vec![4]);
+        assert_eq!(found(&mut s, "золото"), Vec::<i32>::new());
         let hits = s.search_posts(&SearchQuery::new("ставки")).expect("search");
         let one = hits.iter().find(|h| h.message_id == 1).expect("post 1");
         assert_eq!(
@@ -252,16 +356,21 @@ mod tests {
     #[test]
     fn the_index_follows_edits_deletes_and_filters() {
         let (_d, mut s, ch) = setup(&["первая новость про ставки", "вторая про нефть"]);
+        assert_eq!(s.index_queued().expect("index"), 2);
         let mut edited = post(1, "первая новость про золото");
         edited.edit_date = Some(1_800_000_000);
         s.store_batch(ch, "@news", &[edited], None).expect("edit");
-        assert_eq!(found(&s, "ставка"), Vec::<i32>::new(), "old words are gone");
-        assert_eq!(found(&s, "золота"), vec![1]);
+        assert_eq!(
+            found(&mut s, "ставка"),
+            Vec::<i32>::new(),
+            "old words are gone"
+        );
+        assert_eq!(found(&mut s, "золота"), vec![1]);
         s.write("mark deleted", |tx| {
             tx.execute("UPDATE posts SET deleted_at = 1 WHERE message_id = 2", [])
         })
         .expect("mark");
-        assert_eq!(found(&s, "нефть"), Vec::<i32>::new());
+        assert_eq!(found(&mut s, "нефть"), Vec::<i32>::new());
         let mut q = SearchQuery::new("нефть");
         q.include_deleted = true;
         assert_eq!(s.search_posts(&q).expect("search").len(), 1);
@@ -289,6 +398,72 @@ mod tests {
         assert_eq!(ok, "ok");
     }
 
+    fn indexed_rows(s: &Store) -> i64 {
+        s.read("fts rows", |c| {
+            c.query_row("SELECT count(*) FROM posts_fts_docsize", [], |r| r.get(0))
+        })
+        .expect("count")
+    }
+
+    #[test]
+    fn queued_posts_are_indexed_once_with_their_latest_text() {
+        let (_d, mut s, ch) = setup(&["про ставки", "про нефть", "про золото", ""]);
+        assert_eq!(
+            s.search_backlog().expect("backlog"),
+            3,
+            "posts without text are not queued"
+        );
+        assert!(
+            s.search_posts(&SearchQuery::new("нефть"))
+                .expect("search")
+                .is_empty(),
+            "nothing is in the index before the queue is worked off"
+        );
+        // Stemmed, then edited and deleted before the batch is written.
+        let batch = s.stem_queued(10).expect("stem");
+        assert_eq!(batch.len(), 3);
+        let mut edited = post(1, "про уголь");
+        edited.edit_date = Some(1_800_000_000);
+        s.store_batch(ch, "@news", &[edited], None).expect("edit");
+        s.write("delete", |tx| {
+            tx.execute("DELETE FROM posts WHERE message_id = 2", [])
+        })
+        .expect("delete");
+        assert_eq!(
+            s.index_stemmed(&batch).expect("index"),
+            1,
+            "only post 3 still has the text that was stemmed"
+        );
+        assert_eq!(
+            s.search_backlog().expect("backlog"),
+            1,
+            "post 1 waits with its new text"
+        );
+        assert_eq!(found(&mut s, "ставки"), Vec::<i32>::new());
+        assert_eq!(found(&mut s, "уголь"), vec![1]);
+        assert_eq!(found(&mut s, "золота"), vec![3]);
+        assert_eq!(found(&mut s, "нефть"), Vec::<i32>::new());
+        assert_eq!(s.search_backlog().expect("backlog"), 0);
+        assert_eq!(indexed_rows(&s), 2);
+        // Indexing again changes nothing; an indexed post emptied of its text leaves the index.
+        assert_eq!(s.index_queued().expect("index"), 0);
+        let mut emptied = post(3, "");
+        emptied.edit_date = Some(1_800_000_001);
+        s.store_batch(ch, "@news", &[emptied], None).expect("edit");
+        assert_eq!(s.search_backlog().expect("backlog"), 0);
+        assert_eq!(found(&mut s, "золото"), Vec::<i32>::new());
+        assert_eq!(indexed_rows(&s), 1);
+        // A post indexed and then edited is queued again, its old words gone at once.
+        let mut again = post(1, "про серебро");
+        again.edit_date = Some(1_800_000_002);
+        s.store_batch(ch, "@news", &[again], None).expect("edit");
+        assert_eq!(s.search_backlog().expect("backlog"), 1);
+        assert_eq!(indexed_rows(&s), 0);
+        assert_eq!(found(&mut s, "серебро"), vec![1]);
+        assert_eq!(found(&mut s, "уголь"), Vec::<i32>::new());
+        assert_eq!(indexed_rows(&s), 1);
+    }
+
     #[test]
     fn the_migration_indexes_the_posts_stored_before_it() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -312,10 +487,15 @@ mod tests {
             )
             .expect("old posts");
         }
-        let s = Store::open(&path).expect("migrate");
+        let mut s = Store::open(&path).expect("migrate");
         assert_eq!(s.migrated().from, 4);
-        assert_eq!(found(&s, "ставка"), vec![1]);
-        assert_eq!(found(&s, "rate"), vec![3]);
+        assert_eq!(
+            s.search_backlog().expect("backlog"),
+            0,
+            "version 5 indexed them"
+        );
+        assert_eq!(found(&mut s, "ставка"), vec![1]);
+        assert_eq!(found(&mut s, "rate"), vec![3]);
         let indexed: i64 = s
             .read("fts rows", |c| {
                 c.query_row("SELECT count(*) FROM posts_fts_docsize", [], |r| r.get(0))
