@@ -352,7 +352,7 @@ if want follow; then
   sleep 5
   after_ms=$(date +%s%3N)
   history() { # getHistory calls of the run so far, from its own /metrics
-    curl -sf "http://127.0.0.1:$port/metrics" | awk '/^telegram_requests_total\{/ && /method="messages.getHistory"/ { n += $NF } END { print n + 0 }'
+    curl -sf "http://127.0.0.1:$port/metrics" | awk '/^tgsift_telegram_requests_total\{/ && /method="messages.getHistory"/ { n += $NF } END { print n + 0 }'
   }
   h0=$(history)
   sleep "$FOLLOW_SECS"
