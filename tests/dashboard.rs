@@ -283,7 +283,10 @@ impl Page<'_> {
             self.c.set_window_size(w, h).await.expect("resize");
             self.wait_text(ready_css, |_| true).await;
             self.c
-                .execute("window.scrollTo(0, 0)", vec![])
+                .execute(
+                    "window.scrollTo(0, 0); document.getElementById('notice').hidden = true",
+                    vec![],
+                )
                 .await
                 .expect("scroll");
             let png = self.c.screenshot().await.expect("screenshot");
@@ -304,6 +307,16 @@ fn screenshot_dir() -> PathBuf {
     let dir = target.join("screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     dir
+}
+
+fn db_ids(db: &Path, sql: &str) -> std::collections::BTreeSet<i64> {
+    Store::open(db)
+        .expect("store")
+        .read("test query", |c| {
+            let mut st = c.prepare(sql)?;
+            st.query_map([], |r| r.get(0))?.collect()
+        })
+        .expect("query")
 }
 
 /// A long Russian word of a stored post, and the post.
@@ -467,14 +480,37 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         page.wait_text("#versions", |t| t == "Never edited.").await;
         page.shoot("post", "#post-tags").await;
 
-        // Tagging: counts per status and "retry failed" queued at once.
+        // Tagging: a post whose tagging failed for good is listed with its error; "retry failed" queues
+        // it at once and it gets tagged.
+        let other = *db_ids(
+            &s.db,
+            &format!("SELECT id FROM posts WHERE text != '' AND id != {post_id} LIMIT 1"),
+        )
+        .first()
+        .expect("another post");
+        Store::open(&s.db)
+            .expect("store")
+            .read("fail one post's tagging", |c| {
+                c.execute(
+                    "UPDATE posts SET tagging_status = 'failed', tagging_attempts = 5,
+                            tagging_error = 'the tagger gave up (test)' WHERE id = ?1",
+                    [other],
+                )
+            })
+            .expect("fail");
         let stats = svc.get("/api/v1/tagging/stats").await;
+        assert_eq!(stats["by_status"]["failed"], 1, "{stats}");
         page.click("nav a[data-page='tagging']").await;
         for status in ["success", "skipped", "failed"] {
             let n = stats["by_status"][status].as_i64().unwrap_or(0).to_string();
             page.wait_text(&format!("#status-{status} .value"), |t| t == n)
                 .await;
         }
+        page.wait_text("#tagging-failed", |t| {
+            t.contains("the tagger gave up (test)") && t.contains('5')
+        })
+        .await;
+        page.shoot("tagging", "#tagging-failed").await;
         page.click("#retry-failed").await;
         let notice = page
             .wait_text("#notice", |t| t.starts_with("retry queued as job"))
@@ -489,7 +525,15 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
             (job["kind"].as_str(), job["args"]["force"].as_bool()),
             (Some("tagging_retry"), Some(true))
         );
-        page.shoot("tagging", "#tagging-figures").await;
+        assert!(
+            eventually(Duration::from_secs(20), || async {
+                svc.get(&format!("/api/v1/posts/{other}")).await["tagging_status"] == "success"
+            })
+            .await,
+            "the failed post was tagged again"
+        );
+        page.wait_text("#tagging-failed", |t| t.contains("nothing here"))
+            .await;
 
         // A job that fails (a channel the account cannot read), retried and then cancelled.
         let q = svc

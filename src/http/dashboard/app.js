@@ -55,9 +55,9 @@ function json(v) {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
-/** A table that turns into labelled cards on a phone: cols = [[label, row => cell], …]. */
-function table(cols, rows, rowAttrs) {
-  return h("table", {},
+/** A table that turns into labelled cards on a phone (unless `compact`): cols = [[label, row => cell], …]. */
+function table(cols, rows, rowAttrs, compact) {
+  return h("table", { class: compact ? "compact" : "stack" },
     h("thead", {}, h("tr", {}, cols.map(([label]) => h("th", {}, label)))),
     h("tbody", {}, rows.length === 0
       ? h("tr", {}, h("td", { colspan: cols.length, class: "muted" }, "nothing here"))
@@ -209,6 +209,18 @@ async function refresh() {
 window.addEventListener("hashchange", route);
 setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
 
+const rendered = new WeakMap(); // region → { key, at } of what it shows
+
+/** Whether `region` should show `data`: it differs from what is shown, or that is over 30 s old (relative
+ * times move on). Unchanged data is not re-rendered, so a selection or a focused button survives a refresh. */
+function fresh(region, data) {
+  const key = JSON.stringify(data);
+  const last = rendered.get(region);
+  if (last && last.key === key && Date.now() - last.at < 30000) return false;
+  rendered.set(region, { key, at: Date.now() });
+  return true;
+}
+
 /** A region of a view whose content is replaced on each refresh (inputs live outside it). */
 function region(parent, id) {
   const el = h("div", { id, class: "region" });
@@ -243,14 +255,14 @@ function overviewView(view) {
           recent.flood_windows.map(w => `${w.account} ${w.method}: ${left(w.until_ms / 1000)}`).join(", ")),
         card("Channels", ch.items.length, "channel-count",
           Object.entries(byState).map(([s, n]) => `${n} ${s}`).join(", "))));
-      accounts.replaceChildren(table([
+      if (fresh(accounts, acc)) accounts.replaceChildren(table([
         ["Account", a => h("strong", {}, a.name)],
         ["Phone", a => a.phone],
         ["Logged in", a => a.logged_in],
         ["Breaker", a => a.breaker],
         ["Lease", a => a.lease],
       ], acc.items));
-      channels.replaceChildren(table([
+      if (fresh(channels, [ch, recent.channel_lag])) channels.replaceChildren(table([
         ["#", c => c.id],
         ["Channel", c => h("span", {}, h("a", { href: `#/posts?channel=${encodeURIComponent("#" + c.id)}` }, c.label),
           h("div", { class: "muted small" }, c.title))],
@@ -324,7 +336,7 @@ function postsView(view, params) {
   const render = (page, append) => {
     const items = page.items.map(postItem);
     if (append) list.querySelector("ol").append(...items);
-    else list.replaceChildren(page.items.length ? h("ol", { class: "posts" }, items) : h("p", { class: "muted" }, "No posts."));
+    else if (fresh(list, page)) list.replaceChildren(page.items.length ? h("ol", { class: "posts" }, items) : h("p", { class: "muted" }, "No posts."));
     cursor = page.next_cursor || null;
     more.hidden = !cursor;
   };
@@ -376,28 +388,32 @@ function postView(view, params, parts) {
       regen.addEventListener("click", () => act(regen,
         () => api("POST", `/api/v1/posts/${id}/tags/regenerate`),
         r => `tags regenerated: ${r.tags.map(t => t.tag).join(", ") || "none"}`));
+      if (!fresh(body, [p, versions])) return;
       body.replaceChildren(
         h("h1", {}, `${p.channel} #${p.message_id}`),
         h("p", { class: "meta" }, "Posted ", when(p.date),
           p.edit_date ? [" · edited ", when(p.edit_date)] : null,
           p.deleted_at ? [" · deleted ", when(p.deleted_at)] : null),
-        h("div", { class: "post-text", id: "post-text" }, p.text || h("em", { class: "muted" }, "(no text)")),
-        h("h2", {}, "Tags"),
-        h("dl", { class: "facts" },
-          h("dt", {}, "Tagging"), h("dd", { id: "tagging-status" }, badge(p.tagging_status)),
-          h("dt", {}, "Attempts"), h("dd", { id: "tagging-attempts" }, p.tagging_attempts),
-          p.tagging_error ? [h("dt", {}, "Last error"), h("dd", { class: "error" }, p.tagging_error)] : null,
-          p.next_tagging_at ? [h("dt", {}, "Next attempt"), h("dd", {}, when(p.next_tagging_at))] : null),
-        h("div", { id: "post-tags" }, table([
-          ["Tag", t => h("span", { class: "tag" }, t.tag)],
-          ["Score", t => t.score.toFixed(3)],
-          ["Source", t => t.source],
-        ], p.tags)),
-        regen,
-        h("h2", {}, "Edit history"),
-        versions.items.length === 0 ? h("p", { class: "muted", id: "versions" }, "Never edited.")
-          : h("ol", { class: "versions", id: "versions" }, versions.items.map(v =>
-            h("li", {}, h("div", { class: "meta" }, "replaced ", when(v.replaced_at)), h("div", { class: "post-text" }, v.text)))));
+        h("div", { class: "post-layout" },
+          h("aside", {},
+            h("h2", {}, "Tags"),
+            h("dl", { class: "facts" },
+              h("dt", {}, "Tagging"), h("dd", { id: "tagging-status" }, badge(p.tagging_status)),
+              h("dt", {}, "Attempts"), h("dd", { id: "tagging-attempts" }, p.tagging_attempts),
+              p.tagging_error ? [h("dt", {}, "Last error"), h("dd", { class: "error" }, p.tagging_error)] : null,
+              p.next_tagging_at ? [h("dt", {}, "Next attempt"), h("dd", {}, when(p.next_tagging_at))] : null),
+            h("div", { id: "post-tags" }, table([
+              ["Tag", t => h("span", { class: "tag" }, t.tag)],
+              ["Score", t => t.score.toFixed(3)],
+              ["Source", t => t.source],
+            ], p.tags, null, true)),
+            regen),
+          h("div", { class: "post-main" },
+            h("div", { class: "post-text", id: "post-text" }, p.text || h("em", { class: "muted" }, "(no text)")),
+            h("h2", {}, "Edit history"),
+            versions.items.length === 0 ? h("p", { class: "muted", id: "versions" }, "Never edited.")
+              : h("ol", { class: "versions", id: "versions" }, versions.items.map(v =>
+                h("li", {}, h("div", { class: "meta" }, "replaced ", when(v.replaced_at)), h("div", { class: "post-text" }, v.text)))))));
     },
   };
 }
@@ -433,8 +449,8 @@ function taggingView(view) {
       figures.replaceChildren(h("div", { class: "cards" },
         STATUSES.map(s => card(s, st.by_status[s] || 0, `status-${s}`)),
         card("tagger", st.backend, "backend", `${st.max_attempts} attempts per post; ${st.with_tags} of ${st.total} posts have tags`)));
-      failed.replaceChildren(table(rows, f.items));
-      retrying.replaceChildren(table(rows, r.items));
+      if (fresh(failed, f)) failed.replaceChildren(table(rows, f.items));
+      if (fresh(retrying, r)) retrying.replaceChildren(table(rows, r.items));
     },
   };
 }
@@ -452,7 +468,7 @@ function jobsView(view, params) {
     async refresh() {
       const q = params.get("state") ? `&state=${encodeURIComponent(params.get("state"))}` : "";
       const jobs = await api("GET", `/api/v1/jobs?limit=100${q}`);
-      list.replaceChildren(table([
+      if (fresh(list, jobs)) list.replaceChildren(table([
         ["#", j => j.id],
         ["Kind", j => j.kind],
         ["Arguments", j => h("code", {}, args(j))],
