@@ -465,9 +465,21 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         assert_eq!(shown, hits["items"].as_array().expect("items").len());
         page.shoot("posts", "#posts").await;
 
-        // Open the post and regenerate its tags.
+        // Open the post (it was edited once: its earlier text is kept) and regenerate its tags.
+        Store::open(&s.db)
+            .expect("store")
+            .read("an earlier text", |c| {
+                c.execute(
+                    "INSERT INTO post_versions (post_id, text, edit_date, replaced_at)
+                     VALUES (?1, 'what it said first (test)', NULL, 1700000000)",
+                    [post_id],
+                )
+            })
+            .expect("version");
         page.click(&format!("{found} a.post-link")).await;
         page.wait_text("#post-text", |t| t.to_lowercase().contains(&word))
+            .await;
+        page.wait_text("#versions", |t| t.contains("what it said first (test)"))
             .await;
         page.click("#regenerate").await;
         page.wait_text("#notice", |t| t.starts_with("tags regenerated"))
@@ -477,8 +489,66 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         let first_tag = after["tags"][0]["tag"].as_str().expect("a tag").to_string();
         page.wait_text("#post-tags", |t| t.contains(&first_tag))
             .await;
-        page.wait_text("#versions", |t| t == "Never edited.").await;
         page.shoot("post", "#post-tags").await;
+
+        // A tag leads to the posts with it; the channel filter narrows to one channel.
+        page.click("#post-tags a.tag").await;
+        let with_tag = svc
+            .get(&format!("/api/v1/posts?tag={}&limit=30", urlencode(&first_tag)))
+            .await;
+        let ids = |page: &Value| -> Vec<String> {
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|p| p["id"].to_string())
+                .collect()
+        };
+        let shown_ids = || async {
+            page.c
+                .execute(
+                    "return [...document.querySelectorAll('#posts li[data-post]')].map(e => e.dataset.post)",
+                    vec![],
+                )
+                .await
+                .ok()
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+                .unwrap_or_default()
+        };
+        let want = ids(&with_tag);
+        assert!(!want.is_empty());
+        assert!(
+            eventually(Duration::from_secs(10), || async { shown_ids().await == want }).await,
+            "the posts with tag {first_tag}: {want:?}, shown {:?}",
+            shown_ids().await
+        );
+        page.type_into("#f-tag", "").await;
+        page.c
+            .find(Locator::Css("#f-channel"))
+            .await
+            .expect("channel filter")
+            .select_by_value(&format!("#{id}"))
+            .await
+            .expect("pick a channel");
+        page.click("#post-filters button[type='submit']").await;
+        let in_channel = svc
+            .get(&format!("/api/v1/posts?channel=%23{id}&limit=30"))
+            .await;
+        let want = ids(&in_channel);
+        assert!(
+            eventually(Duration::from_secs(10), || async { shown_ids().await == want }).await,
+            "the posts of channel #{id}"
+        );
+        // A refresh keeps what the user is typing.
+        page.type_into("#f-tag", "half-typed").await;
+        let stamp = page.text("#refreshed").await;
+        page.wait_text("#refreshed", |t| Some(t) != stamp.as_deref())
+            .await;
+        assert_eq!(
+            page.js("#f-tag", "e => e.value").await,
+            json!("half-typed"),
+            "the input survived a refresh"
+        );
 
         // Tagging: a post whose tagging failed for good is listed with its error; "retry failed" queues
         // it at once and it gets tagged.

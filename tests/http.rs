@@ -742,6 +742,17 @@ async fn every_route_answers_over_http_and_needs_the_token() {
             text.contains(r#"tgsift_http_requests_total{route="/api/v1/posts/{id}",method="GET",status="404"} 1"#),
             "{text}"
         );
+        // The dashboard's figures of the last hour agree with the counters.
+        let (st, act) = svc.get("/api/v1/activity").await;
+        assert_eq!(st, 200, "{act}");
+        assert_eq!(act["floods"], 2, "{act}");
+        assert!(
+            act["flood_sleep_seconds"].as_f64().unwrap_or(0.0) >= 2.0,
+            "{act}"
+        );
+        // Posts stored within the hour that are still there (a channel was removed above).
+        let now = db_ids(&s.db, "SELECT id FROM posts").len() as i64;
+        assert_eq!(act["posts_stored"].as_i64(), Some(now), "{act}");
         assert_eq!(svc.stop().await, Some(0));
     })
     .await;

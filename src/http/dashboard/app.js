@@ -354,8 +354,12 @@ function postsView(view, params) {
   };
 }
 
+function tagLink(t) {
+  return h("a", { class: "tag", href: `#/posts?tag=${encodeURIComponent(t.tag)}`, title: `${t.score.toFixed(3)} (${t.source})` }, t.tag);
+}
+
 function tagChips(tags) {
-  return h("span", { class: "tags" }, tags.map(t => h("span", { class: "tag", title: `${t.score.toFixed(3)} (${t.source})` }, t.tag)));
+  return h("span", { class: "tags" }, tags.map(tagLink));
 }
 
 /** A search snippet with its matches (between [ and ]) marked. */
@@ -403,7 +407,7 @@ function postView(view, params, parts) {
               p.tagging_error ? [h("dt", {}, "Last error"), h("dd", { class: "error" }, p.tagging_error)] : null,
               p.next_tagging_at ? [h("dt", {}, "Next attempt"), h("dd", {}, when(p.next_tagging_at))] : null),
             h("div", { id: "post-tags" }, table([
-              ["Tag", t => h("span", { class: "tag" }, t.tag)],
+              ["Tag", tagLink],
               ["Score", t => t.score.toFixed(3)],
               ["Source", t => t.source],
             ], p.tags, null, true)),
