@@ -791,6 +791,19 @@ async fn a_public_address_without_a_token_is_refused_and_loopback_without_one_is
             Ok(r) => r.json().await.ok(),
             Err(_) => None,
         };
+        // Another site's page in a local browser cannot change anything; the dashboard's own page can.
+        let retry = |origin: String| {
+            http.post(format!("http://{addr}/api/v1/tagging/retry"))
+                .header("origin", origin)
+                .json(&json!({}))
+                .send()
+        };
+        let foreign = retry("https://evil.example".into())
+            .await
+            .map(|r| r.status().as_u16());
+        let own = retry(format!("http://{addr}"))
+            .await
+            .map(|r| r.status().as_u16());
         sigterm(&child);
         let _ = tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
             .await;
@@ -800,6 +813,7 @@ async fn a_public_address_without_a_token_is_refused_and_loopback_without_one_is
             Some(json!({"signed_in": true, "method": "open"})),
             "the dashboard needs no sign-in"
         );
+        assert_eq!((foreign.ok(), own.ok()), (Some(403), Some(202)));
     })
     .await;
 }

@@ -176,6 +176,15 @@ async fn not_found() -> ApiError {
 /// signing in need neither. Records how the request got in (for `GET /api/v1/session`).
 async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(token) = &state.token else {
+        // Open (loopback, no token): another site's page in a local browser must not change anything.
+        if !is_safe(req.method()) && session::cross_site(req.headers()) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_origin",
+                "a request from another site's page cannot change anything here",
+            )
+            .into_response();
+        }
         req.extensions_mut().insert(session::AuthMethod::Open);
         return next.run(req).await;
     };
@@ -200,8 +209,7 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
         && let Some(id) = session::cookie(req.headers())
         && state.sessions.valid(id)
     {
-        let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-        if !safe && !session::has_csrf_header(req.headers()) {
+        if !is_safe(req.method()) && !session::has_csrf_header(req.headers()) {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "csrf",
@@ -229,6 +237,11 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
     resp.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
+}
+
+/// Whether a request method only reads.
+fn is_safe(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// Counts requests per route pattern (not per path: ids would explode the label set) and status.

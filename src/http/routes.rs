@@ -1003,13 +1003,13 @@ async fn activity(State(state): State<AppState>) -> ApiResult<axum::Json<Activit
     let (flood_sleep_seconds, _) = state.metrics.flood_sleep_last_hour.sum();
     let channel_lag = state
         .ops
-        .channels()
+        .channel_rows()
         .await?
         .into_iter()
         .filter_map(|c| {
             let label = crate::metrics::ChannelLabel {
+                channel: c.label(),
                 account: c.account,
-                channel: c.label,
             };
             let lag = state.metrics.channel_lag.get(&label)?.get();
             Some(ChannelLag {

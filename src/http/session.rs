@@ -110,6 +110,24 @@ pub fn has_csrf_header(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes() == CSRF_VALUE.as_bytes())
 }
 
+/// Whether a browser says the request comes from another site's page: `Sec-Fetch-Site: cross-site`, or
+/// an `Origin` whose host and port are not the `Host` asked for. Clients that are not browsers send
+/// neither and are let through.
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    origin_host.is_none() || origin_host != host
+}
+
 /// The `Set-Cookie` value that stores session `id` (`Secure` when a proxy says the client used HTTPS).
 pub fn set_cookie(id: &str, headers: &HeaderMap) -> HeaderValue {
     let secure = headers
@@ -142,6 +160,31 @@ mod tests {
         assert!(!s.valid(&id[..63]));
         s.remove(&id);
         assert!(!s.valid(&id));
+    }
+
+    #[test]
+    fn a_request_from_another_sites_page_is_told_apart() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert!(!cross_site(&h(&[("host", "127.0.0.1:8080")])), "curl");
+        assert!(!cross_site(&h(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(cross_site(&h(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(cross_site(&h(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "null")
+        ])));
+        assert!(cross_site(&h(&[("sec-fetch-site", "cross-site")])));
     }
 
     #[test]

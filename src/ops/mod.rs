@@ -346,6 +346,11 @@ impl Ops {
             .await?)
     }
 
+    /// Every followed channel as stored (no post counts: cheap enough to ask every few seconds).
+    pub async fn channel_rows(&self) -> Result<Vec<ChannelRow>, OpsError> {
+        Ok(self.store.read("list channels", |s| s.channels()).await?)
+    }
+
     /// The one channel a reference (`@name`, numeric id, `#row`) names.
     pub async fn channel(&self, reference: &str) -> Result<ChannelRow, OpsError> {
         let r = reference.to_string();
