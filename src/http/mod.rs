@@ -7,11 +7,12 @@
 //! - [`session`]: the dashboard's sign-in — an HttpOnly, SameSite=Strict session cookie traded for
 //!   the token once, plus an anti-CSRF header on state-changing requests.
 //! - this file: the server — address checks, auth by bearer token (constant-time, never logged) or
-//!   session cookie, JSON errors (`{"error": {"code", "message"}}`), extractors that reject unknown fields, body limits,
-//!   timeouts, and per-route request counts.
+//!   session cookie, JSON errors (`{"error": {"code", "message"}}`), extractors that reject unknown
+//!   fields, body limits, timeouts, and per-route request counts.
 //!
 //! Without `http.token` the server listens only on a loopback address (with a warning): anyone who can
-//! reach it can administer tgsift.
+//! reach it can administer tgsift — except another site's page in a local browser, whose state-changing
+//! requests are refused.
 
 pub mod dashboard;
 pub mod routes;

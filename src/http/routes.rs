@@ -29,7 +29,9 @@ const MAX_LIMIT: usize = 500;
     info(
         title = "tgsift",
         description = "Administer a running tgsift service: tagging, posts, channels, admin jobs, accounts. \
-                       Every route but /healthz needs `Authorization: Bearer <http.token>` when a token is set."
+                       Every route but /healthz and POST /api/v1/session needs `Authorization: Bearer <http.token>` \
+                       when a token is set, or the dashboard's session cookie (with `X-Requested-With: tgsift` \
+                       on requests that change something)."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
