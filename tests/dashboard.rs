@@ -541,7 +541,18 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
             eventually(Duration::from_secs(10), || async { shown_ids().await == want }).await,
             "the posts of channel #{id}"
         );
-        // A refresh keeps what the user is typing.
+        // "More" shows the rest of the channel's posts.
+        let all = ids(
+            &svc.get(&format!("/api/v1/posts?channel=%23{id}&limit=500"))
+                .await,
+        );
+        assert!(all.len() > want.len(), "more than a page: {}", all.len());
+        page.click("#more").await;
+        assert!(
+            eventually(Duration::from_secs(10), || async { shown_ids().await == all }).await,
+            "every post of channel #{id} after More"
+        );
+        // A refresh keeps what the user is typing and the posts they scrolled to.
         page.type_into("#f-tag", "half-typed").await;
         let stamp = page.text("#refreshed").await;
         page.wait_text("#refreshed", |t| Some(t) != stamp.as_deref())
@@ -551,6 +562,7 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
             json!("half-typed"),
             "the input survived a refresh"
         );
+        assert_eq!(shown_ids().await, all, "the list survived a refresh");
 
         // Tagging: a post whose tagging failed for good is listed with its error; "retry failed" queues
         // it at once and it gets tagged.

@@ -323,35 +323,35 @@ function postsView(view, params) {
     }
   }).catch(() => {});
   const list = region(view, "posts");
-  const more = h("button", { id: "more", hidden: true }, "More");
-  view.append(more);
-  let extra = false; // pages beyond the first are loaded: refreshing would lose the user's place
-  let cursor = null;
+  // "More" shows a longer first page (up to the API's 500) rather than a second one, so the refresh
+  // keeps every post the user has scrolled to.
+  const pager = morePager(view, "more", 30);
   const query = () => {
     const q = new URLSearchParams();
     for (const k of ["q", "channel", "tag", "status", "since"]) if (params.get(k)) q.set(k, params.get(k));
-    q.set("limit", "30");
+    q.set("limit", String(pager.limit));
     return q;
   };
-  const render = (page, append) => {
-    const items = page.items.map(postItem);
-    if (append) list.querySelector("ol").append(...items);
-    else if (fresh(list, page)) list.replaceChildren(page.items.length ? h("ol", { class: "posts" }, items) : h("p", { class: "muted" }, "No posts."));
-    cursor = page.next_cursor || null;
-    more.hidden = !cursor;
-  };
-  more.addEventListener("click", () => act(more, async () => {
-    const q = query();
-    q.set("cursor", cursor);
-    render(await api("GET", `/api/v1/posts?${q}`), true);
-    extra = true;
-  }));
   return {
     async refresh() {
-      if (extra) return;
-      render(await api("GET", `/api/v1/posts?${query()}`), false);
+      const page = await api("GET", `/api/v1/posts?${query()}`);
+      if (fresh(list, page)) list.replaceChildren(page.items.length
+        ? h("ol", { class: "posts" }, page.items.map(postItem)) : h("p", { class: "muted" }, "No posts."));
+      pager.show(page);
     },
   };
+}
+
+/** A "More" button that lengthens a list by `step` (to the API's largest page, 500) and refreshes. */
+function morePager(parent, id, step) {
+  const button = h("button", { id, class: "more", hidden: true }, "More");
+  parent.append(button);
+  const pager = {
+    limit: step,
+    show(page) { button.hidden = !page.next_cursor || pager.limit >= 500; },
+  };
+  button.addEventListener("click", () => act(button, async () => { pager.limit = Math.min(500, pager.limit + step); }));
+  return pager;
 }
 
 function tagLink(t) {
@@ -468,10 +468,12 @@ function jobsView(view, params) {
   state.addEventListener("change", () => { location.hash = state.value ? `#/jobs?state=${state.value}` : "#/jobs"; });
   view.append(h("div", { class: "filters" }, state));
   const list = region(view, "jobs");
+  const pager = morePager(view, "more-jobs", 50);
   return {
     async refresh() {
       const q = params.get("state") ? `&state=${encodeURIComponent(params.get("state"))}` : "";
-      const jobs = await api("GET", `/api/v1/jobs?limit=100${q}`);
+      const jobs = await api("GET", `/api/v1/jobs?limit=${pager.limit}${q}`);
+      pager.show(jobs);
       if (fresh(list, jobs)) list.replaceChildren(table([
         ["#", j => j.id],
         ["Kind", j => j.kind],
