@@ -24,7 +24,8 @@
 //!   in the database for `tgsift status`.
 //! - [`ops`]: the admin layer both front ends call — channel, post, tagging and account operations,
 //!   and durable admin jobs (queued, retried, cancellable) for work that needs Telegram or takes long.
-//! - [`http`]: the HTTP API of the running service (axum), with `/metrics` and health checks.
+//! - [`http`]: the HTTP API of the running service (axum), with `/metrics`, health checks and the web
+//!   dashboard (static page + JSON API, cookie sign-in).
 //! - [`alerts`]: telling a person when something failed for good (webhooks, Saved Messages).
 //! - [`metrics`]: Prometheus metrics of the running service.
 //! - [`cli`]: the `tgsift` command line (clap), logging set-up and exit codes.

@@ -134,6 +134,63 @@ pub struct Metrics {
     /// Ingest's own figures per account (live updates, gaps, lag, requests per method), kept by the
     /// ingest tasks and exported at scrape.
     pub ingest: Arc<crate::ingest::metrics::Metrics>,
+    /// FLOOD_WAITs received in the last hour (all accounts), for the dashboard.
+    pub floods_last_hour: LastHour,
+    /// Seconds slept for FLOOD_WAITs in the last hour (all accounts), for the dashboard.
+    pub flood_sleep_last_hour: LastHour,
+}
+
+/// A sum over the last hour in one-minute buckets: what the dashboard shows as "floods in the last
+/// hour" without a Prometheus server to compute a rate from the cumulative counters.
+#[derive(Debug)]
+pub struct LastHour {
+    /// When counting began (unix seconds): the window is shorter until an hour has passed.
+    started_at: i64,
+    /// (minute since the epoch, sum in that minute), indexed by minute modulo 60.
+    buckets: std::sync::Mutex<[(i64, f64); 60]>,
+}
+
+impl Default for LastHour {
+    fn default() -> Self {
+        LastHour {
+            started_at: unix_now(),
+            buckets: std::sync::Mutex::new([(0, 0.0); 60]),
+        }
+    }
+}
+
+impl LastHour {
+    /// Adds `n` now.
+    pub fn add(&self, n: f64) {
+        self.add_at(unix_now(), n);
+    }
+
+    fn add_at(&self, now: i64, n: f64) {
+        let minute = now.div_euclid(60);
+        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = &mut b[minute.rem_euclid(60) as usize];
+        if slot.0 != minute {
+            *slot = (minute, 0.0);
+        }
+        slot.1 += n;
+    }
+
+    /// The sum over the last 60 minutes, and since when it counts (unix seconds: an hour ago, or when
+    /// counting began if that is later).
+    pub fn sum(&self) -> (f64, i64) {
+        self.sum_at(unix_now())
+    }
+
+    fn sum_at(&self, now: i64) -> (f64, i64) {
+        let minute = now.div_euclid(60);
+        let b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let total = b
+            .iter()
+            .filter(|(m, _)| *m > minute - 60 && *m <= minute)
+            .map(|(_, v)| v)
+            .sum();
+        (total, self.started_at.max(now - 3600))
+    }
 }
 
 impl Default for Metrics {
@@ -165,6 +222,8 @@ impl Metrics {
             alerts: Family::default(),
             http_requests: Family::default(),
             ingest: Arc::default(),
+            floods_last_hour: LastHour::default(),
+            flood_sleep_last_hour: LastHour::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -427,5 +486,28 @@ impl prometheus_client::collector::Collector for IngestCollector {
                 )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LastHour;
+
+    #[test]
+    fn the_last_hour_forgets_what_is_older_than_sixty_minutes() {
+        let h = LastHour {
+            started_at: 0,
+            buckets: std::sync::Mutex::new([(0, 0.0); 60]),
+        };
+        let t0 = 1_700_000_000;
+        h.add_at(t0, 2.0);
+        h.add_at(t0 + 30, 1.0);
+        h.add_at(t0 + 1_800, 4.0);
+        assert_eq!(h.sum_at(t0 + 1_800), (7.0, t0 + 1_800 - 3_600));
+        // An hour later the first minute has gone; the same slot is reused without the old sum.
+        assert_eq!(h.sum_at(t0 + 3_600).0, 4.0);
+        h.add_at(t0 + 3_600, 1.0);
+        assert_eq!(h.sum_at(t0 + 3_600).0, 5.0);
+        assert_eq!(h.sum_at(t0 + 1_800 + 3_600).0, 1.0);
     }
 }

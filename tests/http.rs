@@ -202,6 +202,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/jobs/{id}/retry"),
     ("post", "/api/v1/jobs/{id}/cancel"),
     ("get", "/api/v1/accounts"),
+    ("get", "/api/v1/posts/{id}/versions"),
+    ("get", "/api/v1/activity"),
+    ("post", "/api/v1/session"),
+    ("get", "/api/v1/session"),
+    ("delete", "/api/v1/session"),
 ];
 
 #[test]
@@ -737,6 +742,17 @@ async fn every_route_answers_over_http_and_needs_the_token() {
             text.contains(r#"tgsift_http_requests_total{route="/api/v1/posts/{id}",method="GET",status="404"} 1"#),
             "{text}"
         );
+        // The dashboard's figures of the last hour agree with the counters.
+        let (st, act) = svc.get("/api/v1/activity").await;
+        assert_eq!(st, 200, "{act}");
+        assert_eq!(act["floods"], 2, "{act}");
+        assert!(
+            act["flood_sleep_seconds"].as_f64().unwrap_or(0.0) >= 2.0,
+            "{act}"
+        );
+        // Posts stored within the hour that are still there (a channel was removed above).
+        let now = db_ids(&s.db, "SELECT id FROM posts").len() as i64;
+        assert_eq!(act["posts_stored"].as_i64(), Some(now), "{act}");
         assert_eq!(svc.stop().await, Some(0));
     })
     .await;
@@ -767,10 +783,37 @@ async fn a_public_address_without_a_token_is_refused_and_loopback_without_one_is
                 .is_ok_and(|r| r.status() == 200)
         })
         .await;
+        let session: Option<Value> = match http
+            .get(format!("http://{addr}/api/v1/session"))
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.ok(),
+            Err(_) => None,
+        };
+        // Another site's page in a local browser cannot change anything; the dashboard's own page can.
+        let retry = |origin: String| {
+            http.post(format!("http://{addr}/api/v1/tagging/retry"))
+                .header("origin", origin)
+                .json(&json!({}))
+                .send()
+        };
+        let foreign = retry("https://evil.example".into())
+            .await
+            .map(|r| r.status().as_u16());
+        let own = retry(format!("http://{addr}"))
+            .await
+            .map(|r| r.status().as_u16());
         sigterm(&child);
         let _ = tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
             .await;
         assert!(ok, "no token on loopback: open");
+        assert_eq!(
+            session,
+            Some(json!({"signed_in": true, "method": "open"})),
+            "the dashboard needs no sign-in"
+        );
+        assert_eq!((foreign.ok(), own.ok()), (Some(403), Some(202)));
     })
     .await;
 }
@@ -1082,6 +1125,172 @@ async fn a_channel_turning_private_alerts_the_webhook_and_saved_messages_once() 
             "test"
         );
         assert_eq!(s.sim.saved_messages(0).len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_dashboard_signs_in_by_cookie_and_a_cookie_alone_cannot_change_anything() {
+    within(90, async {
+        let s = Setup::new(1, 30, |_| {}).await;
+        let mut svc = Service::start(&s, &[]);
+        svc.ready().await;
+        let http = &svc.http;
+
+        // The page and its assets need no sign-in (they hold no data) and allow only their own scripts.
+        for (path, kind) in [
+            ("/", "text/html"),
+            ("/ui/app.js", "text/javascript"),
+            ("/ui/style.css", "text/css"),
+        ] {
+            let r = http.get(svc.url(path)).send().await.expect("asset");
+            assert_eq!(r.status(), 200, "{path}");
+            let ct = r.headers()["content-type"].to_str().expect("ascii").to_string();
+            assert!(ct.starts_with(kind), "{path}: {ct}");
+            let csp = r.headers()["content-security-policy"].to_str().expect("ascii");
+            assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+            assert!(!r.text().await.expect("body").is_empty());
+        }
+        let r = http.get(svc.url("/api/v1/session")).send().await.expect("get");
+        assert_eq!(r.status(), 401);
+
+        // A wrong token gets no cookie; the right one gets an HttpOnly, SameSite=Strict session.
+        let sign_in = |token: &str| {
+            http.post(svc.url("/api/v1/session"))
+                .json(&json!({ "token": token }))
+                .send()
+        };
+        let r = sign_in("wrong").await.expect("sign in");
+        assert_eq!(r.status(), 401);
+        assert!(r.headers().get("set-cookie").is_none());
+        let r = sign_in(TOKEN).await.expect("sign in");
+        assert_eq!(r.status(), 200);
+        let set = r.headers()["set-cookie"].to_str().expect("ascii").to_string();
+        assert!(
+            set.contains("; HttpOnly") && set.contains("; SameSite=Strict") && set.contains("; Path=/"),
+            "{set}"
+        );
+        let id = set
+            .split(';')
+            .next()
+            .and_then(|kv| kv.strip_prefix("tgsift_session="))
+            .expect("the session cookie")
+            .to_string();
+        assert!(id.len() >= 32 && !id.contains(TOKEN), "a session id, not the token");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body, json!({"signed_in": true, "method": "cookie"}));
+        let cookie = format!("tgsift_session={id}");
+        let with_cookie = |m: reqwest::Method, path: &str| {
+            http.request(m, svc.url(path)).header("cookie", cookie.clone())
+        };
+
+        let r = with_cookie(reqwest::Method::GET, "/api/v1/session")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.json::<Value>().await.expect("json")["method"], "cookie");
+        let (_, st) = svc.get("/api/v1/session").await;
+        assert_eq!(st["method"], "bearer");
+        let r = with_cookie(reqwest::Method::GET, "/api/v1/channels")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200);
+        let channel = r.json::<Value>().await.expect("json")["items"][0]["id"]
+            .as_i64()
+            .expect("id");
+
+        // By cookie, a change needs `X-Requested-With: tgsift` (a cross-site form cannot send it).
+        let pause = format!("/api/v1/channels/{channel}/pause");
+        let r = with_cookie(reqwest::Method::POST, &pause)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 403);
+        assert_eq!(error_code(&r.json::<Value>().await.expect("json")), "csrf");
+        let (_, page) = svc.get("/api/v1/channels").await;
+        assert_eq!(page["items"][0]["state"], "active", "nothing changed");
+        let r = with_cookie(reqwest::Method::POST, &pause)
+            .header("x-requested-with", "tgsift")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.expect("json")["state"], "paused");
+        // Bearer clients are unchanged: no extra header.
+        let (st, v) = svc
+            .post(&format!("/api/v1/channels/{channel}/resume"), json!({}))
+            .await;
+        assert_eq!((st, v["state"].as_str()), (200, Some("active")), "{v}");
+        let r = http
+            .get(svc.url("/api/v1/channels"))
+            .header("cookie", "tgsift_session=0123456789abcdef0123456789abcdef")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 401, "a made-up session");
+
+        // Edit history and the last hour's figures.
+        let expected = s.truth().len() as i64;
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                svc.get("/api/v1/activity").await.1["posts_stored"].as_i64() == Some(expected)
+            })
+            .await,
+            "every post was stored within the hour"
+        );
+        let (st, act) = svc.get("/api/v1/activity").await;
+        assert_eq!(st, 200, "{act}");
+        assert_eq!(act["window_seconds"], 3600);
+        assert_eq!(act["floods"], 0, "{act}");
+        assert_eq!(act["flood_windows"], json!([]));
+        assert!(
+            eventually(Duration::from_secs(10), || async {
+                svc.get("/api/v1/activity").await.1["channel_lag"]
+                    == json!([{"channel_id": channel, "messages": 0}])
+            })
+            .await,
+            "the channel was polled and is caught up"
+        );
+        let post = *db_ids(&s.db, "SELECT id FROM posts WHERE text != '' LIMIT 1")
+            .first()
+            .expect("a post");
+        let (st, v) = svc.get(&format!("/api/v1/posts/{post}/versions")).await;
+        assert_eq!((st, v), (200, json!({"items": []})));
+        Store::open(&s.db)
+            .expect("store")
+            .write("an earlier text", |tx| {
+                tx.execute(
+                    "INSERT INTO post_versions (post_id, text, edit_date, replaced_at) VALUES (?1, 'first words', NULL, 1700000000)",
+                    [post],
+                )
+            })
+            .expect("version");
+        let (_, v) = svc.get(&format!("/api/v1/posts/{post}/versions")).await;
+        assert_eq!(
+            v,
+            json!({"items": [{"text": "first words", "edit_date": null, "replaced_at": 1_700_000_000}]})
+        );
+        let (st, e) = svc.get("/api/v1/posts/999999/versions").await;
+        assert_eq!((st, error_code(&e)), (404, "not_found"), "{e}");
+
+        // Signing out ends the session.
+        let r = with_cookie(reqwest::Method::DELETE, "/api/v1/session")
+            .header("x-requested-with", "tgsift")
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(r.status(), 204);
+        assert!(
+            r.headers()["set-cookie"].to_str().expect("ascii").contains("Max-Age=0"),
+            "the cookie is deleted"
+        );
+        let r = with_cookie(reqwest::Method::GET, "/api/v1/session")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 401);
+        assert_eq!(svc.stop().await, Some(0));
     })
     .await;
 }

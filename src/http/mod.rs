@@ -3,14 +3,20 @@
 //!
 //! - [`routes`]: the handlers, each a thin translation of a request into an [`Ops`] call, annotated so
 //!   the OpenAPI document (`GET /openapi.json`) is generated from them.
-//! - this file: the server — address checks, bearer-token auth (constant-time, never logged), JSON
-//!   errors (`{"error": {"code", "message"}}`), extractors that reject unknown fields, body limits,
-//!   timeouts, and per-route request counts.
+//! - [`dashboard`]: the web dashboard's page, script and stylesheet, served at `/` and `/ui/…`.
+//! - [`session`]: the dashboard's sign-in — an HttpOnly, SameSite=Strict session cookie traded for
+//!   the token once, plus an anti-CSRF header on state-changing requests.
+//! - this file: the server — address checks, auth by bearer token (constant-time, never logged) or
+//!   session cookie, JSON errors (`{"error": {"code", "message"}}`), extractors that reject unknown
+//!   fields, body limits, timeouts, and per-route request counts.
 //!
 //! Without `http.token` the server listens only on a loopback address (with a warning): anyone who can
-//! reach it can administer tgsift.
+//! reach it can administer tgsift — except another site's page in a local browser, whose state-changing
+//! requests are refused.
 
+pub mod dashboard;
 pub mod routes;
+pub mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +24,7 @@ use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::http::{HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -70,6 +76,7 @@ pub struct AppState {
     /// The supervisor (for `/readyz`).
     pub supervisor: Supervisor,
     token: Option<Arc<[u8]>>,
+    sessions: session::Sessions,
 }
 
 impl AppState {
@@ -85,6 +92,7 @@ impl AppState {
                 .as_deref()
                 .filter(|t| !t.is_empty())
                 .map(|t| Arc::from(t.as_bytes())),
+            sessions: session::Sessions::default(),
         }
     }
 }
@@ -120,6 +128,7 @@ pub fn app(state: AppState) -> axum::Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        .merge(dashboard::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_request,
@@ -163,12 +172,28 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
-/// Refuses every route but `/healthz` without the right bearer token.
-async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Lets a request in with the right bearer token or a signed-in session cookie (a state-changing
+/// request by cookie also needs the anti-CSRF header); `/healthz`, the dashboard's static files and
+/// signing in need neither. Records how the request got in (for `GET /api/v1/session`).
+async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(token) = &state.token else {
+        // Open (loopback, no token): another site's page in a local browser must not change anything.
+        if !is_safe(req.method()) && session::cross_site(req.headers()) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_origin",
+                "a request from another site's page cannot change anything here",
+            )
+            .into_response();
+        }
+        req.extensions_mut().insert(session::AuthMethod::Open);
         return next.run(req).await;
     };
-    if req.uri().path() == "/healthz" {
+    let path = req.uri().path();
+    if path == "/healthz"
+        || (matches!(*req.method(), Method::GET | Method::HEAD) && dashboard::is_asset(path))
+        || (req.method() == Method::POST && path == routes::SESSION_PATH)
+    {
         return next.run(req).await;
     }
     let given = req
@@ -177,8 +202,27 @@ async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::as_bytes);
-    let ok = given.is_some_and(|g| bool::from(g.ct_eq(token)));
-    if ok {
+    if given.is_some_and(|g| bool::from(g.ct_eq(token))) {
+        req.extensions_mut().insert(session::AuthMethod::Bearer);
+        return next.run(req).await;
+    }
+    if given.is_none()
+        && let Some(id) = session::cookie(req.headers())
+        && state.sessions.valid(id)
+    {
+        if !is_safe(req.method()) && !session::has_csrf_header(req.headers()) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                format!(
+                    "a request signed in by cookie that changes something must send `{}: {}`",
+                    session::CSRF_HEADER,
+                    session::CSRF_VALUE
+                ),
+            )
+            .into_response();
+        }
+        req.extensions_mut().insert(session::AuthMethod::Cookie);
         return next.run(req).await;
     }
     let mut resp = ApiError::new(
@@ -187,13 +231,18 @@ async fn authorize(State(state): State<AppState>, req: Request, next: Next) -> R
         if given.is_some() {
             "wrong bearer token"
         } else {
-            "send `Authorization: Bearer <http.token>`"
+            "send `Authorization: Bearer <http.token>`, or sign in on the dashboard (/)"
         },
     )
     .into_response();
     resp.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
+}
+
+/// Whether a request method only reads.
+fn is_safe(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// Counts requests per route pattern (not per path: ids would explode the label set) and status.

@@ -13,8 +13,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::session::{self, AuthMethod};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ErrorBody};
-use crate::ops::{AccountState, ChannelView, JobSpec, TaggingStats};
+use crate::ops::{AccountState, ChannelView, FloodWindow, JobSpec, PostVersion, TaggingStats};
 use crate::store::{JobRow, PostFilter, PostRow};
 use crate::tagging::worker::Outcome;
 
@@ -28,7 +29,9 @@ const MAX_LIMIT: usize = 500;
     info(
         title = "tgsift",
         description = "Administer a running tgsift service: tagging, posts, channels, admin jobs, accounts. \
-                       Every route but /healthz needs `Authorization: Bearer <http.token>` when a token is set."
+                       Every route but /healthz and POST /api/v1/session needs `Authorization: Bearer <http.token>` \
+                       when a token is set, or the dashboard's session cookie (with `X-Requested-With: tgsift` \
+                       on requests that change something)."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -71,7 +74,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(retry_job))
         .routes(routes!(cancel_job))
         .routes(routes!(list_accounts))
+        .routes(routes!(post_versions))
+        .routes(routes!(activity))
+        .routes(routes!(sign_in, session_state, sign_out))
 }
+
+/// Where the dashboard signs in and out.
+pub const SESSION_PATH: &str = "/api/v1/session";
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -908,11 +917,12 @@ async fn retry_job(
         .into_response())
 }
 
-/// Cancels a job: a queued one at once, a running one at its next batch.
+/// Cancels a job: a queued one (waiting for a retry included) at once, a running one at its next
+/// batch; a failed one is put aside as cancelled, its error kept.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
     params(("id" = i64, Path, description = "Job id")),
     responses((status = 200, body = JobRow), (status = 404, body = ErrorBody),
-              (status = 409, description = "The job already ended", body = ErrorBody)))]
+              (status = 409, description = "The job is done", body = ErrorBody)))]
 async fn cancel_job(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -940,4 +950,170 @@ async fn list_accounts(
     all.sort_by(|a, b| a.name.cmp(&b.name));
     let (items, next_cursor) = page(all, |a| a.name.clone(), &q)?;
     Ok(axum::Json(AccountPage { items, next_cursor }))
+}
+
+/// The earlier texts of an edited post.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionPage {
+    /// Oldest first; the post's current text is not among them.
+    pub items: Vec<PostVersion>,
+}
+
+/// What a post said before each edit, oldest first.
+#[utoipa::path(get, path = "/api/v1/posts/{id}/versions", tag = "posts",
+    params(("id" = i64, Path, description = "Post row id")),
+    responses((status = 200, body = VersionPage), (status = 404, body = ErrorBody)))]
+async fn post_versions(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<VersionPage>> {
+    Ok(axum::Json(VersionPage {
+        items: state.ops.post_versions(id).await?,
+    }))
+}
+
+/// How far a polled channel is behind.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelLag {
+    /// Channel row id.
+    pub channel_id: i64,
+    /// Its newest message id minus its checkpoint, as of its last poll by this service.
+    pub messages: i64,
+}
+
+/// Ingest and flood figures of the last hour.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Activity {
+    /// The window (seconds).
+    pub window_seconds: i64,
+    /// Posts stored in the window (by any process on this database).
+    pub posts_stored: i64,
+    /// FLOOD_WAITs this service received in the window.
+    pub floods: u64,
+    /// Seconds this service slept for FLOOD_WAITs in the window.
+    pub flood_sleep_seconds: f64,
+    /// Since when the flood figures count (unix seconds): an hour ago, or the service's start.
+    pub floods_since: i64,
+    /// FLOOD_WAIT windows open now, per account and method.
+    pub flood_windows: Vec<FloodWindow>,
+    /// Channel lag as of each channel's last poll by this service (channels not polled yet are absent).
+    pub channel_lag: Vec<ChannelLag>,
+}
+
+/// Ingest and flood figures of the last hour, open flood windows and channel lag: the dashboard's
+/// overview.
+#[utoipa::path(get, path = "/api/v1/activity", tag = "health",
+    responses((status = 200, body = Activity)))]
+async fn activity(State(state): State<AppState>) -> ApiResult<axum::Json<Activity>> {
+    const WINDOW: i64 = 3600;
+    let now = crate::store::unix_now();
+    let (posts_stored, flood_windows) = state.ops.recent_activity(now - WINDOW).await?;
+    let (floods, floods_since) = state.metrics.floods_last_hour.sum();
+    let (flood_sleep_seconds, _) = state.metrics.flood_sleep_last_hour.sum();
+    let channel_lag = state
+        .ops
+        .channel_rows()
+        .await?
+        .into_iter()
+        .filter_map(|c| {
+            let label = crate::metrics::ChannelLabel {
+                channel: c.label(),
+                account: c.account,
+            };
+            let lag = state.metrics.channel_lag.get(&label)?.get();
+            Some(ChannelLag {
+                channel_id: c.id,
+                messages: lag,
+            })
+        })
+        .collect();
+    Ok(axum::Json(Activity {
+        window_seconds: WINDOW,
+        posts_stored,
+        floods: floods.round() as u64,
+        flood_sleep_seconds,
+        floods_since,
+        flood_windows,
+        channel_lag,
+    }))
+}
+
+/// Body of `POST /api/v1/session`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    /// The HTTP token (`http.token`).
+    pub token: String,
+}
+
+/// Whether (and how) the caller is signed in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionState {
+    /// Always true in an answer (a caller that is not gets 401).
+    pub signed_in: bool,
+    /// `cookie` (the dashboard's session), `bearer` (a token per request) or `open` (no token is
+    /// configured).
+    pub method: String,
+}
+
+/// Signs a browser in: trades the HTTP token for an HttpOnly, SameSite=Strict session cookie. Requests
+/// signed in by the cookie that change something must also send `X-Requested-With: tgsift`.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", security(()), request_body = SignInBody,
+    responses((status = 200, body = SessionState, headers(("set-cookie" = String, description = "The session cookie"))),
+              (status = 401, description = "Wrong token", body = ErrorBody)))]
+async fn sign_in(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    ApiJson(b): ApiJson<SignInBody>,
+) -> ApiResult<Response> {
+    use subtle::ConstantTimeEq;
+    let Some(token) = &state.token else {
+        return Ok(axum::Json(SessionState {
+            signed_in: true,
+            method: AuthMethod::Open.as_str().into(),
+        })
+        .into_response());
+    };
+    if !bool::from(b.token.as_bytes().ct_eq(token)) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "wrong token: give the service's `http.token`",
+        ));
+    }
+    let id = state.sessions.create();
+    let mut resp = axum::Json(SessionState {
+        signed_in: true,
+        method: AuthMethod::Cookie.as_str().into(),
+    })
+    .into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session::set_cookie(&id, &headers));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Whether the caller is signed in, and how (the dashboard asks this first).
+#[utoipa::path(get, path = "/api/v1/session", tag = "session",
+    responses((status = 200, body = SessionState), (status = 401, body = ErrorBody)))]
+async fn session_state(method: Option<axum::Extension<AuthMethod>>) -> axum::Json<SessionState> {
+    axum::Json(SessionState {
+        signed_in: true,
+        method: method.map_or(AuthMethod::Open, |m| m.0).as_str().into(),
+    })
+}
+
+/// Signs a browser out: its session ends and the cookie is deleted.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+    responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
+async fn sign_out(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(id) = session::cookie(&headers) {
+        state.sessions.remove(id);
+    }
+    (
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, session::clear_cookie())],
+    )
+        .into_response()
 }

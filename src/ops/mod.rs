@@ -132,6 +132,28 @@ impl ChannelView {
     }
 }
 
+/// An earlier text of an edited post.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct PostVersion {
+    /// What the post said.
+    pub text: String,
+    /// The edit date that text carried (unix seconds), if it was itself an edit.
+    pub edit_date: Option<i64>,
+    /// When an edit replaced it (unix seconds).
+    pub replaced_at: i64,
+}
+
+/// A FLOOD_WAIT window still open: the account sends no `method` call before `until_ms`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct FloodWindow {
+    /// Account name.
+    pub account: String,
+    /// The Telegram method.
+    pub method: String,
+    /// Open until (unix milliseconds).
+    pub until_ms: i64,
+}
+
 /// The admin operations over one database (and, for Telegram work, one process's connections).
 #[derive(Clone)]
 pub struct Ops {
@@ -263,6 +285,49 @@ impl Ops {
             .ok_or_else(|| OpsError::NotFound(format!("no post with id {id}")))
     }
 
+    /// The earlier texts of a post, oldest first (its current text is the post's own).
+    pub async fn post_versions(&self, id: i64) -> Result<Vec<PostVersion>, OpsError> {
+        self.store
+            .read("read a post's versions", move |s| {
+                if s.post(id)?.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(
+                    s.post_versions(id)?
+                        .into_iter()
+                        .map(|(text, edit_date, replaced_at)| PostVersion {
+                            text,
+                            edit_date,
+                            replaced_at,
+                        })
+                        .collect(),
+                ))
+            })
+            .await?
+            .ok_or_else(|| OpsError::NotFound(format!("no post with id {id}")))
+    }
+
+    /// Posts stored since `since` (unix seconds) and the FLOOD_WAIT windows open now, per account.
+    pub async fn recent_activity(&self, since: i64) -> Result<(i64, Vec<FloodWindow>), OpsError> {
+        Ok(self
+            .store
+            .read("read the recent activity", move |s| {
+                let stored = s.posts_stored_since(since.saturating_mul(1000))?;
+                let mut windows = Vec::new();
+                for a in s.accounts()? {
+                    for (method, until_ms) in s.load_client_state(a.id)?.windows {
+                        windows.push(FloodWindow {
+                            account: a.name.clone(),
+                            method,
+                            until_ms,
+                        });
+                    }
+                }
+                Ok((stored, windows))
+            })
+            .await?)
+    }
+
     /// Every followed channel with its state and post count, by account then row id.
     pub async fn channels(&self) -> Result<Vec<ChannelView>, OpsError> {
         let now = unix_now();
@@ -279,6 +344,11 @@ impl Ops {
                     .collect())
             })
             .await?)
+    }
+
+    /// Every followed channel as stored (no post counts: cheap enough to ask every few seconds).
+    pub async fn channel_rows(&self) -> Result<Vec<ChannelRow>, OpsError> {
+        Ok(self.store.read("list channels", |s| s.channels()).await?)
     }
 
     /// The one channel a reference (`@name`, numeric id, `#row`) names.

@@ -302,13 +302,18 @@ impl Store {
         })
     }
 
-    /// Cancels a job: a queued one at once, a running one at its next batch. Returns the job, or
-    /// `None` when it does not exist; a job that already ended is left as it is.
+    /// Cancels a job: a queued one (waiting for a retry included) at once, a running one at its next
+    /// batch; a failed one is put aside as cancelled (the operator gave up on it; its error is kept).
+    /// Returns the job, or `None` when it does not exist; a job done or cancelled is left as it is.
     pub fn cancel_job(&mut self, id: i64) -> Result<Option<JobRow>, StoreError> {
         let now = unix_now();
         self.write("cancel a job", |tx| {
             tx.execute(
                 "UPDATE jobs SET state = 'cancelled', finished_at = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'queued'",
+                params![id, now],
+            )?;
+            tx.execute(
+                "UPDATE jobs SET state = 'cancelled', updated_at = ?2 WHERE id = ?1 AND state = 'failed'",
                 params![id, now],
             )?;
             tx.execute(
@@ -459,6 +464,28 @@ mod tests {
             .expect("end")
             .expect("a");
         assert_eq!(end.state, "cancelled");
+        // A failed job is put aside with its error; a done one stays done.
+        let f = s.enqueue_job("retag", &json!({}), 1).expect("f");
+        s.claim_job(w, &[]).expect("claim").expect("f");
+        let failed = JobEnd::Failed {
+            error: "CHANNEL_PRIVATE".into(),
+            retry_in: 0,
+            usage: false,
+        };
+        let f = s.finish_job(f.id, &failed).expect("fail").expect("f");
+        assert_eq!(f.state, "failed");
+        let c = s.cancel_job(f.id).expect("cancel").expect("f");
+        assert_eq!(
+            (c.state.as_str(), c.last_error.as_deref()),
+            ("cancelled", Some("CHANNEL_PRIVATE"))
+        );
+        let d = s.enqueue_job("retag", &json!({}), 1).expect("d");
+        s.claim_job(w, &[]).expect("claim").expect("d");
+        s.finish_job(d.id, &JobEnd::Done(json!({}))).expect("done");
+        assert_eq!(
+            s.cancel_job(d.id).expect("cancel").expect("d").state,
+            "done"
+        );
     }
 
     #[test]

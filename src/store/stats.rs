@@ -58,6 +58,44 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Posts first stored at or after `since_ms` (unix milliseconds), deleted ones included: the
+    /// ingest figure of the dashboard. Row ids grow with the time a post was stored, so the first row
+    /// stored in the window is found by a binary search over ids (a few point lookups) and the rest is
+    /// a count over a rowid range — never a scan of every post.
+    pub fn posts_stored_since(&self, since_ms: i64) -> Result<i64, StoreError> {
+        self.read("count the posts stored lately", |c| {
+            let (lo, hi): (Option<i64>, Option<i64>) =
+                c.query_row("SELECT min(id), max(id) FROM posts", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            let (Some(mut lo), Some(hi)) = (lo, hi) else {
+                return Ok(0);
+            };
+            let mut st = c.prepare_cached(
+                "SELECT id, coalesce(stored_at_ms, 0) FROM posts WHERE id >= ?1 ORDER BY id LIMIT 1",
+            )?;
+            let mut at = |id: i64| -> rusqlite::Result<(i64, i64)> {
+                st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            };
+            // The first id whose row was stored in the window; hi + 1 when none was.
+            let mut end = hi + 1;
+            while lo < end {
+                let mid = lo + (end - lo) / 2;
+                let (id, stored) = at(mid)?;
+                if stored >= since_ms {
+                    end = mid.min(id);
+                } else {
+                    lo = id + 1;
+                }
+            }
+            c.query_row("SELECT count(*) FROM posts WHERE id >= ?1", [lo], |r| {
+                r.get(0)
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +189,68 @@ mod tests {
                 .contains("USING INDEX posts_channel_date (channel_id=? AND date>? AND date<?)")),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn posts_stored_lately_are_counted_from_the_first_one_in_the_window() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+        let a = s
+            .add_account("a", None, None, std::path::Path::new("a.session"))
+            .expect("account");
+        let c = NewChannel {
+            tg_id: 5,
+            access_hash: 1,
+            username: None,
+            title: "t".into(),
+            backfill: "all".into(),
+        };
+        let ch = s.add_channel(a.id, &c).expect("add").expect("new").id;
+        assert_eq!(s.posts_stored_since(0).expect("empty"), 0);
+        let posts: Vec<PostIn> = (1..=40)
+            .map(|id| PostIn {
+                message_id: id,
+                date: 1_700_000_000 + i64::from(id),
+                edit_date: None,
+                text: format!("post {id}"),
+                views: None,
+                forwards: None,
+                grouped_id: None,
+                has_media: false,
+            })
+            .collect();
+        s.store_batch(ch, "5", &posts, Some((1, 40)))
+            .expect("batch");
+        // Stored 1 s apart in id order; a gap in the ids (a removed row) is stepped over.
+        s.write("set the times", |tx| {
+            tx.execute("UPDATE posts SET stored_at_ms = 1000 * id", [])?;
+            tx.execute("UPDATE posts SET stored_at_ms = NULL WHERE id <= 3", [])?;
+            tx.execute("DELETE FROM posts WHERE id IN (30, 31)", [])
+        })
+        .expect("times");
+        let ids: Vec<i64> = s
+            .read("ids", |c| {
+                let mut st = c.prepare("SELECT id FROM posts ORDER BY id")?;
+                st.query_map([], |r| r.get(0))?.collect()
+            })
+            .expect("ids");
+        for since in [
+            0, 1_000, 4_000, 29_500, 30_000, 31_000, 32_000, 40_000, 41_000,
+        ] {
+            let expected = ids
+                .iter()
+                .filter(|id| **id > 3 && **id * 1000 >= since)
+                .count() as i64;
+            let expected = if since == 0 {
+                ids.len() as i64
+            } else {
+                expected
+            };
+            assert_eq!(
+                s.posts_stored_since(since).expect("count"),
+                expected,
+                "since {since}"
+            );
+        }
     }
 }

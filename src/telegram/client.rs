@@ -573,6 +573,7 @@ impl Account {
                     Stats::add(&self.stats.floods, 1);
                     if let Some(m) = &self.metrics {
                         m.floods.get_or_create(&self.labels(method)).inc();
+                        m.floods_last_hour.add(1.0);
                     }
                     if wait > self.policy.flood_threshold || floods >= self.policy.flood_max_retries
                     {
@@ -589,6 +590,7 @@ impl Account {
                         m.flood_sleep_seconds
                             .get_or_create(&self.labels(method))
                             .inc_by((wait + jitter).as_secs_f64());
+                        m.flood_sleep_last_hour.add((wait + jitter).as_secs_f64());
                     }
                     Stats::add(
                         &self.stats.flood_sleep_ms,

@@ -1,0 +1,206 @@
+//! Sign-in for the dashboard: a browser trades the HTTP token once (`POST /api/v1/session`) for a
+//! session cookie, so the token never sits in the page's JavaScript or storage.
+//!
+//! The cookie is `HttpOnly` (scripts cannot read it) and `SameSite=Strict` (other sites' pages do not
+//! send it); on top of that, a state-changing request authenticated by the cookie must carry
+//! [`CSRF_HEADER`], which a cross-site form cannot send. Sessions live in memory: a restart of the
+//! service signs everyone out. Only the SHA-256 of a session id is kept, so a lookup's timing says
+//! nothing about a valid id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::store::unix_now;
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "tgsift_session";
+/// The header (with value [`CSRF_VALUE`]) that state-changing requests signed in by cookie must send.
+pub const CSRF_HEADER: &str = "x-requested-with";
+/// The value of [`CSRF_HEADER`].
+pub const CSRF_VALUE: &str = "tgsift";
+/// How long a session lasts (seconds).
+pub const LIFETIME_SECS: i64 = 7 * 24 * 3600;
+/// Sessions kept at most; the oldest is dropped beyond this (sign-ins are rare, so this is a leak guard).
+const MAX_SESSIONS: usize = 1_000;
+
+/// How a request was let in, for `GET /api/v1/session`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// No token is configured (loopback only): everyone is let in.
+    Open,
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// The session cookie.
+    Cookie,
+}
+
+impl AuthMethod {
+    /// `open`, `bearer` or `cookie`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Open => "open",
+            AuthMethod::Bearer => "bearer",
+            AuthMethod::Cookie => "cookie",
+        }
+    }
+}
+
+/// The signed-in browser sessions: SHA-256 of the id → expiry (unix seconds).
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<Mutex<HashMap<[u8; 32], i64>>>);
+
+fn digest(id: &str) -> [u8; 32] {
+    Sha256::digest(id.as_bytes()).into()
+}
+
+impl Sessions {
+    /// Starts a session; returns its id (the cookie's value).
+    pub fn create(&self) -> String {
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let now = unix_now();
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, exp| *exp > now);
+        if map.len() >= MAX_SESSIONS
+            && let Some(oldest) = map.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k)
+        {
+            map.remove(&oldest);
+        }
+        map.insert(digest(&id), now + LIFETIME_SECS);
+        id
+    }
+
+    /// Whether `id` is a live session.
+    pub fn valid(&self, id: &str) -> bool {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&digest(id)).is_some_and(|exp| *exp > unix_now())
+    }
+
+    /// Ends a session (signing out).
+    pub fn remove(&self, id: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&digest(id));
+    }
+}
+
+/// The session id the request's `Cookie` header carries, if any.
+pub fn cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether the request carries the anti-CSRF header.
+pub fn has_csrf_header(headers: &HeaderMap) -> bool {
+    headers
+        .get(CSRF_HEADER)
+        .is_some_and(|v| v.as_bytes() == CSRF_VALUE.as_bytes())
+}
+
+/// Whether a browser says the request comes from another site's page: `Sec-Fetch-Site: cross-site`, or
+/// an `Origin` whose host and port are not the `Host` asked for. Clients that are not browsers send
+/// neither and are let through.
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    origin_host.is_none() || origin_host != host
+}
+
+/// The `Set-Cookie` value that stores session `id` (`Secure` when a proxy says the client used HTTPS).
+pub fn set_cookie(id: &str, headers: &HeaderMap) -> HeaderValue {
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let value = format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={LIFETIME_SECS}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    // The id is hex: always a valid header value.
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The `Set-Cookie` value that deletes the session cookie.
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("tgsift_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_is_valid_until_removed_and_only_its_own_id_matches() {
+        let s = Sessions::default();
+        let id = s.create();
+        assert_eq!(id.len(), 64);
+        assert!(s.valid(&id));
+        assert!(!s.valid("0000"));
+        assert!(!s.valid(&id[..63]));
+        s.remove(&id);
+        assert!(!s.valid(&id));
+    }
+
+    #[test]
+    fn a_request_from_another_sites_page_is_told_apart() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert!(!cross_site(&h(&[("host", "127.0.0.1:8080")])), "curl");
+        assert!(!cross_site(&h(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(cross_site(&h(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(cross_site(&h(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "null")
+        ])));
+        assert!(cross_site(&h(&[("sec-fetch-site", "cross-site")])));
+    }
+
+    #[test]
+    fn the_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; tgsift_session=abc ; b=2"),
+        );
+        assert_eq!(cookie(&h), Some("abc"));
+        h.insert(header::COOKIE, HeaderValue::from_static("tgsift_session="));
+        assert_eq!(cookie(&h), None);
+        let v = set_cookie("abc", &HeaderMap::new());
+        assert_eq!(
+            v.to_str().ok(),
+            Some("tgsift_session=abc; HttpOnly; SameSite=Strict; Path=/; Max-Age=604800")
+        );
+    }
+}
