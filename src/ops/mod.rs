@@ -433,7 +433,9 @@ pub fn account_states(store: &crate::store::Store) -> Result<Vec<AccountState>, 
         let logged_in = match (&a.disabled_reason, SqliteSession::open(&a.session_path)) {
             (Some(why), _) => format!("stopped: {why}"),
             (None, Ok(s)) if s.self_user().is_some() => "yes".into(),
-            (None, Ok(_)) => "no".into(),
+            // An imported session (a Telethon string, say) has keys but does not say whose they are:
+            // `account check` asks Telegram.
+            (None, Ok(_)) => "unchecked".into(),
             (None, Err(_)) => "no session".into(),
         };
         let lease = Lease::holder(&a.session_path)
