@@ -91,7 +91,11 @@ struct RangePage {
 }
 
 type Write<'a> =
-    std::pin::Pin<Box<dyn Future<Output = Result<BatchOutcome, StoreError>> + Send + 'a>>;
+    std::pin::Pin<Box<dyn Future<Output = Result<Vec<BatchOutcome>, StoreError>> + Send + 'a>>;
+
+/// Most pages committed in one transaction: the pages that arrived while the previous write ran are
+/// written together (group commit), up to this many, so a write never holds the database for long.
+const GROUP_PAGES: usize = 16;
 
 /// Fetches every id in `(after, top]` with up to the account's window of pages in flight, and stores
 /// the pages strictly in id order, each in one transaction with its fetched range and the checkpoint
@@ -131,14 +135,16 @@ pub async fn fetch_range(
                 Ok::<_, TgError>(RangePage { lo, hi, posts })
             });
         }
-        if writing.is_none()
-            && let Some(p) = ready.pop_front()
-        {
-            let (id, label, n, hi) = (ch.id, ch.label(), p.posts.len(), p.hi);
-            let range = Some((p.lo.saturating_add(1), p.hi));
-            let posts = p.posts;
+        if writing.is_none() && !ready.is_empty() {
+            let group: Vec<_> = ready
+                .drain(..ready.len().min(GROUP_PAGES))
+                .map(|p| (p.posts, (p.lo.saturating_add(1), p.hi)))
+                .collect();
+            let n = group.iter().map(|(p, _)| p.len()).sum();
+            let hi = group.last().map_or(committed, |(_, r)| r.1);
+            let (id, label) = (ch.id, ch.label());
             let write = store.with("store a batch", move |s| {
-                s.store_batch(id, &label, &posts, range)
+                s.store_batches(id, &label, &group)
             });
             writing = Some((Box::pin(write), hi, n));
         }
@@ -155,10 +161,12 @@ pub async fn fetch_range(
             }, if writing.is_some() => {
                 let (_, hi, n) = writing.take().expect("a write was in progress");
                 match out {
-                    Ok(o) => {
-                        report.inserted += o.inserted;
-                        report.edited += o.edited;
-                        report.batches += 1;
+                    Ok(outcomes) => {
+                        for o in &outcomes {
+                            report.inserted += o.inserted;
+                            report.edited += o.edited;
+                            report.batches += 1;
+                        }
                         committed = hi;
                         progress.advance(n);
                     }
