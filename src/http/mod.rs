@@ -83,6 +83,7 @@ impl AppState {
     /// The state of a server that answers with `ops`, counts into `metrics` and reports `supervisor`'s
     /// health.
     pub fn new(ops: Ops, metrics: Arc<Metrics>, supervisor: Supervisor, http: &HttpConfig) -> Self {
+        let sessions = session::Sessions::new(ops.store.clone());
         AppState {
             ops,
             metrics,
@@ -92,7 +93,7 @@ impl AppState {
                 .as_deref()
                 .filter(|t| !t.is_empty())
                 .map(|t| Arc::from(t.as_bytes())),
-            sessions: session::Sessions::default(),
+            sessions,
         }
     }
 }
@@ -206,10 +207,14 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
         req.extensions_mut().insert(session::AuthMethod::Bearer);
         return next.run(req).await;
     }
-    if given.is_none()
-        && let Some(id) = session::cookie(req.headers())
-        && state.sessions.valid(id)
-    {
+    let signed_in = match session::cookie(req.headers()).filter(|_| given.is_none()) {
+        Some(id) => match state.sessions.valid(id).await {
+            Ok(v) => v,
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+        None => false,
+    };
+    if signed_in {
         if !is_safe(req.method()) && !session::has_csrf_header(req.headers()) {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -318,6 +323,12 @@ impl IntoResponse for ApiError {
             },
         };
         (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::from(OpsError::from(e))
     }
 }
 

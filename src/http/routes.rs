@@ -1081,7 +1081,7 @@ async fn sign_in(
             "wrong token: give the service's `http.token`",
         ));
     }
-    let id = state.sessions.create();
+    let id = state.sessions.create().await?;
     let mut resp = axum::Json(SessionState {
         signed_in: true,
         method: AuthMethod::Cookie.as_str().into(),
@@ -1109,7 +1109,9 @@ async fn session_state(method: Option<axum::Extension<AuthMethod>>) -> axum::Jso
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
 async fn sign_out(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     if let Some(id) = session::cookie(&headers) {
-        state.sessions.remove(id);
+        if let Err(e) = state.sessions.remove(id).await {
+            return ApiError::from(e).into_response();
+        }
     }
     (
         StatusCode::NO_CONTENT,

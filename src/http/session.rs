@@ -3,18 +3,15 @@
 //!
 //! The cookie is `HttpOnly` (scripts cannot read it) and `SameSite=Strict` (other sites' pages do not
 //! send it); on top of that, a state-changing request authenticated by the cookie must carry
-//! [`CSRF_HEADER`], which a cross-site form cannot send. Sessions live in memory: a restart of the
-//! service signs everyone out. Only the SHA-256 of a session id is kept, so a lookup's timing says
-//! nothing about a valid id.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! [`CSRF_HEADER`], which a cross-site form cannot send. Sessions live in the database (table
+//! `web_sessions`), so a restart of the service keeps everyone signed in. Only the SHA-256 of a session
+//! id is stored, so neither the database nor a lookup's timing gives a valid id away.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::store::unix_now;
+use crate::store::{AsyncStore, StoreError, unix_now};
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "tgsift_session";
@@ -49,44 +46,50 @@ impl AuthMethod {
     }
 }
 
-/// The signed-in browser sessions: SHA-256 of the id → expiry (unix seconds).
-#[derive(Clone, Default)]
-pub struct Sessions(Arc<Mutex<HashMap<[u8; 32], i64>>>);
+/// The signed-in browser sessions, stored in the database by the SHA-256 of their ids.
+#[derive(Clone)]
+pub struct Sessions(AsyncStore);
 
 fn digest(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
 }
 
 impl Sessions {
+    /// The sessions kept in `store`.
+    pub fn new(store: AsyncStore) -> Self {
+        Sessions(store)
+    }
+
     /// Starts a session; returns its id (the cookie's value).
-    pub fn create(&self) -> String {
+    pub async fn create(&self) -> Result<String, StoreError> {
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let now = unix_now();
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, exp| *exp > now);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k)
-        {
-            map.remove(&oldest);
-        }
-        map.insert(digest(&id), now + LIFETIME_SECS);
-        id
+        let (d, now) = (digest(&id), unix_now());
+        self.0
+            .with("record a dashboard session", move |s| {
+                s.create_web_session(&d, now, now + LIFETIME_SECS, MAX_SESSIONS)
+            })
+            .await?;
+        Ok(id)
     }
 
     /// Whether `id` is a live session.
-    pub fn valid(&self, id: &str) -> bool {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&digest(id)).is_some_and(|exp| *exp > unix_now())
+    pub async fn valid(&self, id: &str) -> Result<bool, StoreError> {
+        let d = digest(id);
+        self.0
+            .read("look up a dashboard session", move |s| {
+                s.web_session_valid(&d, unix_now())
+            })
+            .await
     }
 
     /// Ends a session (signing out).
-    pub fn remove(&self, id: &str) {
+    pub async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        let d = digest(id);
         self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&digest(id));
+            .with("end a dashboard session", move |s| s.remove_web_session(&d))
+            .await
     }
 }
 
@@ -150,16 +153,27 @@ pub fn clear_cookie() -> HeaderValue {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_session_is_valid_until_removed_and_only_its_own_id_matches() {
-        let s = Sessions::default();
-        let id = s.create();
-        assert_eq!(id.len(), 64);
-        assert!(s.valid(&id));
-        assert!(!s.valid("0000"));
-        assert!(!s.valid(&id[..63]));
-        s.remove(&id);
-        assert!(!s.valid(&id));
+    #[tokio::test]
+    async fn a_session_is_valid_until_removed_survives_a_restart_and_only_its_own_id_matches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let run = async {
+            let s = Sessions::new(AsyncStore::open(path.clone()).await.expect("open"));
+            let id = s.create().await.expect("create");
+            assert_eq!(id.len(), 64);
+            assert!(s.valid(&id).await.expect("read"));
+            assert!(!s.valid("0000").await.expect("read"));
+            assert!(!s.valid(&id[..63]).await.expect("read"));
+            drop(s);
+            // A restarted service (a new store on the same file) still knows the session.
+            let s = Sessions::new(AsyncStore::open(path.clone()).await.expect("reopen"));
+            assert!(s.valid(&id).await.expect("read"), "kept across a restart");
+            s.remove(&id).await.expect("remove");
+            assert!(!s.valid(&id).await.expect("read"));
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), run)
+            .await
+            .expect("timeout");
     }
 
     #[test]

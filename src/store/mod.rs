@@ -22,6 +22,7 @@ mod service;
 mod stats;
 mod tagging;
 mod trends;
+mod web_sessions;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +41,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0006_live.sql"),
     include_str!("migrations/0007_control_plane.sql"),
     include_str!("migrations/0008_search_queue.sql"),
+    include_str!("migrations/0009_web_sessions.sql"),
 ];
 
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
