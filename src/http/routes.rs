@@ -1108,10 +1108,10 @@ async fn session_state(method: Option<axum::Extension<AuthMethod>>) -> axum::Jso
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session",
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
 async fn sign_out(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if let Some(id) = session::cookie(&headers) {
-        if let Err(e) = state.sessions.remove(id).await {
-            return ApiError::from(e).into_response();
-        }
+    if let Some(id) = session::cookie(&headers)
+        && let Err(e) = state.sessions.remove(id).await
+    {
+        return ApiError::from(e).into_response();
     }
     (
         StatusCode::NO_CONTENT,
