@@ -98,8 +98,9 @@ type Write<'a> =
 const GROUP_PAGES: usize = 16;
 
 /// Fetches every id in `(after, top]` with up to the account's window of pages in flight, and stores
-/// the pages strictly in id order, each in one transaction with its fetched range and the checkpoint
-/// (the page's last id, whatever kind of message it held — service messages move it too). A page is
+/// the pages strictly in id order, each with its fetched range and the checkpoint (the page's last id,
+/// whatever kind of message it held — service messages move it too) in the same transaction; pages
+/// that arrived while the previous write ran share one ([`GROUP_PAGES`]). A page is
 /// written only after every page below it was, and nothing past a page that failed is written, so a
 /// crash or an error at any instant leaves exactly a prefix of the range stored: nothing lost,
 /// nothing twice. Returns what it did and the last id committed.
