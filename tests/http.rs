@@ -804,6 +804,14 @@ async fn a_public_address_without_a_token_is_refused_and_loopback_without_one_is
         let own = retry(format!("http://{addr}"))
             .await
             .map(|r| r.status().as_u16());
+        // A page whose domain was re-pointed at 127.0.0.1 (DNS rebinding) cannot even read.
+        let port = addr.rsplit_once(':').map_or("", |(_, p)| p).to_string();
+        let rebound = http
+            .get(format!("http://{addr}/api/v1/accounts"))
+            .header("host", format!("evil.example:{port}"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
         sigterm(&child);
         let _ = tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(10)))
             .await;
@@ -814,6 +822,7 @@ async fn a_public_address_without_a_token_is_refused_and_loopback_without_one_is
             "the dashboard needs no sign-in"
         );
         assert_eq!((foreign.ok(), own.ok()), (Some(403), Some(202)));
+        assert_eq!(rebound.ok(), Some(403), "another host name is refused");
     })
     .await;
 }

@@ -178,7 +178,17 @@ async fn not_found() -> ApiError {
 /// signing in need neither. Records how the request got in (for `GET /api/v1/session`).
 async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(token) = &state.token else {
-        // Open (loopback, no token): another site's page in a local browser must not change anything.
+        // Open (loopback, no token): only requests addressed to loopback by name are served, so a
+        // page whose domain was re-pointed at 127.0.0.1 cannot read or change anything.
+        if !session::loopback_host(req.headers()) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "host",
+                "without http.token only requests to 127.0.0.1, [::1] or localhost are served",
+            )
+            .into_response();
+        }
+        // Another site's page in a local browser must not change anything.
         if !is_safe(req.method()) && session::cross_site(req.headers()) {
             return ApiError::new(
                 StatusCode::FORBIDDEN,

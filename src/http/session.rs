@@ -131,6 +131,26 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
     origin_host.is_none() || origin_host != host
 }
 
+/// Whether the `Host` a request was sent to names this machine's loopback (`localhost`, `127.x.x.x`,
+/// `[::1]`, any port), or is absent. A service without a token listens on loopback only, so any other
+/// name is a page whose domain was pointed at 127.0.0.1 (DNS rebinding) to reach the open API.
+pub fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(v6, |(h, _)| h),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The `Set-Cookie` value that stores session `id` (`Secure` when a proxy says the client used HTTPS).
 pub fn set_cookie(id: &str, headers: &HeaderMap) -> HeaderValue {
     let secure = headers
@@ -199,6 +219,35 @@ mod tests {
             ("origin", "null")
         ])));
         assert!(cross_site(&h(&[("sec-fetch-site", "cross-site")])));
+    }
+
+    #[test]
+    fn only_loopback_names_are_taken_for_this_machine() {
+        let h = |v: &'static str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::HOST, HeaderValue::from_static(v));
+            m
+        };
+        for ok in [
+            "127.0.0.1:8080",
+            "127.0.0.2",
+            "localhost:80",
+            "LOCALHOST",
+            "[::1]:8080",
+            "[::1]",
+        ] {
+            assert!(loopback_host(&h(ok)), "{ok}");
+        }
+        for bad in [
+            "evil.example:8080",
+            "evil.example",
+            "10.0.0.1:8080",
+            "localhost.evil.example",
+            "[::2]:80",
+        ] {
+            assert!(!loopback_host(&h(bad)), "{bad}");
+        }
+        assert!(loopback_host(&HeaderMap::new()), "no Host (HTTP/1.0)");
     }
 
     #[test]
