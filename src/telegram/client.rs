@@ -503,7 +503,8 @@ impl Account {
                 if left > self.policy.flood_threshold {
                     return Err(self.flood_error(method, left));
                 }
-                tracing::info!(account = %self.name, method, seconds = left.as_secs_f64(), "waiting for an open FLOOD_WAIT window");
+                // Every call in flight waits out the window: the FLOOD_WAIT itself was logged once.
+                tracing::debug!(account = %self.name, method, seconds = left.as_secs_f64(), "waiting for an open FLOOD_WAIT window");
                 Stats::add(&self.stats.flood_sleep_ms, left.as_millis() as u64);
                 self.flood_sleep_for(method, left).await?;
             }
