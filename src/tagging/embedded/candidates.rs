@@ -8,9 +8,7 @@ use whatlang::Lang;
 
 use super::EmbeddedTagger;
 use super::lemma::TextMorph;
-use super::tokenize::{
-    Kind, Script, Token, fold, is_cyrillic, is_letter, is_letter_or_digit, script_of,
-};
+use super::tokenize::{Kind, Script, Token, is_cyrillic, is_letter, is_letter_or_digit, script_of};
 
 impl EmbeddedTagger {
     /// The language a cleaned text is processed as.
@@ -42,21 +40,21 @@ impl EmbeddedTagger {
         }
     }
 
-    /// Whether a lower-cased word may not start (or, with `at_end`, end) a tag: for Russian words
-    /// the dictionary knows, anything but a noun or a full adjective (verbs, participles, gerunds,
+    /// Whether a word may not start (or, with `at_end`, end) a tag: for Russian words the
+    /// dictionary knows, anything but a noun or a full adjective (verbs, participles, gerunds,
     /// adverbs, short adjectives…); for the others a suffix heuristic; for English, verb forms and
     /// adverbs.
-    fn verb_like(&self, lower: &str, at_end: bool, morph: &TextMorph) -> bool {
-        let w = fold(lower);
-        match script_of(&w) {
-            Script::Cyrillic => match morph.is_thing(lower) {
+    fn verb_like(&self, tok: &Token, at_end: bool, morph: &TextMorph) -> bool {
+        let w = tok.folded.as_str();
+        match script_of(w) {
+            Script::Cyrillic => match morph.is_thing(&tok.lower) {
                 Some(thing) => !thing,
-                None => ru_verb_like(&w, &self.lists.ru_verb_like_nouns),
+                None => ru_verb_like(w, &self.lists.ru_verb_like_nouns),
             },
             Script::Latin => {
-                self.lists.en_verbs.contains(&w)
-                    || (!at_end && self.lists.en_ing.contains(&w))
-                    || en_edge_junk(&w, at_end, &self.lists.en_ed_nouns)
+                self.lists.en_verbs.contains(w)
+                    || (!at_end && self.lists.en_ing.contains(w))
+                    || en_edge_junk(w, at_end, &self.lists.en_ed_nouns)
             }
             Script::Other => false,
         }
@@ -64,10 +62,10 @@ impl EmbeddedTagger {
 
     /// Whether a word is a stop word (either language), a stop stem, or shorter than 3 letters.
     pub(super) fn is_stop(&self, tok: &Token) -> bool {
-        let folded = fold(&tok.lower);
+        let folded = tok.folded.as_str();
         let chars = folded.chars().filter(|c| is_letter_or_digit(*c)).count();
         chars < 3
-            || self.lists.stop.contains(&folded)
+            || self.lists.stop.contains(folded)
             || (folded.len() > 3
                 && folded.ends_with('s')
                 && self.lists.stop.contains(&folded[..folded.len() - 1]))
@@ -91,15 +89,17 @@ impl EmbeddedTagger {
         let ok_start: Vec<bool> = toks
             .iter()
             .zip(&word_ok)
-            .map(|(t, &ok)| ok && !self.verb_like(&t.lower, false, morph))
+            .map(|(t, &ok)| ok && !self.verb_like(t, false, morph))
             .collect();
         let ok_edge: Vec<bool> = toks
             .iter()
             .zip(&word_ok)
-            .map(|(t, &ok)| ok && !self.verb_like(&t.lower, true, morph))
+            .map(|(t, &ok)| ok && !self.verb_like(t, true, morph))
             .collect();
         let mut windows: Vec<(usize, usize)> = Vec::new();
-        let mut keys: Vec<String> = Vec::new();
+        // Key and form of each window are built in these buffers and copied only when new: a
+        // text has many windows and few distinct phrases.
+        let (mut key, mut form) = (String::new(), String::new());
         for i in 0..toks.len() {
             if !ok_start[i] {
                 continue;
@@ -120,42 +120,49 @@ impl EmbeddedTagger {
                 if !(i + 1..j).all(|m| ok_edge[m] || toks[m].lower == "of") {
                     continue;
                 }
-                let span = &toks[i..=j];
-                let key = span
-                    .iter()
-                    .map(|t| t.stem.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let form = span
-                    .iter()
-                    .map(|t| t.lower.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let g = grams.entry(key.clone()).or_insert_with(|| Gram {
-                    first: next,
-                    ..Gram::default()
-                });
+                key.clear();
+                form.clear();
+                for (m, t) in toks[i..=j].iter().enumerate() {
+                    if m > 0 {
+                        key.push(' ');
+                        form.push(' ');
+                    }
+                    key.push_str(&t.stem);
+                    form.push_str(&t.lower);
+                }
+                if !grams.contains_key(key.as_str()) {
+                    grams.insert(
+                        key.clone(),
+                        Gram {
+                            first: next,
+                            ..Gram::default()
+                        },
+                    );
+                }
+                let Some(g) = grams.get_mut(key.as_str()) else {
+                    continue;
+                };
                 next += 1;
                 g.count += 1;
                 match g.forms.iter_mut().find(|f| f.0 == form) {
                     Some(f) => f.1 += 1,
-                    None => g.forms.push((form, 1)),
+                    None => g.forms.push((form.clone(), 1)),
                 }
                 windows.push((i, j));
-                keys.push(key);
             }
         }
-        // Occurrences of single words inside longer candidate phrases (C-value-like nesting).
+        // Occurrences of single words inside longer candidate phrases (C-value-like nesting); a
+        // single word's key is its stem.
         let mut covered = vec![false; toks.len()];
         for &(i, j) in &windows {
             if j > i {
                 covered[i..=j].iter_mut().for_each(|c| *c = true);
             }
         }
-        for (&(i, j), key) in windows.iter().zip(&keys) {
+        for &(i, j) in &windows {
             if i == j
                 && covered[i]
-                && let Some(g) = grams.get_mut(key)
+                && let Some(g) = grams.get_mut(toks[i].stem.as_str())
             {
                 g.nested += 1;
             }

@@ -28,7 +28,7 @@ struct WordCase {
 /// The Russian analyses and the casing of the words of one post.
 pub(super) struct TextMorph {
     morph: &'static Morph,
-    parses: HashMap<String, Vec<Parse>>,
+    parses: HashMap<String, std::sync::Arc<[Parse]>>,
     casing: HashMap<String, WordCase>,
 }
 
@@ -45,20 +45,26 @@ impl TextMorph {
     /// Analyses every distinct Cyrillic word of the tokens once.
     pub(super) fn new(toks: &[Token]) -> Self {
         let morph = Morph::get();
-        let mut parses: HashMap<String, Vec<Parse>> = HashMap::default();
+        let mut parses: HashMap<String, std::sync::Arc<[Parse]>> = HashMap::default();
         let mut casing: HashMap<String, WordCase> = HashMap::default();
         for t in toks.iter().filter(|t| t.kind == Kind::Word) {
             if !parses.contains_key(&t.lower) && t.lower.chars().any(is_cyrillic) {
                 parses.insert(t.lower.clone(), morph.parse(&t.lower));
             }
             let cap = t.shape != Shape::Lower;
-            let c = casing.entry(t.stem.clone()).or_insert_with(|| WordCase {
-                all_cap: true,
-                inner_cap: false,
-                all_upper: true,
-                mixed: false,
-                orig: t.orig.clone(),
-            });
+            if !casing.contains_key(&t.stem) {
+                let first = WordCase {
+                    all_cap: true,
+                    inner_cap: false,
+                    all_upper: true,
+                    mixed: false,
+                    orig: t.orig.clone(),
+                };
+                casing.insert(t.stem.clone(), first);
+            }
+            let Some(c) = casing.get_mut(&t.stem) else {
+                continue;
+            };
             c.all_cap &= cap;
             c.inner_cap |= cap && !t.initial;
             c.all_upper &= t.shape == Shape::Upper;
@@ -79,7 +85,7 @@ impl TextMorph {
     }
 
     fn parses(&self, word: &str) -> &[Parse] {
-        self.parses.get(word).map_or(&[], Vec::as_slice)
+        self.parses.get(word).map_or(&[], |p| &p[..])
     }
 
     /// How a candidate (its most frequent lower-case form and its words' stems) is shown, or `None`
@@ -156,7 +162,7 @@ impl TextMorph {
             .find(|p| self.morph.tag(p).pos == Pos::Noun)?;
         Some(Shown {
             words: vec![self.nominative(noun)],
-            proper: vec![self.morph.tag(noun).has_any(proper())],
+            proper: vec![self.morph.tag(noun).has_any(const { proper() })],
         })
     }
 
@@ -176,48 +182,59 @@ impl TextMorph {
             if tx.pos == Pos::Adjf && ty.pos == Pos::Noun && agree(&tx, &ty) {
                 let (noun, plural) = self.nominative_number(y);
                 let want = if plural {
-                    gram("nomn") | gram("plur")
+                    (const { gram("nomn") }) | const { gram("plur") }
                 } else {
-                    gram("nomn") | gram("sing") | gender(&ty)
+                    (const { gram("nomn") }) | const { gram("sing") } | gender(&ty)
                 };
                 let adj = m.inflect(x, want, 0)?;
                 return Some(Shown {
                     words: vec![adj, noun],
-                    proper: vec![false, ty.has_any(proper())],
+                    proper: vec![false, ty.has_any(const { proper() })],
                 });
             }
             if tx.pos != Pos::Noun || ty.pos != Pos::Noun {
                 continue;
             }
-            let name = tx.has(gram("Name"));
-            let same_case = tx.bits & ty.bits & cases() != 0;
+            let name = tx.has(const { gram("Name") });
+            let same_case = tx.bits & ty.bits & const { cases() } != 0;
             // first name + surname or patronymic in one case: both nominative, one gender
-            if name && same_case && (ty.has_any(gram("Surn") | gram("Patr") | gram("Name"))) {
+            if name
+                && same_case
+                && (ty.has_any(
+                    const { gram("Surn") } | const { gram("Patr") } | const { gram("Name") },
+                ))
+            {
                 let keep = gender(&tx);
                 return Some(Shown {
                     words: vec![
                         self.nominative(x),
-                        m.inflect(y, gram("nomn") | gram("sing") | keep, 0)
+                        m.inflect(y, const { gram("nomn") } | const { gram("sing") } | keep, 0)
                             .unwrap_or_else(|| self.nominative(y)),
                     ],
                     proper: vec![true, true],
                 });
             }
             // noun + genitive complement: «центробанка россии» → «центробанк россии»
-            if !name && ty.has_any(gram("gent") | gram("gen2")) {
+            if !name && ty.has_any(const { gram("gent") } | const { gram("gen2") }) {
                 return Some(Shown {
                     words: vec![
                         self.nominative(x),
                         m.spelling(y).unwrap_or_else(|| b.to_owned()),
                     ],
-                    proper: vec![tx.has_any(proper()), ty.has_any(proper())],
+                    proper: vec![
+                        tx.has_any(const { proper() }),
+                        ty.has_any(const { proper() }),
+                    ],
                 });
             }
             // apposition in one case: «реке волге» → «река волга»
             if same_case {
                 return Some(Shown {
                     words: vec![self.nominative(x), self.nominative(y)],
-                    proper: vec![tx.has_any(proper()), ty.has_any(proper())],
+                    proper: vec![
+                        tx.has_any(const { proper() }),
+                        ty.has_any(const { proper() }),
+                    ],
                 });
             }
         }
@@ -235,7 +252,7 @@ impl TextMorph {
         }
         // a first name + a surname the patterns above did not read (the dictionary lacks it, or
         // only guesses it from its ending): «Софьи Акатьевой» → «Софья Акатьева»
-        if let Some(x) = noun(m, pa).filter(|x| m.tag(x).has(gram("Name")))
+        if let Some(x) = noun(m, pa).filter(|x| m.tag(x).has(const { gram("Name") }))
             && b.chars().any(is_cyrillic)
         {
             let tx = m.tag(x);
@@ -249,14 +266,14 @@ impl TextMorph {
             (false, true) => {
                 let x = noun(m, pa)?;
                 let tx = m.tag(x);
-                let second = if tx.has(gram("Name")) && b.chars().any(is_cyrillic) {
+                let second = if tx.has(const { gram("Name") }) && b.chars().any(is_cyrillic) {
                     surname_nominative(b, &tx)
                 } else {
                     b.to_owned()
                 };
                 Some(Shown {
                     words: vec![self.nominative(x), second],
-                    proper: vec![tx.has_any(proper()), false],
+                    proper: vec![tx.has_any(const { proper() }), false],
                 })
             }
             // Latin or unknown modifier + Russian noun: «ozon банка» → «ozon банк»
@@ -264,7 +281,7 @@ impl TextMorph {
                 let y = noun(m, pb)?;
                 Some(Shown {
                     words: vec![a.to_owned(), self.nominative(y)],
-                    proper: vec![false, m.tag(y).has_any(proper())],
+                    proper: vec![false, m.tag(y).has_any(const { proper() })],
                 })
             }
             (true, true) => Some(Shown {
@@ -284,11 +301,11 @@ impl TextMorph {
     /// [`Self::nominative`] and whether the form is plural.
     fn nominative_number(&self, p: &Parse) -> (String, bool) {
         let m = self.morph;
-        let keep = gender(&m.tag(p)) | gram("anim") | gram("inan");
-        if let Some(s) = m.inflect(p, gram("nomn") | gram("sing"), keep) {
+        let keep = gender(&m.tag(p)) | const { gram("anim") } | const { gram("inan") };
+        if let Some(s) = m.inflect(p, const { gram("nomn") } | const { gram("sing") }, keep) {
             return (s, false);
         }
-        if let Some(s) = m.inflect(p, gram("nomn"), keep) {
+        if let Some(s) = m.inflect(p, const { gram("nomn") }, keep) {
             return (s, true);
         }
         (
@@ -327,9 +344,9 @@ impl Tag {
 
 /// The gender grammemes of a tag (common gender counts as masculine).
 fn gender(t: &Tag) -> u64 {
-    let g = t.bits & (gram("masc") | gram("femn") | gram("neut"));
-    if g == 0 && t.has(gram("ms-f")) {
-        gram("masc")
+    let g = t.bits & (const { gram("masc") } | const { gram("femn") } | const { gram("neut") });
+    if g == 0 && t.has(const { gram("ms-f") }) {
+        const { gram("masc") }
     } else {
         g
     }
@@ -337,10 +354,10 @@ fn gender(t: &Tag) -> u64 {
 
 /// Whether an adjective agrees with a noun: one case, one number and, in the singular, one gender.
 fn agree(adj: &Tag, noun: &Tag) -> bool {
-    if adj.bits & noun.bits & cases() == 0 {
+    if adj.bits & noun.bits & const { cases() } == 0 {
         return false;
     }
-    let (sing, plur) = (gram("sing"), gram("plur"));
+    let (sing, plur) = (const { gram("sing") }, const { gram("plur") });
     if adj.has(plur) {
         return noun.has(plur);
     }
@@ -355,7 +372,7 @@ fn agree(adj: &Tag, noun: &Tag) -> bool {
 /// before it: «Бивола» → «бивол», «Чаловым» → «чалов», «Акатьевой» → «акатьева».
 fn surname_nominative(w: &str, name: &Tag) -> String {
     let case = |g: &str| name.has(gram(g));
-    let rules: &[(&str, &str)] = if name.has(gram("femn")) {
+    let rules: &[(&str, &str)] = if name.has(const { gram("femn") }) {
         if case("accs") {
             &[
                 ("ову", "ова"),

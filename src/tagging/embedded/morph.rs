@@ -27,28 +27,53 @@ const GRAMMEMES: &[&str] = &[
     "Abbr", "Fixd", "Pltm", "Sgtm", "Apro", "Anum", "Prnt", "Infr", "Init",
 ];
 
-/// One grammeme as a bit of [`Tag::bits`].
-pub fn gram(name: &str) -> u64 {
-    GRAMMEMES
-        .iter()
-        .position(|g| *g == name)
-        .map_or(0, |i| 1u64 << i)
+/// One grammeme as a bit of [`Tag::bits`] (a `const fn`, so hot paths write `const { gram("nomn") }`).
+pub const fn gram(name: &str) -> u64 {
+    let mut i = 0;
+    while i < GRAMMEMES.len() {
+        if same(GRAMMEMES[i].as_bytes(), name.as_bytes()) {
+            return 1u64 << i;
+        }
+        i += 1;
+    }
+    0
+}
+
+/// Byte equality usable in a `const fn`.
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The bits of several grammemes.
+const fn grams(names: &[&str]) -> u64 {
+    let (mut bits, mut i) = (0, 0);
+    while i < names.len() {
+        bits |= gram(names[i]);
+        i += 1;
+    }
+    bits
 }
 
 /// The case grammemes.
-pub fn cases() -> u64 {
-    [
+pub const fn cases() -> u64 {
+    grams(&[
         "nomn", "gent", "datv", "accs", "ablt", "loct", "voct", "gen2", "acc2", "loc2",
-    ]
-    .iter()
-    .fold(0, |m, g| m | gram(g))
+    ])
 }
 
 /// The grammemes that mark a proper name.
-pub fn proper() -> u64 {
-    ["Name", "Surn", "Patr", "Geox", "Orgn", "Trad"]
-        .iter()
-        .fold(0, |m, g| m | gram(g))
+pub const fn proper() -> u64 {
+    grams(&["Name", "Surn", "Patr", "Geox", "Orgn", "Trad"])
 }
 
 /// A part of speech (OpenCorpora's names).
@@ -280,22 +305,23 @@ impl Morph {
     /// ending, for nouns and adjectives only: the last part of a hyphenated compound
     /// («продакт-менеджера» like «менеджера») or the word without an unknown prefix of 2–5 letters
     /// («кибербезопасности» like «безопасности», as pymorphy does). Empty when neither helps.
-    pub fn parse(&self, word: &str) -> Vec<Parse> {
-        // A channel's vocabulary repeats from post to post: each thread remembers recent analyses.
+    pub fn parse(&self, word: &str) -> std::sync::Arc<[Parse]> {
+        // A channel's vocabulary repeats from post to post: each thread remembers recent analyses,
+        // shared rather than copied (a parse holds a stem string).
         thread_local! {
-            static SEEN: std::cell::RefCell<HashMap<String, Vec<Parse>>> =
+            static SEEN: std::cell::RefCell<HashMap<String, std::sync::Arc<[Parse]>>> =
                 std::cell::RefCell::new(HashMap::default());
         }
         if let Some(hit) = SEEN.with(|c| c.borrow().get(word).cloned()) {
             return hit;
         }
-        let parses = self.parse_uncached(word);
+        let parses: std::sync::Arc<[Parse]> = self.parse_uncached(word).into();
         SEEN.with(|c| {
             let mut c = c.borrow_mut();
             if c.len() >= ANALYSES_PER_THREAD {
                 c.clear();
             }
-            c.insert(word.to_owned(), parses.clone());
+            c.insert(word.to_owned(), std::sync::Arc::clone(&parses));
         });
         parses
     }

@@ -181,6 +181,8 @@ pub(super) struct Token {
     pub(super) kind: Kind,
     /// Lower-cased surface form (with `ё`).
     pub(super) lower: String,
+    /// `lower` with `ё` folded to `е`: the form stop lists and suffix rules compare.
+    pub(super) folded: String,
     /// The word as written (English `'s` dropped): the shown form of names like «iPhone».
     pub(super) orig: String,
     /// Lower-cased, ё-folded Snowball stem.
@@ -264,8 +266,9 @@ pub(super) fn tokenize(text: &str, stemmers: &Stemmers) -> Vec<Token> {
             } else {
                 Kind::Break
             };
+            let folded = fold(&lower);
             let stem = if kind == Kind::Word {
-                stemmers.stem(&fold(&lower))
+                stemmers.stem(&folded)
             } else {
                 String::new()
             };
@@ -274,6 +277,7 @@ pub(super) fn tokenize(text: &str, stemmers: &Stemmers) -> Vec<Token> {
             out.push(Token {
                 kind,
                 lower,
+                folded,
                 orig: word,
                 stem,
                 cap,
@@ -295,6 +299,7 @@ pub(super) fn tokenize(text: &str, stemmers: &Stemmers) -> Vec<Token> {
                 _ => out.push(Token {
                     kind: if end { Kind::End } else { Kind::Break },
                     lower: String::new(),
+                    folded: String::new(),
                     orig: String::new(),
                     stem: String::new(),
                     cap: false,
@@ -335,6 +340,10 @@ fn is_emoji(c: char) -> bool {
 }
 
 fn is_url(chunk: &str) -> bool {
+    // Every form below has a '.', ':' or '/': most words are answered without a lower-cased copy.
+    if !chunk.contains(['.', ':', '/']) {
+        return false;
+    }
     let lower = chunk.to_ascii_lowercase();
     let body = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
     body.starts_with("http://")
@@ -366,11 +375,9 @@ fn is_mention(chunk: &str) -> bool {
     let Some(rest) = chunk.strip_prefix('@') else {
         return false;
     };
-    let name: String = rest
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
-    !name.is_empty()
+    rest.chars()
+        .next()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_')
 }
 
 /// The body of a `#hashtag` chunk and what follows it (punctuation), if the chunk is one.
@@ -396,6 +403,19 @@ fn hashtag_display(body: &str) -> String {
         .join(" ")
 }
 
+/// `chunk` without its emoji, copied only when it has one.
+fn without_emoji(chunk: &str) -> std::borrow::Cow<'_, str> {
+    if chunk.chars().any(is_emoji) {
+        chunk
+            .chars()
+            .filter(|&c| !is_emoji(c))
+            .collect::<String>()
+            .into()
+    } else {
+        chunk.into()
+    }
+}
+
 pub(super) fn clean(text: &str) -> Cleaned {
     let mut out = String::with_capacity(text.len());
     let mut hashtags: Vec<String> = Vec::new();
@@ -415,7 +435,7 @@ pub(super) fn clean(text: &str) -> Cleaned {
         let mut keep = chunks.len();
         while keep > 0 {
             let c = chunks[keep - 1];
-            let stripped: String = c.chars().filter(|&ch| !is_emoji(ch)).collect();
+            let stripped = without_emoji(c);
             if stripped.is_empty() || hashtag_of(&stripped).is_some() {
                 keep -= 1;
             } else {
@@ -424,7 +444,7 @@ pub(super) fn clean(text: &str) -> Cleaned {
         }
         let mut line_out = String::new();
         for (i, chunk) in chunks.iter().enumerate() {
-            let chunk: String = chunk.chars().filter(|&c| !is_emoji(c)).collect();
+            let chunk = without_emoji(chunk);
             if chunk.is_empty() || is_url(&chunk) || is_mention(&chunk) {
                 continue;
             }
