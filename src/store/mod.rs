@@ -42,6 +42,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0007_control_plane.sql"),
     include_str!("migrations/0008_search_queue.sql"),
     include_str!("migrations/0009_web_sessions.sql"),
+    include_str!("migrations/0010_one_tagging_index.sql"),
 ];
 
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.

@@ -151,10 +151,11 @@ const CLAIM_RETRYING: &str =
        AND (tagging_claimed_until IS NULL OR tagging_claimed_until < ?1)
      ORDER BY next_tagging_at LIMIT ?2";
 
-/// `pending` posts, oldest first, straight from the partial index of pending posts.
+/// `pending` posts, oldest first, straight from the same index: a pending post has no due time, so
+/// its run of the index is in row id order.
 const CLAIM_PENDING: &str =
-    "SELECT id, channel_id, text, tagging_attempts FROM posts INDEXED BY posts_pending
-     WHERE tagging_status = 'pending'
+    "SELECT id, channel_id, text, tagging_attempts FROM posts INDEXED BY posts_tagging_due
+     WHERE tagging_status = 'pending' AND next_tagging_at IS NULL
        AND (tagging_claimed_until IS NULL OR tagging_claimed_until < ?1)
      ORDER BY id LIMIT ?2";
 
