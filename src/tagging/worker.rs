@@ -31,6 +31,8 @@ const DF_POSTS: usize = 5_000;
 const DF_REFRESH: Duration = Duration::from_secs(5);
 /// Posts claimed at once for the embedded tagger (spread over the cores, recorded in one transaction).
 const EMBEDDED_BATCH: usize = 512;
+/// Tagged batches of the embedded tagger that may wait for the writer at once.
+const RECORDING_DEPTH: usize = 2;
 /// Outcomes of a network tagger are written when this many are waiting, or after [`FLUSH_EVERY`].
 const FLUSH_AT: usize = 32;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -365,7 +367,8 @@ impl Pipeline {
     ) -> Result<PassReport, StoreError> {
         type Recording = tokio::task::JoinHandle<Result<PassReport, StoreError>>;
         let mut report = PassReport::default();
-        let mut recording: Option<(Recording, tokio::task::JoinHandle<()>)> = None;
+        let mut recording: std::collections::VecDeque<(Recording, tokio::task::JoinHandle<()>)> =
+            std::collections::VecDeque::new();
         let mut due = self.claim(EMBEDDED_BATCH).await?;
         while !due.is_empty() {
             let token = due[0].claim;
@@ -374,14 +377,18 @@ impl Pipeline {
             let next = (!cancel.is_cancelled())
                 .then(|| tokio::spawn(async move { me.claim(EMBEDDED_BATCH).await }));
             let attempts = self.embedded_batch(tagger, std::mem::take(&mut due)).await;
-            // At most one batch is being recorded: the writer never falls behind by more.
-            if let Some((r, renew)) = recording.take() {
+            // At most RECORDING_DEPTH batches wait for the writer: the cores go on tagging while
+            // the writer is busy with ingest, and the writer never falls behind by more.
+            while recording.len() >= RECORDING_DEPTH {
+                let Some((r, renew)) = recording.pop_front() else {
+                    break;
+                };
                 report.add(join_store(r, "record tagging attempts").await?);
                 renew.abort();
             }
             let me = Arc::clone(self);
             let attempts = attempts?;
-            recording = Some((
+            recording.push_back((
                 tokio::spawn(async move { me.record(attempts).await }),
                 renewer,
             ));
@@ -390,7 +397,7 @@ impl Pipeline {
                 None => Vec::new(),
             };
         }
-        if let Some((r, renew)) = recording.take() {
+        while let Some((r, renew)) = recording.pop_front() {
             report.add(join_store(r, "record tagging attempts").await?);
             renew.abort();
         }

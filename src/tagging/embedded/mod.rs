@@ -197,17 +197,28 @@ impl EmbeddedTagger {
         let Some(lang) = self.language(&cleaned.text) else {
             return (hashtags, Vec::new());
         };
-        let candidates = self.candidates(&cleaned.text, lang, df);
+        let scored = self.candidates(&cleaned.text, lang, df);
+        // Candidates that cannot be shown are not tags: the best score is that of the first one
+        // that can, and each is shown at most once.
+        let mut shown: Vec<Option<Option<String>>> = vec![None; scored.list.len()];
+        let mut show = |i: usize| -> Option<String> {
+            shown[i]
+                .get_or_insert_with(|| scored.shown(&scored.list[i], self))
+                .clone()
+        };
+        let best = (0..scored.list.len())
+            .find(|&i| show(i).is_some())
+            .map_or(1.0, |i| scored.list[i].score);
         let mut ranked = Vec::new();
         let mut chosen: Vec<Vec<String>> = Vec::new();
-        let best = candidates.first().map_or(1.0, |c| c.score);
-        for c in candidates {
+        for (i, c) in scored.list.iter().enumerate() {
             if hashtags.len() + ranked.len() >= k {
                 break;
             }
             if hashtag_keys.contains(&c.key) {
                 continue;
             }
+            let Some(tag) = show(i) else { continue };
             let mut sorted = c.stems.clone();
             sorted.sort();
             if chosen.contains(&sorted) {
@@ -224,10 +235,7 @@ impl EmbeddedTagger {
             }
             chosen.push(sorted);
             let score = if best > 0.0 { c.score / best } else { c.score };
-            ranked.push(Tag {
-                tag: c.shown,
-                score,
-            });
+            ranked.push(Tag { tag, score });
         }
         (hashtags, ranked)
     }

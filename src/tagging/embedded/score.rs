@@ -43,8 +43,8 @@ const MIN_TF: f64 = 0.1;
 pub(super) struct Candidate {
     /// Stems of its words, space-separated: the grouping key.
     pub(super) key: String,
-    /// How it is shown (dictionary form, names capitalised).
-    pub(super) shown: String,
+    /// Its most frequent lower-case form in the text.
+    pub(super) form: String,
     /// Stems of its words.
     pub(super) stems: Vec<String>,
     /// Its score, higher is better.
@@ -66,13 +66,9 @@ impl EmbeddedTagger {
         .ok()
     }
 
-    /// Scored candidates of a cleaned text, best first.
-    pub(super) fn candidates(
-        &self,
-        text: &str,
-        lang: PostLang,
-        df: Option<&DocFreq>,
-    ) -> Vec<Candidate> {
+    /// Scored candidates of a cleaned text, best first, with the text's analyses to show them by
+    /// ([`Scored::shown`]: most candidates are never shown, so they are not put in dictionary form).
+    pub(super) fn candidates(&self, text: &str, lang: PostLang, df: Option<&DocFreq>) -> Scored {
         let n = match lang {
             PostLang::Ru => 2,
             PostLang::En => 3,
@@ -81,7 +77,10 @@ impl EmbeddedTagger {
         let morph = TextMorph::new(&toks);
         let grams = self.grams(&toks, n, &morph);
         if grams.is_empty() {
-            return Vec::new();
+            return Scored {
+                list: Vec::new(),
+                morph,
+            };
         }
         // Best YAKE score per stem key (none without YAKE: every phrase is a candidate).
         let mut yake_score: HashMap<String, f64> = HashMap::default();
@@ -125,12 +124,9 @@ impl EmbeddedTagger {
                 * (stems.len() as f64).powf(-LENGTH_PENALTY)
                 * (1.0 + f64::from(g.first)).powf(-POSITION_DECAY);
             let Some(form) = g.best_form() else { continue };
-            let Some(shown) = morph.show(form, &stems, &self.lists.ru_fillers) else {
-                continue;
-            };
             out.push(Candidate {
                 key: key.clone(),
-                shown,
+                form: form.to_owned(),
                 stems,
                 score,
                 first: g.first,
@@ -142,6 +138,21 @@ impl EmbeddedTagger {
                 .then(a.first.cmp(&b.first))
                 .then(a.key.cmp(&b.key))
         });
-        out
+        Scored { list: out, morph }
+    }
+}
+
+/// A text's candidates, best first, and what shows them.
+pub(super) struct Scored {
+    /// Every candidate, shown or not, best first.
+    pub(super) list: Vec<Candidate>,
+    morph: TextMorph,
+}
+
+impl Scored {
+    /// How a candidate is shown (dictionary form, names capitalised), or `None` when it is not a
+    /// tag after all (not a thing, a filler).
+    pub(super) fn shown(&self, c: &Candidate, tagger: &EmbeddedTagger) -> Option<String> {
+        self.morph.show(&c.form, &c.stems, &tagger.lists.ru_fillers)
     }
 }
