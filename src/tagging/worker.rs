@@ -359,7 +359,8 @@ impl Pipeline {
     }
 
     /// The embedded tagger's loop, as a three-stage pipeline: while the cores tag one batch, the
-    /// writer thread records the previous one and claims the next, so the CPU never waits for the disk.
+    /// writer thread records the previous ones (up to [`RECORDING_DEPTH`]) and claims the next, so the
+    /// CPU never waits for the disk.
     async fn run_due_embedded(
         self: &Arc<Self>,
         tagger: &Arc<EmbeddedTagger>,
