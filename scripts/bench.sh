@@ -4,7 +4,7 @@
 #
 #   ingest    the simulator serving a POSTS-post channel to the unmodified grammers client (no storage:
 #             the client-only rate), then `tgsift run --once` backfilling E2E_SMALL and POSTS posts into
-#             SQLite with tagging off and on (floods off): messages/s, CPU, peak RSS, posts tagged/s; and
+#             SQLite with tagging off and on (floods off): messages/s, CPU, peak RSS, posts tagged/s, when the last post was stored; and
 #             the first `posts search` after it, which builds the search index of what was stored
 #   telethon  Telethon 1.45 + sqlite3 (PyPI, throw-away venv) reading an E2E_SMALL-post channel of the
 #             same simulator, beside `tgsift run --once` on the same channel: time and CPU per message
@@ -93,7 +93,8 @@ if want ingest; then
   printf '%-46s %s\n' "peak RSS MiB: simulator / client" "$(mib "$s_rss") / $(mib "$(get client_peak_rss_kib)")"
 
   # `tgsift run --once` on a fresh database against a fresh simulator of $1 posts with tagging $2;
-  # prints "posts seconds cpu_s peak_kib tagged".
+  # prints "posts seconds cpu_s peak_kib tagged index_s index_cpu_s stored_s" (stored_s: from start
+  # until the last post was stored, by the posts' stored_at_ms).
   e2e() {
     local n=$1 backend=$2 dir="$work/e2e-$1-$2"
     start_sim "$dir" --posts "$n" --channels 1 --flood off --session-out "$dir/sim.session" --authorized
@@ -101,16 +102,20 @@ if want ingest; then
     export TGSIFT_TELEGRAM__PACER_INITIAL_RATE=1000 TGSIFT_TELEGRAM__PACER_MAX_RATE=5000 TGSIFT_TAGGING__BACKEND=$backend
     "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
     "$BIN" -q --db "$dir/t.db" channels add bench $channels >/dev/null
+    local t0
+    t0=$(date +%s%3N)
     read -r secs cpu rss <<<"$(timed -q --db "$dir/t.db" run --once)"
     stop_sim
+    local stored
+    stored=$(awk -v a="$t0" -v b="$(count_posts "$dir/t.db" "select max(stored_at_ms) from posts")" 'BEGIN { printf "%.2f", (b - a) / 1000 }')
     # The search index is filled behind ingest: the first search indexes what run --once queued.
     read -r isecs icpu _ <<<"$(timed -q --db "$dir/t.db" posts search --limit 1 ставка)"
-    echo "$(count_posts "$dir/t.db") $secs $cpu $rss $(count_posts "$dir/t.db" "select count(*) from posts where tagging_status = 'success'") $isecs $icpu"
+    echo "$(count_posts "$dir/t.db") $secs $cpu $rss $(count_posts "$dir/t.db" "select count(*) from posts where tagging_status = 'success'") $isecs $icpu $stored"
   }
-  read -r a_n a_s a_c a_r _ a_is a_ic <<<"$(e2e "$E2E_SMALL" off)"
-  read -r b_n b_s b_c b_r _ b_is b_ic <<<"$(e2e "$POSTS" off)"
-  read -r c_n c_s c_c c_r c_t _ _ <<<"$(e2e "$E2E_SMALL" embedded)"
-  read -r d_n d_s d_c d_r d_t _ _ <<<"$(e2e "$POSTS" embedded)"
+  read -r a_n a_s a_c a_r _ a_is a_ic a_st <<<"$(e2e "$E2E_SMALL" off)"
+  read -r b_n b_s b_c b_r _ b_is b_ic b_st <<<"$(e2e "$POSTS" off)"
+  read -r c_n c_s c_c c_r c_t _ _ c_st <<<"$(e2e "$E2E_SMALL" embedded)"
+  read -r d_n d_s d_c d_r d_t _ _ d_st <<<"$(e2e "$POSTS" embedded)"
   rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
   printf '\n%-46s %s\n' "ingest: tgsift run --once → SQLite" "(one channel, floods off; whole process, start to exit)"
@@ -123,6 +128,8 @@ if want ingest; then
     "$(ratio "$(rate "$a_n" "$a_s")" "$client_rate")" "$(ratio "$(rate "$b_n" "$b_s")" "$client_rate")" "-" "-"
   printf '%-46s %12s %12s %12s %12s\n' "posts tagged/s (whole run)" "-" "-" "$(rate "$c_t" "$c_s")" "$(rate "$d_t" "$d_s")"
   printf '%-46s %12s %12s %12s %12s\n' "wall time, tagging on / off" "-" "-" "$(ratio "$c_s" "$a_s")" "$(ratio "$d_s" "$b_s")"
+  printf '%-46s %12s %12s %12s %12s\n' "every post stored after, s" "$a_st" "$b_st" "$c_st" "$d_st"
+  printf '%-46s %12s %12s %12s %12s\n' "stored after, tagging on / off" "-" "-" "$(ratio "$c_st" "$a_st")" "$(ratio "$d_st" "$b_st")"
   printf '%-46s %12s %12s %12s %12s\n' "CPU s (user + system)" "$a_c" "$b_c" "$c_c" "$d_c"
   printf '%-46s %12s %12s %12s %12s\n' "peak RSS, MiB" "$(mib "$a_r")" "$(mib "$b_r")" "$(mib "$c_r")" "$(mib "$d_r")"
   printf '%-46s %12s %12s %12s %12s\n' "then first search (indexes the queue), s" "$a_is" "$b_is" "-" "-"

@@ -10,6 +10,7 @@
 
 pub mod embedded;
 pub mod llm;
+mod threads;
 pub mod trends;
 pub mod worker;
 

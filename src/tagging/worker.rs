@@ -8,8 +8,8 @@
 //! post edited while it was being tagged keeps no tags computed for its old text. `retrying` posts are
 //! picked up by the same loop when their time comes, so no external cron is needed.
 //!
-//! The embedded tagger is CPU work: it runs on blocking threads, one per core, never on the async
-//! runtime. Network taggers (LLM) are awaited, `concurrency` at a time, and every attempt in flight is
+//! The embedded tagger is CPU work: it runs on its own threads, one per core, at a lower priority than
+//! ingest ([`super::threads`]), never on the async runtime. Network taggers (LLM) are awaited, `concurrency` at a time, and every attempt in flight is
 //! dropped at shutdown with its claim released (the post stays due; no attempt is counted).
 
 use std::collections::HashMap;
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::embedded::{DocFreq, EmbeddedTagger};
 use super::llm::{LlmConfig, LlmTagger};
+use super::threads::TaggerThreads;
 use super::{Tag, TagContext, TagError, Tagger};
 use crate::config::TaggingConfig;
 use crate::store::{AsyncStore, Attempt, AttemptResult, DuePost, Recorded, RetryRules, StoreError};
@@ -86,10 +87,20 @@ impl PassReport {
     }
 }
 
+/// The tagger's threads, one per core (shared by every embedded pipeline of the process).
+fn tagger_threads() -> Arc<TaggerThreads> {
+    static THREADS: std::sync::OnceLock<Arc<TaggerThreads>> = std::sync::OnceLock::new();
+    Arc::clone(THREADS.get_or_init(|| {
+        Arc::new(TaggerThreads::start(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ))
+    }))
+}
+
 /// Which kind of tagger does the work, which decides where it runs.
 enum Backend {
-    /// CPU-bound and synchronous: run on blocking threads, one batch per core.
-    Embedded(Arc<EmbeddedTagger>),
+    /// CPU-bound and synchronous: run on the tagger's threads, one batch per core.
+    Embedded(Arc<EmbeddedTagger>, Arc<TaggerThreads>),
     /// Awaited (network), `concurrency` at once, with the embedded tagger as an optional stand-in.
     Remote {
         tagger: Arc<dyn Tagger>,
@@ -159,7 +170,7 @@ impl Pipeline {
                 tagger: Arc::new(LlmTagger::new(LlmConfig::from_config(cfg))?),
                 fallback: cfg.llm_fallback_to_embedded.then(embedded),
             },
-            _ => Backend::Embedded(embedded()),
+            _ => Backend::Embedded(embedded(), tagger_threads()),
         };
         let mut p = Self::with_backend(store, backend, cfg.max_attempts, cfg.retry_delay);
         p.concurrency = cfg.concurrency.max(1) as usize;
@@ -186,14 +197,19 @@ impl Pipeline {
         p
     }
 
-    /// A pipeline around the embedded tagger, run on blocking threads.
+    /// A pipeline around the embedded tagger, run on its own low-priority threads.
     pub fn embedded(
         store: AsyncStore,
         tagger: Arc<EmbeddedTagger>,
         max_attempts: u32,
         retry_delay: f64,
     ) -> Self {
-        Self::with_backend(store, Backend::Embedded(tagger), max_attempts, retry_delay)
+        Self::with_backend(
+            store,
+            Backend::Embedded(tagger, tagger_threads()),
+            max_attempts,
+            retry_delay,
+        )
     }
 
     fn with_backend(
@@ -226,7 +242,7 @@ impl Pipeline {
     /// The tagger's name (for stats).
     pub fn backend(&self) -> String {
         match &self.backend {
-            Backend::Embedded(t) => t.name(),
+            Backend::Embedded(t, _) => t.name(),
             Backend::Remote { tagger, .. } => tagger.name(),
         }
     }
@@ -274,14 +290,15 @@ impl Pipeline {
         let df = self.doc_freq(post.channel_id).await?;
         let (claim, id) = (post.claim, post.id);
         let result = match &self.backend {
-            Backend::Embedded(t) => {
+            Backend::Embedded(t, threads) => {
                 let t = Arc::clone(t);
                 let text = post.text.clone();
-                tokio::task::spawn_blocking(move || embedded_result(&t, &text, &df))
+                threads
+                    .run(move || embedded_result(&t, &text, &df))
                     .await
-                    .map_err(|e| StoreError::Task {
+                    .ok_or_else(|| StoreError::Task {
                         what: "tag a post".into(),
-                        reason: e.to_string(),
+                        reason: "the tagger panicked".into(),
                     })?
             }
             Backend::Remote { tagger, fallback } => {
@@ -333,7 +350,7 @@ impl Pipeline {
         cancel: &CancellationToken,
     ) -> Result<PassReport, StoreError> {
         match &self.backend {
-            Backend::Embedded(t) => self.run_due_embedded(t, cancel).await,
+            Backend::Embedded(t, threads) => self.run_due_embedded(t, threads, cancel).await,
             Backend::Remote { tagger, fallback } => {
                 let mut report = PassReport::default();
                 while !cancel.is_cancelled() {
@@ -364,6 +381,7 @@ impl Pipeline {
     async fn run_due_embedded(
         self: &Arc<Self>,
         tagger: &Arc<EmbeddedTagger>,
+        threads: &Arc<TaggerThreads>,
         cancel: &CancellationToken,
     ) -> Result<PassReport, StoreError> {
         type Recording = tokio::task::JoinHandle<Result<PassReport, StoreError>>;
@@ -377,7 +395,9 @@ impl Pipeline {
             let me = Arc::clone(self);
             let next = (!cancel.is_cancelled())
                 .then(|| tokio::spawn(async move { me.claim(EMBEDDED_BATCH).await }));
-            let attempts = self.embedded_batch(tagger, std::mem::take(&mut due)).await;
+            let attempts = self
+                .embedded_batch(tagger, threads, std::mem::take(&mut due))
+                .await;
             // At most RECORDING_DEPTH batches wait for the writer: the cores go on tagging while
             // the writer is busy with ingest, and the writer never falls behind by more.
             while recording.len() >= RECORDING_DEPTH {
@@ -423,10 +443,11 @@ impl Pipeline {
         })
     }
 
-    /// Tags a batch with the embedded tagger on the blocking pool, one worker per core.
+    /// Tags a batch with the embedded tagger on its threads, one worker per core.
     async fn embedded_batch(
         &self,
         tagger: &Arc<EmbeddedTagger>,
+        threads: &Arc<TaggerThreads>,
         due: Vec<DuePost>,
     ) -> Result<Vec<Attempt>, StoreError> {
         let mut by_channel: HashMap<i64, Arc<DocFreq>> = HashMap::new();
@@ -448,29 +469,35 @@ impl Pipeline {
                 Arc::clone(&due),
                 Arc::clone(&next),
             );
-            work.spawn_blocking(move || {
-                let empty = DocFreq::new();
-                let mut out = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(p) = due.get(i) else { break };
-                    let df = dfs.get(&p.channel_id).map_or(&empty, |d| d.as_ref());
-                    out.push(Attempt {
-                        post_id: p.id,
-                        claim: p.claim,
-                        result: embedded_result(&t, &p.text, df),
-                    });
-                }
-                out
+            let threads = Arc::clone(threads);
+            work.spawn(async move {
+                threads
+                    .run(move || {
+                        let empty = DocFreq::new();
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(p) = due.get(i) else { break };
+                            let df = dfs.get(&p.channel_id).map_or(&empty, |d| d.as_ref());
+                            out.push(Attempt {
+                                post_id: p.id,
+                                claim: p.claim,
+                                result: embedded_result(&t, &p.text, df),
+                            });
+                        }
+                        out
+                    })
+                    .await
             });
         }
         // A chunk takes milliseconds, so shutdown waits for the batch and keeps its results.
         let mut attempts = Vec::new();
         while let Some(done) = work.join_next().await {
-            attempts.extend(done.map_err(|e| StoreError::Task {
+            let done = done.ok().flatten().ok_or_else(|| StoreError::Task {
                 what: "tag posts".into(),
-                reason: e.to_string(),
-            })?);
+                reason: "the tagger panicked".into(),
+            })?;
+            attempts.extend(done);
         }
         Ok(attempts)
     }
