@@ -9,8 +9,9 @@
 //! picked up by the same loop when their time comes, so no external cron is needed.
 //!
 //! The embedded tagger is CPU work: it runs on its own threads, one per core, at a lower priority than
-//! ingest ([`super::threads`]), never on the async runtime. Network taggers (LLM) are awaited, `concurrency` at a time, and every attempt in flight is
-//! dropped at shutdown with its claim released (the post stays due; no attempt is counted).
+//! ingest ([`super::threads`]), never on the async runtime. Network taggers (LLM) are awaited,
+//! `concurrency` at a time, and every attempt in flight is dropped at shutdown with its claim released
+//! (the post stays due; no attempt is counted).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -651,7 +652,7 @@ fn embedded_result(tagger: &EmbeddedTagger, text: &str, df: &DocFreq) -> Attempt
     as_result(Ok(tags), tagger.name())
 }
 
-/// An awaited tagger's attempt on one post, with the embedded stand-in (on a blocking thread) when
+/// An awaited tagger's attempt on one post, with the embedded stand-in (on the tagger's threads) when
 /// it gives up.
 async fn remote_result(
     tagger: &dyn Tagger,
@@ -668,7 +669,8 @@ async fn remote_result(
             tracing::warn!(post = post.id, error = %e, "tagger gave up; using the embedded tagger");
             let text = post.text.clone();
             let name = fallback.name();
-            let tags = tokio::task::spawn_blocking(move || fallback.tags(&text, Some(&df)))
+            let tags = tagger_threads()
+                .run(move || fallback.tags(&text, Some(&df)))
                 .await
                 .unwrap_or_default();
             let result = if tags.is_empty() { Err(e) } else { Ok(tags) };
