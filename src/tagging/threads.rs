@@ -20,7 +20,8 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// A fixed set of low-priority threads that run jobs sent to them, in order of arrival.
 pub(super) struct TaggerThreads {
-    jobs: Mutex<Option<Sender<Job>>>,
+    /// `None` when no thread could be started.
+    jobs: Option<Sender<Job>>,
 }
 
 impl TaggerThreads {
@@ -41,7 +42,7 @@ impl TaggerThreads {
             }
         }
         Self {
-            jobs: Mutex::new((started > 0).then_some(tx)),
+            jobs: (started > 0).then_some(tx),
         }
     }
 
@@ -54,13 +55,9 @@ impl TaggerThreads {
         let job: Job = Box::new(move || {
             let _ = tx.send(f());
         });
-        // The lock is held only to send: never across an await.
-        let unsent = match self.jobs.lock() {
-            Ok(jobs) => match jobs.as_ref() {
-                Some(sender) => sender.send(job).err().map(|unsent| unsent.0),
-                None => Some(job),
-            },
-            Err(_) => Some(job),
+        let unsent = match &self.jobs {
+            Some(sender) => sender.send(job).err().map(|unsent| unsent.0),
+            None => Some(job),
         };
         if let Some(job) = unsent {
             // No tagger thread could be started (or every one is gone): the blocking pool stands in.
