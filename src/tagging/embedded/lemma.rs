@@ -32,6 +32,24 @@ pub(super) struct TextMorph {
     casing: HashMap<String, WordCase>,
 }
 
+/// The grammeme bits this file asks about, computed at compile time (they are tested on every word).
+const NAME: u64 = gram("Name");
+const PATR: u64 = gram("Patr");
+const SURN: u64 = gram("Surn");
+const ANIM: u64 = gram("anim");
+const FEMN: u64 = gram("femn");
+const GEN2: u64 = gram("gen2");
+const GENT: u64 = gram("gent");
+const INAN: u64 = gram("inan");
+const MASC: u64 = gram("masc");
+const MS_F: u64 = gram("ms-f");
+const NEUT: u64 = gram("neut");
+const NOMN: u64 = gram("nomn");
+const PLUR: u64 = gram("plur");
+const SING: u64 = gram("sing");
+const PROPER: u64 = proper();
+const CASES: u64 = cases();
+
 /// Most parses of a word tried when matching a phrase pattern.
 const PAIR_PARSES: usize = 4;
 
@@ -162,7 +180,7 @@ impl TextMorph {
             .find(|p| self.morph.tag(p).pos == Pos::Noun)?;
         Some(Shown {
             words: vec![self.nominative(noun)],
-            proper: vec![self.morph.tag(noun).has_any(const { proper() })],
+            proper: vec![self.morph.tag(noun).has_any(PROPER)],
         })
     }
 
@@ -182,59 +200,48 @@ impl TextMorph {
             if tx.pos == Pos::Adjf && ty.pos == Pos::Noun && agree(&tx, &ty) {
                 let (noun, plural) = self.nominative_number(y);
                 let want = if plural {
-                    (const { gram("nomn") }) | const { gram("plur") }
+                    NOMN | PLUR
                 } else {
-                    (const { gram("nomn") }) | const { gram("sing") } | gender(&ty)
+                    NOMN | SING | gender(&ty)
                 };
                 let adj = m.inflect(x, want, 0)?;
                 return Some(Shown {
                     words: vec![adj, noun],
-                    proper: vec![false, ty.has_any(const { proper() })],
+                    proper: vec![false, ty.has_any(PROPER)],
                 });
             }
             if tx.pos != Pos::Noun || ty.pos != Pos::Noun {
                 continue;
             }
-            let name = tx.has(const { gram("Name") });
-            let same_case = tx.bits & ty.bits & const { cases() } != 0;
+            let name = tx.has(NAME);
+            let same_case = tx.bits & ty.bits & CASES != 0;
             // first name + surname or patronymic in one case: both nominative, one gender
-            if name
-                && same_case
-                && (ty.has_any(
-                    const { gram("Surn") } | const { gram("Patr") } | const { gram("Name") },
-                ))
-            {
+            if name && same_case && (ty.has_any(SURN | PATR | NAME)) {
                 let keep = gender(&tx);
                 return Some(Shown {
                     words: vec![
                         self.nominative(x),
-                        m.inflect(y, const { gram("nomn") } | const { gram("sing") } | keep, 0)
+                        m.inflect(y, NOMN | SING | keep, 0)
                             .unwrap_or_else(|| self.nominative(y)),
                     ],
                     proper: vec![true, true],
                 });
             }
             // noun + genitive complement: «центробанка россии» → «центробанк россии»
-            if !name && ty.has_any(const { gram("gent") } | const { gram("gen2") }) {
+            if !name && ty.has_any(GENT | GEN2) {
                 return Some(Shown {
                     words: vec![
                         self.nominative(x),
                         m.spelling(y).unwrap_or_else(|| b.to_owned()),
                     ],
-                    proper: vec![
-                        tx.has_any(const { proper() }),
-                        ty.has_any(const { proper() }),
-                    ],
+                    proper: vec![tx.has_any(PROPER), ty.has_any(PROPER)],
                 });
             }
             // apposition in one case: «реке волге» → «река волга»
             if same_case {
                 return Some(Shown {
                     words: vec![self.nominative(x), self.nominative(y)],
-                    proper: vec![
-                        tx.has_any(const { proper() }),
-                        ty.has_any(const { proper() }),
-                    ],
+                    proper: vec![tx.has_any(PROPER), ty.has_any(PROPER)],
                 });
             }
         }
@@ -252,7 +259,7 @@ impl TextMorph {
         }
         // a first name + a surname the patterns above did not read (the dictionary lacks it, or
         // only guesses it from its ending): «Софьи Акатьевой» → «Софья Акатьева»
-        if let Some(x) = noun(m, pa).filter(|x| m.tag(x).has(const { gram("Name") }))
+        if let Some(x) = noun(m, pa).filter(|x| m.tag(x).has(NAME))
             && b.chars().any(is_cyrillic)
         {
             let tx = m.tag(x);
@@ -266,14 +273,14 @@ impl TextMorph {
             (false, true) => {
                 let x = noun(m, pa)?;
                 let tx = m.tag(x);
-                let second = if tx.has(const { gram("Name") }) && b.chars().any(is_cyrillic) {
+                let second = if tx.has(NAME) && b.chars().any(is_cyrillic) {
                     surname_nominative(b, &tx)
                 } else {
                     b.to_owned()
                 };
                 Some(Shown {
                     words: vec![self.nominative(x), second],
-                    proper: vec![tx.has_any(const { proper() }), false],
+                    proper: vec![tx.has_any(PROPER), false],
                 })
             }
             // Latin or unknown modifier + Russian noun: «ozon банка» → «ozon банк»
@@ -281,7 +288,7 @@ impl TextMorph {
                 let y = noun(m, pb)?;
                 Some(Shown {
                     words: vec![a.to_owned(), self.nominative(y)],
-                    proper: vec![false, m.tag(y).has_any(const { proper() })],
+                    proper: vec![false, m.tag(y).has_any(PROPER)],
                 })
             }
             (true, true) => Some(Shown {
@@ -301,11 +308,11 @@ impl TextMorph {
     /// [`Self::nominative`] and whether the form is plural.
     fn nominative_number(&self, p: &Parse) -> (String, bool) {
         let m = self.morph;
-        let keep = gender(&m.tag(p)) | const { gram("anim") } | const { gram("inan") };
-        if let Some(s) = m.inflect(p, const { gram("nomn") } | const { gram("sing") }, keep) {
+        let keep = gender(&m.tag(p)) | ANIM | INAN;
+        if let Some(s) = m.inflect(p, NOMN | SING, keep) {
             return (s, false);
         }
-        if let Some(s) = m.inflect(p, const { gram("nomn") }, keep) {
+        if let Some(s) = m.inflect(p, NOMN, keep) {
             return (s, true);
         }
         (
@@ -344,20 +351,16 @@ impl Tag {
 
 /// The gender grammemes of a tag (common gender counts as masculine).
 fn gender(t: &Tag) -> u64 {
-    let g = t.bits & (const { gram("masc") } | const { gram("femn") } | const { gram("neut") });
-    if g == 0 && t.has(const { gram("ms-f") }) {
-        const { gram("masc") }
-    } else {
-        g
-    }
+    let g = t.bits & (MASC | FEMN | NEUT);
+    if g == 0 && t.has(MS_F) { MASC } else { g }
 }
 
 /// Whether an adjective agrees with a noun: one case, one number and, in the singular, one gender.
 fn agree(adj: &Tag, noun: &Tag) -> bool {
-    if adj.bits & noun.bits & const { cases() } == 0 {
+    if adj.bits & noun.bits & CASES == 0 {
         return false;
     }
-    let (sing, plur) = (const { gram("sing") }, const { gram("plur") });
+    let (sing, plur) = (SING, PLUR);
     if adj.has(plur) {
         return noun.has(plur);
     }
@@ -372,7 +375,7 @@ fn agree(adj: &Tag, noun: &Tag) -> bool {
 /// before it: «Бивола» → «бивол», «Чаловым» → «чалов», «Акатьевой» → «акатьева».
 fn surname_nominative(w: &str, name: &Tag) -> String {
     let case = |g: &str| name.has(gram(g));
-    let rules: &[(&str, &str)] = if name.has(const { gram("femn") }) {
+    let rules: &[(&str, &str)] = if name.has(FEMN) {
         if case("accs") {
             &[
                 ("ову", "ова"),

@@ -27,7 +27,7 @@ const GRAMMEMES: &[&str] = &[
     "Abbr", "Fixd", "Pltm", "Sgtm", "Apro", "Anum", "Prnt", "Infr", "Init",
 ];
 
-/// One grammeme as a bit of [`Tag::bits`] (a `const fn`, so hot paths write `const { gram("nomn") }`).
+/// One grammeme as a bit of [`Tag::bits`] (a `const fn`, so hot paths keep the bits in `const`s).
 pub const fn gram(name: &str) -> u64 {
     let mut i = 0;
     while i < GRAMMEMES.len() {
