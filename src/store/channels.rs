@@ -405,11 +405,6 @@ pub(super) enum PostWrite {
     Ignored,
 }
 
-/// Upserts one post on (channel, message id), the one path every writer (pages, refreshes, live
-/// updates) takes. An edit applies only when it is not older than the stored one — a page fetched
-/// before an edit and written after it must not bring the old text back — and keeps the text it
-/// replaces in `post_versions`. A new post whose deletion was already learned comes in marked
-/// deleted.
 /// The body of [`Store::store_page`] inside the caller's transaction.
 fn write_page(
     tx: &Transaction<'_>,
@@ -447,6 +442,11 @@ fn write_page(
     Ok(out)
 }
 
+/// Upserts one post on (channel, message id), the one path every writer (pages, refreshes, live
+/// updates) takes. An edit applies only when it is not older than the stored one — a page fetched
+/// before an edit and written after it must not bring the old text back — and keeps the text it
+/// replaces in `post_versions`. A new post whose deletion was already learned comes in marked
+/// deleted.
 pub(super) fn write_post(
     tx: &Transaction<'_>,
     channel_id: i64,
@@ -486,6 +486,11 @@ pub(super) fn write_post(
                 now_ms
             ])?;
         if inserted == 1 {
+            // Queued for the search index here rather than by a trigger (schema 11 says why).
+            if !p.text.is_empty() {
+                tx.prepare_cached("INSERT OR IGNORE INTO search_queue (post_id) VALUES (?1)")?
+                    .execute([tx.last_insert_rowid()])?;
+            }
             return Ok(PostWrite::Inserted);
         }
     }

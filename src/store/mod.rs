@@ -45,6 +45,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0010_one_tagging_index.sql"),
 ];
 
+    include_str!("migrations/0011_queue_on_insert.sql"),
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a write that still meets `SQLITE_BUSY` is tried again (with exponential backoff).

@@ -1,0 +1,12 @@
+-- tgsift schema, version 11: a new post is queued for the search index by the statement after its
+-- insert, not by a trigger.
+--
+-- A statement that fires a trigger may fail after writing part of its changes, so SQLite gives it a
+-- statement journal: inside ingest's transaction, every page the insert touched (the posts leaf,
+-- each index's leaf, the queue's leaf) was first copied into that journal — for every post. On a
+-- backfill that copying was a fifth of the writer's CPU. The insert alone needs no journal (its
+-- checks all run before it writes), and `write_post` (src/store/channels.rs), the one path that
+-- inserts posts, queues each new post with text right after it: the rule of version 8 — a post with
+-- text is in the index exactly when it is not in the queue — still holds. Edits and deletes keep
+-- their triggers (they are rare, and they must remove the indexed text in the same statement).
+DROP TRIGGER posts_search_insert;
