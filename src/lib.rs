@@ -7,7 +7,8 @@
 //! - [`config`]: the effective configuration (defaults < TOML file < environment), with the source of
 //!   every value and validation that names the file, key and allowed range.
 //! - [`store`]: the SQLite database of accounts, channels, posts and tagging state: versioned migrations,
-//!   WAL, and writes run off the async runtime with `SQLITE_BUSY` retried.
+//!   WAL, and writes on one writer thread (ingest's before tagging's, checkpoints beside it) off the
+//!   async runtime with `SQLITE_BUSY` retried.
 //! - [`telegram`]: the client layer over grammers: session files, leases, login, flood policy, pacer,
 //!   reconnects, pushed updates — the only place that talks to Telegram.
 //! - [`ingest`]: syncing channels into the store exactly once (checkpoint committed with each batch),

@@ -5,21 +5,149 @@
 //! never contend for SQLite's lock among themselves), while reads run on tokio's blocking pool on a
 //! small pool of read-only connections: a `posts list`, a stats query or a tagging claim's read never
 //! waits behind a batch write, and the async runtime never blocks on the disk.
+//!
+//! The writer serves two queues. Background writes ([`AsyncStore::with_background`]: tagging's claims
+//! and outcomes, which write more per post than storing it did) run only when other writes have paused
+//! for [`BACKGROUND_QUIET`], or once they have waited [`BACKGROUND_MAX_WAIT`]: during a backfill the
+//! channel's pages are stored first and tagging catches up behind them, instead of every page waiting
+//! behind tagging's batches.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
+use super::checkpoint::Checkpointer;
 use super::{Store, StoreError};
 
 /// Idle read-only connections kept for reuse; more are opened when needed and closed after.
 const IDLE_READERS: usize = 4;
 
+/// The longest a background write waits behind other writes before it goes first: tagging slows
+/// during a backfill but never stops, and its claims never expire unrenewed.
+pub const BACKGROUND_MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// How long urgent writes must have paused before a background write starts: a backfill's pages
+/// arrive a few milliseconds apart, and a tagging batch started in such a gap would hold up the next
+/// page for as long as it takes.
+pub const BACKGROUND_QUIET: Duration = Duration::from_millis(20);
+
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
+
+/// Writes waiting for the writer thread, by priority.
+#[derive(Default)]
+struct Queues {
+    urgent: VecDeque<Job>,
+    background: VecDeque<(Instant, Job)>,
+    /// When the last urgent write finished, if it was the last write run.
+    urgent_done: Option<Instant>,
+    /// The write running now is urgent.
+    running_urgent: bool,
+    /// Every [`AsyncStore`] is gone: the thread finishes what is queued and ends.
+    closed: bool,
+}
+
+/// What the writer does next.
+enum Next {
+    Run(Job),
+    /// Only background writes wait, and urgent ones came recently: wait this long for more.
+    WaitFor(Duration),
+    Idle,
+}
+
+impl Queues {
+    /// The write to run next: a background write that has waited too long, else the oldest urgent
+    /// one, else — once urgent writes have been quiet for [`BACKGROUND_QUIET`] — the oldest
+    /// background one.
+    fn next(&mut self, now: Instant) -> Next {
+        if std::mem::take(&mut self.running_urgent) {
+            self.urgent_done = Some(now);
+        }
+        let Some((since, _)) = self.background.front() else {
+            return match self.urgent.pop_front() {
+                Some(job) => {
+                    self.running_urgent = true;
+                    Next::Run(job)
+                }
+                None => Next::Idle,
+            };
+        };
+        let overdue_at = *since + BACKGROUND_MAX_WAIT;
+        if now < overdue_at {
+            if let Some(job) = self.urgent.pop_front() {
+                self.running_urgent = true;
+                return Next::Run(job);
+            }
+            if let Some(quiet_at) = self.urgent_done.map(|t| t + BACKGROUND_QUIET)
+                && now < quiet_at
+            {
+                return Next::WaitFor(quiet_at.min(overdue_at) - now);
+            }
+        }
+        self.urgent_done = None;
+        match self.background.pop_front() {
+            Some((_, job)) => Next::Run(job),
+            None => Next::Idle,
+        }
+    }
+}
+
+/// The queues and the condition the writer thread sleeps on.
+#[derive(Default)]
+struct WriteQueue {
+    queues: Mutex<Queues>,
+    ready: Condvar,
+}
+
+impl WriteQueue {
+    fn push(&self, job: Job, background: bool) {
+        let mut q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if background {
+            q.background.push_back((Instant::now(), job));
+        } else {
+            q.urgent.push_back(job);
+        }
+        drop(q);
+        self.ready.notify_one();
+    }
+
+    /// Blocks until there is a write to run; `None` once closed and drained.
+    fn pop(&self) -> Option<Job> {
+        let mut q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match q.next(Instant::now()) {
+                Next::Run(job) => return Some(job),
+                Next::WaitFor(d) => {
+                    q = self
+                        .ready
+                        .wait_timeout(q, d)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                Next::Idle if q.closed => return None,
+                Next::Idle => q = self.ready.wait(q).unwrap_or_else(|p| p.into_inner()),
+            }
+        }
+    }
+
+    fn close(&self) {
+        self.queues.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.ready.notify_one();
+    }
+}
 
 struct Shared {
     path: PathBuf,
-    writer: Mutex<mpsc::Sender<Job>>,
+    writer: Arc<WriteQueue>,
+    /// The writer thread is running (it could be started).
+    writer_alive: bool,
     readers: Mutex<Vec<Store>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.writer.close();
+    }
 }
 
 /// The database shared by async tasks: writes on one writer thread, reads on read-only connections.
@@ -32,23 +160,37 @@ impl AsyncStore {
     /// Takes over an opened (migrated) store as the writer and starts its thread.
     pub fn new(store: Store) -> Self {
         let path = store.path().to_path_buf();
-        let (tx, rx) = mpsc::channel::<Job>();
+        let queue = Arc::new(WriteQueue::default());
         let name = format!("tgsift-db-writer:{}", path.display());
+        let jobs = Arc::clone(&queue);
+        // Checkpoints run beside the writer, not inside its commits (src/store/checkpoint.rs).
+        let checkpointer = Checkpointer::start(&path).filter(|_| {
+            store
+                .conn
+                .pragma_update(None, "wal_autocheckpoint", 0)
+                .inspect_err(|e| tracing::warn!(error = %e, "the writer keeps checkpointing"))
+                .is_ok()
+        });
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
             let mut store = store;
-            // Ends when every AsyncStore clone is gone (the channel closes).
-            while let Ok(job) = rx.recv() {
+            // Ends when every AsyncStore clone is gone (the queue closes) and what was queued is done;
+            // the checkpoint thread ends with it.
+            while let Some(job) = jobs.pop() {
                 // A panicking job loses only its own answer; the connection stays usable.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut store)));
+                if let Some(c) = &checkpointer {
+                    c.after_write(&store);
+                }
             }
         });
-        if let Err(e) = spawned {
+        if let Err(e) = &spawned {
             tracing::error!(error = %e, "could not start the database writer thread");
         }
         AsyncStore {
             shared: Arc::new(Shared {
                 path,
-                writer: Mutex::new(tx),
+                writer: queue,
+                writer_alive: spawned.is_ok(),
                 readers: Mutex::new(Vec::new()),
             }),
         }
@@ -74,22 +216,36 @@ impl AsyncStore {
         what: &str,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |store: &mut Store| {
-            let _ = tx.send(f(store));
-        });
-        let sent = self
-            .shared
-            .writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(job);
-        if sent.is_err() {
+        self.write(what, false, f).await
+    }
+
+    /// [`AsyncStore::with`] for bulk work that may wait: it runs when no other write is queued, or
+    /// after [`BACKGROUND_MAX_WAIT`] (tagging's claims and outcomes, so ingest's pages go first).
+    pub async fn with_background<T: Send + 'static>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.write(what, true, f).await
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        what: &str,
+        background: bool,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if !self.shared.writer_alive {
             return Err(StoreError::Task {
                 what: what.to_string(),
                 reason: "the database writer thread is gone".into(),
             });
         }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |store: &mut Store| {
+            let _ = tx.send(f(store));
+        });
+        self.shared.writer.push(job, background);
         rx.await.map_err(|_| StoreError::Task {
             what: what.to_string(),
             reason: "the write panicked".into(),
@@ -181,6 +337,132 @@ mod tests {
             "the read ran beside the write"
         );
         writer.await.expect("join").expect("write");
+    }
+
+    fn marker(log: &Arc<Mutex<Vec<&'static str>>>, name: &'static str) -> Job {
+        let log = Arc::clone(log);
+        Box::new(move |_| log.lock().expect("log").push(name))
+    }
+
+    /// Runs what `q` says to run at `now`; the name of the write, or how long it would wait.
+    fn step(
+        q: &mut Queues,
+        now: Instant,
+        log: &Arc<Mutex<Vec<&'static str>>>,
+        store: &mut Store,
+    ) -> Result<&'static str, Duration> {
+        match q.next(now) {
+            Next::Run(job) => {
+                job(store);
+                Ok(log.lock().expect("log").last().copied().unwrap_or("?"))
+            }
+            Next::WaitFor(d) => Err(d),
+            Next::Idle => Err(Duration::MAX),
+        }
+    }
+
+    #[test]
+    fn background_writes_wait_for_a_pause_in_urgent_ones_or_until_overdue() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+        let mut q = Queues::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        q.background.push_back((t0, marker(&log, "tagging 1")));
+        q.urgent.push_back(marker(&log, "page 1"));
+        q.urgent.push_back(marker(&log, "page 2"));
+        q.background.push_back((t0, marker(&log, "tagging 2")));
+        assert_eq!(step(&mut q, ms(0), &log, &mut store), Ok("page 1"));
+        assert_eq!(step(&mut q, ms(5), &log, &mut store), Ok("page 2"));
+        // Page 2 finished at 10 ms: tagging waits until urgent writes have paused long enough.
+        assert_eq!(
+            step(&mut q, ms(10), &log, &mut store),
+            Err(BACKGROUND_QUIET)
+        );
+        // A page arriving meanwhile goes first and restarts the pause.
+        q.urgent.push_back(marker(&log, "page 3"));
+        assert_eq!(step(&mut q, ms(15), &log, &mut store), Ok("page 3"));
+        assert_eq!(
+            step(&mut q, ms(20), &log, &mut store),
+            Err(BACKGROUND_QUIET)
+        );
+        let quiet = ms(20) + BACKGROUND_QUIET;
+        assert_eq!(step(&mut q, quiet, &log, &mut store), Ok("tagging 1"));
+        // Once a background write has run, the next one needs no new pause.
+        assert_eq!(step(&mut q, quiet, &log, &mut store), Ok("tagging 2"));
+        assert_eq!(step(&mut q, quiet, &log, &mut store), Err(Duration::MAX));
+        // Under a steady stream of pages, a background write still runs once overdue.
+        let t1 = quiet;
+        q.background.push_back((t1, marker(&log, "tagging 3")));
+        q.urgent.push_back(marker(&log, "page 4"));
+        assert_eq!(step(&mut q, t1, &log, &mut store), Ok("page 4"));
+        q.urgent.push_back(marker(&log, "page 5"));
+        assert_eq!(
+            step(&mut q, t1 + BACKGROUND_MAX_WAIT, &log, &mut store),
+            Ok("tagging 3")
+        );
+        assert_eq!(
+            step(&mut q, t1 + BACKGROUND_MAX_WAIT, &log, &mut store),
+            Ok("page 5")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_queued_page_write_runs_before_queued_tagging_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = tokio::time::timeout(
+            Duration::from_secs(10),
+            AsyncStore::open(dir.path().join("t.db")),
+        )
+        .await
+        .expect("timeout")
+        .expect("open");
+        let order = Arc::new(Mutex::new(Vec::new()));
+        // Keep the writer busy so the next three writes queue up behind it.
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let busy = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .with("busy", move |_| {
+                        let _ = started_tx.send(());
+                        std::thread::sleep(Duration::from_millis(300));
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        started_rx.await.expect("busy write started");
+        let mut writes = Vec::new();
+        for (name, background) in [("tagging 1", true), ("tagging 2", true), ("page", false)] {
+            let (store, order) = (store.clone(), Arc::clone(&order));
+            writes.push(tokio::spawn(async move {
+                let f = move |_: &mut Store| {
+                    order.lock().expect("order").push(name);
+                    Ok(())
+                };
+                if background {
+                    store.with_background(name, f).await
+                } else {
+                    store.with(name, f).await
+                }
+            }));
+            // Queue them in this order.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::timeout(Duration::from_secs(10), async {
+            busy.await.expect("join").expect("busy");
+            for w in writes {
+                w.await.expect("join").expect("write");
+            }
+        })
+        .await
+        .expect("timeout");
+        assert_eq!(
+            *order.lock().expect("order"),
+            ["page", "tagging 1", "tagging 2"]
+        );
     }
 
     #[tokio::test]

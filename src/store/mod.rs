@@ -3,7 +3,8 @@
 //! [`Store`] is a synchronous connection: it opens the file in WAL mode with a busy timeout, foreign keys
 //! and `synchronous=NORMAL`, applies the embedded migrations, and runs every write in an `IMMEDIATE`
 //! transaction that is retried with backoff while SQLite answers `SQLITE_BUSY`. [`AsyncStore`] moves that
-//! work off the async runtime (`spawn_blocking`), so a slow disk never stalls the network tasks.
+//! work off the async runtime (one writer thread, reads on the blocking pool, WAL checkpoints on a
+//! thread of their own), so a slow disk never stalls the network tasks.
 //!
 //! Storage stays behind this narrow interface (domain operations, not SQL at the call sites) so that a
 //! PostgreSQL store can stand beside it later.
@@ -12,6 +13,7 @@ mod accounts;
 mod alerts;
 mod backup;
 mod channels;
+mod checkpoint;
 mod client_state;
 mod concurrent;
 mod export;
@@ -43,9 +45,9 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0008_search_queue.sql"),
     include_str!("migrations/0009_web_sessions.sql"),
     include_str!("migrations/0010_one_tagging_index.sql"),
+    include_str!("migrations/0011_queue_on_insert.sql"),
 ];
 
-    include_str!("migrations/0011_queue_on_insert.sql"),
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a write that still meets `SQLITE_BUSY` is tried again (with exponential backoff).

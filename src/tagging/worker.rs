@@ -330,7 +330,7 @@ impl Pipeline {
         let rules = self.rules;
         let recorded = self
             .store
-            .with("record a tagging attempt", move |s| {
+            .with_background("record a tagging attempt", move |s| {
                 s.record_attempts(&[attempt], rules)
             })
             .await?;
@@ -372,7 +372,7 @@ impl Pipeline {
     async fn claim(&self, limit: usize) -> Result<Vec<DuePost>, StoreError> {
         let secs = self.claim_secs;
         self.store
-            .with("claim posts", move |s| s.claim_due(limit, secs))
+            .with_background("claim posts", move |s| s.claim_due(limit, secs))
             .await
     }
 
@@ -562,7 +562,7 @@ impl Pipeline {
         let unfinished: Vec<i64> = in_flight.into_iter().chain(queue.map(|p| p.id)).collect();
         if !unfinished.is_empty() {
             self.store
-                .with("release claims", move |s| {
+                .with_background("release claims", move |s| {
                     s.release_claims(token, &unfinished)
                 })
                 .await?;
@@ -585,7 +585,7 @@ impl Pipeline {
             .collect();
         let recorded = self
             .store
-            .with("record tagging attempts", move |s| {
+            .with_background("record tagging attempts", move |s| {
                 s.record_attempts(&attempts, rules)
             })
             .await?;
