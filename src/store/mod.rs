@@ -46,7 +46,17 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0009_web_sessions.sql"),
     include_str!("migrations/0010_one_tagging_index.sql"),
     include_str!("migrations/0011_queue_on_insert.sql"),
+    include_str!("migrations/0012_status_check_without_in.sql"),
 ];
+
+/// The schema version whose migration is [`status_check_as_comparisons`].
+const STATUS_CHECK_VERSION: usize = 12;
+
+/// The posts table's status CHECK as written by version 1, and as version 12 writes it.
+const STATUS_CHECK_IN: &str =
+    "CHECK (tagging_status IN ('pending', 'retrying', 'success', 'failed', 'skipped'))";
+const STATUS_CHECK_OR: &str = "CHECK (tagging_status = 'pending' OR tagging_status = 'retrying' \
+     OR tagging_status = 'success' OR tagging_status = 'failed' OR tagging_status = 'skipped')";
 
 /// How long one statement waits inside SQLite for a lock before `SQLITE_BUSY` comes back to us.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,7 +96,38 @@ pub fn unix_ms() -> i64 {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect())
+    Migrations::new(
+        MIGRATION_SQL
+            .iter()
+            .enumerate()
+            .map(|(i, sql)| match i + 1 {
+                STATUS_CHECK_VERSION => M::up_with_hook(sql, status_check_as_comparisons),
+                _ => M::up(sql),
+            })
+            .collect(),
+    )
+}
+
+/// Migration 12 (see its file): rewrites the posts table's status CHECK in the stored schema, as
+/// SQLite documents for changing a CHECK without copying the table, and makes sure the result parses
+/// before the migration's transaction commits.
+fn status_check_as_comparisons(tx: &Transaction<'_>) -> rusqlite_migration::HookResult {
+    let version: i64 = tx.pragma_query_value(None, "schema_version", |r| r.get(0))?;
+    tx.pragma_update(None, "writable_schema", true)?;
+    let changed = tx.execute(
+        "UPDATE sqlite_schema SET sql = replace(sql, ?1, ?2)
+         WHERE type = 'table' AND name = 'posts' AND instr(sql, ?1) > 0",
+        [STATUS_CHECK_IN, STATUS_CHECK_OR],
+    )?;
+    tx.pragma_update(None, "schema_version", version + 1)?;
+    tx.pragma_update(None, "writable_schema", false)?;
+    if changed != 1 {
+        // Only a table tgsift did not create lacks it; the old CHECK is as right, only slower.
+        tracing::warn!("the posts table's status CHECK is not the one tgsift wrote; left as it is");
+    }
+    // Reads the new schema: a definition SQLite cannot parse fails here and rolls the edit back.
+    tx.query_row("SELECT count(*) FROM posts WHERE 0", [], |_| Ok(()))?;
+    Ok(())
 }
 
 /// The schema version this build of tgsift writes.
@@ -448,6 +489,70 @@ mod tests {
                 Ok(tx.last_insert_rowid())
             })
             .expect("insert")
+    }
+
+    #[test]
+    fn version_12_rewrites_the_status_check_and_keeps_the_posts_and_the_rule() {
+        let (_d, path) = tmp();
+        {
+            // A database of schema version 11, with a post.
+            let mut c = Connection::open(&path).expect("open");
+            configure(&c).expect("configure");
+            Migrations::new(MIGRATION_SQL[..11].iter().map(|sql| M::up(sql)).collect())
+                .to_latest(&mut c)
+                .expect("schema 11");
+            c.execute_batch(
+                "INSERT INTO accounts (name, session_path, created_at) VALUES ('a', 'a.session', 0);
+                 INSERT INTO channels (account_id, tg_id, username, created_at) VALUES (1, 5, 'news', 0);
+                 INSERT INTO posts (channel_id, message_id, date, fetched_at, text, tagging_status)
+                 VALUES (1, 1, 0, 0, 'old', 'success');",
+            )
+            .expect("a post");
+        }
+        let mut s = Store::open(&path).expect("migrate");
+        assert_eq!(s.migrated().from, 11);
+        let sql: String = s
+            .read("posts sql", |c| {
+                c.query_row(
+                    "SELECT sql FROM sqlite_schema WHERE name = 'posts'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .expect("sql");
+        assert!(
+            sql.contains(STATUS_CHECK_OR) && !sql.contains(STATUS_CHECK_IN),
+            "{sql}"
+        );
+        let ok: String = s
+            .read("check", |c| {
+                c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            })
+            .expect("integrity");
+        assert_eq!(ok, "ok");
+        let status: String = s
+            .read("post", |c| {
+                c.query_row("SELECT tagging_status FROM posts", [], |r| r.get(0))
+            })
+            .expect("post");
+        assert_eq!(status, "success");
+        // The rule still holds: every status it names is accepted, any other is refused.
+        for good in ["pending", "retrying", "failed", "skipped", "success"] {
+            s.write("set a status", |tx| {
+                tx.execute("UPDATE posts SET tagging_status = ?1", [good])
+            })
+            .expect(good);
+        }
+        let err = s
+            .write("set a bad status", |tx| {
+                tx.execute("UPDATE posts SET tagging_status = 'done'", [])
+            })
+            .expect_err("not a status");
+        assert!(
+            matches!(&err, StoreError::Write { source, .. }
+                if source.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)),
+            "{err}"
+        );
     }
 
     #[test]
