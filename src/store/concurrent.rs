@@ -7,10 +7,11 @@
 //! waits behind a batch write, and the async runtime never blocks on the disk.
 //!
 //! The writer serves two queues. Background writes ([`AsyncStore::with_background`]: tagging's claims
-//! and outcomes, which write more per post than storing it did) run only when other writes have paused
-//! for [`BACKGROUND_QUIET`], or once they have waited [`BACKGROUND_MAX_WAIT`]: during a backfill the
-//! channel's pages are stored first and tagging catches up behind them, instead of every page waiting
-//! behind tagging's batches.
+//! and outcomes, which write more per post than storing it did) run when no other write is queued —
+//! but while other writes keep the writer more than half busy (a backfill's pages, a few milliseconds
+//! apart), only once those have paused for [`BACKGROUND_QUIET`], or after waiting
+//! [`BACKGROUND_MAX_WAIT`]. So a backfill's pages are stored first and tagging catches up behind them,
+//! while many small writes (a thousand channels polled) leave room for tagging beside them.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -27,10 +28,16 @@ const IDLE_READERS: usize = 4;
 /// during a backfill but never stops, and its claims never expire unrenewed.
 pub const BACKGROUND_MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// How long urgent writes must have paused before a background write starts: a backfill's pages
-/// arrive a few milliseconds apart, and a tagging batch started in such a gap would hold up the next
-/// page for as long as it takes.
+/// How long urgent writes must have paused before a background write starts while they keep the
+/// writer busy: a backfill's pages arrive a few milliseconds apart, and a tagging batch started in
+/// such a gap would hold up the next page for as long as it takes.
 pub const BACKGROUND_QUIET: Duration = Duration::from_millis(20);
+
+/// The span over which the writer's time on urgent writes is measured.
+const LOAD_WINDOW: Duration = Duration::from_millis(250);
+
+/// The share of [`LOAD_WINDOW`] spent on urgent writes above which the writer counts as busy.
+const BUSY_SHARE: f64 = 0.5;
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
 
@@ -41,8 +48,12 @@ struct Queues {
     background: VecDeque<(Instant, Job)>,
     /// When the last urgent write finished, if it was the last write run.
     urgent_done: Option<Instant>,
-    /// The write running now is urgent.
-    running_urgent: bool,
+    /// When the urgent write running now started.
+    running_urgent: Option<Instant>,
+    /// The load window: when it started, and the time urgent writes took in it.
+    window: Option<(Instant, Duration)>,
+    /// Urgent writes took more than [`BUSY_SHARE`] of the last full window.
+    busy: bool,
     /// Every [`AsyncStore`] is gone: the thread finishes what is queued and ends.
     closed: bool,
 }
@@ -57,16 +68,25 @@ enum Next {
 
 impl Queues {
     /// The write to run next: a background write that has waited too long, else the oldest urgent
-    /// one, else — once urgent writes have been quiet for [`BACKGROUND_QUIET`] — the oldest
-    /// background one.
+    /// one, else the oldest background one — when the writer is busy, only once urgent writes have
+    /// been quiet for [`BACKGROUND_QUIET`].
     fn next(&mut self, now: Instant) -> Next {
-        if std::mem::take(&mut self.running_urgent) {
+        let (start, mut spent) = *self.window.get_or_insert((now, Duration::ZERO));
+        if let Some(began) = self.running_urgent.take() {
             self.urgent_done = Some(now);
+            spent += now.saturating_duration_since(began.max(start));
         }
+        let span = now.saturating_duration_since(start);
+        self.window = Some(if span >= LOAD_WINDOW {
+            self.busy = spent.as_secs_f64() > BUSY_SHARE * span.as_secs_f64();
+            (now, Duration::ZERO)
+        } else {
+            (start, spent)
+        });
         let Some((since, _)) = self.background.front() else {
             return match self.urgent.pop_front() {
                 Some(job) => {
-                    self.running_urgent = true;
+                    self.running_urgent = Some(now);
                     Next::Run(job)
                 }
                 None => Next::Idle,
@@ -75,10 +95,11 @@ impl Queues {
         let overdue_at = *since + BACKGROUND_MAX_WAIT;
         if now < overdue_at {
             if let Some(job) = self.urgent.pop_front() {
-                self.running_urgent = true;
+                self.running_urgent = Some(now);
                 return Next::Run(job);
             }
             if let Some(quiet_at) = self.urgent_done.map(|t| t + BACKGROUND_QUIET)
+                && self.busy
                 && now < quiet_at
             {
                 return Next::WaitFor(quiet_at.min(overdue_at) - now);
@@ -362,32 +383,35 @@ mod tests {
     }
 
     #[test]
-    fn background_writes_wait_for_a_pause_in_urgent_ones_or_until_overdue() {
+    fn background_writes_wait_for_a_pause_while_pages_keep_the_writer_busy() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = Store::open(&dir.path().join("t.db")).expect("open");
         let mut q = Queues::default();
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
-        q.background.push_back((t0, marker(&log, "tagging 1")));
-        q.urgent.push_back(marker(&log, "page 1"));
-        q.urgent.push_back(marker(&log, "page 2"));
-        q.background.push_back((t0, marker(&log, "tagging 2")));
-        assert_eq!(step(&mut q, ms(0), &log, &mut store), Ok("page 1"));
-        assert_eq!(step(&mut q, ms(5), &log, &mut store), Ok("page 2"));
-        // Page 2 finished at 10 ms: tagging waits until urgent writes have paused long enough.
+        // A backfill: pages of 10 ms back to back for 300 ms, so the writer counts as busy.
+        q.urgent.push_back(marker(&log, "page"));
+        for t in (0..300).step_by(10) {
+            assert_eq!(step(&mut q, ms(t), &log, &mut store), Ok("page"));
+            q.urgent.push_back(marker(&log, "page"));
+        }
+        q.background.push_back((ms(300), marker(&log, "tagging 1")));
+        q.background.push_back((ms(300), marker(&log, "tagging 2")));
+        assert_eq!(step(&mut q, ms(300), &log, &mut store), Ok("page"));
+        // That page finished at 305 ms: tagging waits until pages have paused long enough.
         assert_eq!(
-            step(&mut q, ms(10), &log, &mut store),
+            step(&mut q, ms(305), &log, &mut store),
             Err(BACKGROUND_QUIET)
         );
         // A page arriving meanwhile goes first and restarts the pause.
         q.urgent.push_back(marker(&log, "page 3"));
-        assert_eq!(step(&mut q, ms(15), &log, &mut store), Ok("page 3"));
+        assert_eq!(step(&mut q, ms(310), &log, &mut store), Ok("page 3"));
         assert_eq!(
-            step(&mut q, ms(20), &log, &mut store),
+            step(&mut q, ms(315), &log, &mut store),
             Err(BACKGROUND_QUIET)
         );
-        let quiet = ms(20) + BACKGROUND_QUIET;
+        let quiet = ms(315) + BACKGROUND_QUIET;
         assert_eq!(step(&mut q, quiet, &log, &mut store), Ok("tagging 1"));
         // Once a background write has run, the next one needs no new pause.
         assert_eq!(step(&mut q, quiet, &log, &mut store), Ok("tagging 2"));
@@ -398,14 +422,33 @@ mod tests {
         q.urgent.push_back(marker(&log, "page 4"));
         assert_eq!(step(&mut q, t1, &log, &mut store), Ok("page 4"));
         q.urgent.push_back(marker(&log, "page 5"));
-        assert_eq!(
-            step(&mut q, t1 + BACKGROUND_MAX_WAIT, &log, &mut store),
-            Ok("tagging 3")
-        );
-        assert_eq!(
-            step(&mut q, t1 + BACKGROUND_MAX_WAIT, &log, &mut store),
-            Ok("page 5")
-        );
+        let overdue = t1 + BACKGROUND_MAX_WAIT;
+        assert_eq!(step(&mut q, overdue, &log, &mut store), Ok("tagging 3"));
+        assert_eq!(step(&mut q, overdue, &log, &mut store), Ok("page 5"));
+    }
+
+    #[test]
+    fn background_writes_need_no_pause_when_small_writes_leave_the_writer_idle() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+        let mut q = Queues::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // Many channels polled: a 1 ms write every 20 ms, the writer idle in between.
+        for t in (0..300).step_by(20) {
+            q.urgent.push_back(marker(&log, "poll"));
+            assert_eq!(step(&mut q, ms(t), &log, &mut store), Ok("poll"));
+            assert_eq!(
+                step(&mut q, ms(t + 1), &log, &mut store),
+                Err(Duration::MAX)
+            );
+        }
+        // Tagging runs as soon as no urgent write waits, right after the last one.
+        q.urgent.push_back(marker(&log, "poll"));
+        q.background.push_back((ms(300), marker(&log, "tagging")));
+        assert_eq!(step(&mut q, ms(300), &log, &mut store), Ok("poll"));
+        assert_eq!(step(&mut q, ms(301), &log, &mut store), Ok("tagging"));
     }
 
     #[tokio::test]
