@@ -314,8 +314,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[tokio::test]
-    async fn reads_do_not_wait_behind_a_long_write() {
+    /// A fresh store in a temporary directory (kept alive by the returned guard).
+    async fn open() -> (tempfile::TempDir, AsyncStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = tokio::time::timeout(
             Duration::from_secs(10),
@@ -324,6 +324,12 @@ mod tests {
         .await
         .expect("timeout")
         .expect("open");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_wait_behind_a_long_write() {
+        let (_dir, store) = open().await;
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
         let writer = {
             let store = store.clone();
@@ -453,14 +459,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queued_page_write_runs_before_queued_tagging_writes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = tokio::time::timeout(
-            Duration::from_secs(10),
-            AsyncStore::open(dir.path().join("t.db")),
-        )
-        .await
-        .expect("timeout")
-        .expect("open");
+        let (_dir, store) = open().await;
         let order = Arc::new(Mutex::new(Vec::new()));
         // Keep the writer busy so the next three writes queue up behind it.
         let (started_tx, started_rx) = tokio::sync::oneshot::channel();
@@ -510,10 +509,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_write_leaves_the_writer_usable() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = AsyncStore::open(dir.path().join("t.db"))
-            .await
-            .expect("open");
+        let (_dir, store) = open().await;
         let r: Result<(), StoreError> = store.with("panics", |_| panic!("boom")).await;
         assert!(matches!(r, Err(StoreError::Task { .. })));
         let v = store

@@ -980,7 +980,7 @@ mod tests {
 
     const KEY: [u8; 256] = [0xAB; 256];
 
-    fn key(seed: u8) -> [u8; 256] {
+    pub(super) fn key(seed: u8) -> [u8; 256] {
         let mut key = [0u8; 256];
         for (i, b) in key.iter_mut().enumerate() {
             *b = seed.wrapping_add(i as u8);
@@ -988,7 +988,7 @@ mod tests {
         key
     }
 
-    fn temp() -> tempfile::TempDir {
+    pub(super) fn temp() -> tempfile::TempDir {
         tempfile::tempdir().expect("temp dir")
     }
 

@@ -192,19 +192,8 @@ mod tests {
     use grammers_session::Session;
 
     use super::super::SqliteSession;
+    use super::super::tests::{key, temp};
     use super::*;
-
-    fn key(seed: u8) -> [u8; 256] {
-        let mut key = [0u8; 256];
-        for (i, b) in key.iter_mut().enumerate() {
-            *b = seed.wrapping_add(i as u8);
-        }
-        key
-    }
-
-    fn temp() -> tempfile::TempDir {
-        tempfile::tempdir().expect("temp dir")
-    }
 
     /// Telethon's `StringSession.save()` for DC 2, 149.154.167.51:443 and `key(7)`, built by hand from
     /// `'1' + urlsafe_b64encode(struct.pack('>B4sH256s', ...))`.
