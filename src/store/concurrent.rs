@@ -366,95 +366,106 @@ mod tests {
         writer.await.expect("join").expect("write");
     }
 
-    fn marker(log: &Arc<Mutex<Vec<&'static str>>>, name: &'static str) -> Job {
-        let log = Arc::clone(log);
-        Box::new(move |_| log.lock().expect("log").push(name))
+    /// Drives [`Queues`] by hand with explicit times; each job only logs its name.
+    struct Drive {
+        q: Queues,
+        log: Arc<Mutex<Vec<&'static str>>>,
+        store: Store,
+        t0: Instant,
+        _dir: tempfile::TempDir,
     }
 
-    /// Runs what `q` says to run at `now`; the name of the write, or how long it would wait.
-    fn step(
-        q: &mut Queues,
-        now: Instant,
-        log: &Arc<Mutex<Vec<&'static str>>>,
-        store: &mut Store,
-    ) -> Result<&'static str, Duration> {
-        match q.next(now) {
-            Next::Run(job) => {
-                job(store);
-                Ok(log.lock().expect("log").last().copied().unwrap_or("?"))
+    impl Drive {
+        fn new() -> Drive {
+            let dir = tempfile::tempdir().expect("tempdir");
+            Drive {
+                q: Queues::default(),
+                log: Arc::new(Mutex::new(Vec::new())),
+                store: Store::open(&dir.path().join("t.db")).expect("open"),
+                t0: Instant::now(),
+                _dir: dir,
             }
-            Next::WaitFor(d) => Err(d),
-            Next::Idle => Err(Duration::MAX),
+        }
+
+        fn at(&self, ms: u64) -> Instant {
+            self.t0 + Duration::from_millis(ms)
+        }
+
+        fn job(&self, name: &'static str) -> Job {
+            let log = Arc::clone(&self.log);
+            Box::new(move |_| log.lock().expect("log").push(name))
+        }
+
+        fn urgent(&mut self, name: &'static str) {
+            let job = self.job(name);
+            self.q.urgent.push_back(job);
+        }
+
+        fn background(&mut self, since: Instant, name: &'static str) {
+            let job = self.job(name);
+            self.q.background.push_back((since, job));
+        }
+
+        /// Runs what the queues say to run at `now`: the write's name, or how long it would wait.
+        fn step(&mut self, now: Instant) -> Result<&'static str, Duration> {
+            match self.q.next(now) {
+                Next::Run(job) => {
+                    job(&mut self.store);
+                    Ok(self.log.lock().expect("log").last().copied().unwrap_or("?"))
+                }
+                Next::WaitFor(d) => Err(d),
+                Next::Idle => Err(Duration::MAX),
+            }
         }
     }
 
     #[test]
     fn background_writes_wait_for_a_pause_while_pages_keep_the_writer_busy() {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = Store::open(&dir.path().join("t.db")).expect("open");
-        let mut q = Queues::default();
-        let t0 = Instant::now();
-        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut d = Drive::new();
         // A backfill: pages of 10 ms back to back for 300 ms, so the writer counts as busy.
-        q.urgent.push_back(marker(&log, "page"));
+        d.urgent("page");
         for t in (0..300).step_by(10) {
-            assert_eq!(step(&mut q, ms(t), &log, &mut store), Ok("page"));
-            q.urgent.push_back(marker(&log, "page"));
+            assert_eq!(d.step(d.at(t)), Ok("page"));
+            d.urgent("page");
         }
-        q.background.push_back((ms(300), marker(&log, "tagging 1")));
-        q.background.push_back((ms(300), marker(&log, "tagging 2")));
-        assert_eq!(step(&mut q, ms(300), &log, &mut store), Ok("page"));
+        d.background(d.at(300), "tagging 1");
+        d.background(d.at(300), "tagging 2");
+        assert_eq!(d.step(d.at(300)), Ok("page"));
         // That page finished at 305 ms: tagging waits until pages have paused long enough.
-        assert_eq!(
-            step(&mut q, ms(305), &log, &mut store),
-            Err(BACKGROUND_QUIET)
-        );
+        assert_eq!(d.step(d.at(305)), Err(BACKGROUND_QUIET));
         // A page arriving meanwhile goes first and restarts the pause.
-        q.urgent.push_back(marker(&log, "page 3"));
-        assert_eq!(step(&mut q, ms(310), &log, &mut store), Ok("page 3"));
-        assert_eq!(
-            step(&mut q, ms(315), &log, &mut store),
-            Err(BACKGROUND_QUIET)
-        );
-        let quiet = ms(315) + BACKGROUND_QUIET;
-        assert_eq!(step(&mut q, quiet, &log, &mut store), Ok("tagging 1"));
+        d.urgent("page 3");
+        assert_eq!(d.step(d.at(310)), Ok("page 3"));
+        assert_eq!(d.step(d.at(315)), Err(BACKGROUND_QUIET));
+        let quiet = d.at(315) + BACKGROUND_QUIET;
+        assert_eq!(d.step(quiet), Ok("tagging 1"));
         // Once a background write has run, the next one needs no new pause.
-        assert_eq!(step(&mut q, quiet, &log, &mut store), Ok("tagging 2"));
-        assert_eq!(step(&mut q, quiet, &log, &mut store), Err(Duration::MAX));
+        assert_eq!(d.step(quiet), Ok("tagging 2"));
+        assert_eq!(d.step(quiet), Err(Duration::MAX));
         // Under a steady stream of pages, a background write still runs once overdue.
-        let t1 = quiet;
-        q.background.push_back((t1, marker(&log, "tagging 3")));
-        q.urgent.push_back(marker(&log, "page 4"));
-        assert_eq!(step(&mut q, t1, &log, &mut store), Ok("page 4"));
-        q.urgent.push_back(marker(&log, "page 5"));
-        let overdue = t1 + BACKGROUND_MAX_WAIT;
-        assert_eq!(step(&mut q, overdue, &log, &mut store), Ok("tagging 3"));
-        assert_eq!(step(&mut q, overdue, &log, &mut store), Ok("page 5"));
+        d.background(quiet, "tagging 3");
+        d.urgent("page 4");
+        assert_eq!(d.step(quiet), Ok("page 4"));
+        d.urgent("page 5");
+        let overdue = quiet + BACKGROUND_MAX_WAIT;
+        assert_eq!(d.step(overdue), Ok("tagging 3"));
+        assert_eq!(d.step(overdue), Ok("page 5"));
     }
 
     #[test]
     fn background_writes_need_no_pause_when_small_writes_leave_the_writer_idle() {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = Store::open(&dir.path().join("t.db")).expect("open");
-        let mut q = Queues::default();
-        let t0 = Instant::now();
-        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut d = Drive::new();
         // Many channels polled: a 1 ms write every 20 ms, the writer idle in between.
         for t in (0..300).step_by(20) {
-            q.urgent.push_back(marker(&log, "poll"));
-            assert_eq!(step(&mut q, ms(t), &log, &mut store), Ok("poll"));
-            assert_eq!(
-                step(&mut q, ms(t + 1), &log, &mut store),
-                Err(Duration::MAX)
-            );
+            d.urgent("poll");
+            assert_eq!(d.step(d.at(t)), Ok("poll"));
+            assert_eq!(d.step(d.at(t + 1)), Err(Duration::MAX));
         }
         // Tagging runs as soon as no urgent write waits, right after the last one.
-        q.urgent.push_back(marker(&log, "poll"));
-        q.background.push_back((ms(300), marker(&log, "tagging")));
-        assert_eq!(step(&mut q, ms(300), &log, &mut store), Ok("poll"));
-        assert_eq!(step(&mut q, ms(301), &log, &mut store), Ok("tagging"));
+        d.urgent("poll");
+        d.background(d.at(300), "tagging");
+        assert_eq!(d.step(d.at(300)), Ok("poll"));
+        assert_eq!(d.step(d.at(301)), Ok("tagging"));
     }
 
     #[tokio::test]
