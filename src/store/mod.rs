@@ -19,6 +19,7 @@ mod concurrent;
 mod export;
 mod jobs;
 mod live;
+pub mod postgres;
 mod search;
 mod service;
 mod stats;
