@@ -37,9 +37,13 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 use rusqlite_migration::{M, Migrations, SchemaVersion};
 
 mod peers;
+mod postgres;
+mod sealed;
 mod telethon;
 
 use peers::{PEER_COLUMNS, PeerRow, peer_id_of, peer_label};
+pub use postgres::PgSession;
+pub use sealed::{KeyError, SESSION_KEY_ENV, SealError, SessionKey};
 pub use telethon::TelethonString;
 
 /// `PRAGMA application_id` of a session file: "tgSs". Tells a session apart from any other SQLite file.
@@ -209,6 +213,59 @@ pub enum SessionError {
         /// The SQLite error.
         source: rusqlite::Error,
     },
+    /// There is no usable `TGSIFT_SESSION_KEY`, so a PostgreSQL store cannot hold sessions.
+    #[error(transparent)]
+    NoSessionKey(#[from] KeyError),
+    /// The account's session in the PostgreSQL store was sealed with another session key.
+    #[error(
+        "the session of account {account} was sealed with another {SESSION_KEY_ENV} (key id {stored}; \
+         this worker's is {given}): start every worker with the key that sealed it"
+    )]
+    WrongKey {
+        /// The account.
+        account: String,
+        /// The id of the key that sealed it.
+        stored: String,
+        /// The id of this worker's key.
+        given: String,
+    },
+    /// The account has no session in the PostgreSQL store.
+    #[error(
+        "account {account} has no session in the PostgreSQL store: log in (or import a session) for \
+         it first"
+    )]
+    NoSession {
+        /// The account.
+        account: String,
+    },
+    /// The account already has a session in the PostgreSQL store; tgsift never overwrites one.
+    #[error(
+        "account {account} already has a session in the PostgreSQL store; tgsift never overwrites a \
+         session (log the account out first if it should log in again)"
+    )]
+    SessionExists {
+        /// The account.
+        account: String,
+    },
+    /// Reading or writing the account's session in the PostgreSQL store failed (including a write
+    /// refused because this worker lost the account's lease).
+    #[error("the session of account {account}: {source}")]
+    Database {
+        /// The account.
+        account: String,
+        /// What failed.
+        source: crate::store::postgres::PgError,
+    },
+    /// A row of the account's session in the PostgreSQL store cannot be what tgsift wrote.
+    #[error(
+        "the session of account {account} in the PostgreSQL store is damaged: {what}; log in again to replace it"
+    )]
+    DamagedRow {
+        /// The account.
+        account: String,
+        /// What is wrong (never key bytes).
+        what: String,
+    },
     /// The blocking task that ran the statement died (runtime shutting down, or a panic).
     #[error("session file {}: the task to {what} failed: {reason}", .path.display())]
     Task {
@@ -239,6 +296,10 @@ impl SessionError {
                 | SessionError::NotSession { .. }
                 | SessionError::TooNew { .. }
                 | SessionError::InvalidTelethonString { .. }
+                | SessionError::NoSessionKey(_)
+                | SessionError::WrongKey { .. }
+                | SessionError::NoSession { .. }
+                | SessionError::SessionExists { .. }
         )
     }
 }
