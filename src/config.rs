@@ -227,7 +227,7 @@ pub const KEYS: &[KeySpec] = &[
         default: Some("\"tgsift.db\""),
         aliases: &[],
         secret: false,
-        doc: "Path of the SQLite database of posts (`--db` overrides it)",
+        doc: "Path of the SQLite database of posts, or a `postgres://` URL (`--db` overrides it)",
     },
     KeySpec {
         key: "storage.sessions_dir",
@@ -901,6 +901,7 @@ impl Loaded {
         ] {
             if let Some((_, Source::File(file))) = self.values.get(key)
                 && path.is_relative()
+                && !crate::store::postgres::is_postgres_url(&path.to_string_lossy())
             {
                 let base = file.parent().unwrap_or(Path::new(""));
                 *path = base.join(&*path);

@@ -8,7 +8,8 @@
 //!   every value and validation that names the file, key and allowed range.
 //! - [`store`]: the SQLite database of accounts, channels, posts and tagging state: versioned migrations,
 //!   WAL, and writes on one writer thread (ingest's before tagging's, checkpoints beside it) off the
-//!   async runtime with `SQLITE_BUSY` retried.
+//!   async runtime with `SQLITE_BUSY` retried; and `store::postgres`, the database several workers share
+//!   (account leases with fencing epochs, sealed sessions, `db copy` from SQLite).
 //! - [`telegram`]: the client layer over grammers: session files, leases, login, flood policy, pacer,
 //!   reconnects, pushed updates — the only place that talks to Telegram.
 //! - [`ingest`]: syncing channels into the store exactly once (checkpoint committed with each batch),

@@ -7,6 +7,7 @@
 mod account;
 mod channels;
 mod data_out;
+mod db;
 mod jobs;
 mod logging;
 mod run;
@@ -21,6 +22,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{ConfigError, LoadOptions, Loaded};
+use crate::store::postgres::PgError;
+use crate::store::postgres::copy::CopyError;
 use crate::store::{Store, StoreError};
 
 /// Keeps the posts of many Telegram channels in SQLite and tags them.
@@ -114,6 +117,15 @@ pub enum Command {
     /// Alerts: check that every configured sink receives them.
     #[command(subcommand)]
     Alerts(jobs::AlertsCommand),
+    /// Move an installation between stores (`db copy`: SQLite into PostgreSQL).
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// The `tgsift run` workers of the database and the accounts each one serves (leases).
+    Workers {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// The simulated Telegram DC.
     #[command(subcommand)]
     Sim(SimCommand),
@@ -173,6 +185,17 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             return if e.is_usage() { 2 } else { 1 };
+        }
+        if let Some(e) = cause.downcast_ref::<PgError>() {
+            return if e.is_usage() { 2 } else { 1 };
+        }
+        // Its variants are transparent, so the inner error is not a separate link of the chain.
+        if let Some(e) = cause.downcast_ref::<CopyError>() {
+            return match e {
+                CopyError::Source(e) if e.is_usage() => 2,
+                CopyError::Target(e) if e.is_usage() => 2,
+                _ => 1,
+            };
         }
     }
     1
@@ -245,6 +268,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(cmd) => {
             let loaded = sources.load()?;
             runtime()?.block_on(account::run(&loaded, cmd))?
+        }
+        Command::Db(cmd) => runtime()?.block_on(db::run(cmd))?,
+        Command::Workers { json } => {
+            let loaded = sources.load()?;
+            runtime()?.block_on(db::workers(&loaded, json))?
         }
         Command::Migrate => {
             let loaded = sources.load()?;

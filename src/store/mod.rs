@@ -248,6 +248,15 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let path = path.to_path_buf();
+        if postgres::is_postgres_url(&path.to_string_lossy()) {
+            return Err(StoreError::Open {
+                path,
+                reason:
+                    "it is a PostgreSQL URL, and this command works on an SQLite database only \
+                         so far; with PostgreSQL use `tgsift workers` and `tgsift db copy`"
+                        .into(),
+            });
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -12,6 +12,7 @@
 //!
 //! Files: this one connects and migrates; `leases.rs` is the workers and their account leases.
 
+pub mod copy;
 mod leases;
 
 use std::fmt;
@@ -189,11 +190,9 @@ impl PgStore {
         &self.target
     }
 
-    /// A connection from the pool, for `what` (named in the error if none can be had).
-    pub(crate) async fn client(
-        &self,
-        what: &'static str,
-    ) -> Result<deadpool_postgres::Object, PgError> {
+    /// A connection from the pool, for `what` (named in the error if none can be had); the store's
+    /// own methods and tests that look at the tables use it.
+    pub async fn client(&self, what: &'static str) -> Result<deadpool_postgres::Object, PgError> {
         self.pool.get().await.map_err(|e| PgError::Pool {
             what,
             target: self.target.clone(),

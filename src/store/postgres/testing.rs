@@ -88,3 +88,15 @@ pub async fn fresh_store(test: &str) -> Option<Result<PgStore, PgError>> {
     let config = fresh_config(test).await?;
     Some(PgStore::open_config(config).await)
 }
+
+/// The URL of the test database with `search_path` set to the test's schema, made anew — for a
+/// `tgsift` process (`--db URL`, `db copy --to URL`); `None` when skipped.
+pub async fn fresh_url(test: &str) -> Option<String> {
+    fresh_config(test).await?;
+    let url = test_url(test)?;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{url}{separator}options=-c%20search_path%3D{}",
+        schema_of(test)
+    ))
+}
