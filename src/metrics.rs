@@ -16,7 +16,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::store::{Store, StoreError, unix_now};
+use crate::store::prelude::*;
+use crate::store::{StoreError, unix_now};
 
 /// Labels of one Telegram call's outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -320,7 +321,7 @@ impl Metrics {
     }
 
     /// Sets the figures that live in the database, then renders everything as Prometheus text.
-    pub fn render(&self, store: &Store) -> Result<String, StoreError> {
+    pub fn render(&self, store: &dyn Storage) -> Result<String, StoreError> {
         let now = unix_now();
         let mut by_state = std::collections::BTreeMap::<&str, i64>::new();
         for c in store.channels()? {

@@ -8,6 +8,7 @@ use std::process::Output;
 
 use common::{API_HASH, within};
 use tgsift::sim::{AccountSpec, Sim, SimConfig};
+use tgsift::store::prelude::*;
 use tgsift::telegram::lease::Lease;
 
 struct Env {

@@ -9,6 +9,7 @@ use common::{sim, within};
 use grammers_client::session::storages::MemorySession;
 use grammers_tl_types as tl;
 use tgsift::sim::{Fault, FloodConfig, Limit, Scripted, Sim};
+use tgsift::store::prelude::*;
 use tgsift::telegram::client::{Account, Policy, Stats};
 use tgsift::telegram::error::TgError;
 use tgsift::telegram::pacer::PacerConfig;

@@ -12,6 +12,7 @@ use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use tgsift::data_out::export::{COLUMNS, iso};
 use tgsift::sim::{Fault, Latency, Scripted};
+use tgsift::store::prelude::*;
 use tgsift::store::{NewChannel, PostIn, Store};
 use tgsift::telegram::lease::Lease;
 

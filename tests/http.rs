@@ -14,6 +14,7 @@ use common::within;
 use serde_json::{Value, json};
 use tgsift::sim::{Fault, Scripted};
 use tgsift::store::Store;
+use tgsift::store::prelude::*;
 
 const TOKEN: &str = "test-token-3f9a";
 

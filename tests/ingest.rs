@@ -10,6 +10,7 @@ use common::within;
 use tgsift::ingest::service::RunOptions;
 use tgsift::service;
 use tgsift::sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, ServiceRun, SimConfig};
+use tgsift::store::prelude::*;
 use tgsift::store::{AsyncStore, Store};
 use tokio_util::sync::CancellationToken;
 

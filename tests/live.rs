@@ -13,6 +13,7 @@ use common::{sent_into_open_windows, within};
 use rand::{Rng, SeedableRng};
 use tgsift::sim::{Fault, LiveConfig, PushFault, Scripted, ScriptedPush};
 use tgsift::store::Store;
+use tgsift::store::prelude::*;
 
 /// Runs a read on a fresh connection to the test database.
 fn query<T>(

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use tgsift::sim::{AccountSpec, Fault, Scripted};
+use tgsift::store::prelude::*;
 use tgsift::store::{NewChannel, Store, unix_now};
 
 /// A TCP server that accepts connections and never answers: an LLM endpoint that hangs.

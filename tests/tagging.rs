@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::within;
+use tgsift::store::prelude::*;
 use tgsift::store::{AsyncStore, NewChannel, PostIn, Store};
 use tgsift::tagging::embedded::EmbeddedTagger;
 use tgsift::tagging::worker::{Outcome, Pipeline};
@@ -82,13 +83,15 @@ fn setup(texts: &[&str]) -> (tempfile::TempDir, AsyncStore) {
 async fn statuses(store: &AsyncStore) -> Vec<(String, String, i64)> {
     store
         .read("read", |s| {
-            s.read("statuses", |c| {
-                let mut st = c.prepare(
+            s.as_sqlite()
+                .expect("an SQLite store")
+                .read("statuses", |c| {
+                    let mut st = c.prepare(
                     "SELECT text, tagging_status, tagging_attempts FROM posts ORDER BY message_id",
                 )?;
-                st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect()
-            })
+                    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect()
+                })
         })
         .await
         .expect("statuses")

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use tgsift::store::prelude::*;
 use tgsift::store::{NewChannel, PostIn, Store};
 
 /// Unix seconds of a January 2026 day at noon UTC.

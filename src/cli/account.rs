@@ -12,6 +12,7 @@ use super::UsageError;
 use crate::config::{ConfigError, Loaded};
 use crate::ops::JobSpec;
 use crate::store::Store;
+use crate::store::prelude::*;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::error::TgError;
 use crate::telegram::lease::Lease;

@@ -9,6 +9,7 @@ use super::account::{credentials, open_store};
 use super::jobs::{cli_error, submit};
 use crate::config::Loaded;
 use crate::ops::JobSpec;
+use crate::store::prelude::*;
 use crate::store::{ChannelRow, Store, unix_now};
 
 /// `tgsift channels …`.

@@ -11,6 +11,7 @@ use super::UsageError;
 use crate::config::Loaded;
 use crate::store::postgres::copy::{CopyOptions, DEFAULT_BATCH, copy_sqlite};
 use crate::store::postgres::{PgStore, is_postgres_url};
+use crate::store::prelude::*;
 use crate::store::{Store, WORKER_STALE_SECS, unix_now};
 use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
 

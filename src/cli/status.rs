@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::account::{AccountState, account_states, open_store};
 use crate::config::Loaded;
+use crate::store::prelude::*;
 use crate::store::{TaskRow, WorkerRow, unix_now};
 
 #[derive(Serialize)]

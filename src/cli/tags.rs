@@ -10,6 +10,7 @@ use super::UsageError;
 use super::account::open_store;
 use crate::config::Loaded;
 use crate::data_out::export::{Format, Summary, write_posts, write_posts_to_file};
+use crate::store::prelude::*;
 use crate::store::{
     AsyncStore, ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, Store,
     match_expression,

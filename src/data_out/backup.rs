@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use crate::store::prelude::*;
 use crate::store::{BackupError, Restored, Store, StoreError, restore_file, unix_now};
 use crate::telegram::lease::Lease;
 

@@ -13,7 +13,8 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::store::{ExportError, ExportFilter, ExportRow, Store};
+use crate::store::prelude::*;
+use crate::store::{ExportError, ExportFilter, ExportRow};
 
 /// The output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,7 +80,7 @@ pub fn iso(ts: i64) -> String {
 
 /// Writes the posts `filter` selects to `out` in `format`, in post-id order.
 pub fn write_posts(
-    store: &Store,
+    store: &dyn Storage,
     filter: &ExportFilter,
     format: Format,
     out: impl Write,
@@ -88,7 +89,7 @@ pub fn write_posts(
     let posts = match format {
         Format::Jsonl => {
             let mut out = BufWriter::with_capacity(64 * 1024, out);
-            let n = store.export_posts(filter, |r| {
+            let n = store.export_posts(filter, &mut |r| {
                 last = Some(r.post_id);
                 let tags: &RawValue =
                     serde_json::from_str(r.tags_json).map_err(std::io::Error::other)?;
@@ -103,7 +104,7 @@ pub fn write_posts(
                 .buffer_capacity(64 * 1024)
                 .from_writer(out);
             w.write_record(COLUMNS).map_err(csv_io)?;
-            let n = store.export_posts(filter, |r| {
+            let n = store.export_posts(filter, &mut |r| {
                 last = Some(r.post_id);
                 w.write_record(csv_record(r).iter().map(|f| f.as_bytes()))
                     .map_err(csv_io)
@@ -121,7 +122,7 @@ pub fn write_posts(
 /// Writes the export to `path` atomically: into a temporary file in the same folder, flushed to disk
 /// and renamed over `path` only when complete, so readers never see half an export.
 pub fn write_posts_to_file(
-    store: &Store,
+    store: &dyn Storage,
     filter: &ExportFilter,
     format: Format,
     path: &Path,

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use crate::store::prelude::*;
 use crate::store::{ActivityRow, Store, StoreError};
 use crate::tagging::trends::{TagTrend, top_tags};
 

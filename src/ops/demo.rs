@@ -13,6 +13,7 @@ use crate::config::Loaded;
 use crate::ingest::service::{RunOptions, RunSummary};
 use crate::service;
 use crate::sim::{FloodConfig, RandomFaults, Scripted, Sim, SimConfig};
+use crate::store::prelude::*;
 use crate::store::{AsyncStore, NewChannel, Store};
 use crate::tagging::worker::{PassReport, Pipeline};
 use crate::telegram::client::{Account, Policy};

@@ -564,7 +564,7 @@ async fn requeue_orphans(ops: &Ops, me: i64) -> Result<usize, crate::store::Stor
     let n = ops
         .store
         .with("queue again the jobs of dead workers", move |s| {
-            s.mark_vanished_workers(&host, me, pid_alive)?;
+            s.mark_vanished_workers(&host, me, &pid_alive)?;
             s.requeue_orphan_jobs()
         })
         .await?;

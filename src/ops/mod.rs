@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::service::connections::Connections;
+use crate::store::prelude::*;
 use crate::store::{
     AccountRow, AsyncStore, ChannelRow, JobRow, PostFilter, PostRow, StoreError, TagStats, unix_now,
 };
@@ -426,7 +427,7 @@ impl Ops {
 }
 
 /// What `account list`, `status` and the HTTP API show about each account.
-pub fn account_states(store: &crate::store::Store) -> Result<Vec<AccountState>, StoreError> {
+pub fn account_states(store: &dyn Storage) -> Result<Vec<AccountState>, StoreError> {
     let now_ms = unix_now() * 1000;
     let mut out = Vec::new();
     for a in store.accounts()? {

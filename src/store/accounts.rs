@@ -39,9 +39,48 @@ fn row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
     })
 }
 
-impl Store {
+/// Accounts: adding, finding, disabling and removing the Telegram logins tgsift knows.
+pub trait AccountStore {
     /// Records a new account; fails if the name is taken.
-    pub fn add_account(
+    fn add_account(
+        &mut self,
+        name: &str,
+        phone: Option<&str>,
+        user_id: Option<i64>,
+        session_path: &std::path::Path,
+    ) -> Result<AccountRow, StoreError>;
+
+    /// The account with this name.
+    fn account(&self, name: &str) -> Result<Option<AccountRow>, StoreError>;
+
+    /// Every account, by name.
+    fn accounts(&self) -> Result<Vec<AccountRow>, StoreError>;
+
+    /// Stops (with a reason) or resumes serving an account: a session Telegram no longer accepts is not
+    /// retried in a loop; a good login or `account check` resumes it.
+    fn set_account_disabled(
+        &mut self,
+        account_id: i64,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Records the user id learned after login, import or a good check (which also resumes the account).
+    fn set_account_user(
+        &mut self,
+        name: &str,
+        user_id: i64,
+        phone: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// How many channels the account follows (removal refuses to drop their posts silently).
+    fn account_channel_count(&self, account_id: i64) -> Result<i64, StoreError>;
+
+    /// Deletes the account (and, by cascade, its channels and their posts); false if it did not exist.
+    fn remove_account(&mut self, name: &str) -> Result<bool, StoreError>;
+}
+
+impl AccountStore for Store {
+    fn add_account(
         &mut self,
         name: &str,
         phone: Option<&str>,
@@ -58,8 +97,7 @@ impl Store {
         })
     }
 
-    /// The account with this name.
-    pub fn account(&self, name: &str) -> Result<Option<AccountRow>, StoreError> {
+    fn account(&self, name: &str) -> Result<Option<AccountRow>, StoreError> {
         self.read(&format!("read account {name}"), |c| {
             c.query_row(
                 &format!("SELECT {COLUMNS} FROM accounts WHERE name = ?1"),
@@ -70,17 +108,14 @@ impl Store {
         })
     }
 
-    /// Every account, by name.
-    pub fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
+    fn accounts(&self) -> Result<Vec<AccountRow>, StoreError> {
         self.read("list accounts", |c| {
             let mut st = c.prepare(&format!("SELECT {COLUMNS} FROM accounts ORDER BY name"))?;
             st.query_map([], row)?.collect()
         })
     }
 
-    /// Stops (with a reason) or resumes serving an account: a session Telegram no longer accepts is not
-    /// retried in a loop; a good login or `account check` resumes it.
-    pub fn set_account_disabled(
+    fn set_account_disabled(
         &mut self,
         account_id: i64,
         reason: Option<&str>,
@@ -94,8 +129,7 @@ impl Store {
         })
     }
 
-    /// Records the user id learned after login, import or a good check (which also resumes the account).
-    pub fn set_account_user(
+    fn set_account_user(
         &mut self,
         name: &str,
         user_id: i64,
@@ -110,8 +144,7 @@ impl Store {
         })
     }
 
-    /// How many channels the account follows (removal refuses to drop their posts silently).
-    pub fn account_channel_count(&self, account_id: i64) -> Result<i64, StoreError> {
+    fn account_channel_count(&self, account_id: i64) -> Result<i64, StoreError> {
         self.read("count channels", |c| {
             c.query_row(
                 "SELECT count(*) FROM channels WHERE account_id = ?1",
@@ -121,8 +154,7 @@ impl Store {
         })
     }
 
-    /// Deletes the account (and, by cascade, its channels and their posts); false if it did not exist.
-    pub fn remove_account(&mut self, name: &str) -> Result<bool, StoreError> {
+    fn remove_account(&mut self, name: &str) -> Result<bool, StoreError> {
         self.write(&format!("remove account {name}"), |tx| {
             tx.execute("DELETE FROM accounts WHERE name = ?1", [name])
                 .map(|n| n > 0)

@@ -70,10 +70,48 @@ pub struct NewAlert {
     pub details: serde_json::Value,
 }
 
-impl Store {
+/// Alerts: raising them per sink, deduplicated, and recording their deliveries.
+pub trait AlertStore {
     /// Queues `alert` for every sink, except where the same key was raised within `window_secs`;
     /// returns the rows created.
-    pub fn raise_alert(
+    fn raise_alert(
+        &mut self,
+        alert: &NewAlert,
+        sinks: &[String],
+        window_secs: i64,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Alerts due for a delivery attempt.
+    fn due_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StoreError>;
+
+    /// Records a delivery attempt: delivered, or retried after `retry_in` seconds until `max_attempts`.
+    fn alert_attempt(
+        &mut self,
+        id: i64,
+        error: Option<&str>,
+        retry_in: i64,
+        max_attempts: u32,
+    ) -> Result<(), StoreError>;
+
+    /// Alerts by id (to report on a test).
+    fn alerts_by_id(&self, ids: &[i64]) -> Result<Vec<AlertRow>, StoreError>;
+
+    /// The newest alerts.
+    fn recent_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StoreError>;
+
+    /// What the alert rules look at, in one read: channels parked since before `parked_before`
+    /// (label, account, since, error); accounts whose breaker opened before `open_before_ms`
+    /// (account, since ms); and tagging attempts that failed since `failed_since`.
+    fn alert_conditions(
+        &self,
+        parked_before: i64,
+        open_before_ms: i64,
+        failed_since: i64,
+    ) -> Result<AlertConditions, StoreError>;
+}
+
+impl AlertStore for Store {
+    fn raise_alert(
         &mut self,
         alert: &NewAlert,
         sinks: &[String],
@@ -103,8 +141,7 @@ impl Store {
         })
     }
 
-    /// Alerts due for a delivery attempt.
-    pub fn due_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
+    fn due_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
         self.read("list due alerts", |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM alerts WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= ?1
@@ -114,8 +151,7 @@ impl Store {
         })
     }
 
-    /// Records a delivery attempt: delivered, or retried after `retry_in` seconds until `max_attempts`.
-    pub fn alert_attempt(
+    fn alert_attempt(
         &mut self,
         id: i64,
         error: Option<&str>,
@@ -140,8 +176,7 @@ impl Store {
         })
     }
 
-    /// Alerts by id (to report on a test).
-    pub fn alerts_by_id(&self, ids: &[i64]) -> Result<Vec<AlertRow>, StoreError> {
+    fn alerts_by_id(&self, ids: &[i64]) -> Result<Vec<AlertRow>, StoreError> {
         let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
         self.read("read alerts", |c| {
             let mut st = c.prepare(&format!(
@@ -151,8 +186,7 @@ impl Store {
         })
     }
 
-    /// The newest alerts.
-    pub fn recent_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
+    fn recent_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
         self.read("list alerts", |c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM alerts ORDER BY id DESC LIMIT ?1"
@@ -161,10 +195,7 @@ impl Store {
         })
     }
 
-    /// What the alert rules look at, in one read: channels parked since before `parked_before`
-    /// (label, account, since, error); accounts whose breaker opened before `open_before_ms`
-    /// (account, since ms); and tagging attempts that failed since `failed_since`.
-    pub fn alert_conditions(
+    fn alert_conditions(
         &self,
         parked_before: i64,
         open_before_ms: i64,

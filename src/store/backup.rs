@@ -400,6 +400,7 @@ fn put_in_place(tmp: tempfile::TempPath, dest: &Path) -> Result<(), BackupError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use crate::store::{NewChannel, PostIn};
 
     /// Checks a database file through a copy, leaving it unchanged.

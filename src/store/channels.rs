@@ -123,9 +123,98 @@ fn row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
     })
 }
 
-impl Store {
+/// Channels and their posts: following, parking, and the exactly-once batch writes of ingest.
+pub trait ChannelStore {
     /// Records a channel for an account; `None` if the account already follows it.
-    pub fn add_channel(
+    fn add_channel(
+        &mut self,
+        account_id: i64,
+        c: &NewChannel,
+    ) -> Result<Option<ChannelRow>, StoreError>;
+
+    /// The channel with this row id.
+    fn channel(&self, id: i64) -> Result<Option<ChannelRow>, StoreError>;
+
+    /// Every channel, by account then row id.
+    fn channels(&self) -> Result<Vec<ChannelRow>, StoreError>;
+
+    /// Channels matching `@username`, a numeric Telegram id, or a row id given as `#N`.
+    fn find_channels(&self, reference: &str) -> Result<Vec<ChannelRow>, StoreError>;
+
+    /// Number of stored posts of one channel.
+    fn channel_post_count(&self, channel_id: i64) -> Result<i64, StoreError>;
+
+    /// Number of stored posts per channel row id.
+    fn post_counts(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError>;
+
+    /// Pauses or resumes a channel; resuming also clears its error and flood park.
+    fn set_channel_active(&mut self, id: i64, active: bool) -> Result<(), StoreError>;
+
+    /// Deletes a channel and its posts.
+    fn remove_channel(&mut self, id: i64) -> Result<(), StoreError>;
+
+    /// Parks a channel until `until` (a long FLOOD_WAIT, or a failure worth retrying later), keeping
+    /// the error and counting the failure.
+    fn park_channel(&mut self, id: i64, until: i64, why: &str) -> Result<(), StoreError>;
+
+    /// Records a failure; a permanent one also deactivates the channel so it is not retried forever.
+    fn fail_channel(&mut self, id: i64, error: &str, permanent: bool) -> Result<(), StoreError>;
+
+    /// Marks a poll that found nothing new.
+    fn touch_channel(&mut self, id: i64) -> Result<(), StoreError>;
+
+    /// Stores a batch of posts of `channel_id` in one transaction. With `range = Some((from, to))` the
+    /// checkpoint advances to `to` and the fetched range is recorded in the same transaction; the range
+    /// must be complete (every message the server has in it was asked for), so a stored post in it that
+    /// the batch lacks was deleted and is marked so. Without a range the batch is a refresh: posts
+    /// already stored are updated (edits, counters), others ignored.
+    fn store_batch(
+        &mut self,
+        channel_id: i64,
+        label: &str,
+        posts: &[PostIn],
+        range: Option<(i32, i32)>,
+    ) -> Result<BatchOutcome, StoreError>;
+
+    /// [`Store::store_batch`], marking deleted the stored posts of `window` (ids `from..=to` the page
+    /// held completely: Telegram pages have no holes) that the page lacks. A refresh (no `range`) of
+    /// the newest page passes the ids the page spanned.
+    fn store_page(
+        &mut self,
+        channel_id: i64,
+        label: &str,
+        posts: &[PostIn],
+        range: Option<(i32, i32)>,
+        window: Option<(i32, i32)>,
+    ) -> Result<BatchOutcome, StoreError>;
+
+    /// Stores consecutive complete pages of a backfill ([`Store::store_batch`] each, with its range) in
+    /// one transaction: all or none, so a crash still leaves a prefix of the channel stored. Ingest
+    /// groups the pages that arrived while the previous write ran (one commit per group instead of one
+    /// per page; on the benchmark machine the saving was within noise, as most of the writer's time
+    /// goes to the bytes written, not to commits). Returns one outcome per page.
+    fn store_batches(
+        &mut self,
+        channel_id: i64,
+        label: &str,
+        pages: &[(Vec<PostIn>, (i32, i32))],
+    ) -> Result<Vec<BatchOutcome>, StoreError>;
+
+    /// Earlier texts of a post (by row id), oldest first: (text, edit date, replaced at).
+    fn post_versions(&self, post_id: i64) -> Result<Vec<(String, Option<i64>, i64)>, StoreError>;
+
+    /// Moves the checkpoint without posts (the start of a `last N` / `since:` backfill).
+    fn set_checkpoint(&mut self, channel_id: i64, last_message_id: i32) -> Result<(), StoreError>;
+
+    /// Stored message ids of a channel, ascending (for audits and tests).
+    fn message_ids(&self, channel_id: i64) -> Result<Vec<i32>, StoreError>;
+
+    /// Fetched ranges of a channel, merged where they touch or overlap.
+    fn fetched_ranges(&self, channel_id: i64) -> Result<Vec<(i32, i32)>, StoreError>;
+}
+
+impl ChannelStore for Store {
+    fn add_channel(
         &mut self,
         account_id: i64,
         c: &NewChannel,
@@ -144,8 +233,7 @@ impl Store {
         }
     }
 
-    /// The channel with this row id.
-    pub fn channel(&self, id: i64) -> Result<Option<ChannelRow>, StoreError> {
+    fn channel(&self, id: i64) -> Result<Option<ChannelRow>, StoreError> {
         self.read("read channel", |c| {
             c.query_row(
                 &format!("SELECT {COLUMNS} FROM channels c JOIN accounts a ON a.id = c.account_id WHERE c.id = ?1"),
@@ -156,8 +244,7 @@ impl Store {
         })
     }
 
-    /// Every channel, by account then row id.
-    pub fn channels(&self) -> Result<Vec<ChannelRow>, StoreError> {
+    fn channels(&self) -> Result<Vec<ChannelRow>, StoreError> {
         self.read("list channels", |c| {
             let mut st = c.prepare(&format!(
                 "SELECT {COLUMNS} FROM channels c JOIN accounts a ON a.id = c.account_id ORDER BY a.name, c.id"
@@ -166,8 +253,7 @@ impl Store {
         })
     }
 
-    /// Channels matching `@username`, a numeric Telegram id, or a row id given as `#N`.
-    pub fn find_channels(&self, reference: &str) -> Result<Vec<ChannelRow>, StoreError> {
+    fn find_channels(&self, reference: &str) -> Result<Vec<ChannelRow>, StoreError> {
         let r = reference.trim();
         let all = self.channels()?;
         Ok(all
@@ -185,8 +271,7 @@ impl Store {
             .collect())
     }
 
-    /// Number of stored posts of one channel.
-    pub fn channel_post_count(&self, channel_id: i64) -> Result<i64, StoreError> {
+    fn channel_post_count(&self, channel_id: i64) -> Result<i64, StoreError> {
         self.read("count a channel's posts", |c| {
             c.query_row(
                 "SELECT count(*) FROM posts WHERE channel_id = ?1",
@@ -196,16 +281,14 @@ impl Store {
         })
     }
 
-    /// Number of stored posts per channel row id.
-    pub fn post_counts(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
+    fn post_counts(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
         self.read("count posts", |c| {
             let mut st = c.prepare("SELECT channel_id, count(*) FROM posts GROUP BY channel_id")?;
             st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
         })
     }
 
-    /// Pauses or resumes a channel; resuming also clears its error and flood park.
-    pub fn set_channel_active(&mut self, id: i64, active: bool) -> Result<(), StoreError> {
+    fn set_channel_active(&mut self, id: i64, active: bool) -> Result<(), StoreError> {
         self.write("change channel state", |tx| {
             if active {
                 tx.execute(
@@ -219,17 +302,14 @@ impl Store {
         })
     }
 
-    /// Deletes a channel and its posts.
-    pub fn remove_channel(&mut self, id: i64) -> Result<(), StoreError> {
+    fn remove_channel(&mut self, id: i64) -> Result<(), StoreError> {
         self.write("remove channel", |tx| {
             tx.execute("DELETE FROM channels WHERE id = ?1", [id])
                 .map(|_| ())
         })
     }
 
-    /// Parks a channel until `until` (a long FLOOD_WAIT, or a failure worth retrying later), keeping
-    /// the error and counting the failure.
-    pub fn park_channel(&mut self, id: i64, until: i64, why: &str) -> Result<(), StoreError> {
+    fn park_channel(&mut self, id: i64, until: i64, why: &str) -> Result<(), StoreError> {
         self.write("park channel", |tx| {
             tx.execute(
                 "UPDATE channels SET flood_until = ?2, last_error = ?3, failures = failures + 1,
@@ -241,13 +321,7 @@ impl Store {
         })
     }
 
-    /// Records a failure; a permanent one also deactivates the channel so it is not retried forever.
-    pub fn fail_channel(
-        &mut self,
-        id: i64,
-        error: &str,
-        permanent: bool,
-    ) -> Result<(), StoreError> {
+    fn fail_channel(&mut self, id: i64, error: &str, permanent: bool) -> Result<(), StoreError> {
         self.write("record channel error", |tx| {
             tx.execute(
                 "UPDATE channels SET last_error = ?2, active = CASE WHEN ?3 THEN 0 ELSE active END,
@@ -258,8 +332,7 @@ impl Store {
         })
     }
 
-    /// Marks a poll that found nothing new.
-    pub fn touch_channel(&mut self, id: i64) -> Result<(), StoreError> {
+    fn touch_channel(&mut self, id: i64) -> Result<(), StoreError> {
         self.write("record fetch time", |tx| {
             tx.execute(
                 "UPDATE channels SET last_fetch_at = ?2, last_error = NULL, flood_until = NULL, parked_at = NULL, failures = 0 WHERE id = ?1",
@@ -269,12 +342,7 @@ impl Store {
         })
     }
 
-    /// Stores a batch of posts of `channel_id` in one transaction. With `range = Some((from, to))` the
-    /// checkpoint advances to `to` and the fetched range is recorded in the same transaction; the range
-    /// must be complete (every message the server has in it was asked for), so a stored post in it that
-    /// the batch lacks was deleted and is marked so. Without a range the batch is a refresh: posts
-    /// already stored are updated (edits, counters), others ignored.
-    pub fn store_batch(
+    fn store_batch(
         &mut self,
         channel_id: i64,
         label: &str,
@@ -284,10 +352,7 @@ impl Store {
         self.store_page(channel_id, label, posts, range, range)
     }
 
-    /// [`Store::store_batch`], marking deleted the stored posts of `window` (ids `from..=to` the page
-    /// held completely: Telegram pages have no holes) that the page lacks. A refresh (no `range`) of
-    /// the newest page passes the ids the page spanned.
-    pub fn store_page(
+    fn store_page(
         &mut self,
         channel_id: i64,
         label: &str,
@@ -302,12 +367,7 @@ impl Store {
         })
     }
 
-    /// Stores consecutive complete pages of a backfill ([`Store::store_batch`] each, with its range) in
-    /// one transaction: all or none, so a crash still leaves a prefix of the channel stored. Ingest
-    /// groups the pages that arrived while the previous write ran (one commit per group instead of one
-    /// per page; on the benchmark machine the saving was within noise, as most of the writer's time
-    /// goes to the bytes written, not to commits). Returns one outcome per page.
-    pub fn store_batches(
+    fn store_batches(
         &mut self,
         channel_id: i64,
         label: &str,
@@ -334,11 +394,7 @@ impl Store {
         })
     }
 
-    /// Earlier texts of a post (by row id), oldest first: (text, edit date, replaced at).
-    pub fn post_versions(
-        &self,
-        post_id: i64,
-    ) -> Result<Vec<(String, Option<i64>, i64)>, StoreError> {
+    fn post_versions(&self, post_id: i64) -> Result<Vec<(String, Option<i64>, i64)>, StoreError> {
         self.read("list post versions", |c| {
             let mut st = c.prepare(
                 "SELECT text, edit_date, replaced_at FROM post_versions WHERE post_id = ?1 ORDER BY id",
@@ -348,12 +404,7 @@ impl Store {
         })
     }
 
-    /// Moves the checkpoint without posts (the start of a `last N` / `since:` backfill).
-    pub fn set_checkpoint(
-        &mut self,
-        channel_id: i64,
-        last_message_id: i32,
-    ) -> Result<(), StoreError> {
+    fn set_checkpoint(&mut self, channel_id: i64, last_message_id: i32) -> Result<(), StoreError> {
         self.write("set the channel checkpoint", |tx| {
             tx.execute(
                 "UPDATE channels SET last_message_id = max(last_message_id, ?2) WHERE id = ?1",
@@ -363,8 +414,7 @@ impl Store {
         })
     }
 
-    /// Stored message ids of a channel, ascending (for audits and tests).
-    pub fn message_ids(&self, channel_id: i64) -> Result<Vec<i32>, StoreError> {
+    fn message_ids(&self, channel_id: i64) -> Result<Vec<i32>, StoreError> {
         self.read("list message ids", |c| {
             let mut st = c.prepare(
                 "SELECT message_id FROM posts WHERE channel_id = ?1 ORDER BY message_id",
@@ -373,8 +423,7 @@ impl Store {
         })
     }
 
-    /// Fetched ranges of a channel, merged where they touch or overlap.
-    pub fn fetched_ranges(&self, channel_id: i64) -> Result<Vec<(i32, i32)>, StoreError> {
+    fn fetched_ranges(&self, channel_id: i64) -> Result<Vec<(i32, i32)>, StoreError> {
         let raw: Vec<(i32, i32)> = self.read("list fetched ranges", |c| {
             let mut st =
                 c.prepare("SELECT from_id, to_id FROM fetched_ranges WHERE channel_id = ?1 ORDER BY from_id, to_id")?;
@@ -591,6 +640,7 @@ pub(super) fn forget_deletions_below(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
 
     fn post(id: i32, text: &str) -> PostIn {
         PostIn {

@@ -188,9 +188,11 @@ mod tests {
             .expect("open");
         let auto: i64 = store
             .with("read wal_autocheckpoint", |s| {
-                s.read("wal_autocheckpoint", |c| {
-                    c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
-                })
+                s.as_sqlite()
+                    .expect("an SQLite store")
+                    .read("wal_autocheckpoint", |c| {
+                        c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+                    })
             })
             .await
             .expect("pragma");
@@ -200,11 +202,15 @@ mod tests {
         for i in 0..16 {
             store
                 .with("fill", move |s| {
-                    s.write("fill", |tx| {
-                        tx.execute_batch("CREATE TABLE IF NOT EXISTS fill (i INTEGER, b BLOB)")?;
-                        tx.execute("INSERT INTO fill VALUES (?1, randomblob(512 * 1024))", [i])
-                            .map(|_| ())
-                    })
+                    s.as_sqlite_mut()
+                        .expect("an SQLite store")
+                        .write("fill", |tx| {
+                            tx.execute_batch(
+                                "CREATE TABLE IF NOT EXISTS fill (i INTEGER, b BLOB)",
+                            )?;
+                            tx.execute("INSERT INTO fill VALUES (?1, randomblob(512 * 1024))", [i])
+                                .map(|_| ())
+                        })
                 })
                 .await
                 .expect("write");
@@ -224,7 +230,7 @@ mod tests {
         assert!(grown > before);
         let rows: i64 = store
             .read("count", |s| {
-                s.read("count", |c| {
+                s.as_sqlite().expect("an SQLite store").read("count", |c| {
                     c.query_row("SELECT count(*) FROM fill", [], |r| r.get(0))
                 })
             })

@@ -39,9 +39,27 @@ pub struct ActivityRow {
     pub counts: Activity,
 }
 
-impl Store {
+/// The client layer's learned state per account (pacer, flood windows, breaker, activity).
+pub trait ClientStateStore {
     /// Replaces the stored state of `account_id` (windows already closed are dropped).
-    pub fn save_client_state(
+    fn save_client_state(&mut self, account_id: i64, state: &ClientState)
+    -> Result<(), StoreError>;
+
+    /// The stored state of `account_id` (windows that have closed are left out).
+    fn load_client_state(&self, account_id: i64) -> Result<ClientState, StoreError>;
+
+    /// FLOOD_WAITs and retries per account and day for the days that overlap `[from, to)` (unix
+    /// seconds), of the given accounts only when `account_ids` is set; by day, then account.
+    fn activity(
+        &self,
+        account_ids: Option<&[i64]>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ActivityRow>, StoreError>;
+}
+
+impl ClientStateStore for Store {
+    fn save_client_state(
         &mut self,
         account_id: i64,
         state: &ClientState,
@@ -80,8 +98,7 @@ impl Store {
         })
     }
 
-    /// The stored state of `account_id` (windows that have closed are left out).
-    pub fn load_client_state(&self, account_id: i64) -> Result<ClientState, StoreError> {
+    fn load_client_state(&self, account_id: i64) -> Result<ClientState, StoreError> {
         let now_ms = unix_now() * 1000;
         self.read("load the client state", |c| {
             let mut st = c.prepare("SELECT method, rate, ceiling FROM pacer_state WHERE account_id = ?1 ORDER BY method")?;
@@ -101,9 +118,7 @@ impl Store {
         })
     }
 
-    /// FLOOD_WAITs and retries per account and day for the days that overlap `[from, to)` (unix
-    /// seconds), of the given accounts only when `account_ids` is set; by day, then account.
-    pub fn activity(
+    fn activity(
         &self,
         account_ids: Option<&[i64]>,
         from: i64,
@@ -132,6 +147,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
 
     #[test]
     fn client_state_round_trips_and_drops_closed_windows() {

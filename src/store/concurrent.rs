@@ -235,7 +235,7 @@ impl AsyncStore {
     pub async fn with<T: Send + 'static>(
         &self,
         what: &str,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut dyn super::Storage) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.write(what, false, f).await
     }
@@ -245,7 +245,7 @@ impl AsyncStore {
     pub async fn with_background<T: Send + 'static>(
         &self,
         what: &str,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut dyn super::Storage) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.write(what, true, f).await
     }
@@ -254,7 +254,7 @@ impl AsyncStore {
         &self,
         what: &str,
         background: bool,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut dyn super::Storage) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         if !self.shared.writer_alive {
             return Err(StoreError::Task {
@@ -277,7 +277,7 @@ impl AsyncStore {
     pub async fn read<T: Send + 'static>(
         &self,
         what: &str,
-        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&dyn super::Storage) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
@@ -337,14 +337,17 @@ mod tests {
                 store
                     .with("a slow write", move |s| {
                         let mut started = Some(started_tx);
-                        s.write("hold the write lock", |tx| {
-                            tx.execute("DELETE FROM jobs", [])?;
-                            if let Some(t) = started.take() {
-                                let _ = t.send(());
-                            }
-                            std::thread::sleep(Duration::from_millis(800));
-                            Ok(())
-                        })
+                        s.as_sqlite_mut().expect("an SQLite store").write(
+                            "hold the write lock",
+                            |tx| {
+                                tx.execute("DELETE FROM jobs", [])?;
+                                if let Some(t) = started.take() {
+                                    let _ = t.send(());
+                                }
+                                std::thread::sleep(Duration::from_millis(800));
+                                Ok(())
+                            },
+                        )
                     })
                     .await
             })
@@ -491,7 +494,7 @@ mod tests {
         for (name, background) in [("tagging 1", true), ("tagging 2", true), ("page", false)] {
             let (store, order) = (store.clone(), Arc::clone(&order));
             writes.push(tokio::spawn(async move {
-                let f = move |_: &mut Store| {
+                let f = move |_: &mut dyn crate::store::Storage| {
                     order.lock().expect("order").push(name);
                     Ok(())
                 };

@@ -87,13 +87,22 @@ const EXPORT: &str = "SELECT p.id, c.username, c.tg_id, p.message_id, p.date, p.
    AND (?7 OR p.deleted_at IS NULL)
  ORDER BY p.id";
 
-impl Store {
+/// Streaming posts out for `posts export`.
+pub trait ExportStore {
     /// Calls `each` for every post `f` selects, in row-id order, from one read snapshot; returns how
     /// many there were. An error from `each` stops the export and is returned.
-    pub fn export_posts(
+    fn export_posts(
         &self,
         f: &ExportFilter,
-        mut each: impl FnMut(&ExportRow<'_>) -> std::io::Result<()>,
+        each: &mut dyn FnMut(&ExportRow<'_>) -> std::io::Result<()>,
+    ) -> Result<u64, ExportError>;
+}
+
+impl ExportStore for Store {
+    fn export_posts(
+        &self,
+        f: &ExportFilter,
+        each: &mut dyn FnMut(&ExportRow<'_>) -> std::io::Result<()>,
     ) -> Result<u64, ExportError> {
         let read = |source| StoreError::Read {
             what: "read posts for export".into(),
@@ -146,6 +155,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use crate::store::{NewChannel, PostIn};
 
     #[test]
@@ -220,7 +230,7 @@ mod tests {
         let collect = |f: &ExportFilter| {
             let mut got = Vec::new();
             let n = s
-                .export_posts(f, |r| {
+                .export_posts(f, &mut |r| {
                     got.push((
                         r.post_id,
                         r.channel_username.map(str::to_owned),
@@ -294,7 +304,7 @@ mod tests {
             }),
             vec![1, 2, 4]
         );
-        let stop = s.export_posts(&ExportFilter::default(), |_| {
+        let stop = s.export_posts(&ExportFilter::default(), &mut |_| {
             Err(std::io::Error::other("disk full"))
         });
         assert!(matches!(stop, Err(ExportError::Write(e)) if e.to_string() == "disk full"));

@@ -92,9 +92,73 @@ pub enum JobEnd {
     Cancelled,
 }
 
-impl Store {
+/// Durable admin jobs: queueing, claiming, progress, retries, cancellation.
+pub trait JobStore {
     /// Queues a job; returns it.
-    pub fn enqueue_job(
+    fn enqueue_job(
+        &mut self,
+        kind: &str,
+        args: &serde_json::Value,
+        max_attempts: u32,
+    ) -> Result<JobRow, StoreError>;
+
+    /// One job.
+    fn job(&self, id: i64) -> Result<Option<JobRow>, StoreError>;
+
+    /// Jobs newest first, below row id `before` (a cursor), optionally in one state.
+    fn jobs(
+        &self,
+        state: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<JobRow>, StoreError>;
+
+    /// Jobs per state (for metrics and status).
+    fn job_counts(&self) -> Result<std::collections::BTreeMap<String, i64>, StoreError>;
+
+    /// Takes the oldest job that is due, of one of `kinds` (all when empty), for `worker_id`.
+    fn claim_job(&mut self, worker_id: i64, kinds: &[&str]) -> Result<Option<JobRow>, StoreError>;
+
+    /// Starts one particular queued job that is due (the CLI running a job it just queued); `None` when
+    /// it is not queued or not due (another worker took it, or it waits for its backoff).
+    fn start_job(&mut self, id: i64, worker_id: i64) -> Result<Option<JobRow>, StoreError>;
+
+    /// Queues a running job again without counting the attempt (its worker is stopping: not the job's
+    /// fault). A cancel asked for meanwhile wins.
+    fn requeue_interrupted_job(&mut self, id: i64) -> Result<(), StoreError>;
+
+    /// Makes the running attempt the last one (its failure is one no retry can change).
+    fn exhaust_job(&mut self, id: i64) -> Result<(), StoreError>;
+
+    /// Whether a live service is running its job runner (so a queued job will be picked up).
+    fn job_runner_alive(&self) -> Result<bool, StoreError>;
+
+    /// Records how far a running job got.
+    fn job_progress(&mut self, id: i64, progress: &serde_json::Value) -> Result<(), StoreError>;
+
+    /// Whether a cancel was asked for (a running job looks between batches).
+    fn job_cancel_requested(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Ends a running attempt; returns the job as it is now.
+    fn finish_job(&mut self, id: i64, end: &JobEnd) -> Result<Option<JobRow>, StoreError>;
+
+    /// Cancels a job: a queued one (waiting for a retry included) at once, a running one at its next
+    /// batch; a failed one is put aside as cancelled (the operator gave up on it; its error is kept).
+    /// Returns the job, or `None` when it does not exist; a job done or cancelled is left as it is.
+    fn cancel_job(&mut self, id: i64) -> Result<Option<JobRow>, StoreError>;
+
+    /// Queues a failed or cancelled job again with its arguments and a fresh set of attempts; `None`
+    /// when it does not exist. A job still queued or running is left as it is.
+    fn retry_job(&mut self, id: i64) -> Result<Option<JobRow>, StoreError>;
+
+    /// Queues again the jobs that were running under a worker that is gone (it died mid-attempt);
+    /// returns how many. A job belongs to a live worker only if that worker (heard from recently) had
+    /// started before the job did: worker ids can be reused after old rows are forgotten.
+    fn requeue_orphan_jobs(&mut self) -> Result<usize, StoreError>;
+}
+
+impl JobStore for Store {
+    fn enqueue_job(
         &mut self,
         kind: &str,
         args: &serde_json::Value,
@@ -112,8 +176,7 @@ impl Store {
         })
     }
 
-    /// One job.
-    pub fn job(&self, id: i64) -> Result<Option<JobRow>, StoreError> {
+    fn job(&self, id: i64) -> Result<Option<JobRow>, StoreError> {
         self.read("read a job", |c| {
             c.query_row(
                 &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
@@ -124,8 +187,7 @@ impl Store {
         })
     }
 
-    /// Jobs newest first, below row id `before` (a cursor), optionally in one state.
-    pub fn jobs(
+    fn jobs(
         &self,
         state: Option<&str>,
         before: Option<i64>,
@@ -141,20 +203,14 @@ impl Store {
         })
     }
 
-    /// Jobs per state (for metrics and status).
-    pub fn job_counts(&self) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+    fn job_counts(&self) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
         self.read("count jobs", |c| {
             let mut st = c.prepare_cached("SELECT state, count(*) FROM jobs GROUP BY state")?;
             st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
         })
     }
 
-    /// Takes the oldest job that is due, of one of `kinds` (all when empty), for `worker_id`.
-    pub fn claim_job(
-        &mut self,
-        worker_id: i64,
-        kinds: &[&str],
-    ) -> Result<Option<JobRow>, StoreError> {
+    fn claim_job(&mut self, worker_id: i64, kinds: &[&str]) -> Result<Option<JobRow>, StoreError> {
         let now = unix_now();
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
         self.write("claim a job", |tx| {
@@ -179,9 +235,7 @@ impl Store {
         })
     }
 
-    /// Starts one particular queued job that is due (the CLI running a job it just queued); `None` when
-    /// it is not queued or not due (another worker took it, or it waits for its backoff).
-    pub fn start_job(&mut self, id: i64, worker_id: i64) -> Result<Option<JobRow>, StoreError> {
+    fn start_job(&mut self, id: i64, worker_id: i64) -> Result<Option<JobRow>, StoreError> {
         let now = unix_now();
         self.write("start a job", |tx| {
             let n = tx.execute(
@@ -198,9 +252,7 @@ impl Store {
         })
     }
 
-    /// Queues a running job again without counting the attempt (its worker is stopping: not the job's
-    /// fault). A cancel asked for meanwhile wins.
-    pub fn requeue_interrupted_job(&mut self, id: i64) -> Result<(), StoreError> {
+    fn requeue_interrupted_job(&mut self, id: i64) -> Result<(), StoreError> {
         let now = unix_now();
         self.write("queue an interrupted job", |tx| {
             tx.execute(
@@ -214,8 +266,7 @@ impl Store {
         })
     }
 
-    /// Makes the running attempt the last one (its failure is one no retry can change).
-    pub fn exhaust_job(&mut self, id: i64) -> Result<(), StoreError> {
+    fn exhaust_job(&mut self, id: i64) -> Result<(), StoreError> {
         self.write("use up a job's attempts", |tx| {
             tx.execute(
                 "UPDATE jobs SET max_attempts = attempts WHERE id = ?1 AND state = 'running'",
@@ -225,8 +276,7 @@ impl Store {
         })
     }
 
-    /// Whether a live service is running its job runner (so a queued job will be picked up).
-    pub fn job_runner_alive(&self) -> Result<bool, StoreError> {
+    fn job_runner_alive(&self) -> Result<bool, StoreError> {
         let stale = unix_now() - super::WORKER_STALE_SECS;
         self.read("look for a job runner", |c| {
             c.query_row(
@@ -239,12 +289,7 @@ impl Store {
         })
     }
 
-    /// Records how far a running job got.
-    pub fn job_progress(
-        &mut self,
-        id: i64,
-        progress: &serde_json::Value,
-    ) -> Result<(), StoreError> {
+    fn job_progress(&mut self, id: i64, progress: &serde_json::Value) -> Result<(), StoreError> {
         let p = progress.to_string();
         self.write("record a job's progress", |tx| {
             tx.execute(
@@ -255,8 +300,7 @@ impl Store {
         })
     }
 
-    /// Whether a cancel was asked for (a running job looks between batches).
-    pub fn job_cancel_requested(&self, id: i64) -> Result<bool, StoreError> {
+    fn job_cancel_requested(&self, id: i64) -> Result<bool, StoreError> {
         self.read("read a job's cancel flag", |c| {
             c.query_row(
                 "SELECT cancel_requested FROM jobs WHERE id = ?1",
@@ -268,8 +312,7 @@ impl Store {
         })
     }
 
-    /// Ends a running attempt; returns the job as it is now.
-    pub fn finish_job(&mut self, id: i64, end: &JobEnd) -> Result<Option<JobRow>, StoreError> {
+    fn finish_job(&mut self, id: i64, end: &JobEnd) -> Result<Option<JobRow>, StoreError> {
         let now = unix_now();
         self.write("record a job's end", |tx| {
             match end {
@@ -302,10 +345,7 @@ impl Store {
         })
     }
 
-    /// Cancels a job: a queued one (waiting for a retry included) at once, a running one at its next
-    /// batch; a failed one is put aside as cancelled (the operator gave up on it; its error is kept).
-    /// Returns the job, or `None` when it does not exist; a job done or cancelled is left as it is.
-    pub fn cancel_job(&mut self, id: i64) -> Result<Option<JobRow>, StoreError> {
+    fn cancel_job(&mut self, id: i64) -> Result<Option<JobRow>, StoreError> {
         let now = unix_now();
         self.write("cancel a job", |tx| {
             tx.execute(
@@ -325,9 +365,7 @@ impl Store {
         })
     }
 
-    /// Queues a failed or cancelled job again with its arguments and a fresh set of attempts; `None`
-    /// when it does not exist. A job still queued or running is left as it is.
-    pub fn retry_job(&mut self, id: i64) -> Result<Option<JobRow>, StoreError> {
+    fn retry_job(&mut self, id: i64) -> Result<Option<JobRow>, StoreError> {
         let now = unix_now();
         self.write("retry a job", |tx| {
             tx.execute(
@@ -341,10 +379,7 @@ impl Store {
         })
     }
 
-    /// Queues again the jobs that were running under a worker that is gone (it died mid-attempt);
-    /// returns how many. A job belongs to a live worker only if that worker (heard from recently) had
-    /// started before the job did: worker ids can be reused after old rows are forgotten.
-    pub fn requeue_orphan_jobs(&mut self) -> Result<usize, StoreError> {
+    fn requeue_orphan_jobs(&mut self) -> Result<usize, StoreError> {
         let now = unix_now();
         let stale = now - super::WORKER_STALE_SECS;
         self.write("queue again the jobs of dead workers", |tx| {
@@ -363,6 +398,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use serde_json::json;
 
     fn store() -> (tempfile::TempDir, Store) {

@@ -69,9 +69,30 @@ pub struct LiveOutcome {
     pub gone: bool,
 }
 
-impl Store {
+/// Live mode: each channel's update state and the pushed changes written with it.
+pub trait LiveStore {
     /// The update state of every channel of an account (channels without one get `None`s).
-    pub fn live_rows(&self, account_id: i64) -> Result<Vec<LiveRow>, StoreError> {
+    fn live_rows(&self, account_id: i64) -> Result<Vec<LiveRow>, StoreError>;
+
+    /// Records what a poll learned about a channel: its pts (kept only when none is known — the
+    /// live task's own pts is newer or equal) and whether the account is a member.
+    fn note_channel_seen(
+        &mut self,
+        channel_id: i64,
+        pts: Option<i32>,
+        member: Option<bool>,
+    ) -> Result<(), StoreError>;
+
+    /// Sets whether the account is a member of the channel (after `channels add --join`).
+    fn set_member(&mut self, channel_id: i64, member: bool) -> Result<(), StoreError>;
+
+    /// Applies channel updates in one transaction: posts upserted, edits versioned, deletions
+    /// marked, checkpoints moved across known ids only, and each channel's pts recorded with them.
+    fn apply_live(&mut self, batches: &[LiveBatch]) -> Result<Vec<LiveOutcome>, StoreError>;
+}
+
+impl LiveStore for Store {
+    fn live_rows(&self, account_id: i64) -> Result<Vec<LiveRow>, StoreError> {
         self.read("read live state", |c| {
             let mut st = c.prepare(
                 "SELECT c.id, l.pts, l.member FROM channels c LEFT JOIN channel_live l ON l.channel_id = c.id
@@ -88,9 +109,7 @@ impl Store {
         })
     }
 
-    /// Records what a poll learned about a channel: its pts (kept only when none is known — the
-    /// live task's own pts is newer or equal) and whether the account is a member.
-    pub fn note_channel_seen(
+    fn note_channel_seen(
         &mut self,
         channel_id: i64,
         pts: Option<i32>,
@@ -111,8 +130,7 @@ impl Store {
         })
     }
 
-    /// Sets whether the account is a member of the channel (after `channels add --join`).
-    pub fn set_member(&mut self, channel_id: i64, member: bool) -> Result<(), StoreError> {
+    fn set_member(&mut self, channel_id: i64, member: bool) -> Result<(), StoreError> {
         self.write("record channel membership", |tx| {
             tx.execute(
                 "INSERT INTO channel_live (channel_id, member, updated_at) VALUES (?1, ?2, ?3)
@@ -123,9 +141,7 @@ impl Store {
         })
     }
 
-    /// Applies channel updates in one transaction: posts upserted, edits versioned, deletions
-    /// marked, checkpoints moved across known ids only, and each channel's pts recorded with them.
-    pub fn apply_live(&mut self, batches: &[LiveBatch]) -> Result<Vec<LiveOutcome>, StoreError> {
+    fn apply_live(&mut self, batches: &[LiveBatch]) -> Result<Vec<LiveOutcome>, StoreError> {
         let n: usize = batches.iter().map(|b| b.changes.len()).sum();
         let what = format!("store {n} live updates of {} channels", batches.len());
         self.write(&what, |tx| {
@@ -258,6 +274,7 @@ fn apply_one(
 mod tests {
     use super::*;
     use crate::store::NewChannel;
+    use crate::store::prelude::*;
 
     fn post(id: i32, text: &str, edit: Option<i64>) -> PostIn {
         PostIn {

@@ -64,20 +64,89 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a write that still meets `SQLITE_BUSY` is tried again (with exponential backoff).
 const BUSY_RETRIES: usize = 5;
 
-pub use accounts::AccountRow;
-pub use alerts::{AlertConditions, AlertRow, NewAlert};
+pub use accounts::{AccountRow, AccountStore};
+pub use alerts::{AlertConditions, AlertRow, AlertStore, NewAlert};
 pub use backup::{BackupError, BackupInfo, Restored, restore_file};
-pub use channels::{BatchOutcome, ChannelRow, NewChannel, PostIn};
-pub use client_state::{Activity, ActivityRow, ClientState};
+pub use channels::{BatchOutcome, ChannelRow, ChannelStore, NewChannel, PostIn};
+pub use client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
 pub use concurrent::AsyncStore;
-pub use export::{ExportError, ExportFilter, ExportRow};
-pub use jobs::{JobEnd, JobRow};
-pub use live::{LiveBatch, LiveChange, LiveOutcome, LiveRow};
-pub use search::{INDEX_BATCH, SearchHit, SearchQuery, Stemmed, match_expression};
-pub use service::{TaskRow, WORKER_STALE_SECS, WorkerRow};
+pub use export::{ExportError, ExportFilter, ExportRow, ExportStore};
+pub use jobs::{JobEnd, JobRow, JobStore};
+pub use live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};
+pub use search::{INDEX_BATCH, SearchHit, SearchQuery, SearchStore, Stemmed, match_expression};
+pub use service::{ServiceStore, TaskRow, WORKER_STALE_SECS, WorkerRow};
+pub use stats::StatsStore;
 pub use tagging::{
     Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,
+    TaggingStore,
 };
+pub use trends::TrendStore;
+pub use web_sessions::WebSessionStore;
+
+/// Everything the service asks of a store, one trait per concern (the files of this module); the
+/// SQLite [`Store`] implements it, and the service reaches it through [`AsyncStore`] as
+/// `&mut dyn Storage`, so a second backend can stand beside it. Bring the traits into scope with
+/// `use crate::store::prelude::*`.
+pub trait Storage:
+    AccountStore
+    + AlertStore
+    + ChannelStore
+    + ClientStateStore
+    + ExportStore
+    + JobStore
+    + LiveStore
+    + SearchStore
+    + ServiceStore
+    + StatsStore
+    + TaggingStore
+    + TrendStore
+    + WebSessionStore
+    + Send
+{
+    /// The schema version the database is at.
+    fn schema_version(&self) -> Result<usize, StoreError>;
+
+    /// Fails with [`StoreError::Gone`] when the database this store opened is no longer there (an
+    /// SQLite file removed or replaced under the service).
+    fn check_file(&self) -> Result<(), StoreError>;
+
+    /// The SQLite store behind this one, for work only SQLite has (tests of the writer thread and its
+    /// checkpoints); `None` for any other backend.
+    fn as_sqlite(&self) -> Option<&Store> {
+        None
+    }
+
+    /// [`Storage::as_sqlite`], for writing.
+    fn as_sqlite_mut(&mut self) -> Option<&mut Store> {
+        None
+    }
+}
+
+impl Storage for Store {
+    fn schema_version(&self) -> Result<usize, StoreError> {
+        Store::schema_version(self)
+    }
+
+    fn check_file(&self) -> Result<(), StoreError> {
+        Store::check_file(self)
+    }
+
+    fn as_sqlite(&self) -> Option<&Store> {
+        Some(self)
+    }
+
+    fn as_sqlite_mut(&mut self) -> Option<&mut Store> {
+        Some(self)
+    }
+}
+
+/// The store traits, for `use crate::store::prelude::*` where their methods are called.
+pub mod prelude {
+    pub use super::{
+        AccountStore, AlertStore, ChannelStore, ClientStateStore, ExportStore, JobStore, LiveStore,
+        SearchStore, ServiceStore, StatsStore, Storage, TaggingStore, TrendStore, WebSessionStore,
+    };
+}
 
 /// Seconds since the Unix epoch, the time unit of every column.
 pub fn unix_now() -> i64 {

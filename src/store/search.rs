@@ -117,10 +117,30 @@ pub struct Stemmed {
     stemmed: String,
 }
 
-impl Store {
+/// Full-text search and the index filled behind ingest.
+pub trait SearchStore {
     /// Reads up to `limit` queued posts, oldest first, and stems them (only reads: a reader
     /// connection will do).
-    pub fn stem_queued(&self, limit: usize) -> Result<Vec<Stemmed>, StoreError> {
+    fn stem_queued(&self, limit: usize) -> Result<Vec<Stemmed>, StoreError>;
+
+    /// Adds stemmed posts to the index and takes them off the queue — each only if it is still
+    /// queued with the text that was stemmed (an edit in between queues it again with the new text);
+    /// returns how many were indexed.
+    fn index_stemmed(&mut self, batch: &[Stemmed]) -> Result<usize, StoreError>;
+
+    /// Indexes every queued post (a search calls it first); returns how many.
+    fn index_queued(&mut self) -> Result<usize, StoreError>;
+
+    /// Posts stored but not yet in the search index.
+    fn search_backlog(&self) -> Result<i64, StoreError>;
+
+    /// Posts matching `q`, best first (bm25), with highlighted snippets; empty when the query has no
+    /// word to look for (see [`match_expression`]).
+    fn search_posts(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError>;
+}
+
+impl SearchStore for Store {
+    fn stem_queued(&self, limit: usize) -> Result<Vec<Stemmed>, StoreError> {
         let rows: Vec<(i64, String)> = self.read("read the search queue", |c| {
             let mut st = c.prepare_cached(
                 "SELECT q.post_id, p.text FROM search_queue q JOIN posts p ON p.id = q.post_id
@@ -139,10 +159,7 @@ impl Store {
             .collect())
     }
 
-    /// Adds stemmed posts to the index and takes them off the queue — each only if it is still
-    /// queued with the text that was stemmed (an edit in between queues it again with the new text);
-    /// returns how many were indexed.
-    pub fn index_stemmed(&mut self, batch: &[Stemmed]) -> Result<usize, StoreError> {
+    fn index_stemmed(&mut self, batch: &[Stemmed]) -> Result<usize, StoreError> {
         self.write("index posts for search", |tx| {
             let mut dequeue = tx.prepare_cached(
                 "DELETE FROM search_queue
@@ -161,8 +178,7 @@ impl Store {
         })
     }
 
-    /// Indexes every queued post (a search calls it first); returns how many.
-    pub fn index_queued(&mut self) -> Result<usize, StoreError> {
+    fn index_queued(&mut self) -> Result<usize, StoreError> {
         let mut total = 0;
         loop {
             let batch = self.stem_queued(INDEX_BATCH)?;
@@ -173,16 +189,13 @@ impl Store {
         }
     }
 
-    /// Posts stored but not yet in the search index.
-    pub fn search_backlog(&self) -> Result<i64, StoreError> {
+    fn search_backlog(&self) -> Result<i64, StoreError> {
         self.read("count the search queue", |c| {
             c.query_row("SELECT count(*) FROM search_queue", [], |r| r.get(0))
         })
     }
 
-    /// Posts matching `q`, best first (bm25), with highlighted snippets; empty when the query has no
-    /// word to look for (see [`match_expression`]).
-    pub fn search_posts(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
+    fn search_posts(&self, q: &SearchQuery) -> Result<Vec<SearchHit>, StoreError> {
         let Some(expr) = match_expression(&q.text) else {
             return Ok(Vec::new());
         };
@@ -253,6 +266,7 @@ impl AsyncStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use crate::store::{NewChannel, PostIn};
 
     fn post(id: i32, text: &str) -> PostIn {

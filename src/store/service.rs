@@ -57,10 +57,56 @@ pub struct TaskRow {
     pub updated_at: i64,
 }
 
-impl Store {
+/// The running service's own state: workers, heartbeats and supervised tasks.
+pub trait ServiceStore {
     /// Registers this process as a worker; returns its id. Workers that stopped over a week ago are
     /// forgotten.
-    pub fn register_worker(&mut self, host: &str, pid: u32) -> Result<i64, StoreError> {
+    fn register_worker(&mut self, host: &str, pid: u32) -> Result<i64, StoreError>;
+
+    /// Records as stopped the workers of `host` (other than `me`) whose process is gone — killed with
+    /// no chance to say so — so their jobs are queued again at once instead of after the heartbeat
+    /// goes stale; returns how many. `alive` says whether a pid runs on this host; a worker with this
+    /// process's own pid is an earlier process (containers reuse pid 1).
+    fn mark_vanished_workers(
+        &mut self,
+        host: &str,
+        me: i64,
+        alive: &dyn Fn(u32) -> bool,
+    ) -> Result<usize, StoreError>;
+
+    /// The worker is alive.
+    fn heartbeat_worker(&mut self, worker_id: i64) -> Result<(), StoreError>;
+
+    /// The worker stopped; `error` says why when it was not a clean shutdown.
+    fn stop_worker(&mut self, worker_id: i64, error: Option<&str>) -> Result<(), StoreError>;
+
+    /// A task (re)started.
+    fn task_started(&mut self, worker_id: i64, name: &str) -> Result<(), StoreError>;
+
+    /// A task ended: `error` when it failed (`restarting` counts a restart, `failed` is for good).
+    fn task_ended(
+        &mut self,
+        worker_id: i64,
+        name: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Every known worker, newest first.
+    fn workers(&self) -> Result<Vec<WorkerRow>, StoreError>;
+
+    /// The tasks of one worker, by name.
+    fn worker_tasks(&self, worker_id: i64) -> Result<Vec<TaskRow>, StoreError>;
+
+    /// The newest worker that is alive, if any.
+    fn live_worker(&self) -> Result<Option<WorkerRow>, StoreError>;
+
+    /// The newest worker row, alive or not (what `status` reports when nothing runs).
+    fn last_worker(&self) -> Result<Option<WorkerRow>, StoreError>;
+}
+
+impl ServiceStore for Store {
+    fn register_worker(&mut self, host: &str, pid: u32) -> Result<i64, StoreError> {
         let now = unix_now();
         self.write("register the worker", |tx| {
             tx.execute(
@@ -75,15 +121,11 @@ impl Store {
         })
     }
 
-    /// Records as stopped the workers of `host` (other than `me`) whose process is gone — killed with
-    /// no chance to say so — so their jobs are queued again at once instead of after the heartbeat
-    /// goes stale; returns how many. `alive` says whether a pid runs on this host; a worker with this
-    /// process's own pid is an earlier process (containers reuse pid 1).
-    pub fn mark_vanished_workers(
+    fn mark_vanished_workers(
         &mut self,
         host: &str,
         me: i64,
-        alive: impl Fn(u32) -> bool,
+        alive: &dyn Fn(u32) -> bool,
     ) -> Result<usize, StoreError> {
         let own_pid = std::process::id();
         let gone: Vec<i64> = self
@@ -99,8 +141,7 @@ impl Store {
         Ok(gone.len())
     }
 
-    /// The worker is alive.
-    pub fn heartbeat_worker(&mut self, worker_id: i64) -> Result<(), StoreError> {
+    fn heartbeat_worker(&mut self, worker_id: i64) -> Result<(), StoreError> {
         self.write("record the worker's heartbeat", |tx| {
             tx.execute(
                 "UPDATE workers SET heartbeat_at = ?2 WHERE id = ?1",
@@ -110,8 +151,7 @@ impl Store {
         })
     }
 
-    /// The worker stopped; `error` says why when it was not a clean shutdown.
-    pub fn stop_worker(&mut self, worker_id: i64, error: Option<&str>) -> Result<(), StoreError> {
+    fn stop_worker(&mut self, worker_id: i64, error: Option<&str>) -> Result<(), StoreError> {
         let now = unix_now();
         self.write("record the worker's stop", |tx| {
             tx.execute(
@@ -127,8 +167,7 @@ impl Store {
         })
     }
 
-    /// A task (re)started.
-    pub fn task_started(&mut self, worker_id: i64, name: &str) -> Result<(), StoreError> {
+    fn task_started(&mut self, worker_id: i64, name: &str) -> Result<(), StoreError> {
         let now = unix_now();
         self.write("record a task start", |tx| {
             tx.execute(
@@ -140,8 +179,7 @@ impl Store {
         })
     }
 
-    /// A task ended: `error` when it failed (`restarting` counts a restart, `failed` is for good).
-    pub fn task_ended(
+    fn task_ended(
         &mut self,
         worker_id: i64,
         name: &str,
@@ -162,8 +200,7 @@ impl Store {
         })
     }
 
-    /// Every known worker, newest first.
-    pub fn workers(&self) -> Result<Vec<WorkerRow>, StoreError> {
+    fn workers(&self) -> Result<Vec<WorkerRow>, StoreError> {
         self.read("list workers", |c| {
             let mut st = c.prepare(
                 "SELECT id, host, pid, version, started_at, heartbeat_at, stopped_at, exit_error
@@ -185,8 +222,7 @@ impl Store {
         })
     }
 
-    /// The tasks of one worker, by name.
-    pub fn worker_tasks(&self, worker_id: i64) -> Result<Vec<TaskRow>, StoreError> {
+    fn worker_tasks(&self, worker_id: i64) -> Result<Vec<TaskRow>, StoreError> {
         self.read("list tasks", |c| {
             let mut st = c.prepare(
                 "SELECT name, state, restarts, last_error, last_error_at, started_at, updated_at
@@ -207,14 +243,12 @@ impl Store {
         })
     }
 
-    /// The newest worker that is alive, if any.
-    pub fn live_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
+    fn live_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
         let now = unix_now();
         Ok(self.workers()?.into_iter().find(|w| w.is_alive(now)))
     }
 
-    /// The newest worker row, alive or not (what `status` reports when nothing runs).
-    pub fn last_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
+    fn last_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
         self.read("read the last worker", |c| {
             c.query_row(
                 "SELECT id FROM workers ORDER BY started_at DESC, id DESC LIMIT 1",

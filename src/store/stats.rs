@@ -17,10 +17,35 @@ fn ids_json(channel_ids: Option<&[i64]>) -> Option<String> {
     channel_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()))
 }
 
-impl Store {
+/// The figures of `tgsift stats` and the weekly report.
+pub trait StatsStore {
     /// `(channel row id, 00:00 UTC of the day, posts)` for the posts dated in `[from, to)` (unix
     /// seconds), of the given channels only when `channel_ids` is set; by channel, then day.
-    pub fn posts_per_day(
+    fn posts_per_day(
+        &self,
+        channel_ids: Option<&[i64]>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError>;
+
+    /// Posts per tagging status among the posts dated in `[from, to)`, of the given channels only
+    /// when `channel_ids` is set.
+    fn status_counts(
+        &self,
+        channel_ids: Option<&[i64]>,
+        from: i64,
+        to: i64,
+    ) -> Result<BTreeMap<String, i64>, StoreError>;
+
+    /// Posts first stored at or after `since_ms` (unix milliseconds), deleted ones included: the
+    /// ingest figure of the dashboard. Row ids grow with the time a post was stored, so the first row
+    /// stored in the window is found by a binary search over ids (a few point lookups) and the rest is
+    /// a count over a rowid range — never a scan of every post.
+    fn posts_stored_since(&self, since_ms: i64) -> Result<i64, StoreError>;
+}
+
+impl StatsStore for Store {
+    fn posts_per_day(
         &self,
         channel_ids: Option<&[i64]>,
         from: i64,
@@ -38,9 +63,7 @@ impl Store {
         })
     }
 
-    /// Posts per tagging status among the posts dated in `[from, to)`, of the given channels only
-    /// when `channel_ids` is set.
-    pub fn status_counts(
+    fn status_counts(
         &self,
         channel_ids: Option<&[i64]>,
         from: i64,
@@ -56,14 +79,8 @@ impl Store {
             .collect()
         })
     }
-}
 
-impl Store {
-    /// Posts first stored at or after `since_ms` (unix milliseconds), deleted ones included: the
-    /// ingest figure of the dashboard. Row ids grow with the time a post was stored, so the first row
-    /// stored in the window is found by a binary search over ids (a few point lookups) and the rest is
-    /// a count over a rowid range — never a scan of every post.
-    pub fn posts_stored_since(&self, since_ms: i64) -> Result<i64, StoreError> {
+    fn posts_stored_since(&self, since_ms: i64) -> Result<i64, StoreError> {
         self.read("count the posts stored lately", |c| {
             let (lo, hi): (Option<i64>, Option<i64>) =
                 c.query_row("SELECT min(id), max(id) FROM posts", [], |r| {
@@ -99,6 +116,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use crate::store::{NewChannel, PostIn};
 
     #[test]

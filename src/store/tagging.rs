@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
+use super::prelude::*;
 use super::{Store, StoreError, unix_now};
 
 /// A post handed to a tagging worker.
@@ -169,11 +170,92 @@ fn new_claim_token() -> i64 {
     }
 }
 
-impl Store {
+/// Tagging: claiming due posts, recording outcomes, re-queueing, and reading posts with their tags.
+pub trait TaggingStore {
     /// Claims up to `limit` due posts for `claim_secs` seconds under one fresh token: `retrying` posts
     /// whose time has come (earliest due first), then `pending` ones (oldest first), skipping posts
     /// under a live claim. Both orders come straight from indexes, so a claim never sorts the backlog.
-    pub fn claim_due(&mut self, limit: usize, claim_secs: i64) -> Result<Vec<DuePost>, StoreError> {
+    fn claim_due(&mut self, limit: usize, claim_secs: i64) -> Result<Vec<DuePost>, StoreError>;
+
+    /// Extends the claims held under `token` (a worker still working on them) to now + `claim_secs`;
+    /// returns how many are still held.
+    fn renew_claims(&mut self, token: i64, claim_secs: i64) -> Result<usize, StoreError>;
+
+    /// Records a batch of attempts in one transaction, each post under its own savepoint: an outcome
+    /// is applied only while the post is still held under the claim it was computed for, and a post
+    /// whose write fails is rolled back alone, never taking the others with it.
+    fn record_attempts(
+        &mut self,
+        attempts: &[Attempt],
+        rules: RetryRules,
+    ) -> Result<Vec<Recorded>, StoreError>;
+
+    /// Releases claims held under `token` (shutdown, or work not started) so the posts are due again at
+    /// once; attempts are not counted.
+    fn release_claims(&mut self, token: i64, ids: &[i64]) -> Result<(), StoreError>;
+
+    /// Texts of a channel's newest `limit` posts with text (to learn its document frequencies), and
+    /// the highest post row id among them.
+    fn channel_texts(
+        &self,
+        channel_id: i64,
+        limit: usize,
+    ) -> Result<(Vec<String>, i64), StoreError>;
+
+    /// Texts of a channel's posts stored after post row id `after` (at most `limit`, oldest first), and
+    /// the highest post row id among them (`after` when there are none): what grows its document
+    /// frequencies without re-reading the channel.
+    fn channel_texts_after(
+        &self,
+        channel_id: i64,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<String>, i64), StoreError>;
+
+    /// One channel's (posts, posts with tags, distinct tags).
+    fn channel_tag_stats(&self, channel_id: i64) -> Result<(i64, i64, i64), StoreError>;
+
+    /// The most frequent tags (of one channel, or of all), with the number of posts carrying each.
+    fn top_tags(
+        &self,
+        channel_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// `tags stats`: counts per status, optionally for one account.
+    fn tag_stats(&self, account: Option<&str>) -> Result<TagStats, StoreError>;
+
+    /// `tags retry`: makes up to `limit` `retrying` (and with `force` also `failed`) posts due now.
+    fn requeue_tagging(
+        &mut self,
+        account: Option<&str>,
+        limit: usize,
+        force: bool,
+    ) -> Result<usize, StoreError>;
+
+    /// `retag`: makes every post with text of one channel (or all), optionally within a message-id range,
+    /// due for tagging again with a fresh set of attempts; their tags are replaced when it is tagged.
+    /// Returns how many.
+    fn requeue_for_retag(
+        &mut self,
+        channel_id: Option<i64>,
+        from_id: Option<i32>,
+        to_id: Option<i32>,
+    ) -> Result<usize, StoreError>;
+
+    /// Claims one post for an immediate re-tag (for `tags regenerate`), whatever its status; `None` if
+    /// it does not exist or has no text.
+    fn claim_post(&mut self, post_id: i64, claim_secs: i64) -> Result<Option<DuePost>, StoreError>;
+
+    /// One post with its tags.
+    fn post(&self, post_id: i64) -> Result<Option<PostRow>, StoreError>;
+
+    /// Posts matching a filter, newest first.
+    fn list_posts(&self, f: &PostFilter) -> Result<Vec<PostRow>, StoreError>;
+}
+
+impl TaggingStore for Store {
+    fn claim_due(&mut self, limit: usize, claim_secs: i64) -> Result<Vec<DuePost>, StoreError> {
         let now = unix_now();
         let token = new_claim_token();
         self.write("claim posts for tagging", |tx| {
@@ -212,9 +294,7 @@ impl Store {
         })
     }
 
-    /// Extends the claims held under `token` (a worker still working on them) to now + `claim_secs`;
-    /// returns how many are still held.
-    pub fn renew_claims(&mut self, token: i64, claim_secs: i64) -> Result<usize, StoreError> {
+    fn renew_claims(&mut self, token: i64, claim_secs: i64) -> Result<usize, StoreError> {
         let until = unix_now() + claim_secs;
         self.write("renew tagging claims", |tx| {
             tx.execute(
@@ -224,10 +304,7 @@ impl Store {
         })
     }
 
-    /// Records a batch of attempts in one transaction, each post under its own savepoint: an outcome
-    /// is applied only while the post is still held under the claim it was computed for, and a post
-    /// whose write fails is rolled back alone, never taking the others with it.
-    pub fn record_attempts(
+    fn record_attempts(
         &mut self,
         attempts: &[Attempt],
         rules: RetryRules,
@@ -259,9 +336,7 @@ impl Store {
         })
     }
 
-    /// Releases claims held under `token` (shutdown, or work not started) so the posts are due again at
-    /// once; attempts are not counted.
-    pub fn release_claims(&mut self, token: i64, ids: &[i64]) -> Result<(), StoreError> {
+    fn release_claims(&mut self, token: i64, ids: &[i64]) -> Result<(), StoreError> {
         self.write("release tagging claims", |tx| {
             let mut st = tx.prepare_cached(
                 "UPDATE posts SET tagging_claimed_until = NULL, tagging_claim = NULL WHERE id = ?1 AND tagging_claim = ?2",
@@ -273,9 +348,7 @@ impl Store {
         })
     }
 
-    /// Texts of a channel's newest `limit` posts with text (to learn its document frequencies), and
-    /// the highest post row id among them.
-    pub fn channel_texts(
+    fn channel_texts(
         &self,
         channel_id: i64,
         limit: usize,
@@ -288,10 +361,7 @@ impl Store {
         })
     }
 
-    /// Texts of a channel's posts stored after post row id `after` (at most `limit`, oldest first), and
-    /// the highest post row id among them (`after` when there are none): what grows its document
-    /// frequencies without re-reading the channel.
-    pub fn channel_texts_after(
+    fn channel_texts_after(
         &self,
         channel_id: i64,
         after: i64,
@@ -308,8 +378,7 @@ impl Store {
         })
     }
 
-    /// One channel's (posts, posts with tags, distinct tags).
-    pub fn channel_tag_stats(&self, channel_id: i64) -> Result<(i64, i64, i64), StoreError> {
+    fn channel_tag_stats(&self, channel_id: i64) -> Result<(i64, i64, i64), StoreError> {
         self.read("count a channel's tags", |c| {
             c.query_row(
                 "SELECT (SELECT count(*) FROM posts WHERE channel_id = ?1),
@@ -323,8 +392,7 @@ impl Store {
         })
     }
 
-    /// The most frequent tags (of one channel, or of all), with the number of posts carrying each.
-    pub fn top_tags(
+    fn top_tags(
         &self,
         channel_id: Option<i64>,
         limit: usize,
@@ -342,8 +410,7 @@ impl Store {
         })
     }
 
-    /// `tags stats`: counts per status, optionally for one account.
-    pub fn tag_stats(&self, account: Option<&str>) -> Result<TagStats, StoreError> {
+    fn tag_stats(&self, account: Option<&str>) -> Result<TagStats, StoreError> {
         self.read("count tagging statuses", |c| {
             let mut stats = TagStats::default();
             let mut st = c.prepare(&format!(
@@ -366,8 +433,7 @@ impl Store {
         })
     }
 
-    /// `tags retry`: makes up to `limit` `retrying` (and with `force` also `failed`) posts due now.
-    pub fn requeue_tagging(
+    fn requeue_tagging(
         &mut self,
         account: Option<&str>,
         limit: usize,
@@ -388,10 +454,7 @@ impl Store {
         })
     }
 
-    /// `retag`: makes every post with text of one channel (or all), optionally within a message-id range,
-    /// due for tagging again with a fresh set of attempts; their tags are replaced when it is tagged.
-    /// Returns how many.
-    pub fn requeue_for_retag(
+    fn requeue_for_retag(
         &mut self,
         channel_id: Option<i64>,
         from_id: Option<i32>,
@@ -408,13 +471,7 @@ impl Store {
         })
     }
 
-    /// Claims one post for an immediate re-tag (for `tags regenerate`), whatever its status; `None` if
-    /// it does not exist or has no text.
-    pub fn claim_post(
-        &mut self,
-        post_id: i64,
-        claim_secs: i64,
-    ) -> Result<Option<DuePost>, StoreError> {
+    fn claim_post(&mut self, post_id: i64, claim_secs: i64) -> Result<Option<DuePost>, StoreError> {
         let token = new_claim_token();
         let until = unix_now() + claim_secs;
         self.write(&format!("claim post {post_id}"), |tx| {
@@ -435,14 +492,12 @@ impl Store {
         })
     }
 
-    /// One post with its tags.
-    pub fn post(&self, post_id: i64) -> Result<Option<PostRow>, StoreError> {
+    fn post(&self, post_id: i64) -> Result<Option<PostRow>, StoreError> {
         let mut rows = self.query_posts("p.id = ?1", params![post_id], 1)?;
         Ok(rows.pop())
     }
 
-    /// Posts matching a filter, newest first.
-    pub fn list_posts(&self, f: &PostFilter) -> Result<Vec<PostRow>, StoreError> {
+    fn list_posts(&self, f: &PostFilter) -> Result<Vec<PostRow>, StoreError> {
         let channel_ids: Option<Vec<i64>> = match &f.channel {
             Some(c) => Some(self.find_channels(c)?.into_iter().map(|c| c.id).collect()),
             None => None,
@@ -460,7 +515,9 @@ impl Store {
             f.limit.max(1),
         )
     }
+}
 
+impl Store {
     /// Posts matching `filter`, newest first, each with its tags (joined in the same statement).
     fn query_posts(
         &self,

@@ -4,10 +4,20 @@ use rusqlite::params;
 
 use super::{Store, StoreError};
 
-impl Store {
+/// Tag trends over a period (`tags top`).
+pub trait TrendStore {
     /// `(post id, tag)` of every tag of the posts dated in `[from, to)` (unix seconds), of the given
     /// channels only when `channel_ids` is set.
-    pub fn tags_between(
+    fn tags_between(
+        &self,
+        channel_ids: Option<&[i64]>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
+}
+
+impl TrendStore for Store {
+    fn tags_between(
         &self,
         channel_ids: Option<&[i64]>,
         from: i64,

@@ -5,10 +5,27 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError};
 
-impl Store {
+/// The dashboard's sign-in sessions.
+pub trait WebSessionStore {
     /// Records a session (by the digest of its id) until `expires_at`, dropping expired ones and, past
     /// `max_live` sessions, the oldest, so sign-ins cannot grow the table without bound.
-    pub fn create_web_session(
+    fn create_web_session(
+        &mut self,
+        digest: &[u8],
+        now: i64,
+        expires_at: i64,
+        max_live: usize,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the session with this digest exists and has not expired at `now`.
+    fn web_session_valid(&self, digest: &[u8], now: i64) -> Result<bool, StoreError>;
+
+    /// Ends a session (signing out); unknown digests are ignored.
+    fn remove_web_session(&mut self, digest: &[u8]) -> Result<(), StoreError>;
+}
+
+impl WebSessionStore for Store {
+    fn create_web_session(
         &mut self,
         digest: &[u8],
         now: i64,
@@ -31,8 +48,7 @@ impl Store {
         })
     }
 
-    /// Whether the session with this digest exists and has not expired at `now`.
-    pub fn web_session_valid(&self, digest: &[u8], now: i64) -> Result<bool, StoreError> {
+    fn web_session_valid(&self, digest: &[u8], now: i64) -> Result<bool, StoreError> {
         self.read("look up a dashboard session", |c| {
             c.prepare_cached("SELECT 1 FROM web_sessions WHERE digest = ?1 AND expires_at > ?2")?
                 .query_row(params![digest, now], |_| Ok(()))
@@ -41,8 +57,7 @@ impl Store {
         })
     }
 
-    /// Ends a session (signing out); unknown digests are ignored.
-    pub fn remove_web_session(&mut self, digest: &[u8]) -> Result<(), StoreError> {
+    fn remove_web_session(&mut self, digest: &[u8]) -> Result<(), StoreError> {
         self.write("end a dashboard session", |tx| {
             tx.execute("DELETE FROM web_sessions WHERE digest = ?1", [digest])
                 .map(|_| ())

@@ -712,6 +712,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::prelude::*;
     use crate::store::{NewChannel, PostIn, Store};
 
     fn post(id: i32, text: &str) -> PostIn {
@@ -757,9 +758,11 @@ mod tests {
         let id = ch.id;
         store
             .with("change the channel", move |s| {
-                s.write("drop a post", |tx| {
-                    tx.execute("DELETE FROM posts WHERE message_id = 1", [])
-                })?;
+                s.as_sqlite_mut()
+                    .expect("an SQLite store")
+                    .write("drop a post", |tx| {
+                        tx.execute("DELETE FROM posts WHERE message_id = 1", [])
+                    })?;
                 let more: Vec<PostIn> = (11..=15).map(|i| post(i, "bonds fall")).collect();
                 s.store_batch(id, "@news", &more, Some((11, 15)))
             })

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tgsift::config::{LoadOptions, Loaded};
 use tgsift::sim::{Sim, SimConfig};
+use tgsift::store::prelude::*;
 use tgsift::store::{NewChannel, Store};
 
 use super::API_HASH;

@@ -7,6 +7,7 @@ use rusqlite::types::Value;
 use super::super::PgStore;
 use super::super::testing::fresh_store;
 use super::{CopyError, CopyOptions, Kind, TABLES, copy_sqlite};
+use crate::store::prelude::*;
 use crate::store::{NewChannel, PostIn, Store};
 
 async fn within<T>(body: impl Future<Output = T>) -> T {
