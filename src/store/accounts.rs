@@ -161,38 +161,3 @@ impl AccountStore for Store {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accounts_round_trip_and_names_are_unique() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
-        let a = s
-            .add_account(
-                "alice",
-                Some("+15550000000"),
-                None,
-                &PathBuf::from("sessions/alice.session"),
-            )
-            .expect("add");
-        assert_eq!(a.name, "alice");
-        assert!(
-            s.add_account("alice", None, None, &PathBuf::from("x"))
-                .is_err()
-        );
-        s.set_account_user("alice", 42, None).expect("user");
-        let got = s.account("alice").expect("read").expect("exists");
-        assert_eq!(
-            (got.user_id, got.phone.as_deref()),
-            (Some(42), Some("+15550000000"))
-        );
-        assert_eq!(s.accounts().expect("list").len(), 1);
-        assert_eq!(s.account_channel_count(got.id).expect("count"), 0);
-        assert!(s.remove_account("alice").expect("remove"));
-        assert!(!s.remove_account("alice").expect("remove again"));
-        assert_eq!(s.account("alice").expect("read"), None);
-    }
-}

@@ -16,6 +16,8 @@ mod channels;
 mod checkpoint;
 mod client_state;
 mod concurrent;
+#[cfg(test)]
+mod conformance;
 mod export;
 mod jobs;
 mod live;
@@ -245,6 +247,13 @@ pub enum StoreError {
     /// The blocking task running the query died.
     #[error("database task for `{what}` failed: {reason}")]
     Task { what: String, reason: String },
+    /// A PostgreSQL statement failed, no connection could be had, or the worker lost the lease of
+    /// the account the write was for; `what` says which write or read.
+    #[error("could not {what}: {source}")]
+    Postgres {
+        what: String,
+        source: postgres::PgError,
+    },
     /// The database file was removed or replaced while tgsift had it open: writes would go to a file
     /// nobody can see any more.
     #[error(
@@ -282,7 +291,7 @@ impl StoreError {
                         | ErrorCode::PermissionDenied
                 )
             ),
-            StoreError::Task { .. } => false,
+            StoreError::Task { .. } | StoreError::Postgres { .. } => false,
         }
     }
 }

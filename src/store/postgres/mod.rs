@@ -12,6 +12,7 @@
 //!
 //! Files: this one connects and migrates; `leases.rs` is the workers and their account leases.
 
+pub mod backend;
 pub mod copy;
 mod leases;
 
@@ -110,6 +111,20 @@ pub enum PgError {
         worker_id: i64,
         /// The epoch it held.
         epoch: i64,
+    },
+    /// This worker holds no lease on the account a write was for.
+    #[error(
+        "this worker holds no lease on account #{account_id}, so it may not write the account's data"
+    )]
+    NotLeased {
+        /// The account's id.
+        account_id: i64,
+    },
+    /// A store call did not finish in time (a hung connection or a lock held too long).
+    #[error("PostgreSQL did not answer within {} s", .after.as_secs())]
+    TimedOut {
+        /// The limit.
+        after: Duration,
     },
     /// No account has this name.
     #[error("no account named {name} in the PostgreSQL store; add it first (`tgsift account add`)")]
