@@ -154,9 +154,9 @@ impl ExportStore for Store {
 
 #[cfg(test)]
 mod tests {
+    //! SQLite only: the query plan of an export. The export itself is tested on both backends in
+    //! `conformance::export`.
     use super::*;
-    use crate::store::prelude::*;
-    use crate::store::{NewChannel, PostIn};
 
     #[test]
     fn export_is_one_scan_in_row_id_order_without_a_sort() {
@@ -180,133 +180,5 @@ mod tests {
             !plan.iter().any(|l| l.contains("TEMP B-TREE FOR ORDER BY")),
             "{plan:?}"
         );
-    }
-
-    #[test]
-    fn filters_tags_and_deleted_posts() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
-        let a = s
-            .add_account("a", None, None, std::path::Path::new("a.session"))
-            .expect("account");
-        let mut chans = Vec::new();
-        for (tg, name) in [(5, Some("news")), (6, None)] {
-            let c = NewChannel {
-                tg_id: tg,
-                access_hash: 1,
-                username: name.map(str::to_owned),
-                title: "t".into(),
-                backfill: "all".into(),
-            };
-            chans.push(s.add_channel(a.id, &c).expect("add").expect("new").id);
-        }
-        let post = |id: i32, text: &str| PostIn {
-            message_id: id,
-            date: 1_700_000_000 + i64::from(id) * 100,
-            edit_date: None,
-            text: text.into(),
-            views: Some(id * 10),
-            forwards: None,
-            grouped_id: (id == 2).then_some(77),
-            has_media: id == 2,
-        };
-        s.store_batch(
-            chans[0],
-            "@news",
-            &[post(1, "a"), post(2, "b"), post(3, "")],
-            Some((1, 3)),
-        )
-        .expect("batch");
-        s.store_batch(chans[1], "6", &[post(1, "c")], Some((1, 1)))
-            .expect("batch");
-        s.write("tags and a deletion", |tx| {
-            tx.execute_batch(
-                "INSERT INTO post_tags (post_id, tag, score, source) VALUES (1, 'нефть', 0.5, 'embedded'),
-                                                                          (1, 'ставка', 0.9, 'embedded');
-                 UPDATE posts SET deleted_at = 1700000999 WHERE id = 2;",
-            )
-        })
-        .expect("tags");
-        let collect = |f: &ExportFilter| {
-            let mut got = Vec::new();
-            let n = s
-                .export_posts(f, &mut |r| {
-                    got.push((
-                        r.post_id,
-                        r.channel_username.map(str::to_owned),
-                        r.channel_id,
-                        r.tags_json.to_owned(),
-                        r.deleted_at,
-                    ));
-                    Ok(())
-                })
-                .expect("export");
-            assert_eq!(n as usize, got.len());
-            got
-        };
-        let all = collect(&ExportFilter::default());
-        assert_eq!(all.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 3, 4]);
-        assert_eq!(
-            all[0],
-            (
-                1,
-                Some("news".to_owned()),
-                5,
-                r#"[{"tag":"ставка","score":0.9},{"tag":"нефть","score":0.5}]"#.to_owned(),
-                None
-            )
-        );
-        assert_eq!(
-            (all[1].3.as_str(), all[2].1.as_deref(), all[2].2),
-            ("[]", None, 6)
-        );
-        let with_deleted = collect(&ExportFilter {
-            include_deleted: true,
-            ..Default::default()
-        });
-        assert_eq!(with_deleted[1].0, 2);
-        assert_eq!(with_deleted[1].4, Some(1_700_000_999));
-        let ids = |f: ExportFilter| collect(&f).iter().map(|r| r.0).collect::<Vec<_>>();
-        assert_eq!(
-            ids(ExportFilter {
-                after_id: Some(1),
-                ..Default::default()
-            }),
-            vec![3, 4]
-        );
-        assert_eq!(
-            ids(ExportFilter {
-                channel_ids: Some(vec![chans[1]]),
-                ..Default::default()
-            }),
-            vec![4]
-        );
-        assert_eq!(
-            ids(ExportFilter {
-                tag: Some("нефть".into()),
-                ..Default::default()
-            }),
-            vec![1]
-        );
-        assert_eq!(
-            ids(ExportFilter {
-                status: Some("skipped".into()),
-                ..Default::default()
-            }),
-            vec![3]
-        );
-        assert_eq!(
-            ids(ExportFilter {
-                since: Some(1_700_000_100),
-                until: Some(1_700_000_300),
-                include_deleted: true,
-                ..Default::default()
-            }),
-            vec![1, 2, 4]
-        );
-        let stop = s.export_posts(&ExportFilter::default(), &mut |_| {
-            Err(std::io::Error::other("disk full"))
-        });
-        assert!(matches!(stop, Err(ExportError::Write(e)) if e.to_string() == "disk full"));
     }
 }

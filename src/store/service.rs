@@ -263,35 +263,3 @@ impl ServiceStore for Store {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workers_and_tasks_record_what_happened() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
-        let w = s.register_worker("host", 42).expect("register");
-        s.task_started(w, "tagging").expect("start");
-        s.task_ended(w, "tagging", "restarting", Some("could not claim posts"))
-            .expect("fail");
-        s.task_started(w, "tagging").expect("restart");
-        let tasks = s.worker_tasks(w).expect("tasks");
-        assert_eq!(tasks.len(), 1);
-        assert_eq!(
-            (
-                tasks[0].state.as_str(),
-                tasks[0].restarts,
-                tasks[0].last_error.as_deref()
-            ),
-            ("running", 1, Some("could not claim posts"))
-        );
-        let live = s.live_worker().expect("live").expect("a live worker");
-        assert_eq!((live.id, live.pid), (w, 42));
-        s.stop_worker(w, None).expect("stop");
-        assert!(s.live_worker().expect("live").is_none());
-        assert_eq!(s.worker_tasks(w).expect("tasks")[0].state, "stopped");
-        assert_eq!(s.last_worker().expect("last").map(|w| w.pid), Some(42));
-    }
-}

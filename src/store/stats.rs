@@ -115,84 +115,14 @@ impl StatsStore for Store {
 
 #[cfg(test)]
 mod tests {
+    //! SQLite only: the query plan of a period. The counts are tested on both backends in
+    //! `conformance::stats`.
     use super::*;
-    use crate::store::prelude::*;
-    use crate::store::{NewChannel, PostIn};
 
     #[test]
-    fn posts_are_counted_per_channel_and_utc_day_through_the_index() {
+    fn a_period_is_read_through_the_channel_date_index() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
-        let a = s
-            .add_account("a", None, None, std::path::Path::new("a.session"))
-            .expect("account");
-        let mut ids = Vec::new();
-        for tg in [5, 6] {
-            let c = NewChannel {
-                tg_id: tg,
-                access_hash: 1,
-                username: None,
-                title: "t".into(),
-                backfill: "all".into(),
-            };
-            ids.push(s.add_channel(a.id, &c).expect("add").expect("new").id);
-        }
-        let day = 1_700_006_400; // 00:00 UTC
-        let post = |id: i32, date: i64, text: &str| PostIn {
-            message_id: id,
-            date,
-            edit_date: None,
-            text: text.into(),
-            views: None,
-            forwards: None,
-            grouped_id: None,
-            has_media: false,
-        };
-        s.store_batch(
-            ids[0],
-            "5",
-            &[
-                post(1, day - 1, "before"),
-                post(2, day, "a"),
-                post(3, day + 86_399, "b"),
-                post(4, day + 86_400, ""),
-                post(5, day + 2 * 86_400, "after"),
-            ],
-            Some((1, 5)),
-        )
-        .expect("batch");
-        s.store_batch(
-            ids[1],
-            "6",
-            &[post(1, day + 10, "c"), post(2, day + 20, "gone")],
-            Some((1, 2)),
-        )
-        .expect("batch");
-        s.write("delete one", |tx| {
-            tx.execute(
-                "UPDATE posts SET deleted_at = 1 WHERE channel_id = ?1 AND message_id = 2",
-                [ids[1]],
-            )
-        })
-        .expect("delete");
-        let to = day + 2 * 86_400;
-        assert_eq!(
-            s.posts_per_day(None, day, to).expect("count"),
-            vec![
-                (ids[0], day, 2),
-                (ids[0], day + 86_400, 1),
-                (ids[1], day, 1)
-            ]
-        );
-        assert_eq!(
-            s.posts_per_day(Some(&ids[1..]), day, to).expect("count"),
-            vec![(ids[1], day, 1)]
-        );
-        let statuses = s.status_counts(None, day, to).expect("statuses");
-        assert_eq!(
-            statuses.into_iter().collect::<Vec<_>>(),
-            vec![("pending".to_owned(), 3), ("skipped".to_owned(), 1)]
-        );
+        let s = Store::open(&dir.path().join("t.db")).expect("open");
         let plan: Vec<String> = s
             .read("plan", |c| {
                 let mut st = c.prepare(&format!(
@@ -207,68 +137,5 @@ mod tests {
                 .contains("USING INDEX posts_channel_date (channel_id=? AND date>? AND date<?)")),
             "{plan:?}"
         );
-    }
-
-    #[test]
-    fn posts_stored_lately_are_counted_from_the_first_one_in_the_window() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
-        let a = s
-            .add_account("a", None, None, std::path::Path::new("a.session"))
-            .expect("account");
-        let c = NewChannel {
-            tg_id: 5,
-            access_hash: 1,
-            username: None,
-            title: "t".into(),
-            backfill: "all".into(),
-        };
-        let ch = s.add_channel(a.id, &c).expect("add").expect("new").id;
-        assert_eq!(s.posts_stored_since(0).expect("empty"), 0);
-        let posts: Vec<PostIn> = (1..=40)
-            .map(|id| PostIn {
-                message_id: id,
-                date: 1_700_000_000 + i64::from(id),
-                edit_date: None,
-                text: format!("post {id}"),
-                views: None,
-                forwards: None,
-                grouped_id: None,
-                has_media: false,
-            })
-            .collect();
-        s.store_batch(ch, "5", &posts, Some((1, 40)))
-            .expect("batch");
-        // Stored 1 s apart in id order; a gap in the ids (a removed row) is stepped over.
-        s.write("set the times", |tx| {
-            tx.execute("UPDATE posts SET stored_at_ms = 1000 * id", [])?;
-            tx.execute("UPDATE posts SET stored_at_ms = NULL WHERE id <= 3", [])?;
-            tx.execute("DELETE FROM posts WHERE id IN (30, 31)", [])
-        })
-        .expect("times");
-        let ids: Vec<i64> = s
-            .read("ids", |c| {
-                let mut st = c.prepare("SELECT id FROM posts ORDER BY id")?;
-                st.query_map([], |r| r.get(0))?.collect()
-            })
-            .expect("ids");
-        for since in [
-            0, 1_000, 4_000, 29_500, 30_000, 31_000, 32_000, 40_000, 41_000,
-        ] {
-            let expected = ids
-                .iter()
-                .filter(|id| **id > 3 && **id * 1000 >= since)
-                .count() as i64;
-            let expected = if since == 0 {
-                ids.len() as i64
-            } else {
-                expected
-            };
-            assert_eq!(
-                s.posts_stored_since(since).expect("count"),
-                expected,
-                "since {since}"
-            );
-        }
     }
 }

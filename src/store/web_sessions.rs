@@ -64,28 +64,3 @@ impl WebSessionStore for Store {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sessions_expire_are_removed_and_are_bounded() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
-        s.create_web_session(b"a", 100, 200, 2).expect("a");
-        assert!(s.web_session_valid(b"a", 150).expect("read"));
-        assert!(!s.web_session_valid(b"a", 200).expect("read"), "expired");
-        assert!(!s.web_session_valid(b"x", 150).expect("read"), "unknown");
-        s.create_web_session(b"b", 101, 201, 2).expect("b");
-        s.create_web_session(b"c", 102, 202, 2).expect("c");
-        assert!(
-            !s.web_session_valid(b"a", 150).expect("read"),
-            "past the bound the oldest goes"
-        );
-        assert!(s.web_session_valid(b"b", 150).expect("read"));
-        assert!(s.web_session_valid(b"c", 150).expect("read"));
-        s.remove_web_session(b"c").expect("remove");
-        assert!(!s.web_session_valid(b"c", 150).expect("read"), "signed out");
-    }
-}

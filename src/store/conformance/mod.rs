@@ -28,6 +28,18 @@ pub(super) trait Inspect {
     fn tag_all(&mut self, channel_id: i64);
     /// Records that a message was deleted before it was stored (as live mode does).
     fn remember_deletion(&mut self, channel_id: i64, message_id: i32, at: i64);
+    /// When the post's tags were recorded (`tagged_at_ms`).
+    fn tagged_at(&self, channel_id: i64, message_id: i32) -> Option<i64>;
+    /// Message ids of the channel's posts marked deleted, ascending.
+    fn deleted_ids(&self, channel_id: i64) -> Vec<i32>;
+    /// Deletions remembered for messages not stored yet.
+    fn tombstones(&self, channel_id: i64) -> i64;
+    /// Marks a post deleted in its channel.
+    fn mark_deleted(&mut self, channel_id: i64, message_id: i32);
+    /// Deletes a post's row.
+    fn delete_post(&mut self, channel_id: i64, message_id: i32);
+    /// Posts in the full-text index.
+    fn indexed_count(&self) -> i64;
 }
 
 impl Inspect for Store {
@@ -63,7 +75,8 @@ impl Inspect for Store {
     fn tag_all(&mut self, channel_id: i64) {
         self.write("tag", |tx| {
             tx.execute(
-                "UPDATE posts SET tagging_status = 'success', tagging_attempts = 1 WHERE channel_id = ?1",
+                "UPDATE posts SET tagging_status = 'success', tagging_attempts = 1, tagged_at_ms = 5
+                 WHERE channel_id = ?1",
                 [channel_id],
             )?;
             tx.execute(
@@ -83,6 +96,66 @@ impl Inspect for Store {
             )
         })
         .expect("remember");
+    }
+
+    fn tagged_at(&self, channel_id: i64, message_id: i32) -> Option<i64> {
+        self.read("inspect", |c| {
+            c.query_row(
+                "SELECT tagged_at_ms FROM posts WHERE channel_id = ?1 AND message_id = ?2",
+                rusqlite::params![channel_id, message_id],
+                |r| r.get(0),
+            )
+        })
+        .expect("tagged at")
+    }
+
+    fn deleted_ids(&self, channel_id: i64) -> Vec<i32> {
+        self.read("inspect", |c| {
+            let mut st = c.prepare(
+                "SELECT message_id FROM posts WHERE channel_id = ?1 AND deleted_at IS NOT NULL
+                 ORDER BY message_id",
+            )?;
+            st.query_map([channel_id], |r| r.get(0))?.collect()
+        })
+        .expect("deleted")
+    }
+
+    fn tombstones(&self, channel_id: i64) -> i64 {
+        self.read("inspect", |c| {
+            c.query_row(
+                "SELECT count(*) FROM message_deletions WHERE channel_id = ?1",
+                [channel_id],
+                |r| r.get(0),
+            )
+        })
+        .expect("tombstones")
+    }
+
+    fn mark_deleted(&mut self, channel_id: i64, message_id: i32) {
+        self.write("mark", |tx| {
+            tx.execute(
+                "UPDATE posts SET deleted_at = 1 WHERE channel_id = ?1 AND message_id = ?2",
+                rusqlite::params![channel_id, message_id],
+            )
+        })
+        .expect("mark deleted");
+    }
+
+    fn delete_post(&mut self, channel_id: i64, message_id: i32) {
+        self.write("delete", |tx| {
+            tx.execute(
+                "DELETE FROM posts WHERE channel_id = ?1 AND message_id = ?2",
+                rusqlite::params![channel_id, message_id],
+            )
+        })
+        .expect("delete");
+    }
+
+    fn indexed_count(&self) -> i64 {
+        self.read("fts rows", |c| {
+            c.query_row("SELECT count(*) FROM posts_fts_docsize", [], |r| r.get(0))
+        })
+        .expect("count")
     }
 }
 
@@ -121,7 +194,8 @@ impl Inspect for PgBackend {
     fn tag_all(&mut self, channel_id: i64) {
         self.tx("tag", async |tx| {
             tx.execute(
-                "UPDATE posts SET tagging_status = 'success', tagging_attempts = 1 WHERE channel_id = $1",
+                "UPDATE posts SET tagging_status = 'success', tagging_attempts = 1, tagged_at_ms = 5
+                 WHERE channel_id = $1",
                 &[&channel_id],
             )
             .await?;
@@ -146,6 +220,85 @@ impl Inspect for PgBackend {
             Ok(())
         })
         .expect("remember");
+    }
+
+    fn tagged_at(&self, channel_id: i64, message_id: i32) -> Option<i64> {
+        self.tx("inspect", async |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT tagged_at_ms FROM posts WHERE channel_id = $1 AND message_id = $2",
+                    &[&channel_id, &i64::from(message_id)],
+                )
+                .await?
+                .get(0))
+        })
+        .expect("tagged at")
+    }
+
+    fn deleted_ids(&self, channel_id: i64) -> Vec<i32> {
+        self.tx("inspect", async |tx| {
+            Ok(tx
+                .query(
+                    "SELECT message_id FROM posts WHERE channel_id = $1 AND deleted_at IS NOT NULL
+                     ORDER BY message_id",
+                    &[&channel_id],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get::<_, i64>(0) as i32)
+                .collect())
+        })
+        .expect("deleted")
+    }
+
+    fn tombstones(&self, channel_id: i64) -> i64 {
+        self.tx("inspect", async |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT count(*) FROM message_deletions WHERE channel_id = $1",
+                    &[&channel_id],
+                )
+                .await?
+                .get(0))
+        })
+        .expect("tombstones")
+    }
+
+    fn mark_deleted(&mut self, channel_id: i64, message_id: i32) {
+        self.tx("mark", async |tx| {
+            tx.execute(
+                "UPDATE posts SET deleted_at = 1 WHERE channel_id = $1 AND message_id = $2",
+                &[&channel_id, &i64::from(message_id)],
+            )
+            .await?;
+            Ok(())
+        })
+        .expect("mark deleted");
+    }
+
+    fn delete_post(&mut self, channel_id: i64, message_id: i32) {
+        self.tx("delete", async |tx| {
+            tx.execute(
+                "DELETE FROM posts WHERE channel_id = $1 AND message_id = $2",
+                &[&channel_id, &i64::from(message_id)],
+            )
+            .await?;
+            Ok(())
+        })
+        .expect("delete");
+    }
+
+    fn indexed_count(&self) -> i64 {
+        self.tx("inspect", async |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT count(*) FROM posts WHERE search_vector IS NOT NULL",
+                    &[],
+                )
+                .await?
+                .get(0))
+        })
+        .expect("count")
     }
 }
 
@@ -238,4 +391,14 @@ macro_rules! both {
 }
 
 mod accounts;
+mod alerts;
 mod channels;
+mod export;
+mod jobs;
+mod live;
+mod search;
+mod service;
+mod stats;
+mod tagging;
+mod trends;
+mod web_sessions;

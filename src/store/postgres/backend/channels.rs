@@ -40,7 +40,7 @@ fn row(r: &Row) -> ChannelRow {
 }
 
 /// A message id stored as BIGINT, back to Telegram's 32 bits.
-fn narrow(id: i64) -> i32 {
+pub(super) fn narrow(id: i64) -> i32 {
     i32::try_from(id).unwrap_or(i32::MAX)
 }
 
@@ -333,19 +333,29 @@ fn initial_status(p: &PostIn) -> &'static str {
     }
 }
 
-/// The body of [`ChannelStore::store_page`] inside the caller's transaction (see the module doc).
-async fn write_page(
+/// What [`upsert_posts`] did.
+#[derive(Default)]
+pub(super) struct Upserted {
+    /// Message ids inserted.
+    pub(super) inserted: HashSet<i32>,
+    /// Posts edited (old text versioned, tags dropped, due again).
+    pub(super) edited: usize,
+    /// Posts seen again unchanged (counters refreshed).
+    pub(super) unchanged: usize,
+}
+
+/// Upserts `posts` of a channel: new ones inserted when `insert` (a page or a pushed message, not a
+/// refresh), stored ones edited or refreshed (see the module doc).
+pub(super) async fn upsert_posts(
     tx: &Transaction<'_>,
     channel_id: i64,
     posts: &[PostIn],
-    range: Option<(i32, i32)>,
-    window: Option<(i32, i32)>,
+    insert: bool,
     now: i64,
     now_ms: i64,
-) -> Result<BatchOutcome, Fail> {
-    let mut out = BatchOutcome::default();
-    let mut inserted: HashSet<i32> = HashSet::new();
-    if range.is_some() && !posts.is_empty() {
+) -> Result<Upserted, Fail> {
+    let mut out = Upserted::default();
+    if insert && !posts.is_empty() {
         let ids: Vec<i64> = posts.iter().map(|p| i64::from(p.message_id)).collect();
         let dates: Vec<i64> = posts.iter().map(|p| p.date).collect();
         let edits: Vec<Option<i64>> = posts.iter().map(|p| p.edit_date).collect();
@@ -367,7 +377,7 @@ async fn write_page(
                  LEFT JOIN message_deletions md ON md.channel_id = $1 AND md.message_id = u.m
                  ORDER BY u.n
                  ON CONFLICT (channel_id, message_id) DO NOTHING
-                 RETURNING message_id",
+                 RETURNING message_id, id, text <> ''",
                 &[
                     &channel_id,
                     &now,
@@ -384,65 +394,92 @@ async fn write_page(
                 ],
             )
             .await?;
-        inserted = rows.iter().map(|r| narrow(r.get(0))).collect();
-        out.inserted = inserted.len();
+        out.inserted = rows.iter().map(|r| narrow(r.get(0))).collect();
+        // New posts with text wait for the search index (V2__search.sql).
+        let queued: Vec<i64> = rows.iter().filter(|r| r.get(2)).map(|r| r.get(1)).collect();
+        if !queued.is_empty() {
+            tx.execute(
+                "INSERT INTO search_queue (post_id) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
+                &[&queued],
+            )
+            .await?;
+        }
     }
 
     let rest: Vec<&PostIn> = posts
         .iter()
-        .filter(|p| !inserted.contains(&p.message_id))
+        .filter(|p| !out.inserted.contains(&p.message_id))
         .collect();
-    if !rest.is_empty() {
-        let ids: Vec<i64> = rest.iter().map(|p| i64::from(p.message_id)).collect();
-        let stored: HashMap<i32, (i64, String, Option<i64>)> = tx
-            .query(
-                "SELECT message_id, id, text, edit_date FROM posts
-                 WHERE channel_id = $1 AND message_id = ANY($2)",
-                &[&channel_id, &ids],
-            )
-            .await?
-            .iter()
-            .map(|r| (narrow(r.get(0)), (r.get(1), r.get(2), r.get(3))))
-            .collect();
-        let mut edited: Vec<(i64, &PostIn)> = Vec::new();
-        let mut unchanged: Vec<(i64, &PostIn)> = Vec::new();
-        for p in rest {
-            match stored.get(&p.message_id) {
-                None => {}
-                Some((id, text, edit_date))
-                    if p.edit_date > *edit_date
-                        || (p.edit_date == *edit_date && *text != p.text) =>
-                {
-                    edited.push((*id, p))
-                }
-                Some((id, ..)) => unchanged.push((*id, p)),
-            }
-        }
-        if !edited.is_empty() {
-            apply_edits(tx, &edited, now).await?;
-        }
-        if !unchanged.is_empty() {
-            let ids: Vec<i64> = unchanged.iter().map(|(id, _)| *id).collect();
-            let views: Vec<Option<i64>> = unchanged
-                .iter()
-                .map(|(_, p)| p.views.map(i64::from))
-                .collect();
-            let forwards: Vec<Option<i64>> = unchanged
-                .iter()
-                .map(|(_, p)| p.forwards.map(i64::from))
-                .collect();
-            tx.execute(
-                "UPDATE posts SET views = u.v, forwards = u.f, fetched_at = $4
-                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (id, v, f)
-                 WHERE posts.id = u.id",
-                &[&ids, &views, &forwards, &now],
-            )
-            .await?;
-        }
-        out.edited = edited.len();
-        out.unchanged = unchanged.len();
+    if rest.is_empty() {
+        return Ok(out);
     }
+    let ids: Vec<i64> = rest.iter().map(|p| i64::from(p.message_id)).collect();
+    let stored: HashMap<i32, (i64, String, Option<i64>)> = tx
+        .query(
+            "SELECT message_id, id, text, edit_date FROM posts
+             WHERE channel_id = $1 AND message_id = ANY($2)",
+            &[&channel_id, &ids],
+        )
+        .await?
+        .iter()
+        .map(|r| (narrow(r.get(0)), (r.get(1), r.get(2), r.get(3))))
+        .collect();
+    let mut edited: Vec<(i64, &PostIn)> = Vec::new();
+    let mut unchanged: Vec<(i64, &PostIn)> = Vec::new();
+    for p in rest {
+        match stored.get(&p.message_id) {
+            None => {}
+            Some((id, text, edit_date))
+                if p.edit_date > *edit_date || (p.edit_date == *edit_date && *text != p.text) =>
+            {
+                edited.push((*id, p))
+            }
+            Some((id, ..)) => unchanged.push((*id, p)),
+        }
+    }
+    if !edited.is_empty() {
+        apply_edits(tx, &edited, now).await?;
+    }
+    if !unchanged.is_empty() {
+        let ids: Vec<i64> = unchanged.iter().map(|(id, _)| *id).collect();
+        let views: Vec<Option<i64>> = unchanged
+            .iter()
+            .map(|(_, p)| p.views.map(i64::from))
+            .collect();
+        let forwards: Vec<Option<i64>> = unchanged
+            .iter()
+            .map(|(_, p)| p.forwards.map(i64::from))
+            .collect();
+        tx.execute(
+            "UPDATE posts SET views = u.v, forwards = u.f, fetched_at = $4
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (id, v, f)
+             WHERE posts.id = u.id",
+            &[&ids, &views, &forwards, &now],
+        )
+        .await?;
+    }
+    out.edited = edited.len();
+    out.unchanged = unchanged.len();
+    Ok(out)
+}
 
+/// The body of [`ChannelStore::store_page`] inside the caller's transaction (see the module doc).
+async fn write_page(
+    tx: &Transaction<'_>,
+    channel_id: i64,
+    posts: &[PostIn],
+    range: Option<(i32, i32)>,
+    window: Option<(i32, i32)>,
+    now: i64,
+    now_ms: i64,
+) -> Result<BatchOutcome, Fail> {
+    let upserted = upsert_posts(tx, channel_id, posts, range.is_some(), now, now_ms).await?;
+    let mut out = BatchOutcome {
+        inserted: upserted.inserted.len(),
+        edited: upserted.edited,
+        unchanged: upserted.unchanged,
+        deleted: 0,
+    };
     if let Some((from, to)) = window {
         let present: Vec<i64> = posts.iter().map(|p| i64::from(p.message_id)).collect();
         out.deleted = tx
@@ -472,14 +509,23 @@ async fn write_page(
             &[&channel_id, &i64::from(from), &i64::from(to), &now],
         )
         .await?;
-        tx.execute(
-            "DELETE FROM message_deletions WHERE channel_id = $1
-               AND message_id <= (SELECT last_message_id FROM channels WHERE id = $1)",
-            &[&channel_id],
-        )
-        .await?;
+        forget_deletions_below(tx, channel_id).await?;
     }
     Ok(out)
+}
+
+/// Drops remembered deletions at or below the channel's checkpoint (no page will bring those ids).
+pub(super) async fn forget_deletions_below(
+    tx: &Transaction<'_>,
+    channel_id: i64,
+) -> Result<(), Fail> {
+    tx.execute(
+        "DELETE FROM message_deletions WHERE channel_id = $1
+           AND message_id <= (SELECT last_message_id FROM channels WHERE id = $1)",
+        &[&channel_id],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Applies edits: the replaced texts become versions, the posts take the new content and are due for
@@ -513,7 +559,7 @@ async fn apply_edits(
                 grouped_id = u.g, has_media = u.h, fetched_at = $10, tagging_status = u.s,
                 tagging_attempts = 0, tagging_error = NULL, next_tagging_at = NULL,
                 last_tagging_attempt = NULL, tagging_claimed_until = NULL, tagging_claim = NULL,
-                tagged_at_ms = NULL
+                tagged_at_ms = NULL, search_vector = NULL
          FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[],
                      $7::bigint[], $8::boolean[], $9::text[]) AS u (id, d, e, t, v, f, g, h, s)
          WHERE posts.id = u.id",
@@ -522,5 +568,18 @@ async fn apply_edits(
     .await?;
     tx.execute("DELETE FROM post_tags WHERE post_id = ANY($1)", &[&ids])
         .await?;
+    // The old words leave the search index at once; a post that still has text waits for it again.
+    tx.execute("DELETE FROM search_queue WHERE post_id = ANY($1)", &[&ids])
+        .await?;
+    let requeue: Vec<i64> = edited
+        .iter()
+        .filter(|(_, p)| !p.text.is_empty())
+        .map(|(id, _)| *id)
+        .collect();
+    tx.execute(
+        "INSERT INTO search_queue (post_id) SELECT unnest($1::bigint[])",
+        &[&requeue],
+    )
+    .await?;
     Ok(())
 }

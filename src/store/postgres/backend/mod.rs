@@ -13,8 +13,18 @@
 //! Files: this one is the plumbing; one file per store trait beside it, as in `src/store/`.
 
 mod accounts;
+mod alerts;
 mod channels;
 mod client_state;
+mod export;
+mod jobs;
+mod live;
+mod search;
+mod service;
+mod stats;
+mod tagging;
+mod trends;
+mod web_sessions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -190,5 +200,25 @@ impl PgBackend {
             // A channel removed meanwhile: the write that follows changes nothing.
             None => Ok(()),
         }
+    }
+}
+
+impl crate::store::Storage for PgBackend {
+    fn schema_version(&self) -> Result<usize, StoreError> {
+        self.tx("read the schema version", async |tx| {
+            let version: i64 = tx
+                .query_one(
+                    "SELECT coalesce(max(version), 0)::bigint FROM refinery_schema_history",
+                    &[],
+                )
+                .await?
+                .get(0);
+            Ok(usize::try_from(version).unwrap_or(0))
+        })
+    }
+
+    /// A database server has no file to lose under the service: nothing to check.
+    fn check_file(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
