@@ -1,4 +1,5 @@
-//! [`AsyncStore`]: the database for async tasks — one writer, many readers.
+//! [`AsyncStore`]: the database for async tasks — on SQLite one writer, many readers; on PostgreSQL
+//! every call on the blocking pool over the connection pool ([`PgBackend`]).
 //!
 //! SQLite allows one writer at a time but, in WAL mode, any number of readers beside it. So every write
 //! goes to one dedicated thread that owns the read-write connection (writes queue there in order and
@@ -19,7 +20,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::checkpoint::Checkpointer;
-use super::{Store, StoreError};
+use super::postgres::backend::PgBackend;
+use super::postgres::{PgStore, is_postgres_url};
+use super::{Storage, Store, StoreError};
 
 /// Idle read-only connections kept for reuse; more are opened when needed and closed after.
 const IDLE_READERS: usize = 4;
@@ -171,10 +174,17 @@ impl Drop for Shared {
     }
 }
 
-/// The database shared by async tasks: writes on one writer thread, reads on read-only connections.
+/// The database shared by async tasks: on SQLite writes on one writer thread and reads on read-only
+/// connections; on PostgreSQL each call on the blocking pool, the database ordering the writes.
 #[derive(Clone)]
 pub struct AsyncStore {
-    shared: Arc<Shared>,
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<Shared>),
+    Postgres(PgBackend),
 }
 
 impl AsyncStore {
@@ -208,13 +218,39 @@ impl AsyncStore {
             tracing::error!(error = %e, "could not start the database writer thread");
         }
         AsyncStore {
-            shared: Arc::new(Shared {
+            backend: Backend::Sqlite(Arc::new(Shared {
                 path,
                 writer: queue,
                 writer_alive: spawned.is_ok(),
                 readers: Mutex::new(Vec::new()),
-            }),
+            })),
         }
+    }
+
+    /// The PostgreSQL store behind the same calls.
+    pub fn postgres(backend: PgBackend) -> Self {
+        AsyncStore {
+            backend: Backend::Postgres(backend),
+        }
+    }
+
+    /// Opens the database `storage.database` names: a `postgres://` URL (migrated; calls run on the
+    /// current runtime) or an SQLite file (see [`AsyncStore::open`]).
+    pub async fn open_database(database: &std::path::Path) -> Result<Self, StoreError> {
+        let text = database.to_string_lossy();
+        if !is_postgres_url(&text) {
+            return Self::open(database.to_path_buf()).await;
+        }
+        let store = PgStore::open(&text)
+            .await
+            .map_err(|source| StoreError::Postgres {
+                what: "open the database".into(),
+                source,
+            })?;
+        Ok(Self::postgres(PgBackend::new(
+            store,
+            tokio::runtime::Handle::current(),
+        )))
     }
 
     /// Opens and migrates the database at `path` off the runtime.
@@ -226,9 +262,20 @@ impl AsyncStore {
         Ok(Self::new(store))
     }
 
-    /// The database file.
-    pub fn path(&self) -> &std::path::Path {
-        &self.shared.path
+    /// The SQLite database file; `None` for PostgreSQL.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match &self.backend {
+            Backend::Sqlite(shared) => Some(&shared.path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL backend, when the store is PostgreSQL (the lease manager shares its pool).
+    pub fn as_postgres(&self) -> Option<&PgBackend> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(pg) => Some(pg),
+        }
     }
 
     /// Runs `f` on the writer connection (in order with every other write); `what` names it in errors.
@@ -256,7 +303,17 @@ impl AsyncStore {
         background: bool,
         f: impl FnOnce(&mut dyn super::Storage) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        if !self.shared.writer_alive {
+        let shared = match &self.backend {
+            Backend::Sqlite(shared) => shared,
+            Backend::Postgres(pg) => {
+                // PostgreSQL orders concurrent writes itself: no writer thread, no queues.
+                let mut pg = pg.clone();
+                return tokio::task::spawn_blocking(move || f(&mut pg as &mut dyn Storage))
+                    .await
+                    .map_err(|e| task_error(what, e))?;
+            }
+        };
+        if !shared.writer_alive {
             return Err(StoreError::Task {
                 what: what.to_string(),
                 reason: "the database writer thread is gone".into(),
@@ -266,7 +323,7 @@ impl AsyncStore {
         let job: Job = Box::new(move |store: &mut Store| {
             let _ = tx.send(f(store));
         });
-        self.shared.writer.push(job, background);
+        shared.writer.push(job, background);
         rx.await.map_err(|_| StoreError::Task {
             what: what.to_string(),
             reason: "the write panicked".into(),
@@ -279,7 +336,15 @@ impl AsyncStore {
         what: &str,
         f: impl FnOnce(&dyn super::Storage) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let shared = Arc::clone(&self.shared);
+        let shared = match &self.backend {
+            Backend::Sqlite(shared) => Arc::clone(shared),
+            Backend::Postgres(pg) => {
+                let pg = pg.clone();
+                return tokio::task::spawn_blocking(move || f(&pg as &dyn Storage))
+                    .await
+                    .map_err(|e| task_error(what, e))?;
+            }
+        };
         tokio::task::spawn_blocking(move || {
             let idle = shared
                 .readers
@@ -313,6 +378,67 @@ fn task_error(what: &str, e: tokio::task::JoinError) -> StoreError {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// The service's calls reach PostgreSQL through the same `with` / `read` as SQLite, concurrently.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_same_calls_run_on_postgres() {
+        let opened = tokio::time::timeout(
+            Duration::from_secs(30),
+            crate::store::postgres::testing::fresh_store("async_store"),
+        )
+        .await
+        .expect("timeout");
+        let Some(pg) = opened else { return };
+        let pg = pg.expect("open");
+        let store = AsyncStore::postgres(PgBackend::new(pg, tokio::runtime::Handle::current()));
+        assert!(store.path().is_none() && store.as_postgres().is_some());
+        let body = async {
+            let account = store
+                .with("add", |s| {
+                    s.add_account("a", None, None, std::path::Path::new("unused"))
+                })
+                .await
+                .expect("add");
+            let writes: Vec<_> = (0..8)
+                .map(|i| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        store
+                            .with_background("job", move |s| {
+                                s.enqueue_job("reparse", &serde_json::json!({ "n": i }), 3)
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            for w in writes {
+                w.await.expect("task").expect("enqueue");
+            }
+            let jobs = store
+                .read("list", |s| s.jobs(None, None, 100))
+                .await
+                .expect("jobs");
+            assert_eq!(jobs.len(), 8);
+            let names = store
+                .read("accounts", |s| s.accounts())
+                .await
+                .expect("accounts");
+            assert_eq!(
+                names.iter().map(|a| a.id).collect::<Vec<_>>(),
+                vec![account.id]
+            );
+            assert_eq!(
+                store
+                    .read("version", |s| s.schema_version())
+                    .await
+                    .expect("v"),
+                crate::store::postgres::latest_version() as usize
+            );
+        };
+        tokio::time::timeout(Duration::from_secs(60), body)
+            .await
+            .expect("timeout");
+    }
 
     /// A fresh store in a temporary directory (kept alive by the returned guard).
     async fn open() -> (tempfile::TempDir, AsyncStore) {
