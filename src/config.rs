@@ -238,6 +238,17 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Folder of the per-account session files (`<account>.session`, mode 0600)",
     },
     KeySpec {
+        key: "storage.lease_time",
+        kind: Kind::Seconds {
+            min: 2.0,
+            max: 600.0,
+        },
+        default: Some("30"),
+        aliases: &[],
+        secret: false,
+        doc: "PostgreSQL store: how long a worker's lease on an account lasts without a heartbeat (renewed every third of it); a dead worker's accounts are taken over after it",
+    },
+    KeySpec {
         key: "ingest.poll_interval",
         kind: Kind::Seconds {
             min: 1.0,
@@ -669,6 +680,8 @@ pub struct StorageConfig {
     pub database: PathBuf,
     /// The folder of `<account>.session` files.
     pub sessions_dir: PathBuf,
+    /// Seconds an account lease lasts without a heartbeat (PostgreSQL store).
+    pub lease_time: f64,
 }
 
 /// `[ingest]`: how channels are polled and backfilled.

@@ -93,7 +93,7 @@ pub async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
         loaded.config.http.listen = Some(addr);
     }
     let loaded = &loaded;
-    let store = AsyncStore::open(loaded.config.storage.database.clone()).await?;
+    let store = AsyncStore::open_database(&loaded.config.storage.database).await?;
     let cancel = shutdown_on_signals();
     let opts = RunOptions {
         once: args.once,

@@ -6,6 +6,9 @@
 //! [`Connection`] — lease, grammers client, learned pacer and flood state — and lets it go when the last
 //! user drops it, saving what the client learned: at once when a flood window or the breaker opens,
 //! at least every 30 s, and at the end.
+//!
+//! On a PostgreSQL store the session comes from the database and the account must be leased to this
+//! worker ([`WorkerLeases`]); the connection stops when the lease is lost.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -14,10 +17,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::service::leases::WorkerLeases;
 use crate::store::AsyncStore;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::lease::{Lease, LeaseError};
-use crate::telegram::session::{SessionError, SqliteSession};
+use crate::telegram::session::{PgSession, SessionError, SqliteSession};
 
 /// How often learned pacer rates are persisted even when nothing urgent happened.
 const SAVE_STATE_EVERY: Duration = Duration::from_secs(30);
@@ -37,6 +41,9 @@ pub enum ConnectError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// On a PostgreSQL store, another worker serves the account (this one holds no lease on it).
+    #[error("account {0} is served by another worker (this worker holds no lease on it)")]
+    NotLeased(String),
 }
 
 /// An account's live connection: its client and the lease that makes it the only one.
@@ -47,7 +54,8 @@ pub struct Connection {
     pub account_id: i64,
     store: AsyncStore,
     saver: tokio::task::JoinHandle<()>,
-    _lease: Lease,
+    /// The session file's lease (SQLite store); a PostgreSQL store's lease is the worker's.
+    _lease: Option<Lease>,
 }
 
 impl Drop for Connection {
@@ -79,6 +87,7 @@ pub struct Connections {
     metrics: Option<Arc<Metrics>>,
     cancel: CancellationToken,
     live: tokio::sync::Mutex<HashMap<i64, Weak<Connection>>>,
+    leases: Option<Arc<WorkerLeases>>,
 }
 
 impl Connections {
@@ -97,7 +106,15 @@ impl Connections {
             metrics,
             cancel,
             live: tokio::sync::Mutex::new(HashMap::new()),
+            leases: None,
         }
+    }
+
+    /// Connections of a worker on a PostgreSQL store: sessions from the database, one account at a
+    /// time only while `leases` holds it.
+    pub fn with_leases(mut self, leases: Arc<WorkerLeases>) -> Self {
+        self.leases = Some(leases);
+        self
     }
 
     /// The account's connection: the one already open in this process, or a new one (taking the
@@ -114,15 +131,51 @@ impl Connections {
             })
             .await?
             .ok_or(ConnectError::NoAccount(account_id))?;
-        let lease = Lease::acquire(&row.name, &row.session_path)?;
-        let session = SqliteSession::open(&row.session_path)?;
-        let mut account = Account::new(
-            &row.name,
-            Arc::new(session),
-            self.api_id,
-            self.policy.clone(),
-            self.cancel.child_token(),
-        );
+        let (lease, mut account) = match &self.leases {
+            None => {
+                let lease = Lease::acquire(&row.name, &row.session_path)?;
+                let session = SqliteSession::open(&row.session_path)?;
+                let account = Account::new(
+                    &row.name,
+                    Arc::new(session),
+                    self.api_id,
+                    self.policy.clone(),
+                    self.cancel.child_token(),
+                );
+                (Some(lease), account)
+            }
+            Some(leases) => {
+                let (Some(db_lease), Some(lost)) =
+                    (leases.lease(account_id), leases.token(account_id))
+                else {
+                    return Err(ConnectError::NotLeased(row.name.clone()));
+                };
+                let session = PgSession::open(
+                    leases.store(),
+                    account_id,
+                    leases.session_key().clone(),
+                    Some(db_lease),
+                )
+                .await?;
+                // The connection stops with the service, and when the lease is lost.
+                let stop = self.cancel.child_token();
+                let s = stop.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = lost.cancelled() => s.cancel(),
+                        _ = s.cancelled() => {}
+                    }
+                });
+                let account = Account::new(
+                    &row.name,
+                    Arc::new(session),
+                    self.api_id,
+                    self.policy.clone(),
+                    stop,
+                );
+                (None, account)
+            }
+        };
         if let Some(m) = &self.metrics {
             // Requests per method are kept per account across connections (the ingest log line).
             let counts = Arc::clone(&m.ingest.account(&row.name).requests);

@@ -17,8 +17,13 @@
 //!
 //! With `--once` there is no manager: one ingest task per busy account syncs each channel once, the
 //! tagging task keeps up beside them and drains what is due once they are done, and the run ends.
+//!
+//! On a PostgreSQL store several workers share the accounts: a `leases` task keeps this worker's
+//! account leases ([`leases::WorkerLeases`]), only leased accounts get an ingest task (stopped when
+//! the lease is lost), and every write of an account's data is fenced by its lease.
 
 pub mod connections;
+pub mod leases;
 pub mod supervisor;
 
 use std::collections::HashSet;
@@ -35,11 +40,14 @@ use crate::ingest::progress::Progress;
 use crate::ingest::service::{AccountTask, RunOptions, RunSummary, Tally};
 use crate::metrics::Metrics;
 use crate::ops::Ops;
+use crate::store::postgres::backend::HeldLeases;
 use crate::store::{AccountRow, AsyncStore};
 use crate::tagging::worker::{PassReport, Pipeline};
 use crate::telegram::client::Policy;
 use crate::telegram::lease::Lease;
+use crate::telegram::session::{SessionError, SessionKey};
 use connections::Connections;
+use leases::WorkerLeases;
 
 /// How long tasks get to finish after a shutdown request (the rest is abandoned; the process exits).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
@@ -81,15 +89,38 @@ pub async fn run(
     };
     // Checked before anything starts: a public address without a token is a configuration error.
     let listen = crate::http::listen_addr(&config.http)?;
+    // A PostgreSQL store: sessions are sealed in the database, and every write of an account's data
+    // is fenced by this worker's lease on it.
+    let shared = match store.as_postgres() {
+        Some(pg) => {
+            let key = SessionKey::from_env().map_err(SessionError::from)?;
+            let fences = Arc::new(HeldLeases::default());
+            let store = AsyncStore::postgres(pg.clone().fenced(Arc::clone(&fences)));
+            Some((store, key, fences, pg.store().clone()))
+        }
+        None => None,
+    };
+    let store = match &shared {
+        Some((fenced, ..)) => fenced.clone(),
+        None => store,
+    };
     let sup = Supervisor::start(store.clone(), cancel.clone()).await?;
+    let leases = shared.map(|(_, key, fences, pg)| {
+        let ttl = Duration::from_secs_f64(config.storage.lease_time);
+        WorkerLeases::new(pg, sup.worker_id(), ttl, key, fences)
+    });
     let metrics = Arc::new(Metrics::new());
-    let connections = Arc::new(Connections::new(
+    let mut connections = Connections::new(
         store.clone(),
         Policy::from(&config.telegram),
         api_id,
         Some(Arc::clone(&metrics)),
         sup.cancel_token(),
-    ));
+    );
+    if let Some(l) = &leases {
+        connections = connections.with_leases(Arc::clone(l));
+    }
+    let connections = Arc::new(connections);
     let alerts = Arc::new(Alerts::new(
         store.clone(),
         config.alerts.clone(),
@@ -111,10 +142,31 @@ pub async fn run(
         // Logged every minute by each ingest task, and served on /metrics.
         ingest_metrics: Arc::clone(&metrics.ingest),
     };
+    let accounts = AccountSpawner {
+        sup: sup.clone(),
+        template: template.clone(),
+        leases: leases.clone(),
+    };
     let tagging = Arc::new(std::sync::Mutex::new(PassReport::default()));
     if opts.once {
+        if let Some(l) = &leases {
+            // Claim this worker's share first; other workers' accounts are theirs to sync.
+            l.round(&connections)
+                .await
+                .map_err(|e| anyhow::anyhow!("could not claim account leases: {e}"))?;
+            let (l2, c, sup2) = (Arc::clone(l), Arc::clone(&connections), sup.clone());
+            sup.spawn("leases", Restart::Never, move |cancel| {
+                let (l, c, sup) = (Arc::clone(&l2), Arc::clone(&c), sup2.clone());
+                async move {
+                    let done: Box<dyn Fn() -> bool + Send + Sync> = Box::new(move || {
+                        !sup.any_running("ingest:") && !sup.any_running("tagging")
+                    });
+                    l.run(c, Some(done), cancel).await.map_err(TaskError::retry)
+                }
+            });
+        }
         for a in &busy {
-            spawn_account(&sup, &template, a, Restart::Never);
+            accounts.spawn(a, Restart::Never);
         }
         if let Some(p) = pipeline {
             let (sup2, report) = (sup.clone(), Arc::clone(&tagging));
@@ -134,9 +186,16 @@ pub async fn run(
         sup.spawn("search-index", Restart::OnFailure, move |cancel| {
             search_index(s.clone(), cancel)
         });
-        let (sup2, tpl) = (sup.clone(), template.clone());
+        if let Some(l) = &leases {
+            let (l, c) = (Arc::clone(l), Arc::clone(&connections));
+            sup.spawn("leases", Restart::OnFailure, move |cancel| {
+                let (l, c) = (Arc::clone(&l), Arc::clone(&c));
+                async move { l.run(c, None, cancel).await.map_err(TaskError::retry) }
+            });
+        }
+        let spawner = accounts.clone();
         sup.spawn("accounts", Restart::OnFailure, move |cancel| {
-            manage_accounts(sup2.clone(), tpl.clone(), cancel)
+            manage_accounts(spawner.clone(), cancel)
         });
         if let Some(p) = pipeline.clone() {
             sup.spawn("tagging", Restart::OnFailure, move |cancel| {
@@ -218,42 +277,87 @@ fn task_name(a: &AccountRow) -> String {
     format!("ingest:{}", a.name)
 }
 
-fn spawn_account(sup: &Supervisor, template: &AccountTask, a: &AccountRow, restart: Restart) {
-    let task = AccountTask {
-        account_id: a.id,
-        name: a.name.clone(),
-        ..template.clone()
-    };
-    sup.spawn(task_name(a), restart, move |cancel| {
-        task.clone().run(cancel)
-    });
+/// Starts accounts' ingest tasks; on a PostgreSQL store only for leased accounts, each stopped when
+/// its lease is lost.
+#[derive(Clone)]
+struct AccountSpawner {
+    sup: Supervisor,
+    template: AccountTask,
+    leases: Option<Arc<WorkerLeases>>,
+}
+
+impl AccountSpawner {
+    /// Whether this worker may serve `a` now (always on SQLite; on PostgreSQL while it holds it).
+    fn serves(&self, a: &AccountRow) -> bool {
+        self.leases
+            .as_ref()
+            .is_none_or(|l| l.token(a.id).is_some_and(|t| !t.is_cancelled()))
+    }
+
+    fn spawn(&self, a: &AccountRow, restart: Restart) {
+        let lost = match &self.leases {
+            Some(l) => match l.token(a.id) {
+                Some(token) => Some(token),
+                None => return,
+            },
+            None => None,
+        };
+        let task = AccountTask {
+            account_id: a.id,
+            name: a.name.clone(),
+            ..self.template.clone()
+        };
+        self.sup.spawn(task_name(a), restart, move |cancel| {
+            let (task, lost) = (task.clone(), lost.clone());
+            async move {
+                // Stops with the service, and when the account's lease is lost.
+                let stop = cancel.child_token();
+                if let Some(lost) = lost {
+                    let s = stop.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = lost.cancelled() => s.cancel(),
+                            _ = s.cancelled() => {}
+                        }
+                    });
+                }
+                task.run(stop).await
+            }
+        });
+    }
 }
 
 /// The `accounts` task: starts an ingest task for every busy account that is not running, every few
-/// seconds, leaving alone accounts whose session another process holds.
+/// seconds, leaving alone accounts whose session another process holds (on PostgreSQL: accounts
+/// another worker holds the lease on).
 async fn manage_accounts(
-    sup: Supervisor,
-    template: AccountTask,
+    accounts: AccountSpawner,
     cancel: CancellationToken,
 ) -> Result<(), TaskError> {
-    let every = template.opts.poll_interval.min(Duration::from_secs(5));
+    let every = accounts
+        .template
+        .opts
+        .poll_interval
+        .min(Duration::from_secs(5));
     let mut told: HashSet<String> = HashSet::new();
     loop {
-        for a in busy_accounts(&template.store).await? {
+        for a in busy_accounts(&accounts.template.store).await? {
             let name = task_name(&a);
-            if sup.is_running(&name) {
+            if accounts.sup.is_running(&name) || !accounts.serves(&a) {
                 continue;
             }
             // A lease this process holds is one of its shared connections (an admin job on the
             // account): the ingest task joins it.
-            if let Some(h) = Lease::holder(&a.session_path).filter(|h| !h.is_this_process()) {
+            if accounts.leases.is_none()
+                && let Some(h) = Lease::holder(&a.session_path).filter(|h| !h.is_this_process())
+            {
                 if told.insert(format!("{}:{}:{}", a.name, h.pid, h.host)) {
                     tracing::warn!(account = %a.name, holder = %h.describe(), "the account's session is in use by another process; waiting for it");
                 }
                 continue;
             }
             told.retain(|k| !k.starts_with(&format!("{}:", a.name)));
-            spawn_account(&sup, &template, &a, Restart::OnFailure);
+            accounts.spawn(&a, Restart::OnFailure);
         }
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),

@@ -241,6 +241,12 @@ impl Sim {
         &self.shared.world.accounts
     }
 
+    /// Auth keys revoked because two connections used one at once (`strict_keys`): what Telegram
+    /// does to a session two clients share, so a test can tell that it never happened.
+    pub fn revoked_keys(&self) -> usize {
+        self.shared.world.revoked_count()
+    }
+
     /// Creates a fresh auth key (logged in as `account` when `authorized`) and the session data that
     /// points every DC id at this simulator with that key.
     pub fn new_session(&self, account: usize, authorized: bool) -> SessionData {

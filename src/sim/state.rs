@@ -195,6 +195,11 @@ impl World {
         lock(&self.keys).get(&key_id).is_some_and(|k| k.revoked)
     }
 
+    /// How many keys were revoked for being used by two connections at once.
+    pub(crate) fn revoked_count(&self) -> usize {
+        lock(&self.keys).values().filter(|k| k.revoked).count()
+    }
+
     /// Revokes a key: it stays known (so its connections can be told) but nothing works with it.
     pub(crate) fn revoke(&self, key_id: i64) {
         if let Some(k) = lock(&self.keys).get_mut(&key_id) {

@@ -266,10 +266,13 @@ impl StoreError {
     /// Whether the error comes from how tgsift was pointed at the database (exit code 2) rather than
     /// from something that happened while running (exit code 1).
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Open { .. } | StoreError::NotSqlite { .. } | StoreError::TooNew { .. }
-        )
+        match self {
+            StoreError::Open { .. } | StoreError::NotSqlite { .. } | StoreError::TooNew { .. } => {
+                true
+            }
+            StoreError::Postgres { source, .. } => source.is_usage(),
+            _ => false,
+        }
     }
 
     /// Whether retrying cannot help because the database itself is unusable (gone, not a database

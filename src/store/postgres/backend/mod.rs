@@ -65,6 +65,19 @@ impl HeldLeases {
             .cloned()
     }
 
+    /// Every lease held, by account id.
+    pub fn all(&self) -> Vec<Lease> {
+        let mut all: Vec<Lease> = self
+            .leases
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_key(|l| l.account_id);
+        all
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<i64, Lease>> {
         self.leases.write().unwrap_or_else(PoisonError::into_inner)
     }
