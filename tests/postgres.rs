@@ -370,39 +370,27 @@ async fn three_workers_share_six_accounts_and_take_over_from_a_killed_one() {
         };
         let mut workers: Vec<tokio::process::Child> = (0..3).map(spawn).collect();
 
-        // Every account is leased, two per worker, once the three have met.
-        let balanced = async {
+        // Kill one in the middle of the backfill: once a tenth of the posts are stored and all three
+        // serve accounts.
+        let victim_pid = i64::from(workers[0].id().expect("pid"));
+        let started = async {
             loop {
                 let rows = pg.workers(Duration::from_secs(3)).await.expect("workers");
-                let live: Vec<_> = rows.iter().filter(|w| w.alive).collect();
-                if live.len() == 3 && live.iter().all(|w| w.accounts.len() == 2) {
-                    return;
+                let serving = rows
+                    .iter()
+                    .filter(|w| w.alive && !w.accounts.is_empty())
+                    .count();
+                let victim = rows.into_iter().find(|w| w.pid == victim_pid && w.alive);
+                if serving == 3 && pg_posts(&pg).await.len() >= truth.len() / 10 {
+                    return victim.expect("the victim is registered");
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(60), balanced)
-            .await
-            .expect("the workers split the accounts two each");
-
-        // Kill one in the middle of the backfill: once a tenth of the posts are stored.
-        let started = async {
-            while pg_posts(&pg).await.len() < truth.len() / 10 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(60), started)
+        let victim = tokio::time::timeout(Duration::from_secs(60), started)
             .await
-            .expect("the backfill got going");
-        let victim_pid = workers[0].id().expect("pid");
-        let victim = pg
-            .workers(Duration::from_secs(3))
-            .await
-            .expect("workers")
-            .into_iter()
-            .find(|w| w.pid == i64::from(victim_pid) && w.alive)
-            .expect("the victim is registered");
-        assert_eq!(victim.accounts.len(), 2);
+            .expect("the three workers got going");
+        assert!(!victim.accounts.is_empty());
         let stored_before = pg_posts(&pg).await.len();
         assert!(
             stored_before < truth.len(),
@@ -441,6 +429,50 @@ async fn three_workers_share_six_accounts_and_take_over_from_a_killed_one() {
             let l = leases.iter().find(|l| &l.account == name).expect("lease");
             assert!(l.epoch >= 2, "a takeover bumps the epoch: {l:?}");
         }
+
+        // Pause another worker past its lease time (a stalled machine): the last one takes its
+        // accounts over; resumed, the paused worker sends nothing more with their keys (the
+        // simulator revokes a key used by two connections at once), and the two share the accounts
+        // again, handing them over with each connection closed first.
+        let paused_pid = workers[1].id().expect("pid");
+        let paused = pg
+            .workers(Duration::from_secs(3))
+            .await
+            .expect("workers")
+            .into_iter()
+            .find(|w| w.pid == i64::from(paused_pid))
+            .expect("registered");
+        // SAFETY: kill(2) with a pid this test spawned and still owns; no memory is involved.
+        assert_eq!(unsafe { libc::kill(paused_pid as i32, libc::SIGSTOP) }, 0);
+        let taken = async {
+            loop {
+                let leases = pg.leases().await.expect("leases");
+                if leases.iter().all(|l| {
+                    l.owner.is_some_and(|o| o != paused.id && o != victim.id)
+                        && l.expires_in.is_some_and(|s| s > 0.0)
+                }) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let stalled = tokio::time::timeout(Duration::from_secs(20), taken).await;
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(paused_pid as i32, libc::SIGCONT) }, 0);
+        stalled.expect("the paused worker's accounts were taken over");
+        let shared = async {
+            loop {
+                let rows = pg.workers(Duration::from_secs(3)).await.expect("workers");
+                let live: Vec<_> = rows.iter().filter(|w| w.alive).collect();
+                if live.len() == 2 && live.iter().all(|w| w.accounts.len() == 3) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), shared)
+            .await
+            .expect("the resumed worker gets its share back");
 
         // Everything ends up stored exactly once.
         let complete = async {

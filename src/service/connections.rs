@@ -166,13 +166,15 @@ impl Connections {
                         _ = s.cancelled() => {}
                     }
                 });
+                let held = Arc::clone(leases);
                 let account = Account::new(
                     &row.name,
                     Arc::new(session),
                     self.api_id,
                     self.policy.clone(),
                     stop,
-                );
+                )
+                .with_licence(Arc::new(move || held.lease(account_id).is_some()));
                 (None, account)
             }
         };
@@ -206,6 +208,13 @@ impl Connections {
         live.retain(|_, w| w.strong_count() > 0);
         live.insert(account_id, Arc::downgrade(&c));
         Ok(c)
+    }
+
+    /// Whether this process has the account's connection open; `None` while a connection is being
+    /// made (so a caller that must not wait, the lease task, asks again later).
+    pub fn is_open(&self, account_id: i64) -> Option<bool> {
+        let live = self.live.try_lock().ok()?;
+        Some(live.get(&account_id).is_some_and(|w| w.strong_count() > 0))
     }
 
     /// The account's connection if this process has it open.

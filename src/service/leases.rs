@@ -150,7 +150,7 @@ impl WorkerLeases {
             .map(|(id, _)| *id)
             .collect();
         for id in releasing {
-            if connections.open(id).await.is_some() {
+            if connections.is_open(id) != Some(false) {
                 continue;
             }
             if let Some(lease) = self.fences.get(id) {

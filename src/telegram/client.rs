@@ -272,6 +272,9 @@ pub struct Account {
     /// Bounds the requests waiting for an answer (MTProto pipelines them on one connection; real round
     /// trips of 50–250 ms need several in flight to reach the rate the pacer allows).
     in_flight: tokio::sync::Semaphore,
+    /// Whether this process may still use the account's auth key (on a shared PostgreSQL store: its
+    /// lease is live), asked right before every request is sent; `None`: always.
+    licence: Option<Licence>,
     /// What the connection receives unasked (pushes, connection closed), until live mode takes it.
     updates: Mutex<Option<tokio::sync::mpsc::Receiver<grammers_session::updates::UpdatesLike>>>,
 }
@@ -281,6 +284,9 @@ impl Drop for Account {
         self.cancel.cancel();
     }
 }
+
+/// See [`Account::with_licence`].
+pub type Licence = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl Account {
     /// Connects (lazily) through `session`; grammers' own retries are off.
@@ -331,8 +337,17 @@ impl Account {
             state_changed: tokio::sync::Notify::new(),
             in_flight: tokio::sync::Semaphore::new(max_in_flight),
             metrics: None,
+            licence: None,
             updates,
         }
+    }
+
+    /// Asks `licence` right before every request: once it says no (the worker's lease on the account
+    /// lapsed, e.g. after the process was paused), the account stops and nothing more is sent with its
+    /// auth key — another worker may be using it by now.
+    pub fn with_licence(mut self, licence: Licence) -> Self {
+        self.licence = Some(licence);
+        self
     }
 
     /// Counts every call into `metrics` (`GET /metrics`).
@@ -528,6 +543,11 @@ impl Account {
             if self.windows.remaining(method, Instant::now()).is_some() {
                 drop(permit);
                 continue;
+            }
+            if self.licence.as_ref().is_some_and(|may| !may()) {
+                tracing::warn!(account = %self.name, method, "this worker no longer holds the account; not sending");
+                self.cancel.cancel();
+                return Err(TgError::Cancelled);
             }
             attempts += 1;
             Stats::add(&self.stats.requests, 1);

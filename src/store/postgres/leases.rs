@@ -371,6 +371,11 @@ impl PgStore {
 /// by the database's clock at this moment. The lease row stays share-locked until the transaction
 /// ends, so a takeover cannot commit between this check and the write.
 pub async fn fence(tx: &tokio_postgres::Transaction<'_>, lease: &Lease) -> Result<(), PgError> {
+    // A lease row locked by a stalled transaction (a paused worker's renewal) must not stall this
+    // write for longer than that transaction can live; it fails and is tried again.
+    tx.batch_execute("SET LOCAL lock_timeout = '2s'")
+        .await
+        .map_err(PgError::sql("check the account lease"))?;
     let held = tx
         .query_opt(
             "SELECT 1 FROM account_leases

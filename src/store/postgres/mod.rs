@@ -33,6 +33,10 @@ mod embedded {
 const POOL_SIZE: usize = 8;
 /// How long a connection attempt may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server lets a transaction sit idle before it ends the session: a worker paused (or
+/// cut off) in the middle of a write must not keep the rows it locked — the lease row its write
+/// fenced with among them — so another worker can take the account over.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 /// The advisory lock key that serialises migrations between workers ("tgsift" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7467_7369_6674;
 
@@ -181,6 +185,15 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("tgsift");
         }
+        let idle = format!(
+            "-c idle_in_transaction_session_timeout={}",
+            IDLE_IN_TRANSACTION.as_millis()
+        );
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {idle}"),
+            None => idle,
+        };
+        config.options(options);
         let target = describe(&config);
         migrate(&config, &target).await?;
         let manager = Manager::from_config(

@@ -55,6 +55,13 @@ impl ExportStore for PgBackend {
                 .start()
                 .await?)
         })?;
+        // The export's snapshot may wait on a slow reader between pages: exempt from the idle limit
+        // every other transaction has (see `PgStore::open_config`).
+        self.export_step(async {
+            Ok(tx
+                .batch_execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+                .await?)
+        })?;
         let mut after = f.after_id.unwrap_or(i64::MIN);
         let mut n = 0u64;
         loop {
