@@ -19,6 +19,11 @@
 #             simulator publishes FOLLOW_RATE posts/s: latency from publishing to stored and to tagged
 #             (p50/p99, from the simulator's --publish-log and the posts' stored/tagged times), and
 #             getHistory requests per hour against polling every channel once a minute
+#   postgres  `tgsift run --once` backfilling E2E_SMALL posts into PostgreSQL beside the same into SQLite
+#             (messages/s, tgsift and server CPU); then PG_CHANNELS channels over 6 accounts from a
+#             simulator PG_LATENCY_MS away, backfilled by 1 `tgsift run` worker and by 3 sharing the
+#             accounts: seconds until every post is stored. PostgreSQL at TGSIFT_BENCH_PG (default
+#             postgres://postgres@127.0.0.1:5432/test), each run in a schema of its own
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-1000000}
@@ -32,7 +37,11 @@ LIVE_SECS=${LIVE_SECS:-600}
 FOLLOW_CHANNELS=${FOLLOW_CHANNELS:-1000}
 FOLLOW_RATE=${FOLLOW_RATE:-50}
 FOLLOW_SECS=${FOLLOW_SECS:-120}
-ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live,follow}
+PG=${TGSIFT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}
+PG_CHANNELS=${PG_CHANNELS:-30}
+PG_POSTS=${PG_POSTS:-5000}
+PG_LATENCY_MS=${PG_LATENCY_MS:-50}
+ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live,follow,postgres}
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 cargo build --release --quiet --bin tgsift --example sim_iterate --example tag_bench --example sim_follow --example live_latency
@@ -381,4 +390,108 @@ if want follow; then
   printf '%-46s %s\n' "getHistory per hour (live)" "$per_hour"
   printf '%-46s %s\n' "getHistory per hour polling every 60 s" "$polling"
   printf '%-46s %s\n' "fewer requests than polling" "$(awk -v a="$per_hour" -v b="$polling" 'BEGIN { printf "%.1f %%", 100 * (1 - a / b) }')"
+fi
+
+if want postgres; then
+  export TGSIFT_SESSION_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+  # A fresh schema of the benchmark's database; prints the URL tgsift opens it with.
+  pg_schema() {
+    psql -q "$PG" -c "DROP SCHEMA IF EXISTS $1 CASCADE" -c "CREATE SCHEMA $1" >/dev/null
+    echo "$PG?options=-c%20search_path%3D$1"
+  }
+  pg_count() { psql -qtA "$PG" -c "select count(*) from $1.posts"; }
+  # CPU seconds of the PostgreSQL server: the postmaster's own and its exited children's (the
+  # backend of each tgsift connection ends with the connection, and the postmaster reaps it), plus
+  # the backends still running.
+  pg_cpu() {
+    local master total pid
+    master=$(pgrep -o -x postgres || true)
+    [ -n "$master" ] || { echo 0; return; }
+    total=$(awk '{ split($0, a, ") "); split(a[2], f, " "); printf "%.2f", (f[12] + f[13] + f[14] + f[15]) / 100 }' "/proc/$master/stat")
+    for pid in $(pgrep -P "$master" -x postgres || true); do
+      total=$(awk -v t="$total" -v c="$(cpu_secs "$pid" 2>/dev/null || echo 0)" 'BEGIN { printf "%.2f", t + c }')
+    done
+    echo "$total"
+  }
+
+  # run --once of one E2E_SMALL-post channel into SQLite ($1 = sqlite) or PostgreSQL ($1 = postgres);
+  # prints "posts seconds cpu_s peak_kib server_cpu_s".
+  pg_e2e() {
+    local kind=$1 dir="$work/pg-e2e-$1" db
+    start_sim "$dir" --posts "$E2E_SMALL" --channels 1 --flood off --session-out "$dir/sim.session" --authorized
+    tg_env "$dir"
+    export TGSIFT_TELEGRAM__PACER_INITIAL_RATE=1000 TGSIFT_TELEGRAM__PACER_MAX_RATE=5000 TGSIFT_TAGGING__BACKEND=off
+    "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
+    "$BIN" -q --db "$dir/t.db" channels add bench $channels >/dev/null
+    db="$dir/t.db"
+    if [ "$kind" = postgres ]; then
+      db=$(pg_schema tgsift_bench_e2e)
+      "$BIN" -q db copy --from "$dir/t.db" --to "$db" >/dev/null
+    fi
+    local c0 n
+    c0=$(pg_cpu)
+    read -r secs cpu rss <<<"$(timed -q --db "$db" run --once)"
+    local server
+    server=$(awk -v a="$c0" -v b="$(pg_cpu)" 'BEGIN { printf "%.2f", b - a }')
+    stop_sim
+    if [ "$kind" = postgres ]; then n=$(pg_count tgsift_bench_e2e); else n=$(count_posts "$dir/t.db"); fi
+    echo "$n $secs $cpu $rss $server"
+  }
+  read -r s_n s_s s_c s_r s_pg <<<"$(pg_e2e sqlite)"
+  read -r p_n p_s p_c p_r p_pg <<<"$(pg_e2e postgres)"
+  prate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+  printf '\n%-46s %s\n' "ingest: tgsift run --once → PostgreSQL vs SQLite" "(one channel of $E2E_SMALL messages, floods off, tagging off; same run)"
+  printf '%-46s %14s %14s\n' "" "SQLite" "PostgreSQL"
+  printf '%-46s %14s %14s\n' "posts stored" "$s_n" "$p_n"
+  printf '%-46s %14s %14s\n' "wall time (whole process), s" "$s_s" "$p_s"
+  printf '%-46s %14s %14s\n' "posts stored/s" "$(prate "$s_n" "$s_s")" "$(prate "$p_n" "$p_s")"
+  printf '%-46s %14s %14s\n' "tgsift CPU s" "$s_c" "$p_c"
+  printf '%-46s %14s %14s\n' "database server CPU s" "-" "$p_pg"
+  printf '%-46s %14s %14s\n' "peak RSS, MiB" "$(mib "$s_r")" "$(mib "$p_r")"
+
+  # PG_CHANNELS channels over 6 accounts, backfilled by $1 workers (`tgsift run`) on a fresh schema;
+  # prints "seconds posts".
+  dir="$work/pg-workers"
+  start_sim "$dir" --posts "$PG_POSTS" --channels "$PG_CHANNELS" --accounts 6 --flood off \
+    --latency-ms "$PG_LATENCY_MS" --sessions-out "$dir/simsessions" --authorized
+  tg_env "$dir"
+  export TGSIFT_TELEGRAM__PACER_INITIAL_RATE=1000 TGSIFT_TELEGRAM__PACER_MAX_RATE=5000 TGSIFT_TAGGING__BACKEND=off
+  export TGSIFT_STORAGE__LEASE_TIME=6 TGSIFT_INGEST__POLL_INTERVAL=600
+  for a in 0 1 2 3 4 5; do
+    "$BIN" -q --db "$dir/t.db" account import "acc$a" --session "$dir/simsessions/sim$a.session" >/dev/null
+  done
+  set -- $channels
+  all=("$@")
+  for i in "${!all[@]}"; do "$BIN" -q --db "$dir/t.db" channels add "acc$((i % 6))" "${all[$i]}" >/dev/null; done
+  workers_run() {
+    local n=$1 schema=tgsift_bench_w$1 url t0 expected=$2 k
+    url=$(pg_schema "$schema")
+    "$BIN" -q db copy --from "$dir/t.db" --to "$url" >/dev/null
+    local wpids=()
+    t0=$(date +%s.%N)
+    for k in $(seq 1 "$n"); do
+      "$BIN" -q --db "$url" run >"$dir/w$n-$k.out" 2>"$dir/w$n-$k.err" &
+      wpids+=($!); pids+=($!)
+    done
+    until [ "$(pg_count "$schema")" -ge "$expected" ]; do sleep 0.2; done
+    local secs
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+    for k in "${wpids[@]}"; do kill -TERM "$k" 2>/dev/null || true; done
+    for k in "${wpids[@]}"; do wait "$k" 2>/dev/null || true; done
+    echo "$secs $(pg_count "$schema")"
+  }
+  # The posts the simulator holds: what one worker stores when it is done (run --once).
+  once_url=$(pg_schema tgsift_bench_once)
+  "$BIN" -q db copy --from "$dir/t.db" --to "$once_url" >/dev/null
+  "$BIN" -q --db "$once_url" run --once >/dev/null 2>"$dir/once.err"
+  total=$(pg_count tgsift_bench_once)
+  read -r one_s one_n <<<"$(workers_run 1 "$total")"
+  read -r three_s three_n <<<"$(workers_run 3 "$total")"
+  stop_sim
+  printf '\n%-46s %s\n' "workers: 3 tgsift run vs 1 on PostgreSQL" "($PG_CHANNELS channels × $PG_POSTS messages over 6 accounts, simulator ${PG_LATENCY_MS} ms away, tagging off)"
+  printf '%-46s %14s %14s\n' "" "1 worker" "3 workers"
+  printf '%-46s %14s %14s\n' "posts stored" "$one_n" "$three_n"
+  printf '%-46s %14s %14s\n' "start to every post stored, s" "$one_s" "$three_s"
+  printf '%-46s %14s %14s\n' "posts stored/s" "$(prate "$one_n" "$one_s")" "$(prate "$three_n" "$three_s")"
+  printf '%-46s %14s %14s\n' "speed-up" "1.00" "$(awk -v a="$one_s" -v b="$three_s" 'BEGIN { printf "%.2f", a / b }')"
 fi

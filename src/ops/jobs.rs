@@ -576,10 +576,12 @@ async fn requeue_orphans(ops: &Ops, me: i64) -> Result<usize, crate::store::Stor
 
 /// The `jobs` task: runs due jobs (a few at once) until `cancel`; jobs left running by a worker that
 /// died are queued again first, and looked for again every 30 s (another machine's worker may die).
+/// `wake` (PostgreSQL's NOTIFY of a queued job) ends a wait for the next poll early.
 pub async fn run_jobs(
     ops: Ops,
     worker_id: i64,
     alerts: Option<Arc<crate::alerts::Alerts>>,
+    wake: Arc<tokio::sync::Notify>,
     cancel: CancellationToken,
 ) -> Result<(), TaskError> {
     requeue_orphans(&ops, worker_id).await?;
@@ -618,6 +620,7 @@ pub async fn run_jobs(
                 }
             }
             _ = tokio::time::sleep(POLL) => {}
+            _ = wake.notified() => {}
         }
     }
 }

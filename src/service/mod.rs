@@ -24,6 +24,7 @@
 
 pub mod connections;
 pub mod leases;
+pub mod notify;
 pub mod supervisor;
 
 use std::collections::HashSet;
@@ -142,10 +143,12 @@ pub async fn run(
         // Logged every minute by each ingest task, and served on /metrics.
         ingest_metrics: Arc::clone(&metrics.ingest),
     };
+    let wake = notify::Wakeups::default();
     let accounts = AccountSpawner {
         sup: sup.clone(),
         template: template.clone(),
         leases: leases.clone(),
+        wake: Arc::clone(&wake.channels),
     };
     let tagging = Arc::new(std::sync::Mutex::new(PassReport::default()));
     if opts.once {
@@ -186,11 +189,15 @@ pub async fn run(
         sup.spawn("search-index", Restart::OnFailure, move |cancel| {
             search_index(s.clone(), cancel)
         });
-        if let Some(l) = &leases {
-            let (l, c) = (Arc::clone(l), Arc::clone(&connections));
+        if let Some(held) = &leases {
+            let (l, c) = (Arc::clone(held), Arc::clone(&connections));
             sup.spawn("leases", Restart::OnFailure, move |cancel| {
                 let (l, c) = (Arc::clone(&l), Arc::clone(&c));
                 async move { l.run(c, None, cancel).await.map_err(TaskError::retry) }
+            });
+            let (pg, w) = (held.store().clone(), wake.clone());
+            sup.spawn("notify", Restart::OnFailure, move |cancel| {
+                notify::listen(pg.clone(), w.clone(), cancel)
             });
         }
         let spawner = accounts.clone();
@@ -210,8 +217,15 @@ pub async fn run(
             connections: Arc::clone(&connections),
         };
         let (o, a, worker) = (ops.clone(), Arc::clone(&alerts), sup.worker_id());
+        let jobs_wake = Arc::clone(&wake.jobs);
         sup.spawn("jobs", Restart::OnFailure, move |cancel| {
-            crate::ops::jobs::run_jobs(o.clone(), worker, Some(Arc::clone(&a)), cancel)
+            crate::ops::jobs::run_jobs(
+                o.clone(),
+                worker,
+                Some(Arc::clone(&a)),
+                Arc::clone(&jobs_wake),
+                cancel,
+            )
         });
         let (a, c) = (Arc::clone(&alerts), Arc::clone(&connections));
         sup.spawn("alerts", Restart::OnFailure, move |cancel| {
@@ -284,6 +298,8 @@ struct AccountSpawner {
     sup: Supervisor,
     template: AccountTask,
     leases: Option<Arc<WorkerLeases>>,
+    /// Notified when a channel was added or resumed (PostgreSQL NOTIFY): look at once.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl AccountSpawner {
@@ -362,6 +378,7 @@ async fn manage_accounts(
         tokio::select! {
             _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep(every) => {}
+            _ = accounts.wake.notified() => {}
         }
     }
 }

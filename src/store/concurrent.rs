@@ -379,6 +379,57 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// On PostgreSQL a queued job and an added channel are announced to LISTENing workers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_announces_jobs_and_channels() {
+        use crate::store::postgres::backend::{CHANNELS_CHANNEL, JOBS_CHANNEL};
+        let opened = tokio::time::timeout(
+            Duration::from_secs(30),
+            crate::store::postgres::testing::fresh_store("notify"),
+        )
+        .await
+        .expect("timeout");
+        let Some(pg) = opened else { return };
+        let pg = pg.expect("open");
+        let body = async {
+            let mut listener = pg
+                .listen(&[JOBS_CHANNEL, CHANNELS_CHANNEL])
+                .await
+                .expect("listen");
+            let store = AsyncStore::postgres(PgBackend::new(
+                pg.clone(),
+                tokio::runtime::Handle::current(),
+            ));
+            store
+                .with("queue", |s| {
+                    s.enqueue_job("retag", &serde_json::json!({}), 1)
+                })
+                .await
+                .expect("enqueue");
+            assert_eq!(listener.next().await.as_deref(), Some(JOBS_CHANNEL));
+            store
+                .with("add", |s| {
+                    let a = s.add_account("a", None, None, std::path::Path::new("unused"))?;
+                    s.add_channel(
+                        a.id,
+                        &crate::store::NewChannel {
+                            tg_id: 5,
+                            access_hash: 7,
+                            username: Some("news".into()),
+                            title: "News".into(),
+                            backfill: "all".into(),
+                        },
+                    )
+                })
+                .await
+                .expect("add channel");
+            assert_eq!(listener.next().await.as_deref(), Some(CHANNELS_CHANNEL));
+        };
+        tokio::time::timeout(Duration::from_secs(30), body)
+            .await
+            .expect("timeout");
+    }
+
     /// The service's calls reach PostgreSQL through the same `with` / `read` as SQLite, concurrently.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_same_calls_run_on_postgres() {

@@ -157,6 +157,8 @@ impl PgError {
 pub struct PgStore {
     pool: Pool,
     target: String,
+    /// For connections outside the pool (LISTEN).
+    config: std::sync::Arc<tokio_postgres::Config>,
 }
 
 impl fmt::Debug for PgStore {
@@ -197,7 +199,7 @@ impl PgStore {
         let target = describe(&config);
         migrate(&config, &target).await?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -210,7 +212,11 @@ impl PgStore {
                 target: target.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(PgStore { pool, target })
+        Ok(PgStore {
+            pool,
+            target,
+            config: std::sync::Arc::new(config),
+        })
     }
 
     /// `user@host:port/database`, for messages (the password is never part of it).
@@ -225,6 +231,68 @@ impl PgStore {
             what,
             target: self.target.clone(),
             reason: e.to_string(),
+        })
+    }
+
+    /// A connection of its own that LISTENs on `channels` (constants of tgsift, not user input):
+    /// each notification's channel name comes out of [`Listener::next`]. Notifications carry the
+    /// schema they were raised in; only this store's schema's are passed on (installations in other
+    /// schemas of the same database do not wake each other).
+    pub async fn listen(&self, channels: &[&str]) -> Result<Listener, PgError> {
+        use futures_util::StreamExt as _;
+        let (client, mut connection) =
+            self.config
+                .connect(NoTls)
+                .await
+                .map_err(|e| PgError::Connect {
+                    target: self.target.clone(),
+                    reason: e.to_string(),
+                })?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<String>();
+        let driver = tokio::spawn(async move {
+            let mut own: Option<String> = None;
+            let mut schema_rx = Some(schema_rx);
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                        if own.is_none()
+                            && let Some(rx) = schema_rx.take()
+                        {
+                            own = rx.await.ok();
+                        }
+                        if own.as_deref() != Some(n.payload()) {
+                            continue;
+                        }
+                        if tx.send(n.channel().to_string()).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the LISTEN connection ended");
+                        return;
+                    }
+                }
+            }
+        });
+        let schema: String = client
+            .query_one("SELECT current_schema()::text", &[])
+            .await
+            .map_err(PgError::sql("listen for notifications"))?
+            .get(0);
+        let _ = schema_tx.send(schema);
+        for channel in channels {
+            client
+                .batch_execute(&format!("LISTEN {channel}"))
+                .await
+                .map_err(PgError::sql("listen for notifications"))?;
+        }
+        Ok(Listener {
+            _client: client,
+            notifications: rx,
+            driver,
         })
     }
 
@@ -363,3 +431,23 @@ pub fn is_postgres_url(database: &str) -> bool {
 }
 
 pub mod testing;
+
+/// A LISTENing connection (see [`PgStore::listen`]); dropping it closes the connection.
+pub struct Listener {
+    _client: tokio_postgres::Client,
+    notifications: tokio::sync::mpsc::UnboundedReceiver<String>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    /// The channel of the next notification; `None` once the connection has ended.
+    pub async fn next(&mut self) -> Option<String> {
+        self.notifications.recv().await
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}

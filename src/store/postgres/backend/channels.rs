@@ -51,7 +51,7 @@ impl ChannelStore for PgBackend {
         c: &NewChannel,
     ) -> Result<Option<ChannelRow>, StoreError> {
         let id = self.tx(&format!("add channel {}", c.title), async |tx| {
-            Ok(tx
+            let id = tx
                 .query_opt(
                     "INSERT INTO channels (account_id, tg_id, access_hash, username, title, backfill, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, tg_id) DO NOTHING
@@ -59,7 +59,11 @@ impl ChannelStore for PgBackend {
                     &[&account_id, &c.tg_id, &c.access_hash, &c.username, &c.title, &c.backfill, &unix_now()],
                 )
                 .await?
-                .map(|r| r.get::<_, i64>(0)))
+                .map(|r| r.get::<_, i64>(0));
+            // Wakes the workers' account managers when the channel commits (LISTEN/NOTIFY).
+            tx.execute("SELECT pg_notify($1, current_schema()::text)", &[&super::CHANNELS_CHANNEL])
+                .await?;
+            Ok(id)
         })?;
         match id {
             Some(id) => self.channel(id),
@@ -152,6 +156,11 @@ impl ChannelStore for PgBackend {
                 "UPDATE channels SET active = false WHERE id = $1"
             };
             tx.execute(sql, &[&id]).await?;
+            tx.execute(
+                "SELECT pg_notify($1, current_schema()::text)",
+                &[&super::CHANNELS_CHANNEL],
+            )
+            .await?;
             Ok(())
         })
     }

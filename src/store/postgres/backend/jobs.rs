@@ -89,6 +89,12 @@ impl JobStore for PgBackend {
                     &[&kind, &args, &max_attempts],
                 )
                 .await?;
+            // Wakes the workers' job runners when the job commits (LISTEN/NOTIFY).
+            tx.execute(
+                "SELECT pg_notify($1, current_schema()::text)",
+                &[&super::JOBS_CHANNEL],
+            )
+            .await?;
             Ok(row(&r))
         })
     }
@@ -307,6 +313,8 @@ impl JobStore for PgBackend {
                 &[&id],
             )
             .await?;
+            tx.execute("SELECT pg_notify($1, current_schema()::text)", &[&super::JOBS_CHANNEL])
+                .await?;
             read(tx, id).await
         })
     }

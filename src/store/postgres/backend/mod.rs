@@ -36,6 +36,13 @@ use tokio::runtime::Handle;
 use super::{Lease, PgError, PgStore, fence};
 use crate::store::StoreError;
 
+/// The LISTEN/NOTIFY channel a job queued (or retried) is announced on: workers run it at once
+/// instead of at their next poll.
+pub const JOBS_CHANNEL: &str = "tgsift_jobs";
+/// The LISTEN/NOTIFY channel a channel added (or resumed) is announced on: workers' account managers
+/// look at once.
+pub const CHANNELS_CHANNEL: &str = "tgsift_channels";
+
 /// How long one store call may take before it fails (a hung connection must not hang the worker).
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
