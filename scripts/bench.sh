@@ -396,7 +396,7 @@ if want postgres; then
   export TGSIFT_SESSION_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
   # A fresh schema of the benchmark's database; prints the URL tgsift opens it with.
   pg_schema() {
-    psql -q "$PG" -c "DROP SCHEMA IF EXISTS $1 CASCADE" -c "CREATE SCHEMA $1" >/dev/null
+    PGOPTIONS='-c client_min_messages=warning' psql -q "$PG" -c "DROP SCHEMA IF EXISTS $1 CASCADE" -c "CREATE SCHEMA $1" >/dev/null
     echo "$PG?options=-c%20search_path%3D$1"
   }
   pg_count() { psql -qtA "$PG" -c "select count(*) from $1.posts"; }
@@ -426,7 +426,7 @@ if want postgres; then
     db="$dir/t.db"
     if [ "$kind" = postgres ]; then
       db=$(pg_schema tgsift_bench_e2e)
-      "$BIN" -q db copy --from "$dir/t.db" --to "$db" >/dev/null
+      "$BIN" -q db copy --from "$dir/t.db" --to "$db" >/dev/null 2>&1
     fi
     local c0 n
     c0=$(pg_cpu)
@@ -466,7 +466,7 @@ if want postgres; then
   workers_run() {
     local n=$1 schema=tgsift_bench_w$1 url t0 expected=$2 k
     url=$(pg_schema "$schema")
-    "$BIN" -q db copy --from "$dir/t.db" --to "$url" >/dev/null
+    "$BIN" -q db copy --from "$dir/t.db" --to "$url" >/dev/null 2>&1
     local wpids=()
     t0=$(date +%s.%N)
     for k in $(seq 1 "$n"); do
@@ -482,7 +482,7 @@ if want postgres; then
   }
   # The posts the simulator holds: what one worker stores when it is done (run --once).
   once_url=$(pg_schema tgsift_bench_once)
-  "$BIN" -q db copy --from "$dir/t.db" --to "$once_url" >/dev/null
+  "$BIN" -q db copy --from "$dir/t.db" --to "$once_url" >/dev/null 2>&1
   "$BIN" -q --db "$once_url" run --once >/dev/null 2>"$dir/once.err"
   total=$(pg_count tgsift_bench_once)
   read -r one_s one_n <<<"$(workers_run 1 "$total")"

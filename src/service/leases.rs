@@ -21,6 +21,11 @@ use crate::store::postgres::backend::HeldLeases;
 use crate::store::postgres::{Lease, PgError, PgStore};
 use crate::telegram::session::SessionKey;
 
+/// How long a worker of the service waits after registering before its first claim.
+const SETTLE: Duration = Duration::from_secs(1);
+/// How often `run --once` asks whether its work is done between rounds.
+const DONE_POLL: Duration = Duration::from_millis(100);
+
 /// One held account: what stops it, and its current deadline for the watchdog.
 struct Held {
     token: CancellationToken,
@@ -80,7 +85,7 @@ impl WorkerLeases {
     pub fn token(&self, account_id: i64) -> Option<CancellationToken> {
         self.lock()
             .get(&account_id)
-            .filter(|h| !h.releasing)
+            .filter(|h| !h.releasing && !h.token.is_cancelled())
             .map(|h| h.token.clone())
     }
 
@@ -161,7 +166,10 @@ impl WorkerLeases {
         Ok(())
     }
 
-    /// Runs rounds until `cancel` (or until `done` says the work is over, for `run --once`).
+    /// Runs rounds until `cancel` (or until `done` says the work is over, for `run --once`, which is
+    /// asked every [`DONE_POLL`] between rounds). The first round waits [`SETTLE`] unless `done` is
+    /// given: workers started together see each other before they claim, instead of the first taking
+    /// every account and handing most back.
     pub async fn run(
         self: Arc<Self>,
         connections: Arc<Connections>,
@@ -169,6 +177,16 @@ impl WorkerLeases {
         cancel: CancellationToken,
     ) -> Result<(), PgError> {
         let every = self.ttl / 3;
+        if done.is_none() {
+            // Registered already (the supervisor did): peers starting now register within this.
+            self.store
+                .renew_leases(self.worker_id, &[], self.ttl)
+                .await?;
+            tokio::select! {
+                _ = cancel.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(SETTLE.min(every)) => {}
+            }
+        }
         loop {
             let started = Instant::now();
             match tokio::time::timeout(every, self.round(&connections)).await {
@@ -180,13 +198,19 @@ impl WorkerLeases {
                     "renewing account leases took longer than a third of the lease time"
                 ),
             }
-            if done.as_ref().is_some_and(|d| d()) {
-                return Ok(());
-            }
-            let rest = every.saturating_sub(started.elapsed());
-            tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(rest) => {}
+            let next = started + every;
+            while Instant::now() < next {
+                if done.as_ref().is_some_and(|d| d()) {
+                    return Ok(());
+                }
+                let nap = match &done {
+                    Some(_) => DONE_POLL.min(next.saturating_duration_since(Instant::now())),
+                    None => next.saturating_duration_since(Instant::now()),
+                };
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(nap) => {}
+                }
             }
         }
     }

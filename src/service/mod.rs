@@ -97,7 +97,12 @@ pub async fn run(
             let key = SessionKey::from_env().map_err(SessionError::from)?;
             let fences = Arc::new(HeldLeases::default());
             let store = AsyncStore::postgres(pg.clone().fenced(Arc::clone(&fences)));
-            Some((store, key, fences, pg.store().clone()))
+            // Lease renewals never wait for a connection behind ingest's writes.
+            let own = pg
+                .store()
+                .dedicated(2)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some((store, key, fences, own))
         }
         None => None,
     };
@@ -311,21 +316,26 @@ impl AccountSpawner {
     }
 
     fn spawn(&self, a: &AccountRow, restart: Restart) {
-        let lost = match &self.leases {
-            Some(l) => match l.token(a.id) {
-                Some(token) => Some(token),
-                None => return,
-            },
-            None => None,
-        };
+        if !self.serves(a) {
+            return;
+        }
         let task = AccountTask {
             account_id: a.id,
             name: a.name.clone(),
             ..self.template.clone()
         };
+        let (leases, id) = (self.leases.clone(), a.id);
         self.sup.spawn(task_name(a), restart, move |cancel| {
-            let (task, lost) = (task.clone(), lost.clone());
+            let task = task.clone();
+            // The lease as it is at each (re)start: a task restarted after its lease was lost ends,
+            // and the accounts task starts it again if the lease comes back.
+            let lost = leases.as_ref().map(|l| l.token(id));
             async move {
+                let lost = match lost {
+                    Some(Some(token)) => Some(token),
+                    Some(None) => return Ok(()),
+                    None => None,
+                };
                 // Stops with the service, and when the account's lease is lost.
                 let stop = cancel.child_token();
                 if let Some(lost) = lost {

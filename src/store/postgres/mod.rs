@@ -187,8 +187,13 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("tgsift");
         }
+        // synchronous_commit=off: a commit returns before its WAL record is flushed. A crash of the
+        // server can then lose the last few hundred milliseconds of commits — never half of one, and
+        // a batch commits with its checkpoint, so what is lost is fetched again (upserts) — while
+        // every page no longer waits for a disk flush (SQLite's synchronous=NORMAL makes the same
+        // trade).
         let idle = format!(
-            "-c idle_in_transaction_session_timeout={}",
+            "-c idle_in_transaction_session_timeout={} -c synchronous_commit=off",
             IDLE_IN_TRANSACTION.as_millis()
         );
         let options = match config.get_options() {
@@ -216,6 +221,30 @@ impl PgStore {
             pool,
             target,
             config: std::sync::Arc::new(config),
+        })
+    }
+
+    /// The same database through a pool of its own of `size` connections: work that must never wait
+    /// behind the data's writes for a connection (a worker's lease renewals) gets one.
+    pub fn dedicated(&self, size: usize) -> Result<PgStore, PgError> {
+        let manager = Manager::from_config(
+            (*self.config).clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(size.max(1))
+            .build()
+            .map_err(|e| PgError::Connect {
+                target: self.target.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(PgStore {
+            pool,
+            target: self.target.clone(),
+            config: std::sync::Arc::clone(&self.config),
         })
     }
 

@@ -68,15 +68,16 @@ impl Inner {
         move |source| self.error(PgError::Sql { what, source })
     }
 
-    /// Runs `change` in a transaction, after checking the lease (if the session has one).
+    /// Runs `change` in a transaction and, right before it commits, checks the lease (if the session
+    /// has one): the lease row is locked only for that last moment.
     async fn commit(&self, what: &'static str, change: Change) -> Result<(), SessionError> {
         let _turn = self.writes.lock().await;
         let mut client = self.store.client(what).await.map_err(|e| self.error(e))?;
         let tx = client.transaction().await.map_err(self.sql(what))?;
+        self.apply(&tx, change).await.map_err(self.sql(what))?;
         if let Some(lease) = &self.lease {
             fence(&tx, lease).await.map_err(|e| self.error(e))?;
         }
-        self.apply(&tx, change).await.map_err(self.sql(what))?;
         tx.commit().await.map_err(self.sql(what))
     }
 

@@ -91,11 +91,25 @@ impl HeldLeases {
 }
 
 /// The PostgreSQL store as the service's storage (see the module doc).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct PgBackend {
     store: PgStore,
     runtime: Handle,
     leases: Option<Arc<HeldLeases>>,
+    /// The accounts the running call's writes are fenced by, checked right before it commits.
+    fenced: std::sync::Mutex<Vec<i64>>,
+}
+
+impl Clone for PgBackend {
+    /// A backend for another call: same pool, runtime and leases, nothing fenced yet.
+    fn clone(&self) -> Self {
+        PgBackend {
+            store: self.store.clone(),
+            runtime: self.runtime.clone(),
+            leases: self.leases.clone(),
+            fenced: std::sync::Mutex::new(Vec::new()),
+        }
+    }
 }
 
 /// What a call's body fails with before the action is named.
@@ -124,6 +138,7 @@ impl PgBackend {
             store,
             runtime,
             leases: None,
+            fenced: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -155,6 +170,7 @@ impl PgBackend {
             what: what.to_string(),
             source,
         };
+        self.pending().clear();
         let work = async {
             let mut client = self
                 .store
@@ -163,6 +179,12 @@ impl PgBackend {
                 .map_err(Fail::Pg)?;
             let tx = client.transaction().await?;
             let out = body(&tx).await?;
+            // The leases the writes need are checked last, so a lease row is locked only for the
+            // moment before the commit (a long write never holds up its worker's renewals).
+            let accounts: Vec<i64> = std::mem::take(&mut *self.pending());
+            for account_id in accounts {
+                self.check_fence(&tx, account_id).await?;
+            }
             tx.commit().await?;
             Ok(out)
         };
@@ -183,20 +205,37 @@ impl PgBackend {
         })
     }
 
-    /// Checks, inside a write's transaction, that this worker still holds the lease of `account_id`
-    /// (nothing to check when the backend is not a worker's).
+    /// Fences the running write by the lease of `account_id`: fails at once when this worker does not
+    /// hold it, and checks it again ([`fence`]) in the transaction right before the commit (nothing to
+    /// check when the backend is not a worker's).
     pub(crate) async fn fence_account(
         &self,
-        tx: &Transaction<'_>,
+        _tx: &Transaction<'_>,
         account_id: i64,
     ) -> Result<(), Fail> {
         let Some(leases) = &self.leases else {
             return Ok(());
         };
-        match leases.get(account_id) {
+        if leases.get(account_id).is_none() {
+            return Err(Fail::Pg(PgError::NotLeased { account_id }));
+        }
+        let mut pending = self.pending();
+        if !pending.contains(&account_id) {
+            pending.push(account_id);
+        }
+        Ok(())
+    }
+
+    async fn check_fence(&self, tx: &Transaction<'_>, account_id: i64) -> Result<(), Fail> {
+        let lease = self.leases.as_ref().and_then(|l| l.get(account_id));
+        match lease {
             Some(lease) => Ok(fence(tx, &lease).await?),
             None => Err(Fail::Pg(PgError::NotLeased { account_id })),
         }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<i64>> {
+        self.fenced.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// [`PgBackend::fence_account`] for the account that follows `channel_id`.
