@@ -334,7 +334,7 @@ impl Store {
                 path,
                 reason:
                     "it is a PostgreSQL URL, and this command works on an SQLite database only \
-                         so far; with PostgreSQL use `tgsift workers` and `tgsift db copy`"
+                         so far; with PostgreSQL use `tgsift run`, `tgsift workers` and `tgsift db copy`"
                         .into(),
             });
         }
