@@ -139,7 +139,23 @@ pub trait ChannelStore {
     fn channels(&self) -> Result<Vec<ChannelRow>, StoreError>;
 
     /// Channels matching `@username`, a numeric Telegram id, or a row id given as `#N`.
-    fn find_channels(&self, reference: &str) -> Result<Vec<ChannelRow>, StoreError>;
+    fn find_channels(&self, reference: &str) -> Result<Vec<ChannelRow>, StoreError> {
+        let r = reference.trim();
+        let all = self.channels()?;
+        Ok(all
+            .into_iter()
+            .filter(|c| match r.strip_prefix('#') {
+                Some(rowid) => rowid.parse() == Ok(c.id),
+                None => {
+                    let name = r.trim_start_matches('@');
+                    c.username
+                        .as_deref()
+                        .is_some_and(|u| u.eq_ignore_ascii_case(name))
+                        || r.parse::<i64>().is_ok_and(|id| id == c.tg_id)
+                }
+            })
+            .collect())
+    }
 
     /// Number of stored posts of one channel.
     fn channel_post_count(&self, channel_id: i64) -> Result<i64, StoreError>;
@@ -251,24 +267,6 @@ impl ChannelStore for Store {
             ))?;
             st.query_map([], row)?.collect()
         })
-    }
-
-    fn find_channels(&self, reference: &str) -> Result<Vec<ChannelRow>, StoreError> {
-        let r = reference.trim();
-        let all = self.channels()?;
-        Ok(all
-            .into_iter()
-            .filter(|c| match r.strip_prefix('#') {
-                Some(rowid) => rowid.parse() == Ok(c.id),
-                None => {
-                    let name = r.trim_start_matches('@');
-                    c.username
-                        .as_deref()
-                        .is_some_and(|u| u.eq_ignore_ascii_case(name))
-                        || r.parse::<i64>().is_ok_and(|id| id == c.tg_id)
-                }
-            })
-            .collect())
     }
 
     fn channel_post_count(&self, channel_id: i64) -> Result<i64, StoreError> {
@@ -429,15 +427,20 @@ impl ChannelStore for Store {
                 c.prepare("SELECT from_id, to_id FROM fetched_ranges WHERE channel_id = ?1 ORDER BY from_id, to_id")?;
             st.query_map([channel_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
         })?;
-        let mut merged: Vec<(i32, i32)> = Vec::new();
-        for (a, b) in raw {
-            match merged.last_mut() {
-                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-                _ => merged.push((a, b)),
-            }
-        }
-        Ok(merged)
+        Ok(merge_ranges(raw))
     }
+}
+
+/// Id ranges sorted by start, merged where they touch or overlap (both backends' `fetched_ranges`).
+pub(crate) fn merge_ranges(sorted: Vec<(i32, i32)>) -> Vec<(i32, i32)> {
+    let mut merged: Vec<(i32, i32)> = Vec::new();
+    for (a, b) in sorted {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
 }
 
 /// What writing one post did.

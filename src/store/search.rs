@@ -129,7 +129,16 @@ pub trait SearchStore {
     fn index_stemmed(&mut self, batch: &[Stemmed]) -> Result<usize, StoreError>;
 
     /// Indexes every queued post (a search calls it first); returns how many.
-    fn index_queued(&mut self) -> Result<usize, StoreError>;
+    fn index_queued(&mut self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let batch = self.stem_queued(INDEX_BATCH)?;
+            if batch.is_empty() {
+                return Ok(total);
+            }
+            total += self.index_stemmed(&batch)?;
+        }
+    }
 
     /// Posts stored but not yet in the search index.
     fn search_backlog(&self) -> Result<i64, StoreError>;
@@ -176,17 +185,6 @@ impl SearchStore for Store {
             }
             Ok(n)
         })
-    }
-
-    fn index_queued(&mut self) -> Result<usize, StoreError> {
-        let mut total = 0;
-        loop {
-            let batch = self.stem_queued(INDEX_BATCH)?;
-            if batch.is_empty() {
-                return Ok(total);
-            }
-            total += self.index_stemmed(&batch)?;
-        }
     }
 
     fn search_backlog(&self) -> Result<i64, StoreError> {

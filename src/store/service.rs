@@ -72,7 +72,20 @@ pub trait ServiceStore {
         host: &str,
         me: i64,
         alive: &dyn Fn(u32) -> bool,
-    ) -> Result<usize, StoreError>;
+    ) -> Result<usize, StoreError> {
+        let own_pid = std::process::id();
+        let gone: Vec<i64> = self
+            .workers()?
+            .into_iter()
+            .filter(|w| w.stopped_at.is_none() && w.host == host && w.id != me)
+            .filter(|w| w.pid == own_pid || !alive(w.pid))
+            .map(|w| w.id)
+            .collect();
+        for id in &gone {
+            self.stop_worker(*id, Some("the process vanished (killed or crashed)"))?;
+        }
+        Ok(gone.len())
+    }
 
     /// The worker is alive.
     fn heartbeat_worker(&mut self, worker_id: i64) -> Result<(), StoreError>;
@@ -99,7 +112,10 @@ pub trait ServiceStore {
     fn worker_tasks(&self, worker_id: i64) -> Result<Vec<TaskRow>, StoreError>;
 
     /// The newest worker that is alive, if any.
-    fn live_worker(&self) -> Result<Option<WorkerRow>, StoreError>;
+    fn live_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
+        let now = unix_now();
+        Ok(self.workers()?.into_iter().find(|w| w.is_alive(now)))
+    }
 
     /// The newest worker row, alive or not (what `status` reports when nothing runs).
     fn last_worker(&self) -> Result<Option<WorkerRow>, StoreError>;
@@ -119,26 +135,6 @@ impl ServiceStore for Store {
             )?;
             Ok(tx.last_insert_rowid())
         })
-    }
-
-    fn mark_vanished_workers(
-        &mut self,
-        host: &str,
-        me: i64,
-        alive: &dyn Fn(u32) -> bool,
-    ) -> Result<usize, StoreError> {
-        let own_pid = std::process::id();
-        let gone: Vec<i64> = self
-            .workers()?
-            .into_iter()
-            .filter(|w| w.stopped_at.is_none() && w.host == host && w.id != me)
-            .filter(|w| w.pid == own_pid || !alive(w.pid))
-            .map(|w| w.id)
-            .collect();
-        for id in &gone {
-            self.stop_worker(*id, Some("the process vanished (killed or crashed)"))?;
-        }
-        Ok(gone.len())
     }
 
     fn heartbeat_worker(&mut self, worker_id: i64) -> Result<(), StoreError> {
@@ -241,11 +237,6 @@ impl ServiceStore for Store {
             })?
             .collect()
         })
-    }
-
-    fn live_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
-        let now = unix_now();
-        Ok(self.workers()?.into_iter().find(|w| w.is_alive(now)))
     }
 
     fn last_worker(&self) -> Result<Option<WorkerRow>, StoreError> {

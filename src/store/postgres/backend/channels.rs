@@ -13,6 +13,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
 use super::{Fail, PgBackend};
+use crate::store::channels::merge_ranges;
 use crate::store::{
     BatchOutcome, ChannelRow, ChannelStore, NewChannel, PostIn, StoreError, unix_ms, unix_now,
 };
@@ -101,24 +102,6 @@ impl ChannelStore for PgBackend {
                 .map(row)
                 .collect())
         })
-    }
-
-    fn find_channels(&self, reference: &str) -> Result<Vec<ChannelRow>, StoreError> {
-        let r = reference.trim();
-        Ok(self
-            .channels()?
-            .into_iter()
-            .filter(|c| match r.strip_prefix('#') {
-                Some(rowid) => rowid.parse() == Ok(c.id),
-                None => {
-                    let name = r.trim_start_matches('@');
-                    c.username
-                        .as_deref()
-                        .is_some_and(|u| u.eq_ignore_ascii_case(name))
-                        || r.parse::<i64>().is_ok_and(|id| id == c.tg_id)
-                }
-            })
-            .collect())
     }
 
     fn channel_post_count(&self, channel_id: i64) -> Result<i64, StoreError> {
@@ -322,14 +305,7 @@ impl ChannelStore for PgBackend {
                 .map(|r| (narrow(r.get(0)), narrow(r.get(1))))
                 .collect())
         })?;
-        let mut merged: Vec<(i32, i32)> = Vec::new();
-        for (a, b) in raw {
-            match merged.last_mut() {
-                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-                _ => merged.push((a, b)),
-            }
-        }
-        Ok(merged)
+        Ok(merge_ranges(raw))
     }
 }
 

@@ -4,7 +4,7 @@
 //! Rust — PostgreSQL's `ts_headline` could only mark words spelled as their stems.
 
 use super::PgBackend;
-use crate::store::{INDEX_BATCH, SearchHit, SearchQuery, SearchStore, Stemmed, StoreError};
+use crate::store::{SearchHit, SearchQuery, SearchStore, Stemmed, StoreError};
 use crate::tagging::embedded::search_text;
 
 /// Words of a snippet: about as many as SQLite's `snippet(…, 24)`.
@@ -180,17 +180,6 @@ impl SearchStore for PgBackend {
                 .await?;
             Ok(n as usize)
         })
-    }
-
-    fn index_queued(&mut self) -> Result<usize, StoreError> {
-        let mut total = 0;
-        loop {
-            let batch = self.stem_queued(INDEX_BATCH)?;
-            if batch.is_empty() {
-                return Ok(total);
-            }
-            total += self.index_stemmed(&batch)?;
-        }
     }
 
     fn search_backlog(&self) -> Result<i64, StoreError> {

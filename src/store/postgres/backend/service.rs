@@ -42,26 +42,6 @@ impl ServiceStore for PgBackend {
         })
     }
 
-    fn mark_vanished_workers(
-        &mut self,
-        host: &str,
-        me: i64,
-        alive: &dyn Fn(u32) -> bool,
-    ) -> Result<usize, StoreError> {
-        let own_pid = std::process::id();
-        let gone: Vec<i64> = self
-            .workers()?
-            .into_iter()
-            .filter(|w| w.stopped_at.is_none() && w.host == host && w.id != me)
-            .filter(|w| w.pid == own_pid || !alive(w.pid))
-            .map(|w| w.id)
-            .collect();
-        for id in &gone {
-            self.stop_worker(*id, Some("the process vanished (killed or crashed)"))?;
-        }
-        Ok(gone.len())
-    }
-
     fn heartbeat_worker(&mut self, worker_id: i64) -> Result<(), StoreError> {
         self.tx("record the worker's heartbeat", async |tx| {
             tx.execute(
@@ -172,11 +152,6 @@ impl ServiceStore for PgBackend {
                 })
                 .collect())
         })
-    }
-
-    fn live_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
-        let now = unix_now();
-        Ok(self.workers()?.into_iter().find(|w| w.is_alive(now)))
     }
 
     fn last_worker(&self) -> Result<Option<WorkerRow>, StoreError> {
