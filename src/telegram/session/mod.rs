@@ -641,17 +641,10 @@ impl SqliteSession {
 impl fmt::Debug for SqliteSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cache = self.inner.cache();
-        let mut keyed: Vec<i32> = cache
-            .dc_options
-            .values()
-            .filter(|o| o.auth_key.is_some())
-            .map(|o| o.id)
-            .collect();
-        keyed.sort_unstable();
         f.debug_struct("SqliteSession")
             .field("path", &self.inner.path)
             .field("home_dc", &cache.home_dc)
-            .field("dcs_with_auth_key", &keyed)
+            .field("dcs_with_auth_key", &dcs_with_auth_key(&cache.dc_options))
             .field("self_user", &cache.self_user.as_ref().map(|p| p.id()))
             .finish_non_exhaustive()
     }
@@ -773,6 +766,50 @@ fn create_private_file(path: &Path) -> Result<(), SessionError> {
     Ok(())
 }
 
+/// A stored DC option (addresses written as `ip:port` / `[ip]:port`, the auth key's bytes) back to
+/// grammers' [`DcOption`]; `Err` says what is wrong with the row (never key bytes). Both session
+/// storages read their rows through it.
+fn dc_option_from_row(
+    id: i32,
+    ipv4: &str,
+    ipv6: &str,
+    auth_key: Option<&[u8]>,
+) -> Result<DcOption, String> {
+    let ipv4: SocketAddrV4 = ipv4
+        .parse()
+        .map_err(|_| format!("DC {id} has an invalid IPv4 address {ipv4:?}"))?;
+    let ipv6: SocketAddrV6 = ipv6
+        .parse()
+        .map_err(|_| format!("DC {id} has an invalid IPv6 address {ipv6:?}"))?;
+    let auth_key = auth_key
+        .map(|key| {
+            <[u8; AUTH_KEY_LEN]>::try_from(key).map_err(|_| {
+                format!(
+                    "the auth key of DC {id} has {} bytes instead of {AUTH_KEY_LEN}",
+                    key.len()
+                )
+            })
+        })
+        .transpose()?;
+    Ok(DcOption {
+        id,
+        ipv4,
+        ipv6,
+        auth_key,
+    })
+}
+
+/// The DCs that have an auth key, ascending: what the sessions' `Debug` shows instead of keys.
+fn dcs_with_auth_key(options: &HashMap<i32, DcOption>) -> Vec<i32> {
+    let mut keyed: Vec<i32> = options
+        .values()
+        .filter(|o| o.auth_key.is_some())
+        .map(|o| o.id)
+        .collect();
+    keyed.sort_unstable();
+    keyed
+}
+
 /// Opens an existing file read-write; never creates one.
 fn connect(path: &Path) -> Result<Connection, SessionError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -846,31 +883,9 @@ fn load_cache(conn: &Connection) -> Result<Cache, Fail> {
     })?;
     for row in rows {
         let (id, ipv4, ipv6, auth_key) = row?;
-        let ipv4: SocketAddrV4 = ipv4
-            .parse()
-            .map_err(|_| Fail::Corrupt(format!("DC {id} has an invalid IPv4 address {ipv4:?}")))?;
-        let ipv6: SocketAddrV6 = ipv6
-            .parse()
-            .map_err(|_| Fail::Corrupt(format!("DC {id} has an invalid IPv6 address {ipv6:?}")))?;
-        let auth_key = auth_key
-            .map(|key| {
-                <[u8; AUTH_KEY_LEN]>::try_from(key.as_slice()).map_err(|_| {
-                    Fail::Corrupt(format!(
-                        "the auth key of DC {id} has {} bytes instead of {AUTH_KEY_LEN}",
-                        key.len()
-                    ))
-                })
-            })
-            .transpose()?;
-        dc_options.insert(
-            id,
-            DcOption {
-                id,
-                ipv4,
-                ipv6,
-                auth_key,
-            },
-        );
+        let option =
+            dc_option_from_row(id, &ipv4, &ipv6, auth_key.as_deref()).map_err(Fail::Corrupt)?;
+        dc_options.insert(id, option);
     }
 
     let self_user = conn

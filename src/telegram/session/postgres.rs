@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{SocketAddrV4, SocketAddrV6};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use grammers_session::types::{
@@ -26,7 +25,7 @@ use tokio_postgres::Transaction;
 
 use super::peers::{PeerRow, peer_id_of, peer_label};
 use super::sealed::{SessionKey, hex};
-use super::{AUTH_KEY_LEN, SelfUser, SessionError};
+use super::{SelfUser, SessionError, dc_option_from_row, dcs_with_auth_key};
 use crate::store::postgres::{Lease, PgError, PgStore, fence};
 
 /// What grammers reads on every request, and the peer cache.
@@ -193,17 +192,10 @@ pub struct PgSession {
 impl fmt::Debug for PgSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cache = self.inner.cache();
-        let mut keyed: Vec<i32> = cache
-            .dc_options
-            .values()
-            .filter(|o| o.auth_key.is_some())
-            .map(|o| o.id)
-            .collect();
-        keyed.sort_unstable();
         f.debug_struct("PgSession")
             .field("account", &self.inner.account)
             .field("home_dc", &cache.home_dc)
-            .field("dcs_with_auth_key", &keyed)
+            .field("dcs_with_auth_key", &dcs_with_auth_key(&cache.dc_options))
             .field("epoch", &self.inner.lease.as_ref().map(|l| l.epoch))
             .finish_non_exhaustive()
     }
@@ -339,34 +331,15 @@ impl PgSession {
             let ipv4: String = row.get(1);
             let ipv6: String = row.get(2);
             let sealed: Option<Vec<u8>> = row.get(3);
-            let ipv4: SocketAddrV4 = ipv4
-                .parse()
-                .map_err(|_| damaged(format!("DC {id} has an invalid IPv4 address {ipv4:?}")))?;
-            let ipv6: SocketAddrV6 = ipv6
-                .parse()
-                .map_err(|_| damaged(format!("DC {id} has an invalid IPv6 address {ipv6:?}")))?;
-            let auth_key = sealed
+            let plain = sealed
                 .map(|sealed| {
-                    let plain = key
-                        .open(&auth_key_context(account_id, id), &sealed)
-                        .map_err(|e| damaged(format!("the auth key of DC {id}: {e}")))?;
-                    <[u8; AUTH_KEY_LEN]>::try_from(plain.as_slice()).map_err(|_| {
-                        damaged(format!(
-                            "the auth key of DC {id} has {} bytes instead of {AUTH_KEY_LEN}",
-                            plain.len()
-                        ))
-                    })
+                    key.open(&auth_key_context(account_id, id), &sealed)
+                        .map_err(|e| damaged(format!("the auth key of DC {id}: {e}")))
                 })
                 .transpose()?;
-            dc_options.insert(
-                id,
-                DcOption {
-                    id,
-                    ipv4,
-                    ipv6,
-                    auth_key,
-                },
-            );
+            let option =
+                dc_option_from_row(id, &ipv4, &ipv6, plain.as_deref()).map_err(&damaged)?;
+            dc_options.insert(id, option);
         }
         let mut peers = HashMap::new();
         let mut self_user = None;
