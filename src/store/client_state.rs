@@ -79,11 +79,18 @@ impl ClientStateStore for Store {
             for (method, until) in state.windows.iter().filter(|(_, until)| *until > now_ms) {
                 win.execute(params![account_id, method, until])?;
             }
+            // opened_at_ms: when the breaker opened, kept while it stays open or half-open (failures
+            // not reset by a success), so "open for longer than N minutes" can be told.
             tx.execute(
-                "INSERT INTO breaker_state (account_id, failures, open_until_ms, updated_at) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO breaker_state (account_id, failures, open_until_ms, updated_at, opened_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, CASE WHEN ?3 > ?5 THEN ?5 END)
                  ON CONFLICT (account_id) DO UPDATE SET failures = excluded.failures,
-                        open_until_ms = excluded.open_until_ms, updated_at = excluded.updated_at",
-                params![account_id, state.breaker.0, state.breaker.1, now],
+                        open_until_ms = excluded.open_until_ms, updated_at = excluded.updated_at,
+                        opened_at_ms = CASE
+                            WHEN excluded.open_until_ms > ?5 THEN coalesce(breaker_state.opened_at_ms, ?5)
+                            WHEN excluded.failures > 0 THEN breaker_state.opened_at_ms
+                        END",
+                params![account_id, state.breaker.0, state.breaker.1, now, now_ms],
             )?;
             let Activity { floods, retries } = state.activity;
             if floods > 0 || retries > 0 {

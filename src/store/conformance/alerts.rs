@@ -293,8 +293,68 @@ fn the_conditions_the_rules_look_at<
     assert_eq!((c.parked.len(), c.breakers.len()), (0, 0));
 }
 
+/// The time a breaker opened is recorded by saving the client state: kept while it stays open or
+/// half-open, forgotten once a success closes it.
+fn a_breaker_is_open_since_it_first_opened<
+    S: AccountStore + ChannelStore + ClientStateStore + AlertStore + ?Sized,
+>(
+    s: &mut S,
+) {
+    setup(s);
+    let account = s.account("a").expect("read").expect("a").id;
+    let open = |failures: u32, secs: i64| ClientState {
+        breaker: (failures, Some((unix_now() + secs) * 1000)),
+        ..ClientState::default()
+    };
+    let breakers = |s: &S, before_ms: i64| {
+        s.alert_conditions(0, before_ms, 0)
+            .expect("conditions")
+            .breakers
+    };
+    let first = unix_now() * 1000;
+    s.save_client_state(account, &open(3, 600)).expect("open");
+    let saved = unix_now() * 1000 + 1_000;
+    let seen = breakers(s, saved);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let opened = seen[0].1;
+    assert!(
+        (first - 1_000..=saved).contains(&opened),
+        "{opened} vs {first}"
+    );
+    assert!(
+        breakers(s, opened - 1).is_empty(),
+        "not open before it opened"
+    );
+    // Saved again while open, half-open (the window over, failures not reset), and open again after a
+    // failed probe: still open since the first time.
+    s.save_client_state(account, &open(4, 600)).expect("open");
+    s.save_client_state(
+        account,
+        &ClientState {
+            breaker: (4, Some(0)),
+            ..ClientState::default()
+        },
+    )
+    .expect("half-open");
+    s.save_client_state(account, &open(5, 600))
+        .expect("open again");
+    assert_eq!(breakers(s, saved), vec![("a".to_string(), opened)]);
+    // A success closes it; opening later starts a new period.
+    s.save_client_state(account, &ClientState::default())
+        .expect("closed");
+    assert!(breakers(s, i64::MAX).is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    s.save_client_state(account, &open(3, 600)).expect("open");
+    let again = breakers(s, i64::MAX);
+    assert!(
+        again.len() == 1 && again[0].1 > opened,
+        "{again:?} vs {opened}"
+    );
+}
+
 both! {
     alerts_queued_per_sink_deduplicated_and_retried => queued_per_sink_deduplicated_and_retried,
     alerts_window_and_repeated_sinks => the_window_and_repeated_sinks_decide_what_is_raised,
     alerts_conditions => the_conditions_the_rules_look_at,
+    alerts_breaker_open_since_it_first_opened => a_breaker_is_open_since_it_first_opened,
 }

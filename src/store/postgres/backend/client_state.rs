@@ -37,12 +37,18 @@ impl ClientStateStore for PgBackend {
                 &[&account_id, &methods, &until],
             )
             .await?;
+            // opened_at_ms as on SQLite: kept while the breaker stays open or half-open.
             tx.execute(
-                "INSERT INTO breaker_state (account_id, failures, open_until_ms, updated_at)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO breaker_state (account_id, failures, open_until_ms, updated_at, opened_at_ms)
+                 VALUES ($1, $2, $3, $4, CASE WHEN $3::bigint > $5::bigint THEN $5::bigint END)
                  ON CONFLICT (account_id) DO UPDATE SET failures = excluded.failures,
-                        open_until_ms = excluded.open_until_ms, updated_at = excluded.updated_at",
-                &[&account_id, &i64::from(state.breaker.0), &state.breaker.1, &now],
+                        open_until_ms = excluded.open_until_ms, updated_at = excluded.updated_at,
+                        opened_at_ms = CASE
+                            WHEN excluded.open_until_ms > $5::bigint
+                                THEN coalesce(breaker_state.opened_at_ms, $5::bigint)
+                            WHEN excluded.failures > 0 THEN breaker_state.opened_at_ms
+                        END",
+                &[&account_id, &i64::from(state.breaker.0), &state.breaker.1, &now, &now_ms],
             )
             .await?;
             let Activity { floods, retries } = state.activity;
