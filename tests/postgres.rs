@@ -19,9 +19,15 @@ const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// Runs `tgsift ARGS` in the setup's folder, with the simulator's settings and `env`.
 async fn tgsift(setup: &Setup, args: &[&str], env: &[(&str, &str)]) -> Output {
+    tgsift_in(setup.dir.path(), args, env).await
+}
+
+/// Runs `tgsift ARGS` in `dir`, with the simulator's settings and `env`.
+async fn tgsift_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"));
     cmd.args(args)
-        .current_dir(setup.dir.path())
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
         .env("TG_API_ID", "12345")
         .env("TG_API_HASH", API_HASH)
         .env("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "500")
@@ -147,14 +153,25 @@ async fn db_copy_moves_an_installation_with_its_session_and_repeats_safely() {
         );
         assert_eq!(listed["leases"][0]["epoch"], 1);
 
-        // Commands that need the SQLite store say so instead of making a file named like the URL.
+        // `status` reads the copy: the account, its session and who serves it.
         let o = tgsift(&setup, &["--db", &url, "status"], &[]).await;
-        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(o.status.success(), "{}", text(&o));
+        let shown = String::from_utf8_lossy(&o.stdout).to_string();
         assert!(
-            String::from_utf8_lossy(&o.stderr).contains("PostgreSQL URL"),
+            shown.contains(&format!("lease: worker #{worker} (host-a pid 77)"))
+                && shown.contains("channels: 2 active"),
             "{}",
             text(&o)
         );
+        // Commands for SQLite files only say what to use instead of making a file named like the URL.
+        let o = tgsift(&setup, &["--db", &url, "backup", "copy.db"], &[]).await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("pg_dump"),
+            "{}",
+            text(&o)
+        );
+        assert!(!setup.dir.path().join("copy.db").exists());
     })
     .await
 }
@@ -512,6 +529,273 @@ async fn three_workers_share_six_accounts_and_take_over_from_a_killed_one() {
             w.start_kill().expect("stop");
             let _ = w.wait().await;
         }
+    })
+    .await
+}
+
+/// One number from the PostgreSQL store.
+async fn pg_count(store: &PgStore, sql: &str) -> i64 {
+    let client = store.client("count").await.expect("client");
+    client.query_one(sql, &[]).await.expect("count").get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_is_set_up_and_administered_on_postgres_through_the_cli() {
+    within(240, async {
+        let Some(url) = fresh_url("cli_admin").await else {
+            return;
+        };
+        let mut config = tgsift::sim::SimConfig::generated(31, 2, 300);
+        config.accounts = (0..2).map(tgsift::sim::AccountSpec::generated).collect();
+        let sim = tgsift::sim::Sim::start(config).await.expect("sim");
+        let dir = tempfile::tempdir().expect("dir");
+        let sessions = dir.path().join("sessions");
+        std::fs::create_dir_all(&sessions).expect("sessions dir");
+        let imported = dir.path().join("bob.session");
+        sim.write_session(&imported, 1, true).expect("session");
+        // `account add` starts from the simulator's (unauthorized) session at the usual path.
+        sim.write_session(&sessions.join("alice.session"), 0, false)
+            .expect("session");
+        let key = ("TGSIFT_SESSION_KEY", KEY_B64);
+        let dirs = ("TGSIFT_STORAGE__SESSIONS_DIR", "sessions");
+        let d = dir.path();
+        let pg = PgStore::open_config(schema_config("cli_admin").expect("configured"))
+            .await
+            .expect("open");
+
+        // Sessions go into the database only under a key.
+        let bob = imported.to_str().expect("utf8");
+        let o = tgsift_in(d, &["--db", &url, "account", "import", "bob", "--session", bob], &[]).await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("TGSIFT_SESSION_KEY"), "{}", text(&o));
+        assert_eq!(pg_count(&pg, "SELECT count(*) FROM accounts").await, 0, "nothing was stored");
+
+        let o = tgsift_in(d, &["--db", &url, "account", "import", "bob", "--session", bob], &[key]).await;
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("imported into the database"), "{}", text(&o));
+        // The same auth key under a second name is refused.
+        let o = tgsift_in(d, &["--db", &url, "account", "import", "bob2", "--session", bob], &[key]).await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("already used by account bob"), "{}", text(&o));
+
+        // A login writes its session into the database, sealed; the file it started from stays as it was.
+        let codes = dir.path().join("codes.txt");
+        std::fs::write(&codes, format!("{}\n", sim.accounts()[0].code)).expect("codes");
+        let phone = sim.accounts()[0].phone.clone();
+        let add = [
+            "--db", &url, "account", "add", "alice", "--phone", &phone,
+            "--code-from", codes.to_str().expect("utf8"),
+        ];
+        let o = tgsift_in(d, &add, &[key, dirs]).await;
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("logged in as user {}", sim.accounts()[0].user_id)),
+            "{}",
+            text(&o)
+        );
+        assert!(
+            SqliteSession::open(&sessions.join("alice.session")).expect("file").self_user().is_none(),
+            "the login went to the database, not the file"
+        );
+        // alice says whose she is; bob's session (as the simulator writes it) does not.
+        assert_eq!(
+            pg_count(&pg, "SELECT count(*) FROM accounts WHERE disabled_reason IS NULL AND user_id IS NOT NULL").await,
+            1
+        );
+        let o = tgsift_in(d, &["--db", &url, "account", "list"], &[key]).await;
+        assert!(o.status.success(), "{}", text(&o));
+        let listing = String::from_utf8_lossy(&o.stdout).to_string();
+        let line = |name: &str| {
+            listing
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("{name} listed: {listing}"))
+                .to_string()
+        };
+        assert!(line("alice").contains("yes") && line("alice").ends_with("free"), "{listing}");
+        assert!(line("bob ").contains("unchecked"), "{listing}");
+
+        // Channels added with no worker running are queued for the worker that takes the account.
+        let channels = sim.channel_usernames();
+        for (account, channel) in ["alice", "bob"].iter().zip(&channels) {
+            let o = tgsift_in(d, &["--db", &url, "channels", "add", account, channel], &[key]).await;
+            assert!(o.status.success(), "{}", text(&o));
+            assert!(text(&o).contains("no worker is running"), "{}", text(&o));
+        }
+        assert_eq!(
+            pg_count(
+                &pg,
+                "SELECT count(*) FROM jobs j JOIN accounts a ON a.id = j.account_id
+                 WHERE j.kind = 'channel_add' AND j.state = 'queued'
+                   AND j.args::jsonb->>'account' = a.name"
+            )
+            .await,
+            2,
+            "each job names the account it needs"
+        );
+
+        // A worker takes both accounts, runs the jobs and backfills the channels.
+        let log = std::fs::File::create(d.join("worker.log")).expect("log");
+        let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"));
+        let addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").to_string()
+        };
+        worker
+            .args(["--db", &url, "run", "--http", &addr])
+            .env("TGSIFT_HTTP__TOKEN", "pg-token")
+            .current_dir(d)
+            .env("TG_API_ID", "12345")
+            .env("TG_API_HASH", API_HASH)
+            .env("TGSIFT_TAGGING__BACKEND", "off")
+            .env_remove("TGSIFT_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true);
+        for (k, v) in worker_env() {
+            worker.env(k, v);
+        }
+        let mut worker = worker.spawn().expect("worker");
+        let truth = sim_truth(&sim);
+        let complete = async {
+            while pg_posts(&pg).await != truth {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(60), complete).await.is_err() {
+            let log = std::fs::read_to_string(d.join("worker.log")).unwrap_or_default();
+            panic!("the worker did not store the channels in time; its log:\n{log}");
+        }
+        assert_eq!(
+            pg_count(&pg, "SELECT count(*) FROM jobs WHERE state = 'done'").await,
+            2
+        );
+
+        // The worker's HTTP API serves the shared database; a reparse asked there goes to the
+        // worker that holds the channel's account, and runs.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        let get = |path: &str| {
+            http.get(format!("http://{addr}{path}"))
+                .bearer_auth("pg-token")
+                .send()
+        };
+        let ready = get("/readyz").await.expect("readyz");
+        assert_eq!(ready.status(), 200);
+        let listed: serde_json::Value = get("/api/v1/channels").await.expect("channels").json().await.expect("json");
+        assert_eq!(listed["items"].as_array().map(Vec::len), Some(2), "{listed}");
+        let accounts: serde_json::Value = get("/api/v1/accounts").await.expect("accounts").json().await.expect("json");
+        assert_eq!(accounts["items"].as_array().map(Vec::len), Some(2), "{accounts}");
+        let metrics = get("/metrics").await.expect("metrics").text().await.expect("text");
+        assert!(metrics.contains("tgsift_"), "{metrics}");
+        let queued = http
+            .post(format!("http://{addr}/api/v1/reparse"))
+            .bearer_auth("pg-token")
+            .json(&serde_json::json!({"channel": channels[1], "from_id": 1, "to_id": 50}))
+            .send()
+            .await
+            .expect("reparse");
+        assert_eq!(queued.status(), 202);
+        let queued: serde_json::Value = queued.json().await.expect("json");
+        let job_id = queued["job_id"].as_i64().expect("job id");
+        let done = async {
+            loop {
+                let job: serde_json::Value = get(&format!("/api/v1/jobs/{job_id}"))
+                    .await
+                    .expect("job")
+                    .json()
+                    .await
+                    .expect("json");
+                if job["state"] == "done" {
+                    return job;
+                }
+                assert!(job["state"] == "queued" || job["state"] == "running", "{job}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let job = tokio::time::timeout(Duration::from_secs(30), done).await.expect("the reparse ran");
+        assert_eq!(job["attempts"], 1, "{job}");
+        assert_eq!(
+            pg_count(
+                &pg,
+                &format!(
+                    "SELECT count(*) FROM jobs j JOIN accounts a ON a.id = j.account_id
+                     WHERE j.id = {job_id} AND a.name = 'bob'"
+                )
+            )
+            .await,
+            1,
+            "the job names bob, whose channel it is"
+        );
+        assert_eq!(pg_posts(&pg).await, truth, "a reparse changes nothing that was right");
+
+        // The admin commands read and change the shared database while the worker runs.
+        let o = tgsift_in(d, &["--db", &url, "account", "list"], &[key]).await;
+        assert!(String::from_utf8_lossy(&o.stdout).contains("worker #"), "{}", text(&o));
+        let o = tgsift_in(d, &["--db", &url, "account", "remove", "alice", "--logout", "--purge"], &[key]).await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("served by worker #"), "{}", text(&o));
+        let o = tgsift_in(d, &["--db", &url, "channels", "list"], &[]).await;
+        assert!(o.status.success(), "{}", text(&o));
+        let listing = String::from_utf8_lossy(&o.stdout).to_string();
+        for c in &channels {
+            let bare = c.trim_start_matches('@');
+            let stored = truth.iter().filter(|p| p.0 == bare).count();
+            let row = listing.lines().find(|l| l.contains(bare)).expect("listed");
+            assert!(row.contains("active") && row.contains(&format!(" {stored} ")), "{listing}");
+        }
+        let o = tgsift_in(d, &["--db", &url, "posts", "list", "--json", "--limit", "7"], &[]).await;
+        assert!(o.status.success(), "{}", text(&o));
+        let posts: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(posts.len(), 7);
+        let word = truth[0].2.split_whitespace().find(|w| w.len() > 3 && w.chars().all(char::is_alphabetic));
+        if let Some(word) = word {
+            let o = tgsift_in(d, &["--db", &url, "posts", "search", word, "--json"], &[]).await;
+            assert!(o.status.success(), "{}", text(&o));
+            let hits: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+            assert!(!hits.is_empty(), "`{word}` is found");
+        }
+        for args in [["status", "--json"], ["stats", "--json"], ["tags", "top"]] {
+            let o = tgsift_in(d, &[&["--db", url.as_str()][..], &args[..]].concat(), &[]).await;
+            assert!(o.status.success(), "{args:?}: {}", text(&o));
+        }
+        let o = tgsift_in(d, &["--db", &url, "channels", "pause", &channels[0]], &[]).await;
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(pg_count(&pg, "SELECT count(*) FROM channels WHERE active").await, 1);
+        worker.start_kill().expect("stop");
+        let _ = worker.wait().await;
+
+        // An audit compares what is stored; asking Telegram is the workers' (it says so).
+        let o = tgsift_in(d, &["--db", &url, "channels", "audit", &channels[1]], &[key]).await;
+        let bobs = truth
+            .iter()
+            .filter(|p| channels[1].ends_with(&p.0))
+            .count();
+        let said = text(&o);
+        assert!(o.status.success(), "{said}");
+        assert!(said.contains(&format!("stored {bobs} posts")), "{said}");
+        assert!(said.contains("used only by the `tgsift run` worker holding it"), "{said}");
+        assert!(said.contains("no gaps in what is stored"), "{said}");
+
+        // What only SQLite files have is refused with what to use instead.
+        let o = tgsift_in(d, &["--db", &url, "backup", "copy.db"], &[]).await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("pg_dump"), "{}", text(&o));
+        let o = tgsift_in(d, &["--db", &url, "migrate"], &[]).await;
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("up to date (version 4)"), "{}", text(&o));
+
+        // Removing an account takes its session and (with --purge) its channels and posts.
+        let o = tgsift_in(d, &["--db", &url, "account", "remove", "alice"], &[key]).await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("--purge"), "{}", text(&o));
+        let o = tgsift_in(d, &["--db", &url, "account", "remove", "alice", "--purge"], &[key]).await;
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(pg_count(&pg, "SELECT count(*) FROM accounts").await, 1);
+        assert_eq!(pg_count(&pg, "SELECT count(*) FROM sessions").await, 1);
+        assert_eq!(pg_count(&pg, "SELECT count(*) FROM posts").await, bobs as i64);
     })
     .await
 }

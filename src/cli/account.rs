@@ -9,15 +9,21 @@ use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
+use super::database::Database;
 use crate::config::{ConfigError, Loaded};
 use crate::ops::JobSpec;
-use crate::store::Store;
-use crate::store::prelude::*;
+use crate::store::AccountRow;
+use crate::store::Storage;
+use crate::store::postgres::backend::PgBackend;
+use crate::store::postgres::is_postgres_url;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::error::TgError;
 use crate::telegram::lease::Lease;
 use crate::telegram::login::{self, LoginError, Prompt, mask_phone};
-use crate::telegram::session::{SqliteSession, TelethonString};
+use crate::telegram::session::{
+    PgSession, SessionError, SessionKey, SqliteSession, TelethonString,
+};
+use grammers_session::SessionData;
 
 /// Environment variable holding the 2FA password for non-interactive logins.
 pub const PASSWORD_ENV: &str = "TGSIFT_2FA_PASSWORD";
@@ -52,7 +58,8 @@ pub enum AccountCommand {
 /// Options of `account add`.
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// A name for the account (letters, digits, `_`, `-`); its session is `<sessions_dir>/<name>.session`.
+    /// A name for the account (letters, digits, `_`, `-`); its session is `<sessions_dir>/<name>.session`
+    /// (in the database when it is PostgreSQL).
     pub name: String,
     /// Phone number in international form, e.g. +441234567890.
     #[arg(long)]
@@ -112,11 +119,12 @@ fn session_path(loaded: &Loaded, name: &str) -> anyhow::Result<PathBuf> {
 /// Refuses a login that another account already has: two names on one auth key (or one Telegram user)
 /// is how keys end up used from two places at once and revoked.
 fn refuse_duplicate(
-    store: &Store,
+    store: &dyn Storage,
     name: &str,
     key: Option<&[u8; 256]>,
     user_id: Option<i64>,
     phone: Option<&str>,
+    sessions: Sessions<'_>,
 ) -> Result<(), UsageError> {
     let digits = |p: &str| p.chars().filter(char::is_ascii_digit).collect::<String>();
     let accounts = store
@@ -141,9 +149,7 @@ fn refuse_duplicate(
                 other.name, other.name
             )));
         }
-        let other_key = SqliteSession::open(&other.session_path)
-            .ok()
-            .and_then(|s| s.auth_key());
+        let other_key = key.and_then(|_| sessions.auth_key(other));
         if let (Some(k), Some(o)) = (key, other_key)
             && k[..] == o[..]
         {
@@ -154,6 +160,34 @@ fn refuse_duplicate(
         }
     }
     Ok(())
+}
+
+/// Where accounts' sessions are: files (SQLite) or the PostgreSQL database, sealed with a key.
+#[derive(Clone, Copy)]
+enum Sessions<'a> {
+    Files,
+    Postgres(&'a PgBackend, &'a SessionKey),
+}
+
+impl Sessions<'_> {
+    /// The home auth key of `account`'s session, if it has one that can be read. Call it outside the
+    /// runtime (PostgreSQL blocks on the backend's).
+    fn auth_key(self, account: &AccountRow) -> Option<[u8; 256]> {
+        match self {
+            Sessions::Files => SqliteSession::open(&account.session_path)
+                .ok()
+                .and_then(|s| s.auth_key()),
+            Sessions::Postgres(pg, key) => pg
+                .block_on(PgSession::open(pg.store(), account.id, key.clone(), None))
+                .ok()
+                .and_then(|s| s.auth_key()),
+        }
+    }
+}
+
+/// Whether `storage.database` is a PostgreSQL URL (sessions then live in the database).
+fn on_postgres(loaded: &Loaded) -> bool {
+    is_postgres_url(&loaded.config.storage.database.to_string_lossy())
 }
 
 /// api_id and api_hash, or a configuration error before any network use.
@@ -175,28 +209,39 @@ pub(super) fn credentials(loaded: &Loaded) -> Result<(i32, String), ConfigError>
     Ok((id, hash))
 }
 
-/// Runs an account subcommand.
-pub async fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
+/// Runs an account subcommand (the ones that talk to Telegram on a runtime of their own; the others
+/// outside any, as [`Database`] wants).
+pub fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
     match cmd {
-        AccountCommand::Add(args) => add(loaded, args).await,
+        AccountCommand::Add(args) if on_postgres(loaded) => add_pg(loaded, args),
+        AccountCommand::Add(args) => super::runtime()?.block_on(add(loaded, args)),
         AccountCommand::Import(args) => import(loaded, args),
         AccountCommand::List => list(loaded),
-        AccountCommand::Check { name } => check(loaded, &name).await,
+        AccountCommand::Check { name } => super::runtime()?.block_on(check(loaded, &name)),
         AccountCommand::Remove {
             name,
             logout,
             purge,
-        } => remove(loaded, &name, logout, purge).await,
+        } if on_postgres(loaded) => remove_pg(loaded, &name, logout, purge),
+        AccountCommand::Remove {
+            name,
+            logout,
+            purge,
+        } => super::runtime()?.block_on(remove(loaded, &name, logout, purge)),
     }
 }
 
 /// An account's client for one command, with the configured policy; stop it with the token.
-pub(super) fn connect(
+pub(super) fn connect<S>(
     loaded: &Loaded,
     name: &str,
-    session: SqliteSession,
+    session: S,
     api_id: i32,
-) -> (Account, CancellationToken) {
+) -> (Account, CancellationToken)
+where
+    S: grammers_session::Session,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
     let cancel = CancellationToken::new();
     let policy = Policy::from(&loaded.config.telegram);
     (
@@ -205,8 +250,9 @@ pub(super) fn connect(
     )
 }
 
-pub(super) fn open_store(loaded: &Loaded) -> anyhow::Result<Store> {
-    Ok(Store::open(&loaded.config.storage.database)?)
+/// The database of an admin command (SQLite or PostgreSQL); use it outside the async runtime.
+pub(super) fn open_store(loaded: &Loaded) -> anyhow::Result<Database> {
+    Database::open(loaded)
 }
 
 async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
@@ -214,7 +260,14 @@ async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
     let (api_id, api_hash) = credentials(loaded)?;
     let mut store = open_store(loaded)?;
     let path = session_path(loaded, &args.name)?;
-    refuse_duplicate(&store, &args.name, None, None, Some(&args.phone))?;
+    refuse_duplicate(
+        &*store,
+        &args.name,
+        None,
+        None,
+        Some(&args.phone),
+        Sessions::Files,
+    )?;
     let existing = store.account(&args.name)?;
     let session = if path.exists() {
         SqliteSession::open(&path)?
@@ -243,7 +296,14 @@ async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
             return Err(e.into());
         }
     };
-    if let Err(dup) = refuse_duplicate(&store, &args.name, None, Some(user_id), None) {
+    if let Err(dup) = refuse_duplicate(
+        &*store,
+        &args.name,
+        None,
+        Some(user_id),
+        None,
+        Sessions::Files,
+    ) {
         // Undo the login just made: the authorization is logged out and the new file removed.
         let _ = account
             .invoke(&grammers_tl_types::functions::auth::LogOut {})
@@ -301,19 +361,22 @@ fn import(loaded: &Loaded, args: ImportArgs) -> anyhow::Result<()> {
             );
         }
     };
+    if store.postgres().is_some() {
+        return import_pg(&mut store, &args.name, &data);
+    }
     let path = session_path(loaded, &args.name)?;
     let home_key = data
         .dc_options
         .get(&data.home_dc)
         .and_then(|o| o.auth_key.as_ref());
-    refuse_duplicate(&store, &args.name, home_key, None, None)?;
+    refuse_duplicate(&*store, &args.name, home_key, None, None, Sessions::Files)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating sessions folder {}", dir.display()))?;
     }
     let session = SqliteSession::import_data(&path, &data)?;
     let user = session.self_user().map(|u| u.id);
-    if let Err(dup) = refuse_duplicate(&store, &args.name, None, user, None) {
+    if let Err(dup) = refuse_duplicate(&*store, &args.name, None, user, None, Sessions::Files) {
         drop(session);
         remove_file(&path)?;
         return Err(dup.into());
@@ -334,13 +397,13 @@ fn import(loaded: &Loaded, args: ImportArgs) -> anyhow::Result<()> {
 
 pub(super) use crate::ops::AccountState;
 
-pub(super) fn account_states(store: &Store) -> anyhow::Result<Vec<AccountState>> {
+pub(super) fn account_states(store: &dyn Storage) -> anyhow::Result<Vec<AccountState>> {
     Ok(crate::ops::account_states(store)?)
 }
 
 fn list(loaded: &Loaded) -> anyhow::Result<()> {
     let store = open_store(loaded)?;
-    let accounts = account_states(&store)?;
+    let accounts = account_states(&*store)?;
     if accounts.is_empty() {
         println!("no accounts: add one with `tgsift account add NAME --phone +…`");
         return Ok(());
@@ -362,7 +425,10 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) fn known_account(store: &Store, name: &str) -> anyhow::Result<crate::store::AccountRow> {
+pub(super) fn known_account(
+    store: &dyn Storage,
+    name: &str,
+) -> anyhow::Result<crate::store::AccountRow> {
     store.account(name)?.ok_or_else(|| {
         UsageError(format!(
             "no account named {name}: see `tgsift account list`"
@@ -389,7 +455,7 @@ async fn check(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
 
 async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::Result<()> {
     let mut store = open_store(loaded)?;
-    let row = known_account(&store, name)?;
+    let row = known_account(&*store, name)?;
     let channels = store.account_channel_count(row.id)?;
     if channels > 0 && !purge {
         return Err(UsageError(format!(
@@ -420,6 +486,205 @@ async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyho
     let lease_path = lease.path().to_path_buf();
     drop(lease);
     remove_file(&lease_path)?;
+    println!("account {name} removed");
+    Ok(())
+}
+
+/// Why a PostgreSQL account is disabled while `account add` logs it in: workers claim only enabled
+/// accounts, so none uses the half-made session meanwhile.
+const LOGGING_IN: &str = "being logged in by `tgsift account add`";
+
+/// `account add` on PostgreSQL: the session is written to the database, its auth key sealed with
+/// `TGSIFT_SESSION_KEY`; the account stays disabled until the login is through.
+fn add_pg(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
+    validate_name(&args.name)?;
+    let (api_id, api_hash) = credentials(loaded)?;
+    let key = SessionKey::from_env().map_err(SessionError::from)?;
+    let mut db = open_store(loaded)?;
+    let pg = db
+        .postgres()
+        .cloned()
+        .context("the database is not PostgreSQL")?;
+    let sessions = Sessions::Postgres(&pg, &key);
+    refuse_duplicate(&*db, &args.name, None, None, Some(&args.phone), sessions)?;
+    let existing = db.account(&args.name)?;
+    let row = match &existing {
+        Some(row) => {
+            let stored = db.stored_sessions()?.unwrap_or_default();
+            if stored
+                .iter()
+                .any(|s| s.account_id == row.id && s.knows_user)
+            {
+                return Err(UsageError(format!(
+                    "account {} is already logged in (check it with `tgsift account check {}`, or remove it first)",
+                    args.name, args.name
+                ))
+                .into());
+            }
+            row.clone()
+        }
+        None => db.add_account(&args.name, Some(&args.phone), None, Path::new(""))?,
+    };
+    db.set_account_disabled(row.id, Some(LOGGING_IN))?;
+    // Puts the account back as it was: a new one is removed (its session with it).
+    let undo = |db: &mut Database| -> anyhow::Result<()> {
+        match &existing {
+            None => db.remove_account(&args.name).map(drop)?,
+            Some(before) => db.set_account_disabled(row.id, before.disabled_reason.as_deref())?,
+        }
+        Ok(())
+    };
+    let logged_in = pg.block_on(async {
+        let session = match PgSession::open(pg.store(), row.id, key.clone(), None).await {
+            Ok(session) => session,
+            Err(SessionError::NoSession { .. }) => {
+                // As on SQLite, a session file at the account's usual path (such as `tgsift sim
+                // serve --session-out` writes) is where the login starts; else a new session.
+                let path = session_path(loaded, &args.name)?;
+                let start = match path.exists() {
+                    true => SqliteSession::open(&path)?.export_data()?,
+                    false => SessionData::default(),
+                };
+                PgSession::import_data(pg.store(), row.id, key.clone(), None, &start).await?
+            }
+            Err(e) => return Err(anyhow::Error::new(e)),
+        };
+        let (account, cancel) = connect(loaded, &args.name, session, api_id);
+        let mut prompt = CliPrompt::new(args.code_from.as_deref())?;
+        match login::login(account.raw(), &args.phone, &api_hash, &mut prompt).await {
+            Ok(user_id) => Ok((user_id, account, cancel)),
+            Err(e) => {
+                cancel.cancel();
+                Err(e.into())
+            }
+        }
+    });
+    let (user_id, account, cancel) = match logged_in {
+        Ok(done) => done,
+        Err(e) => {
+            undo(&mut db)?;
+            return Err(e);
+        }
+    };
+    if let Err(dup) = refuse_duplicate(&*db, &args.name, None, Some(user_id), None, sessions) {
+        // Undo the login just made: the authorization is logged out and the account put back.
+        let _ = pg.block_on(account.invoke(&grammers_tl_types::functions::auth::LogOut {}));
+        cancel.cancel();
+        undo(&mut db)?;
+        return Err(dup.into());
+    }
+    cancel.cancel();
+    drop(account);
+    // Also enables the account again: workers may claim it from now on.
+    db.set_account_user(&args.name, user_id, Some(&args.phone))?;
+    println!(
+        "account {} logged in as user {user_id}; session in the database {}",
+        args.name,
+        db.name()
+    );
+    Ok(())
+}
+
+/// `account import` on PostgreSQL: the session goes into the database, sealed with
+/// `TGSIFT_SESSION_KEY`.
+fn import_pg(db: &mut Database, name: &str, data: &SessionData) -> anyhow::Result<()> {
+    let key = SessionKey::from_env().map_err(SessionError::from)?;
+    let pg = db
+        .postgres()
+        .cloned()
+        .context("the database is not PostgreSQL")?;
+    let sessions = Sessions::Postgres(&pg, &key);
+    let home_key = data
+        .dc_options
+        .get(&data.home_dc)
+        .and_then(|o| o.auth_key.as_ref());
+    refuse_duplicate(&**db, name, home_key, None, None, sessions)?;
+    let row = db.add_account(name, None, None, Path::new(""))?;
+    let session = match pg.block_on(PgSession::import_data(
+        pg.store(),
+        row.id,
+        key.clone(),
+        None,
+        data,
+    )) {
+        Ok(session) => session,
+        Err(e) => {
+            db.remove_account(name)?;
+            return Err(e.into());
+        }
+    };
+    let user = session.self_user().map(|u| u.id);
+    drop(session);
+    if let Err(dup) = refuse_duplicate(&**db, name, None, user, None, sessions) {
+        db.remove_account(name)?;
+        return Err(dup.into());
+    }
+    if let Some(user) = user {
+        db.set_account_user(name, user, None)?;
+    }
+    println!(
+        "account {name} imported into the database {}{}",
+        db.name(),
+        if user.is_some() {
+            ""
+        } else {
+            " (run `tgsift account check` to confirm it is logged in)"
+        }
+    );
+    Ok(())
+}
+
+/// `account remove` on PostgreSQL. A worker serving the account lets go at its next lease renewal or
+/// write (the lease row goes with the account); logging out waits for no worker to hold it, since the
+/// session must not be used from two places at once.
+fn remove_pg(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::Result<()> {
+    let mut db = open_store(loaded)?;
+    let row = known_account(&*db, name)?;
+    let channels = db.account_channel_count(row.id)?;
+    if channels > 0 && !purge {
+        return Err(UsageError(format!(
+            "account {name} follows {channels} channel(s) whose posts would be deleted: remove them first or pass --purge"
+        ))
+        .into());
+    }
+    if logout {
+        let stored = db.stored_sessions()?.unwrap_or_default();
+        if let Some(holder) = stored
+            .iter()
+            .find(|s| s.account_id == row.id)
+            .and_then(|s| s.lease.as_deref())
+        {
+            return Err(UsageError(format!(
+                "account {name} is served by {holder}: it cannot log out while a worker uses its session; \
+                 remove it without --logout (the worker lets go), or log out once no worker holds it (nothing was removed)"
+            ))
+            .into());
+        }
+        let (api_id, _) = credentials(loaded)?;
+        let key = SessionKey::from_env().map_err(SessionError::from)?;
+        let pg = db
+            .postgres()
+            .cloned()
+            .context("the database is not PostgreSQL")?;
+        let out = pg.block_on(async {
+            let session = PgSession::open(pg.store(), row.id, key, None).await?;
+            let (account, cancel) = connect(loaded, name, session, api_id);
+            let out = account
+                .invoke(&grammers_tl_types::functions::auth::LogOut {})
+                .await;
+            cancel.cancel();
+            Ok::<_, SessionError>(out)
+        })?;
+        match out {
+            Ok(_) | Err(TgError::Unauthorized { .. }) => {
+                println!("account {name}: logged out at Telegram")
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context("logging out (nothing was removed)"));
+            }
+        }
+    }
+    db.remove_account(name)?;
     println!("account {name} removed");
     Ok(())
 }

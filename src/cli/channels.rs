@@ -9,8 +9,7 @@ use super::account::{credentials, open_store};
 use super::jobs::{cli_error, submit};
 use crate::config::Loaded;
 use crate::ops::JobSpec;
-use crate::store::prelude::*;
-use crate::store::{ChannelRow, Store, unix_now};
+use crate::store::{ChannelRow, Storage, unix_now};
 
 /// `tgsift channels …`.
 #[derive(Debug, Subcommand)]
@@ -75,7 +74,7 @@ pub struct ReparseArgs {
     pub no_wait: bool,
 }
 
-fn one_channel(store: &Store, reference: &str) -> anyhow::Result<ChannelRow> {
+fn one_channel(store: &dyn Storage, reference: &str) -> anyhow::Result<ChannelRow> {
     let mut found = store.find_channels(reference)?;
     match found.len() {
         0 => Err(UsageError(format!(
@@ -95,8 +94,9 @@ fn one_channel(store: &Store, reference: &str) -> anyhow::Result<ChannelRow> {
     }
 }
 
-/// Runs a channels subcommand.
-pub async fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
+/// Runs a channels subcommand (the ones that talk to Telegram on a runtime of their own; the others
+/// outside any, as [`super::database::Database`] wants).
+pub fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
     match cmd {
         ChannelsCommand::Add {
             account,
@@ -104,13 +104,13 @@ pub async fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
             backfill,
             no_wait,
             join,
-        } => add(loaded, account, channel, backfill, join, no_wait).await,
+        } => super::runtime()?.block_on(add(loaded, account, channel, backfill, join, no_wait)),
         ChannelsCommand::List => list(loaded),
         ChannelsCommand::Pause { channel } => set_active(loaded, &channel, false),
         ChannelsCommand::Resume { channel } => set_active(loaded, &channel, true),
         ChannelsCommand::Remove { channel } => {
             let mut store = open_store(loaded)?;
-            let ch = one_channel(&store, &channel)?;
+            let ch = one_channel(&*store, &channel)?;
             store.remove_channel(ch.id)?;
             println!(
                 "stopped following {} ({}); its posts were deleted",
@@ -119,7 +119,9 @@ pub async fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        ChannelsCommand::Audit { channel } => audit(loaded, channel.as_deref()).await,
+        ChannelsCommand::Audit { channel } => {
+            super::runtime()?.block_on(audit(loaded, channel.as_deref()))
+        }
     }
 }
 
@@ -218,7 +220,7 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
 
 fn set_active(loaded: &Loaded, reference: &str, active: bool) -> anyhow::Result<()> {
     let mut store = open_store(loaded)?;
-    let ch = one_channel(&store, reference)?;
+    let ch = one_channel(&*store, reference)?;
     store.set_channel_active(ch.id, active)?;
     println!(
         "{} {}",
@@ -274,8 +276,10 @@ async fn audit(loaded: &Loaded, reference: Option<&str>) -> anyhow::Result<()> {
                 a.behind()
             );
         }
-        if a.complete() {
+        if a.complete() && a.server_error.is_none() {
             println!("  complete");
+        } else if a.complete() {
+            println!("  no gaps in what is stored (the server's newest id is unknown)");
         }
     }
     if incomplete > 0 {

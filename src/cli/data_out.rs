@@ -9,6 +9,7 @@ use super::tags::{channel_ids, date_arg};
 use crate::config::Loaded;
 use crate::data_out::backup::{RestoreError, restore};
 use crate::data_out::stats::{Stats, StatsQuery, collect, day_label};
+use crate::store::postgres::is_postgres_url;
 use crate::store::{BackupError, Store, unix_now};
 
 /// Options of `stats`.
@@ -48,9 +49,22 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// `backup` and `restore` copy an SQLite file; a PostgreSQL database has its own tools for that.
+fn refuse_postgres(db: &Path, action: &str) -> Result<(), UsageError> {
+    if is_postgres_url(&db.to_string_lossy()) {
+        return Err(UsageError(format!(
+            "`tgsift backup` and `tgsift restore` work on an SQLite database; to {action} a PostgreSQL \
+             database use PostgreSQL's own tools (pg_dump / pg_restore, or continuous archiving), \
+             with the workers stopped for a restore"
+        )));
+    }
+    Ok(())
+}
+
 /// `tgsift backup FILE`.
 pub fn backup(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
     let db = &loaded.config.storage.database;
+    refuse_postgres(db, "back up")?;
     if !db.exists() {
         return Err(UsageError(format!(
             "database {} does not exist: nothing to back up (check --db / storage.database)",
@@ -75,6 +89,7 @@ pub fn backup(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
 /// `tgsift restore FILE`.
 pub fn restore_cmd(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
     let db = &loaded.config.storage.database;
+    refuse_postgres(db, "restore")?;
     if !file.is_file() {
         return Err(UsageError(format!(
             "backup {} does not exist or is not a file",
@@ -102,7 +117,7 @@ pub fn restore_cmd(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
 
 /// `tgsift stats`.
 pub fn stats(loaded: &Loaded, a: &StatsArgs) -> anyhow::Result<()> {
-    let store = Store::open(&loaded.config.storage.database)?;
+    let store = super::account::open_store(loaded)?;
     let until = match &a.until {
         Some(d) => date_arg("--until", d)?,
         None => unix_now(),
@@ -123,12 +138,12 @@ pub fn stats(loaded: &Loaded, a: &StatsArgs) -> anyhow::Result<()> {
         .into());
     }
     let q = StatsQuery {
-        channel_ids: channel_ids(&store, &a.channels)?,
+        channel_ids: channel_ids(&*store, &a.channels)?,
         since,
         until,
         top: a.top,
     };
-    let s = collect(&store, &q)?;
+    let s = collect(&*store, &q)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {

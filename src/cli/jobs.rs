@@ -58,7 +58,7 @@ pub enum AlertsCommand {
 
 /// The admin layer for one CLI command: the database, and Telegram connections of this process.
 pub(super) async fn ops(loaded: &Loaded, cancel: &CancellationToken) -> anyhow::Result<Ops> {
-    let store = AsyncStore::open(loaded.config.storage.database.clone()).await?;
+    let store = AsyncStore::open_database(&loaded.config.storage.database).await?;
     let pipeline = Pipeline::from_config(&loaded.config.tagging, store.clone())
         .map_err(|e| UsageError(format!("tagging backend: {e}")))?;
     let connections = Connections::new(
@@ -97,9 +97,8 @@ pub(super) async fn submit(
 ) -> anyhow::Result<Option<JobRow>> {
     let shutdown = super::run::shutdown_on_signals();
     let ops = ops(loaded, &shutdown).await?;
-    if spec.account(&ops).await.map_err(cli_error)?.is_some()
-        && loaded.config.telegram.api_id.is_none()
-    {
+    let needs_account = spec.account(&ops).await.map_err(cli_error)?.is_some();
+    if needs_account && loaded.config.telegram.api_id.is_none() {
         // Checked here, before anything is queued: a job without credentials could never run.
         super::account::credentials(loaded)?;
     }
@@ -108,15 +107,19 @@ pub(super) async fn submit(
         .store
         .read("look for a job runner", |s| s.job_runner_alive())
         .await?;
-    if no_wait {
+    // On PostgreSQL an account is used only by the worker holding its lease: this process cannot
+    // run such a job itself, it waits for a worker.
+    let leased = ops.store.as_postgres().is_some() && needs_account;
+    if no_wait || (leased && !served) {
         println!(
             "queued job {} ({}){}: follow it with `tgsift jobs show {}`",
             job.id,
             job.kind,
-            if served {
-                ""
-            } else {
-                "; no service is running: it runs when `tgsift run` starts"
+            match (served, leased) {
+                (true, _) => "",
+                (false, false) => "; no service is running: it runs when `tgsift run` starts",
+                (false, true) =>
+                    "; no worker is running: the worker that takes the account runs it when `tgsift run` starts",
             },
             job.id
         );

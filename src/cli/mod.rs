@@ -7,6 +7,7 @@
 mod account;
 mod channels;
 mod data_out;
+mod database;
 mod db;
 mod jobs;
 mod logging;
@@ -22,9 +23,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{ConfigError, LoadOptions, Loaded};
+use crate::store::StoreError;
 use crate::store::postgres::PgError;
 use crate::store::postgres::copy::CopyError;
-use crate::store::{Store, StoreError};
 
 /// Keeps the posts of many Telegram channels in SQLite and tags them.
 #[derive(Debug, Parser)]
@@ -240,18 +241,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let loaded = sources.load()?;
             runtime()?.block_on(run::run(&loaded, args))?
         }
-        Command::Channels(cmd) => {
-            let loaded = sources.load()?;
-            runtime()?.block_on(channels::run(&loaded, cmd))?
-        }
+        Command::Channels(cmd) => channels::run(&sources.load()?, cmd)?,
         Command::Reparse(args) => {
             let loaded = sources.load()?;
             runtime()?.block_on(channels::reparse(&loaded, args))?
         }
-        Command::Tags(cmd) => {
-            let loaded = sources.load()?;
-            runtime()?.block_on(tags::tags(&loaded, cmd))?
-        }
+        Command::Tags(cmd) => tags::tags(&sources.load()?, cmd)?,
         Command::Jobs(cmd) => {
             let loaded = sources.load()?;
             runtime()?.block_on(jobs::jobs(&loaded, cmd))?
@@ -265,10 +260,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(a) => data_out::stats(&sources.load()?, &a)?,
         Command::Backup { file } => data_out::backup(&sources.load()?, &file)?,
         Command::Restore { file } => data_out::restore_cmd(&sources.load()?, &file)?,
-        Command::Account(cmd) => {
-            let loaded = sources.load()?;
-            runtime()?.block_on(account::run(&loaded, cmd))?
-        }
+        Command::Account(cmd) => account::run(&sources.load()?, cmd)?,
         Command::Db(cmd) => runtime()?.block_on(db::run(cmd))?,
         Command::Workers { json } => {
             let loaded = sources.load()?;
@@ -276,18 +268,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let loaded = sources.load()?;
-            let db = &loaded.config.storage.database;
-            let store = Store::open(db)?;
-            let m = store.migrated();
-            if m.from == m.to {
-                println!("{}: schema is up to date (version {})", db.display(), m.to);
+            let db = database::Database::open(&loaded)?;
+            let (from, to) = match db.as_sqlite() {
+                Some(store) => (store.migrated().from, store.migrated().to),
+                // PostgreSQL's migrations ran on open (under an advisory lock, logged).
+                None => (db.schema_version()?, db.schema_version()?),
+            };
+            if from == to {
+                println!("{}: schema is up to date (version {to})", db.name());
             } else {
-                println!(
-                    "{}: schema migrated from version {} to {}",
-                    db.display(),
-                    m.from,
-                    m.to
-                );
+                println!("{}: schema migrated from version {from} to {to}", db.name());
             }
         }
     }

@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use super::account::{AccountState, account_states, open_store};
 use crate::config::Loaded;
-use crate::store::prelude::*;
 use crate::store::{TaskRow, WorkerRow, unix_now};
 
 #[derive(Serialize)]
@@ -96,7 +95,7 @@ pub fn status(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
         worker,
         running,
         tasks,
-        accounts: account_states(&store)?,
+        accounts: account_states(&*store)?,
         channels: counts,
         attention,
         tagging: store.tag_stats(None)?.by_status,

@@ -10,9 +10,8 @@ use super::UsageError;
 use super::account::open_store;
 use crate::config::Loaded;
 use crate::data_out::export::{Format, Summary, write_posts, write_posts_to_file};
-use crate::store::prelude::*;
 use crate::store::{
-    AsyncStore, ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, Store,
+    AsyncStore, ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, Storage,
     match_expression,
 };
 use crate::tagging::trends::top_tags;
@@ -206,7 +205,7 @@ pub(super) fn date_arg(flag: &str, d: &str) -> anyhow::Result<i64> {
 
 /// `tags top`: counts of the period `[since, until)` next to those of the period of the same length
 /// just before it.
-fn top(store: &Store, a: &TopArgs) -> anyhow::Result<()> {
+fn top(store: &dyn Storage, a: &TopArgs) -> anyhow::Result<()> {
     let until = match &a.until {
         Some(d) => date_arg("--until", d)?,
         None => crate::store::unix_now(),
@@ -261,7 +260,10 @@ fn top(store: &Store, a: &TopArgs) -> anyhow::Result<()> {
 
 /// The row ids of the channels `refs` name (`None` when there are none), or a usage error naming
 /// the first that matches nothing.
-pub(super) fn channel_ids(store: &Store, refs: &[String]) -> anyhow::Result<Option<Vec<i64>>> {
+pub(super) fn channel_ids(
+    store: &dyn Storage,
+    refs: &[String],
+) -> anyhow::Result<Option<Vec<i64>>> {
     if refs.is_empty() {
         return Ok(None);
     }
@@ -284,12 +286,16 @@ fn opt_date(flag: &str, d: &Option<String>) -> anyhow::Result<Option<i64>> {
     d.as_deref().map(|d| date_arg(flag, d)).transpose()
 }
 
-/// Runs a tags subcommand.
-pub async fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
+/// Runs a tags subcommand (`top` outside any runtime, as [`super::database::Database`] wants).
+pub fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
     if let TagsCommand::Top(a) = &cmd {
-        return top(&open_store(loaded)?, a);
+        return top(&*open_store(loaded)?, a);
     }
-    let store = AsyncStore::new(open_store(loaded)?);
+    super::runtime()?.block_on(tags_async(loaded, cmd))
+}
+
+async fn tags_async(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
+    let store = AsyncStore::open_database(&loaded.config.storage.database).await?;
     match cmd {
         TagsCommand::Stats { account, json } => {
             let stats = store
@@ -485,8 +491,8 @@ pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        PostsCommand::Export(a) => export(&store, a)?,
-        PostsCommand::Search(a) => search(&mut store, a)?,
+        PostsCommand::Export(a) => export(&*store, a)?,
+        PostsCommand::Search(a) => search(&mut *store, a)?,
         PostsCommand::Show { id } => {
             let p = store.post(id)?.ok_or_else(|| {
                 UsageError(format!("no post with id {id}: see `tgsift posts list`"))
@@ -498,7 +504,7 @@ pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
 }
 
 /// `posts export`.
-fn export(store: &Store, a: ExportArgs) -> anyhow::Result<()> {
+fn export(store: &dyn Storage, a: ExportArgs) -> anyhow::Result<()> {
     let filter = ExportFilter {
         channel_ids: channel_ids(store, &a.channels)?,
         since: opt_date("--since", &a.since)?,
@@ -535,7 +541,7 @@ fn export(store: &Store, a: ExportArgs) -> anyhow::Result<()> {
 }
 
 /// `posts search`.
-fn search(store: &mut Store, a: SearchArgs) -> anyhow::Result<()> {
+fn search(store: &mut dyn Storage, a: SearchArgs) -> anyhow::Result<()> {
     let text = a.query.join(" ");
     if match_expression(&text).is_none() {
         return Err(UsageError(format!("the query `{text}` has no word to search for")).into());

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::store::prelude::*;
-use crate::store::{ActivityRow, Store, StoreError};
+use crate::store::{ActivityRow, Storage, StoreError};
 use crate::tagging::trends::{TagTrend, top_tags};
 
 /// The period and channels of a report.
@@ -95,7 +94,7 @@ pub fn day_label(ts: i64) -> String {
 }
 
 /// Builds the report from the store.
-pub fn collect(store: &Store, q: &StatsQuery) -> Result<Stats, StoreError> {
+pub fn collect(store: &dyn Storage, q: &StatsQuery) -> Result<Stats, StoreError> {
     let ids = q.channel_ids.as_deref();
     let first_day = q.since - q.since.rem_euclid(DAY);
     let day_starts: Vec<i64> = (0..)

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{Ops, OpsError};
 use crate::ingest::channel_info;
+use crate::service::connections::ConnectError;
 use crate::store::ChannelRow;
 
 /// One channel's completeness.
@@ -69,11 +70,16 @@ impl Ops {
         };
         let mut out = Vec::with_capacity(channels.len());
         for ch in channels {
-            let conn = self
-                .connections
-                .get(ch.account_id)
-                .await
-                .map_err(|e| OpsError::Conflict(format!("account {}: {e}", ch.account)))?;
+            // On PostgreSQL only the worker holding the account talks to Telegram with it: what is
+            // stored is audited, the server is not asked.
+            let conn = match self.connections.get(ch.account_id).await {
+                Ok(conn) => Some(conn),
+                Err(e @ ConnectError::WorkersOnly(_)) => {
+                    tracing::debug!(error = %e, "auditing what is stored only");
+                    None
+                }
+                Err(e) => return Err(OpsError::Conflict(format!("account {}: {e}", ch.account))),
+            };
             let id = ch.id;
             let (ids, ranges) = self
                 .store
@@ -81,7 +87,17 @@ impl Ops {
                     Ok((s.message_ids(id)?.len(), s.fetched_ranges(id)?))
                 })
                 .await?;
-            let server = conn.account.newest(&channel_info(&ch), 1).await;
+            let server = match &conn {
+                Some(conn) => conn
+                    .account
+                    .newest(&channel_info(&ch), 1)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Err(format!(
+                    "on PostgreSQL, account {}'s session is used only by the `tgsift run` worker holding it",
+                    ch.account
+                )),
+            };
             // A partial backfill (`last N`, `since:`) is complete from where it started.
             let start = if ch.backfill == "all" {
                 1
@@ -97,7 +113,7 @@ impl Ops {
                 server_count: server.as_ref().map(|p| p.count).ok(),
                 checkpoint: ch.last_message_id,
                 server_newest: server.as_ref().map(|p| p.newest_id).unwrap_or(0),
-                server_error: server.as_ref().err().map(|e| e.to_string()),
+                server_error: server.as_ref().err().cloned(),
                 gaps: coverage_gaps(&ranges, start, ch.last_message_id),
             });
         }

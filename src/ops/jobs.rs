@@ -593,9 +593,14 @@ pub async fn run_jobs(
             orphans_checked = tokio::time::Instant::now();
         }
         while running.len() < CONCURRENT_JOBS && !cancel.is_cancelled() {
+            // With several workers (PostgreSQL), jobs that need an account go to the one serving it.
+            let serving = ops.connections.leases().map(|l| l.account_ids());
             let Some(job) = ops
                 .store
-                .with("claim a job", move |s| s.claim_job(worker_id, &[]))
+                .with("claim a job", move |s| match serving {
+                    None => s.claim_job(worker_id, &[]),
+                    Some(accounts) => s.claim_job_among(worker_id, &accounts),
+                })
                 .await?
             else {
                 break;

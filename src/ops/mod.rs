@@ -10,6 +10,7 @@ pub mod audit;
 pub mod demo;
 pub mod jobs;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -18,7 +19,8 @@ use crate::config::Config;
 use crate::service::connections::Connections;
 use crate::store::prelude::*;
 use crate::store::{
-    AccountRow, AsyncStore, ChannelRow, JobRow, PostFilter, PostRow, StoreError, TagStats, unix_now,
+    AccountRow, AsyncStore, ChannelRow, JobRow, PostFilter, PostRow, StoreError, StoredSession,
+    TagStats, unix_now,
 };
 use crate::tagging::worker::{Outcome, Pipeline};
 use crate::telegram::lease::Lease;
@@ -191,11 +193,16 @@ impl Ops {
     /// Queues a job; it runs in the service (or, from the CLI, in this process).
     pub async fn enqueue(&self, spec: JobSpec) -> Result<JobRow, OpsError> {
         spec.validate()?;
+        // Only the worker serving the account can run a job that talks to Telegram through it. An
+        // account not found here is left to the run, which fails naming it.
+        let account = spec.account(self).await.ok().flatten().map(|a| a.id);
         let (kind, args) = (spec.kind(), spec.args());
         let max = self.config.jobs.max_attempts;
         Ok(self
             .store
-            .with("queue a job", move |s| s.enqueue_job(kind, &args, max))
+            .with("queue a job", move |s| {
+                s.enqueue_job_for(kind, &args, max, account)
+            })
             .await?)
     }
 
@@ -429,19 +436,35 @@ impl Ops {
 /// What `account list`, `status` and the HTTP API show about each account.
 pub fn account_states(store: &dyn Storage) -> Result<Vec<AccountState>, StoreError> {
     let now_ms = unix_now() * 1000;
+    let stored: Option<HashMap<i64, StoredSession>> = store
+        .stored_sessions()?
+        .map(|all| all.into_iter().map(|s| (s.account_id, s)).collect());
     let mut out = Vec::new();
     for a in store.accounts()? {
-        let logged_in = match (&a.disabled_reason, SqliteSession::open(&a.session_path)) {
-            (Some(why), _) => format!("stopped: {why}"),
-            (None, Ok(s)) if s.self_user().is_some() => "yes".into(),
+        // (has a session, it says whose, who holds the lease)
+        let (session, knows_user, lease) = match &stored {
+            Some(stored) => match stored.get(&a.id) {
+                Some(s) => (s.has_session, s.knows_user, s.lease.clone()),
+                None => (false, false, None),
+            },
+            None => {
+                let file = SqliteSession::open(&a.session_path).ok();
+                (
+                    file.is_some(),
+                    file.is_some_and(|s| s.self_user().is_some()),
+                    Lease::holder(&a.session_path).map(|h| h.describe()),
+                )
+            }
+        };
+        let logged_in = match (&a.disabled_reason, session, knows_user) {
+            (Some(why), _, _) => format!("stopped: {why}"),
+            (None, true, true) => "yes".into(),
             // An imported session (a Telethon string, say) has keys but does not say whose they are:
             // `account check` asks Telegram.
-            (None, Ok(_)) => "unchecked".into(),
-            (None, Err(_)) => "no session".into(),
+            (None, true, false) => "unchecked".into(),
+            (None, false, _) => "no session".into(),
         };
-        let lease = Lease::holder(&a.session_path)
-            .map(|h| h.describe())
-            .unwrap_or_else(|| "free".into());
+        let lease = lease.unwrap_or_else(|| "free".into());
         let (failures, open_until) = store.load_client_state(a.id)?.breaker;
         let breaker = match open_until.filter(|u| *u > now_ms) {
             Some(u) => format!("open, retry in {} s", (u - now_ms) / 1000 + 1),

@@ -44,6 +44,12 @@ pub enum ConnectError {
     /// On a PostgreSQL store, another worker serves the account (this one holds no lease on it).
     #[error("account {0} is served by another worker (this worker holds no lease on it)")]
     NotLeased(String),
+    /// On a PostgreSQL store, outside a worker: sessions are used only under a worker's lease.
+    #[error(
+        "account {0}'s session is in the PostgreSQL database, where only the `tgsift run` worker \
+         holding the account's lease uses it (this process is not a worker)"
+    )]
+    WorkersOnly(String),
 }
 
 /// An account's live connection: its client and the lease that makes it the only one.
@@ -117,6 +123,11 @@ impl Connections {
         self
     }
 
+    /// The worker's leases, when accounts are leased (PostgreSQL).
+    pub fn leases(&self) -> Option<&Arc<WorkerLeases>> {
+        self.leases.as_ref()
+    }
+
     /// The account's connection: the one already open in this process, or a new one (taking the
     /// session lease, which fails when another process holds it).
     pub async fn get(&self, account_id: i64) -> Result<Arc<Connection>, ConnectError> {
@@ -132,6 +143,9 @@ impl Connections {
             .await?
             .ok_or(ConnectError::NoAccount(account_id))?;
         let (lease, mut account) = match &self.leases {
+            None if self.store.as_postgres().is_some() => {
+                return Err(ConnectError::WorkersOnly(row.name.clone()));
+            }
             None => {
                 let lease = Lease::acquire(&row.name, &row.session_path)?;
                 let session = SqliteSession::open(&row.session_path)?;

@@ -39,6 +39,19 @@ fn row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
     })
 }
 
+/// An account's session and lease as a database that holds sessions (PostgreSQL) knows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The account's row id.
+    pub account_id: i64,
+    /// Whether the database holds a session for it.
+    pub has_session: bool,
+    /// Whether the session says whose it is (a login does; an imported string may not).
+    pub knows_user: bool,
+    /// The worker serving the account while its lease runs, e.g. `worker #3 (host pid 42), 12 s left`.
+    pub lease: Option<String>,
+}
+
 /// Accounts: adding, finding, disabling and removing the Telegram logins tgsift knows.
 pub trait AccountStore {
     /// Records a new account; fails if the name is taken.
@@ -77,6 +90,12 @@ pub trait AccountStore {
 
     /// Deletes the account (and, by cascade, its channels and their posts); false if it did not exist.
     fn remove_account(&mut self, name: &str) -> Result<bool, StoreError>;
+
+    /// Every account's session and lease, when the database holds sessions; `None` when sessions are
+    /// files beside it (SQLite), which callers then read themselves.
+    fn stored_sessions(&self) -> Result<Option<Vec<StoredSession>>, StoreError> {
+        Ok(None)
+    }
 }
 
 impl AccountStore for Store {

@@ -94,12 +94,24 @@ pub enum JobEnd {
 
 /// Durable admin jobs: queueing, claiming, progress, retries, cancellation.
 pub trait JobStore {
-    /// Queues a job; returns it.
+    /// Queues a job any worker may run; returns it.
     fn enqueue_job(
         &mut self,
         kind: &str,
         args: &serde_json::Value,
         max_attempts: u32,
+    ) -> Result<JobRow, StoreError> {
+        self.enqueue_job_for(kind, args, max_attempts, None)
+    }
+
+    /// Queues a job that needs account `account_id`'s Telegram connection (`None`: no account), so
+    /// that with several workers only the one serving that account claims it ([`Self::claim_job_among`]).
+    fn enqueue_job_for(
+        &mut self,
+        kind: &str,
+        args: &serde_json::Value,
+        max_attempts: u32,
+        account_id: Option<i64>,
     ) -> Result<JobRow, StoreError>;
 
     /// One job.
@@ -118,6 +130,14 @@ pub trait JobStore {
 
     /// Takes the oldest job that is due, of one of `kinds` (all when empty), for `worker_id`.
     fn claim_job(&mut self, worker_id: i64, kinds: &[&str]) -> Result<Option<JobRow>, StoreError>;
+
+    /// Takes the oldest due job that needs no account or one of `accounts` (those this worker serves),
+    /// for `worker_id`.
+    fn claim_job_among(
+        &mut self,
+        worker_id: i64,
+        accounts: &[i64],
+    ) -> Result<Option<JobRow>, StoreError>;
 
     /// Starts one particular queued job that is due (the CLI running a job it just queued); `None` when
     /// it is not queued or not due (another worker took it, or it waits for its backoff).
@@ -158,18 +178,20 @@ pub trait JobStore {
 }
 
 impl JobStore for Store {
-    fn enqueue_job(
+    fn enqueue_job_for(
         &mut self,
         kind: &str,
         args: &serde_json::Value,
         max_attempts: u32,
+        account_id: Option<i64>,
     ) -> Result<JobRow, StoreError> {
         let now = unix_now();
         let args = args.to_string();
         self.write(&format!("queue a {kind} job"), |tx| {
             tx.execute(
-                "INSERT INTO jobs (kind, args, state, max_attempts, created_at, updated_at) VALUES (?1, ?2, 'queued', ?3, ?4, ?4)",
-                params![kind, args, max_attempts.max(1), now],
+                "INSERT INTO jobs (kind, args, state, max_attempts, created_at, updated_at, account_id)
+                 VALUES (?1, ?2, 'queued', ?3, ?4, ?4, ?5)",
+                params![kind, args, max_attempts.max(1), now, account_id],
             )?;
             let id = tx.last_insert_rowid();
             tx.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], row)
@@ -211,28 +233,25 @@ impl JobStore for Store {
     }
 
     fn claim_job(&mut self, worker_id: i64, kinds: &[&str]) -> Result<Option<JobRow>, StoreError> {
-        let now = unix_now();
         let kinds = serde_json::to_string(kinds).unwrap_or_else(|_| "[]".into());
-        self.write("claim a job", |tx| {
-            let id: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM jobs WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?1)
-                       AND (json_array_length(?2) = 0 OR kind IN (SELECT value FROM json_each(?2)))
-                     ORDER BY id LIMIT 1",
-                    params![now, kinds],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(id) = id else { return Ok(None) };
-            tx.execute(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?2, updated_at = ?2,
-                        worker_id = ?3, progress = NULL, not_before = NULL
-                 WHERE id = ?1",
-                params![id, now, worker_id],
-            )?;
-            tx.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], row)
-                .optional()
-        })
+        self.claim_where(
+            worker_id,
+            "json_array_length(?2) = 0 OR kind IN (SELECT value FROM json_each(?2))",
+            kinds,
+        )
+    }
+
+    fn claim_job_among(
+        &mut self,
+        worker_id: i64,
+        accounts: &[i64],
+    ) -> Result<Option<JobRow>, StoreError> {
+        let accounts = serde_json::to_string(accounts).unwrap_or_else(|_| "[]".into());
+        self.claim_where(
+            worker_id,
+            "account_id IS NULL OR account_id IN (SELECT value FROM json_each(?2))",
+            accounts,
+        )
     }
 
     fn start_job(&mut self, id: i64, worker_id: i64) -> Result<Option<JobRow>, StoreError> {
@@ -391,6 +410,40 @@ impl JobStore for Store {
                           AND w.heartbeat_at >= ?2 AND w.started_at <= jobs.started_at)",
                 params![now, stale],
             )
+        })
+    }
+}
+
+impl Store {
+    /// Starts the oldest due queued job matching `filter` (SQL over the jobs row, `?2` = `list`).
+    fn claim_where(
+        &mut self,
+        worker_id: i64,
+        filter: &str,
+        list: String,
+    ) -> Result<Option<JobRow>, StoreError> {
+        let now = unix_now();
+        self.write("claim a job", |tx| {
+            let id: Option<i64> = tx
+                .query_row(
+                    &format!(
+                        "SELECT id FROM jobs WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?1)
+                           AND ({filter})
+                         ORDER BY id LIMIT 1"
+                    ),
+                    params![now, list],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
+            tx.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?2, updated_at = ?2,
+                        worker_id = ?3, progress = NULL, not_before = NULL
+                 WHERE id = ?1",
+                params![id, now, worker_id],
+            )?;
+            tx.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [id], row)
+                .optional()
         })
     }
 }

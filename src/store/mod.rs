@@ -50,6 +50,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0010_one_tagging_index.sql"),
     include_str!("migrations/0011_queue_on_insert.sql"),
     include_str!("migrations/0012_status_check_without_in.sql"),
+    include_str!("migrations/0013_job_account.sql"),
 ];
 
 /// The schema version whose migration is [`status_check_as_comparisons`].
@@ -66,7 +67,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a write that still meets `SQLITE_BUSY` is tried again (with exponential backoff).
 const BUSY_RETRIES: usize = 5;
 
-pub use accounts::{AccountRow, AccountStore};
+pub use accounts::{AccountRow, AccountStore, StoredSession};
 pub use alerts::{AlertConditions, AlertRow, AlertStore, NewAlert};
 pub use backup::{BackupError, BackupInfo, Restored, restore_file};
 pub use channels::{BatchOutcome, ChannelRow, ChannelStore, NewChannel, PostIn};
@@ -332,10 +333,8 @@ impl Store {
         if postgres::is_postgres_url(&path.to_string_lossy()) {
             return Err(StoreError::Open {
                 path,
-                reason:
-                    "it is a PostgreSQL URL, and this command works on an SQLite database only \
-                         so far; with PostgreSQL use `tgsift run`, `tgsift workers` and `tgsift db copy`"
-                        .into(),
+                reason: "it is a PostgreSQL URL, and this opens an SQLite database file only"
+                    .into(),
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE

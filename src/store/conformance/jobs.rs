@@ -453,6 +453,45 @@ fn jobs_are_listed_newest_first_and_counted<S: JobStore + JobsInspect + ?Sized>(
     assert_eq!(s.job(ids[3] + 1).expect("read"), None);
 }
 
+/// A job that needs an account goes only to a worker serving that account; jobs needing none go to
+/// any worker.
+fn jobs_needing_an_account_go_to_its_worker<S: JobStore + AccountStore + JobsInspect + ?Sized>(
+    s: &mut S,
+) {
+    let path = std::path::Path::new("");
+    let a = s.add_account("a", None, None, path).expect("a").id;
+    let b = s.add_account("b", None, None, path).expect("b").id;
+    let w = s.add_worker(1);
+    let for_a = s
+        .enqueue_job_for("reparse", &json!({"channel": "@a"}), 3, Some(a))
+        .expect("a's job");
+    let for_b = s
+        .enqueue_job_for("channel_add", &json!({"account": "b"}), 3, Some(b))
+        .expect("b's job");
+    let any = s.enqueue_job("retag", &json!({}), 3).expect("any");
+    // A worker serving only b takes b's job and the one needing no account, never a's.
+    let first = s.claim_job_among(w, &[b]).expect("claim").expect("b's");
+    let second = s.claim_job_among(w, &[b]).expect("claim").expect("any");
+    assert_eq!((first.id, second.id), (for_b.id, any.id));
+    assert!(
+        s.claim_job_among(w, &[b]).expect("claim").is_none(),
+        "a's job is not b's worker's"
+    );
+    assert!(
+        s.claim_job_among(w, &[]).expect("claim").is_none(),
+        "nor a worker's serving nothing"
+    );
+    let third = s.claim_job_among(w, &[a, b]).expect("claim").expect("a's");
+    assert_eq!((third.id, third.state.as_str()), (for_a.id, "running"));
+    // A removed account's job can run anywhere (and fails there, naming the account).
+    let orphan = s
+        .enqueue_job_for("reparse", &json!({"channel": "@a"}), 3, Some(a))
+        .expect("queued");
+    assert!(s.remove_account("a").expect("removed"));
+    let taken = s.claim_job_among(w, &[]).expect("claim").expect("orphan");
+    assert_eq!(taken.id, orphan.id);
+}
+
 both! {
     jobs_retried_with_backoff_then_failed_for_good => retried_with_backoff_then_failed_for_good,
     jobs_cancel_queued_at_once_running_at_next_batch =>
@@ -461,4 +500,5 @@ both! {
     jobs_of_a_live_worker_stay => jobs_of_a_live_worker_stay_unless_they_started_before_it,
     jobs_started_by_hand_interrupted_and_exhausted => jobs_are_started_by_hand_interrupted_and_exhausted,
     jobs_listed_and_counted => jobs_are_listed_newest_first_and_counted,
+    jobs_needing_an_account_go_to_its_worker => jobs_needing_an_account_go_to_its_worker,
 }

@@ -229,6 +229,7 @@ const TABLES: &[Table] = &[
             ("not_before", Int),
             ("cancel_requested", Bool),
             ("worker_id", Int),
+            ("account_id", Int),
         ],
         key: &["id"],
         identity: true,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tokio_postgres::Row;
 
 use super::PgBackend;
-use crate::store::{AccountRow, AccountStore, StoreError, unix_now};
+use crate::store::{AccountRow, AccountStore, StoreError, StoredSession, unix_now};
 
 const COLUMNS: &str = "id, name, phone, user_id, created_at, disabled_reason";
 
@@ -125,6 +125,37 @@ impl AccountStore for PgBackend {
                 .execute("DELETE FROM accounts WHERE name = $1", &[&name])
                 .await?
                 > 0)
+        })
+    }
+
+    fn stored_sessions(&self) -> Result<Option<Vec<StoredSession>>, StoreError> {
+        self.tx("read the accounts' sessions", async |tx| {
+            let rows = tx
+                .query(
+                    "SELECT a.id, s.account_id IS NOT NULL,
+                            EXISTS (SELECT 1 FROM session_peers p WHERE p.account_id = a.id AND p.is_self),
+                            CASE WHEN l.owner IS NOT NULL AND l.expires_at > now() THEN
+                                format('worker #%s (%s pid %s), %s s left', w.id, w.host, w.pid,
+                                       ceil(extract(epoch FROM l.expires_at - now()))::bigint)
+                            END
+                     FROM accounts a
+                     LEFT JOIN sessions s ON s.account_id = a.id
+                     LEFT JOIN account_leases l ON l.account_id = a.id
+                     LEFT JOIN workers w ON w.id = l.owner
+                     ORDER BY a.id",
+                    &[],
+                )
+                .await?;
+            Ok(Some(
+                rows.iter()
+                    .map(|r| StoredSession {
+                        account_id: r.get(0),
+                        has_session: r.get(1),
+                        knows_user: r.get(2),
+                        lease: r.get(3),
+                    })
+                    .collect(),
+            ))
         })
     }
 }

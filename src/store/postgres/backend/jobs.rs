@@ -71,11 +71,12 @@ async fn read(
 }
 
 impl JobStore for PgBackend {
-    fn enqueue_job(
+    fn enqueue_job_for(
         &mut self,
         kind: &str,
         args: &serde_json::Value,
         max_attempts: u32,
+        account_id: Option<i64>,
     ) -> Result<JobRow, StoreError> {
         let args = args.to_string();
         let max_attempts = i64::from(max_attempts.max(1));
@@ -83,10 +84,10 @@ impl JobStore for PgBackend {
             let r = tx
                 .query_one(
                     &format!(
-                        "INSERT INTO jobs (kind, args, state, max_attempts, created_at, updated_at)
-                         VALUES ($1, $2, 'queued', $3, {NOW}, {NOW}) RETURNING {COLUMNS}"
+                        "INSERT INTO jobs (kind, args, state, max_attempts, created_at, updated_at, account_id)
+                         VALUES ($1, $2, 'queued', $3, {NOW}, {NOW}, $4) RETURNING {COLUMNS}"
                     ),
-                    &[&kind, &args, &max_attempts],
+                    &[&kind, &args, &max_attempts, &account_id],
                 )
                 .await?;
             // Wakes the workers' job runners when the job commits (LISTEN/NOTIFY).
@@ -148,6 +149,26 @@ impl JobStore for PgBackend {
         self.tx("claim a job", async |tx| {
             Ok(tx
                 .query_opt(&sql, &[&kinds, &worker_id])
+                .await?
+                .as_ref()
+                .map(row))
+        })
+    }
+
+    fn claim_job_among(
+        &mut self,
+        worker_id: i64,
+        accounts: &[i64],
+    ) -> Result<Option<JobRow>, StoreError> {
+        let sql = start_sql(&format!(
+            "id = (SELECT id FROM jobs
+                   WHERE state = 'queued' AND (not_before IS NULL OR not_before <= {NOW})
+                     AND (account_id IS NULL OR account_id = ANY($1))
+                   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        ));
+        self.tx("claim a job", async |tx| {
+            Ok(tx
+                .query_opt(&sql, &[&accounts, &worker_id])
                 .await?
                 .as_ref()
                 .map(row))

@@ -1,0 +1,92 @@
+//! The database of one admin command, whichever backend `storage.database` names.
+//!
+//! Admin commands are short and synchronous: they make a handful of store calls and print. On SQLite
+//! they use the file directly ([`Store`]); on PostgreSQL they use [`PgBackend`], whose calls run on a
+//! small runtime this handle owns. Either way the command sees `dyn Storage`, the interface the service
+//! uses, so a command cannot work on one backend and not on the other.
+//!
+//! A [`Database`] must be opened, used and dropped outside any async runtime (PostgreSQL calls block
+//! on its own runtime): commands that also talk to Telegram use [`crate::store::AsyncStore`] instead.
+
+use std::ops::{Deref, DerefMut};
+
+use anyhow::Context;
+
+use crate::config::Loaded;
+use crate::store::postgres::backend::PgBackend;
+use crate::store::postgres::{PgStore, is_postgres_url};
+use crate::store::{Storage, Store, StoreError};
+
+/// One admin command's database (see the module doc).
+pub(super) struct Database {
+    // Declared first so it is dropped first: the pool's connections close while their runtime runs.
+    storage: Box<dyn Storage>,
+    /// The same backend for work beside the store traits (sessions); `None` for SQLite.
+    postgres: Option<PgBackend>,
+    /// The runtime PostgreSQL calls run on (kept for as long as the backend); `None` for SQLite.
+    _runtime: Option<tokio::runtime::Runtime>,
+    /// What messages call the database: the file, or `user@host:port/database` (no password).
+    name: String,
+}
+
+impl Database {
+    /// Opens (and migrates) the database of `loaded`'s configuration.
+    pub(super) fn open(loaded: &Loaded) -> anyhow::Result<Self> {
+        let database = &loaded.config.storage.database;
+        let text = database.to_string_lossy();
+        if !is_postgres_url(&text) {
+            return Ok(Database {
+                storage: Box::new(Store::open(database)?),
+                postgres: None,
+                _runtime: None,
+                name: database.display().to_string(),
+            });
+        }
+        // One worker thread is plenty: the command waits on each call in turn.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("tgsift-db")
+            .enable_all()
+            .build()
+            .context("starting the database runtime")?;
+        let store =
+            runtime
+                .block_on(PgStore::open(&text))
+                .map_err(|source| StoreError::Postgres {
+                    what: "open the database".into(),
+                    source,
+                })?;
+        let name = store.target().to_string();
+        let backend = PgBackend::new(store, runtime.handle().clone());
+        Ok(Database {
+            storage: Box::new(backend.clone()),
+            postgres: Some(backend),
+            _runtime: Some(runtime),
+            name,
+        })
+    }
+
+    /// The PostgreSQL backend (its pool and runtime), when the database is PostgreSQL.
+    pub(super) fn postgres(&self) -> Option<&PgBackend> {
+        self.postgres.as_ref()
+    }
+
+    /// The database as messages name it (never with a password).
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Deref for Database {
+    type Target = dyn Storage;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.storage
+    }
+}
+
+impl DerefMut for Database {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut *self.storage
+    }
+}
