@@ -690,6 +690,36 @@ async fn an_installation_is_set_up_and_administered_on_postgres_through_the_cli(
         assert_eq!(accounts["items"].as_array().map(Vec::len), Some(2), "{accounts}");
         let metrics = get("/metrics").await.expect("metrics").text().await.expect("text");
         assert!(metrics.contains("tgsift_"), "{metrics}");
+        // The dashboard signs in with a session kept in PostgreSQL, and the cookie alone then reads.
+        let signed = http
+            .post(format!("http://{addr}/api/v1/session"))
+            .json(&serde_json::json!({"token": "pg-token"}))
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(signed.status(), 200);
+        let cookie = signed
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        assert_eq!(pg_count(&pg, "SELECT count(*) FROM web_sessions").await, 1);
+        let by_cookie = http
+            .get(format!("http://{addr}/api/v1/channels"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("channels");
+        assert_eq!(by_cookie.status(), 200);
+        let page = http
+            .get(format!("http://{addr}/"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("dashboard");
+        assert_eq!(page.status(), 200);
         let queued = http
             .post(format!("http://{addr}/api/v1/reparse"))
             .bearer_auth("pg-token")
