@@ -34,7 +34,7 @@ pub struct Cli {
     /// Configuration file (default: $TGSIFT_CONFIG, else ./tgsift.toml if present, else built-in defaults).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Database file; overrides storage.database.
+    /// Database file or `postgres://` URL; overrides storage.database.
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Log format on stderr.
