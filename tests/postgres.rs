@@ -263,6 +263,35 @@ async fn run_once_ingests_into_postgres_and_hands_its_leases_back() {
     .await
 }
 
+/// `tgsift --db URL run ARGS` in `dir` as a worker of the tests ([`worker_env`] and `env`), its log
+/// in `log`; killed when dropped.
+fn spawn_worker(
+    dir: &std::path::Path,
+    url: &str,
+    log: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> tokio::process::Child {
+    let log = std::fs::File::create(log).expect("log");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"));
+    cmd.args(["--db", url, "run"])
+        .args(args)
+        .current_dir(dir)
+        .env("TG_API_ID", "12345")
+        .env("TG_API_HASH", API_HASH)
+        .env("TGSIFT_TAGGING__BACKEND", "off")
+        .env("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "200")
+        .env("TGSIFT_TELEGRAM__PACER_MAX_RATE", "1000")
+        .env_remove("TGSIFT_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true);
+    for (k, v) in worker_env().into_iter().chain(env.iter().copied()) {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn worker")
+}
+
 /// An SQLite installation with `accounts` accounts (session files from the simulator) following the
 /// simulator's channels round-robin, for `db copy` to move into PostgreSQL.
 fn installation(
@@ -365,25 +394,8 @@ async fn three_workers_share_six_accounts_and_take_over_from_a_killed_one() {
         let truth = sim_truth(&sim);
 
         let spawn = |i: usize| {
-            let log =
-                std::fs::File::create(dir.path().join(format!("worker{i}.log"))).expect("log");
-            let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"));
-            cmd.args(["--db", &url, "run"])
-                .current_dir(dir.path())
-                .env("TG_API_ID", "12345")
-                .env("TG_API_HASH", API_HASH)
-                .env("TGSIFT_TAGGING__BACKEND", "off")
-                .env("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "200")
-                .env("TGSIFT_TELEGRAM__PACER_MAX_RATE", "1000")
-                .env("RUST_LOG", "info")
-                .env_remove("TGSIFT_CONFIG")
-                .stdout(std::process::Stdio::null())
-                .stderr(log)
-                .kill_on_drop(true);
-            for (k, v) in worker_env() {
-                cmd.env(k, v);
-            }
-            cmd.spawn().expect("spawn worker")
+            let log = dir.path().join(format!("worker{i}.log"));
+            spawn_worker(dir.path(), &url, &log, &[], &[("RUST_LOG", "info")])
         };
         let mut workers: Vec<tokio::process::Child> = (0..3).map(spawn).collect();
 
@@ -635,27 +647,17 @@ async fn an_installation_is_set_up_and_administered_on_postgres_through_the_cli(
         );
 
         // A worker takes both accounts, runs the jobs and backfills the channels.
-        let log = std::fs::File::create(d.join("worker.log")).expect("log");
-        let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"));
         let addr = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").to_string()
         };
-        worker
-            .args(["--db", &url, "run", "--http", &addr])
-            .env("TGSIFT_HTTP__TOKEN", "pg-token")
-            .current_dir(d)
-            .env("TG_API_ID", "12345")
-            .env("TG_API_HASH", API_HASH)
-            .env("TGSIFT_TAGGING__BACKEND", "off")
-            .env_remove("TGSIFT_CONFIG")
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true);
-        for (k, v) in worker_env() {
-            worker.env(k, v);
-        }
-        let mut worker = worker.spawn().expect("worker");
+        let mut worker = spawn_worker(
+            d,
+            &url,
+            &d.join("worker.log"),
+            &["--http", &addr],
+            &[("TGSIFT_HTTP__TOKEN", "pg-token")],
+        );
         let truth = sim_truth(&sim);
         let complete = async {
             while pg_posts(&pg).await != truth {
@@ -706,20 +708,15 @@ async fn an_installation_is_set_up_and_administered_on_postgres_through_the_cli(
             .expect("a session cookie")
             .to_string();
         assert_eq!(pg_count(&pg, "SELECT count(*) FROM web_sessions").await, 1);
-        let by_cookie = http
-            .get(format!("http://{addr}/api/v1/channels"))
-            .header(reqwest::header::COOKIE, &cookie)
-            .send()
-            .await
-            .expect("channels");
-        assert_eq!(by_cookie.status(), 200);
-        let page = http
-            .get(format!("http://{addr}/"))
-            .header(reqwest::header::COOKIE, &cookie)
-            .send()
-            .await
-            .expect("dashboard");
-        assert_eq!(page.status(), 200);
+        for path in ["/api/v1/channels", "/"] {
+            let by_cookie = http
+                .get(format!("http://{addr}{path}"))
+                .header(reqwest::header::COOKIE, &cookie)
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(by_cookie.status(), 200, "{path}");
+        }
         let queued = http
             .post(format!("http://{addr}/api/v1/reparse"))
             .bearer_auth("pg-token")

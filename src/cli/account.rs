@@ -453,9 +453,9 @@ async fn check(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::Result<()> {
-    let mut store = open_store(loaded)?;
-    let row = known_account(&*store, name)?;
+/// The account `account remove` is to remove, unless that would drop channels' posts without `--purge`.
+fn to_remove(store: &dyn Storage, name: &str, purge: bool) -> anyhow::Result<AccountRow> {
+    let row = known_account(store, name)?;
     let channels = store.account_channel_count(row.id)?;
     if channels > 0 && !purge {
         return Err(UsageError(format!(
@@ -463,6 +463,12 @@ async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyho
         ))
         .into());
     }
+    Ok(row)
+}
+
+async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::Result<()> {
+    let mut store = open_store(loaded)?;
+    let row = to_remove(&*store, name, purge)?;
     let lease = Lease::acquire(name, &row.session_path)?;
     if logout {
         let (api_id, _) = credentials(loaded)?;
@@ -472,14 +478,7 @@ async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyho
             .invoke(&grammers_tl_types::functions::auth::LogOut {})
             .await;
         cancel.cancel();
-        match out {
-            Ok(_) | Err(TgError::Unauthorized { .. }) => {
-                println!("account {name}: logged out at Telegram")
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context("logging out (nothing was removed)"));
-            }
-        }
+        logged_out(name, out)?;
     }
     store.remove_account(name)?;
     remove_file(&row.session_path)?;
@@ -639,14 +638,7 @@ fn import_pg(db: &mut Database, name: &str, data: &SessionData) -> anyhow::Resul
 /// session must not be used from two places at once.
 fn remove_pg(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::Result<()> {
     let mut db = open_store(loaded)?;
-    let row = known_account(&*db, name)?;
-    let channels = db.account_channel_count(row.id)?;
-    if channels > 0 && !purge {
-        return Err(UsageError(format!(
-            "account {name} follows {channels} channel(s) whose posts would be deleted: remove them first or pass --purge"
-        ))
-        .into());
-    }
+    let row = to_remove(&*db, name, purge)?;
     if logout {
         let stored = db.stored_sessions()?.unwrap_or_default();
         if let Some(holder) = stored
@@ -675,18 +667,23 @@ fn remove_pg(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::
             cancel.cancel();
             Ok::<_, SessionError>(out)
         })?;
-        match out {
-            Ok(_) | Err(TgError::Unauthorized { .. }) => {
-                println!("account {name}: logged out at Telegram")
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context("logging out (nothing was removed)"));
-            }
-        }
+        logged_out(name, out)?;
     }
     db.remove_account(name)?;
     println!("account {name} removed");
     Ok(())
+}
+
+/// Reports `account remove --logout`'s log-out: done (or the session was already logged out), or
+/// the error that stops the removal.
+fn logged_out<T>(name: &str, out: Result<T, TgError>) -> anyhow::Result<()> {
+    match out {
+        Ok(_) | Err(TgError::Unauthorized { .. }) => {
+            println!("account {name}: logged out at Telegram");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("logging out (nothing was removed)")),
+    }
 }
 
 fn remove_file(path: &Path) -> anyhow::Result<()> {

@@ -140,19 +140,11 @@ impl JobStore for PgBackend {
     }
 
     fn claim_job(&mut self, worker_id: i64, kinds: &[&str]) -> Result<Option<JobRow>, StoreError> {
-        let sql = start_sql(&format!(
-            "id = (SELECT id FROM jobs
-                   WHERE state = 'queued' AND (not_before IS NULL OR not_before <= {NOW})
-                     AND (cardinality($1::text[]) = 0 OR kind = ANY($1))
-                   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-        ));
-        self.tx("claim a job", async |tx| {
-            Ok(tx
-                .query_opt(&sql, &[&kinds, &worker_id])
-                .await?
-                .as_ref()
-                .map(row))
-        })
+        self.claim_where(
+            worker_id,
+            "cardinality($1::text[]) = 0 OR kind = ANY($1)",
+            &kinds,
+        )
     }
 
     fn claim_job_among(
@@ -160,19 +152,11 @@ impl JobStore for PgBackend {
         worker_id: i64,
         accounts: &[i64],
     ) -> Result<Option<JobRow>, StoreError> {
-        let sql = start_sql(&format!(
-            "id = (SELECT id FROM jobs
-                   WHERE state = 'queued' AND (not_before IS NULL OR not_before <= {NOW})
-                     AND (account_id IS NULL OR account_id = ANY($1))
-                   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-        ));
-        self.tx("claim a job", async |tx| {
-            Ok(tx
-                .query_opt(&sql, &[&accounts, &worker_id])
-                .await?
-                .as_ref()
-                .map(row))
-        })
+        self.claim_where(
+            worker_id,
+            "account_id IS NULL OR account_id = ANY($1)",
+            &accounts,
+        )
     }
 
     fn start_job(&mut self, id: i64, worker_id: i64) -> Result<Option<JobRow>, StoreError> {
@@ -357,6 +341,31 @@ impl JobStore for PgBackend {
                 )
                 .await?;
             Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+}
+
+impl PgBackend {
+    /// Starts the oldest due queued job matching `filter` (SQL over the jobs row, `$1` = `list`),
+    /// skipping jobs another worker is claiming.
+    fn claim_where(
+        &self,
+        worker_id: i64,
+        filter: &str,
+        list: &(dyn tokio_postgres::types::ToSql + Sync),
+    ) -> Result<Option<JobRow>, StoreError> {
+        let sql = start_sql(&format!(
+            "id = (SELECT id FROM jobs
+                   WHERE state = 'queued' AND (not_before IS NULL OR not_before <= {NOW})
+                     AND ({filter})
+                   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        ));
+        self.tx("claim a job", async |tx| {
+            Ok(tx
+                .query_opt(&sql, &[list, &worker_id])
+                .await?
+                .as_ref()
+                .map(row))
         })
     }
 }
