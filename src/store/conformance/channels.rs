@@ -183,10 +183,40 @@ fn channel_states<S: AccountStore + ChannelStore + ?Sized>(s: &mut S) {
     assert!(s.channels().expect("list").is_empty());
 }
 
+/// A group of pages marks deleted what each page's window misses, counted per page, and nothing
+/// between windows that are not adjacent.
+fn grouped_pages_mark_deletions_per_page<S: AccountStore + ChannelStore + Inspect + ?Sized>(
+    s: &mut S,
+) {
+    let ch = setup(s);
+    let all: Vec<_> = (1..=10).map(|i| post(i, "x")).collect();
+    s.store_batch(ch, "@news", &all, Some((1, 10)))
+        .expect("page");
+    let pages = vec![
+        (vec![post(1, "x"), post(3, "x")], (1, 3)),
+        (vec![post(4, "x"), post(6, "x")], (4, 6)),
+        (vec![post(9, "x"), post(11, "new")], (9, 11)),
+    ];
+    assert_eq!(
+        s.store_batches(ch, "@news", &pages).expect("group"),
+        vec![
+            outcome(0, 0, 2, 1),
+            outcome(0, 0, 2, 1),
+            outcome(1, 0, 1, 1)
+        ]
+    );
+    let deleted: Vec<i32> = (1..=11)
+        .filter(|&i| s.post_state(ch, i).is_some_and(|p| p.3.is_some()))
+        .collect();
+    assert_eq!(deleted, vec![2, 5, 10], "7 and 8 lie between the windows");
+    assert_eq!(s.fetched_ranges(ch).expect("ranges"), vec![(1, 11)]);
+}
+
 both! {
     batches => batches_upsert_and_advance_the_checkpoint,
     edits => grouped_pages_and_edits,
     deletions => deletions_are_marked,
+    grouped_deletions => grouped_pages_mark_deletions_per_page,
     channel_state => channel_states,
 }
 

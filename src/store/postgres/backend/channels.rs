@@ -216,10 +216,16 @@ impl ChannelStore for PgBackend {
     ) -> Result<BatchOutcome, StoreError> {
         let what = format!("store {} posts of {label}", posts.len());
         let (now, now_ms) = (unix_now(), unix_ms());
-        self.tx(&what, async |tx| {
+        let page = [Page {
+            posts,
+            range,
+            window,
+        }];
+        let mut outcomes = self.tx(&what, async |tx| {
             self.fence_channel(tx, channel_id).await?;
-            write_page(tx, channel_id, posts, range, window, now, now_ms).await
-        })
+            write_pages(tx, channel_id, &page, now, now_ms).await
+        })?;
+        Ok(outcomes.pop().unwrap_or_default())
     }
 
     fn store_batches(
@@ -231,24 +237,17 @@ impl ChannelStore for PgBackend {
         let n: usize = pages.iter().map(|(p, _)| p.len()).sum();
         let what = format!("store {n} posts of {label} ({} pages)", pages.len());
         let (now, now_ms) = (unix_now(), unix_ms());
+        let pages: Vec<Page<'_>> = pages
+            .iter()
+            .map(|(posts, range)| Page {
+                posts,
+                range: Some(*range),
+                window: Some(*range),
+            })
+            .collect();
         self.tx(&what, async |tx| {
             self.fence_channel(tx, channel_id).await?;
-            let mut out = Vec::with_capacity(pages.len());
-            for (posts, range) in pages {
-                out.push(
-                    write_page(
-                        tx,
-                        channel_id,
-                        posts,
-                        Some(*range),
-                        Some(*range),
-                        now,
-                        now_ms,
-                    )
-                    .await?,
-                );
-            }
-            Ok(out)
+            write_pages(tx, channel_id, &pages, now, now_ms).await
         })
     }
 
@@ -323,10 +322,10 @@ fn initial_status(p: &PostIn) -> &'static str {
 pub(super) struct Upserted {
     /// Message ids inserted.
     pub(super) inserted: HashSet<i32>,
-    /// Posts edited (old text versioned, tags dropped, due again).
-    pub(super) edited: usize,
-    /// Posts seen again unchanged (counters refreshed).
-    pub(super) unchanged: usize,
+    /// Message ids of posts edited (old text versioned, tags dropped, due again).
+    pub(super) edited: HashSet<i32>,
+    /// Message ids of posts seen again unchanged (counters refreshed).
+    pub(super) unchanged: HashSet<i32>,
 }
 
 /// Upserts `posts` of a channel: new ones inserted when `insert` (a page or a pushed message, not a
@@ -334,7 +333,7 @@ pub(super) struct Upserted {
 pub(super) async fn upsert_posts(
     tx: &Transaction<'_>,
     channel_id: i64,
-    posts: &[PostIn],
+    posts: &[&PostIn],
     insert: bool,
     now: i64,
     now_ms: i64,
@@ -349,9 +348,9 @@ pub(super) async fn upsert_posts(
         let forwards: Vec<Option<i64>> = posts.iter().map(|p| p.forwards.map(i64::from)).collect();
         let groups: Vec<Option<i64>> = posts.iter().map(|p| p.grouped_id).collect();
         let media: Vec<bool> = posts.iter().map(|p| p.has_media).collect();
-        let statuses: Vec<&str> = posts.iter().map(initial_status).collect();
-        let rows = tx
-            .query(
+        let statuses: Vec<&str> = posts.iter().map(|p| initial_status(p)).collect();
+        let insert = tx
+            .prepare_cached(
                 "INSERT INTO posts (channel_id, message_id, date, edit_date, text, views, forwards,
                                     grouped_id, has_media, fetched_at, tagging_status, stored_at_ms,
                                     deleted_at)
@@ -363,6 +362,11 @@ pub(super) async fn upsert_posts(
                  ORDER BY u.n
                  ON CONFLICT (channel_id, message_id) DO NOTHING
                  RETURNING message_id, id, text <> ''",
+            )
+            .await?;
+        let rows = tx
+            .query(
+                &insert,
                 &[
                     &channel_id,
                     &now,
@@ -383,28 +387,32 @@ pub(super) async fn upsert_posts(
         // New posts with text wait for the search index (V2__search.sql).
         let queued: Vec<i64> = rows.iter().filter(|r| r.get(2)).map(|r| r.get(1)).collect();
         if !queued.is_empty() {
-            tx.execute(
-                "INSERT INTO search_queue (post_id) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
-                &[&queued],
-            )
-            .await?;
+            let queue = tx
+                .prepare_cached(
+                    "INSERT INTO search_queue (post_id) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            tx.execute(&queue, &[&queued]).await?;
         }
     }
 
     let rest: Vec<&PostIn> = posts
         .iter()
         .filter(|p| !out.inserted.contains(&p.message_id))
+        .copied()
         .collect();
     if rest.is_empty() {
         return Ok(out);
     }
     let ids: Vec<i64> = rest.iter().map(|p| i64::from(p.message_id)).collect();
-    let stored: HashMap<i32, (i64, String, Option<i64>)> = tx
-        .query(
+    let select = tx
+        .prepare_cached(
             "SELECT message_id, id, text, edit_date FROM posts
              WHERE channel_id = $1 AND message_id = ANY($2)",
-            &[&channel_id, &ids],
         )
+        .await?;
+    let stored: HashMap<i32, (i64, String, Option<i64>)> = tx
+        .query(&select, &[&channel_id, &ids])
         .await?
         .iter()
         .map(|r| (narrow(r.get(0)), (r.get(1), r.get(2), r.get(3))))
@@ -435,68 +443,121 @@ pub(super) async fn upsert_posts(
             .iter()
             .map(|(_, p)| p.forwards.map(i64::from))
             .collect();
-        tx.execute(
-            "UPDATE posts SET views = u.v, forwards = u.f, fetched_at = $4
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (id, v, f)
-             WHERE posts.id = u.id",
-            &[&ids, &views, &forwards, &now],
-        )
-        .await?;
+        let refresh = tx
+            .prepare_cached(
+                "UPDATE posts SET views = u.v, forwards = u.f, fetched_at = $4
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (id, v, f)
+                 WHERE posts.id = u.id",
+            )
+            .await?;
+        tx.execute(&refresh, &[&ids, &views, &forwards, &now])
+            .await?;
     }
-    out.edited = edited.len();
-    out.unchanged = unchanged.len();
+    out.edited = edited.iter().map(|(_, p)| p.message_id).collect();
+    out.unchanged = unchanged.iter().map(|(_, p)| p.message_id).collect();
     Ok(out)
 }
 
-/// The body of [`ChannelStore::store_page`] inside the caller's transaction (see the module doc).
-async fn write_page(
-    tx: &Transaction<'_>,
-    channel_id: i64,
-    posts: &[PostIn],
+/// One page to write: its posts, the ids it stands for (fetched range) and the ids whose absence
+/// from it means deleted (window).
+struct Page<'a> {
+    posts: &'a [PostIn],
     range: Option<(i32, i32)>,
     window: Option<(i32, i32)>,
+}
+
+/// The body of [`ChannelStore::store_page`] and [`ChannelStore::store_batches`] inside the caller's
+/// transaction (see the module doc). The pages' posts are upserted together and their windows,
+/// ranges and checkpoint written with one statement each, so a group of pages costs what one does.
+async fn write_pages(
+    tx: &Transaction<'_>,
+    channel_id: i64,
+    pages: &[Page<'_>],
     now: i64,
     now_ms: i64,
-) -> Result<BatchOutcome, Fail> {
-    let upserted = upsert_posts(tx, channel_id, posts, range.is_some(), now, now_ms).await?;
-    let mut out = BatchOutcome {
-        inserted: upserted.inserted.len(),
-        edited: upserted.edited,
-        unchanged: upserted.unchanged,
-        deleted: 0,
-    };
-    if let Some((from, to)) = window {
-        let present: Vec<i64> = posts.iter().map(|p| i64::from(p.message_id)).collect();
-        out.deleted = tx
-            .execute(
+) -> Result<Vec<BatchOutcome>, Fail> {
+    let mut outcomes = vec![BatchOutcome::default(); pages.len()];
+    // A page brings new posts unless it only refreshes (no range); pages of both kinds are upserted
+    // apart.
+    for insert in [true, false] {
+        let posts: Vec<&PostIn> = pages
+            .iter()
+            .filter(|p| p.range.is_some() == insert)
+            .flat_map(|p| p.posts.iter())
+            .collect();
+        if posts.is_empty() {
+            continue;
+        }
+        let upserted = upsert_posts(tx, channel_id, &posts, insert, now, now_ms).await?;
+        for (page, out) in pages.iter().zip(outcomes.iter_mut()) {
+            if page.range.is_some() != insert {
+                continue;
+            }
+            for p in page.posts {
+                let id = &p.message_id;
+                out.inserted += usize::from(upserted.inserted.contains(id));
+                out.edited += usize::from(upserted.edited.contains(id));
+                out.unchanged += usize::from(upserted.unchanged.contains(id));
+            }
+        }
+    }
+    // Pages' windows are usually adjacent: each run of them is one statement, with bounds the
+    // index on (channel_id, message_id) can use in a cached plan, and the present ids hashed.
+    let present: Vec<i64> = pages
+        .iter()
+        .filter(|p| p.window.is_some())
+        .flat_map(|p| p.posts.iter().map(|p| i64::from(p.message_id)))
+        .collect();
+    let mut windows: Vec<(i32, i32)> = pages.iter().filter_map(|p| p.window).collect();
+    windows.sort_unstable();
+    for (from, to) in merge_ranges(windows) {
+        let mark = tx
+            .prepare_cached(
                 "UPDATE posts SET deleted_at = $5
                  WHERE channel_id = $1 AND message_id BETWEEN $2 AND $3 AND deleted_at IS NULL
-                   AND NOT (message_id = ANY($4))",
-                &[
-                    &channel_id,
-                    &i64::from(from),
-                    &i64::from(to),
-                    &present,
-                    &now,
-                ],
+                   AND message_id NOT IN (SELECT unnest($4::bigint[]))
+                 RETURNING message_id",
             )
-            .await? as usize;
+            .await?;
+        let (from, to) = (i64::from(from), i64::from(to));
+        for row in tx
+            .query(&mark, &[&channel_id, &from, &to, &present, &now])
+            .await?
+        {
+            let id: i32 = narrow(row.get(0));
+            let page = pages
+                .iter()
+                .position(|p| p.window.is_some_and(|(a, b)| (a..=b).contains(&id)));
+            if let Some(i) = page {
+                outcomes[i].deleted += 1;
+            }
+        }
     }
-    if let Some((from, to)) = range {
-        tx.execute(
-            "UPDATE channels SET last_message_id = greatest(last_message_id, $2), last_fetch_at = $3,
-                    last_error = NULL, flood_until = NULL, parked_at = NULL, failures = 0 WHERE id = $1",
-            &[&channel_id, &i64::from(to), &now],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO fetched_ranges (channel_id, from_id, to_id, fetched_at) VALUES ($1, $2, $3, $4)",
-            &[&channel_id, &i64::from(from), &i64::from(to), &now],
-        )
-        .await?;
+    let ranges: Vec<(i32, i32)> = pages.iter().filter_map(|p| p.range).collect();
+    if let Some(top) = ranges.iter().map(|r| r.1).max() {
+        let checkpoint = tx
+            .prepare_cached(
+                "UPDATE channels SET last_message_id = greatest(last_message_id, $2), last_fetch_at = $3,
+                        last_error = NULL, flood_until = NULL, parked_at = NULL, failures = 0 WHERE id = $1",
+            )
+            .await?;
+        tx.execute(&checkpoint, &[&channel_id, &i64::from(top), &now])
+            .await?;
+        let (from, to): (Vec<i64>, Vec<i64>) = ranges
+            .iter()
+            .map(|&(a, b)| (i64::from(a), i64::from(b)))
+            .unzip();
+        let fetched = tx
+            .prepare_cached(
+                "INSERT INTO fetched_ranges (channel_id, from_id, to_id, fetched_at)
+                 SELECT $1, f, t, $4 FROM unnest($2::bigint[], $3::bigint[]) AS r (f, t)",
+            )
+            .await?;
+        tx.execute(&fetched, &[&channel_id, &from, &to, &now])
+            .await?;
         forget_deletions_below(tx, channel_id).await?;
     }
-    Ok(out)
+    Ok(outcomes)
 }
 
 /// Drops remembered deletions at or below the channel's checkpoint (no page will bring those ids).
@@ -504,12 +565,13 @@ pub(super) async fn forget_deletions_below(
     tx: &Transaction<'_>,
     channel_id: i64,
 ) -> Result<(), Fail> {
-    tx.execute(
-        "DELETE FROM message_deletions WHERE channel_id = $1
-           AND message_id <= (SELECT last_message_id FROM channels WHERE id = $1)",
-        &[&channel_id],
-    )
-    .await?;
+    let forget = tx
+        .prepare_cached(
+            "DELETE FROM message_deletions WHERE channel_id = $1
+               AND message_id <= (SELECT last_message_id FROM channels WHERE id = $1)",
+        )
+        .await?;
+    tx.execute(&forget, &[&channel_id]).await?;
     Ok(())
 }
 

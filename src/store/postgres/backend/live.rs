@@ -113,30 +113,20 @@ async fn apply_one(
             LiveChange::New { id, post } => {
                 known.insert(*id);
                 if let Some(p) = post {
-                    let done =
-                        upsert_posts(tx, b.channel_id, std::slice::from_ref(p), true, now, now_ms)
-                            .await?;
+                    let done = upsert_posts(tx, b.channel_id, &[p], true, now, now_ms).await?;
                     if done.inserted.contains(&p.message_id) {
                         out.inserted.push((p.message_id, p.date));
                     }
-                    out.edited += done.edited;
+                    out.edited += done.edited.len();
                 }
             }
             LiveChange::Edit(p) => {
                 let insert = p.message_id > start;
-                let done = upsert_posts(
-                    tx,
-                    b.channel_id,
-                    std::slice::from_ref(p),
-                    insert,
-                    now,
-                    now_ms,
-                )
-                .await?;
+                let done = upsert_posts(tx, b.channel_id, &[p], insert, now, now_ms).await?;
                 if done.inserted.contains(&p.message_id) {
                     out.inserted.push((p.message_id, p.date));
                 }
-                out.edited += done.edited;
+                out.edited += done.edited.len();
             }
             LiveChange::Delete(ids) => {
                 let ids: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
