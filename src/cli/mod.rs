@@ -269,11 +269,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let loaded = sources.load()?;
             let db = database::Database::open(&loaded)?;
-            let (from, to) = match db.as_sqlite() {
-                Some(store) => (store.migrated().from, store.migrated().to),
-                // PostgreSQL's migrations ran on open (under an advisory lock, logged).
-                None => (db.schema_version()?, db.schema_version()?),
+            let m = match (db.as_sqlite(), db.postgres()) {
+                (Some(store), _) => store.migrated(),
+                (None, Some(pg)) => pg.store().migrated(),
+                (None, None) => anyhow::bail!("the database is neither SQLite nor PostgreSQL"),
             };
+            let (from, to) = (m.from, m.to);
             if from == to {
                 println!("{}: schema is up to date (version {to})", db.name());
             } else {

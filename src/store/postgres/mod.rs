@@ -159,6 +159,8 @@ pub struct PgStore {
     target: String,
     /// For connections outside the pool (LISTEN).
     config: std::sync::Arc<tokio_postgres::Config>,
+    /// The schema versions before and after this open's migrations.
+    migrated: crate::store::Migrated,
 }
 
 impl fmt::Debug for PgStore {
@@ -202,7 +204,7 @@ impl PgStore {
         };
         config.options(options);
         let target = describe(&config);
-        migrate(&config, &target).await?;
+        let migrated = migrate(&config, &target).await?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -221,6 +223,7 @@ impl PgStore {
             pool,
             target,
             config: std::sync::Arc::new(config),
+            migrated,
         })
     }
 
@@ -245,7 +248,13 @@ impl PgStore {
             pool,
             target: self.target.clone(),
             config: std::sync::Arc::clone(&self.config),
+            migrated: self.migrated,
         })
+    }
+
+    /// The schema versions found and left by this open (`tgsift migrate` reports them).
+    pub fn migrated(&self) -> crate::store::Migrated {
+        self.migrated
     }
 
     /// `user@host:port/database`, for messages (the password is never part of it).
@@ -390,7 +399,10 @@ pub fn latest_version() -> i64 {
 /// Applies the embedded migrations on a connection of its own, holding a session advisory lock so that
 /// workers starting at once migrate one after another; closing the connection releases the lock even
 /// if a migration fails half-way.
-async fn migrate(config: &tokio_postgres::Config, target: &str) -> Result<(), PgError> {
+async fn migrate(
+    config: &tokio_postgres::Config,
+    target: &str,
+) -> Result<crate::store::Migrated, PgError> {
     let (mut client, connection) = config.connect(NoTls).await.map_err(|e| PgError::Connect {
         target: target.into(),
         reason: e.to_string(),
@@ -419,7 +431,14 @@ async fn migrate(config: &tokio_postgres::Config, target: &str) -> Result<(), Pg
                 "PostgreSQL schema migrated"
             );
         }
-        Ok(())
+        let to = usize::try_from(latest_version()).unwrap_or(0);
+        let first = report
+            .applied_migrations()
+            .iter()
+            .map(|m| m.version())
+            .min();
+        let from = first.map_or(to, |v| usize::try_from(v).unwrap_or(1).saturating_sub(1));
+        Ok(crate::store::Migrated { from, to })
     }
     .await;
     drop(client);
