@@ -594,10 +594,30 @@ async fn an_installation_is_set_up_and_administered_on_postgres_through_the_cli(
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
         assert!(text(&o).contains("already used by account bob"), "{}", text(&o));
 
+        // A failed login leaves nothing behind.
+        let wrong = dir.path().join("wrong.txt");
+        std::fs::write(&wrong, "11111\n22222\n33333\n").expect("codes");
+        let phone = sim.accounts()[0].phone.clone();
+        let failed = [
+            "--db",
+            &url,
+            "account",
+            "add",
+            "alice",
+            "--phone",
+            &phone,
+            "--code-from",
+            wrong.to_str().expect("utf8"),
+        ];
+        let o = tgsift_in(d, &failed, &[key, dirs]).await;
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("login code was wrong 3 times"), "{}", text(&o));
+        assert_eq!(pg_count(&pg, "SELECT count(*) FROM accounts").await, 1, "only bob");
+        assert_eq!(pg_count(&pg, "SELECT count(*) FROM sessions").await, 1, "only bob's");
+
         // A login writes its session into the database, sealed; the file it started from stays as it was.
         let codes = dir.path().join("codes.txt");
         std::fs::write(&codes, format!("{}\n", sim.accounts()[0].code)).expect("codes");
-        let phone = sim.accounts()[0].phone.clone();
         let add = [
             "--db", &url, "account", "add", "alice", "--phone", &phone,
             "--code-from", codes.to_str().expect("utf8"),
