@@ -18,15 +18,15 @@ use crate::store::postgres::{PgStore, is_postgres_url};
 use crate::store::{Storage, Store, StoreError};
 
 /// One admin command's database (see the module doc).
-pub(super) struct Database {
-    // Declared first so it is dropped first: the pool's connections close while their runtime runs.
-    storage: Box<dyn Storage>,
-    /// The same backend for work beside the store traits (sessions); `None` for SQLite.
-    postgres: Option<PgBackend>,
-    /// The runtime PostgreSQL calls run on (kept for as long as the backend); `None` for SQLite.
-    _runtime: Option<tokio::runtime::Runtime>,
-    /// What messages call the database: the file, or `user@host:port/database` (no password).
-    name: String,
+pub(super) enum Database {
+    /// The SQLite file.
+    Sqlite(Store),
+    /// PostgreSQL, with the runtime its calls run on.
+    Postgres {
+        // Declared first so it is dropped first: the pool's connections close while their runtime runs.
+        backend: PgBackend,
+        _runtime: tokio::runtime::Runtime,
+    },
 }
 
 impl Database {
@@ -35,12 +35,7 @@ impl Database {
         let database = &loaded.config.storage.database;
         let text = database.to_string_lossy();
         if !is_postgres_url(&text) {
-            return Ok(Database {
-                storage: Box::new(Store::open(database)?),
-                postgres: None,
-                _runtime: None,
-                name: database.display().to_string(),
-            });
+            return Ok(Database::Sqlite(Store::open(database)?));
         }
         // One worker thread is plenty: the command waits on each call in turn.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -56,24 +51,26 @@ impl Database {
                     what: "open the database".into(),
                     source,
                 })?;
-        let name = store.target().to_string();
-        let backend = PgBackend::new(store, runtime.handle().clone());
-        Ok(Database {
-            storage: Box::new(backend.clone()),
-            postgres: Some(backend),
-            _runtime: Some(runtime),
-            name,
+        Ok(Database::Postgres {
+            backend: PgBackend::new(store, runtime.handle().clone()),
+            _runtime: runtime,
         })
     }
 
     /// The PostgreSQL backend (its pool and runtime), when the database is PostgreSQL.
     pub(super) fn postgres(&self) -> Option<&PgBackend> {
-        self.postgres.as_ref()
+        match self {
+            Database::Sqlite(_) => None,
+            Database::Postgres { backend, .. } => Some(backend),
+        }
     }
 
-    /// The database as messages name it (never with a password).
-    pub(super) fn name(&self) -> &str {
-        &self.name
+    /// The database as messages name it: the file, or `user@host:port/database` (never a password).
+    pub(super) fn name(&self) -> String {
+        match self {
+            Database::Sqlite(store) => store.path().display().to_string(),
+            Database::Postgres { backend, .. } => backend.store().target().to_string(),
+        }
     }
 }
 
@@ -81,12 +78,18 @@ impl Deref for Database {
     type Target = dyn Storage;
 
     fn deref(&self) -> &Self::Target {
-        &*self.storage
+        match self {
+            Database::Sqlite(store) => store,
+            Database::Postgres { backend, .. } => backend,
+        }
     }
 }
 
 impl DerefMut for Database {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut *self.storage
+        match self {
+            Database::Sqlite(store) => store,
+            Database::Postgres { backend, .. } => backend,
+        }
     }
 }

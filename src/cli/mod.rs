@@ -269,10 +269,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let loaded = sources.load()?;
             let db = database::Database::open(&loaded)?;
-            let m = match (db.as_sqlite(), db.postgres()) {
-                (Some(store), _) => store.migrated(),
-                (None, Some(pg)) => pg.store().migrated(),
-                (None, None) => anyhow::bail!("the database is neither SQLite nor PostgreSQL"),
+            let m = match &db {
+                database::Database::Sqlite(store) => store.migrated(),
+                database::Database::Postgres { backend, .. } => backend.store().migrated(),
             };
             let (from, to) = (m.from, m.to);
             if from == to {
