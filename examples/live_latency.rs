@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use tgsift::store::Store;
+use tgsift_store::Store;
 
 fn percentile(sorted: &[i64], q: f64) -> String {
     if sorted.is_empty() {

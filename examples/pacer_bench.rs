@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use grammers_client::session::storages::MemorySession;
 use grammers_tl_types as tl;
-use tgsift::sim::{FloodConfig, Sim, SimConfig};
 use tgsift::telegram::client::{Account, Policy, Stats};
 use tgsift::telegram::pacer::PacerConfig;
+use tgsift_sim::{FloodConfig, Sim, SimConfig};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]

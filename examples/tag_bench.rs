@@ -6,9 +6,9 @@
 use std::io::Write;
 use std::time::Instant;
 
-use tgsift::sim::Lang;
-use tgsift::sim::textgen::post_text;
-use tgsift::tagging::embedded::{DocFreq, EmbeddedTagger};
+use tgsift_sim::Lang;
+use tgsift_sim::textgen::post_text;
+use tgsift_tagger::{DocFreq, EmbeddedTagger};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -12,7 +12,7 @@
 #   sport, culture, local news), labelled before any tagger ran on them and committed on their own;
 #   never used to choose weights or lists: the honest Russian figure.
 #
-# Metric (examples/eval_tags.rs): stemmed exact match, P / R / F1 at 5 and at 10, macro-averaged over
+# Metric (crates/tgsift-tagger/examples/eval_tags.rs): stemmed exact match, P / R / F1 at 5 and at 10, macro-averaged over
 # documents; the embedded tagger's TF-IDF learns its document frequencies from the same set, as it
 # learns them per channel in the product. Python yake (PyPI, in a throw-away venv) runs with n=1 on
 # KPCrowd, n=3 on Inspec and SemEval2017 (its best settings there) and n=1 and n=2 on the Russian set.
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 KEYPHRASE_DIR=${KEYPHRASE_DIR:-../shared/data/keyphrase}
 
-cargo build --release --quiet --example eval_tags
+cargo build --release --quiet -p tgsift-tagger --example eval_tags
 EVAL=target/release/examples/eval_tags
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -1,5 +1,5 @@
 """Exports the OpenCorpora dictionary compiled by pymorphy3-dicts-ru into the plain tables that
-`examples/build_ru_morph.rs` turns into the embedded tagger's compact Russian dictionary.
+`crates/tgsift-tagger/examples/build_ru_morph.rs` turns into the embedded tagger's compact Russian dictionary.
 
 Run by `scripts/build-ru-morph.sh`; usage: `python ru_morph_export.py OUT_DIR`.
 

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::AlertsConfig;
 use crate::service::TaskError;
 use crate::service::connections::Connections;
-use crate::store::{AlertRow, AsyncStore, NewAlert, StoreError, unix_now};
+use tgsift_store::{AlertRow, AsyncStore, NewAlert, StoreError, unix_now};
 
 /// The sink name of Telegram delivery (every other sink is a webhook URL).
 pub const TELEGRAM_SINK: &str = "telegram";
@@ -207,7 +207,7 @@ impl Alerts {
             .read("list accounts", |s| s.accounts())
             .await
             .map_err(|e| e.to_string())?;
-        let usable = |a: &&crate::store::AccountRow| {
+        let usable = |a: &&tgsift_store::AccountRow| {
             a.disabled_reason.is_none()
                 && !(kind == "account_logged_out" && Some(&a.name) == own.as_ref())
         };

@@ -41,7 +41,5 @@ pub mod ingest;
 pub mod metrics;
 pub mod ops;
 pub mod service;
-pub mod sim;
-pub mod store;
 pub mod tagging;
 pub mod telegram;

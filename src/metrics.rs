@@ -16,8 +16,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::store::prelude::*;
-use crate::store::{StoreError, unix_now};
+use tgsift_store::prelude::*;
+use tgsift_store::{StoreError, unix_now};
 
 /// Labels of one Telegram call's outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

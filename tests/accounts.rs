@@ -5,11 +5,12 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use tgsift::telegram::session::SimSessions;
 
 use common::{API_HASH, within};
-use tgsift::sim::{AccountSpec, Sim, SimConfig};
-use tgsift::store::prelude::*;
 use tgsift::telegram::lease::Lease;
+use tgsift_sim::{AccountSpec, Sim, SimConfig};
+use tgsift_store::prelude::*;
 
 struct Env {
     dir: tempfile::TempDir,
@@ -345,7 +346,7 @@ async fn import_adopts_a_simulator_session_and_a_telethon_string() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let o = env.tgsift(&["account", "check", "gina"], &[]).await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        let listing = tgsift::store::Store::open(&env.dir.path().join("t.db"))
+        let listing = tgsift_store::Store::open(&env.dir.path().join("t.db"))
             .expect("db")
             .account("gina")
             .expect("read")
@@ -480,7 +481,7 @@ async fn backfill_last_n_fetches_only_the_newest_posts_and_reparse_repeats_safel
                 ids
             })
             .expect("c");
-        let store = tgsift::store::Store::open(&env.dir.path().join("t.db")).expect("store");
+        let store = tgsift_store::Store::open(&env.dir.path().join("t.db")).expect("store");
         let ch = store.find_channels(&name).expect("find").remove(0);
         assert_eq!(store.message_ids(ch.id).expect("ids"), newest20);
         let o = env
@@ -531,7 +532,7 @@ async fn the_demo_backfills_and_tags_its_channels_into_a_database() {
                 && out.contains("top tags: "),
             "{out}"
         );
-        let store = tgsift::store::Store::open(&env.dir.path().join("demo.db")).expect("demo.db");
+        let store = tgsift_store::Store::open(&env.dir.path().join("demo.db")).expect("demo.db");
         let channels = store.channels().expect("channels");
         assert_eq!(channels.len(), 3);
         for c in channels {
@@ -549,7 +550,7 @@ async fn the_demo_backfills_and_tags_its_channels_into_a_database() {
             "most posts are tagged: {stats:?}"
         );
         let listed = store
-            .list_posts(&tgsift::store::PostFilter {
+            .list_posts(&tgsift_store::PostFilter {
                 status: Some("success".into()),
                 limit: 20,
                 ..Default::default()

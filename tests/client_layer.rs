@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use common::{sim, within};
 use grammers_client::session::storages::MemorySession;
 use grammers_tl_types as tl;
-use tgsift::sim::{Fault, FloodConfig, Limit, Scripted, Sim};
-use tgsift::store::prelude::*;
 use tgsift::telegram::client::{Account, Policy, Stats};
 use tgsift::telegram::error::TgError;
 use tgsift::telegram::pacer::PacerConfig;
+use tgsift_sim::{Fault, FloodConfig, Limit, Scripted, Sim};
+use tgsift_store::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 fn policy() -> Policy {
@@ -324,7 +324,7 @@ async fn a_persisted_flood_window_is_respected_after_a_restart() {
             Err(TgError::FloodWait { seconds: 600, .. })
         ));
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = tgsift::store::Store::open(&dir.path().join("t.db")).expect("store");
+        let mut store = tgsift_store::Store::open(&dir.path().join("t.db")).expect("store");
         let row = store
             .add_account("alice", None, None, std::path::Path::new("alice.session"))
             .expect("account");

@@ -15,7 +15,7 @@ use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use tgsift::store::Store;
+use tgsift_store::Store;
 
 const TOKEN: &str = "dash-token-7c1e";
 const CHROMIUM: &str = "/usr/bin/chromium";

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use tgsift::data_out::export::{COLUMNS, iso};
-use tgsift::sim::{Fault, Latency, Scripted};
-use tgsift::store::prelude::*;
-use tgsift::store::{NewChannel, PostIn, Store};
 use tgsift::telegram::lease::Lease;
+use tgsift_sim::{Fault, Latency, Scripted};
+use tgsift_store::prelude::*;
+use tgsift_store::{NewChannel, PostIn, Store};
 
 /// `tgsift --db DB ARGS…` as a separate process, waited for.
 fn tgsift(db: &Path, args: &[&str]) -> Output {

@@ -2,9 +2,9 @@
 //! simulator's and hand-written ones), hashtags first, per-channel TF-IDF, and no panic on hostile
 //! input.
 
-use tgsift::sim::Lang;
-use tgsift::sim::textgen::post_text;
-use tgsift::tagging::embedded::{DocFreq, EmbeddedTagger, MAX_TAGS, MIN_TAGS};
+use tgsift_sim::Lang;
+use tgsift_sim::textgen::post_text;
+use tgsift_tagger::{DocFreq, EmbeddedTagger, MAX_TAGS, MIN_TAGS};
 
 fn tags(tagger: &EmbeddedTagger, text: &str, df: Option<&DocFreq>) -> Vec<String> {
     tagger.tags(text, df).into_iter().map(|t| t.tag).collect()
@@ -197,7 +197,7 @@ fn words_most_posts_of_a_channel_use_are_not_tags() {
 /// adjective + noun agreeing in the nominative, or a nominative noun + a genitive (or nominative)
 /// noun. A word the dictionary lacks counts as not in dictionary form.
 fn dictionary_form(tag: &str) -> bool {
-    use tgsift::tagging::embedded::morph::{Morph, Pos, gram};
+    use tgsift_tagger::morph::{Morph, Pos, gram};
     let m = Morph::get();
     let tags_of = |w: &str| -> Vec<_> {
         m.parse(&w.to_lowercase())

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use serde_json::{Value, json};
-use tgsift::sim::{Fault, Scripted};
-use tgsift::store::Store;
-use tgsift::store::prelude::*;
+use tgsift_sim::{Fault, Scripted};
+use tgsift_store::Store;
+use tgsift_store::prelude::*;
 
 const TOKEN: &str = "test-token-3f9a";
 
@@ -240,7 +240,7 @@ async fn every_route_answers_over_http_and_needs_the_token() {
     within(120, async {
         let s = Setup::new(2, 300, |c| {
             // Two short floods: slept through (threshold 2 s), counted in /metrics.
-            c.flood = tgsift::sim::FloodConfig::off();
+            c.flood = tgsift_sim::FloodConfig::off();
         })
         .await;
         s.sim.script(

@@ -9,9 +9,9 @@ use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use tgsift::ingest::service::RunOptions;
 use tgsift::service;
-use tgsift::sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, ServiceRun, SimConfig};
-use tgsift::store::prelude::*;
-use tgsift::store::{AsyncStore, Store};
+use tgsift_sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, ServiceRun, SimConfig};
+use tgsift_store::prelude::*;
+use tgsift_store::{AsyncStore, Store};
 use tokio_util::sync::CancellationToken;
 
 async fn run_once_until_done(s: &Setup) {
@@ -43,7 +43,7 @@ async fn run_once_until_done(s: &Setup) {
         .requests()
         .into_iter()
         .filter_map(|r| match r.outcome {
-            tgsift::sim::log::Outcome::Flood(x) => Some(x),
+            tgsift_sim::log::Outcome::Flood(x) => Some(x),
             _ => None,
         })
         .collect();
@@ -81,7 +81,7 @@ async fn five_channels_through_floods_disconnects_and_500s_hold_exactly_the_simu
             .log()
             .requests()
             .iter()
-            .filter(|r| r.outcome == tgsift::sim::log::Outcome::Dropped)
+            .filter(|r| r.outcome == tgsift_sim::log::Outcome::Dropped)
             .count();
         assert!(dropped > 0, "disconnects really happened");
     })

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use common::setup::Setup;
 use common::{sent_into_open_windows, within};
 use rand::{Rng, SeedableRng};
-use tgsift::sim::{Fault, LiveConfig, PushFault, Scripted, ScriptedPush};
-use tgsift::store::Store;
-use tgsift::store::prelude::*;
+use tgsift_sim::{Fault, LiveConfig, PushFault, Scripted, ScriptedPush};
+use tgsift_store::Store;
+use tgsift_store::prelude::*;
 
 /// Runs a read on a fresh connection to the test database.
 fn query<T>(

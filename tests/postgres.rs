@@ -6,10 +6,11 @@ mod common;
 
 use std::process::Output;
 use std::time::Duration;
+use tgsift::telegram::session::SimSessions;
 
-use tgsift::store::postgres::PgStore;
-use tgsift::store::postgres::testing::{fresh_url, schema_config};
 use tgsift::telegram::session::{PgSession, SessionKey, SqliteSession};
+use tgsift_store::postgres::PgStore;
+use tgsift_store::postgres::testing::{fresh_url, schema_config};
 
 use common::setup::Setup;
 use common::{API_HASH, within};
@@ -295,12 +296,12 @@ fn spawn_worker(
 /// An SQLite installation with `accounts` accounts (session files from the simulator) following the
 /// simulator's channels round-robin, for `db copy` to move into PostgreSQL.
 fn installation(
-    sim: &tgsift::sim::Sim,
+    sim: &tgsift_sim::Sim,
     dir: &std::path::Path,
     accounts: usize,
 ) -> std::path::PathBuf {
-    use tgsift::store::prelude::*;
-    use tgsift::store::{NewChannel, Store};
+    use tgsift_store::prelude::*;
+    use tgsift_store::{NewChannel, Store};
     let db = dir.join("t.db");
     let mut store = Store::open(&db).expect("store");
     let mut ids = Vec::new();
@@ -336,7 +337,7 @@ fn installation(
 }
 
 /// Every post the simulator holds, as (channel username, message id, text, edit date), sorted.
-fn sim_truth(sim: &tgsift::sim::Sim) -> Vec<(String, i32, String, Option<i64>)> {
+fn sim_truth(sim: &tgsift_sim::Sim) -> Vec<(String, i32, String, Option<i64>)> {
     let mut all = Vec::new();
     for name in sim.channel_usernames() {
         let bare = name.trim_start_matches('@').to_string();
@@ -359,19 +360,19 @@ async fn three_workers_share_six_accounts_and_take_over_from_a_killed_one() {
         let Some(url) = fresh_url("three_workers").await else {
             return;
         };
-        let mut config = tgsift::sim::SimConfig::generated(29, 30, 2_000);
-        config.accounts = (0..6).map(tgsift::sim::AccountSpec::generated).collect();
+        let mut config = tgsift_sim::SimConfig::generated(29, 30, 2_000);
+        config.accounts = (0..6).map(tgsift_sim::AccountSpec::generated).collect();
         config.strict_keys = true;
         // Telegram-like round trips, so the backfill outlasts the workers' first rounds.
-        config.latency = tgsift::sim::Latency {
+        config.latency = tgsift_sim::Latency {
             base: Duration::from_millis(60),
             jitter: Duration::from_millis(20),
         };
-        config.faults = tgsift::sim::RandomFaults::parse(
+        config.faults = tgsift_sim::RandomFaults::parse(
             "flood=0.002,flood_secs=1,disconnect=0.002,internal=0.002",
         )
         .expect("faults");
-        let sim = tgsift::sim::Sim::start(config).await.expect("sim");
+        let sim = tgsift_sim::Sim::start(config).await.expect("sim");
         let dir = tempfile::tempdir().expect("dir");
         let db = installation(&sim, dir.path(), 6);
         let copy = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
@@ -557,9 +558,9 @@ async fn an_installation_is_set_up_and_administered_on_postgres_through_the_cli(
         let Some(url) = fresh_url("cli_admin").await else {
             return;
         };
-        let mut config = tgsift::sim::SimConfig::generated(31, 2, 300);
-        config.accounts = (0..2).map(tgsift::sim::AccountSpec::generated).collect();
-        let sim = tgsift::sim::Sim::start(config).await.expect("sim");
+        let mut config = tgsift_sim::SimConfig::generated(31, 2, 300);
+        config.accounts = (0..2).map(tgsift_sim::AccountSpec::generated).collect();
+        let sim = tgsift_sim::Sim::start(config).await.expect("sim");
         let dir = tempfile::tempdir().expect("dir");
         let sessions = dir.path().join("sessions");
         std::fs::create_dir_all(&sessions).expect("sessions dir");

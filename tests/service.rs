@@ -8,12 +8,13 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::process::Child;
 use std::time::{Duration, Instant};
+use tgsift::telegram::session::SimSessions;
 
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
-use tgsift::sim::{AccountSpec, Fault, Scripted};
-use tgsift::store::prelude::*;
-use tgsift::store::{NewChannel, Store, unix_now};
+use tgsift_sim::{AccountSpec, Fault, Scripted};
+use tgsift_store::prelude::*;
+use tgsift_store::{NewChannel, Store, unix_now};
 
 /// A TCP server that accepts connections and never answers: an LLM endpoint that hangs.
 fn silent_server() -> String {

@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 
 use common::{client, within};
 use proptest::prelude::*;
-use tgsift::sim::paging::history_reference;
-use tgsift::sim::world::HistoryQuery;
-use tgsift::sim::{ChannelSpec, Lang, ServiceRun, Sim, SimChannel, SimConfig};
+use tgsift_sim::paging::history_reference;
+use tgsift_sim::world::HistoryQuery;
+use tgsift_sim::{ChannelSpec, Lang, ServiceRun, Sim, SimChannel, SimConfig};
 
 /// A channel and its full listing `(id, date)` for the reference.
 struct Fixture {

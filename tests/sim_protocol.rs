@@ -9,7 +9,7 @@ use common::{API_HASH, client, client_with, sim, within};
 use grammers_client::SignInError;
 use grammers_client::session::types::{PeerAuth, PeerId, PeerRef};
 use grammers_mtsender::{ConnectionParams, InvocationError};
-use tgsift::sim::{AccountSpec, Fault, Scripted, Sim, SimConfig};
+use tgsift_sim::{AccountSpec, Fault, Scripted, Sim, SimConfig};
 
 fn channel_ref(sim: &Sim, username: &str) -> PeerRef {
     let (id, hash) = sim
@@ -311,8 +311,8 @@ async fn tcp_close_mid_request_is_recovered_by_the_clients_retry() {
         assert_eq!(
             outcomes,
             vec![
-                tgsift::sim::log::Outcome::Dropped,
-                tgsift::sim::log::Outcome::Ok
+                tgsift_sim::log::Outcome::Dropped,
+                tgsift_sim::log::Outcome::Ok
             ]
         );
     })
@@ -415,7 +415,7 @@ async fn outage_refuses_connections_then_recovers() {
 async fn latency_delays_every_call_without_serialising_them() {
     within(30, async {
         let mut cfg = SimConfig::generated(5, 1, 50);
-        cfg.latency = tgsift::sim::Latency {
+        cfg.latency = tgsift_sim::Latency {
             base: Duration::from_millis(300),
             jitter: Duration::ZERO,
         };

@@ -17,7 +17,7 @@ use grammers_client::{InvocationError, SenderPool};
 use grammers_mtsender::UpdatesConfiguration;
 use grammers_session::updates::UpdatesLike;
 use grammers_tl_types as tl;
-use tgsift::sim::{Fault, LiveConfig, PushFault, Scripted, ScriptedPush, Sim, SimConfig};
+use tgsift_sim::{Fault, LiveConfig, PushFault, Scripted, ScriptedPush, Sim, SimConfig};
 use tokio::sync::mpsc;
 
 /// A client on `data`'s key that keeps the raw updates channel (what grammers' runner pushes into).
@@ -543,7 +543,7 @@ async fn stream_updates_gets_every_live_post_once_and_recovers_a_dropped_push() 
             diffs.len() >= 2,
             "the gap was filled through getChannelDifference: {diffs:?}"
         );
-        assert!(matches!(diffs[0], tgsift::sim::log::Outcome::Flood(1)));
+        assert!(matches!(diffs[0], tgsift_sim::log::Outcome::Flood(1)));
     })
     .await;
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::within;
-use tgsift::store::prelude::*;
-use tgsift::store::{AsyncStore, NewChannel, PostIn, Store};
-use tgsift::tagging::embedded::EmbeddedTagger;
 use tgsift::tagging::worker::{Outcome, Pipeline};
 use tgsift::tagging::{Tag, TagContext, TagError, TagFuture, Tagger};
+use tgsift_store::prelude::*;
+use tgsift_store::{AsyncStore, NewChannel, PostIn, Store};
+use tgsift_tagger::EmbeddedTagger;
 use tokio_util::sync::CancellationToken;
 
 /// Fails every post whose text contains "FAIL"; tags the others with their first word.
@@ -132,7 +132,7 @@ async fn one_failing_post_never_holds_back_the_others_and_exhausts_to_failed() {
         assert_eq!(tagger.calls.load(Ordering::SeqCst), 4);
         let post = store
             .read("post", |s| {
-                s.list_posts(&tgsift::store::PostFilter {
+                s.list_posts(&tgsift_store::PostFilter {
                     limit: 10,
                     ..Default::default()
                 })
@@ -205,7 +205,7 @@ async fn a_crash_mid_tagging_leaves_the_post_due_again() {
 async fn the_embedded_pipeline_tags_simulated_posts() {
     within(60, async {
         let texts: Vec<String> = (1..=40)
-            .map(|i| tgsift::sim::textgen::post_text(tgsift::sim::Lang::Mixed, 7, i).text)
+            .map(|i| tgsift_sim::textgen::post_text(tgsift_sim::Lang::Mixed, 7, i).text)
             .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let (_d, store) = setup(&refs);
@@ -227,7 +227,7 @@ async fn the_embedded_pipeline_tags_simulated_posts() {
         assert_eq!(stats.with_tags, 40);
         for post in store
             .read("list", |s| {
-                s.list_posts(&tgsift::store::PostFilter {
+                s.list_posts(&tgsift_store::PostFilter {
                     limit: 40,
                     ..Default::default()
                 })

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use tgsift::store::prelude::*;
-use tgsift::store::{NewChannel, PostIn, Store};
+use tgsift_store::prelude::*;
+use tgsift_store::{NewChannel, PostIn, Store};
 
 /// Unix seconds of a January 2026 day at noon UTC.
 fn jan(day: i64) -> i64 {
@@ -74,7 +74,7 @@ fn fixture(db: &Path) {
         .collect();
     for (&(_, _, _, tags), (channel_id, message_id)) in posts.iter().zip(ids) {
         let post_id = s
-            .list_posts(&tgsift::store::PostFilter {
+            .list_posts(&tgsift_store::PostFilter {
                 channel: Some(format!("#{channel_id}")),
                 limit: 100,
                 ..Default::default()
@@ -90,15 +90,15 @@ fn fixture(db: &Path) {
             .expect("claim")
             .expect("post")
             .claim;
-        let attempt = tgsift::store::Attempt {
+        let attempt = tgsift_store::Attempt {
             post_id,
             claim,
-            result: tgsift::store::AttemptResult::Tagged {
+            result: tgsift_store::AttemptResult::Tagged {
                 tags,
                 source: "embedded".into(),
             },
         };
-        let rules = tgsift::store::RetryRules {
+        let rules = tgsift_store::RetryRules {
             max_attempts: 3,
             base_delay_secs: 1.0,
         };

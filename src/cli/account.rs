@@ -12,10 +12,6 @@ use super::UsageError;
 use super::database::Database;
 use crate::config::{ConfigError, Loaded};
 use crate::ops::JobSpec;
-use crate::store::AccountRow;
-use crate::store::Storage;
-use crate::store::postgres::backend::PgBackend;
-use crate::store::postgres::is_postgres_url;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::error::TgError;
 use crate::telegram::lease::Lease;
@@ -24,6 +20,10 @@ use crate::telegram::session::{
     PgSession, SessionError, SessionKey, SqliteSession, TelethonString,
 };
 use grammers_session::SessionData;
+use tgsift_store::AccountRow;
+use tgsift_store::Storage;
+use tgsift_store::postgres::backend::PgBackend;
+use tgsift_store::postgres::is_postgres_url;
 
 /// Environment variable holding the 2FA password for non-interactive logins.
 pub const PASSWORD_ENV: &str = "TGSIFT_2FA_PASSWORD";
@@ -428,7 +428,7 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
 pub(super) fn known_account(
     store: &dyn Storage,
     name: &str,
-) -> anyhow::Result<crate::store::AccountRow> {
+) -> anyhow::Result<tgsift_store::AccountRow> {
     store.account(name)?.ok_or_else(|| {
         UsageError(format!(
             "no account named {name}: see `tgsift account list`"

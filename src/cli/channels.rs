@@ -9,7 +9,7 @@ use super::account::{credentials, open_store};
 use super::jobs::{cli_error, submit};
 use crate::config::Loaded;
 use crate::ops::JobSpec;
-use crate::store::{ChannelRow, Storage, unix_now};
+use tgsift_store::{ChannelRow, Storage, unix_now};
 
 /// `tgsift channels …`.
 #[derive(Debug, Subcommand)]

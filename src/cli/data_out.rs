@@ -9,8 +9,8 @@ use super::tags::{channel_ids, date_arg};
 use crate::config::Loaded;
 use crate::data_out::backup::{RestoreError, restore};
 use crate::data_out::stats::{Stats, StatsQuery, collect, day_label};
-use crate::store::postgres::is_postgres_url;
-use crate::store::{BackupError, Store, unix_now};
+use tgsift_store::postgres::is_postgres_url;
+use tgsift_store::{BackupError, Store, unix_now};
 
 /// Options of `stats`.
 #[derive(Debug, Args)]

@@ -6,16 +6,16 @@
 //! uses, so a command cannot work on one backend and not on the other.
 //!
 //! A [`Database`] must be opened, used and dropped outside any async runtime (PostgreSQL calls block
-//! on its own runtime): commands that also talk to Telegram use [`crate::store::AsyncStore`] instead.
+//! on its own runtime): commands that also talk to Telegram use [`tgsift_store::AsyncStore`] instead.
 
 use std::ops::{Deref, DerefMut};
 
 use anyhow::Context;
 
 use crate::config::Loaded;
-use crate::store::postgres::backend::PgBackend;
-use crate::store::postgres::{PgStore, is_postgres_url};
-use crate::store::{Storage, Store, StoreError};
+use tgsift_store::postgres::backend::PgBackend;
+use tgsift_store::postgres::{PgStore, is_postgres_url};
+use tgsift_store::{Storage, Store, StoreError};
 
 /// One admin command's database (see the module doc).
 pub(super) enum Database {

@@ -9,11 +9,11 @@ use clap::{Args, Subcommand};
 
 use super::UsageError;
 use crate::config::Loaded;
-use crate::store::postgres::copy::{CopyOptions, DEFAULT_BATCH, copy_sqlite};
-use crate::store::postgres::{PgStore, is_postgres_url};
-use crate::store::prelude::*;
-use crate::store::{Store, WORKER_STALE_SECS, unix_now};
 use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
+use tgsift_store::postgres::copy::{CopyOptions, DEFAULT_BATCH, copy_sqlite};
+use tgsift_store::postgres::{PgStore, is_postgres_url};
+use tgsift_store::prelude::*;
+use tgsift_store::{Store, WORKER_STALE_SECS, unix_now};
 
 /// `tgsift db …`.
 #[derive(Debug, Subcommand)]

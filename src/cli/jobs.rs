@@ -13,9 +13,9 @@ use crate::config::Loaded;
 use crate::ops::jobs::{ended, run_here};
 use crate::ops::{JobSpec, Ops, OpsError};
 use crate::service::connections::Connections;
-use crate::store::{AsyncStore, JobRow, NewAlert, unix_now};
 use crate::tagging::worker::Pipeline;
 use crate::telegram::client::Policy;
+use tgsift_store::{AsyncStore, JobRow, NewAlert, unix_now};
 
 /// `tgsift jobs …`.
 #[derive(Debug, Subcommand)]

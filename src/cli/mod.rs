@@ -9,9 +9,12 @@ mod channels;
 mod data_out;
 mod database;
 mod db;
+#[cfg(feature = "sim")]
+mod demo;
 mod jobs;
 mod logging;
 mod run;
+#[cfg(feature = "sim")]
 mod sim;
 mod status;
 mod tags;
@@ -23,9 +26,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{ConfigError, LoadOptions, Loaded};
-use crate::store::StoreError;
-use crate::store::postgres::PgError;
-use crate::store::postgres::copy::CopyError;
+use tgsift_store::StoreError;
+use tgsift_store::postgres::PgError;
+use tgsift_store::postgres::copy::CopyError;
 
 /// Keeps the posts of many Telegram channels in SQLite and tags them.
 #[derive(Debug, Parser)]
@@ -71,7 +74,8 @@ pub enum Command {
     /// Run the parser service: keep every active channel's posts in the database.
     Run(run::RunArgs),
     /// The whole job on an embedded simulated Telegram: backfill and tag three channels into demo.db.
-    Demo(run::DemoArgs),
+    #[cfg(feature = "sim")]
+    Demo(demo::DemoArgs),
     /// What the service is doing: uptime, tasks (restarts, last errors), accounts, channels, tagging.
     Status {
         /// Machine-readable output.
@@ -128,11 +132,13 @@ pub enum Command {
         json: bool,
     },
     /// The simulated Telegram DC.
+    #[cfg(feature = "sim")]
     #[command(subcommand)]
     Sim(SimCommand),
 }
 
 /// `tgsift sim …`.
+#[cfg(feature = "sim")]
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Serve a simulated Telegram DC on 127.0.0.1 until Ctrl-C.
@@ -235,8 +241,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         // The reference needs no configuration, so a broken file does not hide it.
         Command::Config(ConfigCommand::Keys) => print!("{}", crate::config::reference_table()),
         Command::Config(ConfigCommand::Show) => print!("{}", sources.load()?.render()),
+        #[cfg(feature = "sim")]
         Command::Sim(SimCommand::Serve(args)) => runtime()?.block_on(sim::serve(args))?,
-        Command::Demo(args) => runtime()?.block_on(run::demo(args))?,
+        #[cfg(feature = "sim")]
+        Command::Demo(args) => runtime()?.block_on(demo::demo(args))?,
         Command::Run(args) => {
             let loaded = sources.load()?;
             runtime()?.block_on(run::run(&loaded, args))?

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::sim::{FloodConfig, LiveConfig, RandomFaults, Sim, SimConfig};
+use crate::telegram::session::SimSessions;
+use tgsift_sim::{FloodConfig, LiveConfig, RandomFaults, Sim, SimConfig};
 
 /// Options of `tgsift sim serve`.
 #[derive(Debug, Args)]
@@ -109,22 +110,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         FloodPreset::Off => FloodConfig::off(),
     };
     config.accounts = (0..args.accounts as usize)
-        .map(crate::sim::AccountSpec::generated)
+        .map(tgsift_sim::AccountSpec::generated)
         .collect();
     config.accounts[0].password = args.password.clone();
     config.strict_keys = args.strict_keys;
-    config.latency = crate::sim::Latency {
+    config.latency = tgsift_sim::Latency {
         base: std::time::Duration::from_millis(args.latency_ms),
         jitter: std::time::Duration::from_millis(args.latency_jitter_ms),
     };
     let sim = Sim::start(config).await.context("starting the simulator")?;
     let acc = sim.accounts()[0].clone();
-    let home = sim.addr(crate::sim::HOME_DC).context("home DC address")?;
+    let home = sim.addr(tgsift_sim::HOME_DC).context("home DC address")?;
     println!(
         "simulated Telegram DC {} listening on {home}",
-        crate::sim::HOME_DC
+        tgsift_sim::HOME_DC
     );
-    for dc in crate::sim::DC_IDS {
+    for dc in tgsift_sim::DC_IDS {
         if let Some(a) = sim.addr(dc) {
             println!("  DC {dc}: {a}");
         }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::account::{AccountState, account_states, open_store};
 use crate::config::Loaded;
-use crate::store::{TaskRow, WorkerRow, unix_now};
+use tgsift_store::{TaskRow, WorkerRow, unix_now};
 
 #[derive(Serialize)]
 struct Status {

@@ -10,12 +10,12 @@ use super::UsageError;
 use super::account::open_store;
 use crate::config::Loaded;
 use crate::data_out::export::{Format, Summary, write_posts, write_posts_to_file};
-use crate::store::{
+use crate::tagging::trends::top_tags;
+use crate::tagging::worker::{Outcome, Pipeline};
+use tgsift_store::{
     AsyncStore, ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, Storage,
     match_expression,
 };
-use crate::tagging::trends::top_tags;
-use crate::tagging::worker::{Outcome, Pipeline};
 
 /// `tgsift tags …`.
 #[derive(Debug, Subcommand)]
@@ -208,7 +208,7 @@ pub(super) fn date_arg(flag: &str, d: &str) -> anyhow::Result<i64> {
 fn top(store: &dyn Storage, a: &TopArgs) -> anyhow::Result<()> {
     let until = match &a.until {
         Some(d) => date_arg("--until", d)?,
-        None => crate::store::unix_now(),
+        None => tgsift_store::unix_now(),
     };
     let since = match &a.since {
         Some(d) => date_arg("--since", d)?,

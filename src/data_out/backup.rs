@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use crate::store::prelude::*;
-use crate::store::{BackupError, Restored, Store, StoreError, restore_file, unix_now};
 use crate::telegram::lease::Lease;
+use tgsift_store::prelude::*;
+use tgsift_store::{BackupError, Restored, Store, StoreError, restore_file, unix_now};
 
 /// Why a restore did not happen.
 #[derive(Debug, thiserror::Error)]

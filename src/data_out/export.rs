@@ -13,8 +13,8 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::store::prelude::*;
-use crate::store::{ExportError, ExportFilter, ExportRow};
+use tgsift_store::prelude::*;
+use tgsift_store::{ExportError, ExportFilter, ExportRow};
 
 /// The output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::store::{ActivityRow, Storage, StoreError};
 use crate::tagging::trends::{TagTrend, top_tags};
+use tgsift_store::{ActivityRow, Storage, StoreError};
 
 /// The period and channels of a report.
 #[derive(Clone, Debug)]

@@ -336,8 +336,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<tgsift_store::StoreError> for ApiError {
+    fn from(e: tgsift_store::StoreError) -> Self {
         ApiError::from(OpsError::from(e))
     }
 }

@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use super::session::{self, AuthMethod};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ErrorBody};
 use crate::ops::{AccountState, ChannelView, FloodWindow, JobSpec, PostVersion, TaggingStats};
-use crate::store::{JobRow, PostFilter, PostRow};
 use crate::tagging::worker::Outcome;
+use tgsift_store::{JobRow, PostFilter, PostRow};
 
 /// Page size when `limit` is not given.
 const DEFAULT_LIMIT: usize = 50;
@@ -405,7 +405,7 @@ const MAX_SEARCH_OFFSET: usize = 10_000;
 
 async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum::Json<PostPage>> {
     let n = limit(q.limit)?;
-    if crate::store::match_expression(&text).is_none() {
+    if tgsift_store::match_expression(&text).is_none() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid",
@@ -424,7 +424,7 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
         Some(c) => Some(vec![state.ops.channel(c).await?.id]),
         None => None,
     };
-    let query = crate::store::SearchQuery {
+    let query = tgsift_store::SearchQuery {
         text,
         channel_ids,
         since: q.since.as_deref().map(since).transpose()?,
@@ -567,7 +567,7 @@ async fn export_posts(
             Some(ids)
         }
     };
-    let filter = crate::store::ExportFilter {
+    let filter = tgsift_store::ExportFilter {
         channel_ids,
         since: q.since.as_deref().map(since).transpose()?,
         until: q.until.as_deref().map(since).transpose()?,
@@ -587,7 +587,7 @@ async fn export_posts(
                 Ok(write_posts(s, &filter, format, ChunkWriter(tx)).map(|_| ()))
             })
             .await;
-        let r = r.map_err(crate::store::ExportError::from).and_then(|r| r);
+        let r = r.map_err(tgsift_store::ExportError::from).and_then(|r| r);
         if let Err(e) = r {
             tracing::warn!(error = %e, "an HTTP export stopped");
             let _ = err_tx.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -1006,7 +1006,7 @@ pub struct Activity {
     responses((status = 200, body = Activity)))]
 async fn activity(State(state): State<AppState>) -> ApiResult<axum::Json<Activity>> {
     const WINDOW: i64 = 3600;
-    let now = crate::store::unix_now();
+    let now = tgsift_store::unix_now();
     let (posts_stored, flood_windows) = state.ops.recent_activity(now - WINDOW).await?;
     let (floods, floods_since) = state.metrics.floods_last_hour.sum();
     let (flood_sleep_seconds, _) = state.metrics.flood_sleep_last_hour.sum();

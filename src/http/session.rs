@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::store::{AsyncStore, StoreError, unix_now};
+use tgsift_store::{AsyncStore, StoreError, unix_now};
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "tgsift_session";

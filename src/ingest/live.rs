@@ -17,7 +17,7 @@
 //! instant restarts from a pts whose events are all stored. Pushed posts never move the checkpoint
 //! over ids nobody fetched; a hole is handed to the poller ([`SyncRequests`]).
 //!
-//! [`Store::apply_live`]: crate::store::Store::apply_live
+//! [`Store::apply_live`]: tgsift_store::Store::apply_live
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -33,7 +33,6 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::IngestMetrics;
 use super::{channel_info, to_store};
 use crate::service::TaskError;
-use crate::store::{AsyncStore, ChannelRow, LiveBatch, LiveChange, unix_ms};
 use crate::telegram::channels::ChannelInfo;
 use crate::telegram::client::Account;
 use crate::telegram::error::TgError;
@@ -41,6 +40,7 @@ use crate::telegram::updates::{
     AccountDifference, Change, ChannelDifference, ChannelEvent, CommonState, Message, Pushed,
     Updates,
 };
+use tgsift_store::{AsyncStore, ChannelRow, LiveBatch, LiveChange, unix_ms};
 
 /// How long an event that skips ahead waits for the missing ones before the difference is asked
 /// (Telegram's documentation suggests up to 0.5 s).
@@ -726,8 +726,8 @@ fn drain(writes: &mut BTreeMap<i64, LiveBatch>, t: &mut Tracked) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
     use crate::telegram::channels::RemotePost;
+    use tgsift_store::Store;
 
     fn task(dir: &tempfile::TempDir) -> LiveTask {
         let store = Store::open(&dir.path().join("t.db")).expect("store");

@@ -21,11 +21,11 @@ use futures_util::stream::FuturesOrdered;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Backfill;
-use crate::store::{AsyncStore, BatchOutcome, ChannelRow, PostIn, StoreError};
 use crate::telegram::channels::{ChannelInfo, RemotePost};
 use crate::telegram::client::Account;
 use crate::telegram::error::TgError;
 use progress::ChannelProgress;
+use tgsift_store::{AsyncStore, BatchOutcome, ChannelRow, PostIn, StoreError};
 
 /// Posts per request and per stored batch (Telegram's maximum page).
 pub const BATCH: i32 = 100;

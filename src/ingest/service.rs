@@ -30,9 +30,9 @@ use super::{SyncError, sync_channel};
 use crate::config::{IngestConfig, IngestMode};
 use crate::service::TaskError;
 use crate::service::connections::{ConnectError, Connections};
-use crate::store::{AccountRow, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
 use crate::telegram::client::Account;
 use crate::telegram::error::TgError;
+use tgsift_store::{AccountRow, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
 
 /// How the service runs.
 #[derive(Clone, Debug)]

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Ops, OpsError};
 use crate::ingest::channel_info;
 use crate::service::connections::ConnectError;
-use crate::store::ChannelRow;
+use tgsift_store::ChannelRow;
 
 /// One channel's completeness.
 #[derive(Clone, Debug, Serialize)]

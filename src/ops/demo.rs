@@ -12,12 +12,13 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Loaded;
 use crate::ingest::service::{RunOptions, RunSummary};
 use crate::service;
-use crate::sim::{FloodConfig, RandomFaults, Scripted, Sim, SimConfig};
-use crate::store::prelude::*;
-use crate::store::{AsyncStore, NewChannel, Store};
 use crate::tagging::worker::{PassReport, Pipeline};
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::login::{self, Scripted as ScriptedPrompt};
+use crate::telegram::session::SimSessions;
+use tgsift_sim::{FloodConfig, RandomFaults, Scripted, Sim, SimConfig};
+use tgsift_store::prelude::*;
+use tgsift_store::{AsyncStore, NewChannel, Store};
 
 /// Tags of one channel after the demo.
 #[derive(Clone, Debug)]
@@ -77,11 +78,11 @@ pub async fn run(
     };
     let sim = Sim::start(config).await.context("starting the simulator")?;
     // One long flood: its channel is parked while the others go on, then picked up again.
-    sim.script(Scripted::on("messages.getHistory", crate::sim::Fault::FloodWait(3)).after(40));
+    sim.script(Scripted::on("messages.getHistory", tgsift_sim::Fault::FloodWait(3)).after(40));
     let acc = sim.accounts()[0].clone();
     say(format!(
         "simulated Telegram on {} with channels {}",
-        sim.addr(crate::sim::HOME_DC)
+        sim.addr(tgsift_sim::HOME_DC)
             .map(|a| a.to_string())
             .unwrap_or_default(),
         sim.channel_usernames().join(" ")

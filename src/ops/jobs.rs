@@ -21,9 +21,9 @@ use crate::ingest::progress::Progress;
 use crate::ingest::{channel_info, fetch_range};
 use crate::service::TaskError;
 use crate::service::connections::ConnectError;
-use crate::store::{JobEnd, JobRow, NewAlert, NewChannel};
 use crate::telegram::channels::ChannelRef;
 use crate::telegram::error::TgError;
+use tgsift_store::{JobEnd, JobRow, NewAlert, NewChannel};
 
 /// Jobs run at once by one service.
 const CONCURRENT_JOBS: usize = 4;
@@ -154,7 +154,7 @@ impl JobSpec {
     }
 
     /// The account whose Telegram session the job needs, if any.
-    pub async fn account(&self, ops: &Ops) -> Result<Option<crate::store::AccountRow>, OpsError> {
+    pub async fn account(&self, ops: &Ops) -> Result<Option<tgsift_store::AccountRow>, OpsError> {
         match self {
             JobSpec::ChannelAdd { account, .. } | JobSpec::AccountCheck { account } => {
                 Ok(Some(ops.account(account).await?))
@@ -221,7 +221,7 @@ pub async fn run_one(
     job: JobRow,
     alerts: Option<&crate::alerts::Alerts>,
     shutdown: &CancellationToken,
-) -> Result<Option<JobRow>, crate::store::StoreError> {
+) -> Result<Option<JobRow>, tgsift_store::StoreError> {
     let cancel = shutdown.child_token();
     let watch = {
         let (store, c, id) = (ops.store.clone(), cancel.clone(), job.id);
@@ -559,7 +559,7 @@ fn pid_alive(pid: u32) -> bool {
 
 /// Queues again the jobs of workers that died mid-attempt (killed on this host, or silent for longer
 /// than the heartbeat allows anywhere); returns how many.
-async fn requeue_orphans(ops: &Ops, me: i64) -> Result<usize, crate::store::StoreError> {
+async fn requeue_orphans(ops: &Ops, me: i64) -> Result<usize, tgsift_store::StoreError> {
     let host = crate::telegram::lease::hostname();
     let n = ops
         .store
@@ -685,7 +685,7 @@ pub async fn run_here(
             // Waiting for its backoff, or run by another worker: look again when it may have moved.
             let wait = job
                 .not_before
-                .map_or(1, |t| t - crate::store::unix_now())
+                .map_or(1, |t| t - tgsift_store::unix_now())
                 .clamp(1, 60);
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(job),

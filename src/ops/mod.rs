@@ -7,6 +7,7 @@
 //! CLI itself when no service holds the account's session.
 
 pub mod audit;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod jobs;
 
@@ -17,15 +18,15 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::service::connections::Connections;
-use crate::store::prelude::*;
-use crate::store::{
-    AccountRow, AsyncStore, ChannelRow, JobRow, PostFilter, PostRow, StoreError, StoredSession,
-    TagStats, unix_now,
-};
 use crate::tagging::worker::{Outcome, Pipeline};
 use crate::telegram::lease::Lease;
 use crate::telegram::login::mask_phone;
 use crate::telegram::session::SqliteSession;
+use tgsift_store::prelude::*;
+use tgsift_store::{
+    AccountRow, AsyncStore, ChannelRow, JobRow, PostFilter, PostRow, StoreError, StoredSession,
+    TagStats, unix_now,
+};
 
 pub use jobs::JobSpec;
 

@@ -18,10 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::service::leases::WorkerLeases;
-use crate::store::AsyncStore;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::lease::{Lease, LeaseError};
 use crate::telegram::session::{PgSession, SessionError, SqliteSession};
+use tgsift_store::AsyncStore;
 
 /// How often learned pacer rates are persisted even when nothing urgent happened.
 const SAVE_STATE_EVERY: Duration = Duration::from_secs(30);
@@ -40,7 +40,7 @@ pub enum ConnectError {
     Session(#[from] SessionError),
     /// The database failed.
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] tgsift_store::StoreError),
     /// On a PostgreSQL store, another worker serves the account (this one holds no lease on it).
     #[error("account {0} is served by another worker (this worker holds no lease on it)")]
     NotLeased(String),

@@ -17,9 +17,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::connections::Connections;
-use crate::store::postgres::backend::HeldLeases;
-use crate::store::postgres::{Lease, PgError, PgStore};
 use crate::telegram::session::SessionKey;
+use tgsift_store::postgres::backend::HeldLeases;
+use tgsift_store::postgres::{Lease, PgError, PgStore};
 
 /// How long a worker of the service waits after registering before its first claim.
 const SETTLE: Duration = Duration::from_secs(1);

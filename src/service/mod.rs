@@ -41,14 +41,14 @@ use crate::ingest::progress::Progress;
 use crate::ingest::service::{AccountTask, RunOptions, RunSummary, Tally};
 use crate::metrics::Metrics;
 use crate::ops::Ops;
-use crate::store::postgres::backend::HeldLeases;
-use crate::store::{AccountRow, AsyncStore};
 use crate::tagging::worker::{PassReport, Pipeline};
 use crate::telegram::client::Policy;
 use crate::telegram::lease::Lease;
 use crate::telegram::session::{SessionError, SessionKey};
 use connections::Connections;
 use leases::WorkerLeases;
+use tgsift_store::postgres::backend::HeldLeases;
+use tgsift_store::{AccountRow, AsyncStore};
 
 /// How long tasks get to finish after a shutdown request (the rest is abandoned; the process exits).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
@@ -279,7 +279,7 @@ async fn search_index(store: AsyncStore, cancel: CancellationToken) -> Result<()
 }
 
 /// Accounts with at least one active channel that the service may serve (not stopped as logged out).
-async fn busy_accounts(store: &AsyncStore) -> Result<Vec<AccountRow>, crate::store::StoreError> {
+async fn busy_accounts(store: &AsyncStore) -> Result<Vec<AccountRow>, tgsift_store::StoreError> {
     store
         .read("list busy accounts", |s| {
             let channels = s.channels()?;

@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::TaskError;
-use crate::store::postgres::PgStore;
-use crate::store::postgres::backend::{CHANNELS_CHANNEL, JOBS_CHANNEL};
+use tgsift_store::postgres::PgStore;
+use tgsift_store::postgres::backend::{CHANNELS_CHANNEL, JOBS_CHANNEL};
 
 /// What the notifications wake.
 #[derive(Clone, Default)]

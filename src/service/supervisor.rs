@@ -25,7 +25,7 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::store::{AsyncStore, StoreError};
+use tgsift_store::{AsyncStore, StoreError};
 
 /// First restart delay of a failed task; it doubles per consecutive failure.
 const RESTART_MIN: Duration = Duration::from_secs(1);
@@ -375,8 +375,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
     use std::sync::atomic::{AtomicU32, Ordering};
+    use tgsift_store::Store;
 
     async fn sup() -> (tempfile::TempDir, Supervisor, AsyncStore) {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -19,13 +19,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 /// One tag with its score (higher is more relevant) as a tagger returns it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Tag {
-    /// The tag as shown (for the embedded tagger: dictionary form, names capitalised).
-    pub tag: String,
-    /// Relevance, higher is better; only comparable within one tagger.
-    pub score: f64,
-}
+pub use tgsift_tagger::Tag;
 
 /// What a failed tagging attempt means for the caller.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -56,7 +50,7 @@ pub enum TagError {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TagContext<'a> {
     /// Document frequencies of the post's channel, learned from the posts already stored.
-    pub doc_freq: Option<&'a embedded::DocFreq>,
+    pub doc_freq: Option<&'a tgsift_tagger::DocFreq>,
 }
 
 /// A boxed future, so taggers can be used as trait objects.

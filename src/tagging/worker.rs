@@ -25,7 +25,7 @@ use super::llm::{LlmConfig, LlmTagger};
 use super::threads::TaggerThreads;
 use super::{Tag, TagContext, TagError, Tagger};
 use crate::config::TaggingConfig;
-use crate::store::{AsyncStore, Attempt, AttemptResult, DuePost, Recorded, RetryRules, StoreError};
+use tgsift_store::{AsyncStore, Attempt, AttemptResult, DuePost, Recorded, RetryRules, StoreError};
 
 /// Stored posts a channel's document frequencies are first learned from.
 const DF_POSTS: usize = 5_000;
@@ -712,8 +712,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::prelude::*;
-    use crate::store::{NewChannel, PostIn, Store};
+    use tgsift_store::prelude::*;
+    use tgsift_store::{NewChannel, PostIn, Store};
 
     fn post(id: i32, text: &str) -> PostIn {
         PostIn {

@@ -391,21 +391,21 @@ impl Account {
 
     /// What this client has learned, for the store: pacer rates and open flood windows, and the
     /// FLOOD_WAITs and retries since the previous export (so each is added to the stored counts once).
-    pub fn export_state(&self) -> crate::store::ClientState {
+    pub fn export_state(&self) -> tgsift_store::ClientState {
         let (floods, retries) = (
             Stats::get(&self.stats.floods),
             Stats::get(&self.stats.retries),
         );
         let activity = {
             let mut done = self.exported.lock().unwrap_or_else(|p| p.into_inner());
-            let new = crate::store::Activity {
+            let new = tgsift_store::Activity {
                 floods: floods.saturating_sub(done.0),
                 retries: retries.saturating_sub(done.1),
             };
             *done = (floods, retries);
             new
         };
-        crate::store::ClientState {
+        tgsift_store::ClientState {
             activity,
             pace: self
                 .pacer
@@ -420,7 +420,7 @@ impl Account {
 
     /// Restores what an earlier run learned, so a restart neither re-learns the rates nor walks into a
     /// flood window that is still open.
-    pub fn import_state(&self, state: &crate::store::ClientState) {
+    pub fn import_state(&self, state: &tgsift_store::ClientState) {
         let pace: Vec<PaceState> = state
             .pace
             .iter()

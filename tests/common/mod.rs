@@ -11,7 +11,7 @@ use grammers_client::Client;
 use grammers_client::sender::SenderPool;
 use grammers_client::session::storages::MemorySession;
 use grammers_mtsender::ConnectionParams;
-use tgsift::sim::{Sim, SimConfig};
+use tgsift_sim::{Sim, SimConfig};
 
 /// Any api_id: the simulator does not check it.
 pub const API_ID: i32 = 12_345;
@@ -55,7 +55,7 @@ pub fn client_with(
 /// `grace` after it opened. With several requests in flight, the ones already on the wire when the
 /// window opened arrive inside it through no fault of the client (Telegram answers them with the same
 /// FLOOD_WAIT); anything later was sent by a client that knew of the window.
-pub fn sent_into_open_windows(sim: &Sim, grace: Duration) -> Vec<tgsift::sim::log::Request> {
+pub fn sent_into_open_windows(sim: &Sim, grace: Duration) -> Vec<tgsift_sim::log::Request> {
     let windows = sim.log().flood_windows();
     sim.log()
         .requests()

@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tgsift::telegram::session::SimSessions;
 
 use tgsift::config::{LoadOptions, Loaded};
-use tgsift::sim::{Sim, SimConfig};
-use tgsift::store::prelude::*;
-use tgsift::store::{NewChannel, Store};
+use tgsift_sim::{Sim, SimConfig};
+use tgsift_store::prelude::*;
+use tgsift_store::{NewChannel, Store};
 
 use super::API_HASH;
 

@@ -39,11 +39,15 @@ use rusqlite_migration::{M, Migrations, SchemaVersion};
 mod peers;
 mod postgres;
 mod sealed;
+#[cfg(feature = "sim")]
+mod sim;
 mod telethon;
 
 use peers::{PEER_COLUMNS, PeerRow, peer_id_of, peer_label};
 pub use postgres::PgSession;
 pub use sealed::{KeyError, SESSION_KEY_ENV, SealError, SessionKey};
+#[cfg(feature = "sim")]
+pub use sim::SimSessions;
 pub use telethon::TelethonString;
 
 /// `PRAGMA application_id` of a session file: "tgSs". Tells a session apart from any other SQLite file.
@@ -254,7 +258,7 @@ pub enum SessionError {
         /// The account.
         account: String,
         /// What failed.
-        source: crate::store::postgres::PgError,
+        source: tgsift_store::postgres::PgError,
     },
     /// A row of the account's session in the PostgreSQL store cannot be what tgsift wrote.
     #[error(

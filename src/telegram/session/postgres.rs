@@ -26,7 +26,7 @@ use tokio_postgres::Transaction;
 use super::peers::{PeerRow, peer_id_of, peer_label};
 use super::sealed::{SessionKey, hex};
 use super::{SelfUser, SessionError, dc_option_from_row, dcs_with_auth_key};
-use crate::store::postgres::{Lease, PgError, PgStore, fence};
+use tgsift_store::postgres::{Lease, PgError, PgStore, fence};
 
 /// What grammers reads on every request, and the peer cache.
 struct Cache {

@@ -1,0 +1,439 @@
+//! A simulated Telegram data centre: a real MTProto 2.0 server on 127.0.0.1 that the unmodified grammers
+//! client talks to with a pre-shared auth key (there is no DH: Telegram's RSA keys are unknowable).
+//!
+//! It is the ground truth of every integration test, benchmark and the demo, so it follows Telegram's
+//! rules (paging, errors, FLOOD_WAIT, dropped connections), not our client's habits.
+//!
+//! - [`transport`]: full / abridged / intermediate / padded-intermediate framing, detected per connection.
+//! - [`crypto`]: the server side of MTProto 2.0 encryption.
+//! - [`server`]: listeners (one per DC id) and connections: message layer, containers, gzip, salts, pings.
+//! - [`hub`]: live connections, update subscriptions, pushes and their faults, shared-key detection.
+//! - [`api`]: the methods, with key checks, authorization, faults and flood control in front.
+//! - [`updates`]: pushes, `getState`, `getDifference`, `getChannelDifference` as Telegram sends them.
+//! - [`objects`]: TL objects as Telegram fills them.
+//! - [`world`] + [`textgen`]: channels whose messages are generated on demand from (seed, id);
+//!   [`paging`]: Telegram's getHistory rule written plainly, the reference `world` is tested against.
+//! - [`state`] + [`events`]: accounts, keys, logins, channel members and update events.
+//! - [`shared`]: what every connection shares, and the changes the running world makes (publish,
+//!   edit, delete); [`live`]: a driver that makes them at a steady rate.
+//! - [`flood`], [`faults`], [`log`]: limits, injected faults, request log.
+
+pub mod api;
+pub mod crypto;
+pub mod events;
+pub mod faults;
+pub mod flood;
+pub mod hub;
+pub mod live;
+pub mod log;
+pub mod objects;
+pub mod paging;
+pub mod server;
+pub mod shared;
+pub mod state;
+pub mod textgen;
+pub mod transport;
+pub mod updates;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grammers_session::SessionData;
+use grammers_session::types::DcOption;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use crypto::ServerKey;
+pub use faults::{Fault, RandomFaults, Scripted};
+pub use flood::{FloodConfig, Limit};
+pub use hub::{PushFault, ScriptedPush};
+pub use live::{LiveConfig, LiveHandle};
+pub use state::{AccountSpec, SavedMessage};
+pub use world::{
+    ChannelSpec, Lang, ServiceAction, ServiceRun, SimChannel, SimMessage, SimPost, SimService,
+};
+
+use shared::{Publish, Rewrite, Shared};
+use state::World;
+
+/// The DC ids the simulator serves, each on its own port.
+pub const DC_IDS: std::ops::RangeInclusive<i32> = 1..=5;
+/// The DC a new session starts on (as grammers' defaults do).
+pub const HOME_DC: i32 = 2;
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Seeds random faults (content comes from each channel's own seed).
+    pub seed: u64,
+    /// Accounts that can log in.
+    pub accounts: Vec<AccountSpec>,
+    /// Channels.
+    pub channels: Vec<ChannelSpec>,
+    /// Flood limits.
+    pub flood: FloodConfig,
+    /// Random faults.
+    pub faults: RandomFaults,
+    /// The server salt handed out in `new_session_created` (0 = clients never ask for salts).
+    pub salt: i64,
+    /// Telegram's rule for shared keys: a second live connection on an auth key already live with
+    /// another session gets `AUTH_KEY_DUPLICATED` and the key is revoked.
+    pub strict_keys: bool,
+    /// Update events each channel keeps for `getChannelDifference` (older pts get `TooLong`).
+    pub event_log: usize,
+    /// Calls and flood windows the request log keeps (counters keep every call).
+    pub log_capacity: usize,
+    /// Round-trip time added to every API call, as a real data centre 50–250 ms away has.
+    pub latency: Latency,
+}
+
+/// A network's round trip: `base` plus a uniformly drawn share of `jitter`, half of it before the call
+/// is handled and half after (so flood limits see arrivals as Telegram would).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Constant round-trip time.
+    pub base: Duration,
+    /// Up to this much more, drawn per call.
+    pub jitter: Duration,
+}
+
+impl Latency {
+    /// Sleeps half a round trip (one way).
+    pub async fn one_way(&self) {
+        if self.base.is_zero() && self.jitter.is_zero() {
+            return;
+        }
+        let extra = self.jitter.mul_f64(rand::random::<f64>());
+        tokio::time::sleep((self.base + extra) / 2).await;
+    }
+}
+
+/// Update events a channel keeps by default.
+pub const DEFAULT_EVENT_LOG: usize = 20_000;
+
+impl SimConfig {
+    /// One account (`+15550000`, code `12345`, no 2FA) and `channels` public channels of `posts` posts,
+    /// languages cycling Russian, English, mixed; floods and faults off.
+    pub fn generated(seed: u64, channels: usize, posts: i32) -> Self {
+        let langs = [Lang::Ru, Lang::En, Lang::Mixed];
+        let names = [
+            "news", "tech", "mixed", "markets", "sport", "science", "culture", "world",
+        ];
+        let channels = (0..channels)
+            .map(|i| {
+                let lang = langs[i % langs.len()];
+                let base = names[i % names.len()];
+                let username = if i < names.len() {
+                    format!("sim_{base}")
+                } else {
+                    format!("sim_{base}_{i}")
+                };
+                ChannelSpec {
+                    id: 1_000_000_000 + i as i64 * 7_919 + (seed % 1_000) as i64,
+                    access_hash: (seed as i64)
+                        .wrapping_mul(31)
+                        .wrapping_add(i as i64 * 1_000_003)
+                        | 1,
+                    username: Some(username),
+                    title: format!("Simulated {base} #{i}"),
+                    lang,
+                    posts,
+                    seed: seed.wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                    start_date: 1_600_000_000,
+                    service_run: None,
+                }
+            })
+            .collect();
+        SimConfig {
+            seed,
+            accounts: vec![AccountSpec::generated(0)],
+            channels,
+            flood: FloodConfig::off(),
+            faults: RandomFaults::default(),
+            salt: 0x5eed_5a17,
+            strict_keys: false,
+            latency: Latency::default(),
+            event_log: DEFAULT_EVENT_LOG,
+            log_capacity: log::DEFAULT_CAPACITY,
+        }
+    }
+}
+
+impl AccountSpec {
+    /// The `n`-th generated account: phone `+1555000n`, code `1234n`-style, no 2FA, home DC 2.
+    pub fn generated(n: usize) -> Self {
+        AccountSpec {
+            phone: format!("+1555{:07}", n),
+            code: format!("{:05}", 12_345 + n * 11_111 % 87_654),
+            password: None,
+            user_id: 700_000 + n as i64,
+            access_hash: 0x00ac_ce55 + n as i64 * 977,
+            first_name: format!("Sim User {n}"),
+            home_dc: HOME_DC,
+        }
+    }
+}
+
+/// A running simulator; dropping it (or [`Sim::shutdown`]) stops every listener and connection.
+pub struct Sim {
+    shared: Arc<Shared>,
+    addrs: BTreeMap<i32, SocketAddr>,
+    cancel: CancellationToken,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Sim {
+    /// Binds one ephemeral port on 127.0.0.1 per DC id and starts serving.
+    pub async fn start(config: SimConfig) -> std::io::Result<Sim> {
+        let (kill, _) = watch::channel(0);
+        let (outage, _) = watch::channel(None);
+        let shared = Arc::new(Shared {
+            world: World::new(
+                config.accounts,
+                config.channels,
+                config.salt,
+                config.event_log,
+            ),
+            flood: flood::FloodModel::new(config.flood),
+            faults: faults::Faults::new(config.faults, config.seed),
+            log: log::RequestLog::with_capacity(config.log_capacity),
+            hub: hub::Hub::default(),
+            strict_keys: config.strict_keys,
+            latency: config.latency,
+            kill,
+            outage,
+        });
+        let cancel = CancellationToken::new();
+        let mut addrs = BTreeMap::new();
+        for dc in DC_IDS {
+            let (listener, addr) = server::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+            addrs.insert(dc, addr);
+            tokio::spawn(server::run_dc(
+                Arc::clone(&shared),
+                dc,
+                listener,
+                cancel.clone(),
+            ));
+        }
+        Ok(Sim {
+            shared,
+            addrs,
+            cancel,
+        })
+    }
+
+    /// The address of DC `dc` (1..=5).
+    pub fn addr(&self, dc: i32) -> Option<SocketAddr> {
+        self.addrs.get(&dc).copied()
+    }
+
+    /// The account specs.
+    pub fn accounts(&self) -> &[AccountSpec] {
+        &self.shared.world.accounts
+    }
+
+    /// Auth keys revoked because two connections used one at once (`strict_keys`): what Telegram
+    /// does to a session two clients share, so a test can tell that it never happened.
+    pub fn revoked_keys(&self) -> usize {
+        self.shared.world.revoked_count()
+    }
+
+    /// Creates a fresh auth key (logged in as `account` when `authorized`) and the session data that
+    /// points every DC id at this simulator with that key.
+    pub fn new_session(&self, account: usize, authorized: bool) -> SessionData {
+        let key = ServerKey::generate();
+        let bytes = *key.bytes();
+        self.shared
+            .world
+            .add_key(key, authorized.then_some(account));
+        let mut data = SessionData {
+            home_dc: HOME_DC,
+            ..SessionData::default()
+        };
+        for (&dc, addr) in &self.addrs {
+            let port = addr.port();
+            data.dc_options.insert(
+                dc,
+                DcOption {
+                    id: dc,
+                    ipv4: SocketAddrV4::new(Ipv4Addr::LOCALHOST, port),
+                    ipv6: SocketAddrV6::new(Ipv4Addr::LOCALHOST.to_ipv6_mapped(), port, 0, 0),
+                    auth_key: Some(bytes),
+                },
+            );
+        }
+        data
+    }
+
+    /// Runs `f` on the channel with this username (without `@`), if any.
+    pub fn with_channel<R>(&self, username: &str, f: impl FnOnce(&SimChannel) -> R) -> Option<R> {
+        let ch = self
+            .shared
+            .world
+            .channel_by_username(username.trim_start_matches('@'))?;
+        let entry = state::read(&ch);
+        Some(f(&entry.history))
+    }
+
+    /// Usernames of every channel that has one, as `@name`.
+    pub fn channel_usernames(&self) -> Vec<String> {
+        self.shared
+            .world
+            .channels()
+            .iter()
+            .filter_map(|c| {
+                state::read(c)
+                    .history
+                    .spec()
+                    .username
+                    .clone()
+                    .map(|u| format!("@{u}"))
+            })
+            .collect()
+    }
+
+    /// Publishes a post with this text in a channel (pushed to members that asked for updates);
+    /// returns its id.
+    pub fn append_post(&self, username: &str, text: &str) -> Option<i32> {
+        let ch = self.channel(username)?;
+        self.shared.publish(&ch, Publish::Text(text.to_string()))
+    }
+
+    /// Publishes a post with generated content, as the live driver does; returns its id.
+    pub fn publish_post(&self, username: &str) -> Option<i32> {
+        let ch = self.channel(username)?;
+        self.shared.publish(&ch, Publish::Generated)
+    }
+
+    /// Edits a post's text (sets its edit date, pushes `updateEditChannelMessage`); false if it is
+    /// not an existing post.
+    pub fn edit_post(&self, username: &str, id: i32, text: &str) -> bool {
+        self.channel(username)
+            .is_some_and(|ch| self.shared.edit(&ch, id, Rewrite::Text(text.to_string())))
+    }
+
+    /// Deletes messages (pushes one `updateDeleteChannelMessages`); returns how many existed.
+    pub fn delete_messages(&self, username: &str, ids: &[i32]) -> usize {
+        self.channel(username)
+            .map_or(0, |ch| self.shared.delete(&ch, ids))
+    }
+
+    /// Starts publishing posts at `config.rate` per second over every channel; stops when the
+    /// handle is dropped or the simulator shuts down.
+    pub fn start_live(&self, config: LiveConfig) -> LiveHandle {
+        live::start(
+            Arc::clone(&self.shared),
+            config,
+            None,
+            self.cancel.child_token(),
+        )
+    }
+
+    /// [`Sim::start_live`], writing `channel_id,message_id,unix_ms` for every post it publishes to
+    /// `log` (exact publish times, for latency measurements).
+    pub fn start_live_logged(&self, config: LiveConfig, log: live::PublishLog) -> LiveHandle {
+        live::start(
+            Arc::clone(&self.shared),
+            config,
+            Some(log),
+            self.cancel.child_token(),
+        )
+    }
+
+    /// A channel's pts (advanced by every new message, edit and deletion).
+    pub fn channel_pts(&self, username: &str) -> Option<i32> {
+        self.channel(username).map(|ch| state::read(&ch).pts())
+    }
+
+    /// Whether account `account` is a member of the channel (members get its pushes).
+    pub fn is_member(&self, username: &str, account: usize) -> Option<bool> {
+        self.channel(username)
+            .map(|ch| state::read(&ch).is_member(account))
+    }
+
+    /// Connections that asked for updates (`updates.getState` / `getDifference`) and are still
+    /// connected.
+    pub fn subscribers(&self) -> usize {
+        self.shared.hub.subscribers()
+    }
+
+    /// Live connections.
+    pub fn connections(&self) -> usize {
+        self.shared.hub.connections()
+    }
+
+    /// Adds a scripted push fault (a dropped push, `updatesTooLong`, `updateChannelTooLong`).
+    pub fn script_push(&self, fault: ScriptedPush) {
+        self.shared.hub.script(fault);
+    }
+
+    fn channel(&self, username: &str) -> Option<Arc<std::sync::RwLock<state::ChannelEntry>>> {
+        self.shared
+            .world
+            .channel_by_username(username.trim_start_matches('@'))
+    }
+
+    /// Bans account `account` from a channel: its reads get `CHANNEL_PRIVATE`.
+    pub fn ban(&self, username: &str, account: usize) {
+        if let Some(ch) = self.channel(username) {
+            state::write(&ch).banned.push(account);
+        }
+    }
+
+    /// Lifts `account`'s ban from a channel: its history is readable again.
+    pub fn unban(&self, username: &str, account: usize) {
+        if let Some(ch) = self.channel(username) {
+            state::write(&ch).banned.retain(|a| *a != account);
+        }
+    }
+
+    /// Adds a scripted fault.
+    pub fn script(&self, fault: Scripted) {
+        self.shared.faults.script(fault);
+    }
+
+    /// The fault plan (random probabilities, scripted faults).
+    pub fn faults(&self) -> &faults::Faults {
+        &self.shared.faults
+    }
+
+    /// Replaces the flood limits.
+    pub fn set_flood(&self, config: FloodConfig) {
+        self.shared.flood.set_config(config);
+    }
+
+    /// The request log.
+    pub fn log(&self) -> &log::RequestLog {
+        &self.shared.log
+    }
+
+    /// What `account` sent to its own Saved Messages, oldest first (tgsift's Telegram alerts).
+    pub fn saved_messages(&self, account: usize) -> Vec<SavedMessage> {
+        self.shared.world.saved_after(account, updates::COMMON_PTS)
+    }
+
+    /// Closes every open connection at once (as when Telegram restarts a frontend).
+    pub fn disconnect_all(&self) {
+        self.shared.kill.send_modify(|g| *g += 1);
+    }
+
+    /// Closes every connection and refuses new ones for `d`.
+    pub fn outage(&self, d: Duration) {
+        self.shared.outage.send_replace(Some(Instant::now() + d));
+        self.disconnect_all();
+    }
+
+    /// Stops serving.
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+        self.disconnect_all();
+    }
+}

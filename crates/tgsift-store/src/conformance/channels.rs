@@ -1,0 +1,285 @@
+//! [`ChannelStore`] on both backends: the exactly-once page writes, edits, deletions, channel states;
+//! and, on PostgreSQL, that a worker's writes stop when it loses the account's lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Inspect, on_postgres, on_sqlite, outcome, post, setup};
+use crate::StoreError;
+use crate::postgres::PgError;
+use crate::postgres::backend::HeldLeases;
+use crate::prelude::*;
+
+fn batches_upsert_and_advance_the_checkpoint<S: AccountStore + ChannelStore + Inspect + ?Sized>(
+    s: &mut S,
+) {
+    let ch = setup(s);
+    let page = [post(1, "a"), post(2, ""), post(4, "d")];
+    assert_eq!(
+        s.store_batch(ch, "@news", &page, Some((1, 4)))
+            .expect("batch"),
+        outcome(3, 0, 0, 0)
+    );
+    assert_eq!(
+        s.store_batch(ch, "@news", &page, Some((1, 4)))
+            .expect("again"),
+        outcome(0, 0, 3, 0),
+        "the same batch again duplicates nothing"
+    );
+    assert_eq!(s.message_ids(ch).expect("ids"), vec![1, 2, 4]);
+    assert_eq!(
+        s.channel(ch)
+            .expect("read")
+            .expect("exists")
+            .last_message_id,
+        4
+    );
+    s.store_batch(ch, "@news", &[post(5, "e")], Some((5, 7)))
+        .expect("next");
+    assert_eq!(s.fetched_ranges(ch).expect("ranges"), vec![(1, 7)]);
+    assert_eq!(
+        s.post_state(ch, 2).expect("stored").1,
+        "skipped",
+        "no text, nothing to tag"
+    );
+    assert_eq!(s.post_state(ch, 1).expect("stored").1, "pending");
+    assert_eq!(s.channel_post_count(ch).expect("count"), 4);
+    assert_eq!(s.post_counts().expect("counts").get(&ch), Some(&4));
+    // A checkpoint never moves back.
+    s.set_checkpoint(ch, 3).expect("checkpoint");
+    assert_eq!(
+        s.channel(ch)
+            .expect("read")
+            .expect("exists")
+            .last_message_id,
+        7
+    );
+    s.set_checkpoint(ch, 20).expect("checkpoint");
+    assert_eq!(
+        s.channel(ch)
+            .expect("read")
+            .expect("exists")
+            .last_message_id,
+        20
+    );
+}
+
+fn grouped_pages_and_edits<S: AccountStore + ChannelStore + Inspect + ?Sized>(s: &mut S) {
+    let ch = setup(s);
+    s.store_batch(ch, "@news", &[post(2, "old")], Some((1, 2)))
+        .expect("first page");
+    s.tag_all(ch);
+    let mut edited = post(2, "new");
+    edited.edit_date = Some(1_800_000_000);
+    let pages = vec![
+        (vec![edited.clone(), post(3, "c")], (1, 4)),
+        (vec![post(5, "e"), post(7, "g")], (5, 7)),
+    ];
+    assert_eq!(
+        s.store_batches(ch, "@news", &pages).expect("group"),
+        vec![outcome(1, 1, 0, 0), outcome(2, 0, 0, 0)]
+    );
+    assert_eq!(s.message_ids(ch).expect("ids"), vec![2, 3, 5, 7]);
+    assert_eq!(
+        s.channel(ch)
+            .expect("read")
+            .expect("exists")
+            .last_message_id,
+        7
+    );
+    assert_eq!(s.fetched_ranges(ch).expect("ranges"), vec![(1, 7)]);
+    let id = s.post_id(ch, 2);
+    assert_eq!(
+        s.post_versions(id).expect("versions"),
+        vec![(
+            "old".to_string(),
+            None,
+            s.post_versions(id).expect("v")[0].2
+        )]
+    );
+    assert_eq!(
+        s.post_state(ch, 2).expect("stored"),
+        ("new".to_string(), "pending".to_string(), 0, None),
+        "an edit drops the tags and makes the post due again"
+    );
+    // An older copy of the post (a page fetched before the edit) does not bring the old text back.
+    let out = s
+        .store_batch(ch, "@news", &[post(2, "old")], None)
+        .expect("stale refresh");
+    assert_eq!(out, outcome(0, 0, 1, 0));
+    assert_eq!(s.post_state(ch, 2).expect("stored").0, "new");
+    // A refresh never inserts.
+    let out = s
+        .store_batch(ch, "@news", &[post(9, "not stored before")], None)
+        .expect("refresh");
+    assert_eq!(out, outcome(0, 0, 0, 0));
+    assert_eq!(s.message_ids(ch).expect("ids"), vec![2, 3, 5, 7]);
+}
+
+fn deletions_are_marked<S: AccountStore + ChannelStore + Inspect + ?Sized>(s: &mut S) {
+    let ch = setup(s);
+    s.store_batch(
+        ch,
+        "@news",
+        &[post(1, "a"), post(2, "b"), post(3, "c")],
+        Some((1, 3)),
+    )
+    .expect("page");
+    // The page again without 2: it was deleted in the channel.
+    let out = s
+        .store_page(
+            ch,
+            "@news",
+            &[post(1, "a"), post(3, "c")],
+            None,
+            Some((1, 3)),
+        )
+        .expect("refresh");
+    assert_eq!(out, outcome(0, 0, 2, 1));
+    assert!(
+        s.post_state(ch, 2).expect("kept").3.is_some(),
+        "kept, marked deleted"
+    );
+    assert_eq!(s.post_state(ch, 1).expect("kept").3, None);
+    // A deletion learned before the post was stored marks it as it comes in.
+    s.remember_deletion(ch, 5, 1_700_000_500);
+    s.store_batch(ch, "@news", &[post(4, "d"), post(5, "e")], Some((4, 5)))
+        .expect("next");
+    assert_eq!(s.post_state(ch, 5).expect("stored").3, Some(1_700_000_500));
+    assert_eq!(s.post_state(ch, 4).expect("stored").3, None);
+}
+
+fn channel_states<S: AccountStore + ChannelStore + ?Sized>(s: &mut S) {
+    let ch = setup(s);
+    s.park_channel(ch, 2_000_000_000, "FLOOD_WAIT 600")
+        .expect("park");
+    let row = s.channel(ch).expect("read").expect("exists");
+    assert_eq!(
+        (row.flood_until, row.last_error.as_deref(), row.failures),
+        (Some(2_000_000_000), Some("FLOOD_WAIT 600"), 1)
+    );
+    s.touch_channel(ch).expect("touch");
+    let row = s.channel(ch).expect("read").expect("exists");
+    assert_eq!(
+        (row.flood_until, row.last_error, row.failures),
+        (None, None, 0)
+    );
+    assert!(row.last_fetch_at.is_some());
+    s.fail_channel(ch, "CHANNEL_PRIVATE", true).expect("fail");
+    let row = s.channel(ch).expect("read").expect("exists");
+    assert_eq!((row.active, row.failures), (false, 1));
+    s.set_channel_active(ch, true).expect("resume");
+    let row = s.channel(ch).expect("read").expect("exists");
+    assert_eq!((row.active, row.last_error, row.failures), (true, None, 0));
+    assert_eq!(s.find_channels("@NEWS").expect("find").len(), 1);
+    assert_eq!(s.find_channels("5").expect("by id")[0].id, ch);
+    assert_eq!(
+        s.find_channels(&format!("#{ch}")).expect("by row")[0].id,
+        ch
+    );
+    assert!(s.find_channels("@other").expect("none").is_empty());
+    assert_eq!(s.channels().expect("list").len(), 1);
+    s.remove_channel(ch).expect("remove");
+    assert!(s.channels().expect("list").is_empty());
+}
+
+/// A group of pages marks deleted what each page's window misses, counted per page, and nothing
+/// between windows that are not adjacent.
+fn grouped_pages_mark_deletions_per_page<S: AccountStore + ChannelStore + Inspect + ?Sized>(
+    s: &mut S,
+) {
+    let ch = setup(s);
+    let all: Vec<_> = (1..=10).map(|i| post(i, "x")).collect();
+    s.store_batch(ch, "@news", &all, Some((1, 10)))
+        .expect("page");
+    let pages = vec![
+        (vec![post(1, "x"), post(3, "x")], (1, 3)),
+        (vec![post(4, "x"), post(6, "x")], (4, 6)),
+        (vec![post(9, "x"), post(11, "new")], (9, 11)),
+    ];
+    assert_eq!(
+        s.store_batches(ch, "@news", &pages).expect("group"),
+        vec![
+            outcome(0, 0, 2, 1),
+            outcome(0, 0, 2, 1),
+            outcome(1, 0, 1, 1)
+        ]
+    );
+    let deleted: Vec<i32> = (1..=11)
+        .filter(|&i| s.post_state(ch, i).is_some_and(|p| p.3.is_some()))
+        .collect();
+    assert_eq!(deleted, vec![2, 5, 10], "7 and 8 lie between the windows");
+    assert_eq!(s.fetched_ranges(ch).expect("ranges"), vec![(1, 11)]);
+}
+
+both! {
+    batches => batches_upsert_and_advance_the_checkpoint,
+    edits => grouped_pages_and_edits,
+    deletions => deletions_are_marked,
+    grouped_deletions => grouped_pages_mark_deletions_per_page,
+    channel_state => channel_states,
+}
+
+/// PostgreSQL only: a worker's backend writes an account's data only while it holds the lease.
+#[test]
+fn a_fenced_backend_stops_writing_when_the_lease_is_lost() {
+    on_postgres("conf_fenced", |admin| {
+        let ch = setup(admin);
+        let account = admin.account("a").expect("read").expect("exists").id;
+        let store = admin.store().clone();
+        let leases = Arc::new(HeldLeases::default());
+        let mut worker = admin.clone().fenced(Arc::clone(&leases));
+        // Not leased yet: refused.
+        let err = worker.touch_channel(ch).expect_err("no lease");
+        assert!(
+            matches!(&err, StoreError::Postgres { source: PgError::NotLeased { account_id }, .. } if *account_id == account),
+            "{err:?}"
+        );
+        let ttl = Duration::from_millis(800);
+        let (me, other) = admin.block_on(async {
+            (
+                store.register_worker("a", 1).await.expect("worker"),
+                store.register_worker("b", 2).await.expect("worker"),
+            )
+        });
+        let lease = admin
+            .block_on(store.claim_leases(me, 1, ttl))
+            .expect("claim")
+            .remove(0);
+        leases.hold(lease);
+        worker
+            .store_batch(ch, "@news", &[post(1, "a")], Some((1, 1)))
+            .expect("held: written");
+        std::thread::sleep(ttl + Duration::from_millis(200));
+        let taken = admin
+            .block_on(store.claim_leases(other, 1, Duration::from_secs(60)))
+            .expect("takeover");
+        assert_eq!(taken.len(), 1);
+        let err = worker
+            .store_batch(ch, "@news", &[post(2, "b")], Some((2, 2)))
+            .expect_err("fenced out");
+        assert!(
+            matches!(
+                &err,
+                StoreError::Postgres {
+                    source: PgError::LeaseLost { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            admin.message_ids(ch).expect("ids"),
+            vec![1],
+            "the fenced write left nothing"
+        );
+        assert_eq!(
+            admin
+                .channel(ch)
+                .expect("read")
+                .expect("exists")
+                .last_message_id,
+            1
+        );
+    });
+}

@@ -1,0 +1,95 @@
+//! The text as the full-text index sees it: every word replaced by its Snowball stem (Russian for
+//! Cyrillic words, English for Latin ones, `ё` folded to `е`) and everything else left as written, so
+//! «ставки» and «ставка» meet in the index. The same stems are the tagger's grouping key
+//! (`tgsift_tagger::tag_key`); a test in `tgsift` holds the two together.
+//!
+//! Only runs of ASCII letters and digits and of Latin or Cyrillic letters are replaced, each by a
+//! non-empty run of letters. SQLite's `unicode61` tokenizer counts all of those as word characters,
+//! so the stemmed text splits into the same tokens, in the same places, as the original: the positions
+//! in the index are the original text's, and snippets highlight its words.
+//!
+//! This is part of the index's format: the SQLite triggers call it (as `tgsift_search_text`) to delete
+//! a post's old tokens by computing them again, so it must stay deterministic and never change
+//! without a migration that rebuilds the index.
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+/// Characters of the words that are stemmed.
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || (matches!(c, '\u{00C0}'..='\u{024F}' | '\u{0400}'..='\u{052F}')
+            && (c.is_lowercase() || c.is_uppercase()))
+}
+
+/// A word lower-cased with `ё` folded to `е`.
+fn fold(word: &str) -> String {
+    word.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == 'ё' { 'е' } else { c })
+        .collect()
+}
+
+/// `text` with each word lower-cased and replaced by its stem (words with digits are only
+/// lower-cased); separators and other scripts unchanged.
+pub fn search_text(text: &str) -> String {
+    let ru = Stemmer::create(Algorithm::Russian);
+    let en = Stemmer::create(Algorithm::English);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_word_char) {
+        out.push_str(&rest[..start]);
+        let run = &rest[start..];
+        let end = run.find(|c| !is_word_char(c)).unwrap_or(run.len());
+        let word = fold(&run[..end]);
+        if word.bytes().any(|b| b.is_ascii_digit()) {
+            out.push_str(&word);
+        } else {
+            let cyrillic = word.chars().any(|c| matches!(c, '\u{0400}'..='\u{052F}'));
+            let stem = if cyrillic {
+                ru.stem(&word)
+            } else {
+                en.stem(&word)
+            };
+            out.push_str(if stem.is_empty() { &word } else { &stem });
+        }
+        rest = &run[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inflected_forms_share_a_stem_and_separators_stay() {
+        assert_eq!(search_text("Ставки"), search_text("ставка"));
+        assert_eq!(search_text("ставку"), search_text("СТАВКОЙ"));
+        assert_eq!(search_text("rates"), search_text("rate"));
+        assert_eq!(search_text("Running"), search_text("runs"));
+        assert_eq!(search_text("ещё"), search_text("еще"));
+        assert_eq!(
+            search_text("ЦБ поднял ставки, — «нефть» 2024-й: covid19!"),
+            "цб подня ставк, — «нефт» 2024-й: covid19!"
+        );
+        // Other scripts, emoji and marks pass through untouched.
+        assert_eq!(search_text("東京 🚀 ×"), "東京 🚀 ×");
+    }
+
+    #[test]
+    fn word_boundaries_are_those_of_the_original() {
+        for text in [
+            "Ставки ЦБ: «ключевая ставка» — 16%!",
+            "Don't stop-loss the iPhone's café crème",
+            "mixedрусскийtext a-b-c ёлка",
+        ] {
+            let split = |s: &str| {
+                s.split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .count()
+            };
+            assert_eq!(split(text), split(&search_text(text)), "{text}");
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! tgsift's embedded tagger: offline, deterministic keyword tags for Russian and English texts.
+//!
+//! Pure functions over text: no I/O, no async runtime, no database. `tgsift` wraps it as one of
+//! its taggers (its `tagging` module stores the results and retries); anyone who wants Russian or
+//! English keyword tags can use it on its own:
+//!
+//! ```
+//! let tagger = tgsift_tagger::EmbeddedTagger::new();
+//! let tags = tagger.tags("Центробанк России поднял ключевую ставку до 16%", None);
+//! assert!(tags.iter().any(|t| t.tag == "ключевая ставка"));
+//! ```
+//!
+//! # Layout
+//! - `tokenize`: cleaning, sentences, words, Snowball stems.
+//! - [`morph`]: the Russian dictionary (OpenCorpora, packed as FSTs in `data/`).
+//! - `candidates`, `score`, `lemma`: phrases, their TF-IDF scores, their dictionary form.
+//! - [`DocFreq`] (`docfreq`): a channel's document frequencies, which the caller keeps and passes in.
+//! - `words`: the word lists of `data/*.txt`.
+//!
+//! Only [`EmbeddedTagger`], [`Tag`], [`DocFreq`], [`tag_key`], [`morph`] and the limits are public.
+//!
+//!
+//! How a post becomes tags:
+//!
+//! 1. **Cleaning** ([`tokenize`]). URLs, e-mail addresses, `@mentions` and emoji are removed; every
+//!    non-empty line becomes a sentence (Telegram posts use lines as headlines and bullets). Runs of
+//!    `#hashtags` at the end of a line are taken out of the text and become the post's own tags; a
+//!    hashtag inside a sentence stays in the text as a word and is a tag as well. Texts longer than
+//!    [`MAX_TEXT_BYTES`] are cut (a Telegram post is at most 4,096 characters).
+//! 2. **Language** by script share (Cyrillic vs Latin letters), with `whatlang` deciding when the share
+//!    is inconclusive. Russian uses phrases of 1–2 words, English of 1–3.
+//! 3. **Candidates** ([`candidates`]) are runs of 1–2 words (English 1–3) inside a sentence, with a
+//!    stop-word list built from YAKE's (`yake-rust`) and `stop-words`' lists (minus content words such
+//!    as «москва» or «мир»). Phrases with numbers, with a stop word or a word that is not a noun or an
+//!    adjective at either edge or inside (English «of» excepted), or cutting a capitalised name in
+//!    two are dropped. Russian parts of speech come from the OpenCorpora dictionary ([`morph`]); a
+//!    suffix heuristic stands in for words it lacks, and English verb forms come from word lists.
+//!    Words in most of the channel's posts (its header or footer) are never tags ([`docfreq`]).
+//! 4. **Scores** ([`score`]) are TF-IDF against the channel's posts ([`DocFreq`]; term frequency
+//!    alone without it), with mild penalties on phrase length and on a late first occurrence. With
+//!    [`EmbeddedTagger::with_yake`] (`tagging.embedded_yake`) only phrases YAKE also finds are kept
+//!    and YAKE's score breaks ties.
+//! 5. **De-duplication by stem** (Snowball, `ё` folded to `е`): inflected forms of one phrase are one
+//!    candidate; the stems are the grouping key ([`tag_key`]).
+//! 6. **Display** ([`lemma`]): Russian tags in dictionary form («ключевую ставку» → «ключевая
+//!    ставка», «центробанка России» → «центробанк России»), English ones as written; proper names
+//!    keep their capital when every occurrence in the post has it, abbreviations stay in capitals,
+//!    the rest is lower-cased. Lone adjectives, verbs, adverbs, participles and fillers («главное»)
+//!    are never shown.
+//!
+//! The post's own hashtags come first. [`EmbeddedTagger::tags`] returns 3–7 tags (fewer only when the
+//! text has fewer candidates); [`EmbeddedTagger::top_k`] returns up to `k` for evaluations. The word
+//! lists are in `data/*.txt`.
+
+mod candidates;
+mod docfreq;
+mod lemma;
+pub mod morph;
+mod score;
+mod tokenize;
+mod words;
+
+use rustc_hash::FxHashSet as HashSet;
+
+use whatlang::{Detector, Lang};
+
+pub use docfreq::DocFreq;
+
+use morph::Morph;
+use tokenize::{Kind, Stemmers, clean, tokenize, truncate};
+use words::Lists;
+
+/// Longest text (in bytes) the tagger reads; longer texts are cut at a character boundary so a
+/// pathological input cannot stall a tagging worker.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+
+/// Fewest tags [`EmbeddedTagger::tags`] returns when the text has that many candidates.
+pub const MIN_TAGS: usize = 3;
+
+/// One tag with its score, as the tagger ranks it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tag {
+    /// The tag as shown: dictionary form, names capitalised, abbreviations in capitals.
+    pub tag: String,
+    /// Relevance, higher is better; only comparable within one call.
+    pub score: f64,
+}
+
+/// Most tags [`EmbeddedTagger::tags`] returns.
+pub const MAX_TAGS: usize = 7;
+
+/// A tag beyond the first [`MIN_TAGS`] is kept only while its score is at least this share of the
+/// best non-hashtag score.
+const EXTRA_TAG_SHARE: f64 = 0.55;
+
+/// The grouping key of a tag as shown: the Snowball stems of its words (`ё` folded), so «ставка»,
+/// «ставки» and «Ставку» are one tag when tags are counted across posts.
+pub fn tag_key(tag: &str) -> String {
+    let stemmers = Stemmers::new();
+    tokenize(tag, &stemmers)
+        .iter()
+        .filter(|t| t.kind == Kind::Word)
+        .map(|t| t.stem.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The default tagger: phrases ranked by per-channel TF-IDF (optionally with YAKE), plus the
+/// post's hashtags, de-duplicated by stem and shown in dictionary form. Build it once and share it;
+/// tagging is synchronous and deterministic.
+pub struct EmbeddedTagger {
+    stemmers: Stemmers,
+    /// Stop words, stop stems, fillers and English verb lists.
+    lists: Lists,
+    /// The same stop words for YAKE (with and without `ё`).
+    yake_stop: yake_rust::StopWords,
+    yake_ru: yake_rust::Config,
+    yake_en: yake_rust::Config,
+    detector: Detector,
+    /// Whether YAKE's scores take part (see [`EmbeddedTagger::with_yake`]).
+    use_yake: bool,
+}
+
+impl Default for EmbeddedTagger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for EmbeddedTagger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedTagger")
+            .field("stop_words", &self.lists.stop.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedTagger {
+    /// Builds the stemmers, word lists and YAKE configurations once (and the shared Russian
+    /// dictionary on first use).
+    pub fn new() -> Self {
+        let lists = Lists::new();
+        let mut yake_set: std::collections::HashSet<String> = lists.stop.iter().cloned().collect();
+        // YAKE sees the original text: add the `ё` spellings of folded stop words it may meet.
+        for w in [
+            "её", "ещё", "всё", "моё", "твоё", "неё", "своё", "чём", "нём",
+        ] {
+            yake_set.insert(w.to_owned());
+        }
+        Morph::get();
+        let base = yake_rust::Config {
+            remove_duplicates: false,
+            ..yake_rust::Config::default()
+        };
+        Self {
+            stemmers: Stemmers::new(),
+            lists,
+            yake_stop: yake_rust::StopWords::custom(yake_set),
+            yake_ru: yake_rust::Config {
+                ngrams: 2,
+                ..base.clone()
+            },
+            yake_en: yake_rust::Config { ngrams: 3, ..base },
+            detector: Detector::with_allowlist(vec![Lang::Eng, Lang::Rus]),
+            use_yake: false,
+        }
+    }
+
+    /// Adds YAKE's statistics (casing, position, context spread) to the scores. Measured with
+    /// `scripts/eval-tags.sh`: worth up to half a point of F1 on science abstracts, within noise on
+    /// news and Russian posts, and YAKE's tokenizer makes tagging about 6 times slower.
+    pub fn with_yake(mut self, on: bool) -> Self {
+        self.use_yake = on;
+        self
+    }
+
+    /// 3–7 tags for a post, best first, the post's hashtags leading (fewer only when the text has
+    /// fewer candidates). `df` is the post's channel's document frequencies, when known.
+    pub fn tags(&self, text: &str, df: Option<&DocFreq>) -> Vec<Tag> {
+        let (hashtags, ranked) = self.rank(text, df, MAX_TAGS);
+        let mut out = hashtags;
+        let best = ranked.first().map_or(0.0, |t| t.score);
+        for tag in ranked {
+            if out.len() >= MAX_TAGS {
+                break;
+            }
+            if out.len() >= MIN_TAGS && tag.score < EXTRA_TAG_SHARE * best {
+                break;
+            }
+            out.push(tag);
+        }
+        out.truncate(MAX_TAGS);
+        out
+    }
+
+    /// Up to `k` tags, best first, hashtags leading: for evaluations at a fixed cut-off.
+    pub fn top_k(&self, text: &str, df: Option<&DocFreq>, k: usize) -> Vec<Tag> {
+        let (mut out, ranked) = self.rank(text, df, k);
+        out.extend(ranked);
+        out.truncate(k);
+        out
+    }
+
+    /// Hashtag tags and ranked phrase tags (hashtag stems removed), each list best first.
+    fn rank(&self, text: &str, df: Option<&DocFreq>, k: usize) -> (Vec<Tag>, Vec<Tag>) {
+        let text = truncate(text, MAX_TEXT_BYTES);
+        let cleaned = clean(text);
+        let mut hashtag_keys: Vec<String> = Vec::new();
+        let mut hashtags: Vec<Tag> = Vec::new();
+        for (i, h) in cleaned.hashtags.iter().enumerate() {
+            let key = self.key_of(h);
+            if key.is_empty() || hashtag_keys.contains(&key) {
+                continue;
+            }
+            hashtag_keys.push(key);
+            hashtags.push(Tag {
+                tag: self.hashtag_shown(h),
+                score: 2.0 - 0.01 * i as f64,
+            });
+        }
+        hashtags.truncate(k);
+        let Some(lang) = self.language(&cleaned.text) else {
+            return (hashtags, Vec::new());
+        };
+        let scored = self.candidates(&cleaned.text, lang, df);
+        // Candidates that cannot be shown are not tags: the best score is that of the first one
+        // that can, and each is shown at most once.
+        let mut shown: Vec<Option<Option<String>>> = vec![None; scored.list.len()];
+        let mut show = |i: usize| -> Option<String> {
+            shown[i]
+                .get_or_insert_with(|| scored.shown(&scored.list[i], self))
+                .clone()
+        };
+        let best = (0..scored.list.len())
+            .find(|&i| show(i).is_some())
+            .map_or(1.0, |i| scored.list[i].score);
+        let mut ranked = Vec::new();
+        let mut chosen: Vec<Vec<String>> = Vec::new();
+        for (i, c) in scored.list.iter().enumerate() {
+            if hashtags.len() + ranked.len() >= k {
+                break;
+            }
+            if hashtag_keys.contains(&c.key) {
+                continue;
+            }
+            let Some(tag) = show(i) else { continue };
+            let mut sorted = c.stems.clone();
+            sorted.sort();
+            if chosen.contains(&sorted) {
+                continue;
+            }
+            // A phrase inside an already chosen longer phrase adds nothing; single words stay
+            // (news annotators pick both «sleeping beauty» and «beauty»).
+            if sorted.len() > 1
+                && chosen
+                    .iter()
+                    .any(|ch| ch.len() > 1 && sorted.iter().all(|s| ch.contains(s)))
+            {
+                continue;
+            }
+            chosen.push(sorted);
+            let score = if best > 0.0 { c.score / best } else { c.score };
+            ranked.push(Tag { tag, score });
+        }
+        (hashtags, ranked)
+    }
+
+    /// How a hashtag is shown: Russian ones in dictionary form like any tag (but kept as written,
+    /// lower-cased, when that finds no noun), abbreviations in capitals, the rest lower-cased.
+    fn hashtag_shown(&self, raw: &str) -> String {
+        let lower = raw.to_lowercase();
+        let toks = tokenize(raw, &self.stemmers);
+        let words: Vec<&tokenize::Token> = toks.iter().filter(|t| t.kind == Kind::Word).collect();
+        if words.is_empty() || words.len() != toks.iter().filter(|t| t.kind != Kind::End).count() {
+            return lower;
+        }
+        let form = words
+            .iter()
+            .map(|t| t.lower.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let stems: Vec<String> = words.iter().map(|t| t.stem.clone()).collect();
+        lemma::TextMorph::new(&toks)
+            .show(&form, &stems, &HashSet::default())
+            .unwrap_or(lower)
+    }
+
+    /// Stem key of a phrase: the stems of its words joined by spaces (empty if it has no word).
+    fn key_of(&self, phrase: &str) -> String {
+        let toks = tokenize(phrase, &self.stemmers);
+        toks.iter()
+            .filter(|t| t.kind == Kind::Word)
+            .map(|t| t.stem.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
