@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use tgsift_store::Store;
+use tgsift_store::SqliteStore;
 
 fn percentile(sorted: &[i64], q: f64) -> String {
     if sorted.is_empty() {
@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
             published.insert((channel, message), at);
         }
     }
-    let store = Store::open(std::path::Path::new(db))?;
+    let store = SqliteStore::open(std::path::Path::new(db))?;
     // (tg channel id, message id) -> when it was stored and tagged; the earliest when several
     // accounts follow a channel.
     let rows: Vec<(i64, i32, Stored)> = store.read("posts", |c| {

@@ -914,7 +914,7 @@ impl Loaded {
         ] {
             if let Some((_, Source::File(file))) = self.values.get(key)
                 && path.is_relative()
-                && !tgsift_store::postgres::is_postgres_url(&path.to_string_lossy())
+                && !tgsift_store::Location::of(path).is_postgres()
             {
                 let base = file.parent().unwrap_or(Path::new(""));
                 *path = base.join(&*path);

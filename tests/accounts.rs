@@ -346,7 +346,7 @@ async fn import_adopts_a_simulator_session_and_a_telethon_string() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         let o = env.tgsift(&["account", "check", "gina"], &[]).await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-        let listing = tgsift_store::Store::open(&env.dir.path().join("t.db"))
+        let listing = tgsift_store::SqliteStore::open(&env.dir.path().join("t.db"))
             .expect("db")
             .account("gina")
             .expect("read")
@@ -481,7 +481,7 @@ async fn backfill_last_n_fetches_only_the_newest_posts_and_reparse_repeats_safel
                 ids
             })
             .expect("c");
-        let store = tgsift_store::Store::open(&env.dir.path().join("t.db")).expect("store");
+        let store = tgsift_store::SqliteStore::open(&env.dir.path().join("t.db")).expect("store");
         let ch = store.find_channels(&name).expect("find").remove(0);
         assert_eq!(store.message_ids(ch.id).expect("ids"), newest20);
         let o = env
@@ -532,7 +532,8 @@ async fn the_demo_backfills_and_tags_its_channels_into_a_database() {
                 && out.contains("top tags: "),
             "{out}"
         );
-        let store = tgsift_store::Store::open(&env.dir.path().join("demo.db")).expect("demo.db");
+        let store =
+            tgsift_store::SqliteStore::open(&env.dir.path().join("demo.db")).expect("demo.db");
         let channels = store.channels().expect("channels");
         assert_eq!(channels.len(), 3);
         for c in channels {

@@ -324,7 +324,7 @@ async fn a_persisted_flood_window_is_respected_after_a_restart() {
             Err(TgError::FloodWait { seconds: 600, .. })
         ));
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = tgsift_store::Store::open(&dir.path().join("t.db")).expect("store");
+        let mut store = tgsift_store::SqliteStore::open(&dir.path().join("t.db")).expect("store");
         let row = store
             .add_account("alice", None, None, std::path::Path::new("alice.session"))
             .expect("account");

@@ -15,7 +15,7 @@ use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use tgsift_store::Store;
+use tgsift_store::SqliteStore;
 
 const TOKEN: &str = "dash-token-7c1e";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -312,7 +312,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 fn db_ids(db: &Path, sql: &str) -> std::collections::BTreeSet<i64> {
-    Store::open(db)
+    SqliteStore::open(db)
         .expect("store")
         .read("test query", |c| {
             let mut st = c.prepare(sql)?;
@@ -323,7 +323,7 @@ fn db_ids(db: &Path, sql: &str) -> std::collections::BTreeSet<i64> {
 
 /// A long Russian word of a stored post, and the post.
 fn russian_word(db: &Path) -> (String, i64) {
-    let rows: Vec<(String, i64)> = Store::open(db)
+    let rows: Vec<(String, i64)> = SqliteStore::open(db)
         .expect("store")
         .read("posts", |c| {
             let mut st = c.prepare("SELECT text, id FROM posts WHERE text != '' ORDER BY id")?;
@@ -353,7 +353,7 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         let names = s.sim.channel_usernames();
         // The third channel is not followed, and the account cannot read it: adding it fails.
         let private = names[2].clone();
-        Store::open(&s.db)
+        SqliteStore::open(&s.db)
             .expect("store")
             .read("unfollow", |c| {
                 c.execute(
@@ -468,7 +468,7 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         page.shoot("posts", "#posts").await;
 
         // Open the post (it was edited once: its earlier text is kept) and regenerate its tags.
-        Store::open(&s.db)
+        SqliteStore::open(&s.db)
             .expect("store")
             .read("an earlier text", |c| {
                 c.execute(
@@ -572,7 +572,7 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         )
         .first()
         .expect("another post");
-        Store::open(&s.db)
+        SqliteStore::open(&s.db)
             .expect("store")
             .read("fail one post's tagging", |c| {
                 c.execute(

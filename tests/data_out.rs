@@ -14,7 +14,7 @@ use tgsift::data_out::export::{COLUMNS, iso};
 use tgsift::telegram::lease::Lease;
 use tgsift_sim::{Fault, Latency, Scripted};
 use tgsift_store::prelude::*;
-use tgsift_store::{NewChannel, PostIn, Store};
+use tgsift_store::{NewChannel, PostIn, SqliteStore};
 
 /// `tgsift --db DB ARGS…` as a separate process, waited for.
 fn tgsift(db: &Path, args: &[&str]) -> Output {
@@ -39,7 +39,7 @@ fn text(o: &Output) -> String {
 /// (`@c0`, `@c1`, … and one private channel without a username at the end).
 fn database(dir: &Path, channels: usize) -> (PathBuf, Vec<i64>) {
     let db = dir.join("t.db");
-    let mut s = Store::open(&db).expect("store");
+    let mut s = SqliteStore::open(&db).expect("store");
     let a = s
         .add_account("alice", None, None, &dir.join("alice.session"))
         .expect("account");
@@ -103,7 +103,7 @@ fn export_of_a_million_posts_streams_in_flat_memory_and_counts_every_row() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (db, channels) = database(dir.path(), 4);
     {
-        let mut s = Store::open(&db).expect("store");
+        let mut s = SqliteStore::open(&db).expect("store");
         let words = [
             "ставки",
             "нефть",
@@ -203,7 +203,7 @@ fn export_of_a_million_posts_streams_in_flat_memory_and_counts_every_row() {
 
 /// Every stored post, as the export's columns should show it, read straight from the tables.
 fn expected_rows(db: &Path, include_deleted: bool) -> Vec<Vec<String>> {
-    let s = Store::open(db).expect("store");
+    let s = SqliteStore::open(db).expect("store");
     s.read("expected", |c| {
         let mut st = c.prepare(
             "SELECT p.id, c.username, c.tg_id, p.message_id, p.date, p.edit_date, p.text, p.views, p.forwards,
@@ -258,7 +258,7 @@ fn expected_rows(db: &Path, include_deleted: bool) -> Vec<Vec<String>> {
 /// emoji, an empty text; one deleted post; one private channel.
 fn tricky_database(dir: &Path) -> PathBuf {
     let (db, ch) = database(dir, 2);
-    let mut s = Store::open(&db).expect("store");
+    let mut s = SqliteStore::open(&db).expect("store");
     let texts = [
         "plain",
         "comma, inside",
@@ -468,7 +468,7 @@ fn search_finds_russian_and_english_posts_in_any_inflection() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (db, ch) = database(dir.path(), 2);
     {
-        let mut s = Store::open(&db).expect("store");
+        let mut s = SqliteStore::open(&db).expect("store");
         let texts = [
             "Банк России сохранил ключевую ставку на уровне 16%",
             "Ставки по ипотеке снова растут",
@@ -563,7 +563,7 @@ async fn a_backup_taken_while_run_writes_holds_whole_batches_only() {
         let mut child = s.spawn_with(&["run"], "60", &[("TGSIFT_TELEGRAM__MAX_IN_FLIGHT", "1")]);
         let db = s.db.clone();
         let count = |db: &Path| -> i64 {
-            Store::open(db)
+            SqliteStore::open(db)
                 .expect("store")
                 .read("count", |c| {
                     c.query_row("SELECT count(*) FROM posts", [], |r| r.get(0))
@@ -609,7 +609,7 @@ async fn a_backup_taken_while_run_writes_holds_whole_batches_only() {
 
         // The copy is a sound database whose every channel holds exactly the posts up to its
         // checkpoint: batches and checkpoints went in together or not at all.
-        let backup = Store::open(&copy).expect("open backup");
+        let backup = SqliteStore::open(&copy).expect("open backup");
         let report: String = backup
             .read("check", |c| {
                 c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
@@ -650,7 +650,7 @@ fn restore_is_refused_while_a_lease_is_held_or_a_worker_lives_and_then_swaps_saf
     assert!(o.status.success(), "{}", text(&o));
     // The live database moves on after the backup.
     {
-        let mut s = Store::open(&db).expect("store");
+        let mut s = SqliteStore::open(&db).expect("store");
         s.store_batch(
             1,
             "@c0",
@@ -660,7 +660,7 @@ fn restore_is_refused_while_a_lease_is_held_or_a_worker_lives_and_then_swaps_saf
         .expect("later post");
     }
     let posts = |db: &Path| {
-        Store::open(db)
+        SqliteStore::open(db)
             .expect("store")
             .channel_post_count(1)
             .expect("count")
@@ -680,14 +680,14 @@ fn restore_is_refused_while_a_lease_is_held_or_a_worker_lives_and_then_swaps_saf
     drop(lease);
 
     // A worker that sent a heartbeat just now.
-    let worker = Store::open(&db)
+    let worker = SqliteStore::open(&db)
         .expect("store")
         .register_worker("host", 4242)
         .expect("worker");
     let o = tgsift(&db, &["restore", backup.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("tgsift run (pid 4242"), "{}", text(&o));
-    Store::open(&db)
+    SqliteStore::open(&db)
         .expect("store")
         .stop_worker(worker, None)
         .expect("stop");
@@ -751,7 +751,7 @@ async fn stats_report_posts_per_day_tags_statuses_and_the_floods_and_retries_of_
         assert_eq!(floods, 2, "the simulator answered two FLOOD_WAITs");
 
         // Tags on a few posts so the report has some.
-        let store = Store::open(&s.db).expect("store");
+        let store = SqliteStore::open(&s.db).expect("store");
         store
             .read("tag", |c| {
                 c.execute_batch(

@@ -13,7 +13,7 @@ use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use serde_json::{Value, json};
 use tgsift_sim::{Fault, Scripted};
-use tgsift_store::Store;
+use tgsift_store::SqliteStore;
 use tgsift_store::prelude::*;
 
 const TOKEN: &str = "test-token-3f9a";
@@ -162,7 +162,7 @@ async fn eventually<F: std::future::Future<Output = bool>>(
 }
 
 fn db_ids(db: &std::path::Path, sql: &str) -> BTreeSet<i64> {
-    Store::open(db)
+    SqliteStore::open(db)
         .expect("store")
         .read("test query", |c| {
             let mut st = c.prepare(sql)?;
@@ -409,7 +409,7 @@ async fn every_route_answers_over_http_and_needs_the_token() {
         assert_eq!((st, error_code(&e)), (422, "invalid"), "{e}");
 
         // Search: a word of a stored post finds it, with a highlighted snippet.
-        let (word, post_id): (String, i64) = Store::open(&s.db)
+        let (word, post_id): (String, i64) = SqliteStore::open(&s.db)
             .expect("store")
             .read("pick a word", |c| {
                 c.query_row(
@@ -861,7 +861,7 @@ async fn a_job_survives_kill_9_of_the_service_and_finishes_after_restart() {
             "the job runs and reports progress"
         );
         svc.kill9();
-        let store = Store::open(&s.db).expect("store");
+        let store = SqliteStore::open(&s.db).expect("store");
         let job = store.job(id).expect("read").expect("job");
         assert_eq!(
             (job.state.as_str(), job.attempts),
@@ -911,7 +911,7 @@ async fn a_running_job_is_cancelled_at_its_next_batch_and_a_failed_one_is_retrie
             ("TGSIFT_TAGGING__BACKEND", "off"),
         ];
         // Nothing is ingested by the service: both channels are paused; jobs still run.
-        Store::open(&s.db)
+        SqliteStore::open(&s.db)
             .expect("store")
             .read("pause", |c| {
                 c.execute_batch("UPDATE channels SET active = 0")
@@ -983,7 +983,7 @@ async fn channels_add_while_run_holds_the_lease_is_done_by_the_service() {
         let s = Setup::new(2, 200, |_| {}).await;
         let names = s.sim.channel_usernames();
         {
-            let mut store = Store::open(&s.db).expect("store");
+            let mut store = SqliteStore::open(&s.db).expect("store");
             let ch = store.find_channels(&names[1]).expect("find").remove(0);
             store.remove_channel(ch.id).expect("remove");
         }
@@ -1267,7 +1267,7 @@ async fn the_dashboard_signs_in_by_cookie_and_a_cookie_alone_cannot_change_anyth
             .expect("a post");
         let (st, v) = svc.get(&format!("/api/v1/posts/{post}/versions")).await;
         assert_eq!((st, v), (200, json!({"items": []})));
-        Store::open(&s.db)
+        SqliteStore::open(&s.db)
             .expect("store")
             .write("an earlier text", |tx| {
                 tx.execute(

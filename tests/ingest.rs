@@ -11,7 +11,7 @@ use tgsift::ingest::service::RunOptions;
 use tgsift::service;
 use tgsift_sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, ServiceRun, SimConfig};
 use tgsift_store::prelude::*;
-use tgsift_store::{AsyncStore, Store};
+use tgsift_store::{AsyncStore, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
 async fn run_once_until_done(s: &Setup) {
@@ -109,7 +109,7 @@ async fn kill_during_backfill_loses_nothing() {
             let status = child.wait().expect("wait");
             assert!(!status.success() || round > 0, "killed mid-run");
             // Whatever was committed is consistent: ids up to the checkpoint, nothing beyond it.
-            let store = Store::open(&s.db).expect("store");
+            let store = SqliteStore::open(&s.db).expect("store");
             for ch in store.channels().expect("channels") {
                 let ids = store.message_ids(ch.id).expect("ids");
                 assert!(
@@ -168,7 +168,7 @@ async fn sigterm_during_backfill_exits_0_within_5_s_and_a_restart_continues() {
 }
 
 fn post_text(db: &Path, channel: &str, id: i32) -> Option<(String, String)> {
-    let store = Store::open(db).ok()?;
+    let store = SqliteStore::open(db).ok()?;
     store
         .read("post", |c| {
             c.query_row(
@@ -196,7 +196,7 @@ async fn new_posts_appear_within_one_poll_and_edits_are_requeued() {
         }
         let newest = s.sim.with_channel(&name, |c| c.top_id()).expect("channel");
         // Mark the newest post tagged, then edit it on the server.
-        let store = Store::open(&s.db).expect("store");
+        let store = SqliteStore::open(&s.db).expect("store");
         let mut store = store;
         store
             .write("pretend tagged", |tx| {
@@ -269,7 +269,7 @@ async fn a_permanently_failing_channel_is_marked_and_skipped() {
                 .is_some_and(|e| e.contains("CHANNEL_PRIVATE")),
             "{failed:?}"
         );
-        let store = Store::open(&s.db).expect("store");
+        let store = SqliteStore::open(&s.db).expect("store");
         let ch = store.find_channels(&banned).expect("find").remove(0);
         assert!(!ch.active, "deactivated, not retried forever");
         assert!(
@@ -332,7 +332,7 @@ async fn runs_of_250_service_messages_are_passed_and_the_checkpoint_reaches_the_
             let _ = e.read_to_string(&mut err);
         }
         assert_eq!(status.and_then(|st| st.code()), Some(0), "{err}");
-        let store = Store::open(&s.db).expect("store");
+        let store = SqliteStore::open(&s.db).expect("store");
         for ch in store.channels().expect("channels") {
             let (posts, top) = s
                 .sim

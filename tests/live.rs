@@ -12,7 +12,7 @@ use common::setup::Setup;
 use common::{sent_into_open_windows, within};
 use rand::{Rng, SeedableRng};
 use tgsift_sim::{Fault, LiveConfig, PushFault, Scripted, ScriptedPush};
-use tgsift_store::Store;
+use tgsift_store::SqliteStore;
 use tgsift_store::prelude::*;
 
 /// Runs a read on a fresh connection to the test database.
@@ -20,7 +20,7 @@ fn query<T>(
     db: &std::path::Path,
     f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
 ) -> T {
-    Store::open(db)
+    SqliteStore::open(db)
         .expect("store")
         .read("test query", f)
         .expect("query")
@@ -238,7 +238,7 @@ async fn channels_add_join_makes_the_account_a_member_and_its_posts_arrive_live(
             assert_eq!(s.sim.is_member(name, 0), Some(false));
         }
         {
-            let mut store = Store::open(&s.db).expect("store");
+            let mut store = SqliteStore::open(&s.db).expect("store");
             for ch in store.channels().expect("channels") {
                 store.remove_channel(ch.id).expect("remove");
             }

@@ -301,9 +301,9 @@ fn installation(
     accounts: usize,
 ) -> std::path::PathBuf {
     use tgsift_store::prelude::*;
-    use tgsift_store::{NewChannel, Store};
+    use tgsift_store::{NewChannel, SqliteStore};
     let db = dir.join("t.db");
-    let mut store = Store::open(&db).expect("store");
+    let mut store = SqliteStore::open(&db).expect("store");
     let mut ids = Vec::new();
     for i in 0..accounts {
         let session = dir.join(format!("a{i}.session"));

@@ -14,7 +14,7 @@ use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use tgsift_sim::{AccountSpec, Fault, Scripted};
 use tgsift_store::prelude::*;
-use tgsift_store::{NewChannel, Store, unix_now};
+use tgsift_store::{NewChannel, SqliteStore, unix_now};
 
 /// A TCP server that accepts connections and never answers: an LLM endpoint that hangs.
 fn silent_server() -> String {
@@ -37,7 +37,7 @@ fn query<T>(
     db: &std::path::Path,
     f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
 ) -> T {
-    Store::open(db)
+    SqliteStore::open(db)
         .expect("store")
         .read("test query", f)
         .expect("query")
@@ -148,7 +148,7 @@ async fn a_store_failure_in_the_tagging_task_is_logged_and_recovered() {
     within(90, async {
         let s = Setup::new(1, 300, |_| {}).await;
         ingest_only(&s).await;
-        let store = Store::open(&s.db).expect("store");
+        let store = SqliteStore::open(&s.db).expect("store");
         store
             .read("inject", |c| {
                 c.execute_batch(
@@ -260,7 +260,7 @@ async fn unknown_rpc_errors_park_the_channel_and_local_failures_never_touch_it()
             .await
             .expect("join");
         assert_eq!(st.code(), Some(1), "a channel did not finish");
-        let store = Store::open(&s.db).expect("store");
+        let store = SqliteStore::open(&s.db).expect("store");
         let channels = store.channels().expect("channels");
         let hit: Vec<_> = channels
             .iter()
@@ -296,7 +296,7 @@ async fn unknown_rpc_errors_park_the_channel_and_local_failures_never_touch_it()
         );
         let (code, _) = stop(child).await;
         assert_eq!(code, Some(0));
-        let channels = Store::open(&s.db).expect("store").channels().expect("channels");
+        let channels = SqliteStore::open(&s.db).expect("store").channels().expect("channels");
         assert!(
             channels.iter().all(|c| c.active && c.last_error.is_none()),
             "local failures never deactivate or mark a channel: {channels:?}"
@@ -355,7 +355,7 @@ async fn a_crashed_workers_claims_expire_within_the_claim_timeout() {
     within(60, async {
         let s = Setup::new(1, 300, |_| {}).await;
         ingest_only(&s).await;
-        Store::open(&s.db)
+        SqliteStore::open(&s.db)
             .expect("store")
             .read("pause", |c| {
                 c.execute_batch("UPDATE channels SET active = 0")
@@ -424,7 +424,7 @@ async fn tags_run_from_cron_beside_the_service_never_tags_a_post_twice() {
     within(120, async {
         let s = Setup::new(2, 3_000, |_| {}).await;
         ingest_only(&s).await;
-        Store::open(&s.db)
+        SqliteStore::open(&s.db)
             .expect("store")
             .read("pause", |c| {
                 c.execute_batch("UPDATE channels SET active = 0")
@@ -531,7 +531,7 @@ async fn pause_works_while_run_holds_the_lease_and_new_accounts_are_picked_up() 
             .sim
             .with_channel(&names[1], |c| (c.spec().id, c.spec().access_hash, c.spec().title.clone()))
             .expect("channel");
-        let mut store = Store::open(&s.db).expect("store");
+        let mut store = SqliteStore::open(&s.db).expect("store");
         let bob_row = store.account("bob").expect("read").expect("bob");
         store
             .add_channel(
@@ -575,7 +575,7 @@ async fn a_page_that_cannot_be_decoded_parks_the_channel_instead_of_failing_ever
             .await
             .expect("join");
         assert_eq!(st.code(), Some(1), "the channel did not finish");
-        let ch = Store::open(&s.db)
+        let ch = SqliteStore::open(&s.db)
             .expect("store")
             .channels()
             .expect("channels")

@@ -9,7 +9,7 @@ use common::within;
 use tgsift::tagging::worker::{Outcome, Pipeline};
 use tgsift::tagging::{Tag, TagContext, TagError, TagFuture, Tagger};
 use tgsift_store::prelude::*;
-use tgsift_store::{AsyncStore, NewChannel, PostIn, Store};
+use tgsift_store::{AsyncStore, NewChannel, PostIn, SqliteStore};
 use tgsift_tagger::EmbeddedTagger;
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +49,7 @@ impl Tagger for Scripted {
 
 fn setup(texts: &[&str]) -> (tempfile::TempDir, AsyncStore) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+    let mut s = SqliteStore::open(&dir.path().join("t.db")).expect("open");
     let a = s
         .add_account("a", None, None, std::path::Path::new("a.session"))
         .expect("account");

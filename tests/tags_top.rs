@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use tgsift_store::prelude::*;
-use tgsift_store::{NewChannel, PostIn, Store};
+use tgsift_store::{NewChannel, PostIn, SqliteStore};
 
 /// Unix seconds of a January 2026 day at noon UTC.
 fn jan(day: i64) -> i64 {
@@ -27,7 +27,7 @@ fn post(message_id: i32, date: i64) -> PostIn {
 
 /// Two channels; posts on 2026-01-03..05 (previous week) and 2026-01-09..14 (the week asked about).
 fn fixture(db: &Path) {
-    let mut s = Store::open(db).expect("open store");
+    let mut s = SqliteStore::open(db).expect("open store");
     let acc = s
         .add_account("main", None, None, Path::new("main.session"))
         .expect("account");

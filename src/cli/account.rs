@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
-use super::database::Database;
 use crate::config::{ConfigError, Loaded};
 use crate::ops::JobSpec;
 use crate::telegram::client::{Account, Policy};
@@ -21,9 +20,10 @@ use crate::telegram::session::{
 };
 use grammers_session::SessionData;
 use tgsift_store::AccountRow;
+use tgsift_store::Database;
+use tgsift_store::Location;
 use tgsift_store::Storage;
 use tgsift_store::postgres::backend::PgBackend;
-use tgsift_store::postgres::is_postgres_url;
 
 /// Environment variable holding the 2FA password for non-interactive logins.
 pub const PASSWORD_ENV: &str = "TGSIFT_2FA_PASSWORD";
@@ -187,7 +187,7 @@ impl Sessions<'_> {
 
 /// Whether `storage.database` is a PostgreSQL URL (sessions then live in the database).
 fn on_postgres(loaded: &Loaded) -> bool {
-    is_postgres_url(&loaded.config.storage.database.to_string_lossy())
+    Location::of(&loaded.config.storage.database).is_postgres()
 }
 
 /// api_id and api_hash, or a configuration error before any network use.
@@ -252,7 +252,7 @@ where
 
 /// The database of an admin command (SQLite or PostgreSQL); use it outside the async runtime.
 pub(super) fn open_store(loaded: &Loaded) -> anyhow::Result<Database> {
-    Database::open(loaded)
+    Ok(tgsift_store::open(&loaded.config.storage.database)?)
 }
 
 async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {

@@ -95,7 +95,7 @@ fn one_channel(store: &dyn Storage, reference: &str) -> anyhow::Result<ChannelRo
 }
 
 /// Runs a channels subcommand (the ones that talk to Telegram on a runtime of their own; the others
-/// outside any, as [`super::database::Database`] wants).
+/// outside any, as [`tgsift_store::Database`] wants).
 pub fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
     match cmd {
         ChannelsCommand::Add {

@@ -9,8 +9,8 @@ use super::tags::{channel_ids, date_arg};
 use crate::config::Loaded;
 use crate::data_out::backup::{RestoreError, restore};
 use crate::data_out::stats::{Stats, StatsQuery, collect, day_label};
-use tgsift_store::postgres::is_postgres_url;
-use tgsift_store::{BackupError, Store, unix_now};
+use tgsift_store::Location;
+use tgsift_store::{BackupError, SqliteStore, unix_now};
 
 /// Options of `stats`.
 #[derive(Debug, Args)]
@@ -51,7 +51,7 @@ fn size(bytes: u64) -> String {
 
 /// `backup` and `restore` copy an SQLite file; a PostgreSQL database has its own tools for that.
 fn refuse_postgres(db: &Path, action: &str) -> Result<(), UsageError> {
-    if is_postgres_url(&db.to_string_lossy()) {
+    if Location::of(db).is_postgres() {
         return Err(UsageError(format!(
             "`tgsift backup` and `tgsift restore` work on an SQLite database; to {action} a PostgreSQL \
              database use PostgreSQL's own tools (pg_dump / pg_restore, or continuous archiving), \
@@ -72,7 +72,7 @@ pub fn backup(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let store = Store::open(db)?;
+    let store = SqliteStore::open(db)?;
     let info = store.backup_to(file).map_err(classify)?;
     println!(
         "backed up {} to {}: {} post(s) of {} channel(s), {}, schema version {}, integrity ok",

@@ -10,10 +10,11 @@ use clap::{Args, Subcommand};
 use super::UsageError;
 use crate::config::Loaded;
 use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
+use tgsift_store::Location;
+use tgsift_store::postgres::PgStore;
 use tgsift_store::postgres::copy::{CopyOptions, DEFAULT_BATCH, copy_sqlite};
-use tgsift_store::postgres::{PgStore, is_postgres_url};
 use tgsift_store::prelude::*;
-use tgsift_store::{Store, WORKER_STALE_SECS, unix_now};
+use tgsift_store::{SqliteStore, WORKER_STALE_SECS, unix_now};
 
 /// `tgsift db …`.
 #[derive(Debug, Subcommand)]
@@ -52,7 +53,7 @@ pub async fn run(cmd: DbCommand) -> anyhow::Result<()> {
 }
 
 async fn copy(args: CopyArgs) -> anyhow::Result<()> {
-    if !is_postgres_url(&args.to) {
+    if !Location::of(Path::new(&args.to)).is_postgres() {
         return Err(UsageError(format!(
             "--to {:?} is not a PostgreSQL URL; write it as postgres://USER@HOST:PORT/DATABASE",
             args.to
@@ -109,7 +110,7 @@ async fn copy(args: CopyArgs) -> anyhow::Result<()> {
 /// Copies each account's session file into PostgreSQL (accounts keep their ids in the copy).
 async fn copy_sessions(source: &Path, target: &PgStore, key: SessionKey) -> anyhow::Result<()> {
     let path = source.to_path_buf();
-    let accounts = tokio::task::spawn_blocking(move || Store::open(&path)?.accounts())
+    let accounts = tokio::task::spawn_blocking(move || SqliteStore::open(&path)?.accounts())
         .await
         .context("reading the accounts")??;
     for account in accounts {
@@ -152,7 +153,7 @@ pub async fn workers(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
         .to_string_lossy()
         .into_owned();
     let stale = Duration::from_secs(WORKER_STALE_SECS as u64);
-    if is_postgres_url(&database) {
+    if Location::of(Path::new(&database)).is_postgres() {
         let store = PgStore::open(&database).await?;
         let workers = store.workers(stale).await?;
         let leases = store.leases().await?;
@@ -195,7 +196,7 @@ pub async fn workers(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let path = loaded.config.storage.database.clone();
-    let rows = tokio::task::spawn_blocking(move || Store::open(&path)?.workers())
+    let rows = tokio::task::spawn_blocking(move || SqliteStore::open(&path)?.workers())
         .await
         .context("reading the workers")??;
     if json {

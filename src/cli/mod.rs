@@ -7,7 +7,6 @@
 mod account;
 mod channels;
 mod data_out;
-mod database;
 mod db;
 #[cfg(feature = "sim")]
 mod demo;
@@ -276,10 +275,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let loaded = sources.load()?;
-            let db = database::Database::open(&loaded)?;
+            let db = tgsift_store::open(&loaded.config.storage.database)?;
             let m = match &db {
-                database::Database::Sqlite(store) => store.migrated(),
-                database::Database::Postgres { backend, .. } => backend.store().migrated(),
+                tgsift_store::Database::Sqlite(store) => store.migrated(),
+                tgsift_store::Database::Postgres { backend, .. } => backend.store().migrated(),
             };
             let (from, to) = (m.from, m.to);
             if from == to {

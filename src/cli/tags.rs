@@ -286,7 +286,7 @@ fn opt_date(flag: &str, d: &Option<String>) -> anyhow::Result<Option<i64>> {
     d.as_deref().map(|d| date_arg(flag, d)).transpose()
 }
 
-/// Runs a tags subcommand (`top` outside any runtime, as [`super::database::Database`] wants).
+/// Runs a tags subcommand (`top` outside any runtime, as [`tgsift_store::Database`] wants).
 pub fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
     if let TagsCommand::Top(a) = &cmd {
         return top(&*open_store(loaded)?, a);

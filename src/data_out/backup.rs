@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::telegram::lease::Lease;
 use tgsift_store::prelude::*;
-use tgsift_store::{BackupError, Restored, Store, StoreError, restore_file, unix_now};
+use tgsift_store::{BackupError, Restored, SqliteStore, StoreError, restore_file, unix_now};
 
 /// Why a restore did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,7 @@ pub fn users_of(db: &Path) -> Result<Vec<String>, StoreError> {
     if !db.exists() {
         return Ok(Vec::new());
     }
-    let store = Store::open_reader(db).or_else(|_| Store::open(db))?;
+    let store = SqliteStore::open_reader(db).or_else(|_| SqliteStore::open(db))?;
     let mut users = Vec::new();
     if let Some(w) = store.live_worker()? {
         users.push(format!(

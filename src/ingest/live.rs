@@ -13,11 +13,11 @@
 //! `ingest.live_idle_check` after an event gets one difference, so a lost last push is found.
 //!
 //! Writes are batched: everything that arrived while the previous write ran is stored in one
-//! transaction together with each channel's new pts ([`Store::apply_live`]), so a crash at any
+//! transaction together with each channel's new pts ([`SqliteStore::apply_live`]), so a crash at any
 //! instant restarts from a pts whose events are all stored. Pushed posts never move the checkpoint
 //! over ids nobody fetched; a hole is handed to the poller ([`SyncRequests`]).
 //!
-//! [`Store::apply_live`]: tgsift_store::Store::apply_live
+//! [`SqliteStore::apply_live`]: tgsift_store::SqliteStore::apply_live
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -727,10 +727,10 @@ fn drain(writes: &mut BTreeMap<i64, LiveBatch>, t: &mut Tracked) {
 mod tests {
     use super::*;
     use crate::telegram::channels::RemotePost;
-    use tgsift_store::Store;
+    use tgsift_store::SqliteStore;
 
     fn task(dir: &tempfile::TempDir) -> LiveTask {
-        let store = Store::open(&dir.path().join("t.db")).expect("store");
+        let store = SqliteStore::open(&dir.path().join("t.db")).expect("store");
         LiveTask {
             account_id: 1,
             name: "a".into(),

@@ -18,7 +18,7 @@ use crate::telegram::login::{self, Scripted as ScriptedPrompt};
 use crate::telegram::session::SimSessions;
 use tgsift_sim::{FloodConfig, RandomFaults, Scripted, Sim, SimConfig};
 use tgsift_store::prelude::*;
-use tgsift_store::{AsyncStore, NewChannel, Store};
+use tgsift_store::{AsyncStore, NewChannel, SqliteStore};
 
 /// Tags of one channel after the demo.
 #[derive(Clone, Debug)]
@@ -118,7 +118,7 @@ pub async fn run(
     .await?;
     say(format!("logged in demo account as user {user_id}"));
 
-    let mut store = Store::open(out)?;
+    let mut store = SqliteStore::open(out)?;
     let row = store.add_account("demo", Some(&acc.phone), Some(user_id), &session_path)?;
     for name in sim.channel_usernames() {
         let info = account

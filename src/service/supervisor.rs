@@ -376,11 +376,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use tgsift_store::Store;
+    use tgsift_store::SqliteStore;
 
     async fn sup() -> (tempfile::TempDir, Supervisor, AsyncStore) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = AsyncStore::new(Store::open(&dir.path().join("t.db")).expect("open"));
+        let store = AsyncStore::new(SqliteStore::open(&dir.path().join("t.db")).expect("open"));
         let s = Supervisor::start(store.clone(), CancellationToken::new())
             .await
             .expect("start");

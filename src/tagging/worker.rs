@@ -713,7 +713,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use tgsift_store::prelude::*;
-    use tgsift_store::{NewChannel, PostIn, Store};
+    use tgsift_store::{NewChannel, PostIn, SqliteStore};
 
     fn post(id: i32, text: &str) -> PostIn {
         PostIn {
@@ -731,7 +731,7 @@ mod tests {
     #[tokio::test]
     async fn document_frequencies_grow_with_new_posts_instead_of_being_rebuilt() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Store::open(&dir.path().join("t.db")).expect("open");
+        let mut s = SqliteStore::open(&dir.path().join("t.db")).expect("open");
         let a = s
             .add_account("a", None, None, std::path::Path::new("a.session"))
             .expect("account");

@@ -9,7 +9,7 @@ use tgsift::telegram::session::SimSessions;
 use tgsift::config::{LoadOptions, Loaded};
 use tgsift_sim::{Sim, SimConfig};
 use tgsift_store::prelude::*;
-use tgsift_store::{NewChannel, Store};
+use tgsift_store::{NewChannel, SqliteStore};
 
 use super::API_HASH;
 
@@ -34,7 +34,7 @@ impl Setup {
         let session = dir.path().join("alice.session");
         sim.write_session(&session, 0, true).expect("session");
         let db = dir.path().join("t.db");
-        let mut store = Store::open(&db).expect("store");
+        let mut store = SqliteStore::open(&db).expect("store");
         let acc = store
             .add_account("alice", None, None, &session)
             .expect("account");
@@ -103,7 +103,7 @@ impl Setup {
 
     /// Every stored (channel username, id, text, edit date), sorted.
     pub fn stored(&self) -> Vec<(String, i32, String, Option<i64>)> {
-        let store = Store::open(&self.db).expect("store");
+        let store = SqliteStore::open(&self.db).expect("store");
         store
             .read("dump", |c| {
                 let mut st = c.prepare(
@@ -137,7 +137,7 @@ impl Setup {
     /// Every channel's checkpoint equals its newest message (of any kind: service messages move the
     /// checkpoint too).
     pub fn assert_checkpoints(&self) {
-        let store = Store::open(&self.db).expect("store");
+        let store = SqliteStore::open(&self.db).expect("store");
         for ch in store.channels().expect("channels") {
             let name = ch.label();
             let newest = self
@@ -155,7 +155,7 @@ impl Setup {
     /// stored post the simulator no longer holds is marked deleted (rows are never dropped). Empty
     /// when they agree.
     pub fn live_differences(&self) -> Vec<String> {
-        let store = Store::open(&self.db).expect("store");
+        let store = SqliteStore::open(&self.db).expect("store");
         let stored: Vec<(String, i32, String, Option<i64>, bool)> = store
             .read("dump", |c| {
                 let mut st = c.prepare(

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{on_postgres, on_sqlite, post, setup};
-use crate::Store;
+use crate::SqliteStore;
 use crate::postgres::backend::PgBackend;
 use crate::prelude::*;
 use crate::{ClientState, NewAlert, unix_now};
@@ -19,7 +19,7 @@ trait AlertsInspect {
     fn tagging_attempt(&mut self, channel_id: i64, message_id: i32, status: &str, at: i64);
 }
 
-impl AlertsInspect for Store {
+impl AlertsInspect for SqliteStore {
     fn make_alerts_due(&mut self) {
         self.write("due", |tx| tx.execute("UPDATE alerts SET next_at = 0", []))
             .expect("due");

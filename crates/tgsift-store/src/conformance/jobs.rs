@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::{on_postgres, on_sqlite};
-use crate::Store;
+use crate::SqliteStore;
 use crate::postgres::backend::PgBackend;
 use crate::prelude::*;
 use crate::{JobEnd, unix_now};
@@ -25,7 +25,7 @@ trait JobsInspect {
     fn job_worker(&self, id: i64) -> Option<i64>;
 }
 
-impl JobsInspect for Store {
+impl JobsInspect for SqliteStore {
     fn add_worker(&mut self, pid: u32) -> i64 {
         self.register_worker("h", pid).expect("worker")
     }

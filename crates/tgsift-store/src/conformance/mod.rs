@@ -1,5 +1,5 @@
 //! The store tests both backends must pass: each test is written once against the store traits and
-//! runs on SQLite ([`Store`]) and on PostgreSQL ([`PgBackend`], when `TGSIFT_TEST_PG` names a
+//! runs on SQLite ([`SqliteStore`]) and on PostgreSQL ([`PgBackend`], when `TGSIFT_TEST_PG` names a
 //! database; see `postgres::testing`). What a trait cannot show (a post's tagging status, tags set by
 //! hand) is read and written through [`Inspect`], a test-only window into each backend's tables.
 //!
@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::postgres::backend::PgBackend;
 use super::postgres::testing::fresh_store;
 use super::prelude::*;
-use super::{BatchOutcome, NewChannel, PostIn, Store};
+use super::{BatchOutcome, NewChannel, PostIn, SqliteStore};
 
 /// Raw access for the assertions the traits do not cover.
 pub(super) trait Inspect {
@@ -42,7 +42,7 @@ pub(super) trait Inspect {
     fn indexed_count(&self) -> i64;
 }
 
-impl Inspect for Store {
+impl Inspect for SqliteStore {
     fn post_state(
         &self,
         channel_id: i64,
@@ -303,9 +303,9 @@ impl Inspect for PgBackend {
 }
 
 /// Runs `test` on a fresh SQLite store.
-pub(super) fn on_sqlite(test: impl FnOnce(&mut Store)) {
+pub(super) fn on_sqlite(test: impl FnOnce(&mut SqliteStore)) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = Store::open(&dir.path().join("t.db")).expect("open");
+    let mut store = SqliteStore::open(&dir.path().join("t.db")).expect("open");
     test(&mut store);
 }
 

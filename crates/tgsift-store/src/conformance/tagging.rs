@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use super::{Inspect, on_postgres, on_sqlite, post, setup};
 use crate::postgres::backend::PgBackend;
 use crate::prelude::*;
-use crate::{Attempt, AttemptResult, DuePost, PostFilter, Recorded, RetryRules, Store, unix_now};
+use crate::{
+    Attempt, AttemptResult, DuePost, PostFilter, Recorded, RetryRules, SqliteStore, unix_now,
+};
 
 /// Raw writes of post rows for the assertions the traits cannot set up.
 pub(super) trait TaggingInspect {
@@ -24,7 +26,7 @@ pub(super) trait TaggingInspect {
     fn remove_post(&mut self, post_id: i64);
 }
 
-impl TaggingInspect for Store {
+impl TaggingInspect for SqliteStore {
     fn fail_tags_of(&mut self, post_id: i64) {
         self.write("fail one post's tags", |tx| {
             tx.execute_batch(&format!(

@@ -20,7 +20,7 @@ use rusqlite::types::Value;
 use tokio_postgres::types::ToSql;
 
 use super::{PgError, PgStore};
-use crate::{Store, StoreError};
+use crate::{SqliteStore, StoreError};
 
 /// Rows per batch unless told otherwise: large enough that round trips do not dominate, small enough
 /// that an interrupted copy loses little.
@@ -428,7 +428,7 @@ pub async fn copy_sqlite(
         .display()
         .to_string();
     let path = source.to_path_buf();
-    let store = tokio::task::spawn_blocking(move || Store::open(&path))
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
         .await
         .map_err(|e| StoreError::Task {
             what: "open the SQLite database".into(),
@@ -496,9 +496,9 @@ pub async fn copy_sqlite(
 }
 
 async fn blocking<T: Send + 'static>(
-    store: &Arc<Mutex<Store>>,
+    store: &Arc<Mutex<SqliteStore>>,
     what: &'static str,
-    f: impl FnOnce(&Store) -> Result<T, CopyError> + Send + 'static,
+    f: impl FnOnce(&SqliteStore) -> Result<T, CopyError> + Send + 'static,
 ) -> Result<T, CopyError> {
     let store = Arc::clone(store);
     tokio::task::spawn_blocking(move || {
@@ -517,7 +517,7 @@ async fn blocking<T: Send + 'static>(
 /// The next batch of `table` after leading key `after`: `batch` rows, plus the rest of the rows that
 /// share the last row's leading key (so a batch never splits a key).
 async fn read_batch(
-    store: &Arc<Mutex<Store>>,
+    store: &Arc<Mutex<SqliteStore>>,
     source: &Path,
     table: &'static Table,
     after: Option<i64>,
@@ -712,7 +712,10 @@ async fn finish(target: &PgStore) -> Result<(), CopyError> {
     Ok(())
 }
 
-async fn count_source(store: &Arc<Mutex<Store>>, table: &'static Table) -> Result<u64, CopyError> {
+async fn count_source(
+    store: &Arc<Mutex<SqliteStore>>,
+    table: &'static Table,
+) -> Result<u64, CopyError> {
     blocking(store, "count rows in SQLite", move |store| {
         let n: i64 = store.read("count rows", |conn| {
             conn.query_row(&format!("SELECT count(*) FROM {}", table.name), [], |r| {

@@ -473,11 +473,6 @@ fn describe(config: &tokio_postgres::Config) -> String {
     format!("{user}@{host}:{port}/{db}")
 }
 
-/// Whether `database` (the `storage.database` setting) names a PostgreSQL database rather than a file.
-pub fn is_postgres_url(database: &str) -> bool {
-    database.starts_with("postgres://") || database.starts_with("postgresql://")
-}
-
 pub mod testing;
 
 /// A LISTENing connection (see [`PgStore::listen`]); dropping it closes the connection.

@@ -13,7 +13,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
 use super::{Fail, PgBackend};
-use crate::channels::merge_ranges;
+use crate::model::channels::merge_ranges;
 use crate::{
     BatchOutcome, ChannelRow, ChannelStore, NewChannel, PostIn, StoreError, unix_ms, unix_now,
 };

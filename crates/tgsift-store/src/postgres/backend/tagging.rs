@@ -16,7 +16,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::PgBackend;
-use crate::tagging::new_claim_token;
+use crate::model::tagging::new_claim_token;
 use crate::{
     Attempt, AttemptResult, ChannelStore, DuePost, PostFilter, PostRow, Recorded, RetryRules,
     StoreError, TagStats, TaggingStore, unix_ms, unix_now,

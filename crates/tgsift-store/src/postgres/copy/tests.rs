@@ -8,7 +8,7 @@ use super::super::PgStore;
 use super::super::testing::fresh_store;
 use super::{CopyError, CopyOptions, Kind, TABLES, copy_sqlite};
 use crate::prelude::*;
-use crate::{NewChannel, PostIn, Store};
+use crate::{NewChannel, PostIn, SqliteStore};
 
 async fn within<T>(body: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(120), body)
@@ -44,8 +44,8 @@ fn post(message_id: i32) -> PostIn {
 
 /// An SQLite store with rows in every copied table: 2 accounts, 3 channels, 250 posts with tags,
 /// versions, deletions, live state, client state, jobs and alerts.
-fn seed(path: &Path) -> Store {
-    let mut store = Store::open(path).expect("open sqlite");
+fn seed(path: &Path) -> SqliteStore {
+    let mut store = SqliteStore::open(path).expect("open sqlite");
     let alice = store
         .add_account(
             "alice",
@@ -131,7 +131,7 @@ fn seed(path: &Path) -> Store {
 }
 
 /// Every row of `table` in SQLite, each value written out the way [`pg_rows`] writes PostgreSQL's.
-fn sqlite_rows(store: &Store, table: &super::Table) -> Vec<Vec<String>> {
+fn sqlite_rows(store: &SqliteStore, table: &super::Table) -> Vec<Vec<String>> {
     let cols: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
     let order = table.key.join(", ");
     store
@@ -201,7 +201,7 @@ async fn pg_rows(store: &PgStore, table: &super::Table) -> Vec<Vec<String>> {
         .collect()
 }
 
-async fn assert_equal(sqlite: &Store, pg: &PgStore) {
+async fn assert_equal(sqlite: &SqliteStore, pg: &PgStore) {
     for table in TABLES {
         let want = sqlite_rows(sqlite, table);
         assert!(!want.is_empty(), "the seed leaves {} empty", table.name);

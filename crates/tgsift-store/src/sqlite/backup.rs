@@ -20,7 +20,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use serde::Serialize;
 
-use super::{Store, latest_version, unix_now};
+use crate::{SqliteStore, latest_version, unix_now};
 
 /// What a verified database file holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -91,7 +91,7 @@ impl BackupError {
 /// How often a copy step that finds the source locked is tried again, 50 ms apart.
 const STEP_TRIES: u32 = 200;
 
-impl Store {
+impl SqliteStore {
     /// Copies the database to `dest` (replacing it atomically if it exists) as one consistent snapshot,
     /// while other processes may go on writing; the copy is verified before it is put in place.
     pub fn backup_to(&self, dest: &Path) -> Result<BackupInfo, BackupError> {
@@ -414,8 +414,8 @@ mod tests {
         })
     }
 
-    fn filled(path: &Path, posts: i32) -> Store {
-        let mut s = Store::open(path).expect("open");
+    fn filled(path: &Path, posts: i32) -> SqliteStore {
+        let mut s = SqliteStore::open(path).expect("open");
         let a = s
             .add_account("a", None, None, Path::new("a.session"))
             .expect("account");
@@ -468,7 +468,7 @@ mod tests {
         assert_eq!(restored.info.posts, 3);
         let kept = restored.kept.expect("old file kept");
         assert_eq!(check_database_file(&kept).expect("kept is sound").posts, 50);
-        let mut back = Store::open(&db).expect("open restored");
+        let mut back = SqliteStore::open(&db).expect("open restored");
         assert_eq!(back.channel_post_count(1).expect("count"), 3);
         back.index_queued().expect("index");
         let hits = back

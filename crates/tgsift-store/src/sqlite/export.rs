@@ -1,73 +1,9 @@
-//! Posts for export: one cursor over the matching posts in post-id order, each post's tags joined in
-//! the same statement, so an export of millions of posts runs in constant memory and `--after-id`
-//! continues where the previous export stopped.
+//! [`ExportStore`](crate::ExportStore) on SQLite: the rules are the trait's (`crate::model::export`), the SQL is here.
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
-
-/// Which posts an export takes.
-#[derive(Clone, Debug, Default)]
-pub struct ExportFilter {
-    /// Only posts of these channels (row ids).
-    pub channel_ids: Option<Vec<i64>>,
-    /// Only posts dated on or after this (unix seconds).
-    pub since: Option<i64>,
-    /// Only posts dated before this (unix seconds).
-    pub until: Option<i64>,
-    /// Only posts carrying this tag.
-    pub tag: Option<String>,
-    /// Only posts in this tagging status.
-    pub status: Option<String>,
-    /// Posts deleted in their channel too.
-    pub include_deleted: bool,
-    /// Only posts with a row id above this (incremental exports).
-    pub after_id: Option<i64>,
-}
-
-/// One exported post, borrowed from the cursor's current row.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ExportRow<'a> {
-    /// Post row id (ascending through an export).
-    pub post_id: i64,
-    /// Channel username without `@`, for public channels.
-    pub channel_username: Option<&'a str>,
-    /// Telegram channel id.
-    pub channel_id: i64,
-    /// Message id in the channel.
-    pub message_id: i32,
-    /// Date (unix seconds).
-    pub date: i64,
-    /// Edit date (unix seconds).
-    pub edit_date: Option<i64>,
-    /// Text or caption.
-    pub text: &'a str,
-    /// Views.
-    pub views: Option<i64>,
-    /// Forwards.
-    pub forwards: Option<i64>,
-    /// Album (grouped id).
-    pub album_id: Option<i64>,
-    /// Whether it carries media.
-    pub has_media: bool,
-    /// The tags, best first, as a JSON array of `{"tag": …, "score": …}`.
-    pub tags_json: &'a str,
-    /// Tagging status.
-    pub tagging_status: &'a str,
-    /// When tgsift learned the post was deleted in the channel (unix seconds).
-    pub deleted_at: Option<i64>,
-}
-
-/// Why an export stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    /// Reading the posts failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Writing the output failed.
-    #[error("writing the export failed: {0}")]
-    Write(#[from] std::io::Error),
-}
+use crate::model::export::*;
+use crate::{SqliteStore, StoreError};
 
 /// The export query. `NOT INDEXED` keeps it a scan in row-id order: no index on another column can
 /// tempt the planner into sorting the result, which would hold it all in memory. The row id range of
@@ -87,18 +23,7 @@ const EXPORT: &str = "SELECT p.id, c.username, c.tg_id, p.message_id, p.date, p.
    AND (?7 OR p.deleted_at IS NULL)
  ORDER BY p.id";
 
-/// Streaming posts out for `posts export`.
-pub trait ExportStore {
-    /// Calls `each` for every post `f` selects, in row-id order, from one read snapshot; returns how
-    /// many there were. An error from `each` stops the export and is returned.
-    fn export_posts(
-        &self,
-        f: &ExportFilter,
-        each: &mut dyn FnMut(&ExportRow<'_>) -> std::io::Result<()>,
-    ) -> Result<u64, ExportError>;
-}
-
-impl ExportStore for Store {
+impl ExportStore for SqliteStore {
     fn export_posts(
         &self,
         f: &ExportFilter,
@@ -161,7 +86,7 @@ mod tests {
     #[test]
     fn export_is_one_scan_in_row_id_order_without_a_sort() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = Store::open(&dir.path().join("t.db")).expect("open");
+        let s = SqliteStore::open(&dir.path().join("t.db")).expect("open");
         let plan: Vec<String> = s
             .read("plan", |c| {
                 let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {EXPORT}"))?;

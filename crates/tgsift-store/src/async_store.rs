@@ -19,10 +19,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::checkpoint::Checkpointer;
-use super::postgres::backend::PgBackend;
-use super::postgres::{PgStore, is_postgres_url};
-use super::{Storage, Store, StoreError};
+use crate::postgres::PgStore;
+use crate::postgres::backend::PgBackend;
+use crate::sqlite::checkpoint::Checkpointer;
+use crate::{SqliteStore, Storage, StoreError};
 
 /// Idle read-only connections kept for reuse; more are opened when needed and closed after.
 const IDLE_READERS: usize = 4;
@@ -42,7 +42,7 @@ const LOAD_WINDOW: Duration = Duration::from_millis(250);
 /// The share of [`LOAD_WINDOW`] spent on urgent writes above which the writer counts as busy.
 const BUSY_SHARE: f64 = 0.5;
 
-type Job = Box<dyn FnOnce(&mut Store) + Send>;
+type Job = Box<dyn FnOnce(&mut SqliteStore) + Send>;
 
 /// Writes waiting for the writer thread, by priority.
 #[derive(Default)]
@@ -165,7 +165,7 @@ struct Shared {
     writer: Arc<WriteQueue>,
     /// The writer thread is running (it could be started).
     writer_alive: bool,
-    readers: Mutex<Vec<Store>>,
+    readers: Mutex<Vec<SqliteStore>>,
 }
 
 impl Drop for Shared {
@@ -189,7 +189,7 @@ enum Backend {
 
 impl AsyncStore {
     /// Takes over an opened (migrated) store as the writer and starts its thread.
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: SqliteStore) -> Self {
         let path = store.path().to_path_buf();
         let queue = Arc::new(WriteQueue::default());
         let name = format!("tgsift-db-writer:{}", path.display());
@@ -237,11 +237,11 @@ impl AsyncStore {
     /// Opens the database `storage.database` names: a `postgres://` URL (migrated; calls run on the
     /// current runtime) or an SQLite file (see [`AsyncStore::open`]).
     pub async fn open_database(database: &std::path::Path) -> Result<Self, StoreError> {
-        let text = database.to_string_lossy();
-        if !is_postgres_url(&text) {
-            return Self::open(database.to_path_buf()).await;
-        }
-        let store = PgStore::open(&text)
+        let url = match crate::Location::of(database) {
+            crate::Location::Sqlite(path) => return Self::open(path).await,
+            crate::Location::Postgres(url) => url,
+        };
+        let store = PgStore::open(&url)
             .await
             .map_err(|source| StoreError::Postgres {
                 what: "open the database".into(),
@@ -256,7 +256,7 @@ impl AsyncStore {
     /// Opens and migrates the database at `path` off the runtime.
     pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
         let what = format!("open {}", path.display());
-        let store = tokio::task::spawn_blocking(move || Store::open(&path))
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
             .await
             .map_err(|e| task_error(&what, e))??;
         Ok(Self::new(store))
@@ -320,7 +320,7 @@ impl AsyncStore {
             });
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |store: &mut Store| {
+        let job: Job = Box::new(move |store: &mut SqliteStore| {
             let _ = tx.send(f(store));
         });
         shared.writer.push(job, background);
@@ -353,7 +353,7 @@ impl AsyncStore {
                 .pop();
             let reader = match idle {
                 Some(r) => r,
-                None => Store::open_reader(&shared.path)?,
+                None => SqliteStore::open_reader(&shared.path)?,
             };
             let out = f(&reader);
             let mut idle = shared.readers.lock().unwrap_or_else(|p| p.into_inner());
@@ -371,6 +371,31 @@ fn task_error(what: &str, e: tokio::task::JoinError) -> StoreError {
     StoreError::Task {
         what: what.to_string(),
         reason: e.to_string(),
+    }
+}
+
+impl AsyncStore {
+    /// Indexes one batch of queued posts: stemmed on a reader, written by the writer. Returns how
+    /// many were queued (0: the index is complete).
+    pub async fn index_search_batch(&self) -> Result<usize, StoreError> {
+        let batch = self
+            .read("read the search queue", |s| {
+                s.stem_queued(crate::INDEX_BATCH)
+            })
+            .await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let n = batch.len();
+        self.with("index posts for search", move |s| s.index_stemmed(&batch))
+            .await?;
+        Ok(n)
+    }
+
+    /// Indexes every queued post (before a search, so it misses no stored post).
+    pub async fn index_search_queue(&self) -> Result<(), StoreError> {
+        while self.index_search_batch().await? > 0 {}
+        Ok(())
     }
 }
 
@@ -550,7 +575,7 @@ mod tests {
     struct Drive {
         q: Queues,
         log: Arc<Mutex<Vec<&'static str>>>,
-        store: Store,
+        store: SqliteStore,
         t0: Instant,
         _dir: tempfile::TempDir,
     }
@@ -561,7 +586,7 @@ mod tests {
             Drive {
                 q: Queues::default(),
                 log: Arc::new(Mutex::new(Vec::new())),
-                store: Store::open(&dir.path().join("t.db")).expect("open"),
+                store: SqliteStore::open(&dir.path().join("t.db")).expect("open"),
                 t0: Instant::now(),
                 _dir: dir,
             }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BUSY_TIMEOUT, Store};
+use super::{BUSY_TIMEOUT, SqliteStore};
 
 /// Frames (pages) in the log past which the writer checkpoints the rest itself: 16 MiB of 4 KiB pages.
 pub const WAL_CAP_FRAMES: i64 = 4096;
@@ -44,14 +44,14 @@ struct Shared {
 }
 
 /// The checkpoint thread, owned by the writer thread; dropping it ends the thread.
-pub(super) struct Checkpointer {
+pub(crate) struct Checkpointer {
     shared: Arc<Shared>,
 }
 
 impl Checkpointer {
     /// Opens the thread's own connection to `path` and starts it; `None` (with the reason logged)
     /// leaves checkpoints to SQLite's default.
-    pub(super) fn start(path: &Path) -> Option<Checkpointer> {
+    pub(crate) fn start(path: &Path) -> Option<Checkpointer> {
         let conn = match open(path) {
             Ok(c) => c,
             Err(e) => {
@@ -76,7 +76,7 @@ impl Checkpointer {
 
     /// Called by the writer after each write: wakes the thread, and checkpoints the rest itself when
     /// the log has grown past [`WAL_CAP_FRAMES`] (so the next write starts it over).
-    pub(super) fn after_write(&self, store: &Store) {
+    pub(crate) fn after_write(&self, store: &SqliteStore) {
         let mut s = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
         s.pending = true;
         let full = s.log_frames >= WAL_CAP_FRAMES;
