@@ -17,8 +17,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlertsConfig;
-use crate::service::TaskError;
-use crate::service::connections::Connections;
+use crate::task::TaskError;
+use crate::telegram::connections::Connections;
 use tgsift_store::{AlertRow, AsyncStore, NewAlert, StoreError, unix_now};
 
 /// The sink name of Telegram delivery (every other sink is a webhook URL).

@@ -625,6 +625,16 @@ impl<'de> Deserialize<'de> for Backfill {
     }
 }
 
+/// The error for an unset API credential: where to get it and where to put it.
+fn missing_credential(key: &str, env: &str) -> ConfigError {
+    ConfigError::Missing {
+        key: key.into(),
+        hint: format!(
+            "get it from my.telegram.org and set it in [telegram] of the config file or in {env}"
+        ),
+    }
+}
+
 /// `[telegram]`: credentials and the flood/retry policy of the client layer.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -658,6 +668,24 @@ pub struct TelegramConfig {
 }
 
 impl TelegramConfig {
+    /// The API id alone (enough to reconnect an existing session), or an error that says where to
+    /// get it and set it.
+    pub fn api_id(&self) -> Result<i32, ConfigError> {
+        self.api_id
+            .ok_or_else(|| missing_credential("telegram.api_id", "TG_API_ID"))
+    }
+
+    /// The API id and hash a login needs, or an error that names the missing key and says where to
+    /// get it and set it.
+    pub fn credentials(&self) -> Result<(i32, String), ConfigError> {
+        let id = self.api_id()?;
+        let hash = self
+            .api_hash
+            .clone()
+            .ok_or_else(|| missing_credential("telegram.api_hash", "TG_API_HASH"))?;
+        Ok((id, hash))
+    }
+
     /// `retry_delay` as a `Duration`.
     pub fn retry_delay(&self) -> Duration {
         Duration::from_secs_f64(self.retry_delay)

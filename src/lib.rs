@@ -40,6 +40,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod ops;
-pub mod service;
+pub mod runtime;
 pub mod tagging;
+pub mod task;
 pub mod telegram;

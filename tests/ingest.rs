@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use tgsift::ingest::service::RunOptions;
-use tgsift::service;
+use tgsift::runtime;
 use tgsift_sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, ServiceRun, SimConfig};
 use tgsift_store::prelude::*;
 use tgsift_store::{AsyncStore, SqliteStore};
@@ -23,7 +23,7 @@ async fn run_once_until_done(s: &Setup) {
             once: true,
             ..RunOptions::default()
         };
-        let summary = service::run(&loaded.config, store, opts, None, CancellationToken::new())
+        let summary = runtime::run(&loaded.config, store, opts, None, CancellationToken::new())
             .await
             .expect("run")
             .ingest;
@@ -256,7 +256,7 @@ async fn a_permanently_failing_channel_is_marked_and_skipped() {
             once: true,
             ..RunOptions::default()
         };
-        let summary = service::run(&loaded.config, store, opts, None, CancellationToken::new())
+        let summary = runtime::run(&loaded.config, store, opts, None, CancellationToken::new())
             .await
             .expect("run")
             .ingest;

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
-use crate::config::{ConfigError, Loaded};
+use crate::config::Loaded;
 use crate::ops::JobSpec;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::error::TgError;
@@ -190,25 +190,6 @@ fn on_postgres(loaded: &Loaded) -> bool {
     Location::of(&loaded.config.storage.database).is_postgres()
 }
 
-/// api_id and api_hash, or a configuration error before any network use.
-pub(super) fn credentials(loaded: &Loaded) -> Result<(i32, String), ConfigError> {
-    let missing = |key: &str, env: &str| ConfigError::Missing {
-        key: key.into(),
-        hint: format!(
-            "get it from my.telegram.org and set it in [telegram] of the config file or in {env}"
-        ),
-    };
-    let t = &loaded.config.telegram;
-    let id = t
-        .api_id
-        .ok_or_else(|| missing("telegram.api_id", "TG_API_ID"))?;
-    let hash = t
-        .api_hash
-        .clone()
-        .ok_or_else(|| missing("telegram.api_hash", "TG_API_HASH"))?;
-    Ok((id, hash))
-}
-
 /// Runs an account subcommand (the ones that talk to Telegram on a runtime of their own; the others
 /// outside any, as [`Database`] wants).
 pub fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
@@ -257,7 +238,7 @@ pub(super) fn open_store(loaded: &Loaded) -> anyhow::Result<Database> {
 
 async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
     validate_name(&args.name)?;
-    let (api_id, api_hash) = credentials(loaded)?;
+    let (api_id, api_hash) = loaded.config.telegram.credentials()?;
     let mut store = open_store(loaded)?;
     let path = session_path(loaded, &args.name)?;
     refuse_duplicate(
@@ -438,7 +419,7 @@ pub(super) fn known_account(
 }
 
 async fn check(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
-    credentials(loaded)?;
+    loaded.config.telegram.credentials()?;
     let spec = JobSpec::AccountCheck {
         account: name.to_string(),
     };
@@ -471,7 +452,7 @@ async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyho
     let row = to_remove(&*store, name, purge)?;
     let lease = Lease::acquire(name, &row.session_path)?;
     if logout {
-        let (api_id, _) = credentials(loaded)?;
+        let (api_id, _) = loaded.config.telegram.credentials()?;
         let session = SqliteSession::open(&row.session_path)?;
         let (account, cancel) = connect(loaded, name, session, api_id);
         let out = account
@@ -497,7 +478,7 @@ const LOGGING_IN: &str = "being logged in by `tgsift account add`";
 /// `TGSIFT_SESSION_KEY`; the account stays disabled until the login is through.
 fn add_pg(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
     validate_name(&args.name)?;
-    let (api_id, api_hash) = credentials(loaded)?;
+    let (api_id, api_hash) = loaded.config.telegram.credentials()?;
     let key = SessionKey::from_env().map_err(SessionError::from)?;
     let mut db = open_store(loaded)?;
     let pg = db
@@ -652,7 +633,7 @@ fn remove_pg(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::
             ))
             .into());
         }
-        let (api_id, _) = credentials(loaded)?;
+        let (api_id, _) = loaded.config.telegram.credentials()?;
         let key = SessionKey::from_env().map_err(SessionError::from)?;
         let pg = db
             .postgres()

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
-use super::account::{credentials, open_store};
+use super::account::open_store;
 use super::jobs::{cli_error, submit};
 use crate::config::Loaded;
 use crate::ops::JobSpec;
@@ -234,7 +234,7 @@ async fn audit(loaded: &Loaded, reference: Option<&str>) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let ops = super::jobs::ops(loaded, &cancel).await?;
     if loaded.config.telegram.api_id.is_none() {
-        credentials(loaded)?;
+        loaded.config.telegram.credentials()?;
     }
     let report = ops.audit(reference).await.map_err(cli_error);
     cancel.cancel();

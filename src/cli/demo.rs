@@ -17,10 +17,10 @@ pub struct DemoArgs {
     pub posts: i32,
 }
 
-/// `tgsift demo`: see [`crate::ops::demo`]; prints what it did.
+/// `tgsift demo`: see [`crate::runtime::demo`]; prints what it did.
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let say = |line: String| println!("{line}");
-    let r = crate::ops::demo::run(&args.out, args.posts, &say, shutdown_on_signals()).await?;
+    let r = crate::runtime::demo::run(&args.out, args.posts, &say, shutdown_on_signals()).await?;
     println!();
     print_summary(&r.ingest);
     print_tagging(&r.tagging);

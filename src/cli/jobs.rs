@@ -12,9 +12,9 @@ use super::UsageError;
 use crate::config::Loaded;
 use crate::ops::jobs::{ended, run_here};
 use crate::ops::{JobSpec, Ops, OpsError};
-use crate::service::connections::Connections;
 use crate::tagging::worker::Pipeline;
 use crate::telegram::client::Policy;
+use crate::telegram::connections::Connections;
 use tgsift_store::{AsyncStore, JobRow, NewAlert, unix_now};
 
 /// `tgsift jobs …`.
@@ -100,7 +100,7 @@ pub(super) async fn submit(
     let needs_account = spec.account(&ops).await.map_err(cli_error)?.is_some();
     if needs_account && loaded.config.telegram.api_id.is_none() {
         // Checked here, before anything is queued: a job without credentials could never run.
-        super::account::credentials(loaded)?;
+        loaded.config.telegram.credentials()?;
     }
     let job = ops.enqueue(spec).await.map_err(cli_error)?;
     let served = ops

@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Loaded;
 use crate::ingest::service::{RunOptions, RunSummary};
-use crate::service;
+use crate::runtime;
 use crate::tagging::worker::{PassReport, Pipeline};
 use tgsift_store::AsyncStore;
 
@@ -100,7 +100,7 @@ pub async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
     };
     let pipeline = Pipeline::from_config(&loaded.config.tagging, store.clone())
         .map_err(|e| super::UsageError(format!("tagging backend: {e}")))?;
-    let report = service::run(&loaded.config, store, opts, pipeline, cancel.clone()).await?;
+    let report = runtime::run(&loaded.config, store, opts, pipeline, cancel.clone()).await?;
     let summary = &report.ingest;
     if args.once {
         print_tagging(&report.tagging);

@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ConfigError, HttpConfig};
 use crate::metrics::{Metrics, RouteLabels};
 use crate::ops::{Ops, OpsError};
-use crate::service::{Supervisor, TaskError};
+use crate::task::TaskError;
 
 /// Largest request body accepted (every body is a small JSON object).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -66,6 +66,12 @@ pub fn listen_addr(http: &HttpConfig) -> Result<Option<SocketAddr>, ConfigError>
     Ok(Some(addr))
 }
 
+/// What the HTTP layer asks of whoever runs the service, for `/readyz`.
+pub trait Readiness: Send + Sync {
+    /// Why the service is not ready: one line per task that failed for good or waits to restart.
+    fn unhealthy(&self) -> Vec<String>;
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -73,8 +79,8 @@ pub struct AppState {
     pub ops: Ops,
     /// The service's metrics.
     pub metrics: Arc<Metrics>,
-    /// The supervisor (for `/readyz`).
-    pub supervisor: Supervisor,
+    /// What `/readyz` reports: the tasks that failed or wait to restart.
+    pub supervisor: Arc<dyn Readiness>,
     token: Option<Arc<[u8]>>,
     sessions: session::Sessions,
 }
@@ -82,7 +88,12 @@ pub struct AppState {
 impl AppState {
     /// The state of a server that answers with `ops`, counts into `metrics` and reports `supervisor`'s
     /// health.
-    pub fn new(ops: Ops, metrics: Arc<Metrics>, supervisor: Supervisor, http: &HttpConfig) -> Self {
+    pub fn new(
+        ops: Ops,
+        metrics: Arc<Metrics>,
+        supervisor: Arc<dyn Readiness>,
+        http: &HttpConfig,
+    ) -> Self {
         let sessions = session::Sessions::new(ops.store.clone());
         AppState {
             ops,

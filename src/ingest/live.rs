@@ -30,9 +30,9 @@ use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::IngestMetrics;
 use super::{channel_info, to_store};
-use crate::service::TaskError;
+use crate::metrics::ingest::IngestMetrics;
+use crate::task::TaskError;
 use crate::telegram::channels::ChannelInfo;
 use crate::telegram::client::Account;
 use crate::telegram::error::TgError;

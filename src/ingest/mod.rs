@@ -9,7 +9,6 @@
 //! reconciles.
 
 pub mod live;
-pub mod metrics;
 pub mod progress;
 pub mod service;
 

@@ -24,13 +24,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::live::{LiveTask, SyncRequests};
-use super::metrics::Metrics;
 use super::progress::Progress;
 use super::{SyncError, sync_channel};
 use crate::config::{IngestConfig, IngestMode};
-use crate::service::TaskError;
-use crate::service::connections::{ConnectError, Connections};
+use crate::metrics::ingest::Metrics;
+use crate::task::TaskError;
 use crate::telegram::client::Account;
+use crate::telegram::connections::{ConnectError, Connections};
 use crate::telegram::error::TgError;
 use tgsift_store::{AccountRow, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
 
@@ -196,7 +196,7 @@ pub struct AccountTask {
     pub ingest_metrics: Arc<Metrics>,
 }
 
-/// How often the ingest figures ([`super::metrics::IngestMetrics`]) are logged.
+/// How often the ingest figures ([`crate::metrics::ingest::IngestMetrics`]) are logged.
 const LOG_METRICS_EVERY: Duration = Duration::from_secs(60);
 
 /// Whether a channel is followed through updates: live mode, the account is a member, and the

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Ops, OpsError};
 use crate::ingest::channel_info;
-use crate::service::connections::ConnectError;
+use crate::telegram::connections::ConnectError;
 use tgsift_store::ChannelRow;
 
 /// One channel's completeness.

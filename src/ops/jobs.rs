@@ -19,9 +19,9 @@ use super::{Ops, OpsError};
 use crate::config::Backfill;
 use crate::ingest::progress::Progress;
 use crate::ingest::{channel_info, fetch_range};
-use crate::service::TaskError;
-use crate::service::connections::ConnectError;
+use crate::task::TaskError;
 use crate::telegram::channels::ChannelRef;
+use crate::telegram::connections::ConnectError;
 use crate::telegram::error::TgError;
 use tgsift_store::{JobEnd, JobRow, NewAlert, NewChannel};
 

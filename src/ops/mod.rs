@@ -7,8 +7,6 @@
 //! CLI itself when no service holds the account's session.
 
 pub mod audit;
-#[cfg(feature = "sim")]
-pub mod demo;
 pub mod jobs;
 
 use std::collections::HashMap;
@@ -17,8 +15,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::service::connections::Connections;
 use crate::tagging::worker::{Outcome, Pipeline};
+use crate::telegram::connections::Connections;
 use crate::telegram::lease::Lease;
 use crate::telegram::login::mask_phone;
 use crate::telegram::session::SqliteSession;

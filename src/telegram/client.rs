@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 use super::error::{Class, Permanent, TgError, classify};
 use super::pacer::{PaceState, Pacer, PacerConfig};
 use crate::config::TelegramConfig;
+use crate::metrics::ingest::MethodCounts;
+use crate::metrics::{AccountLabel, AccountMethod, Metrics};
 
 /// Retries of an RPC error tgsift does not know before it is reported (the caller parks the work).
 const UNKNOWN_RETRIES: u32 = 2;
@@ -72,6 +74,10 @@ impl From<&TelegramConfig> for Policy {
     }
 }
 
+/// Pushes grammers may buffer before the reader takes them (beyond it, grammers drops them, which
+/// shows as a pts gap). Raised from grammers' 100 so a busy second does not overflow it.
+pub const UPDATES_CAPACITY: usize = 20_000;
+
 /// Counters of what the policy did, for summaries and (later) metrics.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -95,37 +101,6 @@ impl Stats {
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
-    }
-}
-
-/// Requests sent per method (every attempt counts), for metrics: what following channels costs.
-#[derive(Debug, Default)]
-pub struct MethodCounts {
-    counts: Mutex<HashMap<&'static str, u64>>,
-}
-
-impl MethodCounts {
-    fn add(&self, method: &'static str) {
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(method)
-            .or_default() += 1;
-    }
-
-    /// Requests of one method (its TL name, e.g. `messages.getHistory`).
-    pub fn get(&self, method: &str) -> u64 {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        counts.get(method).copied().unwrap_or(0)
-    }
-
-    /// Every method with its count, by name.
-    pub fn all(&self) -> Vec<(&'static str, u64)> {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<_> = counts.iter().map(|(m, n)| (*m, *n)).collect();
-        v.sort();
-        v
     }
 }
 
@@ -268,7 +243,7 @@ pub struct Account {
     /// Signalled when something worth persisting at once happened (a flood window or the breaker opened).
     state_changed: tokio::sync::Notify,
     /// Where calls are counted for `/metrics`, when the service runs.
-    metrics: Option<Arc<crate::metrics::Metrics>>,
+    metrics: Option<Arc<Metrics>>,
     /// Bounds the requests waiting for an answer (MTProto pipelines them on one connection; real round
     /// trips of 50–250 ms need several in flight to reach the rate the pacer allows).
     in_flight: tokio::sync::Semaphore,
@@ -303,7 +278,7 @@ impl Account {
     {
         let params = ConnectionParams {
             retry_policy: Box::new(NoRetries),
-            updates_channel_capacity: std::num::NonZeroUsize::new(super::updates::UPDATES_CAPACITY)
+            updates_channel_capacity: std::num::NonZeroUsize::new(UPDATES_CAPACITY)
                 .unwrap_or(std::num::NonZeroUsize::MIN),
             ..Default::default()
         };
@@ -351,7 +326,7 @@ impl Account {
     }
 
     /// Counts every call into `metrics` (`GET /metrics`).
-    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
     }
@@ -574,7 +549,7 @@ impl Account {
             };
             self.observe(method, class.outcome(), seconds);
             if let (Some(m), Class::Transient(why)) = (&self.metrics, &class) {
-                let account = crate::metrics::AccountLabel {
+                let account = AccountLabel {
                     account: self.name.clone(),
                 };
                 m.retries.get_or_create(&account).inc();
@@ -682,14 +657,14 @@ impl Account {
             .set(self.pacer.rate(method));
         let open = matches!(self.breaker_state(), BreakerState::Open { .. });
         m.breaker_open
-            .get_or_create(&crate::metrics::AccountLabel {
+            .get_or_create(&AccountLabel {
                 account: self.name.clone(),
             })
             .set(i64::from(open));
     }
 
-    fn labels(&self, method: &'static str) -> crate::metrics::AccountMethod {
-        crate::metrics::AccountMethod {
+    fn labels(&self, method: &'static str) -> AccountMethod {
+        AccountMethod {
             account: self.name.clone(),
             method: method.to_string(),
         }

@@ -8,8 +8,10 @@
 //! - [`client`]: an account's client with the whole policy around every call.
 //! - [`updates`]: pushed channel updates and the calls that fill their gaps (live mode).
 
+pub mod account_leases;
 pub mod channels;
 pub mod client;
+pub mod connections;
 pub mod error;
 pub mod lease;
 pub mod login;

@@ -36,10 +36,6 @@ use super::channels::{ChannelInfo, RemotePost, remote_post, with_channel};
 use super::client::Account;
 use super::error::TgError;
 
-/// Pushes grammers may buffer before the reader takes them (beyond it, grammers drops them, which
-/// shows as a pts gap). Raised from grammers' 100 so a busy second does not overflow it.
-pub const UPDATES_CAPACITY: usize = 20_000;
-
 /// Events one `getChannelDifference` may return (Telegram's limit for user accounts).
 pub const CHANNEL_DIFF_LIMIT: i32 = 100;
 

@@ -218,7 +218,7 @@ async fn dispatch(
             if let Some(u) = user {
                 shared.hub.subscribe(caller.conn, u);
             }
-            let pts = user.map_or(updates::COMMON_PTS, |u| world.common_pts(u));
+            let pts = user.map_or(super::state::COMMON_PTS, |u| world.common_pts(u));
             Reply::ok(updates::state(pts, now_unix()))
         }
         f::users::GetUsers::CONSTRUCTOR_ID => {
@@ -352,7 +352,7 @@ async fn dispatch(
                     };
                     (saved, users, world.common_pts(u))
                 }
-                None => (vec![], vec![], updates::COMMON_PTS),
+                None => (vec![], vec![], super::state::COMMON_PTS),
             };
             let too_long = shared.hub.take_too_long(caller.conn);
             let chats = too_long

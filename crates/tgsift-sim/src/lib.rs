@@ -417,7 +417,7 @@ impl Sim {
 
     /// What `account` sent to its own Saved Messages, oldest first (tgsift's Telegram alerts).
     pub fn saved_messages(&self, account: usize) -> Vec<SavedMessage> {
-        self.shared.world.saved_after(account, updates::COMMON_PTS)
+        self.shared.world.saved_after(account, state::COMMON_PTS)
     }
 
     /// Closes every open connection at once (as when Telegram restarts a frontend).

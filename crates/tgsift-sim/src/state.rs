@@ -11,6 +11,10 @@ use super::crypto::ServerKey;
 use super::events::EventLog;
 use super::world::{ChannelSpec, SimChannel};
 
+/// The account's common pts before it sends anything: only messages an account sends to its own Saved
+/// Messages move it (nothing else in the simulated world touches private chats or groups).
+pub const COMMON_PTS: i32 = 1;
+
 /// A Telegram user account the simulator knows: its phone, login code and optional 2FA password.
 #[derive(Clone, Debug)]
 pub struct AccountSpec {
@@ -151,12 +155,12 @@ impl World {
             text,
         };
         box_.push(msg.clone());
-        (msg, super::updates::COMMON_PTS + box_.len() as i32)
+        (msg, COMMON_PTS + box_.len() as i32)
     }
 
     /// The account's common pts: moved only by what it sent to itself.
     pub(crate) fn common_pts(&self, account: usize) -> i32 {
-        super::updates::COMMON_PTS
+        COMMON_PTS
             + lock(&self.saved)
                 .get(&account)
                 .map_or(0, |v| v.len() as i32)
@@ -164,7 +168,7 @@ impl World {
 
     /// The account's Saved Messages after common pts `pts` (what `getDifference` from there lists).
     pub(crate) fn saved_after(&self, account: usize, pts: i32) -> Vec<SavedMessage> {
-        let skip = (pts - super::updates::COMMON_PTS).max(0) as usize;
+        let skip = (pts - COMMON_PTS).max(0) as usize;
         lock(&self.saved)
             .get(&account)
             .map(|v| v.iter().skip(skip).cloned().collect())

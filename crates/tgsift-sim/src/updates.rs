@@ -21,9 +21,6 @@ use super::objects;
 use super::state::ChannelEntry;
 use super::world::HistoryQuery;
 
-/// The account's common pts before it sends anything: only messages an account sends to its own Saved
-/// Messages move it (nothing else in the simulated world touches private chats or groups).
-pub const COMMON_PTS: i32 = 1;
 /// The account's common seq, for the same reason.
 pub const COMMON_SEQ: i32 = 1;
 /// Seconds after which clients should ask for a channel's difference again.

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Loaded;
 use crate::ingest::service::{RunOptions, RunSummary};
-use crate::service;
+use crate::runtime;
 use crate::tagging::worker::{PassReport, Pipeline};
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::login::{self, Scripted as ScriptedPrompt};
@@ -152,7 +152,7 @@ pub async fn run(
             progress: true,
             ..RunOptions::default()
         };
-        let r = service::run(
+        let r = runtime::run(
             &loaded.config,
             store.clone(),
             opts,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::TaskError;
+use crate::task::TaskError;
 use tgsift_store::postgres::PgStore;
 use tgsift_store::postgres::backend::{CHANNELS_CHANNEL, JOBS_CHANNEL};
 

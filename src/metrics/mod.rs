@@ -6,6 +6,8 @@
 //! status). Figures that live in the database — channels by state, posts by tagging status, jobs by state
 //! — are read when the metrics are scraped, so they are right even when another process changed them.
 
+pub mod ingest;
+
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -134,7 +136,7 @@ pub struct Metrics {
     pub http_requests: Family<RouteLabels, Counter>,
     /// Ingest's own figures per account (live updates, gaps, lag, requests per method), kept by the
     /// ingest tasks and exported at scrape.
-    pub ingest: Arc<crate::ingest::metrics::Metrics>,
+    pub ingest: Arc<ingest::Metrics>,
     /// FLOOD_WAITs received in the last hour (all accounts), for the dashboard.
     pub floods_last_hour: LastHour,
     /// Seconds slept for FLOOD_WAITs in the last hour (all accounts), for the dashboard.
@@ -368,16 +370,16 @@ impl Metrics {
     }
 }
 
-/// Exports the ingest tasks' own figures ([`crate::ingest::metrics`]) at scrape time.
+/// Exports the ingest tasks' own figures ([`ingest`]) at scrape time.
 #[derive(Debug)]
-struct IngestCollector(Arc<crate::ingest::metrics::Metrics>);
+struct IngestCollector(Arc<ingest::Metrics>);
 
 impl prometheus_client::collector::Collector for IngestCollector {
     fn encode(
         &self,
         mut encoder: prometheus_client::encoding::DescriptorEncoder,
     ) -> Result<(), std::fmt::Error> {
-        use crate::ingest::metrics::{IngestMetrics as M, LAG_BOUNDS_MS};
+        use ingest::{IngestMetrics as M, LAG_BOUNDS_MS};
         use prometheus_client::encoding::EncodeMetric;
         use prometheus_client::metrics::MetricType;
         use prometheus_client::metrics::counter::ConstCounter;

@@ -12,18 +12,18 @@
 //! - `alerts`: delivers alerts to their sinks and checks the slow alert rules ([`crate::alerts`]).
 //! - `http`: the HTTP API, `/metrics` and health checks, when `[http] listen` is set ([`crate::http`]).
 //!
-//! Every task that talks to Telegram goes through the process's [`connections::Connections`]: one
+//! Every task that talks to Telegram goes through the process's [`Connections`]: one
 //! connection (and session lease) per account, shared by its ingest task, jobs and alerts.
 //!
 //! With `--once` there is no manager: one ingest task per busy account syncs each channel once, the
 //! tagging task keeps up beside them and drains what is due once they are done, and the run ends.
 //!
 //! On a PostgreSQL store several workers share the accounts: a `leases` task keeps this worker's
-//! account leases ([`leases::WorkerLeases`]), only leased accounts get an ingest task (stopped when
+//! account leases ([`WorkerLeases`]), only leased accounts get an ingest task (stopped when
 //! the lease is lost), and every write of an account's data is fenced by its lease.
 
-pub mod connections;
-pub mod leases;
+#[cfg(feature = "sim")]
+pub mod demo;
 pub mod notify;
 pub mod supervisor;
 
@@ -33,20 +33,22 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-pub use supervisor::{Restart, Supervisor, TaskError};
+pub use supervisor::{Restart, Supervisor};
+
+use crate::task::TaskError;
 
 use crate::alerts::Alerts;
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::ingest::progress::Progress;
 use crate::ingest::service::{AccountTask, RunOptions, RunSummary, Tally};
 use crate::metrics::Metrics;
 use crate::ops::Ops;
 use crate::tagging::worker::{PassReport, Pipeline};
+use crate::telegram::account_leases::WorkerLeases;
 use crate::telegram::client::Policy;
+use crate::telegram::connections::Connections;
 use crate::telegram::lease::Lease;
 use crate::telegram::session::{SessionError, SessionKey};
-use connections::Connections;
-use leases::WorkerLeases;
 use tgsift_store::postgres::backend::HeldLeases;
 use tgsift_store::{AccountRow, AsyncStore};
 
@@ -77,16 +79,10 @@ pub async fn run(
     if opts.once && busy.is_empty() && pipeline.is_none() {
         return Ok(Report::default());
     }
-    let api_id = match config.telegram.api_id {
-        Some(id) => id,
-        None if busy.is_empty() && opts.once => 0,
-        None => {
-            return Err(ConfigError::Missing {
-                key: "telegram.api_id".into(),
-                hint: "get it from my.telegram.org and set it in [telegram] of the config file or in TG_API_ID".into(),
-            }
-            .into());
-        }
+    let api_id = match config.telegram.api_id() {
+        Ok(id) => id,
+        Err(_) if busy.is_empty() && opts.once => 0,
+        Err(e) => return Err(e.into()),
     };
     // Checked before anything starts: a public address without a token is a configuration error.
     let listen = crate::http::listen_addr(&config.http)?;
@@ -159,7 +155,7 @@ pub async fn run(
     if opts.once {
         if let Some(l) = &leases {
             // Claim this worker's share first; other workers' accounts are theirs to sync.
-            l.round(&connections)
+            l.round(connections.as_ref())
                 .await
                 .map_err(|e| anyhow::anyhow!("could not claim account leases: {e}"))?;
             let (l2, c, sup2) = (Arc::clone(l), Arc::clone(&connections), sup.clone());
@@ -237,8 +233,12 @@ pub async fn run(
             Arc::clone(&a).run(Arc::clone(&c), cancel)
         });
         if let Some(addr) = listen {
-            let state =
-                crate::http::AppState::new(ops, Arc::clone(&metrics), sup.clone(), &config.http);
+            let state = crate::http::AppState::new(
+                ops,
+                Arc::clone(&metrics),
+                Arc::new(sup.clone()),
+                &config.http,
+            );
             sup.spawn("http", Restart::OnFailure, move |cancel| {
                 crate::http::serve(state.clone(), addr, cancel)
             });

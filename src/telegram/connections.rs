@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::service::leases::WorkerLeases;
+use crate::telegram::account_leases::{OpenConnections, WorkerLeases};
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::lease::{Lease, LeaseError};
 use crate::telegram::session::{PgSession, SessionError, SqliteSession};
@@ -258,5 +258,11 @@ async fn save_while_running(store: AsyncStore, account_id: i64, account: Arc<Acc
         {
             tracing::warn!(account = %account.name(), error = %e, "could not save the client state");
         }
+    }
+}
+
+impl OpenConnections for Connections {
+    fn is_open(&self, account_id: i64) -> Option<bool> {
+        Connections::is_open(self, account_id)
     }
 }

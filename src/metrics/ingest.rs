@@ -3,11 +3,9 @@
 //! requests. Plain atomics, cheap to update from the ingest task and to read from anywhere (logs,
 //! `/metrics`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-use crate::telegram::client::MethodCounts;
 
 /// Upper bounds (milliseconds) of the lag histogram's buckets; one more bucket holds the rest.
 pub const LAG_BOUNDS_MS: [u64; 12] = [
@@ -165,6 +163,37 @@ impl Metrics {
         map.iter()
             .map(|(k, v)| (k.clone(), Arc::clone(v)))
             .collect()
+    }
+}
+
+/// Requests sent per method (every attempt counts), for metrics: what following channels costs.
+#[derive(Debug, Default)]
+pub struct MethodCounts {
+    counts: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl MethodCounts {
+    pub(crate) fn add(&self, method: &'static str) {
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(method)
+            .or_default() += 1;
+    }
+
+    /// Requests of one method (its TL name, e.g. `messages.getHistory`).
+    pub fn get(&self, method: &str) -> u64 {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.get(method).copied().unwrap_or(0)
+    }
+
+    /// Every method with its count, by name.
+    pub fn all(&self) -> Vec<(&'static str, u64)> {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = counts.iter().map(|(m, n)| (*m, *n)).collect();
+        v.sort();
+        v
     }
 }
 

@@ -27,6 +27,8 @@ use tokio_util::task::TaskTracker;
 
 use tgsift_store::{AsyncStore, StoreError};
 
+use crate::task::TaskError;
+
 /// First restart delay of a failed task; it doubles per consecutive failure.
 const RESTART_MIN: Duration = Duration::from_secs(1);
 /// Cap of the restart delay.
@@ -35,42 +37,6 @@ const RESTART_MAX: Duration = Duration::from_secs(60);
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// How often the worker's heartbeat is written and the database file checked.
 const HEARTBEAT: Duration = Duration::from_secs(5);
-
-/// Why a supervised task ended with an error, and whether starting it again can help.
-#[derive(Debug)]
-pub struct TaskError {
-    /// Restarting cannot help (the database is gone or unusable): the whole service stops.
-    pub fatal: bool,
-    /// What happened, with its causes.
-    pub error: anyhow::Error,
-}
-
-impl TaskError {
-    /// A failure worth another try after a backoff.
-    pub fn retry(error: impl Into<anyhow::Error>) -> Self {
-        TaskError {
-            fatal: false,
-            error: error.into(),
-        }
-    }
-
-    /// A failure that stops the service.
-    pub fn fatal(error: impl Into<anyhow::Error>) -> Self {
-        TaskError {
-            fatal: true,
-            error: error.into(),
-        }
-    }
-}
-
-impl From<StoreError> for TaskError {
-    fn from(e: StoreError) -> Self {
-        TaskError {
-            fatal: e.is_fatal(),
-            error: e.into(),
-        }
-    }
-}
 
 /// When a task that ended is started again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -370,6 +336,12 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl crate::http::Readiness for Supervisor {
+    fn unhealthy(&self) -> Vec<String> {
+        Supervisor::unhealthy(self)
+    }
 }
 
 #[cfg(test)]

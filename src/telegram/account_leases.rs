@@ -7,7 +7,7 @@
 //! ingest task and Telegram connection stop with it. A watchdog per account cancels it at the
 //! lease's local deadline if no renewal came, even while the database does not answer — so a worker
 //! never uses an auth key after another worker could have claimed it (the protocol is described in
-//! `store/postgres/leases.rs`).
+//! `tgsift_store::postgres::leases`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,10 +16,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::connections::Connections;
 use crate::telegram::session::SessionKey;
 use tgsift_store::postgres::backend::HeldLeases;
 use tgsift_store::postgres::{Lease, PgError, PgStore};
+
+/// What the leases ask of the worker's Telegram connections: an account over the fair share is
+/// handed back only once its connection is closed.
+pub trait OpenConnections: Send + Sync {
+    /// Whether the account's connection is open; `None` when it has none.
+    fn is_open(&self, account_id: i64) -> Option<bool>;
+}
 
 /// How long a worker of the service waits after registering before its first claim.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -103,7 +109,7 @@ impl WorkerLeases {
 
     /// One round: renew, claim up to the fair share, hand back what is over it (once its connection
     /// is closed).
-    pub async fn round(&self, connections: &Connections) -> Result<(), PgError> {
+    pub async fn round(&self, connections: &dyn OpenConnections) -> Result<(), PgError> {
         let held = self.fences.all();
         if !held.is_empty() {
             let renewal = self
@@ -172,7 +178,7 @@ impl WorkerLeases {
     /// every account and handing most back.
     pub async fn run(
         self: Arc<Self>,
-        connections: Arc<Connections>,
+        connections: Arc<dyn OpenConnections>,
         done: Option<Box<dyn Fn() -> bool + Send + Sync>>,
         cancel: CancellationToken,
     ) -> Result<(), PgError> {
@@ -189,7 +195,7 @@ impl WorkerLeases {
         }
         loop {
             let started = Instant::now();
-            match tokio::time::timeout(every, self.round(&connections)).await {
+            match tokio::time::timeout(every, self.round(connections.as_ref())).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "could not renew or claim account leases; retrying")
