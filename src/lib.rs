@@ -35,7 +35,6 @@
 pub mod alerts;
 pub mod cli;
 pub mod config;
-pub mod data_out;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

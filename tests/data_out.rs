@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
-use tgsift::data_out::export::{COLUMNS, iso};
+use tgsift::ops::export::{COLUMNS, iso};
 use tgsift::telegram::lease::Lease;
 use tgsift_sim::{Fault, Latency, Scripted};
 use tgsift_store::prelude::*;
@@ -787,7 +787,7 @@ async fn stats_report_posts_per_day_tags_statuses_and_the_floods_and_retries_of_
         assert_eq!(count("SELECT count(*) FROM search_queue"), 0);
         assert_eq!(count("SELECT count(*) FROM posts_fts_docsize"), with_text);
         drop(store);
-        let day = |ts: i64| tgsift::data_out::stats::day_label(ts);
+        let day = |ts: i64| tgsift::ops::stats::day_label(ts);
         let until = day(last + 86_400);
         let o = tgsift(&s.db, &["stats", "--since", &day(first), "--until", &until, "--json"]);
         assert!(o.status.success(), "{}", text(&o));

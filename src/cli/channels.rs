@@ -4,12 +4,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use super::UsageError;
-use super::account::open_store;
 use super::jobs::{cli_error, submit};
 use crate::config::Loaded;
 use crate::ops::JobSpec;
-use tgsift_store::{ChannelRow, Storage, unix_now};
+use tgsift_store::unix_now;
 
 /// `tgsift channels …`.
 #[derive(Debug, Subcommand)]
@@ -74,28 +72,7 @@ pub struct ReparseArgs {
     pub no_wait: bool,
 }
 
-fn one_channel(store: &dyn Storage, reference: &str) -> anyhow::Result<ChannelRow> {
-    let mut found = store.find_channels(reference)?;
-    match found.len() {
-        0 => Err(UsageError(format!(
-            "no followed channel matches `{reference}`: see `tgsift channels list`"
-        ))
-        .into()),
-        1 => Ok(found.remove(0)),
-        _ => Err(UsageError(format!(
-            "`{reference}` matches several channels ({}): name one by `#row`",
-            found
-                .iter()
-                .map(|c| format!("#{} of {}", c.id, c.account))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .into()),
-    }
-}
-
-/// Runs a channels subcommand (the ones that talk to Telegram on a runtime of their own; the others
-/// outside any, as [`tgsift_store::Database`] wants).
+/// Runs a channels subcommand.
 pub fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
     match cmd {
         ChannelsCommand::Add {
@@ -109,13 +86,13 @@ pub fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
         ChannelsCommand::Pause { channel } => set_active(loaded, &channel, false),
         ChannelsCommand::Resume { channel } => set_active(loaded, &channel, true),
         ChannelsCommand::Remove { channel } => {
-            let mut store = open_store(loaded)?;
-            let ch = one_channel(&*store, &channel)?;
-            store.remove_channel(ch.id)?;
+            let ch = super::admin(loaded, async |ops| {
+                let ch = ops.channel(&channel).await?;
+                ops.remove_channel(ch.id).await
+            })?;
             println!(
                 "stopped following {} ({}); its posts were deleted",
-                ch.label(),
-                ch.title
+                ch.label, ch.title
             );
             Ok(())
         }
@@ -180,23 +157,22 @@ fn ago(t: Option<i64>) -> String {
 }
 
 fn list(loaded: &Loaded) -> anyhow::Result<()> {
-    let store = open_store(loaded)?;
-    let channels = store.channels()?;
+    let channels = super::admin(loaded, async |ops| ops.channels().await)?;
     if channels.is_empty() {
         println!("no channels: add one with `tgsift channels add ACCOUNT @channel`");
         return Ok(());
     }
-    let counts = store.post_counts()?;
     println!(
         "{:<5} {:<12} {:<22} {:<8} {:>8} {:>9} {:<14} {:<16} last error",
         "row", "account", "channel", "state", "posts", "last id", "last fetch", "flood"
     );
     let now = unix_now();
     for c in channels {
-        let state = match (c.active, &c.last_error) {
-            (true, _) => "active",
-            (false, Some(_)) => "failed",
-            (false, None) => "paused",
+        // A parked channel is still active; its park shows in the flood column.
+        let state = if c.state == "parked" {
+            "active"
+        } else {
+            c.state.as_str()
         };
         let flood = match c.flood_until.filter(|u| *u > now) {
             Some(u) => format!("parked {} s", u - now),
@@ -206,9 +182,9 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
             "{:<5} {:<12} {:<22} {:<8} {:>8} {:>9} {:<14} {:<16} {}",
             format!("#{}", c.id),
             c.account,
-            c.label(),
+            c.label,
             state,
-            counts.get(&c.id).copied().unwrap_or(0),
+            c.posts,
             c.last_message_id,
             ago(c.last_fetch_at),
             flood,
@@ -219,14 +195,11 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
 }
 
 fn set_active(loaded: &Loaded, reference: &str, active: bool) -> anyhow::Result<()> {
-    let mut store = open_store(loaded)?;
-    let ch = one_channel(&*store, reference)?;
-    store.set_channel_active(ch.id, active)?;
-    println!(
-        "{} {}",
-        ch.label(),
-        if active { "resumed" } else { "paused" }
-    );
+    let ch = super::admin(loaded, async |ops| {
+        let ch = ops.channel(reference).await?;
+        ops.set_channel_active(ch.id, active).await
+    })?;
+    println!("{} {}", ch.label, if active { "resumed" } else { "paused" });
     Ok(())
 }
 

@@ -5,12 +5,11 @@ use std::path::Path;
 use clap::Args;
 
 use super::UsageError;
-use super::tags::{channel_ids, date_arg};
+use super::tags::date_arg;
 use crate::config::Loaded;
-use crate::data_out::backup::{RestoreError, restore};
-use crate::data_out::stats::{Stats, StatsQuery, collect, day_label};
-use tgsift_store::Location;
-use tgsift_store::{BackupError, SqliteStore, unix_now};
+use crate::ops::backup::{RestoreError, restore};
+use crate::ops::stats::{Stats, StatsQuery, day_label};
+use tgsift_store::{BackupError, unix_now};
 
 /// Options of `stats`.
 #[derive(Debug, Args)]
@@ -49,31 +48,20 @@ fn size(bytes: u64) -> String {
     }
 }
 
-/// `backup` and `restore` copy an SQLite file; a PostgreSQL database has its own tools for that.
-fn refuse_postgres(db: &Path, action: &str) -> Result<(), UsageError> {
-    if Location::of(db).is_postgres() {
-        return Err(UsageError(format!(
-            "`tgsift backup` and `tgsift restore` work on an SQLite database; to {action} a PostgreSQL \
-             database use PostgreSQL's own tools (pg_dump / pg_restore, or continuous archiving), \
-             with the workers stopped for a restore"
-        )));
+/// A backup or restore error as the CLI reports it: refusals and problems with the files named are
+/// usage errors (exit 2).
+fn backup_error(e: RestoreError) -> anyhow::Error {
+    match e {
+        RestoreError::Refused(m) => UsageError(m).into(),
+        RestoreError::Backup(e) => classify(e),
+        RestoreError::Store(e) => e.into(),
     }
-    Ok(())
 }
 
 /// `tgsift backup FILE`.
 pub fn backup(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
     let db = &loaded.config.storage.database;
-    refuse_postgres(db, "back up")?;
-    if !db.exists() {
-        return Err(UsageError(format!(
-            "database {} does not exist: nothing to back up (check --db / storage.database)",
-            db.display()
-        ))
-        .into());
-    }
-    let store = SqliteStore::open(db)?;
-    let info = store.backup_to(file).map_err(classify)?;
+    let info = crate::ops::backup::backup(db, file).map_err(backup_error)?;
     println!(
         "backed up {} to {}: {} post(s) of {} channel(s), {}, schema version {}, integrity ok",
         db.display(),
@@ -89,18 +77,7 @@ pub fn backup(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
 /// `tgsift restore FILE`.
 pub fn restore_cmd(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
     let db = &loaded.config.storage.database;
-    refuse_postgres(db, "restore")?;
-    if !file.is_file() {
-        return Err(UsageError(format!(
-            "backup {} does not exist or is not a file",
-            file.display()
-        ))
-        .into());
-    }
-    let done = restore(db, file).map_err(|e| match e {
-        RestoreError::Backup(e) => classify(e),
-        RestoreError::Store(e) => e.into(),
-    })?;
+    let done = restore(db, file).map_err(backup_error)?;
     println!(
         "restored {} into {}: {} post(s) of {} channel(s), schema version {}",
         file.display(),
@@ -117,7 +94,6 @@ pub fn restore_cmd(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
 
 /// `tgsift stats`.
 pub fn stats(loaded: &Loaded, a: &StatsArgs) -> anyhow::Result<()> {
-    let store = super::account::open_store(loaded)?;
     let until = match &a.until {
         Some(d) => date_arg("--until", d)?,
         None => unix_now(),
@@ -137,13 +113,15 @@ pub fn stats(loaded: &Loaded, a: &StatsArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let q = StatsQuery {
-        channel_ids: channel_ids(&*store, &a.channels)?,
-        since,
-        until,
-        top: a.top,
-    };
-    let s = collect(&*store, &q)?;
+    let s = super::admin(loaded, async |ops| {
+        let q = StatsQuery {
+            channel_ids: ops.channel_ids(&a.channels).await?,
+            since,
+            until,
+            top: a.top,
+        };
+        ops.stats(q).await
+    })?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {

@@ -1,7 +1,6 @@
 //! `tgsift jobs …`, `tgsift alerts test`, and how the CLI submits work that needs Telegram: as a
 //! durable job, waited for while a running service executes it, or run in this process when none does.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Subcommand;
@@ -12,10 +11,7 @@ use super::UsageError;
 use crate::config::Loaded;
 use crate::ops::jobs::{ended, run_here};
 use crate::ops::{JobSpec, Ops, OpsError};
-use crate::tagging::worker::Pipeline;
-use crate::telegram::client::Policy;
-use crate::telegram::connections::Connections;
-use tgsift_store::{AsyncStore, JobRow, NewAlert, unix_now};
+use tgsift_store::{JobRow, NewAlert, unix_now};
 
 /// `tgsift jobs …`.
 #[derive(Debug, Subcommand)]
@@ -58,22 +54,9 @@ pub enum AlertsCommand {
 
 /// The admin layer for one CLI command: the database, and Telegram connections of this process.
 pub(super) async fn ops(loaded: &Loaded, cancel: &CancellationToken) -> anyhow::Result<Ops> {
-    let store = AsyncStore::open_database(&loaded.config.storage.database).await?;
-    let pipeline = Pipeline::from_config(&loaded.config.tagging, store.clone())
-        .map_err(|e| UsageError(format!("tagging backend: {e}")))?;
-    let connections = Connections::new(
-        store.clone(),
-        Policy::from(&loaded.config.telegram),
-        loaded.config.telegram.api_id.unwrap_or(0),
-        None,
-        cancel.clone(),
-    );
-    Ok(Ops {
-        store,
-        config: Arc::new(loaded.config.clone()),
-        pipeline,
-        connections: Arc::new(connections),
-    })
+    Ops::open(&loaded.config, cancel, true)
+        .await
+        .map_err(cli_error)
 }
 
 /// An [`OpsError`] as the CLI reports it: refusals exit 2, failures 1.
@@ -103,13 +86,10 @@ pub(super) async fn submit(
         loaded.config.telegram.credentials()?;
     }
     let job = ops.enqueue(spec).await.map_err(cli_error)?;
-    let served = ops
-        .store
-        .read("look for a job runner", |s| s.job_runner_alive())
-        .await?;
+    let served = ops.job_runner_alive().await.map_err(cli_error)?;
     // On PostgreSQL an account is used only by the worker holding its lease: this process cannot
     // run such a job itself, it waits for a worker.
-    let leased = ops.store.as_postgres().is_some() && needs_account;
+    let leased = ops.on_postgres() && needs_account;
     if no_wait || (leased && !served) {
         println!(
             "queued job {} ({}){}: follow it with `tgsift jobs show {}`",
@@ -297,7 +277,7 @@ pub async fn alerts(loaded: &Loaded, cmd: AlertsCommand) -> anyhow::Result<()> {
     let AlertsCommand::Test = cmd;
     let cancel = CancellationToken::new();
     let ops = ops(loaded, &cancel).await?;
-    let alerts = crate::alerts::Alerts::new(ops.store.clone(), loaded.config.alerts.clone(), None);
+    let alerts = ops.alerts();
     if alerts.sinks().is_empty() {
         return Err(UsageError(
             "no alert sinks are configured: set alerts.webhooks and/or alerts.telegram = true"

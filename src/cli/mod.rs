@@ -23,8 +23,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, LoadOptions, Loaded};
+use crate::ops::{Ops, OpsError};
 use tgsift_store::StoreError;
 use tgsift_store::postgres::PgError;
 use tgsift_store::postgres::copy::CopyError;
@@ -177,6 +179,24 @@ pub fn main() -> ExitCode {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Runs one admin command on a runtime of its own: `f` gets the admin layer over the configured
+/// database (no tagging pipeline, Telegram connections of this process that stop when `f` is
+/// done); a refusal from it exits 2, a failure 1.
+fn admin<T>(
+    loaded: &Loaded,
+    f: impl AsyncFnOnce(&Ops) -> Result<T, OpsError>,
+) -> anyhow::Result<T> {
+    runtime()?.block_on(async {
+        let cancel = CancellationToken::new();
+        let ops = Ops::open(&loaded.config, &cancel, false)
+            .await
+            .map_err(jobs::cli_error)?;
+        let out = f(&ops).await.map_err(jobs::cli_error);
+        cancel.cancel();
+        out
+    })
+}
 
 /// 2 for configuration and usage problems, 1 for everything else.
 pub fn exit_code(err: &anyhow::Error) -> u8 {

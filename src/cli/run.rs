@@ -6,8 +6,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Loaded;
 use crate::ingest::service::{RunOptions, RunSummary};
 use crate::runtime;
-use crate::tagging::worker::{PassReport, Pipeline};
-use tgsift_store::AsyncStore;
+use crate::tagging::worker::PassReport;
 
 /// Options of `tgsift run`.
 #[derive(Debug, Args)]
@@ -91,16 +90,13 @@ pub async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
         loaded.config.http.listen = Some(addr);
     }
     let loaded = &loaded;
-    let store = AsyncStore::open_database(&loaded.config.storage.database).await?;
     let cancel = shutdown_on_signals();
     let opts = RunOptions {
         once: args.once,
         progress: true,
         ..RunOptions::from_config(&loaded.config.ingest)
     };
-    let pipeline = Pipeline::from_config(&loaded.config.tagging, store.clone())
-        .map_err(|e| super::UsageError(format!("tagging backend: {e}")))?;
-    let report = runtime::run(&loaded.config, store, opts, pipeline, cancel.clone()).await?;
+    let report = runtime::start(&loaded.config, opts, cancel.clone()).await?;
     let summary = &report.ingest;
     if args.once {
         print_tagging(&report.tagging);

@@ -1,43 +1,8 @@
-//! `tgsift status`: what the service is doing, read from the database (so it works from any shell,
-//! while `run` holds every session): the worker and its uptime, its supervised tasks with restarts and
-//! last errors, accounts, channels that need attention, and tagging by status.
+//! `tgsift status`: renders [`Ops::status`](crate::ops::Ops::status) as text or JSON.
 
-use serde::Serialize;
-
-use super::account::{AccountState, account_states, open_store};
 use crate::config::Loaded;
-use tgsift_store::{TaskRow, WorkerRow, unix_now};
-
-#[derive(Serialize)]
-struct Status {
-    /// The newest worker (alive or the last one that ran).
-    worker: Option<WorkerRow>,
-    running: bool,
-    uptime_secs: Option<i64>,
-    tasks: Vec<TaskRow>,
-    accounts: Vec<AccountState>,
-    channels: ChannelCounts,
-    /// Channels that are parked, failed or carry an error.
-    attention: Vec<ChannelNote>,
-    tagging: std::collections::BTreeMap<String, i64>,
-}
-
-#[derive(Default, Serialize)]
-struct ChannelCounts {
-    active: usize,
-    paused: usize,
-    failed: usize,
-    parked: usize,
-}
-
-#[derive(Serialize)]
-struct ChannelNote {
-    channel: String,
-    account: String,
-    state: String,
-    parked_secs: Option<i64>,
-    last_error: Option<String>,
-}
+use crate::ops::status::ServiceStatus;
+use tgsift_store::unix_now;
 
 fn ago(secs: i64) -> String {
     match secs.max(0) {
@@ -50,65 +15,16 @@ fn ago(secs: i64) -> String {
 
 /// `tgsift status [--json]`.
 pub fn status(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
-    let store = open_store(loaded)?;
-    let now = unix_now();
-    let worker = match store.live_worker()? {
-        Some(w) => Some(w),
-        None => store.last_worker()?,
-    };
-    let running = worker.as_ref().is_some_and(|w| w.is_alive(now));
-    let tasks = match &worker {
-        Some(w) => store.worker_tasks(w.id)?,
-        None => Vec::new(),
-    };
-    let mut counts = ChannelCounts::default();
-    let mut attention = Vec::new();
-    for c in store.channels()? {
-        let parked = c.flood_until.filter(|u| *u > now).map(|u| u - now);
-        let state = match (c.active, &c.last_error, parked) {
-            (true, _, Some(_)) => "parked",
-            (true, _, None) => "active",
-            (false, Some(_), _) => "failed",
-            (false, None, _) => "paused",
-        };
-        match state {
-            "parked" => counts.parked += 1,
-            "active" => counts.active += 1,
-            "failed" => counts.failed += 1,
-            _ => counts.paused += 1,
-        }
-        if state == "parked" || state == "failed" || c.last_error.is_some() {
-            attention.push(ChannelNote {
-                channel: c.label(),
-                account: c.account.clone(),
-                state: state.into(),
-                parked_secs: parked,
-                last_error: c.last_error.clone(),
-            });
-        }
-    }
-    let status = Status {
-        uptime_secs: worker
-            .as_ref()
-            .filter(|_| running)
-            .map(|w| now - w.started_at),
-        worker,
-        running,
-        tasks,
-        accounts: account_states(&*store)?,
-        channels: counts,
-        attention,
-        tagging: store.tag_stats(None)?.by_status,
-    };
+    let status = super::admin(loaded, async |ops| ops.status().await)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
     }
-    print(&status, now);
+    print(&status, unix_now());
     Ok(())
 }
 
-fn print(s: &Status, now: i64) {
+fn print(s: &ServiceStatus, now: i64) {
     match (&s.worker, s.running) {
         (Some(w), true) => println!(
             "service: running on {} (pid {}, tgsift {}), up {}, heartbeat {} ago",

@@ -7,15 +7,13 @@ use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
-use super::account::open_store;
+use super::jobs::cli_error;
 use crate::config::Loaded;
-use crate::data_out::export::{Format, Summary, write_posts, write_posts_to_file};
-use crate::tagging::trends::top_tags;
-use crate::tagging::worker::{Outcome, Pipeline};
-use tgsift_store::{
-    AsyncStore, ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, Storage,
-    match_expression,
-};
+use crate::ops::export::{Format, Summary};
+use crate::ops::posts::ExportTo;
+use crate::ops::{Ops, OpsError};
+use crate::tagging::worker::Outcome;
+use tgsift_store::{ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, match_expression};
 
 /// `tgsift tags …`.
 #[derive(Debug, Subcommand)]
@@ -189,12 +187,6 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-fn pipeline(loaded: &Loaded, store: AsyncStore) -> anyhow::Result<std::sync::Arc<Pipeline>> {
-    Pipeline::from_config(&loaded.config.tagging, store)
-        .map_err(|e| UsageError(format!("tagging backend: {e}")))?
-        .ok_or_else(|| UsageError("tagging is off (tagging.backend = \"off\")".into()).into())
-}
-
 /// A `YYYY-MM-DD` option as unix seconds (start of the day, UTC), or a usage error naming it.
 pub(super) fn date_arg(flag: &str, d: &str) -> anyhow::Result<i64> {
     match crate::config::Backfill::parse(&format!("since:{d}")) {
@@ -205,7 +197,7 @@ pub(super) fn date_arg(flag: &str, d: &str) -> anyhow::Result<i64> {
 
 /// `tags top`: counts of the period `[since, until)` next to those of the period of the same length
 /// just before it.
-fn top(store: &dyn Storage, a: &TopArgs) -> anyhow::Result<()> {
+fn top(loaded: &Loaded, a: &TopArgs) -> anyhow::Result<()> {
     let until = match &a.until {
         Some(d) => date_arg("--until", d)?,
         None => tgsift_store::unix_now(),
@@ -222,11 +214,11 @@ fn top(store: &dyn Storage, a: &TopArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let ids = channel_ids(store, a.channel.as_slice())?;
     let len = until - since;
-    let current = store.tags_between(ids.as_deref(), since, until)?;
-    let previous = store.tags_between(ids.as_deref(), since - len, since)?;
-    let rows = top_tags(&current, &previous, a.limit.max(1));
+    let rows = super::admin(loaded, async |ops| {
+        let ids = ops.channel_ids(a.channel.as_slice()).await?;
+        ops.tag_trends(ids, since, until, a.limit).await
+    })?;
     if a.json {
         let v = serde_json::json!({
             "since": since, "until": until, "previous_since": since - len, "tags": rows,
@@ -258,54 +250,42 @@ fn top(store: &dyn Storage, a: &TopArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The row ids of the channels `refs` name (`None` when there are none), or a usage error naming
-/// the first that matches nothing.
-pub(super) fn channel_ids(
-    store: &dyn Storage,
-    refs: &[String],
-) -> anyhow::Result<Option<Vec<i64>>> {
-    if refs.is_empty() {
-        return Ok(None);
-    }
-    let mut ids = Vec::new();
-    for r in refs {
-        let found = store.find_channels(r)?;
-        if found.is_empty() {
-            return Err(UsageError(format!(
-                "no followed channel matches `{r}`: see `tgsift channels list`"
-            ))
-            .into());
-        }
-        ids.extend(found.into_iter().map(|c| c.id));
-    }
-    Ok(Some(ids))
-}
-
 /// An optional `YYYY-MM-DD` option.
 fn opt_date(flag: &str, d: &Option<String>) -> anyhow::Result<Option<i64>> {
     d.as_deref().map(|d| date_arg(flag, d)).transpose()
 }
 
-/// Runs a tags subcommand (`top` outside any runtime, as [`tgsift_store::Database`] wants).
+/// Runs a tags subcommand.
 pub fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
-    if let TagsCommand::Top(a) = &cmd {
-        return top(&*open_store(loaded)?, a);
+    match cmd {
+        TagsCommand::Top(a) => top(loaded, &a),
+        TagsCommand::Retag {
+            channel,
+            from_id,
+            to_id,
+            no_wait,
+        } => super::runtime()?.block_on(retag(loaded, channel, from_id, to_id, no_wait)),
+        cmd => super::runtime()?.block_on(tagging(loaded, cmd)),
     }
-    super::runtime()?.block_on(tags_async(loaded, cmd))
 }
 
-async fn tags_async(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
-    let store = AsyncStore::open_database(&loaded.config.storage.database).await?;
+/// The tags subcommands that read or drive the tagging queue.
+async fn tagging(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let ops = super::jobs::ops(loaded, &cancel).await?;
+    let done = tagging_with(&ops, cmd).await;
+    cancel.cancel();
+    done
+}
+
+async fn tagging_with(ops: &Ops, cmd: TagsCommand) -> anyhow::Result<()> {
     match cmd {
         TagsCommand::Stats { account, json } => {
-            let stats = store
-                .read("tag stats", move |s| s.tag_stats(account.as_deref()))
-                .await?;
-            let t = &loaded.config.tagging;
+            let stats = ops.tagging_stats(account).await.map_err(cli_error)?;
             if json {
                 let v = serde_json::json!({
                     "total": stats.total, "with_tags": stats.with_tags, "needing_retry": stats.needing_retry,
-                    "by_status": stats.by_status, "backend": t.backend, "max_attempts": t.max_attempts,
+                    "by_status": stats.by_status, "backend": stats.backend, "max_attempts": stats.max_attempts,
                 });
                 println!("{v}");
             } else {
@@ -316,7 +296,10 @@ async fn tags_async(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
                 for (status, n) in &stats.by_status {
                     println!("  {status:<9} {n}");
                 }
-                println!("backend: {}  max attempts: {}", t.backend, t.max_attempts);
+                println!(
+                    "backend: {}  max attempts: {}",
+                    stats.backend, stats.max_attempts
+                );
             }
         }
         TagsCommand::Retry {
@@ -325,16 +308,13 @@ async fn tags_async(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
             force,
             wait,
         } => {
-            let n = store
-                .with("re-queue", move |s| {
-                    s.requeue_tagging(account.as_deref(), limit, force)
-                })
-                .await?;
+            let n = ops
+                .requeue_tagging(account, limit, force)
+                .await
+                .map_err(cli_error)?;
             println!("queued {n} post(s) for tagging");
             if wait && n > 0 {
-                let report = pipeline(loaded, store)?
-                    .run_due(&CancellationToken::new())
-                    .await?;
+                let report = ops.tag_due().await.map_err(cli_error)?;
                 println!(
                     "tagged {}, retrying {}, failed {}",
                     report.tagged, report.retrying, report.failed
@@ -342,14 +322,7 @@ async fn tags_async(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
             }
         }
         TagsCommand::Regenerate { post_id } => {
-            let secs = loaded.config.tagging.claim_timeout.ceil() as i64;
-            let due = store
-                .with("claim a post", move |s| s.claim_post(post_id, secs))
-                .await?;
-            let due = due.ok_or_else(|| {
-                UsageError(format!("post {post_id} does not exist or has no text"))
-            })?;
-            match pipeline(loaded, store)?.tag_one(due).await? {
+            match ops.regenerate(post_id).await.map_err(cli_error)? {
                 Outcome::Tagged { tags, source } => {
                     let list: Vec<String> = tags
                         .iter()
@@ -365,37 +338,39 @@ async fn tags_async(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
                 ),
             }
         }
-        TagsCommand::Retag {
-            channel,
-            from_id,
-            to_id,
-            no_wait,
-        } => {
-            let spec = crate::ops::JobSpec::Retag {
-                channel,
-                from_id,
-                to_id,
-            };
-            if let Some(job) = super::jobs::submit(loaded, spec, no_wait).await? {
-                let n = job
-                    .result
-                    .and_then(|r| r.get("requeued").and_then(|v| v.as_i64()))
-                    .unwrap_or(0);
-                println!(
-                    "queued {n} post(s) for tagging again (their tags are replaced when tagged)"
-                );
-            }
-        }
-        TagsCommand::Top(_) => unreachable!("handled above"),
         TagsCommand::Run => {
-            let report = pipeline(loaded, store)?
-                .run_due(&CancellationToken::new())
-                .await?;
+            let report = ops.tag_due().await.map_err(cli_error)?;
             println!(
                 "tagged {}, retrying {}, failed {}",
                 report.tagged, report.retrying, report.failed
             );
         }
+        TagsCommand::Top(_) | TagsCommand::Retag { .. } => {
+            unreachable!("`tags` runs top and retag itself")
+        }
+    }
+    Ok(())
+}
+
+/// `tags retag`: re-tags a range of a channel's posts, as a job.
+async fn retag(
+    loaded: &Loaded,
+    channel: Option<String>,
+    from_id: Option<i32>,
+    to_id: Option<i32>,
+    no_wait: bool,
+) -> anyhow::Result<()> {
+    let spec = crate::ops::JobSpec::Retag {
+        channel,
+        from_id,
+        to_id,
+    };
+    if let Some(job) = super::jobs::submit(loaded, spec, no_wait).await? {
+        let n = job
+            .result
+            .and_then(|r| r.get("requeued").and_then(|v| v.as_i64()))
+            .unwrap_or(0);
+        println!("queued {n} post(s) for tagging again (their tags are replaced when tagged)");
     }
     Ok(())
 }
@@ -467,7 +442,6 @@ fn print_post(p: &PostRow, full: bool) {
 
 /// Runs a posts subcommand.
 pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
-    let mut store = open_store(loaded)?;
     match cmd {
         PostsCommand::List(a) => {
             let f = PostFilter {
@@ -479,7 +453,7 @@ pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
                 limit: a.limit,
                 before: None,
             };
-            let rows = store.list_posts(&f)?;
+            let rows = super::admin(loaded, async |ops| ops.posts(f).await)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -491,11 +465,14 @@ pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        PostsCommand::Export(a) => export(&*store, a)?,
-        PostsCommand::Search(a) => search(&mut *store, a)?,
+        PostsCommand::Export(a) => export(loaded, a)?,
+        PostsCommand::Search(a) => search(loaded, a)?,
         PostsCommand::Show { id } => {
-            let p = store.post(id)?.ok_or_else(|| {
-                UsageError(format!("no post with id {id}: see `tgsift posts list`"))
+            let p = super::admin(loaded, async |ops| match ops.post(id).await {
+                Err(OpsError::NotFound(_)) => Err(OpsError::NotFound(format!(
+                    "no post with id {id}: see `tgsift posts list`"
+                ))),
+                other => other,
             })?;
             print_post(&p, true);
         }
@@ -504,65 +481,69 @@ pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
 }
 
 /// `posts export`.
-fn export(store: &dyn Storage, a: ExportArgs) -> anyhow::Result<()> {
-    let filter = ExportFilter {
-        channel_ids: channel_ids(store, &a.channels)?,
-        since: opt_date("--since", &a.since)?,
-        until: opt_date("--until", &a.until)?,
-        tag: a.tag,
-        status: a.status,
-        include_deleted: a.include_deleted,
-        after_id: a.after_id,
-    };
+fn export(loaded: &Loaded, a: ExportArgs) -> anyhow::Result<()> {
+    let since = opt_date("--since", &a.since)?;
+    let until = opt_date("--until", &a.until)?;
     let next = |s: &Summary| match s.last_post_id {
         Some(id) => format!(" (next time: --after-id {id})"),
         None => String::new(),
     };
-    match &a.out {
-        Some(path) => {
-            let summary = write_posts_to_file(store, &filter, a.format, path)?;
-            println!(
-                "exported {} post(s) to {}{}",
-                summary.posts,
-                path.display(),
-                next(&summary)
-            );
+    let to = match &a.out {
+        Some(path) => ExportTo::File(path.clone()),
+        None => ExportTo::Stdout,
+    };
+    let done = super::admin(loaded, async |ops| {
+        let filter = ExportFilter {
+            channel_ids: ops.channel_ids(&a.channels).await?,
+            since,
+            until,
+            tag: a.tag,
+            status: a.status,
+            include_deleted: a.include_deleted,
+            after_id: a.after_id,
+        };
+        Ok(ops.export(filter, a.format, to).await)
+    })?;
+    match (&a.out, done) {
+        (Some(path), Ok(summary)) => println!(
+            "exported {} post(s) to {}{}",
+            summary.posts,
+            path.display(),
+            next(&summary)
+        ),
+        (None, Ok(summary)) => {
+            tracing::info!("exported {} post(s){}", summary.posts, next(&summary))
         }
-        None => match write_posts(store, &filter, a.format, std::io::stdout().lock()) {
-            Ok(summary) => {
-                tracing::info!("exported {} post(s){}", summary.posts, next(&summary))
-            }
-            // The reader went away (`| head`): not a failure of the export.
-            Err(ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            Err(e) => return Err(e.into()),
-        },
+        // The reader went away (`| head`): not a failure of the export.
+        (None, Err(ExportError::Write(e))) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        (_, Err(e)) => return Err(e.into()),
     }
     Ok(())
 }
 
 /// `posts search`.
-fn search(store: &mut dyn Storage, a: SearchArgs) -> anyhow::Result<()> {
+fn search(loaded: &Loaded, a: SearchArgs) -> anyhow::Result<()> {
     let text = a.query.join(" ");
     if match_expression(&text).is_none() {
         return Err(UsageError(format!("the query `{text}` has no word to search for")).into());
     }
     let tty = !a.json && std::io::stdout().is_terminal();
-    let q = SearchQuery {
-        channel_ids: channel_ids(store, &a.channels)?,
-        since: opt_date("--since", &a.since)?,
-        include_deleted: a.include_deleted,
-        limit: a.limit,
-        highlight: if tty {
-            ("\x1b[1m".into(), "\x1b[0m".into())
-        } else {
-            ("[".into(), "]".into())
-        },
-        ..SearchQuery::new(&text)
-    };
-    // Posts stored since the service's search-index task last ran (or with no service running) are
-    // indexed first: a search misses none.
-    store.index_queued()?;
-    let hits = store.search_posts(&q)?;
+    let since = opt_date("--since", &a.since)?;
+    let hits = super::admin(loaded, async |ops| {
+        let q = SearchQuery {
+            channel_ids: ops.channel_ids(&a.channels).await?,
+            since,
+            include_deleted: a.include_deleted,
+            limit: a.limit,
+            highlight: if tty {
+                ("\x1b[1m".into(), "\x1b[0m".into())
+            } else {
+                ("[".into(), "]".into())
+            },
+            ..SearchQuery::new(&text)
+        };
+        ops.search(q).await
+    })?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
         return Ok(());

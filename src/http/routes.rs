@@ -545,7 +545,7 @@ async fn export_posts(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
-    use crate::data_out::export::{Format, write_posts};
+    use crate::ops::export::{Format, write_posts};
     let (format, content_type) = match q.format.as_deref().unwrap_or("jsonl") {
         "jsonl" => (Format::Jsonl, "application/x-ndjson"),
         "csv" => (Format::Csv, "text/csv; charset=utf-8"),

@@ -7,15 +7,23 @@
 //! CLI itself when no service holds the account's session.
 
 pub mod audit;
+pub mod backup;
+pub mod export;
 pub mod jobs;
+pub mod posts;
+pub mod stats;
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::Config;
 use crate::tagging::worker::{Outcome, Pipeline};
+use crate::telegram::client::Policy;
 use crate::telegram::connections::Connections;
 use crate::telegram::lease::Lease;
 use crate::telegram::login::mask_phone;
@@ -170,6 +178,54 @@ pub struct Ops {
 }
 
 impl Ops {
+    /// The admin layer over the database `config` names, with Telegram connections of this process
+    /// (stopped by `cancel`) and, when `tagging`, the configured tagging pipeline.
+    pub async fn open(
+        config: &Config,
+        cancel: &CancellationToken,
+        tagging: bool,
+    ) -> Result<Ops, OpsError> {
+        let store = AsyncStore::open_database(&config.storage.database).await?;
+        let pipeline = if tagging {
+            Pipeline::from_config(&config.tagging, store.clone())
+                .map_err(|e| OpsError::Invalid(format!("tagging backend: {e}")))?
+        } else {
+            None
+        };
+        let connections = Connections::new(
+            store.clone(),
+            Policy::from(&config.telegram),
+            config.telegram.api_id.unwrap_or(0),
+            None,
+            cancel.clone(),
+        );
+        Ok(Ops {
+            store,
+            config: Arc::new(config.clone()),
+            pipeline,
+            connections: Arc::new(connections),
+        })
+    }
+
+    /// Whether a `tgsift run` process with a job runner is alive (it executes queued jobs).
+    pub async fn job_runner_alive(&self) -> Result<bool, OpsError> {
+        Ok(self
+            .store
+            .read("look for a job runner", |s| s.job_runner_alive())
+            .await?)
+    }
+
+    /// Whether the database is PostgreSQL, where an account is used only by the worker holding
+    /// its lease.
+    pub fn on_postgres(&self) -> bool {
+        self.store.as_postgres().is_some()
+    }
+
+    /// The alert sinks of the configuration, over this database (no metrics).
+    pub fn alerts(&self) -> crate::alerts::Alerts {
+        crate::alerts::Alerts::new(self.store.clone(), self.config.alerts.clone(), None)
+    }
+
     /// Tagging figures, for all accounts or one.
     pub async fn tagging_stats(&self, account: Option<String>) -> Result<TaggingStats, OpsError> {
         let s: TagStats = self
@@ -262,9 +318,7 @@ impl Ops {
 
     /// Re-tags one post now (the tags are replaced).
     pub async fn regenerate(&self, post_id: i64) -> Result<Outcome, OpsError> {
-        let pipeline = self.pipeline.clone().ok_or_else(|| {
-            OpsError::Conflict("tagging is off (tagging.backend = \"off\")".into())
-        })?;
+        let pipeline = self.pipeline()?;
         let secs = self.config.tagging.claim_timeout.ceil() as i64;
         let due = self
             .store

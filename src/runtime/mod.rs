@@ -38,7 +38,7 @@ pub use supervisor::{Restart, Supervisor};
 use crate::task::TaskError;
 
 use crate::alerts::Alerts;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::ingest::progress::Progress;
 use crate::ingest::service::{AccountTask, RunOptions, RunSummary, Tally};
 use crate::metrics::Metrics;
@@ -62,6 +62,19 @@ pub struct Report {
     pub ingest: RunSummary,
     /// Tagging done during the run (`--once` only; the service logs its passes).
     pub tagging: PassReport,
+}
+
+/// Opens the database `config` names and its tagging pipeline, then runs the service on them (see
+/// [`run`]); a tagging backend that cannot be set up is a configuration error.
+pub async fn start(
+    config: &Config,
+    opts: RunOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<Report> {
+    let store = AsyncStore::open_database(&config.storage.database).await?;
+    let pipeline = Pipeline::from_config(&config.tagging, store.clone())
+        .map_err(|e| ConfigError::Inconsistent(format!("tagging backend: {e}")))?;
+    run(config, store, opts, pipeline, cancel).await
 }
 
 /// Runs the service until `cancel` (or, with `opts.once`, until every active channel was synced once

@@ -8,11 +8,17 @@ use std::path::Path;
 
 use crate::telegram::lease::Lease;
 use tgsift_store::prelude::*;
-use tgsift_store::{BackupError, Restored, SqliteStore, StoreError, restore_file, unix_now};
+use tgsift_store::{
+    BackupError, BackupInfo, Location, Restored, SqliteStore, StoreError, restore_file, unix_now,
+};
 
-/// Why a restore did not happen.
+/// Why a backup or a restore did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
+    /// The request cannot be carried out as asked (a PostgreSQL database, a file that is not
+    /// there): the message says what to do instead.
+    #[error("{0}")]
+    Refused(String),
     /// The current database could not be read to check who uses it.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -49,9 +55,41 @@ pub fn users_of(db: &Path) -> Result<Vec<String>, StoreError> {
     Ok(users)
 }
 
+/// `backup` and `restore` copy an SQLite file; a PostgreSQL database has its own tools for that.
+fn refuse_postgres(db: &Path, action: &str) -> Result<(), RestoreError> {
+    if Location::of(db).is_postgres() {
+        return Err(RestoreError::Refused(format!(
+            "`tgsift backup` and `tgsift restore` work on an SQLite database; to {action} a PostgreSQL \
+             database use PostgreSQL's own tools (pg_dump / pg_restore, or continuous archiving), \
+             with the workers stopped for a restore"
+        )));
+    }
+    Ok(())
+}
+
+/// Copies the database at `db` into `to` while it is in use (SQLite's online backup) and checks
+/// the copy's integrity.
+pub fn backup(db: &Path, to: &Path) -> Result<BackupInfo, RestoreError> {
+    refuse_postgres(db, "back up")?;
+    if !db.exists() {
+        return Err(RestoreError::Refused(format!(
+            "database {} does not exist: nothing to back up (check --db / storage.database)",
+            db.display()
+        )));
+    }
+    Ok(SqliteStore::open(db)?.backup_to(to)?)
+}
+
 /// Replaces the database at `db` with the backup `from` when nothing uses it; the replaced file is
 /// kept beside it.
 pub fn restore(db: &Path, from: &Path) -> Result<Restored, RestoreError> {
+    refuse_postgres(db, "restore")?;
+    if !from.is_file() {
+        return Err(RestoreError::Refused(format!(
+            "backup {} does not exist or is not a file",
+            from.display()
+        )));
+    }
     let users = match users_of(db) {
         Ok(users) => users,
         // A database too broken to read is what restores are for; the swap still refuses a file

@@ -1,0 +1,136 @@
+//! Reading and re-tagging stored posts: channel filters, tag trends, search, export, the statistics
+//! report and the tagging queue, as the `posts`, `tags` and `stats` commands and the API ask for them.
+
+use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use super::export::{Format, Summary, write_posts, write_posts_to_file};
+use super::stats::{Stats, StatsQuery, collect};
+use super::{Ops, OpsError};
+use crate::tagging::trends::{TagTrend, top_tags};
+use crate::tagging::worker::{PassReport, Pipeline};
+use tgsift_store::{ExportError, ExportFilter, SearchHit, SearchQuery};
+
+/// Where `posts export` writes.
+pub enum ExportTo {
+    /// A file, written beside its final name and moved into place when complete.
+    File(PathBuf),
+    /// Standard output, as the posts are read.
+    Stdout,
+}
+
+impl Ops {
+    /// The row ids of the channels `refs` name (`None` when there are none), or a refusal naming
+    /// the first that matches nothing.
+    pub async fn channel_ids(&self, refs: &[String]) -> Result<Option<Vec<i64>>, OpsError> {
+        if refs.is_empty() {
+            return Ok(None);
+        }
+        let refs = refs.to_vec();
+        let found = self
+            .store
+            .read("find channels", move |s| {
+                refs.into_iter()
+                    .map(|r| Ok((s.find_channels(&r)?, r)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let mut ids = Vec::new();
+        for (channels, r) in found {
+            if channels.is_empty() {
+                return Err(OpsError::NotFound(format!(
+                    "no followed channel matches `{r}`: see `tgsift channels list`"
+                )));
+            }
+            ids.extend(channels.into_iter().map(|c| c.id));
+        }
+        Ok(Some(ids))
+    }
+
+    /// The `limit` most used tags of `[since, until)` in these channels (all when `None`), each with
+    /// its count in the period of the same length just before.
+    pub async fn tag_trends(
+        &self,
+        channel_ids: Option<Vec<i64>>,
+        since: i64,
+        until: i64,
+        limit: usize,
+    ) -> Result<Vec<TagTrend>, OpsError> {
+        let len = until - since;
+        let (current, previous) = self
+            .store
+            .read("count tags", move |s| {
+                let ids = channel_ids.as_deref();
+                Ok((
+                    s.tags_between(ids, since, until)?,
+                    s.tags_between(ids, since - len, since)?,
+                ))
+            })
+            .await?;
+        Ok(top_tags(&current, &previous, limit.max(1)))
+    }
+
+    /// Posts matching a full-text query, best first. Posts stored since the service's search-index
+    /// task last ran (or with no service running) are indexed first, so a search misses none.
+    pub async fn search(&self, query: SearchQuery) -> Result<Vec<SearchHit>, OpsError> {
+        self.store.index_search_queue().await?;
+        Ok(self
+            .store
+            .read("search posts", move |s| s.search_posts(&query))
+            .await?)
+    }
+
+    /// Streams the posts `filter` selects, in row-id order, as JSON Lines or CSV.
+    pub async fn export(
+        &self,
+        filter: ExportFilter,
+        format: Format,
+        to: ExportTo,
+    ) -> Result<Summary, ExportError> {
+        self.store
+            .read("export posts", move |s| {
+                Ok(match &to {
+                    ExportTo::File(path) => write_posts_to_file(s, &filter, format, path),
+                    ExportTo::Stdout => write_posts(s, &filter, format, std::io::stdout().lock()),
+                })
+            })
+            .await?
+    }
+
+    /// The statistics report of a period (see [`super::stats`]).
+    pub async fn stats(&self, query: StatsQuery) -> Result<Stats, OpsError> {
+        Ok(self
+            .store
+            .read("collect statistics", move |s| collect(s, &query))
+            .await?)
+    }
+
+    /// Queues posts for tagging again: `retrying` ones (and with `force` the `failed` ones), of one
+    /// account or all, at most `limit`; returns how many.
+    pub async fn requeue_tagging(
+        &self,
+        account: Option<String>,
+        limit: usize,
+        force: bool,
+    ) -> Result<usize, OpsError> {
+        Ok(self
+            .store
+            .with("re-queue", move |s| {
+                s.requeue_tagging(account.as_deref(), limit, force)
+            })
+            .await?)
+    }
+
+    /// Tags everything due now with the configured pipeline.
+    pub async fn tag_due(&self) -> Result<PassReport, OpsError> {
+        Ok(self.pipeline()?.run_due(&CancellationToken::new()).await?)
+    }
+
+    /// The tagging pipeline, or a refusal when tagging is off.
+    pub(crate) fn pipeline(&self) -> Result<std::sync::Arc<Pipeline>, OpsError> {
+        self.pipeline
+            .clone()
+            .ok_or_else(|| OpsError::Conflict("tagging is off (tagging.backend = \"off\")".into()))
+    }
+}

@@ -1,0 +1,124 @@
+//! `tgsift status`: what the service is doing, read from the database, so it works from any shell
+//! while `run` holds every session.
+
+use serde::Serialize;
+
+use super::{AccountState, ChannelView, Ops, OpsError, account_states};
+use tgsift_store::{TaskRow, WorkerRow, unix_now};
+
+/// What `tgsift status` shows, read from the database: the service's worker and tasks, accounts,
+/// channels that need attention, tagging by status.
+#[derive(Serialize)]
+pub struct ServiceStatus {
+    /// The newest worker (alive or the last one that ran).
+    pub worker: Option<WorkerRow>,
+    /// Whether that worker's heartbeat is fresh.
+    pub running: bool,
+    /// How long it has run, while it runs.
+    pub uptime_secs: Option<i64>,
+    /// Its supervised tasks.
+    pub tasks: Vec<TaskRow>,
+    /// Every account's login, breaker and lease.
+    pub accounts: Vec<AccountState>,
+    /// Channels by state.
+    pub channels: ChannelCounts,
+    /// Channels that are parked, failed or carry an error.
+    pub attention: Vec<ChannelNote>,
+    /// Posts by tagging status.
+    pub tagging: std::collections::BTreeMap<String, i64>,
+}
+
+/// Channels by state.
+#[derive(Default, Serialize)]
+pub struct ChannelCounts {
+    /// Polled or followed live.
+    pub active: usize,
+    /// Paused by the operator.
+    pub paused: usize,
+    /// Stopped by an error.
+    pub failed: usize,
+    /// Waiting out a FLOOD_WAIT.
+    pub parked: usize,
+}
+
+/// A channel that is parked, failed or carries an error.
+#[derive(Serialize)]
+pub struct ChannelNote {
+    /// `@username` or id.
+    pub channel: String,
+    /// Owning account.
+    pub account: String,
+    /// `parked`, `failed`, or the state of a channel that carries an error.
+    pub state: String,
+    /// Seconds left of its flood park.
+    pub parked_secs: Option<i64>,
+    /// Its last error.
+    pub last_error: Option<String>,
+}
+
+impl Ops {
+    /// The service's state as `tgsift status` shows it: the newest worker (alive or the last that
+    /// ran), its tasks, accounts, channels by state and those needing attention, tagging by status.
+    pub async fn status(&self) -> Result<ServiceStatus, OpsError> {
+        let views = self.channels().await?;
+        let now = unix_now();
+        let (worker, tasks, accounts, tagging) = self
+            .store
+            .read("read the service's state", move |store| {
+                let worker = match store.live_worker()? {
+                    Some(w) => Some(w),
+                    None => store.last_worker()?,
+                };
+                let tasks = match &worker {
+                    Some(w) => store.worker_tasks(w.id)?,
+                    None => Vec::new(),
+                };
+                Ok((
+                    worker,
+                    tasks,
+                    account_states(store)?,
+                    store.tag_stats(None)?.by_status,
+                ))
+            })
+            .await?;
+        let running = worker.as_ref().is_some_and(|w| w.is_alive(now));
+        let (channels, attention) = channel_summary(&views, now);
+        Ok(ServiceStatus {
+            uptime_secs: worker
+                .as_ref()
+                .filter(|_| running)
+                .map(|w| now - w.started_at),
+            worker,
+            running,
+            tasks,
+            accounts,
+            channels,
+            attention,
+            tagging,
+        })
+    }
+}
+
+/// Counts channels by state and lists those parked, failed or carrying an error.
+fn channel_summary(views: &[ChannelView], now: i64) -> (ChannelCounts, Vec<ChannelNote>) {
+    let mut counts = ChannelCounts::default();
+    let mut attention = Vec::new();
+    for c in views {
+        match c.state.as_str() {
+            "parked" => counts.parked += 1,
+            "active" => counts.active += 1,
+            "failed" => counts.failed += 1,
+            _ => counts.paused += 1,
+        }
+        if c.state == "parked" || c.state == "failed" || c.last_error.is_some() {
+            attention.push(ChannelNote {
+                channel: c.label.clone(),
+                account: c.account.clone(),
+                state: c.state.clone(),
+                parked_secs: c.flood_until.filter(|u| *u > now).map(|u| u - now),
+                last_error: c.last_error.clone(),
+            });
+        }
+    }
+    (counts, attention)
+}
