@@ -141,12 +141,7 @@ async fn healthz() -> axum::Json<serde_json::Value> {
          example = json!({"status": "unavailable", "reasons": ["jobs: restarting after: database is locked"]}))))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let mut reasons = state.supervisor.unhealthy();
-    if let Err(e) = state
-        .ops
-        .store
-        .read("check the database", |s| s.check_file())
-        .await
-    {
+    if let Err(e) = state.ops.check_database().await {
         reasons.push(format!("database: {e}"));
     }
     if reasons.is_empty() {
@@ -166,12 +161,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
                content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let m = std::sync::Arc::clone(&state.metrics);
-    let text = state
-        .ops
-        .store
-        .read("read the figures for /metrics", move |s| m.render(s))
-        .await
-        .map_err(crate::ops::OpsError::from)?;
+    let text = state.ops.render_metrics(m).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -432,19 +422,7 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
         limit: offset + n + 1,
         highlight: ("[".into(), "]".into()),
     };
-    // Posts stored since the search-index task last ran are indexed first: a search misses none.
-    state
-        .ops
-        .store
-        .index_search_queue()
-        .await
-        .map_err(crate::ops::OpsError::from)?;
-    let hits = state
-        .ops
-        .store
-        .read("search posts", move |s| s.search_posts(&query))
-        .await
-        .map_err(crate::ops::OpsError::from)?;
+    let hits = state.ops.search(query).await?;
     let more = hits.len() > offset + n;
     let mut items = Vec::with_capacity(n);
     for h in hits.into_iter().skip(offset).take(n) {
@@ -545,7 +523,7 @@ async fn export_posts(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
-    use crate::ops::export::{Format, write_posts};
+    use crate::ops::export::Format;
     let (format, content_type) = match q.format.as_deref().unwrap_or("jsonl") {
         "jsonl" => (Format::Jsonl, "application/x-ndjson"),
         "csv" => (Format::Csv, "text/csv; charset=utf-8"),
@@ -579,16 +557,11 @@ async fn export_posts(
     // The export runs on a read connection of its own and hands the body over in chunks; a client
     // that goes away stops it (its next write fails).
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(16);
-    let store = state.ops.store.clone();
+    let ops = state.ops.clone();
     tokio::spawn(async move {
         let err_tx = tx.clone();
-        let r = store
-            .read("export posts", move |s| {
-                Ok(write_posts(s, &filter, format, ChunkWriter(tx)).map(|_| ()))
-            })
-            .await;
-        let r = r.map_err(tgsift_store::ExportError::from).and_then(|r| r);
-        if let Err(e) = r {
+        let to = crate::ops::posts::ExportTo::Writer(Box::new(ChunkWriter(tx)));
+        if let Err(e) = ops.export(filter, format, to).await {
             tracing::warn!(error = %e, "an HTTP export stopped");
             let _ = err_tx.send(Err(std::io::Error::other(e.to_string()))).await;
         }

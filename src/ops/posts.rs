@@ -18,6 +18,8 @@ pub enum ExportTo {
     File(PathBuf),
     /// Standard output, as the posts are read.
     Stdout,
+    /// Any writer (an HTTP body), as the posts are read; runs on a blocking thread.
+    Writer(Box<dyn std::io::Write + Send>),
 }
 
 impl Ops {
@@ -90,9 +92,10 @@ impl Ops {
     ) -> Result<Summary, ExportError> {
         self.store
             .read("export posts", move |s| {
-                Ok(match &to {
-                    ExportTo::File(path) => write_posts_to_file(s, &filter, format, path),
+                Ok(match to {
+                    ExportTo::File(path) => write_posts_to_file(s, &filter, format, &path),
                     ExportTo::Stdout => write_posts(s, &filter, format, std::io::stdout().lock()),
+                    ExportTo::Writer(out) => write_posts(s, &filter, format, out),
                 })
             })
             .await?
@@ -119,6 +122,25 @@ impl Ops {
             .with("re-queue", move |s| {
                 s.requeue_tagging(account.as_deref(), limit, force)
             })
+            .await?)
+    }
+
+    /// Fails when the database is no longer usable (an SQLite file removed or replaced).
+    pub async fn check_database(&self) -> Result<(), OpsError> {
+        Ok(self
+            .store
+            .read("check the database", |s| s.check_file())
+            .await?)
+    }
+
+    /// Renders `metrics` with the figures that live in the database read now.
+    pub async fn render_metrics(
+        &self,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Result<String, OpsError> {
+        Ok(self
+            .store
+            .read("read the figures for /metrics", move |s| metrics.render(s))
             .await?)
     }
 
