@@ -43,7 +43,7 @@ mod sealed;
 mod sim;
 mod telethon;
 
-use peers::{PEER_COLUMNS, PeerRow, peer_id_of, peer_label};
+use peers::{PEER_COLUMNS, PeerRow, merge_peer, peer_id_of, peer_label};
 pub use postgres::PgSession;
 pub use sealed::{KeyError, SESSION_KEY_ENV, SealError, SessionKey};
 #[cfg(feature = "sim")]
@@ -940,23 +940,11 @@ fn store_peers(inner: &Inner, conn: &mut Connection, peers: Vec<PeerInfo>) -> Re
     let mut self_changed = false;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for peer in peers {
-        let Some(new) = PeerRow::from_info(&peer) else {
-            tracing::warn!(peer = %peer_label(&peer), "not caching a peer with an out-of-range id");
-            continue;
-        };
         // A stored row that no longer reads back is replaced rather than blocking the cache.
-        let old = PeerRow::select(&tx, new.peer_id)?.and_then(|row| row.into_info().ok());
-        let merged = match old.clone() {
-            Some(mut old) => {
-                old.extend_info(&peer);
-                old
-            }
-            None => peer,
-        };
-        if old.as_ref() == Some(&merged) {
-            continue;
-        }
-        let Some(row) = PeerRow::from_info(&merged) else {
+        let Some((merged, row)) = merge_peer(peer, |id| {
+            Ok::<_, rusqlite::Error>(PeerRow::select(&tx, id)?.and_then(|row| row.into_info().ok()))
+        })?
+        else {
             continue;
         };
         row.write(&tx)?;

@@ -122,6 +122,32 @@ impl PeerRow {
 }
 
 /// The [`PeerId`] of `info`, checked (grammers' `PeerInfo::id` asserts the range only in debug builds).
+/// What caching `peer` changes, given how `stored` finds the peer already cached: the merged peer
+/// (grammers' `PeerInfo::extend_info`, as grammers merges) and its row, or `None` when nothing
+/// changes or the peer cannot be stored (an id out of range, logged). Both session storages cache
+/// peers through this, so they merge alike.
+pub(super) fn merge_peer<E>(
+    peer: PeerInfo,
+    stored: impl FnOnce(i64) -> Result<Option<PeerInfo>, E>,
+) -> Result<Option<(PeerInfo, PeerRow)>, E> {
+    let Some(new) = PeerRow::from_info(&peer) else {
+        tracing::warn!(peer = %peer_label(&peer), "not caching a peer with an out-of-range id");
+        return Ok(None);
+    };
+    let old = stored(new.peer_id)?;
+    let merged = match old.clone() {
+        Some(mut old) => {
+            old.extend_info(&peer);
+            old
+        }
+        None => peer,
+    };
+    if old.as_ref() == Some(&merged) {
+        return Ok(None);
+    }
+    Ok(PeerRow::from_info(&merged).map(|row| (merged, row)))
+}
+
 pub(super) fn peer_id_of(info: &PeerInfo) -> Result<PeerId, String> {
     let checked = match *info {
         PeerInfo::User { id, .. } => PeerId::user(id),

@@ -23,7 +23,7 @@ use grammers_session::types::{
 use grammers_session::{BoxFuture, Session, SessionData};
 use tokio_postgres::Transaction;
 
-use super::peers::{PeerRow, peer_id_of, peer_label};
+use super::peers::{PeerRow, merge_peer, peer_id_of};
 use super::sealed::{SessionKey, hex};
 use super::{SelfUser, SessionError, dc_option_from_row, dcs_with_auth_key};
 use tgsift_store::postgres::{Lease, PgError, PgStore, fence};
@@ -137,22 +137,10 @@ impl Inner {
         let mut cache = self.cache_mut();
         let mut changed: Vec<PeerRow> = Vec::new();
         for peer in peers {
-            let Some(new) = PeerRow::from_info(&peer) else {
-                tracing::warn!(peer = %peer_label(&peer), "not caching a peer with an out-of-range id");
-                continue;
-            };
-            let old = cache.peers.get(&new.peer_id).cloned();
-            let merged = match old.clone() {
-                Some(mut old) => {
-                    old.extend_info(&peer);
-                    old
-                }
-                None => peer,
-            };
-            if old.as_ref() == Some(&merged) {
-                continue;
-            }
-            let Some(row) = PeerRow::from_info(&merged) else {
+            let found = merge_peer(peer, |id| {
+                Ok::<_, std::convert::Infallible>(cache.peers.get(&id).cloned())
+            });
+            let Ok(Some((merged, row))) = found else {
                 continue;
             };
             if row.is_self == Some(true) {
