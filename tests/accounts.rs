@@ -8,7 +8,7 @@ use std::process::Output;
 use tgsift::telegram::session::SimSessions;
 
 use common::{API_HASH, within};
-use tgsift::telegram::lease::Lease;
+use tgsift::telegram::session_lock::SessionLock;
 use tgsift_sim::{AccountSpec, Sim, SimConfig};
 use tgsift_store::prelude::*;
 
@@ -229,8 +229,8 @@ async fn a_second_process_on_the_same_session_is_refused_naming_the_holder() {
         let env = Env::new(None).await;
         env.prepare_session("dave");
         let phone = env.sim.accounts()[0].phone.clone();
-        let _held =
-            Lease::acquire("dave", &env.session("dave")).expect("this process holds the lease");
+        let _held = SessionLock::acquire("dave", &env.session("dave"))
+            .expect("this process holds the lease");
         let codes = env.write("codes.txt", "12345\n");
         let o = env
             .tgsift(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
 use tgsift::ops::export::{COLUMNS, iso};
-use tgsift::telegram::lease::Lease;
+use tgsift::telegram::session_lock::SessionLock;
 use tgsift_sim::{Fault, Latency, Scripted};
 use tgsift_store::prelude::*;
 use tgsift_store::{NewChannel, PostIn, SqliteStore};
@@ -668,7 +668,7 @@ fn restore_is_refused_while_a_lease_is_held_or_a_worker_lives_and_then_swaps_saf
     assert_eq!(posts(&db), 9);
 
     // An account's session lease is held (as `run` holds it).
-    let lease = Lease::acquire("alice", &dir.path().join("alice.session")).expect("lease");
+    let lease = SessionLock::acquire("alice", &dir.path().join("alice.session")).expect("lease");
     let o = tgsift(&db, &["restore", backup.to_str().expect("utf8")]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(

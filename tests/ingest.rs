@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
-use tgsift::ingest::service::RunOptions;
+use tgsift::ingest::account::RunOptions;
 use tgsift::runtime;
 use tgsift_sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, ServiceRun, SimConfig};
 use tgsift_store::prelude::*;

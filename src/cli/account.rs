@@ -13,11 +13,11 @@ use crate::config::Loaded;
 use crate::ops::JobSpec;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::error::TgError;
-use crate::telegram::lease::Lease;
 use crate::telegram::login::{self, LoginError, Prompt, mask_phone};
 use crate::telegram::session::{
     PgSession, SessionError, SessionKey, SqliteSession, TelethonString,
 };
+use crate::telegram::session_lock::SessionLock;
 use grammers_session::SessionData;
 use tgsift_store::AccountRow;
 use tgsift_store::Database;
@@ -266,7 +266,7 @@ async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let _lease = Lease::acquire(&args.name, &path)?;
+    let _lease = SessionLock::acquire(&args.name, &path)?;
     let (account, cancel) = connect(loaded, &args.name, session, api_id);
     let mut prompt = CliPrompt::new(args.code_from.as_deref())?;
     let user_id = login::login(account.raw(), &args.phone, &api_hash, &mut prompt).await;
@@ -450,7 +450,7 @@ fn to_remove(store: &dyn Storage, name: &str, purge: bool) -> anyhow::Result<Acc
 async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyhow::Result<()> {
     let mut store = open_store(loaded)?;
     let row = to_remove(&*store, name, purge)?;
-    let lease = Lease::acquire(name, &row.session_path)?;
+    let lease = SessionLock::acquire(name, &row.session_path)?;
     if logout {
         let (api_id, _) = loaded.config.telegram.credentials()?;
         let session = SqliteSession::open(&row.session_path)?;

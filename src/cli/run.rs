@@ -4,7 +4,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Loaded;
-use crate::ingest::service::{RunOptions, RunSummary};
+use crate::ingest::account::{RunOptions, RunSummary};
 use crate::runtime;
 use crate::tagging::worker::PassReport;
 

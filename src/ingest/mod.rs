@@ -8,9 +8,9 @@
 //! mode [`live`] follows the channels the account is a member of through pushed updates, and polling
 //! reconciles.
 
+pub mod account;
 pub mod live;
 pub mod progress;
-pub mod service;
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::telegram::lease::Lease;
+use crate::telegram::session_lock::SessionLock;
 use tgsift_store::prelude::*;
 use tgsift_store::{
     BackupError, BackupInfo, Location, Restored, SqliteStore, StoreError, restore_file, unix_now,
@@ -44,7 +44,7 @@ pub fn users_of(db: &Path) -> Result<Vec<String>, StoreError> {
         ));
     }
     for a in store.accounts()? {
-        if let Some(holder) = Lease::holder(&a.session_path) {
+        if let Some(holder) = SessionLock::holder(&a.session_path) {
             users.push(format!(
                 "the session lease of account {} is held by {}",
                 a.name,

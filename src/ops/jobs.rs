@@ -560,7 +560,7 @@ fn pid_alive(pid: u32) -> bool {
 /// Queues again the jobs of workers that died mid-attempt (killed on this host, or silent for longer
 /// than the heartbeat allows anywhere); returns how many.
 async fn requeue_orphans(ops: &Ops, me: i64) -> Result<usize, tgsift_store::StoreError> {
-    let host = crate::telegram::lease::hostname();
+    let host = crate::telegram::session_lock::hostname();
     let n = ops
         .store
         .with("queue again the jobs of dead workers", move |s| {
@@ -643,7 +643,7 @@ pub async fn run_here(
     job_id: i64,
     shutdown: &CancellationToken,
 ) -> Result<JobRow, OpsError> {
-    let host = crate::telegram::lease::hostname();
+    let host = crate::telegram::session_lock::hostname();
     let pid = std::process::id();
     let worker = ops
         .store

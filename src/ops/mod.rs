@@ -25,9 +25,9 @@ use crate::config::Config;
 use crate::tagging::worker::{Outcome, Pipeline};
 use crate::telegram::client::Policy;
 use crate::telegram::connections::Connections;
-use crate::telegram::lease::Lease;
 use crate::telegram::login::mask_phone;
 use crate::telegram::session::SqliteSession;
+use crate::telegram::session_lock::SessionLock;
 use tgsift_store::prelude::*;
 use tgsift_store::{
     AccountRow, AsyncStore, ChannelRow, JobRow, PostFilter, PostRow, StoreError, StoredSession,
@@ -505,7 +505,7 @@ pub fn account_states(store: &dyn Storage) -> Result<Vec<AccountState>, StoreErr
                 (
                     file.is_some(),
                     file.is_some_and(|s| s.self_user().is_some()),
-                    Lease::holder(&a.session_path).map(|h| h.describe()),
+                    SessionLock::holder(&a.session_path).map(|h| h.describe()),
                 )
             }
         };

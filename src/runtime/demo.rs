@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Loaded;
-use crate::ingest::service::{RunOptions, RunSummary};
+use crate::ingest::account::{RunOptions, RunSummary};
 use crate::runtime;
 use crate::tagging::worker::{PassReport, Pipeline};
 use crate::telegram::client::{Account, Policy};

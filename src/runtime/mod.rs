@@ -4,7 +4,7 @@
 //!   that has active channels and is not running yet — so accounts and channels added while the
 //!   service runs are picked up within one poll interval, and an account whose session another process
 //!   holds (`tgsift channels add` on the same account, a second worker) is left alone until it is free.
-//! - `ingest:<account>`: one per account ([`crate::ingest::service::AccountTask`]).
+//! - `ingest:<account>`: one per account ([`crate::ingest::account::AccountTask`]).
 //! - `tagging`: the tagging pipeline, beside ingest.
 //! - `search-index`: adds stored posts to the search index behind ingest (stemming off the writer).
 //!   `--once` leaves the queue to the next search or service run, which index it first.
@@ -19,7 +19,7 @@
 //! tagging task keeps up beside them and drains what is due once they are done, and the run ends.
 //!
 //! On a PostgreSQL store several workers share the accounts: a `leases` task keeps this worker's
-//! account leases ([`WorkerLeases`]), only leased accounts get an ingest task (stopped when
+//! account leases ([`HeldAccounts`]), only leased accounts get an ingest task (stopped when
 //! the lease is lost), and every write of an account's data is fenced by its lease.
 
 #[cfg(feature = "sim")]
@@ -39,17 +39,17 @@ use crate::task::TaskError;
 
 use crate::alerts::Alerts;
 use crate::config::{Config, ConfigError};
+use crate::ingest::account::{AccountTask, RunOptions, RunSummary, Tally};
 use crate::ingest::progress::Progress;
-use crate::ingest::service::{AccountTask, RunOptions, RunSummary, Tally};
 use crate::metrics::Metrics;
 use crate::ops::Ops;
 use crate::tagging::worker::{PassReport, Pipeline};
-use crate::telegram::account_leases::WorkerLeases;
 use crate::telegram::client::Policy;
 use crate::telegram::connections::Connections;
-use crate::telegram::lease::Lease;
+use crate::telegram::held_accounts::HeldAccounts;
 use crate::telegram::session::{SessionError, SessionKey};
-use tgsift_store::postgres::backend::HeldLeases;
+use crate::telegram::session_lock::SessionLock;
+use tgsift_store::postgres::backend::LeaseFences;
 use tgsift_store::{AccountRow, AsyncStore};
 
 /// How long tasks get to finish after a shutdown request (the rest is abandoned; the process exits).
@@ -104,9 +104,9 @@ pub async fn run(
     let shared = match store.as_postgres() {
         Some(pg) => {
             let key = SessionKey::from_env().map_err(SessionError::from)?;
-            let fences = Arc::new(HeldLeases::default());
+            let fences = Arc::new(LeaseFences::default());
             let store = AsyncStore::postgres(pg.clone().fenced(Arc::clone(&fences)));
-            // Lease renewals never wait for a connection behind ingest's writes.
+            // SessionLock renewals never wait for a connection behind ingest's writes.
             let own = pg
                 .store()
                 .dedicated(2)
@@ -122,7 +122,7 @@ pub async fn run(
     let sup = Supervisor::start(store.clone(), cancel.clone()).await?;
     let leases = shared.map(|(_, key, fences, pg)| {
         let ttl = Duration::from_secs_f64(config.storage.lease_time);
-        WorkerLeases::new(pg, sup.worker_id(), ttl, key, fences)
+        HeldAccounts::new(pg, sup.worker_id(), ttl, key, fences)
     });
     let metrics = Arc::new(Metrics::new());
     let mut connections = Connections::new(
@@ -315,7 +315,7 @@ fn task_name(a: &AccountRow) -> String {
 struct AccountSpawner {
     sup: Supervisor,
     template: AccountTask,
-    leases: Option<Arc<WorkerLeases>>,
+    leases: Option<Arc<HeldAccounts>>,
     /// Notified when a channel was added or resumed (PostgreSQL NOTIFY): look at once.
     wake: Arc<tokio::sync::Notify>,
 }
@@ -388,7 +388,8 @@ async fn manage_accounts(
             // A lease this process holds is one of its shared connections (an admin job on the
             // account): the ingest task joins it.
             if accounts.leases.is_none()
-                && let Some(h) = Lease::holder(&a.session_path).filter(|h| !h.is_this_process())
+                && let Some(h) =
+                    SessionLock::holder(&a.session_path).filter(|h| !h.is_this_process())
             {
                 if told.insert(format!("{}:{}:{}", a.name, h.pid, h.host)) {
                     tracing::warn!(account = %a.name, holder = %h.describe(), "the account's session is in use by another process; waiting for it");

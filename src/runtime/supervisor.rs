@@ -74,7 +74,7 @@ impl Supervisor {
     /// child of it, so the caller's token says only whether a stop was requested from outside.
     pub async fn start(store: AsyncStore, cancel: CancellationToken) -> Result<Self, StoreError> {
         let cancel = cancel.child_token();
-        let host = crate::telegram::lease::hostname();
+        let host = crate::telegram::session_lock::hostname();
         let pid = std::process::id();
         let worker_id = store
             .with("register the worker", move |s| {

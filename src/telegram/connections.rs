@@ -8,7 +8,7 @@
 //! at least every 30 s, and at the end.
 //!
 //! On a PostgreSQL store the session comes from the database and the account must be leased to this
-//! worker ([`WorkerLeases`]); the connection stops when the lease is lost.
+//! worker ([`HeldAccounts`]); the connection stops when the lease is lost.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -17,10 +17,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::telegram::account_leases::{OpenConnections, WorkerLeases};
 use crate::telegram::client::{Account, Policy};
-use crate::telegram::lease::{Lease, LeaseError};
+use crate::telegram::held_accounts::{HeldAccounts, OpenConnections};
 use crate::telegram::session::{PgSession, SessionError, SqliteSession};
+use crate::telegram::session_lock::{SessionLock, SessionLockError};
 use tgsift_store::AsyncStore;
 
 /// How often learned pacer rates are persisted even when nothing urgent happened.
@@ -34,7 +34,7 @@ pub enum ConnectError {
     NoAccount(i64),
     /// Another process holds the session.
     #[error(transparent)]
-    Lease(#[from] LeaseError),
+    SessionLock(#[from] SessionLockError),
     /// The session file is missing or broken.
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -61,7 +61,7 @@ pub struct Connection {
     store: AsyncStore,
     saver: tokio::task::JoinHandle<()>,
     /// The session file's lease (SQLite store); a PostgreSQL store's lease is the worker's.
-    _lease: Option<Lease>,
+    _lease: Option<SessionLock>,
 }
 
 impl Drop for Connection {
@@ -93,7 +93,7 @@ pub struct Connections {
     metrics: Option<Arc<Metrics>>,
     cancel: CancellationToken,
     live: tokio::sync::Mutex<HashMap<i64, Weak<Connection>>>,
-    leases: Option<Arc<WorkerLeases>>,
+    leases: Option<Arc<HeldAccounts>>,
 }
 
 impl Connections {
@@ -118,13 +118,13 @@ impl Connections {
 
     /// Connections of a worker on a PostgreSQL store: sessions from the database, one account at a
     /// time only while `leases` holds it.
-    pub fn with_leases(mut self, leases: Arc<WorkerLeases>) -> Self {
+    pub fn with_leases(mut self, leases: Arc<HeldAccounts>) -> Self {
         self.leases = Some(leases);
         self
     }
 
     /// The worker's leases, when accounts are leased (PostgreSQL).
-    pub fn leases(&self) -> Option<&Arc<WorkerLeases>> {
+    pub fn leases(&self) -> Option<&Arc<HeldAccounts>> {
         self.leases.as_ref()
     }
 
@@ -147,7 +147,7 @@ impl Connections {
                 return Err(ConnectError::WorkersOnly(row.name.clone()));
             }
             None => {
-                let lease = Lease::acquire(&row.name, &row.session_path)?;
+                let lease = SessionLock::acquire(&row.name, &row.session_path)?;
                 let session = SqliteSession::open(&row.session_path)?;
                 let account = Account::new(
                     &row.name,

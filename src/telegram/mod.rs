@@ -8,13 +8,13 @@
 //! - [`client`]: an account's client with the whole policy around every call.
 //! - [`updates`]: pushed channel updates and the calls that fill their gaps (live mode).
 
-pub mod account_leases;
 pub mod channels;
 pub mod client;
 pub mod connections;
 pub mod error;
-pub mod lease;
+pub mod held_accounts;
 pub mod login;
 pub mod pacer;
 pub mod session;
+pub mod session_lock;
 pub mod updates;

@@ -40,7 +40,6 @@ pub use model::live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};
 pub use model::search::{
     INDEX_BATCH, SearchHit, SearchQuery, SearchStore, Stemmed, match_expression,
 };
-pub use model::service::{ServiceStore, TaskRow, WORKER_STALE_SECS, WorkerRow};
 pub use model::stats::StatsStore;
 pub use model::tagging::{
     Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,
@@ -48,6 +47,7 @@ pub use model::tagging::{
 };
 pub use model::trends::TrendStore;
 pub use model::web_sessions::WebSessionStore;
+pub use model::workers::{TaskRow, WORKER_STALE_SECS, WorkerRow, WorkerStore};
 pub use sqlite::backup::{BackupError, BackupInfo, Restored, restore_file};
 
 pub use database::{Database, Location, open};

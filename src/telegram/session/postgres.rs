@@ -6,7 +6,7 @@
 //!
 //! - auth keys are sealed with the workers' [`SessionKey`] (bound to the account and DC), and the key's
 //!   id is stored with the session, so a worker with another key is told so;
-//! - a session opened under a [`Lease`] checks the lease in the transaction of every write (and of the
+//! - a session opened under a [`AccountLease`] checks the lease in the transaction of every write (and of the
 //!   load), so a worker that lost the account cannot change its session any more.
 //!
 //! The home DC, DC options and peers are held in memory (grammers asks for them on every request);
@@ -26,7 +26,7 @@ use tokio_postgres::Transaction;
 use super::peers::{PeerRow, merge_peer, peer_id_of};
 use super::sealed::{SessionKey, hex};
 use super::{SelfUser, SessionError, dc_option_from_row, dcs_with_auth_key};
-use tgsift_store::postgres::{Lease, PgError, PgStore, fence};
+use tgsift_store::postgres::{AccountLease, PgError, PgStore, fence};
 
 /// What grammers reads on every request, and the peer cache.
 struct Cache {
@@ -40,7 +40,7 @@ struct Inner {
     store: PgStore,
     account_id: i64,
     account: String,
-    lease: Option<Lease>,
+    lease: Option<AccountLease>,
     key: SessionKey,
     cache: RwLock<Cache>,
     /// Serialises writes (see the module doc).
@@ -196,7 +196,7 @@ impl PgSession {
         store: &PgStore,
         account_id: i64,
         key: SessionKey,
-        lease: Option<Lease>,
+        lease: Option<AccountLease>,
         data: &SessionData,
     ) -> Result<Self, SessionError> {
         let what = "import the session";
@@ -265,7 +265,7 @@ impl PgSession {
         store: &PgStore,
         account_id: i64,
         key: SessionKey,
-        lease: Option<Lease>,
+        lease: Option<AccountLease>,
     ) -> Result<Self, SessionError> {
         let what = "load the session";
         let account = account_name(store, account_id).await?;
@@ -399,7 +399,7 @@ impl PgSession {
     }
 
     /// The lease the session's writes are checked against, if any.
-    pub fn lease(&self) -> Option<&Lease> {
+    pub fn lease(&self) -> Option<&AccountLease> {
         self.inner.lease.as_ref()
     }
 

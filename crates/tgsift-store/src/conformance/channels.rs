@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{Inspect, on_postgres, on_sqlite, outcome, post, setup};
 use crate::StoreError;
 use crate::postgres::PgError;
-use crate::postgres::backend::HeldLeases;
+use crate::postgres::backend::LeaseFences;
 use crate::prelude::*;
 
 fn batches_upsert_and_advance_the_checkpoint<S: AccountStore + ChannelStore + Inspect + ?Sized>(
@@ -227,7 +227,7 @@ fn a_fenced_backend_stops_writing_when_the_lease_is_lost() {
         let ch = setup(admin);
         let account = admin.account("a").expect("read").expect("exists").id;
         let store = admin.store().clone();
-        let leases = Arc::new(HeldLeases::default());
+        let leases = Arc::new(LeaseFences::default());
         let mut worker = admin.clone().fenced(Arc::clone(&leases));
         // Not leased yet: refused.
         let err = worker.touch_channel(ch).expect_err("no lease");

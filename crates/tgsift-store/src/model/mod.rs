@@ -12,11 +12,11 @@ pub(crate) mod export;
 pub(crate) mod jobs;
 pub(crate) mod live;
 pub(crate) mod search;
-pub(crate) mod service;
 pub(crate) mod stats;
 pub(crate) mod tagging;
 pub(crate) mod trends;
 pub(crate) mod web_sessions;
+pub(crate) mod workers;
 
 use crate::{SqliteStore, StoreError};
 
@@ -28,7 +28,6 @@ pub use export::{ExportError, ExportFilter, ExportRow, ExportStore};
 pub use jobs::{JobEnd, JobRow, JobStore};
 pub use live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};
 pub use search::{INDEX_BATCH, SearchHit, SearchQuery, SearchStore, Stemmed, match_expression};
-pub use service::{ServiceStore, TaskRow, WORKER_STALE_SECS, WorkerRow};
 pub use stats::StatsStore;
 pub use tagging::{
     Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,
@@ -36,6 +35,7 @@ pub use tagging::{
 };
 pub use trends::TrendStore;
 pub use web_sessions::WebSessionStore;
+pub use workers::{TaskRow, WORKER_STALE_SECS, WorkerRow, WorkerStore};
 
 /// Everything the service asks of a store, one trait per concern (the files of this module); the
 /// SQLite [`SqliteStore`] implements it, and the service reaches it through [`AsyncStore`] as
@@ -50,7 +50,7 @@ pub trait Storage:
     + JobStore
     + LiveStore
     + SearchStore
-    + ServiceStore
+    + WorkerStore
     + StatsStore
     + TaggingStore
     + TrendStore
@@ -80,7 +80,7 @@ pub trait Storage:
 pub mod prelude {
     pub use super::{
         AccountStore, AlertStore, ChannelStore, ClientStateStore, ExportStore, JobStore, LiveStore,
-        SearchStore, ServiceStore, StatsStore, Storage, TaggingStore, TrendStore, WebSessionStore,
+        SearchStore, StatsStore, Storage, TaggingStore, TrendStore, WebSessionStore, WorkerStore,
     };
 }
 

@@ -13,7 +13,7 @@
 //! - every write of a leased account's data runs [`fence`] in its own transaction: the row must still
 //!   name this worker and epoch and be unexpired by the database's clock, and it stays share-locked until
 //!   the write commits, so a takeover waits for the write or the write sees the takeover — never both;
-//! - on its own side a worker stops using an account at [`Lease::deadline`]: the time it *sent* the
+//! - on its own side a worker stops using an account at [`AccountLease::deadline`]: the time it *sent* the
 //!   claim or renewal plus nine tenths of the lease time. The database's expiry is later than that, so
 //!   the auth key is never used by the old worker after a new one could have claimed it.
 
@@ -28,7 +28,7 @@ const LOCAL_SHARE: f64 = 0.9;
 
 /// An account this worker holds, and the fencing token its writes present.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lease {
+pub struct AccountLease {
     /// The account's id.
     pub account_id: i64,
     /// The account's name, for messages.
@@ -41,7 +41,7 @@ pub struct Lease {
     pub deadline: Instant,
 }
 
-impl Lease {
+impl AccountLease {
     /// Whether the worker may still act for the account at `now`.
     pub fn is_live(&self, now: Instant) -> bool {
         now < self.deadline
@@ -52,9 +52,9 @@ impl Lease {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Renewal {
     /// Still held, with their deadlines moved on.
-    pub kept: Vec<Lease>,
+    pub kept: Vec<AccountLease>,
     /// Expired or taken over: the worker must stop serving these accounts.
-    pub lost: Vec<Lease>,
+    pub lost: Vec<AccountLease>,
 }
 
 /// Where a worker stands against its fair share of the accounts.
@@ -84,7 +84,7 @@ impl Balance {
 
 /// One account's lease as `tgsift workers` shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LeaseRow {
+pub struct AccountLeaseRow {
     /// The account's name.
     pub account: String,
     /// The worker holding it, if any holds it unexpired.
@@ -194,7 +194,7 @@ impl PgStore {
         worker_id: i64,
         want: usize,
         ttl: Duration,
-    ) -> Result<Vec<Lease>, PgError> {
+    ) -> Result<Vec<AccountLease>, PgError> {
         if want == 0 {
             return Ok(Vec::new());
         }
@@ -223,9 +223,9 @@ impl PgStore {
             .await
             .map_err(PgError::sql(what))?;
         let deadline = local_deadline(sent, ttl);
-        let mut leases: Vec<Lease> = rows
+        let mut leases: Vec<AccountLease> = rows
             .into_iter()
-            .map(|row| Lease {
+            .map(|row| AccountLease {
                 account_id: row.get(0),
                 account: row.get(1),
                 worker_id,
@@ -245,7 +245,7 @@ impl PgStore {
     pub async fn renew_leases(
         &self,
         worker_id: i64,
-        leases: &[Lease],
+        leases: &[AccountLease],
         ttl: Duration,
     ) -> Result<Renewal, PgError> {
         let what = "renew account leases";
@@ -277,7 +277,7 @@ impl PgStore {
         let mut renewal = Renewal::default();
         for lease in leases {
             if renewed.contains(&lease.account_id) {
-                renewal.kept.push(Lease {
+                renewal.kept.push(AccountLease {
                     deadline,
                     ..lease.clone()
                 });
@@ -291,7 +291,7 @@ impl PgStore {
 
     /// Hands a lease back (the worker has stopped serving the account); another worker may claim it at
     /// once. A lease the worker no longer holds is left alone.
-    pub async fn release_lease(&self, lease: &Lease) -> Result<bool, PgError> {
+    pub async fn release_lease(&self, lease: &AccountLease) -> Result<bool, PgError> {
         let what = "release an account lease";
         let client = self.client(what).await?;
         let changed = client
@@ -306,7 +306,7 @@ impl PgStore {
     }
 
     /// Every account's lease, by account name.
-    pub async fn leases(&self) -> Result<Vec<LeaseRow>, PgError> {
+    pub async fn leases(&self) -> Result<Vec<AccountLeaseRow>, PgError> {
         let what = "list account leases";
         let client = self.client(what).await?;
         let rows = client
@@ -321,7 +321,7 @@ impl PgStore {
             .map_err(PgError::sql(what))?;
         Ok(rows
             .into_iter()
-            .map(|row| LeaseRow {
+            .map(|row| AccountLeaseRow {
                 account: row.get(0),
                 owner: row.get(1),
                 epoch: row.get(2),
@@ -370,7 +370,10 @@ impl PgStore {
 /// Checks, inside the transaction of a write, that `lease` still holds: same owner and epoch, unexpired
 /// by the database's clock at this moment. The lease row stays share-locked until the transaction
 /// ends, so a takeover cannot commit between this check and the write.
-pub async fn fence(tx: &tokio_postgres::Transaction<'_>, lease: &Lease) -> Result<(), PgError> {
+pub async fn fence(
+    tx: &tokio_postgres::Transaction<'_>,
+    lease: &AccountLease,
+) -> Result<(), PgError> {
     // A lease row locked by a stalled transaction (a paused worker's renewal) must not stall this
     // write for longer than that transaction can live; it fails and is tried again.
     tx.batch_execute("SET LOCAL lock_timeout = '2s'")

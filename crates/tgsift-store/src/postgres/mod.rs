@@ -23,7 +23,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-pub use leases::{Balance, Lease, LeaseRow, PgWorkerRow, Renewal, fence};
+pub use leases::{AccountLease, AccountLeaseRow, Balance, PgWorkerRow, Renewal, fence};
 
 mod embedded {
     refinery::embed_migrations!("src/postgres/migrations");

@@ -20,11 +20,11 @@ mod export;
 mod jobs;
 mod live;
 pub(crate) mod search;
-mod service;
 mod stats;
 mod tagging;
 mod trends;
 mod web_sessions;
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

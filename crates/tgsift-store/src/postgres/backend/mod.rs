@@ -6,7 +6,7 @@
 //! transaction, under a time limit (tokio-postgres has none of its own), and writes are set-based
 //! (`unnest` arrays) so a page of posts costs a handful of round trips, not one per post.
 //!
-//! When the backend belongs to a worker it carries that worker's [`HeldLeases`]: every write of an
+//! When the backend belongs to a worker it carries that worker's [`LeaseFences`]: every write of an
 //! account's data then checks the account's lease in its transaction ([`super::fence`]) and fails with
 //! [`super::PgError::LeaseLost`] once another worker took the account over.
 //!
@@ -20,11 +20,11 @@ mod export;
 mod jobs;
 mod live;
 mod search;
-mod service;
 mod stats;
 mod tagging;
 mod trends;
 mod web_sessions;
+mod workers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -33,7 +33,7 @@ use std::time::Duration;
 use deadpool_postgres::Transaction;
 use tokio::runtime::Handle;
 
-use super::{Lease, PgError, PgStore, fence};
+use super::{AccountLease, PgError, PgStore, fence};
 use crate::StoreError;
 
 /// The LISTEN/NOTIFY channel a job queued (or retried) is announced on: workers run it at once
@@ -48,13 +48,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The leases a worker holds, by account id: what its writes are fenced with.
 #[derive(Debug, Default)]
-pub struct HeldLeases {
-    leases: RwLock<HashMap<i64, Lease>>,
+pub struct LeaseFences {
+    leases: RwLock<HashMap<i64, AccountLease>>,
 }
 
-impl HeldLeases {
+impl LeaseFences {
     /// Records a lease claimed or renewed (replacing the account's previous one).
-    pub fn hold(&self, lease: Lease) {
+    pub fn hold(&self, lease: AccountLease) {
         self.write().insert(lease.account_id, lease);
     }
 
@@ -64,7 +64,7 @@ impl HeldLeases {
     }
 
     /// The lease of `account_id`, if this worker holds it.
-    pub fn get(&self, account_id: i64) -> Option<Lease> {
+    pub fn get(&self, account_id: i64) -> Option<AccountLease> {
         self.leases
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -73,8 +73,8 @@ impl HeldLeases {
     }
 
     /// Every lease held, by account id.
-    pub fn all(&self) -> Vec<Lease> {
-        let mut all: Vec<Lease> = self
+    pub fn all(&self) -> Vec<AccountLease> {
+        let mut all: Vec<AccountLease> = self
             .leases
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -85,7 +85,7 @@ impl HeldLeases {
         all
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<i64, Lease>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<i64, AccountLease>> {
         self.leases.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -95,7 +95,7 @@ impl HeldLeases {
 pub struct PgBackend {
     store: PgStore,
     runtime: Handle,
-    leases: Option<Arc<HeldLeases>>,
+    leases: Option<Arc<LeaseFences>>,
     /// The accounts the running call's writes are fenced by, checked right before it commits.
     fenced: std::sync::Mutex<Vec<i64>>,
 }
@@ -143,7 +143,7 @@ impl PgBackend {
     }
 
     /// The same backend with every write of an account's data fenced by the lease in `leases`.
-    pub fn fenced(mut self, leases: Arc<HeldLeases>) -> Self {
+    pub fn fenced(mut self, leases: Arc<LeaseFences>) -> Self {
         self.leases = Some(leases);
         self
     }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::super::testing::fresh_store;
 use super::super::{PgError, PgStore, fence, latest_version};
-use super::Lease;
+use super::AccountLease;
 
 const LONG: Duration = Duration::from_secs(60);
 const STALE: Duration = Duration::from_secs(30);
@@ -36,7 +36,7 @@ async fn accounts(store: &PgStore, n: usize) -> Vec<i64> {
     ids
 }
 
-fn ids(leases: &[Lease]) -> BTreeSet<i64> {
+fn ids(leases: &[AccountLease]) -> BTreeSet<i64> {
     leases.iter().map(|l| l.account_id).collect()
 }
 

@@ -57,7 +57,7 @@ pub struct TaskRow {
 }
 
 /// The running service's own state: workers, heartbeats and supervised tasks.
-pub trait ServiceStore {
+pub trait WorkerStore {
     /// Registers this process as a worker; returns its id. Workers that stopped over a week ago are
     /// forgotten.
     fn register_worker(&mut self, host: &str, pid: u32) -> Result<i64, StoreError>;

@@ -1,11 +1,11 @@
-//! [`ServiceStore`](crate::ServiceStore) on SQLite: the rules are the trait's (`crate::model::service`), the SQL is here.
+//! [`WorkerStore`](crate::WorkerStore) on SQLite: the rules are the trait's (`crate::model::workers`), the SQL is here.
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::model::service::*;
+use crate::model::workers::*;
 use crate::{SqliteStore, StoreError, unix_now};
 
-impl ServiceStore for SqliteStore {
+impl WorkerStore for SqliteStore {
     fn register_worker(&mut self, host: &str, pid: u32) -> Result<i64, StoreError> {
         let now = unix_now();
         self.write("register the worker", |tx| {

@@ -1,4 +1,5 @@
-//! The session lease: one process at a time per account.
+//! [`SessionLock`]: one process at a time per account's session file (the file lock; PostgreSQL's
+//! account leases are `tgsift_store::postgres::AccountLease`).
 //!
 //! Two processes on one auth key make Telegram answer `AUTH_KEY_DUPLICATED` and can get the key revoked,
 //! so a process takes an exclusive lock on `<account>.session.lease` beside the session file before it
@@ -66,7 +67,7 @@ impl Holder {
 
 /// Why a lease could not be taken.
 #[derive(Debug, thiserror::Error)]
-pub enum LeaseError {
+pub enum SessionLockError {
     /// Another live process holds it.
     #[error(
         "the session of account {account} is in use by {} (lease {}); stop that process first — two processes on one session make Telegram revoke it",
@@ -88,12 +89,12 @@ pub enum LeaseError {
 
 /// An exclusive lease on an account's session; released on drop (or when the process dies).
 #[derive(Debug)]
-pub struct Lease {
+pub struct SessionLock {
     file: File,
     path: PathBuf,
 }
 
-impl Lease {
+impl SessionLock {
     /// The lease file of a session file.
     pub fn path_for(session: &Path) -> PathBuf {
         let mut p = session.as_os_str().to_owned();
@@ -102,9 +103,9 @@ impl Lease {
     }
 
     /// Takes the lease of `session` at once, or says who holds it.
-    pub fn acquire(account: &str, session: &Path) -> Result<Lease, LeaseError> {
+    pub fn acquire(account: &str, session: &Path) -> Result<SessionLock, SessionLockError> {
         let path = Self::path_for(session);
-        let io = |source| LeaseError::Io {
+        let io = |source| SessionLockError::Io {
             path: path.clone(),
             source,
         };
@@ -121,7 +122,7 @@ impl Lease {
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
-                return Err(LeaseError::Held {
+                return Err(SessionLockError::Held {
                     account: account.to_string(),
                     path,
                     holder: Holder::parse(&text),
@@ -137,7 +138,7 @@ impl Lease {
         file.write_all(record.as_bytes())
             .and_then(|_| file.flush())
             .map_err(io)?;
-        Ok(Lease { file, path })
+        Ok(SessionLock { file, path })
     }
 
     /// Who holds the lease of `session` now, if anyone (for `account list`).
@@ -161,7 +162,7 @@ impl Lease {
     }
 }
 
-impl Drop for Lease {
+impl Drop for SessionLock {
     fn drop(&mut self) {
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
@@ -193,12 +194,12 @@ mod tests {
     fn second_lease_is_refused_naming_the_holder_then_reclaimed() {
         let dir = tempfile::tempdir().expect("tempdir");
         let session = dir.path().join("alice.session");
-        let first = Lease::acquire("alice", &session).expect("first lease");
+        let first = SessionLock::acquire("alice", &session).expect("first lease");
         // flock locks belong to the open file description, so a second open in this process conflicts
         // exactly as a second process would.
-        let err = Lease::acquire("alice", &session).expect_err("second lease");
+        let err = SessionLock::acquire("alice", &session).expect_err("second lease");
         match &err {
-            LeaseError::Held {
+            SessionLockError::Held {
                 holder: Some(h), ..
             } => assert_eq!(h.pid, std::process::id()),
             other => panic!("expected Held, got {other:?}"),
@@ -209,12 +210,12 @@ mod tests {
             "{msg}"
         );
         assert_eq!(
-            Lease::holder(&session).map(|h| h.pid),
+            SessionLock::holder(&session).map(|h| h.pid),
             Some(std::process::id())
         );
         drop(first);
-        assert_eq!(Lease::holder(&session), None);
-        Lease::acquire("alice", &session).expect("free again");
+        assert_eq!(SessionLock::holder(&session), None);
+        SessionLock::acquire("alice", &session).expect("free again");
     }
 
     #[test]
@@ -222,7 +223,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let session = dir.path().join("bob.session");
-        let lease = Lease::acquire("bob", &session).expect("lease");
+        let lease = SessionLock::acquire("bob", &session).expect("lease");
         let mode = std::fs::metadata(lease.path())
             .expect("meta")
             .permissions()

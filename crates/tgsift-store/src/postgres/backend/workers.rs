@@ -1,11 +1,11 @@
-//! [`ServiceStore`] on PostgreSQL: the workers sharing the database and their supervised tasks.
+//! [`WorkerStore`] on PostgreSQL: the workers sharing the database and their supervised tasks.
 //! Heartbeats are the database server's clock (the lease protocol decides by it); rows read back in
 //! unix seconds like SQLite's.
 
 use tokio_postgres::Row;
 
 use super::PgBackend;
-use crate::{ServiceStore, StoreError, TaskRow, WorkerRow, unix_now};
+use crate::{StoreError, TaskRow, WorkerRow, WorkerStore, unix_now};
 
 const WORKER_COLUMNS: &str = "id, host, pid, version, extract(epoch FROM started_at)::bigint,
      extract(epoch FROM heartbeat_at)::bigint, extract(epoch FROM stopped_at)::bigint, exit_error";
@@ -23,7 +23,7 @@ fn worker(r: &Row) -> WorkerRow {
     }
 }
 
-impl ServiceStore for PgBackend {
+impl WorkerStore for PgBackend {
     fn register_worker(&mut self, host: &str, pid: u32) -> Result<i64, StoreError> {
         self.tx("register the worker", async |tx| {
             tx.execute(

@@ -1,4 +1,5 @@
-//! The accounts a worker serves when the store is PostgreSQL: its leases, kept by one task.
+//! [`HeldAccounts`]: the accounts a worker serves when the store is PostgreSQL, through their
+//! [`AccountLease`]s, kept by one task.
 //!
 //! Each round (every third of `storage.lease_time`) the task renews what the worker holds, claims up
 //! to its fair share of the accounts (active accounts ÷ live workers, rounded up) and hands back what
@@ -17,8 +18,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::telegram::session::SessionKey;
-use tgsift_store::postgres::backend::HeldLeases;
-use tgsift_store::postgres::{Lease, PgError, PgStore};
+use tgsift_store::postgres::backend::LeaseFences;
+use tgsift_store::postgres::{AccountLease, PgError, PgStore};
 
 /// What the leases ask of the worker's Telegram connections: an account over the fair share is
 /// handed back only once its connection is closed.
@@ -41,16 +42,16 @@ struct Held {
 }
 
 /// A worker's leases on a PostgreSQL store (see the module doc).
-pub struct WorkerLeases {
+pub struct HeldAccounts {
     store: PgStore,
     worker_id: i64,
     ttl: Duration,
     key: SessionKey,
-    fences: Arc<HeldLeases>,
+    fences: Arc<LeaseFences>,
     accounts: Mutex<HashMap<i64, Held>>,
 }
 
-impl WorkerLeases {
+impl HeldAccounts {
     /// The leases of worker `worker_id`, lasting `ttl`; `fences` is shared with the store backend,
     /// whose writes it fences; `key` opens the accounts' sessions.
     pub fn new(
@@ -58,9 +59,9 @@ impl WorkerLeases {
         worker_id: i64,
         ttl: Duration,
         key: SessionKey,
-        fences: Arc<HeldLeases>,
+        fences: Arc<LeaseFences>,
     ) -> Arc<Self> {
-        Arc::new(WorkerLeases {
+        Arc::new(HeldAccounts {
             store,
             worker_id,
             ttl,
@@ -81,7 +82,7 @@ impl WorkerLeases {
     }
 
     /// The lease on `account_id`, while this worker may act for it.
-    pub fn lease(&self, account_id: i64) -> Option<Lease> {
+    pub fn lease(&self, account_id: i64) -> Option<AccountLease> {
         self.fences
             .get(account_id)
             .filter(|l| l.is_live(Instant::now()))
@@ -226,7 +227,7 @@ impl WorkerLeases {
     }
 
     /// A new lease: held, fenced, watched.
-    fn adopt(&self, lease: Lease) {
+    fn adopt(&self, lease: AccountLease) {
         let id = lease.account_id;
         let (deadline, mut watched) = watch::channel(lease.deadline);
         let token = CancellationToken::new();
@@ -260,7 +261,7 @@ impl WorkerLeases {
         });
     }
 
-    fn renewed(&self, lease: Lease) {
+    fn renewed(&self, lease: AccountLease) {
         let id = lease.account_id;
         let deadline = lease.deadline;
         if let Some(h) = self.lock().get(&id) {

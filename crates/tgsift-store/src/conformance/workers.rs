@@ -1,9 +1,9 @@
-//! [`ServiceStore`] on both backends: workers, heartbeats, supervised tasks.
+//! [`WorkerStore`] on both backends: workers, heartbeats, supervised tasks.
 
 use super::{on_postgres, on_sqlite};
 use crate::prelude::*;
 
-fn workers_and_tasks_record_what_happened<S: ServiceStore + ?Sized>(s: &mut S) {
+fn workers_and_tasks_record_what_happened<S: WorkerStore + ?Sized>(s: &mut S) {
     let w = s.register_worker("host", 42).expect("register");
     s.task_started(w, "tagging").expect("start");
     s.task_ended(w, "tagging", "restarting", Some("could not claim posts"))
@@ -46,7 +46,7 @@ fn workers_and_tasks_record_what_happened<S: ServiceStore + ?Sized>(s: &mut S) {
     assert_eq!(s.last_worker().expect("last").map(|w| w.pid), Some(42));
 }
 
-fn vanished_workers_are_marked_stopped<S: ServiceStore + ?Sized>(s: &mut S) {
+fn vanished_workers_are_marked_stopped<S: WorkerStore + ?Sized>(s: &mut S) {
     let gone = s.register_worker("host", 1001).expect("register");
     let other_host = s.register_worker("elsewhere", 1002).expect("register");
     let running = s.register_worker("host", 1003).expect("register");
