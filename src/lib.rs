@@ -1,36 +1,49 @@
-//! tgsift keeps the posts of many Telegram channels in SQLite and tags them.
+//! tgsift keeps the posts of many Telegram channels in a database (SQLite, or PostgreSQL shared by
+//! several workers) and tags them, surviving floods, disconnects and restarts.
+//!
+//! This is the product crate: it wires three crates of its own — `tgsift_store` (the database,
+//! both backends behind one set of traits), `tgsift_tagger` (the embedded tagger, pure functions)
+//! and, with the default `sim` feature, `tgsift_sim` (the simulated Telegram DC that `demo`,
+//! `sim serve` and every test run against) — to Telegram through grammers.
 //!
 //! # Layout
 //!
-//! Data flows one way: `telegram → ingest → store → tagging`; the CLI drives it all.
+//! Data flows one way: `telegram → ingest → store → tagging`. Each layer imports only the layers
+//! below it; nothing imports [`runtime`] or [`cli`].
+//!
+//! ```text
+//! cli                         the `tgsift` command line: parse, call ops or runtime, render
+//! runtime                     `tgsift run`: the supervisor owning every task, the run wiring, demo
+//! http                        the HTTP API, /metrics, health checks, the dashboard (calls ops)
+//! ops                         every admin operation, once: channels, posts, tags, jobs, accounts,
+//!                             export, statistics, backups, status
+//! ingest        alerts        channel sync and live mode per account; alerts to people
+//! telegram      tagging       the client layer over grammers; taggers and the tagging pipeline
+//! metrics  task  config       Prometheus families; TaskError; the configuration
+//! tgsift_store  tgsift_tagger the database; the embedded tagger (crates of their own)
+//! ```
 //!
 //! - [`config`]: the effective configuration (defaults < TOML file < environment), with the source of
 //!   every value and validation that names the file, key and allowed range.
-//! - [`store`]: the SQLite database of accounts, channels, posts and tagging state: versioned migrations,
-//!   WAL, and writes on one writer thread (ingest's before tagging's, checkpoints beside it) off the
-//!   async runtime with `SQLITE_BUSY` retried; and `store::postgres`, the database several workers share
-//!   (account leases with fencing epochs, sealed sessions, `db copy` from SQLite).
-//! - [`telegram`]: the client layer over grammers: session files, leases, login, flood policy, pacer,
-//!   reconnects, pushed updates — the only place that talks to Telegram.
+//! - [`task`]: [`task::TaskError`], how a long-running task says it failed and whether to restart it.
+//! - [`metrics`]: the Prometheus families every layer records into, and ingest's own figures.
+//! - [`telegram`]: the client layer over grammers — session files and their [`SessionLock`]
+//!   (`telegram::session_lock`), login, flood policy, pacer, reconnects, pushed updates, one
+//!   connection per account (`telegram::connections`) and, on PostgreSQL, the accounts a worker
+//!   holds (`telegram::held_accounts`). The only place that talks to Telegram.
+//! - [`tagging`]: taggers (the embedded one, an LLM with fallback models), what their errors mean,
+//!   and the pipeline that keeps each post's tagging state durable.
 //! - [`ingest`]: syncing channels into the store exactly once (checkpoint committed with each batch),
-//!   live mode (pushed updates, gaps filled by differences, each channel's pts stored with its posts,
-//!   polling as the reconciler), and the long-running service around it.
-//! - [`tagging`]: taggers (embedded TF-IDF, LLM with fallback models), what their errors mean, and the
-//!   pipeline that keeps each post's tagging state durable.
-//! - [`sim`]: a simulated Telegram data centre — a real MTProto 2.0 server on loopback that the unmodified
-//!   grammers client talks to. Tests, benchmarks and the demo run against it.
-//! - [`data_out`]: getting posts out — streamed JSON Lines/CSV exports, the `stats` report, online
-//!   backups and safe restores (full-text search is a store query over an FTS5 index).
-//! - [`service`]: `tgsift run` as a long-running service — one supervisor owns every task (ingest
-//!   per account, tagging), restarts what fails, stops everything on one token, and records its state
-//!   in the database for `tgsift status`.
-//! - [`ops`]: the admin layer both front ends call — channel, post, tagging and account operations,
-//!   and durable admin jobs (queued, retried, cancellable) for work that needs Telegram or takes long.
+//!   live mode (pushed updates, gaps filled by differences), and the per-account task around both.
+//! - [`alerts`]: telling a person when something failed for good (webhooks, Saved Messages).
+//! - [`ops`]: the admin layer both front ends call; durable jobs for work that needs Telegram.
 //! - [`http`]: the HTTP API of the running service (axum), with `/metrics`, health checks and the web
 //!   dashboard (static page + JSON API, cookie sign-in).
-//! - [`alerts`]: telling a person when something failed for good (webhooks, Saved Messages).
-//! - [`metrics`]: Prometheus metrics of the running service.
+//! - [`runtime`]: `tgsift run` as a long-running service — one supervisor owns every task, restarts
+//!   what fails, stops everything on one token, and records its state for `tgsift status`.
 //! - [`cli`]: the `tgsift` command line (clap), logging set-up and exit codes.
+//!
+//! [`SessionLock`]: telegram::session_lock::SessionLock
 
 pub mod alerts;
 pub mod cli;

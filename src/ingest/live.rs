@@ -17,7 +17,7 @@
 //! instant restarts from a pts whose events are all stored. Pushed posts never move the checkpoint
 //! over ids nobody fetched; a hole is handed to the poller ([`SyncRequests`]).
 //!
-//! [`SqliteStore::apply_live`]: tgsift_store::SqliteStore::apply_live
+//! [`SqliteStore::apply_live`]: tgsift_store::LiveStore::apply_live
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;

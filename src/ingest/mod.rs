@@ -4,7 +4,7 @@
 //! batch is stored in one transaction with the new checkpoint and its fetched range, so a crash at any
 //! instant resumes at the last committed batch with nothing lost and nothing twice. After catching up,
 //! the newest page is fetched again so that edits of recent posts are noticed (an edited post is updated
-//! and goes back to tagging). [`service`] runs this for every active channel of every account; in live
+//! and goes back to tagging). [`account`] runs this for every active channel of every account; in live
 //! mode [`live`] follows the channels the account is a member of through pushed updates, and polling
 //! reconciles.
 
