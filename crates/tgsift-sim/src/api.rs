@@ -24,7 +24,7 @@ const DUPLICATE_GRACE: Duration = Duration::from_secs(1);
 
 /// The answer to one API call.
 #[derive(Debug)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// The serialized (boxed) result object.
     Result(Vec<u8>),
     /// An `rpc_error`.
@@ -48,7 +48,7 @@ impl Reply {
 
 /// Who is calling: the DC the connection serves, the auth key it uses and the connection itself.
 #[derive(Clone, Copy, Debug)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// DC id the connection was accepted on.
     pub dc: i32,
     /// The auth key id.
@@ -106,7 +106,7 @@ fn unwrap_query(mut body: &[u8]) -> Result<&[u8], Reply> {
 }
 
 /// Answers one API call (already decrypted and unwrapped from containers).
-pub async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Reply {
+pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Reply {
     let query = match unwrap_query(body) {
         Ok(q) => q,
         Err(reply) => return reply,

@@ -75,7 +75,7 @@ impl fmt::Debug for ServerKey {
 
 /// Why an encrypted packet from the client was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum CryptoError {
+pub(crate) enum CryptoError {
     /// The packet cannot even hold the headers and a minimal message.
     #[error("encrypted packet too short ({0} bytes)")]
     TooShort(usize),
@@ -106,7 +106,7 @@ pub enum CryptoError {
 }
 
 /// Reads the auth_key_id of an encrypted packet (its first 8 bytes), so the server can pick the key.
-pub fn packet_key_id(packet: &[u8]) -> Result<i64, CryptoError> {
+pub(crate) fn packet_key_id(packet: &[u8]) -> Result<i64, CryptoError> {
     match packet.first_chunk::<8>() {
         Some(id) => Ok(i64::from_le_bytes(*id)),
         None => Err(CryptoError::TooShort(packet.len())),
@@ -115,7 +115,7 @@ pub fn packet_key_id(packet: &[u8]) -> Result<i64, CryptoError> {
 
 /// Decrypts a client→server packet (x = 0), checking key id, msg_key and the padding length; returns the
 /// plaintext (salt|session_id|msg_id|seq_no|len|body|padding), whose `len` field is then known to fit.
-pub fn decrypt_from_client(key: &ServerKey, packet: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn decrypt_from_client(key: &ServerKey, packet: &[u8]) -> Result<Vec<u8>, CryptoError> {
     if packet.len() < MIN_PACKET_LEN {
         return Err(CryptoError::TooShort(packet.len()));
     }
@@ -153,7 +153,7 @@ pub fn decrypt_from_client(key: &ServerKey, packet: &[u8]) -> Result<Vec<u8>, Cr
 }
 
 /// Encrypts a server→client plaintext (x = 8), padding it with 12..=1024 random bytes to a multiple of 16.
-pub fn encrypt_to_client(key: &ServerKey, plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn encrypt_to_client(key: &ServerKey, plaintext: &[u8]) -> Vec<u8> {
     let mut rng = rand::rng();
     let min_padding = MIN_PADDING + (16 - (plaintext.len() + MIN_PADDING) % 16) % 16;
     let padding = min_padding + 16 * rng.random_range(0..=(MAX_PADDING - min_padding) / 16);

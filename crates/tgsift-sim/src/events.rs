@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 /// What an event did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// A new message with this id.
     New(i32),
     /// The message with this id was edited.
@@ -20,7 +20,7 @@ pub enum EventKind {
 
 /// One event: the channel pts after it, and how many pts it took.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
+pub(crate) struct Event {
     /// Channel pts after the event.
     pub pts: i32,
     /// The event's `pts_count`.
@@ -31,7 +31,7 @@ pub struct Event {
 
 /// The newest events of one channel (at most `capacity`) and its current pts.
 #[derive(Clone, Debug)]
-pub struct EventLog {
+pub(crate) struct EventLog {
     pts: i32,
     events: VecDeque<Event>,
     capacity: usize,
@@ -39,7 +39,7 @@ pub struct EventLog {
 
 impl EventLog {
     /// A log starting at `pts` that keeps the newest `capacity` events (at least 1).
-    pub fn new(pts: i32, capacity: usize) -> Self {
+    pub(crate) fn new(pts: i32, capacity: usize) -> Self {
         EventLog {
             pts,
             // Grown on demand up to the capacity, never beyond (a ring once full).
@@ -49,12 +49,12 @@ impl EventLog {
     }
 
     /// The channel's current pts.
-    pub fn pts(&self) -> i32 {
+    pub(crate) fn pts(&self) -> i32 {
         self.pts
     }
 
     /// Records an event; returns it (with its pts). The oldest event is forgotten when full.
-    pub fn record(&mut self, kind: EventKind) -> &Event {
+    pub(crate) fn record(&mut self, kind: EventKind) -> &Event {
         let count = match &kind {
             EventKind::Delete(ids) => i32::try_from(ids.len()).unwrap_or(i32::MAX).max(1),
             _ => 1,
@@ -81,7 +81,7 @@ impl EventLog {
 
     /// The events after `pts`, oldest first; `None` when some of them are no longer kept (the
     /// client is too far behind). Empty when `pts` is current or ahead.
-    pub fn since(&self, pts: i32) -> Option<impl Iterator<Item = &Event>> {
+    pub(crate) fn since(&self, pts: i32) -> Option<impl Iterator<Item = &Event>> {
         if pts < self.pts {
             let first = self.events.front()?;
             if pts < first.pts - first.count {
@@ -93,13 +93,9 @@ impl EventLog {
     }
 
     /// Number of events kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.events.len()
-    }
-
-    /// Whether no event is kept.
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
     }
 }
 

@@ -79,14 +79,14 @@ struct Bucket {
 }
 
 /// The live buckets of every (account, method) pair.
-pub struct FloodModel {
+pub(crate) struct FloodModel {
     config: Mutex<FloodConfig>,
     buckets: Mutex<HashMap<(i64, String), Bucket>>,
 }
 
 impl FloodModel {
     /// Starts with full buckets.
-    pub fn new(config: FloodConfig) -> Self {
+    pub(crate) fn new(config: FloodConfig) -> Self {
         FloodModel {
             config: Mutex::new(config),
             buckets: Mutex::new(HashMap::new()),
@@ -94,13 +94,13 @@ impl FloodModel {
     }
 
     /// Replaces the limits (tests switch presets at run time); buckets start full again.
-    pub fn set_config(&self, config: FloodConfig) {
+    pub(crate) fn set_config(&self, config: FloodConfig) {
         *lock(&self.config) = config;
         lock(&self.buckets).clear();
     }
 
     /// Takes a token for one call, or says how long until one is free (the X of `FLOOD_WAIT_X`).
-    pub fn admit(&self, account: i64, method: &str, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn admit(&self, account: i64, method: &str, now: Instant) -> Result<(), Duration> {
         let Some(limit) = lock(&self.config).limit(method) else {
             return Ok(());
         };
@@ -128,7 +128,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Telegram's X: whole seconds, rounded up, at least 1.
-pub fn wait_seconds(d: Duration) -> u32 {
+pub(crate) fn wait_seconds(d: Duration) -> u32 {
     (d.as_secs_f64().ceil() as u32).max(1)
 }
 

@@ -16,11 +16,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
 /// Identifies one TCP connection for the lifetime of the simulator.
-pub type ConnId = u64;
+pub(crate) type ConnId = u64;
 
 /// What a connection's writer is asked to send.
 #[derive(Debug)]
-pub enum Out {
+pub(crate) enum Out {
     /// A message body. `content` messages get an odd seq_no; `response` ones (answers to a client
     /// message) an msg_id ending in 01, server-initiated ones (pushes) 11, as MTProto specifies.
     Msg {
@@ -91,7 +91,7 @@ impl ScriptedPush {
 }
 
 /// One event to deliver to every subscribed member of a channel.
-pub struct Push<'a> {
+pub(crate) struct Push<'a> {
     /// The channel.
     pub channel_id: i64,
     /// Channel pts before the event (what `updateChannelTooLong` carries).
@@ -117,7 +117,7 @@ struct Conn {
 
 /// Every live connection, and the push faults still to fire.
 #[derive(Default)]
-pub struct Hub {
+pub(crate) struct Hub {
     conns: Mutex<HashMap<ConnId, Conn>>,
     next_id: AtomicU64,
     closed: Notify,
@@ -125,7 +125,7 @@ pub struct Hub {
 }
 
 /// Keeps a connection registered; dropping it (the connection ended) forgets the connection.
-pub struct Registration<'a> {
+pub(crate) struct Registration<'a> {
     hub: &'a Hub,
     /// The connection's id.
     pub id: ConnId,
@@ -140,7 +140,7 @@ impl Drop for Registration<'_> {
 
 impl Hub {
     /// Registers a new connection on DC `dc` using key `key_id`, written to through `tx`.
-    pub fn register(
+    pub(crate) fn register(
         &self,
         dc: i32,
         key_id: i64,
@@ -162,21 +162,21 @@ impl Hub {
     }
 
     /// Records the session id the connection's client uses (it changes only on a new session).
-    pub fn set_session(&self, conn: ConnId, session_id: i64) {
+    pub(crate) fn set_session(&self, conn: ConnId, session_id: i64) {
         if let Some(c) = lock(&self.conns).get_mut(&conn) {
             c.session_id = session_id;
         }
     }
 
     /// Starts pushing updates to this connection, for `account`.
-    pub fn subscribe(&self, conn: ConnId, account: usize) {
+    pub(crate) fn subscribe(&self, conn: ConnId, account: usize) {
         if let Some(c) = lock(&self.conns).get_mut(&conn) {
             c.subscribed = Some(account);
         }
     }
 
     /// Number of connections that receive pushes (tests wait for a client to subscribe).
-    pub fn subscribers(&self) -> usize {
+    pub(crate) fn subscribers(&self) -> usize {
         lock(&self.conns)
             .values()
             .filter(|c| c.subscribed.is_some())
@@ -184,13 +184,13 @@ impl Hub {
     }
 
     /// Number of live connections.
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         lock(&self.conns).len()
     }
 
     /// Whether another live connection on the same DC uses this connection's auth key with a
     /// different session id (two clients sharing one key).
-    pub fn rivals(&self, conn: ConnId) -> bool {
+    pub(crate) fn rivals(&self, conn: ConnId) -> bool {
         let conns = lock(&self.conns);
         let Some(me) = conns.get(&conn) else {
             return false;
@@ -206,7 +206,7 @@ impl Hub {
 
     /// Waits up to `grace` for the rivals of `conn` to close (a client reconnecting may open its new
     /// connection before the server has read the old one's end); true if some are still live.
-    pub async fn rivals_after(&self, conn: ConnId, grace: Duration) -> bool {
+    pub(crate) async fn rivals_after(&self, conn: ConnId, grace: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let closed = self.closed.notified();
@@ -221,7 +221,7 @@ impl Hub {
 
     /// The channels whose pushes this connection missed through `updatesTooLong`, forgotten as they
     /// are returned (`updates.getDifference` reports them once).
-    pub fn take_too_long(&self, conn: ConnId) -> Vec<(i64, i32)> {
+    pub(crate) fn take_too_long(&self, conn: ConnId) -> Vec<(i64, i32)> {
         lock(&self.conns)
             .get_mut(&conn)
             .map(|c| std::mem::take(&mut c.too_long))
@@ -229,13 +229,13 @@ impl Hub {
     }
 
     /// Adds a scripted push fault.
-    pub fn script(&self, s: ScriptedPush) {
+    pub(crate) fn script(&self, s: ScriptedPush) {
         lock(&self.script).push(s);
     }
 
     /// Sends one event to every subscribed connection whose account is a member of the channel.
     /// Called with the channel locked, so each connection gets a channel's pushes in pts order.
-    pub fn push(&self, p: &Push<'_>) {
+    pub(crate) fn push(&self, p: &Push<'_>) {
         let mut conns = lock(&self.conns);
         let mut body: Option<Vec<u8>> = None;
         for c in conns.values_mut() {

@@ -18,22 +18,24 @@
 //!   edit, delete); [`live`]: a driver that makes them at a steady rate.
 //! - [`flood`], [`faults`], [`log`]: limits, injected faults, request log.
 
-pub mod api;
-pub mod crypto;
-pub mod events;
-pub mod faults;
-pub mod flood;
-pub mod hub;
-pub mod live;
+#![warn(unreachable_pub)]
+
+mod api;
+mod crypto;
+mod events;
+mod faults;
+mod flood;
+mod hub;
+mod live;
 pub mod log;
-pub mod objects;
+mod objects;
 pub mod paging;
-pub mod server;
-pub mod shared;
-pub mod state;
+mod server;
+mod shared;
+mod state;
 pub mod textgen;
-pub mod transport;
-pub mod updates;
+mod transport;
+mod updates;
 pub mod world;
 
 use std::collections::BTreeMap;

@@ -95,7 +95,7 @@ impl LiveHandle {
 /// Where the driver writes one line per published post — `channel_id,message_id,unix_ms` — so a
 /// client's latency from publishing to storing can be measured exactly (message dates are whole
 /// seconds).
-pub type PublishLog = Box<dyn std::io::Write + Send>;
+pub(crate) type PublishLog = Box<dyn std::io::Write + Send>;
 
 /// Starts the driver on `shared`'s channels; it stops with `cancel` or when the handle is dropped.
 pub(crate) fn start(

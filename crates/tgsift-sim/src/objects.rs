@@ -10,12 +10,12 @@ use super::state::AccountSpec;
 use super::world::{ChannelSpec, ServiceAction, SimMessage, SimPost, SimService};
 
 /// Telegram's 2048-bit safe prime for 2FA (SRP), used with generator 3.
-pub const SRP_P_HEX: &str = "c71caeb9c6b1c9048e6c522f70f13f73980d40238e3e21c14934d037563d930f48198a0aa7c14058229493d22530f4dbfa336f6e0ac925139543aed44cce7c3720fd51f69458705ac68cd4fe6b6b13abdc9746512969328454f18faf8c595f642477fe96bb2a941d5bcd1d4ac8cc49880708fa9b378e3c4f3a9060bee67cf9a4a4a695811051907e162753b56b0f6b410dba74d8a84b2a14b3144e0ef1284754fd17ed950d5965b4b9dd46582db1178d169c6bc465b0d6ff9ca3928fef5b9ae4e418fc15e83ebea0f87fa9ff5eed70050ded2849f47bf959d956850ce929851f0d8115f635b105ee2e4e15d04b2454bf6f4fadf034b10403119cd8e3b92fcc5b";
+pub(crate) const SRP_P_HEX: &str = "c71caeb9c6b1c9048e6c522f70f13f73980d40238e3e21c14934d037563d930f48198a0aa7c14058229493d22530f4dbfa336f6e0ac925139543aed44cce7c3720fd51f69458705ac68cd4fe6b6b13abdc9746512969328454f18faf8c595f642477fe96bb2a941d5bcd1d4ac8cc49880708fa9b378e3c4f3a9060bee67cf9a4a4a695811051907e162753b56b0f6b410dba74d8a84b2a14b3144e0ef1284754fd17ed950d5965b4b9dd46582db1178d169c6bc465b0d6ff9ca3928fef5b9ae4e418fc15e83ebea0f87fa9ff5eed70050ded2849f47bf959d956850ce929851f0d8115f635b105ee2e4e15d04b2454bf6f4fadf034b10403119cd8e3b92fcc5b";
 /// The SRP generator.
-pub const SRP_G: i32 = 3;
+pub(crate) const SRP_G: i32 = 3;
 
 /// The SRP prime as bytes.
-pub fn srp_p() -> Vec<u8> {
+pub(crate) fn srp_p() -> Vec<u8> {
     (0..SRP_P_HEX.len())
         .step_by(2)
         .filter_map(|i| u8::from_str_radix(&SRP_P_HEX[i..i + 2], 16).ok())
@@ -23,7 +23,7 @@ pub fn srp_p() -> Vec<u8> {
 }
 
 /// The account's 2FA salts, fixed per account as on Telegram (they change only with the password).
-pub fn srp_salts(acc: &AccountSpec) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn srp_salts(acc: &AccountSpec) -> (Vec<u8>, Vec<u8>) {
     use sha2::Digest;
     let h =
         |tag: &[u8]| sha2::Sha256::digest([&acc.user_id.to_le_bytes()[..], tag].concat()).to_vec();
@@ -31,7 +31,7 @@ pub fn srp_salts(acc: &AccountSpec) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// The KDF algorithm description sent in `account.password`.
-pub fn password_algo(acc: &AccountSpec) -> tl::enums::PasswordKdfAlgo {
+pub(crate) fn password_algo(acc: &AccountSpec) -> tl::enums::PasswordKdfAlgo {
     let (salt1, salt2) = srp_salts(acc);
     tl::enums::PasswordKdfAlgo::Sha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow(
         tl::types::PasswordKdfAlgoSha256Sha256Pbkdf2Hmacsha512iter100000Sha256ModPow {
@@ -44,7 +44,7 @@ pub fn password_algo(acc: &AccountSpec) -> tl::enums::PasswordKdfAlgo {
 }
 
 /// A user object; `is_self` marks the account the key is logged in as.
-pub fn user(acc: &AccountSpec, is_self: bool) -> tl::enums::User {
+pub(crate) fn user(acc: &AccountSpec, is_self: bool) -> tl::enums::User {
     tl::enums::User::User(tl::types::User {
         is_self,
         contact: false,
@@ -102,7 +102,7 @@ pub fn user(acc: &AccountSpec, is_self: bool) -> tl::enums::User {
 
 /// A broadcast channel object with its access hash (never `min`); `left` when the account asking is
 /// not a member.
-pub fn channel(spec: &ChannelSpec, left: bool) -> tl::enums::Chat {
+pub(crate) fn channel(spec: &ChannelSpec, left: bool) -> tl::enums::Chat {
     tl::enums::Chat::Channel(tl::types::Channel {
         creator: false,
         left,
@@ -158,7 +158,7 @@ pub fn channel(spec: &ChannelSpec, left: bool) -> tl::enums::Chat {
 }
 
 /// Any channel message: a post or a service message.
-pub fn message_of(channel_id: i64, m: &SimMessage) -> tl::enums::Message {
+pub(crate) fn message_of(channel_id: i64, m: &SimMessage) -> tl::enums::Message {
     match m {
         SimMessage::Post(p) => message(channel_id, p),
         SimMessage::Service(s) => service_message(channel_id, s),
@@ -167,7 +167,7 @@ pub fn message_of(channel_id: i64, m: &SimMessage) -> tl::enums::Message {
 
 /// A channel's service message, as `messageService` with `post: true` (pins reply to the pinned
 /// message, as Telegram sends them).
-pub fn service_message(channel_id: i64, s: &SimService) -> tl::enums::Message {
+pub(crate) fn service_message(channel_id: i64, s: &SimService) -> tl::enums::Message {
     use tl::enums::MessageAction as A;
     let mut reply_to = None;
     let action = match &s.action {
@@ -239,7 +239,7 @@ pub fn service_message(channel_id: i64, s: &SimService) -> tl::enums::Message {
 
 /// The account's dialog with a channel, as `channelDifferenceTooLong` carries it: its newest
 /// message and the channel's pts.
-pub fn dialog(channel_id: i64, top_message: i32, pts: i32) -> tl::enums::Dialog {
+pub(crate) fn dialog(channel_id: i64, top_message: i32, pts: i32) -> tl::enums::Dialog {
     tl::enums::Dialog::Dialog(tl::types::Dialog {
         pinned: false,
         unread_mark: false,
@@ -273,7 +273,7 @@ pub fn dialog(channel_id: i64, top_message: i32, pts: i32) -> tl::enums::Dialog 
 }
 
 /// A channel post as `message#…` with `post: true`.
-pub fn message(channel_id: i64, p: &SimPost) -> tl::enums::Message {
+pub(crate) fn message(channel_id: i64, p: &SimPost) -> tl::enums::Message {
     let media = p.has_media.then(|| {
         tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
             spoiler: false,
@@ -342,7 +342,7 @@ pub fn message(channel_id: i64, p: &SimPost) -> tl::enums::Message {
 }
 
 /// A message the account sent to its own Saved Messages: outgoing, in the chat with itself.
-pub fn saved_message(user_id: i64, m: &super::state::SavedMessage) -> tl::enums::Message {
+pub(crate) fn saved_message(user_id: i64, m: &super::state::SavedMessage) -> tl::enums::Message {
     let p = SimPost {
         id: m.id,
         date: m.date,
@@ -367,12 +367,12 @@ pub fn saved_message(user_id: i64, m: &super::state::SavedMessage) -> tl::enums:
 }
 
 /// What Telegram returns for a deleted or never-existing message id.
-pub fn message_empty(id: i32) -> tl::enums::Message {
+pub(crate) fn message_empty(id: i32) -> tl::enums::Message {
     tl::enums::Message::Empty(tl::types::MessageEmpty { id, peer_id: None })
 }
 
 /// `help.getConfig`'s answer. `dc_options` stays empty so the client keeps the addresses of its session.
-pub fn config(this_dc: i32, now: i32) -> tl::enums::Config {
+pub(crate) fn config(this_dc: i32, now: i32) -> tl::enums::Config {
     tl::enums::Config::Config(tl::types::Config {
         default_p2p_contacts: false,
         preload_featured_stickers: false,

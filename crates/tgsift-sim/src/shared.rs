@@ -16,7 +16,7 @@ use super::state::{ChannelEntry, World, write};
 use super::updates;
 
 /// State shared by every listener and connection of one simulator.
-pub struct Shared {
+pub(crate) struct Shared {
     /// Accounts, keys, channels.
     pub world: World,
     /// Flood buckets.
@@ -39,7 +39,7 @@ pub struct Shared {
 
 /// What to publish in a channel.
 #[derive(Clone, Debug)]
-pub enum Publish {
+pub(crate) enum Publish {
     /// A post with this text.
     Text(String),
     /// A post whose content is generated from (seed, id), like the initial ones.
@@ -48,7 +48,7 @@ pub enum Publish {
 
 /// What to change in an existing post.
 #[derive(Clone, Debug)]
-pub enum Rewrite {
+pub(crate) enum Rewrite {
     /// New text.
     Text(String),
     /// A newly generated text.
@@ -59,7 +59,7 @@ type Channel = Arc<RwLock<ChannelEntry>>;
 
 impl Shared {
     /// Publishes a post; returns its id (`None` when the id space is exhausted).
-    pub fn publish(&self, ch: &Channel, what: Publish) -> Option<i32> {
+    pub(crate) fn publish(&self, ch: &Channel, what: Publish) -> Option<i32> {
         let now = unix_now();
         let mut entry = write(ch);
         let id = match what {
@@ -74,7 +74,7 @@ impl Shared {
     }
 
     /// Edits a post (sets its edit date); false when it is not an existing post.
-    pub fn edit(&self, ch: &Channel, id: i32, how: Rewrite) -> bool {
+    pub(crate) fn edit(&self, ch: &Channel, id: i32, how: Rewrite) -> bool {
         let now = unix_now();
         let mut entry = write(ch);
         let edited = match how {
@@ -89,7 +89,7 @@ impl Shared {
 
     /// Deletes messages; returns how many existed. One event covers them all, as one
     /// `channels.deleteMessages` call does on Telegram.
-    pub fn delete(&self, ch: &Channel, ids: &[i32]) -> usize {
+    pub(crate) fn delete(&self, ch: &Channel, ids: &[i32]) -> usize {
         let now = unix_now();
         let mut entry = write(ch);
         let gone: Vec<i32> = ids
@@ -118,7 +118,7 @@ impl Shared {
 }
 
 /// Seconds since the epoch, as Telegram dates are.
-pub fn unix_now() -> i32 {
+pub(crate) fn unix_now() -> i32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i32)

@@ -13,7 +13,7 @@ use super::world::{ChannelSpec, SimChannel};
 
 /// The account's common pts before it sends anything: only messages an account sends to its own Saved
 /// Messages move it (nothing else in the simulated world touches private chats or groups).
-pub const COMMON_PTS: i32 = 1;
+pub(crate) const COMMON_PTS: i32 = 1;
 
 /// A Telegram user account the simulator knows: its phone, login code and optional 2FA password.
 #[derive(Clone, Debug)]
@@ -62,7 +62,7 @@ pub(crate) struct KeyState {
 }
 
 /// A channel with its update events, the accounts that left it and those banned from it.
-pub struct ChannelEntry {
+pub(crate) struct ChannelEntry {
     /// The history.
     pub history: SimChannel,
     /// Channel pts and the newest events (for pushes and getChannelDifference).
@@ -75,12 +75,12 @@ pub struct ChannelEntry {
 
 impl ChannelEntry {
     /// The channel's pts.
-    pub fn pts(&self) -> i32 {
+    pub(crate) fn pts(&self) -> i32 {
         self.events.pts()
     }
 
     /// Whether `account` is a member (gets pushes; sees `left: false` on the channel).
-    pub fn is_member(&self, account: usize) -> bool {
+    pub(crate) fn is_member(&self, account: usize) -> bool {
         !self.left.contains(&account) && !self.banned.contains(&account)
     }
 }
@@ -97,7 +97,7 @@ pub struct SavedMessage {
 }
 
 /// The world shared by every connection of one simulator.
-pub struct World {
+pub(crate) struct World {
     pub(crate) accounts: Vec<AccountSpec>,
     pub(crate) keys: Mutex<HashMap<i64, KeyState>>,
     /// Per account, what it sent to itself; each message moved the account's common pts by one.
@@ -110,7 +110,7 @@ pub struct World {
 impl World {
     /// A world with these accounts and channels and no keys yet; each channel keeps its newest
     /// `event_log` update events.
-    pub fn new(
+    pub(crate) fn new(
         accounts: Vec<AccountSpec>,
         channels: Vec<ChannelSpec>,
         salt: i64,
@@ -223,7 +223,7 @@ impl World {
     }
 
     /// Every channel, in creation order.
-    pub fn channels(&self) -> Vec<Arc<RwLock<ChannelEntry>>> {
+    pub(crate) fn channels(&self) -> Vec<Arc<RwLock<ChannelEntry>>> {
         self.channels
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -231,14 +231,14 @@ impl World {
     }
 
     /// The channel with this id.
-    pub fn channel_by_id(&self, id: i64) -> Option<Arc<RwLock<ChannelEntry>>> {
+    pub(crate) fn channel_by_id(&self, id: i64) -> Option<Arc<RwLock<ChannelEntry>>> {
         self.channels()
             .into_iter()
             .find(|c| read(c).history.spec().id == id)
     }
 
     /// The channel with this username (case-insensitive, as Telegram matches them).
-    pub fn channel_by_username(&self, name: &str) -> Option<Arc<RwLock<ChannelEntry>>> {
+    pub(crate) fn channel_by_username(&self, name: &str) -> Option<Arc<RwLock<ChannelEntry>>> {
         self.channels().into_iter().find(|c| {
             read(c)
                 .history
@@ -255,11 +255,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Read access to a channel, surviving a poisoned lock.
-pub fn read(c: &RwLock<ChannelEntry>) -> std::sync::RwLockReadGuard<'_, ChannelEntry> {
+pub(crate) fn read(c: &RwLock<ChannelEntry>) -> std::sync::RwLockReadGuard<'_, ChannelEntry> {
     c.read().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Write access to a channel, surviving a poisoned lock.
-pub fn write(c: &RwLock<ChannelEntry>) -> std::sync::RwLockWriteGuard<'_, ChannelEntry> {
+pub(crate) fn write(c: &RwLock<ChannelEntry>) -> std::sync::RwLockWriteGuard<'_, ChannelEntry> {
     c.write().unwrap_or_else(|p| p.into_inner())
 }

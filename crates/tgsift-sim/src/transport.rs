@@ -15,18 +15,14 @@ use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Largest payload accepted from a client; a larger declared length fails before anything is allocated.
-pub const MAX_CLIENT_FRAME: usize = 2 * 1024 * 1024;
-
-/// Largest payload the server should send: grammers reads into a fixed 1 MiB + 8 KiB buffer
-/// (`grammers-mtsender` `sender.rs:40`) and drops the connection on anything bigger.
-pub const MAX_SERVER_FRAME: usize = 1024 * 1024;
+pub(crate) const MAX_CLIENT_FRAME: usize = 2 * 1024 * 1024;
 
 /// How much to ask the socket for at a time, beyond what the current frame still needs.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Which framing a connection uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransportKind {
+pub(crate) enum TransportKind {
     /// `len:i32 | seq:i32 | payload | crc32`, with no tag; what grammers uses.
     Full,
     /// Tag `0xef`, then the length in 4-byte words in 1 byte (or `0x7f` + 3 bytes).
@@ -39,7 +35,8 @@ pub enum TransportKind {
 
 impl TransportKind {
     /// The bytes a client sends before its first frame to choose this transport.
-    pub fn tag(self) -> &'static [u8] {
+    #[cfg(test)]
+    pub(crate) fn tag(self) -> &'static [u8] {
         match self {
             TransportKind::Full => &[],
             TransportKind::Abridged => &[0xef],
@@ -51,7 +48,7 @@ impl TransportKind {
 
 /// Why a connection's byte stream could not be read as frames; the connection should be closed.
 #[derive(Debug, thiserror::Error)]
-pub enum TransportError {
+pub(crate) enum TransportError {
     /// A length field that no valid frame can have (full: below 12, negative or not a multiple of 4;
     /// intermediate: not a multiple of 4).
     #[error("bad frame length {got}")]
@@ -91,7 +88,7 @@ pub enum TransportError {
 /// Clone it right after [`detect`](Self::detect) to get a writer half: the full transport keeps separate
 /// seq counters per direction, so the reader and the writer each own one copy.
 #[derive(Clone)]
-pub struct ServerTransport {
+pub(crate) struct ServerTransport {
     kind: TransportKind,
     recv_seq: i32,
     send_seq: i32,
@@ -109,7 +106,7 @@ enum Step {
 
 impl ServerTransport {
     /// A transport of a known kind, for tests or for code that frames without reading a tag.
-    pub fn new(kind: TransportKind) -> Self {
+    pub(crate) fn new(kind: TransportKind) -> Self {
         Self {
             kind,
             recv_seq: 0,
@@ -121,7 +118,7 @@ impl ServerTransport {
     /// Reads the first bytes of a new connection and picks the transport (Full when no tag is present;
     /// those 4 bytes are the first frame's length). A connection closed before any byte gives Full, whose
     /// first `read_frame` then returns `Ok(None)`.
-    pub async fn detect<R: AsyncRead + Unpin>(r: &mut R) -> Result<Self, TransportError> {
+    pub(crate) async fn detect<R: AsyncRead + Unpin>(r: &mut R) -> Result<Self, TransportError> {
         let mut t = Self::new(TransportKind::Full);
         if !t.fill(r, 1).await? {
             return Ok(t);
@@ -143,14 +140,15 @@ impl ServerTransport {
         Ok(t)
     }
 
+    #[cfg(test)]
     /// Which framing the client chose.
-    pub fn kind(&self) -> TransportKind {
+    pub(crate) fn kind(&self) -> TransportKind {
         self.kind
     }
 
     /// Next frame payload; `Ok(None)` on a clean EOF between frames. Cancel-safe: partial data stays
     /// buffered for the next call.
-    pub async fn read_frame<R: AsyncRead + Unpin>(
+    pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
         &mut self,
         r: &mut R,
     ) -> Result<Option<Vec<u8>>, TransportError> {
@@ -171,8 +169,10 @@ impl ServerTransport {
     }
 
     /// Appends one framed payload to `out` (and advances the send seq for full). The payload should be
-    /// an MTProto packet: a multiple of 4 bytes and at most [`MAX_SERVER_FRAME`].
-    pub fn write_frame(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+    /// an MTProto packet: a multiple of 4 bytes and at most 1 MiB (grammers reads into a fixed
+    /// 1 MiB + 8 KiB buffer, `grammers-mtsender` `sender.rs:40`, and drops the connection on anything
+    /// bigger).
+    pub(crate) fn write_frame(&mut self, payload: &[u8], out: &mut Vec<u8>) {
         match self.kind {
             TransportKind::Full => {
                 let start = out.len();
@@ -215,7 +215,7 @@ impl ServerTransport {
     /// Full sends the bare negative `i32` with no seq or CRC: grammers only reports
     /// `BadStatus { status }` (and, for 404, retries with a fresh key) when a frame's length is negative;
     /// a properly framed 4-byte payload would instead fail as a too-short MTProto message.
-    pub fn write_transport_error(&self, status: i32, out: &mut Vec<u8>) {
+    pub(crate) fn write_transport_error(&self, status: i32, out: &mut Vec<u8>) {
         let code = status.wrapping_neg().to_le_bytes();
         match self.kind {
             TransportKind::Full => {}

@@ -22,14 +22,14 @@ use super::state::ChannelEntry;
 use super::world::HistoryQuery;
 
 /// The account's common seq, for the same reason.
-pub const COMMON_SEQ: i32 = 1;
+pub(crate) const COMMON_SEQ: i32 = 1;
 /// Seconds after which clients should ask for a channel's difference again.
-pub const CHANNEL_TIMEOUT: i32 = 30;
+pub(crate) const CHANNEL_TIMEOUT: i32 = 30;
 /// Messages `channelDifferenceTooLong` carries (the newest ones).
-pub const TOO_LONG_MESSAGES: i32 = 20;
+pub(crate) const TOO_LONG_MESSAGES: i32 = 20;
 
 /// `updates.state` of the account, whose common pts is `pts`.
-pub fn state(pts: i32, now: i32) -> tl::enums::updates::State {
+pub(crate) fn state(pts: i32, now: i32) -> tl::enums::updates::State {
     tl::enums::updates::State::State(tl::types::updates::State {
         pts,
         qts: 0,
@@ -42,7 +42,7 @@ pub fn state(pts: i32, now: i32) -> tl::enums::updates::State {
 /// `updates.getDifference`: empty, or the Saved Messages sent after the client's pts (with the user,
 /// `users`) and the channels whose pushes were cut by `updatesTooLong` as `updateChannelTooLong` (with
 /// the pts to fetch from), with the current state (`pts` = the account's common pts now).
-pub fn difference(
+pub(crate) fn difference(
     too_long: &[(i64, i32)],
     chats: Vec<tl::enums::Chat>,
     saved: Vec<tl::enums::Message>,
@@ -76,7 +76,7 @@ pub fn difference(
 
 /// The update an event produces, with the message as it is now; `None` when the message it is
 /// about no longer exists (its deletion is a later event).
-pub fn event_update(entry: &ChannelEntry, ev: &Event) -> Option<tl::enums::Update> {
+pub(crate) fn event_update(entry: &ChannelEntry, ev: &Event) -> Option<tl::enums::Update> {
     let spec = entry.history.spec();
     Some(match &ev.kind {
         EventKind::New(id) => {
@@ -105,12 +105,12 @@ pub fn event_update(entry: &ChannelEntry, ev: &Event) -> Option<tl::enums::Updat
 }
 
 /// The `updates` pushed for one event (to members only, so the channel is not `left`).
-pub fn push_body(entry: &ChannelEntry, ev: &Event, now: i32) -> Vec<u8> {
+pub(crate) fn push_body(entry: &ChannelEntry, ev: &Event, now: i32) -> Vec<u8> {
     updates_with(entry, event_update(entry, ev).into_iter().collect(), now)
 }
 
 /// The `updates` with an `updateChannelTooLong` sent instead of a push (a fault).
-pub fn channel_too_long_body(entry: &ChannelEntry, pts_before: i32, now: i32) -> Vec<u8> {
+pub(crate) fn channel_too_long_body(entry: &ChannelEntry, pts_before: i32, now: i32) -> Vec<u8> {
     let update = tl::enums::Update::ChannelTooLong(tl::types::UpdateChannelTooLong {
         channel_id: entry.history.spec().id,
         pts: Some(pts_before),
@@ -131,7 +131,7 @@ fn updates_with(entry: &ChannelEntry, updates: Vec<tl::enums::Update>, now: i32)
 
 /// `updates.getChannelDifference` from `pts`, at most `limit` events; `left` is the caller's
 /// membership (for the channel object).
-pub fn channel_difference(
+pub(crate) fn channel_difference(
     entry: &ChannelEntry,
     pts: i32,
     limit: i32,

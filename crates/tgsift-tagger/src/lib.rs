@@ -52,6 +52,8 @@
 //! text has fewer candidates); [`EmbeddedTagger::top_k`] returns up to `k` for evaluations. The word
 //! lists are in `data/*.txt`.
 
+#![warn(unreachable_pub)]
+
 mod candidates;
 mod docfreq;
 mod lemma;
