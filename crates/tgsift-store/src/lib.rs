@@ -43,7 +43,7 @@ pub use model::search::{
 pub use model::stats::StatsStore;
 pub use model::tagging::{
     Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,
-    TaggingStore,
+    TaggingStatus, TaggingStore, UnknownTaggingStatus,
 };
 pub use model::trends::TrendStore;
 pub use model::web_sessions::WebSessionStore;

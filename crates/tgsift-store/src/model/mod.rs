@@ -31,7 +31,7 @@ pub use search::{INDEX_BATCH, SearchHit, SearchQuery, SearchStore, Stemmed, matc
 pub use stats::StatsStore;
 pub use tagging::{
     Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,
-    TaggingStore,
+    TaggingStatus, TaggingStore, UnknownTaggingStatus,
 };
 pub use trends::TrendStore;
 pub use web_sessions::WebSessionStore;

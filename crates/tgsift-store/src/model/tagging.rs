@@ -9,10 +9,82 @@
 //! failing post never rolls back the others.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+
+/// Where a post is in tagging, so code matches on a closed set instead of comparing strings.
+///
+/// Stored in `posts.tagging_status` and shown in JSON, the CLI and metrics as its lowercase name
+/// ([`TaggingStatus::as_str`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaggingStatus {
+    /// Waiting for an attempt: new, edited or queued again.
+    Pending,
+    /// An attempt failed and attempts remain: due again at `next_tagging_at`.
+    Retrying,
+    /// Tagged: its tags are stored.
+    Success,
+    /// Attempts exhausted: the last error is kept until the post is queued again.
+    Failed,
+    /// Never tagged: the post has no text.
+    Skipped,
+}
+
+impl TaggingStatus {
+    /// Every status, in the order of a post's life, for help texts, validation and per-status counts.
+    pub const ALL: [TaggingStatus; 5] = [
+        TaggingStatus::Pending,
+        TaggingStatus::Retrying,
+        TaggingStatus::Success,
+        TaggingStatus::Failed,
+        TaggingStatus::Skipped,
+    ];
+
+    /// The lowercase name the database, JSON, the CLI and metrics use.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TaggingStatus::Pending => "pending",
+            TaggingStatus::Retrying => "retrying",
+            TaggingStatus::Success => "success",
+            TaggingStatus::Failed => "failed",
+            TaggingStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl fmt::Display for TaggingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, so a width (`{:<8}`) lines up tables as it did for the plain string.
+        f.pad(self.as_str())
+    }
+}
+
+/// A text that is not a tagging status (from a user, a query string or a database row).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown tagging status {value:?}: give {}",
+    TaggingStatus::ALL.map(TaggingStatus::as_str).join(", ")
+)]
+pub struct UnknownTaggingStatus {
+    /// The text that was given.
+    pub value: String,
+}
+
+impl FromStr for TaggingStatus {
+    type Err = UnknownTaggingStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaggingStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownTaggingStatus { value: s.into() })
+    }
+}
 
 /// A post handed to a tagging worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,4 +305,58 @@ pub trait TaggingStore {
 
     /// Posts matching a filter, newest first.
     fn list_posts(&self, f: &PostFilter) -> Result<Vec<PostRow>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_from_its_name() {
+        let names = TaggingStatus::ALL.map(TaggingStatus::as_str);
+        assert_eq!(
+            names,
+            ["pending", "retrying", "success", "failed", "skipped"]
+        );
+        for status in TaggingStatus::ALL {
+            assert_eq!(status.as_str().parse(), Ok(status));
+            assert_eq!(status.to_string(), status.as_str());
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_is_refused_naming_it_and_the_statuses_there_are() {
+        let err = "Done".parse::<TaggingStatus>().expect_err("not a status");
+        assert_eq!(err.value, "Done");
+        assert_eq!(
+            err.to_string(),
+            r#"unknown tagging status "Done": give pending, retrying, success, failed, skipped"#
+        );
+        // Names are exact: no other case, no spaces.
+        for near in ["Pending", " pending", "SUCCESS", ""] {
+            assert!(near.parse::<TaggingStatus>().is_err(), "{near:?}");
+        }
+    }
+
+    #[test]
+    fn json_is_the_lowercase_name() {
+        for status in TaggingStatus::ALL {
+            let json = serde_json::to_string(&status).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(
+                serde_json::from_str::<TaggingStatus>(&json).expect("deserialize"),
+                status
+            );
+        }
+        assert!(serde_json::from_str::<TaggingStatus>("\"done\"").is_err());
+    }
+
+    #[test]
+    fn a_width_pads_the_name_as_it_padded_the_string() {
+        assert_eq!(
+            format!("[{:<9}]", TaggingStatus::Failed),
+            format!("[{:<9}]", "failed")
+        );
+        assert_eq!(format!("[{:>8}]", TaggingStatus::Success), "[ success]");
+    }
 }

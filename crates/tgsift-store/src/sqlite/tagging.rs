@@ -1,5 +1,6 @@
 //! [`TaggingStore`](crate::TaggingStore) on SQLite: the rules are the trait's (`crate::model::tagging`), the SQL is here.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::model::tagging::*;
@@ -22,6 +23,23 @@ const CLAIM_PENDING: &str =
      WHERE tagging_status = 'pending' AND next_tagging_at IS NULL
        AND (tagging_claimed_until IS NULL OR tagging_claimed_until < ?1)
      ORDER BY id LIMIT ?2";
+
+/// Written as its name, so the column holds the same text it always did.
+impl ToSql for TaggingStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+/// Read from its name; any other text is a conversion error of the row, never a panic.
+impl FromSql for TaggingStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
 
 impl TaggingStore for SqliteStore {
     fn claim_due(&mut self, limit: usize, claim_secs: i64) -> Result<Vec<DuePost>, StoreError> {
@@ -400,6 +418,32 @@ mod tests {
     //! SQLite only: the query plans of claims. The behaviour is tested on both backends in
     //! `conformance::tagging`.
     use super::*;
+
+    #[test]
+    fn a_status_is_stored_as_its_name_and_an_unknown_name_reads_as_an_error() {
+        let c = rusqlite::Connection::open_in_memory().expect("memory");
+        for status in TaggingStatus::ALL {
+            let (text, back): (String, TaggingStatus) = c
+                .query_row("SELECT ?1, ?1", [status], |r| Ok((r.get(0)?, r.get(1)?)))
+                .expect("round trip");
+            assert_eq!((text.as_str(), back), (status.as_str(), status));
+        }
+        let err = c
+            .query_row("SELECT 'done'", [], |r| r.get::<_, TaggingStatus>(0))
+            .expect_err("not a status");
+        assert!(
+            matches!(err, rusqlite::Error::FromSqlConversionFailure(0, _, _))
+                && err.to_string().contains(r#""done""#),
+            "{err}"
+        );
+        let err = c
+            .query_row("SELECT 7", [], |r| r.get::<_, TaggingStatus>(0))
+            .expect_err("not text");
+        assert!(
+            matches!(err, rusqlite::Error::InvalidColumnType(0, _, _)),
+            "{err}"
+        );
+    }
 
     #[test]
     fn claims_are_served_by_indexes_without_sorting() {

@@ -10,16 +10,18 @@
 //! SQLite orders them.
 
 use std::collections::HashMap;
+use std::error::Error;
 
+use bytes::BytesMut;
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::PgBackend;
 use crate::model::tagging::new_claim_token;
 use crate::{
     Attempt, AttemptResult, ChannelStore, DuePost, PostFilter, PostRow, Recorded, RetryRules,
-    StoreError, TagStats, TaggingStore, unix_ms, unix_now,
+    StoreError, TagStats, TaggingStatus, TaggingStore, unix_ms, unix_now,
 };
 
 /// The posts of account `$1` (all posts when it is NULL).
@@ -49,6 +51,34 @@ const POST_ROW: &str =
             array_agg(t.score ORDER BY t.score DESC, t.tag COLLATE \"C\") AS scores,
             array_agg(t.source ORDER BY t.score DESC, t.tag COLLATE \"C\") AS sources
      FROM post_tags t WHERE t.post_id = p.id) tg ON true";
+
+/// Written as its name (a `text` parameter), so the column holds the same text it always did.
+impl ToSql for TaggingStatus {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        self.as_str().to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+/// Read from its name; any other text is a conversion error of the row, never a panic.
+impl<'a> FromSql<'a> for TaggingStatus {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        Ok(<&str as FromSql>::from_sql(ty, raw)?.parse()?)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as FromSql>::accepts(ty)
+    }
+}
 
 /// A row count or limit as a BIGINT parameter (a limit past `i64::MAX` is no limit, as on SQLite).
 fn limit(n: usize) -> i64 {
@@ -592,4 +622,60 @@ async fn apply(
         .await?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! PostgreSQL only: a status as a parameter and as a column. The behaviour is tested on both
+    //! backends in `conformance::tagging`.
+    use std::time::Duration;
+
+    use super::*;
+    use crate::postgres::testing::fresh_config;
+
+    #[tokio::test]
+    async fn a_status_is_sent_as_its_name_and_an_unknown_name_reads_as_an_error() {
+        let Some(config) = fresh_config("tagging_status_sql").await else {
+            return;
+        };
+        let (client, connection) = tokio::time::timeout(
+            Duration::from_secs(30),
+            config.connect(tokio_postgres::NoTls),
+        )
+        .await
+        .expect("connected in time")
+        .expect("connect");
+        let driver = tokio::spawn(connection);
+        for status in TaggingStatus::ALL {
+            let row = client
+                .query_one("SELECT $1::text, $1::text", &[&status])
+                .await
+                .expect("round trip");
+            let (text, back): (&str, TaggingStatus) = (row.get(0), row.get(1));
+            assert_eq!((text, back), (status.as_str(), status));
+        }
+        // As the arrays of the set-based writes (`unnest($n::text[])`).
+        let row = client
+            .query_one(
+                "SELECT array_to_string($1::text[], ',')",
+                &[&TaggingStatus::ALL.to_vec()],
+            )
+            .await
+            .expect("array");
+        assert_eq!(
+            row.get::<_, &str>(0),
+            "pending,retrying,success,failed,skipped"
+        );
+        let row = client
+            .query_one("SELECT 'done'::text, 7::bigint", &[])
+            .await
+            .expect("select");
+        let err = row
+            .try_get::<_, TaggingStatus>(0)
+            .expect_err("not a status");
+        assert!(format!("{err:?}").contains(r#""done""#), "{err:?}");
+        assert!(row.try_get::<_, TaggingStatus>(1).is_err(), "not text");
+        drop(client);
+        let _ = driver.await;
+    }
 }
