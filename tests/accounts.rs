@@ -552,7 +552,7 @@ async fn the_demo_backfills_and_tags_its_channels_into_a_database() {
         );
         let listed = store
             .list_posts(&tgsift_store::PostFilter {
-                status: Some("success".into()),
+                status: Some(tgsift_store::TaggingStatus::Success),
                 limit: 20,
                 ..Default::default()
             })

@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
@@ -13,7 +14,15 @@ use crate::ops::export::{Format, Summary};
 use crate::ops::posts::ExportTo;
 use crate::ops::{Ops, OpsError};
 use crate::tagging::worker::Outcome;
-use tgsift_store::{ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, match_expression};
+use tgsift_store::{
+    ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, TaggingStatus, match_expression,
+};
+
+/// Parses `--status`: clap lists [`TaggingStatus::ALL`] as the possible values in help and errors.
+fn status_parser() -> impl TypedValueParser<Value = TaggingStatus> {
+    PossibleValuesParser::new(TaggingStatus::ALL.map(TaggingStatus::as_str))
+        .try_map(|s| s.parse::<TaggingStatus>())
+}
 
 /// `tgsift tags …`.
 #[derive(Debug, Subcommand)]
@@ -125,8 +134,8 @@ pub struct ExportArgs {
     #[arg(long)]
     pub tag: Option<String>,
     /// Only posts in this tagging status.
-    #[arg(long, value_parser = ["pending", "retrying", "success", "failed", "skipped"])]
-    pub status: Option<String>,
+    #[arg(long, value_parser = status_parser())]
+    pub status: Option<TaggingStatus>,
     /// Include posts deleted in their channel (their `deleted_at` is set).
     #[arg(long)]
     pub include_deleted: bool,
@@ -171,8 +180,8 @@ pub struct ListArgs {
     #[arg(long)]
     pub tag: Option<String>,
     /// Only posts in this tagging status.
-    #[arg(long, value_parser = ["pending", "retrying", "success", "failed", "skipped"])]
-    pub status: Option<String>,
+    #[arg(long, value_parser = status_parser())]
+    pub status: Option<TaggingStatus>,
     /// Only posts dated on or after this day (YYYY-MM-DD, UTC).
     #[arg(long)]
     pub since: Option<String>,
@@ -432,7 +441,7 @@ fn print_post(p: &PostRow, full: bool) {
             if p.deleted_at.is_some() {
                 "deleted"
             } else {
-                &p.tagging_status
+                p.tagging_status.as_str()
             },
             tags.join(", "),
             snippet

@@ -17,7 +17,7 @@ use super::session::{self, AuthMethod};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ErrorBody};
 use crate::ops::{AccountState, ChannelView, FloodWindow, JobSpec, PostVersion, TaggingStats};
 use crate::tagging::worker::Outcome;
-use tgsift_store::{JobRow, PostFilter, PostRow};
+use tgsift_store::{JobRow, PostFilter, PostRow, TaggingStatus};
 
 /// Page size when `limit` is not given.
 const DEFAULT_LIMIT: usize = 50;
@@ -124,6 +124,16 @@ fn bad_cursor(cursor: &str) -> ApiError {
     ApiError::bad_request(format!(
         "cursor {cursor:?} is not one this API gave out: pass `next_cursor` of the previous page"
     ))
+}
+
+/// 422 for a `status` that is not a tagging status, naming the ones there are.
+fn bad_status(status: &str) -> ApiError {
+    let [rest @ .., last] = TaggingStatus::ALL.map(TaggingStatus::as_str);
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        format!("status = {status:?}: give {} or {last}", rest.join(", ")),
+    )
 }
 
 /// Liveness: the process answers.
@@ -295,7 +305,8 @@ pub struct PostView {
     /// Text.
     pub text: String,
     /// `pending`, `retrying`, `success`, `failed`, `skipped`.
-    pub tagging_status: String,
+    #[schema(value_type = String)]
+    pub tagging_status: TaggingStatus,
     /// Tagging attempts so far.
     pub tagging_attempts: i64,
     /// The last tagging error.
@@ -459,19 +470,15 @@ async fn list_posts(
         // A channel nobody follows is a 404, not an empty page.
         state.ops.channel(c).await?;
     }
-    if let Some(s) = &q.status
-        && !["pending", "retrying", "success", "failed", "skipped"].contains(&s.as_str())
-    {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            format!("status = {s:?}: give pending, retrying, success, failed or skipped"),
-        ));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| s.parse::<TaggingStatus>().map_err(|_| bad_status(s)))
+        .transpose()?;
     let filter = PostFilter {
         channel: q.channel,
         tag: q.tag,
-        status: q.status,
+        status,
         since: q.since.as_deref().map(since).transpose()?,
         include_deleted: q.include_deleted,
         limit: n + 1,
@@ -545,14 +552,21 @@ async fn export_posts(
             Some(ids)
         }
     };
+    // A `status` that is no tagging status selects no post, as it always has: an empty export
+    // (after the last possible post id), not an error.
+    let (status, after_id) = match q.status.as_deref().map(str::parse::<TaggingStatus>) {
+        None => (None, q.after_id),
+        Some(Ok(status)) => (Some(status), q.after_id),
+        Some(Err(_)) => (None, Some(i64::MAX)),
+    };
     let filter = tgsift_store::ExportFilter {
         channel_ids,
         since: q.since.as_deref().map(since).transpose()?,
         until: q.until.as_deref().map(since).transpose()?,
         tag: q.tag,
-        status: q.status,
+        status,
         include_deleted: q.include_deleted,
-        after_id: q.after_id,
+        after_id,
     };
     // The export runs on a read connection of its own and hands the body over in chunks; a client
     // that goes away stops it (its next write fails).

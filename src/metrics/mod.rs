@@ -19,7 +19,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use tgsift_store::prelude::*;
-use tgsift_store::{StoreError, unix_now};
+use tgsift_store::{StoreError, TaggingStatus, unix_now};
 
 /// Labels of one Telegram call's outcome.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -347,7 +347,7 @@ impl Metrics {
                 .set(by_state.get(state).copied().unwrap_or(0));
         }
         let tagging = store.tag_stats(None)?.by_status;
-        for status in ["pending", "retrying", "success", "failed", "skipped"] {
+        for status in TaggingStatus::ALL.map(TaggingStatus::as_str) {
             self.tagging_posts
                 .get_or_create(&StateLabel {
                     state: status.into(),

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use tgsift_store::prelude::*;
-use tgsift_store::{ExportError, ExportFilter, ExportRow};
+use tgsift_store::{ExportError, ExportFilter, ExportRow, TaggingStatus};
 
 /// The output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -67,7 +67,7 @@ struct JsonRow<'a> {
     album_id: Option<i64>,
     has_media: bool,
     tags: &'a RawValue,
-    tagging_status: &'a str,
+    tagging_status: TaggingStatus,
     deleted_at: Option<String>,
 }
 
@@ -196,7 +196,7 @@ fn csv_record<'a>(r: &ExportRow<'a>) -> [Cow<'a, str>; 14] {
         opt(r.album_id),
         Cow::Borrowed(if r.has_media { "true" } else { "false" }),
         Cow::Borrowed(r.tags_json),
-        Cow::Borrowed(r.tagging_status),
+        Cow::Borrowed(r.tagging_status.as_str()),
         date(r.deleted_at),
     ]
 }

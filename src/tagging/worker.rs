@@ -25,7 +25,9 @@ use super::llm::{LlmConfig, LlmTagger};
 use super::threads::TaggerThreads;
 use super::{Tag, TagContext, TagError, Tagger};
 use crate::config::TaggingConfig;
-use tgsift_store::{AsyncStore, Attempt, AttemptResult, DuePost, Recorded, RetryRules, StoreError};
+use tgsift_store::{
+    AsyncStore, Attempt, AttemptResult, DuePost, Recorded, RetryRules, StoreError, TaggingStatus,
+};
 
 /// Stored posts a channel's document frequencies are first learned from.
 const DF_POSTS: usize = 5_000;
@@ -47,7 +49,10 @@ pub enum Outcome {
     /// Tags stored; `source` names the tagger.
     Tagged { tags: Vec<Tag>, source: String },
     /// The attempt failed; the post is now `retrying` or `failed`.
-    Failed { status: &'static str, error: String },
+    Failed {
+        status: TaggingStatus,
+        error: String,
+    },
     /// Not stored: the post changed (edited, re-queued) or its claim was taken over meanwhile.
     Stale,
 }
@@ -68,8 +73,8 @@ pub struct PassReport {
 impl PassReport {
     fn count(&mut self, r: &Recorded) {
         match r {
-            Recorded::Applied("success") => self.tagged += 1,
-            Recorded::Applied("failed") => self.failed += 1,
+            Recorded::Applied(TaggingStatus::Success) => self.tagged += 1,
+            Recorded::Applied(TaggingStatus::Failed) => self.failed += 1,
             Recorded::Applied(_) => self.retrying += 1,
             Recorded::Stale | Recorded::Error(_) => self.stale += 1,
         }
@@ -147,7 +152,7 @@ impl Pipeline {
         let Some(m) = self.metrics.get() else { return };
         for r in recorded {
             let outcome = match r {
-                Recorded::Applied(status) => *status,
+                Recorded::Applied(status) => status.as_str(),
                 Recorded::Stale => "stale",
                 Recorded::Error(_) => "error",
             };
@@ -306,8 +311,9 @@ impl Pipeline {
                 remote_result(tagger.as_ref(), fallback.clone(), &post, df).await
             }
         };
+        // The tags, or the error: the outcome once the store has said what the post became.
         let outcome = match &result {
-            AttemptResult::Tagged { tags, source } => Outcome::Tagged {
+            AttemptResult::Tagged { tags, source } => Ok(Outcome::Tagged {
                 tags: tags
                     .iter()
                     .map(|(tag, score)| Tag {
@@ -316,11 +322,8 @@ impl Pipeline {
                     })
                     .collect(),
                 source: source.clone(),
-            },
-            AttemptResult::Failed { error } => Outcome::Failed {
-                status: "",
-                error: error.clone(),
-            },
+            }),
+            AttemptResult::Failed { error } => Err(error.clone()),
         };
         let attempt = Attempt {
             post_id: id,
@@ -336,10 +339,11 @@ impl Pipeline {
             .await?;
         self.observe(&recorded);
         Ok(match (recorded.first(), outcome) {
-            (Some(Recorded::Applied(status)), Outcome::Failed { error, .. }) => {
-                Outcome::Failed { status, error }
-            }
-            (Some(Recorded::Applied(_)), o) => o,
+            (Some(Recorded::Applied(status)), Err(error)) => Outcome::Failed {
+                status: *status,
+                error,
+            },
+            (Some(Recorded::Applied(_)), Ok(tagged)) => tagged,
             _ => Outcome::Stale,
         })
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::tagging::TaggingInspect;
 use super::{Inspect, on_postgres, on_sqlite, post};
 use crate::prelude::*;
-use crate::{ExportError, ExportFilter, ExportRow, NewChannel, PostIn};
+use crate::{ExportError, ExportFilter, ExportRow, NewChannel, PostIn, TaggingStatus};
 
 /// What the export tests use of a backend.
 trait Export: AccountStore + ChannelStore + ExportStore + Inspect + TaggingInspect {}
@@ -30,7 +30,7 @@ struct Row {
     album_id: Option<i64>,
     has_media: bool,
     tags_json: String,
-    tagging_status: String,
+    tagging_status: TaggingStatus,
     deleted_at: Option<i64>,
 }
 
@@ -49,7 +49,7 @@ impl Row {
             album_id: r.album_id,
             has_media: r.has_media,
             tags_json: r.tags_json.to_owned(),
-            tagging_status: r.tagging_status.to_owned(),
+            tagging_status: r.tagging_status,
             deleted_at: r.deleted_at,
         }
     }
@@ -130,7 +130,7 @@ fn filters_tags_and_deleted_posts<S: Export + ?Sized>(s: &mut S) {
             album_id: None,
             has_media: false,
             tags_json: r#"[{"tag":"ставка","score":0.9},{"tag":"нефть","score":0.5}]"#.into(),
-            tagging_status: "pending".into(),
+            tagging_status: TaggingStatus::Pending,
             deleted_at: None,
         }
     );
@@ -212,7 +212,7 @@ fn filters_tags_and_deleted_posts<S: Export + ?Sized>(s: &mut S) {
         ids(
             s,
             ExportFilter {
-                status: Some("skipped".into()),
+                status: Some(TaggingStatus::Skipped),
                 ..Default::default()
             }
         ),

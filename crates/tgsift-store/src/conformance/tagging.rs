@@ -9,7 +9,8 @@ use super::{Inspect, on_postgres, on_sqlite, post, setup};
 use crate::postgres::backend::PgBackend;
 use crate::prelude::*;
 use crate::{
-    Attempt, AttemptResult, DuePost, PostFilter, Recorded, RetryRules, SqliteStore, unix_now,
+    Attempt, AttemptResult, DuePost, PostFilter, Recorded, RetryRules, SqliteStore, TaggingStatus,
+    unix_now,
 };
 
 /// Raw writes of post rows for the assertions the traits cannot set up.
@@ -217,18 +218,18 @@ fn statuses_go_pending_retrying_failed_with_due_times<S: Tagging + ?Sized>(s: &m
     );
     assert_eq!(
         record(s, tagged(&due[0]), RULES),
-        Recorded::Applied("success")
+        Recorded::Applied(TaggingStatus::Success)
     );
     assert_eq!(
         record(s, failed(&due[1]), RULES),
-        Recorded::Applied("retrying")
+        Recorded::Applied(TaggingStatus::Retrying)
     );
     let p = s.post(due[1].id).expect("read").expect("exists");
     assert_eq!(
         (p.tagging_attempts, p.tagging_error.as_deref()),
         (1, Some("boom"))
     );
-    assert_eq!(p.tagging_status, "retrying");
+    assert_eq!(p.tagging_status, TaggingStatus::Retrying);
     assert!(p.next_tagging_at.expect("due later") > unix_now());
     assert!(
         s.claim_due(10, 60).expect("claim").is_empty(),
@@ -240,14 +241,17 @@ fn statuses_go_pending_retrying_failed_with_due_times<S: Tagging + ?Sized>(s: &m
     assert_eq!(again.attempts, 1);
     assert_eq!(
         record(s, failed(&again), RULES),
-        Recorded::Applied("retrying")
+        Recorded::Applied(TaggingStatus::Retrying)
     );
     let first_delay = p.next_tagging_at.unwrap_or(0) - p.last_tagging_attempt.unwrap_or(0);
     let p2 = s.post(due[1].id).expect("read").expect("exists");
     let second_delay = p2.next_tagging_at.unwrap_or(0) - p2.last_tagging_attempt.unwrap_or(0);
     assert_eq!((first_delay, second_delay), (2, 4), "exponential delay");
     let last = s.claim_post(due[1].id, 60).expect("claim").expect("post");
-    assert_eq!(record(s, failed(&last), RULES), Recorded::Applied("failed"));
+    assert_eq!(
+        record(s, failed(&last), RULES),
+        Recorded::Applied(TaggingStatus::Failed)
+    );
     let p3 = s.post(due[1].id).expect("read").expect("exists");
     assert_eq!(
         (
@@ -327,13 +331,20 @@ fn requeue_takes_the_oldest_posts_up_to_the_limit<S: Tagging + ?Sized>(s: &mut S
     let out = s
         .record_attempts(&due.iter().map(failed).collect::<Vec<_>>(), once)
         .expect("record");
-    assert_eq!(out, vec![Recorded::Applied("failed"); 3]);
+    assert_eq!(out, vec![Recorded::Applied(TaggingStatus::Failed); 3]);
     assert_eq!(s.requeue_tagging(None, 2, true).expect("force"), 2);
-    let statuses: Vec<String> = posts
+    let statuses: Vec<TaggingStatus> = posts
         .iter()
         .map(|id| s.post(*id).expect("read").expect("exists").tagging_status)
         .collect();
-    assert_eq!(statuses, ["pending", "pending", "failed"]);
+    assert_eq!(
+        statuses,
+        [
+            TaggingStatus::Pending,
+            TaggingStatus::Pending,
+            TaggingStatus::Failed
+        ]
+    );
 }
 
 fn an_expired_claim_makes_the_post_due_again_and_voids_the_old_token<S: Tagging + ?Sized>(
@@ -354,7 +365,7 @@ fn an_expired_claim_makes_the_post_due_again_and_voids_the_old_token<S: Tagging 
     );
     assert_eq!(
         record(s, tagged(&live[0]), RULES),
-        Recorded::Applied("success")
+        Recorded::Applied(TaggingStatus::Success)
     );
 }
 
@@ -397,17 +408,24 @@ fn one_failing_write_rolls_back_only_its_own_post<S: Tagging + ?Sized>(s: &mut S
     let out = s
         .record_attempts(&due.iter().map(tagged).collect::<Vec<_>>(), RULES)
         .expect("batch");
-    assert_eq!(out[0], Recorded::Applied("success"));
+    assert_eq!(out[0], Recorded::Applied(TaggingStatus::Success));
     assert!(
         matches!(&out[1], Recorded::Error(e) if e.contains("injected")),
         "{out:?}"
     );
-    assert_eq!(out[2], Recorded::Applied("success"));
-    let statuses: Vec<String> = due
+    assert_eq!(out[2], Recorded::Applied(TaggingStatus::Success));
+    let statuses: Vec<TaggingStatus> = due
         .iter()
         .map(|p| s.post(p.id).expect("read").expect("exists").tagging_status)
         .collect();
-    assert_eq!(statuses, ["success", "pending", "success"]);
+    assert_eq!(
+        statuses,
+        [
+            TaggingStatus::Success,
+            TaggingStatus::Pending,
+            TaggingStatus::Success
+        ]
+    );
     assert_eq!(
         s.post(due[2].id).expect("read").expect("exists").tags.len(),
         1
@@ -431,8 +449,8 @@ fn a_batch_applies_each_attempt_in_turn<S: Tagging + ?Sized>(s: &mut S) {
     assert_eq!(
         out,
         vec![
-            Recorded::Applied("retrying"),
-            Recorded::Applied("success"),
+            Recorded::Applied(TaggingStatus::Retrying),
+            Recorded::Applied(TaggingStatus::Success),
             Recorded::Stale
         ]
     );
@@ -453,7 +471,10 @@ fn a_batch_applies_each_attempt_in_turn<S: Tagging + ?Sized>(s: &mut S) {
             RULES,
         )
         .expect("batch");
-    assert_eq!(out, vec![Recorded::Applied("success"), Recorded::Stale]);
+    assert_eq!(
+        out,
+        vec![Recorded::Applied(TaggingStatus::Success), Recorded::Stale]
+    );
     let p = s.post(due[1].id).expect("read").expect("exists");
     assert_eq!(
         (p.tags, p.tagging_attempts),
@@ -537,7 +558,7 @@ fn list_filters_and_pages<S: Tagging + ?Sized>(s: &mut S) {
         list(
             s,
             PostFilter {
-                status: Some("skipped".into()),
+                status: Some(TaggingStatus::Skipped),
                 ..Default::default()
             }
         ),
@@ -639,7 +660,7 @@ fn texts_tag_counts_and_retag<S: Tagging + ?Sized>(s: &mut S) {
             RULES,
         )
         .expect("record");
-    assert_eq!(out, vec![Recorded::Applied("success"); 3]);
+    assert_eq!(out, vec![Recorded::Applied(TaggingStatus::Success); 3]);
     assert_eq!(
         s.post(p[3]).expect("read").expect("exists").tags,
         vec![
@@ -712,7 +733,7 @@ fn two_claims_never_return_the_same_post<S: Tagging + ?Sized>(s: &mut S) {
             RULES,
         )
         .expect("record");
-    assert_eq!(out, vec![Recorded::Applied("success"); 5]);
+    assert_eq!(out, vec![Recorded::Applied(TaggingStatus::Success); 5]);
 }
 
 both! {

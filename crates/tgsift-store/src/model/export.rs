@@ -2,7 +2,7 @@
 //! the same statement, so an export of millions of posts runs in constant memory and `--after-id`
 //! continues where the previous export stopped.
 
-use crate::StoreError;
+use crate::{StoreError, TaggingStatus};
 
 /// Which posts an export takes.
 #[derive(Clone, Debug, Default)]
@@ -16,7 +16,7 @@ pub struct ExportFilter {
     /// Only posts carrying this tag.
     pub tag: Option<String>,
     /// Only posts in this tagging status.
-    pub status: Option<String>,
+    pub status: Option<TaggingStatus>,
     /// Posts deleted in their channel too.
     pub include_deleted: bool,
     /// Only posts with a row id above this (incremental exports).
@@ -51,7 +51,7 @@ pub struct ExportRow<'a> {
     /// The tags, best first, as a JSON array of `{"tag": …, "score": …}`.
     pub tags_json: &'a str,
     /// Tagging status.
-    pub tagging_status: &'a str,
+    pub tagging_status: TaggingStatus,
     /// When tgsift learned the post was deleted in the channel (unix seconds).
     pub deleted_at: Option<i64>,
 }

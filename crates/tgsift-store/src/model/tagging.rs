@@ -130,7 +130,7 @@ pub struct PostRow {
     /// Text.
     pub text: String,
     /// Tagging status.
-    pub tagging_status: String,
+    pub tagging_status: TaggingStatus,
     /// Attempts so far.
     pub tagging_attempts: i64,
     /// Last attempt (unix seconds).
@@ -153,7 +153,7 @@ pub struct PostFilter {
     /// Only posts with this tag.
     pub tag: Option<String>,
     /// Only posts in this status.
-    pub status: Option<String>,
+    pub status: Option<TaggingStatus>,
     /// Only posts dated on or after this (unix seconds).
     pub since: Option<i64>,
     /// Posts deleted in their channel too.
@@ -196,7 +196,7 @@ pub struct Attempt {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recorded {
     /// Stored; the post's new status.
-    Applied(&'static str),
+    Applied(TaggingStatus),
     /// Not stored: the claim was no longer the post's (the post was edited, re-queued or re-claimed
     /// after its claim expired), so the result belongs to text or a claim that is gone.
     Stale,

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::model::channels::*;
-use crate::{SqliteStore, StoreError, unix_ms, unix_now};
+use crate::{SqliteStore, StoreError, TaggingStatus, unix_ms, unix_now};
 
 const COLUMNS: &str = "c.id, c.account_id, a.name, c.tg_id, c.access_hash, c.username, c.title, c.active, \
                        c.backfill, c.last_message_id, c.flood_until, c.last_fetch_at, c.last_error, c.failures";
@@ -301,9 +301,9 @@ pub(super) fn write_post(
     now_ms: i64,
 ) -> rusqlite::Result<PostWrite> {
     let status = if p.text.trim().is_empty() {
-        "skipped"
+        TaggingStatus::Skipped
     } else {
-        "pending"
+        TaggingStatus::Pending
     };
     // A backfill's posts are nearly all new: try the insert first (one statement per post), and
     // look at the stored row only when the post is already there.

@@ -65,7 +65,7 @@ impl ExportStore for SqliteStore {
                     album_id: r.get(9)?,
                     has_media: r.get(10)?,
                     tags_json: r.get_ref(11)?.as_str()?,
-                    tagging_status: r.get_ref(12)?.as_str()?,
+                    tagging_status: r.get(12)?,
                     deleted_at: r.get(13)?,
                 })
             })()

@@ -443,7 +443,7 @@ mod tests {
             .expect("post");
         assert_eq!(status, "success");
         // The rule still holds: every status it names is accepted, any other is refused.
-        for good in ["pending", "retrying", "failed", "skipped", "success"] {
+        for good in crate::TaggingStatus::ALL.map(crate::TaggingStatus::as_str) {
             s.write("set a status", |tx| {
                 tx.execute("UPDATE posts SET tagging_status = ?1", [good])
             })

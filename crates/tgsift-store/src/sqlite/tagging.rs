@@ -208,7 +208,7 @@ impl TaggingStore for SqliteStore {
                 stats.total += n;
                 stats.by_status.insert(status, n);
             }
-            stats.needing_retry = stats.by_status.get("retrying").copied().unwrap_or(0);
+            stats.needing_retry = stats.by_status.get(TaggingStatus::Retrying.as_str()).copied().unwrap_or(0);
             stats.with_tags = c.query_row(
                 &format!(
                     "SELECT count(*) FROM posts p WHERE {ACCOUNT_SCOPE} AND EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id)"
@@ -392,15 +392,18 @@ fn record_one(
                  WHERE id = ?1",
             )?
             .execute(params![a.post_id, attempts, now, crate::unix_ms()])?;
-            Ok(Recorded::Applied("success"))
+            Ok(Recorded::Applied(TaggingStatus::Success))
         }
         AttemptResult::Failed { error } => {
             let (status, next) = if attempts >= rules.max_attempts.max(1) {
-                ("failed", None)
+                (TaggingStatus::Failed, None)
             } else {
                 let delay = rules.base_delay_secs.max(1.0)
                     * 2f64.powi(attempts.saturating_sub(1).min(20) as i32);
-                ("retrying", Some(now + delay.min(86_400.0) as i64))
+                (
+                    TaggingStatus::Retrying,
+                    Some(now + delay.min(86_400.0) as i64),
+                )
             };
             tx.prepare_cached(
                 "UPDATE posts SET tagging_status = ?2, tagging_attempts = ?3, last_tagging_attempt = ?4,

@@ -15,7 +15,8 @@ use tokio_postgres::Row;
 use super::{Fail, PgBackend};
 use crate::model::channels::merge_ranges;
 use crate::{
-    BatchOutcome, ChannelRow, ChannelStore, NewChannel, PostIn, StoreError, unix_ms, unix_now,
+    BatchOutcome, ChannelRow, ChannelStore, NewChannel, PostIn, StoreError, TaggingStatus, unix_ms,
+    unix_now,
 };
 
 const COLUMNS: &str = "c.id, c.account_id, a.name, c.tg_id, c.access_hash, c.username, c.title, c.active, \
@@ -309,11 +310,11 @@ impl ChannelStore for PgBackend {
 }
 
 /// The tagging status a post starts with: nothing to tag without text.
-fn initial_status(p: &PostIn) -> &'static str {
+fn initial_status(p: &PostIn) -> TaggingStatus {
     if p.text.trim().is_empty() {
-        "skipped"
+        TaggingStatus::Skipped
     } else {
-        "pending"
+        TaggingStatus::Pending
     }
 }
 
@@ -348,7 +349,7 @@ pub(super) async fn upsert_posts(
         let forwards: Vec<Option<i64>> = posts.iter().map(|p| p.forwards.map(i64::from)).collect();
         let groups: Vec<Option<i64>> = posts.iter().map(|p| p.grouped_id).collect();
         let media: Vec<bool> = posts.iter().map(|p| p.has_media).collect();
-        let statuses: Vec<&str> = posts.iter().map(|p| initial_status(p)).collect();
+        let statuses: Vec<TaggingStatus> = posts.iter().map(|p| initial_status(p)).collect();
         let insert = tx
             .prepare_cached(
                 "INSERT INTO posts (channel_id, message_id, date, edit_date, text, views, forwards,
@@ -600,7 +601,7 @@ async fn apply_edits(
         .collect();
     let groups: Vec<Option<i64>> = edited.iter().map(|(_, p)| p.grouped_id).collect();
     let media: Vec<bool> = edited.iter().map(|(_, p)| p.has_media).collect();
-    let statuses: Vec<&str> = edited.iter().map(|(_, p)| initial_status(p)).collect();
+    let statuses: Vec<TaggingStatus> = edited.iter().map(|(_, p)| initial_status(p)).collect();
     tx.execute(
         "UPDATE posts SET date = u.d, edit_date = u.e, text = u.t, views = u.v, forwards = u.f,
                 grouped_id = u.g, has_media = u.h, fetched_at = $10, tagging_status = u.s,

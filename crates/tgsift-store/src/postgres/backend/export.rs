@@ -81,6 +81,8 @@ impl ExportStore for PgBackend {
                 let tags: Vec<String> = r.get::<_, Option<Vec<String>>>(11).unwrap_or_default();
                 let scores: Vec<f64> = r.get::<_, Option<Vec<f64>>>(12).unwrap_or_default();
                 let tags_json = tags_json(&tags, &scores);
+                // A status this build does not know stops the export with an error.
+                let tagging_status = r.try_get(13).map_err(|e| export_error(Fail::Sql(e)))?;
                 let row = ExportRow {
                     post_id: r.get(0),
                     channel_username: r.get(1),
@@ -94,7 +96,7 @@ impl ExportStore for PgBackend {
                     album_id: r.get(9),
                     has_media: r.get(10),
                     tags_json: &tags_json,
-                    tagging_status: r.get(13),
+                    tagging_status,
                     deleted_at: r.get(14),
                 };
                 each(&row)?;
@@ -121,16 +123,21 @@ impl PgBackend {
                 })),
             }
         });
-        out.map_err(|fail| StoreError::Postgres {
-            what: WHAT.to_string(),
-            source: match fail {
-                Fail::Sql(source) => PgError::Sql {
-                    what: "run a statement",
-                    source,
-                },
-                Fail::Pg(e) => e,
+        out.map_err(export_error)
+    }
+}
+
+/// An export's failure as the store error it returns.
+fn export_error(fail: Fail) -> StoreError {
+    StoreError::Postgres {
+        what: WHAT.to_string(),
+        source: match fail {
+            Fail::Sql(source) => PgError::Sql {
+                what: "run a statement",
+                source,
             },
-        })
+            Fail::Pg(e) => e,
+        },
     }
 }
 

@@ -100,18 +100,18 @@ fn due_post(r: &Row, claim: i64) -> DuePost {
     }
 }
 
-fn post_row(r: &Row) -> PostRow {
+fn post_row(r: &Row) -> Result<PostRow, tokio_postgres::Error> {
     let tags: Vec<String> = r.get::<_, Option<Vec<String>>>(11).unwrap_or_default();
     let scores: Vec<f64> = r.get::<_, Option<Vec<f64>>>(12).unwrap_or_default();
     let sources: Vec<String> = r.get::<_, Option<Vec<String>>>(13).unwrap_or_default();
-    PostRow {
+    Ok(PostRow {
         id: r.get(0),
         channel: r.get(1),
         message_id: i32::try_from(r.get::<_, i64>(2)).unwrap_or(i32::MAX),
         date: r.get(3),
         edit_date: r.get(4),
         text: r.get(5),
-        tagging_status: r.get(6),
+        tagging_status: r.try_get(6)?,
         tagging_attempts: r.get(7),
         last_tagging_attempt: r.get(8),
         tagging_error: r.get(9),
@@ -123,7 +123,7 @@ fn post_row(r: &Row) -> PostRow {
             .map(|((tag, score), source)| (tag, score, source))
             .collect(),
         deleted_at: r.get(14),
-    }
+    })
 }
 
 impl TaggingStore for PgBackend {
@@ -322,7 +322,11 @@ impl TaggingStore for PgBackend {
                 stats.total += n;
                 stats.by_status.insert(r.get(0), n);
             }
-            stats.needing_retry = stats.by_status.get("retrying").copied().unwrap_or(0);
+            stats.needing_retry = stats
+                .by_status
+                .get(TaggingStatus::Retrying.as_str())
+                .copied()
+                .unwrap_or(0);
             stats.with_tags = tx
                 .query_one(
                     &format!(
@@ -449,7 +453,12 @@ impl PgBackend {
             limit(limit_n)
         );
         self.tx("list posts", async |tx| {
-            Ok(tx.query(&sql, args).await?.iter().map(post_row).collect())
+            Ok(tx
+                .query(&sql, args)
+                .await?
+                .iter()
+                .map(post_row)
+                .collect::<Result<_, _>>()?)
         })
     }
 }
@@ -473,7 +482,7 @@ enum Change<'a> {
     },
     Failed {
         attempts: i64,
-        status: &'static str,
+        status: TaggingStatus,
         error: &'a str,
         next: Option<i64>,
     },
@@ -511,7 +520,7 @@ async fn apply(
         let n = narrow_u32(*before).saturating_add(1);
         let change = match &a.result {
             AttemptResult::Tagged { tags, source } => {
-                out.push(Recorded::Applied("success"));
+                out.push(Recorded::Applied(TaggingStatus::Success));
                 Change::Tagged {
                     attempts: i64::from(n),
                     tags,
@@ -520,11 +529,14 @@ async fn apply(
             }
             AttemptResult::Failed { error } => {
                 let (status, next) = if n >= rules.max_attempts.max(1) {
-                    ("failed", None)
+                    (TaggingStatus::Failed, None)
                 } else {
                     let delay = rules.base_delay_secs.max(1.0)
                         * 2f64.powi(n.saturating_sub(1).min(20) as i32);
-                    ("retrying", Some(now + delay.min(86_400.0) as i64))
+                    (
+                        TaggingStatus::Retrying,
+                        Some(now + delay.min(86_400.0) as i64),
+                    )
                 };
                 out.push(Recorded::Applied(status));
                 Change::Failed {
@@ -591,7 +603,7 @@ async fn apply(
     // Failed: `retrying` with a due time while attempts remain, else `failed`; the error is kept.
     let mut failed: Vec<i64> = Vec::new();
     let mut failed_attempts: Vec<i64> = Vec::new();
-    let mut statuses: Vec<&str> = Vec::new();
+    let mut statuses: Vec<TaggingStatus> = Vec::new();
     let mut errors: Vec<&str> = Vec::new();
     let mut nexts: Vec<Option<i64>> = Vec::new();
     for (id, change) in &changes {
