@@ -86,6 +86,46 @@ pub struct PostIn {
     pub has_media: bool,
 }
 
+impl PostIn {
+    /// A text post as first fetched, without edit, counters, album or media (the builders add them).
+    pub fn new(message_id: i32, date: i64, text: impl Into<String>) -> PostIn {
+        PostIn {
+            message_id,
+            date,
+            edit_date: None,
+            text: text.into(),
+            views: None,
+            forwards: None,
+            grouped_id: None,
+            has_media: false,
+        }
+    }
+
+    /// The same post with this edit date (`None`: never edited).
+    pub fn edited(self, edit_date: Option<i64>) -> PostIn {
+        PostIn { edit_date, ..self }
+    }
+
+    /// The same post with these view and forward counters.
+    pub fn counts(self, views: Option<i32>, forwards: Option<i32>) -> PostIn {
+        PostIn {
+            views,
+            forwards,
+            ..self
+        }
+    }
+
+    /// The same post in this album (its grouped id).
+    pub fn album(self, grouped_id: Option<i64>) -> PostIn {
+        PostIn { grouped_id, ..self }
+    }
+
+    /// The same post, carrying media or not.
+    pub fn media(self, has_media: bool) -> PostIn {
+        PostIn { has_media, ..self }
+    }
+}
+
 /// What one batch write did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
