@@ -10,7 +10,7 @@ use tgsift::telegram::session::SimSessions;
 
 use tgsift::telegram::session::{PgSession, SessionKey, SqliteSession};
 use tgsift_store::postgres::PgStore;
-use tgsift_store::postgres::testing::{fresh_url, schema_config};
+use tgsift_store::testing::postgres::{fresh_url, schema_config};
 
 use common::setup::Setup;
 use common::{API_HASH, within};

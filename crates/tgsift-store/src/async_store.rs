@@ -410,7 +410,7 @@ mod tests {
         use crate::postgres::backend::{CHANNELS_CHANNEL, JOBS_CHANNEL};
         let opened = tokio::time::timeout(
             Duration::from_secs(30),
-            crate::postgres::testing::fresh_store("notify"),
+            crate::testing::postgres::fresh_store("notify"),
         )
         .await
         .expect("timeout");
@@ -460,7 +460,7 @@ mod tests {
     async fn the_same_calls_run_on_postgres() {
         let opened = tokio::time::timeout(
             Duration::from_secs(30),
-            crate::postgres::testing::fresh_store("async_store"),
+            crate::testing::postgres::fresh_store("async_store"),
         )
         .await
         .expect("timeout");

@@ -13,6 +13,8 @@
 //! - [`open`] and [`Location`]: the one place that tells the two backends apart by
 //!   `storage.database`.
 //! - `stem`: the text the full-text index sees ([`search_text`]).
+//! - `testing` (cargo feature `testing`): fixtures for tests here and in the crates that use the
+//!   store: plain posts, and a PostgreSQL schema per test.
 //!
 //! # Promises
 //! Every [`Storage`] method behaves the same on both backends: the conformance suite
@@ -28,6 +30,8 @@ pub mod model;
 pub mod postgres;
 mod sqlite;
 mod stem;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use async_store::AsyncStore;
 pub use model::accounts::{AccountRow, AccountStore, StoredSession};

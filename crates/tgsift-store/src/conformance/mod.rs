@@ -1,6 +1,6 @@
 //! The store tests both backends must pass: each test is written once against the store traits and
 //! runs on SQLite ([`SqliteStore`]) and on PostgreSQL ([`PgBackend`], when `TGSIFT_TEST_PG` names a
-//! database; see `postgres::testing`). What a trait cannot show (a post's tagging status, tags set by
+//! database; see `testing::postgres`). What a trait cannot show (a post's tagging status, tags set by
 //! hand) is read and written through [`Inspect`], a test-only window into each backend's tables.
 //!
 //! One file per store trait (as in `src/store/`), each ending with `both! { test => body, … }`, which
@@ -10,9 +10,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::postgres::backend::PgBackend;
-use super::postgres::testing::fresh_store;
 use super::prelude::*;
 use super::{BatchOutcome, NewChannel, PostIn, SqliteStore};
+use crate::testing::postgres::fresh_store;
 
 /// Raw access for the assertions the traits do not cover.
 pub(super) trait Inspect {

@@ -473,8 +473,6 @@ fn describe(config: &tokio_postgres::Config) -> String {
     format!("{user}@{host}:{port}/{db}")
 }
 
-pub mod testing;
-
 /// A LISTENing connection (see [`PgStore::listen`]); dropping it closes the connection.
 pub struct Listener {
     _client: tokio_postgres::Client,

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::str::FromStr;
 use std::sync::Once;
 
-use super::{PgError, PgStore};
+use crate::postgres::{PgError, PgStore};
 
 /// The variable that names the test database, e.g. `postgres://postgres@127.0.0.1:5432/test`.
 pub const TEST_PG_ENV: &str = "TGSIFT_TEST_PG";

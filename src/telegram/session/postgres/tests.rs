@@ -10,8 +10,8 @@ use grammers_session::{Session, SessionData};
 use super::super::sealed::SessionKey;
 use super::super::{SelfUser, SessionError};
 use super::PgSession;
-use tgsift_store::postgres::testing::fresh_store;
 use tgsift_store::postgres::{PgError, PgStore};
+use tgsift_store::testing::postgres::fresh_store;
 
 const LONG: Duration = Duration::from_secs(60);
 

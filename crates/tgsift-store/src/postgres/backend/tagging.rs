@@ -643,7 +643,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::postgres::testing::fresh_config;
+    use crate::testing::postgres::fresh_config;
 
     #[tokio::test]
     async fn a_status_is_sent_as_its_name_and_an_unknown_name_reads_as_an_error() {

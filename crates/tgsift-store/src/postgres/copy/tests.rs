@@ -5,9 +5,9 @@ use std::time::Duration;
 use rusqlite::types::Value;
 
 use super::super::PgStore;
-use super::super::testing::fresh_store;
 use super::{CopyError, CopyOptions, Kind, TABLES, copy_sqlite};
 use crate::prelude::*;
+use crate::testing::postgres::fresh_store;
 use crate::{NewChannel, PostIn, SqliteStore};
 
 async fn within<T>(body: impl Future<Output = T>) -> T {

@@ -2,9 +2,9 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::super::testing::fresh_store;
 use super::super::{PgError, PgStore, fence, latest_version};
 use super::AccountLease;
+use crate::testing::postgres::fresh_store;
 
 const LONG: Duration = Duration::from_secs(60);
 const STALE: Duration = Duration::from_secs(30);
@@ -52,7 +52,7 @@ async fn migrations_are_applied_once_even_by_workers_starting_together() {
         );
         assert!(latest_version() >= 1);
         // Three more workers open the same (already migrated) schema at once.
-        let config = super::super::testing::fresh_config("migrations_once_together")
+        let config = crate::testing::postgres::fresh_config("migrations_once_together")
             .await
             .expect("configured");
         let (a, b, c) = tokio::join!(
@@ -93,7 +93,7 @@ async fn a_database_from_a_newer_tgsift_is_refused_unchanged() {
             )
             .await
             .expect("insert");
-        let config = super::super::testing::schema_config("newer_schema").expect("configured");
+        let config = crate::testing::postgres::schema_config("newer_schema").expect("configured");
         let err = PgStore::open_config(config).await.expect_err("too new");
         assert!(
             matches!(err, PgError::TooNew { found: 99, supported, .. } if supported == latest_version()),
