@@ -6,6 +6,7 @@ use std::path::Path;
 use super::tagging::TaggingInspect;
 use super::{Inspect, on_postgres, on_sqlite, post};
 use crate::prelude::*;
+use crate::testing::EPOCH;
 use crate::{ExportError, ExportFilter, ExportRow, NewChannel, PostIn, TaggingStatus};
 
 /// What the export tests use of a backend.
@@ -86,15 +87,12 @@ fn two_channels<S: Export + ?Sized>(s: &mut S) -> [i64; 2] {
 
 fn filters_tags_and_deleted_posts<S: Export + ?Sized>(s: &mut S) {
     let chans = two_channels(s);
-    let post = |id: i32, text: &str| PostIn {
-        message_id: id,
-        date: 1_700_000_000 + i64::from(id) * 100,
-        edit_date: (id == 3).then_some(1_700_000_400),
-        text: text.into(),
-        views: Some(id * 10),
-        forwards: (id == 1).then_some(3),
-        grouped_id: (id == 2).then_some(77),
-        has_media: id == 2,
+    let post = |id: i32, text: &str| {
+        PostIn::new(id, EPOCH + i64::from(id) * 100, text)
+            .edited((id == 3).then_some(1_700_000_400))
+            .counts(Some(id * 10), (id == 1).then_some(3))
+            .album((id == 2).then_some(77))
+            .media(id == 2)
     };
     s.store_batch(
         chans[0],

@@ -3,25 +3,13 @@
 
 use super::{Inspect, on_postgres, on_sqlite, setup};
 use crate::prelude::*;
+use crate::testing::post;
 use crate::{LiveBatch, LiveChange, LiveRow, PostIn};
-
-fn post(id: i32, text: &str, edit: Option<i64>) -> PostIn {
-    PostIn {
-        message_id: id,
-        date: 1_700_000_000 + i64::from(id),
-        edit_date: edit,
-        text: text.into(),
-        views: None,
-        forwards: None,
-        grouped_id: None,
-        has_media: false,
-    }
-}
 
 fn new(id: i32, text: &str) -> LiveChange {
     LiveChange::New {
         id,
-        post: Some(post(id, text, None)),
+        post: Some(post(id, text)),
     }
 }
 
@@ -39,13 +27,8 @@ fn pushed_posts_move_the_checkpoint_only_across_known_ids<
     s: &mut S,
 ) {
     let ch = setup(s);
-    s.store_batch(
-        ch,
-        "@news",
-        &[post(1, "a", None), post(2, "b", None)],
-        Some((1, 2)),
-    )
-    .expect("backfill");
+    s.store_batch(ch, "@news", &[post(1, "a"), post(2, "b")], Some((1, 2)))
+        .expect("backfill");
     // 3 is a post, 4 a service message: both contiguous.
     let out = s
         .apply_live(&[batch(
@@ -67,13 +50,8 @@ fn pushed_posts_move_the_checkpoint_only_across_known_ids<
     );
     assert_eq!(s.message_ids(ch).expect("ids"), vec![1, 2, 3, 6]);
     // The poller fills the hole: the checkpoint passes 5 and 6.
-    s.store_batch(
-        ch,
-        "@news",
-        &[post(5, "e", None), post(6, "f", None)],
-        Some((5, 6)),
-    )
-    .expect("fill");
+    s.store_batch(ch, "@news", &[post(5, "e"), post(6, "f")], Some((5, 6)))
+        .expect("fill");
     let out = s
         .apply_live(&[batch(ch, vec![new(7, "g")], 12)])
         .expect("apply");
@@ -99,20 +77,22 @@ fn edits_keep_the_old_text_and_stale_pages_do_not_bring_it_back<
     s: &mut S,
 ) {
     let ch = setup(s);
-    s.store_batch(ch, "@news", &[post(1, "first", None)], Some((1, 1)))
+    s.store_batch(ch, "@news", &[post(1, "first")], Some((1, 1)))
         .expect("backfill");
     s.tag_all(ch);
     let out = s
         .apply_live(&[batch(
             ch,
-            vec![LiveChange::Edit(post(1, "second", Some(1_800_000_000)))],
+            vec![LiveChange::Edit(
+                post(1, "second").edited(Some(1_800_000_000)),
+            )],
             3,
         )])
         .expect("edit");
     assert_eq!(out[0].edited, 1);
     // A page fetched before the edit and written after it: ignored.
     let stale = s
-        .store_batch(ch, "@news", &[post(1, "first", None)], None)
+        .store_batch(ch, "@news", &[post(1, "first")], None)
         .expect("stale");
     assert_eq!((stale.edited, stale.unchanged), (0, 1));
     let (text, status, tags, _) = s.post_state(ch, 1).expect("stored");
@@ -133,7 +113,9 @@ fn edits_keep_the_old_text_and_stale_pages_do_not_bring_it_back<
     // A second edit keeps both earlier texts, oldest first.
     s.apply_live(&[batch(
         ch,
-        vec![LiveChange::Edit(post(1, "third", Some(1_800_000_100)))],
+        vec![LiveChange::Edit(
+            post(1, "third").edited(Some(1_800_000_100)),
+        )],
         4,
     )])
     .expect("edit again");
@@ -152,13 +134,8 @@ fn deletions_mark_posts_and_reach_posts_stored_after_them<
     s: &mut S,
 ) {
     let ch = setup(s);
-    s.store_batch(
-        ch,
-        "@news",
-        &[post(1, "a", None), post(2, "b", None)],
-        Some((1, 2)),
-    )
-    .expect("backfill");
+    s.store_batch(ch, "@news", &[post(1, "a"), post(2, "b")], Some((1, 2)))
+        .expect("backfill");
     // 2 is stored; 5 is above the checkpoint and not stored yet.
     let out = s
         .apply_live(&[batch(ch, vec![LiveChange::Delete(vec![2, 5])], 7)])
@@ -168,7 +145,7 @@ fn deletions_mark_posts_and_reach_posts_stored_after_them<
     s.store_batch(
         ch,
         "@news",
-        &[post(3, "c", None), post(4, "d", None), post(5, "e", None)],
+        &[post(3, "c"), post(4, "d"), post(5, "e")],
         Some((3, 5)),
     )
     .expect("late page");
@@ -188,16 +165,16 @@ fn complete_pages_mark_stored_posts_they_lack_as_deleted<
     s: &mut S,
 ) {
     let ch = setup(s);
-    let all: Vec<PostIn> = (1..=6).map(|i| post(i, "x", None)).collect();
+    let all: Vec<PostIn> = (1..=6).map(|i| post(i, "x")).collect();
     s.store_batch(ch, "@news", &all, Some((1, 6)))
         .expect("backfill");
     // A refetch of 1..=6 without 2 and 5; a newest page spanning 3..=6 without 4.
-    let again: Vec<PostIn> = [1, 3, 4, 6].iter().map(|&i| post(i, "x", None)).collect();
+    let again: Vec<PostIn> = [1, 3, 4, 6].iter().map(|&i| post(i, "x")).collect();
     let out = s
         .store_batch(ch, "@news", &again, Some((1, 6)))
         .expect("reparse");
     assert_eq!(out.deleted, 2);
-    let page: Vec<PostIn> = [3, 6].iter().map(|&i| post(i, "x", None)).collect();
+    let page: Vec<PostIn> = [3, 6].iter().map(|&i| post(i, "x")).collect();
     let out = s
         .store_page(ch, "@news", &page, None, Some((3, 6)))
         .expect("refresh");

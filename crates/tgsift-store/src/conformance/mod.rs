@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::postgres::backend::PgBackend;
 use super::prelude::*;
 use super::{BatchOutcome, NewChannel, PostIn, SqliteStore};
+use crate::testing;
 use crate::testing::postgres::fresh_store;
 
 /// Raw access for the assertions the traits do not cover.
@@ -330,17 +331,9 @@ pub(super) fn on_postgres(name: &str, test: impl FnOnce(&mut PgBackend)) {
     test(&mut backend);
 }
 
+/// The post of the conformance tests: [`testing::post`] seen with 10 views and 1 forward.
 pub(super) fn post(id: i32, text: &str) -> PostIn {
-    PostIn {
-        message_id: id,
-        date: 1_700_000_000 + i64::from(id),
-        edit_date: None,
-        text: text.into(),
-        views: Some(10),
-        forwards: Some(1),
-        grouped_id: None,
-        has_media: false,
-    }
+    testing::post(id, text).counts(Some(10), Some(1))
 }
 
 pub(super) fn outcome(

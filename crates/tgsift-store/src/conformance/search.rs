@@ -5,20 +5,8 @@ use std::path::Path;
 
 use super::{Inspect, on_postgres, on_sqlite};
 use crate::prelude::*;
+use crate::testing::daily_post;
 use crate::{NewChannel, PostIn, SearchQuery};
-
-fn post(id: i32, text: &str) -> PostIn {
-    PostIn {
-        message_id: id,
-        date: 1_700_000_000 + i64::from(id) * 86_400,
-        edit_date: None,
-        text: text.into(),
-        views: None,
-        forwards: None,
-        grouped_id: None,
-        has_media: false,
-    }
-}
 
 /// A channel holding one post per text (message ids 1, 2, …); returns its row id.
 fn with_posts<S: AccountStore + ChannelStore + ?Sized>(s: &mut S, texts: &[&str]) -> i64 {
@@ -41,7 +29,7 @@ fn with_posts<S: AccountStore + ChannelStore + ?Sized>(s: &mut S, texts: &[&str]
     let posts: Vec<PostIn> = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| post(i as i32 + 1, t))
+        .map(|(i, t)| daily_post(i as i32 + 1, *t))
         .collect();
     s.store_batch(ch.id, "@news", &posts, Some((1, texts.len() as i32)))
         .expect("posts");
@@ -107,7 +95,7 @@ fn the_index_follows_edits_deletes_and_filters<
 ) {
     let ch = with_posts(s, &["первая новость про ставки", "вторая про нефть"]);
     assert_eq!(s.index_queued().expect("index"), 2);
-    let mut edited = post(1, "первая новость про золото");
+    let mut edited = daily_post(1, "первая новость про золото");
     edited.edit_date = Some(1_800_000_000);
     s.store_batch(ch, "@news", &[edited], None).expect("edit");
     assert_eq!(found(s, "ставка"), Vec::<i32>::new(), "old words are gone");
@@ -150,7 +138,7 @@ fn queued_posts_are_indexed_once_with_their_latest_text<
     // Stemmed, then edited and deleted before the batch is written.
     let batch = s.stem_queued(10).expect("stem");
     assert_eq!(batch.len(), 3);
-    let mut edited = post(1, "про уголь");
+    let mut edited = daily_post(1, "про уголь");
     edited.edit_date = Some(1_800_000_000);
     s.store_batch(ch, "@news", &[edited], None).expect("edit");
     s.delete_post(ch, 2);
@@ -172,14 +160,14 @@ fn queued_posts_are_indexed_once_with_their_latest_text<
     assert_eq!(s.indexed_count(), 2);
     // Indexing again changes nothing; an indexed post emptied of its text leaves the index.
     assert_eq!(s.index_queued().expect("index"), 0);
-    let mut emptied = post(3, "");
+    let mut emptied = daily_post(3, "");
     emptied.edit_date = Some(1_800_000_001);
     s.store_batch(ch, "@news", &[emptied], None).expect("edit");
     assert_eq!(s.search_backlog().expect("backlog"), 0);
     assert_eq!(found(s, "золото"), Vec::<i32>::new());
     assert_eq!(s.indexed_count(), 1);
     // A post indexed and then edited is queued again, its old words gone at once.
-    let mut again = post(1, "про серебро");
+    let mut again = daily_post(1, "про серебро");
     again.edit_date = Some(1_800_000_002);
     s.store_batch(ch, "@news", &[again], None).expect("edit");
     assert_eq!(s.search_backlog().expect("backlog"), 1);

@@ -401,7 +401,7 @@ fn put_in_place(tmp: tempfile::TempPath, dest: &Path) -> Result<(), BackupError>
 mod tests {
     use super::*;
     use crate::prelude::*;
-    use crate::{NewChannel, PostIn};
+    use crate::{NewChannel, PostIn, testing};
 
     /// Checks a database file through a copy, leaving it unchanged.
     fn check_database_file(path: &Path) -> Result<BackupInfo, BackupError> {
@@ -428,16 +428,7 @@ mod tests {
         };
         let ch = s.add_channel(a.id, &c).expect("add").expect("new");
         let batch: Vec<PostIn> = (1..=posts)
-            .map(|i| PostIn {
-                message_id: i,
-                date: 1_700_000_000 + i64::from(i),
-                edit_date: None,
-                text: format!("пост номер {i} про ставки"),
-                views: None,
-                forwards: None,
-                grouped_id: None,
-                has_media: false,
-            })
+            .map(|i| testing::post(i, format!("пост номер {i} про ставки")))
             .collect();
         s.store_batch(ch.id, "@news", &batch, Some((1, posts)))
             .expect("batch");

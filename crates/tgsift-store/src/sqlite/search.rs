@@ -122,20 +122,8 @@ impl SearchStore for SqliteStore {
 mod tests {
     use super::*;
     use crate::prelude::*;
+    use crate::testing::daily_post;
     use crate::{NewChannel, PostIn};
-
-    fn post(id: i32, text: &str) -> PostIn {
-        PostIn {
-            message_id: id,
-            date: 1_700_000_000 + i64::from(id) * 86_400,
-            edit_date: None,
-            text: text.into(),
-            views: None,
-            forwards: None,
-            grouped_id: None,
-            has_media: false,
-        }
-    }
 
     fn setup(texts: &[&str]) -> (tempfile::TempDir, SqliteStore, i64) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -159,7 +147,7 @@ mod tests {
         let posts: Vec<PostIn> = texts
             .iter()
             .enumerate()
-            .map(|(i, t)| post(i as i32 + 1, t))
+            .map(|(i, t)| daily_post(i as i32 + 1, *t))
             .collect();
         s.store_batch(ch.id, "@news", &posts, Some((1, texts.len() as i32)))
             .expect("posts");
@@ -195,7 +183,7 @@ mod tests {
     fn edits_and_a_removed_channel_leave_the_fts5_index_consistent() {
         let (_d, mut s, ch) = setup(&["первая новость про ставки", "вторая про нефть"]);
         assert_eq!(s.index_queued().expect("index"), 2);
-        let mut edited = post(1, "первая новость про золото");
+        let mut edited = daily_post(1, "первая новость про золото");
         edited.edit_date = Some(1_800_000_000);
         s.store_batch(ch, "@news", &[edited], None).expect("edit");
         assert_eq!(s.index_queued().expect("index"), 1);

@@ -7,6 +7,7 @@ use rusqlite::types::Value;
 use super::super::PgStore;
 use super::{CopyError, CopyOptions, Kind, TABLES, copy_sqlite};
 use crate::prelude::*;
+use crate::testing::EPOCH;
 use crate::testing::postgres::fresh_store;
 use crate::{NewChannel, PostIn, SqliteStore};
 
@@ -22,24 +23,24 @@ async fn target(test: &str) -> Option<PgStore> {
         .map(|s| s.expect("open the test store"))
 }
 
+/// Post `message_id` of a seeded channel, a minute apart, with every column varied by its id.
 fn post(message_id: i32) -> PostIn {
-    PostIn {
-        message_id,
-        date: 1_700_000_000 + i64::from(message_id) * 60,
-        edit_date: (message_id % 7 == 0).then_some(1_700_100_000),
-        text: if message_id % 5 == 0 {
-            String::new()
-        } else {
-            format!(
-                "пост {message_id} about rates «ставка» {}",
-                "x".repeat((message_id % 13) as usize)
-            )
-        },
-        views: (message_id % 3 != 0).then_some(message_id * 10),
-        forwards: (message_id % 4 == 0).then_some(message_id),
-        grouped_id: (message_id % 11 == 0).then_some(9_000 + i64::from(message_id)),
-        has_media: message_id % 2 == 0,
-    }
+    let text = if message_id % 5 == 0 {
+        String::new()
+    } else {
+        format!(
+            "пост {message_id} about rates «ставка» {}",
+            "x".repeat((message_id % 13) as usize)
+        )
+    };
+    PostIn::new(message_id, EPOCH + i64::from(message_id) * 60, text)
+        .edited((message_id % 7 == 0).then_some(1_700_100_000))
+        .counts(
+            (message_id % 3 != 0).then_some(message_id * 10),
+            (message_id % 4 == 0).then_some(message_id),
+        )
+        .album((message_id % 11 == 0).then_some(9_000 + i64::from(message_id)))
+        .media(message_id % 2 == 0)
 }
 
 /// An SQLite store with rows in every copied table: 2 accounts, 3 channels, 250 posts with tags,
