@@ -58,17 +58,16 @@ fn database(dir: &Path, channels: usize) -> (PathBuf, Vec<i64>) {
     (db, ids)
 }
 
+/// Post `id` with every column an export writes varied by its id: edits, counters, albums, media.
 fn post(id: i32, date: i64, text: String) -> PostIn {
-    PostIn {
-        message_id: id,
-        date,
-        edit_date: (id % 7 == 0).then_some(date + 60),
-        text,
-        views: (id % 5 != 0).then_some(id * 3),
-        forwards: (id % 3 == 0).then_some(id % 11),
-        grouped_id: (id % 13 == 0).then_some(i64::from(id / 13)),
-        has_media: id % 4 == 0,
-    }
+    PostIn::new(id, date, text)
+        .edited((id % 7 == 0).then_some(date + 60))
+        .counts(
+            (id % 5 != 0).then_some(id * 3),
+            (id % 3 == 0).then_some(id % 11),
+        )
+        .album((id % 13 == 0).then_some(i64::from(id / 13)))
+        .media(id % 4 == 0)
 }
 
 /// The peak resident memory (VmHWM, KiB) of a process, polled from /proc until it exits.

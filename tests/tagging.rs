@@ -9,6 +9,7 @@ use common::within;
 use tgsift::tagging::worker::{Outcome, Pipeline};
 use tgsift::tagging::{Tag, TagContext, TagError, TagFuture, Tagger};
 use tgsift_store::prelude::*;
+use tgsift_store::testing::EPOCH;
 use tgsift_store::{AsyncStore, NewChannel, PostIn, SqliteStore};
 use tgsift_tagger::EmbeddedTagger;
 use tokio_util::sync::CancellationToken;
@@ -64,16 +65,7 @@ fn setup(texts: &[&str]) -> (tempfile::TempDir, AsyncStore) {
     let posts: Vec<PostIn> = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| PostIn {
-            message_id: i as i32 + 1,
-            date: 1_700_000_000 + i as i64,
-            edit_date: None,
-            text: t.to_string(),
-            views: None,
-            forwards: None,
-            grouped_id: None,
-            has_media: false,
-        })
+        .map(|(i, t)| PostIn::new(i as i32 + 1, EPOCH + i as i64, *t))
         .collect();
     s.store_batch(ch.id, "@news", &posts, Some((1, texts.len() as i32)))
         .expect("posts");
@@ -289,16 +281,7 @@ async fn an_edit_arriving_while_a_slow_tagger_works_is_tagged_from_its_new_text(
         };
         gate.entered.notified().await;
         // The refresh sees an edit while the old text is being tagged.
-        let edited = PostIn {
-            message_id: 1,
-            date: 1_700_000_000,
-            edit_date: Some(1_700_000_900),
-            text: "Edited wording after all".into(),
-            views: None,
-            forwards: None,
-            grouped_id: None,
-            has_media: false,
-        };
+        let edited = PostIn::new(1, EPOCH, "Edited wording after all").edited(Some(1_700_000_900));
         let out = store
             .with("refresh", move |s| {
                 let ch = s.channels()?[0].id;

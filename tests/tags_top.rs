@@ -12,19 +12,6 @@ fn jan(day: i64) -> i64 {
     1_767_225_600 + (day - 1) * 86_400 + 12 * 3600
 }
 
-fn post(message_id: i32, date: i64) -> PostIn {
-    PostIn {
-        message_id,
-        date,
-        edit_date: None,
-        text: format!("post {message_id}"),
-        views: None,
-        forwards: None,
-        grouped_id: None,
-        has_media: false,
-    }
-}
-
 /// Two channels; posts on 2026-01-03..05 (previous week) and 2026-01-09..14 (the week asked about).
 fn fixture(db: &Path) {
     let mut s = SqliteStore::open(db).expect("open store");
@@ -65,7 +52,8 @@ fn fixture(db: &Path) {
     ];
     for &(ch, id, day, _) in posts {
         let c = &channels[ch];
-        s.store_batch(c.id, &c.label(), &[post(id, jan(day))], Some((id, id)))
+        let post = PostIn::new(id, jan(day), format!("post {id}"));
+        s.store_batch(c.id, &c.label(), &[post], Some((id, id)))
             .expect("store post");
     }
     let ids: Vec<(i64, i32)> = posts

@@ -717,20 +717,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use tgsift_store::prelude::*;
+    use tgsift_store::testing::post;
     use tgsift_store::{NewChannel, PostIn, SqliteStore};
-
-    fn post(id: i32, text: &str) -> PostIn {
-        PostIn {
-            message_id: id,
-            date: 1_700_000_000 + i64::from(id),
-            edit_date: None,
-            text: text.into(),
-            views: None,
-            forwards: None,
-            grouped_id: None,
-            has_media: false,
-        }
-    }
 
     #[tokio::test]
     async fn document_frequencies_grow_with_new_posts_instead_of_being_rebuilt() {
