@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
+use super::open_store;
 use crate::config::Loaded;
 use crate::ops::JobSpec;
 use crate::telegram::client::{Account, Policy};
@@ -231,11 +232,6 @@ where
     )
 }
 
-/// The database of an admin command (SQLite or PostgreSQL); use it outside the async runtime.
-pub(super) fn open_store(loaded: &Loaded) -> anyhow::Result<Database> {
-    Ok(tgsift_store::open(&loaded.config.storage.database)?)
-}
-
 async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
     validate_name(&args.name)?;
     let (api_id, api_hash) = loaded.config.telegram.credentials()?;
@@ -376,15 +372,9 @@ fn import(loaded: &Loaded, args: ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(super) use crate::ops::AccountState;
-
-pub(super) fn account_states(store: &dyn Storage) -> anyhow::Result<Vec<AccountState>> {
-    Ok(crate::ops::account_states(store)?)
-}
-
 fn list(loaded: &Loaded) -> anyhow::Result<()> {
     let store = open_store(loaded)?;
-    let accounts = account_states(&*store)?;
+    let accounts = crate::ops::account_states(&*store)?;
     if accounts.is_empty() {
         println!("no accounts: add one with `tgsift account add NAME --phone +…`");
         return Ok(());
