@@ -1,20 +1,14 @@
 //! `tgsift db copy` (an SQLite installation into PostgreSQL) and `tgsift workers` (who serves which
 //! account).
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use super::UsageError;
+use super::jobs::cli_error;
 use crate::config::Loaded;
-use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
-use tgsift_store::Location;
-use tgsift_store::postgres::PgStore;
-use tgsift_store::postgres::copy::{CopyOptions, DEFAULT_BATCH, copy_sqlite};
-use tgsift_store::prelude::*;
-use tgsift_store::{SqliteStore, WORKER_STALE_SECS, unix_now};
+use crate::ops;
+use crate::ops::db::{Copying, DEFAULT_BATCH, SessionCopied, Workers};
 
 /// `tgsift db …`.
 #[derive(Debug, Subcommand)]
@@ -53,40 +47,16 @@ pub async fn run(cmd: DbCommand) -> anyhow::Result<()> {
 }
 
 async fn copy(args: CopyArgs) -> anyhow::Result<()> {
-    if !Location::of(Path::new(&args.to)).is_postgres() {
-        return Err(UsageError(format!(
-            "--to {:?} is not a PostgreSQL URL; write it as postgres://USER@HOST:PORT/DATABASE",
-            args.to
-        ))
-        .into());
-    }
-    if !args.from.is_file() {
-        return Err(UsageError(format!(
-            "--from {}: no SQLite database there (the file of `storage.database` / --db)",
-            args.from.display()
-        ))
-        .into());
-    }
-    // Checked before anything is written: without the key no session could be copied.
-    let key = match args.no_sessions {
-        true => None,
-        false => Some(SessionKey::from_env().map_err(SessionError::from)?),
-    };
-    let target = PgStore::open(&args.to).await?;
+    let copy = Copying::start(&args.from, &args.to, !args.no_sessions)
+        .await
+        .map_err(cli_error)?;
     eprintln!(
         "copying {} into PostgreSQL {} ({} rows per batch)",
         args.from.display(),
-        target.target(),
+        copy.target(),
         args.batch
     );
-    let options = CopyOptions {
-        batch: args.batch,
-        max_batches: None,
-    };
-    let report = copy_sqlite(&args.from, &target, options, |table, rows| {
-        tracing::info!(table, rows, "copied");
-    })
-    .await?;
+    let report = copy.tables(args.batch).await.map_err(cli_error)?;
     if report.resumed {
         println!("went on from an interrupted copy");
     }
@@ -100,126 +70,100 @@ async fn copy(args: CopyArgs) -> anyhow::Result<()> {
             t.table, t.rows, t.source_rows, t.target_rows
         );
     }
-    if let Some(key) = key {
-        copy_sessions(&args.from, &target, key).await?;
-    }
+    copy.sessions(|s| match s {
+        SessionCopied::NoFile { account, path } => println!(
+            "session of {account}: no file at {}; log the account in on a worker",
+            path.display()
+        ),
+        SessionCopied::Copied { account, path } => println!(
+            "session of {account}: copied from {} (auth keys sealed)",
+            path.display()
+        ),
+        SessionCopied::Kept { account } => {
+            println!("session of {account}: already in PostgreSQL, kept as it is")
+        }
+    })
+    .await
+    .map_err(cli_error)?;
     println!("done: point storage.database at the PostgreSQL URL and start the workers");
-    Ok(())
-}
-
-/// Copies each account's session file into PostgreSQL (accounts keep their ids in the copy).
-async fn copy_sessions(source: &Path, target: &PgStore, key: SessionKey) -> anyhow::Result<()> {
-    let path = source.to_path_buf();
-    let accounts = tokio::task::spawn_blocking(move || SqliteStore::open(&path)?.accounts())
-        .await
-        .context("reading the accounts")??;
-    for account in accounts {
-        let file = account.session_path.clone();
-        if !file.is_file() {
-            println!(
-                "session of {}: no file at {}; log the account in on a worker",
-                account.name,
-                file.display()
-            );
-            continue;
-        }
-        let data = tokio::task::spawn_blocking(move || SqliteSession::open(&file)?.export_data())
-            .await
-            .context("reading a session file")??;
-        match PgSession::import_data(target, account.id, key.clone(), None, &data).await {
-            Ok(_) => println!(
-                "session of {}: copied from {} (auth keys sealed)",
-                account.name,
-                account.session_path.display()
-            ),
-            Err(SessionError::SessionExists { .. }) => {
-                println!(
-                    "session of {}: already in PostgreSQL, kept as it is",
-                    account.name
-                )
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
     Ok(())
 }
 
 /// Runs `tgsift workers`: the workers of the configured database and the accounts each one serves.
 pub async fn workers(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
-    let database = loaded
-        .config
-        .storage
-        .database
-        .to_string_lossy()
-        .into_owned();
-    let stale = Duration::from_secs(WORKER_STALE_SECS as u64);
-    if Location::of(Path::new(&database)).is_postgres() {
-        let store = PgStore::open(&database).await?;
-        let workers = store.workers(stale).await?;
-        let leases = store.leases().await?;
-        if json {
-            let value = serde_json::json!({ "workers": workers, "leases": leases });
-            println!("{}", serde_json::to_string_pretty(&value)?);
-            return Ok(());
-        }
-        if workers.is_empty() {
-            println!("no worker has run on {}", store.target());
-        }
-        for w in &workers {
-            let state = match (w.alive, w.stopped) {
-                (true, _) => "alive",
-                (false, true) => "stopped",
-                (false, false) => "silent",
-            };
-            println!(
-                "worker {} — pid {} on {}, tgsift {}, {state}, heard from {:.0} s ago; accounts: {}",
-                w.id,
-                w.pid,
-                w.host,
-                w.version,
-                w.heartbeat_age,
-                if w.accounts.is_empty() {
-                    "none".to_string()
-                } else {
-                    w.accounts.join(", ")
-                }
-            );
-        }
-        let free: Vec<&str> = leases
-            .iter()
-            .filter(|l| l.owner.is_none() || l.expires_in.is_some_and(|s| s <= 0.0))
-            .map(|l| l.account.as_str())
-            .collect();
-        if !free.is_empty() {
-            println!("not served by any worker: {}", free.join(", "));
-        }
-        return Ok(());
-    }
-    let path = loaded.config.storage.database.clone();
-    let rows = tokio::task::spawn_blocking(move || SqliteStore::open(&path)?.workers())
+    let found = ops::db::workers(&loaded.config.storage.database)
         .await
-        .context("reading the workers")??;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(());
-    }
-    let now = unix_now();
-    if rows.is_empty() {
-        println!("no worker has run on {}", database);
-    }
-    for w in rows {
-        println!(
-            "worker {} — pid {} on {}, tgsift {}, {}; an SQLite store has one worker, serving every account",
-            w.id,
-            w.pid,
-            w.host,
-            w.version,
-            if w.is_alive(now) {
-                "alive"
-            } else {
-                "not running"
+        .map_err(cli_error)?;
+    match found {
+        Workers::Postgres {
+            database,
+            workers,
+            leases,
+        } => {
+            if json {
+                let value = serde_json::json!({ "workers": workers, "leases": leases });
+                println!("{}", serde_json::to_string_pretty(&value)?);
+                return Ok(());
             }
-        );
+            if workers.is_empty() {
+                println!("no worker has run on {database}");
+            }
+            for w in &workers {
+                let state = match (w.alive, w.stopped) {
+                    (true, _) => "alive",
+                    (false, true) => "stopped",
+                    (false, false) => "silent",
+                };
+                println!(
+                    "worker {} — pid {} on {}, tgsift {}, {state}, heard from {:.0} s ago; accounts: {}",
+                    w.id,
+                    w.pid,
+                    w.host,
+                    w.version,
+                    w.heartbeat_age,
+                    if w.accounts.is_empty() {
+                        "none".to_string()
+                    } else {
+                        w.accounts.join(", ")
+                    }
+                );
+            }
+            let free: Vec<&str> = leases
+                .iter()
+                .filter(|l| l.owner.is_none() || l.expires_in.is_some_and(|s| s <= 0.0))
+                .map(|l| l.account.as_str())
+                .collect();
+            if !free.is_empty() {
+                println!("not served by any worker: {}", free.join(", "));
+            }
+        }
+        Workers::Sqlite {
+            database,
+            workers,
+            now,
+        } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&workers)?);
+                return Ok(());
+            }
+            if workers.is_empty() {
+                println!("no worker has run on {database}");
+            }
+            for w in workers {
+                println!(
+                    "worker {} — pid {} on {}, tgsift {}, {}; an SQLite store has one worker, serving every account",
+                    w.id,
+                    w.pid,
+                    w.host,
+                    w.version,
+                    if w.is_alive(now) {
+                        "alive"
+                    } else {
+                        "not running"
+                    }
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -300,16 +300,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let loaded = sources.load()?;
-            let db = tgsift_store::open(&loaded.config.storage.database)?;
-            let m = match &db {
-                tgsift_store::Database::Sqlite(store) => store.migrated(),
-                tgsift_store::Database::Postgres { backend, .. } => backend.store().migrated(),
-            };
+            let m = crate::ops::db::migrate(&loaded.config.storage.database)
+                .map_err(jobs::cli_error)?;
             let (from, to) = (m.from, m.to);
             if from == to {
-                println!("{}: schema is up to date (version {to})", db.name());
+                println!("{}: schema is up to date (version {to})", m.database);
             } else {
-                println!("{}: schema migrated from version {from} to {to}", db.name());
+                println!(
+                    "{}: schema migrated from version {from} to {to}",
+                    m.database
+                );
             }
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod db;
 pub mod export;
 pub mod jobs;
 pub mod posts;
