@@ -59,6 +59,16 @@ pub(super) async fn ops(loaded: &Loaded, cancel: &CancellationToken) -> anyhow::
         .map_err(cli_error)
 }
 
+/// [`ops`] for a command that tags nothing (accounts): no tagging backend is loaded or checked.
+pub(super) async fn ops_without_tagging(
+    loaded: &Loaded,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Ops> {
+    Ops::open(&loaded.config, cancel, false)
+        .await
+        .map_err(cli_error)
+}
+
 /// An [`OpsError`] as the CLI reports it: refusals exit 2, failures 1.
 pub(super) fn cli_error(e: OpsError) -> anyhow::Error {
     match e {

@@ -6,6 +6,7 @@
 //! an account) is a durable job ([`jobs`]): queued at once, run by the service's job runner — or by the
 //! CLI itself when no service holds the account's session.
 
+pub mod accounts;
 pub mod audit;
 pub mod backup;
 pub mod db;
