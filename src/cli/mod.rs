@@ -243,11 +243,6 @@ impl Sources {
     }
 }
 
-/// The database of an admin command (SQLite or PostgreSQL); use it outside the async runtime.
-fn open_store(loaded: &Loaded) -> anyhow::Result<tgsift_store::Database> {
-    Ok(tgsift_store::open(&loaded.config.storage.database)?)
-}
-
 /// A multi-threaded tokio runtime for the subcommands that talk to the network.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

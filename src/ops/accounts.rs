@@ -17,9 +17,9 @@ use super::{Ops, OpsError};
 use crate::config::Config;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::error::TgError;
-use crate::telegram::session_lock::SessionLock;
 use crate::telegram::login::{self, Prompt, mask_phone};
 use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
+use crate::telegram::session_lock::SessionLock;
 use tgsift_store::{AccountRow, Location, PgStore};
 
 /// Why a PostgreSQL account is disabled while `account add` logs it in: workers claim only enabled

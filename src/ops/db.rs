@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use super::OpsError;
 use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
 use tgsift_store::postgres::copy::{CopyOptions, CopyReport, copy_sqlite};
-use tgsift_store::postgres::{LeaseRow, PgWorkerRow};
+use tgsift_store::postgres::{AccountLeaseRow, PgWorkerRow};
 use tgsift_store::prelude::*;
 use tgsift_store::{Location, PgStore, SqliteStore, WORKER_STALE_SECS, WorkerRow, unix_now};
 
@@ -171,7 +171,7 @@ pub(crate) enum Workers {
         /// Every known worker, newest first.
         workers: Vec<PgWorkerRow>,
         /// Every account's lease.
-        leases: Vec<LeaseRow>,
+        leases: Vec<AccountLeaseRow>,
     },
     /// SQLite: one worker at a time, serving every account.
     Sqlite {
