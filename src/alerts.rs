@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use grammers_tl_types as tl;
 use serde_json::json;
+use tgsift_store::{AlertRow, AsyncStore, NewAlert, StoreError, unix_now};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlertsConfig;
 use crate::task::TaskError;
 use crate::telegram::connections::Connections;
-use tgsift_store::{AlertRow, AsyncStore, NewAlert, StoreError, unix_now};
 
 /// The sink name of Telegram delivery (every other sink is a webhook URL).
 pub const TELEGRAM_SINK: &str = "telegram";

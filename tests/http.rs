@@ -407,6 +407,10 @@ async fn every_route_answers_over_http_and_needs_the_token() {
         assert_eq!(after, ids.iter().copied().filter(|i| *i > last).collect::<Vec<_>>());
         let (st, e) = svc.get("/api/v1/posts/export?format=xml").await;
         assert_eq!((st, error_code(&e)), (422, "invalid"), "{e}");
+        // An unknown tagging status is refused as on /posts, naming the ones there are.
+        let (st, e) = svc.get("/api/v1/posts/export?status=bogus").await;
+        assert_eq!((st, error_code(&e)), (422, "invalid"), "{e}");
+        assert!(e.to_string().contains("pending, retrying, success, failed or skipped"), "{e}");
 
         // Search: a word of a stored post finds it, with a highlighted snippet.
         let (word, post_id): (String, i64) = SqliteStore::open(&s.db)

@@ -2,12 +2,12 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use tgsift_store::unix_now;
 use tokio_util::sync::CancellationToken;
 
 use super::jobs::{cli_error, submit};
 use crate::config::Loaded;
 use crate::ops::JobSpec;
-use tgsift_store::unix_now;
 
 /// `tgsift channels …`.
 #[derive(Debug, Subcommand)]

@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use clap::Args;
+use tgsift_store::{BackupError, unix_now};
 
 use super::UsageError;
 use super::tags::date_arg;
 use crate::config::Loaded;
 use crate::ops::backup::{RestoreError, restore};
 use crate::ops::stats::{Stats, StatsQuery, day_label};
-use tgsift_store::{BackupError, unix_now};
 
 /// Options of `stats`.
 #[derive(Debug, Args)]

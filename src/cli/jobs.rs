@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use serde_json::Value;
+use tgsift_store::{JobRow, NewAlert, unix_now};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
 use crate::config::Loaded;
 use crate::ops::jobs::{ended, run_here};
 use crate::ops::{JobSpec, Ops, OpsError};
-use tgsift_store::{JobRow, NewAlert, unix_now};
 
 /// `tgsift jobs …`.
 #[derive(Debug, Subcommand)]

@@ -23,13 +23,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use tgsift_store::StoreError;
+use tgsift_store::postgres::PgError;
+use tgsift_store::postgres::copy::CopyError;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, LoadOptions, Loaded};
 use crate::ops::{Ops, OpsError};
-use tgsift_store::StoreError;
-use tgsift_store::postgres::PgError;
-use tgsift_store::postgres::copy::CopyError;
 
 /// Keeps the posts of many Telegram channels in SQLite and tags them.
 #[derive(Debug, Parser)]

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use tgsift_sim::{FloodConfig, LiveConfig, RandomFaults, Sim, SimConfig};
 
 use crate::telegram::session::SimSessions;
-use tgsift_sim::{FloodConfig, LiveConfig, RandomFaults, Sim, SimConfig};
 
 /// Options of `tgsift sim serve`.
 #[derive(Debug, Args)]

@@ -1,8 +1,9 @@
 //! `tgsift status`: renders [`Ops::status`](crate::ops::Ops::status) as text or JSON.
 
+use tgsift_store::unix_now;
+
 use crate::config::Loaded;
 use crate::ops::status::ServiceStatus;
-use tgsift_store::unix_now;
 
 fn ago(secs: i64) -> String {
     match secs.max(0) {

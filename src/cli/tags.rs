@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
+use tgsift_store::{
+    ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, TaggingStatus, match_expression,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
@@ -14,9 +17,6 @@ use crate::ops::export::{Format, Summary};
 use crate::ops::posts::ExportTo;
 use crate::ops::{Ops, OpsError};
 use crate::tagging::worker::Outcome;
-use tgsift_store::{
-    ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, TaggingStatus, match_expression,
-};
 
 /// Parses `--status`: clap lists [`TaggingStatus::ALL`] as the possible values in help and errors.
 fn status_parser() -> impl TypedValueParser<Value = TaggingStatus> {

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tgsift_store::{JobRow, PostFilter, PostRow, TaggingStatus};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,7 +18,6 @@ use super::session::{self, AuthMethod};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ErrorBody};
 use crate::ops::{AccountState, ChannelView, FloodWindow, JobSpec, PostVersion, TaggingStats};
 use crate::tagging::worker::Outcome;
-use tgsift_store::{JobRow, PostFilter, PostRow, TaggingStatus};
 
 /// Page size when `limit` is not given.
 const DEFAULT_LIMIT: usize = 50;
@@ -552,13 +552,11 @@ async fn export_posts(
             Some(ids)
         }
     };
-    // A `status` that is no tagging status selects no post, as it always has: an empty export
-    // (after the last possible post id), not an error.
-    let (status, after_id) = match q.status.as_deref().map(str::parse::<TaggingStatus>) {
-        None => (None, q.after_id),
-        Some(Ok(status)) => (Some(status), q.after_id),
-        Some(Err(_)) => (None, Some(i64::MAX)),
-    };
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| s.parse::<TaggingStatus>().map_err(|_| bad_status(s)))
+        .transpose()?;
     let filter = tgsift_store::ExportFilter {
         channel_ids,
         since: q.since.as_deref().map(since).transpose()?,
@@ -566,7 +564,7 @@ async fn export_posts(
         tag: q.tag,
         status,
         include_deleted: q.include_deleted,
-        after_id,
+        after_id: q.after_id,
     };
     // The export runs on a read connection of its own and hands the body over in chunks; a client
     // that goes away stops it (its next write fails).

@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tgsift_store::{AccountRow, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
 use tokio_util::sync::CancellationToken;
 
 use super::live::{LiveTask, SyncRequests};
@@ -32,7 +33,6 @@ use crate::task::TaskError;
 use crate::telegram::client::Account;
 use crate::telegram::connections::{ConnectError, Connections};
 use crate::telegram::error::TgError;
-use tgsift_store::{AccountRow, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
 
 /// How the service runs.
 #[derive(Clone, Debug)]

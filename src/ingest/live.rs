@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use tgsift_store::{AsyncStore, ChannelRow, LiveBatch, LiveChange, unix_ms};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -40,7 +41,6 @@ use crate::telegram::updates::{
     AccountDifference, Change, ChannelDifference, ChannelEvent, CommonState, Message, Pushed,
     Updates,
 };
-use tgsift_store::{AsyncStore, ChannelRow, LiveBatch, LiveChange, unix_ms};
 
 /// How long an event that skips ahead waits for the missing ones before the difference is asked
 /// (Telegram's documentation suggests up to 0.5 s).

@@ -17,6 +17,7 @@ use std::future::Future;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
+use tgsift_store::{AsyncStore, BatchOutcome, ChannelRow, PostIn, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Backfill;
@@ -24,7 +25,6 @@ use crate::telegram::channels::{ChannelInfo, RemotePost};
 use crate::telegram::client::Account;
 use crate::telegram::error::TgError;
 use progress::ChannelProgress;
-use tgsift_store::{AsyncStore, BatchOutcome, ChannelRow, PostIn, StoreError};
 
 /// Posts per request and per stored batch (Telegram's maximum page).
 pub const BATCH: i32 = 100;

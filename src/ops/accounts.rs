@@ -11,6 +11,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use grammers_session::{Session, SessionData};
 use grammers_tl_types::functions::auth::LogOut;
+use tgsift_store::{AccountRow, Location, PgStore};
 use tokio_util::sync::CancellationToken;
 
 use super::{Ops, OpsError};
@@ -20,7 +21,6 @@ use crate::telegram::error::TgError;
 use crate::telegram::login::{self, Prompt, mask_phone};
 use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
 use crate::telegram::session_lock::SessionLock;
-use tgsift_store::{AccountRow, Location, PgStore};
 
 /// Why a PostgreSQL account is disabled while `account add` logs it in: workers claim only enabled
 /// accounts, so none uses the half-made session meanwhile.
@@ -608,13 +608,8 @@ impl Ops {
                     other.name
                 )));
             }
-            if let (Some(u), Some(v)) = (user_id, other.user_id)
-                && u == v
-            {
-                return Err(OpsError::Conflict(format!(
-                    "this session is Telegram user {u}, already onboarded as account {}: one login per account (remove {} first to move it)",
-                    other.name, other.name
-                )));
+            if let Some(refusal) = user_id.and_then(|u| same_user(u, other)) {
+                return Err(refusal);
             }
             let Some(k) = key else { continue };
             if let Some(o) = sessions.auth_key(other).await
@@ -708,4 +703,15 @@ async fn blocking<T: Send + 'static>(
 /// A failure of the work itself, its error kept whole (the CLI reads the exit code from it).
 fn other(e: impl Into<anyhow::Error>) -> OpsError {
     OpsError::Other(e.into())
+}
+
+/// The refusal when `other` is already the account of Telegram user `user_id`: one Telegram user,
+/// one account.
+pub(super) fn same_user(user_id: i64, other: &AccountRow) -> Option<OpsError> {
+    (other.user_id == Some(user_id)).then(|| {
+        OpsError::Conflict(format!(
+            "this session is Telegram user {user_id}, already onboarded as account {}: one login per account (remove {} first to move it)",
+            other.name, other.name
+        ))
+    })
 }

@@ -2,11 +2,11 @@
 //! the server says is the newest message; gaps are listed with the command that repairs them.
 
 use serde::Serialize;
+use tgsift_store::ChannelRow;
 
 use super::{Ops, OpsError};
 use crate::ingest::channel_info;
 use crate::telegram::connections::ConnectError;
-use tgsift_store::ChannelRow;
 
 /// One channel's completeness.
 #[derive(Clone, Debug, Serialize)]

@@ -6,11 +6,12 @@
 
 use std::path::Path;
 
-use crate::telegram::session_lock::SessionLock;
 use tgsift_store::prelude::*;
 use tgsift_store::{
     BackupError, BackupInfo, Location, Restored, SqliteStore, StoreError, restore_file, unix_now,
 };
+
+use crate::telegram::session_lock::SessionLock;
 
 /// Why a backup or a restore did not happen.
 #[derive(Debug, thiserror::Error)]

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-
-use super::OpsError;
-use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
 use tgsift_store::postgres::copy::{CopyOptions, CopyReport, copy_sqlite};
 use tgsift_store::postgres::{AccountLeaseRow, PgWorkerRow};
 use tgsift_store::prelude::*;
 use tgsift_store::{Location, PgStore, SqliteStore, WORKER_STALE_SECS, WorkerRow, unix_now};
+
+use super::OpsError;
+use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
 
 /// Rows per transaction of `db copy` unless told otherwise.
 pub(crate) const DEFAULT_BATCH: usize = tgsift_store::postgres::copy::DEFAULT_BATCH;

@@ -13,6 +13,7 @@ use grammers_session::Session;
 use grammers_session::types::PeerId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tgsift_store::{JobEnd, JobRow, NewAlert, NewChannel};
 use tokio_util::sync::CancellationToken;
 
 use super::{Ops, OpsError};
@@ -23,7 +24,6 @@ use crate::task::TaskError;
 use crate::telegram::channels::ChannelRef;
 use crate::telegram::connections::ConnectError;
 use crate::telegram::error::TgError;
-use tgsift_store::{JobEnd, JobRow, NewAlert, NewChannel};
 
 /// Jobs run at once by one service.
 const CONCURRENT_JOBS: usize = 4;
@@ -527,14 +527,12 @@ async fn account_check(ops: &Ops, account: &str) -> Result<Value, Failure> {
         .read("list accounts", |s| s.accounts())
         .await
         .map_err(OpsError::from)?;
-    if let Some(other) = others
+    if let Some(refusal) = others
         .iter()
-        .find(|a| a.name != account && a.user_id == Some(id))
+        .filter(|a| a.name != account)
+        .find_map(|a| super::accounts::same_user(id, a))
     {
-        return Err(Failure::from(OpsError::Conflict(format!(
-            "this session is Telegram user {id}, already onboarded as account {}: one login per account (remove {} first to move it)",
-            other.name, other.name
-        ))));
+        return Err(Failure::from(refusal));
     }
     if row.user_id != Some(id) || row.disabled_reason.is_some() {
         // A good check also resumes an account the service had stopped as logged out.

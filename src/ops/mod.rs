@@ -21,6 +21,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use tgsift_store::prelude::*;
+use tgsift_store::{
+    AccountRow, AsyncStore, ChannelRow, JobRow, PostFilter, PostRow, StoreError, StoredSession,
+    TagStats, unix_now,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -30,11 +35,6 @@ use crate::telegram::connections::Connections;
 use crate::telegram::login::mask_phone;
 use crate::telegram::session::SqliteSession;
 use crate::telegram::session_lock::SessionLock;
-use tgsift_store::prelude::*;
-use tgsift_store::{
-    AccountRow, AsyncStore, ChannelRow, JobRow, PostFilter, PostRow, StoreError, StoredSession,
-    TagStats, unix_now,
-};
 
 pub use jobs::JobSpec;
 

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use tgsift_store::{ExportError, ExportFilter, SearchHit, SearchQuery};
 use tokio_util::sync::CancellationToken;
 
 use super::export::{Format, Summary, write_posts, write_posts_to_file};
@@ -10,7 +11,6 @@ use super::stats::{Stats, StatsQuery, collect};
 use super::{Ops, OpsError};
 use crate::tagging::trends::{TagTrend, top_tags};
 use crate::tagging::worker::{PassReport, Pipeline};
-use tgsift_store::{ExportError, ExportFilter, SearchHit, SearchQuery};
 
 /// Where `posts export` writes.
 pub enum ExportTo {

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+use tgsift_store::{ActivityRow, Storage, StoreError};
 
 use crate::tagging::trends::{TagTrend, top_tags};
-use tgsift_store::{ActivityRow, Storage, StoreError};
 
 /// The period and channels of a report.
 #[derive(Clone, Debug)]

@@ -2,9 +2,9 @@
 //! while `run` holds every session.
 
 use serde::Serialize;
+use tgsift_store::{TaskRow, WorkerRow, unix_now};
 
 use super::{AccountState, ChannelView, Ops, OpsError, account_states};
-use tgsift_store::{TaskRow, WorkerRow, unix_now};
 
 /// What `tgsift status` shows, read from the database: the service's worker and tasks, accounts,
 /// channels that need attention, tagging by status.

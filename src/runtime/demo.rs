@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tgsift_sim::{FloodConfig, RandomFaults, Scripted, Sim, SimConfig};
+use tgsift_store::prelude::*;
+use tgsift_store::{AsyncStore, NewChannel, SqliteStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Loaded;
@@ -16,9 +19,6 @@ use crate::tagging::worker::{PassReport, Pipeline};
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::login::{self, Scripted as ScriptedPrompt};
 use crate::telegram::session::SimSessions;
-use tgsift_sim::{FloodConfig, RandomFaults, Scripted, Sim, SimConfig};
-use tgsift_store::prelude::*;
-use tgsift_store::{AsyncStore, NewChannel, SqliteStore};
 
 /// Tags of one channel after the demo.
 #[derive(Clone, Debug)]

@@ -37,6 +37,9 @@ pub use supervisor::{Restart, Supervisor};
 
 use crate::task::TaskError;
 
+use tgsift_store::postgres::backend::LeaseFences;
+use tgsift_store::{AccountRow, AsyncStore};
+
 use crate::alerts::Alerts;
 use crate::config::{Config, ConfigError};
 use crate::ingest::account::{AccountTask, RunOptions, RunSummary, Tally};
@@ -49,8 +52,6 @@ use crate::telegram::connections::Connections;
 use crate::telegram::held_accounts::HeldAccounts;
 use crate::telegram::session::{SessionError, SessionKey};
 use crate::telegram::session_lock::SessionLock;
-use tgsift_store::postgres::backend::LeaseFences;
-use tgsift_store::{AccountRow, AsyncStore};
 
 /// How long tasks get to finish after a shutdown request (the rest is abandoned; the process exits).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);

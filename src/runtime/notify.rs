@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
+use tgsift_store::postgres::PgStore;
+use tgsift_store::postgres::backend::{CHANNELS_CHANNEL, JOBS_CHANNEL};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::task::TaskError;
-use tgsift_store::postgres::PgStore;
-use tgsift_store::postgres::backend::{CHANNELS_CHANNEL, JOBS_CHANNEL};
 
 /// What the notifications wake.
 #[derive(Clone, Default)]

@@ -17,6 +17,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tgsift_store::{
+    AsyncStore, Attempt, AttemptResult, DuePost, Recorded, RetryRules, StoreError, TaggingStatus,
+};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -25,9 +28,6 @@ use super::llm::{LlmConfig, LlmTagger};
 use super::threads::TaggerThreads;
 use super::{Tag, TagContext, TagError, Tagger};
 use crate::config::TaggingConfig;
-use tgsift_store::{
-    AsyncStore, Attempt, AttemptResult, DuePost, Recorded, RetryRules, StoreError, TaggingStatus,
-};
 
 /// Stored posts a channel's document frequencies are first learned from.
 const DF_POSTS: usize = 5_000;

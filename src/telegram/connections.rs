@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tgsift_store::AsyncStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -21,7 +22,6 @@ use crate::telegram::client::{Account, Policy};
 use crate::telegram::held_accounts::{HeldAccounts, OpenConnections};
 use crate::telegram::session::{PgSession, SessionError, SqliteSession};
 use crate::telegram::session_lock::{SessionLock, SessionLockError};
-use tgsift_store::AsyncStore;
 
 /// How often learned pacer rates are persisted even when nothing urgent happened.
 const SAVE_STATE_EVERY: Duration = Duration::from_secs(30);

@@ -14,12 +14,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tgsift_store::postgres::backend::LeaseFences;
+use tgsift_store::postgres::{AccountLease, PgError, PgStore};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::telegram::session::SessionKey;
-use tgsift_store::postgres::backend::LeaseFences;
-use tgsift_store::postgres::{AccountLease, PgError, PgStore};
 
 /// What the leases ask of the worker's Telegram connections: an account over the fair share is
 /// handed back only once its connection is closed.

@@ -4,19 +4,19 @@
 //! It is the ground truth of every integration test, benchmark and the demo, so it follows Telegram's
 //! rules (paging, errors, FLOOD_WAIT, dropped connections), not our client's habits.
 //!
-//! - [`transport`]: full / abridged / intermediate / padded-intermediate framing, detected per connection.
-//! - [`crypto`]: the server side of MTProto 2.0 encryption.
-//! - [`server`]: listeners (one per DC id) and connections: message layer, containers, gzip, salts, pings.
-//! - [`hub`]: live connections, update subscriptions, pushes and their faults, shared-key detection.
-//! - [`api`]: the methods, with key checks, authorization, faults and flood control in front.
-//! - [`updates`]: pushes, `getState`, `getDifference`, `getChannelDifference` as Telegram sends them.
-//! - [`objects`]: TL objects as Telegram fills them.
+//! - `transport`: full / abridged / intermediate / padded-intermediate framing, detected per connection.
+//! - `crypto`: the server side of MTProto 2.0 encryption.
+//! - `server`: listeners (one per DC id) and connections: message layer, containers, gzip, salts, pings.
+//! - `hub`: live connections, update subscriptions, pushes and their faults, shared-key detection.
+//! - `api`: the methods, with key checks, authorization, faults and flood control in front.
+//! - `updates`: pushes, `getState`, `getDifference`, `getChannelDifference` as Telegram sends them.
+//! - `objects`: TL objects as Telegram fills them.
 //! - [`world`] + [`textgen`]: channels whose messages are generated on demand from (seed, id);
 //!   [`paging`]: Telegram's getHistory rule written plainly, the reference `world` is tested against.
-//! - [`state`] + [`events`]: accounts, keys, logins, channel members and update events.
-//! - [`shared`]: what every connection shares, and the changes the running world makes (publish,
-//!   edit, delete); [`live`]: a driver that makes them at a steady rate.
-//! - [`flood`], [`faults`], [`log`]: limits, injected faults, request log.
+//! - `state` + `events`: accounts, keys, logins, channel members and update events.
+//! - `shared`: what every connection shares, and the changes the running world makes (publish,
+//!   edit, delete); `live`: a driver that makes them at a steady rate.
+//! - `flood`, `faults`, [`log`]: limits, injected faults, request log.
 
 #![warn(unreachable_pub)]
 

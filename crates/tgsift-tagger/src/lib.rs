@@ -22,27 +22,27 @@
 //!
 //! How a post becomes tags:
 //!
-//! 1. **Cleaning** ([`tokenize`]). URLs, e-mail addresses, `@mentions` and emoji are removed; every
+//! 1. **Cleaning** (`tokenize`). URLs, e-mail addresses, `@mentions` and emoji are removed; every
 //!    non-empty line becomes a sentence (Telegram posts use lines as headlines and bullets). Runs of
 //!    `#hashtags` at the end of a line are taken out of the text and become the post's own tags; a
 //!    hashtag inside a sentence stays in the text as a word and is a tag as well. Texts longer than
 //!    [`MAX_TEXT_BYTES`] are cut (a Telegram post is at most 4,096 characters).
 //! 2. **Language** by script share (Cyrillic vs Latin letters), with `whatlang` deciding when the share
 //!    is inconclusive. Russian uses phrases of 1–2 words, English of 1–3.
-//! 3. **Candidates** ([`candidates`]) are runs of 1–2 words (English 1–3) inside a sentence, with a
+//! 3. **Candidates** (`candidates`) are runs of 1–2 words (English 1–3) inside a sentence, with a
 //!    stop-word list built from YAKE's (`yake-rust`) and `stop-words`' lists (minus content words such
 //!    as «москва» or «мир»). Phrases with numbers, with a stop word or a word that is not a noun or an
 //!    adjective at either edge or inside (English «of» excepted), or cutting a capitalised name in
 //!    two are dropped. Russian parts of speech come from the OpenCorpora dictionary ([`morph`]); a
 //!    suffix heuristic stands in for words it lacks, and English verb forms come from word lists.
-//!    Words in most of the channel's posts (its header or footer) are never tags ([`docfreq`]).
-//! 4. **Scores** ([`score`]) are TF-IDF against the channel's posts ([`DocFreq`]; term frequency
+//!    Words in most of the channel's posts (its header or footer) are never tags (`docfreq`).
+//! 4. **Scores** (`score`) are TF-IDF against the channel's posts ([`DocFreq`]; term frequency
 //!    alone without it), with mild penalties on phrase length and on a late first occurrence. With
 //!    [`EmbeddedTagger::with_yake`] (`tagging.embedded_yake`) only phrases YAKE also finds are kept
 //!    and YAKE's score breaks ties.
 //! 5. **De-duplication by stem** (Snowball, `ё` folded to `е`): inflected forms of one phrase are one
 //!    candidate; the stems are the grouping key ([`tag_key`]).
-//! 6. **Display** ([`lemma`]): Russian tags in dictionary form («ключевую ставку» → «ключевая
+//! 6. **Display** (`lemma`): Russian tags in dictionary form («ключевую ставку» → «ключевая
 //!    ставка», «центробанка России» → «центробанк России»), English ones as written; proper names
 //!    keep their capital when every occurrence in the post has it, abbreviations stay in capitals,
 //!    the rest is lower-cased. Lone adjectives, verbs, adverbs, participles and fillers («главное»)

@@ -21,12 +21,12 @@ use grammers_session::types::{
     ChannelState, DcOption, PeerId, PeerInfo, UpdateState, UpdatesState,
 };
 use grammers_session::{BoxFuture, Session, SessionData};
+use tgsift_store::postgres::{AccountLease, PgError, PgStore, fence};
 use tokio_postgres::Transaction;
 
 use super::peers::{PeerRow, merge_peer, peer_id_of};
 use super::sealed::{SessionKey, hex};
 use super::{SelfUser, SessionError, dc_option_from_row, dcs_with_auth_key};
-use tgsift_store::postgres::{AccountLease, PgError, PgStore, fence};
 
 /// What grammers reads on every request, and the peer cache.
 struct Cache {

@@ -90,7 +90,7 @@ pub trait AlertStore {
     ) -> Result<AlertConditions, StoreError>;
 }
 
-/// See [`SqliteStore::alert_conditions`].
+/// See [`AlertStore::alert_conditions`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AlertConditions {
     /// (channel, account, parked since, error).

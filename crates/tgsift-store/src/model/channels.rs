@@ -208,7 +208,7 @@ pub trait ChannelStore {
         range: Option<(i32, i32)>,
     ) -> Result<BatchOutcome, StoreError>;
 
-    /// [`SqliteStore::store_batch`], marking deleted the stored posts of `window` (ids `from..=to` the page
+    /// [`ChannelStore::store_batch`], marking deleted the stored posts of `window` (ids `from..=to` the page
     /// held completely: Telegram pages have no holes) that the page lacks. A refresh (no `range`) of
     /// the newest page passes the ids the page spanned.
     fn store_page(
@@ -220,7 +220,7 @@ pub trait ChannelStore {
         window: Option<(i32, i32)>,
     ) -> Result<BatchOutcome, StoreError>;
 
-    /// Stores consecutive complete pages of a backfill ([`SqliteStore::store_batch`] each, with its range) in
+    /// Stores consecutive complete pages of a backfill ([`ChannelStore::store_batch`] each, with its range) in
     /// one transaction: all or none, so a crash still leaves a prefix of the channel stored. Ingest
     /// groups the pages that arrived while the previous write ran (one commit per group instead of one
     /// per page; on the benchmark machine the saving was within noise, as most of the writer's time

@@ -49,7 +49,7 @@ pub struct JobRow {
     pub updated_at: i64,
 }
 
-/// How a job attempt ended, for [`SqliteStore::finish_job`].
+/// How a job attempt ended, for [`JobStore::finish_job`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobEnd {
     /// It did its work; the result is kept.

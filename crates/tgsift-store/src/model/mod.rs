@@ -37,10 +37,10 @@ pub use trends::TrendStore;
 pub use web_sessions::WebSessionStore;
 pub use workers::{TaskRow, WORKER_STALE_SECS, WorkerRow, WorkerStore};
 
-/// Everything the service asks of a store, one trait per concern (the files of this module); the
-/// SQLite [`SqliteStore`] implements it, and the service reaches it through [`AsyncStore`] as
-/// `&mut dyn Storage`, so a second backend can stand beside it. Bring the traits into scope with
-/// `use crate::prelude::*`.
+/// Everything the service asks of a store, one trait per concern (the files of this module):
+/// [`SqliteStore`] and PostgreSQL's `PgBackend` implement it, and the service reaches it through
+/// [`AsyncStore`](crate::AsyncStore) as `&mut dyn Storage`. Bring the traits into scope with
+/// `use tgsift_store::prelude::*`.
 pub trait Storage:
     AccountStore
     + AlertStore

@@ -181,7 +181,7 @@ pub enum AttemptResult {
     },
 }
 
-/// One attempt's outcome for [`SqliteStore::record_attempts`].
+/// One attempt's outcome for [`TaggingStore::record_attempts`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Attempt {
     /// Post row id.

@@ -6,12 +6,12 @@ use grammers_session::types::{
     ChannelKind, ChannelState, DcOption, PeerAuth, PeerId, PeerInfo, UpdateState,
 };
 use grammers_session::{Session, SessionData};
+use tgsift_store::postgres::{PgError, PgStore};
+use tgsift_store::testing::postgres::fresh_store;
 
 use super::super::sealed::SessionKey;
 use super::super::{SelfUser, SessionError};
 use super::PgSession;
-use tgsift_store::postgres::{PgError, PgStore};
-use tgsift_store::testing::postgres::fresh_store;
 
 const LONG: Duration = Duration::from_secs(60);
 
