@@ -22,7 +22,7 @@ use crate::task::TaskError;
 use crate::telegram::connections::Connections;
 
 /// The sink name of Telegram delivery (every other sink is a webhook URL).
-pub const TELEGRAM_SINK: &str = "telegram";
+pub(crate) const TELEGRAM_SINK: &str = "telegram";
 /// Delivery attempts per alert and sink before it is given up.
 const MAX_ATTEMPTS: u32 = 8;
 /// How often due alerts are looked for.

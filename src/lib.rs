@@ -45,14 +45,16 @@
 //!
 //! [`SessionLock`]: telegram::session_lock::SessionLock
 
-pub mod alerts;
+#![warn(unreachable_pub)]
+
+pub(crate) mod alerts;
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod ingest;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod ops;
 pub mod runtime;
 pub mod tagging;
-pub mod task;
+pub(crate) mod task;
 pub mod telegram;

@@ -17,7 +17,7 @@ use crate::telegram::session::{SqliteSession, TelethonString};
 use grammers_session::SessionData;
 
 /// Environment variable holding the 2FA password for non-interactive logins.
-pub const PASSWORD_ENV: &str = "TGSIFT_2FA_PASSWORD";
+pub(super) const PASSWORD_ENV: &str = "TGSIFT_2FA_PASSWORD";
 
 /// `tgsift account …`.
 #[derive(Debug, Subcommand)]
@@ -79,7 +79,7 @@ pub struct ImportArgs {
 }
 
 /// Runs an account subcommand (on a runtime of its own).
-pub fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
+pub(super) fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
     let runtime = super::runtime()?;
     match cmd {
         AccountCommand::Add(args) => runtime.block_on(add(loaded, args)),

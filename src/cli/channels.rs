@@ -73,7 +73,7 @@ pub struct ReparseArgs {
 }
 
 /// Runs a channels subcommand.
-pub fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
+pub(super) fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
     match cmd {
         ChannelsCommand::Add {
             account,
@@ -262,7 +262,7 @@ async fn audit(loaded: &Loaded, reference: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// `tgsift reparse`: fetch a range again and upsert it (safe to repeat), as a job.
-pub async fn reparse(loaded: &Loaded, args: ReparseArgs) -> anyhow::Result<()> {
+pub(super) async fn reparse(loaded: &Loaded, args: ReparseArgs) -> anyhow::Result<()> {
     let spec = JobSpec::Reparse {
         channel: args.channel.clone(),
         from_id: args.from_id,

@@ -59,7 +59,7 @@ fn backup_error(e: RestoreError) -> anyhow::Error {
 }
 
 /// `tgsift backup FILE`.
-pub fn backup(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
+pub(super) fn backup(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
     let db = &loaded.config.storage.database;
     let info = crate::ops::backup::backup(db, file).map_err(backup_error)?;
     println!(
@@ -75,7 +75,7 @@ pub fn backup(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
 }
 
 /// `tgsift restore FILE`.
-pub fn restore_cmd(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
+pub(super) fn restore_cmd(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
     let db = &loaded.config.storage.database;
     let done = restore(db, file).map_err(backup_error)?;
     println!(
@@ -93,7 +93,7 @@ pub fn restore_cmd(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
 }
 
 /// `tgsift stats`.
-pub fn stats(loaded: &Loaded, a: &StatsArgs) -> anyhow::Result<()> {
+pub(super) fn stats(loaded: &Loaded, a: &StatsArgs) -> anyhow::Result<()> {
     let until = match &a.until {
         Some(d) => date_arg("--until", d)?,
         None => unix_now(),

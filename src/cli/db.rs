@@ -40,7 +40,7 @@ pub struct CopyArgs {
 }
 
 /// Runs `tgsift db …`.
-pub async fn run(cmd: DbCommand) -> anyhow::Result<()> {
+pub(super) async fn run(cmd: DbCommand) -> anyhow::Result<()> {
     match cmd {
         DbCommand::Copy(args) => copy(args).await,
     }
@@ -90,7 +90,7 @@ async fn copy(args: CopyArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `tgsift workers`: the workers of the configured database and the accounts each one serves.
-pub async fn workers(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
+pub(super) async fn workers(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
     let found = ops::db::workers(&loaded.config.storage.database)
         .await
         .map_err(cli_error)?;

@@ -18,7 +18,7 @@ pub struct DemoArgs {
 }
 
 /// `tgsift demo`: see [`crate::runtime::demo`]; prints what it did.
-pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let say = |line: String| println!("{line}");
     let r = crate::runtime::demo::run(&args.out, args.posts, &say, shutdown_on_signals()).await?;
     println!();

@@ -229,7 +229,7 @@ fn print_job(j: &JobRow) {
 }
 
 /// Runs a jobs subcommand.
-pub async fn jobs(loaded: &Loaded, cmd: JobsCommand) -> anyhow::Result<()> {
+pub(super) async fn jobs(loaded: &Loaded, cmd: JobsCommand) -> anyhow::Result<()> {
     let ops = ops(loaded, &CancellationToken::new()).await?;
     match cmd {
         JobsCommand::List { state, limit, json } => {
@@ -283,7 +283,7 @@ pub async fn jobs(loaded: &Loaded, cmd: JobsCommand) -> anyhow::Result<()> {
 }
 
 /// Runs an alerts subcommand.
-pub async fn alerts(loaded: &Loaded, cmd: AlertsCommand) -> anyhow::Result<()> {
+pub(super) async fn alerts(loaded: &Loaded, cmd: AlertsCommand) -> anyhow::Result<()> {
     let AlertsCommand::Test = cmd;
     let cancel = CancellationToken::new();
     let ops = ops(loaded, &cancel).await?;

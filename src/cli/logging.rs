@@ -12,7 +12,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use super::LogFormat;
 
 /// Installs the global subscriber. `RUST_LOG` wins over `-v`/`-q` when it is set.
-pub fn init(format: LogFormat, verbose: u8, quiet: u8) {
+pub(super) fn init(format: LogFormat, verbose: u8, quiet: u8) {
     let level = match (verbose, quiet) {
         (0, 0) => "info",
         (1, _) => "debug",

@@ -21,7 +21,7 @@ pub struct RunArgs {
 }
 
 /// Cancels on the first SIGINT/SIGTERM; exits at once on the second.
-pub fn shutdown_on_signals() -> CancellationToken {
+pub(super) fn shutdown_on_signals() -> CancellationToken {
     let cancel = CancellationToken::new();
     let token = cancel.clone();
     tokio::spawn(async move {
@@ -84,7 +84,7 @@ pub(super) fn print_tagging(r: &PassReport) {
 }
 
 /// `tgsift run [--once]`.
-pub async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
+pub(super) async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
     let mut loaded = loaded.clone();
     if let Some(addr) = args.http {
         loaded.config.http.listen = Some(addr);

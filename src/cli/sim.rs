@@ -102,7 +102,7 @@ fn parse_share(s: &str) -> Result<f64, String> {
 }
 
 /// Starts the simulator, prints how to reach it, and serves until Ctrl-C.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = SimConfig::generated(args.seed, args.channels, args.posts);
     config.faults = args.faults.clone();
     config.flood = match args.flood {

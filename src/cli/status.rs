@@ -15,7 +15,7 @@ fn ago(secs: i64) -> String {
 }
 
 /// `tgsift status [--json]`.
-pub fn status(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
+pub(super) fn status(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
     let status = super::admin(loaded, async |ops| ops.status().await)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);

@@ -265,7 +265,7 @@ fn opt_date(flag: &str, d: &Option<String>) -> anyhow::Result<Option<i64>> {
 }
 
 /// Runs a tags subcommand.
-pub fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
+pub(super) fn tags(loaded: &Loaded, cmd: TagsCommand) -> anyhow::Result<()> {
     match cmd {
         TagsCommand::Top(a) => top(loaded, &a),
         TagsCommand::Retag {
@@ -450,7 +450,7 @@ fn print_post(p: &PostRow, full: bool) {
 }
 
 /// Runs a posts subcommand.
-pub fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
+pub(super) fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
     match cmd {
         PostsCommand::List(a) => {
             let f = PostFilter {

@@ -16,12 +16,12 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Whether `path` is one of the dashboard's static files (served without sign-in).
-pub fn is_asset(path: &str) -> bool {
+pub(crate) fn is_asset(path: &str) -> bool {
     matches!(path, "/" | "/ui/app.js" | "/ui/style.css")
 }
 
 /// The dashboard's routes: `/` and `/ui/…`.
-pub fn router() -> axum::Router<AppState> {
+pub(crate) fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route(
             "/",

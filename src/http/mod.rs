@@ -14,9 +14,9 @@
 //! reach it can administer tgsift — except another site's page in a local browser, whose state-changing
 //! requests are refused.
 
-pub mod dashboard;
-pub mod routes;
-pub mod session;
+pub(crate) mod dashboard;
+pub(crate) mod routes;
+pub(crate) mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

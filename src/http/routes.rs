@@ -52,7 +52,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// Every route, with its OpenAPI description.
-pub fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -80,13 +80,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Where the dashboard signs in and out.
-pub const SESSION_PATH: &str = "/api/v1/session";
+pub(crate) const SESSION_PATH: &str = "/api/v1/session";
 
 type ApiResult<T> = Result<T, ApiError>;
 
 /// The answer to work that was queued.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Queued {
+pub(crate) struct Queued {
     /// Always `queued`.
     pub status: &'static str,
     /// Follow it at `GET /api/v1/jobs/{job_id}`.
@@ -204,7 +204,7 @@ async fn tagging_stats(
 /// Body of `POST /api/v1/tagging/retry`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RetryBody {
+pub(crate) struct RetryBody {
     /// At most this many posts (default 50).
     #[serde(default)]
     pub limit: Option<usize>,
@@ -236,7 +236,7 @@ async fn tagging_retry(
 
 /// One tag of a post.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TagView {
+pub(crate) struct TagView {
     /// The tag.
     pub tag: String,
     /// Its weight in the post, 0–1.
@@ -247,7 +247,7 @@ pub struct TagView {
 
 /// A post's new tags.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Regenerated {
+pub(crate) struct Regenerated {
     /// The post.
     pub post_id: i64,
     /// Its tags, best first.
@@ -291,7 +291,7 @@ async fn regenerate(
 
 /// A stored post with its tags and tagging state.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PostView {
+pub(crate) struct PostView {
     /// Post row id.
     pub id: i64,
     /// Channel (`@name` or id).
@@ -352,7 +352,7 @@ impl From<PostRow> for PostView {
 
 /// A page of posts.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PostPage {
+pub(crate) struct PostPage {
     /// Newest first.
     pub items: Vec<PostView>,
     /// Pass as `cursor` for the next page; absent on the last one.
@@ -630,7 +630,7 @@ struct PageQuery {
 
 /// A page of channels.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ChannelPage {
+pub(crate) struct ChannelPage {
     /// By row id.
     pub items: Vec<ChannelView>,
     /// Pass as `cursor` for the next page; absent on the last one.
@@ -676,7 +676,7 @@ async fn list_channels(
 /// Body of `POST /api/v1/channels`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AddChannelBody {
+pub(crate) struct AddChannelBody {
     /// The account that follows it.
     pub account: String,
     /// `@name`, a t.me link or a numeric id.
@@ -759,7 +759,7 @@ async fn delete_channel(
 /// Body of `POST /api/v1/reparse`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReparseBody {
+pub(crate) struct ReparseBody {
     /// `@name`, numeric id or `#row`.
     pub channel: String,
     /// First message id (with `to_id`).
@@ -796,7 +796,7 @@ async fn reparse(
 /// Body of `POST /api/v1/retag`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RetagBody {
+pub(crate) struct RetagBody {
     /// `@name`, numeric id or `#row`; every channel when absent.
     #[serde(default)]
     pub channel: Option<String>,
@@ -844,7 +844,7 @@ struct JobsQuery {
 
 /// A page of jobs.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct JobPage {
+pub(crate) struct JobPage {
     /// Newest first.
     pub items: Vec<JobRow>,
     /// Pass as `cursor` for the next page; absent on the last one.
@@ -917,7 +917,7 @@ async fn cancel_job(
 
 /// A page of accounts.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AccountPage {
+pub(crate) struct AccountPage {
     /// By name.
     pub items: Vec<AccountState>,
     /// Pass as `cursor` for the next page; absent on the last one.
@@ -939,7 +939,7 @@ async fn list_accounts(
 
 /// The earlier texts of an edited post.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct VersionPage {
+pub(crate) struct VersionPage {
     /// Oldest first; the post's current text is not among them.
     pub items: Vec<PostVersion>,
 }
@@ -959,7 +959,7 @@ async fn post_versions(
 
 /// How far a polled channel is behind.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ChannelLag {
+pub(crate) struct ChannelLag {
     /// Channel row id.
     pub channel_id: i64,
     /// Its newest message id minus its checkpoint, as of its last poll by this service.
@@ -968,7 +968,7 @@ pub struct ChannelLag {
 
 /// Ingest and flood figures of the last hour.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Activity {
+pub(crate) struct Activity {
     /// The window (seconds).
     pub window_seconds: i64,
     /// Posts stored in the window (by any process on this database).
@@ -1026,14 +1026,14 @@ async fn activity(State(state): State<AppState>) -> ApiResult<axum::Json<Activit
 /// Body of `POST /api/v1/session`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignInBody {
+pub(crate) struct SignInBody {
     /// The HTTP token (`http.token`).
     pub token: String,
 }
 
 /// Whether (and how) the caller is signed in.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SessionState {
+pub(crate) struct SessionState {
     /// Always true in an answer (a caller that is not gets 401).
     pub signed_in: bool,
     /// `cookie` (the dashboard's session), `bearer` (a token per request) or `open` (no token is

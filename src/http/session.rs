@@ -14,19 +14,19 @@ use sha2::{Digest, Sha256};
 use tgsift_store::{AsyncStore, StoreError, unix_now};
 
 /// Name of the session cookie.
-pub const COOKIE: &str = "tgsift_session";
+pub(crate) const COOKIE: &str = "tgsift_session";
 /// The header (with value [`CSRF_VALUE`]) that state-changing requests signed in by cookie must send.
-pub const CSRF_HEADER: &str = "x-requested-with";
+pub(crate) const CSRF_HEADER: &str = "x-requested-with";
 /// The value of [`CSRF_HEADER`].
-pub const CSRF_VALUE: &str = "tgsift";
+pub(crate) const CSRF_VALUE: &str = "tgsift";
 /// How long a session lasts (seconds).
-pub const LIFETIME_SECS: i64 = 7 * 24 * 3600;
+pub(crate) const LIFETIME_SECS: i64 = 7 * 24 * 3600;
 /// Sessions kept at most; the oldest is dropped beyond this (sign-ins are rare, so this is a leak guard).
 const MAX_SESSIONS: usize = 1_000;
 
 /// How a request was let in, for `GET /api/v1/session`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthMethod {
+pub(crate) enum AuthMethod {
     /// No token is configured (loopback only): everyone is let in.
     Open,
     /// `Authorization: Bearer <token>`.
@@ -37,7 +37,7 @@ pub enum AuthMethod {
 
 impl AuthMethod {
     /// `open`, `bearer` or `cookie`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AuthMethod::Open => "open",
             AuthMethod::Bearer => "bearer",
@@ -48,7 +48,7 @@ impl AuthMethod {
 
 /// The signed-in browser sessions, stored in the database by the SHA-256 of their ids.
 #[derive(Clone)]
-pub struct Sessions(AsyncStore);
+pub(crate) struct Sessions(AsyncStore);
 
 fn digest(id: &str) -> [u8; 32] {
     Sha256::digest(id.as_bytes()).into()
@@ -56,12 +56,12 @@ fn digest(id: &str) -> [u8; 32] {
 
 impl Sessions {
     /// The sessions kept in `store`.
-    pub fn new(store: AsyncStore) -> Self {
+    pub(crate) fn new(store: AsyncStore) -> Self {
         Sessions(store)
     }
 
     /// Starts a session; returns its id (the cookie's value).
-    pub async fn create(&self) -> Result<String, StoreError> {
+    pub(crate) async fn create(&self) -> Result<String, StoreError> {
         let mut raw = [0u8; 32];
         rand::rng().fill_bytes(&mut raw);
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
@@ -75,7 +75,7 @@ impl Sessions {
     }
 
     /// Whether `id` is a live session.
-    pub async fn valid(&self, id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn valid(&self, id: &str) -> Result<bool, StoreError> {
         let d = digest(id);
         self.0
             .read("look up a dashboard session", move |s| {
@@ -85,7 +85,7 @@ impl Sessions {
     }
 
     /// Ends a session (signing out).
-    pub async fn remove(&self, id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn remove(&self, id: &str) -> Result<(), StoreError> {
         let d = digest(id);
         self.0
             .with("end a dashboard session", move |s| s.remove_web_session(&d))
@@ -94,7 +94,7 @@ impl Sessions {
 }
 
 /// The session id the request's `Cookie` header carries, if any.
-pub fn cookie(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -107,7 +107,7 @@ pub fn cookie(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether the request carries the anti-CSRF header.
-pub fn has_csrf_header(headers: &HeaderMap) -> bool {
+pub(crate) fn has_csrf_header(headers: &HeaderMap) -> bool {
     headers
         .get(CSRF_HEADER)
         .is_some_and(|v| v.as_bytes() == CSRF_VALUE.as_bytes())
@@ -116,7 +116,7 @@ pub fn has_csrf_header(headers: &HeaderMap) -> bool {
 /// Whether a browser says the request comes from another site's page: `Sec-Fetch-Site: cross-site`, or
 /// an `Origin` whose host and port are not the `Host` asked for. Clients that are not browsers send
 /// neither and are let through.
-pub fn cross_site(headers: &HeaderMap) -> bool {
+pub(crate) fn cross_site(headers: &HeaderMap) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site")
@@ -134,7 +134,7 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
 /// Whether the `Host` a request was sent to names this machine's loopback (`localhost`, `127.x.x.x`,
 /// `[::1]`, any port), or is absent. A service without a token listens on loopback only, so any other
 /// name is a page whose domain was pointed at 127.0.0.1 (DNS rebinding) to reach the open API.
-pub fn loopback_host(headers: &HeaderMap) -> bool {
+pub(crate) fn loopback_host(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST) else {
         return true;
     };
@@ -152,7 +152,7 @@ pub fn loopback_host(headers: &HeaderMap) -> bool {
 }
 
 /// The `Set-Cookie` value that stores session `id` (`Secure` when a proxy says the client used HTTPS).
-pub fn set_cookie(id: &str, headers: &HeaderMap) -> HeaderValue {
+pub(crate) fn set_cookie(id: &str, headers: &HeaderMap) -> HeaderValue {
     let secure = headers
         .get("x-forwarded-proto")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
@@ -165,7 +165,7 @@ pub fn set_cookie(id: &str, headers: &HeaderMap) -> HeaderValue {
 }
 
 /// The `Set-Cookie` value that deletes the session cookie.
-pub fn clear_cookie() -> HeaderValue {
+pub(crate) fn clear_cookie() -> HeaderValue {
     HeaderValue::from_static("tgsift_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
 }
 

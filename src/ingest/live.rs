@@ -44,7 +44,7 @@ use crate::telegram::updates::{
 
 /// How long an event that skips ahead waits for the missing ones before the difference is asked
 /// (Telegram's documentation suggests up to 0.5 s).
-pub const GAP_GRACE: Duration = Duration::from_millis(500);
+pub(crate) const GAP_GRACE: Duration = Duration::from_millis(500);
 /// How often the channel list is read again (channels added, paused, joined, removed).
 const RELOAD_EVERY: Duration = Duration::from_secs(5);
 /// First delay before a failed difference is asked again; doubles per failure.
@@ -55,14 +55,14 @@ const RETRY_CAP: Duration = Duration::from_secs(300);
 /// Channels whose history the poller should fetch soon (a hole under pushed posts, a difference
 /// too long to replay), shared by the live task and the poller of one account.
 #[derive(Debug, Default)]
-pub struct SyncRequests {
+pub(crate) struct SyncRequests {
     wanted: Mutex<HashSet<i64>>,
     notify: tokio::sync::Notify,
 }
 
 impl SyncRequests {
     /// Asks for a sync of channel row `id`.
-    pub fn request(&self, id: i64) {
+    pub(crate) fn request(&self, id: i64) {
         let added = self
             .wanted
             .lock()
@@ -74,7 +74,7 @@ impl SyncRequests {
     }
 
     /// Whether a sync of `id` was asked for.
-    pub fn wanted(&self, id: i64) -> bool {
+    pub(crate) fn wanted(&self, id: i64) -> bool {
         self.wanted
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -82,7 +82,7 @@ impl SyncRequests {
     }
 
     /// Marks the request of `id` as served (its sync is starting).
-    pub fn take(&self, id: i64) {
+    pub(crate) fn take(&self, id: i64) {
         self.wanted
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -90,7 +90,7 @@ impl SyncRequests {
     }
 
     /// Resolves when a new request arrives.
-    pub async fn requested(&self) {
+    pub(crate) async fn requested(&self) {
         self.notify.notified().await;
     }
 }
@@ -162,7 +162,7 @@ struct Common {
 }
 
 /// The live task of one account.
-pub struct LiveTask {
+pub(crate) struct LiveTask {
     /// The account's row id.
     pub account_id: i64,
     /// Its name (for logs).
@@ -189,7 +189,7 @@ struct State {
 impl LiveTask {
     /// Follows the account's member channels until `cancel`. Ends without error when the account is
     /// not logged in any more (the poller records that); local failures end it with an error.
-    pub async fn run(
+    pub(crate) async fn run(
         self,
         account: Arc<Account>,
         mut updates: Updates,

@@ -9,8 +9,8 @@
 //! reconciles.
 
 pub mod account;
-pub mod live;
-pub mod progress;
+pub(crate) mod live;
+pub(crate) mod progress;
 
 use std::collections::VecDeque;
 use std::future::Future;

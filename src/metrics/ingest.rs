@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Upper bounds (milliseconds) of the lag histogram's buckets; one more bucket holds the rest.
-pub const LAG_BOUNDS_MS: [u64; 12] = [
+pub(crate) const LAG_BOUNDS_MS: [u64; 12] = [
     100, 250, 500, 750, 1_000, 1_500, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000,
 ];
 

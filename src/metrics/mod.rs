@@ -6,7 +6,7 @@
 //! status). Figures that live in the database — channels by state, posts by tagging status, jobs by state
 //! — are read when the metrics are scraped, so they are right even when another process changed them.
 
-pub mod ingest;
+pub(crate) mod ingest;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

@@ -42,7 +42,7 @@ impl ChannelAudit {
 }
 
 /// Gaps in `ranges` (merged, ascending) within start..=upto.
-pub fn coverage_gaps(ranges: &[(i32, i32)], start: i32, upto: i32) -> Vec<(i32, i32)> {
+pub(crate) fn coverage_gaps(ranges: &[(i32, i32)], start: i32, upto: i32) -> Vec<(i32, i32)> {
     let mut gaps = Vec::new();
     let mut next = start;
     for &(a, b) in ranges {

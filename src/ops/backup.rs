@@ -15,7 +15,7 @@ use crate::telegram::session_lock::SessionLock;
 
 /// Why a backup or a restore did not happen.
 #[derive(Debug, thiserror::Error)]
-pub enum RestoreError {
+pub(crate) enum RestoreError {
     /// The request cannot be carried out as asked (a PostgreSQL database, a file that is not
     /// there): the message says what to do instead.
     #[error("{0}")]
@@ -30,7 +30,7 @@ pub enum RestoreError {
 
 /// Who uses the database now, if anyone: a held session lease or a live worker, described for the
 /// operator.
-pub fn users_of(db: &Path) -> Result<Vec<String>, StoreError> {
+pub(crate) fn users_of(db: &Path) -> Result<Vec<String>, StoreError> {
     if !db.exists() {
         return Ok(Vec::new());
     }
@@ -70,7 +70,7 @@ fn refuse_postgres(db: &Path, action: &str) -> Result<(), RestoreError> {
 
 /// Copies the database at `db` into `to` while it is in use (SQLite's online backup) and checks
 /// the copy's integrity.
-pub fn backup(db: &Path, to: &Path) -> Result<BackupInfo, RestoreError> {
+pub(crate) fn backup(db: &Path, to: &Path) -> Result<BackupInfo, RestoreError> {
     refuse_postgres(db, "back up")?;
     if !db.exists() {
         return Err(RestoreError::Refused(format!(
@@ -83,7 +83,7 @@ pub fn backup(db: &Path, to: &Path) -> Result<BackupInfo, RestoreError> {
 
 /// Replaces the database at `db` with the backup `from` when nothing uses it; the replaced file is
 /// kept beside it.
-pub fn restore(db: &Path, from: &Path) -> Result<Restored, RestoreError> {
+pub(crate) fn restore(db: &Path, from: &Path) -> Result<Restored, RestoreError> {
     refuse_postgres(db, "restore")?;
     if !from.is_file() {
         return Err(RestoreError::Refused(format!(

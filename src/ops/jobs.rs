@@ -216,7 +216,7 @@ impl From<ConnectError> for Failure {
 }
 
 /// Runs one claimed attempt of `job` and records how it ended; returns the job as it is now.
-pub async fn run_one(
+pub(crate) async fn run_one(
     ops: &Ops,
     job: JobRow,
     alerts: Option<&crate::alerts::Alerts>,
@@ -575,7 +575,7 @@ async fn requeue_orphans(ops: &Ops, me: i64) -> Result<usize, tgsift_store::Stor
 /// The `jobs` task: runs due jobs (a few at once) until `cancel`; jobs left running by a worker that
 /// died are queued again first, and looked for again every 30 s (another machine's worker may die).
 /// `wake` (PostgreSQL's NOTIFY of a queued job) ends a wait for the next poll early.
-pub async fn run_jobs(
+pub(crate) async fn run_jobs(
     ops: Ops,
     worker_id: i64,
     alerts: Option<Arc<crate::alerts::Alerts>>,
@@ -629,14 +629,14 @@ pub async fn run_jobs(
 }
 
 /// Whether a job has ended (done, failed or cancelled).
-pub fn ended(job: &JobRow) -> bool {
+pub(crate) fn ended(job: &JobRow) -> bool {
     matches!(job.state.as_str(), "done" | "failed" | "cancelled")
 }
 
 /// Runs a queued job in this process (the CLI, when no service runs jobs) until it ends: its attempts,
 /// with their backoff, one after another. If another worker took it meanwhile, waits for that one.
 /// A `shutdown` (Ctrl-C) queues it again without losing an attempt and returns it `queued`.
-pub async fn run_here(
+pub(crate) async fn run_here(
     ops: &Ops,
     job_id: i64,
     shutdown: &CancellationToken,

@@ -6,15 +6,15 @@
 //! an account) is a durable job ([`jobs`]): queued at once, run by the service's job runner — or by the
 //! CLI itself when no service holds the account's session.
 
-pub mod accounts;
-pub mod audit;
-pub mod backup;
-pub mod db;
+pub(crate) mod accounts;
+pub(crate) mod audit;
+pub(crate) mod backup;
+pub(crate) mod db;
 pub mod export;
-pub mod jobs;
-pub mod posts;
+pub(crate) mod jobs;
+pub(crate) mod posts;
 pub mod stats;
-pub mod status;
+pub(crate) mod status;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -22,7 +22,7 @@ use crate::telegram::session::SimSessions;
 
 /// Tags of one channel after the demo.
 #[derive(Clone, Debug)]
-pub struct ChannelTags {
+pub(crate) struct ChannelTags {
     /// Channel label.
     pub channel: String,
     /// Posts stored.
@@ -37,7 +37,7 @@ pub struct ChannelTags {
 
 /// What the demo did.
 #[derive(Clone, Debug, Default)]
-pub struct DemoReport {
+pub(crate) struct DemoReport {
     /// Ingest per channel, floods, reconnects.
     pub ingest: RunSummary,
     /// Tagging done.
@@ -50,7 +50,7 @@ pub struct DemoReport {
 
 /// Runs the demo into the database `out` with `posts` posts over three channels; `say` receives the
 /// lines worth showing while it runs. Stops early on `stop`.
-pub async fn run(
+pub(crate) async fn run(
     out: &Path,
     posts: i32,
     say: &(dyn Fn(String) + Sync),

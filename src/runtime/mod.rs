@@ -23,9 +23,9 @@
 //! the lease is lost), and every write of an account's data is fenced by its lease.
 
 #[cfg(feature = "sim")]
-pub mod demo;
-pub mod notify;
-pub mod supervisor;
+pub(crate) mod demo;
+pub(crate) mod notify;
+pub(crate) mod supervisor;
 
 use std::collections::HashSet;
 use std::sync::Arc;

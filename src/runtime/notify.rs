@@ -14,7 +14,7 @@ use crate::task::TaskError;
 
 /// What the notifications wake.
 #[derive(Clone, Default)]
-pub struct Wakeups {
+pub(crate) struct Wakeups {
     /// The `jobs` task.
     pub jobs: Arc<Notify>,
     /// The `accounts` task.
@@ -22,7 +22,7 @@ pub struct Wakeups {
 }
 
 /// Listens until `cancel`; fails (to be restarted) when the connection ends.
-pub async fn listen(
+pub(crate) async fn listen(
     store: PgStore,
     wake: Wakeups,
     cancel: CancellationToken,

@@ -1,7 +1,7 @@
 //! The embedded tagger ([`tgsift_tagger`]) as one of tgsift's [`Tagger`]s: synchronous,
 //! deterministic and never failing, so every attempt succeeds.
 
-pub use tgsift_tagger::{DocFreq, EmbeddedTagger, MAX_TAGS, MIN_TAGS, tag_key};
+pub(crate) use tgsift_tagger::{DocFreq, EmbeddedTagger, tag_key};
 
 use super::{TagContext, TagError, TagFuture, Tagger};
 

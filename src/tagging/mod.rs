@@ -8,10 +8,10 @@
 //! or give up on this attempt. The durable per-post statuses (pending → success | retrying | failed |
 //! skipped) live in the store; [`worker`] drives them inside `tgsift run` and the `tags` commands.
 
-pub mod embedded;
+pub(crate) mod embedded;
 pub mod llm;
 mod threads;
-pub mod trends;
+pub(crate) mod trends;
 pub mod worker;
 
 use std::future::Future;

@@ -38,7 +38,7 @@ fn count(rows: &[(i64, String)]) -> HashMap<String, (HashSet<i64>, BTreeMap<Stri
 
 /// The `limit` most frequent tags of `current` (`(post id, tag)` rows), most posts first (then the
 /// largest rise, then the tag), each with its count in `previous`.
-pub fn top_tags(
+pub(crate) fn top_tags(
     current: &[(i64, String)],
     previous: &[(i64, String)],
     limit: usize,

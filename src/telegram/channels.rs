@@ -8,7 +8,7 @@ use super::error::TgError;
 
 /// A channel as an operator names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChannelRef {
+pub(crate) enum ChannelRef {
     /// A public username (without `@`).
     Username(String),
     /// A numeric channel id (bare, not the Bot API `-100…` form).
@@ -17,7 +17,7 @@ pub enum ChannelRef {
 
 impl ChannelRef {
     /// Parses `@name`, `name`, `https://t.me/name`, `t.me/s/name/123`, `t.me/c/123/45`, `123` or `-100123`.
-    pub fn parse(input: &str) -> Result<ChannelRef, String> {
+    pub(crate) fn parse(input: &str) -> Result<ChannelRef, String> {
         let s = input.trim();
         let path = s
             .strip_prefix("https://")

@@ -8,10 +8,10 @@ use grammers_client::{Client, SignInError};
 use grammers_mtsender::InvocationError;
 
 /// Attempts allowed for the code and, separately, for the password.
-pub const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 
 /// Where login secrets come from.
-pub trait Prompt {
+pub(crate) trait Prompt {
     /// The login code; `attempt` starts at 1.
     fn code(&mut self, phone: &str, attempt: u32) -> Result<String, LoginError>;
     /// The 2FA password; `hint` is the account's password hint.
@@ -20,7 +20,7 @@ pub trait Prompt {
 
 /// Why a login failed.
 #[derive(Debug, thiserror::Error)]
-pub enum LoginError {
+pub(crate) enum LoginError {
     /// Telegram does not know the phone number.
     #[error(
         "Telegram does not know the phone number {0}: check it (international form, e.g. +441234567890)"
@@ -55,7 +55,7 @@ fn telegram(e: InvocationError) -> LoginError {
 }
 
 /// Logs `client` in as `phone`; returns the user id. PHONE_MIGRATE is followed by grammers.
-pub async fn login(
+pub(crate) async fn login(
     client: &Client,
     phone: &str,
     api_hash: &str,
@@ -103,7 +103,7 @@ pub async fn login(
 }
 
 /// `+1555•••0100`: enough to recognise a number in a list, not enough to leak it.
-pub fn mask_phone(phone: &str) -> String {
+pub(crate) fn mask_phone(phone: &str) -> String {
     let digits: Vec<char> = phone.chars().filter(|c| c.is_ascii_digit()).collect();
     if digits.len() <= 6 {
         return "•".repeat(digits.len());
@@ -115,7 +115,7 @@ pub fn mask_phone(phone: &str) -> String {
 
 /// Secrets given up front: codes in order, then passwords in order (automation and tests).
 #[derive(Clone, Debug, Default)]
-pub struct Scripted {
+pub(crate) struct Scripted {
     /// Codes, first attempt first.
     pub codes: Vec<String>,
     /// Passwords, first attempt first.

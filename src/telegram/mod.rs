@@ -8,13 +8,13 @@
 //! - [`client`]: an account's client with the whole policy around every call.
 //! - [`updates`]: pushed channel updates and the calls that fill their gaps (live mode).
 
-pub mod channels;
+pub(crate) mod channels;
 pub mod client;
-pub mod connections;
+pub(crate) mod connections;
 pub mod error;
-pub mod held_accounts;
-pub mod login;
+pub(crate) mod held_accounts;
+pub(crate) mod login;
 pub mod pacer;
 pub mod session;
 pub mod session_lock;
-pub mod updates;
+pub(crate) mod updates;

@@ -37,7 +37,7 @@ use super::client::Account;
 use super::error::TgError;
 
 /// Events one `getChannelDifference` may return (Telegram's limit for user accounts).
-pub const CHANNEL_DIFF_LIMIT: i32 = 100;
+pub(crate) const CHANNEL_DIFF_LIMIT: i32 = 100;
 
 /// A message as an update carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -160,7 +160,7 @@ impl SessionKey {
 }
 
 /// Lower-case hex, for key ids in messages.
-pub fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
