@@ -69,7 +69,7 @@ impl Alerts {
 
     /// Queues an alert for every sink (unless the same key was raised within the de-duplication window);
     /// returns the rows created. Only a database write: it never waits for a sink.
-    pub async fn raise(&self, alert: NewAlert) -> Result<Vec<i64>, StoreError> {
+    pub(crate) async fn raise(&self, alert: NewAlert) -> Result<Vec<i64>, StoreError> {
         let sinks = self.sinks();
         if sinks.is_empty() {
             return Ok(Vec::new());
@@ -92,7 +92,7 @@ impl Alerts {
 
     /// Raises an alert and logs (rather than returns) a failure to store it: for callers whose own
     /// work must go on.
-    pub async fn raise_or_log(&self, alert: NewAlert) {
+    pub(crate) async fn raise_or_log(&self, alert: NewAlert) {
         if let Err(e) = self.raise(alert).await {
             tracing::error!(error = %e, "could not store an alert");
         }
@@ -119,7 +119,7 @@ impl Alerts {
     }
 
     /// Delivers every alert that is due once; returns how many were attempted.
-    pub async fn deliver_due(&self, connections: &Connections) -> Result<usize, StoreError> {
+    pub(crate) async fn deliver_due(&self, connections: &Connections) -> Result<usize, StoreError> {
         let due = self
             .store
             .read("list due alerts", |s| s.due_alerts(50))
@@ -142,7 +142,7 @@ impl Alerts {
     }
 
     /// Delivers these alerts once now (`alerts test`) and returns them as they are after.
-    pub async fn deliver_now(
+    pub(crate) async fn deliver_now(
         &self,
         ids: &[i64],
         connections: &Connections,
@@ -254,7 +254,7 @@ impl Alerts {
 
     /// Raises what the slow rules find: breakers open too long, channels parked too long, too many
     /// tagging failures in the last hour.
-    pub async fn check_rules(&self) -> Result<(), StoreError> {
+    pub(crate) async fn check_rules(&self) -> Result<(), StoreError> {
         if self.sinks().is_empty() {
             return Ok(());
         }

@@ -14,15 +14,15 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// Where the file comes from when `--config` is not given.
-pub const CONFIG_ENV: &str = "TGSIFT_CONFIG";
+pub(crate) const CONFIG_ENV: &str = "TGSIFT_CONFIG";
 /// The file read from the working directory when neither `--config` nor `TGSIFT_CONFIG` is set.
-pub const DEFAULT_CONFIG_FILE: &str = "tgsift.toml";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "tgsift.toml";
 /// Prefix of the generic environment overrides: `TGSIFT_<SECTION>__<KEY>`.
-pub const ENV_PREFIX: &str = "TGSIFT_";
+pub(crate) const ENV_PREFIX: &str = "TGSIFT_";
 
 /// The value type of a key, with its allowed range; it drives parsing and validation.
 #[derive(Clone, Copy, Debug)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A whole number within `min..=max`.
     Int { min: i64, max: i64 },
     /// A number of seconds (fractions allowed) within `min..=max`.
@@ -43,7 +43,7 @@ pub enum Kind {
 
 /// One configuration key: the single source of truth for its type, default, environment names and docs.
 #[derive(Clone, Copy, Debug)]
-pub struct KeySpec {
+pub(crate) struct KeySpec {
     /// `section.key`, as written in the TOML file.
     pub key: &'static str,
     /// Type and allowed range.
@@ -60,7 +60,7 @@ pub struct KeySpec {
 
 impl KeySpec {
     /// The generic environment name of this key, e.g. `TGSIFT_TELEGRAM__RETRY_DELAY`.
-    pub fn env_name(&self) -> String {
+    pub(crate) fn env_name(&self) -> String {
         format!("{ENV_PREFIX}{}", self.key.replace('.', "__").to_uppercase())
     }
 
@@ -69,7 +69,7 @@ impl KeySpec {
     }
 
     /// Human description of what the key accepts, used in errors and docs.
-    pub fn allowed(&self) -> String {
+    pub(crate) fn allowed(&self) -> String {
         match self.kind {
             Kind::Int { min, max } => format!("a whole number from {min} to {max}"),
             Kind::Seconds { min, max } => format!("seconds from {min} to {max}"),
@@ -86,7 +86,7 @@ impl KeySpec {
 }
 
 /// Every configuration key tgsift reads.
-pub const KEYS: &[KeySpec] = &[
+pub(crate) const KEYS: &[KeySpec] = &[
     KeySpec {
         key: "telegram.api_id",
         kind: Kind::Int {
@@ -852,7 +852,7 @@ pub struct LoadOptions {
 
 impl LoadOptions {
     /// Options for the real process: its environment, `./tgsift.toml` allowed.
-    pub fn from_process(config_path: Option<PathBuf>) -> Self {
+    pub(crate) fn from_process(config_path: Option<PathBuf>) -> Self {
         LoadOptions {
             config_path,
             env: std::env::vars().collect(),
@@ -1012,7 +1012,7 @@ impl Loaded {
     }
 
     /// The effective configuration as TOML lines, secrets redacted, each with its source.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         if let Some(f) = &self.file {
             out.push_str(&format!("# config file: {}\n", f.display()));
@@ -1043,7 +1043,7 @@ impl Loaded {
 }
 
 /// The configuration reference as a Markdown table (printed by `tgsift config keys`, kept in the README).
-pub fn reference_table() -> String {
+pub(crate) fn reference_table() -> String {
     let mut out = String::from(
         "| key | what it does | allowed | default | environment |\n|---|---|---|---|---|\n",
     );

@@ -23,14 +23,6 @@ impl TaskError {
             error: error.into(),
         }
     }
-
-    /// A failure that stops the service.
-    pub fn fatal(error: impl Into<anyhow::Error>) -> Self {
-        TaskError {
-            fatal: true,
-            error: error.into(),
-        }
-    }
 }
 
 impl From<StoreError> for TaskError {

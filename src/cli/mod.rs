@@ -34,7 +34,7 @@ use crate::ops::{Ops, OpsError};
 /// Keeps the posts of many Telegram channels in SQLite and tags them.
 #[derive(Debug, Parser)]
 #[command(name = "tgsift", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration file (default: $TGSIFT_CONFIG, else ./tgsift.toml if present, else built-in defaults).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -57,7 +57,7 @@ pub struct Cli {
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Pretty,
     /// One JSON object per line, for log collectors.
@@ -178,7 +178,7 @@ pub fn main() -> ExitCode {
 /// A command used wrongly (unknown account, name taken…): exit code 2, like a bad flag.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 /// Runs one admin command on a runtime of its own: `f` gets the admin layer over the configured
 /// database (no tagging pipeline, Telegram connections of this process that stop when `f` is
@@ -199,7 +199,7 @@ fn admin<T>(
 }
 
 /// 2 for configuration and usage problems, 1 for everything else.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.downcast_ref::<ConfigError>().is_some()
             || cause.downcast_ref::<UsageError>().is_some()

@@ -38,13 +38,13 @@ use crate::ops::{Ops, OpsError};
 use crate::task::TaskError;
 
 /// Largest request body accepted (every body is a small JSON object).
-pub const BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 /// A request (reading its body included) that takes longer is answered 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the API listens, checked before the service starts: `None` when `http.listen` is unset.
 /// A non-loopback address without `http.token` is a configuration error (anyone could administer it).
-pub fn listen_addr(http: &HttpConfig) -> Result<Option<SocketAddr>, ConfigError> {
+pub(crate) fn listen_addr(http: &HttpConfig) -> Result<Option<SocketAddr>, ConfigError> {
     let Some(listen) = http.listen.as_deref() else {
         return Ok(None);
     };
@@ -294,14 +294,14 @@ async fn count_request(State(state): State<AppState>, req: Request, next: Next) 
 
 /// The body of every error answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
 }
 
 /// What went wrong.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// A stable code: `bad_request`, `unauthorized`, `not_found`, `conflict`, `invalid`, `internal`…
     pub code: String,
     /// A sentence for a person.
@@ -310,7 +310,7 @@ pub struct ErrorDetail {
 
 /// An error answer: a status and `{"error": {"code", "message"}}`.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -318,7 +318,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with this status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -327,7 +327,7 @@ impl ApiError {
     }
 
     /// 400: the request cannot be read.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 }
@@ -404,7 +404,7 @@ impl From<PathRejection> for ApiError {
 }
 
 /// A JSON body whose errors answer in the API's error shape.
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
@@ -420,7 +420,7 @@ where
 }
 
 /// A query string whose errors (an unknown parameter included) answer in the API's error shape.
-pub struct ApiQuery<T>(pub T);
+pub(crate) struct ApiQuery<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
 where
@@ -437,7 +437,7 @@ where
 }
 
 /// A path parameter whose errors answer in the API's error shape.
-pub struct ApiPath<T>(pub T);
+pub(crate) struct ApiPath<T>(pub T);
 
 impl<S, T> FromRequestParts<S> for ApiPath<T>
 where

@@ -126,7 +126,7 @@ impl RunSummary {
 
 /// What the account tasks of one run report back (`run --once` and the demo print it).
 #[derive(Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     channels: Mutex<BTreeMap<i64, ChannelSummary>>,
     floods: std::sync::atomic::AtomicU64,
     flood_sleeps: std::sync::atomic::AtomicU64,
@@ -136,7 +136,7 @@ pub struct Tally {
 
 impl Tally {
     /// The channel summaries and client counters gathered so far.
-    pub fn summary(&self) -> RunSummary {
+    pub(crate) fn summary(&self) -> RunSummary {
         use std::sync::atomic::Ordering::Relaxed;
         RunSummary {
             channels: lock(&self.channels).values().cloned().collect(),
@@ -173,7 +173,7 @@ impl Tally {
 
 /// Everything one account's ingest task needs.
 #[derive(Clone)]
-pub struct AccountTask {
+pub(crate) struct AccountTask {
     /// The account's row id.
     pub account_id: i64,
     /// Its name (for logs).
@@ -224,7 +224,7 @@ impl AccountTask {
     /// Takes the account's session lease, connects lazily, and syncs its channels until `cancel`
     /// (or, with `once`, until each was synced once). Ends cleanly when the account has nothing to do
     /// (no active channels, removed, or stopped because it is logged out).
-    pub async fn run(self, cancel: CancellationToken) -> Result<(), TaskError> {
+    pub(crate) async fn run(self, cancel: CancellationToken) -> Result<(), TaskError> {
         if self.account_row().await?.is_none() {
             return Ok(());
         }

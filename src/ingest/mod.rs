@@ -27,11 +27,11 @@ use crate::telegram::error::TgError;
 use progress::ChannelProgress;
 
 /// Posts per request and per stored batch (Telegram's maximum page).
-pub const BATCH: i32 = 100;
+pub(crate) const BATCH: i32 = 100;
 
 /// Why a channel's sync stopped early.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub(crate) enum SyncError {
     /// Telegram said no (flood, permanent error, retries exhausted).
     #[error(transparent)]
     Telegram(#[from] TgError),
@@ -42,7 +42,7 @@ pub enum SyncError {
 
 /// What one sync of one channel did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SyncReport {
+pub(crate) struct SyncReport {
     /// New posts stored.
     pub inserted: usize,
     /// Posts updated because they were edited.
@@ -58,7 +58,7 @@ pub struct SyncReport {
 }
 
 /// A fetched post in the store's shape.
-pub fn to_store(p: RemotePost) -> PostIn {
+pub(crate) fn to_store(p: RemotePost) -> PostIn {
     PostIn {
         message_id: p.id,
         date: i64::from(p.date),
@@ -72,7 +72,7 @@ pub fn to_store(p: RemotePost) -> PostIn {
 }
 
 /// The channel as the client layer addresses it.
-pub fn channel_info(ch: &ChannelRow) -> ChannelInfo {
+pub(crate) fn channel_info(ch: &ChannelRow) -> ChannelInfo {
     ChannelInfo {
         id: ch.tg_id,
         access_hash: ch.access_hash,
@@ -103,7 +103,7 @@ const GROUP_PAGES: usize = 16;
 /// written only after every page below it was, and nothing past a page that failed is written, so a
 /// crash or an error at any instant leaves exactly a prefix of the range stored: nothing lost,
 /// nothing twice. Returns what it did and the last id committed.
-pub async fn fetch_range(
+pub(crate) async fn fetch_range(
     account: &Account,
     store: &AsyncStore,
     ch: &ChannelRow,
@@ -195,7 +195,7 @@ pub async fn fetch_range(
 /// holds everything new when the channel is nearly up to date (one request for a poll), and its
 /// older posts are compared with the stored ones so edits are noticed. The ids between the
 /// checkpoint and the newest page are fetched as a backfill ([`fetch_range`]).
-pub async fn sync_channel(
+pub(crate) async fn sync_channel(
     account: &Account,
     store: &AsyncStore,
     ch: &ChannelRow,

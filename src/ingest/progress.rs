@@ -31,13 +31,13 @@ enum Mode {
 }
 
 /// The display shared by all channels of a run.
-pub struct Progress {
+pub(crate) struct Progress {
     mode: Mode,
 }
 
 impl Progress {
     /// Bars when stderr is a terminal (and `enabled`), log lines otherwise.
-    pub fn new(enabled: bool) -> Self {
+    pub(crate) fn new(enabled: bool) -> Self {
         let mode = match (enabled, std::io::stderr().is_terminal()) {
             (false, _) => Mode::Hidden,
             (true, true) => Mode::Bars,
@@ -47,12 +47,12 @@ impl Progress {
     }
 
     /// No display at all (tests, the demo's quiet mode).
-    pub fn hidden() -> Self {
+    pub(crate) fn hidden() -> Self {
         Progress { mode: Mode::Hidden }
     }
 
     /// Progress of one pass over one channel; the bar goes when this is dropped or finished.
-    pub fn channel(&self, label: &str) -> ChannelProgress {
+    pub(crate) fn channel(&self, label: &str) -> ChannelProgress {
         let span = match self.mode {
             Mode::Bars => {
                 let span = tracing::info_span!("sync", channel = %label, "indicatif.pb_show" = tracing::field::Empty);
@@ -106,7 +106,7 @@ fn thousands(n: u64) -> String {
 }
 
 /// Progress of one channel's sync.
-pub struct ChannelProgress {
+pub(crate) struct ChannelProgress {
     label: String,
     mode: Mode,
     /// The pass's span (carrying its bar); taken when the pass finishes, which removes the bar.
@@ -123,23 +123,23 @@ pub struct ChannelProgress {
 
 impl ChannelProgress {
     /// Whether anything is shown (so callers can skip work that only feeds the display).
-    pub fn shown(&self) -> bool {
+    pub(crate) fn shown(&self) -> bool {
         self.mode != Mode::Hidden
     }
 
     /// Posts of the channel already stored before this pass.
-    pub fn set_already(&self, n: i64) {
+    pub(crate) fn set_already(&self, n: i64) {
         self.already.store(n.max(0), Ordering::Relaxed);
     }
 
     /// This pass fetches `n` posts (a `--backfill N` start), whatever the server's count says.
-    pub fn fix_total(&self, n: i64) {
+    pub(crate) fn fix_total(&self, n: i64) {
         self.fixed.store(true, Ordering::Relaxed);
         self.show_total(n);
     }
 
     /// The server's count of messages in the channel: the pass's total is what is not stored yet.
-    pub fn set_total(&self, server_count: i32) {
+    pub(crate) fn set_total(&self, server_count: i32) {
         if self.fixed.load(Ordering::Relaxed) {
             return;
         }
@@ -155,7 +155,7 @@ impl ChannelProgress {
     }
 
     /// `n` more posts stored.
-    pub fn advance(&self, n: usize) {
+    pub(crate) fn advance(&self, n: usize) {
         let fetched = self.fetched.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
         match self.mode {
             Mode::Bars => self.with_span(|s| s.pb_inc(n as u64)),
@@ -165,7 +165,7 @@ impl ChannelProgress {
     }
 
     /// Shows (or clears) a flood sleep in progress.
-    pub fn sleeping(&self, sleep: Option<(&'static str, Duration)>) {
+    pub(crate) fn sleeping(&self, sleep: Option<(&'static str, Duration)>) {
         let msg = sleep
             .map(|(method, left)| {
                 format!(
@@ -215,17 +215,17 @@ impl ChannelProgress {
     }
 
     /// The pass is over: its span closes and its bar is removed.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.span.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// Posts stored so far in this pass.
-    pub fn fetched(&self) -> u64 {
+    pub(crate) fn fetched(&self) -> u64 {
         self.fetched.load(Ordering::Relaxed)
     }
 
     /// What this pass expects to fetch (0 until known).
-    pub fn total(&self) -> i64 {
+    pub(crate) fn total(&self) -> i64 {
         self.total.load(Ordering::Relaxed).max(0)
     }
 }

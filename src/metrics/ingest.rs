@@ -22,7 +22,7 @@ pub struct LagHistogram {
 
 impl LagHistogram {
     /// Records one observation.
-    pub fn observe(&self, ms: u64) {
+    pub(crate) fn observe(&self, ms: u64) {
         let i = LAG_BOUNDS_MS
             .iter()
             .position(|b| ms <= *b)
@@ -33,7 +33,7 @@ impl LagHistogram {
     }
 
     /// Observations per bucket (not cumulative), the last one above every bound.
-    pub fn buckets(&self) -> Vec<u64> {
+    pub(crate) fn buckets(&self) -> Vec<u64> {
         self.buckets
             .iter()
             .map(|b| b.load(Ordering::Relaxed))
@@ -46,13 +46,13 @@ impl LagHistogram {
     }
 
     /// Sum of the observations, milliseconds.
-    pub fn sum_ms(&self) -> u64 {
+    pub(crate) fn sum_ms(&self) -> u64 {
         self.sum_ms.load(Ordering::Relaxed)
     }
 
     /// The upper bound of the bucket holding quantile `q` (0..=1); `None` without observations or
     /// when it falls above every bound.
-    pub fn quantile_bound_ms(&self, q: f64) -> Option<u64> {
+    pub(crate) fn quantile_bound_ms(&self, q: f64) -> Option<u64> {
         let buckets = self.buckets();
         let total: u64 = buckets.iter().sum();
         if total == 0 {

@@ -323,7 +323,7 @@ impl Metrics {
     }
 
     /// Sets the figures that live in the database, then renders everything as Prometheus text.
-    pub fn render(&self, store: &dyn Storage) -> Result<String, StoreError> {
+    pub(crate) fn render(&self, store: &dyn Storage) -> Result<String, StoreError> {
         let now = unix_now();
         let mut by_state = std::collections::BTreeMap::<&str, i64>::new();
         for c in store.channels()? {

@@ -79,7 +79,7 @@ pub fn iso(ts: i64) -> String {
 }
 
 /// Writes the posts `filter` selects to `out` in `format`, in post-id order.
-pub fn write_posts(
+pub(crate) fn write_posts(
     store: &dyn Storage,
     filter: &ExportFilter,
     format: Format,
@@ -121,7 +121,7 @@ pub fn write_posts(
 
 /// Writes the export to `path` atomically: into a temporary file in the same folder, flushed to disk
 /// and renamed over `path` only when complete, so readers never see half an export.
-pub fn write_posts_to_file(
+pub(crate) fn write_posts_to_file(
     store: &dyn Storage,
     filter: &ExportFilter,
     format: Format,

@@ -120,7 +120,7 @@ impl JobSpec {
     }
 
     /// Refuses arguments no attempt could succeed with.
-    pub fn validate(&self) -> Result<(), OpsError> {
+    pub(crate) fn validate(&self) -> Result<(), OpsError> {
         let bad = |m: String| Err(OpsError::Invalid(m));
         match self {
             JobSpec::ChannelAdd {

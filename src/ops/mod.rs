@@ -60,7 +60,7 @@ pub enum OpsError {
 
 /// Tagging figures, as `tags stats --json` prints and `GET /api/v1/tagging/stats` answers.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct TaggingStats {
+pub(crate) struct TaggingStats {
     /// Posts in scope.
     pub total: i64,
     /// Posts that have at least one tag.
@@ -157,7 +157,7 @@ pub struct PostVersion {
 
 /// A FLOOD_WAIT window still open: the account sends no `method` call before `until_ms`.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct FloodWindow {
+pub(crate) struct FloodWindow {
     /// Account name.
     pub account: String,
     /// The Telegram method.
@@ -210,7 +210,7 @@ impl Ops {
     }
 
     /// Whether a `tgsift run` process with a job runner is alive (it executes queued jobs).
-    pub async fn job_runner_alive(&self) -> Result<bool, OpsError> {
+    pub(crate) async fn job_runner_alive(&self) -> Result<bool, OpsError> {
         Ok(self
             .store
             .read("look for a job runner", |s| s.job_runner_alive())
@@ -219,7 +219,7 @@ impl Ops {
 
     /// Whether the database is PostgreSQL, where an account is used only by the worker holding
     /// its lease.
-    pub fn on_postgres(&self) -> bool {
+    pub(crate) fn on_postgres(&self) -> bool {
         self.store.as_postgres().is_some()
     }
 
@@ -229,7 +229,10 @@ impl Ops {
     }
 
     /// Tagging figures, for all accounts or one.
-    pub async fn tagging_stats(&self, account: Option<String>) -> Result<TaggingStats, OpsError> {
+    pub(crate) async fn tagging_stats(
+        &self,
+        account: Option<String>,
+    ) -> Result<TaggingStats, OpsError> {
         let s: TagStats = self
             .store
             .read("count tagging statuses", move |s| {
@@ -248,7 +251,7 @@ impl Ops {
     }
 
     /// Queues a job; it runs in the service (or, from the CLI, in this process).
-    pub async fn enqueue(&self, spec: JobSpec) -> Result<JobRow, OpsError> {
+    pub(crate) async fn enqueue(&self, spec: JobSpec) -> Result<JobRow, OpsError> {
         spec.validate()?;
         // Only the worker serving the account can run a job that talks to Telegram through it. An
         // account not found here is left to the run, which fails naming it.
@@ -303,7 +306,7 @@ impl Ops {
     }
 
     /// Cancels a job: a queued one at once, a running one at its next batch.
-    pub async fn cancel_job(&self, id: i64) -> Result<JobRow, OpsError> {
+    pub(crate) async fn cancel_job(&self, id: i64) -> Result<JobRow, OpsError> {
         let job = self
             .store
             .with("cancel a job", move |s| s.cancel_job(id))
@@ -371,7 +374,10 @@ impl Ops {
     }
 
     /// Posts stored since `since` (unix seconds) and the FLOOD_WAIT windows open now, per account.
-    pub async fn recent_activity(&self, since: i64) -> Result<(i64, Vec<FloodWindow>), OpsError> {
+    pub(crate) async fn recent_activity(
+        &self,
+        since: i64,
+    ) -> Result<(i64, Vec<FloodWindow>), OpsError> {
         Ok(self
             .store
             .read("read the recent activity", move |s| {
@@ -410,7 +416,7 @@ impl Ops {
     }
 
     /// Every followed channel as stored (no post counts: cheap enough to ask every few seconds).
-    pub async fn channel_rows(&self) -> Result<Vec<ChannelRow>, OpsError> {
+    pub(crate) async fn channel_rows(&self) -> Result<Vec<ChannelRow>, OpsError> {
         Ok(self.store.read("list channels", |s| s.channels()).await?)
     }
 
@@ -438,7 +444,11 @@ impl Ops {
     }
 
     /// Pauses (stops polling) or resumes (and clears errors and parks) a channel; returns it as it is now.
-    pub async fn set_channel_active(&self, id: i64, active: bool) -> Result<ChannelView, OpsError> {
+    pub(crate) async fn set_channel_active(
+        &self,
+        id: i64,
+        active: bool,
+    ) -> Result<ChannelView, OpsError> {
         let now = unix_now();
         self.store
             .with("change a channel's state", move |s| {
@@ -489,7 +499,7 @@ impl Ops {
 }
 
 /// What `account list`, `status` and the HTTP API show about each account.
-pub fn account_states(store: &dyn Storage) -> Result<Vec<AccountState>, StoreError> {
+pub(crate) fn account_states(store: &dyn Storage) -> Result<Vec<AccountState>, StoreError> {
     let now_ms = unix_now() * 1000;
     let stored: Option<HashMap<i64, StoredSession>> = store
         .stored_sessions()?

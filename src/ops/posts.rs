@@ -25,7 +25,7 @@ pub enum ExportTo {
 impl Ops {
     /// The row ids of the channels `refs` name (`None` when there are none), or a refusal naming
     /// the first that matches nothing.
-    pub async fn channel_ids(&self, refs: &[String]) -> Result<Option<Vec<i64>>, OpsError> {
+    pub(crate) async fn channel_ids(&self, refs: &[String]) -> Result<Option<Vec<i64>>, OpsError> {
         if refs.is_empty() {
             return Ok(None);
         }
@@ -52,7 +52,7 @@ impl Ops {
 
     /// The `limit` most used tags of `[since, until)` in these channels (all when `None`), each with
     /// its count in the period of the same length just before.
-    pub async fn tag_trends(
+    pub(crate) async fn tag_trends(
         &self,
         channel_ids: Option<Vec<i64>>,
         since: i64,
@@ -111,7 +111,7 @@ impl Ops {
 
     /// Queues posts for tagging again: `retrying` ones (and with `force` the `failed` ones), of one
     /// account or all, at most `limit`; returns how many.
-    pub async fn requeue_tagging(
+    pub(crate) async fn requeue_tagging(
         &self,
         account: Option<String>,
         limit: usize,
@@ -126,7 +126,7 @@ impl Ops {
     }
 
     /// Fails when the database is no longer usable (an SQLite file removed or replaced).
-    pub async fn check_database(&self) -> Result<(), OpsError> {
+    pub(crate) async fn check_database(&self) -> Result<(), OpsError> {
         Ok(self
             .store
             .read("check the database", |s| s.check_file())
@@ -134,7 +134,7 @@ impl Ops {
     }
 
     /// Renders `metrics` with the figures that live in the database read now.
-    pub async fn render_metrics(
+    pub(crate) async fn render_metrics(
         &self,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Result<String, OpsError> {
@@ -145,7 +145,7 @@ impl Ops {
     }
 
     /// Tags everything due now with the configured pipeline.
-    pub async fn tag_due(&self) -> Result<PassReport, OpsError> {
+    pub(crate) async fn tag_due(&self) -> Result<PassReport, OpsError> {
         Ok(self.pipeline()?.run_due(&CancellationToken::new()).await?)
     }
 

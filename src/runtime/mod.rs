@@ -54,7 +54,7 @@ use crate::telegram::session::{SessionError, SessionKey};
 use crate::telegram::session_lock::SessionLock;
 
 /// How long tasks get to finish after a shutdown request (the rest is abandoned; the process exits).
-pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
 
 /// What a run did, beyond ingest: the tagging figures of `run --once`.
 #[derive(Clone, Debug, Default)]

@@ -7,7 +7,7 @@
 //!
 //! - logs every failure at ERROR with its whole cause chain, panics included;
 //! - restarts a failed task after a capped, jittered backoff (reset once a run lasted a while);
-//! - stops everything and ends with the error when restarting cannot help ([`TaskError::fatal`], e.g.
+//! - stops everything and ends with the error when restarting cannot help (a fatal [`TaskError`], e.g.
 //!   the database file is gone), so the process exits non-zero instead of limping on;
 //! - records each task's state, restarts and last error in the database (`worker_tasks`), and a
 //!   heartbeat for this process (`workers`), so `tgsift status` can show them from another process;
@@ -100,22 +100,22 @@ impl Supervisor {
     }
 
     /// This worker's row id.
-    pub fn worker_id(&self) -> i64 {
+    pub(crate) fn worker_id(&self) -> i64 {
         self.inner.worker_id
     }
 
     /// The token every task stops on.
-    pub fn cancel_token(&self) -> CancellationToken {
+    pub(crate) fn cancel_token(&self) -> CancellationToken {
         self.inner.cancel.clone()
     }
 
     /// Whether a task of this name is running (or waiting to be restarted).
-    pub fn is_running(&self, name: &str) -> bool {
+    pub(crate) fn is_running(&self, name: &str) -> bool {
         lock(&self.inner.running).contains(name)
     }
 
     /// Whether any task whose name starts with `prefix` is running.
-    pub fn any_running(&self, prefix: &str) -> bool {
+    pub(crate) fn any_running(&self, prefix: &str) -> bool {
         lock(&self.inner.running)
             .iter()
             .any(|n| n.starts_with(prefix))
@@ -299,7 +299,7 @@ impl Supervisor {
 
     /// What keeps the service from being ready: tasks that failed for good or wait to be restarted
     /// after a failure, and a stop in progress, as `name: error` lines (empty when ready).
-    pub fn unhealthy(&self) -> Vec<String> {
+    pub(crate) fn unhealthy(&self) -> Vec<String> {
         let mut out = self.failures();
         out.extend(
             lock(&self.inner.restarting)

@@ -35,7 +35,7 @@ use tracing::{info, warn};
 use super::{Tag, TagContext, TagError, TagFuture, Tagger};
 
 /// Cap of both the backoff delay and a server's `Retry-After`, so one post never stalls a worker long.
-pub const MAX_DELAY: Duration = Duration::from_secs(60);
+pub(crate) const MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// Fewest tags a usable answer must contain.
 const MIN_TAGS: usize = 3;
@@ -112,7 +112,7 @@ fn seconds(secs: f64, default: Duration) -> Duration {
 
 /// What one answer of the endpoint means for the tagger; see the table in the module docs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Transient: retry the same model (honouring `Retry-After`); next model once retries are used up.
     Retry,
     /// This model cannot do it: move to the next fallback model now.
@@ -122,7 +122,7 @@ pub enum Decision {
 }
 
 /// Classifies a non-success HTTP answer (or a 2xx whose body carries an `error` object).
-pub fn classify(status: u16, body: &str) -> Decision {
+pub(crate) fn classify(status: u16, body: &str) -> Decision {
     let info = ErrorInfo::parse(body);
     if (200..300).contains(&status) {
         return match info.numeric_code.filter(|c| (400..600).contains(c)) {
@@ -312,7 +312,7 @@ fn shorten(s: &str) -> String {
 }
 
 /// Parses a `Retry-After` value: delay seconds or an HTTP date, capped at [`MAX_DELAY`].
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
     let delay = if let Ok(secs) = value.parse::<f64>() {
         Duration::try_from_secs_f64(secs).ok()?

@@ -144,7 +144,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Counts every recorded attempt by outcome into `metrics` (set once, by the service).
-    pub fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+    pub(crate) fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
         let _ = self.metrics.set(metrics);
     }
 
@@ -237,12 +237,6 @@ impl Pipeline {
             doc_freqs: DocFreqs::default(),
             metrics: std::sync::OnceLock::new(),
         }
-    }
-
-    /// Sets how long a claim lasts without renewal (seconds).
-    pub fn with_claim_secs(mut self, secs: i64) -> Self {
-        self.claim_secs = secs.max(1);
-        self
     }
 
     /// The tagger's name (for stats).
@@ -605,7 +599,7 @@ impl Pipeline {
 
     /// Tags as posts arrive until `finished()` says no more will come and nothing is due any more, or
     /// `cancel` (`run --once`: tagging keeps up with ingest, then drains what it stored).
-    pub async fn run_until_idle(
+    pub(crate) async fn run_until_idle(
         self: &Arc<Self>,
         finished: impl Fn() -> bool,
         cancel: &CancellationToken,
@@ -630,7 +624,10 @@ impl Pipeline {
 
     /// Keeps tagging as posts arrive and retries fall due, until `cancel`. A database error ends it
     /// (the supervisor logs it and starts it again).
-    pub async fn run_forever(self: Arc<Self>, cancel: CancellationToken) -> Result<(), StoreError> {
+    pub(crate) async fn run_forever(
+        self: Arc<Self>,
+        cancel: CancellationToken,
+    ) -> Result<(), StoreError> {
         loop {
             let r = self.run_due(&cancel).await?;
             if r.total() > 0 {

@@ -256,7 +256,11 @@ impl Account {
     }
 
     /// Looks a channel up by id and access hash (checks the account can see it).
-    pub async fn channel_by_id(&self, id: i64, access_hash: i64) -> Result<ChannelInfo, TgError> {
+    pub(crate) async fn channel_by_id(
+        &self,
+        id: i64,
+        access_hash: i64,
+    ) -> Result<ChannelInfo, TgError> {
         let req = tl::functions::channels::GetChannels {
             id: vec![tl::enums::InputChannel::Channel(tl::types::InputChannel {
                 channel_id: id,
@@ -298,7 +302,12 @@ impl Account {
     /// backfill, which — unlike paging from the last id seen — can be asked for before the previous
     /// page has come back. The window starts below `hi + 1` and `min_id` cuts it at `lo`, so it holds
     /// every message of the range whatever Telegram's order of filtering.
-    pub async fn history_range(&self, c: &ChannelInfo, lo: i32, hi: i32) -> Result<Page, TgError> {
+    pub(crate) async fn history_range(
+        &self,
+        c: &ChannelInfo,
+        lo: i32,
+        hi: i32,
+    ) -> Result<Page, TgError> {
         let limit = hi.saturating_sub(lo).clamp(1, 100);
         let req = history_request(c, hi.saturating_add(1), 0, 0, limit, lo);
         let mut p = self.history(c, req).await?;
@@ -315,7 +324,7 @@ impl Account {
     }
 
     /// The id just below the newest `n` posts (where a "last N" backfill starts), 0 if fewer exist.
-    pub async fn id_before_newest(&self, c: &ChannelInfo, n: u32) -> Result<i32, TgError> {
+    pub(crate) async fn id_before_newest(&self, c: &ChannelInfo, n: u32) -> Result<i32, TgError> {
         let req = history_request(c, 0, 0, i32::try_from(n).unwrap_or(i32::MAX), 1, 0);
         Ok(self
             .history(c, req)
@@ -327,7 +336,7 @@ impl Account {
     }
 
     /// The newest post dated before `date` (where a "since DATE" backfill starts), 0 if none.
-    pub async fn id_before_date(&self, c: &ChannelInfo, date: i64) -> Result<i32, TgError> {
+    pub(crate) async fn id_before_date(&self, c: &ChannelInfo, date: i64) -> Result<i32, TgError> {
         let req = history_request(c, 0, i32::try_from(date).unwrap_or(i32::MAX), 0, 1, 0);
         Ok(self
             .history(c, req)

@@ -76,7 +76,7 @@ impl From<&TelegramConfig> for Policy {
 
 /// Pushes grammers may buffer before the reader takes them (beyond it, grammers drops them, which
 /// shows as a pts gap). Raised from grammers' 100 so a busy second does not overflow it.
-pub const UPDATES_CAPACITY: usize = 20_000;
+pub(crate) const UPDATES_CAPACITY: usize = 20_000;
 
 /// Counters of what the policy did, for summaries and (later) metrics.
 #[derive(Debug, Default)]
@@ -106,20 +106,20 @@ impl Stats {
 
 /// The FLOOD_WAIT windows known to be open, per method: no call is sent into one.
 #[derive(Default)]
-pub struct FloodWindows {
+pub(crate) struct FloodWindows {
     open: Mutex<HashMap<&'static str, Instant>>,
 }
 
 impl FloodWindows {
     /// Records a window that ends at `until`.
-    pub fn open(&self, method: &'static str, until: Instant) {
+    pub(crate) fn open(&self, method: &'static str, until: Instant) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let e = open.entry(method).or_insert(until);
         *e = (*e).max(until);
     }
 
     /// Open windows as (method, unix milliseconds they end, rounded up), for persisting.
-    pub fn export(&self) -> Vec<(String, i64)> {
+    pub(crate) fn export(&self) -> Vec<(String, i64)> {
         let now = Instant::now();
         let unix = unix_f64();
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
@@ -135,7 +135,7 @@ impl FloodWindows {
     }
 
     /// Re-opens persisted windows (unknown method names are ignored).
-    pub fn import(&self, windows: &[(String, i64)]) {
+    pub(crate) fn import(&self, windows: &[(String, i64)]) {
         let unix = unix_f64();
         for (method, until) in windows {
             let Some(method) = known_method(method) else {
@@ -149,7 +149,7 @@ impl FloodWindows {
     }
 
     /// Time left in the window of `method`, if one is open.
-    pub fn remaining(&self, method: &'static str, now: Instant) -> Option<Duration> {
+    pub(crate) fn remaining(&self, method: &'static str, now: Instant) -> Option<Duration> {
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.get(method)
             .and_then(|until| until.checked_duration_since(now))
@@ -159,7 +159,7 @@ impl FloodWindows {
 
 /// Breaker state, visible to `account list` and logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BreakerState {
+pub(crate) enum BreakerState {
     /// Calls flow.
     Closed,
     /// Calls fail fast until the cool-down ends.
@@ -170,13 +170,13 @@ pub enum BreakerState {
 
 /// Per-account circuit breaker: after N consecutive connection failures, stop hammering for a while.
 #[derive(Default)]
-pub struct Breaker {
+pub(crate) struct Breaker {
     inner: Mutex<(u32, Option<Instant>)>,
 }
 
 impl Breaker {
     /// The state now.
-    pub fn state(&self, now: Instant) -> BreakerState {
+    pub(crate) fn state(&self, now: Instant) -> BreakerState {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         match g.1 {
             Some(until) if until > now => BreakerState::Open {
@@ -261,7 +261,7 @@ impl Drop for Account {
 }
 
 /// See [`Account::with_licence`].
-pub type Licence = Arc<dyn Fn() -> bool + Send + Sync>;
+pub(crate) type Licence = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl Account {
     /// Connects (lazily) through `session`; grammers' own retries are off.
@@ -320,13 +320,13 @@ impl Account {
     /// Asks `licence` right before every request: once it says no (the worker's lease on the account
     /// lapsed, e.g. after the process was paused), the account stops and nothing more is sent with its
     /// auth key — another worker may be using it by now.
-    pub fn with_licence(mut self, licence: Licence) -> Self {
+    pub(crate) fn with_licence(mut self, licence: Licence) -> Self {
         self.licence = Some(licence);
         self
     }
 
     /// Counts every call into `metrics` (`GET /metrics`).
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
     }
@@ -343,19 +343,14 @@ impl Account {
 
     /// Resolves when a flood window or the breaker opened since the last call: the owner persists
     /// [`Account::export_state`] then, so a restart never sends into a window that is still open.
-    pub async fn state_changed(&self) {
+    pub(crate) async fn state_changed(&self) {
         self.state_changed.notified().await;
     }
 
     /// Counts requests per method into `counts` (kept by the owner across restarts of this client).
-    pub fn with_method_counts(mut self, counts: Arc<MethodCounts>) -> Self {
+    pub(crate) fn with_method_counts(mut self, counts: Arc<MethodCounts>) -> Self {
         self.methods = counts;
         self
-    }
-
-    /// Requests sent so far, per method.
-    pub fn method_counts(&self) -> &Arc<MethodCounts> {
-        &self.methods
     }
 
     /// Replaces the pacer's tuning (before any call).
@@ -431,7 +426,7 @@ impl Account {
     }
 
     /// The circuit breaker's state.
-    pub fn breaker_state(&self) -> BreakerState {
+    pub(crate) fn breaker_state(&self) -> BreakerState {
         self.breaker.state(Instant::now())
     }
 
@@ -441,7 +436,7 @@ impl Account {
     }
 
     /// The FLOOD_WAIT being slept through right now: (method, time left).
-    pub fn flood_sleep(&self) -> Option<(&'static str, Duration)> {
+    pub(crate) fn flood_sleep(&self) -> Option<(&'static str, Duration)> {
         let g = self.sleeping.lock().unwrap_or_else(|p| p.into_inner());
         g.and_then(|(m, until)| until.checked_duration_since(Instant::now()).map(|d| (m, d)))
     }

@@ -118,7 +118,7 @@ impl Connections {
 
     /// Connections of a worker on a PostgreSQL store: sessions from the database, one account at a
     /// time only while `leases` holds it.
-    pub fn with_leases(mut self, leases: Arc<HeldAccounts>) -> Self {
+    pub(crate) fn with_leases(mut self, leases: Arc<HeldAccounts>) -> Self {
         self.leases = Some(leases);
         self
     }
@@ -226,7 +226,7 @@ impl Connections {
 
     /// Whether this process has the account's connection open; `None` while a connection is being
     /// made (so a caller that must not wait, the lease task, asks again later).
-    pub fn is_open(&self, account_id: i64) -> Option<bool> {
+    pub(crate) fn is_open(&self, account_id: i64) -> Option<bool> {
         let live = self.live.try_lock().ok()?;
         Some(live.get(&account_id).is_some_and(|w| w.strong_count() > 0))
     }

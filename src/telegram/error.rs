@@ -11,7 +11,7 @@ use grammers_mtsender::InvocationError;
 
 /// What one failed call means for the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     /// `FLOOD_WAIT_X` or `SLOWMODE_WAIT_X`: the same call may be sent again after X seconds.
     Flood(u32),
     /// The connection or the server failed; the same call may succeed if retried.
@@ -27,7 +27,7 @@ pub enum Class {
 
 /// Permanent failures with their meaning.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Permanent {
+pub(crate) enum Permanent {
     /// The session is no longer logged in (`AUTH_KEY_UNREGISTERED`, `SESSION_REVOKED`, `USER_DEACTIVATED`…).
     Unauthorized(String),
     /// The channel cannot be read (`CHANNEL_PRIVATE`, `CHANNEL_INVALID`).
@@ -51,7 +51,7 @@ const UNAUTHORIZED: &[&str] = &[
 
 impl Class {
     /// A short name for metrics.
-    pub fn outcome(&self) -> &'static str {
+    pub(crate) fn outcome(&self) -> &'static str {
         match self {
             Class::Flood(_) => "flood",
             Class::Transient(_) => "transient",
@@ -63,7 +63,7 @@ impl Class {
 }
 
 /// Classifies a grammers error.
-pub fn classify(e: &InvocationError) -> Class {
+pub(crate) fn classify(e: &InvocationError) -> Class {
     match e {
         InvocationError::Rpc(r) => {
             if r.code == 420
@@ -189,7 +189,7 @@ pub enum TgError {
 
 impl TgError {
     /// Whether retrying later (after a park or a cool-down) can help.
-    pub fn is_temporary(&self) -> bool {
+    pub(crate) fn is_temporary(&self) -> bool {
         matches!(
             self,
             TgError::FloodWait { .. }

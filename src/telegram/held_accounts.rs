@@ -77,7 +77,7 @@ impl HeldAccounts {
     }
 
     /// The key that opens the accounts' sealed auth keys.
-    pub fn session_key(&self) -> &SessionKey {
+    pub(crate) fn session_key(&self) -> &SessionKey {
         &self.key
     }
 
@@ -97,7 +97,7 @@ impl HeldAccounts {
     }
 
     /// The accounts held (and not being handed back), ascending.
-    pub fn account_ids(&self) -> Vec<i64> {
+    pub(crate) fn account_ids(&self) -> Vec<i64> {
         let mut ids: Vec<i64> = self
             .lock()
             .iter()

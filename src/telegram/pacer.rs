@@ -123,7 +123,7 @@ impl Pacer {
     }
 
     /// Reserves the next send slot of `method` and returns how long to wait for it.
-    pub fn reserve(&self, method: &str, now: Instant) -> Duration {
+    pub(crate) fn reserve(&self, method: &str, now: Instant) -> Duration {
         let mut map = self.lock();
         let m = self.entry(&mut map, method, now);
         let slot = m.next_at.max(now);
@@ -140,7 +140,7 @@ impl Pacer {
     }
 
     /// A request went through: after a quiet period the rate grows.
-    pub fn on_success(&self, method: &str, now: Instant) {
+    pub(crate) fn on_success(&self, method: &str, now: Instant) {
         let mut map = self.lock();
         let quiet = self.config.quiet;
         let max = self.config.max_rate;
@@ -172,7 +172,7 @@ impl Pacer {
     /// the server actually let through over the last seconds when that is known — not the rate that
     /// overshot it, which after a slow start can be twice the limit and would take many more floods
     /// to come down from.
-    pub fn on_flood(&self, method: &str, now: Instant) {
+    pub(crate) fn on_flood(&self, method: &str, now: Instant) {
         let mut map = self.lock();
         let min = self.config.min_rate;
         let m = self.entry(&mut map, method, now);
@@ -198,7 +198,7 @@ impl Pacer {
     }
 
     /// The learned rates, for persisting.
-    pub fn snapshot(&self) -> Vec<PaceState> {
+    pub(crate) fn snapshot(&self) -> Vec<PaceState> {
         let mut v: Vec<PaceState> = self
             .lock()
             .iter()

@@ -25,7 +25,7 @@ pub struct Holder {
 
 impl Holder {
     /// Whether the lease is held by this very process (its connections are shared, not competed for).
-    pub fn is_this_process(&self) -> bool {
+    pub(crate) fn is_this_process(&self) -> bool {
         self.pid == std::process::id() && self.host == hostname()
     }
 
@@ -57,7 +57,7 @@ impl Holder {
     }
 
     /// `pid 123 on host example since 2026-11-23 10:00:00 UTC`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let when = jiff::Timestamp::from_second(self.since)
             .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_else(|_| self.since.to_string());
@@ -96,7 +96,7 @@ pub struct SessionLock {
 
 impl SessionLock {
     /// The lease file of a session file.
-    pub fn path_for(session: &Path) -> PathBuf {
+    pub(crate) fn path_for(session: &Path) -> PathBuf {
         let mut p = session.as_os_str().to_owned();
         p.push(".lease");
         PathBuf::from(p)
@@ -142,7 +142,7 @@ impl SessionLock {
     }
 
     /// Who holds the lease of `session` now, if anyone (for `account list`).
-    pub fn holder(session: &Path) -> Option<Holder> {
+    pub(crate) fn holder(session: &Path) -> Option<Holder> {
         let path = Self::path_for(session);
         let mut file = File::open(&path).ok()?;
         match file.try_lock_shared() {
@@ -170,7 +170,7 @@ impl Drop for SessionLock {
 }
 
 /// This machine's host name (for lease holders and worker records).
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())

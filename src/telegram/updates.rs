@@ -146,23 +146,23 @@ pub enum ChannelDifference {
 }
 
 /// grammers' raw update channel, read into [`Pushed`] items.
-pub struct Updates {
+pub(crate) struct Updates {
     rx: mpsc::Receiver<UpdatesLike>,
 }
 
 impl Updates {
     /// Wraps the receiver of a sender pool's update channel.
-    pub fn new(rx: mpsc::Receiver<UpdatesLike>) -> Self {
+    pub(crate) fn new(rx: mpsc::Receiver<UpdatesLike>) -> Self {
         Updates { rx }
     }
 
     /// Waits for the next push; `None` once the connection pool is gone.
-    pub async fn next(&mut self) -> Option<Vec<Pushed>> {
+    pub(crate) async fn next(&mut self) -> Option<Vec<Pushed>> {
         self.rx.recv().await.map(read_updates_like)
     }
 
     /// The next push if one is waiting.
-    pub fn try_next(&mut self) -> Option<Vec<Pushed>> {
+    pub(crate) fn try_next(&mut self) -> Option<Vec<Pushed>> {
         self.rx.try_recv().ok().map(read_updates_like)
     }
 }
@@ -266,13 +266,13 @@ fn label(c: &ChannelInfo) -> String {
 impl Account {
     /// Takes the connection's update channel (once; `None` afterwards). Pushes start only after
     /// [`Account::common_state`] or [`Account::difference`] asked for them on the connection.
-    pub fn take_updates(&self) -> Option<Updates> {
+    pub(crate) fn take_updates(&self) -> Option<Updates> {
         self.take_update_receiver().map(Updates::new)
     }
 
     /// `updates.getState`: the account's common state — and, as for Telegram, the call after which
     /// this connection gets updates pushed.
-    pub async fn common_state(&self) -> Result<CommonState, TgError> {
+    pub(crate) async fn common_state(&self) -> Result<CommonState, TgError> {
         let tl::enums::updates::State::State(s) =
             self.invoke(&tl::functions::updates::GetState {}).await?;
         Ok(CommonState {
@@ -407,7 +407,7 @@ impl Account {
     }
 
     /// `channels.joinChannel`: the account becomes a member, so the channel's updates are pushed.
-    pub async fn join_channel(&self, c: &ChannelInfo) -> Result<(), TgError> {
+    pub(crate) async fn join_channel(&self, c: &ChannelInfo) -> Result<(), TgError> {
         let req = tl::functions::channels::JoinChannel {
             channel: input_channel(c),
         };

@@ -116,7 +116,7 @@ fn migrations() -> Migrations<'static> {
 }
 
 /// The session schema version this build of tgsift writes.
-pub fn latest_version() -> usize {
+pub(crate) fn latest_version() -> usize {
     MIGRATION_SQL.len()
 }
 
@@ -291,7 +291,7 @@ pub enum SessionError {
 impl SessionError {
     /// Whether the error comes from how tgsift was pointed at the session (a usage error, exit code 2)
     /// rather than from something that failed while running.
-    pub fn is_usage(&self) -> bool {
+    pub(crate) fn is_usage(&self) -> bool {
         matches!(
             self,
             SessionError::Exists { .. }
@@ -490,7 +490,7 @@ impl SqliteSession {
 
     /// Creates a session file holding all of `data` (used by `account import` and by the simulator to
     /// point DCs at 127.0.0.1 with a pre-shared key). The file is removed again if writing fails.
-    pub fn import_data(path: &Path, data: &SessionData) -> Result<Self, SessionError> {
+    pub(crate) fn import_data(path: &Path, data: &SessionData) -> Result<Self, SessionError> {
         let session = Self::create(path)?;
         let written = session
             .inner
@@ -527,7 +527,7 @@ impl SqliteSession {
     }
 
     /// Everything the session holds, e.g. to copy it into another storage or to inspect it in tests.
-    pub fn export_data(&self) -> Result<SessionData, SessionError> {
+    pub(crate) fn export_data(&self) -> Result<SessionData, SessionError> {
         self.inner.with_conn("export the session", |inner, conn| {
             let mut peer_infos = HashMap::new();
             let mut stmt = conn.prepare(&format!("SELECT {PEER_COLUMNS} FROM peer_info"))?;
@@ -575,7 +575,8 @@ impl SqliteSession {
 
     /// Forgets the login after a log-out: every auth key, the self user, all cached peers (their access
     /// hashes belong to that account) and the updates state. DC addresses and the home DC stay.
-    pub fn clear_authorization(&self) -> Result<(), SessionError> {
+    #[cfg(test)]
+    pub(crate) fn clear_authorization(&self) -> Result<(), SessionError> {
         self.inner
             .with_conn("forget the authorization", |inner, conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

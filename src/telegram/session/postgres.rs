@@ -24,7 +24,7 @@ use grammers_session::{BoxFuture, Session, SessionData};
 use tgsift_store::postgres::{AccountLease, PgError, PgStore, fence};
 use tokio_postgres::Transaction;
 
-use super::peers::{PeerRow, merge_peer, peer_id_of};
+use super::peers::{PeerRow, merge_peer};
 use super::sealed::{SessionKey, hex};
 use super::{SelfUser, SessionError, dc_option_from_row, dcs_with_auth_key};
 
@@ -108,6 +108,7 @@ impl Inner {
                 }
             }
             Change::Update(update) => write_update_state(tx, id, update).await?,
+            #[cfg(test)]
             Change::ClearAuthorization => {
                 tx.execute(
                     "UPDATE session_dcs SET auth_key = NULL WHERE account_id = $1",
@@ -168,6 +169,7 @@ enum Change {
     Dc(i32),
     Peers(Vec<PeerInfo>),
     Update(UpdateState),
+    #[cfg(test)]
     ClearAuthorization,
 }
 
@@ -192,7 +194,7 @@ impl fmt::Debug for PgSession {
 impl PgSession {
     /// Stores `data` as the new session of account `account_id` (`account import`, or a first login
     /// with `SessionData::default()`). Refuses if the account already has one.
-    pub async fn import_data(
+    pub(crate) async fn import_data(
         store: &PgStore,
         account_id: i64,
         key: SessionKey,
@@ -374,12 +376,13 @@ impl PgSession {
     }
 
     /// Everything the session holds (to copy it elsewhere, or to inspect it in tests).
-    pub async fn export_data(&self) -> Result<SessionData, SessionError> {
+    #[cfg(test)]
+    pub(crate) async fn export_data(&self) -> Result<SessionData, SessionError> {
         let updates_state = self.updates_state().await?;
         let cache = self.inner.cache();
         let mut peer_infos = HashMap::new();
         for info in cache.peers.values() {
-            let id = peer_id_of(info).map_err(|what| SessionError::DamagedRow {
+            let id = super::peers::peer_id_of(info).map_err(|what| SessionError::DamagedRow {
                 account: self.inner.account.clone(),
                 what,
             })?;
@@ -425,7 +428,8 @@ impl PgSession {
     }
 
     /// Forgets the login after a log-out: every auth key, the cached peers and the updates state.
-    pub async fn clear_authorization(&self) -> Result<(), SessionError> {
+    #[cfg(test)]
+    pub(crate) async fn clear_authorization(&self) -> Result<(), SessionError> {
         {
             let mut cache = self.inner.cache_mut();
             for option in cache.dc_options.values_mut() {

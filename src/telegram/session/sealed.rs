@@ -70,7 +70,7 @@ impl fmt::Debug for SessionKey {
 
 impl SessionKey {
     /// The key from `TGSIFT_SESSION_KEY`.
-    pub fn from_env() -> Result<Self, KeyError> {
+    pub(crate) fn from_env() -> Result<Self, KeyError> {
         match std::env::var(SESSION_KEY_ENV) {
             Ok(text) if !text.trim().is_empty() => Self::parse(&text),
             Ok(_) => Err(KeyError::Malformed("is empty")),
@@ -100,7 +100,7 @@ impl SessionKey {
     }
 
     /// A key from its 32 bytes.
-    pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
+    pub(crate) fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
         let digest = Sha256::new()
             .chain_update(b"tgsift session key id\0")
             .chain_update(bytes)
@@ -119,7 +119,7 @@ impl SessionKey {
     }
 
     /// Seals `plain`, bound to `context` (which must be given again to open it).
-    pub fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self

@@ -104,7 +104,7 @@ impl TelethonString {
     }
 
     /// Writes the string as Telethon's `StringSession.save()` would (with base64 padding).
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut bytes = Vec::with_capacity(TELETHON_V6_LEN);
         bytes.push(self.dc_id);
         match self.addr.ip() {
@@ -121,7 +121,7 @@ impl TelethonString {
 
     /// Session data for [`SqliteSession::import_data`](super::SqliteSession::import_data): home DC = `dc_id`, whose option gets this address
     /// (IPv4 or IPv6 slot) and the key; all other DCs and the other address keep grammers' defaults.
-    pub fn to_session_data(&self) -> SessionData {
+    pub(crate) fn to_session_data(&self) -> SessionData {
         let mut data = SessionData::default();
         let dc_id = i32::from(self.dc_id);
         data.home_dc = dc_id;
