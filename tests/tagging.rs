@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use common::within;
 use tgsift::tagging::worker::{Outcome, Pipeline};
 use tgsift::tagging::{Tag, TagContext, TagError, TagFuture, Tagger};
-use tgsift_store::prelude::*;
-use tgsift_store::testing::EPOCH;
-use tgsift_store::{AsyncStore, NewChannel, PostIn, SqliteStore};
+use tgsift_store::testing::{self, EPOCH};
+use tgsift_store::{AsyncStore, PostIn};
 use tgsift_tagger::EmbeddedTagger;
 use tokio_util::sync::CancellationToken;
 
@@ -49,26 +48,13 @@ impl Tagger for Scripted {
 }
 
 fn setup(texts: &[&str]) -> (tempfile::TempDir, AsyncStore) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut s = SqliteStore::open(&dir.path().join("t.db")).expect("open");
-    let a = s
-        .add_account("a", None, None, std::path::Path::new("a.session"))
-        .expect("account");
-    let c = NewChannel {
-        tg_id: 5,
-        access_hash: 7,
-        username: Some("news".into()),
-        title: "N".into(),
-        backfill: "all".into(),
-    };
-    let ch = s.add_channel(a.id, &c).expect("add").expect("new");
+    let (dir, mut s) = testing::sqlite();
     let posts: Vec<PostIn> = texts
         .iter()
         .enumerate()
         .map(|(i, t)| PostIn::new(i as i32 + 1, EPOCH + i as i64, *t))
         .collect();
-    s.store_batch(ch.id, "@news", &posts, Some((1, texts.len() as i32)))
-        .expect("posts");
+    testing::news_with(&mut s, &posts);
     (dir, AsyncStore::new(s))
 }
 

@@ -713,38 +713,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tgsift_store::prelude::*;
+    use tgsift_store::PostIn;
     use tgsift_store::testing::post;
-    use tgsift_store::{NewChannel, PostIn, SqliteStore};
 
     #[tokio::test]
     async fn document_frequencies_grow_with_new_posts_instead_of_being_rebuilt() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = SqliteStore::open(&dir.path().join("t.db")).expect("open");
-        let a = s
-            .add_account("a", None, None, std::path::Path::new("a.session"))
-            .expect("account");
-        let ch = s
-            .add_channel(
-                a.id,
-                &NewChannel {
-                    tg_id: 5,
-                    access_hash: 7,
-                    username: Some("news".into()),
-                    title: "N".into(),
-                    backfill: "all".into(),
-                },
-            )
-            .expect("add")
-            .expect("new");
+        let (_dir, mut s) = tgsift_store::testing::sqlite();
         let first: Vec<PostIn> = (1..=10).map(|i| post(i, "markets rally today")).collect();
-        s.store_batch(ch.id, "@news", &first, Some((1, 10)))
-            .expect("posts");
+        let ch = tgsift_store::testing::news_with(&mut s, &first);
         let store = AsyncStore::new(s);
         let p = Pipeline::embedded(store.clone(), Arc::new(EmbeddedTagger::new()), 3, 1.0);
-        assert_eq!(p.doc_freq(ch.id).await.expect("df").docs(), 10);
+        assert_eq!(p.doc_freq(ch).await.expect("df").docs(), 10);
         // An old post disappears (a rebuild would notice) and new ones arrive.
-        let id = ch.id;
+        let id = ch;
         store
             .with("change the channel", move |s| {
                 s.as_sqlite_mut()
@@ -758,15 +739,15 @@ mod tests {
             .await
             .expect("more posts");
         assert_eq!(
-            p.doc_freq(ch.id).await.expect("df").docs(),
+            p.doc_freq(ch).await.expect("df").docs(),
             10,
             "cached for a while"
         );
-        if let Some(e) = lock(&p.doc_freqs.channels).get_mut(&ch.id) {
+        if let Some(e) = lock(&p.doc_freqs.channels).get_mut(&ch) {
             e.refreshed -= DF_REFRESH;
         }
         assert_eq!(
-            p.doc_freq(ch.id).await.expect("df").docs(),
+            p.doc_freq(ch).await.expect("df").docs(),
             15,
             "grown by the five new posts, not rebuilt from what is stored now (14)"
         );

@@ -435,16 +435,7 @@ mod tests {
             store
                 .with("add", |s| {
                     let a = s.add_account("a", None, None, std::path::Path::new("unused"))?;
-                    s.add_channel(
-                        a.id,
-                        &crate::NewChannel {
-                            tg_id: 5,
-                            access_hash: 7,
-                            username: Some("news".into()),
-                            title: "News".into(),
-                            backfill: "all".into(),
-                        },
-                    )
+                    s.add_channel(a.id, &crate::testing::news_channel())
                 })
                 .await
                 .expect("add channel");

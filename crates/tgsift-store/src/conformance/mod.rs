@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::postgres::backend::PgBackend;
 use super::prelude::*;
-use super::{BatchOutcome, NewChannel, PostIn, SqliteStore};
+use super::{BatchOutcome, PostIn, SqliteStore};
 use crate::testing;
 use crate::testing::postgres::fresh_store;
 
@@ -355,13 +355,7 @@ pub(super) fn setup<S: AccountStore + ChannelStore + ?Sized>(s: &mut S) -> i64 {
     let a = s
         .add_account("a", None, None, Path::new("a.session"))
         .expect("account");
-    let c = NewChannel {
-        tg_id: 5,
-        access_hash: 7,
-        username: Some("news".into()),
-        title: "News".into(),
-        backfill: "all".into(),
-    };
+    let c = crate::testing::news_channel();
     let ch = s.add_channel(a.id, &c).expect("add").expect("new");
     assert!(
         s.add_channel(a.id, &c).expect("again").is_none(),

@@ -1,39 +1,19 @@
 //! [`SearchStore`] on both backends: inflected queries, phrases, the queue filled by ingest and
 //! worked off behind it, edits and deletions reaching the index, filters.
 
-use std::path::Path;
-
 use super::{Inspect, on_postgres, on_sqlite};
 use crate::prelude::*;
 use crate::testing::daily_post;
-use crate::{NewChannel, PostIn, SearchQuery};
+use crate::{PostIn, SearchQuery};
 
 /// A channel holding one post per text (message ids 1, 2, …); returns its row id.
 fn with_posts<S: AccountStore + ChannelStore + ?Sized>(s: &mut S, texts: &[&str]) -> i64 {
-    let a = s
-        .add_account("a", None, None, Path::new("a.session"))
-        .expect("account");
-    let ch = s
-        .add_channel(
-            a.id,
-            &NewChannel {
-                tg_id: 5,
-                access_hash: 7,
-                username: Some("news".into()),
-                title: "N".into(),
-                backfill: "all".into(),
-            },
-        )
-        .expect("add")
-        .expect("new");
     let posts: Vec<PostIn> = texts
         .iter()
         .enumerate()
         .map(|(i, t)| daily_post(i as i32 + 1, *t))
         .collect();
-    s.store_batch(ch.id, "@news", &posts, Some((1, texts.len() as i32)))
-        .expect("posts");
-    ch.id
+    crate::testing::news_with(s, &posts)
 }
 
 /// Message ids found for `q` (after the queue is worked off), ascending.

@@ -401,7 +401,7 @@ fn put_in_place(tmp: tempfile::TempPath, dest: &Path) -> Result<(), BackupError>
 mod tests {
     use super::*;
     use crate::prelude::*;
-    use crate::{NewChannel, PostIn, testing};
+    use crate::{PostIn, testing};
 
     /// Checks a database file through a copy, leaving it unchanged.
     fn check_database_file(path: &Path) -> Result<BackupInfo, BackupError> {
@@ -416,22 +416,10 @@ mod tests {
 
     fn filled(path: &Path, posts: i32) -> SqliteStore {
         let mut s = SqliteStore::open(path).expect("open");
-        let a = s
-            .add_account("a", None, None, Path::new("a.session"))
-            .expect("account");
-        let c = NewChannel {
-            tg_id: 5,
-            access_hash: 7,
-            username: Some("news".into()),
-            title: "N".into(),
-            backfill: "all".into(),
-        };
-        let ch = s.add_channel(a.id, &c).expect("add").expect("new");
         let batch: Vec<PostIn> = (1..=posts)
             .map(|i| testing::post(i, format!("пост номер {i} про ставки")))
             .collect();
-        s.store_batch(ch.id, "@news", &batch, Some((1, posts)))
-            .expect("batch");
+        testing::news_with(&mut s, &batch);
         s
     }
 

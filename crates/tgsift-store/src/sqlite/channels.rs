@@ -429,27 +429,11 @@ pub(super) fn forget_deletions_below(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::prelude::*;
 
     fn setup() -> (tempfile::TempDir, SqliteStore, i64) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = SqliteStore::open(&dir.path().join("t.db")).expect("open");
-        let a = s
-            .add_account("a", None, None, std::path::Path::new("a.session"))
-            .expect("account");
-        let c = NewChannel {
-            tg_id: 5,
-            access_hash: 7,
-            username: Some("news".into()),
-            title: "News".into(),
-            backfill: "all".into(),
-        };
-        let ch = s.add_channel(a.id, &c).expect("add").expect("new");
-        assert!(
-            s.add_channel(a.id, &c).expect("again").is_none(),
-            "adding twice is a no-op"
-        );
-        (dir, s, ch.id)
+        let (dir, mut s) = crate::testing::sqlite();
+        let ch = crate::testing::follow_news(&mut s);
+        (dir, s, ch)
     }
 
     /// The opcodes SQLite compiles `sql` to.

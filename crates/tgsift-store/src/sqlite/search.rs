@@ -121,37 +121,19 @@ impl SearchStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PostIn;
     use crate::prelude::*;
-    use crate::testing::daily_post;
-    use crate::{NewChannel, PostIn};
+    use crate::testing::{self, daily_post};
 
     fn setup(texts: &[&str]) -> (tempfile::TempDir, SqliteStore, i64) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = SqliteStore::open(&dir.path().join("t.db")).expect("open");
-        let a = s
-            .add_account("a", None, None, std::path::Path::new("a.session"))
-            .expect("account");
-        let ch = s
-            .add_channel(
-                a.id,
-                &NewChannel {
-                    tg_id: 5,
-                    access_hash: 7,
-                    username: Some("news".into()),
-                    title: "N".into(),
-                    backfill: "all".into(),
-                },
-            )
-            .expect("add")
-            .expect("new");
+        let (dir, mut s) = testing::sqlite();
         let posts: Vec<PostIn> = texts
             .iter()
             .enumerate()
             .map(|(i, t)| daily_post(i as i32 + 1, *t))
             .collect();
-        s.store_batch(ch.id, "@news", &posts, Some((1, texts.len() as i32)))
-            .expect("posts");
-        (dir, s, ch.id)
+        let ch = testing::news_with(&mut s, &posts);
+        (dir, s, ch)
     }
 
     fn found(s: &mut SqliteStore, q: &str) -> Vec<i32> {
