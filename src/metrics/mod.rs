@@ -327,17 +327,7 @@ impl Metrics {
         let now = unix_now();
         let mut by_state = std::collections::BTreeMap::<&str, i64>::new();
         for c in store.channels()? {
-            let state = match (
-                c.active,
-                &c.last_error,
-                c.flood_until.is_some_and(|u| u > now),
-            ) {
-                (true, _, true) => "parked",
-                (true, _, false) => "active",
-                (false, Some(_), _) => "failed",
-                (false, None, _) => "paused",
-            };
-            *by_state.entry(state).or_default() += 1;
+            *by_state.entry(c.state(now)).or_default() += 1;
         }
         for state in ["active", "parked", "paused", "failed"] {
             self.channels

@@ -119,16 +119,7 @@ pub struct ChannelView {
 
 impl ChannelView {
     fn of(c: ChannelRow, posts: i64, now: i64) -> Self {
-        let state = match (
-            c.active,
-            &c.last_error,
-            c.flood_until.is_some_and(|u| u > now),
-        ) {
-            (true, _, true) => "parked",
-            (true, _, false) => "active",
-            (false, Some(_), _) => "failed",
-            (false, None, _) => "paused",
-        };
+        let state = c.state(now);
         ChannelView {
             id: c.id,
             label: c.label(),

@@ -48,6 +48,22 @@ impl ChannelRow {
             None => self.tg_id.to_string(),
         }
     }
+
+    /// What the channel is doing at `now` (unix seconds), as lists, `status` and metrics name it:
+    /// `active`, `parked` (active, waiting out a FLOOD_WAIT), `paused` (by the operator) or `failed`
+    /// (stopped by an error).
+    pub fn state(&self, now: i64) -> &'static str {
+        match (
+            self.active,
+            &self.last_error,
+            self.flood_until.is_some_and(|u| u > now),
+        ) {
+            (true, _, true) => "parked",
+            (true, _, false) => "active",
+            (false, Some(_), _) => "failed",
+            (false, None, _) => "paused",
+        }
+    }
 }
 
 /// What `channels add` records.
