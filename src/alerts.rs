@@ -9,6 +9,9 @@
 //! Saved Messages on Telegram — retrying each on its own with backoff, and the same event is sent at most
 //! once per `alerts.dedup_window`.
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +21,7 @@ use tgsift_store::{AlertRow, AsyncStore, NewAlert, StoreError, unix_now};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlertsConfig;
+use crate::metrics::{Families, StateLabel};
 use crate::task::TaskError;
 use crate::telegram::connections::Connections;
 
@@ -35,7 +39,20 @@ pub struct Alerts {
     store: AsyncStore,
     config: AlertsConfig,
     http: reqwest::Client,
-    metrics: Option<Arc<crate::metrics::Metrics>>,
+    metrics: Option<Arc<AlertFamilies>>,
+}
+
+/// The alerts' metric family: alerts raised by kind.
+pub(crate) struct AlertFamilies {
+    raised: Family<StateLabel, Counter>,
+}
+
+impl Families for AlertFamilies {
+    fn register(registry: &mut Registry) -> Self {
+        let raised = Family::default();
+        registry.register("alerts", "Alerts raised by kind", Family::clone(&raised));
+        AlertFamilies { raised }
+    }
 }
 
 impl Alerts {
@@ -54,7 +71,7 @@ impl Alerts {
             store,
             config,
             http,
-            metrics,
+            metrics: metrics.map(|m| m.of::<AlertFamilies>()),
         }
     }
 
@@ -76,8 +93,8 @@ impl Alerts {
         }
         tracing::warn!(kind = %alert.kind, message = %alert.message, "alert");
         if let Some(m) = &self.metrics {
-            m.alerts
-                .get_or_create(&crate::metrics::StateLabel {
+            m.raised
+                .get_or_create(&StateLabel {
                     state: alert.kind.clone(),
                 })
                 .inc();

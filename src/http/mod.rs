@@ -27,13 +27,17 @@ use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, HttpConfig};
-use crate::metrics::{Metrics, RouteLabels};
+use crate::metrics::{Families, Metrics};
 use crate::ops::{Ops, OpsError};
 use crate::task::TaskError;
 
@@ -66,6 +70,34 @@ pub(crate) fn listen_addr(http: &HttpConfig) -> Result<Option<SocketAddr>, Confi
     Ok(Some(addr))
 }
 
+/// The HTTP layer's metric family: requests by route, method and status.
+pub(crate) struct HttpFamilies {
+    requests: Family<RouteLabels, Counter>,
+}
+
+impl Families for HttpFamilies {
+    fn register(registry: &mut Registry) -> Self {
+        let requests = Family::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            Family::clone(&requests),
+        );
+        HttpFamilies { requests }
+    }
+}
+
+/// One HTTP route and status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route pattern (`/api/v1/posts/{id}`), not the path.
+    pub route: String,
+    /// HTTP method.
+    pub method: String,
+    /// Status code.
+    pub status: String,
+}
+
 /// What the HTTP layer asks of whoever runs the service, for `/readyz`.
 pub trait Readiness: Send + Sync {
     /// Why the service is not ready: one line per task that failed for good or waits to restart.
@@ -79,6 +111,8 @@ pub struct AppState {
     pub ops: Ops,
     /// The service's metrics.
     pub metrics: Arc<Metrics>,
+    /// Requests by route, counted by the middleware.
+    http_metrics: Arc<HttpFamilies>,
     /// What `/readyz` reports: the tasks that failed or wait to restart.
     pub supervisor: Arc<dyn Readiness>,
     token: Option<Arc<[u8]>>,
@@ -97,6 +131,7 @@ impl AppState {
         let sessions = session::Sessions::new(ops.store.clone());
         AppState {
             ops,
+            http_metrics: metrics.of::<HttpFamilies>(),
             metrics,
             supervisor,
             token: http
@@ -281,8 +316,8 @@ async fn count_request(State(state): State<AppState>, req: Request, next: Next) 
     let method = req.method().as_str().to_string();
     let resp = next.run(req).await;
     state
-        .metrics
-        .http_requests
+        .http_metrics
+        .requests
         .get_or_create(&RouteLabels {
             route,
             method,

@@ -16,8 +16,10 @@ use utoipa_axum::routes;
 
 use super::session::{self, AuthMethod};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ErrorBody};
+use crate::ingest::metrics::{ChannelLabel, IngestFamilies};
 use crate::ops::{AccountState, ChannelView, FloodWindow, JobSpec, PostVersion, TaggingStats};
 use crate::tagging::worker::Outcome;
+use crate::telegram::metrics::ClientMetrics;
 
 /// Page size when `limit` is not given.
 const DEFAULT_LIMIT: usize = 50;
@@ -993,19 +995,21 @@ async fn activity(State(state): State<AppState>) -> ApiResult<axum::Json<Activit
     const WINDOW: i64 = 3600;
     let now = tgsift_store::unix_now();
     let (posts_stored, flood_windows) = state.ops.recent_activity(now - WINDOW).await?;
-    let (floods, floods_since) = state.metrics.floods_last_hour.sum();
-    let (flood_sleep_seconds, _) = state.metrics.flood_sleep_last_hour.sum();
+    let client = state.metrics.of::<ClientMetrics>();
+    let (floods, floods_since) = client.floods_last_hour.sum();
+    let (flood_sleep_seconds, _) = client.flood_sleep_last_hour.sum();
+    let ingest = state.metrics.of::<IngestFamilies>();
     let channel_lag = state
         .ops
         .channel_rows()
         .await?
         .into_iter()
         .filter_map(|c| {
-            let label = crate::metrics::ChannelLabel {
+            let label = ChannelLabel {
                 channel: c.label(),
                 account: c.account,
             };
-            let lag = state.metrics.channel_lag.get(&label)?.get();
+            let lag = ingest.channel_lag.get(&label)?.get();
             Some(ChannelLag {
                 channel_id: c.id,
                 messages: lag,

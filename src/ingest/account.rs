@@ -25,6 +25,7 @@ use tgsift_store::{AccountRow, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_n
 use tokio_util::sync::CancellationToken;
 
 use super::live::{LiveTask, SyncRequests};
+use super::metrics::IngestFamilies;
 use super::progress::Progress;
 use super::{SyncError, sync_channel};
 use crate::config::{IngestConfig, IngestMode};
@@ -453,8 +454,8 @@ impl AccountTask {
                     e.edited += r.edited;
                     e.error = r.interrupted.then(|| "interrupted by shutdown".to_string());
                 });
-                if let Some(m) = &self.metrics {
-                    let label = crate::metrics::ChannelLabel {
+                if let Some(m) = self.metrics.as_ref().map(|m| m.of::<IngestFamilies>()) {
+                    let label = super::metrics::ChannelLabel {
                         account: self.name.clone(),
                         channel: ch.label(),
                     };
@@ -474,9 +475,9 @@ impl AccountTask {
             Err(SyncError::Telegram(e)) => {
                 // Batches committed before the failure count too.
                 let fetched = progress.fetched() as usize;
-                if let Some(m) = &self.metrics {
+                if let Some(m) = self.metrics.as_ref().map(|m| m.of::<IngestFamilies>()) {
                     m.posts_ingested
-                        .get_or_create(&crate::metrics::ChannelLabel {
+                        .get_or_create(&super::metrics::ChannelLabel {
                             account: self.name.clone(),
                             channel: ch.label(),
                         })

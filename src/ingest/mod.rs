@@ -10,6 +10,7 @@
 
 pub mod account;
 pub(crate) mod live;
+pub(crate) mod metrics;
 pub(crate) mod progress;
 
 use std::collections::VecDeque;

@@ -1,152 +1,107 @@
 //! Prometheus metrics of the running service (`GET /metrics`).
 //!
 //! One explicit [`Metrics`] value (no global registry) is created by `tgsift run` and handed to what
-//! records into it: the client layer (requests, latency, floods, retries, breaker, pacer), ingest
-//! (posts stored, channel lag), tagging (attempts by outcome) and the HTTP layer (requests by route and
-//! status). Figures that live in the database — channels by state, posts by tagging status, jobs by state
-//! — are read when the metrics are scraped, so they are right even when another process changed them.
+//! records into it. Each layer owns its families and registers them ([`Families`]): the client layer
+//! (`telegram::metrics`: requests, latency, floods, retries, breaker, pacer), ingest
+//! (`ingest::metrics`: posts stored, channel lag), tagging (attempts by outcome), alerts, the HTTP
+//! layer (requests by route and status), and ops (`ops::figures`: channels by state, posts by tagging
+//! status, jobs by state, read from the database when the metrics are scraped, so they are right even
+//! when another process changed them). [`StateLabel`] and [`LastHour`] are shared by several layers.
 
 pub(crate) mod ingest;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use tgsift_store::prelude::*;
-use tgsift_store::{StoreError, TaggingStatus, unix_now};
-
-/// Labels of one Telegram call's outcome.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CallLabels {
-    /// Account name.
-    pub account: String,
-    /// TL method.
-    pub method: String,
-    /// `ok`, `flood`, `transient`, `permanent`, `undecodable`, `unknown`, `timeout`.
-    pub outcome: String,
-}
-
-/// (account, method).
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AccountMethod {
-    /// Account name.
-    pub account: String,
-    /// TL method.
-    pub method: String,
-}
-
-/// One method.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct MethodLabel {
-    /// TL method.
-    pub method: String,
-}
+use tgsift_store::unix_now;
 
 /// One account.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AccountLabel {
+pub(crate) struct AccountLabel {
     /// Account name.
     pub account: String,
-}
-
-/// One channel.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ChannelLabel {
-    /// Account name.
-    pub account: String,
-    /// `@username` or id.
-    pub channel: String,
 }
 
 /// A state or status value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StateLabel {
+pub(crate) struct StateLabel {
     /// The state.
     pub state: String,
 }
 
-/// An outcome value.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabel {
-    /// The outcome.
-    pub outcome: String,
-}
-
-/// One HTTP route and status.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
-    /// The route pattern (`/api/v1/posts/{id}`), not the path.
-    pub route: String,
-    /// HTTP method.
-    pub method: String,
-    /// Status code.
-    pub status: String,
-}
-
-type Hist<L> = Family<L, Histogram, fn() -> Histogram>;
-type GaugeF = Gauge<f64, AtomicU64>;
-
-fn latency_histogram() -> Histogram {
-    // 5 ms … 40 s.
-    Histogram::new(exponential_buckets(0.005, 2.0, 14))
-}
-
-/// Every metric of the service; cheap to share (`Arc<Metrics>`).
+/// The service's metrics: one registry (no global one), into which each layer registers the
+/// families it records, the first time it asks for them ([`Metrics::of`]); cheap to share
+/// (`Arc<Metrics>`). The per-account ingest figures ([`ingest`]) live here too, because the client
+/// layer counts requests into them and ingest reads them.
 pub struct Metrics {
-    registry: Registry,
-    /// Telegram calls by (account, method, outcome).
-    pub requests: Family<CallLabels, Counter>,
-    /// Telegram call latency by method, seconds.
-    pub latency: Hist<MethodLabel>,
-    /// FLOOD_WAITs received by (account, method).
-    pub floods: Family<AccountMethod, Counter>,
-    /// Seconds slept for FLOOD_WAITs by (account, method).
-    pub flood_sleep_seconds: Family<AccountMethod, Counter<f64, AtomicU64>>,
-    /// Retries after transient failures, by account.
-    pub retries: Family<AccountLabel, Counter>,
-    /// Retries after lost connections (the next call reconnects), by account.
-    pub reconnects: Family<AccountLabel, Counter>,
-    /// 1 while the account's circuit breaker is open.
-    pub breaker_open: Family<AccountLabel, Gauge>,
-    /// The pacer's current rate by (account, method), requests/s.
-    pub pacer_rate: Family<AccountMethod, GaugeF>,
-    /// Posts stored by channel.
-    pub posts_ingested: Family<ChannelLabel, Counter>,
-    /// The channel's newest message id minus its checkpoint, as of its last poll.
-    pub channel_lag: Family<ChannelLabel, Gauge>,
-    /// Channels by state (read from the database at scrape).
-    pub channels: Family<StateLabel, Gauge>,
-    /// Posts by tagging status (read from the database at scrape).
-    pub tagging_posts: Family<StateLabel, Gauge>,
-    /// Tagging attempts by outcome.
-    pub tagging_attempts: Family<OutcomeLabel, Counter>,
-    /// Jobs by state (read from the database at scrape).
-    pub jobs: Family<StateLabel, Gauge>,
-    /// Posts stored but not yet in the search index (read from the database at scrape).
-    pub search_backlog: Gauge,
-    /// Alerts raised by kind.
-    pub alerts: Family<StateLabel, Counter>,
-    /// HTTP requests by (route, method, status).
-    pub http_requests: Family<RouteLabels, Counter>,
+    registry: Mutex<Registry>,
+    layers: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Ingest's own figures per account (live updates, gaps, lag, requests per method), kept by the
     /// ingest tasks and exported at scrape.
     pub ingest: Arc<ingest::Metrics>,
-    /// FLOOD_WAITs received in the last hour (all accounts), for the dashboard.
-    pub floods_last_hour: LastHour,
-    /// Seconds slept for FLOOD_WAITs in the last hour (all accounts), for the dashboard.
-    pub flood_sleep_last_hour: LastHour,
+}
+
+/// A layer's own metric families: the layer defines them and registers them in
+/// [`Families::register`]; [`Metrics::of`] does that once per process.
+pub(crate) trait Families: Any + Send + Sync {
+    /// Creates the families and registers each in `registry`.
+    fn register(registry: &mut Registry) -> Self;
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// An empty registry under the `tgsift_` prefix, with the ingest figures' collector.
+    pub fn new() -> Self {
+        let ingest = Arc::<ingest::Metrics>::default();
+        let mut registry = Registry::with_prefix("tgsift");
+        registry.register_collector(Box::new(IngestCollector(Arc::clone(&ingest))));
+        Metrics {
+            registry: Mutex::new(registry),
+            layers: Mutex::new(HashMap::new()),
+            ingest,
+        }
+    }
+
+    /// The families of one layer, registered the first time any part of the process asks for them.
+    pub(crate) fn of<F: Families>(&self) -> Arc<F> {
+        let mut layers = self.layers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = layers.get(&TypeId::of::<F>())
+            && let Ok(f) = Arc::clone(f).downcast::<F>()
+        {
+            return f;
+        }
+        let f = Arc::new(F::register(
+            &mut self.registry.lock().unwrap_or_else(PoisonError::into_inner),
+        ));
+        layers.insert(TypeId::of::<F>(), f.clone());
+        f
+    }
+
+    /// Everything registered, as Prometheus (OpenMetrics) text.
+    pub(crate) fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(
+            &mut out,
+            &self.registry.lock().unwrap_or_else(PoisonError::into_inner),
+        );
+        out
+    }
 }
 
 /// A sum over the last hour in one-minute buckets: what the dashboard shows as "floods in the last
 /// hour" without a Prometheus server to compute a rate from the cumulative counters.
 #[derive(Debug)]
-pub struct LastHour {
+pub(crate) struct LastHour {
     /// When counting began (unix seconds): the window is shorter until an hour has passed.
     started_at: i64,
     /// (minute since the epoch, sum in that minute), indexed by minute modulo 60.
@@ -164,7 +119,7 @@ impl Default for LastHour {
 
 impl LastHour {
     /// Adds `n` now.
-    pub fn add(&self, n: f64) {
+    pub(crate) fn add(&self, n: f64) {
         self.add_at(unix_now(), n);
     }
 
@@ -180,7 +135,7 @@ impl LastHour {
 
     /// The sum over the last 60 minutes, and since when it counts (unix seconds: an hour ago, or when
     /// counting began if that is later).
-    pub fn sum(&self) -> (f64, i64) {
+    pub(crate) fn sum(&self) -> (f64, i64) {
         self.sum_at(unix_now())
     }
 
@@ -193,170 +148,6 @@ impl LastHour {
             .map(|(_, v)| v)
             .sum();
         (total, self.started_at.max(now - 3600))
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Metrics {
-    /// Registers every metric under the `tgsift_` prefix.
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("tgsift");
-        let m = Metrics {
-            requests: Family::default(),
-            latency: Family::new_with_constructor(latency_histogram),
-            floods: Family::default(),
-            flood_sleep_seconds: Family::default(),
-            retries: Family::default(),
-            reconnects: Family::default(),
-            breaker_open: Family::default(),
-            pacer_rate: Family::default(),
-            posts_ingested: Family::default(),
-            channel_lag: Family::default(),
-            channels: Family::default(),
-            tagging_posts: Family::default(),
-            tagging_attempts: Family::default(),
-            jobs: Family::default(),
-            search_backlog: Gauge::default(),
-            alerts: Family::default(),
-            http_requests: Family::default(),
-            ingest: Arc::default(),
-            floods_last_hour: LastHour::default(),
-            flood_sleep_last_hour: LastHour::default(),
-            registry: Registry::default(),
-        };
-        registry.register(
-            "telegram_requests",
-            "Telegram calls by account, method and outcome",
-            m.requests.clone(),
-        );
-        registry.register(
-            "telegram_request_seconds",
-            "Latency of Telegram calls by method",
-            m.latency.clone(),
-        );
-        registry.register(
-            "flood_waits",
-            "FLOOD_WAITs received by account and method",
-            m.floods.clone(),
-        );
-        registry.register(
-            "flood_sleep_seconds",
-            "Seconds slept for FLOOD_WAITs by account and method",
-            m.flood_sleep_seconds.clone(),
-        );
-        registry.register(
-            "retries",
-            "Retries after transient failures by account",
-            m.retries.clone(),
-        );
-        registry.register(
-            "reconnects",
-            "Retries after lost connections by account",
-            m.reconnects.clone(),
-        );
-        registry.register(
-            "circuit_breaker_open",
-            "1 while the account's circuit breaker is open",
-            m.breaker_open.clone(),
-        );
-        registry.register(
-            "pacer_rate",
-            "The pacer's rate by account and method, requests per second",
-            m.pacer_rate.clone(),
-        );
-        registry.register(
-            "posts_ingested",
-            "Posts stored by channel",
-            m.posts_ingested.clone(),
-        );
-        registry.register(
-            "channel_lag_messages",
-            "Newest message id minus the checkpoint, at the channel's last poll",
-            m.channel_lag.clone(),
-        );
-        registry.register("channels", "Channels by state", m.channels.clone());
-        registry.register(
-            "tagging_posts",
-            "Posts by tagging status",
-            m.tagging_posts.clone(),
-        );
-        registry.register(
-            "tagging_attempts",
-            "Tagging attempts by outcome",
-            m.tagging_attempts.clone(),
-        );
-        registry.register("jobs", "Admin jobs by state", m.jobs.clone());
-        registry.register(
-            "search_backlog",
-            "Posts stored but not yet in the search index",
-            m.search_backlog.clone(),
-        );
-        registry.register("alerts", "Alerts raised by kind", m.alerts.clone());
-        registry.register(
-            "http_requests",
-            "HTTP requests by route, method and status",
-            m.http_requests.clone(),
-        );
-        registry.register_collector(Box::new(IngestCollector(Arc::clone(&m.ingest))));
-        Metrics { registry, ..m }
-    }
-
-    /// Counts one Telegram call.
-    pub fn call(&self, account: &str, method: &str, outcome: &str, seconds: f64) {
-        self.requests
-            .get_or_create(&CallLabels {
-                account: account.into(),
-                method: method.into(),
-                outcome: outcome.into(),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&MethodLabel {
-                method: method.into(),
-            })
-            .observe(seconds);
-    }
-
-    /// Sets the figures that live in the database, then renders everything as Prometheus text.
-    pub(crate) fn render(&self, store: &dyn Storage) -> Result<String, StoreError> {
-        let now = unix_now();
-        let mut by_state = std::collections::BTreeMap::<&str, i64>::new();
-        for c in store.channels()? {
-            *by_state.entry(c.state(now)).or_default() += 1;
-        }
-        for state in ["active", "parked", "paused", "failed"] {
-            self.channels
-                .get_or_create(&StateLabel {
-                    state: state.into(),
-                })
-                .set(by_state.get(state).copied().unwrap_or(0));
-        }
-        let tagging = store.tag_stats(None)?.by_status;
-        for status in TaggingStatus::ALL.map(TaggingStatus::as_str) {
-            self.tagging_posts
-                .get_or_create(&StateLabel {
-                    state: status.into(),
-                })
-                .set(tagging.get(status).copied().unwrap_or(0));
-        }
-        let jobs = store.job_counts()?;
-        for state in ["queued", "running", "done", "failed", "cancelled"] {
-            self.jobs
-                .get_or_create(&StateLabel {
-                    state: state.into(),
-                })
-                .set(jobs.get(state).copied().unwrap_or(0));
-        }
-        self.search_backlog.set(store.search_backlog()?);
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        Ok(out)
     }
 }
 

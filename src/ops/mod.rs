@@ -11,6 +11,7 @@ pub(crate) mod audit;
 pub(crate) mod backup;
 pub(crate) mod db;
 pub mod export;
+pub(crate) mod figures;
 pub(crate) mod jobs;
 pub(crate) mod posts;
 pub mod stats;

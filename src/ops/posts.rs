@@ -138,10 +138,11 @@ impl Ops {
         &self,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Result<String, OpsError> {
-        Ok(self
-            .store
-            .read("read the figures for /metrics", move |s| metrics.render(s))
-            .await?)
+        let figures = metrics.of::<super::figures::DbFigures>();
+        self.store
+            .read("read the figures for /metrics", move |s| figures.read(s))
+            .await?;
+        Ok(metrics.encode())
     }
 
     /// Tags everything due now with the configured pipeline.

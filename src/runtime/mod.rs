@@ -125,7 +125,7 @@ pub async fn run(
         let ttl = Duration::from_secs_f64(config.storage.lease_time);
         HeldAccounts::new(pg, sup.worker_id(), ttl, key, fences)
     });
-    let metrics = Arc::new(Metrics::new());
+    let metrics = service_metrics();
     let mut connections = Connections::new(
         store.clone(),
         Policy::from(&config.telegram),
@@ -406,4 +406,17 @@ async fn manage_accounts(
             _ = accounts.wake.notified() => {}
         }
     }
+}
+
+/// The service's metrics with every layer's families registered up front, so `/metrics` lists
+/// them all from the first scrape, in the order layers are stacked.
+fn service_metrics() -> Arc<Metrics> {
+    let metrics = Arc::new(Metrics::new());
+    metrics.of::<crate::telegram::metrics::ClientMetrics>();
+    metrics.of::<crate::ingest::metrics::IngestFamilies>();
+    metrics.of::<crate::ops::figures::DbFigures>();
+    metrics.of::<crate::tagging::worker::TaggingFamilies>();
+    metrics.of::<crate::alerts::AlertFamilies>();
+    metrics.of::<crate::http::HttpFamilies>();
+    metrics
 }

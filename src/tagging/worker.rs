@@ -13,6 +13,10 @@
 //! `concurrency` at a time, and every attempt in flight is dropped at shutdown with its claim released
 //! (the post stays due; no attempt is counted).
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +32,7 @@ use super::llm::{LlmConfig, LlmTagger};
 use super::threads::TaggerThreads;
 use super::{Tag, TagContext, TagError, Tagger};
 use crate::config::TaggingConfig;
+use crate::metrics::{Families, Metrics};
 
 /// Stored posts a channel's document frequencies are first learned from.
 const DF_POSTS: usize = 5_000;
@@ -139,13 +144,37 @@ pub struct Pipeline {
     claim_secs: i64,
     doc_freqs: DocFreqs,
     /// Where attempts are counted by outcome, when the service serves `/metrics`.
-    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
+    metrics: std::sync::OnceLock<Arc<TaggingFamilies>>,
+}
+
+/// Tagging's metric family: attempts by outcome.
+pub(crate) struct TaggingFamilies {
+    attempts: Family<OutcomeLabel, Counter>,
+}
+
+impl Families for TaggingFamilies {
+    fn register(registry: &mut Registry) -> Self {
+        let attempts = Family::default();
+        registry.register(
+            "tagging_attempts",
+            "Tagging attempts by outcome",
+            Family::clone(&attempts),
+        );
+        TaggingFamilies { attempts }
+    }
+}
+
+/// An outcome value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    /// The outcome.
+    outcome: String,
 }
 
 impl Pipeline {
     /// Counts every recorded attempt by outcome into `metrics` (set once, by the service).
-    pub(crate) fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
-        let _ = self.metrics.set(metrics);
+    pub(crate) fn set_metrics(&self, metrics: Arc<Metrics>) {
+        let _ = self.metrics.set(metrics.of::<TaggingFamilies>());
     }
 
     fn observe(&self, recorded: &[Recorded]) {
@@ -156,8 +185,8 @@ impl Pipeline {
                 Recorded::Stale => "stale",
                 Recorded::Error(_) => "error",
             };
-            m.tagging_attempts
-                .get_or_create(&crate::metrics::OutcomeLabel {
+            m.attempts
+                .get_or_create(&OutcomeLabel {
                     outcome: outcome.into(),
                 })
                 .inc();

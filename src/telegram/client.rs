@@ -19,10 +19,11 @@ use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{Class, Permanent, TgError, classify};
+use super::metrics::{AccountMethod, ClientMetrics};
 use super::pacer::{PaceState, Pacer, PacerConfig};
 use crate::config::TelegramConfig;
 use crate::metrics::ingest::MethodCounts;
-use crate::metrics::{AccountLabel, AccountMethod, Metrics};
+use crate::metrics::{AccountLabel, Metrics};
 
 /// Retries of an RPC error tgsift does not know before it is reported (the caller parks the work).
 const UNKNOWN_RETRIES: u32 = 2;
@@ -243,7 +244,7 @@ pub struct Account {
     /// Signalled when something worth persisting at once happened (a flood window or the breaker opened).
     state_changed: tokio::sync::Notify,
     /// Where calls are counted for `/metrics`, when the service runs.
-    metrics: Option<Arc<Metrics>>,
+    metrics: Option<Arc<ClientMetrics>>,
     /// Bounds the requests waiting for an answer (MTProto pipelines them on one connection; real round
     /// trips of 50–250 ms need several in flight to reach the rate the pacer allows).
     in_flight: tokio::sync::Semaphore,
@@ -327,7 +328,7 @@ impl Account {
 
     /// Counts every call into `metrics` (`GET /metrics`).
     pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics);
+        self.metrics = Some(metrics.of::<ClientMetrics>());
         self
     }
 

@@ -14,6 +14,7 @@ pub(crate) mod connections;
 pub mod error;
 pub(crate) mod held_accounts;
 pub(crate) mod login;
+pub(crate) mod metrics;
 pub mod pacer;
 pub mod session;
 pub mod session_lock;
