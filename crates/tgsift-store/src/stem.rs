@@ -12,7 +12,10 @@
 //! a post's old tokens by computing them again, so it must stay deterministic and never change
 //! without a migration that rebuilds the index.
 
+use std::cell::RefCell;
+
 use rust_stemmers::{Algorithm, Stemmer};
+use rustc_hash::FxHashMap;
 
 /// Characters of the words that are stemmed.
 fn is_word_char(c: char) -> bool {
@@ -27,6 +30,39 @@ fn fold(word: &str) -> String {
         .flat_map(char::to_lowercase)
         .map(|c| if c == 'ё' { 'е' } else { c })
         .collect()
+}
+
+/// Distinct words each thread remembers the stem of before it starts afresh.
+const STEM_CACHE: usize = 1 << 16;
+
+/// The stem of a folded word (itself when Snowball leaves nothing), by its script. Stemming is most
+/// of indexing's time and a channel's vocabulary repeats, so each thread remembers recent stems.
+fn stem_of(word: &str, ru: &Stemmer, en: &Stemmer) -> String {
+    thread_local! {
+        static SEEN: RefCell<FxHashMap<String, String>> = RefCell::new(FxHashMap::default());
+    }
+    if let Some(hit) = SEEN.with(|c| c.borrow().get(word).cloned()) {
+        return hit;
+    }
+    let cyrillic = word.chars().any(|c| matches!(c, '\u{0400}'..='\u{052F}'));
+    let stem = if cyrillic {
+        ru.stem(word)
+    } else {
+        en.stem(word)
+    };
+    let stem = if stem.is_empty() {
+        word.to_owned()
+    } else {
+        stem.into_owned()
+    };
+    SEEN.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= STEM_CACHE {
+            c.clear();
+        }
+        c.insert(word.to_owned(), stem.clone());
+    });
+    stem
 }
 
 /// `text` with each word lower-cased and replaced by its stem (words with digits are only
@@ -44,13 +80,7 @@ pub fn search_text(text: &str) -> String {
         if word.bytes().any(|b| b.is_ascii_digit()) {
             out.push_str(&word);
         } else {
-            let cyrillic = word.chars().any(|c| matches!(c, '\u{0400}'..='\u{052F}'));
-            let stem = if cyrillic {
-                ru.stem(&word)
-            } else {
-                en.stem(&word)
-            };
-            out.push_str(if stem.is_empty() { &word } else { &stem });
+            out.push_str(&stem_of(&word, &ru, &en));
         }
         rest = &run[end..];
     }
