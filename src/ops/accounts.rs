@@ -573,7 +573,7 @@ impl Ops {
     }
 
     /// The account with this name, if there is one.
-    async fn find_account(&self, name: &str) -> Result<Option<AccountRow>, OpsError> {
+    pub(super) async fn find_account(&self, name: &str) -> Result<Option<AccountRow>, OpsError> {
         let n = name.to_string();
         Ok(self
             .store

@@ -30,10 +30,7 @@ pub(crate) struct Migration {
 /// Call it outside any async runtime.
 pub(crate) fn migrate(database: &Path) -> Result<Migration, OpsError> {
     let db = tgsift_store::open(database)?;
-    let m = match &db {
-        tgsift_store::Database::Sqlite(store) => store.migrated(),
-        tgsift_store::Database::Postgres { backend, .. } => backend.store().migrated(),
-    };
+    let m = db.migrated();
     Ok(Migration {
         database: db.name(),
         from: m.from,

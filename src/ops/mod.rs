@@ -473,15 +473,11 @@ impl Ops {
 
     /// The account with this name.
     pub async fn account(&self, name: &str) -> Result<AccountRow, OpsError> {
-        let n = name.to_string();
-        self.store
-            .read("read an account", move |s| s.account(&n))
-            .await?
-            .ok_or_else(|| {
-                OpsError::NotFound(format!(
-                    "no account named {name}: see `tgsift account list`"
-                ))
-            })
+        self.find_account(name).await?.ok_or_else(|| {
+            OpsError::NotFound(format!(
+                "no account named {name}: see `tgsift account list`"
+            ))
+        })
     }
 
     /// Every account with its login, breaker and lease state (phones masked).

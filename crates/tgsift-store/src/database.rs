@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::postgres::PgStore;
 use crate::postgres::backend::PgBackend;
-use crate::{SqliteStore, Storage, StoreError};
+use crate::{Migrated, SqliteStore, Storage, StoreError};
 
 /// Where a database is, as `storage.database` or `--db` names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +88,14 @@ impl Database {
         match self {
             Database::Sqlite(_) => None,
             Database::Postgres { backend, .. } => Some(backend),
+        }
+    }
+
+    /// What opening did to the schema (for `tgsift migrate` to report).
+    pub fn migrated(&self) -> Migrated {
+        match self {
+            Database::Sqlite(store) => store.migrated(),
+            Database::Postgres { backend, .. } => backend.store().migrated(),
         }
     }
 
