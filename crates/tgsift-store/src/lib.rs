@@ -36,7 +36,9 @@ pub mod testing;
 pub use async_store::AsyncStore;
 pub use model::accounts::{AccountRow, AccountStore, StoredSession};
 pub use model::alerts::{AlertConditions, AlertRow, AlertStore, NewAlert};
-pub use model::channels::{BatchOutcome, ChannelRow, ChannelStore, NewChannel, PostIn};
+pub use model::channels::{
+    BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange,
+};
 pub use model::client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
 pub use model::export::{ExportError, ExportFilter, ExportRow, ExportStore};
 pub use model::jobs::{JobEnd, JobRow, JobStore};

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Inspect, on_postgres, on_sqlite, outcome, post, setup};
-use crate::StoreError;
 use crate::postgres::PgError;
 use crate::postgres::backend::LeaseFences;
 use crate::prelude::*;
+use crate::{FetchedPage, PostIn, ShortRange, StoreError};
 
 fn batches_upsert_and_advance_the_checkpoint<S: AccountStore + ChannelStore + Inspect + ?Sized>(
     s: &mut S,
@@ -18,12 +18,12 @@ fn batches_upsert_and_advance_the_checkpoint<S: AccountStore + ChannelStore + In
     assert_eq!(
         s.store_batch(ch, "@news", &page, Some((1, 4)))
             .expect("batch"),
-        outcome(3, 0, 0, 0)
+        outcome(3, 0, 0, &[])
     );
     assert_eq!(
         s.store_batch(ch, "@news", &page, Some((1, 4)))
             .expect("again"),
-        outcome(0, 0, 3, 0),
+        outcome(0, 0, 3, &[]),
         "the same batch again duplicates nothing"
     );
     assert_eq!(s.message_ids(ch).expect("ids"), vec![1, 2, 4]);
@@ -72,12 +72,12 @@ fn grouped_pages_and_edits<S: AccountStore + ChannelStore + Inspect + ?Sized>(s:
     let mut edited = post(2, "new");
     edited.edit_date = Some(1_800_000_000);
     let pages = vec![
-        (vec![edited.clone(), post(3, "c")], (1, 4)),
-        (vec![post(5, "e"), post(7, "g")], (5, 7)),
+        page(vec![edited.clone(), post(3, "c")], (1, 4)),
+        page(vec![post(5, "e"), post(7, "g")], (5, 7)),
     ];
     assert_eq!(
         s.store_batches(ch, "@news", &pages).expect("group"),
-        vec![outcome(1, 1, 0, 0), outcome(2, 0, 0, 0)]
+        vec![outcome(1, 1, 0, &[]), outcome(2, 0, 0, &[])]
     );
     assert_eq!(s.message_ids(ch).expect("ids"), vec![2, 3, 5, 7]);
     assert_eq!(
@@ -106,17 +106,34 @@ fn grouped_pages_and_edits<S: AccountStore + ChannelStore + Inspect + ?Sized>(s:
     let out = s
         .store_batch(ch, "@news", &[post(2, "old")], None)
         .expect("stale refresh");
-    assert_eq!(out, outcome(0, 0, 1, 0));
+    assert_eq!(out, outcome(0, 0, 1, &[]));
     assert_eq!(s.post_state(ch, 2).expect("stored").0, "new");
     // A refresh never inserts.
     let out = s
         .store_batch(ch, "@news", &[post(9, "not stored before")], None)
         .expect("refresh");
-    assert_eq!(out, outcome(0, 0, 0, 0));
+    assert_eq!(out, outcome(0, 0, 0, &[]));
     assert_eq!(s.message_ids(ch).expect("ids"), vec![2, 3, 5, 7]);
 }
 
-fn deletions_are_marked<S: AccountStore + ChannelStore + Inspect + ?Sized>(s: &mut S) {
+/// A backfill page of `range` with its posts, answered by as many messages as it holds posts.
+fn page(posts: Vec<PostIn>, range: (i32, i32)) -> FetchedPage {
+    let answered = i32::try_from(posts.len()).expect("small");
+    FetchedPage {
+        posts,
+        range,
+        answered,
+    }
+}
+
+/// A page lacking a stored post marks nothing: the post is reported unseen, stays as it was until
+/// ingest has asked about it, and is marked hidden (not deleted) on its word. Seen again, it is
+/// visible again. A deletion Telegram announced before the post was stored still marks it deleted.
+fn lacking_posts_are_unseen_then_hidden_not_deleted<
+    S: AccountStore + ChannelStore + Inspect + ?Sized,
+>(
+    s: &mut S,
+) {
     let ch = setup(s);
     s.store_batch(
         ch,
@@ -125,28 +142,99 @@ fn deletions_are_marked<S: AccountStore + ChannelStore + Inspect + ?Sized>(s: &m
         Some((1, 3)),
     )
     .expect("page");
-    // The page again without 2: it was deleted in the channel.
+    // The range again without 2 (reparse): unseen, not deleted.
     let out = s
-        .store_page(
+        .store_batches(
             ch,
             "@news",
-            &[post(1, "a"), post(3, "c")],
-            None,
-            Some((1, 3)),
+            &[page(vec![post(1, "a"), post(3, "c")], (1, 3))],
         )
-        .expect("refresh");
-    assert_eq!(out, outcome(0, 0, 2, 1));
-    assert!(
-        s.post_state(ch, 2).expect("kept").3.is_some(),
-        "kept, marked deleted"
+        .expect("again");
+    assert_eq!(out, vec![outcome(0, 0, 2, &[2])]);
+    assert_eq!(s.deleted_ids(ch), Vec::<i32>::new());
+    assert_eq!(
+        s.unseen_between(ch, (1, 3), &[1, 3]).expect("unseen"),
+        vec![2]
     );
-    assert_eq!(s.post_state(ch, 1).expect("kept").3, None);
+    assert_eq!(s.mark_hidden(ch, &[2]).expect("hide"), 1);
+    assert_eq!(s.mark_hidden(ch, &[2]).expect("again"), 0, "marked once");
+    assert_eq!(s.hidden_count(ch).expect("count"), 1);
+    assert_eq!(
+        s.visible_ids_between(ch, 1, 3).expect("visible"),
+        vec![1, 3]
+    );
+    assert_eq!(
+        s.unseen_between(ch, (1, 3), &[1, 3]).expect("unseen"),
+        Vec::<i32>::new(),
+        "a hidden post is not asked about again"
+    );
+    assert_eq!(s.post_state(ch, 2).expect("kept").3, None, "not deleted");
+    // Seen again (another account, a later pass): visible again.
+    s.store_batch(ch, "@news", &[post(2, "b")], None)
+        .expect("refresh");
+    assert_eq!(s.hidden_count(ch).expect("count"), 0);
+    assert_eq!(
+        s.visible_ids_between(ch, 1, 3).expect("visible"),
+        vec![1, 2, 3]
+    );
     // A deletion learned before the post was stored marks it as it comes in.
     s.remember_deletion(ch, 5, 1_700_000_500);
     s.store_batch(ch, "@news", &[post(4, "d"), post(5, "e")], Some((4, 5)))
         .expect("next");
     assert_eq!(s.post_state(ch, 5).expect("stored").3, Some(1_700_000_500));
     assert_eq!(s.post_state(ch, 4).expect("stored").3, None);
+}
+
+/// A group of pages reports per page what each lacks of what was stored in its range, records each
+/// range with the messages that answered it, and lists the short ones.
+fn grouped_pages_report_unseen_per_page_and_short_ranges<
+    S: AccountStore + ChannelStore + Inspect + ?Sized,
+>(
+    s: &mut S,
+) {
+    let ch = setup(s);
+    let all: Vec<_> = (1..=10).map(|i| post(i, "x")).collect();
+    s.store_batch(ch, "@news", &all, Some((1, 10)))
+        .expect("page");
+    let pages = vec![
+        page(vec![post(1, "x"), post(3, "x")], (1, 3)),
+        FetchedPage {
+            answered: 3,
+            ..page(vec![post(4, "x"), post(5, "x"), post(6, "x")], (4, 6))
+        },
+        page(vec![post(9, "x"), post(11, "new")], (9, 11)),
+    ];
+    assert_eq!(
+        s.store_batches(ch, "@news", &pages).expect("group"),
+        vec![
+            outcome(0, 0, 2, &[2]),
+            outcome(0, 0, 3, &[]),
+            outcome(1, 0, 1, &[10])
+        ]
+    );
+    assert_eq!(
+        s.deleted_ids(ch),
+        Vec::<i32>::new(),
+        "nothing is deleted by a page"
+    );
+    assert_eq!(s.fetched_ranges(ch).expect("ranges"), vec![(1, 11)]);
+    assert_eq!(
+        s.short_ranges(ch).expect("short"),
+        vec![
+            ShortRange {
+                from: 1,
+                to: 3,
+                answered: 2
+            },
+            ShortRange {
+                from: 9,
+                to: 11,
+                answered: 2
+            },
+        ],
+        "ranges of unknown answers (the first page, stored without a count) are not listed"
+    );
+    assert_eq!(s.short_ranges(ch).expect("short")[0].unanswered(), 1);
 }
 
 fn channel_states<S: AccountStore + ChannelStore + ?Sized>(s: &mut S) {
@@ -183,40 +271,11 @@ fn channel_states<S: AccountStore + ChannelStore + ?Sized>(s: &mut S) {
     assert!(s.channels().expect("list").is_empty());
 }
 
-/// A group of pages marks deleted what each page's window misses, counted per page, and nothing
-/// between windows that are not adjacent.
-fn grouped_pages_mark_deletions_per_page<S: AccountStore + ChannelStore + Inspect + ?Sized>(
-    s: &mut S,
-) {
-    let ch = setup(s);
-    let all: Vec<_> = (1..=10).map(|i| post(i, "x")).collect();
-    s.store_batch(ch, "@news", &all, Some((1, 10)))
-        .expect("page");
-    let pages = vec![
-        (vec![post(1, "x"), post(3, "x")], (1, 3)),
-        (vec![post(4, "x"), post(6, "x")], (4, 6)),
-        (vec![post(9, "x"), post(11, "new")], (9, 11)),
-    ];
-    assert_eq!(
-        s.store_batches(ch, "@news", &pages).expect("group"),
-        vec![
-            outcome(0, 0, 2, 1),
-            outcome(0, 0, 2, 1),
-            outcome(1, 0, 1, 1)
-        ]
-    );
-    let deleted: Vec<i32> = (1..=11)
-        .filter(|&i| s.post_state(ch, i).is_some_and(|p| p.3.is_some()))
-        .collect();
-    assert_eq!(deleted, vec![2, 5, 10], "7 and 8 lie between the windows");
-    assert_eq!(s.fetched_ranges(ch).expect("ranges"), vec![(1, 11)]);
-}
-
 both! {
     batches => batches_upsert_and_advance_the_checkpoint,
     edits => grouped_pages_and_edits,
-    deletions => deletions_are_marked,
-    grouped_deletions => grouped_pages_mark_deletions_per_page,
+    unseen => lacking_posts_are_unseen_then_hidden_not_deleted,
+    grouped_unseen => grouped_pages_report_unseen_per_page_and_short_ranges,
     channel_state => channel_states,
 }
 

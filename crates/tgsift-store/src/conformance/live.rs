@@ -4,7 +4,7 @@
 use super::{Inspect, on_postgres, on_sqlite, setup};
 use crate::prelude::*;
 use crate::testing::post;
-use crate::{LiveBatch, LiveChange, LiveRow, PostIn};
+use crate::{LiveBatch, LiveChange, LiveRow};
 
 fn new(id: i32, text: &str) -> LiveChange {
     LiveChange::New {
@@ -159,29 +159,6 @@ fn deletions_mark_posts_and_reach_posts_stored_after_them<
     assert_eq!(tombstones, 0, "forgotten once the checkpoint passed them");
 }
 
-fn complete_pages_mark_stored_posts_they_lack_as_deleted<
-    S: AccountStore + ChannelStore + LiveStore + Inspect + ?Sized,
->(
-    s: &mut S,
-) {
-    let ch = setup(s);
-    let all: Vec<PostIn> = (1..=6).map(|i| post(i, "x")).collect();
-    s.store_batch(ch, "@news", &all, Some((1, 6)))
-        .expect("backfill");
-    // A refetch of 1..=6 without 2 and 5; a newest page spanning 3..=6 without 4.
-    let again: Vec<PostIn> = [1, 3, 4, 6].iter().map(|&i| post(i, "x")).collect();
-    let out = s
-        .store_batch(ch, "@news", &again, Some((1, 6)))
-        .expect("reparse");
-    assert_eq!(out.deleted, 2);
-    let page: Vec<PostIn> = [3, 6].iter().map(|&i| post(i, "x")).collect();
-    let out = s
-        .store_page(ch, "@news", &page, None, Some((3, 6)))
-        .expect("refresh");
-    assert_eq!(out.deleted, 1);
-    assert_eq!(s.deleted_ids(ch), vec![2, 4, 5]);
-}
-
 fn a_removed_channel_is_skipped_and_polls_keep_the_live_pts<
     S: AccountStore + ChannelStore + LiveStore + Inspect + ?Sized,
 >(
@@ -213,6 +190,5 @@ both! {
     pushed_posts_move_the_checkpoint_only_across_known_ids => pushed_posts_move_the_checkpoint_only_across_known_ids,
     edits_keep_the_old_text_and_stale_pages_do_not_bring_it_back => edits_keep_the_old_text_and_stale_pages_do_not_bring_it_back,
     deletions_mark_posts_and_reach_posts_stored_after_them => deletions_mark_posts_and_reach_posts_stored_after_them,
-    complete_pages_mark_stored_posts_they_lack_as_deleted => complete_pages_mark_stored_posts_they_lack_as_deleted,
     a_removed_channel_is_skipped_and_polls_keep_the_live_pts => a_removed_channel_is_skipped_and_polls_keep_the_live_pts,
 }

@@ -336,17 +336,18 @@ pub(super) fn post(id: i32, text: &str) -> PostIn {
     testing::post(id, text).counts(Some(10), Some(1))
 }
 
+/// A batch's outcome with the stored posts of its range it lacked (`unseen`).
 pub(super) fn outcome(
     inserted: usize,
     edited: usize,
     unchanged: usize,
-    deleted: usize,
+    unseen: &[i32],
 ) -> BatchOutcome {
     BatchOutcome {
         inserted,
         edited,
         unchanged,
-        deleted,
+        unseen: unseen.to_vec(),
     }
 }
 

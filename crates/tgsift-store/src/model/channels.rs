@@ -143,7 +143,7 @@ impl PostIn {
 }
 
 /// What one batch write did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     /// New posts.
     pub inserted: usize,
@@ -151,8 +151,41 @@ pub struct BatchOutcome {
     pub edited: usize,
     /// Posts seen again unchanged (counters refreshed).
     pub unchanged: usize,
-    /// Stored posts the server no longer has, marked deleted (`deleted_at`).
-    pub deleted: usize,
+    /// Posts stored before (neither deleted nor hidden) in the page's range that the page lacks,
+    /// ascending: not proof of anything on Telegram's irregular pages, so ingest asks about them.
+    pub unseen: Vec<i32>,
+}
+
+/// One page of a backfill as ingest proved it complete: the ids `range` (inclusive) were asked for
+/// until the server's answers reached the range's start or an empty window, and `answered` messages
+/// of any kind (service messages too, placeholders not) came back. Fewer answers than ids is normal —
+/// deleted posts, posts hidden from the account — and `channels audit` lists such ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FetchedPage {
+    /// The posts of the range, oldest first.
+    pub posts: Vec<PostIn>,
+    /// The ids `from..=to` the page covers.
+    pub range: (i32, i32),
+    /// Messages the server answered with in the range.
+    pub answered: i32,
+}
+
+/// A fetched range that came back with fewer messages than it has ids (`channels audit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortRange {
+    /// First id of the range.
+    pub from: i32,
+    /// Last id of the range.
+    pub to: i32,
+    /// Messages the server answered with.
+    pub answered: i32,
+}
+
+impl ShortRange {
+    /// Ids of the range the server answered nothing for (deleted, hidden, or never used).
+    pub fn unanswered(&self) -> i32 {
+        (self.to - self.from + 1 - self.answered).max(0)
+    }
 }
 
 /// Channels and their posts: following, parking, and the exactly-once batch writes of ingest.
@@ -212,10 +245,11 @@ pub trait ChannelStore {
     fn touch_channel(&mut self, id: i64) -> Result<(), StoreError>;
 
     /// Stores a batch of posts of `channel_id` in one transaction. With `range = Some((from, to))` the
-    /// checkpoint advances to `to` and the fetched range is recorded in the same transaction; the range
-    /// must be complete (every message the server has in it was asked for), so a stored post in it that
-    /// the batch lacks was deleted and is marked so. Without a range the batch is a refresh: posts
-    /// already stored are updated (edits, counters), others ignored.
+    /// checkpoint advances to `to` and the fetched range is recorded in the same transaction. Without a
+    /// range the batch is a refresh: posts already stored are updated (edits, counters), others
+    /// ignored. A post seen again is no longer hidden (`hidden_at` cleared). Nothing is ever marked
+    /// deleted or hidden here: a page lacking a stored post proves nothing on Telegram's irregular
+    /// pages (ingest confirms with `channels.getMessages`, then [`ChannelStore::mark_hidden`]).
     fn store_batch(
         &mut self,
         channel_id: i64,
@@ -224,29 +258,55 @@ pub trait ChannelStore {
         range: Option<(i32, i32)>,
     ) -> Result<BatchOutcome, StoreError>;
 
-    /// [`ChannelStore::store_batch`], marking deleted the stored posts of `window` (ids `from..=to` the page
-    /// held completely: Telegram pages have no holes) that the page lacks. A refresh (no `range`) of
-    /// the newest page passes the ids the page spanned.
-    fn store_page(
-        &mut self,
-        channel_id: i64,
-        label: &str,
-        posts: &[PostIn],
-        range: Option<(i32, i32)>,
-        window: Option<(i32, i32)>,
-    ) -> Result<BatchOutcome, StoreError>;
-
-    /// Stores consecutive complete pages of a backfill ([`ChannelStore::store_batch`] each, with its range) in
-    /// one transaction: all or none, so a crash still leaves a prefix of the channel stored. Ingest
-    /// groups the pages that arrived while the previous write ran (one commit per group instead of one
-    /// per page; on the benchmark machine the saving was within noise, as most of the writer's time
-    /// goes to the bytes written, not to commits). Returns one outcome per page.
+    /// Stores consecutive complete pages of a backfill ([`ChannelStore::store_batch`] each, with its
+    /// range and how many messages answered it) in one transaction: all or none, so a crash still
+    /// leaves a prefix of the channel stored. Ingest groups the pages that arrived while the previous
+    /// write ran (one commit per group instead of one per page; on the benchmark machine the saving was
+    /// within noise, as most of the writer's time goes to the bytes written, not to commits). Returns
+    /// one outcome per page.
     fn store_batches(
         &mut self,
         channel_id: i64,
         label: &str,
-        pages: &[(Vec<PostIn>, (i32, i32))],
+        pages: &[FetchedPage],
     ) -> Result<Vec<BatchOutcome>, StoreError>;
+
+    /// Stored ids in `from..=to` neither deleted nor hidden, ascending: what a page of that window
+    /// should have shown.
+    fn visible_ids_between(
+        &self,
+        channel_id: i64,
+        from: i32,
+        to: i32,
+    ) -> Result<Vec<i32>, StoreError>;
+
+    /// Stored posts of `from..=to` (neither deleted nor hidden) that `seen` lacks: the posts a page
+    /// spanned but did not show, which ingest then asks about one by one.
+    fn unseen_between(
+        &self,
+        channel_id: i64,
+        (from, to): (i32, i32),
+        seen: &[i32],
+    ) -> Result<Vec<i32>, StoreError> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let seen: std::collections::HashSet<i32> = seen.iter().copied().collect();
+        let mut ids = self.visible_ids_between(channel_id, from, to)?;
+        ids.retain(|id| !seen.contains(id));
+        Ok(ids)
+    }
+
+    /// Marks hidden (`hidden_at`) the stored posts `ids` that the account's view no longer shows
+    /// (`channels.getMessages` answered them empty): deleted, or hidden from this account — Telegram
+    /// does not say which, so the row stays and is not marked deleted. Returns how many were marked.
+    fn mark_hidden(&mut self, channel_id: i64, ids: &[i32]) -> Result<usize, StoreError>;
+
+    /// Stored posts of a channel marked hidden.
+    fn hidden_count(&self, channel_id: i64) -> Result<usize, StoreError>;
+
+    /// The recorded ranges of a channel that came back with fewer messages than ids, by start.
+    fn short_ranges(&self, channel_id: i64) -> Result<Vec<ShortRange>, StoreError>;
 
     /// Earlier texts of a post (by row id), oldest first: (text, edit date, replaced at).
     fn post_versions(&self, post_id: i64) -> Result<Vec<(String, Option<i64>, i64)>, StoreError>;

@@ -22,7 +22,9 @@ use crate::{SqliteStore, StoreError};
 
 pub use accounts::{AccountRow, AccountStore, StoredSession};
 pub use alerts::{AlertConditions, AlertRow, AlertStore, NewAlert};
-pub use channels::{BatchOutcome, ChannelRow, ChannelStore, NewChannel, PostIn};
+pub use channels::{
+    BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange,
+};
 pub use client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
 pub use export::{ExportError, ExportFilter, ExportRow, ExportStore};
 pub use jobs::{JobEnd, JobRow, JobStore};

@@ -145,21 +145,10 @@ impl ChannelStore for SqliteStore {
         posts: &[PostIn],
         range: Option<(i32, i32)>,
     ) -> Result<BatchOutcome, StoreError> {
-        self.store_page(channel_id, label, posts, range, range)
-    }
-
-    fn store_page(
-        &mut self,
-        channel_id: i64,
-        label: &str,
-        posts: &[PostIn],
-        range: Option<(i32, i32)>,
-        window: Option<(i32, i32)>,
-    ) -> Result<BatchOutcome, StoreError> {
         let what = format!("store {} posts of {label}", posts.len());
         let (now, now_ms) = (unix_now(), unix_ms());
         self.write(&what, |tx| {
-            write_page(tx, channel_id, posts, range, window, now, now_ms)
+            write_page(tx, channel_id, posts, range.map(|r| (r, None)), now, now_ms)
         })
     }
 
@@ -167,26 +156,78 @@ impl ChannelStore for SqliteStore {
         &mut self,
         channel_id: i64,
         label: &str,
-        pages: &[(Vec<PostIn>, (i32, i32))],
+        pages: &[FetchedPage],
     ) -> Result<Vec<BatchOutcome>, StoreError> {
-        let n: usize = pages.iter().map(|(p, _)| p.len()).sum();
+        let n: usize = pages.iter().map(|p| p.posts.len()).sum();
         let what = format!("store {n} posts of {label} ({} pages)", pages.len());
         let (now, now_ms) = (unix_now(), unix_ms());
         self.write(&what, |tx| {
             pages
                 .iter()
-                .map(|(posts, range)| {
-                    write_page(
-                        tx,
-                        channel_id,
-                        posts,
-                        Some(*range),
-                        Some(*range),
-                        now,
-                        now_ms,
-                    )
+                .map(|p| {
+                    let range = Some((p.range, Some(p.answered)));
+                    write_page(tx, channel_id, &p.posts, range, now, now_ms)
                 })
                 .collect()
+        })
+    }
+
+    fn visible_ids_between(
+        &self,
+        channel_id: i64,
+        from: i32,
+        to: i32,
+    ) -> Result<Vec<i32>, StoreError> {
+        self.read("list a window's visible ids", |c| {
+            let mut st = c.prepare_cached(
+                "SELECT message_id FROM posts WHERE channel_id = ?1 AND message_id BETWEEN ?2 AND ?3
+                   AND deleted_at IS NULL AND hidden_at IS NULL ORDER BY message_id",
+            )?;
+            st.query_map(params![channel_id, from, to], |r| r.get(0))?
+                .collect()
+        })
+    }
+
+    fn mark_hidden(&mut self, channel_id: i64, ids: &[i32]) -> Result<usize, StoreError> {
+        let now = unix_now();
+        self.write("mark posts hidden", |tx| {
+            let mut mark = tx.prepare_cached(
+                "UPDATE posts SET hidden_at = ?3 WHERE channel_id = ?1 AND message_id = ?2
+                   AND hidden_at IS NULL AND deleted_at IS NULL",
+            )?;
+            let mut n = 0;
+            for id in ids {
+                n += mark.execute(params![channel_id, id, now])?;
+            }
+            Ok(n)
+        })
+    }
+
+    fn hidden_count(&self, channel_id: i64) -> Result<usize, StoreError> {
+        self.read("count hidden posts", |c| {
+            c.query_row(
+                "SELECT count(*) FROM posts WHERE channel_id = ?1 AND hidden_at IS NOT NULL",
+                [channel_id],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| usize::try_from(n).unwrap_or(0))
+    }
+
+    fn short_ranges(&self, channel_id: i64) -> Result<Vec<ShortRange>, StoreError> {
+        self.read("list short ranges", |c| {
+            let mut st = c.prepare(
+                "SELECT from_id, to_id, answered FROM fetched_ranges
+                 WHERE channel_id = ?1 AND answered < to_id - from_id + 1 ORDER BY from_id, to_id",
+            )?;
+            st.query_map([channel_id], |r| {
+                Ok(ShortRange {
+                    from: r.get(0)?,
+                    to: r.get(1)?,
+                    answered: r.get(2)?,
+                })
+            })?
+            .collect()
         })
     }
 
@@ -243,17 +284,31 @@ pub(super) enum PostWrite {
     Ignored,
 }
 
-/// The body of [`SqliteStore::store_page`] inside the caller's transaction.
+/// The body of [`ChannelStore::store_batch`] inside the caller's transaction; `range` is the
+/// fetched range with the count of messages that answered it, if known.
 fn write_page(
     tx: &Transaction<'_>,
     channel_id: i64,
     posts: &[PostIn],
-    range: Option<(i32, i32)>,
-    window: Option<(i32, i32)>,
+    range: Option<((i32, i32), Option<i32>)>,
     now: i64,
     now_ms: i64,
 ) -> rusqlite::Result<BatchOutcome> {
     let mut out = BatchOutcome::default();
+    if let Some(((from, to), _)) = range {
+        // Looked up before the page is written: only what was stored before it can be unseen.
+        let shown: std::collections::HashSet<i32> = posts.iter().map(|p| p.message_id).collect();
+        let mut stored = tx.prepare_cached(
+            "SELECT message_id FROM posts WHERE channel_id = ?1 AND message_id BETWEEN ?2 AND ?3
+               AND deleted_at IS NULL AND hidden_at IS NULL ORDER BY message_id",
+        )?;
+        for id in stored.query_map(params![channel_id, from, to], |r| r.get::<_, i32>(0))? {
+            let id = id?;
+            if !shown.contains(&id) {
+                out.unseen.push(id);
+            }
+        }
+    }
     for p in posts {
         match write_post(tx, channel_id, p, range.is_some(), now, now_ms)? {
             PostWrite::Inserted => out.inserted += 1,
@@ -262,19 +317,17 @@ fn write_page(
             PostWrite::Ignored => {}
         }
     }
-    if let Some((from, to)) = window {
-        out.deleted = mark_missing_deleted(tx, channel_id, from, to, posts, now)?;
-    }
-    if let Some((from, to)) = range {
+    if let Some(((from, to), answered)) = range {
         tx.prepare_cached(
             "UPDATE channels SET last_message_id = max(last_message_id, ?2), last_fetch_at = ?3,
                     last_error = NULL, flood_until = NULL, parked_at = NULL, failures = 0 WHERE id = ?1",
         )?
         .execute(params![channel_id, to, now])?;
         tx.prepare_cached(
-            "INSERT INTO fetched_ranges (channel_id, from_id, to_id, fetched_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO fetched_ranges (channel_id, from_id, to_id, fetched_at, answered)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![channel_id, from, to, now])?;
+        .execute(params![channel_id, from, to, now, answered])?;
         forget_deletions_below(tx, channel_id)?;
     }
     Ok(out)
@@ -353,7 +406,8 @@ pub(super) fn write_post(
                 "UPDATE posts SET date = ?2, edit_date = ?3, text = ?4, views = ?5, forwards = ?6, grouped_id = ?7,
                         has_media = ?8, fetched_at = ?9, tagging_status = ?10, tagging_attempts = 0,
                         tagging_error = NULL, next_tagging_at = NULL, last_tagging_attempt = NULL,
-                        tagging_claimed_until = NULL, tagging_claim = NULL, tagged_at_ms = NULL
+                        tagging_claimed_until = NULL, tagging_claim = NULL, tagged_at_ms = NULL,
+                        hidden_at = NULL
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -374,43 +428,12 @@ pub(super) fn write_post(
         }
         Some((id, _, _)) => {
             tx.prepare_cached(
-                "UPDATE posts SET views = ?2, forwards = ?3, fetched_at = ?4 WHERE id = ?1",
+                "UPDATE posts SET views = ?2, forwards = ?3, fetched_at = ?4, hidden_at = NULL WHERE id = ?1",
             )?
             .execute(params![id, p.views, p.forwards, now])?;
             Ok(PostWrite::Unchanged)
         }
     }
-}
-
-/// Marks deleted the stored posts with ids in `from..=to` that `present` lacks (the server no longer
-/// has them); returns how many.
-fn mark_missing_deleted(
-    tx: &Transaction<'_>,
-    channel_id: i64,
-    from: i32,
-    to: i32,
-    present: &[PostIn],
-    now: i64,
-) -> rusqlite::Result<usize> {
-    let stored: Vec<(i64, i32)> = tx
-        .prepare_cached(
-            "SELECT id, message_id FROM posts
-             WHERE channel_id = ?1 AND message_id BETWEEN ?2 AND ?3 AND deleted_at IS NULL",
-        )?
-        .query_map(params![channel_id, from, to], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let seen: std::collections::HashSet<i32> = present.iter().map(|p| p.message_id).collect();
-    let mut mark = tx.prepare_cached("UPDATE posts SET deleted_at = ?2 WHERE id = ?1")?;
-    let mut n = 0;
-    for (id, message_id) in stored {
-        if !seen.contains(&message_id) {
-            mark.execute(params![id, now])?;
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 /// Drops remembered deletions at or below the channel's checkpoint (no page will bring those ids).

@@ -15,8 +15,8 @@ use tokio_postgres::Row;
 use super::{Fail, PgBackend};
 use crate::model::channels::merge_ranges;
 use crate::{
-    BatchOutcome, ChannelRow, ChannelStore, NewChannel, PostIn, StoreError, TaggingStatus, unix_ms,
-    unix_now,
+    BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange,
+    StoreError, TaggingStatus, unix_ms, unix_now,
 };
 
 const COLUMNS: &str = "c.id, c.account_id, a.name, c.tg_id, c.access_hash, c.username, c.title, c.active, \
@@ -204,23 +204,11 @@ impl ChannelStore for PgBackend {
         posts: &[PostIn],
         range: Option<(i32, i32)>,
     ) -> Result<BatchOutcome, StoreError> {
-        self.store_page(channel_id, label, posts, range, range)
-    }
-
-    fn store_page(
-        &mut self,
-        channel_id: i64,
-        label: &str,
-        posts: &[PostIn],
-        range: Option<(i32, i32)>,
-        window: Option<(i32, i32)>,
-    ) -> Result<BatchOutcome, StoreError> {
         let what = format!("store {} posts of {label}", posts.len());
         let (now, now_ms) = (unix_now(), unix_ms());
         let page = [Page {
             posts,
-            range,
-            window,
+            range: range.map(|r| (r, None)),
         }];
         let mut outcomes = self.tx(&what, async |tx| {
             self.fence_channel(tx, channel_id).await?;
@@ -233,22 +221,88 @@ impl ChannelStore for PgBackend {
         &mut self,
         channel_id: i64,
         label: &str,
-        pages: &[(Vec<PostIn>, (i32, i32))],
+        pages: &[FetchedPage],
     ) -> Result<Vec<BatchOutcome>, StoreError> {
-        let n: usize = pages.iter().map(|(p, _)| p.len()).sum();
+        let n: usize = pages.iter().map(|p| p.posts.len()).sum();
         let what = format!("store {n} posts of {label} ({} pages)", pages.len());
         let (now, now_ms) = (unix_now(), unix_ms());
         let pages: Vec<Page<'_>> = pages
             .iter()
-            .map(|(posts, range)| Page {
-                posts,
-                range: Some(*range),
-                window: Some(*range),
+            .map(|p| Page {
+                posts: &p.posts,
+                range: Some((p.range, Some(p.answered))),
             })
             .collect();
         self.tx(&what, async |tx| {
             self.fence_channel(tx, channel_id).await?;
             write_pages(tx, channel_id, &pages, now, now_ms).await
+        })
+    }
+
+    fn visible_ids_between(
+        &self,
+        channel_id: i64,
+        from: i32,
+        to: i32,
+    ) -> Result<Vec<i32>, StoreError> {
+        self.tx("list a window's visible ids", async |tx| {
+            Ok(tx
+                .query(
+                    "SELECT message_id FROM posts WHERE channel_id = $1 AND message_id BETWEEN $2 AND $3
+                       AND deleted_at IS NULL AND hidden_at IS NULL ORDER BY message_id",
+                    &[&channel_id, &i64::from(from), &i64::from(to)],
+                )
+                .await?
+                .iter()
+                .map(|r| narrow(r.get(0)))
+                .collect())
+        })
+    }
+
+    fn mark_hidden(&mut self, channel_id: i64, ids: &[i32]) -> Result<usize, StoreError> {
+        let ids: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
+        self.tx("mark posts hidden", async |tx| {
+            self.fence_channel(tx, channel_id).await?;
+            let n = tx
+                .execute(
+                    "UPDATE posts SET hidden_at = $3 WHERE channel_id = $1
+                       AND message_id = ANY($2::bigint[]) AND hidden_at IS NULL AND deleted_at IS NULL",
+                    &[&channel_id, &ids, &unix_now()],
+                )
+                .await?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn hidden_count(&self, channel_id: i64) -> Result<usize, StoreError> {
+        self.tx("count hidden posts", async |tx| {
+            let n: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM posts WHERE channel_id = $1 AND hidden_at IS NOT NULL",
+                    &[&channel_id],
+                )
+                .await?
+                .get(0);
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn short_ranges(&self, channel_id: i64) -> Result<Vec<ShortRange>, StoreError> {
+        self.tx("list short ranges", async |tx| {
+            Ok(tx
+                .query(
+                    "SELECT from_id, to_id, answered FROM fetched_ranges
+                     WHERE channel_id = $1 AND answered < to_id - from_id + 1 ORDER BY from_id, to_id",
+                    &[&channel_id],
+                )
+                .await?
+                .iter()
+                .map(|r| ShortRange {
+                    from: narrow(r.get(0)),
+                    to: narrow(r.get(1)),
+                    answered: narrow(r.get(2)),
+                })
+                .collect())
         })
     }
 
@@ -446,7 +500,7 @@ pub(super) async fn upsert_posts(
             .collect();
         let refresh = tx
             .prepare_cached(
-                "UPDATE posts SET views = u.v, forwards = u.f, fetched_at = $4
+                "UPDATE posts SET views = u.v, forwards = u.f, fetched_at = $4, hidden_at = NULL
                  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (id, v, f)
                  WHERE posts.id = u.id",
             )
@@ -459,17 +513,16 @@ pub(super) async fn upsert_posts(
     Ok(out)
 }
 
-/// One page to write: its posts, the ids it stands for (fetched range) and the ids whose absence
-/// from it means deleted (window).
+/// One page to write: its posts and, for a page of a backfill, the ids it stands for (fetched
+/// range) with the count of messages that answered them, if known.
 struct Page<'a> {
     posts: &'a [PostIn],
-    range: Option<(i32, i32)>,
-    window: Option<(i32, i32)>,
+    range: Option<((i32, i32), Option<i32>)>,
 }
 
-/// The body of [`ChannelStore::store_page`] and [`ChannelStore::store_batches`] inside the caller's
-/// transaction (see the module doc). The pages' posts are upserted together and their windows,
-/// ranges and checkpoint written with one statement each, so a group of pages costs what one does.
+/// The body of [`ChannelStore::store_batch`] and [`ChannelStore::store_batches`] inside the caller's
+/// transaction (see the module doc). The pages' posts are upserted together and their ranges and
+/// checkpoint written with one statement each, so a group of pages costs what one does.
 async fn write_pages(
     tx: &Transaction<'_>,
     channel_id: i64,
@@ -478,6 +531,39 @@ async fn write_pages(
     now_ms: i64,
 ) -> Result<Vec<BatchOutcome>, Fail> {
     let mut outcomes = vec![BatchOutcome::default(); pages.len()];
+    // What was stored before these pages in their ranges and is not on them: unseen. Looked up before
+    // the posts are written, one statement for the pages' (usually adjacent) ranges.
+    let mut ranges: Vec<(i32, i32)> = pages.iter().filter_map(|p| p.range.map(|r| r.0)).collect();
+    ranges.sort_unstable();
+    let shown: Vec<i64> = pages
+        .iter()
+        .filter(|p| p.range.is_some())
+        .flat_map(|p| p.posts.iter().map(|p| i64::from(p.message_id)))
+        .collect();
+    for (from, to) in merge_ranges(ranges) {
+        let unseen = tx
+            .prepare_cached(
+                "SELECT message_id FROM posts
+                 WHERE channel_id = $1 AND message_id BETWEEN $2 AND $3
+                   AND deleted_at IS NULL AND hidden_at IS NULL
+                   AND message_id NOT IN (SELECT unnest($4::bigint[]))
+                 ORDER BY message_id",
+            )
+            .await?;
+        let (from, to) = (i64::from(from), i64::from(to));
+        for row in tx
+            .query(&unseen, &[&channel_id, &from, &to, &shown])
+            .await?
+        {
+            let id: i32 = narrow(row.get(0));
+            let page = pages
+                .iter()
+                .position(|p| p.range.is_some_and(|((a, b), _)| (a..=b).contains(&id)));
+            if let Some(i) = page {
+                outcomes[i].unseen.push(id);
+            }
+        }
+    }
     // A page brings new posts unless it only refreshes (no range); pages of both kinds are upserted
     // apart.
     for insert in [true, false] {
@@ -502,40 +588,8 @@ async fn write_pages(
             }
         }
     }
-    // Pages' windows are usually adjacent: each run of them is one statement, with bounds the
-    // index on (channel_id, message_id) can use in a cached plan, and the present ids hashed.
-    let present: Vec<i64> = pages
-        .iter()
-        .filter(|p| p.window.is_some())
-        .flat_map(|p| p.posts.iter().map(|p| i64::from(p.message_id)))
-        .collect();
-    let mut windows: Vec<(i32, i32)> = pages.iter().filter_map(|p| p.window).collect();
-    windows.sort_unstable();
-    for (from, to) in merge_ranges(windows) {
-        let mark = tx
-            .prepare_cached(
-                "UPDATE posts SET deleted_at = $5
-                 WHERE channel_id = $1 AND message_id BETWEEN $2 AND $3 AND deleted_at IS NULL
-                   AND message_id NOT IN (SELECT unnest($4::bigint[]))
-                 RETURNING message_id",
-            )
-            .await?;
-        let (from, to) = (i64::from(from), i64::from(to));
-        for row in tx
-            .query(&mark, &[&channel_id, &from, &to, &present, &now])
-            .await?
-        {
-            let id: i32 = narrow(row.get(0));
-            let page = pages
-                .iter()
-                .position(|p| p.window.is_some_and(|(a, b)| (a..=b).contains(&id)));
-            if let Some(i) = page {
-                outcomes[i].deleted += 1;
-            }
-        }
-    }
-    let ranges: Vec<(i32, i32)> = pages.iter().filter_map(|p| p.range).collect();
-    if let Some(top) = ranges.iter().map(|r| r.1).max() {
+    let ranges: Vec<((i32, i32), Option<i32>)> = pages.iter().filter_map(|p| p.range).collect();
+    if let Some(top) = ranges.iter().map(|r| r.0.1).max() {
         let checkpoint = tx
             .prepare_cached(
                 "UPDATE channels SET last_message_id = greatest(last_message_id, $2), last_fetch_at = $3,
@@ -546,15 +600,16 @@ async fn write_pages(
             .await?;
         let (from, to): (Vec<i64>, Vec<i64>) = ranges
             .iter()
-            .map(|&(a, b)| (i64::from(a), i64::from(b)))
+            .map(|&((a, b), _)| (i64::from(a), i64::from(b)))
             .unzip();
+        let answered: Vec<Option<i64>> = ranges.iter().map(|r| r.1.map(i64::from)).collect();
         let fetched = tx
             .prepare_cached(
-                "INSERT INTO fetched_ranges (channel_id, from_id, to_id, fetched_at)
-                 SELECT $1, f, t, $4 FROM unnest($2::bigint[], $3::bigint[]) AS r (f, t)",
+                "INSERT INTO fetched_ranges (channel_id, from_id, to_id, fetched_at, answered)
+                 SELECT $1, f, t, $4, n FROM unnest($2::bigint[], $3::bigint[], $5::bigint[]) AS r (f, t, n)",
             )
             .await?;
-        tx.execute(&fetched, &[&channel_id, &from, &to, &now])
+        tx.execute(&fetched, &[&channel_id, &from, &to, &now, &answered])
             .await?;
         forget_deletions_below(tx, channel_id).await?;
     }
@@ -607,7 +662,7 @@ async fn apply_edits(
                 grouped_id = u.g, has_media = u.h, fetched_at = $10, tagging_status = u.s,
                 tagging_attempts = 0, tagging_error = NULL, next_tagging_at = NULL,
                 last_tagging_attempt = NULL, tagging_claimed_until = NULL, tagging_claim = NULL,
-                tagged_at_ms = NULL, search_vector = NULL
+                tagged_at_ms = NULL, search_vector = NULL, hidden_at = NULL
          FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[],
                      $7::bigint[], $8::boolean[], $9::text[]) AS u (id, d, e, t, v, f, g, h, s)
          WHERE posts.id = u.id",
