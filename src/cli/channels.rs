@@ -243,14 +243,39 @@ async fn audit(loaded: &Loaded, reference: Option<&str>) -> anyhow::Result<()> {
                 a.channel
             );
         }
+        if !a.short.is_empty() {
+            let shown: Vec<String> = a
+                .short
+                .iter()
+                .take(10)
+                .map(|(x, y, n)| format!("{x}-{y} ({n} of {})", y - x + 1))
+                .collect();
+            println!(
+                "  {} fetched range(s) answered with fewer messages than ids ({} ids without a message: deleted, hidden from this account, or never used; every id was asked for): {}{}",
+                a.short.len(),
+                a.unanswered(),
+                shown.join(", "),
+                if a.short.len() > 10 { ", …" } else { "" }
+            );
+        }
+        if a.hidden > 0 {
+            println!(
+                "  {} stored post(s) gone from this account's view (deleted or hidden; kept, marked hidden)",
+                a.hidden
+            );
+        }
         if a.behind() > 0 {
             println!(
                 "  {} newer ids not fetched yet (run `tgsift run --once`)",
                 a.behind()
             );
         }
-        if a.complete() && a.server_error.is_none() {
+        if a.complete() && a.server_error.is_none() && a.short.is_empty() {
             println!("  complete");
+        } else if a.complete() && a.server_error.is_none() {
+            println!(
+                "  complete by ids (every id asked for; the short ranges above hold fewer messages)"
+            );
         } else if a.complete() {
             println!("  no gaps in what is stored (the server's newest id is unknown)");
         }

@@ -18,11 +18,11 @@ use std::future::Future;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use tgsift_store::{AsyncStore, BatchOutcome, ChannelRow, PostIn, StoreError};
+use tgsift_store::{AsyncStore, BatchOutcome, ChannelRow, FetchedPage, PostIn, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Backfill;
-use crate::telegram::channels::{ChannelInfo, RemotePost};
+use crate::telegram::channels::{ChannelInfo, Lookup, RemotePost};
 use crate::telegram::client::Account;
 use crate::telegram::error::TgError;
 use progress::ChannelProgress;
@@ -56,6 +56,9 @@ pub(crate) struct SyncReport {
     pub newest_id: i32,
     /// The checkpoint after the pass (below `newest_id` when the pass was cut short): the lag metric.
     pub checkpoint: i32,
+    /// Stored posts gone from the account's view (pages lacked them, `channels.getMessages` answered
+    /// them empty twice), marked hidden.
+    pub hidden: usize,
 }
 
 /// A fetched post in the store's shape.
@@ -83,11 +86,138 @@ pub(crate) fn channel_info(ch: &ChannelRow) -> ChannelInfo {
     }
 }
 
-/// A page of a backfill: the ids `(lo, hi]` and the posts the server had among them.
+/// A page of a backfill: the ids `(lo, hi]`, the posts the server had among them and how many
+/// messages of any kind answered them.
 struct RangePage {
     lo: i32,
     hi: i32,
     posts: Vec<PostIn>,
+    answered: i32,
+}
+
+/// Times an id answered `messageEmpty` is asked again by `channels.getMessages` before tgsift takes
+/// the answer (a placeholder of a bad moment is not a deletion).
+const LOOKUPS: usize = 2;
+
+/// Every message of `(lo, hi]`, proven complete by ids, never by counts: Telegram returns short pages
+/// in the middle of a channel (posts hidden from the account, pages cut short), placeholders and
+/// repeated ids, so a page that did not reach `lo + 1` is followed by one for the ids below the
+/// lowest it reached, until the answers reach `lo + 1` or an empty page says nothing is left. A
+/// placeholder (`messageEmpty` inside a page) is asked for by id ([`LOOKUPS`] times at most).
+async fn fetch_window(
+    account: &Account,
+    info: &ChannelInfo,
+    lo: i32,
+    hi: i32,
+) -> Result<RangePage, TgError> {
+    let mut posts: Vec<RemotePost> = Vec::new();
+    let (mut answered, mut placeholders) = (0usize, Vec::new());
+    let mut top = hi;
+    while top > lo {
+        let page = account.history_range(info, lo, top).await?;
+        let reached = page
+            .placeholders
+            .iter()
+            .copied()
+            .filter(|&id| id > lo && id <= top)
+            .chain((page.returned > 0).then_some(page.oldest_id))
+            .min();
+        answered += page.returned;
+        placeholders.extend(
+            page.placeholders
+                .into_iter()
+                .filter(|&id| id > lo && id <= top),
+        );
+        posts.extend(page.posts);
+        match reached {
+            // Nothing in the window: nothing below what was already seen.
+            None => break,
+            Some(lowest) => top = lowest.saturating_sub(1).min(top - 1),
+        }
+    }
+    // A page may repeat an id, and a later page may answer an id an earlier one had as a placeholder.
+    posts.sort_unstable_by_key(|p| p.id);
+    posts.dedup_by_key(|p| p.id);
+    placeholders.sort_unstable();
+    placeholders.dedup();
+    placeholders.retain(|id| posts.binary_search_by_key(id, |p| p.id).is_err());
+    for _ in 0..LOOKUPS {
+        if placeholders.is_empty() {
+            break;
+        }
+        let found = account.messages_by_id(info, &placeholders).await?;
+        placeholders.retain(|id| match found.get(id) {
+            Some(Lookup::Post(p)) => {
+                posts.push(p.clone());
+                answered += 1;
+                false
+            }
+            Some(Lookup::Other) => {
+                answered += 1;
+                false
+            }
+            Some(Lookup::Empty) | None => true,
+        });
+    }
+    posts.sort_unstable_by_key(|p| p.id);
+    Ok(RangePage {
+        lo,
+        hi,
+        posts: posts.into_iter().map(to_store).collect(),
+        answered: i32::try_from(answered).unwrap_or(i32::MAX),
+    })
+}
+
+/// Settles stored posts a pass did not see: `channels.getMessages` is asked about them ([`LOOKUPS`]
+/// times at most); a post it shows is refreshed, one it answers empty every time is marked hidden
+/// (gone from this account's view — deleted or hidden, Telegram does not say which to it). Returns
+/// how many were marked.
+async fn settle_unseen(
+    account: &Account,
+    store: &AsyncStore,
+    ch: &ChannelRow,
+    mut unseen: Vec<i32>,
+) -> Result<usize, SyncError> {
+    if unseen.is_empty() {
+        return Ok(0);
+    }
+    let info = channel_info(ch);
+    let mut found = Vec::new();
+    for _ in 0..LOOKUPS {
+        if unseen.is_empty() {
+            break;
+        }
+        let answers = account.messages_by_id(&info, &unseen).await?;
+        unseen.retain(|id| match answers.get(id) {
+            Some(Lookup::Post(p)) => {
+                found.push(to_store(p.clone()));
+                false
+            }
+            Some(Lookup::Other) => false,
+            Some(Lookup::Empty) | None => true,
+        });
+    }
+    let (id, label) = (ch.id, ch.label());
+    let hidden = store
+        .with("settle unseen posts", move |s| {
+            if !found.is_empty() {
+                s.store_batch(id, &label, &found, None)?;
+            }
+            if unseen.is_empty() {
+                Ok(0)
+            } else {
+                s.mark_hidden(id, &unseen)
+            }
+        })
+        .await?;
+    if hidden > 0 {
+        tracing::info!(
+            channel = %ch.label(),
+            hidden,
+            "stored posts gone from the account's view (deleted, or hidden from this account): marked hidden"
+        );
+    }
+    Ok(hidden)
 }
 
 type Write<'a> =
@@ -97,13 +227,15 @@ type Write<'a> =
 /// written together (group commit), up to this many, so a write never holds the database for long.
 const GROUP_PAGES: usize = 16;
 
-/// Fetches every id in `(after, top]` with up to the account's window of pages in flight, and stores
+/// Fetches every id in `(after, top]` ([`fetch_window`] per page of ids) with up to the account's
+/// window of pages in flight, and stores
 /// the pages strictly in id order, each with its fetched range and the checkpoint (the page's last id,
 /// whatever kind of message it held — service messages move it too) in the same transaction; pages
 /// that arrived while the previous write ran share one ([`GROUP_PAGES`]). A page is
 /// written only after every page below it was, and nothing past a page that failed is written, so a
 /// crash or an error at any instant leaves exactly a prefix of the range stored: nothing lost,
-/// nothing twice. Returns what it did and the last id committed.
+/// nothing twice. Stored posts the pages did not show are settled at the end ([`settle_unseen`]).
+/// Returns what it did and the last id committed.
 pub(crate) async fn fetch_range(
     account: &Account,
     store: &AsyncStore,
@@ -121,6 +253,7 @@ pub(crate) async fn fetch_range(
     let mut ready: VecDeque<RangePage> = VecDeque::new();
     let mut writing: Option<(Write<'_>, i32, usize)> = None;
     let mut failure: Option<SyncError> = None;
+    let mut unseen: Vec<i32> = Vec::new();
     loop {
         while failure.is_none()
             && !cancel.is_cancelled()
@@ -130,19 +263,19 @@ pub(crate) async fn fetch_range(
             let (lo, hi) = (next_lo, next_lo.saturating_add(BATCH).min(top));
             next_lo = hi;
             let info = &info;
-            pages.push_back(async move {
-                let page = account.history_range(info, lo, hi).await?;
-                let posts = page.posts.into_iter().map(to_store).collect();
-                Ok::<_, TgError>(RangePage { lo, hi, posts })
-            });
+            pages.push_back(fetch_window(account, info, lo, hi));
         }
         if writing.is_none() && !ready.is_empty() {
             let group: Vec<_> = ready
                 .drain(..ready.len().min(GROUP_PAGES))
-                .map(|p| (p.posts, (p.lo.saturating_add(1), p.hi)))
+                .map(|p| FetchedPage {
+                    posts: p.posts,
+                    range: (p.lo.saturating_add(1), p.hi),
+                    answered: p.answered,
+                })
                 .collect();
-            let n = group.iter().map(|(p, _)| p.len()).sum();
-            let hi = group.last().map_or(committed, |(_, r)| r.1);
+            let n = group.iter().map(|p| p.posts.len()).sum();
+            let hi = group.last().map_or(committed, |p| p.range.1);
             let (id, label) = (ch.id, ch.label());
             let write = store.with("store a batch", move |s| {
                 s.store_batches(id, &label, &group)
@@ -163,10 +296,11 @@ pub(crate) async fn fetch_range(
                 let (_, hi, n) = writing.take().expect("a write was in progress");
                 match out {
                     Ok(outcomes) => {
-                        for o in &outcomes {
+                        for o in outcomes {
                             report.inserted += o.inserted;
                             report.edited += o.edited;
                             report.batches += 1;
+                            unseen.extend(o.unseen);
                         }
                         committed = hi;
                         progress.advance(n);
@@ -188,7 +322,10 @@ pub(crate) async fn fetch_range(
             Ok((report, committed))
         }
         Some(e) => Err(e),
-        None => Ok((report, committed)),
+        None => {
+            report.hidden = settle_unseen(account, store, ch, unseen).await?;
+            Ok((report, committed))
+        }
     }
 }
 
@@ -247,21 +384,28 @@ pub(crate) async fn sync_channel(
         ..SyncReport::default()
     };
     if top > last {
-        // The newest page holds every new message when it reached below the checkpoint (or the
-        // channel's start): then it is the whole pass.
-        let whole = head.returned < BATCH as usize || head.oldest_id <= last.saturating_add(1);
+        // The newest page holds every new message only when it reached the checkpoint (ids, not
+        // counts: a page shorter than asked for proves nothing) and had no placeholders.
+        let whole = head.placeholders.is_empty() && head.oldest_id <= last.saturating_add(1);
         if whole {
             new.sort_by_key(|p| p.message_id);
-            let (id, lbl, n) = (ch.id, label.clone(), new.len());
-            let range = Some((last.saturating_add(1), top));
+            let answered = head.ids.iter().filter(|&&i| i > last).count();
+            let page = FetchedPage {
+                posts: new,
+                range: (last.saturating_add(1), top),
+                answered: i32::try_from(answered).unwrap_or(i32::MAX),
+            };
+            let (id, lbl, n) = (ch.id, label.clone(), page.posts.len());
             let out = store
                 .with("store new posts", move |s| {
-                    s.store_batch(id, &lbl, &new, range)
+                    s.store_batches(id, &lbl, std::slice::from_ref(&page))
                 })
                 .await?;
-            report.inserted += out.inserted;
-            report.edited += out.edited;
-            report.batches += 1;
+            for o in out {
+                report.inserted += o.inserted;
+                report.edited += o.edited;
+                report.batches += 1;
+            }
             progress.advance(n);
         } else {
             let (r, stored_to) =
@@ -276,17 +420,26 @@ pub(crate) async fn sync_channel(
             }
         }
     }
-    // Posts that were stored before this pass, seen again: an edit updates the post and re-queues it,
-    // and a stored post the page spanned but lacks was deleted (Telegram pages have no holes).
-    let window = (span.0 > 0).then(|| (span.0, span.1.min(last)));
-    if !recent.is_empty() || window.is_some_and(|(a, b)| a <= b) {
-        let id = ch.id;
-        let out = store
+    // Posts that were stored before this pass, seen again: an edit updates the post and re-queues it.
+    // A stored post within the ids the page spanned that it lacks proves nothing by itself (hidden
+    // from this account, a placeholder, a bad moment): it is asked about by id ([`settle_unseen`]).
+    let window = (span.0 > 0)
+        .then(|| (span.0, span.1.min(last)))
+        .filter(|(a, b)| a <= b);
+    if !recent.is_empty() || window.is_some() {
+        let (id, seen) = (ch.id, head.ids);
+        let (out, unseen) = store
             .with("refresh recent posts", move |s| {
-                s.store_page(id, &label, &recent, None, window.filter(|(a, b)| a <= b))
+                let out = s.store_batch(id, &label, &recent, None)?;
+                let unseen = match window {
+                    Some(w) => s.unseen_between(id, w, &seen)?,
+                    None => Vec::new(),
+                };
+                Ok((out, unseen))
             })
             .await?;
         report.edited += out.edited;
+        report.hidden += settle_unseen(account, store, ch, unseen).await?;
     }
     // The page's pts is where this channel's updates start for the live task (kept only if it has
     // none yet), and its membership says whether updates are pushed at all.

@@ -27,12 +27,26 @@ pub struct ChannelAudit {
     pub server_error: Option<String>,
     /// Id ranges below the checkpoint never fetched.
     pub gaps: Vec<(i32, i32)>,
+    /// Fetched ranges the server answered with fewer messages than ids: `(from, to, answered)`.
+    /// Every id of them was asked for (complete by ids), but what is missing is deleted, hidden from
+    /// this account, or never used — Telegram does not say which.
+    pub short: Vec<(i32, i32, i32)>,
+    /// Stored posts gone from this account's view (marked hidden).
+    pub hidden: usize,
 }
 
 impl ChannelAudit {
     /// Newer ids the service has not fetched yet.
     pub fn behind(&self) -> i32 {
         (self.server_newest - self.checkpoint).max(0)
+    }
+
+    /// Ids the short ranges lack.
+    pub fn unanswered(&self) -> i64 {
+        self.short
+            .iter()
+            .map(|&(a, b, n)| i64::from((b - a + 1 - n).max(0)))
+            .sum()
     }
 
     /// Nothing missing.
@@ -81,10 +95,15 @@ impl Ops {
                 Err(e) => return Err(OpsError::Conflict(format!("account {}: {e}", ch.account))),
             };
             let id = ch.id;
-            let (ids, ranges) = self
+            let (ids, ranges, short, hidden) = self
                 .store
                 .read("read a channel's coverage", move |s| {
-                    Ok((s.message_ids(id)?.len(), s.fetched_ranges(id)?))
+                    Ok((
+                        s.message_ids(id)?.len(),
+                        s.fetched_ranges(id)?,
+                        s.short_ranges(id)?,
+                        s.hidden_count(id)?,
+                    ))
                 })
                 .await?;
             let server = match &conn {
@@ -115,6 +134,8 @@ impl Ops {
                 server_newest: server.as_ref().map(|p| p.newest_id).unwrap_or(0),
                 server_error: server.as_ref().err().cloned(),
                 gaps: coverage_gaps(&ranges, start, ch.last_message_id),
+                short: short.iter().map(|r| (r.from, r.to, r.answered)).collect(),
+                hidden,
             });
         }
         Ok(out)

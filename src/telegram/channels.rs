@@ -122,8 +122,14 @@ pub struct Page {
     pub newest_id: i32,
     /// Lowest id of any message the server returned; 0 if none.
     pub oldest_id: i32,
-    /// Messages of any kind the server returned (a page with fewer than asked for reached the end).
+    /// Distinct messages of any kind the server returned. Fewer than asked for proves nothing: Telegram
+    /// cuts pages short in the middle of a channel (posts hidden from the account, and worse).
     pub returned: usize,
+    /// The distinct ids of the messages of any kind the server returned, ascending.
+    pub ids: Vec<i32>,
+    /// Ids the server answered with a `messageEmpty` placeholder inside the page: the message may
+    /// exist (ask `channels.getMessages`), so neither present nor absent.
+    pub placeholders: Vec<i32>,
     /// The channel's pts when the page was read (`messages.channelMessages` carries it): where the
     /// updates after this page start.
     pub pts: Option<i32>,
@@ -179,29 +185,69 @@ fn page(messages: tl::enums::messages::Messages, channel: i64) -> Page {
         }
         tl::enums::messages::Messages::NotModified(m) => (Vec::new(), m.count, None, None),
     };
-    let ids = list
-        .iter()
-        .filter(|m| !matches!(m, tl::enums::Message::Empty(_)))
-        .map(|m| m.id());
-    let (newest_id, oldest_id, returned) = ids.fold((0, 0, 0usize), |(hi, lo, n), id| {
-        (hi.max(id), if n == 0 { id } else { lo.min(id) }, n + 1)
-    });
-    let posts = list
-        .into_iter()
-        .filter_map(|m| match m {
-            tl::enums::Message::Message(m) => Some(remote_post(m)),
-            _ => None,
-        })
-        .collect();
+    // Repeated ids (seen on bad connections) count once; the first copy of a post is kept.
+    let mut ids: Vec<i32> = Vec::with_capacity(list.len());
+    let mut placeholders = Vec::new();
+    let mut posts: Vec<RemotePost> = Vec::with_capacity(list.len());
+    for m in list {
+        match m {
+            tl::enums::Message::Empty(e) => {
+                if e.id > 0 {
+                    placeholders.push(e.id);
+                }
+            }
+            tl::enums::Message::Message(m) => {
+                ids.push(m.id);
+                posts.push(remote_post(m));
+            }
+            other => ids.push(other.id()),
+        }
+    }
+    let raw = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    placeholders.sort_unstable();
+    placeholders.dedup();
+    placeholders.retain(|id| ids.binary_search(id).is_err());
+    if raw != ids.len() {
+        let mut seen = std::collections::HashSet::with_capacity(posts.len());
+        posts.retain(|p| seen.insert(p.id));
+    }
+    let (oldest_id, newest_id, returned) = (
+        ids.first().copied().unwrap_or(0),
+        ids.last().copied().unwrap_or(0),
+        ids.len(),
+    );
     Page {
         posts,
         count,
         newest_id,
         oldest_id,
         returned,
+        ids,
+        placeholders,
         pts,
         member,
     }
+}
+
+/// What `channels.getMessages` answered for one id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// A post.
+    Post(RemotePost),
+    /// A message that is not a post (a service message).
+    Other,
+    /// `messageEmpty`: deleted, hidden from this account, or a placeholder of a bad moment.
+    Empty,
+}
+
+/// How errors name a channel: `@username`, else its id.
+fn label_of(c: &ChannelInfo) -> String {
+    c.username
+        .as_ref()
+        .map(|u| format!("@{u}"))
+        .unwrap_or_else(|| c.id.to_string())
 }
 
 /// `messages.getHistory` for a channel, with Telegram's paging parameters.
@@ -287,15 +333,10 @@ impl Account {
         c: &ChannelInfo,
         req: tl::functions::messages::GetHistory,
     ) -> Result<Page, TgError> {
-        let label = c
-            .username
-            .as_ref()
-            .map(|u| format!("@{u}"))
-            .unwrap_or_else(|| c.id.to_string());
         self.invoke(&req)
             .await
             .map(|m| page(m, c.id))
-            .map_err(|e| with_channel(e, &label))
+            .map_err(|e| with_channel(e, &label_of(c)))
     }
 
     /// Every message with an id in `(lo, hi]` (`hi - lo` ≤ 100), posts oldest first: one page of a
@@ -314,6 +355,56 @@ impl Account {
         p.posts.retain(|m| m.id > lo && m.id <= hi);
         p.posts.sort_by_key(|m| m.id);
         Ok(p)
+    }
+
+    /// What `channels.getMessages` answers for `ids` (at most 100 per request, so several requests
+    /// for more), by id; an id the answer left out counts as empty.
+    pub(crate) async fn messages_by_id(
+        &self,
+        c: &ChannelInfo,
+        ids: &[i32],
+    ) -> Result<std::collections::HashMap<i32, Lookup>, TgError> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(100) {
+            let req = tl::functions::channels::GetMessages {
+                channel: tl::enums::InputChannel::Channel(tl::types::InputChannel {
+                    channel_id: c.id,
+                    access_hash: c.access_hash,
+                }),
+                id: chunk
+                    .iter()
+                    .map(|&id| tl::enums::InputMessage::Id(tl::types::InputMessageId { id }))
+                    .collect(),
+            };
+            let answer = self
+                .invoke(&req)
+                .await
+                .map_err(|e| with_channel(e, &label_of(c)))?;
+            let list = match answer {
+                tl::enums::messages::Messages::ChannelMessages(m) => m.messages,
+                tl::enums::messages::Messages::Slice(m) => m.messages,
+                tl::enums::messages::Messages::Messages(m) => m.messages,
+                tl::enums::messages::Messages::NotModified(_) => Vec::new(),
+            };
+            for m in list {
+                let (id, found) = match m {
+                    tl::enums::Message::Message(m) => (m.id, Lookup::Post(remote_post(m))),
+                    tl::enums::Message::Service(m) => (m.id, Lookup::Other),
+                    tl::enums::Message::Empty(m) => (m.id, Lookup::Empty),
+                };
+                // A repeated id answered once empty and once not is there.
+                match out.get(&id) {
+                    Some(Lookup::Post(_) | Lookup::Other) => {}
+                    _ => {
+                        out.insert(id, found);
+                    }
+                }
+            }
+            for id in chunk {
+                out.entry(*id).or_insert(Lookup::Empty);
+            }
+        }
+        Ok(out)
     }
 
     /// The newest `limit` messages (posts newest first): where a channel's top is, and the recent
