@@ -1,15 +1,22 @@
 //! The simulator's getHistory against Telegram's rule written plainly (`sim::paging`), and grammers'
-//! own paging over whole channels whose sizes are not multiples of a page.
+//! own paging over whole channels whose sizes are not multiples of a page, and over channels paged
+//! like Telegram at its worst (hidden posts, short pages, placeholders, repeated ids).
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use common::{client, within};
+use grammers_client::Client;
+use grammers_client::session::types::{PeerAuth, PeerId, PeerRef};
+use grammers_tl_types as tl;
 use proptest::prelude::*;
 use tgsift_sim::paging::history_reference;
 use tgsift_sim::world::HistoryQuery;
-use tgsift_sim::{ChannelSpec, Lang, ServiceRun, Sim, SimChannel, SimConfig};
+use tgsift_sim::{
+    AccountSpec, ChannelSpec, Lang, RandomFaults, ServiceRun, Sim, SimChannel, SimConfig,
+};
 
 /// A channel and its full listing `(id, date)` for the reference.
 struct Fixture {
@@ -208,6 +215,323 @@ async fn grammers_iterates_2941_and_10037_messages_exactly_both_ways() {
                 oldest_first.push(m.id());
             }
             assert_eq!(oldest_first, ids, "{name}: oldest→newest");
+        }
+    })
+    .await;
+}
+
+// Telegram at its worst: hidden posts, short pages, placeholders, repeated ids (issue 28).
+
+/// Posts in the channel of the page-fault tests: about 30 pages.
+const FAULT_POSTS: i32 = 3_000;
+
+/// What a careful reader got from one channel.
+#[derive(Debug, Default)]
+struct Read {
+    /// Ids of real messages (placeholders resolved by asking for them again), deduplicated.
+    ids: BTreeSet<i32>,
+    /// Messages yielded in total, repeats included.
+    yielded: usize,
+    /// `iter_messages` runs that found something (grammers stops after a page that starts at
+    /// id <= 100, even when that page was cut short; one more run always confirms the end).
+    passes: usize,
+    /// Distinct ids first met as `messageEmpty` placeholders.
+    placeholders: usize,
+}
+
+/// Reads every message with grammers' own `iter_messages` (newest to oldest), as a careful client:
+/// when an iteration ends, it goes on below the oldest id it met until a page is empty, then asks
+/// for the placeholders it met again (`get_messages_by_id`, a few times) until they resolve.
+async fn careful_read(c: &Client, peer: PeerRef) -> Read {
+    let mut read = Read::default();
+    let mut blanks = BTreeSet::new();
+    let mut offset = 0;
+    loop {
+        let mut it = c.iter_messages(peer);
+        if offset != 0 {
+            it = it.offset_id(offset);
+        }
+        let mut any = false;
+        while let Some(m) = it.next().await.expect("next") {
+            any = true;
+            read.yielded += 1;
+            offset = if offset == 0 {
+                m.id()
+            } else {
+                offset.min(m.id())
+            };
+            if matches!(m.raw, tl::enums::Message::Empty(_)) {
+                blanks.insert(m.id());
+            } else {
+                read.ids.insert(m.id());
+            }
+        }
+        if !any {
+            break;
+        }
+        read.passes += 1;
+    }
+    blanks.retain(|id| !read.ids.contains(id));
+    read.placeholders = blanks.len();
+    for _ in 0..10 {
+        if blanks.is_empty() {
+            break;
+        }
+        let ask: Vec<i32> = blanks.iter().copied().collect();
+        for chunk in ask.chunks(100) {
+            let got = c.get_messages_by_id(peer, chunk).await.expect("by id");
+            for m in got.into_iter().flatten() {
+                if !matches!(m.raw, tl::enums::Message::Empty(_)) {
+                    blanks.remove(&m.id());
+                    read.ids.insert(m.id());
+                }
+            }
+        }
+    }
+    assert!(blanks.is_empty(), "placeholders never resolved: {blanks:?}");
+    read
+}
+
+fn peer_of(sim: &Sim, name: &str) -> PeerRef {
+    let (id, hash) = sim
+        .with_channel(name, |c| (c.spec().id, c.spec().access_hash))
+        .expect("channel");
+    PeerRef {
+        id: PeerId::channel(id).expect("valid id"),
+        auth: PeerAuth::from_hash(hash),
+    }
+}
+
+/// A simulator with two accounts and one channel of [`FAULT_POSTS`] posts under these faults.
+async fn fault_sim(faults: RandomFaults) -> (Sim, String) {
+    let mut cfg = SimConfig::generated(28, 1, FAULT_POSTS);
+    cfg.accounts.push(AccountSpec::generated(1));
+    cfg.faults = faults;
+    let sim = Sim::start(cfg).await.expect("sim");
+    let name = sim.channel_usernames()[0].clone();
+    (sim, name)
+}
+
+/// What account `account` must end up with: its visible posts and every service message.
+fn truth(sim: &Sim, name: &str, account: usize) -> BTreeSet<i32> {
+    let service: Vec<i32> = sim
+        .with_channel(name, |ch| {
+            ch.ids()
+                .into_iter()
+                .filter(|&id| ch.is_service(id))
+                .collect()
+        })
+        .expect("channel");
+    assert!(!service.is_empty(), "the channel has service messages");
+    sim.visible_post_ids(name, account)
+        .into_iter()
+        .chain(service)
+        .collect()
+}
+
+/// Reads the channel as account 0 under `faults`; checks the ids exactly; returns the read and the
+/// number of getHistory calls it took.
+async fn read_under(faults: RandomFaults) -> (Sim, String, Read, usize) {
+    let (sim, name) = fault_sim(faults.clone()).await;
+    let c = client(&sim, 0, true);
+    let read = careful_read(&c, peer_of(&sim, &name)).await;
+    assert_eq!(read.ids, truth(&sim, &name, 0), "{faults:?}");
+    let calls = sim.log().count("messages.getHistory");
+    (sim, name, read, calls)
+}
+
+/// Raw getHistory pages of 100, newest to oldest, as account 0 sends them.
+async fn raw_pages(c: &Client, sim: &Sim, name: &str) -> Vec<Vec<i32>> {
+    let peer = peer_of(sim, name);
+    let mut pages = Vec::new();
+    let mut offset_id = 0;
+    loop {
+        let req = tl::functions::messages::GetHistory {
+            peer: peer.into(),
+            offset_id,
+            offset_date: 0,
+            add_offset: 0,
+            limit: 100,
+            max_id: 0,
+            min_id: 0,
+            hash: 0,
+        };
+        let tl::enums::messages::Messages::ChannelMessages(m) = c.invoke(&req).await.expect("page")
+        else {
+            panic!("channels answer channelMessages");
+        };
+        let ids: Vec<i32> = m.messages.iter().map(|m| m.id()).collect();
+        let Some(&last) = ids.last() else {
+            return pages;
+        };
+        offset_id = last;
+        pages.push(ids);
+    }
+}
+
+#[tokio::test]
+async fn each_page_fault_alone_and_all_together_leave_a_careful_reader_with_exactly_the_visible_messages()
+ {
+    within(600, async {
+        let (_, _, clean, clean_calls) = read_under(RandomFaults::default()).await;
+        assert_eq!((clean.passes, clean.placeholders), (1, 0));
+        assert_eq!(clean.yielded, clean.ids.len());
+        let pages = clean.ids.len().div_ceil(100);
+        // Every page, perhaps grammers' own empty last page, and the reader's confirming one.
+        assert!(
+            clean_calls <= pages + 2,
+            "{clean_calls} calls for {pages} pages"
+        );
+
+        // Hidden posts: short pages in the middle, stable, and per account.
+        let hidden = RandomFaults {
+            hidden: 0.05,
+            ..Default::default()
+        };
+        let (sim, name, first, _) = read_under(hidden).await;
+        let again = careful_read(&client(&sim, 0, true), peer_of(&sim, &name)).await;
+        assert_eq!(again.ids, first.ids, "hidden posts stay hidden");
+        let other = careful_read(&client(&sim, 1, true), peer_of(&sim, &name)).await;
+        assert_eq!(other.ids, truth(&sim, &name, 1));
+        let mine: BTreeSet<i32> = sim.visible_post_ids(&name, 0).into_iter().collect();
+        let theirs: BTreeSet<i32> = sim.visible_post_ids(&name, 1).into_iter().collect();
+        let all = sim.with_channel(&name, |c| c.post_ids()).expect("channel");
+        let hidden_from_me = all.len() - mine.len();
+        assert!(
+            (all.len() / 40..all.len() / 12).contains(&hidden_from_me),
+            "about 5 % hidden: {hidden_from_me} of {}",
+            all.len()
+        );
+        assert!(
+            theirs.difference(&mine).count() > 10,
+            "the other account sees posts hidden from the first"
+        );
+        let short_in_middle = raw_pages(&client(&sim, 0, true), &sim, &name)
+            .await
+            .iter()
+            .rev()
+            .skip(1)
+            .any(|p| p.len() < 100);
+        assert!(short_in_middle, "some page before the last came back short");
+
+        // Short pages: more calls than a clean read, never an empty page before the end.
+        let (sim, name, read, calls) = read_under(RandomFaults {
+            short_page: 0.2,
+            ..Default::default()
+        })
+        .await;
+        assert!(calls > clean_calls, "{calls} calls vs {clean_calls} clean");
+        assert_eq!(read.yielded, read.ids.len());
+        let pages = raw_pages(&client(&sim, 0, true), &sim, &name).await;
+        assert!(pages.iter().rev().skip(1).any(|p| p.len() < 100));
+        assert!(pages.iter().all(|p| !p.is_empty()));
+
+        // Placeholders: met, and resolved by asking again.
+        let (_, _, read, _) = read_under(RandomFaults {
+            empty: 0.05,
+            ..Default::default()
+        })
+        .await;
+        assert!(read.placeholders > 20, "{read:?}");
+
+        // Repeated ids: a raw page holds one id twice; the reader yields more than it keeps.
+        let (sim, name, read, _) = read_under(RandomFaults {
+            dup: 0.2,
+            ..Default::default()
+        })
+        .await;
+        assert!(read.yielded > read.ids.len(), "{read:?}");
+        let pages = raw_pages(&client(&sim, 0, true), &sim, &name).await;
+        assert!(
+            pages.iter().any(|p| p.windows(2).any(|w| w[0] == w[1])),
+            "a page repeats an id right after itself"
+        );
+
+        // All together.
+        let (_, _, read, calls) = read_under(RandomFaults {
+            hidden: 0.05,
+            short_page: 0.2,
+            empty: 0.05,
+            dup: 0.2,
+            ..Default::default()
+        })
+        .await;
+        assert!(calls > clean_calls && read.placeholders > 0 && read.yielded > read.ids.len());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn get_messages_answers_message_empty_for_a_post_hidden_from_the_caller_only() {
+    within(120, async {
+        let (sim, name) = fault_sim(RandomFaults {
+            hidden: 0.05,
+            ..Default::default()
+        })
+        .await;
+        let mine: BTreeSet<i32> = sim.visible_post_ids(&name, 0).into_iter().collect();
+        let hidden: Vec<i32> = sim
+            .visible_post_ids(&name, 1)
+            .into_iter()
+            .filter(|id| !mine.contains(id))
+            .take(20)
+            .collect();
+        assert!(hidden.len() >= 10);
+        let seen: Vec<i32> = mine.iter().take(5).copied().collect();
+        let ask: Vec<i32> = hidden.iter().chain(&seen).copied().collect();
+        let peer = peer_of(&sim, &name);
+        let to_me = client(&sim, 0, true)
+            .get_messages_by_id(peer, &ask)
+            .await
+            .expect("by id");
+        let to_them = client(&sim, 1, true)
+            .get_messages_by_id(peer, &ask)
+            .await
+            .expect("by id");
+        for (i, id) in ask.iter().enumerate() {
+            let me = to_me[i].as_ref().expect("answered");
+            let them = to_them[i].as_ref().expect("answered");
+            assert_eq!((me.id(), them.id()), (*id, *id));
+            let empty_to_me = matches!(me.raw, tl::enums::Message::Empty(_));
+            assert_eq!(empty_to_me, i < hidden.len(), "id {id}");
+            assert!(!matches!(them.raw, tl::enums::Message::Empty(_)), "id {id}");
+        }
+
+        // Channel differences leave hidden new posts out for the account they are hidden from.
+        let before = sim.channel_pts(&name).expect("pts");
+        let published: Vec<i32> = (0..400)
+            .map(|_| sim.publish_post(&name).expect("post"))
+            .collect();
+        for account in 0..2 {
+            let req = tl::functions::updates::GetChannelDifference {
+                force: false,
+                channel: tl::enums::InputChannel::Channel(tl::types::InputChannel {
+                    channel_id: sim.with_channel(&name, |c| c.spec().id).expect("channel"),
+                    access_hash: sim
+                        .with_channel(&name, |c| c.spec().access_hash)
+                        .expect("channel"),
+                }),
+                filter: tl::enums::ChannelMessagesFilter::Empty,
+                pts: before,
+                limit: 1_000,
+            };
+            let tl::enums::updates::ChannelDifference::Difference(d) = client(&sim, account, true)
+                .invoke(&req)
+                .await
+                .expect("difference")
+            else {
+                panic!("a difference");
+            };
+            let got: Vec<i32> = d.new_messages.iter().map(|m| m.id()).collect();
+            let visible: BTreeSet<i32> = sim.visible_post_ids(&name, account).into_iter().collect();
+            let want: Vec<i32> = published
+                .iter()
+                .copied()
+                .filter(|id| visible.contains(id))
+                .collect();
+            assert_eq!(got, want, "account {account}");
+            assert!(want.len() < published.len(), "some new posts hidden");
+            assert_eq!(d.pts, sim.channel_pts(&name).expect("pts"));
         }
     })
     .await;

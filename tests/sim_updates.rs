@@ -593,3 +593,66 @@ async fn strict_keys_revoke_a_key_live_on_two_connections_but_not_on_a_reconnect
     })
     .await;
 }
+
+#[tokio::test]
+async fn posts_hidden_from_an_account_are_not_pushed_to_it() {
+    within(60, async {
+        let mut cfg = SimConfig::generated(5, 1, 100);
+        cfg.accounts.push(tgsift_sim::AccountSpec::generated(1));
+        cfg.faults = tgsift_sim::RandomFaults {
+            hidden: 0.1,
+            ..Default::default()
+        };
+        let sim = Sim::start(cfg).await.expect("sim");
+        let name = sim.channel_usernames()[0].clone();
+        let mut subs = Vec::new();
+        for account in 0..2 {
+            let (c, rx) = client_on(sim.new_session(account, true));
+            c.invoke(&tl::functions::updates::GetState {})
+                .await
+                .expect("getState");
+            subs.push((c, rx));
+        }
+        let published: Vec<i32> = (0..80)
+            .map(|_| sim.publish_post(&name).expect("post"))
+            .collect();
+        // An edit of each account's first hidden post reaches only the other account.
+        let visible: Vec<Vec<i32>> = (0..2).map(|a| sim.visible_post_ids(&name, a)).collect();
+        let hidden_from = |a: usize| {
+            published
+                .iter()
+                .copied()
+                .find(|id| !visible[a].contains(id) && visible[1 - a].contains(id))
+                .expect("a post hidden from this account only")
+        };
+        let edited = [hidden_from(0), hidden_from(1)];
+        for id in edited {
+            assert!(sim.edit_post(&name, id, "Edited while hidden from one account."));
+        }
+        for (account, (_c, rx)) in subs.iter_mut().enumerate() {
+            let mut new = Vec::new();
+            let mut edits = Vec::new();
+            while let Some(push) = next_push(rx, Duration::from_millis(800)).await {
+                let tl::enums::Updates::Updates(u) = push else {
+                    panic!("updates");
+                };
+                for u in u.updates {
+                    match u {
+                        tl::enums::Update::NewChannelMessage(u) => new.push(u.message.id()),
+                        tl::enums::Update::EditChannelMessage(u) => edits.push(u.message.id()),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+            let want: Vec<i32> = published
+                .iter()
+                .copied()
+                .filter(|id| visible[account].contains(id))
+                .collect();
+            assert!(want.len() < published.len(), "some are hidden");
+            assert_eq!(new, want, "account {account}");
+            assert_eq!(edits, vec![edited[1 - account]], "account {account}");
+        }
+    })
+    .await;
+}

@@ -20,7 +20,8 @@ pub struct ServeArgs {
     /// Seed of the generated content and of random faults.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Random faults per call, e.g. `flood=0.01,disconnect=0.001,internal=0.001,slow=0.01,slow_ms=200`.
+    /// Random faults per call, e.g. `flood=0.01,disconnect=0.001,internal=0.001,slow=0.01,slow_ms=200`,
+    /// and page faults, e.g. `hidden=0.01,short_page=0.05,empty=0.01,dup=0.01`.
     #[arg(long, default_value = "", value_parser = parse_faults)]
     pub faults: RandomFaults,
     /// Flood limits per (account, method).

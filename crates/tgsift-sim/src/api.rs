@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use grammers_tl_types as tl;
 use tl::{Deserializable, Identifiable, Serializable};
 
-use super::faults::Fault;
+use super::faults::{Fault, PageFaults};
 use super::flood::wait_seconds;
 use super::hub::ConnId;
 use super::log::Outcome;
@@ -15,7 +15,7 @@ use super::objects;
 use super::shared::{Shared, unix_now};
 use super::state::{ChannelEntry, PendingLogin, SrpChallenge, read, write};
 use super::updates;
-use super::world::HistoryQuery;
+use super::world::{HistoryQuery, SimMessage};
 
 /// How long a connection whose key is live on another connection waits for that one to close
 /// before the key counts as duplicated (a reconnecting client may open the new connection before
@@ -300,12 +300,14 @@ async fn dispatch(
                 min_id: req.min_id,
             };
             let spec = ch.history.spec();
-            let messages = ch
-                .history
-                .history(&q)
-                .iter()
-                .map(|m| objects::message_of(spec.id, m))
-                .collect();
+            let found = ch.history.history(&q);
+            let messages = match shared.faults.page_faults(user_id(shared, user)) {
+                None => found
+                    .iter()
+                    .map(|m| objects::message_of(spec.id, m))
+                    .collect(),
+                Some(mut pf) => faulty_page(&mut pf, spec.id, found),
+            };
             channel_messages(&ch, user, messages)
         }
         f::channels::GetMessages::CONSTRUCTOR_ID => {
@@ -319,17 +321,29 @@ async fn dispatch(
             };
             let ch = read(&ch);
             let spec = ch.history.spec();
-            let messages = req
+            let mut pf = shared.faults.page_faults(user_id(shared, user));
+            let mut messages: Vec<_> = req
                 .id
                 .iter()
                 .map(|m| match m {
                     tl::enums::InputMessage::Id(m) => match ch.history.message(m.id) {
-                        Some(msg) => objects::message_of(spec.id, &msg),
-                        None => objects::message_empty(m.id),
+                        // A post hidden from this account looks deleted to it; a placeholder
+                        // fault blanks a message that exists.
+                        Some(msg)
+                            if pf.as_mut().is_none_or(|pf| {
+                                !hidden_post(pf, spec.id, &msg) && !pf.blank()
+                            }) =>
+                        {
+                            objects::message_of(spec.id, &msg)
+                        }
+                        _ => objects::message_empty(m.id),
                     },
                     _ => objects::message_empty(0),
                 })
                 .collect();
+            if let Some(pf) = pf.as_mut() {
+                pf.maybe_dup(&mut messages);
+            }
             channel_messages(&ch, user, messages)
         }
         f::updates::GetDifference::CONSTRUCTOR_ID => {
@@ -383,7 +397,14 @@ async fn dispatch(
             };
             let ch = read(&ch);
             let left = left_of(&ch, user);
-            Reply::ok(updates::channel_difference(&ch, req.pts, req.limit, left))
+            let mut pf = shared.faults.page_faults(user_id(shared, user));
+            Reply::ok(updates::channel_difference(
+                &ch,
+                req.pts,
+                req.limit,
+                left,
+                pf.as_mut(),
+            ))
         }
         f::channels::JoinChannel::CONSTRUCTOR_ID => {
             let req = parse!(f::channels::JoinChannel, body);
@@ -458,6 +479,43 @@ async fn dispatch(
         }
         _ => Reply::err(400, format!("INPUT_METHOD_INVALID_{id}")),
     }
+}
+
+/// The caller's user id (`None` before login), which page faults hide posts by.
+fn user_id(shared: &Shared, user: Option<usize>) -> Option<i64> {
+    user.map(|u| shared.world.accounts[u].user_id)
+}
+
+/// Whether `m` is a post hidden from the caller (service messages never are).
+fn hidden_post(pf: &PageFaults, channel_id: i64, m: &SimMessage) -> bool {
+    matches!(m, SimMessage::Post(p) if pf.hides(channel_id, p.id))
+}
+
+/// A getHistory page with the page faults applied, in order: posts hidden from the caller are
+/// dropped from the window (which still spanned them), the page may be cut to a shorter non-empty
+/// prefix, messages may become `messageEmpty` placeholders, and one may be repeated.
+fn faulty_page(
+    pf: &mut PageFaults,
+    channel_id: i64,
+    found: Vec<SimMessage>,
+) -> Vec<tl::enums::Message> {
+    let mut visible: Vec<SimMessage> = found
+        .into_iter()
+        .filter(|m| !hidden_post(pf, channel_id, m))
+        .collect();
+    visible.truncate(pf.page_len(visible.len()));
+    let mut page: Vec<_> = visible
+        .iter()
+        .map(|m| {
+            if pf.blank() {
+                objects::message_empty(m.id())
+            } else {
+                objects::message_of(channel_id, m)
+            }
+        })
+        .collect();
+    pf.maybe_dup(&mut page);
+    page
 }
 
 /// Telegram usernames: 5–32 characters, a letter first, then letters, digits and underscores.

@@ -3,12 +3,19 @@
 //! A fault replaces the normal answer to one API call: an RPC error Telegram is known to send, a TCP
 //! close without any reply, or a slow reply. Scripted faults are matched first, in the order they were
 //! added; random faults are drawn per call from their probabilities.
+//!
+//! Page faults change the content of an answer instead: posts hidden from one account (stable for
+//! the run, decided by a hash of seed, account, channel and id), pages cut short, `messageEmpty`
+//! placeholders and repeated messages, as Telegram's history pages can be at their worst.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use crate::textgen::SplitMix64;
 
 /// What happens to one call instead of (or before) its normal answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,10 +115,24 @@ pub struct RandomFaults {
     pub slow: f64,
     /// Delay of slow replies, milliseconds.
     pub slow_ms: u64,
+    /// Probability that a post is hidden from an account, decided once per (account, channel, id)
+    /// for the run: history pages come back short in the middle, `channels.getMessages` answers
+    /// `messageEmpty`, differences and pushes leave it out. Another account may still see it.
+    pub hidden: f64,
+    /// Probability that a getHistory page of at least 2 messages is cut to a shorter, non-empty
+    /// prefix (per call).
+    pub short_page: f64,
+    /// Probability, per message of a page, getMessages or difference answer, that it is sent as a
+    /// `messageEmpty` placeholder although it exists (per call).
+    pub empty: f64,
+    /// Probability that a page, getMessages or difference answer repeats one of its messages right
+    /// after itself (per call).
+    pub dup: f64,
 }
 
 impl RandomFaults {
-    /// Parses `flood=0.01,disconnect=0.001,internal=0.001,slow=0.01,slow_ms=200,flood_secs=2`.
+    /// Parses `flood=0.01,disconnect=0.001,internal=0.001,slow=0.01,slow_ms=200,flood_secs=2`
+    /// and the page faults `hidden=0.01,short_page=0.05,empty=0.01,dup=0.01`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut f = RandomFaults {
             flood_secs: 1,
@@ -143,14 +164,88 @@ impl RandomFaults {
                 "slow" => f.slow = prob()?,
                 "flood_secs" => f.flood_secs = int()?.clamp(1, 86_400) as u32,
                 "slow_ms" => f.slow_ms = int()?,
+                "hidden" => f.hidden = prob()?,
+                "short_page" => f.short_page = prob()?,
+                "empty" => f.empty = prob()?,
+                "dup" => f.dup = prob()?,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}` (known: flood, flood_secs, disconnect, internal, slow, slow_ms)"
+                        "unknown fault `{other}` (known: flood, flood_secs, disconnect, internal, slow, slow_ms, hidden, short_page, empty, dup)"
                     ));
                 }
             }
         }
         Ok(f)
+    }
+
+    /// Whether any page fault is on (otherwise answers are built without looking at them).
+    fn pages_on(&self) -> bool {
+        self.hidden > 0.0 || self.short_page > 0.0 || self.empty > 0.0 || self.dup > 0.0
+    }
+}
+
+/// Salt of the hidden-post hash (keeps it apart from content hashes of the same seed).
+const SALT_HIDDEN: u64 = 0x6869_6464_656e;
+
+/// The run's rule for which posts an account cannot see: a hash of (seed, user id, channel id,
+/// message id) against the probability, so it is stable across calls and costs no memory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Hider {
+    /// Hash of (seed, user id).
+    who: u64,
+    p: f64,
+}
+
+impl Hider {
+    /// Whether post `id` of channel `channel_id` is hidden from this account.
+    pub(crate) fn hides(&self, channel_id: i64, id: i32) -> bool {
+        let h = crate::textgen::hash3(self.who, channel_id as u64, id as u32 as u64);
+        // 53 random bits as a uniform number in [0, 1).
+        ((h >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < self.p
+    }
+}
+
+/// The page faults of one call: the account's hidden posts and this call's own draws.
+pub(crate) struct PageFaults {
+    hider: Option<Hider>,
+    short_page: f64,
+    empty: f64,
+    dup: f64,
+    rng: SplitMix64,
+}
+
+impl PageFaults {
+    /// Whether post `id` of the channel is hidden from the caller (never for no account).
+    pub(crate) fn hides(&self, channel_id: i64, id: i32) -> bool {
+        self.hider.is_some_and(|h| h.hides(channel_id, id))
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && ((self.rng.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
+    }
+
+    /// The length a history page of `len` messages is cut to: a shorter prefix of at least 1 with
+    /// probability `short_page` when there are at least 2, else `len`.
+    pub(crate) fn page_len(&mut self, len: usize) -> usize {
+        if len >= 2 && self.chance(self.short_page) {
+            1 + self.rng.below(len - 1)
+        } else {
+            len
+        }
+    }
+
+    /// Whether this message of the answer is sent as a `messageEmpty` placeholder.
+    pub(crate) fn blank(&mut self) -> bool {
+        self.chance(self.empty)
+    }
+
+    /// Repeats one message right after itself, with probability `dup`.
+    pub(crate) fn maybe_dup<T: Clone>(&mut self, items: &mut Vec<T>) {
+        if !items.is_empty() && self.chance(self.dup) {
+            let at = self.rng.below(items.len());
+            let copy = items[at].clone();
+            items.insert(at + 1, copy);
+        }
     }
 }
 
@@ -163,18 +258,60 @@ struct Inner {
 /// The fault plan of a running simulator.
 pub struct Faults {
     inner: Mutex<Inner>,
+    /// The run seed (hidden posts are a hash of it).
+    seed: u64,
+    /// Any page fault on: checked without the lock so answers skip page faults when all are off.
+    pages: AtomicBool,
 }
 
 impl Faults {
     /// A plan with these random faults, drawn from `seed`.
     pub fn new(random: RandomFaults, seed: u64) -> Self {
         Faults {
+            pages: AtomicBool::new(random.pages_on()),
             inner: Mutex::new(Inner {
                 random,
                 rng: StdRng::seed_from_u64(seed),
                 script: Vec::new(),
             }),
+            seed,
         }
+    }
+
+    /// The page faults of one call by the account with this user id (`None`: not logged in, nothing
+    /// hidden); `None` when every page fault is off.
+    pub(crate) fn page_faults(&self, user_id: Option<i64>) -> Option<PageFaults> {
+        if !self.pages.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut inner = self.lock();
+        let r = &inner.random;
+        let hider = self.hider_with(r, user_id);
+        let (short_page, empty, dup) = (r.short_page, r.empty, r.dup);
+        let draws = inner.rng.random::<u64>();
+        Some(PageFaults {
+            hider,
+            short_page,
+            empty,
+            dup,
+            rng: SplitMix64::new(draws),
+        })
+    }
+
+    /// The hidden-post rule for the account with this user id, when `hidden` is on.
+    pub(crate) fn hider(&self, user_id: Option<i64>) -> Option<Hider> {
+        if !self.pages.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.hider_with(&self.lock().random, user_id)
+    }
+
+    fn hider_with(&self, random: &RandomFaults, user_id: Option<i64>) -> Option<Hider> {
+        let user_id = user_id?;
+        (random.hidden > 0.0).then(|| Hider {
+            who: crate::textgen::hash3(self.seed, SALT_HIDDEN, user_id as u64),
+            p: random.hidden,
+        })
     }
 
     /// Adds a scripted fault (matched before random ones, in order of addition).
@@ -184,7 +321,9 @@ impl Faults {
 
     /// Replaces the random fault probabilities.
     pub fn set_random(&self, random: RandomFaults) {
-        self.lock().random = random;
+        let mut inner = self.lock();
+        self.pages.store(random.pages_on(), Ordering::Relaxed);
+        inner.random = random;
     }
 
     /// Drops all scripted faults that have not fired yet.
@@ -314,5 +453,79 @@ mod tests {
         assert!(RandomFaults::parse("floods=0.1").is_err());
         assert!(RandomFaults::parse("flood").is_err());
         assert_eq!(RandomFaults::parse("").map(|f| f.flood), Ok(0.0));
+    }
+
+    #[test]
+    fn parse_knows_the_page_faults_and_checks_their_range() {
+        let f = RandomFaults::parse("hidden=0.01,short_page=0.05,empty=0.02,dup=1").expect("parse");
+        assert_eq!(
+            (f.hidden, f.short_page, f.empty, f.dup),
+            (0.01, 0.05, 0.02, 1.0)
+        );
+        assert_eq!(f.flood, 0.0, "the others stay off");
+        for bad in [
+            "hidden=1.5",
+            "short_page=-0.1",
+            "empty=2",
+            "dup=x",
+            "hidden",
+        ] {
+            assert!(RandomFaults::parse(bad).is_err(), "{bad}");
+        }
+        let err = RandomFaults::parse("shortpage=0.1").expect_err("unknown");
+        assert!(err.contains("short_page") && err.contains("dup"), "{err}");
+        assert!(!RandomFaults::default().pages_on());
+    }
+
+    #[test]
+    fn page_faults_are_off_unless_set_and_hiding_is_stable_per_account() {
+        let f = Faults::new(RandomFaults::default(), 7);
+        assert!(f.page_faults(Some(1)).is_none());
+        f.set_random(RandomFaults {
+            hidden: 0.1,
+            ..Default::default()
+        });
+        let a = f.page_faults(Some(1)).expect("on");
+        let b = f.page_faults(Some(2)).expect("on");
+        assert!(!f.page_faults(None).expect("on").hides(5, 10), "no account");
+        let hidden_a: Vec<i32> = (1..10_000).filter(|&id| a.hides(5, id)).collect();
+        let hidden_b: Vec<i32> = (1..10_000).filter(|&id| b.hides(5, id)).collect();
+        assert!((800..1_200).contains(&hidden_a.len()), "{}", hidden_a.len());
+        assert_ne!(hidden_a, hidden_b, "another account sees other posts");
+        let again = f.hider(Some(1)).expect("on");
+        assert!(hidden_a.iter().all(|&id| again.hides(5, id)), "stable");
+        assert_ne!(
+            hidden_a,
+            (1..10_000).filter(|&id| a.hides(6, id)).collect::<Vec<_>>(),
+            "per channel"
+        );
+    }
+
+    #[test]
+    fn short_pages_keep_a_non_empty_prefix_and_dups_repeat_in_place() {
+        let f = Faults::new(
+            RandomFaults {
+                short_page: 1.0,
+                dup: 1.0,
+                ..Default::default()
+            },
+            3,
+        );
+        let mut pf = f.page_faults(None).expect("on");
+        for len in [0, 1, 2, 3, 100] {
+            let cut = pf.page_len(len);
+            if len >= 2 {
+                assert!((1..len).contains(&cut), "{len} -> {cut}");
+            } else {
+                assert_eq!(cut, len);
+            }
+        }
+        let mut v = vec![5, 4, 3];
+        pf.maybe_dup(&mut v);
+        assert_eq!(v.len(), 4);
+        assert!(v.windows(2).any(|w| w[0] == w[1]), "{v:?}");
+        let mut none: Vec<i32> = vec![];
+        pf.maybe_dup(&mut none);
+        assert!(none.is_empty());
     }
 }

@@ -98,6 +98,9 @@ pub(crate) struct Push<'a> {
     pub pts_before: i32,
     /// Whether account `n` is a member of the channel.
     pub is_member: &'a dyn Fn(usize) -> bool,
+    /// Whether the event's post is hidden from account `n` (a page fault): it gets no push and
+    /// learns the new pts from its next difference.
+    pub hidden_from: &'a dyn Fn(usize) -> bool,
     /// The `updates` body.
     pub body: &'a dyn Fn() -> Vec<u8>,
     /// The `updates` body of an `updateChannelTooLong` for this channel.
@@ -242,7 +245,7 @@ impl Hub {
             let Some(account) = c.subscribed else {
                 continue;
             };
-            if !(p.is_member)(account) {
+            if !(p.is_member)(account) || (p.hidden_from)(account) {
                 continue;
             }
             let out = match self.fault_for(p.channel_id) {
@@ -339,6 +342,7 @@ mod tests {
             channel_id: 9,
             pts_before: 41,
             is_member: &member,
+            hidden_from: &|_| false,
             body: &|| vec![1, 2, 3],
             too_long: &|| vec![9],
         };

@@ -285,6 +285,24 @@ impl Sim {
         Some(f(&entry.history))
     }
 
+    /// Ascending ids of the channel's existing posts (no service messages) that account `account`
+    /// can see under the current faults: with `hidden` on, history pages come back short and
+    /// hidden posts look deleted, so tests need the truth each account should end up with.
+    /// Nothing is hidden for an unknown account; empty for an unknown channel.
+    pub fn visible_post_ids(&self, username: &str, account: usize) -> Vec<i32> {
+        let user_id = self.accounts().get(account).map(|a| a.user_id);
+        let hider = self.shared.faults.hider(user_id);
+        self.with_channel(username, |ch| {
+            let mut ids = ch.post_ids();
+            if let Some(h) = hider {
+                let channel_id = ch.spec().id;
+                ids.retain(|&id| !h.hides(channel_id, id));
+            }
+            ids
+        })
+        .unwrap_or_default()
+    }
+
     /// Usernames of every channel that has one, as `@name`.
     pub fn channel_usernames(&self) -> Vec<String> {
         self.shared

@@ -107,10 +107,24 @@ impl Shared {
     fn record(&self, entry: &mut ChannelEntry, kind: EventKind, now: i32) {
         let ev = entry.events.record(kind).clone();
         let entry = &*entry;
+        let channel_id = entry.history.spec().id;
+        // A new or edited post hidden from an account (a page fault) is not pushed to it.
+        let post = match &ev.kind {
+            EventKind::New(id) | EventKind::Edit(id) if !entry.history.is_service(*id) => Some(*id),
+            _ => None,
+        };
+        let hidden_from = |account: usize| {
+            post.is_some_and(|id| {
+                self.faults
+                    .hider(Some(self.world.accounts[account].user_id))
+                    .is_some_and(|h| h.hides(channel_id, id))
+            })
+        };
         self.hub.push(&Push {
-            channel_id: entry.history.spec().id,
+            channel_id,
             pts_before: ev.pts - ev.count,
             is_member: &|account| entry.is_member(account),
+            hidden_from: &hidden_from,
             body: &|| updates::push_body(entry, &ev, now),
             too_long: &|| updates::channel_too_long_body(entry, ev.pts - ev.count, now),
         });

@@ -17,6 +17,7 @@ use grammers_tl_types as tl;
 use tl::Serializable;
 
 use super::events::{Event, EventKind};
+use super::faults::PageFaults;
 use super::objects;
 use super::state::ChannelEntry;
 use super::world::HistoryQuery;
@@ -104,6 +105,11 @@ pub(crate) fn event_update(entry: &ChannelEntry, ev: &Event) -> Option<tl::enums
     })
 }
 
+/// Whether message `id` is a post hidden from the caller of these page faults.
+fn hidden(pf: &PageFaults, entry: &ChannelEntry, id: i32) -> bool {
+    !entry.history.is_service(id) && pf.hides(entry.history.spec().id, id)
+}
+
 /// The `updates` pushed for one event (to members only, so the channel is not `left`).
 pub(crate) fn push_body(entry: &ChannelEntry, ev: &Event, now: i32) -> Vec<u8> {
     updates_with(entry, event_update(entry, ev).into_iter().collect(), now)
@@ -130,12 +136,15 @@ fn updates_with(entry: &ChannelEntry, updates: Vec<tl::enums::Update>, now: i32)
 }
 
 /// `updates.getChannelDifference` from `pts`, at most `limit` events; `left` is the caller's
-/// membership (for the channel object).
+/// membership (for the channel object). With page faults, new and edited posts hidden from the
+/// caller are left out (the pts still moves past them), new messages may be sent as `messageEmpty`
+/// placeholders and one may be repeated.
 pub(crate) fn channel_difference(
     entry: &ChannelEntry,
     pts: i32,
     limit: i32,
     left: bool,
+    mut pf: Option<&mut PageFaults>,
 ) -> tl::enums::updates::ChannelDifference {
     use tl::enums::updates::ChannelDifference as D;
     let spec = entry.history.spec();
@@ -153,6 +162,7 @@ pub(crate) fn channel_difference(
             dialog: objects::dialog(spec.id, top, current),
             messages: newest
                 .iter()
+                .filter(|m| !pf.as_deref().is_some_and(|pf| hidden(pf, entry, m.id())))
                 .map(|m| objects::message_of(spec.id, m))
                 .collect(),
             chats,
@@ -178,11 +188,26 @@ pub(crate) fn channel_difference(
     let mut new_messages = Vec::new();
     let mut other_updates = Vec::new();
     for ev in taken {
+        if let (Some(pf), EventKind::New(id) | EventKind::Edit(id)) = (pf.as_deref(), &ev.kind)
+            && hidden(pf, entry, *id)
+        {
+            continue;
+        }
         match event_update(entry, ev) {
-            Some(tl::enums::Update::NewChannelMessage(u)) => new_messages.push(u.message),
+            Some(tl::enums::Update::NewChannelMessage(u)) => {
+                let blank = pf.as_deref_mut().is_some_and(|pf| pf.blank());
+                new_messages.push(if blank {
+                    objects::message_empty(u.message.id())
+                } else {
+                    u.message
+                });
+            }
             Some(other) => other_updates.push(other),
             None => {}
         }
+    }
+    if let Some(pf) = pf {
+        pf.maybe_dup(&mut new_messages);
     }
     D::Difference(tl::types::updates::ChannelDifference {
         r#final: !cut,
