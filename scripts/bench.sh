@@ -5,7 +5,9 @@
 #   ingest    the simulator serving a POSTS-post channel to the unmodified grammers client (no storage:
 #             the client-only rate), then `tgsift run --once` backfilling E2E_SMALL and POSTS posts into
 #             SQLite with tagging off and on (floods off): messages/s, CPU, peak RSS, posts tagged/s, when the last post was stored; and
-#             the first `posts search` after it, which builds the search index of what was stored
+#             the first `posts search` after it, which builds the search index of what was stored; then
+#             POSTS again from a simulator whose pages are cut short at random (PAGE_FAULTS, default
+#             short_page=0.05) beside the fault-free run: requests per 1,000 posts, posts/s
 #   telethon  Telethon 1.45 + sqlite3 (PyPI, throw-away venv) reading an E2E_SMALL-post channel of the
 #             same simulator, beside `tgsift run --once` on the same channel: time and CPU per message
 #   latency   `tgsift run --once` backfilling LAT_POSTS posts from a simulator 100 ms away with
@@ -143,6 +145,35 @@ if want ingest; then
   printf '%-46s %12s %12s %12s %12s\n' "peak RSS, MiB" "$(mib "$a_r")" "$(mib "$b_r")" "$(mib "$c_r")" "$(mib "$d_r")"
   printf '%-46s %12s %12s %12s %12s\n' "then first search (indexes the queue), s" "$a_is" "$b_is" "-" "-"
   printf '%-46s %12s %12s %12s %12s\n' "  its CPU s" "$a_ic" "$b_ic" "-" "-"
+
+  # The same backfill (tagging off) from a simulator that pages like Telegram at its worst: pages cut
+  # short at random (PAGE_FAULTS). Prints "posts seconds cpu_s history_requests lookups".
+  paged() {
+    local n=$1 faults=$2 dir="$work/paged-$1-${2:-none}"
+    start_sim "$dir" --posts "$n" --channels 1 --flood off ${faults:+--faults "$faults"} --session-out "$dir/sim.session" --authorized
+    tg_env "$dir"
+    export TGSIFT_TELEGRAM__PACER_INITIAL_RATE=1000 TGSIFT_TELEGRAM__PACER_MAX_RATE=5000 TGSIFT_TAGGING__BACKEND=off
+    "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
+    "$BIN" -q --db "$dir/t.db" channels add bench $channels >/dev/null
+    read -r secs cpu _ <<<"$(timed -q --db "$dir/t.db" run --once)"
+    kill -INT "$server_pid"; wait "$server_pid" 2>/dev/null || true
+    local reqs
+    reqs=$(grep '^requests:' "$dir/serve.out" | tr ' ' '\n')
+    echo "$(count_posts "$dir/t.db") $secs $cpu $(echo "$reqs" | awk -F= '$1 == "messages.getHistory" { print $2 }') $(echo "$reqs" | awk -F= '$1 == "channels.getMessages" { n = $2 } END { print n + 0 }')"
+  }
+  PAGE_FAULTS=${PAGE_FAULTS:-short_page=0.05}
+  read -r p_n p_s p_c p_h p_m <<<"$(paged "$POSTS" "")"
+  read -r q_n q_s q_c q_h q_m <<<"$(paged "$POSTS" "$PAGE_FAULTS")"
+  per_k() { awk -v r="$1" -v n="$2" 'BEGIN { printf "%.2f", r * 1000 / n }'; }
+  printf '\n%-46s %s\n' "ingest on irregular pages: tgsift run --once" "(one channel of $POSTS messages, floods off, tagging off)"
+  printf '%-46s %12s %12s\n' "" "no faults" "$PAGE_FAULTS"
+  printf '%-46s %12s %12s\n' "posts stored" "$p_n" "$q_n"
+  printf '%-46s %12s %12s\n' "wall time, s" "$p_s" "$q_s"
+  printf '%-46s %12s %12s\n' "posts stored/s" "$(rate "$p_n" "$p_s")" "$(rate "$q_n" "$q_s")"
+  printf '%-46s %12s %12s\n' "CPU s (user + system)" "$p_c" "$q_c"
+  printf '%-46s %12s %12s\n' "getHistory / getMessages requests" "$p_h / $p_m" "$q_h / $q_m"
+  printf '%-46s %12s %12s\n' "requests per 1,000 posts" "$(per_k $((p_h + p_m)) "$p_n")" "$(per_k $((q_h + q_m)) "$q_n")"
+  printf '%-46s %12s %12s\n' "requests, faults / no faults" "-" "$(ratio $((q_h + q_m)) $((p_h + p_m)))"
 fi
 
 if want telethon; then

@@ -1,6 +1,7 @@
 //! Shared scaffolding of the integration tests: a simulator and grammers clients wired to it.
 #![allow(dead_code)]
 
+pub mod reference;
 pub mod setup;
 
 use std::future::Future;

@@ -77,6 +77,47 @@ impl Setup {
 
     /// Same, with more environment (later entries win over the defaults above).
     pub fn spawn_with(&self, args: &[&str], poll_secs: &str, env: &[(&str, &str)]) -> Child {
+        self.command(args, poll_secs, env)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn tgsift")
+    }
+
+    /// Runs `tgsift ARGS` to its end (a minute at most): exit code, stdout, stderr. Waits on a
+    /// blocking thread, so the simulator (on this runtime) keeps answering.
+    pub async fn output(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let mut child = self
+            .command(args, "60", &[])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn tgsift");
+        tokio::task::spawn_blocking(move || {
+            let (mut out, mut err) = (String::new(), String::new());
+            let stderr = child.stderr.take();
+            let reader = std::thread::spawn(move || {
+                use std::io::Read;
+                let mut err = String::new();
+                if let Some(mut e) = stderr {
+                    let _ = e.read_to_string(&mut err);
+                }
+                err
+            });
+            if let Some(mut o) = child.stdout.take() {
+                use std::io::Read;
+                let _ = o.read_to_string(&mut out);
+            }
+            let status = wait_exit(&mut child, Duration::from_secs(60));
+            if let Ok(e) = reader.join() {
+                err = e;
+            }
+            (status.and_then(|s| s.code()), out, err)
+        })
+        .await
+        .expect("join")
+    }
+
+    /// `tgsift` on this setup's database, simulator settings and environment, not yet started.
+    fn command(&self, args: &[&str], poll_secs: &str, env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tgsift"));
         cmd.args(["--db", self.db.to_str().expect("utf8"), "-q"])
             .args(args)
@@ -93,12 +134,11 @@ impl Setup {
             .env("TGSIFT_TAGGING__BACKEND", "off")
             .env_remove("RUST_LOG")
             .env_remove("TGSIFT_CONFIG")
-            .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.spawn().expect("spawn tgsift")
+        cmd
     }
 
     /// Every stored (channel username, id, text, edit date), sorted.
