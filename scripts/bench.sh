@@ -9,7 +9,8 @@
 #             POSTS again from a simulator whose pages are cut short at random (PAGE_FAULTS, default
 #             short_page=0.05) beside the fault-free run: requests per 1,000 posts, posts/s
 #   telethon  Telethon 1.45 + sqlite3 (PyPI, throw-away venv) reading an E2E_SMALL-post channel of the
-#             same simulator, beside `tgsift run --once` on the same channel: time and CPU per message
+#             same simulator, beside `tgsift run --once` on the same channel: time and CPU per message;
+#             then both on a 20,000-post channel with page faults (TELETHON_FAULTS): the same ids?
 #   latency   `tgsift run --once` backfilling LAT_POSTS posts from a simulator 100 ms away with
 #             Telegram-like flood limits (getHistory 20/s, burst 30): rate after a warm-up as a share of
 #             the allowed rate, FLOOD_WAITs per 10,000 messages after it
@@ -203,6 +204,25 @@ if want telethon; then
     printf '%-46s %14s\n' "tgsift speed-up (wall)" "$(awk -v a="$t_wall" -v b="$g_s" 'BEGIN { printf "%.1fx", a / b }')"
     printf '%-46s %14s\n' "tgsift CPU per post / Telethon's" \
       "$(awk -v a="$g_c" -v an="$g_n" -v b="$(tget cpu_s)" -v bn="$(tget messages)" 'BEGIN { printf "1/%.1f", (b / bn) / (a / an) }')"
+    # The same two readers on a channel paged like Telegram at its worst (no placeholders: Telethon
+    # skips them without asking again): do both end with the same ids as the posts the account sees?
+    fdir="$work/telethon-faults" faults=${TELETHON_FAULTS:-hidden=0.01,short_page=0.05,dup=0.05}
+    start_sim "$fdir" --posts 20000 --channels 1 --flood off --faults "$faults" --session-out "$fdir/sim.session" \
+      --string-session-out "$fdir/telethon.txt" --authorized
+    "$dir/venv/bin/python" scripts/telethon_ingest.py "$fdir/telethon.txt" $channels "$fdir/telethon.db" >/dev/null
+    tg_env "$fdir"
+    export TGSIFT_TELEGRAM__PACER_INITIAL_RATE=1000 TGSIFT_TELEGRAM__PACER_MAX_RATE=5000 TGSIFT_TAGGING__BACKEND=off
+    "$BIN" -q --db "$fdir/t.db" account import bench --session "$fdir/sim.session" >/dev/null
+    "$BIN" -q --db "$fdir/t.db" channels add bench $channels >/dev/null
+    "$BIN" -q --db "$fdir/t.db" run --once >/dev/null 2>&1
+    stop_sim
+    same=$(python3 -c "import sqlite3,sys
+a = {r[0] for r in sqlite3.connect(sys.argv[1]).execute('select id from posts')}
+b = {r[0] for r in sqlite3.connect(sys.argv[2]).execute('select message_id from posts')}
+print(len(a), len(b), 'yes' if a == b else 'no: %d only Telethon, %d only tgsift' % (len(a - b), len(b - a)))" "$fdir/telethon.db" "$fdir/t.db")
+    read -r f_t f_g f_same <<<"$same"
+    printf '%-46s %14s %14s\n' "posts, channel of 20,000 with $faults" "$f_t" "$f_g"
+    printf '%-46s %14s\n' "  same ids" "$f_same"
   else
     printf '\n%s\n' "peer: Telethon could not be installed from PyPI; skipped"
   fi

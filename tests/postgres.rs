@@ -574,7 +574,7 @@ async fn an_installation_is_set_up_and_administered_on_postgres_through_the_cli(
         let d = dir.path();
         // A new database is created by the first command (here `migrate`, which says so).
         let o = tgsift_in(d, &["--db", &url, "migrate"], &[]).await;
-        assert!(text(&o).contains("schema migrated from version 0 to 4"), "{}", text(&o));
+        assert!(text(&o).contains("schema migrated from version 0 to 5"), "{}", text(&o));
 
         let pg = PgStore::open_config(schema_config("cli_admin").expect("configured"))
             .await

@@ -95,15 +95,21 @@ struct RangePage {
     answered: i32,
 }
 
-/// Times an id answered `messageEmpty` is asked again by `channels.getMessages` before tgsift takes
-/// the answer (a placeholder of a bad moment is not a deletion).
+/// Times a stored post a page lacked is asked for by `channels.getMessages` before an empty answer
+/// marks it hidden (an empty answer of a bad moment is not a disappearance; the mark is undone when a
+/// later page shows the post).
 const LOOKUPS: usize = 2;
+
+/// Times a placeholder inside a page is asked for by id before the window is stored without it: more
+/// than [`LOOKUPS`], as nothing undoes a post never stored.
+const PLACEHOLDER_LOOKUPS: usize = 4;
 
 /// Every message of `(lo, hi]`, proven complete by ids, never by counts: Telegram returns short pages
 /// in the middle of a channel (posts hidden from the account, pages cut short), placeholders and
 /// repeated ids, so a page that did not reach `lo + 1` is followed by one for the ids below the
 /// lowest it reached, until the answers reach `lo + 1` or an empty page says nothing is left. A
-/// placeholder (`messageEmpty` inside a page) is asked for by id ([`LOOKUPS`] times at most).
+/// placeholder (`messageEmpty` inside a page) is asked for by id ([`PLACEHOLDER_LOOKUPS`] times at
+/// most).
 async fn fetch_window(
     account: &Account,
     info: &ChannelInfo,
@@ -141,7 +147,7 @@ async fn fetch_window(
     placeholders.sort_unstable();
     placeholders.dedup();
     placeholders.retain(|id| posts.binary_search_by_key(id, |p| p.id).is_err());
-    for _ in 0..LOOKUPS {
+    for _ in 0..PLACEHOLDER_LOOKUPS {
         if placeholders.is_empty() {
             break;
         }
@@ -386,7 +392,8 @@ pub(crate) async fn sync_channel(
     if top > last {
         // The newest page holds every new message only when it reached the checkpoint (ids, not
         // counts: a page shorter than asked for proves nothing) and had no placeholders.
-        let whole = head.placeholders.is_empty() && head.oldest_id <= last.saturating_add(1);
+        let whole = !head.placeholders.iter().any(|&id| id > last)
+            && head.oldest_id <= last.saturating_add(1);
         if whole {
             new.sort_by_key(|p| p.message_id);
             let answered = head.ids.iter().filter(|&&i| i > last).count();
@@ -401,12 +408,16 @@ pub(crate) async fn sync_channel(
                     s.store_batches(id, &lbl, std::slice::from_ref(&page))
                 })
                 .await?;
+            let mut unseen = Vec::new();
             for o in out {
                 report.inserted += o.inserted;
                 report.edited += o.edited;
                 report.batches += 1;
+                unseen.extend(o.unseen);
             }
             progress.advance(n);
+            // Posts stored above the checkpoint before (pushed in live mode) that the page lacks.
+            report.hidden += settle_unseen(account, store, ch, unseen).await?;
         } else {
             let (r, stored_to) =
                 fetch_range(account, store, ch, last, top, progress, cancel).await?;

@@ -242,6 +242,17 @@ pub(crate) enum Lookup {
     Empty,
 }
 
+/// The newest id a page reached (a message of any kind or a placeholder), 0 if none.
+fn first_id(p: &Page) -> i32 {
+    p.ids
+        .last()
+        .copied()
+        .into_iter()
+        .chain(p.placeholders.last().copied())
+        .max()
+        .unwrap_or(0)
+}
+
 /// How errors name a channel: `@username`, else its id.
 fn label_of(c: &ChannelInfo) -> String {
     c.username
@@ -352,8 +363,14 @@ impl Account {
         let limit = hi.saturating_sub(lo).clamp(1, 100);
         let req = history_request(c, hi.saturating_add(1), 0, 0, limit, lo);
         let mut p = self.history(c, req).await?;
-        p.posts.retain(|m| m.id > lo && m.id <= hi);
+        let inside = |id: &i32| *id > lo && *id <= hi;
+        p.posts.retain(|m| inside(&m.id));
         p.posts.sort_by_key(|m| m.id);
+        p.ids.retain(inside);
+        p.placeholders.retain(inside);
+        p.returned = p.ids.len();
+        p.oldest_id = p.ids.first().copied().unwrap_or(0);
+        p.newest_id = p.ids.last().copied().unwrap_or(0);
         Ok(p)
     }
 
@@ -414,28 +431,18 @@ impl Account {
         self.history(c, req).await
     }
 
-    /// The id just below the newest `n` posts (where a "last N" backfill starts), 0 if fewer exist.
+    /// The id just below the newest `n` messages (where a "last N" backfill starts), 0 if fewer
+    /// exist. A few messages are asked for, so a hidden one at the position moves the start a little
+    /// lower instead of to the channel's beginning.
     pub(crate) async fn id_before_newest(&self, c: &ChannelInfo, n: u32) -> Result<i32, TgError> {
-        let req = history_request(c, 0, 0, i32::try_from(n).unwrap_or(i32::MAX), 1, 0);
-        Ok(self
-            .history(c, req)
-            .await?
-            .posts
-            .first()
-            .map(|m| m.id)
-            .unwrap_or(0))
+        let req = history_request(c, 0, 0, i32::try_from(n).unwrap_or(i32::MAX), 5, 0);
+        Ok(first_id(&self.history(c, req).await?))
     }
 
-    /// The newest post dated before `date` (where a "since DATE" backfill starts), 0 if none.
+    /// The newest message dated before `date` (where a "since DATE" backfill starts), 0 if none.
     pub(crate) async fn id_before_date(&self, c: &ChannelInfo, date: i64) -> Result<i32, TgError> {
-        let req = history_request(c, 0, i32::try_from(date).unwrap_or(i32::MAX), 0, 1, 0);
-        Ok(self
-            .history(c, req)
-            .await?
-            .posts
-            .first()
-            .map(|m| m.id)
-            .unwrap_or(0))
+        let req = history_request(c, 0, i32::try_from(date).unwrap_or(i32::MAX), 0, 5, 0);
+        Ok(first_id(&self.history(c, req).await?))
     }
 }
 

@@ -191,15 +191,24 @@ impl Setup {
 
 impl Setup {
     /// What differs between the database and the simulator, in live mode's terms: every post the
-    /// simulator holds is stored with its current text and edit date and not marked deleted; every
-    /// stored post the simulator no longer holds is marked deleted (rows are never dropped). Empty
-    /// when they agree.
+    /// simulator holds is stored with its current text and edit date and not marked deleted or
+    /// hidden; every stored post the simulator no longer holds is marked deleted (Telegram announced
+    /// it; rows are never dropped). Empty when they agree.
     pub fn live_differences(&self) -> Vec<String> {
+        self.live_differences_but(&[])
+    }
+
+    /// [`Setup::live_differences`], except that the posts `unannounced` (deleted where no update could
+    /// tell: the channel's events were cut) may be marked hidden instead — a page lacked them and
+    /// `channels.getMessages` answered them empty, which tgsift cannot tell from a post hidden from
+    /// the account.
+    pub fn live_differences_but(&self, unannounced: &[(String, i32)]) -> Vec<String> {
         let store = SqliteStore::open(&self.db).expect("store");
-        let stored: Vec<(String, i32, String, Option<i64>, bool)> = store
+        let stored: Vec<(String, i32, String, Option<i64>, i32)> = store
             .read("dump", |c| {
                 let mut st = c.prepare(
-                    "SELECT c.username, p.message_id, p.text, p.edit_date, p.deleted_at IS NOT NULL
+                    "SELECT c.username, p.message_id, p.text, p.edit_date,
+                            CASE WHEN p.deleted_at IS NOT NULL THEN 2 WHEN p.hidden_at IS NOT NULL THEN 1 ELSE 0 END
                      FROM posts p JOIN channels c ON c.id = p.channel_id ORDER BY c.username, p.message_id",
                 )?;
                 st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
@@ -213,12 +222,13 @@ impl Setup {
             .collect();
         let mut diffs = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (c, id, text, edit, deleted) in stored {
+        for (c, id, text, edit, mark) in stored {
             let key = (c, id);
+            let deleted = mark == 2 || (mark == 1 && unannounced.contains(&key));
             match truth.get(&key) {
                 Some((t, e)) => {
-                    if deleted {
-                        diffs.push(format!("{key:?} marked deleted but exists"));
+                    if mark > 0 {
+                        diffs.push(format!("{key:?} marked deleted or hidden but exists"));
                     } else if (t, e) != (&text, &edit) {
                         diffs.push(format!(
                             "{key:?} stored {text:?} (edit {edit:?}), server has {t:?} (edit {e:?})"

@@ -296,17 +296,22 @@ fn write_page(
 ) -> rusqlite::Result<BatchOutcome> {
     let mut out = BatchOutcome::default();
     if let Some(((from, to), _)) = range {
-        // Looked up before the page is written: only what was stored before it can be unseen.
-        let shown: std::collections::HashSet<i32> = posts.iter().map(|p| p.message_id).collect();
-        let mut stored = tx.prepare_cached(
-            "SELECT message_id FROM posts WHERE channel_id = ?1 AND message_id BETWEEN ?2 AND ?3
-               AND deleted_at IS NULL AND hidden_at IS NULL ORDER BY message_id",
-        )?;
-        for id in stored.query_map(params![channel_id, from, to], |r| r.get::<_, i32>(0))? {
-            let id = id?;
-            if !shown.contains(&id) {
-                out.unseen.push(id);
-            }
+        // Looked up before the page is written: only what was stored before it can be unseen (on a
+        // first backfill, nothing).
+        let stored: Vec<i32> = tx
+            .prepare_cached(
+                "SELECT message_id FROM posts WHERE channel_id = ?1 AND message_id BETWEEN ?2 AND ?3
+                   AND deleted_at IS NULL AND hidden_at IS NULL ORDER BY message_id",
+            )?
+            .query_map(params![channel_id, from, to], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if !stored.is_empty() {
+            let shown: std::collections::HashSet<i32> =
+                posts.iter().map(|p| p.message_id).collect();
+            out.unseen = stored
+                .into_iter()
+                .filter(|id| !shown.contains(id))
+                .collect();
         }
     }
     for p in posts {

@@ -162,10 +162,11 @@ fn apply_one(
         )?
         .execute(params![b.channel_id, at])?;
         // The ids pushed are fetched from the server too: extend the range that ends at the old
-        // checkpoint (one row per channel in steady state, not one per post).
+        // checkpoint (one row per channel in steady state, not one per post). The checkpoint moves
+        // only across known messages, so each id it passes counts as answered.
         let extended = tx
             .prepare_cached(
-                "UPDATE fetched_ranges SET to_id = ?3, fetched_at = ?4 WHERE id =
+                "UPDATE fetched_ranges SET to_id = ?3, fetched_at = ?4, answered = answered + (?3 - to_id) WHERE id =
                    (SELECT id FROM fetched_ranges WHERE channel_id = ?1 AND to_id = ?2 ORDER BY id DESC LIMIT 1)",
             )?
             .execute(params![b.channel_id, start, at, now])?;

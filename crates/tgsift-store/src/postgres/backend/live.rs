@@ -193,7 +193,8 @@ async fn apply_one(
         // The pushed ids count as fetched: extend the range that ends at the old checkpoint.
         let extended = tx
             .execute(
-                "UPDATE fetched_ranges SET to_id = $3, fetched_at = $4 WHERE id =
+                "UPDATE fetched_ranges SET to_id = $3, fetched_at = $4, answered = answered + ($3 - to_id)
+                 WHERE id =
                    (SELECT id FROM fetched_ranges WHERE channel_id = $1 AND to_id = $2
                     ORDER BY id DESC LIMIT 1)",
                 &[&b.channel_id, &i64::from(start), &i64::from(at), &now],
