@@ -382,15 +382,7 @@ fn stored_ids(db: &Path) -> (Vec<i32>, i64, i64) {
 async fn reference_posts(s: &Setup, name: &str) -> Vec<i32> {
     let c = common::client(&s.sim, 0, true);
     let read = common::reference::careful_read(&c, common::reference::peer_of(&s.sim, name)).await;
-    let service: Vec<i32> = s
-        .sim
-        .with_channel(name, |ch| {
-            ch.ids()
-                .into_iter()
-                .filter(|&id| ch.is_service(id))
-                .collect()
-        })
-        .expect("channel");
+    let service = common::reference::service_ids(&s.sim, name);
     read.ids
         .into_iter()
         .filter(|id| !service.contains(id))

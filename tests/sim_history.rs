@@ -237,14 +237,7 @@ async fn fault_sim(faults: RandomFaults) -> (Sim, String) {
 
 /// What account `account` must end up with: its visible posts and every service message.
 fn truth(sim: &Sim, name: &str, account: usize) -> BTreeSet<i32> {
-    let service: Vec<i32> = sim
-        .with_channel(name, |ch| {
-            ch.ids()
-                .into_iter()
-                .filter(|&id| ch.is_service(id))
-                .collect()
-        })
-        .expect("channel");
+    let service = common::reference::service_ids(sim, name);
     assert!(!service.is_empty(), "the channel has service messages");
     sim.visible_post_ids(name, account)
         .into_iter()

@@ -83,3 +83,14 @@ pub fn peer_of(sim: &Sim, name: &str) -> PeerRef {
         auth: PeerAuth::from_hash(hash),
     }
 }
+
+/// The ids of the channel's service messages (which are no posts), ascending.
+pub fn service_ids(sim: &Sim, name: &str) -> Vec<i32> {
+    sim.with_channel(name, |ch| {
+        ch.ids()
+            .into_iter()
+            .filter(|&id| ch.is_service(id))
+            .collect()
+    })
+    .expect("channel")
+}
