@@ -147,14 +147,36 @@ async fn fetch_window(
     placeholders.sort_unstable();
     placeholders.dedup();
     placeholders.retain(|id| posts.binary_search_by_key(id, |p| p.id).is_err());
-    for _ in 0..PLACEHOLDER_LOOKUPS {
-        if placeholders.is_empty() {
+    let (found, shown) = look_up(account, info, &mut placeholders, PLACEHOLDER_LOOKUPS).await?;
+    posts.extend(found);
+    answered += shown;
+    posts.sort_unstable_by_key(|p| p.id);
+    Ok(RangePage {
+        lo,
+        hi,
+        posts: posts.into_iter().map(to_store).collect(),
+        answered: i32::try_from(answered).unwrap_or(i32::MAX),
+    })
+}
+
+/// Asks `channels.getMessages` for `ids` up to `times` times, each time for those still answered
+/// empty, and leaves only those in `ids`. Returns the posts found and how many ids were answered by a
+/// message of any kind.
+async fn look_up(
+    account: &Account,
+    info: &ChannelInfo,
+    ids: &mut Vec<i32>,
+    times: usize,
+) -> Result<(Vec<RemotePost>, usize), TgError> {
+    let (mut posts, mut answered) = (Vec::new(), 0);
+    for _ in 0..times {
+        if ids.is_empty() {
             break;
         }
-        let found = account.messages_by_id(info, &placeholders).await?;
-        placeholders.retain(|id| match found.get(id) {
+        let mut found = account.messages_by_id(info, ids).await?;
+        ids.retain(|id| match found.remove(id) {
             Some(Lookup::Post(p)) => {
-                posts.push(p.clone());
+                posts.push(p);
                 answered += 1;
                 false
             }
@@ -165,13 +187,7 @@ async fn fetch_window(
             Some(Lookup::Empty) | None => true,
         });
     }
-    posts.sort_unstable_by_key(|p| p.id);
-    Ok(RangePage {
-        lo,
-        hi,
-        posts: posts.into_iter().map(to_store).collect(),
-        answered: i32::try_from(answered).unwrap_or(i32::MAX),
-    })
+    Ok((posts, answered))
 }
 
 /// Settles stored posts a pass did not see: `channels.getMessages` is asked about them ([`LOOKUPS`]
@@ -188,21 +204,8 @@ async fn settle_unseen(
         return Ok(0);
     }
     let info = channel_info(ch);
-    let mut found = Vec::new();
-    for _ in 0..LOOKUPS {
-        if unseen.is_empty() {
-            break;
-        }
-        let answers = account.messages_by_id(&info, &unseen).await?;
-        unseen.retain(|id| match answers.get(id) {
-            Some(Lookup::Post(p)) => {
-                found.push(to_store(p.clone()));
-                false
-            }
-            Some(Lookup::Other) => false,
-            Some(Lookup::Empty) | None => true,
-        });
-    }
+    let (found, _) = look_up(account, &info, &mut unseen, LOOKUPS).await?;
+    let found: Vec<PostIn> = found.into_iter().map(to_store).collect();
     let (id, label) = (ch.id, ch.label());
     let hidden = store
         .with("settle unseen posts", move |s| {

@@ -243,7 +243,7 @@ pub(crate) enum Lookup {
 }
 
 /// The newest id a page reached (a message of any kind or a placeholder), 0 if none.
-fn first_id(p: &Page) -> i32 {
+fn newest_reached(p: &Page) -> i32 {
     p.ids
         .last()
         .copied()
@@ -436,13 +436,13 @@ impl Account {
     /// lower instead of to the channel's beginning.
     pub(crate) async fn id_before_newest(&self, c: &ChannelInfo, n: u32) -> Result<i32, TgError> {
         let req = history_request(c, 0, 0, i32::try_from(n).unwrap_or(i32::MAX), 5, 0);
-        Ok(first_id(&self.history(c, req).await?))
+        Ok(newest_reached(&self.history(c, req).await?))
     }
 
     /// The newest message dated before `date` (where a "since DATE" backfill starts), 0 if none.
     pub(crate) async fn id_before_date(&self, c: &ChannelInfo, date: i64) -> Result<i32, TgError> {
         let req = history_request(c, 0, i32::try_from(date).unwrap_or(i32::MAX), 0, 5, 0);
-        Ok(first_id(&self.history(c, req).await?))
+        Ok(newest_reached(&self.history(c, req).await?))
     }
 }
 
