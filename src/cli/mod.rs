@@ -187,7 +187,13 @@ fn admin<T>(
     loaded: &Loaded,
     f: impl AsyncFnOnce(&Ops) -> Result<T, OpsError>,
 ) -> anyhow::Result<T> {
-    runtime()?.block_on(async {
+    // One thread drives the command: its work is the database's, on the store's own threads, and
+    // idle runtime workers would only add their stacks and allocator arenas to its memory.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
         let cancel = CancellationToken::new();
         let ops = Ops::open(&loaded.config, &cancel, false)
             .await
