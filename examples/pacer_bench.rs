@@ -42,6 +42,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         breaker_cooldown: Duration::from_secs(30),
         pacer: PacerConfig::default(),
         max_in_flight: 1,
+        identity: tgsift::config::Loaded::load(&tgsift::config::LoadOptions::default())?
+            .config
+            .telegram
+            .identity(),
     };
     let session = Arc::new(MemorySession::from(sim.new_session(0, true)));
     let account = Account::new("bench", session, 12_345, policy, CancellationToken::new());

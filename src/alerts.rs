@@ -226,7 +226,8 @@ impl Alerts {
             .map_err(|e| e.to_string())?;
         let usable = |a: &&tgsift_store::AccountRow| {
             a.disabled_reason.is_none()
-                && !(kind == "account_logged_out" && Some(&a.name) == own.as_ref())
+                // An account Telegram refused cannot send its own alert.
+                && !(kind.starts_with("account_") && Some(&a.name) == own.as_ref())
         };
         let target = accounts
             .iter()

@@ -222,6 +222,46 @@ pub(crate) const KEYS: &[KeySpec] = &[
         doc: "Requests an account may have waiting for an answer at once (pages of one or several channels); the pacer still sets the rate",
     },
     KeySpec {
+        key: "telegram.device_model",
+        kind: Kind::Text,
+        default: Some("\"tgsift\""),
+        aliases: &[],
+        secret: false,
+        doc: "Device model the client presents to Telegram (`initConnection`); fixed for an account when it is added, so every process presents the same one",
+    },
+    KeySpec {
+        key: "telegram.system_version",
+        kind: Kind::Text,
+        default: Some("\"Linux\""),
+        aliases: &[],
+        secret: false,
+        doc: "System version the client presents (fixed per account when it is added)",
+    },
+    KeySpec {
+        key: "telegram.app_version",
+        kind: Kind::Text,
+        default: Some(concat!("\"", env!("CARGO_PKG_VERSION"), "\"")),
+        aliases: &[],
+        secret: false,
+        doc: "App version the client presents (fixed per account when it is added)",
+    },
+    KeySpec {
+        key: "telegram.lang_code",
+        kind: Kind::Text,
+        default: Some("\"en\""),
+        aliases: &[],
+        secret: false,
+        doc: "Language code the client presents (fixed per account when it is added)",
+    },
+    KeySpec {
+        key: "telegram.system_lang_code",
+        kind: Kind::Text,
+        default: Some("\"en\""),
+        aliases: &[],
+        secret: false,
+        doc: "System language code the client presents (fixed per account when it is added)",
+    },
+    KeySpec {
         key: "storage.database",
         kind: Kind::Text,
         default: Some("\"tgsift.db\""),
@@ -665,6 +705,16 @@ pub struct TelegramConfig {
     pub pacer_quiet: f64,
     /// Requests in flight per account.
     pub max_in_flight: u32,
+    /// `initConnection`'s device model for accounts added from now on.
+    pub device_model: String,
+    /// `initConnection`'s system version.
+    pub system_version: String,
+    /// `initConnection`'s app version.
+    pub app_version: String,
+    /// `initConnection`'s language code.
+    pub lang_code: String,
+    /// `initConnection`'s system language code.
+    pub system_lang_code: String,
 }
 
 impl TelegramConfig {
@@ -684,6 +734,17 @@ impl TelegramConfig {
             .clone()
             .ok_or_else(|| missing_credential("telegram.api_hash", "TG_API_HASH"))?;
         Ok((id, hash))
+    }
+
+    /// The client identity a new account is given (and an older one the first time it connects).
+    pub fn identity(&self) -> tgsift_store::ClientIdentity {
+        tgsift_store::ClientIdentity {
+            device_model: self.device_model.clone(),
+            system_version: self.system_version.clone(),
+            app_version: self.app_version.clone(),
+            lang_code: self.lang_code.clone(),
+            system_lang_code: self.system_lang_code.clone(),
+        }
     }
 
     /// `retry_delay` as a `Duration`.

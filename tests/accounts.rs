@@ -102,7 +102,10 @@ async fn onboarding_with_a_code_from_a_file() {
                     "--code-from",
                     codes.to_str().expect("utf8"),
                 ],
-                &[],
+                &[
+                    ("TGSIFT_TELEGRAM__DEVICE_MODEL", "archive-box"),
+                    ("LANG", "de_DE.UTF-8"),
+                ],
             )
             .await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -119,8 +122,34 @@ async fn onboarding_with_a_code_from_a_file() {
             "{listing}"
         );
         assert!(!listing.contains(&phone), "phone is masked: {listing}");
-        let o = env.tgsift(&["account", "check", "alice"], &[]).await;
+        // Another shell, another configuration: the account presents what it was added with.
+        let elsewhere = [
+            ("TGSIFT_TELEGRAM__DEVICE_MODEL", "another-host"),
+            ("TGSIFT_TELEGRAM__APP_VERSION", "9.9"),
+            ("LANG", "fr_FR.UTF-8"),
+        ];
+        let o = env.tgsift(&["account", "check", "alice"], &elsewhere).await;
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let channel = env.sim.channel_usernames()[0].clone();
+        let o = env
+            .tgsift(&["channels", "add", "alice", &channel], &elsewhere)
+            .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = env.tgsift(&["run", "--once"], &elsewhere).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let faces = env.sim.log().client_inits();
+        assert_eq!(
+            faces,
+            vec![tgsift_sim::log::ClientInit {
+                api_id: 12345,
+                device_model: "archive-box".into(),
+                system_version: "Linux".into(),
+                app_version: env!("CARGO_PKG_VERSION").into(),
+                lang_code: "en".into(),
+                system_lang_code: "en".into(),
+            }],
+            "one client identity across add, check, a job and run"
+        );
 
         // The same phone under a second name is refused before any code is sent.
         let sent = env.sim.log().count("auth.sendCode");

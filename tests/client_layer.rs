@@ -27,7 +27,17 @@ fn policy() -> Policy {
         breaker_cooldown: Duration::from_secs(1),
         pacer: PacerConfig::default(),
         max_in_flight: 8,
+        identity: default_identity(),
     }
+}
+
+/// The client identity the built-in configuration gives.
+fn default_identity() -> tgsift_store::ClientIdentity {
+    tgsift::config::Loaded::load(&tgsift::config::LoadOptions::default())
+        .expect("defaults")
+        .config
+        .telegram
+        .identity()
 }
 
 fn account(sim: &Sim, policy: Policy) -> Account {

@@ -12,7 +12,7 @@ use tgsift::telegram::session::SimSessions;
 
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
-use tgsift_sim::{AccountSpec, Fault, Scripted};
+use tgsift_sim::{AccountSpec, Fault, Scripted, Standing};
 use tgsift_store::prelude::*;
 use tgsift_store::{NewChannel, SqliteStore, unix_now};
 
@@ -621,6 +621,195 @@ async fn an_audit_of_a_complete_channel_with_service_messages_says_complete() {
             .expect("join");
         let (_, err) = stderr_of(child, st.code());
         assert_eq!(st.code(), Some(0), "{err}");
+    })
+    .await;
+}
+
+/// A webhook sink nobody listens on: alerts are queued (one row per alert) and never delivered.
+const DEAD_HOOK: (&str, &str) = ("TGSIFT_ALERTS__WEBHOOKS", "http://127.0.0.1:9/hook");
+
+/// Account alice's state and reason.
+fn alice(db: &std::path::Path) -> (String, Option<String>) {
+    query(db, |c| {
+        c.query_row(
+            "SELECT state, disabled_reason FROM accounts WHERE name = 'alice'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    })
+}
+
+/// Kinds of the alerts raised, oldest first.
+fn alert_kinds(db: &std::path::Path) -> Vec<String> {
+    query(db, |c| {
+        let mut st = c.prepare("SELECT kind FROM alerts ORDER BY id")?;
+        st.query_map([], |r| r.get(0))?.collect()
+    })
+}
+
+#[tokio::test]
+async fn an_account_telegram_refuses_stops_at_once_in_its_state_and_is_never_called_again() {
+    within(150, async {
+        type Refuse = fn(&tgsift_sim::Sim);
+        let cases: [(&str, &str, Refuse, &str); 4] = [
+            // Frozen: getHistory (polling) meets FROZEN_METHOD_INVALID, a 420 that is no flood.
+            (
+                "poll",
+                "frozen",
+                |sim| sim.set_standing(0, Some(Standing::Frozen)),
+                "FROZEN_METHOD_INVALID",
+            ),
+            // A revoked key met first by the live task's state call: the poller stops with it.
+            (
+                "live",
+                "key_revoked",
+                |sim| {
+                    sim.script(Scripted::on(
+                        "updates.getState",
+                        Fault::rpc(406, "AUTH_KEY_DUPLICATED"),
+                    ))
+                },
+                "AUTH_KEY_DUPLICATED",
+            ),
+            (
+                "live",
+                "banned",
+                |sim| sim.set_standing(0, Some(Standing::Banned)),
+                "USER_DEACTIVATED_BAN",
+            ),
+            // The owner ended the session from another device.
+            ("poll", "logged_out", |sim| sim.end_sessions(0), "401"),
+        ];
+        for (mode, state, refuse, reason) in cases {
+            let s = Setup::new(1, 300, |_| {}).await;
+            refuse(&s.sim);
+            let child = s.spawn_with(&["run"], "1", &[("TGSIFT_INGEST__MODE", mode), DEAD_HOOK]);
+            let db = s.db.clone();
+            assert!(
+                eventually(Duration::from_secs(20), || alice(&db).0 != "active").await,
+                "{state}: the account is stopped"
+            );
+            let (got, why) = alice(&s.db);
+            assert_eq!(got, state, "{why:?}");
+            assert!(
+                why.as_deref().is_some_and(|w| w.contains(reason)),
+                "{state}: {why:?}"
+            );
+            // Nothing more is asked for it: the count of requests stays where the stop left it.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let calls = s.sim.log().requests().len();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert_eq!(
+                s.sim.log().requests().len(),
+                calls,
+                "{state}: called after the stop"
+            );
+            assert_eq!(
+                alert_kinds(&s.db),
+                vec![format!("account_{state}")],
+                "{state}: one alert"
+            );
+            let message: String = query(&s.db, |c| {
+                c.query_row("SELECT message FROM alerts", [], |r| r.get(0))
+            });
+            assert!(
+                message.contains("alice") && message.contains(state),
+                "{message}"
+            );
+            // Its channel keeps its state: not failed, not parked.
+            let ch = &SqliteStore::open(&s.db)
+                .expect("store")
+                .channels()
+                .expect("channels")[0];
+            assert!(
+                ch.active && ch.last_error.is_none() && ch.flood_until.is_none(),
+                "{state}: {ch:?}"
+            );
+            let (code, err) = stop(child).await;
+            assert_eq!(code, Some(0), "{err}");
+            if state == "frozen" {
+                // `account check` asks Telegram, which still refuses: it stays frozen.
+                let (code, _, err) = s.output(&["account", "check", "alice"]).await;
+                assert_eq!(code, Some(1), "{err}");
+                assert!(err.contains("frozen"), "{err}");
+                assert_eq!(alice(&s.db).0, "frozen");
+                // Unfrozen after an appeal: resumed by the admin, it syncs everything.
+                s.sim.set_standing(0, None);
+                let (code, out, err) = s.output(&["account", "resume", "alice"]).await;
+                assert_eq!(code, Some(0), "{err}");
+                assert!(out.contains("it was frozen"), "{out}");
+                assert_eq!(alice(&s.db), ("active".into(), None));
+                let (code, _, err) = s.output(&["run", "--once"]).await;
+                assert_eq!(code, Some(0), "{err}");
+                assert_eq!(s.stored(), s.truth());
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_meeting_a_refused_account_stops_it_and_a_refused_join_fails_once() {
+    within(90, async {
+        let s = Setup::new(2, 20, |_| {}).await;
+        s.sim.leave("@sim_tech", 0);
+        // Telegram refuses the join for good: one attempt, one resolve, a reason and what to do.
+        s.sim.script(Scripted::on(
+            "channels.joinChannel",
+            Fault::rpc(400, "CHANNELS_TOO_MUCH"),
+        ));
+        {
+            let mut store = SqliteStore::open(&s.db).expect("store");
+            for ch in store.channels().expect("channels") {
+                store.remove_channel(ch.id).expect("remove");
+            }
+        }
+        let (code, _, err) = s
+            .output(&["channels", "add", "alice", "@sim_tech", "--join"])
+            .await;
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains("CHANNELS_TOO_MUCH") && err.contains("500"),
+            "{err}"
+        );
+        assert_eq!(s.sim.log().count("channels.joinChannel"), 1);
+        assert_eq!(s.sim.log().count("contacts.resolveUsername"), 1);
+        assert_eq!(
+            alice(&s.db).0,
+            "active",
+            "a refused join is no account problem"
+        );
+        // A frozen account met by a job is stopped with one alert; the next job does not call Telegram.
+        s.sim.set_standing(0, Some(Standing::Frozen));
+        let (code, _, err) = s
+            .output_with(&["channels", "add", "alice", "@sim_news"], &[DEAD_HOOK])
+            .await;
+        assert_eq!(code, Some(1), "{err}");
+        assert_eq!(alice(&s.db).0, "frozen", "{err}");
+        assert_eq!(alert_kinds(&s.db), vec!["account_frozen".to_string()]);
+        let calls = s.sim.log().requests().len();
+        let (code, _, err) = s.output(&["channels", "add", "alice", "@sim_news"]).await;
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains("stopped as frozen") && err.contains("account check alice"),
+            "{err}"
+        );
+        assert_eq!(
+            s.sim.log().requests().len(),
+            calls,
+            "a stopped account is not called"
+        );
+        let (code, out, err) = s.output(&["account", "list"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains("frozen") && out.contains("appeal"), "{out}");
+        assert_eq!(
+            SqliteStore::open(&s.db)
+                .expect("store")
+                .channels()
+                .expect("channels")
+                .len(),
+            0
+        );
     })
     .await;
 }

@@ -33,6 +33,12 @@ pub enum AccountCommand {
         /// Account name.
         name: String,
     },
+    /// Serve an account again that Telegram had refused (frozen, banned…) once its owner has dealt
+    /// with it, without asking Telegram first (`account check` asks).
+    Resume {
+        /// Account name.
+        name: String,
+    },
     /// Forget an account: its session file and its row (optionally logging out at Telegram first).
     Remove {
         /// Account name.
@@ -86,6 +92,7 @@ pub(super) fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
         AccountCommand::Import(args) => runtime.block_on(import(loaded, args)),
         AccountCommand::List => runtime.block_on(list(loaded)),
         AccountCommand::Check { name } => runtime.block_on(check(loaded, &name)),
+        AccountCommand::Resume { name } => runtime.block_on(resume(loaded, &name)),
         AccountCommand::Remove {
             name,
             logout,
@@ -167,18 +174,23 @@ async fn list(loaded: &Loaded) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<16} {:<16} {:>12} {:<10} {:<24} lease",
-        "name", "phone", "user id", "logged in", "circuit breaker"
+        "{:<16} {:<16} {:>12} {:<11} {:<10} {:<24} lease",
+        "name", "phone", "user id", "state", "logged in", "circuit breaker"
     );
-    for a in accounts {
+    for a in &accounts {
         let user = a
             .user_id
             .map(|u| u.to_string())
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<16} {:<16} {user:>12} {:<10} {:<24} {}",
-            a.name, a.phone, a.logged_in, a.breaker, a.lease
+            "{:<16} {:<16} {user:>12} {:<11} {:<10} {:<24} {}",
+            a.name, a.phone, a.state, a.logged_in, a.breaker, a.lease
         );
+    }
+    for a in &accounts {
+        if let Some(advice) = &a.what_to_do {
+            println!("{}: {advice}", a.name);
+        }
     }
     Ok(())
 }
@@ -196,6 +208,21 @@ async fn check(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
         .and_then(|r| r.get("user_id").and_then(|v| v.as_i64()))
         .unwrap_or_default();
     println!("account {name}: logged in as user {id}");
+    Ok(())
+}
+
+async fn resume(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
+    let before = ops(loaded)
+        .await?
+        .resume_account(name)
+        .await
+        .map_err(cli_error)?;
+    match before {
+        tgsift_store::AccountState::Active => println!("account {name} was not stopped"),
+        state => println!(
+            "account {name} resumed (it was {state}); `tgsift run` serves it again, and stops it at once if Telegram still refuses it"
+        ),
+    }
     Ok(())
 }
 

@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// connection uses with a different session gets AUTH_KEY_DUPLICATED and the key is revoked.
     #[arg(long)]
     pub strict_keys: bool,
+    /// Telegram's verdict on the first account from the start: `frozen` (every method but a few
+    /// answers `420 FROZEN_METHOD_INVALID`) or `banned` (`401 USER_DEACTIVATED_BAN` to everything).
+    #[arg(long, value_enum, value_name = "STATE")]
+    pub account_state: Option<Verdict>,
     /// Round-trip time added to every call, in milliseconds (real Telegram is 50–250 ms away).
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub latency_ms: u64,
@@ -69,6 +73,31 @@ pub struct ServeArgs {
     /// Write a session file for every account into this folder (`sim0.session`, `sim1.session`, …).
     #[arg(long, value_name = "DIR")]
     pub sessions_out: Option<PathBuf>,
+}
+
+/// `--account-state`: what Telegram has decided about the first account.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Verdict {
+    /// Frozen: reads are refused with `FROZEN_METHOD_INVALID`.
+    Frozen,
+    /// Banned: everything is refused with `USER_DEACTIVATED_BAN`.
+    Banned,
+}
+
+impl Verdict {
+    fn standing(self) -> tgsift_sim::Standing {
+        match self {
+            Verdict::Frozen => tgsift_sim::Standing::Frozen,
+            Verdict::Banned => tgsift_sim::Standing::Banned,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Verdict::Frozen => "frozen",
+            Verdict::Banned => "banned",
+        }
+    }
 }
 
 /// Flood-limit presets.
@@ -120,6 +149,10 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         jitter: std::time::Duration::from_millis(args.latency_jitter_ms),
     };
     let sim = Sim::start(config).await.context("starting the simulator")?;
+    if let Some(v) = args.account_state {
+        sim.set_standing(0, Some(v.standing()));
+        println!("the first account is {} at Telegram", v.name());
+    }
     let acc = sim.accounts()[0].clone();
     let home = sim.addr(tgsift_sim::HOME_DC).context("home DC address")?;
     println!(

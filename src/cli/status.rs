@@ -71,9 +71,12 @@ fn print(s: &ServiceStatus, now: i64) {
     }
     for a in &s.accounts {
         println!(
-            "  {:<16} logged in: {:<10} breaker: {:<22} lease: {}",
-            a.name, a.logged_in, a.breaker, a.lease
+            "  {:<16} {:<11} logged in: {:<10} breaker: {:<22} lease: {}",
+            a.name, a.state, a.logged_in, a.breaker, a.lease
         );
+        if let Some(advice) = &a.what_to_do {
+            println!("    {advice}");
+        }
     }
     let c = &s.channels;
     println!(

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use super::session::{self, AuthMethod};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AppState, ErrorBody};
 use crate::ingest::metrics::{ChannelLabel, IngestFamilies};
-use crate::ops::{AccountState, ChannelView, FloodWindow, JobSpec, PostVersion, TaggingStats};
+use crate::ops::{AccountView, ChannelView, FloodWindow, JobSpec, PostVersion, TaggingStats};
 use crate::tagging::worker::Outcome;
 use crate::telegram::metrics::ClientMetrics;
 
@@ -921,7 +921,7 @@ async fn cancel_job(
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AccountPage {
     /// By name.
-    pub items: Vec<AccountState>,
+    pub items: Vec<AccountView>,
     /// Pass as `cursor` for the next page; absent on the last one.
     pub next_cursor: Option<String>,
 }

@@ -11,8 +11,9 @@
 //! - an RPC error tgsift does not know, an answer that cannot be decoded, or a connection that stays
 //!   down parks the channel with a delay that grows with its consecutive failures — retried later,
 //!   never given up on, never retried in a tight loop;
-//! - a session Telegram no longer accepts stops the account (`disabled_reason`) until it is logged in
-//!   or checked again;
+//! - an answer about the account itself (logged out, key revoked, frozen, banned) stops the account
+//!   at once, in that state ([`stop_account`]), with one alert saying what its owner can do; its
+//!   channels keep their state, and nothing calls Telegram for it until an admin acts;
 //! - local failures (the database, the session file) end the task with an error: the supervisor logs
 //!   it and starts the task again after a backoff. They never touch a channel.
 
@@ -21,7 +22,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tgsift_store::{AccountRow, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
+use tgsift_store::{AccountRow, AccountState, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
 use tokio_util::sync::CancellationToken;
 
 use super::live::{LiveTask, SyncRequests};
@@ -231,7 +232,7 @@ impl AccountTask {
         }
         let conn = match self.connections.get(self.account_id).await {
             Ok(c) => c,
-            Err(ConnectError::NoAccount(_)) => return Ok(()),
+            Err(ConnectError::NoAccount(_) | ConnectError::Stopped { .. }) => return Ok(()),
             Err(ConnectError::Store(e)) => return Err(e.into()),
             Err(e) => return Err(TaskError::retry(e)),
         };
@@ -265,13 +266,29 @@ impl AccountTask {
                     },
                     async {
                         let r = live.run(Arc::clone(account), updates, stop.clone()).await;
-                        if r.is_err() {
+                        // Ended by an error, or by Telegram refusing the account: the poller too.
+                        if !matches!(r, Ok(None)) {
                             stop.cancel();
                         }
                         r
                     }
                 );
-                polled.and(lived)
+                match lived {
+                    Ok(Some((state, reason))) => {
+                        stop_account(
+                            &self.store,
+                            self.alerts.as_deref(),
+                            id,
+                            &self.name,
+                            state,
+                            &reason,
+                        )
+                        .await?;
+                        polled
+                    }
+                    Ok(None) => polled,
+                    Err(e) => polled.and(Err(e)),
+                }
             }
         };
         self.tally.add_stats(account);
@@ -510,27 +527,22 @@ impl AccountTask {
                 park(i64::from(seconds), self.store.clone(), msg).await?;
                 Ok(false)
             }
-            TgError::Unauthorized { .. } => {
-                tracing::error!(account = %self.name, error = %msg, "the account is not logged in any more; it is stopped until `tgsift account add` or `account check` succeeds");
-                let (aid, m, why) = (self.account_id, msg.clone(), msg.clone());
-                self.store
-                    .with("stop the account", move |s| {
-                        s.set_account_disabled(aid, Some(&m))?;
-                        s.fail_channel(id, &msg, false)
-                    })
-                    .await?;
-                self.alert(NewAlert {
-                    kind: "account_logged_out".into(),
-                    dedup_key: format!("account:{}", self.name),
-                    account: Some(self.name.clone()),
-                    message: format!(
-                        "account {} is not logged in any more ({why}); it is stopped until `tgsift account add {}` or `tgsift account check {}` succeeds",
-                        self.name, self.name, self.name
-                    ),
-                    details: serde_json::json!({"error": why}),
-                })
-                .await;
+            TgError::AccountStopped { state, reason, .. } => {
+                stop_account(
+                    &self.store,
+                    self.alerts.as_deref(),
+                    self.account_id,
+                    &self.name,
+                    state,
+                    &reason,
+                )
+                .await?;
                 Ok(true)
+            }
+            TgError::JoinRefused { .. } => {
+                // Only a join job joins; a sync never meets this. Parked like an unknown answer.
+                park(3600, self.store.clone(), msg).await?;
+                Ok(false)
             }
             TgError::Local { .. } => Err(TaskError::retry(e)),
             TgError::Channel { .. } | TgError::Username { .. } => {
@@ -582,6 +594,39 @@ impl AccountTask {
             a.raise_or_log(alert).await;
         }
     }
+}
+
+/// Stops an account Telegram refuses: records `state` with Telegram's reason (every task of the
+/// account sees it and ends; nothing restarts them until `account check`, `account resume` or a new
+/// login), and raises one alert naming the state and what the owner can do. Its channels are left as
+/// they are. Shared by the poller, the live task and admin jobs, whichever meets the answer first.
+pub(crate) async fn stop_account(
+    store: &AsyncStore,
+    alerts: Option<&crate::alerts::Alerts>,
+    account_id: i64,
+    name: &str,
+    state: AccountState,
+    reason: &str,
+) -> Result<(), tgsift_store::StoreError> {
+    let advice = crate::telegram::error::what_to_do(name, state);
+    tracing::error!(account = %name, state = %state, reason, "account stopped: {advice}");
+    let why = reason.to_string();
+    store
+        .with("stop the account", move |s| {
+            s.set_account_state(account_id, state, Some(&why))
+        })
+        .await?;
+    if let Some(a) = alerts {
+        a.raise_or_log(NewAlert {
+            kind: format!("account_{state}"),
+            dedup_key: format!("account:{name}"),
+            account: Some(name.to_string()),
+            message: format!("account {name} is stopped as {state} ({reason}): {advice}"),
+            details: serde_json::json!({"state": state.as_str(), "error": reason}),
+        })
+        .await;
+    }
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tgsift_store::{AsyncStore, ChannelRow, LiveBatch, LiveChange, unix_ms};
+use tgsift_store::{AccountState, AsyncStore, ChannelRow, LiveBatch, LiveChange, unix_ms};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -184,17 +184,20 @@ struct State {
     common: Common,
     calls: FuturesUnordered<Call>,
     channel_calls: usize,
+    /// Telegram refused the account itself: the state and its reason, for the caller to record.
+    stopped: Option<(AccountState, String)>,
 }
 
 impl LiveTask {
-    /// Follows the account's member channels until `cancel`. Ends without error when the account is
-    /// not logged in any more (the poller records that); local failures end it with an error.
+    /// Follows the account's member channels until `cancel`. Ends at once when Telegram refuses the
+    /// account itself, with the state and reason for the caller to stop the account with; local
+    /// failures end it with an error.
     pub(crate) async fn run(
         self,
         account: Arc<Account>,
         mut updates: Updates,
         cancel: CancellationToken,
-    ) -> Result<(), TaskError> {
+    ) -> Result<Option<(AccountState, String)>, TaskError> {
         let mut st = State {
             channels: HashMap::new(),
             writes: BTreeMap::new(),
@@ -205,6 +208,7 @@ impl LiveTask {
             },
             calls: FuturesUnordered::new(),
             channel_calls: 0,
+            stopped: None,
         };
         self.reload(&mut st).await?;
         let parallel = (account.window() / 2).max(1);
@@ -217,7 +221,7 @@ impl LiveTask {
             }
             let wake = self.next_wake(&st).min(next_reload);
             tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
+                _ = cancel.cancelled() => return Ok(None),
                 got = updates.next() => {
                     let Some(items) = got else {
                         return Err(TaskError::retry(anyhow::anyhow!("the connection's update channel closed")));
@@ -230,7 +234,7 @@ impl LiveTask {
                 }
                 Some(done) = st.calls.next(), if !st.calls.is_empty() => {
                     if !self.on_done(&mut st, done)? {
-                        return Ok(());
+                        return Ok(st.stopped.take());
                     }
                 }
                 _ = tokio::time::sleep_until(wake) => {}
@@ -522,8 +526,9 @@ impl LiveTask {
         c.wanted = true;
         match e {
             TgError::Cancelled => Ok(false),
-            TgError::Unauthorized { .. } => {
-                tracing::warn!(account = %self.name, error = %e, "live updates stopped");
+            TgError::AccountStopped { state, reason, .. } => {
+                tracing::warn!(account = %self.name, %state, "live updates stopped: Telegram refuses the account");
+                st.stopped = Some((state, reason));
                 Ok(false)
             }
             TgError::Local { .. } => Err(TaskError::retry(e)),
@@ -602,8 +607,9 @@ impl LiveTask {
         };
         match e {
             TgError::Cancelled => Ok(false),
-            TgError::Unauthorized { .. } => {
-                tracing::warn!(account = %self.name, error = %e, "live updates stopped");
+            TgError::AccountStopped { state, reason, .. } => {
+                tracing::warn!(account = %self.name, %state, "live updates stopped: Telegram refuses the account");
+                st.stopped = Some((state, reason));
                 Ok(false)
             }
             TgError::Local { .. } => Err(TaskError::retry(e)),
@@ -772,6 +778,7 @@ mod tests {
             common: Common::default(),
             calls: FuturesUnordered::new(),
             channel_calls: 0,
+            stopped: None,
         }
     }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use grammers_session::{Session, SessionData};
 use grammers_tl_types::functions::auth::LogOut;
-use tgsift_store::{AccountRow, Location, PgStore};
+use tgsift_store::{AccountRow, AccountState, ClientIdentity, Location, PgStore};
 use tokio_util::sync::CancellationToken;
 
 use super::{Ops, OpsError};
@@ -193,7 +193,9 @@ impl Ops {
             return Err(already_logged_in(name));
         }
         let _lease = SessionLock::acquire(name, &path).map_err(other)?;
-        let (account, cancel) = self.client(name, session, request.api_id);
+        let identity = self.identity_of(existing.as_ref());
+        let fixed = identity.clone();
+        let (account, cancel) = self.client(name, session, request.api_id, identity);
         let user_id = match log_in(&account, &request, prompt).await {
             Ok(id) => id,
             Err(e) => {
@@ -217,11 +219,15 @@ impl Ops {
         cancel.cancel();
         let (n, phone, file) = (name.to_string(), request.phone.clone(), path.clone());
         self.store
-            .with("record the account", move |s| match existing {
-                Some(_) => s.set_account_user(&n, user_id, Some(&phone)),
-                None => s
-                    .add_account(&n, Some(&phone), Some(user_id), &file)
-                    .map(drop),
+            .with("record the account", move |s| {
+                let id = match existing {
+                    Some(row) => {
+                        s.set_account_user(&n, user_id, Some(&phone))?;
+                        row.id
+                    }
+                    None => s.add_account(&n, Some(&phone), Some(user_id), &file)?.id,
+                };
+                s.set_account_identity(id, &fixed)
             })
             .await?;
         Ok(LoggedIn {
@@ -270,9 +276,12 @@ impl Ops {
             }
         };
         let id = row.id;
+        let identity = self.identity_of(Some(&row));
+        let fixed = identity.clone();
         self.store
             .with("disable the account while it logs in", move |s| {
-                s.set_account_disabled(id, Some(LOGGING_IN))
+                s.set_account_identity(id, &fixed)?;
+                s.set_account_state(id, AccountState::LoggedOut, Some(LOGGING_IN))
             })
             .await?;
         // Puts the account back as it was: a new one is removed (its session with it).
@@ -281,7 +290,9 @@ impl Ops {
             self.store
                 .with("put the account back", move |s| match before {
                     None => s.remove_account(&n).map(drop),
-                    Some(before) => s.set_account_disabled(id, before.disabled_reason.as_deref()),
+                    Some(before) => {
+                        s.set_account_state(id, before.state, before.disabled_reason.as_deref())
+                    }
                 })
                 .await?;
             Ok(())
@@ -306,7 +317,7 @@ impl Ops {
                 }
                 Err(e) => return Err(other(e)),
             };
-            let (account, cancel) = self.client(name, session, request.api_id);
+            let (account, cancel) = self.client(name, session, request.api_id, identity);
             match log_in(&account, &request, prompt).await {
                 Ok(user_id) => Ok((user_id, account, cancel)),
                 Err(e) => {
@@ -394,9 +405,11 @@ impl Ops {
             return Err(dup);
         }
         let (n, file) = (name.to_string(), path.clone());
+        let identity = self.identity_of(None);
         self.store
             .with("add the account", move |s| {
-                s.add_account(&n, None, user, &file).map(drop)
+                let row = s.add_account(&n, None, user, &file)?;
+                s.set_account_identity(row.id, &identity)
             })
             .await?;
         Ok(Imported {
@@ -422,10 +435,13 @@ impl Ops {
         self.refuse_duplicate(name, home_key, None, None, sessions)
             .await?;
         let n = name.to_string();
+        let identity = self.identity_of(None);
         let row = self
             .store
             .with("add the account", move |s| {
-                s.add_account(&n, None, None, Path::new(""))
+                let row = s.add_account(&n, None, None, Path::new(""))?;
+                s.set_account_identity(row.id, &identity)?;
+                Ok(row)
             })
             .await?;
         let forget = async || -> Result<(), OpsError> {
@@ -504,7 +520,7 @@ impl Ops {
                     Ok(SqliteSession::open(&path)?)
                 })
                 .await?;
-                self.invoke_log_out(name, session, api_id).await
+                self.invoke_log_out(row, session, api_id).await
             }
             Some(pg) => {
                 let stored = self
@@ -527,11 +543,11 @@ impl Ops {
                 let session = PgSession::open(pg.store(), row.id, key, None)
                     .await
                     .map_err(other)?;
-                self.invoke_log_out(name, session, api_id).await
+                self.invoke_log_out(row, session, api_id).await
             }
         };
         match out {
-            Ok(()) | Err(TgError::Unauthorized { .. }) => Ok(()),
+            Ok(()) | Err(TgError::AccountStopped { .. }) => Ok(()),
             Err(e) => Err(OpsError::Other(
                 anyhow::Error::new(e).context("logging out (nothing was removed)"),
             )),
@@ -626,26 +642,48 @@ impl Ops {
 
     /// A client of account `name` on `session` for one command, with the configured policy; stop it
     /// with the token.
-    fn client<S>(&self, name: &str, session: S, api_id: i32) -> (Account, CancellationToken)
+    fn client<S>(
+        &self,
+        name: &str,
+        session: S,
+        api_id: i32,
+        identity: ClientIdentity,
+    ) -> (Account, CancellationToken)
     where
         S: Session,
         S::Error: std::error::Error + Send + Sync + 'static,
     {
         let cancel = CancellationToken::new();
-        let policy = Policy::from(&self.config.telegram);
+        let policy = Policy {
+            identity,
+            ..Policy::from(&self.config.telegram)
+        };
         (
             Account::new(name, Arc::new(session), api_id, policy, cancel.clone()),
             cancel,
         )
     }
 
+    /// The client identity of an account: the one fixed for it, or for a new one (and one added
+    /// before identities were kept) the configured one, which the caller then fixes.
+    fn identity_of(&self, row: Option<&AccountRow>) -> ClientIdentity {
+        row.and_then(|r| r.identity.clone())
+            .unwrap_or_else(|| self.config.telegram.identity())
+    }
+
     /// Logs `session` out at Telegram.
-    async fn invoke_log_out<S>(&self, name: &str, session: S, api_id: i32) -> Result<(), TgError>
+    async fn invoke_log_out<S>(
+        &self,
+        row: &AccountRow,
+        session: S,
+        api_id: i32,
+    ) -> Result<(), TgError>
     where
         S: Session,
         S::Error: std::error::Error + Send + Sync + 'static,
     {
-        let (account, cancel) = self.client(name, session, api_id);
+        let identity = self.identity_of(Some(row));
+        let (account, cancel) = self.client(&row.name, session, api_id, identity);
         let out = account.invoke(&LogOut {}).await;
         cancel.cancel();
         out.map(drop)

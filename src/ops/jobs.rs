@@ -13,7 +13,7 @@ use grammers_session::Session;
 use grammers_session::types::PeerId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tgsift_store::{JobEnd, JobRow, NewAlert, NewChannel};
+use tgsift_store::{AccountState, JobEnd, JobRow, NewAlert, NewChannel};
 use tokio_util::sync::CancellationToken;
 
 use super::{Ops, OpsError};
@@ -175,6 +175,8 @@ struct Failure {
     retry_in: Option<i64>,
     /// The request was wrong (unknown account, bad reference…), not the run.
     usage: bool,
+    /// Telegram refused the account itself: (account, state, reason), to stop it with.
+    account_stop: Option<(String, AccountState, String)>,
 }
 
 impl From<OpsError> for Failure {
@@ -184,6 +186,7 @@ impl From<OpsError> for Failure {
             error: format!("{e:#}"),
             retry_in: retry.then_some(0),
             usage: !retry,
+            account_stop: None,
         }
     }
 }
@@ -195,10 +198,19 @@ impl From<TgError> for Failure {
             e if e.is_temporary() => Some(0),
             _ => None,
         };
+        let account_stop = match &e {
+            TgError::AccountStopped {
+                account,
+                state,
+                reason,
+            } => Some((account.clone(), *state, reason.clone())),
+            _ => None,
+        };
         Failure {
             error: e.to_string(),
             retry_in,
             usage: false,
+            account_stop,
         }
     }
 }
@@ -206,11 +218,14 @@ impl From<TgError> for Failure {
 impl From<ConnectError> for Failure {
     fn from(e: ConnectError) -> Self {
         let usage = matches!(&e, ConnectError::Session(s) if s.is_usage());
+        // A stopped account is not retried: an admin acts first.
+        let stopped = matches!(&e, ConnectError::Stopped { .. });
         Failure {
             error: e.to_string(),
             // A session file that is missing or broken does not mend itself.
-            retry_in: (!usage).then_some(0),
+            retry_in: (!usage && !stopped).then_some(0),
             usage,
+            account_stop: None,
         }
     }
 }
@@ -258,6 +273,33 @@ pub(crate) async fn run_one(
         Ok(_) if cancel.is_cancelled() => JobEnd::Cancelled,
         Ok(result) => JobEnd::Done(result),
         Err(f) => {
+            if let Some((account, state, reason)) = &f.account_stop {
+                let name = account.clone();
+                let row = ops
+                    .store
+                    .read("read the account", move |s| s.account(&name))
+                    .await?;
+                if let Some(row) = row {
+                    // Outside the service (a job run by the CLI) the alert is queued all the same,
+                    // for the service to deliver.
+                    let own = alerts.is_none().then(|| {
+                        crate::alerts::Alerts::new(
+                            ops.store.clone(),
+                            ops.config.alerts.clone(),
+                            None,
+                        )
+                    });
+                    crate::ingest::account::stop_account(
+                        &ops.store,
+                        alerts.or(own.as_ref()),
+                        row.id,
+                        account,
+                        *state,
+                        reason,
+                    )
+                    .await?;
+                }
+            }
             let retry_in = match f.retry_in {
                 // Growing delays between attempts: 5 s, 10 s, 20 s…
                 Some(d) => d.max(5 << job.attempts.saturating_sub(1).min(10)),
@@ -513,12 +555,16 @@ async fn reparse(
 
 async fn account_check(ops: &Ops, account: &str) -> Result<Value, Failure> {
     let row = ops.account(account).await?;
-    let conn = ops.connections.get(row.id).await?;
+    let conn = ops.connections.get_even_stopped(row.id).await?;
     let users = conn
         .account
         .invoke(&grammers_tl_types::functions::users::GetUsers {
             id: vec![grammers_tl_types::enums::InputUser::UserSelf],
         })
+        .await?;
+    // A frozen account still answers who it is; reading its state is what it may not do.
+    conn.account
+        .invoke(&grammers_tl_types::functions::updates::GetState {})
         .await?;
     let id = users.first().map(|u| u.id()).unwrap_or_default();
     // An imported session learns its user here: one Telegram user, one account.

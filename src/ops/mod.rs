@@ -78,13 +78,17 @@ pub(crate) struct TaggingStats {
 
 /// What `account list` and `GET /api/v1/accounts` show about one account.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct AccountState {
+pub struct AccountView {
     /// Account name.
     pub name: String,
     /// Masked phone.
     pub phone: String,
     /// Telegram user id, once known.
     pub user_id: Option<i64>,
+    /// `active`, or why Telegram refused it: `logged_out`, `key_revoked`, `frozen`, `banned`.
+    pub state: String,
+    /// What the owner can do about a stopped account; `None` while it is active.
+    pub what_to_do: Option<String>,
     /// `yes`, `no`, `no session`, or `stopped: <why>` when the service stopped serving it.
     pub logged_in: String,
     /// The circuit breaker as last persisted.
@@ -480,14 +484,27 @@ impl Ops {
         })
     }
 
+    /// Serves an account Telegram had refused again (the admin's word that its owner dealt with it);
+    /// returns the state it was in.
+    pub async fn resume_account(&self, name: &str) -> Result<tgsift_store::AccountState, OpsError> {
+        let row = self.account(name).await?;
+        let id = row.id;
+        self.store
+            .with("resume the account", move |s| {
+                s.set_account_state(id, tgsift_store::AccountState::Active, None)
+            })
+            .await?;
+        Ok(row.state)
+    }
+
     /// Every account with its login, breaker and lease state (phones masked).
-    pub async fn accounts(&self) -> Result<Vec<AccountState>, OpsError> {
+    pub async fn accounts(&self) -> Result<Vec<AccountView>, OpsError> {
         Ok(self.store.read("list accounts", account_states).await?)
     }
 }
 
 /// What `account list`, `status` and the HTTP API show about each account.
-pub(crate) fn account_states(store: &dyn Storage) -> Result<Vec<AccountState>, StoreError> {
+pub(crate) fn account_states(store: &dyn Storage) -> Result<Vec<AccountView>, StoreError> {
     let now_ms = unix_now() * 1000;
     let stored: Option<HashMap<i64, StoredSession>> = store
         .stored_sessions()?
@@ -524,7 +541,9 @@ pub(crate) fn account_states(store: &dyn Storage) -> Result<Vec<AccountState>, S
             None if failures > 0 => format!("closed ({failures} failures)"),
             None => "closed".into(),
         };
-        out.push(AccountState {
+        let what_to_do = (a.state != tgsift_store::AccountState::Active)
+            .then(|| crate::telegram::error::what_to_do(&a.name, a.state));
+        out.push(AccountView {
             name: a.name,
             phone: a
                 .phone
@@ -532,6 +551,8 @@ pub(crate) fn account_states(store: &dyn Storage) -> Result<Vec<AccountState>, S
                 .map(mask_phone)
                 .unwrap_or_else(|| "-".into()),
             user_id: a.user_id,
+            state: a.state.to_string(),
+            what_to_do,
             logged_in,
             breaker,
             lease,

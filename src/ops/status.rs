@@ -4,7 +4,7 @@
 use serde::Serialize;
 use tgsift_store::{TaskRow, WorkerRow, unix_now};
 
-use super::{AccountState, ChannelView, Ops, OpsError, account_states};
+use super::{AccountView, ChannelView, Ops, OpsError, account_states};
 
 /// What `tgsift status` shows, read from the database: the service's worker and tasks, accounts,
 /// channels that need attention, tagging by status.
@@ -19,7 +19,7 @@ pub struct ServiceStatus {
     /// Its supervised tasks.
     pub tasks: Vec<TaskRow>,
     /// Every account's login, breaker and lease.
-    pub accounts: Vec<AccountState>,
+    pub accounts: Vec<AccountView>,
     /// Channels by state.
     pub channels: ChannelCounts,
     /// Channels that are parked, failed or carry an error.

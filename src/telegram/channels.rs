@@ -455,6 +455,13 @@ pub(super) fn with_channel(e: TgError, label: &str) -> TgError {
             channel: label.to_string(),
             reason,
         },
+        TgError::JoinRefused {
+            account, reason, ..
+        } => TgError::JoinRefused {
+            account,
+            channel: label.to_string(),
+            reason,
+        },
         other => other,
     }
 }

@@ -16,6 +16,7 @@ use grammers_mtsender::{ConnectionParams, NoRetries, SenderPool};
 use grammers_session::Session;
 use grammers_tl_types as tl;
 use rand::Rng;
+use tgsift_store::ClientIdentity;
 use tokio_util::sync::CancellationToken;
 
 use super::error::{Class, Permanent, TgError, classify};
@@ -51,6 +52,8 @@ pub struct Policy {
     pub pacer: PacerConfig,
     /// Requests waiting for an answer at once, per account.
     pub max_in_flight: usize,
+    /// What the connection tells Telegram about the client (the account's own, once connected).
+    pub identity: ClientIdentity,
 }
 
 impl From<&TelegramConfig> for Policy {
@@ -71,6 +74,7 @@ impl From<&TelegramConfig> for Policy {
                 quiet: Duration::from_secs_f64(c.pacer_quiet),
             },
             max_in_flight: c.max_in_flight.max(1) as usize,
+            identity: c.identity(),
         }
     }
 }
@@ -277,7 +281,13 @@ impl Account {
         S: Session,
         S::Error: std::error::Error + Send + Sync + 'static,
     {
+        let id = &policy.identity;
         let params = ConnectionParams {
+            device_model: id.device_model.clone(),
+            system_version: id.system_version.clone(),
+            app_version: id.app_version.clone(),
+            lang_code: id.lang_code.clone(),
+            system_lang_code: id.system_lang_code.clone(),
             retry_policy: Box::new(NoRetries),
             updates_channel_capacity: std::num::NonZeroUsize::new(UPDATES_CAPACITY)
                 .unwrap_or(std::num::NonZeroUsize::MIN),
@@ -677,7 +687,16 @@ impl Account {
     fn permanent(&self, p: Permanent) -> TgError {
         let account = self.name.clone();
         match p {
-            Permanent::Unauthorized(reason) => TgError::Unauthorized { account, reason },
+            Permanent::Account(state, reason) => TgError::AccountStopped {
+                account,
+                state,
+                reason,
+            },
+            Permanent::Join(reason) => TgError::JoinRefused {
+                account,
+                channel: String::new(),
+                reason,
+            },
             Permanent::Channel(reason) => TgError::Channel {
                 account,
                 channel: String::new(),

@@ -50,6 +50,14 @@ pub enum ConnectError {
          holding the account's lease uses it (this process is not a worker)"
     )]
     WorkersOnly(String),
+    /// Telegram refused the account and it is stopped until an admin acts: nothing may call
+    /// Telegram for it (each call risks more: a frozen account can end up banned).
+    #[error("account {name} is stopped as {state} ({reason}): {}", crate::telegram::error::what_to_do(name, *state))]
+    Stopped {
+        name: String,
+        state: tgsift_store::AccountState,
+        reason: String,
+    },
 }
 
 /// An account's live connection: its client and the lease that makes it the only one.
@@ -130,11 +138,22 @@ impl Connections {
 
     /// The account's connection: the one already open in this process, or a new one (taking the
     /// session lease, which fails when another process holds it).
+    /// An account Telegram refused ([`ConnectError::Stopped`]) gets no connection.
     pub async fn get(&self, account_id: i64) -> Result<Arc<Connection>, ConnectError> {
-        let mut live = self.live.lock().await;
-        if let Some(c) = live.get(&account_id).and_then(Weak::upgrade) {
-            return Ok(c);
-        }
+        self.connect(account_id, false).await
+    }
+
+    /// [`Connections::get`] even for a stopped account: for `account check`, the admin's way of
+    /// asking Telegram whether it works again.
+    pub async fn get_even_stopped(&self, account_id: i64) -> Result<Arc<Connection>, ConnectError> {
+        self.connect(account_id, true).await
+    }
+
+    async fn connect(
+        &self,
+        account_id: i64,
+        even_stopped: bool,
+    ) -> Result<Arc<Connection>, ConnectError> {
         let row = self
             .store
             .read("read the account", move |s| {
@@ -142,6 +161,36 @@ impl Connections {
             })
             .await?
             .ok_or(ConnectError::NoAccount(account_id))?;
+        if row.state != tgsift_store::AccountState::Active && !even_stopped {
+            return Err(ConnectError::Stopped {
+                name: row.name.clone(),
+                state: row.state,
+                reason: row.disabled_reason.clone().unwrap_or_default(),
+            });
+        }
+        let mut live = self.live.lock().await;
+        if let Some(c) = live.get(&account_id).and_then(Weak::upgrade) {
+            return Ok(c);
+        }
+        // The account presents the identity fixed when it was added; one added before identities
+        // were kept gets this process's now, for good.
+        let identity = match row.identity.clone() {
+            Some(identity) => identity,
+            None => {
+                let identity = self.policy.identity.clone();
+                let fixed = identity.clone();
+                self.store
+                    .with("fix the account's client identity", move |s| {
+                        s.set_account_identity(account_id, &fixed)
+                    })
+                    .await?;
+                identity
+            }
+        };
+        let policy = Policy {
+            identity,
+            ..self.policy.clone()
+        };
         let (lease, mut account) = match &self.leases {
             None if self.store.as_postgres().is_some() => {
                 return Err(ConnectError::WorkersOnly(row.name.clone()));
@@ -153,7 +202,7 @@ impl Connections {
                     &row.name,
                     Arc::new(session),
                     self.api_id,
-                    self.policy.clone(),
+                    policy.clone(),
                     self.cancel.child_token(),
                 );
                 (Some(lease), account)
@@ -185,7 +234,7 @@ impl Connections {
                     &row.name,
                     Arc::new(session),
                     self.api_id,
-                    self.policy.clone(),
+                    policy.clone(),
                     stop,
                 )
                 .with_licence(Arc::new(move || held.lease(account_id).is_some()));

@@ -3,8 +3,14 @@
 //! Nothing outside `telegram/` matches on RPC error names. A raw grammers [`InvocationError`] is
 //! classified once, here, into a flood (wait X seconds), a transient failure (retry with backoff) or a
 //! permanent one (stop, with a message that says what to do).
+//!
+//! Account-level answers are a class of their own: a frozen, banned, logged-out account or a revoked
+//! key does not mend by retrying, and retrying is what gets an account from restricted to banned.
+//! Only a 420 whose name is a flood is a flood: `FROZEN_METHOD_INVALID` is a 420 too.
 
 use std::time::Duration;
+
+use tgsift_store::AccountState;
 
 use grammers_mtproto::mtp::DeserializeError;
 use grammers_mtsender::InvocationError;
@@ -12,7 +18,8 @@ use grammers_mtsender::InvocationError;
 /// What one failed call means for the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Class {
-    /// `FLOOD_WAIT_X` or `SLOWMODE_WAIT_X`: the same call may be sent again after X seconds.
+    /// `FLOOD_WAIT_X`, `FLOOD_PREMIUM_WAIT_X` or `SLOWMODE_WAIT_X`: the same call may be sent again
+    /// after X seconds.
     Flood(u32),
     /// The connection or the server failed; the same call may succeed if retried.
     Transient(String),
@@ -28,8 +35,10 @@ pub(crate) enum Class {
 /// Permanent failures with their meaning.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Permanent {
-    /// The session is no longer logged in (`AUTH_KEY_UNREGISTERED`, `SESSION_REVOKED`, `USER_DEACTIVATED`…).
-    Unauthorized(String),
+    /// The account cannot be used any more, in this state, with Telegram's error name.
+    Account(AccountState, String),
+    /// A join Telegram refuses for good (`CHANNELS_TOO_MUCH`, `INVITE_REQUEST_SENT`…).
+    Join(String),
     /// The channel cannot be read (`CHANNEL_PRIVATE`, `CHANNEL_INVALID`).
     Channel(String),
     /// The username does not exist or is malformed (`USERNAME_NOT_OCCUPIED`, `USERNAME_INVALID`).
@@ -38,15 +47,35 @@ pub(crate) enum Permanent {
     Local(String),
 }
 
-/// Names of 401 errors that mean "log in again".
-const UNAUTHORIZED: &[&str] = &[
-    "AUTH_KEY_UNREGISTERED",
-    "AUTH_KEY_INVALID",
-    "SESSION_REVOKED",
-    "SESSION_EXPIRED",
-    "USER_DEACTIVATED",
-    "USER_DEACTIVATED_BAN",
-    "AUTH_KEY_PERM_EMPTY",
+/// The account state an RPC error means, if it is about the account rather than the call.
+fn account_state(code: i32, name: &str) -> Option<AccountState> {
+    match name {
+        "AUTH_KEY_DUPLICATED" => Some(AccountState::KeyRevoked),
+        "USER_DEACTIVATED_BAN" | "USER_DEACTIVATED" | "PHONE_NUMBER_BANNED" => {
+            Some(AccountState::Banned)
+        }
+        _ if name.starts_with("FROZEN_") => Some(AccountState::Frozen),
+        "AUTH_KEY_UNREGISTERED"
+        | "AUTH_KEY_INVALID"
+        | "AUTH_KEY_PERM_EMPTY"
+        | "SESSION_REVOKED"
+        | "SESSION_EXPIRED" => Some(AccountState::LoggedOut),
+        // Any other 401 but the login step that asks for the 2FA password.
+        _ if code == 401 && name != "SESSION_PASSWORD_NEEDED" => Some(AccountState::LoggedOut),
+        _ => None,
+    }
+}
+
+/// Whether an RPC error (by its name without the number) is a flood: only these are waited out.
+fn is_flood(r: &grammers_mtsender::RpcError) -> bool {
+    r.is("FLOOD_WAIT") || r.is("FLOOD_PREMIUM_WAIT") || r.is("SLOWMODE_WAIT")
+}
+
+/// Joins Telegram refuses for good: too many channels, or a request an admin must approve.
+const JOIN_REFUSED: &[&str] = &[
+    "CHANNELS_TOO_MUCH",
+    "USER_CHANNELS_TOO_MUCH",
+    "INVITE_REQUEST_SENT",
 ];
 
 impl Class {
@@ -66,17 +95,17 @@ impl Class {
 pub(crate) fn classify(e: &InvocationError) -> Class {
     match e {
         InvocationError::Rpc(r) => {
-            if r.code == 420
-                || r.is("FLOOD_WAIT")
-                || r.is("SLOWMODE_WAIT")
-                || r.is("FLOOD_PREMIUM_WAIT")
-            {
+            if let Some(state) = account_state(r.code, &r.name) {
+                return Class::Permanent(Permanent::Account(
+                    state,
+                    format!("{} {}", r.code, r.name),
+                ));
+            }
+            if is_flood(r) {
                 return Class::Flood(r.value.unwrap_or(1));
             }
-            if UNAUTHORIZED.contains(&r.name.as_str())
-                || (r.code == 401 && r.name != "SESSION_PASSWORD_NEEDED")
-            {
-                return Class::Permanent(Permanent::Unauthorized(r.name.clone()));
+            if JOIN_REFUSED.contains(&r.name.as_str()) {
+                return Class::Permanent(Permanent::Join(r.name.clone()));
             }
             if r.code == 500
                 || r.code == -503
@@ -130,11 +159,24 @@ pub enum TgError {
         method: &'static str,
         seconds: u32,
     },
-    /// The account's session is not logged in any more.
+    /// Telegram refuses the account itself (logged out, key revoked, frozen, banned): it is stopped
+    /// until its owner acts, because retrying cannot help and can make it worse.
+    #[error("account {account} is {state} ({reason}): {}", what_to_do(account, *state))]
+    AccountStopped {
+        account: String,
+        state: AccountState,
+        reason: String,
+    },
+    /// Telegram refuses to let the account join a channel, for a reason retrying cannot change.
     #[error(
-        "account {account} is not logged in ({reason}): run `tgsift account add {account}` again"
+        "account {account} cannot join {channel} ({reason}): {}",
+        join_advice(reason)
     )]
-    Unauthorized { account: String, reason: String },
+    JoinRefused {
+        account: String,
+        channel: String,
+        reason: String,
+    },
     /// The channel cannot be read by this account.
     #[error(
         "channel {channel} cannot be read by account {account} ({reason}): check the link or the account's access"
@@ -187,6 +229,36 @@ pub enum TgError {
     Cancelled,
 }
 
+/// What the owner of an account stopped in `state` can do, for errors, alerts and listings.
+pub fn what_to_do(account: &str, state: AccountState) -> String {
+    match state {
+        AccountState::Active => "nothing to do".into(),
+        AccountState::LoggedOut => format!(
+            "the session was ended (from another device, or never completed); log in again with `tgsift account add {account} --phone …`"
+        ),
+        AccountState::KeyRevoked => format!(
+            "Telegram revoked the session's key because it was used from two places at once; log in again with `tgsift account add {account} --phone …`, and never run one session in two processes or on two hosts"
+        ),
+        AccountState::Frozen => format!(
+            "Telegram froze the account: it can read nothing until it is unfrozen. Open Telegram's official app on that account and follow its appeal link, wait for the answer, then run `tgsift account check {account}`; nothing calls Telegram for it until then"
+        ),
+        AccountState::Banned => format!(
+            "Telegram banned the account; it cannot be used again. Appeal to Telegram from the official app if you think it is a mistake; its stored posts stay, and `tgsift account remove {account}` forgets it"
+        ),
+    }
+}
+
+fn join_advice(reason: &str) -> &'static str {
+    match reason {
+        "INVITE_REQUEST_SENT" => {
+            "the channel approves members by hand: a request was sent; add the channel again once an admin accepts it"
+        }
+        _ => {
+            "the account is in as many channels as Telegram allows (500); leave some in the official app or add the channel to another account"
+        }
+    }
+}
+
 impl TgError {
     /// Whether retrying later (after a park or a cool-down) can help.
     pub(crate) fn is_temporary(&self) -> bool {
@@ -217,6 +289,48 @@ mod tests {
     fn errors_are_classified_like_telegram_means_them() {
         assert_eq!(classify(&rpc(420, "FLOOD_WAIT_17")), Class::Flood(17));
         assert_eq!(classify(&rpc(420, "SLOWMODE_WAIT_3")), Class::Flood(3));
+        assert_eq!(classify(&rpc(420, "FLOOD_PREMIUM_WAIT_5")), Class::Flood(5));
+        // A 420 that is not named a flood is not waited out.
+        assert_eq!(
+            classify(&rpc(420, "FROZEN_METHOD_INVALID")),
+            Class::Permanent(Permanent::Account(
+                AccountState::Frozen,
+                "420 FROZEN_METHOD_INVALID".into()
+            ))
+        );
+        assert!(matches!(
+            classify(&rpc(420, "SOMETHING_NEW")),
+            Class::Unknown { code: 420, .. }
+        ));
+        for (code, name, state) in [
+            (400, "FROZEN_PARTICIPANT_MISSING", AccountState::Frozen),
+            (406, "AUTH_KEY_DUPLICATED", AccountState::KeyRevoked),
+            (401, "USER_DEACTIVATED_BAN", AccountState::Banned),
+            (400, "PHONE_NUMBER_BANNED", AccountState::Banned),
+            (401, "AUTH_KEY_UNREGISTERED", AccountState::LoggedOut),
+            (401, "SESSION_REVOKED", AccountState::LoggedOut),
+            (401, "SOME_NEW_REFUSAL", AccountState::LoggedOut),
+        ] {
+            assert_eq!(
+                classify(&rpc(code, name)),
+                Class::Permanent(Permanent::Account(state, format!("{code} {name}"))),
+                "{name}"
+            );
+        }
+        assert!(matches!(
+            classify(&rpc(401, "SESSION_PASSWORD_NEEDED")),
+            Class::Unknown { .. }
+        ));
+        for name in [
+            "CHANNELS_TOO_MUCH",
+            "USER_CHANNELS_TOO_MUCH",
+            "INVITE_REQUEST_SENT",
+        ] {
+            assert_eq!(
+                classify(&rpc(400, name)),
+                Class::Permanent(Permanent::Join(name.into()))
+            );
+        }
         assert!(matches!(
             classify(&rpc(500, "INTERNAL")),
             Class::Transient(_)
@@ -224,14 +338,6 @@ mod tests {
         assert!(matches!(
             classify(&rpc(500, "RPC_CALL_FAIL")),
             Class::Transient(_)
-        ));
-        assert!(matches!(
-            classify(&rpc(401, "AUTH_KEY_UNREGISTERED")),
-            Class::Permanent(Permanent::Unauthorized(_))
-        ));
-        assert!(matches!(
-            classify(&rpc(401, "SESSION_REVOKED")),
-            Class::Permanent(Permanent::Unauthorized(_))
         ));
         assert!(matches!(
             classify(&rpc(400, "CHANNEL_PRIVATE")),

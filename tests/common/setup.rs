@@ -86,8 +86,17 @@ impl Setup {
     /// Runs `tgsift ARGS` to its end (a minute at most): exit code, stdout, stderr. Waits on a
     /// blocking thread, so the simulator (on this runtime) keeps answering.
     pub async fn output(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        self.output_with(args, &[]).await
+    }
+
+    /// [`Setup::output`] with more environment.
+    pub async fn output_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Option<i32>, String, String) {
         let mut child = self
-            .command(args, "60", &[])
+            .command(args, "60", env)
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn tgsift");

@@ -10,10 +10,10 @@ use tl::{Deserializable, Identifiable, Serializable};
 use super::faults::{Fault, PageFaults};
 use super::flood::wait_seconds;
 use super::hub::ConnId;
-use super::log::Outcome;
+use super::log::{ClientInit, Outcome, RequestLog};
 use super::objects;
 use super::shared::{Shared, unix_now};
-use super::state::{ChannelEntry, PendingLogin, SrpChallenge, read, write};
+use super::state::{ChannelEntry, PendingLogin, SrpChallenge, Standing, read, write};
 use super::updates;
 use super::world::{HistoryQuery, SimMessage};
 
@@ -81,8 +81,9 @@ fn now_unix() -> i32 {
 }
 
 /// Strips the wrappers a client puts around its first query (`invokeWithLayer`, `initConnection`,
-/// `invokeWithoutUpdates`), returning the inner query.
-fn unwrap_query(mut body: &[u8]) -> Result<&[u8], Reply> {
+/// `invokeWithoutUpdates`), returning the inner query; what `initConnection` says of the client is
+/// recorded in the log.
+fn unwrap_query<'a>(log: &RequestLog, mut body: &'a [u8]) -> Result<&'a [u8], Reply> {
     loop {
         let Some(id) = body
             .get(..4)
@@ -94,7 +95,16 @@ fn unwrap_query(mut body: &[u8]) -> Result<&[u8], Reply> {
         let parsed = if id == tl::functions::InvokeWithLayer::<Rest>::CONSTRUCTOR_ID {
             tl::functions::InvokeWithLayer::<Rest>::deserialize(&mut cursor).map(|_| ())
         } else if id == tl::functions::InitConnection::<Rest>::CONSTRUCTOR_ID {
-            tl::functions::InitConnection::<Rest>::deserialize(&mut cursor).map(|_| ())
+            tl::functions::InitConnection::<Rest>::deserialize(&mut cursor).map(|init| {
+                log.record_init(ClientInit {
+                    api_id: init.api_id,
+                    device_model: init.device_model,
+                    system_version: init.system_version,
+                    app_version: init.app_version,
+                    lang_code: init.lang_code,
+                    system_lang_code: init.system_lang_code,
+                })
+            })
         } else if id == tl::functions::InvokeWithoutUpdates::<Rest>::CONSTRUCTOR_ID {
             Ok(())
         } else {
@@ -107,7 +117,7 @@ fn unwrap_query(mut body: &[u8]) -> Result<&[u8], Reply> {
 
 /// Answers one API call (already decrypted and unwrapped from containers).
 pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Reply {
-    let query = match unwrap_query(body) {
+    let query = match unwrap_query(&shared.log, body) {
         Ok(q) => q,
         Err(reply) => return reply,
     };
@@ -141,6 +151,26 @@ pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Repl
     reply
 }
 
+/// What a frozen account may still call (whole namespaces end in `.`): reading who it is, its
+/// settings and the app config that carries the appeal link, and logging out. Everything else,
+/// reading channels and updates included, is `FROZEN_METHOD_INVALID`.
+const FROZEN_MAY: &[&str] = &[
+    "help.",
+    "account.",
+    "langpack.",
+    "users.getUsers",
+    "users.getFullUser",
+    "auth.logOut",
+];
+
+fn frozen_may(method: &str, allowed: &str) -> bool {
+    if allowed.ends_with('.') {
+        method.starts_with(allowed)
+    } else {
+        method == allowed
+    }
+}
+
 fn flood_seconds(message: &str) -> Option<u32> {
     ["FLOOD_WAIT_", "SLOWMODE_WAIT_"]
         .iter()
@@ -169,7 +199,17 @@ async fn gate(
         return Some(Reply::err(406, "AUTH_KEY_DUPLICATED"));
     }
     if user.is_none() && !NO_AUTH.contains(&method) && method != "auth.logOut" {
+        if shared.world.take_ended(caller.key_id) {
+            return Some(Reply::err(401, "SESSION_REVOKED"));
+        }
         return Some(Reply::err(401, "AUTH_KEY_UNREGISTERED"));
+    }
+    match user.and_then(|u| shared.world.standing(u)) {
+        Some(Standing::Banned) => return Some(Reply::err(401, "USER_DEACTIVATED_BAN")),
+        Some(Standing::Frozen) if !FROZEN_MAY.iter().any(|m| frozen_may(method, m)) => {
+            return Some(Reply::err(420, "FROZEN_METHOD_INVALID"));
+        }
+        _ => {}
     }
     let account = user.map(|u| shared.world.accounts[u].user_id);
     match shared.faults.pick(method, account) {
@@ -869,10 +909,22 @@ mod tests {
             },
         }
         .to_bytes();
+        let log = RequestLog::default();
         assert_eq!(
-            unwrap_query(&wrapped).expect("unwrap"),
+            unwrap_query(&log, &wrapped).expect("unwrap"),
             inner.to_bytes().as_slice()
         );
-        assert!(unwrap_query(&[1, 2]).is_err());
+        assert_eq!(
+            log.client_inits(),
+            vec![ClientInit {
+                api_id: 1,
+                device_model: "d".into(),
+                system_version: "s".into(),
+                app_version: "a".into(),
+                lang_code: "en".into(),
+                system_lang_code: "en".into(),
+            }]
+        );
+        assert!(unwrap_query(&log, &[1, 2]).is_err());
     }
 }

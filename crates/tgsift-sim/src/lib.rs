@@ -53,7 +53,7 @@ pub use faults::{Fault, RandomFaults, Scripted};
 pub use flood::{FloodConfig, Limit};
 pub use hub::{PushFault, ScriptedPush};
 pub use live::{LiveConfig, LiveHandle};
-pub use state::{AccountSpec, SavedMessage};
+pub use state::{AccountSpec, SavedMessage, Standing};
 pub use world::{
     ChannelSpec, Lang, ServiceAction, ServiceRun, SimChannel, SimMessage, SimPost, SimService,
 };
@@ -379,6 +379,16 @@ impl Sim {
             .map(|ch| state::read(&ch).is_member(account))
     }
 
+    /// Makes account `account` leave the channel, as if it had left in another app.
+    pub fn leave(&self, username: &str, account: usize) {
+        if let Some(ch) = self.channel(username) {
+            let mut ch = state::write(&ch);
+            if !ch.left.contains(&account) {
+                ch.left.push(account);
+            }
+        }
+    }
+
     /// Connections that asked for updates (`updates.getState` / `getDifference`) and are still
     /// connected.
     pub fn subscribers(&self) -> usize {
@@ -413,6 +423,29 @@ impl Sim {
         if let Some(ch) = self.channel(username) {
             state::write(&ch).banned.retain(|a| *a != account);
         }
+    }
+
+    /// Sets how Telegram stands towards account `account` (`None`: good standing again): frozen
+    /// accounts get `420 FROZEN_METHOD_INVALID` from all but a few methods, banned ones
+    /// `401 USER_DEACTIVATED_BAN` from every call.
+    pub fn set_standing(&self, account: usize, standing: Option<Standing>) {
+        let mut all = state::lock(&self.shared.world.standing);
+        match standing {
+            Some(s) => all.insert(account, s),
+            None => all.remove(&account),
+        };
+    }
+
+    /// Ends every session of account `account`, as its owner does from another device: each key's
+    /// next call gets `401 SESSION_REVOKED`, later ones `401 AUTH_KEY_UNREGISTERED`.
+    pub fn end_sessions(&self, account: usize) {
+        self.shared.world.end_sessions(account);
+    }
+
+    /// Revokes every key of account `account` (`406 AUTH_KEY_DUPLICATED` from then on), as Telegram
+    /// does when one key is used from two places at once.
+    pub fn revoke_keys(&self, account: usize) {
+        self.shared.world.revoke_account_keys(account);
     }
 
     /// Adds a scripted fault.

@@ -75,6 +75,25 @@ struct Inner {
     windows: VecDeque<FloodWindow>,
     counts: HashMap<(i64, &'static str), Counts>,
     capacity: usize,
+    inits: Vec<ClientInit>,
+}
+
+/// What a client said about itself in `initConnection` (distinct values are kept, in order of first
+/// appearance): one session should present one client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientInit {
+    /// `api_id`.
+    pub api_id: i32,
+    /// `device_model`.
+    pub device_model: String,
+    /// `system_version`.
+    pub system_version: String,
+    /// `app_version`.
+    pub app_version: String,
+    /// `lang_code`.
+    pub lang_code: String,
+    /// `system_lang_code`.
+    pub system_lang_code: String,
 }
 
 /// The log: the newest calls and flood windows in bounded rings, plus per-(account, method)
@@ -98,8 +117,22 @@ impl RequestLog {
                 windows: VecDeque::new(),
                 counts: HashMap::new(),
                 capacity: capacity.max(1),
+                inits: Vec::new(),
             }),
         }
+    }
+
+    /// Records what a connection said about its client (a value seen before is not kept twice).
+    pub fn record_init(&self, init: ClientInit) {
+        let mut inner = self.lock();
+        if !inner.inits.contains(&init) {
+            inner.inits.push(init);
+        }
+    }
+
+    /// Every distinct client identity connections presented, in order of first appearance.
+    pub fn client_inits(&self) -> Vec<ClientInit> {
+        self.lock().inits.clone()
     }
 
     /// Records one call.

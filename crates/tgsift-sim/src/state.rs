@@ -59,6 +59,8 @@ pub(crate) struct KeyState {
     pub pending: Option<PendingLogin>,
     /// Revoked after two live connections used it at once (`AUTH_KEY_DUPLICATED`).
     pub revoked: bool,
+    /// Its session was ended by the account's owner; the next call is told `SESSION_REVOKED`.
+    pub ended: bool,
 }
 
 /// A channel with its update events, the accounts that left it and those banned from it.
@@ -105,6 +107,17 @@ pub(crate) struct World {
     pub(crate) channels: RwLock<Vec<Arc<RwLock<ChannelEntry>>>>,
     /// The salt the server hands out (any salt is accepted).
     pub(crate) salt: i64,
+    /// Accounts (indexes) Telegram froze or banned; absent = in good standing.
+    pub(crate) standing: Mutex<HashMap<usize, Standing>>,
+}
+
+/// What Telegram thinks of an account, beyond its keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Frozen: every method but a few answers `420 FROZEN_METHOD_INVALID`.
+    Frozen,
+    /// Banned: every call answers `401 USER_DEACTIVATED_BAN`.
+    Banned,
 }
 
 impl World {
@@ -136,6 +149,7 @@ impl World {
             saved: Mutex::new(HashMap::new()),
             channels: RwLock::new(channels),
             salt,
+            standing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -185,6 +199,7 @@ impl World {
                 user: account,
                 pending: None,
                 revoked: false,
+                ended: false,
             },
         );
         id
@@ -210,6 +225,40 @@ impl World {
             k.revoked = true;
             k.user = None;
             k.pending = None;
+        }
+    }
+
+    /// How Telegram stands towards `account` (`None`: in good standing).
+    pub(crate) fn standing(&self, account: usize) -> Option<Standing> {
+        lock(&self.standing).get(&account).copied()
+    }
+
+    /// Ends every session of `account` as its owner would from another device: its keys answer
+    /// `SESSION_REVOKED` once, then `AUTH_KEY_UNREGISTERED`, as logged-out keys do.
+    pub(crate) fn end_sessions(&self, account: usize) {
+        for k in lock(&self.keys).values_mut() {
+            if k.user == Some(account) {
+                k.user = None;
+                k.ended = true;
+            }
+        }
+    }
+
+    /// Whether the key's session was ended by its owner and has not said so yet (then it will not again).
+    pub(crate) fn take_ended(&self, key_id: i64) -> bool {
+        lock(&self.keys)
+            .get_mut(&key_id)
+            .is_some_and(|k| std::mem::take(&mut k.ended))
+    }
+
+    /// Revokes every key of `account` as Telegram does when one is used from two places.
+    pub(crate) fn revoke_account_keys(&self, account: usize) {
+        for k in lock(&self.keys).values_mut() {
+            if k.user == Some(account) {
+                k.revoked = true;
+                k.user = None;
+                k.pending = None;
+            }
         }
     }
 

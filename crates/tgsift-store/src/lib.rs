@@ -34,7 +34,7 @@ mod stem;
 pub mod testing;
 
 pub use async_store::AsyncStore;
-pub use model::accounts::{AccountRow, AccountStore, StoredSession};
+pub use model::accounts::{AccountRow, AccountState, AccountStore, ClientIdentity, StoredSession};
 pub use model::alerts::{AlertConditions, AlertRow, AlertStore, NewAlert};
 pub use model::channels::{
     BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange,

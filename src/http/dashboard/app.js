@@ -263,6 +263,7 @@ function overviewView(view) {
       if (fresh(accounts, acc)) accounts.replaceChildren(table([
         ["Account", a => h("strong", {}, a.name)],
         ["Phone", a => a.phone],
+        ["State", a => h("span", { title: a.what_to_do || "" }, badge(a.state))],
         ["Logged in", a => a.logged_in],
         ["Breaker", a => a.breaker],
         ["Lease", a => a.lease],

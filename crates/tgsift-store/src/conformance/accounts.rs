@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{on_postgres, on_sqlite};
 use crate::prelude::*;
-use crate::{Activity, ActivityRow, ClientState, unix_now};
+use crate::{AccountState, Activity, ActivityRow, ClientIdentity, ClientState, unix_now};
 
 fn accounts_round_trip<S: AccountStore + ?Sized>(s: &mut S) {
     let a = s
@@ -26,22 +26,47 @@ fn accounts_round_trip<S: AccountStore + ?Sized>(s: &mut S) {
         (got.user_id, got.phone.as_deref()),
         (Some(42), Some("+15550000000"))
     );
-    s.set_account_disabled(got.id, Some("logged out"))
-        .expect("disable");
+    assert_eq!(got.state, AccountState::Active);
+    assert_eq!(got.identity, None);
+    let face = ClientIdentity {
+        device_model: "tgsift".into(),
+        system_version: "Linux".into(),
+        app_version: "0.1.0".into(),
+        lang_code: "en".into(),
+        system_lang_code: "en".into(),
+    };
+    s.set_account_identity(got.id, &face).expect("identity");
+    assert_eq!(
+        s.account("alice").expect("read").expect("exists").identity,
+        Some(face)
+    );
+    for state in AccountState::ALL {
+        s.set_account_state(got.id, state, Some("420 FROZEN_METHOD_INVALID"))
+            .expect("set the state");
+        let read = s.account("alice").expect("read").expect("exists");
+        let reason = (state != AccountState::Active).then_some("420 FROZEN_METHOD_INVALID");
+        assert_eq!(
+            (read.state, read.disabled_reason.as_deref()),
+            (state, reason)
+        );
+    }
+    s.set_account_state(got.id, AccountState::Frozen, None)
+        .expect("stop without a reason");
     assert_eq!(
         s.account("alice")
             .expect("read")
             .expect("exists")
             .disabled_reason
             .as_deref(),
-        Some("logged out")
+        Some("frozen"),
+        "a stopped account always has a reason"
     );
     s.set_account_user("alice", 42, Some("+15551111111"))
         .expect("login again");
     let back = s.account("alice").expect("read").expect("exists");
     assert_eq!(
-        (back.disabled_reason, back.phone.as_deref()),
-        (None, Some("+15551111111"))
+        (back.state, back.disabled_reason, back.phone.as_deref()),
+        (AccountState::Active, None, Some("+15551111111"))
     );
     assert_eq!(s.accounts().expect("list").len(), 1);
     assert_eq!(s.account_channel_count(got.id).expect("count"), 0);

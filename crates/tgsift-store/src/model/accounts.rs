@@ -19,8 +19,98 @@ pub struct AccountRow {
     pub session_path: PathBuf,
     /// When it was added (unix seconds).
     pub created_at: i64,
-    /// Why the service stopped serving it (logged out, revoked); `None` while it is usable.
+    /// Whether the service may use it, and if not, why not in Telegram's terms.
+    pub state: AccountState,
+    /// Why the service stopped serving it (the error Telegram answered); `None` while it is usable.
     pub disabled_reason: Option<String>,
+    /// The client it presents to Telegram, fixed when it was added; `None` for an account added
+    /// before identities were kept (fixed at its next connection).
+    pub identity: Option<ClientIdentity>,
+}
+
+/// What an account's connections tell Telegram about the client (`initConnection`): the same values
+/// from every command, service and worker, so one session never looks like several devices.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientIdentity {
+    /// `device_model`.
+    pub device_model: String,
+    /// `system_version`.
+    pub system_version: String,
+    /// `app_version`.
+    pub app_version: String,
+    /// `lang_code`.
+    pub lang_code: String,
+    /// `system_lang_code`.
+    pub system_lang_code: String,
+}
+
+impl ClientIdentity {
+    /// The identity as stored (JSON).
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A stored identity; `None` when absent or unreadable (it is then fixed again).
+    pub(crate) fn from_json(text: Option<&str>) -> Option<ClientIdentity> {
+        serde_json::from_str(text?).ok()
+    }
+}
+
+/// Whether an account may be used: an account Telegram refuses is stopped until an admin acts, never
+/// retried in a loop (each kind needs a different act, so each has its own state).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AccountState {
+    /// Usable.
+    #[default]
+    Active,
+    /// Not logged in: the session was ended or never completed (`AUTH_KEY_UNREGISTERED`,
+    /// `SESSION_REVOKED`): log in again.
+    LoggedOut,
+    /// The auth key was revoked because it was used from two places at once
+    /// (`AUTH_KEY_DUPLICATED`): log in again, and never run one session twice.
+    KeyRevoked,
+    /// Telegram froze the account (`FROZEN_METHOD_INVALID`, `FROZEN_PARTICIPANT_MISSING`): it can
+    /// read nothing until an appeal succeeds.
+    Frozen,
+    /// Telegram banned the account or its phone (`USER_DEACTIVATED_BAN`, `PHONE_NUMBER_BANNED`).
+    Banned,
+}
+
+impl AccountState {
+    /// Every state, for listings and parsing.
+    pub const ALL: [AccountState; 5] = [
+        AccountState::Active,
+        AccountState::LoggedOut,
+        AccountState::KeyRevoked,
+        AccountState::Frozen,
+        AccountState::Banned,
+    ];
+
+    /// The name stored in the database and shown to users (`logged_out`, `frozen`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::Active => "active",
+            AccountState::LoggedOut => "logged_out",
+            AccountState::KeyRevoked => "key_revoked",
+            AccountState::Frozen => "frozen",
+            AccountState::Banned => "banned",
+        }
+    }
+
+    /// The state a stored name stands for; an unknown name reads as `logged_out` (stopped, and a
+    /// new login clears it).
+    pub fn parse(name: &str) -> AccountState {
+        AccountState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .unwrap_or(AccountState::LoggedOut)
+    }
+}
+
+impl std::fmt::Display for AccountState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An account's session and lease as a database that holds sessions (PostgreSQL) knows them.
@@ -34,6 +124,15 @@ pub struct StoredSession {
     pub knows_user: bool,
     /// The worker serving the account while its lease runs, e.g. `worker #3 (host pid 42), 12 s left`.
     pub lease: Option<String>,
+}
+
+/// The reason stored with `state`: none while active; a stopped account always has one, so
+/// `disabled_reason IS NULL` keeps meaning "usable" to every query that filters on it.
+pub(crate) fn stopped_reason(state: AccountState, reason: Option<&str>) -> Option<&str> {
+    match state {
+        AccountState::Active => None,
+        _ => Some(reason.unwrap_or_else(|| state.as_str())),
+    }
 }
 
 /// Accounts: adding, finding, disabling and removing the Telegram logins tgsift knows.
@@ -53,12 +152,21 @@ pub trait AccountStore {
     /// Every account, by name.
     fn accounts(&self) -> Result<Vec<AccountRow>, StoreError>;
 
-    /// Stops (with a reason) or resumes serving an account: a session Telegram no longer accepts is not
-    /// retried in a loop; a good login or `account check` resumes it.
-    fn set_account_disabled(
+    /// Stops serving an account in `state` (with Telegram's reason), or resumes it with
+    /// [`AccountState::Active`] (the reason is then dropped): an account Telegram refuses is not
+    /// retried in a loop; a good login, `account check` or `account resume` resumes it.
+    fn set_account_state(
         &mut self,
         account_id: i64,
+        state: AccountState,
         reason: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Fixes the client identity the account presents from now on.
+    fn set_account_identity(
+        &mut self,
+        account_id: i64,
+        identity: &ClientIdentity,
     ) -> Result<(), StoreError>;
 
     /// Records the user id learned after login, import or a good check (which also resumes the account).

@@ -58,6 +58,8 @@ const TABLES: &[Table] = &[
             ("phone", Text),
             ("user_id", Int),
             ("disabled_reason", Text),
+            ("state", Text),
+            ("identity", Text),
             ("created_at", Int),
         ],
         key: &["id"],

@@ -7,7 +7,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use crate::model::accounts::*;
 use crate::{SqliteStore, StoreError, unix_now};
 
-const COLUMNS: &str = "id, name, phone, user_id, session_path, created_at, disabled_reason";
+const COLUMNS: &str =
+    "id, name, phone, user_id, session_path, created_at, disabled_reason, state, identity";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
     Ok(AccountRow {
@@ -18,6 +19,8 @@ fn row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
         session_path: PathBuf::from(r.get::<_, String>(4)?),
         created_at: r.get(5)?,
         disabled_reason: r.get(6)?,
+        state: AccountState::parse(&r.get::<_, String>(7)?),
+        identity: ClientIdentity::from_json(r.get::<_, Option<String>>(8)?.as_deref()),
     })
 }
 
@@ -57,15 +60,32 @@ impl AccountStore for SqliteStore {
         })
     }
 
-    fn set_account_disabled(
+    fn set_account_state(
         &mut self,
         account_id: i64,
+        state: AccountState,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
+        let reason = stopped_reason(state, reason);
         self.write("record the account's state", |tx| {
             tx.execute(
-                "UPDATE accounts SET disabled_reason = ?2 WHERE id = ?1",
-                params![account_id, reason],
+                "UPDATE accounts SET state = ?2, disabled_reason = ?3 WHERE id = ?1",
+                params![account_id, state.as_str(), reason],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn set_account_identity(
+        &mut self,
+        account_id: i64,
+        identity: &ClientIdentity,
+    ) -> Result<(), StoreError> {
+        let json = identity.to_json();
+        self.write("fix the account's client identity", |tx| {
+            tx.execute(
+                "UPDATE accounts SET identity = ?2 WHERE id = ?1",
+                params![account_id, json],
             )
             .map(|_| ())
         })
@@ -79,7 +99,7 @@ impl AccountStore for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write(&format!("update account {name}"), |tx| {
             tx.execute(
-                "UPDATE accounts SET user_id = ?2, phone = coalesce(?3, phone), disabled_reason = NULL WHERE name = ?1",
+                "UPDATE accounts SET user_id = ?2, phone = coalesce(?3, phone), state = 'active', disabled_reason = NULL WHERE name = ?1",
                 params![name, user_id, phone],
             )
             .map(|_| ())

@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use tokio_postgres::Row;
 
 use super::PgBackend;
-use crate::{AccountRow, AccountStore, StoreError, StoredSession, unix_now};
+use crate::model::accounts::stopped_reason;
+use crate::{
+    AccountRow, AccountState, AccountStore, ClientIdentity, StoreError, StoredSession, unix_now,
+};
 
-const COLUMNS: &str = "id, name, phone, user_id, created_at, disabled_reason";
+const COLUMNS: &str = "id, name, phone, user_id, created_at, disabled_reason, state, identity";
 
 fn row(r: &Row) -> AccountRow {
     AccountRow {
@@ -19,6 +22,8 @@ fn row(r: &Row) -> AccountRow {
         session_path: PathBuf::new(),
         created_at: r.get(4),
         disabled_reason: r.get(5),
+        state: AccountState::parse(r.get(6)),
+        identity: ClientIdentity::from_json(r.get(7)),
     }
 }
 
@@ -74,16 +79,34 @@ impl AccountStore for PgBackend {
         })
     }
 
-    fn set_account_disabled(
+    fn set_account_state(
         &mut self,
         account_id: i64,
+        state: AccountState,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
+        let reason = stopped_reason(state, reason);
         self.tx("record the account's state", async |tx| {
             self.fence_account(tx, account_id).await?;
             tx.execute(
-                "UPDATE accounts SET disabled_reason = $2 WHERE id = $1",
-                &[&account_id, &reason],
+                "UPDATE accounts SET state = $2, disabled_reason = $3 WHERE id = $1",
+                &[&account_id, &state.as_str(), &reason],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn set_account_identity(
+        &mut self,
+        account_id: i64,
+        identity: &ClientIdentity,
+    ) -> Result<(), StoreError> {
+        let json = identity.to_json();
+        self.tx("fix the account's client identity", async |tx| {
+            tx.execute(
+                "UPDATE accounts SET identity = $2 WHERE id = $1",
+                &[&account_id, &json],
             )
             .await?;
             Ok(())
@@ -98,7 +121,8 @@ impl AccountStore for PgBackend {
     ) -> Result<(), StoreError> {
         self.tx(&format!("update account {name}"), async |tx| {
             tx.execute(
-                "UPDATE accounts SET user_id = $2, phone = coalesce($3, phone), disabled_reason = NULL
+                "UPDATE accounts SET user_id = $2, phone = coalesce($3, phone), state = 'active',
+                     disabled_reason = NULL
                  WHERE name = $1",
                 &[&name, &user_id, &phone],
             )
