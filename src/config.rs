@@ -175,10 +175,10 @@ pub(crate) const KEYS: &[KeySpec] = &[
             min: 0.01,
             max: 1_000.0,
         },
-        default: Some("10.0"),
+        default: Some("3.0"),
         aliases: &[],
         secret: false,
-        doc: "Requests per second a method starts at before the pacer has learned its limit",
+        doc: "Requests per second a method starts at before the pacer has learned its limit (it doubles every second until the first FLOOD_WAIT)",
     },
     KeySpec {
         key: "telegram.pacer_min_rate",
@@ -212,6 +212,61 @@ pub(crate) const KEYS: &[KeySpec] = &[
         aliases: &[],
         secret: false,
         doc: "Seconds without a FLOOD_WAIT before the pacer raises a method's rate again",
+    },
+    KeySpec {
+        key: "telegram.probe_hold",
+        kind: Kind::Seconds {
+            min: 0.0,
+            max: 604_800.0,
+        },
+        default: Some("21600.0"),
+        aliases: &[],
+        secret: false,
+        doc: "After a FLOOD_WAIT longer than flood_sleep_threshold, seconds the pacer stays below the learned limit instead of probing above it",
+    },
+    KeySpec {
+        key: "telegram.resolve_interval",
+        kind: Kind::Seconds {
+            min: 0.0,
+            max: 86_400.0,
+        },
+        default: Some("10.0"),
+        aliases: &[],
+        secret: false,
+        doc: "Seconds between `contacts.resolveUsername` calls of an account after a burst of 3 (Telegram answers abuse with waits of hours)",
+    },
+    KeySpec {
+        key: "telegram.resolve_per_day",
+        kind: Kind::Int {
+            min: 1,
+            max: 100_000,
+        },
+        default: Some("500"),
+        aliases: &[],
+        secret: false,
+        doc: "`contacts.resolveUsername` calls an account makes in any 24 hours",
+    },
+    KeySpec {
+        key: "telegram.join_interval",
+        kind: Kind::Seconds {
+            min: 0.0,
+            max: 86_400.0,
+        },
+        default: Some("60.0"),
+        aliases: &[],
+        secret: false,
+        doc: "Seconds between `channels.joinChannel` calls of an account after a burst of 2 (joining is limited per hour and per day)",
+    },
+    KeySpec {
+        key: "telegram.join_per_day",
+        kind: Kind::Int {
+            min: 1,
+            max: 10_000,
+        },
+        default: Some("50"),
+        aliases: &[],
+        secret: false,
+        doc: "`channels.joinChannel` calls an account makes in any 24 hours",
     },
     KeySpec {
         key: "telegram.max_in_flight",
@@ -705,6 +760,16 @@ pub struct TelegramConfig {
     pub pacer_quiet: f64,
     /// Requests in flight per account.
     pub max_in_flight: u32,
+    /// No probing above a learned limit for this long after a long FLOOD_WAIT, seconds.
+    pub probe_hold: f64,
+    /// Spacing of resolveUsername calls after a burst, seconds.
+    pub resolve_interval: f64,
+    /// resolveUsername calls per 24 hours.
+    pub resolve_per_day: u32,
+    /// Spacing of joinChannel calls after a burst, seconds.
+    pub join_interval: f64,
+    /// joinChannel calls per 24 hours.
+    pub join_per_day: u32,
     /// `initConnection`'s device model for accounts added from now on.
     pub device_model: String,
     /// `initConnection`'s system version.

@@ -813,3 +813,35 @@ async fn a_job_meeting_a_refused_account_stops_it_and_a_refused_join_fails_once(
     })
     .await;
 }
+
+#[tokio::test]
+async fn resolves_keep_to_their_budget_across_commands_and_a_spent_budget_queues_the_job() {
+    within(90, async {
+        let s = Setup::new(4, 5, |_| {}).await;
+        {
+            let mut store = SqliteStore::open(&s.db).expect("store");
+            for ch in store.channels().expect("channels") {
+                store.remove_channel(ch.id).expect("remove");
+            }
+        }
+        // A burst of 3, then one resolve per 10 minutes: each command is a new process, and the
+        // budget holds across them.
+        let budget = [("TGSIFT_TELEGRAM__RESOLVE_INTERVAL", "600")];
+        let names = s.sim.channel_usernames();
+        for name in &names[..3] {
+            let (code, _, err) = s.output_with(&["channels", "add", "alice", name], &budget).await;
+            assert_eq!(code, Some(0), "{err}");
+        }
+        let (code, _, err) = s.output_with(&["channels", "add", "alice", &names[3]], &budget).await;
+        assert_eq!(code, Some(1), "{err}");
+        assert!(
+            err.contains("budget of contacts.resolveUsername") && err.contains("queued again"),
+            "{err}"
+        );
+        assert_eq!(s.sim.log().count("contacts.resolveUsername"), 3, "the fourth was not sent");
+        assert_eq!(SqliteStore::open(&s.db).expect("store").channels().expect("channels").len(), 3);
+        let queued = count(&s.db, "SELECT count(*) FROM jobs WHERE state = 'queued' AND not_before > strftime('%s','now') + 1500");
+        assert_eq!(queued, 1, "the job waits for the budget");
+    })
+    .await;
+}

@@ -183,6 +183,14 @@ fn outcome(job: JobRow) -> anyhow::Result<JobRow> {
             job.id
         )),
         "cancelled" => Err(anyhow::anyhow!("job {} was cancelled", job.id)),
+        // Due again much later (a long FLOOD_WAIT, a used-up budget): it stays queued.
+        "queued" if job.not_before.is_some_and(|t| t > unix_now() + 60) => Err(anyhow::anyhow!(
+            "job {} ({}) is queued again, due in {} s: {error}; the running service (`tgsift run`) runs it then (see `tgsift jobs show {}`)",
+            job.id,
+            job.kind,
+            job.not_before.unwrap_or_default() - unix_now(),
+            job.id
+        )),
         // Stopped waiting (Ctrl-C) before it ended.
         _ => Err(anyhow::anyhow!(
             "stopped waiting: job {} is {} (see `tgsift jobs show {}`)",

@@ -522,7 +522,7 @@ impl AccountTask {
         };
         match e {
             TgError::Cancelled => Ok(true),
-            TgError::FloodWait { seconds, .. } => {
+            TgError::FloodWait { seconds, .. } | TgError::Budget { seconds, .. } => {
                 tracing::warn!(channel = %ch.label(), seconds, "channel parked by FLOOD_WAIT");
                 park(i64::from(seconds), self.store.clone(), msg).await?;
                 Ok(false)

@@ -194,7 +194,9 @@ impl From<OpsError> for Failure {
 impl From<TgError> for Failure {
     fn from(e: TgError) -> Self {
         let retry_in = match &e {
-            TgError::FloodWait { seconds, .. } => Some(i64::from(*seconds)),
+            TgError::FloodWait { seconds, .. } | TgError::Budget { seconds, .. } => {
+                Some(i64::from(*seconds))
+            }
             e if e.is_temporary() => Some(0),
             _ => None,
         };
@@ -593,6 +595,9 @@ async fn account_check(ops: &Ops, account: &str) -> Result<Value, Failure> {
     Ok(json!({"account": account, "user_id": id}))
 }
 
+/// Seconds a command waits for its own job's next attempt; a job due later stays queued.
+const WAIT_HERE_AT_MOST: i64 = 120;
+
 /// How often the runner looks for jobs whose worker died.
 const ORPHANS_EVERY: Duration = Duration::from_secs(30);
 
@@ -726,11 +731,13 @@ pub(crate) async fn run_here(
             if ended(&job) || shutdown.is_cancelled() {
                 return Ok(job);
             }
+            let due_in = job.not_before.map_or(1, |t| t - tgsift_store::unix_now());
+            if due_in > WAIT_HERE_AT_MOST {
+                // A long FLOOD_WAIT or a used-up budget: the job stays queued for the service.
+                return Ok(job);
+            }
             // Waiting for its backoff, or run by another worker: look again when it may have moved.
-            let wait = job
-                .not_before
-                .map_or(1, |t| t - tgsift_store::unix_now())
-                .clamp(1, 60);
+            let wait = due_in.clamp(1, 60);
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(job),
                 _ = tokio::time::sleep(Duration::from_secs(wait as u64)) => {}

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::{Class, Permanent, TgError, classify};
 use super::metrics::{AccountMethod, ClientMetrics};
-use super::pacer::{PaceState, Pacer, PacerConfig};
+use super::pacer::{Budget, PaceState, Pacer, PacerConfig};
 use crate::config::TelegramConfig;
 use crate::metrics::ingest::MethodCounts;
 use crate::metrics::{AccountLabel, Metrics};
@@ -72,6 +72,14 @@ impl From<&TelegramConfig> for Policy {
                 min_rate: c.pacer_min_rate,
                 max_rate: c.pacer_max_rate.max(c.pacer_min_rate),
                 quiet: Duration::from_secs_f64(c.pacer_quiet),
+                probe_hold: Duration::from_secs_f64(c.probe_hold),
+                budgets: vec![
+                    Budget::resolve(
+                        Duration::from_secs_f64(c.resolve_interval),
+                        c.resolve_per_day,
+                    ),
+                    Budget::join(Duration::from_secs_f64(c.join_interval), c.join_per_day),
+                ],
             },
             max_in_flight: c.max_in_flight.max(1) as usize,
             identity: c.identity(),
@@ -396,6 +404,7 @@ impl Account {
                 .collect(),
             windows: self.windows.export(),
             breaker: self.breaker.export(),
+            budget: self.pacer.spent(),
         }
     }
 
@@ -412,6 +421,7 @@ impl Account {
             })
             .collect();
         self.pacer.restore(&pace);
+        self.pacer.restore_spent(&state.budget);
         self.windows.import(&state.windows);
         self.breaker.import(state.breaker);
     }
@@ -519,6 +529,28 @@ impl Account {
                 _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
                 _ = self.pacer.acquire(method) => {}
             }
+            // A budgeted method (resolveUsername, joinChannel) waits for its budget, short waits
+            // queued here, long ones returned like a long flood: the work is retried when it allows.
+            if let Err(wait) = self.pacer.take_budget(method, unix_ms()) {
+                drop(permit);
+                if wait > self.policy.flood_threshold {
+                    return Err(TgError::Budget {
+                        account: self.name.clone(),
+                        method,
+                        seconds: wait.as_secs_f64().ceil() as u32,
+                    });
+                }
+                tracing::info!(account = %self.name, method, seconds = wait.as_secs_f64(), "waiting for the method's budget");
+                tokio::select! {
+                    _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+            if self.pacer.is_budgeted(method) {
+                // Counted now: persisted soon, so a restart or the next command sees it.
+                self.state_changed.notify_one();
+            }
             // A window may have opened while this call waited for its slot (another call in flight
             // got the FLOOD_WAIT): look again, so nothing is ever sent into a known window.
             if self.windows.remaining(method, Instant::now()).is_some() {
@@ -570,7 +602,8 @@ impl Account {
                     self.windows.open(method, now + wait);
                     // Persisted at once by the owner: a restart must not send into this window.
                     self.state_changed.notify_one();
-                    self.pacer.on_flood(method, now);
+                    self.pacer
+                        .on_flood(method, now, wait, self.policy.flood_threshold);
                     self.breaker.success();
                     Stats::add(&self.stats.floods, 1);
                     if let Some(m) = &self.metrics {
@@ -727,6 +760,11 @@ fn known_method(name: &str) -> Option<&'static str> {
         "auth.sendCode",
     ];
     METHODS.iter().copied().find(|m| *m == name)
+}
+
+/// Milliseconds since the Unix epoch (budgeted calls are stored so).
+fn unix_ms() -> i64 {
+    (unix_f64() * 1000.0) as i64
 }
 
 /// Seconds since the Unix epoch, with fractions (flood windows must not be rounded short).

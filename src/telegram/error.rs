@@ -159,6 +159,16 @@ pub enum TgError {
         method: &'static str,
         seconds: u32,
     },
+    /// tgsift's own budget of a method Telegram punishes hard (resolveUsername, joinChannel) is used
+    /// up for now: nothing is sent before it allows.
+    #[error(
+        "account {account} has used its budget of {method} for now (see telegram.resolve_per_day / join_per_day): next call in {seconds} s"
+    )]
+    Budget {
+        account: String,
+        method: &'static str,
+        seconds: u32,
+    },
     /// Telegram refuses the account itself (logged out, key revoked, frozen, banned): it is stopped
     /// until its owner acts, because retrying cannot help and can make it worse.
     #[error("account {account} is {state} ({reason}): {}", what_to_do(account, *state))]
@@ -265,6 +275,7 @@ impl TgError {
         matches!(
             self,
             TgError::FloodWait { .. }
+                | TgError::Budget { .. }
                 | TgError::Exhausted { .. }
                 | TgError::CircuitOpen { .. }
                 | TgError::Rpc { .. }

@@ -4,7 +4,15 @@
 //! ceiling); after a quiet period the rate regains quickly up to just below the ceiling, then creeps above
 //! it slowly to probe whether the limit has moved (AIMD, with CUBIC's "remember the last maximum" idea).
 //! So the client spends nearly all its time just under the real limit and floods only when probing.
-//! The state is plain data ([`PaceState`]) so it can be persisted and restored across restarts.
+//! After a FLOOD_WAIT longer than the caller's threshold — Telegram saying it minds — it does not probe
+//! above the ceiling for [`PacerConfig::probe_hold`].
+//!
+//! Methods whose limits Telegram enforces with penalties that escalate for hours
+//! (`contacts.resolveUsername`, `channels.joinChannel`) are never learned by flooding: they have fixed
+//! budgets ([`Budget`]: a burst, then one call per interval, and a cap per day), counted from the calls
+//! actually sent and kept across restarts.
+//! The state is plain data ([`PaceState`], budgeted calls as unix milliseconds) so it can be persisted
+//! and restored across restarts.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,18 +29,66 @@ pub struct PacerConfig {
     pub max_rate: f64,
     /// Time without a FLOOD_WAIT before the rate grows again.
     pub quiet: Duration,
+    /// After a FLOOD_WAIT longer than the flood threshold, how long the rate stays below the ceiling
+    /// instead of probing above it.
+    pub probe_hold: Duration,
+    /// Fixed budgets of the methods Telegram punishes hardest; never learned by flooding.
+    pub budgets: Vec<Budget>,
+}
+
+/// A fixed budget of one method: `burst` calls at once, then one per `interval`, and at most
+/// `per_day` in any 24 hours.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Budget {
+    /// TL method name.
+    pub method: &'static str,
+    /// Calls allowed back to back.
+    pub burst: u32,
+    /// Steady spacing after the burst.
+    pub interval: Duration,
+    /// Calls in any 24 hours.
+    pub per_day: u32,
+}
+
+impl Budget {
+    /// `contacts.resolveUsername`: users report waits of hours after a few dozen resolves in a row.
+    pub fn resolve(interval: Duration, per_day: u32) -> Self {
+        Budget {
+            method: "contacts.resolveUsername",
+            burst: 3,
+            interval,
+            per_day,
+        }
+    }
+
+    /// `channels.joinChannel`: limited per hour and per day.
+    pub fn join(interval: Duration, per_day: u32) -> Self {
+        Budget {
+            method: "channels.joinChannel",
+            burst: 2,
+            interval,
+            per_day,
+        }
+    }
 }
 
 impl Default for PacerConfig {
     fn default() -> Self {
         PacerConfig {
-            initial_rate: 10.0,
+            initial_rate: 3.0,
             min_rate: 0.05,
             max_rate: 200.0,
             quiet: Duration::from_secs(5),
+            probe_hold: Duration::from_secs(6 * 3600),
+            budgets: vec![
+                Budget::resolve(Duration::from_secs(10), 500),
+                Budget::join(Duration::from_secs(60), 50),
+            ],
         }
     }
 }
+
+const DAY_MS: i64 = 86_400_000;
 
 /// The learned state of one method, as persisted.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,6 +109,8 @@ struct Method {
     last_growth: Instant,
     /// When the recent requests succeeded: what the server really let through.
     recent: std::collections::VecDeque<Instant>,
+    /// No probing above the ceiling before this (set by a long FLOOD_WAIT).
+    hold_until: Option<Instant>,
 }
 
 impl Method {
@@ -64,6 +122,7 @@ impl Method {
             last_flood: None,
             last_growth: now,
             recent: std::collections::VecDeque::new(),
+            hold_until: None,
         }
     }
 
@@ -97,6 +156,8 @@ const BACK_OFF_KNOWN: f64 = 0.85;
 pub struct Pacer {
     config: PacerConfig,
     methods: Mutex<HashMap<String, Method>>,
+    /// Budgeted calls sent in the last day: (method, unix milliseconds), oldest first.
+    spent: Mutex<std::collections::VecDeque<(String, i64)>>,
 }
 
 impl Pacer {
@@ -105,7 +166,64 @@ impl Pacer {
         Pacer {
             config,
             methods: Mutex::new(HashMap::new()),
+            spent: Mutex::new(std::collections::VecDeque::new()),
         }
+    }
+
+    /// Takes one call of a budgeted `method` at `now_ms` (unix milliseconds): `Ok` when the budget
+    /// allows it (the call is counted), else how long until it does. Methods without a budget always
+    /// pass and are not counted.
+    pub(crate) fn take_budget(&self, method: &str, now_ms: i64) -> Result<(), Duration> {
+        let Some(b) = self.config.budgets.iter().find(|b| b.method == method) else {
+            return Ok(());
+        };
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        while spent.front().is_some_and(|(_, at)| *at <= now_ms - DAY_MS) {
+            spent.pop_front();
+        }
+        let mine: Vec<i64> = spent
+            .iter()
+            .filter(|(m, _)| m == method)
+            .map(|(_, at)| *at)
+            .collect();
+        // A burst, then one per interval: at most `burst` calls in any `burst × interval`.
+        let window = b.interval.as_millis() as i64 * i64::from(b.burst.max(1));
+        let mut ready = now_ms;
+        let burst = b.burst.max(1) as usize;
+        if mine.len() >= burst {
+            ready = ready.max(mine[mine.len() - burst] + window);
+        }
+        let per_day = b.per_day.max(1) as usize;
+        if mine.len() >= per_day {
+            ready = ready.max(mine[mine.len() - per_day] + DAY_MS);
+        }
+        if ready > now_ms {
+            return Err(Duration::from_millis((ready - now_ms) as u64));
+        }
+        spent.push_back((method.to_string(), now_ms));
+        Ok(())
+    }
+
+    /// Budgeted calls of the last day, for persisting: (method, unix milliseconds).
+    pub(crate) fn spent(&self) -> Vec<(String, i64)> {
+        self.spent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Restores budgeted calls (from the database at start-up), oldest first.
+    pub(crate) fn restore_spent(&self, calls: &[(String, i64)]) {
+        let mut all: Vec<(String, i64)> = calls.to_vec();
+        all.sort_by_key(|(_, at)| *at);
+        *self.spent.lock().unwrap_or_else(|p| p.into_inner()) = all.into();
+    }
+
+    /// Whether `method` has a fixed budget (its rate is never learned).
+    pub(crate) fn is_budgeted(&self, method: &str) -> bool {
+        self.config.budgets.iter().any(|b| b.method == method)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Method>> {
@@ -163,6 +281,8 @@ impl Pacer {
         m.rate = match m.ceiling {
             None => m.rate * 2f64.powf(elapsed.min(1.0) / SLOW_START_DOUBLING.as_secs_f64()),
             Some(c) if m.rate < c * REGAIN_UP_TO => (m.rate * REGAIN_FACTOR).min(c * REGAIN_UP_TO),
+            // Telegram minded the last probe: stay under the ceiling for a while.
+            Some(_) if m.hold_until.is_some_and(|h| now < h) => m.rate,
             Some(c) => m.rate + c * PROBE_PER_SEC * elapsed,
         }
         .min(max);
@@ -172,10 +292,20 @@ impl Pacer {
     /// the server actually let through over the last seconds when that is known — not the rate that
     /// overshot it, which after a slow start can be twice the limit and would take many more floods
     /// to come down from.
-    pub(crate) fn on_flood(&self, method: &str, now: Instant) {
+    /// A wait above `long` (the flood threshold) also stops probing above the ceiling for
+    /// [`PacerConfig::probe_hold`]. Budgeted methods learn nothing: their budget stands, and the
+    /// FLOOD_WAIT window is waited out by the caller.
+    pub(crate) fn on_flood(&self, method: &str, now: Instant, wait: Duration, long: Duration) {
+        if self.is_budgeted(method) {
+            return;
+        }
         let mut map = self.lock();
         let min = self.config.min_rate;
+        let hold = self.config.probe_hold;
         let m = self.entry(&mut map, method, now);
+        if wait > long {
+            m.hold_until = Some(now + hold);
+        }
         // Several requests in flight may all hit the same flood; only the first one teaches.
         if m.last_flood
             .is_some_and(|f| now.saturating_duration_since(f) < Duration::from_secs(1))
@@ -235,6 +365,75 @@ impl Pacer {
 mod tests {
     use super::*;
 
+    /// A FLOOD_WAIT slept through, and the threshold above which one parks.
+    const SHORT: Duration = Duration::from_secs(1);
+    const LONG: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn budgets_allow_a_burst_then_one_per_interval_and_a_cap_per_day() {
+        let p = Pacer::new(PacerConfig {
+            budgets: vec![Budget::resolve(Duration::from_secs(10), 5)],
+            ..Default::default()
+        });
+        let r = "contacts.resolveUsername";
+        let t = 1_000_000_000_000;
+        for i in 0..3 {
+            assert_eq!(p.take_budget(r, t + i), Ok(()), "burst call {i}");
+        }
+        // The fourth waits until the first is a burst window (3 × 10 s) old.
+        assert_eq!(p.take_budget(r, t + 3), Err(Duration::from_millis(29_997)));
+        assert_eq!(p.take_budget(r, t + 30_000), Ok(()));
+        assert_eq!(p.take_budget(r, t + 40_001), Ok(()));
+        // A restart (another process) restores what was spent: the budget holds.
+        let q = Pacer::new(PacerConfig {
+            budgets: vec![Budget::resolve(Duration::from_secs(10), 5)],
+            ..Default::default()
+        });
+        q.restore_spent(&p.spent());
+        // Five in a day: the sixth waits for the first to be a day old.
+        for pacer in [&p, &q] {
+            assert_eq!(
+                pacer.take_budget(r, t + 3_600_000),
+                Err(Duration::from_millis(86_400_000 - 3_600_000))
+            );
+        }
+        assert_eq!(p.take_budget(r, t + 86_400_000), Ok(()));
+        // Other methods are not budgeted.
+        assert_eq!(p.take_budget("messages.getHistory", t), Ok(()));
+    }
+
+    #[test]
+    fn a_long_flood_stops_probing_above_the_ceiling_and_budgets_learn_nothing() {
+        let p = Pacer::new(PacerConfig {
+            initial_rate: 20.0,
+            ..Default::default()
+        });
+        let t = Instant::now();
+        p.on_flood("m", t, Duration::from_secs(300), LONG);
+        let mut now = t + Duration::from_secs(6);
+        for _ in 0..40 {
+            now += Duration::from_millis(50);
+            p.on_success("m", now);
+        }
+        let held = p.rate("m");
+        assert!(
+            (18.9..=19.1).contains(&held),
+            "regained to 95 % of 20: {held}"
+        );
+        p.on_success("m", now + Duration::from_secs(3600));
+        assert_eq!(p.rate("m"), held, "no probing for hours after a long wait");
+        p.on_success("m", now + Duration::from_secs(7 * 3600));
+        assert!(p.rate("m") > held, "probing again after the hold");
+        let rate = p.rate("contacts.resolveUsername");
+        p.on_flood(
+            "contacts.resolveUsername",
+            t,
+            Duration::from_secs(300),
+            LONG,
+        );
+        assert_eq!(p.rate("contacts.resolveUsername"), rate);
+    }
+
     #[test]
     fn slots_are_spaced_by_the_rate() {
         let p = Pacer::new(PacerConfig {
@@ -255,9 +454,9 @@ mod tests {
             ..Default::default()
         });
         let t = Instant::now();
-        p.on_flood("m", t);
+        p.on_flood("m", t, SHORT, LONG);
         assert_eq!(p.rate("m"), 10.0);
-        p.on_flood("m", t + Duration::from_millis(100));
+        p.on_flood("m", t + Duration::from_millis(100), SHORT, LONG);
         assert_eq!(p.rate("m"), 10.0, "one flood burst teaches once");
         p.on_success("m", t + Duration::from_secs(1));
         assert_eq!(p.rate("m"), 10.0, "no growth inside the quiet period");
@@ -298,7 +497,7 @@ mod tests {
         assert!((79.0..=81.0).contains(&p.rate("m")), "{}", p.rate("m"));
         // The server let 20 requests a second through (one every 50 ms): that is the ceiling, not
         // the 80 the slow start had reached, and the rate drops just below it.
-        p.on_flood("m", now);
+        p.on_flood("m", now, SHORT, LONG);
         assert!((16.9..=17.1).contains(&p.rate("m")), "{}", p.rate("m"));
         now += Duration::from_secs(10);
         for _ in 0..100 {
@@ -330,7 +529,7 @@ mod tests {
                 p.on_success("m", now);
                 ok += u64::from(counted);
             } else {
-                p.on_flood("m", now);
+                p.on_flood("m", now, SHORT, LONG);
                 floods += u64::from(counted);
                 // FLOOD_WAIT_X: the client waits X seconds (rounded up) before this method again.
                 let wait = ((1.0 - tokens) / per_sec).ceil().max(1.0);
@@ -356,11 +555,11 @@ mod tests {
     #[test]
     fn state_round_trips() {
         let p = Pacer::new(PacerConfig::default());
-        p.on_flood("messages.getHistory", Instant::now());
+        p.on_flood("messages.getHistory", Instant::now(), SHORT, LONG);
         let snap = p.snapshot();
         let q = Pacer::new(PacerConfig::default());
         q.restore(&snap);
         assert_eq!(q.snapshot(), snap);
-        assert_eq!(snap[0].ceiling, Some(10.0));
+        assert_eq!(snap[0].ceiling, Some(3.0));
     }
 }

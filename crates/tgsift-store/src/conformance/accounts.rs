@@ -94,11 +94,24 @@ fn client_state_round_trip<S: AccountStore + ClientStateStore + ?Sized>(s: &mut 
             floods: 2,
             retries: 5,
         },
+        budget: vec![
+            ("contacts.resolveUsername".into(), now - 86_400_001),
+            ("contacts.resolveUsername".into(), now - 60_000),
+            ("channels.joinChannel".into(), now - 1_000),
+        ],
     };
     s.save_client_state(a.id, &state).expect("save");
     let back = s.load_client_state(a.id).expect("load");
     assert_eq!(back.pace, state.pace);
     assert_eq!(back.breaker, (3, Some(now + 10_000)));
+    assert_eq!(
+        back.budget,
+        vec![
+            ("contacts.resolveUsername".to_string(), now - 60_000),
+            ("channels.joinChannel".to_string(), now - 1_000),
+        ],
+        "calls older than a day are forgotten"
+    );
     assert_eq!(
         back.windows,
         vec![("contacts.resolveUsername".to_string(), now + 3_600_000)]

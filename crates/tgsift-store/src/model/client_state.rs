@@ -14,7 +14,13 @@ pub struct ClientState {
     /// FLOOD_WAITs and retries counted since the previous save; saving adds them to today's counters
     /// (loading leaves this empty).
     pub activity: Activity,
+    /// Calls of budgeted methods (`contacts.resolveUsername`, `channels.joinChannel`) in the last
+    /// day: (method, unix milliseconds), so a budget holds across restarts and one-shot commands.
+    pub budget: Vec<(String, i64)>,
 }
+
+/// How long a budgeted call is remembered: the longest budget period, a day.
+pub const BUDGET_MEMORY_MS: i64 = 86_400_000;
 
 /// FLOOD_WAITs received and requests retried, for `tgsift stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -192,6 +192,12 @@ const TABLES: &[Table] = &[
         identity: false,
     },
     Table {
+        name: "budget_calls",
+        columns: &[("account_id", Int), ("method", Text), ("at_ms", Int)],
+        key: &["account_id", "method", "at_ms"],
+        identity: false,
+    },
+    Table {
         name: "breaker_state",
         columns: &[
             ("account_id", Int),

@@ -39,6 +39,11 @@ impl ClientStateStore for SqliteStore {
                         END",
                 params![account_id, state.breaker.0, state.breaker.1, now, now_ms],
             )?;
+            tx.execute("DELETE FROM budget_calls WHERE account_id = ?1", [account_id])?;
+            let mut calls = tx.prepare("INSERT OR IGNORE INTO budget_calls (account_id, method, at_ms) VALUES (?1, ?2, ?3)")?;
+            for (method, at) in state.budget.iter().filter(|(_, at)| *at > now_ms - BUDGET_MEMORY_MS) {
+                calls.execute(params![account_id, method, at])?;
+            }
             let Activity { floods, retries } = state.activity;
             if floods > 0 || retries > 0 {
                 tx.execute(
@@ -68,7 +73,12 @@ impl ClientStateStore for SqliteStore {
                 )
                 .optional()?
                 .unwrap_or((0, None));
-            Ok(ClientState { pace, windows, breaker, activity: Activity::default() })
+            let mut st = c.prepare(
+                "SELECT method, at_ms FROM budget_calls WHERE account_id = ?1 AND at_ms > ?2 ORDER BY at_ms, method",
+            )?;
+            let budget =
+                st.query_map(params![account_id, now_ms - BUDGET_MEMORY_MS], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+            Ok(ClientState { pace, windows, breaker, activity: Activity::default(), budget })
         })
     }
 

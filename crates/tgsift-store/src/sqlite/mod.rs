@@ -52,7 +52,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0012_status_check_without_in.sql"),
     include_str!("migrations/0013_job_account.sql"),
     include_str!("migrations/0014_hidden_and_answered.sql"),
-    include_str!("migrations/0015_account_state.sql"),
+    include_str!("migrations/0015_account_safety.sql"),
 ];
 
 /// The schema version whose migration is [`status_check_as_comparisons`].

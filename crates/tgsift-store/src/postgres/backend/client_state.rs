@@ -2,6 +2,7 @@
 //! worker serves the account next.
 
 use super::PgBackend;
+use crate::model::client_state::BUDGET_MEMORY_MS;
 use crate::{Activity, ActivityRow, ClientState, ClientStateStore, StoreError, unix_now};
 
 impl ClientStateStore for PgBackend {
@@ -51,6 +52,19 @@ impl ClientStateStore for PgBackend {
                 &[&account_id, &i64::from(state.breaker.0), &state.breaker.1, &now, &now_ms],
             )
             .await?;
+            tx.execute("DELETE FROM budget_calls WHERE account_id = $1", &[&account_id])
+                .await?;
+            let recent: Vec<&(String, i64)> =
+                state.budget.iter().filter(|(_, at)| *at > now_ms - BUDGET_MEMORY_MS).collect();
+            let methods: Vec<&str> = recent.iter().map(|(m, _)| m.as_str()).collect();
+            let at: Vec<i64> = recent.iter().map(|(_, a)| *a).collect();
+            tx.execute(
+                "INSERT INTO budget_calls (account_id, method, at_ms)
+                 SELECT $1, m, a FROM unnest($2::text[], $3::bigint[]) AS b (m, a)
+                 ON CONFLICT DO NOTHING",
+                &[&account_id, &methods, &at],
+            )
+            .await?;
             let Activity { floods, retries } = state.activity;
             if floods > 0 || retries > 0 {
                 tx.execute(
@@ -96,11 +110,22 @@ impl ClientStateStore for PgBackend {
                 .await?
                 .map(|r| (u32::try_from(r.get::<_, i64>(0)).unwrap_or(u32::MAX), r.get(1)))
                 .unwrap_or((0, None));
+            let budget = tx
+                .query(
+                    "SELECT method, at_ms FROM budget_calls WHERE account_id = $1 AND at_ms > $2
+                     ORDER BY at_ms, method",
+                    &[&account_id, &(now_ms - BUDGET_MEMORY_MS)],
+                )
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
             Ok(ClientState {
                 pace,
                 windows,
                 breaker,
                 activity: Activity::default(),
+                budget,
             })
         })
     }

@@ -110,6 +110,12 @@ fn seed(path: &Path) -> SqliteStore {
                                                 (1, 'channels.getMessages', 1.5, NULL, 1700000400),
                                                 (2, 'messages.getHistory', 2.0, NULL, 1700000401);
                  INSERT INTO flood_windows VALUES (1, 'messages.getHistory', 1700000999123);
+                 UPDATE accounts SET state = 'frozen', disabled_reason = '420 FROZEN_METHOD_INVALID',
+                     identity = '{\"device_model\":\"tgsift\",\"system_version\":\"Linux\",\"app_version\":\"0.1.0\",\"lang_code\":\"en\",\"system_lang_code\":\"en\"}'
+                     WHERE id = 2;
+                 INSERT INTO budget_calls VALUES (1, 'contacts.resolveUsername', 1700000999001),
+                                                 (1, 'contacts.resolveUsername', 1700000999002),
+                                                 (2, 'channels.joinChannel', 1700000999003);
                  INSERT INTO breaker_state VALUES (2, 3, 1700001000000, 1700000500, 1700000400000);
                  INSERT INTO account_activity VALUES (1, 1699920000, 4, 9), (1, 1700006400, 1, 0),
                                                      (2, 1700006400, 0, 2);

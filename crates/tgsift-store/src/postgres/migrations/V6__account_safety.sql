@@ -8,3 +8,12 @@ UPDATE accounts SET state = 'logged_out' WHERE disabled_reason IS NOT NULL;
 -- The client identity an account presents to Telegram (`initConnection`: device model, system and app
 -- version, language codes) as JSON, fixed when it is added so every process presents the same one.
 ALTER TABLE accounts ADD COLUMN identity TEXT;
+
+-- Calls of budgeted methods (contacts.resolveUsername, channels.joinChannel) in the last day, so the
+-- budgets Telegram enforces by escalating waits hold across restarts, one-shot commands and workers.
+CREATE TABLE budget_calls (
+    account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    method     TEXT   NOT NULL,
+    at_ms      BIGINT NOT NULL,
+    PRIMARY KEY (account_id, method, at_ms)
+);
