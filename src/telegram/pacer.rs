@@ -133,6 +133,18 @@ impl Method {
         (self.recent.len() >= MEASURE_MIN && span >= 1.0)
             .then(|| (self.recent.len() - 1) as f64 / span)
     }
+
+    /// Requests per second that succeeded in the last second, if enough did to tell. In slow start
+    /// the rate doubles every second, so only the last one says what the server let through at the
+    /// rate reached: averaged over [`MEASURE`] the ramp would read as a limit far below the real one.
+    fn admitted_last_second(&self, now: Instant) -> Option<f64> {
+        let n = self
+            .recent
+            .iter()
+            .filter(|t| now.saturating_duration_since(**t) < Duration::from_secs(1))
+            .count();
+        (n >= MEASURE_MIN).then_some(n as f64)
+    }
 }
 
 /// Below this fraction of the ceiling the rate regains fast; above it, it probes slowly.
@@ -314,7 +326,11 @@ impl Pacer {
         }
         // With the admitted rate known, the rate drops just below it (the server's bucket refills
         // meanwhile); without it, the classic halving.
-        let (limit, rate) = match m.admitted(now) {
+        let admitted = match m.ceiling {
+            None => m.admitted_last_second(now).or_else(|| m.admitted(now)),
+            Some(_) => m.admitted(now),
+        };
+        let (limit, rate) = match admitted {
             Some(a) => {
                 let limit = a.min(m.rate);
                 (limit, limit * BACK_OFF_KNOWN)
