@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Flood limits per (account, method).
     #[arg(long, value_enum, default_value_t = FloodPreset::Realistic)]
     pub flood: FloodPreset,
+    /// At exit, write every FLOOD_WAIT given per account and method, and each account's state, to
+    /// this file as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub flood_report: Option<PathBuf>,
     /// Give the account this 2FA password.
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
@@ -105,6 +109,9 @@ impl Verdict {
 pub enum FloodPreset {
     /// Telegram-like limits (resolveUsername and sendCode very strict).
     Realistic,
+    /// `realistic` plus Telegram's penalties: repeated floods double the wait, strict budgets for
+    /// resolving usernames and joining channels, accounts frozen after sustained flooding.
+    Telegram,
     /// No limits.
     Off,
 }
@@ -137,6 +144,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.faults = args.faults.clone();
     config.flood = match args.flood {
         FloodPreset::Realistic => FloodConfig::realistic(),
+        FloodPreset::Telegram => FloodConfig::telegram(),
         FloodPreset::Off => FloodConfig::off(),
     };
     config.accounts = (0..args.accounts as usize)
@@ -253,8 +261,62 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let calls: Vec<String> = per_method.iter().map(|(m, n)| format!("{m}={n}")).collect();
     println!("requests: {}", calls.join(" "));
+    let report = sim.flood_report();
+    for a in &report.accounts {
+        let methods: Vec<String> = a
+            .methods
+            .iter()
+            .filter(|m| m.2 > 0)
+            .map(|(m, _, floods, secs, _)| format!("{m}={floods} ({secs} s)"))
+            .collect();
+        println!(
+            "account {} ({}): {} calls, {} FLOOD_WAITs {}",
+            a.phone,
+            a.state,
+            a.calls,
+            a.floods,
+            methods.join(" ")
+        );
+    }
+    if let Some(path) = &args.flood_report {
+        let json = serde_json::to_string_pretty(&report_json(&report))
+            .context("formatting the flood report")?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("writing --flood-report {}", path.display()))?;
+        println!("flood report written to {}", path.display());
+    }
     sim.shutdown();
     Ok(())
+}
+
+/// The flood report as JSON: accounts with their state, per-method counts and every wait given.
+fn report_json(report: &tgsift_sim::FloodReport) -> serde_json::Value {
+    let accounts: Vec<serde_json::Value> = report
+        .accounts
+        .iter()
+        .map(|a| {
+            let methods: Vec<serde_json::Value> = a
+                .methods
+                .iter()
+                .map(|(m, calls, floods, secs, max)| {
+                    serde_json::json!({
+                        "method": m, "calls": calls, "floods": floods,
+                        "wait_seconds": secs, "longest_wait": max,
+                    })
+                })
+                .collect();
+            let given: Vec<serde_json::Value> = a
+                .given
+                .iter()
+                .map(|(at, m, secs)| serde_json::json!({"at": at, "method": m, "seconds": secs}))
+                .collect();
+            serde_json::json!({
+                "phone": a.phone, "state": a.state, "calls": a.calls, "floods": a.floods,
+                "methods": methods, "flood_waits": given,
+            })
+        })
+        .collect();
+    serde_json::json!({ "accounts": accounts })
 }
 
 /// Writes a secret to a new file readable by its owner only.

@@ -74,6 +74,7 @@ const NO_AUTH: &[&str] = &[
     "auth.signIn",
     "auth.checkPassword",
     "account.getPassword",
+    "auth.importAuthorization",
 ];
 
 fn now_unix() -> i32 {
@@ -211,6 +212,13 @@ async fn gate(
         }
         _ => {}
     }
+    if let Some(dc) = user.and_then(|u| shared.world.moved_to(u))
+        && dc != caller.dc
+        && !method.starts_with("auth.")
+        && !method.starts_with("help.")
+    {
+        return Some(Reply::err(303, format!("USER_MIGRATE_{dc}")));
+    }
     let account = user.map(|u| shared.world.accounts[u].user_id);
     match shared.faults.pick(method, account) {
         Some(Fault::FloodWait(x)) => return Some(Reply::err(420, format!("FLOOD_WAIT_{x}"))),
@@ -221,10 +229,17 @@ async fn gate(
         Some(Fault::Garbled) => return Some(Reply::Result(GARBLED.to_vec())),
         None => {}
     }
-    if let Err(wait) = shared.flood.admit(who, method, at) {
+    if let Err(refused) = shared.flood.admit(who, method, at) {
+        if let (true, Some(u)) = (refused.freeze, user) {
+            tracing::warn!(
+                account = who,
+                "sim: the account kept flooding; Telegram freezes it"
+            );
+            shared.world.set_standing(u, Some(Standing::Frozen));
+        }
         return Some(Reply::err(
             420,
-            format!("FLOOD_WAIT_{}", wait_seconds(wait)),
+            format!("FLOOD_WAIT_{}", wait_seconds(refused.wait)),
         ));
     }
     None
@@ -455,10 +470,17 @@ async fn dispatch(
             let Some(u) = user else {
                 return Reply::err(401, "AUTH_KEY_UNREGISTERED");
             };
+            let max = world
+                .max_channels
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let joined = world.channels_joined(u);
             let mut entry = write(&ch);
             let Some(at) = entry.left.iter().position(|&a| a == u) else {
                 return Reply::err(400, "USER_ALREADY_PARTICIPANT");
             };
+            if joined >= max {
+                return Reply::err(400, "CHANNELS_TOO_MUCH");
+            }
             entry.left.remove(at);
             // This layer wraps the updates in messages.chatInviteJoinResultOk.
             Reply::ok(tl::enums::messages::ChatInviteJoinResult::Ok(
@@ -466,6 +488,40 @@ async fn dispatch(
                     updates: membership_updates(&entry, false),
                 },
             ))
+        }
+        f::auth::ExportAuthorization::CONSTRUCTOR_ID => {
+            let req = parse!(f::auth::ExportAuthorization, body);
+            let Some(u) = user else {
+                return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+            };
+            if !super::DC_IDS.contains(&req.dc_id) {
+                return Reply::err(400, "DC_ID_INVALID");
+            }
+            let bytes: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+            super::state::lock(&world.exported).insert(bytes.clone(), u);
+            Reply::ok(tl::enums::auth::ExportedAuthorization::Authorization(
+                tl::types::auth::ExportedAuthorization {
+                    id: world.accounts[u].user_id,
+                    bytes,
+                },
+            ))
+        }
+        f::auth::ImportAuthorization::CONSTRUCTOR_ID => {
+            let req = parse!(f::auth::ImportAuthorization, body);
+            let found = super::state::lock(&world.exported).remove(&req.bytes);
+            let Some(u) = found.filter(|&u| world.accounts[u].user_id == req.id) else {
+                return Reply::err(400, "AUTH_BYTES_INVALID");
+            };
+            if world
+                .with_key(caller.key_id, |k| {
+                    k.user = Some(u);
+                    k.pending = None;
+                })
+                .is_none()
+            {
+                return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+            }
+            authorization(&world.accounts[u])
         }
         f::channels::LeaveChannel::CONSTRUCTOR_ID => {
             let req = parse!(f::channels::LeaveChannel, body);

@@ -50,10 +50,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use crypto::ServerKey;
 pub use faults::{Fault, RandomFaults, Scripted};
-pub use flood::{FloodConfig, Limit};
+pub use flood::{FloodConfig, Limit, Penalty};
 pub use hub::{PushFault, ScriptedPush};
 pub use live::{LiveConfig, LiveHandle};
-pub use state::{AccountSpec, SavedMessage, Standing};
+pub use state::{AccountSpec, DEFAULT_MAX_CHANNELS, SavedMessage, Standing};
 pub use world::{
     ChannelSpec, Lang, ServiceAction, ServiceRun, SimChannel, SimMessage, SimPost, SimService,
 };
@@ -184,6 +184,33 @@ pub struct Sim {
     shared: Arc<Shared>,
     addrs: BTreeMap<i32, SocketAddr>,
     cancel: CancellationToken,
+    started: Instant,
+}
+
+/// Every FLOOD_WAIT the simulator gave, per account, and how each account stands: what a client
+/// cost its accounts (`sim serve --flood-report`, and tests).
+#[derive(Clone, Debug, Default)]
+pub struct FloodReport {
+    /// Logged-in accounts that made calls, in spec order.
+    pub accounts: Vec<AccountFloods>,
+}
+
+/// One account's floods.
+#[derive(Clone, Debug)]
+pub struct AccountFloods {
+    /// Its phone number.
+    pub phone: String,
+    /// `active`, `frozen` or `banned`.
+    pub state: &'static str,
+    /// Calls made, all methods.
+    pub calls: u64,
+    /// FLOOD_WAITs given, all methods.
+    pub floods: u64,
+    /// Per method with at least one call: (method, calls, floods, seconds of waits, longest wait).
+    pub methods: Vec<(&'static str, u64, u64, u64, u32)>,
+    /// The newest FLOOD_WAITs given (up to the log's capacity): (seconds since the simulator
+    /// started, method, wait seconds).
+    pub given: Vec<(f64, &'static str, u32)>,
 }
 
 impl Drop for Sim {
@@ -229,6 +256,7 @@ impl Sim {
             shared,
             addrs,
             cancel,
+            started: Instant::now(),
         })
     }
 
@@ -429,11 +457,75 @@ impl Sim {
     /// accounts get `420 FROZEN_METHOD_INVALID` from all but a few methods, banned ones
     /// `401 USER_DEACTIVATED_BAN` from every call.
     pub fn set_standing(&self, account: usize, standing: Option<Standing>) {
-        let mut all = state::lock(&self.shared.world.standing);
-        match standing {
-            Some(s) => all.insert(account, s),
-            None => all.remove(&account),
-        };
+        self.shared.world.set_standing(account, standing);
+    }
+
+    /// How Telegram stands towards account `account` now (`None`: good standing); the `telegram`
+    /// flood preset freezes accounts that keep flooding.
+    pub fn standing(&self, account: usize) -> Option<Standing> {
+        self.shared.world.standing(account)
+    }
+
+    /// Every FLOOD_WAIT given so far per account, and each account's standing.
+    pub fn flood_report(&self) -> FloodReport {
+        let world = &self.shared.world;
+        let counts = self.shared.log.counts();
+        let windows = self.shared.log.flood_windows();
+        let accounts = world
+            .accounts
+            .iter()
+            .enumerate()
+            .filter_map(|(n, spec)| {
+                let methods: Vec<_> = counts
+                    .iter()
+                    .filter(|((who, _), _)| *who == spec.user_id)
+                    .map(|((_, m), c)| (*m, c.total(), c.flood, c.flood_seconds, c.max_wait))
+                    .collect();
+                if methods.is_empty() {
+                    return None;
+                }
+                let given = windows
+                    .iter()
+                    .filter(|w| w.account == spec.user_id)
+                    .map(|w| {
+                        (
+                            w.from.saturating_duration_since(self.started).as_secs_f64(),
+                            w.method,
+                            (w.until - w.from).as_secs() as u32,
+                        )
+                    })
+                    .collect();
+                Some(AccountFloods {
+                    phone: spec.phone.clone(),
+                    state: match world.standing(n) {
+                        None => "active",
+                        Some(Standing::Frozen) => "frozen",
+                        Some(Standing::Banned) => "banned",
+                    },
+                    calls: methods.iter().map(|m| m.1).sum(),
+                    floods: methods.iter().map(|m| m.2).sum(),
+                    methods,
+                    given,
+                })
+            })
+            .collect();
+        FloodReport { accounts }
+    }
+
+    /// Moves account `account` to DC `dc`, as Telegram does now and then: from then on its calls
+    /// to any other DC answer `303 USER_MIGRATE_<dc>` (login and `auth.*`/`help.*` excepted), and
+    /// a client moves by exporting its authorization to `dc` and importing it there.
+    pub fn move_account(&self, account: usize, dc: i32) {
+        state::lock(&self.shared.world.moved).insert(account, dc);
+    }
+
+    /// Sets how many channels one account may be a member of (`CHANNELS_TOO_MUCH` on the join past
+    /// it; default [`DEFAULT_MAX_CHANNELS`]).
+    pub fn set_max_channels(&self, n: usize) {
+        self.shared
+            .world
+            .max_channels
+            .store(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Ends every session of account `account`, as its owner does from another device: each key's

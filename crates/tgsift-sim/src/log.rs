@@ -61,6 +61,10 @@ pub struct Counts {
     pub error: u64,
     /// Dropped with the connection.
     pub dropped: u64,
+    /// Seconds of all the flood waits given.
+    pub flood_seconds: u64,
+    /// The longest flood wait given, in seconds.
+    pub max_wait: u32,
 }
 
 impl Counts {
@@ -142,7 +146,11 @@ impl RequestLog {
         let counts = inner.counts.entry((account, method)).or_default();
         match &outcome {
             Outcome::Ok => counts.ok += 1,
-            Outcome::Flood(_) => counts.flood += 1,
+            Outcome::Flood(secs) => {
+                counts.flood += 1;
+                counts.flood_seconds += u64::from(*secs);
+                counts.max_wait = counts.max_wait.max(*secs);
+            }
             Outcome::Error(_) => counts.error += 1,
             Outcome::Dropped => counts.dropped += 1,
         }
@@ -277,6 +285,7 @@ mod tests {
         let counts = log.counts();
         assert_eq!(counts[0].0, (1, "m"));
         assert_eq!((counts[0].1.ok, counts[0].1.flood), (5, 5));
+        assert_eq!((counts[0].1.flood_seconds, counts[0].1.max_wait), (5, 1));
         log.clear();
         assert_eq!(log.count("m"), 0);
         assert!(log.requests().is_empty());

@@ -15,6 +15,9 @@ use super::world::{ChannelSpec, SimChannel};
 /// Messages move it (nothing else in the simulated world touches private chats or groups).
 pub(crate) const COMMON_PTS: i32 = 1;
 
+/// Channels an account may be a member of at once, as on Telegram (premium accounts get 1,000).
+pub const DEFAULT_MAX_CHANNELS: usize = 500;
+
 /// A Telegram user account the simulator knows: its phone, login code and optional 2FA password.
 #[derive(Clone, Debug)]
 pub struct AccountSpec {
@@ -109,6 +112,12 @@ pub(crate) struct World {
     pub(crate) salt: i64,
     /// Accounts (indexes) Telegram froze or banned; absent = in good standing.
     pub(crate) standing: Mutex<HashMap<usize, Standing>>,
+    /// Accounts whose home DC Telegram moved after login: calls elsewhere get `USER_MIGRATE_X`.
+    pub(crate) moved: Mutex<HashMap<usize, i32>>,
+    /// Authorizations exported for another DC (`auth.exportAuthorization`), by their bytes.
+    pub(crate) exported: Mutex<HashMap<Vec<u8>, usize>>,
+    /// Channels one account may be a member of (`CHANNELS_TOO_MUCH` past it).
+    pub(crate) max_channels: std::sync::atomic::AtomicUsize,
 }
 
 /// What Telegram thinks of an account, beyond its keys.
@@ -150,6 +159,9 @@ impl World {
             channels: RwLock::new(channels),
             salt,
             standing: Mutex::new(HashMap::new()),
+            moved: Mutex::new(HashMap::new()),
+            exported: Mutex::new(HashMap::new()),
+            max_channels: std::sync::atomic::AtomicUsize::new(DEFAULT_MAX_CHANNELS),
         }
     }
 
@@ -226,6 +238,28 @@ impl World {
             k.user = None;
             k.pending = None;
         }
+    }
+
+    /// Sets how Telegram stands towards `account` (`None`: good standing again).
+    pub(crate) fn set_standing(&self, account: usize, standing: Option<Standing>) {
+        let mut all = lock(&self.standing);
+        match standing {
+            Some(s) => all.insert(account, s),
+            None => all.remove(&account),
+        };
+    }
+
+    /// The DC an account was moved to after login, if Telegram moved it.
+    pub(crate) fn moved_to(&self, account: usize) -> Option<i32> {
+        lock(&self.moved).get(&account).copied()
+    }
+
+    /// How many channels `account` is a member of.
+    pub(crate) fn channels_joined(&self, account: usize) -> usize {
+        self.channels()
+            .iter()
+            .filter(|c| !read(c).left.contains(&account))
+            .count()
     }
 
     /// How Telegram stands towards `account` (`None`: in good standing).
