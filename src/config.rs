@@ -252,10 +252,18 @@ pub(crate) const KEYS: &[KeySpec] = &[
             min: 0.0,
             max: 86_400.0,
         },
-        default: Some("60.0"),
+        default: Some("180.0"),
         aliases: &[],
         secret: false,
-        doc: "Seconds between `channels.joinChannel` calls of an account after a burst of 2 (joining is limited per hour and per day)",
+        doc: "Seconds between `channels.joinChannel` calls of an account after a burst of 2 (joining is limited per hour and per day: 20 an hour)",
+    },
+    KeySpec {
+        key: "telegram.max_channels",
+        kind: Kind::Int { min: 1, max: 1_000 },
+        default: Some("480"),
+        aliases: &[],
+        secret: false,
+        doc: "Channels an account joins at most (Telegram answers CHANNELS_TOO_MUCH at 500, 1,000 with Premium)",
     },
     KeySpec {
         key: "telegram.join_per_day",
@@ -770,6 +778,8 @@ pub struct TelegramConfig {
     pub join_interval: f64,
     /// joinChannel calls per 24 hours.
     pub join_per_day: u32,
+    /// Channels an account joins at most.
+    pub max_channels: u32,
     /// `initConnection`'s device model for accounts added from now on.
     pub device_model: String,
     /// `initConnection`'s system version.

@@ -12,6 +12,7 @@ use tgsift::telegram::session::SimSessions;
 
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
+use tgsift_sim::log::Outcome;
 use tgsift_sim::{AccountSpec, Fault, Scripted, Standing};
 use tgsift_store::prelude::*;
 use tgsift_store::{NewChannel, SqliteStore, unix_now};
@@ -842,6 +843,104 @@ async fn resolves_keep_to_their_budget_across_commands_and_a_spent_budget_queues
         assert_eq!(SqliteStore::open(&s.db).expect("store").channels().expect("channels").len(), 3);
         let queued = count(&s.db, "SELECT count(*) FROM jobs WHERE state = 'queued' AND not_before > strftime('%s','now') + 1500");
         assert_eq!(queued, 1, "the job waits for the budget");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn joins_stop_at_the_channel_limits_and_a_retried_add_reuses_the_resolved_channel() {
+    within(120, async {
+        let s = Setup::new(4, 5, |_| {}).await;
+        {
+            let mut store = SqliteStore::open(&s.db).expect("store");
+            for ch in store.channels().expect("channels") {
+                store.remove_channel(ch.id).expect("remove");
+            }
+        }
+        let names = s.sim.channel_usernames();
+        for name in &names {
+            s.sim.leave(name, 0);
+        }
+        let joins = || s.sim.log().count("channels.joinChannel");
+        let resolves = || s.sim.log().count("contacts.resolveUsername");
+        // Telegram's own limit (500, here 1): the join past it fails once, for good.
+        s.sim.set_max_channels(1);
+        let (code, _, err) = s.output(&["channels", "add", "alice", &names[0], "--join"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        let (code, _, err) = s.output(&["channels", "add", "alice", &names[1], "--join"]).await;
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("CHANNELS_TOO_MUCH"), "{err}");
+        assert_eq!((joins(), resolves()), (2, 2), "one join attempt each");
+        // tgsift's own limit stops short of Telegram's: no join is sent at all.
+        s.sim.set_max_channels(tgsift_sim::DEFAULT_MAX_CHANNELS);
+        let limit = [("TGSIFT_TELEGRAM__MAX_CHANNELS", "1")];
+        let (code, _, err) = s
+            .output_with(&["channels", "add", "alice", &names[1], "--join"], &limit)
+            .await;
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("telegram.max_channels = 1"), "{err}");
+        assert_eq!(joins(), 2, "refused before calling Telegram");
+        // The day's joins are spent (2 of 2): the add resolves the channel, queues itself for
+        // tomorrow, and keeps what it resolved.
+        let spent = [("TGSIFT_TELEGRAM__JOIN_PER_DAY", "2")];
+        let (code, _, err) = s
+            .output_with(&["channels", "add", "alice", &names[2], "--join"], &spent)
+            .await;
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("queued again"), "{err}");
+        assert_eq!((joins(), resolves()), (2, 4));
+        let args: String = query(&s.db, |c| {
+            c.query_row("SELECT args FROM jobs WHERE state = 'queued'", [], |r| r.get(0))
+        });
+        assert!(args.contains("\"resolved\""), "{args}");
+        // Tomorrow (here: now, with a bigger budget) the service runs it without resolving again.
+        rusqlite::Connection::open(&s.db)
+            .expect("db")
+            .execute("UPDATE jobs SET not_before = 0 WHERE state = 'queued'", [])
+            .expect("due now");
+        let relaxed = [
+            ("TGSIFT_TELEGRAM__JOIN_PER_DAY", "10"),
+            ("TGSIFT_TELEGRAM__JOIN_INTERVAL", "0"),
+        ];
+        let child = s.spawn_with(&["run"], "3600", &relaxed);
+        let done = eventually(Duration::from_secs(30), || {
+            count(&s.db, "SELECT count(*) FROM jobs WHERE state = 'done' AND kind = 'channel_add'")
+                == 2
+        })
+        .await;
+        let (code, log) = stop(child).await;
+        assert!(done, "the queued add ran: {log}");
+        assert_eq!(code, Some(0), "{log}");
+        assert_eq!((joins(), resolves()), (3, 4), "joined, not resolved again");
+        assert_eq!(s.sim.is_member(&names[2], 0), Some(true));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_account_telegram_moves_to_another_dc_follows_it_and_stays_there() {
+    within(90, async {
+        let s = Setup::new(1, 50, |_| {}).await;
+        s.sim.move_account(0, 4);
+        let moved = || {
+            s.sim
+                .log()
+                .requests()
+                .iter()
+                .filter(|r| matches!(&r.outcome, Outcome::Error(e) if e == "USER_MIGRATE_4"))
+                .count()
+        };
+        let (code, _, err) = s.output(&["run", "--once"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(moved(), 1, "{err}");
+        assert_eq!(s.stored(), s.truth(), "every post stored after the move");
+        // The session remembers DC 4: the next process starts there.
+        s.sim.append_post(&s.sim.channel_usernames()[0], "after the move");
+        let (code, _, err) = s.output(&["run", "--once"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(moved(), 1, "{err}");
+        assert_eq!(s.stored(), s.truth());
+        assert_eq!(alice(&s.db).0, "active");
     })
     .await;
 }

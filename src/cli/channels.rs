@@ -116,6 +116,7 @@ async fn add(
         channel,
         backfill,
         join,
+        resolved: None,
     };
     let Some(job) = submit(loaded, spec, no_wait)
         .await

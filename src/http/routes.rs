@@ -720,6 +720,7 @@ async fn add_channel(
             channel: b.channel,
             backfill,
             join: b.join,
+            resolved: None,
         },
     )
     .await

@@ -30,6 +30,21 @@ const CONCURRENT_JOBS: usize = 4;
 /// How often the runner looks for due jobs, and a running job for a cancel request.
 const POLL: Duration = Duration::from_secs(1);
 
+/// A channel as an attempt of `channel_add` resolved it, kept in the job's arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolvedChannel {
+    /// Channel id.
+    pub id: i64,
+    /// Access hash for the job's account.
+    pub access_hash: i64,
+    /// Username, if public.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Title.
+    pub title: String,
+}
+
 /// What a job is asked to do, with its arguments (stored as the job's `args`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -46,6 +61,10 @@ pub enum JobSpec {
         /// Join the channel first, so its posts are pushed (live mode) instead of polled.
         #[serde(default)]
         join: bool,
+        /// What an earlier attempt resolved `channel` to: a retry does not resolve it again
+        /// (`contacts.resolveUsername` is the method Telegram limits most).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolved: Option<ResolvedChannel>,
     },
     /// Fetch a range of a channel again, upserting.
     Reparse {
@@ -359,7 +378,18 @@ async fn execute(ops: &Ops, job: &JobRow, cancel: &CancellationToken) -> Result<
             channel,
             backfill,
             join,
-        } => channel_add(ops, &account, &channel, backfill, join).await,
+            resolved,
+        } => {
+            let add = ChannelAdd {
+                job_id: job.id,
+                account: &account,
+                reference: &channel,
+                backfill,
+                join,
+                resolved,
+            };
+            channel_add(ops, add).await
+        }
         JobSpec::Reparse {
             channel,
             from_id,
@@ -405,14 +435,27 @@ async fn execute(ops: &Ops, job: &JobRow, cancel: &CancellationToken) -> Result<
     }
 }
 
-async fn channel_add(
-    ops: &Ops,
-    account: &str,
-    reference: &str,
+/// The arguments of one `channel_add` attempt.
+struct ChannelAdd<'a> {
+    job_id: i64,
+    account: &'a str,
+    reference: &'a str,
     backfill: Option<String>,
     join: bool,
-) -> Result<Value, Failure> {
+    resolved: Option<ResolvedChannel>,
+}
+
+async fn channel_add(ops: &Ops, add: ChannelAdd<'_>) -> Result<Value, Failure> {
+    let ChannelAdd {
+        job_id,
+        account,
+        reference,
+        backfill,
+        join,
+        resolved,
+    } = add;
     let parsed = ChannelRef::parse(reference).map_err(OpsError::Invalid)?;
+    let asked = (backfill.clone(), join);
     let backfill = match backfill {
         Some(b) => b,
         None => match &ops.config.ingest.backfill {
@@ -428,9 +471,20 @@ async fn channel_add(
     let row = ops.account(account).await?;
     let conn = ops.connections.get(row.id).await?;
     let client = &conn.account;
-    let info = match &parsed {
-        ChannelRef::Username(name) => client.resolve_username(name).await?,
-        ChannelRef::Id(id) => {
+    let info = match (&parsed, resolved) {
+        (_, Some(r)) => crate::telegram::channels::ChannelInfo {
+            id: r.id,
+            access_hash: r.access_hash,
+            username: r.username,
+            title: r.title,
+            member: None,
+        },
+        (ChannelRef::Username(name), None) => {
+            let info = client.resolve_username(name).await?;
+            remember_resolved(ops, job_id, account, reference, &info, asked).await;
+            info
+        }
+        (ChannelRef::Id(id), None) => {
             // A numeric id needs the access hash this account learned when it saw the channel.
             let session = crate::telegram::session::SqliteSession::open(&row.session_path)
                 .map_err(|e| OpsError::Other(e.into()))?;
@@ -458,6 +512,7 @@ async fn channel_add(
     };
     // Joined before anything is stored: a channel that cannot be joined is not added half-way.
     if join && info.member != Some(true) {
+        refuse_past_channel_limit(ops, &row, &info).await?;
         client.join_channel(&info).await?;
         info.member = Some(true);
     }
@@ -504,6 +559,75 @@ async fn channel_add(
             "member": member, "how": how,
         }),
     })
+}
+
+/// Keeps what `contacts.resolveUsername` answered in the job's arguments, so a retry (after a long
+/// budget wait, a flood or a restart) reuses it; a failure to store it only costs a resolve later.
+async fn remember_resolved(
+    ops: &Ops,
+    job_id: i64,
+    account: &str,
+    reference: &str,
+    info: &crate::telegram::channels::ChannelInfo,
+    (backfill, join): (Option<String>, bool),
+) {
+    let spec = JobSpec::ChannelAdd {
+        account: account.to_string(),
+        channel: reference.to_string(),
+        backfill,
+        join,
+        resolved: Some(ResolvedChannel {
+            id: info.id,
+            access_hash: info.access_hash,
+            username: info.username.clone(),
+            title: info.title.clone(),
+        }),
+    };
+    let Ok(args) = serde_json::to_value(&spec) else {
+        return;
+    };
+    if let Err(e) = ops
+        .store
+        .with("remember a resolved channel", move |s| s.job_args(job_id, &args))
+        .await
+    {
+        tracing::warn!(job = job_id, error = %e, "could not keep the resolved channel with the job");
+    }
+}
+
+/// Refuses to join when the account is already a member of `telegram.max_channels` channels tgsift
+/// follows: Telegram answers `CHANNELS_TOO_MUCH` at 500, and tgsift stops short of it.
+async fn refuse_past_channel_limit(
+    ops: &Ops,
+    row: &tgsift_store::AccountRow,
+    info: &crate::telegram::channels::ChannelInfo,
+) -> Result<(), Failure> {
+    let limit = ops.config.telegram.max_channels as usize;
+    let id = row.id;
+    let joined = ops
+        .store
+        .with("count the channels an account joined", move |s| {
+            Ok(s.live_rows(id)?
+                .into_iter()
+                .filter(|c| c.member == Some(true))
+                .count())
+        })
+        .await
+        .map_err(OpsError::from)?;
+    if joined < limit {
+        return Ok(());
+    }
+    Err(crate::telegram::error::TgError::JoinRefused {
+        account: row.name.clone(),
+        channel: info
+            .username
+            .as_ref()
+            .map_or_else(|| info.id.to_string(), |u| format!("@{u}")),
+        reason: format!(
+            "the account is a member of {joined} channels, the most tgsift joins (telegram.max_channels = {limit}; Telegram refuses past 500): leave channels it no longer needs, or add this one with another account"
+        ),
+    }
+    .into())
 }
 
 async fn reparse(

@@ -29,6 +29,14 @@ use crate::metrics::{AccountLabel, Metrics};
 /// Retries of an RPC error tgsift does not know before it is reported (the caller parks the work).
 const UNKNOWN_RETRIES: u32 = 2;
 
+/// DC moves one call follows (`USER_MIGRATE_X`) before it is reported.
+const MIGRATIONS: u32 = 2;
+
+/// Sets the session's home DC: how an account follows Telegram's `USER_MIGRATE_X`.
+type SetHome = Arc<
+    dyn Fn(i32) -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync,
+>;
+
 /// The retry and flood rules of the client layer, from `[telegram]`.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -265,6 +273,10 @@ pub struct Account {
     licence: Option<Licence>,
     /// What the connection receives unasked (pushes, connection closed), until live mode takes it.
     updates: Mutex<Option<tokio::sync::mpsc::Receiver<grammers_session::updates::UpdatesLike>>>,
+    /// The connection pool, to leave a DC the account moved away from.
+    pool: grammers_mtsender::SenderPoolFatHandle,
+    /// The session's home DC (where calls go) and how to change it.
+    home: (Mutex<Option<i32>>, SetHome),
 }
 
 impl Drop for Account {
@@ -303,7 +315,21 @@ impl Account {
         };
         // Its own child token: dropping the account stops its connection, and nothing else.
         let cancel = cancel.child_token();
+        let home_dc = session.home_dc_id().ok();
+        let set_home: SetHome = {
+            let session = Arc::clone(&session);
+            Arc::new(move |dc| {
+                let session = Arc::clone(&session);
+                Box::pin(async move {
+                    session
+                        .set_home_dc_id(dc)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+            })
+        };
         let pool = SenderPool::with_configuration(session, api_id, params);
+        let handle = pool.handle.clone();
         let client = Client::new(pool.handle);
         let runner = pool.runner;
         let updates = Mutex::new(Some(pool.updates));
@@ -333,6 +359,8 @@ impl Account {
             metrics: None,
             licence: None,
             updates,
+            pool: handle,
+            home: (Mutex::new(home_dc), set_home),
         }
     }
 
@@ -501,6 +529,7 @@ impl Account {
         let mut backoff = self.backoff();
         let mut attempts = 0u32;
         let mut unknown = 0u32;
+        let mut moves = 0u32;
         loop {
             if self.cancel.is_cancelled() {
                 return Err(TgError::Cancelled);
@@ -683,8 +712,57 @@ impl Account {
                     });
                 }
                 Class::Permanent(p) => return Err(self.permanent(p)),
+                Class::Migrate(dc) => {
+                    moves += 1;
+                    if moves > MIGRATIONS {
+                        return Err(TgError::Rpc {
+                            account: self.name.clone(),
+                            method,
+                            code: 303,
+                            name: format!("USER_MIGRATE_{dc}"),
+                        });
+                    }
+                    self.move_to(dc).await?;
+                }
             }
         }
+    }
+
+    /// Follows Telegram's move of the account to DC `dc` (`USER_MIGRATE_X` after login): exports
+    /// the authorization from the current home, imports it on `dc`, makes `dc` the session's home
+    /// (stored, so the next process starts there) and closes the old DC's connection.
+    async fn move_to(&self, dc: i32) -> Result<(), TgError> {
+        let old = *self.home.0.lock().unwrap_or_else(|p| p.into_inner());
+        tracing::warn!(account = %self.name, from = ?old, to = dc, "Telegram moved the account to another DC; following it");
+        let local = |what: &str, e: String| TgError::Local {
+            account: self.name.clone(),
+            message: format!("moving to DC {dc}: {what}: {e}"),
+        };
+        if old != Some(dc) {
+            let tl::enums::auth::ExportedAuthorization::Authorization(auth) = self
+                .client
+                .invoke(&tl::functions::auth::ExportAuthorization { dc_id: dc })
+                .await
+                .map_err(|e| local("exporting the authorization", e.to_string()))?;
+            self.client
+                .invoke_in_dc(
+                    dc,
+                    &tl::functions::auth::ImportAuthorization {
+                        id: auth.id,
+                        bytes: auth.bytes,
+                    },
+                )
+                .await
+                .map_err(|e| local("importing the authorization", e.to_string()))?;
+        }
+        (self.home.1)(dc)
+            .await
+            .map_err(|e| local("storing the new home DC", e))?;
+        *self.home.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(dc);
+        if let Some(old) = old.filter(|&o| o != dc) {
+            self.pool.disconnect_from_dc(old);
+        }
+        Ok(())
     }
 
     /// Records one call's outcome and latency, and the pacer and breaker as they are now.

@@ -30,6 +30,9 @@ pub(crate) enum Class {
     Undecodable(String),
     /// Retrying cannot help.
     Permanent(Permanent),
+    /// `USER_MIGRATE_X`/`NETWORK_MIGRATE_X` after login: the account now lives on DC X; the call
+    /// succeeds there once the authorization is copied over.
+    Migrate(i32),
 }
 
 /// Permanent failures with their meaning.
@@ -87,6 +90,7 @@ impl Class {
             Class::Unknown { .. } => "unknown",
             Class::Undecodable(_) => "undecodable",
             Class::Permanent(_) => "permanent",
+            Class::Migrate(_) => "migrate",
         }
     }
 }
@@ -103,6 +107,11 @@ pub(crate) fn classify(e: &InvocationError) -> Class {
             }
             if is_flood(r) {
                 return Class::Flood(r.value.unwrap_or(1));
+            }
+            if r.code == 303
+                && let (Some(dc), "USER_MIGRATE" | "NETWORK_MIGRATE") = (r.value, r.name.as_str())
+            {
+                return Class::Migrate(dc as i32);
             }
             if JOIN_REFUSED.contains(&r.name.as_str()) {
                 return Class::Permanent(Permanent::Join(r.name.clone()));

@@ -129,6 +129,10 @@ pub trait JobStore {
     /// Records how far a running job got.
     fn job_progress(&mut self, id: i64, progress: &serde_json::Value) -> Result<(), StoreError>;
 
+    /// Replaces a running job's arguments with what its attempt learned (a channel's resolved peer),
+    /// so the next attempt does not ask Telegram again.
+    fn job_args(&mut self, id: i64, args: &serde_json::Value) -> Result<(), StoreError>;
+
     /// Whether a cancel was asked for (a running job looks between batches).
     fn job_cancel_requested(&self, id: i64) -> Result<bool, StoreError>;
 

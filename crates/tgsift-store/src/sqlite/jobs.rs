@@ -174,6 +174,17 @@ impl JobStore for SqliteStore {
         })
     }
 
+    fn job_args(&mut self, id: i64, args: &serde_json::Value) -> Result<(), StoreError> {
+        let a = args.to_string();
+        self.write("remember a job's arguments", |tx| {
+            tx.execute(
+                "UPDATE jobs SET args = ?2, updated_at = ?3 WHERE id = ?1 AND state = 'running'",
+                params![id, a, unix_now()],
+            )
+            .map(|_| ())
+        })
+    }
+
     fn job_cancel_requested(&self, id: i64) -> Result<bool, StoreError> {
         self.read("read a job's cancel flag", |c| {
             c.query_row(

@@ -229,6 +229,20 @@ impl JobStore for PgBackend {
         })
     }
 
+    fn job_args(&mut self, id: i64, args: &serde_json::Value) -> Result<(), StoreError> {
+        let a = args.to_string();
+        self.tx("remember a job's arguments", async |tx| {
+            tx.execute(
+                &format!(
+                    "UPDATE jobs SET args = $2, updated_at = {NOW} WHERE id = $1 AND state = 'running'"
+                ),
+                &[&id, &a],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
     fn job_cancel_requested(&self, id: i64) -> Result<bool, StoreError> {
         self.tx("read a job's cancel flag", async |tx| {
             Ok(tx
