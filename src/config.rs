@@ -39,6 +39,8 @@ pub(crate) enum Kind {
     Bool,
     /// A backfill policy: `all`, a number N (the newest N messages) or `since:YYYY-MM-DD`.
     Backfill,
+    /// A SOCKS5 proxy URL: `socks5://[user:password@]host:port`.
+    Proxy,
 }
 
 /// One configuration key: the single source of truth for its type, default, environment names and docs.
@@ -81,6 +83,7 @@ impl KeySpec {
             Kind::Backfill => {
                 "\"all\", a number N (the newest N messages) or \"since:YYYY-MM-DD\"".into()
             }
+            Kind::Proxy => "socks5://[user:password@]host:port".into(),
         }
     }
 }
@@ -283,6 +286,14 @@ pub(crate) const KEYS: &[KeySpec] = &[
         aliases: &[],
         secret: false,
         doc: "Requests an account may have waiting for an answer at once (pages of one or several channels); the pacer still sets the rate",
+    },
+    KeySpec {
+        key: "telegram.proxy",
+        kind: Kind::Proxy,
+        default: None,
+        aliases: &[],
+        secret: true,
+        doc: "SOCKS5 proxy every account connects through, unless it has its own (`tgsift account proxy`); its credentials are never printed",
     },
     KeySpec {
         key: "telegram.device_model",
@@ -780,6 +791,8 @@ pub struct TelegramConfig {
     pub join_per_day: u32,
     /// Channels an account joins at most.
     pub max_channels: u32,
+    /// SOCKS5 proxy of accounts without their own; never print it (use [`redact_proxy`]).
+    pub proxy: Option<String>,
     /// `initConnection`'s device model for accounts added from now on.
     pub device_model: String,
     /// `initConnection`'s system version.
@@ -819,6 +832,7 @@ impl TelegramConfig {
             app_version: self.app_version.clone(),
             lang_code: self.lang_code.clone(),
             system_lang_code: self.system_lang_code.clone(),
+            proxy: None,
         }
     }
 
@@ -1292,7 +1306,7 @@ fn env_value(spec: &KeySpec, raw: &str, source: &Source) -> Result<toml::Value, 
                 .map(|s| s.to_string().into())
                 .collect(),
         ),
-        Kind::Text | Kind::ApiHash | Kind::Choice(_) | Kind::Backfill => {
+        Kind::Text | Kind::ApiHash | Kind::Choice(_) | Kind::Backfill | Kind::Proxy => {
             toml::Value::String(raw.to_string())
         }
     })
@@ -1313,6 +1327,41 @@ fn invalid(spec: &KeySpec, source: &Source, value: &toml::Value) -> ConfigError 
 }
 
 /// Checks a value against its key's type and range.
+/// What is wrong with a proxy URL, if anything: tgsift (through grammers) speaks SOCKS5 only, and
+/// needs a host and a port.
+pub fn proxy_problem(url: &str) -> Option<String> {
+    let parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => return Some(format!("not a URL ({e})")),
+    };
+    if parsed.scheme() != "socks5" {
+        return Some(format!(
+            "scheme {}: only socks5:// proxies are supported",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) || parsed.port().is_none() {
+        return Some("give the proxy's host and port: socks5://host:port".into());
+    }
+    None
+}
+
+/// A proxy URL safe to print: the password (and the user name) replaced by `***`.
+pub fn redact_proxy(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if !u.username().is_empty() {
+                let _ = u.set_username("***");
+            }
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(an unreadable proxy URL)".into(),
+    }
+}
+
 fn check(spec: &KeySpec, value: &toml::Value, source: &Source) -> Result<(), ConfigError> {
     let ok = match (spec.kind, value) {
         (Kind::Int { min, max }, toml::Value::Integer(n)) => (min..=max).contains(n),
@@ -1333,6 +1382,7 @@ fn check(spec: &KeySpec, value: &toml::Value, source: &Source) -> Result<(), Con
         (Kind::Bool, toml::Value::Boolean(_)) => true,
         (Kind::Backfill, toml::Value::String(s)) => Backfill::parse(s).is_ok(),
         (Kind::Backfill, toml::Value::Integer(n)) => *n > 0 && *n <= u32::MAX as i64,
+        (Kind::Proxy, toml::Value::String(s)) => proxy_problem(s).is_none(),
         _ => false,
     };
     if ok {

@@ -865,9 +865,13 @@ async fn joins_stop_at_the_channel_limits_and_a_retried_add_reuses_the_resolved_
         let resolves = || s.sim.log().count("contacts.resolveUsername");
         // Telegram's own limit (500, here 1): the join past it fails once, for good.
         s.sim.set_max_channels(1);
-        let (code, _, err) = s.output(&["channels", "add", "alice", &names[0], "--join"]).await;
+        let (code, _, err) = s
+            .output(&["channels", "add", "alice", &names[0], "--join"])
+            .await;
         assert_eq!(code, Some(0), "{err}");
-        let (code, _, err) = s.output(&["channels", "add", "alice", &names[1], "--join"]).await;
+        let (code, _, err) = s
+            .output(&["channels", "add", "alice", &names[1], "--join"])
+            .await;
         assert_eq!(code, Some(1), "{err}");
         assert!(err.contains("CHANNELS_TOO_MUCH"), "{err}");
         assert_eq!((joins(), resolves()), (2, 2), "one join attempt each");
@@ -890,7 +894,9 @@ async fn joins_stop_at_the_channel_limits_and_a_retried_add_reuses_the_resolved_
         assert!(err.contains("queued again"), "{err}");
         assert_eq!((joins(), resolves()), (2, 4));
         let args: String = query(&s.db, |c| {
-            c.query_row("SELECT args FROM jobs WHERE state = 'queued'", [], |r| r.get(0))
+            c.query_row("SELECT args FROM jobs WHERE state = 'queued'", [], |r| {
+                r.get(0)
+            })
         });
         assert!(args.contains("\"resolved\""), "{args}");
         // Tomorrow (here: now, with a bigger budget) the service runs it without resolving again.
@@ -904,8 +910,10 @@ async fn joins_stop_at_the_channel_limits_and_a_retried_add_reuses_the_resolved_
         ];
         let child = s.spawn_with(&["run"], "3600", &relaxed);
         let done = eventually(Duration::from_secs(30), || {
-            count(&s.db, "SELECT count(*) FROM jobs WHERE state = 'done' AND kind = 'channel_add'")
-                == 2
+            count(
+                &s.db,
+                "SELECT count(*) FROM jobs WHERE state = 'done' AND kind = 'channel_add'",
+            ) == 2
         })
         .await;
         let (code, log) = stop(child).await;
@@ -935,12 +943,128 @@ async fn an_account_telegram_moves_to_another_dc_follows_it_and_stays_there() {
         assert_eq!(moved(), 1, "{err}");
         assert_eq!(s.stored(), s.truth(), "every post stored after the move");
         // The session remembers DC 4: the next process starts there.
-        s.sim.append_post(&s.sim.channel_usernames()[0], "after the move");
+        s.sim
+            .append_post(&s.sim.channel_usernames()[0], "after the move");
         let (code, _, err) = s.output(&["run", "--once"]).await;
         assert_eq!(code, Some(0), "{err}");
         assert_eq!(moved(), 1, "{err}");
         assert_eq!(s.stored(), s.truth());
         assert_eq!(alice(&s.db).0, "active");
+    })
+    .await;
+}
+
+/// A SOCKS5 server on loopback that wants `user`/`pass` and counts the CONNECTs it relayed.
+async fn socks5(
+    user: &'static str,
+    pass: &'static str,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use fast_socks5::server::{Socks5ServerProtocol, run_tcp_proxy};
+    use fast_socks5::{ReplyError, Socks5Command};
+    use std::sync::atomic::Ordering;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connects = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&connects);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let counted = std::sync::Arc::clone(&counted);
+            tokio::spawn(async move {
+                let Ok((proto, true)) =
+                    Socks5ServerProtocol::accept_password_auth(socket, |u, p| {
+                        u == user && p == pass
+                    })
+                    .await
+                else {
+                    return;
+                };
+                let Ok((proto, cmd, target)) = proto.read_command().await else {
+                    return;
+                };
+                if cmd == Socks5Command::TCPConnect {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let _ = run_tcp_proxy(proto, &target, Duration::from_secs(10), false).await;
+                } else {
+                    let _ = proto.reply_error(&ReplyError::CommandNotSupported).await;
+                }
+            });
+        }
+    });
+    (addr, connects)
+}
+
+#[tokio::test]
+async fn accounts_connect_through_a_socks5_proxy_whose_password_is_never_printed() {
+    use std::sync::atomic::Ordering;
+    within(90, async {
+        let s = Setup::new(1, 300, |_| {}).await;
+        let (addr, connects) = socks5("tg", "s3cret-pass").await;
+        let global = format!("socks5://tg:s3cret-pass@{addr}");
+        let env = [
+            ("TGSIFT_TELEGRAM__PROXY", global.as_str()),
+            ("TGSIFT_TELEGRAM__CONNECTION_RETRIES", "0"),
+            ("RUST_LOG", "info"),
+        ];
+        let (code, _, err) = s.output_with(&["run", "--once"], &env).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(
+            connects.load(Ordering::SeqCst) >= 1,
+            "went through the proxy"
+        );
+        assert_eq!(s.stored(), s.truth());
+        assert!(!err.contains("s3cret-pass"), "{err}");
+        // The account's own proxy wins over telegram.proxy: a wrong password fails the run, and
+        // neither the password nor the user name is printed.
+        let own = format!("socks5://tg:wr0ng-pass@{addr}");
+        let (code, out, err) = s
+            .output_with(&["account", "proxy", "alice", &own], &env)
+            .await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains(&format!("socks5://***:***@{addr}")), "{out}");
+        let before = connects.load(Ordering::SeqCst);
+        s.sim
+            .append_post(&s.sim.channel_usernames()[0], "behind a broken proxy");
+        let (code, out, err) = s.output_with(&["run", "--once"], &env).await;
+        assert_ne!(code, Some(0), "{out}{err}");
+        assert!(
+            !err.contains("wr0ng-pass") && !err.contains("s3cret-pass"),
+            "{err}"
+        );
+        assert_eq!(
+            connects.load(Ordering::SeqCst),
+            before,
+            "refused by the proxy"
+        );
+        let (code, out, err) = s
+            .output_with(&["account", "proxy", "alice", "none"], &env)
+            .await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains("telegram.proxy (socks5://***:***@"), "{out}");
+        let channel = s.sim.channel_usernames()[0].clone();
+        let (code, _, err) = s.output_with(&["channels", "resume", &channel], &env).await;
+        assert_eq!(code, Some(0), "{err}");
+        let (code, _, err) = s.output_with(&["run", "--once"], &env).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(
+            s.stored(),
+            s.truth(),
+            "the new post, through telegram.proxy again"
+        );
+        assert!(connects.load(Ordering::SeqCst) > before);
+        // A proxy tgsift cannot use is a configuration error naming the key.
+        let (code, _, err) = s
+            .output_with(
+                &["run", "--once"],
+                &[("TGSIFT_TELEGRAM__PROXY", "http://h:1")],
+            )
+            .await;
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("telegram.proxy"), "{err}");
     })
     .await;
 }

@@ -39,6 +39,14 @@ pub enum AccountCommand {
         /// Account name.
         name: String,
     },
+    /// Give an account its own SOCKS5 proxy, used from its next connection on (`none`: back to
+    /// `telegram.proxy`).
+    Proxy {
+        /// Account name.
+        name: String,
+        /// `socks5://[user:password@]host:port`, or `none`.
+        url: String,
+    },
     /// Forget an account: its session file and its row (optionally logging out at Telegram first).
     Remove {
         /// Account name.
@@ -93,6 +101,7 @@ pub(super) fn run(loaded: &Loaded, cmd: AccountCommand) -> anyhow::Result<()> {
         AccountCommand::List => runtime.block_on(list(loaded)),
         AccountCommand::Check { name } => runtime.block_on(check(loaded, &name)),
         AccountCommand::Resume { name } => runtime.block_on(resume(loaded, &name)),
+        AccountCommand::Proxy { name, url } => runtime.block_on(proxy(loaded, &name, url)),
         AccountCommand::Remove {
             name,
             logout,
@@ -222,6 +231,27 @@ async fn resume(loaded: &Loaded, name: &str) -> anyhow::Result<()> {
         state => println!(
             "account {name} resumed (it was {state}); `tgsift run` serves it again, and stops it at once if Telegram still refuses it"
         ),
+    }
+    Ok(())
+}
+
+async fn proxy(loaded: &Loaded, name: &str, url: String) -> anyhow::Result<()> {
+    let url = (url != "none").then_some(url);
+    let identity = ops(loaded)
+        .await?
+        .set_account_proxy(name, url)
+        .await
+        .map_err(cli_error)?;
+    match (&identity.proxy, &loaded.config.telegram.proxy) {
+        (Some(p), _) => println!(
+            "account {name} connects through {}",
+            crate::config::redact_proxy(p)
+        ),
+        (None, Some(p)) => println!(
+            "account {name} connects through telegram.proxy ({})",
+            crate::config::redact_proxy(p)
+        ),
+        (None, None) => println!("account {name} connects directly (no telegram.proxy set)"),
     }
     Ok(())
 }

@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// this file as JSON.
     #[arg(long, value_name = "FILE")]
     pub flood_report: Option<PathBuf>,
+    /// At exit, write each channel's post ids as the first account sees them, one line per channel
+    /// (`@name id,id,…`): the truth a client's stored ids are compared with.
+    #[arg(long, value_name = "FILE")]
+    pub ids_out: Option<PathBuf>,
     /// Give the account this 2FA password.
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
@@ -277,6 +281,19 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             a.floods,
             methods.join(" ")
         );
+    }
+    if let Some(path) = &args.ids_out {
+        let mut text = String::new();
+        for name in sim.channel_usernames() {
+            let ids: Vec<String> = sim
+                .visible_post_ids(&name, 0)
+                .iter()
+                .map(i32::to_string)
+                .collect();
+            text.push_str(&format!("{name} {}\n", ids.join(",")));
+        }
+        std::fs::write(path, text)
+            .with_context(|| format!("writing --ids-out {}", path.display()))?;
     }
     if let Some(path) = &args.flood_report {
         let json = serde_json::to_string_pretty(&report_json(&report))

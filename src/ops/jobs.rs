@@ -588,7 +588,9 @@ async fn remember_resolved(
     };
     if let Err(e) = ops
         .store
-        .with("remember a resolved channel", move |s| s.job_args(job_id, &args))
+        .with("remember a resolved channel", move |s| {
+            s.job_args(job_id, &args)
+        })
         .await
     {
         tracing::warn!(job = job_id, error = %e, "could not keep the resolved channel with the job");

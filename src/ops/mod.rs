@@ -497,6 +497,33 @@ impl Ops {
         Ok(row.state)
     }
 
+    /// Gives account `name` its own SOCKS5 proxy (`None`: back to `telegram.proxy`); used from the
+    /// next connection on. Returns the account's client identity as stored.
+    pub async fn set_account_proxy(
+        &self,
+        name: &str,
+        proxy: Option<String>,
+    ) -> Result<tgsift_store::ClientIdentity, OpsError> {
+        if let Some(problem) = proxy.as_deref().and_then(crate::config::proxy_problem) {
+            return Err(OpsError::Invalid(format!(
+                "proxy for account {name}: {problem}"
+            )));
+        }
+        let row = self.account(name).await?;
+        let mut identity = row
+            .identity
+            .clone()
+            .unwrap_or_else(|| self.config.telegram.identity());
+        identity.proxy = proxy;
+        let (id, stored) = (row.id, identity.clone());
+        self.store
+            .with("set the account's proxy", move |s| {
+                s.set_account_identity(id, &stored)
+            })
+            .await?;
+        Ok(identity)
+    }
+
     /// Every account with its login, breaker and lease state (phones masked).
     pub async fn accounts(&self) -> Result<Vec<AccountView>, OpsError> {
         Ok(self.store.read("list accounts", account_states).await?)

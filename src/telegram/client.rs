@@ -33,9 +33,8 @@ const UNKNOWN_RETRIES: u32 = 2;
 const MIGRATIONS: u32 = 2;
 
 /// Sets the session's home DC: how an account follows Telegram's `USER_MIGRATE_X`.
-type SetHome = Arc<
-    dyn Fn(i32) -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync,
->;
+type SetHome =
+    Arc<dyn Fn(i32) -> futures_util::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// The retry and flood rules of the client layer, from `[telegram]`.
 #[derive(Clone, Debug)]
@@ -62,6 +61,8 @@ pub struct Policy {
     pub max_in_flight: usize,
     /// What the connection tells Telegram about the client (the account's own, once connected).
     pub identity: ClientIdentity,
+    /// `telegram.proxy`: the SOCKS5 proxy of accounts without their own (`identity.proxy`).
+    pub proxy: Option<String>,
 }
 
 impl From<&TelegramConfig> for Policy {
@@ -91,6 +92,7 @@ impl From<&TelegramConfig> for Policy {
             },
             max_in_flight: c.max_in_flight.max(1) as usize,
             identity: c.identity(),
+            proxy: c.proxy.clone(),
         }
     }
 }
@@ -302,7 +304,12 @@ impl Account {
         S::Error: std::error::Error + Send + Sync + 'static,
     {
         let id = &policy.identity;
+        let proxy_url = id.proxy.clone().or_else(|| policy.proxy.clone());
+        if let Some(p) = &proxy_url {
+            tracing::info!(account = name, proxy = %crate::config::redact_proxy(p), "connecting through a SOCKS5 proxy");
+        }
         let params = ConnectionParams {
+            proxy_url,
             device_model: id.device_model.clone(),
             system_version: id.system_version.clone(),
             app_version: id.app_version.clone(),
@@ -320,12 +327,7 @@ impl Account {
             let session = Arc::clone(&session);
             Arc::new(move |dc| {
                 let session = Arc::clone(&session);
-                Box::pin(async move {
-                    session
-                        .set_home_dc_id(dc)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
+                Box::pin(async move { session.set_home_dc_id(dc).await.map_err(|e| e.to_string()) })
             })
         };
         let pool = SenderPool::with_configuration(session, api_id, params);

@@ -229,7 +229,10 @@ impl FloodModel {
             let mut recent = lock(&self.recent);
             let r = recent.entry(account).or_default();
             r.push_back(now);
-            while r.front().is_some_and(|&t| now.saturating_duration_since(t) > HOUR) {
+            while r
+                .front()
+                .is_some_and(|&t| now.saturating_duration_since(t) > HOUR)
+            {
                 r.pop_front();
             }
             r.len() as u32 == n
@@ -263,9 +266,7 @@ fn refill_and_take(
         b.tokens = (b.tokens + elapsed * limit.per_second).min(limit.burst);
         b.at = now;
         if b.tokens < 1.0 {
-            return Some(Duration::from_secs_f64(
-                (1.0 - b.tokens) / limit.per_second,
-            ));
+            return Some(Duration::from_secs_f64((1.0 - b.tokens) / limit.per_second));
         }
         b.tokens -= 1.0;
     }

@@ -34,6 +34,7 @@ fn accounts_round_trip<S: AccountStore + ?Sized>(s: &mut S) {
         app_version: "0.1.0".into(),
         lang_code: "en".into(),
         system_lang_code: "en".into(),
+        proxy: Some("socks5://u:p@127.0.0.1:1080".into()),
     };
     s.set_account_identity(got.id, &face).expect("identity");
     assert_eq!(

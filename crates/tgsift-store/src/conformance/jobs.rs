@@ -359,12 +359,16 @@ fn jobs_are_started_by_hand_interrupted_and_exhausted<S: JobStore + JobsInspect 
     assert_eq!(s.job(old.id).expect("read").expect("old").progress, None);
     s.job_args(j.id, &json!({"n": 2, "learned": true}))
         .expect("args");
-    s.job_args(old.id, &json!({"n": 9})).expect("not running: ignored");
+    s.job_args(old.id, &json!({"n": 9}))
+        .expect("not running: ignored");
     assert_eq!(
         s.job(j.id).expect("read").expect("j").args,
         json!({"n": 2, "learned": true})
     );
-    assert_eq!(s.job(old.id).expect("read").expect("old").args, json!({"n": 1}));
+    assert_eq!(
+        s.job(old.id).expect("read").expect("old").args,
+        json!({"n": 1})
+    );
     s.requeue_interrupted_job(j.id).expect("interrupted");
     let back = s.job(j.id).expect("read").expect("j");
     assert_eq!(

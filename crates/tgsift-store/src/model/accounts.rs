@@ -42,6 +42,10 @@ pub struct ClientIdentity {
     pub lang_code: String,
     /// `system_lang_code`.
     pub system_lang_code: String,
+    /// The account's own SOCKS5 proxy (`socks5://user:pass@host:port`), over `telegram.proxy`: the
+    /// address Telegram sees is part of the client's face.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 impl ClientIdentity {
