@@ -46,6 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .config
             .telegram
             .identity(),
+        proxy: None,
     };
     let session = Arc::new(MemorySession::from(sim.new_session(0, true)));
     let account = Account::new("bench", session, 12_345, policy, CancellationToken::new());

@@ -28,6 +28,7 @@ fn policy() -> Policy {
         pacer: PacerConfig::default(),
         max_in_flight: 8,
         identity: default_identity(),
+        proxy: None,
     }
 }
 
