@@ -29,6 +29,15 @@ use crate::metrics::{AccountLabel, Metrics};
 /// Retries of an RPC error tgsift does not know before it is reported (the caller parks the work).
 const UNKNOWN_RETRIES: u32 = 2;
 
+/// How long Telegram keeps a connection whose pings stopped (`ping_delay_disconnect`): grammers' own
+/// pings ask for 75 s every 60 s, and tgsift's every [`PING_EVERY`] ask the same, so a paused or
+/// frozen process's connection is gone at most this long after its last ping.
+pub(crate) const DISCONNECT_DELAY: Duration = Duration::from_secs(75);
+
+/// How often tgsift pings each connection itself: from its first moment (grammers' first ping comes
+/// only after 60 s), so no connection ever lives without a disconnect deadline.
+const PING_EVERY: Duration = Duration::from_secs(30);
+
 /// DC moves one call follows (`USER_MIGRATE_X`) before it is reported.
 const MIGRATIONS: u32 = 2;
 
@@ -726,6 +735,40 @@ impl Account {
                     }
                     self.move_to(dc).await?;
                 }
+            }
+        }
+    }
+
+    /// Pings the connection now and every [`PING_EVERY`], each asking Telegram to drop it
+    /// [`DISCONNECT_DELAY`] after the last ping: if this process stops (SIGSTOP, a hung host), its
+    /// connection dies on Telegram's side, so another worker can take the account without two live
+    /// connections on one key. No ping once the licence is gone; ends when the account is dropped.
+    pub(crate) async fn keep_alive(account: std::sync::Weak<Account>) {
+        loop {
+            let Some(a) = account.upgrade() else { return };
+            if a.cancel.is_cancelled() || a.licence.as_ref().is_some_and(|may| !may()) {
+                return;
+            }
+            let ping = tl::functions::PingDelayDisconnect {
+                ping_id: rand::rng().random(),
+                disconnect_delay: DISCONNECT_DELAY.as_secs() as i32,
+            };
+            let cancel = a.cancel.clone();
+            let sent = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = tokio::time::timeout(a.policy.request_timeout, a.client.invoke(&ping)) => r,
+            };
+            match sent {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(account = %a.name, error = %e, "ping_delay_disconnect failed")
+                }
+                Err(_) => tracing::debug!(account = %a.name, "ping_delay_disconnect unanswered"),
+            }
+            drop(a);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(PING_EVERY) => {}
             }
         }
     }

@@ -18,7 +18,7 @@ use tgsift_store::AsyncStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::telegram::client::{Account, Policy};
+use crate::telegram::client::{Account, DISCONNECT_DELAY, Policy};
 use crate::telegram::held_accounts::{HeldAccounts, OpenConnections};
 use crate::telegram::session::{PgSession, SessionError, SqliteSession};
 use crate::telegram::session_lock::{SessionLock, SessionLockError};
@@ -68,6 +68,8 @@ pub struct Connection {
     pub account_id: i64,
     store: AsyncStore,
     saver: tokio::task::JoinHandle<()>,
+    /// Keeps a disconnect deadline on the connection ([`Account::keep_alive`]).
+    pinger: tokio::task::JoinHandle<()>,
     /// The session file's lease (SQLite store); a PostgreSQL store's lease is the worker's.
     _lease: Option<SessionLock>,
 }
@@ -75,6 +77,7 @@ pub struct Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.saver.abort();
+        self.pinger.abort();
         let (store, id, state) = (
             self.store.clone(),
             self.account_id,
@@ -168,6 +171,7 @@ impl Connections {
                 reason: row.disabled_reason.clone().unwrap_or_default(),
             });
         }
+        self.fence(&row).await?;
         let mut live = self.live.lock().await;
         if let Some(c) = live.get(&account_id).and_then(Weak::upgrade) {
             return Ok(c);
@@ -261,16 +265,42 @@ impl Connections {
             account_id,
             Arc::clone(&account),
         ));
+        let pinger = tokio::spawn(Account::keep_alive(Arc::downgrade(&account)));
         let c = Arc::new(Connection {
             account,
             account_id,
             store: self.store.clone(),
             saver,
+            pinger,
             _lease: lease,
         });
         live.retain(|_, w| w.strong_count() > 0);
         live.insert(account_id, Arc::downgrade(&c));
         Ok(c)
+    }
+
+    /// On a PostgreSQL store, waits before connecting when this worker took the account over from one
+    /// that did not hand it back: that worker's connection may live until Telegram drops it, at most
+    /// [`DISCONNECT_DELAY`] after its last ping, which came before its lease ran out. Two live
+    /// connections on one key make Telegram revoke it; waiting costs that delay once per takeover.
+    async fn fence(&self, row: &tgsift_store::AccountRow) -> Result<(), ConnectError> {
+        let Some(until) = self
+            .leases
+            .as_ref()
+            .and_then(|l| l.lease(row.id))
+            .and_then(|l| l.previous_until)
+        else {
+            return Ok(());
+        };
+        let at = until + DISCONNECT_DELAY + Duration::from_secs(1);
+        let Some(left) = at.checked_duration_since(std::time::Instant::now()) else {
+            return Ok(());
+        };
+        tracing::info!(account = %row.name, seconds = left.as_secs(), "took the account over from a worker that stopped answering; waiting until Telegram has dropped its connection before connecting");
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(ConnectError::NotLeased(row.name.clone())),
+            _ = tokio::time::sleep(left) => Ok(()),
+        }
     }
 
     /// Whether this process has the account's connection open; `None` while a connection is being

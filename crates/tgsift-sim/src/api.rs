@@ -128,6 +128,22 @@ pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Repl
     else {
         return Reply::err(400, "INPUT_REQUEST_TOO_SHORT");
     };
+    // A ping wrapped in initConnection (the first request of a connection) is still a ping.
+    if id == tl::functions::PingDelayDisconnect::CONSTRUCTOR_ID {
+        let Ok(ping) = tl::functions::PingDelayDisconnect::from_bytes(&query[4..]) else {
+            return Reply::err(400, "INPUT_FETCH_ERROR");
+        };
+        shared
+            .hub
+            .ping_delay_disconnect(caller.conn, ping.disconnect_delay);
+        return pong(ping.ping_id);
+    }
+    if id == tl::functions::Ping::CONSTRUCTOR_ID {
+        return match tl::functions::Ping::from_bytes(&query[4..]) {
+            Ok(p) => pong(p.ping_id),
+            Err(_) => Reply::err(400, "INPUT_FETCH_ERROR"),
+        };
+    }
     let method = tl::name_for_id(id);
     let at = Instant::now();
     let user = shared.world.user_of(caller.key_id);
@@ -243,6 +259,15 @@ async fn gate(
         ));
     }
     None
+}
+
+/// The answer to a ping sent as an API call (the msg_id is the server's to fill; clients match the
+/// rpc_result by its own).
+fn pong(ping_id: i64) -> Reply {
+    Reply::ok(tl::enums::Pong::Pong(tl::types::Pong {
+        msg_id: 0,
+        ping_id,
+    }))
 }
 
 /// A boxed object whose constructor exists in no layer.

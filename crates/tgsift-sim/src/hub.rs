@@ -116,6 +116,8 @@ struct Conn {
     subscribed: Option<usize>,
     /// Channels whose pushes were replaced by `updatesTooLong`: (channel id, pts before).
     too_long: Vec<(i64, i32)>,
+    /// When the server drops the connection unless another ping comes (`ping_delay_disconnect`).
+    drop_at: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
 }
 
 /// Every live connection, and the push faults still to fire.
@@ -132,6 +134,8 @@ pub(crate) struct Registration<'a> {
     hub: &'a Hub,
     /// The connection's id.
     pub id: ConnId,
+    /// When the connection is to be dropped for want of pings (see [`Hub::ping_delay_disconnect`]).
+    pub drop_at: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 }
 
 impl Drop for Registration<'_> {
@@ -150,6 +154,7 @@ impl Hub {
         tx: mpsc::UnboundedSender<Out>,
     ) -> Registration<'_> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let (drop_at, watched) = tokio::sync::watch::channel(None);
         lock(&self.conns).insert(
             id,
             Conn {
@@ -159,9 +164,26 @@ impl Hub {
                 tx,
                 subscribed: None,
                 too_long: Vec::new(),
+                drop_at,
             },
         );
-        Registration { hub: self, id }
+        Registration {
+            hub: self,
+            id,
+            drop_at: watched,
+        }
+    }
+
+    /// `ping_delay_disconnect`: the connection is dropped `delay` seconds from now unless another
+    /// such ping comes first (as Telegram does; official clients ping so that a frozen client's
+    /// connection dies); a delay of 0 or less cancels it.
+    pub(crate) fn ping_delay_disconnect(&self, conn: ConnId, delay: i32) {
+        if let Some(c) = lock(&self.conns).get(&conn) {
+            let at = (delay > 0).then(|| {
+                tokio::time::Instant::now() + std::time::Duration::from_secs(delay as u64)
+            });
+            c.drop_at.send_replace(at);
+        }
     }
 
     /// Records the session id the connection's client uses (it changes only on a new session).

@@ -171,6 +171,7 @@ async fn serve(
     };
     let mut kill = shared.kill.subscribe();
     kill.borrow_and_update();
+    let mut drop_at = registration.drop_at.clone();
 
     let mut packet = Some(first);
     let result = loop {
@@ -179,6 +180,10 @@ async fn serve(
             None => tokio::select! {
                 _ = conn_cancel.cancelled() => break Ok(()),
                 _ = kill.changed() => break Ok(()),
+                _ = unpinged(&mut drop_at) => {
+                    tracing::debug!(dc, "sim: no ping within the disconnect delay; dropping the connection");
+                    break Ok(());
+                }
                 frame = transport.read_frame(&mut rd) => match frame {
                     Ok(Some(f)) => f,
                     Ok(None) => break Ok(()),
@@ -197,6 +202,26 @@ async fn serve(
     drop(conn);
     let _ = writer.await;
     result
+}
+
+/// Resolves when the connection's `ping_delay_disconnect` deadline passes without a newer ping.
+async fn unpinged(drop_at: &mut tokio::sync::watch::Receiver<Option<tokio::time::Instant>>) {
+    loop {
+        let at = *drop_at.borrow_and_update();
+        match at {
+            Some(at) => tokio::select! {
+                _ = tokio::time::sleep_until(at) => return,
+                changed = drop_at.changed() => if changed.is_err() {
+                    return std::future::pending().await;
+                },
+            },
+            None => {
+                if drop_at.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        }
+    }
 }
 
 impl Conn {
@@ -275,6 +300,13 @@ impl Conn {
             }
             MSGS_ACK => {}
             PING | PING_DELAY_DISCONNECT => {
+                if id == PING_DELAY_DISCONNECT
+                    && let Some(delay) = read_u32(body, 12)
+                {
+                    self.shared
+                        .hub
+                        .ping_delay_disconnect(self.caller.conn, delay as i32);
+                }
                 if let Some(ping_id) = read_i64(body, 4) {
                     let pong = tl::enums::Pong::Pong(tl::types::Pong { msg_id, ping_id });
                     self.send(pong.to_bytes(), true);

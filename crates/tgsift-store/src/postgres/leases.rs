@@ -39,6 +39,10 @@ pub struct AccountLease {
     pub epoch: i64,
     /// When this worker must stop acting for the account unless the lease was renewed (its own clock).
     pub deadline: Instant,
+    /// When the previous holder's lease ran out, if this claim took it over from a worker that did not
+    /// hand it back (paused, crashed, cut off): until then, and for as long as Telegram keeps an
+    /// unpinged connection open after it, that worker's connection may still be live.
+    pub previous_until: Option<Instant>,
 }
 
 impl AccountLease {
@@ -204,20 +208,23 @@ impl PgStore {
         let want = i64::try_from(want).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "UPDATE account_leases AS l
+                "WITH free AS (
+                     SELECT f.account_id, f.owner AS old_owner, f.expires_at AS old_expires
+                     FROM account_leases AS f
+                     JOIN accounts AS fa ON fa.id = f.account_id
+                     WHERE fa.disabled_reason IS NULL
+                       AND (f.owner IS NULL OR f.expires_at <= now())
+                     ORDER BY f.account_id
+                     LIMIT $3
+                     FOR UPDATE OF f SKIP LOCKED)
+                 UPDATE account_leases AS l
                  SET owner = $1, epoch = l.epoch + 1, acquired_at = now(),
                      expires_at = now() + make_interval(secs => $2)
-                 FROM accounts AS a
-                 WHERE a.id = l.account_id
-                   AND l.account_id IN (
-                       SELECT f.account_id FROM account_leases AS f
-                       JOIN accounts AS fa ON fa.id = f.account_id
-                       WHERE fa.disabled_reason IS NULL
-                         AND (f.owner IS NULL OR f.expires_at <= now())
-                       ORDER BY f.account_id
-                       LIMIT $3
-                       FOR UPDATE OF f SKIP LOCKED)
-                 RETURNING l.account_id, a.name, l.epoch",
+                 FROM accounts AS a, free
+                 WHERE a.id = l.account_id AND l.account_id = free.account_id
+                 RETURNING l.account_id, a.name, l.epoch,
+                     CASE WHEN free.old_owner IS NOT NULL AND free.old_owner <> $1
+                          THEN extract(epoch FROM now() - free.old_expires)::float8 END",
                 &[&worker_id, &ttl.as_secs_f64(), &want],
             )
             .await
@@ -231,6 +238,11 @@ impl PgStore {
                 worker_id,
                 epoch: row.get(2),
                 deadline,
+                // Seconds since the previous lease expired, on the database's clock.
+                previous_until: row.get::<_, Option<f64>>(3).map(|ago| {
+                    sent.checked_sub(Duration::from_secs_f64(ago.max(0.0)))
+                        .unwrap_or(sent)
+                }),
             })
             .collect();
         leases.sort_by_key(|l| l.account_id);
