@@ -439,7 +439,7 @@ impl Account {
                 .pacer
                 .snapshot()
                 .into_iter()
-                .map(|p| (p.method, p.rate, p.ceiling))
+                .map(|p| (p.method, p.rate, p.ceiling, p.hold_until_ms))
                 .collect(),
             windows: self.windows.export(),
             breaker: self.breaker.export(),
@@ -453,10 +453,11 @@ impl Account {
         let pace: Vec<PaceState> = state
             .pace
             .iter()
-            .map(|(method, rate, ceiling)| PaceState {
+            .map(|(method, rate, ceiling, hold)| PaceState {
                 method: method.clone(),
                 rate: *rate,
                 ceiling: *ceiling,
+                hold_until_ms: *hold,
             })
             .collect();
         self.pacer.restore(&pace);

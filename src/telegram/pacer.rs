@@ -99,6 +99,16 @@ pub struct PaceState {
     pub rate: f64,
     /// The rate at the last FLOOD_WAIT, if any.
     pub ceiling: Option<f64>,
+    /// Unix milliseconds until which no probing above the ceiling happens (a long FLOOD_WAIT).
+    pub hold_until_ms: Option<i64>,
+}
+
+/// Milliseconds since the Unix epoch now (holds are persisted on the wall clock).
+fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 struct Method {
@@ -345,6 +355,7 @@ impl Pacer {
 
     /// The learned rates, for persisting.
     pub(crate) fn snapshot(&self) -> Vec<PaceState> {
+        let (now, now_ms) = (Instant::now(), unix_ms_now());
         let mut v: Vec<PaceState> = self
             .lock()
             .iter()
@@ -352,6 +363,10 @@ impl Pacer {
                 method: k.clone(),
                 rate: m.rate,
                 ceiling: m.ceiling,
+                hold_until_ms: m
+                    .hold_until
+                    .and_then(|h| h.checked_duration_since(now))
+                    .map(|left| now_ms + left.as_millis() as i64),
             })
             .collect();
         v.sort_by(|a, b| a.method.cmp(&b.method));
@@ -360,11 +375,16 @@ impl Pacer {
 
     /// Restores learned rates (e.g. from the database at start-up).
     pub fn restore(&self, states: &[PaceState]) {
-        let now = Instant::now();
+        let (now, now_ms) = (Instant::now(), unix_ms_now());
         let mut map = self.lock();
         for s in states {
             let rate = s.rate.clamp(self.config.min_rate, self.config.max_rate);
-            map.insert(s.method.clone(), Method::new(rate, s.ceiling, now));
+            let mut m = Method::new(rate, s.ceiling, now);
+            m.hold_until = s
+                .hold_until_ms
+                .filter(|&ms| ms > now_ms)
+                .map(|ms| now + Duration::from_millis((ms - now_ms) as u64));
+            map.insert(s.method.clone(), m);
         }
     }
 
@@ -416,6 +436,39 @@ mod tests {
         assert_eq!(p.take_budget(r, t + 86_400_000), Ok(()));
         // Other methods are not budgeted.
         assert_eq!(p.take_budget("messages.getHistory", t), Ok(()));
+    }
+
+    #[test]
+    fn the_hold_after_a_long_flood_survives_a_restart() {
+        let config = PacerConfig {
+            initial_rate: 20.0,
+            ..Default::default()
+        };
+        let p = Pacer::new(config.clone());
+        let t = Instant::now();
+        p.on_flood("m", t, Duration::from_secs(300), LONG);
+        let saved = p.snapshot();
+        let hold = saved[0].hold_until_ms.expect("held");
+        let six_hours = unix_ms_now() + 6 * 3_600_000;
+        assert!((six_hours - 2_000..=six_hours).contains(&hold), "{hold}");
+        // Another process (a restart, another worker) restores it and does not probe either.
+        let q = Pacer::new(config);
+        q.restore(&saved);
+        let restored = q.snapshot();
+        assert_eq!(
+            (restored[0].rate, restored[0].ceiling),
+            (saved[0].rate, saved[0].ceiling)
+        );
+        let back = restored[0].hold_until_ms.expect("still held");
+        assert!((hold - 5..=hold + 5).contains(&back), "{back} vs {hold}");
+        let mut now = Instant::now() + Duration::from_secs(6);
+        for _ in 0..40 {
+            now += Duration::from_millis(50);
+            q.on_success("m", now);
+        }
+        let held = q.rate("m");
+        q.on_success("m", now + Duration::from_secs(3600));
+        assert_eq!(q.rate("m"), held, "still held an hour later");
     }
 
     #[test]

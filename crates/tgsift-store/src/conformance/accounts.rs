@@ -83,8 +83,13 @@ fn client_state_round_trip<S: AccountStore + ClientStateStore + ?Sized>(s: &mut 
     let now = unix_now() * 1000;
     let state = ClientState {
         pace: vec![
-            ("channels.getMessages".into(), 3.0, None),
-            ("messages.getHistory".into(), 12.5, Some(25.0)),
+            ("channels.getMessages".into(), 3.0, None, None),
+            (
+                "messages.getHistory".into(),
+                12.5,
+                Some(25.0),
+                Some(now + 6 * 3_600_000),
+            ),
         ],
         windows: vec![
             ("contacts.resolveUsername".into(), now + 3_600_000),

@@ -5,8 +5,9 @@ use crate::StoreError;
 /// The persisted client-layer state of one account.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClientState {
-    /// Learned rates: (method, requests per second, rate at the last flood).
-    pub pace: Vec<(String, f64, Option<f64>)>,
+    /// Learned rates: (method, requests per second, rate at the last flood, unix milliseconds until
+    /// which the pacer does not probe above that rate after a long FLOOD_WAIT).
+    pub pace: Vec<(String, f64, Option<f64>, Option<i64>)>,
     /// Open flood windows: (method, unix milliseconds they end).
     pub windows: Vec<(String, i64)>,
     /// Circuit breaker: consecutive connection failures and, when open, unix milliseconds it closes.

@@ -181,6 +181,7 @@ const TABLES: &[Table] = &[
             ("rate", Real),
             ("ceiling", Real),
             ("updated_at", Int),
+            ("hold_until_ms", Int),
         ],
         key: &["account_id", "method"],
         identity: false,

@@ -17,10 +17,11 @@ impl ClientStateStore for SqliteStore {
             tx.execute("DELETE FROM pacer_state WHERE account_id = ?1", [account_id])?;
             tx.execute("DELETE FROM flood_windows WHERE account_id = ?1", [account_id])?;
             let mut pace = tx.prepare(
-                "INSERT INTO pacer_state (account_id, method, rate, ceiling, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO pacer_state (account_id, method, rate, ceiling, updated_at, hold_until_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            for (method, rate, ceiling) in &state.pace {
-                pace.execute(params![account_id, method, rate, ceiling, now])?;
+            for (method, rate, ceiling, hold) in &state.pace {
+                pace.execute(params![account_id, method, rate, ceiling, now, hold])?;
             }
             let mut win = tx.prepare("INSERT INTO flood_windows (account_id, method, until_ms) VALUES (?1, ?2, ?3)")?;
             for (method, until) in state.windows.iter().filter(|(_, until)| *until > now_ms) {
@@ -60,8 +61,12 @@ impl ClientStateStore for SqliteStore {
     fn load_client_state(&self, account_id: i64) -> Result<ClientState, StoreError> {
         let now_ms = unix_now() * 1000;
         self.read("load the client state", |c| {
-            let mut st = c.prepare("SELECT method, rate, ceiling FROM pacer_state WHERE account_id = ?1 ORDER BY method")?;
-            let pace = st.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+            let mut st = c.prepare(
+                "SELECT method, rate, ceiling, hold_until_ms FROM pacer_state WHERE account_id = ?1 ORDER BY method",
+            )?;
+            let pace = st
+                .query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?;
             let mut st =
                 c.prepare("SELECT method, until_ms FROM flood_windows WHERE account_id = ?1 AND until_ms > ?2 ORDER BY method")?;
             let windows = st.query_map(params![account_id, now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;

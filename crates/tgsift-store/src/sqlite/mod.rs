@@ -53,6 +53,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0013_job_account.sql"),
     include_str!("migrations/0014_hidden_and_answered.sql"),
     include_str!("migrations/0015_account_safety.sql"),
+    include_str!("migrations/0016_probe_hold.sql"),
 ];
 
 /// The schema version whose migration is [`status_check_as_comparisons`].

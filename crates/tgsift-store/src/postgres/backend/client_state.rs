@@ -20,12 +20,14 @@ impl ClientStateStore for PgBackend {
             tx.execute("DELETE FROM flood_windows WHERE account_id = $1", &[&account_id])
                 .await?;
             let methods: Vec<&str> = state.pace.iter().map(|(m, ..)| m.as_str()).collect();
-            let rates: Vec<f64> = state.pace.iter().map(|(_, r, _)| *r).collect();
-            let ceilings: Vec<Option<f64>> = state.pace.iter().map(|(.., c)| *c).collect();
+            let rates: Vec<f64> = state.pace.iter().map(|(_, r, ..)| *r).collect();
+            let ceilings: Vec<Option<f64>> = state.pace.iter().map(|(_, _, c, _)| *c).collect();
+            let holds: Vec<Option<i64>> = state.pace.iter().map(|(.., h)| *h).collect();
             tx.execute(
-                "INSERT INTO pacer_state (account_id, method, rate, ceiling, updated_at)
-                 SELECT $1, m, r, c, $5 FROM unnest($2::text[], $3::float8[], $4::float8[]) AS u (m, r, c)",
-                &[&account_id, &methods, &rates, &ceilings, &now],
+                "INSERT INTO pacer_state (account_id, method, rate, ceiling, updated_at, hold_until_ms)
+                 SELECT $1, m, r, c, $5, h
+                 FROM unnest($2::text[], $3::float8[], $4::float8[], $6::bigint[]) AS u (m, r, c, h)",
+                &[&account_id, &methods, &rates, &ceilings, &now, &holds],
             )
             .await?;
             let open: Vec<&(String, i64)> =
@@ -85,12 +87,13 @@ impl ClientStateStore for PgBackend {
         self.tx("load the client state", async |tx| {
             let pace = tx
                 .query(
-                    "SELECT method, rate, ceiling FROM pacer_state WHERE account_id = $1 ORDER BY method",
+                    "SELECT method, rate, ceiling, hold_until_ms FROM pacer_state WHERE account_id = $1
+                     ORDER BY method",
                     &[&account_id],
                 )
                 .await?
                 .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect();
             let windows = tx
                 .query(

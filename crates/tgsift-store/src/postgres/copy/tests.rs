@@ -106,9 +106,9 @@ fn seed(path: &Path) -> SqliteStore {
                  INSERT INTO channel_live (channel_id, pts, member, updated_at)
                      SELECT id, 100 + id, id % 2, 1700000300 FROM channels;
                  UPDATE channel_live SET pts = NULL, member = NULL WHERE channel_id = 3;
-                 INSERT INTO pacer_state VALUES (1, 'messages.getHistory', 3.25, 10.0, 1700000400),
-                                                (1, 'channels.getMessages', 1.5, NULL, 1700000400),
-                                                (2, 'messages.getHistory', 2.0, NULL, 1700000401);
+                 INSERT INTO pacer_state VALUES (1, 'messages.getHistory', 3.25, 10.0, 1700000400, 1700021600000),
+                                                (1, 'channels.getMessages', 1.5, NULL, 1700000400, NULL),
+                                                (2, 'messages.getHistory', 2.0, NULL, 1700000401, NULL);
                  INSERT INTO flood_windows VALUES (1, 'messages.getHistory', 1700000999123);
                  UPDATE accounts SET state = 'frozen', disabled_reason = '420 FROZEN_METHOD_INVALID',
                      identity = '{\"device_model\":\"tgsift\",\"system_version\":\"Linux\",\"app_version\":\"0.1.0\",\"lang_code\":\"en\",\"system_lang_code\":\"en\"}'
