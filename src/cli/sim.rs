@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// this file as JSON.
     #[arg(long, value_name = "FILE")]
     pub flood_report: Option<PathBuf>,
+    /// Channels one account may be a member of: a join past it answers `CHANNELS_TOO_MUCH` (Telegram:
+    /// 500, 1,000 with Premium).
+    #[arg(long, value_name = "N", default_value_t = tgsift_sim::DEFAULT_MAX_CHANNELS)]
+    pub max_channels: usize,
     /// At exit, write each channel's post ids as the first account sees them, one line per channel
     /// (`@name id,id,…`): the truth a client's stored ids are compared with.
     #[arg(long, value_name = "FILE")]
@@ -161,6 +165,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         jitter: std::time::Duration::from_millis(args.latency_jitter_ms),
     };
     let sim = Sim::start(config).await.context("starting the simulator")?;
+    sim.set_max_channels(args.max_channels);
     if let Some(v) = args.account_state {
         sim.set_standing(0, Some(v.standing()));
         println!("the first account is {} at Telegram", v.name());
