@@ -10,7 +10,8 @@
 #   - channels added, and whether every channel's stored ids equal the simulator's (up to the
 #     newest stored id: posts published after the stop are not expected).
 # With SOAK_OLD_BIN=/path/to/an/older/tgsift, the same soak runs with that binary at the same time,
-# side by side (e.g. the pacer before the account-safety change, which probed for floods).
+# side by side (e.g. the pacer before the account-safety change, which probed for floods). SOAK_BIN
+# runs another binary instead of this checkout's (the simulator is always this checkout's).
 #
 # Usage: scripts/soak.sh            SOAK_MINUTES=5 scripts/soak.sh (a quick look)
 set -euo pipefail
@@ -89,7 +90,7 @@ print(" / ".join(states))
 EOF
 }
 
-soak new "$BIN" &
+soak new "${SOAK_BIN:-$BIN}" &
 new=$!
 if [[ -n "${SOAK_OLD_BIN:-}" ]]; then soak old "$SOAK_OLD_BIN" & old=$!; fi
 wait "$new"
@@ -100,5 +101,5 @@ labels=("channels added" "channels whose stored ids are exact" "posts stored" "r
   "account states at the end")
 mapfile -t a <"$work/new/result"
 b=(); [[ -f "$work/old/result" ]] && mapfile -t b <"$work/old/result"
-printf '\n%-44s %-18s %s\n' "soak: $MINUTES min, --flood telegram" "this checkout" "${SOAK_OLD_BIN:+older binary}"
+printf '\n%-44s %-18s %s\n' "soak: $MINUTES min, --flood telegram" "${SOAK_BIN:-this checkout}" "${SOAK_OLD_BIN:+older binary}"
 for i in "${!labels[@]}"; do printf '%-44s %-18s %s\n' "${labels[$i]}" "${a[$i]:-}" "${b[$i]:-}"; done
