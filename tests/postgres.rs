@@ -336,6 +336,35 @@ fn installation(
     db
 }
 
+/// [`installation`] with `accounts` accounts, moved into PostgreSQL at `url` by `db copy`; the store
+/// of test schema `schema`.
+async fn copied(
+    sim: &tgsift_sim::Sim,
+    dir: &std::path::Path,
+    url: &str,
+    schema: &str,
+    accounts: usize,
+) -> PgStore {
+    let db = installation(sim, dir, accounts);
+    let copy = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
+        .args([
+            "db",
+            "copy",
+            "--from",
+            db.to_str().expect("utf8"),
+            "--to",
+            url,
+        ])
+        .env("TGSIFT_SESSION_KEY", KEY_B64)
+        .output()
+        .await
+        .expect("copy");
+    assert!(copy.status.success(), "{}", text(&copy));
+    PgStore::open_config(schema_config(schema).expect("configured"))
+        .await
+        .expect("open")
+}
+
 /// Every post the simulator holds, as (channel username, message id, text, edit date), sorted.
 fn sim_truth(sim: &tgsift_sim::Sim) -> Vec<(String, i32, String, Option<i64>)> {
     let mut all = Vec::new();
@@ -374,24 +403,7 @@ async fn three_workers_share_six_accounts_and_take_over_from_a_killed_one() {
         .expect("faults");
         let sim = tgsift_sim::Sim::start(config).await.expect("sim");
         let dir = tempfile::tempdir().expect("dir");
-        let db = installation(&sim, dir.path(), 6);
-        let copy = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
-            .args([
-                "db",
-                "copy",
-                "--from",
-                db.to_str().expect("utf8"),
-                "--to",
-                &url,
-            ])
-            .env("TGSIFT_SESSION_KEY", KEY_B64)
-            .output()
-            .await
-            .expect("copy");
-        assert!(copy.status.success(), "{}", text(&copy));
-        let pg = PgStore::open_config(schema_config("three_workers").expect("configured"))
-            .await
-            .expect("open");
+        let pg = copied(&sim, dir.path(), &url, "three_workers", 6).await;
         let truth = sim_truth(&sim);
 
         let spawn = |i: usize| {
@@ -871,24 +883,7 @@ async fn a_paused_holder_is_fenced_off_the_key_survives_and_the_takeover_waits_f
         config.strict_keys = true;
         let sim = tgsift_sim::Sim::start(config).await.expect("sim");
         let dir = tempfile::tempdir().expect("dir");
-        let db = installation(&sim, dir.path(), 1);
-        let copy = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
-            .args([
-                "db",
-                "copy",
-                "--from",
-                db.to_str().expect("utf8"),
-                "--to",
-                &url,
-            ])
-            .env("TGSIFT_SESSION_KEY", KEY_B64)
-            .output()
-            .await
-            .expect("copy");
-        assert!(copy.status.success(), "{}", text(&copy));
-        let pg = PgStore::open_config(schema_config("fenced_takeover").expect("configured"))
-            .await
-            .expect("open");
+        let pg = copied(&sim, dir.path(), &url, "fenced_takeover", 1).await;
         let channel = sim.channel_usernames()[0].clone();
         // Live mode (the default): the holder follows the channel through pushes.
         let mut workers: Vec<tokio::process::Child> = (0..2)
