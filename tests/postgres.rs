@@ -953,6 +953,10 @@ async fn a_paused_holder_is_fenced_off_the_key_survives_and_the_takeover_waits_f
             log.contains("waiting until Telegram has dropped its connection"),
             "{log}"
         );
+        // Both workers presented the account's one client identity.
+        let faces = sim.log().client_inits();
+        assert_eq!(faces.len(), 1, "{faces:?}");
+        assert_eq!(faces[0].device_model, "tgsift");
         for w in &mut workers {
             w.start_kill().expect("stop");
             let _ = w.wait().await;
