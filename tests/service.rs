@@ -1068,3 +1068,51 @@ async fn accounts_connect_through_a_socks5_proxy_whose_password_is_never_printed
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_refusal_met_by_a_channel_difference_stops_the_account_at_once() {
+    within(90, async {
+        let s = Setup::new(1, 100, |_| {}).await;
+        // A first live run stores the channel's pts, so the next one catches up by difference.
+        let child = s.spawn_with(&["run"], "1", &[("TGSIFT_INGEST__MODE", "live")]);
+        let db = s.db.clone();
+        let has_pts = || {
+            count(
+                &db,
+                "SELECT count(*) FROM channel_live WHERE pts IS NOT NULL",
+            ) == 1
+        };
+        assert!(
+            eventually(Duration::from_secs(20), has_pts).await,
+            "pts stored"
+        );
+        let (code, err) = stop(child).await;
+        assert_eq!(code, Some(0), "{err}");
+        s.sim.script(Scripted::on(
+            "updates.getChannelDifference",
+            Fault::rpc(401, "AUTH_KEY_UNREGISTERED"),
+        ));
+        let before = s.sim.log().count("updates.getChannelDifference");
+        let child = s.spawn_with(&["run"], "1", &[("TGSIFT_INGEST__MODE", "live"), DEAD_HOOK]);
+        assert!(
+            eventually(Duration::from_secs(20), || alice(&db).0 != "active").await,
+            "the account is stopped"
+        );
+        let (state, why) = alice(&s.db);
+        assert_eq!(state, "logged_out", "{why:?}");
+        assert!(why.is_some_and(|w| w.contains("AUTH_KEY_UNREGISTERED")));
+        assert_eq!(
+            s.sim.log().count("updates.getChannelDifference"),
+            before + 1,
+            "met once, never retried"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let calls = s.sim.log().requests().len();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(s.sim.log().requests().len(), calls, "called after the stop");
+        assert_eq!(alert_kinds(&s.db), vec!["account_logged_out".to_string()]);
+        let (code, err) = stop(child).await;
+        assert_eq!(code, Some(0), "{err}");
+    })
+    .await;
+}
