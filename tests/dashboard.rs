@@ -640,15 +640,18 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         })
         .await;
         page.shoot("jobs", "#jobs").await;
-        let resolves = || {
+        let calls = |method: &str| {
             s.sim
                 .log()
                 .requests()
                 .iter()
-                .filter(|r| r.method == "contacts.resolveUsername")
+                .filter(|r| r.method == method)
                 .count()
         };
-        let tries = resolves();
+        let (resolves, reads) = (
+            calls("contacts.resolveUsername"),
+            calls("messages.getHistory"),
+        );
         page.click(&format!("{jrow} button[data-action='retry']"))
             .await;
         page.wait_text("#notice", |t| t == format!("job {job} queued again"))
@@ -656,10 +659,15 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         assert!(
             eventually(Duration::from_secs(20), || async {
                 let j = svc.get(&format!("/api/v1/jobs/{job}")).await;
-                j["state"] == "failed" && resolves() > tries
+                j["state"] == "failed" && calls("messages.getHistory") > reads
             })
             .await,
             "the retried job ran again and failed again"
+        );
+        assert_eq!(
+            calls("contacts.resolveUsername"),
+            resolves,
+            "the retry reused the channel the first attempt resolved"
         );
         page.wait_attr(&jrow, "data-state", "failed").await;
         page.click(&format!("{jrow} button[data-action='cancel']"))
