@@ -381,7 +381,7 @@ async fn execute(ops: &Ops, job: &JobRow, cancel: &CancellationToken) -> Result<
             resolved,
         } => {
             let add = ChannelAdd {
-                job_id: job.id,
+                job,
                 account: &account,
                 reference: &channel,
                 backfill,
@@ -437,7 +437,7 @@ async fn execute(ops: &Ops, job: &JobRow, cancel: &CancellationToken) -> Result<
 
 /// The arguments of one `channel_add` attempt.
 struct ChannelAdd<'a> {
-    job_id: i64,
+    job: &'a JobRow,
     account: &'a str,
     reference: &'a str,
     backfill: Option<String>,
@@ -447,7 +447,7 @@ struct ChannelAdd<'a> {
 
 async fn channel_add(ops: &Ops, add: ChannelAdd<'_>) -> Result<Value, Failure> {
     let ChannelAdd {
-        job_id,
+        job,
         account,
         reference,
         backfill,
@@ -455,7 +455,6 @@ async fn channel_add(ops: &Ops, add: ChannelAdd<'_>) -> Result<Value, Failure> {
         resolved,
     } = add;
     let parsed = ChannelRef::parse(reference).map_err(OpsError::Invalid)?;
-    let asked = (backfill.clone(), join);
     let backfill = match backfill {
         Some(b) => b,
         None => match &ops.config.ingest.backfill {
@@ -481,7 +480,7 @@ async fn channel_add(ops: &Ops, add: ChannelAdd<'_>) -> Result<Value, Failure> {
         },
         (ChannelRef::Username(name), None) => {
             let info = client.resolve_username(name).await?;
-            remember_resolved(ops, job_id, account, reference, &info, asked).await;
+            remember_resolved(ops, job, &info).await;
             info
         }
         (ChannelRef::Id(id), None) => {
@@ -563,29 +562,20 @@ async fn channel_add(ops: &Ops, add: ChannelAdd<'_>) -> Result<Value, Failure> {
 
 /// Keeps what `contacts.resolveUsername` answered in the job's arguments, so a retry (after a long
 /// budget wait, a flood or a restart) reuses it; a failure to store it only costs a resolve later.
-async fn remember_resolved(
-    ops: &Ops,
-    job_id: i64,
-    account: &str,
-    reference: &str,
-    info: &crate::telegram::channels::ChannelInfo,
-    (backfill, join): (Option<String>, bool),
-) {
-    let spec = JobSpec::ChannelAdd {
-        account: account.to_string(),
-        channel: reference.to_string(),
-        backfill,
-        join,
-        resolved: Some(ResolvedChannel {
-            id: info.id,
-            access_hash: info.access_hash,
-            username: info.username.clone(),
-            title: info.title.clone(),
-        }),
+async fn remember_resolved(ops: &Ops, job: &JobRow, info: &crate::telegram::channels::ChannelInfo) {
+    let resolved = ResolvedChannel {
+        id: info.id,
+        access_hash: info.access_hash,
+        username: info.username.clone(),
+        title: info.title.clone(),
     };
-    let Ok(args) = serde_json::to_value(&spec) else {
+    let (Ok(resolved), Some(fields)) = (serde_json::to_value(resolved), job.args.as_object())
+    else {
         return;
     };
+    let mut fields = fields.clone();
+    fields.insert("resolved".into(), resolved);
+    let (job_id, args) = (job.id, Value::Object(fields));
     if let Err(e) = ops
         .store
         .with("remember a resolved channel", move |s| {
