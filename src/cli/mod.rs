@@ -143,7 +143,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
     /// Serve a simulated Telegram DC on 127.0.0.1 until Ctrl-C.
-    Serve(sim::ServeArgs),
+    Serve(Box<sim::ServeArgs>),
 }
 
 /// `tgsift config …`.
@@ -267,7 +267,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Keys) => print!("{}", crate::config::reference_table()),
         Command::Config(ConfigCommand::Show) => print!("{}", sources.load()?.render()),
         #[cfg(feature = "sim")]
-        Command::Sim(SimCommand::Serve(args)) => runtime()?.block_on(sim::serve(args))?,
+        Command::Sim(SimCommand::Serve(args)) => runtime()?.block_on(sim::serve(*args))?,
         #[cfg(feature = "sim")]
         Command::Demo(args) => runtime()?.block_on(demo::demo(args))?,
         Command::Run(args) => {

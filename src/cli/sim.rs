@@ -20,8 +20,12 @@ pub struct ServeArgs {
     /// Seed of the generated content and of random faults.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Random faults per call, e.g. `flood=0.01,disconnect=0.001,internal=0.001,slow=0.01,slow_ms=200`,
-    /// and page faults, e.g. `hidden=0.01,short_page=0.05,empty=0.01,dup=0.01`.
+    /// Random faults per call, e.g. `flood=0.01,disconnect=0.001,internal=0.001,slow=0.01,slow_ms=200`;
+    /// page faults, e.g. `hidden=0.01,short_page=0.05,empty=0.01,dup=0.01`; and silences:
+    /// `blackhole=P` (per client packet, the connection goes silent for good but stays open),
+    /// `session_reset=P` (per call, the server forgets the session: `new_session_created`, no pushes
+    /// until the client asks for updates again), `unknown_update=P` (per push, it carries an update
+    /// of a newer layer, so the client cannot decode any of it).
     #[arg(long, default_value = "", value_parser = parse_faults)]
     pub faults: RandomFaults,
     /// Flood limits per (account, method).
@@ -85,6 +89,29 @@ pub struct ServeArgs {
     /// Write a session file for every account into this folder (`sim0.session`, `sim1.session`, …).
     #[arg(long, value_name = "DIR")]
     pub sessions_out: Option<PathBuf>,
+    /// Stop pushing to a connection that has made no request (pings do not count) for this many
+    /// seconds, as Telegram does; pushes resume after its next request (the missed ones are lost).
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub push_idle_stop: Option<f64>,
+    /// Share of channels (0..1, chosen by the seed) never pushed to anyone; their posts are found only
+    /// by asking (getChannelDifference, getHistory).
+    #[arg(long, value_name = "F", default_value_t = 0.0, value_parser = parse_share)]
+    pub unpushed: f64,
+    /// Rotate server salts every SECS seconds: a packet with a stale salt gets `bad_server_salt` and
+    /// must be re-sent (the previous salt is accepted for 60 s after a change). Default: one salt,
+    /// never checked.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub salt_rotate: Option<u64>,
+    /// Shift the server's clock this many seconds from real time (negative: behind): client msg_ids
+    /// more than 300 s behind it or 30 s ahead get `bad_msg_notification` 16/17 (grammers cannot
+    /// recover from a server more than 30 s behind it until real time catches up).
+    #[arg(long, value_name = "SECS", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-31_536_000..=31_536_000))]
+    pub clock_skew: i64,
+    /// The `timeout` of `channelDifferenceEmpty`: seconds a client should wait before asking for a
+    /// quiet channel's difference again.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(i32).range(0..=86_400))]
+    pub diff_timeout: i32,
 }
 
 /// `--account-state`: what Telegram has decided about the first account.
@@ -137,6 +164,15 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 31_536_000.0 => Ok(secs),
+        _ => Err(format!(
+            "`{s}` is not a duration: give seconds above 0 (fractions allowed)"
+        )),
+    }
+}
+
 fn parse_share(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
@@ -166,6 +202,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let sim = Sim::start(config).await.context("starting the simulator")?;
     sim.set_max_channels(args.max_channels);
+    set_silences(&sim, &args);
     if let Some(v) = args.account_state {
         sim.set_standing(0, Some(v.standing()));
         println!("the first account is {} at Telegram", v.name());
@@ -270,6 +307,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let calls: Vec<String> = per_method.iter().map(|(m, n)| format!("{m}={n}")).collect();
     println!("requests: {}", calls.join(" "));
+    println!("silences: {}", sim.silence_counts());
     let report = sim.flood_report();
     for a in &report.accounts {
         let methods: Vec<String> = a
@@ -309,6 +347,40 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     sim.shutdown();
     Ok(())
+}
+
+/// Switches on the silences asked for, and says which.
+fn set_silences(sim: &Sim, args: &ServeArgs) {
+    let mut on = Vec::new();
+    if let Some(secs) = args.push_idle_stop {
+        sim.set_push_idle_stop(Some(std::time::Duration::from_secs_f64(secs)));
+        on.push(format!("pushes stop after {secs} s without a request"));
+    }
+    if args.unpushed > 0.0 {
+        sim.set_unpushed(args.unpushed);
+        on.push(format!(
+            "a share of {} of channels is never pushed",
+            args.unpushed
+        ));
+    }
+    if let Some(secs) = args.salt_rotate {
+        sim.set_salt_rotate(Some(std::time::Duration::from_secs(secs)));
+        on.push(format!("salts rotate every {secs} s"));
+    }
+    if args.clock_skew != 0 {
+        sim.set_clock_skew(args.clock_skew);
+        on.push(format!("the server clock is {:+} s off", args.clock_skew));
+    }
+    if args.diff_timeout != 30 {
+        sim.set_channel_timeout(args.diff_timeout);
+        on.push(format!(
+            "empty channel differences say wait {} s",
+            args.diff_timeout
+        ));
+    }
+    if !on.is_empty() {
+        println!("silences on: {}", on.join("; "));
+    }
 }
 
 /// The flood report as JSON: accounts with their state, per-method counts and every wait given.

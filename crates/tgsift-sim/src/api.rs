@@ -144,6 +144,8 @@ pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Repl
             Err(_) => Reply::err(400, "INPUT_FETCH_ERROR"),
         };
     }
+    // A content request: Telegram pushes again to a connection it had stopped pushing to for idling.
+    shared.hub.touch(caller.conn);
     let method = tl::name_for_id(id);
     let at = Instant::now();
     let user = shared.world.user_of(caller.key_id);
@@ -292,14 +294,16 @@ async fn dispatch(
     use tl::functions as f;
     let world = &shared.world;
     match id {
-        f::help::GetConfig::CONSTRUCTOR_ID => Reply::ok(objects::config(caller.dc, now_unix())),
+        f::help::GetConfig::CONSTRUCTOR_ID => Reply::ok(objects::config(caller.dc, shared.now())),
         f::updates::GetState::CONSTRUCTOR_ID => {
-            // From now on this connection gets the account's updates.
+            // From now on this connection gets the account's updates; what a session reset made
+            // it miss is forgotten (only getDifference reports it).
             if let Some(u) = user {
                 shared.hub.subscribe(caller.conn, u);
+                shared.hub.forget_missed(caller.conn);
             }
             let pts = user.map_or(super::state::COMMON_PTS, |u| world.common_pts(u));
-            Reply::ok(updates::state(pts, now_unix()))
+            Reply::ok(updates::state(pts, shared.now()))
         }
         f::users::GetUsers::CONSTRUCTOR_ID => {
             let req = parse!(f::users::GetUsers, body);
@@ -463,7 +467,7 @@ async fn dispatch(
                 saved,
                 users,
                 pts,
-                now_unix(),
+                shared.now(),
             ))
         }
         f::updates::GetChannelDifference::CONSTRUCTOR_ID => {
@@ -483,6 +487,9 @@ async fn dispatch(
                 req.pts,
                 req.limit,
                 left,
+                shared
+                    .channel_timeout
+                    .load(std::sync::atomic::Ordering::Relaxed),
                 pf.as_mut(),
             ))
         }

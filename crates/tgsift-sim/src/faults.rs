@@ -128,11 +128,21 @@ pub struct RandomFaults {
     /// Probability that a page, getMessages or difference answer repeats one of its messages right
     /// after itself (per call).
     pub dup: f64,
+    /// Probability, per packet a client sends, that its connection becomes a black hole from then
+    /// on: open, silent (no answers, pongs or pushes) and never closed by the server.
+    pub blackhole: f64,
+    /// Probability, per API call, that the server forgets the connection's session first
+    /// (`new_session_created`; no pushes until the client asks for updates again).
+    pub session_reset: f64,
+    /// Probability, per push delivery, that the push carries an update of a newer layer the client
+    /// cannot decode, so the whole push is lost to it.
+    pub unknown_update: f64,
 }
 
 impl RandomFaults {
-    /// Parses `flood=0.01,disconnect=0.001,internal=0.001,slow=0.01,slow_ms=200,flood_secs=2`
-    /// and the page faults `hidden=0.01,short_page=0.05,empty=0.01,dup=0.01`.
+    /// Parses `flood=0.01,disconnect=0.001,internal=0.001,slow=0.01,slow_ms=200,flood_secs=2`,
+    /// the page faults `hidden=0.01,short_page=0.05,empty=0.01,dup=0.01` and the silences
+    /// `blackhole=0.0001,session_reset=0.001,unknown_update=0.001`.
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut f = RandomFaults {
             flood_secs: 1,
@@ -168,9 +178,12 @@ impl RandomFaults {
                 "short_page" => f.short_page = prob()?,
                 "empty" => f.empty = prob()?,
                 "dup" => f.dup = prob()?,
+                "blackhole" => f.blackhole = prob()?,
+                "session_reset" => f.session_reset = prob()?,
+                "unknown_update" => f.unknown_update = prob()?,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}` (known: flood, flood_secs, disconnect, internal, slow, slow_ms, hidden, short_page, empty, dup)"
+                        "unknown fault `{other}` (known: flood, flood_secs, disconnect, internal, slow, slow_ms, hidden, short_page, empty, dup, blackhole, session_reset, unknown_update)"
                     ));
                 }
             }
@@ -182,7 +195,27 @@ impl RandomFaults {
     fn pages_on(&self) -> bool {
         self.hidden > 0.0 || self.short_page > 0.0 || self.empty > 0.0 || self.dup > 0.0
     }
+
+    /// Whether any random silence is on (otherwise packets and pushes skip the draw and its lock).
+    fn silences_on(&self) -> bool {
+        self.blackhole > 0.0 || self.session_reset > 0.0 || self.unknown_update > 0.0
+    }
 }
+
+/// The random silences, drawn per packet, call or push from their own generator (so turning one on
+/// does not change which calls get the per-call faults).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RandomSilence {
+    /// [`RandomFaults::blackhole`], per client packet.
+    BlackHole,
+    /// [`RandomFaults::session_reset`], per API call.
+    SessionReset,
+    /// [`RandomFaults::unknown_update`], per push delivery.
+    UnknownUpdate,
+}
+
+/// Keeps the silences' generator apart from the per-call one of the same seed.
+const SALT_SILENCES: u64 = 0x7369_6c65_6e63;
 
 /// Salt of the hidden-post hash (keeps it apart from content hashes of the same seed).
 const SALT_HIDDEN: u64 = 0x6869_6464_656e;
@@ -252,6 +285,7 @@ impl PageFaults {
 struct Inner {
     random: RandomFaults,
     rng: StdRng,
+    silence_rng: StdRng,
     script: Vec<Scripted>,
 }
 
@@ -262,6 +296,8 @@ pub struct Faults {
     seed: u64,
     /// Any page fault on: checked without the lock so answers skip page faults when all are off.
     pages: AtomicBool,
+    /// Any random silence on: checked without the lock, per packet and push.
+    silences: AtomicBool,
 }
 
 impl Faults {
@@ -269,13 +305,29 @@ impl Faults {
     pub fn new(random: RandomFaults, seed: u64) -> Self {
         Faults {
             pages: AtomicBool::new(random.pages_on()),
+            silences: AtomicBool::new(random.silences_on()),
             inner: Mutex::new(Inner {
                 random,
                 rng: StdRng::seed_from_u64(seed),
+                silence_rng: StdRng::seed_from_u64(crate::textgen::hash3(seed, SALT_SILENCES, 0)),
                 script: Vec::new(),
             }),
             seed,
         }
+    }
+
+    /// Draws whether a random silence hits this packet, call or push (never when it is off).
+    pub(crate) fn silence(&self, which: RandomSilence) -> bool {
+        if !self.silences.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut inner = self.lock();
+        let p = match which {
+            RandomSilence::BlackHole => inner.random.blackhole,
+            RandomSilence::SessionReset => inner.random.session_reset,
+            RandomSilence::UnknownUpdate => inner.random.unknown_update,
+        };
+        p > 0.0 && inner.silence_rng.random_bool(p)
     }
 
     /// The page faults of one call by the account with this user id (`None`: not logged in, nothing
@@ -323,6 +375,7 @@ impl Faults {
     pub fn set_random(&self, random: RandomFaults) {
         let mut inner = self.lock();
         self.pages.store(random.pages_on(), Ordering::Relaxed);
+        self.silences.store(random.silences_on(), Ordering::Relaxed);
         inner.random = random;
     }
 
@@ -475,6 +528,50 @@ mod tests {
         let err = RandomFaults::parse("shortpage=0.1").expect_err("unknown");
         assert!(err.contains("short_page") && err.contains("dup"), "{err}");
         assert!(!RandomFaults::default().pages_on());
+    }
+
+    #[test]
+    fn parse_knows_the_silences_and_they_are_drawn_only_when_on() {
+        let f =
+            RandomFaults::parse("blackhole=0.5,session_reset=1,unknown_update=0").expect("parse");
+        assert_eq!(
+            (f.blackhole, f.session_reset, f.unknown_update),
+            (0.5, 1.0, 0.0)
+        );
+        assert!(RandomFaults::parse("blackhole=2").is_err());
+        let err = RandomFaults::parse("black_hole=0.1").expect_err("unknown");
+        assert!(
+            err.contains("blackhole") && err.contains("unknown_update"),
+            "{err}"
+        );
+
+        let faults = Faults::new(f.clone(), 5);
+        assert!((0..100).all(|_| faults.silence(RandomSilence::SessionReset)));
+        assert!((0..100).all(|_| !faults.silence(RandomSilence::UnknownUpdate)));
+        let holes = (0..1_000)
+            .filter(|_| faults.silence(RandomSilence::BlackHole))
+            .count();
+        assert!((400..600).contains(&holes), "{holes}");
+        let off = Faults::new(RandomFaults::default(), 5);
+        assert!(!off.silence(RandomSilence::BlackHole));
+        // The per-call faults draw the same with silences on or off.
+        let calls = RandomFaults::parse("flood=0.3").expect("parse");
+        let with = Faults::new(
+            RandomFaults {
+                blackhole: 0.5,
+                ..calls.clone()
+            },
+            9,
+        );
+        let without = Faults::new(calls, 9);
+        let a: Vec<_> = (0..200)
+            .map(|_| {
+                with.silence(RandomSilence::BlackHole);
+                with.pick("m", None)
+            })
+            .collect();
+        let b: Vec<_> = (0..200).map(|_| without.pick("m", None)).collect();
+        assert_eq!(a, b);
     }
 
     #[test]

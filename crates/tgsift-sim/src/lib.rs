@@ -6,8 +6,13 @@
 //!
 //! - `transport`: full / abridged / intermediate / padded-intermediate framing, detected per connection.
 //! - `crypto`: the server side of MTProto 2.0 encryption.
-//! - `server`: listeners (one per DC id) and connections: message layer, containers, gzip, salts, pings.
-//! - `hub`: live connections, update subscriptions, pushes and their faults, shared-key detection.
+//! - `server`: listeners (one per DC id) and connections: message layer, containers, gzip, salts, pings,
+//!   and the packet checks Telegram makes first (msg_id time, salt).
+//! - `clock`: server time (real time + a skew) and the salt schedule (fixed, or rotating).
+//! - `hub`: live connections, update subscriptions, pushes and their faults, shared-key detection,
+//!   and the per-connection silences (black holes, session resets, idle stop).
+//! - `silence`: the push silences in force (idle stop, unpushed channels) and the counts of what
+//!   every silence did ([`SilenceCounts`]).
 //! - `api`: the methods, with key checks, authorization, faults and flood control in front.
 //! - `updates`: pushes, `getState`, `getDifference`, `getChannelDifference` as Telegram sends them.
 //! - `objects`: TL objects as Telegram fills them.
@@ -17,10 +22,25 @@
 //! - `shared`: what every connection shares, and the changes the running world makes (publish,
 //!   edit, delete); `live`: a driver that makes them at a steady rate.
 //! - `flood`, `faults`, [`log`]: limits, injected faults, request log.
+//!
+//! Data flows one way: a client's packet goes through `transport`, `crypto` and `server` (checks,
+//! containers) to `api`, which reads and changes the `state`; changes made by `shared` (the live
+//! world) go out through the `hub` as pushes, past the silences.
+//!
+//! # Silences
+//!
+//! Telegram often goes quiet instead of failing. Each of these is off by default and switched from
+//! [`Sim`] (and `tgsift sim serve`): pushes stop for idle connections ([`Sim::set_push_idle_stop`]),
+//! some channels are never pushed ([`Sim::set_unpushed`]), connections turn into black holes
+//! ([`Sim::blackhole`], fault `blackhole`), sessions are forgotten ([`Sim::reset_sessions`], fault
+//! `session_reset`), pushes carry updates of a newer layer ([`PushFault::UnknownUpdate`], fault
+//! `unknown_update`), salts rotate ([`Sim::set_salt_rotate`]) and the server's clock is off
+//! ([`Sim::set_clock_skew`]). [`Sim::silence_counts`] tells what they did.
 
 #![warn(unreachable_pub)]
 
 mod api;
+mod clock;
 mod crypto;
 mod events;
 mod faults;
@@ -32,6 +52,7 @@ mod objects;
 pub mod paging;
 mod server;
 mod shared;
+mod silence;
 mod state;
 pub mod textgen;
 mod transport;
@@ -41,6 +62,7 @@ pub mod world;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use grammers_session::SessionData;
@@ -53,6 +75,7 @@ pub use faults::{Fault, RandomFaults, Scripted};
 pub use flood::{FloodConfig, Limit, Penalty};
 pub use hub::{PushFault, ScriptedPush};
 pub use live::{LiveConfig, LiveHandle};
+pub use silence::SilenceCounts;
 pub use state::{AccountSpec, DEFAULT_MAX_CHANNELS, SavedMessage, Standing};
 pub use world::{
     ChannelSpec, Lang, ServiceAction, ServiceRun, SimChannel, SimMessage, SimPost, SimService,
@@ -79,7 +102,8 @@ pub struct SimConfig {
     pub flood: FloodConfig,
     /// Random faults.
     pub faults: RandomFaults,
-    /// The server salt handed out in `new_session_created` (0 = clients never ask for salts).
+    /// The server salt handed out in `new_session_created` while salts do not rotate (0 = clients
+    /// never ask for salts); see [`Sim::set_salt_rotate`].
     pub salt: i64,
     /// Telegram's rule for shared keys: a second live connection on an auth key already live with
     /// another session gets `AUTH_KEY_DUPLICATED` and the key is revoked.
@@ -225,16 +249,14 @@ impl Sim {
         let (kill, _) = watch::channel(0);
         let (outage, _) = watch::channel(None);
         let shared = Arc::new(Shared {
-            world: World::new(
-                config.accounts,
-                config.channels,
-                config.salt,
-                config.event_log,
-            ),
+            world: World::new(config.accounts, config.channels, config.event_log),
             flood: flood::FloodModel::new(config.flood),
             faults: faults::Faults::new(config.faults, config.seed),
             log: log::RequestLog::with_capacity(config.log_capacity),
             hub: hub::Hub::default(),
+            clock: clock::ServerClock::new(config.seed, config.salt),
+            silence: silence::Silence::new(config.seed),
+            channel_timeout: AtomicI32::new(updates::CHANNEL_TIMEOUT),
             strict_keys: config.strict_keys,
             latency: config.latency,
             kill,
@@ -423,14 +445,115 @@ impl Sim {
         self.shared.hub.subscribers()
     }
 
-    /// Live connections.
+    /// Live connections (black holes included: their TCP connections are still open).
     pub fn connections(&self) -> usize {
         self.shared.hub.connections()
     }
 
-    /// Adds a scripted push fault (a dropped push, `updatesTooLong`, `updateChannelTooLong`).
+    /// Adds a scripted push fault (a dropped push, `updatesTooLong`, `updateChannelTooLong`, an
+    /// unknown update).
     pub fn script_push(&self, fault: ScriptedPush) {
         self.shared.hub.script(fault);
+    }
+
+    /// Telegram stops pushing to a connection that has made no content request (any RPC; pings,
+    /// acks and `get_future_salts` do not count) for `after`: its pushes are lost, unreported by
+    /// `getDifference`, until its next request. `None` (the default): pushes never stop.
+    pub fn set_push_idle_stop(&self, after: Option<Duration>) {
+        self.shared.silence.set_idle_stop(after);
+    }
+
+    /// Makes the share `f` (0..=1) of channels never pushed to anyone, as some channels are on
+    /// Telegram; which ones is decided by (seed, channel id) and stable for the run. Their events
+    /// still show in `getChannelDifference` and `getHistory`. Default 0.
+    pub fn set_unpushed(&self, f: f64) {
+        self.shared.silence.set_unpushed(f);
+    }
+
+    /// Whether the channel (by id) is never pushed under [`Sim::set_unpushed`].
+    pub fn is_unpushed(&self, channel_id: i64) -> bool {
+        self.shared.silence.is_unpushed(channel_id)
+    }
+
+    /// Turns every live connection of account `account` into a black hole now — a half-open
+    /// connection: it stays open, answers nothing (no results, pongs or acks), gets no pushes and
+    /// is never closed by the server, only by the client. New connections are normal. Returns how
+    /// many connections it hit.
+    pub fn blackhole(&self, account: usize) -> usize {
+        let hit = self
+            .account_conns(account)
+            .into_iter()
+            .filter(|&c| self.shared.hub.black_hole(c))
+            .count();
+        self.shared
+            .silence
+            .tally
+            .add(silence::Event::BlackHole, hit as u64);
+        hit
+    }
+
+    /// Live connections that are black holes (their TCP connections still open).
+    pub fn black_holes(&self) -> usize {
+        self.shared.hub.black_holes()
+    }
+
+    /// Forgets the session of every live connection of account `account` now, as Telegram does
+    /// now and then: each gets `new_session_created` (naming its client's newest msg_id) and no
+    /// pushes until it calls `updates.getState` or `updates.getDifference`; the next
+    /// `getDifference` reports the channels it missed as `updateChannelTooLong`. grammers 0.11
+    /// swallows `new_session_created`, so its pushes just stop. Returns how many were reset.
+    pub fn reset_sessions(&self, account: usize) -> usize {
+        let hub = &self.shared.hub;
+        let hit = self
+            .account_conns(account)
+            .into_iter()
+            .filter(|&c| {
+                let created =
+                    server::new_session_created(hub.last_msg_id(c), self.shared.clock.salt());
+                hub.reset_session(c, created)
+            })
+            .count();
+        self.shared
+            .silence
+            .tally
+            .add(silence::Event::SessionReset, hit as u64);
+        hit
+    }
+
+    /// Rotates server salts every `period` (whole seconds, at least 1): a packet with neither the
+    /// current salt nor, for 60 s after a change, the previous one gets `bad_server_salt` and is
+    /// not processed. `None` (the default): one salt that is never checked.
+    pub fn set_salt_rotate(&self, period: Option<Duration>) {
+        self.shared.clock.set_rotation(period);
+    }
+
+    /// Shifts the server's clock `secs` from real time (negative: behind). Server msg_ids, salt
+    /// periods and `future_salts.now` follow it, and a client msg_id more than 300 s behind it or
+    /// 30 s ahead gets `bad_msg_notification` 16/17; dates inside API objects stay real time.
+    pub fn set_clock_skew(&self, secs: i64) {
+        self.shared.clock.set_skew(secs);
+    }
+
+    /// Sets the `timeout` of `channelDifferenceEmpty` (seconds before the client should ask for the
+    /// channel's difference again; default 30).
+    pub fn set_channel_timeout(&self, secs: i32) {
+        self.shared.channel_timeout.store(secs, Ordering::Relaxed);
+    }
+
+    /// What the silences did so far.
+    pub fn silence_counts(&self) -> SilenceCounts {
+        self.shared.silence.tally.snapshot()
+    }
+
+    /// Live connections (not black holes) whose key is logged in as `account`.
+    fn account_conns(&self, account: usize) -> Vec<hub::ConnId> {
+        self.shared
+            .hub
+            .keyed()
+            .into_iter()
+            .filter(|&(_, key)| self.shared.world.user_of(key) == Some(account))
+            .map(|(conn, _)| conn)
+            .collect()
     }
 
     fn channel(&self, username: &str) -> Option<Arc<std::sync::RwLock<state::ChannelEntry>>> {

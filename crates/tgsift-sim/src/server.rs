@@ -8,7 +8,16 @@
 //! queues. A fault may close the connection without a reply. Every connection is registered in the
 //! hub while it lives, so the server knows which sessions are connected and on which keys.
 //!
+//! Before a packet is read, Telegram's two checks apply (see [`ServerClock`]): a msg_id too far from
+//! server time gets `bad_msg_notification` 16/17, a stale salt (when salts rotate) `bad_server_salt`;
+//! either way the packet is not processed and the client re-sends it. A connection may also turn
+//! into a black hole (a fault, or [`Hub::black_hole`]): from then on both halves discard everything
+//! and only the client's close (or the simulator's shutdown) ends it — not pings, not
+//! `disconnect_all`.
+//!
 //! [`Hub`]: super::hub::Hub
+//! [`Hub::black_hole`]: super::hub::Hub::black_hole
+//! [`ServerClock`]: super::clock::ServerClock
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,13 +29,16 @@ use grammers_tl_types as tl;
 use tl::Serializable;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::api::{self, Caller, Reply};
+use super::clock::{self, BadTime};
 use super::crypto::{self, ServerKey};
+use super::faults::RandomSilence;
 use super::hub::Out;
 use super::shared::Shared;
+use super::silence::Event;
 use super::transport::ServerTransport;
 
 const MSG_CONTAINER: u32 = 0x73f1f8dc;
@@ -116,6 +128,10 @@ struct Conn {
     shared: Arc<Shared>,
     caller: Caller,
     tx: mpsc::UnboundedSender<Out>,
+    /// True once the connection is a black hole.
+    black_hole: watch::Receiver<bool>,
+    /// The newest msg_id the client sent (shared with the hub).
+    last_msg_id: Arc<AtomicI64>,
 }
 
 async fn serve(
@@ -150,16 +166,17 @@ async fn serve(
     let (tx, rx) = mpsc::unbounded_channel();
     let session = Arc::new(AtomicI64::new(0));
     let conn_cancel = cancel.child_token();
+    let registration = shared.hub.register(dc, key_id, tx.clone());
     let writer = tokio::spawn(write_loop(
         wr,
         write_transport,
         key.clone(),
         Arc::clone(&session),
-        shared.world.salt,
+        Arc::clone(&shared),
         rx,
+        registration.black_hole.clone(),
         conn_cancel.clone(),
     ));
-    let registration = shared.hub.register(dc, key_id, tx.clone());
     let conn = Conn {
         shared: Arc::clone(&shared),
         caller: Caller {
@@ -168,15 +185,27 @@ async fn serve(
             conn: registration.id,
         },
         tx,
+        black_hole: registration.black_hole.clone(),
+        last_msg_id: Arc::clone(&registration.last_msg_id),
     };
     let mut kill = shared.kill.subscribe();
     kill.borrow_and_update();
     let mut drop_at = registration.drop_at.clone();
+    let mut black_hole = registration.black_hole.clone();
 
     let mut packet = Some(first);
     let result = loop {
         let data = match packet.take() {
             Some(p) => p,
+            // A black hole reads and discards until the client closes; nothing else ends it.
+            None if *black_hole.borrow() => tokio::select! {
+                _ = conn_cancel.cancelled() => break Ok(()),
+                frame = transport.read_frame(&mut rd) => match frame {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(io::Error::other(e)),
+                },
+            },
             None => tokio::select! {
                 _ = conn_cancel.cancelled() => break Ok(()),
                 _ = kill.changed() => break Ok(()),
@@ -184,6 +213,7 @@ async fn serve(
                     tracing::debug!(dc, "sim: no ping within the disconnect delay; dropping the connection");
                     break Ok(());
                 }
+                _ = black_holed(&mut black_hole) => continue,
                 frame = transport.read_frame(&mut rd) => match frame {
                     Ok(Some(f)) => f,
                     Ok(None) => break Ok(()),
@@ -202,6 +232,23 @@ async fn serve(
     drop(conn);
     let _ = writer.await;
     result
+}
+
+/// Resolves when the connection becomes a black hole.
+async fn black_holed(black_hole: &mut watch::Receiver<bool>) {
+    if black_hole.wait_for(|b| *b).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// `new_session_created`: the server (re)created the session at `first_msg_id`; use `salt`.
+pub(crate) fn new_session_created(first_msg_id: i64, salt: i64) -> Vec<u8> {
+    tl::enums::NewSession::Created(tl::types::NewSessionCreated {
+        first_msg_id,
+        unique_id: rand::random(),
+        server_salt: salt,
+    })
+    .to_bytes()
 }
 
 /// Resolves when the connection's `ping_delay_disconnect` deadline passes without a newer ping.
@@ -225,8 +272,22 @@ async fn unpinged(drop_at: &mut tokio::sync::watch::Receiver<Option<tokio::time:
 }
 
 impl Conn {
-    /// Handles one encrypted packet from the client.
+    /// Handles one encrypted packet from the client: Telegram's time and salt checks, then its
+    /// message(s). A black hole discards it.
     fn packet(&self, key: &ServerKey, session: &AtomicI64, data: &[u8]) -> io::Result<()> {
+        if *self.black_hole.borrow() {
+            return Ok(());
+        }
+        if self.shared.faults.silence(RandomSilence::BlackHole) {
+            if self.shared.hub.black_hole(self.caller.conn) {
+                self.shared.silence.tally.add(Event::BlackHole, 1);
+                tracing::debug!(
+                    dc = self.caller.dc,
+                    "sim: the connection became a black hole"
+                );
+            }
+            return Ok(());
+        }
         let plain = crypto::decrypt_from_client(key, data).map_err(io::Error::other)?;
         let field = |at: usize| -> io::Result<i64> {
             plain
@@ -234,8 +295,13 @@ impl Conn {
                 .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
                 .ok_or_else(|| io::Error::other("short message header"))
         };
+        let salt = field(0)?;
         let session_id = field(8)?;
         let msg_id = field(16)?;
+        let seq_no = plain
+            .get(24..28)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| io::Error::other("short message header"))?;
         let len = plain
             .get(28..32)
             .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -244,27 +310,52 @@ impl Conn {
             .ok()
             .and_then(|len| plain.get(32..32 + len))
             .ok_or_else(|| io::Error::other("message length exceeds packet"))?;
+        self.last_msg_id.store(msg_id, Ordering::Relaxed);
+        let clock = &self.shared.clock;
         if session.swap(session_id, Ordering::SeqCst) != session_id {
             self.shared.hub.set_session(self.caller.conn, session_id);
             // A new session on this key: tell the client, with the salt to use from now on.
-            let created = tl::enums::NewSession::Created(tl::types::NewSessionCreated {
-                first_msg_id: msg_id,
-                unique_id: rand::random(),
-                server_salt: self.shared.world.salt,
-            });
-            self.send(created.to_bytes(), false);
+            self.send(new_session_created(msg_id, clock.salt()), false, false);
+        }
+        if let Err(why) = clock.check_msg_id(msg_id) {
+            let event = match why {
+                BadTime::TooLow => Event::MsgIdTooLow,
+                BadTime::TooHigh => Event::MsgIdTooHigh,
+            };
+            self.shared.silence.tally.add(event, 1);
+            self.send(clock::bad_time(msg_id, seq_no, why), false, true);
+            return Ok(());
+        }
+        if !clock.accepts(salt) {
+            self.shared.silence.tally.add(Event::BadServerSalt, 1);
+            self.send(
+                clock::bad_server_salt(msg_id, seq_no, clock.salt()),
+                false,
+                true,
+            );
+            return Ok(());
         }
         self.message(msg_id, body, 0);
         Ok(())
     }
 
-    fn send(&self, body: Vec<u8>, content: bool) {
-        // Pongs and future salts answer a client message; new_session_created does not.
+    /// Queues a message: `response` ones answer a client message (pongs, future salts, bad-message
+    /// notifications), the others are the server's own (new_session_created).
+    fn send(&self, body: Vec<u8>, content: bool, response: bool) {
         let _ = self.tx.send(Out::Msg {
             body,
             content,
-            response: content,
+            response,
         });
+    }
+
+    /// Forgets the session, as Telegram does now and then (a fault): `new_session_created` naming
+    /// `first_msg_id`, and no pushes until the client asks for updates again.
+    fn reset_session(&self, first_msg_id: i64) {
+        let created = new_session_created(first_msg_id, self.shared.clock.salt());
+        if self.shared.hub.reset_session(self.caller.conn, created) {
+            self.shared.silence.tally.add(Event::SessionReset, 1);
+        }
     }
 
     /// Handles one message body: containers and gzip are opened, service messages answered here, API
@@ -309,14 +400,17 @@ impl Conn {
                 }
                 if let Some(ping_id) = read_i64(body, 4) {
                     let pong = tl::enums::Pong::Pong(tl::types::Pong { msg_id, ping_id });
-                    self.send(pong.to_bytes(), true);
+                    self.send(pong.to_bytes(), true, true);
                 }
             }
             GET_FUTURE_SALTS => {
-                let num = read_u32(body, 4).unwrap_or(1).clamp(1, 64);
-                self.send(future_salts(msg_id, num, self.shared.world.salt), true);
+                let num = read_u32(body, 4).unwrap_or(1);
+                self.send(self.shared.clock.future_salts(msg_id, num), true, true);
             }
             _ => {
+                if self.shared.faults.silence(RandomSilence::SessionReset) {
+                    self.reset_session(msg_id);
+                }
                 let shared = Arc::clone(&self.shared);
                 let caller = self.caller;
                 let tx = self.tx.clone();
@@ -396,34 +490,17 @@ fn rpc_result(req_msg_id: i64, result: Vec<u8>, may_gzip: bool) -> Vec<u8> {
     out
 }
 
-fn future_salts(req_msg_id: i64, num: u32, salt: i64) -> Vec<u8> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i32)
-        .unwrap_or(0);
-    let salts = (0..num as i32)
-        .map(|i| tl::types::FutureSalt {
-            valid_since: now - 1800 + i * 3600,
-            valid_until: now - 1800 + (i + 1) * 3600,
-            salt: salt.wrapping_add(i64::from(i)),
-        })
-        .collect();
-    tl::enums::FutureSalts::Salts(tl::types::FutureSalts {
-        req_msg_id,
-        now,
-        salts: tl::RawVec(salts),
-    })
-    .to_bytes()
-}
-
-/// Numbers, encrypts and frames outgoing messages in order; `Close` ends the connection silently.
+/// Numbers (with server time), salts, encrypts and frames outgoing messages in order; `Close` ends
+/// the connection silently; a black hole sends nothing more and is never closed from here.
+#[allow(clippy::too_many_arguments)]
 async fn write_loop(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     mut transport: ServerTransport,
     key: ServerKey,
     session: Arc<AtomicI64>,
-    salt: i64,
+    shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Out>,
+    black_hole: watch::Receiver<bool>,
     cancel: CancellationToken,
 ) {
     let mut last_msg_id = 0i64;
@@ -434,6 +511,9 @@ async fn write_loop(
             _ = cancel.cancelled() => break,
             out = rx.recv() => out,
         };
+        if out.is_some() && *black_hole.borrow() {
+            continue;
+        }
         let Some(Out::Msg {
             body,
             content,
@@ -444,11 +524,7 @@ async fn write_loop(
             cancel.cancel();
             break;
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let base =
-            ((now.as_secs() as i64) << 32) | (i64::from(now.subsec_nanos()) << 2 & 0xffff_fffc);
+        let base = shared.clock.msg_id_base();
         let mut msg_id = base.max(last_msg_id + 4) & !3;
         msg_id |= if response { 1 } else { 3 };
         // Large pushes are gzip-packed like large results.
@@ -468,7 +544,7 @@ async fn write_loop(
             content_sent * 2
         };
         let mut plain = Vec::with_capacity(32 + body.len());
-        salt.serialize(&mut plain);
+        shared.clock.salt().serialize(&mut plain);
         session.load(Ordering::SeqCst).serialize(&mut plain);
         msg_id.serialize(&mut plain);
         seq_no.serialize(&mut plain);

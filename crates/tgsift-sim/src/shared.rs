@@ -1,17 +1,21 @@
 //! The state of one simulated DC that listeners, connections and API handlers share, and the changes
 //! the running world makes to channels (new posts, edits, deletions), each recorded as an update
-//! event and pushed to the connected members that asked for updates.
+//! event and pushed to the connected members that asked for updates (unless a silence or push
+//! fault intervenes; what happened is tallied).
 
+use std::sync::atomic::AtomicI32;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::clock::ServerClock;
 use super::events::EventKind;
-use super::faults::Faults;
+use super::faults::{Faults, RandomSilence};
 use super::flood::FloodModel;
 use super::hub::{Hub, Push};
 use super::log::RequestLog;
+use super::silence::Silence;
 use super::state::{ChannelEntry, World, write};
 use super::updates;
 
@@ -27,6 +31,12 @@ pub(crate) struct Shared {
     pub log: RequestLog,
     /// Live connections and update subscriptions.
     pub hub: Hub,
+    /// Server time and salts.
+    pub clock: ServerClock,
+    /// Push silences in force, and the tally of every silence.
+    pub silence: Silence,
+    /// The `timeout` of `channelDifferenceEmpty`, seconds.
+    pub channel_timeout: AtomicI32,
     /// Two live connections on one auth key with different sessions revoke the key.
     pub strict_keys: bool,
     /// Round trip added to every API call.
@@ -58,6 +68,13 @@ pub(crate) enum Rewrite {
 type Channel = Arc<RwLock<ChannelEntry>>;
 
 impl Shared {
+    /// The DC's clock, unix seconds (skewed with `--clock-skew`): the dates of pushes and update
+    /// states, which a client can measure its own clock against. Message dates stay real time, so
+    /// changing the skew while running does not make edits older than the edits before them.
+    pub(crate) fn now(&self) -> i32 {
+        self.clock.unix() as i32
+    }
+
     /// Publishes a post; returns its id (`None` when the id space is exhausted).
     pub(crate) fn publish(&self, ch: &Channel, what: Publish) -> Option<i32> {
         let now = unix_now();
@@ -69,7 +86,7 @@ impl Shared {
         if id == 0 {
             return None;
         }
-        self.record(&mut entry, EventKind::New(id), now);
+        self.record(&mut entry, EventKind::New(id), self.now());
         Some(id)
     }
 
@@ -82,7 +99,7 @@ impl Shared {
             Rewrite::Generated => entry.history.rewrite(id, now),
         };
         if edited {
-            self.record(&mut entry, EventKind::Edit(id), now);
+            self.record(&mut entry, EventKind::Edit(id), self.now());
         }
         edited
     }
@@ -90,7 +107,6 @@ impl Shared {
     /// Deletes messages; returns how many existed. One event covers them all, as one
     /// `channels.deleteMessages` call does on Telegram.
     pub(crate) fn delete(&self, ch: &Channel, ids: &[i32]) -> usize {
-        let now = unix_now();
         let mut entry = write(ch);
         let gone: Vec<i32> = ids
             .iter()
@@ -98,7 +114,11 @@ impl Shared {
             .filter(|&id| entry.history.delete(id))
             .collect();
         if !gone.is_empty() {
-            self.record(&mut entry, EventKind::Delete(gone.clone().into()), now);
+            self.record(
+                &mut entry,
+                EventKind::Delete(gone.clone().into()),
+                self.now(),
+            );
         }
         gone.len()
     }
@@ -120,14 +140,19 @@ impl Shared {
                     .is_some_and(|h| h.hides(channel_id, id))
             })
         };
-        self.hub.push(&Push {
+        let pushed = self.hub.push(&Push {
             channel_id,
             pts_before: ev.pts - ev.count,
             is_member: &|account| entry.is_member(account),
             hidden_from: &hidden_from,
             body: &|| updates::push_body(entry, &ev, now),
             too_long: &|| updates::channel_too_long_body(entry, ev.pts - ev.count, now),
+            with_unknown: &|| updates::push_body_with_unknown(entry, &ev, now),
+            unknown_update: &|| self.faults.silence(RandomSilence::UnknownUpdate),
+            unpushed: self.silence.is_unpushed(channel_id),
+            idle_stop: self.silence.idle_stop(),
         });
+        self.silence.tally.add_pushes(&pushed);
     }
 }
 

@@ -108,8 +108,6 @@ pub(crate) struct World {
     /// Per account, what it sent to itself; each message moved the account's common pts by one.
     pub(crate) saved: Mutex<HashMap<usize, Vec<SavedMessage>>>,
     pub(crate) channels: RwLock<Vec<Arc<RwLock<ChannelEntry>>>>,
-    /// The salt the server hands out (any salt is accepted).
-    pub(crate) salt: i64,
     /// Accounts (indexes) Telegram froze or banned; absent = in good standing.
     pub(crate) standing: Mutex<HashMap<usize, Standing>>,
     /// Accounts whose home DC Telegram moved after login: calls elsewhere get `USER_MIGRATE_X`.
@@ -135,7 +133,6 @@ impl World {
     pub(crate) fn new(
         accounts: Vec<AccountSpec>,
         channels: Vec<ChannelSpec>,
-        salt: i64,
         event_log: usize,
     ) -> Self {
         let channels = channels
@@ -157,7 +154,6 @@ impl World {
             keys: Mutex::new(HashMap::new()),
             saved: Mutex::new(HashMap::new()),
             channels: RwLock::new(channels),
-            salt,
             standing: Mutex::new(HashMap::new()),
             moved: Mutex::new(HashMap::new()),
             exported: Mutex::new(HashMap::new()),

@@ -11,10 +11,12 @@
 //! - `getChannelDifference` replays the channel's event log from the client's pts: at most `limit`
 //!   events, `final = false` with the pts reached when it cut the list; `channelDifferenceTooLong`
 //!   (the dialog with the channel's pts, and the newest messages) when the client's pts is older than
-//!   the log; `channelDifferenceEmpty` with a `timeout` when nothing is new.
+//!   the log; `channelDifferenceEmpty` with a `timeout` when nothing is new (30 s unless set).
+//! - A push may carry an update of a newer layer than the client's (a fault): the whole `updates`
+//!   then fails to decode on the client, and the real event beside it is lost to it.
 
 use grammers_tl_types as tl;
-use tl::Serializable;
+use tl::{Identifiable, Serializable};
 
 use super::events::{Event, EventKind};
 use super::faults::PageFaults;
@@ -26,6 +28,8 @@ use super::world::HistoryQuery;
 pub(crate) const COMMON_SEQ: i32 = 1;
 /// Seconds after which clients should ask for a channel's difference again.
 pub(crate) const CHANNEL_TIMEOUT: i32 = 30;
+/// The constructor id of an update from a layer newer than any client's (in no grammers layer).
+pub(crate) const UNKNOWN_UPDATE: u32 = 0x5ee1_dead;
 /// Messages `channelDifferenceTooLong` carries (the newest ones).
 pub(crate) const TOO_LONG_MESSAGES: i32 = 20;
 
@@ -124,6 +128,25 @@ pub(crate) fn channel_too_long_body(entry: &ChannelEntry, pts_before: i32, now: 
     updates_with(entry, vec![update], now)
 }
 
+/// The `updates` pushed for one event with an update of a newer layer after the real one: the
+/// client cannot decode the update's fields, so the whole push fails (grammers: `MalformedUpdates`).
+pub(crate) fn push_body_with_unknown(entry: &ChannelEntry, ev: &Event, now: i32) -> Vec<u8> {
+    let mut out = Vec::new();
+    tl::types::Updates::CONSTRUCTOR_ID.serialize(&mut out);
+    let real: Vec<tl::enums::Update> = event_update(entry, ev).into_iter().collect();
+    0x1cb5_c415_u32.serialize(&mut out); // vector
+    (real.len() as i32 + 1).serialize(&mut out);
+    real.iter().for_each(|u| u.serialize(&mut out));
+    UNKNOWN_UPDATE.serialize(&mut out);
+    entry.history.spec().id.serialize(&mut out); // fields only a newer layer knows
+    ev.pts.serialize(&mut out);
+    Vec::<tl::enums::User>::new().serialize(&mut out);
+    vec![objects::channel(entry.history.spec(), false)].serialize(&mut out);
+    now.serialize(&mut out);
+    0i32.serialize(&mut out); // seq
+    out
+}
+
 fn updates_with(entry: &ChannelEntry, updates: Vec<tl::enums::Update>, now: i32) -> Vec<u8> {
     tl::enums::Updates::Updates(tl::types::Updates {
         updates,
@@ -136,7 +159,8 @@ fn updates_with(entry: &ChannelEntry, updates: Vec<tl::enums::Update>, now: i32)
 }
 
 /// `updates.getChannelDifference` from `pts`, at most `limit` events; `left` is the caller's
-/// membership (for the channel object). With page faults, new and edited posts hidden from the
+/// membership (for the channel object); `empty_timeout` is the `timeout` of
+/// `channelDifferenceEmpty` (seconds before the client should ask again). With page faults, new and edited posts hidden from the
 /// caller are left out (the pts still moves past them), new messages may be sent as `messageEmpty`
 /// placeholders and one may be repeated.
 pub(crate) fn channel_difference(
@@ -144,6 +168,7 @@ pub(crate) fn channel_difference(
     pts: i32,
     limit: i32,
     left: bool,
+    empty_timeout: i32,
     mut pf: Option<&mut PageFaults>,
 ) -> tl::enums::updates::ChannelDifference {
     use tl::enums::updates::ChannelDifference as D;
@@ -175,7 +200,7 @@ pub(crate) fn channel_difference(
         return D::Empty(tl::types::updates::ChannelDifferenceEmpty {
             r#final: true,
             pts: current,
-            timeout: Some(CHANNEL_TIMEOUT),
+            timeout: Some(empty_timeout),
         });
     }
     let cut = taken.len() > limit;
@@ -218,4 +243,64 @@ pub(crate) fn channel_difference(
         chats,
         users: vec![],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use tl::Deserializable;
+
+    use super::*;
+    use crate::events::EventKind;
+    use crate::state::World;
+    use crate::world::ChannelSpec;
+
+    fn channel() -> World {
+        let spec = ChannelSpec {
+            id: 1_000_000_007,
+            access_hash: 99,
+            username: Some("sim_news".into()),
+            title: "News".into(),
+            lang: crate::Lang::En,
+            posts: 5,
+            seed: 3,
+            start_date: 1_600_000_000,
+            service_run: None,
+        };
+        World::new(vec![], vec![spec], 10)
+    }
+
+    #[test]
+    fn an_unknown_update_makes_the_whole_push_undecodable_with_the_real_update_inside() {
+        let world = channel();
+        let ch = world.channels()[0].clone();
+        let mut entry = crate::state::write(&ch);
+        let id = entry.history.append("fresh".into(), 1_700_000_000);
+        let ev = entry.events.record(EventKind::New(id)).clone();
+        let plain = push_body(&entry, &ev, 1_700_000_000);
+        assert!(tl::enums::Updates::from_bytes(&plain).is_ok());
+        let bad = push_body_with_unknown(&entry, &ev, 1_700_000_000);
+        assert!(
+            tl::enums::Updates::from_bytes(&bad).is_err(),
+            "the client cannot decode it"
+        );
+        assert_eq!(tl::name_for_id(UNKNOWN_UPDATE), "(unknown)");
+        let real = event_update(&entry, &ev)
+            .expect("the post exists")
+            .to_bytes();
+        assert!(
+            bad.windows(real.len()).any(|w| w == real.as_slice()),
+            "the real update is inside"
+        );
+    }
+
+    #[test]
+    fn the_empty_difference_carries_the_timeout_asked_for() {
+        let world = channel();
+        let ch = world.channels()[0].clone();
+        let entry = crate::state::read(&ch);
+        match channel_difference(&entry, entry.pts(), 100, false, 300, None) {
+            tl::enums::updates::ChannelDifference::Empty(e) => assert_eq!(e.timeout, Some(300)),
+            other => panic!("{other:?}"),
+        }
+    }
 }
