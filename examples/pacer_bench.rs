@@ -38,6 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         retry_delay: Duration::from_secs(1),
         retry_max_delay: Duration::from_secs(60),
         request_timeout: Duration::from_secs(30),
+        ping_deadline: Duration::from_secs(20),
         breaker_threshold: 5,
         breaker_cooldown: Duration::from_secs(30),
         pacer: PacerConfig::default(),

@@ -162,6 +162,17 @@ pub(crate) const KEYS: &[KeySpec] = &[
         doc: "Cap of the retry delay (not below retry_delay)",
     },
     KeySpec {
+        key: "telegram.ping_deadline",
+        kind: Kind::Seconds {
+            min: 0.5,
+            max: 600.0,
+        },
+        default: Some("20.0"),
+        aliases: &[],
+        secret: false,
+        doc: "Each connection is pinged every half of this; a ping unanswered for this long (or two requests in a row without an answer) means a half-open connection: it is dropped and rebuilt",
+    },
+    KeySpec {
         key: "telegram.request_timeout",
         kind: Kind::Seconds {
             min: 0.1,
@@ -401,15 +412,37 @@ pub(crate) const KEYS: &[KeySpec] = &[
         doc: "Live mode: how often a channel followed through updates is polled anyway, to catch anything the updates missed (jittered)",
     },
     KeySpec {
-        key: "ingest.live_idle_check",
+        key: "ingest.live_check_interval",
         kind: Kind::Seconds {
             min: 1.0,
             max: 86_400.0,
         },
+        default: Some("300.0"),
+        aliases: &["TGSIFT_INGEST__LIVE_IDLE_CHECK"],
+        secret: false,
+        doc: "Live mode: every followed channel's difference is asked at least this often (round robin, re-armed by each update or difference), so a channel Telegram stops pushing, or never pushes, is still stored within this; a longer `timeout` from Telegram is honoured",
+    },
+    KeySpec {
+        key: "ingest.live_keepalive",
+        kind: Kind::Seconds {
+            min: 1.0,
+            max: 86_400.0,
+        },
+        default: Some("300.0"),
+        aliases: &[],
+        secret: false,
+        doc: "Live mode: an account that sent no request for this long asks updates.getDifference, because Telegram stops pushing to a connection without requests (Telethon asks every 30 minutes)",
+    },
+    KeySpec {
+        key: "ingest.live_silence_alert",
+        kind: Kind::Seconds {
+            min: 1.0,
+            max: 604_800.0,
+        },
         default: Some("900.0"),
         aliases: &[],
         secret: false,
-        doc: "Live mode: a channel quiet this long after its last update is asked for its difference once, so a lost last push is found (Telegram recommends 15 minutes)",
+        doc: "Live mode: alert (kind `live_silent`) when an account has received no push for this long while its differences keep finding new posts",
     },
     KeySpec {
         key: "tagging.backend",
@@ -769,6 +802,8 @@ pub struct TelegramConfig {
     pub retry_max_delay: f64,
     /// Per-request timeout, seconds.
     pub request_timeout: f64,
+    /// Deadline of a ping's answer, seconds (pings go every half of it).
+    pub ping_deadline: f64,
     /// Pacer start rate, requests/s.
     pub pacer_initial_rate: f64,
     /// Pacer floor, requests/s.
@@ -874,8 +909,13 @@ pub struct IngestConfig {
     pub mode: IngestMode,
     /// Live mode: seconds between reconciling polls of a live channel.
     pub reconcile_interval: f64,
-    /// Live mode: seconds of silence after which a channel's difference is fetched once.
-    pub live_idle_check: f64,
+    /// Live mode: seconds between two differences of a channel without updates.
+    #[serde(alias = "live_idle_check")]
+    pub live_check_interval: f64,
+    /// Live mode: seconds without any request after which `updates.getDifference` is asked.
+    pub live_keepalive: f64,
+    /// Live mode: seconds without a push, while differences find posts, before `live_silent`.
+    pub live_silence_alert: f64,
 }
 
 /// How new posts are learned of (`ingest.mode`).

@@ -23,6 +23,7 @@ fn policy() -> Policy {
         retry_delay: Duration::from_millis(100),
         retry_max_delay: Duration::from_millis(400),
         request_timeout: Duration::from_secs(5),
+        ping_deadline: Duration::from_secs(20),
         breaker_threshold: 100,
         breaker_cooldown: Duration::from_secs(1),
         pacer: PacerConfig::default(),

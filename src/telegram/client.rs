@@ -19,6 +19,7 @@ use rand::Rng;
 use tgsift_store::ClientIdentity;
 use tokio_util::sync::CancellationToken;
 
+use super::clock::ClockSkew;
 use super::error::{Class, Permanent, TgError, classify};
 use super::metrics::{AccountMethod, ClientMetrics};
 use super::pacer::{Budget, PaceState, Pacer, PacerConfig};
@@ -34,9 +35,14 @@ const UNKNOWN_RETRIES: u32 = 2;
 /// frozen process's connection is gone at most this long after its last ping.
 pub(crate) const DISCONNECT_DELAY: Duration = Duration::from_secs(75);
 
-/// How often tgsift pings each connection itself: from its first moment (grammers' first ping comes
-/// only after 60 s), so no connection ever lives without a disconnect deadline.
+/// The longest between two of tgsift's own pings of a connection: from its first moment (grammers'
+/// first ping comes only after 60 s), so no connection ever lives without a disconnect deadline.
+/// They go more often when `telegram.ping_deadline` asks (every half of it).
 const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// Requests in a row without an answer within the request timeout that make the connection count
+/// as half-open (one may just be slow).
+const TIMEOUTS_TO_REBUILD: u32 = 2;
 
 /// DC moves one call follows (`USER_MIGRATE_X`) before it is reported.
 const MIGRATIONS: u32 = 2;
@@ -60,6 +66,8 @@ pub struct Policy {
     pub retry_max_delay: Duration,
     /// Per-call timeout (grammers has none).
     pub request_timeout: Duration,
+    /// A ping unanswered this long marks the connection half-open (`telegram.ping_deadline`).
+    pub ping_deadline: Duration,
     /// Consecutive connection failures that open the circuit breaker.
     pub breaker_threshold: u32,
     /// How long the breaker stays open before letting one probe through.
@@ -83,6 +91,7 @@ impl From<&TelegramConfig> for Policy {
             retry_delay: c.retry_delay(),
             retry_max_delay: c.retry_max_delay(),
             request_timeout: c.request_timeout(),
+            ping_deadline: Duration::from_secs_f64(c.ping_deadline),
             breaker_threshold: 5,
             breaker_cooldown: c.retry_max_delay().max(Duration::from_secs(5)),
             pacer: PacerConfig {
@@ -123,6 +132,8 @@ pub struct Stats {
     pub flood_sleep_ms: AtomicU64,
     /// Retries after transient failures (reconnects).
     pub retries: AtomicU64,
+    /// Connections dropped as half-open (a ping or two requests without an answer).
+    pub rebuilt: AtomicU64,
 }
 
 impl Stats {
@@ -288,6 +299,18 @@ pub struct Account {
     pool: grammers_mtsender::SenderPoolFatHandle,
     /// The session's home DC (where calls go) and how to change it.
     home: (Mutex<Option<i32>>, SetHome),
+    /// When the last request was sent: Telegram stops pushing to a connection without requests.
+    last_sent: Mutex<Instant>,
+    /// Requests in a row that got no answer within the request timeout.
+    timeouts_in_row: std::sync::atomic::AtomicU32,
+    /// Connections dropped as half-open so far; live mode watches it (the new connection gets no
+    /// pushes until updates are asked for, and what was pushed into the dead one is lost).
+    rebuilt: tokio::sync::watch::Sender<u64>,
+    /// This machine's clock against Telegram's, from the dates it sends.
+    clock: Arc<ClockSkew>,
+    /// When the connection last delivered a push: a connection that delivers is not half-open,
+    /// even when its pings go unanswered (e.g. Telegram refuses its msg_ids, see `clock`).
+    heard: Arc<Mutex<Instant>>,
 }
 
 impl Drop for Account {
@@ -372,6 +395,11 @@ impl Account {
             updates,
             pool: handle,
             home: (Mutex::new(home_dc), set_home),
+            last_sent: Mutex::new(Instant::now()),
+            timeouts_in_row: std::sync::atomic::AtomicU32::new(0),
+            rebuilt: tokio::sync::watch::Sender::new(0),
+            clock: Arc::new(ClockSkew::new(name)),
+            heard: Arc::new(Mutex::new(Instant::now())),
         }
     }
 
@@ -385,7 +413,15 @@ impl Account {
 
     /// Counts every call into `metrics` (`GET /metrics`).
     pub(crate) fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = Some(metrics.of::<ClientMetrics>());
+        let m = metrics.of::<ClientMetrics>();
+        self.clock.export_to(
+            m.clock_skew
+                .get_or_create(&AccountLabel {
+                    account: self.name.clone(),
+                })
+                .clone(),
+        );
+        self.metrics = Some(m);
         self
     }
 
@@ -606,6 +642,7 @@ impl Account {
             attempts += 1;
             Stats::add(&self.stats.requests, 1);
             let sent = Instant::now();
+            *self.last_sent.lock().unwrap_or_else(|p| p.into_inner()) = sent;
             self.methods.add(method);
             let outcome = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
@@ -613,6 +650,7 @@ impl Account {
             };
             drop(permit);
             let seconds = sent.elapsed().as_secs_f64();
+            self.count_timeout(outcome.is_err());
             let class = match outcome {
                 Ok(Ok(value)) => {
                     self.breaker.success();
@@ -621,10 +659,13 @@ impl Account {
                     return Ok(value);
                 }
                 Ok(Err(e)) => classify(&e),
-                Err(_) => Class::Transient(format!(
-                    "no answer within {:?}",
-                    self.policy.request_timeout
-                )),
+                Err(_) => Class::Transient(match self.clock.seconds() {
+                    Some(ahead) if ahead > crate::telegram::clock::WARN_ABOVE => format!(
+                        "no answer within {:?} (this machine's clock is {ahead} s ahead of Telegram's, which refuses such requests: synchronise it)",
+                        self.policy.request_timeout
+                    ),
+                    _ => format!("no answer within {:?}", self.policy.request_timeout),
+                }),
             };
             self.observe(method, class.outcome(), seconds);
             if let (Some(m), Class::Transient(why)) = (&self.metrics, &class) {
@@ -740,10 +781,13 @@ impl Account {
         }
     }
 
-    /// Pings the connection now and every [`PING_EVERY`], each asking Telegram to drop it
-    /// [`DISCONNECT_DELAY`] after the last ping: if this process stops (SIGSTOP, a hung host), its
-    /// connection dies on Telegram's side, so another worker can take the account without two live
-    /// connections on one key. No ping once the licence is gone; ends when the account is dropped.
+    /// Pings the connection now and every [`PING_EVERY`] (or half the ping deadline, if shorter),
+    /// each asking Telegram to drop it [`DISCONNECT_DELAY`] after the last ping: if this process
+    /// stops (SIGSTOP, a hung host), its connection dies on Telegram's side, so another worker can
+    /// take the account without two live connections on one key. A ping unanswered within
+    /// `telegram.ping_deadline` means a half-open connection (open, but nothing gets through either
+    /// way): it is dropped, and the next call connects anew. No ping once the licence is gone; ends
+    /// when the account is dropped.
     pub(crate) async fn keep_alive(account: std::sync::Weak<Account>) {
         loop {
             let Some(a) = account.upgrade() else { return };
@@ -755,23 +799,101 @@ impl Account {
                 disconnect_delay: DISCONNECT_DELAY.as_secs() as i32,
             };
             let cancel = a.cancel.clone();
+            let deadline = a.policy.ping_deadline;
+            let every = PING_EVERY.min(deadline / 2);
+            let started = Instant::now();
             let sent = tokio::select! {
                 _ = cancel.cancelled() => return,
-                r = tokio::time::timeout(a.policy.request_timeout, a.client.invoke(&ping)) => r,
+                r = tokio::time::timeout(deadline, a.client.invoke(&ping)) => r,
             };
             match sent {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     tracing::debug!(account = %a.name, error = %e, "ping_delay_disconnect failed")
                 }
-                Err(_) => tracing::debug!(account = %a.name, "ping_delay_disconnect unanswered"),
+                Err(_) if a.heard_within(deadline) => {
+                    tracing::debug!(account = %a.name, "ping unanswered, but pushes arrive: not half-open")
+                }
+                Err(_) => a.rebuild_connection(&format!("no pong within {deadline:?}")),
             }
             drop(a);
+            let next = (started + every).max(Instant::now());
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(PING_EVERY) => {}
+                _ = tokio::time::sleep_until(next.into()) => {}
             }
         }
+    }
+
+    /// Counts a request that got no answer in time (`timed_out`) or one that did; the second in a
+    /// row without one drops the connection as half-open.
+    fn count_timeout(&self, timed_out: bool) {
+        use std::sync::atomic::Ordering;
+        if !timed_out {
+            self.timeouts_in_row.store(0, Ordering::Relaxed);
+            return;
+        }
+        let n = self.timeouts_in_row.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= TIMEOUTS_TO_REBUILD && !self.heard_within(self.policy.request_timeout) {
+            self.timeouts_in_row.store(0, Ordering::Relaxed);
+            self.rebuild_connection(&format!("{n} requests in a row without an answer"));
+        }
+    }
+
+    /// Drops the home DC's connection, which is open but gets nothing through (half-open): its
+    /// requests fail and are retried on a new connection, which the next call opens. Live mode is
+    /// told through [`Account::rebuilds`].
+    pub(crate) fn rebuild_connection(&self, why: &str) {
+        let dc = self
+            .home
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            // grammers' default home, where a session without one connects.
+            .unwrap_or(2);
+        tracing::warn!(account = %self.name, dc, reason = why, "connection looks half-open: dropping it and connecting again");
+        self.pool.disconnect_from_dc(dc);
+        Stats::add(&self.stats.rebuilt, 1);
+        if let Some(m) = &self.metrics {
+            m.rebuilt
+                .get_or_create(&AccountLabel {
+                    account: self.name.clone(),
+                })
+                .inc();
+        }
+        self.rebuilt.send_modify(|n| *n += 1);
+    }
+
+    /// Changes each time a half-open connection was dropped (see [`Account::rebuild_connection`]).
+    pub(crate) fn rebuilds(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.rebuilt.subscribe()
+    }
+
+    /// This machine's clock against Telegram's (pushes and update calls measure it).
+    pub(crate) fn clock(&self) -> &Arc<ClockSkew> {
+        &self.clock
+    }
+
+    /// Where pushes record their arrival (see [`Account::take_updates`]).
+    pub(crate) fn heard(&self) -> Arc<Mutex<Instant>> {
+        Arc::clone(&self.heard)
+    }
+
+    /// Whether a push arrived within `d`.
+    fn heard_within(&self, d: Duration) -> bool {
+        self.heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+            < d
+    }
+
+    /// How long since the last request was sent (pings are not requests).
+    pub(crate) fn idle_for(&self) -> Duration {
+        self.last_sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
     }
 
     /// Follows Telegram's move of the account to DC `dc` (`USER_MIGRATE_X` after login): exports

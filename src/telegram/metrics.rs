@@ -61,6 +61,10 @@ pub(crate) struct ClientMetrics {
     pub retries: Family<AccountLabel, Counter>,
     /// Retries after lost connections (the next call reconnects), by account.
     pub reconnects: Family<AccountLabel, Counter>,
+    /// Connections dropped as half-open, by account.
+    pub rebuilt: Family<AccountLabel, Counter>,
+    /// This machine's clock minus Telegram's, seconds, by account.
+    pub clock_skew: Family<AccountLabel, Gauge>,
     /// 1 while the account's circuit breaker is open.
     pub breaker_open: Family<AccountLabel, Gauge>,
     /// The pacer's current rate by (account, method), requests/s.
@@ -80,6 +84,8 @@ impl Families for ClientMetrics {
             flood_sleep_seconds: Family::default(),
             retries: Family::default(),
             reconnects: Family::default(),
+            rebuilt: Family::default(),
+            clock_skew: Family::default(),
             breaker_open: Family::default(),
             pacer_rate: Family::default(),
             floods_last_hour: LastHour::default(),
@@ -114,6 +120,16 @@ impl Families for ClientMetrics {
             "reconnects",
             "Retries after lost connections by account",
             m.reconnects.clone(),
+        );
+        registry.register(
+            "connections_rebuilt",
+            "Connections dropped as half-open (no pong within the ping deadline, or two requests without an answer) by account",
+            m.rebuilt.clone(),
+        );
+        registry.register(
+            "clock_skew_seconds",
+            "This machine's clock minus Telegram's (from the dates Telegram sends), by account; above 30 s Telegram refuses every request",
+            m.clock_skew.clone(),
         );
         registry.register(
             "circuit_breaker_open",

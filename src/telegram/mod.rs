@@ -7,9 +7,11 @@
 //! - [`pacer`]: per-method adaptive rates learned from FLOOD_WAITs (AIMD).
 //! - [`client`]: an account's client with the whole policy around every call.
 //! - [`updates`]: pushed channel updates and the calls that fill their gaps (live mode).
+//! - `clock`: how far this machine's clock is from Telegram's (grammers cannot fix one ahead).
 
 pub(crate) mod channels;
 pub mod client;
+pub(crate) mod clock;
 pub(crate) mod connections;
 pub mod error;
 pub(crate) mod held_accounts;

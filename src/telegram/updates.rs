@@ -26,6 +26,7 @@
 //! receives, and a marker when the connection closed) and turns it into [`Pushed`] items; nothing
 //! outside `telegram/` sees TL types.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use grammers_session::updates::UpdatesLike;
@@ -34,6 +35,7 @@ use tokio::sync::mpsc;
 
 use super::channels::{ChannelInfo, RemotePost, remote_post, with_channel};
 use super::client::Account;
+use super::clock::ClockSkew;
 use super::error::TgError;
 
 /// Events one `getChannelDifference` may return (Telegram's limit for user accounts).
@@ -145,25 +147,58 @@ pub enum ChannelDifference {
     TooLong { pts: i32, messages: Vec<Message> },
 }
 
-/// grammers' raw update channel, read into [`Pushed`] items.
+/// grammers' raw update channel, read into [`Pushed`] items; their dates measure the clock.
 pub(crate) struct Updates {
     rx: mpsc::Receiver<UpdatesLike>,
+    clock: Arc<ClockSkew>,
+    heard: Arc<std::sync::Mutex<std::time::Instant>>,
 }
 
 impl Updates {
-    /// Wraps the receiver of a sender pool's update channel.
-    pub(crate) fn new(rx: mpsc::Receiver<UpdatesLike>) -> Self {
-        Updates { rx }
+    /// Wraps the receiver of a sender pool's update channel; `heard` is set to the arrival of every
+    /// push (the connection is alive, whatever its pings say).
+    pub(crate) fn new(
+        rx: mpsc::Receiver<UpdatesLike>,
+        clock: Arc<ClockSkew>,
+        heard: Arc<std::sync::Mutex<std::time::Instant>>,
+    ) -> Self {
+        Updates { rx, clock, heard }
     }
 
     /// Waits for the next push; `None` once the connection pool is gone.
     pub(crate) async fn next(&mut self) -> Option<Vec<Pushed>> {
-        self.rx.recv().await.map(read_updates_like)
+        let u = self.rx.recv().await?;
+        Some(self.read(u))
     }
 
     /// The next push if one is waiting.
     pub(crate) fn try_next(&mut self) -> Option<Vec<Pushed>> {
-        self.rx.try_recv().ok().map(read_updates_like)
+        let u = self.rx.try_recv().ok()?;
+        Some(self.read(u))
+    }
+
+    fn read(&self, u: UpdatesLike) -> Vec<Pushed> {
+        if let Some(date) = date_of(&u) {
+            self.clock.observe(date);
+            *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+        }
+        read_updates_like(u)
+    }
+}
+
+/// Telegram's clock when it sent the push (containers carry it; single updates do not).
+fn date_of(u: &UpdatesLike) -> Option<i32> {
+    use tl::enums::Updates as U;
+    let u = match u {
+        UpdatesLike::Updates(u) => u,
+        UpdatesLike::ChatInviteJoinResult(r) => &r.updates,
+        _ => return None,
+    };
+    match u {
+        U::UpdateShort(s) => Some(s.date),
+        U::Combined(c) => Some(c.date),
+        U::Updates(c) => Some(c.date),
+        _ => None,
     }
 }
 
@@ -267,7 +302,8 @@ impl Account {
     /// Takes the connection's update channel (once; `None` afterwards). Pushes start only after
     /// [`Account::common_state`] or [`Account::difference`] asked for them on the connection.
     pub(crate) fn take_updates(&self) -> Option<Updates> {
-        self.take_update_receiver().map(Updates::new)
+        self.take_update_receiver()
+            .map(|rx| Updates::new(rx, Arc::clone(self.clock()), self.heard()))
     }
 
     /// `updates.getState`: the account's common state — and, as for Telegram, the call after which
@@ -275,6 +311,7 @@ impl Account {
     pub(crate) async fn common_state(&self) -> Result<CommonState, TgError> {
         let tl::enums::updates::State::State(s) =
             self.invoke(&tl::functions::updates::GetState {}).await?;
+        self.clock().observe(s.date);
         Ok(CommonState {
             pts: s.pts,
             qts: s.qts,
@@ -307,7 +344,21 @@ impl Account {
                 seq: s.seq,
             }
         };
-        Ok(match self.invoke(&req).await? {
+        let answer = self.invoke(&req).await?;
+        let date = match &answer {
+            D::Empty(e) => e.date,
+            D::Difference(d) => {
+                let tl::enums::updates::State::State(s) = &d.state;
+                s.date
+            }
+            D::Slice(d) => {
+                let tl::enums::updates::State::State(s) = &d.intermediate_state;
+                s.date
+            }
+            D::TooLong(_) => 0,
+        };
+        self.clock().observe(date);
+        Ok(match answer {
             D::Empty(e) => AccountDifference {
                 pushed: Vec::new(),
                 state: CommonState {
