@@ -42,17 +42,97 @@ async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-/// `tgsift run` in live mode: reconciling polls far away (1 h), so what is stored comes from updates.
-fn run_live(s: &Setup, idle_check: &str) -> Child {
-    s.spawn_with(
-        &["run"],
-        "60",
-        &[
-            ("TGSIFT_INGEST__MODE", "live"),
-            ("TGSIFT_INGEST__RECONCILE_INTERVAL", "3600"),
-            ("TGSIFT_INGEST__LIVE_IDLE_CHECK", idle_check),
-        ],
-    )
+/// `tgsift run` in live mode: reconciling polls far away (1 h), so what is stored comes from updates;
+/// every channel's difference asked at least every `check_interval` seconds.
+fn run_live(s: &Setup, check_interval: &str) -> Child {
+    run_live_with(s, &[("TGSIFT_INGEST__LIVE_CHECK_INTERVAL", check_interval)])
+}
+
+/// [`run_live`] with more settings.
+fn run_live_with(s: &Setup, env: &[(&str, &str)]) -> Child {
+    let mut all = vec![
+        ("TGSIFT_INGEST__MODE", "live"),
+        ("TGSIFT_INGEST__RECONCILE_INTERVAL", "3600"),
+    ];
+    all.extend_from_slice(env);
+    s.spawn_with(&["run"], "60", &all)
+}
+
+/// The simulator's publish log, kept in memory: `channel_id,message_id,unix_ms` per new post.
+#[derive(Clone, Default)]
+struct Published(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Published {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Published {
+    /// (channel id, message id, published at, ms) of every post published so far.
+    fn entries(&self) -> Vec<(i64, i32, i64)> {
+        let text =
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+        text.lines()
+            .filter_map(|l| {
+                let mut f = l.split(',');
+                Some((
+                    f.next()?.parse().ok()?,
+                    f.next()?.parse().ok()?,
+                    f.next()?.parse().ok()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Milliseconds from published to stored of every post in the log, sorted; panics naming the
+    /// posts that were never stored.
+    fn delays(&self, db: &std::path::Path) -> Vec<i64> {
+        let stored: std::collections::HashMap<(i64, i32), i64> = query(db, |c| {
+            let mut st = c.prepare(
+                "SELECT c.tg_id, p.message_id, p.stored_at_ms FROM posts p JOIN channels c ON c.id = p.channel_id WHERE p.stored_at_ms IS NOT NULL",
+            )?;
+            let rows = st.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?;
+            rows.collect()
+        });
+        let mut missing = Vec::new();
+        let mut delays: Vec<i64> = self
+            .entries()
+            .into_iter()
+            .filter_map(|(ch, id, at)| match stored.get(&(ch, id)) {
+                Some(s) => Some(s - at),
+                None => {
+                    missing.push((ch, id));
+                    None
+                }
+            })
+            .collect();
+        assert!(missing.is_empty(), "never stored: {missing:?}");
+        delays.sort_unstable();
+        delays
+    }
+}
+
+/// The `q` quantile of sorted values.
+fn quantile(sorted: &[i64], q: f64) -> i64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// No channel is parked or deactivated.
+fn none_parked(db: &std::path::Path) -> bool {
+    count(
+        db,
+        "SELECT count(*) FROM channels WHERE parked_at IS NOT NULL OR active = 0",
+    ) == 0
 }
 
 /// Waits until the database agrees with the simulator; panics with the differences otherwise.
@@ -310,6 +390,210 @@ async fn channels_add_join_makes_the_account_a_member_and_its_posts_arrive_live(
         assert!(
             !stored("sim_news", news),
             "the other channel is not a member: no update, polled every minute"
+        );
+        kill(child);
+    })
+    .await;
+}
+
+/// Waits until every channel is followed live and the account asked for pushes.
+async fn followed(s: &Setup, channels: i64) {
+    assert!(
+        eventually(Duration::from_secs(30), || all_followed_live(
+            &s.db, channels
+        ) && s.sim.subscribers() > 0)
+        .await,
+        "channels polled once and updates asked for"
+    );
+}
+
+#[tokio::test]
+async fn pushes_that_stop_and_channels_never_pushed_are_stored_within_the_check_interval() {
+    within(150, async {
+        let s = Setup::new(4, 20, |_| {}).await;
+        // Telegram's own pace: come back after 1 s at the earliest (the check interval is longer).
+        s.sim.set_channel_timeout(1);
+        let child = run_live(&s, "6");
+        followed(&s, 4).await;
+        // (a) Pushes stop for a connection that sent no request for 1 s — with four channels
+        // checked every 6 s the account is idle that long most of the time; (b) half the channels
+        // are never pushed at all.
+        s.sim.set_push_idle_stop(Some(Duration::from_secs(1)));
+        s.sim.set_unpushed(0.5);
+        let ids: Vec<i64> = s
+            .sim
+            .channel_usernames()
+            .iter()
+            .filter_map(|u| s.sim.with_channel(u, |c| c.spec().id))
+            .collect();
+        let never = ids.iter().filter(|id| s.sim.is_unpushed(**id)).count();
+        assert!((1..4).contains(&never), "{never} of 4 channels unpushed");
+        let log = Published::default();
+        let live = s
+            .sim
+            .start_live_logged(LiveConfig::posts(4.0), Box::new(log.clone()));
+        tokio::time::sleep(Duration::from_secs(24)).await;
+        live.stop().await;
+        converges(&s, Duration::from_secs(10)).await;
+        let delays = log.delays(&s.db);
+        let counts = s.sim.silence_counts();
+        eprintln!(
+            "{} posts, publish→stored p50 {} ms p99 {} ms max {} ms; sim {counts:?}",
+            delays.len(),
+            quantile(&delays, 0.5),
+            quantile(&delays, 0.99),
+            quantile(&delays, 1.0)
+        );
+        assert!(delays.len() >= 80, "{} posts published", delays.len());
+        assert!(
+            counts.pushes_idle_stopped > 0 && counts.pushes_unpushed > 0,
+            "the simulator withheld pushes both ways: {counts:?}"
+        );
+        // Every post within the check interval (6 s), with 1 s for writing and scheduling.
+        assert!(
+            quantile(&delays, 0.99) <= 7_000,
+            "p99 {} ms",
+            quantile(&delays, 0.99)
+        );
+        assert!(none_parked(&s.db));
+        kill(child);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_black_holed_connection_is_rebuilt_and_a_session_reset_is_recovered_by_get_difference() {
+    within(150, async {
+        let s = Setup::new(4, 20, |_| {}).await;
+        // Checks far apart (60 s): what recovers the posts here is the keep-alive's getDifference
+        // and the sweep after a rebuilt connection, not the round robin.
+        let child = run_live_with(
+            &s,
+            &[
+                ("TGSIFT_INGEST__LIVE_CHECK_INTERVAL", "60"),
+                ("TGSIFT_INGEST__LIVE_KEEPALIVE", "2"),
+                ("TGSIFT_TELEGRAM__PING_DEADLINE", "2"),
+                ("TGSIFT_TELEGRAM__REQUEST_TIMEOUT", "5"),
+            ],
+        );
+        followed(&s, 4).await;
+        let live = s.sim.start_live(LiveConfig::posts(4.0));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        // (c) The connection goes half-open: nothing is answered or pushed, nothing closes it.
+        let account = s.sim.accounts()[0].user_id;
+        let t0 = std::time::Instant::now();
+        assert!(s.sim.blackhole(0) >= 1, "a live connection to black-hole");
+        // Within 2 × the ping deadline the client drops it and asks again on a new connection
+        // (nothing arrives from the black-holed one).
+        assert!(
+            eventually(Duration::from_secs(8), || s
+                .sim
+                .log()
+                .requests()
+                .iter()
+                .any(|r| r.at >= t0 && r.account == account))
+            .await,
+            "no request after the black hole"
+        );
+        let first = s
+            .sim
+            .log()
+            .requests()
+            .iter()
+            .filter(|r| r.at >= t0 && r.account == account)
+            .map(|r| r.at)
+            .min()
+            .expect("a request");
+        let rebuilt = first.duration_since(t0);
+        eprintln!("rebuilt after {rebuilt:?}");
+        assert!(rebuilt <= Duration::from_millis(4_500), "{rebuilt:?}");
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        // (d) The server resets the session and drops the pushes queued for it.
+        assert!(s.sim.reset_sessions(0) >= 1, "a live session to reset");
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        live.stop().await;
+        // Recovered well before the next round-robin check (60 s).
+        converges(&s, Duration::from_secs(12)).await;
+        let counts = s.sim.silence_counts();
+        eprintln!("sim {counts:?}");
+        assert!(
+            counts.black_holes >= 1 && counts.session_resets >= 1,
+            "{counts:?}"
+        );
+        assert!(
+            counts.pushes_session_reset > 0,
+            "pushes dropped by the reset: {counts:?}"
+        );
+        assert!(none_parked(&s.db));
+        kill(child);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rotating_salts_a_skewed_clock_and_an_unknown_update_lose_nothing() {
+    within(150, async {
+        let s = Setup::new(4, 20, |_| {}).await;
+        // (e) Salts rotate every 2 s; the server's clock is 10 minutes ahead of this machine's.
+        s.sim.set_salt_rotate(Some(Duration::from_secs(2)));
+        s.sim.set_clock_skew(600);
+        let mut child = run_live(&s, "30");
+        followed(&s, 4).await;
+        let live = s.sim.start_live(LiveConfig {
+            rate: 4.0,
+            edits: 0.1,
+            deletes: 0.05,
+            seed: 5,
+        });
+        // (f) Pushes carrying an update of a newer layer the client cannot read.
+        for n in [5, 15, 25] {
+            s.sim
+                .script_push(ScriptedPush::next(PushFault::UnknownUpdate).after(n));
+        }
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        // Then this machine's clock jumps 10 minutes ahead of Telegram's: Telegram refuses every
+        // request (msg_id too high) and grammers 0.11 cannot correct it on the connection. Pushes
+        // still come; tgsift says what is wrong and keeps the connection that delivers them.
+        s.sim.set_clock_skew(-600);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(
+            s.log().contains("clock is ahead of Telegram"),
+            "the skew is named: {}",
+            s.log()
+        );
+        // The clock is put right: whatever the refused requests were to fetch arrives.
+        s.sim.set_clock_skew(0);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        live.stop().await;
+        if !eventually(Duration::from_secs(20), || s.live_differences().is_empty()).await {
+            eprintln!("{}", s.log());
+        }
+        converges(&s, Duration::from_secs(1)).await;
+        let counts = s.sim.silence_counts();
+        eprintln!("sim {counts:?}");
+        assert!(
+            counts.bad_server_salts > 0,
+            "stale salts were refused: {counts:?}"
+        );
+        assert!(
+            counts.msg_ids_too_low > 0 && counts.msg_ids_too_high > 0,
+            "both skews were met: {counts:?}"
+        );
+        assert_eq!(counts.unknown_updates, 3, "{counts:?}");
+        assert!(none_parked(&s.db));
+        // Nothing died: the service still runs and still stores what is published.
+        assert!(child.try_wait().expect("wait").is_none(), "tgsift exited");
+        let id = s
+            .sim
+            .publish_post(&s.sim.channel_usernames()[0])
+            .expect("post");
+        assert!(
+            eventually(Duration::from_secs(15), || count(
+                &s.db,
+                &format!("SELECT count(*) FROM posts WHERE message_id = {id}")
+            ) >= 1)
+            .await,
+            "post {id} stored after the faults"
         );
         kill(child);
     })

@@ -50,8 +50,12 @@ pub struct RunOptions {
     pub mode: IngestMode,
     /// Live mode: seconds between reconciling polls of a channel followed through updates.
     pub reconcile_interval: Duration,
-    /// Live mode: silence after which a channel's difference is asked once.
-    pub live_idle_check: Duration,
+    /// Live mode: the longest a followed channel goes without its difference being asked.
+    pub live_check_interval: Duration,
+    /// Live mode: the longest an account goes without a request before `getDifference` is asked.
+    pub live_keepalive: Duration,
+    /// Live mode: push silence (while differences find posts) that raises `live_silent`.
+    pub live_silence_alert: Duration,
 }
 
 impl Default for RunOptions {
@@ -62,7 +66,9 @@ impl Default for RunOptions {
             progress: false,
             mode: IngestMode::Live,
             reconcile_interval: Duration::from_secs(3600),
-            live_idle_check: Duration::from_secs(900),
+            live_check_interval: Duration::from_secs(300),
+            live_keepalive: Duration::from_secs(300),
+            live_silence_alert: Duration::from_secs(900),
         }
     }
 }
@@ -74,7 +80,9 @@ impl RunOptions {
             poll_interval: Duration::from_secs_f64(c.poll_interval),
             mode: c.mode,
             reconcile_interval: Duration::from_secs_f64(c.reconcile_interval),
-            live_idle_check: Duration::from_secs_f64(c.live_idle_check),
+            live_check_interval: Duration::from_secs_f64(c.live_check_interval),
+            live_keepalive: Duration::from_secs_f64(c.live_keepalive),
+            live_silence_alert: Duration::from_secs_f64(c.live_silence_alert),
             ..Default::default()
         }
     }
@@ -256,7 +264,10 @@ impl AccountTask {
                     store: self.store.clone(),
                     metrics: self.ingest_metrics.account(&self.name),
                     syncs: Arc::clone(&syncs),
-                    idle_check: self.opts.live_idle_check,
+                    check_interval: self.opts.live_check_interval,
+                    keepalive: self.opts.live_keepalive,
+                    silence_alert: self.opts.live_silence_alert,
+                    alerts: self.alerts.clone(),
                 };
                 let (polled, lived) = tokio::join!(
                     async {

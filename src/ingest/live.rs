@@ -9,8 +9,20 @@
 //! unreadable updates ask `updates.getDifference` (which names cut channels and makes the new
 //! connection receive pushes again) and, after a lost connection, every channel's difference
 //! (nothing else tells what was pushed into the dead one). `channelDifferenceTooLong` resets the pts
-//! and asks the poller for a history backfill from the checkpoint. A channel quiet for
-//! `ingest.live_idle_check` after an event gets one difference, so a lost last push is found.
+//! and asks the poller for a history backfill from the checkpoint.
+//!
+//! Telegram also goes quiet without saying so: it stops pushing to a connection that sends no
+//! requests, never pushes some channels, lets a connection go half-open, resets the session on its
+//! side (grammers swallows `new_session_created`). So nothing here trusts pushes alone:
+//! - every channel's difference is asked at least every `ingest.live_check_interval` (a round robin,
+//!   staggered over the interval, re-armed by each of its events and differences; Telegram's
+//!   `timeout` is honoured), so a channel that is never pushed is still stored within it;
+//! - an account that sent no request for `ingest.live_keepalive` asks `updates.getDifference`, which
+//!   keeps pushes flowing and names the channels whose pushes a session reset dropped;
+//! - a connection the client layer dropped as half-open counts as a lost connection;
+//! - events found by differences that were never pushed are counted, and an account whose pushes
+//!   stay silent for `ingest.live_silence_alert` while its differences find posts raises
+//!   `live_silent`.
 //!
 //! Writes are batched: everything that arrived while the previous write ran is stored in one
 //! transaction together with each channel's new pts ([`SqliteStore::apply_live`]), so a crash at any
@@ -27,11 +39,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tgsift_store::{AccountState, AsyncStore, ChannelRow, LiveBatch, LiveChange, unix_ms};
+use tgsift_store::{
+    AccountState, AsyncStore, ChannelRow, LiveBatch, LiveChange, NewAlert, unix_ms,
+};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{channel_info, to_store};
+use crate::alerts::Alerts;
 use crate::metrics::ingest::IngestMetrics;
 use crate::task::TaskError;
 use crate::telegram::channels::ChannelInfo;
@@ -122,8 +137,8 @@ struct Tracked {
     failures: u32,
     /// A gap is being filled (counted when the difference that fills it ends).
     recovering: bool,
-    /// When the channel, quiet since its last event, gets its difference asked once.
-    idle_at: Option<Instant>,
+    /// When the channel's difference is asked unless an event or a difference comes first.
+    check_at: Instant,
     /// Another difference is needed once the one in flight ends (it may predate what was lost).
     rerun: bool,
 }
@@ -173,8 +188,23 @@ pub(crate) struct LiveTask {
     pub metrics: Arc<IngestMetrics>,
     /// Syncs asked of the poller.
     pub syncs: Arc<SyncRequests>,
-    /// `ingest.live_idle_check`.
-    pub idle_check: Duration,
+    /// `ingest.live_check_interval`: the longest a channel goes without its difference.
+    pub check_interval: Duration,
+    /// `ingest.live_keepalive`: the longest the account goes without a request.
+    pub keepalive: Duration,
+    /// `ingest.live_silence_alert`: push silence, while differences find posts, that is alerted.
+    pub silence_alert: Duration,
+    /// Where `live_silent` goes, when alerts are configured.
+    pub alerts: Option<Arc<Alerts>>,
+}
+
+/// Whether the pushes still come: when the last one arrived, and what differences found since.
+struct Silence {
+    last_push: Instant,
+    /// Posts found by differences since the last push (they were never pushed).
+    found: u64,
+    /// `live_silent` was raised for this silence.
+    alerted: bool,
 }
 
 struct State {
@@ -186,6 +216,7 @@ struct State {
     channel_calls: usize,
     /// Telegram refused the account itself: the state and its reason, for the caller to record.
     stopped: Option<(AccountState, String)>,
+    silence: Silence,
 }
 
 impl LiveTask {
@@ -209,7 +240,14 @@ impl LiveTask {
             calls: FuturesUnordered::new(),
             channel_calls: 0,
             stopped: None,
+            silence: Silence {
+                last_push: Instant::now(),
+                found: 0,
+                alerted: false,
+            },
         };
+        let mut rebuilds = account.rebuilds();
+        rebuilds.borrow_and_update();
         self.reload(&mut st).await?;
         let parallel = (account.window() / 2).max(1);
         let mut next_reload = Instant::now() + RELOAD_EVERY;
@@ -219,7 +257,7 @@ impl LiveTask {
                 self.flush(&mut st).await?;
                 continue;
             }
-            let wake = self.next_wake(&st).min(next_reload);
+            let wake = self.next_wake(&st, account.idle_for()).min(next_reload);
             tokio::select! {
                 _ = cancel.cancelled() => return Ok(None),
                 got = updates.next() => {
@@ -237,10 +275,20 @@ impl LiveTask {
                         return Ok(st.stopped.take());
                     }
                 }
+                Ok(()) = rebuilds.changed() => {
+                    // A half-open connection was dropped: as good as lost.
+                    self.on_pushed(&mut st, vec![Pushed::ConnectionLost]);
+                }
                 _ = tokio::time::sleep_until(wake) => {}
             }
             let now = Instant::now();
             self.check_deadlines(&mut st, now);
+            self.keep_alive(&mut st, account.idle_for());
+            if let Some(alert) = self.silence_alert(&mut st, now)
+                && let Some(a) = &self.alerts
+            {
+                a.raise_or_log(alert).await;
+            }
             if now >= next_reload {
                 self.reload(&mut st).await?;
                 next_reload = now + RELOAD_EVERY;
@@ -265,6 +313,7 @@ impl LiveTask {
             .collect();
         let mut keep = HashSet::new();
         let subscribed = st.common.state.is_some();
+        let now = Instant::now();
         for ch in &mine {
             let row = rows.get(&ch.id);
             if row.and_then(|r| r.member) != Some(true) {
@@ -283,7 +332,7 @@ impl LiveTask {
                 not_before: None,
                 failures: 0,
                 recovering: false,
-                idle_at: None,
+                check_at: now + stagger(self.check_interval, ch.id),
                 rerun: false,
             });
             if t.pts.is_none() && stored_pts.is_some() {
@@ -346,16 +395,21 @@ impl LiveTask {
         }
     }
 
-    /// The earliest instant something is due: a gap's grace, an idle check, a retry.
-    fn next_wake(&self, st: &State) -> Instant {
-        let far = Instant::now() + RELOAD_EVERY;
-        let mut at = far;
+    /// The earliest instant something is due: a gap's grace, a channel's check, a retry, the
+    /// account's keep-alive (`idle` is how long since its last request).
+    fn next_wake(&self, st: &State, idle: Duration) -> Instant {
+        let now = Instant::now();
+        let mut at = now + RELOAD_EVERY;
+        at = at.min(now + self.keepalive.saturating_sub(idle));
+        if !st.silence.alerted {
+            at = at.min(st.silence.last_push + self.silence_alert);
+        }
         for t in st.channels.values() {
             if let Some(g) = t.gap_since {
                 at = at.min(g + GAP_GRACE);
             }
-            if let Some(i) = t.idle_at {
-                at = at.min(i);
+            if t.diff == Diff::Idle {
+                at = at.min(t.check_at);
             }
             if t.diff == Diff::Wanted
                 && let Some(n) = t.not_before
@@ -382,11 +436,50 @@ impl LiveTask {
                 t.gap_since = None;
                 t.recovering = true;
                 t.diff = Diff::Wanted;
-            } else if t.idle_at.is_some_and(|i| now >= i) {
-                t.idle_at = None;
+            } else if now >= t.check_at {
+                // The round robin: no event and no difference for a whole interval.
+                IngestMetrics::add(&self.metrics.live_checks, 1);
+                t.check_at = now + self.check_interval;
                 t.diff = Diff::Wanted;
             }
         }
+    }
+
+    /// Asks `updates.getDifference` when the account sent no request for `ingest.live_keepalive`
+    /// (`idle`): Telegram stops pushing to a connection without requests, and after a session reset
+    /// on its side this is what names the channels whose pushes were dropped.
+    fn keep_alive(&self, st: &mut State, idle: Duration) {
+        let c = &mut st.common;
+        if idle >= self.keepalive && c.state.is_some() && !c.running && !c.wanted {
+            IngestMetrics::add(&self.metrics.keepalives, 1);
+            c.wanted = true;
+        }
+    }
+
+    /// `live_silent` once per silence: no push for `ingest.live_silence_alert` while differences
+    /// kept finding posts (the channels publish, Telegram does not push them).
+    fn silence_alert(&self, st: &mut State, now: Instant) -> Option<NewAlert> {
+        let s = &mut st.silence;
+        let silent = now.saturating_duration_since(s.last_push);
+        if s.alerted || s.found == 0 || silent < self.silence_alert {
+            return None;
+        }
+        s.alerted = true;
+        self.metrics
+            .push_silent
+            .store(1, std::sync::atomic::Ordering::Relaxed);
+        let secs = silent.as_secs();
+        tracing::warn!(account = %self.name, seconds = secs, found = s.found, "no updates pushed while the channels publish: following them through differences");
+        Some(NewAlert {
+            kind: "live_silent".into(),
+            dedup_key: format!("live_silent:{}", self.name),
+            account: Some(self.name.clone()),
+            message: format!(
+                "account {} has received no pushed update for {secs} s while its channels published {} posts (found by differences); posts are still stored within ingest.live_check_interval, but check the account's connection",
+                self.name, s.found
+            ),
+            details: serde_json::json!({"silent_seconds": secs, "found_by_differences": s.found}),
+        })
     }
 
     /// Handles pushed items.
@@ -424,10 +517,19 @@ impl LiveTask {
     /// A pushed channel event: applied if it continues the channel's pts, kept if it skips ahead.
     fn on_event(&self, st: &mut State, ev: ChannelEvent) {
         IngestMetrics::add(&self.metrics.updates, 1);
+        let now = Instant::now();
+        st.silence = Silence {
+            last_push: now,
+            found: 0,
+            alerted: false,
+        };
+        self.metrics
+            .push_silent
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         let Some(t) = st.channels.get_mut(&ev.channel_id) else {
             return;
         };
-        t.idle_at = Some(Instant::now() + self.idle_check);
+        t.check_at = now + self.check_interval;
         if t.diff != Diff::Idle {
             t.pending.push(ev);
             return;
@@ -467,7 +569,14 @@ impl LiveTask {
                     Ok(d) => {
                         t.failures = 0;
                         t.not_before = None;
-                        self.on_channel_difference(&mut st.writes, t, d);
+                        let wait = match &d {
+                            ChannelDifference::Empty {
+                                timeout: Some(t), ..
+                            } => self.check_interval.max(*t),
+                            _ => self.check_interval,
+                        };
+                        t.check_at = now + wait;
+                        st.silence.found += self.on_channel_difference(&mut st.writes, t, d);
                         if std::mem::take(&mut t.rerun) {
                             t.want_difference();
                         }
@@ -547,12 +656,28 @@ impl LiveTask {
     }
 
     /// Applies a channel's difference: its changes, its new pts, then the pushes that waited.
+    /// Returns the new posts in it that were never pushed.
     fn on_channel_difference(
         &self,
         writes: &mut BTreeMap<i64, LiveBatch>,
         t: &mut Tracked,
         d: ChannelDifference,
-    ) {
+    ) -> u64 {
+        let pushed: HashSet<i32> = t
+            .pending
+            .iter()
+            .filter_map(|e| match &e.change {
+                Change::New(m) => Some(m.id()),
+                _ => None,
+            })
+            .collect();
+        let unpushed = |changes: &[Change]| {
+            changes
+                .iter()
+                .filter(|c| matches!(c, Change::New(Message::Post(p)) if !pushed.contains(&p.id)))
+                .count() as u64
+        };
+        let mut found = 0;
         let mut done = true;
         match d {
             ChannelDifference::Empty { pts, .. } => {
@@ -565,6 +690,7 @@ impl LiveTask {
                 complete,
             } => {
                 IngestMetrics::add(&self.metrics.updates, changes.len() as u64);
+                found = unpushed(&changes);
                 t.pts = Some(pts);
                 apply_pts(writes, t);
                 for c in changes {
@@ -580,8 +706,10 @@ impl LiveTask {
                 IngestMetrics::add(&self.metrics.too_long, 1);
                 t.pts = Some(pts);
                 apply_pts(writes, t);
-                for m in messages {
-                    apply(writes, t, Change::New(m));
+                let news: Vec<Change> = messages.into_iter().map(Change::New).collect();
+                found = unpushed(&news);
+                for c in news {
+                    apply(writes, t, c);
                 }
                 self.syncs.request(t.row);
             }
@@ -593,6 +721,8 @@ impl LiveTask {
             }
             drain(writes, t);
         }
+        IngestMetrics::add(&self.metrics.unpushed, found);
+        found
     }
 
     fn on_channel_error(
@@ -661,6 +791,13 @@ impl LiveTask {
         }
         Ok(())
     }
+}
+
+/// Where channel `id`'s first check falls within `interval`: spread evenly (golden-ratio steps), so a
+/// thousand channels do not all ask at once.
+fn stagger(interval: Duration, id: i64) -> Duration {
+    let frac = (id as f64 * 0.618_033_988_749_895).rem_euclid(1.0);
+    interval.mul_f64(frac)
 }
 
 /// Delay before asking again after the `failures`-th failure in a row.
@@ -743,7 +880,10 @@ mod tests {
             store: AsyncStore::new(store),
             metrics: Arc::default(),
             syncs: Arc::default(),
-            idle_check: Duration::from_secs(900),
+            check_interval: Duration::from_secs(300),
+            keepalive: Duration::from_secs(300),
+            silence_alert: Duration::from_secs(900),
+            alerts: None,
         }
     }
 
@@ -768,7 +908,7 @@ mod tests {
                 not_before: None,
                 failures: 0,
                 recovering: false,
-                idle_at: None,
+                check_at: Instant::now() + Duration::from_secs(300),
                 rerun: false,
             },
         );
@@ -779,6 +919,11 @@ mod tests {
             calls: FuturesUnordered::new(),
             channel_calls: 0,
             stopped: None,
+            silence: Silence {
+                last_push: Instant::now(),
+                found: 0,
+                alerted: false,
+            },
         }
     }
 
@@ -977,5 +1122,134 @@ mod tests {
                 .expect("ok")
         );
         assert_eq!(st.channels[&42].diff, Diff::Wanted);
+    }
+
+    #[tokio::test]
+    async fn a_channel_without_events_is_checked_every_interval_and_telegrams_timeout_is_honoured()
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = task(&dir);
+        let mut st = state(Some(10));
+        let now = Instant::now();
+        st.channels.get_mut(&42).expect("ch").check_at = now + Duration::from_secs(5);
+        t.check_deadlines(&mut st, now + Duration::from_secs(4));
+        assert_eq!(st.channels[&42].diff, Diff::Idle, "not yet due");
+        // A pushed event re-arms the check a whole interval later.
+        t.on_event(&mut st, new(11, 101));
+        let armed = st.channels[&42].check_at;
+        assert!(armed >= now + t.check_interval);
+        t.check_deadlines(&mut st, armed - Duration::from_secs(1));
+        assert_eq!(st.channels[&42].diff, Diff::Idle);
+        t.check_deadlines(&mut st, armed);
+        assert_eq!(st.channels[&42].diff, Diff::Wanted);
+        assert_eq!(IngestMetrics::get(&t.metrics.live_checks), 1);
+        // The empty answer asks not to come back for 900 s: longer than the interval, so honoured.
+        st.channels.get_mut(&42).expect("ch").diff = Diff::Running;
+        st.channel_calls = 1;
+        let before = Instant::now();
+        let empty = ChannelDifference::Empty {
+            pts: 11,
+            timeout: Some(Duration::from_secs(900)),
+        };
+        assert!(
+            t.on_done(&mut st, Done::Channel(42, Ok(empty)))
+                .expect("ok")
+        );
+        assert!(st.channels[&42].check_at >= before + Duration::from_secs(900));
+        // A shorter timeout leaves the interval.
+        st.channels.get_mut(&42).expect("ch").diff = Diff::Running;
+        st.channel_calls = 1;
+        let empty = ChannelDifference::Empty {
+            pts: 11,
+            timeout: Some(Duration::from_secs(1)),
+        };
+        let before = Instant::now();
+        assert!(
+            t.on_done(&mut st, Done::Channel(42, Ok(empty)))
+                .expect("ok")
+        );
+        let at = st.channels[&42].check_at;
+        assert!(at >= before + t.check_interval && at < before + Duration::from_secs(900));
+    }
+
+    #[tokio::test]
+    async fn posts_found_by_a_difference_count_as_unpushed_unless_their_push_waited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = task(&dir);
+        let mut st = state(Some(10));
+        // Post 103 was pushed (it waits on the gap); 101 and 102 never were.
+        t.on_event(&mut st, new(13, 103));
+        let tr = st.channels.get_mut(&42).expect("ch");
+        let found = t.on_channel_difference(
+            &mut st.writes,
+            tr,
+            ChannelDifference::Changes {
+                changes: vec![
+                    Change::New(post(101, "a")),
+                    Change::New(post(102, "b")),
+                    Change::New(post(103, "c")),
+                    Change::New(Message::Service(104)),
+                ],
+                pts: 14,
+                complete: true,
+            },
+        );
+        assert_eq!(found, 2);
+        assert_eq!(IngestMetrics::get(&t.metrics.unpushed), 2);
+        assert_eq!(queued(&st), (vec![101, 102, 103, 104], Some(14)));
+    }
+
+    #[tokio::test]
+    async fn silent_pushes_while_differences_find_posts_raise_one_alert_until_a_push_comes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = task(&dir);
+        let mut st = state(Some(10));
+        let start = st.silence.last_push;
+        let late = start + t.silence_alert;
+        assert!(
+            t.silence_alert(&mut st, late).is_none(),
+            "nothing found: quiet channels"
+        );
+        st.silence.found = 3;
+        assert!(
+            t.silence_alert(&mut st, late - Duration::from_secs(1))
+                .is_none()
+        );
+        let alert = t.silence_alert(&mut st, late).expect("alert");
+        assert_eq!(alert.kind, "live_silent");
+        assert_eq!(alert.account.as_deref(), Some("a"));
+        assert_eq!(IngestMetrics::get(&t.metrics.push_silent), 1);
+        assert!(
+            t.silence_alert(&mut st, late + t.silence_alert).is_none(),
+            "once"
+        );
+        // A push ends the silence.
+        t.on_event(&mut st, new(11, 101));
+        assert_eq!(IngestMetrics::get(&t.metrics.push_silent), 0);
+        assert_eq!(st.silence.found, 0);
+        assert!(!st.silence.alerted);
+    }
+
+    #[tokio::test]
+    async fn an_idle_account_asks_get_difference_once_its_state_is_known() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = task(&dir);
+        let mut st = state(Some(10));
+        t.keep_alive(&mut st, t.keepalive);
+        assert!(
+            !st.common.wanted,
+            "no state yet: getState comes first anyway"
+        );
+        st.common.state = Some(CommonState {
+            pts: 1,
+            qts: 0,
+            date: 1,
+            seq: 1,
+        });
+        t.keep_alive(&mut st, t.keepalive - Duration::from_secs(1));
+        assert!(!st.common.wanted, "a request went out recently");
+        t.keep_alive(&mut st, t.keepalive);
+        assert!(st.common.wanted && !st.common.sweep);
+        assert_eq!(IngestMetrics::get(&t.metrics.keepalives), 1);
     }
 }

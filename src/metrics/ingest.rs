@@ -93,6 +93,15 @@ pub struct IngestMetrics {
     pub account_differences: AtomicU64,
     /// `channelDifferenceTooLong` answers, each followed by a history backfill.
     pub too_long: AtomicU64,
+    /// New posts found by channel differences that were never pushed (Telegram stopped pushing,
+    /// never pushes the channel, or the push was lost).
+    pub unpushed: AtomicU64,
+    /// Channel differences asked by the round robin (no event for `ingest.live_check_interval`).
+    pub live_checks: AtomicU64,
+    /// `updates.getDifference` asked because the account sent no request for `ingest.live_keepalive`.
+    pub keepalives: AtomicU64,
+    /// 1 while the account's pushes are silent although its differences find posts.
+    pub push_silent: AtomicU64,
     /// Channels followed through updates right now.
     pub live_channels: AtomicU64,
     /// Channels polled right now (not members, or poll mode).
@@ -125,7 +134,7 @@ impl IngestMetrics {
                 .map_or("-".to_string(), |b| format!("≤{b} ms"))
         };
         format!(
-            "live channels {}, polled {}; updates {}, posts {}, edits {}, deletions {}; gaps {} (recovered {}), channel differences {}, account differences {}, too long {}; getHistory {}; lag p50 {} p99 {}",
+            "live channels {}, polled {}; updates {}, posts {}, edits {}, deletions {}; gaps {} (recovered {}), channel differences {} (checks {}), account differences {} (keep-alives {}), too long {}, never pushed {}; getHistory {}; lag p50 {} p99 {}",
             g(&self.live_channels),
             g(&self.polled_channels),
             g(&self.updates),
@@ -135,8 +144,11 @@ impl IngestMetrics {
             g(&self.gaps),
             g(&self.gaps_recovered),
             g(&self.channel_differences),
+            g(&self.live_checks),
             g(&self.account_differences),
+            g(&self.keepalives),
             g(&self.too_long),
+            g(&self.unpushed),
             self.requests.get("messages.getHistory"),
             ms(0.5),
             ms(0.99),

@@ -168,7 +168,7 @@ impl prometheus_client::collector::Collector for IngestCollector {
         use std::sync::atomic::AtomicU64 as A;
         let accounts = self.0.all();
         type Field = fn(&M) -> &A;
-        let counters: [(&str, &str, Field); 9] = [
+        let counters: [(&str, &str, Field); 12] = [
             (
                 "live_updates",
                 "Channel events received through updates by account",
@@ -210,6 +210,21 @@ impl prometheus_client::collector::Collector for IngestCollector {
                 "channelDifferenceTooLong answers by account",
                 |m| &m.too_long,
             ),
+            (
+                "live_unpushed_posts",
+                "New posts found by channel differences that were never pushed, by account",
+                |m| &m.unpushed,
+            ),
+            (
+                "live_checks",
+                "Channel differences asked because a channel had no event for ingest.live_check_interval, by account",
+                |m| &m.live_checks,
+            ),
+            (
+                "live_keepalives",
+                "updates.getDifference asked because the account sent no request for ingest.live_keepalive, by account",
+                |m| &m.keepalives,
+            ),
         ];
         for (name, help, field) in counters {
             let mut desc = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
@@ -220,7 +235,7 @@ impl prometheus_client::collector::Collector for IngestCollector {
                 ConstCounter::new(M::get(field(m))).encode(desc.encode_family(&labels)?)?;
             }
         }
-        let gauges: [(&str, &str, Field); 2] = [
+        let gauges: [(&str, &str, Field); 3] = [
             (
                 "live_channels",
                 "Channels followed through updates by account",
@@ -230,6 +245,11 @@ impl prometheus_client::collector::Collector for IngestCollector {
                 "polled_channels",
                 "Channels polled (not members, or poll mode) by account",
                 |m| &m.polled_channels,
+            ),
+            (
+                "live_push_silent",
+                "1 while the account receives no pushes although its differences find posts",
+                |m| &m.push_silent,
             ),
         ];
         for (name, help, field) in gauges {

@@ -75,12 +75,24 @@ impl Setup {
         self.spawn_with(args, poll_secs, &[])
     }
 
-    /// Same, with more environment (later entries win over the defaults above).
+    /// Same, with more environment (later entries win over the defaults above). Its log goes to
+    /// `tgsift.log` in the test's directory (a pipe nobody reads would stall it once full).
     pub fn spawn_with(&self, args: &[&str], poll_secs: &str, env: &[(&str, &str)]) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("tgsift.log"))
+            .expect("open tgsift.log");
         self.command(args, poll_secs, env)
             .stdout(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("spawn tgsift")
+    }
+
+    /// What the processes started by [`Setup::spawn_with`] logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("tgsift.log")).unwrap_or_default()
     }
 
     /// Runs `tgsift ARGS` to its end (a minute at most): exit code, stdout, stderr. Waits on a
