@@ -21,7 +21,9 @@
 #   follow    `tgsift run` in live mode following FOLLOW_CHANNELS channels on one account while the
 #             simulator publishes FOLLOW_RATE posts/s: latency from publishing to stored and to tagged
 #             (p50/p99, from the simulator's --publish-log and the posts' stored/tagged times), and
-#             getHistory requests per hour against polling every channel once a minute
+#             getHistory requests per hour against polling every channel once a minute; then the
+#             "silent" variant for SILENT_SECS (pushes stop after 60 s without a request, SILENT_UNPUSHED
+#             of the channels never pushed): stored, publish → stored, requests per hour by method
 #   postgres  `tgsift run --once` backfilling E2E_SMALL posts into PostgreSQL beside the same into SQLite
 #             (messages/s, tgsift and server CPU); then PG_CHANNELS channels over 6 accounts from a
 #             simulator PG_LATENCY_MS away, backfilled by 1 `tgsift run` worker and by 3 sharing the
@@ -40,6 +42,8 @@ LIVE_SECS=${LIVE_SECS:-600}
 FOLLOW_CHANNELS=${FOLLOW_CHANNELS:-1000}
 FOLLOW_RATE=${FOLLOW_RATE:-50}
 FOLLOW_SECS=${FOLLOW_SECS:-120}
+SILENT_SECS=${SILENT_SECS:-600}
+SILENT_UNPUSHED=${SILENT_UNPUSHED:-0.3}
 PG=${TGSIFT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}
 PG_CHANNELS=${PG_CHANNELS:-30}
 PG_POSTS=${PG_POSTS:-5000}
@@ -406,37 +410,52 @@ if want live; then
 fi
 
 if want follow; then
-  dir="$work/follow"
-  start_sim "$dir" --posts 20 --channels "$FOLLOW_CHANNELS" --flood off --live-rate "$FOLLOW_RATE" \
-    --publish-log "$dir/published.csv" --session-out "$dir/sim.session" --authorized
-  sim_pid=$server_pid
-  tg_env "$dir"
-  "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
-  for c in $channels; do "$BIN" -q --db "$dir/t.db" channels add bench "$c" --backfill all >/dev/null; done
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  # Live mode is the default; the reconciling poll and the idle check keep their defaults (1 h, 15 min).
-  "$BIN" --db "$dir/t.db" run --http "127.0.0.1:$port" >"$dir/run.out" 2>"$dir/run.err" &
-  run_pid=$!
-  pids+=("$run_pid")
-  live_sql="select count(*) from channel_live where pts is not null and member = 1"
-  until [ "$(count_posts "$dir/t.db" "$live_sql")" -ge "$FOLLOW_CHANNELS" ]; do sleep 0.5; done
-  sleep 5
-  after_ms=$(date +%s%3N)
-  history() { # getHistory calls of the run so far, from its own /metrics
-    curl -sf "http://127.0.0.1:$port/metrics" | awk '/^tgsift_telegram_requests_total\{/ && /method="messages.getHistory"/ { n += $NF } END { print n + 0 }'
+  # follow_run DIR SECS SIM_ARGS…: `tgsift run` (live mode, defaults) following FOLLOW_CHANNELS
+  # channels while the simulator publishes; sets `line` (key=value figures of live_latency plus
+  # requests per hour by method, from tgsift's own /metrics) and `sim_counts` (what the simulator
+  # withheld, from its exit summary).
+  follow_run() {
+    local dir=$1 secs=$2 port run_pid after_ms before_ms live_sql
+    shift 2
+    start_sim "$dir" --posts 20 --channels "$FOLLOW_CHANNELS" --flood off --live-rate "$FOLLOW_RATE" \
+      --publish-log "$dir/published.csv" --session-out "$dir/sim.session" --authorized "$@"
+    local sim_pid=$server_pid
+    tg_env "$dir"
+    "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
+    for c in $channels; do "$BIN" -q --db "$dir/t.db" channels add bench "$c" --backfill all >/dev/null; done
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$BIN" --db "$dir/t.db" run --http "127.0.0.1:$port" >"$dir/run.out" 2>"$dir/run.err" &
+    run_pid=$!
+    pids+=("$run_pid")
+    live_sql="select count(*) from channel_live where pts is not null and member = 1"
+    until [ "$(count_posts "$dir/t.db" "$live_sql")" -ge "$FOLLOW_CHANNELS" ]; do sleep 0.5; done
+    sleep 5
+    after_ms=$(date +%s%3N)
+    requests() { # calls per method of the run so far, from its own /metrics: "method count" lines
+      curl -sf "http://127.0.0.1:$port/metrics" | awk '/^tgsift_telegram_requests_total\{/ {
+        match($0, /method="[^"]*"/); m = substr($0, RSTART + 8, RLENGTH - 9); n[m] += $NF }
+        END { for (m in n) print m, n[m] }'
+    }
+    requests >"$dir/requests.0"
+    sleep "$secs"
+    requests >"$dir/requests.1"
+    # Stop publishing first, give the last posts 5 s to be stored and tagged, then stop tgsift.
+    kill -INT "$sim_pid"; wait "$sim_pid" 2>/dev/null || true
+    sleep 5
+    kill -TERM "$run_pid"; wait "$run_pid" || true
+    before_ms=$(( after_ms + secs * 1000 ))
+    awk -F, -v b="$before_ms" '$3 < b' "$dir/published.csv" >"$dir/window.csv"
+    line=$(target/release/examples/live_latency "$dir/t.db" "$dir/window.csv" "$after_ms")
+    local m
+    for m in messages.getHistory updates.getChannelDifference updates.getDifference updates.getState; do
+      line="$line $m=$(awk -v m="$m" -v s="$secs" 'FNR == NR { a[$1] = $2; next } $1 == m { printf "%.0f", ($2 - a[$1]) * 3600 / s; found = 1 } END { if (!found) print 0 }' "$dir/requests.0" "$dir/requests.1")"
+    done
+    sim_counts=$(grep -h "idle_stopped" "$dir/serve.out" "$dir/serve.err" | tail -1 || true)
   }
-  h0=$(history)
-  sleep "$FOLLOW_SECS"
-  h1=$(history)
-  # Stop publishing first, give the last pushes 5 s to be stored and tagged, then stop tgsift.
-  kill -INT "$sim_pid"; wait "$sim_pid" 2>/dev/null || true
-  sleep 5
-  kill -TERM "$run_pid"; wait "$run_pid" || true
-  before_ms=$(( after_ms + FOLLOW_SECS * 1000 ))
-  awk -F, -v b="$before_ms" '$3 < b' "$dir/published.csv" >"$dir/window.csv"
-  line=$(target/release/examples/live_latency "$dir/t.db" "$dir/window.csv" "$after_ms")
   fget() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
-  per_hour=$(awk -v a="$h0" -v b="$h1" -v s="$FOLLOW_SECS" 'BEGIN { printf "%.0f", (b - a) * 3600 / s }')
+
+  follow_run "$work/follow" "$FOLLOW_SECS"
+  per_hour=$(fget messages.getHistory)
   polling=$(( FOLLOW_CHANNELS * 60 ))
   printf '\n%-46s %s\n' "live mode: pushed updates instead of polling" "(tgsift run, $FOLLOW_CHANNELS channels on one account, $FOLLOW_RATE posts/s published, ${FOLLOW_SECS} s window, tagging on)"
   printf '%-46s %s\n' "posts published in the window / stored / missing" "$(fget published) / $(fget stored) / $(fget missing)"
@@ -445,6 +464,19 @@ if want follow; then
   printf '%-46s %s\n' "getHistory per hour (live)" "$per_hour"
   printf '%-46s %s\n' "getHistory per hour polling every 60 s" "$polling"
   printf '%-46s %s\n' "fewer requests than polling" "$(awk -v a="$per_hour" -v b="$polling" 'BEGIN { printf "%.1f %%", 100 * (1 - a / b) }')"
+
+  # The same under Telegram's silences: pushes stop after 60 s without a request on the connection,
+  # and SILENT_UNPUSHED of the channels are never pushed at all. Only the round robin of channel
+  # differences (ingest.live_check_interval, default 300 s) and the keep-alive stand between them and
+  # lost posts.
+  follow_run "$work/follow-silent" "$SILENT_SECS" --push-idle-stop 60 --unpushed "$SILENT_UNPUSHED"
+  printf '\n%-46s %s\n' "live mode when Telegram goes silent" "(tgsift run, defaults, $FOLLOW_CHANNELS channels, $FOLLOW_RATE posts/s, pushes stop after 60 s idle, $SILENT_UNPUSHED of channels never pushed, ${SILENT_SECS} s window)"
+  printf '%-46s %s\n' "posts published in the window / stored / missing" "$(fget published) / $(fget stored) / $(fget missing)"
+  printf '%-46s %s\n' "publish → stored, p50 / p99 / max, ms" "$(fget store_p50_ms) / $(fget store_p99_ms) / $(fget store_max_ms)"
+  printf '%-46s %s\n' "requests per hour: getChannelDifference" "$(fget updates.getChannelDifference) ($(awk -v n="$(fget updates.getChannelDifference)" -v c="$FOLLOW_CHANNELS" 'BEGIN { printf "%.1f", n / c * 300 / 3600 }') per channel per 300 s check interval)"
+  printf '%-46s %s\n' "requests per hour: getDifference / getState" "$(fget updates.getDifference) / $(fget updates.getState)"
+  printf '%-46s %s\n' "requests per hour: getHistory" "$(fget messages.getHistory) (polling every 60 s: $(( FOLLOW_CHANNELS * 60 )))"
+  printf '%-46s %s\n' "simulator" "$sim_counts"
 fi
 
 if want postgres; then

@@ -55,7 +55,7 @@ fn run_live_with(s: &Setup, env: &[(&str, &str)]) -> Child {
         ("TGSIFT_INGEST__RECONCILE_INTERVAL", "3600"),
     ];
     all.extend_from_slice(env);
-    s.spawn_with(&["run"], "60", &all)
+    s.spawn_logged(&["run"], "60", &all)
 }
 
 /// The simulator's publish log, kept in memory: `channel_id,message_id,unix_ms` per new post.

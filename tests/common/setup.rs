@@ -75,9 +75,17 @@ impl Setup {
         self.spawn_with(args, poll_secs, &[])
     }
 
-    /// Same, with more environment (later entries win over the defaults above). Its log goes to
-    /// `tgsift.log` in the test's directory (a pipe nobody reads would stall it once full).
+    /// Same, with more environment (later entries win over the defaults above).
     pub fn spawn_with(&self, args: &[&str], poll_secs: &str, env: &[(&str, &str)]) -> Child {
+        self.command(args, poll_secs, env)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn tgsift")
+    }
+
+    /// [`Setup::spawn_with`] for a long run that logs much: its log goes to `tgsift.log` in the
+    /// test's directory ([`Setup::log`]), as a pipe nobody reads would stall it once full.
+    pub fn spawn_logged(&self, args: &[&str], poll_secs: &str, env: &[(&str, &str)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -90,7 +98,7 @@ impl Setup {
             .expect("spawn tgsift")
     }
 
-    /// What the processes started by [`Setup::spawn_with`] logged so far.
+    /// What the processes started by [`Setup::spawn_logged`] logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("tgsift.log")).unwrap_or_default()
     }
