@@ -44,18 +44,28 @@ async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// `tgsift run` in live mode: reconciling polls far away (1 h), so what is stored comes from updates;
 /// every channel's difference asked at least every `check_interval` seconds.
-fn run_live(s: &Setup, check_interval: &str) -> Child {
+fn run_live(s: &Setup, check_interval: &str) -> Running {
     run_live_with(s, &[("TGSIFT_INGEST__LIVE_CHECK_INTERVAL", check_interval)])
 }
 
 /// [`run_live`] with more settings.
-fn run_live_with(s: &Setup, env: &[(&str, &str)]) -> Child {
+fn run_live_with(s: &Setup, env: &[(&str, &str)]) -> Running {
     let mut all = vec![
         ("TGSIFT_INGEST__MODE", "live"),
         ("TGSIFT_INGEST__RECONCILE_INTERVAL", "3600"),
     ];
     all.extend_from_slice(env);
-    s.spawn_logged(&["run"], "60", &all)
+    Running(s.spawn_logged(&["run"], "60", &all))
+}
+
+/// A `tgsift run` that is killed when dropped, so a failing test leaves no process behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The simulator's publish log, kept in memory: `channel_id,message_id,unix_ms` per new post.
@@ -160,9 +170,8 @@ fn all_followed_live(db: &std::path::Path, channels: i64) -> bool {
     ) == channels
 }
 
-fn kill(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+fn kill(child: impl Into<Option<Running>>) {
+    drop(child.into());
 }
 
 #[tokio::test]
@@ -582,7 +591,7 @@ async fn rotating_salts_a_skewed_clock_and_an_unknown_update_lose_nothing() {
         assert_eq!(counts.unknown_updates, 3, "{counts:?}");
         assert!(none_parked(&s.db));
         // Nothing died: the service still runs and still stores what is published.
-        assert!(child.try_wait().expect("wait").is_none(), "tgsift exited");
+        assert!(child.0.try_wait().expect("wait").is_none(), "tgsift exited");
         let id = s
             .sim
             .publish_post(&s.sim.channel_usernames()[0])
