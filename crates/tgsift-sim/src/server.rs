@@ -132,6 +132,9 @@ struct Conn {
     black_hole: watch::Receiver<bool>,
     /// The newest msg_id the client sent (shared with the hub).
     last_msg_id: Arc<AtomicI64>,
+    /// A new session id arrived and `new_session_created` is still to be sent: with the first of its
+    /// packets the server accepts (answers to refused ones already echo the session id).
+    unannounced: std::sync::atomic::AtomicBool,
 }
 
 async fn serve(
@@ -187,6 +190,7 @@ async fn serve(
         tx,
         black_hole: registration.black_hole.clone(),
         last_msg_id: Arc::clone(&registration.last_msg_id),
+        unannounced: std::sync::atomic::AtomicBool::new(false),
     };
     let mut kill = shared.kill.subscribe();
     kill.borrow_and_update();
@@ -311,12 +315,10 @@ impl Conn {
             .and_then(|len| plain.get(32..32 + len))
             .ok_or_else(|| io::Error::other("message length exceeds packet"))?;
         self.last_msg_id.store(msg_id, Ordering::Relaxed);
-        let clock = &self.shared.clock;
         if session.swap(session_id, Ordering::SeqCst) != session_id {
-            self.shared.hub.set_session(self.caller.conn, session_id);
-            // A new session on this key: tell the client, with the salt to use from now on.
-            self.send(new_session_created(msg_id, clock.salt()), false, false);
+            self.unannounced.store(true, Ordering::SeqCst);
         }
+        let clock = &self.shared.clock;
         if let Err(why) = clock.check_msg_id(msg_id) {
             let event = match why {
                 BadTime::TooLow => Event::MsgIdTooLow,
@@ -334,6 +336,12 @@ impl Conn {
                 true,
             );
             return Ok(());
+        }
+        // A packet refused above opens no session: the first one accepted does, and the client
+        // hears of it (with the salt to use) only then, stamped with a time it has corrected to.
+        if self.unannounced.swap(false, Ordering::SeqCst) {
+            self.shared.hub.set_session(self.caller.conn, session_id);
+            self.send(new_session_created(msg_id, clock.salt()), false, false);
         }
         self.message(msg_id, body, 0);
         Ok(())
