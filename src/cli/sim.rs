@@ -56,7 +56,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub authorized: bool,
     /// Publish this many new posts per second, spread over the channels (pushed to clients that
-    /// asked for updates); 0 = a still world.
+    /// asked for updates); 0 = a still world. SIGUSR1 stops publishing and keeps serving.
     #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = parse_rate)]
     pub live_rate: f64,
     /// With --live-rate: probability, per new post, that a recent post is edited too.
@@ -287,18 +287,29 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => Ok(sim.start_live(config)),
         }
     });
-    let live = live.transpose()?;
+    let mut live = live.transpose()?;
     println!("serving until Ctrl-C");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    // SIGUSR1 stops publishing while the simulator keeps serving (a benchmark's window ends, the
+    // client still fetches what it missed).
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        .context("listening for SIGUSR1")?;
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                r.context("waiting for Ctrl-C")?;
+                break;
+            }
+            _ = usr1.recv() => {
+                if let Some(l) = live.take() {
+                    report_live(&l);
+                    l.stop().await;
+                    println!("live: stopped publishing");
+                }
+            }
+        }
+    }
     if let Some(live) = live {
-        println!(
-            "live: published {} posts, edited {}, deleted {}",
-            live.published(),
-            live.edited(),
-            live.deleted()
-        );
+        report_live(&live);
     }
     // What the clients asked, per method (all accounts): what following the channels cost.
     let mut per_method: std::collections::BTreeMap<&str, u64> = Default::default();
@@ -425,4 +436,14 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         .open(path)?;
     f.write_all(text.as_bytes())?;
     f.write_all(b"\n")
+}
+
+/// What the live driver did, one line.
+fn report_live(live: &tgsift_sim::LiveHandle) {
+    println!(
+        "live: published {} posts, edited {}, deleted {}",
+        live.published(),
+        live.edited(),
+        live.deleted()
+    );
 }
