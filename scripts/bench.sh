@@ -44,6 +44,7 @@ FOLLOW_RATE=${FOLLOW_RATE:-50}
 FOLLOW_SECS=${FOLLOW_SECS:-120}
 SILENT_SECS=${SILENT_SECS:-600}
 SILENT_UNPUSHED=${SILENT_UNPUSHED:-0.3}
+SILENT_SETTLE=${SILENT_SETTLE:-315}
 PG=${TGSIFT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}
 PG_CHANNELS=${PG_CHANNELS:-30}
 PG_POSTS=${PG_POSTS:-5000}
@@ -410,13 +411,14 @@ if want live; then
 fi
 
 if want follow; then
-  # follow_run DIR SECS SIM_ARGS…: `tgsift run` (live mode, defaults) following FOLLOW_CHANNELS
-  # channels while the simulator publishes; sets `line` (key=value figures of live_latency plus
+  # follow_run DIR SECS SETTLE SIM_ARGS…: `tgsift run` (live mode, defaults) following FOLLOW_CHANNELS
+  # channels while the simulator publishes for SECS, then SETTLE seconds for the last posts to be
+  # stored and tagged; sets `line` (key=value figures of live_latency plus
   # requests per hour by method, from tgsift's own /metrics) and `sim_counts` (what the simulator
   # withheld, from its exit summary).
   follow_run() {
-    local dir=$1 secs=$2 port run_pid after_ms before_ms live_sql
-    shift 2
+    local dir=$1 secs=$2 settle=$3 port run_pid after_ms before_ms live_sql
+    shift 3
     start_sim "$dir" --posts 20 --channels "$FOLLOW_CHANNELS" --flood off --live-rate "$FOLLOW_RATE" \
       --publish-log "$dir/published.csv" --session-out "$dir/sim.session" --authorized "$@"
     local sim_pid=$server_pid
@@ -439,9 +441,11 @@ if want follow; then
     requests >"$dir/requests.0"
     sleep "$secs"
     requests >"$dir/requests.1"
-    # Stop publishing first, give the last posts 5 s to be stored and tagged, then stop tgsift.
+    # Stop publishing first (the simulator keeps serving), give the last posts SETTLE seconds to be
+    # stored and tagged, then stop tgsift.
+    kill -USR1 "$sim_pid"
+    sleep "$settle"
     kill -INT "$sim_pid"; wait "$sim_pid" 2>/dev/null || true
-    sleep 5
     kill -TERM "$run_pid"; wait "$run_pid" || true
     before_ms=$(( after_ms + secs * 1000 ))
     awk -F, -v b="$before_ms" '$3 < b' "$dir/published.csv" >"$dir/window.csv"
@@ -454,7 +458,7 @@ if want follow; then
   }
   fget() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
-  follow_run "$work/follow" "$FOLLOW_SECS"
+  follow_run "$work/follow" "$FOLLOW_SECS" 5
   per_hour=$(fget messages.getHistory)
   polling=$(( FOLLOW_CHANNELS * 60 ))
   printf '\n%-46s %s\n' "live mode: pushed updates instead of polling" "(tgsift run, $FOLLOW_CHANNELS channels on one account, $FOLLOW_RATE posts/s published, ${FOLLOW_SECS} s window, tagging on)"
@@ -469,8 +473,10 @@ if want follow; then
   # and SILENT_UNPUSHED of the channels are never pushed at all. Only the round robin of channel
   # differences (ingest.live_check_interval, default 300 s) and the keep-alive stand between them and
   # lost posts.
-  follow_run "$work/follow-silent" "$SILENT_SECS" --push-idle-stop 60 --unpushed "$SILENT_UNPUSHED"
-  printf '\n%-46s %s\n' "live mode when Telegram goes silent" "(tgsift run, defaults, $FOLLOW_CHANNELS channels, $FOLLOW_RATE posts/s, pushes stop after 60 s idle, $SILENT_UNPUSHED of channels never pushed, ${SILENT_SECS} s window)"
+  # The last posts of a never-pushed channel may wait a whole check interval (300 s): SILENT_SETTLE.
+  follow_run "$work/follow-silent" "$SILENT_SECS" "$SILENT_SETTLE" --push-idle-stop 60 --unpushed "$SILENT_UNPUSHED" \
+    --live-deletes 0
+  printf '\n%-46s %s\n' "live mode when Telegram goes silent" "(tgsift run, defaults, $FOLLOW_CHANNELS channels, $FOLLOW_RATE posts/s, pushes stop after 60 s idle, $SILENT_UNPUSHED of channels never pushed, ${SILENT_SECS} s window, no deletions so a missing post is a lost one)"
   printf '%-46s %s\n' "posts published in the window / stored / missing" "$(fget published) / $(fget stored) / $(fget missing)"
   printf '%-46s %s\n' "publish → stored, p50 / p99 / max, ms" "$(fget store_p50_ms) / $(fget store_p99_ms) / $(fget store_max_ms)"
   printf '%-46s %s\n' "requests per hour: getChannelDifference" "$(fget updates.getChannelDifference) ($(awk -v n="$(fget updates.getChannelDifference)" -v c="$FOLLOW_CHANNELS" 'BEGIN { printf "%.1f", n / c * 300 / 3600 }') per channel per 300 s check interval)"

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Checks the simulator's Telegram penalties with an independent client (Telethon 1.45 from PyPI, in a
-# throw-away venv): see scripts/telethon_penalties.py for what is checked. Then compares the simulator's
-# own --flood-report with what Telethon received, and prints "reference check passed".
+# Checks the simulator against an independent MTProto client (Telethon 1.45 from PyPI, in a throw-away
+# venv), each part against its own `sim serve`:
+#   1. penalties (`--flood telegram`): scripts/telethon_penalties.py, then the simulator's own
+#      --flood-report must agree with the FLOOD_WAITs Telethon received;
+#   2. silences: scripts/telethon_silences.py against
+#        `--salt-rotate 2 --clock-skew 600 --push-idle-stop 2 --live-rate 10` (salts, clock ahead,
+#        pushes stopping on an idle connection),
+#        `--clock-skew -600` (clock behind), and
+#        `--unpushed 1.0 --live-rate 10` (posts found only by getChannelDifference);
+#      after each, the simulator's own counts at Ctrl-C (bad_server_salt, bad_msg_16/17, pushes
+#      delivered / idle_stopped / unpushed) must agree with what Telethon received on the wire.
+# Runs every part even when one fails; prints "reference check passed" or exits non-zero.
 #
 # Usage: scripts/sim-reference.sh
 set -euo pipefail
@@ -12,23 +21,40 @@ work=$(mktemp -d)
 sim=""
 cleanup() { [[ -n "$sim" ]] && kill "$sim" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
+failed=()
 
 python3 -m venv "$work/venv" >/dev/null
 "$work/venv/bin/pip" install -q "telethon==1.45.0" >/dev/null
+PY="$work/venv/bin/python"
 
-"$BIN" -q sim serve --flood telegram --channels 8 --max-channels 7 --posts 50 --authorized \
-  --string-session-out "$work/telethon.txt" --flood-report "$work/floods.json" \
-  >"$work/serve.out" 2>"$work/serve.err" &
-sim=$!
-for _ in $(seq 1 400); do grep -q "serving until" "$work/serve.out" 2>/dev/null && break; sleep 0.05; done
-grep -q "serving until" "$work/serve.out" || { cat "$work/serve.err"; echo "simulator did not start" >&2; exit 1; }
-read -r -a channels <<<"$(awk '/^channels:/ { $1 = ""; print }' "$work/serve.out")"
+# start_sim NAME ARG…: `sim serve ARG…` with an authorized Telethon string session in $work/NAME.session,
+# its output in $work/NAME.out; sets $sim (its pid) and $channels (its @usernames).
+start_sim() {
+  local name=$1
+  shift
+  "$BIN" -q sim serve "$@" --authorized --string-session-out "$work/$name.session" \
+    >"$work/$name.out" 2>"$work/$name.err" &
+  sim=$!
+  for _ in $(seq 1 400); do grep -q "serving until" "$work/$name.out" 2>/dev/null && break; sleep 0.05; done
+  grep -q "serving until" "$work/$name.out" || { cat "$work/$name.err"; echo "simulator $name did not start" >&2; exit 1; }
+  read -r -a channels <<<"$(awk '/^channels:/ { $1 = ""; print }' "$work/$name.out")"
+}
 
-"$work/venv/bin/python" scripts/telethon_penalties.py "$work/telethon.txt" "${channels[@]}" | tee "$work/telethon.out"
-kill -INT "$sim"
-wait "$sim" || true
-sim=""
-python3 - "$work/floods.json" "$work/telethon.out" <<'EOF'
+# stop_sim: Ctrl-C, so it prints its counts to $work/NAME.out, and waits for it.
+stop_sim() {
+  kill -INT "$sim"
+  timeout 20 tail --pid="$sim" -f /dev/null || { kill "$sim"; echo "simulator did not stop" >&2; }
+  wait "$sim" || true
+  sim=""
+}
+
+echo "== penalties (sim serve --flood telegram)"
+start_sim penalties --flood telegram --channels 8 --max-channels 7 --posts 50 --flood-report "$work/floods.json"
+if ! timeout 120 "$PY" scripts/telethon_penalties.py "$work/penalties.session" "${channels[@]}" | tee "$work/penalties.telethon"; then
+  failed+=(penalties)
+fi
+stop_sim
+python3 - "$work/floods.json" "$work/penalties.telethon" <<'EOF' || failed+=(penalties-report)
 import json, sys
 report = json.load(open(sys.argv[1]))["accounts"]
 seen = int(next(l for l in open(sys.argv[2]) if l.startswith("floods ")).split()[1])
@@ -37,5 +63,54 @@ a = report[0]
 assert a["floods"] == seen, f"the simulator reports {a['floods']} FLOOD_WAITs, Telethon received {seen}"
 assert a["state"] == "frozen", a["state"]
 print(f"simulator report: {a['floods']} FLOOD_WAITs, account {a['state']} — as Telethon saw")
-print("reference check passed")
 EOF
+
+# silences MODE ARG…: telethon_silences.py MODE against `sim serve ARG…`, then the simulator's counts
+# against Telethon's "wire" line.
+silences() {
+  local mode=$1
+  shift
+  echo "== silences: $mode (sim serve $*)"
+  start_sim "$mode" --flood off --channels 3 --posts 30 "$@"
+  if ! timeout 90 "$PY" scripts/telethon_silences.py "$mode" "$work/$mode.session" "${channels[@]}" | tee "$work/$mode.telethon"; then
+    failed+=("silences-$mode")
+  fi
+  stop_sim
+  python3 - "$mode" "$work/$mode.out" "$work/$mode.telethon" <<'EOF' || failed+=("silences-$mode-counts")
+import re, sys
+mode, out, telethon = sys.argv[1:]
+def counts(path, prefix):
+    line = next((l for l in open(path) if l.startswith(prefix)), None)
+    assert line, f"no '{prefix}' line in {path}"
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+sim, seen = counts(out, "silences:"), counts(telethon, "wire ")
+# A bad_server_salt may answer an ack Telethon sent just before closing (never read): at least as many.
+checks = {
+    "ahead": [
+        ("bad_msg_16", sim["bad_msg_16"] == seen["bad_msg_16"] > 0),
+        ("bad_server_salt", sim["bad_server_salt"] >= seen["bad_server_salt"] > 0),
+        ("pushes delivered", sim["delivered"] >= seen["pushes"] > 0),
+        ("pushes idle_stopped", sim["idle_stopped"] > 0),
+    ],
+    "behind": [("bad_msg_17", sim["bad_msg_17"] == seen["bad_msg_17"] > 0)],
+    "unpushed": [
+        ("pushes unpushed", sim["unpushed"] > 0),
+        ("pushes delivered", sim["delivered"] == seen["pushes"] == 0),
+    ],
+}[mode]
+bad = [name for name, ok in checks if not ok]
+shown = " ".join(f"{k}={sim[k]}" for k in ("delivered", "idle_stopped", "unpushed", "bad_server_salt", "bad_msg_16", "bad_msg_17"))
+print(f"simulator counts: {shown} — {'as Telethon saw' if not bad else 'DISAGREE with Telethon on ' + ', '.join(bad)}")
+sys.exit(1 if bad else 0)
+EOF
+}
+
+silences ahead --salt-rotate 2 --clock-skew 600 --push-idle-stop 2 --live-rate 10 --live-edits 0 --live-deletes 0
+silences behind --clock-skew -600
+silences unpushed --unpushed 1.0 --live-rate 10 --live-edits 0 --live-deletes 0
+
+if ((${#failed[@]})); then
+  echo "reference check FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "reference check passed"
