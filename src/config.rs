@@ -418,7 +418,7 @@ pub(crate) const KEYS: &[KeySpec] = &[
             max: 86_400.0,
         },
         default: Some("300.0"),
-        aliases: &["TGSIFT_INGEST__LIVE_IDLE_CHECK"],
+        aliases: &[],
         secret: false,
         doc: "Live mode: every followed channel's difference is asked at least this often (round robin, re-armed by each update or difference), so a channel Telegram stops pushing, or never pushes, is still stored within this; a longer `timeout` from Telegram is honoured",
     },
@@ -910,7 +910,6 @@ pub struct IngestConfig {
     /// Live mode: seconds between reconciling polls of a live channel.
     pub reconcile_interval: f64,
     /// Live mode: seconds between two differences of a channel without updates.
-    #[serde(alias = "live_idle_check")]
     pub live_check_interval: f64,
     /// Live mode: seconds without any request after which `updates.getDifference` is asked.
     pub live_keepalive: f64,
@@ -1108,11 +1107,19 @@ impl Loaded {
                 && rest.contains("__")
                 && !KEYS.iter().any(|s| s.env_name() == *name)
             {
+                let key = rest.replace("__", ".").to_lowercase();
+                let allowed = match RENAMED.iter().find(|(old, _, _)| *old == key) {
+                    Some((_, new, what)) => format!(
+                        "renamed: set `{}` instead — {what}",
+                        find(new).map_or_else(|| new.to_string(), KeySpec::env_name)
+                    ),
+                    None => "a known key; see `tgsift config show`".into(),
+                };
                 return Err(ConfigError::Invalid {
                     origin: Source::Env(name.clone()),
-                    key: rest.replace("__", ".").to_lowercase(),
+                    key,
                     shown: "(set)".into(),
-                    allowed: "a known key; see `tgsift config show`".into(),
+                    allowed,
                 });
             }
         }
@@ -1281,7 +1288,21 @@ fn find(key: &str) -> Option<&'static KeySpec> {
     KEYS.iter().find(|s| s.key == key)
 }
 
+/// Keys that were renamed: (old, new, what changed), so an old configuration says what to write.
+const RENAMED: &[(&str, &str, &str)] = &[(
+    "ingest.live_idle_check",
+    "ingest.live_check_interval",
+    "every live channel is now checked at least this often, not once after a quiet spell; default 300 s",
+)];
+
 fn unknown_key(path: &Path, key: &str) -> ConfigError {
+    if let Some((_, new, what)) = RENAMED.iter().find(|(old, _, _)| *old == key) {
+        return ConfigError::UnknownKey {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            hint: format!(" (renamed: write `{new}` instead — {what})"),
+        };
+    }
     let section = key.split_once('.').map(|(s, _)| s).unwrap_or(key);
     let known: Vec<&str> = KEYS
         .iter()
@@ -1555,6 +1576,22 @@ mod tests {
         let path = write(&dir, "[telegrm]\napi_id = 1\n");
         let err = Loaded::load(&opts(Some(&path), &[])).expect_err("unknown section");
         assert!(err.to_string().contains("known sections"), "{err}");
+        // A renamed key says what to write instead.
+        let path = write(&dir, "[ingest]\nlive_idle_check = 60\n");
+        let err = Loaded::load(&opts(Some(&path), &[])).expect_err("renamed");
+        assert!(
+            err.to_string()
+                .contains("renamed: write `ingest.live_check_interval` instead"),
+            "{err}"
+        );
+        // So does its old environment name.
+        let env = [("TGSIFT_INGEST__LIVE_IDLE_CHECK", "60")];
+        let err = Loaded::load(&opts(None, &env)).expect_err("renamed");
+        assert!(
+            err.to_string()
+                .contains("set `TGSIFT_INGEST__LIVE_CHECK_INTERVAL` instead"),
+            "{err}"
+        );
     }
 
     #[test]
