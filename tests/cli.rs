@@ -240,3 +240,27 @@ fn sim_serve_writes_a_session_per_account_and_announces_latency() {
     let o = tgsift(d.path(), &["sim", "serve", "--accounts", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn a_reader_that_closed_the_pipe_ends_the_command_quietly_with_exit_0() {
+    // As `tgsift config keys | head -0`: the reading end is gone before the first line is written.
+    let d = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    for args in [
+        &["config", "keys"][..],
+        &["config", "show"][..],
+        &["--help"][..],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_tgsift"))
+            .args(args)
+            .current_dir(d.path())
+            .env_remove("RUST_LOG")
+            .env_remove("TGSIFT_CONFIG")
+            .stdout(writer.try_clone().expect("clone the pipe"))
+            .output()
+            .expect("run tgsift");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
+}

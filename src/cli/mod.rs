@@ -157,6 +157,7 @@ pub enum ConfigCommand {
 
 /// Runs the binary: parses arguments, sets up logging, dispatches, and maps errors to exit codes.
 pub fn main() -> ExitCode {
+    quiet_when_stdout_closes();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -173,6 +174,29 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit_code(&err))
         }
     }
+}
+
+/// A reader that closed the pipe (`tgsift posts list | head`) ends the command quietly with exit 0, as
+/// with every Unix tool: Rust ignores SIGPIPE, so printing to the closed pipe fails, and `println!`
+/// turns that into a panic (exit 101 and a message) — caught here. Any other panic is reported as
+/// before.
+fn quiet_when_stdout_closes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout")
+            // The OS's text of EPIPE (`Broken pipe (os error 32)`).
+            && message.contains("Broken pipe")
+        {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
 }
 
 /// A command used wrongly (unknown account, name taken…): exit code 2, like a bad flag.
