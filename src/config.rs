@@ -715,6 +715,16 @@ pub enum ConfigError {
     /// Two keys contradict each other.
     #[error("{0}")]
     Inconsistent(String),
+    /// The configured address cannot be listened on (taken by another process, not this machine's).
+    #[error(
+        "cannot listen on {addr} (http.listen or run --http): {error}; stop what holds it or choose another address"
+    )]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why binding failed.
+        error: String,
+    },
 }
 
 /// How far back a newly added channel is fetched.

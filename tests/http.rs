@@ -778,6 +778,24 @@ async fn a_public_address_without_a_token_is_refused_and_loopback_without_one_is
             "{err}"
         );
 
+        // An address another process already listens on: refused at startup, the address named.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let busy = taken.local_addr().expect("addr").to_string();
+        let started = std::time::Instant::now();
+        let child = s.spawn_with(&["run", "--http", &busy], "60", &[]);
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().expect("wait"))
+            .await
+            .expect("join");
+        assert_eq!(out.status.code(), Some(2), "a busy port is a startup error");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("cannot listen on {busy}")), "{err}");
+        drop(taken);
+
         let addr = free_addr();
         let mut child = s.spawn_with(&["run", "--http", &addr], "60", &[]);
         let http = reqwest::Client::new();

@@ -144,18 +144,34 @@ impl AppState {
     }
 }
 
-/// Serves the API on `addr` until `cancel` (the supervisor's `http` task).
+/// Binds the API's address before the service starts: a port already taken is a startup error
+/// (exit 2, the address named), not a task that retries for ever beside a running service.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ConfigError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ConfigError::Listen {
+            addr,
+            error: e.to_string(),
+        })
+}
+
+/// Serves the API until `cancel` (the supervisor's `http` task) on `bound`, the listener bound at
+/// startup, or — when the task is restarted — on `addr` bound again.
 pub async fn serve(
     state: AppState,
     addr: SocketAddr,
+    bound: Option<tokio::net::TcpListener>,
     cancel: CancellationToken,
 ) -> Result<(), TaskError> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        // A taken port does not free itself by retrying forever in a tight loop; the supervisor backs off.
-        TaskError::retry(anyhow::anyhow!(
-            "cannot listen on {addr} (http.listen): {e}"
-        ))
-    })?;
+    let listener = match bound {
+        Some(l) => l,
+        None => tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            // A taken port does not free itself by retrying in a tight loop; the supervisor backs off.
+            TaskError::retry(anyhow::anyhow!(
+                "cannot listen on {addr} (http.listen): {e}"
+            ))
+        })?,
+    };
     tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "HTTP API listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(cancel.cancelled_owned())

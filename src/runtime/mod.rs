@@ -100,6 +100,12 @@ pub async fn run(
     };
     // Checked before anything starts: a public address without a token is a configuration error.
     let listen = crate::http::listen_addr(&config.http)?;
+    // So is an address something else already listens on.
+    let bound = match listen {
+        Some(addr) => Some(crate::http::bind(addr).await?),
+        None => None,
+    };
+    let bound = std::sync::Mutex::new(bound);
     // A PostgreSQL store: sessions are sealed in the database, and every write of an account's data
     // is fenced by this worker's lease on it.
     let shared = match store.as_postgres() {
@@ -254,7 +260,9 @@ pub async fn run(
                 &config.http,
             );
             sup.spawn("http", Restart::OnFailure, move |cancel| {
-                crate::http::serve(state.clone(), addr, cancel)
+                // The listener bound at startup the first time, a new one after a restart.
+                let first = bound.lock().unwrap_or_else(|p| p.into_inner()).take();
+                crate::http::serve(state.clone(), addr, first, cancel)
             });
         }
     }
