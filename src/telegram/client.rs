@@ -132,8 +132,6 @@ pub struct Stats {
     pub flood_sleep_ms: AtomicU64,
     /// Retries after transient failures (reconnects).
     pub retries: AtomicU64,
-    /// Connections dropped as half-open (a ping or two requests without an answer).
-    pub rebuilt: AtomicU64,
 }
 
 impl Stats {
@@ -843,7 +841,7 @@ impl Account {
     /// Drops the home DC's connection, which is open but gets nothing through (half-open): its
     /// requests fail and are retried on a new connection, which the next call opens. Live mode is
     /// told through [`Account::rebuilds`].
-    pub(crate) fn rebuild_connection(&self, why: &str) {
+    fn rebuild_connection(&self, why: &str) {
         let dc = self
             .home
             .0
@@ -853,7 +851,6 @@ impl Account {
             .unwrap_or(2);
         tracing::warn!(account = %self.name, dc, reason = why, "connection looks half-open: dropping it and connecting again");
         self.pool.disconnect_from_dc(dc);
-        Stats::add(&self.stats.rebuilt, 1);
         if let Some(m) = &self.metrics {
             m.rebuilt
                 .get_or_create(&AccountLabel {
