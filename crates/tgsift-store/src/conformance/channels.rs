@@ -271,7 +271,36 @@ fn channel_states<S: AccountStore + ChannelStore + ?Sized>(s: &mut S) {
     assert!(s.channels().expect("list").is_empty());
 }
 
+/// Issue 31, item 1: a removed channel's ids (its own, its posts', its account's) never come back, so
+/// "everything above the last id I read" never skips a new row.
+fn ids_are_never_reused<S: AccountStore + ChannelStore + Inspect + ?Sized>(s: &mut S) {
+    let ch = setup(s);
+    s.store_batch(ch, "@news", &[post(1, "a"), post(2, "b")], Some((1, 2)))
+        .expect("batch");
+    let last_post = s.post_id(ch, 2);
+    let account = s.account("a").expect("read").expect("exists").id;
+    s.remove_channel(ch).expect("remove");
+    let again = s
+        .add_channel(account, &crate::testing::news_channel())
+        .expect("add")
+        .expect("new");
+    assert!(again.id > ch, "channel id {} after {ch}", again.id);
+    s.store_batch(again.id, "@news", &[post(1, "a")], Some((1, 1)))
+        .expect("batch");
+    let first_new_post = s.post_id(again.id, 1);
+    assert!(
+        first_new_post > last_post,
+        "post id {first_new_post} after {last_post}"
+    );
+    assert!(s.remove_account("a").expect("remove account"));
+    let a = s
+        .add_account("a", None, None, std::path::Path::new("a.session"))
+        .expect("account");
+    assert!(a.id > account, "account id {} after {account}", a.id);
+}
+
 both! {
+    ids => ids_are_never_reused,
     batches => batches_upsert_and_advance_the_checkpoint,
     edits => grouped_pages_and_edits,
     unseen => lacking_posts_are_unseen_then_hidden_not_deleted,

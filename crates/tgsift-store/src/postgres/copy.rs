@@ -501,7 +501,8 @@ pub async fn copy_sqlite(
     }
     report.complete = !stopped;
     if report.complete {
-        finish(target).await?;
+        let used = highest_ids_used(&store).await?;
+        finish(target, &used).await?;
     }
     Ok(report)
 }
@@ -703,19 +704,38 @@ async fn mark_done(
     Ok(())
 }
 
-/// Moves every identity past the copied ids, so rows PostgreSQL numbers itself do not collide.
-async fn finish(target: &PgStore) -> Result<(), CopyError> {
+/// The highest id SQLite ever handed out per table (`sqlite_sequence`), removed rows included.
+async fn highest_ids_used(
+    store: &Arc<Mutex<SqliteStore>>,
+) -> Result<Vec<(String, i64)>, CopyError> {
+    blocking(store, "read the SQLite id sequences", |store| {
+        Ok(store.read("read the id sequences", |conn| {
+            conn.prepare("SELECT name, seq FROM sqlite_sequence")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?)
+    })
+    .await
+}
+
+/// Moves every identity past the copied ids and past every id the source ever handed out (`used`),
+/// so rows PostgreSQL numbers itself neither collide nor take an id a removed row had.
+async fn finish(target: &PgStore, used: &[(String, i64)]) -> Result<(), CopyError> {
     let what = "move the id sequences past the copied rows";
     let client = target.client(what).await?;
     for table in TABLES.iter().filter(|t| t.identity) {
+        let used = used
+            .iter()
+            .find(|(name, _)| name == table.name)
+            .map_or(0, |(_, seq)| *seq);
         client
             .execute(
                 &format!(
                     "SELECT setval(pg_get_serial_sequence('{t}', 'id'),
-                                   coalesce((SELECT max(id) FROM {t}), 0) + 1, false)",
+                                   greatest(coalesce((SELECT max(id) FROM {t}), 0), $1) + 1, false)",
                     t = table.name
                 ),
-                &[],
+                &[&used],
             )
             .await
             .map_err(PgError::sql(what))?;

@@ -54,10 +54,30 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0014_hidden_and_answered.sql"),
     include_str!("migrations/0015_account_safety.sql"),
     include_str!("migrations/0016_probe_hold.sql"),
+    include_str!("migrations/0017_ids_never_reused.sql"),
 ];
 
 /// The schema version whose migration is [`status_check_as_comparisons`].
 const STATUS_CHECK_VERSION: usize = 12;
+
+/// The schema version whose migration is [`ids_never_reused`].
+const IDS_NEVER_REUSED_VERSION: usize = 17;
+
+/// The tables numbered by their rowid, whose ids users and readers hold on to.
+const NUMBERED_TABLES: [&str; 8] = [
+    "accounts",
+    "channels",
+    "posts",
+    "fetched_ranges",
+    "jobs",
+    "post_versions",
+    "workers",
+    "alerts",
+];
+
+/// The id column as versions 1 to 16 wrote it, and as version 17 writes it.
+const ID_ROWID: &str = "INTEGER PRIMARY KEY,";
+const ID_AUTOINCREMENT: &str = "INTEGER PRIMARY KEY AUTOINCREMENT,";
 
 /// The posts table's status CHECK as written by version 1, and as version 12 writes it.
 const STATUS_CHECK_IN: &str =
@@ -95,6 +115,7 @@ fn migrations() -> Migrations<'static> {
             .enumerate()
             .map(|(i, sql)| match i + 1 {
                 STATUS_CHECK_VERSION => M::up_with_hook(sql, status_check_as_comparisons),
+                IDS_NEVER_REUSED_VERSION => M::up_with_hook(sql, ids_never_reused),
                 _ => M::up(sql),
             })
             .collect(),
@@ -121,6 +142,65 @@ fn status_check_as_comparisons(tx: &Transaction<'_>) -> rusqlite_migration::Hook
     // Reads the new schema: a definition SQLite cannot parse fails here and rolls the edit back.
     tx.query_row("SELECT count(*) FROM posts WHERE 0", [], |_| Ok(()))?;
     Ok(())
+}
+
+/// Migration 17 (see its file): makes every numbered table AUTOINCREMENT by editing its stored
+/// definition, and starts its sequence at its highest id, so no id is handed out twice.
+fn ids_never_reused(tx: &Transaction<'_>) -> rusqlite_migration::HookResult {
+    let version: i64 = tx.pragma_query_value(None, "schema_version", |r| r.get(0))?;
+    tx.pragma_update(None, "writable_schema", true)?;
+    for table in NUMBERED_TABLES {
+        let sql: String = tx.query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?;
+        let Some(edited) = with_autoincrement(&sql) else {
+            // Only a table tgsift did not create lacks it; ids there may come back as before.
+            tracing::warn!(
+                table,
+                "the id column is not the one tgsift wrote; left as it is"
+            );
+            continue;
+        };
+        tx.execute(
+            "UPDATE sqlite_schema SET sql = ?2 WHERE type = 'table' AND name = ?1",
+            [table, edited.as_str()],
+        )?;
+    }
+    tx.pragma_update(None, "schema_version", version + 1)?;
+    tx.pragma_update(None, "writable_schema", false)?;
+    for table in NUMBERED_TABLES {
+        // Reads the new schema (a definition SQLite cannot parse fails here and rolls all back) and
+        // starts the table's sequence where its ids are.
+        tx.execute(
+            &format!(
+                "INSERT INTO sqlite_sequence (name, seq)
+                 SELECT '{table}', coalesce(max(id), 0) FROM {table}"
+            ),
+            [],
+        )?;
+    }
+    Ok(())
+}
+
+/// The table definition with `AUTOINCREMENT` on its `id` column, when that column is written as
+/// tgsift wrote it (one line `id INTEGER PRIMARY KEY,`).
+fn with_autoincrement(sql: &str) -> Option<String> {
+    let mut found = 0;
+    let lines: Vec<String> = sql
+        .lines()
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            if words.next() == Some("id") && words.collect::<Vec<_>>().join(" ") == ID_ROWID {
+                found += 1;
+                line.replacen(ID_ROWID, ID_AUTOINCREMENT, 1)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    (found == 1).then(|| lines.join("\n"))
 }
 
 /// The schema version this build of tgsift writes.
@@ -461,6 +541,100 @@ mod tests {
             matches!(&err, StoreError::Write { source, .. }
                 if source.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn version_17_keeps_every_id_and_never_hands_one_out_again() {
+        let (_d, path) = tmp();
+        {
+            // A database of schema version 16: two channels, the second's posts are the newest.
+            let mut c = Connection::open(&path).expect("open");
+            configure(&c).expect("configure");
+            Migrations::new(MIGRATION_SQL[..16].iter().map(|sql| M::up(sql)).collect())
+                .to_latest(&mut c)
+                .expect("schema 16");
+            c.execute_batch(
+                "INSERT INTO accounts (name, session_path, created_at) VALUES ('a', 'a.session', 0);
+                 INSERT INTO channels (account_id, tg_id, username, created_at) VALUES (1, 5, 'news', 0);
+                 INSERT INTO channels (account_id, tg_id, username, created_at) VALUES (1, 6, 'more', 0);
+                 INSERT INTO posts (channel_id, message_id, date, fetched_at, text) VALUES (1, 1, 0, 0, 'x');
+                 INSERT INTO posts (channel_id, message_id, date, fetched_at, text) VALUES (2, 1, 0, 0, 'y');
+                 INSERT INTO posts (channel_id, message_id, date, fetched_at, text) VALUES (2, 2, 0, 0, 'z');
+                 INSERT INTO search_queue (post_id) SELECT id FROM posts;",
+            )
+            .expect("rows");
+        }
+        let mut s = SqliteStore::open(&path).expect("migrate");
+        assert_eq!(s.migrated().from, 16);
+        let ids = |s: &SqliteStore, sql: &str| -> Vec<i64> {
+            s.read("ids", |c| {
+                c.prepare(sql)?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .expect("ids")
+        };
+        assert_eq!(ids(&s, "SELECT id FROM posts ORDER BY id"), [1, 2, 3]);
+        assert_eq!(ids(&s, "SELECT id FROM channels ORDER BY id"), [1, 2]);
+        for table in NUMBERED_TABLES {
+            let sql: String = s
+                .read("sql", |c| {
+                    c.query_row(
+                        "SELECT sql FROM sqlite_schema WHERE name = ?1",
+                        [table],
+                        |r| r.get(0),
+                    )
+                })
+                .expect("sql");
+            assert!(sql.contains(ID_AUTOINCREMENT), "{table}: {sql}");
+        }
+        let ok: String = s
+            .read("check", |c| {
+                c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            })
+            .expect("integrity");
+        assert_eq!(ok, "ok");
+        // The newest channel and its posts go; what comes next is numbered after them.
+        s.write("remove and add", |tx| {
+            tx.execute("DELETE FROM channels WHERE id = 2", [])?;
+            tx.execute(
+                "INSERT INTO channels (account_id, tg_id, username, created_at) VALUES (1, 6, 'more', 0)",
+                [],
+            )?;
+            tx.execute(
+                "INSERT INTO posts (channel_id, message_id, date, fetched_at, text) VALUES (3, 1, 0, 0, 'y')",
+                [],
+            )?;
+            tx.execute("INSERT INTO search_queue (post_id) VALUES (4)", [])
+        })
+        .expect("write");
+        assert_eq!(ids(&s, "SELECT id FROM channels ORDER BY id"), [1, 3]);
+        assert_eq!(ids(&s, "SELECT id FROM posts ORDER BY id"), [1, 4]);
+        use crate::prelude::SearchStore;
+        let queued = s.stem_queued(10).expect("stem");
+        s.index_stemmed(&queued).expect("index");
+        assert_eq!(
+            ids(&s, "SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'y'"),
+            [4],
+            "the search index follows the ids"
+        );
+    }
+
+    #[test]
+    fn a_table_not_written_by_tgsift_keeps_its_definition() {
+        assert_eq!(
+            with_autoincrement("CREATE TABLE t (\n    id  INTEGER PRIMARY KEY,\n    x TEXT\n)")
+                .as_deref(),
+            Some("CREATE TABLE t (\n    id  INTEGER PRIMARY KEY AUTOINCREMENT,\n    x TEXT\n)")
+        );
+        assert_eq!(
+            with_autoincrement("CREATE TABLE t (id INTEGER PRIMARY KEY, x TEXT)"),
+            None
+        );
+        assert_eq!(
+            with_autoincrement("CREATE TABLE t (\n    rid INTEGER PRIMARY KEY,\n)"),
+            None
         );
     }
 

@@ -440,3 +440,47 @@ async fn a_value_that_does_not_fit_names_its_table_column_and_row() {
     })
     .await
 }
+
+#[tokio::test]
+async fn ids_removed_before_the_copy_are_not_handed_out_by_postgresql() {
+    within(async {
+        let Some(pg) = target("copy_ids_used").await else {
+            return;
+        };
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tgsift.db");
+        let mut sqlite = seed(&path);
+        // The newest channel, with the newest posts (ids 211 to 250), goes before the copy.
+        sqlite.remove_channel(3).expect("remove");
+        let options = CopyOptions {
+            batch: 100,
+            max_batches: None,
+        };
+        let report = copy_sqlite(&path, &pg, options, |_, _| {})
+            .await
+            .expect("copy");
+        assert!(report.complete);
+        let client = pg.client("check").await.expect("client");
+        let channel: i64 = client
+            .query_one(
+                "INSERT INTO channels (account_id, tg_id, title, created_at)
+                 VALUES (2, 1004, 'new', 0) RETURNING id",
+                &[],
+            )
+            .await
+            .expect("channel")
+            .get(0);
+        assert_eq!(channel, 4, "channel 3 was handed out in SQLite");
+        let post: i64 = client
+            .query_one(
+                "INSERT INTO posts (channel_id, message_id, date, fetched_at)
+                 VALUES (4, 1, 0, 0) RETURNING id",
+                &[],
+            )
+            .await
+            .expect("post")
+            .get(0);
+        assert_eq!(post, 251, "posts up to 250 were handed out in SQLite");
+    })
+    .await
+}
