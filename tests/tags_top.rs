@@ -187,6 +187,70 @@ fn top_tags_of_a_week_with_their_change_against_the_week_before() {
     );
 }
 
+/// Issue 31, item 3: with no period given and nothing posted in the last 7 days (a database `demo`
+/// filled, an archive), the report shows the 7 days up to the newest post and says so; a period
+/// chosen by the user that holds nothing says where the posts are.
+#[test]
+fn the_default_period_moves_to_the_newest_posts_when_the_last_week_has_none() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let db = d.path().join("t.db");
+    fixture(&db);
+    let (code, out, err) = top(&db, &["--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    // The newest post is of 2026-01-20: the period is 2026-01-14 .. 2026-01-21.
+    let end = 1_767_225_600 + 20 * 86_400;
+    assert_eq!(
+        (v["since"].as_i64(), v["until"].as_i64()),
+        (Some(end - 7 * 86_400), Some(end))
+    );
+    let mut got = rows(&out);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            row("Зенит", 1, 1, 0),
+            row("ключевая ставка", 1, 3, -2),
+            row("нефть", 1, 1, 0),
+        ]
+    );
+    assert!(
+        err.contains("no posts in the last 7 days") && err.contains("2026-01-20"),
+        "{err}"
+    );
+
+    let (code, out, err) = top(&db, &["--since", "2026-11-01", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(rows(&out).is_empty());
+    assert!(
+        err.contains("the newest post is from 2026-01-20") && err.contains("--since"),
+        "{err}"
+    );
+
+    // `stats` takes the same default.
+    let o = Command::new(env!("CARGO_BIN_EXE_tgsift"))
+        .arg("--db")
+        .arg(&db)
+        .args(["stats", "--json"])
+        .env_remove("RUST_LOG")
+        .env_remove("TGSIFT_CONFIG")
+        .current_dir(d.path())
+        .output()
+        .expect("run tgsift");
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        v["posts"].as_i64(),
+        Some(2),
+        "posts of 2026-01-14 .. 2026-01-20"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2026-01-20"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 #[test]
 fn bad_options_are_usage_errors_naming_them() {
     let d = tempfile::tempdir().expect("tempdir");

@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use clap::Args;
-use tgsift_store::{BackupError, unix_now};
+use tgsift_store::BackupError;
 
 use super::UsageError;
-use super::tags::date_arg;
+use super::tags::Period;
 use crate::config::Loaded;
 use crate::ops::backup::{RestoreError, restore};
-use crate::ops::stats::{Stats, StatsQuery, day_label};
+use crate::ops::stats::{Stats, StatsQuery};
 
 /// Options of `stats`.
 #[derive(Debug, Args)]
@@ -94,30 +94,17 @@ pub(super) fn restore_cmd(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
 
 /// `tgsift stats`.
 pub(super) fn stats(loaded: &Loaded, a: &StatsArgs) -> anyhow::Result<()> {
-    let until = match &a.until {
-        Some(d) => date_arg("--until", d)?,
-        None => unix_now(),
-    };
-    let since = match &a.since {
-        Some(d) => date_arg("--since", d)?,
-        None => {
-            let today = until - until.rem_euclid(86_400);
-            today - 6 * 86_400
-        }
-    };
-    if since >= until {
-        return Err(UsageError(format!(
-            "--since must be before --until (the period is empty: {} to {})",
-            day_label(since),
-            day_label(until)
-        ))
-        .into());
-    }
+    // The last 7 days, today included.
+    let mut period = Period::from_args(&a.since, &a.until, |until| {
+        until - until.rem_euclid(86_400) - 6 * 86_400
+    })?;
     let s = super::admin(loaded, async |ops| {
+        let channel_ids = ops.channel_ids(&a.channels).await?;
+        period.fit(ops, channel_ids.clone()).await?;
         let q = StatsQuery {
-            channel_ids: ops.channel_ids(&a.channels).await?,
-            since,
-            until,
+            channel_ids,
+            since: period.since,
+            until: period.until,
             top: a.top,
         };
         ops.stats(q).await

@@ -15,6 +15,7 @@ use super::jobs::cli_error;
 use crate::config::Loaded;
 use crate::ops::export::{Format, Summary};
 use crate::ops::posts::ExportTo;
+use crate::ops::stats::day_label;
 use crate::ops::{Ops, OpsError};
 use crate::tagging::worker::Outcome;
 
@@ -204,30 +205,93 @@ pub(super) fn date_arg(flag: &str, d: &str) -> anyhow::Result<i64> {
     }
 }
 
+/// A report's period `[since, until)` from its `--since`/`--until` options. With neither given it
+/// is the `default_len` seconds before now, or, when nothing was posted then (a database filled
+/// by `demo` holds posts of 2020), the same length up to the end of the newest post's day, with a
+/// note on stderr saying so.
+pub(super) struct Period {
+    /// First second of the period.
+    pub(super) since: i64,
+    /// End of the period, exclusive.
+    pub(super) until: i64,
+    /// Whether neither option was given.
+    pub(super) default: bool,
+}
+
+impl Period {
+    /// The period the options name, `default_since(until)` giving the start when `--since` is absent.
+    pub(super) fn from_args(
+        since: &Option<String>,
+        until: &Option<String>,
+        default_since: impl Fn(i64) -> i64,
+    ) -> anyhow::Result<Period> {
+        let end = match until {
+            Some(d) => date_arg("--until", d)?,
+            None => tgsift_store::unix_now(),
+        };
+        let start = match since {
+            Some(d) => date_arg("--since", d)?,
+            None => default_since(end),
+        };
+        if start >= end {
+            return Err(UsageError(format!(
+                "--since must be before --until (the period is empty: {} to {})",
+                day(start),
+                day(end)
+            ))
+            .into());
+        }
+        Ok(Period {
+            since: start,
+            until: end,
+            default: since.is_none() && until.is_none(),
+        })
+    }
+
+    /// Moves a default period that ends before the newest post to the days that have posts (same
+    /// length, ending with the newest post's day), saying so on stderr; for a period the user chose
+    /// that holds nothing, says where the posts are.
+    pub(super) async fn fit(&mut self, ops: &Ops, ids: Option<Vec<i64>>) -> Result<(), OpsError> {
+        let Some(newest) = ops.newest_post_date(ids).await? else {
+            return Ok(());
+        };
+        if newest >= self.since {
+            return Ok(());
+        }
+        let newest_day = newest - newest.rem_euclid(86_400);
+        if self.default {
+            // Whole days (`stats` counts today's part as a day), ending with the newest post's.
+            let len = (self.until - self.since + 86_399) / 86_400 * 86_400;
+            self.until = newest_day + 86_400;
+            self.since = self.until - len;
+            eprintln!(
+                "no posts in the last {days} days: showing the {days} days up to the newest post \
+                 ({}); choose the period with --since and --until",
+                day_label(newest),
+                days = len / 86_400
+            );
+        } else {
+            eprintln!(
+                "the newest post is from {}: widen the period with --since",
+                day_label(newest)
+            );
+        }
+        Ok(())
+    }
+}
+
 /// `tags top`: counts of the period `[since, until)` next to those of the period of the same length
 /// just before it.
 fn top(loaded: &Loaded, a: &TopArgs) -> anyhow::Result<()> {
-    let until = match &a.until {
-        Some(d) => date_arg("--until", d)?,
-        None => tgsift_store::unix_now(),
-    };
-    let since = match &a.since {
-        Some(d) => date_arg("--since", d)?,
-        None => until - 7 * 86_400,
-    };
-    if since >= until {
-        return Err(UsageError(format!(
-            "--since must be before --until (the period is empty: {} to {})",
-            day(since),
-            day(until)
-        ))
-        .into());
-    }
-    let len = until - since;
+    let mut period = Period::from_args(&a.since, &a.until, |until| until - 7 * 86_400)?;
     let rows = super::admin(loaded, async |ops| {
         let ids = ops.channel_ids(a.channel.as_slice()).await?;
-        ops.tag_trends(ids, since, until, a.limit).await
+        period.fit(ops, ids.clone()).await?;
+        ops.tag_trends(ids, period.since, period.until, a.limit)
+            .await
     })?;
+    let Period { since, until, .. } = period;
+    let len = until - since;
     if a.json {
         let v = serde_json::json!({
             "since": since, "until": until, "previous_since": since - len, "tags": rows,

@@ -50,6 +50,19 @@ impl Ops {
         Ok(Some(ids))
     }
 
+    /// The date of the newest post of these channels (all when `None`); `None` when they have none.
+    pub(crate) async fn newest_post_date(
+        &self,
+        channel_ids: Option<Vec<i64>>,
+    ) -> Result<Option<i64>, OpsError> {
+        Ok(self
+            .store
+            .read("find the newest post", move |s| {
+                s.newest_post_date(channel_ids.as_deref())
+            })
+            .await?)
+    }
+
     /// The `limit` most used tags of `[since, until)` in these channels (all when `None`), each with
     /// its count in the period of the same length just before.
     pub(crate) async fn tag_trends(

@@ -26,6 +26,7 @@ fn tags_of_a_period_by_post_and_tag<S: Trends + ?Sized>(s: &mut S) {
         .expect("add")
         .expect("new")
         .id;
+    assert_eq!(s.newest_post_date(None).expect("newest"), None, "no posts");
     // Dated 1_700_000_001 …
     s.store_batch(
         news,
@@ -79,6 +80,15 @@ fn tags_of_a_period_by_post_and_tag<S: Trends + ?Sized>(s: &mut S) {
             .expect("none")
             .is_empty()
     );
+    assert_eq!(
+        s.newest_post_date(None).expect("newest"),
+        Some(1_700_000_003)
+    );
+    assert_eq!(
+        s.newest_post_date(Some(&[other])).expect("newest"),
+        Some(1_700_000_002)
+    );
+    assert_eq!(s.newest_post_date(Some(&[])).expect("newest"), None);
 }
 
 both! {

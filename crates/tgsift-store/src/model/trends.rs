@@ -12,4 +12,8 @@ pub trait TrendStore {
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, String)>, StoreError>;
+
+    /// The date (unix seconds) of the newest post of the given channels (all when `None`), so a
+    /// report whose default period is empty can show the period that has posts instead.
+    fn newest_post_date(&self, channel_ids: Option<&[i64]>) -> Result<Option<i64>, StoreError>;
 }

@@ -24,4 +24,16 @@ impl TrendStore for SqliteStore {
                 .collect::<Result<_, _>>()
         })
     }
+
+    fn newest_post_date(&self, channel_ids: Option<&[i64]>) -> Result<Option<i64>, StoreError> {
+        let ids = channel_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+        self.read("read the newest post's date", |c| {
+            // One index probe (channel_id, date) per channel instead of a scan of every post.
+            c.prepare_cached(
+                "SELECT max((SELECT max(p.date) FROM posts p WHERE p.channel_id = c.id))
+                 FROM channels c WHERE ?1 IS NULL OR c.id IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_row(params![ids], |r| r.get(0))
+        })
+    }
 }

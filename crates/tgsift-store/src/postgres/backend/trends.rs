@@ -27,4 +27,18 @@ impl TrendStore for PgBackend {
                 .collect())
         })
     }
+
+    fn newest_post_date(&self, channel_ids: Option<&[i64]>) -> Result<Option<i64>, StoreError> {
+        let ids: Option<Vec<i64>> = channel_ids.map(<[i64]>::to_vec);
+        self.tx("read the newest post's date", async |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT max((SELECT max(p.date) FROM posts p WHERE p.channel_id = c.id))
+                     FROM channels c WHERE $1::bigint[] IS NULL OR c.id = ANY($1)",
+                    &[&ids],
+                )
+                .await?
+                .get(0))
+        })
+    }
 }
