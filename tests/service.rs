@@ -306,13 +306,16 @@ async fn unknown_rpc_errors_park_the_channel_and_local_failures_never_touch_it()
     .await;
 }
 
+/// Issue 31, item 10: a rate is persisted only once a flood taught it (a rate that only grew from
+/// `pacer_initial_rate` would outlive a change of that setting); then at once with the flood
+/// window, and again by the 30-second save while the pass goes on.
 #[tokio::test]
-async fn pacer_rates_are_saved_every_30_s_and_flood_windows_when_opened() {
+async fn learned_pacer_rates_are_saved_with_the_flood_window_and_every_30_s() {
     within(120, async {
         let s = Setup::new(1, 50_000, |_| {}).await;
-        // 5 requests a second: the backfill pass lasts minutes; the flood comes after ~40 s.
+        // 5 requests a second: the backfill pass lasts minutes; the flood comes after ~8 s.
         s.sim
-            .script(Scripted::on("messages.getHistory", Fault::FloodWait(2)).after(200));
+            .script(Scripted::on("messages.getHistory", Fault::FloodWait(2)).after(40));
         let child = s.spawn_with(
             &["run", "--once"],
             "60",
@@ -322,19 +325,7 @@ async fn pacer_rates_are_saved_every_30_s_and_flood_windows_when_opened() {
             ],
         );
         let db = s.db.clone();
-        assert!(
-            eventually(Duration::from_secs(35), || count(
-                &db,
-                "SELECT count(*) FROM pacer_state"
-            ) > 0)
-            .await,
-            "learned rates are saved during a long pass"
-        );
-        assert_eq!(
-            count(&db, "SELECT count(*) FROM flood_windows"),
-            0,
-            "no flood yet"
-        );
+        // Before the flood the rate only grew from the initial one: nothing is persisted.
         assert!(
             eventually(Duration::from_secs(20), || count(
                 &db,
@@ -342,6 +333,19 @@ async fn pacer_rates_are_saved_every_30_s_and_flood_windows_when_opened() {
             ) == 1)
             .await,
             "the window is in the database at once, while the pass goes on"
+        );
+        let rate_ms = "SELECT coalesce(max(CAST(rate * 1000 AS INTEGER)), 0) FROM pacer_state
+                       WHERE method = 'messages.getHistory' AND ceiling IS NOT NULL";
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM pacer_state"),
+            1,
+            "only the rate the flood taught is saved, with the window"
+        );
+        let first = count(&db, rate_ms);
+        assert!(first > 0, "saved with its ceiling");
+        assert!(
+            eventually(Duration::from_secs(40), || count(&db, rate_ms) != first).await,
+            "the rate regained after the flood is saved by the 30-second save"
         );
         let mut child = child;
         assert_eq!(child.try_wait().expect("status"), None, "still backfilling");

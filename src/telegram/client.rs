@@ -680,10 +680,11 @@ impl Account {
                     let wait = Duration::from_secs(u64::from(secs));
                     let now = Instant::now();
                     self.windows.open(method, now + wait);
-                    // Persisted at once by the owner: a restart must not send into this window.
-                    self.state_changed.notify_one();
                     self.pacer
                         .on_flood(method, now, wait, self.policy.flood_threshold);
+                    // Persisted at once by the owner, with the rate the flood taught: a restart
+                    // must not send into this window.
+                    self.state_changed.notify_one();
                     self.breaker.success();
                     Stats::add(&self.stats.floods, 1);
                     if let Some(m) = &self.metrics {

@@ -353,12 +353,15 @@ impl Pacer {
         m.recent.clear();
     }
 
-    /// The learned rates, for persisting.
+    /// The learned rates, for persisting: only methods whose limit a FLOOD_WAIT taught. A rate that
+    /// only grew from `pacer_initial_rate` is not knowledge: persisted, it would outlive a change of
+    /// that setting (issue 31, item 10).
     pub(crate) fn snapshot(&self) -> Vec<PaceState> {
         let (now, now_ms) = (Instant::now(), unix_ms_now());
         let mut v: Vec<PaceState> = self
             .lock()
             .iter()
+            .filter(|(_, m)| m.ceiling.is_some())
             .map(|(k, m)| PaceState {
                 method: k.clone(),
                 rate: m.rate,
@@ -373,11 +376,13 @@ impl Pacer {
         v
     }
 
-    /// Restores learned rates (e.g. from the database at start-up).
+    /// Restores learned rates (e.g. from the database at start-up). A rate without a ceiling (saved
+    /// by an earlier version, which persisted every rate) was never learned and is left out, so the
+    /// method starts from the configured initial rate.
     pub fn restore(&self, states: &[PaceState]) {
         let (now, now_ms) = (Instant::now(), unix_ms_now());
         let mut map = self.lock();
-        for s in states {
+        for s in states.iter().filter(|s| s.ceiling.is_some()) {
             let rate = s.rate.clamp(self.config.min_rate, self.config.max_rate);
             let mut m = Method::new(rate, s.ceiling, now);
             m.hold_until = s
@@ -619,6 +624,42 @@ mod tests {
             per_10k_messages <= 1.0,
             "{per_10k_messages:.2} floods per 10,000 messages"
         );
+    }
+
+    #[test]
+    fn only_rates_a_flood_taught_are_persisted_and_restored() {
+        let config = PacerConfig {
+            initial_rate: 2.0,
+            ..Default::default()
+        };
+        let p = Pacer::new(config.clone());
+        let mut now = Instant::now();
+        for _ in 0..30 {
+            now += Duration::from_millis(100);
+            p.on_success("messages.getHistory", now);
+        }
+        assert!(p.rate("messages.getHistory") > 2.0, "slow start grew it");
+        assert_eq!(p.snapshot(), [], "nothing learned, nothing to persist");
+        p.on_flood("channels.getMessages", now, SHORT, LONG);
+        let saved = p.snapshot();
+        assert_eq!(
+            saved.iter().map(|s| s.method.as_str()).collect::<Vec<_>>(),
+            ["channels.getMessages"]
+        );
+        // A rate an earlier version saved without a ceiling gives way to the configured initial rate.
+        let raised = Pacer::new(PacerConfig {
+            initial_rate: 10.0,
+            ..config
+        });
+        raised.restore(&[PaceState {
+            method: "messages.getHistory".into(),
+            rate: 2.5,
+            ceiling: None,
+            hold_until_ms: None,
+        }]);
+        assert_eq!(raised.rate("messages.getHistory"), 10.0);
+        raised.restore(&saved);
+        assert_eq!(raised.rate("channels.getMessages"), saved[0].rate);
     }
 
     #[test]
