@@ -264,6 +264,64 @@ async fn run_once_ingests_into_postgres_and_hands_its_leases_back() {
     .await
 }
 
+/// Issue 31, item 11: a cron-style user has no service running; `channels add` queues a job and
+/// the next `run --once` runs it, then fetches the new channel with the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_once_runs_the_queued_channel_add_before_it_fetches() {
+    within(240, async {
+        let Some(url) = fresh_url("cli_once_jobs").await else {
+            return;
+        };
+        let setup = Setup::new(3, 150, |_| {}).await;
+        // alice follows two of the three channels; the third is added on PostgreSQL.
+        let third = setup.sim.channel_usernames()[2].clone();
+        {
+            use tgsift_store::prelude::ChannelStore;
+            let mut s = tgsift_store::SqliteStore::open(&setup.db).expect("store");
+            let row = s.find_channels(&third).expect("find").remove(0);
+            s.remove_channel(row.id).expect("remove");
+        }
+        let db = setup.db.to_str().expect("utf8").to_string();
+        let key = [("TGSIFT_SESSION_KEY", KEY_B64)];
+        let o = tgsift(&setup, &["db", "copy", "--from", &db, "--to", &url], &key).await;
+        assert!(o.status.success(), "{}", text(&o));
+        let o = tgsift(
+            &setup,
+            &["--db", &url, "channels", "add", "alice", &third],
+            &key,
+        )
+        .await;
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("no worker is running"), "{}", text(&o));
+
+        let o = tgsift(
+            &setup,
+            &["--db", &url, "-q", "run", "--once"],
+            &worker_env(),
+        )
+        .await;
+        assert!(o.status.success(), "{}", text(&o));
+        let pg = PgStore::open_config(schema_config("cli_once_jobs").expect("configured"))
+            .await
+            .expect("open");
+        assert_eq!(
+            pg_count(
+                &pg,
+                "SELECT count(*) FROM jobs WHERE kind = 'channel_add' AND state = 'done'"
+            )
+            .await,
+            1,
+            "the queued job ran"
+        );
+        assert_eq!(
+            pg_posts(&pg).await,
+            setup.truth(),
+            "the same run fetched the channel it added, with the others"
+        );
+    })
+    .await
+}
+
 /// `tgsift --db URL run ARGS` in `dir` as a worker of the tests ([`worker_env`] and `env`), its log
 /// in `log`; killed when dropped.
 fn spawn_worker(

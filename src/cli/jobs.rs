@@ -107,9 +107,10 @@ pub(super) async fn submit(
             job.kind,
             match (served, leased) {
                 (true, _) => "",
-                (false, false) => "; no service is running: it runs when `tgsift run` starts",
+                (false, false) =>
+                    "; no service is running: it runs when `tgsift run` (or `run --once`) starts",
                 (false, true) =>
-                    "; no worker is running: the worker that takes the account runs it when `tgsift run` starts",
+                    "; no worker is running: the worker that takes the account runs it when `tgsift run` (or `run --once`) starts",
             },
             job.id
         );

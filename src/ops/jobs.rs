@@ -795,6 +795,36 @@ pub(crate) async fn run_jobs(
     }
 }
 
+/// Runs the jobs that are due and this worker may take (on PostgreSQL, those of the accounts it
+/// holds), one after another, until none is; returns how many attempts ran. `run --once` does this
+/// before it fetches, so a channel queued by `channels add` while no service ran is added (and then
+/// backfilled) by the next cron-style run. An attempt that fails with a retry stays queued for later.
+pub(crate) async fn run_due_jobs(
+    ops: &Ops,
+    worker_id: i64,
+    alerts: Option<&crate::alerts::Alerts>,
+    cancel: &CancellationToken,
+) -> Result<usize, tgsift_store::StoreError> {
+    requeue_orphans(ops, worker_id).await?;
+    let mut ran = 0;
+    while !cancel.is_cancelled() {
+        let serving = ops.connections.leases().map(|l| l.account_ids());
+        let Some(job) = ops
+            .store
+            .with("claim a job", move |s| match serving {
+                None => s.claim_job(worker_id, &[]),
+                Some(accounts) => s.claim_job_among(worker_id, &accounts),
+            })
+            .await?
+        else {
+            break;
+        };
+        run_one(ops, job, alerts, cancel).await?;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
 /// Whether a job has ended (done, failed or cancelled).
 pub(crate) fn ended(job: &JobRow) -> bool {
     matches!(job.state.as_str(), "done" | "failed" | "cancelled")

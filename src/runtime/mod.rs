@@ -90,12 +90,14 @@ pub async fn run(
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
     let busy = busy_accounts(&store).await?;
-    if opts.once && busy.is_empty() && pipeline.is_none() {
+    // `--once` runs the queued jobs first (a channel `channels add` queued): they may need Telegram.
+    let queued = opts.once && jobs_queued(&store).await?;
+    if opts.once && busy.is_empty() && !queued && pipeline.is_none() {
         return Ok(Report::default());
     }
     let api_id = match config.telegram.api_id() {
         Ok(id) => id,
-        Err(_) if busy.is_empty() && opts.once => 0,
+        Err(_) if busy.is_empty() && !queued && opts.once => 0,
         Err(e) => return Err(e.into()),
     };
     // Checked before anything starts: a public address without a token is a configuration error.
@@ -189,6 +191,23 @@ pub async fn run(
                 }
             });
         }
+        if queued {
+            // Before fetching: a job may add the channel this run is meant to fetch.
+            let ops = Ops {
+                store: store.clone(),
+                config: Arc::new(config.clone()),
+                pipeline: pipeline.clone(),
+                connections: Arc::clone(&connections),
+            };
+            let ran = crate::ops::jobs::run_due_jobs(&ops, sup.worker_id(), Some(&alerts), &cancel)
+                .await?;
+            tracing::info!(jobs = ran, "queued jobs ran before fetching");
+        }
+        let busy = if queued {
+            busy_accounts(&store).await?
+        } else {
+            busy
+        };
         for a in &busy {
             accounts.spawn(a, Restart::Never);
         }
@@ -310,6 +329,15 @@ async fn busy_accounts(store: &AsyncStore) -> Result<Vec<AccountRow>, tgsift_sto
                 .filter(|a| a.disabled_reason.is_none())
                 .filter(|a| channels.iter().any(|c| c.account_id == a.id && c.active))
                 .collect())
+        })
+        .await
+}
+
+/// Whether any job waits in the queue (due or not).
+async fn jobs_queued(store: &AsyncStore) -> Result<bool, tgsift_store::StoreError> {
+    store
+        .read("count queued jobs", |s| {
+            Ok(s.job_counts()?.get("queued").is_some_and(|n| *n > 0))
         })
         .await
 }
