@@ -1120,3 +1120,51 @@ async fn a_refusal_met_by_a_channel_difference_stops_the_account_at_once() {
     })
     .await;
 }
+
+/// Issue 31, item 12: a backfill cut short (kill -9 here; a lease takeover or a restarted ingest task
+/// are the same to the next task) resumes from its checkpoint at once, not at the next
+/// `poll_interval` (240 s here): the batches of a pass do not count as a completed fetch.
+#[tokio::test]
+async fn a_backfill_cut_short_resumes_at_once_not_at_the_next_poll() {
+    within(120, async {
+        let s = Setup::new(1, 20_000, |_| {}).await;
+        let slow = [
+            ("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "4"),
+            ("TGSIFT_TELEGRAM__PACER_MAX_RATE", "4"),
+        ];
+        let db = s.db.clone();
+        let mut first = s.spawn_with(&["run"], "240", &slow);
+        assert!(
+            eventually(Duration::from_secs(30), || count(
+                &db,
+                "SELECT count(*) FROM posts"
+            ) >= 1_000)
+            .await,
+            "the backfill started"
+        );
+        first.kill().expect("kill -9");
+        first.wait().expect("reaped");
+        let cut = count(&db, "SELECT count(*) FROM posts");
+        assert!(cut < 20_000, "cut short: {cut}");
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM channels WHERE last_fetch_at IS NOT NULL"
+            ),
+            0,
+            "no pass completed"
+        );
+        let second = s.spawn_with(&["run"], "240", &slow);
+        assert!(
+            eventually(Duration::from_secs(15), || count(
+                &db,
+                "SELECT count(*) FROM posts"
+            ) > cut)
+            .await,
+            "the next run resumed within seconds (stored {cut} before)"
+        );
+        let (code, _) = stop(second).await;
+        assert_eq!(code, Some(0));
+    })
+    .await;
+}

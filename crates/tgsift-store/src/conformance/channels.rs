@@ -21,6 +21,11 @@ fn batches_upsert_and_advance_the_checkpoint<S: AccountStore + ChannelStore + In
         outcome(3, 0, 0, &[])
     );
     assert_eq!(
+        s.channel(ch).expect("read").expect("exists").last_fetch_at,
+        None,
+        "a batch is not a completed pass: a pass cut short leaves the channel due"
+    );
+    assert_eq!(
         s.store_batch(ch, "@news", &page, Some((1, 4)))
             .expect("again"),
         outcome(0, 0, 3, &[]),

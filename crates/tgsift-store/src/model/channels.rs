@@ -32,7 +32,8 @@ pub struct ChannelRow {
     pub last_message_id: i32,
     /// Parked by a long FLOOD_WAIT until then (unix seconds).
     pub flood_until: Option<i64>,
-    /// Last successful fetch (unix seconds).
+    /// End of the last complete fetch pass (unix seconds); the batches of a pass do not move it, so
+    /// a pass cut short leaves the channel due at once.
     pub last_fetch_at: Option<i64>,
     /// Last error, if the last attempt failed.
     pub last_error: Option<String>,

@@ -324,10 +324,12 @@ fn write_page(
     }
     if let Some(((from, to), answered)) = range {
         tx.prepare_cached(
-            "UPDATE channels SET last_message_id = max(last_message_id, ?2), last_fetch_at = ?3,
+            // `last_fetch_at` is left to the end of the pass (`touch_channel`): a pass cut short
+            // (a kill, a lost lease, a restart) leaves the channel due at once, to resume here.
+            "UPDATE channels SET last_message_id = max(last_message_id, ?2),
                     last_error = NULL, flood_until = NULL, parked_at = NULL, failures = 0 WHERE id = ?1",
         )?
-        .execute(params![channel_id, to, now])?;
+        .execute(params![channel_id, to])?;
         tx.prepare_cached(
             "INSERT INTO fetched_ranges (channel_id, from_id, to_id, fetched_at, answered)
              VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -592,11 +592,12 @@ async fn write_pages(
     if let Some(top) = ranges.iter().map(|r| r.0.1).max() {
         let checkpoint = tx
             .prepare_cached(
-                "UPDATE channels SET last_message_id = greatest(last_message_id, $2), last_fetch_at = $3,
+                // `last_fetch_at` is left to the end of the pass, as on SQLite.
+                "UPDATE channels SET last_message_id = greatest(last_message_id, $2),
                         last_error = NULL, flood_until = NULL, parked_at = NULL, failures = 0 WHERE id = $1",
             )
             .await?;
-        tx.execute(&checkpoint, &[&channel_id, &i64::from(top), &now])
+        tx.execute(&checkpoint, &[&channel_id, &i64::from(top)])
             .await?;
         let (from, to): (Vec<i64>, Vec<i64>) = ranges
             .iter()
