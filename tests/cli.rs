@@ -264,3 +264,64 @@ fn a_reader_that_closed_the_pipe_ends_the_command_quietly_with_exit_0() {
         assert_eq!(stderr(&o), "", "{args:?}");
     }
 }
+
+/// Issue 31, item 14: an SQLite file that is not a tgsift database is refused untouched (exit 2),
+/// instead of being given tgsift's tables and switched to WAL.
+#[test]
+fn a_foreign_database_or_a_session_file_as_db_is_refused_untouched() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let foreign = d.path().join("notes.db");
+    {
+        let c = rusqlite::Connection::open(&foreign).expect("create");
+        c.execute_batch(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO notes (body) VALUES ('keep me');",
+        )
+        .expect("fill");
+    }
+    let before = std::fs::read(&foreign).expect("read");
+    let o = tgsift(d.path(), &["--db", "notes.db", "channels", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("notes.db is an SQLite database of another program (tables notes)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&foreign).expect("read"), before, "untouched");
+    assert!(!d.path().join("notes.db-wal").exists());
+
+    let session = d.path().join("alice.session");
+    drop(tgsift::telegram::session::SqliteSession::create(&session).expect("session"));
+    let before = std::fs::read(&session).expect("read");
+    let o = tgsift(d.path(), &["--db", "alice.session", "migrate"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("alice.session is a tgsift session file") && err.contains("account import"),
+        "{err}"
+    );
+    assert!(err.len() < 600, "one clear line, not the schema: {err}");
+    assert_eq!(std::fs::read(&session).expect("read"), before, "untouched");
+
+    // A session file cut short is a bad input file too (exit 2), named as damaged.
+    let cut = d.path().join("cut.session");
+    std::fs::write(&cut, &before[..before.len() / 2]).expect("truncate");
+    let o = tgsift(
+        d.path(),
+        &[
+            "--db",
+            "t.db",
+            "account",
+            "import",
+            "bob",
+            "--session",
+            "cut.session",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("session file cut.session is damaged"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -18,6 +18,10 @@ pub enum StoreError {
          nothing was changed"
     )]
     NotSqlite { path: PathBuf },
+    /// The file is an SQLite database, but not tgsift's (another program's, or a session file):
+    /// migrating it would add tgsift's tables to it, so it is refused before anything is written.
+    #[error("{path} is {what}; nothing was changed (choose another --db / storage.database)")]
+    Foreign { path: PathBuf, what: String },
     /// The database was written by a newer tgsift.
     #[error(
         "database {path} has schema version {found}, newer than the {supported} this tgsift understands: \
@@ -66,9 +70,10 @@ impl StoreError {
     /// from something that happened while running (exit code 1).
     pub fn is_usage(&self) -> bool {
         match self {
-            StoreError::Open { .. } | StoreError::NotSqlite { .. } | StoreError::TooNew { .. } => {
-                true
-            }
+            StoreError::Open { .. }
+            | StoreError::NotSqlite { .. }
+            | StoreError::Foreign { .. }
+            | StoreError::TooNew { .. } => true,
             StoreError::Postgres { source, .. } => source.is_usage(),
             _ => false,
         }
@@ -80,6 +85,7 @@ impl StoreError {
         match self {
             StoreError::Open { .. }
             | StoreError::NotSqlite { .. }
+            | StoreError::Foreign { .. }
             | StoreError::TooNew { .. }
             | StoreError::Migration { .. }
             | StoreError::Gone { .. } => true,

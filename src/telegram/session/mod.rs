@@ -292,10 +292,19 @@ impl SessionError {
     /// Whether the error comes from how tgsift was pointed at the session (a usage error, exit code 2)
     /// rather than from something that failed while running.
     pub(crate) fn is_usage(&self) -> bool {
+        if let SessionError::Sql { source, .. } = self {
+            // A truncated or damaged file is a bad input file, like one that is not SQLite at all.
+            return matches!(
+                source.sqlite_error_code(),
+                Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+            );
+        }
         matches!(
             self,
             SessionError::Exists { .. }
                 | SessionError::Missing { .. }
+                | SessionError::Open { .. }
+                | SessionError::Corrupt { .. }
                 | SessionError::NotSqlite { .. }
                 | SessionError::NotSession { .. }
                 | SessionError::TooNew { .. }
@@ -838,6 +847,10 @@ fn open_error(path: &Path, e: rusqlite::Error) -> SessionError {
         Some(ErrorCode::NotADatabase) => SessionError::NotSqlite {
             path: path.to_path_buf(),
         },
+        Some(ErrorCode::DatabaseCorrupt) => SessionError::Corrupt {
+            path: path.to_path_buf(),
+            what: "the file is truncated or corrupt".into(),
+        },
         Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly) => {
             SessionError::Open {
                 path: path.to_path_buf(),
@@ -855,12 +868,21 @@ fn open_error(path: &Path, e: rusqlite::Error) -> SessionError {
 }
 
 fn migration_error(path: &Path, e: rusqlite_migration::Error) -> SessionError {
-    if let rusqlite_migration::Error::RusqliteError { err, .. } = &e
-        && err.sqlite_error_code() == Some(ErrorCode::NotADatabase)
-    {
-        return SessionError::NotSqlite {
-            path: path.to_path_buf(),
-        };
+    if let rusqlite_migration::Error::RusqliteError { err, .. } = &e {
+        match err.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => {
+                return SessionError::NotSqlite {
+                    path: path.to_path_buf(),
+                };
+            }
+            Some(ErrorCode::DatabaseCorrupt) => {
+                return SessionError::Corrupt {
+                    path: path.to_path_buf(),
+                    what: "the file is truncated or corrupt".into(),
+                };
+            }
+            _ => {}
+        }
     }
     SessionError::Migration {
         path: path.to_path_buf(),

@@ -239,8 +239,11 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        refuse_read_only(&path)?;
         let mut conn =
             Connection::open_with_flags(&path, flags).map_err(|e| open_error(&path, e))?;
+        // Before `configure`, which switches the file to WAL: a file that is not ours stays as it was.
+        refuse_foreign(&conn, &path)?;
         configure(&conn).map_err(|e| open_error(&path, e))?;
 
         let migrations = migrations();
@@ -408,6 +411,71 @@ fn is_busy(e: &rusqlite::Error) -> bool {
         e.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
     )
+}
+
+/// `PRAGMA application_id` of tgsift's session files ("tgSs"), to name one given as the database.
+const SESSION_APPLICATION_ID: i32 = 0x7467_5373;
+
+/// Tables every tgsift database has had since version 1.
+const OWN_TABLES: [&str; 3] = ["accounts", "channels", "posts"];
+
+/// Refuses an SQLite file that is not a tgsift database (an empty one is a new database): another
+/// program's database, or one of tgsift's session files given as `--db`.
+fn refuse_foreign(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let app: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| open_error(path, e))?;
+    if app == SESSION_APPLICATION_ID {
+        return Err(StoreError::Foreign {
+            path: path.to_path_buf(),
+            what: "a tgsift session file (one account's Telegram login), not the posts database: \
+                   give it to `tgsift account import NAME --session FILE`"
+                .into(),
+        });
+    }
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| open_error(path, e))?;
+    if tables.is_empty() || OWN_TABLES.iter().all(|t| tables.iter().any(|n| n == t)) {
+        return Ok(());
+    }
+    let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+    let more = if tables.len() > shown.len() {
+        ", …"
+    } else {
+        ""
+    };
+    Err(StoreError::Foreign {
+        path: path.to_path_buf(),
+        what: format!(
+            "an SQLite database of another program (tables {}{more}), not a tgsift database",
+            shown.join(", ")
+        ),
+    })
+}
+
+/// Refuses an existing database file this process cannot write, naming the file (SQLite would
+/// open it read-only and fail later with a disk I/O error).
+fn refuse_read_only(path: &Path) -> Result<(), StoreError> {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Err(StoreError::Open {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the file is read-only for this user ({e}): make {} writable, or copy it \
+                     somewhere writable and point --db at the copy",
+                    path.display()
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
