@@ -608,3 +608,53 @@ async fn rotating_salts_a_skewed_clock_and_an_unknown_update_lose_nothing() {
     })
     .await;
 }
+
+/// Issue 31, item 13: a live run follows its channels by updates and may poll none; stopped, it
+/// says how many channels are active instead of "no active channels".
+#[tokio::test]
+async fn a_stopped_live_run_that_polled_nothing_names_its_active_channels() {
+    within(90, async {
+        let s = Setup::new(2, 20, |_| {}).await;
+        let (code, _, err) = s.output(&["run", "--once"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        let mut child = s
+            .command(
+                &["run"],
+                "600",
+                &[
+                    ("TGSIFT_INGEST__MODE", "live"),
+                    ("TGSIFT_INGEST__RECONCILE_INTERVAL", "3600"),
+                ],
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        assert!(
+            eventually(Duration::from_secs(20), || s.sim.subscribers() > 0).await,
+            "live mode subscribed"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        common::setup::sigterm(&child);
+        let out = tokio::task::spawn_blocking(move || {
+            let status = common::setup::wait_exit(&mut child, Duration::from_secs(10));
+            let mut out = String::new();
+            if let Some(mut o) = child.stdout.take() {
+                use std::io::Read;
+                let _ = o.read_to_string(&mut out);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            (status.and_then(|s| s.code()), out)
+        })
+        .await
+        .expect("join");
+        assert_eq!(out.0, Some(0), "{}", out.1);
+        assert!(
+            !out.1.contains("no active channels") && out.1.contains("2 active channel(s)"),
+            "{}",
+            out.1
+        );
+    })
+    .await;
+}

@@ -102,7 +102,16 @@ pub(super) async fn run(loaded: &Loaded, args: RunArgs) -> anyhow::Result<()> {
         print_tagging(&report.tagging);
     }
     if summary.channels.is_empty() {
-        println!("no active channels: add one with `tgsift channels add ACCOUNT @channel`");
+        if report.active_channels == 0 {
+            println!("no active channels: add one with `tgsift channels add ACCOUNT @channel`");
+        } else {
+            // Live mode follows its channels by updates: no poll ran, so there is no per-channel table.
+            println!(
+                "stopped after {:.0?}: {} active channel(s), none polled in this run (pushed posts \
+                 are counted in /metrics and `tgsift stats`)",
+                summary.elapsed, report.active_channels
+            );
+        }
         return Ok(());
     }
     if args.once || summary.interrupted {

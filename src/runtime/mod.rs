@@ -63,6 +63,8 @@ pub struct Report {
     pub ingest: RunSummary,
     /// Tagging done during the run (`--once` only; the service logs its passes).
     pub tagging: PassReport,
+    /// Active channels in the database when the run ended (a live run may fetch none by polling).
+    pub active_channels: usize,
 }
 
 /// Opens the database `config` names and its tagging pipeline, then runs the service on them (see
@@ -294,7 +296,16 @@ pub async fn run(
     ingest.elapsed = started.elapsed();
     ingest.interrupted = cancel.is_cancelled();
     let tagging = *tagging.lock().unwrap_or_else(|e| e.into_inner());
-    Ok(Report { ingest, tagging })
+    let active_channels = store
+        .read("count active channels", |s| {
+            Ok(s.channels()?.iter().filter(|c| c.active).count())
+        })
+        .await?;
+    Ok(Report {
+        ingest,
+        tagging,
+        active_channels,
+    })
 }
 
 /// How long the `search-index` task sleeps when nothing is queued.

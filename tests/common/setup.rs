@@ -146,7 +146,7 @@ impl Setup {
     }
 
     /// `tgsift` on this setup's database, simulator settings and environment, not yet started.
-    fn command(&self, args: &[&str], poll_secs: &str, env: &[(&str, &str)]) -> Command {
+    pub fn command(&self, args: &[&str], poll_secs: &str, env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tgsift"));
         cmd.args(["--db", self.db.to_str().expect("utf8"), "-q"])
             .args(args)
