@@ -1168,3 +1168,44 @@ async fn a_backfill_cut_short_resumes_at_once_not_at_the_next_poll() {
     })
     .await;
 }
+
+/// Issue 31, item 13: right after a kill -9 on this machine the worker's heartbeat is still fresh,
+/// but its process is gone: `status` and `workers` say so at once instead of "running" for 30 s.
+#[tokio::test]
+async fn status_and_workers_tell_a_killed_service_at_once() {
+    within(60, async {
+        let s = Setup::new(1, 50, |_| {}).await;
+        let db = s.db.clone();
+        let cli = |args: &[&str]| {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
+                .args(["--db", db.to_str().expect("utf8")])
+                .args(args)
+                .env_remove("TGSIFT_CONFIG")
+                .env_remove("RUST_LOG")
+                .output()
+                .expect("run tgsift");
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        let mut child = s.spawn(&["run"], "60");
+        assert!(
+            eventually(Duration::from_secs(15), || cli(&["status"])
+                .contains("service: running"))
+            .await,
+            "the service runs"
+        );
+        child.kill().expect("kill -9");
+        child.wait().expect("reaped");
+        let status: serde_json::Value =
+            serde_json::from_str(&cli(&["status", "--json"])).expect("json");
+        assert_eq!(status["running"], false, "{status}");
+        assert_eq!(status["workers_running"], 0, "{status}");
+        let text = cli(&["status"]);
+        assert!(text.contains("died without stopping"), "{text}");
+        let workers = cli(&["workers"]);
+        assert!(
+            workers.contains("gone (its process no longer exists)"),
+            "{workers}"
+        );
+    })
+    .await;
+}

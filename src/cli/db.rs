@@ -89,6 +89,23 @@ async fn copy(args: CopyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How `workers` names a worker's state: a fresh heartbeat is not enough when the process is known to
+/// be gone (killed on this machine).
+fn worker_state(alive: bool, stopped: bool, host: &str, pid: i64) -> &'static str {
+    let gone = crate::telegram::session_lock::vanished(host, pid);
+    match (alive && !gone, stopped) {
+        (true, _) => "alive",
+        (false, true) => "stopped",
+        (false, false) if gone => "gone (its process no longer exists)",
+        (false, false) => "silent",
+    }
+}
+
+/// The error a worker stopped with, as a suffix of its line.
+fn exit_error(error: Option<&str>) -> String {
+    error.map_or_else(String::new, |e| format!("\n    stopped with an error: {e}"))
+}
+
 /// Runs `tgsift workers`: the workers of the configured database and the accounts each one serves.
 pub(super) async fn workers(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
     let found = ops::db::workers(&loaded.config.storage.database)
@@ -109,13 +126,9 @@ pub(super) async fn workers(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
                 println!("no worker has run on {database}");
             }
             for w in &workers {
-                let state = match (w.alive, w.stopped) {
-                    (true, _) => "alive",
-                    (false, true) => "stopped",
-                    (false, false) => "silent",
-                };
+                let state = worker_state(w.alive, w.stopped, &w.host, w.pid);
                 println!(
-                    "worker {} — pid {} on {}, tgsift {}, {state}, heard from {:.0} s ago; accounts: {}",
+                    "worker {} — pid {} on {}, tgsift {}, {state}, heard from {:.0} s ago; accounts: {}{}",
                     w.id,
                     w.pid,
                     w.host,
@@ -125,7 +138,8 @@ pub(super) async fn workers(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
                         "none".to_string()
                     } else {
                         w.accounts.join(", ")
-                    }
+                    },
+                    exit_error(w.exit_error.as_deref())
                 );
             }
             let free: Vec<&str> = leases
@@ -151,16 +165,18 @@ pub(super) async fn workers(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
             }
             for w in workers {
                 println!(
-                    "worker {} — pid {} on {}, tgsift {}, {}; an SQLite store has one worker, serving every account",
+                    "worker {} — pid {} on {}, tgsift {}, {}; an SQLite store has one worker, serving every account{}",
                     w.id,
                     w.pid,
                     w.host,
                     w.version,
-                    if w.is_alive(now) {
-                        "alive"
-                    } else {
-                        "not running"
-                    }
+                    worker_state(
+                        w.is_alive(now),
+                        w.stopped_at.is_some(),
+                        &w.host,
+                        i64::from(w.pid)
+                    ),
+                    exit_error(w.exit_error.as_deref())
                 );
             }
         }

@@ -28,12 +28,16 @@ pub(super) fn status(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
 fn print(s: &ServiceStatus, now: i64) {
     match (&s.worker, s.running) {
         (Some(w), true) => println!(
-            "service: running on {} (pid {}, tgsift {}), up {}, heartbeat {} ago",
+            "service: running on {} (pid {}, tgsift {}), up {}, heartbeat {} ago{}",
             w.host,
             w.pid,
             w.version,
             ago(now - w.started_at),
-            ago(now - w.heartbeat_at)
+            ago(now - w.heartbeat_at),
+            match s.workers_running {
+                0 | 1 => String::new(),
+                n => format!("; {n} workers running (`tgsift workers`)"),
+            }
         ),
         (Some(w), false) => {
             let how = match (&w.stopped_at, &w.exit_error) {

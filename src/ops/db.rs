@@ -187,7 +187,11 @@ pub(crate) async fn workers(database: &Path) -> Result<Workers, OpsError> {
     if Location::of(database).is_postgres() {
         let store = PgStore::open(&name).await.map_err(anyhow::Error::from)?;
         let stale = Duration::from_secs(WORKER_STALE_SECS as u64);
-        let workers = store.workers(stale).await.map_err(anyhow::Error::from)?;
+        let mut workers = store.workers(stale).await.map_err(anyhow::Error::from)?;
+        // A heartbeat stays fresh for a while after a kill -9: on this machine the pid says.
+        for w in &mut workers {
+            w.alive &= !crate::telegram::session_lock::vanished(&w.host, w.pid);
+        }
         let leases = store.leases().await.map_err(anyhow::Error::from)?;
         return Ok(Workers::Postgres {
             database: store.target().to_string(),

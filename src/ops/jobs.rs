@@ -717,11 +717,6 @@ const WAIT_HERE_AT_MOST: i64 = 120;
 /// How often the runner looks for jobs whose worker died.
 const ORPHANS_EVERY: Duration = Duration::from_secs(30);
 
-/// Whether a process with this pid runs on this machine.
-fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
 /// Queues again the jobs of workers that died mid-attempt (killed on this host, or silent for longer
 /// than the heartbeat allows anywhere); returns how many.
 async fn requeue_orphans(ops: &Ops, me: i64) -> Result<usize, tgsift_store::StoreError> {
@@ -729,7 +724,9 @@ async fn requeue_orphans(ops: &Ops, me: i64) -> Result<usize, tgsift_store::Stor
     let n = ops
         .store
         .with("queue again the jobs of dead workers", move |s| {
-            s.mark_vanished_workers(&host, me, &pid_alive)?;
+            s.mark_vanished_workers(&host, me, &|pid| {
+                crate::telegram::session_lock::pid_alive(i64::from(pid))
+            })?;
             s.requeue_orphan_jobs()
         })
         .await?;

@@ -5,6 +5,7 @@ use serde::Serialize;
 use tgsift_store::{TaskRow, WorkerRow, unix_now};
 
 use super::{AccountView, ChannelView, Ops, OpsError, account_states};
+use crate::telegram::session_lock::vanished;
 
 /// What `tgsift status` shows, read from the database: the service's worker and tasks, accounts,
 /// channels that need attention, tagging by status.
@@ -12,8 +13,10 @@ use super::{AccountView, ChannelView, Ops, OpsError, account_states};
 pub struct ServiceStatus {
     /// The newest worker (alive or the last one that ran).
     pub worker: Option<WorkerRow>,
-    /// Whether that worker's heartbeat is fresh.
+    /// Whether that worker runs: its heartbeat is fresh and, on this machine, its process exists.
     pub running: bool,
+    /// Workers that run (on PostgreSQL several share the accounts).
+    pub workers_running: usize,
     /// How long it has run, while it runs.
     pub uptime_secs: Option<i64>,
     /// Its supervised tasks.
@@ -62,11 +65,28 @@ impl Ops {
     pub async fn status(&self) -> Result<ServiceStatus, OpsError> {
         let views = self.channels().await?;
         let now = unix_now();
-        let (worker, tasks, accounts, tagging) = self
+        let (worker, running_count, tasks, accounts, tagging) = self
             .store
             .read("read the service's state", move |store| {
-                let worker = match store.live_worker()? {
-                    Some(w) => Some(w),
+                // A heartbeat stays fresh for 30 s after a kill -9: on this machine the pid says.
+                let running: Vec<WorkerRow> = store
+                    .workers()?
+                    .into_iter()
+                    .filter(|w| w.is_alive(now) && !vanished(&w.host, i64::from(w.pid)))
+                    .collect();
+                // On PostgreSQL the headline is a worker that serves accounts, when one does.
+                let serving: Vec<i64> = store
+                    .stored_sessions()?
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|s| s.holder)
+                    .collect();
+                let worker = match running
+                    .iter()
+                    .find(|w| serving.contains(&w.id))
+                    .or(running.first())
+                {
+                    Some(w) => Some(w.clone()),
                     None => store.last_worker()?,
                 };
                 let tasks = match &worker {
@@ -75,13 +95,16 @@ impl Ops {
                 };
                 Ok((
                     worker,
+                    running.len(),
                     tasks,
                     account_states(store)?,
                     store.tag_stats(None)?.by_status,
                 ))
             })
             .await?;
-        let running = worker.as_ref().is_some_and(|w| w.is_alive(now));
+        let running = worker
+            .as_ref()
+            .is_some_and(|w| w.is_alive(now) && !vanished(&w.host, i64::from(w.pid)));
         let (channels, attention) = channel_summary(&views, now);
         Ok(ServiceStatus {
             uptime_secs: worker
@@ -90,6 +113,7 @@ impl Ops {
                 .map(|w| now - w.started_at),
             worker,
             running,
+            workers_running: running_count,
             tasks,
             accounts,
             channels,

@@ -149,18 +149,20 @@ impl Supervisor {
     {
         let cancel = self.inner.cancel.clone();
         let mut failures_in_a_row = 0u32;
+        // Every restart of this task in this worker, written as a whole each time.
+        let mut restarts = 0u32;
         loop {
             if cancel.is_cancelled() {
                 return;
             }
-            self.record(name, None, None).await;
+            self.record(name, None, None, restarts).await;
             let started = Instant::now();
             // Its own tokio task, so a panic ends this run only and is seen here as a JoinError.
             let outcome = tokio::spawn(make(cancel.child_token())).await;
             let error = match outcome {
                 Ok(Ok(())) => {
                     // A clean end is final: the task decided it has nothing (more) to do.
-                    self.record(name, Some("stopped"), None).await;
+                    self.record(name, Some("stopped"), None, restarts).await;
                     return;
                 }
                 Ok(Err(e)) => e,
@@ -172,13 +174,14 @@ impl Supervisor {
             };
             if cancel.is_cancelled() && !error.fatal {
                 // Errors while stopping (a cancelled call) are part of stopping.
-                self.record(name, Some("stopped"), None).await;
+                self.record(name, Some("stopped"), None, restarts).await;
                 return;
             }
             let message = format!("{:#}", error.error);
             if error.fatal || restart == Restart::Never {
                 tracing::error!(task = name, error = %message, fatal = error.fatal, "task failed; not restarting it");
-                self.record(name, Some("failed"), Some(&message)).await;
+                self.record(name, Some("failed"), Some(&message), restarts)
+                    .await;
                 lock(&self.inner.failures).push(format!("{name}: {message}"));
                 if error.fatal {
                     lock(&self.inner.fatal).get_or_insert(error.error);
@@ -192,12 +195,14 @@ impl Supervisor {
             failures_in_a_row += 1;
             let delay = restart_delay(failures_in_a_row);
             tracing::error!(task = name, error = %message, restart_in = ?delay, restarts = failures_in_a_row, "task failed; restarting it");
-            self.record(name, Some("restarting"), Some(&message)).await;
+            restarts += 1;
+            self.record(name, Some("restarting"), Some(&message), restarts)
+                .await;
             lock(&self.inner.restarting).insert(name.to_string(), message);
             tokio::select! {
                 _ = cancel.cancelled() => {
                     lock(&self.inner.restarting).remove(name);
-                    self.record(name, Some("stopped"), None).await;
+                    self.record(name, Some("stopped"), None, restarts).await;
                     return;
                 }
                 _ = tokio::time::sleep(delay) => {}
@@ -208,7 +213,7 @@ impl Supervisor {
 
     /// Writes a task's state change; `None` = (re)started. Best effort: the database may be the very
     /// thing that is failing, and the log line has been written already.
-    async fn record(&self, name: &str, ended: Option<&str>, error: Option<&str>) {
+    async fn record(&self, name: &str, ended: Option<&str>, error: Option<&str>, restarts: u32) {
         let (id, name_s) = (self.inner.worker_id, name.to_string());
         let (state, error) = (ended.map(str::to_string), error.map(str::to_string));
         let r = self
@@ -216,7 +221,7 @@ impl Supervisor {
             .store
             .with("record a task's state", move |s| match state {
                 None => s.task_started(id, &name_s),
-                Some(st) => s.task_ended(id, &name_s, &st, error.as_deref()),
+                Some(st) => s.task_ended(id, &name_s, &st, error.as_deref(), restarts),
             })
             .await;
         if let Err(e) = r {

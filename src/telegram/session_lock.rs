@@ -170,6 +170,17 @@ impl Drop for SessionLock {
 }
 
 /// This machine's host name (for lease holders and worker records).
+/// Whether a process with this pid runs on this machine.
+pub(crate) fn pid_alive(pid: i64) -> bool {
+    pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether a worker that says it runs as `pid` on `host` is known to be gone: it was on this machine
+/// and no such process exists (a kill -9 leaves its heartbeat fresh for up to 30 s).
+pub(crate) fn vanished(host: &str, pid: i64) -> bool {
+    host == hostname() && !pid_alive(pid)
+}
+
 pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))

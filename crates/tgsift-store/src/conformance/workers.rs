@@ -6,11 +6,11 @@ use crate::prelude::*;
 fn workers_and_tasks_record_what_happened<S: WorkerStore + ?Sized>(s: &mut S) {
     let w = s.register_worker("host", 42).expect("register");
     s.task_started(w, "tagging").expect("start");
-    s.task_ended(w, "tagging", "restarting", Some("could not claim posts"))
+    s.task_ended(w, "tagging", "restarting", Some("could not claim posts"), 1)
         .expect("fail");
     s.task_started(w, "tagging").expect("restart");
     s.task_started(w, "ingest:alice").expect("start");
-    s.task_ended(w, "ingest:alice", "failed", None)
+    s.task_ended(w, "ingest:alice", "failed", None, 0)
         .expect("end");
     let tasks = s.worker_tasks(w).expect("tasks");
     let summary: Vec<(&str, &str, u32, Option<&str>)> = tasks
@@ -32,6 +32,21 @@ fn workers_and_tasks_record_what_happened<S: WorkerStore + ?Sized>(s: &mut S) {
         ]
     );
     assert!(tasks[1].last_error_at.is_some() && tasks[0].last_error_at.is_none());
+    // The write of restart 2 was lost (the database failed then); restart 3 carries the count, and
+    // an older count never lowers it.
+    s.task_ended(w, "tagging", "restarting", Some("again"), 3)
+        .expect("fail");
+    s.task_ended(w, "tagging", "stopped", None, 1)
+        .expect("stop");
+    let restarts = |s: &S| {
+        s.worker_tasks(w)
+            .expect("tasks")
+            .iter()
+            .find(|t| t.name == "tagging")
+            .map(|t| t.restarts)
+    };
+    assert_eq!(restarts(s), Some(3));
+    s.task_started(w, "tagging").expect("restart");
     let live = s.live_worker().expect("live").expect("a live worker");
     assert_eq!((live.id, live.pid, live.host.as_str()), (w, 42, "host"));
     s.heartbeat_worker(w).expect("heartbeat");

@@ -128,6 +128,8 @@ pub struct StoredSession {
     pub knows_user: bool,
     /// The worker serving the account while its lease runs, e.g. `worker #3 (host pid 42), 12 s left`.
     pub lease: Option<String>,
+    /// The id of that worker while its lease runs, so `status` headlines a worker that serves.
+    pub holder: Option<i64>,
 }
 
 /// The reason stored with `state`: none while active; a stopped account always has one, so

@@ -95,13 +95,17 @@ pub trait WorkerStore {
     /// A task (re)started.
     fn task_started(&mut self, worker_id: i64, name: &str) -> Result<(), StoreError>;
 
-    /// A task ended: `error` when it failed (`restarting` counts a restart, `failed` is for good).
+    /// A task ended: `error` when it failed (`restarting` will restart it, `failed` is for good).
+    /// `restarts` is how often the worker restarted it so far, counted by the worker itself: an
+    /// absolute count, so a write the database refused (the very failure being recorded, often)
+    /// loses no restart; the stored count never goes down.
     fn task_ended(
         &mut self,
         worker_id: i64,
         name: &str,
         state: &str,
         error: Option<&str>,
+        restarts: u32,
     ) -> Result<(), StoreError>;
 
     /// Every known worker, newest first.

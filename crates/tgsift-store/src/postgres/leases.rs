@@ -118,6 +118,8 @@ pub struct PgWorkerRow {
     pub alive: bool,
     /// The accounts it holds unexpired leases on.
     pub accounts: Vec<String>,
+    /// The error it stopped with, if it recorded one.
+    pub exit_error: Option<String>,
 }
 
 impl PgStore {
@@ -353,7 +355,8 @@ impl PgStore {
                         w.stopped_at IS NOT NULL,
                         w.stopped_at IS NULL AND w.heartbeat_at > now() - make_interval(secs => $1),
                         coalesce(array_agg(a.name ORDER BY a.name)
-                                 FILTER (WHERE a.name IS NOT NULL), '{}')
+                                 FILTER (WHERE a.name IS NOT NULL), '{}'),
+                        w.exit_error
                  FROM workers AS w
                  LEFT JOIN account_leases AS l ON l.owner = w.id AND l.expires_at > now()
                  LEFT JOIN accounts AS a ON a.id = l.account_id
@@ -374,6 +377,7 @@ impl PgStore {
                 stopped: row.get(5),
                 alive: row.get(6),
                 accounts: row.get(7),
+                exit_error: row.get(8),
             })
             .collect())
     }

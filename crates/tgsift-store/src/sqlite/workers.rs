@@ -65,16 +65,16 @@ impl WorkerStore for SqliteStore {
         name: &str,
         state: &str,
         error: Option<&str>,
+        restarts: u32,
     ) -> Result<(), StoreError> {
         let now = unix_now();
         self.write("record a task end", |tx| {
             tx.execute(
-                "UPDATE worker_tasks SET state = ?3, updated_at = ?4,
-                        restarts = restarts + CASE WHEN ?3 = 'restarting' THEN 1 ELSE 0 END,
+                "UPDATE worker_tasks SET state = ?3, updated_at = ?4, restarts = max(restarts, ?6),
                         last_error = coalesce(?5, last_error),
                         last_error_at = CASE WHEN ?5 IS NULL THEN last_error_at ELSE ?4 END
                  WHERE worker_id = ?1 AND name = ?2",
-                params![worker_id, name, state, now, error],
+                params![worker_id, name, state, now, error, restarts],
             )
             .map(|_| ())
         })

@@ -161,7 +161,8 @@ impl AccountStore for PgBackend {
                             CASE WHEN l.owner IS NOT NULL AND l.expires_at > now() THEN
                                 format('worker #%s (%s pid %s), %s s left', w.id, w.host, w.pid,
                                        ceil(extract(epoch FROM l.expires_at - now()))::bigint)
-                            END
+                            END,
+                            CASE WHEN l.expires_at > now() THEN l.owner END
                      FROM accounts a
                      LEFT JOIN sessions s ON s.account_id = a.id
                      LEFT JOIN account_leases l ON l.account_id = a.id
@@ -177,6 +178,7 @@ impl AccountStore for PgBackend {
                         has_session: r.get(1),
                         knows_user: r.get(2),
                         lease: r.get(3),
+                        holder: r.get(4),
                     })
                     .collect(),
             ))

@@ -99,16 +99,18 @@ impl WorkerStore for PgBackend {
         name: &str,
         state: &str,
         error: Option<&str>,
+        restarts: u32,
     ) -> Result<(), StoreError> {
         let now = unix_now();
+        let restarts = i64::from(restarts);
         self.tx("record a task end", async |tx| {
             tx.execute(
                 "UPDATE worker_tasks SET state = $3, updated_at = $4,
-                        restarts = restarts + CASE WHEN $3 = 'restarting' THEN 1 ELSE 0 END,
+                        restarts = greatest(restarts, $6),
                         last_error = coalesce($5, last_error),
                         last_error_at = CASE WHEN $5::text IS NULL THEN last_error_at ELSE $4 END
                  WHERE worker_id = $1 AND name = $2",
-                &[&worker_id, &name, &state, &now, &error],
+                &[&worker_id, &name, &state, &now, &error, &restarts],
             )
             .await?;
             Ok(())
