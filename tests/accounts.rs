@@ -306,6 +306,32 @@ async fn missing_api_credentials_are_a_config_error_before_any_network() {
             "{}",
             text(&o)
         );
+        // A phone number that cannot be one is the first mistake named (issue 31, item 9), before
+        // the missing credentials.
+        let o = env
+            .tgsift(
+                &["account", "add", "erin", "--phone", "12345"],
+                &[("TG_API_ID", "")],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("--phone `12345` is not a phone number"),
+            "{}",
+            text(&o)
+        );
+        let o = env
+            .tgsift(
+                &["channels", "add", "erin", "@news", "--backfill", "lots"],
+                &[("TG_API_ID", "")],
+            )
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("backfill") && !text(&o).contains("api_id"),
+            "{}",
+            text(&o)
+        );
         assert_eq!(env.sim.log().requests().len(), 0);
     })
     .await;

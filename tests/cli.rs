@@ -325,3 +325,24 @@ fn a_foreign_database_or_a_session_file_as_db_is_refused_untouched() {
         stderr(&o)
     );
 }
+
+/// Issue 31, item 9: `--limit 0` is refused (it used to print one row); `status` on an empty
+/// database says there are no posts instead of "tagging: 0 posts: ".
+#[test]
+fn a_zero_limit_is_refused_and_an_empty_status_reads_well() {
+    let d = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["posts", "list", "--limit", "0"][..],
+        &["posts", "search", "word", "--limit", "0"],
+        &["tags", "top", "--limit", "0"],
+        &["stats", "--top", "0"],
+    ] {
+        let o = tgsift(d.path(), &[&["--db", "t.db"][..], args].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("0 is not in 1.."), "{}", stderr(&o));
+    }
+    let o = tgsift(d.path(), &["--db", "t.db", "status"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("tagging: no posts yet"), "{out}");
+}

@@ -177,6 +177,35 @@ async fn db_copy_moves_an_installation_with_its_session_and_repeats_safely() {
     .await
 }
 
+/// Issue 31, item 9: a URL naming a database or user the server does not know is a usage error
+/// (exit 2) said once, not a runtime failure with its message twice.
+#[tokio::test]
+async fn a_database_the_server_does_not_know_is_a_usage_error_said_once() {
+    within(60, async {
+        let Some(url) = tgsift_store::testing::postgres::test_url("pg_unknown_db") else {
+            return;
+        };
+        let Some((base, _)) = url.rsplit_once('/') else {
+            panic!("{url} has no database")
+        };
+        let wrong = format!("{base}/tgsift_no_such_database");
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
+            .args(["--db", &wrong, "status"])
+            .env_remove("TGSIFT_CONFIG")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("ran");
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("\"tgsift_no_such_database\" does not exist"),
+            "{err}"
+        );
+        assert_eq!(err.matches("cannot connect").count(), 1, "{err}");
+    })
+    .await
+}
+
 #[tokio::test]
 async fn db_copy_refuses_bad_arguments_before_touching_anything() {
     within(60, async {

@@ -24,7 +24,7 @@ pub struct StatsArgs {
     #[arg(long)]
     pub until: Option<String>,
     /// How many top tags.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::tags::at_least_one())]
     pub top: usize,
     /// Machine-readable output.
     #[arg(long)]

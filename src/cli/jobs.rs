@@ -22,7 +22,7 @@ pub enum JobsCommand {
         #[arg(long)]
         state: Option<String>,
         /// At most this many.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = super::tags::at_least_one())]
         limit: usize,
         /// Machine-readable output.
         #[arg(long)]
@@ -90,6 +90,9 @@ pub(super) async fn submit(
 ) -> anyhow::Result<Option<JobRow>> {
     let shutdown = super::run::shutdown_on_signals();
     let ops = ops(loaded, &shutdown).await?;
+    // The request's own mistakes (`--backfill lots`, an inverted range) come before missing
+    // credentials: fixing those first would only lead to this error next.
+    spec.validate().map_err(cli_error)?;
     let needs_account = spec.account(&ops).await.map_err(cli_error)?.is_some();
     if needs_account && loaded.config.telegram.api_id.is_none() {
         // Checked here, before anything is queued: a job without credentials could never run.

@@ -170,10 +170,27 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_message(&err));
             ExitCode::from(exit_code(&err))
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: many errors already say their cause in
+/// their own message ("could not open the database: cannot connect …"), and `{:#}` would repeat it.
+pub(crate) fn error_message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// A reader that closed the pipe (`tgsift posts list | head`) ends the command quietly with exit 0, as
@@ -339,4 +356,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_message;
+
+    #[test]
+    fn a_cause_already_in_its_error_is_printed_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("could not open the database: {source}")]
+        struct Outer {
+            source: std::io::Error,
+        }
+        let inner = std::io::Error::other("cannot connect to x");
+        let err = anyhow::Error::from(Outer { source: inner }).context("starting");
+        assert_eq!(
+            error_message(&err),
+            "starting: could not open the database: cannot connect to x"
+        );
+    }
 }

@@ -101,5 +101,9 @@ fn print(s: &ServiceStatus, now: i64) {
     }
     let total: i64 = s.tagging.values().sum();
     let parts: Vec<String> = s.tagging.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!("tagging: {total} posts: {}", parts.join(", "));
+    if total == 0 {
+        println!("tagging: no posts yet");
+    } else {
+        println!("tagging: {total} posts: {}", parts.join(", "));
+    }
 }

@@ -92,7 +92,7 @@ pub struct TopArgs {
     #[arg(long)]
     pub until: Option<String>,
     /// At most this many tags.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = at_least_one())]
     pub limit: usize,
     /// Machine-readable output.
     #[arg(long)]
@@ -161,7 +161,7 @@ pub struct SearchArgs {
     #[arg(long)]
     pub since: Option<String>,
     /// At most this many hits.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = at_least_one())]
     pub limit: usize,
     /// Include posts deleted in their channel.
     #[arg(long)]
@@ -187,7 +187,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub since: Option<String>,
     /// At most this many.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = at_least_one())]
     pub limit: usize,
     /// Include posts deleted in their channel.
     #[arg(long)]
@@ -195,6 +195,22 @@ pub struct ListArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `text` cut to `width` characters (the last one `…` when cut), so a column never runs into the next.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// A count option (`--limit`, `--top`) that must be at least 1: 0 would print nothing (or, in some
+/// queries, one row), which no one asks for on purpose.
+pub(super) fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 /// A `YYYY-MM-DD` option as unix seconds (start of the day, UTC), or a usage error naming it.
@@ -497,7 +513,7 @@ fn print_post(p: &PostRow, full: bool) {
             snippet.push('…');
         }
         println!(
-            "{:>7} {:<16} {:>7} {} {:<8} {:<40} {}",
+            "{:>7} {:<16} {:>7} {} {:<8} {:<40}  {}",
             p.id,
             p.channel,
             p.message_id,
@@ -507,7 +523,7 @@ fn print_post(p: &PostRow, full: bool) {
             } else {
                 p.tagging_status.as_str()
             },
-            tags.join(", "),
+            fit(&tags.join(", "), 40),
             snippet
         );
     }
@@ -635,4 +651,18 @@ fn search(loaded: &Loaded, a: SearchArgs) -> anyhow::Result<()> {
         println!("no posts match");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn a_long_tag_list_is_cut_to_its_column() {
+        assert_eq!(fit("a, b", 40), "a, b");
+        let long = "нейросеть, технология, разработчик, законопроект";
+        let cut = fit(long, 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
+    }
 }

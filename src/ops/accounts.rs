@@ -67,6 +67,7 @@ impl NewLogin {
     /// Checks a request to log `name` in with `phone` against the configuration.
     pub(crate) fn new(config: &Config, name: &str, phone: &str) -> Result<Self, OpsError> {
         let name = AccountName::new(name)?;
+        let phone = phone_number(phone)?;
         let (api_id, api_hash) = config.telegram.credentials().map_err(other)?;
         let key = match Location::of(&config.storage.database).is_postgres() {
             true => Some(session_key()?),
@@ -74,12 +75,30 @@ impl NewLogin {
         };
         Ok(NewLogin {
             name,
-            phone: phone.to_string(),
+            phone,
             api_id,
             api_hash,
             key,
         })
     }
+}
+
+/// A phone number in international format (`+` and 7 to 15 digits; spaces, dashes, dots and
+/// parentheses allowed and dropped), checked here so a typo is not sent to Telegram as a login.
+fn phone_number(phone: &str) -> Result<String, OpsError> {
+    let bare = phone.trim();
+    let digits: String = bare
+        .trim_start_matches('+')
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    if digits.chars().all(|c| c.is_ascii_digit()) && (7..=15).contains(&digits.len()) {
+        return Ok(format!("+{digits}"));
+    }
+    Err(OpsError::Invalid(format!(
+        "--phone `{bare}` is not a phone number: give it in international format with the country \
+         code, e.g. +15551230100"
+    )))
 }
 
 /// Where an account's session was written.

@@ -62,6 +62,9 @@ pub enum PgError {
         target: String,
         /// What the driver said.
         reason: String,
+        /// The server answered that the database or the user does not exist or the password is
+        /// wrong: the URL is wrong (a usage error), not the server down.
+        usage: bool,
     },
     /// The database was migrated by a newer tgsift.
     #[error(
@@ -143,12 +146,35 @@ impl PgError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            PgError::Url { .. } | PgError::TooNew { .. } | PgError::UnknownAccount { .. }
+            PgError::Url { .. }
+                | PgError::TooNew { .. }
+                | PgError::UnknownAccount { .. }
+                | PgError::Connect { usage: true, .. }
         )
     }
 
     fn sql(what: &'static str) -> impl FnOnce(tokio_postgres::Error) -> PgError {
         move |source| PgError::Sql { what, source }
+    }
+}
+
+/// A failed connection as [`PgError::Connect`]: the server's own answer when it gave one (the
+/// database does not exist, the login was refused), which is then a usage error.
+fn connect_error(target: &str, e: &tokio_postgres::Error) -> PgError {
+    use tokio_postgres::error::SqlState;
+    let answer = e.as_db_error();
+    let usage = answer.is_some_and(|d| {
+        [
+            SqlState::INVALID_CATALOG_NAME,
+            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+            SqlState::INVALID_PASSWORD,
+        ]
+        .contains(d.code())
+    });
+    PgError::Connect {
+        target: target.to_string(),
+        reason: answer.map_or_else(|| e.to_string(), |d| d.message().to_string()),
+        usage,
     }
 }
 
@@ -218,6 +244,7 @@ impl PgStore {
             .map_err(|e| PgError::Connect {
                 target: target.clone(),
                 reason: e.to_string(),
+                usage: false,
             })?;
         Ok(PgStore {
             pool,
@@ -243,6 +270,7 @@ impl PgStore {
             .map_err(|e| PgError::Connect {
                 target: self.target.clone(),
                 reason: e.to_string(),
+                usage: false,
             })?;
         Ok(PgStore {
             pool,
@@ -278,14 +306,11 @@ impl PgStore {
     /// schemas of the same database do not wake each other).
     pub async fn listen(&self, channels: &[&str]) -> Result<Listener, PgError> {
         use futures_util::StreamExt as _;
-        let (client, mut connection) =
-            self.config
-                .connect(NoTls)
-                .await
-                .map_err(|e| PgError::Connect {
-                    target: self.target.clone(),
-                    reason: e.to_string(),
-                })?;
+        let (client, mut connection) = self
+            .config
+            .connect(NoTls)
+            .await
+            .map_err(|e| connect_error(&self.target, &e))?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<String>();
         let driver = tokio::spawn(async move {
@@ -403,10 +428,10 @@ async fn migrate(
     config: &tokio_postgres::Config,
     target: &str,
 ) -> Result<crate::Migrated, PgError> {
-    let (mut client, connection) = config.connect(NoTls).await.map_err(|e| PgError::Connect {
-        target: target.into(),
-        reason: e.to_string(),
-    })?;
+    let (mut client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| connect_error(target, &e))?;
     let driver = tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "the migration connection ended");
