@@ -128,8 +128,11 @@ pub struct Stats {
     pub floods: AtomicU64,
     /// FLOOD_WAITs slept through.
     pub flood_sleeps: AtomicU64,
-    /// Milliseconds slept for floods (including waits for known windows).
+    /// Milliseconds of wall time with a call asleep for a flood (including waits for known
+    /// windows); calls waiting out one window side by side count once, so it never exceeds the run.
     pub flood_sleep_ms: AtomicU64,
+    /// Until when (ms on [`Stats::clock_ms`]) a flood sleep already counted lasts.
+    asleep_until_ms: AtomicU64,
     /// Retries after transient failures (reconnects).
     pub retries: AtomicU64,
 }
@@ -142,6 +145,23 @@ impl Stats {
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Counts a flood sleep of `d` starting now: only the part no sleep already counted covers.
+    fn add_sleep(&self, d: Duration) {
+        let now = Self::clock_ms();
+        let end = now + d.as_millis() as u64;
+        let counted_until = self.asleep_until_ms.fetch_max(end, Ordering::Relaxed);
+        Self::add(
+            &self.flood_sleep_ms,
+            end.saturating_sub(counted_until.max(now)),
+        );
+    }
+
+    /// Milliseconds on a monotonic clock shared by the process.
+    fn clock_ms() -> u64 {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_millis() as u64
     }
 }
 
@@ -586,7 +606,7 @@ impl Account {
                 }
                 // Every call in flight waits out the window: the FLOOD_WAIT itself was logged once.
                 tracing::debug!(account = %self.name, method, seconds = left.as_secs_f64(), "waiting for an open FLOOD_WAIT window");
-                Stats::add(&self.stats.flood_sleep_ms, left.as_millis() as u64);
+                self.stats.add_sleep(left);
                 self.flood_sleep_for(method, left).await?;
             }
             if let BreakerState::Open { retry_in } = self.breaker.state(Instant::now()) {
@@ -708,10 +728,7 @@ impl Account {
                             .inc_by((wait + jitter).as_secs_f64());
                         m.flood_sleep_last_hour.add((wait + jitter).as_secs_f64());
                     }
-                    Stats::add(
-                        &self.stats.flood_sleep_ms,
-                        (wait + jitter).as_millis() as u64,
-                    );
+                    self.stats.add_sleep(wait + jitter);
                     self.flood_sleep_for(method, wait + jitter).await?;
                 }
                 Class::Transient(why) => {
@@ -1017,4 +1034,19 @@ fn unix_f64() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_waiting_out_one_window_side_by_side_count_once() {
+        let stats = Stats::default();
+        stats.add_sleep(Duration::from_secs(2));
+        stats.add_sleep(Duration::from_secs(2));
+        stats.add_sleep(Duration::from_secs(1));
+        let slept = Stats::get(&stats.flood_sleep_ms);
+        assert!((2_000..2_050).contains(&slept), "{slept} ms");
+    }
 }
