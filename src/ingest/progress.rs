@@ -56,8 +56,8 @@ impl Progress {
         let span = match self.mode {
             Mode::Bars => {
                 let span = tracing::info_span!("sync", channel = %label, "indicatif.pb_show" = tracing::field::Empty);
-                span.pb_set_style(&bar_style(label));
-                span.pb_set_length(0);
+                // No bar until the total is known: an empty one would be drawn full (0/0).
+                span.pb_set_style(&counting_style(label));
                 span.pb_start();
                 span
             }
@@ -71,6 +71,7 @@ impl Progress {
             total: AtomicI64::new(0),
             already: AtomicI64::new(0),
             fixed: std::sync::atomic::AtomicBool::new(false),
+            bar_shown: std::sync::atomic::AtomicBool::new(false),
             started: Instant::now(),
             last_log: Mutex::new(Instant::now()),
         }
@@ -79,17 +80,27 @@ impl Progress {
 
 /// `@news ███████░░░ 41,200/100,000 8,214/s eta 7s sleeping 3 s: FLOOD_WAIT on …`.
 fn bar_style(label: &str) -> ProgressStyle {
-    let label = label.replace(['{', '}'], "");
-    ProgressStyle::with_template(&format!(
-        "{label:>18} {{bar:30}} {{human_pos}}/{{human_len}} {{rate}} eta {{eta}} {{msg}}"
-    ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .with_key(
-        "rate",
-        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{}/s", thousands(s.per_sec().round() as u64));
-        },
+    style(
+        label,
+        "{bar:30} {human_pos}/{human_len} {rate} eta {eta} {msg}",
     )
+}
+
+/// `@news 1,200 stored 8,214/s sleeping 3 s: …`, while the pass's total is not known yet.
+fn counting_style(label: &str) -> ProgressStyle {
+    style(label, "{human_pos} stored {rate} {msg}")
+}
+
+fn style(label: &str, rest: &str) -> ProgressStyle {
+    let label = label.replace(['{', '}'], "");
+    ProgressStyle::with_template(&format!("{label:>18} {rest}"))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", thousands(s.per_sec().round() as u64));
+            },
+        )
 }
 
 /// `1234567` → `1,234,567`.
@@ -117,6 +128,8 @@ pub(crate) struct ChannelProgress {
     already: AtomicI64,
     /// The total was fixed by the backfill (`--backfill N`) and the server's count is ignored.
     fixed: std::sync::atomic::AtomicBool,
+    /// The bar (not the counter) is shown: the total is known.
+    bar_shown: std::sync::atomic::AtomicBool,
     started: Instant,
     last_log: Mutex<Instant>,
 }
@@ -150,8 +163,33 @@ impl ChannelProgress {
     fn show_total(&self, total: i64) {
         self.total.store(total, Ordering::Relaxed);
         if self.mode == Mode::Bars {
-            self.with_span(|s| s.pb_set_length(total.max(0) as u64));
+            let (pos, len) = self.bar();
+            let first = !self.bar_shown.swap(true, Ordering::Relaxed);
+            self.with_span(|s| {
+                if first {
+                    s.pb_set_style(&bar_style(&self.label));
+                }
+                s.pb_set_length(len);
+                s.pb_set_position(pos);
+                if first {
+                    // The posts stored before this pass are not this pass's rate.
+                    s.pb_reset_eta();
+                }
+            });
         }
+    }
+
+    /// Where the bar stands, (position, length), over the whole channel: the posts stored before
+    /// this pass count as done, so a pass after a park or a restart goes on from where the last
+    /// one stopped instead of starting again at zero. A `--backfill N` pass counts its own N.
+    fn bar(&self) -> (u64, u64) {
+        let fetched = self.fetched.load(Ordering::Relaxed);
+        let left = self.total.load(Ordering::Relaxed).max(0) as u64;
+        if self.fixed.load(Ordering::Relaxed) {
+            return (fetched, left.max(fetched));
+        }
+        let already = self.already.load(Ordering::Relaxed).max(0) as u64;
+        (already + fetched, already + left.max(fetched))
     }
 
     /// `n` more posts stored.
@@ -248,6 +286,20 @@ mod tests {
             50,
             "--backfill 50 shows 50"
         );
+    }
+
+    #[test]
+    fn the_bar_goes_on_from_what_earlier_passes_stored() {
+        let p = Progress::hidden().channel("@x");
+        p.set_already(900);
+        p.set_total(1_000);
+        p.advance(40);
+        assert_eq!(p.bar(), (940, 1_000));
+        let q = Progress::hidden().channel("@y");
+        q.set_already(900);
+        q.fix_total(50);
+        q.advance(10);
+        assert_eq!(q.bar(), (10, 50), "--backfill 50 counts its own 50");
     }
 
     #[test]
