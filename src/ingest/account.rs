@@ -477,10 +477,12 @@ impl AccountTask {
         progress.finish();
         match result {
             Ok(r) => {
+                let mut run_new = 0;
                 self.tally.update(ch, |e| {
                     e.inserted += r.inserted;
                     e.edited += r.edited;
                     e.error = r.interrupted.then(|| "interrupted by shutdown".to_string());
+                    run_new = e.inserted;
                 });
                 if let Some(m) = self.metrics.as_ref().map(|m| m.of::<IngestFamilies>()) {
                     let label = super::metrics::ChannelLabel {
@@ -495,7 +497,9 @@ impl AccountTask {
                         .set(i64::from(r.newest_id.saturating_sub(r.checkpoint)).max(0));
                 }
                 if r.inserted + r.edited > 0 {
-                    tracing::info!(account = %self.name, channel = %ch.label(), new = r.inserted, edited = r.edited, "channel synced");
+                    // `new`: this pass; `new_this_run`: every pass of this run (as the summary counts,
+                    // passes cut short by a park included).
+                    tracing::info!(account = %self.name, channel = %ch.label(), new = r.inserted, edited = r.edited, new_this_run = run_new, "channel synced");
                 }
                 Ok(false)
             }
@@ -511,10 +515,15 @@ impl AccountTask {
                         })
                         .inc_by(fetched as u64);
                 }
+                let mut run_new = 0;
                 self.tally.update(ch, |s| {
                     s.inserted += fetched;
                     s.error = Some(e.to_string());
+                    run_new = s.inserted;
                 });
+                if fetched > 0 {
+                    tracing::info!(account = %self.name, channel = %ch.label(), new = fetched, new_this_run = run_new, error = %e, "channel pass stopped");
+                }
                 self.record_failure(ch, e).await
             }
         }
