@@ -562,6 +562,15 @@ pub(crate) const KEYS: &[KeySpec] = &[
               science-like texts, about 6 times slower",
     },
     KeySpec {
+        key: "tagging.noise_tags",
+        kind: Kind::List,
+        default: Some("[]"),
+        aliases: &[],
+        secret: false,
+        doc: "Tags the embedded tagger never gives, beside its built-in list (end, конец, доступ, news, \
+              breaking…): a whole tag as shown, ignoring case and ё (comma-separated in the environment)",
+    },
+    KeySpec {
         key: "tagging.llm_fallback_to_embedded",
         kind: Kind::Bool,
         default: Some("true"),
@@ -970,6 +979,8 @@ pub struct TaggingConfig {
     pub llm_fallback_to_embedded: bool,
     /// Whether the embedded tagger adds YAKE's statistics (slower).
     pub embedded_yake: bool,
+    /// Tags the embedded tagger never gives, beside its built-in noise list.
+    pub noise_tags: Vec<String>,
 }
 
 /// The typed, validated configuration every subcommand works from.

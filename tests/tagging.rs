@@ -224,6 +224,66 @@ async fn the_embedded_pipeline_tags_simulated_posts() {
     .await;
 }
 
+#[tokio::test]
+async fn configured_noise_tags_and_abbreviations_reach_the_stored_tags() {
+    within(60, async {
+        let (_d, store) = setup(&[
+            "Parliament passes the budget after a long debate.\n#politics #Подборка #news",
+            "Языковая модель научилась писать код и отвечать на вопросы.\n#технологии #ИИ",
+            "Новая нейросеть уже доступна разработчикам.\n#ИИ",
+        ]);
+        let opts = tgsift::config::LoadOptions {
+            env: [(
+                "TGSIFT_TAGGING__NOISE_TAGS".to_string(),
+                "подборка".to_string(),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let loaded = tgsift::config::Loaded::load(&opts).expect("config");
+        assert_eq!(loaded.config.tagging.noise_tags, ["подборка"]);
+        let p = Pipeline::from_config(&loaded.config.tagging, store.clone())
+            .expect("pipeline")
+            .expect("embedded is the default");
+        let r = p.run_due(&CancellationToken::new()).await.expect("pass");
+        assert_eq!(r.tagged, 3);
+        let list = |tag: Option<&str>| {
+            let tag = tag.map(str::to_owned);
+            let store = store.clone();
+            async move {
+                store
+                    .read("list", move |s| {
+                        s.list_posts(&tgsift_store::PostFilter {
+                            tag,
+                            limit: 10,
+                            ..Default::default()
+                        })
+                    })
+                    .await
+                    .expect("list")
+            }
+        };
+        let posts = list(None).await;
+        let tags = |text: &str| -> Vec<String> {
+            posts
+                .iter()
+                .find(|p| p.text.starts_with(text))
+                .map(|p| p.tags.iter().map(|t| t.0.clone()).collect())
+                .unwrap_or_default()
+        };
+        let politics = tags("Parliament");
+        assert_eq!(politics.first().map(String::as_str), Some("politics"));
+        assert!(
+            !politics.iter().any(|t| t == "подборка" || t == "news"),
+            "the user's and the built-in noise: {politics:?}"
+        );
+        assert!(tags("Языковая").iter().any(|t| t == "ИИ"), "{posts:?}");
+        assert!(!tags("Языковая").iter().any(|t| t == "ИЯ"), "{posts:?}");
+        assert_eq!(list(Some("ии")).await.len(), 2, "«ИИ» finds its posts");
+    })
+    .await;
+}
+
 /// Blocks every attempt until released, so a test can change the post meanwhile.
 struct Gate {
     entered: tokio::sync::Notify,

@@ -12,8 +12,33 @@ fn jan(day: i64) -> i64 {
     1_767_225_600 + (day - 1) * 86_400 + 12 * 3600
 }
 
+/// (channel, message id, day, tags) of a fixture's posts.
+type FixturePost = (usize, i32, i64, &'static [&'static str]);
+
 /// Two channels; posts on 2026-01-03..05 (previous week) and 2026-01-09..14 (the week asked about).
 fn fixture(db: &Path) {
+    // (channel, message id, day, tags)
+    fixture_with(
+        db,
+        &[
+            // previous period: 2026-01-01 .. 2026-01-08
+            (0, 1, 3, &["нефть", "ключевая ставка"]),
+            (0, 2, 4, &["нефть"]),
+            (1, 3, 5, &["Зенит"]),
+            // the period: 2026-01-08 .. 2026-01-15
+            (0, 4, 9, &["ключевая ставка", "инфляция"]),
+            (0, 5, 10, &["ключевые ставки", "нефть"]),
+            (0, 6, 11, &["ключевая ставка"]),
+            (1, 7, 12, &["Зенит", "Спартак"]),
+            (1, 8, 14, &["Зенит"]),
+            // after the period: never counted
+            (0, 9, 20, &["ключевая ставка", "нефть"]),
+        ],
+    );
+}
+
+/// Channels @finance (0) and @sport (1) with `posts`, each tagged as a tagger would.
+fn fixture_with(db: &Path, posts: &[FixturePost]) {
     let mut s = SqliteStore::open(db).expect("open store");
     let acc = s
         .add_account("main", None, None, Path::new("main.session"))
@@ -35,21 +60,6 @@ fn fixture(db: &Path) {
             .expect("new channel");
         channels.push(c);
     }
-    // (channel, message id, day, tags)
-    let posts: &[(usize, i32, i64, &[&str])] = &[
-        // previous period: 2026-01-01 .. 2026-01-08
-        (0, 1, 3, &["нефть", "ключевая ставка"]),
-        (0, 2, 4, &["нефть"]),
-        (1, 3, 5, &["Зенит"]),
-        // the period: 2026-01-08 .. 2026-01-15
-        (0, 4, 9, &["ключевая ставка", "инфляция"]),
-        (0, 5, 10, &["ключевые ставки", "нефть"]),
-        (0, 6, 11, &["ключевая ставка"]),
-        (1, 7, 12, &["Зенит", "Спартак"]),
-        (1, 8, 14, &["Зенит"]),
-        // after the period: never counted
-        (0, 9, 20, &["ключевая ставка", "нефть"]),
-    ];
     for &(ch, id, day, _) in posts {
         let c = &channels[ch];
         let post = PostIn::new(id, jan(day), format!("post {id}"));
@@ -95,10 +105,13 @@ fn fixture(db: &Path) {
 }
 
 fn top(db: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    tgsift(db, &[&["tags", "top"][..], args].concat())
+}
+
+fn tgsift(db: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_tgsift"))
         .arg("--db")
         .arg(db)
-        .args(["tags", "top"])
         .args(args)
         .env_remove("RUST_LOG")
         .env_remove("TGSIFT_CONFIG")
@@ -248,6 +261,50 @@ fn the_default_period_moves_to_the_newest_posts_when_the_last_week_has_none() {
         String::from_utf8_lossy(&o.stderr).contains("2026-01-20"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn a_tag_written_in_several_cases_is_one_tag_to_list_and_to_count() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let db = d.path().join("t.db");
+    fixture_with(
+        &db,
+        &[
+            (0, 1, 9, &["Nvidia", "нефть"]),
+            (0, 2, 10, &["nvidia", "NVIDIA"]),
+            (1, 3, 11, &["nVidia"]),
+            (1, 4, 12, &["Зенит"]),
+        ],
+    );
+    for asked in ["nvidia", "NVIDIA", "Nvidia"] {
+        let (code, out, err) = tgsift(&db, &["posts", "list", "--tag", asked, "--json"]);
+        assert_eq!(code, Some(0), "{err}");
+        let posts: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
+        let messages: Vec<i64> = posts
+            .iter()
+            .map(|p| p["message_id"].as_i64().unwrap_or(-1))
+            .collect();
+        assert_eq!(messages, [3, 2, 1], "--tag {asked}: {out}");
+    }
+    // One name, the first one given, wherever the tag is shown or counted.
+    let (_, out, _) = tgsift(&db, &["posts", "list", "--json"]);
+    assert!(
+        out.contains("\"Nvidia\"") && !out.contains("\"nvidia\"") && !out.contains("\"NVIDIA\""),
+        "{out}"
+    );
+    let (code, out, err) = top(
+        &db,
+        &["--since", "2026-01-08", "--until", "2026-01-15", "--json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        rows(&out),
+        [
+            row("Nvidia", 3, 0, 3),
+            row("Зенит", 1, 0, 1),
+            row("нефть", 1, 0, 1)
+        ]
     );
 }
 

@@ -198,7 +198,13 @@ impl Pipeline {
         cfg: &TaggingConfig,
         store: AsyncStore,
     ) -> Result<Option<Arc<Self>>, String> {
-        let embedded = || Arc::new(EmbeddedTagger::new().with_yake(cfg.embedded_yake));
+        let embedded = || {
+            Arc::new(
+                EmbeddedTagger::new()
+                    .with_yake(cfg.embedded_yake)
+                    .with_noise(&cfg.noise_tags),
+            )
+        };
         let backend = match cfg.backend.as_str() {
             "off" => return Ok(None),
             "llm" => Backend::Remote {

@@ -13,6 +13,7 @@
 //! - [`open`] and [`Location`]: the one place that tells the two backends apart by
 //!   `storage.database`.
 //! - `stem`: the text the full-text index sees ([`search_text`]).
+//! - `model::tag_names`: one name per tag whatever its case ([`tag_name_key`]; `tag_names` table).
 //! - `testing` (cargo feature `testing`): fixtures for tests here and in the crates that use the
 //!   store: plain posts, and a PostgreSQL schema per test.
 //!
@@ -47,6 +48,7 @@ pub use model::search::{
     INDEX_BATCH, SearchHit, SearchQuery, SearchStore, Stemmed, match_expression,
 };
 pub use model::stats::StatsStore;
+pub use model::tag_names::tag_name_key;
 pub use model::tagging::{
     Attempt, AttemptResult, DuePost, PostFilter, PostRow, Recorded, RetryRules, TagStats,
     TaggingStatus, TaggingStore, UnknownTaggingStatus,

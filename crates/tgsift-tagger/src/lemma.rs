@@ -25,6 +25,21 @@ struct WordCase {
     orig: String,
 }
 
+/// Most letters of a word written in capitals that is taken for an abbreviation («ИИ», «ЦБ», «NASA»,
+/// «ОПЕК») and kept as written: the dictionary reads such words as something else («ИИ» as a form
+/// of «ия»). Longer words in capitals are more often shouted headlines than abbreviations.
+const ABBR_MAX_LETTERS: usize = 5;
+
+impl WordCase {
+    /// Whether every occurrence is written in capitals and the word is short enough to be an
+    /// abbreviation.
+    fn abbreviation(&self) -> bool {
+        self.all_upper
+            && (2..=ABBR_MAX_LETTERS)
+                .contains(&self.orig.chars().filter(|c| c.is_alphabetic()).count())
+    }
+}
+
 /// The Russian analyses and the casing of the words of one post.
 pub(super) struct TextMorph {
     morph: &'static Morph,
@@ -115,7 +130,17 @@ impl TextMorph {
         fillers: &HashSet<String>,
     ) -> Option<String> {
         let words: Vec<&str> = form.split(' ').collect();
-        let shown = if words.iter().any(|w| w.chars().any(is_cyrillic)) {
+        let case = |i: usize| stems.get(i).and_then(|s| self.casing.get(s));
+        let abbr: Vec<bool> = (0..words.len())
+            .map(|i| case(i).is_some_and(WordCase::abbreviation))
+            .collect();
+        let shown = if abbr.iter().all(|a| *a) {
+            // Abbreviations only: nothing for the dictionary to do, and it would mangle them.
+            Shown {
+                words: words.iter().map(|w| (*w).to_owned()).collect(),
+                proper: vec![false; words.len()],
+            }
+        } else if words.iter().any(|w| w.chars().any(is_cyrillic)) {
             self.russian(&words)?
         } else {
             Shown {
@@ -128,25 +153,40 @@ impl TextMorph {
         {
             return None;
         }
-        let out: Vec<String> = shown
+        let mut named = false;
+        let mut out: Vec<String> = shown
             .words
             .iter()
             .enumerate()
             .map(|(i, w)| {
-                let Some(c) = stems.get(i).and_then(|s| self.casing.get(s)) else {
+                let Some(c) = case(i) else {
                     return w.clone();
                 };
-                if c.all_upper && w.chars().filter(|c| c.is_alphabetic()).count() >= 2 {
+                if abbr[i] && shown.words.len() == words.len() {
+                    // As written, whatever the dictionary made of it.
+                    words[i].to_uppercase()
+                } else if c.all_upper && w.chars().filter(|c| c.is_alphabetic()).count() >= 2 {
                     w.to_uppercase()
                 } else if c.mixed && !w.chars().any(is_cyrillic) {
                     c.orig.clone()
                 } else if c.all_cap && (c.inner_cap || shown.proper[i]) {
+                    named = true;
                     capitalise(w)
                 } else {
                     w.clone()
                 }
             })
             .collect();
+        // An English word always written with a capital belongs to the name it stands in a phrase
+        // with, even when it only ever opens a sentence: «Tate Modern», not «tate Modern». (Russian
+        // sentences open with a capital before names too often: «Визит Путина».)
+        if named {
+            for (i, w) in out.iter_mut().enumerate() {
+                if case(i).is_some_and(|c| c.all_cap) && !w.chars().any(is_cyrillic) {
+                    *w = capitalise(w);
+                }
+            }
+        }
         Some(out.join(" "))
     }
 

@@ -44,9 +44,16 @@
 //!    candidate; the stems are the grouping key ([`tag_key`]).
 //! 6. **Display** (`lemma`): Russian tags in dictionary form («ключевую ставку» → «ключевая
 //!    ставка», «центробанка России» → «центробанк России»), English ones as written; proper names
-//!    keep their capital when every occurrence in the post has it, abbreviations stay in capitals,
-//!    the rest is lower-cased. Lone adjectives, verbs, adverbs, participles and fillers («главное»)
-//!    are never shown.
+//!    keep their capital when every occurrence in the post has it (an English word always written
+//!    with a capital joins the name beside it: «Tate Modern»), abbreviations (words of 2–5 letters
+//!    always in capitals) stay as written whatever the dictionary makes of them («#ИИ» stays «ИИ»,
+//!    not «ИЯ»), the rest is lower-cased. Lone adjectives, verbs, adverbs, participles and fillers
+//!    («главное») are never shown.
+//! 7. **Merging and noise** (`rank`). A name of several words and a phrase that ends with it are
+//!    one tag, the name («curator Vera Grant» and «Vera Grant» → «Vera Grant»); a phrase inside a
+//!    longer chosen one is dropped as before. Tags on the noise list (`data/noise_tags.txt`: «end», «конец»,
+//!    «доступ», «news», «breaking»…, plus the caller's, [`EmbeddedTagger::with_noise`]) are dropped,
+//!    hashtags included, compared as shown ignoring case and `ё`.
 //!
 //! The post's own hashtags come first. [`EmbeddedTagger::tags`] returns 3–7 tags (fewer only when the
 //! text has fewer candidates); [`EmbeddedTagger::top_k`] returns up to `k` for evaluations. The word
@@ -105,6 +112,23 @@ pub fn tag_key(tag: &str) -> String {
         .map(|t| t.stem.as_str())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The form noise tags are compared in: lower case, `ё` folded, spaces collapsed.
+fn noise_form(tag: &str) -> String {
+    tokenize::fold(&tag.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// A phrase's stems in sorted order: which phrases contain which, whatever the word order.
+fn sorted_stems(mut stems: Vec<String>) -> Vec<String> {
+    stems.sort();
+    stems
+}
+
+/// Whether a tag as shown is a name: every word starts with a capital letter («Vera Grant»).
+fn is_name(tag: &str) -> bool {
+    tag.split(' ')
+        .all(|w| w.chars().next().is_some_and(char::is_uppercase))
 }
 
 /// The default tagger: phrases ranked by per-channel TF-IDF (optionally with YAKE), plus the
@@ -176,6 +200,18 @@ impl EmbeddedTagger {
         self
     }
 
+    /// Adds tags that are never returned (`tagging.noise_tags`) to the built-in list
+    /// (`data/noise_tags.txt`: «end», «конец», «news», «breaking»…). A tag is dropped when, as
+    /// shown, it equals one of them ignoring case and `ё`; the next candidates take its place.
+    pub fn with_noise<S: AsRef<str>>(mut self, tags: impl IntoIterator<Item = S>) -> Self {
+        self.lists.noise.extend(
+            tags.into_iter()
+                .map(|t| noise_form(t.as_ref()))
+                .filter(|t| !t.is_empty()),
+        );
+        self
+    }
+
     /// 3–7 tags for a post, best first, the post's hashtags leading (fewer only when the text has
     /// fewer candidates). `df` is the post's channel's document frequencies, when known.
     pub fn tags(&self, text: &str, df: Option<&DocFreq>) -> Vec<Tag> {
@@ -214,9 +250,13 @@ impl EmbeddedTagger {
             if key.is_empty() || hashtag_keys.contains(&key) {
                 continue;
             }
+            let tag = self.hashtag_shown(h);
+            if self.is_noise(&tag) {
+                continue;
+            }
             hashtag_keys.push(key);
             hashtags.push(Tag {
-                tag: self.hashtag_shown(h),
+                tag,
                 score: 2.0 - 0.01 * i as f64,
             });
         }
@@ -230,14 +270,26 @@ impl EmbeddedTagger {
         let mut shown: Vec<Option<Option<String>>> = vec![None; scored.list.len()];
         let mut show = |i: usize| -> Option<String> {
             shown[i]
-                .get_or_insert_with(|| scored.shown(&scored.list[i], self))
+                .get_or_insert_with(|| {
+                    scored
+                        .shown(&scored.list[i], self)
+                        .filter(|t| !self.is_noise(t))
+                })
                 .clone()
         };
         let best = (0..scored.list.len())
             .find(|&i| show(i).is_some())
             .map_or(1.0, |i| scored.list[i].score);
-        let mut ranked = Vec::new();
-        let mut chosen: Vec<Vec<String>> = Vec::new();
+        let mut ranked: Vec<Tag> = Vec::new();
+        // Every tag so far: its stems sorted, its stems in order, its place in `ranked` (`None`: a
+        // hashtag).
+        let mut chosen: Vec<(Vec<String>, Vec<String>, Option<usize>)> = hashtag_keys
+            .iter()
+            .map(|k| {
+                let stems: Vec<String> = k.split(' ').map(str::to_owned).collect();
+                (sorted_stems(stems.clone()), stems, None)
+            })
+            .collect();
         for (i, c) in scored.list.iter().enumerate() {
             if hashtags.len() + ranked.len() >= k {
                 break;
@@ -246,25 +298,53 @@ impl EmbeddedTagger {
                 continue;
             }
             let Some(tag) = show(i) else { continue };
-            let mut sorted = c.stems.clone();
-            sorted.sort();
-            if chosen.contains(&sorted) {
+            let sorted = sorted_stems(c.stems.clone());
+            if chosen.iter().any(|(ch, ..)| *ch == sorted) {
                 continue;
             }
-            // A phrase inside an already chosen longer phrase adds nothing; single words stay
-            // (news annotators pick both «sleeping beauty» and «beauty»).
-            if sorted.len() > 1
-                && chosen
+            // A phrase inside an already chosen longer phrase adds nothing, and a name of several
+            // words with words before it is one tag with that name: «curator Vera Grant» and
+            // «Vera Grant» are «Vera Grant», taking the longer phrase's place when that was ranked
+            // first. Single words inside a phrase stay tags of their own (news annotators pick both
+            // «sleeping beauty» and «beauty»), and so do longer phrases around a phrase that is not
+            // a name, or that the name opens (science annotators pick both «Monte Carlo» and
+            // «Monte Carlo simulation»).
+            if sorted.len() > 1 {
+                let inside = |a: &[String], b: &[String]| a.iter().all(|s| b.contains(s));
+                if let Some((_, longer, at)) = chosen
                     .iter()
-                    .any(|ch| ch.len() > 1 && sorted.iter().all(|s| ch.contains(s)))
-            {
-                continue;
+                    .find(|(ch, ..)| ch.len() > 1 && inside(&sorted, ch))
+                {
+                    if let Some(t) = at.and_then(|at| ranked.get_mut(at))
+                        && is_name(&tag)
+                        && !is_name(&t.tag)
+                        && longer.ends_with(&c.stems)
+                    {
+                        t.tag = tag;
+                    }
+                    continue;
+                }
+                let after_a_title = |(ch, name, at): &(Vec<String>, Vec<String>, Option<usize>)| {
+                    ch.len() > 1
+                        && c.stems.ends_with(name)
+                        && at
+                            .and_then(|at| ranked.get(at))
+                            .is_some_and(|t| is_name(&t.tag))
+                };
+                if chosen.iter().any(after_a_title) {
+                    continue;
+                }
             }
-            chosen.push(sorted);
+            chosen.push((sorted, c.stems.clone(), Some(ranked.len())));
             let score = if best > 0.0 { c.score / best } else { c.score };
             ranked.push(Tag { tag, score });
         }
         (hashtags, ranked)
+    }
+
+    /// Whether a tag as shown is on the noise list.
+    fn is_noise(&self, tag: &str) -> bool {
+        self.lists.noise.contains(&noise_form(tag))
     }
 
     /// How a hashtag is shown: Russian ones in dictionary form like any tag (but kept as written,
@@ -295,5 +375,116 @@ impl EmbeddedTagger {
             .map(|t| t.stem.as_str())
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(tagger: &EmbeddedTagger, text: &str) -> Vec<String> {
+        tagger.tags(text, None).into_iter().map(|t| t.tag).collect()
+    }
+
+    #[test]
+    fn abbreviation_hashtags_stay_as_written() {
+        let tagger = EmbeddedTagger::new();
+        let got = tags(
+            &tagger,
+            "Языковая модель научилась писать код и отвечать на вопросы по документации.\n#технологии #ИИ #ЦБ #NASA",
+        );
+        assert_eq!(&got[..4], ["технология", "ИИ", "ЦБ", "NASA"], "{got:?}");
+        assert!(!got.iter().any(|t| t == "ИЯ"), "{got:?}");
+    }
+
+    #[test]
+    fn abbreviations_keep_their_letters_in_phrases() {
+        let tagger = EmbeddedTagger::new();
+        let got = tags(
+            &tagger,
+            "Страны ОПЕК договорились о сокращении добычи нефти. Решение ОПЕК поддержали импортёры \
+             нефти.\n#ЦБ_РФ #ИИ_ИИС",
+        );
+        assert_eq!(&got[..2], ["ЦБ РФ", "ИИ ИИС"], "{got:?}");
+        assert!(got.iter().any(|t| t == "страна ОПЕК"), "{got:?}");
+    }
+
+    #[test]
+    fn a_phrase_around_a_name_of_the_same_post_is_one_tag_the_name() {
+        let tagger = EmbeddedTagger::new();
+        let text = "Tate Modern opens an exhibition of contemporary art.\n\
+                    The exhibition features more than a hundred works from private collections, \
+                    says curator Vera Grant. Vera Grant spent three years on the exhibition.\n\
+                    \"Art should speak to the audience in its own language\", curator Vera Grant said.";
+        let got = tags(&tagger, text);
+        assert!(got.iter().any(|t| t == "Vera Grant"), "{got:?}");
+        assert!(
+            !got.iter().any(|t| t.contains("curator")),
+            "«curator Vera Grant» is merged into «Vera Grant»: {got:?}"
+        );
+        assert!(got.iter().any(|t| t == "Tate Modern"), "{got:?}");
+        assert!(!got.iter().any(|t| t == "tate Modern"), "{got:?}");
+    }
+
+    #[test]
+    fn a_name_takes_the_place_of_a_longer_phrase_ranked_before_it() {
+        // In this channel «Vera» and «Grant» are common and «curator» is rare, so «curator Vera
+        // Grant» scores above «Vera Grant»; the tag is still the name.
+        let mut channel: Vec<String> = (0..40)
+            .map(|i| format!("Report number {i} on the weather and the roads."))
+            .collect();
+        channel.extend((0..12).map(|i| format!("Vera Grant spoke about painting number {i}.")));
+        let df = DocFreq::from_texts(channel.iter().map(String::as_str));
+        let text =
+            "The museum opens an exhibition. The exhibition was prepared by curator Vera Grant.";
+        let got: Vec<String> = EmbeddedTagger::new()
+            .top_k(text, Some(&df), 10)
+            .into_iter()
+            .map(|t| t.tag)
+            .collect();
+        assert_eq!(got, ["exhibition", "museum", "Vera Grant", "curator"]);
+    }
+
+    #[test]
+    fn built_in_noise_tags_are_dropped() {
+        let tagger = EmbeddedTagger::new();
+        let got = tags(
+            &tagger,
+            "Parliament passes the budget after a long debate. The vote ends a month of talks.\n\
+             #news #breaking #politics",
+        );
+        assert_eq!(got.first().map(String::as_str), Some("politics"), "{got:?}");
+        for noise in ["news", "breaking"] {
+            assert!(
+                !got.iter().any(|t| t == noise),
+                "«{noise}» is noise: {got:?}"
+            );
+        }
+        let got = tags(
+            &tagger,
+            "Открыт доступ к архиву. Доступ к архиву бесплатный, архив пополняется.\n#Конец #новости",
+        );
+        assert!(
+            !got.iter()
+                .any(|t| t == "доступ" || t == "конец" || t == "новость"),
+            "{got:?}"
+        );
+        assert!(got.iter().any(|t| t == "архив"), "{got:?}");
+    }
+
+    #[test]
+    fn noise_tags_of_the_user_are_dropped_ignoring_case_and_yo() {
+        let text =
+            "Архив Ёлкина открыт. Архив Ёлкина пополняется, архив бесплатный.\n#Ёлкин #Подборка";
+        let plain = tags(&EmbeddedTagger::new(), text);
+        assert!(plain.iter().any(|t| t == "подборка"), "{plain:?}");
+        let tagger = EmbeddedTagger::new().with_noise([" ПОДБОРКА ", "архив", "елкин"]);
+        let got = tags(&tagger, text);
+        for noise in ["подборка", "архив", "Ёлкин", "ёлкин"] {
+            assert!(
+                !got.iter().any(|t| t == noise),
+                "«{noise}» is noise: {got:?}"
+            );
+        }
     }
 }

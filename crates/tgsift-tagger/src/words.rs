@@ -25,6 +25,8 @@ const EN_STOP_STEMS: &str = include_str!("data/en_stop_stems.txt");
 const RU_VERB_LIKE_NOUNS: &str = include_str!("data/ru_verb_like_nouns.txt");
 /// Russian filler words and phrases (dictionary forms) that are never tags, at any position.
 const RU_FILLERS: &str = include_str!("data/ru_fillers.txt");
+/// Tags that are never topics in either language (newsroom labels, channel furniture).
+const NOISE_TAGS: &str = include_str!("data/noise_tags.txt");
 /// Common English verbs that are rarely nouns.
 const EN_VERBS: &str = include_str!("data/en_verbs.txt");
 /// Irregular forms of common English verbs.
@@ -49,6 +51,9 @@ pub(super) struct Lists {
     pub(super) en_ing: HashSet<String>,
     /// English nouns in `-ed`.
     pub(super) en_ed_nouns: HashSet<String>,
+    /// Tags never shown (lower case, ё folded), compared with a whole tag as shown; the tagger adds
+    /// the user's (`EmbeddedTagger::with_noise`).
+    pub(super) noise: HashSet<String>,
 }
 
 impl Lists {
@@ -94,6 +99,7 @@ impl Lists {
             en_verbs,
             en_ing,
             en_ed_nouns: entries(EN_ED_NOUNS).map(str::to_owned).collect(),
+            noise: entries(NOISE_TAGS).map(fold).collect(),
         }
     }
 }

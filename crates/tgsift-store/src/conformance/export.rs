@@ -302,7 +302,34 @@ fn a_long_export_keeps_post_id_order_across_pages<S: Export + ?Sized>(s: &mut S)
     assert_eq!(seen, 1_500, "the export stops at the first error");
 }
 
+fn the_tag_filter_matches_a_tag_in_any_case<S: Export + ?Sized>(s: &mut S) {
+    let chans = two_channels(s);
+    let posts: Vec<PostIn> = (1..=3)
+        .map(|id| PostIn::new(id, EPOCH + i64::from(id) * 100, "x"))
+        .collect();
+    s.store_batch(chans[0], "@news", &posts, Some((1, 3)))
+        .expect("batch");
+    let [p1, p2, p3] = [1, 2, 3].map(|m| s.post_id(chans[0], m));
+    s.name_old_tags(&[(p1, "Nvidia", 0.5), (p2, "nvidia", 0.5), (p3, "ёлка", 0.5)]);
+    let ids = |s: &S, tag: &str| {
+        export(
+            s,
+            &ExportFilter {
+                tag: Some(tag.into()),
+                ..Default::default()
+            },
+        )
+        .iter()
+        .map(|r| r.post_id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(s, "NVIDIA"), [p1, p2]);
+    assert_eq!(ids(s, "Елка"), [p3]);
+    assert!(ids(s, "nvidia corp").is_empty());
+}
+
 both! {
+    export_tag_any_case => the_tag_filter_matches_a_tag_in_any_case,
     export_filters => filters_tags_and_deleted_posts,
     export_long => a_long_export_keeps_post_id_order_across_pages,
 }

@@ -25,9 +25,26 @@ pub(super) trait TaggingInspect {
     fn set_stored_at(&mut self, post_id: i64, ms: Option<i64>);
     /// Removes a post row.
     fn remove_post(&mut self, post_id: i64);
+    /// Replaces every tag with `rows` (post id, tag, score) as written, without names, as a tgsift
+    /// before `tag_names` stored them, then names them as the migration to `tag_names` does.
+    fn name_old_tags(&mut self, rows: &[(i64, &str, f64)]);
 }
 
 impl TaggingInspect for SqliteStore {
+    fn name_old_tags(&mut self, rows: &[(i64, &str, f64)]) {
+        self.write("store and name old tags", |tx| {
+            tx.execute_batch("DELETE FROM post_tags; DELETE FROM tag_names;")?;
+            for (post_id, tag, score) in rows {
+                tx.execute(
+                    "INSERT INTO post_tags (post_id, tag, score, source) VALUES (?1, ?2, ?3, 'embedded')",
+                    rusqlite::params![post_id, tag, score],
+                )?;
+            }
+            crate::sqlite::tagging::name_stored_tags(tx)
+        })
+        .expect("old tags");
+    }
+
     fn fail_tags_of(&mut self, post_id: i64) {
         self.write("fail one post's tags", |tx| {
             tx.execute_batch(&format!(
@@ -77,6 +94,23 @@ impl TaggingInspect for SqliteStore {
 }
 
 impl TaggingInspect for PgBackend {
+    fn name_old_tags(&mut self, rows: &[(i64, &str, f64)]) {
+        self.tx("store and name old tags", async |tx| {
+            tx.batch_execute("DELETE FROM post_tags; DELETE FROM tag_names;")
+                .await?;
+            for (post_id, tag, score) in rows {
+                tx.execute(
+                    "INSERT INTO post_tags (post_id, tag, score, source) VALUES ($1, $2, $3, 'embedded')",
+                    &[post_id, tag, score],
+                )
+                .await?;
+            }
+            crate::postgres::backend::tagging::name_stored_tags(tx).await?;
+            Ok(())
+        })
+        .expect("old tags");
+    }
+
     fn fail_tags_of(&mut self, post_id: i64) {
         self.tx("fail one post's tags", async |tx| {
             tx.batch_execute(&format!(
@@ -461,7 +495,7 @@ fn a_batch_applies_each_attempt_in_turn<S: Tagging + ?Sized>(s: &mut S) {
             ("x".to_owned(), 0.8, "embedded".to_owned()),
             ("y".to_owned(), 0.3, "embedded".to_owned())
         ],
-        "a tag listed twice keeps its last score"
+        "a tag listed twice keeps its best score"
     );
     // Re-tagging replaces the tags.
     let again = s.claim_post(due[1].id, 60).expect("claim").expect("post");
@@ -736,7 +770,142 @@ fn two_claims_never_return_the_same_post<S: Tagging + ?Sized>(s: &mut S) {
     assert_eq!(out, vec![Recorded::Applied(TaggingStatus::Success); 5]);
 }
 
+/// Tags of a post as (tag, score) pairs, best first.
+fn tags_of<S: Tagging + ?Sized>(s: &S, post_id: i64) -> Vec<(String, f64)> {
+    s.post(post_id)
+        .expect("read")
+        .expect("exists")
+        .tags
+        .into_iter()
+        .map(|(t, score, _)| (t, score))
+        .collect()
+}
+
+/// Row ids of the posts a tag filter lists, newest first.
+fn with_tag<S: Tagging + ?Sized>(s: &S, tag: &str) -> Vec<i64> {
+    s.list_posts(&PostFilter {
+        tag: Some(tag.into()),
+        limit: 10,
+        ..Default::default()
+    })
+    .expect("list")
+    .iter()
+    .map(|r| r.id)
+    .collect()
+}
+
+fn owned(v: &[(&str, f64)]) -> Vec<(String, f64)> {
+    v.iter().map(|(t, s)| (t.to_string(), *s)).collect()
+}
+
+fn a_tag_in_any_case_is_one_tag_named_once<S: Tagging + ?Sized>(s: &mut S) {
+    let (_, p) = seed(s, &["a", "b", "c", "d"]);
+    let due = s.claim_due(10, 60).expect("claim");
+    s.record_attempts(
+        &[
+            tagged_with(&due[0], &[("Nvidia", 0.9), ("rates", 0.5)]),
+            tagged_with(&due[1], &[("nvidia", 0.6), ("NVIDIA ", 0.8)]),
+            tagged_with(&due[2], &[("Ёлка", 0.3), ("tate  Modern", 0.2)]),
+        ],
+        RULES,
+    )
+    .expect("record");
+    // The first form given names the tag; a post given two forms has one tag, with the best score.
+    assert_eq!(tags_of(s, p[0]), owned(&[("Nvidia", 0.9), ("rates", 0.5)]));
+    assert_eq!(tags_of(s, p[1]), owned(&[("Nvidia", 0.8)]));
+    assert_eq!(
+        tags_of(s, p[2]),
+        owned(&[("Ёлка", 0.3), ("tate Modern", 0.2)])
+    );
+    // Later posts get the name, whatever case their tagger wrote.
+    record(
+        s,
+        tagged_with(&due[3], &[("NVIDIA", 1.0), ("Tate Modern", 0.5)]),
+        RULES,
+    );
+    assert_eq!(
+        tags_of(s, p[3]),
+        owned(&[("Nvidia", 1.0), ("tate Modern", 0.5)])
+    );
+    // Filters and counts match in any case (and ё as е).
+    for asked in ["nvidia", "Nvidia", "NVIDIA", " nVidia "] {
+        assert_eq!(with_tag(s, asked), [p[3], p[1], p[0]], "{asked}");
+    }
+    assert_eq!(with_tag(s, "елка"), [p[2]]);
+    assert_eq!(with_tag(s, "TATE MODERN"), [p[3], p[2]]);
+    assert!(with_tag(s, "nvidia corp").is_empty());
+    assert_eq!(
+        s.top_tags(None, 2).expect("top"),
+        [("Nvidia".to_string(), 3), ("tate Modern".to_string(), 2)]
+    );
+    assert_eq!(
+        s.tag_name("NVIDIA").expect("name").as_deref(),
+        Some("Nvidia")
+    );
+    assert_eq!(s.tag_name("unknown").expect("name"), None);
+}
+
+fn stored_tags_get_one_name_and_keep_every_post<S: Tagging + ?Sized>(s: &mut S) {
+    let (_, p) = seed(s, &["a", "b", "c", "d"]);
+    // As the issue found them: one tag in several cases, a post carrying two of them.
+    s.name_old_tags(&[
+        (p[0], "nvidia", 0.5),
+        (p[0], "Nvidia", 0.9),
+        (p[1], "nvidia", 0.4),
+        (p[2], "nvidia", 0.3),
+        (p[1], "tate Modern", 0.2),
+        (p[2], "Tate Modern", 0.1),
+        (p[3], "ставка", 1.0),
+    ]);
+    // The form most posts carry names the tag (byte-wise first among equals); the post that had
+    // two forms keeps one row, the name's.
+    assert_eq!(tags_of(s, p[0]), owned(&[("nvidia", 0.5)]));
+    assert_eq!(
+        tags_of(s, p[1]),
+        owned(&[("nvidia", 0.4), ("Tate Modern", 0.2)])
+    );
+    assert_eq!(
+        tags_of(s, p[2]),
+        owned(&[("nvidia", 0.3), ("Tate Modern", 0.1)])
+    );
+    assert_eq!(tags_of(s, p[3]), owned(&[("ставка", 1.0)]));
+    assert_eq!(
+        s.list_posts(&PostFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("list")
+        .iter()
+        .map(|r| r.id)
+        .collect::<Vec<_>>(),
+        [p[3], p[2], p[1], p[0]],
+        "every post and id kept"
+    );
+    assert_eq!(with_tag(s, "NVIDIA"), [p[2], p[1], p[0]]);
+    assert_eq!(
+        s.top_tags(None, 10).expect("top"),
+        [
+            ("nvidia".to_string(), 3),
+            ("Tate Modern".to_string(), 2),
+            ("ставка".to_string(), 1)
+        ]
+    );
+    // New tags take the names.
+    let due = s.claim_post(p[3], 60).expect("claim").expect("post");
+    record(
+        s,
+        tagged_with(&due, &[("Nvidia", 0.7), ("tate modern", 0.6)]),
+        RULES,
+    );
+    assert_eq!(
+        tags_of(s, p[3]),
+        owned(&[("nvidia", 0.7), ("Tate Modern", 0.6)])
+    );
+}
+
 both! {
+    tagging_one_name_per_tag => a_tag_in_any_case_is_one_tag_named_once,
+    tagging_old_tags_named => stored_tags_get_one_name_and_keep_every_post,
     tagging_statuses => statuses_go_pending_retrying_failed_with_due_times,
     tagging_requeue => retry_requeues_retrying_and_force_includes_failed,
     tagging_requeue_limit => requeue_takes_the_oldest_posts_up_to_the_limit,
@@ -749,6 +918,45 @@ both! {
     tagging_list_filters => list_filters_and_pages,
     tagging_texts_and_retag => texts_tag_counts_and_retag,
     tagging_two_claims => two_claims_never_return_the_same_post,
+}
+
+/// PostgreSQL only: opening a database whose tags have no names yet (as migration V8 finds them, or
+/// after an open that stopped half-way) names them, keeping every post and id.
+#[test]
+fn tagging_opening_names_unnamed_tags() {
+    const NAME: &str = "conf_tagging_names_on_open";
+    on_postgres(NAME, |s| {
+        let (_, p) = seed(s, &["a", "b"]);
+        s.tx("store tags without names", async |tx| {
+            for (post, tag) in [(p[0], "Nvidia"), (p[0], "nvidia"), (p[1], "nvidia")] {
+                tx.execute(
+                    "INSERT INTO post_tags (post_id, tag, score, source) VALUES ($1, $2, 0.5, 'x')",
+                    &[&post, &tag],
+                )
+                .await?;
+            }
+            Ok(())
+        })
+        .expect("tags");
+        let config = crate::testing::postgres::schema_config(NAME).expect("config");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime
+            .block_on(async {
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    crate::PgStore::open_config(config),
+                )
+                .await
+            })
+            .expect("opened in time")
+            .expect("open");
+        assert_eq!(tags_of(s, p[0]), owned(&[("nvidia", 0.5)]));
+        assert_eq!(with_tag(s, "NVIDIA"), [p[1], p[0]]);
+        assert_eq!(
+            s.tag_name("Nvidia").expect("name").as_deref(),
+            Some("nvidia")
+        );
+    });
 }
 
 /// PostgreSQL only: workers claiming at the same moment (each on its own connection) never get the

@@ -13,6 +13,7 @@ pub(crate) mod jobs;
 pub(crate) mod live;
 pub(crate) mod search;
 pub(crate) mod stats;
+pub(crate) mod tag_names;
 pub(crate) mod tagging;
 pub(crate) mod trends;
 pub(crate) mod web_sessions;

@@ -303,6 +303,20 @@ pub trait TaggingStore {
     /// One post with its tags.
     fn post(&self, post_id: i64) -> Result<Option<PostRow>, StoreError>;
 
+    /// The name a tag is stored and shown in, found in any case by its key
+    /// ([`tag_name_key`](crate::tag_name_key)); `None` when no post was ever given the tag.
+    fn tag_name(&self, tag: &str) -> Result<Option<String>, StoreError>;
+
+    /// The stored name a tag filter (`--tag`, the API's `tag=`) compares with: the tag's name when
+    /// it has one, else the text as given (so rows written by hand still match as written).
+    fn tag_filter(&self, tag: Option<&str>) -> Result<Option<String>, StoreError> {
+        let Some(tag) = tag else { return Ok(None) };
+        Ok(Some(
+            self.tag_name(tag)?
+                .unwrap_or_else(|| super::tag_names::shown_form(tag)),
+        ))
+    }
+
     /// Posts matching a filter, newest first.
     fn list_posts(&self, f: &PostFilter) -> Result<Vec<PostRow>, StoreError>;
 }

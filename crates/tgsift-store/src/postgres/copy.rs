@@ -10,7 +10,8 @@
 //!   again, without duplicating anything (idempotent) — the way to catch up before switching over.
 //!
 //! Not copied: the workers' registry and their tasks (process state), the search queue and index
-//! (PostgreSQL indexes on its own), the dashboard's sign-ins (users sign in again). Sessions are files,
+//! (PostgreSQL indexes on its own), the dashboard's sign-ins (users sign in again), and `tag_names`
+//! (the copied tags are named at the end, as migration V8 names them). Sessions are files,
 //! not rows: the command copies them separately (`cli::db`), sealed with `TGSIFT_SESSION_KEY`.
 
 use std::path::{Path, PathBuf};
@@ -721,8 +722,17 @@ async fn highest_ids_used(
 /// Moves every identity past the copied ids and past every id the source ever handed out (`used`),
 /// so rows PostgreSQL numbers itself neither collide nor take an id a removed row had.
 async fn finish(target: &PgStore, used: &[(String, i64)]) -> Result<(), CopyError> {
+    // Tags are copied without their names (`tag_names` is keyed by text, not cut into batches like
+    // the tables above): they are named here as migration V8 names them, keeping the names
+    // PostgreSQL already has.
+    let what = "name the copied tags";
+    let mut client = target.client(what).await?;
+    let tx = client.transaction().await.map_err(PgError::sql(what))?;
+    super::backend::tagging::name_stored_tags(&tx)
+        .await
+        .map_err(PgError::sql(what))?;
+    tx.commit().await.map_err(PgError::sql(what))?;
     let what = "move the id sequences past the copied rows";
-    let client = target.client(what).await?;
     for table in TABLES.iter().filter(|t| t.identity) {
         let used = used
             .iter()

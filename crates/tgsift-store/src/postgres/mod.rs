@@ -456,6 +456,13 @@ async fn migrate(
                 "PostgreSQL schema migrated"
             );
         }
+        // V8's data step (see the migration), until it has run once.
+        if backend::tagging::name_tags_once(&mut client)
+            .await
+            .map_err(PgError::sql("name the stored tags (migration V8)"))?
+        {
+            tracing::info!(database = target, "stored tags named: one name per tag");
+        }
         let to = usize::try_from(latest_version()).unwrap_or(0);
         let first = report
             .applied_migrations()

@@ -3,6 +3,7 @@
 use rusqlite::params;
 
 use crate::model::export::*;
+use crate::model::tagging::TaggingStore;
 use crate::{SqliteStore, StoreError};
 
 /// The export query. `NOT INDEXED` keeps it a scan in row-id order: no index on another column can
@@ -37,6 +38,7 @@ impl ExportStore for SqliteStore {
             .channel_ids
             .as_ref()
             .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+        let tag = self.tag_filter(f.tag.as_deref())?;
         let mut st = self.conn.prepare_cached(EXPORT).map_err(read)?;
         let mut rows = st
             .query(params![
@@ -44,7 +46,7 @@ impl ExportStore for SqliteStore {
                 ids,
                 f.since,
                 f.until,
-                f.tag,
+                tag,
                 f.status,
                 f.include_deleted
             ])

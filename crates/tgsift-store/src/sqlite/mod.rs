@@ -21,7 +21,7 @@ mod jobs;
 mod live;
 pub(crate) mod search;
 mod stats;
-mod tagging;
+pub(crate) mod tagging;
 mod trends;
 mod web_sessions;
 mod workers;
@@ -55,6 +55,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0015_account_safety.sql"),
     include_str!("migrations/0016_probe_hold.sql"),
     include_str!("migrations/0017_ids_never_reused.sql"),
+    include_str!("migrations/0018_tag_names.sql"),
 ];
 
 /// The schema version whose migration is [`status_check_as_comparisons`].
@@ -62,6 +63,9 @@ const STATUS_CHECK_VERSION: usize = 12;
 
 /// The schema version whose migration is [`ids_never_reused`].
 const IDS_NEVER_REUSED_VERSION: usize = 17;
+
+/// The schema version whose migration is [`tagging::name_stored_tags`].
+const TAG_NAMES_VERSION: usize = 18;
 
 /// The tables numbered by their rowid, whose ids users and readers hold on to.
 const NUMBERED_TABLES: [&str; 8] = [
@@ -116,6 +120,9 @@ fn migrations() -> Migrations<'static> {
             .map(|(i, sql)| match i + 1 {
                 STATUS_CHECK_VERSION => M::up_with_hook(sql, status_check_as_comparisons),
                 IDS_NEVER_REUSED_VERSION => M::up_with_hook(sql, ids_never_reused),
+                TAG_NAMES_VERSION => M::up_with_hook(sql, |tx: &Transaction<'_>| {
+                    tagging::name_stored_tags(tx).map_err(Into::into)
+                }),
                 _ => M::up(sql),
             })
             .collect(),
@@ -686,6 +693,68 @@ mod tests {
             ids(&s, "SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'y'"),
             [4],
             "the search index follows the ids"
+        );
+    }
+
+    #[test]
+    fn version_18_gives_every_tag_one_name_and_keeps_every_post() {
+        let (_d, path) = tmp();
+        {
+            // A database of schema version 17: one tag in two cases, a post carrying both.
+            let mut c = Connection::open(&path).expect("open");
+            configure(&c).expect("configure");
+            Migrations::new(MIGRATION_SQL[..17].iter().map(|sql| M::up(sql)).collect())
+                .to_latest(&mut c)
+                .expect("schema 17");
+            c.execute_batch(
+                "INSERT INTO accounts (name, session_path, created_at) VALUES ('a', 'a.session', 0);
+                 INSERT INTO channels (account_id, tg_id, username, created_at) VALUES (1, 5, 'news', 0);
+                 INSERT INTO posts (id, channel_id, message_id, date, fetched_at, text) VALUES (7, 1, 1, 0, 0, 'x');
+                 INSERT INTO posts (id, channel_id, message_id, date, fetched_at, text) VALUES (9, 1, 2, 0, 0, 'y');
+                 INSERT INTO posts (id, channel_id, message_id, date, fetched_at, text) VALUES (12, 1, 3, 0, 0, 'z');
+                 INSERT INTO post_tags (post_id, tag, score, source) VALUES
+                     (7, 'nvidia', 0.5, 'embedded'), (7, 'Nvidia', 0.9, 'embedded'),
+                     (9, 'nvidia', 0.4, 'embedded'), (12, 'Nvidia', 0.3, 'embedded'),
+                     (12, 'nvidia', 0.2, 'embedded'), (9, 'Ёлка', 0.1, 'embedded');",
+            )
+            .expect("rows");
+        }
+        let s = SqliteStore::open(&path).expect("migrate");
+        assert_eq!(s.migrated().from, 17);
+        let rows = |sql: &str| -> Vec<(i64, String)> {
+            s.read("rows", |c| {
+                c.prepare(sql)?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .expect("rows")
+        };
+        assert_eq!(
+            rows("SELECT post_id, tag FROM post_tags ORDER BY post_id, tag"),
+            [
+                (7, "nvidia".to_string()),
+                (9, "nvidia".to_string()),
+                (9, "Ёлка".to_string()),
+                (12, "nvidia".to_string())
+            ]
+        );
+        assert_eq!(
+            rows("SELECT id, text FROM posts ORDER BY id"),
+            [(7, "x".into()), (9, "y".into()), (12, "z".into())]
+        );
+        let names: Vec<(String, String)> = s
+            .read("names", |c| {
+                c.prepare("SELECT key, tag FROM tag_names ORDER BY key")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .expect("names");
+        assert_eq!(
+            names,
+            [
+                ("nvidia".to_string(), "nvidia".to_string()),
+                ("елка".to_string(), "Ёлка".to_string())
+            ]
         );
     }
 

@@ -1,11 +1,14 @@
 //! [`TaggingStore`](crate::TaggingStore) on SQLite: the rules are the trait's (`crate::model::tagging`), the SQL is here.
 
+use std::collections::BTreeMap;
+
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use crate::model::tag_names::{Renaming, by_key, renamings};
 use crate::model::tagging::*;
 use crate::prelude::*;
-use crate::{SqliteStore, StoreError, unix_now};
+use crate::{SqliteStore, StoreError, tag_name_key, unix_now};
 
 const ACCOUNT_SCOPE: &str = "(?1 IS NULL OR p.channel_id IN (SELECT c.id FROM channels c JOIN accounts a ON a.id = c.account_id WHERE a.name = ?1))";
 
@@ -284,7 +287,16 @@ impl TaggingStore for SqliteStore {
         Ok(rows.pop())
     }
 
+    fn tag_name(&self, tag: &str) -> Result<Option<String>, StoreError> {
+        self.read("look up a tag's name", |c| {
+            c.prepare_cached("SELECT tag FROM tag_names WHERE key = ?1")?
+                .query_row([tag_name_key(tag)], |r| r.get(0))
+                .optional()
+        })
+    }
+
     fn list_posts(&self, f: &PostFilter) -> Result<Vec<PostRow>, StoreError> {
+        let tag = self.tag_filter(f.tag.as_deref())?;
         let channel_ids: Option<Vec<i64>> = match &f.channel {
             Some(c) => Some(self.find_channels(c)?.into_iter().map(|c| c.id).collect()),
             None => None,
@@ -298,7 +310,7 @@ impl TaggingStore for SqliteStore {
              AND (?4 IS NULL OR p.date >= ?4)
              AND (?5 OR p.deleted_at IS NULL)
              AND (?6 IS NULL OR p.date < ?6 OR (p.date = ?6 AND p.id < ?7))",
-            params![ids_json, f.tag, f.status, f.since, f.include_deleted, f.before.map(|b| b.0), f.before.map(|b| b.1)],
+            params![ids_json, tag, f.status, f.since, f.include_deleted, f.before.map(|b| b.0), f.before.map(|b| b.1)],
             f.limit.max(1),
         )
     }
@@ -347,6 +359,42 @@ impl SqliteStore {
     }
 }
 
+/// Migration 18 (see its file): gives every stored tag its one name ([`renamings`]): the rows of
+/// its other forms are renamed, or dropped where the post already has the name, and the names are
+/// recorded in `tag_names`. Posts and their ids are not touched.
+pub(crate) fn name_stored_tags(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let forms: Vec<(String, i64)> = tx
+        .prepare("SELECT tag, count(*) FROM post_tags GROUP BY tag")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let names: BTreeMap<String, String> = tx
+        .prepare("SELECT key, tag FROM tag_names")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut name = tx.prepare("INSERT INTO tag_names (key, tag) VALUES (?1, ?2)")?;
+    let mut drop_twins = tx.prepare(
+        "DELETE FROM post_tags WHERE tag = ?2
+           AND post_id IN (SELECT post_id FROM post_tags WHERE tag = ?1)",
+    )?;
+    let mut rename = tx.prepare("UPDATE post_tags SET tag = ?1 WHERE tag = ?2")?;
+    for Renaming {
+        key,
+        tag,
+        new,
+        others,
+    } in renamings(forms, &names)
+    {
+        for other in &others {
+            drop_twins.execute(params![tag, other])?;
+            rename.execute(params![tag, other])?;
+        }
+        if new {
+            name.execute(params![key, tag])?;
+        }
+    }
+    Ok(())
+}
+
 fn collect_texts(
     rows: impl Iterator<Item = rusqlite::Result<(i64, String)>>,
 ) -> rusqlite::Result<(Vec<String>, i64)> {
@@ -379,11 +427,17 @@ fn record_one(
         AttemptResult::Tagged { tags, source } => {
             tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
                 .execute([a.post_id])?;
-            let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO post_tags (post_id, tag, score, source) VALUES (?1, ?2, ?3, ?4)",
+            // A new key's name is the form given now; a known key's name stays what it is.
+            let mut name = tx.prepare_cached(
+                "INSERT INTO tag_names (key, tag) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
             )?;
-            for (tag, score) in tags {
-                ins.execute(params![a.post_id, tag, score, source])?;
+            let mut ins = tx.prepare_cached(
+                "INSERT OR REPLACE INTO post_tags (post_id, tag, score, source)
+                 SELECT ?1, n.tag, ?3, ?4 FROM tag_names n WHERE n.key = ?2",
+            )?;
+            for t in by_key(tags) {
+                name.execute(params![t.key, t.tag])?;
+                ins.execute(params![a.post_id, t.key, t.score, source])?;
             }
             tx.prepare_cached(
                 "UPDATE posts SET tagging_status = 'success', tagging_attempts = ?2, last_tagging_attempt = ?3,

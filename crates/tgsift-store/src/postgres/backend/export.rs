@@ -14,7 +14,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{CALL_TIMEOUT, Fail, PgBackend};
 use crate::postgres::PgError;
-use crate::{ExportError, ExportFilter, ExportRow, ExportStore, StoreError};
+use crate::{ExportError, ExportFilter, ExportRow, ExportStore, StoreError, TaggingStore};
 
 /// Posts per query.
 const PAGE: i64 = 1_000;
@@ -46,6 +46,7 @@ impl ExportStore for PgBackend {
         f: &ExportFilter,
         each: &mut dyn FnMut(&ExportRow<'_>) -> std::io::Result<()>,
     ) -> Result<u64, ExportError> {
+        let tag = self.tag_filter(f.tag.as_deref())?;
         let mut client = self.export_step(async { Ok(self.store.client(WHAT).await?) })?;
         let tx: Transaction<'_> = self.export_step(async {
             Ok(client
@@ -70,7 +71,7 @@ impl ExportStore for PgBackend {
                 &f.channel_ids,
                 &f.since,
                 &f.until,
-                &f.tag,
+                &tag,
                 &f.status,
                 &f.include_deleted,
                 &PAGE,

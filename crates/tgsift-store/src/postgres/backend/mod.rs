@@ -21,7 +21,7 @@ mod jobs;
 mod live;
 mod search;
 mod stats;
-mod tagging;
+pub(crate) mod tagging;
 mod trends;
 mod web_sessions;
 mod workers;

@@ -18,10 +18,11 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::PgBackend;
+use crate::model::tag_names::{Renaming, by_key, renamings};
 use crate::model::tagging::new_claim_token;
 use crate::{
     Attempt, AttemptResult, ChannelStore, DuePost, PostFilter, PostRow, Recorded, RetryRules,
-    StoreError, TagStats, TaggingStatus, TaggingStore, unix_ms, unix_now,
+    StoreError, TagStats, TaggingStatus, TaggingStore, tag_name_key, unix_ms, unix_now,
 };
 
 /// The posts of account `$1` (all posts when it is NULL).
@@ -413,7 +414,18 @@ impl TaggingStore for PgBackend {
         Ok(rows.pop())
     }
 
+    fn tag_name(&self, tag: &str) -> Result<Option<String>, StoreError> {
+        let key = tag_name_key(tag);
+        self.tx("look up a tag's name", async |tx| {
+            Ok(tx
+                .query_opt("SELECT tag FROM tag_names WHERE key = $1", &[&key])
+                .await?
+                .map(|r| r.get(0)))
+        })
+    }
+
     fn list_posts(&self, f: &PostFilter) -> Result<Vec<PostRow>, StoreError> {
+        let tag = self.tag_filter(f.tag.as_deref())?;
         let channel_ids: Option<Vec<i64>> = match &f.channel {
             Some(c) => Some(self.find_channels(c)?.into_iter().map(|c| c.id).collect()),
             None => None,
@@ -428,7 +440,7 @@ impl TaggingStore for PgBackend {
              AND ($6::bigint IS NULL OR p.date < $6 OR (p.date = $6 AND p.id < $7))",
             &[
                 &channel_ids,
-                &f.tag,
+                &tag,
                 &f.status,
                 &f.since,
                 &f.include_deleted,
@@ -550,14 +562,16 @@ async fn apply(
         changes.push((a.post_id, change));
     }
 
-    // Tagged: the tags replace the post's tags (a tag listed twice keeps its last score, as
-    // SQLite's INSERT OR REPLACE does) and the post becomes `success`.
+    // Tagged: the tags replace the post's tags (one per key, see `model::tag_names`) and the post
+    // becomes `success`. A new key's name is the form it was first given; a known key keeps its name.
     let mut tagged: Vec<i64> = Vec::new();
     let mut tagged_attempts: Vec<i64> = Vec::new();
-    // The tag rows as parallel columns, and where each (post, tag) is among them.
-    let (mut post_ids, mut tags, mut scores, mut sources) =
+    // The tag rows as parallel columns (by key), and where each (post, key) is among them.
+    let (mut post_ids, mut keys, mut scores, mut sources) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut at: HashMap<(i64, &str), usize> = HashMap::new();
+    // Each new key with the form it is first given in this batch.
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut at: HashMap<(i64, String), usize> = HashMap::new();
     for (id, change) in &changes {
         if let Change::Tagged {
             attempts,
@@ -567,14 +581,17 @@ async fn apply(
         {
             tagged.push(*id);
             tagged_attempts.push(*attempts);
-            for (tag, score) in list.iter() {
-                match at.get(&(*id, tag.as_str())) {
-                    Some(i) => scores[*i] = *score,
+            for t in by_key(list) {
+                if !names.iter().any(|(k, _)| *k == t.key) {
+                    names.push((t.key.clone(), t.tag));
+                }
+                match at.get(&(*id, t.key.clone())) {
+                    Some(i) => scores[*i] = t.score,
                     None => {
-                        at.insert((*id, tag.as_str()), post_ids.len());
+                        at.insert((*id, t.key.clone()), post_ids.len());
                         post_ids.push(*id);
-                        tags.push(tag.as_str());
-                        scores.push(*score);
+                        keys.push(t.key);
+                        scores.push(t.score);
                         sources.push(*source);
                     }
                 }
@@ -582,12 +599,24 @@ async fn apply(
         }
     }
     if !tagged.is_empty() {
+        // In key order, so two workers naming the same new keys at once never wait on each other
+        // in a cycle.
+        names.sort();
+        let (name_keys, name_tags): (Vec<String>, Vec<String>) = names.into_iter().unzip();
+        tx.execute(
+            "INSERT INTO tag_names (key, tag)
+             SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (key) DO NOTHING",
+            &[&name_keys, &name_tags],
+        )
+        .await?;
         tx.execute("DELETE FROM post_tags WHERE post_id = ANY($1)", &[&tagged])
             .await?;
         tx.execute(
             "INSERT INTO post_tags (post_id, tag, score, source)
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[])",
-            &[&post_ids, &tags, &scores, &sources],
+             SELECT u.p, n.tag, u.s, u.src
+             FROM unnest($1::bigint[], $2::text[], $3::float8[], $4::text[]) AS u (p, k, s, src)
+             JOIN tag_names n ON n.key = u.k",
+            &[&post_ids, &keys, &scores, &sources],
         )
         .await?;
         tx.execute(
@@ -634,6 +663,81 @@ async fn apply(
         .await?;
     }
     Ok(out)
+}
+
+/// Names the tags stored before `tag_names` existed, as SQLite's migration 18 does, once:
+/// `PgStore::open` runs it after the migrations, under the migration lock, while `tag_names` is
+/// empty and `post_tags` is not (so an open interrupted half-way names them the next time).
+pub(crate) async fn name_tags_once(
+    client: &mut tokio_postgres::Client,
+) -> Result<bool, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    let pending: bool = tx
+        .query_one(
+            "SELECT NOT EXISTS (SELECT 1 FROM tag_names) AND EXISTS (SELECT 1 FROM post_tags)",
+            &[],
+        )
+        .await?
+        .get(0);
+    if pending {
+        name_stored_tags(&tx).await?;
+        tx.commit().await?;
+    }
+    Ok(pending)
+}
+
+/// Gives every stored tag its one name ([`renamings`]; `sqlite::tagging::name_stored_tags` is the
+/// same on SQLite): the rows of its other forms are renamed, or dropped where the post already has
+/// the name, and new names are recorded in `tag_names`. Posts and their ids are not touched. Run
+/// after migration V8 and after `db copy`, which copies the tags but not their names.
+pub(crate) async fn name_stored_tags(
+    tx: &tokio_postgres::Transaction<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    let forms: Vec<(String, i64)> = tx
+        .query("SELECT tag, count(*) FROM post_tags GROUP BY tag", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let names: std::collections::BTreeMap<String, String> = tx
+        .query("SELECT key, tag FROM tag_names", &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let drop_twins = tx
+        .prepare(
+            "DELETE FROM post_tags WHERE tag = $2
+               AND post_id IN (SELECT post_id FROM post_tags WHERE tag = $1)",
+        )
+        .await?;
+    let rename = tx
+        .prepare("UPDATE post_tags SET tag = $1 WHERE tag = $2")
+        .await?;
+    let (mut new_keys, mut new_tags) = (Vec::new(), Vec::new());
+    for Renaming {
+        key,
+        tag,
+        new,
+        others,
+    } in renamings(forms, &names)
+    {
+        for other in &others {
+            tx.execute(&drop_twins, &[&tag, other]).await?;
+            tx.execute(&rename, &[&tag, other]).await?;
+        }
+        if new {
+            new_keys.push(key);
+            new_tags.push(tag);
+        }
+    }
+    tx.execute(
+        "INSERT INTO tag_names (key, tag) SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (key) DO NOTHING",
+        &[&new_keys, &new_tags],
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
