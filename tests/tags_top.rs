@@ -240,7 +240,7 @@ fn the_default_period_moves_to_the_newest_posts_when_the_last_week_has_none() {
         "{err}"
     );
 
-    // `stats` takes the same default.
+    // `stats` keeps its week and names the dates that have posts.
     let o = Command::new(env!("CARGO_BIN_EXE_tgsift"))
         .arg("--db")
         .arg(&db)
@@ -254,13 +254,14 @@ fn the_default_period_moves_to_the_newest_posts_when_the_last_week_has_none() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(
         v["posts"].as_i64(),
-        Some(2),
-        "posts of 2026-01-14 .. 2026-01-20"
+        Some(0),
+        "stats keeps the last 7 days (its floods are today's)"
     );
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("2026-01-20"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+        err.contains("the newest post is from 2026-01-20")
+            && err.contains("--since 2026-01-14 --until 2026-01-21"),
+        "{err}"
     );
 }
 

@@ -94,13 +94,14 @@ pub(super) fn restore_cmd(loaded: &Loaded, file: &Path) -> anyhow::Result<()> {
 
 /// `tgsift stats`.
 pub(super) fn stats(loaded: &Loaded, a: &StatsArgs) -> anyhow::Result<()> {
-    // The last 7 days, today included.
+    // The last 7 days, today included (also when the posts are older: its floods and retries are
+    // today's; `fit` names the dates that have posts).
     let mut period = Period::from_args(&a.since, &a.until, |until| {
         until - until.rem_euclid(86_400) - 6 * 86_400
     })?;
     let s = super::admin(loaded, async |ops| {
         let channel_ids = ops.channel_ids(&a.channels).await?;
-        period.fit(ops, channel_ids.clone()).await?;
+        period.fit(ops, channel_ids.clone(), false).await?;
         let q = StatsQuery {
             channel_ids,
             since: period.since,

@@ -264,33 +264,47 @@ impl Period {
         })
     }
 
-    /// Moves a default period that ends before the newest post to the days that have posts (same
-    /// length, ending with the newest post's day), saying so on stderr; for a period the user chose
-    /// that holds nothing, says where the posts are.
-    pub(super) async fn fit(&mut self, ops: &Ops, ids: Option<Vec<i64>>) -> Result<(), OpsError> {
+    /// When the period ends before the newest post, says where the posts are (stderr). With `shift`
+    /// a default period moves there (same length in whole days, ending with the newest post's day):
+    /// `tags top` is about posts. `stats` keeps its default week, whose FLOOD_WAITs and retries are
+    /// today's, and names the dates to ask for instead.
+    pub(super) async fn fit(
+        &mut self,
+        ops: &Ops,
+        ids: Option<Vec<i64>>,
+        shift: bool,
+    ) -> Result<(), OpsError> {
         let Some(newest) = ops.newest_post_date(ids).await? else {
             return Ok(());
         };
         if newest >= self.since {
             return Ok(());
         }
-        let newest_day = newest - newest.rem_euclid(86_400);
-        if self.default {
-            // Whole days (`stats` counts today's part as a day), ending with the newest post's.
-            let len = (self.until - self.since + 86_399) / 86_400 * 86_400;
-            self.until = newest_day + 86_400;
-            self.since = self.until - len;
-            eprintln!(
-                "no posts in the last {days} days: showing the {days} days up to the newest post \
-                 ({}); choose the period with --since and --until",
+        // Whole days (`stats` counts today's part as a day), ending with the newest post's.
+        let len = (self.until - self.since + 86_399) / 86_400 * 86_400;
+        let until = newest - newest.rem_euclid(86_400) + 86_400;
+        let days = len / 86_400;
+        match (self.default, shift) {
+            (true, true) => {
+                self.until = until;
+                self.since = until - len;
+                eprintln!(
+                    "no posts in the last {days} days: showing the {days} days up to the newest post \
+                     ({}); choose the period with --since and --until",
+                    day_label(newest)
+                );
+            }
+            (true, false) => eprintln!(
+                "no posts in the last {days} days: the newest post is from {}; see its week with \
+                 --since {} --until {}",
                 day_label(newest),
-                days = len / 86_400
-            );
-        } else {
-            eprintln!(
+                day_label(until - len),
+                day_label(until)
+            ),
+            (false, _) => eprintln!(
                 "the newest post is from {}: widen the period with --since",
                 day_label(newest)
-            );
+            ),
         }
         Ok(())
     }
@@ -302,7 +316,7 @@ fn top(loaded: &Loaded, a: &TopArgs) -> anyhow::Result<()> {
     let mut period = Period::from_args(&a.since, &a.until, |until| until - 7 * 86_400)?;
     let rows = super::admin(loaded, async |ops| {
         let ids = ops.channel_ids(a.channel.as_slice()).await?;
-        period.fit(ops, ids.clone()).await?;
+        period.fit(ops, ids.clone(), true).await?;
         ops.tag_trends(ids, period.since, period.until, a.limit)
             .await
     })?;

@@ -276,7 +276,7 @@ fn a_long_export_keeps_post_id_order_across_pages<S: Export + ?Sized>(s: &mut S)
             .collect::<Vec<_>>(),
         vec![(
             deep,
-            r#"[{"tag":"deep","score":1.0},{"tag":"sum","score":0.30000000000000004},{"tag":"tiny","score":1.0e-05}]"#
+            r#"[{"tag":"deep","score":1.0},{"tag":"sum","score":0.3},{"tag":"tiny","score":0.0}]"#
         )]
     );
     let middle = all[2_345].post_id;

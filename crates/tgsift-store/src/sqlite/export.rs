@@ -11,7 +11,8 @@ use crate::{SqliteStore, StoreError};
 /// `--after-id` is still a seek.
 const EXPORT: &str = "SELECT p.id, c.username, c.tg_id, p.message_id, p.date, p.edit_date, p.text, p.views,
         p.forwards, p.grouped_id, p.has_media,
-        (SELECT json_group_array(json_object('tag', t.tag, 'score', t.score) ORDER BY t.score DESC, t.tag)
+        -- scores with four decimals: a score is a ranking, not a measurement
+        (SELECT json_group_array(json_object('tag', t.tag, 'score', round(t.score, 4)) ORDER BY t.score DESC, t.tag)
            FROM post_tags t WHERE t.post_id = p.id),
         p.tagging_status, p.deleted_at
  FROM posts p NOT INDEXED JOIN channels c ON c.id = p.channel_id

@@ -27,7 +27,8 @@ const EXPORT_PAGE: &str = "SELECT p.id, c.username, c.tg_id, p.message_id, p.dat
  FROM posts p JOIN channels c ON c.id = p.channel_id
  LEFT JOIN LATERAL (
      SELECT array_agg(t.tag ORDER BY t.score DESC, t.tag COLLATE \"C\") AS tags,
-            array_agg(t.score ORDER BY t.score DESC, t.tag COLLATE \"C\") AS scores
+            -- four decimals, as SQLite's round(score, 4): a score is a ranking, not a measurement
+            array_agg(round(t.score::numeric, 4)::float8 ORDER BY t.score DESC, t.tag COLLATE \"C\") AS scores
      FROM post_tags t WHERE t.post_id = p.id) tg ON true
  WHERE p.id > $1
    AND ($2::bigint[] IS NULL OR p.channel_id = ANY($2))
