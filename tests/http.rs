@@ -1326,3 +1326,204 @@ async fn the_dashboard_signs_in_by_cookie_and_a_cookie_alone_cannot_change_anyth
     })
     .await;
 }
+
+/// `tgsift_http_requests_total` as `(route, method, status) → count`.
+async fn request_counts(
+    svc: &Service,
+) -> std::collections::BTreeMap<(String, String, String), f64> {
+    let r = svc
+        .http
+        .get(svc.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.expect("text");
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parse");
+    scrape
+        .samples
+        .iter()
+        .filter(|x| x.metric == "tgsift_http_requests_total")
+        .map(|x| {
+            let label = |k: &str| x.labels.get(k).unwrap_or("").to_string();
+            let v = match x.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            };
+            ((label("route"), label("method"), label("status")), v)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_answer_is_counted_and_wrong_tokens_are_answered_slowly() {
+    within(90, async {
+        let s = Setup::new(1, 20, |_| {}).await;
+        let mut svc = Service::start(&s, &[]);
+        svc.ready().await;
+        let before = request_counts(&svc).await;
+
+        // Refused before any route runs: no token, a wrong token — on a route and on no route.
+        for _ in 0..2 {
+            let r = svc
+                .http
+                .get(svc.url("/api/v1/posts"))
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(r.status(), 401);
+        }
+        let t0 = Instant::now();
+        let r = svc
+            .http
+            .get(svc.url("/api/v1/posts"))
+            .bearer_auth("wrong-token")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 401);
+        assert!(
+            t0.elapsed() >= Duration::from_millis(300),
+            "a wrong token is answered after the penalty, not in {:?}",
+            t0.elapsed()
+        );
+        let r = svc
+            .http
+            .get(svc.url("/no/such/route"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 401);
+        // Unknown routes with the token: 404, all under one label whatever the path.
+        for path in ["/api/v1/nope", "/x/1", "/x/2"] {
+            let (st, e) = svc.get(path).await;
+            assert_eq!((st, error_code(&e)), (404, "not_found"), "{path}: {e}");
+        }
+        // A method nobody defined is counted without its name (the label set stays bounded).
+        let r = svc
+            .http
+            .request(
+                reqwest::Method::from_bytes(b"BREW").expect("method"),
+                svc.url("/api/v1/posts"),
+            )
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("brew");
+        assert_eq!(r.status(), 405);
+        // A body that is not a JSON object is refused, naming what is expected.
+        for body in [json!([10, true, null]), json!("limit"), json!(7)] {
+            let (st, e) = svc.post("/api/v1/tagging/retry", body.clone()).await;
+            assert_eq!((st, error_code(&e)), (422, "invalid"), "{body}: {e}");
+            assert!(e.to_string().contains("must be a JSON object"), "{e}");
+        }
+        // A wrong token at sign-in waits too.
+        let t0 = Instant::now();
+        let r = svc
+            .http
+            .post(svc.url("/api/v1/session"))
+            .json(&json!({"token": "wrong"}))
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(r.status(), 401);
+        assert!(
+            t0.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            t0.elapsed()
+        );
+
+        let after = request_counts(&svc).await;
+        let added = |route: &str, method: &str, status: &str| {
+            let k = (route.to_string(), method.to_string(), status.to_string());
+            after.get(&k).copied().unwrap_or(0.0) - before.get(&k).copied().unwrap_or(0.0)
+        };
+        assert_eq!(added("/api/v1/posts", "GET", "401"), 3.0, "{after:?}");
+        assert_eq!(added("unmatched", "GET", "401"), 1.0, "{after:?}");
+        assert_eq!(added("unmatched", "GET", "404"), 3.0, "{after:?}");
+        assert_eq!(added("/api/v1/posts", "other", "405"), 1.0, "{after:?}");
+        assert_eq!(
+            added("/api/v1/tagging/retry", "POST", "422"),
+            3.0,
+            "{after:?}"
+        );
+        assert_eq!(added("/api/v1/session", "POST", "401"), 1.0, "{after:?}");
+        assert_eq!(
+            added("/metrics", "GET", "200"),
+            1.0,
+            "the first scrape: {after:?}"
+        );
+        let total = |m: &std::collections::BTreeMap<_, f64>| m.values().sum::<f64>();
+        assert_eq!(
+            total(&after) - total(&before),
+            13.0,
+            "every answer counted once, nothing else: {after:?}"
+        );
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_whose_headers_never_finish_is_cut_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within(60, async {
+        let s = Setup::new(1, 20, |_| {}).await;
+        let mut svc = Service::start(&s, &[("TGSIFT_HTTP__HEADER_TIMEOUT", "1")]);
+        svc.ready().await;
+        let addr = svc.base.trim_start_matches("http://").to_string();
+
+        // One client stops in the middle of its headers, one sends a header byte every 100 ms
+        // (each read is quick, the headers never end), one sends nothing at all.
+        let cut_after = |trickle: Option<&'static [u8]>| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                let mut conn = tokio::net::TcpStream::connect(&addr)
+                    .await
+                    .expect("connect");
+                let t0 = Instant::now();
+                if let Some(start) = trickle {
+                    conn.write_all(start).await.expect("write");
+                }
+                let (mut rd, mut wr) = conn.into_split();
+                let writer = tokio::spawn(async move {
+                    if trickle.is_some() {
+                        while wr.write_all(b"a").await.is_ok() {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                    // Kept open (and silent) until the server closes.
+                    std::future::pending::<()>().await;
+                });
+                let mut buf = [0u8; 1024];
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                writer.abort();
+                t0.elapsed()
+            })
+        };
+        let partial = cut_after(Some(
+            b"GET /api/v1/posts HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+        ));
+        let silent = cut_after(None);
+        let partial = partial.await.expect("partial");
+        let silent = silent.await.expect("silent");
+        for (what, took) in [("slow headers", partial), ("silence", silent)] {
+            assert!(
+                took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+                "{what}: the connection was closed after {took:?}, not after the 1 s header timeout"
+            );
+        }
+        // The server itself is fine.
+        let (st, _) = svc.get("/api/v1/channels").await;
+        assert_eq!(st, 200);
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}

@@ -1056,7 +1056,6 @@ async fn sign_in(
     headers: axum::http::HeaderMap,
     ApiJson(b): ApiJson<SignInBody>,
 ) -> ApiResult<Response> {
-    use subtle::ConstantTimeEq;
     let Some(token) = &state.token else {
         return Ok(axum::Json(SessionState {
             signed_in: true,
@@ -1064,7 +1063,8 @@ async fn sign_in(
         })
         .into_response());
     };
-    if !bool::from(b.token.as_bytes().ct_eq(token)) {
+    if !token.matches(b.token.as_bytes()) {
+        state.guesses.refuse().await;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
