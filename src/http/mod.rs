@@ -269,7 +269,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     describe_self(routes::router().split_for_parts().1)
 }
 
-/// Adds `GET /openapi.json` itself (served outside the annotated routes).
+/// Adds `GET /openapi.json` itself (served outside the annotated routes) and the error answers
+/// every route shares.
 fn describe_self(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc.paths.paths.insert(
         "/openapi.json".into(),
@@ -283,6 +284,7 @@ fn describe_self(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
                 ),
         ),
     );
+    routes::document_errors(&mut doc);
     doc
 }
 
@@ -540,7 +542,8 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         // Read as a value first: serde would fill a struct from an array too, field by position.
-        let axum::Json(v) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        let axum::Json(mut v) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        integral(&mut v);
         let kind = match &v {
             serde_json::Value::Object(_) => {
                 return T::deserialize(v).map(ApiJson).map_err(|e| {
@@ -562,6 +565,26 @@ where
             "invalid",
             format!("the body must be a JSON object (`{{\"field\": value, …}}`), not {kind}"),
         ))
+    }
+}
+
+/// Makes every number with an integral value (`5.0`, `1e3`) an integer, as JSON Schema counts it,
+/// so an integer field takes it.
+fn integral(v: &mut serde_json::Value) {
+    /// Integers up to this are exact in an f64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT)
+            {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral),
+        _ => {}
     }
 }
 
