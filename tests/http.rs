@@ -235,6 +235,56 @@ fn the_openapi_document_describes_every_route_and_nothing_else() {
     assert_eq!(served, expected);
 }
 
+#[test]
+fn the_openapi_document_states_every_error_answer_and_range_the_server_gives() {
+    let doc = serde_json::to_value(tgsift::http::openapi()).expect("json");
+    let public = [("get", "/healthz"), ("post", "/api/v1/session")];
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let statuses = op["responses"].as_object().expect("responses");
+            let has = |s: &str| statuses.contains_key(s);
+            let what = format!("{method} {path}");
+            if !public.contains(&(method.as_str(), path.as_str())) {
+                assert!(has("401"), "{what} needs the token: {statuses:?}");
+            }
+            let params = op["parameters"].as_array().map_or(0, Vec::len);
+            let body = op.get("requestBody").is_some();
+            if params > 0 || body {
+                assert!(has("400"), "{what} reads parameters or a body");
+            }
+            if body {
+                for s in ["413", "415", "422"] {
+                    assert!(has(s), "{what} takes a body: {s}");
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &p["schema"];
+                match p["name"].as_str() {
+                    Some("limit") => {
+                        assert_eq!(
+                            (schema["minimum"].as_f64(), schema["maximum"].as_f64()),
+                            (Some(1.0), Some(500.0)),
+                            "{what}: {p}"
+                        );
+                    }
+                    Some("cursor") => {
+                        assert!(
+                            schema["pattern"].is_string() || schema["minLength"] == 1,
+                            "{what}: a cursor is never empty: {p}"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let export = &doc["paths"]["/api/v1/posts/export"]["get"]["responses"]["200"]["content"];
+    assert!(
+        export.get("application/x-ndjson").is_some() && export.get("text/csv").is_some(),
+        "{export}"
+    );
+}
+
 #[tokio::test]
 async fn every_route_answers_over_http_and_needs_the_token() {
     within(120, async {
@@ -439,6 +489,25 @@ async fn every_route_answers_over_http_and_needs_the_token() {
         let hits = found["items"].as_array().expect("items");
         assert!(hits.iter().any(|h| h["id"].as_i64() == Some(post_id)), "{word}: {found}");
         assert!(hits.iter().all(|h| h["snippet"].as_str().is_some_and(|s| s.contains('['))), "{found}");
+        // Paged by a cursor of the same shape as a list's; past the last searched offset, empty.
+        if hits.len() > 1 {
+            let (st, first) = svc.get(&format!("/api/v1/posts?q={}&limit=1", urlencode(&word))).await;
+            assert_eq!(st, 200, "{first}");
+            let c = first["next_cursor"].as_str().expect("a second page").to_string();
+            assert_eq!(c, "0.1");
+            let (st, second) = svc.get(&format!("/api/v1/posts?q={}&limit=1&cursor={c}", urlencode(&word))).await;
+            assert_eq!(st, 200, "{second}");
+            assert_eq!(second["items"][0]["id"], hits[1]["id"], "{second}");
+        }
+        let (st, far) = svc.get(&format!("/api/v1/posts?q={}&cursor=0.99999", urlencode(&word))).await;
+        assert_eq!((st, far["items"].as_array().map(Vec::len)), (200, Some(0)), "{far}");
+        // Values the document does not allow are refused in either mode.
+        for bad in ["q=x&status=bogus", "since=%2B5", "since=2024-1-1", "cursor=", "cursor=1.-2", "limit=0"] {
+            let (st, e) = svc.get(&format!("/api/v1/posts?{bad}")).await;
+            assert!(matches!(st, 400 | 422), "{bad}: {st} {}", e["error"]);
+        }
+        let (st, e) = svc.get("/api/v1/jobs?state=bogus").await;
+        assert_eq!((st, error_code(&e)), (422, "invalid"), "{e}");
 
         // One post, and its tags regenerated.
         let tagged = *db_ids(&s.db, "SELECT post_id FROM post_tags")
