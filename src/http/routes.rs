@@ -598,12 +598,18 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
             format!("q = {text:?} has no words to search for"),
         ));
     }
+    let since = q.since.as_deref().map(since).transpose()?;
     // A search's cursor is `0.OFFSET`, in the shape of a list's `DATE.ID`, so either is a
     // well-formed cursor for both.
     let offset = match q.cursor.as_deref() {
         None => 0,
         Some(c) => cursor_pair(c).ok_or_else(|| bad_cursor(c))?.1,
     };
+    let channel_ids = match &q.channel {
+        Some(c) => Some(vec![state.ops.channel(c).await?.id]),
+        None => None,
+    };
+    // Every parameter checked: past the last offset a search pages to, the page is empty.
     if offset > MAX_SEARCH_OFFSET as i64 {
         return Ok(axum::Json(PostPage {
             items: Vec::new(),
@@ -611,14 +617,10 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
         }));
     }
     let offset = offset as usize;
-    let channel_ids = match &q.channel {
-        Some(c) => Some(vec![state.ops.channel(c).await?.id]),
-        None => None,
-    };
     let query = tgsift_store::SearchQuery {
         text,
         channel_ids,
-        since: q.since.as_deref().map(since).transpose()?,
+        since,
         include_deleted: q.include_deleted,
         limit: offset + n + 1,
         highlight: ("[".into(), "]".into()),
