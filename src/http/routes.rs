@@ -124,7 +124,7 @@ fn int(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// `INT` of [`int`], as a pattern.
+/// What [`int`] accepts, as a pattern.
 const INT_PATTERN: &str = "-?[0-9]{1,18}";
 
 /// Schemas of query values that the derive cannot describe: what the handlers accept, exactly.
