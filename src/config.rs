@@ -595,6 +595,17 @@ pub(crate) const KEYS: &[KeySpec] = &[
         doc: "Bearer token every HTTP route but /healthz requires; without one the API only listens on a loopback address",
     },
     KeySpec {
+        key: "http.header_timeout",
+        kind: Kind::Seconds {
+            min: 0.1,
+            max: 600.0,
+        },
+        default: Some("10.0"),
+        aliases: &[],
+        secret: false,
+        doc: "A connection that has not sent a request's whole headers this long after connecting (or after its previous answer) is closed, so slow or idle clients cannot hold connections open",
+    },
+    KeySpec {
         key: "jobs.max_attempts",
         kind: Kind::Int { min: 1, max: 20 },
         default: Some("3"),
@@ -1011,6 +1022,8 @@ pub struct HttpConfig {
     pub listen: Option<String>,
     /// Bearer token. Never print it.
     pub token: Option<String>,
+    /// Seconds a connection may take to send a request's headers.
+    pub header_timeout: f64,
 }
 
 /// `[jobs]`: durable admin jobs.

@@ -235,6 +235,56 @@ fn the_openapi_document_describes_every_route_and_nothing_else() {
     assert_eq!(served, expected);
 }
 
+#[test]
+fn the_openapi_document_states_every_error_answer_and_range_the_server_gives() {
+    let doc = serde_json::to_value(tgsift::http::openapi()).expect("json");
+    let public = [("get", "/healthz"), ("post", "/api/v1/session")];
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let statuses = op["responses"].as_object().expect("responses");
+            let has = |s: &str| statuses.contains_key(s);
+            let what = format!("{method} {path}");
+            if !public.contains(&(method.as_str(), path.as_str())) {
+                assert!(has("401"), "{what} needs the token: {statuses:?}");
+            }
+            let params = op["parameters"].as_array().map_or(0, Vec::len);
+            let body = op.get("requestBody").is_some();
+            if params > 0 || body {
+                assert!(has("400"), "{what} reads parameters or a body");
+            }
+            if body {
+                for s in ["413", "415", "422"] {
+                    assert!(has(s), "{what} takes a body: {s}");
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &p["schema"];
+                match p["name"].as_str() {
+                    Some("limit") => {
+                        assert_eq!(
+                            (schema["minimum"].as_f64(), schema["maximum"].as_f64()),
+                            (Some(1.0), Some(500.0)),
+                            "{what}: {p}"
+                        );
+                    }
+                    Some("cursor") => {
+                        assert!(
+                            schema["pattern"].is_string() || schema["minLength"] == 1,
+                            "{what}: a cursor is never empty: {p}"
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let export = &doc["paths"]["/api/v1/posts/export"]["get"]["responses"]["200"]["content"];
+    assert!(
+        export.get("application/x-ndjson").is_some() && export.get("text/csv").is_some(),
+        "{export}"
+    );
+}
+
 #[tokio::test]
 async fn every_route_answers_over_http_and_needs_the_token() {
     within(120, async {
@@ -439,6 +489,25 @@ async fn every_route_answers_over_http_and_needs_the_token() {
         let hits = found["items"].as_array().expect("items");
         assert!(hits.iter().any(|h| h["id"].as_i64() == Some(post_id)), "{word}: {found}");
         assert!(hits.iter().all(|h| h["snippet"].as_str().is_some_and(|s| s.contains('['))), "{found}");
+        // Paged by a cursor of the same shape as a list's; past the last searched offset, empty.
+        if hits.len() > 1 {
+            let (st, first) = svc.get(&format!("/api/v1/posts?q={}&limit=1", urlencode(&word))).await;
+            assert_eq!(st, 200, "{first}");
+            let c = first["next_cursor"].as_str().expect("a second page").to_string();
+            assert_eq!(c, "0.1");
+            let (st, second) = svc.get(&format!("/api/v1/posts?q={}&limit=1&cursor={c}", urlencode(&word))).await;
+            assert_eq!(st, 200, "{second}");
+            assert_eq!(second["items"][0]["id"], hits[1]["id"], "{second}");
+        }
+        let (st, far) = svc.get(&format!("/api/v1/posts?q={}&cursor=0.99999", urlencode(&word))).await;
+        assert_eq!((st, far["items"].as_array().map(Vec::len)), (200, Some(0)), "{far}");
+        // Values the document does not allow are refused in either mode.
+        for bad in ["q=x&status=bogus", "since=%2B5", "since=2024-1-1", "cursor=", "cursor=1.-2", "limit=0"] {
+            let (st, e) = svc.get(&format!("/api/v1/posts?{bad}")).await;
+            assert!(matches!(st, 400 | 422), "{bad}: {st} {}", e["error"]);
+        }
+        let (st, e) = svc.get("/api/v1/jobs?state=bogus").await;
+        assert_eq!((st, error_code(&e)), (422, "invalid"), "{e}");
 
         // One post, and its tags regenerated.
         let tagged = *db_ids(&s.db, "SELECT post_id FROM post_tags")
@@ -1322,6 +1391,207 @@ async fn the_dashboard_signs_in_by_cookie_and_a_cookie_alone_cannot_change_anyth
             .await
             .expect("get");
         assert_eq!(r.status(), 401);
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+/// `tgsift_http_requests_total` as `(route, method, status) → count`.
+async fn request_counts(
+    svc: &Service,
+) -> std::collections::BTreeMap<(String, String, String), f64> {
+    let r = svc
+        .http
+        .get(svc.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.expect("text");
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parse");
+    scrape
+        .samples
+        .iter()
+        .filter(|x| x.metric == "tgsift_http_requests_total")
+        .map(|x| {
+            let label = |k: &str| x.labels.get(k).unwrap_or("").to_string();
+            let v = match x.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            };
+            ((label("route"), label("method"), label("status")), v)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_answer_is_counted_and_wrong_tokens_are_answered_slowly() {
+    within(90, async {
+        let s = Setup::new(1, 20, |_| {}).await;
+        let mut svc = Service::start(&s, &[]);
+        svc.ready().await;
+        let before = request_counts(&svc).await;
+
+        // Refused before any route runs: no token, a wrong token — on a route and on no route.
+        for _ in 0..2 {
+            let r = svc
+                .http
+                .get(svc.url("/api/v1/posts"))
+                .send()
+                .await
+                .expect("get");
+            assert_eq!(r.status(), 401);
+        }
+        let t0 = Instant::now();
+        let r = svc
+            .http
+            .get(svc.url("/api/v1/posts"))
+            .bearer_auth("wrong-token")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 401);
+        assert!(
+            t0.elapsed() >= Duration::from_millis(300),
+            "a wrong token is answered after the penalty, not in {:?}",
+            t0.elapsed()
+        );
+        let r = svc
+            .http
+            .get(svc.url("/no/such/route"))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 401);
+        // Unknown routes with the token: 404, all under one label whatever the path.
+        for path in ["/api/v1/nope", "/x/1", "/x/2"] {
+            let (st, e) = svc.get(path).await;
+            assert_eq!((st, error_code(&e)), (404, "not_found"), "{path}: {e}");
+        }
+        // A method nobody defined is counted without its name (the label set stays bounded).
+        let r = svc
+            .http
+            .request(
+                reqwest::Method::from_bytes(b"BREW").expect("method"),
+                svc.url("/api/v1/posts"),
+            )
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("brew");
+        assert_eq!(r.status(), 405);
+        // A body that is not a JSON object is refused, naming what is expected.
+        for body in [json!([10, true, null]), json!("limit"), json!(7)] {
+            let (st, e) = svc.post("/api/v1/tagging/retry", body.clone()).await;
+            assert_eq!((st, error_code(&e)), (422, "invalid"), "{body}: {e}");
+            assert!(e.to_string().contains("must be a JSON object"), "{e}");
+        }
+        // A wrong token at sign-in waits too.
+        let t0 = Instant::now();
+        let r = svc
+            .http
+            .post(svc.url("/api/v1/session"))
+            .json(&json!({"token": "wrong"}))
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(r.status(), 401);
+        assert!(
+            t0.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            t0.elapsed()
+        );
+
+        let after = request_counts(&svc).await;
+        let added = |route: &str, method: &str, status: &str| {
+            let k = (route.to_string(), method.to_string(), status.to_string());
+            after.get(&k).copied().unwrap_or(0.0) - before.get(&k).copied().unwrap_or(0.0)
+        };
+        assert_eq!(added("/api/v1/posts", "GET", "401"), 3.0, "{after:?}");
+        assert_eq!(added("unmatched", "GET", "401"), 1.0, "{after:?}");
+        assert_eq!(added("unmatched", "GET", "404"), 3.0, "{after:?}");
+        assert_eq!(added("/api/v1/posts", "other", "405"), 1.0, "{after:?}");
+        assert_eq!(
+            added("/api/v1/tagging/retry", "POST", "422"),
+            3.0,
+            "{after:?}"
+        );
+        assert_eq!(added("/api/v1/session", "POST", "401"), 1.0, "{after:?}");
+        assert_eq!(
+            added("/metrics", "GET", "200"),
+            1.0,
+            "the first scrape: {after:?}"
+        );
+        let total = |m: &std::collections::BTreeMap<_, f64>| m.values().sum::<f64>();
+        assert_eq!(
+            total(&after) - total(&before),
+            13.0,
+            "every answer counted once, nothing else: {after:?}"
+        );
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_whose_headers_never_finish_is_cut_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    within(60, async {
+        let s = Setup::new(1, 20, |_| {}).await;
+        let mut svc = Service::start(&s, &[("TGSIFT_HTTP__HEADER_TIMEOUT", "1")]);
+        svc.ready().await;
+        let addr = svc.base.trim_start_matches("http://").to_string();
+
+        // One client stops in the middle of its headers, one sends a header byte every 100 ms
+        // (each read is quick, the headers never end), one sends nothing at all.
+        let cut_after = |trickle: Option<&'static [u8]>| {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                let mut conn = tokio::net::TcpStream::connect(&addr)
+                    .await
+                    .expect("connect");
+                let t0 = Instant::now();
+                if let Some(start) = trickle {
+                    conn.write_all(start).await.expect("write");
+                }
+                let (mut rd, mut wr) = conn.into_split();
+                let writer = tokio::spawn(async move {
+                    if trickle.is_some() {
+                        while wr.write_all(b"a").await.is_ok() {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                    // Kept open (and silent) until the server closes.
+                    std::future::pending::<()>().await;
+                });
+                let mut buf = [0u8; 1024];
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                writer.abort();
+                t0.elapsed()
+            })
+        };
+        let partial = cut_after(Some(
+            b"GET /api/v1/posts HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+        ));
+        let silent = cut_after(None);
+        let partial = partial.await.expect("partial");
+        let silent = silent.await.expect("silent");
+        for (what, took) in [("slow headers", partial), ("silence", silent)] {
+            assert!(
+                took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+                "{what}: the connection was closed after {took:?}, not after the 1 s header timeout"
+            );
+        }
+        // The server itself is fine.
+        let (st, _) = svc.get("/api/v1/channels").await;
+        assert_eq!(st, 200);
         assert_eq!(svc.stop().await, Some(0));
     })
     .await;

@@ -6,9 +6,12 @@
 //! - [`dashboard`]: the web dashboard's page, script and stylesheet, served at `/` and `/ui/…`.
 //! - [`session`]: the dashboard's sign-in — an HttpOnly, SameSite=Strict session cookie traded for
 //!   the token once, plus an anti-CSRF header on state-changing requests.
-//! - this file: the server — address checks, auth by bearer token (constant-time, never logged) or
-//!   session cookie, JSON errors (`{"error": {"code", "message"}}`), extractors that reject unknown
-//!   fields, body limits, timeouts, and per-route request counts.
+//! - [`token`]: the bearer token — compared in constant time, never logged, a wrong one answered
+//!   slowly.
+//! - this file: the server — address checks, connections (a header read timeout, graceful
+//!   shutdown), auth by bearer token or session cookie, JSON errors (`{"error": {"code",
+//!   "message"}}`), extractors that take only JSON objects and reject unknown fields, body limits,
+//!   timeouts, and request counts by route and status (every answer, 401s and unknown routes too).
 //!
 //! Without `http.token` the server listens only on a loopback address (with a warning): anyone who can
 //! reach it can administer tgsift — except another site's page in a local browser, whose state-changing
@@ -17,6 +20,7 @@
 pub(crate) mod dashboard;
 pub(crate) mod routes;
 pub(crate) mod session;
+pub(crate) mod token;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,7 +37,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, HttpConfig};
@@ -45,6 +48,10 @@ use crate::task::TaskError;
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 /// A request (reading its body included) that takes longer is answered 408.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a shutdown waits for the answers in flight (within the service's shutdown grace).
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(2);
+/// `http.header_timeout` when it cannot be a duration (the configuration checks its range).
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the API listens, checked before the service starts: `None` when `http.listen` is unset.
 /// A non-loopback address without `http.token` is a configuration error (anyone could administer it).
@@ -115,8 +122,10 @@ pub struct AppState {
     http_metrics: Arc<HttpFamilies>,
     /// What `/readyz` reports: the tasks that failed or wait to restart.
     pub supervisor: Arc<dyn Readiness>,
-    token: Option<Arc<[u8]>>,
+    token: Option<Arc<token::Token>>,
+    guesses: token::Guesses,
     sessions: session::Sessions,
+    header_timeout: Duration,
 }
 
 impl AppState {
@@ -134,12 +143,11 @@ impl AppState {
             http_metrics: metrics.of::<HttpFamilies>(),
             metrics,
             supervisor,
-            token: http
-                .token
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .map(|t| Arc::from(t.as_bytes())),
+            token: token::Token::new(http.token.as_deref()).map(Arc::new),
+            guesses: token::Guesses::default(),
             sessions,
+            header_timeout: Duration::try_from_secs_f64(http.header_timeout)
+                .unwrap_or(DEFAULT_HEADER_TIMEOUT),
         }
     }
 }
@@ -173,10 +181,56 @@ pub async fn serve(
         })?,
     };
     tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "HTTP API listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(cancel.cancelled_owned())
+    // hyper's HTTP/1 connections rather than `axum::serve`, which sets no timer: without one a
+    // client that never finishes its headers holds its connection (and a task) for ever.
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(state.header_timeout);
+    let service = hyper_util::service::TowerToHyperService::new(app(state));
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    // Each connection's task; dropping the set ends those still running.
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let stream = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted: the
+                    // listener itself is fine, so wait a little (for fds to free up) and go on.
+                    tracing::warn!(error = %e, "HTTP API: accepting a connection failed");
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                    }
+                }
+            },
+        };
+        let conn = http1.serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone());
+        let conn = connections.watch(conn);
+        tasks.spawn(async move {
+            if let Err(e) = conn.await {
+                // A header timeout, a malformed request or a client that went away: its business.
+                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // Answers in flight are finished and idle connections closed at once; what is still open after
+    // SHUTDOWN_DRAIN (a client in the middle of its headers, a long export) is dropped, so the
+    // service stops within its grace period.
+    if tokio::time::timeout(SHUTDOWN_DRAIN, connections.shutdown())
         .await
-        .map_err(|e| TaskError::retry(anyhow::anyhow!("HTTP server: {e}")))
+        .is_err()
+    {
+        tracing::info!(
+            left = tasks.len(),
+            "HTTP API: connections still open at shutdown dropped"
+        );
+    }
+    Ok(())
 }
 
 /// The whole application: routes, auth, limits and metrics.
@@ -192,10 +246,6 @@ pub fn app(state: AppState) -> axum::Router {
             }),
         )
         .merge(dashboard::router())
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            count_request,
-        ))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -206,6 +256,11 @@ pub fn app(state: AppState) -> axum::Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        // Outermost, so every answer is counted: refused ones (401, 403), unknown routes, timeouts.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_request,
+        ))
         .with_state(state)
 }
 
@@ -214,7 +269,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     describe_self(routes::router().split_for_parts().1)
 }
 
-/// Adds `GET /openapi.json` itself (served outside the annotated routes).
+/// Adds `GET /openapi.json` itself (served outside the annotated routes) and the error answers
+/// every route shares.
 fn describe_self(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc.paths.paths.insert(
         "/openapi.json".into(),
@@ -228,6 +284,7 @@ fn describe_self(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
                 ),
         ),
     );
+    routes::document_errors(&mut doc);
     doc
 }
 
@@ -275,7 +332,7 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::as_bytes);
-    if given.is_some_and(|g| bool::from(g.ct_eq(token))) {
+    if given.is_some_and(|g| token.matches(g)) {
         req.extensions_mut().insert(session::AuthMethod::Bearer);
         return next.run(req).await;
     }
@@ -302,6 +359,9 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
         req.extensions_mut().insert(session::AuthMethod::Cookie);
         return next.run(req).await;
     }
+    if given.is_some() {
+        state.guesses.refuse().await;
+    }
     let mut resp = ApiError::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
@@ -322,14 +382,30 @@ fn is_safe(m: &Method) -> bool {
     matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Counts requests per route pattern (not per path: ids would explode the label set) and status.
+/// The `route` label of requests to paths no route serves.
+pub(crate) const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Counts requests per route pattern (not per path: ids would explode the label set; every unknown
+/// path is [`UNMATCHED_ROUTE`]), method (methods HTTP does not define are `other`) and status.
 async fn count_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+        .map_or(UNMATCHED_ROUTE, |p| p.as_str())
+        .to_string();
+    let method = match *req.method() {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::OPTIONS
+        | Method::CONNECT
+        | Method::TRACE => req.method().as_str(),
+        _ => "other",
+    }
+    .to_string();
     let resp = next.run(req).await;
     state
         .http_metrics
@@ -465,8 +541,50 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(ApiJson(v))
+        // Read as a value first: serde would fill a struct from an array too, field by position.
+        let axum::Json(mut v) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        integral(&mut v);
+        let kind = match &v {
+            serde_json::Value::Object(_) => {
+                return T::deserialize(v).map(ApiJson).map_err(|e| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid",
+                        format!("body: {e}"),
+                    )
+                });
+            }
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::Bool(_) => "a boolean",
+            serde_json::Value::Null => "null",
+        };
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("the body must be a JSON object (`{{\"field\": value, …}}`), not {kind}"),
+        ))
+    }
+}
+
+/// Makes every number with an integral value (`5.0`, `1e3`) an integer, as JSON Schema counts it,
+/// so an integer field takes it.
+fn integral(v: &mut serde_json::Value) {
+    /// Integers up to this are exact in an f64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT)
+            {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral),
+        _ => {}
     }
 }
 

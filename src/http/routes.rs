@@ -111,6 +111,164 @@ async fn enqueue(state: &AppState, spec: JobSpec) -> ApiResult<Response> {
     Ok(resp)
 }
 
+/// The states `GET /api/v1/jobs?state=` takes.
+const JOB_STATES: [&str; 5] = ["queued", "running", "done", "failed", "cancelled"];
+
+/// A whole number as the documented patterns write it: an optional `-` and 1 to 18 digits (so it
+/// always fits an i64; Rust's own parser would also take `+5` or 40 leading zeros).
+fn int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// What [`int`] accepts, as a pattern.
+const INT_PATTERN: &str = "-?[0-9]{1,18}";
+
+/// Schemas of query values that the derive cannot describe: what the handlers accept, exactly.
+mod schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    use utoipa::openapi::{RefOr, Schema};
+
+    fn string() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String)
+    }
+
+    /// `since`/`until`: a calendar date or unix seconds.
+    pub(super) fn date_or_seconds() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(string().format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))))
+            .item(string().pattern(Some(format!("^{}$", super::INT_PATTERN))))
+            .description(Some("`YYYY-MM-DD` (UTC) or unix seconds"))
+            .into()
+    }
+
+    fn one_of(values: &[&str]) -> RefOr<Schema> {
+        string().enum_values(Some(values.iter().copied())).into()
+    }
+
+    /// A tagging status.
+    pub(super) fn tagging_status() -> RefOr<Schema> {
+        one_of(&tgsift_store::TaggingStatus::ALL.map(tgsift_store::TaggingStatus::as_str))
+    }
+
+    /// A job state.
+    pub(super) fn job_state() -> RefOr<Schema> {
+        one_of(&super::JOB_STATES)
+    }
+
+    /// The export's formats.
+    pub(super) fn export_format() -> RefOr<Schema> {
+        one_of(&["jsonl", "csv"])
+    }
+
+    /// A channel's backfill: a string (`all`, `500`, `since:2024-01-31`), a number of posts, or null.
+    pub(super) fn backfill() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(string())
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(u32::MAX)),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .into()
+    }
+
+    /// A search: at least one letter or digit (a query of only punctuation has no words).
+    pub(super) fn search_text() -> RefOr<Schema> {
+        string().pattern(Some("[^\\W_]")).into()
+    }
+
+    /// The cursor of `/api/v1/posts`: `DATE.ID` (lists) or `0.OFFSET` (searches).
+    pub(super) fn posts_cursor() -> RefOr<Schema> {
+        string()
+            .pattern(Some(format!("^{}\\.[0-9]{{1,18}}$", super::INT_PATTERN)))
+            .into()
+    }
+
+    /// The cursor of `/api/v1/jobs` and `/api/v1/channels`: the last id of the previous page.
+    pub(super) fn id_cursor() -> RefOr<Schema> {
+        string()
+            .pattern(Some(format!("^{}$", super::INT_PATTERN)))
+            .into()
+    }
+}
+
+/// Adds the error answers every route shares to the document: 401 to those that need the token,
+/// 400 to those that read parameters or a body (unreadable: an unknown parameter, a wrong type,
+/// malformed JSON), 422 to those with query parameters or a body (well-formed but invalid), and
+/// 413 and 415 to those that take a body.
+pub(crate) fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let params = op.parameters.as_deref().unwrap_or_default();
+            let query = params
+                .iter()
+                .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)));
+            let body = op.request_body.is_some();
+            // An operation with `security(())` is public; the others inherit the bearer token.
+            let public = op.security.is_some();
+            let mut add = |status: &str, description: &str| {
+                op.responses
+                    .responses
+                    .entry(status.into())
+                    .or_insert_with(|| error(description).into());
+            };
+            if !public {
+                add(
+                    "401",
+                    "No token, or a wrong one (answered after a short delay)",
+                );
+            }
+            if !params.is_empty() || body {
+                add(
+                    "400",
+                    "The request cannot be read: an unknown query parameter, a value of the wrong type, malformed JSON",
+                );
+            }
+            if query || body {
+                add(
+                    "422",
+                    "Well-formed but invalid: a value out of range, an unknown field",
+                );
+            }
+            if body {
+                add("413", "The body is larger than 64 KiB");
+                add(
+                    "415",
+                    "The body is not sent as `Content-Type: application/json`",
+                );
+            }
+        }
+    }
+}
+
 fn limit(limit: Option<usize>) -> ApiResult<usize> {
     match limit.unwrap_or(DEFAULT_LIMIT) {
         n @ 1..=MAX_LIMIT => Ok(n),
@@ -121,6 +279,9 @@ fn limit(limit: Option<usize>) -> ApiResult<usize> {
         )),
     }
 }
+
+// The `limit` parameters document their range as `#[param(minimum = 1, maximum = 500)]`.
+const _: () = assert!(MAX_LIMIT == 500);
 
 fn bad_cursor(cursor: &str) -> ApiError {
     ApiError::bad_request(format!(
@@ -209,6 +370,7 @@ async fn tagging_stats(
 pub(crate) struct RetryBody {
     /// At most this many posts (default 50).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub limit: Option<usize>,
     /// Also posts that failed for good.
     #[serde(default)]
@@ -371,27 +533,42 @@ struct PostsQuery {
     /// Only posts with this tag.
     tag: Option<String>,
     /// Only posts in this tagging status.
+    #[param(schema_with = schema::tagging_status)]
     status: Option<String>,
     /// Only posts dated on or after this: `YYYY-MM-DD` or unix seconds.
+    #[param(schema_with = schema::date_or_seconds)]
     since: Option<String>,
     /// Also posts deleted in their channel (kept, marked with `deleted_at`).
     #[serde(default)]
     include_deleted: bool,
     /// Full-text search: every word must occur, in any inflection (`"quoted words"` as a phrase);
     /// results are ranked by relevance and carry a `snippet`. With `q`, `tag` and `status` do not apply.
+    #[param(schema_with = schema::search_text)]
     q: Option<String>,
     /// Page size (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = schema::posts_cursor)]
     cursor: Option<String>,
 }
 
 fn since(s: &str) -> ApiResult<i64> {
-    if let Ok(n) = s.parse::<i64>() {
+    if let Some(n) = int(s) {
         return Ok(n);
     }
-    s.parse::<jiff::civil::Date>()
-        .ok()
+    // Only `YYYY-MM-DD`, as documented (jiff would also take `+002024-01-01` or `20240101`).
+    let shape = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    Some(s)
+        .filter(|_| shape)
+        .and_then(|s| s.parse::<jiff::civil::Date>().ok())
         .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
         .map(|z| z.timestamp().as_second())
         .ok_or_else(|| {
@@ -401,6 +578,12 @@ fn since(s: &str) -> ApiResult<i64> {
                 format!("since = {s:?}: give YYYY-MM-DD or unix seconds"),
             )
         })
+}
+
+/// A posts cursor, `INT.ID` ([`schema::posts_cursor`]).
+fn cursor_pair(c: &str) -> Option<(i64, i64)> {
+    let (a, b) = c.split_once('.')?;
+    Some((int(a)?, int(b).filter(|_| !b.starts_with('-'))?))
 }
 
 /// Largest result offset a search pages to.
@@ -415,22 +598,29 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
             format!("q = {text:?} has no words to search for"),
         ));
     }
+    let since = q.since.as_deref().map(since).transpose()?;
+    // A search's cursor is `0.OFFSET`, in the shape of a list's `DATE.ID`, so either is a
+    // well-formed cursor for both.
     let offset = match q.cursor.as_deref() {
         None => 0,
-        Some(c) => c
-            .strip_prefix('s')
-            .and_then(|o| o.parse::<usize>().ok())
-            .filter(|o| *o <= MAX_SEARCH_OFFSET)
-            .ok_or_else(|| bad_cursor(c))?,
+        Some(c) => cursor_pair(c).ok_or_else(|| bad_cursor(c))?.1,
     };
     let channel_ids = match &q.channel {
         Some(c) => Some(vec![state.ops.channel(c).await?.id]),
         None => None,
     };
+    // Every parameter checked: past the last offset a search pages to, the page is empty.
+    if offset > MAX_SEARCH_OFFSET as i64 {
+        return Ok(axum::Json(PostPage {
+            items: Vec::new(),
+            next_cursor: None,
+        }));
+    }
+    let offset = offset as usize;
     let query = tgsift_store::SearchQuery {
         text,
         channel_ids,
-        since: q.since.as_deref().map(since).transpose()?,
+        since,
         include_deleted: q.include_deleted,
         limit: offset + n + 1,
         highlight: ("[".into(), "]".into()),
@@ -444,7 +634,8 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
         v.score = Some(h.score);
         items.push(v);
     }
-    let next_cursor = (more && offset + n <= MAX_SEARCH_OFFSET).then(|| format!("s{}", offset + n));
+    let next_cursor =
+        (more && offset + n <= MAX_SEARCH_OFFSET).then(|| format!("0.{}", offset + n));
     Ok(axum::Json(PostPage { items, next_cursor }))
 }
 
@@ -456,27 +647,24 @@ async fn list_posts(
     State(state): State<AppState>,
     ApiQuery(mut q): ApiQuery<PostsQuery>,
 ) -> ApiResult<axum::Json<PostPage>> {
+    // Checked in both modes, although a search does not filter by it.
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| s.parse::<TaggingStatus>().map_err(|_| bad_status(s)))
+        .transpose()?;
     if let Some(text) = q.q.take() {
         return search(&state, q, text).await;
     }
     let n = limit(q.limit)?;
     let before = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(
-            c.split_once('.')
-                .and_then(|(d, i)| Some((d.parse::<i64>().ok()?, i.parse::<i64>().ok()?)))
-                .ok_or_else(|| bad_cursor(c))?,
-        ),
+        Some(c) => Some(cursor_pair(c).ok_or_else(|| bad_cursor(c))?),
     };
     if let Some(c) = &q.channel {
         // A channel nobody follows is a 404, not an empty page.
         state.ops.channel(c).await?;
     }
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| s.parse::<TaggingStatus>().map_err(|_| bad_status(s)))
-        .transpose()?;
     let filter = PostFilter {
         channel: q.channel,
         tag: q.tag,
@@ -505,16 +693,20 @@ async fn list_posts(
 #[into_params(parameter_in = Query)]
 struct ExportQuery {
     /// `jsonl` (default) or `csv`.
+    #[param(schema_with = schema::export_format)]
     format: Option<String>,
     /// Channels, comma-separated (`@name`, numeric id or `#row`); default all.
     channel: Option<String>,
     /// Only posts dated on or after this: `YYYY-MM-DD` or unix seconds.
+    #[param(schema_with = schema::date_or_seconds)]
     since: Option<String>,
     /// Only posts dated before this: `YYYY-MM-DD` or unix seconds.
+    #[param(schema_with = schema::date_or_seconds)]
     until: Option<String>,
     /// Only posts with this tag.
     tag: Option<String>,
     /// Only posts in this tagging status.
+    #[param(schema_with = schema::tagging_status)]
     status: Option<String>,
     /// Also posts deleted in their channel.
     #[serde(default)]
@@ -526,7 +718,8 @@ struct ExportQuery {
 /// Every matching post, streamed in post-id order (constant memory): JSON lines or CSV with a header,
 /// the columns of `tgsift posts export`.
 #[utoipa::path(get, path = "/api/v1/posts/export", tag = "posts", params(ExportQuery),
-    responses((status = 200, description = "JSON lines (application/x-ndjson) or CSV (text/csv)", body = String),
+    responses((status = 200, description = "JSON lines (`format=jsonl`) or CSV with a header (`format=csv`)",
+               content((String = "application/x-ndjson"), (String = "text/csv"))),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn export_posts(
     State(state): State<AppState>,
@@ -619,14 +812,29 @@ async fn get_post(
     Ok(axum::Json(state.ops.post(id).await?.into()))
 }
 
-/// `?limit=&cursor=`.
+/// `?limit=&cursor=` of a list paged by id.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct PageQuery {
     /// Page size (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = schema::id_cursor)]
+    cursor: Option<String>,
+}
+
+/// `?limit=&cursor=` of a list paged by name.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct NamePageQuery {
+    /// Page size (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
@@ -639,16 +847,18 @@ pub(crate) struct ChannelPage {
     pub next_cursor: Option<String>,
 }
 
-/// Splits `items` (sorted by `key`) into the page after `cursor`.
-fn page<T, K: PartialOrd + std::str::FromStr + ToString>(
+/// Splits `items` (sorted by `key`) into the page of `limit` after `after` (`cursor` as parsed by
+/// `parse`).
+fn page<T, K: PartialOrd + ToString>(
     items: Vec<T>,
     key: impl Fn(&T) -> K,
-    q: &PageQuery,
+    (limit_given, cursor): (Option<usize>, Option<&str>),
+    parse: impl Fn(&str) -> Option<K>,
 ) -> ApiResult<(Vec<T>, Option<String>)> {
-    let n = limit(q.limit)?;
-    let after = match q.cursor.as_deref() {
+    let n = limit(limit_given)?;
+    let after = match cursor {
         None => None,
-        Some(c) => Some(c.parse::<K>().map_err(|_| bad_cursor(c))?),
+        Some(c) => Some(parse(c).ok_or_else(|| bad_cursor(c))?),
     };
     let mut out: Vec<T> = items
         .into_iter()
@@ -671,7 +881,7 @@ async fn list_channels(
 ) -> ApiResult<axum::Json<ChannelPage>> {
     let mut all = state.ops.channels().await?;
     all.sort_by_key(|c| c.id);
-    let (items, next_cursor) = page(all, |c| c.id, &q)?;
+    let (items, next_cursor) = page(all, |c| c.id, (q.limit, q.cursor.as_deref()), int)?;
     Ok(axum::Json(ChannelPage { items, next_cursor }))
 }
 
@@ -685,7 +895,7 @@ pub(crate) struct AddChannelBody {
     pub channel: String,
     /// `all`, a number of posts (`500` or `"500"`) or `since:YYYY-MM-DD`; default `ingest.backfill`.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = schema::backfill)]
     pub backfill: Option<serde_json::Value>,
     /// Join the channel first, so its posts are pushed (live mode) instead of polled.
     #[serde(default)]
@@ -767,9 +977,11 @@ pub(crate) struct ReparseBody {
     pub channel: String,
     /// First message id (with `to_id`).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub from_id: Option<i32>,
-    /// Last message id (with `from_id`).
+    /// Last message id (with `from_id`), not below it.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub to_id: Option<i32>,
     /// The whole history instead of a range.
     #[serde(default)]
@@ -806,7 +1018,7 @@ pub(crate) struct RetagBody {
     /// First message id.
     #[serde(default)]
     pub from_id: Option<i32>,
-    /// Last message id.
+    /// Last message id, not below `from_id`.
     #[serde(default)]
     pub to_id: Option<i32>,
 }
@@ -838,10 +1050,13 @@ async fn retag(
 #[into_params(parameter_in = Query)]
 struct JobsQuery {
     /// Only jobs in this state: `queued`, `running`, `done`, `failed`, `cancelled`.
+    #[param(schema_with = schema::job_state)]
     state: Option<String>,
     /// Page size (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = schema::id_cursor)]
     cursor: Option<String>,
 }
 
@@ -864,8 +1079,16 @@ async fn list_jobs(
     let n = limit(q.limit)?;
     let before = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| bad_cursor(c))?),
+        Some(c) => Some(int(c).ok_or_else(|| bad_cursor(c))?),
     };
+    if let Some(s) = q.state.as_deref().filter(|s| !JOB_STATES.contains(s)) {
+        let [rest @ .., last] = JOB_STATES;
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("state = {s:?}: give {} or {last}", rest.join(", ")),
+        ));
+    }
     let mut items = state.ops.jobs(q.state, before, n + 1).await?;
     let next_cursor = (items.len() > n).then(|| {
         items.truncate(n);
@@ -928,15 +1151,20 @@ pub(crate) struct AccountPage {
 }
 
 /// Accounts with their login, lease and circuit-breaker state (phones masked).
-#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(NamePageQuery),
     responses((status = 200, body = AccountPage)))]
 async fn list_accounts(
     State(state): State<AppState>,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<NamePageQuery>,
 ) -> ApiResult<axum::Json<AccountPage>> {
     let mut all = state.ops.accounts().await?;
     all.sort_by(|a, b| a.name.cmp(&b.name));
-    let (items, next_cursor) = page(all, |a| a.name.clone(), &q)?;
+    let (items, next_cursor) = page(
+        all,
+        |a| a.name.clone(),
+        (q.limit, q.cursor.as_deref()),
+        |c| Some(c.to_string()).filter(|c| !c.is_empty()),
+    )?;
     Ok(axum::Json(AccountPage { items, next_cursor }))
 }
 
@@ -1056,7 +1284,6 @@ async fn sign_in(
     headers: axum::http::HeaderMap,
     ApiJson(b): ApiJson<SignInBody>,
 ) -> ApiResult<Response> {
-    use subtle::ConstantTimeEq;
     let Some(token) = &state.token else {
         return Ok(axum::Json(SessionState {
             signed_in: true,
@@ -1064,7 +1291,8 @@ async fn sign_in(
         })
         .into_response());
     };
-    if !bool::from(b.token.as_bytes().ct_eq(token)) {
+    if !token.matches(b.token.as_bytes()) {
+        state.guesses.refuse().await;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
