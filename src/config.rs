@@ -592,7 +592,15 @@ pub(crate) const KEYS: &[KeySpec] = &[
         default: None,
         aliases: &[],
         secret: true,
-        doc: "Bearer token every HTTP route but /healthz requires; without one the API only listens on a loopback address",
+        doc: "Bearer token every HTTP route but the probes (/healthz, /readyz) requires; without one the API only listens on a loopback address",
+    },
+    KeySpec {
+        key: "http.probe_token",
+        kind: Kind::Text,
+        default: None,
+        aliases: &[],
+        secret: true,
+        doc: "Bearer token /healthz and /readyz require (http.token works too); unset = the probes answer anyone, as they reveal no data",
     },
     KeySpec {
         key: "http.header_timeout",
@@ -1022,6 +1030,8 @@ pub struct HttpConfig {
     pub listen: Option<String>,
     /// Bearer token. Never print it.
     pub token: Option<String>,
+    /// Bearer token of the probes (`/healthz`, `/readyz`); `None` = open. Never print it.
+    pub probe_token: Option<String>,
     /// Seconds a connection may take to send a request's headers.
     pub header_timeout: f64,
 }

@@ -1596,3 +1596,89 @@ async fn a_client_whose_headers_never_finish_is_cut_after_the_header_timeout() {
     })
     .await;
 }
+
+/// Issue 31, item 6: with Telegram unreachable, `/readyz` says the service is degraded and why,
+/// the channels say they wait for their account; the probes answer without a token, unless
+/// `http.probe_token` asks for one.
+#[tokio::test]
+async fn readyz_is_degraded_while_telegram_is_unreachable_and_probes_need_no_token() {
+    within(90, async {
+        let s = Setup::new(2, 20, |_| {}).await;
+        let mut svc = Service::start(&s, &[]);
+        svc.ready().await;
+        let plain = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        let probe = |path: &'static str, token: Option<&'static str>| {
+            let mut req = plain.get(svc.url(path));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            async move {
+                let r = req.send().await.expect("probe");
+                let status = r.status().as_u16();
+                (status, r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        assert_eq!(probe("/healthz", None).await.0, 200, "no token needed");
+        let (st, body) = probe("/readyz", None).await;
+        assert_eq!(
+            (st, body["status"].as_str()),
+            (200, Some("ready")),
+            "{body}"
+        );
+
+        // Telegram goes away: the account's breaker opens, and the probe says so.
+        s.sim.outage(Duration::from_secs(120));
+        assert!(
+            eventually(Duration::from_secs(40), || async {
+                probe("/readyz", None).await.1["status"] == "degraded"
+            })
+            .await,
+            "readyz never said degraded"
+        );
+        let (st, body) = probe("/readyz", None).await;
+        assert_eq!(st, 200, "degraded still serves: {body}");
+        let reason = body["reasons"][0].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with("account alice cannot reach Telegram since"),
+            "{body}"
+        );
+        let (st, channels) = svc.get("/api/v1/channels").await;
+        assert_eq!(st, 200);
+        let states: Vec<(&str, bool)> = channels["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|c| {
+                (
+                    c["state"].as_str().unwrap_or_default(),
+                    c["waiting_since"].as_i64().is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(states, [("waiting", true), ("waiting", true)], "{channels}");
+        assert_eq!(svc.stop().await, Some(0));
+
+        // With http.probe_token the probes need it (or the API's token).
+        let mut svc = Service::start(&s, &[("TGSIFT_HTTP__PROBE_TOKEN", "probe-secret")]);
+        svc.ready().await;
+        let plain = reqwest::Client::new();
+        for (token, want) in [
+            (None, 401),
+            (Some("wrong"), 401),
+            (Some("probe-secret"), 200),
+            (Some(TOKEN), 200),
+        ] {
+            let mut req = plain.get(svc.url("/healthz"));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let st = req.send().await.expect("probe").status().as_u16();
+            assert_eq!(st, want, "{token:?}");
+        }
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}

@@ -179,6 +179,11 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
             Some(u) => format!("parked {} s", u - now),
             None => "-".into(),
         };
+        // Waiting: the account cannot reach Telegram, so nothing is fetched; that is the news.
+        let note = match c.waiting_since {
+            Some(since) => format!("waiting: account unreachable since {}", clock(since)),
+            None => c.last_error.clone().unwrap_or_else(|| "-".into()),
+        };
         println!(
             "{:<5} {:<12} {:<22} {:<8} {:>8} {:>9} {:<14} {:<16} {}",
             format!("#{}", c.id),
@@ -189,10 +194,17 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
             c.last_message_id,
             ago(c.last_fetch_at),
             flood,
-            c.last_error.as_deref().unwrap_or("-")
+            note
         );
     }
     Ok(())
+}
+
+/// `2026-12-07 10:41 UTC`.
+fn clock(ts: i64) -> String {
+    jiff::Timestamp::from_second(ts)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| ts.to_string())
 }
 
 fn set_active(loaded: &Loaded, reference: &str, active: bool) -> anyhow::Result<()> {

@@ -123,6 +123,8 @@ pub struct AppState {
     /// What `/readyz` reports: the tasks that failed or wait to restart.
     pub supervisor: Arc<dyn Readiness>,
     token: Option<Arc<token::Token>>,
+    /// `http.probe_token`: what the probes require, when set.
+    probe_token: Option<Arc<token::Token>>,
     guesses: token::Guesses,
     sessions: session::Sessions,
     header_timeout: Duration,
@@ -144,6 +146,7 @@ impl AppState {
             metrics,
             supervisor,
             token: token::Token::new(http.token.as_deref()).map(Arc::new),
+            probe_token: token::Token::new(http.probe_token.as_deref()).map(Arc::new),
             guesses: token::Guesses::default(),
             sessions,
             header_timeout: Duration::try_from_secs_f64(http.header_timeout)
@@ -294,6 +297,15 @@ async fn not_found() -> ApiError {
 
 /// Lets a request in with the right bearer token or a signed-in session cookie (a state-changing
 /// request by cookie also needs the anti-CSRF header); `/healthz`, the dashboard's static files and
+/// The `Authorization: Bearer …` token a request carries, if any.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&[u8]> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::as_bytes)
+}
+
 /// signing in need neither. Records how the request got in (for `GET /api/v1/session`).
 async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(token) = &state.token else {
@@ -320,18 +332,32 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
         return next.run(req).await;
     };
     let path = req.uri().path();
-    if path == "/healthz"
-        || (matches!(*req.method(), Method::GET | Method::HEAD) && dashboard::is_asset(path))
+    // The probes: a load balancer or Kubernetes sends no token, and they reveal no data; with
+    // `http.probe_token` they need that token (or the API's).
+    if routes::is_probe(path) {
+        let Some(probe) = &state.probe_token else {
+            return next.run(req).await;
+        };
+        let given = bearer(req.headers());
+        if given.is_some_and(|g| probe.matches(g) || token.matches(g)) {
+            return next.run(req).await;
+        }
+        if given.is_some() {
+            state.guesses.refuse().await;
+        }
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the probes need `Authorization: Bearer <http.probe_token>`",
+        )
+        .into_response();
+    }
+    if (matches!(*req.method(), Method::GET | Method::HEAD) && dashboard::is_asset(path))
         || (req.method() == Method::POST && path == routes::SESSION_PATH)
     {
         return next.run(req).await;
     }
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::as_bytes);
+    let given = bearer(req.headers());
     if given.is_some_and(|g| token.matches(g)) {
         req.extensions_mut().insert(session::AuthMethod::Bearer);
         return next.run(req).await;

@@ -299,6 +299,11 @@ fn bad_status(status: &str) -> ApiError {
     )
 }
 
+/// Whether `path` is a probe (`/healthz`, `/readyz`): answered without the API's token.
+pub(crate) fn is_probe(path: &str) -> bool {
+    path == "/healthz" || path == "/readyz"
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health", security(()),
     responses((status = 200, description = "The process is alive", body = Object, example = json!({"status": "ok"}))))]
@@ -306,19 +311,41 @@ async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Readiness: the database answers and every service task is alive.
-#[utoipa::path(get, path = "/readyz", tag = "health",
+/// Readiness: the database answers and every service task is alive (503 otherwise). An account
+/// that cannot reach Telegram (its circuit breaker is open) makes it `degraded`, still 200: the
+/// API and dashboard serve, but that account's channels fetch nothing.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
     responses(
-        (status = 200, description = "Ready", body = Object, example = json!({"status": "ready"})),
+        (status = 200, description = "Ready, or degraded with the reasons", body = Object,
+         example = json!({"status": "degraded", "reasons": ["account alice cannot reach Telegram since 2026-12-07T10:41:00Z (circuit breaker open)"]})),
         (status = 503, description = "Not ready, with the reasons", body = Object,
          example = json!({"status": "unavailable", "reasons": ["jobs: restarting after: database is locked"]}))))]
 async fn readyz(State(state): State<AppState>) -> Response {
     let mut reasons = state.supervisor.unhealthy();
+    let mut degraded = Vec::new();
     if let Err(e) = state.ops.check_database().await {
         reasons.push(format!("database: {e}"));
+    } else {
+        match state.ops.unreachable_accounts().await {
+            Ok(accounts) => degraded = accounts,
+            Err(e) => reasons.push(format!("database: {e}")),
+        }
     }
-    if reasons.is_empty() {
+    if reasons.is_empty() && degraded.is_empty() {
         axum::Json(serde_json::json!({"status": "ready"})).into_response()
+    } else if reasons.is_empty() {
+        let reasons: Vec<String> = degraded
+            .iter()
+            .map(|(account, since_ms)| {
+                let since = jiff::Timestamp::from_millisecond(*since_ms)
+                    .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    .unwrap_or_else(|_| since_ms.to_string());
+                format!(
+                    "account {account} cannot reach Telegram since {since} (circuit breaker open)"
+                )
+            })
+            .collect();
+        axum::Json(serde_json::json!({"status": "degraded", "reasons": reasons})).into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -108,8 +108,11 @@ pub struct ChannelView {
     pub label: String,
     /// Title.
     pub title: String,
-    /// `active`, `parked`, `paused` or `failed`.
+    /// `active`, `parked`, `paused`, `failed`, or `waiting` while its account cannot reach
+    /// Telegram (its circuit breaker is open): active, but nothing is fetched.
     pub state: String,
+    /// Since when its account cannot reach Telegram (unix seconds), while `waiting`.
+    pub waiting_since: Option<i64>,
     /// Posts stored.
     pub posts: i64,
     /// Checkpoint.
@@ -123,14 +126,24 @@ pub struct ChannelView {
 }
 
 impl ChannelView {
-    fn of(c: ChannelRow, posts: i64, now: i64) -> Self {
-        let state = c.state(now);
+    /// The channel as lists show it; `unreachable` are the accounts that cannot reach Telegram now,
+    /// with since when (unix ms).
+    fn of(c: ChannelRow, posts: i64, now: i64, unreachable: &[(String, i64)]) -> Self {
+        let waiting_since = unreachable
+            .iter()
+            .find(|(account, _)| *account == c.account)
+            .map(|(_, since_ms)| since_ms / 1000);
+        let state = match c.state(now) {
+            "active" if waiting_since.is_some() => "waiting",
+            other => other,
+        };
         ChannelView {
             id: c.id,
             label: c.label(),
             account: c.account,
             title: c.title,
             state: state.into(),
+            waiting_since: waiting_since.filter(|_| state == "waiting"),
             posts,
             last_message_id: c.last_message_id,
             last_fetch_at: c.last_fetch_at,
@@ -400,14 +413,24 @@ impl Ops {
             .store
             .read("list channels", move |s| {
                 let counts = s.post_counts()?;
+                let unreachable = unreachable_accounts(s)?;
                 Ok(s.channels()?
                     .into_iter()
                     .map(|c| {
                         let n = counts.get(&c.id).copied().unwrap_or(0);
-                        ChannelView::of(c, n, now)
+                        ChannelView::of(c, n, now, &unreachable)
                     })
                     .collect())
             })
+            .await?)
+    }
+
+    /// The accounts that cannot reach Telegram now, with since when (unix ms): `/readyz` reports
+    /// the service degraded while there are any.
+    pub(crate) async fn unreachable_accounts(&self) -> Result<Vec<(String, i64)>, OpsError> {
+        Ok(self
+            .store
+            .read("read the accounts' breakers", |s| unreachable_accounts(s))
             .await?)
     }
 
@@ -453,7 +476,9 @@ impl Ops {
                 }
                 s.set_channel_active(id, active)?;
                 let n = s.channel_post_count(id)?;
-                Ok(s.channel(id)?.map(|c| ChannelView::of(c, n, now)))
+                let unreachable = unreachable_accounts(&*s)?;
+                Ok(s.channel(id)?
+                    .map(|c| ChannelView::of(c, n, now, &unreachable)))
             })
             .await?
             .ok_or_else(|| OpsError::NotFound(format!("no channel #{id}")))
@@ -469,7 +494,7 @@ impl Ops {
                 };
                 let n = s.channel_post_count(id)?;
                 s.remove_channel(id)?;
-                Ok(Some(ChannelView::of(c, n, now)))
+                Ok(Some(ChannelView::of(c, n, now, &[])))
             })
             .await?
             .ok_or_else(|| OpsError::NotFound(format!("no channel #{id}")))
@@ -528,6 +553,12 @@ impl Ops {
     pub async fn accounts(&self) -> Result<Vec<AccountView>, OpsError> {
         Ok(self.store.read("list accounts", account_states).await?)
     }
+}
+
+/// The accounts that cannot reach Telegram now (their circuit breaker is open) and since when (unix
+/// ms): their channels wait, and `/readyz` says the service is degraded.
+pub(crate) fn unreachable_accounts(store: &dyn Storage) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(store.alert_conditions(0, i64::MAX, unix_now())?.breakers)
 }
 
 /// What `account list`, `status` and the HTTP API show about each account.

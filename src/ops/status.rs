@@ -36,6 +36,8 @@ pub struct ServiceStatus {
 pub struct ChannelCounts {
     /// Polled or followed live.
     pub active: usize,
+    /// Active, but their account cannot reach Telegram now.
+    pub waiting: usize,
     /// Paused by the operator.
     pub paused: usize,
     /// Stopped by an error.
@@ -131,6 +133,7 @@ fn channel_summary(views: &[ChannelView], now: i64) -> (ChannelCounts, Vec<Chann
         match c.state.as_str() {
             "parked" => counts.parked += 1,
             "active" => counts.active += 1,
+            "waiting" => counts.waiting += 1,
             "failed" => counts.failed += 1,
             _ => counts.paused += 1,
         }
@@ -141,6 +144,17 @@ fn channel_summary(views: &[ChannelView], now: i64) -> (ChannelCounts, Vec<Chann
                 state: c.state.clone(),
                 parked_secs: c.flood_until.filter(|u| *u > now).map(|u| u - now),
                 last_error: c.last_error.clone(),
+            });
+        } else if let Some(since) = c.waiting_since {
+            attention.push(ChannelNote {
+                channel: c.label.clone(),
+                account: c.account.clone(),
+                state: c.state.clone(),
+                parked_secs: None,
+                last_error: Some(format!(
+                    "account unreachable for {} s: nothing is fetched",
+                    now - since
+                )),
             });
         }
     }

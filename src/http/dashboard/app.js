@@ -265,7 +265,9 @@ function overviewView(view) {
         ["Phone", a => a.phone],
         ["State", a => h("span", { title: a.what_to_do || "" }, badge(a.state))],
         ["Logged in", a => a.logged_in],
-        ["Breaker", a => a.breaker],
+        // An open breaker: the account cannot reach Telegram and its channels wait.
+        ["Breaker", a => a.breaker.startsWith("open")
+          ? h("span", { class: "error" }, `${a.breaker}: Telegram unreachable`) : a.breaker],
         ["Lease", a => a.lease],
       ], acc.items));
       if (fresh(channels, [ch, recent.channel_lag])) channels.replaceChildren(table([
@@ -279,7 +281,9 @@ function overviewView(view) {
         ["Last fetch", c => when(c.last_fetch_at)],
         ["Flood park", c => c.flood_until && c.flood_until > Date.now() / 1000
           ? `${left(c.flood_until)} left` : h("span", { class: "muted" }, "—")],
-        ["Last error", c => c.last_error ? h("span", { class: "error" }, c.last_error) : ""],
+        ["Last error", c => c.waiting_since
+          ? h("span", { class: "error" }, `waiting: account unreachable since ${new Date(c.waiting_since * 1000).toLocaleString()}`)
+          : c.last_error ? h("span", { class: "error" }, c.last_error) : ""],
         ["", c => channelButton(c)],
       ], ch.items, c => ({ "data-channel": c.id, "data-state": c.state })));
     },
@@ -293,7 +297,7 @@ function card(label, value, id, detail) {
 }
 
 function channelButton(c) {
-  const pause = c.state === "active" || c.state === "parked";
+  const pause = c.state === "active" || c.state === "parked" || c.state === "waiting";
   const b = h("button", { "data-action": pause ? "pause" : "resume", "data-channel": c.id },
     pause ? "Pause" : "Resume");
   b.addEventListener("click", () => act(b,
