@@ -703,6 +703,12 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
             .await,
             "signed out, the menu hides"
         );
+        // Hidden for the eye too: the menu's own `display: flex` once kept it on screen.
+        assert_eq!(
+            page.js("#nav", "e => getComputedStyle(e).display").await,
+            json!("none"),
+            "the menu is not drawn after sign-out"
+        );
         let r = svc
             .http
             .get(format!("{}/api/v1/session", svc.base))

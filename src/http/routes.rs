@@ -1276,7 +1276,12 @@ async fn activity(State(state): State<AppState>) -> ApiResult<axum::Json<Activit
         window_seconds: WINDOW,
         posts_stored,
         floods: floods.round() as u64,
-        flood_sleep_seconds,
+        // A sliding sum of floats can end a hair below zero (`-0.0`); tenths are what anyone reads.
+        flood_sleep_seconds: if flood_sleep_seconds > 0.05 {
+            (flood_sleep_seconds * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
         floods_since,
         flood_windows,
         channel_lag,

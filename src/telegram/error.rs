@@ -218,7 +218,8 @@ pub enum TgError {
     },
     /// The account's circuit breaker is open after repeated connection failures.
     #[error(
-        "account {account}: Telegram unreachable after {failures} consecutive failures; next try in {retry_in:?}"
+        "account {account}: Telegram unreachable after {failures} consecutive failures; next try in {} s",
+        retry_in.as_secs_f64().ceil()
     )]
     CircuitOpen {
         account: String,

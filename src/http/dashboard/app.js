@@ -50,6 +50,15 @@ function badge(state) {
   return h("span", { class: `badge ${state}` }, state);
 }
 
+/** A job's progress or result as words: `done 1,200, total 5,000` rather than raw JSON. */
+function readable(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v !== "object" || Array.isArray(v)) return json(v);
+  return Object.entries(v)
+    .map(([k, x]) => `${k.replace(/_/g, " ")} ${typeof x === "number" ? x.toLocaleString("en") : json(x)}`)
+    .join(", ");
+}
+
 function json(v) {
   if (v === null || v === undefined) return "";
   return typeof v === "string" ? v : JSON.stringify(v);
@@ -491,7 +500,7 @@ function jobsView(view, params) {
         ["State", j => [badge(j.state), j.cancel_requested && j.state === "running" ? " cancelling…" : null,
           j.state === "queued" && j.not_before ? h("div", { class: "muted small" }, "retry ", when(j.not_before)) : null]],
         ["Attempts", j => `${j.attempts}/${j.max_attempts}`],
-        ["Progress", j => h("code", {}, json(j.progress || j.result))],
+        ["Progress", j => readable(j.progress || j.result)],
         ["Last error", j => j.last_error ? h("span", { class: "error" }, j.last_error) : ""],
         ["Asked", j => when(j.created_at)],
         ["", j => jobButtons(j)],
