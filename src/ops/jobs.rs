@@ -755,16 +755,7 @@ pub(crate) async fn run_jobs(
             orphans_checked = tokio::time::Instant::now();
         }
         while running.len() < CONCURRENT_JOBS && !cancel.is_cancelled() {
-            // With several workers (PostgreSQL), jobs that need an account go to the one serving it.
-            let serving = ops.connections.leases().map(|l| l.account_ids());
-            let Some(job) = ops
-                .store
-                .with("claim a job", move |s| match serving {
-                    None => s.claim_job(worker_id, &[]),
-                    Some(accounts) => s.claim_job_among(worker_id, &accounts),
-                })
-                .await?
-            else {
+            let Some(job) = claim_next(&ops, worker_id).await? else {
                 break;
             };
             let (ops, alerts, cancel) = (ops.clone(), alerts.clone(), cancel.clone());
@@ -792,6 +783,18 @@ pub(crate) async fn run_jobs(
     }
 }
 
+/// Claims the next due job this worker may run: with several workers (PostgreSQL), a job that needs
+/// an account goes to the one serving it.
+async fn claim_next(ops: &Ops, worker_id: i64) -> Result<Option<JobRow>, tgsift_store::StoreError> {
+    let serving = ops.connections.leases().map(|l| l.account_ids());
+    ops.store
+        .with("claim a job", move |s| match serving {
+            None => s.claim_job(worker_id, &[]),
+            Some(accounts) => s.claim_job_among(worker_id, &accounts),
+        })
+        .await
+}
+
 /// Runs the jobs that are due and this worker may take (on PostgreSQL, those of the accounts it
 /// holds), one after another, until none is; returns how many attempts ran. `run --once` does this
 /// before it fetches, so a channel queued by `channels add` while no service ran is added (and then
@@ -805,15 +808,7 @@ pub(crate) async fn run_due_jobs(
     requeue_orphans(ops, worker_id).await?;
     let mut ran = 0;
     while !cancel.is_cancelled() {
-        let serving = ops.connections.leases().map(|l| l.account_ids());
-        let Some(job) = ops
-            .store
-            .with("claim a job", move |s| match serving {
-                None => s.claim_job(worker_id, &[]),
-                Some(accounts) => s.claim_job_among(worker_id, &accounts),
-            })
-            .await?
-        else {
+        let Some(job) = claim_next(ops, worker_id).await? else {
             break;
         };
         run_one(ops, job, alerts, cancel).await?;

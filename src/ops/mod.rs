@@ -133,8 +133,10 @@ impl ChannelView {
             .iter()
             .find(|(account, _)| *account == c.account)
             .map(|(_, since_ms)| since_ms / 1000);
+        // Parked or not, an active channel of an account that cannot reach Telegram waits for it
+        // (its park is often that very failure): that is what to know about it.
         let state = match c.state(now) {
-            "active" if waiting_since.is_some() => "waiting",
+            "active" | "parked" if waiting_since.is_some() => "waiting",
             other => other,
         };
         ChannelView {
