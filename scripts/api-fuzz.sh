@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCHEMATHESIS=4.32.5
-SECONDS_BUDGET=${API_FUZZ_SECONDS:-60}
+SECONDS_BUDGET=${API_FUZZ_SECONDS:-45}
 SEED=${API_FUZZ_SEED:-1}
 if [ -z "${TGSIFT_BIN:-}" ]; then
   cargo build --quiet --bin tgsift
