@@ -88,6 +88,10 @@ pub trait AlertStore {
         open_before_ms: i64,
         failed_since: i64,
     ) -> Result<AlertConditions, StoreError>;
+
+    /// The accounts whose circuit breaker is open now, with since when (unix ms): they cannot reach
+    /// Telegram (`/readyz` degraded, their channels waiting). One small read, for frequent callers.
+    fn open_breakers(&self) -> Result<Vec<(String, i64)>, StoreError>;
 }
 
 /// See [`AlertStore::alert_conditions`].

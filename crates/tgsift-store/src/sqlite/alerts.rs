@@ -24,6 +24,23 @@ fn row(r: &Row<'_>) -> rusqlite::Result<AlertRow> {
     })
 }
 
+/// Accounts whose breaker is open at `now_ms` and opened at or before `opened_before_ms`.
+fn breakers_open(
+    c: &rusqlite::Connection,
+    now_ms: i64,
+    opened_before_ms: i64,
+) -> rusqlite::Result<Vec<(String, i64)>> {
+    c.prepare_cached(
+        "SELECT a.name, b.opened_at_ms FROM breaker_state b JOIN accounts a ON a.id = b.account_id
+         WHERE b.open_until_ms > ?1 AND b.opened_at_ms <= ?2
+         ORDER BY b.account_id",
+    )?
+    .query_map(params![now_ms, opened_before_ms], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?
+    .collect()
+}
+
 impl AlertStore for SqliteStore {
     fn raise_alert(
         &mut self,
@@ -125,19 +142,20 @@ impl AlertStore for SqliteStore {
             let parked = st
                 .query_map(params![now, parked_before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<Result<_, _>>()?;
-            let mut st = c.prepare_cached(
-                "SELECT a.name, b.opened_at_ms FROM breaker_state b JOIN accounts a ON a.id = b.account_id
-                 WHERE b.open_until_ms > ?1 AND b.opened_at_ms <= ?2",
-            )?;
-            let breakers = st
-                .query_map(params![now * 1000, open_before_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
+            let breakers = breakers_open(c, now * 1000, open_before_ms)?;
             let tagging_failures = c.query_row(
                 "SELECT count(*) FROM posts WHERE tagging_status IN ('retrying', 'failed') AND last_tagging_attempt >= ?1",
                 [failed_since],
                 |r| r.get(0),
             )?;
             Ok(AlertConditions { parked, breakers, tagging_failures })
+        })
+    }
+
+    fn open_breakers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let now_ms = unix_now() * 1000;
+        self.read("read the open breakers", |c| {
+            breakers_open(c, now_ms, i64::MAX)
         })
     }
 }

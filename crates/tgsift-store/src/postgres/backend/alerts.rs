@@ -177,17 +177,7 @@ impl AlertStore for PgBackend {
                 .iter()
                 .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
                 .collect();
-            let breakers = tx
-                .query(
-                    "SELECT a.name, b.opened_at_ms FROM breaker_state b JOIN accounts a ON a.id = b.account_id
-                     WHERE b.open_until_ms > $1 AND b.opened_at_ms <= $2
-                     ORDER BY b.account_id",
-                    &[&(now * 1000), &open_before_ms],
-                )
-                .await?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
+            let breakers = breakers_open(tx, now * 1000, open_before_ms).await?;
             let tagging_failures = tx
                 .query_one(
                     "SELECT count(*) FROM posts
@@ -203,4 +193,30 @@ impl AlertStore for PgBackend {
             })
         })
     }
+
+    fn open_breakers(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let now_ms = unix_now() * 1000;
+        self.tx("read the open breakers", async |tx| {
+            Ok(breakers_open(tx, now_ms, i64::MAX).await?)
+        })
+    }
+}
+
+/// Accounts whose breaker is open at `now_ms` and opened at or before `opened_before_ms`.
+async fn breakers_open(
+    tx: &tokio_postgres::Transaction<'_>,
+    now_ms: i64,
+    opened_before_ms: i64,
+) -> Result<Vec<(String, i64)>, tokio_postgres::Error> {
+    Ok(tx
+        .query(
+            "SELECT a.name, b.opened_at_ms FROM breaker_state b JOIN accounts a ON a.id = b.account_id
+             WHERE b.open_until_ms > $1 AND b.opened_at_ms <= $2
+             ORDER BY b.account_id",
+            &[&now_ms, &opened_before_ms],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
