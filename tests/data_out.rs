@@ -528,6 +528,27 @@ fn search_finds_russian_and_english_posts_in_any_inflection() {
     assert_eq!(ids(&["rate", "--since", "2023-11-17"]), vec![4]);
     assert_eq!(ids(&["ставки", "--limit", "1"]).len(), 1);
     assert_eq!(ids(&["золото"]), Vec::<i64>::new());
+    // A hit names its post as `posts list` does (`id`), with the date in both forms.
+    let json = |args: &[&str]| -> Vec<serde_json::Value> {
+        let o = tgsift(&db, args);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).expect("json")
+    };
+    let hit = json(&["posts", "search", "--json", "нефти"]).remove(0);
+    let listed = json(&["posts", "list", "--json", "--limit", "100"]);
+    let post = listed
+        .iter()
+        .find(|p| p["id"] == hit["id"])
+        .unwrap_or_else(|| panic!("hit {hit} is listed with its id"));
+    assert!(hit.get("post_id").is_none(), "{hit}");
+    for v in [&hit, post] {
+        assert_eq!(v["message_id"], 5, "{v}");
+        let (unix, iso) = (v["date"].as_i64().expect("date"), &v["date_iso"]);
+        let want = jiff::Timestamp::from_second(unix)
+            .expect("date")
+            .to_string();
+        assert_eq!(iso.as_str(), Some(want.as_str()), "{v}");
+    }
     let snippet = found(&["ключевой", "ставкой"]);
     assert_eq!(
         snippet,

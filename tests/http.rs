@@ -529,6 +529,8 @@ async fn every_route_answers_over_http_and_needs_the_token() {
         assert_eq!(st, 200, "{post}");
         assert_eq!(post["id"].as_i64(), Some(tagged));
         assert!(post["tags"][0]["tag"].is_string(), "{post}");
+        let date = jiff::Timestamp::from_second(post["date"].as_i64().expect("date")).expect("date");
+        assert_eq!(post["date_iso"].as_str(), Some(date.to_string().as_str()), "{post}");
         let (st, regen) = svc
             .post(
                 &format!("/api/v1/posts/{tagged}/tags/regenerate"),

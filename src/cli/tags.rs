@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::UsageError;
 use super::jobs::cli_error;
 use crate::config::Loaded;
-use crate::ops::export::{Format, Summary};
+use crate::ops::export::{Format, Summary, iso};
 use crate::ops::posts::ExportTo;
 use crate::ops::stats::day_label;
 use crate::ops::{Ops, OpsError};
@@ -558,7 +558,7 @@ pub(super) fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
             };
             let rows = super::admin(loaded, async |ops| ops.posts(f).await)?;
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                println!("{}", json_with_iso_dates(&rows, |p| p.date)?);
             } else {
                 for p in &rows {
                     print_post(p, false);
@@ -648,13 +648,13 @@ fn search(loaded: &Loaded, a: SearchArgs) -> anyhow::Result<()> {
         ops.search(q).await
     })?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&hits)?);
+        println!("{}", json_with_iso_dates(&hits, |h| h.date)?);
         return Ok(());
     }
     for h in &hits {
         println!(
             "{:>7} {:<16} {:>7} {}  {}",
-            h.post_id,
+            h.id,
             h.channel,
             h.message_id,
             day(h.date),
@@ -667,9 +667,49 @@ fn search(loaded: &Loaded, a: SearchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Posts as pretty JSON, each with `date_iso` (the form `posts export` writes) after its fields, whose
+/// `date` stays unix seconds as the API gives it, so a script can use either.
+fn json_with_iso_dates<T: serde::Serialize>(
+    rows: &[T],
+    date: impl Fn(&T) -> i64,
+) -> anyhow::Result<String> {
+    #[derive(serde::Serialize)]
+    struct WithIso<'a, T> {
+        #[serde(flatten)]
+        row: &'a T,
+        date_iso: String,
+    }
+    let rows: Vec<WithIso<'_, T>> = rows
+        .iter()
+        .map(|row| WithIso {
+            row,
+            date_iso: iso(date(row)),
+        })
+        .collect();
+    Ok(serde_json::to_string_pretty(&rows)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::fit;
+
+    #[test]
+    fn a_post_date_gets_its_iso_form_after_its_fields() {
+        #[derive(serde::Serialize)]
+        struct Row {
+            id: i64,
+            date: i64,
+        }
+        let json = super::json_with_iso_dates(
+            &[Row {
+                id: 3,
+                date: 1_700_000_000,
+            }],
+            |r| r.date,
+        );
+        let want = "[\n  {\n    \"id\": 3,\n    \"date\": 1700000000,\n    \"date_iso\": \"2023-11-14T22:13:20Z\"\n  }\n]";
+        assert_eq!(json.unwrap(), want);
+    }
 
     #[test]
     fn a_long_tag_list_is_cut_to_its_column() {

@@ -491,6 +491,8 @@ pub(crate) struct PostView {
     pub message_id: i32,
     /// Date (unix seconds).
     pub date: i64,
+    /// The same date in ISO 8601 UTC, as `posts export` writes it.
+    pub date_iso: String,
     /// Last edit (unix seconds).
     pub edit_date: Option<i64>,
     /// Text.
@@ -523,6 +525,7 @@ impl From<PostRow> for PostView {
             channel: p.channel,
             message_id: p.message_id,
             date: p.date,
+            date_iso: crate::ops::export::iso(p.date),
             edit_date: p.edit_date,
             text: p.text,
             tagging_status: p.tagging_status,
@@ -656,7 +659,7 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
     let more = hits.len() > offset + n;
     let mut items = Vec::with_capacity(n);
     for h in hits.into_iter().skip(offset).take(n) {
-        let mut v = PostView::from(state.ops.post(h.post_id).await?);
+        let mut v = PostView::from(state.ops.post(h.id).await?);
         v.snippet = Some(h.snippet);
         v.score = Some(h.score);
         items.push(v);

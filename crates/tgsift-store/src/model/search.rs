@@ -48,7 +48,7 @@ impl SearchQuery {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SearchHit {
     /// Post row id.
-    pub post_id: i64,
+    pub id: i64,
     /// Channel label (`@name` or id).
     pub channel: String,
     /// Message id in the channel.

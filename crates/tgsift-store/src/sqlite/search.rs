@@ -104,7 +104,7 @@ impl SearchStore for SqliteStore {
                 ],
                 |r| {
                     Ok(SearchHit {
-                        post_id: r.get(0)?,
+                        id: r.get(0)?,
                         channel: r.get(1)?,
                         message_id: r.get(2)?,
                         date: r.get(3)?,

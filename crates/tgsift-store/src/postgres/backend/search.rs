@@ -221,7 +221,7 @@ impl SearchStore for PgBackend {
             .into_iter()
             .map(
                 |(post_id, channel, message_id, date, text, rank)| SearchHit {
-                    post_id,
+                    id: post_id,
                     channel,
                     message_id: i32::try_from(message_id).unwrap_or(i32::MAX),
                     date,
