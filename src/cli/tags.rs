@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use tgsift_store::{
-    ExportError, ExportFilter, PostFilter, PostRow, SearchQuery, TaggingStatus, match_expression,
+    ExportError, ExportFilter, Media, MediaFilter, MediaKind, PostFilter, PostRow, SearchQuery,
+    TaggingStatus, match_expression,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +24,13 @@ use crate::tagging::worker::Outcome;
 fn status_parser() -> impl TypedValueParser<Value = TaggingStatus> {
     PossibleValuesParser::new(TaggingStatus::ALL.map(TaggingStatus::as_str))
         .try_map(|s| s.parse::<TaggingStatus>())
+}
+
+/// `--media any|photo|video|…`, the choices listed in `--help`.
+fn media_parser() -> impl TypedValueParser<Value = MediaFilter> {
+    let mut names = vec!["any"];
+    names.extend(MediaKind::ALL.map(MediaKind::as_str));
+    PossibleValuesParser::new(names).try_map(|s| MediaFilter::parse(&s))
 }
 
 /// `tgsift tags …`.
@@ -140,6 +148,9 @@ pub struct ExportArgs {
     /// Include posts deleted in their channel (their `deleted_at` is set).
     #[arg(long)]
     pub include_deleted: bool,
+    /// Only posts with media of this kind (`any`: with any media).
+    #[arg(long, value_name = "KIND", value_parser = media_parser())]
+    pub media: Option<MediaFilter>,
     /// Only posts with a higher post id: the last id of the previous export, for incremental exports.
     #[arg(long, value_name = "POST_ID")]
     pub after_id: Option<i64>,
@@ -186,6 +197,9 @@ pub struct ListArgs {
     /// Only posts dated on or after this day (YYYY-MM-DD, UTC).
     #[arg(long)]
     pub since: Option<String>,
+    /// Only posts with media of this kind (`any`: with any media).
+    #[arg(long, value_name = "KIND", value_parser = media_parser())]
+    pub media: Option<MediaFilter>,
     /// At most this many.
     #[arg(long, default_value_t = 20, value_parser = at_least_one())]
     pub limit: usize,
@@ -195,6 +209,34 @@ pub struct ListArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A post's media in one line: `video, video/mp4, 12.4 MB, 1920×1080, 0:42, "clip.mp4"`.
+fn media_line(m: &Media) -> String {
+    let mut parts = vec![m.kind.as_str().to_owned()];
+    parts.extend(m.mime.clone());
+    parts.extend(m.size.map(readable_size));
+    if let (Some(w), Some(h)) = (m.width, m.height) {
+        parts.push(format!("{w}×{h}"));
+    }
+    parts.extend(m.duration.map(|d| format!("{}:{:02}", d / 60, d % 60)));
+    parts.extend(m.file_name.as_ref().map(|n| format!("{n:?}")));
+    parts.extend(m.title.as_ref().map(|t| format!("«{t}»")));
+    parts.join(", ")
+}
+
+/// Bytes as people read them (`183 KB`, `12.4 MB`, `1.2 GB`; powers of 1,000 as Telegram shows them).
+fn readable_size(bytes: i64) -> String {
+    let b = bytes as f64;
+    if bytes < 1_000 {
+        format!("{bytes} B")
+    } else if bytes < 1_000_000 {
+        format!("{:.0} KB", b / 1e3)
+    } else if bytes < 1_000_000_000 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.1} GB", b / 1e9)
+    }
 }
 
 /// `text` cut to `width` characters (the last one `…` when cut), so a column never runs into the next.
@@ -500,6 +542,9 @@ fn print_post(p: &PostRow, full: bool) {
         if let Some(e) = p.edit_date {
             println!("edited {}", day(e));
         }
+        if let Some(m) = &p.media {
+            println!("media: {}", media_line(m));
+        }
         println!("\n{}\n", p.text);
         for (tag, score, source) in &p.tags {
             println!("  {tag:<28} {score:>6.3}  {source}");
@@ -525,6 +570,9 @@ fn print_post(p: &PostRow, full: bool) {
             .replace('\n', " ");
         if p.text.chars().count() > 60 {
             snippet.push('…');
+        }
+        if let Some(m) = &p.media {
+            snippet = format!("[{}] {snippet}", m.kind);
         }
         println!(
             "{:>7} {:<16} {:>7} {} {:<8} {:<40}  {}",
@@ -553,6 +601,7 @@ pub(super) fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
                 status: a.status,
                 since: opt_date("--since", &a.since)?,
                 include_deleted: a.include_deleted,
+                media: a.media,
                 limit: a.limit,
                 before: None,
             };
@@ -604,6 +653,7 @@ fn export(loaded: &Loaded, a: ExportArgs) -> anyhow::Result<()> {
             status: a.status,
             include_deleted: a.include_deleted,
             after_id: a.after_id,
+            media: a.media,
         };
         Ok(ops.export(filter, a.format, to).await)
     })?;
@@ -692,6 +742,25 @@ fn json_with_iso_dates<T: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::fit;
+
+    #[test]
+    fn media_reads_as_one_line() {
+        let m = tgsift_store::Media {
+            mime: Some("video/mp4".into()),
+            size: Some(12_400_000),
+            width: Some(1920),
+            height: Some(1080),
+            duration: Some(62),
+            file_name: Some("clip.mp4".into()),
+            ..tgsift_store::Media::of(tgsift_store::MediaKind::Video)
+        };
+        assert_eq!(
+            super::media_line(&m),
+            "video, video/mp4, 12.4 MB, 1920×1080, 1:02, \"clip.mp4\""
+        );
+        assert_eq!(super::readable_size(183_422), "183 KB");
+        assert_eq!(super::readable_size(999), "999 B");
+    }
 
     #[test]
     fn a_post_date_gets_its_iso_form_after_its_fields() {

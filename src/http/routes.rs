@@ -154,6 +154,13 @@ mod schema {
         one_of(&tgsift_store::TaggingStatus::ALL.map(tgsift_store::TaggingStatus::as_str))
     }
 
+    /// A media filter: `any` or a kind.
+    pub(super) fn media_filter() -> RefOr<Schema> {
+        let mut names = vec!["any"];
+        names.extend(tgsift_store::MediaKind::ALL.map(tgsift_store::MediaKind::as_str));
+        one_of(&names)
+    }
+
     /// A job state.
     pub(super) fn job_state() -> RefOr<Schema> {
         one_of(&super::JOB_STATES)
@@ -290,6 +297,21 @@ fn bad_cursor(cursor: &str) -> ApiError {
 }
 
 /// 422 for a `status` that is not a tagging status, naming the ones there are.
+/// `media=`, read: `any` or a kind.
+fn media_filter(media: Option<&str>) -> ApiResult<Option<tgsift_store::MediaFilter>> {
+    media
+        .map(|m| {
+            tgsift_store::MediaFilter::parse(m).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    format!("media: {e}"),
+                )
+            })
+        })
+        .transpose()
+}
+
 fn bad_status(status: &str) -> ApiError {
     let [rest @ .., last] = TaggingStatus::ALL.map(TaggingStatus::as_str);
     ApiError::new(
@@ -516,6 +538,46 @@ pub(crate) struct PostView {
     pub score: Option<f64>,
     /// Tags, best first.
     pub tags: Vec<TagView>,
+    /// Its media; `null` without media (or for a post fetched before tgsift kept media details).
+    pub media: Option<MediaView>,
+}
+
+/// A post's media as Telegram described it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MediaView {
+    /// `photo`, `video`, `video_note`, `animation`, `audio`, `voice`, `sticker`, `document`, `poll`,
+    /// `web_page`, `geo`, `contact` or `other`.
+    #[schema(value_type = String)]
+    pub kind: tgsift_store::MediaKind,
+    /// MIME type.
+    pub mime: Option<String>,
+    /// Bytes (a photo: its largest size).
+    pub size: Option<i64>,
+    /// The file's name, where the sender gave one.
+    pub file_name: Option<String>,
+    /// Pixels.
+    pub width: Option<i32>,
+    /// Pixels.
+    pub height: Option<i32>,
+    /// Seconds.
+    pub duration: Option<i32>,
+    /// A link preview's URL, a poll's question, a contact's or place's name.
+    pub title: Option<String>,
+}
+
+impl From<tgsift_store::Media> for MediaView {
+    fn from(m: tgsift_store::Media) -> Self {
+        MediaView {
+            kind: m.kind,
+            mime: m.mime,
+            size: m.size,
+            file_name: m.file_name,
+            width: m.width,
+            height: m.height,
+            duration: m.duration,
+            title: m.title,
+        }
+    }
 }
 
 impl From<PostRow> for PostView {
@@ -540,6 +602,7 @@ impl From<PostRow> for PostView {
                 .into_iter()
                 .map(|(tag, score, source)| TagView { tag, score, source })
                 .collect(),
+            media: p.media.map(MediaView::from),
         }
     }
 }
@@ -571,6 +634,9 @@ struct PostsQuery {
     /// Also posts deleted in their channel (kept, marked with `deleted_at`).
     #[serde(default)]
     include_deleted: bool,
+    /// Only posts with media of this kind (`any`: with any media).
+    #[param(schema_with = schema::media_filter)]
+    media: Option<String>,
     /// Full-text search: every word must occur, in any inflection (`"quoted words"` as a phrase);
     /// results are ranked by relevance and carry a `snippet`. With `q`, `tag` and `status` do not apply.
     #[param(schema_with = schema::search_text)]
@@ -683,6 +749,7 @@ async fn list_posts(
         .as_deref()
         .map(|s| s.parse::<TaggingStatus>().map_err(|_| bad_status(s)))
         .transpose()?;
+    let media = media_filter(q.media.as_deref())?;
     if let Some(text) = q.q.take() {
         return search(&state, q, text).await;
     }
@@ -701,6 +768,7 @@ async fn list_posts(
         status,
         since: q.since.as_deref().map(since).transpose()?,
         include_deleted: q.include_deleted,
+        media,
         limit: n + 1,
         before,
     };
@@ -743,6 +811,9 @@ struct ExportQuery {
     include_deleted: bool,
     /// Only posts with a row id above this (incremental exports: the last `post_id` you have).
     after_id: Option<i64>,
+    /// Only posts with media of this kind (`any`: with any media).
+    #[param(schema_with = schema::media_filter)]
+    media: Option<String>,
 }
 
 /// Every matching post, streamed in post-id order (constant memory): JSON lines or CSV with a header,
@@ -790,6 +861,7 @@ async fn export_posts(
         status,
         include_deleted: q.include_deleted,
         after_id: q.after_id,
+        media: media_filter(q.media.as_deref())?,
     };
     // The export runs on a read connection of its own and hands the body over in chunks; a client
     // that goes away stops it (its next write fails).

@@ -936,7 +936,7 @@ mod tests {
             views: None,
             forwards: None,
             grouped_id: None,
-            has_media: false,
+            media: None,
         })
     }
 

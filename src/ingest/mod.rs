@@ -71,7 +71,7 @@ pub(crate) fn to_store(p: RemotePost) -> PostIn {
         views: p.views,
         forwards: p.forwards,
         grouped_id: p.grouped_id,
-        has_media: p.has_media,
+        media: p.media.map(|m| *m),
     }
 }
 

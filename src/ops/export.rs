@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use tgsift_store::prelude::*;
-use tgsift_store::{ExportError, ExportFilter, ExportRow, TaggingStatus};
+use tgsift_store::{ExportError, ExportFilter, ExportRow, MediaKind, TaggingStatus};
 
 /// The output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -25,8 +25,9 @@ pub enum Format {
     Csv,
 }
 
-/// The columns of an export, in order (the CSV header and the JSON keys).
-pub const COLUMNS: [&str; 14] = [
+/// The columns of an export, in order: the CSV header; a JSON line has the same keys, except that the
+/// `media_*` columns are one `media` object (`kind`, `mime`, `size`, …; `null` without media).
+pub const COLUMNS: [&str; 21] = [
     "post_id",
     "channel_username",
     "channel_id",
@@ -41,6 +42,13 @@ pub const COLUMNS: [&str; 14] = [
     "tags",
     "tagging_status",
     "deleted_at",
+    "media_kind",
+    "media_mime",
+    "media_size",
+    "media_file_name",
+    "media_width",
+    "media_height",
+    "media_duration",
 ];
 
 /// What an export wrote.
@@ -69,6 +77,19 @@ struct JsonRow<'a> {
     tags: &'a RawValue,
     tagging_status: TaggingStatus,
     deleted_at: Option<String>,
+    media: Option<JsonMedia<'a>>,
+}
+
+/// A post's media in a JSON line: what the CSV's `media_*` columns hold.
+#[derive(Serialize)]
+struct JsonMedia<'a> {
+    kind: MediaKind,
+    mime: Option<&'a str>,
+    size: Option<i64>,
+    file_name: Option<&'a str>,
+    width: Option<i32>,
+    height: Option<i32>,
+    duration: Option<i32>,
 }
 
 /// Unix seconds as ISO 8601 UTC (`2024-01-31T12:00:00Z`).
@@ -161,7 +182,7 @@ fn csv_io(e: csv::Error) -> std::io::Error {
     }
 }
 
-fn json_row<'a>(r: &ExportRow<'a>, tags: &'a RawValue) -> JsonRow<'a> {
+fn json_row<'a>(r: &'a ExportRow<'a>, tags: &'a RawValue) -> JsonRow<'a> {
     JsonRow {
         post_id: r.post_id,
         channel_username: r.channel_username,
@@ -177,11 +198,22 @@ fn json_row<'a>(r: &ExportRow<'a>, tags: &'a RawValue) -> JsonRow<'a> {
         tags,
         tagging_status: r.tagging_status,
         deleted_at: r.deleted_at.map(iso),
+        media: r.media.as_ref().map(|m| JsonMedia {
+            kind: m.kind,
+            mime: m.mime.as_deref(),
+            size: m.size,
+            file_name: m.file_name.as_deref(),
+            width: m.width,
+            height: m.height,
+            duration: m.duration,
+        }),
     }
 }
 
-fn csv_record<'a>(r: &ExportRow<'a>) -> [Cow<'a, str>; 14] {
+fn csv_record<'a>(r: &'a ExportRow<'a>) -> [Cow<'a, str>; 21] {
     let opt = |v: Option<i64>| Cow::Owned(v.map(|v| v.to_string()).unwrap_or_default());
+    let m = r.media.as_ref();
+    let text = |v: Option<&'a String>| Cow::Borrowed(v.map(String::as_str).unwrap_or_default());
     let date = |v: Option<i64>| Cow::Owned(v.map(iso).unwrap_or_default());
     [
         Cow::Owned(r.post_id.to_string()),
@@ -198,6 +230,13 @@ fn csv_record<'a>(r: &ExportRow<'a>) -> [Cow<'a, str>; 14] {
         Cow::Borrowed(r.tags_json),
         Cow::Borrowed(r.tagging_status.as_str()),
         date(r.deleted_at),
+        Cow::Borrowed(m.map(|m| m.kind.as_str()).unwrap_or_default()),
+        text(m.and_then(|m| m.mime.as_ref())),
+        opt(m.and_then(|m| m.size)),
+        text(m.and_then(|m| m.file_name.as_ref())),
+        opt(m.and_then(|m| m.width.map(i64::from))),
+        opt(m.and_then(|m| m.height.map(i64::from))),
+        opt(m.and_then(|m| m.duration.map(i64::from))),
     ]
 }
 

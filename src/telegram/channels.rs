@@ -106,8 +106,8 @@ pub struct RemotePost {
     pub forwards: Option<i32>,
     /// Album id.
     pub grouped_id: Option<i64>,
-    /// Whether it has media.
-    pub has_media: bool,
+    /// Its media, if any (boxed: most posts have none, and posts travel in enums).
+    pub media: Option<Box<tgsift_store::Media>>,
 }
 
 /// A page of history plus the server's count of messages in the channel.
@@ -168,7 +168,7 @@ pub(super) fn remote_post(m: tl::types::Message) -> RemotePost {
         views: m.views,
         forwards: m.forwards,
         grouped_id: m.grouped_id,
-        has_media: m.media.is_some(),
+        media: super::media::media_of(m.media.as_ref()).map(Box::new),
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`client`]: an account's client with the whole policy around every call.
 //! - [`updates`]: pushed channel updates and the calls that fill their gaps (live mode).
 //! - `clock`: how far this machine's clock is from Telegram's (grammers cannot fix one ahead).
+//! - `media`: a message's media (kind, file metadata) as the store keeps it.
 
 pub(crate) mod channels;
 pub mod client;
@@ -16,6 +17,7 @@ pub(crate) mod connections;
 pub mod error;
 pub(crate) mod held_accounts;
 pub(crate) mod login;
+pub(crate) mod media;
 pub(crate) mod metrics;
 pub mod pacer;
 pub mod session;

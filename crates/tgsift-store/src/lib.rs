@@ -13,6 +13,7 @@
 //! - [`open`] and [`Location`]: the one place that tells the two backends apart by
 //!   `storage.database`.
 //! - `stem`: the text the full-text index sees ([`search_text`]).
+//! - `model::media`: what a post's media is ([`Media`], [`MediaKind`]; `post_media` table).
 //! - `model::tag_names`: one name per tag whatever its case ([`tag_name_key`]; `tag_names` table).
 //! - `testing` (cargo feature `testing`): fixtures for tests here and in the crates that use the
 //!   store: plain posts, and a PostgreSQL schema per test.
@@ -44,6 +45,7 @@ pub use model::client_state::{Activity, ActivityRow, ClientState, ClientStateSto
 pub use model::export::{ExportError, ExportFilter, ExportRow, ExportStore};
 pub use model::jobs::{JobEnd, JobRow, JobStore};
 pub use model::live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};
+pub use model::media::{Media, MediaFilter, MediaKind};
 pub use model::search::{
     INDEX_BATCH, SearchHit, SearchQuery, SearchStore, Stemmed, match_expression,
 };

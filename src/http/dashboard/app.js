@@ -386,12 +386,24 @@ function highlighted(snippet) {
   return snippet.split(/\[([^\[\]]*)\]/).map((part, i) => i % 2 ? h("mark", {}, part) : part);
 }
 
+/** A post's media in one line: kind, MIME type, size, pixels, duration, file name or title. */
+function mediaLine(m) {
+  const size = n => n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB`
+    : n >= 1e3 ? `${Math.round(n / 1e3)} KB` : `${n} B`;
+  const parts = [m.kind, m.mime, m.size != null ? size(m.size) : null,
+    m.width != null && m.height != null ? `${m.width}×${m.height}` : null,
+    m.duration != null ? `${Math.floor(m.duration / 60)}:${String(m.duration % 60).padStart(2, "0")}` : null,
+    m.file_name, m.title];
+  return parts.filter(x => x != null && x !== "").join(" · ");
+}
+
 function postItem(p) {
   const text = p.snippet ? null : p.text;
   return h("li", { "data-post": p.id },
     h("a", { href: `#/post/${p.id}`, class: "post-link" },
       h("div", { class: "meta" }, h("strong", {}, p.channel), ` #${p.message_id} · `, when(p.date), " · ", badge(p.tagging_status),
-        p.deleted_at ? h("span", { class: "badge failed" }, "deleted") : null),
+        p.deleted_at ? h("span", { class: "badge failed" }, "deleted") : null,
+        p.media ? h("span", { class: "badge", "data-media": p.media.kind }, p.media.kind) : null),
       h("div", { class: "text" }, p.snippet ? highlighted(p.snippet)
         : text.length > 400 ? text.slice(0, 400) + "…" : text || h("em", { class: "muted" }, "(no text)"))),
     tagChips(p.tags));
@@ -417,6 +429,7 @@ function postView(view, params, parts) {
         h("p", { class: "meta" }, "Posted ", when(p.date),
           p.edit_date ? [" · edited ", when(p.edit_date)] : null,
           p.deleted_at ? [" · deleted ", when(p.deleted_at)] : null),
+        p.media ? h("p", { class: "meta", id: "post-media" }, "Media: ", mediaLine(p.media)) : null,
         h("div", { class: "post-layout" },
           h("aside", {},
             h("h2", {}, "Tags"),

@@ -92,7 +92,7 @@ fn filters_tags_and_deleted_posts<S: Export + ?Sized>(s: &mut S) {
             .edited((id == 3).then_some(1_700_000_400))
             .counts(Some(id * 10), (id == 1).then_some(3))
             .album((id == 2).then_some(77))
-            .media(id == 2)
+            .media((id == 2).then(|| crate::Media::of(crate::MediaKind::Photo)))
     };
     s.store_batch(
         chans[0],

@@ -384,6 +384,7 @@ mod channels;
 mod export;
 mod jobs;
 mod live;
+mod media;
 mod search;
 mod stats;
 mod tagging;

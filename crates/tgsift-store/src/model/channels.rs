@@ -5,6 +5,7 @@
 //! A crash at any instant therefore leaves either the whole batch with its checkpoint or neither, and
 //! re-fetching a range never duplicates a post.
 
+use super::media::Media;
 use crate::StoreError;
 
 /// One followed channel with its ingest state.
@@ -99,8 +100,8 @@ pub struct PostIn {
     pub forwards: Option<i32>,
     /// Album id.
     pub grouped_id: Option<i64>,
-    /// Whether it carries media.
-    pub has_media: bool,
+    /// Its media, if any (`posts.has_media` says whether there is a row in `post_media`).
+    pub media: Option<Media>,
 }
 
 impl PostIn {
@@ -114,7 +115,7 @@ impl PostIn {
             views: None,
             forwards: None,
             grouped_id: None,
-            has_media: false,
+            media: None,
         }
     }
 
@@ -137,9 +138,14 @@ impl PostIn {
         PostIn { grouped_id, ..self }
     }
 
-    /// The same post, carrying media or not.
-    pub fn media(self, has_media: bool) -> PostIn {
-        PostIn { has_media, ..self }
+    /// The same post, carrying this media or none.
+    pub fn media(self, media: Option<Media>) -> PostIn {
+        PostIn { media, ..self }
+    }
+
+    /// Whether it carries media.
+    pub fn has_media(&self) -> bool {
+        self.media.is_some()
     }
 }
 

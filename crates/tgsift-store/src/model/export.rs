@@ -2,6 +2,7 @@
 //! the same statement, so an export of millions of posts runs in constant memory and `--after-id`
 //! continues where the previous export stopped.
 
+use crate::model::media::{Media, MediaFilter};
 use crate::{StoreError, TaggingStatus};
 
 /// Which posts an export takes.
@@ -21,6 +22,8 @@ pub struct ExportFilter {
     pub include_deleted: bool,
     /// Only posts with a row id above this (incremental exports).
     pub after_id: Option<i64>,
+    /// Only posts with media (of this kind).
+    pub media: Option<MediaFilter>,
 }
 
 /// One exported post, borrowed from the cursor's current row.
@@ -54,6 +57,8 @@ pub struct ExportRow<'a> {
     pub tagging_status: TaggingStatus,
     /// When tgsift learned the post was deleted in the channel (unix seconds).
     pub deleted_at: Option<i64>,
+    /// Its media, when it has some and it was fetched since tgsift keeps media details.
+    pub media: Option<Media>,
 }
 
 /// Why an export stopped.

@@ -11,6 +11,7 @@ pub(crate) mod client_state;
 pub(crate) mod export;
 pub(crate) mod jobs;
 pub(crate) mod live;
+pub(crate) mod media;
 pub(crate) mod search;
 pub(crate) mod stats;
 pub(crate) mod tag_names;
@@ -30,6 +31,7 @@ pub use client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
 pub use export::{ExportError, ExportFilter, ExportRow, ExportStore};
 pub use jobs::{JobEnd, JobRow, JobStore};
 pub use live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};
+pub use media::{Media, MediaFilter, MediaKind};
 pub use search::{INDEX_BATCH, SearchHit, SearchQuery, SearchStore, Stemmed, match_expression};
 pub use stats::StatsStore;
 pub use tagging::{

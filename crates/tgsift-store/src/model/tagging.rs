@@ -15,6 +15,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+use crate::model::media::{Media, MediaFilter};
 
 /// Where a post is in tagging, so code matches on a closed set instead of comparing strings.
 ///
@@ -143,6 +144,8 @@ pub struct PostRow {
     pub tags: Vec<(String, f64, String)>,
     /// When tgsift learned the post was deleted in the channel (unix seconds).
     pub deleted_at: Option<i64>,
+    /// Its media, if it has any and it was fetched since tgsift keeps media details.
+    pub media: Option<Media>,
 }
 
 /// Filters of `posts list`.
@@ -158,6 +161,8 @@ pub struct PostFilter {
     pub since: Option<i64>,
     /// Posts deleted in their channel too.
     pub include_deleted: bool,
+    /// Only posts with media (of this kind).
+    pub media: Option<MediaFilter>,
     /// At most this many, newest first.
     pub limit: usize,
     /// Only posts older than this `(date, row id)` in the newest-first order: a page cursor.

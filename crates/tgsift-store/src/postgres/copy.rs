@@ -129,6 +129,25 @@ const TABLES: &[Table] = &[
         identity: false,
     },
     Table {
+        name: "post_media",
+        columns: &[
+            ("post_id", Int),
+            ("kind", Text),
+            ("mime", Text),
+            ("size", Int),
+            ("file_name", Text),
+            ("width", Int),
+            ("height", Int),
+            ("duration", Int),
+            ("file_id", Int),
+            ("access_hash", Int),
+            ("dc_id", Int),
+            ("title", Text),
+        ],
+        key: &["post_id"],
+        identity: false,
+    },
+    Table {
         name: "fetched_ranges",
         columns: &[
             ("id", Int),

@@ -2,6 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
+use super::media::write_media;
 use crate::model::channels::*;
 use crate::{SqliteStore, StoreError, TaggingStatus, unix_ms, unix_now};
 
@@ -377,16 +378,20 @@ pub(super) fn write_post(
             p.views,
             p.forwards,
             p.grouped_id,
-            p.has_media,
+            p.has_media(),
             now,
             status,
             now_ms
         ])?;
         if inserted == 1 {
+            let id = tx.last_insert_rowid();
             // Queued for the search index here rather than by a trigger (schema 11 says why).
             if !p.text.is_empty() {
                 tx.prepare_cached("INSERT OR IGNORE INTO search_queue (post_id) VALUES (?1)")?
-                    .execute([tx.last_insert_rowid()])?;
+                    .execute([id])?;
+            }
+            if p.media.is_some() {
+                write_media(tx, id, p.media.as_ref())?;
             }
             return Ok(PostWrite::Inserted);
         }
@@ -425,19 +430,23 @@ pub(super) fn write_post(
                 p.views,
                 p.forwards,
                 p.grouped_id,
-                p.has_media,
+                p.has_media(),
                 now,
                 status
             ])?;
             tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
                 .execute([id])?;
+            write_media(tx, id, p.media.as_ref())?;
             Ok(PostWrite::Edited)
         }
         Some((id, _, _)) => {
             tx.prepare_cached(
-                "UPDATE posts SET views = ?2, forwards = ?3, fetched_at = ?4, hidden_at = NULL WHERE id = ?1",
+                "UPDATE posts SET views = ?2, forwards = ?3, fetched_at = ?4, hidden_at = NULL, has_media = ?5
+                 WHERE id = ?1",
             )?
-            .execute(params![id, p.views, p.forwards, now])?;
+            .execute(params![id, p.views, p.forwards, now, p.has_media()])?;
+            // Fills in the media of a post stored before version 19, and the file's fresh details.
+            write_media(tx, id, p.media.as_ref())?;
             Ok(PostWrite::Unchanged)
         }
     }

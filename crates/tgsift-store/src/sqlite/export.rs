@@ -2,6 +2,7 @@
 
 use rusqlite::params;
 
+use super::media::media_from;
 use crate::model::export::*;
 use crate::model::tagging::TaggingStore;
 use crate::{SqliteStore, StoreError};
@@ -14,8 +15,11 @@ const EXPORT: &str = "SELECT p.id, c.username, c.tg_id, p.message_id, p.date, p.
         -- scores with four decimals: a score is a ranking, not a measurement
         (SELECT json_group_array(json_object('tag', t.tag, 'score', round(t.score, 4)) ORDER BY t.score DESC, t.tag)
            FROM post_tags t WHERE t.post_id = p.id),
-        p.tagging_status, p.deleted_at
+        p.tagging_status, p.deleted_at,
+        m.kind, m.mime, m.size, m.file_name, m.width, m.height, m.duration, m.file_id, m.access_hash,
+        m.dc_id, m.title
  FROM posts p NOT INDEXED JOIN channels c ON c.id = p.channel_id
+      LEFT JOIN post_media m ON m.post_id = p.id
  WHERE p.id > ?1
    AND (?2 IS NULL OR p.channel_id IN (SELECT value FROM json_each(?2)))
    AND (?3 IS NULL OR p.date >= ?3)
@@ -23,6 +27,7 @@ const EXPORT: &str = "SELECT p.id, c.username, c.tg_id, p.message_id, p.date, p.
    AND (?5 IS NULL OR EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = ?5))
    AND (?6 IS NULL OR p.tagging_status = ?6)
    AND (?7 OR p.deleted_at IS NULL)
+   AND (?8 IS NULL OR (?8 = 'any' AND p.has_media) OR m.kind = ?8)
  ORDER BY p.id";
 
 impl ExportStore for SqliteStore {
@@ -49,7 +54,8 @@ impl ExportStore for SqliteStore {
                 f.until,
                 tag,
                 f.status,
-                f.include_deleted
+                f.include_deleted,
+                f.media.map(|m| m.as_str())
             ])
             .map_err(read)?;
         let mut n = 0u64;
@@ -70,6 +76,7 @@ impl ExportStore for SqliteStore {
                     tags_json: r.get_ref(11)?.as_str()?,
                     tagging_status: r.get(12)?,
                     deleted_at: r.get(13)?,
+                    media: media_from(r, 14)?,
                 })
             })()
             .map_err(read)?;
@@ -93,9 +100,10 @@ mod tests {
         let plan: Vec<String> = s
             .read("plan", |c| {
                 let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {EXPORT}"))?;
-                st.query_map(params![0, "[1]", 0, 1, "x", "success", false], |r| {
-                    r.get::<_, String>(3)
-                })?
+                st.query_map(
+                    params![0, "[1]", 0, 1, "x", "success", false, "photo"],
+                    |r| r.get::<_, String>(3),
+                )?
                 .collect()
             })
             .expect("plan");

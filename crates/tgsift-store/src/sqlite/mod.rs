@@ -19,6 +19,7 @@ mod client_state;
 mod export;
 mod jobs;
 mod live;
+mod media;
 pub(crate) mod search;
 mod stats;
 pub(crate) mod tagging;
@@ -56,6 +57,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0016_probe_hold.sql"),
     include_str!("migrations/0017_ids_never_reused.sql"),
     include_str!("migrations/0018_tag_names.sql"),
+    include_str!("migrations/0019_post_media.sql"),
 ];
 
 /// The schema version whose migration is [`status_check_as_comparisons`].

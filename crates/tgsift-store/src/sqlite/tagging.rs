@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::media::{MEDIA_COLUMNS, media_from};
 use crate::model::tag_names::{Renaming, by_key, renamings};
 use crate::model::tagging::*;
 use crate::prelude::*;
@@ -309,8 +310,10 @@ impl TaggingStore for SqliteStore {
              AND (?3 IS NULL OR p.tagging_status = ?3)
              AND (?4 IS NULL OR p.date >= ?4)
              AND (?5 OR p.deleted_at IS NULL)
-             AND (?6 IS NULL OR p.date < ?6 OR (p.date = ?6 AND p.id < ?7))",
-            params![ids_json, tag, f.status, f.since, f.include_deleted, f.before.map(|b| b.0), f.before.map(|b| b.1)],
+             AND (?6 IS NULL OR p.date < ?6 OR (p.date = ?6 AND p.id < ?7))
+             AND (?8 IS NULL OR (?8 = 'any' AND p.has_media) OR m.kind = ?8)",
+            params![ids_json, tag, f.status, f.since, f.include_deleted, f.before.map(|b| b.0), f.before.map(|b| b.1),
+                    f.media.map(|m| m.as_str())],
             f.limit.max(1),
         )
     }
@@ -330,8 +333,9 @@ impl SqliteStore {
                         p.tagging_status, p.tagging_attempts, p.last_tagging_attempt, p.tagging_error, p.next_tagging_at,
                         (SELECT json_group_array(json_array(t.tag, t.score, t.source) ORDER BY t.score DESC, t.tag)
                            FROM post_tags t WHERE t.post_id = p.id),
-                        p.deleted_at
+                        p.deleted_at, {MEDIA_COLUMNS}
                  FROM posts p JOIN channels c ON c.id = p.channel_id
+                      LEFT JOIN post_media m ON m.post_id = p.id
                  WHERE {filter} ORDER BY p.date DESC, p.id DESC LIMIT {limit}"
             );
             let mut st = c.prepare(&sql)?;
@@ -352,6 +356,7 @@ impl SqliteStore {
                     tags: serde_json::from_str(tags)
                         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e)))?,
                     deleted_at: r.get(12)?,
+                    media: media_from(r, 13)?,
                 })
             })?
             .collect()

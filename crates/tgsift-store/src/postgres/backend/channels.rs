@@ -12,8 +12,10 @@ use std::collections::{HashMap, HashSet};
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 
+use super::media::write_media;
 use super::{Fail, PgBackend};
 use crate::model::channels::merge_ranges;
+use crate::model::media::Media;
 use crate::{
     BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange,
     StoreError, TaggingStatus, unix_ms, unix_now,
@@ -402,7 +404,7 @@ pub(super) async fn upsert_posts(
         let views: Vec<Option<i64>> = posts.iter().map(|p| p.views.map(i64::from)).collect();
         let forwards: Vec<Option<i64>> = posts.iter().map(|p| p.forwards.map(i64::from)).collect();
         let groups: Vec<Option<i64>> = posts.iter().map(|p| p.grouped_id).collect();
-        let media: Vec<bool> = posts.iter().map(|p| p.has_media).collect();
+        let media: Vec<bool> = posts.iter().map(|p| p.has_media()).collect();
         let statuses: Vec<TaggingStatus> = posts.iter().map(|p| initial_status(p)).collect();
         let insert = tx
             .prepare_cached(
@@ -439,6 +441,13 @@ pub(super) async fn upsert_posts(
             )
             .await?;
         out.inserted = rows.iter().map(|r| narrow(r.get(0))).collect();
+        let row_ids: HashMap<i32, i64> =
+            rows.iter().map(|r| (narrow(r.get(0)), r.get(1))).collect();
+        let with_media: Vec<(i64, Option<&Media>)> = posts
+            .iter()
+            .filter_map(|p| Some((*row_ids.get(&p.message_id)?, Some(p.media.as_ref()?))))
+            .collect();
+        write_media(tx, &with_media).await?;
         // New posts with text wait for the search index (V2__search.sql).
         let queued: Vec<i64> = rows.iter().filter(|r| r.get(2)).map(|r| r.get(1)).collect();
         if !queued.is_empty() {
@@ -500,14 +509,24 @@ pub(super) async fn upsert_posts(
             .collect();
         let refresh = tx
             .prepare_cached(
-                "UPDATE posts SET views = u.v, forwards = u.f, fetched_at = $4, hidden_at = NULL
-                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (id, v, f)
+                "UPDATE posts SET views = u.v, forwards = u.f, fetched_at = $4, hidden_at = NULL,
+                        has_media = u.h
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::boolean[]) AS u (id, v, f, h)
                  WHERE posts.id = u.id",
             )
             .await?;
-        tx.execute(&refresh, &[&ids, &views, &forwards, &now])
+        let media: Vec<bool> = unchanged.iter().map(|(_, p)| p.has_media()).collect();
+        tx.execute(&refresh, &[&ids, &views, &forwards, &now, &media])
             .await?;
     }
+    // An edit may take media away; a post seen again gets what a post stored before version 9
+    // lacks, and the file's fresh details (`has_media` was set with the rest).
+    let media: Vec<(i64, Option<&Media>)> = edited
+        .iter()
+        .chain(&unchanged)
+        .map(|(id, p)| (*id, p.media.as_ref()))
+        .collect();
+    write_media(tx, &media).await?;
     out.edited = edited.iter().map(|(_, p)| p.message_id).collect();
     out.unchanged = unchanged.iter().map(|(_, p)| p.message_id).collect();
     Ok(out)
@@ -656,7 +675,7 @@ async fn apply_edits(
         .map(|(_, p)| p.forwards.map(i64::from))
         .collect();
     let groups: Vec<Option<i64>> = edited.iter().map(|(_, p)| p.grouped_id).collect();
-    let media: Vec<bool> = edited.iter().map(|(_, p)| p.has_media).collect();
+    let media: Vec<bool> = edited.iter().map(|(_, p)| p.has_media()).collect();
     let statuses: Vec<TaggingStatus> = edited.iter().map(|(_, p)| initial_status(p)).collect();
     tx.execute(
         "UPDATE posts SET date = u.d, edit_date = u.e, text = u.t, views = u.v, forwards = u.f,

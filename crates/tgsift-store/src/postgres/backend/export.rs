@@ -12,6 +12,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::media::media_from;
 use super::{CALL_TIMEOUT, Fail, PgBackend};
 use crate::postgres::PgError;
 use crate::{ExportError, ExportFilter, ExportRow, ExportStore, StoreError, TaggingStore};
@@ -23,8 +24,10 @@ const PAGE: i64 = 1_000;
 /// its tags best first (tag texts ordered byte-wise, as SQLite orders them).
 const EXPORT_PAGE: &str = "SELECT p.id, c.username, c.tg_id, p.message_id, p.date, p.edit_date, p.text,
         p.views, p.forwards, p.grouped_id, p.has_media, tg.tags, tg.scores, p.tagging_status,
-        p.deleted_at
+        p.deleted_at, m.kind, m.mime, m.size, m.file_name, m.width, m.height, m.duration, m.file_id,
+        m.access_hash, m.dc_id, m.title
  FROM posts p JOIN channels c ON c.id = p.channel_id
+ LEFT JOIN post_media m ON m.post_id = p.id
  LEFT JOIN LATERAL (
      SELECT array_agg(t.tag ORDER BY t.score DESC, t.tag COLLATE \"C\") AS tags,
             -- four decimals, as SQLite's round(score, 4): a score is a ranking, not a measurement
@@ -37,6 +40,7 @@ const EXPORT_PAGE: &str = "SELECT p.id, c.username, c.tg_id, p.message_id, p.dat
    AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM post_tags t WHERE t.post_id = p.id AND t.tag = $5))
    AND ($6::text IS NULL OR p.tagging_status = $6)
    AND ($7 OR p.deleted_at IS NULL)
+   AND ($9::text IS NULL OR ($9 = 'any' AND p.has_media) OR m.kind = $9)
  ORDER BY p.id LIMIT $8";
 
 const WHAT: &str = "read posts for export";
@@ -65,9 +69,10 @@ impl ExportStore for PgBackend {
                 .await?)
         })?;
         let mut after = f.after_id.unwrap_or(i64::MIN);
+        let media = f.media.map(|m| m.as_str());
         let mut n = 0u64;
         loop {
-            let args: [&(dyn ToSql + Sync); 8] = [
+            let args: [&(dyn ToSql + Sync); 9] = [
                 &after,
                 &f.channel_ids,
                 &f.since,
@@ -76,6 +81,7 @@ impl ExportStore for PgBackend {
                 &f.status,
                 &f.include_deleted,
                 &PAGE,
+                &media,
             ];
             let rows: Vec<Row> =
                 self.export_step(async { Ok(tx.query(EXPORT_PAGE, &args).await?) })?;
@@ -100,6 +106,7 @@ impl ExportStore for PgBackend {
                     tags_json: &tags_json,
                     tagging_status,
                     deleted_at: r.get(14),
+                    media: media_from(r, 15),
                 };
                 each(&row)?;
                 n += 1;

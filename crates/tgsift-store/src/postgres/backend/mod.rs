@@ -19,6 +19,7 @@ mod client_state;
 mod export;
 mod jobs;
 mod live;
+mod media;
 mod search;
 mod stats;
 pub(crate) mod tagging;

@@ -18,6 +18,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::PgBackend;
+use super::media::media_from;
 use crate::model::tag_names::{Renaming, by_key, renamings};
 use crate::model::tagging::new_claim_token;
 use crate::{
@@ -41,12 +42,16 @@ const CLAIM_PENDING: &str = "SELECT id, channel_id, text, tagging_attempts FROM 
        AND (tagging_claimed_until IS NULL OR tagging_claimed_until < $1)
      ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED";
 
-/// A post with its channel label and its tags (as parallel arrays, best first), for [`PostRow`].
+/// A post with its channel label, its tags (as parallel arrays, best first) and its media (from 15, as
+/// `media_from` reads them), for [`PostRow`].
 const POST_ROW: &str =
     "SELECT p.id, coalesce('@' || c.username, c.tg_id::text), p.message_id, p.date,
         p.edit_date, p.text, p.tagging_status, p.tagging_attempts, p.last_tagging_attempt,
-        p.tagging_error, p.next_tagging_at, tg.tags, tg.scores, tg.sources, p.deleted_at
+        p.tagging_error, p.next_tagging_at, tg.tags, tg.scores, tg.sources, p.deleted_at,
+        m.kind, m.mime, m.size, m.file_name, m.width, m.height, m.duration, m.file_id, m.access_hash,
+        m.dc_id, m.title
  FROM posts p JOIN channels c ON c.id = p.channel_id
+ LEFT JOIN post_media m ON m.post_id = p.id
  LEFT JOIN LATERAL (
      SELECT array_agg(t.tag ORDER BY t.score DESC, t.tag COLLATE \"C\") AS tags,
             array_agg(t.score ORDER BY t.score DESC, t.tag COLLATE \"C\") AS scores,
@@ -124,6 +129,7 @@ fn post_row(r: &Row) -> Result<PostRow, tokio_postgres::Error> {
             .map(|((tag, score), source)| (tag, score, source))
             .collect(),
         deleted_at: r.get(14),
+        media: media_from(r, 15),
     })
 }
 
@@ -437,7 +443,8 @@ impl TaggingStore for PgBackend {
              AND ($3::text IS NULL OR p.tagging_status = $3)
              AND ($4::bigint IS NULL OR p.date >= $4)
              AND ($5 OR p.deleted_at IS NULL)
-             AND ($6::bigint IS NULL OR p.date < $6 OR (p.date = $6 AND p.id < $7))",
+             AND ($6::bigint IS NULL OR p.date < $6 OR (p.date = $6 AND p.id < $7))
+             AND ($8::text IS NULL OR ($8 = 'any' AND p.has_media) OR m.kind = $8)",
             &[
                 &channel_ids,
                 &tag,
@@ -446,6 +453,7 @@ impl TaggingStore for PgBackend {
                 &f.include_deleted,
                 &before_date,
                 &before_id,
+                &f.media.map(|m| m.as_str()),
             ],
             f.limit.max(1),
         )

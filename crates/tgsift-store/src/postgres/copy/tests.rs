@@ -40,7 +40,17 @@ fn post(message_id: i32) -> PostIn {
             (message_id % 4 == 0).then_some(message_id),
         )
         .album((message_id % 11 == 0).then_some(9_000 + i64::from(message_id)))
-        .media(message_id % 2 == 0)
+        .media((message_id % 2 == 0).then(|| crate::Media {
+            size: Some(i64::from(message_id) * 1_000),
+            file_name: (message_id % 4 == 0).then(|| format!("f{message_id}.pdf")),
+            duration: Some(message_id),
+            file_id: Some(i64::from(message_id) << 33),
+            ..crate::Media::of(if message_id % 4 == 0 {
+                crate::MediaKind::Document
+            } else {
+                crate::MediaKind::Photo
+            })
+        }))
 }
 
 /// An SQLite store with rows in every copied table: 2 accounts, 3 channels, 250 posts with tags,
