@@ -13,10 +13,8 @@ use tgsift_store::postgres::PgStore;
 use tgsift_store::testing::postgres::{fresh_url, schema_config};
 
 use common::setup::Setup;
+use common::workers::{KEY_B64, copied, pg_posts, sim_truth, spawn_worker, text, worker_env};
 use common::{API_HASH, within};
-
-/// A session key for the tests (any 32 bytes, base64).
-const KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// Runs `tgsift ARGS` in the setup's folder, with the simulator's settings and `env`.
 async fn tgsift(setup: &Setup, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -44,31 +42,6 @@ async fn tgsift_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -
         .await
         .expect("tgsift finished in time")
         .expect("tgsift ran")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Every (channel username, message id, text, edit date) in the PostgreSQL store, sorted.
-async fn pg_posts(store: &PgStore) -> Vec<(String, i32, String, Option<i64>)> {
-    let client = store.client("dump").await.expect("client");
-    let rows = client
-        .query(
-            "SELECT c.username, p.message_id, p.text, p.edit_date FROM posts p
-             JOIN channels c ON c.id = p.channel_id ORDER BY c.username, p.message_id",
-            &[],
-        )
-        .await
-        .expect("dump");
-    rows.iter()
-        .map(|r| (r.get(0), r.get::<_, i64>(1) as i32, r.get(2), r.get(3)))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,20 +209,6 @@ async fn db_copy_refuses_bad_arguments_before_touching_anything() {
     .await
 }
 
-/// The environment of a `tgsift run` worker on the PostgreSQL store: the simulator's settings, the
-/// session key, short leases and polls so takeovers happen within the test.
-fn worker_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("TGSIFT_SESSION_KEY", KEY_B64),
-        ("TGSIFT_STORAGE__LEASE_TIME", "3"),
-        ("TGSIFT_INGEST__POLL_INTERVAL", "1"),
-        ("TGSIFT_TELEGRAM__FLOOD_SLEEP_THRESHOLD", "2"),
-        ("TGSIFT_TELEGRAM__RETRY_DELAY", "0.05"),
-        ("TGSIFT_TELEGRAM__RETRY_MAX_DELAY", "0.5"),
-        ("TGSIFT_TELEGRAM__CONNECTION_RETRIES", "50"),
-    ]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_once_ingests_into_postgres_and_hands_its_leases_back() {
     within(240, async {
@@ -349,125 +308,6 @@ async fn run_once_runs_the_queued_channel_add_before_it_fetches() {
         );
     })
     .await
-}
-
-/// `tgsift --db URL run ARGS` in `dir` as a worker of the tests ([`worker_env`] and `env`), its log
-/// in `log`; killed when dropped.
-fn spawn_worker(
-    dir: &std::path::Path,
-    url: &str,
-    log: &std::path::Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> tokio::process::Child {
-    let log = std::fs::File::create(log).expect("log");
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"));
-    cmd.args(["--db", url, "run"])
-        .args(args)
-        .current_dir(dir)
-        .env("TG_API_ID", "12345")
-        .env("TG_API_HASH", API_HASH)
-        .env("TGSIFT_TAGGING__BACKEND", "off")
-        .env("TGSIFT_TELEGRAM__PACER_INITIAL_RATE", "200")
-        .env("TGSIFT_TELEGRAM__PACER_MAX_RATE", "1000")
-        .env_remove("TGSIFT_CONFIG")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true);
-    for (k, v) in worker_env().into_iter().chain(env.iter().copied()) {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("spawn worker")
-}
-
-/// An SQLite installation with `accounts` accounts (session files from the simulator) following the
-/// simulator's channels round-robin, for `db copy` to move into PostgreSQL.
-fn installation(
-    sim: &tgsift_sim::Sim,
-    dir: &std::path::Path,
-    accounts: usize,
-) -> std::path::PathBuf {
-    use tgsift_store::prelude::*;
-    use tgsift_store::{NewChannel, SqliteStore};
-    let db = dir.join("t.db");
-    let mut store = SqliteStore::open(&db).expect("store");
-    let mut ids = Vec::new();
-    for i in 0..accounts {
-        let session = dir.join(format!("a{i}.session"));
-        sim.write_session(&session, i, true).expect("session");
-        ids.push(
-            store
-                .add_account(&format!("a{i}"), None, None, &session)
-                .expect("account")
-                .id,
-        );
-    }
-    for (n, name) in sim.channel_usernames().into_iter().enumerate() {
-        let (id, hash, title) = sim
-            .with_channel(&name, |c| {
-                (c.spec().id, c.spec().access_hash, c.spec().title.clone())
-            })
-            .expect("channel");
-        let c = NewChannel {
-            tg_id: id,
-            access_hash: hash,
-            username: Some(name.trim_start_matches('@').to_string()),
-            title,
-            backfill: "all".into(),
-        };
-        store
-            .add_channel(ids[n % accounts], &c)
-            .expect("add")
-            .expect("new");
-    }
-    db
-}
-
-/// [`installation`] with `accounts` accounts, moved into PostgreSQL at `url` by `db copy`; the store
-/// of test schema `schema`.
-async fn copied(
-    sim: &tgsift_sim::Sim,
-    dir: &std::path::Path,
-    url: &str,
-    schema: &str,
-    accounts: usize,
-) -> PgStore {
-    let db = installation(sim, dir, accounts);
-    let copy = tokio::process::Command::new(env!("CARGO_BIN_EXE_tgsift"))
-        .args([
-            "db",
-            "copy",
-            "--from",
-            db.to_str().expect("utf8"),
-            "--to",
-            url,
-        ])
-        .env("TGSIFT_SESSION_KEY", KEY_B64)
-        .output()
-        .await
-        .expect("copy");
-    assert!(copy.status.success(), "{}", text(&copy));
-    PgStore::open_config(schema_config(schema).expect("configured"))
-        .await
-        .expect("open")
-}
-
-/// Every post the simulator holds, as (channel username, message id, text, edit date), sorted.
-fn sim_truth(sim: &tgsift_sim::Sim) -> Vec<(String, i32, String, Option<i64>)> {
-    let mut all = Vec::new();
-    for name in sim.channel_usernames() {
-        let bare = name.trim_start_matches('@').to_string();
-        sim.with_channel(&name, |c| {
-            for id in c.post_ids() {
-                if let Some(p) = c.post(id) {
-                    all.push((bare.clone(), id, p.text, p.edit_date.map(i64::from)));
-                }
-            }
-        })
-        .expect("channel");
-    }
-    all.sort();
-    all
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -955,99 +795,6 @@ async fn an_installation_is_set_up_and_administered_on_postgres_through_the_cli(
         assert_eq!(pg_count(&pg, "SELECT count(*) FROM accounts").await, 1);
         assert_eq!(pg_count(&pg, "SELECT count(*) FROM sessions").await, 1);
         assert_eq!(pg_count(&pg, "SELECT count(*) FROM posts").await, bobs as i64);
-    })
-    .await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_holder_is_fenced_off_the_key_survives_and_the_takeover_waits_for_its_connection_to_die()
- {
-    within(300, async {
-        let Some(url) = fresh_url("fenced_takeover").await else {
-            return;
-        };
-        let mut config = tgsift_sim::SimConfig::generated(31, 1, 300);
-        config.strict_keys = true;
-        let sim = tgsift_sim::Sim::start(config).await.expect("sim");
-        let dir = tempfile::tempdir().expect("dir");
-        let pg = copied(&sim, dir.path(), &url, "fenced_takeover", 1).await;
-        let channel = sim.channel_usernames()[0].clone();
-        // Live mode (the default): the holder follows the channel through pushes.
-        let mut workers: Vec<tokio::process::Child> = (0..2)
-            .map(|i| {
-                let log = dir.path().join(format!("worker{i}.log"));
-                spawn_worker(dir.path(), &url, &log, &[], &[("RUST_LOG", "info")])
-            })
-            .collect();
-        let all_stored = |limit: u64| {
-            let (pg, sim) = (&pg, &sim);
-            async move {
-                let wait = async {
-                    while pg_posts(pg).await != sim_truth(sim) {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                };
-                tokio::time::timeout(Duration::from_secs(limit), wait)
-                    .await
-                    .is_ok()
-            }
-        };
-        assert!(all_stored(60).await, "the backfill is stored");
-        sim.append_post(&channel, "before the pause").expect("post");
-        assert!(all_stored(30).await, "the holder follows the channel");
-        let holder = pg.leases().await.expect("leases")[0].owner.expect("held");
-        let rows = pg.workers(Duration::from_secs(3)).await.expect("workers");
-        let pid = rows.iter().find(|w| w.id == holder).expect("holder").pid as u32;
-        let paused = workers
-            .iter()
-            .position(|w| w.id() == Some(pid))
-            .expect("one of ours");
-        // SAFETY: kill(2) with a pid this test spawned and still owns; no memory is involved.
-        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
-        let paused_at = std::time::Instant::now();
-        sim.append_post(&channel, "while the holder is paused")
-            .expect("post");
-        let taken = all_stored(120).await;
-        let took = paused_at.elapsed();
-        // SAFETY: as above.
-        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGCONT) }, 0);
-        assert!(taken, "the other worker took the account over");
-        eprintln!("taken over after {took:?}");
-        // The lease (3 s) + Telegram's disconnect delay (75 s) + 5 s.
-        assert!(
-            took <= Duration::from_secs(3 + 75 + 5),
-            "takeover took {took:?}"
-        );
-        assert_eq!(
-            sim.revoked_keys(),
-            0,
-            "the paused holder's connection was dead first"
-        );
-        // Resumed, the paused worker finds its lease gone and sends nothing with the key.
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        sim.append_post(&channel, "after the resume").expect("post");
-        assert!(all_stored(30).await, "the new holder goes on");
-        assert_eq!(
-            sim.revoked_keys(),
-            0,
-            "no auth key was ever used by two workers at once"
-        );
-        let new_holder = pg.leases().await.expect("leases")[0].owner.expect("held");
-        assert_ne!(new_holder, holder);
-        let log = std::fs::read_to_string(dir.path().join(format!("worker{}.log", 1 - paused)))
-            .unwrap_or_default();
-        assert!(
-            log.contains("waiting until Telegram has dropped its connection"),
-            "{log}"
-        );
-        // Both workers presented the account's one client identity.
-        let faces = sim.log().client_inits();
-        assert_eq!(faces.len(), 1, "{faces:?}");
-        assert_eq!(faces[0].device_model, "tgsift");
-        for w in &mut workers {
-            w.start_kill().expect("stop");
-            let _ = w.wait().await;
-        }
     })
     .await
 }

@@ -1,6 +1,8 @@
 //! The service's promises to an operator who runs it for months: no silent task death, bounded
-//! shutdown with everything on, errors that do not kill channels, claims that fit the work, and
-//! administration while it runs.
+//! shutdown with everything on, errors that do not kill channels, claims that fit the work,
+//! administration while it runs, and a PostgreSQL worker paused while it holds an account, fenced off
+//! (this test waits out Telegram's 75 s disconnect delay; here it runs beside the other service tests
+//! instead of alone at the end of tests/postgres.rs).
 
 mod common;
 
@@ -12,9 +14,11 @@ use tgsift::telegram::session::SimSessions;
 
 use common::setup::{Setup, sigterm, wait_exit};
 use common::within;
+use common::workers::{copied, pg_posts, sim_truth, spawn_worker};
 use tgsift_sim::log::Outcome;
 use tgsift_sim::{AccountSpec, Fault, Scripted, Standing};
 use tgsift_store::prelude::*;
+use tgsift_store::testing::postgres::fresh_url;
 use tgsift_store::{NewChannel, SqliteStore, unix_now};
 
 /// A TCP server that accepts connections and never answers: an LLM endpoint that hangs.
@@ -1208,4 +1212,97 @@ async fn status_and_workers_tell_a_killed_service_at_once() {
         );
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_holder_is_fenced_off_the_key_survives_and_the_takeover_waits_for_its_connection_to_die()
+ {
+    within(300, async {
+        let Some(url) = fresh_url("fenced_takeover").await else {
+            return;
+        };
+        let mut config = tgsift_sim::SimConfig::generated(31, 1, 300);
+        config.strict_keys = true;
+        let sim = tgsift_sim::Sim::start(config).await.expect("sim");
+        let dir = tempfile::tempdir().expect("dir");
+        let pg = copied(&sim, dir.path(), &url, "fenced_takeover", 1).await;
+        let channel = sim.channel_usernames()[0].clone();
+        // Live mode (the default): the holder follows the channel through pushes.
+        let mut workers: Vec<tokio::process::Child> = (0..2)
+            .map(|i| {
+                let log = dir.path().join(format!("worker{i}.log"));
+                spawn_worker(dir.path(), &url, &log, &[], &[("RUST_LOG", "info")])
+            })
+            .collect();
+        let all_stored = |limit: u64| {
+            let (pg, sim) = (&pg, &sim);
+            async move {
+                let wait = async {
+                    while pg_posts(pg).await != sim_truth(sim) {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                };
+                tokio::time::timeout(Duration::from_secs(limit), wait)
+                    .await
+                    .is_ok()
+            }
+        };
+        assert!(all_stored(60).await, "the backfill is stored");
+        sim.append_post(&channel, "before the pause").expect("post");
+        assert!(all_stored(30).await, "the holder follows the channel");
+        let holder = pg.leases().await.expect("leases")[0].owner.expect("held");
+        let rows = pg.workers(Duration::from_secs(3)).await.expect("workers");
+        let pid = rows.iter().find(|w| w.id == holder).expect("holder").pid as u32;
+        let paused = workers
+            .iter()
+            .position(|w| w.id() == Some(pid))
+            .expect("one of ours");
+        // SAFETY: kill(2) with a pid this test spawned and still owns; no memory is involved.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+        let paused_at = std::time::Instant::now();
+        sim.append_post(&channel, "while the holder is paused")
+            .expect("post");
+        let taken = all_stored(120).await;
+        let took = paused_at.elapsed();
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGCONT) }, 0);
+        assert!(taken, "the other worker took the account over");
+        eprintln!("taken over after {took:?}");
+        // The lease (3 s) + Telegram's disconnect delay (75 s) + 5 s.
+        assert!(
+            took <= Duration::from_secs(3 + 75 + 5),
+            "takeover took {took:?}"
+        );
+        assert_eq!(
+            sim.revoked_keys(),
+            0,
+            "the paused holder's connection was dead first"
+        );
+        // Resumed, the paused worker finds its lease gone and sends nothing with the key.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        sim.append_post(&channel, "after the resume").expect("post");
+        assert!(all_stored(30).await, "the new holder goes on");
+        assert_eq!(
+            sim.revoked_keys(),
+            0,
+            "no auth key was ever used by two workers at once"
+        );
+        let new_holder = pg.leases().await.expect("leases")[0].owner.expect("held");
+        assert_ne!(new_holder, holder);
+        let log = std::fs::read_to_string(dir.path().join(format!("worker{}.log", 1 - paused)))
+            .unwrap_or_default();
+        assert!(
+            log.contains("waiting until Telegram has dropped its connection"),
+            "{log}"
+        );
+        // Both workers presented the account's one client identity.
+        let faces = sim.log().client_inits();
+        assert_eq!(faces.len(), 1, "{faces:?}");
+        assert_eq!(faces[0].device_model, "tgsift");
+        for w in &mut workers {
+            w.start_kill().expect("stop");
+            let _ = w.wait().await;
+        }
+    })
+    .await
 }

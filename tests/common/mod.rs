@@ -3,6 +3,7 @@
 
 pub mod reference;
 pub mod setup;
+pub mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
