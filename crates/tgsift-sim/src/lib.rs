@@ -15,8 +15,9 @@
 //!   every silence did ([`SilenceCounts`]).
 //! - `api`: the methods, with key checks, authorization, faults and flood control in front.
 //! - `updates`: pushes, `getState`, `getDifference`, `getChannelDifference` as Telegram sends them.
-//! - `objects`: TL objects as Telegram fills them.
+//! - `objects`: TL objects as Telegram fills them, the media of posts among them.
 //! - [`world`] + [`textgen`]: channels whose messages are generated on demand from (seed, id);
+//!   [`media`]: what a post carries besides its text (photos, videos, files, polls, …);
 //!   [`paging`]: Telegram's getHistory rule written plainly, the reference `world` is tested against.
 //! - `state` + `events`: accounts, keys, logins, channel members and update events.
 //! - `shared`: what every connection shares, and the changes the running world makes (publish,
@@ -48,6 +49,7 @@ mod flood;
 mod hub;
 mod live;
 pub mod log;
+pub mod media;
 mod objects;
 pub mod paging;
 mod server;
@@ -75,6 +77,7 @@ pub use faults::{Fault, RandomFaults, Scripted};
 pub use flood::{FloodConfig, Limit, Penalty};
 pub use hub::{PushFault, ScriptedPush};
 pub use live::{LiveConfig, LiveHandle};
+pub use media::{MEDIA_DC, SimMedia, SimMediaKind};
 pub use silence::SilenceCounts;
 pub use state::{AccountSpec, DEFAULT_MAX_CHANNELS, SavedMessage, Standing};
 pub use world::{

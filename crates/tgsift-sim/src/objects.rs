@@ -1,8 +1,10 @@
 //! Builders of the TL objects the simulator sends: users, channels, messages (posts and service
-//! messages), dialogs, config, 2FA parameters.
+//! messages), dialogs, config, 2FA parameters; [`media`] builds the media of posts.
 //!
 //! The generated TL structs have no `Default`, so every field is spelled out once here, with the values
 //! Telegram itself sends for a broadcast channel and a regular user.
+
+mod media;
 
 use grammers_tl_types as tl;
 
@@ -274,19 +276,10 @@ pub(crate) fn dialog(channel_id: i64, top_message: i32, pts: i32) -> tl::enums::
 
 /// A channel post as `message#…` with `post: true`.
 pub(crate) fn message(channel_id: i64, p: &SimPost) -> tl::enums::Message {
-    let media = p.has_media.then(|| {
-        tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
-            spoiler: false,
-            live_photo: false,
-            photo: Some(tl::enums::Photo::Empty(tl::types::PhotoEmpty {
-                id: channel_id
-                    .wrapping_mul(1_000_003)
-                    .wrapping_add(i64::from(p.id)),
-            })),
-            ttl_seconds: None,
-            video: None,
-        })
-    });
+    let media = p
+        .media
+        .as_ref()
+        .map(|m| media::message_media(channel_id, p.id, p.date, m));
     tl::enums::Message::Message(tl::types::Message {
         out: false,
         mentioned: false,
@@ -348,7 +341,7 @@ pub(crate) fn saved_message(user_id: i64, m: &super::state::SavedMessage) -> tl:
         date: m.date,
         edit_date: None,
         text: m.text.clone(),
-        has_media: false,
+        media: None,
         grouped_id: None,
         views: 0,
         forwards: 0,

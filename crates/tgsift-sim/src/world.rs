@@ -26,6 +26,8 @@
 
 use std::collections::HashMap;
 
+use super::media::{self, Slot};
+pub use super::media::{SimMedia, SimMediaKind};
 pub use super::paging::{HistoryQuery, MAX_HISTORY_LIMIT};
 pub use super::textgen::Lang;
 use super::textgen::{self, Topic, hash3};
@@ -41,14 +43,21 @@ pub struct SimPost {
     pub edit_date: Option<i32>,
     /// Text or caption; `""` for media-only posts.
     pub text: String,
-    /// The post carries a photo.
-    pub has_media: bool,
+    /// What the post carries besides its text, if anything.
+    pub media: Option<SimMedia>,
     /// Album id shared by the posts of one album.
     pub grouped_id: Option<i64>,
     /// View counter (always > 0).
     pub views: i32,
     /// Forward counter (always > 0, at most `views`).
     pub forwards: i32,
+}
+
+impl SimPost {
+    /// Whether the post carries media.
+    pub fn has_media(&self) -> bool {
+        self.media.is_some()
+    }
 }
 
 /// What a service message records, as Telegram's `messageAction…` of a broadcast channel.
@@ -182,6 +191,13 @@ const SALT_GROUP: u64 = 0x776f_726c_0009;
 const SALT_SERVICE: u64 = 0x776f_726c_000a;
 const SALT_ACTION: u64 = 0x776f_726c_000b;
 const SALT_REWRITE: u64 = 0x776f_726c_000c;
+
+/// What a generated post holds besides its dates and counters: media, text, album id.
+type Content = (
+    Option<SimMedia>,
+    Option<textgen::GeneratedText>,
+    Option<i64>,
+);
 
 /// A run-time edit: when, and the new text (given, or generated anew from a version number).
 #[derive(Clone, Debug)]
@@ -686,18 +702,23 @@ impl SimChannel {
         self.natural_date(first)
     }
 
-    /// Media flag, generated text and album id of post `id` (initial or published).
-    fn content(&self, id: i64) -> (bool, Option<textgen::GeneratedText>, Option<i64>) {
+    /// Media, generated text and album id of post `id` (initial or published).
+    fn content(&self, id: i64) -> Content {
         let (seed, lang, id32) = (self.spec.seed, self.spec.lang, clamp_i32(id));
+        let carries = |slot| Some(media::generate(seed, self.spec.id, id, slot));
         if let Some((first, _)) = self.album_of(id) {
             let gid = (hash3(seed, SALT_GROUP, first as u64) >> 1).max(1) as i64;
             let caption = (id == first).then(|| textgen::caption_text(lang, seed, id32));
-            return (true, caption, Some(gid));
+            return (carries(Slot::Album), caption, Some(gid));
         }
         match hash3(seed, SALT_MEDIA, id as u64) % 100 {
-            0..8 => (true, None, None),
-            8..18 => (true, Some(textgen::caption_text(lang, seed, id32)), None),
-            _ => (false, Some(textgen::post_text(lang, seed, id32)), None),
+            0..8 => (carries(Slot::Bare), None, None),
+            8..18 => (
+                carries(Slot::Caption),
+                Some(textgen::caption_text(lang, seed, id32)),
+                None,
+            ),
+            _ => (None, Some(textgen::post_text(lang, seed, id32)), None),
         }
     }
 
@@ -705,7 +726,7 @@ impl SimChannel {
     fn generated(&self, id: i64) -> SimPost {
         let seed = self.spec.seed;
         let date = self.gen_date(id);
-        let (has_media, text, grouped_id) = self.content(id);
+        let (media, text, grouped_id) = self.content(id);
         let e = hash3(seed, SALT_EDIT, id as u64);
         let edit_date =
             (e % 100 < 5).then(|| clamp_i32(date + 60 + ((e >> 8) % (6 * 3600)) as i64));
@@ -721,7 +742,7 @@ impl SimChannel {
             date: clamp_i32(date),
             edit_date,
             text: text.map(|t| t.text).unwrap_or_default(),
-            has_media,
+            media,
             grouped_id,
             views: clamp_i32(views),
             forwards: clamp_i32(forwards),
@@ -733,8 +754,8 @@ impl SimChannel {
         let id32 = clamp_i32(id);
         let views = (self.audience / 4).clamp(1, i64::from(i32::MAX));
         let forwards = (views / 100).clamp(1, views);
-        let (has_media, text) = match self.given.get(&id32) {
-            Some(t) => (false, t.clone()),
+        let (media, text) = match self.given.get(&id32) {
+            Some(t) => (None, t.clone()),
             None => {
                 let (media, text, _) = self.content(id);
                 (media, text.map(|t| t.text).unwrap_or_default())
@@ -745,7 +766,7 @@ impl SimChannel {
             date: clamp_i32(self.date_of(id)),
             edit_date: None,
             text,
-            has_media,
+            media,
             grouped_id: None,
             views: clamp_i32(views),
             forwards: clamp_i32(forwards),
@@ -764,7 +785,7 @@ impl SimChannel {
             EditText::Given(t) => t.clone(),
             EditText::Generated(version) => {
                 let seed = hash3(self.spec.seed, SALT_REWRITE, u64::from(*version));
-                let max = if p.has_media {
+                let max = if p.has_media() {
                     textgen::MAX_CAPTION_CHARS
                 } else {
                     textgen::MAX_POST_CHARS
@@ -980,17 +1001,17 @@ mod tests {
             }
             if p.grouped_id.is_some() {
                 in_album += 1;
-                assert!(p.has_media);
-            } else if p.has_media && p.text.is_empty() {
+                assert!(p.has_media());
+            } else if p.has_media() && p.text.is_empty() {
                 media_only += 1;
-            } else if p.has_media {
+            } else if p.has_media() {
                 captioned += 1;
             }
             if !p.text.is_empty() {
                 let n = p.text.chars().count();
                 assert!((50..=2000).contains(&n));
             } else {
-                assert!(p.has_media);
+                assert!(p.has_media());
             }
         }
         let n = posts.len();
@@ -1057,7 +1078,7 @@ mod tests {
                         feed(u64::from(x as u32));
                     }
                     feed(p.grouped_id.unwrap_or(0) as u64);
-                    feed(u64::from(p.has_media));
+                    feed(u64::from(p.has_media()));
                     p.text.bytes().for_each(|b| feed(u64::from(b)));
                 }
             }
@@ -1086,7 +1107,7 @@ mod tests {
             .ids()
             .into_iter()
             .filter_map(|id| a.post(id))
-            .find(|p| !p.has_media);
+            .find(|p| !p.has_media());
         let p = p.expect("a text post");
         assert_eq!(p.text, textgen::post_text(Lang::Ru, 9, p.id).text);
         assert!(a.topic(p.id).is_some());
@@ -1318,7 +1339,7 @@ mod tests {
         for &id in &ids {
             let p = ch.post(id).expect("published");
             assert_eq!(p.date, t0 + (id - 101) / 100);
-            assert!(p.has_media || p.text.chars().count() >= 50);
+            assert!(p.has_media() || p.text.chars().count() >= 50);
             assert_eq!(ch.post(id), Some(p), "stable");
         }
         // A live edit rewrites the text from a version number.
