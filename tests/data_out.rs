@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use tgsift::ops::export::{COLUMNS, iso};
 use tgsift::telegram::session_lock::SessionLock;
 use tgsift_sim::{Fault, Latency, Scripted};
 use tgsift_store::prelude::*;
-use tgsift_store::{NewChannel, PostIn, SqliteStore};
+use tgsift_store::{Media, MediaKind, NewChannel, PostIn, SqliteStore};
 
 /// `tgsift --db DB ARGS…` as a separate process, waited for.
 fn tgsift(db: &Path, args: &[&str]) -> Output {
@@ -67,7 +68,18 @@ fn post(id: i32, date: i64, text: String) -> PostIn {
             (id % 3 == 0).then_some(id % 11),
         )
         .album((id % 13 == 0).then_some(i64::from(id / 13)))
-        .media(id % 4 == 0)
+        .media((id % 4 == 0).then(|| Media {
+            mime: Some("application/pdf".into()),
+            size: Some(i64::from(id) * 1_000_003),
+            file_name: Some(format!("report {id}, \"final\".pdf")),
+            duration: (id % 8 == 0).then_some(id),
+            file_id: Some(i64::from(id)),
+            ..Media::of(if id % 8 == 0 {
+                MediaKind::Voice
+            } else {
+                MediaKind::Document
+            })
+        }))
 }
 
 /// The peak resident memory (VmHWM, KiB) of a process, polled from /proc until it exits.
@@ -206,8 +218,10 @@ fn expected_rows(db: &Path, include_deleted: bool) -> Vec<Vec<String>> {
     s.read("expected", |c| {
         let mut st = c.prepare(
             "SELECT p.id, c.username, c.tg_id, p.message_id, p.date, p.edit_date, p.text, p.views, p.forwards,
-                    p.grouped_id, p.has_media, p.tagging_status, p.deleted_at
+                    p.grouped_id, p.has_media, p.tagging_status, p.deleted_at,
+                    m.kind, m.mime, m.size, m.file_name, m.width, m.height, m.duration
              FROM posts p JOIN channels c ON c.id = p.channel_id
+                  LEFT JOIN post_media m ON m.post_id = p.id
              WHERE ?1 OR p.deleted_at IS NULL ORDER BY p.id",
         )?;
         let mut tags = c.prepare("SELECT tag, score FROM post_tags WHERE post_id = ?1 ORDER BY score DESC, tag")?;
@@ -236,6 +250,13 @@ fn expected_rows(db: &Path, include_deleted: bool) -> Vec<Vec<String>> {
                         String::new(),
                         r.get(11)?,
                         date(12)?,
+                        r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                        r.get::<_, Option<String>>(14)?.unwrap_or_default(),
+                        opt(15)?,
+                        r.get::<_, Option<String>>(16)?.unwrap_or_default(),
+                        opt(17)?,
+                        opt(18)?,
+                        opt(19)?,
                     ],
                 ))
             })?
@@ -358,9 +379,16 @@ fn csv_and_jsonl_exports_read_back_equal_to_the_stored_rows() {
             .map(|l| serde_json::from_str(l).expect("json"))
             .collect();
         assert_eq!(lines.len(), want.len());
+        // A JSON line has the CSV's columns, the `media_*` ones as one `media` object.
+        let keys: Vec<&str> = COLUMNS
+            .iter()
+            .filter(|k| !k.starts_with("media_"))
+            .copied()
+            .chain(["media"])
+            .collect();
         for (line, (v, w)) in raw.lines().zip(lines.iter().zip(&want)) {
-            assert_eq!(v.as_object().expect("object").len(), COLUMNS.len());
-            let at: Vec<usize> = COLUMNS
+            assert_eq!(v.as_object().expect("object").len(), keys.len());
+            let at: Vec<usize> = keys
                 .iter()
                 .map(|k| line.find(&format!("\"{k}\":")).expect("key present"))
                 .collect();
@@ -368,7 +396,11 @@ fn csv_and_jsonl_exports_read_back_equal_to_the_stored_rows() {
                 at.windows(2).all(|p| p[0] < p[1]),
                 "stable columns in order: {line}"
             );
-            let s = |k: &str| match &v[k] {
+            let s = |k: &str| match k.strip_prefix("media_") {
+                Some(field) => &v["media"][field],
+                None => &v[k],
+            };
+            let s = |k: &str| match s(k) {
                 serde_json::Value::Null => String::new(),
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -413,6 +445,10 @@ fn incremental_and_filtered_exports_take_exactly_the_posts_asked_for() {
     assert_eq!(ids(&["--channel", "@c0", "--channel", "#2"]).len(), 9);
     assert_eq!(ids(&["--tag", "x"]), vec![4]);
     assert_eq!(ids(&["--status", "success"]), vec![2, 4]);
+    assert_eq!(ids(&["--media", "any"]), vec![4, 8]);
+    assert_eq!(ids(&["--media", "voice"]), vec![8]);
+    assert_eq!(ids(&["--media", "document"]), vec![4]);
+    assert!(ids(&["--media", "photo"]).is_empty());
     assert_eq!(
         ids(&["--since", "2023-11-14", "--until", "2023-11-15"]),
         vec![1, 2, 9, 10]
@@ -853,6 +889,159 @@ async fn stats_report_posts_per_day_tags_statuses_and_the_floods_and_retries_of_
         assert!(shown.contains("FLOOD_WAITs: 2  retries: 1"), "{shown}");
         let o = tgsift(&s.db, &["stats", "--since", "2024-02-01", "--until", "2024-01-01"]);
         assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    })
+    .await;
+}
+
+/// A simulator media kind by the name tgsift gives it.
+fn kind_name(k: tgsift_sim::media::SimMediaKind) -> &'static str {
+    use tgsift_sim::media::SimMediaKind as K;
+    match k {
+        K::Photo => "photo",
+        K::Video => "video",
+        K::Document => "document",
+        K::Audio => "audio",
+        K::Voice => "voice",
+        K::Sticker => "sticker",
+        K::Poll => "poll",
+        K::WebPage => "web_page",
+        K::Geo => "geo",
+        K::Contact => "contact",
+    }
+}
+
+/// A post's media as compared: (kind, mime, size, file name, width, height, duration, file id, DC).
+type MediaRow = (
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i32>,
+    Option<i32>,
+    Option<i32>,
+    Option<i64>,
+    Option<i32>,
+);
+
+#[tokio::test]
+async fn the_media_of_every_kind_is_stored_shown_and_filtered_as_the_simulator_served_it() {
+    within(120, async {
+        let s = Setup::new(2, 1_500, |_| {}).await;
+        let (code, _, err) = s.output(&["run", "--once"]).await;
+        assert_eq!(code, Some(0), "{err}");
+
+        let mut want: BTreeMap<(String, i32), MediaRow> = BTreeMap::new();
+        for name in s.sim.channel_usernames() {
+            let bare = name.trim_start_matches('@').to_string();
+            s.sim
+                .with_channel(&name, |c| {
+                    for id in c.post_ids() {
+                        let Some(m) = c.post(id).and_then(|p| p.media) else {
+                            continue;
+                        };
+                        let file = m.file_id != 0;
+                        want.insert(
+                            (bare.clone(), id),
+                            (
+                                kind_name(m.kind).to_owned(),
+                                m.mime,
+                                m.size,
+                                m.file_name,
+                                m.width,
+                                m.height,
+                                m.duration,
+                                file.then_some(m.file_id),
+                                file.then_some(m.dc_id),
+                            ),
+                        );
+                    }
+                })
+                .expect("channel");
+        }
+        let store = SqliteStore::open(&s.db).expect("store");
+        let got: BTreeMap<(String, i32), MediaRow> = store
+            .read("media", |c| {
+                let mut st = c.prepare(
+                    "SELECT c.username, p.message_id, m.kind, m.mime, m.size, m.file_name, m.width,
+                            m.height, m.duration, m.file_id, m.dc_id, p.has_media
+                     FROM posts p JOIN channels c ON c.id = p.channel_id
+                          JOIN post_media m ON m.post_id = p.id",
+                )?;
+                st.query_map([], |r| {
+                    assert!(r.get::<_, bool>(11)?, "has_media is set with a media row");
+                    Ok((
+                        (r.get(0)?, r.get(1)?),
+                        (
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                            r.get(8)?,
+                            r.get(9)?,
+                            r.get(10)?,
+                        ),
+                    ))
+                })?
+                .collect()
+            })
+            .expect("media rows");
+        let kinds: BTreeSet<&str> = want.values().map(|m| m.0.as_str()).collect();
+        assert_eq!(
+            kinds.len(),
+            10,
+            "every kind the simulator serves is in this world: {kinds:?}"
+        );
+        assert_eq!(got.len(), want.len());
+        for (post, m) in &want {
+            assert_eq!(got.get(post), Some(m), "media of {post:?}");
+        }
+        let with_flag: i64 = store
+            .read("flags", |c| {
+                c.query_row("SELECT count(*) FROM posts WHERE has_media", [], |r| {
+                    r.get(0)
+                })
+            })
+            .expect("count");
+        assert_eq!(
+            with_flag as usize,
+            want.len(),
+            "no media post lacks its row"
+        );
+
+        // `posts list --media KIND` finds exactly the posts of that kind; `posts show` describes one.
+        let videos = want.values().filter(|m| m.0 == "video").count();
+        let o = tgsift(
+            &s.db,
+            &[
+                "posts", "list", "--media", "video", "--limit", "10000", "--json",
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let listed: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(listed.len(), videos);
+        assert!(
+            listed.iter().all(|p| p["media"]["kind"] == "video"),
+            "{listed:?}"
+        );
+        let first = &listed[0];
+        let o = tgsift(&s.db, &["posts", "show", &first["id"].to_string()]);
+        let shown = String::from_utf8_lossy(&o.stdout).into_owned();
+        let mime = first["media"]["mime"]
+            .as_str()
+            .expect("a video has a MIME type");
+        assert!(
+            shown.contains(&format!("media: video, {mime}, ")),
+            "{shown}"
+        );
+        let o = tgsift(&s.db, &["posts", "list", "--media", "film"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("web_page"),
+            "the choices are named: {}",
+            text(&o)
+        );
     })
     .await;
 }

@@ -17,14 +17,25 @@ pub(crate) fn media_of(media: Option<&tl::enums::MessageMedia>) -> Option<Media>
             Some(tl::enums::Document::Document(doc)) => document_media(doc, d.round, d.voice),
             _ => Media::of(MediaKind::Document),
         },
-        M::WebPage(w) => Media {
-            title: match &w.webpage {
-                tl::enums::WebPage::Page(p) => Some(p.url.clone()),
-                tl::enums::WebPage::Pending(p) => p.url.clone(),
-                tl::enums::WebPage::Empty(p) => p.url.clone(),
-                tl::enums::WebPage::NotModified(_) => None,
+        M::WebPage(w) => match &w.webpage {
+            // A preview's photo is a file like any other: described as a photo's would be.
+            tl::enums::WebPage::Page(p) => Media {
+                kind: MediaKind::WebPage,
+                title: Some(p.url.clone()),
+                ..match &p.photo {
+                    Some(tl::enums::Photo::Photo(photo)) => photo_media(photo),
+                    _ => Media::of(MediaKind::WebPage),
+                }
             },
-            ..Media::of(MediaKind::WebPage)
+            tl::enums::WebPage::Pending(p) => Media {
+                title: p.url.clone(),
+                ..Media::of(MediaKind::WebPage)
+            },
+            tl::enums::WebPage::Empty(p) => Media {
+                title: p.url.clone(),
+                ..Media::of(MediaKind::WebPage)
+            },
+            tl::enums::WebPage::NotModified(_) => Media::of(MediaKind::WebPage),
         },
         M::Poll(p) => Media {
             title: match &p.poll {
