@@ -428,10 +428,10 @@ pub(crate) const KEYS: &[KeySpec] = &[
             min: 1.0,
             max: 86_400.0,
         },
-        default: Some("300.0"),
+        default: Some("45.0"),
         aliases: &[],
         secret: false,
-        doc: "Live mode: an account that sent no request for this long asks updates.getDifference, because Telegram stops pushing to a connection without requests (Telethon asks every 30 minutes)",
+        doc: "Live mode: an account that sent no request for this long asks updates.getDifference, because Telegram stops pushing to a connection without requests after a while it does not document (Telethon asks every 30 minutes; the simulator's hostile setting stops after 60 s); one small request per account per interval",
     },
     KeySpec {
         key: "ingest.live_silence_alert",

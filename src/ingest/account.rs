@@ -67,7 +67,7 @@ impl Default for RunOptions {
             mode: IngestMode::Live,
             reconcile_interval: Duration::from_secs(3600),
             live_check_interval: Duration::from_secs(300),
-            live_keepalive: Duration::from_secs(300),
+            live_keepalive: Duration::from_secs(45),
             live_silence_alert: Duration::from_secs(900),
         }
     }

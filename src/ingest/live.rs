@@ -141,6 +141,8 @@ struct Tracked {
     check_at: Instant,
     /// Another difference is needed once the one in flight ends (it may predate what was lost).
     rerun: bool,
+    /// A difference has re-armed the check since the channel was tracked (see `on_done`).
+    spread: bool,
 }
 
 impl Tracked {
@@ -334,6 +336,7 @@ impl LiveTask {
                 recovering: false,
                 check_at: now + stagger(self.check_interval, ch.id),
                 rerun: false,
+                spread: false,
             });
             if t.pts.is_none() && stored_pts.is_some() {
                 // A poll learned where the channel's events start: catch up from there.
@@ -574,6 +577,14 @@ impl LiveTask {
                                 timeout: Some(t), ..
                             } => self.check_interval.max(*t),
                             _ => self.check_interval,
+                        };
+                        // The first difference (the sweep at start asks every channel at once)
+                        // re-arms within the interval's second half, by id, so the channels asked
+                        // together then are not asked together ever after.
+                        let wait = if std::mem::replace(&mut t.spread, true) {
+                            wait
+                        } else {
+                            wait / 2 + stagger(wait / 2, t.row)
                         };
                         t.check_at = now + wait;
                         st.silence.found += self.on_channel_difference(&mut st.writes, t, d);
@@ -910,6 +921,7 @@ mod tests {
                 recovering: false,
                 check_at: Instant::now() + Duration::from_secs(300),
                 rerun: false,
+                spread: true,
             },
         );
         State {
@@ -1122,6 +1134,41 @@ mod tests {
                 .expect("ok")
         );
         assert_eq!(st.channels[&42].diff, Diff::Wanted);
+    }
+
+    #[tokio::test]
+    async fn the_channels_of_the_first_sweep_are_rearmed_apart_and_then_every_interval() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = task(&dir);
+        let mut st = state(Some(10));
+        let interval = t.check_interval;
+        let mut armed = Vec::new();
+        for (row, spread) in [(1, false), (2, false), (3, false), (1, true)] {
+            let ch = st.channels.get_mut(&42).expect("ch");
+            (ch.row, ch.spread, ch.diff) = (row, spread, Diff::Running);
+            st.channel_calls = 1;
+            let before = Instant::now();
+            let empty = ChannelDifference::Empty {
+                pts: 10,
+                timeout: None,
+            };
+            assert!(
+                t.on_done(&mut st, Done::Channel(42, Ok(empty)))
+                    .expect("ok")
+            );
+            let after = Instant::now();
+            let at = st.channels[&42].check_at;
+            assert!(st.channels[&42].spread);
+            assert!(
+                at >= before + interval / 2 && at <= after + interval,
+                "row {row}"
+            );
+            armed.push(at.duration_since(before).as_millis() / 100);
+        }
+        // The sweep's channels land at different points of the interval's second half; after it,
+        // a whole interval.
+        assert!(armed[0] != armed[1] && armed[1] != armed[2], "{armed:?}");
+        assert_eq!(armed[3], interval.as_millis() / 100);
     }
 
     #[tokio::test]
