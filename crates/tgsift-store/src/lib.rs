@@ -42,6 +42,7 @@ pub use model::channels::{
     BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange,
 };
 pub use model::client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
+pub use model::counts::{CountRow, CountStore, CountsIn, RefreshStep};
 pub use model::export::{ExportError, ExportFilter, ExportRow, ExportStore};
 pub use model::jobs::{JobEnd, JobRow, JobStore};
 pub use model::live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};

@@ -381,6 +381,7 @@ macro_rules! both {
 mod accounts;
 mod alerts;
 mod channels;
+mod counts;
 mod export;
 mod jobs;
 mod live;

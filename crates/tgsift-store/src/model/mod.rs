@@ -8,6 +8,7 @@ pub(crate) mod accounts;
 pub(crate) mod alerts;
 pub(crate) mod channels;
 pub(crate) mod client_state;
+pub(crate) mod counts;
 pub(crate) mod export;
 pub(crate) mod jobs;
 pub(crate) mod live;
@@ -28,6 +29,7 @@ pub use channels::{
     BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange,
 };
 pub use client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
+pub use counts::{CountRow, CountStore, CountsIn, RefreshStep};
 pub use export::{ExportError, ExportFilter, ExportRow, ExportStore};
 pub use jobs::{JobEnd, JobRow, JobStore};
 pub use live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};
@@ -51,6 +53,7 @@ pub trait Storage:
     + AlertStore
     + ChannelStore
     + ClientStateStore
+    + CountStore
     + ExportStore
     + JobStore
     + LiveStore
@@ -84,8 +87,9 @@ pub trait Storage:
 /// The store traits, for `use crate::prelude::*` where their methods are called.
 pub mod prelude {
     pub use super::{
-        AccountStore, AlertStore, ChannelStore, ClientStateStore, ExportStore, JobStore, LiveStore,
-        SearchStore, StatsStore, Storage, TaggingStore, TrendStore, WebSessionStore, WorkerStore,
+        AccountStore, AlertStore, ChannelStore, ClientStateStore, CountStore, ExportStore,
+        JobStore, LiveStore, SearchStore, StatsStore, Storage, TaggingStore, TrendStore,
+        WebSessionStore, WorkerStore,
     };
 }
 

@@ -415,7 +415,8 @@ pub(super) fn write_post(
             )?
             .execute(params![id, now])?;
             tx.prepare_cached(
-                "UPDATE posts SET date = ?2, edit_date = ?3, text = ?4, views = ?5, forwards = ?6, grouped_id = ?7,
+                "UPDATE posts SET date = ?2, edit_date = ?3, text = ?4, views = coalesce(max(views, ?5), ?5, views),
+                        forwards = coalesce(max(forwards, ?6), ?6, forwards), grouped_id = ?7,
                         has_media = ?8, fetched_at = ?9, tagging_status = ?10, tagging_attempts = 0,
                         tagging_error = NULL, next_tagging_at = NULL, last_tagging_attempt = NULL,
                         tagging_claimed_until = NULL, tagging_claim = NULL, tagged_at_ms = NULL,
@@ -441,7 +442,9 @@ pub(super) fn write_post(
         }
         Some((id, _, _)) => {
             tx.prepare_cached(
-                "UPDATE posts SET views = ?2, forwards = ?3, fetched_at = ?4, hidden_at = NULL, has_media = ?5
+                "UPDATE posts SET views = coalesce(max(views, ?2), ?2, views),
+                        forwards = coalesce(max(forwards, ?3), ?3, forwards), fetched_at = ?4,
+                        hidden_at = NULL, has_media = ?5
                  WHERE id = ?1",
             )?
             .execute(params![id, p.views, p.forwards, now, p.has_media()])?;

@@ -16,6 +16,7 @@ pub(crate) mod backup;
 mod channels;
 pub(crate) mod checkpoint;
 mod client_state;
+mod counts;
 mod export;
 mod jobs;
 mod live;
@@ -58,6 +59,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0017_ids_never_reused.sql"),
     include_str!("migrations/0018_tag_names.sql"),
     include_str!("migrations/0019_post_media.sql"),
+    include_str!("migrations/0020_post_counts.sql"),
 ];
 
 /// The schema version whose migration is [`status_check_as_comparisons`].

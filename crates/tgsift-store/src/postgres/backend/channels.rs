@@ -509,7 +509,8 @@ pub(super) async fn upsert_posts(
             .collect();
         let refresh = tx
             .prepare_cached(
-                "UPDATE posts SET views = u.v, forwards = u.f, fetched_at = $4, hidden_at = NULL,
+                "UPDATE posts SET views = GREATEST(posts.views, u.v), forwards = GREATEST(posts.forwards, u.f),
+                        fetched_at = $4, hidden_at = NULL,
                         has_media = u.h
                  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::boolean[]) AS u (id, v, f, h)
                  WHERE posts.id = u.id",
@@ -678,7 +679,8 @@ async fn apply_edits(
     let media: Vec<bool> = edited.iter().map(|(_, p)| p.has_media()).collect();
     let statuses: Vec<TaggingStatus> = edited.iter().map(|(_, p)| initial_status(p)).collect();
     tx.execute(
-        "UPDATE posts SET date = u.d, edit_date = u.e, text = u.t, views = u.v, forwards = u.f,
+        "UPDATE posts SET date = u.d, edit_date = u.e, text = u.t, views = GREATEST(posts.views, u.v),
+                forwards = GREATEST(posts.forwards, u.f),
                 grouped_id = u.g, has_media = u.h, fetched_at = $10, tagging_status = u.s,
                 tagging_attempts = 0, tagging_error = NULL, next_tagging_at = NULL,
                 last_tagging_attempt = NULL, tagging_claimed_until = NULL, tagging_claim = NULL,

@@ -16,6 +16,7 @@ mod accounts;
 mod alerts;
 mod channels;
 mod client_state;
+mod counts;
 mod export;
 mod jobs;
 mod live;

@@ -96,6 +96,18 @@ fn seed(path: &Path) -> SqliteStore {
             .store_batch(channel.id, &channel.label(), &posts, Some((1, count)))
             .expect("posts");
     }
+    let fresh: Vec<crate::CountsIn> = (1..=30)
+        .map(|id| crate::CountsIn {
+            message_id: id,
+            views: Some(id * 1_000),
+            forwards: (id % 2 == 0).then_some(id),
+            replies: Some(id % 5),
+            reactions: (id % 3 == 0).then(|| vec![("👍".into(), id), ("custom:77".into(), 2)]),
+        })
+        .collect();
+    store
+        .record_counts(channels[0].id, &fresh, 1_700_000_700)
+        .expect("counts");
     store
         .write("seed the other tables", |tx| {
             tx.execute_batch(

@@ -1,0 +1,113 @@
+//! [`CountStore`] on SQLite: the rules are the trait's (`crate::model::counts`), the SQL is here.
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::model::counts::*;
+use crate::{SqliteStore, StoreError};
+
+impl CountStore for SqliteStore {
+    fn counts_due(
+        &self,
+        channel_id: i64,
+        schedule: &[RefreshStep],
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<i32>, StoreError> {
+        let Some(period) = period_sql(schedule, "p.date", "?2") else {
+            return Ok(Vec::new());
+        };
+        let oldest = schedule.iter().map(|s| s.until).max().unwrap_or(0);
+        let sql = format!(
+            "SELECT p.message_id FROM posts p
+             WHERE p.channel_id = ?1 AND p.date >= ?2 - {oldest} AND p.deleted_at IS NULL
+               AND coalesce(p.counts_at, p.fetched_at, 0) <= ?2 - ({period})
+             ORDER BY coalesce(p.counts_at, p.fetched_at, 0), p.message_id LIMIT ?3"
+        );
+        self.read("list posts whose counters are due", |c| {
+            c.prepare_cached(&sql)?
+                .query_map(
+                    params![channel_id, now, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |r| r.get(0),
+                )?
+                .collect()
+        })
+    }
+
+    fn record_counts(
+        &mut self,
+        channel_id: i64,
+        counts: &[CountsIn],
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        self.write("record fresh counters", |tx| {
+            let mut changed = 0;
+            for fresh in counts {
+                type Stored = (
+                    i64,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<i64>,
+                    Option<String>,
+                    Option<i64>,
+                );
+                let row: Option<Stored> = tx
+                    .prepare_cached(
+                        "SELECT id, views, forwards, replies, reactions, counts_at FROM posts
+                         WHERE channel_id = ?1 AND message_id = ?2",
+                    )?
+                    .query_row(params![channel_id, fresh.message_id], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    })
+                    .optional()?;
+                let Some((id, views, forwards, replies, reactions, counts_at)) = row else {
+                    continue;
+                };
+                let ((v, f, r, re), moved) =
+                    merge((views, forwards, replies, reactions.as_deref()), fresh);
+                tx.prepare_cached(
+                    "UPDATE posts SET views = ?2, forwards = ?3, replies = ?4, reactions = ?5,
+                            counts_at = ?6 WHERE id = ?1",
+                )?
+                .execute(params![id, v, f, r, re, now])?;
+                if moved || counts_at.is_none() {
+                    changed += usize::from(moved);
+                    tx.prepare_cached(
+                        "INSERT INTO post_counts (post_id, at, views, forwards, replies, reactions)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (post_id, at) DO UPDATE SET views = excluded.views,
+                             forwards = excluded.forwards, replies = excluded.replies,
+                             reactions = excluded.reactions",
+                    )?
+                    .execute(params![id, now, v, f, r, re])?;
+                }
+            }
+            Ok(changed)
+        })
+    }
+
+    fn count_history(&self, post_id: i64) -> Result<Vec<CountRow>, StoreError> {
+        self.read("read a post's counter history", |c| {
+            c.prepare_cached(
+                "SELECT at, views, forwards, replies, reactions FROM post_counts
+                 WHERE post_id = ?1 ORDER BY at",
+            )?
+            .query_map([post_id], |r| {
+                Ok(CountRow {
+                    at: r.get(0)?,
+                    views: r.get(1)?,
+                    forwards: r.get(2)?,
+                    replies: r.get(3)?,
+                    reactions: r.get(4)?,
+                })
+            })?
+            .collect()
+        })
+    }
+}
