@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tgsift_sim::{FloodConfig, LiveConfig, RandomFaults, Sim, SimConfig};
+use tgsift_sim::{FloodConfig, LiveConfig, RandomFaults, Sim, SimConfig, SimMediaKind};
 
 use crate::telegram::session::SimSessions;
 
@@ -43,6 +43,11 @@ pub struct ServeArgs {
     /// (`@name id,id,…`): the truth a client's stored ids are compared with.
     #[arg(long, value_name = "FILE")]
     pub ids_out: Option<PathBuf>,
+    /// At start, write every media post of every channel as served, one JSON line each:
+    /// `channel`, `message_id`, `kind`, `mime`, `size`, `file_name`, `width`, `height`, `duration`,
+    /// `file_id`, `dc_id` (null where absent): the truth a client's media is compared with.
+    #[arg(long, value_name = "FILE")]
+    pub media_out: Option<PathBuf>,
     /// Give the account this 2FA password.
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
@@ -219,6 +224,11 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     println!("channels: {}", sim.channel_usernames().join(" "));
+    if let Some(path) = &args.media_out {
+        let n = write_media(&sim, path)
+            .with_context(|| format!("writing --media-out {}", path.display()))?;
+        println!("{n} media posts written to {}", path.display());
+    }
     // The simulator's own fixture credentials: printing them is what this command is for.
     println!(
         "account: phone {}  login code {}  2FA password {}",
@@ -358,6 +368,49 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     sim.shutdown();
     Ok(())
+}
+
+/// Writes one JSON line per media post of every channel, as served now; returns how many.
+fn write_media(sim: &Sim, path: &std::path::Path) -> std::io::Result<usize> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut n = 0;
+    for name in sim.channel_usernames() {
+        sim.with_channel(&name, |ch| -> std::io::Result<()> {
+            let channel = ch.spec().id;
+            for p in ch.post_ids().into_iter().filter_map(|id| ch.post(id)) {
+                let Some(m) = &p.media else { continue };
+                let line = serde_json::json!({
+                    "channel": channel, "message_id": p.id, "kind": kind_name(m.kind),
+                    "mime": m.mime, "size": m.size, "file_name": m.file_name,
+                    "width": m.width, "height": m.height, "duration": m.duration,
+                    "file_id": m.file_id, "dc_id": m.dc_id,
+                });
+                writeln!(out, "{line}")?;
+                n += 1;
+            }
+            Ok(())
+        })
+        .transpose()?;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// The name `--media-out` gives a kind of media.
+fn kind_name(kind: SimMediaKind) -> &'static str {
+    match kind {
+        SimMediaKind::Photo => "photo",
+        SimMediaKind::Video => "video",
+        SimMediaKind::Document => "document",
+        SimMediaKind::Audio => "audio",
+        SimMediaKind::Voice => "voice",
+        SimMediaKind::Sticker => "sticker",
+        SimMediaKind::Poll => "poll",
+        SimMediaKind::WebPage => "web_page",
+        SimMediaKind::Geo => "geo",
+        SimMediaKind::Contact => "contact",
+    }
 }
 
 /// Switches on the silences asked for, and says which.
