@@ -9,7 +9,10 @@
 #        `--clock-skew -600` (clock behind), and
 #        `--unpushed 1.0 --live-rate 10` (posts found only by getChannelDifference);
 #      after each, the simulator's own counts at Ctrl-C (bad_server_salt, bad_msg_16/17, pushes
-#      delivered / idle_stopped / unpushed) must agree with what Telethon received on the wire.
+#      delivered / idle_stopped / unpushed) must agree with what Telethon received on the wire;
+#   3. media: scripts/telethon_media.py reads every post of `--channels 3 --posts 800` with Telethon's
+#      own accessors, and what it saw must equal the simulator's `--media-out` field by field (kind,
+#      MIME type, size, file name, width, height, duration, file id, DC), every kind served at least once.
 # Runs every part even when one fails; prints "reference check passed" or exits non-zero.
 #
 # Usage: scripts/sim-reference.sh
@@ -108,6 +111,42 @@ EOF
 silences ahead --salt-rotate 2 --clock-skew 600 --push-idle-stop 2 --live-rate 10 --live-edits 0 --live-deletes 0
 silences behind --clock-skew -600
 silences unpushed --unpushed 1.0 --live-rate 10 --live-edits 0 --live-deletes 0
+
+# 800 posts per channel: the smallest round figure at which the default seed serves every kind
+# (contacts are 1 % of media).
+echo "== media (sim serve --media-out)"
+start_sim media --flood off --channels 3 --posts 800 --media-out "$work/media.sim"
+if ! timeout 120 "$PY" scripts/telethon_media.py "$work/media.session" "${channels[@]}" >"$work/media.telethon"; then
+  failed+=(media)
+fi
+stop_sim
+python3 - "$work/media.sim" "$work/media.telethon" <<'EOF' || failed+=(media-compare)
+import collections, json, sys
+def load(path):
+    rows = {}
+    for line in open(path, encoding="utf-8"):
+        d = json.loads(line)
+        rows[(d["channel"], d["message_id"])] = d
+    return rows
+sim, seen = load(sys.argv[1]), load(sys.argv[2])
+problems = [f"{k}: the simulator serves media Telethon did not see" for k in sorted(sim.keys() - seen.keys())]
+problems += [f"{k}: Telethon saw media the simulator did not write" for k in sorted(seen.keys() - sim.keys())]
+for k in sorted(sim.keys() & seen.keys()):
+    for field in sorted(sim[k].keys() | seen[k].keys()):
+        a, b = sim[k].get(field, "(absent)"), seen[k].get(field, "(absent)")
+        if a != b:
+            problems.append(f"{k} {field}: simulator {a!r}, Telethon {b!r}")
+kinds = collections.Counter(d["kind"] for d in sim.values())
+every = {"photo", "video", "document", "audio", "voice", "sticker", "poll", "web_page", "geo", "contact"}
+if every - kinds.keys():
+    problems.append("kinds never served: " + ", ".join(sorted(every - kinds.keys())))
+print("media kinds: " + " ".join(f"{k}={kinds[k]}" for k in sorted(kinds, key=lambda k: -kinds[k])))
+for p in problems[:20]:
+    print("  " + p)
+verdict = "as Telethon saw them, field by field" if not problems else f"{len(problems)} DIFFERENCES with Telethon"
+print(f"media: {len(sim)} posts with media in the simulator, {len(seen)} seen by Telethon — {verdict}")
+sys.exit(1 if problems else 0)
+EOF
 
 if ((${#failed[@]})); then
   echo "reference check FAILED: ${failed[*]}" >&2
