@@ -41,6 +41,8 @@ pub(crate) enum Kind {
     Backfill,
     /// A SOCKS5 proxy URL: `socks5://[user:password@]host:port`.
     Proxy,
+    /// A refresh schedule: a list of `EVERY/AGE` steps (`15m/1d`).
+    Schedule,
 }
 
 /// One configuration key: the single source of truth for its type, default, environment names and docs.
@@ -84,6 +86,7 @@ impl KeySpec {
                 "\"all\", a number N (the newest N messages) or \"since:YYYY-MM-DD\"".into()
             }
             Kind::Proxy => "socks5://[user:password@]host:port".into(),
+            Kind::Schedule => "a list of \"EVERY/AGE\" steps, each a number with s, m, h or d (\"15m/1d\": every 15 minutes while younger than a day); [] is off".into(),
         }
     }
 }
@@ -432,6 +435,14 @@ pub(crate) const KEYS: &[KeySpec] = &[
         aliases: &[],
         secret: false,
         doc: "Live mode: an account that sent no request for this long asks updates.getDifference, because Telegram stops pushing to a connection without requests after a while it does not document (Telethon asks every 30 minutes; the simulator's hostile setting stops after 60 s); one small request per account per interval",
+    },
+    KeySpec {
+        key: "ingest.counts_refresh",
+        kind: Kind::Schedule,
+        default: Some("[]"),
+        aliases: &[],
+        secret: false,
+        doc: "How often the views, forwards, comments and reactions of recent posts are read again as they age (Telegram raises them only when someone looks; two small requests per 100 posts): e.g. [\"15m/1d\", \"1h/7d\", \"1d/30d\"] refreshes a post every 15 minutes on its first day, hourly for a week, daily for a month; [] (the default) keeps the counts seen at fetch time",
     },
     KeySpec {
         key: "ingest.live_silence_alert",
@@ -953,6 +964,44 @@ pub struct IngestConfig {
     pub live_keepalive: f64,
     /// Live mode: seconds without a push, while differences find posts, before `live_silent`.
     pub live_silence_alert: f64,
+    /// `EVERY/AGE` steps of the counters' refresh ([`refresh_schedule`]); empty: off.
+    pub counts_refresh: Vec<String>,
+}
+
+/// The refresh schedule `ingest.counts_refresh` describes: `EVERY/AGE` steps such as `15m/1d`, each
+/// a number with `s`, `m`, `h` or `d`, sorted by age; an error names the step that does not read.
+pub fn refresh_schedule(steps: &[String]) -> Result<Vec<tgsift_store::RefreshStep>, String> {
+    let secs = |t: &str| -> Option<i64> {
+        let t = t.trim();
+        let (n, unit) = t.split_at(t.len().checked_sub(1)?);
+        let n: i64 = n.trim().parse().ok().filter(|n| *n > 0)?;
+        let mul = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3_600,
+            "d" => 86_400,
+            _ => return None,
+        };
+        n.checked_mul(mul)
+    };
+    let mut out = Vec::with_capacity(steps.len());
+    for step in steps {
+        let parsed = step
+            .split_once('/')
+            .and_then(|(every, until)| Some((secs(every)?, secs(until)?)));
+        match parsed {
+            Some((every, until)) if every <= until => {
+                out.push(tgsift_store::RefreshStep { until, every })
+            }
+            _ => {
+                return Err(format!(
+                    "`{step}` is not EVERY/AGE with EVERY at most AGE, each a number with s, m, h or d (e.g. 15m/1d)"
+                ));
+            }
+        }
+    }
+    out.sort_by_key(|s| s.until);
+    Ok(out)
 }
 
 /// How new posts are learned of (`ingest.mode`).
@@ -1404,7 +1453,7 @@ fn env_value(spec: &KeySpec, raw: &str, source: &Source) -> Result<toml::Value, 
             "false" | "0" | "no" | "off" => false,
             _ => return Err(bad()),
         }),
-        Kind::List => toml::Value::Array(
+        Kind::List | Kind::Schedule => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
@@ -1488,6 +1537,13 @@ fn check(spec: &KeySpec, value: &toml::Value, source: &Source) -> Result<(), Con
         (Kind::Backfill, toml::Value::String(s)) => Backfill::parse(s).is_ok(),
         (Kind::Backfill, toml::Value::Integer(n)) => *n > 0 && *n <= u32::MAX as i64,
         (Kind::Proxy, toml::Value::String(s)) => proxy_problem(s).is_none(),
+        (Kind::Schedule, toml::Value::Array(items)) => {
+            let steps: Option<Vec<String>> = items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect();
+            steps.is_some_and(|s| refresh_schedule(&s).is_ok())
+        }
         _ => false,
     };
     if ok {

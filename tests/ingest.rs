@@ -597,3 +597,107 @@ async fn a_channel_backfilled_by_two_accounts_keeps_the_union_and_tombstones_not
     })
     .await;
 }
+
+/// A post's counters as stored: (channel, message id, date, views, counts_at, reactions).
+type Counted = (String, i32, i64, i64, Option<i64>, Option<String>);
+
+#[tokio::test]
+async fn counters_of_recent_posts_are_refreshed_on_their_schedule_and_never_go_back() {
+    within(120, async {
+        let now = tgsift_store::unix_now() as i32;
+        let s = Setup::new(2, 400, |c| {
+            for ch in &mut c.channels {
+                ch.start_date = tgsift_sim::world::start_date_for_newest(ch.seed, ch.posts, now);
+            }
+        })
+        .await;
+        // Every 1 s while younger than 2 days: the posts of the last two days are due on every
+        // pass but the one that fetched them.
+        let env = [("TGSIFT_INGEST__COUNTS_REFRESH", "1s/2d")];
+        let once = || async { s.output_with(&["run", "--once"], &env).await };
+        let (code, _, err) = once().await;
+        assert_eq!(code, Some(0), "{err}");
+        let views_calls = || -> u64 {
+            s.sim
+                .log()
+                .counts()
+                .iter()
+                .filter(|((_, m), _)| *m == "messages.getMessagesViews")
+                .map(|(_, c)| c.ok)
+                .sum()
+        };
+        assert_eq!(views_calls(), 0, "posts just fetched are not due");
+        let store = SqliteStore::open(&s.db).expect("store");
+        let stored = |store: &SqliteStore| -> Vec<Counted> {
+            store
+                .read("counts", |c| {
+                    c.prepare(
+                        "SELECT ch.username, p.message_id, p.date, p.views, p.counts_at, p.reactions
+                         FROM posts p JOIN channels ch ON ch.id = p.channel_id ORDER BY 1, 2",
+                    )?
+                    .query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                    })?
+                    .collect()
+                })
+                .expect("posts")
+        };
+        let fetched = stored(&store);
+        let recent: Vec<_> = fetched
+            .iter()
+            .filter(|p| p.2 >= i64::from(now) - 2 * 86_400)
+            .collect();
+        assert!(recent.len() > 20 && recent.len() < fetched.len(), "{} recent", recent.len());
+
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        let (code, _, err) = once().await;
+        assert_eq!(code, Some(0), "{err}");
+        let calls = views_calls();
+        let per_channel: Vec<u64> = ["sim_news", "sim_tech"]
+            .iter()
+            .map(|name| {
+                recent.iter().filter(|p| p.0 == *name).count().div_ceil(100) as u64
+            })
+            .collect();
+        assert_eq!(calls, per_channel.iter().sum::<u64>(), "100 posts per request");
+        let refreshed = stored(&store);
+        let mut moved = 0;
+        for (before, after) in fetched.iter().zip(&refreshed) {
+            let is_recent = before.2 >= i64::from(now) - 2 * 86_400;
+            assert_eq!(after.4.is_some(), is_recent, "only recent posts are read: {after:?}");
+            if !is_recent {
+                assert_eq!(after, before);
+                continue;
+            }
+            let served = s.sim.counts(&after.0, after.1).expect("post");
+            assert!(
+                after.3 >= before.3 && after.3 <= i64::from(served.views),
+                "grown views, not beyond what the simulator holds now: {before:?} {after:?} {served:?}"
+            );
+            moved += usize::from(after.3 > before.3);
+            let reactions: serde_json::Value =
+                serde_json::from_str(after.5.as_deref().expect("reactions")).expect("json");
+            for (emoji, n) in &served.reactions {
+                let got = reactions[emoji].as_i64().unwrap_or(0);
+                assert!(got > 0 && got <= i64::from(*n), "{emoji}: {got} of {n}");
+            }
+        }
+        assert!(moved * 2 > recent.len(), "most recent posts gained views: {moved}");
+
+        // A stale replica answers the generation's counts: nothing goes back.
+        s.sim.set_stale_counts(true);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let (code, _, err) = once().await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(views_calls() > calls, "the recent posts were read again");
+        let after_stale = stored(&store);
+        for (a, b) in refreshed.iter().zip(&after_stale) {
+            assert_eq!((a.3, &a.5), (b.3, &b.5), "a stale answer lowers nothing: {b:?}");
+        }
+        let history: i64 = store
+            .read("history", |c| c.query_row("SELECT count(*) FROM post_counts", [], |r| r.get(0)))
+            .expect("history");
+        assert_eq!(history as usize, recent.len(), "one point per post: the stale pass changed nothing");
+    })
+    .await;
+}

@@ -25,6 +25,7 @@ use std::time::Duration;
 use tgsift_store::{AccountRow, AccountState, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
 use tokio_util::sync::CancellationToken;
 
+use super::counts::COUNTS_EVERY;
 use super::live::{LiveTask, SyncRequests};
 use super::metrics::IngestFamilies;
 use super::progress::Progress;
@@ -56,6 +57,8 @@ pub struct RunOptions {
     pub live_keepalive: Duration,
     /// Live mode: push silence (while differences find posts) that raises `live_silent`.
     pub live_silence_alert: Duration,
+    /// How often the counters of recent posts are read again (`ingest.counts_refresh`); empty: never.
+    pub counts_refresh: Vec<tgsift_store::RefreshStep>,
 }
 
 impl Default for RunOptions {
@@ -69,6 +72,7 @@ impl Default for RunOptions {
             live_check_interval: Duration::from_secs(300),
             live_keepalive: Duration::from_secs(45),
             live_silence_alert: Duration::from_secs(900),
+            counts_refresh: Vec::new(),
         }
     }
 }
@@ -83,6 +87,8 @@ impl RunOptions {
             live_check_interval: Duration::from_secs_f64(c.live_check_interval),
             live_keepalive: Duration::from_secs_f64(c.live_keepalive),
             live_silence_alert: Duration::from_secs_f64(c.live_silence_alert),
+            // Checked when the configuration was loaded.
+            counts_refresh: crate::config::refresh_schedule(&c.counts_refresh).unwrap_or_default(),
             ..Default::default()
         }
     }
@@ -328,6 +334,7 @@ impl AccountTask {
         let mut synced: std::collections::HashSet<i64> = std::collections::HashSet::new();
         let metrics = self.ingest_metrics.account(&self.name);
         let mut next_log = std::time::Instant::now() + LOG_METRICS_EVERY;
+        let mut next_counts = std::time::Instant::now();
         loop {
             if self.account_row().await?.is_none() {
                 return Ok(());
@@ -368,6 +375,11 @@ impl AccountTask {
             let now = unix_now();
             let mut next: Option<i64> = None;
             let mut due_now = Vec::new();
+            let counted: Vec<ChannelRow> = channels
+                .iter()
+                .filter(|c| c.flood_until.is_none_or(|u| u <= now))
+                .cloned()
+                .collect();
             for ch in channels {
                 if self.opts.once && synced.contains(&ch.id) {
                     continue;
@@ -431,6 +443,10 @@ impl AccountTask {
             }
             if cancel.is_cancelled() {
                 return Ok(());
+            }
+            if std::time::Instant::now() >= next_counts {
+                self.refresh_counts(account, &counted, cancel).await?;
+                next_counts = std::time::Instant::now() + COUNTS_EVERY;
             }
             if self.opts.once {
                 return Ok(());

@@ -9,6 +9,7 @@
 //! reconciles.
 
 pub mod account;
+pub(crate) mod counts;
 pub(crate) mod live;
 pub(crate) mod metrics;
 pub(crate) mod progress;

@@ -254,7 +254,7 @@ fn newest_reached(p: &Page) -> i32 {
 }
 
 /// How errors name a channel: `@username`, else its id.
-fn label_of(c: &ChannelInfo) -> String {
+pub(super) fn label_of(c: &ChannelInfo) -> String {
     c.username
         .as_ref()
         .map(|u| format!("@{u}"))

@@ -9,11 +9,13 @@
 //! - [`updates`]: pushed channel updates and the calls that fill their gaps (live mode).
 //! - `clock`: how far this machine's clock is from Telegram's (grammers cannot fix one ahead).
 //! - `media`: a message's media (kind, file metadata) as the store keeps it.
+//! - `counts`: fresh views, forwards, comments and reactions of posts.
 
 pub(crate) mod channels;
 pub mod client;
 pub(crate) mod clock;
 pub(crate) mod connections;
+pub(crate) mod counts;
 pub mod error;
 pub(crate) mod held_accounts;
 pub(crate) mod login;

@@ -22,6 +22,7 @@
 //! - `state` + `events`: accounts, keys, logins, channel members and update events.
 //! - `shared`: what every connection shares, and the changes the running world makes (publish,
 //!   edit, delete); `live`: a driver that makes them at a steady rate.
+//! - [`counts`]: views, forwards and reactions that grow while the simulator runs.
 //! - `flood`, `faults`, [`log`]: limits, injected faults, request log.
 //!
 //! Data flows one way: a client's packet goes through `transport`, `crypto` and `server` (checks,
@@ -42,6 +43,7 @@
 
 mod api;
 mod clock;
+pub mod counts;
 mod crypto;
 mod events;
 mod faults;
@@ -260,6 +262,7 @@ impl Sim {
             clock: clock::ServerClock::new(config.seed, config.salt),
             silence: silence::Silence::new(config.seed),
             channel_timeout: AtomicI32::new(updates::CHANNEL_TIMEOUT),
+            counts: counts::CountClock::new(),
             strict_keys: config.strict_keys,
             latency: config.latency,
             kill,
@@ -471,6 +474,25 @@ impl Sim {
     /// still show in `getChannelDifference` and `getHistory`. Default 0.
     pub fn set_unpushed(&self, f: f64) {
         self.shared.silence.set_unpushed(f);
+    }
+
+    /// Makes `messages.getMessagesViews` and `getMessagesReactions` answer the counts posts were
+    /// generated with (below what they answered before, as a stale replica would), or the grown
+    /// ones again.
+    pub fn set_stale_counts(&self, stale: bool) {
+        self.shared.counts.set_stale(stale);
+    }
+
+    /// The counters `messages.getMessagesViews` would answer now for post `id` of a channel (grown
+    /// since the simulator started, unless stale); `None` for an unknown channel or post.
+    pub fn counts(&self, username: &str, id: i32) -> Option<counts::SimCounts> {
+        let grown = self.shared.counts.grown();
+        let now = self.shared.clock.unix();
+        self.with_channel(username, |c| {
+            c.post(id)
+                .map(|p| counts::current(c.spec().id, &p, now, grown))
+        })
+        .flatten()
     }
 
     /// Whether the channel (by id) is never pushed under [`Sim::set_unpushed`].

@@ -334,6 +334,40 @@ pub(crate) fn message(channel_id: i64, p: &SimPost) -> tl::enums::Message {
     })
 }
 
+/// `updateMessageReactions` of a channel post: its reactions per emoji, as
+/// `messages.getMessagesReactions` answers them.
+pub(crate) fn message_reactions(
+    channel_id: i64,
+    msg_id: i32,
+    reactions: &[(String, i32)],
+) -> tl::enums::Update {
+    tl::enums::Update::MessageReactions(tl::types::UpdateMessageReactions {
+        peer: tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id }),
+        msg_id,
+        top_msg_id: None,
+        saved_peer_id: None,
+        reactions: tl::enums::MessageReactions::Reactions(tl::types::MessageReactions {
+            min: false,
+            can_see_list: false,
+            reactions_as_tags: false,
+            results: reactions
+                .iter()
+                .map(|(emoticon, count)| {
+                    tl::enums::ReactionCount::Count(tl::types::ReactionCount {
+                        chosen_order: None,
+                        reaction: tl::enums::Reaction::Emoji(tl::types::ReactionEmoji {
+                            emoticon: emoticon.clone(),
+                        }),
+                        count: *count,
+                    })
+                })
+                .collect(),
+            recent_reactions: None,
+            top_reactors: None,
+        }),
+    })
+}
+
 /// A message the account sent to its own Saved Messages: outgoing, in the chat with itself.
 pub(crate) fn saved_message(user_id: i64, m: &super::state::SavedMessage) -> tl::enums::Message {
     let p = SimPost {

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub silence: Silence,
     /// The `timeout` of `channelDifferenceEmpty`, seconds.
     pub channel_timeout: AtomicI32,
+    /// How long counters have grown, and whether their answers are stale.
+    pub counts: super::counts::CountClock,
     /// Two live connections on one auth key with different sessions revoke the key.
     pub strict_keys: bool,
     /// Round trip added to every API call.

@@ -37,7 +37,7 @@ fn counts_due_rise_and_keep_their_history<S: Counts + ?Sized>(s: &mut S) {
         backfill: "all".into(),
     };
     let ch = s.add_channel(a.id, &c).expect("add").expect("new").id;
-    // Fetched "now" (`fetched_at` is the wall clock): ask as if later. Posts 1 h, 2 days and 9 days
+    // Stored "now" (`stored_at_ms` is the wall clock): ask as if later. Posts 1 h, 2 days and 9 days
     // old at `now`; post 4 is deleted.
     let now = crate::unix_now() + 10 * DAY;
     let posts = [

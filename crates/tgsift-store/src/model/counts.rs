@@ -74,11 +74,25 @@ pub(crate) fn period_sql(schedule: &[RefreshStep], date: &str, now: &str) -> Opt
     Some(sql)
 }
 
+/// The posts a refresh reads, from candidates past half their period in the order they were read
+/// (`(message id, fully due)`): none while no candidate is fully due, else all of them. Posts
+/// published one by one would otherwise each be due alone and cost a request pair each; read
+/// together, they stay together.
+pub(crate) fn due_with_company(candidates: Vec<(i32, bool)>) -> Vec<i32> {
+    if candidates.iter().any(|c| c.1) {
+        candidates.into_iter().map(|c| c.0).collect()
+    } else {
+        Vec::new()
+    }
+}
+
 /// Refreshing the counters of recent posts.
 pub trait CountStore {
     /// Message ids of the channel's posts whose counters are due under `schedule` at `now` (not
-    /// deleted, younger than the schedule's last step, last read at least its period ago), the ones
-    /// read longest ago first, at most `limit`.
+    /// deleted, younger than the schedule's last step, last read — or, before their first refresh,
+    /// stored — at least its period ago), the ones read longest ago first, at most `limit`; with
+    /// them, the posts past half their period ([`due_with_company`]). Pages fetched again do not
+    /// count as a read: they carry no reactions.
     fn counts_due(
         &self,
         channel_id: i64,
@@ -176,6 +190,13 @@ mod tests {
         assert!(changed);
         let same = merge((Some(100), Some(7), Some(2), re.as_deref()), &fresh);
         assert!(!same.1, "a stale answer changes nothing");
+    }
+
+    #[test]
+    fn half_due_posts_come_along_only_with_a_due_one() {
+        assert_eq!(due_with_company(vec![(3, true), (5, false)]), [3, 5]);
+        assert!(due_with_company(vec![(3, false), (5, false)]).is_empty());
+        assert!(due_with_company(Vec::new()).is_empty());
     }
 
     #[test]

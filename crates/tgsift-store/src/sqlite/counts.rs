@@ -18,19 +18,21 @@ impl CountStore for SqliteStore {
         };
         let oldest = schedule.iter().map(|s| s.until).max().unwrap_or(0);
         let sql = format!(
-            "SELECT p.message_id FROM posts p
+            "SELECT p.message_id, coalesce(p.counts_at, p.stored_at_ms / 1000, 0) <= ?2 - ({period})
+             FROM posts p
              WHERE p.channel_id = ?1 AND p.date >= ?2 - {oldest} AND p.deleted_at IS NULL
-               AND coalesce(p.counts_at, p.fetched_at, 0) <= ?2 - ({period})
-             ORDER BY coalesce(p.counts_at, p.fetched_at, 0), p.message_id LIMIT ?3"
+               AND coalesce(p.counts_at, p.stored_at_ms / 1000, 0) <= ?2 - ({period}) / 2
+             ORDER BY coalesce(p.counts_at, p.stored_at_ms / 1000, 0), p.message_id LIMIT ?3"
         );
-        self.read("list posts whose counters are due", |c| {
+        let rows: Vec<(i32, bool)> = self.read("list posts whose counters are due", |c| {
             c.prepare_cached(&sql)?
                 .query_map(
                     params![channel_id, now, i64::try_from(limit).unwrap_or(i64::MAX)],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
                 .collect()
-        })
+        })?;
+        Ok(due_with_company(rows))
     }
 
     fn record_counts(

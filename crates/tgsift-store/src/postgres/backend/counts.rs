@@ -17,20 +17,22 @@ impl CountStore for PgBackend {
         };
         let oldest = schedule.iter().map(|s| s.until).max().unwrap_or(0);
         let sql = format!(
-            "SELECT p.message_id FROM posts p
+            "SELECT p.message_id, coalesce(p.counts_at, p.stored_at_ms / 1000, 0) <= $2::bigint - ({period})
+             FROM posts p
              WHERE p.channel_id = $1 AND p.date >= $2::bigint - {oldest} AND p.deleted_at IS NULL
-               AND coalesce(p.counts_at, p.fetched_at, 0) <= $2::bigint - ({period})
-             ORDER BY coalesce(p.counts_at, p.fetched_at, 0), p.message_id LIMIT $3::bigint"
+               AND coalesce(p.counts_at, p.stored_at_ms / 1000, 0) <= $2::bigint - ({period}) / 2
+             ORDER BY coalesce(p.counts_at, p.stored_at_ms / 1000, 0), p.message_id LIMIT $3::bigint"
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.tx("list posts whose counters are due", async |tx| {
+        let rows: Vec<(i32, bool)> = self.tx("list posts whose counters are due", async |tx| {
             Ok(tx
                 .query(&sql, &[&channel_id, &now, &limit])
                 .await?
                 .iter()
-                .map(|r| super::channels::narrow(r.get(0)))
+                .map(|r| (super::channels::narrow(r.get(0)), r.get(1)))
                 .collect())
-        })
+        })?;
+        Ok(due_with_company(rows))
     }
 
     fn record_counts(

@@ -4,7 +4,7 @@
 -- go stale. Recent posts are now read again on a schedule that thins out with age (CountStore in
 -- model/counts.rs): `posts` keeps the latest counters (views and forwards as before, now replies and
 -- reactions per emoji as a JSON object) and when they were last read (`counts_at`; until the first
--- refresh the fetch's `fetched_at` stands for it), and `post_counts` keeps each change, so a post's
+-- refresh, the time the post was stored stands for it), and `post_counts` keeps each change, so a post's
 -- views can be plotted over time.
 ALTER TABLE posts ADD COLUMN replies INTEGER;
 ALTER TABLE posts ADD COLUMN reactions TEXT;
