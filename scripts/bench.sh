@@ -24,6 +24,11 @@
 #             getHistory requests per hour against polling every channel once a minute; then the
 #             "silent" variant for SILENT_SECS (pushes stop after 60 s without a request, SILENT_UNPUSHED
 #             of the channels never pushed): stored, publish → stored, requests per hour by method
+#   counts    `tgsift run` (poll mode) refreshing the counters of COUNTS_CHANNELS channels of COUNTS_POSTS
+#             posts whose histories end now (`sim serve --recent`, realistic floods), with the schedule
+#             15m/1d, 1h/7d, 1d/30d run 60 × faster (15s/1d, 60s/7d, 1440s/30d), so each minute stands
+#             for an hour: getMessagesViews + getMessagesReactions per hour per 1,000 posts younger than
+#             30 days, over COUNTS_SECS after a minute's warm-up (from tgsift's /metrics)
 #   postgres  `tgsift run --once` backfilling E2E_SMALL posts into PostgreSQL beside the same into SQLite
 #             (messages/s, tgsift and server CPU); then PG_CHANNELS channels over 6 accounts from a
 #             simulator PG_LATENCY_MS away, backfilled by 1 `tgsift run` worker and by 3 sharing the
@@ -45,11 +50,14 @@ FOLLOW_SECS=${FOLLOW_SECS:-120}
 SILENT_SECS=${SILENT_SECS:-600}
 SILENT_UNPUSHED=${SILENT_UNPUSHED:-0.3}
 SILENT_SETTLE=${SILENT_SETTLE:-315}
+COUNTS_CHANNELS=${COUNTS_CHANNELS:-20}
+COUNTS_POSTS=${COUNTS_POSTS:-2000}
+COUNTS_SECS=${COUNTS_SECS:-180}
 PG=${TGSIFT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}
 PG_CHANNELS=${PG_CHANNELS:-30}
 PG_POSTS=${PG_POSTS:-5000}
 PG_LATENCY_MS=${PG_LATENCY_MS:-50}
-ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live,follow,postgres}
+ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live,follow,counts,postgres}
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 cargo build --release --quiet --bin tgsift --example sim_iterate --example tag_bench --example sim_follow --example live_latency
@@ -483,6 +491,40 @@ if want follow; then
   printf '%-46s %s\n' "requests per hour: getDifference / getState" "$(fget updates.getDifference) / $(fget updates.getState)"
   printf '%-46s %s\n' "requests per hour: getHistory" "$(fget messages.getHistory) (polling every 60 s: $(( FOLLOW_CHANNELS * 60 )))"
   printf '%-46s %s\n' "simulator" "$sim_counts"
+fi
+
+if want counts; then
+  dir="$work/counts"
+  start_sim "$dir" --posts "$COUNTS_POSTS" --channels "$COUNTS_CHANNELS" --flood realistic --recent \
+    --session-out "$dir/sim.session" --authorized
+  tg_env "$dir"
+  "$BIN" -q --db "$dir/t.db" account import bench --session "$dir/sim.session" >/dev/null
+  for c in $channels; do "$BIN" -q --db "$dir/t.db" channels add bench "$c" --backfill all >/dev/null; done
+  TGSIFT_TAGGING__BACKEND=off "$BIN" -q --db "$dir/t.db" run --once >/dev/null 2>"$dir/once.err"
+  young() { count_posts "$dir/t.db" "select count(*) from posts where date >= strftime('%s','now') - $1"; }
+  day=$(young 86400); week=$(young 604800); month=$(young 2592000)
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  TGSIFT_INGEST__MODE=poll TGSIFT_TAGGING__BACKEND=off TGSIFT_INGEST__COUNTS_REFRESH="15s/1d,60s/7d,1440s/30d" \
+    "$BIN" --db "$dir/t.db" run --http "127.0.0.1:$port" >"$dir/run.out" 2>"$dir/run.err" &
+  run_pid=$!
+  pids+=("$run_pid")
+  counts_calls() { # getMessagesViews + getMessagesReactions so far, from tgsift's /metrics
+    curl -sf "http://127.0.0.1:$port/metrics" | awk '/^tgsift_telegram_requests_total\{/ && /getMessages(Views|Reactions)/ { n += $NF } END { print n + 0 }'
+  }
+  sleep 60
+  c0=$(counts_calls); r0=$(count_posts "$dir/t.db" "select count(*) from post_counts")
+  sleep "$COUNTS_SECS"
+  c1=$(counts_calls); r1=$(count_posts "$dir/t.db" "select count(*) from post_counts")
+  moved=$(count_posts "$dir/t.db" "select count(distinct post_id) from post_counts")
+  kill -TERM "$run_pid"; wait "$run_pid" || true
+  stop_sim
+  # Each minute of the run stands for an hour of the real schedule.
+  per_hour=$(awk -v a="$c0" -v b="$c1" -v s="$COUNTS_SECS" 'BEGIN { printf "%.0f", (b - a) * 60 / s }')
+  printf '\n%-46s %s\n' "counts: refreshing views and reactions" "($COUNTS_CHANNELS channels of $COUNTS_POSTS posts ending now; schedule 15m/1d, 1h/7d, 1d/30d run 60 × faster)"
+  printf '%-46s %s\n' "posts younger than 1 / 7 / 30 days" "$day / $week / $month"
+  printf '%-46s %s\n' "requests per hour (views + reactions)" "$per_hour"
+  printf '%-46s %s\n' "requests per hour per 1,000 posts < 30 days" "$(awk -v n="$per_hour" -v m="$month" 'BEGIN { printf "%.1f", m ? n * 1000 / m : 0 }')"
+  printf '%-46s %s\n' "posts whose counters changed (history rows)" "$moved ($((r1 - r0)) rows in the window)"
 fi
 
 if want postgres; then

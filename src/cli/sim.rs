@@ -117,6 +117,10 @@ pub struct ServeArgs {
     /// quiet channel's difference again.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(i32).range(0..=86_400))]
     pub diff_timeout: i32,
+    /// Histories that end now instead of in 2020: every channel's newest post is dated at start, so
+    /// its recent posts are the days before (what a counts refresh reads).
+    #[arg(long)]
+    pub recent: bool,
 }
 
 /// `--account-state`: what Telegram has decided about the first account.
@@ -190,6 +194,12 @@ fn parse_share(s: &str) -> Result<f64, String> {
 /// Starts the simulator, prints how to reach it, and serves until Ctrl-C.
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = SimConfig::generated(args.seed, args.channels, args.posts);
+    if args.recent {
+        let now = i32::try_from(tgsift_store::unix_now()).unwrap_or(i32::MAX);
+        for ch in &mut config.channels {
+            ch.start_date = tgsift_sim::world::start_date_for_newest(ch.seed, ch.posts, now);
+        }
+    }
     config.faults = args.faults.clone();
     config.flood = match args.flood {
         FloodPreset::Realistic => FloodConfig::realistic(),
