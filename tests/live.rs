@@ -474,12 +474,13 @@ async fn pushes_that_stop_and_channels_never_pushed_are_stored_within_the_check_
 async fn a_black_holed_connection_is_rebuilt_and_a_session_reset_is_recovered_by_get_difference() {
     within(150, async {
         let s = Setup::new(4, 20, |_| {}).await;
-        // Checks far apart (60 s): what recovers the posts here is the keep-alive's getDifference
-        // and the sweep after a rebuilt connection, not the round robin.
+        // Checks far apart (120 s; after the first sweep a channel is checked again within 60–120 s):
+        // what recovers the posts here is the keep-alive's getDifference and the sweep after a
+        // rebuilt connection, not the round robin.
         let child = run_live_with(
             &s,
             &[
-                ("TGSIFT_INGEST__LIVE_CHECK_INTERVAL", "60"),
+                ("TGSIFT_INGEST__LIVE_CHECK_INTERVAL", "120"),
                 ("TGSIFT_INGEST__LIVE_KEEPALIVE", "2"),
                 ("TGSIFT_TELEGRAM__PING_DEADLINE", "2"),
                 ("TGSIFT_TELEGRAM__REQUEST_TIMEOUT", "5"),
@@ -521,7 +522,7 @@ async fn a_black_holed_connection_is_rebuilt_and_a_session_reset_is_recovered_by
         assert!(s.sim.reset_sessions(0) >= 1, "a live session to reset");
         tokio::time::sleep(Duration::from_secs(6)).await;
         live.stop().await;
-        // Recovered well before the next round-robin check (60 s).
+        // Recovered well before the next round-robin check (60 s at the earliest).
         converges(&s, Duration::from_secs(12)).await;
         let counts = s.sim.silence_counts();
         eprintln!("sim {counts:?}");
