@@ -6,7 +6,8 @@
 //! the newest page is fetched again so that edits of recent posts are noticed (an edited post is updated
 //! and goes back to tagging). [`account`] runs this for every active channel of every account; in live
 //! mode [`live`] follows the channels the account is a member of through pushed updates, and polling
-//! reconciles.
+//! reconciles. Between passes, [`counts`] reads the counters of recent posts again
+//! (`ingest.counts_refresh`).
 
 pub mod account;
 pub(crate) mod counts;

@@ -13,6 +13,8 @@
 //! - [`open`] and [`Location`]: the one place that tells the two backends apart by
 //!   `storage.database`.
 //! - `stem`: the text the full-text index sees ([`search_text`]).
+//! - `model::counts`: counters of recent posts read again on a schedule, never lowered ([`CountStore`];
+//!   `post_counts` table).
 //! - `model::media`: what a post's media is ([`Media`], [`MediaKind`]; `post_media` table).
 //! - `model::tag_names`: one name per tag whatever its case ([`tag_name_key`]; `tag_names` table).
 //! - `testing` (cargo feature `testing`): fixtures for tests here and in the crates that use the

@@ -1,11 +1,9 @@
 //! Counters that stay current: which posts are due under the schedule, counters that rise and never
 //! fall, the history of each change.
 
-use std::path::Path;
-
 use super::{Inspect, on_postgres, on_sqlite};
 use crate::prelude::*;
-use crate::{CountsIn, NewChannel, PostIn, RefreshStep};
+use crate::{CountsIn, PostIn, RefreshStep};
 
 /// What the counts tests use of a backend.
 trait Counts: AccountStore + ChannelStore + CountStore + TaggingStore + Inspect {}
@@ -26,17 +24,7 @@ const SCHEDULE: [RefreshStep; 2] = [
 ];
 
 fn counts_due_rise_and_keep_their_history<S: Counts + ?Sized>(s: &mut S) {
-    let a = s
-        .add_account("a", None, None, Path::new("a.session"))
-        .expect("account");
-    let c = NewChannel {
-        tg_id: 5,
-        access_hash: 1,
-        username: Some("news".into()),
-        title: "t".into(),
-        backfill: "all".into(),
-    };
-    let ch = s.add_channel(a.id, &c).expect("add").expect("new").id;
+    let ch = crate::testing::follow_news(s);
     // Stored "now" (`stored_at_ms` is the wall clock): ask as if later. Posts 1 h, 2 days and 9 days
     // old at `now`; post 4 is deleted.
     let now = crate::unix_now() + 10 * DAY;

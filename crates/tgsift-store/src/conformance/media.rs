@@ -2,12 +2,10 @@
 //! export, filtered by kind, replaced or removed by an edit, filled in by a refresh, gone with the
 //! channel.
 
-use std::path::Path;
-
 use super::{Inspect, on_postgres, on_sqlite};
 use crate::prelude::*;
 use crate::testing::EPOCH;
-use crate::{ExportFilter, Media, MediaFilter, MediaKind, NewChannel, PostFilter, PostIn};
+use crate::{ExportFilter, Media, MediaFilter, MediaKind, PostFilter, PostIn};
 
 /// What the media tests use of a backend.
 trait MediaTest: AccountStore + ChannelStore + ExportStore + TaggingStore + Inspect {}
@@ -62,20 +60,6 @@ fn poll() -> Media {
     }
 }
 
-fn channel<S: MediaTest + ?Sized>(s: &mut S) -> i64 {
-    let a = s
-        .add_account("a", None, None, Path::new("a.session"))
-        .expect("account");
-    let c = NewChannel {
-        tg_id: 5,
-        access_hash: 1,
-        username: Some("news".into()),
-        title: "t".into(),
-        backfill: "all".into(),
-    };
-    s.add_channel(a.id, &c).expect("add").expect("new").id
-}
-
 fn at(id: i32) -> PostIn {
     PostIn::new(id, EPOCH + i64::from(id) * 60, format!("post {id}"))
 }
@@ -113,7 +97,7 @@ fn exported<S: MediaTest + ?Sized>(s: &S, media: Option<MediaFilter>) -> Vec<(i3
 }
 
 fn media_is_stored_read_filtered_and_replaced<S: MediaTest + ?Sized>(s: &mut S) {
-    let ch = channel(s);
+    let ch = crate::testing::follow_news(s);
     let posts = vec![
         at(1).media(Some(photo())),
         at(2),

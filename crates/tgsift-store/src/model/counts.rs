@@ -74,6 +74,24 @@ pub(crate) fn period_sql(schedule: &[RefreshStep], date: &str, now: &str) -> Opt
     Some(sql)
 }
 
+/// The query of [`CountStore::counts_due`] with the backend's placeholders for the channel, `now` and
+/// the limit: `(message id, fully due)` of the channel's posts past half their period, read (or
+/// stored) longest ago first; `None` for an empty schedule.
+pub(crate) fn due_sql(
+    schedule: &[RefreshStep],
+    [channel, now, limit]: [&str; 3],
+) -> Option<String> {
+    let period = period_sql(schedule, "p.date", now)?;
+    let oldest = schedule.iter().map(|s| s.until).max()?;
+    let read = "coalesce(p.counts_at, p.stored_at_ms / 1000, 0)";
+    Some(format!(
+        "SELECT p.message_id, {read} <= {now} - ({period}) FROM posts p
+         WHERE p.channel_id = {channel} AND p.date >= {now} - {oldest} AND p.deleted_at IS NULL
+           AND {read} <= {now} - ({period}) / 2
+         ORDER BY {read}, p.message_id LIMIT {limit}"
+    ))
+}
+
 /// The posts a refresh reads, from candidates past half their period in the order they were read
 /// (`(message id, fully due)`): none while no candidate is fully due, else all of them. Posts
 /// published one by one would otherwise each be due alone and cost a request pair each; read

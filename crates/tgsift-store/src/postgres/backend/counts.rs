@@ -12,17 +12,9 @@ impl CountStore for PgBackend {
         now: i64,
         limit: usize,
     ) -> Result<Vec<i32>, StoreError> {
-        let Some(period) = period_sql(schedule, "p.date", "$2::bigint") else {
+        let Some(sql) = due_sql(schedule, ["$1", "$2::bigint", "$3::bigint"]) else {
             return Ok(Vec::new());
         };
-        let oldest = schedule.iter().map(|s| s.until).max().unwrap_or(0);
-        let sql = format!(
-            "SELECT p.message_id, coalesce(p.counts_at, p.stored_at_ms / 1000, 0) <= $2::bigint - ({period})
-             FROM posts p
-             WHERE p.channel_id = $1 AND p.date >= $2::bigint - {oldest} AND p.deleted_at IS NULL
-               AND coalesce(p.counts_at, p.stored_at_ms / 1000, 0) <= $2::bigint - ({period}) / 2
-             ORDER BY coalesce(p.counts_at, p.stored_at_ms / 1000, 0), p.message_id LIMIT $3::bigint"
-        );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows: Vec<(i32, bool)> = self.tx("list posts whose counters are due", async |tx| {
             Ok(tx
