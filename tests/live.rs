@@ -520,6 +520,11 @@ async fn a_black_holed_connection_is_rebuilt_and_a_session_reset_is_recovered_by
         tokio::time::sleep(Duration::from_secs(4)).await;
         // (d) The server resets the session and drops the pushes queued for it.
         assert!(s.sim.reset_sessions(0) >= 1, "a live session to reset");
+        // A post in every channel at once, before the client can have asked anything on the
+        // reset session: their pushes are dropped (at 4 posts/s alone the gap may see none).
+        for u in s.sim.channel_usernames() {
+            assert!(s.sim.publish_post(&u).is_some(), "{u}");
+        }
         tokio::time::sleep(Duration::from_secs(6)).await;
         live.stop().await;
         // Recovered well before the next round-robin check (60 s at the earliest).

@@ -1306,3 +1306,180 @@ async fn a_paused_holder_is_fenced_off_the_key_survives_and_the_takeover_waits_f
     })
     .await
 }
+
+// Beside the fenced takeover above: both wait out Telegram's disconnect delay (75 s) of a paused
+// worker, and side by side in one test binary they wait once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_share_six_accounts_and_take_over_from_a_killed_one() {
+    within(300, async {
+        let Some(url) = fresh_url("three_workers").await else {
+            return;
+        };
+        let mut config = tgsift_sim::SimConfig::generated(29, 30, 2_000);
+        config.accounts = (0..6).map(tgsift_sim::AccountSpec::generated).collect();
+        config.strict_keys = true;
+        // Telegram-like round trips, so the backfill outlasts the workers' first rounds.
+        config.latency = tgsift_sim::Latency {
+            base: Duration::from_millis(60),
+            jitter: Duration::from_millis(20),
+        };
+        config.faults = tgsift_sim::RandomFaults::parse(
+            "flood=0.002,flood_secs=1,disconnect=0.002,internal=0.002",
+        )
+        .expect("faults");
+        let sim = tgsift_sim::Sim::start(config).await.expect("sim");
+        let dir = tempfile::tempdir().expect("dir");
+        let pg = copied(&sim, dir.path(), &url, "three_workers", 6).await;
+        let truth = sim_truth(&sim);
+
+        let spawn = |i: usize| {
+            let log = dir.path().join(format!("worker{i}.log"));
+            spawn_worker(dir.path(), &url, &log, &[], &[("RUST_LOG", "info")])
+        };
+        let mut workers: Vec<tokio::process::Child> = (0..3).map(spawn).collect();
+
+        // Kill one in the middle of the backfill: once a tenth of the posts are stored and all three
+        // serve accounts.
+        let victim_pid = i64::from(workers[0].id().expect("pid"));
+        let started = async {
+            loop {
+                let rows = pg.workers(Duration::from_secs(3)).await.expect("workers");
+                let serving = rows
+                    .iter()
+                    .filter(|w| w.alive && !w.accounts.is_empty())
+                    .count();
+                let victim = rows.into_iter().find(|w| w.pid == victim_pid && w.alive);
+                if serving == 3 && pg_posts(&pg).await.len() >= truth.len() / 10 {
+                    return victim.expect("the victim is registered");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let victim = tokio::time::timeout(Duration::from_secs(60), started)
+            .await
+            .expect("the three workers got going");
+        assert!(!victim.accounts.is_empty());
+        let stored_before = pg_posts(&pg).await.len();
+        assert!(
+            stored_before < truth.len(),
+            "the kill lands in the middle of the backfill ({stored_before} of {} stored)",
+            truth.len()
+        );
+        eprintln!(
+            "killing worker {} with {stored_before} of {} posts stored",
+            victim.id,
+            truth.len()
+        );
+        workers[0].start_kill().expect("SIGKILL");
+        let _ = workers[0].wait().await;
+        let killed_at = std::time::Instant::now();
+
+        // Its accounts are taken over within the lease time (plus a round to notice).
+        let taken = async {
+            loop {
+                let leases = pg.leases().await.expect("leases");
+                let served = leases.iter().all(|l| {
+                    l.owner.is_some_and(|o| o != victim.id) && l.expires_in.is_some_and(|s| s > 0.0)
+                });
+                if served {
+                    return leases;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let leases = tokio::time::timeout(Duration::from_secs(20), taken)
+            .await
+            .expect("the killed worker's accounts were taken over");
+        let took = killed_at.elapsed();
+        eprintln!("taken over after {took:?}");
+        assert!(took <= Duration::from_secs(3 + 2), "takeover took {took:?}");
+        for name in &victim.accounts {
+            let l = leases.iter().find(|l| &l.account == name).expect("lease");
+            assert!(l.epoch >= 2, "a takeover bumps the epoch: {l:?}");
+        }
+
+        // Pause another worker past its lease time (a stalled machine): the last one takes its
+        // accounts over; resumed, the paused worker sends nothing more with their keys (the
+        // simulator revokes a key used by two connections at once), and the two share the accounts
+        // again, handing them over with each connection closed first.
+        let paused_pid = workers[1].id().expect("pid");
+        let paused = pg
+            .workers(Duration::from_secs(3))
+            .await
+            .expect("workers")
+            .into_iter()
+            .find(|w| w.pid == i64::from(paused_pid))
+            .expect("registered");
+        // SAFETY: kill(2) with a pid this test spawned and still owns; no memory is involved.
+        assert_eq!(unsafe { libc::kill(paused_pid as i32, libc::SIGSTOP) }, 0);
+        let taken = async {
+            loop {
+                let leases = pg.leases().await.expect("leases");
+                if leases.iter().all(|l| {
+                    l.owner.is_some_and(|o| o != paused.id && o != victim.id)
+                        && l.expires_in.is_some_and(|s| s > 0.0)
+                }) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let stalled = tokio::time::timeout(Duration::from_secs(20), taken).await;
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::kill(paused_pid as i32, libc::SIGCONT) }, 0);
+        stalled.expect("the paused worker's accounts were taken over");
+        let shared = async {
+            loop {
+                let rows = pg.workers(Duration::from_secs(3)).await.expect("workers");
+                let live: Vec<_> = rows.iter().filter(|w| w.alive).collect();
+                if live.len() == 2 && live.iter().all(|w| w.accounts.len() == 3) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), shared)
+            .await
+            .expect("the resumed worker gets its share back");
+
+        // Everything ends up stored exactly once.
+        let complete = async {
+            loop {
+                if pg_posts(&pg).await.len() >= truth.len() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(150), complete)
+            .await
+            .is_err()
+        {
+            for i in 0..3 {
+                let log = std::fs::read_to_string(dir.path().join(format!("worker{i}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                eprintln!(
+                    "worker{i} log tail:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            panic!("the posts were not all stored in time");
+        }
+        assert_eq!(
+            pg_posts(&pg).await,
+            truth,
+            "exactly the simulator's posts, none twice"
+        );
+        assert_eq!(
+            sim.revoked_keys(),
+            0,
+            "no auth key was ever used by two workers at once"
+        );
+        for w in &mut workers[1..] {
+            w.start_kill().expect("stop");
+            let _ = w.wait().await;
+        }
+    })
+    .await
+}
