@@ -13,7 +13,7 @@ use tgsift_store::postgres::PgStore;
 use tgsift_store::testing::postgres::{fresh_url, schema_config};
 
 use common::setup::Setup;
-use common::workers::{KEY_B64, copied, pg_posts, sim_truth, spawn_worker, text, worker_env};
+use common::workers::{KEY_B64, pg_posts, sim_truth, spawn_worker, text, worker_env};
 use common::{API_HASH, within};
 
 /// Runs `tgsift ARGS` in the setup's folder, with the simulator's settings and `env`.
