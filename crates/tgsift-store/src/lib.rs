@@ -15,6 +15,8 @@
 //! - `stem`: the text the full-text index sees ([`search_text`]).
 //! - `model::counts`: counters of recent posts read again on a schedule, never lowered ([`CountStore`];
 //!   `post_counts` table).
+//! - `model::downloads`: the media download queue, one row per Telegram file ([`DownloadStore`];
+//!   `media_files` table); `model::download_rules`: which files are wanted ([`DownloadRules`]).
 //! - `model::media`: what a post's media is ([`Media`], [`MediaKind`]; `post_media` table).
 //! - `model::tag_names`: one name per tag whatever its case ([`tag_name_key`]; `tag_names` table).
 //! - `testing` (cargo feature `testing`): fixtures for tests here and in the crates that use the
@@ -45,6 +47,10 @@ pub use model::channels::{
 };
 pub use model::client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
 pub use model::counts::{CountRow, CountStore, CountsIn, RefreshStep};
+pub use model::download_rules::{DownloadRules, parse_size};
+pub use model::downloads::{
+    DownloadStats, DownloadStore, DueFile, FileState, FileStatus, MediaRef,
+};
 pub use model::export::{ExportError, ExportFilter, ExportRow, ExportStore};
 pub use model::jobs::{JobEnd, JobRow, JobStore};
 pub use model::live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};

@@ -382,6 +382,7 @@ mod accounts;
 mod alerts;
 mod channels;
 mod counts;
+mod downloads;
 mod export;
 mod jobs;
 mod live;

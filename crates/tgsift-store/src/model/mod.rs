@@ -9,6 +9,8 @@ pub(crate) mod alerts;
 pub(crate) mod channels;
 pub(crate) mod client_state;
 pub(crate) mod counts;
+pub(crate) mod download_rules;
+pub(crate) mod downloads;
 pub(crate) mod export;
 pub(crate) mod jobs;
 pub(crate) mod live;
@@ -30,6 +32,8 @@ pub use channels::{
 };
 pub use client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
 pub use counts::{CountRow, CountStore, CountsIn, RefreshStep};
+pub use download_rules::{DownloadRules, parse_size};
+pub use downloads::{DownloadStats, DownloadStore, DueFile, FileState, FileStatus, MediaRef};
 pub use export::{ExportError, ExportFilter, ExportRow, ExportStore};
 pub use jobs::{JobEnd, JobRow, JobStore};
 pub use live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};
@@ -54,6 +58,7 @@ pub trait Storage:
     + ChannelStore
     + ClientStateStore
     + CountStore
+    + DownloadStore
     + ExportStore
     + JobStore
     + LiveStore
@@ -87,9 +92,9 @@ pub trait Storage:
 /// The store traits, for `use crate::prelude::*` where their methods are called.
 pub mod prelude {
     pub use super::{
-        AccountStore, AlertStore, ChannelStore, ClientStateStore, CountStore, ExportStore,
-        JobStore, LiveStore, SearchStore, StatsStore, Storage, TaggingStore, TrendStore,
-        WebSessionStore, WorkerStore,
+        AccountStore, AlertStore, ChannelStore, ClientStateStore, CountStore, DownloadStore,
+        ExportStore, JobStore, LiveStore, SearchStore, StatsStore, Storage, TaggingStore,
+        TrendStore, WebSessionStore, WorkerStore,
     };
 }
 

@@ -164,6 +164,23 @@ const TABLES: &[Table] = &[
         identity: false,
     },
     Table {
+        name: "media_files",
+        columns: &[
+            ("file_id", Int),
+            ("status", Text),
+            ("attempts", Int),
+            ("next_at", Int),
+            ("size", Int),
+            ("sha256", Text),
+            ("path", Text),
+            ("error", Text),
+            ("queued_at", Int),
+            ("done_at", Int),
+        ],
+        key: &["file_id"],
+        identity: false,
+    },
+    Table {
         name: "fetched_ranges",
         columns: &[
             ("id", Int),
