@@ -29,6 +29,10 @@
 #             15m/1d, 1h/7d, 1d/30d run 60 × faster (15s/1d, 60s/7d, 1440s/30d), so each minute stands
 #             for an hour: getMessagesViews + getMessagesReactions per hour per 1,000 posts younger than
 #             30 days, over COUNTS_SECS after a minute's warm-up (from tgsift's /metrics)
+#   media     `tgsift run --once` with `media.download = ["any"]` on MEDIA_CHANNELS channels of MEDIA_POSTS
+#             posts (every file kind at Telegram's sizes, on the simulator's media DC): files/s and MB/s
+#             of the downloads (from the run's own summary line), tgsift's CPU seconds per 100 MB beside
+#             the same run without downloads, and the files on disk against the simulator's hashes
 #   postgres  `tgsift run --once` backfilling E2E_SMALL posts into PostgreSQL beside the same into SQLite
 #             (messages/s, tgsift and server CPU); then PG_CHANNELS channels over 6 accounts from a
 #             simulator PG_LATENCY_MS away, backfilled by 1 `tgsift run` worker and by 3 sharing the
@@ -53,11 +57,13 @@ SILENT_SETTLE=${SILENT_SETTLE:-315}
 COUNTS_CHANNELS=${COUNTS_CHANNELS:-20}
 COUNTS_POSTS=${COUNTS_POSTS:-2000}
 COUNTS_SECS=${COUNTS_SECS:-180}
+MEDIA_CHANNELS=${MEDIA_CHANNELS:-2}
+MEDIA_POSTS=${MEDIA_POSTS:-300}
 PG=${TGSIFT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}
 PG_CHANNELS=${PG_CHANNELS:-30}
 PG_POSTS=${PG_POSTS:-5000}
 PG_LATENCY_MS=${PG_LATENCY_MS:-50}
-ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live,follow,counts,postgres}
+ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live,follow,counts,media,postgres}
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 cargo build --release --quiet --bin tgsift --example sim_iterate --example tag_bench --example sim_follow --example live_latency
@@ -525,6 +531,47 @@ if want counts; then
   printf '%-46s %s\n' "requests per hour (views + reactions)" "$per_hour"
   printf '%-46s %s\n' "requests per hour per 1,000 posts < 30 days" "$(awk -v n="$per_hour" -v m="$month" 'BEGIN { printf "%.1f", m ? n * 1000 / m : 0 }')"
   printf '%-46s %s\n' "posts whose counters changed (history rows)" "$moved ($((r1 - r0)) rows in the window)"
+fi
+
+if want media; then
+  dir="$work/media"
+  start_sim "$dir" --posts "$MEDIA_POSTS" --channels "$MEDIA_CHANNELS" --flood off \
+    --session-out "$dir/sim.session" --authorized --media-out "$dir/media.sim"
+  tg_env "$dir"
+  # The same channels into two databases: without downloads, then with every file.
+  for db in plain files; do
+    "$BIN" -q --db "$dir/$db.db" account import bench --session "$dir/sim.session" >/dev/null
+    for c in $channels; do "$BIN" -q --db "$dir/$db.db" channels add bench "$c" --backfill all >/dev/null; done
+  done
+  read -r _ plain_cpu _ <<<"$(TGSIFT_TAGGING__BACKEND=off timed --db "$dir/plain.db" run --once)"
+  read -r secs files_cpu peak <<<"$(TGSIFT_TAGGING__BACKEND=off TGSIFT_MEDIA__DOWNLOAD=any TGSIFT_MEDIA__QUOTA=100GB \
+    TGSIFT_MEDIA__DIR="$dir/files" RUST_LOG=info timed --db "$dir/files.db" run --once)"
+  summary=$(grep -h "media: .* files" "$work/timed.err" "$work/timed.out" | tail -1 | sed 's/.*media: //')
+  mb=$(count_posts "$dir/files.db" "select coalesce(sum(size), 0) / 1e6 from media_files where status = 'done'")
+  checked=$(python3 - "$dir/media.sim" "$dir/files.db" "$dir/files" <<'PY'
+import hashlib, json, os, sqlite3, sys
+want = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    d = json.loads(line)
+    if d.get("sha256"):
+        want[(d["channel"].lstrip("@"), d["message_id"])] = d["sha256"]
+db = sqlite3.connect(sys.argv[2])
+rows = db.execute("""select c.username, p.message_id, f.sha256, f.path from posts p
+    join channels c on c.id = p.channel_id join post_media m on m.post_id = p.id
+    join media_files f on f.file_id = m.file_id where f.status = 'done'""").fetchall()
+ok = sum(1 for u, mid, sha, path in rows if want.get((u, mid)) == sha
+         and hashlib.sha256(open(os.path.join(sys.argv[3], path), "rb").read()).hexdigest() == sha)
+print(f"{ok} of {len(want)} posts' files equal to the simulator's")
+PY
+)
+  stop_sim
+  printf '\n%-46s %s\n' "media: downloading every file" "($MEDIA_CHANNELS channels of $MEDIA_POSTS posts, run --once, floods off)"
+  printf '%-46s %s\n' "downloads (the run's summary)" "$summary"
+  printf '%-46s %s\n' "MB on disk" "$mb"
+  printf '%-46s %s\n' "tgsift CPU s: without / with downloads" "$plain_cpu / $files_cpu"
+  printf '%-46s %s\n' "CPU s per 100 MB downloaded" "$(awk -v a="$plain_cpu" -v b="$files_cpu" -v m="$mb" 'BEGIN { printf "%.2f", m ? (b - a) * 100 / m : 0 }')"
+  printf '%-46s %s\n' "run with downloads: seconds / peak RSS MiB" "$secs / $(mib "$peak")"
+  printf '%-46s %s\n' "check" "$checked"
 fi
 
 if want postgres; then

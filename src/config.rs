@@ -43,6 +43,10 @@ pub(crate) enum Kind {
     Proxy,
     /// A refresh schedule: a list of `EVERY/AGE` steps (`15m/1d`).
     Schedule,
+    /// Download rules: a list of `[@channel:]KIND[<=SIZE]` ([`tgsift_store::DownloadRules`]).
+    Downloads,
+    /// A number of bytes with an optional unit (`10GB`, `512MiB`).
+    Size,
 }
 
 /// One configuration key: the single source of truth for its type, default, environment names and docs.
@@ -87,6 +91,8 @@ impl KeySpec {
             }
             Kind::Proxy => "socks5://[user:password@]host:port".into(),
             Kind::Schedule => "a list of \"EVERY/AGE\" steps, each a number with s, m, h or d (\"15m/1d\": every 15 minutes while younger than a day); [] is off".into(),
+            Kind::Downloads => "a list of \"KIND\" or \"KIND<=SIZE\" (photo, video, video_note, animation, audio, voice, sticker, document, web_page or any), each optionally for one channel (\"@name:video<=2GB\", \"@name:none\"); [] is off".into(),
+            Kind::Size => "a size: a number with B, KB, MB, GB, TB (or KiB, MiB, GiB, TiB)".into(),
         }
     }
 }
@@ -692,6 +698,38 @@ pub(crate) const KEYS: &[KeySpec] = &[
         secret: false,
         doc: "Alert when more tagging attempts than this failed in the last hour",
     },
+    KeySpec {
+        key: "media.download",
+        kind: Kind::Downloads,
+        default: Some("[]"),
+        aliases: &[],
+        secret: false,
+        doc: "Which files of posts are downloaded into media.dir: kinds with an optional size cap, e.g. [\"photo\", \"document<=20MB\"]; a rule starting with a channel (\"@name:video<=2GB\", \"@name:none\") replaces the others for that channel; [] (the default) downloads nothing",
+    },
+    KeySpec {
+        key: "media.dir",
+        kind: Kind::Text,
+        default: Some("\"media\""),
+        aliases: &[],
+        secret: false,
+        doc: "Directory of downloaded files, each named by the SHA-256 of its bytes (ab/abcd….jpg), so a file carried by many posts is kept once",
+    },
+    KeySpec {
+        key: "media.quota",
+        kind: Kind::Size,
+        default: Some("\"10GB\""),
+        aliases: &[],
+        secret: false,
+        doc: "Most bytes media.dir may hold: files that would go over it wait (status shows them) until it is raised",
+    },
+    KeySpec {
+        key: "media.concurrency",
+        kind: Kind::Int { min: 1, max: 16 },
+        default: Some("2"),
+        aliases: &[],
+        secret: false,
+        doc: "Files downloaded at once per account (each one chunk of 512 KB at a time)",
+    },
 ];
 
 /// Where an effective value came from, shown by `config show`.
@@ -1069,6 +1107,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// `[alerts]`.
     pub alerts: AlertsConfig,
+    /// `[media]`.
+    pub media: MediaConfig,
 }
 
 /// `[http]`: the HTTP API of the running service.
@@ -1091,6 +1131,31 @@ pub struct HttpConfig {
 pub struct JobsConfig {
     /// Attempts before a job fails for good.
     pub max_attempts: u32,
+}
+
+/// `[media]`: which files of posts are downloaded, where to, and how much.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Download rules ([`tgsift_store::DownloadRules`]).
+    pub download: Vec<String>,
+    /// Directory of downloaded files.
+    pub dir: PathBuf,
+    /// Most bytes on disk (a size with a unit, or bytes).
+    pub quota: toml::Value,
+    /// Files at once per account.
+    pub concurrency: u32,
+}
+
+impl MediaConfig {
+    /// `media.quota` in bytes (validated on load).
+    pub fn quota_bytes(&self) -> i64 {
+        match &self.quota {
+            toml::Value::Integer(n) => *n,
+            toml::Value::String(s) => tgsift_store::parse_size(s).unwrap_or(i64::MAX),
+            _ => i64::MAX,
+        }
+    }
 }
 
 /// `[alerts]`: where failures that need a person are sent.
@@ -1453,16 +1518,19 @@ fn env_value(spec: &KeySpec, raw: &str, source: &Source) -> Result<toml::Value, 
             "false" | "0" | "no" | "off" => false,
             _ => return Err(bad()),
         }),
-        Kind::List | Kind::Schedule => toml::Value::Array(
+        Kind::List | Kind::Schedule | Kind::Downloads => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(|s| s.to_string().into())
                 .collect(),
         ),
-        Kind::Text | Kind::ApiHash | Kind::Choice(_) | Kind::Backfill | Kind::Proxy => {
-            toml::Value::String(raw.to_string())
-        }
+        Kind::Text
+        | Kind::ApiHash
+        | Kind::Choice(_)
+        | Kind::Backfill
+        | Kind::Proxy
+        | Kind::Size => toml::Value::String(raw.to_string()),
     })
 }
 
@@ -1544,6 +1612,15 @@ fn check(spec: &KeySpec, value: &toml::Value, source: &Source) -> Result<(), Con
                 .collect();
             steps.is_some_and(|s| refresh_schedule(&s).is_ok())
         }
+        (Kind::Downloads, toml::Value::Array(items)) => {
+            let rules: Option<Vec<String>> = items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect();
+            rules.is_some_and(|r| tgsift_store::DownloadRules::parse(&r).is_ok())
+        }
+        (Kind::Size, toml::Value::String(s)) => tgsift_store::parse_size(s).is_ok(),
+        (Kind::Size, toml::Value::Integer(n)) => *n >= 0,
         _ => false,
     };
     if ok {

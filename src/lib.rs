@@ -18,6 +18,7 @@
 //! ops                         every admin operation, once: channels, posts, tags, jobs, accounts,
 //!                             export, statistics, backups, status
 //! ingest        alerts        channel sync and live mode per account; alerts to people
+//! media                       downloads of posts' files (opt-in), beside each account's ingest
 //! telegram      tagging       the client layer over grammers; taggers and the tagging pipeline
 //! metrics  task  config       Prometheus families; TaskError; the configuration
 //! tgsift_store  tgsift_tagger the database; the embedded tagger (crates of their own)
@@ -35,6 +36,8 @@
 //!   and the pipeline that keeps each post's tagging state durable.
 //! - [`ingest`]: syncing channels into the store exactly once (checkpoint committed with each batch),
 //!   live mode (pushed updates, gaps filled by differences), and the per-account task around both.
+//! - `media`: downloading the files of stored posts that `media.download` wants into `media.dir`,
+//!   named by their hash, resumable, beside each account's ingest (which starts it).
 //! - [`alerts`]: telling a person when something failed for good (webhooks, Saved Messages).
 //! - [`ops`]: the admin layer both front ends call; durable jobs for work that needs Telegram.
 //! - [`http`]: the HTTP API of the running service (axum), with `/metrics`, health checks and the web
@@ -52,6 +55,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub(crate) mod media;
 pub(crate) mod metrics;
 pub mod ops;
 pub mod runtime;

@@ -126,6 +126,9 @@ pub enum Command {
     /// Move an installation between stores (`db copy`: SQLite into PostgreSQL).
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Media downloads (`media.download`): queue failed ones again.
+    #[command(subcommand)]
+    Media(MediaCommand),
     /// The `tgsift run` workers of the database and the accounts each one serves (leases).
     Workers {
         /// Machine-readable output.
@@ -144,6 +147,13 @@ pub enum Command {
 pub enum SimCommand {
     /// Serve a simulated Telegram DC on 127.0.0.1 until Ctrl-C.
     Serve(Box<sim::ServeArgs>),
+}
+
+/// `tgsift media …`.
+#[derive(Debug, Subcommand)]
+pub enum MediaCommand {
+    /// Queue every failed download again, its attempts cleared (the running service fetches them).
+    Retry,
 }
 
 /// `tgsift config …`.
@@ -336,6 +346,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { file } => data_out::restore_cmd(&sources.load()?, &file)?,
         Command::Account(cmd) => account::run(&sources.load()?, cmd)?,
         Command::Db(cmd) => runtime()?.block_on(db::run(cmd))?,
+        Command::Media(MediaCommand::Retry) => {
+            let n = admin(&sources.load()?, async |ops| ops.retry_downloads().await)?;
+            println!("{n} failed downloads queued again");
+        }
         Command::Workers { json } => {
             let loaded = sources.load()?;
             runtime()?.block_on(db::workers(&loaded, json))?

@@ -106,4 +106,26 @@ fn print(s: &ServiceStatus, now: i64) {
     } else {
         println!("tagging: {total} posts: {}", parts.join(", "));
     }
+    let m = &s.media;
+    let f = &m.files;
+    if !m.enabled && f.done + f.pending + f.failed == 0 {
+        println!("media: not downloaded (media.download is empty)");
+    } else {
+        let failed = if f.failed > 0 {
+            format!(
+                ", {} failed (`tgsift media retry` queues them again)",
+                f.failed
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "media: {} files in {} ({} of the {} quota), {} pending{failed}",
+            f.done,
+            m.dir,
+            super::tags::readable_size(f.bytes),
+            super::tags::readable_size(m.quota),
+            f.pending,
+        );
+    }
 }

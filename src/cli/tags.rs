@@ -225,8 +225,37 @@ fn media_line(m: &Media) -> String {
     parts.join(", ")
 }
 
+/// Where a post's file download stands, for `posts show`.
+fn file_line(f: &tgsift_store::FileState, dir: &std::path::Path) -> String {
+    use tgsift_store::FileStatus;
+    let last = f
+        .error
+        .as_deref()
+        .map(|e| format!("; last: {e}"))
+        .unwrap_or_default();
+    match f.status {
+        FileStatus::Done => format!(
+            "{} (sha256 {})",
+            f.path
+                .as_deref()
+                .map(|p| dir.join(p).display().to_string())
+                .unwrap_or_default(),
+            f.sha256.as_deref().unwrap_or("?")
+        ),
+        FileStatus::Pending if f.attempts == 0 => format!("download pending{last}"),
+        FileStatus::Pending => format!(
+            "download pending after {} failed attempt(s){last}",
+            f.attempts
+        ),
+        FileStatus::Failed => format!(
+            "download failed after {} attempts{last} (`tgsift media retry` tries again)",
+            f.attempts
+        ),
+    }
+}
+
 /// Bytes as people read them (`183 KB`, `12.4 MB`, `1.2 GB`; powers of 1,000 as Telegram shows them).
-fn readable_size(bytes: i64) -> String {
+pub(super) fn readable_size(bytes: i64) -> String {
     let b = bytes as f64;
     if bytes < 1_000 {
         format!("{bytes} B")
@@ -620,13 +649,17 @@ pub(super) fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
         PostsCommand::Export(a) => export(loaded, a)?,
         PostsCommand::Search(a) => search(loaded, a)?,
         PostsCommand::Show { id } => {
-            let p = super::admin(loaded, async |ops| match ops.post(id).await {
+            let (p, file) = super::admin(loaded, async |ops| match ops.post(id).await {
                 Err(OpsError::NotFound(_)) => Err(OpsError::NotFound(format!(
                     "no post with id {id}: see `tgsift posts list`"
                 ))),
-                other => other,
+                Ok(p) => Ok((p, ops.file_of_post(id).await?)),
+                Err(e) => Err(e),
             })?;
             print_post(&p, true);
+            if let Some(f) = file {
+                println!("file: {}", file_line(&f, &loaded.config.media.dir));
+            }
         }
     }
     Ok(())

@@ -210,6 +210,9 @@ pub(crate) struct AccountTask {
     pub tally: Arc<Tally>,
     /// Ingest figures per account (lag, gaps, requests), for logs and `/metrics`.
     pub ingest_metrics: Arc<Metrics>,
+    /// Media downloads, when `media.download` wants any: run beside the account's ingest on its
+    /// connection (with `once`, after it).
+    pub downloads: Option<Arc<crate::media::Downloads>>,
 }
 
 /// How often the ingest figures ([`crate::metrics::ingest::IngestMetrics`]) are logged.
@@ -240,7 +243,7 @@ impl AccountTask {
     /// Takes the account's session lease, connects lazily, and syncs its channels until `cancel`
     /// (or, with `once`, until each was synced once). Ends cleanly when the account has nothing to do
     /// (no active channels, removed, or stopped because it is logged out).
-    pub(crate) async fn run(self, cancel: CancellationToken) -> Result<(), TaskError> {
+    async fn run_ingest(&self, cancel: CancellationToken) -> Result<(), TaskError> {
         if self.account_row().await?.is_none() {
             return Ok(());
         }
@@ -310,6 +313,53 @@ impl AccountTask {
         };
         self.tally.add_stats(account);
         result
+    }
+
+    /// The account's ingest (`run_ingest`) with its downloads beside it; with `once`, the downloads
+    /// of what the sync stored come after it.
+    pub(crate) async fn run(self, cancel: CancellationToken) -> Result<(), TaskError> {
+        let Some(downloads) = self.downloads.clone() else {
+            return self.run_ingest(cancel).await;
+        };
+        if self.account_row().await?.is_none() {
+            return Ok(());
+        }
+        let conn = match self.connections.get(self.account_id).await {
+            Ok(c) => c,
+            Err(ConnectError::NoAccount(_) | ConnectError::Stopped { .. }) => return Ok(()),
+            Err(ConnectError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(TaskError::retry(e)),
+        };
+        let account = Arc::clone(&conn.account);
+        let (store, id, once) = (self.store.clone(), self.account_id, self.opts.once);
+        let fetch = |stop: CancellationToken| {
+            let (downloads, store, account) =
+                (Arc::clone(&downloads), store.clone(), Arc::clone(&account));
+            async move {
+                match downloads.run(store, account, id, once, stop).await {
+                    Ok(()) => Ok(()),
+                    // The ingest meets the same refusal and stops the account in its state.
+                    Err(crate::media::DownloadError::Account(_)) => Ok(()),
+                    Err(crate::media::DownloadError::Store(e)) => Err(TaskError::from(e)),
+                    Err(e) => Err(TaskError::retry(e)),
+                }
+            }
+        };
+        if once {
+            self.run_ingest(cancel.clone()).await?;
+            return fetch(cancel).await;
+        }
+        let stop = cancel.child_token();
+        let (ingested, fetched) = tokio::join!(
+            async {
+                let r = self.run_ingest(cancel.clone()).await;
+                stop.cancel();
+                r
+            },
+            fetch(stop.clone())
+        );
+        drop(conn);
+        ingested.and(fetched)
     }
 
     async fn account_row(&self) -> Result<Option<AccountRow>, TaskError> {
@@ -575,8 +625,9 @@ impl AccountTask {
                 .await?;
                 Ok(true)
             }
-            TgError::JoinRefused { .. } => {
-                // Only a join job joins; a sync never meets this. Parked like an unknown answer.
+            TgError::JoinRefused { .. } | TgError::File { .. } => {
+                // Only a join job joins and only a download asks for files; a sync never meets
+                // these. Parked like an unknown answer.
                 park(3600, self.store.clone(), msg).await?;
                 Ok(false)
             }

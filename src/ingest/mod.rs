@@ -79,13 +79,7 @@ pub(crate) fn to_store(p: RemotePost) -> PostIn {
 
 /// The channel as the client layer addresses it.
 pub(crate) fn channel_info(ch: &ChannelRow) -> ChannelInfo {
-    ChannelInfo {
-        id: ch.tg_id,
-        access_hash: ch.access_hash,
-        username: ch.username.clone(),
-        title: ch.title.clone(),
-        member: None,
-    }
+    ChannelInfo::of(ch)
 }
 
 /// A page of a backfill: the ids `(lo, hi]`, the posts the server had among them and how many

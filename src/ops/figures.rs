@@ -1,6 +1,6 @@
 //! The figures `/metrics` reads from the database when it is scraped (so they are right even when
-//! another process changed them): channels by state, posts by tagging status, jobs by state, and the
-//! search index's backlog.
+//! another process changed them): channels by state, posts by tagging status, jobs by state, the
+//! search index's backlog, and media downloads by state with the bytes on disk.
 
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -20,6 +20,10 @@ pub(crate) struct DbFigures {
     jobs: Family<StateLabel, Gauge>,
     /// Posts stored but not yet in the search index.
     search_backlog: Gauge,
+    /// Media files by download state.
+    media_files: Family<StateLabel, Gauge>,
+    /// Bytes of downloaded media on disk (each content once).
+    media_bytes: Gauge,
 }
 
 impl Families for DbFigures {
@@ -29,6 +33,8 @@ impl Families for DbFigures {
             tagging_posts: Family::default(),
             jobs: Family::default(),
             search_backlog: Gauge::default(),
+            media_files: Family::default(),
+            media_bytes: Gauge::default(),
         };
         registry.register("channels", "Channels by state", m.channels.clone());
         registry.register(
@@ -41,6 +47,16 @@ impl Families for DbFigures {
             "search_backlog",
             "Posts stored but not yet in the search index",
             m.search_backlog.clone(),
+        );
+        registry.register(
+            "media_files",
+            "Media files by download state (pending, done, failed)",
+            m.media_files.clone(),
+        );
+        registry.register(
+            "media_bytes",
+            "Bytes of downloaded media on disk, each content once (what media.quota bounds)",
+            m.media_bytes.clone(),
         );
         m
     }
@@ -78,6 +94,19 @@ impl DbFigures {
                 .set(jobs.get(state).copied().unwrap_or(0));
         }
         self.search_backlog.set(store.search_backlog()?);
+        let files = store.download_stats()?;
+        for (state, n) in [
+            ("pending", files.pending),
+            ("done", files.done),
+            ("failed", files.failed),
+        ] {
+            self.media_files
+                .get_or_create(&StateLabel {
+                    state: state.into(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.media_bytes.set(files.bytes);
         Ok(())
     }
 }

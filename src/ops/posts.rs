@@ -138,6 +138,25 @@ impl Ops {
             .await?)
     }
 
+    /// The download state of a post's file (`None` when no rule wanted it).
+    pub async fn file_of_post(
+        &self,
+        post_id: i64,
+    ) -> Result<Option<tgsift_store::FileState>, OpsError> {
+        Ok(self
+            .store
+            .read("read a post's download", move |s| s.file_of_post(post_id))
+            .await?)
+    }
+
+    /// `media retry`: failed downloads pending again, their attempts cleared; returns how many.
+    pub async fn retry_downloads(&self) -> Result<usize, OpsError> {
+        Ok(self
+            .store
+            .with("queue failed downloads again", |s| s.retry_downloads())
+            .await?)
+    }
+
     /// Fails when the database is no longer usable (an SQLite file removed or replaced).
     pub(crate) async fn check_database(&self) -> Result<(), OpsError> {
         Ok(self

@@ -29,6 +29,21 @@ pub struct ServiceStatus {
     pub attention: Vec<ChannelNote>,
     /// Posts by tagging status.
     pub tagging: std::collections::BTreeMap<String, i64>,
+    /// Media downloads: files by state and the bytes on disk against the quota.
+    pub media: MediaStatus,
+}
+
+/// Media downloads as `status` shows them.
+#[derive(Serialize)]
+pub struct MediaStatus {
+    /// Whether `media.download` wants any files.
+    pub enabled: bool,
+    /// Files by state, bytes on disk.
+    pub files: tgsift_store::DownloadStats,
+    /// `media.quota`, bytes.
+    pub quota: i64,
+    /// `media.dir`.
+    pub dir: String,
 }
 
 /// Channels by state.
@@ -67,7 +82,7 @@ impl Ops {
     pub async fn status(&self) -> Result<ServiceStatus, OpsError> {
         let views = self.channels().await?;
         let now = unix_now();
-        let (worker, running_count, tasks, accounts, tagging) = self
+        let (worker, running_count, tasks, accounts, tagging, files) = self
             .store
             .read("read the service's state", move |store| {
                 // A heartbeat stays fresh for 30 s after a kill -9: on this machine the pid says.
@@ -101,6 +116,7 @@ impl Ops {
                     tasks,
                     account_states(store)?,
                     store.tag_stats(None)?.by_status,
+                    store.download_stats()?,
                 ))
             })
             .await?;
@@ -121,6 +137,12 @@ impl Ops {
             channels,
             attention,
             tagging,
+            media: MediaStatus {
+                enabled: !self.config.media.download.is_empty(),
+                files,
+                quota: self.config.media.quota_bytes(),
+                dir: self.config.media.dir.display().to_string(),
+            },
         })
     }
 }

@@ -167,6 +167,7 @@ pub async fn run(
         tally: Arc::new(Tally::default()),
         // Logged every minute by each ingest task, and served on /metrics.
         ingest_metrics: Arc::clone(&metrics.ingest),
+        downloads: crate::media::Downloads::from_config(&config.media),
     };
     let wake = notify::Wakeups::default();
     let accounts = AccountSpawner {

@@ -89,6 +89,19 @@ pub struct ChannelInfo {
     pub member: Option<bool>,
 }
 
+impl ChannelInfo {
+    /// The channel of a stored row, as the client layer addresses it.
+    pub(crate) fn of(ch: &tgsift_store::ChannelRow) -> ChannelInfo {
+        ChannelInfo {
+            id: ch.tg_id,
+            access_hash: ch.access_hash,
+            username: ch.username.clone(),
+            title: ch.title.clone(),
+            member: None,
+        }
+    }
+}
+
 /// One post as fetched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemotePost {
@@ -254,7 +267,7 @@ fn newest_reached(p: &Page) -> i32 {
 }
 
 /// How errors name a channel: `@username`, else its id.
-pub(super) fn label_of(c: &ChannelInfo) -> String {
+pub(crate) fn label_of(c: &ChannelInfo) -> String {
     c.username
         .as_ref()
         .map(|u| format!("@{u}"))

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use grammers_client::Client;
-use grammers_mtsender::{ConnectionParams, NoRetries, SenderPool};
+use grammers_mtsender::{ConnectionParams, InvocationError, NoRetries, SenderPool};
 use grammers_session::Session;
 use grammers_tl_types as tl;
 use rand::Rng;
@@ -590,6 +590,20 @@ impl Account {
         &self,
         request: &R,
     ) -> Result<R::Return, TgError> {
+        self.invoke_in(None, request).await
+    }
+
+    /// [`Account::invoke`] on DC `dc` rather than the home DC (`None`): files live on DCs of their
+    /// own. The first call there authorizes the account on that DC (its key there starts out
+    /// unregistered) by exporting the authorization from home; the same policy holds for the rest.
+    pub(crate) async fn invoke_in<R: tl::RemoteCall + tl::Identifiable>(
+        &self,
+        dc: Option<i32>,
+        request: &R,
+    ) -> Result<R::Return, TgError> {
+        let home = *self.home.0.lock().unwrap_or_else(|p| p.into_inner());
+        let dc = dc.filter(|d| home != Some(*d));
+        let mut authorized = false;
         let method = tl::name_for_id(R::CONSTRUCTOR_ID);
         let mut floods = 0u32;
         let mut backoff = self.backoff();
@@ -664,9 +678,18 @@ impl Account {
             self.methods.add(method);
             let outcome = tokio::select! {
                 _ = self.cancel.cancelled() => return Err(TgError::Cancelled),
-                r = tokio::time::timeout(self.policy.request_timeout, self.client.invoke(request)) => r,
+                r = tokio::time::timeout(self.policy.request_timeout, self.call(dc, request)) => r,
             };
             drop(permit);
+            if let (Some(dc), Ok(Err(InvocationError::Rpc(e)))) = (dc, &outcome)
+                && e.name == "AUTH_KEY_UNREGISTERED"
+                && !authorized
+            {
+                // Not the account logging out: its key on this DC was never authorized.
+                authorized = true;
+                self.authorize_in(dc).await?;
+                continue;
+            }
             let seconds = sent.elapsed().as_secs_f64();
             self.count_timeout(outcome.is_err());
             let class = match outcome {
@@ -914,6 +937,52 @@ impl Account {
     /// Follows Telegram's move of the account to DC `dc` (`USER_MIGRATE_X` after login): exports
     /// the authorization from the current home, imports it on `dc`, makes `dc` the session's home
     /// (stored, so the next process starts there) and closes the old DC's connection.
+    /// One request as grammers sends it, on the home DC or on `dc`.
+    async fn call<R: tl::RemoteCall>(
+        &self,
+        dc: Option<i32>,
+        request: &R,
+    ) -> Result<R::Return, InvocationError> {
+        match dc {
+            Some(dc) => self.client.invoke_in_dc(dc, request).await,
+            None => self.client.invoke(request).await,
+        }
+    }
+
+    /// Authorizes the account on DC `dc` (export from home, import there), as a file download
+    /// needs before its first request on a file's DC.
+    async fn authorize_in(&self, dc: i32) -> Result<(), TgError> {
+        tracing::info!(account = %self.name, dc, "authorizing the account on the DC of a file");
+        let export = tl::functions::auth::ExportAuthorization { dc_id: dc };
+        // Boxed: `invoke` calls this function (on a file's DC), so the future would contain itself.
+        let exported = Box::pin(self.invoke(&export));
+        let tl::enums::auth::ExportedAuthorization::Authorization(auth) = exported.await?;
+        let imported = tokio::time::timeout(
+            self.policy.request_timeout,
+            self.client.invoke_in_dc(
+                dc,
+                &tl::functions::auth::ImportAuthorization {
+                    id: auth.id,
+                    bytes: auth.bytes,
+                },
+            ),
+        )
+        .await;
+        match imported {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(TgError::Local {
+                account: self.name.clone(),
+                message: format!("authorizing the account on DC {dc}: {e}"),
+            }),
+            Err(_) => Err(TgError::Exhausted {
+                account: self.name.clone(),
+                method: "auth.importAuthorization",
+                attempts: 1,
+                last: format!("no answer within {:?}", self.policy.request_timeout),
+            }),
+        }
+    }
+
     async fn move_to(&self, dc: i32) -> Result<(), TgError> {
         let old = *self.home.0.lock().unwrap_or_else(|p| p.into_inner());
         tracing::warn!(account = %self.name, from = ?old, to = dc, "Telegram moved the account to another DC; following it");
@@ -1000,6 +1069,11 @@ impl Account {
                 username: String::new(),
                 reason,
             },
+            Permanent::File(name, value) => TgError::File {
+                account,
+                name,
+                value,
+            },
             Permanent::Local(message) => TgError::Local { account, message },
         }
     }
@@ -1019,6 +1093,7 @@ fn known_method(name: &str) -> Option<&'static str> {
         "updates.getChannelDifference",
         "channels.joinChannel",
         "auth.sendCode",
+        "upload.getFile",
     ];
     METHODS.iter().copied().find(|m| *m == name)
 }

@@ -46,6 +46,9 @@ pub(crate) enum Permanent {
     Channel(String),
     /// The username does not exist or is malformed (`USERNAME_NOT_OCCUPIED`, `USERNAME_INVALID`).
     Username(String),
+    /// A file download's own error (`FILE_MIGRATE_X`, `FILE_REFERENCE_EXPIRED`, `LIMIT_INVALID`…):
+    /// Telegram's name and its number, for the downloader to act on.
+    File(String, Option<u32>),
     /// A local problem (session storage, bad DC).
     Local(String),
 }
@@ -107,6 +110,14 @@ pub(crate) fn classify(e: &InvocationError) -> Class {
             }
             if is_flood(r) {
                 return Class::Flood(r.value.unwrap_or(1));
+            }
+            if r.name.starts_with("FILE_")
+                || matches!(
+                    r.name.as_str(),
+                    "LIMIT_INVALID" | "OFFSET_INVALID" | "LOCATION_INVALID"
+                )
+            {
+                return Class::Permanent(Permanent::File(r.name.clone(), r.value));
             }
             if r.code == 303
                 && let (Some(dc), "USER_MIGRATE" | "NETWORK_MIGRATE") = (r.value, r.name.as_str())
@@ -240,6 +251,14 @@ pub enum TgError {
         account: String,
         method: &'static str,
         reason: String,
+    },
+    /// Telegram refused a file download (`FILE_MIGRATE` with the file's DC, an expired file
+    /// reference, a bad offset): the downloader decides what follows.
+    #[error("upload.getFile for account {account}: {name}{}", value.map(|v| format!("_{v}")).unwrap_or_default())]
+    File {
+        account: String,
+        name: String,
+        value: Option<u32>,
     },
     /// A local problem: session file, lease, configuration.
     #[error("account {account}: {message}")]

@@ -62,24 +62,31 @@ pub(crate) fn media_of(media: Option<&tl::enums::MessageMedia>) -> Option<Media>
     })
 }
 
-/// A photo: its largest size (the one a download would take).
-fn photo_media(p: &tl::types::Photo) -> Media {
-    let largest = p
-        .sizes
+/// A photo's largest size: `(type, width, height, bytes)`, the one a download takes.
+pub(crate) fn largest_size(p: &tl::types::Photo) -> Option<(&str, i32, i32, i64)> {
+    p.sizes
         .iter()
         .filter_map(|s| match s {
-            tl::enums::PhotoSize::Size(s) => Some((s.w, s.h, i64::from(s.size))),
-            tl::enums::PhotoSize::Progressive(s) => {
-                Some((s.w, s.h, i64::from(*s.sizes.iter().max()?)))
-            }
+            tl::enums::PhotoSize::Size(s) => Some((s.r#type.as_str(), s.w, s.h, i64::from(s.size))),
+            tl::enums::PhotoSize::Progressive(s) => Some((
+                s.r#type.as_str(),
+                s.w,
+                s.h,
+                i64::from(*s.sizes.iter().max()?),
+            )),
             _ => None,
         })
-        .max_by_key(|(w, h, size)| (i64::from(*w) * i64::from(*h), *size));
+        .max_by_key(|(_, w, h, size)| (i64::from(*w) * i64::from(*h), *size))
+}
+
+/// A photo: its largest size (the one a download would take).
+fn photo_media(p: &tl::types::Photo) -> Media {
+    let largest = largest_size(p);
     Media {
         mime: Some("image/jpeg".into()),
-        size: largest.map(|l| l.2),
-        width: largest.map(|l| l.0),
-        height: largest.map(|l| l.1),
+        size: largest.map(|l| l.3),
+        width: largest.map(|l| l.1),
+        height: largest.map(|l| l.2),
         file_id: Some(p.id),
         access_hash: Some(p.access_hash),
         dc_id: Some(p.dc_id),

@@ -10,6 +10,7 @@
 //! - `clock`: how far this machine's clock is from Telegram's (grammers cannot fix one ahead).
 //! - `media`: a message's media (kind, file metadata) as the store keeps it.
 //! - `counts`: fresh views, forwards, comments and reactions of posts.
+//! - `files`: a file's fresh location and its bytes, chunk by chunk from the file's DC.
 
 pub(crate) mod channels;
 pub mod client;
@@ -17,6 +18,7 @@ pub(crate) mod clock;
 pub(crate) mod connections;
 pub(crate) mod counts;
 pub mod error;
+pub(crate) mod files;
 pub(crate) mod held_accounts;
 pub(crate) mod login;
 pub(crate) mod media;
