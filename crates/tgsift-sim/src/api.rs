@@ -149,7 +149,7 @@ pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Repl
     shared.hub.touch(caller.conn);
     let method = tl::name_for_id(id);
     let at = Instant::now();
-    let user = shared.world.user_of(caller.key_id);
+    let user = shared.world.user_on(caller.key_id, caller.dc);
     let who = user
         .map(|u| shared.world.accounts[u].user_id)
         .unwrap_or(caller.key_id);
@@ -591,11 +591,12 @@ async fn dispatch(
             let Some(u) = user else {
                 return Reply::err(401, "AUTH_KEY_UNREGISTERED");
             };
-            if !super::DC_IDS.contains(&req.dc_id) {
+            // Telegram refuses an export to the DC the call is made on.
+            if !super::DC_IDS.contains(&req.dc_id) || req.dc_id == caller.dc {
                 return Reply::err(400, "DC_ID_INVALID");
             }
             let bytes: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
-            super::state::lock(&world.exported).insert(bytes.clone(), u);
+            super::state::lock(&world.exported).insert(bytes.clone(), (u, req.dc_id));
             Reply::ok(tl::enums::auth::ExportedAuthorization::Authorization(
                 tl::types::auth::ExportedAuthorization {
                     id: world.accounts[u].user_id,
@@ -605,13 +606,16 @@ async fn dispatch(
         }
         f::auth::ImportAuthorization::CONSTRUCTOR_ID => {
             let req = parse!(f::auth::ImportAuthorization, body);
+            // Exported bytes are good once, for the account and the DC they were exported for.
             let found = super::state::lock(&world.exported).remove(&req.bytes);
-            let Some(u) = found.filter(|&u| world.accounts[u].user_id == req.id) else {
+            let Some((u, _)) =
+                found.filter(|&(u, dc)| world.accounts[u].user_id == req.id && dc == caller.dc)
+            else {
                 return Reply::err(400, "AUTH_BYTES_INVALID");
             };
             if world
                 .with_key(caller.key_id, |k| {
-                    k.user = Some(u);
+                    k.logins.set(caller.dc, Some(u));
                     k.pending = None;
                 })
                 .is_none()
@@ -660,8 +664,9 @@ async fn dispatch(
             if user.is_none() {
                 return Reply::err(401, "AUTH_KEY_UNREGISTERED");
             }
+            // The authorizations exported from this login end with it.
             world.with_key(caller.key_id, |k| {
-                k.user = None;
+                k.logins.clear();
                 k.pending = None;
             });
             Reply::ok(tl::enums::auth::LoggedOut::Out(
@@ -925,7 +930,7 @@ fn sign_in(shared: &Shared, caller: Caller, req: &tl::functions::auth::SignIn) -
             return Err(Reply::err(401, "SESSION_PASSWORD_NEEDED"));
         }
         let idx = p.account;
-        k.user = Some(idx);
+        k.logins.set(caller.dc, Some(idx));
         k.pending = None;
         Ok(idx)
     });
@@ -1040,7 +1045,7 @@ async fn check_password(
         return Reply::err(400, "PASSWORD_HASH_INVALID");
     }
     world.with_key(caller.key_id, |k| {
-        k.user = Some(account);
+        k.logins.set(caller.dc, Some(account));
         k.pending = None;
     });
     authorization(&acc)

@@ -304,14 +304,16 @@ impl Sim {
         self.shared.world.revoked_count()
     }
 
-    /// Creates a fresh auth key (logged in as `account` when `authorized`) and the session data that
-    /// points every DC id at this simulator with that key.
+    /// Creates a fresh auth key (logged in as `account` on [`HOME_DC`] when `authorized`) and the
+    /// session data that points every DC id at this simulator with that key. The login holds on the
+    /// home DC only, as a Telegram login holds on the DC it was made on: another DC answers
+    /// `AUTH_KEY_UNREGISTERED` until the client exports its authorization there.
     pub fn new_session(&self, account: usize, authorized: bool) -> SessionData {
         let key = ServerKey::generate();
         let bytes = *key.bytes();
         self.shared
             .world
-            .add_key(key, authorized.then_some(account));
+            .add_key(key, authorized.then_some((account, HOME_DC)));
         let mut data = SessionData {
             home_dc: HOME_DC,
             ..SessionData::default()
@@ -576,8 +578,8 @@ impl Sim {
             .hub
             .keyed()
             .into_iter()
-            .filter(|&(_, key)| self.shared.world.user_of(key) == Some(account))
-            .map(|(conn, _)| conn)
+            .filter(|&(_, key, dc)| self.shared.world.user_on(key, dc) == Some(account))
+            .map(|(conn, _, _)| conn)
             .collect()
     }
 
