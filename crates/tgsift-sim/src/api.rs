@@ -295,7 +295,9 @@ async fn dispatch(
     use tl::functions as f;
     let world = &shared.world;
     match id {
-        f::help::GetConfig::CONSTRUCTOR_ID => Reply::ok(objects::config(caller.dc, shared.now())),
+        f::help::GetConfig::CONSTRUCTOR_ID => {
+            Reply::ok(objects::config(caller.dc, shared.now(), &shared.dc_addrs))
+        }
         f::updates::GetState::CONSTRUCTOR_ID => {
             // From now on this connection gets the account's updates; what a session reset made
             // it miss is forgotten (only getDifference reports it).

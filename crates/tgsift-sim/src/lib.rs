@@ -253,6 +253,13 @@ impl Sim {
     pub async fn start(config: SimConfig) -> std::io::Result<Sim> {
         let (kill, _) = watch::channel(0);
         let (outage, _) = watch::channel(None);
+        let mut listeners = Vec::new();
+        let mut addrs = BTreeMap::new();
+        for dc in DC_IDS {
+            let (listener, addr) = server::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+            addrs.insert(dc, addr);
+            listeners.push((dc, listener));
+        }
         let shared = Arc::new(Shared {
             world: World::new(config.accounts, config.channels, config.event_log),
             flood: flood::FloodModel::new(config.flood),
@@ -265,14 +272,12 @@ impl Sim {
             counts: counts::CountClock::new(),
             strict_keys: config.strict_keys,
             latency: config.latency,
+            dc_addrs: addrs.clone(),
             kill,
             outage,
         });
         let cancel = CancellationToken::new();
-        let mut addrs = BTreeMap::new();
-        for dc in DC_IDS {
-            let (listener, addr) = server::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-            addrs.insert(dc, addr);
+        for (dc, listener) in listeners {
             tokio::spawn(server::run_dc(
                 Arc::clone(&shared),
                 dc,

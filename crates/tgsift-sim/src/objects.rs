@@ -398,8 +398,31 @@ pub(crate) fn message_empty(id: i32) -> tl::enums::Message {
     tl::enums::Message::Empty(tl::types::MessageEmpty { id, peer_id: None })
 }
 
-/// `help.getConfig`'s answer. `dc_options` stays empty so the client keeps the addresses of its session.
-pub(crate) fn config(this_dc: i32, now: i32) -> tl::enums::Config {
+/// `help.getConfig`'s answer. `dc_options` lists every DC's address, none of them `static`: grammers
+/// takes only static options into its session (and keeps the addresses it was given), Telethon finds
+/// the DC of a file there before it exports its authorization to it.
+pub(crate) fn config(
+    this_dc: i32,
+    now: i32,
+    dcs: &std::collections::BTreeMap<i32, std::net::SocketAddr>,
+) -> tl::enums::Config {
+    let dc_options = dcs
+        .iter()
+        .map(|(&id, addr)| {
+            tl::enums::DcOption::Option(tl::types::DcOption {
+                ipv6: addr.is_ipv6(),
+                media_only: false,
+                tcpo_only: false,
+                cdn: false,
+                r#static: false,
+                this_port_only: false,
+                id,
+                ip_address: addr.ip().to_string(),
+                port: i32::from(addr.port()),
+                secret: None,
+            })
+        })
+        .collect();
     tl::enums::Config::Config(tl::types::Config {
         default_p2p_contacts: false,
         preload_featured_stickers: false,
@@ -410,7 +433,7 @@ pub(crate) fn config(this_dc: i32, now: i32) -> tl::enums::Config {
         expires: now + 3600,
         test_mode: false,
         this_dc,
-        dc_options: vec![],
+        dc_options,
         dc_txt_domain_name: "sim.tgsift.invalid".into(),
         chat_size_max: 200,
         megagroup_size_max: 200_000,
@@ -449,4 +472,34 @@ pub(crate) fn config(this_dc: i32, now: i32) -> tl::enums::Config {
         reactions_default: None,
         autologin_token: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_lists_every_dc_and_none_as_static() {
+        let dcs = (1..=5)
+            .map(|dc| {
+                (
+                    dc,
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 4000 + dc as u16)),
+                )
+            })
+            .collect();
+        let tl::enums::Config::Config(c) = config(2, 1_700_000_000, &dcs);
+        assert_eq!(c.this_dc, 2);
+        let options: Vec<(i32, String, i32, bool)> = c
+            .dc_options
+            .iter()
+            .map(|tl::enums::DcOption::Option(o)| (o.id, o.ip_address.clone(), o.port, o.r#static))
+            .collect();
+        assert_eq!(
+            options,
+            (1..=5)
+                .map(|dc| (dc, "127.0.0.1".to_string(), 4000 + dc, false))
+                .collect::<Vec<_>>()
+        );
+    }
 }

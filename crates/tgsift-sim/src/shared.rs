@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub strict_keys: bool,
     /// Round trip added to every API call.
     pub latency: super::Latency,
+    /// Where each DC listens (what `help.getConfig` lists).
+    pub dc_addrs: std::collections::BTreeMap<i32, std::net::SocketAddr>,
     /// Bumped to close every open connection at once.
     pub(crate) kill: watch::Sender<u64>,
     /// While set and in the future, listeners are closed (connections are refused).
