@@ -194,7 +194,8 @@ impl SimConfig {
 }
 
 impl AccountSpec {
-    /// The `n`-th generated account: phone `+1555000n`, code `1234n`-style, no 2FA, home DC 2.
+    /// The `n`-th generated account: phone `+1555000n`, code `1234n`-style, no 2FA, home DC 2, no
+    /// Premium.
     pub fn generated(n: usize) -> Self {
         AccountSpec {
             phone: format!("+1555{:07}", n),
@@ -204,6 +205,7 @@ impl AccountSpec {
             access_hash: 0x00ac_ce55 + n as i64 * 977,
             first_name: format!("Sim User {n}"),
             home_dc: HOME_DC,
+            premium: false,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct AccountSpec {
     pub first_name: String,
     /// DC the account lives on; `auth.sendCode` elsewhere answers `PHONE_MIGRATE_X`.
     pub home_dc: i32,
+    /// Telegram Premium: downloads are never throttled (see `Sim::set_download_limit`).
+    pub premium: bool,
 }
 
 /// A login in progress on one auth key (between `auth.sendCode` and authorization).
