@@ -9,6 +9,7 @@ use tl::{Deserializable, Identifiable, Serializable};
 
 use super::counts;
 use super::faults::{Fault, PageFaults};
+use super::files::{self, Stamp};
 use super::flood::wait_seconds;
 use super::hub::ConnId;
 use super::log::{ClientInit, Outcome, RequestLog};
@@ -167,6 +168,11 @@ pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Repl
             None => Outcome::Error(message.clone()),
         },
     };
+    if let (true, Reply::Error { message, .. }) =
+        (id == tl::functions::upload::GetFile::CONSTRUCTOR_ID, &reply)
+    {
+        shared.files.tally.refused(message);
+    }
     shared.log.record(who, method, at, outcome);
     reply
 }
@@ -235,6 +241,8 @@ async fn gate(
         && dc != caller.dc
         && !method.starts_with("auth.")
         && !method.starts_with("help.")
+        // Files are fetched from the DC that holds them, wherever the account lives.
+        && !method.starts_with("upload.")
     {
         return Some(Reply::err(303, format!("USER_MIGRATE_{dc}")));
     }
@@ -388,12 +396,13 @@ async fn dispatch(
             };
             let spec = ch.history.spec();
             let found = ch.history.history(&q);
+            let stamp = shared.stamp();
             let messages = match shared.faults.page_faults(user_id(shared, user)) {
                 None => found
                     .iter()
-                    .map(|m| objects::message_of(spec.id, m))
+                    .map(|m| objects::message_of(spec.id, m, &stamp))
                     .collect(),
-                Some(mut pf) => faulty_page(&mut pf, spec.id, found),
+                Some(mut pf) => faulty_page(&mut pf, spec.id, found, &stamp),
             };
             channel_messages(&ch, user, messages)
         }
@@ -472,6 +481,7 @@ async fn dispatch(
             };
             let ch = read(&ch);
             let spec = ch.history.spec();
+            let stamp = shared.stamp();
             let mut pf = shared.faults.page_faults(user_id(shared, user));
             let mut messages: Vec<_> = req
                 .id
@@ -485,7 +495,7 @@ async fn dispatch(
                                 !hidden_post(pf, spec.id, &msg) && !pf.blank()
                             }) =>
                         {
-                            objects::message_of(spec.id, &msg)
+                            objects::message_of(spec.id, &msg, &stamp)
                         }
                         _ => objects::message_empty(m.id),
                     },
@@ -558,6 +568,7 @@ async fn dispatch(
                     .channel_timeout
                     .load(std::sync::atomic::Ordering::Relaxed),
                 pf.as_mut(),
+                &shared.stamp(),
             ))
         }
         f::channels::JoinChannel::CONSTRUCTOR_ID => {
@@ -587,6 +598,22 @@ async fn dispatch(
                     updates: membership_updates(&entry, false),
                 },
             ))
+        }
+        f::upload::GetFile::CONSTRUCTOR_ID => {
+            let req = parse!(f::upload::GetFile, body);
+            let Some(u) = user else {
+                return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+            };
+            match files::get_file(shared, caller.dc, u, &req) {
+                Ok(file) => {
+                    let tl::enums::upload::File::File(f) = &file else {
+                        return Reply::ok(file);
+                    };
+                    shared.files.tally.served(f.bytes.len());
+                    Reply::ok(file)
+                }
+                Err((code, message)) => Reply::Error { code, message },
+            }
         }
         f::auth::ExportAuthorization::CONSTRUCTOR_ID => {
             let req = parse!(f::auth::ExportAuthorization, body);
@@ -624,6 +651,7 @@ async fn dispatch(
             {
                 return Reply::err(401, "AUTH_KEY_UNREGISTERED");
             }
+            shared.files.tally.auth_imported();
             authorization(&world.accounts[u])
         }
         f::channels::LeaveChannel::CONSTRUCTOR_ID => {
@@ -698,6 +726,7 @@ fn faulty_page(
     pf: &mut PageFaults,
     channel_id: i64,
     found: Vec<SimMessage>,
+    stamp: &Stamp,
 ) -> Vec<tl::enums::Message> {
     let mut visible: Vec<SimMessage> = found
         .into_iter()
@@ -710,7 +739,7 @@ fn faulty_page(
             if pf.blank() {
                 objects::message_empty(m.id())
             } else {
-                objects::message_of(channel_id, m)
+                objects::message_of(channel_id, m, stamp)
             }
         })
         .collect();

@@ -23,6 +23,10 @@
 //! - `shared`: what every connection shares, and the changes the running world makes (publish,
 //!   edit, delete); `live`: a driver that makes them at a steady rate.
 //! - [`counts`]: views, forwards and reactions that grow while the simulator runs.
+//! - `files`: `upload.getFile` as Telegram answers it: chunk rules, files on their own DC
+//!   ([`MEDIA_DC`], `FILE_MIGRATE_X` elsewhere), file references that expire, the throttle on
+//!   accounts without Premium, and what downloads did ([`FileCounts`]); file bytes are generated
+//!   where they are asked for.
 //! - `flood`, `faults`, [`log`]: limits, injected faults, request log.
 //!
 //! Data flows one way: a client's packet goes through `transport`, `crypto` and `server` (checks,
@@ -47,6 +51,7 @@ pub mod counts;
 mod crypto;
 mod events;
 mod faults;
+mod files;
 mod flood;
 mod hub;
 mod live;
@@ -76,6 +81,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crypto::ServerKey;
 pub use faults::{Fault, RandomFaults, Scripted};
+pub use files::{DEFAULT_FILE_REFERENCE_TTL, DownloadLimit, FileCounts, file_bytes, file_sha256};
 pub use flood::{FloodConfig, Limit, Penalty};
 pub use hub::{PushFault, ScriptedPush};
 pub use live::{LiveConfig, LiveHandle};
@@ -275,6 +281,7 @@ impl Sim {
             strict_keys: config.strict_keys,
             latency: config.latency,
             dc_addrs: addrs.clone(),
+            files: files::Files::new(),
             kill,
             outage,
         });
@@ -502,6 +509,33 @@ impl Sim {
                 .map(|p| counts::current(c.spec().id, &p, now, grown))
         })
         .flatten()
+    }
+
+    /// Makes file references older than `ttl` (whole seconds of the server clock) answer
+    /// `FILE_REFERENCE_EXPIRED`; `None`: they never expire. Default
+    /// [`DEFAULT_FILE_REFERENCE_TTL`]. References already served are judged by the new TTL.
+    pub fn set_file_reference_ttl(&self, ttl: Option<Duration>) {
+        self.shared.files.set_ttl(ttl);
+    }
+
+    /// Throttles downloads of accounts without Premium as Telegram does (`420
+    /// FLOOD_PREMIUM_WAIT_X` once an account has had `limit.bytes` in `limit.window`); Premium
+    /// accounts are never throttled. `None` (the default): no throttle, so benchmarks measure
+    /// speed.
+    pub fn set_download_limit(&self, limit: Option<DownloadLimit>) {
+        self.shared.files.set_limit(limit);
+    }
+
+    /// What downloads did so far.
+    pub fn file_counts(&self) -> FileCounts {
+        self.shared.files.tally.snapshot()
+    }
+
+    /// The whole file post `msg_id` of the channel downloads to (a photo: its largest size); `None`
+    /// for an unknown post or media without a file.
+    pub fn media_file(&self, username: &str, msg_id: i32) -> Option<Vec<u8>> {
+        let media = self.with_channel(username, |c| c.post(msg_id)?.media)??;
+        file_bytes(&media, files::whole_file(&media)?)
     }
 
     /// Whether the channel (by id) is never pushed under [`Sim::set_unpushed`].

@@ -6,8 +6,11 @@
 
 mod media;
 
+pub(crate) use media::photo_sizes;
+
 use grammers_tl_types as tl;
 
+use super::files::Stamp;
 use super::state::AccountSpec;
 use super::world::{ChannelSpec, ServiceAction, SimMessage, SimPost, SimService};
 
@@ -159,10 +162,10 @@ pub(crate) fn channel(spec: &ChannelSpec, left: bool) -> tl::enums::Chat {
     })
 }
 
-/// Any channel message: a post or a service message.
-pub(crate) fn message_of(channel_id: i64, m: &SimMessage) -> tl::enums::Message {
+/// Any channel message: a post or a service message; file references are issued with `stamp`.
+pub(crate) fn message_of(channel_id: i64, m: &SimMessage, stamp: &Stamp) -> tl::enums::Message {
     match m {
-        SimMessage::Post(p) => message(channel_id, p),
+        SimMessage::Post(p) => message(channel_id, p, stamp),
         SimMessage::Service(s) => service_message(channel_id, s),
     }
 }
@@ -274,12 +277,21 @@ pub(crate) fn dialog(channel_id: i64, top_message: i32, pts: i32) -> tl::enums::
     })
 }
 
-/// A channel post as `message#…` with `post: true`.
-pub(crate) fn message(channel_id: i64, p: &SimPost) -> tl::enums::Message {
+/// A channel post as `message#…` with `post: true`; its file reference is issued with `stamp`.
+pub(crate) fn message(channel_id: i64, p: &SimPost, stamp: &Stamp) -> tl::enums::Message {
     let media = p
         .media
         .as_ref()
-        .map(|m| media::message_media(channel_id, p.id, p.date, m));
+        .map(|m| media::message_media(channel_id, p.id, p.date, m, stamp));
+    message_with(channel_id, p, media)
+}
+
+/// A channel post carrying `media` (built by the caller).
+fn message_with(
+    channel_id: i64,
+    p: &SimPost,
+    media: Option<tl::enums::MessageMedia>,
+) -> tl::enums::Message {
     tl::enums::Message::Message(tl::types::Message {
         out: false,
         mentioned: false,
@@ -380,7 +392,7 @@ pub(crate) fn saved_message(user_id: i64, m: &super::state::SavedMessage) -> tl:
         views: 0,
         forwards: 0,
     };
-    match message(0, &p) {
+    match message_with(0, &p, None) {
         tl::enums::Message::Message(mut msg) => {
             msg.out = true;
             msg.post = false;
