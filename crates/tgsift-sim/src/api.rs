@@ -9,6 +9,7 @@ use tl::{Deserializable, Identifiable, Serializable};
 
 use super::counts;
 use super::faults::{Fault, PageFaults};
+use super::files::{self, Stamp};
 use super::flood::wait_seconds;
 use super::hub::ConnId;
 use super::log::{ClientInit, Outcome, RequestLog};
@@ -149,7 +150,7 @@ pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Repl
     shared.hub.touch(caller.conn);
     let method = tl::name_for_id(id);
     let at = Instant::now();
-    let user = shared.world.user_of(caller.key_id);
+    let user = shared.world.user_on(caller.key_id, caller.dc);
     let who = user
         .map(|u| shared.world.accounts[u].user_id)
         .unwrap_or(caller.key_id);
@@ -167,6 +168,11 @@ pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Repl
             None => Outcome::Error(message.clone()),
         },
     };
+    if let (true, Reply::Error { message, .. }) =
+        (id == tl::functions::upload::GetFile::CONSTRUCTOR_ID, &reply)
+    {
+        shared.files.tally.refused(message);
+    }
     shared.log.record(who, method, at, outcome);
     reply
 }
@@ -235,6 +241,8 @@ async fn gate(
         && dc != caller.dc
         && !method.starts_with("auth.")
         && !method.starts_with("help.")
+        // Files are fetched from the DC that holds them, wherever the account lives.
+        && !method.starts_with("upload.")
     {
         return Some(Reply::err(303, format!("USER_MIGRATE_{dc}")));
     }
@@ -295,7 +303,9 @@ async fn dispatch(
     use tl::functions as f;
     let world = &shared.world;
     match id {
-        f::help::GetConfig::CONSTRUCTOR_ID => Reply::ok(objects::config(caller.dc, shared.now())),
+        f::help::GetConfig::CONSTRUCTOR_ID => {
+            Reply::ok(objects::config(caller.dc, shared.now(), &shared.dc_addrs))
+        }
         f::updates::GetState::CONSTRUCTOR_ID => {
             // From now on this connection gets the account's updates; what a session reset made
             // it miss is forgotten (only getDifference reports it).
@@ -386,12 +396,13 @@ async fn dispatch(
             };
             let spec = ch.history.spec();
             let found = ch.history.history(&q);
+            let stamp = shared.stamp();
             let messages = match shared.faults.page_faults(user_id(shared, user)) {
                 None => found
                     .iter()
-                    .map(|m| objects::message_of(spec.id, m))
+                    .map(|m| objects::message_of(spec.id, m, &stamp))
                     .collect(),
-                Some(mut pf) => faulty_page(&mut pf, spec.id, found),
+                Some(mut pf) => faulty_page(&mut pf, spec.id, found, &stamp),
             };
             channel_messages(&ch, user, messages)
         }
@@ -470,6 +481,7 @@ async fn dispatch(
             };
             let ch = read(&ch);
             let spec = ch.history.spec();
+            let stamp = shared.stamp();
             let mut pf = shared.faults.page_faults(user_id(shared, user));
             let mut messages: Vec<_> = req
                 .id
@@ -483,7 +495,7 @@ async fn dispatch(
                                 !hidden_post(pf, spec.id, &msg) && !pf.blank()
                             }) =>
                         {
-                            objects::message_of(spec.id, &msg)
+                            objects::message_of(spec.id, &msg, &stamp)
                         }
                         _ => objects::message_empty(m.id),
                     },
@@ -556,6 +568,7 @@ async fn dispatch(
                     .channel_timeout
                     .load(std::sync::atomic::Ordering::Relaxed),
                 pf.as_mut(),
+                &shared.stamp(),
             ))
         }
         f::channels::JoinChannel::CONSTRUCTOR_ID => {
@@ -586,16 +599,33 @@ async fn dispatch(
                 },
             ))
         }
+        f::upload::GetFile::CONSTRUCTOR_ID => {
+            let req = parse!(f::upload::GetFile, body);
+            let Some(u) = user else {
+                return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+            };
+            match files::get_file(shared, caller.dc, u, &req) {
+                Ok(file) => {
+                    let tl::enums::upload::File::File(f) = &file else {
+                        return Reply::ok(file);
+                    };
+                    shared.files.tally.served(f.bytes.len());
+                    Reply::ok(file)
+                }
+                Err((code, message)) => Reply::Error { code, message },
+            }
+        }
         f::auth::ExportAuthorization::CONSTRUCTOR_ID => {
             let req = parse!(f::auth::ExportAuthorization, body);
             let Some(u) = user else {
                 return Reply::err(401, "AUTH_KEY_UNREGISTERED");
             };
-            if !super::DC_IDS.contains(&req.dc_id) {
+            // Telegram refuses an export to the DC the call is made on.
+            if !super::DC_IDS.contains(&req.dc_id) || req.dc_id == caller.dc {
                 return Reply::err(400, "DC_ID_INVALID");
             }
             let bytes: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
-            super::state::lock(&world.exported).insert(bytes.clone(), u);
+            super::state::lock(&world.exported).insert(bytes.clone(), (u, req.dc_id));
             Reply::ok(tl::enums::auth::ExportedAuthorization::Authorization(
                 tl::types::auth::ExportedAuthorization {
                     id: world.accounts[u].user_id,
@@ -605,19 +635,23 @@ async fn dispatch(
         }
         f::auth::ImportAuthorization::CONSTRUCTOR_ID => {
             let req = parse!(f::auth::ImportAuthorization, body);
+            // Exported bytes are good once, for the account and the DC they were exported for.
             let found = super::state::lock(&world.exported).remove(&req.bytes);
-            let Some(u) = found.filter(|&u| world.accounts[u].user_id == req.id) else {
+            let Some((u, _)) =
+                found.filter(|&(u, dc)| world.accounts[u].user_id == req.id && dc == caller.dc)
+            else {
                 return Reply::err(400, "AUTH_BYTES_INVALID");
             };
             if world
                 .with_key(caller.key_id, |k| {
-                    k.user = Some(u);
+                    k.logins.set(caller.dc, Some(u));
                     k.pending = None;
                 })
                 .is_none()
             {
                 return Reply::err(401, "AUTH_KEY_UNREGISTERED");
             }
+            shared.files.tally.auth_imported();
             authorization(&world.accounts[u])
         }
         f::channels::LeaveChannel::CONSTRUCTOR_ID => {
@@ -660,8 +694,9 @@ async fn dispatch(
             if user.is_none() {
                 return Reply::err(401, "AUTH_KEY_UNREGISTERED");
             }
+            // The authorizations exported from this login end with it.
             world.with_key(caller.key_id, |k| {
-                k.user = None;
+                k.logins.clear();
                 k.pending = None;
             });
             Reply::ok(tl::enums::auth::LoggedOut::Out(
@@ -691,6 +726,7 @@ fn faulty_page(
     pf: &mut PageFaults,
     channel_id: i64,
     found: Vec<SimMessage>,
+    stamp: &Stamp,
 ) -> Vec<tl::enums::Message> {
     let mut visible: Vec<SimMessage> = found
         .into_iter()
@@ -703,7 +739,7 @@ fn faulty_page(
             if pf.blank() {
                 objects::message_empty(m.id())
             } else {
-                objects::message_of(channel_id, m)
+                objects::message_of(channel_id, m, stamp)
             }
         })
         .collect();
@@ -925,7 +961,7 @@ fn sign_in(shared: &Shared, caller: Caller, req: &tl::functions::auth::SignIn) -
             return Err(Reply::err(401, "SESSION_PASSWORD_NEEDED"));
         }
         let idx = p.account;
-        k.user = Some(idx);
+        k.logins.set(caller.dc, Some(idx));
         k.pending = None;
         Ok(idx)
     });
@@ -1040,7 +1076,7 @@ async fn check_password(
         return Reply::err(400, "PASSWORD_HASH_INVALID");
     }
     world.with_key(caller.key_id, |k| {
-        k.user = Some(account);
+        k.logins.set(caller.dc, Some(account));
         k.pending = None;
     });
     authorization(&acc)

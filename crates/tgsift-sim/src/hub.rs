@@ -230,12 +230,12 @@ impl Hub {
         }
     }
 
-    /// Live connections (not black holes) with their auth key ids, to pick an account's.
-    pub(crate) fn keyed(&self) -> Vec<(ConnId, i64)> {
+    /// Live connections (not black holes) with their auth key ids and DCs, to pick an account's.
+    pub(crate) fn keyed(&self) -> Vec<(ConnId, i64, i32)> {
         lock(&self.conns)
             .iter()
             .filter(|(_, c)| !c.black_holed())
-            .map(|(&id, c)| (id, c.key_id))
+            .map(|(&id, c)| (id, c.key_id, c.dc))
             .collect()
     }
 
@@ -684,7 +684,7 @@ mod tests {
         let next = hub.register(2, 7, tx);
         hub.set_session(next.id, 2);
         assert!(!hub.rivals(next.id), "the server forgot the black hole");
-        assert_eq!(hub.keyed(), vec![(next.id, 7)]);
+        assert_eq!(hub.keyed(), vec![(next.id, 7, 2)]);
         assert_eq!(hub.connections(), 2, "its TCP connection is still open");
     }
 

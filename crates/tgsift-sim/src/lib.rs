@@ -23,6 +23,10 @@
 //! - `shared`: what every connection shares, and the changes the running world makes (publish,
 //!   edit, delete); `live`: a driver that makes them at a steady rate.
 //! - [`counts`]: views, forwards and reactions that grow while the simulator runs.
+//! - `files`: `upload.getFile` as Telegram answers it: chunk rules, files on their own DC
+//!   ([`MEDIA_DC`], `FILE_MIGRATE_X` elsewhere), file references that expire, the throttle on
+//!   accounts without Premium, and what downloads did ([`FileCounts`]); file bytes are generated
+//!   where they are asked for.
 //! - `flood`, `faults`, [`log`]: limits, injected faults, request log.
 //!
 //! Data flows one way: a client's packet goes through `transport`, `crypto` and `server` (checks,
@@ -47,6 +51,7 @@ pub mod counts;
 mod crypto;
 mod events;
 mod faults;
+mod files;
 mod flood;
 mod hub;
 mod live;
@@ -76,6 +81,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crypto::ServerKey;
 pub use faults::{Fault, RandomFaults, Scripted};
+pub use files::{DEFAULT_FILE_REFERENCE_TTL, DownloadLimit, FileCounts, file_bytes, file_sha256};
 pub use flood::{FloodConfig, Limit, Penalty};
 pub use hub::{PushFault, ScriptedPush};
 pub use live::{LiveConfig, LiveHandle};
@@ -194,7 +200,8 @@ impl SimConfig {
 }
 
 impl AccountSpec {
-    /// The `n`-th generated account: phone `+1555000n`, code `1234n`-style, no 2FA, home DC 2.
+    /// The `n`-th generated account: phone `+1555000n`, code `1234n`-style, no 2FA, home DC 2, no
+    /// Premium.
     pub fn generated(n: usize) -> Self {
         AccountSpec {
             phone: format!("+1555{:07}", n),
@@ -204,6 +211,7 @@ impl AccountSpec {
             access_hash: 0x00ac_ce55 + n as i64 * 977,
             first_name: format!("Sim User {n}"),
             home_dc: HOME_DC,
+            premium: false,
         }
     }
 }
@@ -253,6 +261,13 @@ impl Sim {
     pub async fn start(config: SimConfig) -> std::io::Result<Sim> {
         let (kill, _) = watch::channel(0);
         let (outage, _) = watch::channel(None);
+        let mut listeners = Vec::new();
+        let mut addrs = BTreeMap::new();
+        for dc in DC_IDS {
+            let (listener, addr) = server::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+            addrs.insert(dc, addr);
+            listeners.push((dc, listener));
+        }
         let shared = Arc::new(Shared {
             world: World::new(config.accounts, config.channels, config.event_log),
             flood: flood::FloodModel::new(config.flood),
@@ -265,14 +280,13 @@ impl Sim {
             counts: counts::CountClock::new(),
             strict_keys: config.strict_keys,
             latency: config.latency,
+            dc_addrs: addrs.clone(),
+            files: files::Files::new(),
             kill,
             outage,
         });
         let cancel = CancellationToken::new();
-        let mut addrs = BTreeMap::new();
-        for dc in DC_IDS {
-            let (listener, addr) = server::listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-            addrs.insert(dc, addr);
+        for (dc, listener) in listeners {
             tokio::spawn(server::run_dc(
                 Arc::clone(&shared),
                 dc,
@@ -304,14 +318,16 @@ impl Sim {
         self.shared.world.revoked_count()
     }
 
-    /// Creates a fresh auth key (logged in as `account` when `authorized`) and the session data that
-    /// points every DC id at this simulator with that key.
+    /// Creates a fresh auth key (logged in as `account` on [`HOME_DC`] when `authorized`) and the
+    /// session data that points every DC id at this simulator with that key. The login holds on the
+    /// home DC only, as a Telegram login holds on the DC it was made on: another DC answers
+    /// `AUTH_KEY_UNREGISTERED` until the client exports its authorization there.
     pub fn new_session(&self, account: usize, authorized: bool) -> SessionData {
         let key = ServerKey::generate();
         let bytes = *key.bytes();
         self.shared
             .world
-            .add_key(key, authorized.then_some(account));
+            .add_key(key, authorized.then_some((account, HOME_DC)));
         let mut data = SessionData {
             home_dc: HOME_DC,
             ..SessionData::default()
@@ -495,6 +511,33 @@ impl Sim {
         .flatten()
     }
 
+    /// Makes file references older than `ttl` (whole seconds of the server clock) answer
+    /// `FILE_REFERENCE_EXPIRED`; `None`: they never expire. Default
+    /// [`DEFAULT_FILE_REFERENCE_TTL`]. References already served are judged by the new TTL.
+    pub fn set_file_reference_ttl(&self, ttl: Option<Duration>) {
+        self.shared.files.set_ttl(ttl);
+    }
+
+    /// Throttles downloads of accounts without Premium as Telegram does (`420
+    /// FLOOD_PREMIUM_WAIT_X` once an account has had `limit.bytes` in `limit.window`); Premium
+    /// accounts are never throttled. `None` (the default): no throttle, so benchmarks measure
+    /// speed.
+    pub fn set_download_limit(&self, limit: Option<DownloadLimit>) {
+        self.shared.files.set_limit(limit);
+    }
+
+    /// What downloads did so far.
+    pub fn file_counts(&self) -> FileCounts {
+        self.shared.files.tally.snapshot()
+    }
+
+    /// The whole file post `msg_id` of the channel downloads to (a photo: its largest size); `None`
+    /// for an unknown post or media without a file.
+    pub fn media_file(&self, username: &str, msg_id: i32) -> Option<Vec<u8>> {
+        let media = self.with_channel(username, |c| c.post(msg_id)?.media)??;
+        file_bytes(&media, files::whole_file(&media)?)
+    }
+
     /// Whether the channel (by id) is never pushed under [`Sim::set_unpushed`].
     pub fn is_unpushed(&self, channel_id: i64) -> bool {
         self.shared.silence.is_unpushed(channel_id)
@@ -576,8 +619,8 @@ impl Sim {
             .hub
             .keyed()
             .into_iter()
-            .filter(|&(_, key)| self.shared.world.user_of(key) == Some(account))
-            .map(|(conn, _)| conn)
+            .filter(|&(_, key, dc)| self.shared.world.user_on(key, dc) == Some(account))
+            .map(|(conn, _, _)| conn)
             .collect()
     }
 

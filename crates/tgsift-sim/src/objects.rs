@@ -6,8 +6,11 @@
 
 mod media;
 
+pub(crate) use media::photo_sizes;
+
 use grammers_tl_types as tl;
 
+use super::files::Stamp;
 use super::state::AccountSpec;
 use super::world::{ChannelSpec, ServiceAction, SimMessage, SimPost, SimService};
 
@@ -159,10 +162,10 @@ pub(crate) fn channel(spec: &ChannelSpec, left: bool) -> tl::enums::Chat {
     })
 }
 
-/// Any channel message: a post or a service message.
-pub(crate) fn message_of(channel_id: i64, m: &SimMessage) -> tl::enums::Message {
+/// Any channel message: a post or a service message; file references are issued with `stamp`.
+pub(crate) fn message_of(channel_id: i64, m: &SimMessage, stamp: &Stamp) -> tl::enums::Message {
     match m {
-        SimMessage::Post(p) => message(channel_id, p),
+        SimMessage::Post(p) => message(channel_id, p, stamp),
         SimMessage::Service(s) => service_message(channel_id, s),
     }
 }
@@ -274,12 +277,21 @@ pub(crate) fn dialog(channel_id: i64, top_message: i32, pts: i32) -> tl::enums::
     })
 }
 
-/// A channel post as `message#…` with `post: true`.
-pub(crate) fn message(channel_id: i64, p: &SimPost) -> tl::enums::Message {
+/// A channel post as `message#…` with `post: true`; its file reference is issued with `stamp`.
+pub(crate) fn message(channel_id: i64, p: &SimPost, stamp: &Stamp) -> tl::enums::Message {
     let media = p
         .media
         .as_ref()
-        .map(|m| media::message_media(channel_id, p.id, p.date, m));
+        .map(|m| media::message_media(channel_id, p.id, p.date, m, stamp));
+    message_with(channel_id, p, media)
+}
+
+/// A channel post carrying `media` (built by the caller).
+fn message_with(
+    channel_id: i64,
+    p: &SimPost,
+    media: Option<tl::enums::MessageMedia>,
+) -> tl::enums::Message {
     tl::enums::Message::Message(tl::types::Message {
         out: false,
         mentioned: false,
@@ -380,7 +392,7 @@ pub(crate) fn saved_message(user_id: i64, m: &super::state::SavedMessage) -> tl:
         views: 0,
         forwards: 0,
     };
-    match message(0, &p) {
+    match message_with(0, &p, None) {
         tl::enums::Message::Message(mut msg) => {
             msg.out = true;
             msg.post = false;
@@ -398,8 +410,31 @@ pub(crate) fn message_empty(id: i32) -> tl::enums::Message {
     tl::enums::Message::Empty(tl::types::MessageEmpty { id, peer_id: None })
 }
 
-/// `help.getConfig`'s answer. `dc_options` stays empty so the client keeps the addresses of its session.
-pub(crate) fn config(this_dc: i32, now: i32) -> tl::enums::Config {
+/// `help.getConfig`'s answer. `dc_options` lists every DC's address, none of them `static`: grammers
+/// takes only static options into its session (and keeps the addresses it was given), Telethon finds
+/// the DC of a file there before it exports its authorization to it.
+pub(crate) fn config(
+    this_dc: i32,
+    now: i32,
+    dcs: &std::collections::BTreeMap<i32, std::net::SocketAddr>,
+) -> tl::enums::Config {
+    let dc_options = dcs
+        .iter()
+        .map(|(&id, addr)| {
+            tl::enums::DcOption::Option(tl::types::DcOption {
+                ipv6: addr.is_ipv6(),
+                media_only: false,
+                tcpo_only: false,
+                cdn: false,
+                r#static: false,
+                this_port_only: false,
+                id,
+                ip_address: addr.ip().to_string(),
+                port: i32::from(addr.port()),
+                secret: None,
+            })
+        })
+        .collect();
     tl::enums::Config::Config(tl::types::Config {
         default_p2p_contacts: false,
         preload_featured_stickers: false,
@@ -410,7 +445,7 @@ pub(crate) fn config(this_dc: i32, now: i32) -> tl::enums::Config {
         expires: now + 3600,
         test_mode: false,
         this_dc,
-        dc_options: vec![],
+        dc_options,
         dc_txt_domain_name: "sim.tgsift.invalid".into(),
         chat_size_max: 200,
         megagroup_size_max: 200_000,
@@ -449,4 +484,34 @@ pub(crate) fn config(this_dc: i32, now: i32) -> tl::enums::Config {
         reactions_default: None,
         autologin_token: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_lists_every_dc_and_none_as_static() {
+        let dcs = (1..=5)
+            .map(|dc| {
+                (
+                    dc,
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 4000 + dc as u16)),
+                )
+            })
+            .collect();
+        let tl::enums::Config::Config(c) = config(2, 1_700_000_000, &dcs);
+        assert_eq!(c.this_dc, 2);
+        let options: Vec<(i32, String, i32, bool)> = c
+            .dc_options
+            .iter()
+            .map(|tl::enums::DcOption::Option(o)| (o.id, o.ip_address.clone(), o.port, o.r#static))
+            .collect();
+        assert_eq!(
+            options,
+            (1..=5)
+                .map(|dc| (dc, "127.0.0.1".to_string(), 4000 + dc, false))
+                .collect::<Vec<_>>()
+        );
+    }
 }

@@ -43,6 +43,10 @@ pub(crate) struct Shared {
     pub strict_keys: bool,
     /// Round trip added to every API call.
     pub latency: super::Latency,
+    /// File references, the download throttle and what downloads did.
+    pub files: super::files::Files,
+    /// Where each DC listens (what `help.getConfig` lists).
+    pub dc_addrs: std::collections::BTreeMap<i32, std::net::SocketAddr>,
     /// Bumped to close every open connection at once.
     pub(crate) kill: watch::Sender<u64>,
     /// While set and in the future, listeners are closed (connections are refused).
@@ -75,6 +79,11 @@ impl Shared {
     /// changing the skew while running does not make edits older than the edits before them.
     pub(crate) fn now(&self) -> i32 {
         self.clock.unix() as i32
+    }
+
+    /// The file references served now (server clock).
+    pub(crate) fn stamp(&self) -> super::files::Stamp {
+        self.files.stamp(self.clock.unix())
     }
 
     /// Publishes a post; returns its id (`None` when the id space is exhausted).
@@ -142,14 +151,15 @@ impl Shared {
                     .is_some_and(|h| h.hides(channel_id, id))
             })
         };
+        let stamp = self.stamp();
         let pushed = self.hub.push(&Push {
             channel_id,
             pts_before: ev.pts - ev.count,
             is_member: &|account| entry.is_member(account),
             hidden_from: &hidden_from,
-            body: &|| updates::push_body(entry, &ev, now),
+            body: &|| updates::push_body(entry, &ev, now, &stamp),
             too_long: &|| updates::channel_too_long_body(entry, ev.pts - ev.count, now),
-            with_unknown: &|| updates::push_body_with_unknown(entry, &ev, now),
+            with_unknown: &|| updates::push_body_with_unknown(entry, &ev, now, &stamp),
             unknown_update: &|| self.faults.silence(RandomSilence::UnknownUpdate),
             unpushed: self.silence.is_unpushed(channel_id),
             idle_stop: self.silence.idle_stop(),

@@ -35,6 +35,8 @@ pub struct AccountSpec {
     pub first_name: String,
     /// DC the account lives on; `auth.sendCode` elsewhere answers `PHONE_MIGRATE_X`.
     pub home_dc: i32,
+    /// Telegram Premium: downloads are never throttled (see `Sim::set_download_limit`).
+    pub premium: bool,
 }
 
 /// A login in progress on one auth key (between `auth.sendCode` and authorization).
@@ -55,15 +57,48 @@ pub(crate) struct SrpChallenge {
     pub srp_b: Vec<u8>,
 }
 
-/// One auth key and the user it is logged in as.
+/// One auth key and the user it is logged in as on each DC.
 pub(crate) struct KeyState {
     pub key: ServerKey,
-    pub user: Option<usize>,
+    pub logins: Logins,
     pub pending: Option<PendingLogin>,
     /// Revoked after two live connections used it at once (`AUTH_KEY_DUPLICATED`).
     pub revoked: bool,
     /// Its session was ended by the account's owner; the next call is told `SESSION_REVOKED`.
     pub ended: bool,
+}
+
+/// The account a key is logged in as, per DC. On Telegram every DC has keys of its own, so a login
+/// holds on the DC it was made on and reaches another only through `auth.exportAuthorization` there
+/// and `auth.importAuthorization` here; the simulator's clients use one key on every DC, so it is the
+/// login that is kept per DC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Logins([Option<usize>; 6]);
+
+impl Logins {
+    /// The account logged in on DC `dc`.
+    pub(crate) fn on(&self, dc: i32) -> Option<usize> {
+        usize::try_from(dc)
+            .ok()
+            .and_then(|i| self.0.get(i).copied().flatten())
+    }
+
+    /// Logs in as `account` on DC `dc` (`None`: logs out there); DCs that do not exist are ignored.
+    pub(crate) fn set(&mut self, dc: i32, account: Option<usize>) {
+        if let Some(slot) = usize::try_from(dc).ok().and_then(|i| self.0.get_mut(i)) {
+            *slot = account;
+        }
+    }
+
+    /// Whether `account` is logged in on some DC.
+    pub(crate) fn has(&self, account: usize) -> bool {
+        self.0.contains(&Some(account))
+    }
+
+    /// Logs out everywhere.
+    pub(crate) fn clear(&mut self) {
+        self.0 = [None; 6];
+    }
 }
 
 /// A channel with its update events, the accounts that left it and those banned from it.
@@ -112,8 +147,9 @@ pub(crate) struct World {
     pub(crate) standing: Mutex<HashMap<usize, Standing>>,
     /// Accounts whose home DC Telegram moved after login: calls elsewhere get `USER_MIGRATE_X`.
     pub(crate) moved: Mutex<HashMap<usize, i32>>,
-    /// Authorizations exported for another DC (`auth.exportAuthorization`), by their bytes.
-    pub(crate) exported: Mutex<HashMap<Vec<u8>, usize>>,
+    /// Authorizations exported for another DC (`auth.exportAuthorization`), by their bytes: the
+    /// account and the DC they may be imported on.
+    pub(crate) exported: Mutex<HashMap<Vec<u8>, (usize, i32)>>,
     /// Channels one account may be a member of (`CHANNELS_TOO_MUCH` past it).
     pub(crate) max_channels: std::sync::atomic::AtomicUsize,
 }
@@ -197,14 +233,18 @@ impl World {
             .unwrap_or_default()
     }
 
-    /// Registers a key, optionally already logged in as `account`; returns its id.
-    pub(crate) fn add_key(&self, key: ServerKey, account: Option<usize>) -> i64 {
+    /// Registers a key, optionally already logged in as `(account, on DC)`; returns its id.
+    pub(crate) fn add_key(&self, key: ServerKey, login: Option<(usize, i32)>) -> i64 {
         let id = key.id();
+        let mut logins = Logins::default();
+        if let Some((account, dc)) = login {
+            logins.set(dc, Some(account));
+        }
         lock(&self.keys).insert(
             id,
             KeyState {
                 key,
-                user: account,
+                logins,
                 pending: None,
                 revoked: false,
                 ended: false,
@@ -231,7 +271,7 @@ impl World {
     pub(crate) fn revoke(&self, key_id: i64) {
         if let Some(k) = lock(&self.keys).get_mut(&key_id) {
             k.revoked = true;
-            k.user = None;
+            k.logins.clear();
             k.pending = None;
         }
     }
@@ -267,8 +307,8 @@ impl World {
     /// `SESSION_REVOKED` once, then `AUTH_KEY_UNREGISTERED`, as logged-out keys do.
     pub(crate) fn end_sessions(&self, account: usize) {
         for k in lock(&self.keys).values_mut() {
-            if k.user == Some(account) {
-                k.user = None;
+            if k.logins.has(account) {
+                k.logins.clear();
                 k.ended = true;
             }
         }
@@ -284,17 +324,17 @@ impl World {
     /// Revokes every key of `account` as Telegram does when one is used from two places.
     pub(crate) fn revoke_account_keys(&self, account: usize) {
         for k in lock(&self.keys).values_mut() {
-            if k.user == Some(account) {
+            if k.logins.has(account) {
                 k.revoked = true;
-                k.user = None;
+                k.logins.clear();
                 k.pending = None;
             }
         }
     }
 
-    /// The account a key is logged in as.
-    pub(crate) fn user_of(&self, key_id: i64) -> Option<usize> {
-        lock(&self.keys).get(&key_id).and_then(|k| k.user)
+    /// The account a key is logged in as on DC `dc`.
+    pub(crate) fn user_on(&self, key_id: i64, dc: i32) -> Option<usize> {
+        lock(&self.keys).get(&key_id).and_then(|k| k.logins.on(dc))
     }
 
     pub(crate) fn with_key<R>(&self, key_id: i64, f: impl FnOnce(&mut KeyState) -> R) -> Option<R> {
@@ -341,4 +381,27 @@ pub(crate) fn read(c: &RwLock<ChannelEntry>) -> std::sync::RwLockReadGuard<'_, C
 /// Write access to a channel, surviving a poisoned lock.
 pub(crate) fn write(c: &RwLock<ChannelEntry>) -> std::sync::RwLockWriteGuard<'_, ChannelEntry> {
     c.write().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_holds_on_its_own_dc_only() {
+        let world = World::new(vec![], vec![], 10);
+        let key = world.add_key(ServerKey::generate(), Some((0, 2)));
+        assert_eq!(world.user_on(key, 2), Some(0));
+        assert_eq!(
+            world.user_on(key, 4),
+            None,
+            "another DC has keys of its own"
+        );
+        world.with_key(key, |k| k.logins.set(4, Some(0)));
+        assert_eq!(world.user_on(key, 4), Some(0), "imported there");
+        assert_eq!(world.user_on(key, 9), None, "no such DC");
+        world.end_sessions(0);
+        assert_eq!((world.user_on(key, 2), world.user_on(key, 4)), (None, None));
+        assert!(world.take_ended(key) && !world.take_ended(key));
+    }
 }

@@ -20,6 +20,7 @@ use tl::{Identifiable, Serializable};
 
 use super::events::{Event, EventKind};
 use super::faults::PageFaults;
+use super::files::Stamp;
 use super::objects;
 use super::state::ChannelEntry;
 use super::world::HistoryQuery;
@@ -79,21 +80,25 @@ pub(crate) fn difference(
     })
 }
 
-/// The update an event produces, with the message as it is now; `None` when the message it is
-/// about no longer exists (its deletion is a later event).
-pub(crate) fn event_update(entry: &ChannelEntry, ev: &Event) -> Option<tl::enums::Update> {
+/// The update an event produces, with the message as it is now (file references issued with
+/// `stamp`); `None` when the message it is about no longer exists (its deletion is a later event).
+pub(crate) fn event_update(
+    entry: &ChannelEntry,
+    ev: &Event,
+    stamp: &Stamp,
+) -> Option<tl::enums::Update> {
     let spec = entry.history.spec();
     Some(match &ev.kind {
         EventKind::New(id) => {
             tl::enums::Update::NewChannelMessage(tl::types::UpdateNewChannelMessage {
-                message: objects::message_of(spec.id, &entry.history.message(*id)?),
+                message: objects::message_of(spec.id, &entry.history.message(*id)?, stamp),
                 pts: ev.pts,
                 pts_count: ev.count,
             })
         }
         EventKind::Edit(id) => {
             tl::enums::Update::EditChannelMessage(tl::types::UpdateEditChannelMessage {
-                message: objects::message_of(spec.id, &entry.history.message(*id)?),
+                message: objects::message_of(spec.id, &entry.history.message(*id)?, stamp),
                 pts: ev.pts,
                 pts_count: ev.count,
             })
@@ -115,8 +120,12 @@ fn hidden(pf: &PageFaults, entry: &ChannelEntry, id: i32) -> bool {
 }
 
 /// The `updates` pushed for one event (to members only, so the channel is not `left`).
-pub(crate) fn push_body(entry: &ChannelEntry, ev: &Event, now: i32) -> Vec<u8> {
-    updates_with(entry, event_update(entry, ev).into_iter().collect(), now)
+pub(crate) fn push_body(entry: &ChannelEntry, ev: &Event, now: i32, stamp: &Stamp) -> Vec<u8> {
+    updates_with(
+        entry,
+        event_update(entry, ev, stamp).into_iter().collect(),
+        now,
+    )
 }
 
 /// The `updates` with an `updateChannelTooLong` sent instead of a push (a fault).
@@ -130,10 +139,15 @@ pub(crate) fn channel_too_long_body(entry: &ChannelEntry, pts_before: i32, now: 
 
 /// The `updates` pushed for one event with an update of a newer layer after the real one: the
 /// client cannot decode the update's fields, so the whole push fails (grammers: `MalformedUpdates`).
-pub(crate) fn push_body_with_unknown(entry: &ChannelEntry, ev: &Event, now: i32) -> Vec<u8> {
+pub(crate) fn push_body_with_unknown(
+    entry: &ChannelEntry,
+    ev: &Event,
+    now: i32,
+    stamp: &Stamp,
+) -> Vec<u8> {
     let mut out = Vec::new();
     tl::types::Updates::CONSTRUCTOR_ID.serialize(&mut out);
-    let real: Vec<tl::enums::Update> = event_update(entry, ev).into_iter().collect();
+    let real: Vec<tl::enums::Update> = event_update(entry, ev, stamp).into_iter().collect();
     0x1cb5_c415_u32.serialize(&mut out); // vector
     (real.len() as i32 + 1).serialize(&mut out);
     real.iter().for_each(|u| u.serialize(&mut out));
@@ -170,6 +184,7 @@ pub(crate) fn channel_difference(
     left: bool,
     empty_timeout: i32,
     mut pf: Option<&mut PageFaults>,
+    stamp: &Stamp,
 ) -> tl::enums::updates::ChannelDifference {
     use tl::enums::updates::ChannelDifference as D;
     let spec = entry.history.spec();
@@ -188,7 +203,7 @@ pub(crate) fn channel_difference(
             messages: newest
                 .iter()
                 .filter(|m| !pf.as_deref().is_some_and(|pf| hidden(pf, entry, m.id())))
-                .map(|m| objects::message_of(spec.id, m))
+                .map(|m| objects::message_of(spec.id, m, stamp))
                 .collect(),
             chats,
             users: vec![],
@@ -218,7 +233,7 @@ pub(crate) fn channel_difference(
         {
             continue;
         }
-        match event_update(entry, ev) {
+        match event_update(entry, ev, stamp) {
             Some(tl::enums::Update::NewChannelMessage(u)) => {
                 let blank = pf.as_deref_mut().is_some_and(|pf| pf.blank());
                 new_messages.push(if blank {
@@ -276,15 +291,16 @@ mod tests {
         let mut entry = crate::state::write(&ch);
         let id = entry.history.append("fresh".into(), 1_700_000_000);
         let ev = entry.events.record(EventKind::New(id)).clone();
-        let plain = push_body(&entry, &ev, 1_700_000_000);
+        let stamp = crate::files::Files::new().stamp(1_700_000_000);
+        let plain = push_body(&entry, &ev, 1_700_000_000, &stamp);
         assert!(tl::enums::Updates::from_bytes(&plain).is_ok());
-        let bad = push_body_with_unknown(&entry, &ev, 1_700_000_000);
+        let bad = push_body_with_unknown(&entry, &ev, 1_700_000_000, &stamp);
         assert!(
             tl::enums::Updates::from_bytes(&bad).is_err(),
             "the client cannot decode it"
         );
         assert_eq!(tl::name_for_id(UNKNOWN_UPDATE), "(unknown)");
-        let real = event_update(&entry, &ev)
+        let real = event_update(&entry, &ev, &stamp)
             .expect("the post exists")
             .to_bytes();
         assert!(
@@ -298,7 +314,8 @@ mod tests {
         let world = channel();
         let ch = world.channels()[0].clone();
         let entry = crate::state::read(&ch);
-        match channel_difference(&entry, entry.pts(), 100, false, 300, None) {
+        let stamp = crate::files::Files::new().stamp(1_700_000_000);
+        match channel_difference(&entry, entry.pts(), 100, false, 300, None, &stamp) {
             tl::enums::updates::ChannelDifference::Empty(e) => assert_eq!(e.timeout, Some(300)),
             other => panic!("{other:?}"),
         }

@@ -7,27 +7,29 @@
 
 use grammers_tl_types as tl;
 
+use crate::files::Stamp;
 use crate::media::{SimMedia, SimMediaKind, audio_tags};
 use crate::textgen::{SplitMix64, hash3};
 
-const SALT_REF: u64 = 0x6f62_6a73_0001;
 const SALT_DETAIL: u64 = 0x6f62_6a73_0002;
 
-/// The media of post `msg_id` (dated `date`) of channel `channel_id`.
+/// The media of post `msg_id` (dated `date`) of channel `channel_id`, its file reference issued
+/// with `stamp`.
 pub(crate) fn message_media(
     channel_id: i64,
     msg_id: i32,
     date: i32,
     m: &SimMedia,
+    stamp: &Stamp,
 ) -> tl::enums::MessageMedia {
     use tl::enums::MessageMedia as M;
     let mut rng = SplitMix64::new(hash3(m.access_hash as u64, SALT_DETAIL, 0));
-    let file_ref = file_reference(channel_id, msg_id, m.file_id);
+    let file_ref = || stamp.reference(channel_id, msg_id, m.file_id);
     match m.kind {
         SimMediaKind::Photo => M::Photo(tl::types::MessageMediaPhoto {
             spoiler: false,
             live_photo: false,
-            photo: Some(photo(m, file_ref, date)),
+            photo: Some(photo(m, file_ref(), date)),
             ttl_seconds: None,
             video: None,
         }),
@@ -41,7 +43,7 @@ pub(crate) fn message_media(
             video: m.kind == SimMediaKind::Video,
             round: false,
             voice: m.kind == SimMediaKind::Voice,
-            document: Some(document(m, file_ref, date, &mut rng)),
+            document: Some(document(m, file_ref(), date, &mut rng)),
             alt_documents: None,
             video_cover: None,
             video_timestamp: None,
@@ -60,18 +62,6 @@ pub(crate) fn message_media(
         }),
         SimMediaKind::Contact => contact(&mut rng),
     }
-}
-
-/// Stable bytes in the shape of Telegram's file references (29 bytes, version byte first).
-fn file_reference(channel_id: i64, msg_id: i32, file_id: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(29);
-    out.push(2);
-    let seed = hash3(channel_id as u64, SALT_REF, u64::from(msg_id as u32));
-    for k in 0..4 {
-        out.extend_from_slice(&hash3(seed, file_id as u64, k).to_le_bytes());
-    }
-    out.truncate(29);
-    out
 }
 
 /// The sizes Telegram keeps of a photo, smallest first: `m` (320 px on the long side), `x` (800),
@@ -348,7 +338,7 @@ fn web_article(access_hash: i64) -> (String, &'static str, &'static str, &'stati
 /// A `webPage#…` of an article, with the media's photo if it has one.
 fn web_page(
     m: &SimMedia,
-    file_reference: Vec<u8>,
+    file_reference: impl FnOnce() -> Vec<u8>,
     date: i32,
     rng: &mut SplitMix64,
 ) -> tl::enums::WebPage {
@@ -369,7 +359,7 @@ fn web_page(
         site_name: Some(site.to_string()),
         title: Some(title.to_string()),
         description: Some(description.to_string()),
-        photo: has_photo.then(|| photo(m, file_reference, date)),
+        photo: has_photo.then(|| photo(m, file_reference(), date)),
         embed_url: None,
         embed_type: None,
         embed_width: None,
@@ -434,7 +424,8 @@ mod tests {
 
     /// Serialized and read back, as a client reads it.
     fn round_trip(m: &SimMedia) -> tl::enums::MessageMedia {
-        let media = message_media(1_234, 56, 1_700_000_000, m);
+        let stamp = crate::files::Files::new().stamp(1_700_000_000);
+        let media = message_media(1_234, 56, 1_700_000_000, m, &stamp);
         let bytes = media.to_bytes();
         let back = tl::enums::MessageMedia::from_bytes(&bytes).expect("deserializes");
         assert_eq!(back.to_bytes(), bytes);
