@@ -702,3 +702,219 @@ async fn counters_of_recent_posts_are_refreshed_on_their_schedule_and_never_go_b
     })
     .await;
 }
+
+/// The posts of the simulator's channels whose media is a file of one of `kinds` up to `max` bytes:
+/// (channel without @, message id) → (file id, size, hex SHA-256 of what the simulator serves).
+fn sim_files(
+    s: &Setup,
+    kinds: &[tgsift_sim::media::SimMediaKind],
+    max: i64,
+) -> std::collections::BTreeMap<(String, i32), (i64, i64, String)> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in s.sim.channel_usernames() {
+        let bare = name.trim_start_matches('@').to_string();
+        s.sim
+            .with_channel(&name, |c| {
+                for id in c.post_ids() {
+                    let Some(m) = c.post(id).and_then(|p| p.media) else {
+                        continue;
+                    };
+                    let size = m.size.unwrap_or(0);
+                    if m.file_id == 0 || !kinds.contains(&m.kind) || size > max {
+                        continue;
+                    }
+                    let sha = tgsift_sim::file_sha256(&m).expect("a file");
+                    let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+                    out.insert((bare.clone(), id), (m.file_id, size, hex));
+                }
+            })
+            .expect("channel");
+    }
+    out
+}
+
+/// Every stored post's download: (channel, message id) → (status, sha256, path).
+fn stored_files(
+    db: &Path,
+) -> std::collections::BTreeMap<(String, i32), (String, Option<String>, Option<String>)> {
+    let store = SqliteStore::open(db).expect("store");
+    store
+        .read("files", |c| {
+            c.prepare(
+                "SELECT ch.username, p.message_id, f.status, f.sha256, f.path FROM posts p
+                 JOIN channels ch ON ch.id = p.channel_id JOIN post_media m ON m.post_id = p.id
+                 JOIN media_files f ON f.file_id = m.file_id",
+            )?
+            .query_map([], |r| {
+                Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?, r.get(4)?)))
+            })?
+            .collect()
+        })
+        .expect("media files")
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_downloads_take_what_the_rules_want_resume_after_kill_9_and_renew_expired_references()
+{
+    use tgsift_sim::media::SimMediaKind as K;
+    within(240, async {
+        let s = Setup::new(2, 400, |_| {}).await;
+        // File references good for 1 s, and downloads throttled as for an account without Premium
+        // (8 MB per second, FLOOD_PREMIUM_WAIT beyond), so a download outlives its reference.
+        s.sim.set_file_reference_ttl(Some(Duration::from_secs(1)));
+        s.sim.set_download_limit(Some(tgsift_sim::DownloadLimit {
+            bytes: 8_000_000,
+            window: Duration::from_secs(1),
+        }));
+        let chunk = 512 * 1024;
+        let media = s.dir.path().join("media");
+        let env = |rules: &'static str| {
+            vec![
+                ("TGSIFT_MEDIA__DOWNLOAD", rules),
+                ("TGSIFT_MEDIA__DIR", "media"),
+                ("TGSIFT_MEDIA__CONCURRENCY", "2"),
+            ]
+        };
+        // (a) Music (3 to 15 MB, several chunks each), killed -9 once a file is 4 chunks in.
+        let music = sim_files(&s, &[K::Audio], i64::MAX);
+        assert!(music.len() >= 4, "{} pieces of music to fetch", music.len());
+        let mut child = s.spawn_with(&["run"], "60", &env("audio"));
+        let partial = media.join(".partial");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let killed_at: u64 = loop {
+            let biggest = std::fs::read_dir(&partial)
+                .map(|d| {
+                    d.filter_map(|e| e.ok()?.metadata().ok().map(|m| m.len()))
+                        .max()
+                        .unwrap_or(0)
+                })
+                .unwrap_or(0);
+            if biggest >= 4 * chunk {
+                child.kill().expect("kill -9");
+                let _ = child.wait();
+                break biggest;
+            }
+            assert!(Instant::now() < deadline, "no download got 4 chunks in");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let served_before = s.sim.file_counts().bytes;
+
+        // (b) Photos, voice notes up to 100 KB and music, to the end.
+        let (code, _, err) = s
+            .output_with(&["run", "--once"], &env("photo,voice<=100KB,audio"))
+            .await;
+        assert_eq!(code, Some(0), "{err}");
+        let mut want = sim_files(&s, &[K::Photo, K::Audio], i64::MAX);
+        want.extend(sim_files(&s, &[K::Voice], 100_000));
+        let got = stored_files(&s.db);
+        assert!(want.len() > 50, "{} files to fetch", want.len());
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "exactly the posts the rules want have a download (no video, document, sticker, or voice note over 100 KB)"
+        );
+        for (post, (_, _, sha)) in &want {
+            let (status, stored_sha, path) = &got[post];
+            assert_eq!(
+                (status.as_str(), stored_sha.as_deref()),
+                ("done", Some(sha.as_str())),
+                "{post:?}: {:?}",
+                SqliteStore::open(&s.db).expect("store").read("errors", |c| c
+                    .prepare("SELECT error, attempts FROM media_files WHERE status <> 'done'")?
+                    .query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>())
+            );
+            let path = media.join(path.as_deref().expect("a path"));
+            assert_eq!(&sha256_hex(&path), sha, "{}", path.display());
+            assert!(path.starts_with(media.join(&sha[..2])));
+        }
+        assert!(
+            std::fs::read_dir(&partial).map_or(true, |mut d| d.next().is_none()),
+            "no partial download left"
+        );
+        // Resumed, not started over: beyond the files' own bytes the simulator served at most the
+        // chunk each of the two downloads had in flight at the kill (the killed file alone had
+        // 4 chunks on disk).
+        let counts = s.sim.file_counts();
+        let distinct: std::collections::BTreeMap<i64, i64> =
+            want.values().map(|(id, size, _)| (*id, *size)).collect();
+        let needed: u64 = distinct.values().map(|v| *v as u64).sum();
+        eprintln!(
+            "killed with {killed_at} bytes of a file on disk; served {} before, {} in all for {needed} needed; {counts}",
+            served_before, counts.bytes
+        );
+        assert!(
+            counts.bytes <= needed + 2 * chunk,
+            "{} bytes served for {needed}",
+            counts.bytes
+        );
+        assert!(
+            counts.references_expired >= 1,
+            "expired references were renewed: {counts}"
+        );
+        assert!(
+            counts.premium_waits >= 1,
+            "FLOOD_PREMIUM_WAITs were waited out: {counts}"
+        );
+        assert!(counts.auth_imports >= 1, "authorized on the files' DC: {counts}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_media_quota_holds_and_failed_downloads_are_retried_on_request() {
+    use tgsift_sim::media::SimMediaKind as K;
+    within(120, async {
+        let s = Setup::new(1, 200, |_| {}).await;
+        let photos = sim_files(&s, &[K::Photo], i64::MAX);
+        let env = [
+            ("TGSIFT_MEDIA__DOWNLOAD", "photo"),
+            ("TGSIFT_MEDIA__DIR", "media"),
+            ("TGSIFT_MEDIA__QUOTA", "1MB"),
+        ];
+        let (code, _, err) = s.output_with(&["run", "--once"], &env).await;
+        assert_eq!(code, Some(0), "{err}");
+        let got = stored_files(&s.db);
+        assert_eq!(got.len(), photos.len(), "every photo is queued");
+        let done: i64 = got
+            .iter()
+            .filter(|(_, f)| f.0 == "done")
+            .map(|(post, _)| photos[post].1)
+            .sum();
+        let waiting = got.values().filter(|f| f.0 == "pending").count();
+        assert!(done > 0 && done <= 1_000_000, "{done} bytes on disk");
+        assert!(waiting > 0, "the photos over the quota wait");
+        let (code, out, _) = s.output_with(&["status"], &env).await;
+        assert_eq!(code, Some(0));
+        assert!(
+            out.contains(&format!("{waiting} pending")) && out.contains("of the 1.0 MB quota"),
+            "{out}"
+        );
+        // A failed download (its attempts spent) is queued again by `media retry`.
+        let mut store = SqliteStore::open(&s.db).expect("store");
+        store
+            .write("fail one", |tx| {
+                tx.execute(
+                    "UPDATE media_files SET status = 'failed', attempts = 5, error = 'gone'
+                     WHERE file_id = (SELECT min(file_id) FROM media_files WHERE status = 'pending')",
+                    [],
+                )
+            })
+            .expect("fail");
+        drop(store);
+        let (code, out, _) = s.output_with(&["media", "retry"], &env).await;
+        assert_eq!((code, out.trim()), (Some(0), "1 failed downloads queued again"));
+        let (_, out, _) = s.output_with(&["media", "retry"], &env).await;
+        assert_eq!(out.trim(), "0 failed downloads queued again");
+    })
+    .await;
+}

@@ -42,7 +42,7 @@ const IDLE: Duration = Duration::from_secs(5);
 const QUOTA_WAIT: i64 = 300;
 /// Posts' files read per scan of the queue.
 const SCAN_BATCH: usize = 5_000;
-/// Moves to another DC (`FILE_MIGRATE`) and file reference renewals one download may make.
+/// Moves to another DC (`FILE_MIGRATE`) one download may make.
 const MOVES: u32 = 3;
 
 /// The process's downloads: the rules, the directory, the quota, and the scan position shared by
@@ -352,42 +352,47 @@ impl Downloads {
         }
         let mut dc = at.dc_id;
         let mut moves = 0u32;
+        // A reference renewed and not yet used for a chunk: expiring again at once means a loop.
+        let mut renewed = false;
         loop {
             let chunk = match account.file_chunk(&at, dc, offset).await {
                 Ok(bytes) => bytes,
-                Err(TgError::File { name, value, .. }) if moves < MOVES => {
-                    moves += 1;
-                    match (name.as_str(), value) {
-                        ("FILE_MIGRATE", Some(to)) => {
-                            tracing::debug!(
-                                file = f.file_id,
-                                from = dc,
-                                to,
-                                "FILE_MIGRATE: following the file to its DC"
-                            );
-                            dc = to as i32;
-                        }
-                        ("FILE_REFERENCE_EXPIRED" | "FILE_REFERENCE_INVALID", _) => {
-                            tracing::debug!(
-                                file = f.file_id,
-                                offset,
-                                "file reference expired: reading the message again"
-                            );
-                            let found = account.file_locations(info, &[f.message_id]).await?;
-                            match found.get(&f.message_id).filter(|a| a.file_id == f.file_id) {
-                                Some(fresh) => at = fresh.clone(),
-                                None => {
-                                    return Ok(Outcome::Failed(format!(
-                                        "message {} no longer carries this file",
-                                        f.message_id
-                                    )));
-                                }
+                Err(TgError::File { name, value, .. }) => match (name.as_str(), value) {
+                    ("FILE_MIGRATE", Some(to)) if moves < MOVES => {
+                        moves += 1;
+                        tracing::debug!(
+                            file = f.file_id,
+                            from = dc,
+                            to,
+                            "FILE_MIGRATE: following the file to its DC"
+                        );
+                        dc = to as i32;
+                        continue;
+                    }
+                    ("FILE_REFERENCE_EXPIRED" | "FILE_REFERENCE_INVALID", _) if !renewed => {
+                        renewed = true;
+                        tracing::debug!(
+                            file = f.file_id,
+                            offset,
+                            "file reference expired: reading the message again"
+                        );
+                        let found = account.file_locations(info, &[f.message_id]).await?;
+                        match found.get(&f.message_id).filter(|a| a.file_id == f.file_id) {
+                            Some(fresh) => at = fresh.clone(),
+                            None => {
+                                return Ok(Outcome::Failed(format!(
+                                    "message {} no longer carries this file",
+                                    f.message_id
+                                )));
                             }
                         }
-                        _ => return Ok(Outcome::Failed(format!("{name} at offset {offset}"))),
+                        continue;
                     }
-                    continue;
-                }
+                    _ => {
+                        let name = value.map_or(name.clone(), |v| format!("{name}_{v}"));
+                        return Ok(Outcome::Failed(format!("{name} at offset {offset}")));
+                    }
+                },
                 Err(TgError::FloodWait {
                     seconds, method, ..
                 }) => {
@@ -398,6 +403,7 @@ impl Downloads {
                 }
                 Err(e) => return Err(e),
             };
+            renewed = false;
             let n = chunk.len() as i64;
             if n > 0 {
                 let file_id = f.file_id;
