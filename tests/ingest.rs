@@ -733,10 +733,11 @@ fn sim_files(
     out
 }
 
-/// Every stored post's download: (channel, message id) → (status, sha256, path).
-fn stored_files(
-    db: &Path,
-) -> std::collections::BTreeMap<(String, i32), (String, Option<String>, Option<String>)> {
+/// A stored download: status, SHA-256, path.
+type StoredFile = (String, Option<String>, Option<String>);
+
+/// Every stored post's download: (channel, message id) → its file.
+fn stored_files(db: &Path) -> std::collections::BTreeMap<(String, i32), StoredFile> {
     let store = SqliteStore::open(db).expect("store");
     store
         .read("files", |c| {
@@ -798,14 +799,14 @@ async fn media_downloads_take_what_the_rules_want_resume_after_kill_9_and_renew_
                         .unwrap_or(0)
                 })
                 .unwrap_or(0);
-            if biggest >= 4 * chunk {
-                child.kill().expect("kill -9");
-                let _ = child.wait();
+            if biggest >= 4 * chunk || Instant::now() >= deadline {
                 break biggest;
             }
-            assert!(Instant::now() < deadline, "no download got 4 chunks in");
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+        assert!(killed_at >= 4 * chunk, "no download got 4 chunks in");
         let served_before = s.sim.file_counts().bytes;
 
         // (b) Photos, voice notes up to 100 KB and music, to the end.
