@@ -571,6 +571,9 @@ async fn retries_and_fallbacks_are_logged_without_key_or_text() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Tests run side by side: a callsite another test's thread reached first may have cached "no
+    // subscriber wants this"; asked again, this thread's subscriber is heard.
+    tracing::callsite::rebuild_interest_cache();
     within(async {
         let echo = error_body(json!(500), &format!("failed for key {KEY} on: {POST}"));
         let missing = error_body(json!(404), &format!("no such model for {KEY}"));

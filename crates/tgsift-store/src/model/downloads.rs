@@ -195,7 +195,7 @@ pub(crate) fn after_sql([after, limit]: [&str; 2]) -> String {
 }
 
 /// The bytes of distinct contents on disk (each hash once).
-pub(crate) const BYTES_SQL: &str = "SELECT coalesce(sum(size), 0) FROM (
+pub(crate) const BYTES_SQL: &str = "SELECT CAST(coalesce(sum(size), 0) AS BIGINT) FROM (
     SELECT sha256, max(size) AS size FROM media_files WHERE status = 'done' GROUP BY sha256) d";
 
 /// Files per status.

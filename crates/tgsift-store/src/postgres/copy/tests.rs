@@ -152,7 +152,15 @@ fn seed(path: &Path) -> SqliteStore {
                              'FLOOD_WAIT 300 s', '{\"seconds\":300}', 1700000600, 1700000600,
                              1700000601),
                             ('parked', 'parked:3', 'telegram', NULL, 'channel parked', '{}',
-                             1700000700, 1700000760, NULL);",
+                             1700000700, 1700000760, NULL);
+                 INSERT INTO media_files (file_id, status, attempts, next_at, size, sha256, path,
+                                          error, queued_at, done_at)
+                     VALUES (5000000000123, 'done', 0, 0, 183422, 'ab01', 'ab/ab01.jpg', NULL,
+                             1700000500, 1700000510),
+                            (9, 'failed', 5, 1700009000, 31457, NULL, NULL, 'FILE_ID_INVALID',
+                             1700000500, NULL),
+                            (10, 'pending', 1, 1700000900, NULL, NULL, NULL, 'FLOOD_WAIT', 1700000500,
+                             NULL);",
             )
         })
         .expect("seed");
