@@ -540,6 +540,10 @@ pub(crate) struct PostView {
     pub tags: Vec<TagView>,
     /// Its media; `null` without media (or for a post fetched before tgsift kept media details).
     pub media: Option<MediaView>,
+    /// One post (`GET /api/v1/posts/{id}`): its file's download, when a `media.download` rule
+    /// wants it (`path` is under `media.dir`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<tgsift_store::FileState>,
 }
 
 /// A post's media as Telegram described it.
@@ -603,6 +607,7 @@ impl From<PostRow> for PostView {
                 .map(|(tag, score, source)| TagView { tag, score, source })
                 .collect(),
             media: p.media.map(MediaView::from),
+            file: None,
         }
     }
 }
@@ -911,7 +916,9 @@ async fn get_post(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<axum::Json<PostView>> {
-    Ok(axum::Json(state.ops.post(id).await?.into()))
+    let mut view: PostView = state.ops.post(id).await?.into();
+    view.file = state.ops.file_of_post(id).await?;
+    Ok(axum::Json(view))
 }
 
 /// `?limit=&cursor=` of a list paged by id.
@@ -1316,6 +1323,10 @@ pub(crate) struct Activity {
     pub flood_windows: Vec<FloodWindow>,
     /// Channel lag as of each channel's last poll by this service (channels not polled yet are absent).
     pub channel_lag: Vec<ChannelLag>,
+    /// Media downloads now: files by state and the bytes on disk.
+    pub media_files: tgsift_store::DownloadStats,
+    /// `media.quota`, bytes (0 while `media.download` wants nothing).
+    pub media_quota: i64,
 }
 
 /// Ingest and flood figures of the last hour, open flood windows and channel lag: the dashboard's
@@ -1347,9 +1358,18 @@ async fn activity(State(state): State<AppState>) -> ApiResult<axum::Json<Activit
             })
         })
         .collect();
+    let media_files = state.ops.download_stats().await?;
+    let media = &state.ops.config.media;
+    let media_quota = if media.download.is_empty() {
+        0
+    } else {
+        media.quota_bytes()
+    };
     Ok(axum::Json(Activity {
         window_seconds: WINDOW,
         posts_stored,
+        media_files,
+        media_quota,
         floods: floods.round() as u64,
         // A sliding sum of floats can end a hair below zero (`-0.0`); tenths are what anyone reads.
         flood_sleep_seconds: if flood_sleep_seconds > 0.05 {

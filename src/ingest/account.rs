@@ -244,14 +244,8 @@ impl AccountTask {
     /// (or, with `once`, until each was synced once). Ends cleanly when the account has nothing to do
     /// (no active channels, removed, or stopped because it is logged out).
     async fn run_ingest(&self, cancel: CancellationToken) -> Result<(), TaskError> {
-        if self.account_row().await?.is_none() {
+        let Some(conn) = self.connect().await? else {
             return Ok(());
-        }
-        let conn = match self.connections.get(self.account_id).await {
-            Ok(c) => c,
-            Err(ConnectError::NoAccount(_) | ConnectError::Stopped { .. }) => return Ok(()),
-            Err(ConnectError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(TaskError::retry(e)),
         };
         let account = &conn.account;
         let id = self.account_id;
@@ -321,14 +315,8 @@ impl AccountTask {
         let Some(downloads) = self.downloads.clone() else {
             return self.run_ingest(cancel).await;
         };
-        if self.account_row().await?.is_none() {
+        let Some(conn) = self.connect().await? else {
             return Ok(());
-        }
-        let conn = match self.connections.get(self.account_id).await {
-            Ok(c) => c,
-            Err(ConnectError::NoAccount(_) | ConnectError::Stopped { .. }) => return Ok(()),
-            Err(ConnectError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(TaskError::retry(e)),
         };
         let account = Arc::clone(&conn.account);
         let (store, id, once) = (self.store.clone(), self.account_id, self.opts.once);
@@ -360,6 +348,22 @@ impl AccountTask {
         );
         drop(conn);
         ingested.and(fetched)
+    }
+
+    /// The account's connection (its session lease taken), or `None` when the account has nothing to
+    /// do: removed, or stopped in a state only its owner can change.
+    async fn connect(
+        &self,
+    ) -> Result<Option<Arc<crate::telegram::connections::Connection>>, TaskError> {
+        if self.account_row().await?.is_none() {
+            return Ok(None);
+        }
+        match self.connections.get(self.account_id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(ConnectError::NoAccount(_) | ConnectError::Stopped { .. }) => Ok(None),
+            Err(ConnectError::Store(e)) => Err(e.into()),
+            Err(e) => Err(TaskError::retry(e)),
+        }
     }
 
     async fn account_row(&self) -> Result<Option<AccountRow>, TaskError> {

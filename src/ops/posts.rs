@@ -149,6 +149,14 @@ impl Ops {
             .await?)
     }
 
+    /// Media files by download state and the bytes on disk.
+    pub(crate) async fn download_stats(&self) -> Result<tgsift_store::DownloadStats, OpsError> {
+        Ok(self
+            .store
+            .read("count downloads", |s| s.download_stats())
+            .await?)
+    }
+
     /// `media retry`: failed downloads pending again, their attempts cleared; returns how many.
     pub async fn retry_downloads(&self) -> Result<usize, OpsError> {
         Ok(self

@@ -396,27 +396,7 @@ impl Account {
     ) -> Result<std::collections::HashMap<i32, Lookup>, TgError> {
         let mut out = std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(100) {
-            let req = tl::functions::channels::GetMessages {
-                channel: tl::enums::InputChannel::Channel(tl::types::InputChannel {
-                    channel_id: c.id,
-                    access_hash: c.access_hash,
-                }),
-                id: chunk
-                    .iter()
-                    .map(|&id| tl::enums::InputMessage::Id(tl::types::InputMessageId { id }))
-                    .collect(),
-            };
-            let answer = self
-                .invoke(&req)
-                .await
-                .map_err(|e| with_channel(e, &label_of(c)))?;
-            let list = match answer {
-                tl::enums::messages::Messages::ChannelMessages(m) => m.messages,
-                tl::enums::messages::Messages::Slice(m) => m.messages,
-                tl::enums::messages::Messages::Messages(m) => m.messages,
-                tl::enums::messages::Messages::NotModified(_) => Vec::new(),
-            };
-            for m in list {
+            for m in self.get_messages(c, chunk).await? {
                 let (id, found) = match m {
                     tl::enums::Message::Message(m) => (m.id, Lookup::Post(remote_post(m))),
                     tl::enums::Message::Service(m) => (m.id, Lookup::Other),
@@ -435,6 +415,34 @@ impl Account {
             }
         }
         Ok(out)
+    }
+
+    /// `channels.getMessages` for at most 100 ids: the messages of the answer as Telegram sent them.
+    pub(crate) async fn get_messages(
+        &self,
+        c: &ChannelInfo,
+        ids: &[i32],
+    ) -> Result<Vec<tl::enums::Message>, TgError> {
+        let req = tl::functions::channels::GetMessages {
+            channel: tl::enums::InputChannel::Channel(tl::types::InputChannel {
+                channel_id: c.id,
+                access_hash: c.access_hash,
+            }),
+            id: ids
+                .iter()
+                .map(|&id| tl::enums::InputMessage::Id(tl::types::InputMessageId { id }))
+                .collect(),
+        };
+        let answer = self
+            .invoke(&req)
+            .await
+            .map_err(|e| with_channel(e, &label_of(c)))?;
+        Ok(match answer {
+            tl::enums::messages::Messages::ChannelMessages(m) => m.messages,
+            tl::enums::messages::Messages::Slice(m) => m.messages,
+            tl::enums::messages::Messages::Messages(m) => m.messages,
+            tl::enums::messages::Messages::NotModified(_) => Vec::new(),
+        })
     }
 
     /// The newest `limit` messages (posts newest first): where a channel's top is, and the recent

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use grammers_tl_types as tl;
 
-use super::channels::{ChannelInfo, label_of, with_channel};
+use super::channels::ChannelInfo;
 use super::client::Account;
 use super::error::TgError;
 use super::media::largest_size;
@@ -84,27 +84,7 @@ impl Account {
     ) -> Result<HashMap<i32, FileLocation>, TgError> {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(100) {
-            let req = tl::functions::channels::GetMessages {
-                channel: tl::enums::InputChannel::Channel(tl::types::InputChannel {
-                    channel_id: c.id,
-                    access_hash: c.access_hash,
-                }),
-                id: chunk
-                    .iter()
-                    .map(|&id| tl::enums::InputMessage::Id(tl::types::InputMessageId { id }))
-                    .collect(),
-            };
-            let answer = self
-                .invoke(&req)
-                .await
-                .map_err(|e| with_channel(e, &label_of(c)))?;
-            let list = match answer {
-                tl::enums::messages::Messages::ChannelMessages(m) => m.messages,
-                tl::enums::messages::Messages::Slice(m) => m.messages,
-                tl::enums::messages::Messages::Messages(m) => m.messages,
-                tl::enums::messages::Messages::NotModified(_) => Vec::new(),
-            };
-            for m in list {
+            for m in self.get_messages(c, chunk).await? {
                 if let tl::enums::Message::Message(m) = m
                     && let Some(at) = m.media.as_ref().and_then(file_location)
                 {

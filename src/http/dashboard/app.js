@@ -268,7 +268,10 @@ function overviewView(view) {
         card("Open flood windows", recent.flood_windows.length, "flood-windows",
           recent.flood_windows.map(w => `${w.account} ${w.method}: ${left(w.until_ms / 1000)}`).join(", ")),
         card("Channels", ch.items.length, "channel-count",
-          Object.entries(byState).map(([s, n]) => `${n} ${s}`).join(", "))));
+          Object.entries(byState).map(([s, n]) => `${n} ${s}`).join(", ")),
+        card("Media files downloaded", recent.media_files.done, "media-files",
+          `${recent.media_files.pending} pending, ${recent.media_files.failed} failed · ${bytes(recent.media_files.bytes)}`
+          + (recent.media_quota ? ` of ${bytes(recent.media_quota)}` : " (downloads off)"))));
       if (fresh(accounts, acc)) accounts.replaceChildren(table([
         ["Account", a => h("strong", {}, a.name)],
         ["Phone", a => a.phone],
@@ -386,11 +389,15 @@ function highlighted(snippet) {
   return snippet.split(/\[([^\[\]]*)\]/).map((part, i) => i % 2 ? h("mark", {}, part) : part);
 }
 
+/** Bytes as people read them (powers of 1,000, as Telegram shows sizes). */
+function bytes(n) {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB`
+    : n >= 1e3 ? `${Math.round(n / 1e3)} KB` : `${n} B`;
+}
+
 /** A post's media in one line: kind, MIME type, size, pixels, duration, file name or title. */
 function mediaLine(m) {
-  const size = n => n >= 1e9 ? `${(n / 1e9).toFixed(1)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB`
-    : n >= 1e3 ? `${Math.round(n / 1e3)} KB` : `${n} B`;
-  const parts = [m.kind, m.mime, m.size != null ? size(m.size) : null,
+  const parts = [m.kind, m.mime, m.size != null ? bytes(m.size) : null,
     m.width != null && m.height != null ? `${m.width}×${m.height}` : null,
     m.duration != null ? `${Math.floor(m.duration / 60)}:${String(m.duration % 60).padStart(2, "0")}` : null,
     m.file_name, m.title];
@@ -430,6 +437,10 @@ function postView(view, params, parts) {
           p.edit_date ? [" · edited ", when(p.edit_date)] : null,
           p.deleted_at ? [" · deleted ", when(p.deleted_at)] : null),
         p.media ? h("p", { class: "meta", id: "post-media" }, "Media: ", mediaLine(p.media)) : null,
+        p.file ? h("p", { class: "meta", id: "post-file" }, "File: ", p.file.status === "done"
+          ? `${p.file.path} (sha256 ${p.file.sha256.slice(0, 12)}…)`
+          : [p.file.status, p.file.attempts ? ` after ${p.file.attempts} attempt(s)` : "",
+             p.file.error ? h("span", { class: "error" }, ` · ${p.file.error}`) : null]) : null,
         h("div", { class: "post-layout" },
           h("aside", {},
             h("h2", {}, "Tags"),

@@ -80,8 +80,10 @@ pub struct DueFile {
 
 /// A file's download state, for `posts show`, the API and the dashboard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileState {
-    /// Where it stands.
+    /// Where it stands: `pending`, `done` or `failed`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub status: FileStatus,
     /// Failed attempts so far.
     pub attempts: u32,
@@ -98,6 +100,7 @@ pub struct FileState {
 
 /// Files per state and the bytes on disk, for `status`, metrics and the dashboard.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DownloadStats {
     /// Files waiting (including those waiting after a failure).
     pub pending: u64,
