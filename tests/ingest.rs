@@ -764,8 +764,8 @@ fn sha256_hex(path: &Path) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn media_downloads_take_what_the_rules_want_resume_after_kill_9_and_renew_expired_references()
-{
+async fn media_downloads_take_what_the_rules_want_resume_after_kill_9_follow_file_migrate_and_renew_references()
+ {
     use tgsift_sim::media::SimMediaKind as K;
     within(240, async {
         let s = Setup::new(2, 400, |_| {}).await;
@@ -809,7 +809,9 @@ async fn media_downloads_take_what_the_rules_want_resume_after_kill_9_and_renew_
         assert!(killed_at >= 4 * chunk, "no download got 4 chunks in");
         let served_before = s.sim.file_counts().bytes;
 
-        // (b) Photos, voice notes up to 100 KB and music, to the end.
+        // (b) Photos, voice notes up to 100 KB and music, to the end; messages now name DC 2 for
+        // files that stay on DC 4 (Telegram moved them): each download is sent on with FILE_MIGRATE.
+        s.sim.set_files_named_on(Some(2));
         let (code, _, err) = s
             .output_with(&["run", "--once"], &env("photo,voice<=100KB,audio"))
             .await;
@@ -867,6 +869,10 @@ async fn media_downloads_take_what_the_rules_want_resume_after_kill_9_and_renew_
             "FLOOD_PREMIUM_WAITs were waited out: {counts}"
         );
         assert!(counts.auth_imports >= 1, "authorized on the files' DC: {counts}");
+        assert!(
+            counts.file_migrates >= 1,
+            "FILE_MIGRATE was followed: {counts}"
+        );
     })
     .await;
 }
@@ -899,6 +905,39 @@ async fn the_media_quota_holds_and_failed_downloads_are_retried_on_request() {
         assert!(
             out.contains(&format!("{waiting} pending")) && out.contains("of the 1.0 MB quota"),
             "{out}"
+        );
+        // `posts show` names a downloaded file by its path and hash, a waiting one with the reason.
+        let post_of = |status: &str| -> i64 {
+            SqliteStore::open(&s.db)
+                .expect("store")
+                .read("a post", |c| {
+                    c.query_row(
+                        "SELECT m.post_id FROM post_media m JOIN media_files f ON f.file_id = m.file_id
+                         WHERE f.status = ?1 ORDER BY m.post_id LIMIT 1",
+                        [status],
+                        |r| r.get(0),
+                    )
+                })
+                .expect("post")
+        };
+        let (_, shown, _) = s
+            .output_with(&["posts", "show", &post_of("done").to_string()], &env)
+            .await;
+        let line = shown.lines().find(|l| l.starts_with("file: ")).unwrap_or_default();
+        let path = line
+            .trim_start_matches("file: ")
+            .split(" (sha256 ")
+            .next()
+            .unwrap_or_default();
+        let sha = line.rsplit("sha256 ").next().unwrap_or_default().trim_end_matches(')');
+        assert!(path.starts_with("media/") && sha.len() == 64, "{shown}");
+        assert_eq!(sha256_hex(&s.dir.path().join(path)), sha);
+        let (_, shown, _) = s
+            .output_with(&["posts", "show", &post_of("pending").to_string()], &env)
+            .await;
+        assert!(
+            shown.contains("file: download pending; last: waiting for room: media.quota"),
+            "{shown}"
         );
         // A failed download (its attempts spent) is queued again by `media retry`.
         let mut store = SqliteStore::open(&s.db).expect("store");

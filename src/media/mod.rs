@@ -58,6 +58,9 @@ pub(crate) struct Downloads {
     reserved: AtomicI64,
     /// Bytes on disk as the store last counted them, plus what was placed since.
     on_disk: AtomicI64,
+    /// DCs messages name for files that `FILE_MIGRATE` sent elsewhere: the next download goes
+    /// straight there.
+    moved: std::sync::Mutex<HashMap<i32, i32>>,
     /// What this process downloaded: files, bytes, and the time spent downloading.
     files: AtomicU64,
     bytes: AtomicU64,
@@ -120,6 +123,7 @@ impl Downloads {
             scanned: tokio::sync::Mutex::new(0),
             reserved: AtomicI64::new(0),
             on_disk: AtomicI64::new(0),
+            moved: std::sync::Mutex::new(HashMap::new()),
             files: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
         }))
@@ -350,7 +354,14 @@ impl Downloads {
         if offset > 0 {
             tracing::info!(account = %account.name(), file = f.file_id, offset, "resuming a download");
         }
-        let mut dc = at.dc_id;
+        let moved = |dc: i32| {
+            self.moved
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&dc).copied())
+                .unwrap_or(dc)
+        };
+        let mut dc = moved(at.dc_id);
         let mut moves = 0u32;
         // A reference renewed and not yet used for a chunk: expiring again at once means a loop.
         let mut renewed = false;

@@ -207,6 +207,8 @@ pub fn file_sha256(m: &SimMedia) -> Option<[u8; 32]> {
 pub(crate) struct Stamp {
     secret: [u8; 16],
     issued: u32,
+    /// The DC messages name for files, when it is not where they are ([`Files::set_moved_to`]).
+    pub(crate) named_dc: Option<i32>,
 }
 
 impl Stamp {
@@ -257,6 +259,8 @@ struct Window {
 pub(crate) struct Files {
     secret: [u8; 16],
     ttl: Mutex<Option<Duration>>,
+    /// The DC messages name for files instead of theirs (files Telegram moved since).
+    named_dc: Mutex<Option<i32>>,
     limit: Mutex<Option<DownloadLimit>>,
     windows: Mutex<HashMap<usize, Window>>,
     /// What downloads did.
@@ -273,6 +277,7 @@ impl Files {
         Files {
             secret,
             ttl: Mutex::new(Some(DEFAULT_FILE_REFERENCE_TTL)),
+            named_dc: Mutex::new(None),
             limit: Mutex::new(None),
             windows: Mutex::new(HashMap::new()),
             tally: Tally::default(),
@@ -284,7 +289,14 @@ impl Files {
         Stamp {
             secret: self.secret,
             issued: u32::try_from(now.max(0)).unwrap_or(u32::MAX),
+            named_dc: *lock(&self.named_dc),
         }
+    }
+
+    /// Makes messages name DC `dc` for their files while the files stay where they are (`None`:
+    /// the right DC).
+    pub(crate) fn set_named_dc(&self, dc: Option<i32>) {
+        *lock(&self.named_dc) = dc;
     }
 
     /// Sets how long references work (`None`: for ever).

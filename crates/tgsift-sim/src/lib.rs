@@ -526,6 +526,13 @@ impl Sim {
         self.shared.files.set_limit(limit);
     }
 
+    /// Makes messages name DC `dc` as their files' DC while the files stay on [`media::MEDIA_DC`], as
+    /// after Telegram moved files between DCs: a download that trusts the message is answered
+    /// `303 FILE_MIGRATE_X` and must follow it. `None` (the default): messages name the right DC.
+    pub fn set_files_named_on(&self, dc: Option<i32>) {
+        self.shared.files.set_named_dc(dc);
+    }
+
     /// What downloads did so far.
     pub fn file_counts(&self) -> FileCounts {
         self.shared.files.tally.snapshot()

@@ -23,6 +23,17 @@ pub(crate) fn message_media(
     stamp: &Stamp,
 ) -> tl::enums::MessageMedia {
     use tl::enums::MessageMedia as M;
+    let moved;
+    let m = match stamp.named_dc.filter(|_| m.file_id != 0) {
+        Some(dc) => {
+            moved = SimMedia {
+                dc_id: dc,
+                ..m.clone()
+            };
+            &moved
+        }
+        None => m,
+    };
     let mut rng = SplitMix64::new(hash3(m.access_hash as u64, SALT_DETAIL, 0));
     let file_ref = || stamp.reference(channel_id, msg_id, m.file_id);
     match m.kind {
