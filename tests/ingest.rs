@@ -785,28 +785,48 @@ async fn media_downloads_take_what_the_rules_want_resume_after_kill_9_follow_fil
                 ("TGSIFT_MEDIA__CONCURRENCY", "2"),
             ]
         };
-        // (a) Music (3 to 15 MB, several chunks each), killed -9 once a file is 4 chunks in.
+        // (a) Music (3 to 15 MB, several chunks each): SIGTERM in the middle of a file ends the
+        // service at once; started again, it is killed -9 once a file is 6 chunks in.
         let music = sim_files(&s, &[K::Audio], i64::MAX);
         assert!(music.len() >= 4, "{} pieces of music to fetch", music.len());
-        let mut child = s.spawn_with(&["run"], "60", &env("audio"));
         let partial = media.join(".partial");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let killed_at: u64 = loop {
-            let biggest = std::fs::read_dir(&partial)
+        let biggest_partial = || {
+            std::fs::read_dir(&partial)
                 .map(|d| {
                     d.filter_map(|e| e.ok()?.metadata().ok().map(|m| m.len()))
                         .max()
                         .unwrap_or(0)
                 })
-                .unwrap_or(0);
-            if biggest >= 4 * chunk || Instant::now() >= deadline {
-                break biggest;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+                .unwrap_or(0)
         };
+        let until_partial = async |at_least: u64| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let biggest = biggest_partial();
+                if biggest >= at_least || Instant::now() >= deadline {
+                    return biggest;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let mut child = s.spawn_with(&["run"], "60", &env("audio"));
+        let began = until_partial(chunk).await;
+        sigterm(&child);
+        let stopped = wait_exit(&mut child, Duration::from_secs(5));
+        if stopped.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(began >= chunk, "no download began");
+        assert!(
+            stopped.is_some_and(|st| st.success()),
+            "SIGTERM mid-download exits 0 within 5 s: {stopped:?}"
+        );
+        let mut child = s.spawn_with(&["run"], "60", &env("audio"));
+        let killed_at = until_partial(biggest_partial().max(5 * chunk) + chunk).await;
         child.kill().expect("kill -9");
         let _ = child.wait();
-        assert!(killed_at >= 4 * chunk, "no download got 4 chunks in");
+        assert!(killed_at >= 6 * chunk, "no download got 6 chunks in");
         let served_before = s.sim.file_counts().bytes;
 
         // (b) Photos, voice notes up to 100 KB and music, to the end; messages now name DC 2 for
@@ -845,8 +865,8 @@ async fn media_downloads_take_what_the_rules_want_resume_after_kill_9_follow_fil
             "no partial download left"
         );
         // Resumed, not started over: beyond the files' own bytes the simulator served at most the
-        // chunk each of the two downloads had in flight at the kill (the killed file alone had
-        // 4 chunks on disk).
+        // chunk each of the two downloads had in flight at each of the two stops (the file killed
+        // had 6 chunks on disk, which starting over would fetch again).
         let counts = s.sim.file_counts();
         let distinct: std::collections::BTreeMap<i64, i64> =
             want.values().map(|(id, size, _)| (*id, *size)).collect();
@@ -856,7 +876,7 @@ async fn media_downloads_take_what_the_rules_want_resume_after_kill_9_follow_fil
             served_before, counts.bytes
         );
         assert!(
-            counts.bytes <= needed + 2 * chunk,
+            counts.bytes <= needed + 2 * 2 * chunk,
             "{} bytes served for {needed}",
             counts.bytes
         );

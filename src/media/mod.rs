@@ -311,7 +311,17 @@ impl Downloads {
             }
         }
         let mut first_error = None;
-        while let Some(done) = running.join_next().await {
+        loop {
+            let next = tokio::select! {
+                // Stopping: the downloads end where they are (a chunk being written still lands
+                // whole or is cut at the next start), so shutdown never waits for a big file.
+                _ = cancel.cancelled() => {
+                    running.abort_all();
+                    return Ok(());
+                }
+                next = running.join_next() => next,
+            };
+            let Some(done) = next else { break };
             let r = done.unwrap_or_else(|e| Err(DownloadError::Panicked(e.to_string())));
             if let Err(e) = r
                 && first_error.is_none()
