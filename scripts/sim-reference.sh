@@ -12,7 +12,11 @@
 #      delivered / idle_stopped / unpushed) must agree with what Telethon received on the wire;
 #   3. media: scripts/telethon_media.py reads every post of `--channels 3 --posts 800` with Telethon's
 #      own accessors, and what it saw must equal the simulator's `--media-out` field by field (kind,
-#      MIME type, size, file name, width, height, duration, file id, DC), every kind served at least once.
+#      MIME type, size, file name, width, height, duration, file id, DC), every kind served at least once;
+#   4. downloads: scripts/telethon_download.py downloads ~30 posts' files of the same world with
+#      Telethon's own download_media (every kind of file at least twice, one over 1 MB), and each
+#      file's sha256 must equal the `--media-out` sha256; the simulator's counts at Ctrl-C must show
+#      that Telethon met FILE_MIGRATE and imported its authorization on the files' DC.
 # Runs every part even when one fails; prints "reference check passed" or exits non-zero.
 #
 # Usage: scripts/sim-reference.sh
@@ -132,7 +136,8 @@ sim, seen = load(sys.argv[1]), load(sys.argv[2])
 problems = [f"{k}: the simulator serves media Telethon did not see" for k in sorted(sim.keys() - seen.keys())]
 problems += [f"{k}: Telethon saw media the simulator did not write" for k in sorted(seen.keys() - sim.keys())]
 for k in sorted(sim.keys() & seen.keys()):
-    for field in sorted(sim[k].keys() | seen[k].keys()):
+    # sha256 is what a download gives: part 4 checks it.
+    for field in sorted((sim[k].keys() | seen[k].keys()) - {"sha256"}):
         a, b = sim[k].get(field, "(absent)"), seen[k].get(field, "(absent)")
         if a != b:
             problems.append(f"{k} {field}: simulator {a!r}, Telethon {b!r}")
@@ -146,6 +151,50 @@ for p in problems[:20]:
 verdict = "as Telethon saw them, field by field" if not problems else f"{len(problems)} DIFFERENCES with Telethon"
 print(f"media: {len(sim)} posts with media in the simulator, {len(seen)} seen by Telethon — {verdict}")
 sys.exit(1 if problems else 0)
+EOF
+
+echo "== downloads (sim serve --media-out, Telethon's download_media)"
+start_sim downloads --flood off --channels 3 --posts 800 --media-out "$work/downloads.sim"
+if ! timeout 300 "$PY" scripts/telethon_download.py "$work/downloads.session" "$work/downloads.sim" \
+  "${channels[@]}" >"$work/downloads.telethon"; then
+  failed+=(downloads)
+fi
+stop_sim
+python3 - "$work/downloads.sim" "$work/downloads.telethon" "$work/downloads.out" <<'EOF' || failed+=(downloads-compare)
+import collections, json, re, sys
+sim = {}
+for line in open(sys.argv[1], encoding="utf-8"):
+    d = json.loads(line)
+    sim[(d["channel"], d["message_id"])] = d
+got = [json.loads(line) for line in open(sys.argv[2], encoding="utf-8")]
+problems = []
+for g in got:
+    s = sim.get((g["channel"], g["message_id"]))
+    if s is None:
+        problems.append(f"{g['channel']}/{g['message_id']}: not in --media-out")
+    elif s["sha256"] != g["sha256"]:
+        problems.append(f"{g['channel']}/{g['message_id']} {g['kind']}: simulator sha256 {s['sha256']}, "
+                        f"Telethon downloaded {g['size']} bytes with sha256 {g['sha256']}")
+    elif s["size"] != g["size"]:
+        problems.append(f"{g['channel']}/{g['message_id']} {g['kind']}: size {s['size']}, downloaded {g['size']}")
+kinds = collections.Counter(g["kind"] for g in got)
+every = {"photo", "video", "document", "audio", "voice", "sticker", "web_page"}
+few = sorted(k for k in every if kinds[k] < 2)
+if few:
+    problems.append("kinds downloaded fewer than twice: " + ", ".join(few))
+if not any(g["size"] and g["size"] > 1_048_576 for g in got):
+    problems.append("no file over 1 MB was downloaded")
+line = next((l for l in open(sys.argv[3]) if l.startswith("files:")), "")
+files = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+if not (files.get("file_migrates", 0) > 0 and files.get("auth_imports", 0) > 0):
+    problems.append(f"the simulator saw no FILE_MIGRATE or no imported authorization: {line.strip()!r}")
+print("downloaded: " + " ".join(f"{k}={kinds[k]}" for k in sorted(kinds, key=lambda k: -kinds[k])))
+print(f"simulator {line.strip()}")
+for p in problems[:20]:
+    print("  " + p)
+verdict = "every sha256 as the simulator wrote it" if not problems else f"{len(problems)} PROBLEMS"
+print(f"downloads: {len(got)} files, {sum(g['size'] or 0 for g in got)} bytes by Telethon — {verdict}")
+sys.exit(1 if problems or not got else 0)
 EOF
 
 if ((${#failed[@]})); then

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{API_HASH, client, client_with, sim, within};
 use grammers_client::SignInError;
+use grammers_client::media::{Downloadable, Media};
 use grammers_client::session::types::{PeerAuth, PeerId, PeerRef};
 use grammers_mtsender::{ConnectionParams, InvocationError};
 use tgsift_sim::{AccountSpec, Fault, Scripted, Sim, SimConfig};
@@ -465,6 +466,176 @@ async fn a_garbled_answer_fails_only_its_own_call() {
             other => panic!("expected a decode error, got {other:?}"),
         }
         c.get_me().await.expect("the connection is still fine");
+    })
+    .await;
+}
+
+/// A post of channel `username` whose media `want` accepts (the smallest file first).
+fn file_post(sim: &Sim, username: &str, want: impl Fn(&tgsift_sim::SimMedia) -> bool) -> i32 {
+    sim.with_channel(username, |c| {
+        c.post_ids()
+            .into_iter()
+            .filter_map(|id| Some((id, c.post(id)?.media?)))
+            .filter(|(_, m)| want(m))
+            .min_by_key(|(_, m)| m.size)
+            .map(|(id, _)| id)
+    })
+    .flatten()
+    .expect("such a post")
+}
+
+fn is_photo(m: &tgsift_sim::SimMedia) -> bool {
+    m.kind == tgsift_sim::SimMediaKind::Photo
+}
+
+/// A document-like file (video, audio, …) of over 1 MB: three chunks of 512 KB or more.
+fn is_big_file(m: &tgsift_sim::SimMedia) -> bool {
+    m.file_id != 0 && !is_photo(m) && m.size.unwrap_or(0) > 1_100_000
+}
+
+/// The media of post `id` as grammers reads it now (with a fresh file reference).
+async fn media_of(c: &grammers_client::Client, sim: &Sim, username: &str, id: i32) -> Media {
+    let got = c
+        .get_messages_by_id(channel_ref(sim, username), &[id])
+        .await
+        .expect("get by id");
+    got.into_iter()
+        .flatten()
+        .next()
+        .and_then(|m| m.media())
+        .expect("a post with media")
+}
+
+/// The whole file, chunk by chunk, with grammers' own `iter_download`.
+async fn download(
+    c: &grammers_client::Client,
+    d: &impl Downloadable,
+) -> Result<Vec<u8>, InvocationError> {
+    let mut it = c.iter_download(d);
+    let mut out = Vec::new();
+    while let Some(chunk) = it.next().await? {
+        out.extend(chunk);
+    }
+    Ok(out)
+}
+
+/// A media whose DC the client does not know (as media of other origins): grammers asks its home
+/// DC first and follows `FILE_MIGRATE_X`.
+struct DcUnknown<'a>(&'a Media);
+
+impl Downloadable for DcUnknown<'_> {
+    fn to_raw_input_location(&self) -> Option<grammers_client::tl::enums::InputFileLocation> {
+        self.0.to_raw_input_location()
+    }
+
+    fn size(&self) -> Option<usize> {
+        self.0.size()
+    }
+}
+
+#[tokio::test]
+async fn files_download_from_their_dc_after_file_migrate_and_an_imported_authorization() {
+    within(120, async {
+        let sim = sim(1, 400).await;
+        let username = sim.channel_usernames()[0].clone();
+        let c = client(&sim, 0, true);
+        // From history, as a reader meets them.
+        let mut seen = std::collections::HashMap::new();
+        let mut history = c.iter_messages(channel_ref(&sim, &username));
+        while let Some(m) = history.next().await.expect("history") {
+            if let Some(media) = m.media() {
+                seen.insert(m.id(), media);
+            }
+        }
+        let photo = file_post(&sim, &username, is_photo);
+        let big = file_post(&sim, &username, is_big_file);
+
+        // The document from the home DC: FILE_MIGRATE_4, then AUTH_KEY_UNREGISTERED on DC 4 until
+        // grammers exports its authorization from DC 2 and imports it there.
+        let bytes = download(&c, &DcUnknown(&seen[&big]))
+            .await
+            .expect("the document");
+        let want = sim.media_file(&username, big).expect("a file");
+        assert!(want.len() > 1_048_576, "{} bytes", want.len());
+        assert!(
+            bytes == want,
+            "{} bytes downloaded, {} served",
+            bytes.len(),
+            want.len()
+        );
+        // grammers 0.11 does not keep the DC it was sent to: every chunk asks DC 2 first.
+        let counts = sim.file_counts();
+        let chunks = want.len().div_ceil(512 * 1024) as u64;
+        assert_eq!(
+            (counts.chunks, counts.file_migrates, counts.auth_imports),
+            (chunks, chunks, 1),
+            "{counts:?}"
+        );
+
+        // The photo's largest size, straight from the DC its media names.
+        let bytes = download(&c, &seen[&photo]).await.expect("the photo");
+        assert_eq!(Some(bytes), sim.media_file(&username, photo));
+        assert_eq!(sim.file_counts().auth_imports, 1, "imported once per DC");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_file_reference_works_again_once_the_message_is_read_again() {
+    within(60, async {
+        let sim = sim(1, 400).await;
+        sim.set_file_reference_ttl(Some(Duration::from_secs(1)));
+        let username = sim.channel_usernames()[0].clone();
+        let c = client(&sim, 0, true);
+        let photo = file_post(&sim, &username, is_photo);
+        let media = media_of(&c, &sim, &username, photo).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let err = download(&c, &media).await.expect_err("read 2 s ago");
+        assert!(
+            matches!(&err, InvocationError::Rpc(r) if r.code == 400 && r.name == "FILE_REFERENCE_EXPIRED"),
+            "{err:?}"
+        );
+        let media = media_of(&c, &sim, &username, photo).await;
+        let bytes = download(&c, &media).await.expect("read again");
+        assert_eq!(Some(bytes), sim.media_file(&username, photo));
+        assert_eq!(sim.file_counts().references_expired, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn downloads_without_premium_get_flood_premium_wait_and_premium_ones_do_not() {
+    within(60, async {
+        let mut cfg = SimConfig::generated(42, 1, 400);
+        cfg.accounts.push(AccountSpec::generated(1));
+        cfg.accounts[1].premium = true;
+        let sim = Sim::start(cfg).await.expect("sim");
+        sim.set_download_limit(Some(tgsift_sim::DownloadLimit {
+            bytes: 1_048_576,
+            window: Duration::from_secs(2),
+        }));
+        let username = sim.channel_usernames()[0].clone();
+        let big = file_post(&sim, &username, is_big_file);
+        let no_retries = || ConnectionParams {
+            retry_policy: Box::new(grammers_mtsender::NoRetries),
+            ..Default::default()
+        };
+        let plain = client_with(&sim, 0, true, no_retries());
+        let media = media_of(&plain, &sim, &username, big).await;
+        let mut it = plain.iter_download(&media);
+        for _ in 0..2 {
+            it.next().await.expect("the first 1 MB").expect("a chunk");
+        }
+        let err = it.next().await.expect_err("past 1 MB in 2 s");
+        assert!(
+            matches!(&err, InvocationError::Rpc(r) if r.code == 420 && r.name == "FLOOD_PREMIUM_WAIT" && matches!(r.value, Some(1 | 2))),
+            "{err:?}"
+        );
+        let premium = client_with(&sim, 1, true, no_retries());
+        let media = media_of(&premium, &sim, &username, big).await;
+        let bytes = download(&premium, &media).await.expect("Premium is never throttled");
+        assert!(bytes == sim.media_file(&username, big).expect("a file"));
+        assert_eq!(sim.file_counts().premium_waits, 1);
     })
     .await;
 }

@@ -45,9 +45,19 @@ pub struct ServeArgs {
     pub ids_out: Option<PathBuf>,
     /// At start, write every media post of every channel as served, one JSON line each:
     /// `channel`, `message_id`, `kind`, `mime`, `size`, `file_name`, `width`, `height`, `duration`,
-    /// `file_id`, `dc_id` (null where absent): the truth a client's media is compared with.
+    /// `file_id`, `dc_id`, `sha256` (hex, of the file its download gives: a photo's largest size)
+    /// (null where absent): the truth a client's media and downloads are compared with.
     #[arg(long, value_name = "FILE")]
     pub media_out: Option<PathBuf>,
+    /// File references served with messages expire after this many seconds: downloads with an older
+    /// one answer `FILE_REFERENCE_EXPIRED` until the message is fetched again. Default: two hours.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub file_ref_ttl: Option<u64>,
+    /// Throttle downloads of accounts without Premium as Telegram does: past BYTES in SECS seconds,
+    /// chunks answer `FLOOD_PREMIUM_WAIT_X` until the window ends (e.g. `1048576/1`). Default: no
+    /// throttle, so downloads run at full speed.
+    #[arg(long, value_name = "BYTES/SECS", value_parser = parse_download_limit)]
+    pub download_limit: Option<tgsift_sim::DownloadLimit>,
     /// Give the account this 2FA password.
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
@@ -182,6 +192,20 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_download_limit(s: &str) -> Result<tgsift_sim::DownloadLimit, String> {
+    let bad = || format!("`{s}` is not a download limit: give BYTES/SECS, e.g. 1048576/1");
+    let (bytes, secs) = s.split_once('/').ok_or_else(bad)?;
+    match (bytes.trim().parse::<u64>(), secs.trim().parse::<u64>()) {
+        (Ok(bytes), Ok(secs)) if bytes > 0 && (1..=86_400).contains(&secs) => {
+            Ok(tgsift_sim::DownloadLimit {
+                bytes,
+                window: std::time::Duration::from_secs(secs),
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
 fn parse_share(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
@@ -218,6 +242,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let sim = Sim::start(config).await.context("starting the simulator")?;
     sim.set_max_channels(args.max_channels);
     set_silences(&sim, &args);
+    set_downloads(&sim, &args);
     if let Some(v) = args.account_state {
         sim.set_standing(0, Some(v.standing()));
         println!("the first account is {} at Telegram", v.name());
@@ -339,6 +364,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let calls: Vec<String> = per_method.iter().map(|(m, n)| format!("{m}={n}")).collect();
     println!("requests: {}", calls.join(" "));
     println!("silences: {}", sim.silence_counts());
+    println!("files: {}", sim.file_counts());
     let report = sim.flood_report();
     for a in &report.accounts {
         let methods: Vec<String> = a
@@ -390,11 +416,13 @@ fn write_media(sim: &Sim, path: &std::path::Path) -> std::io::Result<usize> {
             let channel = ch.spec().id;
             for p in ch.post_ids().into_iter().filter_map(|id| ch.post(id)) {
                 let Some(m) = &p.media else { continue };
+                let sha256 = tgsift_sim::file_sha256(m)
+                    .map(|h| h.iter().map(|b| format!("{b:02x}")).collect::<String>());
                 let line = serde_json::json!({
                     "channel": channel, "message_id": p.id, "kind": kind_name(m.kind),
                     "mime": m.mime, "size": m.size, "file_name": m.file_name,
                     "width": m.width, "height": m.height, "duration": m.duration,
-                    "file_id": m.file_id, "dc_id": m.dc_id,
+                    "file_id": m.file_id, "dc_id": m.dc_id, "sha256": sha256,
                 });
                 writeln!(out, "{line}")?;
                 n += 1;
@@ -420,6 +448,22 @@ fn kind_name(kind: SimMediaKind) -> &'static str {
         SimMediaKind::WebPage => "web_page",
         SimMediaKind::Geo => "geo",
         SimMediaKind::Contact => "contact",
+    }
+}
+
+/// Sets the file reference TTL and the download throttle asked for, and says which.
+fn set_downloads(sim: &Sim, args: &ServeArgs) {
+    if let Some(secs) = args.file_ref_ttl {
+        sim.set_file_reference_ttl(Some(std::time::Duration::from_secs(secs)));
+        println!("files: references expire after {secs} s");
+    }
+    if let Some(limit) = args.download_limit {
+        sim.set_download_limit(Some(limit));
+        println!(
+            "files: accounts without Premium may download {} bytes per {} s (FLOOD_PREMIUM_WAIT past it)",
+            limit.bytes,
+            limit.window.as_secs()
+        );
     }
 }
 
@@ -509,4 +553,21 @@ fn report_live(live: &tgsift_sim::LiveHandle) {
         live.edited(),
         live.deleted()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_limits_are_bytes_per_seconds() {
+        let l = parse_download_limit("1048576/1").expect("valid");
+        assert_eq!(
+            (l.bytes, l.window),
+            (1_048_576, std::time::Duration::from_secs(1))
+        );
+        for bad in ["1048576", "0/1", "1/0", "x/1", "1/-1", "1/100000"] {
+            assert!(parse_download_limit(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -33,9 +33,9 @@ use super::state::{lock, read};
 use super::textgen::mix64;
 
 /// How long a file reference served with a message works. Telegram documents no lifetime, only that
-/// references expire and must then be fetched again with their message; clients see references
-/// of channel posts fail after hours. Two hours: a client that downloads what it has just read never
-/// notices, one that resumes a download later, or queues downloads for long, must re-fetch.
+/// references expire and must then be fetched again with their message; client developers report
+/// references of channel posts failing after hours. Two hours: a client that downloads what it has
+/// just read never notices, one that queues downloads for long or resumes one later must re-fetch.
 pub const DEFAULT_FILE_REFERENCE_TTL: Duration = Duration::from_secs(2 * 3_600);
 
 /// A chunk may not cross a 1 MB boundary of the file, and `limit` is at most 1 MB.
@@ -517,9 +517,9 @@ pub(crate) fn get_file(
     }))
 }
 
-/// The `storage.FileType` of a chunk: `fileJpeg` for photos; for documents the type of its MIME
-/// when the chunk is the whole file, else `filePartial` (a part of a bigger file), as mock servers
-/// modelled on Telegram answer.
+/// The `storage.FileType` of a chunk: `fileJpeg` for photos; for documents `filePartial` (a part of
+/// a bigger file, what client libraries' stand-ins for Telegram answer for document chunks), or the
+/// type of its MIME when the chunk is the whole file. Clients do not read it.
 fn storage_type(m: &SimMedia, whole: bool) -> tl::enums::storage::FileType {
     use tl::enums::storage::FileType as T;
     if is_photo(m) {

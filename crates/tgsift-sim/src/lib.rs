@@ -42,6 +42,15 @@
 //! `session_reset`), pushes carry updates of a newer layer ([`PushFault::UnknownUpdate`], fault
 //! `unknown_update`), salts rotate ([`Sim::set_salt_rotate`]) and the server's clock is off
 //! ([`Sim::set_clock_skew`]). [`Sim::silence_counts`] tells what they did.
+//!
+//! # Downloads
+//!
+//! Files live on [`MEDIA_DC`]: `upload.getFile` on another DC answers `303 FILE_MIGRATE_4`, and a
+//! login holds only on the DC it was made on, so DC 4 answers `AUTH_KEY_UNREGISTERED` until the
+//! client exports its authorization at home and imports it there. File references expire
+//! ([`Sim::set_file_reference_ttl`], two hours by default) and accounts without Premium can be
+//! throttled ([`Sim::set_download_limit`], off by default). [`Sim::file_counts`] tells what
+//! downloads did; [`Sim::media_file`] is what a post's file downloads to.
 
 #![warn(unreachable_pub)]
 
