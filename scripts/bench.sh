@@ -539,24 +539,28 @@ if want media; then
     --session-out "$dir/sim.session" --authorized --media-out "$dir/media.sim"
   tg_env "$dir"
   # The same channels into two databases: without downloads, then with every file.
+  # (Each database with its own copy of the session: one session is never shared.)
   for db in plain files; do
+    export TGSIFT_STORAGE__SESSIONS_DIR="$dir/$db.sessions"
     "$BIN" -q --db "$dir/$db.db" account import bench --session "$dir/sim.session" >/dev/null
     for c in $channels; do "$BIN" -q --db "$dir/$db.db" channels add bench "$c" --backfill all >/dev/null; done
   done
-  read -r _ plain_cpu _ <<<"$(TGSIFT_TAGGING__BACKEND=off timed --db "$dir/plain.db" run --once)"
-  read -r secs files_cpu peak <<<"$(TGSIFT_TAGGING__BACKEND=off TGSIFT_MEDIA__DOWNLOAD=any TGSIFT_MEDIA__QUOTA=100GB \
-    TGSIFT_MEDIA__DIR="$dir/files" RUST_LOG=info timed --db "$dir/files.db" run --once)"
-  summary=$(grep -h "media: .* files" "$work/timed.err" "$work/timed.out" | tail -1 | sed 's/.*media: //')
-  mb=$(count_posts "$dir/files.db" "select coalesce(sum(size), 0) / 1e6 from media_files where status = 'done'")
+  read -r _ plain_cpu _ <<<"$(TGSIFT_STORAGE__SESSIONS_DIR="$dir/plain.sessions" TGSIFT_TAGGING__BACKEND=off \
+    timed --db "$dir/plain.db" run --once)"
+  read -r secs files_cpu peak <<<"$(TGSIFT_STORAGE__SESSIONS_DIR="$dir/files.sessions" TGSIFT_TAGGING__BACKEND=off \
+    TGSIFT_MEDIA__DOWNLOAD=any TGSIFT_MEDIA__QUOTA=100GB TGSIFT_MEDIA__DIR="$dir/files" RUST_LOG=info \
+    timed --db "$dir/files.db" run --once)"
+  summary=$(grep -h "media: .* files" "$work/timed.err" "$work/timed.out" | tail -1 | sed 's/.*media: //; s/) .*/)/')
+  mb=$(count_posts "$dir/files.db" "select printf('%.1f', coalesce(sum(size), 0) / 1e6) from media_files where status = 'done'")
   checked=$(python3 - "$dir/media.sim" "$dir/files.db" "$dir/files" <<'PY'
 import hashlib, json, os, sqlite3, sys
 want = {}
 for line in open(sys.argv[1], encoding="utf-8"):
     d = json.loads(line)
     if d.get("sha256"):
-        want[(d["channel"].lstrip("@"), d["message_id"])] = d["sha256"]
+        want[(d["channel"], d["message_id"])] = d["sha256"]
 db = sqlite3.connect(sys.argv[2])
-rows = db.execute("""select c.username, p.message_id, f.sha256, f.path from posts p
+rows = db.execute("""select c.tg_id, p.message_id, f.sha256, f.path from posts p
     join channels c on c.id = p.channel_id join post_media m on m.post_id = p.id
     join media_files f on f.file_id = m.file_id where f.status = 'done'""").fetchall()
 ok = sum(1 for u, mid, sha, path in rows if want.get((u, mid)) == sha
