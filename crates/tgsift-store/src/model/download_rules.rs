@@ -43,18 +43,10 @@ pub struct DownloadRules {
     channels: Vec<(ChannelName, Vec<Rule>)>,
 }
 
-/// The kinds a rule may name: those whose media is a file (a link preview's photo included).
-const FILE_KINDS: &[MediaKind] = &[
-    MediaKind::Photo,
-    MediaKind::Video,
-    MediaKind::VideoNote,
-    MediaKind::Animation,
-    MediaKind::Audio,
-    MediaKind::Voice,
-    MediaKind::Sticker,
-    MediaKind::Document,
-    MediaKind::WebPage,
-];
+/// Whether a rule may name `kind`: the kinds whose media is a file, and link previews (their photo).
+fn has_file(kind: MediaKind) -> bool {
+    kind.has_file() || kind == MediaKind::WebPage
+}
 
 impl DownloadRules {
     /// The rules written `items`, or an error naming the first that does not parse and the form.
@@ -118,9 +110,13 @@ fn parse_item(item: &str) -> Result<(Option<ChannelName>, Option<Rule>), String>
     let kind = if kind == "any" {
         None
     } else {
-        let found = MediaKind::parse(kind).filter(|k| FILE_KINDS.contains(k));
+        let found = MediaKind::parse(kind).filter(|k| has_file(*k));
         Some(found.ok_or_else(|| {
-            let names: Vec<&str> = FILE_KINDS.iter().map(|k| k.as_str()).collect();
+            let names: Vec<&str> = MediaKind::ALL
+                .iter()
+                .filter(|k| has_file(**k))
+                .map(|k| k.as_str())
+                .collect();
             format!(
                 "unknown file kind `{kind}`: use any, {} (with an optional size cap, e.g. document<=20MB)",
                 names.join(", ")

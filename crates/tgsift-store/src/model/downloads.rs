@@ -203,3 +203,23 @@ pub(crate) const BYTES_SQL: &str = "SELECT CAST(coalesce(sum(size), 0) AS BIGINT
 
 /// Files per status.
 pub(crate) const COUNTS_SQL: &str = "SELECT status, count(*) FROM media_files GROUP BY status";
+
+/// The stats of [`COUNTS_SQL`]'s rows (status, files) and [`BYTES_SQL`]'s bytes.
+pub(crate) fn stats_of<'a>(
+    counts: impl IntoIterator<Item = (&'a str, i64)>,
+    bytes: i64,
+) -> DownloadStats {
+    let mut stats = DownloadStats {
+        bytes,
+        ..DownloadStats::default()
+    };
+    for (status, n) in counts {
+        let n = u64::try_from(n).unwrap_or(0);
+        match FileStatus::parse(status) {
+            FileStatus::Pending => stats.pending += n,
+            FileStatus::Done => stats.done += n,
+            FileStatus::Failed => stats.failed += n,
+        }
+    }
+    stats
+}

@@ -130,22 +130,15 @@ impl DownloadStore for SqliteStore {
 
     fn download_stats(&self) -> Result<DownloadStats, StoreError> {
         self.read("count downloads", |c| {
-            let mut stats = DownloadStats {
-                bytes: c.query_row(BYTES_SQL, [], |r| r.get(0))?,
-                ..DownloadStats::default()
-            };
-            let mut st = c.prepare_cached(COUNTS_SQL)?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-            for row in rows {
-                let (status, n) = row?;
-                let n = u64::try_from(n).unwrap_or(0);
-                match FileStatus::parse(&status) {
-                    FileStatus::Pending => stats.pending += n,
-                    FileStatus::Done => stats.done += n,
-                    FileStatus::Failed => stats.failed += n,
-                }
-            }
-            Ok(stats)
+            let bytes = c.query_row(BYTES_SQL, [], |r| r.get(0))?;
+            let counts: Vec<(String, i64)> = c
+                .prepare_cached(COUNTS_SQL)?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(stats_of(
+                counts.iter().map(|(s, n)| (s.as_str(), *n)),
+                bytes,
+            ))
         })
     }
 

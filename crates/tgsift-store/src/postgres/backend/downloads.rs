@@ -147,19 +147,8 @@ impl DownloadStore for PgBackend {
     fn download_stats(&self) -> Result<DownloadStats, StoreError> {
         self.tx("count downloads", async |tx| {
             let bytes: i64 = tx.query_one(BYTES_SQL, &[]).await?.get(0);
-            let mut stats = DownloadStats {
-                bytes,
-                ..DownloadStats::default()
-            };
-            for r in tx.query(COUNTS_SQL, &[]).await? {
-                let n = u64::try_from(r.get::<_, i64>(1)).unwrap_or(0);
-                match FileStatus::parse(r.get(0)) {
-                    FileStatus::Pending => stats.pending += n,
-                    FileStatus::Done => stats.done += n,
-                    FileStatus::Failed => stats.failed += n,
-                }
-            }
-            Ok(stats)
+            let rows = tx.query(COUNTS_SQL, &[]).await?;
+            Ok(stats_of(rows.iter().map(|r| (r.get(0), r.get(1))), bytes))
         })
     }
 
