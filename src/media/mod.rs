@@ -142,12 +142,8 @@ impl Downloads {
     /// Queues the files of posts stored since the last scan that the rules want.
     async fn queue_new(&self, store: &AsyncStore) -> Result<usize, StoreError> {
         let mut scanned = self.scanned.lock().await;
-        let channels: HashMap<i64, (Option<String>, i64)> = store
-            .read("list channels", |s| s.channels())
-            .await?
-            .into_iter()
-            .map(|c| (c.id, (c.username, c.tg_id)))
-            .collect();
+        // Read once there is something new: an idle downloader asks for one empty scan only.
+        let mut channels: Option<HashMap<i64, (Option<String>, i64)>> = None;
         let mut queued = 0;
         loop {
             let after = *scanned;
@@ -158,6 +154,15 @@ impl Downloads {
                 .await?;
             let Some(last) = batch.last() else { break };
             *scanned = last.post_id;
+            if channels.is_none() {
+                let rows = store.read("list channels", |s| s.channels()).await?;
+                channels = Some(
+                    rows.into_iter()
+                        .map(|c| (c.id, (c.username, c.tg_id)))
+                        .collect(),
+                );
+            }
+            let channels = channels.as_ref().expect("read above");
             let wanted: Vec<(i64, Option<i64>)> = batch
                 .iter()
                 .filter(|r| {

@@ -934,9 +934,6 @@ impl Account {
             .elapsed()
     }
 
-    /// Follows Telegram's move of the account to DC `dc` (`USER_MIGRATE_X` after login): exports
-    /// the authorization from the current home, imports it on `dc`, makes `dc` the session's home
-    /// (stored, so the next process starts there) and closes the old DC's connection.
     /// One request as grammers sends it, on the home DC or on `dc`.
     async fn call<R: tl::RemoteCall>(
         &self,
@@ -949,67 +946,56 @@ impl Account {
         }
     }
 
-    /// Authorizes the account on DC `dc` (export from home, import there), as a file download
-    /// needs before its first request on a file's DC.
-    async fn authorize_in(&self, dc: i32) -> Result<(), TgError> {
-        tracing::info!(account = %self.name, dc, "authorizing the account on the DC of a file");
+    /// Authorizes the account's key on DC `dc`: exports the authorization from the home DC and
+    /// imports it there, each within the request timeout. Says which step failed and why.
+    async fn copy_authorization(&self, dc: i32) -> Result<(), String> {
+        let timeout = self.policy.request_timeout;
+        let late = |step: &str| format!("{step}: no answer within {timeout:?}");
         let export = tl::functions::auth::ExportAuthorization { dc_id: dc };
-        // Boxed: `invoke` calls this function (on a file's DC), so the future would contain itself.
-        let exported = Box::pin(self.invoke(&export));
-        let tl::enums::auth::ExportedAuthorization::Authorization(auth) = exported.await?;
-        let imported = tokio::time::timeout(
-            self.policy.request_timeout,
-            self.client.invoke_in_dc(
-                dc,
-                &tl::functions::auth::ImportAuthorization {
-                    id: auth.id,
-                    bytes: auth.bytes,
-                },
-            ),
-        )
-        .await;
-        match imported {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(TgError::Local {
-                account: self.name.clone(),
-                message: format!("authorizing the account on DC {dc}: {e}"),
-            }),
-            Err(_) => Err(TgError::Exhausted {
-                account: self.name.clone(),
-                method: "auth.importAuthorization",
-                attempts: 1,
-                last: format!("no answer within {:?}", self.policy.request_timeout),
-            }),
-        }
+        let tl::enums::auth::ExportedAuthorization::Authorization(auth) =
+            tokio::time::timeout(timeout, self.client.invoke(&export))
+                .await
+                .map_err(|_| late("exporting the authorization"))?
+                .map_err(|e| format!("exporting the authorization: {e}"))?;
+        let import = tl::functions::auth::ImportAuthorization {
+            id: auth.id,
+            bytes: auth.bytes,
+        };
+        tokio::time::timeout(timeout, self.client.invoke_in_dc(dc, &import))
+            .await
+            .map_err(|_| late("importing the authorization"))?
+            .map_err(|e| format!("importing the authorization: {e}"))?;
+        Ok(())
     }
 
+    /// Authorizes the account on DC `dc`, as a file download needs before its first request on a
+    /// file's DC.
+    async fn authorize_in(&self, dc: i32) -> Result<(), TgError> {
+        tracing::info!(account = %self.name, dc, "authorizing the account on the DC of a file");
+        self.copy_authorization(dc)
+            .await
+            .map_err(|e| TgError::Local {
+                account: self.name.clone(),
+                message: format!("authorizing the account on DC {dc}: {e}"),
+            })
+    }
+
+    /// Follows Telegram's move of the account to DC `dc` (`USER_MIGRATE_X` after login): exports
+    /// the authorization from the current home, imports it on `dc`, makes `dc` the session's home
+    /// (stored, so the next process starts there) and closes the old DC's connection.
     async fn move_to(&self, dc: i32) -> Result<(), TgError> {
         let old = *self.home.0.lock().unwrap_or_else(|p| p.into_inner());
         tracing::warn!(account = %self.name, from = ?old, to = dc, "Telegram moved the account to another DC; following it");
-        let local = |what: &str, e: String| TgError::Local {
+        let local = |e: String| TgError::Local {
             account: self.name.clone(),
-            message: format!("moving to DC {dc}: {what}: {e}"),
+            message: format!("moving to DC {dc}: {e}"),
         };
         if old != Some(dc) {
-            let tl::enums::auth::ExportedAuthorization::Authorization(auth) = self
-                .client
-                .invoke(&tl::functions::auth::ExportAuthorization { dc_id: dc })
-                .await
-                .map_err(|e| local("exporting the authorization", e.to_string()))?;
-            self.client
-                .invoke_in_dc(
-                    dc,
-                    &tl::functions::auth::ImportAuthorization {
-                        id: auth.id,
-                        bytes: auth.bytes,
-                    },
-                )
-                .await
-                .map_err(|e| local("importing the authorization", e.to_string()))?;
+            self.copy_authorization(dc).await.map_err(local)?;
         }
         (self.home.1)(dc)
             .await
-            .map_err(|e| local("storing the new home DC", e))?;
+            .map_err(|e| local(format!("storing the new home DC: {e}")))?;
         *self.home.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(dc);
         if let Some(old) = old.filter(|&o| o != dc) {
             self.pool.disconnect_from_dc(old);
