@@ -185,11 +185,6 @@ mod schema {
             .into()
     }
 
-    /// A search: at least one letter or digit (a query of only punctuation has no words).
-    pub(super) fn search_text() -> RefOr<Schema> {
-        string().pattern(Some("[^\\W_]")).into()
-    }
-
     /// The cursor of `/api/v1/posts`: `DATE.ID` (lists) or `0.OFFSET` (searches).
     pub(super) fn posts_cursor() -> RefOr<Schema> {
         string()
@@ -644,7 +639,7 @@ struct PostsQuery {
     media: Option<String>,
     /// Full-text search: every word must occur, in any inflection (`"quoted words"` as a phrase);
     /// results are ranked by relevance and carry a `snippet`. With `q`, `tag` and `status` do not apply.
-    #[param(schema_with = schema::search_text)]
+    /// It needs a letter or a digit of any script: a query of only punctuation is answered 422.
     q: Option<String>,
     /// Page size (1–500, default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -743,7 +738,8 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
 /// Posts, newest first, filtered by channel, tag, tagging status and date — or, with `q`, the posts
 /// that match a full-text search, best first.
 #[utoipa::path(get, path = "/api/v1/posts", tag = "posts", params(PostsQuery),
-    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn list_posts(
     State(state): State<AppState>,
     ApiQuery(mut q): ApiQuery<PostsQuery>,
