@@ -949,6 +949,7 @@ mod tests {
             forwards: None,
             grouped_id: None,
             media: None,
+            thread: None,
         })
     }
 

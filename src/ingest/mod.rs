@@ -74,6 +74,7 @@ pub(crate) fn to_store(p: RemotePost) -> PostIn {
         forwards: p.forwards,
         grouped_id: p.grouped_id,
         media: p.media.map(|m| *m),
+        thread: p.thread,
     }
 }
 

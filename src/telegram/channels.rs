@@ -121,6 +121,8 @@ pub struct RemotePost {
     pub grouped_id: Option<i64>,
     /// Its media, if any (boxed: most posts have none, and posts travel in enums).
     pub media: Option<Box<tgsift_store::Media>>,
+    /// Its comment thread, when the channel has a discussion group.
+    pub thread: Option<tgsift_store::Thread>,
 }
 
 /// A page of history plus the server's count of messages in the channel.
@@ -182,7 +184,18 @@ pub(super) fn remote_post(m: tl::types::Message) -> RemotePost {
         forwards: m.forwards,
         grouped_id: m.grouped_id,
         media: super::media::media_of(m.media.as_ref()).map(Box::new),
+        thread: m.replies.and_then(thread),
     }
+}
+
+/// A post's comment thread, from the `replies` Telegram puts on it: only a comment section
+/// (`comments`) counts, not the replies of a group's thread.
+pub(super) fn thread(r: tl::enums::MessageReplies) -> Option<tgsift_store::Thread> {
+    let tl::enums::MessageReplies::Replies(r) = r;
+    r.comments.then_some(tgsift_store::Thread {
+        replies: r.replies,
+        max_id: r.max_id,
+    })
 }
 
 fn page(messages: tl::enums::messages::Messages, channel: i64) -> Page {

@@ -83,9 +83,10 @@ fn read_counts(
             if let Some(tl::enums::MessageViews::Views(v)) = views.next() {
                 c.views = v.views;
                 c.forwards = v.forwards;
-                c.replies = v.replies.map(|r| match r {
-                    tl::enums::MessageReplies::Replies(r) => r.replies,
-                });
+                if let Some(t) = v.replies.and_then(super::channels::thread) {
+                    c.replies = Some(t.replies);
+                    c.replies_max_id = t.max_id;
+                }
             }
             c
         })
@@ -176,6 +177,7 @@ mod tests {
                     views: Some(10),
                     forwards: Some(2),
                     replies: None,
+                    replies_max_id: None,
                     reactions: Some(vec![("👍".into(), 3), ("custom:9".into(), 1)]),
                 },
                 CountsIn {

@@ -15,6 +15,8 @@
 //! - `stem`: the text the full-text index sees ([`search_text`]).
 //! - `model::counts`: counters of recent posts read again on a schedule, never lowered ([`CountStore`];
 //!   `post_counts` table).
+//! - `model::comments`: the discussion under posts, read again only where Telegram's count or newest
+//!   id moved ([`CommentStore`]; `comments` and `comment_threads` tables).
 //! - `model::downloads`: the media download queue, one row per Telegram file ([`DownloadStore`];
 //!   `media_files` table); `model::download_rules`: which files are wanted ([`DownloadRules`]).
 //! - `model::media`: what a post's media is ([`Media`], [`MediaKind`]; `post_media` table).
@@ -43,9 +45,13 @@ pub use async_store::AsyncStore;
 pub use model::accounts::{AccountRow, AccountState, AccountStore, ClientIdentity, StoredSession};
 pub use model::alerts::{AlertConditions, AlertRow, AlertStore, NewAlert};
 pub use model::channels::{
-    BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange,
+    BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange, Thread,
 };
 pub use model::client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
+pub use model::comments::{
+    CommentChannel, CommentIn, CommentRow, CommentSender, CommentStats, CommentStore, ThreadDue,
+    ThreadRead,
+};
 pub use model::counts::{CountRow, CountStore, CountsIn, RefreshStep};
 pub use model::download_rules::{DownloadRules, parse_size};
 pub use model::downloads::{

@@ -47,6 +47,7 @@ fn counts_due_rise_and_keep_their_history<S: Counts + ?Sized>(s: &mut S) {
         views: Some(views),
         forwards: Some(2),
         replies: Some(4),
+        replies_max_id: None,
         reactions: Some(vec![("👍".into(), views / 10), ("🔥".into(), 1)]),
     };
     assert_eq!(

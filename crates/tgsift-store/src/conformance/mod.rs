@@ -381,6 +381,7 @@ macro_rules! both {
 mod accounts;
 mod alerts;
 mod channels;
+mod comments;
 mod counts;
 mod downloads;
 mod export;

@@ -102,6 +102,17 @@ pub struct PostIn {
     pub grouped_id: Option<i64>,
     /// Its media, if any (`posts.has_media` says whether there is a row in `post_media`).
     pub media: Option<Media>,
+    /// Its comment thread, when the channel has a discussion group.
+    pub thread: Option<Thread>,
+}
+
+/// A post's comment thread as Telegram describes it on the post (`messageReplies` with `comments`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thread {
+    /// Messages in the thread.
+    pub replies: i32,
+    /// The newest one's id in the discussion group, if any.
+    pub max_id: Option<i32>,
 }
 
 impl PostIn {
@@ -116,6 +127,7 @@ impl PostIn {
             forwards: None,
             grouped_id: None,
             media: None,
+            thread: None,
         }
     }
 
@@ -131,6 +143,11 @@ impl PostIn {
             forwards,
             ..self
         }
+    }
+
+    /// The same post with this comment thread.
+    pub fn thread(self, thread: Option<Thread>) -> PostIn {
+        PostIn { thread, ..self }
     }
 
     /// The same post in this album (its grouped id).

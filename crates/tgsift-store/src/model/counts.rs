@@ -28,6 +28,9 @@ pub struct CountsIn {
     pub forwards: Option<i32>,
     /// Comments in the linked discussion group.
     pub replies: Option<i32>,
+    /// The newest comment's id in the discussion group (what tells the comments reader that a
+    /// thread moved); kept at its highest, never part of the history.
+    pub replies_max_id: Option<i32>,
     /// Reactions per emoji (or `custom:ID`); `None` when the answer said nothing of them.
     pub reactions: Option<Vec<(String, i32)>>,
 }
@@ -197,6 +200,7 @@ mod tests {
             views: Some(90),
             forwards: Some(7),
             replies: None,
+            replies_max_id: None,
             reactions: Some(vec![("👍".into(), 3), ("🔥".into(), 9)]),
         };
         let ((v, f, r, re), changed) = merge(

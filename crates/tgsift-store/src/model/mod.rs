@@ -8,6 +8,7 @@ pub(crate) mod accounts;
 pub(crate) mod alerts;
 pub(crate) mod channels;
 pub(crate) mod client_state;
+pub(crate) mod comments;
 pub(crate) mod counts;
 pub(crate) mod download_rules;
 pub(crate) mod downloads;
@@ -28,9 +29,13 @@ use crate::{SqliteStore, StoreError};
 pub use accounts::{AccountRow, AccountStore, StoredSession};
 pub use alerts::{AlertConditions, AlertRow, AlertStore, NewAlert};
 pub use channels::{
-    BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange,
+    BatchOutcome, ChannelRow, ChannelStore, FetchedPage, NewChannel, PostIn, ShortRange, Thread,
 };
 pub use client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
+pub use comments::{
+    CommentChannel, CommentIn, CommentRow, CommentSender, CommentStats, CommentStore, ThreadDue,
+    ThreadRead,
+};
 pub use counts::{CountRow, CountStore, CountsIn, RefreshStep};
 pub use download_rules::{DownloadRules, parse_size};
 pub use downloads::{DownloadStats, DownloadStore, DueFile, FileState, FileStatus, MediaRef};
@@ -57,6 +62,7 @@ pub trait Storage:
     + AlertStore
     + ChannelStore
     + ClientStateStore
+    + CommentStore
     + CountStore
     + DownloadStore
     + ExportStore
@@ -92,7 +98,8 @@ pub trait Storage:
 /// The store traits, for `use crate::prelude::*` where their methods are called.
 pub mod prelude {
     pub use super::{
-        AccountStore, AlertStore, ChannelStore, ClientStateStore, CountStore, DownloadStore,
+        AccountStore, AlertStore, ChannelStore, ClientStateStore, CommentStore, CountStore,
+        DownloadStore,
         ExportStore, JobStore, LiveStore, SearchStore, StatsStore, Storage, TaggingStore,
         TrendStore, WebSessionStore, WorkerStore,
     };

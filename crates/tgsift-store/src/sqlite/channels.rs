@@ -343,9 +343,11 @@ fn write_page(
 
 /// Inserts a post unless (channel, message id) is stored; the statement every new post goes through.
 const INSERT_POST: &str = "INSERT INTO posts (channel_id, message_id, date, edit_date, text, views, forwards,
-                                  grouped_id, has_media, fetched_at, tagging_status, stored_at_ms, deleted_at)
+                                  grouped_id, has_media, fetched_at, tagging_status, stored_at_ms, deleted_at,
+                                  replies, replies_max_id)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-             (SELECT deleted_at FROM message_deletions WHERE channel_id = ?1 AND message_id = ?2))
+             (SELECT deleted_at FROM message_deletions WHERE channel_id = ?1 AND message_id = ?2),
+             ?13, ?14)
      ON CONFLICT (channel_id, message_id) DO NOTHING";
 
 /// Upserts one post on (channel, message id), the one path every writer (pages, refreshes, live
@@ -381,7 +383,9 @@ pub(super) fn write_post(
             p.has_media(),
             now,
             status,
-            now_ms
+            now_ms,
+            p.thread.map(|t| t.replies),
+            p.thread.and_then(|t| t.max_id)
         ])?;
         if inserted == 1 {
             let id = tx.last_insert_rowid();
@@ -417,6 +421,8 @@ pub(super) fn write_post(
             tx.prepare_cached(
                 "UPDATE posts SET date = ?2, edit_date = ?3, text = ?4, views = coalesce(max(views, ?5), ?5, views),
                         forwards = coalesce(max(forwards, ?6), ?6, forwards), grouped_id = ?7,
+                        replies = coalesce(max(replies, ?11), ?11, replies),
+                        replies_max_id = coalesce(max(replies_max_id, ?12), ?12, replies_max_id),
                         has_media = ?8, fetched_at = ?9, tagging_status = ?10, tagging_attempts = 0,
                         tagging_error = NULL, next_tagging_at = NULL, last_tagging_attempt = NULL,
                         tagging_claimed_until = NULL, tagging_claim = NULL, tagged_at_ms = NULL,
@@ -433,7 +439,9 @@ pub(super) fn write_post(
                 p.grouped_id,
                 p.has_media(),
                 now,
-                status
+                status,
+                p.thread.map(|t| t.replies),
+                p.thread.and_then(|t| t.max_id)
             ])?;
             tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
                 .execute([id])?;
@@ -444,10 +452,20 @@ pub(super) fn write_post(
             tx.prepare_cached(
                 "UPDATE posts SET views = coalesce(max(views, ?2), ?2, views),
                         forwards = coalesce(max(forwards, ?3), ?3, forwards), fetched_at = ?4,
-                        hidden_at = NULL, has_media = ?5
+                        hidden_at = NULL, has_media = ?5,
+                        replies = coalesce(max(replies, ?6), ?6, replies),
+                        replies_max_id = coalesce(max(replies_max_id, ?7), ?7, replies_max_id)
                  WHERE id = ?1",
             )?
-            .execute(params![id, p.views, p.forwards, now, p.has_media()])?;
+            .execute(params![
+                id,
+                p.views,
+                p.forwards,
+                now,
+                p.has_media(),
+                p.thread.map(|t| t.replies),
+                p.thread.and_then(|t| t.max_id)
+            ])?;
             // Fills in the media of a post stored before version 19, and the file's fresh details.
             write_media(tx, id, p.media.as_ref())?;
             Ok(PostWrite::Unchanged)

@@ -67,9 +67,11 @@ impl CountStore for SqliteStore {
                     merge((views, forwards, replies, reactions.as_deref()), fresh);
                 tx.prepare_cached(
                     "UPDATE posts SET views = ?2, forwards = ?3, replies = ?4, reactions = ?5,
-                            counts_at = ?6 WHERE id = ?1",
+                            counts_at = ?6,
+                            replies_max_id = coalesce(max(replies_max_id, ?7), ?7, replies_max_id)
+                     WHERE id = ?1",
                 )?
-                .execute(params![id, v, f, r, re, now])?;
+                .execute(params![id, v, f, r, re, now, fresh.replies_max_id])?;
                 if moved || counts_at.is_none() {
                     changed += usize::from(moved);
                     tx.prepare_cached(

@@ -17,6 +17,7 @@ mod channels;
 pub(crate) mod checkpoint;
 mod client_state;
 mod counts;
+mod comments;
 mod downloads;
 mod export;
 mod jobs;
@@ -62,6 +63,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0019_post_media.sql"),
     include_str!("migrations/0020_post_counts.sql"),
     include_str!("migrations/0021_media_files.sql"),
+    include_str!("migrations/0022_comments.sql"),
 ];
 
 /// The schema version whose migration is [`status_check_as_comparisons`].

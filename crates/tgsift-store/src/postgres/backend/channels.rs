@@ -44,6 +44,20 @@ fn row(r: &Row) -> ChannelRow {
 }
 
 /// A message id stored as BIGINT, back to Telegram's 32 bits.
+/// The posts' comment threads as two columns: messages in the thread, and the newest one's id.
+type ThreadColumns = (Vec<Option<i64>>, Vec<Option<i64>>);
+
+fn threads<'a>(posts: impl Iterator<Item = &'a PostIn>) -> ThreadColumns {
+    posts
+        .map(|p| {
+            (
+                p.thread.map(|t| i64::from(t.replies)),
+                p.thread.and_then(|t| t.max_id).map(i64::from),
+            )
+        })
+        .unzip()
+}
+
 pub(super) fn narrow(id: i64) -> i32 {
     i32::try_from(id).unwrap_or(i32::MAX)
 }
@@ -406,15 +420,17 @@ pub(super) async fn upsert_posts(
         let groups: Vec<Option<i64>> = posts.iter().map(|p| p.grouped_id).collect();
         let media: Vec<bool> = posts.iter().map(|p| p.has_media()).collect();
         let statuses: Vec<TaggingStatus> = posts.iter().map(|p| initial_status(p)).collect();
+        let (replies, replies_max) = threads(posts.iter().copied());
         let insert = tx
             .prepare_cached(
                 "INSERT INTO posts (channel_id, message_id, date, edit_date, text, views, forwards,
                                     grouped_id, has_media, fetched_at, tagging_status, stored_at_ms,
-                                    deleted_at)
-                 SELECT $1, u.m, u.d, u.e, u.t, u.v, u.f, u.g, u.h, $2, u.s, $3, md.deleted_at
+                                    deleted_at, replies, replies_max_id)
+                 SELECT $1, u.m, u.d, u.e, u.t, u.v, u.f, u.g, u.h, $2, u.s, $3, md.deleted_at, u.r, u.x
                  FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::bigint[],
-                             $9::bigint[], $10::bigint[], $11::boolean[], $12::text[])
-                      WITH ORDINALITY AS u (m, d, e, t, v, f, g, h, s, n)
+                             $9::bigint[], $10::bigint[], $11::boolean[], $12::text[], $13::bigint[],
+                             $14::bigint[])
+                      WITH ORDINALITY AS u (m, d, e, t, v, f, g, h, s, r, x, n)
                  LEFT JOIN message_deletions md ON md.channel_id = $1 AND md.message_id = u.m
                  ORDER BY u.n
                  ON CONFLICT (channel_id, message_id) DO NOTHING
@@ -437,6 +453,8 @@ pub(super) async fn upsert_posts(
                     &groups,
                     &media,
                     &statuses,
+                    &replies,
+                    &replies_max,
                 ],
             )
             .await?;
@@ -511,14 +529,20 @@ pub(super) async fn upsert_posts(
             .prepare_cached(
                 "UPDATE posts SET views = GREATEST(posts.views, u.v), forwards = GREATEST(posts.forwards, u.f),
                         fetched_at = $4, hidden_at = NULL,
-                        has_media = u.h
-                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::boolean[]) AS u (id, v, f, h)
+                        has_media = u.h, replies = GREATEST(posts.replies, u.r),
+                        replies_max_id = GREATEST(posts.replies_max_id, u.x)
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $5::boolean[], $6::bigint[],
+                             $7::bigint[]) AS u (id, v, f, h, r, x)
                  WHERE posts.id = u.id",
             )
             .await?;
         let media: Vec<bool> = unchanged.iter().map(|(_, p)| p.has_media()).collect();
-        tx.execute(&refresh, &[&ids, &views, &forwards, &now, &media])
-            .await?;
+        let (replies, replies_max) = threads(unchanged.iter().map(|(_, p)| *p));
+        tx.execute(
+            &refresh,
+            &[&ids, &views, &forwards, &now, &media, &replies, &replies_max],
+        )
+        .await?;
     }
     // An edit may take media away; a post seen again gets what a post stored before version 9
     // lacks, and the file's fresh details (`has_media` was set with the rest).
@@ -678,17 +702,33 @@ async fn apply_edits(
     let groups: Vec<Option<i64>> = edited.iter().map(|(_, p)| p.grouped_id).collect();
     let media: Vec<bool> = edited.iter().map(|(_, p)| p.has_media()).collect();
     let statuses: Vec<TaggingStatus> = edited.iter().map(|(_, p)| initial_status(p)).collect();
+    let (replies, replies_max) = threads(edited.iter().map(|(_, p)| *p));
     tx.execute(
         "UPDATE posts SET date = u.d, edit_date = u.e, text = u.t, views = GREATEST(posts.views, u.v),
                 forwards = GREATEST(posts.forwards, u.f),
+                replies = GREATEST(posts.replies, u.r), replies_max_id = GREATEST(posts.replies_max_id, u.x),
                 grouped_id = u.g, has_media = u.h, fetched_at = $10, tagging_status = u.s,
                 tagging_attempts = 0, tagging_error = NULL, next_tagging_at = NULL,
                 last_tagging_attempt = NULL, tagging_claimed_until = NULL, tagging_claim = NULL,
                 tagged_at_ms = NULL, search_vector = NULL, hidden_at = NULL
          FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[],
-                     $7::bigint[], $8::boolean[], $9::text[]) AS u (id, d, e, t, v, f, g, h, s)
+                     $7::bigint[], $8::boolean[], $9::text[], $11::bigint[], $12::bigint[])
+                     AS u (id, d, e, t, v, f, g, h, s, r, x)
          WHERE posts.id = u.id",
-        &[&ids, &dates, &edits, &texts, &views, &forwards, &groups, &media, &statuses, &now],
+        &[
+            &ids,
+            &dates,
+            &edits,
+            &texts,
+            &views,
+            &forwards,
+            &groups,
+            &media,
+            &statuses,
+            &now,
+            &replies,
+            &replies_max,
+        ],
     )
     .await?;
     tx.execute("DELETE FROM post_tags WHERE post_id = ANY($1)", &[&ids])

@@ -58,8 +58,9 @@ impl CountStore for PgBackend {
                 );
                 tx.execute(
                     "UPDATE posts SET views = $2, forwards = $3, replies = $4, reactions = $5,
-                            counts_at = $6 WHERE id = $1",
-                    &[&id, &v, &f, &rp, &re, &now],
+                            counts_at = $6, replies_max_id = GREATEST(replies_max_id, $7)
+                     WHERE id = $1",
+                    &[&id, &v, &f, &rp, &re, &now, &fresh.replies_max_id.map(i64::from)],
                 )
                 .await?;
                 if moved || counts_at.is_none() {

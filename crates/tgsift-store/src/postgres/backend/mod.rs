@@ -17,6 +17,7 @@ mod alerts;
 mod channels;
 mod client_state;
 mod counts;
+mod comments;
 mod downloads;
 mod export;
 mod jobs;

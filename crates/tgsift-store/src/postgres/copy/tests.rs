@@ -102,6 +102,7 @@ fn seed(path: &Path) -> SqliteStore {
             views: Some(id * 1_000),
             forwards: (id % 2 == 0).then_some(id),
             replies: Some(id % 5),
+            replies_max_id: None,
             reactions: (id % 3 == 0).then(|| vec![("👍".into(), id), ("custom:77".into(), 2)]),
         })
         .collect();
@@ -160,7 +161,20 @@ fn seed(path: &Path) -> SqliteStore {
                             (9, 'failed', 5, 1700009000, 31457, NULL, NULL, 'FILE_ID_INVALID',
                              1700000500, NULL),
                             (10, 'pending', 1, 1700000900, NULL, NULL, NULL, 'FLOOD_WAIT', 1700000500,
-                             NULL);",
+                             NULL);
+                 UPDATE channels SET comments = 1, linked_chat_id = 2000000001,
+                     linked_access_hash = -77 WHERE id = 1;
+                 UPDATE posts SET replies = 2, replies_max_id = 31 WHERE id = 1;
+                 INSERT INTO comment_threads VALUES (1, 1, 2, 31, 1700000800),
+                                                    (2, 0, 0, 0, 1700000800);
+                 INSERT INTO comments (post_id, message_id, reply_to, sender_kind, sender_id, author,
+                                       date, edit_date, text, has_media, fetched_at, deleted_at)
+                     VALUES (1, 30, NULL, 'user', 7001, NULL, 1700000700, NULL, 'первый', 0,
+                             1700000800, NULL),
+                            (1, 31, 30, 'anonymous', NULL, 'Editor', 1700000710, 1700000720,
+                             'a reply', 1, 1700000800, NULL),
+                            (1, 29, NULL, 'channel', 1234, NULL, 1700000690, NULL, 'gone', 0,
+                             1700000800, 1700000801);",
             )
         })
         .expect("seed");

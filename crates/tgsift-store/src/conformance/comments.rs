@@ -1,0 +1,211 @@
+//! Comments (`comments`, `comment_threads`): which channels want them, which threads are due (never
+//! read and not empty, or Telegram's count or newest id moved), comments stored once and updated
+//! when edited, a whole read marking what is gone, posts without a comment section never asked again.
+
+use super::{Inspect, on_postgres, on_sqlite};
+use crate::prelude::*;
+use crate::testing::EPOCH;
+use crate::{CommentIn, CommentSender, CommentStats, PostIn, Thread, ThreadRead};
+
+/// What the comment tests use of a backend.
+trait CommentTest: AccountStore + ChannelStore + CommentStore + CountStore + Inspect {}
+impl<T: AccountStore + ChannelStore + CommentStore + CountStore + Inspect + ?Sized> CommentTest
+    for T
+{
+}
+
+fn at(id: i32, thread: Option<(i32, Option<i32>)>) -> PostIn {
+    PostIn::new(id, EPOCH + i64::from(id) * 60, format!("post {id}")).thread(thread.map(
+        |(replies, max_id)| Thread { replies, max_id },
+    ))
+}
+
+fn comment(id: i32, reply_to: Option<i32>, text: &str) -> CommentIn {
+    CommentIn {
+        message_id: id,
+        reply_to,
+        sender: CommentSender::User { id: 700 + i64::from(id) },
+        date: EPOCH + 10_000 + i64::from(id),
+        edit_date: None,
+        text: text.into(),
+        has_media: false,
+    }
+}
+
+fn due<S: CommentTest + ?Sized>(s: &S, ch: i64) -> Vec<(i32, i32, i32, i64)> {
+    s.threads_due(ch, 100)
+        .expect("due")
+        .iter()
+        .map(|t| (t.message_id, t.replies, t.stored_max_id, t.stored))
+        .collect()
+}
+
+fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized>(s: &mut S) {
+    let ch = crate::testing::follow_news(s);
+    let account = s.accounts().expect("accounts")[0].id;
+
+    // Only flagged channels, unless every channel's comments are wanted.
+    assert!(s.comment_channels(account, false).expect("list").is_empty());
+    assert_eq!(s.comment_channels(account, true).expect("list").len(), 1);
+    assert!(s.set_channel_comments(ch, true).expect("flag"));
+    assert!(!s.set_channel_comments(ch + 1_000, true).expect("flag"));
+    let listed = s.comment_channels(account, false).expect("list");
+    assert_eq!((listed.len(), listed[0].group), (1, None));
+    s.set_discussion(ch, (2_000_000_001, -77)).expect("group");
+    assert_eq!(
+        s.comment_channels(account, false).expect("list")[0].group,
+        Some((2_000_000_001, -77))
+    );
+
+    // Post 1 predates the group (no thread), 2 has none yet, 3 and 4 have comments.
+    let posts = [
+        at(1, None),
+        at(2, Some((0, None))),
+        at(3, Some((3, Some(103)))),
+        at(4, Some((1, Some(104)))),
+    ];
+    s.store_batch(ch, "@news", &posts, Some((1, 4)))
+        .expect("batch");
+    assert_eq!(due(s, ch), [(4, 1, 0, 0), (3, 3, 0, 0)], "newest first");
+
+    // Reading post 3's thread stores its comments; it is due no more.
+    let p3 = s.post_id(ch, 3);
+    let read = [
+        comment(101, None, "first"),
+        comment(102, Some(101), "a reply"),
+        comment(103, None, "third"),
+    ];
+    let whole = ThreadRead {
+        count: 3,
+        max_id: 103,
+        whole: true,
+    };
+    assert_eq!(s.store_comments(p3, &read, whole, EPOCH).expect("store"), 3);
+    assert_eq!(due(s, ch), [(4, 1, 0, 0)]);
+    let stored = s.comments_of(p3).expect("comments");
+    assert_eq!(
+        stored
+            .iter()
+            .map(|c| (c.message_id, c.reply_to, c.text.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (101, None, "first"),
+            (102, Some(101), "a reply"),
+            (103, None, "third")
+        ]
+    );
+    assert_eq!(stored[0].sender, CommentSender::User { id: 801 });
+
+    // The same read again adds nothing.
+    assert_eq!(s.store_comments(p3, &read, whole, EPOCH).expect("store"), 0);
+
+    // A page shows the thread moved (a new comment): due, past what is stored.
+    s.store_batch(ch, "@news", &[at(3, Some((4, Some(107))))], Some((3, 3)))
+        .expect("page");
+    assert_eq!(due(s, ch), [(4, 1, 0, 0), (3, 4, 103, 3)]);
+    let mut edited = comment(102, Some(101), "a reply, edited");
+    edited.edit_date = Some(EPOCH + 20_000);
+    let anonymous = CommentIn {
+        sender: CommentSender::Anonymous {
+            author: Some("Editor".into()),
+        },
+        ..comment(107, Some(102), "from the admins")
+    };
+    let incremental = ThreadRead {
+        count: 4,
+        max_id: 107,
+        whole: false,
+    };
+    assert_eq!(
+        s.store_comments(p3, &[anonymous, edited], incremental, EPOCH + 60)
+            .expect("store"),
+        1
+    );
+    assert_eq!(due(s, ch), [(4, 1, 0, 0)]);
+    let stored = s.comments_of(p3).expect("comments");
+    assert_eq!(stored.len(), 4);
+    assert_eq!(
+        (stored[1].text.as_str(), stored[1].edit_date),
+        ("a reply, edited", Some(EPOCH + 20_000))
+    );
+    assert_eq!(
+        stored[3].sender,
+        CommentSender::Anonymous {
+            author: Some("Editor".into())
+        }
+    );
+    // An older edit read later does not bring the old text back.
+    let stale = comment(102, Some(101), "a reply");
+    s.store_comments(p3, &[stale], incremental, EPOCH + 61)
+        .expect("store");
+    assert_eq!(s.comments_of(p3).expect("comments")[1].text, "a reply, edited");
+
+    // A whole read without 101: it is kept, marked deleted; the count falls with the read.
+    let kept = [
+        comment(102, Some(101), "a reply, edited"),
+        comment(103, None, "third"),
+    ];
+    let mut kept = kept.to_vec();
+    kept[0].edit_date = Some(EPOCH + 20_000);
+    let whole = ThreadRead {
+        count: 3,
+        max_id: 107,
+        whole: true,
+    };
+    s.store_comments(p3, &kept, whole, EPOCH + 120)
+        .expect("store");
+    let stored = s.comments_of(p3).expect("comments");
+    let deleted: Vec<(i32, Option<i64>)> = stored
+        .iter()
+        .map(|c| (c.message_id, c.deleted_at))
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            (101, Some(EPOCH + 120)),
+            (102, None),
+            (103, None),
+            (107, Some(EPOCH + 120))
+        ],
+        "what a whole read lacks is marked deleted"
+    );
+    assert!(due(s, ch).iter().all(|d| d.0 != 3), "the read's count is the post's");
+
+    // A counts refresh never lowers the count, but a higher one makes the thread due again.
+    s.record_counts(
+        ch,
+        &[crate::CountsIn {
+            message_id: 3,
+            replies: Some(5),
+            replies_max_id: Some(110),
+            ..Default::default()
+        }],
+        EPOCH + 200,
+    )
+    .expect("counts");
+    assert_eq!(due(s, ch), [(4, 1, 0, 0), (3, 5, 107, 2)]);
+
+    // Post 4: no comment section after all (MSG_ID_INVALID): never due again.
+    let p4 = s.post_id(ch, 4);
+    s.no_comment_section(p4, EPOCH).expect("none");
+    s.store_batch(ch, "@news", &[at(4, Some((2, Some(108))))], Some((4, 4)))
+        .expect("page");
+    assert_eq!(due(s, ch), [(3, 5, 107, 2)]);
+
+    assert_eq!(
+        s.comment_stats(false).expect("stats"),
+        CommentStats {
+            channels: 1,
+            threads: 1,
+            comments: 2
+        }
+    );
+
+    // A paused channel's comments are not read.
+    s.set_channel_active(ch, false).expect("pause");
+    assert!(s.comment_channels(account, false).expect("list").is_empty());
+}
+
+both! {
+    comment_threads_read_when_they_move => threads_are_read_when_they_move_and_comments_are_kept,
+}
