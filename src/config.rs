@@ -451,6 +451,14 @@ pub(crate) const KEYS: &[KeySpec] = &[
         doc: "How often the views, forwards, comments and reactions of recent posts are read again as they age (Telegram raises them only when someone looks; two small requests per 100 posts): e.g. [\"15m/1d\", \"1h/7d\", \"1d/30d\"] refreshes a post every 15 minutes on its first day, hourly for a week, daily for a month; [] (the default) keeps the counts seen at fetch time",
     },
     KeySpec {
+        key: "ingest.comments",
+        kind: Kind::Bool,
+        default: Some("false"),
+        aliases: &[],
+        secret: false,
+        doc: "Read the comments under the posts of every channel with a discussion group (messages.getReplies, only threads whose count or newest comment moved); false reads them only for channels added with --comments",
+    },
+    KeySpec {
         key: "ingest.live_silence_alert",
         kind: Kind::Seconds {
             min: 1.0,
@@ -1004,6 +1012,8 @@ pub struct IngestConfig {
     pub live_silence_alert: f64,
     /// `EVERY/AGE` steps of the counters' refresh ([`refresh_schedule`]); empty: off.
     pub counts_refresh: Vec<String>,
+    /// Read the comments of every channel, not only of those added with `--comments`.
+    pub comments: bool,
 }
 
 /// The refresh schedule `ingest.counts_refresh` describes: `EVERY/AGE` steps such as `15m/1d`, each

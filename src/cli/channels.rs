@@ -28,6 +28,10 @@ pub enum ChannelsCommand {
         /// the account (live mode) instead of being polled for.
         #[arg(long)]
         join: bool,
+        /// Read the comments under its posts too (channels with a discussion group); also for a
+        /// channel already followed. `ingest.comments = true` reads them for every channel.
+        #[arg(long)]
+        comments: bool,
     },
     /// Every followed channel: posts, checkpoint, last fetch, flood state, last error.
     List,
@@ -81,7 +85,18 @@ pub(super) fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
             backfill,
             no_wait,
             join,
-        } => super::runtime()?.block_on(add(loaded, account, channel, backfill, join, no_wait)),
+            comments,
+        } => {
+            let add_args = AddArgs {
+                account,
+                channel,
+                backfill,
+                join,
+                comments,
+                no_wait,
+            };
+            super::runtime()?.block_on(add(loaded, add_args))
+        }
         ChannelsCommand::List => list(loaded),
         ChannelsCommand::Pause { channel } => set_active(loaded, &channel, false),
         ChannelsCommand::Resume { channel } => set_active(loaded, &channel, true),
@@ -102,20 +117,32 @@ pub(super) fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn add(
-    loaded: &Loaded,
+/// What `channels add` was given.
+struct AddArgs {
     account: String,
     channel: String,
     backfill: Option<String>,
     join: bool,
+    comments: bool,
     no_wait: bool,
-) -> anyhow::Result<()> {
+}
+
+async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
+    let AddArgs {
+        account,
+        channel,
+        backfill,
+        join,
+        comments,
+        no_wait,
+    } = args;
     let reference = channel.clone();
     let spec = JobSpec::ChannelAdd {
         account: account.clone(),
         channel,
         backfill,
         join,
+        comments,
         resolved: None,
     };
     let Some(job) = submit(loaded, spec, no_wait)
@@ -126,9 +153,14 @@ async fn add(
     };
     let r = job.result.unwrap_or_default();
     let text = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let comments = if r.get("comments").and_then(|v| v.as_bool()) == Some(true) {
+        "; comments are read"
+    } else {
+        ""
+    };
     if r.get("added").and_then(|v| v.as_bool()) == Some(true) {
         println!(
-            "following {} ({}) with account {account}; backfill {}; {}",
+            "following {} ({}) with account {account}; backfill {}; {}{comments}",
             text("label"),
             text("title"),
             text("backfill"),
@@ -136,7 +168,7 @@ async fn add(
         );
     } else {
         println!(
-            "account {account} already follows {reference}; {}",
+            "account {account} already follows {reference}; {}{comments}",
             text("how")
         );
     }

@@ -128,4 +128,13 @@ fn print(s: &ServiceStatus, now: i64) {
             f.pending,
         );
     }
+    let c = &s.comments;
+    if c.channels == 0 && c.comments == 0 {
+        println!("comments: not read (`channels add … --comments` or ingest.comments = true)");
+    } else {
+        println!(
+            "comments: {} under {} posts of {} channels",
+            c.comments, c.threads, c.channels
+        );
+    }
 }

@@ -620,6 +620,35 @@ fn print_post(p: &PostRow, full: bool) {
     }
 }
 
+/// The comments under a post, one line each, replies indented under what they answer.
+fn print_comments(comments: &[tgsift_store::CommentRow]) {
+    if comments.is_empty() {
+        return;
+    }
+    println!("comments: {}", comments.len());
+    for c in comments {
+        let who = match &c.sender {
+            tgsift_store::CommentSender::User { id } => format!("user {id}"),
+            tgsift_store::CommentSender::Channel { id } => format!("channel {id}"),
+            tgsift_store::CommentSender::Anonymous { author: Some(a) } => format!("admin {a}"),
+            tgsift_store::CommentSender::Anonymous { author: None } => "anonymous admin".into(),
+        };
+        let to = c.reply_to.map(|r| format!(" → #{r}")).unwrap_or_default();
+        let gone = if c.deleted_at.is_some() {
+            " (deleted)"
+        } else {
+            ""
+        };
+        let media = if c.has_media { "[media] " } else { "" };
+        println!(
+            "  #{}{to} {} {who}{gone}: {media}{}",
+            c.message_id,
+            day(c.date),
+            c.text.replace('\n', " ")
+        );
+    }
+}
+
 /// Runs a posts subcommand.
 pub(super) fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
     match cmd {
@@ -649,17 +678,18 @@ pub(super) fn posts(loaded: &Loaded, cmd: PostsCommand) -> anyhow::Result<()> {
         PostsCommand::Export(a) => export(loaded, a)?,
         PostsCommand::Search(a) => search(loaded, a)?,
         PostsCommand::Show { id } => {
-            let (p, file) = super::admin(loaded, async |ops| match ops.post(id).await {
+            let (p, file, comments) = super::admin(loaded, async |ops| match ops.post(id).await {
                 Err(OpsError::NotFound(_)) => Err(OpsError::NotFound(format!(
                     "no post with id {id}: see `tgsift posts list`"
                 ))),
-                Ok(p) => Ok((p, ops.file_of_post(id).await?)),
+                Ok(p) => Ok((p, ops.file_of_post(id).await?, ops.comments_of(id).await?)),
                 Err(e) => Err(e),
             })?;
             print_post(&p, true);
             if let Some(f) = file {
                 println!("file: {}", file_line(&f, &loaded.config.media.dir));
             }
+            print_comments(&comments);
         }
     }
     Ok(())

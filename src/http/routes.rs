@@ -1005,6 +1005,9 @@ pub(crate) struct AddChannelBody {
     /// Join the channel first, so its posts are pushed (live mode) instead of polled.
     #[serde(default)]
     pub join: bool,
+    /// Read the comments under its posts too (its linked discussion group).
+    #[serde(default)]
+    pub comments: bool,
 }
 
 /// Queues following a channel: resolved and checked on Telegram by the job, then ingested by the service.
@@ -1035,6 +1038,7 @@ async fn add_channel(
             channel: b.channel,
             backfill,
             join: b.join,
+            comments: b.comments,
             resolved: None,
         },
     )

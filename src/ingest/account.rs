@@ -25,6 +25,7 @@ use std::time::Duration;
 use tgsift_store::{AccountRow, AccountState, AsyncStore, ChannelRow, LiveRow, NewAlert, unix_now};
 use tokio_util::sync::CancellationToken;
 
+use super::comments::COMMENTS_EVERY;
 use super::counts::COUNTS_EVERY;
 use super::live::{LiveTask, SyncRequests};
 use super::metrics::IngestFamilies;
@@ -59,6 +60,9 @@ pub struct RunOptions {
     pub live_silence_alert: Duration,
     /// How often the counters of recent posts are read again (`ingest.counts_refresh`); empty: never.
     pub counts_refresh: Vec<tgsift_store::RefreshStep>,
+    /// Read the comments of every channel (`ingest.comments`), not only of those added with
+    /// `--comments`.
+    pub comments: bool,
 }
 
 impl Default for RunOptions {
@@ -73,6 +77,7 @@ impl Default for RunOptions {
             live_keepalive: Duration::from_secs(45),
             live_silence_alert: Duration::from_secs(900),
             counts_refresh: Vec::new(),
+            comments: false,
         }
     }
 }
@@ -89,6 +94,7 @@ impl RunOptions {
             live_silence_alert: Duration::from_secs_f64(c.live_silence_alert),
             // Checked when the configuration was loaded.
             counts_refresh: crate::config::refresh_schedule(&c.counts_refresh).unwrap_or_default(),
+            comments: c.comments,
             ..Default::default()
         }
     }
@@ -389,6 +395,7 @@ impl AccountTask {
         let metrics = self.ingest_metrics.account(&self.name);
         let mut next_log = std::time::Instant::now() + LOG_METRICS_EVERY;
         let mut next_counts = std::time::Instant::now();
+        let mut next_comments = std::time::Instant::now();
         loop {
             if self.account_row().await?.is_none() {
                 return Ok(());
@@ -501,6 +508,10 @@ impl AccountTask {
             if std::time::Instant::now() >= next_counts {
                 self.refresh_counts(account, &counted, cancel).await?;
                 next_counts = std::time::Instant::now() + COUNTS_EVERY;
+            }
+            if std::time::Instant::now() >= next_comments {
+                self.read_comments(account, &counted, cancel).await?;
+                next_comments = std::time::Instant::now() + COMMENTS_EVERY;
             }
             if self.opts.once {
                 return Ok(());
@@ -629,9 +640,9 @@ impl AccountTask {
                 .await?;
                 Ok(true)
             }
-            TgError::JoinRefused { .. } | TgError::File { .. } => {
-                // Only a join job joins and only a download asks for files; a sync never meets
-                // these. Parked like an unknown answer.
+            TgError::JoinRefused { .. } | TgError::File { .. } | TgError::NoSuchMessage { .. } => {
+                // Only a join job joins, only a download asks for files and only the comments
+                // reader names a message; a sync never meets these. Parked like an unknown answer.
                 park(3600, self.store.clone(), msg).await?;
                 Ok(false)
             }

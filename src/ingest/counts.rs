@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::account::AccountTask;
 use super::channel_info;
+use super::comments::COMMENTS_REFRESH;
 use crate::task::TaskError;
 use crate::telegram::client::Account;
 
@@ -34,14 +35,25 @@ impl AccountTask {
         channels: &[ChannelRow],
         cancel: &CancellationToken,
     ) -> Result<usize, TaskError> {
-        if self.opts.counts_refresh.is_empty() {
-            return Ok(0);
-        }
+        // With the refresh off, the channels whose comments are read still have their counts read
+        // (how an older post's thread is seen to move), on the comments' schedule.
+        let comment_channels = if self.opts.counts_refresh.is_empty() {
+            self.comment_channels().await?
+        } else {
+            Vec::new()
+        };
         let mut read = 0;
         for ch in channels {
+            let schedule = if !self.opts.counts_refresh.is_empty() {
+                self.opts.counts_refresh.clone()
+            } else if comment_channels.contains(&ch.id) {
+                COMMENTS_REFRESH.to_vec()
+            } else {
+                continue;
+            };
             let mut left = PER_PASS;
             while left > 0 && !cancel.is_cancelled() {
-                let (id, schedule) = (ch.id, self.opts.counts_refresh.clone());
+                let (id, schedule) = (ch.id, schedule.clone());
                 let now = unix_now();
                 let due = self
                     .store

@@ -10,6 +10,7 @@
 //! (`ingest.counts_refresh`).
 
 pub mod account;
+pub(crate) mod comments;
 pub(crate) mod counts;
 pub(crate) mod live;
 pub(crate) mod metrics;

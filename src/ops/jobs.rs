@@ -61,6 +61,9 @@ pub enum JobSpec {
         /// Join the channel first, so its posts are pushed (live mode) instead of polled.
         #[serde(default)]
         join: bool,
+        /// Read the comments under its posts too.
+        #[serde(default)]
+        comments: bool,
         /// What an earlier attempt resolved `channel` to: a retry does not resolve it again
         /// (`contacts.resolveUsername` is the method Telegram limits most).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -378,6 +381,7 @@ async fn execute(ops: &Ops, job: &JobRow, cancel: &CancellationToken) -> Result<
             channel,
             backfill,
             join,
+            comments,
             resolved,
         } => {
             let add = ChannelAdd {
@@ -386,6 +390,7 @@ async fn execute(ops: &Ops, job: &JobRow, cancel: &CancellationToken) -> Result<
                 reference: &channel,
                 backfill,
                 join,
+                comments,
                 resolved,
             };
             channel_add(ops, add).await
@@ -442,6 +447,7 @@ struct ChannelAdd<'a> {
     reference: &'a str,
     backfill: Option<String>,
     join: bool,
+    comments: bool,
     resolved: Option<ResolvedChannel>,
 }
 
@@ -452,6 +458,7 @@ async fn channel_add(ops: &Ops, add: ChannelAdd<'_>) -> Result<Value, Failure> {
         reference,
         backfill,
         join,
+        comments,
         resolved,
     } = add;
     let parsed = ChannelRef::parse(reference).map_err(OpsError::Invalid)?;
@@ -541,8 +548,13 @@ async fn channel_add(ops: &Ops, add: ChannelAdd<'_>) -> Result<Value, Failure> {
                     .into_iter()
                     .find(|c| c.account_id == id && c.tg_id == tg_id),
             };
-            if let (Some(ch), Some(m)) = (ch, member) {
-                s.set_member(ch.id, m)?;
+            if let Some(ch) = &ch {
+                if let Some(m) = member {
+                    s.set_member(ch.id, m)?;
+                }
+                if comments {
+                    s.set_channel_comments(ch.id, true)?;
+                }
             }
             Ok(added)
         })
@@ -551,11 +563,11 @@ async fn channel_add(ops: &Ops, add: ChannelAdd<'_>) -> Result<Value, Failure> {
     Ok(match added {
         Some(ch) => json!({
             "channel_id": ch.id, "label": ch.label(), "title": ch.title, "backfill": backfill,
-            "added": true, "member": member, "how": how,
+            "added": true, "member": member, "how": how, "comments": comments,
         }),
         None => json!({
             "label": reference, "added": false, "reason": "the account already follows it",
-            "member": member, "how": how,
+            "member": member, "how": how, "comments": comments,
         }),
     })
 }

@@ -149,6 +149,17 @@ impl Ops {
             .await?)
     }
 
+    /// The comments under a post, oldest first (deleted ones kept, marked).
+    pub async fn comments_of(
+        &self,
+        post_id: i64,
+    ) -> Result<Vec<tgsift_store::CommentRow>, OpsError> {
+        Ok(self
+            .store
+            .read("read a post's comments", move |s| s.comments_of(post_id))
+            .await?)
+    }
+
     /// Media files by download state and the bytes on disk.
     pub(crate) async fn download_stats(&self) -> Result<tgsift_store::DownloadStats, OpsError> {
         Ok(self

@@ -31,6 +31,8 @@ pub struct ServiceStatus {
     pub tagging: std::collections::BTreeMap<String, i64>,
     /// Media downloads: files by state and the bytes on disk against the quota.
     pub media: MediaStatus,
+    /// Comments read and stored.
+    pub comments: tgsift_store::CommentStats,
 }
 
 /// Media downloads as `status` shows them.
@@ -82,7 +84,8 @@ impl Ops {
     pub async fn status(&self) -> Result<ServiceStatus, OpsError> {
         let views = self.channels().await?;
         let now = unix_now();
-        let (worker, running_count, tasks, accounts, tagging, files) = self
+        let all_comments = self.config.ingest.comments;
+        let (worker, running_count, tasks, accounts, tagging, files, comments) = self
             .store
             .read("read the service's state", move |store| {
                 // A heartbeat stays fresh for 30 s after a kill -9: on this machine the pid says.
@@ -117,6 +120,7 @@ impl Ops {
                     account_states(store)?,
                     store.tag_stats(None)?.by_status,
                     store.download_stats()?,
+                    store.comment_stats(all_comments)?,
                 ))
             })
             .await?;
@@ -143,6 +147,7 @@ impl Ops {
                 quota: self.config.media.quota_bytes(),
                 dir: self.config.media.dir.display().to_string(),
             },
+            comments,
         })
     }
 }

@@ -280,6 +280,14 @@ fn newest_reached(p: &Page) -> i32 {
 }
 
 /// How errors name a channel: `@username`, else its id.
+/// The channel as a method's `InputChannel` names it.
+pub(super) fn input_channel(c: &ChannelInfo) -> tl::enums::InputChannel {
+    tl::enums::InputChannel::Channel(tl::types::InputChannel {
+        channel_id: c.id,
+        access_hash: c.access_hash,
+    })
+}
+
 pub(crate) fn label_of(c: &ChannelInfo) -> String {
     c.username
         .as_ref()
@@ -437,10 +445,7 @@ impl Account {
         ids: &[i32],
     ) -> Result<Vec<tl::enums::Message>, TgError> {
         let req = tl::functions::channels::GetMessages {
-            channel: tl::enums::InputChannel::Channel(tl::types::InputChannel {
-                channel_id: c.id,
-                access_hash: c.access_hash,
-            }),
+            channel: input_channel(c),
             id: ids
                 .iter()
                 .map(|&id| tl::enums::InputMessage::Id(tl::types::InputMessageId { id }))

@@ -1060,6 +1060,7 @@ impl Account {
                 name,
                 value,
             },
+            Permanent::Message(name) => TgError::NoSuchMessage { account, name },
             Permanent::Local(message) => TgError::Local { account, message },
         }
     }

@@ -49,6 +49,9 @@ pub(crate) enum Permanent {
     /// A file download's own error (`FILE_MIGRATE_X`, `FILE_REFERENCE_EXPIRED`, `LIMIT_INVALID`…):
     /// Telegram's name and its number, for the downloader to act on.
     File(String, Option<u32>),
+    /// The message named does not have what was asked (`MSG_ID_INVALID`: no such message, or a post
+    /// without a comment section).
+    Message(String),
     /// A local problem (session storage, bad DC).
     Local(String),
 }
@@ -142,6 +145,7 @@ pub(crate) fn classify(e: &InvocationError) -> Class {
                 "USERNAME_NOT_OCCUPIED" | "USERNAME_INVALID" => {
                     Class::Permanent(Permanent::Username(r.name.clone()))
                 }
+                "MSG_ID_INVALID" => Class::Permanent(Permanent::Message(r.name.clone())),
                 _ => Class::Unknown {
                     code: r.code,
                     name: r.name.clone(),
@@ -260,6 +264,10 @@ pub enum TgError {
         name: String,
         value: Option<u32>,
     },
+    /// The message named has no such thing (`MSG_ID_INVALID`): a post without a comment section,
+    /// a message that is not there. Asking again cannot help.
+    #[error("account {account}: Telegram has no such message ({name})")]
+    NoSuchMessage { account: String, name: String },
     /// A local problem: session file, lease, configuration.
     #[error("account {account}: {message}")]
     Local { account: String, message: String },

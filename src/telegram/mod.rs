@@ -10,11 +10,13 @@
 //! - `clock`: how far this machine's clock is from Telegram's (grammers cannot fix one ahead).
 //! - `media`: a message's media (kind, file metadata) as the store keeps it.
 //! - `counts`: fresh views, forwards, comments and reactions of posts.
+//! - `comments`: a channel's discussion group and the replies under its posts.
 //! - `files`: a file's fresh location and its bytes, chunk by chunk from the file's DC.
 
 pub(crate) mod channels;
 pub mod client;
 pub(crate) mod clock;
+pub(crate) mod comments;
 pub(crate) mod connections;
 pub(crate) mod counts;
 pub mod error;

@@ -33,7 +33,9 @@ use grammers_session::updates::UpdatesLike;
 use grammers_tl_types as tl;
 use tokio::sync::mpsc;
 
-use super::channels::{ChannelInfo, RemotePost, remote_post, with_channel};
+use super::channels::{
+    ChannelInfo, RemotePost, input_channel, label_of, remote_post, with_channel,
+};
 use super::client::Account;
 use super::clock::ClockSkew;
 use super::error::TgError;
@@ -284,20 +286,6 @@ fn read_update(u: tl::enums::Update) -> Option<Pushed> {
     }
 }
 
-fn input_channel(c: &ChannelInfo) -> tl::enums::InputChannel {
-    tl::enums::InputChannel::Channel(tl::types::InputChannel {
-        channel_id: c.id,
-        access_hash: c.access_hash,
-    })
-}
-
-fn label(c: &ChannelInfo) -> String {
-    c.username
-        .as_ref()
-        .map(|u| format!("@{u}"))
-        .unwrap_or_else(|| c.id.to_string())
-}
-
 impl Account {
     /// Takes the connection's update channel (once; `None` afterwards). Pushes start only after
     /// [`Account::common_state`] or [`Account::difference`] asked for them on the connection.
@@ -411,7 +399,7 @@ impl Account {
         let answer = self
             .invoke(&req)
             .await
-            .map_err(|e| with_channel(e, &label(c)))?;
+            .map_err(|e| with_channel(e, &label_of(c)))?;
         let timeout = |t: Option<i32>| t.map(|s| Duration::from_secs(s.max(0) as u64));
         Ok(match answer {
             D::Empty(e) => ChannelDifference::Empty {
@@ -466,7 +454,7 @@ impl Account {
             Ok(_) => Ok(()),
             // Joined meanwhile (by another client): what was asked for is the case.
             Err(TgError::Rpc { name, .. }) if name == "USER_ALREADY_PARTICIPANT" => Ok(()),
-            Err(e) => Err(with_channel(e, &label(c))),
+            Err(e) => Err(with_channel(e, &label_of(c))),
         }
     }
 }

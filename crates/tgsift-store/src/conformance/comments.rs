@@ -15,16 +15,17 @@ impl<T: AccountStore + ChannelStore + CommentStore + CountStore + Inspect + ?Siz
 }
 
 fn at(id: i32, thread: Option<(i32, Option<i32>)>) -> PostIn {
-    PostIn::new(id, EPOCH + i64::from(id) * 60, format!("post {id}")).thread(thread.map(
-        |(replies, max_id)| Thread { replies, max_id },
-    ))
+    PostIn::new(id, EPOCH + i64::from(id) * 60, format!("post {id}"))
+        .thread(thread.map(|(replies, max_id)| Thread { replies, max_id }))
 }
 
 fn comment(id: i32, reply_to: Option<i32>, text: &str) -> CommentIn {
     CommentIn {
         message_id: id,
         reply_to,
-        sender: CommentSender::User { id: 700 + i64::from(id) },
+        sender: CommentSender::User {
+            id: 700 + i64::from(id),
+        },
         date: EPOCH + 10_000 + i64::from(id),
         edit_date: None,
         text: text.into(),
@@ -138,7 +139,10 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
     let stale = comment(102, Some(101), "a reply");
     s.store_comments(p3, &[stale], incremental, EPOCH + 61)
         .expect("store");
-    assert_eq!(s.comments_of(p3).expect("comments")[1].text, "a reply, edited");
+    assert_eq!(
+        s.comments_of(p3).expect("comments")[1].text,
+        "a reply, edited"
+    );
 
     // A whole read without 101: it is kept, marked deleted; the count falls with the read.
     let kept = [
@@ -169,7 +173,10 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         ],
         "what a whole read lacks is marked deleted"
     );
-    assert!(due(s, ch).iter().all(|d| d.0 != 3), "the read's count is the post's");
+    assert!(
+        due(s, ch).iter().all(|d| d.0 != 3),
+        "the read's count is the post's"
+    );
 
     // A counts refresh never lowers the count, but a higher one makes the thread due again.
     s.record_counts(

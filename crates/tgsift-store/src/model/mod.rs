@@ -99,9 +99,8 @@ pub trait Storage:
 pub mod prelude {
     pub use super::{
         AccountStore, AlertStore, ChannelStore, ClientStateStore, CommentStore, CountStore,
-        DownloadStore,
-        ExportStore, JobStore, LiveStore, SearchStore, StatsStore, Storage, TaggingStore,
-        TrendStore, WebSessionStore, WorkerStore,
+        DownloadStore, ExportStore, JobStore, LiveStore, SearchStore, StatsStore, Storage,
+        TaggingStore, TrendStore, WebSessionStore, WorkerStore,
     };
 }
 

@@ -540,7 +540,15 @@ pub(super) async fn upsert_posts(
         let (replies, replies_max) = threads(unchanged.iter().map(|(_, p)| *p));
         tx.execute(
             &refresh,
-            &[&ids, &views, &forwards, &now, &media, &replies, &replies_max],
+            &[
+                &ids,
+                &views,
+                &forwards,
+                &now,
+                &media,
+                &replies,
+                &replies_max,
+            ],
         )
         .await?;
     }

@@ -1,0 +1,230 @@
+//! Comments (`channels add --comments`, or `ingest.comments` for every channel): between passes over
+//! its channels, an account reads the threads whose count or newest id moved since they were last
+//! read — Telegram puts both on every post of a channel with a discussion group, so history pages,
+//! pushes and the counts refresh all tell — with `messages.getReplies`, past the newest comment
+//! stored. When what is stored and what was read do not add up to Telegram's count (comments were
+//! deleted), the thread is read whole and what it lacks is marked deleted. A post without a comment
+//! section (`MSG_ID_INVALID`) is never asked again. A failure ends the pass for that channel (a long
+//! FLOOD_WAIT, an error); its threads stay due for the next pass. Comments never hold up fetching:
+//! the pass runs after the channels' syncs, at most every [`COMMENTS_EVERY`].
+//!
+//! Older posts' threads move without any page showing it: the counts refresh reads their counts
+//! again (`ingest.counts_refresh`, or [`COMMENTS_REFRESH`] for these channels when it is off).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tgsift_store::{ChannelRow, CommentIn, RefreshStep, ThreadDue, ThreadRead, unix_now};
+use tokio_util::sync::CancellationToken;
+
+use super::account::AccountTask;
+use super::channel_info;
+use crate::task::TaskError;
+use crate::telegram::channels::ChannelInfo;
+use crate::telegram::client::Account;
+use crate::telegram::comments::REPLIES_PER_CALL;
+use crate::telegram::error::TgError;
+
+/// The shortest time between two comments passes of an account.
+pub(super) const COMMENTS_EVERY: Duration = Duration::from_secs(30);
+
+/// Threads read per channel and pass, so a long-stopped service catches up over several passes.
+const PER_PASS: usize = 500;
+
+/// The counts refresh of channels whose comments are read while `ingest.counts_refresh` is off:
+/// every 15 minutes on a post's first day, hourly for a week, daily for a month.
+pub(super) const COMMENTS_REFRESH: [RefreshStep; 3] = [
+    RefreshStep {
+        until: 86_400,
+        every: 900,
+    },
+    RefreshStep {
+        until: 7 * 86_400,
+        every: 3_600,
+    },
+    RefreshStep {
+        until: 30 * 86_400,
+        every: 86_400,
+    },
+];
+
+/// What one pass did, for the log and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct CommentsPass {
+    /// Threads read.
+    pub threads: usize,
+    /// Comments that were new.
+    pub new: usize,
+}
+
+impl AccountTask {
+    /// The account's channels whose comments are read, by row id.
+    pub(super) async fn comment_channels(&self) -> Result<Vec<i64>, TaskError> {
+        let (id, all) = (self.account_id, self.opts.comments);
+        Ok(self
+            .store
+            .read("list channels whose comments are read", move |s| {
+                s.comment_channels(id, all)
+            })
+            .await?
+            .into_iter()
+            .map(|c| c.channel_id)
+            .collect())
+    }
+
+    /// Reads the due threads of the channels whose comments are wanted.
+    pub(super) async fn read_comments(
+        &self,
+        account: &Arc<Account>,
+        channels: &[ChannelRow],
+        cancel: &CancellationToken,
+    ) -> Result<CommentsPass, TaskError> {
+        let (id, all) = (self.account_id, self.opts.comments);
+        let wanted = self
+            .store
+            .read("list channels whose comments are read", move |s| {
+                s.comment_channels(id, all)
+            })
+            .await?;
+        if wanted.is_empty() {
+            return Ok(CommentsPass::default());
+        }
+        let mut pass = CommentsPass::default();
+        for want in wanted {
+            let Some(ch) = channels.iter().find(|c| c.id == want.channel_id) else {
+                continue;
+            };
+            let info = channel_info(ch);
+            if want.group.is_none() {
+                match account.discussion(&info).await {
+                    Ok(group) => {
+                        let cid = ch.id;
+                        self.store
+                            .with("record a channel's discussion group", move |s| {
+                                s.set_discussion(cid, group)
+                            })
+                            .await?;
+                        if group.0 == 0 {
+                            tracing::info!(account = %self.name, channel = %ch.label(), "the channel has no discussion group: its posts have no comments to read");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(account = %self.name, channel = %ch.label(), error = %e, "asking for the channel's discussion group failed; asked again next pass");
+                    }
+                }
+            }
+            let mut left = PER_PASS;
+            'channel: while left > 0 && !cancel.is_cancelled() {
+                let cid = ch.id;
+                let due = self
+                    .store
+                    .read("list comment threads that are due", move |s| {
+                        s.threads_due(cid, left.min(100))
+                    })
+                    .await?;
+                if due.is_empty() {
+                    break;
+                }
+                left = left.saturating_sub(due.len());
+                for thread in due {
+                    if cancel.is_cancelled() {
+                        break 'channel;
+                    }
+                    match read_thread(account, &info, &thread).await {
+                        Ok((comments, read)) => {
+                            let (post, now) = (thread.post_id, unix_now());
+                            pass.new += self
+                                .store
+                                .with("store comments", move |s| {
+                                    s.store_comments(post, &comments, read, now)
+                                })
+                                .await?;
+                            pass.threads += 1;
+                        }
+                        Err(TgError::NoSuchMessage { .. }) => {
+                            let (post, now) = (thread.post_id, unix_now());
+                            self.store
+                                .with("record a post without comments", move |s| {
+                                    s.no_comment_section(post, now)
+                                })
+                                .await?;
+                        }
+                        Err(TgError::Cancelled) => break 'channel,
+                        Err(e) => {
+                            tracing::warn!(account = %self.name, channel = %ch.label(), post = thread.message_id, error = %e, "reading a post's comments failed; the channel's threads are read again next pass");
+                            break 'channel;
+                        }
+                    }
+                }
+            }
+        }
+        if pass.threads > 0 {
+            tracing::debug!(account = %self.name, threads = pass.threads, new = pass.new, "comments read");
+        }
+        Ok(pass)
+    }
+}
+
+/// Reads a due thread: past the newest comment stored, or whole when the stored comments and the
+/// new ones do not add up to the thread's count.
+async fn read_thread(
+    account: &Account,
+    c: &ChannelInfo,
+    t: &ThreadDue,
+) -> Result<(Vec<CommentIn>, ThreadRead), TgError> {
+    let stored = usize::try_from(t.stored).unwrap_or(0);
+    let (new, count, newest) =
+        read_pages(account, c, t.message_id, t.stored_max_id, stored).await?;
+    if t.stored_max_id == 0 || stored + new.len() == usize::try_from(count).unwrap_or(0) {
+        let read = ThreadRead {
+            count,
+            max_id: newest.max(t.stored_max_id),
+            whole: t.stored_max_id == 0,
+        };
+        return Ok((new, read));
+    }
+    let (all, count, newest) = read_pages(account, c, t.message_id, 0, 0).await?;
+    let read = ThreadRead {
+        count,
+        max_id: newest,
+        whole: true,
+    };
+    Ok((all, read))
+}
+
+/// Every comment of post `post` above `min_id`, newest page first; with the thread's count and the
+/// newest id answered. Pages go on from the oldest id of the last one until a page brings nothing
+/// (Telegram cuts pages short, so a short page is not the end) or, with the `stored` comments below
+/// `min_id`, everything counted is there.
+async fn read_pages(
+    account: &Account,
+    c: &ChannelInfo,
+    post: i32,
+    min_id: i32,
+    stored: usize,
+) -> Result<(Vec<CommentIn>, i32, i32), TgError> {
+    let mut comments: Vec<CommentIn> = Vec::new();
+    let (mut offset, mut newest) = (0, 0);
+    let mut seen = std::collections::HashSet::new();
+    let count = loop {
+        let page = account
+            .replies(c, post, offset, min_id, REPLIES_PER_CALL)
+            .await?;
+        let count = page.count;
+        newest = newest.max(page.newest_id);
+        if page.oldest_id == 0 || (offset != 0 && page.oldest_id >= offset) {
+            break count;
+        }
+        offset = page.oldest_id;
+        comments.extend(
+            page.comments
+                .into_iter()
+                .filter(|m| m.message_id > min_id && seen.insert(m.message_id)),
+        );
+        if stored + comments.len() >= usize::try_from(count).unwrap_or(0) {
+            break count;
+        }
+    };
+    comments.sort_by_key(|m| m.message_id);
+    Ok((comments, count, newest))
+}
