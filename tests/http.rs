@@ -204,6 +204,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/jobs/{id}/cancel"),
     ("get", "/api/v1/accounts"),
     ("get", "/api/v1/posts/{id}/versions"),
+    ("get", "/api/v1/posts/{id}/comments"),
     ("get", "/api/v1/activity"),
     ("post", "/api/v1/session"),
     ("get", "/api/v1/session"),
@@ -1386,6 +1387,33 @@ async fn the_dashboard_signs_in_by_cookie_and_a_cookie_alone_cannot_change_anyth
             json!({"items": [{"text": "first words", "edit_date": null, "replaced_at": 1_700_000_000}]})
         );
         let (st, e) = svc.get("/api/v1/posts/999999/versions").await;
+        assert_eq!((st, error_code(&e)), (404, "not_found"), "{e}");
+
+        // A post's comments, as stored by the comments reader.
+        let (st, v) = svc.get(&format!("/api/v1/posts/{post}/comments")).await;
+        assert_eq!((st, v), (200, json!({"items": []})));
+        SqliteStore::open(&s.db)
+            .expect("store")
+            .write("comments", |tx| {
+                tx.execute_batch(&format!(
+                    "INSERT INTO comments (post_id, message_id, reply_to, sender_kind, sender_id, author,
+                                           date, edit_date, text, has_media, fetched_at, deleted_at)
+                     VALUES ({post}, 40, NULL, 'user', 7001, NULL, 1700000000, NULL, 'first', 0, 1700000001, NULL),
+                            ({post}, 41, 40, 'anonymous', NULL, 'Editor', 1700000010, NULL, 'answer', 1, 1700000011, NULL)"
+                ))
+            })
+            .expect("comments");
+        let (_, v) = svc.get(&format!("/api/v1/posts/{post}/comments")).await;
+        assert_eq!(
+            v,
+            json!({"items": [
+                {"message_id": 40, "sender": {"kind": "user", "id": 7001}, "date": 1_700_000_000,
+                 "text": "first", "has_media": false},
+                {"message_id": 41, "reply_to": 40, "sender": {"kind": "anonymous", "author": "Editor"},
+                 "date": 1_700_000_010, "text": "answer", "has_media": true}
+            ]})
+        );
+        let (st, e) = svc.get("/api/v1/posts/999999/comments").await;
         assert_eq!((st, error_code(&e)), (404, "not_found"), "{e}");
 
         // Signing out ends the session.

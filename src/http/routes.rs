@@ -77,6 +77,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel_job))
         .routes(routes!(list_accounts))
         .routes(routes!(post_versions))
+        .routes(routes!(post_comments))
         .routes(routes!(activity))
         .routes(routes!(sign_in, session_state, sign_out))
 }
@@ -1294,6 +1295,28 @@ async fn post_versions(
 ) -> ApiResult<axum::Json<VersionPage>> {
     Ok(axum::Json(VersionPage {
         items: state.ops.post_versions(id).await?,
+    }))
+}
+
+/// The comments under a post.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CommentPage {
+    /// Oldest first, deleted ones kept (with `deleted_at`); empty when the post's comments are not
+    /// read (`channels add --comments`, `ingest.comments`) or it has none.
+    pub items: Vec<tgsift_store::CommentRow>,
+}
+
+/// The comments under a post, from its channel's discussion group.
+#[utoipa::path(get, path = "/api/v1/posts/{id}/comments", tag = "posts",
+    params(("id" = i64, Path, description = "Post row id")),
+    responses((status = 200, body = CommentPage), (status = 404, body = ErrorBody)))]
+async fn post_comments(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<axum::Json<CommentPage>> {
+    state.ops.post(id).await?;
+    Ok(axum::Json(CommentPage {
+        items: state.ops.comments_of(id).await?,
     }))
 }
 
