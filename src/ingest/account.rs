@@ -277,6 +277,7 @@ impl AccountTask {
                     keepalive: self.opts.live_keepalive,
                     silence_alert: self.opts.live_silence_alert,
                     alerts: self.alerts.clone(),
+                    comments_all: self.opts.comments,
                 };
                 let (polled, lived) = tokio::join!(
                     async {

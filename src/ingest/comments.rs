@@ -173,23 +173,37 @@ async fn read_thread(
     t: &ThreadDue,
 ) -> Result<(Vec<CommentIn>, ThreadRead), TgError> {
     let stored = usize::try_from(t.stored).unwrap_or(0);
-    let (new, count, newest) =
-        read_pages(account, c, t.message_id, t.stored_max_id, stored).await?;
-    if t.stored_max_id == 0 || stored + new.len() == usize::try_from(count).unwrap_or(0) {
+    let got = read_pages(account, c, t.message_id, t.stored_max_id, stored).await?;
+    let adds_up = stored + got.comments.len() == usize::try_from(got.count).unwrap_or(0);
+    if t.stored_max_id == 0 || adds_up {
         let read = ThreadRead {
-            count,
-            max_id: newest.max(t.stored_max_id),
+            count: got.count,
+            max_id: got.newest.max(t.stored_max_id),
             whole: t.stored_max_id == 0,
+            root: got.root,
         };
-        return Ok((new, read));
+        return Ok((got.comments, read));
     }
-    let (all, count, newest) = read_pages(account, c, t.message_id, 0, 0).await?;
+    let all = read_pages(account, c, t.message_id, 0, 0).await?;
     let read = ThreadRead {
-        count,
-        max_id: newest,
+        count: all.count,
+        max_id: all.newest,
         whole: true,
+        root: all.root.or(got.root),
     };
-    Ok((all, read))
+    Ok((all.comments, read))
+}
+
+/// What the pages of a thread brought.
+struct Pages {
+    /// The comments, ascending.
+    comments: Vec<CommentIn>,
+    /// Messages in the thread, per the last answer.
+    count: i32,
+    /// The newest id answered.
+    newest: i32,
+    /// The id of the post's copy in the group, if a comment named it.
+    root: Option<i32>,
 }
 
 /// Every comment of post `post` above `min_id`, newest page first; with the thread's count and the
@@ -202,29 +216,35 @@ async fn read_pages(
     post: i32,
     min_id: i32,
     stored: usize,
-) -> Result<(Vec<CommentIn>, i32, i32), TgError> {
-    let mut comments: Vec<CommentIn> = Vec::new();
-    let (mut offset, mut newest) = (0, 0);
+) -> Result<Pages, TgError> {
+    let mut got = Pages {
+        comments: Vec::new(),
+        count: 0,
+        newest: 0,
+        root: None,
+    };
+    let mut offset = 0;
     let mut seen = std::collections::HashSet::new();
-    let count = loop {
+    loop {
         let page = account
             .replies(c, post, offset, min_id, REPLIES_PER_CALL)
             .await?;
-        let count = page.count;
-        newest = newest.max(page.newest_id);
+        got.count = page.count;
+        got.newest = got.newest.max(page.newest_id);
+        got.root = got.root.or(page.root);
         if page.oldest_id == 0 || (offset != 0 && page.oldest_id >= offset) {
-            break count;
+            break;
         }
         offset = page.oldest_id;
-        comments.extend(
+        got.comments.extend(
             page.comments
                 .into_iter()
                 .filter(|m| m.message_id > min_id && seen.insert(m.message_id)),
         );
-        if stored + comments.len() >= usize::try_from(count).unwrap_or(0) {
-            break count;
+        if stored + got.comments.len() >= usize::try_from(got.count).unwrap_or(0) {
+            break;
         }
-    };
-    comments.sort_by_key(|m| m.message_id);
-    Ok((comments, count, newest))
+    }
+    got.comments.sort_by_key(|m| m.message_id);
+    Ok(got)
 }

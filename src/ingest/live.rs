@@ -40,7 +40,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tgsift_store::{
-    AccountState, AsyncStore, ChannelRow, LiveBatch, LiveChange, NewAlert, unix_ms,
+    AccountState, AsyncStore, ChannelRow, LiveBatch, LiveChange, LiveComment, NewAlert, unix_ms,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -198,6 +198,8 @@ pub(crate) struct LiveTask {
     pub silence_alert: Duration,
     /// Where `live_silent` goes, when alerts are configured.
     pub alerts: Option<Arc<Alerts>>,
+    /// `ingest.comments`: every channel's comments are read, not only flagged channels'.
+    pub comments_all: bool,
 }
 
 /// Whether the pushes still come: when the last one arrived, and what differences found since.
@@ -211,8 +213,13 @@ struct Silence {
 
 struct State {
     channels: HashMap<i64, Tracked>,
+    /// Discussion groups of the channels whose comments are read: group's Telegram id → the
+    /// channel's row. Their pushes (when the account is a member) bring comments as they are written.
+    groups: HashMap<i64, i64>,
     /// Channel events and pts to write, per channel row, in arrival order.
     writes: BTreeMap<i64, LiveBatch>,
+    /// Pushed comments to write.
+    comments: Vec<LiveComment>,
     common: Common,
     calls: FuturesUnordered<Call>,
     channel_calls: usize,
@@ -233,7 +240,9 @@ impl LiveTask {
     ) -> Result<Option<(AccountState, String)>, TaskError> {
         let mut st = State {
             channels: HashMap::new(),
+            groups: HashMap::new(),
             writes: BTreeMap::new(),
+            comments: Vec::new(),
             common: Common {
                 wanted: true,
                 sweep: true,
@@ -255,7 +264,7 @@ impl LiveTask {
         let mut next_reload = Instant::now() + RELOAD_EVERY;
         loop {
             self.start_calls(&account, &mut st, parallel);
-            if !st.writes.is_empty() {
+            if !st.writes.is_empty() || !st.comments.is_empty() {
                 self.flush(&mut st).await?;
                 continue;
             }
@@ -301,13 +310,21 @@ impl LiveTask {
     /// Reads the account's followed channels and their stored state; tracks the active ones the
     /// account is a member of.
     async fn reload(&self, st: &mut State) -> Result<(), TaskError> {
-        let id = self.account_id;
-        let (channels, rows) = self
+        let (id, all) = (self.account_id, self.comments_all);
+        let (channels, rows, commented) = self
             .store
             .read("read the live channels", move |s| {
-                Ok((s.channels()?, s.live_rows(id)?))
+                Ok((
+                    s.channels()?,
+                    s.live_rows(id)?,
+                    s.comment_channels(id, all)?,
+                ))
             })
             .await?;
+        st.groups = commented
+            .into_iter()
+            .filter_map(|c| Some((c.group.filter(|g| g.0 != 0)?.0, c.channel_id)))
+            .collect();
         let rows: HashMap<i64, _> = rows.into_iter().map(|r| (r.channel_id, r)).collect();
         let mine: Vec<&ChannelRow> = channels
             .iter()
@@ -530,6 +547,9 @@ impl LiveTask {
             .push_silent
             .store(0, std::sync::atomic::Ordering::Relaxed);
         let Some(t) = st.channels.get_mut(&ev.channel_id) else {
+            if let Some(&row) = st.groups.get(&ev.channel_id) {
+                group_change(&mut st.comments, row, ev.change);
+            }
             return;
         };
         t.check_at = now + self.check_interval;
@@ -779,6 +799,29 @@ impl LiveTask {
 
     /// Writes what arrived, in one transaction with each channel's pts; holes go to the poller.
     async fn flush(&self, st: &mut State) -> Result<(), TaskError> {
+        // Posts first: a post's copy in its discussion group names a post the same push stored.
+        self.flush_posts(st).await?;
+        if !st.comments.is_empty() {
+            let changes = std::mem::take(&mut st.comments);
+            let now = tgsift_store::unix_now();
+            let new = self
+                .store
+                .with("store pushed comments", move |s| {
+                    s.apply_live_comments(&changes, now)
+                })
+                .await?;
+            if new > 0 {
+                tracing::debug!(account = %self.name, comments = new, "pushed comments stored");
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the queued channel events.
+    async fn flush_posts(&self, st: &mut State) -> Result<(), TaskError> {
+        if st.writes.is_empty() {
+            return Ok(());
+        }
         let batches: Vec<LiveBatch> = std::mem::take(&mut st.writes).into_values().collect();
         let outcomes = self
             .store
@@ -830,6 +873,35 @@ fn apply_pts(writes: &mut BTreeMap<i64, LiveBatch>, t: &Tracked) {
         .pts = t.pts;
 }
 
+/// Queues a change pushed in the discussion group of channel row `row`: a post's copy (its thread's
+/// root), a comment written or edited, messages deleted. The group's own pts is not followed: what a
+/// push misses, the comments reader finds when the thread's count moves.
+fn group_change(comments: &mut Vec<LiveComment>, row: i64, change: Change) {
+    match change {
+        Change::New(Message::Group(g)) | Change::Edit(Message::Group(g)) => {
+            let g = *g;
+            if let Some((_, post)) = g.copy_of {
+                comments.push(LiveComment::Root {
+                    channel_id: row,
+                    post,
+                    root: g.comment.message_id,
+                });
+            } else if let Some(root) = g.root {
+                comments.push(LiveComment::Comment {
+                    channel_id: row,
+                    root,
+                    comment: g.comment,
+                });
+            }
+        }
+        Change::Delete(ids) => comments.push(LiveComment::Deleted {
+            channel_id: row,
+            ids,
+        }),
+        _ => {}
+    }
+}
+
 /// Queues one change of a tracked channel for the next write, with the channel's pts.
 fn apply(writes: &mut BTreeMap<i64, LiveBatch>, t: &Tracked, change: Change) {
     let batch = writes.entry(t.row).or_insert_with(|| LiveBatch {
@@ -844,9 +916,14 @@ fn apply(writes: &mut BTreeMap<i64, LiveBatch>, t: &Tracked, change: Change) {
             post: Some(to_store(p)),
         }),
         Change::New(Message::Service(id)) => batch.changes.push(LiveChange::New { id, post: None }),
+        // A followed channel is a broadcast channel: a group's message takes an id, no post.
+        Change::New(Message::Group(g)) => batch.changes.push(LiveChange::New {
+            id: g.comment.message_id,
+            post: None,
+        }),
         Change::Edit(Message::Post(p)) => batch.changes.push(LiveChange::Edit(to_store(p))),
         Change::Delete(ids) => batch.changes.push(LiveChange::Delete(ids)),
-        Change::Edit(Message::Service(_)) | Change::Other => {}
+        Change::Edit(Message::Service(_) | Message::Group(_)) | Change::Other => {}
     }
 }
 
@@ -895,6 +972,7 @@ mod tests {
             keepalive: Duration::from_secs(300),
             silence_alert: Duration::from_secs(900),
             alerts: None,
+            comments_all: false,
         }
     }
 
@@ -926,7 +1004,9 @@ mod tests {
         );
         State {
             channels,
+            groups: HashMap::new(),
             writes: BTreeMap::new(),
+            comments: Vec::new(),
             common: Common::default(),
             calls: FuturesUnordered::new(),
             channel_calls: 0,

@@ -24,6 +24,20 @@ pub(crate) struct RepliesPage {
     pub oldest_id: i32,
     /// Highest id of any message answered (0: none).
     pub newest_id: i32,
+    /// The id of the post's copy in the discussion group, which every comment answers or descends
+    /// from, if a comment on the page named it.
+    pub root: Option<i32>,
+}
+
+/// A message of a discussion group as a push brings it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMessage {
+    /// The message as a comment.
+    pub comment: CommentIn,
+    /// The thread it belongs to: the id of the post's copy it answers or descends from.
+    pub root: Option<i32>,
+    /// For the copy itself: the channel and post it was forwarded from.
+    pub copy_of: Option<(i64, i32)>,
 }
 
 impl Account {
@@ -110,10 +124,37 @@ fn replies_page(answer: tl::enums::messages::Messages) -> RepliesPage {
         };
         page.newest_id = page.newest_id.max(id);
         if let tl::enums::Message::Message(m) = m {
+            page.root = page.root.or(root_of(&m));
             page.comments.push(comment(m));
         }
     }
     page
+}
+
+/// The thread a group message belongs to: the post's copy it answers, directly or through others.
+fn root_of(m: &tl::types::Message) -> Option<i32> {
+    match &m.reply_to {
+        Some(tl::enums::MessageReplyHeader::Header(h)) => h.reply_to_top_id.or(h.reply_to_msg_id),
+        _ => None,
+    }
+}
+
+/// A group's message as a push brings it: a comment with its thread, or a post's copy.
+pub(super) fn group_message(m: tl::types::Message) -> GroupMessage {
+    let copy_of = match &m.fwd_from {
+        Some(tl::enums::MessageFwdHeader::Header(f)) => {
+            match (&f.saved_from_peer, f.saved_from_msg_id) {
+                (Some(tl::enums::Peer::Channel(c)), Some(id)) => Some((c.channel_id, id)),
+                _ => None,
+            }
+        }
+        None => None,
+    };
+    GroupMessage {
+        root: root_of(&m),
+        copy_of,
+        comment: comment(m),
+    }
 }
 
 /// A message of the discussion group as a comment: whom it answers (a comment, or the post's copy in

@@ -38,6 +38,7 @@ use super::channels::{
 };
 use super::client::Account;
 use super::clock::ClockSkew;
+use super::comments::{GroupMessage, group_message};
 use super::error::TgError;
 
 /// Events one `getChannelDifference` may return (Telegram's limit for user accounts).
@@ -50,6 +51,9 @@ pub enum Message {
     Post(RemotePost),
     /// A service message (pin, title change…): it takes an id but is not a post.
     Service(i32),
+    /// A message of a group (not a channel's post): in a discussion group, a comment or a post's
+    /// copy.
+    Group(Box<GroupMessage>),
 }
 
 impl Message {
@@ -58,6 +62,7 @@ impl Message {
         match self {
             Message::Post(p) => p.id,
             Message::Service(id) => *id,
+            Message::Group(g) => g.comment.message_id,
         }
     }
 }
@@ -244,6 +249,9 @@ fn channel_of(m: &tl::enums::Message) -> Option<i64> {
 
 fn message(m: tl::enums::Message) -> Option<Message> {
     match m {
+        tl::enums::Message::Message(m) if !m.post => {
+            Some(Message::Group(Box::new(group_message(m))))
+        }
         tl::enums::Message::Message(m) => Some(Message::Post(remote_post(m))),
         tl::enums::Message::Service(m) => Some(Message::Service(m.id)),
         tl::enums::Message::Empty(_) => None,
@@ -517,6 +525,103 @@ mod tests {
             summary_from_language: None,
             rich_message: None,
         })
+    }
+
+    /// A message of discussion group 900: `reply` is (answered id, thread top id).
+    fn group_msg(
+        id: i32,
+        from: Option<tl::enums::Peer>,
+        reply: Option<(i32, Option<i32>)>,
+    ) -> tl::enums::Message {
+        let tl::enums::Message::Message(mut m) = channel_msg(id, 900, "c") else {
+            unreachable!("channel_msg makes a message")
+        };
+        m.post = false;
+        m.from_id = from;
+        m.reply_to = reply.map(|(to, top)| {
+            tl::types::MessageReplyHeader {
+                reply_to_scheduled: false,
+                forum_topic: false,
+                quote: false,
+                reply_to_ephemeral: false,
+                reply_to_msg_id: Some(to),
+                reply_to_peer_id: None,
+                reply_from: None,
+                reply_media: None,
+                reply_to_top_id: top,
+                quote_text: None,
+                quote_entities: None,
+                quote_offset: None,
+                todo_item_id: None,
+                poll_option: None,
+            }
+            .into()
+        });
+        tl::enums::Message::Message(m)
+    }
+
+    #[test]
+    fn a_discussion_group_s_messages_are_read_as_comments_with_their_thread() {
+        use tgsift_store::CommentSender;
+        let read = |m: tl::enums::Message| match message(m) {
+            Some(Message::Group(g)) => *g,
+            other => panic!("not a group message: {other:?}"),
+        };
+        // A user's comment on the post whose copy is 50.
+        let g = read(group_msg(
+            51,
+            Some(tl::types::PeerUser { user_id: 7 }.into()),
+            Some((50, None)),
+        ));
+        assert_eq!(
+            (g.root, g.copy_of, g.comment.reply_to),
+            (Some(50), None, None)
+        );
+        assert_eq!(g.comment.sender, CommentSender::User { id: 7 });
+        // A reply to comment 51 in the same thread, written as another channel.
+        let g = read(group_msg(
+            52,
+            Some(tl::types::PeerChannel { channel_id: 33 }.into()),
+            Some((51, Some(50))),
+        ));
+        assert_eq!((g.root, g.comment.reply_to), (Some(50), Some(51)));
+        assert_eq!(g.comment.sender, CommentSender::Channel { id: 33 });
+        // An anonymous admin writes as the group itself.
+        let g = read(group_msg(
+            53,
+            Some(tl::types::PeerChannel { channel_id: 900 }.into()),
+            Some((50, None)),
+        ));
+        assert_eq!(g.comment.sender, CommentSender::Anonymous { author: None });
+        // The post's copy names the channel and post it came from.
+        let tl::enums::Message::Message(mut copy) = group_msg(50, None, None) else {
+            unreachable!()
+        };
+        copy.fwd_from = Some(
+            tl::types::MessageFwdHeader {
+                imported: false,
+                saved_out: false,
+                from_id: Some(tl::types::PeerChannel { channel_id: 42 }.into()),
+                from_name: None,
+                date: 1_700_000_000,
+                channel_post: Some(9),
+                post_author: None,
+                saved_from_peer: Some(tl::types::PeerChannel { channel_id: 42 }.into()),
+                saved_from_msg_id: Some(9),
+                saved_from_id: None,
+                saved_from_name: None,
+                saved_date: None,
+                psa_type: None,
+            }
+            .into(),
+        );
+        let g = read(tl::enums::Message::Message(copy));
+        assert_eq!((g.root, g.copy_of), (None, Some((42, 9))));
+        // A channel's own post stays a post.
+        assert!(matches!(
+            message(channel_msg(9, 42, "p")),
+            Some(Message::Post(_))
+        ));
     }
 
     #[test]

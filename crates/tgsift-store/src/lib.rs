@@ -49,8 +49,8 @@ pub use model::channels::{
 };
 pub use model::client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
 pub use model::comments::{
-    CommentChannel, CommentIn, CommentRow, CommentSender, CommentStats, CommentStore, ThreadDue,
-    ThreadRead,
+    CommentChannel, CommentIn, CommentRow, CommentSender, CommentStats, CommentStore, LiveComment,
+    ThreadDue, ThreadRead,
 };
 pub use model::counts::{CountRow, CountStore, CountsIn, RefreshStep};
 pub use model::download_rules::{DownloadRules, parse_size};

@@ -5,7 +5,7 @@
 use super::{Inspect, on_postgres, on_sqlite};
 use crate::prelude::*;
 use crate::testing::EPOCH;
-use crate::{CommentIn, CommentSender, CommentStats, PostIn, Thread, ThreadRead};
+use crate::{CommentIn, CommentSender, CommentStats, LiveComment, PostIn, Thread, ThreadRead};
 
 /// What the comment tests use of a backend.
 trait CommentTest: AccountStore + ChannelStore + CommentStore + CountStore + Inspect {}
@@ -80,6 +80,7 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         count: 3,
         max_id: 103,
         whole: true,
+        root: Some(100),
     };
     assert_eq!(s.store_comments(p3, &read, whole, EPOCH).expect("store"), 3);
     assert_eq!(due(s, ch), [(4, 1, 0, 0)]);
@@ -116,6 +117,7 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         count: 4,
         max_id: 107,
         whole: false,
+        root: None,
     };
     assert_eq!(
         s.store_comments(p3, &[anonymous, edited], incremental, EPOCH + 60)
@@ -155,6 +157,7 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         count: 3,
         max_id: 107,
         whole: true,
+        root: Some(100),
     };
     s.store_comments(p3, &kept, whole, EPOCH + 120)
         .expect("store");
@@ -213,6 +216,80 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
     assert!(s.comment_channels(account, false).expect("list").is_empty());
 }
 
+fn pushed_comments_land_in_their_thread<S: CommentTest + ?Sized>(s: &mut S) {
+    let ch = crate::testing::follow_news(s);
+    s.store_batch(
+        ch,
+        "@news",
+        &[at(1, Some((0, None))), at(2, Some((0, None)))],
+        Some((1, 2)),
+    )
+    .expect("batch");
+    let (p1, p2) = (s.post_id(ch, 1), s.post_id(ch, 2));
+
+    // Post 1's copy arrives in the group, then a comment: stored, and the thread stays read.
+    let pushed = [
+        LiveComment::Root {
+            channel_id: ch,
+            post: 1,
+            root: 50,
+        },
+        LiveComment::Comment {
+            channel_id: ch,
+            root: 50,
+            comment: comment(51, None, "live"),
+        },
+    ];
+    assert_eq!(s.apply_live_comments(&pushed, EPOCH).expect("apply"), 1);
+    assert_eq!(s.apply_live_comments(&pushed, EPOCH).expect("apply"), 0);
+    assert!(due(s, ch).is_empty(), "{:?}", due(s, ch));
+    let texts: Vec<(i32, String)> = s
+        .comments_of(p1)
+        .expect("comments")
+        .into_iter()
+        .map(|c| (c.message_id, c.text))
+        .collect();
+    assert_eq!(texts, [(51, "live".to_string())]);
+
+    // A comment whose thread's root is unknown is left to the reader.
+    let stray = [LiveComment::Comment {
+        channel_id: ch,
+        root: 999,
+        comment: comment(99, None, "stray"),
+    }];
+    assert_eq!(s.apply_live_comments(&stray, EPOCH).expect("apply"), 0);
+
+    // Post 2's thread was read with its root; a page then shows more than a push brings: the
+    // pushed comment is stored and the thread stays due for the reader.
+    let read = ThreadRead {
+        count: 1,
+        max_id: 61,
+        whole: true,
+        root: Some(60),
+    };
+    s.store_comments(p2, &[comment(61, None, "read")], read, EPOCH)
+        .expect("store");
+    s.store_batch(ch, "@news", &[at(2, Some((3, Some(64))))], Some((2, 2)))
+        .expect("page");
+    let pushed = [LiveComment::Comment {
+        channel_id: ch,
+        root: 60,
+        comment: comment(62, Some(61), "pushed"),
+    }];
+    assert_eq!(s.apply_live_comments(&pushed, EPOCH).expect("apply"), 1);
+    assert_eq!(due(s, ch), [(2, 3, 61, 2)]);
+
+    // Deletions pushed mark the comments.
+    let gone = [LiveComment::Deleted {
+        channel_id: ch,
+        ids: vec![51, 12_345],
+    }];
+    s.apply_live_comments(&gone, EPOCH + 5).expect("apply");
+    let c = &s.comments_of(p1).expect("comments")[0];
+    assert_eq!((c.message_id, c.deleted_at), (51, Some(EPOCH + 5)));
+}
+
 both! {
     comment_threads_read_when_they_move => threads_are_read_when_they_move_and_comments_are_kept,
+    pushed_comments_land_in_their_thread => pushed_comments_land_in_their_thread,
 }

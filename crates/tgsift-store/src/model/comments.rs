@@ -10,6 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 
+/// A thread's state as the live path reads it: (post row id, count seen, newest id seen, Telegram's
+/// count, Telegram's newest id).
+pub(crate) type ThreadState = (i64, i64, i64, Option<i64>, Option<i64>);
+
+/// Whether a thread was read up to date: what it holds is what Telegram last said.
+pub(crate) fn in_step(t: &ThreadState) -> bool {
+    t.3.unwrap_or(0) == t.1 && t.4.unwrap_or(0) == t.2
+}
+
 /// Who wrote a comment, as the discussion group shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -121,6 +130,38 @@ pub struct ThreadRead {
     pub max_id: i32,
     /// Whether the read covered the whole thread: stored comments it lacks are marked deleted.
     pub whole: bool,
+    /// The id of the post's copy in the discussion group, if the read learned it.
+    pub root: Option<i32>,
+}
+
+/// A change to comments pushed to an account that is a member of the discussion group (live mode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveComment {
+    /// The post's copy arrived in the group: its id is the thread's root.
+    Root {
+        /// The channel's row id.
+        channel_id: i64,
+        /// The post's message id in the channel.
+        post: i32,
+        /// The copy's id in the group.
+        root: i32,
+    },
+    /// A comment was written or edited in the thread whose root is `root`.
+    Comment {
+        /// The channel's row id.
+        channel_id: i64,
+        /// The thread's root.
+        root: i32,
+        /// The comment.
+        comment: CommentIn,
+    },
+    /// Messages of the group were deleted.
+    Deleted {
+        /// The channel's row id.
+        channel_id: i64,
+        /// Their ids in the group.
+        ids: Vec<i32>,
+    },
 }
 
 /// A channel whose comments are read, with its discussion group as far as known.
@@ -185,6 +226,16 @@ pub trait CommentStore {
 
     /// Counts for `status` and metrics; `all` as for [`CommentStore::comment_channels`].
     fn comment_stats(&self, all: bool) -> Result<CommentStats, StoreError>;
+
+    /// Applies pushed changes: a root recorded; a comment stored in its thread (found by its root;
+    /// a thread whose root is unknown is left to the reader) — when the thread was read up to date,
+    /// its count and newest id move with it, so it is not read again; otherwise it stays due and the
+    /// reader checks it; deleted comments marked. Returns the comments that were new.
+    fn apply_live_comments(
+        &mut self,
+        changes: &[LiveComment],
+        now: i64,
+    ) -> Result<usize, StoreError>;
 }
 
 /// The query of [`CommentStore::threads_due`] with the backend's placeholders for the channel and

@@ -33,8 +33,8 @@ pub use channels::{
 };
 pub use client_state::{Activity, ActivityRow, ClientState, ClientStateStore};
 pub use comments::{
-    CommentChannel, CommentIn, CommentRow, CommentSender, CommentStats, CommentStore, ThreadDue,
-    ThreadRead,
+    CommentChannel, CommentIn, CommentRow, CommentSender, CommentStats, CommentStore, LiveComment,
+    ThreadDue, ThreadRead,
 };
 pub use counts::{CountRow, CountStore, CountsIn, RefreshStep};
 pub use download_rules::{DownloadRules, parse_size};

@@ -192,6 +192,7 @@ const TABLES: &[Table] = &[
             ("seen", Int),
             ("max_id", Int),
             ("fetched_at", Int),
+            ("root_id", Int),
         ],
         key: &["post_id"],
         identity: false,

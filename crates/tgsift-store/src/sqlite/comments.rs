@@ -1,7 +1,7 @@
 //! [`CommentStore`] on SQLite: the rules are the trait's (`crate::model::comments`), the
 //! statements are here.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::model::comments::*;
 use crate::{SqliteStore, StoreError};
@@ -96,12 +96,13 @@ impl CommentStore for SqliteStore {
                 }
             }
             tx.prepare_cached(
-                "INSERT INTO comment_threads (post_id, section, seen, max_id, fetched_at)
-                 VALUES (?1, 1, ?2, ?3, ?4)
+                "INSERT INTO comment_threads (post_id, section, seen, max_id, fetched_at, root_id)
+                 VALUES (?1, 1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (post_id) DO UPDATE SET section = 1, seen = excluded.seen,
-                     max_id = excluded.max_id, fetched_at = excluded.fetched_at",
+                     max_id = excluded.max_id, fetched_at = excluded.fetched_at,
+                     root_id = coalesce(excluded.root_id, root_id)",
             )?
-            .execute(params![post_id, read.count, read.max_id, now])?;
+            .execute(params![post_id, read.count, read.max_id, now, read.root])?;
             tx.prepare_cached("UPDATE posts SET replies = ?2, replies_max_id = ?3 WHERE id = ?1")?
                 .execute(params![post_id, read.count, read.max_id])?;
             Ok(new)
@@ -144,6 +145,74 @@ impl CommentStore for SqliteStore {
                 })
             })?
             .collect()
+        })
+    }
+
+    fn apply_live_comments(
+        &mut self,
+        changes: &[LiveComment],
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        self.write("apply pushed comments", |tx| {
+            let mut new = 0;
+            for change in changes {
+                match change {
+                    LiveComment::Root {
+                        channel_id,
+                        post,
+                        root,
+                    } => {
+                        tx.prepare_cached(
+                            "INSERT INTO comment_threads (post_id, section, seen, max_id, fetched_at, root_id)
+                             SELECT id, 1, 0, 0, ?4, ?3 FROM posts WHERE channel_id = ?1 AND message_id = ?2
+                             ON CONFLICT (post_id) DO UPDATE SET root_id = excluded.root_id",
+                        )?
+                        .execute(params![channel_id, post, root, now])?;
+                    }
+                    LiveComment::Comment {
+                        channel_id,
+                        root,
+                        comment,
+                    } => {
+                        let thread: Option<ThreadState> = tx
+                            .prepare_cached(
+                                "SELECT t.post_id, t.seen, t.max_id, p.replies, p.replies_max_id
+                                 FROM comment_threads t JOIN posts p ON p.id = t.post_id
+                                 WHERE t.root_id = ?2 AND p.channel_id = ?1 AND t.section = 1",
+                            )?
+                            .query_row(params![channel_id, root], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                            })
+                            .optional()?;
+                        let Some(t) = thread else { continue };
+                        let step = in_step(&t);
+                        let inserted = write_comment(tx, t.0, comment, now)?;
+                        new += inserted;
+                        if inserted == 1 && step {
+                            let max_id = t.2.max(i64::from(comment.message_id));
+                            tx.prepare_cached(
+                                "UPDATE comment_threads SET seen = ?2, max_id = ?3 WHERE post_id = ?1",
+                            )?
+                            .execute(params![t.0, t.1 + 1, max_id])?;
+                            tx.prepare_cached(
+                                "UPDATE posts SET replies = ?2, replies_max_id = ?3 WHERE id = ?1",
+                            )?
+                            .execute(params![t.0, t.1 + 1, max_id])?;
+                        }
+                    }
+                    LiveComment::Deleted { channel_id, ids } => {
+                        let mut st = tx.prepare_cached(
+                            "UPDATE comments SET deleted_at = ?3
+                             WHERE message_id = ?2 AND deleted_at IS NULL
+                               AND post_id IN (SELECT id FROM posts WHERE channel_id = ?1)",
+                        )?;
+                        for id in ids {
+                            st.execute(params![channel_id, id, now])?;
+                        }
+                    }
+                }
+            }
+            Ok(new)
         })
     }
 

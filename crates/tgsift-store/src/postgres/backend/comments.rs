@@ -1,8 +1,10 @@
 //! [`CommentStore`] on PostgreSQL: the rules are the trait's (`crate::model::comments`), the
 //! statements are here.
 
-use super::PgBackend;
+use deadpool_postgres::Transaction;
+
 use super::channels::narrow;
+use super::{Fail, PgBackend};
 use crate::StoreError;
 use crate::model::comments::*;
 
@@ -83,42 +85,7 @@ impl CommentStore for PgBackend {
         self.tx("store comments", async |tx| {
             let mut new = 0;
             for c in comments {
-                let (kind, sender_id, author) = c.sender.columns();
-                let (id, reply_to) = (i64::from(c.message_id), c.reply_to.map(i64::from));
-                let inserted = tx
-                    .execute(
-                        "INSERT INTO comments (post_id, message_id, reply_to, sender_kind, sender_id,
-                                               author, date, edit_date, text, has_media, fetched_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                         ON CONFLICT (post_id, message_id) DO NOTHING",
-                        &[
-                            &post_id,
-                            &id,
-                            &reply_to,
-                            &kind,
-                            &sender_id,
-                            &author,
-                            &c.date,
-                            &c.edit_date,
-                            &c.text,
-                            &c.has_media,
-                            &now,
-                        ],
-                    )
-                    .await?;
-                if inserted == 0 {
-                    tx.execute(
-                        "UPDATE comments SET edit_date = $3, text = $4, has_media = $5,
-                                fetched_at = $6, deleted_at = NULL
-                         WHERE post_id = $1 AND message_id = $2
-                           AND coalesce($3::bigint, 0) >= coalesce(edit_date, 0)
-                           AND (edit_date IS DISTINCT FROM $3 OR text <> $4 OR has_media <> $5
-                                OR deleted_at IS NOT NULL)",
-                        &[&post_id, &id, &c.edit_date, &c.text, &c.has_media, &now],
-                    )
-                    .await?;
-                }
-                new += usize::try_from(inserted).unwrap_or(0);
+                new += write_comment(tx, post_id, c, now).await?;
             }
             if read.whole {
                 let ids: Vec<i64> = comments.iter().map(|c| i64::from(c.message_id)).collect();
@@ -130,12 +97,14 @@ impl CommentStore for PgBackend {
                 .await?;
             }
             let (count, max_id) = (i64::from(read.count), i64::from(read.max_id));
+            let root = read.root.map(i64::from);
             tx.execute(
-                "INSERT INTO comment_threads (post_id, section, seen, max_id, fetched_at)
-                 VALUES ($1, true, $2, $3, $4)
+                "INSERT INTO comment_threads (post_id, section, seen, max_id, fetched_at, root_id)
+                 VALUES ($1, true, $2, $3, $4, $5)
                  ON CONFLICT (post_id) DO UPDATE SET section = true, seen = excluded.seen,
-                     max_id = excluded.max_id, fetched_at = excluded.fetched_at",
-                &[&post_id, &count, &max_id, &now],
+                     max_id = excluded.max_id, fetched_at = excluded.fetched_at,
+                     root_id = coalesce(excluded.root_id, comment_threads.root_id)",
+                &[&post_id, &count, &max_id, &now, &root],
             )
             .await?;
             tx.execute(
@@ -186,6 +155,79 @@ impl CommentStore for PgBackend {
         })
     }
 
+    fn apply_live_comments(
+        &mut self,
+        changes: &[LiveComment],
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        self.tx("apply pushed comments", async |tx| {
+            let mut new = 0;
+            for change in changes {
+                match change {
+                    LiveComment::Root {
+                        channel_id,
+                        post,
+                        root,
+                    } => {
+                        let (post, root) = (i64::from(*post), i64::from(*root));
+                        tx.execute(
+                            "INSERT INTO comment_threads (post_id, section, seen, max_id, fetched_at, root_id)
+                             SELECT id, true, 0, 0, $4, $3 FROM posts WHERE channel_id = $1 AND message_id = $2
+                             ON CONFLICT (post_id) DO UPDATE SET root_id = excluded.root_id",
+                            &[channel_id, &post, &root, &now],
+                        )
+                        .await?;
+                    }
+                    LiveComment::Comment {
+                        channel_id,
+                        root,
+                        comment,
+                    } => {
+                        let Some(r) = tx
+                            .query_opt(
+                                "SELECT t.post_id, t.seen, t.max_id, p.replies, p.replies_max_id
+                                 FROM comment_threads t JOIN posts p ON p.id = t.post_id
+                                 WHERE t.root_id = $2 AND p.channel_id = $1 AND t.section",
+                                &[channel_id, &i64::from(*root)],
+                            )
+                            .await?
+                        else {
+                            continue;
+                        };
+                        let t: ThreadState = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+                        let step = in_step(&t);
+                        let inserted = write_comment(tx, t.0, comment, now).await?;
+                        new += inserted;
+                        if inserted == 1 && step {
+                            let max_id = t.2.max(i64::from(comment.message_id));
+                            tx.execute(
+                                "UPDATE comment_threads SET seen = $2, max_id = $3 WHERE post_id = $1",
+                                &[&t.0, &(t.1 + 1), &max_id],
+                            )
+                            .await?;
+                            tx.execute(
+                                "UPDATE posts SET replies = $2, replies_max_id = $3 WHERE id = $1",
+                                &[&t.0, &(t.1 + 1), &max_id],
+                            )
+                            .await?;
+                        }
+                    }
+                    LiveComment::Deleted { channel_id, ids } => {
+                        let ids: Vec<i64> = ids.iter().map(|i| i64::from(*i)).collect();
+                        tx.execute(
+                            "UPDATE comments SET deleted_at = $3
+                             WHERE message_id = ANY($2) AND deleted_at IS NULL
+                               AND post_id IN (SELECT id FROM posts WHERE channel_id = $1)",
+                            &[channel_id, &ids, &now],
+                        )
+                        .await?;
+                    }
+                }
+            }
+            Ok(new)
+        })
+    }
+
     fn comment_stats(&self, all: bool) -> Result<CommentStats, StoreError> {
         self.tx("count comments", async |tx| {
             let r = tx
@@ -204,4 +246,50 @@ impl CommentStore for PgBackend {
             })
         })
     }
+}
+
+/// Inserts a comment, or updates a known one that was edited or had been marked deleted; 1 when it
+/// was new.
+async fn write_comment(
+    tx: &Transaction<'_>,
+    post_id: i64,
+    c: &CommentIn,
+    now: i64,
+) -> Result<usize, Fail> {
+    let (kind, sender_id, author) = c.sender.columns();
+    let (id, reply_to) = (i64::from(c.message_id), c.reply_to.map(i64::from));
+    let inserted = tx
+        .execute(
+            "INSERT INTO comments (post_id, message_id, reply_to, sender_kind, sender_id, author,
+                                   date, edit_date, text, has_media, fetched_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (post_id, message_id) DO NOTHING",
+            &[
+                &post_id,
+                &id,
+                &reply_to,
+                &kind,
+                &sender_id,
+                &author,
+                &c.date,
+                &c.edit_date,
+                &c.text,
+                &c.has_media,
+                &now,
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        tx.execute(
+            "UPDATE comments SET edit_date = $3, text = $4, has_media = $5, fetched_at = $6,
+                    deleted_at = NULL
+             WHERE post_id = $1 AND message_id = $2
+               AND coalesce($3::bigint, 0) >= coalesce(edit_date, 0)
+               AND (edit_date IS DISTINCT FROM $3 OR text <> $4 OR has_media <> $5
+                    OR deleted_at IS NOT NULL)",
+            &[&post_id, &id, &c.edit_date, &c.text, &c.has_media, &now],
+        )
+        .await?;
+    }
+    Ok(usize::try_from(inserted).unwrap_or(0))
 }

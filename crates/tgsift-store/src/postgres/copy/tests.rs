@@ -165,8 +165,8 @@ fn seed(path: &Path) -> SqliteStore {
                  UPDATE channels SET comments = 1, linked_chat_id = 2000000001,
                      linked_access_hash = -77 WHERE id = 1;
                  UPDATE posts SET replies = 2, replies_max_id = 31 WHERE id = 1;
-                 INSERT INTO comment_threads VALUES (1, 1, 2, 31, 1700000800),
-                                                    (2, 0, 0, 0, 1700000800);
+                 INSERT INTO comment_threads VALUES (1, 1, 2, 31, 1700000800, 12),
+                                                    (2, 0, 0, 0, 1700000800, NULL);
                  INSERT INTO comments (post_id, message_id, reply_to, sender_kind, sender_id, author,
                                        date, edit_date, text, has_media, fetched_at, deleted_at)
                      VALUES (1, 30, NULL, 'user', 7001, NULL, 1700000700, NULL, 'первый', 0,

@@ -9,6 +9,8 @@
 -- post; `comment_threads` records how far each post's thread was read (its count and newest id then),
 -- so a thread is read again only when Telegram's count or newest id moved, and only past what is stored.
 -- `channels.linked_chat_id` is the group's Telegram id (0: the channel has none; NULL: not asked yet).
+-- `comment_threads.root_id` is the id of the post's copy in the group (every comment answers it, or
+-- answers a comment that does): what a comment pushed to a member of the group names its thread by.
 ALTER TABLE channels ADD COLUMN comments INTEGER NOT NULL DEFAULT 0 CHECK (comments IN (0, 1));
 ALTER TABLE channels ADD COLUMN linked_chat_id INTEGER;
 ALTER TABLE channels ADD COLUMN linked_access_hash INTEGER;
@@ -19,8 +21,11 @@ CREATE TABLE comment_threads (
     section    INTEGER NOT NULL CHECK (section IN (0, 1)),
     seen       INTEGER NOT NULL,
     max_id     INTEGER NOT NULL,
-    fetched_at INTEGER NOT NULL
+    fetched_at INTEGER NOT NULL,
+    root_id    INTEGER
 ) WITHOUT ROWID;
+-- A pushed comment finds its thread by the root.
+CREATE INDEX comment_threads_root ON comment_threads (root_id) WHERE root_id IS NOT NULL;
 CREATE TABLE comments (
     id          INTEGER PRIMARY KEY,
     post_id     INTEGER NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
