@@ -467,13 +467,21 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         assert_eq!(shown, hits["items"].as_array().expect("items").len());
         page.shoot("posts", "#posts").await;
 
-        // Open the post (it was edited once: its earlier text is kept) and regenerate its tags.
+        // Open the post (it was edited once: its earlier text is kept; it has two comments, one a
+        // reply) and regenerate its tags.
         SqliteStore::open(&s.db)
             .expect("store")
-            .read("an earlier text", |c| {
+            .read("an earlier text and comments", |c| {
                 c.execute(
                     "INSERT INTO post_versions (post_id, text, edit_date, replaced_at)
                      VALUES (?1, 'what it said first (test)', NULL, 1700000000)",
+                    [post_id],
+                )?;
+                c.execute(
+                    "INSERT INTO comments (post_id, message_id, reply_to, sender_kind, sender_id,
+                                           author, date, text, fetched_at)
+                     VALUES (?1, 70, NULL, 'user', 7001, NULL, 1700000100, 'a comment (test)', 1700000101),
+                            (?1, 71, 70, 'anonymous', NULL, 'Editor', 1700000200, 'an answer (test)', 1700000201)",
                     [post_id],
                 )
             })
@@ -483,6 +491,10 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
             .await;
         page.wait_text("#versions", |t| t.contains("what it said first (test)"))
             .await;
+        page.wait_text("#comments", |t| {
+            t.contains("a comment (test)") && t.contains("#71 → #70") && t.contains("admin Editor")
+        })
+        .await;
         page.click("#regenerate").await;
         page.wait_text("#notice", |t| t.starts_with("tags regenerated"))
             .await;

@@ -28,7 +28,8 @@ use crate::telegram::error::TgError;
 /// The shortest time between two comments passes of an account.
 pub(super) const COMMENTS_EVERY: Duration = Duration::from_secs(30);
 
-/// Threads read per channel and pass, so a long-stopped service catches up over several passes.
+/// Threads read per channel and pass of the service, so a long-stopped service catches up over
+/// several passes instead of one long one.
 const PER_PASS: usize = 500;
 
 /// The counts refresh of channels whose comments are read while `ingest.counts_refresh` is off:
@@ -113,7 +114,8 @@ impl AccountTask {
                     }
                 }
             }
-            let mut left = PER_PASS;
+            // `run --once` reads every due thread; the service spreads them over passes.
+            let mut left = if self.opts.once { usize::MAX } else { PER_PASS };
             'channel: while left > 0 && !cancel.is_cancelled() {
                 let cid = ch.id;
                 let due = self

@@ -416,21 +416,29 @@ function postItem(p) {
     tagChips(p.tags));
 }
 
+/** Who wrote a comment, in words. */
+function senderName(s) {
+  if (s.kind === "user") return `user ${s.id}`;
+  if (s.kind === "channel") return `channel ${s.id}`;
+  return s.author ? `admin ${s.author}` : "anonymous admin";
+}
+
 function postView(view, params, parts) {
   const id = Number(parts[1]);
   view.append(h("p", {}, h("a", { href: "#/posts" }, "← Posts")));
   const body = region(view, "post");
   return {
     async refresh() {
-      const [p, versions] = await Promise.all([
+      const [p, versions, comments] = await Promise.all([
         api("GET", `/api/v1/posts/${id}`),
         api("GET", `/api/v1/posts/${id}/versions`),
+        api("GET", `/api/v1/posts/${id}/comments`),
       ]);
       const regen = h("button", { id: "regenerate" }, "Regenerate tags");
       regen.addEventListener("click", () => act(regen,
         () => api("POST", `/api/v1/posts/${id}/tags/regenerate`),
         r => `tags regenerated: ${r.tags.map(t => t.tag).join(", ") || "none"}`));
-      if (!fresh(body, [p, versions])) return;
+      if (!fresh(body, [p, versions, comments])) return;
       body.replaceChildren(
         h("h1", {}, `${p.channel} #${p.message_id}`),
         h("p", { class: "meta" }, "Posted ", when(p.date),
@@ -460,7 +468,15 @@ function postView(view, params, parts) {
             h("h2", {}, "Edit history"),
             versions.items.length === 0 ? h("p", { class: "muted", id: "versions" }, "Never edited.")
               : h("ol", { class: "versions", id: "versions" }, versions.items.map(v =>
-                h("li", {}, h("div", { class: "meta" }, "replaced ", when(v.replaced_at)), h("div", { class: "post-text" }, v.text)))))));
+                h("li", {}, h("div", { class: "meta" }, "replaced ", when(v.replaced_at)), h("div", { class: "post-text" }, v.text)))),
+            comments.items.length === 0 ? null : [
+              h("h2", {}, `Comments (${comments.items.length})`),
+              h("ol", { class: "versions", id: "comments" }, comments.items.map(c =>
+                h("li", { class: c.deleted_at ? "muted" : null },
+                  h("div", { class: "meta" }, `#${c.message_id}`, c.reply_to ? ` → #${c.reply_to}` : "",
+                    " · ", senderName(c.sender), " · ", when(c.date),
+                    c.deleted_at ? [" · deleted ", when(c.deleted_at)] : null),
+                  h("div", { class: "post-text" }, c.has_media ? "[media] " : "", c.text))))])));
     },
   };
 }
