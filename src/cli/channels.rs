@@ -33,6 +33,15 @@ pub enum ChannelsCommand {
         #[arg(long)]
         comments: bool,
     },
+    /// Read the comments under a followed channel's posts from now on (or stop, with `--off`;
+    /// those stored stay).
+    Comments {
+        /// `@username`, numeric id, or `#row`.
+        channel: String,
+        /// Stop reading them.
+        #[arg(long)]
+        off: bool,
+    },
     /// Every followed channel: posts, checkpoint, last fetch, flood state, last error.
     List,
     /// Stop polling a channel (its posts stay).
@@ -98,6 +107,23 @@ pub(super) fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
             super::runtime()?.block_on(add(loaded, add_args))
         }
         ChannelsCommand::List => list(loaded),
+        ChannelsCommand::Comments { channel, off } => {
+            let ch = super::admin(loaded, async |ops| {
+                let ch = ops.channel(&channel).await?;
+                ops.set_channel_comments(ch.id, !off).await?;
+                Ok(ch)
+            })?;
+            let all = loaded.config.ingest.comments;
+            match (off, all) {
+                (false, _) => println!("{}: its comments are read", ch.label()),
+                (true, false) => println!("{}: its comments are no longer read", ch.label()),
+                (true, true) => println!(
+                    "{}: no longer flagged, but ingest.comments = true still reads every channel's comments",
+                    ch.label()
+                ),
+            }
+            Ok(())
+        }
         ChannelsCommand::Pause { channel } => set_active(loaded, &channel, false),
         ChannelsCommand::Resume { channel } => set_active(loaded, &channel, true),
         ChannelsCommand::Remove { channel } => {

@@ -465,6 +465,21 @@ impl Ops {
     }
 
     /// Pauses (stops polling) or resumes (and clears errors and parks) a channel; returns it as it is now.
+    /// Reads (or stops reading) the comments under a channel's posts.
+    pub(crate) async fn set_channel_comments(&self, id: i64, on: bool) -> Result<(), OpsError> {
+        let found = self
+            .store
+            .with("set a channel's comments", move |s| {
+                s.set_channel_comments(id, on)
+            })
+            .await?;
+        if found {
+            Ok(())
+        } else {
+            Err(OpsError::NotFound(format!("no channel #{id}")))
+        }
+    }
+
     pub(crate) async fn set_channel_active(
         &self,
         id: i64,
