@@ -321,6 +321,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             edits: args.live_edits,
             deletes: args.live_deletes,
             seed: args.seed,
+            comments: 0.0,
         };
         match &args.publish_log {
             Some(path) => std::fs::OpenOptions::new()
