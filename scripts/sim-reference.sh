@@ -16,11 +16,21 @@
 #   4. downloads: scripts/telethon_download.py downloads ~30 posts' files of the same world with
 #      Telethon's own download_media (every kind of file at least twice, one over 1 MB), and each
 #      file's sha256 must equal the `--media-out` sha256; the simulator's counts at Ctrl-C must show
-#      that Telethon met FILE_MIGRATE and imported its authorization on the files' DC.
+#      that Telethon met FILE_MIGRATE and imported its authorization on the files' DC;
+#   5. comments: scripts/telethon_comments.py against `--comments 40 --comments-out`: Telethon's
+#      GetFullChannelRequest names each channel's linked group, its own
+#      iter_messages(channel, reply_to=post) reads at least 24 threads (one also oldest first), and
+#      every comment it sees (id, reply_to, top id, sender kind and id or signature, text, date,
+#      edit date, media) and each thread's total must equal --comments-out; a post from before
+#      the group was linked makes Telethon raise MsgIdInvalidError.
 # Runs every part even when one fails; prints "reference check passed" or exits non-zero.
 #
-# Usage: scripts/sim-reference.sh
+# Usage: scripts/sim-reference.sh [PART…]   (parts: penalties silences media downloads comments;
+#        default: all)
 set -euo pipefail
+parts=("$@")
+((${#parts[@]})) || parts=(penalties silences media downloads comments)
+want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin tgsift
 BIN=$PWD/target/release/tgsift
@@ -55,6 +65,7 @@ stop_sim() {
   sim=""
 }
 
+if want penalties; then
 echo "== penalties (sim serve --flood telegram)"
 start_sim penalties --flood telegram --channels 8 --max-channels 7 --posts 50 --flood-report "$work/floods.json"
 if ! timeout 120 "$PY" scripts/telethon_penalties.py "$work/penalties.session" "${channels[@]}" | tee "$work/penalties.telethon"; then
@@ -71,6 +82,7 @@ assert a["floods"] == seen, f"the simulator reports {a['floods']} FLOOD_WAITs, T
 assert a["state"] == "frozen", a["state"]
 print(f"simulator report: {a['floods']} FLOOD_WAITs, account {a['state']} — as Telethon saw")
 EOF
+fi
 
 # silences MODE ARG…: telethon_silences.py MODE against `sim serve ARG…`, then the simulator's counts
 # against Telethon's "wire" line.
@@ -112,10 +124,13 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
+if want silences; then
 silences ahead --salt-rotate 2 --clock-skew 600 --push-idle-stop 2 --live-rate 10 --live-edits 0 --live-deletes 0
 silences behind --clock-skew -600
 silences unpushed --unpushed 1.0 --live-rate 10 --live-edits 0 --live-deletes 0
+fi
 
+if want media; then
 # 800 posts per channel: the smallest round figure at which the default seed serves every kind
 # (contacts are 1 % of media).
 echo "== media (sim serve --media-out)"
@@ -152,7 +167,9 @@ verdict = "as Telethon saw them, field by field" if not problems else f"{len(pro
 print(f"media: {len(sim)} posts with media in the simulator, {len(seen)} seen by Telethon — {verdict}")
 sys.exit(1 if problems else 0)
 EOF
+fi
 
+if want downloads; then
 echo "== downloads (sim serve --media-out, Telethon's download_media)"
 start_sim downloads --flood off --channels 3 --posts 800 --media-out "$work/downloads.sim"
 if ! timeout 300 "$PY" scripts/telethon_download.py "$work/downloads.session" "$work/downloads.sim" \
@@ -196,6 +213,68 @@ verdict = "every sha256 as the simulator wrote it" if not problems else f"{len(p
 print(f"downloads: {len(got)} files, {sum(g['size'] or 0 for g in got)} bytes by Telethon — {verdict}")
 sys.exit(1 if problems or not got else 0)
 EOF
+fi
+
+if want comments; then
+echo "== comments (sim serve --comments 40 --comments-out, Telethon's iter_messages(reply_to=…))"
+start_sim comments --flood off --channels 3 --posts 800 --comments 40 --comments-out "$work/comments.sim"
+if ! timeout 300 "$PY" scripts/telethon_comments.py "$work/comments.session" "${channels[@]}" \
+  >"$work/comments.telethon"; then
+  failed+=(comments)
+fi
+stop_sim
+python3 - "$work/comments.sim" "$work/comments.telethon" <<'EOF' || failed+=(comments-compare)
+import collections, json, sys
+FIELDS = ("id", "date", "edit_date", "reply_to", "top_id", "sender", "sender_id", "signature", "text", "media")
+groups, linked_from, threads = {}, {}, collections.defaultdict(list)
+for line in open(sys.argv[1], encoding="utf-8"):
+    d = json.loads(line)
+    if "group" in d:
+        groups[d["channel"]], linked_from[d["channel"]] = d["group"], d["linked_from"]
+    else:
+        threads[(d["channel"], d["post"])].append(tuple(d[f] for f in FIELDS))
+seen, totals, errors, problems = collections.defaultdict(list), {}, [], []
+for line in open(sys.argv[2], encoding="utf-8"):
+    d = json.loads(line)
+    if "linked_chat_id" in d:
+        if groups.get(d["channel"]) != d["linked_chat_id"]:
+            problems.append(f"channel {d['channel']}: Telethon sees linked chat {d['linked_chat_id']}, "
+                            f"the simulator's group is {groups.get(d['channel'])}")
+    elif "error" in d:
+        errors.append(d)
+    elif "total" in d:
+        totals[(d["channel"], d["post"])] = (d["total"], d["read"])
+    else:
+        seen[(d["channel"], d["post"])].append(tuple(d[f] for f in FIELDS))
+for key, (total, read) in sorted(totals.items()):
+    sim, got = threads.get(key, []), seen.get(key, [])
+    if total != len(sim) or read != len(sim):
+        problems.append(f"{key}: {len(sim)} comments in the simulator, Telethon's total {total}, read {read}")
+    for a, b in zip(sim, got):
+        if a != b:
+            diff = {f: (x, y) for f, x, y in zip(FIELDS, a, b) if x != y}
+            problems.append(f"{key} comment {a[0]}: simulator vs Telethon {diff}")
+            break
+for e in errors:
+    if e["error"] != "MsgIdInvalidError" or e["post"] >= linked_from.get(e["channel"], 0):
+        problems.append(f"post {e['post']} of {e['channel']} (linked from {linked_from.get(e['channel'])}): "
+                        f"Telethon got {e['error']!r}, expected MsgIdInvalidError")
+if len(totals) < 20:
+    problems.append(f"only {len(totals)} threads read")
+if len(errors) < len(groups):
+    problems.append(f"only {len(errors)} posts without a comment section tried")
+comments = [c for t in seen.values() for c in t]
+kinds = collections.Counter(c[5] for c in comments)
+shape = (f"{sum(1 for c in comments if c[3] != c[4])} nested, {sum(1 for c in comments if c[9])} with a photo, "
+         f"{sum(1 for c in comments if c[2])} edited; senders " + " ".join(f"{k}={n}" for k, n in sorted(kinds.items())))
+for p in problems[:20]:
+    print("  " + p)
+verdict = "as the simulator holds them, field by field" if not problems else f"{len(problems)} DIFFERENCES"
+print(f"comments: {len(totals)} threads, {len(comments)} comments read by Telethon ({shape}); "
+      f"{len(errors)} posts before the link raised {sorted({e['error'] for e in errors})} — {verdict}")
+sys.exit(1 if problems else 0)
+EOF
+fi
 
 if ((${#failed[@]})); then
   echo "reference check FAILED: ${failed[*]}" >&2

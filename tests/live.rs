@@ -208,6 +208,7 @@ async fn a_30_s_window_over_50_channels_is_stored_exactly_once_through_drops_too
             edits: 0.1,
             deletes: 0.05,
             seed: 3,
+        comments: 0.0,
         });
         tokio::time::sleep(Duration::from_secs(15)).await;
         s.sim.disconnect_all();
@@ -259,6 +260,7 @@ async fn kill_9_in_live_mode_then_a_restart_catches_up_from_the_stored_pts_and_l
             edits: 0.1,
             deletes: 0.0,
             seed: 11,
+            comments: 0.0,
         });
         tokio::time::sleep(Duration::from_secs(5)).await;
         kill(child);
@@ -559,6 +561,7 @@ async fn rotating_salts_a_skewed_clock_and_an_unknown_update_lose_nothing() {
             edits: 0.1,
             deletes: 0.05,
             seed: 5,
+            comments: 0.0,
         });
         // (f) Pushes carrying an update of a newer layer the client cannot read.
         for n in [5, 15, 25] {

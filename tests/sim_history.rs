@@ -56,6 +56,7 @@ fn spec(posts: i32, seed: u64) -> ChannelSpec {
         seed,
         start_date: 1_600_000_000,
         service_run: None,
+        discussion: None,
     }
 }
 

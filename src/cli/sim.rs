@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tgsift_sim::{FloodConfig, LiveConfig, RandomFaults, Sim, SimConfig, SimMediaKind};
+use tgsift_sim::{
+    CommentSender, DiscussionSpec, FloodConfig, LiveConfig, RandomFaults, Sim, SimConfig,
+    SimMediaKind,
+};
 
 use crate::telegram::session::SimSessions;
 
@@ -49,6 +52,24 @@ pub struct ServeArgs {
     /// (null where absent): the truth a client's media and downloads are compared with.
     #[arg(long, value_name = "FILE")]
     pub media_out: Option<PathBuf>,
+    /// Give every channel a linked discussion group whose posts have up to N generated comments
+    /// each (from users, users writing as channels and anonymous admins; nested replies, photos,
+    /// edits and deleted ones among them), read with `messages.getReplies`. The first tenth of
+    /// each channel's posts predates the group and has no comment section. 0: groups whose
+    /// comments are only those written live.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub comments: Option<u32>,
+    /// With --comments: write every thread as the simulator serves it, one JSON line per channel
+    /// (`channel`, `username`, `group`, `linked_from`) and per comment (`channel`, `post`, `copy`,
+    /// `id`, `date`, `edit_date`, `reply_to`, `top_id`, `sender` (user, channel or anonymous),
+    /// `sender_id`, `signature`, `text`, `media`), at start and again at exit: the truth a
+    /// client's comments are compared with.
+    #[arg(long, value_name = "FILE", requires = "comments")]
+    pub comments_out: Option<PathBuf>,
+    /// With --comments: write this many comments per second under recent posts, spread over the
+    /// channels (pushed to the groups' members).
+    #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = parse_rate, requires = "comments")]
+    pub live_comments: f64,
     /// File references served with messages expire after this many seconds: downloads with an older
     /// one answer `FILE_REFERENCE_EXPIRED` until the message is fetched again. Default: two hours.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
@@ -224,6 +245,11 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ch.start_date = tgsift_sim::world::start_date_for_newest(ch.seed, ch.posts, now);
         }
     }
+    if let Some(n) = args.comments {
+        for ch in &mut config.channels {
+            ch.discussion = Some(DiscussionSpec::for_channel(ch, n));
+        }
+    }
     config.faults = args.faults.clone();
     config.flood = match args.flood {
         FloodPreset::Realistic => FloodConfig::realistic(),
@@ -263,6 +289,14 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let n = write_media(&sim, path)
             .with_context(|| format!("writing --media-out {}", path.display()))?;
         println!("{n} media posts written to {}", path.display());
+    }
+    if let Some(n) = args.comments {
+        println!("comments: every channel has a discussion group, up to {n} comments per post");
+    }
+    if let Some(path) = &args.comments_out {
+        let n = write_comments(&sim, path)
+            .with_context(|| format!("writing --comments-out {}", path.display()))?;
+        println!("{n} comments written to {}", path.display());
     }
     // The simulator's own fixture credentials: printing them is what this command is for.
     println!(
@@ -311,16 +345,17 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "strict keys: a key live on two connections at once is revoked (AUTH_KEY_DUPLICATED)"
         );
     }
-    let live = (args.live_rate > 0.0).then(|| {
+    let live = (args.live_rate > 0.0 || args.live_comments > 0.0).then(|| {
         println!(
-            "live: {} new posts/s over {} channels, edits {} and deletions {} per new post",
-            args.live_rate, args.channels, args.live_edits, args.live_deletes
+            "live: {} new posts/s over {} channels, edits {} and deletions {} per new post, {} comments/s",
+            args.live_rate, args.channels, args.live_edits, args.live_deletes, args.live_comments
         );
         let config = LiveConfig {
             rate: args.live_rate,
             edits: args.live_edits,
             deletes: args.live_deletes,
             seed: args.seed,
+            comments: args.live_comments,
         };
         match &args.publish_log {
             Some(path) => std::fs::OpenOptions::new()
@@ -395,6 +430,11 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         std::fs::write(path, text)
             .with_context(|| format!("writing --ids-out {}", path.display()))?;
     }
+    if let Some(path) = &args.comments_out {
+        let n = write_comments(&sim, path)
+            .with_context(|| format!("writing --comments-out {}", path.display()))?;
+        println!("{n} comments written to {}", path.display());
+    }
     if let Some(path) = &args.flood_report {
         let json = serde_json::to_string_pretty(&report_json(&report))
             .context("formatting the flood report")?;
@@ -430,6 +470,53 @@ fn write_media(sim: &Sim, path: &std::path::Path) -> std::io::Result<usize> {
             Ok(())
         })
         .transpose()?;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// Writes every channel's discussion group and every comment of its threads as served now, one
+/// JSON line each; returns how many comments.
+fn write_comments(sim: &Sim, path: &std::path::Path) -> std::io::Result<usize> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut n = 0;
+    for name in sim.channel_usernames() {
+        let Some((group, _)) = sim.discussion(&name) else {
+            continue;
+        };
+        let Some((channel, linked_from, posts)) = sim.with_channel(&name, |ch| {
+            let linked_from = ch.spec().discussion.as_ref().map_or(0, |d| d.linked_from);
+            (ch.spec().id, linked_from, ch.post_ids())
+        }) else {
+            continue;
+        };
+        let line = serde_json::json!({
+            "channel": channel, "username": name, "group": group, "linked_from": linked_from,
+        });
+        writeln!(out, "{line}")?;
+        for post in posts {
+            let (Some(copy), Some(thread)) =
+                (sim.discussion_copy(&name, post), sim.comments(&name, post))
+            else {
+                continue;
+            };
+            for c in thread {
+                let (sender, sender_id, signature) = match &c.sender {
+                    CommentSender::User(id) => ("user", Some(*id), None),
+                    CommentSender::Channel(id) => ("channel", Some(*id), None),
+                    CommentSender::Anonymous(s) => ("anonymous", None, Some(s.as_str())),
+                };
+                let line = serde_json::json!({
+                    "channel": channel, "post": post, "copy": copy, "id": c.id, "date": c.date,
+                    "edit_date": c.edit_date, "reply_to": c.reply_to, "top_id": c.top_id,
+                    "sender": sender, "sender_id": sender_id, "signature": signature,
+                    "text": c.text, "media": c.has_media,
+                });
+                writeln!(out, "{line}")?;
+                n += 1;
+            }
+        }
     }
     out.flush()?;
     Ok(n)
@@ -548,10 +635,11 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 /// What the live driver did, one line.
 fn report_live(live: &tgsift_sim::LiveHandle) {
     println!(
-        "live: published {} posts, edited {}, deleted {}",
+        "live: published {} posts, edited {}, deleted {}, commented {}",
         live.published(),
         live.edited(),
-        live.deleted()
+        live.deleted(),
+        live.commented()
     );
 }
 

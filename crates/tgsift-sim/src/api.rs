@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 use grammers_tl_types as tl;
 use tl::{Deserializable, Identifiable, Serializable};
 
+mod comments;
+
+use super::chat::{Chat, channel_message};
 use super::counts;
 use super::faults::{Fault, PageFaults};
 use super::files::{self, Stamp};
@@ -15,7 +18,7 @@ use super::hub::ConnId;
 use super::log::{ClientInit, Outcome, RequestLog};
 use super::objects;
 use super::shared::{Shared, unix_now};
-use super::state::{ChannelEntry, PendingLogin, SrpChallenge, Standing, read, write};
+use super::state::{ChannelEntry, PendingLogin, Side, SrpChallenge, Standing, read, write};
 use super::updates;
 use super::world::{HistoryQuery, SimMessage};
 
@@ -358,10 +361,12 @@ async fn dispatch(
             let req = parse!(f::channels::GetChannels, body);
             let mut chats = Vec::new();
             for input in &req.id {
-                match channel_for(shared, user, input, false) {
-                    Ok(ch) => {
+                match chat_for(shared, user, input, false) {
+                    Ok((ch, side)) => {
                         let ch = read(&ch);
-                        chats.push(objects::channel(ch.history.spec(), left_of(&ch, user)));
+                        if let Some(chat) = Chat::of(&ch, side) {
+                            chats.push(chat.object(chat.left(user)));
+                        }
                     }
                     Err(e) => return e,
                 }
@@ -394,15 +399,14 @@ async fn dispatch(
                 max_id: req.max_id,
                 min_id: req.min_id,
             };
-            let spec = ch.history.spec();
             let found = ch.history.history(&q);
             let stamp = shared.stamp();
             let messages = match shared.faults.page_faults(user_id(shared, user)) {
                 None => found
                     .iter()
-                    .map(|m| objects::message_of(spec.id, m, &stamp))
+                    .map(|m| channel_message(&ch, m, &stamp))
                     .collect(),
-                Some(mut pf) => faulty_page(&mut pf, spec.id, found, &stamp),
+                Some(mut pf) => faulty_page(&mut pf, &ch, found, &stamp),
             };
             channel_messages(&ch, user, messages)
         }
@@ -424,7 +428,10 @@ async fn dispatch(
                         tl::types::MessageViews {
                             views: Some(c.views),
                             forwards: Some(c.forwards),
-                            replies: None,
+                            replies: ch.discussion.as_ref().and_then(|g| {
+                                let r = g.thread.replies(&ch.history, id)?;
+                                Some(objects::message_replies(&r, true, g.id()))
+                            }),
                         }
                     }
                     // A deleted or unknown id: an entry without counters, in its place.
@@ -475,27 +482,31 @@ async fn dispatch(
             if req.id.len() > 200 {
                 return Reply::err(400, "LIMIT_INVALID");
             }
-            let ch = match channel_for(shared, user, &req.channel, true) {
-                Ok(ch) => ch,
+            let (ch, side) = match chat_for(shared, user, &req.channel, true) {
+                Ok(found) => found,
                 Err(e) => return e,
             };
             let ch = read(&ch);
-            let spec = ch.history.spec();
+            let Some(chat) = Chat::of(&ch, side) else {
+                return Reply::err(400, "CHANNEL_INVALID");
+            };
             let stamp = shared.stamp();
             let mut pf = shared.faults.page_faults(user_id(shared, user));
+            let chat_id = chat.id();
             let mut messages: Vec<_> = req
                 .id
                 .iter()
                 .map(|m| match m {
-                    tl::enums::InputMessage::Id(m) => match ch.history.message(m.id) {
+                    tl::enums::InputMessage::Id(m) => match chat.message(m.id, &stamp) {
                         // A post hidden from this account looks deleted to it; a placeholder
                         // fault blanks a message that exists.
                         Some(msg)
                             if pf.as_mut().is_none_or(|pf| {
-                                !hidden_post(pf, spec.id, &msg) && !pf.blank()
+                                let hidden = chat.is_post(m.id) && pf.hides(chat_id, m.id);
+                                !hidden && !pf.blank()
                             }) =>
                         {
-                            objects::message_of(spec.id, &msg, &stamp)
+                            msg
                         }
                         _ => objects::message_empty(m.id),
                     },
@@ -505,7 +516,25 @@ async fn dispatch(
             if let Some(pf) = pf.as_mut() {
                 pf.maybe_dup(&mut messages);
             }
-            channel_messages(&ch, user, messages)
+            match chat {
+                Chat::Channel(_) => channel_messages(&ch, user, messages),
+                Chat::Group(_, g) => {
+                    let (chats, users) = chat.peers(&messages, user);
+                    Reply::ok(tl::enums::messages::Messages::ChannelMessages(
+                        tl::types::messages::ChannelMessages {
+                            inexact: false,
+                            pts: g.events.pts(),
+                            // The group's whole count is not simulated: what it holds of the ids.
+                            count: messages.len() as i32,
+                            offset_id_offset: None,
+                            messages,
+                            topics: vec![],
+                            chats,
+                            users,
+                        },
+                    ))
+                }
+            }
         }
         f::updates::GetDifference::CONSTRUCTOR_ID => {
             let req = parse!(f::updates::GetDifference, body);
@@ -532,10 +561,11 @@ async fn dispatch(
             let too_long = shared.hub.take_too_long(caller.conn);
             let chats = too_long
                 .iter()
-                .filter_map(|&(id, _)| world.channel_by_id(id))
-                .map(|ch| {
+                .filter_map(|&(id, _)| world.chat_by_id(id))
+                .filter_map(|(ch, side)| {
                     let ch = read(&ch);
-                    objects::channel(ch.history.spec(), left_of(&ch, user))
+                    let chat = Chat::of(&ch, side)?;
+                    Some(chat.object(chat.left(user)))
                 })
                 .collect();
             Reply::ok(updates::difference(
@@ -552,18 +582,20 @@ async fn dispatch(
             if req.pts <= 0 {
                 return Reply::err(400, "PERSISTENT_TIMESTAMP_INVALID");
             }
-            let ch = match channel_for(shared, user, &req.channel, true) {
-                Ok(ch) => ch,
+            let (ch, side) = match chat_for(shared, user, &req.channel, true) {
+                Ok(found) => found,
                 Err(e) => return e,
             };
             let ch = read(&ch);
-            let left = left_of(&ch, user);
+            let Some(chat) = Chat::of(&ch, side) else {
+                return Reply::err(400, "CHANNEL_INVALID");
+            };
             let mut pf = shared.faults.page_faults(user_id(shared, user));
             Reply::ok(updates::channel_difference(
-                &ch,
+                chat,
                 req.pts,
                 req.limit,
-                left,
+                user,
                 shared
                     .channel_timeout
                     .load(std::sync::atomic::Ordering::Relaxed),
@@ -573,8 +605,8 @@ async fn dispatch(
         }
         f::channels::JoinChannel::CONSTRUCTOR_ID => {
             let req = parse!(f::channels::JoinChannel, body);
-            let ch = match channel_for(shared, user, &req.channel, true) {
-                Ok(ch) => ch,
+            let (ch, side) = match chat_for(shared, user, &req.channel, true) {
+                Ok(found) => found,
                 Err(e) => return e,
             };
             let Some(u) = user else {
@@ -585,17 +617,30 @@ async fn dispatch(
                 .load(std::sync::atomic::Ordering::Relaxed);
             let joined = world.channels_joined(u);
             let mut entry = write(&ch);
-            let Some(at) = entry.left.iter().position(|&a| a == u) else {
-                return Reply::err(400, "USER_ALREADY_PARTICIPANT");
-            };
-            if joined >= max {
-                return Reply::err(400, "CHANNELS_TOO_MUCH");
+            if side == Side::Group {
+                let Some(g) = entry.discussion.as_mut() else {
+                    return Reply::err(400, "CHANNEL_INVALID");
+                };
+                if g.members.contains(&u) {
+                    return Reply::err(400, "USER_ALREADY_PARTICIPANT");
+                }
+                if joined >= max {
+                    return Reply::err(400, "CHANNELS_TOO_MUCH");
+                }
+                g.members.push(u);
+            } else {
+                let Some(at) = entry.left.iter().position(|&a| a == u) else {
+                    return Reply::err(400, "USER_ALREADY_PARTICIPANT");
+                };
+                if joined >= max {
+                    return Reply::err(400, "CHANNELS_TOO_MUCH");
+                }
+                entry.left.remove(at);
             }
-            entry.left.remove(at);
             // This layer wraps the updates in messages.chatInviteJoinResultOk.
             Reply::ok(tl::enums::messages::ChatInviteJoinResult::Ok(
                 tl::types::messages::ChatInviteJoinResultOk {
-                    updates: membership_updates(&entry, false),
+                    updates: membership_updates(&entry, side, false),
                 },
             ))
         }
@@ -656,19 +701,41 @@ async fn dispatch(
         }
         f::channels::LeaveChannel::CONSTRUCTOR_ID => {
             let req = parse!(f::channels::LeaveChannel, body);
-            let ch = match channel_for(shared, user, &req.channel, false) {
-                Ok(ch) => ch,
+            let (ch, side) = match chat_for(shared, user, &req.channel, false) {
+                Ok(found) => found,
                 Err(e) => return e,
             };
             let Some(u) = user else {
                 return Reply::err(401, "AUTH_KEY_UNREGISTERED");
             };
             let mut entry = write(&ch);
-            if entry.left.contains(&u) {
-                return Reply::err(400, "USER_NOT_PARTICIPANT");
+            if side == Side::Group {
+                let Some(g) = entry.discussion.as_mut() else {
+                    return Reply::err(400, "CHANNEL_INVALID");
+                };
+                let Some(at) = g.members.iter().position(|&a| a == u) else {
+                    return Reply::err(400, "USER_NOT_PARTICIPANT");
+                };
+                g.members.remove(at);
+            } else {
+                if entry.left.contains(&u) {
+                    return Reply::err(400, "USER_NOT_PARTICIPANT");
+                }
+                entry.left.push(u);
             }
-            entry.left.push(u);
-            Reply::ok(membership_updates(&entry, true))
+            Reply::ok(membership_updates(&entry, side, true))
+        }
+        f::channels::GetFullChannel::CONSTRUCTOR_ID => {
+            let req = parse!(f::channels::GetFullChannel, body);
+            comments::get_full_channel(shared, user, &req.channel)
+        }
+        f::messages::GetReplies::CONSTRUCTOR_ID => {
+            let req = parse!(f::messages::GetReplies, body);
+            comments::get_replies(shared, user, &req)
+        }
+        f::messages::GetDiscussionMessage::CONSTRUCTOR_ID => {
+            let req = parse!(f::messages::GetDiscussionMessage, body);
+            comments::get_discussion_message(shared, user, &req.peer, req.msg_id)
         }
         f::messages::SendMessage::CONSTRUCTOR_ID => {
             let req = parse!(f::messages::SendMessage, body);
@@ -724,10 +791,11 @@ fn hidden_post(pf: &PageFaults, channel_id: i64, m: &SimMessage) -> bool {
 /// prefix, messages may become `messageEmpty` placeholders, and one may be repeated.
 fn faulty_page(
     pf: &mut PageFaults,
-    channel_id: i64,
+    ch: &ChannelEntry,
     found: Vec<SimMessage>,
     stamp: &Stamp,
 ) -> Vec<tl::enums::Message> {
+    let channel_id = ch.history.spec().id;
     let mut visible: Vec<SimMessage> = found
         .into_iter()
         .filter(|m| !hidden_post(pf, channel_id, m))
@@ -739,7 +807,7 @@ fn faulty_page(
             if pf.blank() {
                 objects::message_empty(m.id())
             } else {
-                objects::message_of(channel_id, m, stamp)
+                channel_message(ch, m, stamp)
             }
         })
         .collect();
@@ -796,30 +864,49 @@ fn valid_username(name: &str) -> bool {
 }
 
 /// Looks up a channel by input, checking the access hash (`CHANNEL_INVALID`) and, for reads of its
-/// content, whether the caller was banned (`CHANNEL_PRIVATE`).
+/// content, whether the caller was banned (`CHANNEL_PRIVATE`). A discussion group is
+/// `CHANNEL_INVALID` here: only the methods that serve groups look them up ([`chat_for`]).
 fn channel_for(
     shared: &Shared,
     user: Option<usize>,
     input: &tl::enums::InputChannel,
     reading: bool,
 ) -> Result<std::sync::Arc<std::sync::RwLock<super::state::ChannelEntry>>, Reply> {
+    match chat_for(shared, user, input, reading)? {
+        (ch, Side::Channel) => Ok(ch),
+        (_, Side::Group) => Err(Reply::err(400, "CHANNEL_INVALID")),
+    }
+}
+
+/// Looks up a channel or a discussion group by input, with the checks of [`channel_for`] (a ban
+/// from the channel covers its group).
+fn chat_for(
+    shared: &Shared,
+    user: Option<usize>,
+    input: &tl::enums::InputChannel,
+    reading: bool,
+) -> Result<(std::sync::Arc<std::sync::RwLock<ChannelEntry>>, Side), Reply> {
     let tl::enums::InputChannel::Channel(c) = input else {
         return Err(Reply::err(400, "CHANNEL_INVALID"));
     };
-    let ch = shared
+    let (ch, side) = shared
         .world
-        .channel_by_id(c.channel_id)
+        .chat_by_id(c.channel_id)
         .ok_or_else(|| Reply::err(400, "CHANNEL_INVALID"))?;
     {
         let entry = read(&ch);
-        if entry.history.spec().access_hash != c.access_hash {
+        let access_hash = match (side, &entry.discussion) {
+            (Side::Group, Some(g)) => g.thread.spec().access_hash,
+            _ => entry.history.spec().access_hash,
+        };
+        if access_hash != c.access_hash {
             return Err(Reply::err(400, "CHANNEL_INVALID"));
         }
         if reading && user.is_some_and(|u| entry.banned.contains(&u)) {
             return Err(Reply::err(400, "CHANNEL_PRIVATE"));
         }
     }
-    Ok(ch)
+    Ok((ch, side))
 }
 
 /// `left` of the channel object for this caller: set when the account is not a member.
@@ -829,14 +916,14 @@ fn left_of(ch: &ChannelEntry, user: Option<usize>) -> bool {
 
 /// The `updates` of `channels.joinChannel` / `channels.leaveChannel`: `updateChannel` and the
 /// channel as the account now sees it.
-fn membership_updates(ch: &ChannelEntry, left: bool) -> tl::enums::Updates {
-    let spec = ch.history.spec();
+fn membership_updates(ch: &ChannelEntry, side: Side, left: bool) -> tl::enums::Updates {
+    let chat = Chat::of(ch, side).unwrap_or(Chat::Channel(ch));
     tl::enums::Updates::Updates(tl::types::Updates {
         updates: vec![tl::enums::Update::Channel(tl::types::UpdateChannel {
-            channel_id: spec.id,
+            channel_id: chat.id(),
         })],
         users: vec![],
-        chats: vec![objects::channel(spec, left)],
+        chats: vec![chat.object(left)],
         date: now_unix(),
         seq: 0,
     })
@@ -872,6 +959,8 @@ fn channel_messages(
     user: Option<usize>,
     messages: Vec<tl::enums::Message>,
 ) -> Reply {
+    // Posts name the recent repliers of their comments: those users and chats come along.
+    let (chats, users) = Chat::Channel(ch).peers(&messages, user);
     Reply::ok(tl::enums::messages::Messages::ChannelMessages(
         tl::types::messages::ChannelMessages {
             inexact: false,
@@ -880,8 +969,8 @@ fn channel_messages(
             offset_id_offset: None,
             messages,
             topics: vec![],
-            chats: vec![objects::channel(ch.history.spec(), left_of(ch, user))],
-            users: vec![],
+            chats,
+            users,
         },
     ))
 }

@@ -26,10 +26,11 @@ use std::time::{Duration, Instant};
 use grammers_tl_types as tl;
 use sha2::{Digest, Sha256};
 
+use super::discussion::GroupMessage;
 use super::media::{SimMedia, SimMediaKind};
 use super::objects::photo_sizes;
 use super::shared::Shared;
-use super::state::{lock, read};
+use super::state::{Side, lock, read};
 use super::textgen::mix64;
 
 /// How long a file reference served with a message works. Telegram documents no lifetime, only that
@@ -466,16 +467,32 @@ pub(crate) fn get_file(
     }
     let invalid = || refuse(400, "FILE_REFERENCE_INVALID");
     let (issued, channel_id, msg_id, tag) = parse_reference(reference).ok_or_else(invalid)?;
-    let ch = shared.world.channel_by_id(channel_id).ok_or_else(invalid)?;
+    let (ch, side) = shared.world.chat_by_id(channel_id).ok_or_else(invalid)?;
     let (media, date) = {
         let ch = read(&ch);
         if ch.banned.contains(&account) {
             return Err(refuse(400, "CHANNEL_PRIVATE"));
         }
-        match ch.history.post(msg_id) {
-            Some(p) => (p.media.ok_or_else(invalid)?, p.date),
+        // A post's file, or a comment's photo in the channel's discussion group.
+        let (found, top) = match (side, &ch.discussion) {
+            (Side::Group, Some(g)) => {
+                let comment = match g.thread.message(&ch.history, msg_id) {
+                    Some(GroupMessage::Comment { comment, .. }) if comment.has_media => {
+                        Some((g.thread.media(msg_id), comment.date))
+                    }
+                    _ => None,
+                };
+                (comment, g.thread.top_id())
+            }
+            _ => (
+                ch.history.post(msg_id).map(|p| (p.media, p.date)),
+                ch.history.top_id(),
+            ),
+        };
+        match found {
+            Some((media, date)) => (media.ok_or_else(invalid)?, date),
             // Deleted since: fetching the message again tells the client so.
-            None if msg_id > 0 && msg_id <= ch.history.top_id() => {
+            None if msg_id > 0 && msg_id <= top => {
                 return Err(refuse(400, "FILE_REFERENCE_EXPIRED"));
             }
             None => return Err(invalid()),

@@ -65,11 +65,12 @@ impl FloodConfig {
         FloodConfig::default()
     }
 
-    /// Limits shaped like Telegram's as seen in the wild: history is generous, resolving usernames and
-    /// sending login codes are very strict.
+    /// Limits shaped like Telegram's as seen in the wild: history (and threads of comments) is
+    /// generous, resolving usernames and sending login codes are very strict.
     pub fn realistic() -> Self {
         FloodConfig::off()
             .with("messages.getHistory", Limit::new(30.0, 20.0, 1.0))
+            .with("messages.getReplies", Limit::new(30.0, 20.0, 1.0))
             .with("channels.getMessages", Limit::new(20.0, 10.0, 1.0))
             .with("channels.getChannels", Limit::new(20.0, 5.0, 1.0))
             .with("contacts.resolveUsername", Limit::new(5.0, 1.0, 30.0))

@@ -17,11 +17,14 @@
 //! - `updates`: pushes, `getState`, `getDifference`, `getChannelDifference` as Telegram sends them.
 //! - `objects`: TL objects as Telegram fills them, the media of posts among them.
 //! - [`world`] + [`textgen`]: channels whose messages are generated on demand from (seed, id);
+//!   [`discussion`]: their linked discussion groups, the copies of posts there and the comments
+//!   under them, generated the same way;
 //!   [`media`]: what a post carries besides its text (photos, videos, files, polls, …);
 //!   [`paging`]: Telegram's getHistory rule written plainly, the reference `world` is tested against.
-//! - `state` + `events`: accounts, keys, logins, channel members and update events.
+//! - `state` + `events`: accounts, keys, logins, channel and group members and update events;
+//!   `chat`: a channel or its discussion group as pushes and differences serve them.
 //! - `shared`: what every connection shares, and the changes the running world makes (publish,
-//!   edit, delete); `live`: a driver that makes them at a steady rate.
+//!   edit, delete, comment); `live`: a driver that makes them at a steady rate.
 //! - [`counts`]: views, forwards and reactions that grow while the simulator runs.
 //! - `files`: `upload.getFile` as Telegram answers it: chunk rules, files on their own DC
 //!   ([`MEDIA_DC`], `FILE_MIGRATE_X` elsewhere), file references that expire, the throttle on
@@ -51,13 +54,32 @@
 //! ([`Sim::set_file_reference_ttl`], two hours by default) and accounts without Premium can be
 //! throttled ([`Sim::set_download_limit`], off by default). [`Sim::file_counts`] tells what
 //! downloads did; [`Sim::media_file`] is what a post's file downloads to.
+//!
+//! # Comments
+//!
+//! A channel whose spec names a [`DiscussionSpec`] has a linked discussion group: a megagroup with
+//! its own id, access hash, message ids and pts. `channels.getFullChannel` names it
+//! (`linked_chat_id`; the channel has `has_link`). Every post from `linked_from` on has a copy in
+//! the group (`fwd_from` naming the post) and carries `replies` (`comments`, the thread's size,
+//! newest id, pts and recent repliers) in history, `getMessages`, pushes and
+//! `getMessagesViews`; older posts have no comment section (`getReplies` answers
+//! `MSG_ID_INVALID`). `messages.getReplies` pages a thread by getHistory's rule, from the post or
+//! from its copy, and `messages.getDiscussionMessage` gives the copy. Comments come from users,
+//! users writing as channels and anonymous admins; some are nested, carry a photo, were edited or
+//! deleted. [`Sim::comments`] is a thread as served, [`Sim::discussion`] and
+//! [`Sim::discussion_copy`] name the group and a post's copy; [`Sim::add_comment`],
+//! [`Sim::edit_comment`] and [`Sim::delete_comments`] change threads while the simulator runs
+//! (pushed to the group's members: [`Sim::join_discussion`] or `channels.joinChannel` on the
+//! group; nobody is a member at first), as does the live driver ([`LiveConfig::comments`]).
 
 #![warn(unreachable_pub)]
 
 mod api;
+mod chat;
 mod clock;
 pub mod counts;
 mod crypto;
+pub mod discussion;
 mod events;
 mod faults;
 mod files;
@@ -89,6 +111,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use crypto::ServerKey;
+pub use discussion::{CommentSender, DiscussionSpec, SimComment};
 pub use faults::{Fault, RandomFaults, Scripted};
 pub use files::{DEFAULT_FILE_REFERENCE_TTL, DownloadLimit, FileCounts, file_bytes, file_sha256};
 pub use flood::{FloodConfig, Limit, Penalty};
@@ -102,6 +125,7 @@ pub use world::{
 };
 
 use shared::{Publish, Rewrite, Shared};
+use state::Side;
 use state::World;
 
 /// The DC ids the simulator serves, each on its own port.
@@ -190,6 +214,7 @@ impl SimConfig {
                     seed: seed.wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
                     start_date: 1_600_000_000,
                     service_run: None,
+                    discussion: None,
                 }
             })
             .collect();
@@ -425,6 +450,92 @@ impl Sim {
     pub fn delete_messages(&self, username: &str, ids: &[i32]) -> usize {
         self.channel(username)
             .map_or(0, |ch| self.shared.delete(&ch, ids))
+    }
+
+    /// The thread of post `post` of a channel as it is now: its comments (nested replies
+    /// included, the copy never), ascending ids; `None` when the post has no comment section
+    /// (the channel has no discussion group, the post is older than `linked_from`, a service
+    /// message, deleted or unknown).
+    pub fn comments(&self, username: &str, post: i32) -> Option<Vec<SimComment>> {
+        let ch = self.channel(username)?;
+        let entry = state::read(&ch);
+        entry
+            .discussion
+            .as_ref()?
+            .thread
+            .thread(&entry.history, post)
+    }
+
+    /// The channel's discussion group as `(group id, access hash)`, if it has one.
+    pub fn discussion(&self, username: &str) -> Option<(i64, i64)> {
+        let ch = self.channel(username)?;
+        let entry = state::read(&ch);
+        let spec = entry.discussion.as_ref()?.thread.spec();
+        Some((spec.group_id, spec.access_hash))
+    }
+
+    /// The id in the discussion group of post `post`'s copy (the root of its thread); `None` when
+    /// the post has no comment section.
+    pub fn discussion_copy(&self, username: &str, post: i32) -> Option<i32> {
+        let ch = self.channel(username)?;
+        let entry = state::read(&ch);
+        entry
+            .discussion
+            .as_ref()?
+            .thread
+            .copy_id(&entry.history, post)
+    }
+
+    /// Writes a comment under post `post` as one of the generated users — replying to comment
+    /// `reply_to` (a group message id of the same thread) or to the post itself — pushed to the
+    /// group's members as `updateNewChannelMessage`; the post's `replies` move. Returns the
+    /// comment's group message id; `None` when the post has no comment section or `reply_to` is
+    /// not a comment of its thread.
+    pub fn add_comment(
+        &self,
+        username: &str,
+        post: i32,
+        reply_to: Option<i32>,
+        text: &str,
+    ) -> Option<i32> {
+        let ch = self.channel(username)?;
+        self.shared
+            .add_comment(&ch, post, reply_to, Some(text.to_string()))
+    }
+
+    /// Deletes comments (group message ids; copies of posts are not comments) in one
+    /// `updateDeleteChannelMessages` of the group; returns how many existed.
+    pub fn delete_comments(&self, username: &str, ids: &[i32]) -> usize {
+        self.channel(username)
+            .map_or(0, |ch| self.shared.delete_comments(&ch, ids))
+    }
+
+    /// Edits a comment's text (sets its edit date, pushes `updateEditChannelMessage` in the
+    /// group); false if it is not an existing comment.
+    pub fn edit_comment(&self, username: &str, id: i32, text: &str) -> bool {
+        self.channel(username)
+            .is_some_and(|ch| self.shared.edit_comment(&ch, id, Some(text.to_string())))
+    }
+
+    /// Makes account `account` a member of the channel's discussion group (it gets the group's
+    /// pushes), as `channels.joinChannel` on the group does. Accounts are not members at first;
+    /// non-members still read threads with `messages.getReplies`.
+    pub fn join_discussion(&self, username: &str, account: usize) {
+        if let Some(ch) = self.channel(username) {
+            let mut entry = state::write(&ch);
+            if let Some(g) = entry.discussion.as_mut()
+                && !g.members.contains(&account)
+            {
+                g.members.push(account);
+            }
+        }
+    }
+
+    /// The discussion group's pts, if the channel has one.
+    pub fn discussion_pts(&self, username: &str) -> Option<i32> {
+        let ch = self.channel(username)?;
+        let entry = state::read(&ch);
+        chat::Chat::of(&entry, Side::Group).map(|c| c.pts())
     }
 
     /// Starts publishing posts at `config.rate` per second over every channel; stops when the

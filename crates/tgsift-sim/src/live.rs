@@ -1,6 +1,7 @@
 //! Driving the world while it runs: new posts at a steady rate spread over the channels, with edits
-//! and deletions of recent posts at a small share — what `tgsift sim serve --live-rate` does and
-//! what tests of live updates use. Published posts are generated from (seed, id) like the initial
+//! and deletions of recent posts at a small share, and comments under recent posts of channels with
+//! a discussion group — what `tgsift sim serve --live-rate` / `--live-comments` do and what tests of
+//! live updates use. Published posts are generated from (seed, id) like the initial
 //! ones, so a simulator publishing for days keeps flat memory.
 
 use std::io::Write;
@@ -18,6 +19,10 @@ use super::state::read;
 
 /// Posts edits and deletions pick among this many newest ids of a channel.
 const RECENT: i32 = 1_000;
+/// Comments go under one of this many newest posts of a channel.
+const RECENT_THREADS: i32 = 50;
+/// Share (per cent) of live comments that answer another comment of the thread.
+const NESTED: u32 = 25;
 /// The driver wakes this often and publishes what is due.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -32,6 +37,9 @@ pub struct LiveConfig {
     pub deletes: f64,
     /// Seeds which posts are edited and deleted.
     pub seed: u64,
+    /// New comments per second, under recent posts of the channels with a discussion group
+    /// (round robin); 0: none.
+    pub comments: f64,
 }
 
 impl LiveConfig {
@@ -42,6 +50,7 @@ impl LiveConfig {
             edits: 0.0,
             deletes: 0.0,
             seed: 1,
+            comments: 0.0,
         }
     }
 }
@@ -52,6 +61,7 @@ struct Counters {
     published: AtomicU64,
     edited: AtomicU64,
     deleted: AtomicU64,
+    commented: AtomicU64,
 }
 
 /// A running driver; dropping it stops it (use [`LiveHandle::stop`] to wait until it has).
@@ -81,6 +91,11 @@ impl LiveHandle {
     /// Messages deleted so far.
     pub fn deleted(&self) -> u64 {
         self.counters.deleted.load(Ordering::Relaxed)
+    }
+
+    /// Comments written so far.
+    pub fn commented(&self) -> u64 {
+        self.counters.commented.load(Ordering::Relaxed)
     }
 
     /// Stops the driver and waits until it has published its last post.
@@ -127,12 +142,23 @@ async fn run(
     counters: Arc<Counters>,
 ) {
     let channels = shared.world.channels();
-    if channels.is_empty() || config.rate <= 0.0 {
+    let discussed: Vec<_> = channels
+        .iter()
+        .filter(|c| read(c).discussion.is_some())
+        .cloned()
+        .collect();
+    let comments = if discussed.is_empty() {
+        0.0
+    } else {
+        config.comments.max(0.0)
+    };
+    if channels.is_empty() || (config.rate <= 0.0 && comments <= 0.0) {
         return;
     }
     let mut rng = StdRng::seed_from_u64(config.seed);
     let start = tokio::time::Instant::now();
     let mut done: u64 = 0;
+    let mut comments_done: u64 = 0;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -143,7 +169,16 @@ async fn run(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let due = (start.elapsed().as_secs_f64() * config.rate) as u64;
+        let elapsed = start.elapsed().as_secs_f64();
+        let due = (elapsed * comments) as u64;
+        while comments_done < due {
+            let ch = &discussed[(comments_done % discussed.len() as u64) as usize];
+            comments_done += 1;
+            if comment(&shared, ch, &mut rng).is_some() {
+                counters.commented.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let due = (elapsed * config.rate.max(0.0)) as u64;
         while done < due {
             let ch = &channels[(done % channels.len() as u64) as usize];
             done += 1;
@@ -172,6 +207,31 @@ async fn run(
             }
         }
     }
+}
+
+/// Writes a generated comment under one of the channel's newest posts with a comment section,
+/// now and then answering another comment of the thread; returns its id.
+fn comment(
+    shared: &Shared,
+    ch: &std::sync::Arc<std::sync::RwLock<super::state::ChannelEntry>>,
+    rng: &mut StdRng,
+) -> Option<i32> {
+    let (post, reply_to) = {
+        let entry = read(ch);
+        let g = entry.discussion.as_ref()?;
+        let top = entry.history.top_id();
+        let post = (0..8)
+            .map(|_| top - rng.random_range(0..RECENT_THREADS))
+            .find(|&p| g.thread.copy_id(&entry.history, p).is_some())?;
+        let reply_to = if rng.random_ratio(NESTED, 100) {
+            let thread = g.thread.thread_ids(&entry.history, post)?;
+            (!thread.is_empty()).then(|| thread[rng.random_range(0..thread.len())].0)
+        } else {
+            None
+        };
+        (post, reply_to)
+    };
+    shared.add_comment(ch, post, reply_to, None)
 }
 
 fn unix_ms() -> u128 {

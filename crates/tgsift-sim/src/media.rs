@@ -152,6 +152,25 @@ pub(crate) fn generate(seed: u64, channel_id: i64, id: i64, slot: Slot) -> SimMe
     }
 }
 
+/// A photo sent in chat `chat_id` as message `id` (a comment's), drawn like a post's photo.
+pub(crate) fn photo_of(seed: u64, chat_id: i64, id: i64) -> SimMedia {
+    let file_seed = seed ^ (chat_id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut rng = SplitMix64::new(hash3(file_seed, SALT_SHAPE, id as u64));
+    let m = SimMedia {
+        kind: K::Photo,
+        file_id: ((hash3(file_seed, SALT_FILE, id as u64) >> 1) | 1) as i64,
+        access_hash: hash3(file_seed, SALT_FILE, !(id as u64)) as i64,
+        dc_id: MEDIA_DC,
+        mime: Some("image/jpeg".to_string()),
+        size: None,
+        file_name: None,
+        width: None,
+        height: None,
+        duration: None,
+    };
+    photo(&mut rng, m)
+}
+
 /// The kind whose band of the per-mille `table` holds `r` (0..1000).
 fn pick(table: &[(SimMediaKind, u64)], r: u64) -> SimMediaKind {
     let mut upto = 0;
@@ -334,6 +353,7 @@ mod tests {
             seed,
             start_date: 1_500_000_000,
             service_run: None,
+            discussion: None,
         })
     }
 

@@ -4,8 +4,10 @@
 //! The generated TL structs have no `Default`, so every field is spelled out once here, with the values
 //! Telegram itself sends for a broadcast channel and a regular user.
 
+mod discussion;
 mod media;
 
+pub(crate) use discussion::{channel_full, comment, commenter, copy, megagroup, message_replies};
 pub(crate) use media::photo_sizes;
 
 use grammers_tl_types as tl;
@@ -50,6 +52,24 @@ pub(crate) fn password_algo(acc: &AccountSpec) -> tl::enums::PasswordKdfAlgo {
 
 /// A user object; `is_self` marks the account the key is logged in as.
 pub(crate) fn user(acc: &AccountSpec, is_self: bool) -> tl::enums::User {
+    user_object(
+        acc.user_id,
+        acc.access_hash,
+        &acc.first_name,
+        is_self.then(|| acc.phone.trim_start_matches('+').to_string()),
+        is_self,
+    )
+}
+
+/// A regular user (not a bot) with this id, access hash and first name; `phone` only for the
+/// account itself.
+fn user_object(
+    id: i64,
+    access_hash: i64,
+    first_name: &str,
+    phone: Option<String>,
+    is_self: bool,
+) -> tl::enums::User {
     tl::enums::User::User(tl::types::User {
         is_self,
         contact: false,
@@ -81,12 +101,12 @@ pub(crate) fn user(acc: &AccountSpec, is_self: bool) -> tl::enums::User {
         bot_can_manage_bots: false,
         bot_guestchat: false,
         bot_guard: false,
-        id: acc.user_id,
-        access_hash: Some(acc.access_hash),
-        first_name: Some(acc.first_name.clone()),
+        id,
+        access_hash: Some(access_hash),
+        first_name: Some(first_name.to_string()),
         last_name: None,
         username: None,
-        phone: is_self.then(|| acc.phone.trim_start_matches('+').to_string()),
+        phone,
         photo: None,
         status: None,
         bot_info_version: None,
@@ -106,7 +126,7 @@ pub(crate) fn user(acc: &AccountSpec, is_self: bool) -> tl::enums::User {
 }
 
 /// A broadcast channel object with its access hash (never `min`); `left` when the account asking is
-/// not a member.
+/// not a member; `has_link` when it has a discussion group.
 pub(crate) fn channel(spec: &ChannelSpec, left: bool) -> tl::enums::Chat {
     tl::enums::Chat::Channel(tl::types::Channel {
         creator: false,
@@ -118,7 +138,7 @@ pub(crate) fn channel(spec: &ChannelSpec, left: bool) -> tl::enums::Chat {
         signatures: false,
         min: false,
         scam: false,
-        has_link: false,
+        has_link: spec.discussion.is_some(),
         has_geo: false,
         slowmode_enabled: false,
         call_active: false,
@@ -287,7 +307,7 @@ pub(crate) fn message(channel_id: i64, p: &SimPost, stamp: &Stamp) -> tl::enums:
 }
 
 /// A channel post carrying `media` (built by the caller).
-fn message_with(
+pub(crate) fn message_with(
     channel_id: i64,
     p: &SimPost,
     media: Option<tl::enums::MessageMedia>,

@@ -14,6 +14,10 @@
 //!    down to fill up with older ones.
 //! 4. `max_id` and `min_id` filter the window afterwards (exclusive bounds), which is why a `max_id`
 //!    far below the window's start returns nothing.
+//!
+//! `messages.getReplies` pages a thread of comments by the same rule, the list being the thread's
+//! replies (the root excluded, nested replies included); [`super::discussion::replies_page`] is
+//! tested against [`history_reference`] over threads.
 
 /// Telegram's getHistory paging parameters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::chat::Chat;
 use super::clock::ServerClock;
 use super::events::EventKind;
 use super::faults::{Faults, RandomSilence};
@@ -16,7 +17,7 @@ use super::flood::FloodModel;
 use super::hub::{Hub, Push};
 use super::log::RequestLog;
 use super::silence::Silence;
-use super::state::{ChannelEntry, World, write};
+use super::state::{ChannelEntry, Side, World, write};
 use super::updates;
 
 /// State shared by every listener and connection of one simulator.
@@ -86,7 +87,8 @@ impl Shared {
         self.files.stamp(self.clock.unix())
     }
 
-    /// Publishes a post; returns its id (`None` when the id space is exhausted).
+    /// Publishes a post; returns its id (`None` when the id space is exhausted). A channel with a
+    /// discussion group forwards it there too.
     pub(crate) fn publish(&self, ch: &Channel, what: Publish) -> Option<i32> {
         let now = unix_now();
         let mut entry = write(ch);
@@ -97,11 +99,19 @@ impl Shared {
         if id == 0 {
             return None;
         }
-        self.record(&mut entry, EventKind::New(id), self.now());
+        self.record(&mut entry, Side::Channel, EventKind::New(id), self.now());
+        let copy = entry
+            .discussion
+            .as_mut()
+            .and_then(|g| g.thread.publish_copy(id, now));
+        if let Some(copy) = copy {
+            self.record(&mut entry, Side::Group, EventKind::New(copy), self.now());
+        }
         Some(id)
     }
 
-    /// Edits a post (sets its edit date); false when it is not an existing post.
+    /// Edits a post (sets its edit date); false when it is not an existing post. Its copy in the
+    /// discussion group changes with it.
     pub(crate) fn edit(&self, ch: &Channel, id: i32, how: Rewrite) -> bool {
         let now = unix_now();
         let mut entry = write(ch);
@@ -110,15 +120,20 @@ impl Shared {
             Rewrite::Generated => entry.history.rewrite(id, now),
         };
         if edited {
-            self.record(&mut entry, EventKind::Edit(id), self.now());
+            self.record(&mut entry, Side::Channel, EventKind::Edit(id), self.now());
+            if let Some(copy) = copy_of(&entry, id) {
+                self.record(&mut entry, Side::Group, EventKind::Edit(copy), self.now());
+            }
         }
         edited
     }
 
     /// Deletes messages; returns how many existed. One event covers them all, as one
-    /// `channels.deleteMessages` call does on Telegram.
+    /// `channels.deleteMessages` call does on Telegram; the copies of deleted posts leave the
+    /// discussion group in one event too.
     pub(crate) fn delete(&self, ch: &Channel, ids: &[i32]) -> usize {
         let mut entry = write(ch);
+        let copies: Vec<i32> = ids.iter().filter_map(|&id| copy_of(&entry, id)).collect();
         let gone: Vec<i32> = ids
             .iter()
             .copied()
@@ -127,45 +142,155 @@ impl Shared {
         if !gone.is_empty() {
             self.record(
                 &mut entry,
+                Side::Channel,
                 EventKind::Delete(gone.clone().into()),
+                self.now(),
+            );
+        }
+        if !copies.is_empty() {
+            self.record(
+                &mut entry,
+                Side::Group,
+                EventKind::Delete(copies.into()),
                 self.now(),
             );
         }
         gone.len()
     }
 
-    /// Records an event and pushes it, with the channel still locked (pushes stay in pts order).
-    fn record(&self, entry: &mut ChannelEntry, kind: EventKind, now: i32) {
-        let ev = entry.events.record(kind).clone();
-        let entry = &*entry;
-        let channel_id = entry.history.spec().id;
+    /// Writes a comment under `post` (see [`crate::Sim::add_comment`]); returns its group id.
+    pub(crate) fn add_comment(
+        &self,
+        ch: &Channel,
+        post: i32,
+        reply_to: Option<i32>,
+        text: Option<String>,
+    ) -> Option<i32> {
+        let now = unix_now();
+        let mut entry = write(ch);
+        let ChannelEntry {
+            history,
+            discussion,
+            ..
+        } = &mut *entry;
+        let id = discussion
+            .as_mut()?
+            .thread
+            .add_comment(history, post, reply_to, text, now)?;
+        self.record_thread(&mut entry, post, EventKind::New(id));
+        Some(id)
+    }
+
+    /// Edits a comment (given text, or a generated one); false when it is not an existing comment.
+    pub(crate) fn edit_comment(&self, ch: &Channel, id: i32, text: Option<String>) -> bool {
+        let now = unix_now();
+        let mut entry = write(ch);
+        let ChannelEntry {
+            history,
+            discussion,
+            ..
+        } = &mut *entry;
+        let Some(post) = discussion
+            .as_mut()
+            .and_then(|g| g.thread.edit_comment(history, id, text, now))
+        else {
+            return false;
+        };
+        self.record_thread(&mut entry, post, EventKind::Edit(id));
+        true
+    }
+
+    /// Deletes comments in one event; returns how many existed.
+    pub(crate) fn delete_comments(&self, ch: &Channel, ids: &[i32]) -> usize {
+        let mut entry = write(ch);
+        let ChannelEntry {
+            history,
+            discussion,
+            ..
+        } = &mut *entry;
+        let Some(g) = discussion.as_mut() else {
+            return 0;
+        };
+        let gone: Vec<(i32, i32)> = ids
+            .iter()
+            .filter_map(|&id| Some((id, g.thread.delete_comment(history, id)?)))
+            .collect();
+        let Some(&(_, post)) = gone.first() else {
+            return 0;
+        };
+        let ids: Vec<i32> = gone.iter().map(|&(id, _)| id).collect();
+        self.record_thread(&mut entry, post, EventKind::Delete(ids.into()));
+        // Every thread touched moves its replies_pts.
+        if let Some(g) = entry.discussion.as_mut() {
+            let pts = g.events.pts();
+            for &(_, post) in &gone {
+                g.thread.touch_thread(post, pts);
+            }
+        }
+        gone.len()
+    }
+
+    /// Records a change to post `post`'s thread in the group, and notes the group's pts after it
+    /// as the thread's `replies_pts`.
+    fn record_thread(&self, entry: &mut ChannelEntry, post: i32, kind: EventKind) {
+        self.record(entry, Side::Group, kind, self.now());
+        if let Some(g) = entry.discussion.as_mut() {
+            let pts = g.events.pts();
+            g.thread.touch_thread(post, pts);
+        }
+    }
+
+    /// Records an event of one chat of the entry and pushes it, with the channel still locked
+    /// (pushes stay in pts order).
+    fn record(&self, entry: &mut ChannelEntry, side: Side, kind: EventKind, now: i32) {
+        let ev = match side {
+            Side::Channel => entry.events.record(kind).clone(),
+            Side::Group => match entry.discussion.as_mut() {
+                Some(g) => g.events.record(kind).clone(),
+                None => return,
+            },
+        };
+        let Some(chat) = Chat::of(&*entry, side) else {
+            return;
+        };
+        let chat_id = chat.id();
         // A new or edited post hidden from an account (a page fault) is not pushed to it.
         let post = match &ev.kind {
-            EventKind::New(id) | EventKind::Edit(id) if !entry.history.is_service(*id) => Some(*id),
+            EventKind::New(id) | EventKind::Edit(id) if chat.is_post(*id) => Some(*id),
             _ => None,
         };
         let hidden_from = |account: usize| {
             post.is_some_and(|id| {
                 self.faults
                     .hider(Some(self.world.accounts[account].user_id))
-                    .is_some_and(|h| h.hides(channel_id, id))
+                    .is_some_and(|h| h.hides(chat_id, id))
             })
         };
         let stamp = self.stamp();
         let pushed = self.hub.push(&Push {
-            channel_id,
+            channel_id: chat_id,
             pts_before: ev.pts - ev.count,
-            is_member: &|account| entry.is_member(account),
+            is_member: &|account| chat.is_member(account),
             hidden_from: &hidden_from,
-            body: &|| updates::push_body(entry, &ev, now, &stamp),
-            too_long: &|| updates::channel_too_long_body(entry, ev.pts - ev.count, now),
-            with_unknown: &|| updates::push_body_with_unknown(entry, &ev, now, &stamp),
+            body: &|| updates::push_body(chat, &ev, now, &stamp),
+            too_long: &|| updates::channel_too_long_body(chat, ev.pts - ev.count, now),
+            with_unknown: &|| updates::push_body_with_unknown(chat, &ev, now, &stamp),
             unknown_update: &|| self.faults.silence(RandomSilence::UnknownUpdate),
-            unpushed: self.silence.is_unpushed(channel_id),
+            unpushed: self.silence.is_unpushed(chat_id),
             idle_stop: self.silence.idle_stop(),
         });
         self.silence.tally.add_pushes(&pushed);
     }
+}
+
+/// The group id of post `post`'s copy, if the channel has a discussion group and the post a
+/// comment section.
+fn copy_of(entry: &ChannelEntry, post: i32) -> Option<i32> {
+    entry
+        .discussion
+        .as_ref()?
+        .thread
+        .copy_id(&entry.history, post)
 }
 
 /// Seconds since the epoch, as Telegram dates are.

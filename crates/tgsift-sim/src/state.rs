@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::crypto::ServerKey;
+use super::discussion::SimDiscussion;
 use super::events::EventLog;
 use super::world::{ChannelSpec, SimChannel};
 
@@ -109,8 +110,41 @@ pub(crate) struct ChannelEntry {
     pub events: EventLog,
     /// Accounts (indexes) that left the channel; every account starts as a member.
     pub left: Vec<usize>,
-    /// Accounts (indexes) that get `CHANNEL_PRIVATE` for this channel.
+    /// Accounts (indexes) that get `CHANNEL_PRIVATE` for this channel (and its discussion group).
     pub banned: Vec<usize>,
+    /// The linked discussion group, if the channel has one.
+    pub discussion: Option<GroupEntry>,
+}
+
+/// A channel's discussion group: its messages, its own pts and events, and its members.
+pub(crate) struct GroupEntry {
+    /// The copies of posts and their comments.
+    pub thread: SimDiscussion,
+    /// The group's pts and newest events.
+    pub events: EventLog,
+    /// Accounts (indexes) that joined the group; nobody is a member at first.
+    pub members: Vec<usize>,
+}
+
+impl GroupEntry {
+    /// The group's id.
+    pub(crate) fn id(&self) -> i64 {
+        self.thread.spec().group_id
+    }
+
+    /// Whether `account` joined the group (gets its pushes).
+    pub(crate) fn is_member(&self, account: usize) -> bool {
+        self.members.contains(&account)
+    }
+}
+
+/// Which chat of a channel entry a request or event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The broadcast channel.
+    Channel,
+    /// Its discussion group.
+    Group,
 }
 
 impl ChannelEntry {
@@ -177,11 +211,17 @@ impl World {
                 let history = SimChannel::new(spec);
                 // As if each message so far had been one event.
                 let events = EventLog::new(history.top_id().max(1), event_log);
+                let discussion = SimDiscussion::new(&history).map(|thread| GroupEntry {
+                    events: EventLog::new(thread.top_id().max(1), event_log),
+                    thread,
+                    members: Vec::new(),
+                });
                 Arc::new(RwLock::new(ChannelEntry {
                     history,
                     events,
                     left: Vec::new(),
                     banned: Vec::new(),
+                    discussion,
                 }))
             })
             .collect();
@@ -349,11 +389,20 @@ impl World {
             .clone()
     }
 
-    /// The channel with this id.
-    pub(crate) fn channel_by_id(&self, id: i64) -> Option<Arc<RwLock<ChannelEntry>>> {
-        self.channels()
-            .into_iter()
-            .find(|c| read(c).history.spec().id == id)
+    /// The channel or discussion group with this id, and which of the two it is.
+    pub(crate) fn chat_by_id(&self, id: i64) -> Option<(Arc<RwLock<ChannelEntry>>, Side)> {
+        self.channels().into_iter().find_map(|c| {
+            let entry = read(&c);
+            let side = if entry.history.spec().id == id {
+                Side::Channel
+            } else if entry.discussion.as_ref().is_some_and(|g| g.id() == id) {
+                Side::Group
+            } else {
+                return None;
+            };
+            drop(entry);
+            Some((c, side))
+        })
     }
 
     /// The channel with this username (case-insensitive, as Telegram matches them).

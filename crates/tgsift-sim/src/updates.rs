@@ -18,12 +18,11 @@
 use grammers_tl_types as tl;
 use tl::{Identifiable, Serializable};
 
+use super::chat::Chat;
 use super::events::{Event, EventKind};
 use super::faults::PageFaults;
 use super::files::Stamp;
 use super::objects;
-use super::state::ChannelEntry;
-use super::world::HistoryQuery;
 
 /// The account's common seq, for the same reason.
 pub(crate) const COMMON_SEQ: i32 = 1;
@@ -80,32 +79,28 @@ pub(crate) fn difference(
     })
 }
 
-/// The update an event produces, with the message as it is now (file references issued with
-/// `stamp`); `None` when the message it is about no longer exists (its deletion is a later event).
-pub(crate) fn event_update(
-    entry: &ChannelEntry,
-    ev: &Event,
-    stamp: &Stamp,
-) -> Option<tl::enums::Update> {
-    let spec = entry.history.spec();
+/// The update an event of `chat` produces, with the message as it is now (file references issued
+/// with `stamp`); `None` when the message it is about no longer exists (its deletion is a later
+/// event).
+pub(crate) fn event_update(chat: Chat<'_>, ev: &Event, stamp: &Stamp) -> Option<tl::enums::Update> {
     Some(match &ev.kind {
         EventKind::New(id) => {
             tl::enums::Update::NewChannelMessage(tl::types::UpdateNewChannelMessage {
-                message: objects::message_of(spec.id, &entry.history.message(*id)?, stamp),
+                message: chat.message(*id, stamp)?,
                 pts: ev.pts,
                 pts_count: ev.count,
             })
         }
         EventKind::Edit(id) => {
             tl::enums::Update::EditChannelMessage(tl::types::UpdateEditChannelMessage {
-                message: objects::message_of(spec.id, &entry.history.message(*id)?, stamp),
+                message: chat.message(*id, stamp)?,
                 pts: ev.pts,
                 pts_count: ev.count,
             })
         }
         EventKind::Delete(ids) => {
             tl::enums::Update::DeleteChannelMessages(tl::types::UpdateDeleteChannelMessages {
-                channel_id: spec.id,
+                channel_id: chat.id(),
                 messages: ids.to_vec(),
                 pts: ev.pts,
                 pts_count: ev.count,
@@ -115,98 +110,107 @@ pub(crate) fn event_update(
 }
 
 /// Whether message `id` is a post hidden from the caller of these page faults.
-fn hidden(pf: &PageFaults, entry: &ChannelEntry, id: i32) -> bool {
-    !entry.history.is_service(id) && pf.hides(entry.history.spec().id, id)
+fn hidden(pf: &PageFaults, chat: Chat<'_>, id: i32) -> bool {
+    chat.is_post(id) && pf.hides(chat.id(), id)
 }
 
-/// The `updates` pushed for one event (to members only, so the channel is not `left`).
-pub(crate) fn push_body(entry: &ChannelEntry, ev: &Event, now: i32, stamp: &Stamp) -> Vec<u8> {
+/// The `updates` pushed for one event (to members only, so the chat is not `left`).
+pub(crate) fn push_body(chat: Chat<'_>, ev: &Event, now: i32, stamp: &Stamp) -> Vec<u8> {
     updates_with(
-        entry,
-        event_update(entry, ev, stamp).into_iter().collect(),
+        chat,
+        event_update(chat, ev, stamp).into_iter().collect(),
         now,
     )
 }
 
 /// The `updates` with an `updateChannelTooLong` sent instead of a push (a fault).
-pub(crate) fn channel_too_long_body(entry: &ChannelEntry, pts_before: i32, now: i32) -> Vec<u8> {
+pub(crate) fn channel_too_long_body(chat: Chat<'_>, pts_before: i32, now: i32) -> Vec<u8> {
     let update = tl::enums::Update::ChannelTooLong(tl::types::UpdateChannelTooLong {
-        channel_id: entry.history.spec().id,
+        channel_id: chat.id(),
         pts: Some(pts_before),
     });
-    updates_with(entry, vec![update], now)
+    updates_with(chat, vec![update], now)
 }
 
 /// The `updates` pushed for one event with an update of a newer layer after the real one: the
 /// client cannot decode the update's fields, so the whole push fails (grammers: `MalformedUpdates`).
 pub(crate) fn push_body_with_unknown(
-    entry: &ChannelEntry,
+    chat: Chat<'_>,
     ev: &Event,
     now: i32,
     stamp: &Stamp,
 ) -> Vec<u8> {
     let mut out = Vec::new();
     tl::types::Updates::CONSTRUCTOR_ID.serialize(&mut out);
-    let real: Vec<tl::enums::Update> = event_update(entry, ev, stamp).into_iter().collect();
+    let real: Vec<tl::enums::Update> = event_update(chat, ev, stamp).into_iter().collect();
     0x1cb5_c415_u32.serialize(&mut out); // vector
     (real.len() as i32 + 1).serialize(&mut out);
     real.iter().for_each(|u| u.serialize(&mut out));
     UNKNOWN_UPDATE.serialize(&mut out);
-    entry.history.spec().id.serialize(&mut out); // fields only a newer layer knows
+    chat.id().serialize(&mut out); // fields only a newer layer knows
     ev.pts.serialize(&mut out);
     Vec::<tl::enums::User>::new().serialize(&mut out);
-    vec![objects::channel(entry.history.spec(), false)].serialize(&mut out);
+    vec![chat.object(false)].serialize(&mut out);
     now.serialize(&mut out);
     0i32.serialize(&mut out); // seq
     out
 }
 
-fn updates_with(entry: &ChannelEntry, updates: Vec<tl::enums::Update>, now: i32) -> Vec<u8> {
+/// An `updates` of `chat` (not `left`: pushes go to members) with the chats and users its
+/// messages name.
+fn updates_with(chat: Chat<'_>, updates: Vec<tl::enums::Update>, now: i32) -> Vec<u8> {
+    let messages: Vec<tl::enums::Message> = updates
+        .iter()
+        .filter_map(|u| match u {
+            tl::enums::Update::NewChannelMessage(u) => Some(u.message.clone()),
+            tl::enums::Update::EditChannelMessage(u) => Some(u.message.clone()),
+            _ => None,
+        })
+        .collect();
+    let (mut chats, users) = chat.peers(&messages, None);
+    chats[0] = chat.object(false);
     tl::enums::Updates::Updates(tl::types::Updates {
         updates,
-        users: vec![],
-        chats: vec![objects::channel(entry.history.spec(), false)],
+        users,
+        chats,
         date: now,
         seq: 0,
     })
     .to_bytes()
 }
 
-/// `updates.getChannelDifference` from `pts`, at most `limit` events; `left` is the caller's
-/// membership (for the channel object); `empty_timeout` is the `timeout` of
-/// `channelDifferenceEmpty` (seconds before the client should ask again). With page faults, new and edited posts hidden from the
-/// caller are left out (the pts still moves past them), new messages may be sent as `messageEmpty`
-/// placeholders and one may be repeated.
+/// `updates.getChannelDifference` of `chat` from `pts`, at most `limit` events, for `account`
+/// (its membership shows in the chat objects); `empty_timeout` is the `timeout` of
+/// `channelDifferenceEmpty` (seconds before the client should ask again). With page faults, new
+/// and edited posts hidden from the caller are left out (the pts still moves past them), new
+/// messages may be sent as `messageEmpty` placeholders and one may be repeated.
 pub(crate) fn channel_difference(
-    entry: &ChannelEntry,
+    chat: Chat<'_>,
     pts: i32,
     limit: i32,
-    left: bool,
+    account: Option<usize>,
     empty_timeout: i32,
     mut pf: Option<&mut PageFaults>,
     stamp: &Stamp,
 ) -> tl::enums::updates::ChannelDifference {
     use tl::enums::updates::ChannelDifference as D;
-    let spec = entry.history.spec();
-    let current = entry.pts();
-    let chats = vec![objects::channel(spec, left)];
-    let Some(events) = entry.events.since(pts) else {
-        let newest = entry.history.history(&HistoryQuery {
-            limit: TOO_LONG_MESSAGES,
-            ..Default::default()
-        });
-        let top = newest.first().map_or(0, |m| m.id());
+    let current = chat.pts();
+    let Some(events) = chat.events().since(pts) else {
+        let newest = chat.newest(TOO_LONG_MESSAGES);
+        let top = newest.first().copied().unwrap_or(0);
+        let messages: Vec<_> = newest
+            .iter()
+            .filter(|&&id| !pf.as_deref().is_some_and(|pf| hidden(pf, chat, id)))
+            .filter_map(|&id| chat.message(id, stamp))
+            .collect();
+        let (chats, users) = chat.peers(&messages, account);
         return D::TooLong(tl::types::updates::ChannelDifferenceTooLong {
             r#final: true,
             timeout: Some(CHANNEL_TIMEOUT),
-            dialog: objects::dialog(spec.id, top, current),
-            messages: newest
-                .iter()
-                .filter(|m| !pf.as_deref().is_some_and(|pf| hidden(pf, entry, m.id())))
-                .map(|m| objects::message_of(spec.id, m, stamp))
-                .collect(),
+            dialog: objects::dialog(chat.id(), top, current),
+            messages,
             chats,
-            users: vec![],
+            users,
         });
     };
     let limit = usize::try_from(limit.clamp(1, 100_000)).unwrap_or(1);
@@ -227,13 +231,14 @@ pub(crate) fn channel_difference(
     };
     let mut new_messages = Vec::new();
     let mut other_updates = Vec::new();
+    let mut named = Vec::new();
     for ev in taken {
         if let (Some(pf), EventKind::New(id) | EventKind::Edit(id)) = (pf.as_deref(), &ev.kind)
-            && hidden(pf, entry, *id)
+            && hidden(pf, chat, *id)
         {
             continue;
         }
-        match event_update(entry, ev, stamp) {
+        match event_update(chat, ev, stamp) {
             Some(tl::enums::Update::NewChannelMessage(u)) => {
                 let blank = pf.as_deref_mut().is_some_and(|pf| pf.blank());
                 new_messages.push(if blank {
@@ -242,13 +247,20 @@ pub(crate) fn channel_difference(
                     u.message
                 });
             }
-            Some(other) => other_updates.push(other),
+            Some(other) => {
+                if let tl::enums::Update::EditChannelMessage(u) = &other {
+                    named.push(u.message.clone());
+                }
+                other_updates.push(other)
+            }
             None => {}
         }
     }
     if let Some(pf) = pf {
         pf.maybe_dup(&mut new_messages);
     }
+    named.extend(new_messages.iter().cloned());
+    let (chats, users) = chat.peers(&named, account);
     D::Difference(tl::types::updates::ChannelDifference {
         r#final: !cut,
         pts: reached,
@@ -256,7 +268,7 @@ pub(crate) fn channel_difference(
         new_messages,
         other_updates,
         chats,
-        users: vec![],
+        users,
     })
 }
 
@@ -280,6 +292,7 @@ mod tests {
             seed: 3,
             start_date: 1_600_000_000,
             service_run: None,
+            discussion: None,
         };
         World::new(vec![], vec![spec], 10)
     }
@@ -292,15 +305,16 @@ mod tests {
         let id = entry.history.append("fresh".into(), 1_700_000_000);
         let ev = entry.events.record(EventKind::New(id)).clone();
         let stamp = crate::files::Files::new().stamp(1_700_000_000);
-        let plain = push_body(&entry, &ev, 1_700_000_000, &stamp);
+        let chat = Chat::Channel(&entry);
+        let plain = push_body(chat, &ev, 1_700_000_000, &stamp);
         assert!(tl::enums::Updates::from_bytes(&plain).is_ok());
-        let bad = push_body_with_unknown(&entry, &ev, 1_700_000_000, &stamp);
+        let bad = push_body_with_unknown(chat, &ev, 1_700_000_000, &stamp);
         assert!(
             tl::enums::Updates::from_bytes(&bad).is_err(),
             "the client cannot decode it"
         );
         assert_eq!(tl::name_for_id(UNKNOWN_UPDATE), "(unknown)");
-        let real = event_update(&entry, &ev, &stamp)
+        let real = event_update(chat, &ev, &stamp)
             .expect("the post exists")
             .to_bytes();
         assert!(
@@ -315,7 +329,15 @@ mod tests {
         let ch = world.channels()[0].clone();
         let entry = crate::state::read(&ch);
         let stamp = crate::files::Files::new().stamp(1_700_000_000);
-        match channel_difference(&entry, entry.pts(), 100, false, 300, None, &stamp) {
+        match channel_difference(
+            Chat::Channel(&entry),
+            entry.pts(),
+            100,
+            None,
+            300,
+            None,
+            &stamp,
+        ) {
             tl::enums::updates::ChannelDifference::Empty(e) => assert_eq!(e.timeout, Some(300)),
             other => panic!("{other:?}"),
         }

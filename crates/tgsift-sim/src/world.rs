@@ -26,6 +26,7 @@
 
 use std::collections::HashMap;
 
+pub use super::discussion::DiscussionSpec;
 use super::media::{self, Slot};
 pub use super::media::{SimMedia, SimMediaKind};
 pub use super::paging::{HistoryQuery, MAX_HISTORY_LIMIT};
@@ -167,6 +168,8 @@ pub struct ChannelSpec {
     pub start_date: i32,
     /// A run of consecutive service messages, besides the ~2 % spread over the history.
     pub service_run: Option<ServiceRun>,
+    /// The linked discussion group whose threads hold the comments of posts, if any.
+    pub discussion: Option<DiscussionSpec>,
 }
 
 /// Initial ids come in blocks of this size with exactly [`DELETIONS_PER_BLOCK`] deleted ids each.
@@ -491,6 +494,27 @@ impl SimChannel {
         true
     }
 
+    /// The initial top id (`spec.posts`, at least 0): ids above it were published at run time.
+    pub(crate) fn initial_top(&self) -> i64 {
+        self.base
+    }
+
+    /// Whether `id` is an existing post (not a service message), without building it.
+    pub(crate) fn is_post(&self, id: i32) -> bool {
+        let id64 = i64::from(id);
+        self.exists(id64) && !(id64 <= self.base && self.gen_service(id64))
+    }
+
+    /// Whether initial id `id` was generated as a post (whatever happened to it at run time).
+    pub(crate) fn generated_post(&self, id: i64) -> bool {
+        id >= 1 && id <= self.base && !self.gen_deleted(id) && !self.gen_service(id)
+    }
+
+    /// Date of any assigned id, deleted or not (non-decreasing in id).
+    pub(crate) fn assigned_date(&self, id: i64) -> i32 {
+        clamp_i32(self.date_of(id.clamp(1, self.top().max(1))))
+    }
+
     // --- structure -----------------------------------------------------------------------------
 
     fn top(&self) -> i64 {
@@ -811,6 +835,7 @@ pub fn start_date_for_newest(seed: u64, posts: i32, newest: i32) -> i32 {
         seed,
         start_date: 0,
         service_run: None,
+        discussion: None,
     };
     if base == 0 {
         return newest;
@@ -868,6 +893,7 @@ mod tests {
             seed,
             start_date: 1_500_000_000,
             service_run: None,
+            discussion: None,
         }
     }
 

@@ -505,6 +505,7 @@ mod tests {
             seed: 17,
             start_date: 1_600_000_000,
             service_run: None,
+            discussion: None,
         });
         let mut seen = std::collections::HashSet::new();
         for id in ch.post_ids() {
