@@ -978,3 +978,268 @@ async fn the_media_quota_holds_and_failed_downloads_are_retried_on_request() {
     })
     .await;
 }
+
+/// Every thread as tgsift stored it: (channel, post) → comments not deleted as
+/// (id, reply_to, sender, text), ascending.
+type Threads = std::collections::BTreeMap<(String, i32), Vec<(i32, Option<i32>, String, String)>>;
+
+fn stored_comments(db: &Path) -> Threads {
+    let store = SqliteStore::open(db).expect("store");
+    let rows: Vec<((String, i32), (i32, Option<i32>, String, String))> = store
+        .read("comments", |c| {
+            c.prepare(
+                "SELECT ch.username, p.message_id, m.message_id, m.reply_to,
+                        m.sender_kind || ':' || coalesce(m.sender_id, m.author, ''), m.text
+                 FROM comments m JOIN posts p ON p.id = m.post_id JOIN channels ch ON ch.id = p.channel_id
+                 WHERE m.deleted_at IS NULL ORDER BY 1, 2, 3",
+            )?
+            .query_map([], |r| {
+                Ok((
+                    (r.get(0)?, r.get(1)?),
+                    (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+                ))
+            })?
+            .collect()
+        })
+        .expect("comments");
+    let mut out = Threads::new();
+    for (k, v) in rows {
+        out.entry(k).or_default().push(v);
+    }
+    out
+}
+
+/// Every thread with comments as the simulator serves it, in the shape of [`stored_comments`].
+fn sim_comments(s: &Setup) -> Threads {
+    use tgsift_sim::CommentSender as S;
+    let mut out = Threads::new();
+    for name in s.sim.channel_usernames() {
+        let bare = name.trim_start_matches('@').to_string();
+        let ids = s
+            .sim
+            .with_channel(&name, |c| c.post_ids())
+            .expect("channel");
+        for id in ids {
+            let Some(thread) = s.sim.comments(&name, id) else {
+                continue;
+            };
+            let rows: Vec<_> = thread
+                .into_iter()
+                .map(|c| {
+                    let sender = match c.sender {
+                        S::User(id) => format!("user:{id}"),
+                        S::Channel(id) => format!("channel:{id}"),
+                        S::Anonymous(author) => format!("anonymous:{author}"),
+                    };
+                    let reply_to = (c.reply_to != c.top_id).then_some(c.reply_to);
+                    (c.id, reply_to, sender, c.text)
+                })
+                .collect();
+            if !rows.is_empty() {
+                out.insert((bare.clone(), id), rows);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_equal_the_threads_and_follow_new_and_deleted_ones() {
+    within(180, async {
+        let s = Setup::new(2, 200, |cfg| {
+            for ch in &mut cfg.channels {
+                ch.discussion = Some(tgsift_sim::DiscussionSpec::for_channel(ch, 12));
+            }
+        })
+        .await;
+        let want = sim_comments(&s);
+        assert!(want.len() >= 20, "{} threads with comments", want.len());
+        let nested = want.values().flatten().filter(|c| c.1.is_some()).count();
+        let kinds: std::collections::BTreeSet<&str> = want
+            .values()
+            .flatten()
+            .map(|c| c.2.split(':').next().unwrap_or(""))
+            .collect();
+        assert!(nested > 0 && kinds.len() == 3, "{nested} nested, senders {kinds:?}");
+
+        // Comments are not read unless asked for.
+        let (code, _, err) = s.output(&["run", "--once"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(stored_comments(&s.db).is_empty());
+
+        // With ingest.comments, every thread equals the simulator's.
+        let env = [("TGSIFT_INGEST__COMMENTS", "true")];
+        let (code, _, err) = s.output_with(&["run", "--once"], &env).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(stored_comments(&s.db), want);
+        let calls = s.sim.log().count("messages.getReplies");
+        let threads: i64 = SqliteStore::open(&s.db)
+            .expect("store")
+            .read("threads", |c| {
+                c.query_row("SELECT count(*) FROM comment_threads", [], |r| r.get(0))
+            })
+            .expect("threads");
+        assert_eq!(threads as usize, want.len(), "a thread row per post with comments");
+        assert!(calls >= want.len(), "{calls} getReplies calls");
+
+        // Nothing moved: a run asks for no thread again.
+        let (code, _, _) = s.output_with(&["run", "--once"], &env).await;
+        assert_eq!(code, Some(0));
+        assert_eq!(s.sim.log().count("messages.getReplies"), calls);
+
+        // New comments on a recent post, and on another one a new comment and a deleted one: the
+        // next run reads those two threads only, and marks the deleted comment.
+        let name = s.sim.channel_usernames()[0].clone();
+        let bare = name.trim_start_matches('@').to_string();
+        let recent: Vec<i32> = want
+            .keys()
+            .filter(|(c, _)| *c == bare)
+            .map(|(_, id)| *id)
+            .rev()
+            .take(2)
+            .collect();
+        let first = want[&(bare.clone(), recent[0])][0].0;
+        s.sim
+            .add_comment(&name, recent[0], None, "a new comment")
+            .expect("comment");
+        s.sim
+            .add_comment(&name, recent[0], Some(first), "a new reply")
+            .expect("reply");
+        let gone = want[&(bare.clone(), recent[1])][0].0;
+        s.sim
+            .add_comment(&name, recent[1], None, "one more")
+            .expect("comment");
+        assert_eq!(s.sim.delete_comments(&name, &[gone]), 1);
+        let (code, _, err) = s.output_with(&["run", "--once"], &env).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(stored_comments(&s.db), sim_comments(&s));
+        let deleted: i64 = SqliteStore::open(&s.db)
+            .expect("store")
+            .read("deleted", |c| {
+                c.query_row(
+                    "SELECT count(*) FROM comments WHERE deleted_at IS NOT NULL AND message_id = ?1",
+                    [gone],
+                    |r| r.get(0),
+                )
+            })
+            .expect("deleted");
+        assert_eq!(deleted, 1, "the deleted comment is kept, marked");
+
+        // `posts show` lists a post's comments, replies pointing at what they answer.
+        let post: i64 = SqliteStore::open(&s.db)
+            .expect("store")
+            .read("post", |c| {
+                c.query_row(
+                    "SELECT p.id FROM posts p JOIN channels ch ON ch.id = p.channel_id
+                     WHERE ch.username = ?1 AND p.message_id = ?2",
+                    rusqlite::params![bare, recent[0]],
+                    |r| r.get(0),
+                )
+            })
+            .expect("post");
+        let (_, shown, _) = s.output(&["posts", "show", &post.to_string()]).await;
+        assert!(
+            shown.contains("a new comment") && shown.contains(&format!("→ #{first}")),
+            "{shown}"
+        );
+        let (_, status, _) = s.output_with(&["status"], &env).await;
+        assert!(status.contains("comments: "), "{status}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_without_a_comment_section_is_asked_once_and_flagged_channels_alone_are_read() {
+    within(120, async {
+        let s = Setup::new(2, 150, |cfg| {
+            for ch in &mut cfg.channels {
+                ch.discussion = Some(tgsift_sim::DiscussionSpec::for_channel(ch, 6));
+            }
+        })
+        .await;
+        let names = s.sim.channel_usernames();
+        let (flagged, other) = (
+            names[0].trim_start_matches('@').to_string(),
+            names[1].trim_start_matches('@').to_string(),
+        );
+        let ch = SqliteStore::open(&s.db)
+            .expect("store")
+            .channels()
+            .expect("channels")
+            .into_iter()
+            .find(|c| c.username.as_deref() == Some(&flagged))
+            .expect("channel");
+        let (code, out, err) = s
+            .output(&["channels", "comments", &format!("@{flagged}")])
+            .await;
+        assert_eq!(
+            (code, out.trim()),
+            (
+                Some(0),
+                format!("@{flagged}: its comments are read").as_str()
+            ),
+            "{err}"
+        );
+        let (code, _, err) = s.output(&["channels", "comments", "@nobody"]).await;
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("no followed channel matches `@nobody`"),
+            "{err}"
+        );
+        let (code, _, err) = s.output(&["run", "--once"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        let got = stored_comments(&s.db);
+        assert!(got.keys().all(|(c, _)| *c == flagged) && !got.is_empty());
+        let want: Threads = sim_comments(&s)
+            .into_iter()
+            .filter(|((c, _), _)| *c == flagged)
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            SqliteStore::open(&s.db)
+                .expect("store")
+                .read("group", |c| c.query_row(
+                    "SELECT linked_chat_id FROM channels WHERE id = ?1",
+                    [ch.id],
+                    |r| r.get::<_, Option<i64>>(0)
+                ))
+                .expect("group"),
+            s.sim.discussion(&format!("@{flagged}")).map(|g| g.0),
+            "the discussion group is recorded"
+        );
+        let _ = other;
+
+        // A post from before the group was linked, said to have comments (a stale count): Telegram
+        // answers MSG_ID_INVALID once, and it is never asked again.
+        let early = SqliteStore::open(&s.db)
+            .expect("store")
+            .write("claim comments", |tx| {
+                tx.execute(
+                    "UPDATE posts SET replies = 3, replies_max_id = 9 WHERE channel_id = ?1
+                       AND message_id = (SELECT min(message_id) FROM posts WHERE channel_id = ?1
+                                           AND replies IS NULL AND message_id > 1)",
+                    [ch.id],
+                )
+            })
+            .expect("claim");
+        assert_eq!(early, 1);
+        let before = s.sim.log().count("messages.getReplies");
+        for _ in 0..2 {
+            let (code, _, err) = s.output(&["run", "--once"]).await;
+            assert_eq!(code, Some(0), "{err}");
+        }
+        assert_eq!(s.sim.log().count("messages.getReplies"), before + 1);
+        let none: i64 = SqliteStore::open(&s.db)
+            .expect("store")
+            .read("none", |c| {
+                c.query_row(
+                    "SELECT count(*) FROM comment_threads WHERE section = 0",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .expect("none");
+        assert_eq!(none, 1);
+    })
+    .await;
+}

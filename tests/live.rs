@@ -667,3 +667,97 @@ async fn a_stopped_live_run_that_polled_nothing_names_its_active_channels() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_member_of_the_discussion_group_stores_comments_as_they_are_pushed() {
+    within(120, async {
+        let s = Setup::new(1, 60, |cfg| {
+            for ch in &mut cfg.channels {
+                ch.discussion = Some(tgsift_sim::DiscussionSpec::for_channel(ch, 5));
+            }
+        })
+        .await;
+        let name = s.sim.channel_usernames()[0].clone();
+        s.sim.join_discussion(&name, 0);
+        let total: usize = (1..=60)
+            .filter_map(|id| s.sim.comments(&name, id))
+            .map(|t| t.len())
+            .sum();
+        assert!(total > 0);
+        let child = run_live_with(
+            &s,
+            &[
+                ("TGSIFT_INGEST__COMMENTS", "true"),
+                ("TGSIFT_INGEST__LIVE_CHECK_INTERVAL", "900"),
+            ],
+        );
+        let stored_comments = || count(&s.db, "SELECT count(*) FROM comments") as usize;
+        assert!(
+            eventually(Duration::from_secs(60), || all_followed_live(&s.db, 1)
+                && stored_comments() == total)
+            .await,
+            "the history's threads are read first: {} of {total}",
+            stored_comments()
+        );
+        // The live task learns the discussion group at its next reload (5 s).
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let calls = s.sim.log().count("messages.getReplies");
+
+        // A new post, comments on it, a reply: pushed to the group's member and stored as they
+        // come, without reading the thread.
+        let post = s.sim.append_post(&name, "a post to discuss").expect("post");
+        let post_stored = || {
+            count(
+                &s.db,
+                &format!("SELECT count(*) FROM posts WHERE message_id = {post}"),
+            ) == 1
+        };
+        assert!(eventually(Duration::from_secs(10), post_stored).await);
+        let first = s
+            .sim
+            .add_comment(&name, post, None, "first!")
+            .expect("comment");
+        let reply = s
+            .sim
+            .add_comment(&name, post, Some(first), "a reply")
+            .expect("reply");
+        let thread = || -> Vec<(i32, Option<i32>, String)> {
+            query(&s.db, |c| {
+                c.prepare(&format!(
+                    "SELECT m.message_id, m.reply_to, m.text FROM comments m JOIN posts p ON p.id = m.post_id
+                     WHERE p.message_id = {post} AND m.deleted_at IS NULL ORDER BY 1"
+                ))?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+            })
+        };
+        let want = vec![
+            (first, None, "first!".to_string()),
+            (reply, Some(first), "a reply".to_string()),
+        ];
+        assert!(
+            eventually(Duration::from_secs(10), || thread() == want).await,
+            "{:?}",
+            thread()
+        );
+        // The comments pass runs every 30 s at most: give it one, it reads nothing.
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        assert_eq!(
+            s.sim.log().count("messages.getReplies"),
+            calls,
+            "pushed comments are not read again"
+        );
+
+        // A deletion pushed marks the comment.
+        assert_eq!(s.sim.delete_comments(&name, &[first]), 1);
+        assert!(
+            eventually(Duration::from_secs(10), || count(
+                &s.db,
+                &format!("SELECT count(*) FROM comments WHERE message_id = {first} AND deleted_at IS NOT NULL")
+            ) == 1)
+            .await
+        );
+        kill(child);
+    })
+    .await;
+}
