@@ -981,11 +981,14 @@ async fn the_media_quota_holds_and_failed_downloads_are_retried_on_request() {
 
 /// Every thread as tgsift stored it: (channel, post) → comments not deleted as
 /// (id, reply_to, sender, text), ascending.
-type Threads = std::collections::BTreeMap<(String, i32), Vec<(i32, Option<i32>, String, String)>>;
+type Threads = std::collections::BTreeMap<(String, i32), Vec<StoredComment>>;
+
+/// A comment as the tests compare them: (id, reply_to, sender, text).
+type StoredComment = (i32, Option<i32>, String, String);
 
 fn stored_comments(db: &Path) -> Threads {
     let store = SqliteStore::open(db).expect("store");
-    let rows: Vec<((String, i32), (i32, Option<i32>, String, String))> = store
+    let rows: Vec<((String, i32), StoredComment)> = store
         .read("comments", |c| {
             c.prepare(
                 "SELECT ch.username, p.message_id, m.message_id, m.reply_to,
