@@ -1246,3 +1246,63 @@ async fn a_post_without_a_comment_section_is_asked_once_and_flagged_channels_alo
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_read_through_short_pages_placeholders_and_repeats_equal_the_threads() {
+    within(180, async {
+        let s = Setup::new(1, 150, |cfg| {
+            for ch in &mut cfg.channels {
+                ch.discussion = Some(tgsift_sim::DiscussionSpec::for_channel(ch, 30));
+            }
+            cfg.faults = RandomFaults {
+                short_page: 0.3,
+                empty: 0.02,
+                dup: 0.1,
+                ..RandomFaults::default()
+            };
+        })
+        .await;
+        let want = sim_comments(&s);
+        let env = [("TGSIFT_INGEST__COMMENTS", "true")];
+        // A thread that met placeholders is read again by a later run; none is taken for deleted.
+        let mut runs = 0;
+        while stored_comments(&s.db) != want && runs < 8 {
+            let (code, _, err) = s.output_with(&["run", "--once"], &env).await;
+            assert_eq!(code, Some(0), "{err}");
+            runs += 1;
+        }
+        let got = stored_comments(&s.db);
+        let differ: Vec<String> = want
+            .iter()
+            .filter(|(k, v)| got.get(*k) != Some(*v))
+            .map(|(k, v)| {
+                let ids = |t: Option<&Vec<StoredComment>>| -> Vec<i32> {
+                    t.map(|t| t.iter().map(|c| c.0).collect())
+                        .unwrap_or_default()
+                };
+                format!("{k:?}: want {:?}, got {:?}", ids(Some(v)), ids(got.get(k)))
+            })
+            .collect();
+        assert!(
+            differ.is_empty() && got.len() == want.len(),
+            "after {runs} runs, {} of {} threads differ: {differ:?}",
+            differ.len(),
+            want.len()
+        );
+        let deleted: i64 = SqliteStore::open(&s.db)
+            .expect("store")
+            .read("deleted", |c| {
+                c.query_row(
+                    "SELECT count(*) FROM comments WHERE deleted_at IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .expect("deleted");
+        assert_eq!(
+            deleted, 0,
+            "a comment Telegram left out is not a deleted one"
+        );
+    })
+    .await;
+}

@@ -11,6 +11,7 @@
 //! Older posts' threads move without any page showing it: the counts refresh reads their counts
 //! again (`ingest.counts_refresh`, or [`COMMENTS_REFRESH`] for these channels when it is off).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,14 +117,19 @@ impl AccountTask {
             }
             // `run --once` reads every due thread; the service spreads them over passes.
             let mut left = if self.opts.once { usize::MAX } else { PER_PASS };
+            // Threads read incompletely in this pass stay due; they wait for the next pass.
+            let mut incomplete: HashSet<i64> = HashSet::new();
             'channel: while left > 0 && !cancel.is_cancelled() {
-                let cid = ch.id;
-                let due = self
+                let (cid, ask) = (ch.id, left.min(100) + incomplete.len());
+                let due: Vec<ThreadDue> = self
                     .store
                     .read("list comment threads that are due", move |s| {
-                        s.threads_due(cid, left.min(100))
+                        s.threads_due(cid, ask)
                     })
-                    .await?;
+                    .await?
+                    .into_iter()
+                    .filter(|t| !incomplete.contains(&t.post_id))
+                    .collect();
                 if due.is_empty() {
                     break;
                 }
@@ -134,6 +140,9 @@ impl AccountTask {
                     }
                     match read_thread(account, &info, &thread).await {
                         Ok((comments, read)) => {
+                            if read.is_none() {
+                                incomplete.insert(thread.post_id);
+                            }
                             let (post, now) = (thread.post_id, unix_now());
                             pass.new += self
                                 .store
@@ -168,14 +177,25 @@ impl AccountTask {
 }
 
 /// Reads a due thread: past the newest comment stored, or whole when the stored comments and the
-/// new ones do not add up to the thread's count.
+/// new ones do not add up to the thread's count. A read that met placeholders (`messageEmpty` for
+/// comments Telegram did not give this time) comes back without its [`ThreadRead`]: what it got is
+/// stored and the thread stays due — nothing it lacked is taken for deleted.
 async fn read_thread(
     account: &Account,
     c: &ChannelInfo,
     t: &ThreadDue,
-) -> Result<(Vec<CommentIn>, ThreadRead), TgError> {
-    let stored = usize::try_from(t.stored).unwrap_or(0);
+) -> Result<(Vec<CommentIn>, Option<ThreadRead>), TgError> {
+    // Comments stored below the newest one read (a thread never read whole may hold some from an
+    // incomplete read: a whole read counts them again).
+    let stored = if t.stored_max_id == 0 {
+        0
+    } else {
+        usize::try_from(t.stored).unwrap_or(0)
+    };
     let got = read_pages(account, c, t.message_id, t.stored_max_id, stored).await?;
+    if got.placeholders > 0 {
+        return Ok((got.comments, None));
+    }
     let adds_up = stored + got.comments.len() == usize::try_from(got.count).unwrap_or(0);
     if t.stored_max_id == 0 || adds_up {
         let read = ThreadRead {
@@ -184,7 +204,7 @@ async fn read_thread(
             whole: t.stored_max_id == 0,
             root: got.root,
         };
-        return Ok((got.comments, read));
+        return Ok((got.comments, Some(read)));
     }
     let all = read_pages(account, c, t.message_id, 0, 0).await?;
     let read = ThreadRead {
@@ -193,7 +213,7 @@ async fn read_thread(
         whole: true,
         root: all.root.or(got.root),
     };
-    Ok((all.comments, read))
+    Ok((all.comments, (all.placeholders == 0).then_some(read)))
 }
 
 /// What the pages of a thread brought.
@@ -206,6 +226,8 @@ struct Pages {
     newest: i32,
     /// The id of the post's copy in the group, if a comment named it.
     root: Option<i32>,
+    /// Placeholders answered in place of messages.
+    placeholders: usize,
 }
 
 /// Every comment of post `post` above `min_id`, newest page first; with the thread's count and the
@@ -224,6 +246,7 @@ async fn read_pages(
         count: 0,
         newest: 0,
         root: None,
+        placeholders: 0,
     };
     let mut offset = 0;
     let mut seen = std::collections::HashSet::new();
@@ -234,6 +257,7 @@ async fn read_pages(
         got.count = page.count;
         got.newest = got.newest.max(page.newest_id);
         got.root = got.root.or(page.root);
+        got.placeholders += page.placeholders;
         if page.oldest_id == 0 || (offset != 0 && page.oldest_id >= offset) {
             break;
         }

@@ -27,6 +27,8 @@ pub(crate) struct RepliesPage {
     /// The id of the post's copy in the discussion group, which every comment answers or descends
     /// from, if a comment on the page named it.
     pub root: Option<i32>,
+    /// Placeholders (`messageEmpty`) answered in place of messages: the page is not whole.
+    pub placeholders: usize,
 }
 
 /// A message of a discussion group as a push brings it.
@@ -123,9 +125,13 @@ fn replies_page(answer: tl::enums::messages::Messages) -> RepliesPage {
             page.oldest_id.min(id)
         };
         page.newest_id = page.newest_id.max(id);
-        if let tl::enums::Message::Message(m) = m {
-            page.root = page.root.or(root_of(&m));
-            page.comments.push(comment(m));
+        match m {
+            tl::enums::Message::Message(m) => {
+                page.root = page.root.or(root_of(&m));
+                page.comments.push(comment(m));
+            }
+            tl::enums::Message::Empty(_) => page.placeholders += 1,
+            tl::enums::Message::Service(_) => {}
         }
     }
     page

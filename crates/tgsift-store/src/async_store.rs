@@ -353,7 +353,17 @@ impl AsyncStore {
                 .pop();
             let reader = match idle {
                 Some(r) => r,
-                None => SqliteStore::open_reader(&shared.path)?,
+                // The database this store opened is no longer there: say so, as the writer's
+                // check does, rather than as a path that cannot be opened (a configuration error).
+                None => SqliteStore::open_reader(&shared.path).map_err(|e| {
+                    if shared.path.exists() {
+                        e
+                    } else {
+                        StoreError::Gone {
+                            path: shared.path.clone(),
+                        }
+                    }
+                })?,
             };
             let out = f(&reader);
             let mut idle = shared.readers.lock().unwrap_or_else(|p| p.into_inner());

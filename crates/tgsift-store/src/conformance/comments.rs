@@ -69,6 +69,15 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         .expect("batch");
     assert_eq!(due(s, ch), [(4, 1, 0, 0), (3, 3, 0, 0)], "newest first");
 
+    // A read that came back incomplete stores what it got; the thread stays due.
+    let p4 = s.post_id(ch, 4);
+    assert_eq!(
+        s.store_comments(p4, &[comment(104, None, "partial")], None, EPOCH)
+            .expect("store"),
+        1
+    );
+    assert_eq!(due(s, ch), [(4, 1, 0, 1), (3, 3, 0, 0)]);
+
     // Reading post 3's thread stores its comments; it is due no more.
     let p3 = s.post_id(ch, 3);
     let read = [
@@ -82,8 +91,12 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         whole: true,
         root: Some(100),
     };
-    assert_eq!(s.store_comments(p3, &read, whole, EPOCH).expect("store"), 3);
-    assert_eq!(due(s, ch), [(4, 1, 0, 0)]);
+    assert_eq!(
+        s.store_comments(p3, &read, Some(whole), EPOCH)
+            .expect("store"),
+        3
+    );
+    assert_eq!(due(s, ch), [(4, 1, 0, 1)]);
     let stored = s.comments_of(p3).expect("comments");
     assert_eq!(
         stored
@@ -99,12 +112,16 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
     assert_eq!(stored[0].sender, CommentSender::User { id: 801 });
 
     // The same read again adds nothing.
-    assert_eq!(s.store_comments(p3, &read, whole, EPOCH).expect("store"), 0);
+    assert_eq!(
+        s.store_comments(p3, &read, Some(whole), EPOCH)
+            .expect("store"),
+        0
+    );
 
     // A page shows the thread moved (a new comment): due, past what is stored.
     s.store_batch(ch, "@news", &[at(3, Some((4, Some(107))))], Some((3, 3)))
         .expect("page");
-    assert_eq!(due(s, ch), [(4, 1, 0, 0), (3, 4, 103, 3)]);
+    assert_eq!(due(s, ch), [(4, 1, 0, 1), (3, 4, 103, 3)]);
     let mut edited = comment(102, Some(101), "a reply, edited");
     edited.edit_date = Some(EPOCH + 20_000);
     let anonymous = CommentIn {
@@ -120,11 +137,11 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         root: None,
     };
     assert_eq!(
-        s.store_comments(p3, &[anonymous, edited], incremental, EPOCH + 60)
+        s.store_comments(p3, &[anonymous, edited], Some(incremental), EPOCH + 60)
             .expect("store"),
         1
     );
-    assert_eq!(due(s, ch), [(4, 1, 0, 0)]);
+    assert_eq!(due(s, ch), [(4, 1, 0, 1)]);
     let stored = s.comments_of(p3).expect("comments");
     assert_eq!(stored.len(), 4);
     assert_eq!(
@@ -139,7 +156,7 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
     );
     // An older edit read later does not bring the old text back.
     let stale = comment(102, Some(101), "a reply");
-    s.store_comments(p3, &[stale], incremental, EPOCH + 61)
+    s.store_comments(p3, &[stale], Some(incremental), EPOCH + 61)
         .expect("store");
     assert_eq!(
         s.comments_of(p3).expect("comments")[1].text,
@@ -159,7 +176,7 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         whole: true,
         root: Some(100),
     };
-    s.store_comments(p3, &kept, whole, EPOCH + 120)
+    s.store_comments(p3, &kept, Some(whole), EPOCH + 120)
         .expect("store");
     let stored = s.comments_of(p3).expect("comments");
     let deleted: Vec<(i32, Option<i64>)> = stored
@@ -193,10 +210,9 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         EPOCH + 200,
     )
     .expect("counts");
-    assert_eq!(due(s, ch), [(4, 1, 0, 0), (3, 5, 107, 2)]);
+    assert_eq!(due(s, ch), [(4, 1, 0, 1), (3, 5, 107, 2)]);
 
     // Post 4: no comment section after all (MSG_ID_INVALID): never due again.
-    let p4 = s.post_id(ch, 4);
     s.no_comment_section(p4, EPOCH).expect("none");
     s.store_batch(ch, "@news", &[at(4, Some((2, Some(108))))], Some((4, 4)))
         .expect("page");
@@ -207,7 +223,7 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         CommentStats {
             channels: 1,
             threads: 1,
-            comments: 2
+            comments: 3
         }
     );
 
@@ -267,7 +283,7 @@ fn pushed_comments_land_in_their_thread<S: CommentTest + ?Sized>(s: &mut S) {
         whole: true,
         root: Some(60),
     };
-    s.store_comments(p2, &[comment(61, None, "read")], read, EPOCH)
+    s.store_comments(p2, &[comment(61, None, "read")], Some(read), EPOCH)
         .expect("store");
     s.store_batch(ch, "@news", &[at(2, Some((3, Some(64))))], Some((2, 2)))
         .expect("page");

@@ -207,13 +207,14 @@ pub trait CommentStore {
     fn threads_due(&self, channel_id: i64, limit: usize) -> Result<Vec<ThreadDue>, StoreError>;
 
     /// Stores comments read from a post's thread (new ones inserted, known ones updated when edited)
-    /// and what the read found; the post's `replies` and `replies_max_id` become the read's. Returns
-    /// the comments that were new.
+    /// and what the read found; the post's `replies` and `replies_max_id` become the read's. A read
+    /// that came back incomplete (`None`: placeholders stood for some comments) stores its comments
+    /// only, and the thread stays due. Returns the comments that were new.
     fn store_comments(
         &mut self,
         post_id: i64,
         comments: &[CommentIn],
-        read: ThreadRead,
+        read: Option<ThreadRead>,
         now: i64,
     ) -> Result<usize, StoreError>;
 

@@ -71,7 +71,7 @@ impl CommentStore for SqliteStore {
         &mut self,
         post_id: i64,
         comments: &[CommentIn],
-        read: ThreadRead,
+        read: Option<ThreadRead>,
         now: i64,
     ) -> Result<usize, StoreError> {
         self.write("store comments", |tx| {
@@ -79,6 +79,9 @@ impl CommentStore for SqliteStore {
             for c in comments {
                 new += write_comment(tx, post_id, c, now)?;
             }
+            let Some(read) = read else {
+                return Ok(new);
+            };
             if read.whole {
                 let read_ids: std::collections::HashSet<i32> =
                     comments.iter().map(|c| c.message_id).collect();

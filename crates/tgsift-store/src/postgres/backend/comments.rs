@@ -79,7 +79,7 @@ impl CommentStore for PgBackend {
         &mut self,
         post_id: i64,
         comments: &[CommentIn],
-        read: ThreadRead,
+        read: Option<ThreadRead>,
         now: i64,
     ) -> Result<usize, StoreError> {
         self.tx("store comments", async |tx| {
@@ -87,6 +87,9 @@ impl CommentStore for PgBackend {
             for c in comments {
                 new += write_comment(tx, post_id, c, now).await?;
             }
+            let Some(read) = read else {
+                return Ok(new);
+            };
             if read.whole {
                 let ids: Vec<i64> = comments.iter().map(|c| i64::from(c.message_id)).collect();
                 tx.execute(
