@@ -578,6 +578,14 @@ pub(crate) const KEYS: &[KeySpec] = &[
         doc: "Read timeout of one LLM request",
     },
     KeySpec {
+        key: "tagging.comments",
+        kind: Kind::Bool,
+        default: Some("false"),
+        aliases: &[],
+        secret: false,
+        doc: "Tag the comments tgsift reads too (channels add --comments, ingest.comments), with the embedded tagger whatever tagging.backend tags the posts with; shown with each comment",
+    },
+    KeySpec {
         key: "tagging.embedded_yake",
         kind: Kind::Bool,
         default: Some("false"),
@@ -1095,6 +1103,8 @@ pub struct TaggingConfig {
     pub llm_fallback_to_embedded: bool,
     /// Whether the embedded tagger adds YAKE's statistics (slower).
     pub embedded_yake: bool,
+    /// Whether comments are tagged too (by the embedded tagger).
+    pub comments: bool,
     /// Tags the embedded tagger never gives, beside its built-in noise list.
     pub noise_tags: Vec<String>,
 }

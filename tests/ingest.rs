@@ -1070,11 +1070,28 @@ async fn comments_equal_the_threads_and_follow_new_and_deleted_ones() {
         assert_eq!(code, Some(0), "{err}");
         assert!(stored_comments(&s.db).is_empty());
 
-        // With ingest.comments, every thread equals the simulator's.
-        let env = [("TGSIFT_INGEST__COMMENTS", "true")];
+        // With ingest.comments, every thread equals the simulator's; tagging.comments tags them.
+        let env = [
+            ("TGSIFT_INGEST__COMMENTS", "true"),
+            ("TGSIFT_TAGGING__COMMENTS", "true"),
+            ("TGSIFT_TAGGING__BACKEND", "embedded"),
+        ];
         let (code, _, err) = s.output_with(&["run", "--once"], &env).await;
         assert_eq!(code, Some(0), "{err}");
         assert_eq!(stored_comments(&s.db), want);
+        let tagging: (i64, i64, i64) = SqliteStore::open(&s.db)
+            .expect("store")
+            .read("tags", |c| {
+                c.query_row(
+                    "SELECT count(*), count(tags), count(CASE WHEN tags <> '[]' THEN 1 END)
+                     FROM comments",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .expect("tags");
+        assert_eq!(tagging.0, tagging.1, "every comment is tagged: {tagging:?}");
+        assert!(tagging.2 * 10 >= tagging.0 * 8, "most have tags: {tagging:?}");
         let calls = s.sim.log().count("messages.getReplies");
         let threads: i64 = SqliteStore::open(&s.db)
             .expect("store")

@@ -640,8 +640,13 @@ fn print_comments(comments: &[tgsift_store::CommentRow]) {
             ""
         };
         let media = if c.has_media { "[media] " } else { "" };
+        let tags = if c.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", c.tags.join(", "))
+        };
         println!(
-            "  #{}{to} {} {who}{gone}: {media}{}",
+            "  #{}{to} {} {who}{gone}: {media}{}{tags}",
             c.message_id,
             day(c.date),
             c.text.replace('\n', " ")

@@ -73,6 +73,8 @@ pub struct PassReport {
     pub failed: usize,
     /// Results dropped because the post changed while it was tagged (it is due again).
     pub stale: usize,
+    /// Comments tagged (`tagging.comments`).
+    pub comments: usize,
 }
 
 impl PassReport {
@@ -90,11 +92,12 @@ impl PassReport {
         self.retrying += o.retrying;
         self.failed += o.failed;
         self.stale += o.stale;
+        self.comments += o.comments;
     }
 
-    /// Posts whose attempt was recorded or dropped.
+    /// Posts whose attempt was recorded or dropped, and comments tagged.
     pub fn total(&self) -> usize {
-        self.tagged + self.retrying + self.failed + self.stale
+        self.tagged + self.retrying + self.failed + self.stale + self.comments
     }
 }
 
@@ -145,6 +148,8 @@ pub struct Pipeline {
     doc_freqs: DocFreqs,
     /// Where attempts are counted by outcome, when the service serves `/metrics`.
     metrics: std::sync::OnceLock<Arc<TaggingFamilies>>,
+    /// The tagger of comments (`tagging.comments`): the embedded one, whatever tags the posts.
+    comments: Option<Arc<EmbeddedTagger>>,
 }
 
 /// Tagging's metric family: attempts by outcome.
@@ -213,7 +218,15 @@ impl Pipeline {
             },
             _ => Backend::Embedded(embedded(), tagger_threads()),
         };
+        let comments = cfg.comments.then(|| match &backend {
+            Backend::Embedded(t, _) => Arc::clone(t),
+            Backend::Remote {
+                fallback: Some(t), ..
+            } => Arc::clone(t),
+            Backend::Remote { .. } => embedded(),
+        });
         let mut p = Self::with_backend(store, backend, cfg.max_attempts, cfg.retry_delay);
+        p.comments = comments;
         p.concurrency = cfg.concurrency.max(1) as usize;
         p.claim_secs = cfg.claim_timeout.ceil() as i64;
         Ok(Some(Arc::new(p)))
@@ -271,6 +284,7 @@ impl Pipeline {
             claim_secs: 60,
             doc_freqs: DocFreqs::default(),
             metrics: std::sync::OnceLock::new(),
+            comments: None,
         }
     }
 
@@ -380,6 +394,55 @@ impl Pipeline {
     /// Tags every post that is due now (pending, and retrying ones whose time has come), until none is
     /// left or `cancel`.
     pub async fn run_due(
+        self: &Arc<Self>,
+        cancel: &CancellationToken,
+    ) -> Result<PassReport, StoreError> {
+        let mut report = self.run_due_posts(cancel).await?;
+        report.comments += self.tag_comments(cancel).await?;
+        Ok(report)
+    }
+
+    /// Tags the comments not tagged yet with the embedded tagger (`tagging.comments`), after the
+    /// posts: a comment has no retry state, as the embedded tagger cannot fail.
+    async fn tag_comments(&self, cancel: &CancellationToken) -> Result<usize, StoreError> {
+        let Some(tagger) = &self.comments else {
+            return Ok(0);
+        };
+        let mut done = 0;
+        while !cancel.is_cancelled() {
+            let due = self
+                .store
+                .read("list comments to tag", |s| {
+                    s.comments_to_tag(COMMENTS_PER_BATCH)
+                })
+                .await?;
+            if due.is_empty() {
+                break;
+            }
+            let t = Arc::clone(tagger);
+            let tags: Vec<(i64, Vec<String>)> = tokio::task::spawn_blocking(move || {
+                due.into_iter()
+                    .map(|(id, text)| {
+                        let tags = t.tags(&text, None).into_iter().map(|t| t.tag).collect();
+                        (id, tags)
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(|e| StoreError::Task {
+                what: "tag comments".into(),
+                reason: e.to_string(),
+            })?;
+            done += tags.len();
+            self.store
+                .with_background("record comments' tags", move |s| s.set_comment_tags(&tags))
+                .await?;
+        }
+        Ok(done)
+    }
+
+    /// [`Pipeline::run_due`] for posts.
+    async fn run_due_posts(
         self: &Arc<Self>,
         cancel: &CancellationToken,
     ) -> Result<PassReport, StoreError> {
@@ -681,6 +744,9 @@ impl Pipeline {
         }
     }
 }
+
+/// Comments tagged per read and write.
+const COMMENTS_PER_BATCH: usize = 200;
 
 /// The embedded tagger's attempt on one text (CPU work: call it on a blocking thread).
 fn embedded_result(tagger: &EmbeddedTagger, text: &str, df: &DocFreq) -> AttemptResult {

@@ -475,7 +475,8 @@ function postView(view, params, parts) {
                 h("li", { class: c.deleted_at ? "muted" : null },
                   h("div", { class: "meta" }, `#${c.message_id}`, c.reply_to ? ` → #${c.reply_to}` : "",
                     " · ", senderName(c.sender), " · ", when(c.date),
-                    c.deleted_at ? [" · deleted ", when(c.deleted_at)] : null),
+                    c.deleted_at ? [" · deleted ", when(c.deleted_at)] : null,
+                    c.tags && c.tags.length ? ` · ${c.tags.join(", ")}` : null),
                   h("div", { class: "post-text" }, c.has_media ? "[media] " : "", c.text))))])));
     },
   };

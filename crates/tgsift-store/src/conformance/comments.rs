@@ -110,6 +110,30 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
         ]
     );
     assert_eq!(stored[0].sender, CommentSender::User { id: 801 });
+    assert!(stored.iter().all(|c| c.tags.is_empty()));
+
+    // Tagging: comments not tagged yet, oldest first; tagged with none is tagged too.
+    let to_tag = s.comments_to_tag(10).expect("to tag");
+    assert_eq!(
+        to_tag.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(),
+        ["partial", "first", "a reply", "third"]
+    );
+    let tags = vec![
+        (to_tag[2].0, vec!["Ответ".to_string()]),
+        (to_tag[3].0, vec!["Сбербанк".to_string(), "ИИ".to_string()]),
+        (to_tag[1].0, Vec::new()),
+    ];
+    s.set_comment_tags(&tags).expect("tags");
+    assert_eq!(s.comments_to_tag(10).expect("to tag").len(), 1);
+    let stored = s.comments_of(p3).expect("comments");
+    assert_eq!(
+        stored.iter().map(|c| c.tags.clone()).collect::<Vec<_>>(),
+        [
+            vec![],
+            vec!["Ответ".to_string()],
+            vec!["Сбербанк".to_string(), "ИИ".to_string()]
+        ]
+    );
 
     // The same read again adds nothing.
     assert_eq!(
@@ -147,6 +171,15 @@ fn threads_are_read_when_they_move_and_comments_are_kept<S: CommentTest + ?Sized
     assert_eq!(
         (stored[1].text.as_str(), stored[1].edit_date),
         ("a reply, edited", Some(EPOCH + 20_000))
+    );
+    assert!(
+        stored[1].tags.is_empty(),
+        "an edited comment is tagged again"
+    );
+    assert_eq!(
+        stored[2].tags,
+        ["Сбербанк", "ИИ"],
+        "an unchanged one keeps its tags"
     );
     assert_eq!(
         stored[3].sender,

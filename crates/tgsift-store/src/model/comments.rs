@@ -14,6 +14,17 @@ use crate::StoreError;
 /// count, Telegram's newest id).
 pub(crate) type ThreadState = (i64, i64, i64, Option<i64>, Option<i64>);
 
+/// The stored form of a comment's tags: a JSON array (`[]`: tagged, no tags; NULL: not tagged).
+pub(crate) fn tags_json(tags: &[String]) -> String {
+    serde_json::Value::from(tags.to_vec()).to_string()
+}
+
+/// A comment's tags from their stored form.
+pub(crate) fn tags_of(json: Option<String>) -> Vec<String> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default()
+}
+
 /// Whether a thread was read up to date: what it holds is what Telegram last said.
 pub(crate) fn in_step(t: &ThreadState) -> bool {
     t.3.unwrap_or(0) == t.1 && t.4.unwrap_or(0) == t.2
@@ -101,6 +112,9 @@ pub struct CommentRow {
     pub text: String,
     /// Whether it carries media.
     pub has_media: bool,
+    /// Its tags, when comments are tagged (`tagging.comments`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// When it was found deleted (kept, marked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<i64>,
@@ -224,6 +238,12 @@ pub trait CommentStore {
 
     /// The comments of a post, oldest first, deleted ones included.
     fn comments_of(&self, post_id: i64) -> Result<Vec<CommentRow>, StoreError>;
+
+    /// Up to `limit` comments not tagged yet (and not deleted), oldest first: `(row id, text)`.
+    fn comments_to_tag(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError>;
+
+    /// Records the tags of comments (`(row id, tags)`; no tags is recorded too).
+    fn set_comment_tags(&mut self, tags: &[(i64, Vec<String>)]) -> Result<(), StoreError>;
 
     /// Counts for `status` and metrics; `all` as for [`CommentStore::comment_channels`].
     fn comment_stats(&self, all: bool) -> Result<CommentStats, StoreError>;

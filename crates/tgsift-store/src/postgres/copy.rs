@@ -213,6 +213,7 @@ const TABLES: &[Table] = &[
             ("has_media", Bool),
             ("fetched_at", Int),
             ("deleted_at", Int),
+            ("tags", Text),
         ],
         key: &["id"],
         identity: true,

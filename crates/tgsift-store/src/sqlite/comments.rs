@@ -128,7 +128,7 @@ impl CommentStore for SqliteStore {
         self.read("read a post's comments", |c| {
             c.prepare_cached(
                 "SELECT message_id, reply_to, sender_kind, sender_id, author, date, edit_date, text,
-                        has_media, deleted_at
+                        has_media, deleted_at, tags
                  FROM comments WHERE post_id = ?1 ORDER BY message_id",
             )?
             .query_map([post_id], |r| {
@@ -145,6 +145,7 @@ impl CommentStore for SqliteStore {
                     text: r.get(7)?,
                     has_media: r.get(8)?,
                     deleted_at: r.get(9)?,
+                    tags: tags_of(r.get(10)?),
                 })
             })?
             .collect()
@@ -219,6 +220,29 @@ impl CommentStore for SqliteStore {
         })
     }
 
+    fn comments_to_tag(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
+        self.read("list comments to tag", |c| {
+            c.prepare_cached(
+                "SELECT id, text FROM comments WHERE tags IS NULL AND deleted_at IS NULL
+                 ORDER BY id LIMIT ?1",
+            )?
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect()
+        })
+    }
+
+    fn set_comment_tags(&mut self, tags: &[(i64, Vec<String>)]) -> Result<(), StoreError> {
+        self.write("record comments' tags", |tx| {
+            let mut st = tx.prepare_cached("UPDATE comments SET tags = ?2 WHERE id = ?1")?;
+            for (id, t) in tags {
+                st.execute(params![id, tags_json(t)])?;
+            }
+            Ok(())
+        })
+    }
+
     fn comment_stats(&self, all: bool) -> Result<CommentStats, StoreError> {
         self.read("count comments", |c| {
             c.prepare_cached(
@@ -270,7 +294,7 @@ fn write_comment(
     if inserted == 0 {
         tx.prepare_cached(
             "UPDATE comments SET edit_date = ?3, text = ?4, has_media = ?5, fetched_at = ?6,
-                    deleted_at = NULL
+                    deleted_at = NULL, tags = CASE WHEN text = ?4 THEN tags END
              WHERE post_id = ?1 AND message_id = ?2 AND coalesce(?3, 0) >= coalesce(edit_date, 0)
                AND (edit_date IS NOT ?3 OR text <> ?4 OR has_media <> ?5 OR deleted_at IS NOT NULL)",
         )?

@@ -138,7 +138,7 @@ impl CommentStore for PgBackend {
             Ok(tx
                 .query(
                     "SELECT message_id, reply_to, sender_kind, sender_id, author, date, edit_date,
-                            text, has_media, deleted_at
+                            text, has_media, deleted_at, tags
                      FROM comments WHERE post_id = $1 ORDER BY message_id",
                     &[&post_id],
                 )
@@ -153,6 +153,7 @@ impl CommentStore for PgBackend {
                     text: r.get(7),
                     has_media: r.get(8),
                     deleted_at: r.get(9),
+                    tags: tags_of(r.get(10)),
                 })
                 .collect())
         })
@@ -231,6 +232,36 @@ impl CommentStore for PgBackend {
         })
     }
 
+    fn comments_to_tag(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.tx("list comments to tag", async |tx| {
+            Ok(tx
+                .query(
+                    "SELECT id, text FROM comments WHERE tags IS NULL AND deleted_at IS NULL
+                     ORDER BY id LIMIT $1",
+                    &[&limit],
+                )
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+    }
+
+    fn set_comment_tags(&mut self, tags: &[(i64, Vec<String>)]) -> Result<(), StoreError> {
+        let ids: Vec<i64> = tags.iter().map(|t| t.0).collect();
+        let json: Vec<String> = tags.iter().map(|t| tags_json(&t.1)).collect();
+        self.tx("record comments' tags", async |tx| {
+            tx.execute(
+                "UPDATE comments SET tags = u.t FROM unnest($1::bigint[], $2::text[]) AS u (id, t)
+                 WHERE comments.id = u.id",
+                &[&ids, &json],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
     fn comment_stats(&self, all: bool) -> Result<CommentStats, StoreError> {
         self.tx("count comments", async |tx| {
             let r = tx
@@ -285,7 +316,7 @@ async fn write_comment(
     if inserted == 0 {
         tx.execute(
             "UPDATE comments SET edit_date = $3, text = $4, has_media = $5, fetched_at = $6,
-                    deleted_at = NULL
+                    deleted_at = NULL, tags = CASE WHEN text = $4 THEN tags END
              WHERE post_id = $1 AND message_id = $2
                AND coalesce($3::bigint, 0) >= coalesce(edit_date, 0)
                AND (edit_date IS DISTINCT FROM $3 OR text <> $4 OR has_media <> $5

@@ -173,8 +173,11 @@ fn seed(path: &Path) -> SqliteStore {
                              1700000800, NULL),
                             (1, 31, 30, 'anonymous', NULL, 'Editor', 1700000710, 1700000720,
                              'a reply', 1, 1700000800, NULL),
+                            (1, 32, NULL, 'user', 7002, NULL, 1700000730, NULL, 'с тегами', 0,
+                             1700000800, NULL),
                             (1, 29, NULL, 'channel', 1234, NULL, 1700000690, NULL, 'gone', 0,
-                             1700000800, 1700000801);",
+                             1700000800, 1700000801);
+                 UPDATE comments SET tags = '[\"Тег\",\"ИИ\"]' WHERE message_id = 32;",
             )
         })
         .expect("seed");

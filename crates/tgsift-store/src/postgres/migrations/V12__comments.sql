@@ -29,5 +29,7 @@ CREATE TABLE comments (
     has_media   BOOLEAN NOT NULL DEFAULT false,
     fetched_at  BIGINT  NOT NULL,
     deleted_at  BIGINT,
+    tags        TEXT,
     UNIQUE (post_id, message_id)
 );
+CREATE INDEX comments_untagged ON comments (id) WHERE tags IS NULL;

@@ -40,5 +40,9 @@ CREATE TABLE comments (
     has_media   INTEGER NOT NULL DEFAULT 0 CHECK (has_media IN (0, 1)),
     fetched_at  INTEGER NOT NULL,
     deleted_at  INTEGER,
+    -- Its tags as a JSON array once tagged (`tagging.comments`); NULL until then (and after an edit).
+    tags        TEXT,
     UNIQUE (post_id, message_id)
 );
+-- The tagger asks for comments not tagged yet.
+CREATE INDEX comments_untagged ON comments (id) WHERE tags IS NULL;
