@@ -13,26 +13,7 @@ use crate::ops::JobSpec;
 #[derive(Debug, Subcommand)]
 pub enum ChannelsCommand {
     /// Follow a channel with an account (`@username`, a t.me link, or a numeric id the account has seen).
-    Add {
-        /// Account name.
-        account: String,
-        /// The channel.
-        channel: String,
-        /// What to fetch first: `all`, a number N (the newest N messages) or `since:YYYY-MM-DD`.
-        #[arg(long)]
-        backfill: Option<String>,
-        /// Queue the job and return at once (a running service executes it).
-        #[arg(long)]
-        no_wait: bool,
-        /// Join the channel (public channels), so its new posts, edits and deletions are pushed to
-        /// the account (live mode) instead of being polled for.
-        #[arg(long)]
-        join: bool,
-        /// Read the comments under its posts too (channels with a discussion group); also for a
-        /// channel already followed. `ingest.comments = true` reads them for every channel.
-        #[arg(long)]
-        comments: bool,
-    },
+    Add(AddArgs),
     /// Read the comments under a followed channel's posts from now on (or stop, with `--off`;
     /// those stored stay).
     Comments {
@@ -66,6 +47,29 @@ pub enum ChannelsCommand {
     },
 }
 
+/// Options of `tgsift channels add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Account name.
+    pub account: String,
+    /// The channel.
+    pub channel: String,
+    /// What to fetch first: `all`, a number N (the newest N messages) or `since:YYYY-MM-DD`.
+    #[arg(long)]
+    pub backfill: Option<String>,
+    /// Queue the job and return at once (a running service executes it).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Join the channel (public channels), so its new posts, edits and deletions are pushed to
+    /// the account (live mode) instead of being polled for.
+    #[arg(long)]
+    pub join: bool,
+    /// Read the comments under its posts too (channels with a discussion group); also for a
+    /// channel already followed. `ingest.comments = true` reads them for every channel.
+    #[arg(long)]
+    pub comments: bool,
+}
+
 /// Options of `tgsift reparse`.
 #[derive(Debug, Args)]
 pub struct ReparseArgs {
@@ -88,24 +92,7 @@ pub struct ReparseArgs {
 /// Runs a channels subcommand.
 pub(super) fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
     match cmd {
-        ChannelsCommand::Add {
-            account,
-            channel,
-            backfill,
-            no_wait,
-            join,
-            comments,
-        } => {
-            let add_args = AddArgs {
-                account,
-                channel,
-                backfill,
-                join,
-                comments,
-                no_wait,
-            };
-            super::runtime()?.block_on(add(loaded, add_args))
-        }
+        ChannelsCommand::Add(args) => super::runtime()?.block_on(add(loaded, args)),
         ChannelsCommand::List => list(loaded),
         ChannelsCommand::Comments { channel, off } => {
             let ch = super::admin(loaded, async |ops| {
@@ -141,16 +128,6 @@ pub(super) fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
             super::runtime()?.block_on(audit(loaded, channel.as_deref()))
         }
     }
-}
-
-/// What `channels add` was given.
-struct AddArgs {
-    account: String,
-    channel: String,
-    backfill: Option<String>,
-    join: bool,
-    comments: bool,
-    no_wait: bool,
 }
 
 async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
