@@ -665,6 +665,17 @@ impl SimDiscussion {
         let per_mille = (wanted * 1000 / (2 * self.m)).max(1);
         let k = p - self.linked_from;
         let copy = clamp_i32(k * self.width + 1);
+        // The date span of the thread's two blocks: a block's slots need a next channel id to end
+        // them, and room between the dates.
+        let span = |block: i64| {
+            let first = self.linked_from + block;
+            let (d0, d1) = (
+                i64::from(ch.assigned_date(first)),
+                i64::from(ch.assigned_date(first + 1)),
+            );
+            (first < self.base && d1 - d0 >= 2).then_some((d0, d1))
+        };
+        let spans = [span(k), span(k + 1)];
         let mut out: Vec<Slot> = Vec::new();
         // The comments not deleted so far (what a nested reply may answer).
         let mut alive: Vec<i32> = Vec::new();
@@ -677,18 +688,9 @@ impl SimDiscussion {
             } else {
                 (k + 1, 2 * (i - self.m) + 2)
             };
-            // A block's slots need a next channel id to end them, and room between the dates.
-            let first = self.linked_from + block;
-            if first >= self.base {
+            let Some((d0, d1)) = spans[(block - k) as usize] else {
                 continue;
-            }
-            let (d0, d1) = (
-                i64::from(ch.assigned_date(first)),
-                i64::from(ch.assigned_date(first + 1)),
-            );
-            if d1 - d0 < 2 {
-                continue;
-            }
+            };
             let id = block * self.width + 1 + slot;
             let c = hash3(self.seed, SALT_SLOT, id as u64);
             if (c % 1000) as i64 >= per_mille {

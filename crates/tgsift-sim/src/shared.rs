@@ -99,11 +99,12 @@ impl Shared {
         if id == 0 {
             return None;
         }
-        self.record(&mut entry, Side::Channel, EventKind::New(id), self.now());
+        // The copy first, so the pushed post already names its comment section.
         let copy = entry
             .discussion
             .as_mut()
             .and_then(|g| g.thread.publish_copy(id, now));
+        self.record(&mut entry, Side::Channel, EventKind::New(id), self.now());
         if let Some(copy) = copy {
             self.record(&mut entry, Side::Group, EventKind::New(copy), self.now());
         }

@@ -491,6 +491,18 @@ async fn a_live_comment_reaches_the_groups_members_only() {
         let new_post = sim
             .append_post(CHANNEL, "a post published live")
             .expect("post");
+        // Its push already names its comment section (account 0 follows the channel too).
+        let (channel_id, _) = channel_ids(&sim);
+        let pushed_post = next_new_message(&mut member_updates, channel_id, Duration::from_secs(5))
+            .await
+            .expect("the channel's push");
+        let Some(tl::enums::MessageReplies::Replies(r)) = &pushed_post.replies else {
+            panic!("{pushed_post:?}")
+        };
+        assert_eq!(
+            (r.comments, r.channel_id, r.replies),
+            (true, Some(group_id), 0)
+        );
         let copy = next_new_message(&mut member_updates, group_id, Duration::from_secs(5))
             .await
             .expect("the member got the copy");
