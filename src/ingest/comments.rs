@@ -15,7 +15,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tgsift_store::{ChannelRow, CommentIn, RefreshStep, ThreadDue, ThreadRead, unix_now};
+use tgsift_store::{
+    ChannelRow, CommentChannel, CommentIn, RefreshStep, ThreadDue, ThreadRead, unix_now,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::account::AccountTask;
@@ -60,18 +62,15 @@ pub(super) struct CommentsPass {
 }
 
 impl AccountTask {
-    /// The account's channels whose comments are read, by row id.
-    pub(super) async fn comment_channels(&self) -> Result<Vec<i64>, TaskError> {
+    /// The account's channels whose comments are read.
+    pub(super) async fn comment_channels(&self) -> Result<Vec<CommentChannel>, TaskError> {
         let (id, all) = (self.account_id, self.opts.comments);
         Ok(self
             .store
             .read("list channels whose comments are read", move |s| {
                 s.comment_channels(id, all)
             })
-            .await?
-            .into_iter()
-            .map(|c| c.channel_id)
-            .collect())
+            .await?)
     }
 
     /// Reads the due threads of the channels whose comments are wanted.
@@ -81,16 +80,7 @@ impl AccountTask {
         channels: &[ChannelRow],
         cancel: &CancellationToken,
     ) -> Result<CommentsPass, TaskError> {
-        let (id, all) = (self.account_id, self.opts.comments);
-        let wanted = self
-            .store
-            .read("list channels whose comments are read", move |s| {
-                s.comment_channels(id, all)
-            })
-            .await?;
-        if wanted.is_empty() {
-            return Ok(CommentsPass::default());
-        }
+        let wanted = self.comment_channels().await?;
         let mut pass = CommentsPass::default();
         for want in wanted {
             let Some(ch) = channels.iter().find(|c| c.id == want.channel_id) else {

@@ -46,7 +46,7 @@ impl AccountTask {
         for ch in channels {
             let schedule = if !self.opts.counts_refresh.is_empty() {
                 self.opts.counts_refresh.clone()
-            } else if comment_channels.contains(&ch.id) {
+            } else if comment_channels.iter().any(|c| c.channel_id == ch.id) {
                 COMMENTS_REFRESH.to_vec()
             } else {
                 continue;
