@@ -62,15 +62,10 @@ impl Alerts {
         config: AlertsConfig,
         metrics: Option<Arc<crate::metrics::Metrics>>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
         Alerts {
             store,
             config,
-            http,
+            http: crate::sinks::http_client(),
             metrics: metrics.map(|m| m.of::<AlertFamilies>()),
         }
     }
@@ -197,18 +192,7 @@ impl Alerts {
             "raised_at": alert.created_at,
             "id": alert.id,
         });
-        let resp = self
-            .http
-            .post(&alert.sink)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| format!("webhook: {e}"))?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(format!("webhook answered {}", resp.status()))
-        }
+        crate::sinks::post_json(&self.http, &alert.sink, &body).await
     }
 
     /// Sends the alert to the Saved Messages of its account (or of another logged-in account when its
@@ -240,34 +224,7 @@ impl Alerts {
             .await
             .map_err(|e| e.to_string())?;
         let text = format!("tgsift alert ({}): {}", alert.kind, alert.message);
-        conn.account
-            .invoke(&tl::functions::messages::SendMessage {
-                no_webpage: true,
-                silent: false,
-                background: false,
-                clear_draft: false,
-                noforwards: false,
-                update_stickersets_order: false,
-                invert_media: false,
-                allow_paid_floodskip: false,
-                peer: tl::enums::InputPeer::PeerSelf,
-                reply_to: None,
-                message: text,
-                random_id: rand::random(),
-                reply_markup: None,
-                entities: None,
-                schedule_date: None,
-                schedule_repeat_period: None,
-                send_as: None,
-                quick_reply_shortcut: None,
-                effect: None,
-                allow_paid_stars: None,
-                suggested_post: None,
-                rich_message: None,
-            })
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        crate::sinks::send_text(&conn.account, tl::enums::InputPeer::PeerSelf, text).await
     }
 
     /// Raises what the slow rules find: breakers open too long, channels parked too long, too many

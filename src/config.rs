@@ -1024,22 +1024,28 @@ pub struct IngestConfig {
     pub comments: bool,
 }
 
+/// A span such as `90s`, `15m`, `1h` or `7d` in seconds; `None` when it does not read (or is not
+/// positive).
+pub(crate) fn span_secs(t: &str) -> Option<i64> {
+    let t = t.trim();
+    // The unit is the last character (which need not be ASCII: `1ч` must not split a character).
+    let (at, _) = t.char_indices().last()?;
+    let (n, unit) = t.split_at(at);
+    let n: i64 = n.trim().parse().ok().filter(|n| *n > 0)?;
+    let mul = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
 /// The refresh schedule `ingest.counts_refresh` describes: `EVERY/AGE` steps such as `15m/1d`, each
 /// a number with `s`, `m`, `h` or `d`, sorted by age; an error names the step that does not read.
 pub fn refresh_schedule(steps: &[String]) -> Result<Vec<tgsift_store::RefreshStep>, String> {
-    let secs = |t: &str| -> Option<i64> {
-        let t = t.trim();
-        let (n, unit) = t.split_at(t.len().checked_sub(1)?);
-        let n: i64 = n.trim().parse().ok().filter(|n| *n > 0)?;
-        let mul = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3_600,
-            "d" => 86_400,
-            _ => return None,
-        };
-        n.checked_mul(mul)
-    };
+    let secs = span_secs;
     let mut out = Vec::with_capacity(steps.len());
     for step in steps {
         let parsed = step

@@ -17,7 +17,8 @@
 //! http                        the HTTP API, /metrics, health checks, the dashboard (calls ops)
 //! ops                         every admin operation, once: channels, posts, tags, jobs, accounts,
 //!                             export, statistics, backups, status
-//! ingest        alerts        channel sync and live mode per account; alerts to people
+//! ingest   alerts  watches    channel sync and live mode per account; alerts and watches to people
+//! sinks                       where messages for people go: webhooks, Saved Messages, chats
 //! media                       downloads of posts' files (opt-in), beside each account's ingest
 //! telegram      tagging       the client layer over grammers; taggers and the tagging pipeline
 //! metrics  task  config       Prometheus families; TaskError; the configuration
@@ -39,6 +40,9 @@
 //! - `media`: downloading the files of stored posts that `media.download` wants into `media.dir`,
 //!   named by their hash, resumable, beside each account's ingest (which starts it).
 //! - [`alerts`]: telling a person when something failed for good (webhooks, Saved Messages).
+//! - [`watches`]: telling a person when a post about their subject appears: tag, search and channel
+//!   watches, each match delivered once, at once or as a digest.
+//! - `sinks`: where both deliver — webhooks, the account's Saved Messages, a chat by `@username`.
 //! - [`ops`]: the admin layer both front ends call; durable jobs for work that needs Telegram.
 //! - [`http`]: the HTTP API of the running service (axum), with `/metrics`, health checks and the web
 //!   dashboard (static page + JSON API, cookie sign-in).
@@ -59,6 +63,8 @@ pub(crate) mod media;
 pub(crate) mod metrics;
 pub mod ops;
 pub mod runtime;
+pub(crate) mod sinks;
 pub mod tagging;
 pub(crate) mod task;
 pub mod telegram;
+pub mod watches;

@@ -1244,6 +1244,249 @@ async fn a_channel_turning_private_alerts_the_webhook_and_saved_messages_once() 
     .await;
 }
 
+/// A webhook that can be taken down (it answers 503 and keeps nothing) and brought back.
+struct Hook {
+    url: String,
+    got: Arc<Mutex<Vec<Value>>>,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Hook {
+    async fn start() -> Hook {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let up = Arc::new(AtomicBool::new(true));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let (sink, on, no) = (Arc::clone(&got), Arc::clone(&up), Arc::clone(&refused));
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+                let (sink, on, no) = (Arc::clone(&sink), Arc::clone(&on), Arc::clone(&no));
+                async move {
+                    if !on.load(Ordering::SeqCst) {
+                        no.fetch_add(1, Ordering::SeqCst);
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    sink.lock().expect("lock").push(v);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Hook {
+            url: format!("http://{addr}/hook"),
+            got,
+            up,
+            refused,
+        }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// (watch, message id) of every post delivered, in order.
+    fn delivered(&self) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for body in self.got.lock().expect("lock").iter() {
+            for p in body["posts"].as_array().into_iter().flatten() {
+                out.push((
+                    body["watch"].as_str().unwrap_or("?").to_string(),
+                    p["message_id"].as_i64().unwrap_or(-1),
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[tokio::test]
+async fn tag_and_query_watches_deliver_each_matching_live_post_once_across_a_webhook_outage() {
+    within(150, async {
+        let s = Setup::new(1, 20, |_| {}).await;
+        let hook = Hook::start().await;
+        let channel = s.sim.channel_usernames()[0].clone();
+        let sink = format!("webhook:{}", hook.url);
+        // A tag watch from the CLI before the service runs; bad input is refused with exit 2.
+        let (code, out, err) = s
+            .output(&["watch", "add", "oil", "--tag", "нефть", "--sink", &sink])
+            .await;
+        assert_eq!(code, Some(0), "{out}{err}");
+        for (args, says) in [
+            (
+                vec!["watch", "add", "oil", "--tag", "x", "--sink", &sink],
+                "exists",
+            ),
+            (
+                vec!["watch", "add", "w2", "--query", "!!", "--sink", &sink],
+                "no word",
+            ),
+            (
+                vec!["watch", "add", "w3", "--tag", "x", "--sink", "mail:me"],
+                "is not one of",
+            ),
+            (
+                vec!["watch", "add", "w4", "--channel", "@nope", "--sink", &sink],
+                "no followed channel",
+            ),
+            (
+                vec![
+                    "watch", "add", "w5", "--tag", "x", "--sink", &sink, "--every", "1ч",
+                ],
+                "--every 1ч",
+            ),
+        ] {
+            let (code, _, err) = s.output(&args).await;
+            assert_eq!(code, Some(2), "{args:?}: {err}");
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
+
+        let mut svc = Service::start(&s, &[]);
+        svc.ready().await;
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                s.stored() == s.truth()
+            })
+            .await
+        );
+        // A query watch through the API.
+        let (status, body) = svc
+            .post(
+                "/api/v1/watches",
+                json!({"name": "rates", "query": "ключевая ставка", "sink": sink}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["query"], "ключевая ставка");
+        let (status, body) = svc
+            .post(
+                "/api/v1/watches",
+                json!({"name": "rates", "tag": "x", "sink": sink}),
+            )
+            .await;
+        assert_eq!(status, 409, "{body}");
+
+        let post = |text: &str| s.sim.append_post(&channel, text).expect("published");
+        let a = post("Нефть дорожает третий день подряд\n#нефть");
+        let b = post("Банк России сохранил ключевую ставку на прежнем уровне");
+        let _c = post("В Москве солнечно и тепло, выходные обещают быть ясными");
+        let d = post("Ключевая ставка и нефть: что дальше\n#нефть");
+        let want = |pairs: &[(&str, i32)]| -> BTreeSet<(String, i64)> {
+            pairs
+                .iter()
+                .map(|(w, id)| (w.to_string(), i64::from(*id)))
+                .collect()
+        };
+        let first = want(&[("oil", a), ("oil", d), ("rates", b), ("rates", d)]);
+        assert!(
+            eventually(Duration::from_secs(40), || async {
+                hook.delivered().len() >= first.len()
+            })
+            .await,
+            "delivered {:?}",
+            hook.delivered()
+        );
+        assert_eq!(hook.delivered().into_iter().collect::<BTreeSet<_>>(), first);
+        let one = hook.got.lock().expect("lock")[0].clone();
+        assert_eq!(one["kind"], "watch");
+        let p = &one["posts"][0];
+        assert!(
+            p["link"].as_str().unwrap_or("").starts_with(&format!(
+                "https://t.me/{}/",
+                channel.trim_start_matches('@')
+            )),
+            "{one}"
+        );
+        assert!(!p["excerpt"].as_str().unwrap_or("").is_empty(), "{one}");
+
+        // The webhook goes down: matches wait and are delivered when it is back.
+        hook.set_up(false);
+        let e = post("Нефть снова дешевеет\n#нефть");
+        let f = post("Аналитики ждут снижения ключевой ставки");
+        assert!(
+            eventually(Duration::from_secs(40), || async { hook.refused() >= 2 }).await,
+            "both deliveries were tried while the webhook was down"
+        );
+        let (_, listed) = svc.get("/api/v1/watches").await;
+        let waiting: Vec<(String, i64)> = listed["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|w| {
+                (
+                    w["name"].as_str().unwrap_or("?").to_string(),
+                    w["pending"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect();
+        assert_eq!(waiting, [("oil".to_string(), 1), ("rates".to_string(), 1)]);
+        hook.set_up(true);
+        let all: BTreeSet<(String, i64)> = first
+            .iter()
+            .cloned()
+            .chain(want(&[("oil", e), ("rates", f)]))
+            .collect();
+        assert!(
+            eventually(Duration::from_secs(40), || async {
+                hook.delivered().len() >= all.len()
+            })
+            .await,
+            "delivered {:?}",
+            hook.delivered()
+        );
+        // Nothing more comes: each match exactly once.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let delivered = hook.delivered();
+        assert_eq!(delivered.len(), all.len(), "{delivered:?}");
+        assert_eq!(delivered.into_iter().collect::<BTreeSet<_>>(), all);
+
+        let (status, _) = svc
+            .call(reqwest::Method::DELETE, "/api/v1/watches/rates", None)
+            .await;
+        assert_eq!(status, 200);
+        let (status, _) = svc
+            .call(reqwest::Method::DELETE, "/api/v1/watches/rates", None)
+            .await;
+        assert_eq!(status, 404);
+        assert_eq!(svc.stop().await, Some(0));
+
+        // `watch list` and `watch test` from the CLI: the newest matching stored post goes out again,
+        // marked as a test.
+        let (code, out, err) = s.output(&["watch", "list"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(
+            out.contains("oil: tag нефть") && out.contains("delivered 3, waiting 0"),
+            "{out}"
+        );
+        let (code, out, err) = s.output(&["watch", "test", "oil"]).await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.contains("test delivery sent"), "{out}");
+        let last = hook
+            .got
+            .lock()
+            .expect("lock")
+            .last()
+            .cloned()
+            .expect("test");
+        assert_eq!(
+            (last["test"].clone(), last["posts"][0]["message_id"].clone()),
+            (json!(true), json!(e))
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_dashboard_signs_in_by_cookie_and_a_cookie_alone_cannot_change_anything() {
     within(90, async {

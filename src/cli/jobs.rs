@@ -205,7 +205,7 @@ fn outcome(job: JobRow) -> anyhow::Result<JobRow> {
     }
 }
 
-fn when(t: Option<i64>) -> String {
+pub(super) fn when(t: Option<i64>) -> String {
     t.map(|t| format!("{} s ago", (unix_now() - t).max(0)))
         .unwrap_or_else(|| "-".into())
 }

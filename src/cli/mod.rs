@@ -17,6 +17,7 @@ mod run;
 mod sim;
 mod status;
 mod tags;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -123,6 +124,10 @@ pub enum Command {
     /// Alerts: check that every configured sink receives them.
     #[command(subcommand)]
     Alerts(jobs::AlertsCommand),
+    /// Watches: be told (webhook, Saved Messages, a chat) when a post with a tag, matching a search
+    /// or in some channels appears.
+    #[command(subcommand)]
+    Watch(watch::WatchCommand),
     /// Move an installation between stores (`db copy`: SQLite into PostgreSQL).
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -338,6 +343,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alerts(cmd) => {
             let loaded = sources.load()?;
             runtime()?.block_on(jobs::alerts(&loaded, cmd))?
+        }
+        Command::Watch(cmd) => {
+            let loaded = sources.load()?;
+            runtime()?.block_on(watch::watch(&loaded, cmd))?
         }
         Command::Posts(cmd) => tags::posts(&sources.load()?, cmd)?,
         Command::Status { json } => status::status(&sources.load()?, json)?,

@@ -78,6 +78,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_accounts))
         .routes(routes!(post_versions))
         .routes(routes!(post_comments))
+        .routes(routes!(list_watches, add_watch))
+        .routes(routes!(delete_watch))
+        .routes(routes!(test_watch))
         .routes(routes!(activity))
         .routes(routes!(sign_in, session_state, sign_out))
 }
@@ -718,6 +721,7 @@ async fn search(state: &AppState, q: PostsQuery, text: String) -> ApiResult<axum
         text,
         channel_ids,
         since,
+        post_ids: None,
         include_deleted: q.include_deleted,
         limit: offset + n + 1,
         highlight: ("[".into(), "]".into()),
@@ -1318,6 +1322,68 @@ async fn post_comments(
     Ok(axum::Json(CommentPage {
         items: state.ops.comments_of(id).await?,
     }))
+}
+
+/// The watches, by name, with what each delivered and what waits.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WatchList {
+    /// Every watch.
+    pub items: Vec<tgsift_store::WatchRow>,
+}
+
+/// The watches with their delivery figures.
+#[utoipa::path(get, path = "/api/v1/watches", tag = "watches",
+    responses((status = 200, body = WatchList)))]
+async fn list_watches(State(state): State<AppState>) -> ApiResult<axum::Json<WatchList>> {
+    Ok(axum::Json(WatchList {
+        items: state.ops.watches().await?,
+    }))
+}
+
+/// Creates a watch: posts with a tag, matching a search and/or of some channels, published or edited
+/// from now on, are each delivered once to the sink.
+#[utoipa::path(post, path = "/api/v1/watches", tag = "watches", request_body = crate::ops::WatchSpec,
+    responses((status = 201, body = tgsift_store::WatchRow), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_watch(
+    State(state): State<AppState>,
+    ApiJson(spec): ApiJson<crate::ops::WatchSpec>,
+) -> ApiResult<Response> {
+    let w = state.ops.add_watch(spec).await?;
+    Ok((StatusCode::CREATED, axum::Json(w)).into_response())
+}
+
+/// Removes a watch (its undelivered matches are dropped).
+#[utoipa::path(delete, path = "/api/v1/watches/{name}", tag = "watches",
+    params(("name" = String, Path, description = "The watch's name")),
+    responses((status = 200, body = tgsift_store::WatchRow, description = "The watch as it was"),
+              (status = 404, body = ErrorBody)))]
+async fn delete_watch(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<axum::Json<tgsift_store::WatchRow>> {
+    Ok(axum::Json(state.ops.remove_watch(&name).await?))
+}
+
+/// Body of `POST /api/v1/watches/{name}/test`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WatchTestBody {
+    /// Only list the posts it matches; send nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The newest stored posts a watch matches, and one test delivery of the newest through its sink.
+#[utoipa::path(post, path = "/api/v1/watches/{name}/test", tag = "watches", request_body = WatchTestBody,
+    params(("name" = String, Path, description = "The watch's name")),
+    responses((status = 200, body = crate::ops::WatchTest), (status = 404, body = ErrorBody)))]
+async fn test_watch(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(b): ApiJson<WatchTestBody>,
+) -> ApiResult<axum::Json<crate::ops::WatchTest>> {
+    Ok(axum::Json(state.ops.test_watch(&name, !b.dry_run).await?))
 }
 
 /// How far a polled channel is behind.

@@ -16,6 +16,7 @@ pub(crate) mod jobs;
 pub(crate) mod posts;
 pub mod stats;
 pub(crate) mod status;
+pub(crate) mod watches;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use crate::telegram::session::SqliteSession;
 use crate::telegram::session_lock::SessionLock;
 
 pub use jobs::JobSpec;
+pub use watches::{WatchSpec, WatchTest};
 
 /// Why an operation was refused or failed, by what the caller should do (HTTP status, exit code).
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,8 @@
 //!   `--once` leaves the queue to the next search or service run, which index it first.
 //! - `jobs`: runs durable admin jobs ([`crate::ops::jobs`]) queued by the CLI or the HTTP API.
 //! - `alerts`: delivers alerts to their sinks and checks the slow alert rules ([`crate::alerts`]).
+//! - `watches`: decides stored posts against the watches and delivers their matches
+//!   ([`crate::watches`]).
 //! - `http`: the HTTP API, `/metrics` and health checks, when `[http] listen` is set ([`crate::http`]).
 //!
 //! Every task that talks to Telegram goes through the process's [`Connections`]: one
@@ -273,6 +275,13 @@ pub async fn run(
         let (a, c) = (Arc::clone(&alerts), Arc::clone(&connections));
         sup.spawn("alerts", Restart::OnFailure, move |cancel| {
             Arc::clone(&a).run(Arc::clone(&c), cancel)
+        });
+        let (w, c) = (
+            Arc::new(crate::watches::Watches::new(store.clone())),
+            Arc::clone(&connections),
+        );
+        sup.spawn("watches", Restart::OnFailure, move |cancel| {
+            Arc::clone(&w).run(Arc::clone(&c), cancel)
         });
         if let Some(addr) = listen {
             let state = crate::http::AppState::new(

@@ -20,6 +20,8 @@
 //! - `model::downloads`: the media download queue, one row per Telegram file ([`DownloadStore`];
 //!   `media_files` table); `model::download_rules`: which files are wanted ([`DownloadRules`]).
 //! - `model::media`: what a post's media is ([`Media`], [`MediaKind`]; `post_media` table).
+//! - `model::watches`: standing questions whose matching posts are delivered once each ([`WatchStore`];
+//!   `watches`, `watch_queue` and `watch_hits` tables).
 //! - `model::tag_names`: one name per tag whatever its case ([`tag_name_key`]; `tag_names` table).
 //! - `testing` (cargo feature `testing`): fixtures for tests here and in the crates that use the
 //!   store: plain posts, and a PostgreSQL schema per test.
@@ -71,6 +73,9 @@ pub use model::tagging::{
     TaggingStatus, TaggingStore, UnknownTaggingStatus,
 };
 pub use model::trends::TrendStore;
+pub use model::watches::{
+    NewWatch, TAG_WAIT_SECS, WatchCandidate, WatchHit, WatchPass, WatchRow, WatchStore, decide,
+};
 pub use model::web_sessions::WebSessionStore;
 pub use model::workers::{TaskRow, WORKER_STALE_SECS, WorkerRow, WorkerStore};
 pub use sqlite::backup::{BackupError, BackupInfo, Restored, restore_file};

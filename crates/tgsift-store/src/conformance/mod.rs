@@ -392,5 +392,6 @@ mod search;
 mod stats;
 mod tagging;
 mod trends;
+mod watches;
 mod web_sessions;
 mod workers;

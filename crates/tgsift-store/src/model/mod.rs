@@ -21,6 +21,7 @@ pub(crate) mod stats;
 pub(crate) mod tag_names;
 pub(crate) mod tagging;
 pub(crate) mod trends;
+pub(crate) mod watches;
 pub(crate) mod web_sessions;
 pub(crate) mod workers;
 
@@ -50,6 +51,9 @@ pub use tagging::{
     TaggingStatus, TaggingStore, UnknownTaggingStatus,
 };
 pub use trends::TrendStore;
+pub use watches::{
+    NewWatch, TAG_WAIT_SECS, WatchCandidate, WatchHit, WatchPass, WatchRow, WatchStore, decide,
+};
 pub use web_sessions::WebSessionStore;
 pub use workers::{TaskRow, WORKER_STALE_SECS, WorkerRow, WorkerStore};
 
@@ -73,6 +77,7 @@ pub trait Storage:
     + StatsStore
     + TaggingStore
     + TrendStore
+    + WatchStore
     + WebSessionStore
     + Send
 {
@@ -100,7 +105,7 @@ pub mod prelude {
     pub use super::{
         AccountStore, AlertStore, ChannelStore, ClientStateStore, CommentStore, CountStore,
         DownloadStore, ExportStore, JobStore, LiveStore, SearchStore, StatsStore, Storage,
-        TaggingStore, TrendStore, WebSessionStore, WorkerStore,
+        TaggingStore, TrendStore, WatchStore, WebSessionStore, WorkerStore,
     };
 }
 

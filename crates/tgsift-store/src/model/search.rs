@@ -22,6 +22,8 @@ pub struct SearchQuery {
     pub channel_ids: Option<Vec<i64>>,
     /// Only posts dated on or after this (unix seconds).
     pub since: Option<i64>,
+    /// Only these posts (row ids): which of a batch match (watches).
+    pub post_ids: Option<Vec<i64>>,
     /// Posts deleted in their channel too.
     pub include_deleted: bool,
     /// At most this many hits, best first.
@@ -37,6 +39,7 @@ impl SearchQuery {
             text: text.to_owned(),
             channel_ids: None,
             since: None,
+            post_ids: None,
             include_deleted: false,
             limit: 20,
             highlight: ("[".into(), "]".into()),

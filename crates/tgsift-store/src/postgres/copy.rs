@@ -356,6 +356,43 @@ const TABLES: &[Table] = &[
         key: &["id"],
         identity: true,
     },
+    Table {
+        name: "watches",
+        columns: &[
+            ("id", Int),
+            ("name", Text),
+            ("tag", Text),
+            ("query", Text),
+            ("channels", Text),
+            ("sink", Text),
+            ("every", Int),
+            ("account", Text),
+            ("created_at", Int),
+            ("last_digest_at", Int),
+        ],
+        key: &["id"],
+        identity: true,
+    },
+    Table {
+        name: "watch_queue",
+        columns: &[("post_id", Int), ("queued_at", Int), ("decided", Bool)],
+        key: &["post_id"],
+        identity: false,
+    },
+    Table {
+        name: "watch_hits",
+        columns: &[
+            ("watch_id", Int),
+            ("post_id", Int),
+            ("matched_at", Int),
+            ("attempts", Int),
+            ("next_attempt_at", Int),
+            ("delivered_at", Int),
+            ("last_error", Text),
+        ],
+        key: &["watch_id", "post_id"],
+        identity: false,
+    },
 ];
 
 /// The names of the copied tables, parents first (for reports and tests).

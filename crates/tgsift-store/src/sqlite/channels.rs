@@ -315,8 +315,9 @@ fn write_page(
                 .collect();
         }
     }
+    let watching = watching(tx)?;
     for p in posts {
-        match write_post(tx, channel_id, p, range.is_some(), now, now_ms)? {
+        match write_post(tx, channel_id, p, range.is_some(), now, now_ms, watching)? {
             PostWrite::Inserted => out.inserted += 1,
             PostWrite::Edited => out.edited += 1,
             PostWrite::Unchanged => out.unchanged += 1,
@@ -341,6 +342,23 @@ fn write_page(
     Ok(out)
 }
 
+/// Whether any watch exists: only then are stored posts queued for the watches (asked once per
+/// batch, so ingest without watches pays nothing per post).
+pub(super) fn watching(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
+    tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM watches)")?
+        .query_row([], |r| r.get(0))
+}
+
+/// Queues a new or edited post for the watches (again, undecided, if it was queued).
+fn queue_for_watches(tx: &Transaction<'_>, post_id: i64, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO watch_queue (post_id, queued_at) VALUES (?1, ?2)
+         ON CONFLICT (post_id) DO UPDATE SET queued_at = excluded.queued_at, decided = 0",
+    )?
+    .execute(params![post_id, now])?;
+    Ok(())
+}
+
 /// Inserts a post unless (channel, message id) is stored; the statement every new post goes through.
 const INSERT_POST: &str = "INSERT INTO posts (channel_id, message_id, date, edit_date, text, views, forwards,
                                   grouped_id, has_media, fetched_at, tagging_status, stored_at_ms, deleted_at,
@@ -362,6 +380,7 @@ pub(super) fn write_post(
     insert: bool,
     now: i64,
     now_ms: i64,
+    watching: bool,
 ) -> rusqlite::Result<PostWrite> {
     let status = if p.text.trim().is_empty() {
         TaggingStatus::Skipped
@@ -396,6 +415,9 @@ pub(super) fn write_post(
             }
             if p.media.is_some() {
                 write_media(tx, id, p.media.as_ref())?;
+            }
+            if watching {
+                queue_for_watches(tx, id, now)?;
             }
             return Ok(PostWrite::Inserted);
         }
@@ -446,6 +468,9 @@ pub(super) fn write_post(
             tx.prepare_cached("DELETE FROM post_tags WHERE post_id = ?1")?
                 .execute([id])?;
             write_media(tx, id, p.media.as_ref())?;
+            if watching {
+                queue_for_watches(tx, id, now)?;
+            }
             Ok(PostWrite::Edited)
         }
         Some((id, _, _)) => {

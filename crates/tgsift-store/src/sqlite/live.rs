@@ -90,12 +90,13 @@ fn apply_one(
         return Ok(out);
     };
     let mut known: HashSet<i32> = HashSet::new();
+    let watching = super::channels::watching(tx)?;
     for change in &b.changes {
         match change {
             LiveChange::New { id, post } => {
                 known.insert(*id);
                 if let Some(p) = post {
-                    match write_post(tx, b.channel_id, p, true, now, now_ms)? {
+                    match write_post(tx, b.channel_id, p, true, now, now_ms, watching)? {
                         PostWrite::Inserted => out.inserted.push((p.message_id, p.date)),
                         PostWrite::Edited => out.edited += 1,
                         PostWrite::Unchanged | PostWrite::Ignored => {}
@@ -104,7 +105,7 @@ fn apply_one(
             }
             LiveChange::Edit(p) => {
                 let insert = p.message_id > start;
-                match write_post(tx, b.channel_id, p, insert, now, now_ms)? {
+                match write_post(tx, b.channel_id, p, insert, now, now_ms, watching)? {
                     PostWrite::Inserted => out.inserted.push((p.message_id, p.date)),
                     PostWrite::Edited => out.edited += 1,
                     PostWrite::Unchanged | PostWrite::Ignored => {}

@@ -27,6 +27,7 @@ pub(crate) mod search;
 mod stats;
 pub(crate) mod tagging;
 mod trends;
+mod watches;
 mod web_sessions;
 mod workers;
 
@@ -64,6 +65,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0020_post_counts.sql"),
     include_str!("migrations/0021_media_files.sql"),
     include_str!("migrations/0022_comments.sql"),
+    include_str!("migrations/0024_watches.sql"),
 ];
 
 /// The schema version whose migration is [`status_check_as_comparisons`].

@@ -81,6 +81,10 @@ impl SearchStore for SqliteStore {
             .channel_ids
             .as_ref()
             .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+        let posts = q
+            .post_ids
+            .as_ref()
+            .map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
         self.read("search posts", |c| {
             let mut st = c.prepare_cached(
                 "SELECT p.id, coalesce('@' || c.username, CAST(c.tg_id AS TEXT)), p.message_id, p.date,
@@ -90,6 +94,7 @@ impl SearchStore for SqliteStore {
                    AND (?2 IS NULL OR p.channel_id IN (SELECT value FROM json_each(?2)))
                    AND (?3 IS NULL OR p.date >= ?3)
                    AND (?4 OR p.deleted_at IS NULL)
+                   AND (?8 IS NULL OR p.id IN (SELECT value FROM json_each(?8)))
                  ORDER BY bm25(posts_fts), p.id DESC LIMIT ?7",
             )?;
             st.query_map(
@@ -100,7 +105,8 @@ impl SearchStore for SqliteStore {
                     q.include_deleted,
                     q.highlight.0,
                     q.highlight.1,
-                    q.limit.max(1) as i64
+                    q.limit.max(1) as i64,
+                    posts
                 ],
                 |r| {
                     Ok(SearchHit {

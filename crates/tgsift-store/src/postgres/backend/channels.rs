@@ -466,6 +466,8 @@ pub(super) async fn upsert_posts(
             .filter_map(|p| Some((*row_ids.get(&p.message_id)?, Some(p.media.as_ref()?))))
             .collect();
         write_media(tx, &with_media).await?;
+        let all: Vec<i64> = rows.iter().map(|r| r.get(1)).collect();
+        queue_for_watches(tx, &all, now).await?;
         // New posts with text wait for the search index (V2__search.sql).
         let queued: Vec<i64> = rows.iter().filter(|r| r.get(2)).map(|r| r.get(1)).collect();
         if !queued.is_empty() {
@@ -754,5 +756,23 @@ async fn apply_edits(
         &[&requeue],
     )
     .await?;
+    queue_for_watches(tx, &ids, now).await?;
+    Ok(())
+}
+
+/// Queues new or edited posts for the watches (again, undecided, if queued) when any watch exists
+/// (SQLite's schema 24 says why).
+async fn queue_for_watches(tx: &Transaction<'_>, ids: &[i64], now: i64) -> Result<(), Fail> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let queue = tx
+        .prepare_cached(
+            "INSERT INTO watch_queue (post_id, queued_at)
+             SELECT unnest($1::bigint[]), $2 WHERE EXISTS (SELECT 1 FROM watches)
+             ON CONFLICT (post_id) DO UPDATE SET queued_at = excluded.queued_at, decided = false",
+        )
+        .await?;
+    tx.execute(&queue, &[&ids, &now]).await?;
     Ok(())
 }

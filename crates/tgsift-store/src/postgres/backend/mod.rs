@@ -27,6 +27,7 @@ mod search;
 mod stats;
 pub(crate) mod tagging;
 mod trends;
+mod watches;
 mod web_sessions;
 mod workers;
 

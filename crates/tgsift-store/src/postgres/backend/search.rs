@@ -209,8 +209,9 @@ impl SearchStore for PgBackend {
                        AND ($2::bigint[] IS NULL OR p.channel_id = ANY($2))
                        AND ($3::bigint IS NULL OR p.date >= $3)
                        AND ($4 OR p.deleted_at IS NULL)
+                       AND ($6::bigint[] IS NULL OR p.id = ANY($6))
                      ORDER BY 6 DESC, p.id DESC LIMIT $5",
-                    &[&query, &q.channel_ids, &q.since, &q.include_deleted, &limit],
+                    &[&query, &q.channel_ids, &q.since, &q.include_deleted, &limit, &q.post_ids],
                 )
                 .await?
                 .iter()

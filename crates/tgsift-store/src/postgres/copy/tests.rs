@@ -54,7 +54,7 @@ fn post(message_id: i32) -> PostIn {
 }
 
 /// An SQLite store with rows in every copied table: 2 accounts, 3 channels, 250 posts with tags,
-/// versions, deletions, live state, client state, jobs and alerts.
+/// versions, deletions, live state, client state, jobs, alerts and watches.
 fn seed(path: &Path) -> SqliteStore {
     let mut store = SqliteStore::open(path).expect("open sqlite");
     let alice = store
@@ -177,7 +177,16 @@ fn seed(path: &Path) -> SqliteStore {
                              1700000800, NULL),
                             (1, 29, NULL, 'channel', 1234, NULL, 1700000690, NULL, 'gone', 0,
                              1700000800, 1700000801);
-                 UPDATE comments SET tags = '[\"Тег\",\"ИИ\"]' WHERE message_id = 32;",
+                 UPDATE comments SET tags = '[\"Тег\",\"ИИ\"]' WHERE message_id = 32;
+                 INSERT INTO watches (name, tag, query, channels, sink, every, account, created_at,
+                                      last_digest_at)
+                     VALUES ('rates', 'Ставки', NULL, NULL, 'webhook:https://hooks.example/w', 3600,
+                             NULL, 1700000000, 1700003600),
+                            ('oil', NULL, 'нефть', '[1,2]', 'saved-messages', NULL, 'alice',
+                             1700000100, NULL);
+                 INSERT INTO watch_queue VALUES (2, 1700000900, 1);
+                 INSERT INTO watch_hits VALUES (1, 1, 1700000800, 1, 1700000800, 1700000801, NULL),
+                                               (2, 2, 1700000810, 3, 1700000900, NULL, 'timeout');",
             )
         })
         .expect("seed");
