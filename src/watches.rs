@@ -188,21 +188,28 @@ impl Watches {
         match Sink::parse(&d.watch.sink)? {
             Sink::Webhook(url) => crate::sinks::post_json(&self.http, &url, &webhook_body(d)).await,
             sink => {
-                let name = d
+                // The watch's account, else the one following the post's channel, else any.
+                let named = d
                     .watch
                     .account
                     .clone()
-                    .or_else(|| d.posts.first().map(|p| p.account.clone()))
-                    .ok_or("no account to send with")?;
-                let account = self
+                    .or_else(|| d.posts.first().map(|p| p.account.clone()));
+                let accounts = self
                     .store
-                    .read("find an account", {
-                        let name = name.clone();
-                        move |s| s.account(&name)
-                    })
+                    .read("list accounts", |s| s.accounts())
                     .await
-                    .map_err(|e| e.to_string())?
-                    .ok_or_else(|| format!("account {name} no longer exists"))?;
+                    .map_err(|e| e.to_string())?;
+                let account = match &named {
+                    Some(name) => accounts
+                        .into_iter()
+                        .find(|a| &a.name == name)
+                        .ok_or_else(|| format!("account {name} no longer exists"))?,
+                    None => accounts
+                        .into_iter()
+                        .find(|a| a.disabled_reason.is_none())
+                        .ok_or("no logged-in account to send with")?,
+                };
+                let name = account.name.clone();
                 if let Some(reason) = &account.disabled_reason {
                     return Err(format!("account {name} cannot send: {reason}"));
                 }

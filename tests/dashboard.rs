@@ -706,6 +706,41 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
             "a cancelled job offers no Cancel"
         );
 
+        // Watches: one added from the form is listed with its rule, tested through its sink (the
+        // account's Saved Messages) and removed.
+        page.click("nav a[data-page='watches']").await;
+        page.wait_text("#watches", |t| t.contains("No watches yet")).await;
+        page.type_into("#w-name", "ui-oil").await;
+        page.type_into("#w-rule", "нефть").await;
+        page.type_into("#w-sink", "saved-messages").await;
+        page.click("#w-add").await;
+        page.wait_text("#notice", |t| t == "watch ui-oil added").await;
+        let wrow = "tr[data-watch='ui-oil']";
+        page.wait_text(&format!("{wrow} td[data-label='Looks for']"), |t| {
+            t == "tag нефть"
+        })
+        .await;
+        let listed = svc.get("/api/v1/watches").await;
+        assert_eq!(
+            (listed["items"][0]["name"].clone(), listed["items"][0]["sink"].clone()),
+            (json!("ui-oil"), json!("saved-messages"))
+        );
+        page.shoot("watches", "#watches").await;
+        let saved = s.sim.saved_messages(0).len();
+        page.click(&format!("{wrow} button[data-action='test']"))
+            .await;
+        page.wait_text("#notice", |t| t.starts_with("test sent")).await;
+        let inbox = s.sim.saved_messages(0);
+        assert_eq!(inbox.len(), saved + 1);
+        assert!(
+            inbox[saved].text.starts_with("tgsift watch «ui-oil» (test)"),
+            "{inbox:?}"
+        );
+        page.click(&format!("{wrow} button[data-action='remove']"))
+            .await;
+        page.wait_text("#notice", |t| t == "watch ui-oil removed").await;
+        page.wait_text("#watches", |t| t.contains("No watches yet")).await;
+
         // Signing out ends the session: the API refuses the old cookie.
         page.click("#sign-out").await;
         assert!(

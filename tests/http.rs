@@ -1488,6 +1488,103 @@ async fn tag_and_query_watches_deliver_each_matching_live_post_once_across_a_web
 }
 
 #[tokio::test]
+async fn a_digest_watch_batches_posts_into_one_saved_message_and_a_chat_that_refuses_keeps_them() {
+    within(120, async {
+        let s = Setup::new(2, 10, |_| {}).await;
+        let names = s.sim.channel_usernames();
+        let (watched, other) = (names[0].clone(), names[1].clone());
+        for args in [
+            vec![
+                "watch",
+                "add",
+                "digest",
+                "--channel",
+                &watched,
+                "--sink",
+                "saved-messages",
+                "--every",
+                "4s",
+            ],
+            // A channel the account only reads: Telegram refuses its messages there.
+            vec![
+                "watch",
+                "add",
+                "to-chat",
+                "--channel",
+                &watched,
+                "--sink",
+                &format!("telegram:{other}"),
+            ],
+        ] {
+            let (code, out, err) = s.output(&args).await;
+            assert_eq!(code, Some(0), "{args:?}: {out}{err}");
+        }
+        let mut svc = Service::start(&s, &[("TGSIFT_TAGGING__BACKEND", "off")]);
+        svc.ready().await;
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                s.stored() == s.truth()
+            })
+            .await
+        );
+        let before = s.sim.saved_messages(0).len();
+        let ids: Vec<i32> = (0..3)
+            .map(|i| {
+                s.sim
+                    .append_post(&watched, &format!("Сводка номер {i}"))
+                    .expect("published")
+            })
+            .collect();
+        s.sim
+            .append_post(&other, "не в этом канале")
+            .expect("published");
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                s.sim.saved_messages(0).len() > before
+            })
+            .await,
+            "the digest arrives"
+        );
+        // Posts stored before the first digest was due arrive together; give a late one its period.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        let digests: Vec<String> = s.sim.saved_messages(0)[before..]
+            .iter()
+            .map(|m| m.text.clone())
+            .collect();
+        let listed: Vec<i32> = ids
+            .iter()
+            .copied()
+            .filter(|id| digests.iter().any(|d| d.contains(&format!("/{id}\n"))))
+            .collect();
+        assert_eq!(listed, ids, "{digests:?}");
+        assert!(
+            digests.len() < ids.len() && digests[0].starts_with("tgsift watch «digest»"),
+            "batched: {digests:?}"
+        );
+        assert!(!digests.iter().any(|d| d.contains("не в этом канале")));
+        let (_, watches) = svc.get("/api/v1/watches").await;
+        let chat = watches["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|w| w["name"] == "to-chat")
+            .cloned()
+            .expect("to-chat");
+        assert_eq!(chat["delivered"], 0, "{chat}");
+        assert_eq!(chat["pending"], 3, "{chat}");
+        assert!(
+            chat["last_error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("CHAT_WRITE_FORBIDDEN"),
+            "{chat}"
+        );
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_dashboard_signs_in_by_cookie_and_a_cookie_alone_cannot_change_anything() {
     within(90, async {
         let s = Setup::new(1, 30, |_| {}).await;

@@ -193,7 +193,7 @@ function route() {
   for (const a of document.querySelectorAll("#nav a")) {
     a.classList.toggle("active", a.dataset.page === name || (name === "post" && a.dataset.page === "posts"));
   }
-  const make = { overview: overviewView, posts: postsView, post: postView, tagging: taggingView, jobs: jobsView }[name];
+  const make = { overview: overviewView, posts: postsView, post: postView, tagging: taggingView, jobs: jobsView, watches: watchesView }[name];
   current = make ? make(view, params, parts) : overviewView(view, params);
   refresh();
 }
@@ -572,6 +572,67 @@ function jobButtons(j) {
     out.push(b);
   }
   return h("span", { class: "buttons" }, out);
+}
+
+// ---- Watches -------------------------------------------------------------------------------------
+
+function watchesView(view) {
+  view.append(h("h1", {}, "Watches"));
+  view.append(h("p", { class: "muted small" },
+    "Posts published or edited after a watch is made, with its tag, matching its search and/or in its channels, ",
+    "are sent once each to its sink by the running service."));
+  const list = region(view, "watches");
+  const field = (id, placeholder, title) => h("input", { id, placeholder, title });
+  const name = field("w-name", "name", "letters, digits, - and _");
+  const kind = h("select", { id: "w-kind" }, h("option", { value: "tag" }, "tag"), h("option", { value: "query" }, "search"));
+  const rule = field("w-rule", "tag or search words", "a tag as `tags top` names it, or search words (\"quoted phrase\")");
+  const channels = field("w-channels", "channels (optional)", "@name, id or #row, separated by spaces");
+  const sink = field("w-sink", "webhook:https://… | saved-messages | telegram:@chat", "where matches go");
+  const every = field("w-every", "digest every (optional)", "e.g. 1h: one message per hour instead of one per post");
+  const add = h("button", { id: "w-add", type: "submit" }, "Add watch");
+  const form = h("form", { id: "watch-form", class: "filters" }, name, kind, rule, channels, sink, every, add);
+  form.addEventListener("submit", ev => {
+    ev.preventDefault();
+    const body = { name: name.value.trim(), sink: sink.value.trim() };
+    const r = rule.value.trim();
+    if (r) body[kind.value] = r;
+    const chans = channels.value.split(/[\s,]+/).filter(Boolean);
+    if (chans.length) body.channels = chans;
+    if (every.value.trim()) body.every = every.value.trim();
+    act(add, () => api("POST", "/api/v1/watches", body), w => {
+      name.value = ""; rule.value = "";
+      return `watch ${w.name} added`;
+    });
+  });
+  view.append(h("h2", {}, "Add"), form);
+  return {
+    async refresh() {
+      const w = await api("GET", "/api/v1/watches");
+      if (!fresh(list, w)) return;
+      list.replaceChildren(w.items.length ? table([
+        ["Name", x => x.name],
+        ["Looks for", x => [x.tag ? `tag ${x.tag}` : null, x.query ? `search "${x.query}"` : null,
+          x.channels.length ? `channels ${x.channels.map(c => "#" + c).join(", ")}` : null].filter(Boolean).join(" in ")],
+        ["Sink", x => h("code", {}, x.sink)],
+        ["Digest", x => x.every ? `every ${x.every} s` : "—"],
+        ["Delivered", x => x.delivered],
+        ["Waiting", x => x.pending],
+        ["Last delivered", x => when(x.last_delivered_at)],
+        ["Last error", x => x.last_error ? h("span", { class: "error" }, x.last_error) : ""],
+        ["", x => watchButtons(x)],
+      ], w.items, x => ({ "data-watch": x.name })) : h("p", { class: "muted" }, "No watches yet."));
+    },
+  };
+}
+
+function watchButtons(w) {
+  const path = `/api/v1/watches/${encodeURIComponent(w.name)}`;
+  const test = h("button", { "data-action": "test", "data-watch": w.name }, "Test");
+  test.addEventListener("click", () => act(test, () => api("POST", `${path}/test`, {}),
+    r => r.error ? `test delivery failed: ${r.error}` : `test sent (${r.recent.length} stored posts match)`));
+  const remove = h("button", { "data-action": "remove", "data-watch": w.name, class: "danger" }, "Remove");
+  remove.addEventListener("click", () => act(remove, () => api("DELETE", path), () => `watch ${w.name} removed`));
+  return h("span", { class: "buttons" }, test, remove);
 }
 
 start();
