@@ -1,13 +1,11 @@
 //! Onboarding through the real binary against the simulated DC: codes, 2FA, retries, lease, secrets.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use tgsift::telegram::session::SimSessions;
 
-use common::{API_HASH, within};
+use crate::common::{API_HASH, within};
 use tgsift::telegram::session_lock::SessionLock;
 use tgsift_sim::{AccountSpec, Sim, SimConfig};
 use tgsift_store::prelude::*;

@@ -1,11 +1,9 @@
 //! The client layer's promises against the simulated DC: floods, reconnects, typed errors.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{sim, within};
+use crate::common::{sim, within};
 use grammers_client::session::storages::MemorySession;
 use grammers_tl_types as tl;
 use tgsift::telegram::client::{Account, Policy, Stats};
@@ -47,7 +45,7 @@ fn account(sim: &Sim, policy: Policy) -> Account {
     Account::new(
         "alice",
         session,
-        common::API_ID,
+        crate::common::API_ID,
         policy,
         CancellationToken::new(),
     )
@@ -416,9 +414,9 @@ async fn the_circuit_breaker_opens_after_repeated_failures_then_lets_a_probe_thr
 
 #[tokio::test]
 async fn several_requests_are_in_flight_at_once_up_to_the_window() {
-    common::within(30, async {
+    crate::common::within(30, async {
         for (window, arrived_together) in [(4usize, 4usize), (2, 2)] {
-            let sim = common::sim(1, 500).await;
+            let sim = crate::common::sim(1, 500).await;
             let req = history(&sim);
             // Every getHistory is answered only after half a second, as if Telegram were far away.
             sim.script(

@@ -5,14 +5,12 @@
 //!
 //! Without Chromium and chromedriver the test says it was skipped; under CI (`CI` set) it fails instead.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::setup::{Setup, sigterm, wait_exit};
-use common::within;
+use crate::common::setup::{Setup, sigterm, wait_exit};
+use crate::common::within;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tgsift_store::SqliteStore;

@@ -2,15 +2,13 @@
 //! search in Russian and English whatever the inflection, backups taken while `run` writes that hold
 //! whole batches only, restores that refuse a database in use, and the weekly report.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::setup::{Setup, sigterm, wait_exit};
-use common::within;
+use crate::common::setup::{Setup, sigterm, wait_exit};
+use crate::common::within;
 use tgsift::ops::export::{COLUMNS, iso};
 use tgsift::telegram::session_lock::SessionLock;
 use tgsift_sim::{Fault, Latency, Scripted};

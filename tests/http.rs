@@ -2,15 +2,13 @@
 //! auth, durable jobs (kill -9, cancel, retry), `/metrics` read by an independent Prometheus parser,
 //! alerts reaching a webhook and the simulated Saved Messages, and CLI admin beside a running service.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::setup::{Setup, sigterm, wait_exit};
-use common::within;
+use crate::common::setup::{Setup, sigterm, wait_exit};
+use crate::common::within;
 use serde_json::{Value, json};
 use tgsift_sim::{Fault, Scripted};
 use tgsift_store::SqliteStore;
@@ -206,6 +204,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/posts/{id}/versions"),
     ("get", "/api/v1/posts/{id}/comments"),
     ("get", "/api/v1/activity"),
+    ("get", "/api/v1/watches"),
+    ("post", "/api/v1/watches"),
+    ("delete", "/api/v1/watches/{name}"),
+    ("post", "/api/v1/watches/{name}/test"),
     ("post", "/api/v1/session"),
     ("get", "/api/v1/session"),
     ("delete", "/api/v1/session"),

@@ -1,12 +1,10 @@
 //! The parser service's promises: exactly-once ingest through faults, crashes, restarts and shutdown.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::setup::{Setup, sigterm, wait_exit};
-use common::within;
+use crate::common::setup::{Setup, sigterm, wait_exit};
+use crate::common::within;
 use tgsift::ingest::account::RunOptions;
 use tgsift::runtime;
 use tgsift_sim::{Fault, FloodConfig, Limit, RandomFaults, Scripted, ServiceRun, SimConfig};
@@ -73,7 +71,7 @@ async fn five_channels_through_floods_disconnects_and_500s_hold_exactly_the_simu
         assert_eq!(stored, truth, "exact ids and texts");
         s.assert_checkpoints();
         assert!(
-            common::sent_into_open_windows(&s.sim, Duration::from_millis(100)).is_empty(),
+            crate::common::sent_into_open_windows(&s.sim, Duration::from_millis(100)).is_empty(),
             "no request was sent into a window the client knew of"
         );
         let dropped = s
@@ -380,9 +378,11 @@ fn stored_ids(db: &Path) -> (Vec<i32>, i64, i64) {
 
 /// What the reference reader (unmodified grammers, as a careful client) sees as account 0: posts only.
 async fn reference_posts(s: &Setup, name: &str) -> Vec<i32> {
-    let c = common::client(&s.sim, 0, true);
-    let read = common::reference::careful_read(&c, common::reference::peer_of(&s.sim, name)).await;
-    let service = common::reference::service_ids(&s.sim, name);
+    let c = crate::common::client(&s.sim, 0, true);
+    let read =
+        crate::common::reference::careful_read(&c, crate::common::reference::peer_of(&s.sim, name))
+            .await;
+    let service = crate::common::reference::service_ids(&s.sim, name);
     read.ids
         .into_iter()
         .filter(|id| !service.contains(id))

@@ -3,13 +3,11 @@
 //! pushes, `updateChannelTooLong`, `updatesTooLong`, a lost connection, a FLOOD_WAIT on the difference
 //! calls, or a `kill -9` — with the history polled only to reconcile.
 
-mod common;
-
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::setup::Setup;
-use common::{sent_into_open_windows, within};
+use crate::common::setup::Setup;
+use crate::common::{sent_into_open_windows, within};
 use rand::{Rng, SeedableRng};
 use tgsift_sim::{Fault, LiveConfig, PushFault, Scripted, ScriptedPush};
 use tgsift_store::SqliteStore;
@@ -317,7 +315,7 @@ async fn channels_add_join_makes_the_account_a_member_and_its_posts_arrive_live(
     within(90, async {
         let s = Setup::new(2, 10, |_| {}).await;
         // The account leaves both channels, and the database forgets them.
-        let client = common::client(&s.sim, 0, true);
+        let client = crate::common::client(&s.sim, 0, true);
         for name in ["@sim_news", "@sim_tech"] {
             let (id, hash) = s
                 .sim
@@ -644,9 +642,9 @@ async fn a_stopped_live_run_that_polled_nothing_names_its_active_channels() {
             "live mode subscribed"
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
-        common::setup::sigterm(&child);
+        crate::common::setup::sigterm(&child);
         let out = tokio::task::spawn_blocking(move || {
-            let status = common::setup::wait_exit(&mut child, Duration::from_secs(10));
+            let status = crate::common::setup::wait_exit(&mut child, Duration::from_secs(10));
             let mut out = String::new();
             if let Some(mut o) = child.stdout.take() {
                 use std::io::Read;

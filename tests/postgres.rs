@@ -2,8 +2,6 @@
 //! simulator, the account's session file) and `workers`. Needs `TGSIFT_TEST_PG` (set by `.ci/run`);
 //! without it the tests say they were skipped.
 
-mod common;
-
 use std::process::Output;
 use std::time::Duration;
 use tgsift::telegram::session::SimSessions;
@@ -12,9 +10,9 @@ use tgsift::telegram::session::{PgSession, SessionKey, SqliteSession};
 use tgsift_store::postgres::PgStore;
 use tgsift_store::testing::postgres::{fresh_url, schema_config};
 
-use common::setup::Setup;
-use common::workers::{KEY_B64, pg_posts, sim_truth, spawn_worker, text, worker_env};
-use common::{API_HASH, within};
+use crate::common::setup::Setup;
+use crate::common::workers::{KEY_B64, pg_posts, sim_truth, spawn_worker, text, worker_env};
+use crate::common::{API_HASH, within};
 
 /// Runs `tgsift ARGS` in the setup's folder, with the simulator's settings and `env`.
 async fn tgsift(setup: &Setup, args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -4,17 +4,15 @@
 //! (this test waits out Telegram's 75 s disconnect delay; here it runs beside the other service tests
 //! instead of alone at the end of tests/postgres.rs).
 
-mod common;
-
 use std::io::Read;
 use std::net::TcpListener;
 use std::process::Child;
 use std::time::{Duration, Instant};
 use tgsift::telegram::session::SimSessions;
 
-use common::setup::{Setup, sigterm, wait_exit};
-use common::within;
-use common::workers::{copied, pg_posts, sim_truth, spawn_worker};
+use crate::common::setup::{Setup, sigterm, wait_exit};
+use crate::common::within;
+use crate::common::workers::{copied, pg_posts, sim_truth, spawn_worker};
 use tgsift_sim::log::Outcome;
 use tgsift_sim::{AccountSpec, Fault, Scripted, Standing};
 use tgsift_store::prelude::*;
@@ -505,7 +503,7 @@ async fn pause_works_while_run_holds_the_lease_and_new_accounts_are_picked_up() 
                 .args(args)
                 .current_dir(s.dir.path())
                 .env("TG_API_ID", "12345")
-                .env("TG_API_HASH", common::API_HASH)
+                .env("TG_API_HASH", crate::common::API_HASH)
                 .env_remove("TGSIFT_CONFIG")
                 .output()
                 .expect("tgsift")

@@ -2,13 +2,11 @@
 //! own paging over whole channels whose sizes are not multiples of a page, and over channels paged
 //! like Telegram at its worst (hidden posts, short pages, placeholders, repeated ids).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use common::reference::{Read, careful_read, peer_of};
-use common::{client, within};
+use crate::common::reference::{Read, careful_read, peer_of};
+use crate::common::{client, within};
 use grammers_client::Client;
 use grammers_tl_types as tl;
 use proptest::prelude::*;
@@ -238,7 +236,7 @@ async fn fault_sim(faults: RandomFaults) -> (Sim, String) {
 
 /// What account `account` must end up with: its visible posts and every service message.
 fn truth(sim: &Sim, name: &str, account: usize) -> BTreeSet<i32> {
-    let service = common::reference::service_ids(sim, name);
+    let service = crate::common::reference::service_ids(sim, name);
     assert!(!service.is_empty(), "the channel has service messages");
     sim.visible_post_ids(name, account)
         .into_iter()

@@ -1,11 +1,9 @@
 //! The simulated DC against the real, unmodified grammers client: login, history, errors, faults.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{API_HASH, client, client_with, sim, within};
+use crate::common::{API_HASH, client, client_with, sim, within};
 use grammers_client::SignInError;
 use grammers_client::media::{Downloadable, Media};
 use grammers_client::session::types::{PeerAuth, PeerId, PeerRef};

@@ -2,13 +2,11 @@
 //! pushes to members that asked for updates, per-channel pts, differences, push faults, and the key
 //! rule of `--strict-keys`.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{API_ID, within};
+use crate::common::{API_ID, within};
 use grammers_client::Client;
 use grammers_client::session::SessionData;
 use grammers_client::session::storages::MemorySession;
@@ -456,7 +454,7 @@ async fn stream_updates_gets_every_live_post_once_and_recovers_a_dropped_push() 
         let updates = pool.updates;
         tokio::spawn(pool.runner.run());
         let token = client
-            .request_login_code(&acc.phone, common::API_HASH)
+            .request_login_code(&acc.phone, crate::common::API_HASH)
             .await
             .expect("code");
         client.sign_in(&token, &acc.code).await.expect("sign in");

@@ -1,11 +1,9 @@
 //! The tagging pipeline's durable statuses, driven by scripted taggers and the embedded one.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::within;
+use crate::common::within;
 use tgsift::tagging::worker::{Outcome, Pipeline};
 use tgsift::tagging::{Tag, TagContext, TagError, TagFuture, Tagger};
 use tgsift_store::testing::{self, EPOCH};

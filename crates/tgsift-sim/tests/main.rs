@@ -1,0 +1,6 @@
+//! The simulator's integration tests, one binary: each file is a module (`cargo test -p tgsift-sim
+//! --test sim files::` runs one).
+
+mod comments;
+mod files;
+mod silences;
