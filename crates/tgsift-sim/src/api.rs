@@ -80,6 +80,8 @@ const NO_AUTH: &[&str] = &[
     "auth.checkPassword",
     "account.getPassword",
     "auth.importAuthorization",
+    "auth.exportLoginToken",
+    "auth.importLoginToken",
 ];
 
 fn now_unix() -> i32 {
@@ -757,6 +759,30 @@ async fn dispatch(
             let req = parse!(f::auth::CheckPassword, body);
             check_password(shared, caller, req).await
         }
+        f::auth::ExportLoginToken::CONSTRUCTOR_ID => {
+            let req = parse!(f::auth::ExportLoginToken, body);
+            if req.api_id <= 0 || req.api_hash.is_empty() {
+                return Reply::err(400, "API_ID_INVALID");
+            }
+            let next = shared.login_tokens.export(
+                caller.key_id,
+                caller.conn,
+                caller.dc,
+                |a| home_dc_of(shared, a),
+            );
+            login_token(shared, caller, next)
+        }
+        f::auth::ImportLoginToken::CONSTRUCTOR_ID => {
+            let req = parse!(f::auth::ImportLoginToken, body);
+            let next = shared.login_tokens.import(
+                &req.token,
+                caller.key_id,
+                caller.conn,
+                caller.dc,
+                |a| home_dc_of(shared, a),
+            );
+            login_token(shared, caller, next)
+        }
         f::auth::LogOut::CONSTRUCTOR_ID => {
             if user.is_none() {
                 return Reply::err(401, "AUTH_KEY_UNREGISTERED");
@@ -1017,13 +1043,71 @@ fn send_code(shared: &Shared, caller: Caller, phone: &str) -> Reply {
 }
 
 fn authorization(acc: &super::state::AccountSpec) -> Reply {
-    Reply::ok(tl::enums::auth::Authorization::Authorization(
-        tl::types::auth::Authorization {
-            setup_password_required: false,
-            otherwise_relogin_days: None,
-            tmp_sessions: None,
-            future_auth_token: None,
-            user: objects::user(acc, true),
+    Reply::ok(authorization_of(acc))
+}
+
+/// `auth.authorization` for a login as `acc`.
+fn authorization_of(acc: &super::state::AccountSpec) -> tl::enums::auth::Authorization {
+    tl::enums::auth::Authorization::Authorization(tl::types::auth::Authorization {
+        setup_password_required: false,
+        otherwise_relogin_days: None,
+        tmp_sessions: None,
+        future_auth_token: None,
+        user: objects::user(acc, true),
+    })
+}
+
+/// The DC an account lives on now: where it was moved to, else its own.
+fn home_dc_of(shared: &Shared, account: usize) -> i32 {
+    shared
+        .world
+        .moved_to(account)
+        .unwrap_or(shared.world.accounts[account].home_dc)
+}
+
+/// The answer of `auth.exportLoginToken` / `auth.importLoginToken` (see the `qr` module): a token
+/// to show, a migration, or the login itself — `SESSION_PASSWORD_NEEDED` first when the account
+/// has a 2FA password, as after a right login code.
+fn login_token(shared: &Shared, caller: Caller, next: super::qr::Next) -> Reply {
+    use super::qr::Next;
+    let world = &shared.world;
+    let account = match next {
+        Next::Show { token, expires } => {
+            return Reply::ok(tl::enums::auth::LoginToken::Token(
+                tl::types::auth::LoginToken { expires, token },
+            ));
+        }
+        Next::Migrate { dc, token } => {
+            return Reply::ok(tl::enums::auth::LoginToken::MigrateTo(
+                tl::types::auth::LoginTokenMigrateTo { dc_id: dc, token },
+            ));
+        }
+        Next::Refused(message) => return Reply::err(400, message),
+        Next::LogIn(account) => account,
+    };
+    let needs_password = world.accounts[account].password.is_some();
+    let done = world.with_key(caller.key_id, |k| {
+        if needs_password {
+            k.pending = Some(PendingLogin {
+                account,
+                phone_code_hash: String::new(),
+                code_ok: true,
+                srp: None,
+            });
+        } else {
+            k.logins.set(caller.dc, Some(account));
+            k.pending = None;
+        }
+    });
+    if done.is_none() {
+        return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+    }
+    if needs_password {
+        return Reply::err(401, "SESSION_PASSWORD_NEEDED");
+    }
+    Reply::ok(tl::enums::auth::LoginToken::Success(
+        tl::types::auth::LoginTokenSuccess {
+            authorization: authorization_of(&world.accounts[account]),
         },
     ))
 }
