@@ -764,12 +764,11 @@ async fn dispatch(
             if req.api_id <= 0 || req.api_hash.is_empty() {
                 return Reply::err(400, "API_ID_INVALID");
             }
-            let next = shared.login_tokens.export(
-                caller.key_id,
-                caller.conn,
-                caller.dc,
-                |a| home_dc_of(shared, a),
-            );
+            let next = shared
+                .login_tokens
+                .export(caller.key_id, caller.conn, caller.dc, |a| {
+                    home_dc_of(shared, a)
+                });
             login_token(shared, caller, next)
         }
         f::auth::ImportLoginToken::CONSTRUCTOR_ID => {

@@ -345,11 +345,7 @@ impl Sim {
             outage,
         });
         let cancel = CancellationToken::new();
-        tokio::spawn(auto_accept(
-            Arc::clone(&shared),
-            auto_rx,
-            cancel.clone(),
-        ));
+        tokio::spawn(auto_accept(Arc::clone(&shared), auto_rx, cancel.clone()));
         for (dc, listener) in listeners {
             tokio::spawn(server::run_dc(
                 Arc::clone(&shared),

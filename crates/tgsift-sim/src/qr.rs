@@ -356,7 +356,10 @@ mod tests {
         let t = tokens();
         t.set_ttl(Duration::from_millis(100));
         let token = shown(t.export(7, 1, 2, |_| 2));
-        assert!(matches!(t.import(&token, 7, 1, 2, |_| 2), Next::Show { .. }));
+        assert!(matches!(
+            t.import(&token, 7, 1, 2, |_| 2),
+            Next::Show { .. }
+        ));
         std::thread::sleep(Duration::from_millis(150));
         assert_eq!(t.accept_newest(0), Err(AcceptError::Expired));
         assert!(matches!(
