@@ -754,7 +754,7 @@ async fn dispatch(
             let req = parse!(f::auth::SignIn, body);
             sign_in(shared, caller, &req)
         }
-        f::account::GetPassword::CONSTRUCTOR_ID => get_password(shared, caller, user),
+        f::account::GetPassword::CONSTRUCTOR_ID => get_password(shared, caller, user).await,
         f::auth::CheckPassword::CONSTRUCTOR_ID => {
             let req = parse!(f::auth::CheckPassword, body);
             check_password(shared, caller, req).await
@@ -1144,39 +1144,52 @@ fn sign_in(shared: &Shared, caller: Caller, req: &tl::functions::auth::SignIn) -
     }
 }
 
-fn get_password(shared: &Shared, caller: Caller, user: Option<usize>) -> Reply {
+async fn get_password(shared: &Shared, caller: Caller, user: Option<usize>) -> Reply {
     let world = &shared.world;
-    let account = world.with_key(caller.key_id, |k| {
-        let idx = match (&k.pending, user) {
-            (Some(p), _) if p.code_ok => p.account,
-            (_, Some(u)) => u,
-            _ => return None,
-        };
-        let acc = &world.accounts[idx];
-        if acc.password.is_none() {
-            return Some((idx, None));
-        }
-        let challenge = SrpChallenge {
-            srp_id: rand::random::<i64>(),
-            secure_random: (0..256).map(|_| rand::random::<u8>()).collect(),
-            // Any value below p is accepted by the client; p starts with 0xc7.
-            srp_b: std::iter::once(0x42)
-                .chain((0..255).map(|_| rand::random::<u8>()))
-                .collect(),
-        };
-        if let Some(p) = k.pending.as_mut() {
-            p.srp = Some(challenge.clone());
-        }
-        Some((idx, Some(challenge)))
+    let account = world.with_key(caller.key_id, |k| match (&k.pending, user) {
+        (Some(p), _) if p.code_ok => Some(p.account),
+        (_, Some(u)) => Some(u),
+        _ => None,
     });
-    let Some(Some((idx, challenge))) = account else {
+    let Some(Some(idx)) = account else {
         return Reply::err(401, "AUTH_KEY_UNREGISTERED");
     };
-    let acc = &world.accounts[idx];
-    let algo = objects::password_algo(acc);
+    let acc = world.accounts[idx].clone();
+    let challenge = match acc.password.clone() {
+        None => None,
+        Some(password) => {
+            let (salt1, salt2) = objects::srp_salts(&acc);
+            // PBKDF2 with 100,000 rounds: keep it off the async workers.
+            let srp = tokio::task::spawn_blocking(move || {
+                super::srp::Srp::new(
+                    password.as_bytes(),
+                    &salt1,
+                    &salt2,
+                    &objects::srp_p(),
+                    objects::SRP_G as u32,
+                )
+            })
+            .await;
+            let Ok(srp) = srp else {
+                return Reply::err(500, "INTERNAL");
+            };
+            let challenge = SrpChallenge {
+                srp_id: rand::random::<i64>(),
+                secure_random: (0..256).map(|_| rand::random::<u8>()).collect(),
+                srp,
+            };
+            world.with_key(caller.key_id, |k| {
+                if let Some(p) = k.pending.as_mut() {
+                    p.srp = Some(challenge.clone());
+                }
+            });
+            Some(challenge)
+        }
+    };
+    let algo = objects::password_algo(&acc);
     let has_password = challenge.is_some();
     let (srp_b, srp_id, secure_random) = match challenge {
-        Some(c) => (Some(c.srp_b), Some(c.srp_id), c.secure_random),
+        Some(c) => (Some(c.srp.g_b), Some(c.srp_id), c.secure_random),
         None => (None, None, (0..256).map(|_| rand::random::<u8>()).collect()),
     };
     Reply::ok(tl::enums::account::Password::Password(
@@ -1224,28 +1237,26 @@ async fn check_password(
         return Reply::err(400, "SRP_ID_INVALID");
     }
     let acc = world.accounts[account].clone();
-    let Some(password) = acc.password.clone() else {
+    if acc.password.is_none() {
         return Reply::err(400, "PASSWORD_HASH_INVALID");
-    };
+    }
     let (salt1, salt2) = objects::srp_salts(&acc);
-    // PBKDF2 with 100,000 rounds: keep it off the async workers.
-    let expected = tokio::task::spawn_blocking(move || {
-        grammers_crypto::two_factor_auth::calculate_2fa(
+    // The SRP check (core.telegram.org/api/srp) with the server's own secret: any client's proof.
+    let verified = tokio::task::spawn_blocking(move || {
+        srp.srp.verify(
             &salt1,
             &salt2,
             &objects::srp_p(),
-            &objects::SRP_G,
-            srp.srp_b,
-            srp.secure_random,
-            password,
+            objects::SRP_G as u32,
+            &proof.a,
+            &proof.m1,
         )
     })
     .await;
-    let Ok((m1, a)) = expected else {
-        return Reply::err(500, "INTERNAL");
-    };
-    if proof.m1 != m1 || proof.a != a {
-        return Reply::err(400, "PASSWORD_HASH_INVALID");
+    match verified {
+        Ok(true) => {}
+        Ok(false) => return Reply::err(400, "PASSWORD_HASH_INVALID"),
+        Err(_) => return Reply::err(500, "INTERNAL"),
     }
     world.with_key(caller.key_id, |k| {
         k.logins.set(caller.dc, Some(account));

@@ -115,6 +115,7 @@ mod qr;
 mod server;
 mod shared;
 mod silence;
+mod srp;
 mod state;
 pub mod textgen;
 mod transport;
