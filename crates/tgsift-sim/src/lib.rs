@@ -21,6 +21,7 @@
 //!   under them, generated the same way;
 //!   [`media`]: what a post carries besides its text (photos, videos, files, polls, …);
 //!   [`paging`]: Telegram's getHistory rule written plainly, the reference `world` is tested against.
+//! - `srp`: the server side of the 2FA check (SRP-2048), so any client's proof is verified.
 //! - `qr`: login by QR code — login tokens, their acceptance by "the phone", migration to the
 //!   account's DC.
 //! - `state` + `events`: accounts, keys, logins, channel and group members and update events;
