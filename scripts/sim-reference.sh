@@ -22,14 +22,19 @@
 #      iter_messages(channel, reply_to=post) reads at least 24 threads (one also oldest first), and
 #      every comment it sees (id, reply_to, top id, sender kind and id or signature, text, date,
 #      edit date, media) and each thread's total must equal --comments-out; a post from before
-#      the group was linked makes Telethon raise MsgIdInvalidError.
+#      the group was linked makes Telethon raise MsgIdInvalidError;
+#   6. qr: scripts/telethon_qr.py logs a logged-out session in with Telethon's own client.qr_login()
+#      against `--qr-auto-accept 1`, once plainly and once with `--account-dc 4 --password …` (Telethon
+#      follows loginTokenMigrateTo to DC 4 and answers SESSION_PASSWORD_NEEDED); get_me() must be
+#      the account the simulator accepted the token as, and the token Telethon replaced at once must
+#      be refused by auth.importLoginToken.
 # Runs every part even when one fails; prints "reference check passed" or exits non-zero.
 #
-# Usage: scripts/sim-reference.sh [PART…]   (parts: penalties silences media downloads comments;
+# Usage: scripts/sim-reference.sh [PART…]   (parts: penalties silences media downloads comments qr;
 #        default: all)
 set -euo pipefail
 parts=("$@")
-((${#parts[@]})) || parts=(penalties silences media downloads comments)
+((${#parts[@]})) || parts=(penalties silences media downloads comments qr)
 want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin tgsift
@@ -274,6 +279,50 @@ print(f"comments: {len(totals)} threads, {len(comments)} comments read by Teleth
       f"{len(errors)} posts before the link raised {sorted({e['error'] for e in errors})} — {verdict}")
 sys.exit(1 if problems else 0)
 EOF
+fi
+
+# qr NAME MIGRATED PASSWORD ARG…: telethon_qr.py against `sim serve --qr-auto-accept 1 ARG…` with a
+# logged-out string session; what Telethon reports must show the move (yes/no) and the 2FA step
+# (PASSWORD, or - for none) the run should have.
+qr() {
+  local name=$1 migrated=$2 password=$3
+  shift 3
+  echo "== qr: $name (sim serve --qr-auto-accept 1 $*)"
+  "$BIN" -q sim serve --flood off --channels 1 --posts 10 --qr-auto-accept 1 "$@" \
+    --string-session-out "$work/qr-$name.session" >"$work/qr-$name.out" 2>"$work/qr-$name.err" &
+  sim=$!
+  for _ in $(seq 1 400); do grep -q "serving until" "$work/qr-$name.out" 2>/dev/null && break; sleep 0.05; done
+  grep -q "serving until" "$work/qr-$name.out" || { cat "$work/qr-$name.err"; echo "simulator qr-$name did not start" >&2; exit 1; }
+  local user
+  user=$(sed -n 's/^QR login: .*, user \([0-9]*\))$/\1/p' "$work/qr-$name.out")
+  local pw=()
+  [[ "$password" == "-" ]] || pw=("$password")
+  if ! timeout 90 "$PY" scripts/telethon_qr.py "$work/qr-$name.session" "$user" "${pw[@]}" | tee "$work/qr-$name.telethon"; then
+    failed+=("qr-$name")
+  fi
+  stop_sim
+  python3 - "$work/qr-$name.telethon" "$user" "$migrated" "$password" <<'EOF' || failed+=("qr-$name-check")
+import json, sys
+seen = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+user, migrated, password = int(sys.argv[2]), sys.argv[3] == "yes", sys.argv[4] != "-"
+problems = []
+if seen["user_id"] != user:
+    problems.append(f"Telethon is user {seen['user_id']}, the simulator accepted the token as {user}")
+if seen["migrated"] != migrated:
+    problems.append(f"Telethon {'moved' if seen['migrated'] else 'stayed'} (DC {seen['dc']}), expected {'a move' if migrated else 'no move'}")
+if seen["password"] != password:
+    problems.append(f"2FA asked: {seen['password']}, expected {password}")
+for p in problems:
+    print("  " + p)
+print(f"qr: Telethon logged in as user {seen['user_id']} on DC {seen['dc']}, replaced token refused with "
+      f"{seen['first_token']} — {'as expected' if not problems else 'PROBLEMS'}")
+sys.exit(1 if problems else 0)
+EOF
+}
+
+if want qr; then
+qr plain no -
+qr dc4-2fa yes "qr-reference-pw" --account-dc 4 --password "qr-reference-pw"
 fi
 
 if ((${#failed[@]})); then

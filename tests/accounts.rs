@@ -217,6 +217,187 @@ async fn wrong_code_then_right_one_and_two_factor_from_the_environment() {
     .await;
 }
 
+/// Runs `account add NAME --qr` while "the phone" accepts the newest code once `exports`
+/// `auth.exportLoginToken` calls were made (and, with `wait`, that much longer after the first).
+async fn add_by_qr(
+    env: &Env,
+    name: &str,
+    extra_env: &[(&str, &str)],
+    exports: usize,
+    wait: std::time::Duration,
+) -> Output {
+    let phone = async {
+        while env.sim.log().count("auth.exportLoginToken") == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(wait).await;
+        loop {
+            if env.sim.log().count("auth.exportLoginToken") >= exports
+                && env.sim.accept_login_token(0).is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let args = ["account", "add", name, "--qr"];
+    let run = env.tgsift(&args, extra_env);
+    let (out, ()) = tokio::join!(run, phone);
+    out
+}
+
+/// The forms a login token could leak in: base64url (as in the link), base64, hex, Debug bytes.
+fn assert_no_token_in(out: &str, tokens: &[Vec<u8>]) {
+    use base64::Engine as _;
+    assert!(!tokens.is_empty());
+    assert!(!out.contains("tg://login"), "the login link leaked: {out}");
+    for t in tokens {
+        let forms = [
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t),
+            base64::engine::general_purpose::STANDARD.encode(t),
+            t.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            format!("{:?}", &t[..8]).trim_end_matches(']').to_string(),
+        ];
+        for form in forms {
+            assert!(!out.contains(&form), "a login token leaked as {form:?}");
+        }
+    }
+}
+
+/// After a QR login, `account check` (a new process on the stored session) is the user itself.
+async fn assert_logged_in(env: &Env, name: &str) {
+    let user = env.sim.accounts()[0].user_id;
+    let o = env.tgsift(&["account", "check", name], &[]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("logged in as user {user}")),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(mode(&env.session(name)), 0o600);
+}
+
+#[tokio::test]
+async fn qr_login_stores_a_working_session_and_never_prints_the_token() {
+    within(60, async {
+        let env = Env::new(None).await;
+        env.prepare_session("qr");
+        let o = add_by_qr(&env, "qr", &[], 1, std::time::Duration::ZERO).await;
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        let acc = env.sim.accounts()[0].clone();
+        assert!(
+            out.contains(&format!("account qr logged in as user {}", acc.user_id)),
+            "{out}"
+        );
+        assert_eq!(
+            out.matches("; it is valid for").count(),
+            1,
+            "one code: {out}"
+        );
+        assert!(
+            out.contains('█') || out.contains('▀'),
+            "the code is drawn: {out}"
+        );
+        assert_eq!(env.sim.log().count("auth.sendCode"), 0);
+        assert_eq!(
+            env.sim.log().count("auth.importLoginToken"),
+            0,
+            "no migration"
+        );
+        assert_no_token_in(&out, &env.sim.login_tokens());
+        assert_logged_in(&env, "qr").await;
+        // Telegram told the phone number: the same phone under another name is refused.
+        let o = env
+            .tgsift(&["account", "add", "qr2", "--phone", &acc.phone], &[])
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("already logged in as account qr"),
+            "{}",
+            text(&o)
+        );
+        // --qr and --phone exclude each other; one of them is needed.
+        for args in [
+            &["account", "add", "x", "--qr", "--phone", &acc.phone][..],
+            &["account", "add", "x"][..],
+        ] {
+            let o = env.tgsift(args, &[]).await;
+            assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn qr_login_follows_the_account_to_its_dc() {
+    within(60, async {
+        let env = Env::new(None).await;
+        env.sim.move_account(0, 4);
+        env.prepare_session("mover");
+        let o = add_by_qr(&env, "mover", &[], 1, std::time::Duration::ZERO).await;
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert_eq!(env.sim.log().count("auth.importLoginToken"), 1, "{out}");
+        assert_no_token_in(&out, &env.sim.login_tokens());
+        {
+            use grammers_session::Session as _;
+            let session = tgsift::telegram::session::SqliteSession::open(&env.session("mover"))
+                .expect("session");
+            assert_eq!(session.home_dc_id().expect("home"), 4, "DC 4 is home now");
+        }
+        // The login holds on DC 4 only: the check works because the session went there.
+        assert_logged_in(&env, "mover").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn qr_login_asks_for_the_two_factor_password() {
+    within(90, async {
+        let env = Env::new(Some("correct-horse-staple")).await;
+        env.prepare_session("carol");
+        let wrong = [("TGSIFT_2FA_PASSWORD", "not-the-password")];
+        let o = add_by_qr(&env, "carol", &wrong, 1, std::time::Duration::ZERO).await;
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(out.contains("2FA password was wrong"), "{out}");
+        let right = [("TGSIFT_2FA_PASSWORD", "correct-horse-staple")];
+        // The first run exported twice (the code, then the answer after the scan).
+        let o = add_by_qr(&env, "carol", &right, 3, std::time::Duration::ZERO).await;
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert_eq!(env.sim.log().count("auth.checkPassword"), 2);
+        for secret in ["correct-horse-staple", "not-the-password"] {
+            assert!(!out.contains(secret), "the password leaked: {out}");
+        }
+        assert_no_token_in(&out, &env.sim.login_tokens());
+        assert_logged_in(&env, "carol").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unscanned_qr_code_is_replaced_before_it_expires() {
+    within(60, async {
+        let env = Env::new(None).await;
+        let ttl = std::time::Duration::from_secs(3);
+        env.sim.set_login_token_ttl(ttl);
+        env.prepare_session("late");
+        // The phone scans only once the first code has expired.
+        let o = add_by_qr(&env, "late", &[], 2, ttl).await;
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        let shown = out.matches("; it is valid for").count();
+        assert!(shown >= 2, "a new code was printed: {out}");
+        assert!(out.contains("The previous code expired"), "{out}");
+        assert_no_token_in(&out, &env.sim.login_tokens());
+        assert!(env.sim.login_tokens().len() >= 2);
+        assert_logged_in(&env, "late").await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn three_wrong_codes_fail_clearly() {
     within(60, async {

@@ -13,6 +13,7 @@ use crate::config::Loaded;
 use crate::ops::accounts::{AccountName, NewLogin, SessionHome};
 use crate::ops::{JobSpec, Ops};
 use crate::telegram::login::{LoginError, Prompt, mask_phone};
+use crate::telegram::qr_login::{LoginUrl, QrDisplay};
 use crate::telegram::session::{SqliteSession, TelethonString};
 use grammers_session::SessionData;
 
@@ -22,7 +23,8 @@ pub(super) const PASSWORD_ENV: &str = "TGSIFT_2FA_PASSWORD";
 /// `tgsift account …`.
 #[derive(Debug, Subcommand)]
 pub enum AccountCommand {
-    /// Log in a new account (sends a login code; asks for the 2FA password when needed).
+    /// Log in a new account: by a login code (`--phone`) or a QR code scanned with the phone
+    /// (`--qr`); asks for the 2FA password when needed.
     Add(AddArgs),
     /// Adopt an existing session without logging in again.
     Import(ImportArgs),
@@ -66,12 +68,16 @@ pub struct AddArgs {
     /// A name for the account (letters, digits, `_`, `-`); its session is `<sessions_dir>/<name>.session`
     /// (in the database when it is PostgreSQL).
     pub name: String,
-    /// Phone number in international form, e.g. +441234567890.
-    #[arg(long)]
-    pub phone: String,
+    /// Phone number in international form, e.g. +441234567890: Telegram sends a login code.
+    #[arg(long, required_unless_present = "qr", conflicts_with = "qr")]
+    pub phone: Option<String>,
     /// Read login codes from this file, one per line (`-` = standard input) instead of prompting.
-    #[arg(long, value_name = "FILE|-")]
+    #[arg(long, value_name = "FILE|-", conflicts_with = "qr")]
     pub code_from: Option<String>,
+    /// Log in by scanning a QR code printed here with Telegram on a phone already logged in
+    /// (Settings → Devices → Link Desktop Device); no phone number or code needed.
+    #[arg(long)]
+    pub qr: bool,
 }
 
 /// Options of `account import`.
@@ -116,7 +122,14 @@ async fn ops(loaded: &Loaded) -> anyhow::Result<Ops> {
 }
 
 async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
-    let request = NewLogin::new(&loaded.config, &args.name, &args.phone).map_err(cli_error)?;
+    let request = match (&args.phone, args.qr) {
+        (_, true) => NewLogin::qr(&loaded.config, &args.name, Box::new(TerminalQr)),
+        (Some(phone), false) => NewLogin::new(&loaded.config, &args.name, phone),
+        (None, false) => {
+            return Err(UsageError("give --phone +NUMBER or --qr".into()).into());
+        }
+    }
+    .map_err(cli_error)?;
     let ops = ops(loaded).await?;
     let done = ops
         .add_account(request, || CliPrompt::new(args.code_from.as_deref()))
@@ -266,6 +279,47 @@ async fn remove(loaded: &Loaded, name: &str, logout: bool, purge: bool) -> anyho
     ops.remove_account(removal).await.map_err(cli_error)?;
     println!("account {name} removed");
     Ok(())
+}
+
+/// Prints login QR codes on standard output as text (two pixel rows per line), light modules drawn
+/// as blocks so the code reads right on the usual dark terminal.
+struct TerminalQr;
+
+impl QrDisplay for TerminalQr {
+    fn show(&mut self, url: &LoginUrl, n: u32, valid_for: std::time::Duration) {
+        let art = match qr_text(url.expose()) {
+            Ok(art) => art,
+            Err(e) => {
+                eprintln!("cannot draw the login QR code: {e}");
+                return;
+            }
+        };
+        let intro = if n == 1 {
+            "Scan this login QR code with Telegram on your phone (Settings → Devices → Link Desktop Device)"
+        } else {
+            "The previous code expired: scan this new login QR code instead"
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{intro}; it is valid for {} s (a new one follows before it expires).\n{art}",
+            valid_for.as_secs().max(1)
+        );
+        let _ = out.flush();
+    }
+}
+
+/// A QR code of `data` drawn with Unicode half blocks, quiet zone included; light modules are the
+/// drawn ones (for light text on a dark background).
+fn qr_text(data: &str) -> Result<String, qrcode::types::QrError> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::with_error_correction_level(data, qrcode::EcLevel::L)?;
+    Ok(code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
 }
 
 /// Login secrets from the terminal, a code file or standard input, and `TGSIFT_2FA_PASSWORD`.

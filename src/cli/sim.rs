@@ -148,6 +148,26 @@ pub struct ServeArgs {
     /// quiet channel's difference again.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(i32).range(0..=86_400))]
     pub diff_timeout: i32,
+    /// QR login: "the phone" accepts every login token a client exports (`auth.exportLoginToken`)
+    /// this many seconds after its export, as the account `--qr-account` names (fractions allowed;
+    /// a token that expires first is not accepted). Default: tokens are never accepted.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub qr_auto_accept: Option<f64>,
+    /// With --qr-auto-accept: the account (0 = the first) the tokens are accepted as.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "qr_auto_accept"
+    )]
+    pub qr_account: u32,
+    /// The DC the first account lives on (1–5; default 2, where sessions start): a login elsewhere
+    /// is sent there (`PHONE_MIGRATE_N` for a code, `auth.loginTokenMigrateTo` for a QR code).
+    #[arg(long, value_name = "DC", default_value_t = tgsift_sim::HOME_DC, value_parser = clap::value_parser!(i32).range(1..=5))]
+    pub account_dc: i32,
+    /// QR login: exported login tokens expire after this many seconds (Telegram: 30).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub qr_token_ttl: f64,
     /// Histories that end now instead of in 2020: every channel's newest post is dated at start, so
     /// its recent posts are the days before (what a counts refresh reads).
     #[arg(long)]
@@ -260,6 +280,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(tgsift_sim::AccountSpec::generated)
         .collect();
     config.accounts[0].password = args.password.clone();
+    config.accounts[0].home_dc = args.account_dc;
     config.strict_keys = args.strict_keys;
     config.latency = tgsift_sim::Latency {
         base: std::time::Duration::from_millis(args.latency_ms),
@@ -272,6 +293,24 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(v) = args.account_state {
         sim.set_standing(0, Some(v.standing()));
         println!("the first account is {} at Telegram", v.name());
+    }
+    sim.set_login_token_ttl(std::time::Duration::from_secs_f64(args.qr_token_ttl));
+    if let Some(after) = args.qr_auto_accept {
+        let account = args.qr_account as usize;
+        if account >= args.accounts as usize {
+            return Err(super::UsageError(format!(
+                "--qr-account {account} does not exist: there are {} accounts (0 to {}); raise --accounts or pick another",
+                args.accounts,
+                args.accounts - 1
+            ))
+            .into());
+        }
+        sim.set_qr_auto_accept(Some((std::time::Duration::from_secs_f64(after), account)));
+        let spec = &sim.accounts()[account];
+        println!(
+            "QR login: every exported login token is accepted after {after} s as account {account} ({}, user {})",
+            spec.phone, spec.user_id
+        );
     }
     let acc = sim.accounts()[0].clone();
     let home = sim.addr(tgsift_sim::HOME_DC).context("home DC address")?;

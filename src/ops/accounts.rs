@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::telegram::client::{Account, Policy};
 use crate::telegram::error::TgError;
 use crate::telegram::login::{self, Prompt, mask_phone};
+use crate::telegram::qr_login::{self, QrDisplay};
 use crate::telegram::session::{PgSession, SessionError, SessionKey, SqliteSession};
 use crate::telegram::session_lock::SessionLock;
 
@@ -57,17 +58,49 @@ impl AccountName {
 /// and, for PostgreSQL, the session key), so a request that cannot work changes nothing.
 pub(crate) struct NewLogin {
     name: AccountName,
-    phone: String,
+    with: LoginWith,
     api_id: i32,
     api_hash: String,
     key: Option<SessionKey>,
 }
 
+/// How an account proves it is its owner's.
+pub(crate) enum LoginWith {
+    /// A login code Telegram sends to the app logged in with this phone number (or by SMS).
+    Code {
+        /// The phone number, international form.
+        phone: String,
+    },
+    /// A QR code, shown on this display, scanned by an app already logged in.
+    Qr(Box<dyn QrDisplay + Send>),
+}
+
 impl NewLogin {
+    /// The phone number given for a login by code (a QR login learns it from Telegram).
+    fn phone(&self) -> Option<&str> {
+        match &self.with {
+            LoginWith::Code { phone } => Some(phone),
+            LoginWith::Qr(_) => None,
+        }
+    }
+
     /// Checks a request to log `name` in with `phone` against the configuration.
     pub(crate) fn new(config: &Config, name: &str, phone: &str) -> Result<Self, OpsError> {
-        let name = AccountName::new(name)?;
         let phone = phone_number(phone)?;
+        Self::with(config, name, LoginWith::Code { phone })
+    }
+
+    /// Checks a request to log `name` in by a QR code shown on `display`.
+    pub(crate) fn qr(
+        config: &Config,
+        name: &str,
+        display: Box<dyn QrDisplay + Send>,
+    ) -> Result<Self, OpsError> {
+        Self::with(config, name, LoginWith::Qr(display))
+    }
+
+    fn with(config: &Config, name: &str, with: LoginWith) -> Result<Self, OpsError> {
+        let name = AccountName::new(name)?;
         let (api_id, api_hash) = config.telegram.credentials().map_err(other)?;
         let key = match Location::of(&config.storage.database).is_postgres() {
             true => Some(session_key()?),
@@ -75,7 +108,7 @@ impl NewLogin {
         };
         Ok(NewLogin {
             name,
-            phone,
+            with,
             api_id,
             api_hash,
             key,
@@ -188,10 +221,10 @@ impl Ops {
         request: NewLogin,
         prompt: impl FnOnce() -> anyhow::Result<P>,
     ) -> Result<LoggedIn, OpsError> {
-        let name = request.name.as_str();
+        let account_name = request.name.clone();
+        let name = account_name.as_str();
         let path = self.session_path(name)?;
-        let phone = Some(request.phone.as_str());
-        self.refuse_duplicate(name, None, None, phone, Sessions::Files)
+        self.refuse_duplicate(name, None, None, request.phone(), Sessions::Files)
             .await?;
         let existing = self.find_account(name).await?;
         let session = {
@@ -214,16 +247,17 @@ impl Ops {
         let _lease = SessionLock::acquire(name, &path).map_err(other)?;
         let identity = self.identity_of(existing.as_ref());
         let fixed = identity.clone();
-        let (account, cancel) = self.client(name, session, request.api_id, identity);
-        let user_id = match log_in(&account, &request, prompt).await {
-            Ok(id) => id,
+        let session = Arc::new(session);
+        let (account, cancel) = self.client(name, Arc::clone(&session), request.api_id, identity);
+        let (user_id, phone) = match log_in(&account, &*session, request, prompt).await {
+            Ok(done) => done,
             Err(e) => {
                 cancel.cancel();
                 return Err(e);
             }
         };
         if let Err(dup) = self
-            .refuse_duplicate(name, None, Some(user_id), None, Sessions::Files)
+            .refuse_duplicate(name, None, Some(user_id), phone.as_deref(), Sessions::Files)
             .await
         {
             // Undo the login just made: the authorization is logged out and the new file removed.
@@ -236,15 +270,18 @@ impl Ops {
             return Err(dup);
         }
         cancel.cancel();
-        let (n, phone, file) = (name.to_string(), request.phone.clone(), path.clone());
+        let (n, file) = (name.to_string(), path.clone());
         self.store
             .with("record the account", move |s| {
                 let id = match existing {
                     Some(row) => {
-                        s.set_account_user(&n, user_id, Some(&phone))?;
+                        s.set_account_user(&n, user_id, phone.as_deref())?;
                         row.id
                     }
-                    None => s.add_account(&n, Some(&phone), Some(user_id), &file)?.id,
+                    None => {
+                        s.add_account(&n, phone.as_deref(), Some(user_id), &file)?
+                            .id
+                    }
                 };
                 s.set_account_identity(id, &fixed)
             })
@@ -264,10 +301,10 @@ impl Ops {
         request: NewLogin,
         prompt: impl FnOnce() -> anyhow::Result<P>,
     ) -> Result<LoggedIn, OpsError> {
-        let name = request.name.as_str();
+        let account_name = request.name.clone();
+        let name = account_name.as_str();
         let sessions = Sessions::Sealed(pg, &key);
-        let phone = Some(request.phone.as_str());
-        self.refuse_duplicate(name, None, None, phone, sessions)
+        self.refuse_duplicate(name, None, None, request.phone(), sessions)
             .await?;
         let existing = self.find_account(name).await?;
         let row = match &existing {
@@ -286,10 +323,10 @@ impl Ops {
                 row.clone()
             }
             None => {
-                let (n, phone) = (name.to_string(), request.phone.clone());
+                let (n, phone) = (name.to_string(), request.phone().map(str::to_string));
                 self.store
                     .with("add the account", move |s| {
-                        s.add_account(&n, Some(&phone), None, Path::new(""))
+                        s.add_account(&n, phone.as_deref(), None, Path::new(""))
                     })
                     .await?
             }
@@ -336,9 +373,11 @@ impl Ops {
                 }
                 Err(e) => return Err(other(e)),
             };
-            let (account, cancel) = self.client(name, session, request.api_id, identity);
-            match log_in(&account, &request, prompt).await {
-                Ok(user_id) => Ok((user_id, account, cancel)),
+            let session = Arc::new(session);
+            let (account, cancel) =
+                self.client(name, Arc::clone(&session), request.api_id, identity);
+            match log_in(&account, &*session, request, prompt).await {
+                Ok((user_id, phone)) => Ok((user_id, phone, account, cancel)),
                 Err(e) => {
                     cancel.cancel();
                     Err(e)
@@ -346,7 +385,7 @@ impl Ops {
             }
         }
         .await;
-        let (user_id, account, cancel) = match logged_in {
+        let (user_id, phone, account, cancel) = match logged_in {
             Ok(done) => done,
             Err(e) => {
                 undo().await?;
@@ -354,7 +393,7 @@ impl Ops {
             }
         };
         if let Err(dup) = self
-            .refuse_duplicate(name, None, Some(user_id), None, sessions)
+            .refuse_duplicate(name, None, Some(user_id), phone.as_deref(), sessions)
             .await
         {
             // Undo the login just made: the authorization is logged out and the account put back.
@@ -366,10 +405,10 @@ impl Ops {
         cancel.cancel();
         drop(account);
         // Also enables the account again: workers may claim it from now on.
-        let (n, phone) = (name.to_string(), request.phone.clone());
+        let n = name.to_string();
         self.store
             .with("record the account's user", move |s| {
-                s.set_account_user(&n, user_id, Some(&phone))
+                s.set_account_user(&n, user_id, phone.as_deref())
             })
             .await?;
         Ok(LoggedIn {
@@ -664,7 +703,7 @@ impl Ops {
     fn client<S>(
         &self,
         name: &str,
-        session: S,
+        session: Arc<S>,
         api_id: i32,
         identity: ClientIdentity,
     ) -> (Account, CancellationToken)
@@ -678,7 +717,7 @@ impl Ops {
             ..Policy::from(&self.config.telegram)
         };
         (
-            Account::new(name, Arc::new(session), api_id, policy, cancel.clone()),
+            Account::new(name, session, api_id, policy, cancel.clone()),
             cancel,
         )
     }
@@ -702,28 +741,44 @@ impl Ops {
         S::Error: std::error::Error + Send + Sync + 'static,
     {
         let identity = self.identity_of(Some(row));
-        let (account, cancel) = self.client(&row.name, session, api_id, identity);
+        let (account, cancel) = self.client(&row.name, Arc::new(session), api_id, identity);
         let out = account.invoke(&LogOut {}).await;
         cancel.cancel();
         out.map(drop)
     }
 }
 
-/// The login itself: a code sent to the phone, and the 2FA password when the account has one.
-async fn log_in<P: Prompt>(
+/// The login itself: a code sent to the phone or a QR code scanned, then the 2FA password when the
+/// account has one. Returns the user id and the phone number.
+async fn log_in<P: Prompt, S: Session>(
     account: &Account,
-    request: &NewLogin,
+    session: &S,
+    request: NewLogin,
     prompt: impl FnOnce() -> anyhow::Result<P>,
-) -> Result<i64, OpsError> {
+) -> Result<(i64, Option<String>), OpsError>
+where
+    S::Error: std::error::Error,
+{
     let mut prompt = prompt()?;
-    login::login(
-        account.raw(),
-        &request.phone,
-        &request.api_hash,
-        &mut prompt,
-    )
-    .await
-    .map_err(other)
+    match request.with {
+        LoginWith::Code { phone } => {
+            login::login(account.raw(), &phone, &request.api_hash, &mut prompt)
+                .await
+                .map(|id| (id, Some(phone)))
+                .map_err(other)
+        }
+        LoginWith::Qr(mut display) => qr_login::login_qr(
+            account,
+            session,
+            request.api_id,
+            &request.api_hash,
+            display.as_mut(),
+            &mut prompt,
+        )
+        .await
+        .map(|done| (done.user_id, done.phone))
+        .map_err(other),
+    }
 }
 
 /// The refusal of a login for an account whose session already says whose it is.

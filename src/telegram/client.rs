@@ -993,9 +993,17 @@ impl Account {
         if old != Some(dc) {
             self.copy_authorization(dc).await.map_err(local)?;
         }
+        self.adopt_home(dc).await.map_err(local)
+    }
+
+    /// Makes DC `dc` the session's home (stored, so the next process starts there): calls go there
+    /// from now on, and the old home's connection is closed. What a login sent to another DC does
+    /// (`PHONE_MIGRATE_X`, QR login's `loginTokenMigrateTo`); the account must log in there itself.
+    pub(crate) async fn adopt_home(&self, dc: i32) -> Result<(), String> {
+        let old = *self.home.0.lock().unwrap_or_else(|p| p.into_inner());
         (self.home.1)(dc)
             .await
-            .map_err(|e| local(format!("storing the new home DC: {e}")))?;
+            .map_err(|e| format!("storing the new home DC: {e}"))?;
         *self.home.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(dc);
         if let Some(old) = old.filter(|&o| o != dc) {
             self.pool.disconnect_from_dc(old);

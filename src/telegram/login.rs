@@ -4,6 +4,7 @@
 //! password), from a file or standard input, or from the environment, and tests can script them. A wrong
 //! code or password is asked again, three attempts in all. Secrets are never logged.
 
+use grammers_client::client::PasswordToken;
 use grammers_client::{Client, SignInError};
 use grammers_mtsender::InvocationError;
 
@@ -43,7 +44,7 @@ pub(crate) enum LoginError {
     Telegram(String),
 }
 
-fn telegram(e: InvocationError) -> LoginError {
+pub(crate) fn telegram(e: InvocationError) -> LoginError {
     match &e {
         InvocationError::Rpc(r)
             if r.name == "PHONE_NUMBER_INVALID" || r.name == "PHONE_NUMBER_UNOCCUPIED" =>
@@ -85,6 +86,16 @@ pub(crate) async fn login(
             Err(SignInError::Other(e)) => return Err(telegram(e)),
         }
     };
+    password_step(client, password_token, prompt).await
+}
+
+/// The 2FA step of a login (after a right code, or a QR code scanned on an account with a
+/// password): asks `prompt` for the password, [`ATTEMPTS`] times at most; returns the user id.
+pub(crate) async fn password_step(
+    client: &Client,
+    password_token: PasswordToken,
+    prompt: &mut dyn Prompt,
+) -> Result<i64, LoginError> {
     let mut token = password_token;
     for attempt in 1..=ATTEMPTS {
         let hint = token.hint().map(str::to_string);

@@ -12,6 +12,7 @@
 //! - `counts`: fresh views, forwards, comments and reactions of posts.
 //! - `comments`: a channel's discussion group and the replies under its posts.
 //! - `files`: a file's fresh location and its bytes, chunk by chunk from the file's DC.
+//! - `login`, `qr_login`: logging an account in, by login code or by QR code (2FA either way).
 
 pub(crate) mod channels;
 pub mod client;
@@ -26,6 +27,7 @@ pub(crate) mod login;
 pub(crate) mod media;
 pub(crate) mod metrics;
 pub mod pacer;
+pub(crate) mod qr_login;
 pub mod session;
 pub mod session_lock;
 pub(crate) mod updates;

@@ -80,6 +80,8 @@ const NO_AUTH: &[&str] = &[
     "auth.checkPassword",
     "account.getPassword",
     "auth.importAuthorization",
+    "auth.exportLoginToken",
+    "auth.importLoginToken",
 ];
 
 fn now_unix() -> i32 {
@@ -752,10 +754,33 @@ async fn dispatch(
             let req = parse!(f::auth::SignIn, body);
             sign_in(shared, caller, &req)
         }
-        f::account::GetPassword::CONSTRUCTOR_ID => get_password(shared, caller, user),
+        f::account::GetPassword::CONSTRUCTOR_ID => get_password(shared, caller, user).await,
         f::auth::CheckPassword::CONSTRUCTOR_ID => {
             let req = parse!(f::auth::CheckPassword, body);
             check_password(shared, caller, req).await
+        }
+        f::auth::ExportLoginToken::CONSTRUCTOR_ID => {
+            let req = parse!(f::auth::ExportLoginToken, body);
+            if req.api_id <= 0 || req.api_hash.is_empty() {
+                return Reply::err(400, "API_ID_INVALID");
+            }
+            let next = shared
+                .login_tokens
+                .export(caller.key_id, caller.conn, caller.dc, |a| {
+                    home_dc_of(shared, a)
+                });
+            login_token(shared, caller, next)
+        }
+        f::auth::ImportLoginToken::CONSTRUCTOR_ID => {
+            let req = parse!(f::auth::ImportLoginToken, body);
+            let next = shared.login_tokens.import(
+                &req.token,
+                caller.key_id,
+                caller.conn,
+                caller.dc,
+                |a| home_dc_of(shared, a),
+            );
+            login_token(shared, caller, next)
         }
         f::auth::LogOut::CONSTRUCTOR_ID => {
             if user.is_none() {
@@ -1017,13 +1042,71 @@ fn send_code(shared: &Shared, caller: Caller, phone: &str) -> Reply {
 }
 
 fn authorization(acc: &super::state::AccountSpec) -> Reply {
-    Reply::ok(tl::enums::auth::Authorization::Authorization(
-        tl::types::auth::Authorization {
-            setup_password_required: false,
-            otherwise_relogin_days: None,
-            tmp_sessions: None,
-            future_auth_token: None,
-            user: objects::user(acc, true),
+    Reply::ok(authorization_of(acc))
+}
+
+/// `auth.authorization` for a login as `acc`.
+fn authorization_of(acc: &super::state::AccountSpec) -> tl::enums::auth::Authorization {
+    tl::enums::auth::Authorization::Authorization(tl::types::auth::Authorization {
+        setup_password_required: false,
+        otherwise_relogin_days: None,
+        tmp_sessions: None,
+        future_auth_token: None,
+        user: objects::user(acc, true),
+    })
+}
+
+/// The DC an account lives on now: where it was moved to, else its own.
+fn home_dc_of(shared: &Shared, account: usize) -> i32 {
+    shared
+        .world
+        .moved_to(account)
+        .unwrap_or(shared.world.accounts[account].home_dc)
+}
+
+/// The answer of `auth.exportLoginToken` / `auth.importLoginToken` (see the `qr` module): a token
+/// to show, a migration, or the login itself — `SESSION_PASSWORD_NEEDED` first when the account
+/// has a 2FA password, as after a right login code.
+fn login_token(shared: &Shared, caller: Caller, next: super::qr::Next) -> Reply {
+    use super::qr::Next;
+    let world = &shared.world;
+    let account = match next {
+        Next::Show { token, expires } => {
+            return Reply::ok(tl::enums::auth::LoginToken::Token(
+                tl::types::auth::LoginToken { expires, token },
+            ));
+        }
+        Next::Migrate { dc, token } => {
+            return Reply::ok(tl::enums::auth::LoginToken::MigrateTo(
+                tl::types::auth::LoginTokenMigrateTo { dc_id: dc, token },
+            ));
+        }
+        Next::Refused(message) => return Reply::err(400, message),
+        Next::LogIn(account) => account,
+    };
+    let needs_password = world.accounts[account].password.is_some();
+    let done = world.with_key(caller.key_id, |k| {
+        if needs_password {
+            k.pending = Some(PendingLogin {
+                account,
+                phone_code_hash: String::new(),
+                code_ok: true,
+                srp: None,
+            });
+        } else {
+            k.logins.set(caller.dc, Some(account));
+            k.pending = None;
+        }
+    });
+    if done.is_none() {
+        return Reply::err(401, "AUTH_KEY_UNREGISTERED");
+    }
+    if needs_password {
+        return Reply::err(401, "SESSION_PASSWORD_NEEDED");
+    }
+    Reply::ok(tl::enums::auth::LoginToken::Success(
+        tl::types::auth::LoginTokenSuccess {
+            authorization: authorization_of(&world.accounts[account]),
         },
     ))
 }
@@ -1061,39 +1144,52 @@ fn sign_in(shared: &Shared, caller: Caller, req: &tl::functions::auth::SignIn) -
     }
 }
 
-fn get_password(shared: &Shared, caller: Caller, user: Option<usize>) -> Reply {
+async fn get_password(shared: &Shared, caller: Caller, user: Option<usize>) -> Reply {
     let world = &shared.world;
-    let account = world.with_key(caller.key_id, |k| {
-        let idx = match (&k.pending, user) {
-            (Some(p), _) if p.code_ok => p.account,
-            (_, Some(u)) => u,
-            _ => return None,
-        };
-        let acc = &world.accounts[idx];
-        if acc.password.is_none() {
-            return Some((idx, None));
-        }
-        let challenge = SrpChallenge {
-            srp_id: rand::random::<i64>(),
-            secure_random: (0..256).map(|_| rand::random::<u8>()).collect(),
-            // Any value below p is accepted by the client; p starts with 0xc7.
-            srp_b: std::iter::once(0x42)
-                .chain((0..255).map(|_| rand::random::<u8>()))
-                .collect(),
-        };
-        if let Some(p) = k.pending.as_mut() {
-            p.srp = Some(challenge.clone());
-        }
-        Some((idx, Some(challenge)))
+    let account = world.with_key(caller.key_id, |k| match (&k.pending, user) {
+        (Some(p), _) if p.code_ok => Some(p.account),
+        (_, Some(u)) => Some(u),
+        _ => None,
     });
-    let Some(Some((idx, challenge))) = account else {
+    let Some(Some(idx)) = account else {
         return Reply::err(401, "AUTH_KEY_UNREGISTERED");
     };
-    let acc = &world.accounts[idx];
-    let algo = objects::password_algo(acc);
+    let acc = world.accounts[idx].clone();
+    let challenge = match acc.password.clone() {
+        None => None,
+        Some(password) => {
+            let (salt1, salt2) = objects::srp_salts(&acc);
+            // PBKDF2 with 100,000 rounds: keep it off the async workers.
+            let srp = tokio::task::spawn_blocking(move || {
+                super::srp::Srp::new(
+                    password.as_bytes(),
+                    &salt1,
+                    &salt2,
+                    &objects::srp_p(),
+                    objects::SRP_G as u32,
+                )
+            })
+            .await;
+            let Ok(srp) = srp else {
+                return Reply::err(500, "INTERNAL");
+            };
+            let challenge = SrpChallenge {
+                srp_id: rand::random::<i64>(),
+                secure_random: (0..256).map(|_| rand::random::<u8>()).collect(),
+                srp,
+            };
+            world.with_key(caller.key_id, |k| {
+                if let Some(p) = k.pending.as_mut() {
+                    p.srp = Some(challenge.clone());
+                }
+            });
+            Some(challenge)
+        }
+    };
+    let algo = objects::password_algo(&acc);
     let has_password = challenge.is_some();
     let (srp_b, srp_id, secure_random) = match challenge {
-        Some(c) => (Some(c.srp_b), Some(c.srp_id), c.secure_random),
+        Some(c) => (Some(c.srp.g_b), Some(c.srp_id), c.secure_random),
         None => (None, None, (0..256).map(|_| rand::random::<u8>()).collect()),
     };
     Reply::ok(tl::enums::account::Password::Password(
@@ -1141,28 +1237,26 @@ async fn check_password(
         return Reply::err(400, "SRP_ID_INVALID");
     }
     let acc = world.accounts[account].clone();
-    let Some(password) = acc.password.clone() else {
+    if acc.password.is_none() {
         return Reply::err(400, "PASSWORD_HASH_INVALID");
-    };
+    }
     let (salt1, salt2) = objects::srp_salts(&acc);
-    // PBKDF2 with 100,000 rounds: keep it off the async workers.
-    let expected = tokio::task::spawn_blocking(move || {
-        grammers_crypto::two_factor_auth::calculate_2fa(
+    // The SRP check (core.telegram.org/api/srp) with the server's own secret: any client's proof.
+    let verified = tokio::task::spawn_blocking(move || {
+        srp.srp.verify(
             &salt1,
             &salt2,
             &objects::srp_p(),
-            &objects::SRP_G,
-            srp.srp_b,
-            srp.secure_random,
-            password,
+            objects::SRP_G as u32,
+            &proof.a,
+            &proof.m1,
         )
     })
     .await;
-    let Ok((m1, a)) = expected else {
-        return Reply::err(500, "INTERNAL");
-    };
-    if proof.m1 != m1 || proof.a != a {
-        return Reply::err(400, "PASSWORD_HASH_INVALID");
+    match verified {
+        Ok(true) => {}
+        Ok(false) => return Reply::err(400, "PASSWORD_HASH_INVALID"),
+        Err(_) => return Reply::err(500, "INTERNAL"),
     }
     world.with_key(caller.key_id, |k| {
         k.logins.set(caller.dc, Some(account));

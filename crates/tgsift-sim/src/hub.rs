@@ -384,6 +384,22 @@ impl Hub {
         out
     }
 
+    /// Sends one server-initiated message (e.g. `updateShort{updateLoginToken}`) to this connection
+    /// only, whether or not it asked for updates; false if it is gone or a black hole.
+    pub(crate) fn send_to(&self, conn: ConnId, body: Vec<u8>) -> bool {
+        lock(&self.conns)
+            .get(&conn)
+            .filter(|c| !c.black_holed())
+            .is_some_and(|c| {
+                c.tx.send(Out::Msg {
+                    body,
+                    content: true,
+                    response: false,
+                })
+                .is_ok()
+            })
+    }
+
     /// Adds a scripted push fault.
     pub(crate) fn script(&self, s: ScriptedPush) {
         lock(&self.script).push(s);

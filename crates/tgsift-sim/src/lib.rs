@@ -21,6 +21,9 @@
 //!   under them, generated the same way;
 //!   [`media`]: what a post carries besides its text (photos, videos, files, polls, …);
 //!   [`paging`]: Telegram's getHistory rule written plainly, the reference `world` is tested against.
+//! - `srp`: the server side of the 2FA check (SRP-2048), so any client's proof is verified.
+//! - `qr`: login by QR code — login tokens, their acceptance by "the phone", migration to the
+//!   account's DC.
 //! - `state` + `events`: accounts, keys, logins, channel and group members and update events;
 //!   `chat`: a channel or its discussion group as pushes and differences serve them.
 //! - `shared`: what every connection shares, and the changes the running world makes (publish,
@@ -54,6 +57,25 @@
 //! ([`Sim::set_file_reference_ttl`], two hours by default) and accounts without Premium can be
 //! throttled ([`Sim::set_download_limit`], off by default). [`Sim::file_counts`] tells what
 //! downloads did; [`Sim::media_file`] is what a post's file downloads to.
+//!
+//! # QR login
+//!
+//! As <https://core.telegram.org/api/qr-login> describes it: `auth.exportLoginToken` answers
+//! `auth.loginToken` with a token bound to the exporting auth key that expires after
+//! [`DEFAULT_LOGIN_TOKEN_TTL`] ([`Sim::set_login_token_ttl`]); a new export replaces the key's
+//! waiting token. "The phone" accepts the newest live token as an account
+//! ([`Sim::accept_login_token`]; or every token some time after its export,
+//! [`Sim::set_qr_auto_accept`], `sim serve --qr-auto-accept`); an expired token cannot be accepted
+//! ([`AcceptError::Expired`]). The exporting connection then gets `updateLoginToken` in an
+//! `updateShort`, and the key's next `auth.exportLoginToken` answers `auth.loginTokenSuccess` when
+//! the account lives on that DC, or `auth.loginTokenMigrateTo{dc_id, token}` when its home is
+//! another (its spec's `home_dc`, or where [`Sim::move_account`] moved it); `auth.importLoginToken`
+//! on that DC then answers `auth.loginTokenSuccess`, once. With a 2FA password both answer
+//! `401 SESSION_PASSWORD_NEEDED` instead and the login ends with `account.getPassword` and
+//! `auth.checkPassword`, as after a login code. `auth.importLoginToken` refuses an unaccepted token
+//! that expired or was replaced (`AUTH_TOKEN_EXPIRED`), a used one (`AUTH_TOKEN_ALREADY_ACCEPTED`)
+//! and unknown ones (`AUTH_TOKEN_INVALID`). [`Sim::login_tokens`] lists the tokens handed out, so
+//! tests can check a client never prints or logs one.
 //!
 //! # Comments
 //!
@@ -90,9 +112,11 @@ pub mod log;
 pub mod media;
 mod objects;
 pub mod paging;
+mod qr;
 mod server;
 mod shared;
 mod silence;
+mod srp;
 mod state;
 pub mod textgen;
 mod transport;
@@ -118,6 +142,7 @@ pub use flood::{FloodConfig, Limit, Penalty};
 pub use hub::{PushFault, ScriptedPush};
 pub use live::{LiveConfig, LiveHandle};
 pub use media::{MEDIA_DC, SimMedia, SimMediaKind};
+pub use qr::{AcceptError, DEFAULT_LOGIN_TOKEN_TTL};
 pub use silence::SilenceCounts;
 pub use state::{AccountSpec, DEFAULT_MAX_CHANNELS, SavedMessage, Standing};
 pub use world::{
@@ -302,6 +327,7 @@ impl Sim {
             addrs.insert(dc, addr);
             listeners.push((dc, listener));
         }
+        let (auto_tx, auto_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             world: World::new(config.accounts, config.channels, config.event_log),
             flood: flood::FloodModel::new(config.flood),
@@ -316,10 +342,12 @@ impl Sim {
             latency: config.latency,
             dc_addrs: addrs.clone(),
             files: files::Files::new(),
+            login_tokens: qr::LoginTokens::new(auto_tx),
             kill,
             outage,
         });
         let cancel = CancellationToken::new();
+        tokio::spawn(auto_accept(Arc::clone(&shared), auto_rx, cancel.clone()));
         for (dc, listener) in listeners {
             tokio::spawn(server::run_dc(
                 Arc::clone(&shared),
@@ -837,6 +865,32 @@ impl Sim {
         state::lock(&self.shared.world.moved).insert(account, dc);
     }
 
+    /// "The phone" accepts the newest login token a client exported (QR login) as account
+    /// `account`, as `auth.acceptLoginToken` in a logged-in app does: the exporting connection gets
+    /// `updateLoginToken`, and the client's next `auth.exportLoginToken` logs it in (or sends it to
+    /// the account's DC). A token that expired first is refused, as Telegram refuses it.
+    pub fn accept_login_token(&self, account: usize) -> Result<(), AcceptError> {
+        self.shared.accept_login_token(None, account)
+    }
+
+    /// The login tokens handed out so far (exported ones, replaced or not, and those of
+    /// migrations), oldest first: secrets a test checks a client never printed or logged.
+    pub fn login_tokens(&self) -> Vec<Vec<u8>> {
+        self.shared.login_tokens.all()
+    }
+
+    /// Sets how long exported login tokens live (default [`DEFAULT_LOGIN_TOKEN_TTL`], at least
+    /// 100 ms); tokens already exported keep theirs.
+    pub fn set_login_token_ttl(&self, ttl: Duration) {
+        self.shared.login_tokens.set_ttl(ttl);
+    }
+
+    /// Accepts every login token exported from now on `after` its export, as account `account`
+    /// (`None`: only [`Sim::accept_login_token`] accepts), as `sim serve --qr-auto-accept` does.
+    pub fn set_qr_auto_accept(&self, auto: Option<(Duration, usize)>) {
+        self.shared.login_tokens.set_auto_accept(auto);
+    }
+
     /// Sets how many channels one account may be a member of (`CHANNELS_TOO_MUCH` on the join past
     /// it; default [`DEFAULT_MAX_CHANNELS`]).
     pub fn set_max_channels(&self, n: usize) {
@@ -898,5 +952,35 @@ impl Sim {
     pub fn shutdown(&self) {
         self.cancel.cancel();
         self.disconnect_all();
+    }
+}
+
+/// Accepts the exported login tokens announced to it when they fall due (`sim serve
+/// --qr-auto-accept`); a token refreshed or expired meanwhile is left alone.
+async fn auto_accept(
+    shared: Arc<Shared>,
+    mut due: tokio::sync::mpsc::UnboundedReceiver<(Vec<u8>, Instant, usize)>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let (token, at, account) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            next = due.recv() => match next {
+                Some(next) => next,
+                None => return,
+            },
+        };
+        let shared = Arc::clone(&shared);
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep_until(at.into()) => {
+                    if let Err(e) = shared.accept_login_token(Some(&token), account) {
+                        tracing::info!(account, "sim: could not auto-accept a login token: {e}");
+                    }
+                }
+            }
+        });
     }
 }

@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub latency: super::Latency,
     /// File references, the download throttle and what downloads did.
     pub files: super::files::Files,
+    /// Login tokens of QR logins, and the auto-accept.
+    pub login_tokens: super::qr::LoginTokens,
     /// Where each DC listens (what `help.getConfig` lists).
     pub dc_addrs: std::collections::BTreeMap<i32, std::net::SocketAddr>,
     /// Bumped to close every open connection at once.
@@ -75,6 +77,26 @@ pub(crate) enum Rewrite {
 type Channel = Arc<RwLock<ChannelEntry>>;
 
 impl Shared {
+    /// The phone accepts a login token as `account`: the given one, or the newest exported one;
+    /// the exporting connection is told with `updateLoginToken`.
+    pub(crate) fn accept_login_token(
+        &self,
+        token: Option<&[u8]>,
+        account: usize,
+    ) -> Result<(), super::AcceptError> {
+        if account >= self.world.accounts.len() {
+            return Err(super::AcceptError::NoAccount);
+        }
+        let conn = match token {
+            Some(t) => self.login_tokens.accept(t, account),
+            None => self.login_tokens.accept_newest(account),
+        }?;
+        if !super::qr::tell_accepted(&self.hub, conn, self.now()) {
+            tracing::debug!("sim: the connection that exported the accepted login token is gone");
+        }
+        Ok(())
+    }
+
     /// The DC's clock, unix seconds (skewed with `--clock-skew`): the dates of pushes and update
     /// states, which a client can measure its own clock against. Message dates stay real time, so
     /// changing the skew while running does not make edits older than the edits before them.

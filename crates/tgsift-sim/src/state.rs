@@ -55,7 +55,8 @@ pub(crate) struct PendingLogin {
 pub(crate) struct SrpChallenge {
     pub srp_id: i64,
     pub secure_random: Vec<u8>,
-    pub srp_b: Vec<u8>,
+    /// The server's side of the exchange (its secret, `v`, and `B`).
+    pub srp: super::srp::Srp,
 }
 
 /// One auth key and the user it is logged in as on each DC.
