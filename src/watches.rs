@@ -77,6 +77,26 @@ impl Watches {
         }
     }
 
+    /// `run --once`'s pass, after its ingest and tagging: indexes what a search rule needs, decides
+    /// the queue and makes one delivery attempt of each due match (the next run retries failures).
+    pub(crate) async fn once(&self, connections: &Connections) -> Result<(), StoreError> {
+        let watches = self.store.read("list watches", |s| s.watches()).await?;
+        if watches.is_empty() {
+            return Ok(());
+        }
+        if watches.iter().any(|w| w.query.is_some()) {
+            self.store.index_search_queue().await?;
+        }
+        let new = self.match_queued(unix_now()).await?;
+        let sent = self.deliver_due(connections, unix_now()).await?;
+        tracing::info!(
+            matches = new,
+            deliveries = sent,
+            "watches decided and delivered"
+        );
+        Ok(())
+    }
+
     /// Decides every queued post that can be decided at `now`; returns the new matches.
     pub(crate) async fn match_queued(&self, now: i64) -> Result<usize, StoreError> {
         let mut new = 0;

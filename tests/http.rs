@@ -1587,6 +1587,55 @@ async fn a_digest_watch_batches_posts_into_one_saved_message_and_a_chat_that_ref
 }
 
 #[tokio::test]
+async fn run_once_delivers_what_its_posts_matched_and_never_the_history_before_the_watch() {
+    within(90, async {
+        let s = Setup::new(1, 15, |_| {}).await;
+        let hook = Hook::start().await;
+        let channel = s.sim.channel_usernames()[0].clone();
+        let sink = format!("webhook:{}", hook.url);
+        let (code, out, err) = s
+            .output(&[
+                "watch",
+                "add",
+                "all-of-it",
+                "--channel",
+                &channel,
+                "--sink",
+                &sink,
+            ])
+            .await;
+        assert_eq!(code, Some(0), "{out}{err}");
+        let fresh: BTreeSet<(String, i64)> = ["Первая новость после", "Вторая новость после"]
+            .iter()
+            .map(|t| {
+                let id = s.sim.append_post(&channel, t).expect("published");
+                ("all-of-it".to_string(), i64::from(id))
+            })
+            .collect();
+        let (code, out, err) = s
+            .output_with(&["run", "--once"], &[("TGSIFT_TAGGING__BACKEND", "off")])
+            .await;
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert_eq!(
+            s.stored(),
+            s.truth(),
+            "the history and the two new posts are stored"
+        );
+        assert!(s.stored().len() > 10);
+        let delivered = hook.delivered();
+        assert_eq!(delivered.len(), 2, "{delivered:?}");
+        assert_eq!(delivered.into_iter().collect::<BTreeSet<_>>(), fresh);
+        // A second run finds nothing new to send.
+        let (code, _, err) = s
+            .output_with(&["run", "--once"], &[("TGSIFT_TAGGING__BACKEND", "off")])
+            .await;
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(hook.delivered().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn the_dashboard_signs_in_by_cookie_and_a_cookie_alone_cannot_change_anything() {
     within(90, async {
         let s = Setup::new(1, 30, |_| {}).await;

@@ -190,7 +190,9 @@ pub async fn run(
                 let (l, c, sup) = (Arc::clone(&l2), Arc::clone(&c), sup2.clone());
                 async move {
                     let done: Box<dyn Fn() -> bool + Send + Sync> = Box::new(move || {
-                        !sup.any_running("ingest:") && !sup.any_running("tagging")
+                        !sup.any_running("ingest:")
+                            && !sup.any_running("tagging")
+                            && !sup.any_running("watches")
                     });
                     l.run(c, Some(done), cancel).await.map_err(TaskError::retry)
                 }
@@ -229,6 +231,24 @@ pub async fn run(
                 }
             });
         }
+        // The run's posts are decided once they are tagged; matches go out before the run ends.
+        let (w, c, sup2) = (
+            Arc::new(crate::watches::Watches::new(store.clone())),
+            Arc::clone(&connections),
+            sup.clone(),
+        );
+        sup.spawn("watches", Restart::Never, move |cancel| {
+            let (w, c, sup) = (Arc::clone(&w), Arc::clone(&c), sup2.clone());
+            async move {
+                while sup.any_running("ingest:") || sup.any_running("tagging") {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+                w.once(&c).await.map_err(TaskError::from)
+            }
+        });
     } else {
         let s = store.clone();
         sup.spawn("search-index", Restart::OnFailure, move |cancel| {
