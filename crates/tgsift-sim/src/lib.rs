@@ -110,6 +110,7 @@ use grammers_session::types::DcOption;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use api::dialogs::DialogsConfig;
 pub use crypto::ServerKey;
 pub use discussion::{CommentSender, DiscussionSpec, SimComment};
 pub use faults::{Fault, RandomFaults, Scripted};
@@ -158,6 +159,9 @@ pub struct SimConfig {
     pub log_capacity: usize,
     /// Round-trip time added to every API call, as a real data centre 50–250 ms away has.
     pub latency: Latency,
+    /// The chats besides channels in every account's dialog list, and how the list is laid out
+    /// (`messages.getDialogs`).
+    pub dialogs: DialogsConfig,
 }
 
 /// A network's round trip: `base` plus a uniformly drawn share of `jitter`, half of it before the call
@@ -215,6 +219,7 @@ impl SimConfig {
                     start_date: 1_600_000_000,
                     service_run: None,
                     discussion: None,
+                    megagroup: false,
                 }
             })
             .collect();
@@ -229,7 +234,37 @@ impl SimConfig {
             latency: Latency::default(),
             event_log: DEFAULT_EVENT_LOG,
             log_capacity: log::DEFAULT_CAPACITY,
+            dialogs: DialogsConfig::default(),
         }
+    }
+}
+
+impl SimConfig {
+    /// An account that is a member of `channels` broadcast channels (every fourth one private, without
+    /// a username) and `megagroups` supergroups, with private chats, basic groups, pinned and
+    /// archived dialogs in its dialog list, pages of which end short now and then: the world of
+    /// a dialogs import. Posts are few (`posts` per chat), so hundreds of chats cost little.
+    pub fn memberships(seed: u64, channels: usize, megagroups: usize, posts: i32) -> Self {
+        let mut config = SimConfig::generated(seed, channels + megagroups, posts);
+        for (i, spec) in config.channels.iter_mut().enumerate() {
+            if i >= channels {
+                let k = i - channels;
+                spec.megagroup = true;
+                spec.title = format!("Simulated group #{k}");
+                spec.username = (k % 2 == 0).then(|| format!("sim_group_{k}"));
+            } else if i % 4 == 3 {
+                spec.username = None;
+                spec.title = format!("Private channel #{i}");
+            }
+        }
+        config.dialogs = DialogsConfig {
+            users: 25,
+            basic_groups: 6,
+            pinned: 3,
+            archive_every: 10,
+            short_pages: true,
+        };
+        config
     }
 }
 
@@ -315,6 +350,8 @@ impl Sim {
             strict_keys: config.strict_keys,
             latency: config.latency,
             dc_addrs: addrs.clone(),
+            dialogs: config.dialogs,
+            seed: config.seed,
             files: files::Files::new(),
             kill,
             outage,
@@ -569,6 +606,21 @@ impl Sim {
     pub fn is_member(&self, username: &str, account: usize) -> Option<bool> {
         self.channel(username)
             .map(|ch| state::read(&ch).is_member(account))
+    }
+
+    /// The channels and supergroups account `account` is a member of (neither left nor banned), as
+    /// (id, is a megagroup), in creation order: what a dialogs import must end up following.
+    pub fn memberships(&self, account: usize) -> Vec<(i64, bool)> {
+        self.shared
+            .world
+            .channels()
+            .iter()
+            .filter_map(|c| {
+                let e = state::read(c);
+                let spec = e.history.spec();
+                e.is_member(account).then_some((spec.id, spec.megagroup))
+            })
+            .collect()
     }
 
     /// Makes account `account` leave the channel, as if it had left in another app.
