@@ -177,7 +177,13 @@ fn seed(path: &Path) -> SqliteStore {
                              1700000800, NULL),
                             (1, 29, NULL, 'channel', 1234, NULL, 1700000690, NULL, 'gone', 0,
                              1700000800, 1700000801);
-                 UPDATE comments SET tags = '[\"Тег\",\"ИИ\"]' WHERE message_id = 32;",
+                 UPDATE comments SET tags = '[\"Тег\",\"ИИ\"]' WHERE message_id = 32;
+                 UPDATE channels SET left_at = 1700000900 WHERE id = 2;
+                 INSERT INTO dialog_imports VALUES
+                     (1, '{\"groups\":false}', 1700000100, 77, 'channel', 1000000001, -5, 3, 250,
+                      180, 1700000000, 1700000200, NULL),
+                     (2, '{}', 0, 0, NULL, NULL, NULL, 9, 812, 301, 1700000000, 1700000300,
+                      1700000300);",
             )
         })
         .expect("seed");
