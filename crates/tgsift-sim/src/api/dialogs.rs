@@ -69,10 +69,17 @@ struct Entry {
 }
 
 enum What {
-    Channel(std::sync::Arc<std::sync::RwLock<crate::state::ChannelEntry>>, bool),
-    User { n: usize },
+    Channel(
+        std::sync::Arc<std::sync::RwLock<crate::state::ChannelEntry>>,
+        bool,
+    ),
+    User {
+        n: usize,
+    },
     Me,
-    Group { n: usize },
+    Group {
+        n: usize,
+    },
 }
 
 /// `messages.getDialogs` for account `user`.
@@ -138,7 +145,11 @@ pub(crate) fn get_dialogs(
     };
     for n in 0..cfg.users {
         entries.push(Entry {
-            key: (other_date(1, n), 10 + 3 * n as i32, PeerKey::User(contact_id(n))),
+            key: (
+                other_date(1, n),
+                10 + 3 * n as i32,
+                PeerKey::User(contact_id(n)),
+            ),
             pinned: None,
             folder: 0,
             what: What::User { n },
@@ -205,14 +216,12 @@ pub(crate) fn get_dialogs(
     for e in &list {
         let (date, top, peer) = e.key;
         let (tl_peer, pts) = match peer {
-            PeerKey::User(user_id) => (
-                tl::enums::Peer::User(tl::types::PeerUser { user_id }),
-                None,
-            ),
-            PeerKey::Chat(chat_id) => (
-                tl::enums::Peer::Chat(tl::types::PeerChat { chat_id }),
-                None,
-            ),
+            PeerKey::User(user_id) => {
+                (tl::enums::Peer::User(tl::types::PeerUser { user_id }), None)
+            }
+            PeerKey::Chat(chat_id) => {
+                (tl::enums::Peer::Chat(tl::types::PeerChat { chat_id }), None)
+            }
             PeerKey::Channel(channel_id) => (
                 tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id }),
                 None::<i32>,
