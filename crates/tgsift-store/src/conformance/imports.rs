@@ -15,7 +15,10 @@ fn an_import_keeps_its_offset_and_is_one_row_per_account<
     assert_eq!(s.dialog_import(account).expect("read"), None, "none yet");
     let mut import = DialogImport::start(account, r#"{"groups":true}"#.into(), 1_700_000_000);
     s.save_dialog_import(&import).expect("start");
-    assert_eq!(s.dialog_import(account).expect("read"), Some(import.clone()));
+    assert_eq!(
+        s.dialog_import(account).expect("read"),
+        Some(import.clone())
+    );
     import.offset_date = 1_699_999_000;
     import.offset_id = 4_321;
     import.offset_peer = Some(OffsetPeer {
@@ -65,7 +68,10 @@ fn a_channel_is_marked_left_once<S: AccountStore + ChannelStore + ?Sized>(s: &mu
         !s.set_channel_left(ch, false).expect("member"),
         "a member staying one changes nothing"
     );
-    assert!(s.set_channel_left(ch, true).expect("left"), "the first time");
+    assert!(
+        s.set_channel_left(ch, true).expect("left"),
+        "the first time"
+    );
     let at = s.channel(ch).expect("read").expect("exists").left_at;
     assert!(at.is_some());
     assert!(
@@ -77,7 +83,10 @@ fn a_channel_is_marked_left_once<S: AccountStore + ChannelStore + ?Sized>(s: &mu
         at,
         "the first time is kept"
     );
-    assert!(s.set_channel_left(ch, false).expect("back"), "a member again");
+    assert!(
+        s.set_channel_left(ch, false).expect("back"),
+        "a member again"
+    );
     assert_eq!(s.channel(ch).expect("read").expect("exists").left_at, None);
     assert!(s.set_channel_left(ch, true).expect("left"), "left anew");
 }

@@ -102,8 +102,8 @@ pub trait Storage:
 pub mod prelude {
     pub use super::{
         AccountStore, AlertStore, ChannelStore, ClientStateStore, CommentStore, CountStore,
-        DownloadStore, ExportStore, ImportStore, JobStore, LiveStore, SearchStore, StatsStore, Storage,
-        TaggingStore, TrendStore, WebSessionStore, WorkerStore,
+        DownloadStore, ExportStore, ImportStore, JobStore, LiveStore, SearchStore, StatsStore,
+        Storage, TaggingStore, TrendStore, WebSessionStore, WorkerStore,
     };
 }
 

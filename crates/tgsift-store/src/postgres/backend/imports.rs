@@ -1,8 +1,8 @@
 //! [`ImportStore`] on PostgreSQL: each account's dialogs import, as in the SQLite store.
 
 use super::PgBackend;
-use crate::model::imports::{DialogImport, ImportStore, OffsetPeer};
 use crate::StoreError;
+use crate::model::imports::{DialogImport, ImportStore, OffsetPeer};
 
 impl ImportStore for PgBackend {
     fn dialog_import(&self, account_id: i64) -> Result<Option<DialogImport>, StoreError> {
