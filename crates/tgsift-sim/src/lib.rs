@@ -251,7 +251,7 @@ impl SimConfig {
                 let k = i - channels;
                 spec.megagroup = true;
                 spec.title = format!("Simulated group #{k}");
-                spec.username = (k % 2 == 0).then(|| format!("sim_group_{k}"));
+                spec.username = k.is_multiple_of(2).then(|| format!("sim_group_{k}"));
             } else if i % 4 == 3 {
                 spec.username = None;
                 spec.title = format!("Private channel #{i}");

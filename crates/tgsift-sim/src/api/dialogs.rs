@@ -184,7 +184,7 @@ pub(crate) fn get_dialogs(
     let (mut pinned, mut rest): (Vec<Entry>, Vec<Entry>) =
         entries.into_iter().partition(|e| e.pinned.is_some());
     pinned.sort_by_key(|e| e.pinned);
-    rest.sort_by(|a, b| b.key.cmp(&a.key));
+    rest.sort_by_key(|e| std::cmp::Reverse(e.key));
     let mut list: Vec<Entry> = Vec::new();
     match offset {
         None => {
