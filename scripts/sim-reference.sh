@@ -22,14 +22,17 @@
 #      iter_messages(channel, reply_to=post) reads at least 24 threads (one also oldest first), and
 #      every comment it sees (id, reply_to, top id, sender kind and id or signature, text, date,
 #      edit date, media) and each thread's total must equal --comments-out; a post from before
-#      the group was linked makes Telethon raise MsgIdInvalidError.
+#      the group was linked makes Telethon raise MsgIdInvalidError;
+#   6. dialogs: scripts/telethon_dialogs.py against `--channels 240 --dialogs 20 --dialogs-out`:
+#      Telethon's own iter_dialogs lists exactly the simulator's dialogs (channels, supergroups,
+#      private chats, basic groups), none twice, with the right total; folder 1 is the archive.
 # Runs every part even when one fails; prints "reference check passed" or exits non-zero.
 #
-# Usage: scripts/sim-reference.sh [PART…]   (parts: penalties silences media downloads comments;
+# Usage: scripts/sim-reference.sh [PART…]   (parts: penalties silences media downloads comments dialogs;
 #        default: all)
 set -euo pipefail
 parts=("$@")
-((${#parts[@]})) || parts=(penalties silences media downloads comments)
+((${#parts[@]})) || parts=(penalties silences media downloads comments dialogs)
 want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin tgsift
@@ -274,6 +277,15 @@ print(f"comments: {len(totals)} threads, {len(comments)} comments read by Teleth
       f"{len(errors)} posts before the link raised {sorted({e['error'] for e in errors})} — {verdict}")
 sys.exit(1 if problems else 0)
 EOF
+fi
+
+if want dialogs; then
+echo "== dialogs (sim serve --channels 240 --dialogs 20)"
+start_sim dialogs --channels 240 --dialogs 20 --posts 3 --dialogs-out "$work/dialogs.jsonl"
+if ! timeout 120 "$PY" scripts/telethon_dialogs.py "$work/dialogs.session" "$work/dialogs.jsonl"; then
+  failed+=(dialogs)
+fi
+stop_sim
 fi
 
 if ((${#failed[@]})); then

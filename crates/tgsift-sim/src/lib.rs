@@ -623,6 +623,40 @@ impl Sim {
             .collect()
     }
 
+    /// Every dialog `messages.getDialogs` lists for account `account` now, as (kind, id): `channel`
+    /// and `megagroup` for the chats it is a member of (banned ones too: Telegram lists them as
+    /// `channelForbidden`), `user` for its private chats (and its Saved Messages, its own id), `chat`
+    /// for its basic groups — the truth a client's dialog listing is compared with.
+    pub fn dialog_peers(&self, account: usize) -> Vec<(&'static str, i64)> {
+        let mut out: Vec<(&'static str, i64)> = self
+            .shared
+            .world
+            .channels()
+            .iter()
+            .filter_map(|c| {
+                let e = state::read(c);
+                let spec = e.history.spec();
+                (!e.left.contains(&account)).then_some((
+                    if spec.megagroup {
+                        "megagroup"
+                    } else {
+                        "channel"
+                    },
+                    spec.id,
+                ))
+            })
+            .collect();
+        let cfg = &self.shared.dialogs;
+        out.extend((0..cfg.users).map(|n| ("user", api::dialogs::contact_id(n))));
+        out.extend((0..cfg.basic_groups).map(|n| ("chat", api::dialogs::basic_group_id(n))));
+        if !self.saved_messages(account).is_empty()
+            && let Some(me) = self.accounts().get(account)
+        {
+            out.push(("user", me.user_id));
+        }
+        out
+    }
+
     /// Makes account `account` leave the channel, as if it had left in another app.
     pub fn leave(&self, username: &str, account: usize) {
         if let Some(ch) = self.channel(username) {
