@@ -193,6 +193,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/posts/{id}"),
     ("get", "/api/v1/channels"),
     ("post", "/api/v1/channels"),
+    ("post", "/api/v1/channels/import"),
     ("post", "/api/v1/channels/{id}/pause"),
     ("post", "/api/v1/channels/{id}/resume"),
     ("delete", "/api/v1/channels/{id}"),
