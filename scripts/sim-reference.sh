@@ -28,13 +28,16 @@
 #      follows loginTokenMigrateTo to DC 4 and answers SESSION_PASSWORD_NEEDED); get_me() must be
 #      the account the simulator accepted the token as, and the token Telethon replaced at once must
 #      be refused by auth.importLoginToken.
+#   7. dialogs: scripts/telethon_dialogs.py against `--channels 240 --dialogs 20 --dialogs-out`:
+#      Telethon's own iter_dialogs lists exactly the simulator's dialogs (channels, supergroups,
+#      private chats, basic groups), none twice, with the right total; folder 1 is the archive.
 # Runs every part even when one fails; prints "reference check passed" or exits non-zero.
 #
-# Usage: scripts/sim-reference.sh [PART…]   (parts: penalties silences media downloads comments qr;
-#        default: all)
+# Usage: scripts/sim-reference.sh [PART…]   (parts: penalties silences media downloads comments qr
+#        dialogs; default: all)
 set -euo pipefail
 parts=("$@")
-((${#parts[@]})) || parts=(penalties silences media downloads comments qr)
+((${#parts[@]})) || parts=(penalties silences media downloads comments qr dialogs)
 want() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin tgsift
@@ -323,6 +326,15 @@ EOF
 if want qr; then
 qr plain no -
 qr dc4-2fa yes "qr-reference-pw" --account-dc 4 --password "qr-reference-pw"
+fi
+
+if want dialogs; then
+echo "== dialogs (sim serve --channels 240 --dialogs 20)"
+start_sim dialogs --channels 240 --dialogs 20 --posts 3 --dialogs-out "$work/dialogs.jsonl"
+if ! timeout 120 "$PY" scripts/telethon_dialogs.py "$work/dialogs.session" "$work/dialogs.jsonl"; then
+  failed+=(dialogs)
+fi
+stop_sim
 fi
 
 if ((${#failed[@]})); then

@@ -772,3 +772,55 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
 fn urlencode(s: &str) -> String {
     s.bytes().map(|b| format!("%{b:02X}")).collect()
 }
+
+#[tokio::test]
+async fn the_import_button_follows_every_channel_the_account_is_in() {
+    if !browser_present() {
+        return;
+    }
+    within(90, async {
+        let s = Setup::of(tgsift_sim::SimConfig::memberships(7, 6, 2, 3), false).await;
+        let svc = Service::start(&s).await;
+        let profile = tempfile::tempdir().expect("profile dir");
+        let (_driver, c) = browser(profile.path()).await;
+        let page = Page {
+            c: &c,
+            base: &svc.base,
+            shots: screenshot_dir(),
+        };
+        page.open("").await;
+        assert!(
+            eventually(Duration::from_secs(10), || async {
+                page.js("#sign-in", "e => e.hidden").await == json!(false)
+            })
+            .await,
+            "the sign-in form shows"
+        );
+        page.type_into("#token", TOKEN).await;
+        page.click("#sign-in-form button").await;
+        page.wait_text("#accounts", |t| t.contains("alice")).await;
+        page.click("button[data-action=import][data-account=alice]")
+            .await;
+        page.wait_text("#notice", |t| t.contains("queued as job"))
+            .await;
+        let want: std::collections::BTreeSet<i64> = s
+            .sim
+            .memberships(0)
+            .into_iter()
+            .filter(|(_, group)| !group)
+            .map(|(id, _)| id)
+            .collect();
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                db_ids(&s.db, "SELECT tg_id FROM channels") == want
+            })
+            .await,
+            "the six broadcast channels are followed (the groups are not, without `groups`)"
+        );
+        page.wait_text("#channels", |t| t.contains("Private channel #3"))
+            .await;
+        assert_eq!(s.sim.log().count("contacts.resolveUsername"), 0);
+        svc.stop().await;
+    })
+    .await;
+}

@@ -191,6 +191,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/posts/{id}"),
     ("get", "/api/v1/channels"),
     ("post", "/api/v1/channels"),
+    ("post", "/api/v1/channels/import"),
     ("post", "/api/v1/channels/{id}/pause"),
     ("post", "/api/v1/channels/{id}/resume"),
     ("delete", "/api/v1/channels/{id}"),
@@ -1138,6 +1139,57 @@ async fn channels_add_while_run_holds_the_lease_is_done_by_the_service() {
             (Some("done"), Some(false)),
             "{end}"
         );
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn post_channels_import_follows_the_accounts_channels_as_a_job() {
+    within(90, async {
+        let s = Setup::of(tgsift_sim::SimConfig::memberships(7, 30, 4, 3), false).await;
+        let mut svc = Service::start(&s, &[("TGSIFT_TAGGING__BACKEND", "off")]);
+        svc.ready().await;
+        let (st, body) = svc
+            .post("/api/v1/channels/import", json!({"account": "nobody"}))
+            .await;
+        assert_eq!(st, 404, "{body}");
+        let (st, body) = svc
+            .post(
+                "/api/v1/channels/import",
+                json!({"account": "alice", "filter": "(unclosed"}),
+            )
+            .await;
+        assert_eq!(st, 422, "{body}");
+        let (st, body) = svc
+            .post(
+                "/api/v1/channels/import",
+                json!({"account": "alice", "groups": true, "backfill": 2}),
+            )
+            .await;
+        assert_eq!(st, 202, "{body}");
+        let end = svc.job_end(body["job_id"].as_i64().expect("job id")).await;
+        assert_eq!(end["state"], "done", "{end}");
+        assert_eq!(end["kind"], "channels_import", "{end}");
+        assert_eq!(end["result"]["followed_count"], 34, "{end}");
+        let (_, channels) = svc.get("/api/v1/channels?limit=500").await;
+        let got: BTreeSet<String> = channels["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|c| c["title"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(got.len(), 34, "{channels}");
+        assert_eq!(s.sim.log().count("contacts.resolveUsername"), 0);
+        let store = SqliteStore::open(&s.db).expect("store");
+        let ids: BTreeSet<i64> = store
+            .channels()
+            .expect("channels")
+            .into_iter()
+            .map(|c| c.tg_id)
+            .collect();
+        let want: BTreeSet<i64> = s.sim.memberships(0).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, want);
         assert_eq!(svc.stop().await, Some(0));
     })
     .await;

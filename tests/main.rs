@@ -10,6 +10,7 @@ mod cli;
 mod client_layer;
 mod dashboard;
 mod data_out;
+mod dialogs;
 mod embedded_tagger;
 mod http;
 mod ingest;

@@ -55,6 +55,7 @@ fn spec(posts: i32, seed: u64) -> ChannelSpec {
         start_date: 1_600_000_000,
         service_run: None,
         discussion: None,
+        megagroup: false,
     }
 }
 

@@ -23,6 +23,18 @@ pub enum ChannelsCommand {
         #[arg(long)]
         off: bool,
     },
+    /// Follow every channel the account is a member of (its dialog list; no username is resolved).
+    ///
+    /// Pages `messages.getDialogs` and follows each broadcast channel (with `--groups` each
+    /// supergroup too) by the access hash that comes with it. Resumable: a FLOOD_WAIT or a restart
+    /// goes on from the page it stopped at.
+    Import(ImportArgs),
+    /// Stop polling the channels the account has left (marked `left` in `channels list`); their
+    /// posts stay. `channels resume` follows one again.
+    PruneLeft {
+        /// Only this account's channels (default: every account's).
+        account: Option<String>,
+    },
     /// Every followed channel: posts, checkpoint, last fetch, flood state, last error.
     List,
     /// Stop polling a channel (its posts stay).
@@ -70,6 +82,32 @@ pub struct AddArgs {
     pub comments: bool,
 }
 
+/// Options of `tgsift channels import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Account name.
+    pub account: String,
+    /// Only channels whose title or @username matches this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub filter: Option<String>,
+    /// Leave out channels whose title or @username matches this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Option<String>,
+    /// What each channel followed fetches first: `all`, a number N or `since:YYYY-MM-DD`
+    /// (default: `ingest.backfill`).
+    #[arg(long)]
+    pub backfill: Option<String>,
+    /// Follow supergroups (megagroups) too, not only broadcast channels.
+    #[arg(long)]
+    pub groups: bool,
+    /// List what would be followed and what is skipped (and why); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Queue the job and return at once (a running service executes it).
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
 /// Options of `tgsift reparse`.
 #[derive(Debug, Args)]
 pub struct ReparseArgs {
@@ -94,6 +132,21 @@ pub(super) fn run(loaded: &Loaded, cmd: ChannelsCommand) -> anyhow::Result<()> {
     match cmd {
         ChannelsCommand::Add(args) => super::runtime()?.block_on(add(loaded, args)),
         ChannelsCommand::List => list(loaded),
+        ChannelsCommand::Import(args) => super::runtime()?.block_on(import(loaded, args)),
+        ChannelsCommand::PruneLeft { account } => {
+            let pruned =
+                super::admin(loaded, async |ops| ops.prune_left(account.as_deref()).await)?;
+            if pruned.is_empty() {
+                println!("no followed channel has been left");
+            }
+            for c in pruned {
+                println!(
+                    "{} ({}) of account {}: no longer polled (the account left it); its posts stay",
+                    c.label, c.title, c.account
+                );
+            }
+            Ok(())
+        }
         ChannelsCommand::Comments { channel, off } => {
             let ch = super::admin(loaded, async |ops| {
                 let ch = ops.channel(&channel).await?;
@@ -178,6 +231,86 @@ async fn add(loaded: &Loaded, args: AddArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn import(loaded: &Loaded, args: ImportArgs) -> anyhow::Result<()> {
+    let ImportArgs {
+        account,
+        filter,
+        exclude,
+        backfill,
+        groups,
+        dry_run,
+        no_wait,
+    } = args;
+    let spec = JobSpec::ChannelsImport {
+        account: account.clone(),
+        filter,
+        exclude,
+        backfill,
+        groups,
+        dry_run,
+    };
+    let Some(job) = submit(loaded, spec, no_wait)
+        .await
+        .with_context(|| format!("importing the channels of account {account}"))?
+    else {
+        return Ok(());
+    };
+    let r = job.result.unwrap_or_default();
+    let n = |k: &str| r.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+    let list = |k: &str| {
+        r.get(k)
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let text = |v: &serde_json::Value, k: &str| {
+        v.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string()
+    };
+    if let Some(page) = r.get("resumed_at_page").and_then(|v| v.as_i64()) {
+        println!("went on at page {page}, where the previous attempt stopped");
+    }
+    let verb = if dry_run { "would follow" } else { "followed" };
+    for c in list("followed") {
+        println!(
+            "{verb} {} ({}, {})",
+            text(&c, "label"),
+            text(&c, "title"),
+            text(&c, "kind")
+        );
+    }
+    if dry_run {
+        for c in list("already") {
+            println!(
+                "already followed {} ({})",
+                text(&c, "label"),
+                text(&c, "title")
+            );
+        }
+        for c in list("skipped") {
+            println!(
+                "skip {} ({}): {}",
+                text(&c, "label"),
+                text(&c, "title"),
+                text(&c, "reason")
+            );
+        }
+    }
+    println!(
+        "account {account}: {} dialogs in {} pages; {verb} {}, {} already followed, {} skipped{}",
+        n("dialogs"),
+        n("pages"),
+        n("followed_count"),
+        n("already_count"),
+        n("skipped_count"),
+        if dry_run {
+            " (dry run: nothing was stored)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
 fn ago(t: Option<i64>) -> String {
     match t {
         None => "never".into(),
@@ -205,7 +338,9 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
     let now = unix_now();
     for c in channels {
         // A parked channel is still active; its park shows in the flood column.
-        let state = if c.state == "parked" {
+        let state = if c.left_at.is_some() {
+            "left"
+        } else if c.state == "parked" {
             "active"
         } else {
             c.state.as_str()
@@ -215,9 +350,13 @@ fn list(loaded: &Loaded) -> anyhow::Result<()> {
             None => "-".into(),
         };
         // Waiting: the account cannot reach Telegram, so nothing is fetched; that is the news.
-        let note = match c.waiting_since {
-            Some(since) => format!("waiting: account unreachable since {}", clock(since)),
-            None => c.last_error.clone().unwrap_or_else(|| "-".into()),
+        let note = match (c.left_at, c.waiting_since) {
+            (Some(at), _) => format!(
+                "the account left it on {} (`tgsift channels prune-left` stops polling it)",
+                clock(at)
+            ),
+            (None, Some(since)) => format!("waiting: account unreachable since {}", clock(since)),
+            (None, None) => c.last_error.clone().unwrap_or_else(|| "-".into()),
         };
         println!(
             "{:<5} {:<12} {:<22} {:<8} {:>8} {:>9} {:<14} {:<16} {}",

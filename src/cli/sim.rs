@@ -66,6 +66,20 @@ pub struct ServeArgs {
     /// client's comments are compared with.
     #[arg(long, value_name = "FILE", requires = "comments")]
     pub comments_out: Option<PathBuf>,
+    /// Give the first account a dialog list like a real one (`messages.getDialogs`): the last M
+    /// channels are supergroups, every fourth other one has no username, and 25 private chats, 6
+    /// basic groups, 3 pinned and some archived dialogs come with them.
+    #[arg(long, value_name = "M")]
+    pub dialogs: Option<usize>,
+    /// With --dialogs: full pages end short now and then while more dialogs remain, as Telegram's
+    /// do (a client that takes a short page for the end misses dialogs).
+    #[arg(long, requires = "dialogs")]
+    pub dialogs_short_pages: bool,
+    /// With --dialogs: write the first account's dialogs, one JSON line each (`kind`: channel,
+    /// megagroup, user or chat; `id`), at start: the truth a client's dialog listing is compared
+    /// with.
+    #[arg(long, value_name = "FILE", requires = "dialogs")]
+    pub dialogs_out: Option<PathBuf>,
     /// With --comments: write this many comments per second under recent posts, spread over the
     /// channels (pushed to the groups' members).
     #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = parse_rate, requires = "comments")]
@@ -259,6 +273,15 @@ fn parse_share(s: &str) -> Result<f64, String> {
 /// Starts the simulator, prints how to reach it, and serves until Ctrl-C.
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = SimConfig::generated(args.seed, args.channels, args.posts);
+    if let Some(m) = args.dialogs {
+        let m = m.min(args.channels);
+        let shaped = SimConfig::memberships(args.seed, args.channels - m, m, args.posts);
+        config.channels = shaped.channels;
+        config.dialogs = tgsift_sim::DialogsConfig {
+            short_pages: args.dialogs_short_pages,
+            ..shaped.dialogs
+        };
+    }
     if args.recent {
         let now = i32::try_from(tgsift_store::unix_now()).unwrap_or(i32::MAX);
         for ch in &mut config.channels {
@@ -336,6 +359,20 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let n = write_comments(&sim, path)
             .with_context(|| format!("writing --comments-out {}", path.display()))?;
         println!("{n} comments written to {}", path.display());
+    }
+    if let Some(path) = &args.dialogs_out {
+        let lines: String = sim
+            .dialog_peers(0)
+            .into_iter()
+            .map(|(kind, id)| format!("{}\n", serde_json::json!({"kind": kind, "id": id})))
+            .collect();
+        std::fs::write(path, &lines)
+            .with_context(|| format!("writing --dialogs-out {}", path.display()))?;
+        println!(
+            "{} dialogs written to {}",
+            lines.lines().count(),
+            path.display()
+        );
     }
     // The simulator's own fixture credentials: printing them is what this command is for.
     println!(

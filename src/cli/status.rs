@@ -84,8 +84,8 @@ fn print(s: &ServiceStatus, now: i64) {
     }
     let c = &s.channels;
     println!(
-        "channels: {} active, {} waiting (account unreachable), {} parked, {} paused, {} failed",
-        c.active, c.waiting, c.parked, c.paused, c.failed
+        "channels: {} active, {} waiting (account unreachable), {} parked, {} paused, {} failed; {} left by their account",
+        c.active, c.waiting, c.parked, c.paused, c.failed, c.left
     );
     for n in &s.attention {
         let parked = n

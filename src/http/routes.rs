@@ -66,6 +66,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export_posts))
         .routes(routes!(get_post))
         .routes(routes!(list_channels, add_channel))
+        .routes(routes!(import_channels))
         .routes(routes!(pause_channel))
         .routes(routes!(resume_channel))
         .routes(routes!(delete_channel))
@@ -1045,6 +1046,66 @@ async fn add_channel(
             join: b.join,
             comments: b.comments,
             resolved: None,
+        },
+    )
+    .await
+}
+
+/// Body of `POST /api/v1/channels/import`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImportChannelsBody {
+    /// The account whose channels are followed.
+    pub account: String,
+    /// Only channels whose title or @username matches this regular expression.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Leave out channels whose title or @username matches this regular expression.
+    #[serde(default)]
+    pub exclude: Option<String>,
+    /// `all`, a number of posts (`500` or `"500"`) or `since:YYYY-MM-DD` for each channel
+    /// followed; default `ingest.backfill`.
+    #[serde(default)]
+    #[schema(schema_with = schema::backfill)]
+    pub backfill: Option<serde_json::Value>,
+    /// Supergroups too, not only broadcast channels.
+    #[serde(default)]
+    pub groups: bool,
+    /// Only list (in the job's result) what would be followed and what is skipped, and why.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Queues a dialogs import: the job pages the account's dialogs and follows every channel it is a
+/// member of (no username is resolved), going on from where an earlier attempt stopped.
+#[utoipa::path(post, path = "/api/v1/channels/import", tag = "channels", request_body = ImportChannelsBody,
+    responses((status = 202, body = Queued), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn import_channels(
+    State(state): State<AppState>,
+    ApiJson(b): ApiJson<ImportChannelsBody>,
+) -> ApiResult<Response> {
+    let backfill = match b.backfill {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("backfill = {other}: give \"all\", a number or \"since:YYYY-MM-DD\""),
+            ));
+        }
+    };
+    state.ops.account(&b.account).await?;
+    enqueue(
+        &state,
+        JobSpec::ChannelsImport {
+            account: b.account,
+            filter: b.filter,
+            exclude: b.exclude,
+            backfill,
+            groups: b.groups,
+            dry_run: b.dry_run,
         },
     )
     .await

@@ -578,6 +578,20 @@ impl AccountTask {
                         .get_or_create(&label)
                         .set(i64::from(r.newest_id.saturating_sub(r.checkpoint)).max(0));
                 }
+                if r.left {
+                    tracing::warn!(account = %self.name, channel = %ch.label(), "the account is no longer a member of the channel");
+                    self.alert(NewAlert {
+                        kind: "channel_left".into(),
+                        dedup_key: format!("left:{}", ch.id),
+                        account: Some(self.name.clone()),
+                        message: format!(
+                            "account {} is no longer a member of channel {} ({}); it is still polled while it can be read: `tgsift channels prune-left {}` stops that",
+                            self.name, ch.label(), ch.title, self.name
+                        ),
+                        details: serde_json::json!({"channel": ch.label(), "channel_id": ch.id, "title": ch.title}),
+                    })
+                    .await;
+                }
                 if r.inserted + r.edited > 0 {
                     // `new`: this pass; `new_this_run`: every pass of this run (as the summary counts,
                     // passes cut short by a park included).

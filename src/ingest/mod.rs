@@ -62,6 +62,9 @@ pub(crate) struct SyncReport {
     /// Stored posts gone from the account's view (pages lacked them, `channels.getMessages` answered
     /// them empty twice), marked hidden.
     pub hidden: usize,
+    /// The account was a member and the channel now comes back `left`: first seen in this pass
+    /// (the `channel_left` alert is due).
+    pub left: bool,
 }
 
 /// A fetched post in the store's shape.
@@ -455,11 +458,26 @@ pub(crate) async fn sync_channel(
     }
     // The page's pts is where this channel's updates start for the live task (kept only if it has
     // none yet), and its membership says whether updates are pushed at all.
-    let id = ch.id;
-    store
+    // A channel the account was a member of that comes back `left` was left (in another app, or
+    // the account was removed); one it never joined is not news.
+    let (id, account_id) = (ch.id, ch.account_id);
+    report.left = store
         .with("record the fetch", move |s| {
             s.touch_channel(id)?;
-            s.note_channel_seen(id, seen_pts, member)
+            let was = match member {
+                Some(false) => s
+                    .live_rows(account_id)?
+                    .into_iter()
+                    .find(|r| r.channel_id == id)
+                    .and_then(|r| r.member),
+                _ => None,
+            };
+            s.note_channel_seen(id, seen_pts, member)?;
+            match (was, member) {
+                (Some(true), Some(false)) => s.set_channel_left(id, true),
+                (_, Some(true)) => s.set_channel_left(id, false).map(|_| false),
+                _ => Ok(false),
+            }
         })
         .await?;
     Ok(report)

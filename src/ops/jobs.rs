@@ -107,6 +107,27 @@ pub enum JobSpec {
         #[serde(default)]
         account: Option<String>,
     },
+    /// Follow every channel an account is a member of, paging its dialogs (no username is resolved);
+    /// resumable: the offset is kept per account ([`super::import`]).
+    ChannelsImport {
+        /// Account name.
+        account: String,
+        /// Only channels whose title or @username matches this regular expression.
+        #[serde(default)]
+        filter: Option<String>,
+        /// Leave out channels whose title or @username matches this regular expression.
+        #[serde(default)]
+        exclude: Option<String>,
+        /// `all`, N or `since:DATE` for each channel followed (default: `ingest.backfill`).
+        #[serde(default)]
+        backfill: Option<String>,
+        /// Supergroups too, not only broadcast channels.
+        #[serde(default)]
+        groups: bool,
+        /// List what would be followed and what is skipped, change nothing.
+        #[serde(default)]
+        dry_run: bool,
+    },
     /// Ask Telegram whether an account's session still works.
     AccountCheck {
         /// Account name.
@@ -126,6 +147,7 @@ impl JobSpec {
             JobSpec::Reparse { .. } => "reparse",
             JobSpec::Retag { .. } => "retag",
             JobSpec::TaggingRetry { .. } => "tagging_retry",
+            JobSpec::ChannelsImport { .. } => "channels_import",
             JobSpec::AccountCheck { .. } => "account_check",
         }
     }
@@ -149,6 +171,26 @@ impl JobSpec {
                 channel, backfill, ..
             } => {
                 ChannelRef::parse(channel).map_err(OpsError::Invalid)?;
+                if let Some(b) = backfill {
+                    Backfill::parse(b).map_err(|e| OpsError::Invalid(format!("backfill: {e}")))?;
+                }
+                Ok(())
+            }
+            JobSpec::ChannelsImport {
+                filter,
+                exclude,
+                backfill,
+                ..
+            } => {
+                for (flag, re) in [("filter", filter), ("exclude", exclude)] {
+                    if let Some(re) = re {
+                        regex::Regex::new(re).map_err(|e| {
+                            OpsError::Invalid(format!(
+                                "{flag} `{re}` is not a regular expression: {e}"
+                            ))
+                        })?;
+                    }
+                }
                 if let Some(b) = backfill {
                     Backfill::parse(b).map_err(|e| OpsError::Invalid(format!("backfill: {e}")))?;
                 }
@@ -178,9 +220,9 @@ impl JobSpec {
     /// The account whose Telegram session the job needs, if any.
     pub async fn account(&self, ops: &Ops) -> Result<Option<tgsift_store::AccountRow>, OpsError> {
         match self {
-            JobSpec::ChannelAdd { account, .. } | JobSpec::AccountCheck { account } => {
-                Ok(Some(ops.account(account).await?))
-            }
+            JobSpec::ChannelAdd { account, .. }
+            | JobSpec::ChannelsImport { account, .. }
+            | JobSpec::AccountCheck { account } => Ok(Some(ops.account(account).await?)),
             JobSpec::Reparse { channel, .. } => {
                 let ch = ops.channel(channel).await?;
                 Ok(Some(ops.account(&ch.account).await?))
@@ -191,7 +233,7 @@ impl JobSpec {
 }
 
 /// Why an attempt failed, and whether another attempt may help.
-struct Failure {
+pub(super) struct Failure {
     error: String,
     /// Seconds before the next attempt; `None` = retrying cannot help.
     retry_in: Option<i64>,
@@ -436,7 +478,41 @@ async fn execute(ops: &Ops, job: &JobRow, cancel: &CancellationToken) -> Result<
                 .map_err(OpsError::from)?;
             Ok(json!({"requeued": n}))
         }
+        JobSpec::ChannelsImport {
+            account,
+            filter,
+            exclude,
+            backfill,
+            groups,
+            dry_run,
+        } => {
+            let import = super::import::Import {
+                account,
+                filter,
+                exclude,
+                backfill: default_backfill(ops, backfill),
+                groups,
+                dry_run,
+            };
+            super::import::run(ops, job.id, import, cancel).await
+        }
         JobSpec::AccountCheck { account } => account_check(ops, &account).await,
+    }
+}
+
+/// The backfill asked for, else `ingest.backfill` as text.
+fn default_backfill(ops: &Ops, backfill: Option<String>) -> String {
+    match backfill {
+        Some(b) => b,
+        None => match &ops.config.ingest.backfill {
+            Backfill::All => "all".to_string(),
+            Backfill::Last(n) => n.to_string(),
+            Backfill::Since(ts) => {
+                let day =
+                    jiff::Timestamp::from_second(*ts).map(|t| t.strftime("%Y-%m-%d").to_string());
+                format!("since:{}", day.unwrap_or_default())
+            }
+        },
     }
 }
 
@@ -462,18 +538,7 @@ async fn channel_add(ops: &Ops, add: ChannelAdd<'_>) -> Result<Value, Failure> {
         resolved,
     } = add;
     let parsed = ChannelRef::parse(reference).map_err(OpsError::Invalid)?;
-    let backfill = match backfill {
-        Some(b) => b,
-        None => match &ops.config.ingest.backfill {
-            Backfill::All => "all".to_string(),
-            Backfill::Last(n) => n.to_string(),
-            Backfill::Since(ts) => {
-                let day =
-                    jiff::Timestamp::from_second(*ts).map(|t| t.strftime("%Y-%m-%d").to_string());
-                format!("since:{}", day.unwrap_or_default())
-            }
-        },
-    };
+    let backfill = default_backfill(ops, backfill);
     let row = ops.account(account).await?;
     let conn = ops.connections.get(row.id).await?;
     let client = &conn.account;

@@ -12,6 +12,7 @@ pub(crate) mod backup;
 pub(crate) mod db;
 pub mod export;
 pub(crate) mod figures;
+pub(crate) mod import;
 pub(crate) mod jobs;
 pub(crate) mod posts;
 pub mod stats;
@@ -125,6 +126,9 @@ pub struct ChannelView {
     pub flood_until: Option<i64>,
     /// Last error.
     pub last_error: Option<String>,
+    /// When the account was first seen no longer a member of it (the `channel_left` alert);
+    /// `None` while it is one. `channels prune-left` stops polling such channels.
+    pub left_at: Option<i64>,
 }
 
 impl ChannelView {
@@ -153,6 +157,7 @@ impl ChannelView {
             last_fetch_at: c.last_fetch_at,
             flood_until: c.flood_until,
             last_error: c.last_error,
+            left_at: c.left_at,
         }
     }
 }
@@ -501,6 +506,36 @@ impl Ops {
             })
             .await?
             .ok_or_else(|| OpsError::NotFound(format!("no channel #{id}")))
+    }
+
+    /// Stops polling the active channels the account has left (of one account, or all); their posts
+    /// stay. Returns them as they are now.
+    pub async fn prune_left(&self, account: Option<&str>) -> Result<Vec<ChannelView>, OpsError> {
+        if let Some(name) = account {
+            self.account(name).await?;
+        }
+        let account = account.map(str::to_string);
+        let now = unix_now();
+        Ok(self
+            .store
+            .with("stop polling channels the account left", move |s| {
+                let mut out = Vec::new();
+                for c in s.channels()? {
+                    if c.left_at.is_none()
+                        || !c.active
+                        || account.as_ref().is_some_and(|a| *a != c.account)
+                    {
+                        continue;
+                    }
+                    s.set_channel_active(c.id, false)?;
+                    let n = s.channel_post_count(c.id)?;
+                    if let Some(c) = s.channel(c.id)? {
+                        out.push(ChannelView::of(c, n, now, &[]));
+                    }
+                }
+                Ok(out)
+            })
+            .await?)
     }
 
     /// Stops following a channel and deletes its posts; returns it as it was.

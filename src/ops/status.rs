@@ -61,6 +61,8 @@ pub struct ChannelCounts {
     pub failed: usize,
     /// Waiting out a FLOOD_WAIT.
     pub parked: usize,
+    /// Channels (of any state) their account is no longer a member of.
+    pub left: usize,
 }
 
 /// A channel that is parked, failed or carries an error.
@@ -163,6 +165,22 @@ fn channel_summary(views: &[ChannelView], now: i64) -> (ChannelCounts, Vec<Chann
             "waiting" => counts.waiting += 1,
             "failed" => counts.failed += 1,
             _ => counts.paused += 1,
+        }
+        if let Some(at) = c.left_at {
+            counts.left += 1;
+            if c.state != "paused" {
+                attention.push(ChannelNote {
+                    channel: c.label.clone(),
+                    account: c.account.clone(),
+                    state: "left".into(),
+                    parked_secs: None,
+                    last_error: Some(format!(
+                        "the account left it {} s ago; still polled while readable: `tgsift channels prune-left` stops that",
+                        now - at
+                    )),
+                });
+                continue;
+            }
         }
         if c.state == "parked" || c.state == "failed" || c.last_error.is_some() {
             attention.push(ChannelNote {

@@ -1082,6 +1082,7 @@ fn known_method(name: &str) -> Option<&'static str> {
         "channels.getMessages",
         "channels.getChannels",
         "contacts.resolveUsername",
+        "messages.getDialogs",
         "users.getUsers",
         "updates.getState",
         "updates.getDifference",

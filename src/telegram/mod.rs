@@ -11,6 +11,7 @@
 //! - `media`: a message's media (kind, file metadata) as the store keeps it.
 //! - `counts`: fresh views, forwards, comments and reactions of posts.
 //! - `comments`: a channel's discussion group and the replies under its posts.
+//! - `dialogs`: the account's dialog list, page by page (what `channels import` follows).
 //! - `files`: a file's fresh location and its bytes, chunk by chunk from the file's DC.
 //! - `login`, `qr_login`: logging an account in, by login code or by QR code (2FA either way).
 
@@ -20,6 +21,7 @@ pub(crate) mod clock;
 pub(crate) mod comments;
 pub(crate) mod connections;
 pub(crate) mod counts;
+pub(crate) mod dialogs;
 pub mod error;
 pub(crate) mod files;
 pub(crate) mod held_accounts;

@@ -29,6 +29,12 @@ impl Setup {
     pub async fn new(channels: usize, posts: i32, config: impl FnOnce(&mut SimConfig)) -> Setup {
         let mut cfg = SimConfig::generated(11, channels, posts);
         config(&mut cfg);
+        Setup::of(cfg, true).await
+    }
+
+    /// A simulator of `cfg` and an authorized account `alice`; its channels are followed only when
+    /// `follow` (those with a username).
+    pub async fn of(cfg: SimConfig, follow: bool) -> Setup {
         let sim = Sim::start(cfg).await.expect("sim");
         let dir = tempfile::tempdir().expect("tempdir");
         let session = dir.path().join("alice.session");
@@ -38,7 +44,12 @@ impl Setup {
         let acc = store
             .add_account("alice", None, None, &session)
             .expect("account");
-        for name in sim.channel_usernames() {
+        let names = if follow {
+            sim.channel_usernames()
+        } else {
+            Vec::new()
+        };
+        for name in names {
             let (id, hash, title) = sim
                 .with_channel(&name, |c| {
                     (c.spec().id, c.spec().access_hash, c.spec().title.clone())

@@ -8,6 +8,7 @@ use grammers_tl_types as tl;
 use tl::{Deserializable, Identifiable, Serializable};
 
 mod comments;
+pub(crate) mod dialogs;
 
 use super::chat::{Chat, channel_message};
 use super::counts;
@@ -160,6 +161,27 @@ pub(crate) async fn handle(shared: &Shared, caller: Caller, body: &[u8]) -> Repl
         .map(|u| shared.world.accounts[u].user_id)
         .unwrap_or(caller.key_id);
 
+    if id == tl::functions::messages::GetDialogs::CONSTRUCTOR_ID
+        && let Ok(req) = tl::functions::messages::GetDialogs::from_bytes(&query[4..])
+    {
+        let me = user.map(|u| shared.world.accounts[u].user_id);
+        shared.log.record_dialogs(super::log::DialogsCall {
+            at,
+            account: who,
+            offset_date: req.offset_date,
+            offset_id: req.offset_id,
+            offset_peer: match &req.offset_peer {
+                tl::enums::InputPeer::User(p) => Some(p.user_id),
+                tl::enums::InputPeer::Chat(p) => Some(p.chat_id),
+                tl::enums::InputPeer::Channel(p) => Some(p.channel_id),
+                tl::enums::InputPeer::PeerSelf => me,
+                _ => None,
+            },
+            limit: req.limit,
+            folder_id: req.folder_id,
+            exclude_pinned: req.exclude_pinned,
+        });
+    }
     let reply = gate(shared, caller, user, who, method, at).await;
     let reply = match reply {
         Some(r) => r,
@@ -726,6 +748,10 @@ async fn dispatch(
                 entry.left.push(u);
             }
             Reply::ok(membership_updates(&entry, side, true))
+        }
+        f::messages::GetDialogs::CONSTRUCTOR_ID => {
+            let req = parse!(f::messages::GetDialogs, body);
+            dialogs::get_dialogs(shared, user, &req)
         }
         f::channels::GetFullChannel::CONSTRUCTOR_ID => {
             let req = parse!(f::channels::GetFullChannel, body);

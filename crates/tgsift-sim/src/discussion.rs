@@ -312,6 +312,7 @@ impl SimDiscussion {
                     start_date: cspec.start_date,
                     service_run: None,
                     discussion: None,
+                    megagroup: false,
                 }
             })
             .collect();
@@ -838,6 +839,7 @@ mod tests {
             start_date: 1_500_000_000,
             service_run: None,
             discussion: None,
+            megagroup: false,
         };
         spec.discussion = Some(DiscussionSpec::for_channel(&spec, max_comments));
         SimChannel::new(spec)

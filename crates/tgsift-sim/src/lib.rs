@@ -134,6 +134,7 @@ use grammers_session::types::DcOption;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use api::dialogs::DialogsConfig;
 pub use crypto::ServerKey;
 pub use discussion::{CommentSender, DiscussionSpec, SimComment};
 pub use faults::{Fault, RandomFaults, Scripted};
@@ -183,6 +184,9 @@ pub struct SimConfig {
     pub log_capacity: usize,
     /// Round-trip time added to every API call, as a real data centre 50–250 ms away has.
     pub latency: Latency,
+    /// The chats besides channels in every account's dialog list, and how the list is laid out
+    /// (`messages.getDialogs`).
+    pub dialogs: DialogsConfig,
 }
 
 /// A network's round trip: `base` plus a uniformly drawn share of `jitter`, half of it before the call
@@ -240,6 +244,7 @@ impl SimConfig {
                     start_date: 1_600_000_000,
                     service_run: None,
                     discussion: None,
+                    megagroup: false,
                 }
             })
             .collect();
@@ -254,7 +259,37 @@ impl SimConfig {
             latency: Latency::default(),
             event_log: DEFAULT_EVENT_LOG,
             log_capacity: log::DEFAULT_CAPACITY,
+            dialogs: DialogsConfig::default(),
         }
+    }
+}
+
+impl SimConfig {
+    /// An account that is a member of `channels` broadcast channels (every fourth one private, without
+    /// a username) and `megagroups` supergroups, with private chats, basic groups, pinned and
+    /// archived dialogs in its dialog list, pages of which end short now and then: the world of
+    /// a dialogs import. Posts are few (`posts` per chat), so hundreds of chats cost little.
+    pub fn memberships(seed: u64, channels: usize, megagroups: usize, posts: i32) -> Self {
+        let mut config = SimConfig::generated(seed, channels + megagroups, posts);
+        for (i, spec) in config.channels.iter_mut().enumerate() {
+            if i >= channels {
+                let k = i - channels;
+                spec.megagroup = true;
+                spec.title = format!("Simulated group #{k}");
+                spec.username = k.is_multiple_of(2).then(|| format!("sim_group_{k}"));
+            } else if i % 4 == 3 {
+                spec.username = None;
+                spec.title = format!("Private channel #{i}");
+            }
+        }
+        config.dialogs = DialogsConfig {
+            users: 25,
+            basic_groups: 6,
+            pinned: 3,
+            archive_every: 10,
+            short_pages: true,
+        };
+        config
     }
 }
 
@@ -341,6 +376,8 @@ impl Sim {
             strict_keys: config.strict_keys,
             latency: config.latency,
             dc_addrs: addrs.clone(),
+            dialogs: config.dialogs,
+            seed: config.seed,
             files: files::Files::new(),
             login_tokens: qr::LoginTokens::new(auto_tx),
             kill,
@@ -597,6 +634,55 @@ impl Sim {
     pub fn is_member(&self, username: &str, account: usize) -> Option<bool> {
         self.channel(username)
             .map(|ch| state::read(&ch).is_member(account))
+    }
+
+    /// The channels and supergroups account `account` is a member of (neither left nor banned), as
+    /// (id, is a megagroup), in creation order: what a dialogs import must end up following.
+    pub fn memberships(&self, account: usize) -> Vec<(i64, bool)> {
+        self.shared
+            .world
+            .channels()
+            .iter()
+            .filter_map(|c| {
+                let e = state::read(c);
+                let spec = e.history.spec();
+                e.is_member(account).then_some((spec.id, spec.megagroup))
+            })
+            .collect()
+    }
+
+    /// Every dialog `messages.getDialogs` lists for account `account` now, as (kind, id): `channel`
+    /// and `megagroup` for the chats it is a member of (banned ones too: Telegram lists them as
+    /// `channelForbidden`), `user` for its private chats (and its Saved Messages, its own id), `chat`
+    /// for its basic groups — the truth a client's dialog listing is compared with.
+    pub fn dialog_peers(&self, account: usize) -> Vec<(&'static str, i64)> {
+        let mut out: Vec<(&'static str, i64)> = self
+            .shared
+            .world
+            .channels()
+            .iter()
+            .filter_map(|c| {
+                let e = state::read(c);
+                let spec = e.history.spec();
+                (!e.left.contains(&account)).then_some((
+                    if spec.megagroup {
+                        "megagroup"
+                    } else {
+                        "channel"
+                    },
+                    spec.id,
+                ))
+            })
+            .collect();
+        let cfg = &self.shared.dialogs;
+        out.extend((0..cfg.users).map(|n| ("user", api::dialogs::contact_id(n))));
+        out.extend((0..cfg.basic_groups).map(|n| ("chat", api::dialogs::basic_group_id(n))));
+        if !self.saved_messages(account).is_empty()
+            && let Some(me) = self.accounts().get(account)
+        {
+            out.push(("user", me.user_id));
+        }
+        out
     }
 
     /// Makes account `account` leave the channel, as if it had left in another app.

@@ -74,8 +74,38 @@ impl Counts {
     }
 }
 
+/// One `messages.getDialogs` call with its paging parameters (flooded and failed calls too): what
+/// a test reads to tell which page a client asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DialogsCall {
+    /// Arrival time.
+    pub at: Instant,
+    /// The caller: user id when logged in, else the auth key id.
+    pub account: i64,
+    /// `offset_date`.
+    pub offset_date: i32,
+    /// `offset_id`.
+    pub offset_id: i32,
+    /// The id of `offset_peer` (`None` for `inputPeerEmpty`; the account's own id for `inputPeerSelf`).
+    pub offset_peer: Option<i64>,
+    /// `limit`.
+    pub limit: i32,
+    /// `folder_id`.
+    pub folder_id: Option<i32>,
+    /// `exclude_pinned`.
+    pub exclude_pinned: bool,
+}
+
+impl DialogsCall {
+    /// Whether this call asked for the first page (no offset at all).
+    pub fn first_page(&self) -> bool {
+        self.offset_date == 0 && self.offset_id == 0 && self.offset_peer.is_none()
+    }
+}
+
 struct Inner {
     requests: VecDeque<Request>,
+    dialogs: VecDeque<DialogsCall>,
     windows: VecDeque<FloodWindow>,
     counts: HashMap<(i64, &'static str), Counts>,
     capacity: usize,
@@ -118,6 +148,7 @@ impl RequestLog {
         RequestLog {
             inner: Mutex::new(Inner {
                 requests: VecDeque::new(),
+                dialogs: VecDeque::new(),
                 windows: VecDeque::new(),
                 counts: HashMap::new(),
                 capacity: capacity.max(1),
@@ -177,6 +208,20 @@ impl RequestLog {
         });
     }
 
+    /// Records the paging parameters of a `messages.getDialogs` call.
+    pub fn record_dialogs(&self, call: DialogsCall) {
+        let mut inner = self.lock();
+        if inner.dialogs.len() == inner.capacity {
+            inner.dialogs.pop_front();
+        }
+        inner.dialogs.push_back(call);
+    }
+
+    /// The newest `messages.getDialogs` calls with their paging parameters, in arrival order.
+    pub fn dialogs_calls(&self) -> Vec<DialogsCall> {
+        self.lock().dialogs.iter().cloned().collect()
+    }
+
     /// The newest calls (all of them until the capacity is reached), in arrival order.
     pub fn requests(&self) -> Vec<Request> {
         self.lock().requests.iter().cloned().collect()
@@ -228,6 +273,7 @@ impl RequestLog {
     pub fn clear(&self) {
         let mut inner = self.lock();
         inner.requests.clear();
+        inner.dialogs.clear();
         inner.windows.clear();
         inner.counts.clear();
     }

@@ -354,6 +354,7 @@ mod tests {
             start_date: 1_500_000_000,
             service_run: None,
             discussion: None,
+            megagroup: false,
         })
     }
 

@@ -63,7 +63,7 @@ pub(crate) fn user(acc: &AccountSpec, is_self: bool) -> tl::enums::User {
 
 /// A regular user (not a bot) with this id, access hash and first name; `phone` only for the
 /// account itself.
-fn user_object(
+pub(crate) fn user_object(
     id: i64,
     access_hash: i64,
     first_name: &str,
@@ -125,15 +125,15 @@ fn user_object(
     })
 }
 
-/// A broadcast channel object with its access hash (never `min`); `left` when the account asking is
-/// not a member; `has_link` when it has a discussion group.
+/// A broadcast channel object (a megagroup for a spec that is one) with its access hash (never
+/// `min`); `left` when the account asking is not a member; `has_link` when it has a discussion group.
 pub(crate) fn channel(spec: &ChannelSpec, left: bool) -> tl::enums::Chat {
     tl::enums::Chat::Channel(tl::types::Channel {
         creator: false,
         left,
-        broadcast: true,
+        broadcast: !spec.megagroup,
         verified: false,
-        megagroup: false,
+        megagroup: spec.megagroup,
         restricted: false,
         signatures: false,
         min: false,

@@ -50,6 +50,10 @@ pub(crate) struct Shared {
     pub login_tokens: super::qr::LoginTokens,
     /// Where each DC listens (what `help.getConfig` lists).
     pub dc_addrs: std::collections::BTreeMap<i32, std::net::SocketAddr>,
+    /// Every account's chats besides channels, and how its dialog list is laid out.
+    pub dialogs: super::api::dialogs::DialogsConfig,
+    /// The simulator's seed (what generated dialogs are drawn from).
+    pub seed: u64,
     /// Bumped to close every open connection at once.
     pub(crate) kill: watch::Sender<u64>,
     /// While set and in the future, listeners are closed (connections are refused).

@@ -293,6 +293,7 @@ mod tests {
             start_date: 1_600_000_000,
             service_run: None,
             discussion: None,
+            megagroup: false,
         };
         World::new(vec![], vec![spec], 10)
     }

@@ -170,6 +170,9 @@ pub struct ChannelSpec {
     pub service_run: Option<ServiceRun>,
     /// The linked discussion group whose threads hold the comments of posts, if any.
     pub discussion: Option<DiscussionSpec>,
+    /// A supergroup (`megagroup`) rather than a broadcast channel: the same history, read the
+    /// same way, but a chat its members write in; dialog lists mix the two.
+    pub megagroup: bool,
 }
 
 /// Initial ids come in blocks of this size with exactly [`DELETIONS_PER_BLOCK`] deleted ids each.
@@ -836,6 +839,7 @@ pub fn start_date_for_newest(seed: u64, posts: i32, newest: i32) -> i32 {
         start_date: 0,
         service_run: None,
         discussion: None,
+        megagroup: false,
     };
     if base == 0 {
         return newest;
@@ -894,6 +898,7 @@ mod tests {
             start_date: 1_500_000_000,
             service_run: None,
             discussion: None,
+            megagroup: false,
         }
     }
 

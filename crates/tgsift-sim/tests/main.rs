@@ -2,5 +2,6 @@
 //! --test sim files::` runs one).
 
 mod comments;
+mod dialogs;
 mod files;
 mod silences;

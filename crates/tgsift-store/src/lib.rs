@@ -60,6 +60,7 @@ pub use model::downloads::{
     DownloadStats, DownloadStore, DueFile, FileState, FileStatus, MediaRef,
 };
 pub use model::export::{ExportError, ExportFilter, ExportRow, ExportStore};
+pub use model::imports::{DialogImport, ImportStore, OffsetPeer};
 pub use model::jobs::{JobEnd, JobRow, JobStore};
 pub use model::live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};
 pub use model::media::{Media, MediaFilter, MediaKind};

@@ -281,13 +281,16 @@ function overviewView(view) {
         ["Breaker", a => a.breaker.startsWith("open")
           ? h("span", { class: "error" }, `${a.breaker}: Telegram unreachable`) : a.breaker],
         ["Lease", a => a.lease],
+        ["", a => importButton(a)],
       ], acc.items));
       if (fresh(channels, [ch, recent.channel_lag])) channels.replaceChildren(table([
         ["#", c => c.id],
         ["Channel", c => h("span", {}, h("a", { href: `#/posts?channel=${encodeURIComponent("#" + c.id)}` }, c.label),
           h("div", { class: "muted small" }, c.title))],
         ["Account", c => c.account],
-        ["State", c => badge(c.state)],
+        ["State", c => c.left_at
+          ? h("span", { title: "the account is no longer a member: `tgsift channels prune-left` stops polling it" }, badge("left"))
+          : badge(c.state)],
         ["Posts", c => c.posts],
         ["Lag", c => lag.has(c.id) ? `${lag.get(c.id)} msgs` : h("span", { class: "muted" }, "—")],
         ["Last fetch", c => when(c.last_fetch_at)],
@@ -306,6 +309,17 @@ function card(label, value, id, detail) {
   return h("div", { class: "card", id },
     h("div", { class: "value" }, value), h("div", { class: "label" }, label),
     detail ? h("div", { class: "muted small" }, detail) : null);
+}
+
+/** Follows every channel the account is a member of (a dialogs import job; resumable). */
+function importButton(a) {
+  const b = h("button", { "data-action": "import", "data-account": a.name,
+    title: "follow every channel this account is a member of (its dialog list; no username is resolved)" },
+    "Import channels");
+  b.addEventListener("click", () => act(b,
+    () => api("POST", "/api/v1/channels/import", { account: a.name }),
+    r => `import of ${a.name}'s channels queued as job ${r.job_id}: see Jobs`));
+  return b;
 }
 
 function channelButton(c) {

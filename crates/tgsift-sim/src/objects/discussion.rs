@@ -26,6 +26,7 @@ pub(crate) fn megagroup(d: &DiscussionSpec, date: i32, left: bool) -> tl::enums:
         start_date: date,
         service_run: None,
         discussion: None,
+        megagroup: false,
     };
     match super::channel(&spec, left) {
         tl::enums::Chat::Channel(mut c) => {

@@ -506,6 +506,7 @@ mod tests {
             start_date: 1_600_000_000,
             service_run: None,
             discussion: None,
+            megagroup: false,
         });
         let mut seen = std::collections::HashSet::new();
         for id in ch.post_ids() {

@@ -385,6 +385,7 @@ mod comments;
 mod counts;
 mod downloads;
 mod export;
+mod imports;
 mod jobs;
 mod live;
 mod media;

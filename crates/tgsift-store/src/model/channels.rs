@@ -40,6 +40,9 @@ pub struct ChannelRow {
     pub last_error: Option<String>,
     /// Consecutive failed polls (parks grow with them; a good poll resets them).
     pub failures: u32,
+    /// When the account was first seen no longer a member (Telegram marked the channel `left`);
+    /// `None` while it is one, or while nobody looked.
+    pub left_at: Option<i64>,
 }
 
 impl ChannelRow {
@@ -267,6 +270,11 @@ pub trait ChannelStore {
 
     /// Marks a poll that found nothing new.
     fn touch_channel(&mut self, id: i64) -> Result<(), StoreError>;
+
+    /// Records whether the account has left the channel: `left` sets `left_at` if it is not set yet
+    /// (and returns true: the first time, when the `channel_left` alert is due), `!left` clears it
+    /// (the account is a member again). Returns false when nothing changed.
+    fn set_channel_left(&mut self, id: i64, left: bool) -> Result<bool, StoreError>;
 
     /// Stores a batch of posts of `channel_id` in one transaction. With `range = Some((from, to))` the
     /// checkpoint advances to `to` and the fetched range is recorded in the same transaction. Without a

@@ -13,6 +13,7 @@ pub(crate) mod counts;
 pub(crate) mod download_rules;
 pub(crate) mod downloads;
 pub(crate) mod export;
+pub(crate) mod imports;
 pub(crate) mod jobs;
 pub(crate) mod live;
 pub(crate) mod media;
@@ -41,6 +42,7 @@ pub use counts::{CountRow, CountStore, CountsIn, RefreshStep};
 pub use download_rules::{DownloadRules, parse_size};
 pub use downloads::{DownloadStats, DownloadStore, DueFile, FileState, FileStatus, MediaRef};
 pub use export::{ExportError, ExportFilter, ExportRow, ExportStore};
+pub use imports::{DialogImport, ImportStore, OffsetPeer};
 pub use jobs::{JobEnd, JobRow, JobStore};
 pub use live::{LiveBatch, LiveChange, LiveOutcome, LiveRow, LiveStore};
 pub use media::{Media, MediaFilter, MediaKind};
@@ -70,6 +72,7 @@ pub trait Storage:
     + CountStore
     + DownloadStore
     + ExportStore
+    + ImportStore
     + JobStore
     + LiveStore
     + SearchStore
@@ -104,8 +107,8 @@ pub trait Storage:
 pub mod prelude {
     pub use super::{
         AccountStore, AlertStore, ChannelStore, ClientStateStore, CommentStore, CountStore,
-        DownloadStore, ExportStore, JobStore, LiveStore, SearchStore, StatsStore, Storage,
-        TaggingStore, TrendStore, WatchStore, WebSessionStore, WorkerStore,
+        DownloadStore, ExportStore, ImportStore, JobStore, LiveStore, SearchStore, StatsStore,
+        Storage, TaggingStore, TrendStore, WatchStore, WebSessionStore, WorkerStore,
     };
 }
 

@@ -7,7 +7,7 @@ use crate::model::channels::*;
 use crate::{SqliteStore, StoreError, TaggingStatus, unix_ms, unix_now};
 
 const COLUMNS: &str = "c.id, c.account_id, a.name, c.tg_id, c.access_hash, c.username, c.title, c.active, \
-                       c.backfill, c.last_message_id, c.flood_until, c.last_fetch_at, c.last_error, c.failures";
+                       c.backfill, c.last_message_id, c.flood_until, c.last_fetch_at, c.last_error, c.failures, c.left_at";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
     Ok(ChannelRow {
@@ -25,6 +25,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<ChannelRow> {
         last_fetch_at: r.get(11)?,
         last_error: r.get(12)?,
         failures: r.get(13)?,
+        left_at: r.get(14)?,
     })
 }
 
@@ -126,6 +127,23 @@ impl ChannelStore for SqliteStore {
                 params![id, error, permanent],
             )
             .map(|_| ())
+        })
+    }
+
+    fn set_channel_left(&mut self, id: i64, left: bool) -> Result<bool, StoreError> {
+        self.write("record whether the account left a channel", |tx| {
+            let n = if left {
+                tx.execute(
+                    "UPDATE channels SET left_at = ?2 WHERE id = ?1 AND left_at IS NULL",
+                    params![id, unix_now()],
+                )?
+            } else {
+                tx.execute(
+                    "UPDATE channels SET left_at = NULL WHERE id = ?1 AND left_at IS NOT NULL",
+                    [id],
+                )?
+            };
+            Ok(n > 0)
         })
     }
 

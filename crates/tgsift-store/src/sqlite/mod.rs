@@ -20,6 +20,7 @@ mod comments;
 mod counts;
 mod downloads;
 mod export;
+mod imports;
 mod jobs;
 mod live;
 mod media;
@@ -65,6 +66,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("migrations/0020_post_counts.sql"),
     include_str!("migrations/0021_media_files.sql"),
     include_str!("migrations/0022_comments.sql"),
+    include_str!("migrations/0023_dialog_imports.sql"),
     include_str!("migrations/0024_watches.sql"),
 ];
 

@@ -22,7 +22,7 @@ use crate::{
 };
 
 const COLUMNS: &str = "c.id, c.account_id, a.name, c.tg_id, c.access_hash, c.username, c.title, c.active, \
-                       c.backfill, c.last_message_id, c.flood_until, c.last_fetch_at, c.last_error, c.failures";
+                       c.backfill, c.last_message_id, c.flood_until, c.last_fetch_at, c.last_error, c.failures, c.left_at";
 
 fn row(r: &Row) -> ChannelRow {
     ChannelRow {
@@ -40,6 +40,7 @@ fn row(r: &Row) -> ChannelRow {
         last_fetch_at: r.get(11),
         last_error: r.get(12),
         failures: u32::try_from(r.get::<_, i64>(13)).unwrap_or(u32::MAX),
+        left_at: r.get(14),
     }
 }
 
@@ -197,6 +198,25 @@ impl ChannelStore for PgBackend {
             )
             .await?;
             Ok(())
+        })
+    }
+
+    fn set_channel_left(&mut self, id: i64, left: bool) -> Result<bool, StoreError> {
+        self.tx("record whether the account left a channel", async |tx| {
+            let n = if left {
+                tx.execute(
+                    "UPDATE channels SET left_at = $2 WHERE id = $1 AND left_at IS NULL",
+                    &[&id, &unix_now()],
+                )
+                .await?
+            } else {
+                tx.execute(
+                    "UPDATE channels SET left_at = NULL WHERE id = $1 AND left_at IS NOT NULL",
+                    &[&id],
+                )
+                .await?
+            };
+            Ok(n > 0)
         })
     }
 

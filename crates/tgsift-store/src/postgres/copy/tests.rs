@@ -186,7 +186,13 @@ fn seed(path: &Path) -> SqliteStore {
                              1700000100, NULL);
                  INSERT INTO watch_queue VALUES (2, 1700000900, 1);
                  INSERT INTO watch_hits VALUES (1, 1, 1700000800, 1, 1700000800, 1700000801, NULL),
-                                               (2, 2, 1700000810, 3, 1700000900, NULL, 'timeout');",
+                                               (2, 2, 1700000810, 3, 1700000900, NULL, 'timeout');
+                 UPDATE channels SET left_at = 1700000900 WHERE id = 2;
+                 INSERT INTO dialog_imports VALUES
+                     (1, '{\"groups\":false}', 1700000100, 77, 'channel', 1000000001, -5, 3, 250,
+                      180, 1700000000, 1700000200, NULL),
+                     (2, '{}', 0, 0, NULL, NULL, NULL, 9, 812, 301, 1700000000, 1700000300,
+                      1700000300);",
             )
         })
         .expect("seed");

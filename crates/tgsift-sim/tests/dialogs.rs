@@ -1,0 +1,201 @@
+//! `messages.getDialogs` against the real, unmodified grammers 0.11 client: its `iter_dialogs` lists
+//! exactly the account's dialogs, and stops early when pages end short (as Telegram's do, and as
+//! `DialogsConfig::short_pages` makes the simulator's); raw calls show the order, the pinned and
+//! archived dialogs, `folder_id` and the paging rule.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use grammers_client::Client;
+use grammers_client::sender::SenderPool;
+use grammers_client::session::storages::MemorySession;
+use grammers_tl_types as tl;
+use tgsift_sim::{Sim, SimConfig};
+
+async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test timed out")
+}
+
+fn client(sim: &Sim) -> Client {
+    let session = Arc::new(MemorySession::from(sim.new_session(0, true)));
+    let pool = SenderPool::new(session, 12_345);
+    let client = Client::new(pool.handle);
+    tokio::spawn(pool.runner.run());
+    client
+}
+
+/// Every dialog of account 0 as bare ids: its chats, 25 contacts and 6 basic groups.
+fn truth(sim: &Sim) -> BTreeSet<i64> {
+    let mut all: BTreeSet<i64> = sim.memberships(0).into_iter().map(|(id, _)| id).collect();
+    all.extend((0..25).map(|n| 900_000 + n));
+    all.extend((0..6).map(|n| 40_000 + n));
+    all
+}
+
+async fn iterate(c: &Client) -> Vec<i64> {
+    let mut it = c.iter_dialogs();
+    let mut got = Vec::new();
+    while let Some(d) = it.next().await.expect("dialogs") {
+        got.push(d.peer_id().bare_id().expect("bare id"));
+    }
+    got
+}
+
+fn request(
+    folder: Option<i32>,
+    exclude_pinned: bool,
+    limit: i32,
+) -> tl::functions::messages::GetDialogs {
+    tl::functions::messages::GetDialogs {
+        exclude_pinned,
+        folder_id: folder,
+        offset_date: 0,
+        offset_id: 0,
+        offset_peer: tl::enums::InputPeer::Empty,
+        limit,
+        hash: 0,
+    }
+}
+
+#[tokio::test]
+async fn grammers_iter_dialogs_lists_exactly_the_accounts_dialogs() {
+    within(60, async {
+        let mut cfg = SimConfig::memberships(3, 230, 12, 2);
+        cfg.dialogs.short_pages = false;
+        let sim = Sim::start(cfg).await.expect("sim");
+        let c = client(&sim);
+        let got = iterate(&c).await;
+        let set: BTreeSet<i64> = got.iter().copied().collect();
+        assert_eq!(set.len(), got.len(), "no dialog twice");
+        assert_eq!(set, truth(&sim));
+        let calls = sim.log().dialogs_calls();
+        assert!(calls.len() >= 3, "paged: {} calls", calls.len());
+        assert!(
+            calls[1..]
+                .iter()
+                .all(|c| c.exclude_pinned && !c.first_page())
+        );
+
+        // A channel the account left is no longer listed.
+        sim.leave("@sim_news", 0);
+        let id = sim
+            .with_channel("sim_news", |ch| ch.spec().id)
+            .expect("channel");
+        let again: BTreeSet<i64> = iterate(&c).await.into_iter().collect();
+        assert!(!again.contains(&id) && again.len() == set.len() - 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn short_pages_stop_a_client_that_takes_them_for_the_end() {
+    within(60, async {
+        let sim = Sim::start(SimConfig::memberships(3, 230, 12, 2))
+            .await
+            .expect("sim");
+        let c = client(&sim);
+        let got: BTreeSet<i64> = iterate(&c).await.into_iter().collect();
+        assert!(
+            got.len() < truth(&sim).len(),
+            "grammers stops at the first short page: {} of {}",
+            got.len(),
+            truth(&sim).len()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pinned_first_archive_apart_and_pages_after_their_offset() {
+    within(60, async {
+        let mut cfg = SimConfig::memberships(3, 40, 0, 2);
+        cfg.dialogs.short_pages = false;
+        let sim = Sim::start(cfg).await.expect("sim");
+        let c = client(&sim);
+        let tl::enums::messages::Dialogs::Dialogs(all) =
+            c.invoke(&request(None, false, 100)).await.expect("all")
+        else {
+            panic!("71 dialogs fit one answer: messages.dialogs");
+        };
+        assert_eq!(all.dialogs.len(), 71);
+        let pinned: Vec<bool> = all
+            .dialogs
+            .iter()
+            .map(|d| match d {
+                tl::enums::Dialog::Dialog(d) => d.pinned,
+                _ => false,
+            })
+            .collect();
+        assert_eq!(
+            &pinned[..4],
+            &[true, true, true, false],
+            "three pinned, first"
+        );
+        assert!(pinned[3..].iter().all(|p| !p));
+        let archived = all
+            .dialogs
+            .iter()
+            .filter(|d| matches!(d, tl::enums::Dialog::Dialog(d) if d.folder_id == Some(1)))
+            .count();
+        assert_eq!(archived, 4, "every tenth of 40 channels");
+        let tl::enums::messages::Dialogs::Dialogs(arch) = c
+            .invoke(&request(Some(1), false, 100))
+            .await
+            .expect("archive")
+        else {
+            panic!("whole");
+        };
+        assert_eq!(arch.dialogs.len(), 4);
+        let tl::enums::messages::Dialogs::Dialogs(main) =
+            c.invoke(&request(Some(0), true, 100)).await.expect("main")
+        else {
+            panic!("whole");
+        };
+        assert_eq!(main.dialogs.len(), 71 - 4 - 3, "no archive, no pinned");
+        // Unpinned dialogs come newest first.
+        let dates: Vec<i32> = main
+            .dialogs
+            .iter()
+            .map(|d| {
+                let tl::enums::Dialog::Dialog(d) = d else {
+                    return 0;
+                };
+                main.messages
+                    .iter()
+                    .find_map(|m| match m {
+                        tl::enums::Message::Message(m)
+                            if m.id == d.top_message && m.peer_id == d.peer =>
+                        {
+                            Some(m.date)
+                        }
+                        tl::enums::Message::Service(m)
+                            if m.id == d.top_message && m.peer_id == d.peer =>
+                        {
+                            Some(m.date)
+                        }
+                        _ => None,
+                    })
+                    .expect("top message")
+            })
+            .collect();
+        assert!(dates.windows(2).all(|w| w[0] >= w[1]), "{dates:?}");
+        // A page of 10: a slice with the count, and the next page starts after its last dialog.
+        let tl::enums::messages::Dialogs::Slice(page) =
+            c.invoke(&request(Some(0), true, 10)).await.expect("page")
+        else {
+            panic!("a page of a longer list is a slice");
+        };
+        assert_eq!((page.count, page.dialogs.len()), (71 - 4, 10));
+        let bad = tl::functions::messages::GetDialogs {
+            folder_id: Some(7),
+            ..request(None, false, 10)
+        };
+        let err = c.invoke(&bad).await.expect_err("unknown folder");
+        assert!(err.to_string().contains("FOLDER_ID_INVALID"), "{err}");
+    })
+    .await;
+}
