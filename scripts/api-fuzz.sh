@@ -58,14 +58,16 @@ service=$!
 # Rules between fields, which a JSON Schema cannot state, make some schema-valid bodies invalid: a
 # range whose `from_id` is above its `to_id` (reparse, retag; reparse also takes either a range or
 # `all`), a backfill string that is not `all`, a number or `since:` and a real date, a `filter` or
-# `exclude` of `channels/import` that is not a regular expression. The API answers
+# `exclude` of `channels/import` that is not a regular expression, a watch with both a tag and a query
+(or neither and no channel), a query without a word, a channel nobody follows or a sink that is not one
+of its three forms. The API answers
 # those 422, as its document says, so 422 counts as a right answer to valid-looking data there and
 # nowhere else. A search (`q`) needs a letter or a digit: no pattern can say so portably (JSON
 # Schema's `\w` is ASCII, Python's follows its own Unicode version, the server Rust's), so the
 # document says it in words and a query of only punctuation is answered 422.
 cat >"$work/schemathesis.toml" <<'TOML'
 [[operations]]
-include-name = ["POST /api/v1/reparse", "POST /api/v1/retag", "POST /api/v1/channels", "POST /api/v1/channels/import", "GET /api/v1/posts"]
+include-name = ["POST /api/v1/reparse", "POST /api/v1/retag", "POST /api/v1/channels", "POST /api/v1/channels/import", "POST /api/v1/watches", "GET /api/v1/posts"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 TOML
 

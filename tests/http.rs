@@ -1195,35 +1195,12 @@ async fn post_channels_import_follows_the_accounts_channels_as_a_job() {
     .await;
 }
 
-/// A local webhook receiver: every POSTed JSON body.
-async fn webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&got);
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
-            let sink = Arc::clone(&sink);
-            async move {
-                sink.lock().expect("lock").push(v);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/hook"), got)
-}
-
 #[tokio::test]
 async fn a_channel_turning_private_alerts_the_webhook_and_saved_messages_once() {
     within(90, async {
         let s = Setup::new(2, 100, |_| {}).await;
-        let (hook, got) = webhook().await;
+        let receiver = Hook::start().await;
+        let (hook, got) = (receiver.url.clone(), Arc::clone(&receiver.got));
         let mut svc = Service::start(
             &s,
             &[

@@ -43,7 +43,7 @@ pub enum WatchCommand {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("rule").required(true).multiple(true).args(["tag", "query", "channel"]))]
 pub struct AddArgs {
-    /// A name for the watch (letters, digits, - and _).
+    /// A name for the watch (ASCII letters, digits, - and _).
     name: String,
     /// Posts tagged this (matched once the post is tagged).
     #[arg(long, conflicts_with = "query")]

@@ -1016,6 +1016,20 @@ pub(crate) struct AddChannelBody {
     pub comments: bool,
 }
 
+/// A body's `backfill` as a job takes it: `"all"`, a number (`500` or `"500"`) or `"since:…"`.
+fn backfill_arg(v: Option<serde_json::Value>) -> ApiResult<Option<String>> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("backfill = {other}: give \"all\", a number or \"since:YYYY-MM-DD\""),
+        )),
+    }
+}
+
 /// Queues following a channel: resolved and checked on Telegram by the job, then ingested by the service.
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = AddChannelBody,
     responses((status = 202, body = Queued), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -1023,18 +1037,7 @@ async fn add_channel(
     State(state): State<AppState>,
     ApiJson(b): ApiJson<AddChannelBody>,
 ) -> ApiResult<Response> {
-    let backfill = match b.backfill {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => Some(s),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                format!("backfill = {other}: give \"all\", a number or \"since:YYYY-MM-DD\""),
-            ));
-        }
-    };
+    let backfill = backfill_arg(b.backfill)?;
     // An unknown account is a 404 now, not a failed job later.
     state.ops.account(&b.account).await?;
     enqueue(
@@ -1084,18 +1087,7 @@ async fn import_channels(
     State(state): State<AppState>,
     ApiJson(b): ApiJson<ImportChannelsBody>,
 ) -> ApiResult<Response> {
-    let backfill = match b.backfill {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => Some(s),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                format!("backfill = {other}: give \"all\", a number or \"since:YYYY-MM-DD\""),
-            ));
-        }
-    };
+    let backfill = backfill_arg(b.backfill)?;
     state.ops.account(&b.account).await?;
     enqueue(
         &state,

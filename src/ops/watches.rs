@@ -14,7 +14,8 @@ use crate::watches::{Delivery, Watches};
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WatchSpec {
-    /// Unique name: letters, digits, `-` and `_`, at most 64.
+    /// Unique name: 1–64 ASCII letters, digits, `-` and `_`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub name: String,
     /// Posts with this tag (as `tags top` names it).
     #[serde(default)]
@@ -55,15 +56,15 @@ fn invalid(m: String) -> OpsError {
 impl Ops {
     /// Creates a watch; every part is checked first.
     pub async fn add_watch(&self, spec: WatchSpec) -> Result<WatchRow, OpsError> {
-        let name = spec.name.trim().to_string();
+        let name = spec.name.clone();
         if name.is_empty()
-            || name.chars().count() > 64
+            || name.len() > 64
             || !name
                 .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Err(invalid(format!(
-                "watch name `{name}`: use 1–64 letters, digits, - or _"
+                "watch name `{name}`: use 1–64 ASCII letters, digits, - or _"
             )));
         }
         let tag = spec.tag.map(|t| t.trim().to_string());

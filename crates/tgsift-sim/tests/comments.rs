@@ -3,25 +3,15 @@
 //! exactly as the simulator holds it, posts older than the link have no comment section, the
 //! posts' `replies` follow the threads, and comments written live reach the group's members only.
 
-use std::future::Future;
-use std::sync::Arc;
+use crate::common::{strict_client, within};
 use std::time::Duration;
 
 use grammers_client::Client;
-use grammers_client::sender::SenderPool;
-use grammers_client::session::storages::MemorySession;
-use grammers_mtsender::{ConnectionParams, InvocationError, NoRetries};
+use grammers_mtsender::InvocationError;
 use grammers_session::updates::UpdatesLike;
 use grammers_tl_types as tl;
 use tgsift_sim::{CommentSender, DiscussionSpec, Sim, SimComment, SimConfig};
 use tokio::sync::mpsc;
-
-/// grammers has no request timeout: every test body runs under one.
-async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
-}
 
 const CHANNEL: &str = "sim_news";
 
@@ -33,19 +23,6 @@ async fn sim() -> Sim {
         ch.discussion = Some(DiscussionSpec::for_channel(ch, 40));
     }
     Sim::start(cfg).await.expect("start sim")
-}
-
-/// A grammers client logged in as `account`, errors surfacing at once, with its raw updates.
-fn client(sim: &Sim, account: usize) -> (Client, mpsc::Receiver<UpdatesLike>) {
-    let session = Arc::new(MemorySession::from(sim.new_session(account, true)));
-    let params = ConnectionParams {
-        retry_policy: Box::new(NoRetries),
-        ..Default::default()
-    };
-    let pool = SenderPool::with_configuration(session, 12_345, params);
-    let client = Client::new(pool.handle);
-    tokio::spawn(pool.runner.run());
-    (client, pool.updates)
 }
 
 fn channel_ids(sim: &Sim) -> (i64, i64) {
@@ -175,7 +152,7 @@ fn as_sim(group_id: i64, m: &tl::enums::Message) -> SimComment {
 async fn get_full_channel_names_the_linked_group_both_ways() {
     within(30, async {
         let sim = sim().await;
-        let (c, _updates) = client(&sim, 0);
+        let (c, _updates) = strict_client(&sim, 0);
         let (group_id, group_hash) = sim.discussion(CHANNEL).expect("a group");
         let (channel_id, _) = channel_ids(&sim);
         let tl::enums::messages::ChatFull::Full(full) = c
@@ -233,7 +210,7 @@ async fn get_full_channel_names_the_linked_group_both_ways() {
 async fn get_replies_pages_every_thread_exactly_as_the_simulator_holds_it() {
     within(60, async {
         let sim = sim().await;
-        let (c, _updates) = client(&sim, 0);
+        let (c, _updates) = strict_client(&sim, 0);
         let (group_id, _) = sim.discussion(CHANNEL).expect("a group");
         let posts = busy_posts(&sim, 8);
         assert!(posts.len() >= 6, "{} busy posts", posts.len());
@@ -301,7 +278,7 @@ async fn get_replies_pages_every_thread_exactly_as_the_simulator_holds_it() {
 async fn posts_before_the_link_have_no_comment_section() {
     within(30, async {
         let sim = sim().await;
-        let (c, _updates) = client(&sim, 0);
+        let (c, _updates) = strict_client(&sim, 0);
         let (group_id, _) = sim.discussion(CHANNEL).expect("a group");
         let linked_from = sim
             .with_channel(CHANNEL, |ch| {
@@ -380,7 +357,7 @@ async fn posts_before_the_link_have_no_comment_section() {
 async fn replies_count_and_max_id_move_on_the_post() {
     within(30, async {
         let sim = sim().await;
-        let (c, _updates) = client(&sim, 0);
+        let (c, _updates) = strict_client(&sim, 0);
         let post = *busy_posts(&sim, 3).last().expect("a busy post");
         let before = post_replies(&c, &sim, post).await.expect("replies");
         let first = sim.comments(CHANNEL, post).expect("thread")[0].id;
@@ -448,8 +425,8 @@ async fn a_live_comment_reaches_the_groups_members_only() {
     within(30, async {
         let sim = sim().await;
         let (group_id, _) = sim.discussion(CHANNEL).expect("a group");
-        let (member, mut member_updates) = client(&sim, 0);
-        let (outsider, mut outsider_updates) = client(&sim, 1);
+        let (member, mut member_updates) = strict_client(&sim, 0);
+        let (outsider, mut outsider_updates) = strict_client(&sim, 1);
         for c in [&member, &outsider] {
             c.invoke(&tl::functions::updates::GetState {})
                 .await
@@ -540,7 +517,7 @@ async fn a_live_comment_reaches_the_groups_members_only() {
 async fn banned_accounts_cannot_read_threads() {
     within(30, async {
         let sim = sim().await;
-        let (c, _updates) = client(&sim, 0);
+        let (c, _updates) = strict_client(&sim, 0);
         let post = *busy_posts(&sim, 1).last().expect("a post with comments");
         sim.ban(CHANNEL, 0);
         for peer in [channel_peer(&sim), group_peer(&sim)] {

@@ -3,30 +3,12 @@
 //! `DialogsConfig::short_pages` makes the simulator's); raw calls show the order, the pinned and
 //! archived dialogs, `folder_id` and the paging rule.
 
+use crate::common::{client, within};
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
 
 use grammers_client::Client;
-use grammers_client::sender::SenderPool;
-use grammers_client::session::storages::MemorySession;
 use grammers_tl_types as tl;
 use tgsift_sim::{Sim, SimConfig};
-
-async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
-}
-
-fn client(sim: &Sim) -> Client {
-    let session = Arc::new(MemorySession::from(sim.new_session(0, true)));
-    let pool = SenderPool::new(session, 12_345);
-    let client = Client::new(pool.handle);
-    tokio::spawn(pool.runner.run());
-    client
-}
 
 /// Every dialog of account 0 as bare ids: its chats, 25 contacts and 6 basic groups.
 fn truth(sim: &Sim) -> BTreeSet<i64> {

@@ -3,23 +3,13 @@
 //! is imported), Telegram's chunk rules, references that expire and cannot be forged, and the
 //! throttle on accounts without Premium.
 
-use std::future::Future;
-use std::sync::Arc;
+use crate::common::{input_channel, strict_client, within};
 use std::time::Duration;
 
 use grammers_client::Client;
-use grammers_client::sender::SenderPool;
-use grammers_client::session::storages::MemorySession;
-use grammers_mtsender::{ConnectionParams, InvocationError, NoRetries};
+use grammers_mtsender::InvocationError;
 use grammers_tl_types as tl;
 use tgsift_sim::{DownloadLimit, MEDIA_DC, Sim, SimConfig, SimMedia, SimMediaKind};
-
-/// grammers has no request timeout: every test body runs under one.
-async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
-}
 
 const CHANNEL: &str = "sim_news";
 
@@ -29,29 +19,6 @@ async fn sim() -> Sim {
     cfg.accounts.push(tgsift_sim::AccountSpec::generated(1));
     cfg.accounts[1].premium = true;
     Sim::start(cfg).await.expect("start sim")
-}
-
-/// A grammers client logged in as `account` on its home DC, errors surfacing at once (no retries).
-fn client(sim: &Sim, account: usize) -> Client {
-    let session = Arc::new(MemorySession::from(sim.new_session(account, true)));
-    let params = ConnectionParams {
-        retry_policy: Box::new(NoRetries),
-        ..Default::default()
-    };
-    let pool = SenderPool::with_configuration(session, 12_345, params);
-    let client = Client::new(pool.handle);
-    tokio::spawn(pool.runner.run());
-    client
-}
-
-fn input_channel(sim: &Sim) -> tl::enums::InputChannel {
-    let (channel_id, access_hash) = sim
-        .with_channel(CHANNEL, |c| (c.spec().id, c.spec().access_hash))
-        .expect("channel");
-    tl::enums::InputChannel::Channel(tl::types::InputChannel {
-        channel_id,
-        access_hash,
-    })
 }
 
 /// The post whose media is the first `want` accepts, smallest file first.
@@ -84,7 +51,7 @@ fn big_document(sim: &Sim) -> (i32, SimMedia) {
 async fn location(c: &Client, sim: &Sim, id: i32) -> tl::enums::InputFileLocation {
     let got = c
         .invoke(&tl::functions::channels::GetMessages {
-            channel: input_channel(sim),
+            channel: input_channel(sim, CHANNEL),
             id: vec![tl::enums::InputMessage::Id(tl::types::InputMessageId {
                 id,
             })],
@@ -191,7 +158,7 @@ async fn import_on_media_dc(c: &Client) {
 async fn files_live_on_their_dc_which_wants_the_authorization_imported() {
     within(60, async {
         let sim = sim().await;
-        let c = client(&sim, 0);
+        let c = strict_client(&sim, 0).0;
         let (id, _) = photo_post(&sim);
         let loc = location(&c, &sim, id).await;
         assert_eq!(
@@ -250,7 +217,7 @@ async fn files_live_on_their_dc_which_wants_the_authorization_imported() {
 async fn chunks_follow_telegrams_rules_and_the_last_one_is_short() {
     within(120, async {
         let sim = sim().await;
-        let c = client(&sim, 0);
+        let c = strict_client(&sim, 0).0;
         import_on_media_dc(&c).await;
         let (id, media) = big_document(&sim);
         let size = media.size.expect("a size");
@@ -339,7 +306,7 @@ fn altered(
 async fn references_expire_and_cannot_be_forged_or_moved() {
     within(60, async {
         let sim = sim().await;
-        let c = client(&sim, 0);
+        let c = strict_client(&sim, 0).0;
         import_on_media_dc(&c).await;
         let (photo, _) = photo_post(&sim);
         let (doc, _) = big_document(&sim);
@@ -413,8 +380,8 @@ async fn accounts_without_premium_are_throttled_and_premium_ones_are_not() {
             window: Duration::from_secs(2),
         }));
         let (id, _) = big_document(&sim);
-        let plain = client(&sim, 0);
-        let premium = client(&sim, 1);
+        let plain = strict_client(&sim, 0).0;
+        let premium = strict_client(&sim, 1).0;
         for c in [&plain, &premium] {
             import_on_media_dc(c).await;
         }

@@ -2,13 +2,10 @@
 //! clients keep working through salt rotation and clock skew, and the quiet ones (black holes,
 //! session resets, idle stop, unpushed channels) are silent exactly as promised.
 
-use std::future::Future;
-use std::sync::Arc;
+use crate::common::{client, input_channel, within};
 use std::time::{Duration, Instant};
 
 use grammers_client::Client;
-use grammers_client::sender::SenderPool;
-use grammers_client::session::storages::MemorySession;
 use grammers_crypto::DequeBuffer;
 use grammers_mtproto::mtp::{Deserialization, Encrypted, Mtp};
 use grammers_mtproto::transport::{Full, Transport};
@@ -18,37 +15,11 @@ use tl::Serializable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// grammers has no request timeout: every test body runs under one.
-async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), f)
-        .await
-        .expect("test timed out")
-}
-
 /// One channel (`@sim_news`) of 20 posts and one account.
 async fn sim() -> Sim {
     Sim::start(SimConfig::generated(42, 1, 20))
         .await
         .expect("start sim")
-}
-
-/// A grammers client logged in as account 0 on a fresh key, with grammers' defaults.
-fn client(sim: &Sim) -> Client {
-    let session = Arc::new(MemorySession::from(sim.new_session(0, true)));
-    let pool = SenderPool::new(session, 12_345);
-    let client = Client::new(pool.handle);
-    tokio::spawn(pool.runner.run());
-    client
-}
-
-fn input_channel(sim: &Sim) -> tl::enums::InputChannel {
-    let (channel_id, access_hash) = sim
-        .with_channel("sim_news", |c| (c.spec().id, c.spec().access_hash))
-        .expect("channel");
-    tl::enums::InputChannel::Channel(tl::types::InputChannel {
-        channel_id,
-        access_hash,
-    })
 }
 
 async fn get_state(c: &Client) -> tl::types::updates::State {
@@ -60,7 +31,7 @@ async fn get_state(c: &Client) -> tl::types::updates::State {
 }
 
 async fn get_history(c: &Client, sim: &Sim) -> usize {
-    let tl::enums::InputChannel::Channel(ch) = input_channel(sim) else {
+    let tl::enums::InputChannel::Channel(ch) = input_channel(sim, "sim_news") else {
         unreachable!()
     };
     let history = c
@@ -409,7 +380,7 @@ async fn idle_connections_stop_getting_pushes_and_unpushed_channels_never_get_th
         let diff = c
             .invoke(&tl::functions::updates::GetChannelDifference {
                 force: false,
-                channel: input_channel(&sim),
+                channel: input_channel(&sim, "sim_news"),
                 filter: tl::enums::ChannelMessagesFilter::Empty,
                 pts,
                 limit: 100,
@@ -425,7 +396,7 @@ async fn idle_connections_stop_getting_pushes_and_unpushed_channels_never_get_th
         let empty = c
             .invoke(&tl::functions::updates::GetChannelDifference {
                 force: false,
-                channel: input_channel(&sim),
+                channel: input_channel(&sim, "sim_news"),
                 filter: tl::enums::ChannelMessagesFilter::Empty,
                 pts: sim.channel_pts("sim_news").expect("pts"),
                 limit: 100,
