@@ -59,9 +59,8 @@ service=$!
 # range whose `from_id` is above its `to_id` (reparse, retag; reparse also takes either a range or
 # `all`), a backfill string that is not `all`, a number or `since:` and a real date, a `filter` or
 # `exclude` of `channels/import` that is not a regular expression, a watch with both a tag and a query
-(or neither and no channel), a query without a word, a channel nobody follows or a sink that is not one
-of its three forms. The API answers
-# those 422, as its document says, so 422 counts as a right answer to valid-looking data there and
+# (or neither and no channel), a query without a word, a channel nobody follows or a sink that is not
+# one of its three forms. The API answers those 422, as its document says, so 422 counts as a right answer to valid-looking data there and
 # nowhere else. A search (`q`) needs a letter or a digit: no pattern can say so portably (JSON
 # Schema's `\w` is ASCII, Python's follows its own Unicode version, the server Rust's), so the
 # document says it in words and a query of only punctuation is answered 422.
