@@ -27,7 +27,9 @@ pub struct WatchSpec {
     #[serde(default)]
     pub channels: Vec<String>,
     /// `webhook:URL`, `saved-messages` or `telegram:@chat`.
-    #[schema(pattern = "^(saved-messages|webhook:https?://[^ ]+|telegram:@?[A-Za-z][A-Za-z0-9_]{3,31})$")]
+    #[schema(
+        pattern = "^(saved-messages|webhook:https?://[^ ]+|telegram:@?[A-Za-z][A-Za-z0-9_]{3,31})$"
+    )]
     pub sink: String,
     /// Batch matches into one message per period (`30m`, `1h`, `1d`); absent: each post at once.
     #[serde(default)]

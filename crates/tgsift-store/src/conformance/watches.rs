@@ -72,6 +72,17 @@ fn watches_match_each_post_once_and_deliver_it<S: WatchTest + ?Sized>(s: &mut S)
         )
         .expect("add")
         .expect("new");
+    // Sending into the watched channel itself would match what it sent: never its own chat's posts.
+    s.add_watch(
+        &NewWatch {
+            channels: vec![ch],
+            sink: "telegram:@News".into(),
+            ..new("loop")
+        },
+        EPOCH,
+    )
+    .expect("add")
+    .expect("new");
     let again = NewWatch {
         tag: Some("y".into()),
         ..new("oil")
@@ -196,6 +207,7 @@ fn watches_match_each_post_once_and_deliver_it<S: WatchTest + ?Sized>(s: &mut S)
     assert!(!s.remove_watch("oil").expect("remove"));
     assert!(s.remove_watch("tagged").expect("remove"));
     assert!(s.remove_watch("digest").expect("remove"));
+    assert!(s.remove_watch("loop").expect("remove"));
     assert!(s.watches().expect("watches").is_empty());
     s.store_batch(ch, "@news", &[post(5, "нефть")], Some((5, 5)))
         .expect("batch");

@@ -84,6 +84,8 @@ pub struct WatchCandidate {
     pub decided: bool,
     /// Channel row id.
     pub channel_id: i64,
+    /// Channel `@username`, if public.
+    pub channel_username: Option<String>,
     /// Published (unix seconds).
     pub date: i64,
     /// Last edited (unix seconds), if ever.
@@ -235,10 +237,18 @@ pub trait WatchStore: SearchStore {
 }
 
 /// Whether `w` matches a candidate on the rules that need no tags (channel and date); the query and
-/// tag rules are the caller's.
+/// tag rules are the caller's. A post of the chat a watch sends to is never its match: what the watch sent there would match
+/// again and be sent again, without end.
 pub fn in_scope(w: &WatchRow, c: &WatchCandidate) -> bool {
     let recent = c.date >= w.created_at || c.edit_date.is_some_and(|e| e >= w.created_at);
+    let own_chat = w
+        .sink
+        .strip_prefix("telegram:")
+        .map(|chat| chat.trim().trim_start_matches('@'))
+        .zip(c.channel_username.as_deref())
+        .is_some_and(|(chat, name)| chat.eq_ignore_ascii_case(name));
     recent
+        && !own_chat
         && c.queued_at >= w.created_at
         && (w.channels.is_empty() || w.channels.contains(&c.channel_id))
 }

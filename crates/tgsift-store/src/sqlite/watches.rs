@@ -112,8 +112,10 @@ impl WatchStore for SqliteStore {
                 "SELECT q.post_id, q.queued_at, q.decided, p.channel_id, p.date, p.edit_date,
                         EXISTS (SELECT 1 FROM search_queue s WHERE s.post_id = q.post_id),
                         p.tagging_status IN ('success', 'failed', 'skipped'),
-                        (SELECT json_group_array(tag) FROM post_tags WHERE post_id = q.post_id)
+                        (SELECT json_group_array(tag) FROM post_tags WHERE post_id = q.post_id),
+                        c.username
                  FROM watch_queue q JOIN posts p ON p.id = q.post_id
+                      JOIN channels c ON c.id = p.channel_id
                  WHERE q.decided = 0 OR p.tagging_status IN ('success', 'failed', 'skipped')
                     OR q.queued_at <= ?1
                  ORDER BY q.queued_at, q.post_id LIMIT ?2",
@@ -130,6 +132,7 @@ impl WatchStore for SqliteStore {
                         queued_at: r.get(1)?,
                         decided: r.get(2)?,
                         channel_id: r.get(3)?,
+                        channel_username: r.get(9)?,
                         date: r.get(4)?,
                         edit_date: r.get(5)?,
                         unindexed: r.get(6)?,

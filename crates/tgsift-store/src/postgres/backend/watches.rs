@@ -119,8 +119,10 @@ impl WatchStore for PgBackend {
                             EXISTS (SELECT 1 FROM search_queue s WHERE s.post_id = q.post_id),
                             p.tagging_status IN ('success', 'failed', 'skipped'),
                             coalesce((SELECT array_agg(t.tag) FROM post_tags t
-                                      WHERE t.post_id = q.post_id), '{}')
+                                      WHERE t.post_id = q.post_id), '{}'),
+                            c.username
                      FROM watch_queue q JOIN posts p ON p.id = q.post_id
+                          JOIN channels c ON c.id = p.channel_id
                      WHERE NOT q.decided OR p.tagging_status IN ('success', 'failed', 'skipped')
                         OR q.queued_at <= $1
                      ORDER BY q.queued_at, q.post_id LIMIT $2",
@@ -133,6 +135,7 @@ impl WatchStore for PgBackend {
                     queued_at: r.get(1),
                     decided: r.get(2),
                     channel_id: r.get(3),
+                    channel_username: r.get(9),
                     date: r.get(4),
                     edit_date: r.get(5),
                     unindexed: r.get(6),
