@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::setup::{Setup, sigterm, wait_exit};
-use crate::common::within;
+use crate::common::{db_ids, eventually, urlencode, within};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tgsift_store::SqliteStore;
@@ -131,21 +131,6 @@ impl Service {
             .expect("join");
         }
     }
-}
-
-/// Polls `cond` every 100 ms for up to `limit`.
-async fn eventually<F: std::future::Future<Output = bool>>(
-    limit: Duration,
-    mut cond: impl FnMut() -> F,
-) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if cond().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    cond().await
 }
 
 /// chromedriver on a free port and a headless Chromium session through it.
@@ -307,16 +292,6 @@ fn screenshot_dir() -> PathBuf {
     let dir = target.join("screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     dir
-}
-
-fn db_ids(db: &Path, sql: &str) -> std::collections::BTreeSet<i64> {
-    SqliteStore::open(db)
-        .expect("store")
-        .read("test query", |c| {
-            let mut st = c.prepare(sql)?;
-            st.query_map([], |r| r.get(0))?.collect()
-        })
-        .expect("query")
 }
 
 /// A long Russian word of a stored post, and the post.
@@ -767,10 +742,6 @@ async fn an_operator_watches_and_steers_the_service_from_a_browser() {
         svc.stop().await;
     })
     .await;
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes().map(|b| format!("%{b:02X}")).collect()
 }
 
 #[tokio::test]

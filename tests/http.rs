@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::setup::{Setup, sigterm, wait_exit};
-use crate::common::within;
+use crate::common::{db_ids, eventually, urlencode, within};
 use serde_json::{Value, json};
 use tgsift_sim::{Fault, Scripted};
 use tgsift_store::SqliteStore;
@@ -142,35 +142,6 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.kill9();
     }
-}
-
-/// Polls `cond` every 100 ms for up to `limit`.
-async fn eventually<F: std::future::Future<Output = bool>>(
-    limit: Duration,
-    mut cond: impl FnMut() -> F,
-) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if cond().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    cond().await
-}
-
-fn db_ids(db: &std::path::Path, sql: &str) -> BTreeSet<i64> {
-    SqliteStore::open(db)
-        .expect("store")
-        .read("test query", |c| {
-            let mut st = c.prepare(sql)?;
-            st.query_map([], |r| r.get(0))?.collect()
-        })
-        .expect("query")
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes().map(|b| format!("%{b:02X}")).collect()
 }
 
 fn error_code(v: &Value) -> &str {

@@ -72,3 +72,34 @@ pub fn sent_into_open_windows(sim: &Sim, grace: Duration) -> Vec<tgsift_sim::log
         })
         .collect()
 }
+
+/// Polls `cond` every 100 ms until it holds or `limit` passes; whether it held.
+pub async fn eventually<F: Future<Output = bool>>(
+    limit: Duration,
+    mut cond: impl FnMut() -> F,
+) -> bool {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < limit {
+        if cond().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cond().await
+}
+
+/// The ids an SQL query over the test's database returns.
+pub fn db_ids(db: &std::path::Path, sql: &str) -> std::collections::BTreeSet<i64> {
+    tgsift_store::SqliteStore::open(db)
+        .expect("store")
+        .read("test query", |c| {
+            let mut st = c.prepare(sql)?;
+            st.query_map([], |r| r.get(0))?.collect()
+        })
+        .expect("query")
+}
+
+/// Every byte of `s` percent-encoded (enough for a query parameter).
+pub fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| format!("%{b:02X}")).collect()
+}
