@@ -1251,15 +1251,16 @@ struct Hook {
     url: String,
     got: Arc<Mutex<Vec<Value>>>,
     up: Arc<std::sync::atomic::AtomicBool>,
-    refused: Arc<std::sync::atomic::AtomicUsize>,
+    /// The watches whose deliveries were refused while down.
+    refused: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Hook {
     async fn start() -> Hook {
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::atomic::{AtomicBool, Ordering};
         let got = Arc::new(Mutex::new(Vec::new()));
         let up = Arc::new(AtomicBool::new(true));
-        let refused = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(Mutex::new(BTreeSet::new()));
         let (sink, on, no) = (Arc::clone(&got), Arc::clone(&up), Arc::clone(&refused));
         let app = axum::Router::new().route(
             "/hook",
@@ -1267,7 +1268,8 @@ impl Hook {
                 let (sink, on, no) = (Arc::clone(&sink), Arc::clone(&on), Arc::clone(&no));
                 async move {
                     if !on.load(Ordering::SeqCst) {
-                        no.fetch_add(1, Ordering::SeqCst);
+                        let watch = v["watch"].as_str().unwrap_or("?").to_string();
+                        no.lock().expect("lock").insert(watch);
                         return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                     }
                     sink.lock().expect("lock").push(v);
@@ -1294,8 +1296,8 @@ impl Hook {
         self.up.store(up, std::sync::atomic::Ordering::SeqCst);
     }
 
-    fn refused(&self) -> usize {
-        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    fn refused(&self) -> BTreeSet<String> {
+        self.refused.lock().expect("lock").clone()
     }
 
     /// (watch, message id) of every post delivered, in order.
@@ -1417,8 +1419,11 @@ async fn tag_and_query_watches_deliver_each_matching_live_post_once_across_a_web
         let e = post("Нефть снова дешевеет\n#нефть");
         let f = post("Аналитики ждут снижения ключевой ставки");
         assert!(
-            eventually(Duration::from_secs(40), || async { hook.refused() >= 2 }).await,
-            "both deliveries were tried while the webhook was down"
+            eventually(Duration::from_secs(40), || async {
+                hook.refused().len() == 2
+            })
+            .await,
+            "a delivery of each watch was tried while the webhook was down"
         );
         let (_, listed) = svc.get("/api/v1/watches").await;
         let waiting: Vec<(String, i64)> = listed["items"]
