@@ -1592,6 +1592,63 @@ async fn a_digest_watch_batches_posts_into_one_saved_message_and_a_chat_that_ref
 }
 
 #[tokio::test]
+async fn a_watch_writes_into_a_supergroup_once_and_never_matches_its_own_message() {
+    within(90, async {
+        let s = Setup::new(2, 10, |cfg| cfg.channels[1].megagroup = true).await;
+        let names = s.sim.channel_usernames();
+        let (news, group) = (names[0].clone(), names[1].clone());
+        let sink = format!("telegram:{group}");
+        let (code, out, err) = s
+            .output(&["watch", "add", "oil", "--query", "нефть", "--sink", &sink])
+            .await;
+        assert_eq!(code, Some(0), "{out}{err}");
+        let mut svc = Service::start(&s, &[("TGSIFT_TAGGING__BACKEND", "off")]);
+        svc.ready().await;
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                s.stored() == s.truth()
+            })
+            .await
+        );
+        let id = s
+            .sim
+            .append_post(&news, "Нефть дорожает")
+            .expect("published");
+        let sent = || {
+            s.truth()
+                .into_iter()
+                .filter(|p| p.2.starts_with("tgsift watch «oil»"))
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            eventually(Duration::from_secs(30), || async { !sent().is_empty() }).await,
+            "the supergroup gets the match"
+        );
+        let link = format!("https://t.me/{}/{id}", news.trim_start_matches('@'));
+        assert!(sent()[0].2.contains(&link), "{:?}", sent());
+        // The group is followed too: its new message is stored, mentions «нефть», and is never
+        // matched (and sent again) by the watch that wrote it.
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                s.stored() == s.truth()
+            })
+            .await
+        );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(sent().len(), 1, "{:?}", sent());
+        let (_, listed) = svc.get("/api/v1/watches").await;
+        let w = &listed["items"][0];
+        assert_eq!(
+            (w["delivered"].clone(), w["pending"].clone()),
+            (json!(1), json!(0)),
+            "{w}"
+        );
+        assert_eq!(svc.stop().await, Some(0));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn run_once_delivers_what_its_posts_matched_and_never_the_history_before_the_watch() {
     within(90, async {
         let s = Setup::new(1, 15, |_| {}).await;

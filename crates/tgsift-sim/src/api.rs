@@ -18,7 +18,7 @@ use super::flood::wait_seconds;
 use super::hub::ConnId;
 use super::log::{ClientInit, Outcome, RequestLog};
 use super::objects;
-use super::shared::{Shared, unix_now};
+use super::shared::{Publish, Shared, unix_now};
 use super::state::{ChannelEntry, PendingLogin, Side, SrpChallenge, Standing, read, write};
 use super::updates;
 use super::world::{HistoryQuery, SimMessage};
@@ -876,10 +876,31 @@ fn send_message(
     req: tl::functions::messages::SendMessage,
 ) -> Reply {
     let me = &shared.world.accounts[account];
+    let mut into = None;
     match &req.peer {
         tl::enums::InputPeer::PeerSelf => {}
         tl::enums::InputPeer::User(p) if p.user_id == me.user_id => {}
-        tl::enums::InputPeer::Channel(_) | tl::enums::InputPeer::ChannelFromMessage(_) => {
+        tl::enums::InputPeer::Channel(p) => {
+            let input = tl::enums::InputChannel::Channel(tl::types::InputChannel {
+                channel_id: p.channel_id,
+                access_hash: p.access_hash,
+            });
+            let (ch, side) = match chat_for(shared, Some(account), &input, true) {
+                Ok(found) => found,
+                Err(e) => return e,
+            };
+            // Members write in a supergroup; nobody here administers a broadcast channel (or a
+            // discussion group: comments are the simulator's own).
+            let writable = side == Side::Channel && {
+                let entry = read(&ch);
+                entry.history.spec().megagroup && !left_of(&entry, Some(account))
+            };
+            if !writable {
+                return Reply::err(403, "CHAT_WRITE_FORBIDDEN");
+            }
+            into = Some(ch);
+        }
+        tl::enums::InputPeer::ChannelFromMessage(_) => {
             return Reply::err(403, "CHAT_WRITE_FORBIDDEN");
         }
         _ => return Reply::err(400, "PEER_ID_INVALID"),
@@ -890,6 +911,22 @@ fn send_message(
     // Telegram's limit, in UTF-16 code units.
     if req.message.encode_utf16().count() > 4096 {
         return Reply::err(400, "MESSAGE_TOO_LONG");
+    }
+    if let Some(ch) = into {
+        // A new message of the supergroup, pushed to its members like any other.
+        let Some(id) = shared.publish(&ch, Publish::Text(req.message)) else {
+            return Reply::err(500, "INTERNAL");
+        };
+        return Reply::ok(tl::enums::Updates::Updates(tl::types::Updates {
+            updates: vec![tl::enums::Update::MessageId(tl::types::UpdateMessageId {
+                id,
+                random_id: req.random_id,
+            })],
+            users: vec![],
+            chats: vec![],
+            date: now_unix(),
+            seq: 0,
+        }));
     }
     let date = now_unix();
     let (msg, pts) = shared.world.send_to_self(account, req.message, date);
