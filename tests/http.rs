@@ -74,6 +74,20 @@ impl Service {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// [`Service::start`], ready, with every channel's history stored.
+    async fn synced(s: &Setup, env: &[(&str, &str)]) -> Service {
+        let mut svc = Service::start(s, env);
+        svc.ready().await;
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                s.stored() == s.truth()
+            })
+            .await,
+            "the service stored every channel's history"
+        );
+        svc
+    }
+
     /// Waits until the API answers `/readyz` with 200.
     async fn ready(&mut self) {
         let t0 = Instant::now();
@@ -1356,14 +1370,7 @@ async fn tag_and_query_watches_deliver_each_matching_live_post_once_across_a_web
             assert!(err.contains(says), "{args:?}: {err}");
         }
 
-        let mut svc = Service::start(&s, &[]);
-        svc.ready().await;
-        assert!(
-            eventually(Duration::from_secs(30), || async {
-                s.stored() == s.truth()
-            })
-            .await
-        );
+        let mut svc = Service::synced(&s, &[]).await;
         // A query watch through the API.
         let (status, body) = svc
             .post(
@@ -1526,14 +1533,7 @@ async fn a_digest_watch_batches_posts_into_one_saved_message_and_a_chat_that_ref
             let (code, out, err) = s.output(&args).await;
             assert_eq!(code, Some(0), "{args:?}: {out}{err}");
         }
-        let mut svc = Service::start(&s, &[("TGSIFT_TAGGING__BACKEND", "off")]);
-        svc.ready().await;
-        assert!(
-            eventually(Duration::from_secs(30), || async {
-                s.stored() == s.truth()
-            })
-            .await
-        );
+        let mut svc = Service::synced(&s, &[("TGSIFT_TAGGING__BACKEND", "off")]).await;
         let before = s.sim.saved_messages(0).len();
         let ids: Vec<i32> = (0..3)
             .map(|i| {
@@ -1602,14 +1602,7 @@ async fn a_watch_writes_into_a_supergroup_once_and_never_matches_its_own_message
             .output(&["watch", "add", "oil", "--query", "нефть", "--sink", &sink])
             .await;
         assert_eq!(code, Some(0), "{out}{err}");
-        let mut svc = Service::start(&s, &[("TGSIFT_TAGGING__BACKEND", "off")]);
-        svc.ready().await;
-        assert!(
-            eventually(Duration::from_secs(30), || async {
-                s.stored() == s.truth()
-            })
-            .await
-        );
+        let mut svc = Service::synced(&s, &[("TGSIFT_TAGGING__BACKEND", "off")]).await;
         let id = s
             .sim
             .append_post(&news, "Нефть дорожает")
