@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use grammers_tl_types as tl;
 use serde_json::json;
-use tgsift_store::{AsyncStore, StoreError, WatchHit, WatchRow, decide, unix_now};
+use tgsift_store::{AsyncStore, StoreError, WatchHit, WatchPass, WatchRow, decide, unix_now};
 use tokio_util::sync::CancellationToken;
 
 use crate::sinks::{Chats, Sink};
@@ -104,15 +104,21 @@ impl Watches {
             let (pass, seen) = self
                 .store
                 .read("decide posts for the watches", move |s| {
-                    let watches = s.watches()?;
                     let candidates = s.watch_candidates(now, BATCH)?;
-                    let seen = candidates.len();
+                    if candidates.is_empty() {
+                        return Ok((WatchPass::default(), 0));
+                    }
+                    let watches = s.watches()?;
                     let pass = decide(&watches, &candidates, now, |q, ids| {
                         s.watch_query_hits(q, ids)
                     })?;
-                    Ok((pass, seen))
+                    Ok((pass, candidates.len()))
                 })
                 .await?;
+            // Nothing decided: no write (the task asks every second, beside ingest's writes).
+            if pass == WatchPass::default() {
+                return Ok(new);
+            }
             let progress = !pass.decided.is_empty() || !pass.done.is_empty();
             new += self
                 .store
