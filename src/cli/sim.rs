@@ -106,7 +106,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub authorized: bool,
     /// Publish this many new posts per second, spread over the channels (pushed to clients that
-    /// asked for updates); 0 = a still world. SIGUSR1 stops publishing and keeps serving.
+    /// asked for updates); 0 = a still world. SIGUSR1 stops publishing and keeps serving; SIGUSR2
+    /// starts it again.
     #[arg(long, value_name = "R", default_value_t = 0.0, value_parser = parse_rate)]
     pub live_rate: f64,
     /// With --live-rate: probability, per new post, that a recent post is edited too.
@@ -139,6 +140,11 @@ pub struct ServeArgs {
     /// Write a session file for every account into this folder (`sim0.session`, `sim1.session`, …).
     #[arg(long, value_name = "DIR")]
     pub sessions_out: Option<PathBuf>,
+    /// A fleet: channel i's only member is account i mod --accounts, so each account gets the pushes
+    /// of its own share and lists only it in its dialogs (`channels import` follows it). Without
+    /// it every account is a member of every channel.
+    #[arg(long)]
+    pub shares: bool,
     /// Stop pushing to a connection that has made no request (pings do not count) for this many
     /// seconds, as Telegram does; pushes resume after its next request (the missed ones are lost).
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
@@ -305,6 +311,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.accounts[0].password = args.password.clone();
     config.accounts[0].home_dc = args.account_dc;
     config.strict_keys = args.strict_keys;
+    config.shares = args.shares;
     config.latency = tgsift_sim::Latency {
         base: std::time::Duration::from_millis(args.latency_ms),
         jitter: std::time::Duration::from_millis(args.latency_jitter_ms),
@@ -421,11 +428,15 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "strict keys: a key live on two connections at once is revoked (AUTH_KEY_DUPLICATED)"
         );
     }
-    let live = (args.live_rate > 0.0 || args.live_comments > 0.0).then(|| {
+    let publishing = args.live_rate > 0.0 || args.live_comments > 0.0;
+    if publishing {
         println!(
             "live: {} new posts/s over {} channels, edits {} and deletions {} per new post, {} comments/s",
             args.live_rate, args.channels, args.live_edits, args.live_deletes, args.live_comments
         );
+    }
+    // Publishing, started now and again after each SIGUSR2 (appending to the same --publish-log).
+    let start_live = || -> anyhow::Result<tgsift_sim::LiveHandle> {
         let config = LiveConfig {
             rate: args.live_rate,
             edits: args.live_edits,
@@ -442,13 +453,19 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("--publish-log {}", path.display())),
             None => Ok(sim.start_live(config)),
         }
-    });
-    let mut live = live.transpose()?;
+    };
+    let mut live = if publishing {
+        Some(start_live()?)
+    } else {
+        None
+    };
     println!("serving until Ctrl-C");
     // SIGUSR1 stops publishing while the simulator keeps serving (a benchmark's window ends, the
-    // client still fetches what it missed).
+    // client still fetches what it missed); SIGUSR2 starts it again.
     let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
         .context("listening for SIGUSR1")?;
+    let mut usr2 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined2())
+        .context("listening for SIGUSR2")?;
     loop {
         tokio::select! {
             r = tokio::signal::ctrl_c() => {
@@ -460,6 +477,12 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     report_live(&l);
                     l.stop().await;
                     println!("live: stopped publishing");
+                }
+            }
+            _ = usr2.recv() => {
+                if publishing && live.is_none() {
+                    live = Some(start_live()?);
+                    println!("live: publishing again");
                 }
             }
         }

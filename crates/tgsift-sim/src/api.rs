@@ -653,13 +653,13 @@ async fn dispatch(
                 }
                 g.members.push(u);
             } else {
-                let Some(at) = entry.left.iter().position(|&a| a == u) else {
+                if entry.members.contains(u) {
                     return Reply::err(400, "USER_ALREADY_PARTICIPANT");
-                };
+                }
                 if joined >= max {
                     return Reply::err(400, "CHANNELS_TOO_MUCH");
                 }
-                entry.left.remove(at);
+                entry.members.join(u);
             }
             // This layer wraps the updates in messages.chatInviteJoinResultOk.
             Reply::ok(tl::enums::messages::ChatInviteJoinResult::Ok(
@@ -742,10 +742,9 @@ async fn dispatch(
                 };
                 g.members.remove(at);
             } else {
-                if entry.left.contains(&u) {
+                if !entry.members.leave(u) {
                     return Reply::err(400, "USER_NOT_PARTICIPANT");
                 }
-                entry.left.push(u);
             }
             Reply::ok(membership_updates(&entry, side, true))
         }
@@ -999,7 +998,7 @@ fn chat_for(
 
 /// `left` of the channel object for this caller: set when the account is not a member.
 fn left_of(ch: &ChannelEntry, user: Option<usize>) -> bool {
-    user.is_none_or(|u| ch.left.contains(&u))
+    user.is_none_or(|u| !ch.members.contains(u))
 }
 
 /// The `updates` of `channels.joinChannel` / `channels.leaveChannel`: `updateChannel` and the

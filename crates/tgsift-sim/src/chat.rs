@@ -69,7 +69,7 @@ impl<'a> Chat<'a> {
     /// Whether `account` (`None`: not logged in) sees the chat as `left`.
     pub(crate) fn left(&self, account: Option<usize>) -> bool {
         match self {
-            Chat::Channel(e) => account.is_none_or(|u| e.left.contains(&u)),
+            Chat::Channel(e) => account.is_none_or(|u| !e.members.contains(u)),
             Chat::Group(_, g) => account.is_none_or(|u| !g.is_member(u)),
         }
     }

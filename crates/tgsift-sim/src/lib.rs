@@ -187,6 +187,10 @@ pub struct SimConfig {
     /// The chats besides channels in every account's dialog list, and how the list is laid out
     /// (`messages.getDialogs`).
     pub dialogs: DialogsConfig,
+    /// A fleet's memberships: channel `i`'s only member is account `i mod accounts`, so each
+    /// account gets the pushes of, and lists in its dialogs, its own share; off: every account is a
+    /// member of every channel.
+    pub shares: bool,
 }
 
 /// A network's round trip: `base` plus a uniformly drawn share of `jitter`, half of it before the call
@@ -260,6 +264,7 @@ impl SimConfig {
             event_log: DEFAULT_EVENT_LOG,
             log_capacity: log::DEFAULT_CAPACITY,
             dialogs: DialogsConfig::default(),
+            shares: false,
         }
     }
 }
@@ -364,7 +369,12 @@ impl Sim {
         }
         let (auto_tx, auto_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            world: World::new(config.accounts, config.channels, config.event_log),
+            world: World::new(
+                config.accounts,
+                config.channels,
+                config.event_log,
+                config.shares,
+            ),
             flood: flood::FloodModel::new(config.flood),
             faults: faults::Faults::new(config.faults, config.seed),
             log: log::RequestLog::with_capacity(config.log_capacity),
@@ -664,7 +674,7 @@ impl Sim {
             .filter_map(|c| {
                 let e = state::read(c);
                 let spec = e.history.spec();
-                (!e.left.contains(&account)).then_some((
+                e.members.contains(account).then_some((
                     if spec.megagroup {
                         "megagroup"
                     } else {
@@ -688,10 +698,7 @@ impl Sim {
     /// Makes account `account` leave the channel, as if it had left in another app.
     pub fn leave(&self, username: &str, account: usize) {
         if let Some(ch) = self.channel(username) {
-            let mut ch = state::write(&ch);
-            if !ch.left.contains(&account) {
-                ch.left.push(account);
-            }
+            state::write(&ch).members.leave(account);
         }
     }
 

@@ -103,14 +103,71 @@ impl Logins {
     }
 }
 
-/// A channel with its update events, the accounts that left it and those banned from it.
+/// Which accounts are members of a broadcast channel: every account but those that left (the
+/// default), or only those listed (a fleet's share, `SimConfig::shares`). Either way the list stays
+/// short, so ten thousand channels over a hundred accounts cost a few bytes each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Members {
+    /// Every account except these (indexes), which left.
+    AllBut(Vec<usize>),
+    /// Only these accounts (indexes).
+    Only(Vec<usize>),
+}
+
+impl Members {
+    /// Whether `account` is a member.
+    pub(crate) fn contains(&self, account: usize) -> bool {
+        match self {
+            Members::AllBut(left) => !left.contains(&account),
+            Members::Only(members) => members.contains(&account),
+        }
+    }
+
+    /// Makes `account` a member; false when it was one already.
+    pub(crate) fn join(&mut self, account: usize) -> bool {
+        match self {
+            Members::AllBut(left) => match left.iter().position(|&a| a == account) {
+                Some(at) => {
+                    left.remove(at);
+                    true
+                }
+                None => false,
+            },
+            Members::Only(members) if members.contains(&account) => false,
+            Members::Only(members) => {
+                members.push(account);
+                true
+            }
+        }
+    }
+
+    /// Makes `account` leave; false when it was not a member.
+    pub(crate) fn leave(&mut self, account: usize) -> bool {
+        match self {
+            Members::AllBut(left) if left.contains(&account) => false,
+            Members::AllBut(left) => {
+                left.push(account);
+                true
+            }
+            Members::Only(members) => match members.iter().position(|&a| a == account) {
+                Some(at) => {
+                    members.remove(at);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+}
+
+/// A channel with its update events, its members and the accounts banned from it.
 pub(crate) struct ChannelEntry {
     /// The history.
     pub history: SimChannel,
     /// Channel pts and the newest events (for pushes and getChannelDifference).
     pub events: EventLog,
-    /// Accounts (indexes) that left the channel; every account starts as a member.
-    pub left: Vec<usize>,
+    /// The accounts that are members (get pushes, list it in their dialogs).
+    pub members: Members,
     /// Accounts (indexes) that get `CHANNEL_PRIVATE` for this channel (and its discussion group).
     pub banned: Vec<usize>,
     /// The linked discussion group, if the channel has one.
@@ -156,7 +213,7 @@ impl ChannelEntry {
 
     /// Whether `account` is a member (gets pushes; sees `left: false` on the channel).
     pub(crate) fn is_member(&self, account: usize) -> bool {
-        !self.left.contains(&account) && !self.banned.contains(&account)
+        self.members.contains(account) && !self.banned.contains(&account)
     }
 }
 
@@ -200,15 +257,20 @@ pub enum Standing {
 
 impl World {
     /// A world with these accounts and channels and no keys yet; each channel keeps its newest
-    /// `event_log` update events.
+    /// `event_log` update events. With `shares`, channel `i`'s only member is account `i mod
+    /// accounts` (each account follows its share of a fleet's channels); otherwise every account is
+    /// a member of every channel.
     pub(crate) fn new(
         accounts: Vec<AccountSpec>,
         channels: Vec<ChannelSpec>,
         event_log: usize,
+        shares: bool,
     ) -> Self {
+        let n_accounts = accounts.len().max(1);
         let channels = channels
             .into_iter()
-            .map(|spec| {
+            .enumerate()
+            .map(|(i, spec)| {
                 let history = SimChannel::new(spec);
                 // As if each message so far had been one event.
                 let events = EventLog::new(history.top_id().max(1), event_log);
@@ -220,7 +282,11 @@ impl World {
                 Arc::new(RwLock::new(ChannelEntry {
                     history,
                     events,
-                    left: Vec::new(),
+                    members: if shares {
+                        Members::Only(vec![i % n_accounts])
+                    } else {
+                        Members::AllBut(Vec::new())
+                    },
                     banned: Vec::new(),
                     discussion,
                 }))
@@ -335,7 +401,7 @@ impl World {
     pub(crate) fn channels_joined(&self, account: usize) -> usize {
         self.channels()
             .iter()
-            .filter(|c| !read(c).left.contains(&account))
+            .filter(|c| read(c).members.contains(account))
             .count()
     }
 
@@ -439,7 +505,7 @@ mod tests {
 
     #[test]
     fn a_login_holds_on_its_own_dc_only() {
-        let world = World::new(vec![], vec![], 10);
+        let world = World::new(vec![], vec![], 10, false);
         let key = world.add_key(ServerKey::generate(), Some((0, 2)));
         assert_eq!(world.user_on(key, 2), Some(0));
         assert_eq!(

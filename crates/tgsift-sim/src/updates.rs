@@ -295,7 +295,7 @@ mod tests {
             discussion: None,
             megagroup: false,
         };
-        World::new(vec![], vec![spec], 10)
+        World::new(vec![], vec![spec], 10, false)
     }
 
     #[test]

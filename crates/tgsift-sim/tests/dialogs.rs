@@ -181,3 +181,64 @@ async fn pinned_first_archive_apart_and_pages_after_their_offset() {
     })
     .await;
 }
+
+/// A fleet's memberships (`SimConfig::shares`, `sim serve --shares`): channel i's only member is
+/// account i mod 3, so each account's dialogs list its own share and it is pushed the posts of its
+/// share only.
+#[tokio::test]
+async fn shares_give_each_account_its_own_channels_and_their_pushes() {
+    within(60, async {
+        let mut cfg = SimConfig::generated(5, 6, 3);
+        cfg.accounts = (0..3).map(tgsift_sim::AccountSpec::generated).collect();
+        cfg.shares = true;
+        let sim = Sim::start(cfg).await.expect("sim");
+        let names = [
+            "sim_news",
+            "sim_tech",
+            "sim_mixed",
+            "sim_markets",
+            "sim_sport",
+            "sim_science",
+        ];
+        let id_of = |name: &str| sim.with_channel(name, |c| c.spec().id).expect("channel");
+        for (i, name) in names.iter().enumerate() {
+            for a in 0..3 {
+                assert_eq!(sim.is_member(name, a), Some(i % 3 == a), "{name} / {a}");
+            }
+        }
+        let (c, mut updates) = crate::common::strict_client(&sim, 1);
+        let share: BTreeSet<i64> = [id_of("sim_tech"), id_of("sim_sport")].into();
+        let listed: BTreeSet<i64> = iterate(&c).await.into_iter().collect();
+        assert_eq!(listed, share, "account 1 lists its share only");
+        c.invoke(&tl::functions::updates::GetState {})
+            .await
+            .expect("getState");
+        for name in names {
+            sim.publish_post(name).expect("published");
+        }
+        let mut pushed = BTreeSet::new();
+        while let Ok(Some(u)) =
+            tokio::time::timeout(std::time::Duration::from_millis(700), updates.recv()).await
+        {
+            let grammers_session::updates::UpdatesLike::Updates(u) = u else {
+                continue;
+            };
+            let list = match u {
+                tl::enums::Updates::Updates(u) => u.updates,
+                tl::enums::Updates::Combined(u) => u.updates,
+                tl::enums::Updates::UpdateShort(u) => vec![u.update],
+                _ => Vec::new(),
+            };
+            for up in list {
+                if let tl::enums::Update::NewChannelMessage(m) = up
+                    && let tl::enums::Message::Message(m) = m.message
+                    && let tl::enums::Peer::Channel(p) = m.peer_id
+                {
+                    pushed.insert(p.channel_id);
+                }
+            }
+        }
+        assert_eq!(pushed, share, "pushed the posts of its share, none other");
+    })
+    .await;
+}

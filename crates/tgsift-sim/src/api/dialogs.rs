@@ -107,7 +107,7 @@ pub(crate) fn get_dialogs(
     let mut pins = 0;
     for (i, ch) in shared.world.channels().into_iter().enumerate() {
         let e = read(&ch);
-        if e.left.contains(&u) {
+        if !e.members.contains(u) {
             continue;
         }
         let newest = crate::world::HistoryQuery {
