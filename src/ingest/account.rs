@@ -404,10 +404,12 @@ impl AccountTask {
             let id = self.account_id;
             let channels: Vec<ChannelRow> = self
                 .store
-                .read("list channels", |s| s.channels())
+                .read("list the account's channels", move |s| {
+                    s.account_channels(id)
+                })
                 .await?
                 .into_iter()
-                .filter(|c| c.account_id == id && c.active)
+                .filter(|c| c.active)
                 .collect();
             if channels.is_empty() {
                 return Ok(());

@@ -315,7 +315,7 @@ impl LiveTask {
             .store
             .read("read the live channels", move |s| {
                 Ok((
-                    s.channels()?,
+                    s.account_channels(id)?,
                     s.live_rows(id)?,
                     s.comment_channels(id, all)?,
                 ))

@@ -304,7 +304,46 @@ fn ids_are_never_reused<S: AccountStore + ChannelStore + Inspect + ?Sized>(s: &m
     assert!(a.id > account, "account id {} after {account}", a.id);
 }
 
+/// What each account's ingest reads every few seconds: its own channels only, and which accounts have
+/// an active one at all.
+fn channels_are_listed_per_account<S: AccountStore + ChannelStore + ?Sized>(s: &mut S) {
+    let news = setup(s);
+    let a = s.account("a").expect("read").expect("exists").id;
+    let b = s
+        .add_account("b", None, None, std::path::Path::new("b.session"))
+        .expect("account b")
+        .id;
+    let idle = s
+        .add_account("idle", None, None, std::path::Path::new("idle.session"))
+        .expect("account idle")
+        .id;
+    let mut other = crate::testing::news_channel();
+    let mut row = |account: i64, tg_id: i64, name: &str| {
+        other.tg_id = tg_id;
+        other.username = Some(name.into());
+        s.add_channel(account, &other)
+            .expect("add")
+            .expect("new")
+            .id
+    };
+    let b1 = row(b, 11, "b_one");
+    let b2 = row(b, 12, "b_two");
+    let paused = row(idle, 13, "paused");
+    s.set_channel_active(paused, false).expect("pause");
+    let ids = |rows: Vec<crate::ChannelRow>| rows.iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.account_channels(a).expect("a")), vec![news]);
+    assert_eq!(ids(s.account_channels(b).expect("b")), vec![b1, b2]);
+    let idle_rows = s.account_channels(idle).expect("idle");
+    assert_eq!(ids(idle_rows.clone()), vec![paused]);
+    assert!(!idle_rows[0].active, "inactive channels are listed too");
+    assert_eq!(idle_rows[0].account, "idle");
+    assert!(s.account_channels(9_999).expect("none").is_empty());
+    let busy = s.accounts_with_active_channels().expect("busy");
+    assert_eq!(busy, std::collections::HashSet::from([a, b]));
+}
+
 both! {
+    per_account => channels_are_listed_per_account,
     ids => ids_are_never_reused,
     batches => batches_upsert_and_advance_the_checkpoint,
     edits => grouped_pages_and_edits,

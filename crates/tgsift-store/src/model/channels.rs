@@ -230,6 +230,14 @@ pub trait ChannelStore {
     /// Every channel, by account then row id.
     fn channels(&self) -> Result<Vec<ChannelRow>, StoreError>;
 
+    /// One account's channels (active or not), by row id: what its ingest reads every few seconds,
+    /// without the fleet's other accounts' thousands of channels.
+    fn account_channels(&self, account_id: i64) -> Result<Vec<ChannelRow>, StoreError>;
+
+    /// The accounts with at least one active channel: which accounts a service must serve, asked
+    /// every few seconds without listing every channel.
+    fn accounts_with_active_channels(&self) -> Result<std::collections::HashSet<i64>, StoreError>;
+
     /// Channels matching `@username`, a numeric Telegram id, or a row id given as `#N`.
     fn find_channels(&self, reference: &str) -> Result<Vec<ChannelRow>, StoreError> {
         let r = reference.trim();

@@ -69,6 +69,24 @@ impl ChannelStore for SqliteStore {
         })
     }
 
+    fn account_channels(&self, account_id: i64) -> Result<Vec<ChannelRow>, StoreError> {
+        self.read("list an account's channels", |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM channels c JOIN accounts a ON a.id = c.account_id
+                 WHERE c.account_id = ?1 ORDER BY c.id"
+            ))?;
+            st.query_map([account_id], row)?.collect()
+        })
+    }
+
+    fn accounts_with_active_channels(&self) -> Result<std::collections::HashSet<i64>, StoreError> {
+        self.read("list accounts with active channels", |c| {
+            let mut st =
+                c.prepare_cached("SELECT DISTINCT account_id FROM channels WHERE active")?;
+            st.query_map([], |r| r.get(0))?.collect()
+        })
+    }
+
     fn channel_post_count(&self, channel_id: i64) -> Result<i64, StoreError> {
         self.read("count a channel's posts", |c| {
             c.query_row(

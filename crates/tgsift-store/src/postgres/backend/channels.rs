@@ -122,6 +122,34 @@ impl ChannelStore for PgBackend {
         })
     }
 
+    fn account_channels(&self, account_id: i64) -> Result<Vec<ChannelRow>, StoreError> {
+        self.tx("list an account's channels", async |tx| {
+            Ok(tx
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM channels c JOIN accounts a ON a.id = c.account_id
+                         WHERE c.account_id = $1 ORDER BY c.id"
+                    ),
+                    &[&account_id],
+                )
+                .await?
+                .iter()
+                .map(row)
+                .collect())
+        })
+    }
+
+    fn accounts_with_active_channels(&self) -> Result<std::collections::HashSet<i64>, StoreError> {
+        self.tx("list accounts with active channels", async |tx| {
+            Ok(tx
+                .query("SELECT DISTINCT account_id FROM channels WHERE active", &[])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
     fn channel_post_count(&self, channel_id: i64) -> Result<i64, StoreError> {
         self.tx("count a channel's posts", async |tx| {
             Ok(tx
