@@ -305,12 +305,35 @@ impl Sources {
     }
 }
 
+/// Threads the runtime may start for blocking work (every PostgreSQL store call and SQLite read runs
+/// on one): a worker serving a hundred accounts had 130 of them, each with a stack and a malloc arena,
+/// while the calls beyond the pool's connections only waited for one.
+const MAX_BLOCKING_THREADS: usize = 32;
+
 /// A multi-threaded tokio runtime for the subcommands that talk to the network.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()
         .context("starting the async runtime")
+}
+
+/// glibc gives threads that allocate at once arenas of their own, up to eight per core, and memory
+/// freed in one arena serves only that arena: a fleet worker (100 accounts, tagging off) grew to 411
+/// MiB that way, and stayed near 180 MiB with one arena per core. `MALLOC_ARENA_MAX` still wins.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(2);
+        // SAFETY: mallopt only sets an allocator parameter; called before the runtime's threads
+        // exist, so no allocation races with it.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
