@@ -124,7 +124,7 @@ pub async fn run(
                 .store()
                 .dedicated(2)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Some((store, key, fences, own))
+            Some((store, key, fences, own, pg.store().clone()))
         }
         None => None,
     };
@@ -133,10 +133,15 @@ pub async fn run(
         None => store,
     };
     let sup = Supervisor::start(store.clone(), cancel.clone()).await?;
-    let leases = shared.map(|(_, key, fences, pg)| {
+    let leases = shared.map(|(_, key, fences, pg, data)| {
         let ttl = Duration::from_secs_f64(config.storage.lease_time);
-        HeldAccounts::new(pg, sup.worker_id(), ttl, key, fences)
+        HeldAccounts::new(pg, sup.worker_id(), ttl, key, fences, Some(data))
     });
+    // Held until the run ends: a crash leaves it unlocked for the workers of this machine.
+    let _alive = match &leases {
+        Some(l) => l.mark_alive().await,
+        None => None,
+    };
     let metrics = service_metrics();
     let mut connections = Connections::new(
         store.clone(),
@@ -364,11 +369,10 @@ async fn search_index(store: AsyncStore, cancel: CancellationToken) -> Result<()
 async fn busy_accounts(store: &AsyncStore) -> Result<Vec<AccountRow>, tgsift_store::StoreError> {
     store
         .read("list busy accounts", |s| {
-            let channels = s.channels()?;
+            let busy = s.accounts_with_active_channels()?;
             Ok(s.accounts()?
                 .into_iter()
-                .filter(|a| a.disabled_reason.is_none())
-                .filter(|a| channels.iter().any(|c| c.account_id == a.id && c.active))
+                .filter(|a| a.disabled_reason.is_none() && busy.contains(&a.id))
                 .collect())
         })
         .await

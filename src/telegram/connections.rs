@@ -283,15 +283,19 @@ impl Connections {
     /// that did not hand it back: that worker's connection may live until Telegram drops it, at most
     /// [`DISCONNECT_DELAY`] after its last ping, which came before its lease ran out. Two live
     /// connections on one key make Telegram revoke it; waiting costs that delay once per takeover.
+    /// Not when that worker ran on this machine and its process has exited: its connections closed
+    /// with it ([`crate::telegram::worker_mark`]).
     async fn fence(&self, row: &tgsift_store::AccountRow) -> Result<(), ConnectError> {
-        let Some(until) = self
-            .leases
-            .as_ref()
-            .and_then(|l| l.lease(row.id))
-            .and_then(|l| l.previous_until)
-        else {
+        let Some(leases) = self.leases.as_ref() else {
             return Ok(());
         };
+        let Some(until) = leases.lease(row.id).and_then(|l| l.previous_until) else {
+            return Ok(());
+        };
+        if leases.previous_holder_exited(row.id) {
+            tracing::info!(account = %row.name, "took the account over from a worker on this machine that has exited (its connection closed with it); connecting now");
+            return Ok(());
+        }
         let at = until + DISCONNECT_DELAY + Duration::from_secs(1);
         let Some(left) = at.checked_duration_since(std::time::Instant::now()) else {
             return Ok(());

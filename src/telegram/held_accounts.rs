@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::telegram::session::SessionKey;
+use crate::telegram::worker_mark::WorkerMark;
 
 /// What the leases ask of the worker's Telegram connections: an account over the fair share is
 /// handed back only once its connection is closed.
@@ -30,6 +31,9 @@ pub trait OpenConnections: Send + Sync {
 
 /// How long a worker of the service waits after registering before its first claim.
 const SETTLE: Duration = Duration::from_secs(1);
+/// How long after another worker's lease expires this worker looks at it (clocks of the database
+/// and this process tick apart by a little).
+const EXPIRY_SLACK: Duration = Duration::from_millis(100);
 /// How often `run --once` asks whether its work is done between rounds.
 const DONE_POLL: Duration = Duration::from_millis(100);
 
@@ -49,17 +53,21 @@ pub struct HeldAccounts {
     key: SessionKey,
     fences: Arc<LeaseFences>,
     accounts: Mutex<HashMap<i64, Held>>,
+    /// The pool the accounts' data is written through: sized to the accounts held.
+    data: Option<PgStore>,
 }
 
 impl HeldAccounts {
     /// The leases of worker `worker_id`, lasting `ttl`; `fences` is shared with the store backend,
-    /// whose writes it fences; `key` opens the accounts' sessions.
+    /// whose writes it fences; `key` opens the accounts' sessions; `data`, the pool the accounts'
+    /// data is written through, is sized to the accounts held after each round.
     pub fn new(
         store: PgStore,
         worker_id: i64,
         ttl: Duration,
         key: SessionKey,
         fences: Arc<LeaseFences>,
+        data: Option<PgStore>,
     ) -> Arc<Self> {
         Arc::new(HeldAccounts {
             store,
@@ -68,12 +76,32 @@ impl HeldAccounts {
             key,
             fences,
             accounts: Mutex::new(HashMap::new()),
+            data,
         })
     }
 
     /// The pool the sessions are read from.
     pub fn store(&self) -> &PgStore {
         &self.store
+    }
+
+    /// Marks this worker alive on its machine (see [`WorkerMark`]) for as long as the mark is kept.
+    pub(crate) async fn mark_alive(&self) -> Option<WorkerMark> {
+        match self.store.worker_key(self.worker_id).await {
+            Ok(key) => WorkerMark::hold(&key),
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read this worker's key");
+                None
+            }
+        }
+    }
+
+    /// Whether the lease on `account_id` was taken over from a worker that ran on this machine and
+    /// has exited since, so that its Telegram connection closed with it.
+    pub(crate) fn previous_holder_exited(&self, account_id: i64) -> bool {
+        self.lease(account_id)
+            .and_then(|l| l.previous_key)
+            .is_some_and(|key| WorkerMark::exited(&key))
     }
 
     /// The key that opens the accounts' sealed auth keys.
@@ -109,8 +137,12 @@ impl HeldAccounts {
     }
 
     /// One round: renew, claim up to the fair share, hand back what is over it (once its connection
-    /// is closed).
-    pub async fn round(&self, connections: &dyn OpenConnections) -> Result<(), PgError> {
+    /// is closed). Returns how soon another worker's lease expires (when its accounts may need
+    /// taking over), if one does.
+    pub async fn round(
+        &self,
+        connections: &dyn OpenConnections,
+    ) -> Result<Option<Duration>, PgError> {
         let held = self.fences.all();
         if !held.is_empty() {
             let renewal = self
@@ -170,7 +202,10 @@ impl HeldAccounts {
             }
             self.forget(id);
         }
-        Ok(())
+        if let Some(data) = &self.data {
+            data.fit_pool(self.account_ids().len());
+        }
+        Ok(balance.next_expiry)
     }
 
     /// Runs rounds until `cancel` (or until `done` says the work is over, for `run --once`, which is
@@ -196,8 +231,16 @@ impl HeldAccounts {
         }
         loop {
             let started = Instant::now();
+            // Renewals come every third of the lease time; a round comes sooner when another
+            // worker's lease is about to expire, so a dead worker's accounts are taken over within
+            // the lease time rather than up to a round after it.
+            let mut next = started + every;
             match tokio::time::timeout(every, self.round(connections.as_ref())).await {
-                Ok(Ok(())) => {}
+                Ok(Ok(expiry)) => {
+                    if let Some(e) = expiry {
+                        next = next.min(started + e + EXPIRY_SLACK);
+                    }
+                }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "could not renew or claim account leases; retrying")
                 }
@@ -205,7 +248,6 @@ impl HeldAccounts {
                     "renewing account leases took longer than a third of the lease time"
                 ),
             }
-            let next = started + every;
             while Instant::now() < next {
                 if done.as_ref().is_some_and(|d| d()) {
                     return Ok(());

@@ -14,6 +14,8 @@
 //! - `dialogs`: the account's dialog list, page by page (what `channels import` follows).
 //! - `files`: a file's fresh location and its bytes, chunk by chunk from the file's DC.
 //! - `login`, `qr_login`: logging an account in, by login code or by QR code (2FA either way).
+//! - `held_accounts`, `worker_mark`: on PostgreSQL, the accounts a worker leases, and its sign of
+//!   life on its machine (a crashed worker's accounts are taken over without waiting).
 
 pub(crate) mod channels;
 pub mod client;
@@ -33,3 +35,4 @@ pub(crate) mod qr_login;
 pub mod session;
 pub mod session_lock;
 pub(crate) mod updates;
+pub(crate) mod worker_mark;

@@ -43,7 +43,15 @@ pub struct AccountLease {
     /// hand it back (paused, crashed, cut off): until then, and for as long as Telegram keeps an
     /// unpinged connection open after it, that worker's connection may still be live.
     pub previous_until: Option<Instant>,
+    /// With `previous_until`: the previous holder's [`PgStore::worker_key`], so a worker on the same
+    /// machine can tell whether that process has exited (and its connections closed with it).
+    pub previous_key: Option<String>,
 }
+
+/// A worker's key in SQL, over a `workers` row named `w`: its id and the microsecond it registered,
+/// unique across databases and schemas in practice.
+const WORKER_KEY: &str =
+    "'w' || w.id || '-' || (extract(epoch FROM w.started_at) * 1000000)::bigint";
 
 impl AccountLease {
     /// Whether the worker may still act for the account at `now`.
@@ -72,6 +80,10 @@ pub struct Balance {
     pub held: i64,
     /// `ceil(accounts / workers)`: how many this worker should hold.
     pub share: i64,
+    /// How soon the earliest unexpired lease of another worker expires (with the worker's
+    /// heartbeat, renewed together): when a dead worker's accounts become claimable, so a worker
+    /// looks again then instead of up to a round later.
+    pub next_expiry: Option<Duration>,
 }
 
 impl Balance {
@@ -145,6 +157,21 @@ impl PgStore {
         Ok(row.get(0))
     }
 
+    /// A key naming worker `worker_id` for as long as it runs (its id and when it registered): what
+    /// marks it alive on its machine, and what a lease taken over from it names.
+    pub async fn worker_key(&self, worker_id: i64) -> Result<String, PgError> {
+        let what = "read the worker's key";
+        let client = self.client(what).await?;
+        let row = client
+            .query_one(
+                &format!("SELECT {WORKER_KEY} FROM workers AS w WHERE w.id = $1"),
+                &[&worker_id],
+            )
+            .await
+            .map_err(PgError::sql(what))?;
+        Ok(row.get(0))
+    }
+
     /// Records a clean stop and hands back every lease the worker holds, so others claim its accounts
     /// at once instead of after the lease time.
     pub async fn stop_worker(&self, worker_id: i64) -> Result<(), PgError> {
@@ -177,18 +204,25 @@ impl PgStore {
                      (SELECT count(*) FROM workers
                       WHERE stopped_at IS NULL
                         AND (heartbeat_at > now() - make_interval(secs => $2) OR id = $1)),
-                     (SELECT count(*) FROM account_leases WHERE owner = $1 AND expires_at > now())",
+                     (SELECT count(*) FROM account_leases WHERE owner = $1 AND expires_at > now()),
+                     (SELECT extract(epoch FROM min(expires_at) - now())::float8 FROM account_leases
+                      WHERE owner <> $1 AND expires_at > now())",
                 &[&worker_id, &stale.as_secs_f64()],
             )
             .await
             .map_err(PgError::sql(what))?;
         let (accounts, workers, held): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        let next_expiry = row
+            .get::<_, Option<f64>>(3)
+            .filter(|s| s.is_finite())
+            .map(|s| Duration::from_secs_f64(s.max(0.0)));
         let workers = workers.max(1);
         Ok(Balance {
             accounts,
             workers,
             held,
             share: (accounts + workers - 1) / workers,
+            next_expiry,
         })
     }
 
@@ -210,8 +244,10 @@ impl PgStore {
         let want = i64::try_from(want).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "WITH free AS (
-                     SELECT f.account_id, f.owner AS old_owner, f.expires_at AS old_expires
+                &format!(
+                    "WITH free AS (
+                     SELECT f.account_id, f.owner AS old_owner, f.expires_at AS old_expires,
+                         (SELECT {WORKER_KEY} FROM workers AS w WHERE w.id = f.owner) AS old_key
                      FROM account_leases AS f
                      JOIN accounts AS fa ON fa.id = f.account_id
                      WHERE fa.disabled_reason IS NULL
@@ -226,7 +262,10 @@ impl PgStore {
                  WHERE a.id = l.account_id AND l.account_id = free.account_id
                  RETURNING l.account_id, a.name, l.epoch,
                      CASE WHEN free.old_owner IS NOT NULL AND free.old_owner <> $1
-                          THEN extract(epoch FROM now() - free.old_expires)::float8 END",
+                          THEN extract(epoch FROM now() - free.old_expires)::float8 END,
+                     CASE WHEN free.old_owner IS NOT NULL AND free.old_owner <> $1
+                          THEN free.old_key END"
+                ),
                 &[&worker_id, &ttl.as_secs_f64(), &want],
             )
             .await
@@ -245,6 +284,7 @@ impl PgStore {
                     sent.checked_sub(Duration::from_secs_f64(ago.max(0.0)))
                         .unwrap_or(sent)
                 }),
+                previous_key: row.get(4),
             })
             .collect();
         leases.sort_by_key(|l| l.account_id);

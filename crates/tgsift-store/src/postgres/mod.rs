@@ -31,6 +31,11 @@ mod embedded {
 
 /// Connections a worker keeps open: ingest, tagging and the control plane write in parallel.
 const POOL_SIZE: usize = 8;
+/// Accounts served per connection added beyond [`POOL_SIZE`] ([`PgStore::fit_pool`]).
+const ACCOUNTS_PER_CONNECTION: usize = 8;
+/// The most connections one worker's pool grows to (PostgreSQL's default `max_connections` is 100,
+/// shared by every worker).
+const POOL_MAX: usize = 24;
 /// How long a connection attempt may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server lets a transaction sit idle before it ends the session: a worker paused (or
@@ -278,6 +283,16 @@ impl PgStore {
             config: std::sync::Arc::clone(&self.config),
             migrated: self.migrated,
         })
+    }
+
+    /// Sizes the pool to a worker serving `accounts` accounts: [`POOL_SIZE`] connections, one more
+    /// per [`ACCOUNTS_PER_CONNECTION`] accounts, at most [`POOL_MAX`]; connections beyond a smaller
+    /// size are closed as they come back.
+    pub fn fit_pool(&self, accounts: usize) {
+        let size = (POOL_SIZE + accounts.div_ceil(ACCOUNTS_PER_CONNECTION)).min(POOL_MAX);
+        if self.pool.status().max_size != size {
+            self.pool.resize(size);
+        }
     }
 
     /// The schema versions found and left by this open (`tgsift migrate` reports them).

@@ -399,8 +399,30 @@ async fn a_worker_that_lost_the_lease_can_neither_open_nor_change_the_session() 
                 .await
                 .expect("import under the lease");
         session.set_home_dc_id(3).await.expect("write while held");
+        let before = store.balance(new, ttl).await.expect("balance");
+        let left = before.next_expiry.expect("the old worker's lease expires soon");
+        assert!(left <= ttl, "expires within the lease time: {left:?}");
         tokio::time::sleep(ttl + Duration::from_millis(300)).await;
+        assert_eq!(
+            store.balance(new, ttl).await.expect("balance").next_expiry,
+            None,
+            "no other worker's lease is left to expire"
+        );
         let taken = store.claim_leases(new, 1, LONG).await.expect("takeover").remove(0);
+        assert!(taken.previous_until.is_some());
+        assert_eq!(
+            taken.previous_key.as_deref(),
+            Some(store.worker_key(old).await.expect("key").as_str()),
+            "a takeover names the worker it took the account from"
+        );
+        assert!(
+            store
+                .worker_key(new)
+                .await
+                .expect("key")
+                .starts_with(&format!("w{new}-")),
+            "keys are unique per worker"
+        );
 
         let err = session.set_home_dc_id(1).await.expect_err("fenced");
         assert!(
