@@ -5,7 +5,9 @@
 //! same machine's.
 //!
 //! Usage: `live_latency DB PUBLISH_LOG [AFTER_MS]` — only posts published at or after `AFTER_MS`
-//! (unix milliseconds; e.g. once tgsift has caught up) count. Prints one `key=value` line.
+//! (unix milliseconds; e.g. once tgsift has caught up) count. Prints one `key=value` line. `DB` is
+//! an SQLite file, or a `.csv` of the same rows exported from PostgreSQL (`tg_id,message_id,
+//! stored_at_ms,tagged_at_ms,has_text` with `t`/`f`, empty for NULL: what `psql \copy … csv` writes).
 
 use std::collections::HashMap;
 
@@ -63,29 +65,20 @@ fn main() -> anyhow::Result<()> {
             published.insert((channel, message), at);
         }
     }
-    let store = SqliteStore::open(std::path::Path::new(db))?;
     // (tg channel id, message id) -> when it was stored and tagged; the earliest when several
     // accounts follow a channel.
-    let rows: Vec<(i64, i32, Stored)> = store.read("posts", |c| {
-        let mut st = c.prepare(
-            "SELECT c.tg_id, p.message_id, p.stored_at_ms, p.tagged_at_ms, trim(p.text) != ''
-             FROM posts p JOIN channels c ON c.id = p.channel_id",
-        )?;
-        st.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                Stored {
-                    at: r.get(2)?,
-                    tagged: r.get(3)?,
-                    text: r.get(4)?,
-                },
-            ))
-        })?
-        .collect()
-    })?;
+    let rows = if db.ends_with(".csv") {
+        csv_rows(db)?
+    } else {
+        sqlite_rows(db)?
+    };
     let mut stored_at: HashMap<(i64, i32), Stored> = HashMap::new();
+    // Rows beyond the first of one post (a channel stored twice, under two of its followers).
+    let mut duplicates = 0usize;
     for (c, m, s) in rows {
+        if stored_at.contains_key(&(c, m)) {
+            duplicates += 1;
+        }
         let e = stored_at.entry((c, m)).or_insert(s);
         e.at = earliest(e.at, s.at);
         e.tagged = earliest(e.tagged, s.tagged);
@@ -112,10 +105,11 @@ fn main() -> anyhow::Result<()> {
     store_lag.sort_unstable();
     tag_lag.sort_unstable();
     println!(
-        "published={} stored={} missing={} store_p50_ms={} store_p99_ms={} store_max_ms={} tagged={} untagged={} tag_p50_ms={} tag_p99_ms={}",
+        "published={} stored={} missing={} duplicates={} store_p50_ms={} store_p99_ms={} store_max_ms={} tagged={} untagged={} tag_p50_ms={} tag_p99_ms={}",
         published.len(),
         store_lag.len(),
         missing,
+        duplicates,
         percentile(&store_lag, 0.5),
         percentile(&store_lag, 0.99),
         store_lag.last().map_or("-".into(), |v| v.to_string()),
@@ -125,4 +119,54 @@ fn main() -> anyhow::Result<()> {
         percentile(&tag_lag, 0.99),
     );
     Ok(())
+}
+
+/// The posts' rows of an SQLite database.
+fn sqlite_rows(db: &str) -> anyhow::Result<Vec<(i64, i32, Stored)>> {
+    let store = SqliteStore::open(std::path::Path::new(db))?;
+    Ok(store.read("posts", |c| {
+        let mut st = c.prepare(
+            "SELECT c.tg_id, p.message_id, p.stored_at_ms, p.tagged_at_ms, trim(p.text) != ''
+             FROM posts p JOIN channels c ON c.id = p.channel_id",
+        )?;
+        st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                Stored {
+                    at: r.get(2)?,
+                    tagged: r.get(3)?,
+                    text: r.get(4)?,
+                },
+            ))
+        })?
+        .collect()
+    })?)
+}
+
+/// The same rows from a CSV export (PostgreSQL).
+fn csv_rows(path: &str) -> anyhow::Result<Vec<(i64, i32, Stored)>> {
+    let opt = |v: &str| -> anyhow::Result<Option<i64>> {
+        Ok(if v.is_empty() { None } else { Some(v.parse()?) })
+    };
+    let mut out = Vec::new();
+    for (n, line) in std::fs::read_to_string(path)?.lines().enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let [c, m, at, tagged, text] = f.as_slice() else {
+            anyhow::bail!(
+                "{path}:{}: not `tg_id,message_id,stored_at_ms,tagged_at_ms,has_text`",
+                n + 1
+            );
+        };
+        out.push((
+            c.parse()?,
+            m.parse()?,
+            Stored {
+                at: opt(at)?,
+                tagged: opt(tagged)?,
+                text: *text == "t",
+            },
+        ));
+    }
+    Ok(out)
 }

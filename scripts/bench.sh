@@ -38,6 +38,14 @@
 #             simulator PG_LATENCY_MS away, backfilled by 1 `tgsift run` worker and by 3 sharing the
 #             accounts: seconds until every post is stored. PostgreSQL at TGSIFT_BENCH_PG (default
 #             postgres://postgres@127.0.0.1:5432/test), each run in a schema of its own
+#   fleet     FLEET_WORKERS (3) `tgsift run` workers on PostgreSQL serving FLEET_ACCOUNTS (100) accounts,
+#             each a member of its share of FLEET_CHANNELS (10,000) channels (`sim serve --shares`,
+#             onboarded with `channels import`), while the simulator publishes FLEET_RATE (200)
+#             posts/s, tagging on: publish → stored / tagged p50 and p99 over FLEET_SECS (600) once every
+#             channel is followed live, peak RSS and idle CPU per worker, the simulator's RSS; then one
+#             worker is killed (SIGKILL) while publishing goes on for FLEET_KILL_SECS: seconds until its
+#             accounts are held by the others, and every post published from start to end stored
+#             exactly once (against the simulator's publish log)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTS=${1:-1000000}
@@ -63,7 +71,13 @@ PG=${TGSIFT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}
 PG_CHANNELS=${PG_CHANNELS:-30}
 PG_POSTS=${PG_POSTS:-5000}
 PG_LATENCY_MS=${PG_LATENCY_MS:-50}
-ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live,follow,counts,media,postgres}
+FLEET_ACCOUNTS=${FLEET_ACCOUNTS:-100}
+FLEET_CHANNELS=${FLEET_CHANNELS:-10000}
+FLEET_WORKERS=${FLEET_WORKERS:-3}
+FLEET_RATE=${FLEET_RATE:-200}
+FLEET_SECS=${FLEET_SECS:-600}
+FLEET_KILL_SECS=${FLEET_KILL_SECS:-120}
+ONLY=${ONLY:-ingest,telethon,latency,scale,tagging,live,follow,counts,media,postgres,fleet}
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 cargo build --release --quiet --bin tgsift --example sim_iterate --example tag_bench --example sim_follow --example live_latency
@@ -680,4 +694,96 @@ if want postgres; then
   printf '%-46s %14s %14s\n' "start to every post stored, s" "$one_s" "$three_s"
   printf '%-46s %14s %14s\n' "posts stored/s" "$(prate "$one_n" "$one_s")" "$(prate "$three_n" "$three_s")"
   printf '%-46s %14s %14s\n' "speed-up" "1.00" "$(awk -v a="$one_s" -v b="$three_s" 'BEGIN { printf "%.2f", a / b }')"
+fi
+
+if want fleet; then
+  export TGSIFT_SESSION_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
+  dir="$work/fleet"
+  # Publishing starts with the simulator and goes on through onboarding: every post it logs must end
+  # up stored once, whenever it was published. No deletions, so a missing post is a lost one.
+  start_sim "$dir" --posts 20 --channels "$FLEET_CHANNELS" --accounts "$FLEET_ACCOUNTS" --shares --flood off \
+    --live-rate "$FLEET_RATE" --live-deletes 0 --publish-log "$dir/published.csv" \
+    --sessions-out "$dir/simsessions" --authorized
+  fleet_sim=$server_pid
+  tg_env "$dir"
+  schema=tgsift_bench_fleet
+  PGOPTIONS='-c client_min_messages=warning' psql -q "$PG" -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema" >/dev/null
+  url="$PG?options=-c%20search_path%3D$schema"
+  psqlf() { psql -qtA "$PG" -c "set search_path = $schema" -c "$1" | tail -1; }
+  # Onboarding as a user does it: each account's session, then `channels import` of its dialogs —
+  # queued jobs on PostgreSQL, run by the worker that takes the account.
+  t0=$(date +%s.%N)
+  for a in $(seq 0 $((FLEET_ACCOUNTS - 1))); do
+    "$BIN" -q --db "$url" account import "acc$a" --session "$dir/simsessions/sim$a.session" >/dev/null
+    "$BIN" -q --db "$url" channels import "acc$a" --no-wait >/dev/null
+  done
+  onboard=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  wpids=()
+  t0=$(date +%s.%N)
+  for k in $(seq 1 "$FLEET_WORKERS"); do
+    "$BIN" -q --db "$url" run >"$dir/w$k.out" 2>"$dir/w$k.err" &
+    wpids+=($!); pids+=($!)
+  done
+  # Every channel is some account's: all of them followed, then all followed live.
+  until [ "$(psqlf "select count(*) from channels where active")" -ge "$FLEET_CHANNELS" ]; do sleep 1; done
+  imported_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  followed=$(psqlf "select count(*) from channels where active")
+  until [ "$(psqlf "select count(*) from channel_live where pts is not null and member")" -ge "$followed" ]; do sleep 1; done
+  live_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  # Tagged: no post stored over 10 s ago still waits (publishing goes on, so some always do).
+  until [ "$(psqlf "select count(*) from posts where tagging_status in ('pending', 'retrying') and stored_at_ms < (extract(epoch from now()) * 1000)::bigint - 10000")" -eq 0 ]; do sleep 1; done
+  tagged_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  sleep 5
+  after_ms=$(date +%s%3N)
+  sleep "$FLEET_SECS"
+  before_ms=$(( after_ms + FLEET_SECS * 1000 ))
+  # Idle: publishing stops; once the last posts are stored and tagged, a minute of CPU per worker.
+  kill -USR1 "$fleet_sim"
+  sleep 20
+  declare -A c0
+  for p in "${wpids[@]}"; do c0[$p]=$(cpu_secs "$p"); done
+  sleep 60
+  idle=()
+  for p in "${wpids[@]}"; do idle+=("$(awk -v a="${c0[$p]}" -v b="$(cpu_secs "$p")" 'BEGIN { printf "%.2f", 100 * (b - a) / 60 }')"); done
+  held=()
+  for p in "${wpids[@]}"; do held+=("$(psqlf "select count(*) from account_leases l join workers w on w.id = l.owner where w.pid = $p and l.expires_at > now()")"); done
+  # One worker dies while publishing goes on: its accounts must be taken over within the lease time
+  # (storage.lease_time, 30 s by default) and nothing published meanwhile lost.
+  kill -USR2 "$fleet_sim"
+  sleep 10
+  victim=${wpids[0]}
+  victim_held=$(psqlf "select count(*) from account_leases l join workers w on w.id = l.owner where w.pid = $victim and l.expires_at > now()")
+  victim_peak=$(mib "$(peak_rss_kib "$victim")")
+  kill -KILL "$victim"; wait "$victim" 2>/dev/null || true
+  tk=$(date +%s.%N)
+  alive="${wpids[*]:1}"; alive=${alive// /,}
+  until [ "$(psqlf "select count(*) from account_leases l join workers w on w.id = l.owner where w.pid in ($alive) and l.expires_at > now()")" -ge "$FLEET_ACCOUNTS" ]; do sleep 0.5; done
+  takeover=$(awk -v a="$tk" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  sleep "$FLEET_KILL_SECS"
+  kill -USR1 "$fleet_sim"
+  sleep 30
+  sim_rss=$(mib "$(peak_rss_kib "$fleet_sim")")
+  # Peak RSS: the killed worker's until it died, the others' over the whole run (with its accounts).
+  peaks=("$victim_peak")
+  for p in "${wpids[@]:1}"; do peaks+=("$(mib "$(peak_rss_kib "$p")")"); done
+  for p in "${wpids[@]:1}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${wpids[@]:1}"; do wait "$p" 2>/dev/null || true; done
+  stop_sim
+  psql -qtA "$PG" -c "set search_path = $schema" -c "\copy (select c.tg_id, p.message_id, p.stored_at_ms, p.tagged_at_ms, trim(p.text) != '' from posts p join channels c on c.id = p.channel_id) to '$dir/posts.csv' csv" >/dev/null
+  awk -F, -v a="$after_ms" -v b="$before_ms" '$3 >= a && $3 < b' "$dir/published.csv" >"$dir/window.csv"
+  line=$(target/release/examples/live_latency "$dir/posts.csv" "$dir/window.csv" "$after_ms")
+  all=$(target/release/examples/live_latency "$dir/posts.csv" "$dir/published.csv")
+  fget() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+  printf '\n%-46s %s\n' "fleet: $FLEET_WORKERS tgsift run workers on PostgreSQL" "($FLEET_ACCOUNTS accounts, $FLEET_CHANNELS channels, $FLEET_RATE posts/s published, tagging on)"
+  printf '%-46s %s\n' "account import + channels import --no-wait, s" "$onboard"
+  printf '%-46s %s\n' "workers start → imports done / live / tagged, s" "$imported_s ($followed channels) / $live_s / $tagged_s"
+  printf '%-46s %s\n' "window, s / posts published / stored / missing" "$FLEET_SECS / $(fget "$line" published) / $(fget "$line" stored) / $(fget "$line" missing)"
+  printf '%-46s %s\n' "publish → stored, p50 / p99 / max, ms" "$(fget "$line" store_p50_ms) / $(fget "$line" store_p99_ms) / $(fget "$line" store_max_ms)"
+  printf '%-46s %s\n' "publish → tagged, p50 / p99, ms" "$(fget "$line" tag_p50_ms) / $(fget "$line" tag_p99_ms) ($(fget "$line" untagged) with text untagged)"
+  printf '%-46s %s\n' "accounts held per worker" "${held[*]}"
+  printf '%-46s %s\n' "peak RSS per worker, MiB (first one killed)" "${peaks[*]}"
+  printf '%-46s %s\n' "idle CPU per worker, % of a core (60 s)" "${idle[*]}"
+  printf '%-46s %s\n' "simulator peak RSS, MiB" "$sim_rss"
+  printf '%-46s %s\n' "one worker killed: its accounts / taken over after, s" "$victim_held / $takeover"
+  printf '%-46s %s\n' "whole run: published / stored / missing / twice" "$(fget "$all" published) / $(fget "$all" stored) / $(fget "$all" missing) / $(fget "$all" duplicates)"
 fi
