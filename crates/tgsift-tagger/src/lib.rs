@@ -487,4 +487,75 @@ mod tests {
             );
         }
     }
+
+    /// Posts of each kind the tagger meets, with the exact tags (and order) it gives them: any
+    /// change of the output shows here, so speed work can prove it changed nothing.
+    const PINNED: &[&str] = &[
+        "Во Владимирской области закрыли на карантин птицефабрику после вспышки птичьего гриппа. \
+         Россельхознадзор ограничил вывоз мяса и яиц из трёх районов, поголовье будет уничтожено.",
+        "⚠️ В Дагестане сошёл оползень на федеральной трассе «Кавказ»: движение перекрыто на участке \
+         длиной 2 км. Водителей направляют в объезд через Буйнакск, расчистка займёт не менее двух суток.",
+        "Центробанк России поднял ключевую ставку до 16%. Решение Центробанка России стало \
+         неожиданностью для рынка: аналитики ждали сохранения ставки.\nПодробнее: https://t.me/c/123 @bank_news\n#ЦБ #ставка",
+        "Transfer window: the biggest deals\n\nInter beat Arsenal 4-0 in a tense derby. The captain's \
+         injury could keep him out for several weeks.\n\nThis week Juventus signs a striker from the \
+         Bundesliga. Head coach Victor Hale noted: \"We need to take our chances faster.\"",
+        "OpenAI представила новую модель GPT-5 для интернет-магазинов. Модель YandexGPT отстаёт, \
+         считают аналитики Сбера; продакт-менеджер Ozon Ирина Белова назвала запуск важным.\n#AI #технологии",
+    ];
+
+    #[test]
+    fn pinned_posts_keep_their_exact_tags() {
+        let tagger = EmbeddedTagger::new();
+        let df = DocFreq::from_texts(PINNED.iter().copied());
+        let got: Vec<Vec<String>> = PINNED
+            .iter()
+            .map(|t| {
+                tagger
+                    .tags(t, Some(&df))
+                    .into_iter()
+                    .map(|t| t.tag)
+                    .collect()
+            })
+            .collect();
+        let want: &[&[&str]] = &[
+            &[
+                "Владимирская область",
+                "россельхознадзор",
+                "яйцо",
+                "район",
+                "поголовье",
+                "карантин птицефабрика",
+                "птичий грипп",
+            ],
+            &[
+                "Дагестан",
+                "оползень",
+                "Кавказ",
+                "движение",
+                "водитель",
+                "объезд",
+                "Буйнакск",
+            ],
+            &["ЦБ", "ставка", "Центробанк России"],
+            &[
+                "biggest",
+                "transfer window",
+                "Juventus",
+                "striker",
+                "Bundesliga",
+                "inter beat",
+                "beat Arsenal",
+            ],
+            &[
+                "AI",
+                "технология",
+                "OpenAI",
+                "модель",
+                "интернет-магазин",
+                "продакт-менеджер",
+            ],
+        ];
+        assert_eq!(got, want);
+    }
 }
