@@ -20,7 +20,11 @@ impl EmbeddedTagger {
         for c in text.chars() {
             if is_cyrillic(c) && is_letter(c) {
                 cyr += 1;
-            } else if is_letter(c) && script_of(c.encode_utf8(&mut [0; 4])) == Script::Latin {
+            } else if is_letter(c)
+                && !is_cyrillic(c)
+                && (c.is_ascii_alphabetic() || matches!(c, '\u{00C0}'..='\u{024F}'))
+            {
+                // `script_of` of the one letter, without encoding it.
                 lat += 1;
             }
         }

@@ -38,6 +38,54 @@ const NESTED_WEIGHT: f64 = 0.0;
 /// Floor of a phrase's effective frequency (a word seen only inside longer phrases).
 const MIN_TF: f64 = 0.1;
 
+/// The score's factors for small whole numbers, computed once by the same expressions as in
+/// [`EmbeddedTagger::candidates`] (so the same values): `powf` was a tenth of the remaining time.
+struct Powers {
+    /// `k.max(MIN_TF)^TF_POWER` for a phrase's effective frequency `k`.
+    tf: Vec<f64>,
+    /// `(1/count).max(1e-9)^-YAKE_WEIGHT`: the factor without YAKE.
+    yake: Vec<f64>,
+    /// `words^-LENGTH_PENALTY`.
+    length: Vec<f64>,
+    /// `(1 + first)^-POSITION_DECAY`.
+    position: Vec<f64>,
+}
+
+impl Powers {
+    fn get() -> &'static Powers {
+        static POWERS: std::sync::OnceLock<Powers> = std::sync::OnceLock::new();
+        POWERS.get_or_init(|| Powers {
+            tf: (0..256u32)
+                .map(|k| f64::from(k).max(MIN_TF).powf(TF_POWER))
+                .collect(),
+            yake: (0..256u32)
+                .map(|c| (1.0 / f64::from(c)).max(1e-9).powf(-YAKE_WEIGHT))
+                .collect(),
+            length: (0..8u32)
+                .map(|n| f64::from(n).powf(-LENGTH_PENALTY))
+                .collect(),
+            position: (0..4096u32)
+                .map(|first| (1.0 + f64::from(first)).powf(-POSITION_DECAY))
+                .collect(),
+        })
+    }
+
+    /// `table[i]`, or `compute()` beyond the table.
+    fn lookup(table: &[f64], i: usize, compute: impl FnOnce() -> f64) -> f64 {
+        table.get(i).copied().unwrap_or_else(compute)
+    }
+
+    /// The frequency factor of an effective frequency (a whole number unless nested occurrences
+    /// count a share).
+    fn tf(&self, eff: f64) -> f64 {
+        if eff >= 0.0 && eff.fract() == 0.0 && eff < self.tf.len() as f64 {
+            self.tf[eff as usize]
+        } else {
+            eff.max(MIN_TF).powf(TF_POWER)
+        }
+    }
+}
+
 /// A candidate as the ranking reads it (built only for the few candidates it reaches).
 #[derive(Debug)]
 pub(super) struct Candidate {
@@ -56,6 +104,8 @@ pub(super) struct Ranked {
     gram: u32,
     /// Its score, higher is better.
     pub(super) score: f64,
+    /// Index of its first occurrence among the text's phrases (its own: no two grams share one).
+    first: u32,
 }
 
 impl EmbeddedTagger {
@@ -143,25 +193,31 @@ impl EmbeddedTagger {
                 None => 1.0,
             };
             let eff = f64::from(g.count - g.nested) + NESTED_WEIGHT * f64::from(g.nested);
-            let score = eff.max(MIN_TF).powf(TF_POWER)
+            let p = Powers::get();
+            let yake_factor = match fallback {
+                true => {
+                    Powers::lookup(&p.yake, g.count as usize, || y.max(1e-9).powf(-YAKE_WEIGHT))
+                }
+                false => y.max(1e-9).powf(-YAKE_WEIGHT),
+            };
+            let score = p.tf(eff)
                 * idf
-                * y.max(1e-9).powf(-YAKE_WEIGHT)
-                * (words.len() as f64).powf(-LENGTH_PENALTY)
-                * (1.0 + f64::from(g.first)).powf(-POSITION_DECAY);
+                * yake_factor
+                * Powers::lookup(&p.length, words.len(), || {
+                    (words.len() as f64).powf(-LENGTH_PENALTY)
+                })
+                * Powers::lookup(&p.position, g.first as usize, || {
+                    (1.0 + f64::from(g.first)).powf(-POSITION_DECAY)
+                });
             list.push(Ranked {
                 gram: at as u32,
                 score,
+                first: g.first,
             });
         }
-        // A gram's first occurrence is its own (`first` differs between grams): the order is total.
-        let grams = &scored.grams.list;
-        list.sort_by(|a, b| {
-            b.score.total_cmp(&a.score).then(
-                grams[a.gram as usize]
-                    .first
-                    .cmp(&grams[b.gram as usize].first),
-            )
-        });
+        // A gram's first occurrence is its own (`first` differs between grams): the order is
+        // total, so an unstable sort gives the one order there is.
+        list.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.first.cmp(&b.first)));
         scored.list = list;
         scored
     }

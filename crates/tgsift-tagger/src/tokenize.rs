@@ -436,7 +436,7 @@ fn is_emoji(c: char) -> bool {
 
 fn is_url(chunk: &str) -> bool {
     // Every form below has a '.', ':' or '/': most words are answered without a lower-cased copy.
-    if !chunk.contains(['.', ':', '/']) {
+    if !chunk.bytes().any(|b| matches!(b, b'.' | b':' | b'/')) {
         return false;
     }
     let lower = chunk.to_ascii_lowercase();
@@ -500,7 +500,9 @@ fn hashtag_display(body: &str) -> String {
 
 /// `chunk` without its emoji, copied only when it has one.
 fn without_emoji(chunk: &str) -> std::borrow::Cow<'_, str> {
-    if chunk.chars().any(is_emoji) {
+    // Every emoji of `is_emoji` is U+2000 or above, so its UTF-8 starts with a byte of 0xE2 or
+    // more: Latin and Cyrillic words are answered without decoding.
+    if chunk.bytes().any(|b| b >= 0xE2) && chunk.chars().any(is_emoji) {
         chunk
             .chars()
             .filter(|&c| !is_emoji(c))
@@ -524,8 +526,12 @@ pub(super) fn clean(text: &str) -> Cleaned {
             tags.push(shown);
         }
     };
+    // One buffer of chunks and one output line for every line of the text.
+    let mut chunks: Vec<&str> = Vec::new();
+    let mut line_out = String::new();
     for line in text.lines() {
-        let chunks: Vec<&str> = line.split_whitespace().collect();
+        chunks.clear();
+        chunks.extend(line.split_whitespace());
         // A run of hashtags (and emoji) at the end of a line is a tag list, not text.
         let mut keep = chunks.len();
         while keep > 0 {
@@ -537,7 +543,7 @@ pub(super) fn clean(text: &str) -> Cleaned {
                 break;
             }
         }
-        let mut line_out = String::new();
+        line_out.clear();
         for (i, chunk) in chunks.iter().enumerate() {
             let chunk = without_emoji(chunk);
             if chunk.is_empty() || is_url(&chunk) || is_mention(&chunk) {
