@@ -219,6 +219,8 @@ const WORDS_PER_THREAD: usize = 20_000;
 /// A thread's word forms and stem ids.
 #[derive(Default)]
 struct Lexicon {
+    /// Words as written → what the tokenizer makes of them (no lower-casing on a hit).
+    written: FxHashMap<Box<str>, Written>,
     words: FxHashMap<Box<str>, Rc<Word>>,
     stems: FxHashMap<Box<str>, u64>,
     next_stem: u64,
@@ -226,6 +228,16 @@ struct Lexicon {
 
 thread_local! {
     static LEXICON: RefCell<Lexicon> = RefCell::new(Lexicon::default());
+}
+
+/// What the tokenizer makes of a word as written.
+#[derive(Clone)]
+struct Written {
+    word: Rc<Word>,
+    /// Bytes cut from the end (English `'s`).
+    cut: usize,
+    cap: bool,
+    shape: Shape,
 }
 
 impl Lexicon {
@@ -315,8 +327,9 @@ impl Shape {
 pub(super) fn tokenize<'a>(text: &'a str, stemmers: &Stemmers) -> Vec<Token<'a>> {
     LEXICON.with(|lex| {
         let mut lex = lex.borrow_mut();
-        if lex.words.len() >= WORDS_PER_THREAD {
+        if lex.words.len() >= WORDS_PER_THREAD || lex.written.len() >= WORDS_PER_THREAD {
             // Only here, between texts: the stem ids of one text's tokens stay consistent.
+            lex.written.clear();
             lex.words.clear();
             lex.stems.clear();
         }
@@ -354,31 +367,45 @@ fn tokenize_with<'a>(text: &'a str, stemmers: &Stemmers, lex: &mut Lexicon) -> V
                 Some(o) => Cow::Owned(o),
                 None => Cow::Borrowed(&text[at..end]),
             };
-            lower_buf.clear();
-            for c in word.chars() {
-                push_lower(&mut lower_buf, c);
-            }
-            for suffix in ["'s", "\u{2019}s"] {
-                if lower_buf.len() > suffix.len() + 1 && lower_buf.ends_with(suffix) {
-                    lower_buf.truncate(lower_buf.len() - suffix.len());
-                    if word.len() >= suffix.len() {
-                        let keep = word.len() - suffix.len();
-                        match &mut word {
-                            Cow::Borrowed(w) => *w = &w[..keep],
-                            Cow::Owned(w) => w.truncate(keep),
+            let written = match lex.written.get(&*word) {
+                Some(w) => w.clone(),
+                None => {
+                    lower_buf.clear();
+                    for c in word.chars() {
+                        push_lower(&mut lower_buf, c);
+                    }
+                    let mut kept: &str = &word;
+                    for suffix in ["'s", "\u{2019}s"] {
+                        if lower_buf.len() > suffix.len() + 1 && lower_buf.ends_with(suffix) {
+                            lower_buf.truncate(lower_buf.len() - suffix.len());
+                            if kept.len() >= suffix.len() {
+                                kept = &kept[..kept.len() - suffix.len()];
+                            }
                         }
                     }
+                    let w = Written {
+                        word: lex.word(&lower_buf, stemmers),
+                        cut: word.len() - kept.len(),
+                        cap: kept.chars().next().is_some_and(is_upper),
+                        shape: Shape::of(kept),
+                    };
+                    lex.written.insert((*word).into(), w.clone());
+                    w
+                }
+            };
+            if written.cut > 0 {
+                let keep = word.len() - written.cut;
+                match &mut word {
+                    Cow::Borrowed(w) => *w = &w[..keep],
+                    Cow::Owned(w) => w.truncate(keep),
                 }
             }
-            let w = lex.word(&lower_buf, stemmers);
-            let cap = word.chars().next().is_some_and(is_upper);
-            let shape = Shape::of(&word);
             out.push(Token {
-                kind: w.kind,
-                word: Some(w),
+                kind: written.word.kind,
+                word: Some(written.word),
                 orig: word,
-                cap,
-                shape,
+                cap: written.cap,
+                shape: written.shape,
                 initial,
             });
             initial = false;
