@@ -7,8 +7,11 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use whatlang::Lang;
 
 use super::EmbeddedTagger;
-use super::lemma::TextMorph;
-use super::tokenize::{Kind, Script, Token, is_cyrillic, is_letter, is_letter_or_digit, script_of};
+use super::morph::{Morph, Pos};
+use super::tokenize::{
+    Kind, Script, Token, Traits, Word, is_cyrillic, is_letter, is_letter_or_digit, script_of,
+};
+use super::words::Lists;
 
 impl EmbeddedTagger {
     /// The language a cleaned text is processed as.
@@ -17,7 +20,11 @@ impl EmbeddedTagger {
         for c in text.chars() {
             if is_cyrillic(c) && is_letter(c) {
                 cyr += 1;
-            } else if is_letter(c) && script_of(c.encode_utf8(&mut [0; 4])) == Script::Latin {
+            } else if is_letter(c)
+                && !is_cyrillic(c)
+                && (c.is_ascii_alphabetic() || matches!(c, '\u{00C0}'..='\u{024F}'))
+            {
+                // `script_of` of the one letter, without encoding it.
                 lat += 1;
             }
         }
@@ -40,68 +47,27 @@ impl EmbeddedTagger {
         }
     }
 
-    /// Whether a word may not start (or, with `at_end`, end) a tag: for Russian words the
-    /// dictionary knows, anything but a noun or a full adjective (verbs, participles, gerunds,
-    /// adverbs, short adjectives…); for the others a suffix heuristic; for English, verb forms and
-    /// adverbs.
-    fn verb_like(&self, tok: &Token, at_end: bool, morph: &TextMorph) -> bool {
-        let w = tok.folded.as_str();
-        match script_of(w) {
-            Script::Cyrillic => match morph.is_thing(&tok.lower) {
-                Some(thing) => !thing,
-                None => ru_verb_like(w, &self.lists.ru_verb_like_nouns),
-            },
-            Script::Latin => {
-                self.lists.en_verbs.contains(w)
-                    || (!at_end && self.lists.en_ing.contains(w))
-                    || en_edge_junk(w, at_end, &self.lists.en_ed_nouns)
-            }
-            Script::Other => false,
-        }
-    }
-
-    /// Whether a word is a stop word (either language), a stop stem, or shorter than 3 letters.
-    pub(super) fn is_stop(&self, tok: &Token) -> bool {
-        let folded = tok.folded.as_str();
-        let chars = folded.chars().filter(|c| is_letter_or_digit(*c)).count();
-        chars < 3
-            || self.lists.stop.contains(folded)
-            || (folded.len() > 3
-                && folded.ends_with('s')
-                && self.lists.stop.contains(&folded[..folded.len() - 1]))
-            || self.lists.stop_stems.contains(&tok.stem)
-    }
-
     /// Phrase statistics of a text: every run of 1..=`n` words not crossing a break, whose edge
     /// words are neither stop words nor verb-like.
-    pub(super) fn grams(
-        &self,
-        toks: &[Token],
-        n: usize,
-        morph: &TextMorph,
-    ) -> HashMap<String, Gram> {
-        let mut grams: HashMap<String, Gram> = HashMap::default();
+    pub(super) fn grams(&self, toks: &[Token], n: usize) -> Grams {
+        let mut grams = Grams::default();
         let mut next = 0u32;
-        let word_ok: Vec<bool> = toks
+        let none = Traits {
+            ok: false,
+            ok_start: false,
+            ok_edge: false,
+        };
+        let traits: Vec<Traits> = toks
             .iter()
-            .map(|t| t.kind == Kind::Word && !self.is_stop(t))
+            .map(|t| match &t.word {
+                Some(w) if t.kind == Kind::Word => traits(w, self.lists),
+                _ => none,
+            })
             .collect();
-        let ok_start: Vec<bool> = toks
-            .iter()
-            .zip(&word_ok)
-            .map(|(t, &ok)| ok && !self.verb_like(t, false, morph))
-            .collect();
-        let ok_edge: Vec<bool> = toks
-            .iter()
-            .zip(&word_ok)
-            .map(|(t, &ok)| ok && !self.verb_like(t, true, morph))
-            .collect();
+        let word_ok: Vec<bool> = traits.iter().map(|t| t.ok).collect();
         let mut windows: Vec<(usize, usize)> = Vec::new();
-        // Key and form of each window are built in these buffers and copied only when new: a
-        // text has many windows and few distinct phrases.
-        let (mut key, mut form) = (String::new(), String::new());
         for i in 0..toks.len() {
-            if !ok_start[i] {
+            if !traits[i].ok_start {
                 continue;
             }
             for len in 1..=n {
@@ -109,7 +75,7 @@ impl EmbeddedTagger {
                 if j >= toks.len() || toks[j].kind != Kind::Word {
                     break;
                 }
-                if !ok_edge[j] {
+                if !traits[j].ok_edge {
                     continue;
                 }
                 if cuts_name(toks, i, j, &word_ok) {
@@ -117,36 +83,42 @@ impl EmbeddedTagger {
                 }
                 // Inner words are content words that are not verb forms, or English «of»
                 // («conflict of interest», not «computer solves problem»).
-                if !(i + 1..j).all(|m| ok_edge[m] || toks[m].lower == "of") {
+                if !(i + 1..j).all(|m| traits[m].ok_edge || toks[m].lower() == "of") {
                     continue;
                 }
-                key.clear();
-                form.clear();
-                for (m, t) in toks[i..=j].iter().enumerate() {
-                    if m > 0 {
-                        key.push(' ');
-                        form.push(' ');
-                    }
-                    key.push_str(&t.stem);
-                    form.push_str(&t.lower);
+                // Phrases are told apart by their words' stem ids (equal stems, equal ids) and
+                // surface forms by their words (one per lower-cased form): no string is built.
+                let mut key = [0u64; MAX_WORDS];
+                for (k, t) in key.iter_mut().zip(&toks[i..=j]) {
+                    *k = t.stem_id();
                 }
-                if !grams.contains_key(key.as_str()) {
-                    grams.insert(
-                        key.clone(),
-                        Gram {
-                            first: next,
-                            ..Gram::default()
-                        },
-                    );
-                }
-                let Some(g) = grams.get_mut(key.as_str()) else {
-                    continue;
-                };
+                let at = *grams.by_key.entry(key).or_insert_with(|| {
+                    grams.list.push(Gram {
+                        first: next,
+                        at: i as u32,
+                        len: len as u8,
+                        ..Gram::default()
+                    });
+                    (grams.list.len() - 1) as u32
+                });
+                let g = &mut grams.list[at as usize];
                 next += 1;
                 g.count += 1;
-                match g.forms.iter_mut().find(|f| f.0 == form) {
-                    Some(f) => f.1 += 1,
-                    None => g.forms.push((form.clone(), 1)),
+                let same = |s: u32| {
+                    toks[s as usize..=s as usize + j - i]
+                        .iter()
+                        .zip(&toks[i..=j])
+                        .all(|(a, b)| same_word(a, b))
+                };
+                if g.form.1 == 0 {
+                    g.form = (i as u32, 1);
+                } else if same(g.form.0) {
+                    g.form.1 += 1;
+                } else {
+                    match g.more_forms.iter_mut().find(|f| same(f.0)) {
+                        Some(f) => f.1 += 1,
+                        None => g.more_forms.push((i as u32, 1)),
+                    }
                 }
                 windows.push((i, j));
             }
@@ -160,15 +132,74 @@ impl EmbeddedTagger {
             }
         }
         for &(i, j) in &windows {
-            if i == j
-                && covered[i]
-                && let Some(g) = grams.get_mut(toks[i].stem.as_str())
-            {
-                g.nested += 1;
+            if i == j && covered[i] {
+                let mut key = [0u64; MAX_WORDS];
+                key[0] = toks[i].stem_id();
+                if let Some(&at) = grams.by_key.get(&key) {
+                    grams.list[at as usize].nested += 1;
+                }
             }
         }
         grams
     }
+}
+
+/// Most words in a phrase (English; Russian phrases have at most 2).
+const MAX_WORDS: usize = 3;
+
+/// Whether two word tokens are the same lower-cased form.
+fn same_word(a: &Token, b: &Token) -> bool {
+    match (&a.word, &b.word) {
+        (Some(x), Some(y)) => std::rc::Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+/// What the candidate rules make of a word (computed on its first occurrence in the thread).
+fn traits(w: &Word, lists: &Lists) -> Traits {
+    *w.traits.get_or_init(|| {
+        let ok = !is_stop(w, lists);
+        Traits {
+            ok,
+            ok_start: ok && !verb_like(w, false, lists),
+            ok_edge: ok && !verb_like(w, true, lists),
+        }
+    })
+}
+
+/// Whether a word may not start (or, with `at_end`, end) a tag: for Russian words the dictionary
+/// knows, anything but a noun or a full adjective (verbs, participles, gerunds, adverbs, short
+/// adjectives…); for the others a suffix heuristic; for English, verb forms and adverbs.
+fn verb_like(word: &Word, at_end: bool, lists: &Lists) -> bool {
+    let w = &*word.folded;
+    match script_of(w) {
+        Script::Cyrillic => {
+            let morph = Morph::get();
+            let parses = morph.parse(&word.lower);
+            match parses.first() {
+                Some(p) => !matches!(morph.tag(p).pos, Pos::Noun | Pos::Adjf),
+                None => ru_verb_like(w, &lists.ru_verb_like_nouns),
+            }
+        }
+        Script::Latin => {
+            lists.en_verbs.contains(w)
+                || (!at_end && lists.en_ing.contains(w))
+                || en_edge_junk(w, at_end, &lists.en_ed_nouns)
+        }
+        Script::Other => false,
+    }
+}
+
+/// Whether a word is a stop word (either language), a stop stem, or shorter than 3 letters.
+fn is_stop(w: &Word, lists: &Lists) -> bool {
+    let folded = &*w.folded;
+    let chars = folded.chars().filter(|c| is_letter_or_digit(*c)).count();
+    chars < 3
+        || lists.stop.contains(folded)
+        || (folded.len() > 3
+            && folded.ends_with('s')
+            && lists.stop.contains(&folded[..folded.len() - 1]))
+        || lists.stop_stems.contains(&*w.stem)
 }
 
 /// Whether a lower-cased, ё-folded Russian word looks like a verb form (finite verb, infinitive,
@@ -354,6 +385,15 @@ pub(super) enum PostLang {
     En,
 }
 
+/// Every candidate phrase of a text, by its words' stems.
+#[derive(Debug, Default)]
+pub(super) struct Grams {
+    /// The phrases in first-seen order.
+    pub(super) list: Vec<Gram>,
+    /// Stem ids of a phrase's words (0 after its last) → its place in `list`.
+    by_key: HashMap<[u64; MAX_WORDS], u32>,
+}
+
 /// Statistics of one phrase (by stem key) in one text.
 #[derive(Debug, Default)]
 pub(super) struct Gram {
@@ -362,19 +402,26 @@ pub(super) struct Gram {
     pub(super) nested: u32,
     /// Index of the first occurrence among the text's grams.
     pub(super) first: u32,
-    /// Lower-cased surface forms and how often each occurs, in first-seen order.
-    pub(super) forms: Vec<(String, u32)>,
+    /// Token index of the first occurrence.
+    pub(super) at: u32,
+    /// Number of words.
+    pub(super) len: u8,
+    /// The first surface form seen (token index of an occurrence) and how often it occurs.
+    form: (u32, u32),
+    /// The other surface forms, in first-seen order (most phrases have one).
+    more_forms: Vec<(u32, u32)>,
 }
 
 impl Gram {
-    /// The most frequent surface form (the first seen among equals).
-    pub(super) fn best_form(&self) -> Option<&str> {
-        let mut best: Option<&(String, u32)> = None;
-        for f in &self.forms {
-            if best.is_none_or(|b| f.1 > b.1) {
-                best = Some(f);
+    /// Token index of an occurrence of the most frequent surface form (the first seen among
+    /// equals).
+    pub(super) fn best_form(&self) -> u32 {
+        let mut best = self.form;
+        for f in &self.more_forms {
+            if f.1 > best.1 {
+                best = *f;
             }
         }
-        best.map(|f| f.0.as_str())
+        best.0
     }
 }

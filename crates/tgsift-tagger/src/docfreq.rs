@@ -30,17 +30,17 @@ impl DocFreq {
     pub fn add(&mut self, text: &str) {
         let stemmers = Stemmers::new();
         let text = truncate(text, MAX_TEXT_BYTES);
-        let mut seen: HashSet<String> = HashSet::default();
-        for tok in tokenize(text, &stemmers) {
-            if tok.kind == Kind::Word && tok.stem.chars().count() >= 2 {
-                seen.insert(tok.stem);
-            }
-        }
-        for stem in seen {
-            match self.df.get_mut(stem.as_str()) {
-                Some(n) => *n = n.saturating_add(1),
-                None => {
-                    self.df.insert(stem.into_boxed_str(), 1);
+        let toks = tokenize(text, &stemmers);
+        // Each stem once, told apart by id: no string is hashed twice.
+        let mut seen: HashSet<u64> = HashSet::default();
+        for tok in &toks {
+            let stem = tok.stem();
+            if tok.kind == Kind::Word && seen.insert(tok.stem_id()) && stem.chars().count() >= 2 {
+                match self.df.get_mut(stem) {
+                    Some(n) => *n = n.saturating_add(1),
+                    None => {
+                        self.df.insert(stem.into(), 1);
+                    }
                 }
             }
         }

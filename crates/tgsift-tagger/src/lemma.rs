@@ -6,13 +6,15 @@
 
 // Fx hashing: the tagger hashes short words millions of times, where SipHash was a tenth of its time.
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::morph::{Morph, Parse, Pos, Tag, cases, gram, proper};
 use super::tokenize::{Kind, Shape, Token, fold, is_cyrillic};
 
 /// How one word (by stem) is written across a post.
 #[derive(Clone, Debug)]
-struct WordCase {
+struct WordCase<'a> {
     /// Every occurrence starts with (or is all) upper case.
     all_cap: bool,
     /// Some capitalised occurrence is not the first word of its sentence.
@@ -22,7 +24,7 @@ struct WordCase {
     /// Some occurrence has upper-case letters after the first («iPhone»).
     mixed: bool,
     /// The first occurrence as written.
-    orig: String,
+    orig: Cow<'a, str>,
 }
 
 /// Most letters of a word written in capitals that is taken for an abbreviation («ИИ», «ЦБ», «NASA»,
@@ -30,7 +32,7 @@ struct WordCase {
 /// of «ия»). Longer words in capitals are more often shouted headlines than abbreviations.
 const ABBR_MAX_LETTERS: usize = 5;
 
-impl WordCase {
+impl WordCase<'_> {
     /// Whether every occurrence is written in capitals and the word is short enough to be an
     /// abbreviation.
     fn abbreviation(&self) -> bool {
@@ -41,10 +43,10 @@ impl WordCase {
 }
 
 /// The Russian analyses and the casing of the words of one post.
-pub(super) struct TextMorph {
+pub(super) struct TextMorph<'a> {
     morph: &'static Morph,
-    parses: HashMap<String, std::sync::Arc<[Parse]>>,
-    casing: HashMap<String, WordCase>,
+    /// By stem id (`tokenize::Token::stem_id`).
+    casing: HashMap<u64, WordCase<'a>>,
 }
 
 /// The grammeme bits this file asks about, computed at compile time (they are tested on every word).
@@ -74,59 +76,44 @@ struct Shown {
     proper: Vec<bool>,
 }
 
-impl TextMorph {
-    /// Analyses every distinct Cyrillic word of the tokens once.
-    pub(super) fn new(toks: &[Token]) -> Self {
+impl<'a> TextMorph<'a> {
+    /// Reads how every distinct word (by stem) of the tokens is written; Russian words are
+    /// analysed when a candidate is shown (the analyses are kept per thread, `Morph::parse`).
+    pub(super) fn new(toks: &[Token<'a>]) -> Self {
         let morph = Morph::get();
-        let mut parses: HashMap<String, std::sync::Arc<[Parse]>> = HashMap::default();
-        let mut casing: HashMap<String, WordCase> = HashMap::default();
+        let mut casing: HashMap<u64, WordCase<'a>> = HashMap::default();
         for t in toks.iter().filter(|t| t.kind == Kind::Word) {
-            if !parses.contains_key(&t.lower) && t.lower.chars().any(is_cyrillic) {
-                parses.insert(t.lower.clone(), morph.parse(&t.lower));
-            }
             let cap = t.shape != Shape::Lower;
-            if !casing.contains_key(&t.stem) {
-                let first = WordCase {
-                    all_cap: true,
-                    inner_cap: false,
-                    all_upper: true,
-                    mixed: false,
-                    orig: t.orig.clone(),
-                };
-                casing.insert(t.stem.clone(), first);
-            }
-            let Some(c) = casing.get_mut(&t.stem) else {
-                continue;
-            };
+            let c = casing.entry(t.stem_id()).or_insert_with(|| WordCase {
+                all_cap: true,
+                inner_cap: false,
+                all_upper: true,
+                mixed: false,
+                orig: t.orig.clone(),
+            });
             c.all_cap &= cap;
             c.inner_cap |= cap && !t.initial;
             c.all_upper &= t.shape == Shape::Upper;
             c.mixed |= t.shape == Shape::Mixed;
         }
-        Self {
-            morph,
-            parses,
-            casing,
+        Self { morph, casing }
+    }
+
+    /// The analyses of a word of the text (none unless it has a Cyrillic letter).
+    fn parses(&self, word: &str) -> Arc<[Parse]> {
+        if word.chars().any(is_cyrillic) {
+            self.morph.parse(word)
+        } else {
+            Arc::new([])
         }
     }
 
-    /// For a Russian word the dictionary knows: whether its most probable reading is a noun or a
-    /// full adjective (a word a tag may contain). `None` for unknown words.
-    pub(super) fn is_thing(&self, lower: &str) -> Option<bool> {
-        let p = self.parses.get(lower)?.first()?;
-        Some(matches!(self.morph.tag(p).pos, Pos::Noun | Pos::Adjf))
-    }
-
-    fn parses(&self, word: &str) -> &[Parse] {
-        self.parses.get(word).map_or(&[], |p| &p[..])
-    }
-
-    /// How a candidate (its most frequent lower-case form and its words' stems) is shown, or `None`
-    /// when it is not a thing.
+    /// How a candidate (its most frequent lower-case form and its words' stem ids) is shown, or
+    /// `None` when it is not a thing.
     pub(super) fn show(
         &self,
         form: &str,
-        stems: &[String],
+        stems: &[u64],
         fillers: &HashSet<String>,
     ) -> Option<String> {
         let words: Vec<&str> = form.split(' ').collect();
@@ -168,7 +155,7 @@ impl TextMorph {
                 } else if c.all_upper && w.chars().filter(|c| c.is_alphabetic()).count() >= 2 {
                     w.to_uppercase()
                 } else if c.mixed && !w.chars().any(is_cyrillic) {
-                    c.orig.clone()
+                    c.orig.to_string()
                 } else if c.all_cap && (c.inner_cap || shown.proper[i]) {
                     named = true;
                     capitalise(w)
@@ -204,6 +191,7 @@ impl TextMorph {
 
     fn single(&self, w: &str) -> Option<Shown> {
         let ps = self.parses(w);
+        let ps: &[Parse] = &ps;
         let Some(best) = ps.first() else {
             return Some(Shown {
                 words: vec![self.unknown_nominative(w)],
@@ -226,6 +214,7 @@ impl TextMorph {
 
     fn pair(&self, a: &str, b: &str) -> Option<Shown> {
         let (pa, pb) = (self.parses(a), self.parses(b));
+        let (pa, pb): (&[Parse], &[Parse]) = (&pa, &pb);
         let m = self.morph;
         let mut tries: Vec<(usize, &Parse, &Parse)> = Vec::new();
         for (i, x) in pa.iter().take(PAIR_PARSES).enumerate() {
@@ -470,7 +459,7 @@ fn capitalise(w: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tokenize::{Stemmers, tokenize};
+    use super::super::tokenize::{Stemmers, stem_id, tokenize};
     use super::*;
 
     /// The dictionary form of a lower-case phrase said once in a sentence's middle.
@@ -479,11 +468,11 @@ mod tests {
         let text = format!("и {phrase}.");
         let toks = tokenize(&text, &stemmers);
         let tm = TextMorph::new(&toks);
-        let stems: Vec<String> = toks
+        let stems: Vec<u64> = toks
             .iter()
             .filter(|t| t.kind == Kind::Word)
             .skip(1)
-            .map(|t| t.stem.clone())
+            .map(Token::stem_id)
             .collect();
         tm.show(phrase, &stems, &HashSet::default())
     }
@@ -545,7 +534,7 @@ mod tests {
         {
             let toks = tokenize(phrase, &stemmers);
             let tm = TextMorph::new(&toks);
-            let stems: Vec<String> = toks.iter().map(|t| t.stem.clone()).collect();
+            let stems: Vec<u64> = toks.iter().map(Token::stem_id).collect();
             assert_eq!(tm.show(phrase, &stems, &fillers), None, "{phrase}");
         }
     }
@@ -557,9 +546,9 @@ mod tests {
             "Центробанк России сохранил ставку. Банк России и МКАД. В москве снег, Москва стоит.";
         let toks = tokenize(text, &stemmers);
         let tm = TextMorph::new(&toks);
-        let stem = |w: &str| stemmers.stem(&fold(w));
+        let stem = |w: &str| stem_id(&stemmers.stem(&fold(w))).unwrap_or(0);
         let show = |form: &str| {
-            let stems: Vec<String> = form.split(' ').map(stem).collect();
+            let stems: Vec<u64> = form.split(' ').map(stem).collect();
             tm.show(form, &stems, &HashSet::default())
         };
         assert_eq!(

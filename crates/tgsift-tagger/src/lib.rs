@@ -11,7 +11,8 @@
 //! ```
 //!
 //! # Layout
-//! - `tokenize`: cleaning, sentences, words, Snowball stems.
+//! - `tokenize`: cleaning, sentences, words, Snowball stems (each word form analysed once per
+//!   thread and shared by its occurrences).
 //! - [`morph`]: the Russian dictionary (OpenCorpora, packed as FSTs in `data/`).
 //! - `candidates`, `score`, `lemma`: phrases, their TF-IDF scores, their dictionary form.
 //! - [`DocFreq`] (`docfreq`): a channel's document frequencies, which the caller keeps and passes in.
@@ -109,7 +110,7 @@ pub fn tag_key(tag: &str) -> String {
     tokenize(tag, &stemmers)
         .iter()
         .filter(|t| t.kind == Kind::Word)
-        .map(|t| t.stem.as_str())
+        .map(|t| t.stem())
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -137,7 +138,9 @@ fn is_name(tag: &str) -> bool {
 pub struct EmbeddedTagger {
     stemmers: Stemmers,
     /// Stop words, stop stems, fillers and English verb lists.
-    lists: Lists,
+    lists: &'static Lists,
+    /// The built-in noise tags and the caller's (noise form).
+    noise: HashSet<String>,
     /// The same stop words for YAKE (with and without `ё`).
     yake_stop: yake_rust::StopWords,
     yake_ru: yake_rust::Config,
@@ -165,7 +168,7 @@ impl EmbeddedTagger {
     /// Builds the stemmers, word lists and YAKE configurations once (and the shared Russian
     /// dictionary on first use).
     pub fn new() -> Self {
-        let lists = Lists::new();
+        let lists = Lists::shared();
         let mut yake_set: std::collections::HashSet<String> = lists.stop.iter().cloned().collect();
         // YAKE sees the original text: add the `ё` spellings of folded stop words it may meet.
         for w in [
@@ -181,6 +184,7 @@ impl EmbeddedTagger {
         Self {
             stemmers: Stemmers::new(),
             lists,
+            noise: lists.noise.clone(),
             yake_stop: yake_rust::StopWords::custom(yake_set),
             yake_ru: yake_rust::Config {
                 ngrams: 2,
@@ -204,7 +208,7 @@ impl EmbeddedTagger {
     /// (`data/noise_tags.txt`: «end», «конец», «news», «breaking»…). A tag is dropped when, as
     /// shown, it equals one of them ignoring case and `ё`; the next candidates take its place.
     pub fn with_noise<S: AsRef<str>>(mut self, tags: impl IntoIterator<Item = S>) -> Self {
-        self.lists.noise.extend(
+        self.noise.extend(
             tags.into_iter()
                 .map(|t| noise_form(t.as_ref()))
                 .filter(|t| !t.is_empty()),
@@ -270,11 +274,7 @@ impl EmbeddedTagger {
         let mut shown: Vec<Option<Option<String>>> = vec![None; scored.list.len()];
         let mut show = |i: usize| -> Option<String> {
             shown[i]
-                .get_or_insert_with(|| {
-                    scored
-                        .shown(&scored.list[i], self)
-                        .filter(|t| !self.is_noise(t))
-                })
+                .get_or_insert_with(|| scored.shown(i, self).filter(|t| !self.is_noise(t)))
                 .clone()
         };
         let best = (0..scored.list.len())
@@ -290,10 +290,11 @@ impl EmbeddedTagger {
                 (sorted_stems(stems.clone()), stems, None)
             })
             .collect();
-        for (i, c) in scored.list.iter().enumerate() {
+        for i in 0..scored.list.len() {
             if hashtags.len() + ranked.len() >= k {
                 break;
             }
+            let c = scored.candidate(i);
             if hashtag_keys.contains(&c.key) {
                 continue;
             }
@@ -344,7 +345,7 @@ impl EmbeddedTagger {
 
     /// Whether a tag as shown is on the noise list.
     fn is_noise(&self, tag: &str) -> bool {
-        self.lists.noise.contains(&noise_form(tag))
+        self.noise.contains(&noise_form(tag))
     }
 
     /// How a hashtag is shown: Russian ones in dictionary form like any tag (but kept as written,
@@ -358,10 +359,10 @@ impl EmbeddedTagger {
         }
         let form = words
             .iter()
-            .map(|t| t.lower.as_str())
+            .map(|t| t.lower())
             .collect::<Vec<_>>()
             .join(" ");
-        let stems: Vec<String> = words.iter().map(|t| t.stem.clone()).collect();
+        let stems: Vec<u64> = words.iter().map(|t| t.stem_id()).collect();
         lemma::TextMorph::new(&toks)
             .show(&form, &stems, &HashSet::default())
             .unwrap_or(lower)
@@ -372,7 +373,7 @@ impl EmbeddedTagger {
         let toks = tokenize(phrase, &self.stemmers);
         toks.iter()
             .filter(|t| t.kind == Kind::Word)
-            .map(|t| t.stem.as_str())
+            .map(|t| t.stem())
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -486,5 +487,76 @@ mod tests {
                 "«{noise}» is noise: {got:?}"
             );
         }
+    }
+
+    /// Posts of each kind the tagger meets, with the exact tags (and order) it gives them: any
+    /// change of the output shows here, so speed work can prove it changed nothing.
+    const PINNED: &[&str] = &[
+        "Во Владимирской области закрыли на карантин птицефабрику после вспышки птичьего гриппа. \
+         Россельхознадзор ограничил вывоз мяса и яиц из трёх районов, поголовье будет уничтожено.",
+        "⚠️ В Дагестане сошёл оползень на федеральной трассе «Кавказ»: движение перекрыто на участке \
+         длиной 2 км. Водителей направляют в объезд через Буйнакск, расчистка займёт не менее двух суток.",
+        "Центробанк России поднял ключевую ставку до 16%. Решение Центробанка России стало \
+         неожиданностью для рынка: аналитики ждали сохранения ставки.\nПодробнее: https://t.me/c/123 @bank_news\n#ЦБ #ставка",
+        "Transfer window: the biggest deals\n\nInter beat Arsenal 4-0 in a tense derby. The captain's \
+         injury could keep him out for several weeks.\n\nThis week Juventus signs a striker from the \
+         Bundesliga. Head coach Victor Hale noted: \"We need to take our chances faster.\"",
+        "OpenAI представила новую модель GPT-5 для интернет-магазинов. Модель YandexGPT отстаёт, \
+         считают аналитики Сбера; продакт-менеджер Ozon Ирина Белова назвала запуск важным.\n#AI #технологии",
+    ];
+
+    #[test]
+    fn pinned_posts_keep_their_exact_tags() {
+        let tagger = EmbeddedTagger::new();
+        let df = DocFreq::from_texts(PINNED.iter().copied());
+        let got: Vec<Vec<String>> = PINNED
+            .iter()
+            .map(|t| {
+                tagger
+                    .tags(t, Some(&df))
+                    .into_iter()
+                    .map(|t| t.tag)
+                    .collect()
+            })
+            .collect();
+        let want: &[&[&str]] = &[
+            &[
+                "Владимирская область",
+                "россельхознадзор",
+                "яйцо",
+                "район",
+                "поголовье",
+                "карантин птицефабрика",
+                "птичий грипп",
+            ],
+            &[
+                "Дагестан",
+                "оползень",
+                "Кавказ",
+                "движение",
+                "водитель",
+                "объезд",
+                "Буйнакск",
+            ],
+            &["ЦБ", "ставка", "Центробанк России"],
+            &[
+                "biggest",
+                "transfer window",
+                "Juventus",
+                "striker",
+                "Bundesliga",
+                "inter beat",
+                "beat Arsenal",
+            ],
+            &[
+                "AI",
+                "технология",
+                "OpenAI",
+                "модель",
+                "интернет-магазин",
+                "продакт-менеджер",
+            ],
+        ];
+        assert_eq!(got, want);
     }
 }

@@ -19,9 +19,9 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::candidates::PostLang;
+use super::candidates::{Grams, PostLang};
 use super::lemma::TextMorph;
-use super::tokenize::tokenize;
+use super::tokenize::{Token, tokenize};
 use super::{DocFreq, EmbeddedTagger};
 
 /// Exponent of a phrase's term frequency.
@@ -38,19 +38,74 @@ const NESTED_WEIGHT: f64 = 0.0;
 /// Floor of a phrase's effective frequency (a word seen only inside longer phrases).
 const MIN_TF: f64 = 0.1;
 
-/// A scored candidate before output.
+/// The score's factors for small whole numbers, computed once by the same expressions as in
+/// [`EmbeddedTagger::candidates`] (so the same values): `powf` was a tenth of the remaining time.
+struct Powers {
+    /// `k.max(MIN_TF)^TF_POWER` for a phrase's effective frequency `k`.
+    tf: Vec<f64>,
+    /// `(1/count).max(1e-9)^-YAKE_WEIGHT`: the factor without YAKE.
+    yake: Vec<f64>,
+    /// `words^-LENGTH_PENALTY`.
+    length: Vec<f64>,
+    /// `(1 + first)^-POSITION_DECAY`.
+    position: Vec<f64>,
+}
+
+impl Powers {
+    fn get() -> &'static Powers {
+        static POWERS: std::sync::OnceLock<Powers> = std::sync::OnceLock::new();
+        POWERS.get_or_init(|| Powers {
+            tf: (0..256u32)
+                .map(|k| f64::from(k).max(MIN_TF).powf(TF_POWER))
+                .collect(),
+            yake: (0..256u32)
+                .map(|c| (1.0 / f64::from(c)).max(1e-9).powf(-YAKE_WEIGHT))
+                .collect(),
+            length: (0..8u32)
+                .map(|n| f64::from(n).powf(-LENGTH_PENALTY))
+                .collect(),
+            position: (0..4096u32)
+                .map(|first| (1.0 + f64::from(first)).powf(-POSITION_DECAY))
+                .collect(),
+        })
+    }
+
+    /// `table[i]`, or `compute()` beyond the table.
+    fn lookup(table: &[f64], i: usize, compute: impl FnOnce() -> f64) -> f64 {
+        table.get(i).copied().unwrap_or_else(compute)
+    }
+
+    /// The frequency factor of an effective frequency (a whole number unless nested occurrences
+    /// count a share).
+    fn tf(&self, eff: f64) -> f64 {
+        if eff >= 0.0 && eff.fract() == 0.0 && eff < self.tf.len() as f64 {
+            self.tf[eff as usize]
+        } else {
+            eff.max(MIN_TF).powf(TF_POWER)
+        }
+    }
+}
+
+/// A candidate as the ranking reads it (built only for the few candidates it reaches).
 #[derive(Debug)]
 pub(super) struct Candidate {
     /// Stems of its words, space-separated: the grouping key.
     pub(super) key: String,
-    /// Its most frequent lower-case form in the text.
-    pub(super) form: String,
     /// Stems of its words.
     pub(super) stems: Vec<String>,
     /// Its score, higher is better.
     pub(super) score: f64,
-    /// Index of its first occurrence among the text's phrases.
-    pub(super) first: u32,
+}
+
+/// A scored phrase of [`Scored::grams`].
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Ranked {
+    /// Its place in the text's grams.
+    gram: u32,
+    /// Its score, higher is better.
+    pub(super) score: f64,
+    /// Index of its first occurrence among the text's phrases (its own: no two grams share one).
+    first: u32,
 }
 
 impl EmbeddedTagger {
@@ -68,19 +123,27 @@ impl EmbeddedTagger {
 
     /// Scored candidates of a cleaned text, best first, with the text's analyses to show them by
     /// ([`Scored::shown`]: most candidates are never shown, so they are not put in dictionary form).
-    pub(super) fn candidates(&self, text: &str, lang: PostLang, df: Option<&DocFreq>) -> Scored {
+    pub(super) fn candidates<'a>(
+        &self,
+        text: &'a str,
+        lang: PostLang,
+        df: Option<&DocFreq>,
+    ) -> Scored<'a> {
         let n = match lang {
             PostLang::Ru => 2,
             PostLang::En => 3,
         };
         let toks = tokenize(text, &self.stemmers);
         let morph = TextMorph::new(&toks);
-        let grams = self.grams(&toks, n, &morph);
-        if grams.is_empty() {
-            return Scored {
-                list: Vec::new(),
-                morph,
-            };
+        let grams = self.grams(&toks, n);
+        let mut scored = Scored {
+            list: Vec::new(),
+            toks,
+            grams,
+            morph,
+        };
+        if scored.grams.list.is_empty() {
+            return scored;
         }
         // Best YAKE score per stem key (none without YAKE: every phrase is a candidate).
         let mut yake_score: HashMap<String, f64> = HashMap::default();
@@ -97,62 +160,105 @@ impl EmbeddedTagger {
             }
         }
         let fallback = yake_score.is_empty();
-        let mut out = Vec::new();
-        for (key, g) in &grams {
-            let y = match yake_score.get(key) {
-                Some(&y) => y,
-                None if fallback => 1.0 / f64::from(g.count),
-                None => continue,
+        // Each stem's IDF and boilerplate flag, looked up once per text.
+        let mut by_stem: HashMap<u64, (f64, bool)> = HashMap::default();
+        let mut list = Vec::with_capacity(scored.grams.list.len());
+        for (at, g) in scored.grams.list.iter().enumerate() {
+            let words = &scored.toks[g.at as usize..g.at as usize + usize::from(g.len)];
+            let y = if fallback {
+                1.0 / f64::from(g.count)
+            } else {
+                let key = words.iter().map(|t| t.stem()).collect::<Vec<_>>().join(" ");
+                match yake_score.get(&key) {
+                    Some(&y) => y,
+                    None => continue,
+                }
             };
-            let stems: Vec<String> = key.split(' ').map(str::to_owned).collect();
-            if df.is_some_and(|df| stems.iter().all(|s| df.is_boilerplate(s))) {
+            let mut stem_df = |t: &Token| {
+                *by_stem.entry(t.stem_id()).or_insert_with(|| match df {
+                    Some(df) => (df.idf(t.stem()), df.is_boilerplate(t.stem())),
+                    None => (1.0, false),
+                })
+            };
+            if df.is_some() && words.iter().all(|t| stem_df(t).1) {
                 continue;
             }
             // Geometric mean of the words' IDF: one common word does not sink a phrase.
             let idf = match df.filter(|d| d.docs() > 0) {
-                Some(df) => stems
+                Some(_) => words
                     .iter()
-                    .map(|s| df.idf(s))
+                    .map(|t| stem_df(t).0)
                     .product::<f64>()
-                    .powf(1.0 / stems.len() as f64),
+                    .powf(1.0 / words.len() as f64),
                 None => 1.0,
             };
             let eff = f64::from(g.count - g.nested) + NESTED_WEIGHT * f64::from(g.nested);
-            let score = eff.max(MIN_TF).powf(TF_POWER)
+            let p = Powers::get();
+            let yake_factor = match fallback {
+                true => {
+                    Powers::lookup(&p.yake, g.count as usize, || y.max(1e-9).powf(-YAKE_WEIGHT))
+                }
+                false => y.max(1e-9).powf(-YAKE_WEIGHT),
+            };
+            let score = p.tf(eff)
                 * idf
-                * y.max(1e-9).powf(-YAKE_WEIGHT)
-                * (stems.len() as f64).powf(-LENGTH_PENALTY)
-                * (1.0 + f64::from(g.first)).powf(-POSITION_DECAY);
-            let Some(form) = g.best_form() else { continue };
-            out.push(Candidate {
-                key: key.clone(),
-                form: form.to_owned(),
-                stems,
+                * yake_factor
+                * Powers::lookup(&p.length, words.len(), || {
+                    (words.len() as f64).powf(-LENGTH_PENALTY)
+                })
+                * Powers::lookup(&p.position, g.first as usize, || {
+                    (1.0 + f64::from(g.first)).powf(-POSITION_DECAY)
+                });
+            list.push(Ranked {
+                gram: at as u32,
                 score,
                 first: g.first,
             });
         }
-        out.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.first.cmp(&b.first))
-                .then(a.key.cmp(&b.key))
-        });
-        Scored { list: out, morph }
+        // A gram's first occurrence is its own (`first` differs between grams): the order is
+        // total, so an unstable sort gives the one order there is.
+        list.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.first.cmp(&b.first)));
+        scored.list = list;
+        scored
     }
 }
 
 /// A text's candidates, best first, and what shows them.
-pub(super) struct Scored {
+pub(super) struct Scored<'a> {
     /// Every candidate, shown or not, best first.
-    pub(super) list: Vec<Candidate>,
-    morph: TextMorph,
+    pub(super) list: Vec<Ranked>,
+    toks: Vec<Token<'a>>,
+    grams: Grams,
+    morph: TextMorph<'a>,
 }
 
-impl Scored {
-    /// How a candidate is shown (dictionary form, names capitalised), or `None` when it is not a
-    /// tag after all (not a thing, a filler).
-    pub(super) fn shown(&self, c: &Candidate, tagger: &EmbeddedTagger) -> Option<String> {
-        self.morph.show(&c.form, &c.stems, &tagger.lists.ru_fillers)
+impl Scored<'_> {
+    /// The words of a gram's first occurrence and of its most frequent surface form.
+    fn words(&self, r: &Ranked) -> (&[Token<'_>], &[Token<'_>]) {
+        let g = &self.grams.list[r.gram as usize];
+        let len = usize::from(g.len);
+        let (at, form) = (g.at as usize, g.best_form() as usize);
+        (&self.toks[at..at + len], &self.toks[form..form + len])
+    }
+
+    /// The candidate `list[i]` with its key and stems spelled out.
+    pub(super) fn candidate(&self, i: usize) -> Candidate {
+        let r = &self.list[i];
+        let (words, _) = self.words(r);
+        let stems: Vec<String> = words.iter().map(|t| t.stem().to_owned()).collect();
+        Candidate {
+            key: stems.join(" "),
+            stems,
+            score: r.score,
+        }
+    }
+
+    /// How candidate `list[i]` is shown (dictionary form, names capitalised), or `None` when it is
+    /// not a tag after all (not a thing, a filler).
+    pub(super) fn shown(&self, i: usize, tagger: &EmbeddedTagger) -> Option<String> {
+        let (words, form) = self.words(&self.list[i]);
+        let stems: Vec<u64> = words.iter().map(Token::stem_id).collect();
+        let form = form.iter().map(Token::lower).collect::<Vec<_>>().join(" ");
+        self.morph.show(&form, &stems, &tagger.lists.ru_fillers)
     }
 }

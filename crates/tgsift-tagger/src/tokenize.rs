@@ -1,7 +1,12 @@
 //! From a post's text to tokens: cleaning (URLs, mentions, emoji and trailing hashtags out, one
 //! sentence per line), then words, numbers and breaks, each word with its Snowball stem.
 
+use std::borrow::Cow;
+use std::cell::{OnceCell, RefCell};
+use std::rc::Rc;
+
 use rust_stemmers::{Algorithm, Stemmer};
+use rustc_hash::FxHashMap;
 use unicode_segmentation::UnicodeSegmentation;
 
 /// Which stemmer/stop list a word belongs to, decided by its letters.
@@ -14,9 +19,6 @@ pub(super) enum Script {
     /// Neither (Greek, CJK, …): not stemmed.
     Other,
 }
-
-/// Stems a thread keeps (about 1 MB); the cache starts over when it is full.
-const STEMS_PER_THREAD: usize = 20_000;
 
 /// The two Snowball stemmers, cheap to create (a function pointer each).
 pub(super) struct Stemmers {
@@ -34,28 +36,11 @@ impl Stemmers {
 
     /// Stem of a lower-cased, ё-folded word, by its script.
     pub(super) fn stem(&self, lower: &str) -> String {
-        // Stemming is a good share of a post's time and the vocabulary repeats: each thread
-        // remembers recent stems.
-        thread_local! {
-            static SEEN: std::cell::RefCell<rustc_hash::FxHashMap<String, String>> =
-                std::cell::RefCell::new(rustc_hash::FxHashMap::default());
-        }
-        if let Some(hit) = SEEN.with(|c| c.borrow().get(lower).cloned()) {
-            return hit;
-        }
-        let stem = match script_of(lower) {
+        match script_of(lower) {
             Script::Cyrillic => self.ru.stem(lower).into_owned(),
             Script::Latin => self.en.stem(lower).into_owned(),
             Script::Other => lower.to_owned(),
-        };
-        SEEN.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= STEMS_PER_THREAD {
-                c.clear();
-            }
-            c.insert(lower.to_owned(), stem.clone());
-        });
-        stem
+        }
     }
 }
 
@@ -129,15 +114,6 @@ fn push_lower(out: &mut String, c: char) {
     }
 }
 
-/// Lower-cases a word.
-pub(super) fn lower(word: &str) -> String {
-    let mut out = String::with_capacity(word.len());
-    for c in word.chars() {
-        push_lower(&mut out, c);
-    }
-    out
-}
-
 /// Lower-cases and folds `ё` to `е`.
 pub(super) fn fold(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
@@ -177,22 +153,137 @@ pub(super) enum Kind {
 
 /// One token of a text.
 #[derive(Clone, Debug)]
-pub(super) struct Token {
+pub(super) struct Token<'a> {
     pub(super) kind: Kind,
-    /// Lower-cased surface form (with `ё`).
-    pub(super) lower: String,
-    /// `lower` with `ё` folded to `е`: the form stop lists and suffix rules compare.
-    pub(super) folded: String,
+    /// The word form (`None` for punctuation), shared by every occurrence.
+    pub(super) word: Option<Rc<Word>>,
     /// The word as written (English `'s` dropped): the shown form of names like «iPhone».
-    pub(super) orig: String,
-    /// Lower-cased, ё-folded Snowball stem.
-    pub(super) stem: String,
+    pub(super) orig: Cow<'a, str>,
     /// Starts with an upper-case letter.
     pub(super) cap: bool,
     /// How the word is written.
     pub(super) shape: Shape,
     /// The first word of its sentence (or line), where a capital says nothing about a name.
     pub(super) initial: bool,
+}
+
+impl Token<'_> {
+    /// Lower-cased surface form (with `ё`); empty for punctuation.
+    pub(super) fn lower(&self) -> &str {
+        self.word.as_deref().map_or("", |w| &w.lower)
+    }
+
+    /// Lower-cased, ё-folded Snowball stem (empty unless a word).
+    pub(super) fn stem(&self) -> &str {
+        self.word.as_deref().map_or("", |w| &w.stem)
+    }
+
+    /// The stem's id: equal ids, equal stems (within one [`tokenize`] call's tokens).
+    pub(super) fn stem_id(&self) -> u64 {
+        self.word.as_deref().map_or(0, |w| w.stem_id)
+    }
+}
+
+/// A word form and what follows from its letters alone, made once per thread: posts repeat their
+/// vocabulary, and lower-casing, folding and stemming every occurrence was a third of tagging.
+#[derive(Debug)]
+pub(super) struct Word {
+    /// Lower-cased surface form (with `ё`).
+    pub(super) lower: Box<str>,
+    /// `lower` with `ё` folded to `е`.
+    pub(super) folded: Box<str>,
+    /// Lower-cased, ё-folded Snowball stem (empty unless a word).
+    pub(super) stem: Box<str>,
+    /// Id of the stem (ids are never reused, so equal ids mean equal stems).
+    pub(super) stem_id: u64,
+    /// Word, number or (letters that are neither) break.
+    pub(super) kind: Kind,
+    /// What the candidate rules make of the word, filled on first use (`candidates`).
+    pub(super) traits: OnceCell<Traits>,
+}
+
+/// What the candidate rules make of a word: the same for every occurrence.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Traits {
+    /// A word that is no stop word (may be in a phrase).
+    pub(super) ok: bool,
+    /// May start a phrase (`ok` and not verb-like at the start).
+    pub(super) ok_start: bool,
+    /// May end a phrase or stand inside one (`ok` and not verb-like at the end).
+    pub(super) ok_edge: bool,
+}
+
+/// Word forms a thread keeps; the table starts over when it is full (between two texts).
+const WORDS_PER_THREAD: usize = 20_000;
+
+/// A thread's word forms and stem ids.
+#[derive(Default)]
+struct Lexicon {
+    /// Words as written → what the tokenizer makes of them (no lower-casing on a hit).
+    written: FxHashMap<Box<str>, Written>,
+    words: FxHashMap<Box<str>, Rc<Word>>,
+    stems: FxHashMap<Box<str>, u64>,
+    next_stem: u64,
+}
+
+thread_local! {
+    static LEXICON: RefCell<Lexicon> = RefCell::new(Lexicon::default());
+}
+
+/// What the tokenizer makes of a word as written.
+#[derive(Clone)]
+struct Written {
+    word: Rc<Word>,
+    /// Bytes cut from the end (English `'s`).
+    cut: usize,
+    cap: bool,
+    shape: Shape,
+}
+
+impl Lexicon {
+    /// The word of a lower-cased form, made on first sight.
+    fn word(&mut self, lower: &str, stemmers: &Stemmers) -> Rc<Word> {
+        if let Some(w) = self.words.get(lower) {
+            return Rc::clone(w);
+        }
+        let kind = if lower.chars().any(is_digit_like) {
+            Kind::Number
+        } else if lower.chars().any(is_letter) {
+            Kind::Word
+        } else {
+            Kind::Break
+        };
+        let folded = fold(lower);
+        let stem = if kind == Kind::Word {
+            stemmers.stem(&folded)
+        } else {
+            String::new()
+        };
+        let stem_id = match self.stems.get(stem.as_str()) {
+            Some(&id) => id,
+            None => {
+                self.next_stem += 1;
+                self.stems.insert(stem.clone().into(), self.next_stem);
+                self.next_stem
+            }
+        };
+        let word = Rc::new(Word {
+            lower: lower.into(),
+            folded: folded.into(),
+            stem: stem.into(),
+            stem_id,
+            kind,
+            traits: OnceCell::new(),
+        });
+        self.words.insert(lower.into(), Rc::clone(&word));
+        word
+    }
+}
+
+/// The id of a stem seen by this thread's last [`tokenize`] calls (tests build phrases by stem).
+#[cfg(test)]
+pub(super) fn stem_id(stem: &str) -> Option<u64> {
+    LEXICON.with(|l| l.borrow().stems.get(stem).copied())
 }
 
 /// How a word is written, for telling names from sentence-initial capitals.
@@ -233,55 +324,88 @@ impl Shape {
 
 /// Splits a text into words (hyphenated compounds kept whole, English `'s` dropped), numbers and
 /// breaks, stemming each word by its script.
-pub(super) fn tokenize(text: &str, stemmers: &Stemmers) -> Vec<Token> {
-    let segs: Vec<&str> = text.split_word_bounds().collect();
+pub(super) fn tokenize<'a>(text: &'a str, stemmers: &Stemmers) -> Vec<Token<'a>> {
+    LEXICON.with(|lex| {
+        let mut lex = lex.borrow_mut();
+        if lex.words.len() >= WORDS_PER_THREAD || lex.written.len() >= WORDS_PER_THREAD {
+            // Only here, between texts: the stem ids of one text's tokens stay consistent.
+            lex.written.clear();
+            lex.words.clear();
+            lex.stems.clear();
+        }
+        tokenize_with(text, stemmers, &mut lex)
+    })
+}
+
+fn tokenize_with<'a>(text: &'a str, stemmers: &Stemmers, lex: &mut Lexicon) -> Vec<Token<'a>> {
+    let segs: Vec<(usize, &str)> = text.split_word_bound_indices().collect();
     let mut out = Vec::with_capacity(segs.len() / 2 + 1);
     let mut i = 0;
     let mut initial = true;
+    let mut lower_buf = String::new();
     while i < segs.len() {
-        let seg = segs[i];
+        let (at, seg) = segs[i];
         if seg.chars().any(is_letter_or_digit) {
-            let mut word = String::from(seg);
+            // The word as written: a slice of the text unless a non-breaking hyphen becomes `-`.
+            let mut end = at + seg.len();
+            let mut owned: Option<String> = None;
             while i + 2 < segs.len()
-                && matches!(segs[i + 1], "-" | "\u{2011}")
-                && segs[i + 2].chars().any(is_letter_or_digit)
+                && matches!(segs[i + 1].1, "-" | "\u{2011}")
+                && segs[i + 2].1.chars().any(is_letter_or_digit)
             {
-                word.push('-');
-                word.push_str(segs[i + 2]);
+                if segs[i + 1].1 != "-" && owned.is_none() {
+                    owned = Some(text[at..end].to_owned());
+                }
+                if let Some(o) = owned.as_mut() {
+                    o.push('-');
+                    o.push_str(segs[i + 2].1);
+                }
+                end = segs[i + 2].0 + segs[i + 2].1.len();
                 i += 2;
             }
-            let mut lower = lower(&word);
-            for suffix in ["'s", "\u{2019}s"] {
-                if lower.len() > suffix.len() + 1 && lower.ends_with(suffix) {
-                    lower.truncate(lower.len() - suffix.len());
-                    if word.len() >= suffix.len() {
-                        word.truncate(word.len() - suffix.len());
+            let mut word: Cow<'a, str> = match owned {
+                Some(o) => Cow::Owned(o),
+                None => Cow::Borrowed(&text[at..end]),
+            };
+            let written = match lex.written.get(&*word) {
+                Some(w) => w.clone(),
+                None => {
+                    lower_buf.clear();
+                    for c in word.chars() {
+                        push_lower(&mut lower_buf, c);
                     }
+                    let mut kept: &str = &word;
+                    for suffix in ["'s", "\u{2019}s"] {
+                        if lower_buf.len() > suffix.len() + 1 && lower_buf.ends_with(suffix) {
+                            lower_buf.truncate(lower_buf.len() - suffix.len());
+                            if kept.len() >= suffix.len() {
+                                kept = &kept[..kept.len() - suffix.len()];
+                            }
+                        }
+                    }
+                    let w = Written {
+                        word: lex.word(&lower_buf, stemmers),
+                        cut: word.len() - kept.len(),
+                        cap: kept.chars().next().is_some_and(is_upper),
+                        shape: Shape::of(kept),
+                    };
+                    lex.written.insert((*word).into(), w.clone());
+                    w
+                }
+            };
+            if written.cut > 0 {
+                let keep = word.len() - written.cut;
+                match &mut word {
+                    Cow::Borrowed(w) => *w = &w[..keep],
+                    Cow::Owned(w) => w.truncate(keep),
                 }
             }
-            let kind = if lower.chars().any(is_digit_like) {
-                Kind::Number
-            } else if lower.chars().any(is_letter) {
-                Kind::Word
-            } else {
-                Kind::Break
-            };
-            let folded = fold(&lower);
-            let stem = if kind == Kind::Word {
-                stemmers.stem(&folded)
-            } else {
-                String::new()
-            };
-            let cap = word.chars().next().is_some_and(is_upper);
-            let shape = Shape::of(&word);
             out.push(Token {
-                kind,
-                lower,
-                folded,
+                kind: written.word.kind,
+                word: Some(written.word),
                 orig: word,
-                stem,
-                cap,
-                shape,
+                cap: written.cap,
+                shape: written.shape,
                 initial,
             });
             initial = false;
@@ -298,10 +422,8 @@ pub(super) fn tokenize(text: &str, stemmers: &Stemmers) -> Vec<Token> {
                 }
                 _ => out.push(Token {
                     kind: if end { Kind::End } else { Kind::Break },
-                    lower: String::new(),
-                    folded: String::new(),
-                    orig: String::new(),
-                    stem: String::new(),
+                    word: None,
+                    orig: Cow::Borrowed(""),
                     cap: false,
                     shape: Shape::Lower,
                     initial: false,
@@ -341,7 +463,7 @@ fn is_emoji(c: char) -> bool {
 
 fn is_url(chunk: &str) -> bool {
     // Every form below has a '.', ':' or '/': most words are answered without a lower-cased copy.
-    if !chunk.contains(['.', ':', '/']) {
+    if !chunk.bytes().any(|b| matches!(b, b'.' | b':' | b'/')) {
         return false;
     }
     let lower = chunk.to_ascii_lowercase();
@@ -405,7 +527,9 @@ fn hashtag_display(body: &str) -> String {
 
 /// `chunk` without its emoji, copied only when it has one.
 fn without_emoji(chunk: &str) -> std::borrow::Cow<'_, str> {
-    if chunk.chars().any(is_emoji) {
+    // Every emoji of `is_emoji` is U+2000 or above, so its UTF-8 starts with a byte of 0xE2 or
+    // more: Latin and Cyrillic words are answered without decoding.
+    if chunk.bytes().any(|b| b >= 0xE2) && chunk.chars().any(is_emoji) {
         chunk
             .chars()
             .filter(|&c| !is_emoji(c))
@@ -429,8 +553,12 @@ pub(super) fn clean(text: &str) -> Cleaned {
             tags.push(shown);
         }
     };
+    // One buffer of chunks and one output line for every line of the text.
+    let mut chunks: Vec<&str> = Vec::new();
+    let mut line_out = String::new();
     for line in text.lines() {
-        let chunks: Vec<&str> = line.split_whitespace().collect();
+        chunks.clear();
+        chunks.extend(line.split_whitespace());
         // A run of hashtags (and emoji) at the end of a line is a tag list, not text.
         let mut keep = chunks.len();
         while keep > 0 {
@@ -442,7 +570,7 @@ pub(super) fn clean(text: &str) -> Cleaned {
                 break;
             }
         }
-        let mut line_out = String::new();
+        line_out.clear();
         for (i, chunk) in chunks.iter().enumerate() {
             let chunk = without_emoji(chunk);
             if chunk.is_empty() || is_url(&chunk) || is_mention(&chunk) {

@@ -51,14 +51,21 @@ pub(super) struct Lists {
     pub(super) en_ing: HashSet<String>,
     /// English nouns in `-ed`.
     pub(super) en_ed_nouns: HashSet<String>,
-    /// Tags never shown (lower case, ё folded), compared with a whole tag as shown; the tagger adds
-    /// the user's (`EmbeddedTagger::with_noise`).
+    /// Tags never shown (lower case, ё folded), compared with a whole tag as shown; each tagger
+    /// copies them and adds the user's (`EmbeddedTagger::with_noise`).
     pub(super) noise: HashSet<String>,
 }
 
 impl Lists {
+    /// The lists, built once per process: they never change, so what a word is (a stop word, a
+    /// verb form) can be remembered per word (`tokenize::Word::traits`).
+    pub(super) fn shared() -> &'static Lists {
+        static LISTS: std::sync::OnceLock<Lists> = std::sync::OnceLock::new();
+        LISTS.get_or_init(Lists::new)
+    }
+
     /// Builds the sets from the list files and the stop-word lists of `yake-rust` and `stop-words`.
-    pub(super) fn new() -> Self {
+    fn new() -> Self {
         let mut raw: HashSet<String> = HashSet::default();
         for lang in ["ru", "en"] {
             if let Some(sw) = yake_rust::StopWords::predefined(lang) {
