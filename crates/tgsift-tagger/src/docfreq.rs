@@ -14,10 +14,25 @@ const BOILERPLATE_MIN_DOCS: usize = 10;
 
 /// Per-channel document frequencies, learned from the channel's stored posts, so that words every
 /// post of a channel uses (its name, its boilerplate) do not become tags.
+///
+/// Stems are kept as 64-bit SipHash keys (`key`), not strings: a worker of a fleet keeps the
+/// tables of thousands of channels, and a key with its count takes about 20 bytes where a boxed
+/// stem took about 60 (a clone is one copy of the table, not one allocation per stem). Two stems of
+/// one channel share a key with a chance of about n² / 2⁶⁵ — one in 10¹¹ for 20,000 stems.
 #[derive(Clone, Debug, Default)]
 pub struct DocFreq {
     docs: usize,
-    df: HashMap<Box<str>, u32>,
+    df: HashMap<u64, u32>,
+}
+
+/// A stem's key in a [`DocFreq`]: SipHash-2-4 under fixed keys, the same in every run (std's
+/// `SipHasher`, deprecated only in favour of the randomly keyed default).
+fn key(stem: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new_with_keys(0x7467_7369_6674_6466, 0x646f_6366_7265_7173);
+    stem.hash(&mut h);
+    h.finish()
 }
 
 impl DocFreq {
@@ -36,12 +51,8 @@ impl DocFreq {
         for tok in &toks {
             let stem = tok.stem();
             if tok.kind == Kind::Word && seen.insert(tok.stem_id()) && stem.chars().count() >= 2 {
-                match self.df.get_mut(stem) {
-                    Some(n) => *n = n.saturating_add(1),
-                    None => {
-                        self.df.insert(stem.into(), 1);
-                    }
-                }
+                let n = self.df.entry(key(stem)).or_insert(0);
+                *n = n.saturating_add(1);
             }
         }
         self.docs += 1;
@@ -56,6 +67,11 @@ impl DocFreq {
         df
     }
 
+    /// How many distinct stems are counted: what the table costs (about 20 bytes each).
+    pub fn stems(&self) -> usize {
+        self.df.len()
+    }
+
     /// How many documents were counted.
     pub fn docs(&self) -> usize {
         self.docs
@@ -63,7 +79,7 @@ impl DocFreq {
 
     /// In how many documents the stem occurs.
     pub(super) fn count(&self, stem: &str) -> u32 {
-        self.df.get(stem).copied().unwrap_or(0)
+        self.df.get(&key(stem)).copied().unwrap_or(0)
     }
 
     /// Smoothed inverse document frequency of a stem.
