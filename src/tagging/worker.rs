@@ -36,6 +36,10 @@ use crate::metrics::{Families, Metrics};
 
 /// Stored posts a channel's document frequencies are first learned from.
 const DF_POSTS: usize = 5_000;
+/// Stems the document frequencies of all channels may hold together, about 20 bytes each: 40 MB,
+/// the tables of ~2,000 channels of a few hundred posts — a fleet worker's own channels — or of
+/// ~100 channels whose 5,000 newest posts were counted.
+const DF_CACHE_STEMS: usize = 2_000_000;
 /// New posts folded into a channel's document frequencies at most this often.
 const DF_REFRESH: Duration = Duration::from_secs(5);
 /// Posts claimed at once for the embedded tagger (spread over the cores, recorded in one transaction).
@@ -123,10 +127,61 @@ enum Backend {
 }
 
 /// Per-channel document frequencies, built once from the channel's stored posts and then grown with
-/// the posts stored since, never rebuilt.
+/// the posts stored since, never rebuilt — while they fit: past [`DF_CACHE_STEMS`] stems in all, the
+/// tables of the channels tagged longest ago are dropped (and built again when next needed).
 #[derive(Default)]
 struct DocFreqs {
-    channels: Mutex<HashMap<i64, DfEntry>>,
+    channels: Mutex<DfCache>,
+}
+
+/// The tables with their stems in all.
+struct DfCache {
+    map: HashMap<i64, DfEntry>,
+    stems: usize,
+    /// [`DF_CACHE_STEMS`] (smaller in tests).
+    cap: usize,
+}
+
+impl Default for DfCache {
+    fn default() -> Self {
+        DfCache {
+            map: HashMap::new(),
+            stems: 0,
+            cap: DF_CACHE_STEMS,
+        }
+    }
+}
+
+impl DfCache {
+    /// The channel's table, marked as just used.
+    fn get(&mut self, channel_id: i64) -> Option<DfEntry> {
+        let e = self.map.get_mut(&channel_id)?;
+        e.used = Instant::now();
+        Some(e.clone())
+    }
+
+    /// Keeps `entry` for the channel; then drops the least recently used tables until the stems
+    /// are back under nine tenths of the cap.
+    fn insert(&mut self, channel_id: i64, entry: DfEntry) {
+        self.stems += entry.df.stems();
+        if let Some(old) = self.map.insert(channel_id, entry) {
+            self.stems -= old.df.stems();
+        }
+        if self.stems <= self.cap {
+            return;
+        }
+        let mut by_age: Vec<(Instant, i64)> =
+            self.map.iter().map(|(id, e)| (e.used, *id)).collect();
+        by_age.sort_unstable();
+        for (_, id) in by_age {
+            if self.stems <= self.cap / 10 * 9 || id == channel_id {
+                break;
+            }
+            if let Some(old) = self.map.remove(&id) {
+                self.stems -= old.df.stems();
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -135,6 +190,8 @@ struct DfEntry {
     /// Highest post row id counted.
     upto: i64,
     refreshed: Instant,
+    /// Last asked for (the cache drops the least recently used first).
+    used: Instant,
 }
 
 /// The configured tagger, its optional embedded fallback, and the retry rules.
@@ -298,7 +355,7 @@ impl Pipeline {
 
     /// The channel's document frequencies, grown with posts stored since they were last looked at.
     async fn doc_freq(&self, channel_id: i64) -> Result<Arc<DocFreq>, StoreError> {
-        let known = lock(&self.doc_freqs.channels).get(&channel_id).cloned();
+        let known = lock(&self.doc_freqs.channels).get(channel_id);
         if let Some(e) = &known
             && e.refreshed.elapsed() < DF_REFRESH
         {
@@ -329,6 +386,7 @@ impl Pipeline {
             df: Arc::clone(&df),
             upto: upto.max(after.unwrap_or(0)),
             refreshed: Instant::now(),
+            used: Instant::now(),
         };
         lock(&self.doc_freqs.channels).insert(channel_id, entry);
         Ok(df)
@@ -844,7 +902,7 @@ mod tests {
             10,
             "cached for a while"
         );
-        if let Some(e) = lock(&p.doc_freqs.channels).get_mut(&ch) {
+        if let Some(e) = lock(&p.doc_freqs.channels).map.get_mut(&ch) {
             e.refreshed -= DF_REFRESH;
         }
         assert_eq!(
@@ -852,5 +910,41 @@ mod tests {
             15,
             "grown by the five new posts, not rebuilt from what is stored now (14)"
         );
+    }
+
+    #[test]
+    fn the_document_frequencies_of_the_channels_tagged_longest_ago_are_dropped_first() {
+        let table = |words: &str| DfEntry {
+            df: Arc::new(DocFreq::from_texts([words])),
+            upto: 1,
+            refreshed: Instant::now(),
+            used: Instant::now(),
+        };
+        let mut cache = DfCache {
+            cap: 10,
+            ..DfCache::default()
+        };
+        cache.insert(1, table("alpha beta gamma delta"));
+        cache.insert(2, table("one two three four"));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(
+            cache.get(1).is_some(),
+            "channel 1 used again: 2 is now the oldest"
+        );
+        assert_eq!(cache.stems, 8);
+        cache.insert(3, table("red green blue cyan"));
+        assert!(cache.map.contains_key(&1) && cache.map.contains_key(&3));
+        assert!(
+            !cache.map.contains_key(&2),
+            "the least recently used table went"
+        );
+        assert_eq!(cache.stems, 8);
+        // A table larger than the cap is kept: the channel being tagged needs it.
+        cache.insert(
+            4,
+            table("north south east west up down left right top bottom middle"),
+        );
+        assert_eq!(cache.map.keys().copied().collect::<Vec<_>>(), vec![4]);
+        assert_eq!(cache.stems, 11);
     }
 }

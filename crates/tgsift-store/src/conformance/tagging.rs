@@ -991,3 +991,76 @@ fn tagging_concurrent_claims_are_disjoint() {
         assert_eq!(all, posts);
     });
 }
+
+/// PostgreSQL only: a worker tags the posts of the accounts it holds first, and another account's
+/// fresh posts only once they waited (their own worker keeps their channels' document frequencies).
+#[test]
+fn a_worker_claims_its_own_accounts_posts_first() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::postgres::backend::LeaseFences;
+
+    on_postgres("conf_claim_own", |admin| {
+        let mine = setup(admin);
+        let a = admin.account("a").expect("read").expect("exists").id;
+        let b = admin
+            .add_account("b", None, None, std::path::Path::new("b.session"))
+            .expect("account b")
+            .id;
+        let mut theirs = crate::testing::news_channel();
+        theirs.tg_id = 77;
+        theirs.username = Some("theirs".into());
+        let theirs = admin.add_channel(b, &theirs).expect("add").expect("new").id;
+        admin
+            .store_batch(theirs, "@theirs", &[post(1, "their post")], Some((1, 1)))
+            .expect("their post");
+        admin
+            .store_batch(mine, "@news", &[post(1, "my post")], Some((1, 1)))
+            .expect("my post");
+        let store = admin.store().clone();
+        let leases = Arc::new(LeaseFences::default());
+        let me = admin
+            .block_on(store.register_worker("me", 1))
+            .expect("worker");
+        for lease in admin
+            .block_on(store.claim_leases(me, 1, Duration::from_secs(60)))
+            .expect("claim")
+        {
+            assert_eq!(lease.account_id, a, "the lowest account first");
+            leases.hold(lease);
+        }
+        let mut worker = admin.clone().fenced(Arc::clone(&leases));
+        let first = worker.claim_due(10, 60).expect("claim");
+        assert_eq!(
+            first.iter().map(|p| p.channel_id).collect::<Vec<_>>(),
+            vec![mine],
+            "only its own account's post while the other one is fresh"
+        );
+        assert!(worker.claim_due(10, 60).expect("again").is_empty());
+        admin.block_on(async {
+            let c = store.client("age a post").await.expect("client");
+            c.execute(
+                "UPDATE posts SET stored_at_ms = stored_at_ms - 60000 WHERE channel_id = $1",
+                &[&theirs],
+            )
+            .await
+            .expect("age");
+        });
+        let helped = worker.claim_due(10, 60).expect("claim");
+        assert_eq!(
+            helped.iter().map(|p| p.channel_id).collect::<Vec<_>>(),
+            vec![theirs],
+            "a post that waited is anyone's"
+        );
+        // An unfenced backend (`tags run`, admin commands) claims every due post as before.
+        worker
+            .release_claims(first[0].claim, &[first[0].id])
+            .expect("release");
+        let all = admin.claim_due(10, 60).expect("claim");
+        assert_eq!(
+            all.iter().map(|p| p.channel_id).collect::<Vec<_>>(),
+            vec![mine]
+        );
+    });
+}

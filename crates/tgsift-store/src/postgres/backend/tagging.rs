@@ -2,9 +2,10 @@
 //! posts with their tags.
 //!
 //! Same rules as the SQLite store (`src/store/tagging.rs`). Claims lock the rows they pick with
-//! `FOR UPDATE SKIP LOCKED`, so workers claiming at the same moment never get the same post. Tagging
-//! writes are not fenced by account: any worker may tag any post, and its claim token protects the
-//! outcome. A batch of attempts is first written set-based under one savepoint; should that fail, it is
+//! `FOR UPDATE SKIP LOCKED`, so workers claiming at the same moment never get the same post. A worker
+//! claims the pending posts of the accounts it holds first, and others' only once they waited 10 s
+//! (each worker keeps the document frequencies of its own channels). Tagging writes are not fenced
+//! by account: any worker may tag any post, and its claim token protects the outcome. A batch of attempts is first written set-based under one savepoint; should that fail, it is
 //! rolled back and the attempts are written again one by one, each under its own savepoint, so one
 //! failing post never takes the others with it. Tag texts are ordered byte-wise (`COLLATE "C"`), as
 //! SQLite orders them.
@@ -41,6 +42,24 @@ const CLAIM_PENDING: &str = "SELECT id, channel_id, text, tagging_attempts FROM 
      WHERE tagging_status = 'pending' AND next_tagging_at IS NULL
        AND (tagging_claimed_until IS NULL OR tagging_claimed_until < $1)
      ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED";
+
+/// The same, limited to the channels of the accounts in `$3` (a worker's own).
+const CLAIM_PENDING_OWN: &str = "SELECT id, channel_id, text, tagging_attempts FROM posts
+     WHERE tagging_status = 'pending' AND next_tagging_at IS NULL
+       AND (tagging_claimed_until IS NULL OR tagging_claimed_until < $1)
+       AND channel_id IN (SELECT id FROM channels WHERE account_id = ANY($3))
+     ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED";
+
+/// The same, of any channel, stored before `$3` (unix ms): what other workers left waiting.
+const CLAIM_PENDING_WAITING: &str = "SELECT id, channel_id, text, tagging_attempts FROM posts
+     WHERE tagging_status = 'pending' AND next_tagging_at IS NULL
+       AND (tagging_claimed_until IS NULL OR tagging_claimed_until < $1)
+       AND coalesce(stored_at_ms, 0) < $3
+     ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED";
+
+/// How long a worker leaves the pending posts of accounts it does not hold to the worker that holds
+/// them, before it tags them itself.
+const HELP_AFTER_MS: i64 = 10_000;
 
 /// A post with its channel label, its tags (as parallel arrays, best first) and its media (from 15, as
 /// `media_from` reads them), for [`PostRow`].
@@ -137,6 +156,14 @@ impl TaggingStore for PgBackend {
     fn claim_due(&mut self, limit_n: usize, claim_secs: i64) -> Result<Vec<DuePost>, StoreError> {
         let now = unix_now();
         let token = new_claim_token();
+        // A worker of several tags the posts of the accounts it holds first: their channels'
+        // document frequencies are the ones it keeps (a fleet has too many channels for every
+        // worker to keep every table). Other posts it takes once they waited HELP_AFTER_MS.
+        let held: Option<Vec<i64>> = self
+            .leases
+            .as_ref()
+            .map(|l| l.all().iter().map(|l| l.account_id).collect());
+        let waited = unix_ms() - HELP_AFTER_MS;
         self.tx("claim posts for tagging", async |tx| {
             let mut due: Vec<DuePost> = tx
                 .query(CLAIM_RETRYING, &[&now, &limit(limit_n)])
@@ -144,7 +171,22 @@ impl TaggingStore for PgBackend {
                 .iter()
                 .map(|r| due_post(r, token))
                 .collect();
-            if due.len() < limit_n {
+            if let Some(held) = &held {
+                for (sql, with) in [
+                    (CLAIM_PENDING_OWN, &held as &(dyn ToSql + Sync)),
+                    (CLAIM_PENDING_WAITING, &waited),
+                ] {
+                    if due.len() < limit_n {
+                        let rest = limit(limit_n - due.len());
+                        due.extend(
+                            tx.query(sql, &[&now, &rest, with])
+                                .await?
+                                .iter()
+                                .map(|r| due_post(r, token)),
+                        );
+                    }
+                }
+            } else if due.len() < limit_n {
                 let rest = limit(limit_n - due.len());
                 due.extend(
                     tx.query(CLAIM_PENDING, &[&now, &rest])
