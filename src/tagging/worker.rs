@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::{StreamExt, TryStreamExt};
 use tgsift_store::{
     AsyncStore, Attempt, AttemptResult, DuePost, Recorded, RetryRules, StoreError, TaggingStatus,
 };
@@ -36,6 +37,8 @@ use crate::metrics::{Families, Metrics};
 
 /// Stored posts a channel's document frequencies are first learned from.
 const DF_POSTS: usize = 5_000;
+/// Channels' document frequencies read (or grown) at once for one batch.
+const DF_READS_AT_ONCE: usize = 8;
 /// Stems the document frequencies of all channels may hold together, about 20 bytes each: 40 MB,
 /// the tables of ~2,000 channels of a few hundred posts — a fleet worker's own channels — or of
 /// ~100 channels whose 5,000 newest posts were counted.
@@ -605,12 +608,16 @@ impl Pipeline {
         threads: &Arc<TaggerThreads>,
         due: Vec<DuePost>,
     ) -> Result<Vec<Attempt>, StoreError> {
-        let mut by_channel: HashMap<i64, Arc<DocFreq>> = HashMap::new();
-        for p in &due {
-            if let std::collections::hash_map::Entry::Vacant(e) = by_channel.entry(p.channel_id) {
-                e.insert(self.doc_freq(p.channel_id).await?);
-            }
-        }
+        // The batch's channels' tables, several read at once: a fleet's batch spans hundreds of
+        // channels, and one read after another made tagging wait on round trips, not on cores.
+        let mut channels: Vec<i64> = due.iter().map(|p| p.channel_id).collect();
+        channels.sort_unstable();
+        channels.dedup();
+        let by_channel: HashMap<i64, Arc<DocFreq>> = futures_util::stream::iter(channels)
+            .map(|ch| async move { Ok::<_, StoreError>((ch, self.doc_freq(ch).await?)) })
+            .buffer_unordered(DF_READS_AT_ONCE)
+            .try_collect()
+            .await?;
         let by_channel = Arc::new(by_channel);
         // One worker per core, each taking the next post until none is left: every core stays busy
         // to the end of the batch without more threads than cores.
