@@ -342,9 +342,61 @@ fn channels_are_listed_per_account<S: AccountStore + ChannelStore + ?Sized>(s: &
     assert_eq!(busy, std::collections::HashSet::from([a, b]));
 }
 
+/// What a set-based write of a group could get wrong: an id twice in one page and again in the next
+/// is stored once, a page older than a stored edit leaves the edit, and the posts of a removed
+/// channel go with it (no write reaches a channel that is gone).
+fn repeated_ids_and_newer_edits_in_a_group<
+    S: AccountStore + ChannelStore + SearchStore + Inspect + ?Sized,
+>(
+    s: &mut S,
+) {
+    let ch = setup(s);
+    let mut newest = post(3, "newest");
+    newest.edit_date = Some(1_800_000_000);
+    s.store_batch(ch, "@news", &[newest], Some((1, 3)))
+        .expect("first page");
+    let mut older = post(3, "older");
+    older.edit_date = Some(1_700_000_000);
+    let pages = vec![
+        page(
+            vec![older, post(4, "d"), post(5, "e"), post(5, "e")],
+            (1, 5),
+        ),
+        page(vec![post(5, "e"), post(6, "")], (5, 8)),
+    ];
+    let out = s.store_batches(ch, "@news", &pages).expect("group");
+    assert_eq!(out.iter().map(|o| o.edited).sum::<usize>(), 0);
+    assert!(out.iter().all(|o| o.unseen.is_empty()), "{out:?}");
+    assert_eq!(s.message_ids(ch).expect("ids"), vec![3, 4, 5, 6]);
+    assert_eq!(s.post_state(ch, 3).expect("stored").0, "newest");
+    assert!(
+        s.post_versions(s.post_id(ch, 3))
+            .expect("versions")
+            .is_empty()
+    );
+    assert_eq!(s.post_state(ch, 6).expect("stored").1, "skipped");
+    assert_eq!(
+        s.search_backlog().expect("backlog"),
+        3,
+        "posts 3, 4 and 5 have text"
+    );
+    assert_eq!(s.fetched_ranges(ch).expect("ranges"), vec![(1, 8)]);
+    assert_eq!(s.post_counts().expect("counts").get(&ch), Some(&4));
+    s.remove_channel(ch).expect("remove");
+    assert_eq!(s.post_counts().expect("counts").get(&ch), None);
+    assert_eq!(s.search_backlog().expect("backlog"), 0);
+    assert!(
+        s.store_batch(ch, "@news", &[post(9, "late")], Some((9, 9)))
+            .is_err(),
+        "posts of a channel that is gone are refused"
+    );
+    assert_eq!(s.channel_post_count(ch).expect("count"), 0);
+}
+
 both! {
     per_account => channels_are_listed_per_account,
     ids => ids_are_never_reused,
+    repeats => repeated_ids_and_newer_edits_in_a_group,
     batches => batches_upsert_and_advance_the_checkpoint,
     edits => grouped_pages_and_edits,
     unseen => lacking_posts_are_unseen_then_hidden_not_deleted,

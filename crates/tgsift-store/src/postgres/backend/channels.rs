@@ -482,7 +482,7 @@ pub(super) async fn upsert_posts(
                  LEFT JOIN message_deletions md ON md.channel_id = $1 AND md.message_id = u.m
                  ORDER BY u.n
                  ON CONFLICT (channel_id, message_id) DO NOTHING
-                 RETURNING message_id, id, text <> ''",
+                 RETURNING message_id, id",
             )
             .await?;
         let rows = tx
@@ -515,17 +515,8 @@ pub(super) async fn upsert_posts(
             .collect();
         write_media(tx, &with_media).await?;
         let all: Vec<i64> = rows.iter().map(|r| r.get(1)).collect();
+        // New posts with text wait for the search index by having none yet (V15__bulk_ingest.sql).
         queue_for_watches(tx, &all, now).await?;
-        // New posts with text wait for the search index (V2__search.sql).
-        let queued: Vec<i64> = rows.iter().filter(|r| r.get(2)).map(|r| r.get(1)).collect();
-        if !queued.is_empty() {
-            let queue = tx
-                .prepare_cached(
-                    "INSERT INTO search_queue (post_id) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
-                )
-                .await?;
-            tx.execute(&queue, &[&queued]).await?;
-        }
     }
 
     let rest: Vec<&PostIn> = posts
@@ -761,6 +752,8 @@ async fn apply_edits(
     let media: Vec<bool> = edited.iter().map(|(_, p)| p.has_media()).collect();
     let statuses: Vec<TaggingStatus> = edited.iter().map(|(_, p)| initial_status(p)).collect();
     let (replies, replies_max) = threads(edited.iter().map(|(_, p)| *p));
+    // Without its vector, the old words leave the search index at once, and a post that still has
+    // text waits for it again (the queue is the posts with text and no vector, V15).
     tx.execute(
         "UPDATE posts SET date = u.d, edit_date = u.e, text = u.t, views = GREATEST(posts.views, u.v),
                 forwards = GREATEST(posts.forwards, u.f),
@@ -791,19 +784,6 @@ async fn apply_edits(
     .await?;
     tx.execute("DELETE FROM post_tags WHERE post_id = ANY($1)", &[&ids])
         .await?;
-    // The old words leave the search index at once; a post that still has text waits for it again.
-    tx.execute("DELETE FROM search_queue WHERE post_id = ANY($1)", &[&ids])
-        .await?;
-    let requeue: Vec<i64> = edited
-        .iter()
-        .filter(|(_, p)| !p.text.is_empty())
-        .map(|(id, _)| *id)
-        .collect();
-    tx.execute(
-        "INSERT INTO search_queue (post_id) SELECT unnest($1::bigint[])",
-        &[&requeue],
-    )
-    .await?;
     queue_for_watches(tx, &ids, now).await?;
     Ok(())
 }

@@ -141,8 +141,8 @@ impl SearchStore for PgBackend {
         let rows: Vec<(i64, String)> = self.tx("read the search queue", async |tx| {
             Ok(tx
                 .query(
-                    "SELECT q.post_id, p.text FROM search_queue q JOIN posts p ON p.id = q.post_id
-                     ORDER BY q.post_id LIMIT $1",
+                    "SELECT id, text FROM posts WHERE search_vector IS NULL AND text <> ''
+                     ORDER BY id LIMIT $1",
                     &[&limit],
                 )
                 .await?
@@ -168,13 +168,10 @@ impl SearchStore for PgBackend {
             // Only posts still queued with the text that was stemmed (an edit queued the new text).
             let n = tx
                 .execute(
-                    "WITH done AS (
-                         DELETE FROM search_queue q
-                         USING unnest($1::bigint[], $2::text[], $3::text[]) AS u (id, t, s), posts p
-                         WHERE q.post_id = u.id AND p.id = u.id AND p.text = u.t
-                         RETURNING u.id, u.s)
-                     UPDATE posts SET search_vector = to_tsvector('simple', done.s)
-                     FROM done WHERE posts.id = done.id",
+                    "UPDATE posts SET search_vector = to_tsvector('simple', u.s)
+                     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u (id, t, s)
+                     WHERE posts.id = u.id AND posts.text = u.t
+                       AND posts.search_vector IS NULL AND posts.text <> ''",
                     &[&ids, &texts, &stems],
                 )
                 .await?;
@@ -185,7 +182,10 @@ impl SearchStore for PgBackend {
     fn search_backlog(&self) -> Result<i64, StoreError> {
         self.tx("count the search queue", async |tx| {
             Ok(tx
-                .query_one("SELECT count(*) FROM search_queue", &[])
+                .query_one(
+                    "SELECT count(*) FROM posts WHERE search_vector IS NULL AND text <> ''",
+                    &[],
+                )
                 .await?
                 .get(0))
         })

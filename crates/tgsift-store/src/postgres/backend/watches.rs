@@ -116,7 +116,7 @@ impl WatchStore for PgBackend {
             Ok(tx
                 .query(
                     "SELECT q.post_id, q.queued_at, q.decided, p.channel_id, p.date, p.edit_date,
-                            EXISTS (SELECT 1 FROM search_queue s WHERE s.post_id = q.post_id),
+                            p.search_vector IS NULL AND p.text <> '',
                             p.tagging_status IN ('success', 'failed', 'skipped'),
                             coalesce((SELECT array_agg(t.tag) FROM post_tags t
                                       WHERE t.post_id = q.post_id), '{}'),
