@@ -725,14 +725,23 @@ if want fleet; then
     wpids+=($!); pids+=($!)
   done
   # Every channel is some account's: all of them followed, then all followed live.
-  until [ "$(psqlf "select count(*) from channels where active")" -ge "$FLEET_CHANNELS" ]; do sleep 1; done
-  imported_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  # since_start SQL OP VALUE: waits (at most FLEET_WAIT s after the workers started) until the query's
+  # count compares so; prints the seconds since the workers started, or "over FLEET_WAIT".
+  FLEET_WAIT=${FLEET_WAIT:-1800}
+  since_start() {
+    until [ "$(psqlf "$1")" "$2" "$3" ]; do
+      if awk -v a="$t0" -v b="$(date +%s.%N)" -v w="$FLEET_WAIT" 'BEGIN { exit !(b - a > w) }'; then
+        echo "over $FLEET_WAIT"; return
+      fi
+      sleep 1
+    done
+    awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
+  }
+  imported_s=$(since_start "select count(*) from channels where active" -ge "$FLEET_CHANNELS")
   followed=$(psqlf "select count(*) from channels where active")
-  until [ "$(psqlf "select count(*) from channel_live where pts is not null and member")" -ge "$followed" ]; do sleep 1; done
-  live_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  live_s=$(since_start "select count(*) from channel_live where pts is not null and member" -ge "$followed")
   # Tagged: no post stored over 10 s ago still waits (publishing goes on, so some always do).
-  until [ "$(psqlf "select count(*) from posts where tagging_status in ('pending', 'retrying') and stored_at_ms < (extract(epoch from now()) * 1000)::bigint - 10000")" -eq 0 ]; do sleep 1; done
-  tagged_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  tagged_s=$(since_start "select count(*) from posts where tagging_status in ('pending', 'retrying') and stored_at_ms < (extract(epoch from now()) * 1000)::bigint - 10000" -eq 0)
   sleep 5
   after_ms=$(date +%s%3N)
   sleep "$FLEET_SECS"
@@ -757,8 +766,8 @@ if want fleet; then
   kill -KILL "$victim"; wait "$victim" 2>/dev/null || true
   tk=$(date +%s.%N)
   alive="${wpids[*]:1}"; alive=${alive// /,}
-  until [ "$(psqlf "select count(*) from account_leases l join workers w on w.id = l.owner where w.pid in ($alive) and l.expires_at > now()")" -ge "$FLEET_ACCOUNTS" ]; do sleep 0.5; done
-  takeover=$(awk -v a="$tk" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  t0=$tk FLEET_WAIT=300
+  takeover=$(since_start "select count(*) from account_leases l join workers w on w.id = l.owner where w.pid in ($alive) and l.expires_at > now()" -ge "$FLEET_ACCOUNTS")
   sleep "$FLEET_KILL_SECS"
   kill -USR1 "$fleet_sim"
   sleep 30
